@@ -1,0 +1,57 @@
+//! GPU launcher for `shaders/energy_eval.wgsl`: energies and gradients of a batch of points.
+//! CPU twin: [`Energy::energy_grad`].
+
+use super::Energy;
+use crate::gpu::{Binding, GpuContext};
+use crate::sampler::langevin::gpu::split;
+use crate::{Error, Result};
+
+const WORKGROUP: u32 = 64;
+
+/// Energies [n] and gradients [n, dim] at `points` ([n, dim] row-major).
+pub fn energy_grad_batch(ctx: &GpuContext, energy: &Energy, points: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
+    energy.validate()?;
+    let dim = energy.dim();
+    if points.len() % dim != 0 {
+        return Err(Error::invalid("points", format!("{} values is not a multiple of the dimension {dim}", points.len())));
+    }
+    let n = points.len() / dim;
+    let wgsl = crate::gpu::shader::assemble("energy_eval.wgsl", &[("energy", &energy.wgsl_module())])?;
+    let bindings = [Binding::StorageRead, Binding::StorageRead, Binding::StorageReadWrite, Binding::StorageReadWrite];
+    let kernel = ctx.kernel(&format!("energy_eval[{}; d={dim}]", energy.kind()), &wgsl, "main", &bindings)?;
+    let limits = ctx.limits();
+    let max_points = ((limits.max_storage_buffer_binding_size as u64 / (dim as u64 * 4)) as usize)
+        .min(limits.max_compute_workgroups_per_dimension as usize * WORKGROUP as usize);
+    let params = energy.pack_params();
+    let (mut energies, mut grads) = (Vec::with_capacity(n), Vec::with_capacity(n * dim));
+    for (first, count) in split(n, max_points) {
+        let (e_buf, g_buf) = ctx.scoped("evaluating energies", || {
+            let params_buf = ctx.storage_buffer("energy params", bytemuck::cast_slice(&params));
+            let points_buf = ctx.storage_buffer("points", bytemuck::cast_slice(&points[first * dim..(first + count) * dim]));
+            let e_buf = ctx.zeroed_storage_buffer("energies", count as u64 * 4);
+            let g_buf = ctx.zeroed_storage_buffer("gradients", (count * dim) as u64 * 4);
+            let bind_group = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("energy_eval bindings"),
+                layout: &kernel.layout,
+                entries: &[&params_buf, &points_buf, &e_buf, &g_buf]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+                    .collect::<Vec<_>>(),
+            });
+            let mut encoder = ctx.device().create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&kernel.pipeline);
+                pass.set_bind_group(0, &bind_group, &[]);
+                pass.dispatch_workgroups((count as u32).div_ceil(WORKGROUP), 1, 1);
+            }
+            ctx.queue().submit([encoder.finish()]);
+            (e_buf, g_buf)
+        })?;
+        let out = ctx.read_buffers(&[(&e_buf, count as u64 * 4), (&g_buf, (count * dim) as u64 * 4)])?;
+        energies.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&out[0]));
+        grads.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&out[1]));
+    }
+    Ok((energies, grads))
+}

@@ -1,0 +1,324 @@
+//! Energies E(x) with their gradients, on both executors.
+//!
+//! [`Energy`] is the validated, executor-neutral description. Its CPU twin is
+//! [`Energy::energy_grad`] (generic over f32 for the executor and f64 for references); the GPU
+//! side is the WGSL in `shaders/energy_analytic.wgsl`, fed by [`Energy::pack_params`] and glued
+//! together by [`Energy::wgsl_module`].
+
+pub mod gpu;
+pub mod spec;
+
+use crate::{Error, Result};
+
+/// The float operations the CPU energies need, so one implementation serves f32 and f64.
+pub trait Real:
+    Copy
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::Neg<Output = Self>
+    + std::ops::AddAssign
+    + std::ops::SubAssign
+{
+    fn from_f32(v: f32) -> Self;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn zero() -> Self {
+        Self::from_f32(0.0)
+    }
+}
+
+impl Real for f32 {
+    fn from_f32(v: f32) -> Self {
+        v
+    }
+    fn exp(self) -> Self {
+        f32::exp(self)
+    }
+    fn ln(self) -> Self {
+        f32::ln(self)
+    }
+}
+
+impl Real for f64 {
+    fn from_f32(v: f32) -> Self {
+        v as f64
+    }
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    fn ln(self) -> Self {
+        f64::ln(self)
+    }
+}
+
+/// One component of a diagonal Gaussian mixture, stored in the form the kernels use.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MixtureComponent {
+    /// log w_k minus the log normaliser of N(m_k, diag(std_k^2)).
+    pub log_coef: f32,
+    pub mean: Vec<f32>,
+    pub inv_std: Vec<f32>,
+}
+
+/// A validated energy. Build it from a JSON spec with [`spec::parse_energy`] or directly.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Energy {
+    /// E = 0.5 sum_i (x_i - m_i)^2 / std_i^2.
+    GaussianDiag { mean: Vec<f32>, inv_var: Vec<f32> },
+    /// E = 0.5 (x - m)^T P (x - m) for a symmetric positive definite precision P (row-major).
+    GaussianPrecision { mean: Vec<f32>, precision: Vec<f32> },
+    /// E = -log sum_k w_k N(x; m_k, diag(std_k^2)): normalised, so exp(-E) integrates to 1.
+    GaussianMixture { dim: usize, components: Vec<MixtureComponent> },
+    /// E = barrier * sum_i (x_i^2 - 1)^2.
+    DoubleWell { dim: usize, barrier: f32 },
+    /// E = sum_{i<d-1} (a - x_i)^2 + b (x_{i+1} - x_i^2)^2.
+    Banana { dim: usize, a: f32, b: f32 },
+    /// E = sum_t weight_t * E_t (product of experts; a single term with weight 1/T is a
+    /// temperature).
+    Sum { terms: Vec<(f32, Energy)> },
+}
+
+impl Energy {
+    pub fn dim(&self) -> usize {
+        match self {
+            Energy::GaussianDiag { mean, .. } | Energy::GaussianPrecision { mean, .. } => mean.len(),
+            Energy::GaussianMixture { dim, .. } | Energy::DoubleWell { dim, .. } | Energy::Banana { dim, .. } => *dim,
+            Energy::Sum { terms } => terms.first().map_or(0, |(_, e)| e.dim()),
+        }
+    }
+
+    /// Short name for messages and pipeline labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Energy::GaussianDiag { .. } => "gaussian",
+            Energy::GaussianPrecision { .. } => "gaussian_precision",
+            Energy::GaussianMixture { .. } => "gaussian_mixture",
+            Energy::DoubleWell { .. } => "double_well",
+            Energy::Banana { .. } => "banana",
+            Energy::Sum { .. } => "sum",
+        }
+    }
+
+    /// Energy at `x`; `g` is overwritten with dE/dx. The CPU twin of the WGSL energies: same
+    /// formulas in the same order, so f32 results agree with the GPU up to rounding.
+    pub fn energy_grad<T: Real>(&self, x: &[T], g: &mut [T]) -> T {
+        g.iter_mut().for_each(|v| *v = T::zero());
+        self.add_energy_grad(x, g, T::from_f32(1.0))
+    }
+
+    /// Energy only (the gradient is computed and dropped; energies here are cheap).
+    pub fn energy<T: Real>(&self, x: &[T]) -> T {
+        let mut g = vec![T::zero(); x.len()];
+        self.energy_grad(x, &mut g)
+    }
+
+    fn add_energy_grad<T: Real>(&self, x: &[T], g: &mut [T], weight: T) -> T {
+        let c = T::from_f32;
+        match self {
+            Energy::GaussianDiag { mean, inv_var } => {
+                let mut e = T::zero();
+                for i in 0..x.len() {
+                    let r = x[i] - c(mean[i]);
+                    let p = c(inv_var[i]);
+                    e += c(0.5) * r * r * p;
+                    g[i] += weight * r * p;
+                }
+                weight * e
+            }
+            Energy::GaussianPrecision { mean, precision } => {
+                let d = x.len();
+                let r: Vec<T> = (0..d).map(|i| x[i] - c(mean[i])).collect();
+                let mut e = T::zero();
+                for i in 0..d {
+                    let mut pr = T::zero();
+                    for j in 0..d {
+                        pr += c(precision[i * d + j]) * r[j];
+                    }
+                    e += c(0.5) * r[i] * pr;
+                    g[i] += weight * pr;
+                }
+                weight * e
+            }
+            Energy::GaussianMixture { components, .. } => {
+                // Online log-sum-exp, exactly as the WGSL kernel does it.
+                let mut acc = vec![T::zero(); x.len()];
+                let mut run_max = c(-3.0e38);
+                let mut run_sum = T::zero();
+                for comp in components {
+                    let mut a = c(comp.log_coef);
+                    for i in 0..x.len() {
+                        let z = (x[i] - c(comp.mean[i])) * c(comp.inv_std[i]);
+                        a -= c(0.5) * z * z;
+                    }
+                    let (scale_old, w) = if a > run_max {
+                        let s = (run_max - a).exp();
+                        run_max = a;
+                        (s, c(1.0))
+                    } else {
+                        (c(1.0), (a - run_max).exp())
+                    };
+                    run_sum = run_sum * scale_old + w;
+                    for i in 0..x.len() {
+                        let s = c(comp.inv_std[i]);
+                        acc[i] = acc[i] * scale_old + w * (x[i] - c(comp.mean[i])) * s * s;
+                    }
+                }
+                for i in 0..x.len() {
+                    g[i] += weight * acc[i] / run_sum;
+                }
+                -(weight * (run_max + run_sum.ln()))
+            }
+            Energy::DoubleWell { barrier, .. } => {
+                let h = c(*barrier);
+                let mut e = T::zero();
+                for i in 0..x.len() {
+                    let q = x[i] * x[i] - c(1.0);
+                    e += h * q * q;
+                    g[i] += weight * c(4.0) * h * x[i] * q;
+                }
+                weight * e
+            }
+            Energy::Banana { a, b, .. } => {
+                let (a, b) = (c(*a), c(*b));
+                let mut e = T::zero();
+                for i in 0..x.len().saturating_sub(1) {
+                    let d = a - x[i];
+                    let q = x[i + 1] - x[i] * x[i];
+                    e += d * d + b * q * q;
+                    g[i] += weight * (c(-2.0) * d - c(4.0) * b * x[i] * q);
+                    g[i + 1] += weight * c(2.0) * b * q;
+                }
+                weight * e
+            }
+            Energy::Sum { terms } => {
+                let mut e = T::zero();
+                for (w, term) in terms {
+                    e += term.add_energy_grad(x, g, weight * c(*w));
+                }
+                e
+            }
+        }
+    }
+
+    /// The f32 parameter block the WGSL energies read from `energy_params`.
+    pub fn pack_params(&self) -> Vec<f32> {
+        let mut out = Vec::new();
+        self.pack_into(&mut out);
+        if out.is_empty() {
+            out.push(0.0); // a storage binding may not be empty
+        }
+        out
+    }
+
+    fn pack_into(&self, out: &mut Vec<f32>) {
+        match self {
+            Energy::GaussianDiag { mean, inv_var } => {
+                out.extend(mean);
+                out.extend(inv_var);
+            }
+            Energy::GaussianPrecision { mean, precision } => {
+                out.extend(mean);
+                out.extend(precision);
+            }
+            Energy::GaussianMixture { components, .. } => {
+                out.push(components.len() as f32);
+                for comp in components {
+                    out.push(comp.log_coef);
+                    out.extend(&comp.mean);
+                    out.extend(&comp.inv_std);
+                }
+            }
+            Energy::DoubleWell { barrier, .. } => out.push(*barrier),
+            Energy::Banana { a, b, .. } => out.extend([*a, *b]),
+            Energy::Sum { terms } => terms.iter().for_each(|(_, t)| t.pack_into(out)),
+        }
+    }
+
+    /// The generated WGSL module imported by kernels as `energy`: `DIM`, the analytic
+    /// energies, and `energy_grad(x, g) -> f32`, which zeroes g and sums the terms.
+    pub fn wgsl_module(&self) -> String {
+        let mut calls = String::new();
+        let mut base = 0usize;
+        self.wgsl_calls(1.0, &mut base, &mut calls);
+        format!(
+            "const DIM: u32 = {dim}u;\n#import energy_analytic.wgsl\n\n\
+             fn energy_grad(x: ptr<function, array<f32, DIM>>, g: ptr<function, array<f32, DIM>>) -> f32 {{\n    \
+             for (var i = 0u; i < DIM; i++) {{ (*g)[i] = 0.0; }}\n    var e = 0.0;\n{calls}    return e;\n}}\n",
+            dim = self.dim()
+        )
+    }
+
+    fn wgsl_calls(&self, weight: f32, base: &mut usize, out: &mut String) {
+        if let Energy::Sum { terms } = self {
+            for (w, term) in terms {
+                term.wgsl_calls(weight * w, base, out);
+            }
+            return;
+        }
+        // `{:?}` prints an f32 so that it parses back to the same value.
+        out.push_str(&format!("    e += {}_energy(x, g, {}u, {:?});\n", self.kind_fn(), base, weight));
+        let mut block = Vec::new();
+        self.pack_into(&mut block);
+        *base += block.len();
+    }
+
+    fn kind_fn(&self) -> &'static str {
+        match self {
+            Energy::GaussianDiag { .. } => "gaussian_diag",
+            other => other.kind(),
+        }
+    }
+
+    /// Checks every parameter is finite and shapes agree; the spec parser calls it, and so
+    /// should code that builds an `Energy` by hand.
+    pub fn validate(&self) -> Result<()> {
+        let finite = |what: &str, v: &[f32]| -> Result<()> {
+            match v.iter().position(|x| !x.is_finite()) {
+                Some(i) => Err(Error::invalid(format!("{what}[{i}]"), "must be a finite number")),
+                None => Ok(()),
+            }
+        };
+        if self.dim() == 0 {
+            return Err(Error::invalid("energy", "dimension must be at least 1"));
+        }
+        match self {
+            Energy::GaussianDiag { mean, inv_var } => {
+                finite("mean", mean)?;
+                finite("std", inv_var)?;
+            }
+            Energy::GaussianPrecision { mean, precision } => {
+                finite("mean", mean)?;
+                finite("precision", precision)?;
+            }
+            Energy::GaussianMixture { components, dim } => {
+                for (k, comp) in components.iter().enumerate() {
+                    finite(&format!("means[{k}]"), &comp.mean)?;
+                    finite(&format!("stds[{k}]"), &comp.inv_std)?;
+                    finite("weights", &[comp.log_coef])?;
+                    if comp.mean.len() != *dim || comp.inv_std.len() != *dim {
+                        return Err(Error::invalid(format!("means[{k}]"), "dimension mismatch"));
+                    }
+                }
+            }
+            Energy::DoubleWell { barrier, .. } => finite("barrier", &[*barrier])?,
+            Energy::Banana { a, b, .. } => finite("a, b", &[*a, *b])?,
+            Energy::Sum { terms } => {
+                let d = self.dim();
+                for (t, (w, term)) in terms.iter().enumerate() {
+                    finite(&format!("weights[{t}]"), &[*w])?;
+                    term.validate()?;
+                    if term.dim() != d {
+                        return Err(Error::invalid(
+                            format!("terms[{t}]"),
+                            format!("dimension {} differs from the first term's {d}", term.dim()),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

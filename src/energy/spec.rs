@@ -1,0 +1,284 @@
+//! The JSON energy spec (schema in README.md) and named presets, turned into a validated
+//! [`Energy`]. Errors name the field and, for malformed JSON, the line and column.
+
+use super::{Energy, MixtureComponent};
+use crate::{Error, Result};
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Deserialize, Debug)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Spec {
+    Gaussian {
+        mean: Vec<f64>,
+        std: Option<Vec<f64>>,
+        precision: Option<Vec<Vec<f64>>>,
+    },
+    GaussianMixture {
+        weights: Vec<f64>,
+        means: Vec<Vec<f64>>,
+        stds: Vec<Vec<f64>>,
+    },
+    DoubleWell {
+        #[serde(default = "default_dim")]
+        dim: usize,
+        #[serde(default = "default_barrier")]
+        barrier: f64,
+    },
+    Banana {
+        #[serde(default = "default_dim")]
+        dim: usize,
+        #[serde(default = "default_banana_a")]
+        a: f64,
+        #[serde(default = "default_banana_b")]
+        b: f64,
+    },
+    Sum {
+        terms: Vec<Spec>,
+        weights: Option<Vec<f64>>,
+    },
+}
+
+fn default_dim() -> usize {
+    2
+}
+fn default_barrier() -> f64 {
+    2.0
+}
+fn default_banana_a() -> f64 {
+    1.0
+}
+fn default_banana_b() -> f64 {
+    100.0
+}
+
+/// Names accepted wherever a spec is, with what they mean (for `--help` and errors).
+pub const PRESETS: &[(&str, &str)] = &[
+    ("ring8", "8 Gaussians (std 0.25) evenly spaced on a circle of radius 2, equal weights"),
+    ("grid25", "5x5 grid of Gaussians (std 0.3) at -4,-2,0,2,4 in each coordinate"),
+    ("two_modes", "mixture of N((-2,0), 0.5^2 I) and N((2,0), 0.5^2 I), equal weights"),
+    ("double_well", "double well in 2-d, E = 2 sum_i (x_i^2 - 1)^2"),
+    ("banana", "Rosenbrock banana in 2-d, E = (1 - x0)^2 + 5 (x1 - x0^2)^2"),
+    ("correlated2", "2-d Gaussian, mean 0, precision [[2, 1.2], [1.2, 1]]"),
+];
+
+fn preset_json(name: &str) -> Option<String> {
+    let mixture = |centres: Vec<(f64, f64)>, std: f64| {
+        let k = centres.len();
+        serde_json::json!({
+            "type": "gaussian_mixture",
+            "weights": vec![1.0 / k as f64; k],
+            "means": centres.iter().map(|&(x, y)| vec![x, y]).collect::<Vec<_>>(),
+            "stds": vec![vec![std, std]; k],
+        })
+        .to_string()
+    };
+    Some(match name {
+        "ring8" => mixture(
+            (0..8)
+                .map(|k| {
+                    let t = k as f64 * std::f64::consts::TAU / 8.0;
+                    (2.0 * t.cos(), 2.0 * t.sin())
+                })
+                .collect(),
+            0.25,
+        ),
+        "grid25" => mixture(
+            (0..25).map(|k| (-4.0 + 2.0 * (k % 5) as f64, -4.0 + 2.0 * (k / 5) as f64)).collect(),
+            0.3,
+        ),
+        "two_modes" => mixture(vec![(-2.0, 0.0), (2.0, 0.0)], 0.5),
+        "double_well" => r#"{"type": "double_well", "dim": 2, "barrier": 2.0}"#.into(),
+        "banana" => r#"{"type": "banana", "dim": 2, "a": 1.0, "b": 5.0}"#.into(),
+        "correlated2" => r#"{"type": "gaussian", "mean": [0, 0], "precision": [[2, 1.2], [1.2, 1]]}"#.into(),
+        _ => return None,
+    })
+}
+
+/// Resolves what a user typed for an energy: a preset name, inline JSON (starts with `{`),
+/// or the path of a JSON file.
+pub fn resolve_energy(arg: &str) -> Result<Energy> {
+    let trimmed = arg.trim_start();
+    if trimmed.starts_with('{') {
+        return parse_energy(trimmed, "energy spec");
+    }
+    if let Some(json) = preset_json(arg) {
+        return parse_energy(&json, &format!("preset {arg}"));
+    }
+    let path = Path::new(arg);
+    if !path.exists() {
+        let names: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();
+        return Err(Error::invalid(
+            "energy",
+            format!("`{arg}` is neither a preset ({}) nor an existing JSON file", names.join(", ")),
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse_energy(&text, &path.display().to_string())
+}
+
+/// Parses and validates a JSON spec; `origin` names it in errors (a file path, "energy spec").
+pub fn parse_energy(json: &str, origin: &str) -> Result<Energy> {
+    let spec: Spec = serde_json::from_str(json).map_err(|e| Error::format(origin, format!("malformed energy spec: {e}")))?;
+    let energy = build(&spec, "")?;
+    energy.validate()?;
+    Ok(energy)
+}
+
+fn to_f32(field: &str, v: &[f64]) -> Result<Vec<f32>> {
+    v.iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let y = x as f32;
+            if y.is_finite() { Ok(y) } else { Err(Error::invalid(format!("{field}[{i}]"), format!("{x} is not a finite f32"))) }
+        })
+        .collect()
+}
+
+fn positive(field: &str, v: &[f64]) -> Result<()> {
+    match v.iter().position(|&x| !(x > 0.0)) {
+        Some(i) => Err(Error::invalid(format!("{field}[{i}]"), format!("must be positive, got {}", v[i]))),
+        None => Ok(()),
+    }
+}
+
+fn build(spec: &Spec, at: &str) -> Result<Energy> {
+    let field = |name: &str| format!("{at}{name}");
+    Ok(match spec {
+        Spec::Gaussian { mean, std, precision } => {
+            let d = mean.len();
+            if d == 0 {
+                return Err(Error::invalid(field("mean"), "must have at least one entry"));
+            }
+            match (std, precision) {
+                (Some(std), None) => {
+                    if std.len() != d {
+                        return Err(Error::invalid(field("std"), format!("has {} entries but mean has {d}", std.len())));
+                    }
+                    positive(&field("std"), std)?;
+                    let inv_var: Vec<f64> = std.iter().map(|s| 1.0 / (s * s)).collect();
+                    Energy::GaussianDiag { mean: to_f32(&field("mean"), mean)?, inv_var: to_f32(&field("std"), &inv_var)? }
+                }
+                (None, Some(rows)) => {
+                    let p = square_matrix(&field("precision"), rows, d)?;
+                    check_positive_definite(&field("precision"), &p, d)?;
+                    Energy::GaussianPrecision { mean: to_f32(&field("mean"), mean)?, precision: to_f32(&field("precision"), &p)? }
+                }
+                _ => return Err(Error::invalid(field("gaussian"), "give exactly one of `std` and `precision`")),
+            }
+        }
+        Spec::GaussianMixture { weights, means, stds } => {
+            let k = weights.len();
+            if k == 0 {
+                return Err(Error::invalid(field("weights"), "a mixture needs at least one component"));
+            }
+            if means.len() != k || stds.len() != k {
+                return Err(Error::invalid(
+                    field("gaussian_mixture"),
+                    format!("{k} weights but {} means and {} stds", means.len(), stds.len()),
+                ));
+            }
+            positive(&field("weights"), weights)?;
+            let total: f64 = weights.iter().sum();
+            let d = means[0].len();
+            let mut components = Vec::with_capacity(k);
+            for c in 0..k {
+                if means[c].len() != d {
+                    return Err(Error::invalid(field(&format!("means[{c}]")), format!("has {} entries but means[0] has {d}", means[c].len())));
+                }
+                if stds[c].len() != d {
+                    return Err(Error::invalid(field(&format!("stds[{c}]")), format!("has {} entries but means[{c}] has {d}", stds[c].len())));
+                }
+                positive(&field(&format!("stds[{c}]")), &stds[c])?;
+                let log_norm: f64 = stds[c].iter().map(|s| s.ln()).sum::<f64>() + 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln();
+                let inv_std: Vec<f64> = stds[c].iter().map(|s| 1.0 / s).collect();
+                components.push(MixtureComponent {
+                    log_coef: ((weights[c] / total).ln() - log_norm) as f32,
+                    mean: to_f32(&field(&format!("means[{c}]")), &means[c])?,
+                    inv_std: to_f32(&field(&format!("stds[{c}]")), &inv_std)?,
+                });
+            }
+            if d == 0 {
+                return Err(Error::invalid(field("means[0]"), "must have at least one entry"));
+            }
+            Energy::GaussianMixture { dim: d, components }
+        }
+        Spec::DoubleWell { dim, barrier } => {
+            if *dim == 0 {
+                return Err(Error::invalid(field("dim"), "must be at least 1"));
+            }
+            positive(&field("barrier"), &[*barrier])?;
+            Energy::DoubleWell { dim: *dim, barrier: to_f32(&field("barrier"), &[*barrier])?[0] }
+        }
+        Spec::Banana { dim, a, b } => {
+            if *dim < 2 {
+                return Err(Error::invalid(field("dim"), "the banana needs at least 2 dimensions"));
+            }
+            if !(*b >= 0.0) {
+                return Err(Error::invalid(field("b"), format!("must be non-negative, got {b}")));
+            }
+            let ab = to_f32(&field("a, b"), &[*a, *b])?;
+            Energy::Banana { dim: *dim, a: ab[0], b: ab[1] }
+        }
+        Spec::Sum { terms, weights } => {
+            if terms.is_empty() {
+                return Err(Error::invalid(field("terms"), "a sum needs at least one term"));
+            }
+            let weights = match weights {
+                Some(w) if w.len() != terms.len() => {
+                    return Err(Error::invalid(field("weights"), format!("has {} entries but there are {} terms", w.len(), terms.len())));
+                }
+                Some(w) => to_f32(&field("weights"), w)?,
+                None => vec![1.0; terms.len()],
+            };
+            let built = terms
+                .iter()
+                .enumerate()
+                .map(|(t, s)| build(s, &format!("{at}terms[{t}].")))
+                .collect::<Result<Vec<_>>>()?;
+            Energy::Sum { terms: weights.into_iter().zip(built).collect() }
+        }
+    })
+}
+
+fn square_matrix(field: &str, rows: &[Vec<f64>], d: usize) -> Result<Vec<f64>> {
+    if rows.len() != d {
+        return Err(Error::invalid(field, format!("has {} rows but mean has {d} entries", rows.len())));
+    }
+    let mut flat = Vec::with_capacity(d * d);
+    for (i, row) in rows.iter().enumerate() {
+        if row.len() != d {
+            return Err(Error::invalid(format!("{field}[{i}]"), format!("has {} entries, expected {d}", row.len())));
+        }
+        flat.extend(row);
+    }
+    for i in 0..d {
+        for j in 0..i {
+            let (a, b): (f64, f64) = (flat[i * d + j], flat[j * d + i]);
+            if (a - b).abs() > 1e-9 * (1.0 + a.abs().max(b.abs())) {
+                return Err(Error::invalid(field, format!("must be symmetric: [{i}][{j}] = {a} but [{j}][{i}] = {b}")));
+            }
+        }
+    }
+    Ok(flat)
+}
+
+/// Cholesky in f64: succeeds exactly when the (symmetric) matrix is positive definite.
+fn check_positive_definite(field: &str, p: &[f64], d: usize) -> Result<()> {
+    let mut l = vec![0.0f64; d * d];
+    for i in 0..d {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i * d + k] * l[j * d + k]).sum();
+            if i == j {
+                let v = p[i * d + i] - s;
+                if !(v > 0.0) {
+                    return Err(Error::invalid(field, "must be positive definite"));
+                }
+                l[i * d + i] = v.sqrt();
+            } else {
+                l[i * d + j] = (p[i * d + j] - s) / l[j * d + j];
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! The GPU context: adapter and device, error mapping, pipeline cache and buffer helpers.
+
+use crate::{Error, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use wgpu::util::DeviceExt;
+
+/// How a kernel binds a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Binding {
+    /// A uniform block selected per dispatch by a dynamic offset.
+    UniformDynamic,
+    StorageRead,
+    StorageReadWrite,
+}
+
+/// A compiled kernel: its pipeline and the bind group layout (group 0) it expects.
+pub struct Kernel {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
+/// Owns (or borrows from a host application) a device and queue.
+pub struct GpuContext {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: Option<wgpu::AdapterInfo>,
+    kernels: Mutex<HashMap<(String, String), Arc<Kernel>>>,
+    /// Errors no error scope caught (only collected on devices this context created).
+    uncaptured: Arc<Mutex<Vec<String>>>,
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+/// The adapters wgpu sees, with the backends selected by `WGPU_BACKEND`.
+pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .iter()
+        .map(|a| a.get_info())
+        .collect()
+}
+
+impl GpuContext {
+    /// Opens the best adapter. `WGPU_BACKEND` (vulkan, gl, metal, dx12) restricts backends and
+    /// `WGPU_ADAPTER_NAME` picks the first adapter whose name contains it (case-insensitive).
+    pub fn new() -> Result<Self> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
+            Ok(wanted) if !wanted.is_empty() => {
+                let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+                let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+                adapters
+                    .into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&wanted.to_lowercase()))
+                    .ok_or_else(|| Error::NoAdapter(format!("none matches WGPU_ADAPTER_NAME={wanted:?}; found {names:?}")))?
+            }
+            _ => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            }))
+            .map_err(|e| {
+                Error::NoAdapter(format!(
+                    "{e} (on Debian/Ubuntu, `apt-get install mesa-vulkan-drivers` provides the lavapipe software adapter)"
+                ))
+            })?,
+        };
+        let info = adapter.get_info();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("ebm-gpu"),
+            required_limits: adapter.limits(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::RequestDevice(e.to_string()))?;
+        let ctx = Self::from_device(device, queue, Some(info));
+        // wgpu's default handler panics; on our own device we collect instead.
+        let sink = ctx.uncaptured.clone();
+        ctx.device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        Ok(ctx)
+    }
+
+    /// Wraps a host application's device and queue (its error handler is left alone: this
+    /// context reports its own errors through error scopes).
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: Option<wgpu::AdapterInfo>) -> Self {
+        let lost = Arc::new(Mutex::new(None));
+        let lost_sink = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut l) = lost_sink.lock() {
+                *l = Some(format!("{reason:?}: {message}"));
+            }
+        });
+        Self { device, queue, info, kernels: Mutex::new(HashMap::new()), uncaptured: Arc::default(), lost }
+    }
+
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    pub fn adapter_info(&self) -> Option<&wgpu::AdapterInfo> {
+        self.info.as_ref()
+    }
+
+    /// "name (backend, driver)" for reports.
+    pub fn describe(&self) -> String {
+        match &self.info {
+            Some(i) => format!("{} ({:?}, {} {})", i.name, i.backend, i.driver, i.driver_info).trim_end().to_string(),
+            None => "host-provided device".into(),
+        }
+    }
+
+    pub fn limits(&self) -> wgpu::Limits {
+        self.device.limits()
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes and turns what they caught
+    /// (or what the uncaptured handler or device-lost callback saw) into an [`Error`].
+    pub fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        let validation_error = pollster::block_on(validation.pop());
+        let oom_error = pollster::block_on(oom.pop());
+        if let Some(e) = oom_error {
+            let _ = e;
+            return Err(Error::GpuOutOfMemory { context: context.into() });
+        }
+        if let Some(e) = validation_error {
+            return Err(Error::GpuValidation { context: context.into(), message: e.to_string() });
+        }
+        self.check(context)?;
+        Ok(value)
+    }
+
+    /// Reports a lost device or an error that escaped the scopes.
+    pub fn check(&self, context: &str) -> Result<()> {
+        if let Some(reason) = self.lost.lock().ok().and_then(|l| l.clone()) {
+            return Err(Error::DeviceLost(reason));
+        }
+        let mut errors = self.uncaptured.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+        match errors.pop() {
+            Some(message) => Err(Error::GpuValidation { context: context.into(), message }),
+            None => Ok(()),
+        }
+    }
+
+    /// Blocks until all submitted work is done.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::DeviceLost(format!("waiting for the GPU: {e}")))?;
+        self.check("GPU work")
+    }
+
+    /// A kernel from assembled WGSL, cached by (label, source, entry point). The source is
+    /// validated by naga first so shader errors come with naga's diagnostic.
+    pub fn kernel(&self, label: &str, wgsl: &str, entry: &str, bindings: &[Binding]) -> Result<Arc<Kernel>> {
+        let key = (format!("{label}:{entry}"), wgsl.to_string());
+        if let Some(k) = self.kernels.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(k);
+        }
+        crate::gpu::shader::validate(label, wgsl)?;
+        let kernel = self.scoped(&format!("creating pipeline {label}:{entry}"), || {
+            let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+                    binding: i as u32,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: match b {
+                            Binding::UniformDynamic => wgpu::BufferBindingType::Uniform,
+                            Binding::StorageRead => wgpu::BufferBindingType::Storage { read_only: true },
+                            Binding::StorageReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                        },
+                        has_dynamic_offset: *b == Binding::UniformDynamic,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                })
+                .collect();
+            let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(label),
+                entries: &entries,
+            });
+            let pipeline_layout = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(label),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+            let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(wgsl.into()),
+            });
+            let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&format!("{label}:{entry}")),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            Arc::new(Kernel { pipeline, layout })
+        })?;
+        if let Ok(mut m) = self.kernels.lock() {
+            m.insert(key, kernel.clone());
+        }
+        Ok(kernel)
+    }
+
+    /// A labelled storage buffer holding `data` (copyable both ways).
+    pub fn storage_buffer(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: data,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        })
+    }
+
+    /// A labelled zero-filled storage buffer of `size` bytes (at least 4).
+    pub fn zeroed_storage_buffer(&self, label: &str, size: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Copies `size` bytes of each buffer into one staging buffer and maps it: one round trip
+    /// for several reads.
+    pub fn read_buffers(&self, parts: &[(&wgpu::Buffer, u64)]) -> Result<Vec<Vec<u8>>> {
+        let total: u64 = parts.iter().map(|(_, s)| s.next_multiple_of(4)).sum();
+        if total == 0 {
+            return Ok(parts.iter().map(|_| Vec::new()).collect());
+        }
+        let staging = self.scoped("reading back results", || {
+            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback staging"),
+                size: total,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+            let mut offset = 0;
+            for (buffer, size) in parts {
+                let size = size.next_multiple_of(4);
+                encoder.copy_buffer_to_buffer(buffer, 0, &staging, offset, size);
+                offset += size;
+            }
+            self.queue.submit([encoder.finish()]);
+            staging
+        })?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|_| Error::DeviceLost("buffer mapping was cancelled".into()))?
+            .map_err(|e| Error::GpuValidation { context: "mapping readback buffer".into(), message: e.to_string() })?;
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| Error::GpuValidation { context: "mapping readback buffer".into(), message: e.to_string() })?;
+        let mut out = Vec::with_capacity(parts.len());
+        let mut offset = 0usize;
+        for (_, size) in parts {
+            out.push(view[offset..offset + *size as usize].to_vec());
+            offset += size.next_multiple_of(4) as usize;
+        }
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+}

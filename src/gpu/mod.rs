@@ -1,0 +1,6 @@
+//! GPU plumbing: the device context, shader assembly, and kernel launchers shared by families.
+
+pub mod context;
+pub mod shader;
+
+pub use context::{Binding, GpuContext, Kernel, list_adapters};

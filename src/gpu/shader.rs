@@ -1,0 +1,67 @@
+//! Shader sources and the tiny `#import` preprocessor.
+//!
+//! Every WGSL file under `shaders/` is compiled into the binary. A line `#import NAME` is
+//! replaced by that file (or by a generated module passed in `virtual_modules`, such as the
+//! `energy` module an [`crate::energy::Energy`] writes), each module at most once.
+
+use crate::{Error, Result};
+
+/// All shader files, by their path relative to `shaders/`.
+pub const SOURCES: &[(&str, &str)] = &[
+    ("common/rng.wgsl", include_str!("../../shaders/common/rng.wgsl")),
+    ("common/finite.wgsl", include_str!("../../shaders/common/finite.wgsl")),
+    ("energy_analytic.wgsl", include_str!("../../shaders/energy_analytic.wgsl")),
+    ("energy_eval.wgsl", include_str!("../../shaders/energy_eval.wgsl")),
+    ("langevin.wgsl", include_str!("../../shaders/langevin.wgsl")),
+    ("rng_kat.wgsl", include_str!("../../shaders/rng_kat.wgsl")),
+];
+
+/// The kernel files (entry-point modules), as opposed to what they import.
+pub const KERNELS: &[&str] = &["energy_eval.wgsl", "langevin.wgsl", "rng_kat.wgsl"];
+
+fn source(name: &str) -> Option<&'static str> {
+    SOURCES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// Expands `#import` lines of the kernel `name`, resolving generated modules first.
+pub fn assemble(name: &str, virtual_modules: &[(&str, &str)]) -> Result<String> {
+    let mut out = String::new();
+    let mut seen = Vec::new();
+    expand(name, virtual_modules, &mut seen, &mut out)?;
+    Ok(out)
+}
+
+fn expand(name: &str, virtual_modules: &[(&str, &str)], seen: &mut Vec<String>, out: &mut String) -> Result<()> {
+    if seen.iter().any(|s| s == name) {
+        return Ok(());
+    }
+    seen.push(name.to_string());
+    let text = virtual_modules
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+        .or_else(|| source(name))
+        .ok_or_else(|| Error::Shader { name: name.into(), message: "no such shader module".into() })?;
+    out.push_str(&format!("// ---- {name}\n"));
+    for line in text.lines() {
+        match line.trim().strip_prefix("#import ") {
+            Some(import) => expand(import.trim(), virtual_modules, seen, out)?,
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses and validates assembled WGSL with naga (no GPU needed); the error names the module
+/// and carries naga's diagnostic with the offending source span.
+pub fn validate(name: &str, wgsl: &str) -> Result<naga::Module> {
+    let module = naga::front::wgsl::parse_str(wgsl)
+        .map_err(|e| Error::Shader { name: name.into(), message: e.emit_to_string(wgsl) })?;
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+        .validate(&module)
+        .map_err(|e| Error::Shader { name: name.into(), message: e.emit_to_string(wgsl) })?;
+    Ok(module)
+}

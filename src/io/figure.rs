@@ -1,0 +1,375 @@
+//! Quick-look PNG figures drawn pixel by pixel with the `image` crate (no plotting or font
+//! dependency): an energy heatmap with samples on top, and per-dimension histograms.
+
+use std::path::Path;
+
+use image::{ImageFormat, Rgb, RgbImage};
+
+use crate::{Error, Result};
+
+/// Refuse figures that would need gigabytes of memory rather than abort on allocation.
+const MAX_PIXELS: u64 = 1 << 26;
+
+/// A regular grid of cells over a 2-d box, for evaluating an energy on a picture.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Grid2d {
+    pub x_min: f32,
+    pub x_max: f32,
+    pub y_min: f32,
+    pub y_max: f32,
+    pub nx: usize,
+    pub ny: usize,
+}
+
+impl Grid2d {
+    fn dx(&self) -> f32 {
+        (self.x_max - self.x_min) / self.nx as f32
+    }
+
+    fn dy(&self) -> f32 {
+        (self.y_max - self.y_min) / self.ny as f32
+    }
+
+    /// Cell centres as interleaved `(x, y)` pairs, row-major with row 0 at the top (`y_max`),
+    /// i.e. in the order pixels are laid out; `energy_heatmap_png` expects values in this order.
+    pub fn points(&self) -> Vec<f32> {
+        let (dx, dy) = (self.dx(), self.dy());
+        let mut out = Vec::with_capacity(2 * self.nx * self.ny);
+        for r in 0..self.ny {
+            let y = self.y_max - (r as f32 + 0.5) * dy;
+            for c in 0..self.nx {
+                out.extend_from_slice(&[self.x_min + (c as f32 + 0.5) * dx, y]);
+            }
+        }
+        out
+    }
+
+    /// Area of one cell, e.g. to turn a sum of densities over the grid into an integral.
+    pub fn cell_area(&self) -> f64 {
+        let w = (self.x_max as f64 - self.x_min as f64) / self.nx as f64;
+        let h = (self.y_max as f64 - self.y_min as f64) / self.ny as f64;
+        w * h
+    }
+
+    /// Checks the grid is non-empty with finite, increasing bounds.
+    pub fn validate(&self) -> Result<()> {
+        let finite = [self.x_min, self.x_max, self.y_min, self.y_max].iter().all(|v| v.is_finite());
+        if self.nx == 0
+            || self.ny == 0
+            || !finite
+            || self.x_max <= self.x_min
+            || self.y_max <= self.y_min
+        {
+            return Err(Error::invalid(
+                "grid",
+                format!("need nx, ny >= 1 and finite min < max bounds, got {self:?}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Viridis sampled at 9 evenly spaced points: perceptually ordered and readable in greyscale.
+const VIRIDIS: [[f32; 3]; 9] = [
+    [68.0, 1.0, 84.0],
+    [71.0, 45.0, 123.0],
+    [59.0, 82.0, 139.0],
+    [44.0, 114.0, 142.0],
+    [33.0, 145.0, 140.0],
+    [40.0, 174.0, 128.0],
+    [94.0, 201.0, 98.0],
+    [173.0, 220.0, 48.0],
+    [253.0, 231.0, 37.0],
+];
+
+/// Maps `t` in [0, 1] (clamped; NaN as 0) to a colour by interpolating the anchors.
+fn colormap(t: f32) -> Rgb<u8> {
+    let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) };
+    let pos = t * (VIRIDIS.len() - 1) as f32;
+    let i = (pos as usize).min(VIRIDIS.len() - 2);
+    let f = pos - i as f32;
+    let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
+    Rgb(std::array::from_fn(|k| (a[k] + (b[k] - a[k]) * f).round() as u8))
+}
+
+/// Image dimensions for `w x h` units of `scale` pixels, or an error if too large.
+fn image_size(w: usize, h: usize, scale: u32, what: &str) -> Result<(u32, u32)> {
+    let side = |n: usize| u32::try_from(n).ok().and_then(|n| n.checked_mul(scale));
+    match (side(w), side(h)) {
+        (Some(w), Some(h)) if w > 0 && h > 0 && (w as u64) * (h as u64) <= MAX_PIXELS => Ok((w, h)),
+        _ => Err(Error::invalid(
+            what,
+            format!(
+                "a {w} x {h} figure at {scale} px each is empty or larger than {MAX_PIXELS} pixels"
+            ),
+        )),
+    }
+}
+
+fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut buf, ImageFormat::Png)
+        .map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+    super::write_atomic(path, buf.get_ref())
+}
+
+/// Fills the square of half-width `half` around `(cx, cy)`, clipped to the image.
+fn fill_square(img: &mut RgbImage, cx: i64, cy: i64, half: i64, color: Rgb<u8>) {
+    let (w, h) = (img.width() as i64, img.height() as i64);
+    for y in (cy - half).max(0)..=(cy + half).min(h - 1) {
+        for x in (cx - half).max(0)..=(cx + half).min(w - 1) {
+            img.put_pixel(x as u32, y as u32, color);
+        }
+    }
+}
+
+/// Draws the unnormalised density `exp(-(E - min E))` of `energies` (one per cell, in
+/// [`Grid2d::points`] order), `pixel_size` pixels per cell, with the samples (interleaved
+/// `x, y`) inside the grid drawn as light dots with a dark outline.
+pub fn energy_heatmap_png(
+    path: &Path,
+    grid: &Grid2d,
+    energies: &[f32],
+    samples_xy: &[f32],
+    pixel_size: u32,
+) -> Result<()> {
+    grid.validate()?;
+    if grid.nx.checked_mul(grid.ny) != Some(energies.len()) {
+        return Err(Error::invalid(
+            "energies",
+            format!("{} values for a {} x {} grid", energies.len(), grid.nx, grid.ny),
+        ));
+    }
+    if !samples_xy.len().is_multiple_of(2) {
+        return Err(Error::invalid("samples", "interleaved (x, y) pairs need an even length"));
+    }
+    let (w, h) = image_size(grid.nx, grid.ny, pixel_size, "heatmap size")?;
+
+    // Shift by the minimum so the densest cell is exactly 1 and exp cannot overflow.
+    let e_min = energies.iter().copied().filter(|e| e.is_finite()).fold(f32::INFINITY, f32::min);
+    let colors: Vec<Rgb<u8>> = energies
+        .iter()
+        .map(|&e| colormap(if e.is_finite() { (e_min - e).exp() } else { 0.0 }))
+        .collect();
+    let ps = pixel_size as usize;
+    let mut img =
+        RgbImage::from_fn(w, h, |x, y| colors[(y as usize / ps) * grid.nx + x as usize / ps]);
+
+    let inside: Vec<(i64, i64)> = samples_xy
+        .chunks_exact(2)
+        .filter(|p| {
+            (grid.x_min..=grid.x_max).contains(&p[0]) && (grid.y_min..=grid.y_max).contains(&p[1])
+        })
+        .map(|p| {
+            let fx = (p[0] - grid.x_min) / (grid.x_max - grid.x_min) * w as f32;
+            let fy = (grid.y_max - p[1]) / (grid.y_max - grid.y_min) * h as f32;
+            ((fx as i64).min(w as i64 - 1), (fy as i64).min(h as i64 - 1))
+        })
+        .collect();
+    // Outlines first, then centres, so clusters of samples read as light blobs.
+    for &(x, y) in &inside {
+        fill_square(&mut img, x, y, 2, Rgb([20, 20, 20]));
+    }
+    for &(x, y) in &inside {
+        fill_square(&mut img, x, y, 1, Rgb([255, 255, 255]));
+    }
+    save_png(path, &img)
+}
+
+const PANEL_W: u32 = 200;
+const PANEL_H: u32 = 150;
+const PANEL_COLS: usize = 4;
+const BINS: usize = 40;
+
+/// Draws one 40-bin histogram panel per dimension (the first `dims_to_show` of `dim`), up to
+/// 4 panels per row, each spanning that dimension's finite min..max.
+pub fn histograms_png(path: &Path, samples: &[f32], dim: usize, dims_to_show: usize) -> Result<()> {
+    if dim == 0 || !samples.len().is_multiple_of(dim) {
+        return Err(Error::invalid(
+            "samples",
+            format!("{} values do not split into samples of dimension {dim}", samples.len()),
+        ));
+    }
+    let shown = dims_to_show.min(dim);
+    if shown == 0 {
+        return Err(Error::invalid("dims_to_show", "must be at least 1"));
+    }
+    let (cols, rows) = (shown.min(PANEL_COLS), shown.div_ceil(PANEL_COLS));
+    let (pw, ph) = (PANEL_W as usize, PANEL_H as usize);
+    let (w, h) = image_size(cols * pw, rows * ph, 1, "histogram figure")?;
+    let mut img = RgbImage::from_pixel(w, h, Rgb([255, 255, 255]));
+
+    for d in 0..shown {
+        let (x0, y0) = ((d % PANEL_COLS * pw) as u32, (d / PANEL_COLS * ph) as u32);
+        // Light panel background with a white gutter between panels.
+        for y in y0 + 3..y0 + PANEL_H - 3 {
+            for x in x0 + 3..x0 + PANEL_W - 3 {
+                img.put_pixel(x, y, Rgb([238, 238, 242]));
+            }
+        }
+        // Plot area inside the panel, framed.
+        let (left, top, right, bottom) = (x0 + 12, y0 + 12, x0 + PANEL_W - 12, y0 + PANEL_H - 12);
+        let counts = histogram(samples.iter().skip(d).step_by(dim).copied());
+        let max = counts.iter().copied().max().unwrap_or(0);
+        let (plot_w, plot_h) = ((right - left) as usize, (bottom - top) as usize);
+        for (b, &count) in counts.iter().enumerate().filter(|&(_, &c)| c > 0) {
+            let bar_h = ((count as f64 / max as f64 * plot_h as f64).round() as u32).max(1);
+            let (bx0, bx1) =
+                (left + (b * plot_w / BINS) as u32, left + ((b + 1) * plot_w / BINS) as u32);
+            for y in bottom - bar_h..bottom {
+                for x in bx0..bx1 {
+                    img.put_pixel(x, y, Rgb([70, 110, 180]));
+                }
+            }
+        }
+        let frame = Rgb([110, 110, 110]);
+        for x in left..=right {
+            img.put_pixel(x, top, frame);
+            img.put_pixel(x, bottom, frame);
+        }
+        for y in top..=bottom {
+            img.put_pixel(left, y, frame);
+            img.put_pixel(right, y, frame);
+        }
+    }
+    save_png(path, &img)
+}
+
+/// Bin counts of the finite values over their own min..max (a degenerate range is widened).
+fn histogram(values: impl Iterator<Item = f32> + Clone) -> [usize; BINS] {
+    let mut counts = [0; BINS];
+    let finite = values.filter(|v| v.is_finite()).map(f64::from);
+    let (lo, hi) =
+        finite.clone().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+    if lo > hi {
+        return counts;
+    }
+    let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 0.5, hi + 0.5) };
+    for v in finite {
+        counts[(((v - lo) / (hi - lo) * BINS as f64) as usize).min(BINS - 1)] += 1;
+    }
+    counts
+}
+
+/// Bounds `(x_min, x_max, y_min, y_max)` enclosing the finite sample coordinates, widened by
+/// `margin` times the range on each side (by 1 when there is no data or no spread).
+pub fn auto_bounds(samples_xy: &[f32], margin: f32) -> (f32, f32, f32, f32) {
+    let margin = margin.max(0.0); // also maps NaN to 0
+    let range = |axis: usize| {
+        let (lo, hi) = samples_xy
+            .chunks_exact(2)
+            .map(|p| p[axis])
+            .filter(|v| v.is_finite())
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+        if lo > hi {
+            (-1.0, 1.0)
+        } else if hi == lo {
+            (lo - 1.0, hi + 1.0)
+        } else {
+            let pad = (hi - lo) * margin;
+            if pad.is_finite() { (lo - pad, hi + pad) } else { (lo, hi) }
+        }
+    };
+    let ((x0, x1), (y0, y1)) = (range(0), range(1));
+    (x0, x1, y0, y1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GRID: Grid2d = Grid2d { x_min: -2.0, x_max: 2.0, y_min: -1.0, y_max: 2.0, nx: 4, ny: 3 };
+
+    #[test]
+    fn grid_points_start_top_left() {
+        let pts = GRID.points();
+        assert_eq!(pts.len(), 24);
+        assert_eq!(&pts[..4], &[-1.5, 1.5, -0.5, 1.5]);
+        assert_eq!(&pts[22..], &[1.5, -0.5]);
+        assert_eq!(GRID.cell_area(), 1.0);
+        assert!(Grid2d { nx: 0, ..GRID }.validate().is_err());
+        assert!(Grid2d { y_max: -1.0, ..GRID }.validate().is_err());
+        assert!(Grid2d { x_min: f32::NAN, ..GRID }.validate().is_err());
+    }
+
+    #[test]
+    fn colormap_is_ordered_and_clamped() {
+        assert_eq!(colormap(0.0), Rgb([68, 1, 84]));
+        assert_eq!(colormap(1.0), Rgb([253, 231, 37]));
+        assert_eq!(colormap(f32::NAN), colormap(-3.0));
+        assert_eq!(colormap(7.0), colormap(1.0));
+        let lum = |c: Rgb<u8>| 0.3 * c[0] as f32 + 0.59 * c[1] as f32 + 0.11 * c[2] as f32;
+        assert!(
+            (1..=100)
+                .all(|i| lum(colormap(i as f32 / 100.0)) > lum(colormap((i - 1) as f32 / 100.0)))
+        );
+    }
+
+    #[test]
+    fn heatmap_orientation_dims_and_dots() {
+        let dir = crate::io::tests::scratch_dir("heatmap");
+        // E = y, so the density is highest in the bottom row; one cell is non-finite.
+        let mut energies: Vec<f32> = GRID.points().chunks(2).map(|p| p[1]).collect();
+        energies[0] = f32::NAN;
+        let plain = dir.join("plain.png");
+        energy_heatmap_png(&plain, &GRID, &energies, &[], 10).unwrap();
+        let img = image::open(&plain).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (40, 30));
+        assert_eq!(*img.get_pixel(15, 25), colormap(1.0), "bottom row is the density peak");
+        assert_eq!(*img.get_pixel(3, 3), colormap(0.0), "NaN energy draws as zero density");
+        assert!(img.get_pixel(15, 5)[1] < img.get_pixel(15, 15)[1]);
+
+        // Sample at the centre of cell (row 2, col 1); outside samples are ignored.
+        let dots = dir.join("dots.png");
+        let samples = [-0.5, -0.5, 50.0, 0.0, f32::NAN, 1.0, 2.0, 2.0];
+        energy_heatmap_png(&dots, &GRID, &energies, &samples, 10).unwrap();
+        let dotted = image::open(&dots).unwrap().to_rgb8();
+        assert_eq!(*dotted.get_pixel(15, 25), Rgb([255, 255, 255]));
+        assert_eq!(*dotted.get_pixel(17, 25), Rgb([20, 20, 20]));
+        assert_eq!(
+            *dotted.get_pixel(39, 0),
+            Rgb([255, 255, 255]),
+            "corner sample clipped, not lost"
+        );
+        let changed = img.pixels().zip(dotted.pixels()).filter(|(a, b)| a != b).count();
+        assert_eq!(changed, 25 + 9, "one full dot plus a clipped corner dot");
+
+        assert!(energy_heatmap_png(&plain, &GRID, &energies[1..], &[], 10).is_err());
+        assert!(energy_heatmap_png(&plain, &GRID, &energies, &[1.0], 10).is_err());
+        assert!(energy_heatmap_png(&plain, &GRID, &energies, &[], 0).is_err());
+        assert!(energy_heatmap_png(&plain, &GRID, &energies, &[], u32::MAX).is_err());
+        let all_nan = vec![f32::NAN; 12];
+        energy_heatmap_png(&plain, &GRID, &all_nan, &[], 1).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn histograms_layout_and_errors() {
+        let dir = crate::io::tests::scratch_dir("hist");
+        let path = dir.join("h.png");
+        let dim = 6;
+        let samples: Vec<f32> =
+            (0..600).map(|i| ((i * 37) % 101) as f32 / (1 + i % dim) as f32).collect();
+        histograms_png(&path, &samples, dim, 5).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (800, 300));
+        assert!(img.pixels().any(|p| *p == Rgb([70, 110, 180])), "bars drawn");
+        assert_eq!(*img.get_pixel(205, 20), Rgb([238, 238, 242]), "panel background");
+        assert_eq!(*img.get_pixel(500, 250), Rgb([255, 255, 255]), "no sixth panel");
+
+        histograms_png(&path, &[1.0, f32::NAN, 1.0, f32::INFINITY], 2, 9).unwrap();
+        assert_eq!(image::open(&path).unwrap().to_rgb8().dimensions(), (400, 150));
+        histograms_png(&path, &[], 3, 3).unwrap();
+        assert!(histograms_png(&path, &[1.0; 5], 2, 2).is_err());
+        assert!(histograms_png(&path, &[1.0; 4], 0, 2).is_err());
+        assert!(histograms_png(&path, &[1.0; 4], 2, 0).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn auto_bounds_widens() {
+        assert_eq!(auto_bounds(&[0.0, 10.0, 4.0, 20.0], 0.25), (-1.0, 5.0, 7.5, 22.5));
+        assert_eq!(auto_bounds(&[], 0.1), (-1.0, 1.0, -1.0, 1.0));
+        assert_eq!(auto_bounds(&[3.0, f32::NAN, 3.0, f32::INFINITY], 0.1), (2.0, 4.0, -1.0, 1.0));
+    }
+}

@@ -1,0 +1,172 @@
+//! Reading and writing samples (`.npy`, `.csv`) and drawing PNG figures.
+//!
+//! Every file is written through [`write_atomic`], so an interrupted run never leaves a
+//! half-written output behind: readers see either the old file or the complete new one.
+
+pub mod csv;
+pub mod figure;
+pub mod npy;
+
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::{Error, Result};
+
+/// Writes `bytes` to a temporary file next to `path`, fsyncs it and renames it over `path`.
+///
+/// The temporary lives in the same directory so the rename stays on one filesystem (and is
+/// therefore atomic); on any failure it is removed and the error names `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    // Distinguishes concurrent writers of the same path within this process.
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+    let name = path.file_name().ok_or_else(|| {
+        Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "path has no file name"),
+        )
+    })?;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let tmp = dir.join(tmp_name);
+
+    let written = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    // Best effort: persist the directory entry too, so the rename survives a crash.
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Npy,
+    Csv,
+}
+
+fn format_of(path: &Path) -> Result<Format> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if ext.eq_ignore_ascii_case("npy") {
+        Ok(Format::Npy)
+    } else if ext.eq_ignore_ascii_case("csv") {
+        Ok(Format::Csv)
+    } else {
+        Err(Error::invalid("output path", format!("{} must end in .npy or .csv", path.display())))
+    }
+}
+
+/// Writes a `rows x cols` row-major matrix of samples, as `.npy` or `.csv` by extension.
+pub fn write_samples(path: &Path, data: &[f32], rows: usize, cols: usize) -> Result<()> {
+    let format = format_of(path)?;
+    if rows.checked_mul(cols) != Some(data.len()) {
+        return Err(Error::invalid(
+            "samples",
+            format!("{} values do not form a {rows} x {cols} matrix", data.len()),
+        ));
+    }
+    match format {
+        Format::Npy => npy::write_f32(path, data, &[rows, cols]),
+        Format::Csv => csv::write_f32(path, data, cols),
+    }
+}
+
+/// Reads a sample matrix written by [`write_samples`] (or by numpy / a spreadsheet):
+/// returns the row-major values, rows and cols. A 1-d `.npy` array reads as one column.
+pub fn read_samples(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
+    match format_of(path)? {
+        Format::Csv => csv::read_f32(path),
+        Format::Npy => {
+            let (data, shape) = npy::read_f32(path)?;
+            match shape[..] {
+                [rows, cols] => Ok((data, rows, cols)),
+                [rows] => Ok((data, rows, 1)),
+                _ => Err(Error::format(
+                    path,
+                    format!("expected a 1-d or 2-d array of samples, found shape {shape:?}"),
+                )),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// A fresh, empty directory under the system temp dir, unique per test.
+    pub(crate) fn scratch_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ebm-io-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create scratch dir");
+        dir
+    }
+
+    #[test]
+    fn write_atomic_replaces_and_leaves_no_temp() {
+        let dir = scratch_dir("atomic");
+        let path = dir.join("out.bin");
+        write_atomic(&path, b"first").unwrap();
+        write_atomic(&path, b"second").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"second");
+        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![OsString::from("out.bin")]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn write_atomic_unwritable_path_is_err() {
+        let dir = scratch_dir("atomic-bad");
+        let path = dir.join("no-such-dir").join("out.bin");
+        match write_atomic(&path, b"x") {
+            Err(Error::Io { path: p, .. }) => assert_eq!(p, path),
+            other => panic!("expected Io error, got {other:?}"),
+        }
+        // Renaming onto an existing directory fails too; the temporary must be cleaned up.
+        let target = dir.join("a-dir");
+        fs::create_dir(&target).unwrap();
+        assert!(write_atomic(&target, b"x").is_err());
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn samples_round_trip_by_extension() {
+        let dir = scratch_dir("samples");
+        let data = [1.0f32, -2.5, 3.25e-8, 4.0, f32::MAX, 0.1];
+        for name in ["s.npy", "s.csv", "S.NPY"] {
+            let path = dir.join(name);
+            write_samples(&path, &data, 3, 2).unwrap();
+            assert_eq!(read_samples(&path).unwrap(), (data.to_vec(), 3, 2));
+        }
+        assert!(matches!(
+            write_samples(&dir.join("s.txt"), &data, 3, 2),
+            Err(Error::InvalidInput { .. })
+        ));
+        assert!(write_samples(&dir.join("s.npy"), &data, 4, 2).is_err());
+        assert!(read_samples(&dir.join("missing.npy")).is_err());
+        npy::write_f32(&dir.join("three.npy"), &[0.0; 8], &[2, 2, 2]).unwrap();
+        assert!(matches!(read_samples(&dir.join("three.npy")), Err(Error::Format { .. })));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,59 @@
+//! Every kernel, assembled with representative energies, parses and validates with naga.
+//! Needs no GPU.
+
+use ebm_gpu::energy::spec::resolve_energy;
+use ebm_gpu::gpu::shader::{KERNELS, SOURCES, assemble, validate};
+
+#[test]
+fn every_kernel_validates_with_every_energy_kind() {
+    let energies = [
+        "ring8",
+        "double_well",
+        "banana",
+        "correlated2",
+        r#"{"type": "gaussian", "mean": [0, 1, 2], "std": [1, 2, 3]}"#,
+        r#"{"type": "sum", "terms": [{"type": "double_well"}, {"type": "banana"}], "weights": [0.5, 2]}"#,
+    ];
+    for spec in energies {
+        let module = resolve_energy(spec).unwrap().wgsl_module();
+        for kernel in KERNELS {
+            let wgsl = assemble(kernel, &[("energy", &module)]).unwrap();
+            if let Err(e) = validate(kernel, &wgsl) {
+                panic!("{kernel} with energy {spec}:\n{e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_shader_file_is_registered_and_imports_resolve() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let mut on_disk = Vec::new();
+    for entry in walk(&dir) {
+        on_disk.push(entry.strip_prefix(&dir).unwrap().to_string_lossy().replace('\\', "/"));
+    }
+    on_disk.sort();
+    let mut registered: Vec<String> = SOURCES.iter().map(|(n, _)| n.to_string()).collect();
+    registered.sort();
+    assert_eq!(on_disk, registered, "shaders/ and gpu::shader::SOURCES disagree");
+}
+
+#[test]
+fn a_broken_shader_reports_the_module_name_and_naga_diagnostic() {
+    let err = validate("broken.wgsl", "fn f() -> f32 { return 1u; }").unwrap_err().to_string();
+    assert!(err.contains("broken.wgsl"), "{err}");
+    assert!(err.contains("return"), "{err}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else if path.extension().is_some_and(|e| e == "wgsl") {
+            out.push(path);
+        }
+    }
+    out
+}
