@@ -1,1 +1,86 @@
-fn main(){}
+//! Criterion benches: Langevin samplers on the GPU and CPU executors in one run.
+//!
+//! Groups `ula` and `mala`; in each, ring8 (2-d) and a 10-d diagonal Gaussian with 4096 chains,
+//! one iteration = `run(20)` (the GPU `run` returns once the device is done). Throughput is in
+//! chain-steps. Samplers are built and warmed up outside the measured loop, so pipeline creation
+//! is never timed. Without a GPU adapter the GPU benches are skipped with a note.
+//!
+//! `cargo bench --bench samplers` (filter with e.g. `-- mala/gpu`). A software adapter
+//! (llvmpipe/lavapipe) gives numbers that say nothing about a real GPU.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ebm_gpu::energy::{Energy, spec::resolve_energy};
+use ebm_gpu::gpu::GpuContext;
+use ebm_gpu::rng;
+use ebm_gpu::sampler::langevin::{cpu::CpuLangevin, gpu::GpuLangevin};
+use ebm_gpu::sampler::{ChainSampler, LangevinConfig, LangevinKind};
+
+const CHAINS: usize = 4096;
+const STEPS: u32 = 20;
+const SEED: u64 = 7;
+
+/// (name, energy, step size)
+fn energies() -> Vec<(&'static str, Energy, f32)> {
+    let d = 10;
+    let gaussian = serde_json::json!({
+        "type": "gaussian",
+        "mean": (0..d).map(|i| 0.5 * i as f64 - 2.0).collect::<Vec<_>>(),
+        "std": (0..d).map(|i| 0.5 + 0.15 * i as f64).collect::<Vec<_>>(),
+    });
+    vec![
+        ("ring8", resolve_energy("ring8").expect("ring8 preset"), 0.01),
+        ("gaussian10", resolve_energy(&gaussian.to_string()).expect("10-d Gaussian spec"), 0.05),
+    ]
+}
+
+fn gpu_context() -> Option<Arc<GpuContext>> {
+    match GpuContext::new() {
+        Ok(ctx) => {
+            eprintln!("gpu: {}", ctx.describe());
+            if ctx.adapter_info().is_some_and(|i| i.device_type == ebm_gpu::wgpu::DeviceType::Cpu) {
+                eprintln!("note: software adapter: the GPU timings say nothing about a real GPU");
+            }
+            Some(Arc::new(ctx))
+        }
+        Err(e) => {
+            eprintln!("note: no GPU adapter ({e}); skipping the GPU benchmarks");
+            None
+        }
+    }
+}
+
+fn bench_samplers(c: &mut Criterion) {
+    let ctx = gpu_context();
+    eprintln!("cpu: {} rayon threads", rayon::current_num_threads());
+    let energies = energies();
+    for (group_name, kind) in [("ula", LangevinKind::Ula), ("mala", LangevinKind::Mala)] {
+        let mut group = c.benchmark_group(group_name);
+        group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+        group.throughput(Throughput::Elements(CHAINS as u64 * STEPS as u64));
+        for (name, energy, step_size) in &energies {
+            let init = rng::initial_states(SEED, 0, CHAINS, energy.dim(), 1.0);
+            let config = LangevinConfig::new(kind, *step_size, SEED);
+            let mut samplers: Vec<(&str, Box<dyn ChainSampler>)> = Vec::new();
+            if let Some(ctx) = &ctx {
+                let s = GpuLangevin::new(ctx.clone(), energy, config.clone(), &init).expect("GPU sampler");
+                samplers.push(("gpu", Box::new(s)));
+            }
+            samplers.push(("cpu", Box::new(CpuLangevin::new(energy, config, &init).expect("CPU sampler"))));
+            for (executor, mut sampler) in samplers {
+                // First run outside the measurement: shader JIT, first-touch allocations.
+                sampler.run(STEPS).expect("warm-up run");
+                group.bench_function(BenchmarkId::new(format!("{executor}/{name}"), CHAINS), |b| {
+                    b.iter(|| sampler.run(black_box(STEPS)).expect("sampler run"))
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench_samplers);
+criterion_main!(benches);
