@@ -251,19 +251,20 @@ fn histogram(values: impl Iterator<Item = f32> + Clone) -> [usize; BINS] {
     counts
 }
 
-/// Bounds `(x_min, x_max, y_min, y_max)` enclosing the finite sample coordinates, widened by
-/// `margin` times the range on each side (by 1 when there is no data or no spread).
-pub fn auto_bounds(samples_xy: &[f32], margin: f32) -> (f32, f32, f32, f32) {
+/// Bounds `(x_min, x_max, y_min, y_max)` enclosing the finite sample coordinates between the
+/// `trim` and `1 - trim` quantiles (so a few runaway chains do not shrink the picture to a
+/// dot), widened by `margin` times the range on each side (by 1 when there is no spread).
+pub fn auto_bounds(samples_xy: &[f32], margin: f32, trim: f32) -> (f32, f32, f32, f32) {
     let margin = margin.max(0.0); // also maps NaN to 0
     let range = |axis: usize| {
-        let (lo, hi) = samples_xy
-            .chunks_exact(2)
-            .map(|p| p[axis])
-            .filter(|v| v.is_finite())
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
-        if lo > hi {
-            (-1.0, 1.0)
-        } else if hi == lo {
+        let mut v: Vec<f32> = samples_xy.chunks_exact(2).map(|p| p[axis]).filter(|v| v.is_finite()).collect();
+        if v.is_empty() {
+            return (-1.0, 1.0);
+        }
+        v.sort_by(f32::total_cmp);
+        let k = ((v.len() - 1) as f32 * trim.clamp(0.0, 0.5)).round() as usize;
+        let (lo, hi) = (v[k], v[v.len() - 1 - k]);
+        if hi == lo {
             (lo - 1.0, hi + 1.0)
         } else {
             let pad = (hi - lo) * margin;
@@ -368,8 +369,13 @@ mod tests {
 
     #[test]
     fn auto_bounds_widens() {
-        assert_eq!(auto_bounds(&[0.0, 10.0, 4.0, 20.0], 0.25), (-1.0, 5.0, 7.5, 22.5));
-        assert_eq!(auto_bounds(&[], 0.1), (-1.0, 1.0, -1.0, 1.0));
-        assert_eq!(auto_bounds(&[3.0, f32::NAN, 3.0, f32::INFINITY], 0.1), (2.0, 4.0, -1.0, 1.0));
+        assert_eq!(auto_bounds(&[0.0, 10.0, 4.0, 20.0], 0.25, 0.0), (-1.0, 5.0, 7.5, 22.5));
+        assert_eq!(auto_bounds(&[], 0.1, 0.0), (-1.0, 1.0, -1.0, 1.0));
+        assert_eq!(auto_bounds(&[3.0, f32::NAN, 3.0, f32::INFINITY], 0.1, 0.0), (2.0, 4.0, -1.0, 1.0));
+        // One runaway point among 1000 is trimmed away.
+        let mut pts: Vec<f32> = (0..1000).flat_map(|i| [i as f32 / 1000.0, 0.5]).collect();
+        pts[0] = 1e12;
+        let (x0, x1, _, _) = auto_bounds(&pts, 0.0, 0.005);
+        assert!(x0 < 0.01 && x1 < 1.0, "{x0} {x1}");
     }
 }

@@ -1,1 +1,60 @@
-fn main(){}
+//! `ebm`: sample, inspect and benchmark energy-based models on the GPU or the CPU executor.
+
+mod bench;
+mod sample;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ebm",
+    version,
+    about = "Energy-based models on the GPU (WGSL kernels through wgpu) with a fast CPU twin",
+    long_about = "Energy-based models on the GPU (WGSL kernels through wgpu) with a fast CPU twin.\n\n\
+                  The GPU adapter can be chosen with WGPU_BACKEND (vulkan, gl, metal, dx12) and \
+                  WGPU_ADAPTER_NAME (a substring of the adapter name); `ebm info` lists them."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List GPU adapters, the one chosen, its limits, and the CPU executor's threads.
+    Info,
+    /// Run many MCMC chains on an energy and write the final states (and a figure).
+    Sample(sample::SampleArgs),
+    /// Measure chain-steps per second on the GPU and CPU executors side by side.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Info => info(),
+        Command::Sample(args) => sample::run(&args),
+        Command::Bench(args) => bench::run(&args),
+    }
+}
+
+fn info() -> anyhow::Result<()> {
+    let adapters = ebm_gpu::gpu::list_adapters();
+    println!("adapters ({}):", adapters.len());
+    for a in &adapters {
+        println!("  {} [{:?}, {:?}] driver: {} {}", a.name, a.backend, a.device_type, a.driver, a.driver_info);
+    }
+    match ebm_gpu::gpu::GpuContext::new() {
+        Ok(ctx) => {
+            let l = ctx.limits();
+            println!("chosen: {}", ctx.describe());
+            println!("  max storage binding:        {} MiB", l.max_storage_buffer_binding_size / (1 << 20));
+            println!("  max buffer size:            {} MiB", l.max_buffer_size / (1 << 20));
+            println!("  max workgroups / dimension: {}", l.max_compute_workgroups_per_dimension);
+            println!("  max invocations / group:    {}", l.max_compute_invocations_per_workgroup);
+            println!("  max workgroup storage:      {} KiB", l.max_compute_workgroup_storage_size / 1024);
+        }
+        Err(e) => println!("chosen: none ({e})"),
+    }
+    println!("cpu executor: {} threads (RAYON_NUM_THREADS to change)", rayon::current_num_threads());
+    Ok(())
+}
