@@ -43,22 +43,22 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: u32,
     /// Step size h (> 0).
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
     pub step_size: f32,
     /// ULA only: noise standard deviation (default sqrt(2h)).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub noise_scale: Option<f32>,
     /// ULA only: clamp each gradient component to [-C, C].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub grad_clamp: Option<f32>,
     /// ULA only: clamp states to the box LO,HI after each step.
-    #[arg(long = "box", value_parser = parse_box, value_name = "LO,HI")]
+    #[arg(long = "box", value_parser = parse_box, value_name = "LO,HI", allow_hyphen_values = true)]
     pub box_clamp: Option<(f32, f32)>,
     /// Random seed: chains are a pure function of (seed, chain index).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Standard deviation of the Gaussian the chains start from.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub init_std: f32,
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,

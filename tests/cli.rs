@@ -1,0 +1,132 @@
+//! The `ebm` binary end to end: successful runs write what they promise; bad input exits
+//! non-zero with a message naming the problem and leaves no output behind.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ebm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ebm")).args(args).output().expect("run ebm")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ebm-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn sample_writes_npy_csv_and_png_on_both_backends() {
+    let dir = temp_dir("ok");
+    let backends: &[&str] = if common::gpu().is_some() { &["cpu", "gpu"] } else { &["cpu"] };
+    let mut results = Vec::new();
+    for backend in backends {
+        let (npy, csv, png) = (dir.join(format!("{backend}.npy")), dir.join(format!("{backend}.csv")), dir.join(format!("{backend}.png")));
+        let spec = r#"{"type": "gaussian_mixture", "weights": [0.5, 0.5], "means": [[-2, 0], [2, 0]], "stds": [[0.5, 0.5], [0.5, 0.5]]}"#;
+        let o = ebm(&["sample", "--energy", spec, "--chains", "300", "--steps", "200", "--step-size", "0.05", "--backend", backend, "--out", s(&npy), "--png", s(&png), "--seed", "9"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(stdout.contains("acceptance") && stdout.contains("chain-steps/s"), "{stdout}");
+        let (data, shape) = ebm_gpu::io::npy::read_f32(&npy).unwrap();
+        assert_eq!(shape, vec![300, 2]);
+        // Both modes are populated and the samples sit near +-2.
+        let right = data.chunks(2).filter(|p| p[0] > 0.0).count();
+        assert!((60..240).contains(&right), "{right} of 300 chains in the right mode");
+        let mean_abs_x = data.chunks(2).map(|p| p[0].abs() as f64).sum::<f64>() / 300.0;
+        assert!((mean_abs_x - 2.0).abs() < 0.2, "mean |x| {mean_abs_x}");
+        let img = image::open(&png).unwrap();
+        assert!(img.width() >= 200 && img.height() >= 200);
+        let o = ebm(&["sample", "--energy", spec, "--chains", "300", "--steps", "200", "--step-size", "0.05", "--backend", backend, "--out", s(&csv), "--seed", "9"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let (from_csv, rows, cols) = ebm_gpu::io::csv::read_f32(&csv).unwrap();
+        assert_eq!((rows, cols), (300, 2));
+        assert_eq!(from_csv, data, "the csv and npy outputs of one seed differ");
+        results.push(data);
+    }
+    if let [cpu, gpu] = &results[..] {
+        assert!(common::max_abs_diff(cpu, gpu) < 1e-3, "cpu and gpu samples differ by {}", common::max_abs_diff(cpu, gpu));
+    }
+}
+
+#[test]
+fn sample_writes_traces_and_histograms_for_higher_dimensions() {
+    let dir = temp_dir("trace");
+    let (trace, png) = (dir.join("trace.npy"), dir.join("hist.png"));
+    let o = ebm(&["sample", "--energy", r#"{"type": "double_well", "dim": 5}"#, "--sampler", "ula", "--chains", "64", "--steps", "100", "--thin", "20", "--backend", "cpu", "--trace", s(&trace), "--png", s(&png)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (_, shape) = ebm_gpu::io::npy::read_f32(&trace).unwrap();
+    assert_eq!(shape, vec![5, 64, 5]);
+    assert!(image::open(&png).is_ok());
+}
+
+#[test]
+fn bad_input_fails_with_a_message_and_writes_nothing() {
+    let dir = temp_dir("bad");
+    let out = dir.join("out.npy");
+    let bad_json = dir.join("spec.json");
+    std::fs::write(&bad_json, "{\"type\": \"gaussian\",\n  \"mean\": [0, 1],\n  \"std\": [1, 2,]\n}").unwrap();
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--energy", "ring7"], &["ring7", "preset"]),
+        (&["--energy", "{\"type\": \"cauchy\"}"], &["unknown variant", "cauchy"]),
+        (&["--energy", s(&bad_json)], &["spec.json", "line 3"]),
+        (&["--energy", r#"{"type": "gaussian_mixture", "weights": [1], "means": [[0, 0]], "stds": [[1]]}"#], &["stds[0]"]),
+        (&["--energy", r#"{"type": "gaussian", "mean": [0], "std": [-1]}"#], &["std[0]", "positive"]),
+        (&["--step-size", "0"], &["step size"]),
+        (&["--step-size", "-0.1"], &["step size"]),
+        (&["--step-size", "NaN"], &["step size"]),
+        (&["--chains", "0"], &["--chains", "0"]),
+        (&["--steps", "0"], &["--steps", "0"]),
+        (&["--sampler", "mala", "--grad-clamp", "1"], &["ULA only"]),
+        (&["--box", "3,1", "--sampler", "ula"], &["box"]),
+        (&["--box", "-1,x", "--sampler", "ula"], &["--box", "\"x\""]),
+        (&["--sampler", "ula", "--grad-clamp", "-1"], &["gradient clamp"]),
+        (&["--init-std", "0"], &["init-std"]),
+    ];
+    for (args, needles) in cases {
+        let mut full = vec!["sample", "--backend", "cpu", "--out", s(&out)];
+        for (flag, default) in [("--chains", "8"), ("--steps", "5")] {
+            if !args.contains(&flag) {
+                full.extend([flag, default]);
+            }
+        }
+        full.extend_from_slice(args);
+        let o = ebm(&full);
+        let message = stderr(&o);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        for needle in *needles {
+            assert!(message.contains(needle), "{args:?}: message lacks {needle:?}: {message}");
+        }
+        assert!(!message.contains("panicked"), "{args:?} panicked: {message}");
+        assert!(!out.exists(), "{args:?} wrote {}", out.display());
+    }
+    // Unwritable or unsupported output paths are refused before any sampling.
+    for (path, needle) in [
+        (dir.join("missing-dir").join("x.npy"), "does not exist"),
+        (dir.join("x.txt"), ".npy or .csv"),
+    ] {
+        let o = ebm(&["sample", "--chains", "8", "--steps", "5", "--backend", "cpu", "--out", s(&path)]);
+        assert!(!o.status.success() && stderr(&o).contains(needle), "{}", stderr(&o));
+        assert!(!path.exists());
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "only spec.json may be in {}", dir.display());
+}
+
+#[test]
+fn help_lists_presets_and_info_runs() {
+    let o = ebm(&["sample", "--help"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && text.contains("ring8") && text.contains("--step-size"), "{text}");
+    let o = ebm(&["info"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("cpu executor"));
+}
