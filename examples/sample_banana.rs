@@ -1,24 +1,24 @@
 //! Sample a banana on the GPU (when one opens) and on the CPU executor from one seed, and
 //! show that the two executors produce the same chains.
 
-use ebm_gpu::sampler::langevin::{cpu::CpuLangevin, gpu::GpuLangevin};
-use ebm_gpu::sampler::{ChainSampler, LangevinConfig, LangevinKind};
+use ebm_gpu::sampler::{cpu::CpuSampler, gpu::GpuSampler};
+use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
 use ebm_gpu::{energy::spec::resolve_energy, gpu::GpuContext, rng};
 use std::sync::Arc;
 
 fn main() -> ebm_gpu::Result<()> {
     let energy = resolve_energy(r#"{"type": "banana", "a": 1, "b": 5}"#)?;
     let init = rng::initial_states(7, 0, 16_384, energy.dim(), 1.0);
-    let config = LangevinConfig::new(LangevinKind::Mala, 0.02, 7);
+    let config = SamplerConfig::new(SamplerKind::Mala, 0.02, 7);
 
-    let mut cpu = CpuLangevin::new(&energy, config.clone(), &init)?;
+    let mut cpu = CpuSampler::new(&energy, config.clone(), &init)?;
     cpu.run(1000)?;
     let cpu_samples = cpu.state()?;
     println!("cpu: acceptance {:.3}", cpu.stats()?.acceptance_rate(1000));
 
     match GpuContext::new() {
         Ok(ctx) => {
-            let mut gpu = GpuLangevin::new(Arc::new(ctx), &energy, config, &init)?;
+            let mut gpu = GpuSampler::new(Arc::new(ctx), &energy, config, &init)?;
             gpu.run(1000)?;
             let gpu_samples = gpu.state()?;
             // Rounding differs between executors (GPU exp/log, fused multiply-adds). On a curved

@@ -1,89 +1,32 @@
-// Langevin samplers, one invocation per chain, `n_steps` steps per dispatch with the chain's
-// state, energy and gradient kept in registers. CPU twin: src/sampler/langevin/cpu.rs.
+// Langevin samplers. CPU twin: src/sampler/cpu.rs (`step_ula`, `step_mala`).
 //
 // ULA:  x' = x - h * clamp(g(x)) + s * xi            (optionally clamped to a box)
-// MALA: y  = x - h * g(x) + sqrt(2h) * xi, accepted with the Metropolis-Hastings ratio.
-// xi uses Philox counter (chain, step, STREAM_PROPOSAL_NOISE, i / 4), the accept uniform
-// (chain, step, STREAM_ACCEPT, 0). A chain whose state, energy or gradient becomes non-finite is
-// frozen at its last finite state and flagged; MALA rejects a non-finite proposal instead.
-#import common/rng.wgsl
-#import common/finite.wgsl
-#import energy
-
-struct StepParams {
-    n_chains: u32,
-    chain_offset: u32,
-    step_base: u32,
-    n_steps: u32,
-    seed: vec2<u32>,
-    step_size: f32,
-    noise_scale: f32,
-    grad_clamp: f32,
-    box_lo: f32,
-    box_hi: f32,
-    use_box: u32,
-    trace_every: u32,
-    trace_slots: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: StepParams;
-@group(0) @binding(1) var<storage, read_write> state: array<f32>;     // [chains, DIM]
-@group(0) @binding(2) var<storage, read_write> stats: array<u32>;     // [chains, 2]: accepted, frozen
-@group(0) @binding(3) var<storage, read> energy_params: array<f32>;
-@group(0) @binding(4) var<storage, read_write> energies: array<f32>;  // [chains]
-@group(0) @binding(5) var<storage, read_write> trace: array<f32>;     // [slots, chains, DIM]
-
-fn state_is_finite(x: ptr<function, array<f32, DIM>>, g: ptr<function, array<f32, DIM>>, e: f32) -> bool {
-    var ok = is_finite(e);
-    for (var i = 0u; i < DIM; i++) {
-        ok = ok && is_finite((*x)[i]) && is_finite((*g)[i]);
-    }
-    return ok;
-}
-
-// Thinned trace: after global step `step`, slot (step + 1) / every - 1.
-fn record_trace(local: u32, step: u32, x: ptr<function, array<f32, DIM>>) {
-    if p.trace_every == 0u {
-        return;
-    }
-    let done = step + 1u;
-    if done % p.trace_every != 0u || done / p.trace_every > p.trace_slots {
-        return;
-    }
-    let base = ((done / p.trace_every - 1u) * p.n_chains + local) * DIM;
-    for (var i = 0u; i < DIM; i++) {
-        trace[base + i] = (*x)[i];
-    }
-}
-
-fn load_state(local: u32, x: ptr<function, array<f32, DIM>>) {
-    for (var i = 0u; i < DIM; i++) {
-        (*x)[i] = state[local * DIM + i];
-    }
-}
-
-fn store_state(local: u32, x: ptr<function, array<f32, DIM>>, e: f32) {
-    for (var i = 0u; i < DIM; i++) {
-        state[local * DIM + i] = (*x)[i];
-    }
-    energies[local] = e;
-}
+// MALA: y  = x - h m g(x) + sqrt(2h m) xi, accepted with the Metropolis-Hastings ratio, where
+//       m = dim_scale is a diagonal preconditioner (inverse mass; 1 unless adapted).
+// g is the tempered gradient beta * grad E. xi uses Philox counter
+// (chain, step, STREAM_PROPOSAL_NOISE, i / 4), the accept uniform (chain, step, STREAM_ACCEPT, 0).
+// MALA rejects a non-finite proposal; ULA freezes the chain.
+#import common/chain.wgsl
 
 @compute @workgroup_size(64)
 fn ula(@builtin(global_invocation_id) gid: vec3<u32>) {
     let local = gid.x;
-    if local >= p.n_chains || stats[2u * local + 1u] != 0u {
+    if local >= p.n_chains || is_frozen(local) {
         return;
     }
     let chain = p.chain_offset + local;
+    let h = chain_params[local].x;
+    let beta = chain_params[local].y;
+    var noise_scale = p.noise_scale;
+    if noise_scale < 0.0 {
+        noise_scale = sqrt(2.0 * h);
+    }
     var x: array<f32, DIM>;
     var g: array<f32, DIM>;
     load_state(local, &x);
-    var e = energy_grad(&x, &g);
+    var e = energy_grad_at(&x, &g, beta);
     if !state_is_finite(&x, &g, e) {
-        stats[2u * local + 1u] = 1u;
+        freeze(local);
         return;
     }
     var y: array<f32, DIM>;
@@ -95,20 +38,19 @@ fn ula(@builtin(global_invocation_id) gid: vec3<u32>) {
             if i % 4u == 0u {
                 noise4 = normal4(p.seed, chain, step, STREAM_PROPOSAL_NOISE, i / 4u);
             }
-            let noise = noise4[i % 4u];
             var gi = g[i];
             if p.grad_clamp > 0.0 {
                 gi = clamp(gi, -p.grad_clamp, p.grad_clamp);
             }
-            var v = x[i] - p.step_size * gi + p.noise_scale * noise;
+            var v = x[i] - h * gi + noise_scale * noise4[i % 4u];
             if p.use_box != 0u {
                 v = clamp(v, p.box_lo, p.box_hi);
             }
             y[i] = v;
         }
-        let ey = energy_grad(&y, &gy);
+        let ey = energy_grad_at(&y, &gy, beta);
         if !state_is_finite(&y, &gy, ey) {
-            stats[2u * local + 1u] = 1u;
+            freeze(local);
             break;
         }
         x = y;
@@ -116,52 +58,57 @@ fn ula(@builtin(global_invocation_id) gid: vec3<u32>) {
         e = ey;
         record_trace(local, step, &x);
     }
-    store_state(local, &x, e);
+    finish_chain(local, &x, e, 0u, 0.0);
 }
 
 @compute @workgroup_size(64)
 fn mala(@builtin(global_invocation_id) gid: vec3<u32>) {
     let local = gid.x;
-    if local >= p.n_chains || stats[2u * local + 1u] != 0u {
+    if local >= p.n_chains || is_frozen(local) {
         return;
     }
     let chain = p.chain_offset + local;
-    let h = p.step_size;
+    let h = chain_params[local].x;
+    let beta = chain_params[local].y;
+    let noise_scale = sqrt(2.0 * h);
     var x: array<f32, DIM>;
     var g: array<f32, DIM>;
     load_state(local, &x);
-    var e = energy_grad(&x, &g);
+    var e = energy_grad_at(&x, &g, beta);
     if !state_is_finite(&x, &g, e) {
-        stats[2u * local + 1u] = 1u;
+        freeze(local);
         return;
     }
     var y: array<f32, DIM>;
     var gy: array<f32, DIM>;
-    var accepted = 0u;
     var noise4: vec4<f32>;
+    var accepted = 0u;
+    var prob_sum = 0.0;
     for (var k = 0u; k < p.n_steps; k++) {
         let step = p.step_base + k;
         for (var i = 0u; i < DIM; i++) {
             if i % 4u == 0u {
                 noise4 = normal4(p.seed, chain, step, STREAM_PROPOSAL_NOISE, i / 4u);
             }
-            let noise = noise4[i % 4u];
-            y[i] = x[i] - h * g[i] + p.noise_scale * noise;
+            let m = dim_scale[i];
+            y[i] = x[i] - h * m * g[i] + noise_scale * sqrt(m) * noise4[i % 4u];
         }
-        let ey = energy_grad(&y, &gy);
+        let ey = energy_grad_at(&y, &gy, beta);
         var log_alpha = -1.0e30;
         if state_is_finite(&y, &gy, ey) {
-            // log q(x|y) - log q(y|x) for q(b|a) = N(b; a - h g(a), 2h I).
+            // log q(x|y) - log q(y|x) for q(b|a) = N(b; a - h m g(a), 2h diag(m)).
             var forward = 0.0;
             var backward = 0.0;
             for (var i = 0u; i < DIM; i++) {
-                let f = y[i] - x[i] + h * g[i];
-                let b = x[i] - y[i] + h * gy[i];
-                forward += f * f;
-                backward += b * b;
+                let m = dim_scale[i];
+                let f = y[i] - x[i] + h * m * g[i];
+                let b = x[i] - y[i] + h * m * gy[i];
+                forward += f * f / m;
+                backward += b * b / m;
             }
-            log_alpha = e - ey + (forward - backward) / (4.0 * h);
+            log_alpha = beta * (e - ey) + (forward - backward) / (4.0 * h);
         }
+        prob_sum += accept_prob(log_alpha);
         let u = uniform4(p.seed, chain, step, STREAM_ACCEPT, 0u).x;
         if log(u) <= log_alpha {
             x = y;
@@ -171,6 +118,5 @@ fn mala(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
         record_trace(local, step, &x);
     }
-    stats[2u * local] += accepted;
-    store_state(local, &x, e);
+    finish_chain(local, &x, e, accepted, prob_sum);
 }

@@ -5,12 +5,12 @@
 //!
 //! ```no_run
 //! use ebm_gpu::{energy::spec::resolve_energy, gpu::GpuContext, rng, sampler::*};
-//! use ebm_gpu::sampler::langevin::gpu::GpuLangevin;
+//! use ebm_gpu::sampler::gpu::GpuSampler;
 //! # fn main() -> ebm_gpu::Result<()> {
 //! let energy = resolve_energy("ring8")?;
 //! let ctx = std::sync::Arc::new(GpuContext::new()?);
 //! let init = rng::initial_states(7, 0, 4096, energy.dim(), 1.0);
-//! let mut sampler = GpuLangevin::new(ctx, &energy, LangevinConfig::new(LangevinKind::Mala, 0.05, 7), &init)?;
+//! let mut sampler = GpuSampler::new(ctx, &energy, SamplerConfig::new(SamplerKind::Mala, 0.05, 7), &init)?;
 //! sampler.run(1000)?;
 //! let samples = sampler.state()?; // [4096, 2]
 //! # Ok(()) }
@@ -18,6 +18,7 @@
 
 pub mod energy;
 pub mod error;
+pub mod eval;
 pub mod gpu;
 pub mod io;
 pub mod rng;

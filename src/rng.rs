@@ -26,6 +26,8 @@ pub enum Stream {
     BufferReset = 4,
     /// Initial chain states.
     Init = 5,
+    /// Parallel-tempering swap uniforms (counter: base chain, swap round, stream, pair).
+    Swap = 6,
 }
 
 #[inline]

@@ -6,13 +6,13 @@ mod common;
 use ebm_gpu::energy::Energy;
 use ebm_gpu::energy::spec::resolve_energy;
 use ebm_gpu::rng;
-use ebm_gpu::sampler::langevin::{cpu::CpuLangevin, gpu::GpuLangevin};
-use ebm_gpu::sampler::{ChainSampler, LangevinConfig, LangevinKind};
+use ebm_gpu::sampler::{cpu::CpuSampler, gpu::GpuSampler};
+use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
 
 const GAUSS10: &str = r#"{"type": "gaussian", "mean": [0.5, -1, 2, 0, 1, 0, 0, 3, -2, 1], "std": [1, 2, 0.5, 1, 1, 3, 1, 0.7, 1, 2]}"#;
 
-fn run_cpu(energy: &Energy, config: &LangevinConfig, init: &[f32], steps: u32) -> CpuLangevin {
-    let mut s = CpuLangevin::new(energy, config.clone(), init).unwrap();
+fn run_cpu(energy: &Energy, config: &SamplerConfig, init: &[f32], steps: u32) -> CpuSampler {
+    let mut s = CpuSampler::new(energy, config.clone(), init).unwrap();
     s.run(steps).unwrap();
     s
 }
@@ -29,10 +29,10 @@ fn gpu_matches_cpu_for_100_steps() {
         let d = energy.dim();
         let chains = 512;
         let init = rng::initial_states(3, 0, chains, d, 1.0);
-        for kind in [LangevinKind::Ula, LangevinKind::Mala] {
-            let config = LangevinConfig::new(kind, 0.02, 99);
+        for kind in [SamplerKind::Ula, SamplerKind::Mala] {
+            let config = SamplerConfig::new(kind, 0.02, 99);
             let cpu = run_cpu(&energy, &config, &init, 100);
-            let mut gpu = GpuLangevin::new(ctx.clone(), &energy, config, &init).unwrap();
+            let mut gpu = GpuSampler::new(ctx.clone(), &energy, config, &init).unwrap();
             gpu.run(100).unwrap();
             let (xs_cpu, xs_gpu) = (cpu.state().unwrap(), gpu.state().unwrap());
             let diverged = xs_cpu
@@ -43,7 +43,7 @@ fn gpu_matches_cpu_for_100_steps() {
             let (st_cpu, st_gpu) = (cpu.stats().unwrap(), gpu.stats().unwrap());
             eprintln!("{kind:?} {spec}: {diverged} of {chains} chains differ by more than 2e-3");
             assert!(diverged * 100 <= chains, "{kind:?} on {spec}: {diverged} chains diverged");
-            if kind == LangevinKind::Ula {
+            if kind == SamplerKind::Ula {
                 assert_eq!(diverged, 0, "ULA has no accept test, so no chain may diverge");
             }
             let (a_cpu, a_gpu) = (st_cpu.acceptance_rate(100), st_gpu.acceptance_rate(100));
@@ -60,8 +60,8 @@ fn gpu_matches_cpu_for_100_steps() {
 fn chains_do_not_depend_on_batching() {
     let energy = resolve_energy("ring8").unwrap();
     let init = rng::initial_states(5, 0, 1000, 2, 1.0);
-    let config = LangevinConfig::new(LangevinKind::Mala, 0.05, 42);
-    let halves = |make: &dyn Fn(LangevinConfig, &[f32]) -> Box<dyn ChainSampler>| -> (Vec<f32>, Vec<f32>) {
+    let config = SamplerConfig::new(SamplerKind::Mala, 0.05, 42);
+    let halves = |make: &dyn Fn(SamplerConfig, &[f32]) -> Box<dyn ChainSampler>| -> (Vec<f32>, Vec<f32>) {
         let mut whole = make(config.clone(), &init);
         whole.run(60).unwrap();
         let mut parts = Vec::new();
@@ -74,15 +74,15 @@ fn chains_do_not_depend_on_batching() {
         }
         (whole.state().unwrap(), parts)
     };
-    let (whole, parts) = halves(&|c, init| Box::new(CpuLangevin::new(&energy, c, init).unwrap()));
+    let (whole, parts) = halves(&|c, init| Box::new(CpuSampler::new(&energy, c, init).unwrap()));
     assert_eq!(whole, parts, "CPU executor");
     let Some(ctx) = common::gpu() else { return };
-    let (whole_gpu, parts_gpu) = halves(&|c, init| Box::new(GpuLangevin::new(ctx.clone(), &energy, c, init).unwrap()));
+    let (whole_gpu, parts_gpu) = halves(&|c, init| Box::new(GpuSampler::new(ctx.clone(), &energy, c, init).unwrap()));
     assert_eq!(whole_gpu, parts_gpu, "GPU executor");
     let mut c = config.clone();
     c.max_chains_per_dispatch = Some(300); // four groups, the last partial
     c.steps_per_dispatch = Some(7); // dispatches that do not divide the step count
-    let mut split = GpuLangevin::new(ctx.clone(), &energy, c, &init).unwrap();
+    let mut split = GpuSampler::new(ctx.clone(), &energy, c, &init).unwrap();
     assert_eq!(split.dispatches_per_step(), 4.0 / 7.0);
     split.run(25).unwrap();
     split.run(35).unwrap();
@@ -102,10 +102,10 @@ fn ula_stationary_variance_matches_theory() {
     let init = rng::initial_states(8, 0, chains, 1, s as f32);
     let ctx = common::gpu();
     for h in [0.1 * s * s, 0.5 * s * s] {
-        let config = LangevinConfig::new(LangevinKind::Ula, h as f32, 2024);
-        let mut samplers: Vec<Box<dyn ChainSampler>> = vec![Box::new(CpuLangevin::new(&energy, config.clone(), &init).unwrap())];
+        let config = SamplerConfig::new(SamplerKind::Ula, h as f32, 2024);
+        let mut samplers: Vec<Box<dyn ChainSampler>> = vec![Box::new(CpuSampler::new(&energy, config.clone(), &init).unwrap())];
         if let Some(ctx) = &ctx {
-            samplers.push(Box::new(GpuLangevin::new(ctx.clone(), &energy, config.clone(), &init).unwrap()));
+            samplers.push(Box::new(GpuSampler::new(ctx.clone(), &energy, config.clone(), &init).unwrap()));
         }
         for mut sampler in samplers {
             sampler.run(300).unwrap();
@@ -182,10 +182,10 @@ fn mala_matches_mixture_density_in_total_variation() {
         let hist = histogram(&sampler.state().unwrap(), bins, lo, hi);
         0.5 * hist.iter().zip(&exact).map(|(a, b)| (a - b).abs()).sum::<f64>()
     };
-    let mala = LangevinConfig::new(LangevinKind::Mala, 0.15, 77);
-    let mut runs: Vec<Box<dyn ChainSampler>> = vec![Box::new(CpuLangevin::new(&energy, mala.clone(), &init).unwrap())];
+    let mala = SamplerConfig::new(SamplerKind::Mala, 0.15, 77);
+    let mut runs: Vec<Box<dyn ChainSampler>> = vec![Box::new(CpuSampler::new(&energy, mala.clone(), &init).unwrap())];
     if let Some(ctx) = &ctx {
-        runs.push(Box::new(GpuLangevin::new(ctx.clone(), &energy, mala.clone(), &init).unwrap()));
+        runs.push(Box::new(GpuSampler::new(ctx.clone(), &energy, mala.clone(), &init).unwrap()));
     }
     for mut sampler in runs {
         let tv = tv_of(sampler.as_mut());
@@ -193,8 +193,8 @@ fn mala_matches_mixture_density_in_total_variation() {
         eprintln!("MALA {}: TV {tv:.4}, bound {bound:.4} (expected {expected_tv:.4}), acceptance {acc:.3}", sampler.executor());
         assert!(tv < bound, "{}: TV {tv} >= {bound}", sampler.executor());
     }
-    let ula = LangevinConfig::new(LangevinKind::Ula, 0.15, 77);
-    let tv_ula = tv_of(&mut CpuLangevin::new(&energy, ula, &init).unwrap());
+    let ula = SamplerConfig::new(SamplerKind::Ula, 0.15, 77);
+    let tv_ula = tv_of(&mut CpuSampler::new(&energy, ula, &init).unwrap());
     eprintln!("ULA at the same step: TV {tv_ula:.4}");
     assert!(tv_ula > bound, "biased ULA passed the bound: TV {tv_ula} < {bound}");
 }
@@ -205,10 +205,10 @@ fn non_finite_chains_are_frozen_and_counted() {
     let energy = resolve_energy(r#"{"type": "double_well", "dim": 2, "barrier": 1}"#).unwrap();
     let mut init = rng::initial_states(1, 0, 64, 2, 1.0);
     init[0] = 30.0; // gradient 4 x^3 ~ 1e5: each step cubes the distance until it overflows
-    let config = LangevinConfig::new(LangevinKind::Ula, 0.01, 5);
-    let mut runs: Vec<Box<dyn ChainSampler>> = vec![Box::new(CpuLangevin::new(&energy, config.clone(), &init).unwrap())];
+    let config = SamplerConfig::new(SamplerKind::Ula, 0.01, 5);
+    let mut runs: Vec<Box<dyn ChainSampler>> = vec![Box::new(CpuSampler::new(&energy, config.clone(), &init).unwrap())];
     if let Some(ctx) = common::gpu() {
-        runs.push(Box::new(GpuLangevin::new(ctx, &energy, config.clone(), &init).unwrap()));
+        runs.push(Box::new(GpuSampler::new(ctx, &energy, config.clone(), &init).unwrap()));
     }
     for mut sampler in runs {
         sampler.run(20).unwrap();
@@ -226,10 +226,10 @@ fn non_finite_chains_are_frozen_and_counted() {
 fn thinned_traces_agree() {
     let energy = resolve_energy("banana").unwrap();
     let init = rng::initial_states(4, 0, 100, 2, 1.0);
-    let mut config = LangevinConfig::new(LangevinKind::Ula, 0.01, 3);
+    let mut config = SamplerConfig::new(SamplerKind::Ula, 0.01, 3);
     config.trace_every = 10;
     config.trace_steps = 50;
-    let mut cpu = CpuLangevin::new(&energy, config.clone(), &init).unwrap();
+    let mut cpu = CpuSampler::new(&energy, config.clone(), &init).unwrap();
     cpu.run(30).unwrap();
     cpu.run(20).unwrap();
     let trace = cpu.trace().unwrap().unwrap();
@@ -237,7 +237,7 @@ fn thinned_traces_agree() {
     assert_eq!(&trace[4 * 200..], &cpu.state().unwrap()[..]);
     let Some(ctx) = common::gpu() else { return };
     config.max_chains_per_dispatch = Some(64);
-    let mut gpu = GpuLangevin::new(ctx, &energy, config, &init).unwrap();
+    let mut gpu = GpuSampler::new(ctx, &energy, config, &init).unwrap();
     gpu.run(50).unwrap();
     let trace_gpu = gpu.trace().unwrap().unwrap();
     assert!(common::max_abs_diff(&trace, &trace_gpu) < 2e-3, "{}", common::max_abs_diff(&trace, &trace_gpu));
@@ -247,21 +247,21 @@ fn thinned_traces_agree() {
 fn bad_configurations_are_rejected() {
     let energy = resolve_energy("ring8").unwrap();
     let init = rng::initial_states(4, 0, 10, 2, 1.0);
-    let check = |config: LangevinConfig, init: &[f32], needle: &str| {
-        let message = match CpuLangevin::new(&energy, config, init) {
+    let check = |config: SamplerConfig, init: &[f32], needle: &str| {
+        let message = match CpuSampler::new(&energy, config, init) {
             Ok(_) => panic!("accepted; expected an error about {needle}"),
             Err(e) => e.to_string(),
         };
         assert!(message.contains(needle), "{message} lacks {needle}");
     };
-    let base = LangevinConfig::new(LangevinKind::Ula, 0.1, 1);
-    check(LangevinConfig { step_size: 0.0, ..base.clone() }, &init, "step size");
-    check(LangevinConfig { step_size: -1.0, ..base.clone() }, &init, "step size");
-    check(LangevinConfig { step_size: f32::NAN, ..base.clone() }, &init, "step size");
-    check(LangevinConfig { noise_scale: Some(f32::INFINITY), ..base.clone() }, &init, "noise scale");
-    check(LangevinConfig { box_clamp: Some((1.0, -1.0)), ..base.clone() }, &init, "box clamp");
-    check(LangevinConfig { kind: LangevinKind::Mala, grad_clamp: Some(1.0), ..base.clone() }, &init, "ULA only");
+    let base = SamplerConfig::new(SamplerKind::Ula, 0.1, 1);
+    check(SamplerConfig { step_size: 0.0, ..base.clone() }, &init, "step size");
+    check(SamplerConfig { step_size: -1.0, ..base.clone() }, &init, "step size");
+    check(SamplerConfig { step_size: f32::NAN, ..base.clone() }, &init, "step size");
+    check(SamplerConfig { noise_scale: Some(f32::INFINITY), ..base.clone() }, &init, "noise scale");
+    check(SamplerConfig { box_clamp: Some((1.0, -1.0)), ..base.clone() }, &init, "box clamp");
+    check(SamplerConfig { kind: SamplerKind::Mala, grad_clamp: Some(1.0), ..base.clone() }, &init, "ULA only");
     check(base.clone(), &[], "initial state");
     check(base.clone(), &init[..3], "initial state");
-    check(LangevinConfig { trace_every: 10, trace_steps: 5, ..base.clone() }, &init, "trace");
+    check(SamplerConfig { trace_every: 10, trace_steps: 5, ..base.clone() }, &init, "trace");
 }

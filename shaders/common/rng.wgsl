@@ -13,6 +13,7 @@ const STREAM_MOMENTUM: u32 = 2u;
 const STREAM_GIBBS: u32 = 3u;
 const STREAM_BUFFER_RESET: u32 = 4u;
 const STREAM_INIT: u32 = 5u;
+const STREAM_SWAP: u32 = 6u;
 
 const TWO_PI: f32 = 6.283185307179586;
 

@@ -3,7 +3,7 @@
 
 use super::Energy;
 use crate::gpu::{Binding, GpuContext};
-use crate::sampler::langevin::gpu::split;
+use crate::sampler::gpu::split;
 use crate::{Error, Result};
 
 const WORKGROUP: u32 = 64;

@@ -23,6 +23,7 @@ pub trait Real:
     + std::ops::SubAssign
 {
     fn from_f32(v: f32) -> Self;
+    fn is_finite(self) -> bool;
     fn exp(self) -> Self;
     fn ln(self) -> Self;
     fn zero() -> Self {
@@ -33,6 +34,9 @@ pub trait Real:
 impl Real for f32 {
     fn from_f32(v: f32) -> Self {
         v
+    }
+    fn is_finite(self) -> bool {
+        f32::is_finite(self)
     }
     fn exp(self) -> Self {
         f32::exp(self)
@@ -45,6 +49,9 @@ impl Real for f32 {
 impl Real for f64 {
     fn from_f32(v: f32) -> Self {
         v as f64
+    }
+    fn is_finite(self) -> bool {
+        f64::is_finite(self)
     }
     fn exp(self) -> Self {
         f64::exp(self)

@@ -10,14 +10,19 @@ use crate::{Error, Result};
 pub const SOURCES: &[(&str, &str)] = &[
     ("common/rng.wgsl", include_str!("../../shaders/common/rng.wgsl")),
     ("common/finite.wgsl", include_str!("../../shaders/common/finite.wgsl")),
+    ("common/chain.wgsl", include_str!("../../shaders/common/chain.wgsl")),
     ("energy_analytic.wgsl", include_str!("../../shaders/energy_analytic.wgsl")),
     ("energy_eval.wgsl", include_str!("../../shaders/energy_eval.wgsl")),
     ("langevin.wgsl", include_str!("../../shaders/langevin.wgsl")),
+    ("hmc.wgsl", include_str!("../../shaders/hmc.wgsl")),
+    ("rwmh.wgsl", include_str!("../../shaders/rwmh.wgsl")),
+    ("tempering.wgsl", include_str!("../../shaders/tempering.wgsl")),
     ("rng_kat.wgsl", include_str!("../../shaders/rng_kat.wgsl")),
 ];
 
 /// The kernel files (entry-point modules), as opposed to what they import.
-pub const KERNELS: &[&str] = &["energy_eval.wgsl", "langevin.wgsl", "rng_kat.wgsl"];
+pub const KERNELS: &[&str] =
+    &["energy_eval.wgsl", "langevin.wgsl", "hmc.wgsl", "rwmh.wgsl", "tempering.wgsl", "rng_kat.wgsl"];
 
 fn source(name: &str) -> Option<&'static str> {
     SOURCES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)

@@ -1,20 +1,33 @@
 //! Samplers: many chains at once, on the GPU or the CPU executor, behind one trait.
+//!
+//! ULA, MALA, HMC and RWMH share one configuration ([`SamplerConfig`]), one GPU launcher
+//! ([`gpu::GpuSampler`]) and one CPU twin ([`cpu::CpuSampler`]). Parallel tempering runs each
+//! chain as R replicas (sampler chain n * R + r is replica r of chain n); what the trait's
+//! `state`/`trace` return is the temperature-1 replica of every chain.
 
-pub mod langevin;
+pub mod adapt;
+pub mod config;
+pub mod cpu;
+pub mod gpu;
 
-use crate::Result;
+use crate::{Error, Result};
 
-pub use langevin::{LangevinConfig, LangevinKind};
+pub use config::{SamplerConfig, SamplerKind, Tempering};
 
-/// Per-chain results a sampler keeps on its executor until asked.
+/// Per-chain results a sampler keeps on its executor until asked (all sampler chains,
+/// replicas included).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ChainStats {
     /// Accepted proposals per chain (Metropolis-adjusted samplers; 0 for ULA).
     pub accepted: Vec<u32>,
     /// Chains frozen because their state, energy or gradient became non-finite.
     pub frozen: Vec<bool>,
-    /// Energy of each chain's current state.
+    /// Energy of each chain's current state (untempered).
     pub energies: Vec<f32>,
+    /// Sum over steps of each proposal's acceptance probability min(1, alpha).
+    pub accept_prob_sums: Vec<f32>,
+    /// Parallel tempering: accepted swaps, [chains, R - 1].
+    pub swaps: Vec<u32>,
 }
 
 impl ChainStats {
@@ -29,23 +42,105 @@ impl ChainStats {
         }
         self.accepted.iter().map(|&a| a as f64).sum::<f64>() / (self.accepted.len() as f64 * steps as f64)
     }
+
+    /// The statistics of replica `r` of every chain.
+    pub fn replica(&self, r: usize, replicas: usize) -> ChainStats {
+        fn pick<T: Copy>(v: &[T], r: usize, replicas: usize) -> Vec<T> {
+            v.iter().skip(r).step_by(replicas).copied().collect()
+        }
+        ChainStats {
+            accepted: pick(&self.accepted, r, replicas),
+            frozen: pick(&self.frozen, r, replicas),
+            energies: pick(&self.energies, r, replicas),
+            accept_prob_sums: pick(&self.accept_prob_sums, r, replicas),
+            swaps: Vec::new(),
+        }
+    }
+
+    /// Difference of two snapshots (e.g. sampling phase = end - end of warm-up).
+    pub fn since(&self, earlier: &ChainStats) -> ChainStats {
+        ChainStats {
+            accepted: self.accepted.iter().zip(&earlier.accepted).map(|(a, b)| a - b).collect(),
+            frozen: self.frozen.clone(),
+            energies: self.energies.clone(),
+            accept_prob_sums: self.accept_prob_sums.iter().zip(&earlier.accept_prob_sums).map(|(a, b)| a - b).collect(),
+            swaps: self.swaps.iter().zip(&earlier.swaps).map(|(a, b)| a - b).collect(),
+        }
+    }
 }
 
 /// What every sampler offers, whichever executor runs it.
 pub trait ChainSampler {
     /// Advances every chain by `steps` steps (returns when the work is done).
     fn run(&mut self, steps: u32) -> Result<()>;
-    /// Current states, [chains, dim] row-major.
-    fn state(&self) -> Result<Vec<f32>>;
+    /// States of all sampler chains, replicas included, [chains * R, dim].
+    fn all_states(&self) -> Result<Vec<f32>>;
+    /// Statistics of all sampler chains, replicas included.
     fn stats(&self) -> Result<ChainStats>;
-    /// The thinned trace, [slots, chains, dim], if one was requested.
-    fn trace(&self) -> Result<Option<Vec<f32>>>;
-    fn chains(&self) -> usize;
+    /// The thinned trace of all sampler chains, [slots, chains * R, dim], if one was requested.
+    fn all_traces(&self) -> Result<Option<Vec<f32>>>;
+    /// Sets each sampler chain's step size (adaptation).
+    fn set_step_sizes(&mut self, steps: &[f32]) -> Result<()>;
+    fn step_sizes(&self) -> Vec<f32>;
+    /// Per-dimension scale: the inverse mass matrix diagonal of HMC and MALA (MALA's
+    /// preconditioner), RWMH's proposal scale. Ignored by ULA.
+    fn set_dim_scale(&mut self, scale: &[f32]) -> Result<()>;
+    fn config(&self) -> &SamplerConfig;
     fn dim(&self) -> usize;
     /// Steps taken so far.
     fn steps_done(&self) -> u32;
-    /// Kernel dispatches per chain-step batch (GPU); 0 on the CPU executor.
+    /// Kernel dispatches per step (GPU); 0 on the CPU executor.
     fn dispatches_per_step(&self) -> f64;
     /// "gpu: <adapter>" or "cpu: N threads".
     fn executor(&self) -> String;
+
+    fn replicas(&self) -> usize {
+        self.config().replicas()
+    }
+
+    /// Number of chains (not counting tempering replicas).
+    fn chains(&self) -> usize {
+        self.step_sizes().len() / self.replicas()
+    }
+
+    /// Current states of the temperature-1 chains, [chains, dim].
+    fn state(&self) -> Result<Vec<f32>> {
+        Ok(every_rth_row(&self.all_states()?, self.dim(), self.replicas()))
+    }
+
+    /// Thinned trace of the temperature-1 chains, [slots, chains, dim].
+    fn trace(&self) -> Result<Option<Vec<f32>>> {
+        Ok(self.all_traces()?.map(|t| every_rth_row(&t, self.dim(), self.replicas())))
+    }
 }
+
+/// Rows 0, R, 2R, ... of a row-major [rows, dim] array.
+fn every_rth_row(data: &[f32], dim: usize, r: usize) -> Vec<f32> {
+    data.chunks(dim).step_by(r).flatten().copied().collect()
+}
+
+pub(crate) fn check_len(what: &str, got: usize, want: usize) -> Result<()> {
+    if got != want {
+        return Err(Error::invalid(what, format!("expected {want} values, got {got}")));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_dim_scale(scale: &[f32], dim: usize) -> Result<()> {
+    check_len("per-dimension scale", scale.len(), dim)?;
+    if let Some(i) = scale.iter().position(|s| !(*s > 0.0 && s.is_finite())) {
+        return Err(Error::invalid(format!("per-dimension scale[{i}]"), format!("must be positive and finite, got {}", scale[i])));
+    }
+    Ok(())
+}
+
+// TEMPORARY aliases while the bench code moves to the new names (removed before commit).
+pub mod langevin {
+    pub mod cpu {
+        pub use crate::sampler::cpu::CpuSampler as CpuLangevin;
+    }
+    pub mod gpu {
+        pub use crate::sampler::gpu::GpuSampler as GpuLangevin;
+    }
+}
+pub use config::{SamplerConfig as LangevinConfig, SamplerKind as LangevinKind};

@@ -5,8 +5,8 @@ use clap::{Args, ValueEnum};
 use ebm_gpu::energy::{Energy, spec};
 use ebm_gpu::gpu::GpuContext;
 use ebm_gpu::io::{self, figure};
-use ebm_gpu::sampler::langevin::{cpu::CpuLangevin, gpu::GpuLangevin};
-use ebm_gpu::sampler::{ChainSampler, LangevinConfig, LangevinKind};
+use ebm_gpu::sampler::{cpu::CpuSampler, gpu::GpuSampler};
+use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -140,10 +140,10 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         bail!("invalid --init-std: must be a positive finite number, got {}", args.init_std);
     }
     let kind = match args.sampler {
-        SamplerArg::Ula => LangevinKind::Ula,
-        SamplerArg::Mala => LangevinKind::Mala,
+        SamplerArg::Ula => SamplerKind::Ula,
+        SamplerArg::Mala => SamplerKind::Mala,
     };
-    let mut config = LangevinConfig::new(kind, args.step_size, args.seed);
+    let mut config = SamplerConfig::new(kind, args.step_size, args.seed);
     config.noise_scale = args.noise_scale;
     config.grad_clamp = args.grad_clamp;
     config.box_clamp = args.box_clamp;
@@ -155,8 +155,8 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let chains = args.chains as usize;
     let init = ebm_gpu::rng::initial_states(args.seed, 0, chains, dim, args.init_std);
     let mut sampler: Box<dyn ChainSampler> = match open_gpu(args.backend)? {
-        Some(ctx) => Box::new(GpuLangevin::new(ctx, &energy, config.clone(), &init)?),
-        None => Box::new(CpuLangevin::new(&energy, config.clone(), &init)?),
+        Some(ctx) => Box::new(GpuSampler::new(ctx, &energy, config.clone(), &init)?),
+        None => Box::new(CpuSampler::new(&energy, config.clone(), &init)?),
     };
 
     let bar = indicatif::ProgressBar::new(args.steps as u64);
@@ -194,7 +194,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         chains as f64 * args.steps as f64 / seconds,
         if dispatches > 0.0 { format!(", {dispatches:.4} dispatches/step") } else { String::new() }
     );
-    if kind == LangevinKind::Mala {
+    if kind == SamplerKind::Mala {
         let rates: Vec<f64> = stats.accepted.iter().map(|&a| a as f64 / args.steps as f64).collect();
         let (lo, hi) = rates.iter().fold((1.0f64, 0.0f64), |(l, h), &r| (l.min(r), h.max(r)));
         println!("acceptance {:.3} (chains from {lo:.3} to {hi:.3})", stats.acceptance_rate(args.steps));

@@ -1,0 +1,3 @@
+//! Evaluation: chain diagnostics (ESS, R-hat).
+
+pub mod diagnostics;

@@ -1,0 +1,466 @@
+//! GPU launcher for the MCMC kernels (`shaders/langevin.wgsl`, `hmc.wgsl`, `rwmh.wgsl`) and the
+//! parallel-tempering swaps (`tempering.wgsl`). CPU twin: [`super::cpu::CpuSampler`].
+//!
+//! Chains are split into groups that fit one dispatch and one storage binding (a whole number
+//! of tempering replica sets each); each group owns its buffers. A dispatch advances a group by
+//! several steps; a submit holds up to `DISPATCHES_PER_SUBMIT` of them, whose parameters sit in
+//! 256-byte slots of a uniform buffer selected by dynamic offset. Nothing is read back until the
+//! caller asks.
+
+use super::config::{SamplerConfig, SamplerKind, check_initial};
+use super::cpu::segments;
+use super::{ChainSampler, ChainStats};
+use crate::energy::Energy;
+use crate::gpu::{Binding, GpuContext, Kernel};
+use crate::{Error, Result};
+use std::sync::Arc;
+
+const WORKGROUP: u32 = 64;
+/// Step dispatches per submit (bounded so a single submit stays short on a desktop GPU).
+const DISPATCHES_PER_SUBMIT: usize = 16;
+const STEP_BINDINGS: &[Binding] = &[
+    Binding::UniformDynamic,
+    Binding::StorageReadWrite, // state
+    Binding::StorageReadWrite, // stats
+    Binding::StorageRead,      // energy params
+    Binding::StorageReadWrite, // energies
+    Binding::StorageReadWrite, // trace
+    Binding::StorageRead,      // chain params
+    Binding::StorageRead,      // dim scale
+];
+const SWAP_BINDINGS: &[Binding] = &[
+    Binding::UniformDynamic,
+    Binding::StorageReadWrite, // state
+    Binding::StorageReadWrite, // stats
+    Binding::StorageReadWrite, // energies
+    Binding::StorageRead,      // chain params
+    Binding::StorageReadWrite, // swaps
+];
+
+/// Mirrors `StepParams` in shaders/common/chain.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct StepParams {
+    n_chains: u32,
+    chain_offset: u32,
+    step_base: u32,
+    n_steps: u32,
+    seed: [u32; 2],
+    noise_scale: f32,
+    grad_clamp: f32,
+    box_lo: f32,
+    box_hi: f32,
+    use_box: u32,
+    leapfrog: u32,
+    leapfrog_jitter: u32,
+    step_jitter: f32,
+    trace_every: u32,
+    trace_slots: u32,
+    trace_start: u32,
+    _pad: u32,
+}
+
+/// Mirrors `SwapParams` in shaders/tempering.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SwapParams {
+    n_base: u32,
+    replicas: u32,
+    round: u32,
+    parity: u32,
+    seed: [u32; 2],
+    base_offset: u32,
+    dim: u32,
+}
+
+struct ChainGroup {
+    chains: u32,
+    /// Index of the group's first sampler chain.
+    first: u32,
+    state: wgpu::Buffer,
+    stats: wgpu::Buffer,
+    energies: wgpu::Buffer,
+    trace: wgpu::Buffer,
+    chain_params: wgpu::Buffer,
+    swaps: wgpu::Buffer,
+    step_slots: wgpu::Buffer,
+    swap_slots: wgpu::Buffer,
+    step_bindings: wgpu::BindGroup,
+    swap_bindings: Option<wgpu::BindGroup>,
+}
+
+/// One dispatch of the plan: `n` steps from global step `first`, then maybe a swap round.
+#[derive(Clone, Copy, Debug)]
+struct Piece {
+    first: u32,
+    n: u32,
+    swap_round: Option<u32>,
+}
+
+pub struct GpuSampler {
+    ctx: Arc<GpuContext>,
+    kernel: Arc<Kernel>,
+    swap_kernel: Option<Arc<Kernel>>,
+    config: SamplerConfig,
+    dim: usize,
+    groups: Vec<ChainGroup>,
+    chain_params: Vec<[f32; 2]>,
+    dim_scale: wgpu::Buffer,
+    steps_per_dispatch: u32,
+    slot_stride: u64,
+    steps_done: u32,
+}
+
+/// A uniform binding of one `size`-byte slot (the dynamic offset picks which).
+fn uniform(buffer: &wgpu::Buffer, size: usize) -> wgpu::BindingResource<'_> {
+    wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset: 0, size: wgpu::BufferSize::new(size as u64) })
+}
+
+/// Bind group entries numbered in order.
+fn entries(resources: Vec<wgpu::BindingResource<'_>>) -> Vec<wgpu::BindGroupEntry<'_>> {
+    resources.into_iter().enumerate().map(|(i, resource)| wgpu::BindGroupEntry { binding: i as u32, resource }).collect()
+}
+
+/// Splits `total` items into consecutive (first, count) pieces of at most `max`.
+pub(crate) fn split(total: usize, max: usize) -> Vec<(usize, usize)> {
+    (0..total).step_by(max.max(1)).map(|first| (first, max.min(total - first))).collect()
+}
+
+fn kernel_source(kind: SamplerKind) -> (&'static str, &'static str) {
+    match kind {
+        SamplerKind::Ula => ("langevin.wgsl", "ula"),
+        SamplerKind::Mala => ("langevin.wgsl", "mala"),
+        SamplerKind::Hmc => ("hmc.wgsl", "hmc"),
+        SamplerKind::Rwmh => ("rwmh.wgsl", "rwmh"),
+    }
+}
+
+impl GpuSampler {
+    pub fn new(ctx: Arc<GpuContext>, energy: &Energy, config: SamplerConfig, initial: &[f32]) -> Result<Self> {
+        config.validate()?;
+        energy.validate()?;
+        let dim = energy.dim();
+        let replicas = config.replicas();
+        let base = check_initial(initial, dim, replicas)?;
+        let chains = base * replicas;
+        let limits = ctx.limits();
+        let row_bytes = (dim * 4) as u64;
+        let slots = config.trace_slots() as u64;
+        let binding = limits.max_storage_buffer_binding_size as u64;
+        let mut max_chains = (binding / row_bytes).min(limits.max_compute_workgroups_per_dimension as u64 * WORKGROUP as u64);
+        if slots > 0 {
+            max_chains = max_chains.min(binding / (row_bytes * slots));
+        }
+        if let Some(m) = config.max_chains_per_dispatch {
+            max_chains = max_chains.min(m as u64);
+        }
+        // Replicas of one chain stay in one group so swaps never cross groups.
+        let max_chains = max_chains / replicas as u64 * replicas as u64;
+        if max_chains == 0 {
+            return Err(Error::Limit(format!(
+                "one chain's {replicas} replicas with a trace of {slots} slots x {dim} floats exceed the \
+                 {binding}-byte storage binding limit; thin more, trace fewer steps or use fewer replicas"
+            )));
+        }
+        let (file, entry) = kernel_source(config.kind);
+        let energy_module = energy.wgsl_module();
+        let wgsl = crate::gpu::shader::assemble(file, &[("energy", &energy_module)])?;
+        let kernel = ctx.kernel(&format!("{file}[{}; d={dim}]", energy.kind()), &wgsl, entry, STEP_BINDINGS)?;
+        let swap_kernel = match &config.tempering {
+            Some(_) => {
+                let wgsl = crate::gpu::shader::assemble("tempering.wgsl", &[])?;
+                Some(ctx.kernel("tempering.wgsl", &wgsl, "swap", SWAP_BINDINGS)?)
+            }
+            None => None,
+        };
+        let mut steps_per_dispatch = config.steps_per_dispatch.unwrap_or_else(|| {
+            // Enough fused steps to amortise a dispatch, few enough to keep one short.
+            let cost = match config.kind {
+                SamplerKind::Hmc => config.leapfrog as u64,
+                _ => 1,
+            };
+            ((1u64 << 22) / ((chains * dim.max(4)) as u64 * cost)).clamp(1, 64) as u32
+        });
+        if let Some(t) = &config.tempering {
+            steps_per_dispatch = steps_per_dispatch.min(t.swap_every);
+        }
+        let slot_stride = (limits.min_uniform_buffer_offset_alignment as u64).max(256);
+        let chain_params = config.chain_params(base);
+        let params = energy.pack_params();
+        let (groups, dim_scale) = ctx.scoped("allocating chain buffers", || {
+            let energy_params = ctx.storage_buffer("energy params", bytemuck::cast_slice(&params));
+            let dim_scale = ctx.storage_buffer("per-dimension scale", bytemuck::cast_slice(&vec![1.0f32; dim]));
+            let slots_buffer = |label| {
+                ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size: slot_stride * DISPATCHES_PER_SUBMIT as u64,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            };
+            let groups = split(chains, max_chains as usize)
+                .into_iter()
+                .map(|(first, count)| {
+                    let init: Vec<f32> = (first..first + count)
+                        .flat_map(|c| initial[c / replicas * dim..(c / replicas + 1) * dim].iter().copied())
+                        .collect();
+                    let state = ctx.storage_buffer("chain state", bytemuck::cast_slice(&init));
+                    let stats = ctx.zeroed_storage_buffer("chain stats", count as u64 * 16);
+                    let energies = ctx.zeroed_storage_buffer("chain energies", count as u64 * 4);
+                    let trace = ctx.zeroed_storage_buffer("chain trace", slots * count as u64 * row_bytes);
+                    let group_params = ctx.storage_buffer("chain params", bytemuck::cast_slice(&chain_params[first..first + count]));
+                    let swaps = ctx.zeroed_storage_buffer("swap counts", (count / replicas * (replicas - 1)) as u64 * 4);
+                    let (step_slots, swap_slots) = (slots_buffer("step params"), slots_buffer("swap params"));
+                    let step_bindings = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("sampler bindings"),
+                        layout: &kernel.layout,
+                        entries: &entries(vec![
+                            uniform(&step_slots, std::mem::size_of::<StepParams>()),
+                            state.as_entire_binding(),
+                            stats.as_entire_binding(),
+                            energy_params.as_entire_binding(),
+                            energies.as_entire_binding(),
+                            trace.as_entire_binding(),
+                            group_params.as_entire_binding(),
+                            dim_scale.as_entire_binding(),
+                        ]),
+                    });
+                    let swap_bindings = swap_kernel.as_ref().map(|k| {
+                        ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+                            label: Some("swap bindings"),
+                            layout: &k.layout,
+                            entries: &entries(vec![
+                                uniform(&swap_slots, std::mem::size_of::<SwapParams>()),
+                                state.as_entire_binding(),
+                                stats.as_entire_binding(),
+                                energies.as_entire_binding(),
+                                group_params.as_entire_binding(),
+                                swaps.as_entire_binding(),
+                            ]),
+                        })
+                    });
+                    ChainGroup {
+                        chains: count as u32,
+                        first: first as u32,
+                        state,
+                        stats,
+                        energies,
+                        trace,
+                        chain_params: group_params,
+                        swaps,
+                        step_slots,
+                        swap_slots,
+                        step_bindings,
+                        swap_bindings,
+                    }
+                })
+                .collect::<Vec<_>>();
+            (groups, dim_scale)
+        })?;
+        Ok(Self {
+            ctx,
+            kernel,
+            swap_kernel,
+            config,
+            dim,
+            groups,
+            chain_params,
+            dim_scale,
+            steps_per_dispatch,
+            slot_stride,
+            steps_done: 0,
+        })
+    }
+
+    /// Dispatches for `steps` steps from the current position: pieces of at most
+    /// `steps_per_dispatch` steps, ending on swap boundaries when tempering.
+    fn plan(&self, steps: u32) -> Vec<Piece> {
+        let swap_every = self.config.tempering.as_ref().map(|t| t.swap_every);
+        let mut pieces = Vec::new();
+        for (first, n, swap_round) in segments(self.steps_done, steps, swap_every) {
+            for (offset, count) in split(n as usize, self.steps_per_dispatch as usize) {
+                let last = offset + count == n as usize;
+                pieces.push(Piece { first: first + offset as u32, n: count as u32, swap_round: swap_round.filter(|_| last) });
+            }
+        }
+        pieces
+    }
+
+    /// Records `steps` steps for all chains into the caller's encoder, for applications that
+    /// submit their own command buffers. Submit the encoder before the next call; `steps` may
+    /// need at most `DISPATCHES_PER_SUBMIT` dispatches ([`Self::max_steps_per_encode`]).
+    pub fn encode(&mut self, encoder: &mut wgpu::CommandEncoder, steps: u32) -> Result<()> {
+        let pieces = self.plan(steps);
+        if pieces.len() > DISPATCHES_PER_SUBMIT {
+            return Err(Error::invalid("steps", format!("at most {} per encode", self.max_steps_per_encode())));
+        }
+        self.encode_pieces(encoder, &pieces);
+        self.steps_done += steps;
+        Ok(())
+    }
+
+    /// Steps one [`Self::encode`] can always take.
+    pub fn max_steps_per_encode(&self) -> u32 {
+        // A plan may start mid-interval, which costs one extra piece.
+        self.steps_per_dispatch * (DISPATCHES_PER_SUBMIT as u32 - 1)
+    }
+
+    fn encode_pieces(&self, encoder: &mut wgpu::CommandEncoder, pieces: &[Piece]) {
+        let cfg = &self.config;
+        let seed = crate::rng::key(cfg.seed);
+        let replicas = cfg.replicas() as u32;
+        let (box_lo, box_hi) = cfg.box_clamp.unwrap_or((0.0, 0.0));
+        let queue = self.ctx.queue();
+        for group in &self.groups {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("mcmc"), timestamp_writes: None });
+            for (slot, piece) in pieces.iter().enumerate() {
+                let offset = slot as u64 * self.slot_stride;
+                let params = StepParams {
+                    n_chains: group.chains,
+                    chain_offset: cfg.chain_offset * replicas + group.first,
+                    step_base: piece.first,
+                    n_steps: piece.n,
+                    seed,
+                    noise_scale: cfg.noise_scale.unwrap_or(-1.0),
+                    grad_clamp: cfg.grad_clamp.unwrap_or(0.0),
+                    box_lo,
+                    box_hi,
+                    use_box: cfg.box_clamp.is_some() as u32,
+                    leapfrog: cfg.leapfrog,
+                    leapfrog_jitter: cfg.leapfrog_jitter,
+                    step_jitter: cfg.step_jitter,
+                    trace_every: cfg.trace_every,
+                    trace_slots: cfg.trace_slots(),
+                    trace_start: cfg.trace_start,
+                    _pad: 0,
+                };
+                queue.write_buffer(&group.step_slots, offset, bytemuck::bytes_of(&params));
+                pass.set_pipeline(&self.kernel.pipeline);
+                pass.set_bind_group(0, &group.step_bindings, &[offset as u32]);
+                pass.dispatch_workgroups(group.chains.div_ceil(WORKGROUP), 1, 1);
+                if let (Some(round), Some(swap_kernel), Some(bindings)) = (piece.swap_round, &self.swap_kernel, &group.swap_bindings) {
+                    let n_base = group.chains / replicas;
+                    let swap = SwapParams {
+                        n_base,
+                        replicas,
+                        round,
+                        parity: round % 2,
+                        seed,
+                        base_offset: cfg.chain_offset + group.first / replicas,
+                        dim: self.dim as u32,
+                    };
+                    queue.write_buffer(&group.swap_slots, offset, bytemuck::bytes_of(&swap));
+                    pass.set_pipeline(&swap_kernel.pipeline);
+                    pass.set_bind_group(0, bindings, &[offset as u32]);
+                    pass.dispatch_workgroups((n_base * (replicas / 2).max(1)).div_ceil(WORKGROUP), 1, 1);
+                }
+            }
+        }
+    }
+
+    /// The device buffers holding each group's chain states ([chains, dim] f32, replicas
+    /// included), for hosts that bind them directly, with the index of each group's first chain.
+    pub fn state_buffers(&self) -> Vec<(u32, &wgpu::Buffer)> {
+        self.groups.iter().map(|g| (g.first, &g.state)).collect()
+    }
+
+    fn gather<T: bytemuck::Pod>(&self, pick: impl Fn(&ChainGroup) -> (&wgpu::Buffer, u64)) -> Result<Vec<T>> {
+        let parts: Vec<(&wgpu::Buffer, u64)> = self.groups.iter().map(pick).collect();
+        Ok(bytemuck::pod_collect_to_vec(&self.ctx.read_buffers(&parts)?.concat()))
+    }
+}
+
+impl ChainSampler for GpuSampler {
+    fn run(&mut self, steps: u32) -> Result<()> {
+        let pieces = self.plan(steps);
+        for batch in pieces.chunks(DISPATCHES_PER_SUBMIT) {
+            self.ctx.scoped("sampler steps", || {
+                let mut encoder =
+                    self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("mcmc") });
+                self.encode_pieces(&mut encoder, batch);
+                self.ctx.queue().submit([encoder.finish()]);
+            })?;
+        }
+        self.steps_done += steps;
+        self.ctx.wait()
+    }
+
+    fn all_states(&self) -> Result<Vec<f32>> {
+        self.gather(|g| (&g.state, g.chains as u64 * self.dim as u64 * 4))
+    }
+
+    fn stats(&self) -> Result<ChainStats> {
+        let stats: Vec<u32> = self.gather(|g| (&g.stats, g.chains as u64 * 16))?;
+        let r = self.config.replicas() as u64;
+        Ok(ChainStats {
+            accepted: stats.chunks(4).map(|s| s[0]).collect(),
+            frozen: stats.chunks(4).map(|s| s[1] != 0).collect(),
+            accept_prob_sums: stats.chunks(4).map(|s| f32::from_bits(s[2])).collect(),
+            energies: self.gather(|g| (&g.energies, g.chains as u64 * 4))?,
+            swaps: if r > 1 { self.gather(|g| (&g.swaps, g.chains as u64 / r * (r - 1) * 4))? } else { Vec::new() },
+        })
+    }
+
+    fn all_traces(&self) -> Result<Option<Vec<f32>>> {
+        let slots = self.config.trace_slots() as usize;
+        if slots == 0 {
+            return Ok(None);
+        }
+        let (d, chains) = (self.dim, self.chain_params.len());
+        let list: Vec<(&wgpu::Buffer, u64)> =
+            self.groups.iter().map(|g| (&g.trace, (slots * g.chains as usize * d * 4) as u64)).collect();
+        let parts = self.ctx.read_buffers(&list)?;
+        // Each group holds [slots, its chains, dim]; interleave into [slots, all chains, dim].
+        let mut out = vec![0.0f32; slots * chains * d];
+        for (group, bytes) in self.groups.iter().zip(parts) {
+            let values: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
+            let n = group.chains as usize;
+            for s in 0..slots {
+                let dst = (s * chains + group.first as usize) * d;
+                out[dst..dst + n * d].copy_from_slice(&values[s * n * d..(s + 1) * n * d]);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn set_step_sizes(&mut self, steps: &[f32]) -> Result<()> {
+        super::check_len("step sizes", steps.len(), self.chain_params.len())?;
+        self.chain_params.iter_mut().zip(steps).for_each(|(p, &s)| p[0] = s);
+        for g in &self.groups {
+            let range = g.first as usize..(g.first + g.chains) as usize;
+            self.ctx.queue().write_buffer(&g.chain_params, 0, bytemuck::cast_slice(&self.chain_params[range]));
+        }
+        Ok(())
+    }
+
+    fn step_sizes(&self) -> Vec<f32> {
+        self.chain_params.iter().map(|p| p[0]).collect()
+    }
+
+    fn set_dim_scale(&mut self, scale: &[f32]) -> Result<()> {
+        super::check_dim_scale(scale, self.dim)?;
+        self.ctx.queue().write_buffer(&self.dim_scale, 0, bytemuck::cast_slice(scale));
+        Ok(())
+    }
+
+    fn config(&self) -> &SamplerConfig {
+        &self.config
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn steps_done(&self) -> u32 {
+        self.steps_done
+    }
+
+    fn dispatches_per_step(&self) -> f64 {
+        let swaps = self.config.tempering.as_ref().map_or(0.0, |t| self.groups.len() as f64 / t.swap_every as f64);
+        self.groups.len() as f64 / self.steps_per_dispatch as f64 + swaps
+    }
+
+    fn executor(&self) -> String {
+        format!("gpu: {}", self.ctx.describe())
+    }
+}
