@@ -91,6 +91,16 @@ fn bad_input_fails_with_a_message_and_writes_nothing() {
         (&["--box", "-1,x", "--sampler", "ula"], &["--box", "\"x\""]),
         (&["--sampler", "ula", "--grad-clamp", "-1"], &["gradient clamp"]),
         (&["--init-std", "0"], &["init-std"]),
+        (&["--sampler", "hmc", "--leapfrog", "0"], &["leapfrog"]),
+        (&["--sampler", "hmc", "--step-size", "0"], &["step size"]),
+        (&["--temperatures", "2,4"], &["start at temperature 1"]),
+        (&["--temperatures", "1,4,2"], &["increase"]),
+        (&["--tempering", "4", "--max-temperature", "0.5"], &["max-temperature"]),
+        (&["--warmup", "10", "--target-accept", "1.2"], &["target acceptance", "(0, 1)"]),
+        (&["--warmup", "10", "--target-accept", "0"], &["target acceptance"]),
+        (&["--target-accept", "0.5"], &["needs --warmup"]),
+        (&["--warmup", "10", "--sampler", "ula"], &["adjusted sampler"]),
+        (&["--steps", "20", "--thin", "10", "--diagnostics", "d.json"], &["at least 4 draws", "gives 2"]),
     ];
     for (args, needles) in cases {
         let mut full = vec!["sample", "--backend", "cpu", "--out", s(&out)];
@@ -119,6 +129,27 @@ fn bad_input_fails_with_a_message_and_writes_nothing() {
         assert!(!path.exists());
     }
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "only spec.json may be in {}", dir.display());
+}
+
+#[test]
+fn hmc_with_warmup_and_tempering_writes_diagnostics() {
+    let dir = temp_dir("pt");
+    let diag = dir.join("diag.json");
+    let o = ebm(&[
+        "sample", "--energy", "two_modes", "--sampler", "hmc", "--step-size", "0.1", "--warmup", "50", "--tempering", "4",
+        "--chains", "64", "--steps", "200", "--thin", "5", "--backend", "cpu", "--diagnostics", s(&diag),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("swap acceptance") && stdout.contains("R-hat"), "{stdout}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&diag).unwrap()).unwrap();
+    assert_eq!(json["draws_per_chain"], 40);
+    assert_eq!(json["replicas"], 4);
+    assert_eq!(json["dimensions"].as_array().unwrap().len(), 2);
+    assert_eq!(json["swap_acceptance"].as_array().unwrap().len(), 3);
+    assert_eq!(json["energy_trace"].as_array().unwrap().len(), 40);
+    let rhat = json["dimensions"][1]["rhat"].as_f64().unwrap();
+    assert!(rhat > 0.99 && rhat < 1.1, "R-hat {rhat}");
 }
 
 #[test]

@@ -1,12 +1,15 @@
-//! `ebm sample`: run chains, write their final states, print acceptance and throughput.
+//! `ebm sample`: run chains (with optional warm-up adaptation and parallel tempering), write
+//! their final states, print acceptance, throughput and diagnostics.
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use ebm_gpu::energy::{Energy, spec};
+use ebm_gpu::eval::diagnostics::{self, MIN_DRAWS, Summary};
 use ebm_gpu::gpu::GpuContext;
 use ebm_gpu::io::{self, figure};
+use ebm_gpu::sampler::adapt::{Adaptation, warm_up};
+use ebm_gpu::sampler::{ChainSampler, ChainStats, SamplerConfig, SamplerKind, Tempering};
 use ebm_gpu::sampler::{cpu::CpuSampler, gpu::GpuSampler};
-use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +20,10 @@ pub enum SamplerArg {
     Ula,
     /// Metropolis-adjusted Langevin: exact target, reports acceptance.
     Mala,
+    /// Hamiltonian Monte Carlo: --leapfrog L steps of size h per proposal.
+    Hmc,
+    /// Random-walk Metropolis: Gaussian proposals of standard deviation h.
+    Rwmh,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
@@ -39,12 +46,47 @@ pub struct SampleArgs {
     /// Number of independent chains.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub chains: u32,
-    /// Steps per chain.
+    /// Steps per chain after warm-up.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: u32,
-    /// Step size h (> 0).
+    /// Step size h (> 0); with --warmup, where adaptation starts.
     #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
     pub step_size: f32,
+    /// Warm-up steps (mala, hmc, rwmh): dual averaging of the step size towards
+    /// --target-accept and a diagonal mass matrix from the chains' variances half-way.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u32,
+    /// Warm-up target acceptance (default: 0.574 MALA, 0.8 HMC, 0.234 RWMH).
+    #[arg(long, allow_negative_numbers = true)]
+    pub target_accept: Option<f64>,
+    /// Warm-up adapts one step size per chain instead of one shared by all chains.
+    #[arg(long)]
+    pub adapt_per_chain: bool,
+    /// Warm-up keeps the mass matrix (proposal scale) at the identity.
+    #[arg(long)]
+    pub no_adapt_mass: bool,
+    /// HMC: leapfrog steps per proposal.
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
+    pub leapfrog: u32,
+    /// HMC: draw the number of leapfrog steps uniformly from [L - J, L + J].
+    #[arg(long, default_value_t = 0)]
+    pub leapfrog_jitter: u32,
+    /// HMC: scale each proposal's step uniformly in [1 - J, 1 + J] (0 disables; jitter keeps
+    /// trajectories from resonating with the target's periods).
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
+    pub step_jitter: f32,
+    /// Parallel tempering with R replicas per chain (1: off); output is the temperature-1 replica.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tempering: u32,
+    /// Parallel tempering: the hottest temperature of the geometric ladder.
+    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
+    pub max_temperature: f32,
+    /// Parallel tempering: an explicit ladder, e.g. 1,2,4,8 (overrides --tempering and --max-temperature).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub temperatures: Option<Vec<f32>>,
+    /// Parallel tempering: steps between rounds of neighbour swaps.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub swap_every: u32,
     /// ULA only: noise standard deviation (default sqrt(2h)).
     #[arg(long, allow_negative_numbers = true)]
     pub noise_scale: Option<f32>,
@@ -68,19 +110,24 @@ pub struct SampleArgs {
     /// Write a figure: for 2-d energies the density with the samples over it, else histograms.
     #[arg(long)]
     pub png: Option<PathBuf>,
-    /// Write the thinned trace, [steps / thin, chains, dim] float32, as .npy.
+    /// Write the thinned trace of the sampling phase, [steps / thin, chains, dim] float32, as .npy.
     #[arg(long)]
     pub trace: Option<PathBuf>,
-    /// Keep every THIN-th state in the trace.
+    /// Keep every THIN-th state in the trace (and for --diagnostics).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub thin: u32,
+    /// Write diagnostics as JSON: per dimension mean, sd, quantiles, split R-hat, bulk and
+    /// tail ESS (Vehtari et al. 2021), ESS per second, acceptance, swap rates, energy trace.
+    #[arg(long)]
+    pub diagnostics: Option<PathBuf>,
 }
 
 fn sample_after_help() -> String {
     let presets: Vec<String> = spec::PRESETS.iter().map(|(n, d)| format!("  {n:<12} {d}")).collect();
     format!(
-        "Presets:\n{}\n\nExample:\n  ebm sample --energy ring8 --sampler mala --chains 4096 --steps 1000 --step-size 0.02 \
-         --out samples.npy --png ring8.png",
+        "Presets:\n{}\n\nExamples:\n  ebm sample --energy ring8 --sampler mala --chains 4096 --steps 1000 --step-size 0.02 \
+         --out samples.npy --png ring8.png\n  ebm sample --energy two_modes --sampler hmc --warmup 200 --tempering 6 \
+         --steps 2000 --diagnostics diag.json",
         presets.join("\n")
     )
 }
@@ -124,40 +171,95 @@ fn open_gpu(backend: Backend) -> anyhow::Result<Option<Arc<GpuContext>>> {
     }
 }
 
-pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
-    let energy = spec::resolve_energy(&args.energy)?;
-    let dim = energy.dim();
-    if let Some(p) = &args.out {
-        check_output(p, "--out", &["npy", "csv"])?;
-    }
-    if let Some(p) = &args.png {
-        check_output(p, "--png", &["png"])?;
-    }
-    if let Some(p) = &args.trace {
-        check_output(p, "--trace", &["npy"])?;
-    }
-    if !(args.init_std > 0.0 && args.init_std.is_finite()) {
-        bail!("invalid --init-std: must be a positive finite number, got {}", args.init_std);
-    }
+fn sampler_config(args: &SampleArgs) -> anyhow::Result<SamplerConfig> {
     let kind = match args.sampler {
         SamplerArg::Ula => SamplerKind::Ula,
         SamplerArg::Mala => SamplerKind::Mala,
+        SamplerArg::Hmc => SamplerKind::Hmc,
+        SamplerArg::Rwmh => SamplerKind::Rwmh,
     };
     let mut config = SamplerConfig::new(kind, args.step_size, args.seed);
     config.noise_scale = args.noise_scale;
     config.grad_clamp = args.grad_clamp;
     config.box_clamp = args.box_clamp;
-    if args.trace.is_some() {
+    if kind == SamplerKind::Hmc {
+        config.leapfrog = args.leapfrog;
+        config.leapfrog_jitter = args.leapfrog_jitter;
+        config.step_jitter = args.step_jitter;
+    }
+    config.tempering = match (&args.temperatures, args.tempering) {
+        (Some(t), _) => Some(Tempering::from_temperatures(t, args.swap_every)?),
+        (None, 1) => None,
+        (None, r) => {
+            if !(args.max_temperature > 1.0 && args.max_temperature.is_finite()) {
+                bail!("invalid --max-temperature: must be a finite number above 1, got {}", args.max_temperature);
+            }
+            Some(Tempering::geometric(r as usize, args.max_temperature, args.swap_every))
+        }
+    };
+    if args.trace.is_some() || args.diagnostics.is_some() {
+        let draws = args.steps / args.thin;
+        if args.diagnostics.is_some() && (draws as usize) < MIN_DRAWS {
+            bail!(
+                "--diagnostics needs at least {MIN_DRAWS} draws per chain, but --steps {} / --thin {} gives {draws}; \
+                 raise --steps or lower --thin",
+                args.steps,
+                args.thin
+            );
+        }
         config.trace_every = args.thin;
+        config.trace_start = args.warmup;
         config.trace_steps = args.steps;
     }
     config.validate()?;
+    Ok(config)
+}
+
+pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
+    let energy = spec::resolve_energy(&args.energy)?;
+    let dim = energy.dim();
+    for (path, flag, ext) in [
+        (&args.out, "--out", &["npy", "csv"][..]),
+        (&args.png, "--png", &["png"]),
+        (&args.trace, "--trace", &["npy"]),
+        (&args.diagnostics, "--diagnostics", &["json"]),
+    ] {
+        if let Some(p) = path {
+            check_output(p, flag, ext)?;
+        }
+    }
+    if !(args.init_std > 0.0 && args.init_std.is_finite()) {
+        bail!("invalid --init-std: must be a positive finite number, got {}", args.init_std);
+    }
+    let config = sampler_config(args)?;
+    let kind = config.kind;
+    let adaptation = (args.warmup > 0).then(|| Adaptation {
+        target_accept: args.target_accept.unwrap_or(kind.default_target_accept()),
+        per_chain: args.adapt_per_chain,
+        adapt_scale: !args.no_adapt_mass,
+        ..Adaptation::new(kind)
+    });
+    if let Some(a) = &adaptation {
+        a.validate(kind)?;
+    } else if args.target_accept.is_some() {
+        bail!("--target-accept needs --warmup");
+    }
     let chains = args.chains as usize;
     let init = ebm_gpu::rng::initial_states(args.seed, 0, chains, dim, args.init_std);
     let mut sampler: Box<dyn ChainSampler> = match open_gpu(args.backend)? {
         Some(ctx) => Box::new(GpuSampler::new(ctx, &energy, config.clone(), &init)?),
         None => Box::new(CpuSampler::new(&energy, config.clone(), &init)?),
     };
+
+    let warmup_start = Instant::now();
+    if let Some(a) = &adaptation {
+        let spinner = indicatif::ProgressBar::new_spinner().with_message(format!("warm-up: {} steps", args.warmup));
+        spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+        warm_up(sampler.as_mut(), args.warmup, a)?;
+        spinner.finish_and_clear();
+    }
+    let warmup_seconds = warmup_start.elapsed().as_secs_f64();
+    let after_warmup = sampler.stats()?;
 
     let bar = indicatif::ProgressBar::new(args.steps as u64);
     bar.set_style(
@@ -178,52 +280,142 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
 
     let states = sampler.state()?;
-    let stats = sampler.stats()?;
+    let all_stats = sampler.stats()?;
+    let replicas = sampler.replicas();
+    let phase = all_stats.since(&after_warmup);
+    let stats = phase.replica(0, replicas);
     println!(
-        "energy {} ({}, d={dim}); {:?} step {}; {chains} chains x {} steps on {}",
+        "energy {} ({}, d={dim}); {} step {}; {chains} chains x {} steps{} on {}",
         args.energy.chars().take(60).collect::<String>(),
         energy.kind(),
-        args.sampler,
+        kind.name(),
         args.step_size,
         args.steps,
+        if replicas > 1 { format!(" x {replicas} replicas") } else { String::new() },
         sampler.executor()
     );
+    if adaptation.is_some() {
+        let steps = sampler.step_sizes();
+        println!("warm-up {} steps in {warmup_seconds:.3} s; adapted step size {:.4} (temperature 1)", args.warmup, steps[0]);
+    }
     let dispatches = sampler.dispatches_per_step();
     println!(
         "time {seconds:.3} s, {:.3e} chain-steps/s{}",
-        chains as f64 * args.steps as f64 / seconds,
+        (chains * replicas) as f64 * args.steps as f64 / seconds,
         if dispatches > 0.0 { format!(", {dispatches:.4} dispatches/step") } else { String::new() }
     );
-    if kind == SamplerKind::Mala {
-        let rates: Vec<f64> = stats.accepted.iter().map(|&a| a as f64 / args.steps as f64).collect();
-        let (lo, hi) = rates.iter().fold((1.0f64, 0.0f64), |(l, h), &r| (l.min(r), h.max(r)));
-        println!("acceptance {:.3} (chains from {lo:.3} to {hi:.3})", stats.acceptance_rate(args.steps));
+    let acceptance = acceptance_summary(&stats, args.steps);
+    if kind.is_adjusted() {
+        println!("acceptance {:.3} (chains from {:.3} to {:.3})", acceptance.0, acceptance.1, acceptance.2);
+    }
+    let swap_rates = swap_acceptance(&phase, replicas, args.swap_every, sampler.steps_done(), args.warmup);
+    if let Some(rates) = &swap_rates {
+        println!("swap acceptance per neighbour pair: {}", rates.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" "));
     }
     let finite: Vec<f64> = stats.energies.iter().zip(&stats.frozen).filter(|(_, f)| !**f).map(|(&e, _)| e as f64).collect();
     if !finite.is_empty() {
         println!("mean energy {:.4}", finite.iter().sum::<f64>() / finite.len() as f64);
     }
-    let frozen = stats.frozen_count();
+    let frozen = all_stats.frozen_count();
     if frozen > 0 {
         eprintln!(
-            "warning: {frozen} of {chains} chains reached a non-finite state, energy or gradient and were frozen at \
-             their last finite state; try a smaller --step-size or --grad-clamp"
+            "warning: {frozen} of {} chains reached a non-finite state, energy or gradient and were frozen at \
+             their last finite state; try a smaller --step-size or --grad-clamp",
+            chains * replicas
         );
     }
     if let Some(path) = &args.out {
         io::write_samples(path, &states, chains, dim)?;
         println!("wrote {} [{chains}, {dim}]", path.display());
     }
-    if let (Some(path), Some(trace)) = (&args.trace, sampler.trace()?) {
+    let trace = sampler.trace()?;
+    if let (Some(path), Some(trace)) = (&args.trace, &trace) {
         let slots = trace.len() / (chains * dim);
-        io::npy::write_f32(path, &trace, &[slots, chains, dim])?;
+        io::npy::write_f32(path, trace, &[slots, chains, dim])?;
         println!("wrote {} [{slots}, {chains}, {dim}]", path.display());
+    }
+    if let (Some(path), Some(trace)) = (&args.diagnostics, &trace) {
+        let summaries = diagnostics::summarize_trace(trace, chains, dim)?;
+        print_summaries(&summaries);
+        let energy_trace: Vec<f64> = trace
+            .chunks(chains * dim)
+            .map(|slot| slot.chunks(dim).map(|x| energy.energy(x) as f64).sum::<f64>() / chains as f64)
+            .collect();
+        let report = serde_json::json!({
+            "energy": args.energy,
+            "sampler": kind.name(),
+            "executor": sampler.executor(),
+            "chains": chains,
+            "replicas": replicas,
+            "temperatures": config.tempering.as_ref().map(|t| t.betas.iter().map(|b| 1.0 / b).collect::<Vec<f32>>()),
+            "warmup_steps": args.warmup,
+            "steps": args.steps,
+            "thin": args.thin,
+            "draws_per_chain": trace.len() / (chains * dim),
+            "step_size": sampler.step_sizes()[0],
+            "sampling_seconds": seconds,
+            "acceptance": {"mean": acceptance.0, "min": acceptance.1, "max": acceptance.2},
+            "swap_acceptance": swap_rates,
+            "frozen_chains": frozen,
+            "dimensions": summaries.iter().enumerate().map(|(i, s)| serde_json::json!({
+                "dim": i, "mean": s.mean, "sd": s.sd, "q05": s.q05, "q50": s.q50, "q95": s.q95,
+                "rhat": s.rhat, "ess_bulk": s.ess_bulk, "ess_tail": s.ess_tail,
+                "ess_bulk_per_second": s.ess_bulk / seconds,
+            })).collect::<Vec<_>>(),
+            "energy_trace": energy_trace,
+        });
+        io::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        println!("wrote {}", path.display());
     }
     if let Some(path) = &args.png {
         write_figure(path, &energy, &states)?;
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// (mean, min, max) acceptance rate over chains.
+fn acceptance_summary(stats: &ChainStats, steps: u32) -> (f64, f64, f64) {
+    let rates: Vec<f64> = stats.accepted.iter().map(|&a| a as f64 / steps as f64).collect();
+    let (lo, hi) = rates.iter().fold((1.0f64, 0.0f64), |(l, h), &r| (l.min(r), h.max(r)));
+    (stats.acceptance_rate(steps), lo, hi)
+}
+
+/// Accepted / attempted swaps per neighbour pair over the sampling phase (pair r is tried in
+/// the rounds of parity r % 2; rounds are counted from global step 0).
+fn swap_acceptance(phase: &ChainStats, replicas: usize, swap_every: u32, steps_done: u32, warmup: u32) -> Option<Vec<f64>> {
+    if replicas < 2 {
+        return None;
+    }
+    let pairs = replicas - 1;
+    let chains = phase.swaps.len() / pairs;
+    let rounds_by_parity = |steps: u32, parity: u32| {
+        let rounds = steps / swap_every;
+        if parity == 0 { rounds.div_ceil(2) } else { rounds / 2 }
+    };
+    Some(
+        (0..pairs)
+            .map(|r| {
+                let parity = (r % 2) as u32;
+                let attempts = (rounds_by_parity(steps_done, parity) - rounds_by_parity(warmup, parity)) as f64 * chains as f64;
+                let accepted: f64 = phase.swaps.iter().skip(r).step_by(pairs).map(|&v| v as f64).sum();
+                if attempts > 0.0 { accepted / attempts } else { 0.0 }
+            })
+            .collect(),
+    )
+}
+
+fn print_summaries(summaries: &[Summary]) {
+    println!("{:>4} {:>10} {:>10} {:>10} {:>10} {:>7} {:>9} {:>9}", "dim", "mean", "sd", "q05", "q95", "R-hat", "ESS bulk", "ESS tail");
+    for (i, s) in summaries.iter().enumerate().take(8) {
+        println!(
+            "{i:>4} {:>10.4} {:>10.4} {:>10.4} {:>10.4} {:>7.3} {:>9.0} {:>9.0}",
+            s.mean, s.sd, s.q05, s.q95, s.rhat, s.ess_bulk, s.ess_tail
+        );
+    }
+    if summaries.len() > 8 {
+        println!("     ({} more dimensions in the JSON)", summaries.len() - 8);
+    }
 }
 
 /// 2-d: the density exp(-E) on a grid around the samples, samples drawn over it; otherwise
