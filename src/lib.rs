@@ -16,11 +16,13 @@
 //! # Ok(()) }
 //! ```
 
+pub mod data;
 pub mod energy;
 pub mod error;
 pub mod eval;
 pub mod gpu;
 pub mod io;
+pub mod rbm;
 pub mod rng;
 pub mod sampler;
 

@@ -18,11 +18,17 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("rwmh.wgsl", include_str!("../../shaders/rwmh.wgsl")),
     ("tempering.wgsl", include_str!("../../shaders/tempering.wgsl")),
     ("rng_kat.wgsl", include_str!("../../shaders/rng_kat.wgsl")),
+    ("rbm.wgsl", include_str!("../../shaders/rbm.wgsl")),
+    ("rbm_update.wgsl", include_str!("../../shaders/rbm_update.wgsl")),
+    ("rbm_eval.wgsl", include_str!("../../shaders/rbm_eval.wgsl")),
+    ("rbm_logz.wgsl", include_str!("../../shaders/rbm_logz.wgsl")),
+    ("rbm_ais.wgsl", include_str!("../../shaders/rbm_ais.wgsl")),
 ];
 
 /// The kernel files (entry-point modules), as opposed to what they import.
 pub const KERNELS: &[&str] =
-    &["energy_eval.wgsl", "langevin.wgsl", "hmc.wgsl", "rwmh.wgsl", "tempering.wgsl", "rng_kat.wgsl"];
+    &["energy_eval.wgsl", "langevin.wgsl", "hmc.wgsl", "rwmh.wgsl", "tempering.wgsl", "rng_kat.wgsl",
+      "rbm.wgsl", "rbm_update.wgsl", "rbm_eval.wgsl", "rbm_logz.wgsl", "rbm_ais.wgsl"];
 
 fn source(name: &str) -> Option<&'static str> {
     SOURCES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)

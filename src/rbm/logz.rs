@@ -1,0 +1,221 @@
+//! Exact log Z by enumerating the hidden layer: the kernel `shaders/rbm_logz.wgsl`, its launcher
+//! [`log_z_gpu`], its CPU twin [`log_z_cpu`] (same partition, Gray-code order and f32
+//! arithmetic), and float64 references for tests.
+
+use super::gpu::{ParamSlots, bind_group, kernel};
+use super::{Rbm, Visible, softplus, softplus_f64};
+use crate::gpu::{Binding, GpuContext};
+use crate::{Error, Result};
+use rayon::prelude::*;
+
+/// 2^25 hidden configurations take seconds on a GPU; beyond that use AIS.
+pub const MAX_EXACT_HIDDEN: usize = 25;
+/// Gray-code walk length per invocation when there are enough invocations anyway.
+const MIN_LOW_BITS: u32 = 6;
+/// At most 2^14 invocations, each with an n_vis scratch row.
+const MAX_THREAD_BITS: u32 = 14;
+
+/// Mirrors `Params` in rbm_logz.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct LogzParams {
+    n_vis: u32,
+    n_hid: u32,
+    low_bits: u32,
+    threads: u32,
+    gaussian: u32,
+    _pad: [u32; 3],
+}
+
+/// (low bits walked per invocation, invocations).
+fn plan(n_hid: usize) -> (u32, u32) {
+    let h = n_hid as u32;
+    let low = if h <= MIN_LOW_BITS { h } else { MIN_LOW_BITS.max(h.saturating_sub(MAX_THREAD_BITS)) };
+    (low, 1 << (h - low))
+}
+
+fn check(rbm: &Rbm) -> Result<()> {
+    rbm.check_finite()?;
+    if rbm.n_hid > MAX_EXACT_HIDDEN {
+        return Err(Error::invalid(
+            "exact log Z",
+            format!(
+                "the model has {} hidden units: enumerating 2^{} hidden configurations is beyond the limit of {MAX_EXACT_HIDDEN} hidden units; estimate log Z with AIS instead (`ebm rbm eval --ais-runs R --betas N`)",
+                rbm.n_hid, rbm.n_hid
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The constant the kernels leave out: n_vis/2 log(2 pi) for Gaussian visibles.
+fn constant(rbm: &Rbm) -> f64 {
+    match rbm.visible {
+        Visible::Bernoulli => 0.0,
+        Visible::Gaussian => 0.5 * rbm.n_vis as f64 * (2.0 * std::f64::consts::PI).ln(),
+    }
+}
+
+fn merge(parts: impl IntoIterator<Item = (f64, f64)>) -> f64 {
+    let parts: Vec<(f64, f64)> = parts.into_iter().filter(|p| p.1 > 0.0).collect();
+    let m = parts.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+    m + parts.iter().map(|(pm, s)| s * (pm - m).exp()).sum::<f64>().ln()
+}
+
+/// The CPU twin of `logz_partial`: invocation t's running (max, sum) in f32, merged in f64.
+pub fn log_z_cpu(rbm: &Rbm) -> Result<f64> {
+    check(rbm)?;
+    let (nv, nh) = (rbm.n_vis, rbm.n_hid);
+    let (low, threads) = plan(nh);
+    let (w, b, c) = (rbm.w(), rbm.b(), rbm.c());
+    let gaussian = rbm.visible == Visible::Gaussian;
+    let parts: Vec<(f64, f64)> = (0..threads)
+        .into_par_iter()
+        .map(|t| {
+            let mut act = b.to_vec();
+            let mut ch = 0.0f32;
+            for j in low as usize..nh {
+                if (t >> (j as u32 - low)) & 1 != 0 {
+                    ch += c[j];
+                    for (a, &wji) in act.iter_mut().zip(&w[j * nv..(j + 1) * nv]) {
+                        *a += wji;
+                    }
+                }
+            }
+            let (mut m, mut s) = (-3.0e38f32, 0.0f32);
+            for g in 0u32..(1 << low) {
+                if g > 0 {
+                    let bit = g.trailing_zeros() as usize;
+                    let sign = if ((g ^ (g >> 1)) >> bit) & 1 != 0 { 1.0f32 } else { -1.0 };
+                    ch += sign * c[bit];
+                    for (a, &wji) in act.iter_mut().zip(&w[bit * nv..(bit + 1) * nv]) {
+                        *a += sign * wji;
+                    }
+                }
+                let mut term = ch;
+                for &a in &act {
+                    term += if gaussian { 0.5 * a * a } else { softplus(a) };
+                }
+                if term > m {
+                    s = s * (m - term).exp() + 1.0;
+                    m = term;
+                } else {
+                    s += (term - m).exp();
+                }
+            }
+            (m as f64, s as f64)
+        })
+        .collect();
+    Ok(merge(parts) + constant(rbm))
+}
+
+/// Exact log Z on the GPU (one submit, one 8-byte readback).
+pub fn log_z_gpu(ctx: &GpuContext, rbm: &Rbm) -> Result<f64> {
+    check(rbm)?;
+    let (nv, nh) = (rbm.n_vis, rbm.n_hid);
+    let (low, threads) = plan(nh);
+    super::gpu::check_fits(ctx, threads as usize, nv, "log Z scratch rows")?;
+    let bindings = [Binding::UniformDynamic, Binding::StorageRead, Binding::StorageReadWrite, Binding::StorageReadWrite];
+    let partial = kernel(ctx, "rbm_logz.wgsl", "logz_partial", &bindings)?;
+    let reduce = kernel(ctx, "rbm_logz.wgsl", "logz_reduce", &bindings)?;
+    let p = LogzParams { n_vis: nv as u32, n_hid: nh as u32, low_bits: low, threads, gaussian: (rbm.visible == Visible::Gaussian) as u32, _pad: [0; 3] };
+    let partials = ctx.scoped("exact log Z", || {
+        let theta = ctx.storage_buffer("rbm theta", bytemuck::cast_slice(&rbm.theta));
+        let act = ctx.zeroed_storage_buffer("log Z scratch", threads as u64 * nv as u64 * 4);
+        let partials = ctx.zeroed_storage_buffer("log Z partials", (threads as u64 + 1) * 8);
+        let mut params = ParamSlots::new(ctx, 1);
+        let size = std::mem::size_of::<LogzParams>() as u64;
+        let bg = bind_group(ctx, &partial, &params.buffer, size, &[&theta, &act, &partials]);
+        // Each kernel owns its layout, so each gets its own bind group.
+        let bg_reduce = bind_group(ctx, &reduce, &params.buffer, size, &[&theta, &act, &partials]);
+        let off = params.push(&p);
+        params.flush(ctx);
+        let mut encoder = ctx.device().create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&partial.pipeline);
+            pass.set_bind_group(0, &bg, &[off]);
+            pass.dispatch_workgroups(threads.div_ceil(64), 1, 1);
+            pass.set_pipeline(&reduce.pipeline);
+            pass.set_bind_group(0, &bg_reduce, &[off]);
+            pass.dispatch_workgroups(1, 1, 1);
+        }
+        ctx.queue().submit([encoder.finish()]);
+        partials
+    })?;
+    let bytes = ctx.read_buffers(&[(&partials, (threads as u64 + 1) * 8)])?;
+    let v: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes[0]);
+    let (m, s) = (v[2 * threads as usize] as f64, v[2 * threads as usize + 1] as f64);
+    if !(s > 0.0 && m.is_finite() && s.is_finite()) {
+        return Err(Error::invalid("exact log Z", format!("the GPU sum is not finite (max {m}, sum {s})")));
+    }
+    Ok(m + s.ln() + constant(rbm))
+}
+
+/// Reference: the same enumeration in float64, a configuration at a time by Gray code.
+pub fn log_z_hidden_f64(rbm: &Rbm) -> Result<f64> {
+    check(rbm)?;
+    let (nv, nh) = (rbm.n_vis, rbm.n_hid);
+    let (low, threads) = plan(nh);
+    let w: Vec<f64> = rbm.w().iter().map(|&x| x as f64).collect();
+    let c: Vec<f64> = rbm.c().iter().map(|&x| x as f64).collect();
+    let gaussian = rbm.visible == Visible::Gaussian;
+    let parts: Vec<(f64, f64)> = (0..threads)
+        .into_par_iter()
+        .map(|t| {
+            let mut act: Vec<f64> = rbm.b().iter().map(|&x| x as f64).collect();
+            let mut ch = 0.0f64;
+            for j in low as usize..nh {
+                if (t >> (j as u32 - low)) & 1 != 0 {
+                    ch += c[j];
+                    act.iter_mut().zip(&w[j * nv..(j + 1) * nv]).for_each(|(a, wji)| *a += wji);
+                }
+            }
+            let mut terms = Vec::with_capacity(1 << low);
+            for g in 0u32..(1 << low) {
+                if g > 0 {
+                    let bit = g.trailing_zeros() as usize;
+                    let sign = if ((g ^ (g >> 1)) >> bit) & 1 != 0 { 1.0 } else { -1.0 };
+                    ch += sign * c[bit];
+                    act.iter_mut().zip(&w[bit * nv..(bit + 1) * nv]).for_each(|(a, wji)| *a += sign * wji);
+                }
+                terms.push(ch + act.iter().map(|&a| if gaussian { 0.5 * a * a } else { softplus_f64(a) }).sum::<f64>());
+            }
+            let m = terms.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            (m, terms.iter().map(|x| (x - m).exp()).sum::<f64>())
+        })
+        .collect();
+    Ok(merge(parts) + constant(rbm))
+}
+
+/// Reference: log sum over both layers of exp(-E(v, h)) in float64 (Bernoulli visibles,
+/// n_vis + n_hid <= 30).
+pub fn log_z_brute_force_f64(rbm: &Rbm) -> Result<f64> {
+    let (nv, nh) = (rbm.n_vis, rbm.n_hid);
+    if rbm.visible != Visible::Bernoulli || nv + nh > 30 {
+        return Err(Error::invalid("brute-force log Z", "needs Bernoulli visibles and at most 30 units"));
+    }
+    let (w, b, c) = (rbm.w(), rbm.b(), rbm.c());
+    let neg_energies: Vec<f64> = (0u64..1 << (nv + nh))
+        .into_par_iter()
+        .map(|s| {
+            let v = |i: usize| ((s >> i) & 1) as f64;
+            let h = |j: usize| ((s >> (nv + j)) & 1) as f64;
+            let mut e = 0.0;
+            for i in 0..nv {
+                e += b[i] as f64 * v(i);
+            }
+            for j in 0..nh {
+                if h(j) != 0.0 {
+                    e += c[j] as f64;
+                    for i in 0..nv {
+                        e += w[j * nv + i] as f64 * v(i);
+                    }
+                }
+            }
+            e
+        })
+        .collect();
+    let m = neg_energies.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    Ok(m + neg_energies.iter().map(|x| (x - m).exp()).sum::<f64>().ln())
+}
