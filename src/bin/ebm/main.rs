@@ -1,6 +1,7 @@
 //! `ebm`: sample, inspect and benchmark energy-based models on the GPU or the CPU executor.
 
 mod bench;
+mod rbm;
 mod sample;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,8 @@ enum Command {
     Sample(sample::SampleArgs),
     /// Measure chain-steps per second on the GPU and CPU executors side by side.
     Bench(bench::BenchArgs),
+    /// Restricted Boltzmann machines: train (CD-k, PCD-k), evaluate (exact log Z, AIS), sample.
+    Rbm(rbm::RbmArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,6 +37,7 @@ fn main() -> anyhow::Result<()> {
         Command::Info => info(),
         Command::Sample(args) => sample::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Rbm(args) => rbm::run(&args),
     }
 }
 

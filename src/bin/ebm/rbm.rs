@@ -1,0 +1,308 @@
+//! `ebm rbm train | eval | sample`: restricted Boltzmann machines on MNIST-style IDX folders or
+//! the 8x8 digits CSV, on the GPU or the CPU executor.
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use ebm_gpu::data::{self, Binarize, Dataset, Split};
+use ebm_gpu::gpu::GpuContext;
+use ebm_gpu::rbm::ais::{self, AisConfig, BetaSchedule};
+use ebm_gpu::rbm::eval::Executor;
+use ebm_gpu::rbm::figure::{Scale, image_grid_png};
+use ebm_gpu::rbm::train::{self, LrSchedule, Method, TrainConfig, TrainState};
+use ebm_gpu::rbm::{Rbm, Visible, checkpoint, cpu, gpu};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+pub enum Backend {
+    Gpu,
+    Cpu,
+    /// The GPU if an adapter opens, otherwise the CPU (with a note).
+    Auto,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+pub enum BinarizeArg {
+    /// Each pixel on with probability equal to its grey level (seeded by --data-seed).
+    Stochastic,
+    /// On above 0.5.
+    Threshold,
+    /// Keep grey levels (Gaussian visibles).
+    None,
+}
+
+#[derive(Args, Debug)]
+pub struct RbmArgs {
+    #[command(subcommand)]
+    pub command: RbmCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RbmCommand {
+    /// Train with CD-k or PCD-k; writes metrics.csv, checkpoint.safetensors and filters.png to --run-dir.
+    Train(TrainArgs),
+    /// Test log-likelihood (exact log Z or AIS), reconstruction error and pseudo-likelihood.
+    Eval(EvalArgs),
+    /// A PNG grid of samples after k Gibbs steps.
+    Sample(SampleArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DataArgs {
+    /// An MNIST-layout IDX folder (gz or raw) or the digits CSV (file or folder).
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long, value_enum, default_value = "stochastic")]
+    pub binarize: BinarizeArg,
+    /// Seed of the stochastic binarisation.
+    #[arg(long, default_value_t = 0)]
+    pub data_seed: u64,
+    /// Use only the first N rows of each split.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[arg(long, default_value_t = 500)]
+    pub hidden: usize,
+    /// CD-k (default CD-1).
+    #[arg(long, conflicts_with = "pcd")]
+    pub cd: Option<u32>,
+    /// PCD-k.
+    #[arg(long)]
+    pub pcd: Option<u32>,
+    #[arg(long, default_value_t = 10)]
+    pub epochs: u32,
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 0.05)]
+    pub lr: f32,
+    /// constant, linear:FINAL_FRACTION or exp:GAMMA.
+    #[arg(long, default_value = "constant")]
+    pub lr_schedule: String,
+    #[arg(long, default_value_t = 0.5)]
+    pub momentum: f32,
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f32,
+    /// Gaussian (unit-variance) visibles instead of binary.
+    #[arg(long)]
+    pub gaussian: bool,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Backend,
+    #[arg(long)]
+    pub run_dir: PathBuf,
+    /// Continue from run-dir/checkpoint.safetensors.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[arg(long)]
+    pub run_dir: PathBuf,
+    /// Exact log Z by enumerating the hidden layer (at most 25 hidden units).
+    #[arg(long, conflicts_with = "ais_runs")]
+    pub exact: bool,
+    /// AIS runs (in parallel).
+    #[arg(long, default_value_t = 100)]
+    pub ais_runs: usize,
+    /// AIS temperatures (Salakhutdinov-Murray piecewise schedule scaled to this many).
+    #[arg(long, default_value_t = 15000)]
+    pub betas: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Backend,
+}
+
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    #[arg(long)]
+    pub run_dir: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    pub chains: usize,
+    #[arg(long, default_value_t = 1000)]
+    pub steps: u32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Image height (width = visible units / height); default: square.
+    #[arg(long)]
+    pub height: Option<usize>,
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Backend,
+}
+
+pub fn run(args: &RbmArgs) -> anyhow::Result<()> {
+    match &args.command {
+        RbmCommand::Train(a) => run_train(a),
+        RbmCommand::Eval(a) => run_eval(a),
+        RbmCommand::Sample(a) => run_sample(a),
+    }
+}
+
+fn executor(backend: Backend) -> anyhow::Result<Executor> {
+    match backend {
+        Backend::Cpu => Ok(Executor::Cpu),
+        Backend::Gpu => Ok(Executor::Gpu(Arc::new(GpuContext::new()?))),
+        Backend::Auto => match GpuContext::new() {
+            Ok(ctx) => Ok(Executor::Gpu(Arc::new(ctx))),
+            Err(e) => {
+                eprintln!("note: no GPU ({e}); using the CPU executor");
+                Ok(Executor::Cpu)
+            }
+        },
+    }
+}
+
+fn load(args: &DataArgs, split: Split) -> anyhow::Result<Dataset> {
+    let mut d = data::load(&args.data, split)?;
+    if let Some(n) = args.limit {
+        d = d.take(n);
+    }
+    d.check_finite("data")?;
+    let how = match args.binarize {
+        BinarizeArg::Stochastic => Binarize::Stochastic(args.data_seed + split as u64),
+        BinarizeArg::Threshold => Binarize::Threshold(0.5),
+        BinarizeArg::None => Binarize::None,
+    };
+    data::binarize(&mut d, how, 0);
+    Ok(d)
+}
+
+fn side(n: usize) -> (usize, usize) {
+    let s = (n as f64).sqrt().round() as usize;
+    if s * s == n { (s, s) } else { (1, n) }
+}
+
+fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&a.run_dir).with_context(|| format!("creating {}", a.run_dir.display()))?;
+    let ckpt = a.run_dir.join("checkpoint.safetensors");
+    let train_x = load(&a.data, Split::Train)?;
+    let method = match (a.cd, a.pcd) {
+        (_, Some(k)) => Method::Pcd(k),
+        (Some(k), None) => Method::Cd(k),
+        (None, None) => Method::Cd(1),
+    };
+    let mut config = TrainConfig::new(method, a.batch, a.lr, a.epochs, a.seed);
+    config.schedule = LrSchedule::parse(&a.lr_schedule)?;
+    config.momentum = a.momentum;
+    config.weight_decay = a.weight_decay;
+    config.validate()?;
+    let visible = if a.gaussian { Visible::Gaussian } else { Visible::Bernoulli };
+    let state = if a.resume {
+        let (state, saved) = checkpoint::load(&ckpt)?;
+        if let Some(saved) = saved {
+            if saved.method != config.method || saved.batch != config.batch {
+                bail!("{} was trained with {:?}, batch {}; resume with the same method and batch", ckpt.display(), saved.method, saved.batch);
+            }
+        }
+        state.rbm.check_data(&train_x)?;
+        eprintln!("resuming after epoch {}", state.epoch);
+        state
+    } else {
+        let rbm = Rbm::random(train_x.dim(), a.hidden, visible, 0.01, a.seed)?;
+        TrainState::new(rbm, &config, &train_x.images)?
+    };
+    let first_epoch = state.epoch;
+    let exec = executor(a.backend)?;
+    eprintln!("training {}x{} {:?} on {} rows ({})", train_x.dim(), state.rbm.n_hid, config.method, train_x.rows, exec.describe());
+    let mut trainer = exec.trainer(&config, state, &train_x.images)?;
+    let metrics_path = a.run_dir.join("metrics.csv");
+    let mut metrics = if a.resume { std::fs::read_to_string(&metrics_path).unwrap_or_default() } else { String::new() };
+    if metrics.is_empty() {
+        metrics.push_str("epoch,seconds,recon_error,pseudo_likelihood,executor\n");
+    }
+    let (h, w) = (train_x.height, train_x.width);
+    for epoch in first_epoch..config.epochs {
+        let bar = ProgressBar::new(train_x.rows.div_ceil(config.batch) as u64);
+        bar.set_style(ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} batches {elapsed}").unwrap().progress_chars("=> "));
+        bar.set_message(format!("{}/{}", epoch + 1, config.epochs));
+        let report = train::run_epoch(trainer.as_mut(), &config, train_x.rows, epoch, |done, _| bar.set_position(done as u64))?;
+        bar.finish_and_clear();
+        let mut state = trainer.state()?;
+        state.epoch = epoch + 1;
+        state.rbm.check_finite()?;
+        let sub = &train_x.images[..train_x.dim() * train_x.rows.min(1000)];
+        let pl = if visible == Visible::Bernoulli { exec.pseudo_likelihood(&state.rbm, sub, epoch as u64)? } else { f64::NAN };
+        eprintln!("epoch {}: {:.2}s, recon error {:.4}, pseudo-likelihood {pl:.3}", epoch + 1, report.seconds, report.recon_error);
+        metrics.push_str(&format!("{},{:.4},{:.6},{:.6},{}\n", epoch + 1, report.seconds, report.recon_error, pl, exec.describe().replace(',', ";")));
+        ebm_gpu::io::write_atomic(&metrics_path, metrics.as_bytes())?;
+        checkpoint::save(&ckpt, &state, Some(&config))?;
+        let filters = &state.rbm.w()[..state.rbm.n_hid.min(100) * state.rbm.n_vis];
+        image_grid_png(&a.run_dir.join("filters.png"), filters, h, w, 10, 3, Scale::Symmetric)?;
+    }
+    eprintln!("wrote {}, {} and filters.png", metrics_path.display(), ckpt.display());
+    Ok(())
+}
+
+fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
+    let (state, _) = checkpoint::load(&a.run_dir.join("checkpoint.safetensors"))?;
+    let rbm = state.rbm;
+    let test = load(&a.data, Split::Test)?;
+    rbm.check_data(&test)?;
+    let exec = executor(a.backend)?;
+    let t = std::time::Instant::now();
+    let (log_z, se) = if a.exact {
+        (exec.log_z_exact(&rbm)?, 0.0)
+    } else {
+        let train_x = load(&a.data, Split::Train)?;
+        let base = ais::base_rate_biases(&train_x.images, rbm.n_vis, rbm.visible)?;
+        let r = exec.ais(&rbm, &base, &AisConfig { runs: a.ais_runs, schedule: BetaSchedule::Piecewise(a.betas), seed: a.seed })?;
+        println!("AIS: log Z = {:.4} +- {:.4} (3-sigma interval [{:.4}, {:.4}]), {} runs x {} betas", r.log_z, r.std_err, r.log_z_lower, r.log_z_upper, a.ais_runs, a.betas);
+        (r.log_z, r.std_err)
+    };
+    let ll = exec.mean_log_likelihood(&rbm, &test.images, log_z)?;
+    let recon = exec.mean_recon_error(&rbm, &test.images, a.seed)?;
+    println!("executor: {} ({:.1}s for log Z)", exec.describe(), t.elapsed().as_secs_f64());
+    println!("log Z: {log_z:.4}{}", if a.exact { " (exact)".to_string() } else { format!(" +- {se:.4}") });
+    println!("test log-likelihood: {ll:.4} nats per image ({} images)", test.rows);
+    println!("test reconstruction error: {recon:.4}");
+    if rbm.visible == Visible::Bernoulli {
+        println!("test pseudo-likelihood: {:.4}", exec.pseudo_likelihood(&rbm, &test.images, a.seed)?);
+    }
+    Ok(())
+}
+
+fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
+    let (state, _) = checkpoint::load(&a.run_dir.join("checkpoint.safetensors"))?;
+    let rbm = state.rbm;
+    let (h, w) = match a.height {
+        Some(h) if h > 0 && rbm.n_vis % h == 0 => (h, rbm.n_vis / h),
+        Some(h) => bail!("--height {h} does not divide the {} visible units", rbm.n_vis),
+        None => side(rbm.n_vis),
+    };
+    if a.chains == 0 {
+        bail!("--chains must be at least 1");
+    }
+    // Chains start from Bernoulli(1/2) noise (Init stream).
+    let init: Vec<f32> = ebm_gpu::rng::initial_states(a.seed, 0, a.chains, rbm.n_vis, 1.0).iter().map(|&z| (z > 0.0) as u32 as f32).collect();
+    let exec = executor(a.backend)?;
+    let means = match &exec {
+        Executor::Cpu => {
+            let mut g = cpu::CpuGibbs::new(&rbm, &init, a.seed, 0)?;
+            g.run(a.steps);
+            g.pv
+        }
+        Executor::Gpu(ctx) => {
+            let mut g = gpu::GpuGibbs::new(ctx.clone(), &rbm, &init, a.seed, 0)?;
+            g.run(a.steps)?;
+            g.read()?.3
+        }
+    };
+    let out = a.out.clone().unwrap_or_else(|| a.run_dir.join("samples.png"));
+    let scale = if rbm.visible == Visible::Gaussian { Scale::Symmetric } else { Scale::Unit };
+    image_grid_png(&out, &means, h, w, (a.chains as f64).sqrt().ceil() as usize, 3, scale)?;
+    println!("wrote {} ({} chains, {} Gibbs steps, {}; pixels are E[v | h])", out.display(), a.chains, a.steps, exec.describe());
+    Ok(())
+}
+
