@@ -16,8 +16,9 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use ebm_gpu::energy::{Energy, spec::resolve_energy};
 use ebm_gpu::gpu::GpuContext;
 use ebm_gpu::rng;
-use ebm_gpu::sampler::langevin::{cpu::CpuLangevin, gpu::GpuLangevin};
-use ebm_gpu::sampler::{ChainSampler, LangevinConfig, LangevinKind};
+use ebm_gpu::sampler::cpu::CpuSampler;
+use ebm_gpu::sampler::gpu::GpuSampler;
+use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
 
 const CHAINS: usize = 4096;
 const STEPS: u32 = 20;
@@ -57,19 +58,19 @@ fn bench_samplers(c: &mut Criterion) {
     let ctx = gpu_context();
     eprintln!("cpu: {} rayon threads", rayon::current_num_threads());
     let energies = energies();
-    for (group_name, kind) in [("ula", LangevinKind::Ula), ("mala", LangevinKind::Mala)] {
+    for (group_name, kind) in [("ula", SamplerKind::Ula), ("mala", SamplerKind::Mala)] {
         let mut group = c.benchmark_group(group_name);
         group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
         group.throughput(Throughput::Elements(CHAINS as u64 * STEPS as u64));
         for (name, energy, step_size) in &energies {
             let init = rng::initial_states(SEED, 0, CHAINS, energy.dim(), 1.0);
-            let config = LangevinConfig::new(kind, *step_size, SEED);
+            let config = SamplerConfig::new(kind, *step_size, SEED);
             let mut samplers: Vec<(&str, Box<dyn ChainSampler>)> = Vec::new();
             if let Some(ctx) = &ctx {
-                let s = GpuLangevin::new(ctx.clone(), energy, config.clone(), &init).expect("GPU sampler");
+                let s = GpuSampler::new(ctx.clone(), energy, config.clone(), &init).expect("GPU sampler");
                 samplers.push(("gpu", Box::new(s)));
             }
-            samplers.push(("cpu", Box::new(CpuLangevin::new(energy, config, &init).expect("CPU sampler"))));
+            samplers.push(("cpu", Box::new(CpuSampler::new(energy, config, &init).expect("CPU sampler"))));
             for (executor, mut sampler) in samplers {
                 // First run outside the measurement: shader JIT, first-touch allocations.
                 sampler.run(STEPS).expect("warm-up run");

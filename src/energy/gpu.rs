@@ -16,6 +16,7 @@ pub fn energy_grad_batch(ctx: &GpuContext, energy: &Energy, points: &[f32]) -> R
         return Err(Error::invalid("points", format!("{} values is not a multiple of the dimension {dim}", points.len())));
     }
     let n = points.len() / dim;
+    ctx.check_loop_budget("one energy and gradient", energy.loop_iterations() + 3 * dim as u64)?;
     let wgsl = crate::gpu::shader::assemble("energy_eval.wgsl", &[("energy", &energy.wgsl_module())])?;
     let bindings = [Binding::StorageRead, Binding::StorageRead, Binding::StorageReadWrite, Binding::StorageReadWrite];
     let kernel = ctx.kernel(&format!("energy_eval[{}; d={dim}]", energy.kind()), &wgsl, "main", &bindings)?;

@@ -6,9 +6,11 @@
 //! together by [`Energy::wgsl_module`].
 
 pub mod gpu;
+pub mod mlp;
 pub mod spec;
 
 use crate::{Error, Result};
+use std::sync::Arc;
 
 /// The float operations the CPU energies need, so one implementation serves f32 and f64.
 pub trait Real:
@@ -26,6 +28,8 @@ pub trait Real:
     fn is_finite(self) -> bool;
     fn exp(self) -> Self;
     fn ln(self) -> Self;
+    fn tanh(self) -> Self;
+    fn abs(self) -> Self;
     fn zero() -> Self {
         Self::from_f32(0.0)
     }
@@ -44,6 +48,12 @@ impl Real for f32 {
     fn ln(self) -> Self {
         f32::ln(self)
     }
+    fn tanh(self) -> Self {
+        f32::tanh(self)
+    }
+    fn abs(self) -> Self {
+        f32::abs(self)
+    }
 }
 
 impl Real for f64 {
@@ -58,6 +68,12 @@ impl Real for f64 {
     }
     fn ln(self) -> Self {
         f64::ln(self)
+    }
+    fn tanh(self) -> Self {
+        f64::tanh(self)
+    }
+    fn abs(self) -> Self {
+        f64::abs(self)
     }
 }
 
@@ -83,6 +99,8 @@ pub enum Energy {
     DoubleWell { dim: usize, barrier: f32 },
     /// E = sum_{i<d-1} (a - x_i)^2 + b (x_{i+1} - x_i^2)^2.
     Banana { dim: usize, a: f32, b: f32 },
+    /// E = MLP(x) or -MLP(x) (see [`mlp::Mlp`]); shared, since weights can be large.
+    Mlp(Arc<mlp::Mlp>),
     /// E = sum_t weight_t * E_t (product of experts; a single term with weight 1/T is a
     /// temperature).
     Sum { terms: Vec<(f32, Energy)> },
@@ -93,6 +111,7 @@ impl Energy {
         match self {
             Energy::GaussianDiag { mean, .. } | Energy::GaussianPrecision { mean, .. } => mean.len(),
             Energy::GaussianMixture { dim, .. } | Energy::DoubleWell { dim, .. } | Energy::Banana { dim, .. } => *dim,
+            Energy::Mlp(m) => m.input_dim(),
             Energy::Sum { terms } => terms.first().map_or(0, |(_, e)| e.dim()),
         }
     }
@@ -105,6 +124,7 @@ impl Energy {
             Energy::GaussianMixture { .. } => "gaussian_mixture",
             Energy::DoubleWell { .. } => "double_well",
             Energy::Banana { .. } => "banana",
+            Energy::Mlp(_) => "mlp",
             Energy::Sum { .. } => "sum",
         }
     }
@@ -200,6 +220,7 @@ impl Energy {
                 }
                 weight * e
             }
+            Energy::Mlp(m) => m.add_energy_grad(x, g, weight),
             Energy::Sum { terms } => {
                 let mut e = T::zero();
                 for (w, term) in terms {
@@ -207,6 +228,19 @@ impl Energy {
                 }
                 e
             }
+        }
+    }
+
+    /// Loop iterations one `energy_grad` takes in WGSL (an upper bound: small loops may be
+    /// unrolled by the driver), to keep invocations within an adapter's loop cap.
+    pub fn loop_iterations(&self) -> u64 {
+        let d = self.dim() as u64;
+        match self {
+            Energy::GaussianDiag { .. } | Energy::DoubleWell { .. } | Energy::Banana { .. } => d,
+            Energy::GaussianPrecision { .. } => 2 * d + d * d,
+            Energy::GaussianMixture { components, .. } => components.len() as u64 * (2 * d + 1) + d,
+            Energy::Mlp(m) => m.loop_iterations(),
+            Energy::Sum { terms } => terms.iter().map(|(_, t)| t.loop_iterations()).sum(),
         }
     }
 
@@ -240,33 +274,43 @@ impl Energy {
             }
             Energy::DoubleWell { barrier, .. } => out.push(*barrier),
             Energy::Banana { a, b, .. } => out.extend([*a, *b]),
+            Energy::Mlp(m) => m.pack_into(out),
             Energy::Sum { terms } => terms.iter().for_each(|(_, t)| t.pack_into(out)),
         }
     }
 
     /// The generated WGSL module imported by kernels as `energy`: `DIM`, the analytic
-    /// energies, and `energy_grad(x, g) -> f32`, which zeroes g and sums the terms.
+    /// energies, generated network functions, and `energy_grad(x, g) -> f32`, which zeroes g
+    /// and sums the terms.
     pub fn wgsl_module(&self) -> String {
-        let mut calls = String::new();
+        let (mut calls, mut functions) = (String::new(), String::new());
         let mut base = 0usize;
-        self.wgsl_calls(1.0, &mut base, &mut calls);
+        self.wgsl_calls(1.0, &mut base, &mut calls, &mut functions);
         format!(
-            "const DIM: u32 = {dim}u;\n#import energy_analytic.wgsl\n\n\
+            "const DIM: u32 = {dim}u;\n#import energy_analytic.wgsl\n#import common/activations.wgsl\n\n{functions}\n\
              fn energy_grad(x: ptr<function, array<f32, DIM>>, g: ptr<function, array<f32, DIM>>) -> f32 {{\n    \
              for (var i = 0u; i < DIM; i++) {{ (*g)[i] = 0.0; }}\n    var e = 0.0;\n{calls}    return e;\n}}\n",
             dim = self.dim()
         )
     }
 
-    fn wgsl_calls(&self, weight: f32, base: &mut usize, out: &mut String) {
-        if let Energy::Sum { terms } = self {
-            for (w, term) in terms {
-                term.wgsl_calls(weight * w, base, out);
+    fn wgsl_calls(&self, weight: f32, base: &mut usize, out: &mut String, functions: &mut String) {
+        let name = match self {
+            Energy::Sum { terms } => {
+                for (w, term) in terms {
+                    term.wgsl_calls(weight * w, base, out, functions);
+                }
+                return;
             }
-            return;
-        }
+            Energy::Mlp(m) => {
+                let name = format!("mlp_energy_{base}");
+                functions.push_str(&m.wgsl_function(&name));
+                name
+            }
+            other => format!("{}_energy", other.kind_fn()),
+        };
         // `{:?}` prints an f32 so that it parses back to the same value.
-        out.push_str(&format!("    e += {}_energy(x, g, {}u, {:?});\n", self.kind_fn(), base, weight));
+        out.push_str(&format!("    e += {name}(x, g, {}u, {:?});\n", base, weight));
         let mut block = Vec::new();
         self.pack_into(&mut block);
         *base += block.len();
@@ -312,6 +356,7 @@ impl Energy {
             }
             Energy::DoubleWell { barrier, .. } => finite("barrier", &[*barrier])?,
             Energy::Banana { a, b, .. } => finite("a, b", &[*a, *b])?,
+            Energy::Mlp(m) => m.validate()?,
             Energy::Sum { terms } => {
                 let d = self.dim();
                 for (t, (w, term)) in terms.iter().enumerate() {

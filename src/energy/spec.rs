@@ -1,6 +1,7 @@
 //! The JSON energy spec (schema in README.md) and named presets, turned into a validated
 //! [`Energy`]. Errors name the field and, for malformed JSON, the line and column.
 
+use super::mlp::{Activation, Mlp};
 use super::{Energy, MixtureComponent};
 use crate::{Error, Result};
 use serde::Deserialize;
@@ -36,6 +37,12 @@ enum Spec {
     Sum {
         terms: Vec<Spec>,
         weights: Option<Vec<f64>>,
+    },
+    /// A network in safetensors (PyTorch nn.Sequential layout).
+    Mlp {
+        weights: String,
+        activation: Option<String>,
+        negate: Option<bool>,
     },
 }
 
@@ -96,9 +103,12 @@ fn preset_json(name: &str) -> Option<String> {
 }
 
 /// Resolves what a user typed for an energy: a preset name, inline JSON (starts with `{`),
-/// or the path of a JSON file.
+/// `mlp:weights.safetensors`, or the path of a JSON file.
 pub fn resolve_energy(arg: &str) -> Result<Energy> {
     let trimmed = arg.trim_start();
+    if let Some(path) = trimmed.strip_prefix("mlp:") {
+        return Ok(Energy::Mlp(std::sync::Arc::new(Mlp::load(Path::new(path), None, None)?)));
+    }
     if trimmed.starts_with('{') {
         return parse_energy(trimmed, "energy spec");
     }
@@ -219,6 +229,10 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             }
             let ab = to_f32(&field("a, b"), &[*a, *b])?;
             Energy::Banana { dim: *dim, a: ab[0], b: ab[1] }
+        }
+        Spec::Mlp { weights, activation, negate } => {
+            let activation = activation.as_deref().map(Activation::parse).transpose()?;
+            Energy::Mlp(std::sync::Arc::new(Mlp::load(Path::new(weights), activation, *negate)?))
         }
         Spec::Sum { terms, weights } => {
             if terms.is_empty() {

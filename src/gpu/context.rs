@@ -119,6 +119,27 @@ impl GpuContext {
         self.device.limits()
     }
 
+    /// Loop iterations one shader invocation may run, where the adapter caps them: Mesa's
+    /// llvmpipe (lavapipe, and GL on llvmpipe) ends every loop of an invocation once 65535
+    /// iterations have run in total, silently, so launchers keep each invocation below this.
+    /// None: no known cap.
+    pub fn loop_budget(&self) -> Option<u64> {
+        self.info.as_ref().filter(|i| i.name.to_lowercase().contains("llvmpipe")).map(|_| 65_535)
+    }
+
+    /// Fails with a clear message when `iterations` per invocation would exceed the adapter's
+    /// loop cap (see [`Self::loop_budget`]).
+    pub fn check_loop_budget(&self, what: &str, iterations: u64) -> Result<()> {
+        match self.loop_budget() {
+            Some(budget) if iterations > budget => Err(Error::Limit(format!(
+                "{what} needs about {iterations} shader loop iterations per invocation, but this adapter ({}) stops \
+                 shader loops after {budget}; use the CPU executor or a hardware GPU",
+                self.describe()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Runs `f` inside validation and out-of-memory error scopes and turns what they caught
     /// (or what the uncaptured handler or device-lost callback saw) into an [`Error`].
     pub fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {

@@ -11,6 +11,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("common/rng.wgsl", include_str!("../../shaders/common/rng.wgsl")),
     ("common/finite.wgsl", include_str!("../../shaders/common/finite.wgsl")),
     ("common/chain.wgsl", include_str!("../../shaders/common/chain.wgsl")),
+    ("common/activations.wgsl", include_str!("../../shaders/common/activations.wgsl")),
     ("energy_analytic.wgsl", include_str!("../../shaders/energy_analytic.wgsl")),
     ("energy_eval.wgsl", include_str!("../../shaders/energy_eval.wgsl")),
     ("langevin.wgsl", include_str!("../../shaders/langevin.wgsl")),
@@ -27,8 +28,7 @@ pub const SOURCES: &[(&str, &str)] = &[
 
 /// The kernel files (entry-point modules), as opposed to what they import.
 pub const KERNELS: &[&str] =
-    &["energy_eval.wgsl", "langevin.wgsl", "hmc.wgsl", "rwmh.wgsl", "tempering.wgsl", "rng_kat.wgsl",
-      "rbm.wgsl", "rbm_update.wgsl", "rbm_eval.wgsl", "rbm_logz.wgsl", "rbm_ais.wgsl"];
+    &["energy_eval.wgsl", "langevin.wgsl", "hmc.wgsl", "rwmh.wgsl", "tempering.wgsl", "rng_kat.wgsl", "rbm.wgsl", "rbm_update.wgsl", "rbm_eval.wgsl", "rbm_logz.wgsl", "rbm_ais.wgsl"];
 
 fn source(name: &str) -> Option<&'static str> {
     SOURCES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)

@@ -184,6 +184,16 @@ impl GpuSampler {
         if let Some(t) = &config.tempering {
             steps_per_dispatch = steps_per_dispatch.min(t.swap_every);
         }
+        // Loop iterations per step of one invocation: energy evaluations plus the vector loops.
+        let d = dim as u64;
+        let per_step = match config.kind {
+            SamplerKind::Hmc => (config.leapfrog + config.leapfrog_jitter) as u64 * (energy.loop_iterations() + 3 * d) + 4 * d,
+            _ => energy.loop_iterations() + 5 * d,
+        };
+        ctx.check_loop_budget(&format!("one {} step", config.kind.name()), 2 * per_step)?;
+        if let Some(budget) = ctx.loop_budget() {
+            steps_per_dispatch = steps_per_dispatch.min(((budget - per_step) / per_step).max(1) as u32);
+        }
         let slot_stride = (limits.min_uniform_buffer_offset_alignment as u64).max(256);
         let chain_params = config.chain_params(base);
         let params = energy.pack_params();

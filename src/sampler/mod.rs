@@ -133,14 +133,3 @@ pub(crate) fn check_dim_scale(scale: &[f32], dim: usize) -> Result<()> {
     }
     Ok(())
 }
-
-// TEMPORARY aliases while the bench code moves to the new names (removed before commit).
-pub mod langevin {
-    pub mod cpu {
-        pub use crate::sampler::cpu::CpuSampler as CpuLangevin;
-    }
-    pub mod gpu {
-        pub use crate::sampler::gpu::GpuSampler as GpuLangevin;
-    }
-}
-pub use config::{SamplerConfig as LangevinConfig, SamplerKind as LangevinKind};

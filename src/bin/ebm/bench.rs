@@ -13,8 +13,9 @@ use anyhow::{Context, Result};
 use ebm_gpu::energy::spec::resolve_energy;
 use ebm_gpu::gpu::GpuContext;
 use ebm_gpu::rng;
-use ebm_gpu::sampler::langevin::{cpu::CpuLangevin, gpu::GpuLangevin};
-use ebm_gpu::sampler::{ChainSampler, LangevinConfig, LangevinKind};
+use ebm_gpu::sampler::cpu::CpuSampler;
+use ebm_gpu::sampler::gpu::GpuSampler;
+use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
 
 /// Which executors to benchmark.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,9 +69,9 @@ struct Case {
     spec: String,
     /// Step size suited to the energy's scale (keeps MALA's acceptance reasonable).
     step_size: f32,
-    /// Chain-steps per timing in a full run: about one second on the slowest executor measured
-    /// when this was written (lavapipe, 2-core x86_64), so every timing is well above 0.2 s
-    /// and a full run takes well under two minutes there.
+    /// Chain-steps per timing in a full run: 0.5-2 s per timing on the lavapipe adapter and
+    /// the CPU executor of a 2-core x86_64 machine (full run about 45 s there), so every
+    /// timing stays well above 0.2 s; a fast GPU reads noisier at 1024 chains.
     work: f64,
 }
 
@@ -125,9 +126,10 @@ fn time_run(sampler: &mut dyn ChainSampler, steps: u32) -> Result<f64> {
 /// `12.3M`-style formatting with three significant digits.
 fn si(x: f64) -> String {
     const UNITS: [(f64, &str); 4] = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")];
-    let (scale, unit) = UNITS.iter().copied().find(|&(s, _)| x >= s).unwrap_or((1.0, ""));
+    // Thresholds just below each boundary so that rounding never prints "1000k" or "10.00M".
+    let (scale, unit) = UNITS.iter().copied().find(|&(s, _)| x >= s * 0.9995).unwrap_or((1.0, ""));
     let v = x / scale;
-    let digits = if v >= 100.0 { 0 } else if v >= 10.0 { 1 } else { 2 };
+    let digits = if v >= 99.95 { 0 } else if v >= 9.995 { 1 } else { 2 };
     format!("{v:.digits$}{unit}")
 }
 
@@ -152,10 +154,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let cpu_desc =
         if want_cpu { format!("{} rayon threads", rayon::current_num_threads()) } else { "not benchmarked".to_string() };
     println!("gpu: {gpu_desc}; cpu: {cpu_desc}");
-    if let Some(info) = ctx.as_ref().and_then(|c| c.adapter_info()) {
-        if info.device_type == ebm_gpu::wgpu::DeviceType::Cpu {
-            println!("note: {} is a software adapter: its timings say nothing about a real GPU", info.name);
-        }
+    if let Some(info) = ctx.as_ref().and_then(|c| c.adapter_info())
+        && info.device_type == ebm_gpu::wgpu::DeviceType::Cpu
+    {
+        println!("note: {} is a software adapter: its timings say nothing about a real GPU", info.name);
     }
 
     let chain_counts: &[usize] = if args.quick { &[256, 1024] } else { &[1024, 16384, 65536] };
@@ -163,11 +165,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     for case in cases() {
         let energy = resolve_energy(&case.spec).with_context(|| format!("energy {}", case.name))?;
         let dim = energy.dim();
-        for (kind, sampler_name) in [(LangevinKind::Ula, "ULA"), (LangevinKind::Mala, "MALA")] {
+        for (kind, sampler_name) in [(SamplerKind::Ula, "ULA"), (SamplerKind::Mala, "MALA")] {
             for &chains in chain_counts {
                 let steps = args.steps.unwrap_or_else(|| default_steps(&case, args.quick, chains));
                 let init = rng::initial_states(SEED, 0, chains, dim, 1.0);
-                let config = LangevinConfig::new(kind, case.step_size, SEED);
+                let config = SamplerConfig::new(kind, case.step_size, SEED);
                 let label = format!("{} {sampler_name} {chains} chains", case.name);
                 let mut bench = |executor: &'static str, sampler: &mut dyn ChainSampler| -> Result<()> {
                     let seconds = time_run(sampler, steps).with_context(|| format!("{executor}: {label}"))?;
@@ -189,12 +191,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     Ok(())
                 };
                 if let Some(ctx) = &ctx {
-                    let mut s = GpuLangevin::new(ctx.clone(), &energy, config.clone(), &init)
+                    let mut s = GpuSampler::new(ctx.clone(), &energy, config.clone(), &init)
                         .with_context(|| format!("building the GPU sampler for {label}"))?;
                     bench("gpu", &mut s)?;
                 }
                 if want_cpu {
-                    let mut s = CpuLangevin::new(&energy, config.clone(), &init)
+                    let mut s = CpuSampler::new(&energy, config.clone(), &init)
                         .with_context(|| format!("building the CPU sampler for {label}"))?;
                     bench("cpu", &mut s)?;
                 }

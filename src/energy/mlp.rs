@@ -1,0 +1,452 @@
+//! MLP energies E(x) = MLP(x) (or -MLP(x) for networks that output f = -E), with weights in
+//! PyTorch's nn.Sequential layout, loaded from and saved to safetensors.
+//!
+//! GPU: the generated WGSL in [`Mlp::wgsl_function`] (forward, then backward to the input) is
+//! inlined into the sampler kernels, so an MLP sampler step stays one dispatch. CPU twin:
+//! [`Mlp::add_energy_grad`], with the same order of operations.
+
+use super::Real;
+use crate::{Error, Result};
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Relu,
+    LeakyRelu(f32),
+    Silu,
+    Tanh,
+    Softplus,
+    Elu(f32),
+}
+
+impl Activation {
+    /// Parses "relu", "leaky_relu" (slope 0.01) or "leaky_relu:0.2", "silu" / "swish", "tanh",
+    /// "softplus", "elu" or "elu:0.5".
+    pub fn parse(s: &str) -> Result<Self> {
+        let (name, arg) = match s.split_once(':') {
+            Some((n, a)) => (n, Some(a)),
+            None => (s, None),
+        };
+        let param = |default: f32| -> Result<f32> {
+            match arg {
+                None => Ok(default),
+                Some(a) => a
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| Error::invalid("activation", format!("{s:?}: {a:?} is not a finite number"))),
+            }
+        };
+        Ok(match name.to_ascii_lowercase().as_str() {
+            "relu" => Activation::Relu,
+            "leaky_relu" | "leakyrelu" => Activation::LeakyRelu(param(0.01)?),
+            "silu" | "swish" => Activation::Silu,
+            "tanh" => Activation::Tanh,
+            "softplus" => Activation::Softplus,
+            "elu" => Activation::Elu(param(1.0)?),
+            _ => {
+                return Err(Error::invalid(
+                    "activation",
+                    format!("unknown activation {s:?}; expected relu, leaky_relu[:slope], silu, tanh, softplus or elu[:alpha]"),
+                ));
+            }
+        })
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Activation::Relu => "relu".into(),
+            Activation::LeakyRelu(a) => format!("leaky_relu:{a}"),
+            Activation::Silu => "silu".into(),
+            Activation::Tanh => "tanh".into(),
+            Activation::Softplus => "softplus".into(),
+            Activation::Elu(a) => format!("elu:{a}"),
+        }
+    }
+
+    /// (act(z), act'(z)), the formulas of `shaders/common/activations.wgsl`.
+    pub fn eval<T: Real>(&self, z: T) -> (T, T) {
+        let (zero, one) = (T::zero(), T::from_f32(1.0));
+        let sigmoid = |z: T| one / (one + (-z).exp());
+        match *self {
+            Activation::Relu => if z > zero { (z, one) } else { (zero, zero) },
+            Activation::LeakyRelu(a) => if z > zero { (z, one) } else { (T::from_f32(a) * z, T::from_f32(a)) },
+            Activation::Silu => {
+                let s = sigmoid(z);
+                (z * s, s * (one + z * (one - s)))
+            }
+            Activation::Tanh => {
+                let t = z.tanh();
+                (t, one - t * t)
+            }
+            Activation::Softplus => {
+                let relu = if z > zero { z } else { zero };
+                (relu + (one + (-z.abs()).exp()).ln(), sigmoid(z))
+            }
+            Activation::Elu(a) => {
+                if z > zero {
+                    (z, one)
+                } else {
+                    let e = z.exp();
+                    (T::from_f32(a) * (e - one), T::from_f32(a) * e)
+                }
+            }
+        }
+    }
+
+    /// WGSL expression pair (act, act') for a variable named `z`.
+    fn wgsl(&self) -> (String, String) {
+        let f = |v: f32| format!("{v:?}");
+        match *self {
+            Activation::Relu => ("max(z, 0.0)".into(), "select(0.0, 1.0, z > 0.0)".into()),
+            Activation::LeakyRelu(a) => (format!("select({} * z, z, z > 0.0)", f(a)), format!("select({}, 1.0, z > 0.0)", f(a))),
+            Activation::Silu => ("silu(z)".into(), "silu_grad(z)".into()),
+            Activation::Tanh => ("tanh(z)".into(), "(1.0 - tanh(z) * tanh(z))".into()),
+            Activation::Softplus => ("softplus(z)".into(), "sigmoid(z)".into()),
+            Activation::Elu(a) => (format!("select({} * (exp(z) - 1.0), z, z > 0.0)", f(a)), format!("select({} * exp(z), 1.0, z > 0.0)", f(a))),
+        }
+    }
+}
+
+/// Terms per iteration of the generated dot-product loops.
+pub const UNROLL: usize = 8;
+
+/// WGSL that adds `sum_{j < n} term(j)` to `acc`: a loop over blocks of [`UNROLL`] terms, then
+/// the remainder written out. `term` receives an index expression.
+fn dot_product(acc: &str, n: usize, term: &dyn Fn(&str) -> String) -> String {
+    let blocks = n / UNROLL * UNROLL;
+    let mut s = String::new();
+    if blocks > 0 {
+        let terms: Vec<String> = (0..UNROLL).map(|u| term(&format!("j + {u}u"))).collect();
+        s += &format!("        for (var j = 0u; j < {blocks}u; j += {UNROLL}u) {{\n            {acc} += {};\n        }}\n", terms.join("\n                + "));
+    }
+    for j in blocks..n {
+        s += &format!("        {acc} += {};\n", term(&format!("{j}u")));
+    }
+    s
+}
+
+/// A dense layer in PyTorch's layout: `weight` is [out, in] row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dense {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+/// Linear, activation, Linear, activation, ..., Linear to 1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mlp {
+    pub layers: Vec<Dense>,
+    pub activation: Activation,
+    /// The network outputs f = -E (the UvA / IGEBM convention): E = -MLP(x).
+    pub negate: bool,
+}
+
+impl Mlp {
+    pub fn input_dim(&self) -> usize {
+        self.layers.first().map_or(0, |l| l.inputs)
+    }
+
+    pub fn dims(&self) -> Vec<usize> {
+        let mut d = vec![self.input_dim()];
+        d.extend(self.layers.iter().map(|l| l.outputs));
+        d
+    }
+
+    /// Multiply-adds of one forward pass plus one backward pass to the input.
+    pub fn flops_per_energy_grad(&self) -> u64 {
+        self.layers.iter().map(|l| 4 * (l.inputs * l.outputs) as u64).sum()
+    }
+
+    /// Shapes chain, the last layer outputs one number, and every parameter is finite.
+    pub fn validate(&self) -> Result<()> {
+        if self.layers.is_empty() {
+            return Err(Error::invalid("mlp", "has no layers"));
+        }
+        for (k, l) in self.layers.iter().enumerate() {
+            if l.weight.len() != l.inputs * l.outputs || l.bias.len() != l.outputs || l.inputs == 0 || l.outputs == 0 {
+                return Err(Error::invalid(format!("mlp layer {k}"), format!("weight must be [{}, {}] and bias [{}]", l.outputs, l.inputs, l.outputs)));
+            }
+            if k > 0 && self.layers[k - 1].outputs != l.inputs {
+                return Err(Error::invalid(
+                    format!("mlp layer {k}"),
+                    format!("takes {} inputs but layer {} gives {}", l.inputs, k - 1, self.layers[k - 1].outputs),
+                ));
+            }
+            if let Some(i) = l.weight.iter().chain(&l.bias).position(|v| !v.is_finite()) {
+                return Err(Error::invalid(format!("mlp layer {k}"), format!("parameter {i} is not finite")));
+            }
+        }
+        let last = self.layers.len() - 1;
+        if self.layers[last].outputs != 1 {
+            return Err(Error::invalid(format!("mlp layer {last}"), format!("the last layer must output 1 value, not {}", self.layers[last].outputs)));
+        }
+        Ok(())
+    }
+
+    /// Random network with PyTorch's default nn.Linear initialisation, U(-1/sqrt(in), 1/sqrt(in)),
+    /// drawn from Philox so a seed always gives the same weights.
+    pub fn random(dims: &[usize], activation: Activation, negate: bool, seed: u64) -> Result<Self> {
+        if dims.len() < 2 || dims.contains(&0) || dims[dims.len() - 1] != 1 {
+            return Err(Error::invalid("dims", format!("need at least an input and an output, all positive, ending in 1; got {dims:?}")));
+        }
+        let mut counter = 0u32;
+        let mut uniform = |bound: f32| {
+            let u = crate::rng::uniform4(seed, counter, 0, crate::rng::Stream::Init, u32::MAX)[0];
+            counter += 1;
+            (2.0 * u - 1.0) * bound
+        };
+        let layers = dims
+            .windows(2)
+            .map(|w| {
+                let bound = 1.0 / (w[0] as f32).sqrt();
+                Dense { inputs: w[0], outputs: w[1], weight: (0..w[0] * w[1]).map(|_| uniform(bound)).collect(), bias: (0..w[1]).map(|_| uniform(bound)).collect() }
+            })
+            .collect();
+        let mlp = Mlp { layers, activation, negate };
+        mlp.validate()?;
+        Ok(mlp)
+    }
+
+    /// Adds `weight * dE/dx` to `g` and returns `weight * E(x)`.
+    pub fn add_energy_grad<T: Real>(&self, x: &[T], g: &mut [T], weight: T) -> T {
+        let c = T::from_f32;
+        let hidden = self.layers.len() - 1;
+        // Forward, keeping act'(z) of every hidden layer for the backward pass.
+        let mut h: Vec<T> = x.to_vec();
+        let mut slopes: Vec<Vec<T>> = Vec::with_capacity(hidden);
+        for layer in &self.layers[..hidden] {
+            let mut next = Vec::with_capacity(layer.outputs);
+            let mut slope = Vec::with_capacity(layer.outputs);
+            for o in 0..layer.outputs {
+                let row = &layer.weight[o * layer.inputs..(o + 1) * layer.inputs];
+                let mut z = c(layer.bias[o]);
+                for i in 0..layer.inputs {
+                    z += c(row[i]) * h[i];
+                }
+                let (a, da) = self.activation.eval(z);
+                next.push(a);
+                slope.push(da);
+            }
+            h = next;
+            slopes.push(slope);
+        }
+        let out_layer = &self.layers[hidden];
+        let mut out = c(out_layer.bias[0]);
+        for i in 0..out_layer.inputs {
+            out += c(out_layer.weight[i]) * h[i];
+        }
+        let sign = if self.negate { c(-1.0) } else { c(1.0) };
+        // Backward: delta = dE/dz of each hidden layer, last to first.
+        let mut delta: Vec<T> = (0..out_layer.inputs).map(|i| sign * c(out_layer.weight[i])).collect();
+        for k in (0..hidden).rev() {
+            for (d, &s) in delta.iter_mut().zip(&slopes[k]) {
+                *d = *d * s;
+            }
+            let layer = &self.layers[k];
+            let mut below = vec![T::zero(); layer.inputs];
+            for o in 0..layer.outputs {
+                let row = &layer.weight[o * layer.inputs..(o + 1) * layer.inputs];
+                for i in 0..layer.inputs {
+                    below[i] += c(row[i]) * delta[o];
+                }
+            }
+            delta = below;
+        }
+        for i in 0..x.len() {
+            g[i] += weight * delta[i];
+        }
+        weight * sign * out
+    }
+
+    pub fn pack_into(&self, out: &mut Vec<f32>) {
+        for l in &self.layers {
+            out.extend(&l.weight);
+            out.extend(&l.bias);
+        }
+    }
+
+    /// A WGSL function `name(x, g, base, weight) -> f32` with the analytic energies'
+    /// signature: sizes are compile-time constants, parameters read from `energy_params`.
+    /// Dot products are unrolled by [`UNROLL`]: fewer loop iterations per invocation (software
+    /// adapters cap those, see `GpuContext::loop_budget`) and more independent multiply-adds.
+    pub fn wgsl_function(&self, name: &str) -> String {
+        let (act, dact) = self.activation.wgsl();
+        let hidden = self.layers.len() - 1;
+        let mut s = format!(
+            "fn {name}_act(z: f32) -> f32 {{ return {act}; }}\nfn {name}_dact(z: f32) -> f32 {{ return {dact}; }}\n\
+             fn {name}(x: ptr<function, array<f32, DIM>>, g: ptr<function, array<f32, DIM>>, base: u32, weight: f32) -> f32 {{\n"
+        );
+        let mut offset = 0usize;
+        let mut offsets = Vec::new();
+        for l in &self.layers {
+            offsets.push(offset);
+            offset += l.inputs * l.outputs + l.outputs;
+        }
+        let input_of = |k: usize| if k == 0 { "(*x)".to_string() } else { format!("h{}", k - 1) };
+        // Forward: h{k} = act(z{k}); s{k} = act'(z{k}).
+        for (k, l) in self.layers[..hidden].iter().enumerate() {
+            let (w, b) = (offsets[k], offsets[k] + l.inputs * l.outputs);
+            let input = input_of(k);
+            let dot = dot_product("z", l.inputs, &|i| format!("energy_params[row + {i}] * {input}[{i}]"));
+            s += &format!(
+                "    var h{k}: array<f32, {o}>;\n    var s{k}: array<f32, {o}>;\n    for (var o = 0u; o < {o}u; o++) {{\n        \
+                 var z = energy_params[base + {b}u + o];\n        let row = base + {w}u + o * {i}u;\n{dot}        \
+                 h{k}[o] = {name}_act(z);\n        s{k}[o] = {name}_dact(z);\n    }}\n",
+                o = l.outputs,
+                i = l.inputs
+            );
+        }
+        let last = &self.layers[hidden];
+        let (w, b) = (offsets[hidden], offsets[hidden] + last.inputs);
+        let input = input_of(hidden);
+        let sign = if self.negate { "-1.0" } else { "1.0" };
+        let dot = dot_product("out", last.inputs, &|i| format!("energy_params[base + {w}u + {i}] * {input}[{i}]"));
+        s += &format!("    var out = energy_params[base + {b}u];\n{dot}    let sign = {sign};\n");
+        // Backward: d{k} = dE/dz{k}.
+        if hidden == 0 {
+            s += &format!("    for (var i = 0u; i < DIM; i++) {{ (*g)[i] += weight * sign * energy_params[base + {w}u + i]; }}\n");
+        } else {
+            let k = hidden - 1;
+            s += &format!(
+                "    var d{k}: array<f32, {n}>;\n    for (var i = 0u; i < {n}u; i++) {{ d{k}[i] = sign * energy_params[base + {w}u + i] * s{k}[i]; }}\n",
+                n = last.inputs
+            );
+            for k in (0..hidden).rev() {
+                let l = &self.layers[k];
+                let w = offsets[k];
+                let target = if k == 0 { String::new() } else { format!("    var d{}: array<f32, {}>;\n", k - 1, l.inputs) };
+                let store = if k == 0 { "(*g)[i] += weight * acc;".to_string() } else { format!("d{}[i] = acc * s{}[i];", k - 1, k - 1) };
+                let dot = dot_product("acc", l.outputs, &|o| format!("energy_params[base + {w}u + ({o}) * {}u + i] * d{k}[{o}]", l.inputs));
+                s += &format!("{target}    for (var i = 0u; i < {}u; i++) {{\n        var acc = 0.0;\n{dot}        {store}\n    }}\n", l.inputs);
+            }
+        }
+        s += "    return weight * sign * out;\n}\n";
+        s
+    }
+
+    /// Loop iterations one evaluation of the generated WGSL takes per invocation (dot products
+    /// count once per `UNROLL` terms).
+    pub fn loop_iterations(&self) -> u64 {
+        let dot = |n: usize| (n / UNROLL) as u64 + 1;
+        let layers = &self.layers;
+        let forward: u64 = layers.iter().map(|l| l.outputs as u64 * dot(l.inputs)).sum();
+        let backward: u64 = layers[..layers.len() - 1].iter().map(|l| l.inputs as u64 * dot(l.outputs) + l.outputs as u64).sum();
+        forward + backward + self.input_dim() as u64
+    }
+
+    /// Loads weights written by PyTorch (`safetensors.torch.save_file(model.state_dict())` of an
+    /// nn.Sequential): keys `N.weight` [out, in] and `N.bias` [out] for the Linear layers in
+    /// index order, parameter-free layers skipped. The activation and sign come from the file's
+    /// metadata (`activation`, `output` = "energy" | "neg_energy") unless given here.
+    pub fn load(path: &Path, activation: Option<Activation>, negate: Option<bool>) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bad = |msg: String| Error::format(path, msg);
+        let tensors = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("bad safetensors header: {e}")))?;
+        let meta = meta.metadata().clone().unwrap_or_default();
+        let mut by_index: Vec<(usize, Option<Vec<usize>>, Option<Vec<usize>>)> = Vec::new();
+        let mut params: HashMap<String, Vec<f32>> = HashMap::new();
+        for (name, view) in tensors.tensors() {
+            let (index, kind) = name
+                .split_once('.')
+                .and_then(|(i, k)| i.parse::<usize>().ok().map(|i| (i, k)))
+                .filter(|(_, k)| *k == "weight" || *k == "bias")
+                .ok_or_else(|| bad(format!("unexpected tensor {name:?}: an nn.Sequential MLP has only N.weight and N.bias")))?;
+            let values = to_f32(&view).map_err(|e| bad(format!("tensor {name}: {e}")))?;
+            let entry = match by_index.iter_mut().find(|e| e.0 == index) {
+                Some(e) => e,
+                None => {
+                    by_index.push((index, None, None));
+                    by_index.last_mut().expect("just pushed")
+                }
+            };
+            if kind == "weight" { entry.1 = Some(view.shape().to_vec()) } else { entry.2 = Some(view.shape().to_vec()) }
+            params.insert(name, values);
+        }
+        by_index.sort_by_key(|e| e.0);
+        if by_index.is_empty() {
+            return Err(bad("holds no tensors".into()));
+        }
+        let mut layers = Vec::new();
+        for (index, wshape, bshape) in by_index {
+            let wshape = wshape.ok_or_else(|| bad(format!("tensor {index}.weight is missing (there is a {index}.bias)")))?;
+            let bshape = bshape.ok_or_else(|| bad(format!("tensor {index}.bias is missing (there is a {index}.weight)")))?;
+            if wshape.len() != 2 || bshape.len() != 1 || bshape[0] != wshape[0] {
+                return Err(bad(format!("tensor {index}.weight has shape {wshape:?} and {index}.bias {bshape:?}; expected [out, in] and [out]")));
+            }
+            if let Some(prev) = layers.last().map(|l: &Dense| l.outputs) {
+                if prev != wshape[1] {
+                    return Err(bad(format!("tensor {index}.weight has shape {wshape:?}: it takes {} inputs but the layer before gives {prev}", wshape[1])));
+                }
+            }
+            layers.push(Dense {
+                inputs: wshape[1],
+                outputs: wshape[0],
+                weight: params.remove(&format!("{index}.weight")).unwrap_or_default(),
+                bias: params.remove(&format!("{index}.bias")).unwrap_or_default(),
+            });
+        }
+        let activation = match activation {
+            Some(a) => a,
+            None => Activation::parse(meta.get("activation").ok_or_else(|| {
+                bad("no activation in the file's metadata: give one (e.g. {\"type\": \"mlp\", \"activation\": \"silu\"})".into())
+            })?)
+            .map_err(|e| bad(e.to_string()))?,
+        };
+        let negate = match negate {
+            Some(n) => n,
+            None => match meta.get("output").map(String::as_str) {
+                None | Some("energy") => false,
+                Some("neg_energy") => true,
+                Some(other) => return Err(bad(format!("metadata output = {other:?}; expected \"energy\" or \"neg_energy\""))),
+            },
+        };
+        let mlp = Mlp { layers, activation, negate };
+        mlp.validate().map_err(|e| bad(e.to_string()))?;
+        Ok(mlp)
+    }
+
+    /// Writes the network as PyTorch's nn.Sequential(Linear, act, Linear, ...) would name it,
+    /// with the activation and sign in the metadata; atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let raw: Vec<(String, Vec<usize>, Vec<u8>)> = self
+            .layers
+            .iter()
+            .enumerate()
+            .flat_map(|(k, l)| {
+                [
+                    (format!("{}.weight", 2 * k), vec![l.outputs, l.inputs], bytemuck::cast_slice(&l.weight).to_vec()),
+                    (format!("{}.bias", 2 * k), vec![l.outputs], bytemuck::cast_slice(&l.bias).to_vec()),
+                ]
+            })
+            .collect();
+        let views = raw
+            .iter()
+            .map(|(n, shape, data)| safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data).map(|v| (n.clone(), v)))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::format(path, e.to_string()))?;
+        let meta = HashMap::from([
+            ("format".to_string(), "ebm-mlp".to_string()),
+            ("activation".to_string(), self.activation.name()),
+            ("output".to_string(), if self.negate { "neg_energy" } else { "energy" }.to_string()),
+        ]);
+        let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::format(path, e.to_string()))?;
+        crate::io::write_atomic(path, &bytes)
+    }
+}
+
+/// f32, f16, bf16 or f64 tensor data as f32.
+fn to_f32(view: &safetensors::tensor::TensorView<'_>) -> std::result::Result<Vec<f32>, String> {
+    let data = view.data();
+    Ok(match view.dtype() {
+        safetensors::Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        safetensors::Dtype::F16 => data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        safetensors::Dtype::BF16 => data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        safetensors::Dtype::F64 => data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32).collect(),
+        other => return Err(format!("dtype {other:?} is not a float type (expected F32, F16, BF16 or F64)")),
+    })
+}
