@@ -153,6 +153,62 @@ fn hmc_with_warmup_and_tempering_writes_diagnostics() {
 }
 
 #[test]
+fn init_mlp_writes_a_network_that_sample_can_use() {
+    let dir = temp_dir("mlp");
+    let w = dir.join("w.safetensors");
+    let o = ebm(&["init-mlp", "--dims", "2,16,16,1", "--act", "tanh", "--seed", "3", "--out", s(&w)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A product of experts: the network plus a Gaussian that keeps the density normalisable.
+    let spec = format!(
+        r#"{{"type": "sum", "terms": [{{"type": "mlp", "weights": {:?}}}, {{"type": "gaussian", "mean": [0, 0], "std": [2, 2]}}]}}"#,
+        s(&w)
+    );
+    let out = dir.join("x.npy");
+    let o = ebm(&["sample", "--energy", &spec, "--chains", "64", "--steps", "50", "--backend", "cpu", "--out", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(ebm_gpu::io::npy::read_f32(&out).unwrap().1, vec![64, 2]);
+    for (args, needle) in [
+        (vec!["init-mlp", "--dims", "2,16,3", "--out", s(&dir.join("a.safetensors"))], "ending in 1"),
+        (vec!["init-mlp", "--dims", "2,1", "--act", "gelu", "--out", s(&dir.join("b.safetensors"))], "unknown activation"),
+        (vec!["init-mlp", "--dims", "2,1", "--out", s(&dir.join("c.bin"))], ".safetensors"),
+    ] {
+        let o = ebm(&args);
+        assert!(!o.status.success() && stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn rbm_train_eval_sample_on_digits() {
+    let Some(data) = common::shared_data() else { return };
+    let dir = temp_dir("rbm");
+    let run = dir.join("run");
+    let digits = data.join("digits");
+    let o = ebm(&[
+        "rbm", "train", "--data", s(&digits), "--hidden", "8", "--cd", "1", "--epochs", "2", "--batch", "50", "--lr", "0.05",
+        "--binarize", "threshold", "--backend", "cpu", "--run-dir", s(&run),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["metrics.csv", "checkpoint.safetensors", "filters.png"] {
+        assert!(run.join(f).exists(), "{f} missing");
+    }
+    let o = ebm(&["rbm", "eval", "--run-dir", s(&run), "--data", s(&digits), "--binarize", "threshold", "--exact", "--backend", "cpu"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let png = dir.join("samples.png");
+    let o = ebm(&["rbm", "sample", "--run-dir", s(&run), "--out", s(&png), "--backend", "cpu"]);
+    assert!(o.status.success() && png.exists(), "{}", stderr(&o));
+    // Training into a run dir that holds another run is refused without --resume.
+    let o = ebm(&["rbm", "train", "--data", s(&digits), "--hidden", "8", "--epochs", "1", "--backend", "cpu", "--run-dir", s(&run)]);
+    assert!(!o.status.success() && stderr(&o).contains("--resume"), "overwrote a run: {}", stderr(&o));
+    // A truncated IDX file is an error naming it, not a panic.
+    let bad = dir.join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("train-images-idx3-ubyte"), [0u8, 0, 8, 3, 0, 0, 0, 9]).unwrap();
+    let o = ebm(&["rbm", "train", "--data", s(&bad), "--hidden", "4", "--epochs", "1", "--backend", "cpu", "--run-dir", s(&dir.join("r2"))]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("train-images-idx3-ubyte") && !e.contains("panicked"), "{e}");
+}
+
+#[test]
 fn help_lists_presets_and_info_runs() {
     let o = ebm(&["sample", "--help"]);
     let text = String::from_utf8_lossy(&o.stdout);

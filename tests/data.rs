@@ -1,9 +1,11 @@
 //! IDX and digits loaders, binarisation, and bad files.
 
+mod common;
+
 use ebm_gpu::data::{self, Binarize, Dataset, Split, idx};
 use ebm_gpu::Error;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn scratch(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ebm-data-{tag}-{}", std::process::id()));
@@ -20,7 +22,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 #[test]
 fn real_mnist_and_digits_load() {
-    let root = Path::new("/work/shared/data");
+    let Some(root) = common::shared_data() else { return };
     let test = data::load(&root.join("mnist"), Split::Test).unwrap();
     assert_eq!((test.rows, test.height, test.width), (10000, 28, 28));
     let labels = test.labels.as_ref().unwrap();

@@ -11,9 +11,7 @@ use ebm_gpu::rbm::gpu::{GpuGibbs, GpuTrainer};
 use ebm_gpu::rbm::train::{self, LrSchedule, Method, TrainConfig, TrainState, Trainer};
 use ebm_gpu::rbm::{Rbm, Visible, checkpoint, logz};
 use ebm_gpu::rng::{self, Stream};
-use std::path::Path;
 
-const DATA: &str = "/work/shared/data";
 
 /// Random weights N(0, w_std^2) and biases N(0, b_std^2): a model with no structure to exploit.
 fn random_rbm(nv: usize, nh: usize, visible: Visible, w_std: f32, b_std: f32, seed: u64) -> Rbm {
@@ -37,10 +35,10 @@ fn random_binary(rows: usize, nv: usize, seed: u64) -> Vec<f32> {
     out
 }
 
-fn digits(split: Split) -> Vec<f32> {
-    let mut d = data::load(Path::new(DATA).join("digits").as_path(), split).unwrap();
+fn digits(split: Split) -> Option<Vec<f32>> {
+    let mut d = data::load(&common::shared_data()?.join("digits"), split).unwrap();
     data::binarize(&mut d, Binarize::Threshold(0.5), 0);
-    d.images
+    Some(d.images)
 }
 
 /// Binary Gibbs states on both executors from one seed. Rule: a unit is on when its Philox
@@ -237,7 +235,7 @@ fn executor() -> Executor {
 #[test]
 fn cd1_on_digits_improves_reconstruction_and_test_likelihood() {
     let exec = executor();
-    let (train_x, test_x) = (digits(Split::Train), digits(Split::Test));
+    let (Some(train_x), Some(test_x)) = (digits(Split::Train), digits(Split::Test)) else { return };
     let rbm = Rbm::random(64, 16, Visible::Bernoulli, 0.01, 1).unwrap();
     let mut cfg = TrainConfig::new(Method::Cd(1), 20, 0.05, 8, 7);
     cfg.momentum = 0.5;
@@ -266,7 +264,8 @@ fn cd1_on_digits_improves_reconstruction_and_test_likelihood() {
 #[test]
 fn ais_matches_exact_log_z_on_mnist_20_hidden() {
     let exec = executor();
-    let mut d = data::load(Path::new(DATA).join("mnist").as_path(), Split::Train).unwrap().take(3000);
+    let Some(root) = common::shared_data() else { return };
+    let mut d = data::load(&root.join("mnist"), Split::Train).unwrap().take(3000);
     data::binarize(&mut d, Binarize::Stochastic(1), 0);
     let rbm = Rbm::random(784, 20, Visible::Bernoulli, 0.01, 2).unwrap();
     let mut cfg = TrainConfig::new(Method::Cd(1), 50, 0.05, 2, 3);

@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use ebm_gpu::energy::Energy;
+use ebm_gpu::energy::mlp::{Activation, Mlp};
 use ebm_gpu::energy::spec::resolve_energy;
+use ebm_gpu::eval::diagnostics::summarize_trace;
 use ebm_gpu::gpu::GpuContext;
 use ebm_gpu::rng;
 use ebm_gpu::sampler::cpu::CpuSampler;
@@ -28,20 +31,19 @@ pub enum Backend {
     Both,
 }
 
-/// Measures Langevin sampler throughput (ULA and MALA) on the GPU and CPU executors.
+/// Measures sampler throughput on the GPU and CPU executors, side by side.
 ///
-/// For each energy (ring8: 2-d, 8-component mixture; a 10-d diagonal Gaussian; a 32-d double
-/// well), sampler and chain count, each executor gets a fresh sampler, one untimed warm-up run
-/// (which also keeps pipeline creation out of the timing), then one timed `run(steps)` that
-/// returns once the work is done. The table reports wall seconds, chain-steps per second
-/// (chains x steps / seconds) and, on the GPU, kernel dispatches per step. Timings on a
-/// software adapter (llvmpipe/lavapipe, SwiftShader) say nothing about a real GPU.
+/// Suites: `langevin` (ULA and MALA on ring8, a 10-d Gaussian and a 32-d double well, 1k to
+/// 64k chains), `torchebm` (the double-well sizes TorchEBM publishes, ULA and HMC with 10
+/// leapfrog steps, with bulk ESS per second) and `mlp` (MALA on MLP energies with model
+/// GFLOP/s). Each executor gets a fresh sampler, one untimed warm-up run (which keeps pipeline
+/// creation out of the timing), then one timed `run(steps)` that returns once the work is done.
 #[derive(clap::Args, Debug)]
-#[command(after_long_help = "Cases: ring8 (2-d, 8-component mixture), a 10-d diagonal Gaussian and a 32-d double well; \
-ULA and MALA; 1024, 16384 and 65536 chains. Each executor gets a fresh sampler and an untimed warm-up run \
-(pipeline creation excluded), then one timed run(steps) that returns once the work is done.\n\
-Columns: seconds of the timed run, chain-steps/s = chains x steps / seconds, dispatches/step = kernel \
-dispatches per step on the GPU (- on the CPU). A software adapter's timings (llvmpipe/lavapipe) say nothing \
+#[command(after_long_help = "Columns: seconds of the timed run; chain-steps/s = chains x steps / seconds; \
+dispatches/step = kernel dispatches per step on the GPU (- on the CPU); GFLOP/s = model FLOPs of the \
+network's forward pass plus its input gradient per second; ESS/s = the smallest bulk effective sample \
+size over dimensions of the timed run, per second. A case the adapter cannot run correctly (llvmpipe's \
+shader loop cap) is reported and skipped. A software adapter's timings (llvmpipe/lavapipe) say nothing \
 about a real GPU.")]
 pub struct BenchArgs {
     /// Executors to benchmark: gpu, cpu or both.
@@ -54,6 +56,9 @@ pub struct BenchArgs {
     /// fixed amount of work).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: Option<u32>,
+    /// Which cases: all, langevin, torchebm or mlp.
+    #[arg(long, value_enum, default_value_t = Suite::All)]
+    pub suite: Suite,
     /// Also write the table as CSV to this path (raw numbers, one row per timing).
     #[arg(long, value_name = "PATH")]
     pub csv: Option<PathBuf>,
@@ -62,43 +67,99 @@ pub struct BenchArgs {
 /// Seed for initial states and sampler noise (any fixed value: timings don't depend on it).
 const SEED: u64 = 20261122;
 
-struct Case {
-    /// Short name for the table.
-    name: &'static str,
-    /// Preset name or inline JSON spec for `resolve_energy`.
-    spec: String,
-    /// Step size suited to the energy's scale (keeps MALA's acceptance reasonable).
-    step_size: f32,
-    /// Chain-steps per timing in a full run: 0.5-2 s per timing on the lavapipe adapter and
-    /// the CPU executor of a 2-core x86_64 machine (full run about 45 s there), so every
-    /// timing stays well above 0.2 s; a fast GPU reads noisier at 1024 chains.
-    work: f64,
+/// Which groups of cases to run.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suite {
+    All,
+    /// ULA and MALA on ring8 (2-d mixture), a 10-d Gaussian and a 32-d double well.
+    Langevin,
+    /// The sizes TorchEBM publishes (double well; 64 x d=8 x 50 steps, 256 x 32 x 100,
+    /// 1024 x 128 x 200), ULA and HMC with 10 leapfrog steps, with ESS per second.
+    Torchebm,
+    /// MALA on MLP energies: d=2 with 2x128 hidden, d=32 with 2x256, d=784 with 2x512; GFLOP/s.
+    Mlp,
 }
 
-fn cases() -> Vec<Case> {
+struct Case {
+    suite: Suite,
+    /// Short name for the table.
+    name: String,
+    energy: Energy,
+    samplers: Vec<SamplerKind>,
+    /// (chains, steps) of each timing; steps None: spread `work` chain-steps over the chains.
+    sizes: Vec<(usize, Option<u32>)>,
+    /// Step size suited to the energy's scale (keeps acceptance reasonable).
+    step_size: f32,
+    /// Chain-steps per timing when `sizes` leaves steps open: 0.5-2 s per timing on the
+    /// lavapipe adapter and the CPU executor of a 2-core x86_64 machine.
+    work: f64,
+    /// Trace the timed run and report bulk ESS (min over dimensions) per second.
+    ess: bool,
+}
+
+fn mlp_energy(dims: &[usize]) -> Result<Energy> {
+    let net = Mlp::random(dims, Activation::Silu, false, SEED)?;
+    Ok(Energy::Mlp(Arc::new(net)))
+}
+
+fn cases(suite: Suite, quick: bool) -> Result<Vec<Case>> {
     let d = 10;
     let gaussian = serde_json::json!({
         "type": "gaussian",
         "mean": (0..d).map(|i| 0.5 * i as f64 - 2.0).collect::<Vec<_>>(),
         "std": (0..d).map(|i| 0.5 + 0.15 * i as f64).collect::<Vec<_>>(),
     });
-    vec![
-        Case { name: "ring8", spec: "ring8".into(), step_size: 0.01, work: 6.0e6 },
-        Case { name: "gaussian10", spec: gaussian.to_string(), step_size: 0.05, work: 8.0e6 },
-        Case { name: "double_well32", spec: r#"{"type":"double_well","dim":32}"#.into(), step_size: 0.005, work: 3.0e6 },
-    ]
+    let langevin = [SamplerKind::Ula, SamplerKind::Mala];
+    let open = |counts: &[usize]| counts.iter().map(|&c| (c, None)).collect::<Vec<_>>();
+    let counts: &[usize] = if quick { &[256, 1024] } else { &[1024, 16384, 65536] };
+    let mut all = vec![
+        Case { suite: Suite::Langevin, name: "ring8".into(), energy: resolve_energy("ring8")?, samplers: langevin.to_vec(), sizes: open(counts), step_size: 0.01, work: 6.0e6, ess: false },
+        Case { suite: Suite::Langevin, name: "gaussian10".into(), energy: resolve_energy(&gaussian.to_string())?, samplers: langevin.to_vec(), sizes: open(counts), step_size: 0.05, work: 8.0e6, ess: false },
+        Case { suite: Suite::Langevin, name: "double_well32".into(), energy: resolve_energy(r#"{"type":"double_well","dim":32}"#)?, samplers: langevin.to_vec(), sizes: open(counts), step_size: 0.005, work: 3.0e6, ess: false },
+    ];
+    let torchebm: &[(usize, usize, u32)] = if quick { &[(64, 8, 50)] } else { &[(64, 8, 50), (256, 32, 100), (1024, 128, 200)] };
+    for &(chains, dim, steps) in torchebm {
+        all.push(Case {
+            suite: Suite::Torchebm,
+            name: format!("double_well{dim}"),
+            energy: resolve_energy(&format!(r#"{{"type": "double_well", "dim": {dim}, "barrier": 2.0}}"#))?,
+            samplers: vec![SamplerKind::Ula, SamplerKind::Hmc],
+            sizes: vec![(chains, Some(steps))],
+            step_size: 0.01,
+            work: 0.0,
+            ess: true,
+        });
+    }
+    let mlps: &[(&[usize], &[usize], f64)] = if quick {
+        &[(&[2, 128, 128, 1], &[256], 5.0e3)]
+    } else {
+        &[(&[2, 128, 128, 1], &[1024, 16384, 65536], 2.0e5), (&[32, 256, 256, 1], &[1024, 16384], 5.0e4), (&[784, 512, 512, 1], &[1024, 4096], 1.0e4)]
+    };
+    for &(dims, chain_counts, work) in mlps {
+        all.push(Case {
+            suite: Suite::Mlp,
+            name: format!("mlp{}", dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")),
+            energy: mlp_energy(dims)?,
+            samplers: vec![SamplerKind::Mala],
+            sizes: open(chain_counts),
+            step_size: 0.001,
+            work,
+            ess: false,
+        });
+    }
+    Ok(all.into_iter().filter(|c| suite == Suite::All || c.suite == suite).collect())
 }
 
 /// Steps for one timing: the case's chain-step budget spread over the chains (a fixed 50k
 /// chain-steps, at most 50 steps, with `--quick`).
 fn default_steps(case: &Case, quick: bool, chains: usize) -> u32 {
-    let (work, lo, hi) = if quick { (5.0e4, 2.0, 50.0) } else { (case.work, 5.0, 10000.0) };
+    let (work, lo, hi) = if quick { (case.work.min(5.0e4), 2.0, 50.0) } else { (case.work, 5.0, 10000.0) };
     (work / chains as f64).clamp(lo, hi).round() as u32
 }
 
 struct Row {
     executor: &'static str,
-    energy: &'static str,
+    energy: String,
     dim: usize,
     sampler: &'static str,
     chains: usize,
@@ -106,6 +167,10 @@ struct Row {
     seconds: f64,
     /// None on the CPU executor.
     dispatches_per_step: Option<f64>,
+    /// Model FLOPs (forward + input gradient) per second, for network energies.
+    gflops: Option<f64>,
+    /// Bulk ESS (min over dimensions) of the timed run per second.
+    ess_per_s: Option<f64>,
     frozen: usize,
 }
 
@@ -116,8 +181,8 @@ impl Row {
 }
 
 /// Warm-up run (untimed), then one timed `run(steps)`. Shared by both executors.
-fn time_run(sampler: &mut dyn ChainSampler, steps: u32) -> Result<f64> {
-    sampler.run(steps.div_ceil(10).max(2)).context("warm-up run")?;
+fn time_run(sampler: &mut dyn ChainSampler, warm: u32, steps: u32) -> Result<f64> {
+    sampler.run(warm).context("warm-up run")?;
     let start = Instant::now();
     sampler.run(steps).context("timed run")?;
     Ok(start.elapsed().as_secs_f64())
@@ -160,30 +225,49 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!("note: {} is a software adapter: its timings say nothing about a real GPU", info.name);
     }
 
-    let chain_counts: &[usize] = if args.quick { &[256, 1024] } else { &[1024, 16384, 65536] };
     let mut rows = Vec::new();
-    for case in cases() {
-        let energy = resolve_energy(&case.spec).with_context(|| format!("energy {}", case.name))?;
-        let dim = energy.dim();
-        for (kind, sampler_name) in [(SamplerKind::Ula, "ULA"), (SamplerKind::Mala, "MALA")] {
-            for &chains in chain_counts {
-                let steps = args.steps.unwrap_or_else(|| default_steps(&case, args.quick, chains));
+    for case in cases(args.suite, args.quick)? {
+        let dim = case.energy.dim();
+        let flops = match &case.energy {
+            Energy::Mlp(m) => Some(m.flops_per_energy_grad() as f64),
+            _ => None,
+        };
+        for &kind in &case.samplers {
+            for &(chains, fixed_steps) in &case.sizes {
+                let steps = args.steps.or(fixed_steps).unwrap_or_else(|| default_steps(&case, args.quick, chains));
+                let warm = steps.div_ceil(10).max(2);
                 let init = rng::initial_states(SEED, 0, chains, dim, 1.0);
-                let config = SamplerConfig::new(kind, case.step_size, SEED);
-                let label = format!("{} {sampler_name} {chains} chains", case.name);
+                let mut config = SamplerConfig::new(kind, case.step_size, SEED);
+                if case.ess {
+                    config.trace_every = 1;
+                    config.trace_start = warm;
+                    config.trace_steps = steps;
+                }
+                if kind == SamplerKind::Hmc {
+                    config.step_jitter = 0.2;
+                }
+                let name = kind.name().to_uppercase();
+                let label = format!("{} {name} {chains} chains", case.name);
                 let mut bench = |executor: &'static str, sampler: &mut dyn ChainSampler| -> Result<()> {
-                    let seconds = time_run(sampler, steps).with_context(|| format!("{executor}: {label}"))?;
+                    let seconds = time_run(sampler, warm, steps).with_context(|| format!("{executor}: {label}"))?;
                     let frozen = sampler.stats()?.frozen_count();
-                    let dispatches_per_step = (executor == "gpu").then(|| sampler.dispatches_per_step());
+                    let ess_per_s = match sampler.trace()? {
+                        Some(trace) => Some(
+                            summarize_trace(&trace, chains, dim)?.iter().map(|s| s.ess_bulk).fold(f64::INFINITY, f64::min) / seconds,
+                        ),
+                        None => None,
+                    };
                     let row = Row {
                         executor,
-                        energy: case.name,
+                        energy: case.name.clone(),
                         dim,
-                        sampler: sampler_name,
+                        sampler: kind.name(),
                         chains,
                         steps,
                         seconds,
-                        dispatches_per_step,
+                        dispatches_per_step: (executor == "gpu").then(|| sampler.dispatches_per_step()),
+                        gflops: flops.map(|f| f * chains as f64 * steps as f64 / seconds / 1e9),
+                        ess_per_s,
                         frozen,
                     };
                     eprintln!("  {executor:>3}  {label}: {steps} steps in {seconds:.3} s ({}/s)", si(row.rate()));
@@ -191,12 +275,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     Ok(())
                 };
                 if let Some(ctx) = &ctx {
-                    let mut s = GpuSampler::new(ctx.clone(), &energy, config.clone(), &init)
-                        .with_context(|| format!("building the GPU sampler for {label}"))?;
-                    bench("gpu", &mut s)?;
+                    match GpuSampler::new(ctx.clone(), &case.energy, config.clone(), &init) {
+                        Ok(mut s) => bench("gpu", &mut s)?,
+                        // A case this adapter cannot run correctly (e.g. llvmpipe's loop cap) is
+                        // reported and skipped, not timed wrong.
+                        Err(e @ ebm_gpu::Error::Limit(_)) => println!("note: gpu skips {label}: {e}"),
+                        Err(e) => return Err(anyhow::Error::new(e).context(format!("building the GPU sampler for {label}"))),
+                    }
                 }
                 if want_cpu {
-                    let mut s = CpuSampler::new(&energy, config.clone(), &init)
+                    let mut s = CpuSampler::new(&case.energy, config.clone(), &init)
                         .with_context(|| format!("building the CPU sampler for {label}"))?;
                     bench("cpu", &mut s)?;
                 }
@@ -217,11 +305,22 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-const HEADERS: [&str; 9] =
-    ["executor", "energy", "dim", "sampler", "chains", "steps", "seconds", "chain-steps/s", "dispatches/step"];
+const HEADERS: [&str; 11] = [
+    "executor",
+    "energy",
+    "dim",
+    "sampler",
+    "chains",
+    "steps",
+    "seconds",
+    "chain-steps/s",
+    "dispatches/step",
+    "GFLOP/s",
+    "ESS/s",
+];
 
 fn table(rows: &[Row]) -> String {
-    let cells: Vec<[String; 9]> = rows
+    let cells: Vec<[String; 11]> = rows
         .iter()
         .map(|r| {
             [
@@ -234,6 +333,8 @@ fn table(rows: &[Row]) -> String {
                 format!("{:.3}", r.seconds),
                 si(r.rate()),
                 r.dispatches_per_step.map_or_else(|| "-".to_string(), |d| format!("{d:.3}")),
+                r.gflops.map_or_else(|| "-".to_string(), |g| format!("{g:.2}")),
+                r.ess_per_s.map_or_else(|| "-".to_string(), si),
             ]
         })
         .collect();
@@ -268,11 +369,13 @@ fn table(rows: &[Row]) -> String {
 }
 
 fn csv(rows: &[Row]) -> String {
-    let mut out = String::from("executor,energy,dim,sampler,chains,steps,seconds,chain_steps_per_s,dispatches_per_step\n");
+    let mut out =
+        String::from("executor,energy,dim,sampler,chains,steps,seconds,chain_steps_per_s,dispatches_per_step,gflops,ess_per_s\n");
+    let opt = |v: Option<f64>| v.map_or_else(String::new, |d| d.to_string());
     for r in rows {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{}",
             r.executor,
             r.energy,
             r.dim,
@@ -281,7 +384,9 @@ fn csv(rows: &[Row]) -> String {
             r.steps,
             r.seconds,
             r.rate(),
-            r.dispatches_per_step.map_or_else(String::new, |d| d.to_string()),
+            opt(r.dispatches_per_step),
+            opt(r.gflops),
+            opt(r.ess_per_s),
         );
     }
     out

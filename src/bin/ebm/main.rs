@@ -30,6 +30,28 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Restricted Boltzmann machines: train (CD-k, PCD-k), evaluate (exact log Z, AIS), sample.
     Rbm(rbm::RbmArgs),
+    /// Write a randomly initialised MLP energy (PyTorch nn.Sequential layout, safetensors),
+    /// usable as `ebm sample --energy mlp:FILE`.
+    InitMlp(InitMlpArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct InitMlpArgs {
+    /// Layer widths from the input to the output, which must be 1, e.g. 2,128,128,1.
+    #[arg(long, value_delimiter = ',', required = true)]
+    dims: Vec<usize>,
+    /// Hidden activation: relu, leaky_relu[:slope], silu, tanh, softplus, elu[:alpha].
+    #[arg(long, default_value = "silu")]
+    act: String,
+    /// The network outputs f = -E (the UvA / IGEBM convention).
+    #[arg(long)]
+    negate: bool,
+    /// Weights follow PyTorch's default initialisation, drawn from this seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output .safetensors file.
+    #[arg(long)]
+    out: std::path::PathBuf,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,7 +60,20 @@ fn main() -> anyhow::Result<()> {
         Command::Sample(args) => sample::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Rbm(args) => rbm::run(&args),
+        Command::InitMlp(args) => init_mlp(&args),
     }
+}
+
+fn init_mlp(args: &InitMlpArgs) -> anyhow::Result<()> {
+    use ebm_gpu::energy::mlp::{Activation, Mlp};
+    if args.out.extension().and_then(|e| e.to_str()) != Some("safetensors") {
+        anyhow::bail!("--out {}: the file name must end in .safetensors", args.out.display());
+    }
+    let net = Mlp::random(&args.dims, Activation::parse(&args.act)?, args.negate, args.seed)?;
+    net.save(&args.out)?;
+    let params: usize = net.layers.iter().map(|l| l.weight.len() + l.bias.len()).sum();
+    println!("wrote {} ({} layers, {params} parameters, {})", args.out.display(), net.layers.len(), net.activation.name());
+    Ok(())
 }
 
 fn info() -> anyhow::Result<()> {

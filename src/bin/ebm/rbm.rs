@@ -100,6 +100,9 @@ pub struct TrainArgs {
     /// Continue from run-dir/checkpoint.safetensors.
     #[arg(long)]
     pub resume: bool,
+    /// Start afresh in a run dir that already holds a run, replacing it.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -185,8 +188,11 @@ fn side(n: usize) -> (usize, usize) {
 }
 
 fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&a.run_dir).with_context(|| format!("creating {}", a.run_dir.display()))?;
     let ckpt = a.run_dir.join("checkpoint.safetensors");
+    if ckpt.exists() && !a.resume && !a.force {
+        bail!("{} already holds a run: continue it with --resume, or replace it with --force", a.run_dir.display());
+    }
+    std::fs::create_dir_all(&a.run_dir).with_context(|| format!("creating {}", a.run_dir.display()))?;
     let train_x = load(&a.data, Split::Train)?;
     let method = match (a.cd, a.pcd) {
         (_, Some(k)) => Method::Pcd(k),
