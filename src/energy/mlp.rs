@@ -127,6 +127,22 @@ fn dot_product(acc: &str, n: usize, term: &dyn Fn(&str) -> String) -> String {
     s
 }
 
+/// Chains per workgroup tile, input chunk staged through workgroup memory, and threads per
+/// workgroup of the tiled strategy (shaders/mlp_tiled.wgsl).
+pub const TILE_CHAINS: usize = 16;
+pub const TILE_K: usize = 64;
+pub const TILE_THREADS: usize = 64;
+
+/// What the tiled strategy's launcher needs from a network.
+pub struct TiledNet {
+    /// The `mlp_net` WGSL module.
+    pub source: String,
+    /// Scratch floats per chain.
+    pub scratch_floats: usize,
+    /// Loop iterations of one evaluation per invocation (see `GpuContext::loop_budget`).
+    pub loop_iterations: u64,
+}
+
 /// A dense layer in PyTorch's layout: `weight` is [out, in] row-major.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dense {
@@ -336,6 +352,92 @@ impl Mlp {
         let forward: u64 = layers.iter().map(|l| l.outputs as u64 * dot(l.inputs)).sum();
         let backward: u64 = layers[..layers.len() - 1].iter().map(|l| l.inputs as u64 * dot(l.outputs) + l.outputs as u64).sum();
         forward + backward + self.input_dim() as u64
+    }
+
+    /// Widest hidden layer (0 without hidden layers).
+    pub fn max_hidden_width(&self) -> usize {
+        self.layers[..self.layers.len() - 1].iter().map(|l| l.outputs).max().unwrap_or(0)
+    }
+
+    /// The generated `mlp_net` module of the tiled strategy (shaders/mlp_tiled.wgsl): tile
+    /// constants, the per-chain scratch layout, the activation, and `tile_energy_grad`, which
+    /// runs the layers for a tile of chains. Needs at least one hidden layer.
+    pub fn wgsl_tiled_module(&self) -> TiledNet {
+        let (act, dact) = self.activation.wgsl();
+        let dim = self.input_dim();
+        let hidden = self.layers.len() - 1;
+        let widths: Vec<usize> = self.layers[..hidden].iter().map(|l| l.outputs).collect();
+        // Scratch per chain: x, y, grad x, grad y, then h and act'(z) per hidden layer, then two
+        // delta buffers for the backward pass.
+        let mut at = 4 * dim;
+        let mut h_off = Vec::new();
+        let mut s_off = Vec::new();
+        for &w in &widths {
+            h_off.push(at);
+            s_off.push(at + w);
+            at += 2 * w;
+        }
+        let max_w = widths.iter().copied().max().unwrap_or(1);
+        let (delta_a, delta_b) = (at, at + max_w);
+        let scratch = at + 2 * max_w;
+        let mut w_off = Vec::new();
+        let mut off = 0;
+        for l in &self.layers {
+            w_off.push(off);
+            off += l.inputs * l.outputs + l.outputs;
+        }
+        let mut body = String::new();
+        for k in 0..=hidden {
+            let l = &self.layers[k];
+            let input = if k == 0 { "in_off".to_string() } else { format!("{}u", h_off[k - 1]) };
+            let (h, sl, out) = if k < hidden { (h_off[k], s_off[k], "false") } else { (0, 0, "true") };
+            body += &format!("    dense_forward(tid, first, {input}, {}u, {}u, {}u, {h}u, {sl}u, {out});\n", l.inputs, l.outputs, w_off[k]);
+        }
+        body += &format!(
+            "    output_delta(tid, first, {}u, {}u, {}u, {delta_a}u, NET_SIGN);\n",
+            self.layers[hidden].inputs,
+            w_off[hidden],
+            s_off[hidden - 1]
+        );
+        let (mut src, mut dst) = (delta_a, delta_b);
+        for k in (0..hidden).rev() {
+            let l = &self.layers[k];
+            if k > 0 {
+                body += &format!(
+                    "    dense_backward(tid, first, {src}u, {}u, {}u, {}u, {dst}u, {}u, true);\n",
+                    l.inputs, l.outputs, w_off[k], s_off[k - 1]
+                );
+                std::mem::swap(&mut src, &mut dst);
+            } else {
+                body += &format!("    dense_backward(tid, first, {src}u, {}u, {}u, {}u, g_off, 0u, false);\n", l.inputs, l.outputs, w_off[k]);
+            }
+        }
+        let source = format!(
+            "const T: u32 = {TILE_CHAINS}u;\nconst KC: u32 = {TILE_K}u;\nconst WG: u32 = {TILE_THREADS}u;\n\
+             const TILE_ELEMS: u32 = {}u;\nconst SCR: u32 = {scratch}u;\nconst X_OFF: u32 = 0u;\nconst Y_OFF: u32 = {dim}u;\n\
+             const GX_OFF: u32 = {}u;\nconst GY_OFF: u32 = {}u;\nconst NET_SIGN: f32 = {};\n\
+             fn net_act(z: f32) -> f32 {{ return {act}; }}\nfn net_dact(z: f32) -> f32 {{ return {dact}; }}\n\
+             fn tile_energy_grad(tid: u32, first: u32, in_off: u32, g_off: u32) {{\n{body}}}\n",
+            TILE_CHAINS * TILE_K,
+            2 * dim,
+            3 * dim,
+            if self.negate { "-1.0" } else { "1.0" },
+        );
+        // Loop iterations per thread: per layer, neuron blocks x input chunks x (staging +
+        // the chunk's multiply-adds; the loop over the T chains is short and unrolled).
+        let chunks = |n: usize, by: usize| n.div_ceil(by) as u64;
+        let staging = (TILE_CHAINS * TILE_K / TILE_THREADS + TILE_K) as u64;
+        let layers: u64 = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(k, l)| {
+                let forward = chunks(l.outputs, TILE_THREADS) * chunks(l.inputs, TILE_K) * staging;
+                let backward = if k < hidden { chunks(l.inputs, TILE_THREADS) * chunks(l.outputs, TILE_K) * staging } else { 0 };
+                forward + backward
+            })
+            .sum();
+        TiledNet { source, scratch_floats: scratch, loop_iterations: layers + (TILE_CHAINS * dim / TILE_THREADS) as u64 }
     }
 
     /// Loads weights written by PyTorch (`safetensors.torch.save_file(model.state_dict())` of an

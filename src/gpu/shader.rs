@@ -18,6 +18,8 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("hmc.wgsl", include_str!("../../shaders/hmc.wgsl")),
     ("rwmh.wgsl", include_str!("../../shaders/rwmh.wgsl")),
     ("tempering.wgsl", include_str!("../../shaders/tempering.wgsl")),
+    ("mlp_tiled.wgsl", include_str!("../../shaders/mlp_tiled.wgsl")),
+    ("langevin_tiled.wgsl", include_str!("../../shaders/langevin_tiled.wgsl")),
     ("rng_kat.wgsl", include_str!("../../shaders/rng_kat.wgsl")),
     ("rbm.wgsl", include_str!("../../shaders/rbm.wgsl")),
     ("rbm_update.wgsl", include_str!("../../shaders/rbm_update.wgsl")),

@@ -48,6 +48,21 @@ impl SamplerKind {
     }
 }
 
+/// How the GPU evaluates an MLP energy inside ULA and MALA steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MlpStrategy {
+    /// Tiled when the widest hidden layer has at least `TILED_MIN_WIDTH` neurons.
+    #[default]
+    Auto,
+    /// One invocation per chain, the network inlined (narrow networks).
+    PerChain,
+    /// A workgroup per tile of chains, each layer a small GEMM (wide layers).
+    Tiled,
+}
+
+/// Hidden width from which `MlpStrategy::Auto` picks the tiled kernels.
+pub const TILED_MIN_WIDTH: usize = 128;
+
 /// Parallel tempering: each chain runs as R replicas at inverse temperatures `betas`
 /// (betas[0] = 1, decreasing); neighbours try to swap every `swap_every` steps.
 #[derive(Clone, Debug, PartialEq)]
@@ -127,6 +142,8 @@ pub struct SamplerConfig {
     pub max_chains_per_dispatch: Option<u32>,
     /// Steps fused into one dispatch (GPU); None: chosen from the work size.
     pub steps_per_dispatch: Option<u32>,
+    /// GPU strategy for MLP energies (ULA and MALA).
+    pub mlp_strategy: MlpStrategy,
 }
 
 impl SamplerConfig {
@@ -148,6 +165,7 @@ impl SamplerConfig {
             trace_start: 0,
             max_chains_per_dispatch: None,
             steps_per_dispatch: None,
+            mlp_strategy: MlpStrategy::Auto,
         }
     }
 

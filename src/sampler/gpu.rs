@@ -7,7 +7,7 @@
 //! 256-byte slots of a uniform buffer selected by dynamic offset. Nothing is read back until the
 //! caller asks.
 
-use super::config::{SamplerConfig, SamplerKind, check_initial};
+use super::config::{MlpStrategy, SamplerConfig, SamplerKind, TILED_MIN_WIDTH, check_initial};
 use super::cpu::segments;
 use super::{ChainSampler, ChainStats};
 use crate::energy::Energy;
@@ -27,6 +27,18 @@ const STEP_BINDINGS: &[Binding] = &[
     Binding::StorageReadWrite, // trace
     Binding::StorageRead,      // chain params
     Binding::StorageRead,      // dim scale
+];
+/// The tiled MLP kernels bind a per-chain scratch buffer after the others.
+const TILED_BINDINGS: &[Binding] = &[
+    Binding::UniformDynamic,
+    Binding::StorageReadWrite, // state
+    Binding::StorageReadWrite, // stats
+    Binding::StorageRead,      // energy params
+    Binding::StorageReadWrite, // energies
+    Binding::StorageReadWrite, // trace
+    Binding::StorageRead,      // chain params
+    Binding::StorageRead,      // dim scale
+    Binding::StorageReadWrite, // scratch
 ];
 const SWAP_BINDINGS: &[Binding] = &[
     Binding::UniformDynamic,
@@ -85,6 +97,8 @@ struct ChainGroup {
     swaps: wgpu::Buffer,
     step_slots: wgpu::Buffer,
     swap_slots: wgpu::Buffer,
+    /// Tiled MLP kernels only: per-chain activations and proposals.
+    _scratch: Option<wgpu::Buffer>,
     step_bindings: wgpu::BindGroup,
     swap_bindings: Option<wgpu::BindGroup>,
 }
@@ -109,6 +123,8 @@ pub struct GpuSampler {
     steps_per_dispatch: u32,
     slot_stride: u64,
     steps_done: u32,
+    /// Chains per workgroup: 64 single-chain invocations, or one tile of the tiled kernels.
+    chains_per_workgroup: u32,
 }
 
 /// A uniform binding of one `size`-byte slot (the dynamic offset picks which).
@@ -124,6 +140,24 @@ fn entries(resources: Vec<wgpu::BindingResource<'_>>) -> Vec<wgpu::BindGroupEntr
 /// Splits `total` items into consecutive (first, count) pieces of at most `max`.
 pub(crate) fn split(total: usize, max: usize) -> Vec<(usize, usize)> {
     (0..total).step_by(max.max(1)).map(|first| (first, max.min(total - first))).collect()
+}
+
+/// The network to evaluate with the tiled kernels, when the configuration and energy call for
+/// them: ULA or MALA on an MLP energy with a hidden layer.
+fn tiled_net(energy: &Energy, config: &SamplerConfig) -> Result<Option<crate::energy::mlp::TiledNet>> {
+    let net = match energy {
+        Energy::Mlp(m) if m.layers.len() >= 2 && matches!(config.kind, SamplerKind::Ula | SamplerKind::Mala) => Some(m),
+        _ => None,
+    };
+    match (config.mlp_strategy, net) {
+        (MlpStrategy::PerChain, _) | (MlpStrategy::Auto, None) => Ok(None),
+        (MlpStrategy::Auto, Some(m)) => Ok((m.max_hidden_width() >= TILED_MIN_WIDTH).then(|| m.wgsl_tiled_module())),
+        (MlpStrategy::Tiled, Some(m)) => Ok(Some(m.wgsl_tiled_module())),
+        (MlpStrategy::Tiled, None) => Err(Error::invalid(
+            "mlp strategy",
+            "the tiled kernels run ULA or MALA on an energy that is one MLP with a hidden layer",
+        )),
+    }
 }
 
 fn kernel_source(kind: SamplerKind) -> (&'static str, &'static str) {
@@ -147,12 +181,37 @@ impl GpuSampler {
         let row_bytes = (dim * 4) as u64;
         let slots = config.trace_slots() as u64;
         let binding = limits.max_storage_buffer_binding_size as u64;
-        let mut max_chains = (binding / row_bytes).min(limits.max_compute_workgroups_per_dimension as u64 * WORKGROUP as u64);
+        // Tiled kernels use 16 chains per workgroup, the others 64; the tighter bound serves both.
+        let mut max_chains = (binding / row_bytes)
+            .min(limits.max_compute_workgroups_per_dimension as u64 * crate::energy::mlp::TILE_CHAINS as u64);
         if slots > 0 {
             max_chains = max_chains.min(binding / (row_bytes * slots));
         }
         if let Some(m) = config.max_chains_per_dispatch {
             max_chains = max_chains.min(m as u64);
+        }
+        let tiled = tiled_net(energy, &config)?;
+        let energy_module = energy.wgsl_module();
+        let (kernel, chains_per_workgroup, eval_iterations) = match &tiled {
+            Some(net) => {
+                let entry = if config.kind == SamplerKind::Mala { "mala_tiled" } else { "ula_tiled" };
+                let wgsl = crate::gpu::shader::assemble(
+                    "langevin_tiled.wgsl",
+                    &[("energy", &energy_module), ("mlp_net", &net.source)],
+                )?;
+                let kernel = ctx.kernel(&format!("langevin_tiled.wgsl[mlp; d={dim}]"), &wgsl, entry, TILED_BINDINGS)?;
+                (kernel, crate::energy::mlp::TILE_CHAINS as u32, net.loop_iterations)
+            }
+            None => {
+                let (file, entry) = kernel_source(config.kind);
+                let wgsl = crate::gpu::shader::assemble(file, &[("energy", &energy_module)])?;
+                let kernel = ctx.kernel(&format!("{file}[{}; d={dim}]", energy.kind()), &wgsl, entry, STEP_BINDINGS)?;
+                (kernel, WORKGROUP, energy.loop_iterations())
+            }
+        };
+        let scratch_bytes = tiled.as_ref().map_or(0, |n| n.scratch_floats as u64 * 4);
+        if scratch_bytes > 0 {
+            max_chains = max_chains.min(binding / scratch_bytes);
         }
         // Replicas of one chain stay in one group so swaps never cross groups.
         let max_chains = max_chains / replicas as u64 * replicas as u64;
@@ -162,10 +221,6 @@ impl GpuSampler {
                  {binding}-byte storage binding limit; thin more, trace fewer steps or use fewer replicas"
             )));
         }
-        let (file, entry) = kernel_source(config.kind);
-        let energy_module = energy.wgsl_module();
-        let wgsl = crate::gpu::shader::assemble(file, &[("energy", &energy_module)])?;
-        let kernel = ctx.kernel(&format!("{file}[{}; d={dim}]", energy.kind()), &wgsl, entry, STEP_BINDINGS)?;
         let swap_kernel = match &config.tempering {
             Some(_) => {
                 let wgsl = crate::gpu::shader::assemble("tempering.wgsl", &[])?;
@@ -174,12 +229,14 @@ impl GpuSampler {
             None => None,
         };
         let mut steps_per_dispatch = config.steps_per_dispatch.unwrap_or_else(|| {
-            // Enough fused steps to amortise a dispatch, few enough to keep one short.
+            // Enough fused steps to amortise a dispatch, few enough to keep one short (a desktop
+            // GPU's watchdog): the work of a step ~ chains x the energy's loop iterations.
             let cost = match config.kind {
                 SamplerKind::Hmc => config.leapfrog as u64,
                 _ => 1,
             };
-            ((1u64 << 22) / ((chains * dim.max(4)) as u64 * cost)).clamp(1, 64) as u32
+            let work = chains as u64 * (eval_iterations + dim as u64) * cost;
+            ((1u64 << 24) / work.max(1)).clamp(1, 64) as u32
         });
         if let Some(t) = &config.tempering {
             steps_per_dispatch = steps_per_dispatch.min(t.swap_every);
@@ -187,8 +244,8 @@ impl GpuSampler {
         // Loop iterations per step of one invocation: energy evaluations plus the vector loops.
         let d = dim as u64;
         let per_step = match config.kind {
-            SamplerKind::Hmc => (config.leapfrog + config.leapfrog_jitter) as u64 * (energy.loop_iterations() + 3 * d) + 4 * d,
-            _ => energy.loop_iterations() + 5 * d,
+            SamplerKind::Hmc => (config.leapfrog + config.leapfrog_jitter) as u64 * (eval_iterations + 3 * d) + 4 * d,
+            _ => eval_iterations + 5 * d,
         };
         ctx.check_loop_budget(&format!("one {} step", config.kind.name()), 2 * per_step)?;
         if let Some(budget) = ctx.loop_budget() {
@@ -221,19 +278,24 @@ impl GpuSampler {
                     let group_params = ctx.storage_buffer("chain params", bytemuck::cast_slice(&chain_params[first..first + count]));
                     let swaps = ctx.zeroed_storage_buffer("swap counts", (count / replicas * (replicas - 1)) as u64 * 4);
                     let (step_slots, swap_slots) = (slots_buffer("step params"), slots_buffer("swap params"));
+                    let scratch = (scratch_bytes > 0).then(|| ctx.zeroed_storage_buffer("mlp scratch", scratch_bytes * count as u64));
+                    let mut resources = vec![
+                        uniform(&step_slots, std::mem::size_of::<StepParams>()),
+                        state.as_entire_binding(),
+                        stats.as_entire_binding(),
+                        energy_params.as_entire_binding(),
+                        energies.as_entire_binding(),
+                        trace.as_entire_binding(),
+                        group_params.as_entire_binding(),
+                        dim_scale.as_entire_binding(),
+                    ];
+                    if let Some(s) = &scratch {
+                        resources.push(s.as_entire_binding());
+                    }
                     let step_bindings = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
                         label: Some("sampler bindings"),
                         layout: &kernel.layout,
-                        entries: &entries(vec![
-                            uniform(&step_slots, std::mem::size_of::<StepParams>()),
-                            state.as_entire_binding(),
-                            stats.as_entire_binding(),
-                            energy_params.as_entire_binding(),
-                            energies.as_entire_binding(),
-                            trace.as_entire_binding(),
-                            group_params.as_entire_binding(),
-                            dim_scale.as_entire_binding(),
-                        ]),
+                        entries: &entries(resources),
                     });
                     let swap_bindings = swap_kernel.as_ref().map(|k| {
                         ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
@@ -260,6 +322,7 @@ impl GpuSampler {
                         swaps,
                         step_slots,
                         swap_slots,
+                        _scratch: scratch,
                         step_bindings,
                         swap_bindings,
                     }
@@ -279,6 +342,7 @@ impl GpuSampler {
             steps_per_dispatch,
             slot_stride,
             steps_done: 0,
+            chains_per_workgroup,
         })
     }
 
@@ -347,7 +411,7 @@ impl GpuSampler {
                 queue.write_buffer(&group.step_slots, offset, bytemuck::bytes_of(&params));
                 pass.set_pipeline(&self.kernel.pipeline);
                 pass.set_bind_group(0, &group.step_bindings, &[offset as u32]);
-                pass.dispatch_workgroups(group.chains.div_ceil(WORKGROUP), 1, 1);
+                pass.dispatch_workgroups(group.chains.div_ceil(self.chains_per_workgroup), 1, 1);
                 if let (Some(round), Some(swap_kernel), Some(bindings)) = (piece.swap_round, &self.swap_kernel, &group.swap_bindings) {
                     let n_base = group.chains / replicas;
                     let swap = SwapParams {

@@ -12,7 +12,7 @@ pub mod gpu;
 
 use crate::{Error, Result};
 
-pub use config::{SamplerConfig, SamplerKind, Tempering};
+pub use config::{MlpStrategy, SamplerConfig, SamplerKind, Tempering};
 
 /// Per-chain results a sampler keeps on its executor until asked (all sampler chains,
 /// replicas included).
