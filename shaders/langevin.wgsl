@@ -23,10 +23,8 @@ fn ula(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var x: array<f32, DIM>;
     var g: array<f32, DIM>;
-    load_state(local, &x);
-    var e = energy_grad_at(&x, &g, beta);
-    if !state_is_finite(&x, &g, e) {
-        freeze(local);
+    var e: f32;
+    if !begin_chain(local, &x, &g, beta, &e) {
         return;
     }
     var y: array<f32, DIM>;
@@ -73,10 +71,8 @@ fn mala(@builtin(global_invocation_id) gid: vec3<u32>) {
     let noise_scale = sqrt(2.0 * h);
     var x: array<f32, DIM>;
     var g: array<f32, DIM>;
-    load_state(local, &x);
-    var e = energy_grad_at(&x, &g, beta);
-    if !state_is_finite(&x, &g, e) {
-        freeze(local);
+    var e: f32;
+    if !begin_chain(local, &x, &g, beta, &e) {
         return;
     }
     var y: array<f32, DIM>;

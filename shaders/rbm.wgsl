@@ -9,35 +9,14 @@
 // (s0 + s1) + (s2 + s3), and sums over the hidden layer run in index order, exactly as the
 // CPU twin does, so with binary inputs both executors form bit-identical pre-activations.
 #import common/rng.wgsl
+#import common/rbm_params.wgsl
+#import common/activations.wgsl
 
-struct Params {
-    rows: u32,
-    n_vis: u32,
-    n_hid: u32,
-    // First row read from `src` (a slot of the data ring).
-    in_offset: u32,
-    seed: vec2<u32>,
-    step: u32,
-    chain_offset: u32,
-    lr: f32,
-    momentum: f32,
-    weight_decay: f32,
-    neg_rows: u32,
-    out_offset: u32,
-    gaussian: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> theta: array<f32>;
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 @group(0) @binding(3) var<storage, read_write> probs: array<f32>;
 @group(0) @binding(4) var<storage, read_write> samples: array<f32>;
 
-fn sigmoid(a: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-a));
-}
 
 // h_j | v for row r: p = sigmoid(c_j + W_j . v).
 @compute @workgroup_size(64)

@@ -12,6 +12,7 @@
 // (A fused variant with one workgroup per run looping over many temperatures gave wrong
 // results on lavapipe 22.3 for long dispatches, so each temperature is three short dispatches.)
 #import common/rng.wgsl
+#import common/activations.wgsl
 
 struct Params {
     rows: u32,
@@ -37,13 +38,7 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> logw: array<vec2<f32>>;
 
 
-fn sigmoid(a: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-a));
-}
 
-fn softplus(x: f32) -> f32 {
-    return max(x, 0.0) + log(1.0 + exp(-abs(x)));
-}
 
 @compute @workgroup_size(64)
 fn ais_init(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -4,35 +4,15 @@
 // F(v) = -b.v - sum_j softplus(c_j + W_j.v)          (Bernoulli visibles)
 //        + |v|^2 / 2                                   (Gaussian visibles, unit variance)
 // softplus(x) = max(x, 0) + log(1 + exp(-|x|)) never overflows.
+#import common/rbm_params.wgsl
+#import common/activations.wgsl
 
-struct Params {
-    rows: u32,
-    n_vis: u32,
-    n_hid: u32,
-    in_offset: u32,
-    seed: vec2<u32>,
-    step: u32,
-    chain_offset: u32,
-    lr: f32,
-    momentum: f32,
-    weight_decay: f32,
-    neg_rows: u32,
-    out_offset: u32,
-    gaussian: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> theta: array<f32>;
 // Rows start at p.in_offset.
 @group(0) @binding(2) var<storage, read> data: array<f32>;
 @group(0) @binding(3) var<storage, read> recon: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-fn softplus(x: f32) -> f32 {
-    return max(x, 0.0) + log(1.0 + exp(-abs(x)));
-}
 
 // Squared error between a data row and its mean reconstruction E[v | h ~ p(h | v)].
 @compute @workgroup_size(64)

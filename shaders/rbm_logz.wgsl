@@ -7,6 +7,7 @@
 // bits of t; it walks its 2^low_bits low configurations in Gray-code order, so each step adds or
 // subtracts one row of W (O(n_vis) instead of O(n_vis n_hid)), and keeps a running log-sum-exp
 // (max m, sum s of exp(t - m)). `logz_reduce` combines the partials in one workgroup.
+#import common/activations.wgsl
 
 struct Params {
     n_vis: u32,
@@ -28,9 +29,6 @@ struct Params {
 
 const NEG_BIG: f32 = -3.0e38;
 
-fn softplus(x: f32) -> f32 {
-    return max(x, 0.0) + log(1.0 + exp(-abs(x)));
-}
 
 fn lse_add(acc: vec2<f32>, t: f32) -> vec2<f32> {
     if t > acc.x {

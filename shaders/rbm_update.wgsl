@@ -6,26 +6,8 @@
 // vel = momentum * vel + lr * grad; theta += vel.
 // Dispatch: x over columns (visible index, or hidden index for c), y over W rows 0..n_hid-1,
 // then y = n_hid for b and y = n_hid + 1 for c.
+#import common/rbm_params.wgsl
 
-struct Params {
-    rows: u32,
-    n_vis: u32,
-    n_hid: u32,
-    in_offset: u32,
-    seed: vec2<u32>,
-    step: u32,
-    chain_offset: u32,
-    lr: f32,
-    momentum: f32,
-    weight_decay: f32,
-    neg_rows: u32,
-    out_offset: u32,
-    gaussian: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> theta: array<f32>;
 @group(0) @binding(2) var<storage, read_write> velocity: array<f32>;
 // Data rows start at p.in_offset; model rows at 0.

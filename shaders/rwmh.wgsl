@@ -14,10 +14,8 @@ fn rwmh(@builtin(global_invocation_id) gid: vec3<u32>) {
     let beta = chain_params[local].y;
     var x: array<f32, DIM>;
     var g: array<f32, DIM>;
-    load_state(local, &x);
-    var e = energy_grad_at(&x, &g, beta);
-    if !state_is_finite(&x, &g, e) {
-        freeze(local);
+    var e: f32;
+    if !begin_chain(local, &x, &g, beta, &e) {
         return;
     }
     var y: array<f32, DIM>;

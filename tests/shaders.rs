@@ -1,7 +1,10 @@
 //! Every kernel, assembled with representative energies, parses and validates with naga.
 //! Needs no GPU.
 
+use ebm_gpu::energy::Energy;
+use ebm_gpu::energy::mlp::{Activation, Mlp};
 use ebm_gpu::energy::spec::resolve_energy;
+use std::sync::Arc;
 use ebm_gpu::gpu::shader::{KERNELS, SOURCES, assemble, validate};
 
 #[test]
@@ -14,10 +17,15 @@ fn every_kernel_validates_with_every_energy_kind() {
         r#"{"type": "gaussian", "mean": [0, 1, 2], "std": [1, 2, 3]}"#,
         r#"{"type": "sum", "terms": [{"type": "double_well"}, {"type": "banana"}], "weights": [0.5, 2]}"#,
     ];
-    for spec in energies {
-        let module = resolve_energy(spec).unwrap().wgsl_module();
+    // The tiled MLP kernels also import the generated network module.
+    let net = Mlp::random(&[5, 70, 33, 1], Activation::Silu, false, 1).unwrap();
+    let tiled = net.wgsl_tiled_module().source;
+    let mlp = Energy::Mlp(Arc::new(net));
+    let mut modules: Vec<(String, String)> = energies.iter().map(|s| (s.to_string(), resolve_energy(s).unwrap().wgsl_module())).collect();
+    modules.push(("mlp".into(), mlp.wgsl_module()));
+    for (spec, module) in &modules {
         for kernel in KERNELS {
-            let wgsl = assemble(kernel, &[("energy", &module)]).unwrap();
+            let wgsl = assemble(kernel, &[("energy", module), ("mlp_net", &tiled)]).unwrap();
             if let Err(e) = validate(kernel, &wgsl) {
                 panic!("{kernel} with energy {spec}:\n{e}");
             }

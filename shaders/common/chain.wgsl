@@ -62,10 +62,18 @@ fn freeze(local: u32) {
     stats[4u * local + 1u] = 1u;
 }
 
-fn load_state(local: u32, x: ptr<function, array<f32, DIM>>) {
+// Loads the chain's state with its energy and (tempered) gradient; false, with the chain
+// frozen, when they are not finite.
+fn begin_chain(local: u32, x: ptr<function, array<f32, DIM>>, g: ptr<function, array<f32, DIM>>, beta: f32, e: ptr<function, f32>) -> bool {
     for (var i = 0u; i < DIM; i++) {
         (*x)[i] = state[local * DIM + i];
     }
+    *e = energy_grad_at(x, g, beta);
+    if !state_is_finite(x, g, *e) {
+        freeze(local);
+        return false;
+    }
+    return true;
 }
 
 // Writes the chain back with its energy and this dispatch's acceptance statistics.

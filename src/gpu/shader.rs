@@ -12,6 +12,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("common/finite.wgsl", include_str!("../../shaders/common/finite.wgsl")),
     ("common/chain.wgsl", include_str!("../../shaders/common/chain.wgsl")),
     ("common/activations.wgsl", include_str!("../../shaders/common/activations.wgsl")),
+    ("common/rbm_params.wgsl", include_str!("../../shaders/common/rbm_params.wgsl")),
     ("energy_analytic.wgsl", include_str!("../../shaders/energy_analytic.wgsl")),
     ("energy_eval.wgsl", include_str!("../../shaders/energy_eval.wgsl")),
     ("langevin.wgsl", include_str!("../../shaders/langevin.wgsl")),
@@ -29,8 +30,20 @@ pub const SOURCES: &[(&str, &str)] = &[
 ];
 
 /// The kernel files (entry-point modules), as opposed to what they import.
-pub const KERNELS: &[&str] =
-    &["energy_eval.wgsl", "langevin.wgsl", "hmc.wgsl", "rwmh.wgsl", "tempering.wgsl", "rng_kat.wgsl", "rbm.wgsl", "rbm_update.wgsl", "rbm_eval.wgsl", "rbm_logz.wgsl", "rbm_ais.wgsl"];
+pub const KERNELS: &[&str] = &[
+    "energy_eval.wgsl",
+    "langevin.wgsl",
+    "hmc.wgsl",
+    "rwmh.wgsl",
+    "tempering.wgsl",
+    "langevin_tiled.wgsl",
+    "rng_kat.wgsl",
+    "rbm.wgsl",
+    "rbm_update.wgsl",
+    "rbm_eval.wgsl",
+    "rbm_logz.wgsl",
+    "rbm_ais.wgsl",
+];
 
 fn source(name: &str) -> Option<&'static str> {
     SOURCES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
