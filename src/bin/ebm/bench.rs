@@ -56,9 +56,16 @@ pub struct BenchArgs {
     /// fixed amount of work).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: Option<u32>,
-    /// Which cases: all, langevin, torchebm or mlp.
+    /// Which cases: all, langevin, torchebm, mlp or rbm.
     #[arg(long, value_enum, default_value_t = Suite::All)]
     pub suite: Suite,
+    /// MNIST directory (IDX files) for the rbm suite's training rows; without it the training
+    /// rows are skipped (default: ../shared/data/mnist when it exists).
+    #[arg(long, value_name = "DIR")]
+    pub mnist: Option<PathBuf>,
+    /// MNIST rows one rbm training timing covers; the epoch time is scaled to 60000 rows.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(100..))]
+    pub rbm_rows: u32,
     /// Also write the table as CSV to this path (raw numbers, one row per timing).
     #[arg(long, value_name = "PATH")]
     pub csv: Option<PathBuf>,
@@ -78,6 +85,9 @@ pub enum Suite {
     Torchebm,
     /// MALA on MLP energies: d=2 with 2x128 hidden, d=32 with 2x256, d=784 with 2x512; GFLOP/s.
     Mlp,
+    /// A 784x500 RBM: block Gibbs steps per second, and CD-1 / CD-25 training time per MNIST
+    /// epoch (extrapolated from --rbm-rows rows; needs --mnist).
+    Rbm,
 }
 
 struct Case {
@@ -178,6 +188,78 @@ impl Row {
     fn rate(&self) -> f64 {
         self.chains as f64 * self.steps as f64 / self.seconds
     }
+}
+
+/// RBM rows: Gibbs sampling throughput of a 784x500 RBM, and CD-1 / CD-25 epoch times.
+fn rbm_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, rows: &mut Vec<Row>) -> Result<()> {
+    use ebm_gpu::data::{self, Binarize, Split};
+    use ebm_gpu::rbm::cpu::{CpuGibbs, CpuTrainer};
+    use ebm_gpu::rbm::gpu::{GpuGibbs, GpuTrainer};
+    use ebm_gpu::rbm::train::{Method, TrainConfig, TrainState, Trainer, run_epoch};
+    use ebm_gpu::rbm::{Rbm, Visible};
+    let (n_vis, n_hid) = (784, 500);
+    let rbm = Rbm::random(n_vis, n_hid, Visible::Bernoulli, 0.01, SEED)?;
+    let chains = if args.quick { 64 } else { 1024 };
+    let steps = args.steps.unwrap_or(if args.quick { 2 } else { 20 });
+    let init: Vec<f32> = (0..chains * n_vis).map(|i| ((i * 7919) % 2) as f32).collect();
+    let row = |executor: &'static str, sampler: &'static str, chains: usize, steps: u32, seconds: f64| Row {
+        executor,
+        energy: format!("rbm{n_vis}x{n_hid}"),
+        dim: n_vis,
+        sampler,
+        chains,
+        steps,
+        seconds,
+        dispatches_per_step: None,
+        gflops: Some(4.0 * (n_vis * n_hid) as f64 * chains as f64 * steps as f64 / seconds / 1e9),
+        ess_per_s: None,
+        frozen: 0,
+    };
+    if let Some(ctx) = ctx {
+        let mut g = GpuGibbs::new(ctx.clone(), &rbm, &init, SEED, 0)?;
+        g.run(1)?;
+        let start = Instant::now();
+        g.run(steps)?;
+        rows.push(row("gpu", "gibbs", chains, steps, start.elapsed().as_secs_f64()));
+    }
+    if want_cpu {
+        let mut g = CpuGibbs::new(&rbm, &init, SEED, 0)?;
+        g.run(1);
+        let start = Instant::now();
+        g.run(steps);
+        rows.push(row("cpu", "gibbs", chains, steps, start.elapsed().as_secs_f64()));
+    }
+    let default_mnist = std::path::Path::new("../shared/data/mnist");
+    let Some(dir) = args.mnist.clone().or_else(|| default_mnist.is_dir().then(|| default_mnist.to_path_buf())) else {
+        println!("note: no --mnist directory: skipping the RBM training rows");
+        return Ok(());
+    };
+    let limit = if args.quick { 200 } else { args.rbm_rows as usize };
+    let mut data = data::load(&dir, Split::Train)?.take(limit);
+    data::binarize(&mut data, Binarize::Stochastic(SEED), 0);
+    let batch = 100;
+    for (k, name) in [(1u32, "cd1 epoch"), (25, "cd25 epoch")] {
+        let config = TrainConfig::new(Method::Cd(k), batch, 0.01, 1, SEED);
+        let mut time = |executor: &'static str, trainer: &mut dyn Trainer| -> Result<()> {
+            let report = run_epoch(trainer, &config, data.rows, 0, |_, _| {})?;
+            // One timing over `limit` rows, scaled to a 60000-row epoch of 600 batches, so
+            // chain-steps/s reads as training rows per second.
+            let mut r = row(executor, name, batch, (60000 / batch) as u32, report.seconds * 60000.0 / data.rows as f64);
+            r.gflops = None;
+            rows.push(r);
+            Ok(())
+        };
+        if let Some(ctx) = ctx {
+            let state = TrainState::new(rbm.clone(), &config, &data.images)?;
+            time("gpu", &mut GpuTrainer::new(ctx.clone(), &config, state, &data.images)?)?;
+        }
+        if want_cpu {
+            let state = TrainState::new(rbm.clone(), &config, &data.images)?;
+            time("cpu", &mut CpuTrainer::new(&config, state, &data.images)?)?;
+        }
+    }
+    println!("note: rbm 'cd1 epoch' / 'cd25 epoch' rows: seconds = time for {limit} MNIST rows x 60000 / {limit}, batch {batch}");
+    Ok(())
 }
 
 /// Warm-up run (untimed), then one timed `run(steps)`. Shared by both executors.
@@ -290,6 +372,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 }
             }
         }
+    }
+
+    if matches!(args.suite, Suite::All | Suite::Rbm) {
+        rbm_rows(args, ctx.as_ref(), want_cpu, &mut rows)?;
     }
 
     println!();
