@@ -3,6 +3,7 @@
 
 pub mod digits;
 pub mod idx;
+pub mod toy;
 
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
