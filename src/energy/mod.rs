@@ -136,6 +136,31 @@ impl Energy {
         self.add_energy_grad(x, g, T::from_f32(1.0))
     }
 
+    /// Energies and gradients of n points at once (xs and gs [n, dim] row-major, es [n]): the
+    /// CPU executor's batched path. Analytic terms run [`Energy::energy_grad`]'s code point by
+    /// point; network terms run as GEMMs ([`mlp::Mlp::add_energy_grad_batch`]), so results equal
+    /// the per-point ones up to summation order. Single-threaded: callers parallelise over
+    /// batches.
+    pub fn energy_grad_batch(&self, xs: &[f32], gs: &mut [f32], es: &mut [f32]) {
+        assert!(xs.len() == es.len() * self.dim() && gs.len() == xs.len(), "energy_grad_batch: shapes disagree");
+        gs.fill(0.0);
+        es.fill(0.0);
+        self.add_energy_grad_batch(xs, gs, es, 1.0);
+    }
+
+    fn add_energy_grad_batch(&self, xs: &[f32], gs: &mut [f32], es: &mut [f32], weight: f32) {
+        let d = self.dim();
+        match self {
+            Energy::Mlp(m) => m.add_energy_grad_batch(xs, gs, es, weight),
+            Energy::Sum { terms } => terms.iter().for_each(|(w, t)| t.add_energy_grad_batch(xs, gs, es, weight * w)),
+            _ => {
+                for ((x, g), e) in xs.chunks_exact(d).zip(gs.chunks_exact_mut(d)).zip(es.iter_mut()) {
+                    *e += self.add_energy_grad(x, g, weight);
+                }
+            }
+        }
+    }
+
     /// Energy only (the gradient is computed and dropped; energies here are cheap).
     pub fn energy<T: Real>(&self, x: &[T]) -> T {
         let mut g = vec![T::zero(); x.len()];

@@ -1,6 +1,12 @@
 //! The CPU executor: twin of `shaders/langevin.wgsl`, `hmc.wgsl`, `rwmh.wgsl` and
 //! `tempering.wgsl`. The same steps in the same order with the same Philox draws, parallel over
 //! chains with rayon.
+//!
+//! Two schedules share the per-chain arithmetic (`propose`, `verdict`, `log_alpha`):
+//! chain-major (each chain runs all its steps alone; fastest for cheap analytic energies) and,
+//! for energies with a network term, step-major over blocks of chains, where one batched
+//! evaluation per step turns the network's layers into GEMMs. Chains depend only on (seed,
+//! chain), so both give the same results up to the GEMM's summation order.
 
 use super::config::{SamplerConfig, SamplerKind, check_initial};
 use super::{ChainSampler, ChainStats};
@@ -26,6 +32,8 @@ pub struct CpuSampler {
     /// [base chains, R - 1] accepted swaps per neighbour pair.
     swaps: Vec<u32>,
     steps_done: u32,
+    /// Step-major blocks with batched energy evaluations (energies with a network term).
+    batched: bool,
 }
 
 /// What one chain's run changed besides its state.
@@ -38,12 +46,65 @@ struct ChainOutcome {
     trace: Vec<(usize, Vec<f32>)>,
 }
 
-fn is_finite_state(x: &[f32], g: &[f32], e: f32) -> bool {
+impl ChainOutcome {
+    /// Keeps x if `step` fills a trace slot.
+    fn record(&mut self, cfg: &SamplerConfig, step: u32, x: &[f32]) {
+        if let Some(slot) = trace_slot(cfg, step) {
+            self.trace.push((slot, x.to_vec()));
+        }
+    }
+}
+
+/// How a step ends for a chain.
+enum Verdict {
+    Move,
+    Stay,
+    /// ULA's proposal was not finite: the chain stops at its last finite state.
+    Freeze,
+}
+
+/// A sampler chain's constants: its Philox chain index, step size and inverse temperature.
+#[derive(Clone, Copy)]
+struct Chain {
+    id: u32,
+    h: f32,
+    beta: f32,
+}
+
+/// HMC's per-proposal draws (unused by the other kinds).
+#[derive(Clone, Copy, Default)]
+struct Trajectory {
+    eps: f32,
+    n_leap: u32,
+    kinetic0: f32,
+}
+
+/// A proposal after its evaluation: state y, energy ey, beta-scaled gradient gy, HMC's final
+/// momentum p; `finite` is false where y, ey or gy (or an HMC trajectory) stopped being finite.
+struct Proposal<'a> {
+    y: &'a [f32],
+    gy: &'a [f32],
+    ey: f32,
+    p: &'a [f32],
+    traj: Trajectory,
+    finite: bool,
+}
+
+fn is_finite_state<T: Real>(x: &[T], g: &[T], e: T) -> bool {
     e.is_finite() && x.iter().all(|v| v.is_finite()) && g.iter().all(|v| v.is_finite())
 }
 
 fn accept_prob(log_alpha: f32) -> f32 {
     log_alpha.min(0.0).exp()
+}
+
+/// Whether any term is a network (then batched evaluation pays).
+fn has_network(energy: &Energy) -> bool {
+    match energy {
+        Energy::Mlp(_) => true,
+        Energy::Sum { terms } => terms.iter().any(|(_, t)| has_network(t)),
+        _ => false,
+    }
 }
 
 impl CpuSampler {
@@ -69,8 +130,22 @@ impl CpuSampler {
             trace: vec![0.0; config.trace_slots() as usize * chains * dim],
             swaps: vec![0; base * (r - 1)],
             steps_done: 0,
+            batched: has_network(energy),
             config,
         })
+    }
+
+    /// Forces the step-major batched schedule (true) or the chain-major one (false), for tests
+    /// that compare them.
+    #[doc(hidden)]
+    pub fn with_batched(mut self, batched: bool) -> Self {
+        self.batched = batched;
+        self
+    }
+
+    fn chain(&self, index: usize) -> Chain {
+        let [h, beta] = self.chain_params[index];
+        Chain { id: self.config.chain_offset * self.config.replicas() as u32 + index as u32, h, beta }
     }
 
     /// E(x), with g set to beta * grad E(x) (as the kernels' `energy_grad_at`).
@@ -80,136 +155,299 @@ impl CpuSampler {
         e
     }
 
-    /// Runs global steps `first .. first + n` of sampler chain `index`.
+    /// [`Self::energy_grad_at`] for the rows of a block, in one batched evaluation.
+    fn energy_grad_block(&self, chains: &[Chain], xs: &[f32], gs: &mut [f32], es: &mut [f32]) {
+        self.energy.energy_grad_batch(xs, gs, es);
+        for (g, c) in gs.chunks_exact_mut(self.dim).zip(chains) {
+            g.iter_mut().for_each(|v| *v *= c.beta);
+        }
+    }
+
+    /// Draws the proposal of `step` from x (gradient g): y for ULA, MALA and RWMH; for HMC the
+    /// momentum p and the trajectory's length and step, with y = x before the first drift.
+    // propose, verdict and log_alpha are inlined: on cheap energies their call overhead shows.
+    #[inline(always)]
+    fn propose(&self, c: Chain, step: u32, x: &[f32], g: &[f32], y: &mut [f32], p: &mut [f32]) -> Trajectory {
+        let cfg = &self.config;
+        let (h, scale) = (c.h, &self.dim_scale);
+        if cfg.kind == SamplerKind::Hmc {
+            let u = rng::uniform4(cfg.seed, c.id, step, Stream::Accept, 0);
+            let eps = h * (1.0 + cfg.step_jitter * (2.0 * u[1] - 1.0));
+            let mut n_leap = cfg.leapfrog;
+            if cfg.leapfrog_jitter > 0 {
+                let span = 2 * cfg.leapfrog_jitter + 1;
+                n_leap = cfg.leapfrog - cfg.leapfrog_jitter + ((u[2] * span as f32) as u32).min(span - 1);
+            }
+            rng::fill_normals(cfg.seed, c.id, step, Stream::Momentum, p);
+            let mut kinetic0 = 0.0f32;
+            for i in 0..x.len() {
+                p[i] /= scale[i].sqrt();
+                kinetic0 += 0.5 * p[i] * p[i] * scale[i];
+            }
+            y.copy_from_slice(x);
+            return Trajectory { eps, n_leap, kinetic0 };
+        }
+        // The proposal noise, turned into y in place.
+        rng::fill_normals(cfg.seed, c.id, step, Stream::ProposalNoise, y);
+        match cfg.kind {
+            SamplerKind::Ula => {
+                let s = cfg.noise_scale.unwrap_or((2.0 * h).sqrt());
+                for i in 0..x.len() {
+                    let gi = cfg.grad_clamp.map_or(g[i], |m| g[i].clamp(-m, m));
+                    let v = x[i] - h * gi + s * y[i];
+                    y[i] = cfg.box_clamp.map_or(v, |(lo, hi)| v.clamp(lo, hi));
+                }
+            }
+            SamplerKind::Mala => {
+                let s = (2.0 * h).sqrt();
+                for i in 0..x.len() {
+                    let m = scale[i];
+                    y[i] = x[i] - h * m * g[i] + s * m.sqrt() * y[i];
+                }
+            }
+            SamplerKind::Rwmh | SamplerKind::Hmc /* returned above */ => {
+                for i in 0..x.len() {
+                    y[i] = x[i] + h * scale[i] * y[i];
+                }
+            }
+        }
+        Trajectory::default()
+    }
+
+    /// The end of `step` for a chain at x (gradient g, energy e) given its evaluated proposal:
+    /// ULA moves, or freezes on a non-finite proposal; the others pass the Metropolis test with
+    /// the step's accept uniform, counted in `out`. The caller moves the chain.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn verdict(
+        &self,
+        c: Chain,
+        step: u32,
+        x: &[f32],
+        g: &[f32],
+        e: f32,
+        q: &Proposal,
+        out: &mut ChainOutcome,
+    ) -> Verdict {
+        let cfg = &self.config;
+        if cfg.kind == SamplerKind::Ula {
+            out.frozen = !q.finite;
+            return if q.finite { Verdict::Move } else { Verdict::Freeze };
+        }
+        let log_alpha = if q.finite { self.log_alpha(c, x, g, e, q) } else { -1.0e30 };
+        out.prob_sum += accept_prob(log_alpha);
+        let u = rng::uniform4(cfg.seed, c.id, step, Stream::Accept, 0)[0];
+        let accept = u.ln() <= log_alpha;
+        out.accepted += accept as u32;
+        if accept { Verdict::Move } else { Verdict::Stay }
+    }
+
+    /// The log acceptance ratio of a finite proposal (Metropolis-adjusted kinds).
+    #[inline(always)]
+    fn log_alpha(&self, c: Chain, x: &[f32], g: &[f32], e: f32, q: &Proposal) -> f32 {
+        let (h, beta, scale) = (c.h, c.beta, &self.dim_scale);
+        match self.config.kind {
+            SamplerKind::Mala => {
+                let (mut forward, mut backward) = (0.0f32, 0.0f32);
+                for i in 0..x.len() {
+                    let m = scale[i];
+                    let f = q.y[i] - x[i] + h * m * g[i];
+                    let b = x[i] - q.y[i] + h * m * q.gy[i];
+                    forward += f * f / m;
+                    backward += b * b / m;
+                }
+                beta * (e - q.ey) + (forward - backward) / (4.0 * h)
+            }
+            SamplerKind::Rwmh => beta * (e - q.ey),
+            SamplerKind::Hmc => {
+                let kinetic1: f32 = (0..x.len()).map(|i| 0.5 * q.p[i] * q.p[i] * scale[i]).sum();
+                beta * (e - q.ey) + q.traj.kinetic0 - kinetic1
+            }
+            SamplerKind::Ula => 0.0,
+        }
+    }
+
+    /// Runs global steps `first .. first + n` of sampler chain `index` (chain-major).
     fn run_chain(&self, index: usize, x: &mut [f32], first: u32, n: u32) -> ChainOutcome {
         let mut out = ChainOutcome::default();
         let d = self.dim;
-        let cfg = &self.config;
-        let chain = cfg.chain_offset * cfg.replicas() as u32 + index as u32;
-        let [h, beta] = self.chain_params[index];
+        let c = self.chain(index);
         let mut g = vec![0.0f32; d];
-        let mut e = self.energy_grad_at(x, &mut g, beta);
+        let mut e = self.energy_grad_at(x, &mut g, c.beta);
         if !is_finite_state(x, &g, e) {
             out.frozen = true;
             return out;
         }
-        let (mut y, mut gy, mut noise) = (vec![0.0f32; d], vec![0.0f32; d], vec![0.0f32; d]);
-        let mut mom = vec![0.0f32; d];
-        for k in 0..n {
-            let step = first + k;
-            // Each arm leaves the proposal's log acceptance ratio (None: ULA, always moves).
-            let log_alpha = match cfg.kind {
-                SamplerKind::Ula => {
-                    rng::fill_normals(cfg.seed, chain, step, Stream::ProposalNoise, &mut noise);
-                    let s = cfg.noise_scale.unwrap_or((2.0 * h).sqrt());
-                    for i in 0..d {
-                        let gi = cfg.grad_clamp.map_or(g[i], |c| g[i].clamp(-c, c));
-                        let v = x[i] - h * gi + s * noise[i];
-                        y[i] = cfg.box_clamp.map_or(v, |(lo, hi)| v.clamp(lo, hi));
-                    }
-                    let ey = self.energy_grad_at(&y, &mut gy, beta);
-                    if !is_finite_state(&y, &gy, ey) {
-                        out.frozen = true;
-                        break;
-                    }
-                    x.copy_from_slice(&y);
-                    std::mem::swap(&mut g, &mut gy);
-                    e = ey;
-                    None
+        let (mut y, mut gy, mut p) = (vec![0.0f32; d], vec![0.0f32; d], vec![0.0f32; d]);
+        for step in first..first + n {
+            let traj = self.propose(c, step, x, &g, &mut y, &mut p);
+            let (ey, finite) = if self.config.kind == SamplerKind::Hmc {
+                gy.copy_from_slice(&g);
+                let grad = |q: &[f32], gq: &mut [f32]| self.energy_grad_at(q, gq, c.beta);
+                match leapfrog(grad, &mut y, &mut p, &mut gy, &self.dim_scale, traj.eps, traj.n_leap) {
+                    Some(ey) => (ey, true),
+                    None => (e, false),
                 }
-                SamplerKind::Mala => {
-                    rng::fill_normals(cfg.seed, chain, step, Stream::ProposalNoise, &mut noise);
-                    let s = (2.0 * h).sqrt();
-                    for i in 0..d {
-                        let m = self.dim_scale[i];
-                        y[i] = x[i] - h * m * g[i] + s * m.sqrt() * noise[i];
-                    }
-                    let ey = self.energy_grad_at(&y, &mut gy, beta);
-                    let mut log_alpha = -1.0e30f32;
-                    if is_finite_state(&y, &gy, ey) {
-                        let (mut forward, mut backward) = (0.0f32, 0.0f32);
-                        for i in 0..d {
-                            let m = self.dim_scale[i];
-                            let f = y[i] - x[i] + h * m * g[i];
-                            let b = x[i] - y[i] + h * m * gy[i];
-                            forward += f * f / m;
-                            backward += b * b / m;
-                        }
-                        log_alpha = beta * (e - ey) + (forward - backward) / (4.0 * h);
-                    }
-                    Some((log_alpha, ey))
-                }
-                SamplerKind::Rwmh => {
-                    rng::fill_normals(cfg.seed, chain, step, Stream::ProposalNoise, &mut noise);
-                    for i in 0..d {
-                        y[i] = x[i] + h * self.dim_scale[i] * noise[i];
-                    }
-                    let ey = self.energy_grad_at(&y, &mut gy, beta);
-                    let log_alpha = if is_finite_state(&y, &gy, ey) { beta * (e - ey) } else { -1.0e30 };
-                    Some((log_alpha, ey))
-                }
-                SamplerKind::Hmc => {
-                    let u = rng::uniform4(cfg.seed, chain, step, Stream::Accept, 0);
-                    let eps = h * (1.0 + cfg.step_jitter * (2.0 * u[1] - 1.0));
-                    let mut n_leap = cfg.leapfrog;
-                    if cfg.leapfrog_jitter > 0 {
-                        let span = 2 * cfg.leapfrog_jitter + 1;
-                        n_leap = cfg.leapfrog - cfg.leapfrog_jitter + ((u[2] * span as f32) as u32).min(span - 1);
-                    }
-                    rng::fill_normals(cfg.seed, chain, step, Stream::Momentum, &mut noise);
-                    let mut kinetic0 = 0.0f32;
-                    for i in 0..d {
-                        mom[i] = noise[i] / self.dim_scale[i].sqrt();
-                        kinetic0 += 0.5 * mom[i] * mom[i] * self.dim_scale[i];
-                    }
-                    y.copy_from_slice(x);
-                    gy.copy_from_slice(&g);
-                    let end = leapfrog(
-                        |q: &[f32], gq: &mut [f32]| self.energy_grad_at(q, gq, beta),
-                        &mut y,
-                        &mut mom,
-                        &mut gy,
-                        &self.dim_scale,
-                        eps,
-                        n_leap,
-                    );
-                    match end {
-                        Some(ey) => {
-                            let kinetic1: f32 = (0..d).map(|i| 0.5 * mom[i] * mom[i] * self.dim_scale[i]).sum();
-                            Some((beta * (e - ey) + kinetic0 - kinetic1, ey))
-                        }
-                        None => Some((-1.0e30, e)),
-                    }
-                }
+            } else {
+                let ey = self.energy_grad_at(&y, &mut gy, c.beta);
+                (ey, is_finite_state(&y, &gy, ey))
             };
-            if let Some((log_alpha, ey)) = log_alpha {
-                out.prob_sum += accept_prob(log_alpha);
-                let u = rng::uniform4(cfg.seed, chain, step, Stream::Accept, 0)[0];
-                if u.ln() <= log_alpha {
+            let q = Proposal { y: &y, gy: &gy, ey, p: &p, traj, finite };
+            match self.verdict(c, step, x, &g, e, &q, &mut out) {
+                Verdict::Freeze => break,
+                Verdict::Move => {
                     x.copy_from_slice(&y);
                     std::mem::swap(&mut g, &mut gy);
                     e = ey;
-                    out.accepted += 1;
                 }
+                Verdict::Stay => {}
             }
-            if let Some(slot) = trace_slot(cfg, step) {
-                out.trace.push((slot, x.to_vec()));
-            }
+            out.record(&self.config, step, x);
         }
         out.energy = Some(e);
         out
+    }
+
+    /// Runs global steps `first .. first + n` of the chains `start ..` whose states are the rows
+    /// of `xs`, step-major: each step draws every live chain's proposal, evaluates the block in
+    /// one batched call (HMC: one per leapfrog step), then finishes each chain.
+    fn run_block(&self, start: usize, xs: &mut [f32], first: u32, n: u32) -> Vec<ChainOutcome> {
+        let d = self.dim;
+        let rows = xs.len() / d;
+        let row = |j: usize| j * d..(j + 1) * d;
+        let chains: Vec<Chain> = (start..start + rows).map(|i| self.chain(i)).collect();
+        let mut out: Vec<ChainOutcome> = (0..rows).map(|_| ChainOutcome::default()).collect();
+        let (mut g, mut e) = (vec![0.0f32; rows * d], vec![0.0f32; rows]);
+        self.energy_grad_block(&chains, xs, &mut g, &mut e);
+        // Chains that started frozen (or freeze here) stay in the batch, unmoved and ignored.
+        let ran: Vec<bool> =
+            (0..rows).map(|j| !self.frozen[start + j] && is_finite_state(&xs[row(j)], &g[row(j)], e[j])).collect();
+        for (j, o) in out.iter_mut().enumerate() {
+            o.frozen = !self.frozen[start + j] && !ran[j];
+        }
+        let mut live = ran.clone();
+        let (mut y, mut gy, mut p) = (vec![0.0f32; rows * d], vec![0.0f32; rows * d], vec![0.0f32; rows * d]);
+        let (mut ey, mut finite) = (vec![0.0f32; rows], vec![false; rows]);
+        let mut traj = vec![Trajectory::default(); rows];
+        for step in first..first + n {
+            if !live.contains(&true) {
+                break;
+            }
+            for j in (0..rows).filter(|&j| live[j]) {
+                traj[j] = self.propose(chains[j], step, &xs[row(j)], &g[row(j)], &mut y[row(j)], &mut p[row(j)]);
+            }
+            if self.config.kind == SamplerKind::Hmc {
+                self.leapfrog_block(&chains, &live, &traj, &g, &mut y, &mut p, &mut gy, &mut ey, &mut finite);
+            } else {
+                self.energy_grad_block(&chains, &y, &mut gy, &mut ey);
+                for j in 0..rows {
+                    finite[j] = is_finite_state(&y[row(j)], &gy[row(j)], ey[j]);
+                }
+            }
+            for j in 0..rows {
+                if !live[j] {
+                    continue;
+                }
+                let q = Proposal {
+                    y: &y[row(j)],
+                    gy: &gy[row(j)],
+                    ey: ey[j],
+                    p: &p[row(j)],
+                    traj: traj[j],
+                    finite: finite[j],
+                };
+                match self.verdict(chains[j], step, &xs[row(j)], &g[row(j)], e[j], &q, &mut out[j]) {
+                    Verdict::Freeze => {
+                        live[j] = false;
+                        continue;
+                    }
+                    Verdict::Move => {
+                        xs[row(j)].copy_from_slice(&y[row(j)]);
+                        g[row(j)].copy_from_slice(&gy[row(j)]);
+                        e[j] = ey[j];
+                    }
+                    Verdict::Stay => {}
+                }
+                out[j].record(&self.config, step, &xs[row(j)]);
+            }
+        }
+        for j in (0..rows).filter(|&j| ran[j]) {
+            out[j].energy = Some(e[j]);
+        }
+        out
+    }
+
+    /// The leapfrog trajectories of a block's live chains, interleaved so that each of their
+    /// steps is one batched evaluation: [`leapfrog`]'s arithmetic, chain by chain. On return y,
+    /// p, gy and ey hold each trajectory's end; `finite` says which stayed finite.
+    #[allow(clippy::too_many_arguments)]
+    fn leapfrog_block(
+        &self,
+        chains: &[Chain],
+        live: &[bool],
+        traj: &[Trajectory],
+        g: &[f32],
+        y: &mut [f32],
+        p: &mut [f32],
+        gy: &mut [f32],
+        ey: &mut [f32],
+        finite: &mut [bool],
+    ) {
+        let d = self.dim;
+        let row = |j: usize| j * d..(j + 1) * d;
+        let mut moving = live.to_vec();
+        for j in (0..chains.len()).filter(|&j| live[j]) {
+            finite[j] = true;
+            kick(&mut p[row(j)], &g[row(j)], 0.5 * traj[j].eps);
+        }
+        let longest = (0..chains.len()).filter(|&j| live[j]).map(|j| traj[j].n_leap).max().unwrap_or(0);
+        for l in 0..longest {
+            for j in (0..chains.len()).filter(|&j| moving[j]) {
+                drift(&mut y[row(j)], &p[row(j)], &self.dim_scale, traj[j].eps);
+            }
+            // Rows whose trajectory ended are evaluated again at the same point, which gives the
+            // same values: a row's result depends on that row only.
+            self.energy_grad_block(chains, y, gy, ey);
+            for j in 0..chains.len() {
+                if !moving[j] {
+                    continue;
+                }
+                if !is_finite_state(&y[row(j)], &gy[row(j)], ey[j]) {
+                    (finite[j], moving[j]) = (false, false);
+                    continue;
+                }
+                let (eps, last) = (traj[j].eps, l + 1 == traj[j].n_leap);
+                kick(&mut p[row(j)], &gy[row(j)], if last { 0.5 * eps } else { eps });
+                moving[j] = !last;
+            }
+        }
+    }
+
+    /// Chains per block of the batched schedule: a few blocks per thread for balance, enough
+    /// rows for efficient GEMMs, and a block's activations small enough for the cache.
+    fn block_rows(&self) -> usize {
+        self.frozen.len().div_ceil(2 * rayon::current_num_threads()).clamp(16, 128)
     }
 
     /// Runs steps `first .. first + n` of every chain (no swaps inside).
     fn run_segment(&mut self, first: u32, n: u32) {
         let d = self.dim;
         let mut state = std::mem::take(&mut self.state);
-        let frozen = &self.frozen;
-        let outcomes: Vec<ChainOutcome> = state
-            .par_chunks_mut(d)
-            .enumerate()
-            .map(|(i, x)| if frozen[i] { ChainOutcome::default() } else { self.run_chain(i, x, first, n) })
-            .collect();
+        let outcomes: Vec<ChainOutcome> = if self.batched {
+            let rows = self.block_rows();
+            state
+                .par_chunks_mut(rows * d)
+                .enumerate()
+                .flat_map_iter(|(k, xs)| self.run_block(k * rows, xs, first, n))
+                .collect()
+        } else {
+            let frozen = &self.frozen;
+            state
+                .par_chunks_mut(d)
+                .enumerate()
+                .map(|(i, x)| if frozen[i] { ChainOutcome::default() } else { self.run_chain(i, x, first, n) })
+                .collect()
+        };
         self.state = state;
         let chains = self.frozen.len();
         for (i, o) in outcomes.into_iter().enumerate() {
@@ -237,8 +475,11 @@ impl CpuSampler {
                 if self.frozen[a] || self.frozen[b] {
                     continue;
                 }
-                let log_alpha = (self.chain_params[a][1] - self.chain_params[b][1]) * (self.energies[a] - self.energies[b]);
-                let u = rng::uniform4(self.config.seed, self.config.chain_offset + n as u32, round, Stream::Swap, r as u32)[0];
+                let log_alpha =
+                    (self.chain_params[a][1] - self.chain_params[b][1]) * (self.energies[a] - self.energies[b]);
+                let u =
+                    rng::uniform4(self.config.seed, self.config.chain_offset + n as u32, round, Stream::Swap, r as u32)
+                        [0];
                 if u.ln() <= log_alpha {
                     for i in 0..d {
                         self.state.swap(a * d + i, b * d + i);
@@ -265,24 +506,31 @@ pub fn leapfrog<T: Real>(
     n: u32,
 ) -> Option<T> {
     let half = T::from_f32(0.5) * eps;
-    for i in 0..q.len() {
-        p[i] -= half * g[i];
-    }
+    kick(p, g, half);
     let mut e = T::zero();
     for l in 0..n {
-        for i in 0..q.len() {
-            q[i] += eps * inv_mass[i] * p[i];
-        }
+        drift(q, p, inv_mass, eps);
         e = grad(q, g);
-        if !(e.is_finite() && q.iter().all(|v| v.is_finite()) && g.iter().all(|v| v.is_finite())) {
+        if !is_finite_state(q, g, e) {
             return None;
         }
-        let kick = if l + 1 == n { half } else { eps };
-        for i in 0..q.len() {
-            p[i] -= kick * g[i];
-        }
+        kick(p, g, if l + 1 == n { half } else { eps });
     }
     Some(e)
+}
+
+/// p -= k dE/dq: a leapfrog kick (shared by [`leapfrog`] and the batched schedule).
+fn kick<T: Real>(p: &mut [T], g: &[T], k: T) {
+    for i in 0..p.len() {
+        p[i] -= k * g[i];
+    }
+}
+
+/// q += eps M^-1 p: a leapfrog drift.
+fn drift<T: Real>(q: &mut [T], p: &[T], inv_mass: &[T], eps: T) {
+    for i in 0..q.len() {
+        q[i] += eps * inv_mass[i] * p[i];
+    }
 }
 
 /// The trace slot filled after global step `step`, as in the kernels' `record_trace`.
