@@ -136,6 +136,17 @@ fn tiled_and_per_chain_strategies_agree() {
             assert!(e_diff < 1e-3, "energies differ by {e_diff}");
         }
     }
+    // MNIST-sized input through the tiled kernels (few chains and steps: lavapipe is slow here).
+    let energy = mlp(&[784, 200, 1], Activation::Softplus, true, 5);
+    let init = rng::initial_states(8, 0, 20, 784, 0.5);
+    let config = SamplerConfig { mlp_strategy: MlpStrategy::Tiled, ..SamplerConfig::new(SamplerKind::Mala, 0.001, 3) };
+    let mut gpu = GpuSampler::new(ctx.clone(), &energy, config.clone(), &init).unwrap();
+    let mut cpu = CpuSampler::new(&energy, config, &init).unwrap();
+    gpu.run(3).unwrap();
+    cpu.run(3).unwrap();
+    let diff = common::max_abs_diff(&gpu.state().unwrap(), &cpu.state().unwrap());
+    assert!(diff < 1e-3, "d=784 tiled vs cpu: {diff}");
+    assert_eq!(gpu.stats().unwrap().accepted, cpu.stats().unwrap().accepted);
     // The tiled kernels only take a plain MLP.
     let sum = Energy::Sum { terms: vec![(1.0, mlp(&[2, 8, 1], Activation::Relu, false, 1))] };
     let config = SamplerConfig { mlp_strategy: MlpStrategy::Tiled, ..SamplerConfig::new(SamplerKind::Mala, 0.1, 1) };
