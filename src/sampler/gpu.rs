@@ -28,18 +28,6 @@ const STEP_BINDINGS: &[Binding] = &[
     Binding::StorageRead,      // chain params
     Binding::StorageRead,      // dim scale
 ];
-/// The tiled MLP kernels bind a per-chain scratch buffer after the others.
-const TILED_BINDINGS: &[Binding] = &[
-    Binding::UniformDynamic,
-    Binding::StorageReadWrite, // state
-    Binding::StorageReadWrite, // stats
-    Binding::StorageRead,      // energy params
-    Binding::StorageReadWrite, // energies
-    Binding::StorageReadWrite, // trace
-    Binding::StorageRead,      // chain params
-    Binding::StorageRead,      // dim scale
-    Binding::StorageReadWrite, // scratch
-];
 const SWAP_BINDINGS: &[Binding] = &[
     Binding::UniformDynamic,
     Binding::StorageReadWrite, // state
@@ -199,7 +187,9 @@ impl GpuSampler {
                     "langevin_tiled.wgsl",
                     &[("energy", &energy_module), ("mlp_net", &net.source)],
                 )?;
-                let kernel = ctx.kernel(&format!("langevin_tiled.wgsl[mlp; d={dim}]"), &wgsl, entry, TILED_BINDINGS)?;
+                // The tiled kernels bind a per-chain scratch buffer after the others.
+                let bindings = [STEP_BINDINGS, &[Binding::StorageReadWrite]].concat();
+                let kernel = ctx.kernel(&format!("langevin_tiled.wgsl[mlp; d={dim}]"), &wgsl, entry, &bindings)?;
                 (kernel, crate::energy::mlp::TILE_CHAINS as u32, net.loop_iterations)
             }
             None => {
