@@ -25,6 +25,7 @@ pub mod io;
 pub mod rbm;
 pub mod rng;
 pub mod sampler;
+pub mod train;
 
 pub use error::{Error, Result};
 /// The wgpu this crate is built against, for applications that share their device.

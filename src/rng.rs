@@ -28,6 +28,8 @@ pub enum Stream {
     Init = 5,
     /// Parallel-tempering swap uniforms (counter: base chain, swap round, stream, pair).
     Swap = 6,
+    /// Training minibatches: which data rows a step draws, and noise-contrastive samples.
+    Batch = 7,
 }
 
 #[inline]

@@ -14,6 +14,7 @@ const STREAM_GIBBS: u32 = 3u;
 const STREAM_BUFFER_RESET: u32 = 4u;
 const STREAM_INIT: u32 = 5u;
 const STREAM_SWAP: u32 = 6u;
+const STREAM_BATCH: u32 = 7u;
 
 const TWO_PI: f32 = 6.283185307179586;
 

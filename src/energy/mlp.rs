@@ -96,7 +96,7 @@ impl Activation {
     }
 
     /// WGSL expression pair (act, act') for a variable named `z`.
-    fn wgsl(&self) -> (String, String) {
+    pub(crate) fn wgsl(&self) -> (String, String) {
         let f = |v: f32| format!("{v:?}");
         match *self {
             Activation::Relu => ("max(z, 0.0)".into(), "select(0.0, 1.0, z > 0.0)".into()),
@@ -114,7 +114,7 @@ pub const UNROLL: usize = 8;
 
 /// WGSL that adds `sum_{j < n} term(j)` to `acc`: a loop over blocks of [`UNROLL`] terms, then
 /// the remainder written out. `term` receives an index expression.
-fn dot_product(acc: &str, n: usize, term: &dyn Fn(&str) -> String) -> String {
+pub(crate) fn dot_product(acc: &str, n: usize, term: &dyn Fn(&str) -> String) -> String {
     let blocks = n / UNROLL * UNROLL;
     let mut s = String::new();
     if blocks > 0 {
@@ -142,6 +142,10 @@ pub struct TiledNet {
     /// Loop iterations of one evaluation per invocation (see `GpuContext::loop_budget`).
     pub loop_iterations: u64,
 }
+
+/// Tensors whose names start with this hold a training checkpoint's optimizer and replay state
+/// (`src/train/checkpoint.rs`); [`Mlp::load`] skips them, so a checkpoint loads as a network.
+pub const TRAINING_STATE_PREFIX: &str = "train.";
 
 /// A dense layer in PyTorch's layout: `weight` is [out, in] row-major.
 #[derive(Clone, Debug, PartialEq)]
@@ -443,7 +447,8 @@ impl Mlp {
     /// Loads weights written by PyTorch (`safetensors.torch.save_file(model.state_dict())` of an
     /// nn.Sequential): keys `N.weight` [out, in] and `N.bias` [out] for the Linear layers in
     /// index order, parameter-free layers skipped. The activation and sign come from the file's
-    /// metadata (`activation`, `output` = "energy" | "neg_energy") unless given here.
+    /// metadata (`activation`, `output` = "energy" | "neg_energy") unless given here. Tensors
+    /// named `train.*` (a training checkpoint's other state) are skipped.
     pub fn load(path: &Path, activation: Option<Activation>, negate: Option<bool>) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let bad = |msg: String| Error::format(path, msg);
@@ -453,6 +458,9 @@ impl Mlp {
         let mut by_index: Vec<(usize, Option<Vec<usize>>, Option<Vec<usize>>)> = Vec::new();
         let mut params: HashMap<String, Vec<f32>> = HashMap::new();
         for (name, view) in tensors.tensors() {
+            if name.starts_with(TRAINING_STATE_PREFIX) {
+                continue;
+            }
             let (index, kind) = name
                 .split_once('.')
                 .and_then(|(i, k)| i.parse::<usize>().ok().map(|i| (i, k)))
@@ -515,29 +523,27 @@ impl Mlp {
     /// Writes the network as PyTorch's nn.Sequential(Linear, act, Linear, ...) would name it,
     /// with the activation and sign in the metadata; atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let raw: Vec<(String, Vec<usize>, Vec<u8>)> = self
+        let (tensors, meta) = self.safetensors_parts();
+        crate::io::write_safetensors(path, &tensors, meta)
+    }
+
+    /// The tensors (name, shape, values) and metadata [`Mlp::save`] writes, for files that hold
+    /// a network among other things (training checkpoints).
+    pub fn safetensors_parts(&self) -> (Vec<(String, Vec<usize>, Vec<f32>)>, HashMap<String, String>) {
+        let tensors = self
             .layers
             .iter()
             .enumerate()
             .flat_map(|(k, l)| {
-                [
-                    (format!("{}.weight", 2 * k), vec![l.outputs, l.inputs], bytemuck::cast_slice(&l.weight).to_vec()),
-                    (format!("{}.bias", 2 * k), vec![l.outputs], bytemuck::cast_slice(&l.bias).to_vec()),
-                ]
+                [(format!("{}.weight", 2 * k), vec![l.outputs, l.inputs], l.weight.clone()), (format!("{}.bias", 2 * k), vec![l.outputs], l.bias.clone())]
             })
             .collect();
-        let views = raw
-            .iter()
-            .map(|(n, shape, data)| safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data).map(|v| (n.clone(), v)))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::format(path, e.to_string()))?;
         let meta = HashMap::from([
             ("format".to_string(), "ebm-mlp".to_string()),
             ("activation".to_string(), self.activation.name()),
             ("output".to_string(), if self.negate { "neg_energy" } else { "energy" }.to_string()),
         ]);
-        let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::format(path, e.to_string()))?;
-        crate::io::write_atomic(path, &bytes)
+        (tensors, meta)
     }
 }
 
@@ -637,7 +643,7 @@ impl Mlp {
 impl Activation {
     /// [`Activation::eval`] over a slice: z becomes act(z) and s act'(z). SiLU, the usual
     /// choice and otherwise most of the non-GEMM time, uses [`exp_poly`], which vectorises.
-    fn eval_batch(&self, z: &mut [f32], s: &mut [f32]) {
+    pub(crate) fn eval_batch(&self, z: &mut [f32], s: &mut [f32]) {
         if *self != Activation::Silu {
             return z.iter_mut().zip(s.iter_mut()).for_each(|(z, s)| (*z, *s) = self.eval(*z));
         }
@@ -700,7 +706,7 @@ fn exp_poly(x: f32) -> f32 {
 }
 
 /// Dot product with eight running sums, which the compiler keeps in vector registers.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
@@ -714,7 +720,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// C = alpha A B + beta C for C [m, n] row-major and A [m, k], B [k, n] each given as (data, row
 /// stride, column stride); beta = 0 ignores C's contents.
-fn sgemm(
+pub(crate) fn sgemm(
     alpha: f32,
     a: (&[f32], usize, usize),
     b: (&[f32], usize, usize),

@@ -27,6 +27,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("rbm_eval.wgsl", include_str!("../../shaders/rbm_eval.wgsl")),
     ("rbm_logz.wgsl", include_str!("../../shaders/rbm_logz.wgsl")),
     ("rbm_ais.wgsl", include_str!("../../shaders/rbm_ais.wgsl")),
+    ("train.wgsl", include_str!("../../shaders/train.wgsl")),
 ];
 
 /// The kernel files (entry-point modules), as opposed to what they import.
@@ -43,6 +44,7 @@ pub const KERNELS: &[&str] = &[
     "rbm_eval.wgsl",
     "rbm_logz.wgsl",
     "rbm_ais.wgsl",
+    "train.wgsl",
 ];
 
 fn source(name: &str) -> Option<&'static str> {

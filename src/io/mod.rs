@@ -170,3 +170,17 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// Writes float32 tensors (name, shape, values) and string metadata as a safetensors file,
+/// atomically ([`write_atomic`]).
+pub fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)], meta: std::collections::HashMap<String, String>) -> Result<()> {
+    let views = tensors
+        .iter()
+        .map(|(name, shape, values)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytemuck::cast_slice(values)).map(|v| (name.clone(), v))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::format(path, e.to_string()))?;
+    write_atomic(path, &bytes)
+}

@@ -2,7 +2,8 @@
 //! base-rate model: the kernel `shaders/rbm_ais.wgsl`, its launcher [`ais_gpu`] and its CPU twin
 //! [`ais_cpu`], which make the same Philox draws (see the shader's header for the counters).
 
-use super::gpu::{ParamSlots, bind_group, check_fits, kernel};
+use super::gpu::kernel;
+use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch};
 use super::{Rbm, Visible, sigmoid, softplus, softplus_f64};
 use crate::gpu::{Binding, GpuContext};
 use crate::rng::{self, Stream};
@@ -280,16 +281,16 @@ pub fn ais_gpu(ctx: &GpuContext, rbm: &Rbm, base: &[f32], config: &AisConfig) ->
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 if first {
                     let off = params.push(&base_p);
-                    super::gpu::dispatch(&mut pass, &k_init, &groups[0], off, nv as u32, runs as u32);
+                    dispatch(&mut pass, &k_init, &groups[0], off, nv as u32, runs as u32);
                 }
                 let end = (k + BETAS_PER_SUBMIT).min(last + 1);
                 for kk in k..end {
                     let p = AisParams { step: kk as u32, beta: betas[kk], beta_prev: betas[kk - 1], ..base_p };
                     let off = params.push(&p);
-                    super::gpu::dispatch(&mut pass, &k_hidden, &groups[1], off, nh as u32, runs as u32);
-                    super::gpu::dispatch(&mut pass, &k_weights, &groups[2], off, runs as u32, 1);
+                    dispatch(&mut pass, &k_hidden, &groups[1], off, nh as u32, runs as u32);
+                    dispatch(&mut pass, &k_weights, &groups[2], off, runs as u32, 1);
                     if kk < last {
-                        super::gpu::dispatch(&mut pass, &k_visible, &groups[3], off, nv as u32, runs as u32);
+                        dispatch(&mut pass, &k_visible, &groups[3], off, nv as u32, runs as u32);
                     }
                 }
                 k = end;

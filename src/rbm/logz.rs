@@ -2,7 +2,8 @@
 //! [`log_z_gpu`], its CPU twin [`log_z_cpu`] (same partition, Gray-code order and f32
 //! arithmetic), and float64 references for tests.
 
-use super::gpu::{ParamSlots, bind_group, kernel};
+use super::gpu::kernel;
+use crate::gpu::launch::{ParamSlots, bind_group, check_fits};
 use super::{Rbm, Visible, softplus, softplus_f64};
 use crate::gpu::{Binding, GpuContext};
 use crate::{Error, Result};
@@ -114,7 +115,7 @@ pub fn log_z_gpu(ctx: &GpuContext, rbm: &Rbm) -> Result<f64> {
     check(rbm)?;
     let (nv, nh) = (rbm.n_vis, rbm.n_hid);
     let (low, threads) = plan(nh);
-    super::gpu::check_fits(ctx, threads as usize, nv, "log Z scratch rows")?;
+    check_fits(ctx, threads as usize, nv, "log Z scratch rows")?;
     let bindings = [Binding::UniformDynamic, Binding::StorageRead, Binding::StorageReadWrite, Binding::StorageReadWrite];
     let partial = kernel(ctx, "rbm_logz.wgsl", "logz_partial", &bindings)?;
     let reduce = kernel(ctx, "rbm_logz.wgsl", "logz_reduce", &bindings)?;

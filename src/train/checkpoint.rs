@@ -1,0 +1,65 @@
+//! Training checkpoints: one safetensors file holding the network under PyTorch's names (so
+//! `ebm sample --energy mlp:checkpoint.safetensors` loads it; [`Mlp::load`] skips the rest),
+//! `train.log_z`, the optimizer moments `train.m` / `train.v` and the replay buffer
+//! `train.replay`, with the step, learning-rate scale, replay position and the training
+//! configuration in the metadata. Written atomically.
+
+use super::{TrainConfig, TrainState, param_count};
+use crate::energy::mlp::{Mlp, TRAINING_STATE_PREFIX};
+use crate::{Error, Result};
+use safetensors::{Dtype, SafeTensors};
+use std::path::Path;
+
+const FORMAT: &str = "ebm-gpu train 1";
+
+pub fn save(path: &Path, state: &TrainState, config: &TrainConfig) -> Result<()> {
+    let (mut tensors, mut meta) = state.mlp.safetensors_parts();
+    let n = state.m.len();
+    let t = |name: &str| format!("{TRAINING_STATE_PREFIX}{name}");
+    tensors.push((t("log_z"), vec![1], vec![state.log_z]));
+    tensors.push((t("m"), vec![n], state.m.clone()));
+    tensors.push((t("v"), vec![n], state.v.clone()));
+    if !state.replay.is_empty() {
+        tensors.push((t("replay"), vec![state.replay.len() / config.dim(), config.dim()], state.replay.clone()));
+    }
+    meta.insert("format".into(), FORMAT.into());
+    meta.insert("step".into(), state.step.to_string());
+    meta.insert("lr_scale".into(), format!("{:?}", state.lr_scale));
+    meta.insert("replay_position".into(), config.replay_position(state.step).to_string());
+    meta.insert("config".into(), serde_json::to_string(config).map_err(|e| Error::invalid("checkpoint config", e.to_string()))?);
+    crate::io::write_safetensors(path, &tensors, meta)
+}
+
+/// Loads a checkpoint and its configuration; shapes and finiteness are checked.
+pub fn load(path: &Path) -> Result<(TrainState, TrainConfig)> {
+    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bad = |m: String| Error::format(path, m);
+    let st = SafeTensors::deserialize(&raw).map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
+    let (_, header) = SafeTensors::read_metadata(&raw).map_err(|e| bad(e.to_string()))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    if meta.get("format").map(String::as_str) != Some(FORMAT) {
+        return Err(bad(format!("not an ebm-gpu training checkpoint (format {:?})", meta.get("format"))));
+    }
+    let field = |name: &str| meta.get(name).ok_or_else(|| bad(format!("metadata field {name:?} is missing")));
+    let config: TrainConfig = serde_json::from_str(field("config")?).map_err(|e| bad(format!("metadata config: {e}")))?;
+    let step = field("step")?.parse::<u32>().map_err(|e| bad(format!("metadata step: {e}")))?;
+    let lr_scale = field("lr_scale")?.parse::<f32>().map_err(|e| bad(format!("metadata lr_scale: {e}")))?;
+    let mlp = Mlp::load(path, None, None)?;
+    let tensor = |name: &str, len: usize| -> Result<Vec<f32>> {
+        let full = format!("{TRAINING_STATE_PREFIX}{name}");
+        let t = st.tensor(&full).map_err(|_| bad(format!("missing tensor {full:?}")))?;
+        if t.dtype() != Dtype::F32 {
+            return Err(bad(format!("tensor {full:?} is {:?}, expected F32", t.dtype())));
+        }
+        let values: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
+        if values.len() != len {
+            return Err(bad(format!("tensor {full:?} has {} values, expected {len}", values.len())));
+        }
+        Ok(values)
+    };
+    let n = param_count(&mlp) + 1;
+    let replay = if config.replay_len() > 0 { tensor("replay", config.replay_len())? } else { Vec::new() };
+    let state = TrainState { log_z: tensor("log_z", 1)?[0], m: tensor("m", n)?, v: tensor("v", n)?, replay, step, lr_scale, mlp };
+    state.validate(&config).map_err(|e| bad(e.to_string()))?;
+    Ok((state, config))
+}

@@ -1,0 +1,411 @@
+//! The GPU executor of training steps: `shaders/train.wgsl` plus the generated `train_net`
+//! module (sizes, buffer offsets, the forward/backward tape and the parameter-gradient
+//! reduction for one network). Parameters, optimizer moments, replay buffer and metrics stay on
+//! the device; [`GpuTrainer::run`] records every dispatch of up to [`STEPS_PER_SUBMIT`] steps
+//! into one submit and reads back only the metrics rows.
+
+use super::{Loss, METRIC_FLOATS, Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer, param_count};
+use crate::energy::Energy;
+use crate::energy::mlp::{Mlp, dot_product};
+use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch};
+use crate::gpu::{Binding, GpuContext, Kernel};
+use crate::{Error, Result};
+use std::sync::Arc;
+
+/// Training steps recorded per submit.
+pub const STEPS_PER_SUBMIT: u32 = 16;
+
+const BINDINGS: &[Binding] = &[
+    Binding::UniformDynamic,
+    Binding::StorageReadWrite,
+    Binding::StorageReadWrite,
+    Binding::StorageReadWrite,
+    Binding::StorageRead,
+    Binding::StorageReadWrite,
+];
+
+/// `TrainParams` of shaders/train.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct TrainParams {
+    seed: [u32; 2],
+    step: u32,
+    data_rows: u32,
+    capacity: u32,
+    position: u32,
+    k_first: u32,
+    k_count: u32,
+    loss: u32,
+    metrics_row: u32,
+    optimizer: u32,
+    _pad0: u32,
+    reset_prob: f32,
+    step_size: f32,
+    noise_std: f32,
+    alpha: f32,
+    margin: f32,
+    lr: f32,
+    bias1: f32,
+    bias2: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    clip_norm: f32,
+    _pad1: f32,
+}
+
+/// Where things live in the `energy_params` and `work` buffers.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    n_mlp: usize,
+    n_params: usize,
+    tape_stride: usize,
+    neg_off: usize,
+    w_off: usize,
+    e_off: usize,
+    flag_off: usize,
+    scalar_off: usize,
+}
+
+impl Layout {
+    fn new(mlp: &Mlp, batch: usize) -> Self {
+        let dims = mlp.dims();
+        let n_mlp = param_count(mlp);
+        // Tape per point: the input of every layer, then act'(z) / dE/dz of every hidden layer.
+        let tape_stride = dims[..dims.len() - 1].iter().sum::<usize>() + dims[1..dims.len() - 1].iter().sum::<usize>();
+        let neg_off = 2 * batch * tape_stride;
+        let w_off = neg_off + batch * mlp.input_dim();
+        let e_off = w_off + 2 * batch;
+        let flag_off = e_off + 2 * batch;
+        let scalar_off = flag_off + batch;
+        Self { n_mlp, n_params: n_mlp + 1, tape_stride, neg_off, w_off, e_off, flag_off, scalar_off }
+    }
+
+    fn work_len(&self) -> usize {
+        self.scalar_off + 4
+    }
+}
+
+/// The `train_net` WGSL module: constants, `tape_pass(base) -> f32` (forward, storing every
+/// layer's input at `work[base..]`, and backward to every hidden layer with unit output weight;
+/// returns E) and `param_grad(q) -> f32` (sum over the 2B points of weight * dE/dtheta_q).
+fn train_net_module(mlp: &Mlp, batch: usize, layout: &Layout) -> String {
+    let dims = mlp.dims();
+    let layers = &mlp.layers;
+    let hidden = layers.len() - 1;
+    let (act, dact) = mlp.activation.wgsl();
+    let sign = if mlp.negate { "-1.0" } else { "1.0" };
+    // Parameter offsets (weight, bias) and tape offsets (layer input, hidden delta).
+    let mut w_at = Vec::new();
+    let mut at = 0;
+    for l in layers {
+        w_at.push(at);
+        at += l.inputs * l.outputs + l.outputs;
+    }
+    let in_at: Vec<usize> = (0..layers.len()).map(|k| dims[..k].iter().sum()).collect();
+    let h_len: usize = dims[..dims.len() - 1].iter().sum();
+    let d_at: Vec<usize> = (0..hidden).map(|k| h_len + dims[1..k + 1].iter().sum::<usize>()).collect();
+    let mut s = format!(
+        "const BATCH: u32 = {batch}u;\nconst N_MLP: u32 = {n}u;\nconst N_PARAMS: u32 = {np}u;\nconst M_OFF: u32 = {np}u;\n\
+         const V_OFF: u32 = {v}u;\nconst G_OFF: u32 = {g}u;\nconst TAPE_STRIDE: u32 = {ts}u;\nconst NEG_OFF: u32 = {no}u;\n\
+         const W_OFF: u32 = {wo}u;\nconst E_OFF: u32 = {eo}u;\nconst FLAG_OFF: u32 = {fo}u;\nconst SCALAR_OFF: u32 = {so}u;\n\
+         const DRAWS: u32 = {draws}u;\nconst SIGN: f32 = {sign};\n\
+         fn net_act(z: f32) -> f32 {{ return {act}; }}\nfn net_dact(z: f32) -> f32 {{ return {dact}; }}\n\
+         fn tape_pass(base: u32) -> f32 {{\n",
+        n = layout.n_mlp,
+        np = layout.n_params,
+        v = 2 * layout.n_params,
+        g = 3 * layout.n_params,
+        ts = layout.tape_stride,
+        no = layout.neg_off,
+        wo = layout.w_off,
+        eo = layout.e_off,
+        fo = layout.flag_off,
+        so = layout.scalar_off,
+        draws = mlp.input_dim().div_ceil(4),
+    );
+    for (k, l) in layers[..hidden].iter().enumerate() {
+        let (w, b) = (w_at[k], w_at[k] + l.inputs * l.outputs);
+        let dot = dot_product("z", l.inputs, &|i| format!("energy_params[row + {i}] * work[base + {}u + {i}]", in_at[k]));
+        s += &format!(
+            "    for (var o = 0u; o < {out}u; o++) {{\n        var z = energy_params[{b}u + o];\n        let row = {w}u + o * {inp}u;\n{dot}        \
+             work[base + {h}u + o] = net_act(z);\n        work[base + {d}u + o] = net_dact(z);\n    }}\n",
+            out = l.outputs,
+            inp = l.inputs,
+            h = in_at[k + 1],
+            d = d_at[k],
+        );
+    }
+    let last = &layers[hidden];
+    let (w, b) = (w_at[hidden], w_at[hidden] + last.inputs);
+    let dot = dot_product("out", last.inputs, &|i| format!("energy_params[{w}u + {i}] * work[base + {}u + {i}]", in_at[hidden]));
+    s += &format!("    var out = energy_params[{b}u];\n{dot}");
+    if hidden > 0 {
+        s += &format!(
+            "    for (var i = 0u; i < {n}u; i++) {{ work[base + {d}u + i] *= SIGN * energy_params[{w}u + i]; }}\n",
+            n = last.inputs,
+            d = d_at[hidden - 1]
+        );
+        for k in (1..hidden).rev() {
+            let l = &layers[k];
+            let dot = dot_product("acc", l.outputs, &|o| format!("energy_params[{}u + ({o}) * {}u + i] * work[base + {}u + {o}]", w_at[k], l.inputs, d_at[k]));
+            s += &format!("    for (var i = 0u; i < {}u; i++) {{\n        var acc = 0.0;\n{dot}        work[base + {}u + i] *= acc;\n    }}\n", l.inputs, d_at[k - 1]);
+        }
+    }
+    s += "    return SIGN * out;\n}\n\nfn param_grad(q: u32) -> f32 {\n    var acc = 0.0;\n";
+    for (k, l) in layers.iter().enumerate() {
+        let (w, b, end) = (w_at[k], w_at[k] + l.inputs * l.outputs, w_at[k] + l.inputs * l.outputs + l.outputs);
+        let delta = |o: &str| if k == hidden { "SIGN".to_string() } else { format!("work[base + {}u + {o}]", d_at[k]) };
+        s += &format!(
+            "    if q < {end}u {{\n        if q < {b}u {{\n            let o = (q - {w}u) / {inp}u;\n            let i = (q - {w}u) % {inp}u;\n            \
+             for (var s = 0u; s < 2u * BATCH; s++) {{\n                let base = s * TAPE_STRIDE;\n                \
+             acc += work[W_OFF + s] * {dz} * work[base + {input}u + i];\n            }}\n        }} else {{\n            let o = q - {b}u;\n            \
+             for (var s = 0u; s < 2u * BATCH; s++) {{\n                let base = s * TAPE_STRIDE;\n                acc += work[W_OFF + s] * {dz};\n            }}\n        }}\n        \
+             return acc;\n    }}\n",
+            inp = l.inputs,
+            dz = delta("o"),
+            input = in_at[k],
+        );
+    }
+    s += "    return acc;\n}\n";
+    s
+}
+
+/// The assembled training shader for a network and batch size.
+pub fn shader_source(mlp: &Mlp, batch: usize) -> Result<String> {
+    let layout = Layout::new(mlp, batch);
+    let energy = Energy::Mlp(Arc::new(mlp.clone())).wgsl_module();
+    let net = train_net_module(mlp, batch, &layout);
+    crate::gpu::shader::assemble("train.wgsl", &[("energy", &energy), ("train_net", &net)])
+}
+
+struct Kernels {
+    langevin: Arc<Kernel>,
+    noise: Arc<Kernel>,
+    forward_backward: Arc<Kernel>,
+    loss: Arc<Kernel>,
+    param_grads: Arc<Kernel>,
+    grad_norm: Arc<Kernel>,
+    optimizer: Arc<Kernel>,
+}
+
+pub struct GpuTrainer {
+    ctx: Arc<GpuContext>,
+    config: TrainConfig,
+    /// The network's shape and activation (weights live on the device).
+    mlp_shape: Mlp,
+    layout: Layout,
+    rows: usize,
+    step: u32,
+    lr_scale: f32,
+    /// Langevin steps per dispatch (the adapter's loop cap).
+    langevin_chunk: u32,
+    kernels: Kernels,
+    slots: ParamSlots,
+    params: wgpu::Buffer,
+    replay: wgpu::Buffer,
+    metrics: wgpu::Buffer,
+    groups: Vec<wgpu::BindGroup>,
+}
+
+impl GpuTrainer {
+    pub fn new(ctx: Arc<GpuContext>, config: &TrainConfig, state: TrainState, data: &[f32]) -> Result<Self> {
+        let d = config.dim();
+        let rows = super::check_data(data, d)?;
+        config.validate(rows)?;
+        state.validate(config)?;
+        let mlp = &state.mlp;
+        let layout = Layout::new(mlp, config.batch);
+        let b = config.batch;
+        check_fits(&ctx, 1, layout.work_len(), "training scratch (tape of 2 x batch points)")?;
+        check_fits(&ctx, rows + 4, d, "training data")?;
+        check_fits(&ctx, config.buffer_capacity, d, "replay buffer")?;
+        check_fits(&ctx, (4 * layout.n_params).div_ceil(crate::gpu::launch::WG as usize), 1, "parameter workgroups")?;
+        check_fits(&ctx, (2 * b).div_ceil(crate::gpu::launch::WG as usize), 1, "batch workgroups")?;
+        // Loop iterations per invocation: a Langevin step evaluates the network once; the tape
+        // pass once; a parameter-gradient invocation loops over 2B points.
+        let per_step = mlp.loop_iterations() + 2 * d as u64 + 2;
+        ctx.check_loop_budget("a training Langevin step", per_step)?;
+        ctx.check_loop_budget("the training tape pass", mlp.loop_iterations() + 2 * d as u64)?;
+        ctx.check_loop_budget("the parameter-gradient reduction", 2 * b as u64 + 2)?;
+        let langevin_chunk = match ctx.loop_budget() {
+            Some(budget) => ((budget.saturating_sub(2 * d as u64)) / per_step).clamp(1, u32::MAX as u64) as u32,
+            None => config.langevin.steps,
+        };
+        let wgsl = shader_source(mlp, b)?;
+        let k = |entry: &str| ctx.kernel("train.wgsl", &wgsl, entry, BINDINGS);
+        let kernels = Kernels {
+            langevin: k("negatives_langevin")?,
+            noise: k("negatives_noise")?,
+            forward_backward: k("forward_backward")?,
+            loss: k("loss_weights")?,
+            param_grads: k("param_grads")?,
+            grad_norm: k("grad_norm")?,
+            optimizer: k("optimizer_step")?,
+        };
+        let mut packed = state.params();
+        packed.extend(&state.m);
+        packed.extend(&state.v);
+        packed.extend(std::iter::repeat_n(0.0, layout.n_params));
+        let mut data_block: Vec<f32> = [&config.box_lo, &config.box_hi, &config.noise_mean, &config.noise_std].iter().flat_map(|v| v.iter().copied()).collect();
+        data_block.extend_from_slice(data);
+        let langevin_dispatches = config.langevin.steps.div_ceil(langevin_chunk) as u64;
+        let slots_needed = STEPS_PER_SUBMIT as u64 * (langevin_dispatches + 1);
+        let bytes = |v: &[f32]| bytemuck::cast_slice::<f32, u8>(v).to_vec();
+        let (slots, params, replay, metrics, groups) = ctx.scoped("allocating training buffers", || {
+            let slots = ParamSlots::new(&ctx, slots_needed);
+            let params = ctx.storage_buffer("train params", &bytes(&packed));
+            let replay = if state.replay.is_empty() { ctx.zeroed_storage_buffer("replay buffer", 4) } else { ctx.storage_buffer("replay buffer", &bytes(&state.replay)) };
+            let work = ctx.zeroed_storage_buffer("train work", 4 * layout.work_len() as u64);
+            let data = ctx.storage_buffer("train data", &bytes(&data_block));
+            let metrics = ctx.zeroed_storage_buffer("train metrics", (4 * METRIC_FLOATS as u32 * STEPS_PER_SUBMIT) as u64);
+            let size = std::mem::size_of::<TrainParams>() as u64;
+            let all = [&kernels.langevin, &kernels.noise, &kernels.forward_backward, &kernels.loss, &kernels.param_grads, &kernels.grad_norm, &kernels.optimizer];
+            let groups = all.iter().map(|k| bind_group(&ctx, k, &slots.buffer, size, &[&params, &replay, &work, &data, &metrics])).collect();
+            (slots, params, replay, metrics, groups)
+        })?;
+        Ok(Self {
+            ctx,
+            config: config.clone(),
+            mlp_shape: state.mlp.clone(),
+            layout,
+            rows,
+            step: state.step,
+            lr_scale: state.lr_scale,
+            langevin_chunk,
+            kernels,
+            slots,
+            params,
+            replay,
+            metrics,
+            groups,
+        })
+    }
+
+    fn step_params(&self, step: u32, row: u32) -> TrainParams {
+        let c = &self.config;
+        let s = StepScalars::new(c, step, self.lr_scale);
+        let (optimizer, beta1, beta2, eps) = match c.optimizer {
+            Optimizer::Adam { beta1, beta2, eps } => (0, beta1, beta2, eps),
+            Optimizer::Sgd { momentum } => (1, momentum, 0.0, 0.0),
+        };
+        TrainParams {
+            seed: crate::rng::key(c.seed),
+            step,
+            data_rows: self.rows as u32,
+            capacity: c.buffer_capacity as u32,
+            position: c.replay_position(step) as u32,
+            loss: c.loss.code(),
+            metrics_row: row,
+            optimizer,
+            reset_prob: c.reset_prob,
+            step_size: c.langevin.step_size,
+            noise_std: c.langevin.noise_std(),
+            alpha: c.alpha,
+            margin: if let Loss::Hinge { margin } = c.loss { margin } else { 0.0 },
+            lr: s.lr,
+            bias1: s.bias1,
+            bias2: s.bias2,
+            beta1,
+            beta2,
+            eps,
+            weight_decay: c.weight_decay,
+            clip_norm: c.clip_norm,
+            ..Default::default()
+        }
+    }
+
+    /// Records steps `self.step .. self.step + n` (n <= STEPS_PER_SUBMIT), metrics in rows 0..n.
+    fn submit(&mut self, n: u32) -> Result<()> {
+        let b = self.config.batch as u32;
+        let per_step: Vec<TrainParams> = (0..n).map(|r| self.step_params(self.step + r, r)).collect();
+        let Self { ctx, config, layout, langevin_chunk, kernels: k, slots, groups: g, .. } = self;
+        let replay = config.loss.uses_replay();
+        let k_total = config.langevin.steps;
+        ctx.scoped("training steps", || {
+            let mut encoder = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train") });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("train steps"), timestamp_writes: None });
+                for base in per_step {
+                    if replay {
+                        let mut k_first = 0;
+                        while k_first < k_total {
+                            let k_count = (*langevin_chunk).min(k_total - k_first);
+                            let off = slots.push(&TrainParams { k_first, k_count, ..base });
+                            dispatch(&mut pass, &k.langevin, &g[0], off, b, 1);
+                            k_first += k_count;
+                        }
+                    }
+                    let off = slots.push(&base);
+                    if !replay {
+                        dispatch(&mut pass, &k.noise, &g[1], off, b, 1);
+                    }
+                    dispatch(&mut pass, &k.forward_backward, &g[2], off, 2 * b, 1);
+                    one_workgroup(&mut pass, &k.loss, &g[3], off);
+                    dispatch(&mut pass, &k.param_grads, &g[4], off, layout.n_mlp as u32, 1);
+                    one_workgroup(&mut pass, &k.grad_norm, &g[5], off);
+                    dispatch(&mut pass, &k.optimizer, &g[6], off, layout.n_params as u32, 1);
+                }
+            }
+            slots.flush(ctx);
+            ctx.queue().submit([encoder.finish()]);
+        })?;
+        self.step += n;
+        Ok(())
+    }
+
+    /// Dispatches per training step (for reports).
+    pub fn dispatches_per_step(&self) -> u32 {
+        if self.config.loss.uses_replay() { self.config.langevin.steps.div_ceil(self.langevin_chunk) + 5 } else { 6 }
+    }
+}
+
+fn one_workgroup(pass: &mut wgpu::ComputePass, kernel: &Kernel, group: &wgpu::BindGroup, offset: u32) {
+    pass.set_pipeline(&kernel.pipeline);
+    pass.set_bind_group(0, group, &[offset]);
+    pass.dispatch_workgroups(1, 1, 1);
+}
+
+impl Trainer for GpuTrainer {
+    fn run(&mut self, steps: u32) -> Result<Vec<StepMetrics>> {
+        if self.step.checked_add(steps).is_none() {
+            return Err(Error::invalid("steps", "the step counter would pass 2^32"));
+        }
+        let mut out = Vec::with_capacity(steps as usize);
+        let mut left = steps;
+        while left > 0 {
+            let n = left.min(STEPS_PER_SUBMIT);
+            let first = self.step;
+            self.submit(n)?;
+            let rows = self.ctx.read_buffers(&[(&self.metrics, (4 * METRIC_FLOATS as u32 * n) as u64)])?;
+            let values: Vec<f32> = bytemuck::pod_collect_to_vec(&rows[0]);
+            out.extend(values.chunks_exact(METRIC_FLOATS).enumerate().map(|(r, row)| StepMetrics::from_row(first + r as u32 + 1, row)));
+            left -= n;
+        }
+        Ok(out)
+    }
+
+    fn state(&mut self) -> Result<TrainState> {
+        let np = self.layout.n_params as u64;
+        let replay_bytes = 4 * self.config.replay_len() as u64;
+        let parts = self.ctx.read_buffers(&[(&self.params, 4 * 3 * np), (&self.replay, replay_bytes)])?;
+        let packed: Vec<f32> = bytemuck::pod_collect_to_vec(&parts[0]);
+        let np = np as usize;
+        let mut state = TrainState {
+            mlp: self.mlp_shape.clone(),
+            log_z: 0.0,
+            m: packed[np..2 * np].to_vec(),
+            v: packed[2 * np..3 * np].to_vec(),
+            replay: bytemuck::pod_collect_to_vec(&parts[1]),
+            step: self.step,
+            lr_scale: self.lr_scale,
+        };
+        state.set_params(&packed[..np]);
+        Ok(state)
+    }
+
+    fn executor(&self) -> String {
+        format!("gpu: {}", self.ctx.describe())
+    }
+}

@@ -1,0 +1,495 @@
+//! Training MLP energies: contrastive divergence with a persistent replay buffer (and its
+//! softplus and hinge variants), noise-contrastive estimation, Adam / SGD with momentum and
+//! global-norm clipping, on the GPU ([`gpu::GpuTrainer`]) or the CPU ([`cpu::CpuTrainer`]).
+//!
+//! # One training step t (both executors)
+//! 1. Negatives, B of them. Contrastive losses: replay slots `(position + j) % capacity`,
+//!    `position = t * B % capacity`; slot j is re-initialised uniformly in the box with
+//!    probability `reset_prob` (Philox `(j, t, BufferReset, 0)` decides, draws `1 + i / 4` give
+//!    the point), then K ULA steps `x <- clamp(x - h grad E(x) + s xi, box)` with
+//!    xi from `(j, t, ProposalNoise, k * ceil(D / 4) + i / 4)`, written back to the slot.
+//!    NCE: Gaussian noise `mean + std * xi`, xi from `(j, t, Batch, 1 + i / 4)`.
+//! 2. Positives: data row `floor(u32 * rows / 2^32)` of Philox `(j, t, Batch, 0)` word 0
+//!    (sampling with replacement).
+//! 3. Energies of the 2B points, the loss and its derivative w_s = dL/dE(x_s) per point
+//!    (see [`Loss`]), and dL/d(log Z) for NCE.
+//! 4. The parameter gradient sum_s w_s dE(x_s)/dtheta, its global norm, clipping, the optimizer.
+//!
+//! So a run is a pure function of (seed, data, config): resuming from a checkpoint at step t
+//! continues exactly where an uninterrupted run would be.
+
+pub mod checkpoint;
+pub mod cpu;
+pub mod eval;
+pub mod gpu;
+pub mod run;
+pub mod tape;
+
+use crate::energy::mlp::{Activation, Mlp};
+use crate::rng::{self, Stream};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// The training objective; every variant is a mean over the B (positive, negative) pairs.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Loss {
+    /// E(x+) - E(x-) + alpha (E(x+)^2 + E(x-)^2) (Du & Mordatch 2019).
+    Cd,
+    /// softplus(E(x+) - E(x-)) + the same regulariser: the logistic variant.
+    Softplus,
+    /// max(0, margin + E(x+) - E(x-)) + the same regulariser.
+    Hinge { margin: f32 },
+    /// Noise-contrastive estimation (Gutmann & Hyvarinen 2010) against a Gaussian fitted to the
+    /// data, with log p(x) = -E(x) - log Z and log Z learned: softplus(-G(x+)) + softplus(G(x-)),
+    /// G = log p - log q. Negatives are noise samples; no replay buffer, no regulariser.
+    Nce,
+}
+
+impl Loss {
+    /// "cd", "softplus", "hinge" (margin 1), "hinge:M" or "nce".
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = || Error::invalid("loss", format!("unknown loss {s:?}; expected cd, softplus, hinge[:margin] or nce"));
+        Ok(match s.split_once(':') {
+            None => match s {
+                "cd" => Loss::Cd,
+                "softplus" => Loss::Softplus,
+                "hinge" => Loss::Hinge { margin: 1.0 },
+                "nce" => Loss::Nce,
+                _ => return Err(bad()),
+            },
+            Some(("hinge", m)) => Loss::Hinge { margin: m.parse::<f32>().ok().filter(|m| m.is_finite()).ok_or_else(bad)? },
+            _ => return Err(bad()),
+        })
+    }
+
+    /// Whether negatives come from the replay buffer and Langevin dynamics.
+    pub fn uses_replay(&self) -> bool {
+        *self != Loss::Nce
+    }
+
+    fn code(&self) -> u32 {
+        match self {
+            Loss::Cd => 0,
+            Loss::Softplus => 1,
+            Loss::Hinge { .. } => 2,
+            Loss::Nce => 3,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Optimizer {
+    /// PyTorch's Adam: weight decay added to the gradient, bias-corrected moments.
+    Adam { beta1: f32, beta2: f32, eps: f32 },
+    /// PyTorch's SGD with momentum: buf = momentum buf + g; theta -= lr buf.
+    Sgd { momentum: f32 },
+}
+
+/// Short-run Langevin dynamics (ULA) that refreshes the replay buffer's negatives.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Langevin {
+    pub steps: u32,
+    pub step_size: f32,
+    /// Noise std as a multiple of sqrt(2 h) (1: exact ULA; < 1 is the usual "cold" EBM sampler).
+    pub noise_scale: f32,
+}
+
+impl Langevin {
+    pub fn noise_std(&self) -> f32 {
+        self.noise_scale * (2.0 * self.step_size).sqrt()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub loss: Loss,
+    /// Weight of the energy regulariser alpha mean(E(x+)^2 + E(x-)^2).
+    pub alpha: f32,
+    pub optimizer: Optimizer,
+    pub lr: f32,
+    /// Linear learning-rate decay: from lr at step 0 to lr * final_lr_fraction at step
+    /// decay_steps, constant after (decay_steps 0: no decay).
+    pub decay_steps: u32,
+    pub final_lr_fraction: f32,
+    pub weight_decay: f32,
+    /// Global-norm gradient clipping threshold (0: off).
+    pub clip_norm: f32,
+    pub batch: usize,
+    pub langevin: Langevin,
+    pub buffer_capacity: usize,
+    pub reset_prob: f32,
+    /// The box negatives live in (re-initialisation and clamping), per dimension.
+    pub box_lo: Vec<f32>,
+    pub box_hi: Vec<f32>,
+    /// NCE's Gaussian noise distribution, per dimension.
+    pub noise_mean: Vec<f32>,
+    pub noise_std: Vec<f32>,
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// Defaults for data `[rows, dim]`: the box is the data's range widened by 10% on each side,
+    /// the NCE noise the data's mean and 1.25 times its std per dimension.
+    pub fn for_data(loss: Loss, data: &[f32], dim: usize, seed: u64) -> Result<Self> {
+        check_data(data, dim)?;
+        let rows = data.len() / dim;
+        let (mut lo, mut hi) = (vec![f32::INFINITY; dim], vec![f32::NEG_INFINITY; dim]);
+        let (mut mean, mut sq) = (vec![0f64; dim], vec![0f64; dim]);
+        for row in data.chunks_exact(dim) {
+            for i in 0..dim {
+                lo[i] = lo[i].min(row[i]);
+                hi[i] = hi[i].max(row[i]);
+                mean[i] += row[i] as f64;
+                sq[i] += (row[i] as f64).powi(2);
+            }
+        }
+        let mut noise_std = Vec::with_capacity(dim);
+        for i in 0..dim {
+            let pad = 0.1 * (hi[i] - lo[i]).max(1e-3);
+            (lo[i], hi[i]) = (lo[i] - pad, hi[i] + pad);
+            mean[i] /= rows as f64;
+            let var = (sq[i] / rows as f64 - mean[i] * mean[i]).max(1e-6);
+            noise_std.push((1.25 * var.sqrt()) as f32);
+        }
+        Ok(Self {
+            loss,
+            alpha: 0.01,
+            optimizer: Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+            lr: 5e-3,
+            decay_steps: 0,
+            final_lr_fraction: 1.0,
+            weight_decay: 0.0,
+            clip_norm: 10.0,
+            batch: 256,
+            langevin: Langevin { steps: 20, step_size: 0.01, noise_scale: 1.0 },
+            buffer_capacity: 8192,
+            reset_prob: 0.05,
+            box_lo: lo,
+            box_hi: hi,
+            noise_mean: mean.iter().map(|&m| m as f32).collect(),
+            noise_std,
+            seed,
+        })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.box_lo.len()
+    }
+
+    pub fn validate(&self, data_rows: usize) -> Result<()> {
+        let positive = |what: &str, v: f32| -> Result<()> {
+            if v > 0.0 && v.is_finite() { Ok(()) } else { Err(Error::invalid(what, format!("must be positive and finite, got {v}"))) }
+        };
+        let non_negative = |what: &str, v: f32| -> Result<()> {
+            if v >= 0.0 && v.is_finite() { Ok(()) } else { Err(Error::invalid(what, format!("must be >= 0 and finite, got {v}"))) }
+        };
+        positive("learning rate", self.lr)?;
+        non_negative("alpha", self.alpha)?;
+        if !(0.0..=1.0).contains(&self.final_lr_fraction) {
+            return Err(Error::invalid("final learning-rate fraction", format!("must be in [0, 1], got {}", self.final_lr_fraction)));
+        }
+        non_negative("weight decay", self.weight_decay)?;
+        non_negative("clip norm", self.clip_norm)?;
+        if self.batch == 0 || self.batch > 16384 {
+            return Err(Error::invalid("batch", format!("must be in 1..=16384, got {}", self.batch)));
+        }
+        if self.batch > data_rows {
+            return Err(Error::invalid("batch", format!("{} is larger than the dataset ({data_rows} rows)", self.batch)));
+        }
+        match self.optimizer {
+            Optimizer::Adam { beta1, beta2, eps } => {
+                if !(0.0..1.0).contains(&beta1) || !(0.0..1.0).contains(&beta2) {
+                    return Err(Error::invalid("adam betas", format!("must be in [0, 1), got ({beta1}, {beta2})")));
+                }
+                positive("adam eps", eps)?;
+            }
+            Optimizer::Sgd { momentum } => {
+                if !(0.0..1.0).contains(&momentum) {
+                    return Err(Error::invalid("momentum", format!("must be in [0, 1), got {momentum}")));
+                }
+            }
+        }
+        if let Loss::Hinge { margin } = self.loss {
+            non_negative("hinge margin", margin)?;
+        }
+        if self.loss.uses_replay() {
+            if self.langevin.steps == 0 || self.langevin.steps > 10_000 {
+                return Err(Error::invalid("langevin steps", format!("must be in 1..=10000, got {}", self.langevin.steps)));
+            }
+            positive("langevin step size", self.langevin.step_size)?;
+            non_negative("langevin noise scale", self.langevin.noise_scale)?;
+            if self.buffer_capacity < self.batch || self.buffer_capacity > 1 << 24 {
+                return Err(Error::invalid(
+                    "buffer capacity",
+                    format!("must be at least the batch ({}) and at most 2^24, got {}", self.batch, self.buffer_capacity),
+                ));
+            }
+            if !(0.0..=1.0).contains(&self.reset_prob) {
+                return Err(Error::invalid("reset probability", format!("must be in [0, 1], got {}", self.reset_prob)));
+            }
+        }
+        let d = self.dim();
+        if d == 0 || [&self.box_hi, &self.noise_mean, &self.noise_std].iter().any(|v| v.len() != d) {
+            return Err(Error::invalid("train config", "box and noise vectors must all have the data's dimension"));
+        }
+        for i in 0..d {
+            if !(self.box_lo[i].is_finite() && self.box_hi[i].is_finite() && self.box_lo[i] < self.box_hi[i]) {
+                return Err(Error::invalid("box", format!("dimension {i}: need finite lo < hi, got [{}, {}]", self.box_lo[i], self.box_hi[i])));
+            }
+            positive("noise std", self.noise_std[i])?;
+        }
+        Ok(())
+    }
+
+    /// Replay slots the negatives of step `step` start at.
+    pub fn replay_position(&self, step: u32) -> usize {
+        if self.loss.uses_replay() { (step as u64 * self.batch as u64 % self.buffer_capacity as u64) as usize } else { 0 }
+    }
+
+    /// Replay entries kept (0 for NCE).
+    pub fn replay_len(&self) -> usize {
+        if self.loss.uses_replay() { self.buffer_capacity * self.dim() } else { 0 }
+    }
+}
+
+/// Finite data of `dim` columns with at least one row.
+pub fn check_data(data: &[f32], dim: usize) -> Result<usize> {
+    if dim == 0 || data.is_empty() || !data.len().is_multiple_of(dim) {
+        return Err(Error::invalid("training data", format!("{} values do not form rows of {dim}", data.len())));
+    }
+    if let Some(k) = data.iter().position(|v| !v.is_finite()) {
+        return Err(Error::invalid("training data", format!("row {} has a non-finite value ({})", k / dim, data[k])));
+    }
+    Ok(data.len() / dim)
+}
+
+/// The model shape of `--model`: "mlp:2,128,128,1:silu".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    pub dims: Vec<usize>,
+    pub activation: String,
+}
+
+impl ModelSpec {
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = |why: String| Error::invalid("model", format!("{s:?}: {why}; expected mlp:IN,HIDDEN,...,1[:activation], e.g. mlp:2,128,128,1:silu"));
+        let rest = s.strip_prefix("mlp:").ok_or_else(|| bad("only MLP models are supported".into()))?;
+        let (dims, act) = rest.split_once(':').unwrap_or((rest, "silu"));
+        let dims = dims
+            .split(',')
+            .map(|d| d.trim().parse::<usize>().ok().filter(|&d| d > 0))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad("layer sizes must be positive integers".into()))?;
+        if dims.len() < 2 || dims[dims.len() - 1] != 1 {
+            return Err(bad("need an input size, optional hidden sizes and a final 1".into()));
+        }
+        Activation::parse(act).map_err(|e| bad(e.to_string()))?;
+        Ok(Self { dims, activation: act.to_string() })
+    }
+
+    pub fn build(&self, seed: u64) -> Result<Mlp> {
+        Mlp::random(&self.dims, Activation::parse(&self.activation)?, false, seed)
+    }
+}
+
+/// Everything a run needs to continue: parameters, optimizer moments, replay buffer, step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainState {
+    pub mlp: Mlp,
+    /// NCE's learned log normaliser (unused by the other losses).
+    pub log_z: f32,
+    /// Optimizer moments over [MLP parameters (packed), log Z]; SGD keeps its momentum in `m`.
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+    /// [capacity, dim] for the contrastive losses, empty for NCE.
+    pub replay: Vec<f32>,
+    /// Training steps done.
+    pub step: u32,
+    /// Multiplier of the configured learning rate (halved by each divergence rollback).
+    pub lr_scale: f32,
+}
+
+impl TrainState {
+    /// A fresh state: the replay buffer uniform in the box (Philox `(slot, 0, Init, 3 + i / 4)`).
+    pub fn new(mlp: Mlp, config: &TrainConfig) -> Result<Self> {
+        let d = config.dim();
+        if mlp.input_dim() != d {
+            return Err(Error::invalid("model", format!("takes {}-dimensional input but the data has {d} columns", mlp.input_dim())));
+        }
+        let n = param_count(&mlp) + 1;
+        let slots = config.replay_len() / d;
+        let mut replay = vec![0.0; slots * d];
+        for (slot, row) in replay.chunks_exact_mut(d).enumerate() {
+            for (i, x) in row.iter_mut().enumerate() {
+                let u = rng::uniform4(config.seed, slot as u32, 0, Stream::Init, 3 + i as u32 / 4)[i % 4];
+                *x = config.box_lo[i] + (config.box_hi[i] - config.box_lo[i]) * u;
+            }
+        }
+        Ok(Self { mlp, log_z: 0.0, m: vec![0.0; n], v: vec![0.0; n], replay, step: 0, lr_scale: 1.0 })
+    }
+
+    /// Shapes agree with the config and everything is finite.
+    pub fn validate(&self, config: &TrainConfig) -> Result<()> {
+        self.mlp.validate()?;
+        if self.mlp.input_dim() != config.dim() {
+            return Err(Error::invalid("model", format!("takes {}-dimensional input but the data has {} columns", self.mlp.input_dim(), config.dim())));
+        }
+        let n = param_count(&self.mlp) + 1;
+        if self.m.len() != n || self.v.len() != n {
+            return Err(Error::invalid("optimizer state", format!("has {} / {} moments for {n} parameters", self.m.len(), self.v.len())));
+        }
+        if self.replay.len() != config.replay_len() {
+            return Err(Error::invalid("replay buffer", format!("holds {} values, the config needs {}", self.replay.len(), config.replay_len())));
+        }
+        let finite = |what: &str, v: &[f32]| match v.iter().position(|x| !x.is_finite()) {
+            Some(k) => Err(Error::invalid(what, format!("entry {k} is not finite"))),
+            None => Ok(()),
+        };
+        finite("optimizer state", &self.m)?;
+        finite("optimizer state", &self.v)?;
+        finite("replay buffer", &self.replay)?;
+        finite("log Z", &[self.log_z])?;
+        if !(self.lr_scale > 0.0 && self.lr_scale <= 1.0) {
+            return Err(Error::invalid("lr scale", format!("must be in (0, 1], got {}", self.lr_scale)));
+        }
+        Ok(())
+    }
+
+    /// [packed MLP parameters, log Z]: the layout of the optimizer moments.
+    pub fn params(&self) -> Vec<f32> {
+        let mut p = Vec::new();
+        self.mlp.pack_into(&mut p);
+        p.push(self.log_z);
+        p
+    }
+
+    /// Sets the parameters from [`TrainState::params`]' layout.
+    pub fn set_params(&mut self, params: &[f32]) {
+        let mut at = 0;
+        for l in &mut self.mlp.layers {
+            let (w, b) = (l.weight.len(), l.bias.len());
+            l.weight.copy_from_slice(&params[at..at + w]);
+            l.bias.copy_from_slice(&params[at + w..at + w + b]);
+            at += w + b;
+        }
+        self.log_z = params[at];
+    }
+}
+
+/// Packed parameters of an MLP (weights then bias, layer by layer).
+pub fn param_count(mlp: &Mlp) -> usize {
+    mlp.layers.iter().map(|l| l.weight.len() + l.bias.len()).sum()
+}
+
+/// What one step measured.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct StepMetrics {
+    /// Steps done after this one (1 for the first).
+    pub step: u32,
+    pub loss: f32,
+    pub e_pos: f32,
+    pub e_neg: f32,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f32,
+    pub log_z: f32,
+    /// Fraction of this step's negatives re-initialised from noise.
+    pub reset_fraction: f32,
+    /// Mean Euclidean norm of this step's negatives.
+    pub neg_radius: f32,
+}
+
+/// Floats per metrics row on the GPU: the [`StepMetrics`] fields after `step`, then padding.
+pub const METRIC_FLOATS: usize = 8;
+
+impl StepMetrics {
+    pub fn from_row(step: u32, r: &[f32]) -> Self {
+        Self { step, loss: r[0], e_pos: r[1], e_neg: r[2], grad_norm: r[3], log_z: r[4], reset_fraction: r[5], neg_radius: r[6] }
+    }
+
+    pub fn gap(&self) -> f32 {
+        self.e_neg - self.e_pos
+    }
+
+    pub fn is_finite(&self) -> bool {
+        [self.loss, self.e_pos, self.e_neg, self.grad_norm, self.log_z, self.neg_radius].iter().all(|v| v.is_finite())
+    }
+}
+
+/// A training executor (GPU or CPU).
+pub trait Trainer {
+    /// Runs `steps` training steps and returns what each measured.
+    fn run(&mut self, steps: u32) -> Result<Vec<StepMetrics>>;
+    /// Parameters, optimizer state, replay buffer and step (a readback on the GPU).
+    fn state(&mut self) -> Result<TrainState>;
+    fn executor(&self) -> String;
+}
+
+/// Per-step scalars both executors derive alike from the config and the step.
+#[derive(Clone, Copy, Debug)]
+pub struct StepScalars {
+    pub lr: f32,
+    /// Adam's bias corrections 1 - beta^t for t = step + 1 (computed in f64).
+    pub bias1: f32,
+    pub bias2: f32,
+}
+
+impl StepScalars {
+    pub fn new(config: &TrainConfig, step: u32, lr_scale: f32) -> Self {
+        let t = step as f64 + 1.0;
+        let (bias1, bias2) = match config.optimizer {
+            Optimizer::Adam { beta1, beta2, .. } => ((1.0 - (beta1 as f64).powf(t)) as f32, (1.0 - (beta2 as f64).powf(t)) as f32),
+            Optimizer::Sgd { .. } => (1.0, 1.0),
+        };
+        let progress = if config.decay_steps == 0 { 0.0 } else { (step as f64 / config.decay_steps as f64).min(1.0) };
+        let decay = 1.0 - (1.0 - config.final_lr_fraction as f64) * progress;
+        Self { lr: (config.lr as f64 * decay) as f32 * lr_scale, bias1, bias2 }
+    }
+}
+
+/// The data row positive j of step `step` uses.
+pub fn batch_row(seed: u64, step: u32, j: usize, rows: usize) -> usize {
+    let bits = rng::philox4x32_10([j as u32, step, Stream::Batch as u32, 0], rng::key(seed))[0];
+    ((bits as u64 * rows as u64) >> 32) as usize
+}
+
+/// dL/dE for a (positive, negative) pair, and the pair's loss and dL/d(log Z), before the 1/B
+/// of the mean. `log_q` are NCE's noise log densities of the pair (ignored otherwise).
+pub fn pair_weights(config: &TrainConfig, e_pos: f32, e_neg: f32, log_z: f32, log_q: (f32, f32)) -> (f32, f32, f32, f32) {
+    let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
+    let softplus = |z: f32| z.max(0.0) + (1.0 + (-z.abs()).exp()).ln();
+    let a = config.alpha;
+    let reg = a * (e_pos * e_pos + e_neg * e_neg);
+    let (rp, rn) = (2.0 * a * e_pos, 2.0 * a * e_neg);
+    match config.loss {
+        Loss::Cd => (1.0 + rp, -1.0 + rn, e_pos - e_neg + reg, 0.0),
+        Loss::Softplus => {
+            let z = e_pos - e_neg;
+            let s = sigmoid(z);
+            (s + rp, -s + rn, softplus(z) + reg, 0.0)
+        }
+        Loss::Hinge { margin } => {
+            let z = margin + e_pos - e_neg;
+            let on = if z > 0.0 { 1.0 } else { 0.0 };
+            (on + rp, -on + rn, z.max(0.0) + reg, 0.0)
+        }
+        Loss::Nce => {
+            let g_pos = -e_pos - log_z - log_q.0;
+            let g_neg = -e_neg - log_z - log_q.1;
+            let (sp, sn) = (sigmoid(-g_pos), sigmoid(g_neg));
+            (sp, -sn, softplus(-g_pos) + softplus(g_neg), sp - sn)
+        }
+    }
+}
+
+/// log N(x; mean, diag std^2), NCE's noise density.
+pub fn noise_log_density(config: &TrainConfig, x: &[f32]) -> f32 {
+    const HALF_LOG_TWO_PI: f32 = 0.918_938_5;
+    let mut acc = 0.0f32;
+    for i in 0..x.len() {
+        let z = (x[i] - config.noise_mean[i]) / config.noise_std[i];
+        acc += -0.5 * z * z - config.noise_std[i].ln() - HALF_LOG_TWO_PI;
+    }
+    acc
+}

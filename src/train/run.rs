@@ -1,0 +1,185 @@
+//! A training run in a directory: checkpoints every M steps (atomic), metrics.csv, energy
+//! heatmaps of 2-D models with replay-buffer samples, a divergence guard that rolls back to the
+//! last checkpoint with half the learning rate, and resumption that continues bit for bit.
+//!
+//! Files: `checkpoint.safetensors` ([`super::checkpoint`]), `metrics.csv` (one row per step),
+//! `train.log` (rollbacks and other events), `figures/energy_STEP.png`.
+
+use super::{StepMetrics, TrainConfig, TrainState, Trainer, checkpoint};
+use crate::energy::Energy;
+use crate::{Error, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+pub const METRICS: &str = "metrics.csv";
+pub const LOG: &str = "train.log";
+const METRICS_HEADER: &str = "step,loss,e_pos,e_neg,energy_gap,grad_norm,log_z,reset_fraction,neg_radius,lr,wall_seconds";
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub dir: PathBuf,
+    /// Train until this many steps are done.
+    pub total_steps: u32,
+    pub checkpoint_every: u32,
+    /// Heatmap every this many steps (at checkpoints; 0: only at the end), 2-D models only.
+    pub figure_every: u32,
+    /// Steps per call into the executor (metrics and progress are reported between calls).
+    pub chunk: u32,
+    /// The guard rolls back when |E(x-) - E(x+)| exceeds this, or anything is non-finite.
+    pub max_energy_gap: f32,
+    pub max_rollbacks: u32,
+}
+
+/// What the run reports as it goes.
+pub enum Event<'a> {
+    Steps(&'a [StepMetrics]),
+    Checkpoint { step: u32, path: &'a Path },
+    Figure(&'a Path),
+    Rollback { at: u32, to: u32, lr_scale: f32, reason: &'a str },
+}
+
+pub type MakeTrainer<'a> = dyn Fn(&TrainConfig, TrainState) -> Result<Box<dyn Trainer>> + 'a;
+
+/// Why a chunk of steps is not trusted, if it is not.
+fn divergence(metrics: &[StepMetrics], max_gap: f32) -> Option<String> {
+    for m in metrics {
+        if !m.is_finite() {
+            return Some(format!("non-finite loss, energies or gradient at step {}", m.step));
+        }
+        if m.gap().abs() > max_gap {
+            return Some(format!("energy gap {:.3e} beyond {max_gap:.3e} at step {}", m.gap(), m.step));
+        }
+    }
+    None
+}
+
+/// Keeps the header and the rows of steps <= `step` (a resumed or rolled-back run rewrites
+/// what came after its checkpoint); creates the file with its header when missing. Returns the
+/// wall time of the last kept row.
+fn truncate_metrics(path: &Path, step: u32) -> Result<f64> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut kept = vec![METRICS_HEADER.to_string()];
+    let mut wall = 0.0;
+    for line in text.lines().skip(1) {
+        let mut fields = line.split(',');
+        let Some(row_step) = fields.next().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        if row_step <= step {
+            wall = line.rsplit(',').next().and_then(|w| w.parse::<f64>().ok()).unwrap_or(wall);
+            kept.push(line.to_string());
+        }
+    }
+    crate::io::write_atomic(path, (kept.join("\n") + "\n").as_bytes())?;
+    Ok(wall)
+}
+
+fn append(path: &Path, text: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
+}
+
+/// Writes the energy heatmap of a 2-D model over the config's box, with up to 2000 replay
+/// samples on top.
+pub fn heatmap(path: &Path, state: &TrainState, config: &TrainConfig) -> Result<()> {
+    if config.dim() != 2 {
+        return Err(Error::invalid("figure", "energy heatmaps need a 2-D model"));
+    }
+    let grid = super::eval::grid([config.box_lo[0], config.box_lo[1]], [config.box_hi[0], config.box_hi[1]], 200);
+    let energy = Energy::Mlp(Arc::new(state.mlp.clone()));
+    let energies = super::eval::energies(&energy, &grid.points());
+    let shown = state.replay.len().min(4000);
+    crate::io::figure::energy_heatmap_png(path, &grid, &energies, &state.replay[..shown], 2)
+}
+
+/// Trains from `state` to `opts.total_steps`, checkpointing, logging and guarding as described
+/// in the module docs. A fresh state (step 0) is checkpointed before the first step, so the
+/// guard always has something to roll back to. Returns the final state.
+pub fn train(
+    opts: &RunOptions,
+    config: &TrainConfig,
+    mut state: TrainState,
+    make: &MakeTrainer,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<TrainState> {
+    if opts.checkpoint_every == 0 || opts.chunk == 0 {
+        return Err(Error::invalid("run options", "checkpoint interval and chunk must be at least 1 step"));
+    }
+    std::fs::create_dir_all(&opts.dir).map_err(|e| Error::io(&opts.dir, e))?;
+    let ckpt = opts.dir.join(CHECKPOINT);
+    let metrics_path = opts.dir.join(METRICS);
+    let log_path = opts.dir.join(LOG);
+    let figures = opts.dir.join("figures");
+    let two_d = config.dim() == 2;
+    if state.step == 0 || !ckpt.exists() {
+        checkpoint::save(&ckpt, &state, config)?;
+    }
+    let mut wall_offset = truncate_metrics(&metrics_path, state.step)?;
+    let start = std::time::Instant::now();
+    append(&log_path, &format!("start at step {} of {}, lr scale {}\n", state.step, opts.total_steps, state.lr_scale))?;
+    let mut trainer = make(config, state.clone())?;
+    let mut step = state.step;
+    let mut rollbacks = 0;
+    while step < opts.total_steps {
+        let next_checkpoint = (step / opts.checkpoint_every + 1) * opts.checkpoint_every;
+        let n = opts.chunk.min(opts.total_steps - step).min(next_checkpoint - step);
+        let metrics = trainer.run(n)?;
+        if let Some(reason) = divergence(&metrics, opts.max_energy_gap) {
+            rollbacks += 1;
+            if rollbacks > opts.max_rollbacks {
+                append(&log_path, &format!("step {step}: {reason}; giving up after {} rollbacks\n", opts.max_rollbacks))?;
+                return Err(Error::invalid(
+                    "training",
+                    format!("diverged ({reason}) {} times; the last good checkpoint is {}", rollbacks, ckpt.display()),
+                ));
+            }
+            let (good, _) = checkpoint::load(&ckpt)?;
+            state = TrainState { lr_scale: state.lr_scale * 0.5, ..good };
+            let message = format!(
+                "step {}: {reason}; rolled back to the checkpoint at step {} with learning rate x{}",
+                metrics.last().map_or(step, |m| m.step),
+                state.step,
+                state.lr_scale
+            );
+            append(&log_path, &(message.clone() + "\n"))?;
+            on_event(Event::Rollback { at: step, to: state.step, lr_scale: state.lr_scale, reason: &message });
+            checkpoint::save(&ckpt, &state, config)?;
+            wall_offset = truncate_metrics(&metrics_path, state.step)? - start.elapsed().as_secs_f64();
+            step = state.step;
+            trainer = make(config, state.clone())?;
+            continue;
+        }
+        let wall = wall_offset + start.elapsed().as_secs_f64();
+        let lr = config.lr * state.lr_scale;
+        let rows: String = metrics
+            .iter()
+            .map(|m| {
+                format!(
+                    "{},{},{},{},{},{},{},{},{},{},{:.3}\n",
+                    m.step, m.loss, m.e_pos, m.e_neg, m.gap(), m.grad_norm, m.log_z, m.reset_fraction, m.neg_radius, lr, wall
+                )
+            })
+            .collect();
+        append(&metrics_path, &rows)?;
+        on_event(Event::Steps(&metrics));
+        step += n;
+        if step % opts.checkpoint_every == 0 || step == opts.total_steps {
+            state = trainer.state()?;
+            checkpoint::save(&ckpt, &state, config)?;
+            on_event(Event::Checkpoint { step, path: &ckpt });
+            let figure_due = if opts.figure_every == 0 { step == opts.total_steps } else { step % opts.figure_every == 0 || step == opts.total_steps };
+            if two_d && figure_due {
+                std::fs::create_dir_all(&figures).map_err(|e| Error::io(&figures, e))?;
+                let path = figures.join(format!("energy_{step:06}.png"));
+                heatmap(&path, &state, config)?;
+                on_event(Event::Figure(&path));
+            }
+        }
+    }
+    append(&log_path, &format!("done at step {step}\n"))?;
+    trainer.state()
+}
