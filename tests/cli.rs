@@ -217,3 +217,62 @@ fn help_lists_presets_and_info_runs() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("cpu executor"));
 }
+
+#[test]
+fn train_and_eval_a_small_model_then_resume_and_refuse_bad_input() {
+    let dir = temp_dir("train");
+    let run = dir.join("run");
+    let base = ["train", "--data", "two_moons", "--model", "mlp:2,16,16,1:silu", "--batch", "64", "--buffer-size", "256", "--langevin-steps", "5", "--train-size", "2000", "--checkpoint-every", "10", "--figure-every", "10", "--backend", "cpu"];
+    let with = |extra: &[&str]| -> Vec<String> { base.iter().chain(extra).map(|s| s.to_string()).collect() };
+    let args = with(&["--steps", "20", "--run-dir", s(&run)]);
+    let o = ebm(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("steps/s"), "{}", stderr(&o));
+    for f in ["checkpoint.safetensors", "metrics.csv", "run.json", "train.log", "figures/energy_000020.png"] {
+        assert!(run.join(f).exists(), "{f} missing");
+    }
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 21, "{metrics}");
+    assert!(metrics.starts_with("step,loss,e_pos,e_neg,energy_gap,grad_norm"));
+    // The checkpoint is a network `ebm sample` loads.
+    let out = dir.join("samples.npy");
+    let energy = format!("mlp:{}", s(&run.join("checkpoint.safetensors")));
+    let o = ebm(&["sample", "--energy", &energy, "--chains", "64", "--steps", "20", "--step-size", "0.01", "--backend", "cpu", "--out", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Refuses to overwrite the run; resumes to more steps; refuses another model on resume.
+    let before = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
+    let o = ebm(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!o.status.success() && stderr(&o).contains("already holds a run"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(run.join("checkpoint.safetensors")).unwrap(), before, "the existing run is untouched");
+    let o = ebm(&["train", "--resume", "--model", "mlp:2,8,1", "--steps", "30", "--run-dir", s(&run)]);
+    assert!(!o.status.success() && stderr(&o).contains("not mlp:2,8,1"), "{}", stderr(&o));
+    let o = ebm(&["train", "--resume", "--steps", "30", "--backend", "cpu", "--run-dir", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(run.join("metrics.csv")).unwrap().lines().count(), 31);
+    // Exact likelihood by quadrature.
+    let o = ebm(&["eval", "--run-dir", s(&run), "--held-out", "2000"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("held-out NLL") && stdout.contains("total variation"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    assert!(report["nll"].as_f64().unwrap().is_finite() && report["tv"].as_f64().unwrap() <= 1.0);
+    // Bad input: unknown dataset and loss, wrong input dimension, batch beyond the data.
+    let fresh = dir.join("fresh");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--data", "three_moons"], "neither a toy dataset"),
+        (&["--data", "ring8", "--loss", "wasserstein"], "unknown loss"),
+        (&["--data", "ring8", "--model", "mlp:3,8,1"], "3-dimensional input"),
+        (&["--data", "ring8", "--train-size", "100", "--batch", "200"], "larger than the dataset"),
+    ];
+    for (extra, want) in cases {
+        let mut a = vec!["train", "--steps", "5", "--backend", "cpu", "--run-dir", s(&fresh)];
+        a.extend_from_slice(extra);
+        let o = ebm(&a);
+        assert!(!o.status.success() && stderr(&o).contains(want), "{extra:?}: {}", stderr(&o));
+        assert!(!fresh.join("checkpoint.safetensors").exists(), "{extra:?} left a run behind");
+    }
+    let nan_file = dir.join("nan.csv");
+    std::fs::write(&nan_file, "0.5,1.0\nnan,2.0\n").unwrap();
+    let o = ebm(&["train", "--data", s(&nan_file), "--steps", "5", "--backend", "cpu", "--run-dir", s(&fresh)]);
+    assert!(!o.status.success() && stderr(&o).contains("non-finite"), "{}", stderr(&o));
+}

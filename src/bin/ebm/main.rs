@@ -3,6 +3,7 @@
 mod bench;
 mod rbm;
 mod sample;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +29,12 @@ enum Command {
     Sample(sample::SampleArgs),
     /// Measure chain-steps per second on the GPU and CPU executors side by side.
     Bench(bench::BenchArgs),
+    /// Train an MLP energy on 2-D toy data or a point file: contrastive divergence with a
+    /// persistent replay buffer (cd, softplus, hinge) or NCE; checkpoints, metrics.csv, figures.
+    Train(train::TrainArgs),
+    /// Exact likelihood of a trained 2-D model by quadrature: held-out NLL (nats) and total
+    /// variation to the data; writes eval.json and a density figure to the run dir.
+    Eval(train::EvalArgs),
     /// Restricted Boltzmann machines: train (CD-k, PCD-k), evaluate (exact log Z, AIS), sample.
     Rbm(rbm::RbmArgs),
     /// Write a randomly initialised MLP energy (PyTorch nn.Sequential layout, safetensors),
@@ -59,6 +66,8 @@ fn main() -> anyhow::Result<()> {
         Command::Info => info(),
         Command::Sample(args) => sample::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Train(args) => train::run_train(&args),
+        Command::Eval(args) => train::run_eval(&args),
         Command::Rbm(args) => rbm::run(&args),
         Command::InitMlp(args) => init_mlp(&args),
     }

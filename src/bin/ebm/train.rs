@@ -1,0 +1,326 @@
+//! `ebm train` and `ebm eval`: MLP energies trained with contrastive divergence (persistent
+//! replay buffer) or NCE on 2-D toy data or point files, and their exact likelihood by quadrature.
+
+use crate::rbm::Backend;
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use ebm_gpu::data::toy::{self, Toy};
+use ebm_gpu::energy::Energy;
+use ebm_gpu::gpu::GpuContext;
+use ebm_gpu::train::run::{self, Event, RunOptions};
+use ebm_gpu::train::{Loss, ModelSpec, Optimizer, TrainConfig, TrainState, Trainer, checkpoint, cpu::CpuTrainer, eval, gpu::GpuTrainer};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What a run directory was started with, beside the checkpoint's training config.
+const RUN_FILE: &str = "run.json";
+
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+pub enum OptimizerArg {
+    Adam,
+    Sgd,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// A toy dataset (ring8, grid25, two_moons, swiss_roll, checkerboard, rings, pinwheel,
+    /// two_spirals) or a .npy/.csv file of [rows, 2] points. Optional with --resume.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Network: mlp:IN,HIDDEN,...,1[:activation] [default: mlp:2,128,128,1:silu].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// cd (E+ - E- plus alpha-regulariser), softplus, hinge[:margin], or nce (learned log Z
+    /// against Gaussian noise; no Langevin).
+    #[arg(long, default_value = "cd")]
+    pub loss: String,
+    /// Train until this many steps are done (a resumed run continues to it).
+    #[arg(long, default_value_t = 3000)]
+    pub steps: u32,
+    #[arg(long, default_value_t = 256)]
+    pub batch: usize,
+    #[arg(long)]
+    pub run_dir: PathBuf,
+    #[arg(long, default_value_t = 5e-3)]
+    pub lr: f32,
+    /// Decay the learning rate linearly to this fraction of --lr over --steps (1: constant).
+    #[arg(long, default_value_t = 0.05)]
+    pub lr_decay_to: f32,
+    #[arg(long, value_enum, default_value = "adam")]
+    pub optimizer: OptimizerArg,
+    /// Adam's beta1, or SGD's momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub beta1: f32,
+    #[arg(long, default_value_t = 0.999)]
+    pub beta2: f32,
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f32,
+    /// Global-norm gradient clipping (0: off).
+    #[arg(long, default_value_t = 10.0)]
+    pub clip_norm: f32,
+    /// Energy regulariser weight: alpha * mean(E(x+)^2 + E(x-)^2).
+    #[arg(long, default_value_t = 0.01)]
+    pub alpha: f32,
+    /// Langevin steps per training step for the negatives.
+    #[arg(long, default_value_t = 20)]
+    pub langevin_steps: u32,
+    #[arg(long, default_value_t = 0.01)]
+    pub step_size: f32,
+    /// Langevin noise as a multiple of sqrt(2 * step size).
+    #[arg(long, default_value_t = 1.0)]
+    pub noise_scale: f32,
+    /// Replay buffer capacity (persistent negatives).
+    #[arg(long, default_value_t = 8192)]
+    pub buffer_size: usize,
+    /// Probability that a negative restarts from uniform noise in the data's box.
+    #[arg(long, default_value_t = 0.05)]
+    pub reset_prob: f32,
+    /// Points generated for a toy dataset.
+    #[arg(long, default_value_t = 50_000)]
+    pub train_size: usize,
+    /// Seeds the network, the data, the replay buffer and every step's random numbers.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Backend,
+    #[arg(long, default_value_t = 500)]
+    pub checkpoint_every: u32,
+    /// Energy heatmap with replay samples every this many steps (at checkpoints).
+    #[arg(long, default_value_t = 1000)]
+    pub figure_every: u32,
+    /// Roll back to the last checkpoint (halving the learning rate) when |E(x-) - E(x+)|
+    /// exceeds this or anything becomes NaN/Inf.
+    #[arg(long, default_value_t = 1e4)]
+    pub max_energy_gap: f32,
+    /// Continue the run in --run-dir from its checkpoint (bit-identical to not stopping).
+    #[arg(long)]
+    pub resume: bool,
+    /// Start afresh in a run dir that already holds a run, deleting it.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[arg(long)]
+    pub run_dir: PathBuf,
+    /// The data to compare with: the run's toy dataset by default (fresh held-out samples), or
+    /// a .npy/.csv file of held-out points.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Fresh held-out points drawn from a toy dataset.
+    #[arg(long, default_value_t = 20_000)]
+    pub held_out: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct RunInfo {
+    data: String,
+    model: ModelSpec,
+    train_size: usize,
+    data_seed: u64,
+    steps: u32,
+}
+
+const DEFAULT_MODEL: &str = "mlp:2,128,128,1:silu";
+
+/// Seed of the held-out points of a toy dataset trained with data seed `s`.
+fn held_out_seed(s: u64) -> u64 {
+    s ^ 0x5EED_0F_4E1D_0075
+}
+
+fn load_data(spec: &str, n: usize, seed: u64) -> anyhow::Result<Vec<f32>> {
+    Ok(toy::load_points(spec, n, seed).with_context(|| format!("loading --data {spec}"))?)
+}
+
+fn read_run(dir: &Path) -> anyhow::Result<RunInfo> {
+    let path = dir.join(RUN_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{} holds no training run (reading {})", dir.display(), path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not a valid run description", path.display()))
+}
+
+/// A run dir that holds any of these files holds a run.
+const RUN_FILES: &[&str] = &[RUN_FILE, run::CHECKPOINT, run::METRICS, run::LOG, "eval.json"];
+
+pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
+    let holds_run = RUN_FILES.iter().any(|f| a.run_dir.join(f).exists());
+    if holds_run && !a.resume && !a.force {
+        bail!("{} already holds a run: continue it with --resume, or replace it with --force", a.run_dir.display());
+    }
+    if a.resume && !holds_run {
+        bail!("--resume: {} holds no run to continue", a.run_dir.display());
+    }
+    let (info, config, state) = if a.resume { resume(a)? } else { fresh(a)? };
+    if a.force && holds_run {
+        for f in RUN_FILES {
+            let _ = std::fs::remove_file(a.run_dir.join(f));
+        }
+        let _ = std::fs::remove_dir_all(a.run_dir.join("figures"));
+    }
+    std::fs::create_dir_all(&a.run_dir).with_context(|| format!("creating {}", a.run_dir.display()))?;
+    ebm_gpu::io::write_atomic(&a.run_dir.join(RUN_FILE), serde_json::to_string_pretty(&RunInfo { steps: a.steps, ..info.clone() })?.as_bytes())?;
+    let data = load_data(&info.data, info.train_size, info.data_seed)?;
+    let ctx = match a.backend {
+        Backend::Cpu => None,
+        Backend::Gpu => Some(Arc::new(GpuContext::new()?)),
+        Backend::Auto => match GpuContext::new() {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                eprintln!("note: no GPU ({e}); using the CPU executor");
+                None
+            }
+        },
+    };
+    let make = |c: &TrainConfig, s: TrainState| -> ebm_gpu::Result<Box<dyn Trainer>> {
+        Ok(match &ctx {
+            Some(ctx) => Box::new(GpuTrainer::new(ctx.clone(), c, s, &data)?),
+            None => Box::new(CpuTrainer::new(c, s, &data)?),
+        })
+    };
+    let executor = make(&config, state.clone())?.executor();
+    let first = state.step;
+    eprintln!(
+        "training {} on {} ({} points) with {:?} loss, batch {}, steps {first}..{} on {executor}",
+        info.model.dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("-"),
+        info.data,
+        data.len() / 2,
+        config.loss,
+        config.batch,
+        a.steps
+    );
+    let bar = ProgressBar::new(a.steps as u64);
+    bar.set_style(ProgressStyle::with_template("[{bar:30}] {pos}/{len} steps {per_sec} {elapsed}/{eta} {msg}").expect("static template").progress_chars("=> "));
+    bar.set_position(first as u64);
+    let opts = RunOptions {
+        dir: a.run_dir.clone(),
+        total_steps: a.steps,
+        checkpoint_every: a.checkpoint_every.max(1),
+        figure_every: a.figure_every,
+        chunk: 16,
+        max_energy_gap: a.max_energy_gap,
+        max_rollbacks: 5,
+    };
+    let start = std::time::Instant::now();
+    let mut figures = Vec::new();
+    let result = run::train(&opts, &config, state, &make, &mut |e| match e {
+        Event::Steps(m) => {
+            if let Some(last) = m.last() {
+                bar.set_position(last.step as u64);
+                bar.set_message(format!("loss {:.4} gap {:.3} |g| {:.3}", last.loss, last.gap(), last.grad_norm));
+            }
+        }
+        Event::Rollback { reason, .. } => bar.println(format!("divergence guard: {reason}")),
+        Event::Figure(p) => figures.push(p.to_path_buf()),
+        Event::Checkpoint { .. } => {}
+    });
+    bar.finish_and_clear();
+    let state = result?;
+    let seconds = start.elapsed().as_secs_f64();
+    let done = state.step - first;
+    eprintln!("{done} steps in {seconds:.1} s: {:.1} steps/s on {executor}", done as f64 / seconds.max(1e-9));
+    eprintln!("wrote {} and {}", a.run_dir.join(run::CHECKPOINT).display(), a.run_dir.join(run::METRICS).display());
+    if let Some(last) = figures.last() {
+        eprintln!("figure: {}", last.display());
+    }
+    Ok(())
+}
+
+fn fresh(a: &TrainArgs) -> anyhow::Result<(RunInfo, TrainConfig, TrainState)> {
+    let data_spec = a.data.clone().context("--data is required (a toy dataset name or a .npy/.csv file)")?;
+    let model = ModelSpec::parse(a.model.as_deref().unwrap_or(DEFAULT_MODEL))?;
+    let loss = Loss::parse(&a.loss)?;
+    let info = RunInfo { data: data_spec, model, train_size: a.train_size, data_seed: a.seed, steps: a.steps };
+    let data = load_data(&info.data, info.train_size, info.data_seed)?;
+    let mut c = TrainConfig::for_data(loss, &data, 2, a.seed)?;
+    c.alpha = a.alpha;
+    c.optimizer = match a.optimizer {
+        OptimizerArg::Adam => Optimizer::Adam { beta1: a.beta1, beta2: a.beta2, eps: 1e-8 },
+        OptimizerArg::Sgd => Optimizer::Sgd { momentum: a.beta1 },
+    };
+    c.lr = a.lr;
+    c.decay_steps = a.steps;
+    c.final_lr_fraction = a.lr_decay_to;
+    c.weight_decay = a.weight_decay;
+    c.clip_norm = a.clip_norm;
+    c.batch = a.batch;
+    c.langevin.steps = a.langevin_steps;
+    c.langevin.step_size = a.step_size;
+    c.langevin.noise_scale = a.noise_scale;
+    c.buffer_capacity = a.buffer_size;
+    c.reset_prob = a.reset_prob;
+    c.validate(data.len() / 2)?;
+    let state = TrainState::new(info.model.build(a.seed)?, &c).with_context(|| format!("--model {:?} with --data {}", a.model.as_deref().unwrap_or(DEFAULT_MODEL), info.data))?;
+    Ok((info, c, state))
+}
+
+fn resume(a: &TrainArgs) -> anyhow::Result<(RunInfo, TrainConfig, TrainState)> {
+    let info = read_run(&a.run_dir)?;
+    let ckpt = a.run_dir.join(run::CHECKPOINT);
+    let (state, config) = checkpoint::load(&ckpt)?;
+    if let Some(m) = &a.model {
+        let wanted = ModelSpec::parse(m)?;
+        if wanted != info.model || wanted.dims != state.mlp.dims() {
+            bail!("{} holds a {:?} model, not {m}: resume without --model, or start a new run", ckpt.display(), info.model.dims);
+        }
+    }
+    if let Some(d) = &a.data {
+        if *d != info.data {
+            bail!("{} was trained on {}, not {d}: resume without --data, or start a new run", a.run_dir.display(), info.data);
+        }
+    }
+    if state.step >= a.steps {
+        bail!("{} is already at step {} (--steps {}): ask for more steps to continue", ckpt.display(), state.step, a.steps);
+    }
+    eprintln!("resuming from step {} (learning-rate scale {})", state.step, state.lr_scale);
+    Ok((info, config, state))
+}
+
+pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
+    let info = read_run(&a.run_dir)?;
+    let (state, config) = checkpoint::load(&a.run_dir.join(run::CHECKPOINT))?;
+    if config.dim() != 2 {
+        bail!("ebm eval computes exact likelihoods by quadrature, which needs a 2-D model; this one takes {}", config.dim());
+    }
+    let spec = a.data.clone().unwrap_or_else(|| info.data.clone());
+    let toy = Toy::parse(&spec).ok();
+    // Held-out points: fresh samples of a toy dataset (a seed training never used), or a file.
+    let held_out = load_data(&spec, a.held_out, held_out_seed(info.data_seed))?;
+    let model = Energy::Mlp(Arc::new(state.mlp.clone()));
+    let (lo, hi) = ([config.box_lo[0], config.box_lo[1]], [config.box_hi[0], config.box_hi[1]]);
+    let truth = toy.and_then(|t| t.true_energy());
+    let reference_samples;
+    let reference = match (&truth, toy) {
+        (Some(e), _) => eval::Reference::Density(e),
+        (None, Some(t)) => {
+            reference_samples = t.sample(1_000_000, held_out_seed(info.data_seed) + 1);
+            eval::Reference::Samples(&reference_samples)
+        }
+        (None, None) => eval::Reference::Samples(&held_out),
+    };
+    let report = eval::evaluate_2d(&model, lo, hi, &held_out, reference)?;
+    #[derive(Serialize)]
+    struct EvalFile<'a> {
+        data: &'a str,
+        step: u32,
+        #[serde(flatten)]
+        report: &'a eval::DensityReport,
+    }
+    let out = a.run_dir.join("eval.json");
+    ebm_gpu::io::write_atomic(&out, serde_json::to_string_pretty(&EvalFile { data: &spec, step: state.step, report: &report })?.as_bytes())?;
+    let figure = a.run_dir.join("figures").join(format!("density_{:06}.png", state.step));
+    std::fs::create_dir_all(a.run_dir.join("figures"))?;
+    let grid = eval::grid(lo, hi, 200);
+    let energies = eval::energies(&model, &grid.points());
+    ebm_gpu::io::figure::energy_heatmap_png(&figure, &grid, &energies, &held_out[..held_out.len().min(4000)], 2)?;
+    println!("model at step {} on {spec} ({} held-out points, {} outside the box)", state.step, report.held_out, report.outside_box);
+    println!("log Z (quadrature, {0}x{0} cells over [{1:.2}, {2:.2}] x [{3:.2}, {4:.2}]): {5:.4}", report.cells, lo[0], hi[0], lo[1], hi[1], report.log_z);
+    match report.true_nll {
+        Some(t) => println!("held-out NLL: {:.4} nats (true density: {t:.4}, gap {:.4})", report.nll, report.nll - t),
+        None => println!("held-out NLL: {:.4} nats", report.nll),
+    }
+    println!("total variation to the data ({}): {:.4}", report.tv_reference, report.tv);
+    println!("wrote {} and {}", out.display(), figure.display());
+    Ok(())
+}
