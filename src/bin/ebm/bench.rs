@@ -56,7 +56,7 @@ pub struct BenchArgs {
     /// fixed amount of work).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: Option<u32>,
-    /// Which cases: all, langevin, torchebm, mlp or rbm.
+    /// Which cases: all, langevin, torchebm, mlp, rbm or train.
     #[arg(long, value_enum, default_value_t = Suite::All)]
     pub suite: Suite,
     /// MNIST directory (IDX files) for the rbm suite's training rows; without it the training
@@ -88,6 +88,9 @@ pub enum Suite {
     /// A 784x500 RBM: block Gibbs steps per second, and CD-1 / CD-25 training time per MNIST
     /// epoch (extrapolated from --rbm-rows rows; needs --mnist).
     Rbm,
+    /// Training steps of 2-d MLP energies on ring8 (`ebm train`'s defaults: batch 256,
+    /// CD with 20 Langevin steps per step from the replay buffer, and NCE).
+    Train,
 }
 
 struct Case {
@@ -262,6 +265,64 @@ fn rbm_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, row
     Ok(())
 }
 
+/// Training rows: steps of `ebm train` on ring8 (batch 256; CD with 20 Langevin steps, and
+/// NCE), after two untimed warm-up steps. chains = batch, so chain-steps/s reads as training
+/// points per second; the training steps per second are printed below the table.
+fn train_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, rows: &mut Vec<Row>) -> Result<()> {
+    use ebm_gpu::train::{Loss, ModelSpec, TrainConfig, TrainState, Trainer, cpu::CpuTrainer, gpu::GpuTrainer};
+    let data = ebm_gpu::data::toy::Toy::Ring8.sample(50_000, SEED);
+    let widths: &[usize] = if args.quick { &[32] } else { &[64, 128] };
+    for &width in widths {
+        for (loss, name) in [(Loss::Cd, "train cd k=20"), (Loss::Nce, "train nce")] {
+            let config = TrainConfig::for_data(loss, &data, 2, SEED)?;
+            let mlp = ModelSpec::parse(&format!("mlp:2,{width},{width},1:silu"))?.build(SEED)?;
+            let state = TrainState::new(mlp, &config)?;
+            // Model FLOPs per step: B x K Langevin evaluations (forward + input gradient, as in
+            // the mlp suite), and for 2B points a forward, a backward and the weight gradient
+            // (about 1.5 evaluations each).
+            let per_eval = state.mlp.flops_per_energy_grad() as f64;
+            let langevin = if loss.uses_replay() { config.langevin.steps as f64 } else { 0.0 };
+            let flops_per_step = per_eval * config.batch as f64 * (langevin + 3.0);
+            let mut time = |executor: &'static str, trainer: &mut dyn Trainer, dispatches: Option<f64>| -> Result<()> {
+                let gpu = executor == "gpu";
+                let steps = args.steps.unwrap_or(match (args.quick, gpu, loss.uses_replay()) {
+                    (true, _, _) => 4,
+                    (false, true, true) => 16 * 128 / width as u32,
+                    (false, _, _) => 64,
+                });
+                trainer.run(2)?;
+                let start = Instant::now();
+                trainer.run(steps)?;
+                let seconds = start.elapsed().as_secs_f64();
+                println!("{executor} {name} 2-{width}-{width}-1: {:.1} training steps/s", steps as f64 / seconds);
+                rows.push(Row {
+                    executor,
+                    energy: format!("mlp2-{width}-{width}-1"),
+                    dim: 2,
+                    sampler: name,
+                    chains: config.batch,
+                    steps,
+                    seconds,
+                    dispatches_per_step: dispatches,
+                    gflops: Some(flops_per_step * steps as f64 / seconds / 1e9),
+                    ess_per_s: None,
+                    frozen: 0,
+                });
+                Ok(())
+            };
+            if let Some(ctx) = ctx {
+                let mut t = GpuTrainer::new(ctx.clone(), &config, state.clone(), &data)?;
+                let dispatches = t.dispatches_per_step() as f64;
+                time("gpu", &mut t, Some(dispatches))?;
+            }
+            if want_cpu {
+                time("cpu", &mut CpuTrainer::new(&config, state, &data)?, None)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Warm-up run (untimed), then one timed `run(steps)`. Shared by both executors.
 fn time_run(sampler: &mut dyn ChainSampler, warm: u32, steps: u32) -> Result<f64> {
     sampler.run(warm).context("warm-up run")?;
@@ -376,6 +437,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     if matches!(args.suite, Suite::All | Suite::Rbm) {
         rbm_rows(args, ctx.as_ref(), want_cpu, &mut rows)?;
+    }
+    if matches!(args.suite, Suite::All | Suite::Train) {
+        train_rows(args, ctx.as_ref(), want_cpu, &mut rows)?;
     }
 
     println!();
