@@ -24,11 +24,23 @@ fn every_kernel_validates_with_every_energy_kind() {
     let mut modules: Vec<(String, String)> = energies.iter().map(|s| (s.to_string(), resolve_energy(s).unwrap().wgsl_module())).collect();
     modules.push(("mlp".into(), mlp.wgsl_module()));
     for (spec, module) in &modules {
-        for kernel in KERNELS {
+        // The training kernels are assembled per network below.
+        for kernel in KERNELS.iter().filter(|k| **k != "train.wgsl") {
             let wgsl = assemble(kernel, &[("energy", module), ("mlp_net", &tiled)]).unwrap();
             if let Err(e) = validate(kernel, &wgsl) {
                 panic!("{kernel} with energy {spec}:\n{e}");
             }
+        }
+    }
+}
+
+#[test]
+fn training_kernels_validate_for_several_networks() {
+    for (dims, act, negate, batch) in [(&[2, 16, 1][..], Activation::Silu, false, 64), (&[2, 1][..], Activation::Relu, false, 8), (&[5, 33, 17, 9, 1][..], Activation::Tanh, true, 300)] {
+        let net = Mlp::random(dims, act, negate, 3).unwrap();
+        let wgsl = ebm_gpu::train::gpu::shader_source(&net, batch).unwrap();
+        if let Err(e) = validate("train.wgsl", &wgsl) {
+            panic!("train.wgsl for {dims:?}:\n{e}");
         }
     }
 }
