@@ -74,7 +74,7 @@ pub fn evaluate_2d(model: &Energy, box_lo: [f32; 2], box_hi: [f32; 2], held_out:
     if model.dim() != 2 {
         return Err(Error::invalid("model", format!("quadrature needs a 2-D model, this one takes {} inputs", model.dim())));
     }
-    if held_out.is_empty() || held_out.len() % 2 != 0 {
+    if held_out.is_empty() || !held_out.len().is_multiple_of(2) {
         return Err(Error::invalid("held-out data", "need at least one 2-D point"));
     }
     let fine = grid(box_lo, box_hi, QUADRATURE_CELLS);

@@ -154,24 +154,33 @@ pub fn train(
             continue;
         }
         let wall = wall_offset + start.elapsed().as_secs_f64();
-        let lr = config.lr * state.lr_scale;
         let rows: String = metrics
             .iter()
             .map(|m| {
                 format!(
                     "{},{},{},{},{},{},{},{},{},{},{:.3}\n",
-                    m.step, m.loss, m.e_pos, m.e_neg, m.gap(), m.grad_norm, m.log_z, m.reset_fraction, m.neg_radius, lr, wall
+                    m.step,
+                    m.loss,
+                    m.e_pos,
+                    m.e_neg,
+                    m.gap(),
+                    m.grad_norm,
+                    m.log_z,
+                    m.reset_fraction,
+                    m.neg_radius,
+                    super::StepScalars::new(config, m.step - 1, state.lr_scale).lr,
+                    wall
                 )
             })
             .collect();
         append(&metrics_path, &rows)?;
         on_event(Event::Steps(&metrics));
         step += n;
-        if step % opts.checkpoint_every == 0 || step == opts.total_steps {
+        if step.is_multiple_of(opts.checkpoint_every) || step == opts.total_steps {
             state = trainer.state()?;
             checkpoint::save(&ckpt, &state, config)?;
             on_event(Event::Checkpoint { step, path: &ckpt });
-            let figure_due = if opts.figure_every == 0 { step == opts.total_steps } else { step % opts.figure_every == 0 || step == opts.total_steps };
+            let figure_due = if opts.figure_every == 0 { step == opts.total_steps } else { step.is_multiple_of(opts.figure_every) || step == opts.total_steps };
             if two_d && figure_due {
                 std::fs::create_dir_all(&figures).map_err(|e| Error::io(&figures, e))?;
                 let path = figures.join(format!("energy_{step:06}.png"));

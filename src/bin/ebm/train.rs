@@ -128,7 +128,7 @@ const DEFAULT_MODEL: &str = "mlp:2,128,128,1:silu";
 
 /// Seed of the held-out points of a toy dataset trained with data seed `s`.
 fn held_out_seed(s: u64) -> u64 {
-    s ^ 0x5EED_0F_4E1D_0075
+    s ^ 0x5EED_0F4E_1D00_0075
 }
 
 fn load_data(spec: &str, n: usize, seed: u64) -> anyhow::Result<Vec<f32>> {
