@@ -297,23 +297,47 @@ fn ring8_training_reaches_the_true_likelihood() {
     trainer.run(3000).unwrap();
     let state = trainer.state().unwrap();
     let held_out = toy.sample(5000, 99);
-    let truth = toy.true_energy().unwrap();
     let model = Energy::Mlp(Arc::new(state.mlp));
-    let r = eval::evaluate_2d(&model, [cfg.box_lo[0], cfg.box_lo[1]], [cfg.box_hi[0], cfg.box_hi[1]], &held_out, eval::Reference::Density(&truth)).unwrap();
+    let truth = |p: &[f32]| toy.log_density(p).unwrap();
+    let r = eval::evaluate_2d(&model, [cfg.box_lo[0], cfg.box_lo[1]], [cfg.box_hi[0], cfg.box_hi[1]], &held_out, eval::Reference::LogDensity(&truth)).unwrap();
     let true_nll = r.true_nll.unwrap();
     assert!(r.nll < true_nll + 0.25, "model NLL {:.3} vs true {:.3} (TV {:.3})", r.nll, true_nll, r.tv);
 }
 
 #[test]
-fn quadrature_recovers_a_known_normaliser() {
+fn quadrature_recovers_known_densities() {
     // The ring8 preset is normalised: its quadrature log Z is 0 and its TV to itself 0.
     let truth = Toy::Ring8.true_energy().unwrap();
     let held_out = Toy::Ring8.sample(2000, 8);
-    let r = eval::evaluate_2d(&truth, [-4.0, -4.0], [4.0, 4.0], &held_out, eval::Reference::Density(&truth)).unwrap();
+    let log_p = |p: &[f32]| Toy::Ring8.log_density(p).unwrap();
+    let r = eval::evaluate_2d(&truth, [-4.0, -4.0], [4.0, 4.0], &held_out, eval::Reference::LogDensity(&log_p)).unwrap();
     assert!(r.log_z.abs() < 1e-3, "log Z {}", r.log_z);
-    assert!(r.tv < 1e-9 && (r.nll - r.true_nll.unwrap()).abs() < 1e-3);
-    // Against its own samples, the histogram TV is small (Monte Carlo error only).
-    let samples = Toy::Ring8.sample(400_000, 9);
-    let r = eval::evaluate_2d(&truth, [-4.0, -4.0], [4.0, 4.0], &held_out, eval::Reference::Samples(&samples)).unwrap();
-    assert!(r.tv < 0.05, "histogram TV {}", r.tv);
+    assert!(r.tv < 1e-6 && (r.nll - r.true_nll.unwrap()).abs() < 1e-3, "{r:?}");
+    // The known densities integrate to 1 over a box holding the data, and their exact density
+    // agrees with a histogram of fresh samples up to Monte Carlo and binning error.
+    for toy in [Toy::TwoMoons, Toy::SwissRoll, Toy::Rings, Toy::Checkerboard] {
+        let grid = eval::grid([-4.0, -4.0], [4.0, 4.0], 400);
+        let log_p = toy.log_density(&grid.points()).unwrap();
+        let mass: f64 = log_p.iter().map(|l| l.exp()).sum::<f64>() * grid.cell_area();
+        assert!((mass - 1.0).abs() < 2e-3, "{toy:?}: density integrates to {mass}");
+        let samples = toy.sample(200_000, 3);
+        let bins = 40;
+        let mut counts = vec![0.0; bins * bins];
+        for p in samples.chunks_exact(2) {
+            let c = ((p[0] + 4.0) / 8.0 * bins as f32).floor();
+            let r = ((4.0 - p[1]) / 8.0 * bins as f32).floor();
+            if (0.0..bins as f32).contains(&c) && (0.0..bins as f32).contains(&r) {
+                counts[r as usize * bins + c as usize] += 1.0 / 200_000.0;
+            }
+        }
+        let mut exact = vec![0.0; bins * bins];
+        for (k, l) in log_p.iter().enumerate() {
+            exact[(k / 400) / 10 * bins + (k % 400) / 10] += l.exp() * grid.cell_area();
+        }
+        let tv = 0.5 * exact.iter().zip(&counts).map(|(a, b)| (a - b).abs()).sum::<f64>();
+        // E|count/N - p| = sqrt(2 p (1 - p) / (pi N)) per bin for large N: the TV a perfect
+        // density shows against a finite sample. Allow twice that.
+        let noise: f64 = exact.iter().map(|p| (2.0 * p * (1.0 - p) / (std::f64::consts::PI * 200_000.0)).sqrt()).sum::<f64>() * 0.5;
+        assert!(tv < 2.0 * noise, "{toy:?}: exact density vs histogram TV {tv}, Monte Carlo level {noise}");
+    }
 }

@@ -24,6 +24,9 @@ use crate::{Error, Result};
 use std::f64::consts::{PI, TAU};
 use std::path::Path;
 
+/// Midpoint-rule nodes per curve in [`Toy::log_density`].
+pub const CURVE_NODES: usize = 4096;
+
 /// A generated 2-D dataset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Toy {
@@ -110,6 +113,73 @@ impl Toy {
             Toy::Ring8 | Toy::Grid25 => crate::energy::spec::resolve_energy(self.name()).ok(),
             _ => None,
         }
+    }
+
+    /// log p(x) of the data distribution for points [n, 2], where it is known: in closed form
+    /// (`ring8`, `grid25`, `checkerboard`, which is -inf off its squares) or as a Gaussian
+    /// smoothing of a curve, integrated over the curve parameter by the midpoint rule with
+    /// [`CURVE_NODES`] nodes (`two_moons`, `swiss_roll`, `rings`). `None` for `pinwheel` and
+    /// `two_spirals`.
+    pub fn log_density(&self, points: &[f32]) -> Option<Vec<f64>> {
+        use rayon::prelude::*;
+        let xy: Vec<[f64; 2]> = points.chunks_exact(2).map(|p| [p[0] as f64, p[1] as f64]).collect();
+        // Curves as (weight, parameter range, centre at t), all with the same noise std.
+        type Curve = (f64, (f64, f64), fn(f64) -> [f64; 2]);
+        let (curves, std): (Vec<Curve>, f64) = match self {
+            Toy::Ring8 | Toy::Grid25 => {
+                let e = self.true_energy()?;
+                return Some(xy.par_iter().map(|p| -e.energy::<f64>(p)).collect());
+            }
+            Toy::Checkerboard => {
+                let on = |p: &[f64; 2]| {
+                    let inside = p.iter().all(|v| (-4.0..4.0).contains(v));
+                    inside && ((p[0] / 2.0).floor() + (p[1] / 2.0).floor()) as i64 % 2 == 0
+                };
+                return Some(xy.iter().map(|p| if on(p) { -(32f64.ln()) } else { f64::NEG_INFINITY }).collect());
+            }
+            Toy::TwoMoons => (
+                vec![
+                    (0.5, (0.0, PI), |t| [2.0 * t.cos() - 1.0, 2.0 * t.sin() - 0.2]),
+                    (0.5, (0.0, PI), |t| [2.0 * (1.0 - t.cos()) - 1.0, 2.0 * (0.5 - t.sin()) - 0.2]),
+                ],
+                0.2,
+            ),
+            Toy::SwissRoll => (vec![(1.0, (1.5 * PI, 4.5 * PI), |t| [t * t.cos() / 5.0, t * t.sin() / 5.0])], 0.2),
+            Toy::Rings => (
+                vec![
+                    (0.25, (0.0, TAU), |t| [0.75 * t.cos(), 0.75 * t.sin()]),
+                    (0.25, (0.0, TAU), |t| [1.5 * t.cos(), 1.5 * t.sin()]),
+                    (0.25, (0.0, TAU), |t| [2.25 * t.cos(), 2.25 * t.sin()]),
+                    (0.25, (0.0, TAU), |t| [3.0 * t.cos(), 3.0 * t.sin()]),
+                ],
+                0.08,
+            ),
+            Toy::Pinwheel | Toy::TwoSpirals => return None,
+        };
+        let nodes: Vec<(f64, [f64; 2])> = curves
+            .iter()
+            .flat_map(|&(w, (a, b), centre)| {
+                (0..CURVE_NODES).map(move |k| (w / CURVE_NODES as f64, centre(a + (b - a) * (k as f64 + 0.5) / CURVE_NODES as f64)))
+            })
+            .collect();
+        let (inv_var, log_norm) = (1.0 / (std * std), -(TAU * std * std).ln());
+        // Nodes beyond 10 std contribute below e^-50 of the nearest and are skipped.
+        let cut = 100.0;
+        Some(
+            xy.par_iter()
+                .map(|p| {
+                    let terms: Vec<f64> = nodes
+                        .iter()
+                        .filter_map(|(w, c)| {
+                            let q = ((p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2)) * inv_var;
+                            (q < cut).then(|| w.ln() - 0.5 * q)
+                        })
+                        .collect();
+                    let Some(max) = terms.iter().copied().reduce(f64::max) else { return f64::NEG_INFINITY };
+                    max + terms.iter().map(|t| (t - max).exp()).sum::<f64>().ln() + log_norm
+                })
+                .collect(),
+        )
     }
 
     /// `n` points, [n, 2] row-major. Point `i` depends only on `(seed, i)` (see the module

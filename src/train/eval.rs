@@ -14,8 +14,8 @@ pub const TV_BINS: usize = 50;
 
 /// What the data's density is compared with.
 pub enum Reference<'a> {
-    /// A normalised density (E = -log p).
-    Density(&'a Energy),
+    /// The data's normalised log density of points [n, 2] (e.g. [`crate::data::toy::Toy::log_density`]).
+    LogDensity(&'a dyn Fn(&[f32]) -> Vec<f64>),
     /// Samples, binned on a [`TV_BINS`]^2 histogram.
     Samples(&'a [f32]),
 }
@@ -89,10 +89,11 @@ pub fn evaluate_2d(model: &Energy, box_lo: [f32; 2], box_hi: [f32; 2], held_out:
     let outside_box = held_out.chunks_exact(2).filter(|p| !(box_lo[0]..=box_hi[0]).contains(&p[0]) || !(box_lo[1]..=box_hi[1]).contains(&p[1])).count();
     let model_p = cell_probabilities(&model_grid, &fine);
     let (tv, tv_reference, true_nll) = match reference {
-        Reference::Density(truth) => {
-            let p = cell_probabilities(&energies(truth, &fine.points()), &fine);
-            let tv = 0.5 * model_p.iter().zip(&p).map(|(a, b)| (a - b).abs()).sum::<f64>();
-            let true_nll = energies(truth, held_out).iter().map(|&e| e as f64).sum::<f64>() / n as f64;
+        Reference::LogDensity(log_p) => {
+            let cells: Vec<f64> = log_p(&fine.points()).iter().map(|l| l.exp() * fine.cell_area()).collect();
+            let mass: f64 = cells.iter().sum();
+            let tv = 0.5 * model_p.iter().zip(&cells).map(|(a, b)| (a - b / mass).abs()).sum::<f64>();
+            let true_nll = -log_p(held_out).iter().sum::<f64>() / n as f64;
             (tv, "exact density".to_string(), Some(true_nll))
         }
         Reference::Samples(samples) => {

@@ -221,7 +221,8 @@ impl GpuTrainer {
         check_fits(&ctx, 1, layout.work_len(), "training scratch (tape of 2 x batch points)")?;
         check_fits(&ctx, rows + 4, d, "training data")?;
         check_fits(&ctx, config.buffer_capacity, d, "replay buffer")?;
-        check_fits(&ctx, (4 * layout.n_params).div_ceil(crate::gpu::launch::WG as usize), 1, "parameter workgroups")?;
+        check_fits(&ctx, 1, 4 * layout.n_params, "parameters with optimizer moments and gradient")?;
+        check_fits(&ctx, layout.n_params.div_ceil(crate::gpu::launch::WG as usize), 1, "parameter workgroups")?;
         check_fits(&ctx, (2 * b).div_ceil(crate::gpu::launch::WG as usize), 1, "batch workgroups")?;
         // Loop iterations per invocation: a Langevin step evaluates the network once; the tape
         // pass once; a parameter-gradient invocation loops over 2B points.

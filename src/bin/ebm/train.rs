@@ -289,15 +289,17 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     let held_out = load_data(&spec, a.held_out, held_out_seed(info.data_seed))?;
     let model = Energy::Mlp(Arc::new(state.mlp.clone()));
     let (lo, hi) = ([config.box_lo[0], config.box_lo[1]], [config.box_hi[0], config.box_hi[1]]);
-    let truth = toy.and_then(|t| t.true_energy());
+    // The exact density where the toy dataset has one, else a histogram of many fresh samples
+    // (or of the file's points).
+    let log_p = |p: &[f32]| toy.and_then(|t| t.log_density(p)).unwrap_or_default();
     let reference_samples;
-    let reference = match (&truth, toy) {
-        (Some(e), _) => eval::Reference::Density(e),
-        (None, Some(t)) => {
+    let reference = match toy {
+        Some(t) if t.log_density(&[]).is_some() => eval::Reference::LogDensity(&log_p),
+        Some(t) => {
             reference_samples = t.sample(1_000_000, held_out_seed(info.data_seed) + 1);
             eval::Reference::Samples(&reference_samples)
         }
-        (None, None) => eval::Reference::Samples(&held_out),
+        None => eval::Reference::Samples(&held_out),
     };
     let report = eval::evaluate_2d(&model, lo, hi, &held_out, reference)?;
     #[derive(Serialize)]
