@@ -83,7 +83,7 @@ fn append(path: &Path, text: &str) -> Result<()> {
     f.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
 }
 
-/// Writes the energy heatmap of a 2-D model over the config's box, with up to 2000 replay
+/// Writes the energy heatmap of a 2-D model over the config's box, with up to 1000 replay
 /// samples on top.
 pub fn heatmap(path: &Path, state: &TrainState, config: &TrainConfig) -> Result<()> {
     if config.dim() != 2 {
@@ -92,7 +92,7 @@ pub fn heatmap(path: &Path, state: &TrainState, config: &TrainConfig) -> Result<
     let grid = super::eval::grid([config.box_lo[0], config.box_lo[1]], [config.box_hi[0], config.box_hi[1]], 200);
     let energy = Energy::Mlp(Arc::new(state.mlp.clone()));
     let energies = super::eval::energies(&energy, &grid.points());
-    let shown = state.replay.len().min(4000);
+    let shown = state.replay.len().min(2000);
     crate::io::figure::energy_heatmap_png(path, &grid, &energies, &state.replay[..shown], 2)
 }
 

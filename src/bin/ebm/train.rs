@@ -315,7 +315,7 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(a.run_dir.join("figures"))?;
     let grid = eval::grid(lo, hi, 200);
     let energies = eval::energies(&model, &grid.points());
-    ebm_gpu::io::figure::energy_heatmap_png(&figure, &grid, &energies, &held_out[..held_out.len().min(4000)], 2)?;
+    ebm_gpu::io::figure::energy_heatmap_png(&figure, &grid, &energies, &held_out[..held_out.len().min(1000)], 2)?;
     println!("model at step {} on {spec} ({} held-out points, {} outside the box)", state.step, report.held_out, report.outside_box);
     println!("log Z (quadrature, {0}x{0} cells over [{1:.2}, {2:.2}] x [{3:.2}, {4:.2}]): {5:.4}", report.cells, lo[0], hi[0], lo[1], hi[1], report.log_z);
     match report.true_nll {
