@@ -123,36 +123,42 @@ fn assert_states_close(a: &TrainState, b: &TrainState, tol: f32, what: &str) {
     assert_eq!(a.step, b.step);
 }
 
-/// The first 50 steps from one seed on both executors, for every loss and both optimizers.
+/// The first 50 steps from one seed on both executors, for every loss and both optimizers; and a
+/// wide network with many Langevin steps, which llvmpipe's loop cap splits over dispatches.
 #[test]
 fn training_steps_match_cpu() {
     let Some(ctx) = common::gpu() else { return };
     let data = Toy::TwoMoons.sample(2000, 4);
+    let adam = Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let cases = [
-        (Loss::Cd, Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 }, 50),
-        (Loss::Softplus, Optimizer::Sgd { momentum: 0.9 }, 20),
-        (Loss::Hinge { margin: 0.5 }, Optimizer::Adam { beta1: 0.9, beta2: 0.99, eps: 1e-6 }, 20),
-        (Loss::Nce, Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 }, 50),
+        (Loss::Cd, adam, 50, "mlp:2,32,32,1:silu", 64, 5),
+        (Loss::Softplus, Optimizer::Sgd { momentum: 0.9 }, 20, "mlp:2,32,32,1:silu", 64, 5),
+        (Loss::Hinge { margin: 0.5 }, Optimizer::Adam { beta1: 0.9, beta2: 0.99, eps: 1e-6 }, 20, "mlp:2,32,32,1:silu", 64, 5),
+        (Loss::Nce, adam, 50, "mlp:2,32,32,1:silu", 64, 5),
+        (Loss::Cd, adam, 5, "mlp:2,128,128,1:silu", 16, 30),
     ];
-    for (loss, optimizer, steps) in cases {
+    for (loss, optimizer, steps, model, batch, langevin_steps) in cases {
         let mut cfg = small_config(loss, &data, 21);
         cfg.optimizer = optimizer;
         cfg.lr = 2e-3;
         cfg.alpha = 0.1;
         cfg.weight_decay = 1e-4;
-        let mlp = ModelSpec::parse("mlp:2,32,32,1:silu").unwrap().build(5).unwrap();
+        cfg.batch = batch;
+        cfg.langevin.steps = langevin_steps;
+        let mlp = ModelSpec::parse(model).unwrap().build(5).unwrap();
         let state = TrainState::new(mlp, &cfg).unwrap();
         let mut cpu = CpuTrainer::new(&cfg, state.clone(), &data).unwrap();
         let mut gpu = GpuTrainer::new(ctx.clone(), &cfg, state, &data).unwrap();
         let mc = cpu.run(steps).unwrap();
         let mg = gpu.run(steps).unwrap();
+        let what = format!("{loss:?} {model} K={langevin_steps}");
         for (a, b) in mc.iter().zip(&mg).take(5) {
             assert_eq!(a.step, b.step);
-            assert!((a.loss - b.loss).abs() < 1e-3 * (1.0 + a.loss.abs()), "{loss:?} step {}: loss {} vs {}", a.step, a.loss, b.loss);
-            assert!((a.grad_norm - b.grad_norm).abs() < 1e-3 * (1.0 + a.grad_norm), "{loss:?} step {}: grad norm {} vs {}", a.step, a.grad_norm, b.grad_norm);
-            assert_eq!(a.reset_fraction, b.reset_fraction, "{loss:?}: the same slots reset");
+            assert!((a.loss - b.loss).abs() < 1e-3 * (1.0 + a.loss.abs()), "{what} step {}: loss {} vs {}", a.step, a.loss, b.loss);
+            assert!((a.grad_norm - b.grad_norm).abs() < 1e-3 * (1.0 + a.grad_norm), "{what} step {}: grad norm {} vs {}", a.step, a.grad_norm, b.grad_norm);
+            assert_eq!(a.reset_fraction, b.reset_fraction, "{what}: the same slots reset");
         }
-        assert_states_close(&cpu.state().unwrap(), &gpu.state().unwrap(), 2e-3, &format!("{loss:?} after {steps} steps"));
+        assert_states_close(&cpu.state().unwrap(), &gpu.state().unwrap(), 2e-3, &format!("{what} after {steps} steps"));
     }
 }
 
