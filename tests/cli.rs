@@ -246,7 +246,7 @@ fn train_and_eval_a_small_model_then_resume_and_refuse_bad_input() {
     assert_eq!(std::fs::read(run.join("checkpoint.safetensors")).unwrap(), before, "the existing run is untouched");
     let o = ebm(&["train", "--resume", "--model", "mlp:2,8,1", "--steps", "30", "--run-dir", s(&run)]);
     assert!(!o.status.success() && stderr(&o).contains("not mlp:2,8,1"), "{}", stderr(&o));
-    let o = ebm(&["train", "--resume", "--steps", "30", "--backend", "cpu", "--run-dir", s(&run)]);
+    let o = ebm(&["train", "--resume", s(&run), "--steps", "30", "--backend", "cpu"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(run.join("metrics.csv")).unwrap().lines().count(), 31);
     // Exact likelihood by quadrature.

@@ -41,8 +41,9 @@ pub struct TrainArgs {
     pub steps: u32,
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
-    #[arg(long)]
-    pub run_dir: PathBuf,
+    /// Where the run's files go (optional with `--resume DIR`).
+    #[arg(long, required_unless_present = "resume")]
+    pub run_dir: Option<PathBuf>,
     #[arg(long, default_value_t = 5e-3)]
     pub lr: f32,
     /// Decay the learning rate linearly to this fraction of --lr over --steps (1: constant).
@@ -94,9 +95,10 @@ pub struct TrainArgs {
     /// exceeds this or anything becomes NaN/Inf.
     #[arg(long, default_value_t = 1e4)]
     pub max_energy_gap: f32,
-    /// Continue the run in --run-dir from its checkpoint (bit-identical to not stopping).
-    #[arg(long)]
-    pub resume: bool,
+    /// Continue a run from its checkpoint, bit-identical to not stopping: `--resume DIR`, or
+    /// `--resume` with --run-dir DIR.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    pub resume: Option<String>,
     /// Start afresh in a run dir that already holds a run, deleting it.
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
@@ -144,23 +146,41 @@ fn read_run(dir: &Path) -> anyhow::Result<RunInfo> {
 /// A run dir that holds any of these files holds a run.
 const RUN_FILES: &[&str] = &[RUN_FILE, run::CHECKPOINT, run::METRICS, run::LOG, "eval.json"];
 
+impl TrainArgs {
+    fn resuming(&self) -> bool {
+        self.resume.is_some()
+    }
+
+    /// The run directory: --run-dir, or the DIR of `--resume DIR` (they must agree if both).
+    fn dir(&self) -> anyhow::Result<PathBuf> {
+        let from_resume = self.resume.as_ref().filter(|d| !d.is_empty()).map(PathBuf::from);
+        match (&self.run_dir, from_resume) {
+            (Some(a), Some(b)) if *a != b => bail!("--run-dir {} and --resume {} name different runs", a.display(), b.display()),
+            (Some(d), _) => Ok(d.clone()),
+            (None, Some(d)) => Ok(d),
+            (None, None) => bail!("--resume needs the run directory: --resume DIR or --run-dir DIR"),
+        }
+    }
+}
+
 pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
-    let holds_run = RUN_FILES.iter().any(|f| a.run_dir.join(f).exists());
-    if holds_run && !a.resume && !a.force {
-        bail!("{} already holds a run: continue it with --resume, or replace it with --force", a.run_dir.display());
+    let run_dir = a.dir()?;
+    let holds_run = RUN_FILES.iter().any(|f| run_dir.join(f).exists());
+    if holds_run && !a.resuming() && !a.force {
+        bail!("{} already holds a run: continue it with --resume, or replace it with --force", run_dir.display());
     }
-    if a.resume && !holds_run {
-        bail!("--resume: {} holds no run to continue", a.run_dir.display());
+    if a.resuming() && !holds_run {
+        bail!("--resume: {} holds no run to continue", run_dir.display());
     }
-    let (info, config, state) = if a.resume { resume(a)? } else { fresh(a)? };
+    let (info, config, state) = if a.resuming() { resume(a, &run_dir)? } else { fresh(a)? };
     if a.force && holds_run {
         for f in RUN_FILES {
-            let _ = std::fs::remove_file(a.run_dir.join(f));
+            let _ = std::fs::remove_file(run_dir.join(f));
         }
-        let _ = std::fs::remove_dir_all(a.run_dir.join("figures"));
+        let _ = std::fs::remove_dir_all(run_dir.join("figures"));
     }
-    std::fs::create_dir_all(&a.run_dir).with_context(|| format!("creating {}", a.run_dir.display()))?;
-    ebm_gpu::io::write_atomic(&a.run_dir.join(RUN_FILE), serde_json::to_string_pretty(&RunInfo { steps: a.steps, ..info.clone() })?.as_bytes())?;
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    ebm_gpu::io::write_atomic(&run_dir.join(RUN_FILE), serde_json::to_string_pretty(&RunInfo { steps: a.steps, ..info.clone() })?.as_bytes())?;
     let data = load_data(&info.data, info.train_size, info.data_seed)?;
     let ctx = match a.backend {
         Backend::Cpu => None,
@@ -194,7 +214,7 @@ pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
     bar.set_style(ProgressStyle::with_template("[{bar:30}] {pos}/{len} steps {per_sec} {elapsed}/{eta} {msg}").expect("static template").progress_chars("=> "));
     bar.set_position(first as u64);
     let opts = RunOptions {
-        dir: a.run_dir.clone(),
+        dir: run_dir.clone(),
         total_steps: a.steps,
         checkpoint_every: a.checkpoint_every.max(1),
         figure_every: a.figure_every,
@@ -220,7 +240,7 @@ pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
     let seconds = start.elapsed().as_secs_f64();
     let done = state.step - first;
     eprintln!("{done} steps in {seconds:.1} s: {:.1} steps/s on {executor}", done as f64 / seconds.max(1e-9));
-    eprintln!("wrote {} and {}", a.run_dir.join(run::CHECKPOINT).display(), a.run_dir.join(run::METRICS).display());
+    eprintln!("wrote {} and {}", run_dir.join(run::CHECKPOINT).display(), run_dir.join(run::METRICS).display());
     if let Some(last) = figures.last() {
         eprintln!("figure: {}", last.display());
     }
@@ -255,9 +275,9 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<(RunInfo, TrainConfig, TrainState)> {
     Ok((info, c, state))
 }
 
-fn resume(a: &TrainArgs) -> anyhow::Result<(RunInfo, TrainConfig, TrainState)> {
-    let info = read_run(&a.run_dir)?;
-    let ckpt = a.run_dir.join(run::CHECKPOINT);
+fn resume(a: &TrainArgs, run_dir: &Path) -> anyhow::Result<(RunInfo, TrainConfig, TrainState)> {
+    let info = read_run(run_dir)?;
+    let ckpt = run_dir.join(run::CHECKPOINT);
     let (state, config) = checkpoint::load(&ckpt)?;
     if let Some(m) = &a.model {
         let wanted = ModelSpec::parse(m)?;
@@ -267,7 +287,7 @@ fn resume(a: &TrainArgs) -> anyhow::Result<(RunInfo, TrainConfig, TrainState)> {
     }
     if let Some(d) = &a.data {
         if *d != info.data {
-            bail!("{} was trained on {}, not {d}: resume without --data, or start a new run", a.run_dir.display(), info.data);
+            bail!("{} was trained on {}, not {d}: resume without --data, or start a new run", run_dir.display(), info.data);
         }
     }
     if state.step >= a.steps {
