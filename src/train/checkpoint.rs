@@ -1,7 +1,8 @@
 //! Training checkpoints: one safetensors file holding the network under PyTorch's names (so
 //! `ebm sample --energy mlp:checkpoint.safetensors` loads it; [`Mlp::load`] skips the rest),
 //! `train.log_z`, the optimizer moments `train.m` / `train.v` and the replay buffer
-//! `train.replay`, with the step, learning-rate scale, replay position and the training
+//! `train.replay`, with the step (which is also the random numbers' position: they are Philox
+//! counters), learning-rate scale, replay position and the training
 //! configuration in the metadata. Written atomically.
 
 use super::{TrainConfig, TrainState, param_count};
@@ -26,6 +27,8 @@ pub fn save(path: &Path, state: &TrainState, config: &TrainConfig) -> Result<()>
     meta.insert("step".into(), state.step.to_string());
     meta.insert("lr_scale".into(), format!("{:?}", state.lr_scale));
     meta.insert("replay_position".into(), config.replay_position(state.step).to_string());
+    // The random numbers are Philox counters keyed by the seed: the step is their position.
+    meta.insert("rng".into(), format!("philox4x32-10 seed {} next step {}", config.seed, state.step));
     meta.insert("config".into(), serde_json::to_string(config).map_err(|e| Error::invalid("checkpoint config", e.to_string()))?);
     crate::io::write_safetensors(path, &tensors, meta)
 }
