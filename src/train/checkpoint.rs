@@ -8,7 +8,6 @@
 use super::{TrainConfig, TrainState, param_count};
 use crate::energy::mlp::{Mlp, TRAINING_STATE_PREFIX};
 use crate::{Error, Result};
-use safetensors::{Dtype, SafeTensors};
 use std::path::Path;
 
 const FORMAT: &str = "ebm-gpu train 1";
@@ -35,14 +34,9 @@ pub fn save(path: &Path, state: &TrainState, config: &TrainConfig) -> Result<()>
 
 /// Loads a checkpoint and its configuration; shapes and finiteness are checked.
 pub fn load(path: &Path) -> Result<(TrainState, TrainConfig)> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let file = crate::io::SafetensorsFile::open(path, FORMAT, "training checkpoint")?;
     let bad = |m: String| Error::format(path, m);
-    let st = SafeTensors::deserialize(&raw).map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
-    let (_, header) = SafeTensors::read_metadata(&raw).map_err(|e| bad(e.to_string()))?;
-    let meta = header.metadata().clone().unwrap_or_default();
-    if meta.get("format").map(String::as_str) != Some(FORMAT) {
-        return Err(bad(format!("not an ebm-gpu training checkpoint (format {:?})", meta.get("format"))));
-    }
+    let meta = &file.meta;
     let field = |name: &str| meta.get(name).ok_or_else(|| bad(format!("metadata field {name:?} is missing")));
     let config: TrainConfig = serde_json::from_str(field("config")?).map_err(|e| bad(format!("metadata config: {e}")))?;
     let step = field("step")?.parse::<u32>().map_err(|e| bad(format!("metadata step: {e}")))?;
@@ -50,11 +44,7 @@ pub fn load(path: &Path) -> Result<(TrainState, TrainConfig)> {
     let mlp = Mlp::load(path, None, None)?;
     let tensor = |name: &str, len: usize| -> Result<Vec<f32>> {
         let full = format!("{TRAINING_STATE_PREFIX}{name}");
-        let t = st.tensor(&full).map_err(|_| bad(format!("missing tensor {full:?}")))?;
-        if t.dtype() != Dtype::F32 {
-            return Err(bad(format!("tensor {full:?} is {:?}, expected F32", t.dtype())));
-        }
-        let values: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
+        let (_, values) = file.required(&full)?;
         if values.len() != len {
             return Err(bad(format!("tensor {full:?} has {} values, expected {len}", values.len())));
         }
