@@ -62,7 +62,11 @@ fn param_grads_match_f64_finite_differences() {
             up[q] += 1e-6;
             down[q] -= 1e-6;
             let fd = (energy_at(&up) - energy_at(&down)) / 2e-6;
-            assert!((fd - grad[q]).abs() < 1e-6 * (1.0 + fd.abs()), "{act} parameter {q}: analytic {} vs finite difference {fd}", grad[q]);
+            assert!(
+                (fd - grad[q]).abs() < 1e-6 * (1.0 + fd.abs()),
+                "{act} parameter {q}: analytic {} vs finite difference {fd}",
+                grad[q]
+            );
         }
     }
 }
@@ -133,7 +137,14 @@ fn training_steps_match_cpu() {
     let cases = [
         (Loss::Cd, adam, 50, "mlp:2,32,32,1:silu", 64, 5),
         (Loss::Softplus, Optimizer::Sgd { momentum: 0.9 }, 20, "mlp:2,32,32,1:silu", 64, 5),
-        (Loss::Hinge { margin: 0.5 }, Optimizer::Adam { beta1: 0.9, beta2: 0.99, eps: 1e-6 }, 20, "mlp:2,32,32,1:silu", 64, 5),
+        (
+            Loss::Hinge { margin: 0.5 },
+            Optimizer::Adam { beta1: 0.9, beta2: 0.99, eps: 1e-6 },
+            20,
+            "mlp:2,32,32,1:silu",
+            64,
+            5,
+        ),
         (Loss::Nce, adam, 50, "mlp:2,32,32,1:silu", 64, 5),
         (Loss::Cd, adam, 5, "mlp:2,128,128,1:silu", 16, 30),
     ];
@@ -154,8 +165,20 @@ fn training_steps_match_cpu() {
         let what = format!("{loss:?} {model} K={langevin_steps}");
         for (a, b) in mc.iter().zip(&mg).take(5) {
             assert_eq!(a.step, b.step);
-            assert!((a.loss - b.loss).abs() < 1e-3 * (1.0 + a.loss.abs()), "{what} step {}: loss {} vs {}", a.step, a.loss, b.loss);
-            assert!((a.grad_norm - b.grad_norm).abs() < 1e-3 * (1.0 + a.grad_norm), "{what} step {}: grad norm {} vs {}", a.step, a.grad_norm, b.grad_norm);
+            assert!(
+                (a.loss - b.loss).abs() < 1e-3 * (1.0 + a.loss.abs()),
+                "{what} step {}: loss {} vs {}",
+                a.step,
+                a.loss,
+                b.loss
+            );
+            assert!(
+                (a.grad_norm - b.grad_norm).abs() < 1e-3 * (1.0 + a.grad_norm),
+                "{what} step {}: grad norm {} vs {}",
+                a.step,
+                a.grad_norm,
+                b.grad_norm
+            );
             assert_eq!(a.reset_fraction, b.reset_fraction, "{what}: the same slots reset");
         }
         assert_states_close(&cpu.state().unwrap(), &gpu.state().unwrap(), 2e-3, &format!("{what} after {steps} steps"));
@@ -176,13 +199,21 @@ fn replay_buffer_resets_at_the_configured_rate_and_persists() {
     let after = trainer.state().unwrap().replay;
     let window = cfg.batch * 2;
     assert_eq!(&before[window..], &after[window..], "entries outside the batch window persist");
-    assert!(before[..window].iter().zip(&after[..window]).filter(|(a, b)| a != b).count() > window / 2, "the window was refreshed");
+    assert!(
+        before[..window].iter().zip(&after[..window]).filter(|(a, b)| a != b).count() > window / 2,
+        "the window was refreshed"
+    );
     // Reset fraction over 40 steps x 64 slots = 2560 Bernoulli(0.3) draws: within 4 sigma.
     let metrics = trainer.run(40).unwrap();
     let n = (40 * cfg.batch) as f64;
     let resets: f64 = metrics.iter().map(|m| m.reset_fraction as f64 * cfg.batch as f64).sum();
     let sigma = (n * 0.3 * 0.7).sqrt();
-    assert!((resets - 0.3 * n).abs() < 4.0 * sigma, "{resets} resets in {n} draws, expected {} +- {}", 0.3 * n, 4.0 * sigma);
+    assert!(
+        (resets - 0.3 * n).abs() < 4.0 * sigma,
+        "{resets} resets in {n} draws, expected {} +- {}",
+        0.3 * n,
+        4.0 * sigma
+    );
     if let Some(ctx) = common::gpu() {
         let mut gpu = GpuTrainer::new(ctx, &cfg, state, &data).unwrap();
         let g: f64 = gpu.run(41).unwrap()[1..].iter().map(|m| m.reset_fraction as f64 * cfg.batch as f64).sum();
@@ -191,7 +222,15 @@ fn replay_buffer_resets_at_the_configured_rate_and_persists() {
 }
 
 fn options(dir: &std::path::Path, total: u32) -> RunOptions {
-    RunOptions { dir: dir.to_path_buf(), total_steps: total, checkpoint_every: 10, figure_every: 0, chunk: 5, max_energy_gap: 1e4, max_rollbacks: 3 }
+    RunOptions {
+        dir: dir.to_path_buf(),
+        total_steps: total,
+        checkpoint_every: 10,
+        figure_every: 0,
+        chunk: 5,
+        max_energy_gap: 1e4,
+        max_rollbacks: 3,
+    }
 }
 
 #[test]
@@ -200,7 +239,9 @@ fn resume_equals_uninterrupted_training() {
     let cfg = small_config(Loss::Cd, &data, 13);
     let mlp = ModelSpec::parse("mlp:2,16,16,1:silu").unwrap().build(2).unwrap();
     let fresh = TrainState::new(mlp, &cfg).unwrap();
-    let make_cpu = |c: &TrainConfig, s: TrainState| -> ebm_gpu::Result<Box<dyn Trainer>> { Ok(Box::new(CpuTrainer::new(c, s, &data)?)) };
+    let make_cpu = |c: &TrainConfig, s: TrainState| -> ebm_gpu::Result<Box<dyn Trainer>> {
+        Ok(Box::new(CpuTrainer::new(c, s, &data)?))
+    };
     let whole_dir = temp_dir("whole");
     let whole = run::train(&options(&whole_dir, 30), &cfg, fresh.clone(), &make_cpu, &mut |_| {}).unwrap();
     let split_dir = temp_dir("split");
@@ -217,8 +258,11 @@ fn resume_equals_uninterrupted_training() {
     let net = Mlp::load(&whole_dir.join(run::CHECKPOINT), None, None).unwrap();
     assert_eq!(net, whole.mlp);
     if let Some(ctx) = common::gpu() {
-        let make_gpu = |c: &TrainConfig, s: TrainState| -> ebm_gpu::Result<Box<dyn Trainer>> { Ok(Box::new(GpuTrainer::new(ctx.clone(), c, s, &data)?)) };
-        let gpu_whole = run::train(&options(&temp_dir("gpu-whole"), 30), &cfg, fresh.clone(), &make_gpu, &mut |_| {}).unwrap();
+        let make_gpu = |c: &TrainConfig, s: TrainState| -> ebm_gpu::Result<Box<dyn Trainer>> {
+            Ok(Box::new(GpuTrainer::new(ctx.clone(), c, s, &data)?))
+        };
+        let gpu_whole =
+            run::train(&options(&temp_dir("gpu-whole"), 30), &cfg, fresh.clone(), &make_gpu, &mut |_| {}).unwrap();
         let gdir = temp_dir("gpu-split");
         run::train(&options(&gdir, 20), &cfg, fresh, &make_gpu, &mut |_| {}).unwrap();
         let (resumed, _) = checkpoint::load(&gdir.join(run::CHECKPOINT)).unwrap();
@@ -236,7 +280,9 @@ fn divergence_rolls_back_with_a_lower_learning_rate() {
     cfg.clip_norm = 0.0;
     let mlp = ModelSpec::parse("mlp:2,16,16,1:relu").unwrap().build(2).unwrap();
     let state = TrainState::new(mlp, &cfg).unwrap();
-    let make = |c: &TrainConfig, s: TrainState| -> ebm_gpu::Result<Box<dyn Trainer>> { Ok(Box::new(CpuTrainer::new(c, s, &data)?)) };
+    let make = |c: &TrainConfig, s: TrainState| -> ebm_gpu::Result<Box<dyn Trainer>> {
+        Ok(Box::new(CpuTrainer::new(c, s, &data)?))
+    };
     let dir = temp_dir("diverge");
     let mut opts = options(&dir, 40);
     opts.max_energy_gap = 50.0;
@@ -254,7 +300,12 @@ fn divergence_rolls_back_with_a_lower_learning_rate() {
     if let Ok(final_state) = result {
         assert!(final_state.lr_scale < 1.0);
         // metrics.csv holds exactly one row per kept step.
-        let steps: Vec<u32> = std::fs::read_to_string(dir.join(run::METRICS)).unwrap().lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
+        let steps: Vec<u32> = std::fs::read_to_string(dir.join(run::METRICS))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().parse().unwrap())
+            .collect();
         assert_eq!(steps, (1..=40).collect::<Vec<_>>());
     }
 }
@@ -305,7 +356,14 @@ fn ring8_training_reaches_the_true_likelihood() {
     let held_out = toy.sample(5000, 99);
     let model = Energy::Mlp(Arc::new(state.mlp));
     let truth = |p: &[f32]| toy.log_density(p).unwrap();
-    let r = eval::evaluate_2d(&model, [cfg.box_lo[0], cfg.box_lo[1]], [cfg.box_hi[0], cfg.box_hi[1]], &held_out, eval::Reference::LogDensity(&truth)).unwrap();
+    let r = eval::evaluate_2d(
+        &model,
+        [cfg.box_lo[0], cfg.box_lo[1]],
+        [cfg.box_hi[0], cfg.box_hi[1]],
+        &held_out,
+        eval::Reference::LogDensity(&truth),
+    )
+    .unwrap();
     let true_nll = r.true_nll.unwrap();
     assert!(r.nll < true_nll + 0.25, "model NLL {:.3} vs true {:.3} (TV {:.3})", r.nll, true_nll, r.tv);
 }
@@ -316,7 +374,8 @@ fn quadrature_recovers_known_densities() {
     let truth = Toy::Ring8.true_energy().unwrap();
     let held_out = Toy::Ring8.sample(2000, 8);
     let log_p = |p: &[f32]| Toy::Ring8.log_density(p).unwrap();
-    let r = eval::evaluate_2d(&truth, [-4.0, -4.0], [4.0, 4.0], &held_out, eval::Reference::LogDensity(&log_p)).unwrap();
+    let r =
+        eval::evaluate_2d(&truth, [-4.0, -4.0], [4.0, 4.0], &held_out, eval::Reference::LogDensity(&log_p)).unwrap();
     assert!(r.log_z.abs() < 1e-3, "log Z {}", r.log_z);
     assert!(r.tv < 1e-6 && (r.nll - r.true_nll.unwrap()).abs() < 1e-3, "{r:?}");
     // The known densities integrate to 1 over a box holding the data, and their exact density
@@ -343,7 +402,8 @@ fn quadrature_recovers_known_densities() {
         let tv = 0.5 * exact.iter().zip(&counts).map(|(a, b)| (a - b).abs()).sum::<f64>();
         // E|count/N - p| = sqrt(2 p (1 - p) / (pi N)) per bin for large N: the TV a perfect
         // density shows against a finite sample. Allow twice that.
-        let noise: f64 = exact.iter().map(|p| (2.0 * p * (1.0 - p) / (std::f64::consts::PI * 200_000.0)).sqrt()).sum::<f64>() * 0.5;
+        let noise: f64 =
+            exact.iter().map(|p| (2.0 * p * (1.0 - p) / (std::f64::consts::PI * 200_000.0)).sqrt()).sum::<f64>() * 0.5;
         assert!(tv < 2.0 * noise, "{toy:?}: exact density vs histogram TV {tv}, Monte Carlo level {noise}");
     }
 }

@@ -46,15 +46,29 @@ impl ParamSlots {
     }
 }
 
-pub fn bind_group(ctx: &GpuContext, kernel: &Kernel, params: &wgpu::Buffer, params_size: u64, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+pub fn bind_group(
+    ctx: &GpuContext,
+    kernel: &Kernel,
+    params: &wgpu::Buffer,
+    params_size: u64,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
     let mut entries = vec![wgpu::BindGroupEntry {
         binding: 0,
-        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: params, offset: 0, size: wgpu::BufferSize::new(params_size) }),
+        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: params,
+            offset: 0,
+            size: wgpu::BufferSize::new(params_size),
+        }),
     }];
     for (k, b) in buffers.iter().enumerate() {
         entries.push(wgpu::BindGroupEntry { binding: k as u32 + 1, resource: b.as_entire_binding() });
     }
-    ctx.device().create_bind_group(&wgpu::BindGroupDescriptor { label: Some("kernel bindings"), layout: &kernel.layout, entries: &entries })
+    ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("kernel bindings"),
+        layout: &kernel.layout,
+        entries: &entries,
+    })
 }
 
 pub fn dispatch(pass: &mut wgpu::ComputePass, kernel: &Kernel, bg: &wgpu::BindGroup, offset: u32, x: u32, y: u32) {
@@ -67,12 +81,17 @@ pub fn dispatch(pass: &mut wgpu::ComputePass, kernel: &Kernel, bg: &wgpu::BindGr
 pub fn check_fits(ctx: &GpuContext, rows: usize, row_floats: usize, what: &str) -> Result<()> {
     let l = ctx.limits();
     if rows > l.max_compute_workgroups_per_dimension as usize {
-        return Err(Error::Limit(format!("{rows} {what} exceed {} per dispatch", l.max_compute_workgroups_per_dimension)));
+        return Err(Error::Limit(format!(
+            "{rows} {what} exceed {} per dispatch",
+            l.max_compute_workgroups_per_dimension
+        )));
     }
     let bytes = rows as u64 * row_floats as u64 * 4;
     if bytes > l.max_storage_buffer_binding_size as u64 {
-        return Err(Error::Limit(format!("{what}: {bytes} bytes exceed the {}-byte storage binding limit", l.max_storage_buffer_binding_size)));
+        return Err(Error::Limit(format!(
+            "{what}: {bytes} bytes exceed the {}-byte storage binding limit",
+            l.max_storage_buffer_binding_size
+        )));
     }
     Ok(())
 }
-

@@ -109,6 +109,63 @@ pub fn read_samples(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
     }
 }
 
+/// Writes float32 tensors (name, shape, values) and string metadata as a safetensors file,
+/// atomically ([`write_atomic`]).
+pub fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)], meta: std::collections::HashMap<String, String>) -> Result<()> {
+    let views = tensors
+        .iter()
+        .map(|(name, shape, values)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytemuck::cast_slice(values)).map(|v| (name.clone(), v))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::format(path, e.to_string()))?;
+    write_atomic(path, &bytes)
+}
+
+/// A safetensors file of ours, read whole, its metadata's `format` checked.
+pub struct SafetensorsFile {
+    path: std::path::PathBuf,
+    bytes: Vec<u8>,
+    pub meta: std::collections::HashMap<String, String>,
+}
+
+impl SafetensorsFile {
+    /// Reads `path`; an unreadable file, or one whose `format` is not `format`, is an error that
+    /// says it is not an ebm-gpu `what`.
+    pub fn open(path: &Path, format: &str, what: &str) -> Result<Self> {
+        let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bad = |m: String| Error::format(path, m);
+        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        if meta.get("format").map(String::as_str) != Some(format) {
+            return Err(bad(format!("not an ebm-gpu {what} (format {:?})", meta.get("format"))));
+        }
+        Ok(Self { path: path.to_path_buf(), bytes, meta })
+    }
+
+    /// An F32 tensor as (shape, values), all finite; None when the file has no such tensor.
+    pub fn tensor(&self, name: &str) -> Result<Option<(Vec<usize>, Vec<f32>)>> {
+        let bad = |m: String| Error::format(&self.path, m);
+        let st = safetensors::SafeTensors::deserialize(&self.bytes).map_err(|e| bad(e.to_string()))?;
+        let Ok(t) = st.tensor(name) else { return Ok(None) };
+        if t.dtype() != safetensors::Dtype::F32 {
+            return Err(bad(format!("tensor {name:?} is {:?}, expected F32", t.dtype())));
+        }
+        let values: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
+        if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+            return Err(bad(format!("tensor {name:?} has a non-finite value ({}) at flat index {k}", values[k])));
+        }
+        Ok(Some((t.shape().to_vec(), values)))
+    }
+
+    /// [`Self::tensor`], missing being an error.
+    pub fn required(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+        self.tensor(name)?.ok_or_else(|| Error::format(&self.path, format!("missing tensor {name:?}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,62 +225,5 @@ mod tests {
         npy::write_f32(&dir.join("three.npy"), &[0.0; 8], &[2, 2, 2]).unwrap();
         assert!(matches!(read_samples(&dir.join("three.npy")), Err(Error::Format { .. })));
         fs::remove_dir_all(&dir).unwrap();
-    }
-}
-
-/// Writes float32 tensors (name, shape, values) and string metadata as a safetensors file,
-/// atomically ([`write_atomic`]).
-pub fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)], meta: std::collections::HashMap<String, String>) -> Result<()> {
-    let views = tensors
-        .iter()
-        .map(|(name, shape, values)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytemuck::cast_slice(values)).map(|v| (name.clone(), v))
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::format(path, e.to_string()))?;
-    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::format(path, e.to_string()))?;
-    write_atomic(path, &bytes)
-}
-
-/// A safetensors file of ours, read whole, its metadata's `format` checked.
-pub struct SafetensorsFile {
-    path: std::path::PathBuf,
-    bytes: Vec<u8>,
-    pub meta: std::collections::HashMap<String, String>,
-}
-
-impl SafetensorsFile {
-    /// Reads `path`; an unreadable file, or one whose `format` is not `format`, is an error that
-    /// says it is not an ebm-gpu `what`.
-    pub fn open(path: &Path, format: &str, what: &str) -> Result<Self> {
-        let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
-        let bad = |m: String| Error::format(path, m);
-        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
-        let meta = header.metadata().clone().unwrap_or_default();
-        if meta.get("format").map(String::as_str) != Some(format) {
-            return Err(bad(format!("not an ebm-gpu {what} (format {:?})", meta.get("format"))));
-        }
-        Ok(Self { path: path.to_path_buf(), bytes, meta })
-    }
-
-    /// An F32 tensor as (shape, values), all finite; None when the file has no such tensor.
-    pub fn tensor(&self, name: &str) -> Result<Option<(Vec<usize>, Vec<f32>)>> {
-        let bad = |m: String| Error::format(&self.path, m);
-        let st = safetensors::SafeTensors::deserialize(&self.bytes).map_err(|e| bad(e.to_string()))?;
-        let Ok(t) = st.tensor(name) else { return Ok(None) };
-        if t.dtype() != safetensors::Dtype::F32 {
-            return Err(bad(format!("tensor {name:?} is {:?}, expected F32", t.dtype())));
-        }
-        let values: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
-        if let Some(k) = values.iter().position(|v| !v.is_finite()) {
-            return Err(bad(format!("tensor {name:?} has a non-finite value ({}) at flat index {k}", values[k])));
-        }
-        Ok(Some((t.shape().to_vec(), values)))
-    }
-
-    /// [`Self::tensor`], missing being an error.
-    pub fn required(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
-        self.tensor(name)?.ok_or_else(|| Error::format(&self.path, format!("missing tensor {name:?}")))
     }
 }

@@ -28,7 +28,10 @@ pub fn save(path: &Path, state: &TrainState, config: &TrainConfig) -> Result<()>
     meta.insert("replay_position".into(), config.replay_position(state.step).to_string());
     // The random numbers are Philox counters keyed by the seed: the step is their position.
     meta.insert("rng".into(), format!("philox4x32-10 seed {} next step {}", config.seed, state.step));
-    meta.insert("config".into(), serde_json::to_string(config).map_err(|e| Error::invalid("checkpoint config", e.to_string()))?);
+    meta.insert(
+        "config".into(),
+        serde_json::to_string(config).map_err(|e| Error::invalid("checkpoint config", e.to_string()))?,
+    );
     crate::io::write_safetensors(path, &tensors, meta)
 }
 
@@ -38,7 +41,8 @@ pub fn load(path: &Path) -> Result<(TrainState, TrainConfig)> {
     let bad = |m: String| Error::format(path, m);
     let meta = &file.meta;
     let field = |name: &str| meta.get(name).ok_or_else(|| bad(format!("metadata field {name:?} is missing")));
-    let config: TrainConfig = serde_json::from_str(field("config")?).map_err(|e| bad(format!("metadata config: {e}")))?;
+    let config: TrainConfig =
+        serde_json::from_str(field("config")?).map_err(|e| bad(format!("metadata config: {e}")))?;
     let step = field("step")?.parse::<u32>().map_err(|e| bad(format!("metadata step: {e}")))?;
     let lr_scale = field("lr_scale")?.parse::<f32>().map_err(|e| bad(format!("metadata lr_scale: {e}")))?;
     let mlp = Mlp::load(path, None, None)?;
@@ -52,7 +56,15 @@ pub fn load(path: &Path) -> Result<(TrainState, TrainConfig)> {
     };
     let n = param_count(&mlp) + 1;
     let replay = if config.replay_len() > 0 { tensor("replay", config.replay_len())? } else { Vec::new() };
-    let state = TrainState { log_z: tensor("log_z", 1)?[0], m: tensor("m", n)?, v: tensor("v", n)?, replay, step, lr_scale, mlp };
+    let state = TrainState {
+        log_z: tensor("log_z", 1)?[0],
+        m: tensor("m", n)?,
+        v: tensor("v", n)?,
+        replay,
+        step,
+        lr_scale,
+        mlp,
+    };
     state.validate(&config).map_err(|e| bad(e.to_string()))?;
     Ok((state, config))
 }

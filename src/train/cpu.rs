@@ -3,7 +3,9 @@
 //! as GEMMs over blocks of points, blocks in parallel (rayon).
 
 use super::tape::Tape;
-use super::{Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer, batch_row, noise_log_density, pair_weights};
+use super::{
+    Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer, batch_row, noise_log_density, pair_weights,
+};
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -70,7 +72,8 @@ impl CpuTrainer {
                 for (r, (x, g)) in block.chunks_exact_mut(d).zip(g.chunks_exact(d)).enumerate() {
                     let j = (task * ROWS_PER_TASK + r) as u32;
                     for i in 0..d {
-                        let xi = rng::normal4(cfg.seed, j, step, Stream::ProposalNoise, k * draws + i as u32 / 4)[i % 4];
+                        let xi =
+                            rng::normal4(cfg.seed, j, step, Stream::ProposalNoise, k * draws + i as u32 / 4)[i % 4];
                         x[i] = (x[i] - lv.step_size * g[i] + noise_std * xi).clamp(cfg.box_lo[i], cfg.box_hi[i]);
                     }
                 }
@@ -129,7 +132,14 @@ impl CpuTrainer {
             neg_radius: radius * inv_b,
         };
         let mut params = self.state.params();
-        optimizer_step(cfg, StepScalars::new(cfg, step, self.state.lr_scale), &mut params, &mut self.state.m, &mut self.state.v, &grad);
+        optimizer_step(
+            cfg,
+            StepScalars::new(cfg, step, self.state.lr_scale),
+            &mut params,
+            &mut self.state.m,
+            &mut self.state.v,
+            &grad,
+        );
         self.state.set_params(&params);
         self.state.step += 1;
         metrics
@@ -138,7 +148,14 @@ impl CpuTrainer {
 
 /// Clips `grad` to the configured global norm and applies the optimizer; the last parameter
 /// (log Z) gets no weight decay. The twin of `optimizer_step` in shaders/train.wgsl.
-pub fn optimizer_step(cfg: &TrainConfig, s: StepScalars, params: &mut [f32], m: &mut [f32], v: &mut [f32], grad: &[f32]) {
+pub fn optimizer_step(
+    cfg: &TrainConfig,
+    s: StepScalars,
+    params: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    grad: &[f32],
+) {
     let norm = grad.iter().map(|g| g * g).sum::<f32>().sqrt();
     let scale = if cfg.clip_norm > 0.0 && norm > cfg.clip_norm { cfg.clip_norm / norm } else { 1.0 };
     let last = params.len() - 1;

@@ -70,9 +70,18 @@ fn cell_probabilities(energies: &[f32], grid: &Grid2d) -> Vec<f64> {
 
 /// Evaluates a 2-D model on held-out points against a reference; the density is normalised
 /// over the box.
-pub fn evaluate_2d(model: &Energy, box_lo: [f32; 2], box_hi: [f32; 2], held_out: &[f32], reference: Reference) -> Result<DensityReport> {
+pub fn evaluate_2d(
+    model: &Energy,
+    box_lo: [f32; 2],
+    box_hi: [f32; 2],
+    held_out: &[f32],
+    reference: Reference,
+) -> Result<DensityReport> {
     if model.dim() != 2 {
-        return Err(Error::invalid("model", format!("quadrature needs a 2-D model, this one takes {} inputs", model.dim())));
+        return Err(Error::invalid(
+            "model",
+            format!("quadrature needs a 2-D model, this one takes {} inputs", model.dim()),
+        ));
     }
     if held_out.is_empty() || !held_out.len().is_multiple_of(2) {
         return Err(Error::invalid("held-out data", "need at least one 2-D point"));
@@ -86,7 +95,10 @@ pub fn evaluate_2d(model: &Energy, box_lo: [f32; 2], box_hi: [f32; 2], held_out:
     let log_z = log_integral(&model_grid, fine.cell_area());
     let n = held_out.len() / 2;
     let nll = energies(model, held_out).iter().map(|&e| e as f64).sum::<f64>() / n as f64 + log_z;
-    let outside_box = held_out.chunks_exact(2).filter(|p| !(box_lo[0]..=box_hi[0]).contains(&p[0]) || !(box_lo[1]..=box_hi[1]).contains(&p[1])).count();
+    let outside_box = held_out
+        .chunks_exact(2)
+        .filter(|p| !(box_lo[0]..=box_hi[0]).contains(&p[0]) || !(box_lo[1]..=box_hi[1]).contains(&p[1]))
+        .count();
     let model_p = cell_probabilities(&model_grid, &fine);
     let (tv, tv_reference, true_nll) = match reference {
         Reference::LogDensity(log_p) => {
@@ -116,9 +128,21 @@ pub fn evaluate_2d(model: &Energy, box_lo: [f32; 2], box_hi: [f32; 2], held_out:
                 }
             }
             let total = (samples.len() / 2).max(1) as f64;
-            let tv = 0.5 * model_bins.iter().zip(&counts).map(|(m, c)| (m - c / total).abs()).sum::<f64>() + 0.5 * (total - inside as f64) / total;
+            let tv = 0.5 * model_bins.iter().zip(&counts).map(|(m, c)| (m - c / total).abs()).sum::<f64>()
+                + 0.5 * (total - inside as f64) / total;
             (tv, format!("histogram of {} samples on a {TV_BINS}x{TV_BINS} grid", samples.len() / 2), None)
         }
     };
-    Ok(DensityReport { log_z, nll, true_nll, tv, tv_reference, held_out: n, outside_box, box_lo, box_hi, cells: QUADRATURE_CELLS })
+    Ok(DensityReport {
+        log_z,
+        nll,
+        true_nll,
+        tv,
+        tv_reference,
+        held_out: n,
+        outside_box,
+        box_lo,
+        box_hi,
+        cells: QUADRATURE_CELLS,
+    })
 }

@@ -127,7 +127,8 @@ fn train_net_module(mlp: &Mlp, batch: usize, layout: &Layout) -> String {
     );
     for (k, l) in layers[..hidden].iter().enumerate() {
         let (w, b) = (w_at[k], w_at[k] + l.inputs * l.outputs);
-        let dot = dot_product("z", l.inputs, &|i| format!("energy_params[row + {i}] * work[base + {}u + {i}]", in_at[k]));
+        let dot =
+            dot_product("z", l.inputs, &|i| format!("energy_params[row + {i}] * work[base + {}u + {i}]", in_at[k]));
         s += &format!(
             "    for (var o = 0u; o < {out}u; o++) {{\n        var z = energy_params[{b}u + o];\n        let row = {w}u + o * {inp}u;\n{dot}        \
              work[base + {h}u + o] = net_act(z);\n        work[base + {d}u + o] = net_dact(z);\n    }}\n",
@@ -139,7 +140,9 @@ fn train_net_module(mlp: &Mlp, batch: usize, layout: &Layout) -> String {
     }
     let last = &layers[hidden];
     let (w, b) = (w_at[hidden], w_at[hidden] + last.inputs);
-    let dot = dot_product("out", last.inputs, &|i| format!("energy_params[{w}u + {i}] * work[base + {}u + {i}]", in_at[hidden]));
+    let dot = dot_product("out", last.inputs, &|i| {
+        format!("energy_params[{w}u + {i}] * work[base + {}u + {i}]", in_at[hidden])
+    });
     s += &format!("    var out = energy_params[{b}u];\n{dot}");
     if hidden > 0 {
         s += &format!(
@@ -149,8 +152,14 @@ fn train_net_module(mlp: &Mlp, batch: usize, layout: &Layout) -> String {
         );
         for k in (1..hidden).rev() {
             let l = &layers[k];
-            let dot = dot_product("acc", l.outputs, &|o| format!("energy_params[{}u + ({o}) * {}u + i] * work[base + {}u + {o}]", w_at[k], l.inputs, d_at[k]));
-            s += &format!("    for (var i = 0u; i < {}u; i++) {{\n        var acc = 0.0;\n{dot}        work[base + {}u + i] *= acc;\n    }}\n", l.inputs, d_at[k - 1]);
+            let dot = dot_product("acc", l.outputs, &|o| {
+                format!("energy_params[{}u + ({o}) * {}u + i] * work[base + {}u + {o}]", w_at[k], l.inputs, d_at[k])
+            });
+            s += &format!(
+                "    for (var i = 0u; i < {}u; i++) {{\n        var acc = 0.0;\n{dot}        work[base + {}u + i] *= acc;\n    }}\n",
+                l.inputs,
+                d_at[k - 1]
+            );
         }
     }
     s += "    return SIGN * out;\n}\n\nfn param_grad(q: u32) -> f32 {\n    var acc = 0.0;\n";
@@ -249,7 +258,10 @@ impl GpuTrainer {
         packed.extend(&state.m);
         packed.extend(&state.v);
         packed.extend(std::iter::repeat_n(0.0, layout.n_params));
-        let mut data_block: Vec<f32> = [&config.box_lo, &config.box_hi, &config.noise_mean, &config.noise_std].iter().flat_map(|v| v.iter().copied()).collect();
+        let mut data_block: Vec<f32> = [&config.box_lo, &config.box_hi, &config.noise_mean, &config.noise_std]
+            .iter()
+            .flat_map(|v| v.iter().copied())
+            .collect();
         data_block.extend_from_slice(data);
         let langevin_dispatches = config.langevin.steps.div_ceil(langevin_chunk) as u64;
         let slots_needed = STEPS_PER_SUBMIT as u64 * (langevin_dispatches + 1);
@@ -257,13 +269,29 @@ impl GpuTrainer {
         let (slots, params, replay, metrics, groups) = ctx.scoped("allocating training buffers", || {
             let slots = ParamSlots::new(&ctx, slots_needed);
             let params = ctx.storage_buffer("train params", &bytes(&packed));
-            let replay = if state.replay.is_empty() { ctx.zeroed_storage_buffer("replay buffer", 4) } else { ctx.storage_buffer("replay buffer", &bytes(&state.replay)) };
+            let replay = if state.replay.is_empty() {
+                ctx.zeroed_storage_buffer("replay buffer", 4)
+            } else {
+                ctx.storage_buffer("replay buffer", &bytes(&state.replay))
+            };
             let work = ctx.zeroed_storage_buffer("train work", 4 * layout.work_len() as u64);
             let data = ctx.storage_buffer("train data", &bytes(&data_block));
-            let metrics = ctx.zeroed_storage_buffer("train metrics", (4 * METRIC_FLOATS as u32 * STEPS_PER_SUBMIT) as u64);
+            let metrics =
+                ctx.zeroed_storage_buffer("train metrics", (4 * METRIC_FLOATS as u32 * STEPS_PER_SUBMIT) as u64);
             let size = std::mem::size_of::<TrainParams>() as u64;
-            let all = [&kernels.langevin, &kernels.noise, &kernels.forward_backward, &kernels.loss, &kernels.param_grads, &kernels.grad_norm, &kernels.optimizer];
-            let groups = all.iter().map(|k| bind_group(&ctx, k, &slots.buffer, size, &[&params, &replay, &work, &data, &metrics])).collect();
+            let all = [
+                &kernels.langevin,
+                &kernels.noise,
+                &kernels.forward_backward,
+                &kernels.loss,
+                &kernels.param_grads,
+                &kernels.grad_norm,
+                &kernels.optimizer,
+            ];
+            let groups = all
+                .iter()
+                .map(|k| bind_group(&ctx, k, &slots.buffer, size, &[&params, &replay, &work, &data, &metrics]))
+                .collect();
             (slots, params, replay, metrics, groups)
         })?;
         Ok(Self {
@@ -325,9 +353,13 @@ impl GpuTrainer {
         let replay = config.loss.uses_replay();
         let k_total = config.langevin.steps;
         ctx.scoped("training steps", || {
-            let mut encoder = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train") });
+            let mut encoder =
+                ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train") });
             {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("train steps"), timestamp_writes: None });
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("train steps"),
+                    timestamp_writes: None,
+                });
                 for base in per_step {
                     if replay {
                         let mut k_first = 0;
@@ -381,7 +413,12 @@ impl Trainer for GpuTrainer {
             self.submit(n)?;
             let rows = self.ctx.read_buffers(&[(&self.metrics, (4 * METRIC_FLOATS as u32 * n) as u64)])?;
             let values: Vec<f32> = bytemuck::pod_collect_to_vec(&rows[0]);
-            out.extend(values.chunks_exact(METRIC_FLOATS).enumerate().map(|(r, row)| StepMetrics::from_row(first + r as u32 + 1, row)));
+            out.extend(
+                values
+                    .chunks_exact(METRIC_FLOATS)
+                    .enumerate()
+                    .map(|(r, row)| StepMetrics::from_row(first + r as u32 + 1, row)),
+            );
             left -= n;
         }
         Ok(out)

@@ -49,7 +49,8 @@ pub enum Loss {
 impl Loss {
     /// "cd", "softplus", "hinge" (margin 1), "hinge:M" or "nce".
     pub fn parse(s: &str) -> Result<Self> {
-        let bad = || Error::invalid("loss", format!("unknown loss {s:?}; expected cd, softplus, hinge[:margin] or nce"));
+        let bad =
+            || Error::invalid("loss", format!("unknown loss {s:?}; expected cd, softplus, hinge[:margin] or nce"));
         Ok(match s.split_once(':') {
             None => match s {
                 "cd" => Loss::Cd,
@@ -58,7 +59,9 @@ impl Loss {
                 "nce" => Loss::Nce,
                 _ => return Err(bad()),
             },
-            Some(("hinge", m)) => Loss::Hinge { margin: m.parse::<f32>().ok().filter(|m| m.is_finite()).ok_or_else(bad)? },
+            Some(("hinge", m)) => {
+                Loss::Hinge { margin: m.parse::<f32>().ok().filter(|m| m.is_finite()).ok_or_else(bad)? }
+            }
             _ => return Err(bad()),
         })
     }
@@ -180,15 +183,26 @@ impl TrainConfig {
 
     pub fn validate(&self, data_rows: usize) -> Result<()> {
         let positive = |what: &str, v: f32| -> Result<()> {
-            if v > 0.0 && v.is_finite() { Ok(()) } else { Err(Error::invalid(what, format!("must be positive and finite, got {v}"))) }
+            if v > 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(Error::invalid(what, format!("must be positive and finite, got {v}")))
+            }
         };
         let non_negative = |what: &str, v: f32| -> Result<()> {
-            if v >= 0.0 && v.is_finite() { Ok(()) } else { Err(Error::invalid(what, format!("must be >= 0 and finite, got {v}"))) }
+            if v >= 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(Error::invalid(what, format!("must be >= 0 and finite, got {v}")))
+            }
         };
         positive("learning rate", self.lr)?;
         non_negative("alpha", self.alpha)?;
         if !(0.0..=1.0).contains(&self.final_lr_fraction) {
-            return Err(Error::invalid("final learning-rate fraction", format!("must be in [0, 1], got {}", self.final_lr_fraction)));
+            return Err(Error::invalid(
+                "final learning-rate fraction",
+                format!("must be in [0, 1], got {}", self.final_lr_fraction),
+            ));
         }
         non_negative("weight decay", self.weight_decay)?;
         non_negative("clip norm", self.clip_norm)?;
@@ -196,7 +210,10 @@ impl TrainConfig {
             return Err(Error::invalid("batch", format!("must be in 1..=16384, got {}", self.batch)));
         }
         if self.batch > data_rows {
-            return Err(Error::invalid("batch", format!("{} is larger than the dataset ({data_rows} rows)", self.batch)));
+            return Err(Error::invalid(
+                "batch",
+                format!("{} is larger than the dataset ({data_rows} rows)", self.batch),
+            ));
         }
         match self.optimizer {
             Optimizer::Adam { beta1, beta2, eps } => {
@@ -216,14 +233,20 @@ impl TrainConfig {
         }
         if self.loss.uses_replay() {
             if self.langevin.steps == 0 || self.langevin.steps > 10_000 {
-                return Err(Error::invalid("langevin steps", format!("must be in 1..=10000, got {}", self.langevin.steps)));
+                return Err(Error::invalid(
+                    "langevin steps",
+                    format!("must be in 1..=10000, got {}", self.langevin.steps),
+                ));
             }
             positive("langevin step size", self.langevin.step_size)?;
             non_negative("langevin noise scale", self.langevin.noise_scale)?;
             if self.buffer_capacity < self.batch || self.buffer_capacity > 1 << 24 {
                 return Err(Error::invalid(
                     "buffer capacity",
-                    format!("must be at least the batch ({}) and at most 2^24, got {}", self.batch, self.buffer_capacity),
+                    format!(
+                        "must be at least the batch ({}) and at most 2^24, got {}",
+                        self.batch, self.buffer_capacity
+                    ),
                 ));
             }
             if !(0.0..=1.0).contains(&self.reset_prob) {
@@ -236,7 +259,10 @@ impl TrainConfig {
         }
         for i in 0..d {
             if !(self.box_lo[i].is_finite() && self.box_hi[i].is_finite() && self.box_lo[i] < self.box_hi[i]) {
-                return Err(Error::invalid("box", format!("dimension {i}: need finite lo < hi, got [{}, {}]", self.box_lo[i], self.box_hi[i])));
+                return Err(Error::invalid(
+                    "box",
+                    format!("dimension {i}: need finite lo < hi, got [{}, {}]", self.box_lo[i], self.box_hi[i]),
+                ));
             }
             positive("noise std", self.noise_std[i])?;
         }
@@ -245,7 +271,11 @@ impl TrainConfig {
 
     /// Replay slots the negatives of step `step` start at.
     pub fn replay_position(&self, step: u32) -> usize {
-        if self.loss.uses_replay() { (step as u64 * self.batch as u64 % self.buffer_capacity as u64) as usize } else { 0 }
+        if self.loss.uses_replay() {
+            (step as u64 * self.batch as u64 % self.buffer_capacity as u64) as usize
+        } else {
+            0
+        }
     }
 
     /// Replay entries kept (0 for NCE).
@@ -274,7 +304,12 @@ pub struct ModelSpec {
 
 impl ModelSpec {
     pub fn parse(s: &str) -> Result<Self> {
-        let bad = |why: String| Error::invalid("model", format!("{s:?}: {why}; expected mlp:IN,HIDDEN,...,1[:activation], e.g. mlp:2,128,128,1:silu"));
+        let bad = |why: String| {
+            Error::invalid(
+                "model",
+                format!("{s:?}: {why}; expected mlp:IN,HIDDEN,...,1[:activation], e.g. mlp:2,128,128,1:silu"),
+            )
+        };
         let rest = s.strip_prefix("mlp:").ok_or_else(|| bad("only MLP models are supported".into()))?;
         let (dims, act) = rest.split_once(':').unwrap_or((rest, "silu"));
         let dims = dims
@@ -316,7 +351,10 @@ impl TrainState {
     pub fn new(mlp: Mlp, config: &TrainConfig) -> Result<Self> {
         let d = config.dim();
         if mlp.input_dim() != d {
-            return Err(Error::invalid("model", format!("takes {}-dimensional input but the data has {d} columns", mlp.input_dim())));
+            return Err(Error::invalid(
+                "model",
+                format!("takes {}-dimensional input but the data has {d} columns", mlp.input_dim()),
+            ));
         }
         let n = param_count(&mlp) + 1;
         let slots = config.replay_len() / d;
@@ -334,14 +372,23 @@ impl TrainState {
     pub fn validate(&self, config: &TrainConfig) -> Result<()> {
         self.mlp.validate()?;
         if self.mlp.input_dim() != config.dim() {
-            return Err(Error::invalid("model", format!("takes {}-dimensional input but the data has {} columns", self.mlp.input_dim(), config.dim())));
+            return Err(Error::invalid(
+                "model",
+                format!("takes {}-dimensional input but the data has {} columns", self.mlp.input_dim(), config.dim()),
+            ));
         }
         let n = param_count(&self.mlp) + 1;
         if self.m.len() != n || self.v.len() != n {
-            return Err(Error::invalid("optimizer state", format!("has {} / {} moments for {n} parameters", self.m.len(), self.v.len())));
+            return Err(Error::invalid(
+                "optimizer state",
+                format!("has {} / {} moments for {n} parameters", self.m.len(), self.v.len()),
+            ));
         }
         if self.replay.len() != config.replay_len() {
-            return Err(Error::invalid("replay buffer", format!("holds {} values, the config needs {}", self.replay.len(), config.replay_len())));
+            return Err(Error::invalid(
+                "replay buffer",
+                format!("holds {} values, the config needs {}", self.replay.len(), config.replay_len()),
+            ));
         }
         let finite = |what: &str, v: &[f32]| match v.iter().position(|x| !x.is_finite()) {
             Some(k) => Err(Error::invalid(what, format!("entry {k} is not finite"))),
@@ -405,7 +452,16 @@ pub const METRIC_FLOATS: usize = 8;
 
 impl StepMetrics {
     pub fn from_row(step: u32, r: &[f32]) -> Self {
-        Self { step, loss: r[0], e_pos: r[1], e_neg: r[2], grad_norm: r[3], log_z: r[4], reset_fraction: r[5], neg_radius: r[6] }
+        Self {
+            step,
+            loss: r[0],
+            e_pos: r[1],
+            e_neg: r[2],
+            grad_norm: r[3],
+            log_z: r[4],
+            reset_fraction: r[5],
+            neg_radius: r[6],
+        }
     }
 
     pub fn gap(&self) -> f32 {
@@ -439,7 +495,9 @@ impl StepScalars {
     pub fn new(config: &TrainConfig, step: u32, lr_scale: f32) -> Self {
         let t = step as f64 + 1.0;
         let (bias1, bias2) = match config.optimizer {
-            Optimizer::Adam { beta1, beta2, .. } => ((1.0 - (beta1 as f64).powf(t)) as f32, (1.0 - (beta2 as f64).powf(t)) as f32),
+            Optimizer::Adam { beta1, beta2, .. } => {
+                ((1.0 - (beta1 as f64).powf(t)) as f32, (1.0 - (beta2 as f64).powf(t)) as f32)
+            }
             Optimizer::Sgd { .. } => (1.0, 1.0),
         };
         let progress = if config.decay_steps == 0 { 0.0 } else { (step as f64 / config.decay_steps as f64).min(1.0) };
@@ -456,7 +514,13 @@ pub fn batch_row(seed: u64, step: u32, j: usize, rows: usize) -> usize {
 
 /// dL/dE for a (positive, negative) pair, and the pair's loss and dL/d(log Z), before the 1/B
 /// of the mean. `log_q` are NCE's noise log densities of the pair (ignored otherwise).
-pub fn pair_weights(config: &TrainConfig, e_pos: f32, e_neg: f32, log_z: f32, log_q: (f32, f32)) -> (f32, f32, f32, f32) {
+pub fn pair_weights(
+    config: &TrainConfig,
+    e_pos: f32,
+    e_neg: f32,
+    log_z: f32,
+    log_q: (f32, f32),
+) -> (f32, f32, f32, f32) {
     let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
     let softplus = |z: f32| z.max(0.0) + (1.0 + (-z.abs()).exp()).ln();
     let a = config.alpha;

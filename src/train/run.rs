@@ -15,7 +15,8 @@ use std::sync::Arc;
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 pub const METRICS: &str = "metrics.csv";
 pub const LOG: &str = "train.log";
-const METRICS_HEADER: &str = "step,loss,e_pos,e_neg,energy_gap,grad_norm,log_z,reset_fraction,neg_radius,lr,wall_seconds";
+const METRICS_HEADER: &str =
+    "step,loss,e_pos,e_neg,energy_gap,grad_norm,log_z,reset_fraction,neg_radius,lr,wall_seconds";
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -131,7 +132,10 @@ pub fn train(
         if let Some(reason) = divergence(&metrics, opts.max_energy_gap) {
             rollbacks += 1;
             if rollbacks > opts.max_rollbacks {
-                append(&log_path, &format!("step {step}: {reason}; giving up after {} rollbacks\n", opts.max_rollbacks))?;
+                append(
+                    &log_path,
+                    &format!("step {step}: {reason}; giving up after {} rollbacks\n", opts.max_rollbacks),
+                )?;
                 return Err(Error::invalid(
                     "training",
                     format!("diverged ({reason}) {} times; the last good checkpoint is {}", rollbacks, ckpt.display()),
@@ -180,7 +184,11 @@ pub fn train(
             state = trainer.state()?;
             checkpoint::save(&ckpt, &state, config)?;
             on_event(Event::Checkpoint { step, path: &ckpt });
-            let figure_due = if opts.figure_every == 0 { step == opts.total_steps } else { step.is_multiple_of(opts.figure_every) || step == opts.total_steps };
+            let figure_due = if opts.figure_every == 0 {
+                step == opts.total_steps
+            } else {
+                step.is_multiple_of(opts.figure_every) || step == opts.total_steps
+            };
             if two_d && figure_due {
                 std::fs::create_dir_all(&figures).map_err(|e| Error::io(&figures, e))?;
                 let path = figures.join(format!("energy_{step:06}.png"));

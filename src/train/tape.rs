@@ -37,7 +37,10 @@ impl Tape {
         }
         let last = &mlp.layers[hidden];
         let h = inputs.last().expect("the input is there");
-        let energies = h.chunks_exact(last.inputs).map(|h| sign * (last.bias[0] + crate::energy::mlp::dot(&last.weight, h))).collect();
+        let energies = h
+            .chunks_exact(last.inputs)
+            .map(|h| sign * (last.bias[0] + crate::energy::mlp::dot(&last.weight, h)))
+            .collect();
         // Backward: delta of the top hidden layer, then down through the weights.
         let mut deltas: Vec<Vec<f32>> = vec![Vec::new(); hidden];
         if hidden > 0 {
@@ -49,7 +52,14 @@ impl Tape {
             for k in (1..hidden).rev() {
                 let l = &mlp.layers[k];
                 let mut below = vec![0.0; n * l.inputs];
-                sgemm(1.0, (&deltas[k], l.outputs, 1), (&l.weight, l.inputs, 1), 0.0, &mut below, (n, l.outputs, l.inputs));
+                sgemm(
+                    1.0,
+                    (&deltas[k], l.outputs, 1),
+                    (&l.weight, l.inputs, 1),
+                    0.0,
+                    &mut below,
+                    (n, l.outputs, l.inputs),
+                );
                 let s = slopes.pop().expect("one slope per hidden layer");
                 below.iter_mut().zip(&s).for_each(|(d, s)| *d *= s);
                 deltas[k - 1] = below;
@@ -68,10 +78,21 @@ impl Tape {
             let dz: Vec<f32> = if k == hidden {
                 weights.iter().map(|w| w * self.sign).collect()
             } else {
-                self.deltas[k].chunks_exact(l.outputs).zip(weights).flat_map(|(row, w)| row.iter().map(move |d| w * d)).collect()
+                self.deltas[k]
+                    .chunks_exact(l.outputs)
+                    .zip(weights)
+                    .flat_map(|(row, w)| row.iter().map(move |d| w * d))
+                    .collect()
             };
             let mut dw = vec![0.0; l.outputs * l.inputs];
-            sgemm(1.0, (&dz, 1, l.outputs), (&self.inputs[k], l.inputs, 1), 0.0, &mut dw, (l.outputs, self.n, l.inputs));
+            sgemm(
+                1.0,
+                (&dz, 1, l.outputs),
+                (&self.inputs[k], l.inputs, 1),
+                0.0,
+                &mut dw,
+                (l.outputs, self.n, l.inputs),
+            );
             let mut db = vec![0.0; l.outputs];
             for row in dz.chunks_exact(l.outputs) {
                 db.iter_mut().zip(row).for_each(|(b, d)| *b += d);

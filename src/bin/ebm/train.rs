@@ -8,7 +8,9 @@ use ebm_gpu::data::toy::{self, Toy};
 use ebm_gpu::energy::Energy;
 use ebm_gpu::gpu::GpuContext;
 use ebm_gpu::train::run::{self, Event, RunOptions};
-use ebm_gpu::train::{Loss, ModelSpec, Optimizer, TrainConfig, TrainState, Trainer, checkpoint, cpu::CpuTrainer, eval, gpu::GpuTrainer};
+use ebm_gpu::train::{
+    Loss, ModelSpec, Optimizer, TrainConfig, TrainState, Trainer, checkpoint, cpu::CpuTrainer, eval, gpu::GpuTrainer,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -139,7 +141,8 @@ fn load_data(spec: &str, n: usize, seed: u64) -> anyhow::Result<Vec<f32>> {
 
 fn read_run(dir: &Path) -> anyhow::Result<RunInfo> {
     let path = dir.join(RUN_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("{} holds no training run (reading {})", dir.display(), path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{} holds no training run (reading {})", dir.display(), path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{}: not a valid run description", path.display()))
 }
 
@@ -155,7 +158,9 @@ impl TrainArgs {
     fn dir(&self) -> anyhow::Result<PathBuf> {
         let from_resume = self.resume.as_ref().filter(|d| !d.is_empty()).map(PathBuf::from);
         match (&self.run_dir, from_resume) {
-            (Some(a), Some(b)) if *a != b => bail!("--run-dir {} and --resume {} name different runs", a.display(), b.display()),
+            (Some(a), Some(b)) if *a != b => {
+                bail!("--run-dir {} and --resume {} name different runs", a.display(), b.display())
+            }
             (Some(d), _) => Ok(d.clone()),
             (None, Some(d)) => Ok(d),
             (None, None) => bail!("--resume needs the run directory: --resume DIR or --run-dir DIR"),
@@ -180,7 +185,10 @@ pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(run_dir.join("figures"));
     }
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
-    ebm_gpu::io::write_atomic(&run_dir.join(RUN_FILE), serde_json::to_string_pretty(&RunInfo { steps: a.steps, ..info.clone() })?.as_bytes())?;
+    ebm_gpu::io::write_atomic(
+        &run_dir.join(RUN_FILE),
+        serde_json::to_string_pretty(&RunInfo { steps: a.steps, ..info.clone() })?.as_bytes(),
+    )?;
     let data = load_data(&info.data, info.train_size, info.data_seed)?;
     let ctx = match a.backend {
         Backend::Cpu => None,
@@ -211,7 +219,11 @@ pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
         a.steps
     );
     let bar = ProgressBar::new(a.steps as u64);
-    bar.set_style(ProgressStyle::with_template("[{bar:30}] {pos}/{len} steps {per_sec} {elapsed}/{eta} {msg}").expect("static template").progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("[{bar:30}] {pos}/{len} steps {per_sec} {elapsed}/{eta} {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
     bar.set_position(first as u64);
     let opts = RunOptions {
         dir: run_dir.clone(),
@@ -271,7 +283,9 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<(RunInfo, TrainConfig, TrainState)> {
     c.buffer_capacity = a.buffer_size;
     c.reset_prob = a.reset_prob;
     c.validate(data.len() / 2)?;
-    let state = TrainState::new(info.model.build(a.seed)?, &c).with_context(|| format!("--model {:?} with --data {}", a.model.as_deref().unwrap_or(DEFAULT_MODEL), info.data))?;
+    let state = TrainState::new(info.model.build(a.seed)?, &c).with_context(|| {
+        format!("--model {:?} with --data {}", a.model.as_deref().unwrap_or(DEFAULT_MODEL), info.data)
+    })?;
     Ok((info, c, state))
 }
 
@@ -282,16 +296,29 @@ fn resume(a: &TrainArgs, run_dir: &Path) -> anyhow::Result<(RunInfo, TrainConfig
     if let Some(m) = &a.model {
         let wanted = ModelSpec::parse(m)?;
         if wanted != info.model || wanted.dims != state.mlp.dims() {
-            bail!("{} holds a {:?} model, not {m}: resume without --model, or start a new run", ckpt.display(), info.model.dims);
+            bail!(
+                "{} holds a {:?} model, not {m}: resume without --model, or start a new run",
+                ckpt.display(),
+                info.model.dims
+            );
         }
     }
     if let Some(d) = &a.data {
         if *d != info.data {
-            bail!("{} was trained on {}, not {d}: resume without --data, or start a new run", run_dir.display(), info.data);
+            bail!(
+                "{} was trained on {}, not {d}: resume without --data, or start a new run",
+                run_dir.display(),
+                info.data
+            );
         }
     }
     if state.step >= a.steps {
-        bail!("{} is already at step {} (--steps {}): ask for more steps to continue", ckpt.display(), state.step, a.steps);
+        bail!(
+            "{} is already at step {} (--steps {}): ask for more steps to continue",
+            ckpt.display(),
+            state.step,
+            a.steps
+        );
     }
     eprintln!("resuming from step {} (learning-rate scale {})", state.step, state.lr_scale);
     Ok((info, config, state))
@@ -301,7 +328,10 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     let info = read_run(&a.run_dir)?;
     let (state, config) = checkpoint::load(&a.run_dir.join(run::CHECKPOINT))?;
     if config.dim() != 2 {
-        bail!("ebm eval computes exact likelihoods by quadrature, which needs a 2-D model; this one takes {}", config.dim());
+        bail!(
+            "ebm eval computes exact likelihoods by quadrature, which needs a 2-D model; this one takes {}",
+            config.dim()
+        );
     }
     let spec = a.data.clone().unwrap_or_else(|| info.data.clone());
     let toy = Toy::parse(&spec).ok();
@@ -330,14 +360,23 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
         report: &'a eval::DensityReport,
     }
     let out = a.run_dir.join("eval.json");
-    ebm_gpu::io::write_atomic(&out, serde_json::to_string_pretty(&EvalFile { data: &spec, step: state.step, report: &report })?.as_bytes())?;
+    ebm_gpu::io::write_atomic(
+        &out,
+        serde_json::to_string_pretty(&EvalFile { data: &spec, step: state.step, report: &report })?.as_bytes(),
+    )?;
     let figure = a.run_dir.join("figures").join(format!("density_{:06}.png", state.step));
     std::fs::create_dir_all(a.run_dir.join("figures"))?;
     let grid = eval::grid(lo, hi, 200);
     let energies = eval::energies(&model, &grid.points());
     ebm_gpu::io::figure::energy_heatmap_png(&figure, &grid, &energies, &held_out[..held_out.len().min(1000)], 2)?;
-    println!("model at step {} on {spec} ({} held-out points, {} outside the box)", state.step, report.held_out, report.outside_box);
-    println!("log Z (quadrature, {0}x{0} cells over [{1:.2}, {2:.2}] x [{3:.2}, {4:.2}]): {5:.4}", report.cells, lo[0], hi[0], lo[1], hi[1], report.log_z);
+    println!(
+        "model at step {} on {spec} ({} held-out points, {} outside the box)",
+        state.step, report.held_out, report.outside_box
+    );
+    println!(
+        "log Z (quadrature, {0}x{0} cells over [{1:.2}, {2:.2}] x [{3:.2}, {4:.2}]): {5:.4}",
+        report.cells, lo[0], hi[0], lo[1], hi[1], report.log_z
+    );
     match report.true_nll {
         Some(t) => println!("held-out NLL: {:.4} nats (true density: {t:.4}, gap {:.4})", report.nll, report.nll - t),
         None => println!("held-out NLL: {:.4} nats", report.nll),
