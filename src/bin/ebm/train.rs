@@ -41,23 +41,28 @@ pub struct TrainArgs {
     /// Train until this many steps are done (a resumed run continues to it).
     #[arg(long, default_value_t = 3000)]
     pub steps: u32,
+    /// Data points (and as many negatives) per step.
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
     /// Where the run's files go (optional with `--resume DIR`).
     #[arg(long, required_unless_present = "resume")]
     pub run_dir: Option<PathBuf>,
+    /// Learning rate (Adam or SGD).
     #[arg(long, default_value_t = 5e-3)]
     pub lr: f32,
     /// Decay the learning rate linearly to this fraction of --lr over --steps (1: constant).
     #[arg(long, default_value_t = 0.05)]
     pub lr_decay_to: f32,
+    /// adam, or sgd with momentum --beta1.
     #[arg(long, value_enum, default_value = "adam")]
     pub optimizer: OptimizerArg,
     /// Adam's beta1, or SGD's momentum.
     #[arg(long, default_value_t = 0.9)]
     pub beta1: f32,
+    /// Adam's beta2.
     #[arg(long, default_value_t = 0.999)]
     pub beta2: f32,
+    /// L2 weight decay added to the gradient (not to log Z).
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f32,
     /// Global-norm gradient clipping (0: off).
@@ -69,6 +74,7 @@ pub struct TrainArgs {
     /// Langevin steps per training step for the negatives.
     #[arg(long, default_value_t = 20)]
     pub langevin_steps: u32,
+    /// Langevin step size h: x <- x - h grad E(x) + noise.
     #[arg(long, default_value_t = 0.01)]
     pub step_size: f32,
     /// Langevin noise as a multiple of sqrt(2 * step size).
@@ -86,8 +92,10 @@ pub struct TrainArgs {
     /// Seeds the network, the data, the replay buffer and every step's random numbers.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Executor: gpu, cpu, or auto (the GPU if an adapter opens).
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
+    /// Write checkpoint.safetensors (atomically) every this many steps.
     #[arg(long, default_value_t = 500)]
     pub checkpoint_every: u32,
     /// Energy heatmap with replay samples every this many steps (at checkpoints).
@@ -108,13 +116,14 @@ pub struct TrainArgs {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
+    /// A run directory written by `ebm train` (its checkpoint and run.json).
     #[arg(long)]
     pub run_dir: PathBuf,
     /// The data to compare with: the run's toy dataset by default (fresh held-out samples), or
     /// a .npy/.csv file of held-out points.
     #[arg(long)]
     pub data: Option<String>,
-    /// Fresh held-out points drawn from a toy dataset.
+    /// Fresh held-out points drawn from a toy dataset (with a seed training never used).
     #[arg(long, default_value_t = 20_000)]
     pub held_out: usize,
 }
