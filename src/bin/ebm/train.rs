@@ -344,6 +344,9 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     }
     let spec = a.data.clone().unwrap_or_else(|| info.data.clone());
     let toy = Toy::parse(&spec).ok();
+    if toy.is_none() && spec == info.data {
+        eprintln!("note: these are the training points; give --data HELD_OUT.npy|csv for a held-out likelihood");
+    }
     // Held-out points: fresh samples of a toy dataset (a seed training never used), or a file.
     let held_out = load_data(&spec, a.held_out, held_out_seed(info.data_seed))?;
     let model = Energy::Mlp(Arc::new(state.mlp.clone()));
