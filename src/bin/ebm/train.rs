@@ -145,7 +145,7 @@ fn held_out_seed(s: u64) -> u64 {
 }
 
 fn load_data(spec: &str, n: usize, seed: u64) -> anyhow::Result<Vec<f32>> {
-    Ok(toy::load_points(spec, n, seed).with_context(|| format!("loading --data {spec}"))?)
+    toy::load_points(spec, n, seed).with_context(|| format!("loading --data {spec}"))
 }
 
 fn read_run(dir: &Path) -> anyhow::Result<RunInfo> {
@@ -312,14 +312,10 @@ fn resume(a: &TrainArgs, run_dir: &Path) -> anyhow::Result<(RunInfo, TrainConfig
             );
         }
     }
-    if let Some(d) = &a.data {
-        if *d != info.data {
-            bail!(
-                "{} was trained on {}, not {d}: resume without --data, or start a new run",
-                run_dir.display(),
-                info.data
-            );
-        }
+    if let Some(d) = &a.data
+        && *d != info.data
+    {
+        bail!("{} was trained on {}, not {d}: resume without --data, or start a new run", run_dir.display(), info.data);
     }
     if state.step >= a.steps {
         bail!(
