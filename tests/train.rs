@@ -407,3 +407,56 @@ fn quadrature_recovers_known_densities() {
         assert!(tv < 2.0 * noise, "{toy:?}: exact density vs histogram TV {tv}, Monte Carlo level {noise}");
     }
 }
+
+/// The replay buffer's Langevin chains sample exp(-E) of a fixed network: with a learning rate
+/// of 1e-20 the model does not move, and the buffer's second moments match the quadrature
+/// values of E(x) = a sum_k softplus(s <u_k, x>), u_k = +-e1, +-e2 (a confining energy), within
+/// Monte Carlo error plus ULA's O(h) bias.
+#[test]
+fn replay_langevin_samples_the_model_density() {
+    use ebm_gpu::energy::mlp::Dense;
+    let (a, s) = (3.0f32, 2.0f32);
+    let mlp = Mlp {
+        layers: vec![
+            Dense { inputs: 2, outputs: 4, weight: vec![s, 0.0, -s, 0.0, 0.0, s, 0.0, -s], bias: vec![0.0; 4] },
+            Dense { inputs: 4, outputs: 1, weight: vec![a; 4], bias: vec![0.0] },
+        ],
+        activation: Activation::Softplus,
+        negate: false,
+    };
+    // Data only fixes the box ([-3.3, 3.3]^2: the energy's mass outside it is below 1e-7).
+    let data = vec![-3.0, -3.0, 3.0, 3.0, 0.0, 0.0, 1.0, -1.0];
+    let mut cfg = TrainConfig::for_data(Loss::Cd, &data, 2, 5).unwrap();
+    cfg.lr = 1e-20;
+    cfg.batch = 4;
+    cfg.buffer_capacity = 4096;
+    cfg.reset_prob = 0.0;
+    cfg.langevin.steps = 250;
+    cfg.langevin.step_size = 0.01;
+    let steps = 2048; // every slot refreshed twice: 500 Langevin steps from its uniform start
+    let energy = Energy::Mlp(Arc::new(mlp.clone()));
+    let grid = eval::grid([cfg.box_lo[0], cfg.box_lo[1]], [cfg.box_hi[0], cfg.box_hi[1]], 400);
+    let e = eval::energies(&energy, &grid.points());
+    let log_z = eval::log_integral(&e, grid.cell_area());
+    let pts = grid.points();
+    let moment = |f: &dyn Fn(f64, f64) -> f64| -> f64 {
+        pts.chunks_exact(2).zip(&e).map(|(p, &e)| f(p[0] as f64, p[1] as f64) * (-(e as f64) - log_z).exp() * grid.cell_area()).sum()
+    };
+    let (want_xx, want_x4) = (moment(&|x, _| x * x), moment(&|x, _| x.powi(4)));
+    let check = |replay: &[f32], executor: &str| {
+        let n = replay.len() / 2;
+        let xx: Vec<f64> = replay.iter().map(|&v| (v as f64).powi(2)).collect(); // both coordinates
+        let mean = xx.iter().sum::<f64>() / xx.len() as f64;
+        let sd = ((want_x4 - want_xx * want_xx) / (2 * n) as f64).sqrt() * 2f64.sqrt();
+        assert!((mean - want_xx).abs() < 4.0 * sd + 0.05 * want_xx, "{executor}: E[x^2] {mean:.4} vs {want_xx:.4} (sd {sd:.4})");
+    };
+    let state = TrainState::new(mlp, &cfg).unwrap();
+    let mut cpu = CpuTrainer::new(&cfg, state.clone(), &data).unwrap();
+    cpu.run(steps).unwrap();
+    check(&cpu.state().unwrap().replay, "cpu");
+    if let Some(ctx) = common::gpu() {
+        let mut gpu = GpuTrainer::new(ctx, &cfg, state, &data).unwrap();
+        gpu.run(steps).unwrap();
+        check(&gpu.state().unwrap().replay, "gpu");
+    }
+}
