@@ -10,8 +10,8 @@ use crate::rng::{self, Stream};
 use crate::{Error, Result};
 use rayon::prelude::*;
 
-/// Points per parallel task of the Langevin refresh.
-const ROWS_PER_TASK: usize = 64;
+/// Fewest points per parallel task of the Langevin refresh (larger blocks make larger GEMMs).
+const MIN_ROWS_PER_TASK: usize = 32;
 
 pub struct CpuTrainer {
     config: TrainConfig,
@@ -63,14 +63,16 @@ impl CpuTrainer {
         let lv = cfg.langevin;
         let noise_std = lv.noise_std();
         let draws = d.div_ceil(4) as u32;
-        neg.par_chunks_mut(ROWS_PER_TASK * d).enumerate().for_each(|(task, block)| {
+        // One block per thread: the largest GEMMs that still keep every thread busy.
+        let rows_per_task = b.div_ceil(rayon::current_num_threads()).max(MIN_ROWS_PER_TASK);
+        neg.par_chunks_mut(rows_per_task * d).enumerate().for_each(|(task, block)| {
             let n = block.len() / d;
             let (mut g, mut e) = (vec![0.0; block.len()], vec![0.0; n]);
             for k in 0..lv.steps {
                 g.fill(0.0);
                 mlp.add_energy_grad_batch(block, &mut g, &mut e, 1.0);
                 for (r, (x, g)) in block.chunks_exact_mut(d).zip(g.chunks_exact(d)).enumerate() {
-                    let j = (task * ROWS_PER_TASK + r) as u32;
+                    let j = (task * rows_per_task + r) as u32;
                     for i in 0..d {
                         let xi =
                             rng::normal4(cfg.seed, j, step, Stream::ProposalNoise, k * draws + i as u32 / 4)[i % 4];
