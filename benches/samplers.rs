@@ -1,11 +1,13 @@
-//! Criterion benches: Langevin samplers on the GPU and CPU executors in one run.
+//! Criterion benches: Langevin samplers and training steps on the GPU and CPU executors in one run.
 //!
 //! Groups `ula` and `mala`; in each, ring8 (2-d) and a 10-d diagonal Gaussian with 4096 chains,
 //! one iteration = `run(20)` (the GPU `run` returns once the device is done). Throughput is in
 //! chain-steps. Samplers are built and warmed up outside the measured loop, so pipeline creation
 //! is never timed. Without a GPU adapter the GPU benches are skipped with a note.
 //!
-//! `cargo bench --bench samplers` (filter with e.g. `-- mala/gpu`). A software adapter
+//! Group `train`: training steps of a small MLP energy on both executors.
+//!
+//! `cargo bench --bench samplers` (filter with e.g. `-- mala/gpu` or `-- train`). A software adapter
 //! (llvmpipe/lavapipe) gives numbers that say nothing about a real GPU.
 
 use std::hint::black_box;
@@ -83,5 +85,32 @@ fn bench_samplers(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_samplers);
+/// Group `train`: one iteration = 4 training steps of a 2x64 SiLU MLP on ring8 (batch 256, CD
+/// with 20 Langevin steps from the replay buffer), on each executor; throughput in steps.
+fn bench_training(c: &mut Criterion) {
+    use ebm_gpu::train::{Loss, ModelSpec, TrainConfig, TrainState, Trainer, cpu::CpuTrainer, gpu::GpuTrainer};
+    const TRAIN_STEPS: u32 = 4;
+    let ctx = gpu_context();
+    let data = ebm_gpu::data::toy::Toy::Ring8.sample(20_000, SEED);
+    let config = TrainConfig::for_data(Loss::Cd, &data, 2, SEED).expect("training config");
+    let mlp = ModelSpec::parse("mlp:2,64,64,1:silu").and_then(|m| m.build(SEED)).expect("network");
+    let state = TrainState::new(mlp, &config).expect("training state");
+    let mut group = c.benchmark_group("train");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    group.throughput(Throughput::Elements(TRAIN_STEPS as u64));
+    let mut trainers: Vec<(&str, Box<dyn Trainer>)> = Vec::new();
+    if let Some(ctx) = &ctx {
+        trainers.push(("gpu", Box::new(GpuTrainer::new(ctx.clone(), &config, state.clone(), &data).expect("GPU trainer"))));
+    }
+    trainers.push(("cpu", Box::new(CpuTrainer::new(&config, state, &data).expect("CPU trainer"))));
+    for (executor, mut trainer) in trainers {
+        trainer.run(1).expect("warm-up step");
+        group.bench_function(BenchmarkId::new(format!("{executor}/cd-2x64"), config.batch), |b| {
+            b.iter(|| trainer.run(black_box(TRAIN_STEPS)).expect("training steps"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_samplers, bench_training);
 criterion_main!(benches);
