@@ -92,7 +92,7 @@ pub struct TrainArgs {
     /// Seeds the network, the data, the replay buffer and every step's random numbers.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Executor: gpu, cpu, or auto (the GPU if an adapter opens).
+    /// Executor: gpu, cpu, or auto (the GPU if a hardware adapter opens, else the CPU).
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
     /// Write checkpoint.safetensors (atomically) every this many steps.
@@ -202,7 +202,13 @@ pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
     let ctx = match a.backend {
         Backend::Cpu => None,
         Backend::Gpu => Some(Arc::new(GpuContext::new()?)),
+        // A software adapter (lavapipe, llvmpipe) trains about 100x slower than the CPU
+        // executor (BENCHMARKS.md), so auto passes it over.
         Backend::Auto => match GpuContext::new() {
+            Ok(c) if c.adapter_info().is_some_and(|i| i.device_type == ebm_gpu::wgpu::DeviceType::Cpu) => {
+                eprintln!("note: {} is a software adapter; using the CPU executor (--backend gpu to use it anyway)", c.describe());
+                None
+            }
             Ok(c) => Some(Arc::new(c)),
             Err(e) => {
                 eprintln!("note: no GPU ({e}); using the CPU executor");
