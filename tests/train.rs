@@ -6,6 +6,7 @@ mod common;
 use ebm_gpu::data::toy::Toy;
 use ebm_gpu::energy::Energy;
 use ebm_gpu::energy::mlp::{Activation, Mlp};
+use ebm_gpu::sampler::MlpStrategy;
 use ebm_gpu::train::cpu::{CpuTrainer, optimizer_step};
 use ebm_gpu::train::gpu::GpuTrainer;
 use ebm_gpu::train::run::{self, Event, RunOptions};
@@ -127,8 +128,9 @@ fn assert_states_close(a: &TrainState, b: &TrainState, tol: f32, what: &str) {
     assert_eq!(a.step, b.step);
 }
 
-/// The first 50 steps from one seed on both executors, for every loss and both optimizers; and a
-/// wide network with many Langevin steps, which llvmpipe's loop cap splits over dispatches.
+/// The first 50 steps from one seed on both executors, for every loss and both optimizers; and
+/// wide networks with many Langevin steps, which llvmpipe's loop cap splits over dispatches;
+/// each with the Langevin phase per chain and tiled (a batch that is not a multiple of the tile).
 #[test]
 fn training_steps_match_cpu() {
     let Some(ctx) = common::gpu() else { return };
@@ -147,8 +149,11 @@ fn training_steps_match_cpu() {
         ),
         (Loss::Nce, adam, 50, "mlp:2,32,32,1:silu", 64, 5),
         (Loss::Cd, adam, 5, "mlp:2,128,128,1:silu", 16, 30),
+        (Loss::Cd, adam, 5, "mlp:2,48,24,1:tanh", 40, 30),
     ];
-    for (loss, optimizer, steps, model, batch, langevin_steps) in cases {
+    for ((loss, optimizer, steps, model, batch, langevin_steps), strategy) in
+        cases.into_iter().flat_map(|c| [(c, MlpStrategy::PerChain), (c, MlpStrategy::Tiled)])
+    {
         let mut cfg = small_config(loss, &data, 21);
         cfg.optimizer = optimizer;
         cfg.lr = 2e-3;
@@ -159,10 +164,10 @@ fn training_steps_match_cpu() {
         let mlp = ModelSpec::parse(model).unwrap().build(5).unwrap();
         let state = TrainState::new(mlp, &cfg).unwrap();
         let mut cpu = CpuTrainer::new(&cfg, state.clone(), &data).unwrap();
-        let mut gpu = GpuTrainer::new(ctx.clone(), &cfg, state, &data).unwrap();
+        let mut gpu = GpuTrainer::with_strategy(ctx.clone(), &cfg, state, &data, strategy).unwrap();
         let mc = cpu.run(steps).unwrap();
         let mg = gpu.run(steps).unwrap();
-        let what = format!("{loss:?} {model} K={langevin_steps}");
+        let what = format!("{loss:?} {model} K={langevin_steps} {strategy:?}");
         for (a, b) in mc.iter().zip(&mg).take(5) {
             assert_eq!(a.step, b.step);
             assert!(

@@ -28,6 +28,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("rbm_logz.wgsl", include_str!("../../shaders/rbm_logz.wgsl")),
     ("rbm_ais.wgsl", include_str!("../../shaders/rbm_ais.wgsl")),
     ("train.wgsl", include_str!("../../shaders/train.wgsl")),
+    ("train_tiled.wgsl", include_str!("../../shaders/train_tiled.wgsl")),
 ];
 
 /// The kernel files (entry-point modules), as opposed to what they import.
@@ -45,6 +46,7 @@ pub const KERNELS: &[&str] = &[
     "rbm_logz.wgsl",
     "rbm_ais.wgsl",
     "train.wgsl",
+    "train_tiled.wgsl",
 ];
 
 fn source(name: &str) -> Option<&'static str> {

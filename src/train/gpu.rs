@@ -6,7 +6,8 @@
 
 use super::{Loss, METRIC_FLOATS, Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer, param_count};
 use crate::energy::Energy;
-use crate::energy::mlp::{Mlp, dot_product};
+use crate::energy::mlp::{Mlp, TILE_CHAINS, TILE_THREADS, dot_product};
+use crate::sampler::config::{MlpStrategy, TILED_MIN_WIDTH};
 use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch};
 use crate::gpu::{Binding, GpuContext, Kernel};
 use crate::{Error, Result};
@@ -38,7 +39,7 @@ struct TrainParams {
     loss: u32,
     metrics_row: u32,
     optimizer: u32,
-    _pad0: u32,
+    n_chains: u32,
     reset_prob: f32,
     step_size: f32,
     noise_std: f32,
@@ -111,7 +112,7 @@ fn train_net_module(mlp: &Mlp, batch: usize, layout: &Layout) -> String {
          const V_OFF: u32 = {v}u;\nconst G_OFF: u32 = {g}u;\nconst TAPE_STRIDE: u32 = {ts}u;\nconst NEG_OFF: u32 = {no}u;\n\
          const W_OFF: u32 = {wo}u;\nconst E_OFF: u32 = {eo}u;\nconst FLAG_OFF: u32 = {fo}u;\nconst SCALAR_OFF: u32 = {so}u;\n\
          const DRAWS: u32 = {draws}u;\nconst SIGN: f32 = {sign};\n\
-         fn net_act(z: f32) -> f32 {{ return {act}; }}\nfn net_dact(z: f32) -> f32 {{ return {dact}; }}\n\
+         fn tape_act(z: f32) -> f32 {{ return {act}; }}\nfn tape_dact(z: f32) -> f32 {{ return {dact}; }}\n\
          fn tape_pass(base: u32) -> f32 {{\n",
         n = layout.n_mlp,
         np = layout.n_params,
@@ -131,7 +132,7 @@ fn train_net_module(mlp: &Mlp, batch: usize, layout: &Layout) -> String {
             dot_product("z", l.inputs, &|i| format!("energy_params[row + {i}] * work[base + {}u + {i}]", in_at[k]));
         s += &format!(
             "    for (var o = 0u; o < {out}u; o++) {{\n        var z = energy_params[{b}u + o];\n        let row = {w}u + o * {inp}u;\n{dot}        \
-             work[base + {h}u + o] = net_act(z);\n        work[base + {d}u + o] = net_dact(z);\n    }}\n",
+             work[base + {h}u + o] = tape_act(z);\n        work[base + {d}u + o] = tape_dact(z);\n    }}\n",
             out = l.outputs,
             inp = l.inputs,
             h = in_at[k + 1],
@@ -210,6 +211,8 @@ pub struct GpuTrainer {
     lr_scale: f32,
     /// Langevin steps per dispatch (the adapter's loop cap).
     langevin_chunk: u32,
+    /// Workgroups of the tiled Langevin kernel; None: one invocation per chain.
+    tiled_workgroups: Option<u32>,
     kernels: Kernels,
     slots: ParamSlots,
     params: wgpu::Buffer,
@@ -219,7 +222,21 @@ pub struct GpuTrainer {
 }
 
 impl GpuTrainer {
+    /// A trainer whose Langevin phase evaluates the network per chain, or tiled (a workgroup per
+    /// 16 chains, each weight read serving all 16) for networks with a hidden layer of at least
+    /// `TILED_MIN_WIDTH` neurons on hardware adapters.
     pub fn new(ctx: Arc<GpuContext>, config: &TrainConfig, state: TrainState, data: &[f32]) -> Result<Self> {
+        Self::with_strategy(ctx, config, state, data, MlpStrategy::Auto)
+    }
+
+    /// [`GpuTrainer::new`] with the Langevin phase's MLP strategy chosen by the caller.
+    pub fn with_strategy(
+        ctx: Arc<GpuContext>,
+        config: &TrainConfig,
+        state: TrainState,
+        data: &[f32],
+        strategy: MlpStrategy,
+    ) -> Result<Self> {
         let d = config.dim();
         let rows = super::check_data(data, d)?;
         config.validate(rows)?;
@@ -233,9 +250,27 @@ impl GpuTrainer {
         check_fits(&ctx, 1, 4 * layout.n_params, "parameters with optimizer moments and gradient")?;
         check_fits(&ctx, layout.n_params.div_ceil(crate::gpu::launch::WG as usize), 1, "parameter workgroups")?;
         check_fits(&ctx, (2 * b).div_ceil(crate::gpu::launch::WG as usize), 1, "batch workgroups")?;
-        // Loop iterations per invocation: a Langevin step evaluates the network once; the tape
-        // pass once; a parameter-gradient invocation loops over 2B points.
-        let per_step = mlp.loop_iterations() + 2 * d as u64 + 2;
+        let hidden_width = mlp.max_hidden_width();
+        let tiled = match strategy {
+            MlpStrategy::PerChain => None,
+            // Software adapters run the tiled kernel slower (BENCHMARKS.md: 0.6 against 0.9 steps/s
+            // for 2x128 on lavapipe), so Auto keeps them per chain.
+            MlpStrategy::Auto => {
+                let software = ctx.adapter_info().is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu);
+                (hidden_width >= TILED_MIN_WIDTH && !software).then(|| mlp.wgsl_tiled_module())
+            }
+            MlpStrategy::Tiled if hidden_width == 0 => {
+                return Err(Error::invalid("mlp strategy", "the tiled strategy needs a network with a hidden layer"));
+            }
+            MlpStrategy::Tiled => Some(mlp.wgsl_tiled_module()),
+        };
+        // Loop iterations per invocation: a Langevin step evaluates the network once (per chain,
+        // or a share of a tile's evaluation); the tape pass once; a parameter-gradient
+        // invocation loops over 2B points.
+        let per_step = match &tiled {
+            Some(net) => net.loop_iterations + 2 * (TILE_CHAINS * d / TILE_THREADS) as u64 + 2,
+            None => mlp.loop_iterations() + 2 * d as u64 + 2,
+        };
         ctx.check_loop_budget("a training Langevin step", per_step)?;
         ctx.check_loop_budget("the training tape pass", mlp.loop_iterations() + 2 * d as u64)?;
         ctx.check_loop_budget("the parameter-gradient reduction", 2 * b as u64 + 2)?;
@@ -245,8 +280,22 @@ impl GpuTrainer {
         };
         let wgsl = shader_source(mlp, b)?;
         let k = |entry: &str| ctx.kernel("train.wgsl", &wgsl, entry, BINDINGS);
+        let langevin = match &tiled {
+            Some(net) => {
+                let layout_module = train_net_module(mlp, b, &layout);
+                let energy = Energy::Mlp(Arc::new(mlp.clone())).wgsl_module();
+                let source = crate::gpu::shader::assemble(
+                    "train_tiled.wgsl",
+                    &[("energy", &energy), ("train_net", &layout_module), ("mlp_net", &net.source)],
+                )?;
+                // The tiled kernel binds a per-chain scratch buffer after the others.
+                let bindings = [BINDINGS, &[Binding::StorageReadWrite]].concat();
+                ctx.kernel("train_tiled.wgsl", &source, "negatives_langevin_tiled", &bindings)?
+            }
+            None => k("negatives_langevin")?,
+        };
         let kernels = Kernels {
-            langevin: k("negatives_langevin")?,
+            langevin,
             noise: k("negatives_noise")?,
             forward_backward: k("forward_backward")?,
             loss: k("loss_weights")?,
@@ -288,9 +337,17 @@ impl GpuTrainer {
                 &kernels.grad_norm,
                 &kernels.optimizer,
             ];
+            let scratch = tiled.as_ref().map(|net| ctx.zeroed_storage_buffer("train tile scratch", (4 * net.scratch_floats * b) as u64));
             let groups = all
                 .iter()
-                .map(|k| bind_group(&ctx, k, &slots.buffer, size, &[&params, &replay, &work, &data, &metrics]))
+                .enumerate()
+                .map(|(i, k)| {
+                    let mut buffers = vec![&params, &replay, &work, &data, &metrics];
+                    if let (0, Some(scratch)) = (i, &scratch) {
+                        buffers.push(scratch);
+                    }
+                    bind_group(&ctx, k, &slots.buffer, size, &buffers)
+                })
                 .collect();
             (slots, params, replay, metrics, groups)
         })?;
@@ -303,6 +360,7 @@ impl GpuTrainer {
             step: state.step,
             lr_scale: state.lr_scale,
             langevin_chunk,
+            tiled_workgroups: tiled.map(|_| b.div_ceil(TILE_CHAINS) as u32),
             kernels,
             slots,
             params,
@@ -328,6 +386,7 @@ impl GpuTrainer {
             loss: c.loss.code(),
             metrics_row: row,
             optimizer,
+            n_chains: c.batch as u32,
             reset_prob: c.reset_prob,
             step_size: c.langevin.step_size,
             noise_std: c.langevin.noise_std(),
@@ -349,7 +408,7 @@ impl GpuTrainer {
     fn submit(&mut self, n: u32) -> Result<()> {
         let b = self.config.batch as u32;
         let per_step: Vec<TrainParams> = (0..n).map(|r| self.step_params(self.step + r, r)).collect();
-        let Self { ctx, config, layout, langevin_chunk, kernels: k, slots, groups: g, .. } = self;
+        let Self { ctx, config, layout, langevin_chunk, tiled_workgroups, kernels: k, slots, groups: g, .. } = self;
         let replay = config.loss.uses_replay();
         let k_total = config.langevin.steps;
         ctx.scoped("training steps", || {
@@ -366,7 +425,10 @@ impl GpuTrainer {
                         while k_first < k_total {
                             let k_count = (*langevin_chunk).min(k_total - k_first);
                             let off = slots.push(&TrainParams { k_first, k_count, ..base });
-                            dispatch(&mut pass, &k.langevin, &g[0], off, b, 1);
+                            match tiled_workgroups {
+                                Some(n) => workgroups(&mut pass, &k.langevin, &g[0], off, *n),
+                                None => dispatch(&mut pass, &k.langevin, &g[0], off, b, 1),
+                            }
                             k_first += k_count;
                         }
                     }
@@ -375,9 +437,9 @@ impl GpuTrainer {
                         dispatch(&mut pass, &k.noise, &g[1], off, b, 1);
                     }
                     dispatch(&mut pass, &k.forward_backward, &g[2], off, 2 * b, 1);
-                    one_workgroup(&mut pass, &k.loss, &g[3], off);
+                    workgroups(&mut pass, &k.loss, &g[3], off, 1);
                     dispatch(&mut pass, &k.param_grads, &g[4], off, layout.n_mlp as u32, 1);
-                    one_workgroup(&mut pass, &k.grad_norm, &g[5], off);
+                    workgroups(&mut pass, &k.grad_norm, &g[5], off, 1);
                     dispatch(&mut pass, &k.optimizer, &g[6], off, layout.n_params as u32, 1);
                 }
             }
@@ -388,16 +450,22 @@ impl GpuTrainer {
         Ok(())
     }
 
+    /// Whether the Langevin phase runs tiled.
+    pub fn is_tiled(&self) -> bool {
+        self.tiled_workgroups.is_some()
+    }
+
     /// Dispatches per training step (for reports).
     pub fn dispatches_per_step(&self) -> u32 {
         if self.config.loss.uses_replay() { self.config.langevin.steps.div_ceil(self.langevin_chunk) + 5 } else { 6 }
     }
 }
 
-fn one_workgroup(pass: &mut wgpu::ComputePass, kernel: &Kernel, group: &wgpu::BindGroup, offset: u32) {
+/// `n` workgroups of a kernel that sizes its own workgroups (reductions, tiles).
+fn workgroups(pass: &mut wgpu::ComputePass, kernel: &Kernel, group: &wgpu::BindGroup, offset: u32, n: u32) {
     pass.set_pipeline(&kernel.pipeline);
     pass.set_bind_group(0, group, &[offset]);
-    pass.dispatch_workgroups(1, 1, 1);
+    pass.dispatch_workgroups(n, 1, 1);
 }
 
 impl Trainer for GpuTrainer {

@@ -269,6 +269,7 @@ fn rbm_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, row
 /// NCE), after two untimed warm-up steps. chains = batch, so chain-steps/s reads as training
 /// points per second; the training steps per second are printed below the table.
 fn train_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, rows: &mut Vec<Row>) -> Result<()> {
+    use ebm_gpu::sampler::{MlpStrategy, config::TILED_MIN_WIDTH};
     use ebm_gpu::train::{Loss, ModelSpec, TrainConfig, TrainState, Trainer, cpu::CpuTrainer, gpu::GpuTrainer};
     let data = ebm_gpu::data::toy::Toy::Ring8.sample(50_000, SEED);
     let widths: &[usize] = if args.quick { &[32] } else { &[64, 128] };
@@ -284,7 +285,7 @@ fn train_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, r
             let langevin = if loss.uses_replay() { config.langevin.steps as f64 } else { 0.0 };
             let flops_per_step = per_eval * config.batch as f64 * (langevin + 3.0);
             let mut time = |executor: &'static str, trainer: &mut dyn Trainer, dispatches: Option<f64>| -> Result<()> {
-                let gpu = executor == "gpu";
+                let gpu = executor.starts_with("gpu");
                 let steps = args.steps.unwrap_or(match (args.quick, gpu, loss.uses_replay()) {
                     (true, _, _) => 4,
                     (false, true, true) => 16 * 128 / width as u32,
@@ -311,9 +312,15 @@ fn train_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, r
                 Ok(())
             };
             if let Some(ctx) = ctx {
-                let mut t = GpuTrainer::new(ctx.clone(), &config, state.clone(), &data)?;
-                let dispatches = t.dispatches_per_step() as f64;
-                time("gpu", &mut t, Some(dispatches))?;
+                // Both MLP strategies of the Langevin phase where the tiled one applies.
+                let strategies: &[MlpStrategy] =
+                    if width >= TILED_MIN_WIDTH && loss.uses_replay() { &[MlpStrategy::PerChain, MlpStrategy::Tiled] } else { &[MlpStrategy::PerChain] };
+                for &strategy in strategies {
+                    let mut t = GpuTrainer::with_strategy(ctx.clone(), &config, state.clone(), &data, strategy)?;
+                    let dispatches = t.dispatches_per_step() as f64;
+                    let executor = if t.is_tiled() { "gpu tiled" } else { "gpu" };
+                    time(executor, &mut t, Some(dispatches))?;
+                }
             }
             if want_cpu {
                 time("cpu", &mut CpuTrainer::new(&config, state, &data)?, None)?;

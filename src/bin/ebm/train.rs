@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 use ebm_gpu::data::toy::{self, Toy};
 use ebm_gpu::energy::Energy;
 use ebm_gpu::gpu::GpuContext;
+use ebm_gpu::sampler::MlpStrategy;
 use ebm_gpu::train::run::{self, Event, RunOptions};
 use ebm_gpu::train::{
     Loss, ModelSpec, Optimizer, TrainConfig, TrainState, Trainer, checkpoint, cpu::CpuTrainer, eval, gpu::GpuTrainer,
@@ -18,6 +19,17 @@ use std::sync::Arc;
 
 /// What a run directory was started with, beside the checkpoint's training config.
 const RUN_FILE: &str = "run.json";
+
+/// How the GPU's Langevin phase evaluates the network.
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+pub enum StrategyArg {
+    /// Tiled for hidden layers of 128+ neurons on a hardware adapter, else per chain.
+    Auto,
+    /// One invocation per chain, the network inlined.
+    PerChain,
+    /// A workgroup per 16 chains, each weight read serving all 16.
+    Tiled,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
 pub enum OptimizerArg {
@@ -95,6 +107,9 @@ pub struct TrainArgs {
     /// Executor: gpu, cpu, or auto (the GPU if a hardware adapter opens, else the CPU).
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
+    /// GPU only: how the Langevin phase evaluates the network.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub mlp_strategy: StrategyArg,
     /// Write checkpoint.safetensors (atomically) every this many steps.
     #[arg(long, default_value_t = 500)]
     pub checkpoint_every: u32,
@@ -216,9 +231,14 @@ pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
             }
         },
     };
+    let strategy = match a.mlp_strategy {
+        StrategyArg::Auto => MlpStrategy::Auto,
+        StrategyArg::PerChain => MlpStrategy::PerChain,
+        StrategyArg::Tiled => MlpStrategy::Tiled,
+    };
     let make = |c: &TrainConfig, s: TrainState| -> ebm_gpu::Result<Box<dyn Trainer>> {
         Ok(match &ctx {
-            Some(ctx) => Box::new(GpuTrainer::new(ctx.clone(), c, s, &data)?),
+            Some(ctx) => Box::new(GpuTrainer::with_strategy(ctx.clone(), c, s, &data, strategy)?),
             None => Box::new(CpuTrainer::new(c, s, &data)?),
         })
     };
