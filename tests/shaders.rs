@@ -42,6 +42,12 @@ fn training_kernels_validate_for_several_networks() {
         if let Err(e) = validate("train.wgsl", &wgsl) {
             panic!("train.wgsl for {dims:?}:\n{e}");
         }
+        if dims.len() > 2 {
+            let wgsl = ebm_gpu::train::gpu::tiled_shader_source(&net, batch).unwrap();
+            if let Err(e) = validate("train_tiled.wgsl", &wgsl) {
+                panic!("train_tiled.wgsl for {dims:?}:\n{e}");
+            }
+        }
     }
 }
 

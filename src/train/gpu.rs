@@ -7,9 +7,9 @@
 use super::{Loss, METRIC_FLOATS, Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer, param_count};
 use crate::energy::Energy;
 use crate::energy::mlp::{Mlp, TILE_CHAINS, TILE_THREADS, dot_product};
-use crate::sampler::config::{MlpStrategy, TILED_MIN_WIDTH};
 use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch};
 use crate::gpu::{Binding, GpuContext, Kernel};
+use crate::sampler::config::{MlpStrategy, TILED_MIN_WIDTH};
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -190,6 +190,19 @@ pub fn shader_source(mlp: &Mlp, batch: usize) -> Result<String> {
     crate::gpu::shader::assemble("train.wgsl", &[("energy", &energy), ("train_net", &net)])
 }
 
+/// The assembled tiled Langevin kernel (shaders/train_tiled.wgsl) for a network with a hidden
+/// layer and a batch size.
+pub fn tiled_shader_source(mlp: &Mlp, batch: usize) -> Result<String> {
+    let layout = Layout::new(mlp, batch);
+    let energy = Energy::Mlp(Arc::new(mlp.clone())).wgsl_module();
+    let net = train_net_module(mlp, batch, &layout);
+    let tiled = mlp.wgsl_tiled_module();
+    crate::gpu::shader::assemble(
+        "train_tiled.wgsl",
+        &[("energy", &energy), ("train_net", &net), ("mlp_net", &tiled.source)],
+    )
+}
+
 struct Kernels {
     langevin: Arc<Kernel>,
     noise: Arc<Kernel>,
@@ -281,16 +294,10 @@ impl GpuTrainer {
         let wgsl = shader_source(mlp, b)?;
         let k = |entry: &str| ctx.kernel("train.wgsl", &wgsl, entry, BINDINGS);
         let langevin = match &tiled {
-            Some(net) => {
-                let layout_module = train_net_module(mlp, b, &layout);
-                let energy = Energy::Mlp(Arc::new(mlp.clone())).wgsl_module();
-                let source = crate::gpu::shader::assemble(
-                    "train_tiled.wgsl",
-                    &[("energy", &energy), ("train_net", &layout_module), ("mlp_net", &net.source)],
-                )?;
+            Some(_) => {
                 // The tiled kernel binds a per-chain scratch buffer after the others.
                 let bindings = [BINDINGS, &[Binding::StorageReadWrite]].concat();
-                ctx.kernel("train_tiled.wgsl", &source, "negatives_langevin_tiled", &bindings)?
+                ctx.kernel("train_tiled.wgsl", &tiled_shader_source(mlp, b)?, "negatives_langevin_tiled", &bindings)?
             }
             None => k("negatives_langevin")?,
         };
@@ -337,7 +344,9 @@ impl GpuTrainer {
                 &kernels.grad_norm,
                 &kernels.optimizer,
             ];
-            let scratch = tiled.as_ref().map(|net| ctx.zeroed_storage_buffer("train tile scratch", (4 * net.scratch_floats * b) as u64));
+            let scratch = tiled
+                .as_ref()
+                .map(|net| ctx.zeroed_storage_buffer("train tile scratch", (4 * net.scratch_floats * b) as u64));
             let groups = all
                 .iter()
                 .enumerate()

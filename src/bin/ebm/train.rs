@@ -221,7 +221,10 @@ pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
         // executor (BENCHMARKS.md), so auto passes it over.
         Backend::Auto => match GpuContext::new() {
             Ok(c) if c.adapter_info().is_some_and(|i| i.device_type == ebm_gpu::wgpu::DeviceType::Cpu) => {
-                eprintln!("note: {} is a software adapter; using the CPU executor (--backend gpu to use it anyway)", c.describe());
+                eprintln!(
+                    "note: {} is a software adapter; using the CPU executor (--backend gpu to use it anyway)",
+                    c.describe()
+                );
                 None
             }
             Ok(c) => Some(Arc::new(c)),
