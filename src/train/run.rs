@@ -35,10 +35,23 @@ pub struct RunOptions {
 
 /// What the run reports as it goes.
 pub enum Event<'a> {
+    /// The executor is built and the run starts at `step`.
+    Started {
+        executor: &'a str,
+        step: u32,
+    },
     Steps(&'a [StepMetrics]),
-    Checkpoint { step: u32, path: &'a Path },
+    Checkpoint {
+        step: u32,
+        path: &'a Path,
+    },
     Figure(&'a Path),
-    Rollback { at: u32, to: u32, lr_scale: f32, reason: &'a str },
+    Rollback {
+        at: u32,
+        to: u32,
+        lr_scale: f32,
+        reason: &'a str,
+    },
 }
 
 pub type MakeTrainer<'a> = dyn Fn(&TrainConfig, TrainState) -> Result<Box<dyn Trainer>> + 'a;
@@ -99,7 +112,7 @@ pub fn heatmap(path: &Path, state: &TrainState, config: &TrainConfig) -> Result<
 
 /// Trains from `state` to `opts.total_steps`, checkpointing, logging and guarding as described
 /// in the module docs. A fresh state (step 0) is checkpointed before the first step, so the
-/// guard always has something to roll back to. Returns the final state.
+/// guard always has something to roll back to. Returns the final state (as checkpointed).
 pub fn train(
     opts: &RunOptions,
     config: &TrainConfig,
@@ -123,6 +136,7 @@ pub fn train(
     let start = std::time::Instant::now();
     append(&log_path, &format!("start at step {} of {}, lr scale {}\n", state.step, opts.total_steps, state.lr_scale))?;
     let mut trainer = make(config, state.clone())?;
+    on_event(Event::Started { executor: &trainer.executor(), step: state.step });
     let mut step = state.step;
     let mut rollbacks = 0;
     while step < opts.total_steps {
@@ -144,10 +158,8 @@ pub fn train(
             let (good, _) = checkpoint::load(&ckpt)?;
             state = TrainState { lr_scale: state.lr_scale * 0.5, ..good };
             let message = format!(
-                "step {}: {reason}; rolled back to the checkpoint at step {} with learning rate x{}",
-                metrics.last().map_or(step, |m| m.step),
-                state.step,
-                state.lr_scale
+                "{reason}; rolled back to the checkpoint at step {} with learning rate x{}",
+                state.step, state.lr_scale
             );
             append(&log_path, &(message.clone() + "\n"))?;
             on_event(Event::Rollback { at: step, to: state.step, lr_scale: state.lr_scale, reason: &message });
@@ -198,5 +210,6 @@ pub fn train(
         }
     }
     append(&log_path, &format!("done at step {step}\n"))?;
-    trainer.state()
+    // Every run ends on a checkpoint, whose state is the final one.
+    Ok(state)
 }

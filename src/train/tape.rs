@@ -25,26 +25,24 @@ impl Tape {
         let sign = if mlp.negate { -1.0 } else { 1.0 };
         let mut inputs = vec![xs.to_vec()];
         let mut slopes = Vec::with_capacity(hidden);
-        for l in &mlp.layers[..hidden] {
+        for (k, l) in mlp.layers[..hidden].iter().enumerate() {
             let mut z = vec![0.0; n * l.outputs];
             z.chunks_exact_mut(l.outputs).for_each(|row| row.copy_from_slice(&l.bias));
-            let h = inputs.last().expect("the input is there");
-            sgemm(1.0, (h, l.inputs, 1), (&l.weight, 1, l.inputs), 1.0, &mut z, (n, l.inputs, l.outputs));
+            sgemm(1.0, (&inputs[k], l.inputs, 1), (&l.weight, 1, l.inputs), 1.0, &mut z, (n, l.inputs, l.outputs));
             let mut s = vec![0.0; n * l.outputs];
             mlp.activation.eval_batch(&mut z, &mut s);
             inputs.push(z);
             slopes.push(s);
         }
         let last = &mlp.layers[hidden];
-        let h = inputs.last().expect("the input is there");
-        let energies = h
+        let energies = inputs[hidden]
             .chunks_exact(last.inputs)
             .map(|h| sign * (last.bias[0] + crate::energy::mlp::dot(&last.weight, h)))
             .collect();
         // Backward: delta of the top hidden layer, then down through the weights.
         let mut deltas: Vec<Vec<f32>> = vec![Vec::new(); hidden];
         if hidden > 0 {
-            let mut top = slopes.pop().expect("one slope per hidden layer");
+            let mut top = std::mem::take(&mut slopes[hidden - 1]);
             for row in top.chunks_exact_mut(last.inputs) {
                 row.iter_mut().zip(&last.weight).for_each(|(s, w)| *s *= sign * w);
             }
@@ -60,8 +58,7 @@ impl Tape {
                     &mut below,
                     (n, l.outputs, l.inputs),
                 );
-                let s = slopes.pop().expect("one slope per hidden layer");
-                below.iter_mut().zip(&s).for_each(|(d, s)| *d *= s);
+                below.iter_mut().zip(&slopes[k - 1]).for_each(|(d, s)| *d *= s);
                 deltas[k - 1] = below;
             }
         }
@@ -111,8 +108,8 @@ pub fn energy_param_grad<T: Real>(mlp: &Mlp, x: &[T]) -> (T, Vec<T>) {
     let hidden = mlp.layers.len() - 1;
     let mut inputs: Vec<Vec<T>> = vec![x.to_vec()];
     let mut slopes: Vec<Vec<T>> = Vec::new();
-    for l in &mlp.layers[..hidden] {
-        let h = inputs.last().expect("the input is there");
+    for (k, l) in mlp.layers[..hidden].iter().enumerate() {
+        let h = &inputs[k];
         let (mut a, mut s) = (Vec::with_capacity(l.outputs), Vec::with_capacity(l.outputs));
         for o in 0..l.outputs {
             let mut z = c(l.bias[o]);
@@ -128,7 +125,7 @@ pub fn energy_param_grad<T: Real>(mlp: &Mlp, x: &[T]) -> (T, Vec<T>) {
     }
     let last = &mlp.layers[hidden];
     let sign = if mlp.negate { c(-1.0) } else { c(1.0) };
-    let h = inputs.last().expect("the input is there");
+    let h = &inputs[hidden];
     let mut out = c(last.bias[0]);
     for i in 0..last.inputs {
         out += c(last.weight[i]) * h[i];

@@ -245,24 +245,12 @@ pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
             None => Box::new(CpuTrainer::new(c, s, &data)?),
         })
     };
-    let executor = make(&config, state.clone())?.executor();
-    let first = state.step;
-    eprintln!(
-        "training {} on {} ({} points) with {:?} loss, batch {}, steps {first}..{} on {executor}",
-        info.model.dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("-"),
-        info.data,
-        data.len() / 2,
-        config.loss,
-        config.batch,
-        a.steps
-    );
     let bar = ProgressBar::new(a.steps as u64);
     bar.set_style(
         ProgressStyle::with_template("[{bar:30}] {pos}/{len} steps {per_sec} {elapsed}/{eta} {msg}")
             .expect("static template")
             .progress_chars("=> "),
     );
-    bar.set_position(first as u64);
     let opts = RunOptions {
         dir: run_dir.clone(),
         total_steps: a.steps,
@@ -272,16 +260,31 @@ pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
         max_energy_gap: a.max_energy_gap,
         max_rollbacks: 5,
     };
+    let first = state.step;
+    bar.set_position(first as u64);
     let start = std::time::Instant::now();
     let mut figures = Vec::new();
+    let mut executor = String::new();
+    let model = info.model.dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("-");
+    let points = data.len() / 2;
     let result = run::train(&opts, &config, state, &make, &mut |e| match e {
+        Event::Started { executor: name, step } => {
+            executor = name.to_string();
+            // suspend + eprintln, not println: indicatif drops println when stderr is no terminal.
+            bar.suspend(|| {
+                eprintln!(
+                    "training {model} on {} ({points} points) with {:?} loss, batch {}, steps {step}..{} on {name}",
+                    info.data, config.loss, config.batch, a.steps
+                )
+            });
+        }
         Event::Steps(m) => {
             if let Some(last) = m.last() {
                 bar.set_position(last.step as u64);
                 bar.set_message(format!("loss {:.4} gap {:.3} |g| {:.3}", last.loss, last.gap(), last.grad_norm));
             }
         }
-        Event::Rollback { reason, .. } => bar.println(format!("divergence guard: {reason}")),
+        Event::Rollback { reason, .. } => bar.suspend(|| eprintln!("divergence guard: {reason}")),
         Event::Figure(p) => figures.push(p.to_path_buf()),
         Event::Checkpoint { .. } => {}
     });
