@@ -22,6 +22,7 @@ pub mod error;
 pub mod eval;
 pub mod gpu;
 pub mod io;
+pub mod nn;
 pub mod rbm;
 pub mod rng;
 pub mod sampler;

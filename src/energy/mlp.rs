@@ -548,7 +548,7 @@ impl Mlp {
 }
 
 /// f32, f16, bf16 or f64 tensor data as f32.
-fn to_f32(view: &safetensors::tensor::TensorView<'_>) -> std::result::Result<Vec<f32>, String> {
+pub(crate) fn to_f32(view: &safetensors::tensor::TensorView<'_>) -> std::result::Result<Vec<f32>, String> {
     let data = view.data();
     Ok(match view.dtype() {
         safetensors::Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),

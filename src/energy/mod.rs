@@ -101,6 +101,9 @@ pub enum Energy {
     Banana { dim: usize, a: f32, b: f32 },
     /// E = MLP(x) or -MLP(x) (see [`mlp::Mlp`]); shared, since weights can be large.
     Mlp(Arc<mlp::Mlp>),
+    /// E = head(f(x)) for any network of [`crate::nn`] layers (convolutions, several outputs).
+    /// MLP-shaped networks load as [`Energy::Mlp`] instead, whose fused kernels are faster.
+    Net(Arc<crate::nn::Network>),
     /// E = sum_t weight_t * E_t (product of experts; a single term with weight 1/T is a
     /// temperature).
     Sum { terms: Vec<(f32, Energy)> },
@@ -112,6 +115,7 @@ impl Energy {
             Energy::GaussianDiag { mean, .. } | Energy::GaussianPrecision { mean, .. } => mean.len(),
             Energy::GaussianMixture { dim, .. } | Energy::DoubleWell { dim, .. } | Energy::Banana { dim, .. } => *dim,
             Energy::Mlp(m) => m.input_dim(),
+            Energy::Net(n) => n.input_dim(),
             Energy::Sum { terms } => terms.first().map_or(0, |(_, e)| e.dim()),
         }
     }
@@ -125,6 +129,7 @@ impl Energy {
             Energy::DoubleWell { .. } => "double_well",
             Energy::Banana { .. } => "banana",
             Energy::Mlp(_) => "mlp",
+            Energy::Net(_) => "net",
             Energy::Sum { .. } => "sum",
         }
     }
@@ -152,6 +157,7 @@ impl Energy {
         let d = self.dim();
         match self {
             Energy::Mlp(m) => m.add_energy_grad_batch(xs, gs, es, weight),
+            Energy::Net(n) => n.add_energy_grad_batch(xs, gs, es, weight),
             Energy::Sum { terms } => terms.iter().for_each(|(w, t)| t.add_energy_grad_batch(xs, gs, es, weight * w)),
             _ => {
                 for ((x, g), e) in xs.chunks_exact(d).zip(gs.chunks_exact_mut(d)).zip(es.iter_mut()) {
@@ -246,6 +252,12 @@ impl Energy {
                 weight * e
             }
             Energy::Mlp(m) => m.add_energy_grad(x, g, weight),
+            Energy::Net(n) => {
+                let mut gn = vec![T::zero(); x.len()];
+                let e = n.energy_grad_ref(x, &mut gn);
+                g.iter_mut().zip(gn).for_each(|(g, v)| *g += weight * v);
+                weight * e
+            }
             Energy::Sum { terms } => {
                 let mut e = T::zero();
                 for (w, term) in terms {
@@ -265,6 +277,8 @@ impl Energy {
             Energy::GaussianPrecision { .. } => 2 * d + d * d,
             Energy::GaussianMixture { components, .. } => components.len() as u64 * (2 * d + 1) + d,
             Energy::Mlp(m) => m.loop_iterations(),
+            // Not inlined into the per-chain kernels: networks run through the layer kernels.
+            Energy::Net(n) => n.macs(),
             Energy::Sum { terms } => terms.iter().map(|(_, t)| t.loop_iterations()).sum(),
         }
     }
@@ -300,6 +314,7 @@ impl Energy {
             Energy::DoubleWell { barrier, .. } => out.push(*barrier),
             Energy::Banana { a, b, .. } => out.extend([*a, *b]),
             Energy::Mlp(m) => m.pack_into(out),
+            Energy::Net(n) => out.extend(n.pack_params()),
             Energy::Sum { terms } => terms.iter().for_each(|(_, t)| t.pack_into(out)),
         }
     }
@@ -327,6 +342,12 @@ impl Energy {
                 }
                 return;
             }
+            // The layered sampler adds network terms outside this module; their parameters
+            // still take their place in the block so the offsets of later terms hold.
+            Energy::Net(n) => {
+                *base += n.param_count();
+                return;
+            }
             Energy::Mlp(m) => {
                 let name = format!("mlp_energy_{base}");
                 functions.push_str(&m.wgsl_function(&name));
@@ -339,6 +360,16 @@ impl Energy {
         let mut block = Vec::new();
         self.pack_into(&mut block);
         *base += block.len();
+    }
+
+    /// Whether the energy has a network term that runs through the layer kernels rather than
+    /// inlined into the per-chain sampler kernels.
+    pub fn has_layered_net(&self) -> bool {
+        match self {
+            Energy::Net(_) => true,
+            Energy::Sum { terms } => terms.iter().any(|(_, t)| t.has_layered_net()),
+            _ => false,
+        }
     }
 
     fn kind_fn(&self) -> &'static str {
@@ -382,6 +413,7 @@ impl Energy {
             Energy::DoubleWell { barrier, .. } => finite("barrier", &[*barrier])?,
             Energy::Banana { a, b, .. } => finite("a, b", &[*a, *b])?,
             Energy::Mlp(m) => m.validate()?,
+            Energy::Net(n) => n.architecture().shapes().map(|_| ())?,
             Energy::Sum { terms } => {
                 let d = self.dim();
                 for (t, (w, term)) in terms.iter().enumerate() {

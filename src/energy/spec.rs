@@ -38,6 +38,12 @@ enum Spec {
         terms: Vec<Spec>,
         weights: Option<Vec<f64>>,
     },
+    /// Any network of `crate::nn` layers in safetensors; `spec` gives the architecture when
+    /// the file does not (a PyTorch state_dict).
+    Net {
+        weights: String,
+        spec: Option<String>,
+    },
     /// A network in safetensors (PyTorch nn.Sequential layout).
     Mlp {
         weights: String,
@@ -103,9 +109,13 @@ fn preset_json(name: &str) -> Option<String> {
 }
 
 /// Resolves what a user typed for an energy: a preset name, inline JSON (starts with `{`),
-/// `mlp:weights.safetensors`, or the path of a JSON file.
+/// `mlp:weights.safetensors`, `net:weights.safetensors` (any network; the architecture from
+/// the file's metadata), or the path of a JSON file.
 pub fn resolve_energy(arg: &str) -> Result<Energy> {
     let trimmed = arg.trim_start();
+    if let Some(path) = trimmed.strip_prefix("net:") {
+        return net_energy(Path::new(path), None);
+    }
     if let Some(path) = trimmed.strip_prefix("mlp:") {
         return Ok(Energy::Mlp(std::sync::Arc::new(Mlp::load(Path::new(path), None, None)?)));
     }
@@ -230,6 +240,10 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             let ab = to_f32(&field("a, b"), &[*a, *b])?;
             Energy::Banana { dim: *dim, a: ab[0], b: ab[1] }
         }
+        Spec::Net { weights, spec } => {
+            let arch = spec.as_deref().map(crate::nn::Architecture::parse).transpose()?;
+            net_energy(Path::new(weights), arch.as_ref())?
+        }
         Spec::Mlp { weights, activation, negate } => {
             let activation = activation.as_deref().map(Activation::parse).transpose()?;
             Energy::Mlp(std::sync::Arc::new(Mlp::load(Path::new(weights), activation, *negate)?))
@@ -252,6 +266,17 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
                 .collect::<Result<Vec<_>>>()?;
             Energy::Sum { terms: weights.into_iter().zip(built).collect() }
         }
+    })
+}
+
+/// A network file as an energy: MLP-shaped networks (one activation, one output, E = ±f) as
+/// [`Energy::Mlp`], whose per-chain fused kernels are the fast path for them; any other as
+/// [`Energy::Net`], run through the layer kernels.
+pub fn net_energy(path: &Path, arch: Option<&crate::nn::Architecture>) -> Result<Energy> {
+    let net = crate::nn::Network::load(path, arch)?;
+    Ok(match net.to_mlp() {
+        Some(mlp) => Energy::Mlp(std::sync::Arc::new(mlp)),
+        None => Energy::Net(std::sync::Arc::new(net)),
     })
 }
 

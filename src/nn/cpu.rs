@@ -1,0 +1,158 @@
+//! The CPU executor of a network on a batch of points: every layer through [`super::ops`]
+//! (sgemm, im2col + sgemm), activations with their slopes kept for the backward pass.
+//! Single-threaded: callers parallelise over blocks of points.
+
+use super::{Layer, LayerKind, Network, Shape, ops};
+
+/// What a forward pass keeps for the backward pass.
+#[derive(Default)]
+pub struct Tape {
+    /// values[k] = the input of layer k for every point ([n, len]); the last is the output f.
+    pub values: Vec<Vec<f32>>,
+    /// slopes[k] = act'(input of layer k) for activation layers, empty otherwise.
+    slopes: Vec<Vec<f32>>,
+    n: usize,
+}
+
+impl Tape {
+    /// The network outputs f [n, K].
+    pub fn outputs(&self) -> &[f32] {
+        self.values.last().map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Points per block of [`Network::add_energy_grad_batch`]: about 4 MiB of tape.
+fn block_rows(net: &Network) -> usize {
+    let per_point: usize = net.layers.iter().map(|l| 2 * l.output_shape().len()).sum::<usize>() + net.input_dim();
+    ((1 << 20) / per_point.max(1)).clamp(1, 256)
+}
+
+impl Layer {
+    /// y = layer(x) on n points; `slope` receives act'(x) for activation layers.
+    fn forward_batch(&self, x: &[f32], n: usize, y: &mut Vec<f32>, slope: &mut Vec<f32>) {
+        let out_len = self.output_shape().len();
+        y.resize(n * out_len, 0.0);
+        let bias = (!self.bias.is_empty()).then_some(self.bias.as_slice());
+        match (self.kind, self.input) {
+            (LayerKind::Linear { outputs, .. }, s) => ops::linear_forward(x, &self.weight, bias, n, s.len(), outputs, y),
+            (LayerKind::Conv2d { .. }, _) => ops::conv2d_forward(&self.conv_geom(n).expect("conv"), x, &self.weight, bias, y),
+            (LayerKind::Act(a), _) => {
+                y.copy_from_slice(x);
+                slope.resize(y.len(), 0.0);
+                a.eval_batch(y, slope);
+            }
+            (LayerKind::Flatten, _) => y.copy_from_slice(x),
+            (LayerKind::AvgPool2d { kernel }, Shape::Image { c, h, w }) => ops::avgpool2d_forward(n * c, h, w, kernel, x, y),
+            (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => unreachable!("rejected by the shape rule"),
+        }
+    }
+
+    /// dx = dL/dx from dy = dL/dy; adds dL/d(weight, bias) into `dp` when given. `need_dx`
+    /// false skips the input gradient (the first layer during training).
+    #[allow(clippy::too_many_arguments)]
+    fn backward_batch(&self, x: &[f32], slope: &[f32], dy: &[f32], n: usize, dx: &mut Vec<f32>, dp: Option<&mut [f32]>, need_dx: bool) {
+        let in_len = self.input.len();
+        dx.resize(n * in_len, 0.0);
+        let nw = self.weight.len();
+        match (self.kind, self.input) {
+            (LayerKind::Linear { outputs, .. }, _) => {
+                if let Some(dp) = dp {
+                    let (dw, db) = dp.split_at_mut(nw);
+                    ops::linear_backward_params(x, dy, n, in_len, outputs, dw, (!db.is_empty()).then_some(db));
+                }
+                if need_dx {
+                    ops::linear_backward_input(dy, &self.weight, n, in_len, outputs, dx);
+                }
+            }
+            (LayerKind::Conv2d { .. }, _) => {
+                let g = self.conv_geom(n).expect("conv");
+                if let Some(dp) = dp {
+                    let (dw, db) = dp.split_at_mut(nw);
+                    ops::conv2d_backward_params(&g, x, dy, dw, (!db.is_empty()).then_some(db));
+                }
+                if need_dx {
+                    ops::conv2d_backward_input(&g, dy, &self.weight, dx);
+                }
+            }
+            (LayerKind::Act(_), _) => dx.iter_mut().zip(dy).zip(slope).for_each(|((d, g), s)| *d = g * s),
+            (LayerKind::Flatten, _) => dx.copy_from_slice(dy),
+            (LayerKind::AvgPool2d { kernel }, Shape::Image { c, h, w }) => ops::avgpool2d_backward(n * c, h, w, kernel, dy, dx),
+            (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => unreachable!("rejected by the shape rule"),
+        }
+    }
+}
+
+impl Network {
+    /// Forward pass on n points xs [n, d]; the tape keeps what the backward pass needs.
+    pub fn forward_batch(&self, xs: &[f32], n: usize, tape: &mut Tape) {
+        assert_eq!(xs.len(), n * self.input_dim(), "forward_batch: xs is not [n, input_dim]");
+        let layers = self.layers.len();
+        tape.values.resize_with(layers + 1, Vec::new);
+        tape.slopes.resize_with(layers, Vec::new);
+        tape.n = n;
+        tape.values[0].clear();
+        tape.values[0].extend_from_slice(xs);
+        for (k, l) in self.layers.iter().enumerate() {
+            let (done, rest) = tape.values.split_at_mut(k + 1);
+            l.forward_batch(&done[k], n, &mut rest[0], &mut tape.slopes[k]);
+        }
+    }
+
+    /// Energies of the taped points (es [n], overwritten) and dE/df [n, K] from the head.
+    pub fn head_batch(&self, tape: &Tape, es: &mut [f32], d_out: &mut Vec<f32>) {
+        let k = self.outputs;
+        d_out.resize(tape.n * k, 0.0);
+        for ((e, f), d) in es.iter_mut().zip(tape.outputs().chunks_exact(k)).zip(d_out.chunks_exact_mut(k)) {
+            let (energy, grad) = self.head.energy_ref(f);
+            *e = energy;
+            d.copy_from_slice(&grad);
+        }
+    }
+
+    /// Back-propagates d_out = dL/df [n, K] through the tape. Returns dL/dx [n, d] when
+    /// `need_dx`; adds dL/dθ (packed as [`Network::pack_params`]) into `param_grads` when given.
+    pub fn backward_batch(&self, tape: &Tape, d_out: &[f32], param_grads: Option<&mut [f32]>, need_dx: bool) -> Vec<f32> {
+        let n = tape.n;
+        let mut dy = d_out.to_vec();
+        let mut dx = Vec::new();
+        let mut offsets = Vec::with_capacity(self.layers.len());
+        let mut at = 0;
+        for l in &self.layers {
+            offsets.push(at);
+            at += l.param_count();
+        }
+        let mut grads = param_grads;
+        // The lowest layer that needs its input gradient: below the first parameter layer
+        // nothing needs one unless dL/dx is asked for.
+        let first_param = self.layers.iter().position(|l| l.param_count() > 0).unwrap_or(0);
+        for (k, l) in self.layers.iter().enumerate().rev() {
+            let dp = grads.as_deref_mut().filter(|_| l.param_count() > 0).map(|g| &mut g[offsets[k]..offsets[k] + l.param_count()]);
+            let wants_dx = need_dx || k > first_param;
+            if !wants_dx && dp.is_none() {
+                break;
+            }
+            l.backward_batch(&tape.values[k], &tape.slopes[k], &dy, n, &mut dx, dp, wants_dx);
+            std::mem::swap(&mut dx, &mut dy);
+        }
+        if need_dx { dy } else { Vec::new() }
+    }
+
+    /// Batched energy and input gradient for n = es.len() points xs [n, d]: adds weight * dE/dx
+    /// to gs and weight * E(x) to es, in blocks of points.
+    pub fn add_energy_grad_batch(&self, xs: &[f32], gs: &mut [f32], es: &mut [f32], weight: f32) {
+        let d = self.input_dim();
+        assert!(xs.len() == es.len() * d && gs.len() == xs.len(), "add_energy_grad_batch: shapes disagree");
+        let rows = block_rows(self);
+        let mut tape = Tape::default();
+        let (mut energies, mut d_out) = (Vec::new(), Vec::new());
+        for ((x, g), e) in xs.chunks(rows * d).zip(gs.chunks_mut(rows * d)).zip(es.chunks_mut(rows)) {
+            let n = e.len();
+            self.forward_batch(x, n, &mut tape);
+            energies.resize(n, 0.0);
+            self.head_batch(&tape, &mut energies, &mut d_out);
+            let dx = self.backward_batch(&tape, &d_out, None, true);
+            e.iter_mut().zip(&energies).for_each(|(e, v)| *e += weight * v);
+            g.iter_mut().zip(&dx).for_each(|(g, v)| *g += weight * v);
+        }
+    }
+}

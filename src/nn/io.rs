@@ -1,0 +1,155 @@
+//! Networks in safetensors files, named as PyTorch's nn.Sequential names its state_dict
+//! (`{index}.weight`, `{index}.bias`, index = position in the layer list, parameter-free
+//! layers included), with the architecture's text form in the metadata under `ebm.net`. A
+//! PyTorch model's state_dict moves in as it is; the architecture then comes from the caller
+//! (`--spec`) unless the file carries it. A common prefix (`cnn_layers.0.weight`) is accepted.
+
+use super::{Activation, Architecture, Head, LayerKind, Network, Shape};
+use crate::energy::mlp::{TRAINING_STATE_PREFIX, to_f32};
+use crate::{Error, Result};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Metadata key of the architecture's text form.
+pub const ARCH_KEY: &str = "ebm.net";
+
+impl Network {
+    /// Loads a network from `path`. The architecture is `arch` when given, otherwise the file's
+    /// `ebm.net` metadata, otherwise (files written by `ebm init-mlp` before networks had a
+    /// text form) an MLP inferred from the Linear shapes and the `activation` / `output`
+    /// metadata. Tensors named `train.*` (a training checkpoint's other state) are skipped;
+    /// any other tensor the architecture does not name is an error.
+    pub fn load(path: &Path, arch: Option<&Architecture>) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bad = |msg: String| Error::format(path, msg);
+        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("bad safetensors header: {e}")))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+
+        // (index, "weight" | "bias") -> (shape, values), with one common prefix.
+        let mut tensors: HashMap<(usize, bool), (Vec<usize>, Vec<f32>, String)> = HashMap::new();
+        let mut prefix: Option<String> = None;
+        for (name, view) in st.tensors() {
+            if name.starts_with(TRAINING_STATE_PREFIX) {
+                continue;
+            }
+            let unexpected = || bad(format!("unexpected tensor {name:?}: a network file holds only INDEX.weight and INDEX.bias (nn.Sequential naming)"));
+            let (stem, is_weight) = match (name.strip_suffix(".weight"), name.strip_suffix(".bias")) {
+                (Some(s), _) => (s, true),
+                (_, Some(s)) => (s, false),
+                _ => return Err(unexpected()),
+            };
+            let (pre, index) = match stem.rsplit_once('.') {
+                Some((p, i)) => (format!("{p}."), i),
+                None => (String::new(), stem),
+            };
+            let index: usize = index.parse().map_err(|_| unexpected())?;
+            match &prefix {
+                None => prefix = Some(pre),
+                Some(p) if *p != pre => return Err(bad(format!("tensor {name:?} does not share the prefix {p:?} of the others"))),
+                _ => {}
+            }
+            let values = to_f32(&view).map_err(|e| bad(format!("tensor {name}: {e}")))?;
+            tensors.insert((index, is_weight), (view.shape().to_vec(), values, name));
+        }
+        let inferred;
+        let arch = match (arch, meta.get(ARCH_KEY)) {
+            (Some(a), _) => a,
+            (None, Some(text)) => {
+                inferred = Architecture::parse(text).map_err(|e| bad(format!("metadata {ARCH_KEY}: {e}")))?;
+                &inferred
+            }
+            (None, None) => {
+                inferred = legacy_mlp(&tensors, &meta).map_err(|e| bad(e.to_string()))?;
+                &inferred
+            }
+        };
+        let shapes = arch.shapes().map_err(|e| bad(e.to_string()))?;
+        let mut params = Vec::with_capacity(arch.layers.len());
+        for (index, (kind, input)) in arch.layers.iter().zip(&shapes).enumerate() {
+            let Some((wshape, bshape)) = kind.param_shapes(*input) else {
+                for is_weight in [true, false] {
+                    if let Some((_, _, name)) = tensors.get(&(index, is_weight)) {
+                        return Err(bad(format!("tensor {name:?}: layer {index} ({}) has no parameters", super::describe(kind))));
+                    }
+                }
+                params.push((Vec::new(), Vec::new()));
+                continue;
+            };
+            let mut take = |is_weight: bool, shape: Option<Vec<usize>>| -> Result<Vec<f32>> {
+                let what = if is_weight { "weight" } else { "bias" };
+                let p = prefix.as_deref().unwrap_or("");
+                match (tensors.remove(&(index, is_weight)), shape) {
+                    (None, None) => Ok(Vec::new()),
+                    (Some((_, _, name)), None) => Err(bad(format!("tensor {name:?}: layer {index} ({}) has no bias", super::describe(kind)))),
+                    (None, Some(s)) => Err(bad(format!("missing tensor {p}{index}.{what} {s:?} for layer {index} ({})", super::describe(kind)))),
+                    (Some((got, _, name)), Some(s)) if got != s => {
+                        Err(bad(format!("tensor {name:?} has shape {got:?}; layer {index} ({}) with input {input} needs {s:?}", super::describe(kind))))
+                    }
+                    (Some((_, values, _)), Some(_)) => Ok(values),
+                }
+            };
+            let weight = take(true, Some(wshape))?;
+            let bias = take(false, bshape)?;
+            params.push((weight, bias));
+        }
+        if let Some((_, _, name)) = tensors.values().min_by_key(|t| t.2.clone()) {
+            return Err(bad(format!("tensor {name:?} belongs to no layer of {arch}")));
+        }
+        Network::new(arch, params).map_err(|e| bad(e.to_string()))
+    }
+
+    /// Writes the network (nn.Sequential naming, architecture in the metadata), atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let (tensors, meta) = self.safetensors_parts();
+        crate::io::write_safetensors(path, &tensors, meta)
+    }
+
+    /// The tensors (name, shape, values) and metadata [`Network::save`] writes, for files
+    /// that hold a network among other things (training checkpoints).
+    pub fn safetensors_parts(&self) -> (Vec<(String, Vec<usize>, Vec<f32>)>, HashMap<String, String>) {
+        let mut tensors = Vec::new();
+        for (index, l) in self.layers.iter().enumerate() {
+            if let Some((wshape, bshape)) = l.kind.param_shapes(l.input) {
+                tensors.push((format!("{index}.weight"), wshape, l.weight.clone()));
+                if let Some(b) = bshape {
+                    tensors.push((format!("{index}.bias"), b, l.bias.clone()));
+                }
+            }
+        }
+        let meta = HashMap::from([("format".to_string(), "ebm-net".to_string()), (ARCH_KEY.to_string(), self.spec())]);
+        (tensors, meta)
+    }
+}
+
+/// The architecture of an MLP file without `ebm.net`: Linear layers at even indices with the
+/// metadata's activation between them, sign from `output`.
+fn legacy_mlp(tensors: &HashMap<(usize, bool), (Vec<usize>, Vec<f32>, String)>, meta: &HashMap<String, String>) -> Result<Architecture> {
+    let activation = meta.get("activation").ok_or_else(|| {
+        Error::invalid("architecture", format!("the file names none (no {ARCH_KEY} metadata): give it, e.g. --spec 1x28x28/16k5s2p4/swish/flatten/1"))
+    })?;
+    let activation = Activation::parse(activation)?;
+    let head = match meta.get("output").map(String::as_str) {
+        None | Some("energy") => Head::F,
+        Some("neg_energy") => Head::NegF,
+        Some(other) => return Err(Error::invalid("metadata output", format!("{other:?}; expected \"energy\" or \"neg_energy\""))),
+    };
+    let mut indices: Vec<usize> = tensors.keys().filter(|k| k.1).map(|k| k.0).collect();
+    indices.sort_unstable();
+    let first = indices.first().and_then(|i| tensors.get(&(*i, true))).ok_or_else(|| Error::invalid("network file", "holds no weights"))?;
+    if first.0.len() != 2 {
+        return Err(Error::invalid(first.2.clone(), format!("has shape {:?}; without {ARCH_KEY} metadata only MLPs ([out, in] weights) load", first.0)));
+    }
+    let mut layers = Vec::new();
+    for (k, i) in indices.iter().enumerate() {
+        if *i != 2 * k {
+            return Err(Error::invalid("network file", format!("weights at index {i}: an MLP without {ARCH_KEY} metadata has its Linear layers at 0, 2, 4, ...")));
+        }
+        if k > 0 {
+            layers.push(LayerKind::Act(activation));
+        }
+        let (shape, _, _) = &tensors[&(*i, true)];
+        layers.push(LayerKind::Linear { outputs: shape.first().copied().unwrap_or(0), bias: tensors.contains_key(&(*i, false)) });
+    }
+    Ok(Architecture { input: Shape::Flat(first.0[1]), layers, head })
+}

@@ -1,0 +1,500 @@
+//! Networks as one layer description that every executor and every use reads.
+//!
+//! A [`Network`] is an input [`Shape`], a list of [`Layer`]s (Linear, Conv2d, activations,
+//! Flatten, AvgPool2d) with their parameters in PyTorch's layout, and a [`Head`] that turns
+//! the network's K outputs into one energy. Each layer type is defined here once: its shape
+//! rule ([`Layer::output_shape`]), its parameters ([`Layer::param_shapes`]), its CPU
+//! forward/backward on a batch ([`cpu`], built on [`ops`]), its f64 definition ([`reference`])
+//! and its WGSL ([`gpu`], `shaders/nn_*.wgsl`). Files: [`io`] (safetensors in nn.Sequential
+//! naming, the architecture in the metadata); text form: [`Architecture::parse`].
+
+pub mod cpu;
+pub mod io;
+pub mod ops;
+pub mod reference;
+
+pub use crate::energy::mlp::Activation;
+use crate::{Error, Result};
+use std::fmt;
+
+/// The shape of one point as it flows through a network (the batch dimension is implicit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    Flat(usize),
+    /// Channels, height, width (NCHW without the N).
+    Image { c: usize, h: usize, w: usize },
+}
+
+impl Shape {
+    pub fn len(&self) -> usize {
+        match *self {
+            Shape::Flat(d) => d,
+            Shape::Image { c, h, w } => c * h * w,
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Shape::Flat(d) => write!(f, "{d}"),
+            Shape::Image { c, h, w } => write!(f, "{c}x{h}x{w}"),
+        }
+    }
+}
+
+/// One layer's kind and hyper-parameters (no weights): what the text form describes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LayerKind {
+    /// nn.Linear(in, outputs): weight [outputs, in], bias [outputs].
+    Linear { outputs: usize, bias: bool },
+    /// nn.Conv2d(in_c, out_c, kernel, stride, padding): weight [out_c, in_c, k, k], bias [out_c].
+    Conv2d { out_c: usize, kernel: usize, stride: usize, pad: usize, bias: bool },
+    Act(Activation),
+    /// nn.Flatten(): an image becomes a flat vector in C, H, W order.
+    Flatten,
+    /// nn.AvgPool2d(k): mean over k x k windows with stride k, the output size rounded down.
+    AvgPool2d { kernel: usize },
+}
+
+/// How the network's outputs f(x) (K of them) become the energy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Head {
+    /// E = f(x) (K = 1).
+    F,
+    /// E = -f(x) (K = 1): networks that output the negative energy, as the UvA and IGEBM ones.
+    NegF,
+    /// E = -logsumexp_y f(x)[y]: the JEM energy of a K-class classifier.
+    LogSumExp,
+    /// E(x, y) = -f(x)[y]: the class-conditional energy.
+    Class(usize),
+}
+
+impl Head {
+    fn text(&self) -> String {
+        match self {
+            Head::F => "f".into(),
+            Head::NegF => "-f".into(),
+            Head::LogSumExp => "lse".into(),
+            Head::Class(y) => format!("class:{y}"),
+        }
+    }
+}
+
+/// A network's architecture: input shape, layers, head. Parameters live in [`Network`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Architecture {
+    pub input: Shape,
+    pub layers: Vec<LayerKind>,
+    pub head: Head,
+}
+
+/// One layer with its parameters (empty for parameter-free layers), PyTorch layout.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    pub kind: LayerKind,
+    /// Shape of the layer's input.
+    pub input: Shape,
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+/// A validated network with its parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    pub input: Shape,
+    pub layers: Vec<Layer>,
+    pub head: Head,
+    /// Output width K.
+    pub outputs: usize,
+}
+
+fn describe(kind: &LayerKind) -> String {
+    match *kind {
+        LayerKind::Linear { outputs, bias } => format!("{outputs}{}", if bias { "" } else { ":nobias" }),
+        LayerKind::Conv2d { out_c, kernel, stride, pad, bias } => {
+            format!("{out_c}k{kernel}s{stride}p{pad}{}", if bias { "" } else { ":nobias" })
+        }
+        LayerKind::Act(a) => a.name(),
+        LayerKind::Flatten => "flatten".into(),
+        LayerKind::AvgPool2d { kernel } => format!("avgpool:{kernel}"),
+    }
+}
+
+impl fmt::Display for Architecture {
+    /// The text form [`Architecture::parse`] reads back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.input)?;
+        for l in &self.layers {
+            write!(f, "/{}", describe(l))?;
+        }
+        write!(f, "/head:{}", self.head.text())
+    }
+}
+
+fn parse_usize(s: &str, what: &str, segment: &str) -> Result<usize> {
+    s.parse::<usize>().map_err(|_| Error::invalid("network", format!("segment {segment:?}: {what} {s:?} is not a whole number")))
+}
+
+/// `OCkK[sS][pP]`: returns (out_c, kernel, stride, pad) or None when the text is not of this form.
+fn parse_conv(body: &str, segment: &str) -> Result<Option<(usize, usize, usize, usize)>> {
+    let Some((oc, rest)) = body.split_once('k') else { return Ok(None) };
+    if oc.is_empty() || !oc.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
+    }
+    let out_c = parse_usize(oc, "output channels", segment)?;
+    // rest = K[sS][pP]
+    let mut fields = [None, Some(1usize), Some(0usize)];
+    let mut current = 0;
+    let mut digits = String::new();
+    let mut flush = |current: usize, digits: &mut String| -> Result<()> {
+        if digits.is_empty() {
+            return Err(Error::invalid("network", format!("segment {segment:?}: a number is missing (conv form OCkK[sS][pP], e.g. 16k5s2p4)")));
+        }
+        fields[current] = Some(parse_usize(digits, "conv size", segment)?);
+        digits.clear();
+        Ok(())
+    };
+    for ch in rest.chars() {
+        match ch {
+            '0'..='9' => digits.push(ch),
+            's' | 'p' => {
+                flush(current, &mut digits)?;
+                current = if ch == 's' { 1 } else { 2 };
+            }
+            _ => return Err(Error::invalid("network", format!("segment {segment:?}: unexpected {ch:?} (conv form OCkK[sS][pP], e.g. 16k5s2p4)"))),
+        }
+    }
+    flush(current, &mut digits)?;
+    Ok(Some((out_c, fields[0].unwrap_or(0), fields[1].unwrap_or(1), fields[2].unwrap_or(0))))
+}
+
+/// Refuses sizes whose products overflow or that no machine could hold.
+const MAX_WIDTH: usize = 1 << 28;
+
+impl Architecture {
+    /// Parses the text form, e.g. `1x28x28/16k5s2p4/swish/32k3s2p1/swish/flatten/64/swish/1/head:-f`:
+    /// the input shape (`D` or `CxHxW`), then `/`-separated layers — `N` a Linear to N outputs,
+    /// `OCkK[sS][pP]` a Conv2d (stride 1 and padding 0 unless given), either with `:nobias`,
+    /// an activation name (relu, leaky_relu[:slope], silu|swish, tanh, softplus, elu[:alpha]),
+    /// `flatten`, `avgpool:K` — and optionally the head last: `head:f` (E = f), `head:-f`
+    /// (E = -f), `head:lse` (E = -logsumexp f, the JEM energy), `head:class:Y` (E = -f[Y]).
+    /// Without a head, K = 1 networks get `f` and wider ones `lse`. A leading `conv:` or
+    /// `net:` is ignored. The shapes are checked ([`Architecture::shapes`]).
+    pub fn parse(text: &str) -> Result<Self> {
+        let text = text.trim();
+        let text = text.strip_prefix("conv:").or_else(|| text.strip_prefix("net:")).unwrap_or(text);
+        let mut segments = text.split('/').map(str::trim);
+        let first = segments.next().unwrap_or("");
+        let dims: Vec<&str> = first.split('x').collect();
+        let input = match dims.as_slice() {
+            [d] => Shape::Flat(parse_usize(d, "input width", first)?),
+            [c, h, w] => Shape::Image { c: parse_usize(c, "channels", first)?, h: parse_usize(h, "height", first)?, w: parse_usize(w, "width", first)? },
+            _ => return Err(Error::invalid("network", format!("input shape {first:?}: expected D or CxHxW (e.g. 2 or 1x28x28)"))),
+        };
+        let mut layers = Vec::new();
+        let mut head = None;
+        for segment in segments {
+            if head.is_some() {
+                return Err(Error::invalid("network", format!("segment {segment:?} after the head: the head comes last")));
+            }
+            if let Some(h) = segment.strip_prefix("head:") {
+                head = Some(match h {
+                    "f" => Head::F,
+                    "-f" => Head::NegF,
+                    "lse" => Head::LogSumExp,
+                    _ => match h.strip_prefix("class:") {
+                        Some(y) => Head::Class(parse_usize(y, "class", segment)?),
+                        None => return Err(Error::invalid("network", format!("head {h:?}: expected f, -f, lse or class:Y"))),
+                    },
+                });
+                continue;
+            }
+            let (body, bias) = match segment.strip_suffix(":nobias") {
+                Some(b) => (b, false),
+                None => (segment, true),
+            };
+            let kind = if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
+                LayerKind::Linear { outputs: parse_usize(body, "outputs", segment)?, bias }
+            } else if let Some((out_c, kernel, stride, pad)) = parse_conv(body, segment)? {
+                LayerKind::Conv2d { out_c, kernel, stride, pad, bias }
+            } else if !bias {
+                return Err(Error::invalid("network", format!("segment {segment:?}: only Linear and Conv2d layers have a bias to drop")));
+            } else if body == "flatten" {
+                LayerKind::Flatten
+            } else if let Some(k) = body.strip_prefix("avgpool") {
+                let k = k.strip_prefix(':').unwrap_or(if k.is_empty() { "2" } else { k });
+                LayerKind::AvgPool2d { kernel: parse_usize(k, "pool size", segment)? }
+            } else {
+                LayerKind::Act(Activation::parse(body).map_err(|_| {
+                    Error::invalid(
+                        "network",
+                        format!(
+                            "unknown layer {segment:?} (layer {}): expected N (Linear), OCkK[sS][pP] (Conv2d), flatten, avgpool:K, an activation \
+                             (relu, leaky_relu[:a], silu, swish, tanh, softplus, elu[:a]) or head:f|-f|lse|class:Y",
+                            layers.len()
+                        ),
+                    )
+                })?)
+            };
+            layers.push(kind);
+        }
+        let mut arch = Architecture { input, layers, head: Head::F };
+        let shapes = arch.shapes()?;
+        let k = shapes.last().map_or(0, Shape::len);
+        arch.head = head.unwrap_or(if k == 1 { Head::F } else { Head::LogSumExp });
+        arch.shapes()?;
+        Ok(arch)
+    }
+
+    /// The input shape of every layer and, last, the output shape; errors name the layer.
+    pub fn shapes(&self) -> Result<Vec<Shape>> {
+        let mut shapes = vec![self.input];
+        if self.input.is_empty() {
+            return Err(Error::invalid("network", format!("input shape {} is empty", self.input)));
+        }
+        if self.layers.is_empty() {
+            return Err(Error::invalid("network", "has no layers"));
+        }
+        for (index, kind) in self.layers.iter().enumerate() {
+            let next = output_shape(kind, *shapes.last().expect("starts non-empty"), index)?;
+            if next.is_empty() || next.len() > MAX_WIDTH {
+                return Err(Error::invalid(format!("network layer {index} ({})", describe(kind)), format!("gives {} values per point", next.len())));
+            }
+            shapes.push(next);
+        }
+        let out = *shapes.last().expect("non-empty");
+        let Shape::Flat(k) = out else {
+            return Err(Error::invalid("network", format!("ends in an image of shape {out}; add flatten and a Linear layer")));
+        };
+        match self.head {
+            Head::F | Head::NegF if k != 1 => {
+                Err(Error::invalid("network head", format!("head {} needs one output, the network gives {k} (use head:lse or head:class:Y)", self.head.text())))
+            }
+            Head::Class(y) if y >= k => Err(Error::invalid("network head", format!("class {y} is out of range: the network gives {k} outputs"))),
+            _ => Ok(shapes),
+        }
+    }
+}
+
+/// The shape rule of every layer type.
+fn output_shape(kind: &LayerKind, input: Shape, index: usize) -> Result<Shape> {
+    let bad = |msg: String| Error::invalid(format!("network layer {index} ({})", describe(kind)), msg);
+    Ok(match (*kind, input) {
+        (LayerKind::Linear { outputs, .. }, Shape::Flat(_)) => Shape::Flat(outputs),
+        (LayerKind::Linear { .. }, Shape::Image { .. }) => return Err(bad(format!("a Linear layer needs a flat input, got an image {input}; add flatten before it"))),
+        (LayerKind::Conv2d { out_c, kernel, stride, pad, .. }, Shape::Image { h, w, .. }) => {
+            if kernel == 0 || stride == 0 || out_c == 0 {
+                return Err(bad("kernel, stride and output channels must be at least 1".into()));
+            }
+            if kernel > h + 2 * pad || kernel > w + 2 * pad {
+                return Err(bad(format!("kernel {kernel}x{kernel} is larger than the padded input {}x{} (input {input}, padding {pad})", h + 2 * pad, w + 2 * pad)));
+            }
+            Shape::Image { c: out_c, h: (h + 2 * pad - kernel) / stride + 1, w: (w + 2 * pad - kernel) / stride + 1 }
+        }
+        (LayerKind::Conv2d { .. }, Shape::Flat(_)) => return Err(bad(format!("a Conv2d layer needs an image input (CxHxW), got a flat {input}"))),
+        (LayerKind::AvgPool2d { kernel }, Shape::Image { c, h, w }) => {
+            if kernel == 0 || kernel > h || kernel > w {
+                return Err(bad(format!("pool size {kernel} does not fit the input {input}")));
+            }
+            Shape::Image { c, h: h / kernel, w: w / kernel }
+        }
+        (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => return Err(bad(format!("pooling needs an image input, got a flat {input}"))),
+        (LayerKind::Act(_), s) => s,
+        (LayerKind::Flatten, s) => Shape::Flat(s.len()),
+    })
+}
+
+impl LayerKind {
+    /// (weight shape, bias shape) in PyTorch's layout, for a layer with input `input`.
+    pub fn param_shapes(&self, input: Shape) -> Option<(Vec<usize>, Option<Vec<usize>>)> {
+        match (*self, input) {
+            (LayerKind::Linear { outputs, bias }, s) => Some((vec![outputs, s.len()], bias.then(|| vec![outputs]))),
+            (LayerKind::Conv2d { out_c, kernel, bias, .. }, Shape::Image { c, .. }) => Some((vec![out_c, c, kernel, kernel], bias.then(|| vec![out_c]))),
+            _ => None,
+        }
+    }
+
+    /// PyTorch's default bound for uniform initialisation, 1 / sqrt(fan_in).
+    fn init_bound(&self, input: Shape) -> f32 {
+        let fan_in = match (*self, input) {
+            (LayerKind::Conv2d { kernel, .. }, Shape::Image { c, .. }) => c * kernel * kernel,
+            (_, s) => s.len(),
+        };
+        1.0 / (fan_in as f32).sqrt()
+    }
+}
+
+impl Layer {
+    pub fn output_shape(&self) -> Shape {
+        output_shape(&self.kind, self.input, 0).expect("validated when the network was built")
+    }
+
+    /// The convolution geometry for a batch of n points (Conv2d layers only).
+    pub fn conv_geom(&self, batch: usize) -> Option<ops::ConvGeom> {
+        match (self.kind, self.input) {
+            (LayerKind::Conv2d { out_c, kernel, stride, pad, .. }, Shape::Image { c, h, w }) => {
+                Some(ops::ConvGeom { batch, in_c: c, in_h: h, in_w: w, out_c, kh: kernel, kw: kernel, stride, pad })
+            }
+            _ => None,
+        }
+    }
+
+    /// Number of parameters (weight then bias).
+    pub fn param_count(&self) -> usize {
+        self.weight.len() + self.bias.len()
+    }
+
+    /// Multiply-adds of one point's forward pass.
+    pub fn macs(&self) -> u64 {
+        match self.kind {
+            LayerKind::Linear { .. } => self.weight.len() as u64,
+            LayerKind::Conv2d { .. } => self.conv_geom(1).map_or(0, |g| g.macs()),
+            _ => 0,
+        }
+    }
+}
+
+impl Network {
+    /// Builds a network from an architecture and per-layer (weight, bias) values, checking
+    /// every shape and that every parameter is finite. `params` has one entry per layer
+    /// (empty vectors for parameter-free layers).
+    pub fn new(arch: &Architecture, params: Vec<(Vec<f32>, Vec<f32>)>) -> Result<Self> {
+        let shapes = arch.shapes()?;
+        if params.len() != arch.layers.len() {
+            return Err(Error::invalid("network", format!("{} parameter sets for {} layers", params.len(), arch.layers.len())));
+        }
+        let mut layers = Vec::with_capacity(arch.layers.len());
+        for (index, ((kind, (weight, bias)), input)) in arch.layers.iter().zip(params).zip(&shapes).enumerate() {
+            let (wshape, bshape) = kind.param_shapes(*input).unwrap_or_default();
+            let expect_w: usize = if wshape.is_empty() { 0 } else { wshape.iter().product() };
+            let expect_b: usize = bshape.as_ref().map_or(0, |b| b.iter().product());
+            let name = format!("network layer {index} ({})", describe(kind));
+            if weight.len() != expect_w || bias.len() != expect_b {
+                return Err(Error::invalid(name, format!("needs weight {wshape:?} and bias {bshape:?}, got {} and {} values", weight.len(), bias.len())));
+            }
+            if let Some(i) = weight.iter().chain(&bias).position(|v| !v.is_finite()) {
+                return Err(Error::invalid(name, format!("parameter {i} is not finite")));
+            }
+            layers.push(Layer { kind: *kind, input: *input, weight, bias });
+        }
+        Ok(Network { input: arch.input, layers, head: arch.head, outputs: shapes.last().map_or(0, Shape::len) })
+    }
+
+    /// Random parameters with PyTorch's default initialisation (weights and biases
+    /// U(-1/sqrt(fan_in), 1/sqrt(fan_in))), drawn from Philox in layer order, weight before
+    /// bias, so a seed always gives the same network (and an MLP the same weights as
+    /// `ebm init-mlp` gave).
+    pub fn random(arch: &Architecture, seed: u64) -> Result<Self> {
+        let shapes = arch.shapes()?;
+        let mut counter = 0u32;
+        let mut uniform = |bound: f32| {
+            let u = crate::rng::uniform4(seed, counter, 0, crate::rng::Stream::Init, u32::MAX)[0];
+            counter = counter.wrapping_add(1);
+            (2.0 * u - 1.0) * bound
+        };
+        let params = arch
+            .layers
+            .iter()
+            .zip(&shapes)
+            .map(|(kind, input)| match kind.param_shapes(*input) {
+                None => (Vec::new(), Vec::new()),
+                Some((w, b)) => {
+                    let bound = kind.init_bound(*input);
+                    let weight = (0..w.iter().product::<usize>()).map(|_| uniform(bound)).collect();
+                    let bias = (0..b.map_or(0, |b| b[0])).map(|_| uniform(bound)).collect();
+                    (weight, bias)
+                }
+            })
+            .collect();
+        Network::new(arch, params)
+    }
+
+    pub fn architecture(&self) -> Architecture {
+        Architecture { input: self.input, layers: self.layers.iter().map(|l| l.kind).collect(), head: self.head }
+    }
+
+    /// The input dimension d = C·H·W of the points the energy takes.
+    pub fn input_dim(&self) -> usize {
+        self.input.len()
+    }
+
+    /// Number of parameters; [`Network::pack_params`] lays them out layer by layer, weight
+    /// then bias (the state_dict order).
+    pub fn param_count(&self) -> usize {
+        self.layers.iter().map(Layer::param_count).sum()
+    }
+
+    pub fn pack_params(&self) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.param_count());
+        for l in &self.layers {
+            out.extend(&l.weight);
+            out.extend(&l.bias);
+        }
+        out
+    }
+
+    /// Replaces the parameters with a packed vector laid out as [`Network::pack_params`].
+    pub fn set_params(&mut self, packed: &[f32]) -> Result<()> {
+        if packed.len() != self.param_count() {
+            return Err(Error::invalid("network parameters", format!("{} values for {} parameters", packed.len(), self.param_count())));
+        }
+        let mut at = 0;
+        for l in &mut self.layers {
+            let (nw, nb) = (l.weight.len(), l.bias.len());
+            l.weight.copy_from_slice(&packed[at..at + nw]);
+            l.bias.copy_from_slice(&packed[at + nw..at + nw + nb]);
+            at += nw + nb;
+        }
+        Ok(())
+    }
+
+    /// Multiply-adds of one forward pass for one point.
+    pub fn macs(&self) -> u64 {
+        self.layers.iter().map(Layer::macs).sum()
+    }
+
+    /// Model FLOPs of one energy and input gradient (forward plus backward to the input, two
+    /// FLOPs per multiply-add each; activations not counted), as the benchmarks count them.
+    pub fn flops_per_energy_grad(&self) -> u64 {
+        4 * self.macs()
+    }
+
+    /// The text form of the architecture.
+    pub fn spec(&self) -> String {
+        self.architecture().to_string()
+    }
+
+    /// The same network as an [`crate::energy::mlp::Mlp`] when it is one: a flat input,
+    /// biased Linear layers with one activation between them, one output, head f or -f.
+    pub fn to_mlp(&self) -> Option<crate::energy::mlp::Mlp> {
+        use crate::energy::mlp::{Dense, Mlp};
+        let negate = match self.head {
+            Head::F => false,
+            Head::NegF => true,
+            _ => return None,
+        };
+        let activation = match self.layers.get(1).map(|l| l.kind) {
+            Some(LayerKind::Act(a)) => Some(a),
+            None => None,
+            _ => return None,
+        };
+        let mut dense = Vec::new();
+        for (k, l) in self.layers.iter().enumerate() {
+            match (k % 2, l.kind) {
+                (0, LayerKind::Linear { outputs, bias: true }) => {
+                    dense.push(Dense { inputs: l.input.len(), outputs, weight: l.weight.clone(), bias: l.bias.clone() })
+                }
+                (1, LayerKind::Act(a)) if Some(a) == activation => {}
+                _ => return None,
+            }
+        }
+        if self.layers.len() % 2 == 0 || !matches!(self.input, Shape::Flat(_)) {
+            return None;
+        }
+        Some(Mlp { layers: dense, activation: activation.unwrap_or(Activation::Relu), negate })
+    }
+}
