@@ -9,6 +9,7 @@
 //! naming, the architecture in the metadata); text form: [`Architecture::parse`].
 
 pub mod cpu;
+pub mod gpu;
 pub mod io;
 pub mod ops;
 pub mod reference;
@@ -243,15 +244,28 @@ impl Architecture {
             layers.push(kind);
         }
         let mut arch = Architecture { input, layers, head: Head::F };
-        let shapes = arch.shapes()?;
-        let k = shapes.last().map_or(0, Shape::len);
+        let k = arch.layer_shapes()?.last().map_or(0, Shape::len);
         arch.head = head.unwrap_or(if k == 1 { Head::F } else { Head::LogSumExp });
         arch.shapes()?;
         Ok(arch)
     }
 
-    /// The input shape of every layer and, last, the output shape; errors name the layer.
+    /// The input shape of every layer and, last, the output shape; errors name the layer, and
+    /// the head must suit the output.
     pub fn shapes(&self) -> Result<Vec<Shape>> {
+        let shapes = self.layer_shapes()?;
+        let k = shapes.last().map_or(0, Shape::len);
+        match self.head {
+            Head::F | Head::NegF if k != 1 => {
+                Err(Error::invalid("network head", format!("head {} needs one output, the network gives {k} (use head:lse or head:class:Y)", self.head.text())))
+            }
+            Head::Class(y) if y >= k => Err(Error::invalid("network head", format!("class {y} is out of range: the network gives {k} outputs"))),
+            _ => Ok(shapes),
+        }
+    }
+
+    /// [`Architecture::shapes`] without the head's check.
+    fn layer_shapes(&self) -> Result<Vec<Shape>> {
         let mut shapes = vec![self.input];
         if self.input.is_empty() {
             return Err(Error::invalid("network", format!("input shape {} is empty", self.input)));
@@ -267,16 +281,10 @@ impl Architecture {
             shapes.push(next);
         }
         let out = *shapes.last().expect("non-empty");
-        let Shape::Flat(k) = out else {
+        if let Shape::Image { .. } = out {
             return Err(Error::invalid("network", format!("ends in an image of shape {out}; add flatten and a Linear layer")));
-        };
-        match self.head {
-            Head::F | Head::NegF if k != 1 => {
-                Err(Error::invalid("network head", format!("head {} needs one output, the network gives {k} (use head:lse or head:class:Y)", self.head.text())))
-            }
-            Head::Class(y) if y >= k => Err(Error::invalid("network head", format!("class {y} is out of range: the network gives {k} outputs"))),
-            _ => Ok(shapes),
         }
+        Ok(shapes)
     }
 }
 
