@@ -6,7 +6,7 @@
 
 use ebm_gpu::data::toy::Toy;
 use ebm_gpu::energy::Energy;
-use ebm_gpu::gpu::GpuContext;
+use ebm_gpu::gpu::Backend;
 use ebm_gpu::train::{Loss, ModelSpec, TrainConfig, TrainState, Trainer, cpu::CpuTrainer, eval, gpu::GpuTrainer};
 use std::sync::Arc;
 
@@ -18,9 +18,9 @@ fn main() -> ebm_gpu::Result<()> {
     config.final_lr_fraction = 0.05;
     let mlp = ModelSpec::parse("mlp:2,128,128,1:silu")?.build(7)?;
     let state = TrainState::new(mlp, &config)?;
-    let hardware_gpu = GpuContext::new().ok().filter(|c| c.adapter_info().is_some_and(|i| i.device_type != ebm_gpu::wgpu::DeviceType::Cpu));
-    let mut trainer: Box<dyn Trainer> = match hardware_gpu {
-        Some(ctx) => Box::new(GpuTrainer::new(Arc::new(ctx), &config, state, &data)?),
+    // The executor policy of `--backend auto`: a hardware GPU if one opens, else the CPU.
+    let mut trainer: Box<dyn Trainer> = match Backend::Auto.open()?.gpu {
+        Some(ctx) => Box::new(GpuTrainer::new(ctx, &config, state, &data)?),
         None => Box::new(CpuTrainer::new(&config, state, &data)?),
     };
     println!("training on {}", trainer.executor());

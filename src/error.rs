@@ -9,13 +9,10 @@ pub enum Error {
     #[error("invalid {what}: {message}")]
     InvalidInput { what: String, message: String },
 
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file could not be read or written. The I/O error is part of the message and not
+    /// chained as a `source()`, so reporters that print causes (anyhow) say it once.
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
 
     /// A file was read but its content is malformed.
     #[error("{}: {message}", path.display())]
@@ -52,8 +49,8 @@ impl Error {
         Error::InvalidInput { what: what.into(), message: message.into() }
     }
 
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
+        Error::Io { path: path.into(), error }
     }
 
     pub fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {

@@ -179,10 +179,9 @@ fn init_mlp_writes_a_network_that_sample_can_use() {
 
 #[test]
 fn rbm_train_eval_sample_on_digits() {
-    let Some(data) = common::shared_data() else { return };
     let dir = temp_dir("rbm");
     let run = dir.join("run");
-    let digits = data.join("digits");
+    let digits = common::digits_dir();
     let o = ebm(&[
         "rbm", "train", "--data", s(&digits), "--hidden", "8", "--cd", "1", "--epochs", "2", "--batch", "50", "--lr", "0.05",
         "--binarize", "threshold", "--backend", "cpu", "--run-dir", s(&run),
@@ -275,4 +274,77 @@ fn train_and_eval_a_small_model_then_resume_and_refuse_bad_input() {
     std::fs::write(&nan_file, "0.5,1.0\nnan,2.0\n").unwrap();
     let o = ebm(&["train", "--data", s(&nan_file), "--steps", "5", "--backend", "cpu", "--run-dir", s(&fresh)]);
     assert!(!o.status.success() && stderr(&o).contains("non-finite"), "{}", stderr(&o));
+}
+
+/// `--backend auto` (every command's default) never runs on a software adapter: a hardware GPU
+/// if one opens, else the CPU executor. Each command says which executor it ran on; where no
+/// hardware adapter opens that must be the CPU, and no command may name a software adapter
+/// (lavapipe in CI) as its executor.
+#[test]
+fn auto_backend_never_picks_a_software_adapter_in_any_command() {
+    let hardware = ebm_gpu::gpu::GpuContext::new_hardware().ok().map(|c| c.describe());
+    let software: Vec<String> =
+        ebm_gpu::gpu::list_adapters().into_iter().filter(ebm_gpu::gpu::executor::is_software).map(|a| a.name).collect();
+    let dir = temp_dir("auto");
+    let digits = common::digits_dir();
+    let run = dir.join("rbm");
+    let train_run = dir.join("mlp");
+    let commands: Vec<Vec<String>> = [
+        vec!["sample", "--energy", "banana", "--chains", "64", "--steps", "20"],
+        vec![
+            "train", "--data", "ring8", "--model", "mlp:2,8,1:silu", "--steps", "4", "--batch", "16", "--train-size", "256",
+            "--buffer-size", "64", "--langevin-steps", "2", "--checkpoint-every", "4", "--run-dir", s(&train_run),
+        ],
+        vec!["rbm", "train", "--data", s(&digits), "--limit", "100", "--hidden", "4", "--epochs", "1", "--batch", "50", "--run-dir", s(&run)],
+        vec!["rbm", "eval", "--data", s(&digits), "--limit", "50", "--run-dir", s(&run), "--exact"],
+        vec!["rbm", "sample", "--run-dir", s(&run), "--chains", "4", "--steps", "10", "--out", s(&dir.join("rbm.png"))],
+    ]
+    .iter()
+    .map(|c| c.iter().map(|a| a.to_string()).collect())
+    .collect();
+    for args in &commands {
+        let o = Command::new(env!("CARGO_BIN_EXE_ebm")).args(args).output().unwrap();
+        let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+        assert!(o.status.success(), "{args:?}: {all}");
+        // The note explaining the choice may name the adapters it passed over; nothing else may.
+        let reports: Vec<&str> = all.lines().filter(|l| !l.starts_with("note:")).collect();
+        for name in &software {
+            assert!(!reports.iter().any(|l| l.contains(name.as_str())), "{args:?} ran on the software adapter {name}: {all}");
+        }
+        match &hardware {
+            Some(gpu) => assert!(reports.iter().any(|l| l.contains(gpu.as_str())), "{args:?} did not run on {gpu}: {all}"),
+            None => assert!(
+                reports.iter().any(|l| l.contains("cpu: ") || l.contains("cpu (")),
+                "{args:?} does not say it ran on the CPU executor: {all}"
+            ),
+        }
+    }
+}
+
+/// A step far too large for the banana's curved valley leaves chains that never accept: the
+/// command warns with their count; a well-sized step does not.
+#[test]
+fn sample_warns_about_stuck_chains() {
+    let o = ebm(&["sample", "--energy", "banana", "--step-size", "0.05", "--chains", "512", "--steps", "1000", "--backend", "cpu"]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    let line = e.lines().find(|l| l.contains("stuck")).unwrap_or_else(|| panic!("no stuck-chain warning: {e}"));
+    let count: usize = line.trim_start_matches("warning: ").split(' ').next().unwrap().parse().unwrap();
+    assert!((10..512).contains(&count), "{line}");
+    assert!(line.contains("--step-size") && line.contains("--warmup") && line.contains("--tempering"), "{line}");
+    let o = ebm(&["sample", "--energy", "banana", "--step-size", "0.005", "--chains", "512", "--steps", "1000", "--backend", "cpu"]);
+    assert!(o.status.success() && !stderr(&o).contains("stuck"), "{}", stderr(&o));
+}
+
+/// With stderr not a terminal (here a pipe) a run prints plain progress lines instead of a bar.
+#[test]
+fn sample_prints_progress_lines_into_a_pipe() {
+    let o = Command::new(env!("CARGO_BIN_EXE_ebm"))
+        .args(["sample", "--energy", "ring8", "--chains", "64", "--steps", "500", "--backend", "cpu"])
+        .env("EBM_PROGRESS_SECS", "0")
+        .output()
+        .unwrap();
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(e.lines().filter(|l| l.starts_with("sampling: ") && l.contains("/500 steps")).count() >= 10, "{e}");
 }

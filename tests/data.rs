@@ -21,15 +21,20 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn real_mnist_and_digits_load() {
-    let Some(root) = common::shared_data() else { return };
+fn shipped_digits_load() {
+    let digits = common::digits_dir();
+    let (tr, te) = (data::load(&digits, Split::Train).unwrap(), data::load(&digits, Split::Test).unwrap());
+    assert_eq!((tr.rows, te.rows, tr.dim()), (1500, 297, 64));
+}
+
+#[test]
+fn real_mnist_loads() {
+    let Some(root) = common::external_data() else { return };
     let test = data::load(&root.join("mnist"), Split::Test).unwrap();
     assert_eq!((test.rows, test.height, test.width), (10000, 28, 28));
     let labels = test.labels.as_ref().unwrap();
     assert_eq!(labels.iter().filter(|&&l| l == 1).count(), 1135);
     assert!(test.images.iter().all(|&x| (0.0..=1.0).contains(&x)));
-    let (tr, te) = (data::load(&root.join("digits"), Split::Train).unwrap(), data::load(&root.join("digits"), Split::Test).unwrap());
-    assert_eq!((tr.rows, te.rows, tr.dim()), (1500, 297, 64));
 }
 
 #[test]

@@ -35,10 +35,10 @@ fn random_binary(rows: usize, nv: usize, seed: u64) -> Vec<f32> {
     out
 }
 
-fn digits(split: Split) -> Option<Vec<f32>> {
-    let mut d = data::load(&common::shared_data()?.join("digits"), split).unwrap();
+fn digits(split: Split) -> Vec<f32> {
+    let mut d = data::load(&common::digits_dir(), split).unwrap();
     data::binarize(&mut d, Binarize::Threshold(0.5), 0);
-    Some(d.images)
+    d.images
 }
 
 /// Binary Gibbs states on both executors from one seed. Rule: a unit is on when its Philox
@@ -235,7 +235,7 @@ fn executor() -> Executor {
 #[test]
 fn cd1_on_digits_improves_reconstruction_and_test_likelihood() {
     let exec = executor();
-    let (Some(train_x), Some(test_x)) = (digits(Split::Train), digits(Split::Test)) else { return };
+    let (train_x, test_x) = (digits(Split::Train), digits(Split::Test));
     let rbm = Rbm::random(64, 16, Visible::Bernoulli, 0.01, 1).unwrap();
     let mut cfg = TrainConfig::new(Method::Cd(1), 20, 0.05, 8, 7);
     cfg.momentum = 0.5;
@@ -264,7 +264,7 @@ fn cd1_on_digits_improves_reconstruction_and_test_likelihood() {
 #[test]
 fn ais_matches_exact_log_z_on_mnist_20_hidden() {
     let exec = executor();
-    let Some(root) = common::shared_data() else { return };
+    let Some(root) = common::external_data() else { return };
     let mut d = data::load(&root.join("mnist"), Split::Train).unwrap().take(3000);
     data::binarize(&mut d, Binarize::Stochastic(1), 0);
     let rbm = Rbm::random(784, 20, Visible::Bernoulli, 0.01, 2).unwrap();

@@ -41,11 +41,45 @@ pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
 }
 
 impl GpuContext {
-    /// Opens the best adapter. `WGPU_BACKEND` (vulkan, gl, metal, dx12) restricts backends and
+    /// Opens the best adapter, a software one (lavapipe, llvmpipe) included if nothing else
+    /// opens. `WGPU_BACKEND` (vulkan, gl, metal, dx12) restricts backends and
     /// `WGPU_ADAPTER_NAME` picks the first adapter whose name contains it (case-insensitive).
+    /// [`crate::gpu::Backend::open`] applies the executor policy on top of this.
     pub fn new() -> Result<Self> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
+        Self::open(Self::pick_adapter(&instance)?)
+    }
+
+    /// Like [`Self::new`], but only a hardware adapter: fails with [`Error::NoAdapter`] (naming
+    /// what was found) when the only adapters are software rasterisers, which run our kernels
+    /// far slower than the CPU executor. This is what `Backend::Auto` opens.
+    pub fn new_hardware() -> Result<Self> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = Self::pick_adapter(&instance)?;
+        if !crate::gpu::executor::is_software(&adapter.get_info()) {
+            return Self::open(adapter);
+        }
+        // The preferred adapter is software; another one may still be hardware.
+        let wanted = std::env::var("WGPU_ADAPTER_NAME").unwrap_or_default().to_lowercase();
+        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
+        let candidates: Vec<wgpu::AdapterInfo> =
+            infos.iter().filter(|i| i.name.to_lowercase().contains(&wanted)).cloned().collect();
+        match crate::gpu::executor::auto_choice(&candidates) {
+            Some(i) => {
+                let name = &candidates[i].name;
+                let adapter = adapters.into_iter().find(|a| a.get_info().name == *name).expect("adapter listed above");
+                Self::open(adapter)
+            }
+            None => Err(Error::NoAdapter(format!(
+                "only software adapters ({}), which run our kernels far slower than the CPU executor",
+                infos.iter().map(|i| format!("{} [{:?}]", i.name, i.backend)).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+
+    fn pick_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
+        Ok(match std::env::var("WGPU_ADAPTER_NAME") {
             Ok(wanted) if !wanted.is_empty() => {
                 let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
                 let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
@@ -63,7 +97,10 @@ impl GpuContext {
                     "{e} (on Debian/Ubuntu, `apt-get install mesa-vulkan-drivers` provides the lavapipe software adapter)"
                 ))
             })?,
-        };
+        })
+    }
+
+    fn open(adapter: wgpu::Adapter) -> Result<Self> {
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("ebm-gpu"),

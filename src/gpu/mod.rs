@@ -1,7 +1,10 @@
-//! GPU plumbing: the device context, shader assembly, and kernel launchers shared by families.
+//! GPU plumbing: the device context, the executor policy, shader assembly, and kernel launchers
+//! shared by families.
 
 pub mod context;
+pub mod executor;
 pub mod launch;
 pub mod shader;
 
 pub use context::{Binding, GpuContext, Kernel, list_adapters};
+pub use executor::{AUTO_POLICY, Backend, ExecutorChoice};

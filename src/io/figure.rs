@@ -125,7 +125,9 @@ fn fill_square(img: &mut RgbImage, cx: i64, cy: i64, half: i64, color: Rgb<u8>) 
 
 /// Draws the unnormalised density `exp(-(E - min E))` of `energies` (one per cell, in
 /// [`Grid2d::points`] order), `pixel_size` pixels per cell, with the samples (interleaved
-/// `x, y`) inside the grid drawn as light dots with a dark outline.
+/// `x, y`) inside the grid drawn as light dots with a dark outline, framed by axes with ticks
+/// at round coordinates and their values (the plot's top-left pixel is at
+/// [`plot_origin`]`(grid)`).
 pub fn energy_heatmap_png(
     path: &Path,
     grid: &Grid2d,
@@ -133,6 +135,11 @@ pub fn energy_heatmap_png(
     samples_xy: &[f32],
     pixel_size: u32,
 ) -> Result<()> {
+    let plot = heatmap_image(grid, energies, samples_xy, pixel_size)?;
+    save_png(path, &with_axes(&plot, grid))
+}
+
+fn heatmap_image(grid: &Grid2d, energies: &[f32], samples_xy: &[f32], pixel_size: u32) -> Result<RgbImage> {
     grid.validate()?;
     if grid.nx.checked_mul(grid.ny) != Some(energies.len()) {
         return Err(Error::invalid(
@@ -173,7 +180,114 @@ pub fn energy_heatmap_png(
     for &(x, y) in &inside {
         fill_square(&mut img, x, y, 1, Rgb([255, 255, 255]));
     }
-    save_png(path, &img)
+    Ok(img)
+}
+
+/// Digits, minus and point as 3x5 bitmaps (rows top to bottom, bit 2 = left column).
+fn glyph(c: char) -> Option<[u8; 5]> {
+    Some(match c {
+        '0' => [7, 5, 5, 5, 7],
+        '1' => [2, 6, 2, 2, 7],
+        '2' => [7, 1, 7, 4, 7],
+        '3' => [7, 1, 7, 1, 7],
+        '4' => [5, 5, 7, 1, 1],
+        '5' => [7, 4, 7, 1, 7],
+        '6' => [7, 4, 7, 5, 7],
+        '7' => [7, 1, 1, 1, 1],
+        '8' => [7, 5, 7, 5, 7],
+        '9' => [7, 5, 7, 1, 7],
+        '-' => [0, 0, 7, 0, 0],
+        '.' => [0, 0, 0, 0, 2],
+        _ => return None,
+    })
+}
+
+/// Pixels per font cell, and a character's advance (3 columns and 1 of space).
+const FONT_SCALE: u32 = 2;
+const CHAR_W: u32 = 4 * FONT_SCALE;
+const CHAR_H: u32 = 5 * FONT_SCALE;
+const TICK: u32 = 4;
+const AXIS_COLOR: Rgb<u8> = Rgb([60, 60, 60]);
+
+fn draw_text(img: &mut RgbImage, text: &str, x0: i64, y0: i64) {
+    for (i, c) in text.chars().enumerate() {
+        let Some(rows) = glyph(c) else { continue };
+        for (r, bits) in rows.iter().enumerate() {
+            for col in 0..3 {
+                if bits & (4 >> col) != 0 {
+                    for dy in 0..FONT_SCALE as i64 {
+                        for dx in 0..FONT_SCALE as i64 {
+                            let x = x0 + (i as i64 * CHAR_W as i64) + col as i64 * FONT_SCALE as i64 + dx;
+                            let y = y0 + r as i64 * FONT_SCALE as i64 + dy;
+                            if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
+                                img.put_pixel(x as u32, y as u32, AXIS_COLOR);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Round tick values (1, 2 or 5 times a power of ten apart, about 5 of them) in `[lo, hi]`,
+/// and the decimals their labels need.
+pub fn ticks(lo: f32, hi: f32) -> (Vec<f64>, usize) {
+    let (lo, hi) = (lo as f64, hi as f64);
+    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+        return (Vec::new(), 0);
+    }
+    let raw = (hi - lo) / 5.0;
+    let power = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * power).find(|&s| s >= raw).unwrap_or(10.0 * power);
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    ((first..=last).map(|k| k as f64 * step).collect(), decimals)
+}
+
+fn tick_label(v: f64, decimals: usize) -> String {
+    let s = format!("{v:.decimals$}");
+    // No "-0" or "-0.0".
+    if s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') { s.trim_start_matches('-').to_string() } else { s }
+}
+
+/// Where [`energy_heatmap_png`] puts the plot's top-left pixel: (left margin, top margin).
+pub fn plot_origin(grid: &Grid2d) -> (u32, u32) {
+    let (yt, decimals) = ticks(grid.y_min, grid.y_max);
+    let widest = yt.iter().map(|&v| tick_label(v, decimals).len() as u32).max().unwrap_or(0);
+    (widest * CHAR_W + TICK + 6, 8)
+}
+
+/// The plot in a white frame with x ticks and labels below and y ticks and labels on the left.
+fn with_axes(plot: &RgbImage, grid: &Grid2d) -> RgbImage {
+    let (left, top) = plot_origin(grid);
+    let (right, bottom) = (3 * CHAR_W, TICK + CHAR_H + 8);
+    let (pw, ph) = plot.dimensions();
+    let mut img = RgbImage::from_pixel(left + pw + right, top + ph + bottom, Rgb([255, 255, 255]));
+    image::imageops::replace(&mut img, plot, left as i64, top as i64);
+    let to_px = |v: f64, lo: f32, hi: f32, n: u32| ((v - lo as f64) / (hi as f64 - lo as f64) * n as f64).round() as i64;
+    let (xt, xd) = ticks(grid.x_min, grid.x_max);
+    for v in xt {
+        let x = left as i64 + to_px(v, grid.x_min, grid.x_max, pw).min(pw as i64 - 1);
+        for y in top + ph..top + ph + TICK {
+            img.put_pixel(x as u32, y, AXIS_COLOR);
+        }
+        let label = tick_label(v, xd);
+        let width = label.len() as i64 * CHAR_W as i64 - FONT_SCALE as i64;
+        draw_text(&mut img, &label, x - width / 2, (top + ph + TICK + 3) as i64);
+    }
+    let (yt, yd) = ticks(grid.y_min, grid.y_max);
+    for v in yt {
+        let y = top as i64 + (ph as i64 - 1 - to_px(v, grid.y_min, grid.y_max, ph)).max(0);
+        for x in left - TICK..left {
+            img.put_pixel(x, y as u32, AXIS_COLOR);
+        }
+        let label = tick_label(v, yd);
+        let width = label.len() as i64 * CHAR_W as i64 - FONT_SCALE as i64;
+        draw_text(&mut img, &label, left as i64 - TICK as i64 - 3 - width, y - CHAR_H as i64 / 2);
+    }
+    img
 }
 
 const PANEL_W: u32 = 200;
@@ -314,8 +428,10 @@ mod tests {
         energies[0] = f32::NAN;
         let plain = dir.join("plain.png");
         energy_heatmap_png(&plain, &GRID, &energies, &[], 10).unwrap();
-        let img = image::open(&plain).unwrap().to_rgb8();
-        assert_eq!(img.dimensions(), (40, 30));
+        let full = image::open(&plain).unwrap().to_rgb8();
+        let (ox, oy) = plot_origin(&GRID);
+        assert!(full.width() > 40 + ox && full.height() > 30 + oy, "axes around the plot");
+        let img = image::imageops::crop_imm(&full, ox, oy, 40, 30).to_image();
         assert_eq!(*img.get_pixel(15, 25), colormap(1.0), "bottom row is the density peak");
         assert_eq!(*img.get_pixel(3, 3), colormap(0.0), "NaN energy draws as zero density");
         assert!(img.get_pixel(15, 5)[1] < img.get_pixel(15, 15)[1]);
@@ -325,6 +441,7 @@ mod tests {
         let samples = [-0.5, -0.5, 50.0, 0.0, f32::NAN, 1.0, 2.0, 2.0];
         energy_heatmap_png(&dots, &GRID, &energies, &samples, 10).unwrap();
         let dotted = image::open(&dots).unwrap().to_rgb8();
+        let dotted = image::imageops::crop_imm(&dotted, ox, oy, 40, 30).to_image();
         assert_eq!(*dotted.get_pixel(15, 25), Rgb([255, 255, 255]));
         assert_eq!(*dotted.get_pixel(17, 25), Rgb([20, 20, 20]));
         assert_eq!(
@@ -341,6 +458,37 @@ mod tests {
         assert!(energy_heatmap_png(&plain, &GRID, &energies, &[], u32::MAX).is_err());
         let all_nan = vec![f32::NAN; 12];
         energy_heatmap_png(&plain, &GRID, &all_nan, &[], 1).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ticks_are_round_and_inside() {
+        assert_eq!(ticks(-2.3, 2.3), (vec![-2.0, -1.0, 0.0, 1.0, 2.0], 0));
+        let (t, d) = ticks(0.05, 0.61);
+        assert_eq!(d, 1);
+        assert_eq!(t.len(), 3, "{t:?}");
+        assert!((t[0] - 0.2).abs() < 1e-9 && (t[2] - 0.6).abs() < 1e-9, "{t:?}");
+        assert_eq!(ticks(1.0, 1.0).0, Vec::<f64>::new());
+        assert_eq!(tick_label(-0.0, 1), "0.0");
+        assert_eq!(tick_label(-1.5, 1), "-1.5");
+    }
+
+    #[test]
+    fn heatmap_axes_carry_tick_labels() {
+        let dir = crate::io::tests::scratch_dir("axes");
+        let grid = Grid2d { x_min: -3.0, x_max: 3.0, y_min: -3.0, y_max: 3.0, nx: 60, ny: 60 };
+        let energies: Vec<f32> = grid.points().chunks(2).map(|p| p[0] * p[0] + p[1] * p[1]).collect();
+        let path = dir.join("axes.png");
+        energy_heatmap_png(&path, &grid, &energies, &[], 2).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        let (ox, oy) = plot_origin(&grid);
+        // Ticks at -3..3 step 1 (or 2): a tick mark just left of the plot at y = 0 (the middle row).
+        let mid = oy + 60;
+        assert!((mid - 1..=mid + 1).any(|y| *img.get_pixel(ox - 1, y) == AXIS_COLOR), "y tick at 0");
+        let dark_below = (0..img.width()).filter(|&x| *img.get_pixel(x, oy + 120 + TICK + 3 + 4) == AXIS_COLOR).count();
+        assert!(dark_below >= 5, "x labels drawn under the plot ({dark_below} pixels)");
+        let dark_left = (0..ox).filter(|&x| (oy..oy + 120).any(|y| *img.get_pixel(x, y) == AXIS_COLOR)).count();
+        assert!(dark_left >= 5, "y labels drawn left of the plot");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

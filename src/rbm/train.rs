@@ -18,6 +18,16 @@ pub enum Method {
     Pcd(u32),
 }
 
+/// "CD-k" or "PCD-k".
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Method::Cd(k) => write!(f, "CD-{k}"),
+            Method::Pcd(k) => write!(f, "PCD-{k}"),
+        }
+    }
+}
+
 /// Learning rate as a function of training progress.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum LrSchedule {

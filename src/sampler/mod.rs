@@ -35,6 +35,17 @@ impl ChainStats {
         self.frozen.iter().filter(|&&f| f).count()
     }
 
+    /// Chains that are not frozen but accepted fewer than `max_rate` of their `steps` proposals:
+    /// chains stuck where the proposal is far too large for the local curvature (they keep the
+    /// state they reached and bias every average over chains).
+    pub fn stuck_count(&self, steps: u32, max_rate: f64) -> usize {
+        self.accepted
+            .iter()
+            .zip(&self.frozen)
+            .filter(|&(&a, &f)| !f && (a as f64) < max_rate * steps as f64)
+            .count()
+    }
+
     /// Mean acceptance rate over chains after `steps` steps.
     pub fn acceptance_rate(&self, steps: u32) -> f64 {
         if steps == 0 || self.accepted.is_empty() {

@@ -46,6 +46,18 @@ pub enum Loss {
     Nce,
 }
 
+/// The `--loss` spelling: cd, softplus, hinge:M or nce.
+impl std::fmt::Display for Loss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Loss::Cd => write!(f, "cd"),
+            Loss::Softplus => write!(f, "softplus"),
+            Loss::Hinge { margin } => write!(f, "hinge:{margin}"),
+            Loss::Nce => write!(f, "nce"),
+        }
+    }
+}
+
 impl Loss {
     /// "cd", "softplus", "hinge" (margin 1), "hinge:M" or "nce".
     pub fn parse(s: &str) -> Result<Self> {

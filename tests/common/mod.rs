@@ -2,24 +2,77 @@
 #![allow(dead_code)]
 
 use ebm_gpu::gpu::GpuContext;
-use std::sync::{Arc, OnceLock};
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Tests that could not run (all or part of) their checks here: (test name, reason).
+static SKIPS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Records that the calling test skips (all or part of) its checks, for the list the test
+/// binary prints after libtest's `test result` line (see [`print_skip_summary`]): libtest
+/// counts such a test as passed, so without the list a skip would look like a pass.
+pub fn skip(reason: &str) {
+    let test = std::thread::current().name().unwrap_or("main").to_string();
+    let mut skips = SKIPS.lock().unwrap_or_else(|e| e.into_inner());
+    if !skips.iter().any(|(t, r)| *t == test && r == reason) {
+        skips.push((test, reason.to_string()));
+    }
+}
+
+/// Runs when the test binary exits (after libtest's summary): lists the skipped tests by
+/// reason. Written to the process's stderr directly (libtest's capture is over by then).
+extern "C" fn print_skip_summary() {
+    let skips = SKIPS.lock().unwrap_or_else(|e| e.into_inner());
+    if skips.is_empty() {
+        return;
+    }
+    let mut reasons: Vec<&str> = Vec::new();
+    for (_, r) in skips.iter() {
+        if !reasons.contains(&r.as_str()) {
+            reasons.push(r);
+        }
+    }
+    let mut err = std::io::stderr().lock();
+    for reason in reasons {
+        let tests: Vec<&str> = skips.iter().filter(|(_, r)| r == reason).map(|(t, _)| t.as_str()).collect();
+        let _ = writeln!(err, "SKIPPED in {} of the tests above (counted as passed): {reason}", tests.len());
+        for t in tests {
+            let _ = writeln!(err, "    {t}");
+        }
+    }
+    let _ = writeln!(err, "(CI=true makes a missing GPU adapter a failure; see README, \"Where things are\")\n");
+}
+
+// The exit hook: an ELF .fini_array / Mach-O __mod_term_func entry runs after main returns and
+// after std::process::exit (libtest's exit on failure) alike.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+#[used]
+#[unsafe(link_section = ".fini_array")]
+static SKIP_SUMMARY: extern "C" fn() = print_skip_summary;
+#[cfg(target_os = "macos")]
+#[used]
+#[unsafe(link_section = "__DATA,__mod_term_func")]
+static SKIP_SUMMARY: extern "C" fn() = print_skip_summary;
 
 /// One GPU context per test binary. Without an adapter the GPU tests skip (saying so), except
 /// under CI, where a missing adapter is a failure.
 pub fn gpu() -> Option<Arc<GpuContext>> {
-    static CTX: OnceLock<Option<Arc<GpuContext>>> = OnceLock::new();
-    CTX.get_or_init(|| match GpuContext::new() {
+    static CTX: OnceLock<Result<Arc<GpuContext>, String>> = OnceLock::new();
+    let ctx = CTX.get_or_init(|| match GpuContext::new() {
         Ok(ctx) => {
             eprintln!("GPU tests run on {}", ctx.describe());
-            Some(Arc::new(ctx))
+            Ok(Arc::new(ctx))
         }
         Err(e) if std::env::var_os("CI").is_some() => panic!("CI is set but no GPU adapter is usable: {e}"),
+        Err(e) => Err(e.to_string()),
+    });
+    match ctx {
+        Ok(ctx) => Some(ctx.clone()),
         Err(e) => {
-            eprintln!("SKIPPING GPU test: {e}");
+            skip(&format!("GPU checks not run: {e}"));
             None
         }
-    })
-    .clone()
+    }
 }
 
 /// Largest absolute difference between two equal-length slices.
@@ -28,18 +81,25 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
-/// The datasets in `shared/data` beside the repository (or `EBM_DATA_DIR`). Tests that need
-/// them skip, saying so, when they are absent, except under CI, where that is a failure.
-pub fn shared_data() -> Option<std::path::PathBuf> {
-    let dir = std::env::var_os("EBM_DATA_DIR")
-        .map(std::path::PathBuf::from)
+/// The 8x8 digits shipped in the repository (data/digits).
+pub fn digits_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/digits")
+}
+
+/// The MNIST-style datasets outside the repository: `EBM_DATA_DIR`, or `shared/data` beside the
+/// clone. Tests that need them skip (saying so) when they are absent; a missing folder that
+/// `EBM_DATA_DIR` names is a failure under CI.
+pub fn external_data() -> Option<std::path::PathBuf> {
+    let explicit = std::env::var_os("EBM_DATA_DIR").map(std::path::PathBuf::from);
+    let dir = explicit
+        .clone()
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    if dir.join("digits").is_dir() {
+    if dir.join("mnist").is_dir() {
         return Some(dir);
     }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but the shared datasets are not at {}", dir.display());
+    if explicit.is_some() && std::env::var_os("CI").is_some() {
+        panic!("CI is set but EBM_DATA_DIR={} holds no mnist/ folder", dir.display());
     }
-    eprintln!("SKIPPING: no shared datasets at {} (set EBM_DATA_DIR)", dir.display());
+    skip(&format!("MNIST checks not run: no {} (set EBM_DATA_DIR to a folder holding mnist/)", dir.join("mnist").display()));
     None
 }

@@ -60,7 +60,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = Suite::All)]
     pub suite: Suite,
     /// MNIST directory (IDX files) for the rbm suite's training rows; without it the training
-    /// rows are skipped (default: ../shared/data/mnist when it exists).
+    /// rows are skipped (default: $EBM_DATA_DIR/mnist, or ../shared/data/mnist, when it exists).
     #[arg(long, value_name = "DIR")]
     pub mnist: Option<PathBuf>,
     /// MNIST rows one rbm training timing covers; the epoch time is scaled to 60000 rows.
@@ -232,7 +232,8 @@ fn rbm_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, row
         g.run(steps);
         rows.push(row("cpu", "gibbs", chains, steps, start.elapsed().as_secs_f64()));
     }
-    let default_mnist = std::path::Path::new("../shared/data/mnist");
+    let data_dir = std::env::var_os("EBM_DATA_DIR").map_or_else(|| PathBuf::from("../shared/data"), PathBuf::from);
+    let default_mnist = data_dir.join("mnist");
     let Some(dir) = args.mnist.clone().or_else(|| default_mnist.is_dir().then(|| default_mnist.to_path_buf())) else {
         println!("note: no --mnist directory: skipping the RBM training rows");
         return Ok(());

@@ -1,6 +1,10 @@
 //! `ebm`: sample, inspect and benchmark energy-based models on the GPU or the CPU executor.
 
+mod backend;
 mod bench;
+#[cfg(test)]
+mod help_tests;
+mod progress;
 mod rbm;
 mod sample;
 mod train;
@@ -13,8 +17,11 @@ use clap::{Parser, Subcommand};
     version,
     about = "Energy-based models on the GPU (WGSL kernels through wgpu) with a fast CPU twin",
     long_about = "Energy-based models on the GPU (WGSL kernels through wgpu) with a fast CPU twin.\n\n\
-                  The GPU adapter can be chosen with WGPU_BACKEND (vulkan, gl, metal, dx12) and \
-                  WGPU_ADAPTER_NAME (a substring of the adapter name); `ebm info` lists them."
+                  --backend auto (every command's default) runs on a hardware GPU if one opens, \
+                  otherwise on the CPU executor; a software adapter (lavapipe, llvmpipe) only with \
+                  --backend gpu. The GPU adapter can be chosen with WGPU_BACKEND (vulkan, gl, metal, \
+                  dx12) and WGPU_ADAPTER_NAME (a substring of the adapter name); `ebm info` lists \
+                  them and says which executor auto picks."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -23,7 +30,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// List GPU adapters, the one chosen, its limits, and the CPU executor's threads.
+    /// List GPU adapters, the executor each --backend picks here, the adapter's limits, and the
+    /// CPU executor's threads.
     Info,
     /// Run many MCMC chains on an energy and write the final states (and a figure).
     Sample(sample::SampleArgs),
@@ -94,15 +102,21 @@ fn info() -> anyhow::Result<()> {
     match ebm_gpu::gpu::GpuContext::new() {
         Ok(ctx) => {
             let l = ctx.limits();
-            println!("chosen: {}", ctx.describe());
+            let software = ctx.adapter_info().is_some_and(ebm_gpu::gpu::executor::is_software);
+            println!("--backend gpu opens: {}{}", ctx.describe(), if software { " (a software adapter)" } else { "" });
             println!("  max storage binding:        {} MiB", l.max_storage_buffer_binding_size / (1 << 20));
             println!("  max buffer size:            {} MiB", l.max_buffer_size / (1 << 20));
             println!("  max workgroups / dimension: {}", l.max_compute_workgroups_per_dimension);
             println!("  max invocations / group:    {}", l.max_compute_invocations_per_workgroup);
             println!("  max workgroup storage:      {} KiB", l.max_compute_workgroup_storage_size / 1024);
         }
-        Err(e) => println!("chosen: none ({e})"),
+        Err(e) => println!("--backend gpu opens: none ({e})"),
     }
     println!("cpu executor: {} threads (RAYON_NUM_THREADS to change)", rayon::current_num_threads());
+    println!("--backend {} (the default of every command)", ebm_gpu::gpu::AUTO_POLICY);
+    match ebm_gpu::gpu::GpuContext::new_hardware() {
+        Ok(ctx) => println!("--backend auto runs on: {}", ctx.describe()),
+        Err(e) => println!("--backend auto runs on: the CPU executor ({e})"),
+    }
     Ok(())
 }

@@ -2,9 +2,9 @@
 //! the 8x8 digits CSV, on the GPU or the CPU executor.
 
 use anyhow::{Context, bail};
+use crate::backend::Backend;
 use clap::{Args, Subcommand, ValueEnum};
 use ebm_gpu::data::{self, Binarize, Dataset, Split};
-use ebm_gpu::gpu::GpuContext;
 use ebm_gpu::rbm::ais::{self, AisConfig, BetaSchedule};
 use ebm_gpu::rbm::eval::Executor;
 use ebm_gpu::rbm::figure::{Scale, image_grid_png};
@@ -12,15 +12,6 @@ use ebm_gpu::rbm::train::{self, LrSchedule, Method, TrainConfig, TrainState};
 use ebm_gpu::rbm::{Rbm, Visible, checkpoint, cpu, gpu};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
-use std::sync::Arc;
-
-#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
-pub enum Backend {
-    Gpu,
-    Cpu,
-    /// The GPU if an adapter opens, otherwise the CPU (with a note).
-    Auto,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
 pub enum BinarizeArg {
@@ -50,9 +41,11 @@ pub enum RbmCommand {
 
 #[derive(Args, Debug)]
 pub struct DataArgs {
-    /// An MNIST-layout IDX folder (gz or raw) or the digits CSV (file or folder).
+    /// An MNIST-layout IDX folder (gz or raw) or the 8x8 digits CSV (file or folder), e.g.
+    /// data/digits in this repository.
     #[arg(long)]
     pub data: PathBuf,
+    /// How grey levels in [0, 1] become visible units.
     #[arg(long, value_enum, default_value = "stochastic")]
     pub binarize: BinarizeArg,
     /// Seed of the stochastic binarisation.
@@ -67,48 +60,76 @@ pub struct DataArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
+    /// Hidden units.
     #[arg(long, default_value_t = 500)]
     pub hidden: usize,
-    /// CD-k (default CD-1).
+    /// CD-k: k Gibbs steps from each data batch (the default is CD-1).
     #[arg(long, conflicts_with = "pcd")]
     pub cd: Option<u32>,
-    /// PCD-k.
+    /// PCD-k: k Gibbs steps of persistent chains, as many as the batch.
     #[arg(long)]
     pub pcd: Option<u32>,
+    /// Passes over the training rows (a resumed run continues to this many).
     #[arg(long, default_value_t = 10)]
     pub epochs: u32,
+    /// Rows per gradient step.
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
+    /// Learning rate of SGD with momentum.
     #[arg(long, default_value_t = 0.05)]
     pub lr: f32,
-    /// constant, linear:FINAL_FRACTION or exp:GAMMA.
+    /// constant, linear:FINAL_FRACTION (to lr x FINAL_FRACTION over the run) or exp:GAMMA
+    /// (lr x GAMMA^epoch).
     #[arg(long, default_value = "constant")]
     pub lr_schedule: String,
+    /// SGD momentum.
     #[arg(long, default_value_t = 0.5)]
     pub momentum: f32,
+    /// L2 weight decay on the weights.
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f32,
-    /// Gaussian (unit-variance) visibles instead of binary.
+    /// Gaussian (unit-variance) visibles instead of binary (use with --binarize none).
     #[arg(long)]
     pub gaussian: bool,
+    /// Seeds the initial weights and every Gibbs step's random numbers.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Executor: auto (a hardware GPU if one opens, else the CPU executor), gpu (any adapter,
+    /// a software one included) or cpu.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
-    #[arg(long)]
-    pub run_dir: PathBuf,
-    /// Continue from run-dir/checkpoint.safetensors.
-    #[arg(long)]
-    pub resume: bool,
+    /// Where metrics.csv, checkpoint.safetensors and filters.png go (optional with `--resume DIR`).
+    #[arg(long, required_unless_present = "resume")]
+    pub run_dir: Option<PathBuf>,
+    /// Continue a run from its checkpoint, bit-identical to not stopping: `--resume DIR`, or
+    /// `--resume` with --run-dir DIR.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    pub resume: Option<String>,
     /// Start afresh in a run dir that already holds a run, replacing it.
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
+}
+
+impl TrainArgs {
+    /// The run directory: --run-dir, or the DIR of `--resume DIR` (they must agree if both).
+    fn dir(&self) -> anyhow::Result<PathBuf> {
+        let from_resume = self.resume.as_ref().filter(|d| !d.is_empty()).map(PathBuf::from);
+        match (&self.run_dir, from_resume) {
+            (Some(a), Some(b)) if *a != b => {
+                bail!("--run-dir {} and --resume {} name different runs", a.display(), b.display())
+            }
+            (Some(d), _) => Ok(d.clone()),
+            (None, Some(d)) => Ok(d),
+            (None, None) => bail!("--resume needs the run directory: --resume DIR or --run-dir DIR"),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     #[command(flatten)]
     pub data: DataArgs,
+    /// A run directory written by `ebm rbm train` (its checkpoint.safetensors).
     #[arg(long)]
     pub run_dir: PathBuf,
     /// Exact log Z by enumerating the hidden layer (at most 25 hidden units).
@@ -120,27 +141,37 @@ pub struct EvalArgs {
     /// AIS temperatures (Salakhutdinov-Murray piecewise schedule scaled to this many).
     #[arg(long, default_value_t = 15000)]
     pub betas: usize,
+    /// Seeds AIS, the reconstruction and the pseudo-likelihood's random numbers.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Executor: auto (a hardware GPU if one opens, else the CPU executor), gpu (any adapter,
+    /// a software one included) or cpu.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
 }
 
 #[derive(Args, Debug)]
 pub struct SampleArgs {
+    /// A run directory written by `ebm rbm train` (its checkpoint.safetensors).
     #[arg(long)]
     pub run_dir: PathBuf,
+    /// Chains, one image each in the grid.
     #[arg(long, default_value_t = 64)]
     pub chains: usize,
+    /// Block Gibbs steps from Bernoulli(1/2) noise.
     #[arg(long, default_value_t = 1000)]
     pub steps: u32,
+    /// Seeds the starting noise and every Gibbs step.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Image height (width = visible units / height); default: square.
     #[arg(long)]
     pub height: Option<usize>,
+    /// Output PNG [default: RUN_DIR/samples.png].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Executor: auto (a hardware GPU if one opens, else the CPU executor), gpu (any adapter,
+    /// a software one included) or cpu.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
 }
@@ -154,17 +185,7 @@ pub fn run(args: &RbmArgs) -> anyhow::Result<()> {
 }
 
 fn executor(backend: Backend) -> anyhow::Result<Executor> {
-    match backend {
-        Backend::Cpu => Ok(Executor::Cpu),
-        Backend::Gpu => Ok(Executor::Gpu(Arc::new(GpuContext::new()?))),
-        Backend::Auto => match GpuContext::new() {
-            Ok(ctx) => Ok(Executor::Gpu(Arc::new(ctx))),
-            Err(e) => {
-                eprintln!("note: no GPU ({e}); using the CPU executor");
-                Ok(Executor::Cpu)
-            }
-        },
-    }
+    Ok(crate::backend::open(backend)?.map_or(Executor::Cpu, Executor::Gpu))
 }
 
 fn load(args: &DataArgs, split: Split) -> anyhow::Result<Dataset> {
@@ -188,11 +209,16 @@ fn side(n: usize) -> (usize, usize) {
 }
 
 fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
-    let ckpt = a.run_dir.join("checkpoint.safetensors");
-    if ckpt.exists() && !a.resume && !a.force {
-        bail!("{} already holds a run: continue it with --resume, or replace it with --force", a.run_dir.display());
+    let run_dir = a.dir()?;
+    let resume = a.resume.is_some();
+    let ckpt = run_dir.join("checkpoint.safetensors");
+    if ckpt.exists() && !resume && !a.force {
+        bail!("{} already holds a run: continue it with --resume, or replace it with --force", run_dir.display());
     }
-    std::fs::create_dir_all(&a.run_dir).with_context(|| format!("creating {}", a.run_dir.display()))?;
+    if resume && !ckpt.exists() {
+        bail!("--resume: {} holds no run to continue (no checkpoint.safetensors)", run_dir.display());
+    }
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let train_x = load(&a.data, Split::Train)?;
     let method = match (a.cd, a.pcd) {
         (_, Some(k)) => Method::Pcd(k),
@@ -205,11 +231,11 @@ fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
     config.weight_decay = a.weight_decay;
     config.validate()?;
     let visible = if a.gaussian { Visible::Gaussian } else { Visible::Bernoulli };
-    let state = if a.resume {
+    let state = if resume {
         let (state, saved) = checkpoint::load(&ckpt)?;
         if let Some(saved) = saved {
             if saved.method != config.method || saved.batch != config.batch {
-                bail!("{} was trained with {:?}, batch {}; resume with the same method and batch", ckpt.display(), saved.method, saved.batch);
+                bail!("{} was trained with {}, batch {}; resume with the same method and batch", ckpt.display(), saved.method, saved.batch);
             }
         }
         state.rbm.check_data(&train_x)?;
@@ -221,10 +247,10 @@ fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
     };
     let first_epoch = state.epoch;
     let exec = executor(a.backend)?;
-    eprintln!("training {}x{} {:?} on {} rows ({})", train_x.dim(), state.rbm.n_hid, config.method, train_x.rows, exec.describe());
+    eprintln!("training {}x{} with {} on {} rows ({})", train_x.dim(), state.rbm.n_hid, config.method, train_x.rows, exec.describe());
     let mut trainer = exec.trainer(&config, state, &train_x.images)?;
-    let metrics_path = a.run_dir.join("metrics.csv");
-    let mut metrics = if a.resume { std::fs::read_to_string(&metrics_path).unwrap_or_default() } else { String::new() };
+    let metrics_path = run_dir.join("metrics.csv");
+    let mut metrics = if resume { std::fs::read_to_string(&metrics_path).unwrap_or_default() } else { String::new() };
     if metrics.is_empty() {
         metrics.push_str("epoch,seconds,recon_error,pseudo_likelihood,executor\n");
     }
@@ -245,7 +271,7 @@ fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
         ebm_gpu::io::write_atomic(&metrics_path, metrics.as_bytes())?;
         checkpoint::save(&ckpt, &state, Some(&config))?;
         let filters = &state.rbm.w()[..state.rbm.n_hid.min(100) * state.rbm.n_vis];
-        image_grid_png(&a.run_dir.join("filters.png"), filters, h, w, 10, 3, Scale::Symmetric)?;
+        image_grid_png(&run_dir.join("filters.png"), filters, h, w, 10, 3, Scale::Symmetric)?;
     }
     eprintln!("wrote {}, {} and filters.png", metrics_path.display(), ckpt.display());
     Ok(())

@@ -2,16 +2,15 @@
 //! their final states, print acceptance, throughput and diagnostics.
 
 use anyhow::{Context, bail};
+use crate::backend::{self, Backend};
 use clap::{Args, ValueEnum};
 use ebm_gpu::energy::{Energy, spec};
 use ebm_gpu::eval::diagnostics::{self, MIN_DRAWS, Summary};
-use ebm_gpu::gpu::GpuContext;
 use ebm_gpu::io::{self, figure};
 use ebm_gpu::sampler::adapt::{Adaptation, warm_up};
 use ebm_gpu::sampler::{ChainSampler, ChainStats, SamplerConfig, SamplerKind, Tempering};
 use ebm_gpu::sampler::{cpu::CpuSampler, gpu::GpuSampler};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -26,14 +25,6 @@ pub enum SamplerArg {
     Rwmh,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
-pub enum Backend {
-    Gpu,
-    Cpu,
-    /// The GPU if an adapter opens, otherwise the CPU (with a note).
-    Auto,
-}
-
 /// Sample from p(x) ∝ exp(-E(x)) with many chains at once.
 #[derive(Args, Debug)]
 #[command(after_help = sample_after_help())]
@@ -41,6 +32,7 @@ pub struct SampleArgs {
     /// Energy: a preset name, a JSON spec file, or inline JSON (see the schema in README.md).
     #[arg(long, default_value = "ring8")]
     pub energy: String,
+    /// MCMC algorithm.
     #[arg(long, value_enum, default_value = "mala")]
     pub sampler: SamplerArg,
     /// Number of independent chains.
@@ -102,6 +94,8 @@ pub struct SampleArgs {
     /// Standard deviation of the Gaussian the chains start from.
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub init_std: f32,
+    /// Executor: auto (a hardware GPU if one opens, else the CPU executor), gpu (any adapter,
+    /// a software one included) or cpu.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
     /// Write the final states, [chains, dim] float32, as .npy or .csv.
@@ -157,20 +151,6 @@ fn check_output(path: &Path, flag: &str, extensions: &[&str]) -> anyhow::Result<
     Ok(())
 }
 
-fn open_gpu(backend: Backend) -> anyhow::Result<Option<Arc<GpuContext>>> {
-    match backend {
-        Backend::Cpu => Ok(None),
-        Backend::Gpu => Ok(Some(Arc::new(GpuContext::new()?))),
-        Backend::Auto => match GpuContext::new() {
-            Ok(ctx) => Ok(Some(Arc::new(ctx))),
-            Err(e) => {
-                eprintln!("note: no GPU ({e}); using the CPU executor");
-                Ok(None)
-            }
-        },
-    }
-}
-
 fn sampler_config(args: &SampleArgs) -> anyhow::Result<SamplerConfig> {
     let kind = match args.sampler {
         SamplerArg::Ula => SamplerKind::Ula,
@@ -215,6 +195,11 @@ fn sampler_config(args: &SampleArgs) -> anyhow::Result<SamplerConfig> {
     Ok(config)
 }
 
+/// A chain that accepts fewer than this fraction of its proposals is reported as stuck ...
+const STUCK_RATE: f64 = 0.01;
+/// ... when it ran at least this many steps (fewer say too little about one chain).
+const STUCK_MIN_STEPS: u32 = 100;
+
 pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let energy = spec::resolve_energy(&args.energy)?;
     let dim = energy.dim();
@@ -246,7 +231,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     }
     let chains = args.chains as usize;
     let init = ebm_gpu::rng::initial_states(args.seed, 0, chains, dim, args.init_std);
-    let mut sampler: Box<dyn ChainSampler> = match open_gpu(args.backend)? {
+    let mut sampler: Box<dyn ChainSampler> = match backend::open(args.backend)? {
         Some(ctx) => Box::new(GpuSampler::new(ctx, &energy, config.clone(), &init)?),
         None => Box::new(CpuSampler::new(&energy, config.clone(), &init)?),
     };
@@ -261,11 +246,8 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let warmup_seconds = warmup_start.elapsed().as_secs_f64();
     let after_warmup = sampler.stats()?;
 
-    let bar = indicatif::ProgressBar::new(args.steps as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}")
-            .expect("static progress template"),
-    );
+    let mut bar =
+        crate::progress::Progress::new("sampling", "steps", args.steps as u64, "{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}");
     // About 50 progress updates; each chunk is a run that waits for its work.
     let chunk = (args.steps / 50).max(1);
     let start = Instant::now();
@@ -284,9 +266,10 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let replicas = sampler.replicas();
     let phase = all_stats.since(&after_warmup);
     let stats = phase.replica(0, replicas);
+    // Inline JSON would make an unreadable (and cut) name: say where the spec came from instead.
+    let name = if args.energy.trim_start().starts_with('{') { "inline JSON".to_string() } else { args.energy.clone() };
     println!(
-        "energy {} ({}, d={dim}); {} step {}; {chains} chains x {} steps{} on {}",
-        args.energy.chars().take(60).collect::<String>(),
+        "energy {name} ({}, d={dim}); {} step {}; {chains} chains x {} steps{} on {}",
         energy.kind(),
         kind.name(),
         args.step_size,
@@ -315,6 +298,17 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let finite: Vec<f64> = stats.energies.iter().zip(&stats.frozen).filter(|(_, f)| !**f).map(|(&e, _)| e as f64).collect();
     if !finite.is_empty() {
         println!("mean energy {:.4}", finite.iter().sum::<f64>() / finite.len() as f64);
+    }
+    // A chain that accepts (almost) nothing keeps the state it reached; over 100+ steps a
+    // healthy chain with even 5 % acceptance accepts at least one proposal in 99.4 % of cases.
+    let stuck = if kind.is_adjusted() && args.steps >= STUCK_MIN_STEPS { stats.stuck_count(args.steps, STUCK_RATE) } else { 0 };
+    if stuck > 0 {
+        eprintln!(
+            "warning: {stuck} of {chains} chains accepted fewer than {:.0} % of their proposals: they are stuck \
+             and their states are not samples; try a smaller --step-size, --warmup N (adapts the step size; \
+             --adapt-per-chain gives each chain its own) or --tempering R",
+            STUCK_RATE * 100.0
+        );
     }
     let frozen = all_stats.frozen_count();
     if frozen > 0 {
@@ -357,6 +351,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
             "acceptance": {"mean": acceptance.0, "min": acceptance.1, "max": acceptance.2},
             "swap_acceptance": swap_rates,
             "frozen_chains": frozen,
+            "stuck_chains": stuck,
             "dimensions": summaries.iter().enumerate().map(|(i, s)| serde_json::json!({
                 "dim": i, "mean": s.mean, "sd": s.sd, "q05": s.q05, "q50": s.q50, "q95": s.q95,
                 "rhat": s.rhat, "ess_bulk": s.ess_bulk, "ess_tail": s.ess_tail,
@@ -422,6 +417,13 @@ fn print_summaries(summaries: &[Summary]) {
 /// histograms of the first dimensions.
 fn write_figure(path: &Path, energy: &Energy, states: &[f32]) -> anyhow::Result<()> {
     let dim = energy.dim();
+    if let Some((c, h, w)) = energy.image_shape() {
+        // A grid of the first 64 chains (each channel a tile), pixels in [-1, 1] as images
+        // are scaled for training.
+        let shown: Vec<f32> = states[..states.len().min(64 * dim)].iter().map(|v| 0.5 * (v + 1.0)).collect();
+        ebm_gpu::rbm::figure::image_grid_png(path, &shown, h, w, 8 * c, 3, ebm_gpu::rbm::figure::Scale::Unit)?;
+        return Ok(());
+    }
     if dim != 2 {
         figure::histograms_png(path, states, dim, dim.min(8))?;
         return Ok(());

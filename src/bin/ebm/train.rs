@@ -1,18 +1,16 @@
 //! `ebm train` and `ebm eval`: MLP energies trained with contrastive divergence (persistent
 //! replay buffer) or NCE on 2-D toy data or point files, and their exact likelihood by quadrature.
 
-use crate::rbm::Backend;
+use crate::backend::Backend;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use ebm_gpu::data::toy::{self, Toy};
 use ebm_gpu::energy::Energy;
-use ebm_gpu::gpu::GpuContext;
 use ebm_gpu::sampler::MlpStrategy;
 use ebm_gpu::train::run::{self, Event, RunOptions};
 use ebm_gpu::train::{
     Loss, ModelSpec, Optimizer, TrainConfig, TrainState, Trainer, checkpoint, cpu::CpuTrainer, eval, gpu::GpuTrainer,
 };
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -104,7 +102,8 @@ pub struct TrainArgs {
     /// Seeds the network, the data, the replay buffer and every step's random numbers.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Executor: gpu, cpu, or auto (the GPU if a hardware adapter opens, else the CPU).
+    /// Executor: auto (a hardware GPU if one opens, else the CPU executor), gpu (any adapter,
+    /// a software one included) or cpu.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
     /// GPU only: how the Langevin phase evaluates the network.
@@ -214,26 +213,7 @@ pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
         serde_json::to_string_pretty(&RunInfo { steps: a.steps, ..info.clone() })?.as_bytes(),
     )?;
     let data = load_data(&info.data, info.train_size, info.data_seed)?;
-    let ctx = match a.backend {
-        Backend::Cpu => None,
-        Backend::Gpu => Some(Arc::new(GpuContext::new()?)),
-        // A software adapter (lavapipe, llvmpipe) trains about 100x slower than the CPU
-        // executor (BENCHMARKS.md), so auto passes it over.
-        Backend::Auto => match GpuContext::new() {
-            Ok(c) if c.adapter_info().is_some_and(|i| i.device_type == ebm_gpu::wgpu::DeviceType::Cpu) => {
-                eprintln!(
-                    "note: {} is a software adapter; using the CPU executor (--backend gpu to use it anyway)",
-                    c.describe()
-                );
-                None
-            }
-            Ok(c) => Some(Arc::new(c)),
-            Err(e) => {
-                eprintln!("note: no GPU ({e}); using the CPU executor");
-                None
-            }
-        },
-    };
+    let ctx = crate::backend::open(a.backend)?;
     let strategy = match a.mlp_strategy {
         StrategyArg::Auto => MlpStrategy::Auto,
         StrategyArg::PerChain => MlpStrategy::PerChain,
@@ -245,11 +225,11 @@ pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
             None => Box::new(CpuTrainer::new(c, s, &data)?),
         })
     };
-    let bar = ProgressBar::new(a.steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template("[{bar:30}] {pos}/{len} steps {per_sec} {elapsed}/{eta} {msg}")
-            .expect("static template")
-            .progress_chars("=> "),
+    let mut bar = crate::progress::Progress::new(
+        "training",
+        "steps",
+        a.steps as u64,
+        "[{bar:30}] {pos}/{len} steps {per_sec} {elapsed}/{eta} {msg}",
     );
     let opts = RunOptions {
         dir: run_dir.clone(),
@@ -261,7 +241,7 @@ pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
         max_rollbacks: 5,
     };
     let first = state.step;
-    bar.set_position(first as u64);
+    bar.start_at(first as u64);
     let start = std::time::Instant::now();
     let mut figures = Vec::new();
     let mut executor = String::new();
@@ -273,15 +253,15 @@ pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
             // suspend + eprintln, not println: indicatif drops println when stderr is no terminal.
             bar.suspend(|| {
                 eprintln!(
-                    "training {model} on {} ({points} points) with {:?} loss, batch {}, steps {step}..{} on {name}",
+                    "training {model} on {} ({points} points) with {} loss, batch {}, steps {step}..{} on {name}",
                     info.data, config.loss, config.batch, a.steps
                 )
             });
         }
         Event::Steps(m) => {
             if let Some(last) = m.last() {
-                bar.set_position(last.step as u64);
                 bar.set_message(format!("loss {:.4} gap {:.3} |g| {:.3}", last.loss, last.gap(), last.grad_norm));
+                bar.set_position(last.step as u64);
             }
         }
         Event::Rollback { reason, .. } => bar.suspend(|| eprintln!("divergence guard: {reason}")),
@@ -338,9 +318,9 @@ fn resume(a: &TrainArgs, run_dir: &Path) -> anyhow::Result<(RunInfo, TrainConfig
         let wanted = ModelSpec::parse(m)?;
         if wanted != info.model || wanted.dims != state.mlp.dims() {
             bail!(
-                "{} holds a {:?} model, not {m}: resume without --model, or start a new run",
+                "{} holds a {} model, not {m}: resume without --model, or start a new run",
                 ckpt.display(),
-                info.model.dims
+                info.model.dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",")
             );
         }
     }
