@@ -13,6 +13,8 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("common/chain.wgsl", include_str!("../../shaders/common/chain.wgsl")),
     ("common/activations.wgsl", include_str!("../../shaders/common/activations.wgsl")),
     ("common/rbm_params.wgsl", include_str!("../../shaders/common/rbm_params.wgsl")),
+    ("common/nn_tile.wgsl", include_str!("../../shaders/common/nn_tile.wgsl")),
+    ("common/nn_act.wgsl", include_str!("../../shaders/common/nn_act.wgsl")),
     ("energy_analytic.wgsl", include_str!("../../shaders/energy_analytic.wgsl")),
     ("energy_eval.wgsl", include_str!("../../shaders/energy_eval.wgsl")),
     ("langevin.wgsl", include_str!("../../shaders/langevin.wgsl")),
@@ -29,6 +31,9 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("rbm_ais.wgsl", include_str!("../../shaders/rbm_ais.wgsl")),
     ("train.wgsl", include_str!("../../shaders/train.wgsl")),
     ("train_tiled.wgsl", include_str!("../../shaders/train_tiled.wgsl")),
+    ("nn_gemm.wgsl", include_str!("../../shaders/nn_gemm.wgsl")),
+    ("nn_conv2d.wgsl", include_str!("../../shaders/nn_conv2d.wgsl")),
+    ("nn_elementwise.wgsl", include_str!("../../shaders/nn_elementwise.wgsl")),
 ];
 
 /// The kernel files (entry-point modules), as opposed to what they import.
@@ -47,6 +52,9 @@ pub const KERNELS: &[&str] = &[
     "rbm_ais.wgsl",
     "train.wgsl",
     "train_tiled.wgsl",
+    "nn_gemm.wgsl",
+    "nn_conv2d.wgsl",
+    "nn_elementwise.wgsl",
 ];
 
 fn source(name: &str) -> Option<&'static str> {

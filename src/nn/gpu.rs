@@ -1,0 +1,814 @@
+//! The launcher of the batched layer kernels: a tiled GEMM for dense layers
+//! (`shaders/nn_gemm.wgsl`), implicit-GEMM convolution (`shaders/nn_conv2d.wgsl`) and the
+//! element-wise kernels (`shaders/nn_elementwise.wgsl`: activations, average pooling, bias
+//! gradients, split-K sums). CPU twins: [`super::ops`] and `Activation::eval`.
+//!
+//! Each method checks shapes, offsets and device limits and returns a prepared [`NnOp`]: its
+//! pipelines, bind groups and uniform parameters are made once, so the op can be recorded into
+//! any number of compute passes (every training step) without new allocations. Operands are
+//! [`Slice`]s, a buffer plus an element offset, so many layers' tensors can live in one buffer;
+//! the kernels bind every storage buffer read-write, which lets one buffer hold an op's input
+//! and output at once (wgpu forbids read-only and read-write uses of one buffer in a dispatch).
+//! Ops that overlap in memory are ordered by the barriers wgpu puts between dispatches.
+
+use super::ops::ConvGeom;
+use crate::energy::mlp::Activation;
+use crate::gpu::launch::{ParamSlots, bind_group};
+use crate::gpu::shader::assemble;
+use crate::gpu::{Binding, GpuContext, Kernel};
+use crate::{Error, Result};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Tile of the GEMM core (`shaders/common/nn_tile.wgsl`).
+const TILE_M: usize = 64;
+const TILE_N: usize = 64;
+const TILE_K: usize = 16;
+/// Width of the element-wise and reduction workgroups.
+const EW_WG: usize = 256;
+/// K steps one GEMM workgroup runs at most before the launcher splits K: bounds the loop
+/// count per invocation (llvmpipe's cap) and the work per workgroup.
+const MAX_K_TILES_PER_SLICE: usize = 256;
+/// Workgroups a weight-gradient GEMM aims for by splitting K when M x N is small.
+const TARGET_WORKGROUPS: usize = 64;
+/// Fewest K steps per split slice (below that the partial sums cost more than they save).
+const MIN_K_TILES_PER_SLICE: usize = 8;
+
+// Epilogue flags of shaders/common/nn_tile.wgsl.
+const EPI_BIAS_COL: u32 = 1;
+const EPI_BIAS_ROW: u32 = 2;
+const EPI_ACCUM: u32 = 4;
+const EPI_STORE_Z: u32 = 8;
+const EPI_ACT: u32 = 16;
+const EPI_PARTIAL: u32 = 32;
+
+const MODE_FORWARD: u32 = 0;
+const MODE_INPUT_GRAD: u32 = 1;
+const MODE_WEIGHT_GRAD: u32 = 2;
+
+/// `f32` elements of a storage buffer from `offset` on.
+#[derive(Clone, Copy, Debug)]
+pub struct Slice<'a> {
+    pub buffer: &'a wgpu::Buffer,
+    /// In elements (f32), not bytes.
+    pub offset: usize,
+}
+
+impl<'a> Slice<'a> {
+    pub fn new(buffer: &'a wgpu::Buffer, offset: usize) -> Self {
+        Self { buffer, offset }
+    }
+    /// The buffer from its start.
+    pub fn whole(buffer: &'a wgpu::Buffer) -> Self {
+        Self { buffer, offset: 0 }
+    }
+}
+
+/// What a forward GEMM or convolution does to its result before storing it:
+/// `pre_act = result + bias` (stored if `pre_act` is given, for the backward pass), then
+/// `output = act(pre_act)`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    pub bias: Option<Slice<'a>>,
+    pub act: Option<Activation>,
+    pub pre_act: Option<Slice<'a>>,
+}
+
+struct Step {
+    kernel: Arc<Kernel>,
+    bind: wgpu::BindGroup,
+    /// Owns the uniform buffer the bind group reads.
+    _params: ParamSlots,
+    groups: [u32; 3],
+}
+
+/// A prepared layer operation: one or more dispatches, recorded with [`NnOp::record`].
+pub struct NnOp {
+    label: String,
+    steps: Vec<Step>,
+    flops: f64,
+    /// Split-K partial sums (weight gradients over long batches).
+    _scratch: Option<wgpu::Buffer>,
+}
+
+impl NnOp {
+    /// Records the op's dispatches into `pass`.
+    pub fn record(&self, pass: &mut wgpu::ComputePass) {
+        for s in &self.steps {
+            pass.set_pipeline(&s.kernel.pipeline);
+            pass.set_bind_group(0, &s.bind, &[0]);
+            pass.dispatch_workgroups(s.groups[0], s.groups[1], s.groups[2]);
+        }
+    }
+
+    /// Floating-point operations of one run (2 per multiply-add; element-wise ops count one
+    /// per element), for GFLOP/s figures.
+    pub fn flops(&self) -> f64 {
+        self.flops
+    }
+
+    pub fn dispatches(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct GemmParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    k_chunk: u32,
+    a_off: u32,
+    a_rs: u32,
+    a_cs: u32,
+    b_off: u32,
+    b_rs: u32,
+    b_cs: u32,
+    c_off: u32,
+    z_off: u32,
+    bias_off: u32,
+    flags: u32,
+    split_stride: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct ConvParams {
+    batch: u32,
+    in_c: u32,
+    in_h: u32,
+    in_w: u32,
+    out_c: u32,
+    out_h: u32,
+    out_w: u32,
+    kh: u32,
+    kw: u32,
+    stride: u32,
+    pad: u32,
+    mode: u32,
+    m: u32,
+    n: u32,
+    k: u32,
+    k_chunk: u32,
+    a_off: u32,
+    b_off: u32,
+    c_off: u32,
+    z_off: u32,
+    bias_off: u32,
+    flags: u32,
+    split_stride: u32,
+    cols_per_img: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct EwParams {
+    len: u32,
+    a_off: u32,
+    b_off: u32,
+    c_off: u32,
+    h: u32,
+    w: u32,
+    k: u32,
+    accumulate: u32,
+    rows: u32,
+    channels: u32,
+    inner: u32,
+    parts: u32,
+    part_stride: u32,
+    _pad: [u32; 3],
+}
+
+/// (shader file, WGSL struct name, size of the Rust mirror) of every params struct, for the
+/// test that compares them with naga's layout.
+#[doc(hidden)]
+pub fn params_layouts() -> [(&'static str, &'static str, usize); 3] {
+    [
+        ("nn_gemm.wgsl", "GemmParams", size_of::<GemmParams>()),
+        ("nn_conv2d.wgsl", "ConvParams", size_of::<ConvParams>()),
+        ("nn_elementwise.wgsl", "EwParams", size_of::<EwParams>()),
+    ]
+}
+
+/// A GEMM as the tiled core sees it: sizes, which slice of K each z workgroup takes.
+struct Plan {
+    m: usize,
+    n: usize,
+    k: usize,
+    k_chunk: usize,
+    slices: usize,
+}
+
+/// Records the layer kernels; see the module docs.
+pub struct NnKernels {
+    ctx: Arc<GpuContext>,
+}
+
+const GEMM_BINDINGS: &[Binding] = &[
+    Binding::UniformDynamic,
+    Binding::StorageReadWrite,
+    Binding::StorageReadWrite,
+    Binding::StorageReadWrite,
+    Binding::StorageReadWrite,
+    Binding::StorageReadWrite,
+];
+const EW_BINDINGS: &[Binding] = &[Binding::UniformDynamic, Binding::StorageReadWrite, Binding::StorageReadWrite, Binding::StorageReadWrite];
+
+fn u32_of(what: &str, v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::Limit(format!("{what}: {v} does not fit the kernels' 32-bit indices")))
+}
+
+impl NnKernels {
+    pub fn new(ctx: Arc<GpuContext>) -> Self {
+        Self { ctx }
+    }
+
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+
+    /// The kernel `entry` of `file`, with `act` as its `nn_act` (identity when None).
+    fn kernel(&self, file: &str, entry: &str, act: Option<Activation>, bindings: &[Binding]) -> Result<Arc<Kernel>> {
+        let module;
+        let mut virtual_modules = Vec::new();
+        if let Some(act) = act {
+            let (f, df) = act.wgsl();
+            module = format!(
+                "#import common/activations.wgsl\nfn nn_act(z: f32) -> f32 {{ return {f}; }}\nfn nn_act_grad(z: f32) -> f32 {{ return {df}; }}\n"
+            );
+            virtual_modules.push(("common/nn_act.wgsl", module.as_str()));
+        }
+        let wgsl = assemble(file, &virtual_modules)?;
+        self.ctx.kernel(file, &wgsl, entry, bindings)
+    }
+
+    /// Checks that `len` elements from the slice's offset lie in its buffer and that the buffer
+    /// fits one storage binding (the kernels bind whole buffers).
+    fn check_slice(&self, what: &str, s: Slice, len: usize) -> Result<()> {
+        let size = s.buffer.size();
+        let end = s.offset as u64 + len as u64;
+        if end * 4 > size {
+            return Err(Error::invalid(
+                what,
+                format!("needs elements {}..{end} but its buffer holds {} f32", s.offset, size / 4),
+            ));
+        }
+        let limit = self.ctx.limits().max_storage_buffer_binding_size as u64;
+        if size > limit {
+            return Err(Error::Limit(format!("{what}: a {size}-byte buffer exceeds the {limit}-byte storage binding limit")));
+        }
+        u32_of(what, end as usize)?;
+        Ok(())
+    }
+
+    fn check_groups(&self, what: &str, groups: [usize; 3]) -> Result<[u32; 3]> {
+        let max = self.ctx.limits().max_compute_workgroups_per_dimension as usize;
+        if let Some(g) = groups.iter().find(|&&g| g > max) {
+            return Err(Error::Limit(format!("{what} needs {g} workgroups in one dimension; the device allows {max}")));
+        }
+        Ok(groups.map(|g| g as u32))
+    }
+
+    /// Splits K only where allowed (`split`), to respect the loop cap and to give small M x N
+    /// outputs enough workgroups.
+    fn plan(&self, what: &str, m: usize, n: usize, k: usize, split: bool) -> Result<Plan> {
+        if m == 0 || n == 0 || k == 0 {
+            return Err(Error::invalid(what, format!("empty GEMM ({m} x {n}, K = {k})")));
+        }
+        let k_tiles = k.div_ceil(TILE_K);
+        let tiles_mn = m.div_ceil(TILE_M) * n.div_ceil(TILE_N);
+        let slices = if split {
+            let for_loops = k_tiles.div_ceil(MAX_K_TILES_PER_SLICE);
+            let for_width = TARGET_WORKGROUPS.div_ceil(tiles_mn).min((k_tiles / MIN_K_TILES_PER_SLICE).max(1));
+            for_loops.max(for_width)
+        } else {
+            1
+        };
+        let k_chunk = k_tiles.div_ceil(slices) * TILE_K;
+        let slices = k.div_ceil(k_chunk);
+        // One K step runs TILE_K + 1 loop iterations, the epilogue 20.
+        self.ctx.check_loop_budget(what, (k_chunk / TILE_K * (TILE_K + 1) + 20) as u64)?;
+        Ok(Plan { m, n, k, k_chunk, slices })
+    }
+
+    fn step(&self, kernel: Arc<Kernel>, params: &impl bytemuck::Pod, buffers: &[&wgpu::Buffer], groups: [u32; 3]) -> Step {
+        let mut slots = ParamSlots::new(&self.ctx, 1);
+        slots.push(params);
+        slots.flush(&self.ctx);
+        let bind = bind_group(&self.ctx, &kernel, &slots.buffer, size_of_val(params) as u64, buffers);
+        Step { kernel, bind, _params: slots, groups }
+    }
+
+    /// A zeroed scratch buffer for `slices` partial [m, n] products, or None without a split.
+    fn scratch(&self, what: &str, plan: &Plan) -> Result<Option<wgpu::Buffer>> {
+        if plan.slices == 1 {
+            return Ok(None);
+        }
+        let elems = plan.slices * plan.m * plan.n;
+        let bytes = elems as u64 * 4;
+        let limit = self.ctx.limits().max_storage_buffer_binding_size as u64;
+        if bytes > limit {
+            return Err(Error::Limit(format!(
+                "{what}: {} split-K partial products need {bytes} bytes, over the {limit}-byte binding limit",
+                plan.slices
+            )));
+        }
+        u32_of(what, elems)?;
+        Ok(Some(self.ctx.zeroed_storage_buffer("nn split-K partials", bytes)))
+    }
+
+    /// Grid of an element-wise kernel over `len` elements (or workgroups, for per-channel
+    /// reductions): x up to the per-dimension limit, then rows of y.
+    fn ew_groups(&self, what: &str, groups: usize) -> Result<[u32; 3]> {
+        let max = self.ctx.limits().max_compute_workgroups_per_dimension as usize;
+        let x = groups.clamp(1, max);
+        self.check_groups(what, [x, groups.div_ceil(x).max(1), 1])
+    }
+
+    /// The sum of split partials into `out` (overwriting or accumulating).
+    fn reduce_step(&self, what: &str, scratch: &wgpu::Buffer, plan: &Plan, out: Slice, accumulate: bool) -> Result<Step> {
+        let len = plan.m * plan.n;
+        let k = self.kernel("nn_elementwise.wgsl", "reduce_parts", None, EW_BINDINGS)?;
+        let p = EwParams {
+            len: len as u32,
+            c_off: out.offset as u32,
+            accumulate: accumulate as u32,
+            parts: plan.slices as u32,
+            part_stride: len as u32,
+            ..Default::default()
+        };
+        let groups = self.ew_groups(what, len.div_ceil(EW_WG))?;
+        Ok(self.step(k, &p, &[scratch, scratch, out.buffer], groups))
+    }
+
+    /// The GEMM steps of one op: the tiled kernel (writing partials when split) and, when
+    /// split, the reduction into C.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_steps(
+        &self,
+        what: &str,
+        plan: &Plan,
+        kernel: Arc<Kernel>,
+        mut params: impl FnMut(u32, u32, u32) -> Box<dyn TileParams>,
+        buffers: [&wgpu::Buffer; 5],
+        c: Slice,
+        accumulate: bool,
+    ) -> Result<(Vec<Step>, Option<wgpu::Buffer>)> {
+        let groups = self.check_groups(what, [plan.n.div_ceil(TILE_N), plan.m.div_ceil(TILE_M), plan.slices])?;
+        let scratch = self.scratch(what, plan)?;
+        let mut steps = Vec::new();
+        match &scratch {
+            None => {
+                let p = params(0, c.offset as u32, 0);
+                steps.push(p.step(self, kernel, &buffers, groups));
+            }
+            Some(s) => {
+                let mut bufs = buffers;
+                bufs[2] = s;
+                let p = params(EPI_PARTIAL, 0, (plan.m * plan.n) as u32);
+                steps.push(p.step(self, kernel, &bufs, groups));
+                steps.push(self.reduce_step(what, s, plan, c, accumulate)?);
+            }
+        }
+        Ok((steps, scratch))
+    }
+
+    fn op(&self, label: String, steps: Vec<Step>, flops: f64, scratch: Option<wgpu::Buffer>) -> NnOp {
+        NnOp { label, steps, flops, _scratch: scratch }
+    }
+
+    /// Runs `f` (creating bind groups and buffers) inside the context's error scopes.
+    fn scoped<T>(&self, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.ctx.scoped(&format!("preparing {what}"), f)?
+    }
+
+    /// `y[n, out] = act(x[n, in] W[out, in]^T + b)`, W in PyTorch's layout.
+    pub fn linear_forward(
+        &self,
+        x: Slice,
+        w: Slice,
+        y: Slice,
+        n: usize,
+        inputs: usize,
+        outputs: usize,
+        epi: Epilogue,
+    ) -> Result<NnOp> {
+        let what = "linear forward";
+        let plan = self.plan(what, n, outputs, inputs, false)?;
+        self.check_slice("linear forward input", x, n * inputs)?;
+        self.check_slice("linear weight", w, outputs * inputs)?;
+        self.check_slice("linear forward output", y, n * outputs)?;
+        let (flags, bias, z) = self.epilogue(what, epi, outputs, n * outputs, EPI_BIAS_COL, y)?;
+        self.scoped(what, || {
+            let kernel = self.kernel("nn_gemm.wgsl", "gemm", epi.act, GEMM_BINDINGS)?;
+            let base = GemmParams {
+                m: n as u32,
+                n: outputs as u32,
+                k: inputs as u32,
+                k_chunk: plan.k_chunk as u32,
+                a_off: x.offset as u32,
+                a_rs: inputs as u32,
+                a_cs: 1,
+                b_off: w.offset as u32,
+                b_rs: 1,
+                b_cs: inputs as u32,
+                z_off: z.offset as u32,
+                bias_off: bias.offset as u32,
+                flags,
+                ..Default::default()
+            };
+            let (steps, scratch) = self.gemm_steps(
+                what,
+                &plan,
+                kernel,
+                |extra, c_off, split_stride| Box::new(GemmParams { flags: base.flags | extra, c_off, split_stride, ..base }),
+                [x.buffer, w.buffer, y.buffer, bias.buffer, z.buffer],
+                y,
+                false,
+            )?;
+            Ok(self.op(format!("linear {n}x{inputs} -> {outputs}"), steps, 2.0 * (n * inputs * outputs) as f64, scratch))
+        })
+    }
+
+    /// `dx[n, in] = dy[n, out] W[out, in]` (overwrites dx).
+    pub fn linear_backward_input(&self, dy: Slice, w: Slice, dx: Slice, n: usize, inputs: usize, outputs: usize) -> Result<NnOp> {
+        let what = "linear input gradient";
+        let plan = self.plan(what, n, inputs, outputs, false)?;
+        self.check_slice("linear output gradient", dy, n * outputs)?;
+        self.check_slice("linear weight", w, outputs * inputs)?;
+        self.check_slice("linear input gradient", dx, n * inputs)?;
+        self.scoped(what, || {
+            let kernel = self.kernel("nn_gemm.wgsl", "gemm", None, GEMM_BINDINGS)?;
+            let base = GemmParams {
+                m: n as u32,
+                n: inputs as u32,
+                k: outputs as u32,
+                k_chunk: plan.k_chunk as u32,
+                a_off: dy.offset as u32,
+                a_rs: outputs as u32,
+                a_cs: 1,
+                b_off: w.offset as u32,
+                b_rs: inputs as u32,
+                b_cs: 1,
+                ..Default::default()
+            };
+            let (steps, scratch) = self.gemm_steps(
+                what,
+                &plan,
+                kernel,
+                |extra, c_off, split_stride| Box::new(GemmParams { flags: extra, c_off, split_stride, ..base }),
+                [dy.buffer, w.buffer, dx.buffer, dx.buffer, dx.buffer],
+                dx,
+                false,
+            )?;
+            Ok(self.op(format!("linear input grad {n}x{outputs} -> {inputs}"), steps, 2.0 * (n * inputs * outputs) as f64, scratch))
+        })
+    }
+
+    /// `dw[out, in] (+)= dy[n, out]^T x[n, in]` and `db[out] (+)= sum_n dy[n, out]`; with
+    /// `accumulate` (the CPU twin's behaviour) the sums are added to dw and db, else they
+    /// overwrite them. Long batches are split over K into partial products, summed in a second
+    /// dispatch in a fixed order.
+    #[allow(clippy::too_many_arguments)]
+    pub fn linear_backward_params(
+        &self,
+        x: Slice,
+        dy: Slice,
+        dw: Slice,
+        db: Option<Slice>,
+        n: usize,
+        inputs: usize,
+        outputs: usize,
+        accumulate: bool,
+    ) -> Result<NnOp> {
+        let what = "linear weight gradient";
+        let plan = self.plan(what, outputs, inputs, n, true)?;
+        self.check_slice("linear forward input", x, n * inputs)?;
+        self.check_slice("linear output gradient", dy, n * outputs)?;
+        self.check_slice("linear weight gradient", dw, outputs * inputs)?;
+        if let Some(db) = db {
+            self.check_slice("linear bias gradient", db, outputs)?;
+        }
+        self.scoped(what, || {
+            let kernel = self.kernel("nn_gemm.wgsl", "gemm", None, GEMM_BINDINGS)?;
+            let base = GemmParams {
+                m: outputs as u32,
+                n: inputs as u32,
+                k: n as u32,
+                k_chunk: plan.k_chunk as u32,
+                a_off: dy.offset as u32,
+                a_rs: 1,
+                a_cs: outputs as u32,
+                b_off: x.offset as u32,
+                b_rs: inputs as u32,
+                b_cs: 1,
+                ..Default::default()
+            };
+            let accum = if accumulate { EPI_ACCUM } else { 0 };
+            let (mut steps, scratch) = self.gemm_steps(
+                what,
+                &plan,
+                kernel,
+                |extra, c_off, split_stride| {
+                    let flags = if extra == EPI_PARTIAL { extra } else { accum };
+                    Box::new(GemmParams { flags, c_off, split_stride, ..base })
+                },
+                [dy.buffer, x.buffer, dw.buffer, dw.buffer, dw.buffer],
+                dw,
+                accumulate,
+            )?;
+            if let Some(db) = db {
+                steps.push(self.bias_grad_step(what, dy, db, n, outputs, 1, accumulate)?);
+            }
+            Ok(self.op(format!("linear param grads {n}x{outputs}, {inputs}"), steps, 2.0 * (n * inputs * outputs) as f64, scratch))
+        })
+    }
+
+    /// `y = act(conv2d(x, w) + b)`, NCHW, `w` [out_c, in_c, kh, kw].
+    pub fn conv2d_forward(&self, g: &ConvGeom, x: Slice, w: Slice, y: Slice, epi: Epilogue) -> Result<NnOp> {
+        let what = "conv2d forward";
+        let (oh, ow) = self.check_geom(what, g)?;
+        let plan = self.plan(what, g.out_c, g.batch * oh * ow, g.in_c * g.kh * g.kw, false)?;
+        self.check_slice("conv2d input", x, g.batch * g.in_c * g.in_h * g.in_w)?;
+        self.check_slice("conv2d weight", w, g.out_c * g.in_c * g.kh * g.kw)?;
+        let out_len = g.batch * g.out_c * oh * ow;
+        self.check_slice("conv2d output", y, out_len)?;
+        let (flags, bias, z) = self.epilogue(what, epi, g.out_c, out_len, EPI_BIAS_ROW, y)?;
+        self.scoped(what, || {
+            let kernel = self.kernel("nn_conv2d.wgsl", "conv2d", epi.act, GEMM_BINDINGS)?;
+            let base = ConvParams {
+                a_off: w.offset as u32,
+                b_off: x.offset as u32,
+                z_off: z.offset as u32,
+                bias_off: bias.offset as u32,
+                flags,
+                cols_per_img: (oh * ow) as u32,
+                ..conv_params(g, MODE_FORWARD, &plan)
+            };
+            let (steps, scratch) = self.gemm_steps(
+                what,
+                &plan,
+                kernel,
+                |extra, c_off, split_stride| Box::new(ConvParams { flags: base.flags | extra, c_off, split_stride, ..base }),
+                [w.buffer, x.buffer, y.buffer, bias.buffer, z.buffer],
+                y,
+                false,
+            )?;
+            Ok(self.op(format!("conv2d {g:?}"), steps, 2.0 * (g.batch * g.out_c * oh * ow * g.in_c * g.kh * g.kw) as f64, scratch))
+        })
+    }
+
+    /// `dx` = the gradient of `sum(dy * conv2d(x, w))` with respect to x (overwrites dx).
+    pub fn conv2d_backward_input(&self, g: &ConvGeom, dy: Slice, w: Slice, dx: Slice) -> Result<NnOp> {
+        let what = "conv2d input gradient";
+        let (oh, ow) = self.check_geom(what, g)?;
+        let plan = self.plan(what, g.in_c, g.batch * g.in_h * g.in_w, g.out_c * g.kh * g.kw, false)?;
+        self.check_slice("conv2d output gradient", dy, g.batch * g.out_c * oh * ow)?;
+        self.check_slice("conv2d weight", w, g.out_c * g.in_c * g.kh * g.kw)?;
+        self.check_slice("conv2d input gradient", dx, g.batch * g.in_c * g.in_h * g.in_w)?;
+        self.scoped(what, || {
+            let kernel = self.kernel("nn_conv2d.wgsl", "conv2d", None, GEMM_BINDINGS)?;
+            let base = ConvParams {
+                a_off: w.offset as u32,
+                b_off: dy.offset as u32,
+                cols_per_img: (g.in_h * g.in_w) as u32,
+                ..conv_params(g, MODE_INPUT_GRAD, &plan)
+            };
+            let (steps, scratch) = self.gemm_steps(
+                what,
+                &plan,
+                kernel,
+                |extra, c_off, split_stride| Box::new(ConvParams { flags: extra, c_off, split_stride, ..base }),
+                [w.buffer, dy.buffer, dx.buffer, dx.buffer, dx.buffer],
+                dx,
+                false,
+            )?;
+            // Counted as the dense product the kernel runs, zeros of the strided gather included.
+            let flops = 2.0 * (plan.m * plan.n * plan.k) as f64;
+            Ok(self.op(format!("conv2d input grad {g:?}"), steps, flops, scratch))
+        })
+    }
+
+    /// `dw (+)= ` the gradient of `sum(dy * conv2d(x, w))` with respect to w, reduced over the
+    /// batch, and `db[oc] (+)= sum of dy[., oc, ., .]`; `accumulate` as in
+    /// [`Self::linear_backward_params`].
+    pub fn conv2d_backward_params(&self, g: &ConvGeom, x: Slice, dy: Slice, dw: Slice, db: Option<Slice>, accumulate: bool) -> Result<NnOp> {
+        let what = "conv2d weight gradient";
+        let (oh, ow) = self.check_geom(what, g)?;
+        let patch = g.in_c * g.kh * g.kw;
+        let plan = self.plan(what, g.out_c, patch, g.batch * oh * ow, true)?;
+        self.check_slice("conv2d input", x, g.batch * g.in_c * g.in_h * g.in_w)?;
+        self.check_slice("conv2d output gradient", dy, g.batch * g.out_c * oh * ow)?;
+        self.check_slice("conv2d weight gradient", dw, g.out_c * patch)?;
+        if let Some(db) = db {
+            self.check_slice("conv2d bias gradient", db, g.out_c)?;
+        }
+        self.scoped(what, || {
+            let kernel = self.kernel("nn_conv2d.wgsl", "conv2d", None, GEMM_BINDINGS)?;
+            let base = ConvParams {
+                a_off: dy.offset as u32,
+                b_off: x.offset as u32,
+                cols_per_img: patch as u32,
+                ..conv_params(g, MODE_WEIGHT_GRAD, &plan)
+            };
+            let accum = if accumulate { EPI_ACCUM } else { 0 };
+            let (mut steps, scratch) = self.gemm_steps(
+                what,
+                &plan,
+                kernel,
+                |extra, c_off, split_stride| {
+                    let flags = if extra == EPI_PARTIAL { extra } else { accum };
+                    Box::new(ConvParams { flags, c_off, split_stride, ..base })
+                },
+                [dy.buffer, x.buffer, dw.buffer, dw.buffer, dw.buffer],
+                dw,
+                accumulate,
+            )?;
+            if let Some(db) = db {
+                steps.push(self.bias_grad_step(what, dy, db, g.batch, g.out_c, oh * ow, accumulate)?);
+            }
+            Ok(self.op(format!("conv2d param grads {g:?}"), steps, 2.0 * (plan.m * plan.n * plan.k) as f64, scratch))
+        })
+    }
+
+    /// `a = act(z)` over `len` elements (a may be z itself).
+    pub fn activation_forward(&self, act: Activation, z: Slice, a: Slice, len: usize) -> Result<NnOp> {
+        self.check_slice("activation input", z, len)?;
+        self.check_slice("activation output", a, len)?;
+        let p = EwParams { len: len as u32, a_off: z.offset as u32, c_off: a.offset as u32, ..Default::default() };
+        self.elementwise("activation forward", "act_forward", Some(act), p, len, [z.buffer, z.buffer, a.buffer], len as f64)
+    }
+
+    /// `dz = da * act'(z)` over `len` elements (dz may be da itself).
+    pub fn activation_backward(&self, act: Activation, z: Slice, da: Slice, dz: Slice, len: usize) -> Result<NnOp> {
+        self.check_slice("activation input", z, len)?;
+        self.check_slice("activation output gradient", da, len)?;
+        self.check_slice("activation input gradient", dz, len)?;
+        let p = EwParams { len: len as u32, a_off: z.offset as u32, b_off: da.offset as u32, c_off: dz.offset as u32, ..Default::default() };
+        self.elementwise("activation backward", "act_backward", Some(act), p, len, [z.buffer, da.buffer, dz.buffer], 2.0 * len as f64)
+    }
+
+    /// `y[plane, h / k, w / k]` = means of k x k windows of `x[plane, h, w]` (stride k).
+    pub fn avgpool2d_forward(&self, planes: usize, h: usize, w: usize, k: usize, x: Slice, y: Slice) -> Result<NnOp> {
+        self.check_pool("avgpool2d forward", planes, h, w, k)?;
+        let len = planes * (h / k) * (w / k);
+        self.check_slice("avgpool2d input", x, planes * h * w)?;
+        self.check_slice("avgpool2d output", y, len)?;
+        let p = pool_params(len, h, w, k, x.offset, y.offset);
+        self.elementwise("avgpool2d forward", "avgpool_forward", None, p, len, [x.buffer, x.buffer, y.buffer], (len * k * k) as f64)
+    }
+
+    /// The input gradient of [`Self::avgpool2d_forward`] (overwrites dx; 0 where no window
+    /// covers).
+    pub fn avgpool2d_backward(&self, planes: usize, h: usize, w: usize, k: usize, dy: Slice, dx: Slice) -> Result<NnOp> {
+        self.check_pool("avgpool2d backward", planes, h, w, k)?;
+        let len = planes * h * w;
+        self.check_slice("avgpool2d output gradient", dy, planes * (h / k) * (w / k))?;
+        self.check_slice("avgpool2d input gradient", dx, len)?;
+        let p = pool_params(len, h, w, k, dy.offset, dx.offset);
+        self.elementwise("avgpool2d backward", "avgpool_backward", None, p, len, [dy.buffer, dy.buffer, dx.buffer], len as f64)
+    }
+
+    /// Records `repetitions` runs of `ops` (in order) into one compute pass of one submit.
+    pub fn submit(&self, ops: &[&NnOp], repetitions: usize) -> Result<()> {
+        self.ctx.scoped("submitting layer kernels", || {
+            let mut encoder = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("nn ops") });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("nn ops"), timestamp_writes: None });
+                for _ in 0..repetitions {
+                    for op in ops {
+                        op.record(&mut pass);
+                    }
+                }
+            }
+            self.ctx.queue().submit([encoder.finish()]);
+        })
+    }
+
+    /// Wall time of `repetitions` runs of `ops` in one submit, waited for (run once first to
+    /// warm up). GFLOP/s = repetitions * sum of [`NnOp::flops`] / seconds / 1e9.
+    pub fn time(&self, ops: &[&NnOp], repetitions: usize) -> Result<Duration> {
+        self.submit(ops, 1)?;
+        self.ctx.wait()?;
+        let start = Instant::now();
+        self.submit(ops, repetitions)?;
+        self.ctx.wait()?;
+        Ok(start.elapsed())
+    }
+
+    fn check_geom(&self, what: &str, g: &ConvGeom) -> Result<(usize, usize)> {
+        if g.batch == 0 || g.in_c == 0 || g.out_c == 0 || g.kh == 0 || g.kw == 0 || g.stride == 0 {
+            return Err(Error::invalid(what, format!("{g:?} has a zero size or stride")));
+        }
+        if g.in_h + 2 * g.pad < g.kh || g.in_w + 2 * g.pad < g.kw {
+            return Err(Error::invalid(what, format!("{g:?}: the kernel is larger than the padded input")));
+        }
+        Ok((g.out_h(), g.out_w()))
+    }
+
+    fn check_pool(&self, what: &str, planes: usize, h: usize, w: usize, k: usize) -> Result<()> {
+        if planes == 0 || k == 0 || h < k || w < k {
+            return Err(Error::invalid(what, format!("{planes} planes of {h}x{w} with window {k}: needs k >= 1 and planes >= 1 no smaller than k")));
+        }
+        Ok(())
+    }
+
+    /// Flags and the (bias, pre-activation) slices of a forward epilogue; absent ones point at
+    /// the output (bound but never read or written).
+    fn epilogue<'a>(&self, what: &str, epi: Epilogue<'a>, bias_len: usize, out_len: usize, bias_flag: u32, out: Slice<'a>) -> Result<(u32, Slice<'a>, Slice<'a>)> {
+        let mut flags = 0;
+        let bias = match epi.bias {
+            Some(b) => {
+                self.check_slice(&format!("{what} bias"), b, bias_len)?;
+                flags |= bias_flag;
+                b
+            }
+            None => out,
+        };
+        let z = match epi.pre_act {
+            Some(z) => {
+                self.check_slice(&format!("{what} pre-activation"), z, out_len)?;
+                flags |= EPI_STORE_Z;
+                z
+            }
+            None => out,
+        };
+        if epi.act.is_some() {
+            flags |= EPI_ACT;
+        }
+        Ok((flags, bias, z))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn bias_grad_step(&self, what: &str, dy: Slice, db: Slice, rows: usize, channels: usize, inner: usize, accumulate: bool) -> Result<Step> {
+        self.ctx.check_loop_budget(what, (rows * inner).div_ceil(EW_WG) as u64 + 8)?;
+        let k = self.kernel("nn_elementwise.wgsl", "bias_grad", None, EW_BINDINGS)?;
+        let p = EwParams {
+            a_off: dy.offset as u32,
+            c_off: db.offset as u32,
+            accumulate: accumulate as u32,
+            rows: rows as u32,
+            channels: channels as u32,
+            inner: inner as u32,
+            ..Default::default()
+        };
+        let groups = self.ew_groups(what, channels)?;
+        Ok(self.step(k, &p, &[dy.buffer, dy.buffer, db.buffer], groups))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn elementwise(&self, what: &str, entry: &str, act: Option<Activation>, p: EwParams, len: usize, buffers: [&wgpu::Buffer; 3], flops: f64) -> Result<NnOp> {
+        if len == 0 {
+            return Err(Error::invalid(what, "no elements"));
+        }
+        let groups = self.ew_groups(what, len.div_ceil(EW_WG))?;
+        self.scoped(what, || {
+            let k = self.kernel("nn_elementwise.wgsl", entry, act, EW_BINDINGS)?;
+            let step = self.step(k, &p, &buffers, groups);
+            Ok(self.op(format!("{what} {len}"), vec![step], flops, None))
+        })
+    }
+}
+
+fn conv_params(g: &ConvGeom, mode: u32, plan: &Plan) -> ConvParams {
+    ConvParams {
+        batch: g.batch as u32,
+        in_c: g.in_c as u32,
+        in_h: g.in_h as u32,
+        in_w: g.in_w as u32,
+        out_c: g.out_c as u32,
+        out_h: g.out_h() as u32,
+        out_w: g.out_w() as u32,
+        kh: g.kh as u32,
+        kw: g.kw as u32,
+        stride: g.stride as u32,
+        pad: g.pad as u32,
+        mode,
+        m: plan.m as u32,
+        n: plan.n as u32,
+        k: plan.k as u32,
+        k_chunk: plan.k_chunk as u32,
+        ..Default::default()
+    }
+}
+
+fn pool_params(len: usize, h: usize, w: usize, k: usize, a_off: usize, c_off: usize) -> EwParams {
+    EwParams { len: len as u32, a_off: a_off as u32, c_off: c_off as u32, h: h as u32, w: w as u32, k: k as u32, ..Default::default() }
+}
+
+/// A params struct of the GEMM kernels, boxed so one helper serves GemmParams and ConvParams.
+trait TileParams {
+    fn step(&self, nn: &NnKernels, kernel: Arc<Kernel>, buffers: &[&wgpu::Buffer], groups: [u32; 3]) -> Step;
+}
+
+impl<T: bytemuck::Pod> TileParams for T {
+    fn step(&self, nn: &NnKernels, kernel: Arc<Kernel>, buffers: &[&wgpu::Buffer], groups: [u32; 3]) -> Step {
+        nn.step(kernel, self, buffers, groups)
+    }
+}
