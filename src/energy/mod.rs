@@ -362,6 +362,18 @@ impl Energy {
         *base += block.len();
     }
 
+    /// (channels, height, width) when the points are images (a network with an image input).
+    pub fn image_shape(&self) -> Option<(usize, usize, usize)> {
+        match self {
+            Energy::Net(n) => match n.input {
+                crate::nn::Shape::Image { c, h, w } => Some((c, h, w)),
+                crate::nn::Shape::Flat(_) => None,
+            },
+            Energy::Sum { terms } => terms.iter().find_map(|(_, t)| t.image_shape()),
+            _ => None,
+        }
+    }
+
     /// Whether the energy has a network term that runs through the layer kernels rather than
     /// inlined into the per-chain sampler kernels.
     pub fn has_layered_net(&self) -> bool {

@@ -34,6 +34,8 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("nn_gemm.wgsl", include_str!("../../shaders/nn_gemm.wgsl")),
     ("nn_conv2d.wgsl", include_str!("../../shaders/nn_conv2d.wgsl")),
     ("nn_elementwise.wgsl", include_str!("../../shaders/nn_elementwise.wgsl")),
+    ("nn_head.wgsl", include_str!("../../shaders/nn_head.wgsl")),
+    ("langevin_layered.wgsl", include_str!("../../shaders/langevin_layered.wgsl")),
 ];
 
 /// The kernel files (entry-point modules), as opposed to what they import.
@@ -54,6 +56,8 @@ pub const KERNELS: &[&str] = &[
     "train_tiled.wgsl",
     "nn_gemm.wgsl",
     "nn_conv2d.wgsl",
+    "nn_head.wgsl",
+    "langevin_layered.wgsl",
     "nn_elementwise.wgsl",
 ];
 

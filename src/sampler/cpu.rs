@@ -101,7 +101,7 @@ fn accept_prob(log_alpha: f32) -> f32 {
 /// Whether any term is a network (then batched evaluation pays).
 fn has_network(energy: &Energy) -> bool {
     match energy {
-        Energy::Mlp(_) => true,
+        Energy::Mlp(_) | Energy::Net(_) => true,
         Energy::Sum { terms } => terms.iter().any(|(_, t)| has_network(t)),
         _ => false,
     }

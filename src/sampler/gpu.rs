@@ -161,6 +161,9 @@ impl GpuSampler {
     pub fn new(ctx: Arc<GpuContext>, energy: &Energy, config: SamplerConfig, initial: &[f32]) -> Result<Self> {
         config.validate()?;
         energy.validate()?;
+        if energy.has_layered_net() {
+            return Err(Error::invalid("energy", "networks of layer kernels (convolutions, several outputs) sample with sampler::layered::gpu_sampler"));
+        }
         let dim = energy.dim();
         let replicas = config.replicas();
         let base = check_initial(initial, dim, replicas)?;

@@ -4,6 +4,7 @@ mod backend;
 mod bench;
 #[cfg(test)]
 mod help_tests;
+mod net;
 mod progress;
 mod rbm;
 mod sample;
@@ -46,8 +47,11 @@ enum Command {
     /// Restricted Boltzmann machines: train (CD-k, PCD-k), evaluate (exact log Z, AIS), sample.
     Rbm(rbm::RbmArgs),
     /// Write a randomly initialised MLP energy (PyTorch nn.Sequential layout, safetensors),
-    /// usable as `ebm sample --energy mlp:FILE`.
+    /// usable as `ebm sample --energy mlp:FILE`. `init-net` writes any network, MLPs included.
     InitMlp(InitMlpArgs),
+    /// Write a randomly initialised network of any architecture (dense, convolutional, pooling,
+    /// several outputs; PyTorch nn.Sequential naming), usable as `ebm sample --energy net:FILE`.
+    InitNet(net::InitNetArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -78,6 +82,7 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(args) => train::run_eval(&args),
         Command::Rbm(args) => rbm::run(&args),
         Command::InitMlp(args) => init_mlp(&args),
+        Command::InitNet(args) => net::init_net(&args),
     }
 }
 

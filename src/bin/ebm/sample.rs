@@ -9,7 +9,7 @@ use ebm_gpu::eval::diagnostics::{self, MIN_DRAWS, Summary};
 use ebm_gpu::io::{self, figure};
 use ebm_gpu::sampler::adapt::{Adaptation, warm_up};
 use ebm_gpu::sampler::{ChainSampler, ChainStats, SamplerConfig, SamplerKind, Tempering};
-use ebm_gpu::sampler::{cpu::CpuSampler, gpu::GpuSampler};
+use ebm_gpu::sampler::cpu::CpuSampler;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -232,7 +232,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let chains = args.chains as usize;
     let init = ebm_gpu::rng::initial_states(args.seed, 0, chains, dim, args.init_std);
     let mut sampler: Box<dyn ChainSampler> = match backend::open(args.backend)? {
-        Some(ctx) => Box::new(GpuSampler::new(ctx, &energy, config.clone(), &init)?),
+        Some(ctx) => ebm_gpu::sampler::layered::gpu_sampler(ctx, &energy, config.clone(), &init)?,
         None => Box::new(CpuSampler::new(&energy, config.clone(), &init)?),
     };
 

@@ -1,0 +1,244 @@
+//! A network on the GPU for a batch of points: energies, input gradients and (for training)
+//! parameter gradients reduced over the batch, as a list of prepared layer ops
+//! ([`super::gpu::NnKernels`]) plus the head (`shaders/nn_head.wgsl`). A Linear or Conv2d
+//! layer followed by an activation runs as one op (bias and activation in the GEMM's
+//! epilogue, the pre-activation kept for the backward pass). CPU twin: [`super::cpu`].
+
+use super::gpu::{Epilogue, NnKernels, NnOp, Slice};
+use super::{Head, LayerKind, Network, Shape};
+use crate::gpu::launch::{ParamSlots, bind_group, dispatch};
+use crate::gpu::{Binding, GpuContext, Kernel};
+use crate::{Error, Result};
+use std::sync::Arc;
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct HeadParams {
+    n: u32,
+    k: u32,
+    kind: u32,
+    class_index: u32,
+    f_off: u32,
+    e_off: u32,
+    d_off: u32,
+    _pad: u32,
+}
+
+const HEAD_BINDINGS: &[Binding] = &[Binding::UniformDynamic, Binding::StorageReadWrite, Binding::StorageReadWrite, Binding::StorageReadWrite];
+
+/// The device memory a network needs for batches of up to `batch` points: its parameters, one
+/// buffer per intermediate value (so each stays within the storage-binding limit), one per
+/// intermediate gradient, and the parameter gradients. Several [`GpuNetwork`]s (one per chunk
+/// of chains) can share them, since their ops run one after another.
+pub struct NetBuffers {
+    pub params: wgpu::Buffer,
+    /// dE/dθ summed over the batch, laid out as [`Network::pack_params`].
+    pub param_grads: wgpu::Buffer,
+    /// values[k] = the input of layer k (None for layer 0, the caller's points, and where a
+    /// flatten makes it the same memory as the layer below).
+    values: Vec<Option<wgpu::Buffer>>,
+    grads: Vec<Option<wgpu::Buffer>>,
+    batch: usize,
+}
+
+/// Largest points per batch whose every intermediate value fits one storage binding.
+pub fn max_batch(ctx: &GpuContext, net: &Network) -> usize {
+    let widest = net.layers.iter().map(|l| l.output_shape().len()).max().unwrap_or(1).max(net.input_dim());
+    (ctx.limits().max_storage_buffer_binding_size as usize / (4 * widest)).max(1)
+}
+
+impl NetBuffers {
+    pub fn new(ctx: &GpuContext, net: &Network, batch: usize) -> Result<Self> {
+        if batch == 0 || batch > max_batch(ctx, net) {
+            return Err(Error::Limit(format!("a network batch of {batch} points: between 1 and {} fit the storage-binding limit here", max_batch(ctx, net))));
+        }
+        let layers = net.layers.len();
+        let buffer = |label: &str, floats: usize| ctx.zeroed_storage_buffer(label, (floats.max(1) * 4) as u64);
+        ctx.scoped("allocating network buffers", || {
+            let params = ctx.storage_buffer("network parameters", bytemuck::cast_slice(&{
+                let mut p = net.pack_params();
+                if p.is_empty() {
+                    p.push(0.0);
+                }
+                p
+            }));
+            let mut values = vec![None];
+            let mut grads = vec![None];
+            for (k, l) in net.layers.iter().enumerate() {
+                let aliased = matches!(l.kind, LayerKind::Flatten);
+                let len = batch * l.output_shape().len();
+                values.push((!aliased).then(|| buffer(&format!("network value {}", k + 1), len)));
+                // The gradient at the output is written by the head, at every other layer by
+                // the layer above.
+                grads.push((!aliased || k + 1 == layers).then(|| buffer(&format!("network gradient {}", k + 1), len)));
+            }
+            NetBuffers { params, param_grads: buffer("network parameter gradients", net.param_count()), values, grads, batch }
+        })
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Uploads new parameters (laid out as [`Network::pack_params`]).
+    pub fn write_params(&self, ctx: &GpuContext, packed: &[f32]) {
+        ctx.queue().write_buffer(&self.params, 0, bytemuck::cast_slice(packed));
+    }
+}
+
+/// Resolves where each layer's input (and its gradient) lives: a buffer of [`NetBuffers`], the
+/// caller's slice for layer 0, or (through flatten) the same memory as the layer below.
+fn regions<'a>(slots: &'a [Option<wgpu::Buffer>], first: Slice<'a>) -> Vec<Slice<'a>> {
+    let mut out = vec![first];
+    for slot in &slots[1..] {
+        let next = slot.as_ref().map_or(*out.last().expect("non-empty"), Slice::whole);
+        out.push(next);
+    }
+    out
+}
+
+/// The prepared ops of one network pass over `n` points.
+pub struct GpuNetwork {
+    ops: Vec<NnOp>,
+    head: (Arc<Kernel>, wgpu::BindGroup, ParamSlots),
+    /// ops[..forward] run before the head, the rest after it.
+    forward: usize,
+    n: usize,
+    flops: f64,
+}
+
+impl GpuNetwork {
+    /// A pass over the n points at `x` ([n, d]) that writes their energies to `energies` ([n])
+    /// and, when `dx` is given, dE/dx to it ([n, d]); with `param_grads`, dE/dθ summed over the
+    /// points (weighted by nothing: the caller scales) into `bufs.param_grads`.
+    pub fn new(kernels: &NnKernels, net: &Network, bufs: &NetBuffers, n: usize, x: Slice, energies: Slice, dx: Option<Slice>, param_grads: bool) -> Result<Self> {
+        let ctx = kernels.context().clone();
+        if n == 0 || n > bufs.batch {
+            return Err(Error::invalid("network batch", format!("{n} points, buffers made for {}", bufs.batch)));
+        }
+        let values = regions(&bufs.values, x);
+        // Without dx the lowest gradient goes to the layer-1 gradient buffer's memory, unused.
+        let grads = regions(&bufs.grads, dx.unwrap_or(Slice::whole(&bufs.param_grads)));
+        let mut offsets = Vec::new();
+        let mut at = 0;
+        for l in &net.layers {
+            offsets.push(at);
+            at += l.param_count();
+        }
+        let mut ops = Vec::new();
+        let layers = &net.layers;
+        // Forward.
+        let mut k = 0;
+        while k < layers.len() {
+            let l = &layers[k];
+            let w = Slice::new(&bufs.params, offsets[k]);
+            let bias = (!l.bias.is_empty()).then(|| Slice::new(&bufs.params, offsets[k] + l.weight.len()));
+            let fused_act = match layers.get(k + 1).map(|n| n.kind) {
+                Some(LayerKind::Act(a)) if matches!(l.kind, LayerKind::Linear { .. } | LayerKind::Conv2d { .. }) => Some(a),
+                _ => None,
+            };
+            let (epi, out) = match fused_act {
+                Some(a) => (Epilogue { bias, act: Some(a), pre_act: Some(values[k + 1]) }, values[k + 2]),
+                None => (Epilogue { bias, act: None, pre_act: None }, values[k + 1]),
+            };
+            match (l.kind, l.input) {
+                (LayerKind::Linear { outputs, .. }, s) => ops.push(kernels.linear_forward(values[k], w, out, n, s.len(), outputs, epi)?),
+                (LayerKind::Conv2d { .. }, _) => ops.push(kernels.conv2d_forward(&l.conv_geom(n).expect("conv"), values[k], w, out, epi)?),
+                (LayerKind::Act(a), s) => ops.push(kernels.activation_forward(a, values[k], values[k + 1], n * s.len())?),
+                (LayerKind::Flatten, _) => {}
+                (LayerKind::AvgPool2d { kernel }, Shape::Image { c, h, w }) => {
+                    ops.push(kernels.avgpool2d_forward(n * c, h, w, kernel, values[k], values[k + 1])?)
+                }
+                (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => unreachable!("rejected by the shape rule"),
+            }
+            k += if fused_act.is_some() { 2 } else { 1 };
+        }
+        let forward = ops.len();
+        // Head.
+        let f = values[layers.len()];
+        let d_out = grads[layers.len()];
+        let head = ctx.scoped("preparing the network head", || -> Result<_> {
+            let wgsl = crate::gpu::shader::assemble("nn_head.wgsl", &[])?;
+            let kernel = ctx.kernel("nn_head.wgsl", &wgsl, "head", HEAD_BINDINGS)?;
+            let (kind, class) = match net.head {
+                Head::F => (0, 0),
+                Head::NegF => (1, 0),
+                Head::LogSumExp => (2, 0),
+                Head::Class(y) => (3, y as u32),
+            };
+            let mut slots = ParamSlots::new(&ctx, 1);
+            slots.push(&HeadParams {
+                n: n as u32,
+                k: net.outputs as u32,
+                kind,
+                class_index: class,
+                f_off: f.offset as u32,
+                e_off: energies.offset as u32,
+                d_off: d_out.offset as u32,
+                _pad: 0,
+            });
+            slots.flush(&ctx);
+            let bg = bind_group(&ctx, &kernel, &slots.buffer, size_of::<HeadParams>() as u64, &[f.buffer, energies.buffer, d_out.buffer]);
+            Ok((kernel, bg, slots))
+        })??;
+        // Backward: parameter gradients, then the input gradient, top layer first.
+        let needs_dx = |k: usize| k > 0 || dx.is_some();
+        for (k, l) in layers.iter().enumerate().rev() {
+            let w = Slice::new(&bufs.params, offsets[k]);
+            let dw = Slice::new(&bufs.param_grads, offsets[k]);
+            let db = (!l.bias.is_empty()).then(|| Slice::new(&bufs.param_grads, offsets[k] + l.weight.len()));
+            match (l.kind, l.input) {
+                (LayerKind::Linear { outputs, .. }, s) => {
+                    if param_grads {
+                        ops.push(kernels.linear_backward_params(values[k], grads[k + 1], dw, db, n, s.len(), outputs, false)?);
+                    }
+                    if needs_dx(k) {
+                        ops.push(kernels.linear_backward_input(grads[k + 1], w, grads[k], n, s.len(), outputs)?);
+                    }
+                }
+                (LayerKind::Conv2d { .. }, _) => {
+                    let g = l.conv_geom(n).expect("conv");
+                    if param_grads {
+                        ops.push(kernels.conv2d_backward_params(&g, values[k], grads[k + 1], dw, db, false)?);
+                    }
+                    if needs_dx(k) {
+                        ops.push(kernels.conv2d_backward_input(&g, grads[k + 1], w, grads[k])?);
+                    }
+                }
+                (LayerKind::Act(a), s) if needs_dx(k) => ops.push(kernels.activation_backward(a, values[k], grads[k + 1], grads[k], n * s.len())?),
+                (LayerKind::AvgPool2d { kernel }, Shape::Image { c, h, w }) if needs_dx(k) => {
+                    ops.push(kernels.avgpool2d_backward(n * c, h, w, kernel, grads[k + 1], grads[k])?)
+                }
+                _ => {}
+            }
+        }
+        let flops = ops.iter().map(NnOp::flops).sum();
+        Ok(Self { ops, head, forward, n, flops })
+    }
+
+    /// Records the pass: forward, head, backward.
+    pub fn record(&self, pass: &mut wgpu::ComputePass) {
+        for op in &self.ops[..self.forward] {
+            op.record(pass);
+        }
+        let (kernel, bg, _) = &self.head;
+        dispatch(pass, kernel, bg, 0, self.n as u32, 1);
+        for op in &self.ops[self.forward..] {
+            op.record(pass);
+        }
+    }
+
+    pub fn dispatches(&self) -> usize {
+        1 + self.ops.iter().map(NnOp::dispatches).sum::<usize>()
+    }
+
+    /// Floating-point operations of one pass (the layer ops' count).
+    pub fn flops(&self) -> f64 {
+        self.flops
+    }
+}
+
+#[doc(hidden)]
+pub fn head_params_layout() -> (&'static str, &'static str, usize) {
+    ("nn_head.wgsl", "HeadParams", size_of::<HeadParams>())
+}

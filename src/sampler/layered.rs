@@ -1,0 +1,328 @@
+//! ULA and MALA on the GPU for energies whose network runs through the batched layer kernels
+//! (`Energy::Net`: convolutions, several outputs, widths no invocation can hold): the
+//! launcher of shaders/langevin_layered.wgsl around a [`GpuNetwork`] pass per chunk of
+//! chains. Which path runs is decided by the energy: MLP-shaped networks and analytic
+//! energies take the fused kernels of [`super::gpu::GpuSampler`]; other networks this one.
+//! CPU twin: [`super::cpu::CpuSampler`] (the same proposals, accept tests and Philox counters).
+
+use super::config::{SamplerConfig, SamplerKind, check_initial};
+use super::{ChainSampler, ChainStats};
+use crate::energy::Energy;
+use crate::gpu::launch::{ParamSlots, WG, bind_group, dispatch};
+use crate::gpu::{Binding, GpuContext, Kernel};
+use crate::nn::Network;
+use crate::nn::gpu::{NnKernels, Slice};
+use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};
+use crate::{Error, Result};
+use std::sync::Arc;
+
+/// Steps recorded per submit.
+const STEPS_PER_SUBMIT: u32 = 16;
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct LayeredParams {
+    n_chains: u32,
+    dim: u32,
+    chain_offset: u32,
+    step: u32,
+    seed: [u32; 2],
+    noise_scale: f32,
+    grad_clamp: f32,
+    box_lo: f32,
+    box_hi: f32,
+    use_box: u32,
+    kind: u32,
+    row_stride: u32,
+    _pad: [u32; 3],
+}
+
+#[doc(hidden)]
+pub fn params_layout() -> (&'static str, &'static str, usize) {
+    ("langevin_layered.wgsl", "LayeredParams", size_of::<LayeredParams>())
+}
+
+const BINDINGS: &[Binding] = &[
+    Binding::UniformDynamic,
+    Binding::StorageReadWrite,
+    Binding::StorageReadWrite,
+    Binding::StorageReadWrite,
+    Binding::StorageReadWrite,
+    Binding::StorageRead,
+    Binding::StorageRead,
+];
+
+struct Kernels {
+    load_start: Arc<Kernel>,
+    start: Arc<Kernel>,
+    propose: Arc<Kernel>,
+    accept: Arc<Kernel>,
+}
+
+pub struct LayeredSampler {
+    ctx: Arc<GpuContext>,
+    config: SamplerConfig,
+    dim: usize,
+    chains: usize,
+    kernels: Kernels,
+    /// [x | y], [beta grad E(x) | grad E(y)], [E(x) | E(y)], [chains, 4] stats.
+    points: wgpu::Buffer,
+    _grads: wgpu::Buffer,
+    energies: wgpu::Buffer,
+    stats: wgpu::Buffer,
+    chain_params_buffer: wgpu::Buffer,
+    dim_scale: wgpu::Buffer,
+    chain_params: Vec<[f32; 2]>,
+    params: ParamSlots,
+    /// One bind group per kernel (they share one layout).
+    bind: wgpu::BindGroup,
+    /// One network pass per chunk of chains.
+    passes: Vec<GpuNetwork>,
+    _net_buffers: NetBuffers,
+    started: bool,
+    steps_done: u32,
+}
+
+/// The network of an energy the layered path runs (a lone `Energy::Net`).
+fn network(energy: &Energy) -> Result<&Network> {
+    match energy {
+        Energy::Net(n) => Ok(n),
+        _ => Err(Error::invalid(
+            "energy",
+            "the GPU runs convolutional and multi-output networks on their own, not inside a sum with other terms; use --backend cpu for such sums",
+        )),
+    }
+}
+
+impl LayeredSampler {
+    pub fn new(ctx: Arc<GpuContext>, energy: &Energy, config: SamplerConfig, initial: &[f32]) -> Result<Self> {
+        config.validate()?;
+        energy.validate()?;
+        let net = network(energy)?;
+        if !matches!(config.kind, SamplerKind::Ula | SamplerKind::Mala) {
+            return Err(Error::invalid("sampler", format!("{} is not yet on the GPU for networks of layer kernels: use ula or mala, or --backend cpu", config.kind.name())));
+        }
+        if config.tempering.is_some() || config.trace_slots() > 0 {
+            return Err(Error::invalid("sampler", "tempering and traces are not yet on the GPU for networks of layer kernels: use --backend cpu"));
+        }
+        let dim = net.input_dim();
+        let chains = check_initial(initial, dim, 1)?;
+        let limits = ctx.limits();
+        let binding = limits.max_storage_buffer_binding_size as u64;
+        let points_bytes = 2 * (chains * dim) as u64 * 4;
+        if points_bytes > binding || 2 * (chains * dim) as u64 > u32::MAX as u64 {
+            return Err(Error::Limit(format!(
+                "{chains} chains of {dim} values need {points_bytes} bytes of states and proposals, over the {binding}-byte storage binding limit; use fewer chains"
+            )));
+        }
+        let chunk = chains.min(max_batch(&ctx, net)).min(4096);
+        let source = crate::gpu::shader::assemble("langevin_layered.wgsl", &[])?;
+        let kernel = |entry: &str| ctx.kernel("langevin_layered.wgsl", &source, entry, BINDINGS);
+        let kernels = Kernels { load_start: kernel("load_start")?, start: kernel("start")?, propose: kernel("propose")?, accept: kernel("accept")? };
+        let chain_params = config.chain_params(chains);
+        let nn = NnKernels::new(ctx.clone());
+        let (points, grads, energies, stats, chain_params_buffer, dim_scale, net_buffers, passes, params, bind) = ctx.scoped("creating the layered sampler", || -> Result<_> {
+            let mut pts = initial.to_vec();
+            pts.resize(2 * chains * dim, 0.0);
+            let points = ctx.storage_buffer("chain states and proposals", bytemuck::cast_slice(&pts));
+            let grads = ctx.zeroed_storage_buffer("chain gradients", points_bytes);
+            let energies = ctx.zeroed_storage_buffer("chain energies", 2 * chains as u64 * 4);
+            let stats = ctx.zeroed_storage_buffer("chain stats", chains as u64 * 16);
+            let chain_params_buffer = ctx.storage_buffer("chain params", bytemuck::cast_slice(&chain_params));
+            let dim_scale = ctx.storage_buffer("dim scale", bytemuck::cast_slice(&vec![1.0f32; dim]));
+            let net_buffers = NetBuffers::new(&ctx, net, chunk)?;
+            let mut passes = Vec::new();
+            let nd = chains * dim;
+            let mut first = 0;
+            while first < chains {
+                let n = chunk.min(chains - first);
+                let y = Slice::new(&points, nd + first * dim);
+                let ey = Slice::new(&energies, chains + first);
+                let gy = Slice::new(&grads, nd + first * dim);
+                passes.push(GpuNetwork::new(&nn, net, &net_buffers, n, y, ey, Some(gy), false)?);
+                first += n;
+            }
+            let params = ParamSlots::new(&ctx, STEPS_PER_SUBMIT as u64 + 1);
+            let bind = bind_group(
+                &ctx,
+                &kernels.propose,
+                &params.buffer,
+                size_of::<LayeredParams>() as u64,
+                &[&points, &grads, &energies, &stats, &chain_params_buffer, &dim_scale],
+            );
+            Ok((points, grads, energies, stats, chain_params_buffer, dim_scale, net_buffers, passes, params, bind))
+        })??;
+        Ok(Self {
+            ctx,
+            config,
+            dim,
+            chains,
+            kernels,
+            points,
+            _grads: grads,
+            energies,
+            stats,
+            chain_params_buffer,
+            dim_scale,
+            chain_params,
+            params,
+            bind,
+            passes,
+            _net_buffers: net_buffers,
+            started: false,
+            steps_done: 0,
+        })
+    }
+
+    fn step_params(&self, step: u32) -> (LayeredParams, u32, u32) {
+        let cfg = &self.config;
+        let total = (self.chains * self.dim) as u32;
+        let max_x = self.ctx.limits().max_compute_workgroups_per_dimension * WG;
+        let row = total.min(max_x).div_ceil(WG) * WG;
+        let rows = total.div_ceil(row);
+        let (lo, hi) = cfg.box_clamp.unwrap_or((0.0, 0.0));
+        let key = crate::rng::key(cfg.seed);
+        let p = LayeredParams {
+            n_chains: self.chains as u32,
+            dim: self.dim as u32,
+            chain_offset: cfg.chain_offset,
+            step,
+            seed: key,
+            noise_scale: cfg.noise_scale.unwrap_or(-1.0),
+            grad_clamp: cfg.grad_clamp.unwrap_or(0.0),
+            box_lo: lo,
+            box_hi: hi,
+            use_box: cfg.box_clamp.is_some() as u32,
+            kind: (cfg.kind == SamplerKind::Mala) as u32,
+            row_stride: row,
+            _pad: [0; 3],
+        };
+        (p, row, rows)
+    }
+
+    fn record_passes(&self, pass: &mut wgpu::ComputePass) {
+        for net in &self.passes {
+            net.record(pass);
+        }
+    }
+
+    /// Evaluates the starting states (once, before the first step).
+    fn start(&mut self) -> Result<()> {
+        let (p, row, rows) = self.step_params(0);
+        let offset = self.params.push(&p);
+        self.params.flush(&self.ctx);
+        self.ctx.scoped("sampler start", || {
+            let mut encoder = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("layered start") });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("layered start"), timestamp_writes: None });
+                dispatch(&mut pass, &self.kernels.load_start, &self.bind, offset, row, rows);
+                self.record_passes(&mut pass);
+                dispatch(&mut pass, &self.kernels.start, &self.bind, offset, self.chains as u32, 1);
+            }
+            self.ctx.queue().submit([encoder.finish()]);
+        })?;
+        self.started = true;
+        Ok(())
+    }
+}
+
+impl ChainSampler for LayeredSampler {
+    fn run(&mut self, steps: u32) -> Result<()> {
+        if !self.started {
+            self.start()?;
+        }
+        let mut done = 0;
+        while done < steps {
+            let batch = STEPS_PER_SUBMIT.min(steps - done);
+            let mut slots = Vec::new();
+            for k in 0..batch {
+                let (p, row, rows) = self.step_params(self.steps_done + done + k);
+                slots.push((self.params.push(&p), row, rows));
+            }
+            self.params.flush(&self.ctx);
+            self.ctx.scoped("sampler steps", || {
+                let mut encoder = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("layered steps") });
+                {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("layered steps"), timestamp_writes: None });
+                    for &(offset, row, rows) in &slots {
+                        dispatch(&mut pass, &self.kernels.propose, &self.bind, offset, row, rows);
+                        self.record_passes(&mut pass);
+                        dispatch(&mut pass, &self.kernels.accept, &self.bind, offset, self.chains as u32, 1);
+                    }
+                }
+                self.ctx.queue().submit([encoder.finish()]);
+            })?;
+            done += batch;
+        }
+        self.steps_done += steps;
+        self.ctx.wait()
+    }
+
+    fn all_states(&self) -> Result<Vec<f32>> {
+        let bytes = self.ctx.read_buffers(&[(&self.points, (self.chains * self.dim * 4) as u64)])?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes[0]))
+    }
+
+    fn stats(&self) -> Result<ChainStats> {
+        let parts = self.ctx.read_buffers(&[(&self.stats, self.chains as u64 * 16), (&self.energies, self.chains as u64 * 4)])?;
+        let stats: Vec<u32> = bytemuck::pod_collect_to_vec(&parts[0]);
+        Ok(ChainStats {
+            accepted: stats.chunks(4).map(|s| s[0]).collect(),
+            frozen: stats.chunks(4).map(|s| s[1] != 0).collect(),
+            accept_prob_sums: stats.chunks(4).map(|s| f32::from_bits(s[2])).collect(),
+            energies: bytemuck::pod_collect_to_vec(&parts[1]),
+            swaps: Vec::new(),
+        })
+    }
+
+    fn all_traces(&self) -> Result<Option<Vec<f32>>> {
+        Ok(None)
+    }
+
+    fn set_step_sizes(&mut self, steps: &[f32]) -> Result<()> {
+        super::check_len("step sizes", steps.len(), self.chains)?;
+        self.chain_params.iter_mut().zip(steps).for_each(|(p, &s)| p[0] = s);
+        self.ctx.queue().write_buffer(&self.chain_params_buffer, 0, bytemuck::cast_slice(&self.chain_params));
+        Ok(())
+    }
+
+    fn step_sizes(&self) -> Vec<f32> {
+        self.chain_params.iter().map(|p| p[0]).collect()
+    }
+
+    fn set_dim_scale(&mut self, scale: &[f32]) -> Result<()> {
+        super::check_dim_scale(scale, self.dim)?;
+        self.ctx.queue().write_buffer(&self.dim_scale, 0, bytemuck::cast_slice(scale));
+        Ok(())
+    }
+
+    fn config(&self) -> &SamplerConfig {
+        &self.config
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn steps_done(&self) -> u32 {
+        self.steps_done
+    }
+
+    fn dispatches_per_step(&self) -> f64 {
+        (2 + self.passes.iter().map(GpuNetwork::dispatches).sum::<usize>()) as f64
+    }
+
+    fn executor(&self) -> String {
+        format!("gpu: {} (layer kernels)", self.ctx.describe())
+    }
+}
+
+/// The GPU sampler for an energy: the fused per-chain kernels ([`super::gpu::GpuSampler`]) for
+/// analytic energies and MLPs, the layer kernels ([`LayeredSampler`]) for other networks.
+pub fn gpu_sampler(ctx: Arc<GpuContext>, energy: &Energy, config: SamplerConfig, initial: &[f32]) -> Result<Box<dyn ChainSampler>> {
+    Ok(if energy.has_layered_net() {
+        Box::new(LayeredSampler::new(ctx, energy, config, initial)?)
+    } else {
+        Box::new(super::gpu::GpuSampler::new(ctx, energy, config, initial)?)
+    })
+}

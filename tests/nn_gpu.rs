@@ -1,0 +1,146 @@
+//! Networks of layer kernels on the GPU against the CPU executor: energies, input gradients
+//! and batch-reduced parameter gradients (the UvA ConvEBM among the networks), MALA and ULA
+//! trajectories from one seed, and the layered sampler against a target with a known answer.
+
+mod common;
+
+use ebm_gpu::energy::Energy;
+use ebm_gpu::nn::cpu::Tape;
+use ebm_gpu::nn::gpu::{NnKernels, Slice};
+use ebm_gpu::nn::gpu_net::{GpuNetwork, NetBuffers};
+use ebm_gpu::nn::{Architecture, Network};
+use ebm_gpu::rng;
+use ebm_gpu::sampler::cpu::CpuSampler;
+use ebm_gpu::sampler::layered::LayeredSampler;
+use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
+use std::sync::Arc;
+
+const UVA: &str = "1x28x28/16k5s2p4/swish/32k3s2p1/swish/64k3s2p1/swish/64k3s2p1/swish/flatten/64/swish/1/head:-f";
+
+fn net(spec: &str, seed: u64) -> Network {
+    Network::random(&Architecture::parse(spec).unwrap(), seed).unwrap()
+}
+
+/// max |a - b| / (1 + max |b|).
+fn rel_err(a: &[f32], b: &[f32]) -> f32 {
+    let scale = 1.0 + b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    common::max_abs_diff(a, b) / scale
+}
+
+#[test]
+fn network_pass_matches_cpu() {
+    let Some(ctx) = common::gpu() else { return };
+    let nn = NnKernels::new(ctx.clone());
+    let specs = [
+        (UVA, 5),
+        ("2x9x9/6k3s1p1/relu/avgpool:2/5k2s1p0:nobias/elu:0.5/flatten/7/leaky_relu:0.1/10/head:lse", 9),
+        ("3x13x11/7k3s2p1/silu/5k5s1p2/tanh/flatten/9/softplus/1", 6),
+        ("1x12x12/4k5s2p4/swish/3k3s3p0/flatten/6/head:class:4", 70),
+        ("5/17/silu/13/tanh/1/head:-f", 33),
+    ];
+    for (s, (spec, n)) in specs.into_iter().enumerate() {
+        let net = net(spec, 7 + s as u64);
+        let d = net.input_dim();
+        let xs = rng::initial_states(50 + s as u64, 0, n, d, 1.0);
+        // CPU.
+        let mut tape = Tape::default();
+        net.forward_batch(&xs, n, &mut tape);
+        let (mut e_cpu, mut d_out) = (vec![0.0f32; n], Vec::new());
+        net.head_batch(&tape, &mut e_cpu, &mut d_out);
+        let mut p_cpu = vec![0.0f32; net.param_count()];
+        let g_cpu = net.backward_batch(&tape, &d_out, Some(&mut p_cpu), true);
+        // GPU.
+        let x = ctx.storage_buffer("x", bytemuck::cast_slice(&xs));
+        let e = ctx.zeroed_storage_buffer("e", 4 * n as u64);
+        let g = ctx.zeroed_storage_buffer("g", 4 * (n * d) as u64);
+        let bufs = NetBuffers::new(&ctx, &net, n).unwrap();
+        let pass = GpuNetwork::new(&nn, &net, &bufs, n, Slice::whole(&x), Slice::whole(&e), Some(Slice::whole(&g)), true).unwrap();
+        let mut encoder = ctx.device().create_command_encoder(&Default::default());
+        {
+            let mut cp = encoder.begin_compute_pass(&Default::default());
+            pass.record(&mut cp);
+        }
+        ctx.queue().submit([encoder.finish()]);
+        let out = ctx.read_buffers(&[(&e, 4 * n as u64), (&g, 4 * (n * d) as u64), (&bufs.param_grads, 4 * net.param_count() as u64)]).unwrap();
+        let (e_gpu, g_gpu, p_gpu): (Vec<f32>, Vec<f32>, Vec<f32>) =
+            (bytemuck::pod_collect_to_vec(&out[0]), bytemuck::pod_collect_to_vec(&out[1]), bytemuck::pod_collect_to_vec(&out[2]));
+        assert!(rel_err(&e_gpu, &e_cpu) < 1e-4, "{spec}: energies {e_gpu:?} vs CPU {e_cpu:?}");
+        assert!(rel_err(&g_gpu, &g_cpu) < 1e-4, "{spec}: input gradients differ by {}", rel_err(&g_gpu, &g_cpu));
+        assert!(rel_err(&p_gpu, &p_cpu) < 1e-4, "{spec}: parameter gradients differ by {}", rel_err(&p_gpu, &p_cpu));
+    }
+}
+
+fn trajectories(kind: SamplerKind, spec: &str, chains: usize, steps: u32, step_size: f32) {
+    let Some(ctx) = common::gpu() else { return };
+    let energy = Energy::Net(Arc::new(net(spec, 3)));
+    let d = energy.dim();
+    let init = rng::initial_states(9, 0, chains, d, 0.5);
+    let config = SamplerConfig::new(kind, step_size, 21);
+    let mut gpu = LayeredSampler::new(ctx, &energy, config.clone(), &init).unwrap();
+    let mut cpu = CpuSampler::new(&energy, config, &init).unwrap();
+    gpu.run(steps).unwrap();
+    cpu.run(steps).unwrap();
+    let (sg, sc) = (gpu.stats().unwrap(), cpu.stats().unwrap());
+    let (xg, xc) = (gpu.state().unwrap(), cpu.state().unwrap());
+    // Rounding differences can flip an accept decision that sits on the edge; such a chain
+    // then follows another path. Every other chain must agree closely.
+    let mut diverged = 0;
+    for c in 0..chains {
+        let (a, b) = (&xg[c * d..(c + 1) * d], &xc[c * d..(c + 1) * d]);
+        if sg.accepted[c] != sc.accepted[c] || common::max_abs_diff(a, b) > 1e-3 {
+            diverged += 1;
+        } else {
+            assert!((sg.energies[c] - sc.energies[c]).abs() < 1e-3 * (1.0 + sc.energies[c].abs()), "chain {c}: energies");
+        }
+    }
+    assert!(!sg.frozen.iter().any(|&f| f), "no chain may freeze");
+    assert!(diverged <= chains / 20, "{diverged} of {chains} {} chains left the CPU's path", kind.name());
+    if kind == SamplerKind::Mala {
+        let rate = sg.acceptance_rate(steps);
+        assert!(rate > 0.2 && rate < 1.0, "MALA acceptance {rate}: the test should exercise both outcomes");
+    }
+}
+
+#[test]
+fn mala_on_a_conv_energy_follows_the_cpu() {
+    trajectories(SamplerKind::Mala, "1x8x8/4k3s1p1/silu/avgpool:2/6k3s2p1/tanh/flatten/5/softplus/1", 64, 20, 2.0);
+}
+
+#[test]
+fn ula_on_the_uva_convebm_follows_the_cpu() {
+    trajectories(SamplerKind::Ula, UVA, 16, 5, 0.01);
+}
+
+/// E(x) = sum over pixels of softplus(x) + softplus(-x): each pixel independent with the
+/// logistic density e^x / (1 + e^x)^2 (mean 0, variance pi^2 / 3), written as a conv network.
+fn logistic_net() -> Network {
+    let arch = Architecture::parse("1x2x1/2k1:nobias/softplus/flatten/1:nobias").unwrap();
+    Network::new(&arch, vec![(vec![1.0, -1.0], vec![]), (vec![], vec![]), (vec![], vec![]), (vec![1.0; 4], vec![])]).unwrap()
+}
+
+#[test]
+fn layered_mala_samples_the_logistic_density() {
+    let energy = Energy::Net(Arc::new(logistic_net()));
+    let chains = 4096;
+    let init = rng::initial_states(4, 0, chains, 2, 1.0);
+    let config = SamplerConfig::new(SamplerKind::Mala, 0.8, 17);
+    let mut samplers: Vec<(String, Box<dyn ChainSampler>)> = vec![("cpu".into(), Box::new(CpuSampler::new(&energy, config.clone(), &init).unwrap()))];
+    if let Some(ctx) = common::gpu() {
+        samplers.push(("gpu".into(), Box::new(LayeredSampler::new(ctx, &energy, config, &init).unwrap())));
+    }
+    for (name, mut s) in samplers {
+        s.run(300).unwrap();
+        let x = s.state().unwrap();
+        let n = x.len() as f64;
+        let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        let want_var = std::f64::consts::PI.powi(2) / 3.0;
+        // Standard errors over n independent draws: sqrt(var / n) for the mean; for the
+        // variance var * sqrt((kurtosis - 1) / n) with the logistic's kurtosis 4.2.
+        let (se_mean, se_var) = ((want_var / n).sqrt(), want_var * (3.2 / n).sqrt());
+        assert!(mean.abs() < 4.0 * se_mean, "{name}: mean {mean} (sd of the estimate {se_mean})");
+        assert!((var - want_var).abs() < 4.0 * se_var, "{name}: variance {var}, want {want_var} ± {se_var}");
+        let rate = s.stats().unwrap().acceptance_rate(300);
+        assert!(rate > 0.3, "{name}: acceptance {rate}");
+    }
+}
