@@ -290,3 +290,14 @@ fn bad_files_are_errors_naming_the_tensor() {
     assert!(Network::load(&dir.join("garbage.safetensors"), None).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn training_models_take_the_text_form_of_mlps() {
+    use ebm_gpu::train::ModelSpec;
+    let m = ModelSpec::parse("2/32/silu/16/silu/1").unwrap();
+    assert_eq!((m.dims.as_slice(), m.activation.as_str()), ([2, 32, 16, 1].as_slice(), "silu"));
+    assert_eq!(ModelSpec::parse("mlp:2,32,16,1:silu").unwrap(), m);
+    let e = ModelSpec::parse("1x8x8/3k3/silu/flatten/1").unwrap_err().to_string();
+    assert!(e.contains("only MLP energies train"), "{e}");
+    assert!(ModelSpec::parse("2/32/silu/16/tanh/1").is_err(), "one activation throughout");
+}

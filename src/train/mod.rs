@@ -307,7 +307,8 @@ pub fn check_data(data: &[f32], dim: usize) -> Result<usize> {
     Ok(data.len() / dim)
 }
 
-/// The model shape of `--model`: "mlp:2,128,128,1:silu".
+/// The model shape of `--model`: "mlp:2,128,128,1:silu", or the network text form of an MLP,
+/// "2/128/silu/128/silu/1".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelSpec {
     pub dims: Vec<usize>,
@@ -322,7 +323,17 @@ impl ModelSpec {
                 format!("{s:?}: {why}; expected mlp:IN,HIDDEN,...,1[:activation], e.g. mlp:2,128,128,1:silu"),
             )
         };
-        let rest = s.strip_prefix("mlp:").ok_or_else(|| bad("only MLP models are supported".into()))?;
+        let Some(rest) = s.strip_prefix("mlp:") else {
+            // The network text form (README, Networks), for MLP-shaped networks: one
+            // activation between biased Linear layers, one output, E = f.
+            let arch = crate::nn::Architecture::parse(s).map_err(|e| bad(e.to_string()))?;
+            let mlp = crate::nn::Network::random(&arch, 0)?.to_mlp().filter(|m| !m.negate).ok_or_else(|| {
+                bad("only MLP energies train so far (biased Linear layers with one activation between them, one output, head f); \
+                     convolutional and multi-output networks sample with `ebm sample --energy net:FILE`"
+                    .into())
+            })?;
+            return Ok(Self { dims: mlp.dims(), activation: mlp.activation.name() });
+        };
         let (dims, act) = rest.split_once(':').unwrap_or((rest, "silu"));
         let dims = dims
             .split(',')
