@@ -72,7 +72,7 @@ impl GpuContext {
                 Self::open(adapter)
             }
             None => Err(Error::NoAdapter(format!(
-                "only software adapters ({}), which run our kernels far slower than the CPU executor",
+                "only software adapters: {}",
                 infos.iter().map(|i| format!("{} [{:?}]", i.name, i.backend)).collect::<Vec<_>>().join(", ")
             ))),
         }

@@ -15,9 +15,6 @@ use std::sync::Arc;
 pub const AUTO_POLICY: &str = "auto: a hardware GPU if one opens, otherwise the CPU executor; a software \
 adapter (lavapipe, llvmpipe) only with --backend gpu";
 
-/// [`AUTO_POLICY`] without the flag, for notes.
-const AUTO_POLICY_SHORT: &str = "a hardware GPU if one opens, else the CPU executor";
-
 /// Which executor to run on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Backend {
@@ -60,10 +57,17 @@ impl Backend {
             Backend::Gpu => Ok(ExecutorChoice { gpu: Some(Arc::new(GpuContext::new()?)), note: None }),
             Backend::Auto => match GpuContext::new_hardware() {
                 Ok(ctx) => Ok(ExecutorChoice { gpu: Some(Arc::new(ctx)), note: None }),
-                Err(e) => Ok(ExecutorChoice {
-                    gpu: None,
-                    note: Some(format!("{e}; using the CPU executor (--backend auto: {AUTO_POLICY_SHORT})")),
-                }),
+                Err(e) => {
+                    let why = match e {
+                        crate::Error::NoAdapter(m) => m,
+                        e => e.to_string(),
+                    };
+                    let note = format!(
+                        "--backend auto: no hardware GPU ({why}); using the CPU executor, which is faster than \
+                         a software adapter (--backend gpu uses one anyway)"
+                    );
+                    Ok(ExecutorChoice { gpu: None, note: Some(note) })
+                }
             },
         }
     }

@@ -203,6 +203,15 @@ fn load(args: &DataArgs, split: Split) -> anyhow::Result<Dataset> {
     Ok(d)
 }
 
+/// The checkpoint of an `ebm rbm train` run directory, or an error saying there is none.
+fn run_checkpoint(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let ckpt = dir.join("checkpoint.safetensors");
+    if !ckpt.is_file() {
+        bail!("--run-dir {}: no checkpoint.safetensors there (write one with `ebm rbm train --run-dir DIR`)", dir.display());
+    }
+    Ok(ckpt)
+}
+
 fn side(n: usize) -> (usize, usize) {
     let s = (n as f64).sqrt().round() as usize;
     if s * s == n { (s, s) } else { (1, n) }
@@ -278,7 +287,7 @@ fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
 }
 
 fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
-    let (state, _) = checkpoint::load(&a.run_dir.join("checkpoint.safetensors"))?;
+    let (state, _) = checkpoint::load(&run_checkpoint(&a.run_dir)?)?;
     let rbm = state.rbm;
     let test = load(&a.data, Split::Test)?;
     rbm.check_data(&test)?;
@@ -306,7 +315,7 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
 }
 
 fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
-    let (state, _) = checkpoint::load(&a.run_dir.join("checkpoint.safetensors"))?;
+    let (state, _) = checkpoint::load(&run_checkpoint(&a.run_dir)?)?;
     let rbm = state.rbm;
     let (h, w) = match a.height {
         Some(h) if h > 0 && rbm.n_vis % h == 0 => (h, rbm.n_vis / h),

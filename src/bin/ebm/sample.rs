@@ -88,7 +88,8 @@ pub struct SampleArgs {
     /// ULA only: clamp states to the box LO,HI after each step.
     #[arg(long = "box", value_parser = parse_box, value_name = "LO,HI", allow_hyphen_values = true)]
     pub box_clamp: Option<(f32, f32)>,
-    /// Random seed: chains are a pure function of (seed, chain index).
+    /// Random seed: on one executor chains are a pure function of (seed, chain index); GPU and
+    /// CPU draw the same random numbers and agree up to rounding (see README).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Standard deviation of the Gaussian the chains start from.
