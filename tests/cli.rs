@@ -37,6 +37,8 @@ fn sample_writes_npy_csv_and_png_on_both_backends() {
         assert!(o.status.success(), "{}", stderr(&o));
         let stdout = String::from_utf8_lossy(&o.stdout);
         assert!(stdout.contains("acceptance") && stdout.contains("chain-steps/s"), "{stdout}");
+        // Inline JSON is named as such in the header, not cut mid-JSON.
+        assert!(stdout.contains("energy inline JSON (gaussian_mixture, d=2)"), "{stdout}");
         let (data, shape) = ebm_gpu::io::npy::read_f32(&npy).unwrap();
         assert_eq!(shape, vec![300, 2]);
         // Both modes are populated and the samples sit near +-2.
@@ -195,6 +197,15 @@ fn rbm_train_eval_sample_on_digits() {
     let png = dir.join("samples.png");
     let o = ebm(&["rbm", "sample", "--run-dir", s(&run), "--out", s(&png), "--backend", "cpu"]);
     assert!(o.status.success() && png.exists(), "{}", stderr(&o));
+    // `--resume DIR` (as for `ebm train`) continues the run to more epochs.
+    let o = ebm(&[
+        "rbm", "train", "--data", s(&digits), "--cd", "1", "--epochs", "3", "--batch", "50", "--binarize", "threshold",
+        "--backend", "cpu", "--resume", s(&run),
+    ]);
+    assert!(o.status.success() && stderr(&o).contains("resuming after epoch 2"), "{}", stderr(&o));
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 1 + 3, "{metrics}");
+    assert!(stderr(&o).contains("with CD-1 on"), "method named, not debug-printed: {}", stderr(&o));
     // Training into a run dir that holds another run is refused without --resume.
     let o = ebm(&["rbm", "train", "--data", s(&digits), "--hidden", "8", "--epochs", "1", "--backend", "cpu", "--run-dir", s(&run)]);
     assert!(!o.status.success() && stderr(&o).contains("--resume"), "overwrote a run: {}", stderr(&o));
