@@ -459,13 +459,8 @@ impl ChainSampler for GpuSampler {
     fn stats(&self) -> Result<ChainStats> {
         let stats: Vec<u32> = self.gather(|g| (&g.stats, g.chains as u64 * 16))?;
         let r = self.config.replicas() as u64;
-        Ok(ChainStats {
-            accepted: stats.chunks(4).map(|s| s[0]).collect(),
-            frozen: stats.chunks(4).map(|s| s[1] != 0).collect(),
-            accept_prob_sums: stats.chunks(4).map(|s| f32::from_bits(s[2])).collect(),
-            energies: self.gather(|g| (&g.energies, g.chains as u64 * 4))?,
-            swaps: if r > 1 { self.gather(|g| (&g.swaps, g.chains as u64 / r * (r - 1) * 4))? } else { Vec::new() },
-        })
+        let swaps = if r > 1 { self.gather(|g| (&g.swaps, g.chains as u64 / r * (r - 1) * 4))? } else { Vec::new() };
+        Ok(ChainStats::from_kernel_rows(&stats, self.gather(|g| (&g.energies, g.chains as u64 * 4))?, swaps))
     }
 
     fn all_traces(&self) -> Result<Option<Vec<f32>>> {

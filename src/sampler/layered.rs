@@ -266,13 +266,7 @@ impl ChainSampler for LayeredSampler {
     fn stats(&self) -> Result<ChainStats> {
         let parts = self.ctx.read_buffers(&[(&self.stats, self.chains as u64 * 16), (&self.energies, self.chains as u64 * 4)])?;
         let stats: Vec<u32> = bytemuck::pod_collect_to_vec(&parts[0]);
-        Ok(ChainStats {
-            accepted: stats.chunks(4).map(|s| s[0]).collect(),
-            frozen: stats.chunks(4).map(|s| s[1] != 0).collect(),
-            accept_prob_sums: stats.chunks(4).map(|s| f32::from_bits(s[2])).collect(),
-            energies: bytemuck::pod_collect_to_vec(&parts[1]),
-            swaps: Vec::new(),
-        })
+        Ok(ChainStats::from_kernel_rows(&stats, bytemuck::pod_collect_to_vec(&parts[1]), Vec::new()))
     }
 
     fn all_traces(&self) -> Result<Option<Vec<f32>>> {

@@ -32,6 +32,18 @@ pub struct ChainStats {
 }
 
 impl ChainStats {
+    /// Decodes the kernels' per-chain stats rows ([chains, 4] u32: accepted proposals, frozen
+    /// flag, sum of accept probabilities as f32 bits, unused; shaders/common/chain.wgsl).
+    pub(crate) fn from_kernel_rows(rows: &[u32], energies: Vec<f32>, swaps: Vec<u32>) -> Self {
+        ChainStats {
+            accepted: rows.chunks(4).map(|s| s[0]).collect(),
+            frozen: rows.chunks(4).map(|s| s[1] != 0).collect(),
+            accept_prob_sums: rows.chunks(4).map(|s| f32::from_bits(s[2])).collect(),
+            energies,
+            swaps,
+        }
+    }
+
     pub fn frozen_count(&self) -> usize {
         self.frozen.iter().filter(|&&f| f).count()
     }
