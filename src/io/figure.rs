@@ -234,7 +234,7 @@ fn draw_text(img: &mut RgbImage, text: &str, x0: i64, y0: i64) {
 /// and the decimals their labels need.
 pub fn ticks(lo: f32, hi: f32) -> (Vec<f64>, usize) {
     let (lo, hi) = (lo as f64, hi as f64);
-    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+    if !lo.is_finite() || !hi.is_finite() || hi <= lo {
         return (Vec::new(), 0);
     }
     let raw = (hi - lo) / 5.0;

@@ -242,10 +242,10 @@ fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
     let visible = if a.gaussian { Visible::Gaussian } else { Visible::Bernoulli };
     let state = if resume {
         let (state, saved) = checkpoint::load(&ckpt)?;
-        if let Some(saved) = saved {
-            if saved.method != config.method || saved.batch != config.batch {
-                bail!("{} was trained with {}, batch {}; resume with the same method and batch", ckpt.display(), saved.method, saved.batch);
-            }
+        if let Some(saved) = saved
+            && (saved.method != config.method || saved.batch != config.batch)
+        {
+            bail!("{} was trained with {}, batch {}; resume with the same method and batch", ckpt.display(), saved.method, saved.batch);
         }
         state.rbm.check_data(&train_x)?;
         eprintln!("resuming after epoch {}", state.epoch);
