@@ -7,6 +7,11 @@
 //!
 //! Group `train`: training steps of a small MLP energy on both executors.
 //!
+//! Group `nn`: the layer kernels, one GEMM (Linear 256 -> 64 at 1024 rows, bias epilogue) and
+//! one convolution (the UvA ConvEBM's 16 -> 32 k3 s2 p1 layer on 16x16 at 64 images, forward
+//! plus input gradient), GPU (`NnKernels`, one submit waited for per iteration) and CPU
+//! (`nn::ops`, single-threaded); throughput in FLOPs.
+//!
 //! `cargo bench --bench samplers` (filter with e.g. `-- mala/gpu` or `-- train`). A software adapter
 //! (llvmpipe/lavapipe) gives numbers that say nothing about a real GPU.
 
@@ -100,7 +105,8 @@ fn bench_training(c: &mut Criterion) {
     group.throughput(Throughput::Elements(TRAIN_STEPS as u64));
     let mut trainers: Vec<(&str, Box<dyn Trainer>)> = Vec::new();
     if let Some(ctx) = &ctx {
-        trainers.push(("gpu", Box::new(GpuTrainer::new(ctx.clone(), &config, state.clone(), &data).expect("GPU trainer"))));
+        trainers
+            .push(("gpu", Box::new(GpuTrainer::new(ctx.clone(), &config, state.clone(), &data).expect("GPU trainer"))));
     }
     trainers.push(("cpu", Box::new(CpuTrainer::new(&config, state, &data).expect("CPU trainer"))));
     for (executor, mut trainer) in trainers {
@@ -112,5 +118,74 @@ fn bench_training(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_samplers, bench_training);
+/// Group `nn`: one GEMM and one convolution (forward + input gradient) on each executor.
+fn bench_nn(c: &mut Criterion) {
+    use ebm_gpu::nn::gpu::{Epilogue, NnKernels, Slice};
+    use ebm_gpu::nn::ops::{self, ConvGeom};
+    let ctx = gpu_context();
+    let randn = |stream: u32, len: usize| rng::initial_states(SEED, stream, 1, len, 1.0);
+    let (n, inputs, outputs) = (1024, 256, 64);
+    let g = ConvGeom { batch: 64, in_c: 16, in_h: 16, in_w: 16, out_c: 32, kh: 3, kw: 3, stride: 2, pad: 1 };
+    let (x, w, b) = (randn(1, n * inputs), randn(2, outputs * inputs), randn(3, outputs));
+    let (cx, cw, cb, cdy) = (
+        randn(4, g.batch * g.in_len()),
+        randn(5, g.out_c * g.patch()),
+        randn(6, g.out_c),
+        randn(7, g.batch * g.out_len()),
+    );
+    let gemm_flops = 2 * (n * inputs * outputs) as u64;
+    let conv_flops = 4 * g.batch as u64 * g.macs();
+    let mut group = c.benchmark_group("nn");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    if let Some(ctx) = &ctx {
+        let nn = NnKernels::new(ctx.clone());
+        let buf = |v: &[f32]| ctx.storage_buffer("bench", bytemuck::cast_slice(v));
+        let (xb, wb, bb) = (buf(&x), buf(&w), buf(&b));
+        let yb = ctx.zeroed_storage_buffer("bench y", (n * outputs * 4) as u64);
+        let epi = |bias| Epilogue { bias: Some(Slice::whole(bias)), ..Default::default() };
+        let linear = nn
+            .linear_forward(Slice::whole(&xb), Slice::whole(&wb), Slice::whole(&yb), n, inputs, outputs, epi(&bb))
+            .expect("GPU linear");
+        let (cxb, cwb, cbb, cdyb) = (buf(&cx), buf(&cw), buf(&cb), buf(&cdy));
+        let cyb = ctx.zeroed_storage_buffer("bench conv y", (g.batch * g.out_len() * 4) as u64);
+        let cdxb = ctx.zeroed_storage_buffer("bench conv dx", (g.batch * g.in_len() * 4) as u64);
+        let fwd = nn
+            .conv2d_forward(&g, Slice::whole(&cxb), Slice::whole(&cwb), Slice::whole(&cyb), epi(&cbb))
+            .expect("GPU conv forward");
+        let bwd = nn
+            .conv2d_backward_input(&g, Slice::whole(&cdyb), Slice::whole(&cwb), Slice::whole(&cdxb))
+            .expect("GPU conv input gradient");
+        nn.time(&[&linear, &fwd, &bwd], 1).expect("GPU warm-up");
+        group.throughput(Throughput::Elements(gemm_flops));
+        group.bench_function("gpu/linear-1024x256x64", |bch| {
+            bch.iter(|| {
+                nn.submit(&[&linear], 1).expect("submit");
+                ctx.wait().expect("wait")
+            })
+        });
+        group.throughput(Throughput::Elements(conv_flops));
+        group.bench_function("gpu/conv-16x32k3s2-fwd+ingrad", |bch| {
+            bch.iter(|| {
+                nn.submit(&[&fwd, &bwd], 1).expect("submit");
+                ctx.wait().expect("wait")
+            })
+        });
+    }
+    let mut y = vec![0.0; n * outputs];
+    group.throughput(Throughput::Elements(gemm_flops));
+    group.bench_function("cpu/linear-1024x256x64", |bch| {
+        bch.iter(|| ops::linear_forward(black_box(&x), &w, Some(&b), n, inputs, outputs, &mut y))
+    });
+    let (mut cy, mut cdx) = (vec![0.0; g.batch * g.out_len()], vec![0.0; g.batch * g.in_len()]);
+    group.throughput(Throughput::Elements(conv_flops));
+    group.bench_function("cpu/conv-16x32k3s2-fwd+ingrad", |bch| {
+        bch.iter(|| {
+            ops::conv2d_forward(&g, black_box(&cx), &cw, Some(&cb), &mut cy);
+            ops::conv2d_backward_input(&g, black_box(&cdy), &cw, &mut cdx);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_samplers, bench_training, bench_nn);
 criterion_main!(benches);

@@ -48,7 +48,18 @@ impl ConvGeom {
 
 /// C[m, n] = alpha * A B + beta * C with explicit strides (row stride, column stride).
 #[allow(clippy::too_many_arguments)]
-fn gemm(m: usize, k: usize, n: usize, a: &[f32], (rsa, csa): (usize, usize), b: &[f32], (rsb, csb): (usize, usize), beta: f32, c: &mut [f32], (rsc, csc): (usize, usize)) {
+fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    (rsa, csa): (usize, usize),
+    b: &[f32],
+    (rsb, csb): (usize, usize),
+    beta: f32,
+    c: &mut [f32],
+    (rsc, csc): (usize, usize),
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -59,7 +70,19 @@ fn gemm(m: usize, k: usize, n: usize, a: &[f32], (rsa, csa): (usize, usize), b: 
     // SAFETY: every index the kernel touches was bounds-checked above.
     unsafe {
         matrixmultiply::sgemm(
-            m, k, n, 1.0, a.as_ptr(), rsa as isize, csa as isize, b.as_ptr(), rsb as isize, csb as isize, beta, c.as_mut_ptr(), rsc as isize,
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa as isize,
+            csa as isize,
+            b.as_ptr(),
+            rsb as isize,
+            csb as isize,
+            beta,
+            c.as_mut_ptr(),
+            rsc as isize,
             csc as isize,
         );
     }
@@ -79,7 +102,15 @@ pub fn linear_backward_input(dy: &[f32], w: &[f32], n: usize, inputs: usize, out
 }
 
 /// dw[out, in] += dy^T x and db[out] += sum over rows of dy.
-pub fn linear_backward_params(x: &[f32], dy: &[f32], n: usize, inputs: usize, outputs: usize, dw: &mut [f32], db: Option<&mut [f32]>) {
+pub fn linear_backward_params(
+    x: &[f32],
+    dy: &[f32],
+    n: usize,
+    inputs: usize,
+    outputs: usize,
+    dw: &mut [f32],
+    db: Option<&mut [f32]>,
+) {
     gemm(outputs, n, inputs, dy, (1, outputs), x, (inputs, 1), 1.0, dw, (inputs, 1));
     if let Some(db) = db {
         dy.chunks_exact(outputs).for_each(|row| db.iter_mut().zip(row).for_each(|(d, v)| *d += v));
@@ -87,65 +118,92 @@ pub fn linear_backward_params(x: &[f32], dy: &[f32], n: usize, inputs: usize, ou
 }
 
 /// Images per im2col block: keeps the column matrix near 1 MiB.
+/// Blocks of equal size (no small tail block that would run a short GEMM).
 fn block_images(g: &ConvGeom) -> usize {
     let per_image = g.patch() * g.out_h() * g.out_w();
-    ((1 << 18) / per_image.max(1)).clamp(1, g.batch.max(1))
+    let most = ((1 << 18) / per_image.max(1)).clamp(1, g.batch.max(1));
+    g.batch.div_ceil(g.batch.div_ceil(most).max(1)).max(1)
 }
 
-/// col[p, img * ohw + pos] = padded x of image `img` under kernel offset p at output pixel pos.
-fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
-    let (oh, ow) = (g.out_h(), g.out_w());
-    let (ohw, cols) = (oh * ow, g.batch * oh * ow);
-    for img in 0..g.batch {
-        let xi = &x[img * g.in_len()..(img + 1) * g.in_len()];
-        for c in 0..g.in_c {
-            for ky in 0..g.kh {
-                for kx in 0..g.kw {
-                    let row = &mut col[((c * g.kh + ky) * g.kw + kx) * cols + img * ohw..][..ohw];
-                    for oy in 0..oh {
-                        let iy = (oy * g.stride + ky) as isize - g.pad as isize;
-                        let out = &mut row[oy * ow..(oy + 1) * ow];
-                        if iy < 0 || iy >= g.in_h as isize {
-                            out.fill(0.0);
-                            continue;
-                        }
-                        let src = &xi[(c * g.in_h + iy as usize) * g.in_w..][..g.in_w];
-                        for (ox, o) in out.iter_mut().enumerate() {
-                            let ix = (ox * g.stride + kx) as isize - g.pad as isize;
-                            *o = if ix >= 0 && ix < g.in_w as isize { src[ix as usize] } else { 0.0 };
-                        }
-                    }
+/// The block's images zero-padded ([img, c, in_h + 2 pad, in_w + 2 pad]) and the gather table
+/// that makes im2col one branch-free gather per column-matrix row:
+/// `col[p, j] = padded[offset(p) + index[j]]` with p = (c, ky, kx),
+/// offset(p) = (c * ph + ky) * pw + kx and, for j = img * ohw + oy * ow + ox,
+/// index[j] = img * in_c * ph * pw + (oy * pw + ox) * stride.
+struct Gather {
+    padded: Vec<f32>,
+    index: Vec<u32>,
+}
+
+impl Gather {
+    const fn new() -> Self {
+        Self { padded: Vec::new(), index: Vec::new() }
+    }
+
+    fn padded_dims(g: &ConvGeom) -> (usize, usize) {
+        (g.in_h + 2 * g.pad, g.in_w + 2 * g.pad)
+    }
+
+    /// Sizes the padded buffer (zeroed) and builds the index table for block geometry `g`.
+    fn prepare(&mut self, g: &ConvGeom) {
+        let (ph, pw) = Self::padded_dims(g);
+        let (oh, ow) = (g.out_h(), g.out_w());
+        let plane = g.in_c * ph * pw;
+        assert!(g.batch * plane <= u32::MAX as usize, "conv2d: a block of padded images exceeds 2^32 values");
+        self.padded.clear();
+        self.padded.resize(g.batch * plane, 0.0);
+        self.index.clear();
+        for img in 0..g.batch {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    self.index.push((img * plane + (oy * pw + ox) * g.stride) as u32);
                 }
             }
         }
     }
+
+    /// p = (c, ky, kx) -> offset(p), in column-matrix row order.
+    fn row_offsets(g: &ConvGeom) -> impl Iterator<Item = usize> {
+        let (ph, pw) = Self::padded_dims(g);
+        let (kh, kw) = (g.kh, g.kw);
+        (0..g.in_c).flat_map(move |c| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| (c * ph + ky) * pw + kx)))
+    }
+}
+
+/// col[p, img * ohw + pos] = padded x of image `img` under kernel offset p at output pixel pos.
+fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32], gather: &mut Gather) {
+    gather.prepare(g);
+    let (ph, pw) = Gather::padded_dims(g);
+    for (dst, src) in
+        gather.padded.chunks_exact_mut(ph * pw).zip(x[..g.batch * g.in_len()].chunks_exact(g.in_h * g.in_w))
+    {
+        for (drow, srow) in dst[g.pad * pw..].chunks_exact_mut(pw).zip(src.chunks_exact(g.in_w)) {
+            drow[g.pad..g.pad + g.in_w].copy_from_slice(srow);
+        }
+    }
+    let cols = gather.index.len();
+    let padded = &gather.padded[..];
+    for (row, offset) in col.chunks_exact_mut(cols).zip(Gather::row_offsets(g)) {
+        let src = &padded[offset..];
+        row.iter_mut().zip(&gather.index).for_each(|(o, &i)| *o = src[i as usize]);
+    }
 }
 
 /// The adjoint of [`im2col`]: dx += the column matrix scattered back onto the images.
-fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
-    let (oh, ow) = (g.out_h(), g.out_w());
-    let (ohw, cols) = (oh * ow, g.batch * oh * ow);
-    for img in 0..g.batch {
-        let di = &mut dx[img * g.in_len()..(img + 1) * g.in_len()];
-        for c in 0..g.in_c {
-            for ky in 0..g.kh {
-                for kx in 0..g.kw {
-                    let row = &col[((c * g.kh + ky) * g.kw + kx) * cols + img * ohw..][..ohw];
-                    for oy in 0..oh {
-                        let iy = (oy * g.stride + ky) as isize - g.pad as isize;
-                        if iy < 0 || iy >= g.in_h as isize {
-                            continue;
-                        }
-                        let dst = &mut di[(c * g.in_h + iy as usize) * g.in_w..][..g.in_w];
-                        for (ox, v) in row[oy * ow..(oy + 1) * ow].iter().enumerate() {
-                            let ix = (ox * g.stride + kx) as isize - g.pad as isize;
-                            if ix >= 0 && ix < g.in_w as isize {
-                                dst[ix as usize] += v;
-                            }
-                        }
-                    }
-                }
-            }
+fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32], gather: &mut Gather) {
+    gather.prepare(g);
+    let cols = gather.index.len();
+    let index = &gather.index;
+    for (row, offset) in col.chunks_exact(cols).zip(Gather::row_offsets(g)) {
+        let dst = &mut gather.padded[offset..];
+        row.iter().zip(index).for_each(|(v, &i)| dst[i as usize] += v);
+    }
+    let (ph, pw) = Gather::padded_dims(g);
+    for (src, dst) in
+        gather.padded.chunks_exact(ph * pw).zip(dx[..g.batch * g.in_len()].chunks_exact_mut(g.in_h * g.in_w))
+    {
+        for (srow, drow) in src[g.pad * pw..].chunks_exact(pw).zip(dst.chunks_exact_mut(g.in_w)) {
+            drow.iter_mut().zip(&srow[g.pad..g.pad + g.in_w]).for_each(|(d, v)| *d += v);
         }
     }
 }
@@ -161,24 +219,42 @@ fn for_blocks(g: &ConvGeom, mut f: impl FnMut(&ConvGeom, usize)) {
     }
 }
 
+thread_local! {
+    /// Column and output matrices reused across calls on this thread (callers run the ops on
+    /// rayon workers: one pair per worker, about a megabyte each), so no call allocates or
+    /// zero-fills them anew.
+    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>, Gather)> = const { std::cell::RefCell::new((Vec::new(), Vec::new(), Gather::new())) };
+}
+
+/// Runs `f` with this thread's scratch matrices (fresh ones if they are in use).
+fn with_scratch<T>(f: impl FnOnce(&mut Vec<f32>, &mut Vec<f32>, &mut Gather) -> T) -> T {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut s) => {
+            let (a, b, c) = &mut *s;
+            f(a, b, c)
+        }
+        Err(_) => f(&mut Vec::new(), &mut Vec::new(), &mut Gather::new()),
+    })
+}
+
 /// y[n, oc, oh, ow] = conv(x, w) + b.
 pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
     let ohw = g.out_h() * g.out_w();
-    let mut col = Vec::new();
-    let mut out = Vec::new();
-    for_blocks(g, |gb, first| {
-        let cols = gb.batch * ohw;
-        col.resize(gb.patch() * cols, 0.0);
-        out.resize(g.out_c * cols, 0.0);
-        im2col(gb, &x[first * g.in_len()..], &mut col);
-        gemm(g.out_c, g.patch(), cols, w, (g.patch(), 1), &col, (cols, 1), 0.0, &mut out, (cols, 1));
-        for img in 0..gb.batch {
-            for oc in 0..g.out_c {
-                let bias = b.map_or(0.0, |b| b[oc]);
-                let dst = &mut y[(first + img) * g.out_len() + oc * ohw..][..ohw];
-                dst.iter_mut().zip(&out[oc * cols + img * ohw..][..ohw]).for_each(|(d, v)| *d = v + bias);
+    with_scratch(|col, out, gather| {
+        for_blocks(g, |gb, first| {
+            let cols = gb.batch * ohw;
+            col.resize(gb.patch() * cols, 0.0);
+            out.resize(g.out_c * cols, 0.0);
+            im2col(gb, &x[first * g.in_len()..], col, gather);
+            gemm(g.out_c, g.patch(), cols, w, (g.patch(), 1), col, (cols, 1), 0.0, out, (cols, 1));
+            for img in 0..gb.batch {
+                for oc in 0..g.out_c {
+                    let bias = b.map_or(0.0, |b| b[oc]);
+                    let dst = &mut y[(first + img) * g.out_len() + oc * ohw..][..ohw];
+                    dst.iter_mut().zip(&out[oc * cols + img * ohw..][..ohw]).for_each(|(d, v)| *d = v + bias);
+                }
             }
-        }
+        })
     });
 }
 
@@ -197,32 +273,32 @@ fn gather_dy(g: &ConvGeom, gb: &ConvGeom, first: usize, dy: &[f32], out: &mut Ve
 /// dx = the gradient of sum(dy * conv(x, w)) with respect to x (overwrites dx).
 pub fn conv2d_backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
     dx[..g.batch * g.in_len()].fill(0.0);
-    let mut col = Vec::new();
-    let mut dyg = Vec::new();
-    for_blocks(g, |gb, first| {
-        let cols = gb.batch * g.out_h() * g.out_w();
-        gather_dy(g, gb, first, dy, &mut dyg);
-        col.resize(gb.patch() * cols, 0.0);
-        // dcol[patch, cols] = W^T [patch, oc] dy [oc, cols]
-        gemm(g.patch(), g.out_c, cols, w, (1, g.patch()), &dyg, (cols, 1), 0.0, &mut col, (cols, 1));
-        col2im(gb, &col, &mut dx[first * g.in_len()..]);
+    with_scratch(|col, dyg, gather| {
+        for_blocks(g, |gb, first| {
+            let cols = gb.batch * g.out_h() * g.out_w();
+            gather_dy(g, gb, first, dy, dyg);
+            col.resize(gb.patch() * cols, 0.0);
+            // dcol[patch, cols] = W^T [patch, oc] dy [oc, cols]
+            gemm(g.patch(), g.out_c, cols, w, (1, g.patch()), dyg, (cols, 1), 0.0, col, (cols, 1));
+            col2im(gb, col, &mut dx[first * g.in_len()..], gather);
+        })
     });
 }
 
 /// dw[oc, ic, kh, kw] += sum over the batch of dy x patches; db[oc] += sum of dy.
 pub fn conv2d_backward_params(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], mut db: Option<&mut [f32]>) {
-    let mut col = Vec::new();
-    let mut dyg = Vec::new();
-    for_blocks(g, |gb, first| {
-        let cols = gb.batch * g.out_h() * g.out_w();
-        gather_dy(g, gb, first, dy, &mut dyg);
-        col.resize(gb.patch() * cols, 0.0);
-        im2col(gb, &x[first * g.in_len()..], &mut col);
-        // dw[oc, patch] += dy [oc, cols] col^T [cols, patch]
-        gemm(g.out_c, cols, g.patch(), &dyg, (cols, 1), &col, (1, cols), 1.0, dw, (g.patch(), 1));
-        if let Some(db) = db.as_deref_mut() {
-            db.iter_mut().zip(dyg.chunks_exact(cols)).for_each(|(d, row)| *d += row.iter().sum::<f32>());
-        }
+    with_scratch(|col, dyg, gather| {
+        for_blocks(g, |gb, first| {
+            let cols = gb.batch * g.out_h() * g.out_w();
+            gather_dy(g, gb, first, dy, dyg);
+            col.resize(gb.patch() * cols, 0.0);
+            im2col(gb, &x[first * g.in_len()..], col, gather);
+            // dw[oc, patch] += dy [oc, cols] col^T [cols, patch]
+            gemm(g.out_c, cols, g.patch(), dyg, (cols, 1), col, (1, cols), 1.0, dw, (g.patch(), 1));
+            if let Some(db) = db.as_deref_mut() {
+                db.iter_mut().zip(dyg.chunks_exact(cols)).for_each(|(d, row)| *d += row.iter().sum::<f32>());
+            }
+        })
     });
 }
 

@@ -20,6 +20,8 @@ use ebm_gpu::sampler::cpu::CpuSampler;
 use ebm_gpu::sampler::gpu::GpuSampler;
 use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
 
+mod nn;
+
 /// Which executors to benchmark.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -35,8 +37,9 @@ pub enum Backend {
 ///
 /// Suites: `langevin` (ULA and MALA on ring8, a 10-d Gaussian and a 32-d double well, 1k to
 /// 64k chains), `torchebm` (the double-well sizes TorchEBM publishes, ULA and HMC with 10
-/// leapfrog steps, with bulk ESS per second) and `mlp` (MALA on MLP energies with model
-/// GFLOP/s). Each executor gets a fresh sampler, one untimed warm-up run (which keeps pipeline
+/// leapfrog steps, with bulk ESS per second), `mlp` (MALA on MLP energies with model
+/// GFLOP/s), `rbm`, `train` and `nn` (GEMM and convolution kernels against raw sgemm, and ULA/MALA
+/// on the UvA MNIST ConvEBM through the layer kernels; its own table). Each executor gets a fresh sampler, one untimed warm-up run (which keeps pipeline
 /// creation out of the timing), then one timed `run(steps)` that returns once the work is done.
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = "Columns: seconds of the timed run; chain-steps/s = chains x steps / seconds; \
@@ -56,7 +59,7 @@ pub struct BenchArgs {
     /// fixed amount of work).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: Option<u32>,
-    /// Which cases: all, langevin, torchebm, mlp, rbm or train.
+    /// Which cases: all, langevin, torchebm, mlp, rbm, train or nn.
     #[arg(long, value_enum, default_value_t = Suite::All)]
     pub suite: Suite,
     /// MNIST directory (IDX files) for the rbm suite's training rows; without it the training
@@ -91,6 +94,10 @@ pub enum Suite {
     /// Training steps of 2-d MLP energies on ring8 (`ebm train`'s defaults: batch 256,
     /// CD with 20 Langevin steps per step from the replay buffer, and NCE).
     Train,
+    /// Networks through the layer kernels: GEMM and convolution GFLOP/s (GPU, CPU and raw
+    /// sgemm at the same sizes), and ULA/MALA on the UvA MNIST ConvEBM at 128, 1024 and 8192
+    /// chains; its own table (with --csv and --suite all: written next to PATH as PATH-nn.csv).
+    Nn,
 }
 
 struct Case {
@@ -450,17 +457,42 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         train_rows(args, ctx.as_ref(), want_cpu, &mut rows)?;
     }
 
-    println!();
-    print!("{}", table(&rows));
+    let nn_rows = if matches!(args.suite, Suite::All | Suite::Nn) { nn::run(args, ctx.as_ref(), want_cpu)? } else { Vec::new() };
+
+    if !rows.is_empty() || nn_rows.is_empty() {
+        println!();
+        print!("{}", table(&rows));
+    }
     let frozen: usize = rows.iter().map(|r| r.frozen).sum();
     if frozen > 0 {
         println!("note: {frozen} chains froze (non-finite state) during the timings; their cases may read fast");
     }
+    if !nn_rows.is_empty() {
+        println!();
+        print!("{}", nn::table(&nn_rows));
+        print!("{}", nn::summary(&nn_rows));
+    }
     if let Some(path) = &args.csv {
-        ebm_gpu::io::write_atomic(path, csv(&rows).as_bytes())?;
-        println!("wrote {}", path.display());
+        if !rows.is_empty() || nn_rows.is_empty() {
+            ebm_gpu::io::write_atomic(path, csv(&rows).as_bytes())?;
+            println!("wrote {}", path.display());
+        }
+        if !nn_rows.is_empty() {
+            // The nn table has its own columns: PATH itself for --suite nn, PATH-nn.csv beside
+            // the sampler table otherwise.
+            let nn_path = if rows.is_empty() { path.clone() } else { nn_csv_path(path) };
+            ebm_gpu::io::write_atomic(&nn_path, nn::csv(&nn_rows).as_bytes())?;
+            println!("wrote {}", nn_path.display());
+        }
     }
     Ok(())
+}
+
+/// `bench.csv` -> `bench-nn.csv`.
+fn nn_csv_path(path: &std::path::Path) -> PathBuf {
+    let stem = path.file_stem().map_or_else(|| "bench".into(), |s| s.to_string_lossy().into_owned());
+    let ext = path.extension().map_or_else(|| "csv".into(), |e| e.to_string_lossy().into_owned());
+    path.with_file_name(format!("{stem}-nn.{ext}"))
 }
 
 const HEADERS: [&str; 11] = [
