@@ -230,7 +230,7 @@ fn malformed_weight_files_are_rejected_with_the_tensor_named() {
         ("extra tensor", vec![t("0.weight", vec![1, 2]), t("0.bias", vec![1]), t("norm.scale", vec![2])], &["norm.scale"]),
         ("shape chain", vec![t("0.weight", vec![4, 2]), t("0.bias", vec![4]), t("2.weight", vec![1, 5]), t("2.bias", vec![1])], &["2.weight", "5 inputs", "gives 4"]),
         ("output not 1", vec![t("0.weight", vec![3, 2]), t("0.bias", vec![3])], &["output 1 value"]),
-        ("bias shape", vec![t("0.weight", vec![1, 2]), t("0.bias", vec![2])], &["0.bias", "[out]"]),
+        ("bias shape", vec![t("0.weight", vec![1, 2]), t("0.bias", vec![2])], &["0.bias", "needs [1]"]),
         ("wrong dtype", vec![("0.weight".into(), safetensors::Dtype::I32, vec![1, 2], vec![0; 8]), t("0.bias", vec![1])], &["0.weight", "I32"]),
     ];
     for (what, tensors, needles) in cases {

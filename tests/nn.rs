@@ -58,7 +58,7 @@ fn batched_layers_match_their_f64_definitions() {
             let (inp, out) = (layer.input.len(), layer.output_shape().len());
             for p in 0..n {
                 let x64: Vec<f64> = tape.values[k][p * inp..(p + 1) * inp].iter().map(|&v| v as f64).collect();
-                let want = layer.forward_ref(&x64);
+                let want = layer.view().forward_ref(&x64);
                 let got = &tape.values[k + 1][p * out..(p + 1) * out];
                 let scale = 1.0 + want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
                 for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -70,7 +70,8 @@ fn batched_layers_match_their_f64_definitions() {
         let k_out = net.outputs;
         let d_out = randn(200 + s as u64, n * k_out);
         let mut grads = vec![0.0f32; net.param_count()];
-        let dx = net.backward_batch(&tape, &d_out, Some(&mut grads), true);
+        net.backward_batch(&mut tape, &d_out, Some(&mut grads), true);
+        let dx = tape.input_grad().to_vec();
         let mut want_dx = vec![0.0f64; n * d];
         let mut want_dp = vec![0.0f64; net.param_count()];
         for p in 0..n {
@@ -79,7 +80,7 @@ fn batched_layers_match_their_f64_definitions() {
             for (k, layer) in net.layers.iter().enumerate().rev() {
                 let inp = layer.input.len();
                 let x64: Vec<f64> = tape.values[k][p * inp..(p + 1) * inp].iter().map(|&v| v as f64).collect();
-                let (dxk, dpk) = layer.backward_ref(&x64, &d);
+                let (dxk, dpk) = layer.view().backward_ref(&x64, &d);
                 dps.push(dpk);
                 d = dxk;
             }

@@ -48,7 +48,8 @@ fn network_pass_matches_cpu() {
         let (mut e_cpu, mut d_out) = (vec![0.0f32; n], Vec::new());
         net.head_batch(&tape, &mut e_cpu, &mut d_out);
         let mut p_cpu = vec![0.0f32; net.param_count()];
-        let g_cpu = net.backward_batch(&tape, &d_out, Some(&mut p_cpu), true);
+        net.backward_batch(&mut tape, &d_out, Some(&mut p_cpu), true);
+        let g_cpu = tape.input_grad().to_vec();
         // GPU.
         let x = ctx.storage_buffer("x", bytemuck::cast_slice(&xs));
         let e = ctx.zeroed_storage_buffer("e", 4 * n as u64);

@@ -77,7 +77,7 @@ fn batched_tape_matches_per_point_gradients() {
     let mlp = Mlp::random(&[2, 16, 8, 1], Activation::Silu, false, 3).unwrap();
     let xs = ebm_gpu::rng::initial_states(5, 0, 37, 2, 1.5);
     let weights: Vec<f32> = (0..37).map(|s| ((s as f32) * 0.37).sin()).collect();
-    let tape = Tape::record(&mlp, &xs);
+    let mut tape = Tape::record(&mlp, &xs);
     let grad = tape.param_grad(&mlp, &weights);
     let mut want = vec![0f64; grad.len()];
     for (s, x) in xs.chunks_exact(2).enumerate() {

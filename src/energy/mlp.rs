@@ -6,6 +6,7 @@
 //! [`Mlp::add_energy_grad`], with the same order of operations.
 
 use super::Real;
+use crate::nn::{Head, LayerKind, LayerView, NetView, Shape};
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::path::Path;
@@ -231,55 +232,27 @@ impl Mlp {
         Ok(mlp)
     }
 
-    /// Adds `weight * dE/dx` to `g` and returns `weight * E(x)`.
+    /// The network as the layer description reads it (Linear, activation, ..., Linear to 1,
+    /// head f or -f), parameters borrowed: the CPU arithmetic of an MLP energy is that of
+    /// [`crate::nn`].
+    pub fn view(&self) -> NetView<'_> {
+        let mut layers = Vec::with_capacity(2 * self.layers.len());
+        for (k, l) in self.layers.iter().enumerate() {
+            if k > 0 {
+                layers.push(LayerView { kind: LayerKind::Act(self.activation), input: Shape::Flat(l.inputs), weight: &[], bias: &[] });
+            }
+            layers.push(LayerView { kind: LayerKind::Linear { outputs: l.outputs, bias: true }, input: Shape::Flat(l.inputs), weight: &l.weight, bias: &l.bias });
+        }
+        NetView { input: Shape::Flat(self.input_dim()), layers, head: if self.negate { Head::NegF } else { Head::F }, outputs: 1 }
+    }
+
+    /// Adds `weight * dE/dx` to `g` and returns `weight * E(x)`: the layers' definitions
+    /// ([`NetView::energy_grad_ref`]), in the order the generated WGSL computes them.
     pub fn add_energy_grad<T: Real>(&self, x: &[T], g: &mut [T], weight: T) -> T {
-        let c = T::from_f32;
-        let hidden = self.layers.len() - 1;
-        // Forward, keeping act'(z) of every hidden layer for the backward pass.
-        let mut h: Vec<T> = x.to_vec();
-        let mut slopes: Vec<Vec<T>> = Vec::with_capacity(hidden);
-        for layer in &self.layers[..hidden] {
-            let mut next = Vec::with_capacity(layer.outputs);
-            let mut slope = Vec::with_capacity(layer.outputs);
-            for o in 0..layer.outputs {
-                let row = &layer.weight[o * layer.inputs..(o + 1) * layer.inputs];
-                let mut z = c(layer.bias[o]);
-                for i in 0..layer.inputs {
-                    z += c(row[i]) * h[i];
-                }
-                let (a, da) = self.activation.eval(z);
-                next.push(a);
-                slope.push(da);
-            }
-            h = next;
-            slopes.push(slope);
-        }
-        let out_layer = &self.layers[hidden];
-        let mut out = c(out_layer.bias[0]);
-        for i in 0..out_layer.inputs {
-            out += c(out_layer.weight[i]) * h[i];
-        }
-        let sign = if self.negate { c(-1.0) } else { c(1.0) };
-        // Backward: delta = dE/dz of each hidden layer, last to first.
-        let mut delta: Vec<T> = (0..out_layer.inputs).map(|i| sign * c(out_layer.weight[i])).collect();
-        for k in (0..hidden).rev() {
-            for (d, &s) in delta.iter_mut().zip(&slopes[k]) {
-                *d = *d * s;
-            }
-            let layer = &self.layers[k];
-            let mut below = vec![T::zero(); layer.inputs];
-            for o in 0..layer.outputs {
-                let row = &layer.weight[o * layer.inputs..(o + 1) * layer.inputs];
-                for i in 0..layer.inputs {
-                    below[i] += c(row[i]) * delta[o];
-                }
-            }
-            delta = below;
-        }
-        for i in 0..x.len() {
-            g[i] += weight * delta[i];
-        }
-        weight * sign * out
+        let mut gx = vec![T::zero(); x.len()];
+        let e = self.view().energy_grad_ref(x, &mut gx);
+        g.iter_mut().zip(gx).for_each(|(g, v)| *g += weight * v);
+        weight * e
     }
 
     pub fn pack_into(&self, out: &mut Vec<f32>) {
@@ -445,79 +418,16 @@ impl Mlp {
     }
 
     /// Loads weights written by PyTorch (`safetensors.torch.save_file(model.state_dict())` of an
-    /// nn.Sequential): keys `N.weight` [out, in] and `N.bias` [out] for the Linear layers in
-    /// index order, parameter-free layers skipped. The activation and sign come from the file's
+    /// nn.Sequential) or by `ebm`: keys `N.weight` [out, in] and `N.bias` [out] for the Linear
+    /// layers in index order. The activation and sign come from the file's architecture or
     /// metadata (`activation`, `output` = "energy" | "neg_energy") unless given here. Tensors
-    /// named `train.*` (a training checkpoint's other state) are skipped.
+    /// named `train.*` (a training checkpoint's other state) are skipped. One loader serves
+    /// every network: [`crate::nn::Network::load_mlp`].
     pub fn load(path: &Path, activation: Option<Activation>, negate: Option<bool>) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let bad = |msg: String| Error::format(path, msg);
-        let tensors = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("bad safetensors header: {e}")))?;
-        let meta = meta.metadata().clone().unwrap_or_default();
-        let mut by_index: Vec<(usize, Option<Vec<usize>>, Option<Vec<usize>>)> = Vec::new();
-        let mut params: HashMap<String, Vec<f32>> = HashMap::new();
-        for (name, view) in tensors.tensors() {
-            if name.starts_with(TRAINING_STATE_PREFIX) {
-                continue;
-            }
-            let (index, kind) = name
-                .split_once('.')
-                .and_then(|(i, k)| i.parse::<usize>().ok().map(|i| (i, k)))
-                .filter(|(_, k)| *k == "weight" || *k == "bias")
-                .ok_or_else(|| bad(format!("unexpected tensor {name:?}: an nn.Sequential MLP has only N.weight and N.bias")))?;
-            let values = to_f32(&view).map_err(|e| bad(format!("tensor {name}: {e}")))?;
-            let entry = match by_index.iter_mut().find(|e| e.0 == index) {
-                Some(e) => e,
-                None => {
-                    by_index.push((index, None, None));
-                    by_index.last_mut().expect("just pushed")
-                }
-            };
-            if kind == "weight" { entry.1 = Some(view.shape().to_vec()) } else { entry.2 = Some(view.shape().to_vec()) }
-            params.insert(name, values);
-        }
-        by_index.sort_by_key(|e| e.0);
-        if by_index.is_empty() {
-            return Err(bad("holds no tensors".into()));
-        }
-        let mut layers = Vec::new();
-        for (index, wshape, bshape) in by_index {
-            let wshape = wshape.ok_or_else(|| bad(format!("tensor {index}.weight is missing (there is a {index}.bias)")))?;
-            let bshape = bshape.ok_or_else(|| bad(format!("tensor {index}.bias is missing (there is a {index}.weight)")))?;
-            if wshape.len() != 2 || bshape.len() != 1 || bshape[0] != wshape[0] {
-                return Err(bad(format!("tensor {index}.weight has shape {wshape:?} and {index}.bias {bshape:?}; expected [out, in] and [out]")));
-            }
-            if let Some(prev) = layers.last().map(|l: &Dense| l.outputs) {
-                if prev != wshape[1] {
-                    return Err(bad(format!("tensor {index}.weight has shape {wshape:?}: it takes {} inputs but the layer before gives {prev}", wshape[1])));
-                }
-            }
-            layers.push(Dense {
-                inputs: wshape[1],
-                outputs: wshape[0],
-                weight: params.remove(&format!("{index}.weight")).unwrap_or_default(),
-                bias: params.remove(&format!("{index}.bias")).unwrap_or_default(),
-            });
-        }
-        let activation = match activation {
-            Some(a) => a,
-            None => Activation::parse(meta.get("activation").ok_or_else(|| {
-                bad("no activation in the file's metadata: give one (e.g. {\"type\": \"mlp\", \"activation\": \"silu\"})".into())
-            })?)
-            .map_err(|e| bad(e.to_string()))?,
-        };
-        let negate = match negate {
-            Some(n) => n,
-            None => match meta.get("output").map(String::as_str) {
-                None | Some("energy") => false,
-                Some("neg_energy") => true,
-                Some(other) => return Err(bad(format!("metadata output = {other:?}; expected \"energy\" or \"neg_energy\""))),
-            },
-        };
-        let mlp = Mlp { layers, activation, negate };
-        mlp.validate().map_err(|e| bad(e.to_string()))?;
-        Ok(mlp)
+        let net = crate::nn::Network::load_mlp(path, activation, negate)?;
+        net.to_mlp().ok_or_else(|| {
+            Error::format(path, format!("holds the network {}, not an MLP energy: load it as net:{}", net.spec(), path.display()))
+        })
     }
 
     /// Writes the network as PyTorch's nn.Sequential(Linear, act, Linear, ...) would name it,
@@ -559,84 +469,12 @@ pub(crate) fn to_f32(view: &safetensors::tensor::TensorView<'_>) -> std::result:
     })
 }
 
-// The CPU executor's batched evaluation: layers as GEMMs over a block of points.
-
-/// Rows per GEMM block of [`Mlp::add_energy_grad_batch`]: bounds its scratch memory and keeps a
-/// block's activations in cache.
-const BATCH_ROWS: usize = 256;
-
-thread_local! {
-    /// Scratch of the batched evaluation, kept per thread so that sampler steps do not allocate.
-    static SCRATCH: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
 impl Mlp {
     /// Batched [`Mlp::add_energy_grad`] for n = es.len() points xs [n, input_dim] (row-major):
-    /// adds weight * dE/dx to gs and weight * E(x) to es. Forward Z = H W^T + b and backward
-    /// D_prev = (D ⊙ act'(Z)) W are sgemm calls (matrixmultiply), so results agree with the
-    /// per-point twin up to summation order. Single-threaded: callers parallelise over blocks.
+    /// adds weight * dE/dx to gs and weight * E(x) to es, through the network executor's GEMMs
+    /// ([`NetView::add_energy_grad_batch`]). Single-threaded: callers parallelise over blocks.
     pub fn add_energy_grad_batch(&self, xs: &[f32], gs: &mut [f32], es: &mut [f32], weight: f32) {
-        let d = self.input_dim();
-        assert!(xs.len() == es.len() * d && gs.len() == xs.len(), "add_energy_grad_batch: shapes disagree");
-        let mut scratch = SCRATCH.take();
-        for ((x, g), e) in xs.chunks(BATCH_ROWS * d).zip(gs.chunks_mut(BATCH_ROWS * d)).zip(es.chunks_mut(BATCH_ROWS)) {
-            self.batch_block(x, g, e, weight, &mut scratch);
-        }
-        SCRATCH.set(scratch);
-    }
-
-    fn batch_block(&self, xs: &[f32], gs: &mut [f32], es: &mut [f32], weight: f32, scratch: &mut Vec<f32>) {
-        let n = es.len();
-        let (hidden, last) = self.layers.split_at(self.layers.len() - 1);
-        let last = &last[0];
-        let sign = if self.negate { -1.0 } else { 1.0 };
-        // act'(Z) of every hidden layer, then two [n, width] buffers that take turns as input and
-        // output: H going up, D = dE/dZ coming down.
-        let slopes_len = n * hidden.iter().map(|l| l.outputs).sum::<usize>();
-        let buffer = n * hidden.iter().map(|l| l.outputs).max().unwrap_or(0);
-        if scratch.len() < slopes_len + 2 * buffer {
-            scratch.resize(slopes_len + 2 * buffer, 0.0);
-        }
-        let (slopes, rest) = scratch.split_at_mut(slopes_len);
-        let (mut cur, mut next) = rest.split_at_mut(buffer);
-        let mut at = 0;
-        for (k, l) in hidden.iter().enumerate() {
-            let z = &mut next[..n * l.outputs];
-            z.chunks_exact_mut(l.outputs).for_each(|row| row.copy_from_slice(&l.bias));
-            let h = if k == 0 { xs } else { &cur[..n * l.inputs] };
-            sgemm(1.0, (h, l.inputs, 1), (&l.weight, 1, l.inputs), 1.0, z, (n, l.inputs, l.outputs));
-            self.activation.eval_batch(z, &mut slopes[at..at + n * l.outputs]);
-            at += n * l.outputs;
-            std::mem::swap(&mut cur, &mut next);
-        }
-        let h = if hidden.is_empty() { xs } else { &cur[..n * last.inputs] };
-        for (e, h) in es.iter_mut().zip(h.chunks_exact(last.inputs)) {
-            *e += weight * sign * (last.bias[0] + dot(&last.weight, h));
-        }
-        if hidden.is_empty() {
-            for g in gs.chunks_exact_mut(last.inputs) {
-                g.iter_mut().zip(&last.weight).for_each(|(g, w)| *g += weight * (sign * w));
-            }
-            return;
-        }
-        // Backward, top layer first; the input layer's product lands in gs, scaled by weight.
-        let dz = &mut next[..n * last.inputs];
-        for (d, s) in dz.chunks_exact_mut(last.inputs).zip(slopes[at - n * last.inputs..].chunks_exact(last.inputs)) {
-            d.iter_mut().zip(&last.weight).zip(s).for_each(|((d, w), s)| *d = sign * w * s);
-        }
-        at -= n * last.inputs;
-        for (k, l) in hidden.iter().enumerate().rev() {
-            let dz = &next[..n * l.outputs];
-            if k == 0 {
-                sgemm(weight, (dz, l.outputs, 1), (&l.weight, l.inputs, 1), 1.0, gs, (n, l.outputs, l.inputs));
-            } else {
-                let below = &mut cur[..n * l.inputs];
-                sgemm(1.0, (dz, l.outputs, 1), (&l.weight, l.inputs, 1), 0.0, below, (n, l.outputs, l.inputs));
-                at -= n * l.inputs;
-                below.iter_mut().zip(&slopes[at..at + n * l.inputs]).for_each(|(d, s)| *d *= s);
-                std::mem::swap(&mut cur, &mut next);
-            }
-        }
+        self.view().add_energy_grad_batch(xs, gs, es, weight)
     }
 }
 
@@ -703,53 +541,4 @@ fn exp_poly(x: f32) -> f32 {
     // 2^n from n's bits, which sit at the bottom of t's mantissa.
     let two_n = f32::from_bits(t.to_bits().wrapping_sub(SHIFT.to_bits()).wrapping_add(127) << 23);
     (p * r * r + r + 1.0) * two_n
-}
-
-/// Dot product with eight running sums, which the compiler keeps in vector registers.
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for j in 0..8 {
-            acc[j] += x[j] * y[j];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-/// C = alpha A B + beta C for C [m, n] row-major and A [m, k], B [k, n] each given as (data, row
-/// stride, column stride); beta = 0 ignores C's contents.
-pub(crate) fn sgemm(
-    alpha: f32,
-    a: (&[f32], usize, usize),
-    b: (&[f32], usize, usize),
-    beta: f32,
-    c: &mut [f32],
-    (m, k, n): (usize, usize, usize),
-) {
-    let fits = |len: usize, rows: usize, cols: usize, rs: usize, cs: usize| {
-        rows == 0 || cols == 0 || (rows - 1) * rs + (cols - 1) * cs < len
-    };
-    assert!(fits(a.0.len(), m, k, a.1, a.2) && fits(b.0.len(), k, n, b.1, b.2) && fits(c.len(), m, n, n, 1));
-    // SAFETY: every element the three strided views address lies inside its slice (checked
-    // above), and c, a unique borrow, overlaps neither a nor b.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            alpha,
-            a.0.as_ptr(),
-            a.1 as isize,
-            a.2 as isize,
-            b.0.as_ptr(),
-            b.1 as isize,
-            b.2 as isize,
-            beta,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
 }

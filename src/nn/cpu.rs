@@ -1,16 +1,20 @@
 //! The CPU executor of a network on a batch of points: every layer through [`super::ops`]
-//! (sgemm, im2col + sgemm), activations with their slopes kept for the backward pass.
-//! Single-threaded: callers parallelise over blocks of points.
+//! (sgemm, im2col + sgemm), activations with their slopes kept for the backward pass. It serves
+//! [`Network`]s and MLP energies alike (both as a [`NetView`]). Single-threaded: callers
+//! parallelise over blocks of points.
 
-use super::{Layer, LayerKind, Network, Shape, ops};
+use super::{Head, LayerKind, LayerView, NetView, Network, Shape, ops};
 
-/// What a forward pass keeps for the backward pass.
+/// What a forward pass keeps for the backward pass, and the backward pass's buffers; reused
+/// from call to call so that sampler steps do not allocate.
 #[derive(Default)]
 pub struct Tape {
     /// values[k] = the input of layer k for every point ([n, len]); the last is the output f.
     pub values: Vec<Vec<f32>>,
     /// slopes[k] = act'(input of layer k) for activation layers, empty otherwise.
     slopes: Vec<Vec<f32>>,
+    /// Gradients going down; after [`NetView::backward_batch`] `grads[0]` holds dL/dx.
+    grads: [Vec<f32>; 2],
     n: usize,
 }
 
@@ -19,30 +23,38 @@ impl Tape {
     pub fn outputs(&self) -> &[f32] {
         self.values.last().map_or(&[], Vec::as_slice)
     }
+
+    /// dL/dx [n, d] from the last backward pass that asked for it.
+    pub fn input_grad(&self) -> &[f32] {
+        &self.grads[0]
+    }
 }
 
-/// Points per block of [`Network::add_energy_grad_batch`]: about 4 MiB of tape.
-fn block_rows(net: &Network) -> usize {
-    let per_point: usize = net.layers.iter().map(|l| 2 * l.output_shape().len()).sum::<usize>() + net.input_dim();
-    ((1 << 20) / per_point.max(1)).clamp(1, 256)
+thread_local! {
+    /// The tape of [`NetView::add_energy_grad_batch`], kept per thread.
+    static TAPE: std::cell::Cell<Tape> = std::cell::Cell::new(Tape::default());
 }
 
-impl Layer {
+impl LayerView<'_> {
     /// y = layer(x) on n points; `slope` receives act'(x) for activation layers.
     fn forward_batch(&self, x: &[f32], n: usize, y: &mut Vec<f32>, slope: &mut Vec<f32>) {
         let out_len = self.output_shape().len();
         y.resize(n * out_len, 0.0);
-        let bias = (!self.bias.is_empty()).then_some(self.bias.as_slice());
+        let bias = (!self.bias.is_empty()).then_some(self.bias);
         match (self.kind, self.input) {
-            (LayerKind::Linear { outputs, .. }, s) => ops::linear_forward(x, &self.weight, bias, n, s.len(), outputs, y),
-            (LayerKind::Conv2d { .. }, _) => ops::conv2d_forward(&self.conv_geom(n).expect("conv"), x, &self.weight, bias, y),
+            (LayerKind::Linear { outputs, .. }, s) => ops::linear_forward(x, self.weight, bias, n, s.len(), outputs, y),
+            (LayerKind::Conv2d { .. }, _) => {
+                ops::conv2d_forward(&self.conv_geom(n).expect("conv"), x, self.weight, bias, y)
+            }
             (LayerKind::Act(a), _) => {
                 y.copy_from_slice(x);
                 slope.resize(y.len(), 0.0);
                 a.eval_batch(y, slope);
             }
             (LayerKind::Flatten, _) => y.copy_from_slice(x),
-            (LayerKind::AvgPool2d { kernel }, Shape::Image { c, h, w }) => ops::avgpool2d_forward(n * c, h, w, kernel, x, y),
+            (LayerKind::AvgPool2d { kernel }, Shape::Image { c, h, w }) => {
+                ops::avgpool2d_forward(n * c, h, w, kernel, x, y)
+            }
             (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => unreachable!("rejected by the shape rule"),
         }
     }
@@ -50,7 +62,16 @@ impl Layer {
     /// dx = dL/dx from dy = dL/dy; adds dL/d(weight, bias) into `dp` when given. `need_dx`
     /// false skips the input gradient (the first layer during training).
     #[allow(clippy::too_many_arguments)]
-    fn backward_batch(&self, x: &[f32], slope: &[f32], dy: &[f32], n: usize, dx: &mut Vec<f32>, dp: Option<&mut [f32]>, need_dx: bool) {
+    fn backward_batch(
+        &self,
+        x: &[f32],
+        slope: &[f32],
+        dy: &[f32],
+        n: usize,
+        dx: &mut Vec<f32>,
+        dp: Option<&mut [f32]>,
+        need_dx: bool,
+    ) {
         let in_len = self.input.len();
         dx.resize(n * in_len, 0.0);
         let nw = self.weight.len();
@@ -61,7 +82,7 @@ impl Layer {
                     ops::linear_backward_params(x, dy, n, in_len, outputs, dw, (!db.is_empty()).then_some(db));
                 }
                 if need_dx {
-                    ops::linear_backward_input(dy, &self.weight, n, in_len, outputs, dx);
+                    ops::linear_backward_input(dy, self.weight, n, in_len, outputs, dx);
                 }
             }
             (LayerKind::Conv2d { .. }, _) => {
@@ -71,18 +92,26 @@ impl Layer {
                     ops::conv2d_backward_params(&g, x, dy, dw, (!db.is_empty()).then_some(db));
                 }
                 if need_dx {
-                    ops::conv2d_backward_input(&g, dy, &self.weight, dx);
+                    ops::conv2d_backward_input(&g, dy, self.weight, dx);
                 }
             }
             (LayerKind::Act(_), _) => dx.iter_mut().zip(dy).zip(slope).for_each(|((d, g), s)| *d = g * s),
             (LayerKind::Flatten, _) => dx.copy_from_slice(dy),
-            (LayerKind::AvgPool2d { kernel }, Shape::Image { c, h, w }) => ops::avgpool2d_backward(n * c, h, w, kernel, dy, dx),
+            (LayerKind::AvgPool2d { kernel }, Shape::Image { c, h, w }) => {
+                ops::avgpool2d_backward(n * c, h, w, kernel, dy, dx)
+            }
             (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => unreachable!("rejected by the shape rule"),
         }
     }
 }
 
-impl Network {
+impl NetView<'_> {
+    /// Points per block of [`NetView::add_energy_grad_batch`]: about 4 MiB of tape.
+    fn block_rows(&self) -> usize {
+        let per_point: usize = self.layers.iter().map(|l| 2 * l.output_shape().len()).sum::<usize>() + self.input_dim();
+        ((1 << 20) / per_point.max(1)).clamp(1, 256)
+    }
+
     /// Forward pass on n points xs [n, d]; the tape keeps what the backward pass needs.
     pub fn forward_batch(&self, xs: &[f32], n: usize, tape: &mut Tape) {
         assert_eq!(xs.len(), n * self.input_dim(), "forward_batch: xs is not [n, input_dim]");
@@ -98,23 +127,37 @@ impl Network {
         }
     }
 
-    /// Energies of the taped points (es [n], overwritten) and dE/df [n, K] from the head.
+    /// Energies of the taped points (es [n], overwritten) and dE/df [n, K] from the head, the
+    /// batched twin of [`Head::energy_ref`].
     pub fn head_batch(&self, tape: &Tape, es: &mut [f32], d_out: &mut Vec<f32>) {
         let k = self.outputs;
         d_out.resize(tape.n * k, 0.0);
         for ((e, f), d) in es.iter_mut().zip(tape.outputs().chunks_exact(k)).zip(d_out.chunks_exact_mut(k)) {
-            let (energy, grad) = self.head.energy_ref(f);
-            *e = energy;
-            d.copy_from_slice(&grad);
+            match self.head {
+                Head::F => (*e, d[0]) = (f[0], 1.0),
+                Head::NegF => (*e, d[0]) = (-f[0], -1.0),
+                Head::Class(y) => {
+                    d.fill(0.0);
+                    (*e, d[y]) = (-f[y], -1.0);
+                }
+                Head::LogSumExp => {
+                    let m = f.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                    let s: f32 = f.iter().map(|&v| (v - m).exp()).sum();
+                    d.iter_mut().zip(f).for_each(|(d, &v)| *d = -((v - m).exp() / s));
+                    *e = -(m + s.ln());
+                }
+            }
         }
     }
 
-    /// Back-propagates d_out = dL/df [n, K] through the tape. Returns dL/dx [n, d] when
-    /// `need_dx`; adds dL/dθ (packed as [`Network::pack_params`]) into `param_grads` when given.
-    pub fn backward_batch(&self, tape: &Tape, d_out: &[f32], param_grads: Option<&mut [f32]>, need_dx: bool) -> Vec<f32> {
+    /// Back-propagates d_out = dL/df [n, K] through the tape: dL/dx lands in
+    /// [`Tape::input_grad`] when `need_dx`; dL/dθ (packed as [`Network::pack_params`]) is added
+    /// into `param_grads` when given.
+    pub fn backward_batch(&self, tape: &mut Tape, d_out: &[f32], param_grads: Option<&mut [f32]>, need_dx: bool) {
         let n = tape.n;
-        let mut dy = d_out.to_vec();
-        let mut dx = Vec::new();
+        let [mut dy, mut dx] = std::mem::take(&mut tape.grads);
+        dy.clear();
+        dy.extend_from_slice(d_out);
         let mut offsets = Vec::with_capacity(self.layers.len());
         let mut at = 0;
         for l in &self.layers {
@@ -122,11 +165,13 @@ impl Network {
             at += l.param_count();
         }
         let mut grads = param_grads;
-        // The lowest layer that needs its input gradient: below the first parameter layer
-        // nothing needs one unless dL/dx is asked for.
+        // Below the first parameter layer nothing needs an input gradient unless dL/dx does.
         let first_param = self.layers.iter().position(|l| l.param_count() > 0).unwrap_or(0);
         for (k, l) in self.layers.iter().enumerate().rev() {
-            let dp = grads.as_deref_mut().filter(|_| l.param_count() > 0).map(|g| &mut g[offsets[k]..offsets[k] + l.param_count()]);
+            let dp = grads
+                .as_deref_mut()
+                .filter(|_| l.param_count() > 0)
+                .map(|g| &mut g[offsets[k]..offsets[k] + l.param_count()]);
             let wants_dx = need_dx || k > first_param;
             if !wants_dx && dp.is_none() {
                 break;
@@ -134,7 +179,7 @@ impl Network {
             l.backward_batch(&tape.values[k], &tape.slopes[k], &dy, n, &mut dx, dp, wants_dx);
             std::mem::swap(&mut dx, &mut dy);
         }
-        if need_dx { dy } else { Vec::new() }
+        tape.grads = [dy, dx];
     }
 
     /// Batched energy and input gradient for n = es.len() points xs [n, d]: adds weight * dE/dx
@@ -142,17 +187,40 @@ impl Network {
     pub fn add_energy_grad_batch(&self, xs: &[f32], gs: &mut [f32], es: &mut [f32], weight: f32) {
         let d = self.input_dim();
         assert!(xs.len() == es.len() * d && gs.len() == xs.len(), "add_energy_grad_batch: shapes disagree");
-        let rows = block_rows(self);
-        let mut tape = Tape::default();
+        let rows = self.block_rows();
+        let mut tape = TAPE.take();
         let (mut energies, mut d_out) = (Vec::new(), Vec::new());
         for ((x, g), e) in xs.chunks(rows * d).zip(gs.chunks_mut(rows * d)).zip(es.chunks_mut(rows)) {
             let n = e.len();
             self.forward_batch(x, n, &mut tape);
             energies.resize(n, 0.0);
             self.head_batch(&tape, &mut energies, &mut d_out);
-            let dx = self.backward_batch(&tape, &d_out, None, true);
+            self.backward_batch(&mut tape, &d_out, None, true);
             e.iter_mut().zip(&energies).for_each(|(e, v)| *e += weight * v);
-            g.iter_mut().zip(&dx).for_each(|(g, v)| *g += weight * v);
+            g.iter_mut().zip(tape.input_grad()).for_each(|(g, v)| *g += weight * v);
         }
+        TAPE.set(tape);
+    }
+}
+
+impl Network {
+    /// [`NetView::forward_batch`].
+    pub fn forward_batch(&self, xs: &[f32], n: usize, tape: &mut Tape) {
+        self.view().forward_batch(xs, n, tape)
+    }
+
+    /// [`NetView::head_batch`].
+    pub fn head_batch(&self, tape: &Tape, es: &mut [f32], d_out: &mut Vec<f32>) {
+        self.view().head_batch(tape, es, d_out)
+    }
+
+    /// [`NetView::backward_batch`].
+    pub fn backward_batch(&self, tape: &mut Tape, d_out: &[f32], param_grads: Option<&mut [f32]>, need_dx: bool) {
+        self.view().backward_batch(tape, d_out, param_grads, need_dx)
+    }
+
+    /// [`NetView::add_energy_grad_batch`].
+    pub fn add_energy_grad_batch(&self, xs: &[f32], gs: &mut [f32], es: &mut [f32], weight: f32) {
+        self.view().add_energy_grad_batch(xs, gs, es, weight)
     }
 }

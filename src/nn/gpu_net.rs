@@ -24,7 +24,8 @@ pub(crate) struct HeadParams {
     _pad: u32,
 }
 
-const HEAD_BINDINGS: &[Binding] = &[Binding::UniformDynamic, Binding::StorageReadWrite, Binding::StorageReadWrite, Binding::StorageReadWrite];
+const HEAD_BINDINGS: &[Binding] =
+    &[Binding::UniformDynamic, Binding::StorageReadWrite, Binding::StorageReadWrite, Binding::StorageReadWrite];
 
 /// The device memory a network needs for batches of up to `batch` points: its parameters, one
 /// buffer per intermediate value (so each stays within the storage-binding limit), one per
@@ -50,18 +51,24 @@ pub fn max_batch(ctx: &GpuContext, net: &Network) -> usize {
 impl NetBuffers {
     pub fn new(ctx: &GpuContext, net: &Network, batch: usize) -> Result<Self> {
         if batch == 0 || batch > max_batch(ctx, net) {
-            return Err(Error::Limit(format!("a network batch of {batch} points: between 1 and {} fit the storage-binding limit here", max_batch(ctx, net))));
+            return Err(Error::Limit(format!(
+                "a network batch of {batch} points: between 1 and {} fit the storage-binding limit here",
+                max_batch(ctx, net)
+            )));
         }
         let layers = net.layers.len();
         let buffer = |label: &str, floats: usize| ctx.zeroed_storage_buffer(label, (floats.max(1) * 4) as u64);
         ctx.scoped("allocating network buffers", || {
-            let params = ctx.storage_buffer("network parameters", bytemuck::cast_slice(&{
-                let mut p = net.pack_params();
-                if p.is_empty() {
-                    p.push(0.0);
-                }
-                p
-            }));
+            let params = ctx.storage_buffer(
+                "network parameters",
+                bytemuck::cast_slice(&{
+                    let mut p = net.pack_params();
+                    if p.is_empty() {
+                        p.push(0.0);
+                    }
+                    p
+                }),
+            );
             let mut values = vec![None];
             let mut grads = vec![None];
             for (k, l) in net.layers.iter().enumerate() {
@@ -72,7 +79,13 @@ impl NetBuffers {
                 // the layer above.
                 grads.push((!aliased || k + 1 == layers).then(|| buffer(&format!("network gradient {}", k + 1), len)));
             }
-            NetBuffers { params, param_grads: buffer("network parameter gradients", net.param_count()), values, grads, batch }
+            NetBuffers {
+                params,
+                param_grads: buffer("network parameter gradients", net.param_count()),
+                values,
+                grads,
+                batch,
+            }
         })
     }
 
@@ -111,7 +124,16 @@ impl GpuNetwork {
     /// A pass over the n points at `x` ([n, d]) that writes their energies to `energies` ([n])
     /// and, when `dx` is given, dE/dx to it ([n, d]); with `param_grads`, dE/dθ summed over the
     /// points (weighted by nothing: the caller scales) into `bufs.param_grads`.
-    pub fn new(kernels: &NnKernels, net: &Network, bufs: &NetBuffers, n: usize, x: Slice, energies: Slice, dx: Option<Slice>, param_grads: bool) -> Result<Self> {
+    pub fn new(
+        kernels: &NnKernels,
+        net: &Network,
+        bufs: &NetBuffers,
+        n: usize,
+        x: Slice,
+        energies: Slice,
+        dx: Option<Slice>,
+        param_grads: bool,
+    ) -> Result<Self> {
         let ctx = kernels.context().clone();
         if n == 0 || n > bufs.batch {
             return Err(Error::invalid("network batch", format!("{n} points, buffers made for {}", bufs.batch)));
@@ -134,7 +156,9 @@ impl GpuNetwork {
             let w = Slice::new(&bufs.params, offsets[k]);
             let bias = (!l.bias.is_empty()).then(|| Slice::new(&bufs.params, offsets[k] + l.weight.len()));
             let fused_act = match layers.get(k + 1).map(|n| n.kind) {
-                Some(LayerKind::Act(a)) if matches!(l.kind, LayerKind::Linear { .. } | LayerKind::Conv2d { .. }) => Some(a),
+                Some(LayerKind::Act(a)) if matches!(l.kind, LayerKind::Linear { .. } | LayerKind::Conv2d { .. }) => {
+                    Some(a)
+                }
                 _ => None,
             };
             let (epi, out) = match fused_act {
@@ -142,9 +166,15 @@ impl GpuNetwork {
                 None => (Epilogue { bias, act: None, pre_act: None }, values[k + 1]),
             };
             match (l.kind, l.input) {
-                (LayerKind::Linear { outputs, .. }, s) => ops.push(kernels.linear_forward(values[k], w, out, n, s.len(), outputs, epi)?),
-                (LayerKind::Conv2d { .. }, _) => ops.push(kernels.conv2d_forward(&l.conv_geom(n).expect("conv"), values[k], w, out, epi)?),
-                (LayerKind::Act(a), s) => ops.push(kernels.activation_forward(a, values[k], values[k + 1], n * s.len())?),
+                (LayerKind::Linear { outputs, .. }, s) => {
+                    ops.push(kernels.linear_forward(values[k], w, out, n, s.len(), outputs, epi)?)
+                }
+                (LayerKind::Conv2d { .. }, _) => {
+                    ops.push(kernels.conv2d_forward(&l.conv_geom(n).expect("conv"), values[k], w, out, epi)?)
+                }
+                (LayerKind::Act(a), s) => {
+                    ops.push(kernels.activation_forward(a, values[k], values[k + 1], n * s.len())?)
+                }
                 (LayerKind::Flatten, _) => {}
                 (LayerKind::AvgPool2d { kernel }, Shape::Image { c, h, w }) => {
                     ops.push(kernels.avgpool2d_forward(n * c, h, w, kernel, values[k], values[k + 1])?)
@@ -178,7 +208,13 @@ impl GpuNetwork {
                 _pad: 0,
             });
             slots.flush(&ctx);
-            let bg = bind_group(&ctx, &kernel, &slots.buffer, size_of::<HeadParams>() as u64, &[f.buffer, energies.buffer, d_out.buffer]);
+            let bg = bind_group(
+                &ctx,
+                &kernel,
+                &slots.buffer,
+                size_of::<HeadParams>() as u64,
+                &[f.buffer, energies.buffer, d_out.buffer],
+            );
             Ok((kernel, bg, slots))
         })??;
         // Backward: parameter gradients, then the input gradient, top layer first.
@@ -190,7 +226,16 @@ impl GpuNetwork {
             match (l.kind, l.input) {
                 (LayerKind::Linear { outputs, .. }, s) => {
                     if param_grads {
-                        ops.push(kernels.linear_backward_params(values[k], grads[k + 1], dw, db, n, s.len(), outputs, false)?);
+                        ops.push(kernels.linear_backward_params(
+                            values[k],
+                            grads[k + 1],
+                            dw,
+                            db,
+                            n,
+                            s.len(),
+                            outputs,
+                            false,
+                        )?);
                     }
                     if needs_dx(k) {
                         ops.push(kernels.linear_backward_input(grads[k + 1], w, grads[k], n, s.len(), outputs)?);
@@ -205,7 +250,9 @@ impl GpuNetwork {
                         ops.push(kernels.conv2d_backward_input(&g, grads[k + 1], w, grads[k])?);
                     }
                 }
-                (LayerKind::Act(a), s) if needs_dx(k) => ops.push(kernels.activation_backward(a, values[k], grads[k + 1], grads[k], n * s.len())?),
+                (LayerKind::Act(a), s) if needs_dx(k) => {
+                    ops.push(kernels.activation_backward(a, values[k], grads[k + 1], grads[k], n * s.len())?)
+                }
                 (LayerKind::AvgPool2d { kernel }, Shape::Image { c, h, w }) if needs_dx(k) => {
                     ops.push(kernels.avgpool2d_backward(n * c, h, w, kernel, grads[k + 1], grads[k])?)
                 }

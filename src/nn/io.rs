@@ -20,85 +20,131 @@ impl Network {
     /// metadata. Tensors named `train.*` (a training checkpoint's other state) are skipped;
     /// any other tensor the architecture does not name is an error.
     pub fn load(path: &Path, arch: Option<&Architecture>) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let bad = |msg: String| Error::format(path, msg);
-        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("bad safetensors header: {e}")))?;
-        let meta = header.metadata().clone().unwrap_or_default();
-
-        // (index, "weight" | "bias") -> (shape, values), with one common prefix.
-        let mut tensors: HashMap<(usize, bool), (Vec<usize>, Vec<f32>, String)> = HashMap::new();
-        let mut prefix: Option<String> = None;
-        for (name, view) in st.tensors() {
-            if name.starts_with(TRAINING_STATE_PREFIX) {
-                continue;
-            }
-            let unexpected = || bad(format!("unexpected tensor {name:?}: a network file holds only INDEX.weight and INDEX.bias (nn.Sequential naming)"));
-            let (stem, is_weight) = match (name.strip_suffix(".weight"), name.strip_suffix(".bias")) {
-                (Some(s), _) => (s, true),
-                (_, Some(s)) => (s, false),
-                _ => return Err(unexpected()),
-            };
-            let (pre, index) = match stem.rsplit_once('.') {
-                Some((p, i)) => (format!("{p}."), i),
-                None => (String::new(), stem),
-            };
-            let index: usize = index.parse().map_err(|_| unexpected())?;
-            match &prefix {
-                None => prefix = Some(pre),
-                Some(p) if *p != pre => return Err(bad(format!("tensor {name:?} does not share the prefix {p:?} of the others"))),
-                _ => {}
-            }
-            let values = to_f32(&view).map_err(|e| bad(format!("tensor {name}: {e}")))?;
-            tensors.insert((index, is_weight), (view.shape().to_vec(), values, name));
-        }
-        let inferred;
-        let arch = match (arch, meta.get(ARCH_KEY)) {
-            (Some(a), _) => a,
+        load_with(path, |tensors, meta| match (arch, meta.get(ARCH_KEY)) {
+            (Some(a), _) => Ok(a.clone()),
             (None, Some(text)) => {
-                inferred = Architecture::parse(text).map_err(|e| bad(format!("metadata {ARCH_KEY}: {e}")))?;
-                &inferred
+                Architecture::parse(text).map_err(|e| Error::invalid(format!("metadata {ARCH_KEY}"), e.to_string()))
             }
-            (None, None) => {
-                inferred = legacy_mlp(&tensors, &meta).map_err(|e| bad(e.to_string()))?;
-                &inferred
-            }
-        };
-        let shapes = arch.shapes().map_err(|e| bad(e.to_string()))?;
-        let mut params = Vec::with_capacity(arch.layers.len());
-        for (index, (kind, input)) in arch.layers.iter().zip(&shapes).enumerate() {
-            let Some((wshape, bshape)) = kind.param_shapes(*input) else {
-                for is_weight in [true, false] {
-                    if let Some((_, _, name)) = tensors.get(&(index, is_weight)) {
-                        return Err(bad(format!("tensor {name:?}: layer {index} ({}) has no parameters", super::describe(kind))));
-                    }
-                }
-                params.push((Vec::new(), Vec::new()));
-                continue;
-            };
-            let mut take = |is_weight: bool, shape: Option<Vec<usize>>| -> Result<Vec<f32>> {
-                let what = if is_weight { "weight" } else { "bias" };
-                let p = prefix.as_deref().unwrap_or("");
-                match (tensors.remove(&(index, is_weight)), shape) {
-                    (None, None) => Ok(Vec::new()),
-                    (Some((_, _, name)), None) => Err(bad(format!("tensor {name:?}: layer {index} ({}) has no bias", super::describe(kind)))),
-                    (None, Some(s)) => Err(bad(format!("missing tensor {p}{index}.{what} {s:?} for layer {index} ({})", super::describe(kind)))),
-                    (Some((got, _, name)), Some(s)) if got != s => {
-                        Err(bad(format!("tensor {name:?} has shape {got:?}; layer {index} ({}) with input {input} needs {s:?}", super::describe(kind))))
-                    }
-                    (Some((_, values, _)), Some(_)) => Ok(values),
-                }
-            };
-            let weight = take(true, Some(wshape))?;
-            let bias = take(false, bshape)?;
-            params.push((weight, bias));
-        }
-        if let Some((_, _, name)) = tensors.values().min_by_key(|t| t.2.clone()) {
-            return Err(bad(format!("tensor {name:?} belongs to no layer of {arch}")));
-        }
-        Network::new(arch, params).map_err(|e| bad(e.to_string()))
+            (None, None) => legacy_mlp(tensors, meta, None, None),
+        })
     }
 
+    /// Loads an MLP file: the architecture from `ebm.net` when the file has it and nothing is
+    /// overridden, otherwise Linear layers at even indices with `activation` (or the file's
+    /// `activation` metadata) between them and the sign `negate` (or the `output` metadata).
+    pub fn load_mlp(path: &Path, activation: Option<Activation>, negate: Option<bool>) -> Result<Self> {
+        load_with(path, |tensors, meta| match meta.get(ARCH_KEY) {
+            Some(text) if activation.is_none() && negate.is_none() => {
+                Architecture::parse(text).map_err(|e| Error::invalid(format!("metadata {ARCH_KEY}"), e.to_string()))
+            }
+            _ => legacy_mlp(tensors, meta, activation, negate),
+        })
+    }
+}
+
+/// Tensors by (layer index, is weight): shape, values, name.
+type Tensors = HashMap<(usize, bool), (Vec<usize>, Vec<f32>, String)>;
+
+/// Reads the tensors of `path`, asks `architecture` for the architecture, and fits the tensors
+/// to its layers.
+fn load_with(
+    path: &Path,
+    architecture: impl FnOnce(&Tensors, &HashMap<String, String>) -> Result<Architecture>,
+) -> Result<Network> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bad = |msg: String| Error::format(path, msg);
+    let st =
+        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
+    let (_, header) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("bad safetensors header: {e}")))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+
+    // (index, "weight" | "bias") -> (shape, values), with one common prefix.
+    let mut tensors: Tensors = HashMap::new();
+    let mut prefix: Option<String> = None;
+    for (name, view) in st.tensors() {
+        if name.starts_with(TRAINING_STATE_PREFIX) {
+            continue;
+        }
+        let unexpected = || {
+            bad(format!(
+                "unexpected tensor {name:?}: a network file holds only INDEX.weight and INDEX.bias (nn.Sequential naming)"
+            ))
+        };
+        let (stem, is_weight) = match (name.strip_suffix(".weight"), name.strip_suffix(".bias")) {
+            (Some(s), _) => (s, true),
+            (_, Some(s)) => (s, false),
+            _ => return Err(unexpected()),
+        };
+        let (pre, index) = match stem.rsplit_once('.') {
+            Some((p, i)) => (format!("{p}."), i),
+            None => (String::new(), stem),
+        };
+        let index: usize = index.parse().map_err(|_| unexpected())?;
+        match &prefix {
+            None => prefix = Some(pre),
+            Some(p) if *p != pre => {
+                return Err(bad(format!("tensor {name:?} does not share the prefix {p:?} of the others")));
+            }
+            _ => {}
+        }
+        let values = to_f32(&view).map_err(|e| bad(format!("tensor {name}: {e}")))?;
+        tensors.insert((index, is_weight), (view.shape().to_vec(), values, name));
+    }
+    let arch = &architecture(&tensors, &meta).map_err(|e| bad(e.to_string()))?;
+    let shapes = arch.shapes().map_err(|e| bad(e.to_string()))?;
+    let mut params = Vec::with_capacity(arch.layers.len());
+    for (index, (kind, input)) in arch.layers.iter().zip(&shapes).enumerate() {
+        let Some((wshape, bshape)) = kind.param_shapes(*input) else {
+            for is_weight in [true, false] {
+                if let Some((_, _, name)) = tensors.get(&(index, is_weight)) {
+                    return Err(bad(format!(
+                        "tensor {name:?}: layer {index} ({}) has no parameters",
+                        super::describe(kind)
+                    )));
+                }
+            }
+            params.push((Vec::new(), Vec::new()));
+            continue;
+        };
+        let mut take = |is_weight: bool, shape: Option<Vec<usize>>| -> Result<Vec<f32>> {
+            let what = if is_weight { "weight" } else { "bias" };
+            let p = prefix.as_deref().unwrap_or("");
+            match (tensors.remove(&(index, is_weight)), shape) {
+                (None, None) => Ok(Vec::new()),
+                (Some((_, _, name)), None) => {
+                    Err(bad(format!("tensor {name:?}: layer {index} ({}) has no bias", super::describe(kind))))
+                }
+                (None, Some(s)) => Err(bad(format!(
+                    "missing tensor {p}{index}.{what} {s:?} for layer {index} ({})",
+                    super::describe(kind)
+                ))),
+                (Some((got, _, name)), Some(s))
+                    if got.len() == 2 && s.len() == 2 && got[0] == s[0] && got[1] != s[1] =>
+                {
+                    Err(bad(format!(
+                        "tensor {name:?} has shape {got:?}: layer {index} takes {} inputs but the layer before gives {}",
+                        got[1], s[1]
+                    )))
+                }
+                (Some((got, _, name)), Some(s)) if got != s => Err(bad(format!(
+                    "tensor {name:?} has shape {got:?}; layer {index} ({}) with input {input} needs {s:?}",
+                    super::describe(kind)
+                ))),
+                (Some((_, values, _)), Some(_)) => Ok(values),
+            }
+        };
+        let weight = take(true, Some(wshape))?;
+        let bias = take(false, bshape)?;
+        params.push((weight, bias));
+    }
+    if let Some((_, _, name)) = tensors.values().min_by_key(|t| t.2.clone()) {
+        return Err(bad(format!("tensor {name:?} belongs to no layer of {arch}")));
+    }
+    Network::new(arch, params).map_err(|e| bad(e.to_string()))
+}
+
+impl Network {
     /// Writes the network (nn.Sequential naming, architecture in the metadata), atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
         let (tensors, meta) = self.safetensors_parts();
@@ -122,34 +168,74 @@ impl Network {
     }
 }
 
-/// The architecture of an MLP file without `ebm.net`: Linear layers at even indices with the
-/// metadata's activation between them, sign from `output`.
-fn legacy_mlp(tensors: &HashMap<(usize, bool), (Vec<usize>, Vec<f32>, String)>, meta: &HashMap<String, String>) -> Result<Architecture> {
-    let activation = meta.get("activation").ok_or_else(|| {
-        Error::invalid("architecture", format!("the file names none (no {ARCH_KEY} metadata): give it, e.g. --spec 1x28x28/16k5s2p4/swish/flatten/1"))
-    })?;
-    let activation = Activation::parse(activation)?;
-    let head = match meta.get("output").map(String::as_str) {
-        None | Some("energy") => Head::F,
-        Some("neg_energy") => Head::NegF,
-        Some(other) => return Err(Error::invalid("metadata output", format!("{other:?}; expected \"energy\" or \"neg_energy\""))),
+/// The architecture of an MLP file without `ebm.net` (or with its activation or sign
+/// overridden): biased Linear layers at even indices, the activation between them, one output.
+fn legacy_mlp(
+    tensors: &Tensors,
+    meta: &HashMap<String, String>,
+    activation: Option<Activation>,
+    negate: Option<bool>,
+) -> Result<Architecture> {
+    let activation = match activation {
+        Some(a) => a,
+        None => Activation::parse(meta.get("activation").ok_or_else(|| {
+            Error::invalid(
+                "architecture",
+                format!(
+                    "no activation in the file's metadata and no {ARCH_KEY} architecture: give one (e.g. {{\"type\": \"mlp\", \"activation\": \"silu\"}}, \
+                     or {{\"type\": \"net\", \"spec\": \"...\"}} for other networks)"
+                ),
+            )
+        })?)?,
+    };
+    let negate = match negate {
+        Some(n) => n,
+        None => match meta.get("output").map(String::as_str) {
+            None | Some("energy") => false,
+            Some("neg_energy") => true,
+            Some(other) => {
+                return Err(Error::invalid(
+                    "metadata output",
+                    format!("{other:?}; expected \"energy\" or \"neg_energy\""),
+                ));
+            }
+        },
     };
     let mut indices: Vec<usize> = tensors.keys().filter(|k| k.1).map(|k| k.0).collect();
     indices.sort_unstable();
-    let first = indices.first().and_then(|i| tensors.get(&(*i, true))).ok_or_else(|| Error::invalid("network file", "holds no weights"))?;
+    let first = indices
+        .first()
+        .and_then(|i| tensors.get(&(*i, true)))
+        .ok_or_else(|| Error::invalid("network file", "holds no weights"))?;
     if first.0.len() != 2 {
-        return Err(Error::invalid(first.2.clone(), format!("has shape {:?}; without {ARCH_KEY} metadata only MLPs ([out, in] weights) load", first.0)));
+        return Err(Error::invalid(
+            first.2.clone(),
+            format!("has shape {:?}; without {ARCH_KEY} metadata only MLPs ([out, in] weights) load", first.0),
+        ));
     }
     let mut layers = Vec::new();
     for (k, i) in indices.iter().enumerate() {
         if *i != 2 * k {
-            return Err(Error::invalid("network file", format!("weights at index {i}: an MLP without {ARCH_KEY} metadata has its Linear layers at 0, 2, 4, ...")));
+            return Err(Error::invalid(
+                "network file",
+                format!(
+                    "weights at index {i}: an MLP without {ARCH_KEY} metadata has its Linear layers at 0, 2, 4, ..."
+                ),
+            ));
         }
         if k > 0 {
             layers.push(LayerKind::Act(activation));
         }
         let (shape, _, _) = &tensors[&(*i, true)];
-        layers.push(LayerKind::Linear { outputs: shape.first().copied().unwrap_or(0), bias: tensors.contains_key(&(*i, false)) });
+        layers.push(LayerKind::Linear { outputs: shape.first().copied().unwrap_or(0), bias: true });
     }
-    Ok(Architecture { input: Shape::Flat(first.0[1]), layers, head })
+    if let Some(LayerKind::Linear { outputs, .. }) = layers.last()
+        && *outputs != 1
+    {
+        return Err(Error::invalid(
+            format!("layer {}", layers.len() - 1),
+            format!("the last layer must output 1 value, not {outputs}"),
+        ));
+    }
+    Ok(Architecture { input: Shape::Flat(first.0[1]), layers, head: if negate { Head::NegF } else { Head::F } })
 }

@@ -24,7 +24,11 @@ use std::fmt;
 pub enum Shape {
     Flat(usize),
     /// Channels, height, width (NCHW without the N).
-    Image { c: usize, h: usize, w: usize },
+    Image {
+        c: usize,
+        h: usize,
+        w: usize,
+    },
 }
 
 impl Shape {
@@ -52,14 +56,25 @@ impl fmt::Display for Shape {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LayerKind {
     /// nn.Linear(in, outputs): weight [outputs, in], bias [outputs].
-    Linear { outputs: usize, bias: bool },
+    Linear {
+        outputs: usize,
+        bias: bool,
+    },
     /// nn.Conv2d(in_c, out_c, kernel, stride, padding): weight [out_c, in_c, k, k], bias [out_c].
-    Conv2d { out_c: usize, kernel: usize, stride: usize, pad: usize, bias: bool },
+    Conv2d {
+        out_c: usize,
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+        bias: bool,
+    },
     Act(Activation),
     /// nn.Flatten(): an image becomes a flat vector in C, H, W order.
     Flatten,
     /// nn.AvgPool2d(k): mean over k x k windows with stride k, the output size rounded down.
-    AvgPool2d { kernel: usize },
+    AvgPool2d {
+        kernel: usize,
+    },
 }
 
 /// How the network's outputs f(x) (K of them) become the energy.
@@ -138,7 +153,8 @@ impl fmt::Display for Architecture {
 }
 
 fn parse_usize(s: &str, what: &str, segment: &str) -> Result<usize> {
-    s.parse::<usize>().map_err(|_| Error::invalid("network", format!("segment {segment:?}: {what} {s:?} is not a whole number")))
+    s.parse::<usize>()
+        .map_err(|_| Error::invalid("network", format!("segment {segment:?}: {what} {s:?} is not a whole number")))
 }
 
 /// `OCkK[sS][pP]`: returns (out_c, kernel, stride, pad) or None when the text is not of this form.
@@ -154,7 +170,10 @@ fn parse_conv(body: &str, segment: &str) -> Result<Option<(usize, usize, usize, 
     let mut digits = String::new();
     let mut flush = |current: usize, digits: &mut String| -> Result<()> {
         if digits.is_empty() {
-            return Err(Error::invalid("network", format!("segment {segment:?}: a number is missing (conv form OCkK[sS][pP], e.g. 16k5s2p4)")));
+            return Err(Error::invalid(
+                "network",
+                format!("segment {segment:?}: a number is missing (conv form OCkK[sS][pP], e.g. 16k5s2p4)"),
+            ));
         }
         fields[current] = Some(parse_usize(digits, "conv size", segment)?);
         digits.clear();
@@ -167,7 +186,12 @@ fn parse_conv(body: &str, segment: &str) -> Result<Option<(usize, usize, usize, 
                 flush(current, &mut digits)?;
                 current = if ch == 's' { 1 } else { 2 };
             }
-            _ => return Err(Error::invalid("network", format!("segment {segment:?}: unexpected {ch:?} (conv form OCkK[sS][pP], e.g. 16k5s2p4)"))),
+            _ => {
+                return Err(Error::invalid(
+                    "network",
+                    format!("segment {segment:?}: unexpected {ch:?} (conv form OCkK[sS][pP], e.g. 16k5s2p4)"),
+                ));
+            }
         }
     }
     flush(current, &mut digits)?;
@@ -194,14 +218,26 @@ impl Architecture {
         let dims: Vec<&str> = first.split('x').collect();
         let input = match dims.as_slice() {
             [d] => Shape::Flat(parse_usize(d, "input width", first)?),
-            [c, h, w] => Shape::Image { c: parse_usize(c, "channels", first)?, h: parse_usize(h, "height", first)?, w: parse_usize(w, "width", first)? },
-            _ => return Err(Error::invalid("network", format!("input shape {first:?}: expected D or CxHxW (e.g. 2 or 1x28x28)"))),
+            [c, h, w] => Shape::Image {
+                c: parse_usize(c, "channels", first)?,
+                h: parse_usize(h, "height", first)?,
+                w: parse_usize(w, "width", first)?,
+            },
+            _ => {
+                return Err(Error::invalid(
+                    "network",
+                    format!("input shape {first:?}: expected D or CxHxW (e.g. 2 or 1x28x28)"),
+                ));
+            }
         };
         let mut layers = Vec::new();
         let mut head = None;
         for segment in segments {
             if head.is_some() {
-                return Err(Error::invalid("network", format!("segment {segment:?} after the head: the head comes last")));
+                return Err(Error::invalid(
+                    "network",
+                    format!("segment {segment:?} after the head: the head comes last"),
+                ));
             }
             if let Some(h) = segment.strip_prefix("head:") {
                 head = Some(match h {
@@ -210,7 +246,12 @@ impl Architecture {
                     "lse" => Head::LogSumExp,
                     _ => match h.strip_prefix("class:") {
                         Some(y) => Head::Class(parse_usize(y, "class", segment)?),
-                        None => return Err(Error::invalid("network", format!("head {h:?}: expected f, -f, lse or class:Y"))),
+                        None => {
+                            return Err(Error::invalid(
+                                "network",
+                                format!("head {h:?}: expected f, -f, lse or class:Y"),
+                            ));
+                        }
                     },
                 });
                 continue;
@@ -224,7 +265,10 @@ impl Architecture {
             } else if let Some((out_c, kernel, stride, pad)) = parse_conv(body, segment)? {
                 LayerKind::Conv2d { out_c, kernel, stride, pad, bias }
             } else if !bias {
-                return Err(Error::invalid("network", format!("segment {segment:?}: only Linear and Conv2d layers have a bias to drop")));
+                return Err(Error::invalid(
+                    "network",
+                    format!("segment {segment:?}: only Linear and Conv2d layers have a bias to drop"),
+                ));
             } else if body == "flatten" {
                 LayerKind::Flatten
             } else if let Some(k) = body.strip_prefix("avgpool") {
@@ -257,10 +301,16 @@ impl Architecture {
         let shapes = self.layer_shapes()?;
         let k = shapes.last().map_or(0, Shape::len);
         match self.head {
-            Head::F | Head::NegF if k != 1 => {
-                Err(Error::invalid("network head", format!("head {} needs one output, the network gives {k} (use head:lse or head:class:Y)", self.head.text())))
+            Head::F | Head::NegF if k != 1 => Err(Error::invalid(
+                "network head",
+                format!(
+                    "head {} needs one output, the network gives {k} (use head:lse or head:class:Y)",
+                    self.head.text()
+                ),
+            )),
+            Head::Class(y) if y >= k => {
+                Err(Error::invalid("network head", format!("class {y} is out of range: the network gives {k} outputs")))
             }
-            Head::Class(y) if y >= k => Err(Error::invalid("network head", format!("class {y} is out of range: the network gives {k} outputs"))),
             _ => Ok(shapes),
         }
     }
@@ -277,13 +327,19 @@ impl Architecture {
         for (index, kind) in self.layers.iter().enumerate() {
             let next = output_shape(kind, *shapes.last().expect("starts non-empty"), index)?;
             if next.is_empty() || next.len() > MAX_WIDTH {
-                return Err(Error::invalid(format!("network layer {index} ({})", describe(kind)), format!("gives {} values per point", next.len())));
+                return Err(Error::invalid(
+                    format!("network layer {index} ({})", describe(kind)),
+                    format!("gives {} values per point", next.len()),
+                ));
             }
             shapes.push(next);
         }
         let out = *shapes.last().expect("non-empty");
         if let Shape::Image { .. } = out {
-            return Err(Error::invalid("network", format!("ends in an image of shape {out}; add flatten and a Linear layer")));
+            return Err(Error::invalid(
+                "network",
+                format!("ends in an image of shape {out}; add flatten and a Linear layer"),
+            ));
         }
         Ok(shapes)
     }
@@ -294,24 +350,34 @@ fn output_shape(kind: &LayerKind, input: Shape, index: usize) -> Result<Shape> {
     let bad = |msg: String| Error::invalid(format!("network layer {index} ({})", describe(kind)), msg);
     Ok(match (*kind, input) {
         (LayerKind::Linear { outputs, .. }, Shape::Flat(_)) => Shape::Flat(outputs),
-        (LayerKind::Linear { .. }, Shape::Image { .. }) => return Err(bad(format!("a Linear layer needs a flat input, got an image {input}; add flatten before it"))),
+        (LayerKind::Linear { .. }, Shape::Image { .. }) => {
+            return Err(bad(format!("a Linear layer needs a flat input, got an image {input}; add flatten before it")));
+        }
         (LayerKind::Conv2d { out_c, kernel, stride, pad, .. }, Shape::Image { h, w, .. }) => {
             if kernel == 0 || stride == 0 || out_c == 0 {
                 return Err(bad("kernel, stride and output channels must be at least 1".into()));
             }
             if kernel > h + 2 * pad || kernel > w + 2 * pad {
-                return Err(bad(format!("kernel {kernel}x{kernel} is larger than the padded input {}x{} (input {input}, padding {pad})", h + 2 * pad, w + 2 * pad)));
+                return Err(bad(format!(
+                    "kernel {kernel}x{kernel} is larger than the padded input {}x{} (input {input}, padding {pad})",
+                    h + 2 * pad,
+                    w + 2 * pad
+                )));
             }
             Shape::Image { c: out_c, h: (h + 2 * pad - kernel) / stride + 1, w: (w + 2 * pad - kernel) / stride + 1 }
         }
-        (LayerKind::Conv2d { .. }, Shape::Flat(_)) => return Err(bad(format!("a Conv2d layer needs an image input (CxHxW), got a flat {input}"))),
+        (LayerKind::Conv2d { .. }, Shape::Flat(_)) => {
+            return Err(bad(format!("a Conv2d layer needs an image input (CxHxW), got a flat {input}")));
+        }
         (LayerKind::AvgPool2d { kernel }, Shape::Image { c, h, w }) => {
             if kernel == 0 || kernel > h || kernel > w {
                 return Err(bad(format!("pool size {kernel} does not fit the input {input}")));
             }
             Shape::Image { c, h: h / kernel, w: w / kernel }
         }
-        (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => return Err(bad(format!("pooling needs an image input, got a flat {input}"))),
+        (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => {
+            return Err(bad(format!("pooling needs an image input, got a flat {input}")));
+        }
         (LayerKind::Act(_), s) => s,
         (LayerKind::Flatten, s) => Shape::Flat(s.len()),
     })
@@ -322,7 +388,9 @@ impl LayerKind {
     pub fn param_shapes(&self, input: Shape) -> Option<(Vec<usize>, Option<Vec<usize>>)> {
         match (*self, input) {
             (LayerKind::Linear { outputs, bias }, s) => Some((vec![outputs, s.len()], bias.then(|| vec![outputs]))),
-            (LayerKind::Conv2d { out_c, kernel, bias, .. }, Shape::Image { c, .. }) => Some((vec![out_c, c, kernel, kernel], bias.then(|| vec![out_c]))),
+            (LayerKind::Conv2d { out_c, kernel, bias, .. }, Shape::Image { c, .. }) => {
+                Some((vec![out_c, c, kernel, kernel], bias.then(|| vec![out_c])))
+            }
             _ => None,
         }
     }
@@ -337,7 +405,29 @@ impl LayerKind {
     }
 }
 
-impl Layer {
+/// A layer with borrowed parameters: what the CPU executor and the definitions read, so a
+/// [`Network`] and an MLP energy ([`crate::energy::mlp::Mlp::view`]) share one implementation
+/// of every layer.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerView<'a> {
+    pub kind: LayerKind,
+    /// Shape of the layer's input.
+    pub input: Shape,
+    pub weight: &'a [f32],
+    pub bias: &'a [f32],
+}
+
+/// A network with borrowed parameters (see [`LayerView`]).
+#[derive(Clone, Debug)]
+pub struct NetView<'a> {
+    pub input: Shape,
+    pub layers: Vec<LayerView<'a>>,
+    pub head: Head,
+    /// Output width K.
+    pub outputs: usize,
+}
+
+impl LayerView<'_> {
     pub fn output_shape(&self) -> Shape {
         output_shape(&self.kind, self.input, 0).expect("validated when the network was built")
     }
@@ -367,6 +457,41 @@ impl Layer {
     }
 }
 
+impl NetView<'_> {
+    pub fn input_dim(&self) -> usize {
+        self.input.len()
+    }
+
+    pub fn param_count(&self) -> usize {
+        self.layers.iter().map(LayerView::param_count).sum()
+    }
+}
+
+impl Layer {
+    pub fn view(&self) -> LayerView<'_> {
+        LayerView { kind: self.kind, input: self.input, weight: &self.weight, bias: &self.bias }
+    }
+
+    pub fn output_shape(&self) -> Shape {
+        self.view().output_shape()
+    }
+
+    /// The convolution geometry for a batch of n points (Conv2d layers only).
+    pub fn conv_geom(&self, batch: usize) -> Option<ops::ConvGeom> {
+        self.view().conv_geom(batch)
+    }
+
+    /// Number of parameters (weight then bias).
+    pub fn param_count(&self) -> usize {
+        self.view().param_count()
+    }
+
+    /// Multiply-adds of one point's forward pass.
+    pub fn macs(&self) -> u64 {
+        self.view().macs()
+    }
+}
+
 impl Network {
     /// Builds a network from an architecture and per-layer (weight, bias) values, checking
     /// every shape and that every parameter is finite. `params` has one entry per layer
@@ -374,7 +499,10 @@ impl Network {
     pub fn new(arch: &Architecture, params: Vec<(Vec<f32>, Vec<f32>)>) -> Result<Self> {
         let shapes = arch.shapes()?;
         if params.len() != arch.layers.len() {
-            return Err(Error::invalid("network", format!("{} parameter sets for {} layers", params.len(), arch.layers.len())));
+            return Err(Error::invalid(
+                "network",
+                format!("{} parameter sets for {} layers", params.len(), arch.layers.len()),
+            ));
         }
         let mut layers = Vec::with_capacity(arch.layers.len());
         for (index, ((kind, (weight, bias)), input)) in arch.layers.iter().zip(params).zip(&shapes).enumerate() {
@@ -383,7 +511,14 @@ impl Network {
             let expect_b: usize = bshape.as_ref().map_or(0, |b| b.iter().product());
             let name = format!("network layer {index} ({})", describe(kind));
             if weight.len() != expect_w || bias.len() != expect_b {
-                return Err(Error::invalid(name, format!("needs weight {wshape:?} and bias {bshape:?}, got {} and {} values", weight.len(), bias.len())));
+                return Err(Error::invalid(
+                    name,
+                    format!(
+                        "needs weight {wshape:?} and bias {bshape:?}, got {} and {} values",
+                        weight.len(),
+                        bias.len()
+                    ),
+                ));
             }
             if let Some(i) = weight.iter().chain(&bias).position(|v| !v.is_finite()) {
                 return Err(Error::invalid(name, format!("parameter {i} is not finite")));
@@ -422,6 +557,15 @@ impl Network {
         Network::new(arch, params)
     }
 
+    pub fn view(&self) -> NetView<'_> {
+        NetView {
+            input: self.input,
+            layers: self.layers.iter().map(Layer::view).collect(),
+            head: self.head,
+            outputs: self.outputs,
+        }
+    }
+
     pub fn architecture(&self) -> Architecture {
         Architecture { input: self.input, layers: self.layers.iter().map(|l| l.kind).collect(), head: self.head }
     }
@@ -449,7 +593,10 @@ impl Network {
     /// Replaces the parameters with a packed vector laid out as [`Network::pack_params`].
     pub fn set_params(&mut self, packed: &[f32]) -> Result<()> {
         if packed.len() != self.param_count() {
-            return Err(Error::invalid("network parameters", format!("{} values for {} parameters", packed.len(), self.param_count())));
+            return Err(Error::invalid(
+                "network parameters",
+                format!("{} values for {} parameters", packed.len(), self.param_count()),
+            ));
         }
         let mut at = 0;
         for l in &mut self.layers {

@@ -2,10 +2,10 @@
 //! batched CPU executor ([`super::cpu`]) and the GPU kernels are tested against, and the CPU
 //! per-point energy (f64 for finite-difference checks). Convolutions loop over kernel offsets.
 
-use super::{Head, Layer, LayerKind, Network, Shape};
+use super::{Head, LayerKind, LayerView, NetView, Network, Shape};
 use crate::energy::Real;
 
-impl Layer {
+impl LayerView<'_> {
     /// The layer's output for one input point.
     pub fn forward_ref<T: Real>(&self, x: &[T]) -> Vec<T> {
         let c = T::from_f32;
@@ -30,7 +30,9 @@ impl Layer {
                     for oy in 0..oh {
                         for ox in 0..ow {
                             let mut z = self.bias.get(oc).map_or(T::zero(), |b| c(*b));
-                            for_taps(&g, oy, ox, |ic, ky, kx, at| z += c(self.weight[((oc * g.in_c + ic) * g.kh + ky) * g.kw + kx]) * x[at]);
+                            for_taps(&g, oy, ox, |ic, ky, kx, at| {
+                                z += c(self.weight[((oc * g.in_c + ic) * g.kh + ky) * g.kw + kx]) * x[at]
+                            });
                             y[(oc * oh + oy) * ow + ox] = z;
                         }
                     }
@@ -115,7 +117,8 @@ impl Layer {
                         for ox in 0..ow {
                             for ky in 0..kernel {
                                 for kx in 0..kernel {
-                                    dx[(cc * h + oy * kernel + ky) * w + ox * kernel + kx] += dy[(cc * oh + oy) * ow + ox] * scale;
+                                    dx[(cc * h + oy * kernel + ky) * w + ox * kernel + kx] +=
+                                        dy[(cc * oh + oy) * ow + ox] * scale;
                                 }
                             }
                         }
@@ -186,7 +189,7 @@ impl Head {
     }
 }
 
-impl Network {
+impl NetView<'_> {
     /// E(x) by the layers' definitions; `g` gets dE/dx. The per-point CPU energy.
     pub fn energy_grad_ref<T: Real>(&self, x: &[T], g: &mut [T]) -> T {
         let (e, dx, _) = self.backprop_ref(x, false);
@@ -217,5 +220,17 @@ impl Network {
         }
         let dp = grads.into_iter().rev().flatten().collect();
         (e, d, dp)
+    }
+}
+
+impl Network {
+    /// [`NetView::energy_grad_ref`].
+    pub fn energy_grad_ref<T: Real>(&self, x: &[T], g: &mut [T]) -> T {
+        self.view().energy_grad_ref(x, g)
+    }
+
+    /// [`NetView::energy_param_grad_ref`].
+    pub fn energy_param_grad_ref<T: Real>(&self, x: &[T]) -> (T, Vec<T>) {
+        self.view().energy_param_grad_ref(x)
     }
 }

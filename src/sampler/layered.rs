@@ -100,10 +100,19 @@ impl LayeredSampler {
         energy.validate()?;
         let net = network(energy)?;
         if !matches!(config.kind, SamplerKind::Ula | SamplerKind::Mala) {
-            return Err(Error::invalid("sampler", format!("{} is not yet on the GPU for networks of layer kernels: use ula or mala, or --backend cpu", config.kind.name())));
+            return Err(Error::invalid(
+                "sampler",
+                format!(
+                    "{} is not yet on the GPU for networks of layer kernels: use ula or mala, or --backend cpu",
+                    config.kind.name()
+                ),
+            ));
         }
         if config.tempering.is_some() || config.trace_slots() > 0 {
-            return Err(Error::invalid("sampler", "tempering and traces are not yet on the GPU for networks of layer kernels: use --backend cpu"));
+            return Err(Error::invalid(
+                "sampler",
+                "tempering and traces are not yet on the GPU for networks of layer kernels: use --backend cpu",
+            ));
         }
         let dim = net.input_dim();
         let chains = check_initial(initial, dim, 1)?;
@@ -118,40 +127,46 @@ impl LayeredSampler {
         let chunk = chains.min(max_batch(&ctx, net)).min(4096);
         let source = crate::gpu::shader::assemble("langevin_layered.wgsl", &[])?;
         let kernel = |entry: &str| ctx.kernel("langevin_layered.wgsl", &source, entry, BINDINGS);
-        let kernels = Kernels { load_start: kernel("load_start")?, start: kernel("start")?, propose: kernel("propose")?, accept: kernel("accept")? };
+        let kernels = Kernels {
+            load_start: kernel("load_start")?,
+            start: kernel("start")?,
+            propose: kernel("propose")?,
+            accept: kernel("accept")?,
+        };
         let chain_params = config.chain_params(chains);
         let nn = NnKernels::new(ctx.clone());
-        let (points, grads, energies, stats, chain_params_buffer, dim_scale, net_buffers, passes, params, bind) = ctx.scoped("creating the layered sampler", || -> Result<_> {
-            let mut pts = initial.to_vec();
-            pts.resize(2 * chains * dim, 0.0);
-            let points = ctx.storage_buffer("chain states and proposals", bytemuck::cast_slice(&pts));
-            let grads = ctx.zeroed_storage_buffer("chain gradients", points_bytes);
-            let energies = ctx.zeroed_storage_buffer("chain energies", 2 * chains as u64 * 4);
-            let stats = ctx.zeroed_storage_buffer("chain stats", chains as u64 * 16);
-            let chain_params_buffer = ctx.storage_buffer("chain params", bytemuck::cast_slice(&chain_params));
-            let dim_scale = ctx.storage_buffer("dim scale", bytemuck::cast_slice(&vec![1.0f32; dim]));
-            let net_buffers = NetBuffers::new(&ctx, net, chunk)?;
-            let mut passes = Vec::new();
-            let nd = chains * dim;
-            let mut first = 0;
-            while first < chains {
-                let n = chunk.min(chains - first);
-                let y = Slice::new(&points, nd + first * dim);
-                let ey = Slice::new(&energies, chains + first);
-                let gy = Slice::new(&grads, nd + first * dim);
-                passes.push(GpuNetwork::new(&nn, net, &net_buffers, n, y, ey, Some(gy), false)?);
-                first += n;
-            }
-            let params = ParamSlots::new(&ctx, STEPS_PER_SUBMIT as u64 + 1);
-            let bind = bind_group(
-                &ctx,
-                &kernels.propose,
-                &params.buffer,
-                size_of::<LayeredParams>() as u64,
-                &[&points, &grads, &energies, &stats, &chain_params_buffer, &dim_scale],
-            );
-            Ok((points, grads, energies, stats, chain_params_buffer, dim_scale, net_buffers, passes, params, bind))
-        })??;
+        let (points, grads, energies, stats, chain_params_buffer, dim_scale, net_buffers, passes, params, bind) = ctx
+            .scoped("creating the layered sampler", || -> Result<_> {
+                let mut pts = initial.to_vec();
+                pts.resize(2 * chains * dim, 0.0);
+                let points = ctx.storage_buffer("chain states and proposals", bytemuck::cast_slice(&pts));
+                let grads = ctx.zeroed_storage_buffer("chain gradients", points_bytes);
+                let energies = ctx.zeroed_storage_buffer("chain energies", 2 * chains as u64 * 4);
+                let stats = ctx.zeroed_storage_buffer("chain stats", chains as u64 * 16);
+                let chain_params_buffer = ctx.storage_buffer("chain params", bytemuck::cast_slice(&chain_params));
+                let dim_scale = ctx.storage_buffer("dim scale", bytemuck::cast_slice(&vec![1.0f32; dim]));
+                let net_buffers = NetBuffers::new(&ctx, net, chunk)?;
+                let mut passes = Vec::new();
+                let nd = chains * dim;
+                let mut first = 0;
+                while first < chains {
+                    let n = chunk.min(chains - first);
+                    let y = Slice::new(&points, nd + first * dim);
+                    let ey = Slice::new(&energies, chains + first);
+                    let gy = Slice::new(&grads, nd + first * dim);
+                    passes.push(GpuNetwork::new(&nn, net, &net_buffers, n, y, ey, Some(gy), false)?);
+                    first += n;
+                }
+                let params = ParamSlots::new(&ctx, STEPS_PER_SUBMIT as u64 + 1);
+                let bind = bind_group(
+                    &ctx,
+                    &kernels.propose,
+                    &params.buffer,
+                    size_of::<LayeredParams>() as u64,
+                    &[&points, &grads, &energies, &stats, &chain_params_buffer, &dim_scale],
+                );
+                Ok((points, grads, energies, stats, chain_params_buffer, dim_scale, net_buffers, passes, params, bind))
+            })??;
         Ok(Self {
             ctx,
             config,
@@ -212,9 +227,15 @@ impl LayeredSampler {
         let offset = self.params.push(&p);
         self.params.flush(&self.ctx);
         self.ctx.scoped("sampler start", || {
-            let mut encoder = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("layered start") });
+            let mut encoder = self
+                .ctx
+                .device()
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("layered start") });
             {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("layered start"), timestamp_writes: None });
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("layered start"),
+                    timestamp_writes: None,
+                });
                 dispatch(&mut pass, &self.kernels.load_start, &self.bind, offset, row, rows);
                 self.record_passes(&mut pass);
                 dispatch(&mut pass, &self.kernels.start, &self.bind, offset, self.chains as u32, 1);
@@ -241,9 +262,15 @@ impl ChainSampler for LayeredSampler {
             }
             self.params.flush(&self.ctx);
             self.ctx.scoped("sampler steps", || {
-                let mut encoder = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("layered steps") });
+                let mut encoder = self
+                    .ctx
+                    .device()
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("layered steps") });
                 {
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("layered steps"), timestamp_writes: None });
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("layered steps"),
+                        timestamp_writes: None,
+                    });
                     for &(offset, row, rows) in &slots {
                         dispatch(&mut pass, &self.kernels.propose, &self.bind, offset, row, rows);
                         self.record_passes(&mut pass);
@@ -264,7 +291,9 @@ impl ChainSampler for LayeredSampler {
     }
 
     fn stats(&self) -> Result<ChainStats> {
-        let parts = self.ctx.read_buffers(&[(&self.stats, self.chains as u64 * 16), (&self.energies, self.chains as u64 * 4)])?;
+        let parts = self
+            .ctx
+            .read_buffers(&[(&self.stats, self.chains as u64 * 16), (&self.energies, self.chains as u64 * 4)])?;
         let stats: Vec<u32> = bytemuck::pod_collect_to_vec(&parts[0]);
         Ok(ChainStats::from_kernel_rows(&stats, bytemuck::pod_collect_to_vec(&parts[1]), Vec::new()))
     }
@@ -313,7 +342,12 @@ impl ChainSampler for LayeredSampler {
 
 /// The GPU sampler for an energy: the fused per-chain kernels ([`super::gpu::GpuSampler`]) for
 /// analytic energies and MLPs, the layer kernels ([`LayeredSampler`]) for other networks.
-pub fn gpu_sampler(ctx: Arc<GpuContext>, energy: &Energy, config: SamplerConfig, initial: &[f32]) -> Result<Box<dyn ChainSampler>> {
+pub fn gpu_sampler(
+    ctx: Arc<GpuContext>,
+    energy: &Energy,
+    config: SamplerConfig,
+    initial: &[f32],
+) -> Result<Box<dyn ChainSampler>> {
     Ok(if energy.has_layered_net() {
         Box::new(LayeredSampler::new(ctx, energy, config, initial)?)
     } else {

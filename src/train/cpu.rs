@@ -99,7 +99,7 @@ impl CpuTrainer {
             points.extend_from_slice(&self.data[row * d..(row + 1) * d]);
         }
         points.extend_from_slice(&neg);
-        let tape = Tape::record(&self.state.mlp, &points);
+        let mut tape = Tape::record(&self.state.mlp, &points);
         // Loss, per-point weights dL/dE and dL/d(log Z).
         let inv_b = 1.0 / b as f32;
         let mut weights = vec![0.0; 2 * b];
