@@ -64,7 +64,16 @@ fn setup() -> Option<NnKernels> {
 fn linear_forward_matches_cpu() {
     let Some(nn) = setup() else { return };
     let ctx = nn.context().clone();
-    for (n, inputs, outputs, act, bias) in [(37, 53, 29, Some(Activation::Silu), true), (130, 70, 65, None, false), (1, 5, 3, Some(Activation::Tanh), true)] {
+    // The last four pick the skewed tiles (256 x 16, 16 x 256, 32 x 128, 128 x 32).
+    for (n, inputs, outputs, act, bias) in [
+        (37, 53, 29, Some(Activation::Silu), true),
+        (130, 70, 65, None, false),
+        (1, 5, 3, Some(Activation::Tanh), true),
+        (300, 40, 9, Some(Activation::Silu), true),
+        (5, 37, 300, None, true),
+        (30, 21, 200, Some(Activation::Tanh), false),
+        (200, 45, 30, None, true),
+    ] {
         let x = randn(1, n * inputs);
         let w = randn(2, outputs * inputs);
         let b = randn(3, outputs);
@@ -175,7 +184,21 @@ fn conv2d_forward_matches_cpu() {
 fn conv2d_backward_input_matches_cpu() {
     let Some(nn) = setup() else { return };
     let ctx = nn.context().clone();
-    for g in geometries() {
+    let g = |batch, in_c, in_h, in_w, out_c, kh, kw, stride, pad| ConvGeom { batch, in_c, in_h, in_w, out_c, kh, kw, stride, pad };
+    let mut gs = geometries();
+    gs.extend([
+        // Stride 3, rectangular kernel; 20 input channels (two channel groups, one partial).
+        g(3, 20, 13, 11, 5, 4, 5, 3, 2),
+        // Kernel smaller than the stride: phases no tap reaches (dx = 0 there).
+        g(2, 3, 9, 10, 4, 1, 1, 2, 0),
+        // Enough output channels x taps for several weight chunks; stride 1; a batch over
+        // several pixel blocks.
+        g(7, 16, 12, 12, 40, 5, 5, 1, 2),
+        // The UvA model's other layers.
+        g(6, 32, 8, 8, 64, 3, 3, 2, 1),
+        g(6, 64, 4, 4, 64, 3, 3, 2, 1),
+    ]);
+    for g in gs {
         let (in_len, out_len) = (g.batch * g.in_len(), g.batch * g.out_len());
         let dy = randn(41, out_len);
         let w = randn(42, g.out_c * g.patch());

@@ -20,10 +20,8 @@ use crate::{Error, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Tile of the GEMM core (`shaders/common/nn_tile.wgsl`).
-const TILE_M: usize = 64;
-const TILE_N: usize = 64;
-const TILE_K: usize = 16;
+/// Outputs per tile of the GEMM core (`shaders/common/nn_tile.wgsl`): 256 threads x 4 x 4.
+const TILE_AREA: usize = 4096;
 /// Width of the element-wise and reduction workgroups.
 const EW_WG: usize = 256;
 /// K steps one GEMM workgroup runs at most before the launcher splits K: bounds the loop
@@ -41,6 +39,14 @@ const EPI_ACCUM: u32 = 4;
 const EPI_STORE_Z: u32 = 8;
 const EPI_ACT: u32 = 16;
 const EPI_PARTIAL: u32 = 32;
+
+/// Input-gradient kernel (`conv2d_input_grad`): threads per workgroup, input pixels per
+/// workgroup (4 per thread), weights staged per chunk of output channels, most input channels
+/// per thread.
+const IG_WG: usize = 64;
+const IG_PIXELS: usize = 4 * IG_WG;
+const IG_WLEN: usize = 2048;
+const IG_MAX_CB: usize = 16;
 
 const MODE_FORWARD: u32 = 0;
 const MODE_INPUT_GRAD: u32 = 1;
@@ -196,13 +202,44 @@ pub fn params_layouts() -> [(&'static str, &'static str, usize); 3] {
     ]
 }
 
-/// A GEMM as the tiled core sees it: sizes, which slice of K each z workgroup takes.
+/// The tile shape of one GEMM (the core's TILE_M x TILE_N = 4096 outputs, TILE_K deep).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct TileShape {
+    m: usize,
+    n: usize,
+    k: usize,
+}
+
+impl TileShape {
+    /// The shapes the core can be specialised to: 64 x 64, and skewed ones for GEMMs with a
+    /// small side (16 x 256 and 256 x 16 stage only 8 deep, to fit 16 KiB of workgroup memory).
+    const ALL: [TileShape; 5] = [
+        TileShape { m: 64, n: 64, k: 16 },
+        TileShape { m: 32, n: 128, k: 16 },
+        TileShape { m: 128, n: 32, k: 16 },
+        TileShape { m: 16, n: 256, k: 8 },
+        TileShape { m: 256, n: 16, k: 8 },
+    ];
+
+    /// The shape with the least padded work for an m x n output, weighing each tile by its
+    /// staging traffic per output ((tm + tn) elements per K step against 128 for 64 x 64), so a
+    /// skewed tile is taken only where it saves real work: 16 rows (conv1's out_c) get 16 x 256
+    /// (cost 1.56 per useful output instead of 4), 32 rows 32 x 128, 48 or more stay 64 x 64.
+    fn choose(m: usize, n: usize) -> TileShape {
+        let cost = |t: &TileShape| (m.div_ceil(t.m) * t.m * n.div_ceil(t.n) * t.n) as f64 * (t.m + t.n + 128) as f64 / 256.0;
+        *Self::ALL.iter().min_by(|a, b| cost(a).total_cmp(&cost(b))).expect("shapes")
+    }
+}
+
+/// A GEMM as the tiled core sees it: sizes, tile shape, which slice of K each z workgroup
+/// takes.
 struct Plan {
     m: usize,
     n: usize,
     k: usize,
     k_chunk: usize,
     slices: usize,
+    tile: TileShape,
 }
 
 /// Records the layer kernels; see the module docs.
@@ -218,7 +255,8 @@ const GEMM_BINDINGS: &[Binding] = &[
     Binding::StorageReadWrite,
     Binding::StorageReadWrite,
 ];
-const EW_BINDINGS: &[Binding] = &[Binding::UniformDynamic, Binding::StorageReadWrite, Binding::StorageReadWrite, Binding::StorageReadWrite];
+const EW_BINDINGS: &[Binding] =
+    &[Binding::UniformDynamic, Binding::StorageReadWrite, Binding::StorageReadWrite, Binding::StorageReadWrite];
 
 fn u32_of(what: &str, v: usize) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::Limit(format!("{what}: {v} does not fit the kernels' 32-bit indices")))
@@ -235,6 +273,19 @@ impl NnKernels {
 
     /// The kernel `entry` of `file`, with `act` as its `nn_act` (identity when None).
     fn kernel(&self, file: &str, entry: &str, act: Option<Activation>, bindings: &[Binding]) -> Result<Arc<Kernel>> {
+        self.kernel_with(file, entry, act, bindings, &[])
+    }
+
+    /// [`Self::kernel`] with module constants specialised: each `(NAME, value)` replaces the
+    /// line `const NAME: u32 = ...;` of the source (which must have one).
+    fn kernel_with(
+        &self,
+        file: &str,
+        entry: &str,
+        act: Option<Activation>,
+        bindings: &[Binding],
+        consts: &[(&str, u32)],
+    ) -> Result<Arc<Kernel>> {
         let module;
         let mut virtual_modules = Vec::new();
         if let Some(act) = act {
@@ -244,8 +295,18 @@ impl NnKernels {
             );
             virtual_modules.push(("common/nn_act.wgsl", module.as_str()));
         }
-        let wgsl = assemble(file, &virtual_modules)?;
+        let mut wgsl = assemble(file, &virtual_modules)?;
+        for (name, value) in consts {
+            wgsl = specialise(&wgsl, name, *value)
+                .ok_or_else(|| Error::invalid(file, format!("no `const {name}: u32` line to specialise")))?;
+        }
         self.ctx.kernel(file, &wgsl, entry, bindings)
+    }
+
+    /// A kernel on the GEMM core, specialised to the plan's tile shape.
+    fn tile_kernel(&self, file: &str, entry: &str, act: Option<Activation>, plan: &Plan) -> Result<Arc<Kernel>> {
+        debug_assert_eq!(plan.tile.m * plan.tile.n, TILE_AREA);
+        self.kernel_with(file, entry, act, GEMM_BINDINGS, &[("TILE_M", plan.tile.m as u32), ("TILE_K", plan.tile.k as u32)])
     }
 
     /// Checks that `len` elements from the slice's offset lie in its buffer and that the buffer
@@ -261,7 +322,9 @@ impl NnKernels {
         }
         let limit = self.ctx.limits().max_storage_buffer_binding_size as u64;
         if size > limit {
-            return Err(Error::Limit(format!("{what}: a {size}-byte buffer exceeds the {limit}-byte storage binding limit")));
+            return Err(Error::Limit(format!(
+                "{what}: a {size}-byte buffer exceeds the {limit}-byte storage binding limit"
+            )));
         }
         u32_of(what, end as usize)?;
         Ok(())
@@ -281,8 +344,9 @@ impl NnKernels {
         if m == 0 || n == 0 || k == 0 {
             return Err(Error::invalid(what, format!("empty GEMM ({m} x {n}, K = {k})")));
         }
-        let k_tiles = k.div_ceil(TILE_K);
-        let tiles_mn = m.div_ceil(TILE_M) * n.div_ceil(TILE_N);
+        let tile = TileShape::choose(m, n);
+        let k_tiles = k.div_ceil(tile.k);
+        let tiles_mn = m.div_ceil(tile.m) * n.div_ceil(tile.n);
         let slices = if split {
             let for_loops = k_tiles.div_ceil(MAX_K_TILES_PER_SLICE);
             let for_width = TARGET_WORKGROUPS.div_ceil(tiles_mn).min((k_tiles / MIN_K_TILES_PER_SLICE).max(1));
@@ -290,14 +354,21 @@ impl NnKernels {
         } else {
             1
         };
-        let k_chunk = k_tiles.div_ceil(slices) * TILE_K;
+        let k_chunk = k_tiles.div_ceil(slices) * tile.k;
         let slices = k.div_ceil(k_chunk);
-        // One K step runs TILE_K + 1 loop iterations, the epilogue 20.
-        self.ctx.check_loop_budget(what, (k_chunk / TILE_K * (TILE_K + 1) + 20) as u64)?;
-        Ok(Plan { m, n, k, k_chunk, slices })
+        // One K step runs the staging loops and TILE_K + 1 iterations, the epilogue 20.
+        let per_step = (tile.k * tile.m).div_ceil(256) + (tile.k * tile.n).div_ceil(256) + tile.k + 1;
+        self.ctx.check_loop_budget(what, (k_chunk / tile.k * per_step + 20) as u64)?;
+        Ok(Plan { m, n, k, k_chunk, slices, tile })
     }
 
-    fn step(&self, kernel: Arc<Kernel>, params: &impl bytemuck::Pod, buffers: &[&wgpu::Buffer], groups: [u32; 3]) -> Step {
+    fn step(
+        &self,
+        kernel: Arc<Kernel>,
+        params: &impl bytemuck::Pod,
+        buffers: &[&wgpu::Buffer],
+        groups: [u32; 3],
+    ) -> Step {
         let mut slots = ParamSlots::new(&self.ctx, 1);
         slots.push(params);
         slots.flush(&self.ctx);
@@ -332,7 +403,14 @@ impl NnKernels {
     }
 
     /// The sum of split partials into `out` (overwriting or accumulating).
-    fn reduce_step(&self, what: &str, scratch: &wgpu::Buffer, plan: &Plan, out: Slice, accumulate: bool) -> Result<Step> {
+    fn reduce_step(
+        &self,
+        what: &str,
+        scratch: &wgpu::Buffer,
+        plan: &Plan,
+        out: Slice,
+        accumulate: bool,
+    ) -> Result<Step> {
         let len = plan.m * plan.n;
         let k = self.kernel("nn_elementwise.wgsl", "reduce_parts", None, EW_BINDINGS)?;
         let p = EwParams {
@@ -360,7 +438,7 @@ impl NnKernels {
         c: Slice,
         accumulate: bool,
     ) -> Result<(Vec<Step>, Option<wgpu::Buffer>)> {
-        let groups = self.check_groups(what, [plan.n.div_ceil(TILE_N), plan.m.div_ceil(TILE_M), plan.slices])?;
+        let groups = self.check_groups(what, [plan.n.div_ceil(plan.tile.n), plan.m.div_ceil(plan.tile.m), plan.slices])?;
         let scratch = self.scratch(what, plan)?;
         let mut steps = Vec::new();
         match &scratch {
@@ -406,7 +484,7 @@ impl NnKernels {
         self.check_slice("linear forward output", y, n * outputs)?;
         let (flags, bias, z) = self.epilogue(what, epi, outputs, n * outputs, EPI_BIAS_COL, y)?;
         self.scoped(what, || {
-            let kernel = self.kernel("nn_gemm.wgsl", "gemm", epi.act, GEMM_BINDINGS)?;
+            let kernel = self.tile_kernel("nn_gemm.wgsl", "gemm", epi.act, &plan)?;
             let base = GemmParams {
                 m: n as u32,
                 n: outputs as u32,
@@ -427,24 +505,39 @@ impl NnKernels {
                 what,
                 &plan,
                 kernel,
-                |extra, c_off, split_stride| Box::new(GemmParams { flags: base.flags | extra, c_off, split_stride, ..base }),
+                |extra, c_off, split_stride| {
+                    Box::new(GemmParams { flags: base.flags | extra, c_off, split_stride, ..base })
+                },
                 [x.buffer, w.buffer, y.buffer, bias.buffer, z.buffer],
                 y,
                 false,
             )?;
-            Ok(self.op(format!("linear {n}x{inputs} -> {outputs}"), steps, 2.0 * (n * inputs * outputs) as f64, scratch))
+            Ok(self.op(
+                format!("linear {n}x{inputs} -> {outputs}"),
+                steps,
+                2.0 * (n * inputs * outputs) as f64,
+                scratch,
+            ))
         })
     }
 
     /// `dx[n, in] = dy[n, out] W[out, in]` (overwrites dx).
-    pub fn linear_backward_input(&self, dy: Slice, w: Slice, dx: Slice, n: usize, inputs: usize, outputs: usize) -> Result<NnOp> {
+    pub fn linear_backward_input(
+        &self,
+        dy: Slice,
+        w: Slice,
+        dx: Slice,
+        n: usize,
+        inputs: usize,
+        outputs: usize,
+    ) -> Result<NnOp> {
         let what = "linear input gradient";
         let plan = self.plan(what, n, inputs, outputs, false)?;
         self.check_slice("linear output gradient", dy, n * outputs)?;
         self.check_slice("linear weight", w, outputs * inputs)?;
         self.check_slice("linear input gradient", dx, n * inputs)?;
         self.scoped(what, || {
-            let kernel = self.kernel("nn_gemm.wgsl", "gemm", None, GEMM_BINDINGS)?;
+            let kernel = self.tile_kernel("nn_gemm.wgsl", "gemm", None, &plan)?;
             let base = GemmParams {
                 m: n as u32,
                 n: inputs as u32,
@@ -467,7 +560,12 @@ impl NnKernels {
                 dx,
                 false,
             )?;
-            Ok(self.op(format!("linear input grad {n}x{outputs} -> {inputs}"), steps, 2.0 * (n * inputs * outputs) as f64, scratch))
+            Ok(self.op(
+                format!("linear input grad {n}x{outputs} -> {inputs}"),
+                steps,
+                2.0 * (n * inputs * outputs) as f64,
+                scratch,
+            ))
         })
     }
 
@@ -496,7 +594,7 @@ impl NnKernels {
             self.check_slice("linear bias gradient", db, outputs)?;
         }
         self.scoped(what, || {
-            let kernel = self.kernel("nn_gemm.wgsl", "gemm", None, GEMM_BINDINGS)?;
+            let kernel = self.tile_kernel("nn_gemm.wgsl", "gemm", None, &plan)?;
             let base = GemmParams {
                 m: outputs as u32,
                 n: inputs as u32,
@@ -526,7 +624,12 @@ impl NnKernels {
             if let Some(db) = db {
                 steps.push(self.bias_grad_step(what, dy, db, n, outputs, 1, accumulate)?);
             }
-            Ok(self.op(format!("linear param grads {n}x{outputs}, {inputs}"), steps, 2.0 * (n * inputs * outputs) as f64, scratch))
+            Ok(self.op(
+                format!("linear param grads {n}x{outputs}, {inputs}"),
+                steps,
+                2.0 * (n * inputs * outputs) as f64,
+                scratch,
+            ))
         })
     }
 
@@ -541,7 +644,7 @@ impl NnKernels {
         self.check_slice("conv2d output", y, out_len)?;
         let (flags, bias, z) = self.epilogue(what, epi, g.out_c, out_len, EPI_BIAS_ROW, y)?;
         self.scoped(what, || {
-            let kernel = self.kernel("nn_conv2d.wgsl", "conv2d", epi.act, GEMM_BINDINGS)?;
+            let kernel = self.tile_kernel("nn_conv2d.wgsl", "conv2d", epi.act, &plan)?;
             let base = ConvParams {
                 a_off: w.offset as u32,
                 b_off: x.offset as u32,
@@ -555,50 +658,89 @@ impl NnKernels {
                 what,
                 &plan,
                 kernel,
-                |extra, c_off, split_stride| Box::new(ConvParams { flags: base.flags | extra, c_off, split_stride, ..base }),
+                |extra, c_off, split_stride| {
+                    Box::new(ConvParams { flags: base.flags | extra, c_off, split_stride, ..base })
+                },
                 [w.buffer, x.buffer, y.buffer, bias.buffer, z.buffer],
                 y,
                 false,
             )?;
-            Ok(self.op(format!("conv2d {g:?}"), steps, 2.0 * (g.batch * g.out_c * oh * ow * g.in_c * g.kh * g.kw) as f64, scratch))
+            Ok(self.op(
+                format!("conv2d {g:?}"),
+                steps,
+                2.0 * (g.batch * g.out_c * oh * ow * g.in_c * g.kh * g.kw) as f64,
+                scratch,
+            ))
         })
     }
 
     /// `dx` = the gradient of `sum(dy * conv2d(x, w))` with respect to x (overwrites dx).
+    ///
+    /// One dispatch of `nn_conv2d.wgsl:conv2d_input_grad`, the gather form split into the
+    /// stride's s x s phases (each a dense stride-1 window over dy, no zeros): input pixels are
+    /// spread over the threads, [`IG_PIXELS`] per workgroup, and each thread keeps `cb` input
+    /// channels (the shader's `IG_CB`), chosen here from in_c, the workgroup weight array and
+    /// the adapter's loop budget.
     pub fn conv2d_backward_input(&self, g: &ConvGeom, dy: Slice, w: Slice, dx: Slice) -> Result<NnOp> {
         let what = "conv2d input gradient";
         let (oh, ow) = self.check_geom(what, g)?;
-        let plan = self.plan(what, g.in_c, g.batch * g.in_h * g.in_w, g.out_c * g.kh * g.kw, false)?;
         self.check_slice("conv2d output gradient", dy, g.batch * g.out_c * oh * ow)?;
         self.check_slice("conv2d weight", w, g.out_c * g.in_c * g.kh * g.kw)?;
         self.check_slice("conv2d input gradient", dx, g.batch * g.in_c * g.in_h * g.in_w)?;
+        let s = g.stride;
+        // Phase (0, 0) has the most taps and pixels.
+        let (ty, tx) = (g.kh.div_ceil(s), g.kw.div_ceil(s));
+        let taps = ty * tx;
+        if taps > IG_WLEN {
+            return Err(Error::Limit(format!(
+                "{what}: {g:?} has {taps} taps per stride phase; the kernel holds at most {IG_WLEN}"
+            )));
+        }
+        // Loop iterations per invocation with cb channels per thread: the weight staging, the
+        // taps (the channel loop counted as not unrolled) and the epilogue.
+        let iterations = |cb: usize| {
+            let per_chunk = (IG_WLEN / (taps * cb)).max(1);
+            let chunks = g.out_c.div_ceil(per_chunk);
+            (chunks * (per_chunk * taps * cb).div_ceil(IG_WG) + g.out_c * (ty + taps * (1 + cb)) + 4 * (cb + 2) + 8)
+                as u64
+        };
+        let mut cb = g.in_c.next_power_of_two().min(IG_MAX_CB);
+        while cb > 1 && (taps * cb > IG_WLEN || self.ctx.check_loop_budget(what, iterations(cb)).is_err()) {
+            cb /= 2;
+        }
+        self.ctx.check_loop_budget(what, iterations(cb))?;
+        let pixels = g.batch * g.in_h.div_ceil(s) * g.in_w.div_ceil(s);
+        let groups = self.check_groups(what, [pixels.div_ceil(IG_PIXELS), g.in_c.div_ceil(cb), s * s])?;
+        let plan = Plan { m: g.in_c, n: g.batch * g.in_h * g.in_w, k: g.out_c * taps, k_chunk: 0, slices: 1, tile: TileShape::ALL[0] };
         self.scoped(what, || {
-            let kernel = self.kernel("nn_conv2d.wgsl", "conv2d", None, GEMM_BINDINGS)?;
-            let base = ConvParams {
+            let kernel =
+                self.kernel_with("nn_conv2d.wgsl", "conv2d_input_grad", None, GEMM_BINDINGS, &[("IG_CB", cb as u32)])?;
+            let params = ConvParams {
                 a_off: w.offset as u32,
                 b_off: dy.offset as u32,
+                c_off: dx.offset as u32,
                 cols_per_img: (g.in_h * g.in_w) as u32,
                 ..conv_params(g, MODE_INPUT_GRAD, &plan)
             };
-            let (steps, scratch) = self.gemm_steps(
-                what,
-                &plan,
-                kernel,
-                |extra, c_off, split_stride| Box::new(ConvParams { flags: extra, c_off, split_stride, ..base }),
-                [w.buffer, dy.buffer, dx.buffer, dx.buffer, dx.buffer],
-                dx,
-                false,
-            )?;
-            // Counted as the dense product the kernel runs, zeros of the strided gather included.
-            let flops = 2.0 * (plan.m * plan.n * plan.k) as f64;
-            Ok(self.op(format!("conv2d input grad {g:?}"), steps, flops, scratch))
+            let step = self.step(kernel, &params, &[w.buffer, dy.buffer, dx.buffer, dx.buffer, dx.buffer], groups);
+            // The model's multiply-adds, as the forward pass counts them.
+            let flops = 2.0 * (g.batch * g.out_c * oh * ow * g.in_c * g.kh * g.kw) as f64;
+            Ok(self.op(format!("conv2d input grad {g:?}"), vec![step], flops, None))
         })
     }
 
     /// `dw (+)= ` the gradient of `sum(dy * conv2d(x, w))` with respect to w, reduced over the
     /// batch, and `db[oc] (+)= sum of dy[., oc, ., .]`; `accumulate` as in
     /// [`Self::linear_backward_params`].
-    pub fn conv2d_backward_params(&self, g: &ConvGeom, x: Slice, dy: Slice, dw: Slice, db: Option<Slice>, accumulate: bool) -> Result<NnOp> {
+    pub fn conv2d_backward_params(
+        &self,
+        g: &ConvGeom,
+        x: Slice,
+        dy: Slice,
+        dw: Slice,
+        db: Option<Slice>,
+        accumulate: bool,
+    ) -> Result<NnOp> {
         let what = "conv2d weight gradient";
         let (oh, ow) = self.check_geom(what, g)?;
         let patch = g.in_c * g.kh * g.kw;
@@ -610,7 +752,7 @@ impl NnKernels {
             self.check_slice("conv2d bias gradient", db, g.out_c)?;
         }
         self.scoped(what, || {
-            let kernel = self.kernel("nn_conv2d.wgsl", "conv2d", None, GEMM_BINDINGS)?;
+            let kernel = self.tile_kernel("nn_conv2d.wgsl", "conv2d", None, &plan)?;
             let base = ConvParams {
                 a_off: dy.offset as u32,
                 b_off: x.offset as u32,
@@ -642,7 +784,15 @@ impl NnKernels {
         self.check_slice("activation input", z, len)?;
         self.check_slice("activation output", a, len)?;
         let p = EwParams { len: len as u32, a_off: z.offset as u32, c_off: a.offset as u32, ..Default::default() };
-        self.elementwise("activation forward", "act_forward", Some(act), p, len, [z.buffer, z.buffer, a.buffer], len as f64)
+        self.elementwise(
+            "activation forward",
+            "act_forward",
+            Some(act),
+            p,
+            len,
+            [z.buffer, z.buffer, a.buffer],
+            len as f64,
+        )
     }
 
     /// `dz = da * act'(z)` over `len` elements (dz may be da itself).
@@ -650,8 +800,22 @@ impl NnKernels {
         self.check_slice("activation input", z, len)?;
         self.check_slice("activation output gradient", da, len)?;
         self.check_slice("activation input gradient", dz, len)?;
-        let p = EwParams { len: len as u32, a_off: z.offset as u32, b_off: da.offset as u32, c_off: dz.offset as u32, ..Default::default() };
-        self.elementwise("activation backward", "act_backward", Some(act), p, len, [z.buffer, da.buffer, dz.buffer], 2.0 * len as f64)
+        let p = EwParams {
+            len: len as u32,
+            a_off: z.offset as u32,
+            b_off: da.offset as u32,
+            c_off: dz.offset as u32,
+            ..Default::default()
+        };
+        self.elementwise(
+            "activation backward",
+            "act_backward",
+            Some(act),
+            p,
+            len,
+            [z.buffer, da.buffer, dz.buffer],
+            2.0 * len as f64,
+        )
     }
 
     /// `y[plane, h / k, w / k]` = means of k x k windows of `x[plane, h, w]` (stride k).
@@ -661,26 +825,52 @@ impl NnKernels {
         self.check_slice("avgpool2d input", x, planes * h * w)?;
         self.check_slice("avgpool2d output", y, len)?;
         let p = pool_params(len, h, w, k, x.offset, y.offset);
-        self.elementwise("avgpool2d forward", "avgpool_forward", None, p, len, [x.buffer, x.buffer, y.buffer], (len * k * k) as f64)
+        self.elementwise(
+            "avgpool2d forward",
+            "avgpool_forward",
+            None,
+            p,
+            len,
+            [x.buffer, x.buffer, y.buffer],
+            (len * k * k) as f64,
+        )
     }
 
     /// The input gradient of [`Self::avgpool2d_forward`] (overwrites dx; 0 where no window
     /// covers).
-    pub fn avgpool2d_backward(&self, planes: usize, h: usize, w: usize, k: usize, dy: Slice, dx: Slice) -> Result<NnOp> {
+    pub fn avgpool2d_backward(
+        &self,
+        planes: usize,
+        h: usize,
+        w: usize,
+        k: usize,
+        dy: Slice,
+        dx: Slice,
+    ) -> Result<NnOp> {
         self.check_pool("avgpool2d backward", planes, h, w, k)?;
         let len = planes * h * w;
         self.check_slice("avgpool2d output gradient", dy, planes * (h / k) * (w / k))?;
         self.check_slice("avgpool2d input gradient", dx, len)?;
         let p = pool_params(len, h, w, k, dy.offset, dx.offset);
-        self.elementwise("avgpool2d backward", "avgpool_backward", None, p, len, [dy.buffer, dy.buffer, dx.buffer], len as f64)
+        self.elementwise(
+            "avgpool2d backward",
+            "avgpool_backward",
+            None,
+            p,
+            len,
+            [dy.buffer, dy.buffer, dx.buffer],
+            len as f64,
+        )
     }
 
     /// Records `repetitions` runs of `ops` (in order) into one compute pass of one submit.
     pub fn submit(&self, ops: &[&NnOp], repetitions: usize) -> Result<()> {
         self.ctx.scoped("submitting layer kernels", || {
-            let mut encoder = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("nn ops") });
+            let mut encoder =
+                self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("nn ops") });
             {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("nn ops"), timestamp_writes: None });
+                let mut pass = encoder
+                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("nn ops"), timestamp_writes: None });
                 for _ in 0..repetitions {
                     for op in ops {
                         op.record(&mut pass);
@@ -714,14 +904,25 @@ impl NnKernels {
 
     fn check_pool(&self, what: &str, planes: usize, h: usize, w: usize, k: usize) -> Result<()> {
         if planes == 0 || k == 0 || h < k || w < k {
-            return Err(Error::invalid(what, format!("{planes} planes of {h}x{w} with window {k}: needs k >= 1 and planes >= 1 no smaller than k")));
+            return Err(Error::invalid(
+                what,
+                format!("{planes} planes of {h}x{w} with window {k}: needs k >= 1 and planes >= 1 no smaller than k"),
+            ));
         }
         Ok(())
     }
 
     /// Flags and the (bias, pre-activation) slices of a forward epilogue; absent ones point at
     /// the output (bound but never read or written).
-    fn epilogue<'a>(&self, what: &str, epi: Epilogue<'a>, bias_len: usize, out_len: usize, bias_flag: u32, out: Slice<'a>) -> Result<(u32, Slice<'a>, Slice<'a>)> {
+    fn epilogue<'a>(
+        &self,
+        what: &str,
+        epi: Epilogue<'a>,
+        bias_len: usize,
+        out_len: usize,
+        bias_flag: u32,
+        out: Slice<'a>,
+    ) -> Result<(u32, Slice<'a>, Slice<'a>)> {
         let mut flags = 0;
         let bias = match epi.bias {
             Some(b) => {
@@ -746,7 +947,16 @@ impl NnKernels {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn bias_grad_step(&self, what: &str, dy: Slice, db: Slice, rows: usize, channels: usize, inner: usize, accumulate: bool) -> Result<Step> {
+    fn bias_grad_step(
+        &self,
+        what: &str,
+        dy: Slice,
+        db: Slice,
+        rows: usize,
+        channels: usize,
+        inner: usize,
+        accumulate: bool,
+    ) -> Result<Step> {
         self.ctx.check_loop_budget(what, (rows * inner).div_ceil(EW_WG) as u64 + 8)?;
         let k = self.kernel("nn_elementwise.wgsl", "bias_grad", None, EW_BINDINGS)?;
         let p = EwParams {
@@ -763,7 +973,16 @@ impl NnKernels {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn elementwise(&self, what: &str, entry: &str, act: Option<Activation>, p: EwParams, len: usize, buffers: [&wgpu::Buffer; 3], flops: f64) -> Result<NnOp> {
+    fn elementwise(
+        &self,
+        what: &str,
+        entry: &str,
+        act: Option<Activation>,
+        p: EwParams,
+        len: usize,
+        buffers: [&wgpu::Buffer; 3],
+        flops: f64,
+    ) -> Result<NnOp> {
         if len == 0 {
             return Err(Error::invalid(what, "no elements"));
         }
@@ -798,8 +1017,23 @@ fn conv_params(g: &ConvGeom, mode: u32, plan: &Plan) -> ConvParams {
     }
 }
 
+/// `wgsl` with its line `const NAME: u32 = ...;` set to `value`, or None without one.
+fn specialise(wgsl: &str, name: &str, value: u32) -> Option<String> {
+    let start = wgsl.find(&format!("const {name}: u32 = "))?;
+    let end = start + wgsl[start..].find(';')?;
+    Some(format!("{}const {name}: u32 = {value}u{}", &wgsl[..start], &wgsl[end..]))
+}
+
 fn pool_params(len: usize, h: usize, w: usize, k: usize, a_off: usize, c_off: usize) -> EwParams {
-    EwParams { len: len as u32, a_off: a_off as u32, c_off: c_off as u32, h: h as u32, w: w as u32, k: k as u32, ..Default::default() }
+    EwParams {
+        len: len as u32,
+        a_off: a_off as u32,
+        c_off: c_off as u32,
+        h: h as u32,
+        w: w as u32,
+        k: k as u32,
+        ..Default::default()
+    }
 }
 
 /// A params struct of the GEMM kernels, boxed so one helper serves GemmParams and ConvParams.
