@@ -15,6 +15,8 @@ pub struct Tape {
     slopes: Vec<Vec<f32>>,
     /// Gradients going down; after [`NetView::backward_batch`] `grads[0]` holds dL/dx.
     grads: [Vec<f32>; 2],
+    /// Valid length of `grads[0]` (the buffers only grow).
+    input_len: usize,
     n: usize,
 }
 
@@ -26,7 +28,7 @@ impl Tape {
 
     /// dL/dx [n, d] from the last backward pass that asked for it.
     pub fn input_grad(&self) -> &[f32] {
-        &self.grads[0]
+        &self.grads[0][..self.input_len]
     }
 }
 
@@ -40,6 +42,7 @@ impl LayerView<'_> {
     fn forward_batch(&self, x: &[f32], n: usize, y: &mut Vec<f32>, slope: &mut Vec<f32>) {
         let out_len = self.output_shape().len();
         y.resize(n * out_len, 0.0);
+        let y = y.as_mut_slice();
         let bias = (!self.bias.is_empty()).then_some(self.bias);
         match (self.kind, self.input) {
             (LayerKind::Linear { outputs, .. }, s) => ops::linear_forward(x, self.weight, bias, n, s.len(), outputs, y),
@@ -71,9 +74,13 @@ impl LayerView<'_> {
         dx: &mut Vec<f32>,
         dp: Option<&mut [f32]>,
         need_dx: bool,
-    ) {
+    ) -> usize {
         let in_len = self.input.len();
-        dx.resize(n * in_len, 0.0);
+        // The gradient buffers take turns at every layer: grow them only (no refill per call).
+        if dx.len() < n * in_len {
+            dx.resize(n * in_len, 0.0);
+        }
+        let dx = &mut dx[..n * in_len];
         let nw = self.weight.len();
         match (self.kind, self.input) {
             (LayerKind::Linear { outputs, .. }, _) => {
@@ -102,6 +109,7 @@ impl LayerView<'_> {
             }
             (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => unreachable!("rejected by the shape rule"),
         }
+        n * in_len
     }
 }
 
@@ -156,8 +164,11 @@ impl NetView<'_> {
     pub fn backward_batch(&self, tape: &mut Tape, d_out: &[f32], param_grads: Option<&mut [f32]>, need_dx: bool) {
         let n = tape.n;
         let [mut dy, mut dx] = std::mem::take(&mut tape.grads);
-        dy.clear();
-        dy.extend_from_slice(d_out);
+        if dy.len() < d_out.len() {
+            dy.resize(d_out.len(), 0.0);
+        }
+        dy[..d_out.len()].copy_from_slice(d_out);
+        let mut valid = d_out.len();
         let mut offsets = Vec::with_capacity(self.layers.len());
         let mut at = 0;
         for l in &self.layers {
@@ -176,10 +187,11 @@ impl NetView<'_> {
             if !wants_dx && dp.is_none() {
                 break;
             }
-            l.backward_batch(&tape.values[k], &tape.slopes[k], &dy, n, &mut dx, dp, wants_dx);
+            valid = l.backward_batch(&tape.values[k], &tape.slopes[k], &dy[..valid], n, &mut dx, dp, wants_dx);
             std::mem::swap(&mut dx, &mut dy);
         }
         tape.grads = [dy, dx];
+        tape.input_len = valid;
     }
 
     /// Batched energy and input gradient for n = es.len() points xs [n, d]: adds weight * dE/dx

@@ -90,7 +90,12 @@ fn gemm(
 
 /// y[n, out] = x[n, in] W^T + b for W [out, in].
 pub fn linear_forward(x: &[f32], w: &[f32], b: Option<&[f32]>, n: usize, inputs: usize, outputs: usize, y: &mut [f32]) {
-    gemm(n, inputs, outputs, x, (inputs, 1), w, (1, inputs), 0.0, y, (outputs, 1));
+    if outputs == 1 {
+        // An energy's last layer: a dot product per row, which a GEMM would pack for nothing.
+        y[..n].iter_mut().zip(x.chunks_exact(inputs)).for_each(|(y, row)| *y = dot(row, &w[..inputs]));
+    } else {
+        gemm(n, inputs, outputs, x, (inputs, 1), w, (1, inputs), 0.0, y, (outputs, 1));
+    }
     if let Some(b) = b {
         y.chunks_exact_mut(outputs).for_each(|row| row.iter_mut().zip(b).for_each(|(v, bi)| *v += bi));
     }
@@ -98,7 +103,27 @@ pub fn linear_forward(x: &[f32], w: &[f32], b: Option<&[f32]>, n: usize, inputs:
 
 /// dx[n, in] = dy[n, out] W (overwrites dx).
 pub fn linear_backward_input(dy: &[f32], w: &[f32], n: usize, inputs: usize, outputs: usize, dx: &mut [f32]) {
-    gemm(n, outputs, inputs, dy, (outputs, 1), w, (inputs, 1), 0.0, dx, (inputs, 1));
+    if outputs == 1 {
+        // An outer product: each row is the weight row scaled by the point's dy.
+        for (row, d) in dx.chunks_exact_mut(inputs).zip(&dy[..n]) {
+            row.iter_mut().zip(&w[..inputs]).for_each(|(v, wi)| *v = d * wi);
+        }
+    } else {
+        gemm(n, outputs, inputs, dy, (outputs, 1), w, (inputs, 1), 0.0, dx, (inputs, 1));
+    }
+}
+
+/// Dot product with eight running sums, which the compiler keeps in vector registers.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for j in 0..8 {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// dw[out, in] += dy^T x and db[out] += sum over rows of dy.
