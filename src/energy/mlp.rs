@@ -439,7 +439,7 @@ impl Mlp {
 
     /// The tensors (name, shape, values) and metadata [`Mlp::save`] writes, for files that hold
     /// a network among other things (training checkpoints).
-    pub fn safetensors_parts(&self) -> (Vec<(String, Vec<usize>, Vec<f32>)>, HashMap<String, String>) {
+    pub fn safetensors_parts(&self) -> (crate::io::NamedTensors, HashMap<String, String>) {
         let tensors = self
             .layers
             .iter()

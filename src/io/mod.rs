@@ -109,6 +109,9 @@ pub fn read_samples(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
     }
 }
 
+/// Float32 tensors as (name, shape, values), as safetensors files hold them.
+pub type NamedTensors = Vec<(String, Vec<usize>, Vec<f32>)>;
+
 /// Writes float32 tensors (name, shape, values) and string metadata as a safetensors file,
 /// atomically ([`write_atomic`]).
 pub fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)], meta: std::collections::HashMap<String, String>) -> Result<()> {

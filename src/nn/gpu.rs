@@ -320,7 +320,7 @@ impl NnKernels {
                 format!("needs elements {}..{end} but its buffer holds {} f32", s.offset, size / 4),
             ));
         }
-        let limit = self.ctx.limits().max_storage_buffer_binding_size as u64;
+        let limit = self.ctx.limits().max_storage_buffer_binding_size;
         if size > limit {
             return Err(Error::Limit(format!(
                 "{what}: a {size}-byte buffer exceeds the {limit}-byte storage binding limit"
@@ -383,7 +383,7 @@ impl NnKernels {
         }
         let elems = plan.slices * plan.m * plan.n;
         let bytes = elems as u64 * 4;
-        let limit = self.ctx.limits().max_storage_buffer_binding_size as u64;
+        let limit = self.ctx.limits().max_storage_buffer_binding_size;
         if bytes > limit {
             return Err(Error::Limit(format!(
                 "{what}: {} split-K partial products need {bytes} bytes, over the {limit}-byte binding limit",
@@ -467,6 +467,7 @@ impl NnKernels {
     }
 
     /// `y[n, out] = act(x[n, in] W[out, in]^T + b)`, W in PyTorch's layout.
+    #[allow(clippy::too_many_arguments)]
     pub fn linear_forward(
         &self,
         x: Slice,

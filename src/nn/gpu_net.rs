@@ -124,6 +124,7 @@ impl GpuNetwork {
     /// A pass over the n points at `x` ([n, d]) that writes their energies to `energies` ([n])
     /// and, when `dx` is given, dE/dx to it ([n, d]); with `param_grads`, dE/dθ summed over the
     /// points (weighted by nothing: the caller scales) into `bufs.param_grads`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         kernels: &NnKernels,
         net: &Network,

@@ -153,7 +153,7 @@ impl Network {
 
     /// The tensors (name, shape, values) and metadata [`Network::save`] writes, for files
     /// that hold a network among other things (training checkpoints).
-    pub fn safetensors_parts(&self) -> (Vec<(String, Vec<usize>, Vec<f32>)>, HashMap<String, String>) {
+    pub fn safetensors_parts(&self) -> (crate::io::NamedTensors, HashMap<String, String>) {
         let mut tensors = Vec::new();
         for (index, l) in self.layers.iter().enumerate() {
             if let Some((wshape, bshape)) = l.kind.param_shapes(l.input) {

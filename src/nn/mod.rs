@@ -648,7 +648,7 @@ impl Network {
                 _ => return None,
             }
         }
-        if self.layers.len() % 2 == 0 || !matches!(self.input, Shape::Flat(_)) {
+        if self.layers.len().is_multiple_of(2) || !matches!(self.input, Shape::Flat(_)) {
             return None;
         }
         Some(Mlp { layers: dense, activation: activation.unwrap_or(Activation::Relu), negate })

@@ -15,8 +15,8 @@ impl LayerView<'_> {
                 (0..outputs)
                     .map(|o| {
                         let mut z = self.bias.get(o).map_or(T::zero(), |b| c(*b));
-                        for i in 0..n {
-                            z += c(self.weight[o * n + i]) * x[i];
+                        for (w, &xi) in self.weight[o * n..(o + 1) * n].iter().zip(x) {
+                            z += c(*w) * xi;
                         }
                         z
                     })

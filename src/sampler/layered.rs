@@ -117,7 +117,7 @@ impl LayeredSampler {
         let dim = net.input_dim();
         let chains = check_initial(initial, dim, 1)?;
         let limits = ctx.limits();
-        let binding = limits.max_storage_buffer_binding_size as u64;
+        let binding = limits.max_storage_buffer_binding_size;
         let points_bytes = 2 * (chains * dim) as u64 * 4;
         if points_bytes > binding || 2 * (chains * dim) as u64 > u32::MAX as u64 {
             return Err(Error::Limit(format!(
