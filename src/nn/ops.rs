@@ -46,9 +46,10 @@ impl ConvGeom {
     }
 }
 
-/// C[m, n] = alpha * A B + beta * C with explicit strides (row stride, column stride).
+/// C[m, n] = A B + beta * C with explicit strides (row stride, column stride): matrixmultiply's
+/// sgemm behind bounds checks (public so the benchmarks time the same call as raw sgemm).
 #[allow(clippy::too_many_arguments)]
-fn gemm(
+pub fn gemm(
     m: usize,
     k: usize,
     n: usize,

@@ -114,40 +114,6 @@ fn time_gpu(nn: &NnKernels, ops: &[&NnOp], min_secs: f64) -> Result<(u32, f64)> 
     Ok((reps, t / reps as f64))
 }
 
-/// C[m, n] = A B with explicit (row, column) strides, through matrixmultiply directly.
-#[allow(clippy::too_many_arguments)]
-fn raw_sgemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    (rsa, csa): (usize, usize),
-    b: &[f32],
-    (rsb, csb): (usize, usize),
-    c: &mut [f32],
-) {
-    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
-    assert!(last(m, k, rsa, csa) < a.len() && last(k, n, rsb, csb) < b.len() && m * n <= c.len());
-    // SAFETY: operand extents checked above; C is m x n row-major.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            rsa as isize,
-            csa as isize,
-            b.as_ptr(),
-            rsb as isize,
-            csb as isize,
-            0.0,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
-}
 
 /// Splits `total` items into one contiguous part per rayon thread: (first, count) pairs.
 fn parts(total: usize) -> Vec<(usize, usize)> {
@@ -245,7 +211,7 @@ fn gemm_rows(
             let per = n.div_ceil(rayon::current_num_threads());
             let (_, sgemm_seconds) = time_cpu(s.min_secs, || {
                 y.par_chunks_mut(per * outputs).zip(x.par_chunks(per * inputs)).for_each(|(ys, xs)| {
-                    raw_sgemm(ys.len() / outputs, inputs, outputs, xs, (inputs, 1), &w, (1, inputs), ys)
+                    ebm_gpu::nn::ops::gemm(ys.len() / outputs, inputs, outputs, xs, (inputs, 1), &w, (1, inputs), 0.0, ys, (outputs, 1))
                 });
             });
             let (reps, seconds) = time_cpu(s.min_secs, || {
@@ -353,12 +319,12 @@ fn conv_rows(
             let mut outs: Vec<Vec<f32>> = split.iter().map(|_| vec![0.0; patch.max(g.out_c) * per * ohw]).collect();
             let (_, sf) = time_cpu(s.min_secs, || {
                 outs.par_iter_mut().zip(&split).for_each(|(c, &(_, count))| {
-                    raw_sgemm(g.out_c, patch, count * ohw, &w, (patch, 1), &col, (count * ohw, 1), c)
+                    ebm_gpu::nn::ops::gemm(g.out_c, patch, count * ohw, &w, (patch, 1), &col, (count * ohw, 1), 0.0, c, (count * ohw, 1))
                 });
             });
             let (_, sb) = time_cpu(s.min_secs, || {
                 outs.par_iter_mut().zip(&split).for_each(|(c, &(_, count))| {
-                    raw_sgemm(patch, g.out_c, count * ohw, &w, (1, patch), &dyg, (count * ohw, 1), c)
+                    ebm_gpu::nn::ops::gemm(patch, g.out_c, count * ohw, &w, (1, patch), &dyg, (count * ohw, 1), 0.0, c, (count * ohw, 1))
                 });
             });
             let mut y = vec![0.0f32; batch * g.out_len()];
