@@ -165,3 +165,33 @@ fn params_structs_match_naga_layout() {
         assert_eq!(got, offsets, "{file}: member offsets of {name}");
     }
 }
+
+/// Parameter gradients alone (training's use: no dE/dx), on a network whose first layer is a
+/// flatten, so the input gradient's memory is shared with the layer above it.
+#[test]
+fn parameter_gradients_without_input_gradients_match_cpu() {
+    let Some(ctx) = common::gpu() else { return };
+    let nn = NnKernels::new(ctx.clone());
+    let net = net("1x4x4/flatten/5/tanh/3/head:lse", 12);
+    let n = 9;
+    let xs = rng::initial_states(77, 0, n, net.input_dim(), 1.0);
+    let mut tape = Tape::default();
+    net.forward_batch(&xs, n, &mut tape);
+    let (mut e_cpu, mut d_out) = (vec![0.0f32; n], Vec::new());
+    net.head_batch(&tape, &mut e_cpu, &mut d_out);
+    let mut p_cpu = vec![0.0f32; net.param_count()];
+    net.backward_batch(&mut tape, &d_out, Some(&mut p_cpu), false);
+    let x = ctx.storage_buffer("x", bytemuck::cast_slice(&xs));
+    let e = ctx.zeroed_storage_buffer("e", 4 * n as u64);
+    let bufs = NetBuffers::new(&ctx, &net, n).unwrap();
+    let pass = GpuNetwork::new(&nn, &net, &bufs, n, Slice::whole(&x), Slice::whole(&e), None, true).unwrap();
+    let mut encoder = ctx.device().create_command_encoder(&Default::default());
+    {
+        let mut cp = encoder.begin_compute_pass(&Default::default());
+        pass.record(&mut cp);
+    }
+    ctx.queue().submit([encoder.finish()]);
+    let out = ctx.read_buffers(&[(&bufs.param_grads, 4 * net.param_count() as u64)]).unwrap();
+    let p_gpu: Vec<f32> = bytemuck::pod_collect_to_vec(&out[0]);
+    assert!(rel_err(&p_gpu, &p_cpu) < 1e-4, "parameter gradients differ by {}", rel_err(&p_gpu, &p_cpu));
+}

@@ -39,6 +39,9 @@ pub struct NetBuffers {
     /// flatten makes it the same memory as the layer below).
     values: Vec<Option<wgpu::Buffer>>,
     grads: Vec<Option<wgpu::Buffer>>,
+    /// Where dE/dx goes when the caller does not want it (a flatten at the bottom would
+    /// otherwise make the layer above write it somewhere that matters).
+    input_grads: wgpu::Buffer,
     batch: usize,
 }
 
@@ -84,6 +87,7 @@ impl NetBuffers {
                 param_grads: buffer("network parameter gradients", net.param_count()),
                 values,
                 grads,
+                input_grads: buffer("network input gradients (discarded)", batch * net.input_dim()),
                 batch,
             }
         })
@@ -140,8 +144,7 @@ impl GpuNetwork {
             return Err(Error::invalid("network batch", format!("{n} points, buffers made for {}", bufs.batch)));
         }
         let values = regions(&bufs.values, x);
-        // Without dx the lowest gradient goes to the layer-1 gradient buffer's memory, unused.
-        let grads = regions(&bufs.grads, dx.unwrap_or(Slice::whole(&bufs.param_grads)));
+        let grads = regions(&bufs.grads, dx.unwrap_or(Slice::whole(&bufs.input_grads)));
         let mut offsets = Vec::new();
         let mut at = 0;
         for l in &net.layers {
