@@ -127,7 +127,8 @@ pub struct GpuNetwork {
 impl GpuNetwork {
     /// A pass over the n points at `x` ([n, d]) that writes their energies to `energies` ([n])
     /// and, when `dx` is given, dE/dx to it ([n, d]); with `param_grads`, dE/dθ summed over the
-    /// points (weighted by nothing: the caller scales) into `bufs.param_grads`.
+    /// points into `bufs.param_grads`, overwriting it (passes over several chunks of one batch
+    /// need summing by the caller).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         kernels: &NnKernels,
