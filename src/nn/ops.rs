@@ -215,7 +215,8 @@ fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32], gather: &mut Gather) {
     }
 }
 
-/// The adjoint of [`im2col`]: dx += the column matrix scattered back onto the images.
+/// The adjoint of [`im2col`]: dx = the column matrix scattered back onto the images (every
+/// pixel of the block's images is written once, so dx needs no clearing first).
 fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32], gather: &mut Gather) {
     gather.prepare(g);
     let cols = gather.index.len();
@@ -229,7 +230,7 @@ fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32], gather: &mut Gather) {
         gather.padded.chunks_exact(ph * pw).zip(dx[..g.batch * g.in_len()].chunks_exact_mut(g.in_h * g.in_w))
     {
         for (srow, drow) in src[g.pad * pw..].chunks_exact(pw).zip(dst.chunks_exact_mut(g.in_w)) {
-            drow.iter_mut().zip(&srow[g.pad..g.pad + g.in_w]).for_each(|(d, v)| *d += v);
+            drow.copy_from_slice(&srow[g.pad..g.pad + g.in_w]);
         }
     }
 }
@@ -298,7 +299,6 @@ fn gather_dy(g: &ConvGeom, gb: &ConvGeom, first: usize, dy: &[f32], out: &mut Ve
 
 /// dx = the gradient of sum(dy * conv(x, w)) with respect to x (overwrites dx).
 pub fn conv2d_backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
-    dx[..g.batch * g.in_len()].fill(0.0);
     with_scratch(|col, dyg, gather| {
         for_blocks(g, |gb, first| {
             let cols = gb.batch * g.out_h() * g.out_w();
