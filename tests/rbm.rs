@@ -264,8 +264,7 @@ fn cd1_on_digits_improves_reconstruction_and_test_likelihood() {
 #[test]
 fn ais_matches_exact_log_z_on_mnist_20_hidden() {
     let exec = executor();
-    let Some(root) = common::external_data() else { return };
-    let mut d = data::load(&root.join("mnist"), Split::Train).unwrap().take(3000);
+    let mut d = data::load(&common::mnist_fixture(), Split::Train).unwrap();
     data::binarize(&mut d, Binarize::Stochastic(1), 0);
     let rbm = Rbm::random(784, 20, Visible::Bernoulli, 0.01, 2).unwrap();
     let mut cfg = TrainConfig::new(Method::Cd(1), 50, 0.05, 2, 3);

@@ -86,20 +86,9 @@ pub fn digits_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/digits")
 }
 
-/// The MNIST-style datasets outside the repository: `EBM_DATA_DIR`, or `shared/data` beside the
-/// clone. Tests that need them skip (saying so) when they are absent; a missing folder that
-/// `EBM_DATA_DIR` names is a failure under CI.
-pub fn external_data() -> Option<std::path::PathBuf> {
-    let explicit = std::env::var_os("EBM_DATA_DIR").map(std::path::PathBuf::from);
-    let dir = explicit
-        .clone()
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    if dir.join("mnist").is_dir() {
-        return Some(dir);
-    }
-    if explicit.is_some() && std::env::var_os("CI").is_some() {
-        panic!("CI is set but EBM_DATA_DIR={} holds no mnist/ folder", dir.display());
-    }
-    skip(&format!("MNIST checks not run: no {} (set EBM_DATA_DIR to a folder holding mnist/)", dir.join("mnist").display()));
-    None
+/// The MNIST slice committed in the repository (tests/fixtures/mnist: the first 1000 training
+/// and 200 test images with their labels, cut from the published IDX files), so a clone anywhere
+/// runs the MNIST checks.
+pub fn mnist_fixture() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mnist")
 }
