@@ -16,7 +16,6 @@ use ebm_gpu::nn::Activation;
 use ebm_gpu::nn::gpu::{Epilogue, NnKernels, NnOp, Slice};
 use ebm_gpu::nn::ops::{self, ConvGeom};
 use ebm_gpu::rng::{self, Stream};
-use std::sync::Arc;
 
 fn randn(seed: u64, len: usize) -> Vec<f32> {
     let mut v = vec![0.0; len];
@@ -314,33 +313,5 @@ fn params_structs_match_naga_layout() {
         for (i, m) in members.iter().enumerate() {
             assert_eq!(m.offset as usize, 4 * i, "{file}: {name}.{:?}", m.name);
         }
-    }
-}
-
-/// GFLOP/s of the GEMM and convolution kernels (not a check: run with `--ignored
-/// --nocapture`). On a software adapter the figures say nothing about a real GPU.
-#[test]
-#[ignore]
-fn report_gflops() {
-    let Some(nn) = setup() else { return };
-    let ctx: Arc<GpuContext> = nn.context().clone();
-    let buf = |len: usize, seed| ctx.storage_buffer("bench", bytemuck::cast_slice(&randn(seed, len)));
-    let (n, d) = (256, 512);
-    let (x, w, y) = (buf(n * d, 1), buf(d * d, 2), buf(n * d, 3));
-    let mut ops: Vec<NnOp> = vec![
-        nn.linear_forward(Slice::whole(&x), Slice::whole(&w), Slice::whole(&y), n, d, d, Epilogue { act: Some(Activation::Silu), ..Default::default() }).unwrap(),
-        nn.linear_backward_input(Slice::whole(&y), Slice::whole(&w), Slice::whole(&x), n, d, d).unwrap(),
-        nn.linear_backward_params(Slice::whole(&x), Slice::whole(&y), Slice::whole(&w), None, n, d, d, true).unwrap(),
-    ];
-    let g = ConvGeom { batch: 64, in_c: 16, in_h: 14, in_w: 14, out_c: 32, kh: 3, kw: 3, stride: 2, pad: 1 };
-    let (cx, cw, cy) = (buf(g.batch * g.in_len(), 4), buf(g.out_c * g.patch(), 5), buf(g.batch * g.out_len(), 6));
-    ops.push(nn.conv2d_forward(&g, Slice::whole(&cx), Slice::whole(&cw), Slice::whole(&cy), Epilogue::default()).unwrap());
-    ops.push(nn.conv2d_backward_input(&g, Slice::whole(&cy), Slice::whole(&cw), Slice::whole(&cx)).unwrap());
-    ops.push(nn.conv2d_backward_params(&g, Slice::whole(&cx), Slice::whole(&cy), Slice::whole(&cw), None, true).unwrap());
-    eprintln!("adapter: {}", ctx.describe());
-    for op in &ops {
-        let reps = 5;
-        let t = nn.time(&[op], reps).unwrap().as_secs_f64();
-        eprintln!("{:60} {:8.2} GFLOP/s ({:.2} ms per run)", op.label(), reps as f64 * op.flops() / t / 1e9, t / reps as f64 * 1e3);
     }
 }
