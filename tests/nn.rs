@@ -246,6 +246,8 @@ fn bad_architectures_are_errors_naming_the_layer() {
         ("2/silu:nobias/1", "bias to drop"),
         ("1x3x3/avgpool:4/flatten/1", "does not fit"),
         ("", "input"),
+        ("1x1x1/1k1s100000p40000/flatten/1", "padding"),
+        ("1x100000x100000/flatten/1", "between 1 and"),
     ];
     for (spec, want) in cases {
         match Architecture::parse(spec) {

@@ -318,8 +318,8 @@ impl Architecture {
     /// [`Architecture::shapes`] without the head's check.
     fn layer_shapes(&self) -> Result<Vec<Shape>> {
         let mut shapes = vec![self.input];
-        if self.input.is_empty() {
-            return Err(Error::invalid("network", format!("input shape {} is empty", self.input)));
+        if self.input.is_empty() || self.input.len() > MAX_WIDTH {
+            return Err(Error::invalid("network", format!("input shape {} must hold between 1 and {MAX_WIDTH} values", self.input)));
         }
         if self.layers.is_empty() {
             return Err(Error::invalid("network", "has no layers"));
@@ -353,9 +353,12 @@ fn output_shape(kind: &LayerKind, input: Shape, index: usize) -> Result<Shape> {
         (LayerKind::Linear { .. }, Shape::Image { .. }) => {
             return Err(bad(format!("a Linear layer needs a flat input, got an image {input}; add flatten before it")));
         }
-        (LayerKind::Conv2d { out_c, kernel, stride, pad, .. }, Shape::Image { h, w, .. }) => {
+        (LayerKind::Conv2d { out_c, kernel, stride, pad, .. }, Shape::Image { c, h, w }) => {
             if kernel == 0 || stride == 0 || out_c == 0 {
                 return Err(bad("kernel, stride and output channels must be at least 1".into()));
+            }
+            if c.saturating_mul(h + 2 * pad).saturating_mul(w + 2 * pad) > MAX_WIDTH {
+                return Err(bad(format!("padding {pad} makes the padded input of {input} larger than {MAX_WIDTH} values")));
             }
             if kernel > h + 2 * pad || kernel > w + 2 * pad {
                 return Err(bad(format!(
