@@ -248,6 +248,10 @@ fn bad_architectures_are_errors_naming_the_layer() {
         ("", "input"),
         ("1x1x1/1k1s100000p40000/flatten/1", "padding"),
         ("1x100000x100000/flatten/1", "between 1 and"),
+        ("2/100000/100000/1", "parameters"),
+        ("1x8x8/99999999999999999999k3/flatten/1", "whole number"),
+        ("1x8x8/3k3p9999999999999999999/flatten/1", "padding"),
+        ("1x8x8/3k3p999999999999999/flatten/1", "padding"),
     ];
     for (spec, want) in cases {
         match Architecture::parse(spec) {

@@ -35,7 +35,7 @@ impl Shape {
     pub fn len(&self) -> usize {
         match *self {
             Shape::Flat(d) => d,
-            Shape::Image { c, h, w } => c * h * w,
+            Shape::Image { c, h, w } => c.saturating_mul(h).saturating_mul(w),
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -325,7 +325,14 @@ impl Architecture {
             return Err(Error::invalid("network", "has no layers"));
         }
         for (index, kind) in self.layers.iter().enumerate() {
-            let next = output_shape(kind, *shapes.last().expect("starts non-empty"), index)?;
+            let input = *shapes.last().expect("starts non-empty");
+            if let Some((w, b)) = kind.param_shapes(input) {
+                let count = w.iter().chain(b.iter().flatten()).fold(1usize, |p, &d| p.saturating_mul(d));
+                if count > MAX_WIDTH {
+                    return Err(Error::invalid(format!("network layer {index} ({})", describe(kind)), format!("would have over {count} parameters, more than {MAX_WIDTH}")));
+                }
+            }
+            let next = output_shape(kind, input, index)?;
             if next.is_empty() || next.len() > MAX_WIDTH {
                 return Err(Error::invalid(
                     format!("network layer {index} ({})", describe(kind)),
@@ -357,7 +364,8 @@ fn output_shape(kind: &LayerKind, input: Shape, index: usize) -> Result<Shape> {
             if kernel == 0 || stride == 0 || out_c == 0 {
                 return Err(bad("kernel, stride and output channels must be at least 1".into()));
             }
-            if c.saturating_mul(h + 2 * pad).saturating_mul(w + 2 * pad) > MAX_WIDTH {
+            let padded = |side: usize| side.saturating_add(pad.saturating_mul(2));
+            if c.saturating_mul(padded(h)).saturating_mul(padded(w)) > MAX_WIDTH {
                 return Err(bad(format!("padding {pad} makes the padded input of {input} larger than {MAX_WIDTH} values")));
             }
             if kernel > h + 2 * pad || kernel > w + 2 * pad {
