@@ -528,21 +528,26 @@ fn table(rows: &[Row]) -> String {
             ]
         })
         .collect();
-    let mut widths = HEADERS.map(str::len);
-    for row in &cells {
+    // Text columns left-aligned, numbers right-aligned.
+    align_table(HEADERS, &cells, &[0, 1, 3])
+}
+
+/// A plain-text table: columns padded to their widest cell, those in `left` left-aligned, the
+/// others right-aligned, a rule under the header.
+pub(crate) fn align_table<const N: usize>(headers: [&str; N], cells: &[[String; N]], left: &[usize]) -> String {
+    let mut widths = headers.map(str::len);
+    for row in cells {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.len());
         }
     }
-    // Text columns left-aligned, numbers right-aligned.
-    let left = |i: usize| matches!(i, 0 | 1 | 3);
     let line = |row: &[String]| {
         let mut s = String::new();
         for (i, (c, &w)) in row.iter().zip(&widths).enumerate() {
             if i > 0 {
                 s.push_str("  ");
             }
-            if left(i) {
+            if left.contains(&i) {
                 let _ = write!(s, "{c:<w$}");
             } else {
                 let _ = write!(s, "{c:>w$}");
@@ -550,9 +555,9 @@ fn table(rows: &[Row]) -> String {
         }
         s.trim_end().to_string() + "\n"
     };
-    let mut out = line(&HEADERS.map(String::from));
+    let mut out = line(&headers.map(String::from));
     out += &line(&widths.map(|w| "-".repeat(w)));
-    for row in &cells {
+    for row in cells {
         out += &line(row);
     }
     out

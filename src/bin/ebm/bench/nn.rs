@@ -537,33 +537,7 @@ pub fn table(rows: &[NnRow]) -> String {
             ]
         })
         .collect();
-    let mut widths = HEADERS.map(str::len);
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.len());
-        }
-    }
-    let left = |i: usize| matches!(i, 0..=2);
-    let line = |row: &[String]| {
-        let mut s = String::new();
-        for (i, (c, &w)) in row.iter().zip(&widths).enumerate() {
-            if i > 0 {
-                s.push_str("  ");
-            }
-            if left(i) {
-                let _ = write!(s, "{c:<w$}");
-            } else {
-                let _ = write!(s, "{c:>w$}");
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    let mut out = line(&HEADERS.map(String::from));
-    out += &line(&widths.map(|w| "-".repeat(w)));
-    for row in &cells {
-        out += &line(row);
-    }
-    out
+    super::align_table(HEADERS, &cells, &[0, 1, 2])
 }
 
 pub fn csv(rows: &[NnRow]) -> String {
