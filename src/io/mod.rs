@@ -123,7 +123,85 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::format(path, e.to_string()))?;
     let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::format(path, e.to_string()))?;
-    write_atomic(path, &bytes)
+    write_atomic(path, &sorted_header(&bytes).map_err(|e| Error::format(path, e))?)
+}
+
+/// safetensors writes its `__metadata__` map in hash order, so two identical saves differ in
+/// bytes; this rewrites the JSON header with every key sorted (the data is untouched), which
+/// makes identical states give identical files.
+fn sorted_header(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    use std::collections::BTreeMap;
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Header {
+        #[serde(rename = "__metadata__", default, skip_serializing_if = "Option::is_none")]
+        meta: Option<BTreeMap<String, String>>,
+        #[serde(flatten)]
+        tensors: BTreeMap<String, serde_json::Value>,
+    }
+    let n = u64::from_le_bytes(bytes[..8].try_into().map_err(|_| "short safetensors buffer")?) as usize;
+    let header: Header = serde_json::from_slice(&bytes[8..8 + n]).map_err(|e| e.to_string())?;
+    let mut json = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+    // The data starts 8-byte aligned, as safetensors pads it.
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + n..]);
+    Ok(out)
+}
+
+/// Keeps the lines of a CSV file (a metrics log) whose first field, a step or epoch number, is
+/// at most `last`, under `header`; a missing file becomes the header alone. A resumed or
+/// rolled-back run calls it so the rows after its checkpoint are written once, not twice.
+/// Returns the kept rows.
+pub fn keep_rows_through(path: &Path, header: &str, last: u32) -> Result<Vec<String>> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let kept: Vec<String> = text
+        .lines()
+        .skip(1)
+        .filter(|line| line.split(',').next().and_then(|s| s.parse::<u32>().ok()).is_some_and(|n| n <= last))
+        .map(str::to_string)
+        .collect();
+    let mut out = String::from(header);
+    out.push('\n');
+    for line in &kept {
+        out.push_str(line);
+        out.push('\n');
+    }
+    write_atomic(path, out.as_bytes())?;
+    Ok(kept)
+}
+
+/// Reads a safetensors file, no more than its header declares (8 bytes of header length, the
+/// JSON header, the data up to the last tensor's end offset); a header declaring more than the
+/// memory budget is refused before the data is read.
+pub fn read_safetensors(path: &Path, what: &str) -> Result<Vec<u8>> {
+    // The safetensors crate's own cap on the JSON header.
+    const MAX_HEADER: u64 = 100_000_000;
+    let bad = |m: String| Error::format(path, m);
+    let mut declared = |b: &[u8]| -> Result<Option<u64>> {
+        let Some(len) = b.get(..8) else { return Ok(None) };
+        let n = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+        if n > MAX_HEADER {
+            return Err(bad(format!("not a readable safetensors file: header length {n} is over the {MAX_HEADER} allowed")));
+        }
+        let Some(header) = b.get(8..8 + n as usize) else { return Ok(None) };
+        let json: serde_json::Value = serde_json::from_slice(header)
+            .map_err(|e| bad(format!("not a readable safetensors file: its header is not JSON ({e})")))?;
+        let end = json
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, t)| t.get("data_offsets")?.get(1)?.as_u64())
+            .max()
+            .unwrap_or(0);
+        Ok(Some((8 + n).saturating_add(end)))
+    };
+    crate::plan::read_file(path, what, &crate::plan::Limit::budget()?, &mut declared)
 }
 
 /// A safetensors file of ours, read whole, its metadata's `format` checked.
@@ -137,7 +215,7 @@ impl SafetensorsFile {
     /// Reads `path`; an unreadable file, or one whose `format` is not `format`, is an error that
     /// says it is not an ebm-gpu `what`.
     pub fn open(path: &Path, format: &str, what: &str) -> Result<Self> {
-        let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = read_safetensors(path, what)?;
         let bad = |m: String| Error::format(path, m);
         safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
         let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;

@@ -14,6 +14,26 @@ pub enum Scale {
     Symmetric,
 }
 
+/// The most pixels an image grid may have (64 Mi: a 64 MiB greyscale image).
+pub const MAX_GRID_PIXELS: u64 = 1 << 26;
+
+/// Width and height in pixels of a grid of `n` images of `height` x `width`, `cols` wide
+/// (at most `n`), magnified `zoom` times with 1-pixel gaps; an error when it exceeds
+/// [`MAX_GRID_PIXELS`]. Callers check this before the work that makes the images.
+pub fn grid_pixels(n: usize, height: usize, width: usize, cols: usize, zoom: usize) -> Result<(usize, usize)> {
+    let cols = cols.min(n).max(1) as u64;
+    let rows = (n as u64).div_ceil(cols);
+    let cell = |side: usize| (side as u64).checked_mul(zoom as u64).and_then(|s| s.checked_add(1));
+    let px = |count: u64, side: usize| cell(side).and_then(|c| c.checked_mul(count)).and_then(|p| p.checked_add(1));
+    match (px(cols, width), px(rows, height)) {
+        (Some(w), Some(h)) if w.checked_mul(h).is_some_and(|p| p <= MAX_GRID_PIXELS) => Ok((w as usize, h as usize)),
+        _ => Err(Error::invalid(
+            "image grid",
+            format!("{n} images of {height}x{width} pixels ({cols} per row, x{zoom}) exceed the {MAX_GRID_PIXELS}-pixel limit"),
+        )),
+    }
+}
+
 /// Draws `images` ([n, height * width]) in a grid `cols` wide with 1-pixel gaps, each pixel
 /// magnified `zoom` times, and writes it atomically.
 pub fn image_grid_png(path: &Path, images: &[f32], height: usize, width: usize, cols: usize, zoom: usize, scale: Scale) -> Result<()> {
@@ -23,12 +43,8 @@ pub fn image_grid_png(path: &Path, images: &[f32], height: usize, width: usize, 
     }
     let n = images.len() / d;
     let cols = cols.min(n);
-    let rows = n.div_ceil(cols);
+    let (w_px, h_px) = grid_pixels(n, height, width, cols, zoom)?;
     let (cw, ch) = (width * zoom + 1, height * zoom + 1);
-    let (w_px, h_px) = (cols * cw + 1, rows * ch + 1);
-    if (w_px as u64) * (h_px as u64) > 1 << 26 {
-        return Err(Error::invalid("image grid", format!("{w_px}x{h_px} pixels is too large")));
-    }
     let mut img = GrayImage::from_pixel(w_px as u32, h_px as u32, Luma([40]));
     for (k, im) in images.chunks(d).enumerate() {
         let m = im.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-12);

@@ -69,32 +69,21 @@ fn divergence(metrics: &[StepMetrics], max_gap: f32) -> Option<String> {
     None
 }
 
-/// Keeps the header and the rows of steps <= `step` (a resumed or rolled-back run rewrites
-/// what came after its checkpoint); creates the file with its header when missing. Returns the
-/// wall time of the last kept row.
+/// Keeps the rows of steps <= `step` ([`crate::io::keep_rows_through`]); returns the wall time
+/// of the last kept row.
 fn truncate_metrics(path: &Path, step: u32) -> Result<f64> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let mut kept = vec![METRICS_HEADER.to_string()];
-    let mut wall = 0.0;
-    for line in text.lines().skip(1) {
-        let mut fields = line.split(',');
-        let Some(row_step) = fields.next().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        if row_step <= step {
-            wall = line.rsplit(',').next().and_then(|w| w.parse::<f64>().ok()).unwrap_or(wall);
-            kept.push(line.to_string());
-        }
-    }
-    crate::io::write_atomic(path, (kept.join("\n") + "\n").as_bytes())?;
-    Ok(wall)
+    let kept = crate::io::keep_rows_through(path, METRICS_HEADER, step)?;
+    Ok(kept.last().and_then(|l| l.rsplit(',').next()).and_then(|w| w.parse::<f64>().ok()).unwrap_or(0.0))
 }
 
 fn append(path: &Path, text: &str) -> Result<()> {
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
     f.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
+}
+
+/// The energy heatmap of `step` in run dir `dir`.
+pub fn figure_path(dir: &Path, step: u32) -> PathBuf {
+    dir.join("figures").join(format!("energy_{step:06}.png"))
 }
 
 /// Writes the energy heatmap of a 2-D model over the config's box, with up to 1000 replay
@@ -194,19 +183,21 @@ pub fn train(
         step += n;
         if step.is_multiple_of(opts.checkpoint_every) || step == opts.total_steps {
             state = trainer.state()?;
-            checkpoint::save(&ckpt, &state, config)?;
-            on_event(Event::Checkpoint { step, path: &ckpt });
             let figure_due = if opts.figure_every == 0 {
                 step == opts.total_steps
             } else {
                 step.is_multiple_of(opts.figure_every) || step == opts.total_steps
             };
+            // The figure first: a checkpoint at a step promises that step's outputs exist, so a
+            // kill between the two leaves a run that resumes and redoes both.
             if two_d && figure_due {
+                let path = figure_path(&opts.dir, step);
                 std::fs::create_dir_all(&figures).map_err(|e| Error::io(&figures, e))?;
-                let path = figures.join(format!("energy_{step:06}.png"));
                 heatmap(&path, &state, config)?;
                 on_event(Event::Figure(&path));
             }
+            checkpoint::save(&ckpt, &state, config)?;
+            on_event(Event::Checkpoint { step, path: &ckpt });
         }
     }
     append(&log_path, &format!("done at step {step}\n"))?;

@@ -357,6 +357,13 @@ fn si(x: f64) -> String {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(path) = &args.csv {
+        let mut paths = crate::outputs::Paths::new();
+        paths.output("--csv", path, &["csv"])?;
+        if args.suite == Suite::All {
+            paths.output("--csv", &nn_csv_path(path), &["csv"])?;
+        }
+    }
     let want_gpu = matches!(args.backend, Backend::Gpu | Backend::Both);
     let want_cpu = matches!(args.backend, Backend::Cpu | Backend::Both);
 

@@ -5,12 +5,14 @@ mod bench;
 #[cfg(test)]
 mod help_tests;
 mod net;
+mod outputs;
 mod progress;
 mod rbm;
+mod rundir;
 mod sample;
 mod train;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -74,13 +76,16 @@ struct InitMlpArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    let matches = Cli::command().get_matches();
+    // Which flags the user gave, not defaulted: a resume compares only those with its run.
+    let given = rundir::Given::from_matches(&matches);
+    match Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()).command {
         Command::Info => info(),
         Command::Sample(args) => sample::run(&args),
         Command::Bench(args) => bench::run(&args),
-        Command::Train(args) => train::run_train(&args),
+        Command::Train(args) => train::run_train(&args, &given),
         Command::Eval(args) => train::run_eval(&args),
-        Command::Rbm(args) => rbm::run(&args),
+        Command::Rbm(args) => rbm::run(&args, &given),
         Command::InitMlp(args) => init_mlp(&args),
         Command::InitNet(args) => net::init_net(&args),
     }
@@ -88,9 +93,7 @@ fn main() -> anyhow::Result<()> {
 
 fn init_mlp(args: &InitMlpArgs) -> anyhow::Result<()> {
     use ebm_gpu::energy::mlp::{Activation, Mlp};
-    if args.out.extension().and_then(|e| e.to_str()) != Some("safetensors") {
-        anyhow::bail!("--out {}: the file name must end in .safetensors", args.out.display());
-    }
+    outputs::Paths::new().output("--out", &args.out, &["safetensors"])?;
     let net = Mlp::random(&args.dims, Activation::parse(&args.act)?, args.negate, args.seed)?;
     net.save(&args.out)?;
     let params: usize = net.layers.iter().map(|l| l.weight.len() + l.bias.len()).sum();

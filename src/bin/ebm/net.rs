@@ -26,9 +26,7 @@ pub struct InitNetArgs {
 }
 
 pub fn init_net(args: &InitNetArgs) -> anyhow::Result<()> {
-    if args.out.extension().and_then(|e| e.to_str()) != Some("safetensors") {
-        anyhow::bail!("--out {}: the file name must end in .safetensors", args.out.display());
-    }
+    crate::outputs::Paths::new().output("--out", &args.out, &["safetensors"])?;
     let arch = Architecture::parse(&args.spec)?;
     let net = Network::random(&arch, args.seed)?;
     net.save(&args.out)?;

@@ -7,11 +7,12 @@ use clap::{Args, Subcommand, ValueEnum};
 use ebm_gpu::data::{self, Binarize, Dataset, Split};
 use ebm_gpu::rbm::ais::{self, AisConfig, BetaSchedule};
 use ebm_gpu::rbm::eval::Executor;
-use ebm_gpu::rbm::figure::{Scale, image_grid_png};
+use ebm_gpu::rbm::figure::{Scale, grid_pixels, image_grid_png};
 use ebm_gpu::rbm::train::{self, LrSchedule, Method, TrainConfig, TrainState};
 use ebm_gpu::rbm::{Rbm, Visible, checkpoint, cpu, gpu};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::PathBuf;
+use crate::rundir::Given;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
 pub enum BinarizeArg {
@@ -108,6 +109,10 @@ pub struct TrainArgs {
     /// Start afresh in a run dir that already holds a run, replacing it.
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
+    /// With --resume: continue with the --lr given instead of the run's (the run then no longer
+    /// matches one that was never stopped).
+    #[arg(long, requires = "resume")]
+    pub change_lr: bool,
 }
 
 impl TrainArgs {
@@ -176,9 +181,9 @@ pub struct SampleArgs {
     pub backend: Backend,
 }
 
-pub fn run(args: &RbmArgs) -> anyhow::Result<()> {
+pub fn run(args: &RbmArgs, given: &Given) -> anyhow::Result<()> {
     match &args.command {
-        RbmCommand::Train(a) => run_train(a),
+        RbmCommand::Train(a) => run_train(a, given),
         RbmCommand::Eval(a) => run_eval(a),
         RbmCommand::Sample(a) => run_sample(a),
     }
@@ -217,18 +222,52 @@ fn side(n: usize) -> (usize, usize) {
     if s * s == n { (s, s) } else { (1, n) }
 }
 
-fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
+/// The data a run directory was trained on (`run.json`), which a resume must match.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct RunData {
+    data: PathBuf,
+    binarize: String,
+    data_seed: u64,
+    limit: Option<usize>,
+    /// [`crate::rundir::data_hash`] of the training rows as loaded and binarised.
+    data_hash: String,
+}
+
+const RUN_FILE: &str = "run.json";
+const CHECKPOINT: &str = "checkpoint.safetensors";
+const METRICS: &str = "metrics.csv";
+const FILTERS: &str = "filters.png";
+const METRICS_HEADER: &str = "epoch,seconds,recon_error,pseudo_likelihood,executor";
+
+/// What `ebm rbm train --resume` lets change; every other setting given must equal the run's.
+const RESUME_MAY_CHANGE: &str = "a resume may change --epochs (upwards), --backend, and --lr together with --change-lr";
+
+fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
     let run_dir = a.dir()?;
+    let mut paths = crate::outputs::Paths::new();
+    paths.input("--data", &a.data.data);
+    paths.output_dir("--run-dir", &run_dir, &[RUN_FILE, CHECKPOINT, METRICS, FILTERS])?;
+    crate::rundir::with_lock(&run_dir, || train_locked(a, given, &run_dir))
+}
+
+/// `ebm rbm train` with the run dir's lock held.
+fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<()> {
     let resume = a.resume.is_some();
-    let ckpt = run_dir.join("checkpoint.safetensors");
+    let ckpt = run_dir.join(CHECKPOINT);
     if ckpt.exists() && !resume && !a.force {
         bail!("{} already holds a run: continue it with --resume, or replace it with --force", run_dir.display());
     }
     if resume && !ckpt.exists() {
         bail!("--resume: {} holds no run to continue (no checkpoint.safetensors)", run_dir.display());
     }
-    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let train_x = load(&a.data, Split::Train)?;
+    let run_data = RunData {
+        data: a.data.data.clone(),
+        binarize: format!("{:?}", a.data.binarize).to_lowercase(),
+        data_seed: a.data.data_seed,
+        limit: a.data.limit,
+        data_hash: crate::rundir::data_hash(&train_x.images),
+    };
     let method = match (a.cd, a.pcd) {
         (_, Some(k)) => Method::Pcd(k),
         (Some(k), None) => Method::Cd(k),
@@ -240,30 +279,49 @@ fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
     config.weight_decay = a.weight_decay;
     config.validate()?;
     let visible = if a.gaussian { Visible::Gaussian } else { Visible::Bernoulli };
+    let (h, w) = (train_x.height, train_x.width);
     let state = if resume {
         let (state, saved) = checkpoint::load(&ckpt)?;
-        if let Some(saved) = saved
-            && (saved.method != config.method || saved.batch != config.batch)
-        {
-            bail!("{} was trained with {}, batch {}; resume with the same method and batch", ckpt.display(), saved.method, saved.batch);
+        let saved = saved.with_context(|| format!("--resume: {} records no training settings to continue with", ckpt.display()))?;
+        check_resume(a, given, run_dir, &train_x, &run_data, &state, &saved, &config)?;
+        let lr = if a.change_lr { config.lr } else { saved.lr };
+        let epochs = if given.has("--epochs") { config.epochs } else { saved.epochs };
+        config = TrainConfig { lr, epochs, ..saved };
+        config.validate()?;
+        if state.epoch > config.epochs {
+            bail!("--resume: --epochs {} is below the checkpoint's epoch {}; a run cannot go back", config.epochs, state.epoch);
         }
-        state.rbm.check_data(&train_x)?;
+        if state.epoch == config.epochs {
+            // Complete; the filters are written before each checkpoint, so only a deleted
+            // figure can be missing.
+            if !run_dir.join(FILTERS).exists() {
+                write_filters(run_dir, &state.rbm, h, w)?;
+                eprintln!("wrote the missing {}", run_dir.join(FILTERS).display());
+            }
+            eprintln!("{} is complete at epoch {} (--epochs {}); give a larger --epochs to train on", run_dir.display(), state.epoch, config.epochs);
+            return Ok(());
+        }
         eprintln!("resuming after epoch {}", state.epoch);
         state
     } else {
         let rbm = Rbm::random(train_x.dim(), a.hidden, visible, 0.01, a.seed)?;
         TrainState::new(rbm, &config, &train_x.images)?
     };
+    // Written once the resume is known to be sound (a resume keeps the data, so the file too).
+    ebm_gpu::io::write_atomic(&run_dir.join(RUN_FILE), serde_json::to_string_pretty(&run_data)?.as_bytes())?;
     let first_epoch = state.epoch;
+    let visible = state.rbm.visible;
     let exec = executor(a.backend)?;
     eprintln!("training {}x{} with {} on {} rows ({})", train_x.dim(), state.rbm.n_hid, config.method, train_x.rows, exec.describe());
     let mut trainer = exec.trainer(&config, state, &train_x.images)?;
-    let metrics_path = run_dir.join("metrics.csv");
-    let mut metrics = if resume { std::fs::read_to_string(&metrics_path).unwrap_or_default() } else { String::new() };
-    if metrics.is_empty() {
-        metrics.push_str("epoch,seconds,recon_error,pseudo_likelihood,executor\n");
+    let metrics_path = run_dir.join(METRICS);
+    // Rows after the checkpoint's epoch (a run killed between its metrics and its checkpoint)
+    // are dropped: they are trained again.
+    let mut metrics = format!("{METRICS_HEADER}\n");
+    for row in ebm_gpu::io::keep_rows_through(&metrics_path, METRICS_HEADER, first_epoch)? {
+        metrics.push_str(&row);
+        metrics.push('\n');
     }
-    let (h, w) = (train_x.height, train_x.width);
     for epoch in first_epoch..config.epochs {
         let bar = ProgressBar::new(train_x.rows.div_ceil(config.batch) as u64);
         bar.set_style(ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} batches {elapsed}").unwrap().progress_chars("=> "));
@@ -278,11 +336,67 @@ fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
         eprintln!("epoch {}: {:.2}s, recon error {:.4}, pseudo-likelihood {pl:.3}", epoch + 1, report.seconds, report.recon_error);
         metrics.push_str(&format!("{},{:.4},{:.6},{:.6},{}\n", epoch + 1, report.seconds, report.recon_error, pl, exec.describe().replace(',', ";")));
         ebm_gpu::io::write_atomic(&metrics_path, metrics.as_bytes())?;
+        // The figure before the checkpoint: a checkpoint at an epoch promises its outputs.
+        write_filters(run_dir, &state.rbm, h, w)?;
         checkpoint::save(&ckpt, &state, Some(&config))?;
-        let filters = &state.rbm.w()[..state.rbm.n_hid.min(100) * state.rbm.n_vis];
-        image_grid_png(&run_dir.join("filters.png"), filters, h, w, 10, 3, Scale::Symmetric)?;
     }
-    eprintln!("wrote {}, {} and filters.png", metrics_path.display(), ckpt.display());
+    eprintln!("wrote {}, {} and {FILTERS}", metrics_path.display(), ckpt.display());
+    Ok(())
+}
+
+/// The first 100 hidden units' filters as `filters.png` in the run dir.
+fn write_filters(run_dir: &Path, rbm: &Rbm, h: usize, w: usize) -> anyhow::Result<()> {
+    let filters = &rbm.w()[..rbm.n_hid.min(100) * rbm.n_vis];
+    image_grid_png(&run_dir.join(FILTERS), filters, h, w, 10, 3, Scale::Symmetric)?;
+    Ok(())
+}
+
+/// Refuses a resume whose data, model or settings given differ from the run's, naming the
+/// setting with the run's and the new value.
+fn check_resume(a: &TrainArgs, given: &Given, run_dir: &Path, train_x: &Dataset, now: &RunData, state: &TrainState, saved: &TrainConfig, asked: &TrainConfig) -> anyhow::Result<()> {
+    let same = |flag: &str, run: String, new: String| given.unchanged(flag, run, new, RESUME_MAY_CHANGE);
+    match std::fs::read_to_string(run_dir.join(RUN_FILE)) {
+        Ok(text) => {
+            let run: RunData = serde_json::from_str(&text).with_context(|| format!("{}: not a valid run description", run_dir.join(RUN_FILE).display()))?;
+            same("--data", run.data.display().to_string(), now.data.display().to_string())?;
+            same("--binarize", run.binarize.clone(), now.binarize.clone())?;
+            same("--data-seed", run.data_seed.to_string(), now.data_seed.to_string())?;
+            same("--limit", format!("{:?}", run.limit), format!("{:?}", now.limit))?;
+            if run.data_hash != now.data_hash {
+                bail!(
+                    "--resume: the training data {} changed since the run started (fingerprint {}, now {}); \
+                     resume with the original data, or start a new run",
+                    now.data.display(),
+                    run.data_hash,
+                    now.data_hash
+                );
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("note: {} has no {RUN_FILE} (an older run): the data is not verified", run_dir.display());
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", run_dir.join(RUN_FILE).display())),
+    }
+    state.rbm.check_data(train_x)?;
+    same("--hidden", state.rbm.n_hid.to_string(), a.hidden.to_string())?;
+    same("--gaussian", (state.rbm.visible == Visible::Gaussian).to_string(), a.gaussian.to_string())?;
+    let method_given = given.has("--cd") || given.has("--pcd");
+    if method_given && saved.method != asked.method {
+        bail!("--resume: the method was {} in this run, not {}; a resume keeps it ({RESUME_MAY_CHANGE})", saved.method, asked.method);
+    }
+    same("--batch", saved.batch.to_string(), asked.batch.to_string())?;
+    same("--lr-schedule", format!("{:?}", saved.schedule), format!("{:?}", asked.schedule))?;
+    same("--momentum", saved.momentum.to_string(), asked.momentum.to_string())?;
+    same("--weight-decay", saved.weight_decay.to_string(), asked.weight_decay.to_string())?;
+    same("--seed", saved.seed.to_string(), asked.seed.to_string())?;
+    if a.change_lr {
+        if !given.has("--lr") {
+            bail!("--change-lr needs the new --lr");
+        }
+        eprintln!("learning rate {} -> {} from epoch {} on (--change-lr)", saved.lr, asked.lr, state.epoch + 1);
+    } else {
+        same("--lr", saved.lr.to_string(), asked.lr.to_string())?;
+    }
     Ok(())
 }
 
@@ -315,7 +429,12 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
 }
 
 fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
-    let (state, _) = checkpoint::load(&run_checkpoint(&a.run_dir)?)?;
+    let ckpt = run_checkpoint(&a.run_dir)?;
+    let out = a.out.clone().unwrap_or_else(|| a.run_dir.join("samples.png"));
+    let mut paths = crate::outputs::Paths::new();
+    paths.input("--run-dir", &ckpt).input("--run-dir", &a.run_dir.join(RUN_FILE)).input("--run-dir", &a.run_dir.join(METRICS));
+    paths.output("--out", &out, &["png"])?;
+    let (state, _) = checkpoint::load(&ckpt)?;
     let rbm = state.rbm;
     let (h, w) = match a.height {
         Some(h) if h > 0 && rbm.n_vis % h == 0 => (h, rbm.n_vis / h),
@@ -325,6 +444,8 @@ fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
     if a.chains == 0 {
         bail!("--chains must be at least 1");
     }
+    let cols = (a.chains as f64).sqrt().ceil() as usize;
+    grid_pixels(a.chains, h, w, cols, 3).with_context(|| format!("--chains {}: the --out grid", a.chains))?;
     // Chains start from Bernoulli(1/2) noise (Init stream).
     let init: Vec<f32> = ebm_gpu::rng::initial_states(a.seed, 0, a.chains, rbm.n_vis, 1.0).iter().map(|&z| (z > 0.0) as u32 as f32).collect();
     let exec = executor(a.backend)?;
@@ -340,9 +461,8 @@ fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
             g.read()?.3
         }
     };
-    let out = a.out.clone().unwrap_or_else(|| a.run_dir.join("samples.png"));
     let scale = if rbm.visible == Visible::Gaussian { Scale::Symmetric } else { Scale::Unit };
-    image_grid_png(&out, &means, h, w, (a.chains as f64).sqrt().ceil() as usize, 3, scale)?;
+    image_grid_png(&out, &means, h, w, cols, 3, scale)?;
     println!("wrote {} ({} chains, {} Gibbs steps, {}; pixels are E[v | h])", out.display(), a.chains, a.steps, exec.describe());
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `ebm sample`: run chains (with optional warm-up adaptation and parallel tempering), write
 //! their final states, print acceptance, throughput and diagnostics.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use crate::backend::{self, Backend};
 use clap::{Args, ValueEnum};
 use ebm_gpu::energy::{Energy, spec};
@@ -133,22 +133,23 @@ fn parse_box(s: &str) -> Result<(f32, f32), String> {
     Ok((num(lo)?, num(hi)?))
 }
 
-/// Fails early (before any sampling) if `path` cannot be written with one of `extensions`.
-fn check_output(path: &Path, flag: &str, extensions: &[&str]) -> anyhow::Result<()> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    if !extensions.contains(&ext.as_str()) {
-        bail!("{flag} {}: the file name must end in .{}", path.display(), extensions.join(" or ."));
+/// Every output checked before any sampling: format by extension, folder, and no output the
+/// same file as the energy's file or another output.
+fn check_outputs(args: &SampleArgs) -> anyhow::Result<()> {
+    let mut paths = crate::outputs::Paths::new();
+    let arg = args.energy.trim_start();
+    let energy_file = arg.strip_prefix("mlp:").or_else(|| arg.strip_prefix("net:")).unwrap_or(&args.energy);
+    paths.input("--energy", Path::new(energy_file));
+    for (path, flag, ext) in [
+        (&args.out, "--out", &["npy", "csv"][..]),
+        (&args.png, "--png", &["png"]),
+        (&args.trace, "--trace", &["npy"]),
+        (&args.diagnostics, "--diagnostics", &["json"]),
+    ] {
+        if let Some(p) = path {
+            paths.output(flag, p, ext)?;
+        }
     }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        bail!("{flag} {}: directory {} does not exist", path.display(), dir.display());
-    }
-    let probe = dir.join(format!(".ebm-write-probe-{}", std::process::id()));
-    std::fs::write(&probe, b"").with_context(|| format!("{flag} {}: directory {} is not writable", path.display(), dir.display()))?;
-    let _ = std::fs::remove_file(probe);
     Ok(())
 }
 
@@ -204,16 +205,7 @@ const STUCK_MIN_STEPS: u32 = 100;
 pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let energy = spec::resolve_energy(&args.energy)?;
     let dim = energy.dim();
-    for (path, flag, ext) in [
-        (&args.out, "--out", &["npy", "csv"][..]),
-        (&args.png, "--png", &["png"]),
-        (&args.trace, "--trace", &["npy"]),
-        (&args.diagnostics, "--diagnostics", &["json"]),
-    ] {
-        if let Some(p) = path {
-            check_output(p, flag, ext)?;
-        }
-    }
+    check_outputs(args)?;
     if !(args.init_std > 0.0 && args.init_std.is_finite()) {
         bail!("invalid --init-std: must be a positive finite number, got {}", args.init_std);
     }

@@ -2,6 +2,7 @@
 //! replay buffer) or NCE on 2-D toy data or point files, and their exact likelihood by quadrature.
 
 use crate::backend::Backend;
+use crate::rundir::Given;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use ebm_gpu::data::toy::{self, Toy};
@@ -126,6 +127,10 @@ pub struct TrainArgs {
     /// Start afresh in a run dir that already holds a run, deleting it.
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
+    /// With --resume: continue with the --lr given instead of the run's (the run then no longer
+    /// matches one that was never stopped).
+    #[arg(long, requires = "resume")]
+    pub change_lr: bool,
 }
 
 #[derive(Args, Debug)]
@@ -149,6 +154,9 @@ struct RunInfo {
     train_size: usize,
     data_seed: u64,
     steps: u32,
+    /// [`crate::rundir::data_hash`] of the training points; absent in runs of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_hash: Option<String>,
 }
 
 const DEFAULT_MODEL: &str = "mlp:2,128,128,1:silu";
@@ -191,8 +199,18 @@ impl TrainArgs {
     }
 }
 
-pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
+pub fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
     let run_dir = a.dir()?;
+    let mut paths = crate::outputs::Paths::new();
+    if let Some(d) = &a.data {
+        paths.input("--data", Path::new(d));
+    }
+    paths.output_dir("--run-dir", &run_dir, RUN_FILES)?;
+    crate::rundir::with_lock(&run_dir, || train_locked(a, given, &run_dir))
+}
+
+/// `ebm train` with the run dir's lock held.
+fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<()> {
     let holds_run = RUN_FILES.iter().any(|f| run_dir.join(f).exists());
     if holds_run && !a.resuming() && !a.force {
         bail!("{} already holds a run: continue it with --resume, or replace it with --force", run_dir.display());
@@ -200,19 +218,23 @@ pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
     if a.resuming() && !holds_run {
         bail!("--resume: {} holds no run to continue", run_dir.display());
     }
-    let (info, config, state) = if a.resuming() { resume(a, &run_dir)? } else { fresh(a)? };
+    let (info, config, state, data) = if a.resuming() {
+        match resume(a, given, run_dir)? {
+            Some(r) => r,
+            None => return Ok(()),
+        }
+    } else {
+        fresh(a)?
+    };
     if a.force && holds_run {
         for f in RUN_FILES {
             let _ = std::fs::remove_file(run_dir.join(f));
         }
         let _ = std::fs::remove_dir_all(run_dir.join("figures"));
     }
-    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
-    ebm_gpu::io::write_atomic(
-        &run_dir.join(RUN_FILE),
-        serde_json::to_string_pretty(&RunInfo { steps: a.steps, ..info.clone() })?.as_bytes(),
-    )?;
-    let data = load_data(&info.data, info.train_size, info.data_seed)?;
+    // Only now, with the resume checked and the data loaded and verified.
+    ebm_gpu::io::write_atomic(&run_dir.join(RUN_FILE), serde_json::to_string_pretty(&info)?.as_bytes())?;
+    let target = info.steps;
     let ctx = crate::backend::open(a.backend)?;
     let strategy = match a.mlp_strategy {
         StrategyArg::Auto => MlpStrategy::Auto,
@@ -228,12 +250,12 @@ pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
     let mut bar = crate::progress::Progress::new(
         "training",
         "steps",
-        a.steps as u64,
+        target as u64,
         "[{bar:30}] {pos}/{len} steps {per_sec} {elapsed}/{eta} {msg}",
     );
     let opts = RunOptions {
-        dir: run_dir.clone(),
-        total_steps: a.steps,
+        dir: run_dir.to_path_buf(),
+        total_steps: target,
         checkpoint_every: a.checkpoint_every.max(1),
         figure_every: a.figure_every,
         chunk: 16,
@@ -254,7 +276,7 @@ pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
             bar.suspend(|| {
                 eprintln!(
                     "training {model} on {} ({points} points) with {} loss, batch {}, steps {step}..{} on {name}",
-                    info.data, config.loss, config.batch, a.steps
+                    info.data, config.loss, config.batch, target
                 )
             });
         }
@@ -280,12 +302,22 @@ pub fn run_train(a: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn fresh(a: &TrainArgs) -> anyhow::Result<(RunInfo, TrainConfig, TrainState)> {
+/// The run, its training configuration, its state and its training points.
+type Run = (RunInfo, TrainConfig, TrainState, Vec<f32>);
+
+fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     let data_spec = a.data.clone().context("--data is required (a toy dataset name or a .npy/.csv file)")?;
     let model = ModelSpec::parse(a.model.as_deref().unwrap_or(DEFAULT_MODEL))?;
     let loss = Loss::parse(&a.loss)?;
-    let info = RunInfo { data: data_spec, model, train_size: a.train_size, data_seed: a.seed, steps: a.steps };
-    let data = load_data(&info.data, info.train_size, info.data_seed)?;
+    let data = load_data(&data_spec, a.train_size, a.seed)?;
+    let info = RunInfo {
+        data: data_spec,
+        model,
+        train_size: a.train_size,
+        data_seed: a.seed,
+        steps: a.steps,
+        data_hash: Some(crate::rundir::data_hash(&data)),
+    };
     let mut c = TrainConfig::for_data(loss, &data, 2, a.seed)?;
     c.alpha = a.alpha;
     c.optimizer = match a.optimizer {
@@ -307,41 +339,114 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<(RunInfo, TrainConfig, TrainState)> {
     let state = TrainState::new(info.model.build(a.seed)?, &c).with_context(|| {
         format!("--model {:?} with --data {}", a.model.as_deref().unwrap_or(DEFAULT_MODEL), info.data)
     })?;
-    Ok((info, c, state))
+    Ok((info, c, state, data))
 }
 
-fn resume(a: &TrainArgs, run_dir: &Path) -> anyhow::Result<(RunInfo, TrainConfig, TrainState)> {
-    let info = read_run(run_dir)?;
+/// What `ebm train --resume` lets change; every other setting given must equal the run's.
+const RESUME_MAY_CHANGE: &str = "a resume may change --steps (upwards), --backend, --mlp-strategy, \
+    --checkpoint-every, --figure-every, --max-energy-gap, and --lr together with --change-lr";
+
+/// Checks the run against the checkpoint, the data and the flags given; `None` when the run is
+/// already complete (its missing final figure written, if any).
+fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<Option<Run>> {
+    let mut info = read_run(run_dir)?;
     let ckpt = run_dir.join(run::CHECKPOINT);
-    let (state, config) = checkpoint::load(&ckpt)?;
+    let (state, mut config) = checkpoint::load(&ckpt)?;
+    let same = |flag: &str, run: String, new: String| given.unchanged(flag, run, new, RESUME_MAY_CHANGE);
+    let model_text = |m: &ModelSpec| {
+        let dims = m.dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",");
+        format!("mlp:{dims}:{}", m.activation)
+    };
     if let Some(m) = &a.model {
-        let wanted = ModelSpec::parse(m)?;
-        if wanted != info.model || wanted.dims != state.mlp.dims() {
-            bail!(
-                "{} holds a {} model, not {m}: resume without --model, or start a new run",
-                ckpt.display(),
-                info.model.dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",")
-            );
+        same("--model", model_text(&info.model), model_text(&ModelSpec::parse(m)?))?;
+    }
+    same("--data", info.data.clone(), a.data.clone().unwrap_or_default())?;
+    same("--train-size", info.train_size.to_string(), a.train_size.to_string())?;
+    same("--seed", config.seed.to_string(), a.seed.to_string())?;
+    same("--loss", config.loss.to_string(), Loss::parse(&a.loss)?.to_string())?;
+    let (optimizer, beta1, beta2) = match config.optimizer {
+        Optimizer::Adam { beta1, beta2, .. } => ("adam", beta1, Some(beta2)),
+        Optimizer::Sgd { momentum } => ("sgd", momentum, None),
+    };
+    let wanted = match a.optimizer {
+        OptimizerArg::Adam => "adam",
+        OptimizerArg::Sgd => "sgd",
+    };
+    same("--optimizer", optimizer.into(), wanted.into())?;
+    same("--beta1", beta1.to_string(), a.beta1.to_string())?;
+    if let Some(beta2) = beta2 {
+        same("--beta2", beta2.to_string(), a.beta2.to_string())?;
+    }
+    for (flag, run, new) in [
+        ("--batch", config.batch.to_string(), a.batch.to_string()),
+        ("--lr-decay-to", config.final_lr_fraction.to_string(), a.lr_decay_to.to_string()),
+        ("--weight-decay", config.weight_decay.to_string(), a.weight_decay.to_string()),
+        ("--clip-norm", config.clip_norm.to_string(), a.clip_norm.to_string()),
+        ("--alpha", config.alpha.to_string(), a.alpha.to_string()),
+        ("--langevin-steps", config.langevin.steps.to_string(), a.langevin_steps.to_string()),
+        ("--step-size", config.langevin.step_size.to_string(), a.step_size.to_string()),
+        ("--noise-scale", config.langevin.noise_scale.to_string(), a.noise_scale.to_string()),
+        ("--buffer-size", config.buffer_capacity.to_string(), a.buffer_size.to_string()),
+        ("--reset-prob", config.reset_prob.to_string(), a.reset_prob.to_string()),
+    ] {
+        same(flag, run, new)?;
+    }
+    if a.change_lr {
+        if !given.has("--lr") {
+            bail!("--change-lr needs the new --lr");
+        }
+        eprintln!("learning rate {} -> {} from step {} on (--change-lr)", config.lr, a.lr, state.step);
+        config.lr = a.lr;
+    } else {
+        same("--lr", config.lr.to_string(), a.lr.to_string())?;
+    }
+    let target = if given.has("--steps") { a.steps } else { info.steps };
+    if target < state.step {
+        bail!("--resume: --steps {target} is below the checkpoint's step {}; a run cannot go back", state.step);
+    }
+    // The points are regenerated (toy data) or re-read (a file) and must be the run's.
+    let data = load_data(&info.data, info.train_size, info.data_seed)?;
+    config.validate(data.len() / 2).context("--change-lr")?;
+    let hash = crate::rundir::data_hash(&data);
+    match &info.data_hash {
+        Some(h) if *h != hash => bail!(
+            "--resume: the training data {} changed since the run started (fingerprint {h}, now {hash}); \
+             resume with the original data, or start a new run",
+            info.data
+        ),
+        Some(_) => {}
+        None => {
+            eprintln!("note: {RUN_FILE} records no data fingerprint (an older run): the data is not verified");
+            info.data_hash = Some(hash);
         }
     }
-    if let Some(d) = &a.data
-        && *d != info.data
-    {
-        bail!("{} was trained on {}, not {d}: resume without --data, or start a new run", run_dir.display(), info.data);
-    }
-    if state.step >= a.steps {
-        bail!(
-            "{} is already at step {} (--steps {}): ask for more steps to continue",
-            ckpt.display(),
-            state.step,
-            a.steps
+    if state.step == target {
+        // Complete; a kill between the final figure and the final checkpoint cannot happen (the
+        // figure is written first), but a deleted figure is written again.
+        let figure = run::figure_path(run_dir, state.step);
+        if config.dim() == 2 && !figure.exists() {
+            std::fs::create_dir_all(run_dir.join("figures"))?;
+            run::heatmap(&figure, &state, &config)?;
+            eprintln!("wrote the missing final figure {}", figure.display());
+        }
+        eprintln!(
+            "{} is complete at step {} (--steps {target}); give a larger --steps to train on",
+            run_dir.display(),
+            state.step
         );
+        return Ok(None);
     }
+    info.steps = target;
     eprintln!("resuming from step {} (learning-rate scale {})", state.step, state.lr_scale);
-    Ok((info, config, state))
+    Ok(Some((info, config, state, data)))
 }
 
 pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
+    let mut paths = crate::outputs::Paths::new();
+    if let Some(d) = &a.data {
+        paths.input("--data", Path::new(d));
+    }
+    paths.output_dir("--run-dir", &a.run_dir, &["eval.json"])?;
     let info = read_run(&a.run_dir)?;
     let (state, config) = checkpoint::load(&a.run_dir.join(run::CHECKPOINT))?;
     if config.dim() != 2 {

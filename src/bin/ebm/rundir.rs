@@ -1,0 +1,152 @@
+//! What `ebm train` and `ebm rbm train` share about run directories: the exclusive lock, the
+//! clean-up of temporary files an interrupted write left, the fingerprint of the training data,
+//! and the rule that a resume may change only the settings it says it allows.
+
+use anyhow::{Context, bail};
+use std::collections::BTreeSet;
+use std::fmt::Display;
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+
+/// The lock file in a run directory; it holds the pid of the process that has the lock.
+pub const LOCK_FILE: &str = ".lock";
+
+/// An exclusive advisory lock on a run directory (`flock` on Unix, `LockFileEx` on Windows),
+/// held until this value is dropped or the process ends, however it ends: the operating system
+/// releases it, so a lock file left by a killed process is stale by construction and is taken
+/// over by the next run.
+pub struct RunLock {
+    file: File,
+}
+
+impl RunLock {
+    /// Locks `dir` (created with its parents if missing), or refuses naming the directory and
+    /// the pid of the process that holds it.
+    pub fn acquire(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating run dir {}", dir.display()))?;
+        let path = dir.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("opening the lock file {}", path.display()))?;
+        let mut holder = String::new();
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let _ = file.read_to_string(&mut holder);
+                let pid = holder.trim();
+                let pid = if pid.is_empty() { "unknown".to_string() } else { pid.to_string() };
+                bail!(
+                    "run dir {} is in use by another ebm process (pid {pid}); wait for it to finish, \
+                     or stop it, before training into this directory",
+                    dir.display()
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()));
+            }
+        }
+        let _ = file.read_to_string(&mut holder);
+        if !holder.trim().is_empty() {
+            // A clean exit empties the file, so a pid here is a process that died holding it.
+            eprintln!("note: taking over the stale lock of pid {} in {}", holder.trim(), dir.display());
+        }
+        file.set_len(0).and_then(|_| file.rewind()).and_then(|_| write!(file, "{}", std::process::id()))
+            .and_then(|_| file.sync_all())
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(Self { file })
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Emptied, not removed: removing would let a third process lock a new file while a
+        // second still waits on this one.
+        let _ = self.file.set_len(0);
+    }
+}
+
+/// Removes the temporary files (`.NAME.tmp-PID-N`, see `ebm_gpu::io::write_atomic`) that writes
+/// interrupted by a kill or a crash left in `dir` and its `figures/`. Only called with the run's
+/// lock held, so no live writer owns them. Returns how many were removed.
+pub fn remove_stale_temps(dir: &Path) -> usize {
+    let mut removed = 0;
+    for d in [dir.to_path_buf(), dir.join("figures")] {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.contains(".tmp-") && std::fs::remove_file(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    if removed > 0 {
+        eprintln!("removed {removed} temporary file(s) left by an interrupted write in {}", dir.display());
+    }
+    removed
+}
+
+/// The fingerprint resume compares: 64-bit FNV-1a over the training values exactly as loaded
+/// (after generation, decoding, --limit and binarisation), as 16 hex digits. Any change of the
+/// file's contents, or of a setting that changes what is loaded, changes it.
+pub fn data_hash(values: &[f32]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for v in values {
+        for b in v.to_le_bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// The flags the user gave on the command line (as `--name`), as opposed to defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Given(BTreeSet<String>);
+
+impl Given {
+    /// The flags of the innermost subcommand of `matches` that came from the command line.
+    pub fn from_matches(mut matches: &clap::ArgMatches) -> Self {
+        while let Some((_, sub)) = matches.subcommand() {
+            matches = sub;
+        }
+        let flags = matches
+            .ids()
+            .filter(|id| matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
+            .map(|id| format!("--{}", id.as_str().replace('_', "-")))
+            .collect();
+        Self(flags)
+    }
+
+    pub fn has(&self, flag: &str) -> bool {
+        self.0.contains(flag)
+    }
+
+    /// On resume: refuses when `flag` was given with a value other than the run's.
+    /// `allowed` lists what a resume may change, for the message.
+    pub fn unchanged<T: PartialEq + Display>(&self, flag: &str, run: T, new: T, allowed: &str) -> anyhow::Result<()> {
+        if self.has(flag) && run != new {
+            bail!("--resume: {flag} was {run} in this run, not {new}; a resume keeps it ({allowed})");
+        }
+        Ok(())
+    }
+}
+
+/// Runs `work` holding the lock of run dir `dir`, after removing stale temporary files; when the
+/// directory did not exist and `work` fails, it is removed again (if nothing else is in it).
+pub fn with_lock<T>(dir: &Path, work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let created = !dir.exists();
+    let lock = RunLock::acquire(dir)?;
+    remove_stale_temps(dir);
+    let result = work();
+    drop(lock);
+    if result.is_err() && created {
+        let _ = std::fs::remove_file(dir.join(LOCK_FILE));
+        let _ = std::fs::remove_dir(dir);
+    }
+    result
+}
