@@ -23,6 +23,7 @@ pub mod eval;
 pub mod gpu;
 pub mod io;
 pub mod nn;
+pub mod plan;
 pub mod rbm;
 pub mod rng;
 pub mod sampler;

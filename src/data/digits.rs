@@ -10,7 +10,13 @@ pub const TRAIN_ROWS: usize = 1500;
 
 /// Reads every row, pixels scaled to [0, 1].
 pub fn load(path: &Path) -> Result<Dataset> {
-    let bytes = read_maybe_gz(path)?;
+    // The text, then 4 bytes of f32 per pixel of at least 2 bytes of text ("0,").
+    let limit = crate::plan::Limit::budget_over(3, "the text is decoded into f32 pixels")?;
+    parse(&read_maybe_gz(path, "digits CSV", &limit, &mut crate::plan::undeclared)?, path)
+}
+
+/// Parses the (decompressed) bytes of a digits CSV; `path` only names the file in errors.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Dataset> {
     let text = std::str::from_utf8(&bytes).map_err(|_| Error::format(path, "not UTF-8 text (expected a CSV of integers)"))?;
     let mut images = Vec::new();
     let mut labels = Vec::new();

@@ -13,19 +13,15 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
-/// Parses IDX bytes; `path` only names the file in errors.
-pub fn parse(bytes: &[u8], path: &Path) -> Result<IdxArray> {
-    if bytes.len() < 4 {
-        return Err(Error::format(path, format!("truncated IDX header: {} bytes, need at least 4", bytes.len())));
+/// The whole size (header and data) an IDX header declares, once `bytes` hold the header;
+/// an error for a header that is not IDX of unsigned bytes.
+fn declared(bytes: &[u8], path: &Path) -> Result<Option<u64>> {
+    if bytes.len() >= 2 && (bytes[0] != 0 || bytes[1] != 0) {
+        let magic: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        return Err(Error::format(path, format!("not an IDX file: magic {} does not start with two zero bytes", magic.concat())));
     }
-    if bytes[0] != 0 || bytes[1] != 0 {
-        return Err(Error::format(
-            path,
-            format!(
-                "not an IDX file: magic {:02x}{:02x}{:02x}{:02x} does not start with two zero bytes",
-                bytes[0], bytes[1], bytes[2], bytes[3]
-            ),
-        ));
+    if bytes.len() < 4 {
+        return Ok(None);
     }
     if bytes[2] != 0x08 {
         return Err(Error::format(path, format!("IDX element type 0x{:02x} is not supported (only 0x08, unsigned byte)", bytes[2])));
@@ -36,26 +32,42 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<IdxArray> {
     }
     let header = 4 + 4 * ndim;
     if bytes.len() < header {
-        return Err(Error::format(path, format!("truncated IDX header: {} bytes, need {header} for {ndim} dimensions", bytes.len())));
+        return Ok(None);
     }
-    let dims: Vec<usize> = (0..ndim)
-        .map(|k| u32::from_be_bytes(bytes[4 + 4 * k..8 + 4 * k].try_into().unwrap()) as usize)
-        .collect();
-    let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    let count = count.ok_or_else(|| Error::format(path, format!("IDX dimensions {dims:?} overflow")))?;
-    let have = bytes.len() - header;
+    let dims: Vec<u64> = bytes[4..header].chunks(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64).collect();
+    // 255 dimensions of up to 2^32 can overflow even u64: saturate, the plan refuses it.
+    let count = dims.iter().fold(1u64, |a, &d| a.saturating_mul(d));
+    Ok(Some(count.saturating_add(header as u64)))
+}
+
+/// Parses IDX bytes; `path` only names the file in errors.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<IdxArray> {
+    let total = declared(bytes, path)?;
+    let ndim = bytes.get(3).map_or(0, |&n| n as usize);
+    let header = 4 + 4 * ndim;
+    let Some(total) = total else {
+        let need = if bytes.len() < 4 { "at least 4".to_string() } else { format!("{header} for {ndim} dimensions") };
+        return Err(Error::format(path, format!("truncated IDX header: {} bytes, need {need}", bytes.len())));
+    };
+    let dims: Vec<usize> = bytes[4..header].chunks(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
+    let count = total - header as u64;
+    let have = (bytes.len() - header) as u64;
     if have < count {
         return Err(Error::format(path, format!("truncated IDX data: dimensions {dims:?} need {count} bytes, file has {have}")));
     }
     if have > count {
-        return Err(Error::format(path, format!("IDX file has {} trailing bytes after the {count} declared by {dims:?}", have - count)));
+        return Err(Error::format(path, format!("IDX file has trailing bytes after the {count} declared by {dims:?}")));
     }
     Ok(IdxArray { dims, data: bytes[header..].to_vec() })
 }
 
-/// Reads an IDX file, gzipped or raw (detected from the content, not the name).
+/// Reads an IDX file, gzipped or raw (detected from the content, not the name), reading (and
+/// decompressing) no more than its header declares, and refusing a header that declares more
+/// than the memory budget before reading the data.
 pub fn read(path: &Path) -> Result<IdxArray> {
-    parse(&read_maybe_gz(path)?, path)
+    // Each byte read becomes a byte kept and a 4-byte f32 pixel (load_images).
+    let limit = crate::plan::Limit::budget_over(5, "each byte becomes an f32 pixel")?;
+    parse(&read_maybe_gz(path, "IDX file", &limit, &mut |b| declared(b, path))?, path)
 }
 
 /// Images (3-d IDX: count, rows, cols) scaled to [0, 1], with optional labels (1-d IDX) whose

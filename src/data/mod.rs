@@ -7,7 +7,8 @@ pub mod toy;
 
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
-use std::io::Read;
+use crate::plan;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 /// A row-major matrix of images with optional labels.
@@ -96,18 +97,23 @@ pub fn binarize(data: &mut Dataset, how: Binarize, first_row: u32) {
     }
 }
 
-/// Reads a whole file, transparently gunzipping it when it starts with the gzip magic.
-pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| Error::format(path, format!("gzip stream is corrupt or truncated: {e}")))?;
-        Ok(out)
-    } else {
-        Ok(raw)
+/// Reads a whole file, transparently gunzipping it when it starts with the gzip magic. The
+/// decompressed bytes are bounded like any file ([`plan::read_checked`]): by the size the
+/// format's header declares (`declared`), else by the memory budget, so a small archive that
+/// inflates to gigabytes is refused after a bounded read.
+pub(crate) fn read_maybe_gz(path: &Path, what: &str, limit: &plan::Limit, declared: plan::Declared) -> Result<Vec<u8>> {
+    let mut file = std::io::BufReader::new(plan::open_file(path, what, limit)?);
+    let gz = file.fill_buf().map_err(|e| Error::io(path, e))?.starts_with(&[0x1f, 0x8b]);
+    if !gz {
+        return plan::read_checked(file, path, what, limit, declared);
     }
+    plan::read_checked(flate2::read::MultiGzDecoder::new(file), path, what, limit, declared).map_err(|e| match e {
+        // The decoder's own failures surface as read errors: say they are the archive's.
+        Error::Format { path, message } if message.starts_with("reading ") => {
+            Error::format(path, format!("gzip stream is corrupt or truncated: {message}"))
+        }
+        other => other,
+    })
 }
 
 /// The first of `names` (also tried with `.gz`) that exists in `dir`.

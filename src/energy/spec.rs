@@ -75,7 +75,8 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("correlated2", "2-d Gaussian, mean 0, precision [[2, 1.2], [1.2, 1]]"),
 ];
 
-fn preset_json(name: &str) -> Option<String> {
+/// The JSON spec of a preset (see [`PRESETS`]).
+pub fn preset_json(name: &str) -> Option<String> {
     let mixture = |centres: Vec<(f64, f64)>, std: f64| {
         let k = centres.len();
         serde_json::json!({
@@ -133,7 +134,9 @@ pub fn resolve_energy(arg: &str) -> Result<Energy> {
             format!("`{arg}` is neither a preset ({}) nor an existing JSON file", names.join(", ")),
         ));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let limit = crate::plan::Limit::at_most(crate::plan::JSON_LIMIT, "the most an energy spec may hold")?;
+    let bytes = crate::plan::read_file(path, "energy spec", &limit, &mut crate::plan::undeclared)?;
+    let text = String::from_utf8(bytes).map_err(|e| Error::format(path, format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())))?;
     parse_energy(&text, &path.display().to_string())
 }
 

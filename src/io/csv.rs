@@ -43,7 +43,9 @@ pub fn write_f32(path: &Path, data: &[f32], cols: usize) -> Result<()> {
 
 /// Reads a CSV matrix: the row-major values, rows and cols.
 pub fn read_f32(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // The text, then at most 2 bytes of f32 per byte of text ("0," is 2 bytes, its value 4).
+    let limit = crate::plan::Limit::budget_over(3, "the text is decoded into f32 values");
+    let bytes = crate::plan::read_file(path, "CSV file", &limit?, &mut crate::plan::undeclared)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         Error::format(
             path,

@@ -65,17 +65,32 @@ pub fn write_f32(path: &Path, data: &[f32], shape: &[usize]) -> Result<()> {
     super::write_atomic(path, &encode_f32(data, shape))
 }
 
-/// Reads an `.npy` file: the values (row-major) and the shape.
+/// Reads an `.npy` file: the values (row-major) and the shape. No more than the header
+/// declares is read, and a header declaring more than the memory budget is refused first.
 pub fn read_f32(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // f64 data is narrowed to f32 as it is decoded: at most 2 bytes in memory per byte read.
+    let limit = crate::plan::Limit::budget_over(2, "the values are decoded into a copy")?;
+    let mut declared = |b: &[u8]| Ok(parse_prefix(b, path)?.map(|h| (h.data_start + h.data_bytes) as u64));
+    let bytes = crate::plan::read_file(path, ".npy file", &limit, &mut declared)?;
     decode_f32(&bytes, path)
 }
 
-/// Decodes the bytes of an `.npy` file; `path_for_errors` only names the file in errors.
-pub fn decode_f32(bytes: &[u8], path_for_errors: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
+/// A parsed `.npy` header: where the data starts and how many bytes it must have.
+struct Layout {
+    header: Header,
+    item_size: usize,
+    data_start: usize,
+    data_bytes: usize,
+}
+
+/// The header of `bytes`, or `None` while they are too short to hold it.
+fn parse_prefix(bytes: &[u8], path_for_errors: &Path) -> Result<Option<Layout>> {
     let err = |msg: String| Error::format(path_for_errors, msg);
-    if bytes.len() < MAGIC.len() + 2 || !bytes.starts_with(MAGIC) {
+    if !MAGIC.starts_with(&bytes[..bytes.len().min(MAGIC.len())]) {
         return Err(err("not a .npy file (bad magic string)".into()));
+    }
+    if bytes.len() < MAGIC.len() + 2 {
+        return Ok(None);
     }
     let (major, minor) = (bytes[6], bytes[7]);
     let len_size = match (major, minor) {
@@ -84,20 +99,16 @@ pub fn decode_f32(bytes: &[u8], path_for_errors: &Path) -> Result<(Vec<f32>, Vec
         _ => return Err(err(format!("unsupported .npy format version {major}.{minor}"))),
     };
     let prefix = 8 + len_size;
-    let len_field =
-        bytes.get(8..prefix).ok_or_else(|| err("truncated header (no header length)".into()))?;
+    let Some(len_field) = bytes.get(8..prefix) else { return Ok(None) };
     let header_len = len_field.iter().rev().fold(0usize, |acc, &b| acc << 8 | b as usize);
     let header_end = prefix.saturating_add(header_len);
-    let header = bytes.get(prefix..header_end).ok_or_else(|| {
-        err(format!("truncated header: needs {header_end} bytes, file has {}", bytes.len()))
-    })?;
+    let Some(header) = bytes.get(prefix..header_end) else { return Ok(None) };
     // 1.0/2.0 headers are latin-1 but in practice ASCII; 3.0 allows UTF-8.
     let header =
         std::str::from_utf8(header).map_err(|_| err("header is not ASCII/UTF-8 text".into()))?;
-    let Header { descr, fortran_order, shape } =
-        parse_header(header).map_err(|m| err(format!("malformed header: {m}")))?;
+    let header = parse_header(header).map_err(|m| err(format!("malformed header: {m}")))?;
 
-    let item_size = match descr.as_str() {
+    let item_size = match header.descr.as_str() {
         "<f4" => 4,
         "<f8" => 8,
         other => {
@@ -106,14 +117,29 @@ pub fn decode_f32(bytes: &[u8], path_for_errors: &Path) -> Result<(Vec<f32>, Vec
             )));
         }
     };
-    if fortran_order {
+    if header.fortran_order {
         return Err(err("Fortran-order arrays are not supported (save with C order)".into()));
     }
-    let needed = shape
+    let data_bytes = header
+        .shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .and_then(|n| n.checked_mul(item_size))
-        .ok_or_else(|| err(format!("shape {shape:?} is too large")))?;
+        .ok_or_else(|| err(format!("shape {:?} is too large", header.shape)))?;
+    Ok(Some(Layout { header, item_size, data_start: header_end, data_bytes }))
+}
+
+/// Decodes the bytes of an `.npy` file; `path_for_errors` only names the file in errors.
+pub fn decode_f32(bytes: &[u8], path_for_errors: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
+    let err = |msg: String| Error::format(path_for_errors, msg);
+    if bytes.len() < MAGIC.len() + 2 {
+        return Err(err("not a .npy file (bad magic string)".into()));
+    }
+    let Some(Layout { header: Header { descr, shape, .. }, item_size, data_start: header_end, data_bytes: needed }) =
+        parse_prefix(bytes, path_for_errors)?
+    else {
+        return Err(err(format!("truncated header: file has {} bytes", bytes.len())));
+    };
     let body = &bytes[header_end..];
     if body.len() != needed {
         let what =

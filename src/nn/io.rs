@@ -51,7 +51,7 @@ fn load_with(
     path: &Path,
     architecture: impl FnOnce(&Tensors, &HashMap<String, String>) -> Result<Architecture>,
 ) -> Result<Network> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::io::read_safetensors(path, "network file")?;
     let bad = |msg: String| Error::format(path, msg);
     let st =
         safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;

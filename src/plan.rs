@@ -1,0 +1,307 @@
+//! The size plan: every command estimates the memory a request needs before allocating it and
+//! refuses, naming the flag and the size, what would not fit, instead of aborting in the
+//! allocator. Files are read with a bound (their declared size, or the budget), never whole
+//! on trust, so `/dev/zero` or a decompression bomb is refused after a bounded read.
+//!
+//! The budget is `EBM_MEMORY_BUDGET` (bytes, with an optional K/M/G/T suffix, powers of 1024)
+//! when set, else Linux's `MemAvailable`, else unlimited.
+
+use crate::{Error, Result};
+use std::io::Read;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The memory a request may use, and where that number came from (for messages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub bytes: u64,
+    pub source: &'static str,
+}
+
+/// The environment variable that sets the budget.
+pub const BUDGET_VAR: &str = "EBM_MEMORY_BUDGET";
+
+/// A budget set by the program (0: none), ahead of [`BUDGET_VAR`].
+static SET_BUDGET: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the budget for this process (`None`: back to [`BUDGET_VAR`] or `MemAvailable`); for
+/// an embedding application, and for tests, where setting an environment variable races with
+/// other threads.
+pub fn set_budget(bytes: Option<u64>) {
+    SET_BUDGET.store(bytes.unwrap_or(0), Ordering::Relaxed);
+}
+
+/// The current budget: [`set_budget`], else [`BUDGET_VAR`], else `MemAvailable`, else unlimited.
+pub fn budget() -> Result<Budget> {
+    match SET_BUDGET.load(Ordering::Relaxed) {
+        0 => {}
+        bytes => return Ok(Budget { bytes, source: "set by the program" }),
+    }
+    if let Ok(text) = std::env::var(BUDGET_VAR) {
+        let bytes = parse_bytes(&text).ok_or_else(|| {
+            Error::invalid(BUDGET_VAR, format!("{text:?} is not a size in bytes (e.g. 2G, 512M, 1048576)"))
+        })?;
+        return Ok(Budget { bytes, source: "EBM_MEMORY_BUDGET" });
+    }
+    Ok(match mem_available() {
+        Some(bytes) => Budget { bytes, source: "MemAvailable in /proc/meminfo; EBM_MEMORY_BUDGET overrides" },
+        None => Budget { bytes: u64::MAX, source: "unknown" },
+    })
+}
+
+/// "512M", "2G", "1.5G", "1048576" -> bytes (K, M, G, T are powers of 1024; a trailing B or
+/// iB is allowed).
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let t = t.strip_suffix("iB").or_else(|| t.strip_suffix('B')).unwrap_or(t);
+    let (number, scale) = match t.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => {
+            let power = "KMGT".find(c.to_ascii_uppercase())? as i32 + 1;
+            (&t[..i], 1024f64.powi(power))
+        }
+        _ => (t, 1.0),
+    };
+    let v = number.trim().parse::<f64>().ok()? * scale;
+    (v.is_finite() && v >= 0.0 && v < u64::MAX as f64).then(|| v as u64)
+}
+
+fn mem_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
+}
+
+/// A size for people: 1.50 GiB, 12.0 MiB, 512 B.
+pub fn human(bytes: u128) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.2} {}", UNITS[unit])
+}
+
+/// One allocation of a plan: which flag makes it large, what it is, its bytes.
+#[derive(Clone, Debug)]
+struct Item {
+    flag: String,
+    what: String,
+    bytes: u128,
+}
+
+/// The host memory one command will need, item by item, checked against the [`Budget`] before
+/// anything large is allocated.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    items: Vec<Item>,
+}
+
+impl Plan {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `copies` buffers of the product of `counts` values of `size` bytes each. `flag`
+    /// names what the user set (e.g. `--chains 4096 x dim 2`), `what` the buffer.
+    pub fn add(&mut self, flag: impl Into<String>, what: impl Into<String>, counts: &[u64], size: u64, copies: u64) -> &mut Self {
+        // u128 cannot overflow for the few u64 factors a plan multiplies; saturate anyway.
+        let bytes = counts.iter().fold(size as u128 * copies as u128, |a, &c| a.saturating_mul(c as u128));
+        self.items.push(Item { flag: flag.into(), what: what.into(), bytes });
+        self
+    }
+
+    /// The planned total in bytes.
+    pub fn total(&self) -> u128 {
+        self.items.iter().map(|i| i.bytes).sum()
+    }
+
+    /// Checks the plan against [`budget`].
+    pub fn check(&self) -> Result<()> {
+        self.check_against(budget()?)
+    }
+
+    /// Refuses a plan above `budget`, naming the largest item's flag and every size.
+    pub fn check_against(&self, budget: Budget) -> Result<()> {
+        let total = self.total();
+        if total <= budget.bytes as u128 {
+            return Ok(());
+        }
+        let largest = self.items.iter().max_by_key(|i| i.bytes).expect("a plan over budget has an item");
+        let others = if self.items.len() > 1 { format!(" (the whole request: {})", human(total)) } else { String::new() };
+        Err(Error::invalid(
+            &largest.flag,
+            format!(
+                "{} would need {}{others}, more than the {} of memory available ({}); ask for less",
+                largest.what,
+                human(largest.bytes),
+                human(budget.bytes as u128),
+                budget.source
+            ),
+        ))
+    }
+}
+
+/// A vector of `n` copies of `value`, or an error naming `what` when the memory is not there
+/// (for sizes that come from input; `vec![v; n]` would abort instead).
+pub fn try_filled<T: Clone>(n: usize, value: T, what: &str) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| {
+        Error::invalid(what, format!("could not allocate {} values ({})", n, human((n as u128) * std::mem::size_of::<T>() as u128)))
+    })?;
+    v.resize(n, value);
+    Ok(v)
+}
+
+/// What a format's header says about a file's size, from the bytes read so far: `Ok(None)`
+/// to read on, `Ok(Some(total))` once the header declares the file's total size, `Err` to stop
+/// (a wrong magic, a malformed header).
+pub type Declared<'a> = &'a mut dyn FnMut(&[u8]) -> Result<Option<u64>>;
+
+/// How many bytes a read may produce, and why (for the message that refuses more).
+#[derive(Clone, Debug)]
+pub struct Limit {
+    pub bytes: u64,
+    pub why: String,
+}
+
+impl Limit {
+    /// The whole [`budget`].
+    pub fn budget() -> Result<Self> {
+        let b = budget()?;
+        Ok(Self { bytes: b.bytes, why: b.source.to_string() })
+    }
+
+    /// The budget divided by how many bytes of memory one byte read turns into.
+    pub fn budget_over(expansion: u64, of_what: &str) -> Result<Self> {
+        let b = budget()?;
+        Ok(Self { bytes: b.bytes / expansion.max(1), why: format!("1/{expansion} of the memory budget, as {of_what}; {}", b.source) })
+    }
+
+    /// `bytes`, or the budget if smaller.
+    pub fn at_most(bytes: u64, why: &str) -> Result<Self> {
+        let b = Self::budget()?;
+        Ok(if bytes <= b.bytes { Self { bytes, why: why.to_string() } } else { b })
+    }
+}
+
+/// Reads `reader` (the contents of `path`, maybe decompressed) up to `limit` bytes. `declared`
+/// sees the bytes as they arrive: a declared size above the limit is refused before the data is
+/// read, and at most one byte past a declared size is read (so the format's parser reports the
+/// trailing data). A file that declares nothing and runs past the limit is refused after at
+/// most `limit` + 64 KiB bytes.
+pub fn read_checked(mut reader: impl Read, path: &Path, what: &str, limit: &Limit, declared: Declared) -> Result<Vec<u8>> {
+    let mut max = limit.bytes;
+    let mut decided = false;
+    let mut out = Vec::new();
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        let want = if decided { chunk.len().min((max + 1).saturating_sub(out.len() as u64) as usize) } else { chunk.len() };
+        if want == 0 {
+            return Ok(out);
+        }
+        let n = match reader.read(&mut chunk[..want]) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::format(path, format!("reading {what}: {e}"))),
+        };
+        if !decided && out.len() as u64 + n as u64 > max {
+            return Err(Error::format(path, format!("{what} is larger than the {} allowed ({})", human(max as u128), limit.why)));
+        }
+        out.try_reserve(n).map_err(|_| Error::format(path, format!("{what}: out of memory after {}", human(out.len() as u128))))?;
+        out.extend_from_slice(&chunk[..n]);
+        if !decided {
+            if let Some(total) = declared(&out)? {
+                if total > max {
+                    return Err(Error::format(
+                        path,
+                        format!("{what} declares {} of data, more than the {} allowed ({})", human(total as u128), human(max as u128), limit.why),
+                    ));
+                }
+                decided = true;
+                max = total;
+                out.try_reserve_exact((total as usize).saturating_sub(out.len()))
+                    .map_err(|_| Error::format(path, format!("{what}: cannot allocate the {} it declares", human(total as u128))))?;
+            }
+        }
+    }
+}
+
+/// Opens `path` for [`read_checked`], refusing a directory, and a regular file larger than
+/// `limit` before reading it.
+pub fn open_file(path: &Path, what: &str, limit: &Limit) -> Result<std::fs::File> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory, not a file")));
+    }
+    if meta.is_file() && meta.len() > limit.bytes {
+        return Err(Error::format(
+            path,
+            format!("{what} of {} is larger than the {} allowed ({})", human(meta.len() as u128), human(limit.bytes as u128), limit.why),
+        ));
+    }
+    Ok(file)
+}
+
+/// Reads the file at `path` with [`read_checked`].
+pub fn read_file(path: &Path, what: &str, limit: &Limit, declared: Declared) -> Result<Vec<u8>> {
+    read_checked(open_file(path, what, limit)?, path, what, limit, declared)
+}
+
+/// For [`read_file`] on formats whose header declares no size.
+pub fn undeclared(_: &[u8]) -> Result<Option<u64>> {
+    Ok(None)
+}
+
+/// The most a JSON text (energy spec, run description) may hold: far above any real spec, far
+/// below a mistake such as `--energy /dev/zero`.
+pub const JSON_LIMIT: u64 = 64 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_suffixes() {
+        assert_eq!(parse_bytes("1048576"), Some(1 << 20));
+        assert_eq!(parse_bytes("512M"), Some(512 << 20));
+        assert_eq!(parse_bytes("2GiB"), Some(2 << 30));
+        assert_eq!(parse_bytes("1.5k"), Some(1536));
+        assert_eq!(parse_bytes("lots"), None);
+        assert_eq!(parse_bytes("-1"), None);
+        assert_eq!(parse_bytes("nan"), None);
+    }
+
+    #[test]
+    fn a_plan_over_budget_names_the_largest_flag() {
+        let budget = Budget { bytes: 1 << 20, source: "test" };
+        let mut plan = Plan::new();
+        plan.add("--chains 10 x dim 2", "chain states", &[10, 2], 4, 1);
+        assert!(plan.check_against(budget).is_ok());
+        plan.add("--trace", "the trace", &[1 << 20, 10, 2], 4, 1);
+        let message = plan.check_against(budget).unwrap_err().to_string();
+        assert!(message.contains("--trace") && message.contains("80.00 MiB") && message.contains("1.00 MiB"), "{message}");
+    }
+
+    #[test]
+    fn reads_stop_at_the_limit_or_the_declared_size() {
+        let path = Path::new("/dev/zero");
+        let limit = |bytes| Limit { bytes, why: "test".into() };
+        let err = read_checked(std::io::repeat(0).take(1 << 20), path, "zeros", &limit(1000), &mut undeclared).unwrap_err();
+        assert!(err.to_string().contains("larger than the 1000 B allowed"), "{err}");
+        assert_eq!(read_checked(&b"abc"[..], path, "abc", &limit(3), &mut undeclared).unwrap(), b"abc");
+        // A header declaring 4 bytes: one more is read, so the parser can see the trailing data.
+        let mut four = |_: &[u8]| Ok(Some(4));
+        assert_eq!(read_checked(std::io::repeat(7).take(1 << 20), path, "x", &limit(1 << 30), &mut four).unwrap(), [7; 5]);
+        let mut huge = |_: &[u8]| Ok(Some(1 << 40));
+        let err = read_checked(std::io::repeat(7), path, "x", &limit(1 << 30), &mut huge).unwrap_err();
+        assert!(err.to_string().contains("declares 1.00 TiB"), "{err}");
+    }
+}
