@@ -1,5 +1,8 @@
 // Annealed importance sampling for RBM log Z (Salakhutdinov & Murray 2008), many runs at once.
-// CPU twin: src/rbm/ais.rs `ais_cpu`.
+// CPU twin: src/rbm/ais.rs `ais_cpu` (forward) and `reverse_ais_cpu`.
+// Forward runs start from `ais_init`'s base draws with beta_0 = 0 < ... < beta_K = 1; reverse
+// runs (Grosse et al. 2015) start from samples of the model written into `vis` by the host and
+// visit the same temperatures from 1 down to 0 (beta < beta_prev): the kernels are the same.
 //
 // Intermediate k (beta_k from 0 to 1), with base-rate visible biases b_A:
 //   log f_k(v) = (1 - beta_k) b_A.v + beta_k b.v + sum_j softplus(beta_k (c_j + W_j.v))

@@ -1,6 +1,13 @@
-//! Annealed importance sampling of log Z (Neal 2001; Salakhutdinov & Murray 2008) from a
-//! base-rate model: the kernel `shaders/rbm_ais.wgsl`, its launcher [`ais_gpu`] and its CPU twin
-//! [`ais_cpu`], which make the same Philox draws (see the shader's header for the counters).
+//! Annealed importance sampling of log Z (Neal 2001; Salakhutdinov & Murray 2008): the kernel
+//! `shaders/rbm_ais.wgsl`, its launchers [`ais_gpu`] / [`reverse_ais_gpu`] and CPU twins
+//! [`ais_cpu`] / [`reverse_ais_cpu`], which make the same Philox draws (see the shader's header
+//! for the counters).
+//!
+//! One forward run set can flatter a model: from a base-rate model near the data it never
+//! reaches a high-entropy mode the data do not visit, and reports a log Z tens of nats too low
+//! with a small standard error (issue 15). So the default evaluation ([`report`], run by
+//! `eval::Executor::log_z_ais`) anneals from two bases ([`Base`]), takes the larger estimate,
+//! and checks it from above with reverse AIS from samples of the model ([`Direction::Reverse`]).
 
 use super::gpu::kernel;
 use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch};
@@ -66,6 +73,14 @@ pub fn base_rate_biases(data: &[f32], n_vis: usize, visible: Visible) -> Result<
         .collect())
 }
 
+/// Fewest temperature steps an estimate may use: with fewer, neighbouring intermediate
+/// distributions are so far apart that a run's weight is one lucky draw and the standard error
+/// says nothing (the issue's 20-hidden MNIST model needs thousands).
+pub const MIN_INTERVALS: usize = 100;
+/// Most runs of one estimate: the GPU's per-dispatch workgroup limit, and far more than an
+/// estimate needs. Checked before anything is allocated.
+pub const MAX_RUNS: usize = 65535;
+
 #[derive(Clone, Debug)]
 pub struct AisConfig {
     pub runs: usize,
@@ -73,16 +88,83 @@ pub struct AisConfig {
     pub seed: u64,
 }
 
+impl AisConfig {
+    /// Checks the run count and the schedule, naming what is wrong.
+    pub fn validate(&self) -> Result<()> {
+        if self.runs < 2 || self.runs > MAX_RUNS {
+            return Err(Error::invalid(
+                "AIS runs",
+                format!("{} runs: need 2 (for a standard error) to {MAX_RUNS}", self.runs),
+            ));
+        }
+        let n = self.schedule.intervals();
+        if n < MIN_INTERVALS {
+            return Err(Error::invalid(
+                "AIS temperatures",
+                format!("{n} steps from the base to the model are too few to mean anything; use at least {MIN_INTERVALS} (thousands for models trained on real data)"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Bytes of run state (visible, hidden and pre-activation rows, weights) that `runs` runs of an
+/// n_vis x n_hid model hold: what a refusal of too many runs quotes.
+pub fn state_bytes(runs: usize, n_vis: usize, n_hid: usize) -> u64 {
+    runs as u64 * ((n_vis as u64 + 2 * n_hid as u64) * 4 + 8)
+}
+
+/// The base model AIS starts from (forward direction): independent visibles with the given
+/// biases, hidden units free.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Base {
+    /// Visible biases fitted to the data's pixel means ([`base_rate_biases`]): close to the
+    /// data, so it misses modes of the model far from the data.
+    BaseRate,
+    /// Zero visible biases (Bernoulli(1/2) or N(0, 1) visibles): maximum entropy, so it reaches
+    /// high-entropy modes the data never visit.
+    Uniform,
+}
+
+impl Base {
+    pub fn name(self) -> &'static str {
+        match self {
+            Base::BaseRate => "base-rate",
+            Base::Uniform => "uniform",
+        }
+    }
+
+    /// This base's visible biases for an RBM with `n_vis` visibles (`data`: training rows).
+    pub fn biases(self, data: &[f32], n_vis: usize, visible: Visible) -> Result<Vec<f32>> {
+        match self {
+            Base::BaseRate => base_rate_biases(data, n_vis, visible),
+            Base::Uniform => Ok(vec![0.0; n_vis]),
+        }
+    }
+}
+
+/// Which way the temperatures go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Base samples, beta 0 -> 1: log Z_base + log mean w, a stochastic lower bound (Jensen).
+    Forward,
+    /// Samples of the model, beta 1 -> 0 (reverse AIS; Grosse et al. 2015): each weight's mean
+    /// is Z_base / Z, so log Z_base - log mean w is a stochastic upper bound when the start
+    /// states are exact samples of the model (approximately so from long chains).
+    Reverse,
+}
+
 #[derive(Clone, Debug)]
 pub struct AisResult {
-    /// log Z estimate: log Z_base + log mean w.
+    /// log Z estimate: log Z_base + log mean w (forward) or log Z_base - log mean w (reverse).
     pub log_z: f64,
     /// Standard error of log_z by the delta method: sd(w) / (sqrt(runs) mean(w)).
     pub std_err: f64,
-    /// log(mean w -/+ 3 sd(mean w)) + log Z_base (lower is -inf when the interval reaches 0).
+    /// log Z at mean w -/+ 3 sd(mean w) (an end is -inf or +inf where the interval reaches 0).
     pub log_z_lower: f64,
     pub log_z_upper: f64,
     pub log_z_base: f64,
+    pub direction: Direction,
     pub log_weights: Vec<f64>,
 }
 
@@ -98,7 +180,7 @@ pub fn log_z_base(base: &[f32], n_hid: usize, visible: Visible) -> f64 {
 }
 
 /// Combines log weights into the estimate and its standard error.
-pub fn summarize(log_weights: Vec<f64>, log_z_base: f64) -> Result<AisResult> {
+pub fn summarize(log_weights: Vec<f64>, log_z_base: f64, direction: Direction) -> Result<AisResult> {
     let n = log_weights.len() as f64;
     if log_weights.iter().any(|w| !w.is_finite()) {
         return Err(Error::invalid("AIS", "a run's log weight is not finite (the model's parameters are extreme)"));
@@ -108,36 +190,60 @@ pub fn summarize(log_weights: Vec<f64>, log_z_base: f64) -> Result<AisResult> {
     let mean = r.iter().sum::<f64>() / n;
     let sd = if n > 1.0 { (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { f64::NAN };
     let se_mean = sd / n.sqrt();
-    let log_z = log_z_base + m + mean.ln();
-    let lower = if mean - 3.0 * se_mean > 0.0 { log_z_base + m + (mean - 3.0 * se_mean).ln() } else { f64::NEG_INFINITY };
-    Ok(AisResult {
-        log_z,
-        std_err: se_mean / mean,
-        log_z_lower: lower,
-        log_z_upper: log_z_base + m + (mean + 3.0 * se_mean).ln(),
-        log_z_base,
-        log_weights,
-    })
+    // log mean w at the interval's ends (-inf where it reaches 0).
+    let log_mean = |x: f64| if x > 0.0 { m + x.ln() } else { f64::NEG_INFINITY };
+    let (lw, lo, hi) = (log_mean(mean), log_mean(mean - 3.0 * se_mean), log_mean(mean + 3.0 * se_mean));
+    let (log_z, log_z_lower, log_z_upper) = match direction {
+        Direction::Forward => (log_z_base + lw, log_z_base + lo, log_z_base + hi),
+        Direction::Reverse => (log_z_base - lw, log_z_base - hi, log_z_base - lo),
+    };
+    Ok(AisResult { log_z, std_err: se_mean / mean, log_z_lower, log_z_upper, log_z_base, direction, log_weights })
 }
 
-fn check(rbm: &Rbm, base: &[f32], config: &AisConfig) -> Result<Vec<f32>> {
+/// Where the runs start: draws from the base (forward) or given samples of the model (reverse).
+#[derive(Clone, Copy, Debug)]
+enum Start<'a> {
+    Base,
+    Model(&'a [f32]),
+}
+
+/// The temperatures in the order the runs visit them.
+fn check(rbm: &Rbm, base: &[f32], config: &AisConfig, start: Start) -> Result<Vec<f32>> {
     rbm.check_finite()?;
+    config.validate()?;
     if base.len() != rbm.n_vis || base.iter().any(|b| !b.is_finite()) {
         return Err(Error::invalid("AIS base biases", format!("need {} finite values, got {}", rbm.n_vis, base.len())));
     }
-    if config.runs < 2 {
-        return Err(Error::invalid("AIS runs", format!("need at least 2 runs for a standard error, got {}", config.runs)));
-    }
-    let betas = config.schedule.betas();
-    if betas.len() < 2 || betas.windows(2).any(|w| w[1] < w[0]) || *betas.last().unwrap() != 1.0 {
+    let mut betas = config.schedule.betas();
+    if betas.len() < 2 || betas.windows(2).any(|w| w[1] < w[0]) || betas[0] != 0.0 || *betas.last().unwrap() != 1.0 {
         return Err(Error::invalid("AIS schedule", "betas must increase from 0 to 1 in at least one step"));
+    }
+    if let Start::Model(states) = start {
+        if states.len() != config.runs * rbm.n_vis || states.iter().any(|x| !x.is_finite()) {
+            return Err(Error::invalid(
+                "reverse AIS start states",
+                format!("need {} runs x {} visibles of finite values, got {} values", config.runs, rbm.n_vis, states.len()),
+            ));
+        }
+        betas.reverse();
     }
     Ok(betas)
 }
 
-/// AIS on the CPU, the twin of the kernels: the same draws, f32 arithmetic, Kahan-summed weights.
+/// Forward AIS on the CPU, the twin of the kernels: the same draws, f32 arithmetic,
+/// Kahan-summed weights.
 pub fn ais_cpu(rbm: &Rbm, base: &[f32], config: &AisConfig) -> Result<AisResult> {
-    let betas = check(rbm, base, config)?;
+    anneal_cpu(rbm, base, config, Start::Base)
+}
+
+/// Reverse AIS on the CPU from `samples` (runs x n_vis visible states of the model): the
+/// twin of [`reverse_ais_gpu`].
+pub fn reverse_ais_cpu(rbm: &Rbm, base: &[f32], config: &AisConfig, samples: &[f32]) -> Result<AisResult> {
+    anneal_cpu(rbm, base, config, Start::Model(samples))
+}
+
+fn anneal_cpu(rbm: &Rbm, base: &[f32], config: &AisConfig, start: Start) -> Result<AisResult> {
+    let betas = check(rbm, base, config, start)?;
     let (nv, nh) = (rbm.n_vis, rbm.n_hid);
     let (w, b, c) = (rbm.w(), rbm.b(), rbm.c());
     let gaussian = rbm.visible == Visible::Gaussian;
@@ -147,13 +253,18 @@ pub fn ais_cpu(rbm: &Rbm, base: &[f32], config: &AisConfig) -> Result<AisResult>
         .map(|r| {
             let chain = r as u32;
             let mut v = vec![0.0f32; nv];
-            for (q, block) in v.chunks_mut(4).enumerate() {
-                if gaussian {
-                    let n = rng::normal4(seed, chain, 0, Stream::Init, q as u32);
-                    block.iter_mut().enumerate().for_each(|(k, x)| *x = base[q * 4 + k] + n[k]);
-                } else {
-                    let u = rng::uniform4(seed, chain, 0, Stream::Init, q as u32);
-                    block.iter_mut().enumerate().for_each(|(k, x)| *x = (u[k] < sigmoid(base[q * 4 + k])) as u32 as f32);
+            match start {
+                Start::Model(states) => v.copy_from_slice(&states[r * nv..(r + 1) * nv]),
+                Start::Base => {
+                    for (q, block) in v.chunks_mut(4).enumerate() {
+                        if gaussian {
+                            let n = rng::normal4(seed, chain, 0, Stream::Init, q as u32);
+                            block.iter_mut().enumerate().for_each(|(k, x)| *x = base[q * 4 + k] + n[k]);
+                        } else {
+                            let u = rng::uniform4(seed, chain, 0, Stream::Init, q as u32);
+                            block.iter_mut().enumerate().for_each(|(k, x)| *x = (u[k] < sigmoid(base[q * 4 + k])) as u32 as f32);
+                        }
+                    }
                 }
             }
             let mut h = vec![0.0f32; nh];
@@ -209,7 +320,80 @@ pub fn ais_cpu(rbm: &Rbm, base: &[f32], config: &AisConfig) -> Result<AisResult>
             sum as f64
         })
         .collect();
-    summarize(log_weights, log_z_base(base, nh, rbm.visible))
+    summarize(log_weights, log_z_base(base, nh, rbm.visible), direction(start))
+}
+
+fn direction(start: Start) -> Direction {
+    match start {
+        Start::Base => Direction::Forward,
+        Start::Model(_) => Direction::Reverse,
+    }
+}
+
+/// Two estimates agree when they differ by at most 3 combined standard errors plus this many
+/// nats (the delta-method error understates the spread of heavy-tailed weights).
+pub const AGREE_NATS: f64 = 0.05;
+/// Forward and reverse estimates further apart than this leave log Z too loosely bounded to
+/// trust the likelihood to a nat: the report says so.
+pub const WIDE_NATS: f64 = 1.0;
+
+/// The default evaluation's findings: forward estimates from several bases, the reverse
+/// check, the log Z to use and what disagrees.
+#[derive(Clone, Debug)]
+pub struct AisReport {
+    pub forward: Vec<(Base, AisResult)>,
+    /// Reverse AIS and where its start states came from (e.g. "exact samples").
+    pub reverse: Option<(String, AisResult)>,
+    /// The log Z to use: the largest forward estimate (the conservative one: forward AIS errs
+    /// low, and a larger log Z gives a lower likelihood).
+    pub log_z: f64,
+    pub std_err: f64,
+    /// The reverse estimate when it lies at or above `log_z`: log Z is then reported as the
+    /// interval [log_z, upper] (an upper bound in expectation).
+    pub upper: Option<f64>,
+    /// Each disagreement found, as a sentence with its remedy; empty when all agree.
+    pub warnings: Vec<String>,
+}
+
+fn disagree(a: &AisResult, b: &AisResult) -> bool {
+    (a.log_z - b.log_z).abs() > 3.0 * a.std_err.hypot(b.std_err) + AGREE_NATS
+}
+
+/// Combines forward estimates (at least one) and an optional reverse check into a report.
+pub fn report(forward: Vec<(Base, AisResult)>, reverse: Option<(String, AisResult)>) -> Result<AisReport> {
+    let Some((best_base, best)) = forward.iter().max_by(|a, b| a.1.log_z.total_cmp(&b.1.log_z)).cloned() else {
+        return Err(Error::invalid("AIS report", "needs at least one forward estimate"));
+    };
+    let mut warnings = Vec::new();
+    for (i, (ba, a)) in forward.iter().enumerate() {
+        for (bb, b) in &forward[i + 1..] {
+            if disagree(a, b) {
+                warnings.push(format!(
+                    "AIS from the {} base gives log Z {:.4} +- {:.4} but from the {} base {:.4} +- {:.4}: they differ by {:.2} nats, far beyond their standard errors, so at least one run set misses part of the model's mass. Using the larger, {:.4} (from the {} base: the conservative choice, it gives the lower likelihood). Confirm with more temperatures (--betas) or runs (--ais-runs).",
+                    ba.name(), a.log_z, a.std_err, bb.name(), b.log_z, b.std_err, (a.log_z - b.log_z).abs(), best.log_z, best_base.name()
+                ));
+            }
+        }
+    }
+    let mut upper = None;
+    if let Some((from, r)) = &reverse {
+        if r.log_z < best.log_z && disagree(r, &best) {
+            warnings.push(format!(
+                "the reverse check (AIS from {from}) gives log Z {:.4} +- {:.4}, below the forward estimate {:.4}: an upper bound cannot lie below a lower one, so its start states are not yet samples of the model (longer chains: --reverse-gibbs) or the temperatures are too few (--betas). No interval reported.",
+                r.log_z, r.std_err, best.log_z
+            ));
+        } else {
+            let hi = r.log_z.max(best.log_z);
+            if hi - best.log_z > WIDE_NATS {
+                warnings.push(format!(
+                    "log Z lies between {:.4} (forward) and {:.4} (reverse, from {from}): {:.2} nats apart, so the forward runs may miss mass the model's own samples reach and the likelihood may be that much lower. Use more temperatures (--betas) or runs (--ais-runs).",
+                    best.log_z, hi, hi - best.log_z
+                ));
+            }
+            upper = Some(hi);
+        }
+    }
+    Ok(AisReport { log_z: best.log_z, std_err: best.std_err, upper, forward, reverse, warnings })
 }
 
 /// Mirrors `Params` in rbm_ais.wgsl.
@@ -231,9 +415,19 @@ struct AisParams {
 /// Temperatures recorded per submit (three dispatches each).
 const BETAS_PER_SUBMIT: usize = 128;
 
-/// AIS with all runs in parallel on the GPU; reads back only the final log weights.
+/// Forward AIS with all runs in parallel on the GPU; reads back only the final log weights.
 pub fn ais_gpu(ctx: &GpuContext, rbm: &Rbm, base: &[f32], config: &AisConfig) -> Result<AisResult> {
-    let betas = check(rbm, base, config)?;
+    anneal_gpu(ctx, rbm, base, config, Start::Base)
+}
+
+/// Reverse AIS on the GPU from `samples` (runs x n_vis visible states of the model), which
+/// become the runs' first states in place of `ais_init`'s base draws.
+pub fn reverse_ais_gpu(ctx: &GpuContext, rbm: &Rbm, base: &[f32], config: &AisConfig, samples: &[f32]) -> Result<AisResult> {
+    anneal_gpu(ctx, rbm, base, config, Start::Model(samples))
+}
+
+fn anneal_gpu(ctx: &GpuContext, rbm: &Rbm, base: &[f32], config: &AisConfig, start: Start) -> Result<AisResult> {
+    let betas = check(rbm, base, config, start)?;
     let (nv, nh, runs) = (rbm.n_vis, rbm.n_hid, config.runs);
     check_fits(ctx, runs, nv.max(nh), "AIS runs")?;
     let bindings = [
@@ -262,7 +456,10 @@ pub fn ais_gpu(ctx: &GpuContext, rbm: &Rbm, base: &[f32], config: &AisConfig) ->
     let (logw, groups) = ctx.scoped("AIS buffers", || {
         let theta = ctx.storage_buffer("rbm theta", bytemuck::cast_slice(&rbm.theta));
         let base_buf = ctx.storage_buffer("AIS base biases", bytemuck::cast_slice(base));
-        let vis = ctx.zeroed_storage_buffer("AIS v", (runs * nv * 4) as u64);
+        let vis = match start {
+            Start::Model(states) => ctx.storage_buffer("AIS v", bytemuck::cast_slice(states)),
+            Start::Base => ctx.zeroed_storage_buffer("AIS v", (runs * nv * 4) as u64),
+        };
         let hid = ctx.zeroed_storage_buffer("AIS h", (runs * nh * 4) as u64);
         let act = ctx.zeroed_storage_buffer("AIS x", (runs * nh * 4) as u64);
         let logw = ctx.zeroed_storage_buffer("AIS log w", (runs * 8) as u64);
@@ -273,7 +470,8 @@ pub fn ais_gpu(ctx: &GpuContext, rbm: &Rbm, base: &[f32], config: &AisConfig) ->
     })?;
     let last = betas.len() - 1;
     let mut k = 1usize;
-    let mut first = true;
+    // Forward runs draw their first states from the base; reverse runs were given theirs.
+    let mut first = matches!(start, Start::Base);
     while k <= last {
         ctx.scoped("AIS steps", || {
             let mut encoder = ctx.device().create_command_encoder(&Default::default());
@@ -304,5 +502,5 @@ pub fn ais_gpu(ctx: &GpuContext, rbm: &Rbm, base: &[f32], config: &AisConfig) ->
     let bytes = ctx.read_buffers(&[(&logw, (runs * 8) as u64)])?;
     let pairs: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes[0]);
     let log_weights = pairs.chunks(2).map(|p| p[0] as f64).collect();
-    summarize(log_weights, log_z_base(base, nh, rbm.visible))
+    summarize(log_weights, log_z_base(base, nh, rbm.visible), direction(start))
 }
