@@ -133,7 +133,7 @@ impl Plan {
             return Ok(());
         }
         let largest = self.items.iter().max_by_key(|i| i.bytes).expect("a plan over budget has an item");
-        let others = if self.items.len() > 1 { format!(" (the whole request: {})", human(total)) } else { String::new() };
+        let others = if total > largest.bytes + largest.bytes / 100 { format!(" (the whole request: {})", human(total)) } else { String::new() };
         Err(Error::invalid(
             &largest.flag,
             format!(

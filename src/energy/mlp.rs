@@ -208,12 +208,21 @@ impl Mlp {
         Ok(())
     }
 
+    /// The parameters (weights and biases) of an MLP with layer widths `dims`, saturating
+    /// rather than overflowing, for the size plan.
+    pub fn parameters_of(dims: &[usize]) -> u64 {
+        dims.windows(2).fold(0u64, |n, w| n.saturating_add((w[0] as u64).saturating_add(1).saturating_mul(w[1] as u64)))
+    }
+
     /// Random network with PyTorch's default nn.Linear initialisation, U(-1/sqrt(in), 1/sqrt(in)),
     /// drawn from Philox so a seed always gives the same weights.
     pub fn random(dims: &[usize], activation: Activation, negate: bool, seed: u64) -> Result<Self> {
         if dims.len() < 2 || dims.contains(&0) || dims[dims.len() - 1] != 1 {
             return Err(Error::invalid("dims", format!("need at least an input and an output, all positive, ending in 1; got {dims:?}")));
         }
+        // The weights, then the copy a save or an executor makes.
+        let params = Self::parameters_of(dims);
+        crate::plan::Plan::new().add(format!("dims {dims:?}"), format!("the network's {params} parameters"), &[params], 4, 2).check()?;
         let mut counter = 0u32;
         let mut uniform = |bound: f32| {
             let u = crate::rng::uniform4(seed, counter, 0, crate::rng::Stream::Init, u32::MAX)[0];

@@ -5,6 +5,7 @@ mod bench;
 #[cfg(test)]
 mod help_tests;
 mod net;
+mod numbers;
 mod outputs;
 mod progress;
 mod rbm;
@@ -94,6 +95,11 @@ fn main() -> anyhow::Result<()> {
 fn init_mlp(args: &InitMlpArgs) -> anyhow::Result<()> {
     use ebm_gpu::energy::mlp::{Activation, Mlp};
     outputs::Paths::new().output("--out", &args.out, &["safetensors"])?;
+    let params = Mlp::parameters_of(&args.dims);
+    let dims: Vec<String> = args.dims.iter().map(|d| d.to_string()).collect();
+    // The weights, their safetensors encoding and the file's bytes.
+    let what = format!("the network's {params} parameters");
+    ebm_gpu::plan::Plan::new().add(format!("--dims {}", dims.join(",")), what, &[params], 4, 3).check()?;
     let net = Mlp::random(&args.dims, Activation::parse(&args.act)?, args.negate, args.seed)?;
     net.save(&args.out)?;
     let params: usize = net.layers.iter().map(|l| l.weight.len() + l.bias.len()).sum();

@@ -77,17 +77,17 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
     /// Learning rate of SGD with momentum.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.05)]
     pub lr: f32,
     /// constant, linear:FINAL_FRACTION (to lr x FINAL_FRACTION over the run) or exp:GAMMA
     /// (lr x GAMMA^epoch).
     #[arg(long, default_value = "constant")]
     pub lr_schedule: String,
     /// SGD momentum.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.5)]
     pub momentum: f32,
     /// L2 weight decay on the weights.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.0)]
     pub weight_decay: f32,
     /// Gaussian (unit-variance) visibles instead of binary (use with --binarize none).
     #[arg(long)]
@@ -446,6 +446,9 @@ fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
     }
     let cols = (a.chains as f64).sqrt().ceil() as usize;
     grid_pixels(a.chains, h, w, cols, 3).with_context(|| format!("--chains {}: the --out grid", a.chains))?;
+    // Initial and current visibles, hidden units, the read-back means: refused before allocating.
+    let units = [a.chains as u64, (rbm.n_vis + rbm.n_hid) as u64];
+    ebm_gpu::plan::Plan::new().add(format!("--chains {}", a.chains), "the chains' visible and hidden units", &units, 4, 4).check()?;
     // Chains start from Bernoulli(1/2) noise (Init stream).
     let init: Vec<f32> = ebm_gpu::rng::initial_states(a.seed, 0, a.chains, rbm.n_vis, 1.0).iter().map(|&z| (z > 0.0) as u32 as f32).collect();
     let exec = executor(a.backend)?;

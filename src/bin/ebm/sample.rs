@@ -7,6 +7,8 @@ use clap::{Args, ValueEnum};
 use ebm_gpu::energy::{Energy, spec};
 use ebm_gpu::eval::diagnostics::{self, MIN_DRAWS, Summary};
 use ebm_gpu::io::{self, figure};
+use ebm_gpu::plan::Plan;
+use crate::numbers::{SAMPLE_FLAGS, with_flag_names};
 use ebm_gpu::sampler::adapt::{Adaptation, warm_up};
 use ebm_gpu::sampler::{ChainSampler, ChainStats, SamplerConfig, SamplerKind, Tempering};
 use ebm_gpu::sampler::cpu::CpuSampler;
@@ -42,14 +44,14 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: u32,
     /// Step size h (> 0); with --warmup, where adaptation starts.
-    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.01, allow_negative_numbers = true)]
     pub step_size: f32,
     /// Warm-up steps (mala, hmc, rwmh): dual averaging of the step size towards
     /// --target-accept and a diagonal mass matrix from the chains' variances half-way.
     #[arg(long, default_value_t = 0)]
     pub warmup: u32,
     /// Warm-up target acceptance (default: 0.574 MALA, 0.8 HMC, 0.234 RWMH).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::numbers::finite_f64, allow_negative_numbers = true)]
     pub target_accept: Option<f64>,
     /// Warm-up adapts one step size per chain instead of one shared by all chains.
     #[arg(long)]
@@ -65,25 +67,25 @@ pub struct SampleArgs {
     pub leapfrog_jitter: u32,
     /// HMC: scale each proposal's step uniformly in [1 - J, 1 + J] (0 disables; jitter keeps
     /// trajectories from resonating with the target's periods).
-    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.2, allow_negative_numbers = true)]
     pub step_jitter: f32,
     /// Parallel tempering with R replicas per chain (1: off); output is the temperature-1 replica.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub tempering: u32,
     /// Parallel tempering: the hottest temperature of the geometric ladder.
-    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 10.0, allow_negative_numbers = true)]
     pub max_temperature: f32,
     /// Parallel tempering: an explicit ladder, e.g. 1,2,4,8 (overrides --tempering and --max-temperature).
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, value_delimiter = ',', allow_negative_numbers = true)]
     pub temperatures: Option<Vec<f32>>,
     /// Parallel tempering: steps between rounds of neighbour swaps.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub swap_every: u32,
     /// ULA only: noise standard deviation (default sqrt(2h)).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, allow_negative_numbers = true)]
     pub noise_scale: Option<f32>,
     /// ULA only: clamp each gradient component to [-C, C].
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, allow_negative_numbers = true)]
     pub grad_clamp: Option<f32>,
     /// ULA only: clamp states to the box LO,HI after each step.
     #[arg(long = "box", value_parser = parse_box, value_name = "LO,HI", allow_hyphen_values = true)]
@@ -93,7 +95,7 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Standard deviation of the Gaussian the chains start from.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 1.0, allow_negative_numbers = true)]
     pub init_std: f32,
     /// Executor: auto (a hardware GPU if one opens, else the CPU executor), gpu (any adapter,
     /// a software one included) or cpu.
@@ -129,7 +131,7 @@ fn sample_after_help() -> String {
 
 fn parse_box(s: &str) -> Result<(f32, f32), String> {
     let (lo, hi) = s.split_once(',').ok_or("expected LO,HI")?;
-    let num = |v: &str| v.trim().parse::<f32>().map_err(|e| format!("{v:?}: {e}"));
+    let num = |v: &str| crate::numbers::finite_f32(v.trim());
     Ok((num(lo)?, num(hi)?))
 }
 
@@ -170,7 +172,7 @@ fn sampler_config(args: &SampleArgs) -> anyhow::Result<SamplerConfig> {
         config.step_jitter = args.step_jitter;
     }
     config.tempering = match (&args.temperatures, args.tempering) {
-        (Some(t), _) => Some(Tempering::from_temperatures(t, args.swap_every)?),
+        (Some(t), _) => Some(Tempering::from_temperatures(t, args.swap_every).map_err(|e| with_flag_names(e, SAMPLE_FLAGS))?),
         (None, 1) => None,
         (None, r) => {
             if !(args.max_temperature > 1.0 && args.max_temperature.is_finite()) {
@@ -193,8 +195,41 @@ fn sampler_config(args: &SampleArgs) -> anyhow::Result<SamplerConfig> {
         config.trace_start = args.warmup;
         config.trace_steps = args.steps;
     }
-    config.validate()?;
+    config.validate().map_err(|e| with_flag_names(e, SAMPLE_FLAGS))?;
     Ok(config)
+}
+
+/// The host memory a run will need (states, replicas, trace, diagnostics, outputs), checked
+/// before anything is allocated: an oversized request is refused naming its flag.
+fn plan(args: &SampleArgs, dim: usize) -> anyhow::Result<()> {
+    let (chains, d) = (args.chains as u64, dim as u64);
+    let replicas = args.temperatures.as_ref().map_or(args.tempering as u64, |t| t.len() as u64).max(1);
+    let mut plan = Plan::new();
+    // Initial states, the sampler's states, proposals and gradients, and the read-back copy;
+    // per chain, its statistics and step size.
+    let chain_bytes = 6 * 4 * d + 64;
+    plan.add(format!("--chains {} x dim {dim}", args.chains), "the chain states", &[chains], chain_bytes, 1);
+    if replicas > 1 {
+        let flag = if args.temperatures.is_some() { format!("--temperatures ({replicas} values)") } else { format!("--tempering {replicas}") };
+        plan.add(flag, "the tempering replicas' states", &[chains, replicas - 1], chain_bytes, 1);
+    }
+    if args.trace.is_some() || args.diagnostics.is_some() {
+        let slots = (args.steps / args.thin) as u64;
+        // The sampler's trace of every replica, the temperature-1 copy, and the .npy encoding
+        // or the diagnostics' per-dimension f64 draws and their ranks.
+        let flag = format!("--steps {} / --thin {} x --chains {} x dim {dim}", args.steps, args.thin, args.chains);
+        plan.add(flag, "the trace", &[slots, chains, d], 4, replicas + 3);
+        if args.diagnostics.is_some() {
+            // One dimension at a time: its draws as f64, sorted, split, ranked, folded.
+            plan.add(format!("--steps {} / --thin {} x --chains {}", args.steps, args.thin, args.chains), "the diagnostics' draws", &[slots, chains], 8, 8);
+        }
+    }
+    if let Some(out) = &args.out {
+        // CSV text takes up to ~16 bytes per value.
+        plan.add(format!("--out {}", out.display()), "the written samples", &[chains, d], 16, 1);
+    }
+    plan.check()?;
+    Ok(())
 }
 
 /// A chain that accepts fewer than this fraction of its proposals is reported as stuck ...
@@ -206,6 +241,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let energy = spec::resolve_energy(&args.energy)?;
     let dim = energy.dim();
     check_outputs(args)?;
+    plan(args, dim)?;
     if !(args.init_std > 0.0 && args.init_std.is_finite()) {
         bail!("invalid --init-std: must be a positive finite number, got {}", args.init_std);
     }
@@ -218,7 +254,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         ..Adaptation::new(kind)
     });
     if let Some(a) = &adaptation {
-        a.validate(kind)?;
+        a.validate(kind).map_err(|e| with_flag_names(e, SAMPLE_FLAGS))?;
     } else if args.target_accept.is_some() {
         bail!("--target-accept needs --warmup");
     }

@@ -59,43 +59,43 @@ pub struct TrainArgs {
     #[arg(long, required_unless_present = "resume")]
     pub run_dir: Option<PathBuf>,
     /// Learning rate (Adam or SGD).
-    #[arg(long, default_value_t = 5e-3)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 5e-3)]
     pub lr: f32,
     /// Decay the learning rate linearly to this fraction of --lr over --steps (1: constant).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.05)]
     pub lr_decay_to: f32,
     /// adam, or sgd with momentum --beta1.
     #[arg(long, value_enum, default_value = "adam")]
     pub optimizer: OptimizerArg,
     /// Adam's beta1, or SGD's momentum.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.9)]
     pub beta1: f32,
     /// Adam's beta2.
-    #[arg(long, default_value_t = 0.999)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.999)]
     pub beta2: f32,
     /// L2 weight decay added to the gradient (not to log Z).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.0)]
     pub weight_decay: f32,
     /// Global-norm gradient clipping (0: off).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 10.0)]
     pub clip_norm: f32,
     /// Energy regulariser weight: alpha * mean(E(x+)^2 + E(x-)^2).
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.01)]
     pub alpha: f32,
     /// Langevin steps per training step for the negatives.
     #[arg(long, default_value_t = 20)]
     pub langevin_steps: u32,
     /// Langevin step size h: x <- x - h grad E(x) + noise.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.01)]
     pub step_size: f32,
     /// Langevin noise as a multiple of sqrt(2 * step size).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 1.0)]
     pub noise_scale: f32,
     /// Replay buffer capacity (persistent negatives).
     #[arg(long, default_value_t = 8192)]
     pub buffer_size: usize,
     /// Probability that a negative restarts from uniform noise in the data's box.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.05)]
     pub reset_prob: f32,
     /// Points generated for a toy dataset.
     #[arg(long, default_value_t = 50_000)]
@@ -118,7 +118,7 @@ pub struct TrainArgs {
     pub figure_every: u32,
     /// Roll back to the last checkpoint (halving the learning rate) when |E(x-) - E(x+)|
     /// exceeds this or anything becomes NaN/Inf.
-    #[arg(long, default_value_t = 1e4)]
+    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 1e4)]
     pub max_energy_gap: f32,
     /// Continue a run from its checkpoint, bit-identical to not stopping: `--resume DIR`, or
     /// `--resume` with --run-dir DIR.
@@ -200,6 +200,10 @@ impl TrainArgs {
 }
 
 pub fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
+    // NaN would compare false and switch the divergence guard off without a word.
+    if !(a.max_energy_gap > 0.0) {
+        bail!("invalid --max-energy-gap {}: must be positive (the |E(x-) - E(x+)| that triggers a rollback)", a.max_energy_gap);
+    }
     let run_dir = a.dir()?;
     let mut paths = crate::outputs::Paths::new();
     if let Some(d) = &a.data {
@@ -309,6 +313,16 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     let data_spec = a.data.clone().context("--data is required (a toy dataset name or a .npy/.csv file)")?;
     let model = ModelSpec::parse(a.model.as_deref().unwrap_or(DEFAULT_MODEL))?;
     let loss = Loss::parse(&a.loss)?;
+    let mut plan = ebm_gpu::plan::Plan::new();
+    // The points (generated, then copied to the executor), the replay buffer and its
+    // Langevin negatives, and a batch of positives, negatives and their gradients.
+    plan.add(format!("--train-size {}", a.train_size), "the training points", &[a.train_size as u64, 2], 4, 3);
+    plan.add(format!("--buffer-size {}", a.buffer_size), "the replay buffer", &[a.buffer_size as u64, 2], 4, 3);
+    let params = ebm_gpu::energy::mlp::Mlp::parameters_of(&model.dims);
+    // Weights, gradients, Adam's two moments, the checkpoint's copy and its encoding.
+    plan.add(format!("--model {}", a.model.as_deref().unwrap_or(DEFAULT_MODEL)), format!("the network's {params} parameters"), &[params], 4, 8);
+    plan.add(format!("--batch {}", a.batch), "a batch of points, negatives and gradients", &[a.batch as u64, model.dims.iter().map(|&w| w as u64).sum()], 4, 8);
+    plan.check()?;
     let data = load_data(&data_spec, a.train_size, a.seed)?;
     let info = RunInfo {
         data: data_spec,
@@ -461,6 +475,8 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
         eprintln!("note: these are the training points; give --data HELD_OUT.npy|csv for a held-out likelihood");
     }
     // Held-out points: fresh samples of a toy dataset (a seed training never used), or a file.
+    // The points, their energies and the figure's copy: refused before allocating.
+    ebm_gpu::plan::Plan::new().add(format!("--held-out {}", a.held_out), "the held-out points", &[a.held_out as u64, 2], 4, 3).check()?;
     let held_out = load_data(&spec, a.held_out, held_out_seed(info.data_seed))?;
     let model = Energy::Mlp(Arc::new(state.mlp.clone()));
     let (lo, hi) = ([config.box_lo[0], config.box_lo[1]], [config.box_hi[0], config.box_hi[1]]);

@@ -1,0 +1,68 @@
+//! The value parser of every floating-point flag: the number is converted to the f32 (or f64)
+//! the program computes with, and refused when that conversion makes it non-finite or rounds a
+//! non-zero value to zero, with the user's text in clap's message (which names the flag).
+//! Range checks (positive, below 1) stay with the code that knows them.
+
+/// A finite f32 that is zero only if the user wrote zero.
+pub fn finite_f32(text: &str) -> Result<f32, String> {
+    let wide = finite_f64(text)?;
+    let v = wide as f32;
+    if v.is_infinite() {
+        return Err(format!("{text} is outside the range of a 32-bit float (about ±3.4e38)"));
+    }
+    if v == 0.0 && wide != 0.0 {
+        return Err(format!("{text} rounds to 0 in a 32-bit float (the smallest is about 1.4e-45)"));
+    }
+    Ok(v)
+}
+
+/// A finite f64.
+pub fn finite_f64(text: &str) -> Result<f64, String> {
+    let v: f64 = text.trim().parse().map_err(|_| format!("{text} is not a number"))?;
+    if !v.is_finite() {
+        return Err(format!("{text} is not a finite number"));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_and_lost_values_are_refused_with_the_text() {
+        assert_eq!(finite_f32("0.25"), Ok(0.25));
+        assert_eq!(finite_f32("-0"), Ok(0.0));
+        for bad in ["nan", "NaN", "inf", "-inf", "1e39", "-1e308", "1e-50", "x"] {
+            let e = finite_f32(bad).unwrap_err();
+            assert!(e.contains(bad), "{e}");
+        }
+        assert!(finite_f64("1e308").is_ok() && finite_f64("nan").is_err());
+    }
+}
+
+/// The library's names for `ebm sample`'s settings, and the flags that set them.
+pub const SAMPLE_FLAGS: &[(&str, &str)] = &[
+    ("step size", "--step-size"),
+    ("noise scale", "--noise-scale"),
+    ("gradient clamp", "--grad-clamp"),
+    ("box clamp", "--box"),
+    ("step jitter", "--step-jitter"),
+    ("leapfrog steps", "--leapfrog"),
+    ("leapfrog jitter", "--leapfrog-jitter"),
+    ("target acceptance", "--target-accept"),
+    ("temperature ladder", "--temperatures / --max-temperature"),
+    ("swap interval", "--swap-every"),
+];
+
+/// Renames the setting an invalid-input error names to the flag that sets it, so the message
+/// says what the user typed.
+pub fn with_flag_names(e: ebm_gpu::Error, names: &[(&str, &str)]) -> ebm_gpu::Error {
+    match e {
+        ebm_gpu::Error::InvalidInput { what, message } => {
+            let what = names.iter().find(|(n, _)| *n == what).map_or(what, |(_, flag)| flag.to_string());
+            ebm_gpu::Error::InvalidInput { what, message }
+        }
+        other => other,
+    }
+}
