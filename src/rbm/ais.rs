@@ -344,8 +344,9 @@ pub struct AisReport {
     pub forward: Vec<(Base, AisResult)>,
     /// Reverse AIS and where its start states came from (e.g. "exact samples").
     pub reverse: Option<(String, AisResult)>,
-    /// The log Z to use: the largest forward estimate (the conservative one: forward AIS errs
-    /// low, and a larger log Z gives a lower likelihood).
+    /// The log Z to use: the most precise forward estimate (smallest standard error) when they
+    /// all agree, else the largest (the conservative one: forward AIS errs low, and a larger
+    /// log Z gives a lower likelihood).
     pub log_z: f64,
     pub std_err: f64,
     /// The reverse estimate when it lies at or above `log_z`: log Z is then reported as the
@@ -361,16 +362,19 @@ fn disagree(a: &AisResult, b: &AisResult) -> bool {
 
 /// Combines forward estimates (at least one) and an optional reverse check into a report.
 pub fn report(forward: Vec<(Base, AisResult)>, reverse: Option<(String, AisResult)>) -> Result<AisReport> {
-    let Some((best_base, best)) = forward.iter().max_by(|a, b| a.1.log_z.total_cmp(&b.1.log_z)).cloned() else {
+    let Some((top_base, top)) = forward.iter().max_by(|a, b| a.1.log_z.total_cmp(&b.1.log_z)).cloned() else {
         return Err(Error::invalid("AIS report", "needs at least one forward estimate"));
     };
+    let split = forward.iter().enumerate().any(|(i, (_, a))| forward[i + 1..].iter().any(|(_, b)| disagree(a, b)));
+    // Agreeing estimates: a heavy-tailed run set can land high by chance, so the precise one.
+    let best = if split { top.clone() } else { forward.iter().min_by(|a, b| a.1.std_err.total_cmp(&b.1.std_err)).unwrap().1.clone() };
     let mut warnings = Vec::new();
     for (i, (ba, a)) in forward.iter().enumerate() {
         for (bb, b) in &forward[i + 1..] {
             if disagree(a, b) {
                 warnings.push(format!(
                     "AIS from the {} base gives log Z {:.4} +- {:.4} but from the {} base {:.4} +- {:.4}: they differ by {:.2} nats, far beyond their standard errors, so at least one run set misses part of the model's mass. Using the larger, {:.4} (from the {} base: the conservative choice, it gives the lower likelihood). Confirm with more temperatures (--betas) or runs (--ais-runs).",
-                    ba.name(), a.log_z, a.std_err, bb.name(), b.log_z, b.std_err, (a.log_z - b.log_z).abs(), best.log_z, best_base.name()
+                    ba.name(), a.log_z, a.std_err, bb.name(), b.log_z, b.std_err, (a.log_z - b.log_z).abs(), top.log_z, top_base.name()
                 ));
             }
         }

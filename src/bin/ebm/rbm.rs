@@ -6,10 +6,10 @@ use crate::backend::Backend;
 use clap::{Args, Subcommand, ValueEnum};
 use ebm_gpu::data::{self, Binarize, Dataset, Split};
 use ebm_gpu::rbm::ais::{self, AisConfig, BetaSchedule};
-use ebm_gpu::rbm::eval::Executor;
+use ebm_gpu::rbm::eval::{Executor, LogZConfig};
 use ebm_gpu::rbm::figure::{Scale, grid_pixels, image_grid_png};
 use ebm_gpu::rbm::train::{self, LrSchedule, Method, TrainConfig, TrainState};
-use ebm_gpu::rbm::{Rbm, Visible, checkpoint, cpu, gpu};
+use ebm_gpu::rbm::{Rbm, Visible, checkpoint, cpu, gpu, logz};
 use indicatif::{ProgressBar, ProgressStyle};
 use crate::rundir::Given;
 use std::path::{Path, PathBuf};
@@ -137,15 +137,21 @@ pub struct EvalArgs {
     /// A run directory written by `ebm rbm train` (its checkpoint.safetensors).
     #[arg(long)]
     pub run_dir: PathBuf,
-    /// Exact log Z by enumerating the hidden layer (at most 25 hidden units).
-    #[arg(long, conflicts_with = "ais_runs")]
+    /// Exact log Z by enumerating the hidden layer (at most 25 hidden units), or the visible
+    /// layer of a binary model with at most 25 visibles.
+    #[arg(long, conflicts_with_all = ["ais_runs", "betas", "reverse_gibbs"])]
     pub exact: bool,
-    /// AIS runs (in parallel).
+    /// AIS runs (in parallel) of each estimate: forward from the data's base-rate model,
+    /// forward from the uniform base, and the reverse check.
     #[arg(long, default_value_t = 100)]
     pub ais_runs: usize,
-    /// AIS temperatures (Salakhutdinov-Murray piecewise schedule scaled to this many).
+    /// AIS temperatures (Salakhutdinov-Murray piecewise schedule scaled to this many; at least 100).
     #[arg(long, default_value_t = 15000)]
     pub betas: usize,
+    /// Gibbs steps of the model's chains (from noise) that start the reverse check when the
+    /// hidden layer is too large for exact samples (over 20 units); 0 leaves the check out.
+    #[arg(long, default_value_t = 1000)]
+    pub reverse_gibbs: u32,
     /// Seeds AIS, the reconstruction and the pseudo-likelihood's random numbers.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -310,7 +316,6 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     // Written once the resume is known to be sound (a resume keeps the data, so the file too).
     ebm_gpu::io::write_atomic(&run_dir.join(RUN_FILE), serde_json::to_string_pretty(&run_data)?.as_bytes())?;
     let first_epoch = state.epoch;
-    let visible = state.rbm.visible;
     let exec = executor(a.backend)?;
     eprintln!("training {}x{} with {} on {} rows ({})", train_x.dim(), state.rbm.n_hid, config.method, train_x.rows, exec.describe());
     let mut trainer = exec.trainer(&config, state, &train_x.images)?;
@@ -332,7 +337,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
         state.epoch = epoch + 1;
         state.rbm.check_finite()?;
         let sub = &train_x.images[..train_x.dim() * train_x.rows.min(1000)];
-        let pl = if visible == Visible::Bernoulli { exec.pseudo_likelihood(&state.rbm, sub, epoch as u64)? } else { f64::NAN };
+        let pl = exec.pseudo_likelihood(&state.rbm, sub, epoch as u64)?;
         eprintln!("epoch {}: {:.2}s, recon error {:.4}, pseudo-likelihood {pl:.3}", epoch + 1, report.seconds, report.recon_error);
         metrics.push_str(&format!("{},{:.4},{:.6},{:.6},{}\n", epoch + 1, report.seconds, report.recon_error, pl, exec.describe().replace(',', ";")));
         ebm_gpu::io::write_atomic(&metrics_path, metrics.as_bytes())?;
@@ -401,29 +406,67 @@ fn check_resume(a: &TrainArgs, given: &Given, run_dir: &Path, train_x: &Dataset,
 }
 
 fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
+    let config = LogZConfig { ais: AisConfig { runs: a.ais_runs, schedule: BetaSchedule::Piecewise(a.betas), seed: a.seed }, chain_steps: a.reverse_gibbs };
+    if !a.exact && a.betas < ais::MIN_INTERVALS {
+        bail!("--betas {}: too few temperatures for AIS to mean anything; use at least {} (thousands for models trained on real data)", a.betas, ais::MIN_INTERVALS);
+    }
     let (state, _) = checkpoint::load(&run_checkpoint(&a.run_dir)?)?;
     let rbm = state.rbm;
+    if !a.exact && !(2..=ais::MAX_RUNS).contains(&a.ais_runs) {
+        bail!(
+            "--ais-runs {}: need 2 to {} runs (this many would hold {:.1} GB of AIS state for this {}x{} model)",
+            a.ais_runs,
+            ais::MAX_RUNS,
+            ais::state_bytes(a.ais_runs, rbm.n_vis, rbm.n_hid) as f64 / 1e9,
+            rbm.n_vis,
+            rbm.n_hid
+        );
+    }
     let test = load(&a.data, Split::Test)?;
     rbm.check_data(&test)?;
     let exec = executor(a.backend)?;
     let t = std::time::Instant::now();
-    let (log_z, se) = if a.exact {
-        (exec.log_z_exact(&rbm)?, 0.0)
+    let (log_z, se, upper) = if a.exact {
+        (exec.log_z_exact(&rbm)?, 0.0, None)
     } else {
         let train_x = load(&a.data, Split::Train)?;
-        let base = ais::base_rate_biases(&train_x.images, rbm.n_vis, rbm.visible)?;
-        let r = exec.ais(&rbm, &base, &AisConfig { runs: a.ais_runs, schedule: BetaSchedule::Piecewise(a.betas), seed: a.seed })?;
-        println!("AIS: log Z = {:.4} +- {:.4} (3-sigma interval [{:.4}, {:.4}]), {} runs x {} betas", r.log_z, r.std_err, r.log_z_lower, r.log_z_upper, a.ais_runs, a.betas);
-        (r.log_z, r.std_err)
+        let r = exec.log_z_ais(&rbm, &train_x.images, &config)?;
+        let runs = format!("{} runs x {} betas", a.ais_runs, a.betas);
+        for (base, f) in &r.forward {
+            println!("AIS from the {} base: log Z = {:.4} +- {:.4} ({runs})", base.name(), f.log_z, f.std_err);
+        }
+        if let Some((from, rev)) = &r.reverse {
+            println!("reverse AIS from {from}: log Z = {:.4} +- {:.4} (an upper bound in expectation)", rev.log_z, rev.std_err);
+        }
+        for w in &r.warnings {
+            println!("WARNING: {w}");
+        }
+        (r.log_z, r.std_err, r.upper)
     };
     let ll = exec.mean_log_likelihood(&rbm, &test.images, log_z)?;
     let recon = exec.mean_recon_error(&rbm, &test.images, a.seed)?;
     println!("executor: {} ({:.1}s for log Z)", exec.describe(), t.elapsed().as_secs_f64());
-    println!("log Z: {log_z:.4}{}", if a.exact { " (exact)".to_string() } else { format!(" +- {se:.4}") });
-    println!("test log-likelihood: {ll:.4} nats per image ({} images)", test.rows);
+    match (a.exact, upper) {
+        (true, _) => println!("log Z: {log_z:.4} (exact)"),
+        (false, Some(hi)) => println!("log Z: {log_z:.4} +- {se:.4}, within [{log_z:.4}, {hi:.4}] by the reverse check"),
+        (false, None) => println!("log Z: {log_z:.4} +- {se:.4}"),
+    }
+    match upper {
+        Some(hi) if hi > log_z => println!(
+            "test log-likelihood: {ll:.4} nats per image ({} images; at least {:.4} by the reverse check)",
+            test.rows,
+            ll - (hi - log_z)
+        ),
+        _ => println!("test log-likelihood: {ll:.4} nats per image ({} images)", test.rows),
+    }
     println!("test reconstruction error: {recon:.4}");
-    if rbm.visible == Visible::Bernoulli {
-        println!("test pseudo-likelihood: {:.4}", exec.pseudo_likelihood(&rbm, &test.images, a.seed)?);
+    let pl = exec.pseudo_likelihood(&rbm, &test.images, a.seed)?;
+    match rbm.visible {
+        Visible::Bernoulli => println!("test pseudo-likelihood: {pl:.4}"),
+        Visible::Gaussian => println!("test pseudo-likelihood: {pl:.4} (Gaussian visibles: n_vis x log density of one visible given the rest)"),
+    }
+    if let (false, Some((layer, n))) = (a.exact, logz::enumerated_layer(&rbm)) {
+        println!("note: the {layer} layer has {n} units, so the exact log Z is available: add --exact (2^{n} configurations enumerated)");
     }
     Ok(())
 }
