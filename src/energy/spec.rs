@@ -148,12 +148,44 @@ pub fn parse_energy(json: &str, origin: &str) -> Result<Energy> {
     Ok(energy)
 }
 
+/// The values as the f32 the kernels compute with, refusing any the conversion loses: beyond
+/// f32's range, or non-zero but rounding to 0.
 fn to_f32(field: &str, v: &[f64]) -> Result<Vec<f32>> {
     v.iter()
         .enumerate()
         .map(|(i, &x)| {
             let y = x as f32;
-            if y.is_finite() { Ok(y) } else { Err(Error::invalid(format!("{field}[{i}]"), format!("{x} is not a finite f32"))) }
+            if !y.is_finite() {
+                Err(Error::invalid(format!("{field}[{i}]"), format!("{} is outside the range of f32 (about ±3.4e38)", show(x))))
+            } else if y == 0.0 && x != 0.0 {
+                Err(Error::invalid(format!("{field}[{i}]"), format!("{} rounds to 0 in f32 (the smallest is about 1.4e-45)", show(x))))
+            } else {
+                Ok(y)
+            }
+        })
+        .collect()
+}
+
+/// A number as a user would write it: 1e308, not 309 digits.
+fn show(x: f64) -> String {
+    if x != 0.0 && !(1e-4..1e6).contains(&x.abs()) { format!("{x:e}") } else { format!("{x}") }
+}
+
+/// `f(v)` of each user value `v` (a scale's inverse or inverse square) as f32, refusing one
+/// that is not a positive normal f32: 0 would make the target flat (improper), infinity a point.
+fn derived_f32(field: &str, v: &[f64], what: &str, f: impl Fn(f64) -> f64) -> Result<Vec<f32>> {
+    v.iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let y = f(x) as f32;
+            if y.is_finite() && y >= f32::MIN_POSITIVE {
+                Ok(y)
+            } else {
+                Err(Error::invalid(
+                    format!("{field}[{i}]"),
+                    format!("{} gives {what} {y:e} in f32, which would make the target improper or degenerate; rescale the problem", show(x)),
+                ))
+            }
         })
         .collect()
 }
@@ -179,13 +211,17 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
                         return Err(Error::invalid(field("std"), format!("has {} entries but mean has {d}", std.len())));
                     }
                     positive(&field("std"), std)?;
-                    let inv_var: Vec<f64> = std.iter().map(|s| 1.0 / (s * s)).collect();
-                    Energy::GaussianDiag { mean: to_f32(&field("mean"), mean)?, inv_var: to_f32(&field("std"), &inv_var)? }
+                    let inv_var = derived_f32(&field("std"), std, "1/std^2 =", |s| 1.0 / (s * s))?;
+                    Energy::GaussianDiag { mean: to_f32(&field("mean"), mean)?, inv_var }
                 }
                 (None, Some(rows)) => {
                     let p = square_matrix(&field("precision"), rows, d)?;
                     check_positive_definite(&field("precision"), &p, d)?;
-                    Energy::GaussianPrecision { mean: to_f32(&field("mean"), mean)?, precision: to_f32(&field("precision"), &p)? }
+                    let precision = to_f32(&field("precision"), &p)?;
+                    // Positive definite as the kernels see it, after rounding to f32.
+                    let rounded: Vec<f64> = precision.iter().map(|&v| v as f64).collect();
+                    check_positive_definite(&field("precision (rounded to f32)"), &rounded, d)?;
+                    Energy::GaussianPrecision { mean: to_f32(&field("mean"), mean)?, precision }
                 }
                 _ => return Err(Error::invalid(field("gaussian"), "give exactly one of `std` and `precision`")),
             }
@@ -214,11 +250,11 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
                 }
                 positive(&field(&format!("stds[{c}]")), &stds[c])?;
                 let log_norm: f64 = stds[c].iter().map(|s| s.ln()).sum::<f64>() + 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln();
-                let inv_std: Vec<f64> = stds[c].iter().map(|s| 1.0 / s).collect();
+                let log_coef = to_f32(&field(&format!("weights[{c}] with stds[{c}]")), &[(weights[c] / total).ln() - log_norm])?[0];
                 components.push(MixtureComponent {
-                    log_coef: ((weights[c] / total).ln() - log_norm) as f32,
+                    log_coef,
                     mean: to_f32(&field(&format!("means[{c}]")), &means[c])?,
-                    inv_std: to_f32(&field(&format!("stds[{c}]")), &inv_std)?,
+                    inv_std: derived_f32(&field(&format!("stds[{c}]")), &stds[c], "1/std =", |s| 1.0 / s)?,
                 });
             }
             if d == 0 {

@@ -20,6 +20,8 @@ pub struct Summary {
     pub rhat: f64,
     pub ess_bulk: f64,
     pub ess_tail: f64,
+    /// The chains the statistics used (a trace's chains with non-finite draws are left out).
+    pub chains: usize,
 }
 
 /// `draws[chain][iteration]` of one scalar: chains of equal length.
@@ -55,7 +57,7 @@ pub fn summarize(draws: &[Vec<f64>]) -> Result<Summary> {
     let ess_bulk = ess(&z);
     let indicator = |q: f64| -> Vec<Vec<f64>> { split.iter().map(|c| c.iter().map(|&v| (v <= q) as u8 as f64).collect()).collect() };
     let ess_tail = ess(&indicator(q05)).min(ess(&indicator(q95)));
-    Ok(Summary { mean, sd, q05, q50, q95, rhat, ess_bulk, ess_tail })
+    Ok(Summary { mean, sd, q05, q50, q95, rhat, ess_bulk, ess_tail, chains: m })
 }
 
 /// Each chain cut into its first and second half (the middle draw dropped when odd).
@@ -172,13 +174,21 @@ pub fn normal_quantile(p: f64) -> f64 {
     }
 }
 
-/// Summaries of every dimension of a trace laid out [draws, chains, dim].
+/// Summaries of every dimension of a trace `[draws, chains, dim]`. A chain with a non-finite
+/// draw in a dimension (a chain frozen as non-finite, whose trace the samplers mark NaN) is
+/// left out of that dimension's statistics, and each summary says how many chains it used; a
+/// dimension no chain has finite draws of is an error naming it.
 pub fn summarize_trace(trace: &[f32], chains: usize, dim: usize) -> Result<Vec<Summary>> {
     let draws = trace.len() / (chains * dim).max(1);
     (0..dim)
         .map(|i| {
-            let per_chain: Vec<Vec<f64>> =
-                (0..chains).map(|c| (0..draws).map(|s| trace[(s * chains + c) * dim + i] as f64).collect()).collect();
+            let per_chain: Vec<Vec<f64>> = (0..chains)
+                .map(|c| (0..draws).map(|s| trace[(s * chains + c) * dim + i] as f64).collect::<Vec<f64>>())
+                .filter(|chain| chain.iter().all(|v| v.is_finite()))
+                .collect();
+            if per_chain.is_empty() && chains > 0 {
+                return Err(Error::invalid("draws", format!("none of the {chains} chains has finite draws of dimension {i}")));
+            }
             summarize(&per_chain)
         })
         .collect()
@@ -193,6 +203,17 @@ mod tests {
         for (p, z) in [(0.5, 0.0), (0.975, 1.959963984540054), (0.01, -2.326347874040841), (1e-6, -4.753424308822899)] {
             assert!((normal_quantile(p) - z).abs() < 1e-8, "{p}: {}", normal_quantile(p));
         }
+    }
+
+    #[test]
+    fn chains_with_non_finite_draws_are_left_out_and_counted() {
+        // [draws 8, chains 3, dim 1]; chain 1 froze (NaN), chains 0 and 2 alternate 0 and 1.
+        let trace: Vec<f32> = (0..8).flat_map(|s| [(s % 2) as f32, f32::NAN, ((s + 1) % 2) as f32]).collect();
+        let s = &summarize_trace(&trace, 3, 1).unwrap()[0];
+        assert_eq!(s.chains, 2);
+        assert!((s.mean - 0.5).abs() < 1e-12 && s.sd > 0.4, "{s:?}");
+        let all_frozen = vec![f32::NAN; 8 * 3];
+        assert!(summarize_trace(&all_frozen, 3, 1).unwrap_err().to_string().contains("none of the 3 chains"));
     }
 
     #[test]

@@ -132,9 +132,22 @@ pub trait ChainSampler {
         Ok(every_rth_row(&self.all_states()?, self.dim(), self.replicas()))
     }
 
-    /// Thinned trace of the temperature-1 chains, [slots, chains, dim].
+    /// Thinned trace of the temperature-1 chains, [slots, chains, dim]. A chain frozen as
+    /// non-finite is NaN in every slot: its draws are not samples (before freezing it was
+    /// diverging), and a frozen chain's slots would otherwise hold zeros or its last state.
     fn trace(&self) -> Result<Option<Vec<f32>>> {
-        Ok(self.all_traces()?.map(|t| every_rth_row(&t, self.dim(), self.replicas())))
+        let Some(all) = self.all_traces()? else { return Ok(None) };
+        let (dim, replicas) = (self.dim(), self.replicas());
+        let mut trace = every_rth_row(&all, dim, replicas);
+        let frozen = self.stats()?.replica(0, replicas).frozen;
+        if frozen.iter().any(|&f| f) {
+            for (row, x) in trace.chunks_mut(dim).enumerate() {
+                if frozen[row % frozen.len()] {
+                    x.fill(f32::NAN);
+                }
+            }
+        }
+        Ok(Some(trace))
     }
 }
 

@@ -362,7 +362,11 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         print_summaries(&summaries);
         let energy_trace: Vec<f64> = trace
             .chunks(chains * dim)
-            .map(|slot| slot.chunks(dim).map(|x| energy.energy(x) as f64).sum::<f64>() / chains as f64)
+            .map(|slot| {
+                // Frozen chains are NaN in the trace: the mean is over the others.
+                let live: Vec<f64> = slot.chunks(dim).filter(|x| x.iter().all(|v| v.is_finite())).map(|x| energy.energy(x) as f64).collect();
+                live.iter().sum::<f64>() / live.len().max(1) as f64
+            })
             .collect();
         let report = serde_json::json!({
             "energy": args.energy,
@@ -383,7 +387,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
             "stuck_chains": stuck,
             "dimensions": summaries.iter().enumerate().map(|(i, s)| serde_json::json!({
                 "dim": i, "mean": s.mean, "sd": s.sd, "q05": s.q05, "q50": s.q50, "q95": s.q95,
-                "rhat": s.rhat, "ess_bulk": s.ess_bulk, "ess_tail": s.ess_tail,
+                "rhat": s.rhat, "ess_bulk": s.ess_bulk, "ess_tail": s.ess_tail, "chains_used": s.chains,
                 "ess_bulk_per_second": s.ess_bulk / seconds,
             })).collect::<Vec<_>>(),
             "energy_trace": energy_trace,
@@ -430,11 +434,14 @@ fn swap_acceptance(phase: &ChainStats, replicas: usize, swap_every: u32, steps_d
 }
 
 fn print_summaries(summaries: &[Summary]) {
-    println!("{:>4} {:>10} {:>10} {:>10} {:>10} {:>7} {:>9} {:>9}", "dim", "mean", "sd", "q05", "q95", "R-hat", "ESS bulk", "ESS tail");
+    println!(
+        "{:>4} {:>10} {:>10} {:>10} {:>10} {:>7} {:>9} {:>9} {:>7}",
+        "dim", "mean", "sd", "q05", "q95", "R-hat", "ESS bulk", "ESS tail", "chains"
+    );
     for (i, s) in summaries.iter().enumerate().take(8) {
         println!(
-            "{i:>4} {:>10.4} {:>10.4} {:>10.4} {:>10.4} {:>7.3} {:>9.0} {:>9.0}",
-            s.mean, s.sd, s.q05, s.q95, s.rhat, s.ess_bulk, s.ess_tail
+            "{i:>4} {:>10.4} {:>10.4} {:>10.4} {:>10.4} {:>7.3} {:>9.0} {:>9.0} {:>7}",
+            s.mean, s.sd, s.q05, s.q95, s.rhat, s.ess_bulk, s.ess_tail, s.chains
         );
     }
     if summaries.len() > 8 {

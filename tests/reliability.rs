@@ -1,0 +1,107 @@
+//! The reliability classes of issue 16 through the binary: oversized requests refused by the
+//! size plan (with a small budget set by EBM_MEMORY_BUDGET) naming the flag, frozen chains
+//! kept out of the diagnostics and marked NaN in the trace, numbers that f32 loses refused with
+//! the user's value, and the kernel-size guard.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ebm-reliability-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `ebm` with a 64 MiB memory budget; returns the output and how long it took.
+fn ebm(args: &[&str]) -> (Output, Duration) {
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_ebm"))
+        .args(args)
+        .env("EBM_MEMORY_BUDGET", "64M")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run ebm");
+    (out, start.elapsed())
+}
+
+/// Runs `ebm` expecting a refusal: exit status 1 (not a signal), quickly, stderr holding every
+/// one of `want`.
+fn refused(args: &[&str], want: &[&str]) {
+    let (out, took) = ebm(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), None, "{args:?} was killed by a signal: {err}");
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(took < Duration::from_secs(10), "{args:?} took {took:?} to refuse");
+    for w in want {
+        assert!(err.contains(w), "{args:?}: {w:?} missing from: {err}");
+    }
+}
+
+#[test]
+fn oversized_requests_are_refused_naming_the_flag() {
+    let dir = scratch("oversized");
+    let trace = dir.join("t.npy");
+    let trace = trace.to_str().unwrap();
+    let cpu = ["sample", "--backend", "cpu", "--steps", "10"];
+    let with = |extra: &[&'static str]| -> Vec<&str> { cpu.iter().copied().chain(extra.iter().copied()).collect() };
+    refused(&with(&["--chains", "4000000000"]), &["--chains 4000000000", "64.00 MiB", "EBM_MEMORY_BUDGET"]);
+    refused(&with(&["--tempering", "100000"]), &["--tempering 100000", "GiB"]);
+    refused(&["sample", "--backend", "cpu", "--steps", "4000000000", "--thin", "1", "--trace", trace], &["--steps 4000000000 / --thin 1", "the trace"]);
+    refused(&with(&["--energy", r#"{"type": "double_well", "dim": 1000000000}"#]), &["dim 1000000000", "the chain states"]);
+    refused(&with(&["--energy", "/dev/zero"]), &["/dev/zero", "energy spec is larger than"]);
+    let out = dir.join("w.safetensors");
+    refused(&["init-mlp", "--dims", "2,100000,100000,1", "--out", out.to_str().unwrap()], &["--dims 2,100000,100000,1", "parameters"]);
+    refused(&["train", "--data", "ring8", "--run-dir", dir.join("run").to_str().unwrap(), "--buffer-size", "100000000"], &["--buffer-size 100000000"]);
+    // The same request within the budget runs.
+    let (ok, _) = ebm(&with(&["--chains", "64"]));
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+}
+
+#[test]
+fn frozen_chains_are_nan_in_the_trace_and_left_out_of_the_diagnostics() {
+    let dir = scratch("frozen");
+    let (diag, trace) = (dir.join("d.json"), dir.join("t.npy"));
+    // ULA with a step too large for the double well's steep walls: some chains blow up.
+    let (out, _) = ebm(&[
+        "sample", "--backend", "cpu", "--energy", "double_well", "--sampler", "ula", "--step-size", "0.05", "--init-std", "1.5",
+        "--chains", "64", "--steps", "40", "--thin", "2", "--seed", "0",
+        "--diagnostics", diag.to_str().unwrap(), "--trace", trace.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&diag).unwrap()).unwrap();
+    let frozen = report["frozen_chains"].as_u64().unwrap() as usize;
+    assert!(frozen > 0 && frozen < 64, "the test needs some frozen chains, got {frozen}");
+    for d in report["dimensions"].as_array().unwrap() {
+        assert_eq!(d["chains_used"].as_u64().unwrap() as usize, 64 - frozen, "{d}");
+        assert!(d["sd"].as_f64().unwrap() > 0.0, "{d}");
+    }
+    assert!(report["energy_trace"].as_array().unwrap().iter().all(|e| e.as_f64().is_some_and(f64::is_finite)));
+    let (values, shape) = ebm_gpu::io::npy::read_f32(&trace).unwrap();
+    assert_eq!(shape, [20, 64, 2]);
+    let nan_chains = (0..64).filter(|&c| (0..20).all(|s| values[(s * 64 + c) * 2..(s * 64 + c) * 2 + 2].iter().all(|v| v.is_nan()))).count();
+    assert_eq!(nan_chains, frozen, "every frozen chain, and only those, is NaN in the trace");
+    assert!(values.iter().filter(|v| v.is_finite()).all(|&v| v != 0.0), "a trace slot left at zero");
+}
+
+#[test]
+fn numbers_that_f32_loses_are_refused_with_the_users_value() {
+    let dir = scratch("numbers");
+    let run = dir.join("run");
+    let run = run.to_str().unwrap();
+    refused(&["sample", "--step-size", "nan"], &["'nan'", "--step-size"]);
+    refused(&["sample", "--step-size", "1e39"], &["'1e39'", "--step-size", "range of a 32-bit float"]);
+    refused(&["sample", "--init-std", "1e-50"], &["'1e-50'", "--init-std", "rounds to 0"]);
+    refused(&["sample", "--sampler", "ula", "--box", "0,1e39"], &["--box", "1e39"]);
+    refused(&["sample", "--step-size", "-0.1"], &["--step-size", "-0.1"]);
+    refused(&["train", "--data", "ring8", "--run-dir", run, "--max-energy-gap", "nan"], &["--max-energy-gap", "'nan'"]);
+    refused(&["train", "--data", "ring8", "--run-dir", run, "--max-energy-gap", "0"], &["--max-energy-gap 0", "positive"]);
+    refused(&["train", "--data", "ring8", "--run-dir", run, "--lr", "inf"], &["--lr", "'inf'"]);
+    let cpu = |spec: &'static str| ["sample", "--backend", "cpu", "--energy", spec];
+    refused(&cpu(r#"{"type": "gaussian", "mean": [0], "std": [1e308]}"#), &["std[0]", "1e308", "improper"]);
+    refused(&cpu(r#"{"type": "gaussian", "mean": [0], "precision": [[1e-300]]}"#), &["precision[0]", "1e-300", "rounds to 0"]);
+    refused(&cpu(r#"{"type": "gaussian_mixture", "weights": [1], "means": [[0]], "stds": [[1e-300]]}"#), &["stds[0][0]", "1e-300"]);
+    refused(&cpu(r#"{"type": "double_well", "barrier": 1e-60}"#), &["barrier", "1e-60"]);
+}
