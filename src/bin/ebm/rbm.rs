@@ -266,12 +266,25 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     if resume && !ckpt.exists() {
         bail!("--resume: {} holds no run to continue (no checkpoint.safetensors)", run_dir.display());
     }
-    let train_x = load(&a.data, Split::Train)?;
-    let run_data = RunData {
+    let recorded = if resume { read_run_data(run_dir)? } else { None };
+    // A resume loads the data as the run did, unless a flag given says otherwise (and is refused).
+    let data_args = DataArgs {
         data: a.data.data.clone(),
-        binarize: format!("{:?}", a.data.binarize).to_lowercase(),
-        data_seed: a.data.data_seed,
-        limit: a.data.limit,
+        binarize: match &recorded {
+            Some(r) if !given.has("--binarize") => {
+                <BinarizeArg as ValueEnum>::from_str(&r.binarize, true).map_err(anyhow::Error::msg)?
+            }
+            _ => a.data.binarize,
+        },
+        data_seed: recorded.as_ref().filter(|_| !given.has("--data-seed")).map_or(a.data.data_seed, |r| r.data_seed),
+        limit: recorded.as_ref().filter(|_| !given.has("--limit")).map_or(a.data.limit, |r| r.limit),
+    };
+    let train_x = load(&data_args, Split::Train)?;
+    let run_data = RunData {
+        data: data_args.data.clone(),
+        binarize: format!("{:?}", data_args.binarize).to_lowercase(),
+        data_seed: data_args.data_seed,
+        limit: data_args.limit,
         data_hash: crate::rundir::data_hash(&train_x.images),
     };
     let method = match (a.cd, a.pcd) {
@@ -289,7 +302,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     let state = if resume {
         let (state, saved) = checkpoint::load(&ckpt)?;
         let saved = saved.with_context(|| format!("--resume: {} records no training settings to continue with", ckpt.display()))?;
-        check_resume(a, given, run_dir, &train_x, &run_data, &state, &saved, &config)?;
+        check_resume(a, given, recorded.as_ref(), &train_x, &run_data, &state, &saved, &config)?;
         let lr = if a.change_lr { config.lr } else { saved.lr };
         let epochs = if given.has("--epochs") { config.epochs } else { saved.epochs };
         config = TrainConfig { lr, epochs, ..saved };
@@ -349,6 +362,16 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     Ok(())
 }
 
+/// The run's `run.json`, or None for a run of an older version, which wrote none.
+fn read_run_data(run_dir: &Path) -> anyhow::Result<Option<RunData>> {
+    let path = run_dir.join(RUN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| format!("{}: not a valid run description", path.display()))?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
 /// The first 100 hidden units' filters as `filters.png` in the run dir.
 fn write_filters(run_dir: &Path, rbm: &Rbm, h: usize, w: usize) -> anyhow::Result<()> {
     let filters = &rbm.w()[..rbm.n_hid.min(100) * rbm.n_vis];
@@ -358,11 +381,10 @@ fn write_filters(run_dir: &Path, rbm: &Rbm, h: usize, w: usize) -> anyhow::Resul
 
 /// Refuses a resume whose data, model or settings given differ from the run's, naming the
 /// setting with the run's and the new value.
-fn check_resume(a: &TrainArgs, given: &Given, run_dir: &Path, train_x: &Dataset, now: &RunData, state: &TrainState, saved: &TrainConfig, asked: &TrainConfig) -> anyhow::Result<()> {
+fn check_resume(a: &TrainArgs, given: &Given, recorded: Option<&RunData>, train_x: &Dataset, now: &RunData, state: &TrainState, saved: &TrainConfig, asked: &TrainConfig) -> anyhow::Result<()> {
     let same = |flag: &str, run: String, new: String| given.unchanged(flag, run, new, RESUME_MAY_CHANGE);
-    match std::fs::read_to_string(run_dir.join(RUN_FILE)) {
-        Ok(text) => {
-            let run: RunData = serde_json::from_str(&text).with_context(|| format!("{}: not a valid run description", run_dir.join(RUN_FILE).display()))?;
+    match recorded {
+        Some(run) => {
             same("--data", run.data.display().to_string(), now.data.display().to_string())?;
             same("--binarize", run.binarize.clone(), now.binarize.clone())?;
             same("--data-seed", run.data_seed.to_string(), now.data_seed.to_string())?;
@@ -377,10 +399,7 @@ fn check_resume(a: &TrainArgs, given: &Given, run_dir: &Path, train_x: &Dataset,
                 );
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("note: {} has no {RUN_FILE} (an older run): the data is not verified", run_dir.display());
-        }
-        Err(e) => return Err(e).with_context(|| format!("reading {}", run_dir.join(RUN_FILE).display())),
+        None => eprintln!("note: this run has no {RUN_FILE} (an older run): the data is not verified"),
     }
     state.rbm.check_data(train_x)?;
     same("--hidden", state.rbm.n_hid.to_string(), a.hidden.to_string())?;
@@ -426,7 +445,7 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     rbm.check_data(&test)?;
     let exec = executor(a.backend)?;
     let t = std::time::Instant::now();
-    let (log_z, se, upper) = if a.exact {
+    let (log_z, se, interval) = if a.exact {
         (exec.log_z_exact(&rbm)?, 0.0, None)
     } else {
         let train_x = load(&a.data, Split::Train)?;
@@ -436,23 +455,25 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
             println!("AIS from the {} base: log Z = {:.4} +- {:.4} ({runs})", base.name(), f.log_z, f.std_err);
         }
         if let Some((from, rev)) = &r.reverse {
-            println!("reverse AIS from {from}: log Z = {:.4} +- {:.4} (an upper bound in expectation)", rev.log_z, rev.std_err);
+            let exact = from.starts_with("exact");
+            let bound = if exact { "an upper bound in expectation" } else { "an upper bound in expectation once the chains have mixed" };
+            println!("reverse AIS from {from}: log Z = {:.4} +- {:.4} ({bound})", rev.log_z, rev.std_err);
         }
         for w in &r.warnings {
             println!("WARNING: {w}");
         }
-        (r.log_z, r.std_err, r.upper)
+        (r.log_z, r.std_err, r.interval)
     };
     let ll = exec.mean_log_likelihood(&rbm, &test.images, log_z)?;
     let recon = exec.mean_recon_error(&rbm, &test.images, a.seed)?;
     println!("executor: {} ({:.1}s for log Z)", exec.describe(), t.elapsed().as_secs_f64());
-    match (a.exact, upper) {
+    match (a.exact, interval) {
         (true, _) => println!("log Z: {log_z:.4} (exact)"),
-        (false, Some(hi)) => println!("log Z: {log_z:.4} +- {se:.4}, within [{log_z:.4}, {hi:.4}] by the reverse check"),
+        (false, Some((lo, hi))) => println!("log Z: {log_z:.4} +- {se:.4}, within [{lo:.4}, {hi:.4}] (forward and reverse AIS)"),
         (false, None) => println!("log Z: {log_z:.4} +- {se:.4}"),
     }
-    match upper {
-        Some(hi) if hi > log_z => println!(
+    match interval {
+        Some((_, hi)) if hi > log_z => println!(
             "test log-likelihood: {ll:.4} nats per image ({} images; at least {:.4} by the reverse check)",
             test.rows,
             ll - (hi - log_z)

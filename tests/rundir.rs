@@ -1,0 +1,249 @@
+//! Run directories of `ebm train` and `ebm rbm train`: one trainer at a time (a lock naming its
+//! holder), resumes that refuse changed data or settings, byte-reproducible checkpoints, no
+//! temporary files left by interrupted writes, metrics without duplicate rows, and finished runs
+//! that say so.
+
+mod common;
+
+use common::{ebm, s, stderr, temp_dir};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A tiny `ebm train` (2-8-1 network, a few points) with `extra` flags.
+fn train(extra: &[&str]) -> Output {
+    let mut a = vec![
+        "train", "--model", "mlp:2,8,1", "--batch", "16", "--train-size", "200", "--buffer-size", "64", "--langevin-steps",
+        "2", "--checkpoint-every", "2", "--figure-every", "4", "--backend", "cpu",
+    ];
+    a.extend_from_slice(extra);
+    ebm(&a)
+}
+
+/// A tiny `ebm rbm train` on the committed digits (8 hidden units) with `extra` flags.
+fn rbm_train(data: &Path, extra: &[&str]) -> Output {
+    let mut a = vec!["rbm", "train", "--data", s(data), "--hidden", "8", "--batch", "100", "--binarize", "threshold", "--backend", "cpu"];
+    a.extend_from_slice(extra);
+    ebm(&a)
+}
+
+/// Every file under `dir` whose name marks it as a temporary of an atomic write.
+fn temps(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for d in [dir.to_path_buf(), dir.join("figures")] {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().contains(".tmp-") {
+                found.push(e.path());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_second_trainer_into_a_locked_run_dir_refuses_naming_the_holder() {
+    let dir = temp_dir("rundir-lock");
+    let run = dir.join("run");
+    // A long run holds the lock while the second one tries.
+    let mut first = Command::new(env!("CARGO_BIN_EXE_ebm"))
+        .args([
+            "train", "--data", "ring8", "--model", "mlp:2,8,1", "--batch", "16", "--train-size", "200", "--buffer-size", "64",
+            "--langevin-steps", "2", "--steps", "1000000", "--checkpoint-every", "100000", "--backend", "cpu", "--run-dir", s(&run),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = first.id().to_string();
+    let lock = run.join(".lock");
+    let start = Instant::now();
+    while std::fs::read_to_string(&lock).unwrap_or_default() != pid {
+        assert!(start.elapsed() < Duration::from_secs(60), "the first trainer never took the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for second in [
+        train(&["--data", "ring8", "--steps", "4", "--run-dir", s(&run)]),
+        train(&["--steps", "4", "--resume", s(&run)]),
+        train(&["--data", "ring8", "--steps", "4", "--force", "--run-dir", s(&run)]),
+    ] {
+        let e = stderr(&second);
+        assert!(!second.status.success() && e.contains(&format!("pid {pid}")) && e.contains(s(&run)), "{e}");
+    }
+    assert!(first.try_wait().unwrap().is_none(), "the first trainer was disturbed");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The killed trainer's lock is stale: the next run takes it over and says whose it was.
+    let o = train(&["--data", "ring8", "--steps", "2", "--force", "--run-dir", s(&run)]);
+    let e = stderr(&o);
+    assert!(o.status.success() && e.contains(&format!("stale lock of pid {pid}")), "{e}");
+    // A clean exit leaves the lock file empty (no stale pid).
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), "");
+}
+
+#[test]
+fn rbm_train_refuses_a_run_dir_locked_by_another_process() {
+    let dir = temp_dir("rundir-rbm-lock");
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    // This test process holds the lock, as another trainer would.
+    let mut held = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(run.join(".lock")).unwrap();
+    held.try_lock().unwrap();
+    std::io::Write::write_all(&mut held, b"4242").unwrap();
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "1", "--run-dir", s(&run)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("pid 4242") && e.contains(s(&run)), "{e}");
+    assert!(!run.join("checkpoint.safetensors").exists() && !run.join("metrics.csv").exists());
+    held.unlock().unwrap();
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "1", "--run-dir", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn resume_refuses_a_changed_data_file_and_leaves_run_json_alone() {
+    let dir = temp_dir("rundir-data");
+    let run = dir.join("run");
+    let points = dir.join("points.csv");
+    let rows: String = (0..200).map(|i| format!("{},{}\n", (i as f32 * 0.37).sin(), (i as f32 * 0.11).cos())).collect();
+    std::fs::write(&points, &rows).unwrap();
+    let o = train(&["--data", s(&points), "--steps", "4", "--run-dir", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run_json = std::fs::read(run.join("run.json")).unwrap();
+    // Same size, one value different: a size check alone would miss it.
+    std::fs::write(&points, rows.replacen("0,1\n", "0,2\n", 1)).unwrap();
+    let o = train(&["--steps", "6", "--resume", s(&run)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("changed since the run started") && e.contains(s(&points)), "{e}");
+    assert_eq!(std::fs::read(run.join("run.json")).unwrap(), run_json, "a refused resume rewrote run.json");
+    std::fs::write(&points, &rows).unwrap();
+    let o = train(&["--steps", "6", "--resume", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // The RBM trainer: the digits file with one pixel changed.
+    let digits = dir.join("digits.csv");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(common::digits_dir().join("digits.csv.gz")).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    std::fs::write(&digits, &text).unwrap();
+    let rbm_run = dir.join("rbm");
+    let o = rbm_train(&digits, &["--epochs", "1", "--run-dir", s(&rbm_run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(&digits, text.replacen("0,0,5,13", "0,16,5,13", 1)).unwrap();
+    let o = rbm_train(&digits, &["--epochs", "2", "--resume", s(&rbm_run)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("changed since the run started"), "{e}");
+}
+
+#[test]
+fn resume_refuses_a_changed_setting_naming_it_and_both_values() {
+    let dir = temp_dir("rundir-settings");
+    let run = dir.join("run");
+    let o = train(&["--data", "ring8", "--steps", "4", "--run-dir", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (flag, value, was) in [("--batch", "32", "16"), ("--lr", "0.1", "0.005"), ("--langevin-steps", "7", "2"), ("--seed", "3", "0")] {
+        let o = ebm(&["train", "--steps", "6", "--backend", "cpu", "--resume", s(&run), flag, value]);
+        let e = stderr(&o);
+        assert!(!o.status.success() && e.contains(&format!("{flag} was {was} in this run, not {value}")), "{flag}: {e}");
+    }
+    // Allowed: more steps, the same values spelled out, and a new lr when asked for explicitly.
+    let o = train(&["--steps", "6", "--resume", s(&run), "--lr", "0.02", "--change-lr"]);
+    assert!(o.status.success() && stderr(&o).contains("learning rate 0.005 -> 0.02"), "{}", stderr(&o));
+
+    let rbm_run = dir.join("rbm");
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "1", "--run-dir", s(&rbm_run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (flag, value, was) in [("--hidden", "16", "8"), ("--momentum", "0.9", "0.5"), ("--binarize", "stochastic", "threshold")] {
+        // Without --binarize: a resume loads the data as the run did.
+        let digits = common::digits_dir();
+        let o = ebm(&["rbm", "train", "--data", s(&digits), "--epochs", "2", "--backend", "cpu", "--resume", s(&rbm_run), flag, value]);
+        let e = stderr(&o);
+        assert!(!o.status.success() && e.contains(&format!("{flag} was {was} in this run, not {value}")), "{flag}: {e}");
+    }
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "2", "--resume", s(&rbm_run), "--pcd", "1"]);
+    assert!(!o.status.success() && stderr(&o).contains("the method was CD-1 in this run, not PCD-1"), "{}", stderr(&o));
+    let digits = common::digits_dir();
+    let o = ebm(&["rbm", "train", "--data", s(&digits), "--epochs", "2", "--backend", "cpu", "--resume", s(&rbm_run)]);
+    assert!(o.status.success() && stderr(&o).contains("resuming after epoch 1"), "{}", stderr(&o));
+}
+
+#[test]
+fn identical_runs_give_identical_checkpoint_bytes() {
+    let dir = temp_dir("rundir-bytes");
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    for run in [&a, &b] {
+        let o = train(&["--data", "ring8", "--steps", "4", "--run-dir", s(run)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = rbm_train(&common::digits_dir(), &["--epochs", "1", "--pcd", "1", "--run-dir", s(&run.join("rbm"))]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    for file in ["checkpoint.safetensors", "rbm/checkpoint.safetensors"] {
+        let (x, y) = (std::fs::read(a.join(file)).unwrap(), std::fs::read(b.join(file)).unwrap());
+        assert!(x == y, "{file}: two identical runs wrote different bytes");
+    }
+}
+
+#[test]
+fn temporaries_of_an_interrupted_write_are_gone_after_the_next_run() {
+    let dir = temp_dir("rundir-temps");
+    let run = dir.join("run");
+    let o = train(&["--data", "ring8", "--steps", "4", "--run-dir", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // What a kill in the middle of write_atomic leaves (a process that is gone).
+    std::fs::write(run.join(".checkpoint.safetensors.tmp-999999-0"), b"half a checkpoint").unwrap();
+    std::fs::write(run.join("figures/.energy_000006.png.tmp-999999-1"), b"half a figure").unwrap();
+    let o = train(&["--steps", "6", "--resume", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(temps(&run), Vec::<PathBuf>::new());
+
+    let rbm_run = dir.join("rbm");
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "1", "--run-dir", s(&rbm_run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(rbm_run.join(".metrics.csv.tmp-999999-0"), b"epoch,").unwrap();
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "2", "--resume", s(&rbm_run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(temps(&rbm_run), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn rbm_resume_leaves_no_duplicate_epochs_in_metrics() {
+    let dir = temp_dir("rundir-metrics");
+    let run = dir.join("run");
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "2", "--run-dir", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A kill after epoch 3's metrics row but before its checkpoint.
+    let path = run.join("metrics.csv");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("3,0.1,1.0,-20.0,cpu\n");
+    std::fs::write(&path, text).unwrap();
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "4", "--resume", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let epochs: Vec<String> =
+        std::fs::read_to_string(&path).unwrap().lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()).collect();
+    assert_eq!(epochs, ["1", "2", "3", "4"]);
+}
+
+#[test]
+fn a_finished_run_resumes_as_complete_and_restores_its_final_figure() {
+    let dir = temp_dir("rundir-finished");
+    let run = dir.join("run");
+    let o = train(&["--data", "ring8", "--steps", "4", "--run-dir", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let figure = run.join("figures/energy_000004.png");
+    std::fs::remove_file(&figure).unwrap();
+    let ckpt = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
+    let o = train(&["--resume", s(&run)]);
+    assert!(o.status.success() && stderr(&o).contains("is complete at step 4"), "{}", stderr(&o));
+    assert!(figure.exists(), "the final figure was not written again");
+    assert_eq!(std::fs::read(run.join("checkpoint.safetensors")).unwrap(), ckpt);
+    let o = train(&["--resume", s(&run), "--steps", "2"]);
+    assert!(!o.status.success() && stderr(&o).contains("--steps 2 is below the checkpoint's step 4"), "{}", stderr(&o));
+
+    let rbm_run = dir.join("rbm");
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "1", "--run-dir", s(&rbm_run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::remove_file(rbm_run.join("filters.png")).unwrap();
+    let o = rbm_train(&common::digits_dir(), &["--resume", s(&rbm_run)]);
+    assert!(o.status.success() && stderr(&o).contains("is complete at epoch 1"), "{}", stderr(&o));
+    assert!(rbm_run.join("filters.png").exists());
+}
