@@ -302,7 +302,8 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     let state = if resume {
         let (state, saved) = checkpoint::load(&ckpt)?;
         let saved = saved.with_context(|| format!("--resume: {} records no training settings to continue with", ckpt.display()))?;
-        check_resume(a, given, recorded.as_ref(), &train_x, &run_data, &state, &saved, &config)?;
+        check_resume(a, given, recorded.as_ref(), &run_data, &state, &saved, &config)?;
+        state.rbm.check_data(&train_x)?;
         let lr = if a.change_lr { config.lr } else { saved.lr };
         let epochs = if given.has("--epochs") { config.epochs } else { saved.epochs };
         config = TrainConfig { lr, epochs, ..saved };
@@ -381,7 +382,7 @@ fn write_filters(run_dir: &Path, rbm: &Rbm, h: usize, w: usize) -> anyhow::Resul
 
 /// Refuses a resume whose data, model or settings given differ from the run's, naming the
 /// setting with the run's and the new value.
-fn check_resume(a: &TrainArgs, given: &Given, recorded: Option<&RunData>, train_x: &Dataset, now: &RunData, state: &TrainState, saved: &TrainConfig, asked: &TrainConfig) -> anyhow::Result<()> {
+fn check_resume(a: &TrainArgs, given: &Given, recorded: Option<&RunData>, now: &RunData, state: &TrainState, saved: &TrainConfig, asked: &TrainConfig) -> anyhow::Result<()> {
     let same = |flag: &str, run: String, new: String| given.unchanged(flag, run, new, RESUME_MAY_CHANGE);
     match recorded {
         Some(run) => {
@@ -401,7 +402,6 @@ fn check_resume(a: &TrainArgs, given: &Given, recorded: Option<&RunData>, train_
         }
         None => eprintln!("note: this run has no {RUN_FILE} (an older run): the data is not verified"),
     }
-    state.rbm.check_data(train_x)?;
     same("--hidden", state.rbm.n_hid.to_string(), a.hidden.to_string())?;
     same("--gaussian", (state.rbm.visible == Visible::Gaussian).to_string(), a.gaussian.to_string())?;
     let method_given = given.has("--cd") || given.has("--pcd");
