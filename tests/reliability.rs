@@ -105,3 +105,49 @@ fn numbers_that_f32_loses_are_refused_with_the_users_value() {
     refused(&cpu(r#"{"type": "gaussian_mixture", "weights": [1], "means": [[0]], "stds": [[1e-300]]}"#), &["stds[0][0]", "1e-300"]);
     refused(&cpu(r#"{"type": "double_well", "barrier": 1e-60}"#), &["barrier", "1e-60"]);
 }
+
+#[test]
+fn adapter_probing_is_quiet() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ebm")).arg("info").env_remove("XDG_RUNTIME_DIR").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("XDG_RUNTIME_DIR"), "probing printed: {err}");
+}
+
+/// The fused per-chain kernel of a 512-d energy is refused on a software adapter (lavapipe
+/// took minutes to compile it) and an MLP too large for it switches to the tiled kernels.
+#[test]
+fn oversized_fused_kernels_are_refused_or_tiled() {
+    use ebm_gpu::energy::spec::parse_energy;
+    use ebm_gpu::sampler::gpu::{FUSED_LIMIT_HARDWARE, FUSED_LIMIT_SOFTWARE, GpuSampler, fused_kernel_size};
+    use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
+    let wide = parse_energy(r#"{"type": "double_well", "dim": 512}"#, "test").unwrap();
+    assert!(fused_kernel_size(&wide).0 > FUSED_LIMIT_SOFTWARE.0 && fused_kernel_size(&wide).0 < FUSED_LIMIT_HARDWARE.0);
+    let Ok(ctx) = ebm_gpu::gpu::GpuContext::new() else {
+        assert!(std::env::var_os("CI").is_none(), "CI needs a GPU adapter (lavapipe)");
+        eprintln!("SKIPPED: no GPU adapter");
+        return;
+    };
+    let ctx = std::sync::Arc::new(ctx);
+    let software = ctx.adapter_info().is_some_and(ebm_gpu::gpu::executor::is_software);
+    let init = ebm_gpu::rng::initial_states(1, 0, 32, 512, 1.0);
+    let start = Instant::now();
+    let result = GpuSampler::new(ctx.clone(), &wide, SamplerConfig::new(SamplerKind::Mala, 0.01, 1), &init);
+    if software {
+        let e = result.err().expect("a 512-d fused kernel on a software adapter is refused").to_string();
+        assert!(e.contains("fused mala kernel") && e.contains("d=512") && e.contains("--backend cpu"), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(5), "refusing took {:?}", start.elapsed());
+    }
+    // An MLP whose activations exceed the limit runs on the tiled kernels instead.
+    let dir = scratch("kernel");
+    let weights = dir.join("w.safetensors");
+    ebm_gpu::energy::mlp::Mlp::random(&[4, 512, 512, 1], ebm_gpu::energy::mlp::Activation::Silu, false, 3).unwrap().save(&weights).unwrap();
+    let mlp = ebm_gpu::energy::spec::resolve_energy(&format!("mlp:{}", weights.display())).unwrap();
+    let limit = if software { FUSED_LIMIT_SOFTWARE } else { FUSED_LIMIT_HARDWARE };
+    if fused_kernel_size(&mlp).0 > limit.0 {
+        let init = ebm_gpu::rng::initial_states(1, 0, 32, 4, 1.0);
+        let mut s = GpuSampler::new(ctx, &mlp, SamplerConfig::new(SamplerKind::Ula, 0.01, 1), &init).unwrap();
+        s.run(2).unwrap();
+        assert!(s.state().unwrap().iter().all(|v| v.is_finite()));
+    }
+}

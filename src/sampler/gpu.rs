@@ -148,6 +148,28 @@ fn tiled_net(energy: &Energy, config: &SamplerConfig) -> Result<Option<crate::en
     }
 }
 
+/// The largest fused per-chain kernel compiled on a software adapter (lavapipe's LLVM spends
+/// minutes on a 512-d state per invocation, and crashes near d = 10^6) and on a hardware one
+/// (whose compilers spill private arrays to memory long before): (private floats per
+/// invocation, energy terms inlined). README.md (GPU kernel size) documents them.
+pub const FUSED_LIMIT_SOFTWARE: (u64, u64) = (6 * 128, 16);
+pub const FUSED_LIMIT_HARDWARE: (u64, u64) = (6 * 8192, 256);
+
+/// The size of the fused per-chain kernel for `energy`: private floats per invocation (state,
+/// proposal, gradients and momentum are `array<f32, DIM>` each; an MLP keeps every layer's
+/// activations) and the energy terms inlined into it.
+pub fn fused_kernel_size(energy: &Energy) -> (u64, u64) {
+    fn walk(e: &Energy) -> (u64, u64) {
+        match e {
+            Energy::Sum { terms } => terms.iter().map(|(_, t)| walk(t)).fold((0, 0), |a, b| (a.0.max(b.0), a.1 + b.1)),
+            Energy::Mlp(m) => (2 * m.dims().iter().map(|&w| w as u64).sum::<u64>(), m.layers.len() as u64),
+            _ => (0, 1),
+        }
+    }
+    let (network, terms) = walk(energy);
+    (6 * energy.dim() as u64 + network, terms)
+}
+
 fn kernel_source(kind: SamplerKind) -> (&'static str, &'static str) {
     match kind {
         SamplerKind::Ula => ("langevin.wgsl", "ula"),
@@ -181,7 +203,30 @@ impl GpuSampler {
         if let Some(m) = config.max_chains_per_dispatch {
             max_chains = max_chains.min(m as u64);
         }
-        let tiled = tiled_net(energy, &config)?;
+        let mut tiled = tiled_net(energy, &config)?;
+        if tiled.is_none() {
+            let software = ctx.adapter_info().is_some_and(crate::gpu::executor::is_software);
+            let (max_floats, max_terms) = if software { FUSED_LIMIT_SOFTWARE } else { FUSED_LIMIT_HARDWARE };
+            let (floats, terms) = fused_kernel_size(energy);
+            if floats > max_floats || terms > max_terms {
+                match energy {
+                    // The tiled kernels keep an MLP's activations in workgroup memory instead.
+                    Energy::Mlp(m) if m.layers.len() >= 2 && config.mlp_strategy == MlpStrategy::Auto && matches!(config.kind, SamplerKind::Ula | SamplerKind::Mala) => {
+                        tiled = Some(m.wgsl_tiled_module());
+                    }
+                    _ => {
+                        return Err(Error::Limit(format!(
+                            "the fused {} kernel for this energy (d={dim}) would hold {floats} private floats and inline {terms} energy terms \
+                             per invocation, above the {max_floats} and {max_terms} this {} adapter compiles in reasonable time \
+                             (a software adapter's LLVM takes minutes or crashes on larger kernels); use --backend cpu{}",
+                            config.kind.name(),
+                            if software { "software" } else { "hardware" },
+                            if software { " or a hardware GPU" } else { "" }
+                        )));
+                    }
+                }
+            }
+        }
         let energy_module = energy.wgsl_module();
         let (kernel, chains_per_workgroup, eval_iterations) = match &tiled {
             Some(net) => {

@@ -76,7 +76,37 @@ struct InitMlpArgs {
     out: std::path::PathBuf,
 }
 
+/// The private runtime directory set for adapter probing, when XDG_RUNTIME_DIR was unset.
+static QUIET_RUNTIME_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Without XDG_RUNTIME_DIR, probing GPU adapters makes the Wayland client library (loaded by
+/// the Vulkan and GL drivers' window-system code) print "error: XDG_RUNTIME_DIR is invalid or
+/// not set in the environment." several times, which reads as a failure. Point it at a
+/// private directory (0700, owned by this user) instead; no socket is there, so nothing
+/// connects. Called first thing in main, while the process has one thread.
+#[cfg(unix)]
+fn quiet_adapter_probing() {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else { return };
+    let dir = std::env::temp_dir().join(format!("ebm-runtime-{uid}"));
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    // Only a directory this user owns and no one else can enter (as the spec requires).
+    let private = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0);
+    if private {
+        // SAFETY: main calls this before any other thread exists.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+        let _ = QUIET_RUNTIME_DIR.set(dir);
+    }
+}
+
+#[cfg(not(unix))]
+fn quiet_adapter_probing() {}
+
 fn main() -> anyhow::Result<()> {
+    quiet_adapter_probing();
     let matches = Cli::command().get_matches();
     // Which flags the user gave, not defaulted: a resume compares only those with its run.
     let given = rundir::Given::from_matches(&matches);
@@ -110,6 +140,9 @@ fn init_mlp(args: &InitMlpArgs) -> anyhow::Result<()> {
 fn info() -> anyhow::Result<()> {
     let adapters = ebm_gpu::gpu::list_adapters();
     println!("adapters ({}):", adapters.len());
+    if let Some(dir) = QUIET_RUNTIME_DIR.get() {
+        println!("  (XDG_RUNTIME_DIR was unset: probing used {} so the display libraries stay quiet)", dir.display());
+    }
     for a in &adapters {
         println!("  {} [{:?}, {:?}] driver: {} {}", a.name, a.backend, a.device_type, a.driver, a.driver_info);
     }
