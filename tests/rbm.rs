@@ -13,15 +13,7 @@ use ebm_gpu::rbm::{Rbm, Visible, checkpoint, logz};
 use ebm_gpu::rng::{self, Stream};
 
 
-/// Random weights N(0, w_std^2) and biases N(0, b_std^2): a model with no structure to exploit.
-fn random_rbm(nv: usize, nh: usize, visible: Visible, w_std: f32, b_std: f32, seed: u64) -> Rbm {
-    let mut rbm = Rbm::random(nv, nh, visible, w_std, seed).unwrap();
-    let mut biases = vec![0.0f32; nv + nh];
-    rng::fill_normals(seed, 1 << 20, 0, Stream::Init, &mut biases);
-    rbm.b_mut().iter_mut().zip(&biases).for_each(|(b, x)| *b = x * b_std);
-    rbm.c_mut().iter_mut().zip(&biases[nv..]).for_each(|(c, x)| *c = x * b_std);
-    rbm
-}
+use common::random_rbm;
 
 /// Bernoulli(0.5) rows from Philox.
 fn random_binary(rows: usize, nv: usize, seed: u64) -> Vec<f32> {
@@ -340,8 +332,8 @@ fn checkpoint_resume_is_bit_exact() {
 fn bad_model_input_gives_clear_errors() {
     let dir = std::env::temp_dir().join(format!("ebm-rbm-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    // Hidden layer too large for enumeration: the message suggests AIS.
-    let big = Rbm::random(4, 26, Visible::Bernoulli, 0.1, 1).unwrap();
+    // Both layers too large for enumeration: the message suggests AIS.
+    let big = Rbm::random(30, 26, Visible::Bernoulli, 0.1, 1).unwrap();
     let e = logz::log_z_cpu(&big).unwrap_err().to_string();
     assert!(e.contains("26 hidden units") && e.contains("AIS"), "{e}");
     if let Some(ctx) = common::gpu() {

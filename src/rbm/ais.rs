@@ -53,7 +53,7 @@ impl BetaSchedule {
 /// The base-rate model's visible biases fitted to data: logit of the smoothed pixel means
 /// (Bernoulli; (count + 1) / (rows + 2) keeps them finite), or the means (Gaussian).
 pub fn base_rate_biases(data: &[f32], n_vis: usize, visible: Visible) -> Result<Vec<f32>> {
-    if n_vis == 0 || data.is_empty() || data.len() % n_vis != 0 {
+    if n_vis == 0 || data.is_empty() || !data.len().is_multiple_of(n_vis) {
         return Err(Error::invalid("AIS base-rate data", format!("{} values are not whole rows of {n_vis}", data.len())));
     }
     let rows = data.len() / n_vis;
@@ -349,9 +349,10 @@ pub struct AisReport {
     /// log Z gives a lower likelihood).
     pub log_z: f64,
     pub std_err: f64,
-    /// The reverse estimate when it lies at or above `log_z`: log Z is then reported as the
-    /// interval [log_z, upper] (an upper bound in expectation).
-    pub upper: Option<f64>,
+    /// log Z as an interval, (forward, reverse) in increasing order, when the reverse check
+    /// does not contradict the forward estimate (a reverse estimate below it but within their
+    /// errors gives a narrow interval around both).
+    pub interval: Option<(f64, f64)>,
     /// Each disagreement found, as a sentence with its remedy; empty when all agree.
     pub warnings: Vec<String>,
 }
@@ -379,7 +380,7 @@ pub fn report(forward: Vec<(Base, AisResult)>, reverse: Option<(String, AisResul
             }
         }
     }
-    let mut upper = None;
+    let mut interval = None;
     if let Some((from, r)) = &reverse {
         if r.log_z < best.log_z && disagree(r, &best) {
             warnings.push(format!(
@@ -387,17 +388,17 @@ pub fn report(forward: Vec<(Base, AisResult)>, reverse: Option<(String, AisResul
                 r.log_z, r.std_err, best.log_z
             ));
         } else {
-            let hi = r.log_z.max(best.log_z);
+            let (lo, hi) = (r.log_z.min(best.log_z), r.log_z.max(best.log_z));
             if hi - best.log_z > WIDE_NATS {
                 warnings.push(format!(
                     "log Z lies between {:.4} (forward) and {:.4} (reverse, from {from}): {:.2} nats apart, so the forward runs may miss mass the model's own samples reach and the likelihood may be that much lower. Use more temperatures (--betas) or runs (--ais-runs).",
                     best.log_z, hi, hi - best.log_z
                 ));
             }
-            upper = Some(hi);
+            interval = Some((lo, hi));
         }
     }
-    Ok(AisReport { log_z: best.log_z, std_err: best.std_err, upper, forward, reverse, warnings })
+    Ok(AisReport { log_z: best.log_z, std_err: best.std_err, interval, forward, reverse, warnings })
 }
 
 /// Mirrors `Params` in rbm_ais.wgsl.

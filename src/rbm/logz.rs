@@ -47,7 +47,7 @@ fn check(rbm: &Rbm) -> Result<()> {
         return Err(Error::invalid(
             "exact log Z",
             format!(
-                "the model has {} hidden and {} {} visible units: enumerating 2^{} configurations of either layer is beyond the limit of {MAX_EXACT_HIDDEN} units (a visible layer only counts when binary); estimate log Z with AIS instead (`ebm rbm eval --ais-runs R --betas N`)",
+                "the model has {} hidden units and {} {} visibles: enumerating 2^{} configurations of either layer is beyond the limit of {MAX_EXACT_HIDDEN} units (a visible layer only counts when binary); estimate log Z with AIS instead (`ebm rbm eval --ais-runs R --betas N`)",
                 rbm.n_hid,
                 rbm.n_vis,
                 rbm.visible.name(),

@@ -114,3 +114,15 @@ pub fn temp_dir(tag: &str) -> std::path::PathBuf {
 pub fn s(p: &std::path::Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// An RBM with random weights N(0, w_std^2) and biases N(0, b_std^2) from Philox: a model with
+/// no structure to exploit.
+pub fn random_rbm(nv: usize, nh: usize, visible: ebm_gpu::rbm::Visible, w_std: f32, b_std: f32, seed: u64) -> ebm_gpu::rbm::Rbm {
+    use ebm_gpu::rng::{self, Stream};
+    let mut rbm = ebm_gpu::rbm::Rbm::random(nv, nh, visible, w_std, seed).unwrap();
+    let mut biases = vec![0.0f32; nv + nh];
+    rng::fill_normals(seed, 1 << 20, 0, Stream::Init, &mut biases);
+    rbm.b_mut().iter_mut().zip(&biases).for_each(|(b, x)| *b = x * b_std);
+    rbm.c_mut().iter_mut().zip(&biases[nv..]).for_each(|(c, x)| *c = x * b_std);
+    rbm
+}
