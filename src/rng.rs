@@ -65,12 +65,58 @@ pub fn uniform(bits: u32) -> f32 {
     ((bits >> 8) + 1) as f32 * (1.0 / 16_777_216.0)
 }
 
-/// Two standard normals from two uniforms (Box–Muller).
-#[inline]
+/// Two standard normals from two uniforms (Box–Muller): sqrt(-2 ln u0) (cos, sin)(2 pi u1).
+/// The logarithm and the sine/cosine are [`ln_unit`] and [`sincos_turns`], written so that a
+/// block of lanes vectorises ([`normals_lanes`]) and every lane equals this scalar result bit for
+/// bit; the GPU's `log`/`cos`/`sin` may differ from them by a few ulps.
+#[inline(always)]
 pub fn box_muller(u0: f32, u1: f32) -> [f32; 2] {
-    let r = (-2.0 * u0.ln()).sqrt();
-    let theta = std::f32::consts::TAU * u1;
-    [r * theta.cos(), r * theta.sin()]
+    let r = (-2.0 * ln_unit(u0)).sqrt();
+    let (s, c) = sincos_turns(u1);
+    [r * c, r * s]
+}
+
+/// ln(x) for a positive normal float (Cephes' `logf`: about 1 ulp), branch-free so a loop
+/// over lanes vectorises.
+#[inline(always)]
+pub fn ln_unit(x: f32) -> f32 {
+    const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
+    let bits = x.to_bits();
+    // x = m 2^e with m in [0.5, 1), then m in [sqrt(1/2), sqrt(2)) and m - 1 near 0.
+    let mut e = ((bits >> 23) & 0xff) as i32 - 126;
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000);
+    let low = m < SQRT_HALF;
+    e -= low as i32;
+    let m = if low { m + m - 1.0 } else { m - 1.0 };
+    let z = m * m;
+    let mut y = 7.037_683_6e-2;
+    for coef in [-1.151_461e-1, 1.167_699_9e-1, -1.242_014_1e-1, 1.424_932_3e-1, -1.666_805_8e-1, 2.000_071_4e-1, -2.499_999_4e-1, 3.333_333e-1] {
+        y = y * m + coef;
+    }
+    let ef = e as f32;
+    y = y * m * z + ef * -2.121_944_4e-4 - 0.5 * z;
+    m + y + ef * 0.693_359_4
+}
+
+/// (sin, cos) of 2 pi u for a uniform u of [`uniform`] (a multiple of 2^-24 in (0, 1]): the
+/// quadrant comes exactly from u's 24-bit integer, the rest is Cephes' `sinf`/`cosf`
+/// polynomials on [-pi/4, pi/4] (about 1 ulp). Branch-free, so lanes vectorise.
+#[inline(always)]
+pub fn sincos_turns(u: f32) -> (f32, f32) {
+    let k = (u * 16_777_216.0) as i32; // exact: u = k / 2^24
+    // k = 2^22 q + r with r in [-2^21, 2^21): the angle is q pi/2 + 2 pi r / 2^24.
+    let q = (k + (1 << 21)) >> 22;
+    let r = k - (q << 22);
+    let a = r as f32 * (std::f32::consts::TAU / 16_777_216.0);
+    let z = a * a;
+    let sin_a = a + a * z * ((-1.951_529_6e-4 * z + 8.332_161e-3) * z - 1.666_665_5e-1);
+    let cos_a = 1.0 - 0.5 * z + z * z * ((2.443_315_7e-5 * z - 1.388_731_6e-3) * z + 4.166_664_6e-2);
+    // Rotate by q quarter turns: (sin, cos) -> (cos, -sin) per quarter.
+    let swap = q & 1 != 0;
+    let (s, c) = if swap { (cos_a, sin_a) } else { (sin_a, cos_a) };
+    let s_neg = (q & 2) != 0;
+    let c_neg = ((q + 1) & 2) != 0;
+    (f32::from_bits(s.to_bits() ^ ((s_neg as u32) << 31)), f32::from_bits(c.to_bits() ^ ((c_neg as u32) << 31)))
 }
 
 /// Four uniforms in (0, 1] for counter (chain, step, stream, draw).
@@ -87,12 +133,141 @@ pub fn normal4(seed: u64, chain: u32, step: u32, stream: Stream, draw: u32) -> [
     [a, b, c, d]
 }
 
+/// Counters one block of [`normals_lanes`] or [`uniforms_lanes`] evaluates at once: 16 lanes
+/// fill an AVX-512 register (two AVX2 ones).
+pub const LANES: usize = 16;
+
+/// Philox counters for [`LANES`] lanes, structure of arrays: `ctr[word][lane]`.
+pub type LaneCounters = [[u32; LANES]; 4];
+
+/// [`philox4x32_10`] on every lane (the same arithmetic, lane by lane).
+#[inline(always)]
+fn philox_lanes(ctr: &LaneCounters, key: [u32; 2]) -> LaneCounters {
+    let mut c = *ctr;
+    let mut k = key;
+    for round in 0..10 {
+        if round > 0 {
+            k[0] = k[0].wrapping_add(W0);
+            k[1] = k[1].wrapping_add(W1);
+        }
+        for l in 0..LANES {
+            let (hi0, lo0) = mulhilo(M0, c[0][l]);
+            let (hi1, lo1) = mulhilo(M1, c[2][l]);
+            let next = [hi1 ^ c[1][l] ^ k[0], lo1, hi0 ^ c[3][l] ^ k[1], lo0];
+            for w in 0..4 {
+                c[w][l] = next[w];
+            }
+        }
+    }
+    c
+}
+
+#[inline(always)]
+fn uniforms_lanes_generic(ctr: &LaneCounters, key: [u32; 2]) -> [[f32; LANES]; 4] {
+    philox_lanes(ctr, key).map(|w| w.map(uniform))
+}
+
+#[inline(always)]
+fn normals_lanes_generic(ctr: &LaneCounters, key: [u32; 2]) -> [[f32; LANES]; 4] {
+    let u = uniforms_lanes_generic(ctr, key);
+    let mut out = [[0.0f32; LANES]; 4];
+    for pair in 0..2 {
+        for l in 0..LANES {
+            let [a, b] = box_muller(u[2 * pair][l], u[2 * pair + 1][l]);
+            out[2 * pair][l] = a;
+            out[2 * pair + 1][l] = b;
+        }
+    }
+    out
+}
+
+/// Picks the widest vector unit this CPU has for a lane function; every path computes the same
+/// bits (no fused multiply-adds: Rust never contracts a * b + c).
+macro_rules! lane_dispatch {
+    ($name:ident, $generic:ident, $avx512:ident, $avx2:ident, $doc:literal) => {
+        #[doc = $doc]
+        pub fn $name(ctr: &LaneCounters, key: [u32; 2]) -> [[f32; LANES]; 4] {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+                fn $avx512(ctr: &LaneCounters, key: [u32; 2]) -> [[f32; LANES]; 4] {
+                    $generic(ctr, key)
+                }
+                #[target_feature(enable = "avx2")]
+                fn $avx2(ctr: &LaneCounters, key: [u32; 2]) -> [[f32; LANES]; 4] {
+                    $generic(ctr, key)
+                }
+                if std::arch::is_x86_feature_detected!("avx512dq") && std::arch::is_x86_feature_detected!("avx512vl") {
+                    // SAFETY: the CPU has the features the function is compiled for.
+                    return unsafe { $avx512(ctr, key) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: as above.
+                    return unsafe { $avx2(ctr, key) };
+                }
+            }
+            $generic(ctr, key)
+        }
+    };
+}
+
+lane_dispatch!(normals_lanes, normals_lanes_generic, normals_avx512, normals_avx2,
+    "[`normal4`] for [`LANES`] counters at once: `out[component][lane]`, bit-identical to it.");
+lane_dispatch!(uniforms_lanes, uniforms_lanes_generic, uniforms_avx512, uniforms_avx2,
+    "[`uniform4`] for [`LANES`] counters at once: `out[component][lane]`, bit-identical to it.");
+
+/// Standard normals of `steps` consecutive steps of one chain, `[steps, dim]`: row s is
+/// [`fill_normals`] for step `first + s`. The (step, draw) counters are evaluated
+/// [`LANES`] at a time, so a chain with a small state gets vector speed by drawing ahead.
+pub fn fill_normals_steps(seed: u64, chain: u32, first: u32, stream: Stream, dim: usize, out: &mut [f32]) {
+    if dim == 0 {
+        return;
+    }
+    let draws = dim.div_ceil(4);
+    let steps = out.len() / dim;
+    let key = key(seed);
+    let total = steps * draws;
+    let mut ctr: LaneCounters = [[chain; LANES], [0; LANES], [stream as u32; LANES], [0; LANES]];
+    let mut at = 0;
+    while at < total {
+        let n = (total - at).min(LANES);
+        for l in 0..LANES {
+            let j = at + l.min(n - 1);
+            ctr[1][l] = first.wrapping_add((j / draws) as u32);
+            ctr[3][l] = (j % draws) as u32;
+        }
+        let normals = normals_lanes(&ctr, key);
+        for l in 0..n {
+            let j = at + l;
+            let (s, draw) = (j / draws, j % draws);
+            let row = &mut out[s * dim..(s + 1) * dim];
+            for comp in 0..4.min(dim - 4 * draw) {
+                row[4 * draw + comp] = normals[comp][l];
+            }
+        }
+        at += n;
+    }
+}
+
+/// [`uniform4`] (draw 0) of `out.len()` consecutive steps of one chain, [`LANES`] at a time.
+pub fn fill_uniforms_steps(seed: u64, chain: u32, first: u32, stream: Stream, out: &mut [[f32; 4]]) {
+    let key = key(seed);
+    for (block, chunk) in out.chunks_mut(LANES).enumerate() {
+        let base = first.wrapping_add((block * LANES) as u32);
+        let mut ctr: LaneCounters = [[chain; LANES], [0; LANES], [stream as u32; LANES], [0; LANES]];
+        for l in 0..LANES {
+            ctr[1][l] = base.wrapping_add(l as u32);
+        }
+        let u = uniforms_lanes(&ctr, key);
+        for (l, quad) in chunk.iter_mut().enumerate() {
+            *quad = [u[0][l], u[1][l], u[2][l], u[3][l]];
+        }
+    }
+}
+
 /// Fills `out` with standard normals for one chain and step, in the layout the kernels use.
 pub fn fill_normals(seed: u64, chain: u32, step: u32, stream: Stream, out: &mut [f32]) {
-    for (draw, block) in out.chunks_mut(4).enumerate() {
-        let n = normal4(seed, chain, step, stream, draw as u32);
-        block.copy_from_slice(&n[..block.len()]);
-    }
+    fill_normals_steps(seed, chain, step, stream, out.len(), out);
 }
 
 /// Initial states for chains `chain_offset ..`: N(0, init_std^2) per coordinate, from the
@@ -132,6 +307,78 @@ mod tests {
     fn uniform_is_in_half_open_unit_interval() {
         assert_eq!(uniform(0), 1.0 / 16_777_216.0);
         assert_eq!(uniform(u32::MAX), 1.0);
+    }
+
+    #[test]
+    fn lane_blocks_equal_the_scalar_generator_bit_for_bit() {
+        let key = key(0xdead_beef_0123_4567);
+        for block in 0..64u32 {
+            let mut ctr: LaneCounters = [[0; LANES]; 4];
+            for l in 0..LANES {
+                let i = block * LANES as u32 + l as u32;
+                ctr[0][l] = i.wrapping_mul(0x9E37_79B9);
+                ctr[1][l] = i / 7;
+                ctr[2][l] = i % 8;
+                ctr[3][l] = i.wrapping_mul(31) ^ 0xffff_0000;
+            }
+            let (normals, uniforms) = (normals_lanes(&ctr, key), uniforms_lanes(&ctr, key));
+            for l in 0..LANES {
+                let c = [ctr[0][l], ctr[1][l], ctr[2][l], ctr[3][l]];
+                let u = philox4x32_10(c, key).map(uniform);
+                let n = [box_muller(u[0], u[1]), box_muller(u[2], u[3])].concat();
+                for w in 0..4 {
+                    assert_eq!(uniforms[w][l].to_bits(), u[w].to_bits(), "counter {c:?}");
+                    assert_eq!(normals[w][l].to_bits(), n[w].to_bits(), "counter {c:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn steps_ahead_equal_step_by_step_draws() {
+        for dim in [1usize, 2, 3, 5, 8, 17, 130] {
+            let steps = 37;
+            let mut ahead = vec![0.0f32; steps * dim];
+            fill_normals_steps(11, 42, 1000, Stream::ProposalNoise, dim, &mut ahead);
+            let mut quads = vec![[0.0f32; 4]; steps];
+            fill_uniforms_steps(11, 42, 1000, Stream::Accept, &mut quads);
+            for s in 0..steps {
+                let step = 1000 + s as u32;
+                for (i, &v) in ahead[s * dim..(s + 1) * dim].iter().enumerate() {
+                    let want = normal4(11, 42, step, Stream::ProposalNoise, (i / 4) as u32)[i % 4];
+                    assert_eq!(v.to_bits(), want.to_bits(), "dim {dim} step {s} coordinate {i}");
+                }
+                assert_eq!(quads[s], uniform4(11, 42, step, Stream::Accept, 0), "step {s}");
+            }
+        }
+    }
+
+    #[test]
+    fn ln_and_sincos_are_accurate_to_a_few_ulps() {
+        let mut worst = [0.0f64; 3];
+        for k in (1u32..=1 << 24).step_by(97).chain([1, 2, (1 << 22) - 1, 1 << 22, 1 << 23, (1 << 24) - 1, 1 << 24]) {
+            let u = k as f32 / 16_777_216.0;
+            // Distance in units in the last place from the correctly rounded value.
+            let ulps = |got: f32, want: f64| {
+                let w = want as f32;
+                if got.is_sign_negative() != w.is_sign_negative() { f64::INFINITY } else { (got.to_bits() as f64 - w.to_bits() as f64).abs() }
+            };
+            let theta = std::f64::consts::TAU * u as f64;
+            let (s, c) = sincos_turns(u);
+            // Near the zeros of sin/cos an absolute error of 2^-24 is what f32 can promise.
+            let abs_ok = |got: f32, want: f64| (got as f64 - want).abs() < 2.0f64.powi(-24);
+            if !abs_ok(s, theta.sin()) {
+                worst[0] = worst[0].max(ulps(s, theta.sin()));
+            }
+            if !abs_ok(c, theta.cos()) {
+                worst[1] = worst[1].max(ulps(c, theta.cos()));
+            }
+            if u < 1.0 {
+                worst[2] = worst[2].max(ulps(ln_unit(u), (u as f64).ln()));
+            }
+        }
+        assert!(worst.iter().all(|&w| w <= 4.0), "worst ulps (sin, cos, ln): {worst:?}");
+        assert_eq!(ln_unit(1.0), 0.0);
     }
 
     #[test]

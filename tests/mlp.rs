@@ -9,7 +9,7 @@ use ebm_gpu::energy::mlp::{Activation, Mlp};
 use ebm_gpu::energy::spec::resolve_energy;
 use ebm_gpu::energy::Energy;
 use ebm_gpu::rng;
-use ebm_gpu::sampler::{ChainSampler, MlpStrategy, SamplerConfig, SamplerKind, cpu::CpuSampler, gpu::GpuSampler};
+use ebm_gpu::sampler::{ChainSampler, MlpStrategy, SamplerConfig, SamplerKind, cpu::{CpuSampler, Schedule}, gpu::GpuSampler};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -319,7 +319,7 @@ fn cpu_batched_mala_matches_per_point_path() {
     let init = rng::initial_states(3, 0, 300, 8, 1.0); // blocks that do not divide the chains
     let config = SamplerConfig::new(SamplerKind::Mala, 0.01, 9);
     let mut batched = CpuSampler::new(&energy, config.clone(), &init).unwrap();
-    let mut per_point = CpuSampler::new(&energy, config, &init).unwrap().with_batched(false);
+    let mut per_point = CpuSampler::new(&energy, config, &init).unwrap().with_schedule(Schedule::ChainMajor).unwrap();
     batched.run(50).unwrap();
     per_point.run(50).unwrap();
     let diff = common::max_abs_diff(&batched.state().unwrap(), &per_point.state().unwrap());
@@ -347,8 +347,8 @@ fn cpu_schedules_agree_bit_for_bit() {
         (config.leapfrog, config.leapfrog_jitter, config.step_jitter) = (5, 2, 0.3);
         (config.trace_every, config.trace_steps, config.trace_start) = (3, 30, 5);
         config.tempering = Some(ebm_gpu::sampler::Tempering::geometric(3, 4.0, 4));
-        let mut a = CpuSampler::new(&energy, config.clone(), &init).unwrap().with_batched(true);
-        let mut b = CpuSampler::new(&energy, config, &init).unwrap().with_batched(false);
+        let mut a = CpuSampler::new(&energy, config.clone(), &init).unwrap().with_schedule(Schedule::Batched).unwrap();
+        let mut b = CpuSampler::new(&energy, config, &init).unwrap().with_schedule(Schedule::ChainMajor).unwrap();
         for s in [&mut a, &mut b] {
             s.run(17).unwrap();
             s.run(23).unwrap();

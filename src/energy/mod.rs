@@ -6,16 +6,19 @@
 //! together by [`Energy::wgsl_module`].
 
 pub mod gpu;
+pub mod lanes;
 pub mod mlp;
 pub mod spec;
 
 use crate::{Error, Result};
 use std::sync::Arc;
 
-/// The float operations the CPU energies need, so one implementation serves f32 and f64.
-pub trait Real:
+/// The arithmetic the analytic energies need. f32 and f64 implement it, and so does
+/// [`lanes::Lanes`] (the values of [`crate::rng::LANES`] chains at once), so one formula serves
+/// the scalar path, the lane-parallel CPU sampler and the f64 references; lane k of a
+/// [`lanes::Lanes`] result equals the f32 result for lane k's inputs bit for bit.
+pub trait Field:
     Copy
-    + PartialOrd
     + std::ops::Add<Output = Self>
     + std::ops::Sub<Output = Self>
     + std::ops::Mul<Output = Self>
@@ -25,57 +28,56 @@ pub trait Real:
     + std::ops::SubAssign
 {
     fn from_f32(v: f32) -> Self;
-    fn is_finite(self) -> bool;
     fn exp(self) -> Self;
     fn ln(self) -> Self;
-    fn tanh(self) -> Self;
-    fn abs(self) -> Self;
+    /// The larger of the two (the other one where one is NaN), as `f32::max`.
+    fn max(self, other: Self) -> Self;
     fn zero() -> Self {
         Self::from_f32(0.0)
     }
 }
 
-impl Real for f32 {
-    fn from_f32(v: f32) -> Self {
-        v
-    }
-    fn is_finite(self) -> bool {
-        f32::is_finite(self)
-    }
-    fn exp(self) -> Self {
-        f32::exp(self)
-    }
-    fn ln(self) -> Self {
-        f32::ln(self)
-    }
-    fn tanh(self) -> Self {
-        f32::tanh(self)
-    }
-    fn abs(self) -> Self {
-        f32::abs(self)
-    }
+/// The float operations the CPU energies and networks need, so one implementation serves f32
+/// and f64.
+pub trait Real: Field + PartialOrd {
+    fn is_finite(self) -> bool;
+    fn tanh(self) -> Self;
+    fn abs(self) -> Self;
 }
 
-impl Real for f64 {
-    fn from_f32(v: f32) -> Self {
-        v as f64
-    }
-    fn is_finite(self) -> bool {
-        f64::is_finite(self)
-    }
-    fn exp(self) -> Self {
-        f64::exp(self)
-    }
-    fn ln(self) -> Self {
-        f64::ln(self)
-    }
-    fn tanh(self) -> Self {
-        f64::tanh(self)
-    }
-    fn abs(self) -> Self {
-        f64::abs(self)
-    }
+macro_rules! impl_real {
+    ($t:ty, $exp:path) => {
+        impl Field for $t {
+            fn from_f32(v: f32) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                $exp(self)
+            }
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            fn max(self, other: Self) -> Self {
+                <$t>::max(self, other)
+            }
+        }
+        impl Real for $t {
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+        }
+    };
 }
+// f32 uses the branch-free exp that lanes vectorise, so lanes and scalars agree bit for bit.
+impl_real!(f32, lanes::exp);
+impl_real!(f64, f64::exp);
 
 /// One component of a diagonal Gaussian mixture, stored in the form the kernels use.
 #[derive(Clone, Debug, PartialEq)]
@@ -174,6 +176,60 @@ impl Energy {
     }
 
     fn add_energy_grad<T: Real>(&self, x: &[T], g: &mut [T], weight: T) -> T {
+        match self {
+            Energy::Mlp(m) => m.add_energy_grad(x, g, weight),
+            Energy::Net(n) => {
+                let mut gn = vec![T::zero(); x.len()];
+                let e = n.energy_grad_ref(x, &mut gn);
+                g.iter_mut().zip(gn).for_each(|(g, v)| *g += weight * v);
+                weight * e
+            }
+            Energy::Sum { terms } if !self.is_analytic() => {
+                let mut e = T::zero();
+                for (w, term) in terms {
+                    e += term.add_energy_grad(x, g, weight * T::from_f32(*w));
+                }
+                e
+            }
+            _ => self.add_analytic_energy_grad(x, g, weight),
+        }
+    }
+
+    /// Whether every term is analytic (no network): such energies also run on [`lanes::Lanes`].
+    pub fn is_analytic(&self) -> bool {
+        match self {
+            Energy::Mlp(_) | Energy::Net(_) => false,
+            Energy::Sum { terms } => terms.iter().all(|(_, t)| t.is_analytic()),
+            _ => true,
+        }
+    }
+
+    /// E at x for an analytic energy ([`Self::is_analytic`]), with `weight` * dE/dx added to g;
+    /// generic over [`Field`], so [`lanes::Lanes`] evaluates a block of chains with the same
+    /// formulas. Network terms contribute nothing here (callers check `is_analytic`).
+    #[inline(always)]
+    pub fn add_analytic_energy_grad<T: Field>(&self, x: &[T], g: &mut [T], weight: T) -> T {
+        match self {
+            Energy::Sum { terms } => {
+                let mut e = T::zero();
+                for (w, term) in terms {
+                    e += term.add_term_energy_grad(x, g, weight * T::from_f32(*w));
+                }
+                e
+            }
+            _ => self.add_term_energy_grad(x, g, weight),
+        }
+    }
+
+    /// A sum nested in a sum (the recursion, kept out of line so the common cases inline).
+    #[inline(never)]
+    fn add_nested_energy_grad<T: Field>(&self, x: &[T], g: &mut [T], weight: T) -> T {
+        self.add_analytic_energy_grad(x, g, weight)
+    }
+
+    /// One term of [`Self::add_analytic_energy_grad`].
+    #[inline(always)]
+    fn add_term_energy_grad<T: Field>(&self, x: &[T], g: &mut [T], weight: T) -> T {
         let c = T::from_f32;
         match self {
             Energy::GaussianDiag { mean, inv_var } => {
@@ -188,43 +244,48 @@ impl Energy {
             }
             Energy::GaussianPrecision { mean, precision } => {
                 let d = x.len();
-                let r: Vec<T> = (0..d).map(|i| x[i] - c(mean[i])).collect();
                 let mut e = T::zero();
                 for i in 0..d {
                     let mut pr = T::zero();
                     for j in 0..d {
-                        pr += c(precision[i * d + j]) * r[j];
+                        pr += c(precision[i * d + j]) * (x[j] - c(mean[j]));
                     }
-                    e += c(0.5) * r[i] * pr;
+                    e += c(0.5) * (x[i] - c(mean[i])) * pr;
                     g[i] += weight * pr;
                 }
                 weight * e
             }
             Energy::GaussianMixture { components, .. } => {
-                // Online log-sum-exp, exactly as the WGSL kernel does it.
-                let mut acc = vec![T::zero(); x.len()];
+                // Online log-sum-exp, as the WGSL kernel does it, written without a branch on
+                // the data: with m = max(run_max, a) one of the two factors is exp(0) = 1,
+                // which is the kernel's arithmetic exactly.
+                let d = x.len();
+                let mut small = [T::zero(); 32];
+                let mut large = Vec::new();
+                let acc: &mut [T] = if d <= small.len() {
+                    &mut small[..d]
+                } else {
+                    large.resize(d, T::zero());
+                    &mut large
+                };
                 let mut run_max = c(-3.0e38);
                 let mut run_sum = T::zero();
                 for comp in components {
                     let mut a = c(comp.log_coef);
-                    for i in 0..x.len() {
+                    for i in 0..d {
                         let z = (x[i] - c(comp.mean[i])) * c(comp.inv_std[i]);
                         a -= c(0.5) * z * z;
                     }
-                    let (scale_old, w) = if a > run_max {
-                        let s = (run_max - a).exp();
-                        run_max = a;
-                        (s, c(1.0))
-                    } else {
-                        (c(1.0), (a - run_max).exp())
-                    };
+                    let m = run_max.max(a);
+                    let (scale_old, w) = ((run_max - m).exp(), (a - m).exp());
+                    run_max = m;
                     run_sum = run_sum * scale_old + w;
-                    for i in 0..x.len() {
+                    for i in 0..d {
                         let s = c(comp.inv_std[i]);
                         acc[i] = acc[i] * scale_old + w * (x[i] - c(comp.mean[i])) * s * s;
                     }
                 }
-                for i in 0..x.len() {
+                for i in 0..d {
                     g[i] += weight * acc[i] / run_sum;
                 }
                 -(weight * (run_max + run_sum.ln()))
@@ -251,20 +312,8 @@ impl Energy {
                 }
                 weight * e
             }
-            Energy::Mlp(m) => m.add_energy_grad(x, g, weight),
-            Energy::Net(n) => {
-                let mut gn = vec![T::zero(); x.len()];
-                let e = n.energy_grad_ref(x, &mut gn);
-                g.iter_mut().zip(gn).for_each(|(g, v)| *g += weight * v);
-                weight * e
-            }
-            Energy::Sum { terms } => {
-                let mut e = T::zero();
-                for (w, term) in terms {
-                    e += term.add_energy_grad(x, g, weight * c(*w));
-                }
-                e
-            }
+            Energy::Sum { .. } => self.add_nested_energy_grad(x, g, weight),
+            Energy::Mlp(_) | Energy::Net(_) => T::zero(),
         }
     }
 

@@ -11,6 +11,7 @@
 use super::config::{SamplerConfig, SamplerKind, check_initial};
 use super::{ChainSampler, ChainStats};
 use crate::Result;
+use crate::energy::lanes::{LANES, Lanes};
 use crate::energy::{Energy, Real};
 use crate::rng::{self, Stream};
 use rayon::prelude::*;
@@ -32,8 +33,22 @@ pub struct CpuSampler {
     /// [base chains, R - 1] accepted swaps per neighbour pair.
     swaps: Vec<u32>,
     steps_done: u32,
-    /// Step-major blocks with batched energy evaluations (energies with a network term).
-    batched: bool,
+    schedule: Schedule,
+}
+
+/// How the CPU executor walks chains and steps. Chains depend only on (seed, chain), so all
+/// three give the same chains: chain-major and lanes bit for bit, batched up to the GEMM's
+/// summation order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    /// Each chain runs all its steps alone, in scalar code.
+    ChainMajor,
+    /// Blocks of [`LANES`] chains advance together, each operation on all lanes at once (SIMD
+    /// across chains, with structure-of-arrays states): the default for analytic energies.
+    Lanes,
+    /// Step-major blocks with one batched evaluation per step, which turns a network's layers
+    /// into GEMMs: the default for energies with a network term.
+    Batched,
 }
 
 /// What one chain's run changed besides its state.
@@ -79,6 +94,48 @@ struct Trajectory {
     kinetic0: f32,
 }
 
+/// A chain's random draws for a window of steps, made ahead [`rng::LANES`] counters at a time
+/// ([`rng::fill_normals_steps`]): the proposal noise (HMC: the momentum) and the accept
+/// uniforms, bit-identical to drawing them step by step. Small states thus get vector speed.
+struct Draws {
+    dim: usize,
+    /// [window, dim]
+    noise: Vec<f32>,
+    /// [window]; empty for ULA, which draws no uniforms.
+    accept: Vec<[f32; 4]>,
+    first: u32,
+    len: u32,
+}
+
+impl Draws {
+    /// Values per window: enough steps for full lane blocks, few enough for the L1 cache.
+    const WINDOW_VALUES: usize = 2048;
+
+    fn new(cfg: &SamplerConfig, dim: usize) -> Self {
+        let window = (Self::WINDOW_VALUES / dim.max(1)).clamp(1, 64);
+        let accept = if cfg.kind == SamplerKind::Ula { 0 } else { window };
+        Draws { dim, noise: vec![0.0; window * dim], accept: vec![[0.0; 4]; accept], first: 0, len: 0 }
+    }
+
+    /// The noise and accept uniforms of `step` (of a run ending before `end`), refilling the
+    /// window from `step` when it is not inside.
+    fn at(&mut self, cfg: &SamplerConfig, chain: u32, step: u32, end: u32) -> (&[f32], [f32; 4]) {
+        if !(self.first..self.first + self.len).contains(&step) {
+            let window = self.noise.len() / self.dim.max(1);
+            let len = (end - step).min(window as u32).max(1);
+            let noise = &mut self.noise[..len as usize * self.dim];
+            let stream = if cfg.kind == SamplerKind::Hmc { Stream::Momentum } else { Stream::ProposalNoise };
+            rng::fill_normals_steps(cfg.seed, chain, step, stream, self.dim, noise);
+            if !self.accept.is_empty() {
+                rng::fill_uniforms_steps(cfg.seed, chain, step, Stream::Accept, &mut self.accept[..len as usize]);
+            }
+            (self.first, self.len) = (step, len);
+        }
+        let k = (step - self.first) as usize;
+        (&self.noise[k * self.dim..(k + 1) * self.dim], self.accept.get(k).copied().unwrap_or_default())
+    }
+}
+
 /// A proposal after its evaluation: state y, energy ey, beta-scaled gradient gy, HMC's final
 /// momentum p; `finite` is false where y, ey or gy (or an HMC trajectory) stopped being finite.
 struct Proposal<'a> {
@@ -91,20 +148,26 @@ struct Proposal<'a> {
 }
 
 fn is_finite_state<T: Real>(x: &[T], g: &[T], e: T) -> bool {
-    e.is_finite() && x.iter().all(|v| v.is_finite()) && g.iter().all(|v| v.is_finite())
+    // A fold without early exit, so the check vectorises (non-finite states are rare).
+    let all_finite = |v: &[T]| v.iter().fold(true, |ok, v| ok & v.is_finite());
+    e.is_finite() && all_finite(x) && all_finite(g)
+}
+
+/// [`is_finite_state`] for each lane.
+#[inline(always)]
+fn finite_lanes(x: &[Lanes], g: &[Lanes], e: Lanes) -> [bool; LANES] {
+    let mut ok = e.finite();
+    for v in x.iter().chain(g) {
+        let f = v.finite();
+        for l in 0..LANES {
+            ok[l] &= f[l];
+        }
+    }
+    ok
 }
 
 fn accept_prob(log_alpha: f32) -> f32 {
     log_alpha.min(0.0).exp()
-}
-
-/// Whether any term is a network (then batched evaluation pays).
-fn has_network(energy: &Energy) -> bool {
-    match energy {
-        Energy::Mlp(_) | Energy::Net(_) => true,
-        Energy::Sum { terms } => terms.iter().any(|(_, t)| has_network(t)),
-        _ => false,
-    }
 }
 
 impl CpuSampler {
@@ -130,17 +193,20 @@ impl CpuSampler {
             trace: vec![0.0; config.trace_slots() as usize * chains * dim],
             swaps: vec![0; base * (r - 1)],
             steps_done: 0,
-            batched: has_network(energy),
+            schedule: if energy.is_analytic() { Schedule::Lanes } else { Schedule::Batched },
             config,
         })
     }
 
-    /// Forces the step-major batched schedule (true) or the chain-major one (false), for tests
-    /// that compare them.
+    /// Forces a schedule, for tests that compare them; [`Schedule::Lanes`] needs an analytic
+    /// energy.
     #[doc(hidden)]
-    pub fn with_batched(mut self, batched: bool) -> Self {
-        self.batched = batched;
-        self
+    pub fn with_schedule(mut self, schedule: Schedule) -> Result<Self> {
+        if schedule == Schedule::Lanes && !self.energy.is_analytic() {
+            return Err(crate::Error::invalid("CPU schedule", "the lane schedule runs analytic energies only"));
+        }
+        self.schedule = schedule;
+        Ok(self)
     }
 
     fn chain(&self, index: usize) -> Chain {
@@ -163,38 +229,30 @@ impl CpuSampler {
         }
     }
 
-    /// Draws the proposal of `step` from x (gradient g): y for ULA, MALA and RWMH; for HMC the
-    /// momentum p and the trajectory's length and step, with y = x before the first drift.
+    /// The proposal from x (gradient g) given the step's draws (`noise`: standard normals;
+    /// `u`: accept uniforms): y for ULA, MALA and RWMH; for HMC the momentum p and the
+    /// trajectory's length and step, with y = x before the first drift.
     // propose, verdict and log_alpha are inlined: on cheap energies their call overhead shows.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn propose(&self, c: Chain, step: u32, x: &[f32], g: &[f32], y: &mut [f32], p: &mut [f32]) -> Trajectory {
+    fn propose(&self, c: Chain, noise: &[f32], u: [f32; 4], x: &[f32], g: &[f32], y: &mut [f32], p: &mut [f32]) -> Trajectory {
         let cfg = &self.config;
         let (h, scale) = (c.h, &self.dim_scale);
         if cfg.kind == SamplerKind::Hmc {
-            let u = rng::uniform4(cfg.seed, c.id, step, Stream::Accept, 0);
-            let eps = h * (1.0 + cfg.step_jitter * (2.0 * u[1] - 1.0));
-            let mut n_leap = cfg.leapfrog;
-            if cfg.leapfrog_jitter > 0 {
-                let span = 2 * cfg.leapfrog_jitter + 1;
-                n_leap = cfg.leapfrog - cfg.leapfrog_jitter + ((u[2] * span as f32) as u32).min(span - 1);
-            }
-            rng::fill_normals(cfg.seed, c.id, step, Stream::Momentum, p);
-            let mut kinetic0 = 0.0f32;
+            let mut traj = self.trajectory(h, u);
             for i in 0..x.len() {
-                p[i] /= scale[i].sqrt();
-                kinetic0 += 0.5 * p[i] * p[i] * scale[i];
+                p[i] = noise[i] / scale[i].sqrt();
+                traj.kinetic0 += 0.5 * p[i] * p[i] * scale[i];
             }
             y.copy_from_slice(x);
-            return Trajectory { eps, n_leap, kinetic0 };
+            return traj;
         }
-        // The proposal noise, turned into y in place.
-        rng::fill_normals(cfg.seed, c.id, step, Stream::ProposalNoise, y);
         match cfg.kind {
             SamplerKind::Ula => {
                 let s = cfg.noise_scale.unwrap_or((2.0 * h).sqrt());
                 for i in 0..x.len() {
                     let gi = cfg.grad_clamp.map_or(g[i], |m| g[i].clamp(-m, m));
-                    let v = x[i] - h * gi + s * y[i];
+                    let v = x[i] - h * gi + s * noise[i];
                     y[i] = cfg.box_clamp.map_or(v, |(lo, hi)| v.clamp(lo, hi));
                 }
             }
@@ -202,27 +260,41 @@ impl CpuSampler {
                 let s = (2.0 * h).sqrt();
                 for i in 0..x.len() {
                     let m = scale[i];
-                    y[i] = x[i] - h * m * g[i] + s * m.sqrt() * y[i];
+                    y[i] = x[i] - h * m * g[i] + s * m.sqrt() * noise[i];
                 }
             }
             SamplerKind::Rwmh | SamplerKind::Hmc /* returned above */ => {
                 for i in 0..x.len() {
-                    y[i] = x[i] + h * scale[i] * y[i];
+                    y[i] = x[i] + h * scale[i] * noise[i];
                 }
             }
         }
         Trajectory::default()
     }
 
+    /// HMC's jittered leapfrog step and length for step size h and the step's accept uniforms
+    /// (kinetic0 still 0).
+    #[inline(always)]
+    fn trajectory(&self, h: f32, u: [f32; 4]) -> Trajectory {
+        let cfg = &self.config;
+        let eps = h * (1.0 + cfg.step_jitter * (2.0 * u[1] - 1.0));
+        let mut n_leap = cfg.leapfrog;
+        if cfg.leapfrog_jitter > 0 {
+            let span = 2 * cfg.leapfrog_jitter + 1;
+            n_leap = cfg.leapfrog - cfg.leapfrog_jitter + ((u[2] * span as f32) as u32).min(span - 1);
+        }
+        Trajectory { eps, n_leap, kinetic0: 0.0 }
+    }
+
     /// The end of `step` for a chain at x (gradient g, energy e) given its evaluated proposal:
     /// ULA moves, or freezes on a non-finite proposal; the others pass the Metropolis test with
-    /// the step's accept uniform, counted in `out`. The caller moves the chain.
+    /// the step's accept uniform `u`, counted in `out`. The caller moves the chain.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn verdict(
         &self,
         c: Chain,
-        step: u32,
+        u: f32,
         x: &[f32],
         g: &[f32],
         e: f32,
@@ -236,7 +308,6 @@ impl CpuSampler {
         }
         let log_alpha = if q.finite { self.log_alpha(c, x, g, e, q) } else { -1.0e30 };
         out.prob_sum += accept_prob(log_alpha);
-        let u = rng::uniform4(cfg.seed, c.id, step, Stream::Accept, 0)[0];
         let accept = u.ln() <= log_alpha;
         out.accepted += accept as u32;
         if accept { Verdict::Move } else { Verdict::Stay }
@@ -260,7 +331,10 @@ impl CpuSampler {
             }
             SamplerKind::Rwmh => beta * (e - q.ey),
             SamplerKind::Hmc => {
-                let kinetic1: f32 = (0..x.len()).map(|i| 0.5 * q.p[i] * q.p[i] * scale[i]).sum();
+                let mut kinetic1 = 0.0f32;
+                for i in 0..x.len() {
+                    kinetic1 += 0.5 * q.p[i] * q.p[i] * scale[i];
+                }
                 beta * (e - q.ey) + q.traj.kinetic0 - kinetic1
             }
             SamplerKind::Ula => 0.0,
@@ -279,8 +353,10 @@ impl CpuSampler {
             return out;
         }
         let (mut y, mut gy, mut p) = (vec![0.0f32; d], vec![0.0f32; d], vec![0.0f32; d]);
+        let mut draws = Draws::new(&self.config, d);
         for step in first..first + n {
-            let traj = self.propose(c, step, x, &g, &mut y, &mut p);
+            let (noise, u) = draws.at(&self.config, c.id, step, first + n);
+            let traj = self.propose(c, noise, u, x, &g, &mut y, &mut p);
             let (ey, finite) = if self.config.kind == SamplerKind::Hmc {
                 gy.copy_from_slice(&g);
                 let grad = |q: &[f32], gq: &mut [f32]| self.energy_grad_at(q, gq, c.beta);
@@ -293,7 +369,7 @@ impl CpuSampler {
                 (ey, is_finite_state(&y, &gy, ey))
             };
             let q = Proposal { y: &y, gy: &gy, ey, p: &p, traj, finite };
-            match self.verdict(c, step, x, &g, e, &q, &mut out) {
+            match self.verdict(c, u[0], x, &g, e, &q, &mut out) {
                 Verdict::Freeze => break,
                 Verdict::Move => {
                     x.copy_from_slice(&y);
@@ -329,12 +405,16 @@ impl CpuSampler {
         let (mut y, mut gy, mut p) = (vec![0.0f32; rows * d], vec![0.0f32; rows * d], vec![0.0f32; rows * d]);
         let (mut ey, mut finite) = (vec![0.0f32; rows], vec![false; rows]);
         let mut traj = vec![Trajectory::default(); rows];
+        let mut draws: Vec<Draws> = (0..rows).map(|_| Draws::new(&self.config, d)).collect();
+        let mut accept_u = vec![0.0f32; rows];
         for step in first..first + n {
             if !live.contains(&true) {
                 break;
             }
             for j in (0..rows).filter(|&j| live[j]) {
-                traj[j] = self.propose(chains[j], step, &xs[row(j)], &g[row(j)], &mut y[row(j)], &mut p[row(j)]);
+                let (noise, u) = draws[j].at(&self.config, chains[j].id, step, first + n);
+                accept_u[j] = u[0];
+                traj[j] = self.propose(chains[j], noise, u, &xs[row(j)], &g[row(j)], &mut y[row(j)], &mut p[row(j)]);
             }
             if self.config.kind == SamplerKind::Hmc {
                 self.leapfrog_block(&chains, &live, &traj, &g, &mut y, &mut p, &mut gy, &mut ey, &mut finite);
@@ -356,7 +436,7 @@ impl CpuSampler {
                     traj: traj[j],
                     finite: finite[j],
                 };
-                match self.verdict(chains[j], step, &xs[row(j)], &g[row(j)], e[j], &q, &mut out[j]) {
+                match self.verdict(chains[j], accept_u[j], &xs[row(j)], &g[row(j)], e[j], &q, &mut out[j]) {
                     Verdict::Freeze => {
                         live[j] = false;
                         continue;
@@ -423,6 +503,236 @@ impl CpuSampler {
         }
     }
 
+    /// [`Self::energy_grad_at`] for a block of lanes (analytic energies).
+    #[inline(always)]
+    fn energy_grad_lanes(&self, x: &[Lanes], g: &mut [Lanes], beta: Lanes) -> Lanes {
+        g.fill(Lanes::splat(0.0));
+        let e = self.energy.add_analytic_energy_grad(x, g, Lanes::splat(1.0));
+        g.iter_mut().for_each(|v| *v *= beta);
+        e
+    }
+
+    /// Runs global steps `first .. first + n` of the (at most [`LANES`]) chains `start ..`
+    /// whose states are the rows of `xs`, as one block of lanes (analytic energies): every
+    /// operation of [`Self::run_chain`] on all lanes at once, in the same order, so each chain
+    /// ends bit for bit where it would alone. Lanes past the last row repeat it and stay idle.
+    fn run_lanes(&self, start: usize, xs: &mut [f32], first: u32, n: u32) -> Vec<ChainOutcome> {
+        // AVX2 where the CPU has it. Not AVX-512: there LLVM's loop vectoriser turns the loops
+        // over dimensions into gathers across lanes (measured twice as slow as AVX2).
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx2")]
+            fn avx2(s: &CpuSampler, start: usize, xs: &mut [f32], first: u32, n: u32) -> Vec<ChainOutcome> {
+                s.run_lanes_generic(start, xs, first, n)
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has the features the function is compiled for; every path
+                // computes the same bits (Rust never fuses a * b + c).
+                return unsafe { avx2(self, start, xs, first, n) };
+            }
+        }
+        self.run_lanes_generic(start, xs, first, n)
+    }
+
+    #[inline(always)]
+    fn run_lanes_generic(&self, start: usize, xs: &mut [f32], first: u32, n: u32) -> Vec<ChainOutcome> {
+        let (cfg, d, scale) = (&self.config, self.dim, &self.dim_scale);
+        let rows = xs.len() / d;
+        let lane_row = |l: usize| l.min(rows - 1);
+        let chains: [Chain; LANES] = std::array::from_fn(|l| self.chain(start + lane_row(l)));
+        let per_lane = |f: fn(&Chain) -> f32| Lanes(chains.map(|c| f(&c)));
+        let (h, beta) = (per_lane(|c| c.h), per_lane(|c| c.beta));
+        let ids = chains.map(|c| c.id);
+        let zero = Lanes::splat(0.0);
+        let mut x: Vec<Lanes> = (0..d).map(|i| Lanes(std::array::from_fn(|l| xs[lane_row(l) * d + i]))).collect();
+        let mut g = vec![zero; d];
+        let mut e = self.energy_grad_lanes(&x, &mut g, beta);
+        let start_ok = finite_lanes(&x, &g, e);
+        let mut out: Vec<ChainOutcome> = (0..rows).map(|_| ChainOutcome::default()).collect();
+        let mut live = [false; LANES];
+        for l in 0..rows {
+            live[l] = !self.frozen[start + l] && start_ok[l];
+            out[l].frozen = !self.frozen[start + l] && !start_ok[l];
+        }
+        let ran = live;
+        let (mut y, mut gy, mut p, mut noise) = (vec![zero; d], vec![zero; d], vec![zero; d], vec![zero; d]);
+        let hmc = cfg.kind == SamplerKind::Hmc;
+        let stream = if hmc { Stream::Momentum } else { Stream::ProposalNoise };
+        let key = rng::key(cfg.seed);
+        let counters = |step: u32, stream: Stream, draw: u32| -> rng::LaneCounters {
+            [ids, [step; LANES], [stream as u32; LANES], [draw; LANES]]
+        };
+        for step in first..first + n {
+            if !live.contains(&true) {
+                break;
+            }
+            for draw in 0..d.div_ceil(4) {
+                let normals = rng::normals_lanes(&counters(step, stream, draw as u32), key);
+                for comp in 0..4.min(d - 4 * draw) {
+                    noise[4 * draw + comp] = Lanes(normals[comp]);
+                }
+            }
+            let u = if cfg.kind == SamplerKind::Ula {
+                [[0.0; LANES]; 4]
+            } else {
+                rng::uniforms_lanes(&counters(step, Stream::Accept, 0), key)
+            };
+            // The proposal: propose's arithmetic on lanes.
+            let (mut eps, mut n_leap, mut kinetic0) = (zero, [0u32; LANES], zero);
+            match cfg.kind {
+                SamplerKind::Ula => {
+                    let s = cfg.noise_scale.map_or_else(|| (Lanes::splat(2.0) * h).map(f32::sqrt), Lanes::splat);
+                    for i in 0..d {
+                        let gi = cfg.grad_clamp.map_or(g[i], |m| g[i].map(|v| v.clamp(-m, m)));
+                        let v = x[i] - h * gi + s * noise[i];
+                        y[i] = cfg.box_clamp.map_or(v, |(lo, hi)| v.map(|v| v.clamp(lo, hi)));
+                    }
+                }
+                SamplerKind::Mala => {
+                    let s = (Lanes::splat(2.0) * h).map(f32::sqrt);
+                    for i in 0..d {
+                        let m = scale[i];
+                        y[i] = x[i] - h * Lanes::splat(m) * g[i] + s * Lanes::splat(m.sqrt()) * noise[i];
+                    }
+                }
+                SamplerKind::Rwmh => {
+                    for i in 0..d {
+                        y[i] = x[i] + h * Lanes::splat(scale[i]) * noise[i];
+                    }
+                }
+                SamplerKind::Hmc => {
+                    for l in 0..LANES {
+                        let t = self.trajectory(h.0[l], [0.0, u[1][l], u[2][l], 0.0]);
+                        (eps.0[l], n_leap[l]) = (t.eps, t.n_leap);
+                    }
+                    for i in 0..d {
+                        p[i] = noise[i] / Lanes::splat(scale[i].sqrt());
+                        kinetic0 += Lanes::splat(0.5) * p[i] * p[i] * Lanes::splat(scale[i]);
+                    }
+                    y.copy_from_slice(&x);
+                }
+            }
+            // Its evaluation.
+            let (ey, finite) = if hmc {
+                gy.copy_from_slice(&g);
+                self.leapfrog_lanes(&live, beta, eps, n_leap, e, &mut y, &mut p, &mut gy)
+            } else {
+                let ey = self.energy_grad_lanes(&y, &mut gy, beta);
+                (ey, finite_lanes(&y, &gy, ey))
+            };
+            // The verdict: verdict's and log_alpha's arithmetic on lanes.
+            let log_alpha = match cfg.kind {
+                SamplerKind::Mala => {
+                    let (mut forward, mut backward) = (zero, zero);
+                    for i in 0..d {
+                        let m = Lanes::splat(scale[i]);
+                        let f = y[i] - x[i] + h * m * g[i];
+                        let b = x[i] - y[i] + h * m * gy[i];
+                        forward += f * f / m;
+                        backward += b * b / m;
+                    }
+                    beta * (e - ey) + (forward - backward) / (Lanes::splat(4.0) * h)
+                }
+                SamplerKind::Rwmh => beta * (e - ey),
+                SamplerKind::Hmc => {
+                    let mut kinetic1 = zero;
+                    for i in 0..d {
+                        kinetic1 += Lanes::splat(0.5) * p[i] * p[i] * Lanes::splat(scale[i]);
+                    }
+                    beta * (e - ey) + kinetic0 - kinetic1
+                }
+                SamplerKind::Ula => zero,
+            };
+            let mut moves = [false; LANES];
+            for l in 0..rows {
+                if !live[l] {
+                    continue;
+                }
+                if cfg.kind == SamplerKind::Ula {
+                    moves[l] = finite[l];
+                    if !finite[l] {
+                        (live[l], out[l].frozen) = (false, true);
+                    }
+                    continue;
+                }
+                let log_alpha = if finite[l] { log_alpha.0[l] } else { -1.0e30 };
+                out[l].prob_sum += accept_prob(log_alpha);
+                moves[l] = u[0][l].ln() <= log_alpha;
+                out[l].accepted += moves[l] as u32;
+            }
+            for i in 0..d {
+                x[i] = y[i].select(&moves, x[i]);
+                g[i] = gy[i].select(&moves, g[i]);
+            }
+            e = ey.select(&moves, e);
+            if trace_slot(cfg, step).is_some() {
+                for l in (0..rows).filter(|&l| live[l]) {
+                    let row: Vec<f32> = x.iter().map(|v| v.0[l]).collect();
+                    out[l].record(cfg, step, &row);
+                }
+            }
+        }
+        for l in 0..rows {
+            if ran[l] {
+                out[l].energy = Some(e.0[l]);
+                for i in 0..d {
+                    xs[l * d + i] = x[i].0[l];
+                }
+            }
+        }
+        out
+    }
+
+    /// [`leapfrog`] on the live lanes, each with its own step and length: y, p and gy (dE/dq at
+    /// y, beta-scaled) end at each trajectory's end. Returns the final energies (a lane whose
+    /// trajectory stopped being finite keeps `e`) and which lanes stayed finite.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn leapfrog_lanes(
+        &self,
+        live: &[bool; LANES],
+        beta: Lanes,
+        eps: Lanes,
+        n_leap: [u32; LANES],
+        e: Lanes,
+        y: &mut [Lanes],
+        p: &mut [Lanes],
+        gy: &mut [Lanes],
+    ) -> (Lanes, [bool; LANES]) {
+        let d = self.dim;
+        let half = Lanes::splat(0.5) * eps;
+        for i in 0..d {
+            p[i] -= half * gy[i];
+        }
+        let (mut moving, mut finite, mut e_end) = (*live, *live, e);
+        let mut g_new = vec![Lanes::splat(0.0); d];
+        let longest = (0..LANES).filter(|&l| live[l]).map(|l| n_leap[l]).max().unwrap_or(0);
+        for step in 0..longest {
+            for i in 0..d {
+                y[i] = (y[i] + eps * Lanes::splat(self.dim_scale[i]) * p[i]).select(&moving, y[i]);
+            }
+            let e_new = self.energy_grad_lanes(y, &mut g_new, beta);
+            let ok = finite_lanes(y, &g_new, e_new);
+            let mut last = [false; LANES];
+            for l in 0..LANES {
+                if moving[l] && !ok[l] {
+                    (finite[l], moving[l]) = (false, false);
+                }
+                last[l] = step + 1 == n_leap[l];
+            }
+            e_end = e_new.select(&moving, e_end);
+            let k = half.select(&last, eps);
+            for i in 0..d {
+                gy[i] = g_new[i].select(&moving, gy[i]);
+                p[i] = (p[i] - k * gy[i]).select(&moving, p[i]);
+            }
+            for l in 0..LANES {
+                moving[l] &= !last[l];
+            }
+        }
+        (e_end, finite)
+    }
+
     /// Chains per block of the batched schedule: a few blocks per thread for balance, enough
     /// rows for efficient GEMMs, and a block's activations small enough for the cache.
     fn block_rows(&self) -> usize {
@@ -433,20 +743,28 @@ impl CpuSampler {
     fn run_segment(&mut self, first: u32, n: u32) {
         let d = self.dim;
         let mut state = std::mem::take(&mut self.state);
-        let outcomes: Vec<ChainOutcome> = if self.batched {
-            let rows = self.block_rows();
-            state
-                .par_chunks_mut(rows * d)
+        let outcomes: Vec<ChainOutcome> = match self.schedule {
+            Schedule::Batched => {
+                let rows = self.block_rows();
+                state
+                    .par_chunks_mut(rows * d)
+                    .enumerate()
+                    .flat_map_iter(|(k, xs)| self.run_block(k * rows, xs, first, n))
+                    .collect()
+            }
+            Schedule::Lanes => state
+                .par_chunks_mut(LANES * d)
                 .enumerate()
-                .flat_map_iter(|(k, xs)| self.run_block(k * rows, xs, first, n))
-                .collect()
-        } else {
-            let frozen = &self.frozen;
-            state
-                .par_chunks_mut(d)
-                .enumerate()
-                .map(|(i, x)| if frozen[i] { ChainOutcome::default() } else { self.run_chain(i, x, first, n) })
-                .collect()
+                .flat_map_iter(|(k, xs)| self.run_lanes(k * LANES, xs, first, n))
+                .collect(),
+            Schedule::ChainMajor => {
+                let frozen = &self.frozen;
+                state
+                    .par_chunks_mut(d)
+                    .enumerate()
+                    .map(|(i, x)| if frozen[i] { ChainOutcome::default() } else { self.run_chain(i, x, first, n) })
+                    .collect()
+            }
         };
         self.state = state;
         let chains = self.frozen.len();
