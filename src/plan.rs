@@ -226,6 +226,8 @@ pub fn read_checked(mut reader: impl Read, path: &Path, what: &str, limit: &Limi
                 }
                 decided = true;
                 max = total;
+                // The chunk may have run past the declared end: keep one byte of the excess.
+                out.truncate(out.len().min(total as usize + 1));
                 out.try_reserve_exact((total as usize).saturating_sub(out.len()))
                     .map_err(|_| Error::format(path, format!("{what}: cannot allocate the {} it declares", human(total as u128))))?;
             }
