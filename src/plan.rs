@@ -5,6 +5,13 @@
 //!
 //! The budget is `EBM_MEMORY_BUDGET` (bytes, with an optional K/M/G/T suffix, powers of 1024)
 //! when set, else Linux's `MemAvailable`, else unlimited.
+//!
+//! The work plan sits next to it: a request whose stated work would take absurdly long
+//! (`--leapfrog 4000000000` would run for centuries) is refused before it starts, naming its
+//! flags, instead of looking like a hang. Per-step multipliers (leapfrog steps per proposal,
+//! Langevin or Gibbs steps per training step, AIS temperatures) each have a ceiling, and the
+//! whole request's estimated operations (chains x steps x per-step multipliers x the cost of one
+//! energy evaluation) are capped by [`work_limit`]; both are far above any useful setting.
 
 use crate::{Error, Result};
 use std::io::Read;
@@ -92,7 +99,8 @@ pub fn human(bytes: u128) -> String {
 struct Item {
     flag: String,
     what: String,
-    bytes: u128,
+    /// Bytes in a [`Plan`], operations in a [`Work`].
+    amount: u128,
 }
 
 /// The host memory one command will need, item by item, checked against the [`Budget`] before
@@ -112,13 +120,13 @@ impl Plan {
     pub fn add(&mut self, flag: impl Into<String>, what: impl Into<String>, counts: &[u64], size: u64, copies: u64) -> &mut Self {
         // u128 cannot overflow for the few u64 factors a plan multiplies; saturate anyway.
         let bytes = counts.iter().fold(size as u128 * copies as u128, |a, &c| a.saturating_mul(c as u128));
-        self.items.push(Item { flag: flag.into(), what: what.into(), bytes });
+        self.items.push(Item { flag: flag.into(), what: what.into(), amount: bytes });
         self
     }
 
     /// The planned total in bytes.
     pub fn total(&self) -> u128 {
-        self.items.iter().map(|i| i.bytes).sum()
+        self.items.iter().map(|i| i.amount).sum()
     }
 
     /// Checks the plan against [`budget`].
@@ -132,16 +140,103 @@ impl Plan {
         if total <= budget.bytes as u128 {
             return Ok(());
         }
-        let largest = self.items.iter().max_by_key(|i| i.bytes).expect("a plan over budget has an item");
-        let others = if total > largest.bytes + largest.bytes / 100 { format!(" (the whole request: {})", human(total)) } else { String::new() };
+        let largest = self.items.iter().max_by_key(|i| i.amount).expect("a plan over budget has an item");
+        let others = if total > largest.amount + largest.amount / 100 { format!(" (the whole request: {})", human(total)) } else { String::new() };
         Err(Error::invalid(
             &largest.flag,
             format!(
                 "{} would need {}{others}, more than the {} of memory available ({}); ask for less",
                 largest.what,
-                human(largest.bytes),
+                human(largest.amount),
                 human(budget.bytes as u128),
                 budget.source
+            ),
+        ))
+    }
+}
+
+/// The ceiling of a per-step multiplier such as `--leapfrog` or `--cd K`.
+pub const MAX_STEPS_PER_STEP: u64 = 10_000;
+
+/// The ceiling of `rbm eval --betas` (AIS temperatures; the default is 15000).
+pub const MAX_BETAS: u64 = 10_000_000;
+
+/// The environment variable that sets the work limit (a number of operations, e.g. `1e18`).
+pub const WORK_VAR: &str = "EBM_WORK_LIMIT";
+
+/// The default work limit: 10^17 estimated operations (multiply-adds or energy terms), hours
+/// on a fast GPU, months on a CPU.
+pub const DEFAULT_WORK_LIMIT: u128 = 100_000_000_000_000_000;
+
+/// The current work limit: [`WORK_VAR`] when set, else [`DEFAULT_WORK_LIMIT`].
+pub fn work_limit() -> Result<u128> {
+    match std::env::var(WORK_VAR) {
+        Ok(text) => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 1.0)
+            .map(|v| v as u128)
+            .ok_or_else(|| Error::invalid(WORK_VAR, format!("{text:?} is not a number of operations (e.g. 1e18)"))),
+        Err(_) => Ok(DEFAULT_WORK_LIMIT),
+    }
+}
+
+/// Refuses a per-step multiplier above `max`, naming the flag, the value and the ceiling.
+pub fn per_step(flag: &str, value: u64, max: u64, what: &str) -> Result<()> {
+    if value > max {
+        return Err(Error::invalid(
+            flag,
+            format!("{value} {what} is more than the {max} allowed: each step would multiply its work by {value}; ask for at most {max}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The estimated work of one command, term by term (e.g. sampling, warm-up, AIS), checked
+/// against [`work_limit`] before anything runs.
+#[derive(Clone, Debug, Default)]
+pub struct Work {
+    items: Vec<Item>,
+}
+
+impl Work {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the product of `factors` operations; `flag` names the flags that make it large
+    /// (e.g. `--chains 4096 x --steps 1000 x --leapfrog 10`), `what` the work.
+    pub fn add(&mut self, flag: impl Into<String>, what: impl Into<String>, factors: &[u64]) -> &mut Self {
+        let ops = factors.iter().fold(1u128, |a, &f| a.saturating_mul(f as u128));
+        self.items.push(Item { flag: flag.into(), what: what.into(), amount: ops });
+        self
+    }
+
+    /// The estimated operations in all.
+    pub fn total(&self) -> u128 {
+        self.items.iter().fold(0u128, |a, i| a.saturating_add(i.amount))
+    }
+
+    /// Checks the work against [`work_limit`].
+    pub fn check(&self) -> Result<()> {
+        self.check_against(work_limit()?)
+    }
+
+    /// Refuses work above `limit` operations, naming the largest term's flags.
+    pub fn check_against(&self, limit: u128) -> Result<()> {
+        let total = self.total();
+        if total <= limit {
+            return Ok(());
+        }
+        let largest = self.items.iter().max_by_key(|i| i.amount).expect("work over the limit has a term");
+        Err(Error::invalid(
+            &largest.flag,
+            format!(
+                "{} would take about {total:.1e} operations, more than the {limit:.1e} allowed ({WORK_VAR} overrides); ask for fewer",
+                largest.what,
+                total = total as f64,
+                limit = limit as f64
             ),
         ))
     }
@@ -290,6 +385,21 @@ mod tests {
         plan.add("--trace", "the trace", &[1 << 20, 10, 2], 4, 1);
         let message = plan.check_against(budget).unwrap_err().to_string();
         assert!(message.contains("--trace") && message.contains("80.00 MiB") && message.contains("1.00 MiB"), "{message}");
+    }
+
+    #[test]
+    fn work_over_the_limit_names_its_flags() {
+        let mut work = Work::new();
+        work.add("--chains 4 x --steps 10", "sampling", &[4, 10, 2]);
+        assert!(work.check_against(80).is_ok());
+        work.add("--leapfrog 1000", "the leapfrog steps", &[4, 10, 1000]);
+        let message = work.check_against(1000).unwrap_err().to_string();
+        assert!(message.contains("--leapfrog 1000") && message.contains("4.0e4 operations"), "{message}");
+        // Saturates instead of wrapping: the largest request is still refused.
+        Work::new().add("--x", "x", &[u64::MAX, u64::MAX, u64::MAX]).check_against(1).unwrap_err();
+        let message = per_step("--leapfrog", 4_000_000_000, MAX_STEPS_PER_STEP, "leapfrog steps per proposal").unwrap_err().to_string();
+        assert!(message.contains("--leapfrog") && message.contains("4000000000") && message.contains("10000"), "{message}");
+        assert!(per_step("--leapfrog", MAX_STEPS_PER_STEP, MAX_STEPS_PER_STEP, "x").is_ok());
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! The reliability classes of issue 16 through the binary: oversized requests refused by the
 //! size plan (with a small budget set by EBM_MEMORY_BUDGET) naming the flag, frozen chains
 //! kept out of the diagnostics and marked NaN in the trace, numbers that f32 loses refused with
-//! the user's value, and the kernel-size guard.
+//! the user's value, the kernel-size guard, and the work plan (absurdly long requests refused).
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn scratch(tag: &str) -> PathBuf {
@@ -15,16 +15,28 @@ fn scratch(tag: &str) -> PathBuf {
     dir
 }
 
-/// Runs `ebm` with a 64 MiB memory budget; returns the output and how long it took.
+/// Runs `ebm` with a 64 MiB memory budget; returns the output and how long it took. A run
+/// past two minutes is killed and fails the test (a hang is a failure, not a stuck suite).
 fn ebm(args: &[&str]) -> (Output, Duration) {
     let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_ebm"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ebm"))
         .args(args)
         .env("EBM_MEMORY_BUDGET", "64M")
         .env("RUST_BACKTRACE", "0")
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run ebm");
-    (out, start.elapsed())
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok(out) => (out.expect("run ebm"), start.elapsed()),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("{args:?} was still running after {:?} (killed)", start.elapsed());
+        }
+    }
 }
 
 /// Runs `ebm` expecting a refusal: exit status 1 (not a signal), quickly, stderr holding every
@@ -57,6 +69,55 @@ fn oversized_requests_are_refused_naming_the_flag() {
     refused(&["train", "--data", "ring8", "--run-dir", dir.join("run").to_str().unwrap(), "--buffer-size", "100000000"], &["--buffer-size 100000000"]);
     // The same request within the budget runs.
     let (ok, _) = ebm(&with(&["--chains", "64"]));
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+}
+
+#[test]
+fn rbm_train_sizes_are_in_the_size_plan() {
+    let dir = scratch("rbm-plan");
+    let digits = env!("CARGO_MANIFEST_DIR").to_string() + "/data/digits";
+    let run = dir.join("run");
+    let train = |extra: &[&'static str]| -> Vec<String> {
+        let base = ["rbm", "train", "--data", &digits, "--run-dir", run.to_str().unwrap(), "--backend", "cpu", "--epochs", "1"];
+        base.iter().map(|a| a.to_string()).chain(extra.iter().map(|a| a.to_string())).collect()
+    };
+    let refuse = |extra: &[&'static str], want: &[&str]| {
+        let args = train(extra);
+        refused(&args.iter().map(String::as_str).collect::<Vec<_>>(), want);
+        assert!(!run.exists(), "a refused run left {}", run.display());
+    };
+    // 64 x 60000 weights are within the RBM's own limits (2^30 weights, 65533 hidden units) but
+    // their copies are not within 64 MiB.
+    refuse(&["--hidden", "60000", "--batch", "1"], &["--hidden 60000 x 64 visible units", "the weights", "MiB", "EBM_MEMORY_BUDGET"]);
+    refuse(&["--batch", "60000"], &["--batch 60000", "a batch of Gibbs chains", "EBM_MEMORY_BUDGET"]);
+    refuse(&["--hidden", "4000000000"], &["--hidden 4000000000", "TiB"]);
+    // The same command at a size that fits trains.
+    let args = train(&["--hidden", "16"]);
+    let (ok, _) = ebm(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+}
+
+#[test]
+fn absurd_work_is_refused_quickly_naming_the_flags() {
+    let dir = scratch("work");
+    // Once a hang: 4e9 leapfrog steps per proposal.
+    refused(&["sample", "--backend", "cpu", "--sampler", "hmc", "--leapfrog", "4000000000"], &["--leapfrog", "4000000000", "at most 10000"]);
+    // Each multiplier within its ceiling, their product not.
+    refused(
+        &["sample", "--backend", "cpu", "--sampler", "hmc", "--leapfrog", "10000", "--chains", "4096", "--steps", "4000000000"],
+        &["--chains 4096 x --steps 4000000000 x --leapfrog 10000", "operations", "EBM_WORK_LIMIT"],
+    );
+    refused(&["sample", "--backend", "cpu", "--sampler", "hmc", "--leapfrog", "1000", "--warmup", "4000000000", "--tempering", "4"], &["--warmup 4000000000 x --leapfrog 1000 x 4 replicas", "the warm-up"]);
+    let run = dir.join("run");
+    let run = run.to_str().unwrap();
+    refused(&["train", "--data", "ring8", "--run-dir", run, "--steps", "4000000000"], &["--steps 4000000000", "--langevin-steps 20", "operations"]);
+    let digits = env!("CARGO_MANIFEST_DIR").to_string() + "/data/digits";
+    refused(&["rbm", "train", "--data", &digits, "--run-dir", run, "--cd", "4000000000"], &["--cd", "4000000000", "at most 10000"]);
+    refused(&["rbm", "train", "--data", &digits, "--run-dir", run, "--epochs", "4000000000"], &["--epochs 4000000000", "operations"]);
+    refused(&["rbm", "eval", "--data", &digits, "--run-dir", run, "--betas", "4000000000000"], &["--betas", "at most 10000000"]);
+    assert!(!std::path::Path::new(run).exists(), "a refused run left {run}");
+    // At the ceiling, one short chain runs.
+    let (ok, _) = ebm(&["sample", "--backend", "cpu", "--sampler", "hmc", "--leapfrog", "10000", "--chains", "1", "--steps", "1", "--step-size", "0.001"]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
 }
 

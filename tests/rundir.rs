@@ -247,3 +247,55 @@ fn a_finished_run_resumes_as_complete_and_restores_its_final_figure() {
     assert!(o.status.success() && stderr(&o).contains("is complete at epoch 1"), "{}", stderr(&o));
     assert!(rbm_run.join("filters.png").exists());
 }
+
+/// `ebm` run in `cwd`, for relative paths.
+fn ebm_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ebm")).current_dir(cwd).args(args).output().expect("run ebm")
+}
+
+#[test]
+fn resume_compares_data_files_by_canonical_path() {
+    let dir = temp_dir("rundir-canonical");
+    let rows: String = (0..200).map(|i| format!("{},{}\n", (i as f32 * 0.37).sin(), (i as f32 * 0.11).cos())).collect();
+    std::fs::write(dir.join("p.csv"), &rows).unwrap();
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    // Same contents under another name: only the path tells them apart.
+    std::fs::write(dir.join("q.csv"), &rows).unwrap();
+    let tiny = ["--model", "mlp:2,8,1", "--batch", "16", "--buffer-size", "64", "--langevin-steps", "2", "--backend", "cpu"];
+    let args = |extra: &[&'static str]| -> Vec<&'static str> { ["train"].iter().chain(&tiny).chain(extra).copied().collect() };
+    let o = ebm_in(&dir, &args(&["--data", "p.csv", "--steps", "2", "--run-dir", "run"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    for same in ["./p.csv", "sub/../p.csv"] {
+        let o = ebm_in(&dir, &args(&["--data", same, "--steps", "4", "--resume", "run"]));
+        assert!(o.status.success(), "--data {same} was refused: {}", stderr(&o));
+    }
+    let o = ebm_in(&dir, &args(&["--data", "q.csv", "--steps", "6", "--resume", "run"]));
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("--data was p.csv in this run, not q.csv"), "{e}");
+
+    // The RBM trainer, from a copy of the committed digits.
+    std::fs::copy(common::digits_dir().join("digits.csv.gz"), dir.join("digits.csv.gz")).unwrap();
+    let rbm = |data: &'static str, extra: &[&'static str]| -> Vec<&'static str> {
+        ["rbm", "train", "--data", data, "--hidden", "8", "--binarize", "threshold", "--backend", "cpu"].iter().chain(extra).copied().collect()
+    };
+    let o = ebm_in(&dir, &rbm("digits.csv.gz", &["--epochs", "1", "--run-dir", "rbm"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = ebm_in(&dir, &rbm("./digits.csv.gz", &["--epochs", "2", "--resume", "rbm"]));
+    assert!(o.status.success(), "--data ./digits.csv.gz was refused: {}", stderr(&o));
+}
+
+#[test]
+fn an_oversized_run_json_is_refused_without_reading_it() {
+    let dir = temp_dir("rundir-json");
+    let run = dir.join("run");
+    let o = train(&["--data", "ring8", "--steps", "2", "--run-dir", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A sparse 100 MiB run.json: read whole, it would be 100 MiB of memory; the size plan's
+    // reader refuses it from its size.
+    std::fs::File::options().write(true).open(run.join("run.json")).unwrap().set_len(100 << 20).unwrap();
+    for args in [vec!["eval", "--run-dir", s(&run)], vec!["train", "--steps", "4", "--resume", s(&run)]] {
+        let o = ebm(&args);
+        let e = stderr(&o);
+        assert!(!o.status.success() && e.contains("run description of 100.00 MiB is larger than the 64.00 MiB allowed"), "{args:?}: {e}");
+    }
+}

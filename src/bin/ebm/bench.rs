@@ -356,6 +356,36 @@ fn si(x: f64) -> String {
     format!("{v:.digits$}{unit}")
 }
 
+/// `--steps` applies to every case: the ESS cases' traces (memory) and every case's work are
+/// planned before anything runs (see `ebm_gpu::plan`). The default steps are fixed and small.
+fn plan(args: &BenchArgs) -> Result<()> {
+    let Some(steps) = args.steps else { return Ok(()) };
+    let mut memory = ebm_gpu::plan::Plan::new();
+    let mut work = ebm_gpu::plan::Work::new();
+    for case in cases(args.suite, args.quick)? {
+        let (dim, steps) = (case.energy.dim() as u64, steps as u64);
+        let cost = case.energy.loop_iterations().max(dim).max(1);
+        for &(chains, _) in &case.sizes {
+            let flag = format!("--steps {steps} x {chains} chains ({})", case.name);
+            for &kind in &case.samplers {
+                // The torchebm cases' HMC takes 10 leapfrog steps.
+                let gradients = if kind == SamplerKind::Hmc { 10 } else { 1 };
+                work.add(flag.clone(), format!("the {} benchmark", kind.name()), &[steps, chains as u64, gradients, cost]);
+            }
+            if case.ess {
+                memory.add(format!("{flag} x dim {dim}"), "a benchmark's trace", &[steps, chains as u64, dim], 4, 3);
+            }
+        }
+    }
+    if matches!(args.suite, Suite::All | Suite::Rbm) {
+        // 1024 chains of block Gibbs on a 784x500 RBM.
+        work.add(format!("--steps {steps} x 1024 chains (rbm)"), "the rbm benchmark", &[steps as u64, 1024, 2, 784, 500]);
+    }
+    memory.check()?;
+    work.check()?;
+    Ok(())
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(path) = &args.csv {
         let mut paths = crate::outputs::Paths::new();
@@ -364,6 +394,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             paths.output("--csv", &nn_csv_path(path), &["csv"])?;
         }
     }
+    plan(args)?;
     let want_gpu = matches!(args.backend, Backend::Gpu | Backend::Both);
     let want_cpu = matches!(args.backend, Backend::Cpu | Backend::Both);
 

@@ -16,7 +16,7 @@ pub struct Paths {
 }
 
 /// `path` with its longest existing ancestor canonicalised and the rest appended.
-fn canonical(path: &Path) -> PathBuf {
+pub fn canonical(path: &Path) -> PathBuf {
     let absolute = if path.is_absolute() {
         path.to_path_buf()
     } else {

@@ -237,6 +237,9 @@ struct RunData {
     limit: Option<usize>,
     /// [`crate::rundir::data_hash`] of the training rows as loaded and binarised.
     data_hash: String,
+    /// [`crate::rundir::data_file`] of `data`; absent in runs of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_file: Option<PathBuf>,
 }
 
 const RUN_FILE: &str = "run.json";
@@ -249,6 +252,11 @@ const METRICS_HEADER: &str = "epoch,seconds,recon_error,pseudo_likelihood,execut
 const RESUME_MAY_CHANGE: &str = "a resume may change --epochs (upwards), --backend, and --lr together with --change-lr";
 
 fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
+    for (flag, k) in [("--cd", a.cd), ("--pcd", a.pcd)] {
+        if let Some(k) = k {
+            ebm_gpu::plan::per_step(flag, k as u64, ebm_gpu::plan::MAX_STEPS_PER_STEP, "Gibbs steps per batch")?;
+        }
+    }
     let run_dir = a.dir()?;
     let mut paths = crate::outputs::Paths::new();
     paths.input("--data", &a.data.data);
@@ -286,7 +294,11 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
         data_seed: data_args.data_seed,
         limit: data_args.limit,
         data_hash: crate::rundir::data_hash(&train_x.images),
+        data_file: crate::rundir::data_file(&data_args.data),
     };
+    if !resume {
+        plan(a, &train_x)?;
+    }
     let method = match (a.cd, a.pcd) {
         (_, Some(k)) => Method::Pcd(k),
         (Some(k), None) => Method::Cd(k),
@@ -327,6 +339,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
         let rbm = Rbm::random(train_x.dim(), a.hidden, visible, 0.01, a.seed)?;
         TrainState::new(rbm, &config, &train_x.images)?
     };
+    work(&config, state.epoch, train_x.rows, train_x.dim(), state.rbm.n_hid)?;
     // Written once the resume is known to be sound (a resume keeps the data, so the file too).
     ebm_gpu::io::write_atomic(&run_dir.join(RUN_FILE), serde_json::to_string_pretty(&run_data)?.as_bytes())?;
     let first_epoch = state.epoch;
@@ -363,14 +376,40 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     Ok(())
 }
 
+/// The host memory a fresh `rbm train` needs, refused before the model is made, naming
+/// --hidden or --batch and the size. (Resume reads the sizes from a checkpoint the plan's
+/// bounded reader already checked.)
+fn plan(a: &TrainArgs, train_x: &Dataset) -> anyhow::Result<()> {
+    let (v, h, b) = (train_x.dim() as u64, a.hidden as u64, a.batch as u64);
+    let mut plan = ebm_gpu::plan::Plan::new();
+    // Weights, their gradient and momentum, the executor's copy, the checkpoint's copy and its
+    // encoding.
+    plan.add(format!("--hidden {} x {v} visible units", a.hidden), "the weights", &[v, h], 4, 6);
+    // The batch's data, reconstructions, hidden probabilities and samples at both ends of the
+    // chain, and PCD's persistent chains.
+    plan.add(format!("--batch {} x (--hidden {} + {v} visible units)", a.batch, a.hidden), "a batch of Gibbs chains", &[b, v + h], 4, 8);
+    // The executor's copy of the training rows.
+    plan.add(format!("--data {} ({} rows)", a.data.data.display(), train_x.rows), "the training rows", &[train_x.rows as u64, v], 4, 1);
+    plan.check()?;
+    Ok(())
+}
+
+/// Refuses training whose stated work is absurd (see `ebm_gpu::plan::Work`): each row of each
+/// remaining epoch takes k Gibbs steps (two products with the weights each) and the gradient.
+fn work(config: &TrainConfig, from_epoch: u32, rows: usize, v: usize, h: usize) -> anyhow::Result<()> {
+    let k = match config.method {
+        Method::Cd(k) | Method::Pcd(k) => k as u64,
+    };
+    let epochs = config.epochs.saturating_sub(from_epoch) as u64;
+    let flags = format!("--epochs {} x {rows} rows x {} (--cd/--pcd)", config.epochs, config.method);
+    let what = format!("training a {v}x{h} RBM");
+    ebm_gpu::plan::Work::new().add(flags, what, &[epochs, rows as u64, 2 * k + 3, v as u64, h as u64]).check()?;
+    Ok(())
+}
+
 /// The run's `run.json`, or None for a run of an older version, which wrote none.
 fn read_run_data(run_dir: &Path) -> anyhow::Result<Option<RunData>> {
-    let path = run_dir.join(RUN_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| format!("{}: not a valid run description", path.display()))?)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
+    crate::rundir::read_run_json(&run_dir.join(RUN_FILE))
 }
 
 /// The first 100 hidden units' filters as `filters.png` in the run dir.
@@ -386,7 +425,8 @@ fn check_resume(a: &TrainArgs, given: &Given, recorded: Option<&RunData>, now: &
     let same = |flag: &str, run: String, new: String| given.unchanged(flag, run, new, RESUME_MAY_CHANGE);
     match recorded {
         Some(run) => {
-            same("--data", run.data.display().to_string(), now.data.display().to_string())?;
+            let (typed, now_typed) = (run.data.display().to_string(), now.data.display().to_string());
+            given.unchanged_data("--data", &typed, run.data_file.as_deref(), &now_typed, RESUME_MAY_CHANGE)?;
             same("--binarize", run.binarize.clone(), now.binarize.clone())?;
             same("--data-seed", run.data_seed.to_string(), now.data_seed.to_string())?;
             same("--limit", format!("{:?}", run.limit), format!("{:?}", now.limit))?;
@@ -429,6 +469,9 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     if !a.exact && a.betas < ais::MIN_INTERVALS {
         bail!("--betas {}: too few temperatures for AIS to mean anything; use at least {} (thousands for models trained on real data)", a.betas, ais::MIN_INTERVALS);
     }
+    if !a.exact {
+        ebm_gpu::plan::per_step("--betas", a.betas as u64, ebm_gpu::plan::MAX_BETAS, "AIS temperatures")?;
+    }
     let (state, _) = checkpoint::load(&run_checkpoint(&a.run_dir)?)?;
     let rbm = state.rbm;
     if !a.exact && !(2..=ais::MAX_RUNS).contains(&a.ais_runs) {
@@ -440,6 +483,15 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
             rbm.n_vis,
             rbm.n_hid
         );
+    }
+    if !a.exact {
+        // Two forward estimates and the reverse check step through every temperature; the
+        // reverse check's chains first take --reverse-gibbs steps. Each step: two products
+        // with the weights.
+        let (runs, v, h) = (a.ais_runs as u64, rbm.n_vis as u64, rbm.n_hid as u64);
+        let flags = format!("--ais-runs {} x (3 x --betas {} + --reverse-gibbs {})", a.ais_runs, a.betas, a.reverse_gibbs);
+        let steps = 3 * a.betas as u64 + a.reverse_gibbs as u64;
+        ebm_gpu::plan::Work::new().add(flags, format!("AIS on this {v}x{h} RBM"), &[runs, steps, 2, v, h]).check()?;
     }
     let test = load(&a.data, Split::Test)?;
     rbm.check_data(&test)?;
@@ -513,6 +565,9 @@ fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
     // Initial and current visibles, hidden units, the read-back means: refused before allocating.
     let units = [a.chains as u64, (rbm.n_vis + rbm.n_hid) as u64];
     ebm_gpu::plan::Plan::new().add(format!("--chains {}", a.chains), "the chains' visible and hidden units", &units, 4, 4).check()?;
+    let flags = format!("--chains {} x --steps {}", a.chains, a.steps);
+    let what = format!("Gibbs sampling this {}x{} RBM", rbm.n_vis, rbm.n_hid);
+    ebm_gpu::plan::Work::new().add(flags, what, &[a.chains as u64, a.steps as u64, 2, rbm.n_vis as u64, rbm.n_hid as u64]).check()?;
     // Chains start from Bernoulli(1/2) noise (Init stream).
     let init: Vec<f32> = ebm_gpu::rng::initial_states(a.seed, 0, a.chains, rbm.n_vis, 1.0).iter().map(|&z| (z > 0.0) as u32 as f32).collect();
     let exec = executor(a.backend)?;

@@ -1,13 +1,14 @@
 //! What `ebm train` and `ebm rbm train` share about run directories: the exclusive lock, the
 //! clean-up of temporary files an interrupted write left, the fingerprint of the training data,
-//! and the rule that a resume may change only the settings it says it allows.
+//! the run description (`run.json`), read with a bound, and the rule that a resume may change
+//! only the settings it says it allows.
 
 use anyhow::{Context, bail};
 use std::collections::BTreeSet;
 use std::fmt::Display;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The lock file in a run directory; it holds the pid of the process that has the lock.
 pub const LOCK_FILE: &str = ".lock";
@@ -37,7 +38,7 @@ impl RunLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                let _ = file.read_to_string(&mut holder);
+                read_pid(&mut file, &mut holder);
                 let pid = holder.trim();
                 let pid = if pid.is_empty() { "unknown".to_string() } else { pid.to_string() };
                 bail!(
@@ -50,7 +51,7 @@ impl RunLock {
                 return Err(e).with_context(|| format!("locking {}", path.display()));
             }
         }
-        let _ = file.read_to_string(&mut holder);
+        read_pid(&mut file, &mut holder);
         if !holder.trim().is_empty() {
             // A clean exit empties the file, so a pid here is a process that died holding it.
             eprintln!("note: taking over the stale lock of pid {} in {}", holder.trim(), dir.display());
@@ -60,6 +61,12 @@ impl RunLock {
             .with_context(|| format!("writing {}", path.display()))?;
         Ok(Self { file })
     }
+}
+
+/// The pid in a lock file, read with a bound: the file is ours to write, but anything may have
+/// been put there.
+fn read_pid(file: &mut File, holder: &mut String) {
+    let _ = Read::by_ref(file).take(32).read_to_string(holder);
 }
 
 impl Drop for RunLock {
@@ -104,6 +111,29 @@ pub fn data_hash(values: &[f32]) -> String {
     format!("{h:016x}")
 }
 
+/// A run description (`run.json`) read through the size plan's bounded reader (at most
+/// [`ebm_gpu::plan::JSON_LIMIT`]), so a run dir whose run.json was replaced by something huge is
+/// refused after a bounded read; `None` when there is none.
+pub fn read_run_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Option<T>> {
+    use ebm_gpu::plan;
+    let what = "run description";
+    let limit = plan::Limit::at_most(plan::JSON_LIMIT, "the most a run description may hold")?;
+    let file = match plan::open_file(path, what, &limit) {
+        Ok(f) => f,
+        Err(ebm_gpu::Error::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let bytes = plan::read_checked(file, path, what, &limit, &mut plan::undeclared)?;
+    let value = serde_json::from_slice(&bytes).with_context(|| format!("{}: not a valid run description", path.display()))?;
+    Ok(Some(value))
+}
+
+/// The canonical path of a data argument that names an existing file or folder (a toy dataset's
+/// name names none), for run.json: resume compares files by it, not by the text typed.
+pub fn data_file(arg: &Path) -> Option<PathBuf> {
+    arg.exists().then(|| crate::outputs::canonical(arg))
+}
+
 /// The flags the user gave on the command line (as `--name`), as opposed to defaults.
 #[derive(Clone, Debug, Default)]
 pub struct Given(BTreeSet<String>);
@@ -133,6 +163,17 @@ impl Given {
             bail!("--resume: {flag} was {run} in this run, not {new}; a resume keeps it ({allowed})");
         }
         Ok(())
+    }
+
+    /// On resume: refuses when `flag` was given naming other data than the run's `run` (as typed
+    /// then; `run_file` its [`data_file`], when recorded). Files are compared by canonical path,
+    /// so `./p.csv` and `p.csv` are one file; the message shows the paths as typed.
+    pub fn unchanged_data(&self, flag: &str, run: &str, run_file: Option<&Path>, new: &str, allowed: &str) -> anyhow::Result<()> {
+        let run_file = run_file.map(Path::to_path_buf).or_else(|| data_file(Path::new(run)));
+        if run_file.is_some() && run_file == data_file(Path::new(new)) {
+            return Ok(());
+        }
+        self.unchanged(flag, run, new, allowed)
     }
 }
 

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use ebm_gpu::energy::{Energy, spec};
 use ebm_gpu::eval::diagnostics::{self, MIN_DRAWS, Summary};
 use ebm_gpu::io::{self, figure};
-use ebm_gpu::plan::Plan;
+use ebm_gpu::plan::{self, Plan, Work};
 use crate::numbers::{SAMPLE_FLAGS, with_flag_names};
 use ebm_gpu::sampler::adapt::{Adaptation, warm_up};
 use ebm_gpu::sampler::{ChainSampler, ChainStats, SamplerConfig, SamplerKind, Tempering};
@@ -200,8 +200,9 @@ fn sampler_config(args: &SampleArgs) -> anyhow::Result<SamplerConfig> {
 }
 
 /// The host memory a run will need (states, replicas, trace, diagnostics, outputs), checked
-/// before anything is allocated: an oversized request is refused naming its flag.
-fn plan(args: &SampleArgs, dim: usize) -> anyhow::Result<()> {
+/// before anything is allocated: an oversized request is refused naming its flag; then the work.
+fn plan(args: &SampleArgs, energy: &Energy) -> anyhow::Result<()> {
+    let dim = energy.dim();
     let (chains, d) = (args.chains as u64, dim as u64);
     let replicas = args.temperatures.as_ref().map_or(args.tempering as u64, |t| t.len() as u64).max(1);
     let mut plan = Plan::new();
@@ -229,6 +230,28 @@ fn plan(args: &SampleArgs, dim: usize) -> anyhow::Result<()> {
         plan.add(format!("--out {}", out.display()), "the written samples", &[chains, d], 16, 1);
     }
     plan.check()?;
+    work(args, energy)
+}
+
+/// The work a run states (chains x replicas x steps x gradients per step x one evaluation's
+/// cost), refused when absurd: a long run is fine, one that would outlast the machine is a typo.
+fn work(args: &SampleArgs, energy: &Energy) -> anyhow::Result<()> {
+    let hmc = matches!(args.sampler, SamplerArg::Hmc);
+    if hmc {
+        plan::per_step("--leapfrog", args.leapfrog as u64, plan::MAX_STEPS_PER_STEP, "leapfrog steps per proposal")?;
+    }
+    // The most gradients one step takes: L + J leapfrog steps for HMC, one otherwise.
+    let (per_step, per_step_flag) =
+        if hmc { (args.leapfrog as u64 + args.leapfrog_jitter as u64, format!(" x --leapfrog {}", args.leapfrog)) } else { (1, String::new()) };
+    let replicas = args.temperatures.as_ref().map_or(args.tempering as u64, |t| t.len() as u64).max(1);
+    let tempering = if replicas > 1 { format!(" x {replicas} replicas") } else { String::new() };
+    let cost = energy.loop_iterations().max(energy.dim() as u64).max(1);
+    let mut work = Work::new();
+    for (flag, steps, what) in [("--steps", args.steps, "sampling"), ("--warmup", args.warmup, "the warm-up")] {
+        let flags = format!("--chains {} x {flag} {steps}{per_step_flag}{tempering}", args.chains);
+        work.add(flags, format!("{what} ({cost} operations per evaluation of the energy)"), &[args.chains as u64, replicas, steps as u64, per_step, cost]);
+    }
+    work.check()?;
     Ok(())
 }
 
@@ -241,7 +264,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let energy = spec::resolve_energy(&args.energy)?;
     let dim = energy.dim();
     check_outputs(args)?;
-    plan(args, dim)?;
+    plan(args, &energy)?;
     if !(args.init_std > 0.0 && args.init_std.is_finite()) {
         bail!("invalid --init-std: must be a positive finite number, got {}", args.init_std);
     }

@@ -157,6 +157,10 @@ struct RunInfo {
     /// [`crate::rundir::data_hash`] of the training points; absent in runs of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     data_hash: Option<String>,
+    /// [`crate::rundir::data_file`] of `data` when it names a file; absent for toy datasets and
+    /// in runs of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_file: Option<PathBuf>,
 }
 
 const DEFAULT_MODEL: &str = "mlp:2,128,128,1:silu";
@@ -172,9 +176,8 @@ fn load_data(spec: &str, n: usize, seed: u64) -> anyhow::Result<Vec<f32>> {
 
 fn read_run(dir: &Path) -> anyhow::Result<RunInfo> {
     let path = dir.join(RUN_FILE);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("{} holds no training run (reading {})", dir.display(), path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not a valid run description", path.display()))
+    crate::rundir::read_run_json(&path)?
+        .with_context(|| format!("{} holds no training run (no {})", dir.display(), path.display()))
 }
 
 /// A run dir that holds any of these files holds a run.
@@ -236,6 +239,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
         }
         let _ = std::fs::remove_dir_all(run_dir.join("figures"));
     }
+    work(&info, &config, state.step)?;
     // Only now, with the resume checked and the data loaded and verified.
     ebm_gpu::io::write_atomic(&run_dir.join(RUN_FILE), serde_json::to_string_pretty(&info)?.as_bytes())?;
     let target = info.steps;
@@ -306,6 +310,20 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     Ok(())
 }
 
+/// Refuses training whose stated work is absurd (see `ebm_gpu::plan::Work`): each step from
+/// `from` to the run's target evaluates the network (forward and backward, about 3 operations
+/// per parameter) on the batch's positives and, with a replay loss, on its negatives at every
+/// Langevin step.
+fn work(info: &RunInfo, config: &TrainConfig, from: u32) -> anyhow::Result<()> {
+    let params = ebm_gpu::energy::mlp::Mlp::parameters_of(&info.model.dims);
+    let langevin = if config.loss.uses_replay() { config.langevin.steps as u64 } else { 0 };
+    let flags = format!("--steps {} x --batch {} x (--langevin-steps {langevin} + 2)", info.steps, config.batch);
+    let what = format!("training a network of {params} parameters");
+    let steps = info.steps.saturating_sub(from) as u64;
+    ebm_gpu::plan::Work::new().add(flags, what, &[steps, config.batch as u64, langevin + 2, params, 3]).check()?;
+    Ok(())
+}
+
 /// The run, its training configuration, its state and its training points.
 type Run = (RunInfo, TrainConfig, TrainState, Vec<f32>);
 
@@ -325,6 +343,7 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     plan.check()?;
     let data = load_data(&data_spec, a.train_size, a.seed)?;
     let info = RunInfo {
+        data_file: crate::rundir::data_file(Path::new(&data_spec)),
         data: data_spec,
         model,
         train_size: a.train_size,
@@ -374,7 +393,7 @@ fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<Option
     if let Some(m) = &a.model {
         same("--model", model_text(&info.model), model_text(&ModelSpec::parse(m)?))?;
     }
-    same("--data", info.data.clone(), a.data.clone().unwrap_or_default())?;
+    given.unchanged_data("--data", &info.data, info.data_file.as_deref(), a.data.as_deref().unwrap_or_default(), RESUME_MAY_CHANGE)?;
     same("--train-size", info.train_size.to_string(), a.train_size.to_string())?;
     same("--seed", config.seed.to_string(), a.seed.to_string())?;
     same("--loss", config.loss.to_string(), Loss::parse(&a.loss)?.to_string())?;
