@@ -27,6 +27,7 @@ pub mod plan;
 pub mod rbm;
 pub mod rng;
 pub mod sampler;
+pub mod simd;
 pub mod train;
 
 pub use error::{Error, Result};

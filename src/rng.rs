@@ -181,40 +181,47 @@ fn normals_lanes_generic(ctr: &LaneCounters, key: [u32; 2]) -> [[f32; LANES]; 4]
     out
 }
 
-/// Picks the widest vector unit this CPU has for a lane function; every path computes the same
-/// bits (no fused multiply-adds: Rust never contracts a * b + c).
-macro_rules! lane_dispatch {
-    ($name:ident, $generic:ident, $avx512:ident, $avx2:ident, $doc:literal) => {
-        #[doc = $doc]
-        pub fn $name(ctr: &LaneCounters, key: [u32; 2]) -> [[f32; LANES]; 4] {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-                fn $avx512(ctr: &LaneCounters, key: [u32; 2]) -> [[f32; LANES]; 4] {
-                    $generic(ctr, key)
-                }
-                #[target_feature(enable = "avx2")]
-                fn $avx2(ctr: &LaneCounters, key: [u32; 2]) -> [[f32; LANES]; 4] {
-                    $generic(ctr, key)
-                }
-                if std::arch::is_x86_feature_detected!("avx512dq") && std::arch::is_x86_feature_detected!("avx512vl") {
-                    // SAFETY: the CPU has the features the function is compiled for.
-                    return unsafe { $avx512(ctr, key) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: as above.
-                    return unsafe { $avx2(ctr, key) };
-                }
-            }
-            $generic(ctr, key)
-        }
-    };
-}
+crate::vectorized!(
+    /// [`normal4`] for [`LANES`] counters at once: `out[component][lane]`, bit-identical to it.
+    pub fn normals_lanes(ctr: &LaneCounters, key: [u32; 2]) -> [[f32; LANES]; 4] {
+        normals_lanes_generic(ctr, key)
+    }
+);
 
-lane_dispatch!(normals_lanes, normals_lanes_generic, normals_avx512, normals_avx2,
-    "[`normal4`] for [`LANES`] counters at once: `out[component][lane]`, bit-identical to it.");
-lane_dispatch!(uniforms_lanes, uniforms_lanes_generic, uniforms_avx512, uniforms_avx2,
-    "[`uniform4`] for [`LANES`] counters at once: `out[component][lane]`, bit-identical to it.");
+crate::vectorized!(
+    /// [`uniform4`] for [`LANES`] counters at once: `out[component][lane]`, bit-identical to it.
+    pub fn uniforms_lanes(ctr: &LaneCounters, key: [u32; 2]) -> [[f32; LANES]; 4] {
+        uniforms_lanes_generic(ctr, key)
+    }
+);
+
+/// Evaluates `count` counters [`LANES`] at a time with `lanes` ([`normals_lanes`] or
+/// [`uniforms_lanes`]): counter j is `counter(j)`, and `emit(j, values)` receives its four
+/// outputs. The one loop behind the block fills below.
+#[inline(always)]
+fn for_each_counter(
+    seed: u64,
+    count: usize,
+    lanes: fn(&LaneCounters, [u32; 2]) -> [[f32; LANES]; 4],
+    counter: impl Fn(usize) -> [u32; 4],
+    mut emit: impl FnMut(usize, [f32; 4]),
+) {
+    let key = key(seed);
+    let mut ctr: LaneCounters = [[0; LANES]; 4];
+    for at in (0..count).step_by(LANES) {
+        let n = (count - at).min(LANES);
+        for l in 0..LANES {
+            let c = counter(at + l.min(n - 1));
+            for w in 0..4 {
+                ctr[w][l] = c[w];
+            }
+        }
+        let out = lanes(&ctr, key);
+        for l in 0..n {
+            emit(at + l, [out[0][l], out[1][l], out[2][l], out[3][l]]);
+        }
+    }
+}
 
 /// Standard normals of `steps` consecutive steps of one chain, `[steps, dim]`: row s is
 /// [`fill_normals`] for step `first + s`. The (step, draw) counters are evaluated
@@ -225,44 +232,30 @@ pub fn fill_normals_steps(seed: u64, chain: u32, first: u32, stream: Stream, dim
     }
     let draws = dim.div_ceil(4);
     let steps = out.len() / dim;
-    let key = key(seed);
-    let total = steps * draws;
-    let mut ctr: LaneCounters = [[chain; LANES], [0; LANES], [stream as u32; LANES], [0; LANES]];
-    let mut at = 0;
-    while at < total {
-        let n = (total - at).min(LANES);
-        for l in 0..LANES {
-            let j = at + l.min(n - 1);
-            ctr[1][l] = first.wrapping_add((j / draws) as u32);
-            ctr[3][l] = (j % draws) as u32;
-        }
-        let normals = normals_lanes(&ctr, key);
-        for l in 0..n {
-            let j = at + l;
-            let (s, draw) = (j / draws, j % draws);
-            let row = &mut out[s * dim..(s + 1) * dim];
-            for comp in 0..4.min(dim - 4 * draw) {
-                row[4 * draw + comp] = normals[comp][l];
-            }
-        }
-        at += n;
-    }
+    let counter = |j: usize| [chain, first.wrapping_add((j / draws) as u32), stream as u32, (j % draws) as u32];
+    for_each_counter(seed, steps * draws, normals_lanes, counter, |j, n| {
+        let (s, draw) = (j / draws, j % draws);
+        let row = &mut out[s * dim..(s + 1) * dim];
+        let comps = 4.min(dim - 4 * draw);
+        row[4 * draw..4 * draw + comps].copy_from_slice(&n[..comps]);
+    });
 }
 
 /// [`uniform4`] (draw 0) of `out.len()` consecutive steps of one chain, [`LANES`] at a time.
 pub fn fill_uniforms_steps(seed: u64, chain: u32, first: u32, stream: Stream, out: &mut [[f32; 4]]) {
-    let key = key(seed);
-    for (block, chunk) in out.chunks_mut(LANES).enumerate() {
-        let base = first.wrapping_add((block * LANES) as u32);
-        let mut ctr: LaneCounters = [[chain; LANES], [0; LANES], [stream as u32; LANES], [0; LANES]];
-        for l in 0..LANES {
-            ctr[1][l] = base.wrapping_add(l as u32);
-        }
-        let u = uniforms_lanes(&ctr, key);
-        for (l, quad) in chunk.iter_mut().enumerate() {
-            *quad = [u[0][l], u[1][l], u[2][l], u[3][l]];
-        }
-    }
+    let counter = |j: usize| [chain, first.wrapping_add(j as u32), stream as u32, 0];
+    for_each_counter(seed, out.len(), uniforms_lanes, counter, |j, u| out[j] = u);
+}
+
+/// Uniforms for one chain and step in the kernels' layout (value i from draw i / 4, component
+/// i % 4), [`LANES`] draws at a time.
+pub fn fill_uniforms(seed: u64, chain: u32, step: u32, stream: Stream, out: &mut [f32]) {
+    let counter = |j: usize| [chain, step, stream as u32, j as u32];
+    let len = out.len();
+    for_each_counter(seed, len.div_ceil(4), uniforms_lanes, counter, |j, u| {
+        let comps = 4.min(len - 4 * j);
+        out[4 * j..4 * j + comps].copy_from_slice(&u[..comps]);
+    });
 }
 
 /// Fills `out` with standard normals for one chain and step, in the layout the kernels use.
@@ -349,6 +342,11 @@ mod tests {
                     assert_eq!(v.to_bits(), want.to_bits(), "dim {dim} step {s} coordinate {i}");
                 }
                 assert_eq!(quads[s], uniform4(11, 42, step, Stream::Accept, 0), "step {s}");
+            }
+            let mut flat = vec![0.0f32; dim];
+            fill_uniforms(11, 42, 7, Stream::Gibbs, &mut flat);
+            for (i, &u) in flat.iter().enumerate() {
+                assert_eq!(u, uniform4(11, 42, 7, Stream::Gibbs, (i / 4) as u32)[i % 4], "dim {dim} value {i}");
             }
         }
     }

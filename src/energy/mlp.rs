@@ -489,65 +489,20 @@ impl Mlp {
 
 impl Activation {
     /// [`Activation::eval`] over a slice: z becomes act(z) and s act'(z). SiLU, the usual
-    /// choice and otherwise most of the non-GEMM time, uses [`exp_poly`], which vectorises.
+    /// choice and otherwise most of the non-GEMM time, uses [`super::lanes::exp`], which vectorises.
     pub(crate) fn eval_batch(&self, z: &mut [f32], s: &mut [f32]) {
         if *self != Activation::Silu {
             return z.iter_mut().zip(s.iter_mut()).for_each(|(z, s)| (*z, *s) = self.eval(*z));
-        }
-        // Wider vectors where the CPU has them (the default target stops at SSE2). Without fused
-        // multiply-adds, which Rust never forms on its own, every width gives the same bits.
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F.
-                return unsafe { silu_avx512(z, s) };
-            }
-            if is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has AVX2.
-                return unsafe { silu_avx2(z, s) };
-            }
         }
         silu(z, s)
     }
 }
 
-#[inline(always)]
-fn silu(z: &mut [f32], s: &mut [f32]) {
+crate::vectorized!( fn silu(z: &mut [f32], s: &mut [f32]) {
     for (z, s) in z.iter_mut().zip(s.iter_mut()) {
-        let sig = 1.0 / (1.0 + exp_poly(-*z));
+        let sig = 1.0 / (1.0 + super::lanes::exp(-*z));
         *s = sig * (1.0 + *z * (1.0 - sig));
         *z *= sig;
     }
-}
+});
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn silu_avx512(z: &mut [f32], s: &mut [f32]) {
-    silu(z, s)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn silu_avx2(z: &mut [f32], s: &mut [f32]) {
-    silu(z, s)
-}
-
-/// e^x by range reduction and Cephes' expf polynomial (within 2 ulp of libm's), branch-free so
-/// that loops over it vectorise. The argument is clamped to [-87, 88] (results stay normal and
-/// finite); NaN stays NaN.
-#[inline(always)]
-#[allow(clippy::excessive_precision)] // Cephes' constants as published
-fn exp_poly(x: f32) -> f32 {
-    const SHIFT: f32 = 12582912.0; // 1.5 * 2^23: adding it rounds to an integer
-    let x = x.clamp(-87.0, 88.0);
-    let t = x * std::f32::consts::LOG2_E + SHIFT;
-    let n = t - SHIFT;
-    let r = x - n * 0.693359375 + n * 2.12194440e-4; // x - n ln 2 in two parts (Cody-Waite)
-    let p = ((((1.9875691500e-4 * r + 1.3981999507e-3) * r + 8.3334519073e-3) * r + 4.1665795894e-2) * r
-        + 1.6666665459e-1)
-        * r
-        + 5.0000001201e-1;
-    // 2^n from n's bits, which sit at the bottom of t's mantissa.
-    let two_n = f32::from_bits(t.to_bits().wrapping_sub(SHIFT.to_bits()).wrapping_add(127) << 23);
-    (p * r * r + r + 1.0) * two_n
-}

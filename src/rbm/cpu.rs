@@ -1,15 +1,16 @@
 //! CPU twins of the RBM kernels (`shaders/rbm.wgsl`, `rbm_update.wgsl`, `rbm_eval.wgsl`): the
-//! same arithmetic in the same order with the same Philox draws, parallel over rows (or over
-//! hidden units for the update) with rayon. Also the CPU executor's Gibbs sampler and trainer.
+//! same formulas with the same Philox draws, equal to the kernels up to f32 summation order (a
+//! unit whose probability lies within rounding of its uniform can flip). The layer products
+//! exploit what the kernels cannot: binary states are mostly zeros, so each row adds only the
+//! weight rows of its active units ([`accumulate_rows`]), falling back to sgemm for dense rows;
+//! the weight statistics are GEMMs. Parallel over rows (or hidden units for the update) with
+//! rayon. Also the CPU executor's Gibbs sampler and trainer.
 
 use super::train::{Batch, Method, TrainConfig, TrainState, Trainer};
 use super::{Rbm, Visible, sigmoid, softplus};
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
 use rayon::prelude::*;
-
-/// Rows processed together so a row of W is read once per block (the per-dot order is unchanged).
-const ROW_BLOCK: usize = 8;
 
 /// Dot product with four partial sums (lane i % 4) combined as (s0 + s1) + (s2 + s3): the
 /// kernels' order.
@@ -34,76 +35,123 @@ pub fn gibbs_uniform(seed: u64, chain: u32, step: u32, unit: usize) -> f32 {
     rng::uniform4(seed, chain, step, Stream::Gibbs, (unit / 4) as u32)[unit % 4]
 }
 
-/// h | v for every row of `src` ([rows, n_vis]): probabilities and samples ([rows, n_hid]).
-pub fn hidden_step(rbm: &Rbm, src: &[f32], seed: u64, step: u32, chain_offset: u32, probs: &mut [f32], samples: &mut [f32]) {
-    let (nv, nh) = (rbm.n_vis, rbm.n_hid);
-    let (w, c) = (rbm.w(), rbm.c());
-    probs
-        .par_chunks_mut(nh * ROW_BLOCK)
-        .zip(samples.par_chunks_mut(nh * ROW_BLOCK))
-        .zip(src.par_chunks(nv * ROW_BLOCK))
-        .enumerate()
-        .for_each(|(block, ((pb, sb), vb))| {
-            let rows = vb.len() / nv;
-            let mut a = [0.0f32; ROW_BLOCK];
-            for j in 0..nh {
-                let wj = &w[j * nv..(j + 1) * nv];
-                for r in 0..rows {
-                    a[r] = c[j] + dot4(wj, &vb[r * nv..(r + 1) * nv]);
-                }
-                for r in 0..rows {
-                    let p = sigmoid(a[r]);
-                    let chain = chain_offset + (block * ROW_BLOCK + r) as u32;
-                    pb[r * nh + j] = p;
-                    sb[r * nh + j] = (gibbs_uniform(seed, chain, step, j) < p) as u32 as f32;
+/// W^T ([n_vis, n_hid]) from W ([n_hid, n_vis]): the layout in which the hidden step adds one
+/// contiguous row per active visible unit.
+pub fn transposed(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    // Tiles of 32 x 32 keep both the reads and the writes within cache lines.
+    const TILE: usize = 32;
+    let mut out = vec![0.0f32; w.len()];
+    out.par_chunks_mut((TILE * rows).max(1)).enumerate().for_each(|(t, block)| {
+        let c0 = t * TILE;
+        for r0 in (0..rows).step_by(TILE) {
+            for c in c0..(c0 + TILE).min(cols) {
+                for r in r0..(r0 + TILE).min(rows) {
+                    block[(c - c0) * rows + r] = w[r * cols + c];
                 }
             }
-        });
+        }
+    });
+    out
 }
+
+/// `acc[r] = sum over k of x[r][k] * m[k]` for every row r of x ([rows, k_dim]), with m a
+/// [k_dim, n] row-major matrix and acc [rows, n]. Each nonzero x[r][k] adds row k of m (an axpy
+/// over n), in k order: sampled binary states and binarised data are mostly zeros, so this
+/// costs nonzeros x n, not rows x k_dim x n. Dense inputs (Gaussian visibles) go through sgemm.
+fn accumulate_rows(x: &[f32], k_dim: usize, m: &[f32], n: usize, acc: &mut [f32]) {
+    let rows = x.len() / k_dim.max(1);
+    let nonzeros = x.iter().filter(|&&v| v != 0.0).count();
+    if nonzeros * 2 > x.len() {
+        acc.fill(0.0);
+        // Rows split over rayon's threads; each call of sgemm is single-threaded.
+        let chunk = rows.div_ceil(rayon::current_num_threads()).max(1);
+        acc.par_chunks_mut(chunk * n).zip(x.par_chunks(chunk * k_dim)).for_each(|(a, xs)| {
+            let r = xs.len() / k_dim;
+            // SAFETY: the strides describe xs ([r, k_dim]), m ([k_dim, n]) and a ([r, n]).
+            unsafe {
+                matrixmultiply::sgemm(r, k_dim, n, 1.0, xs.as_ptr(), k_dim as isize, 1, m.as_ptr(), n as isize, 1, 0.0, a.as_mut_ptr(), n as isize, 1);
+            }
+        });
+        return;
+    }
+    acc.par_chunks_mut(ROW_BLOCK * n).zip(x.par_chunks(ROW_BLOCK * k_dim)).for_each(|(a, xs)| add_rows(a, xs, m, k_dim));
+}
+
+/// Rows that [`accumulate_rows`] advances together: each row of m is read once per block and
+/// reused from L1 by the block's rows (their accumulators fit in L1 too).
+const ROW_BLOCK: usize = 8;
+
+crate::vectorized!(
+    /// For a block of rows: acc[r] = sum of x[r][k] * (row k of m) over the nonzero x[r][k],
+    /// in k order (acc [rows, n], x [rows, k_dim], m [k_dim, n]).
+    fn add_rows(acc: &mut [f32], x: &[f32], m: &[f32], k_dim: usize) {
+        let n = acc.len() / (x.len() / k_dim);
+        acc.fill(0.0);
+        for k in 0..k_dim {
+            let mk = &m[k * n..(k + 1) * n];
+            for (a, xr) in acc.chunks_exact_mut(n).zip(x.chunks_exact(k_dim)) {
+                let v = xr[k];
+                if v == 1.0 {
+                    a.iter_mut().zip(mk).for_each(|(a, &w)| *a += w);
+                } else if v != 0.0 {
+                    a.iter_mut().zip(mk).for_each(|(a, &w)| *a += w * v);
+                }
+            }
+        }
+    }
+);
+
+/// h | v for every row of `src` ([rows, n_vis]): probabilities and samples ([rows, n_hid]).
+pub fn hidden_step(rbm: &Rbm, src: &[f32], seed: u64, step: u32, chain_offset: u32, probs: &mut [f32], samples: &mut [f32]) {
+    let wt = transposed(rbm.w(), rbm.n_hid, rbm.n_vis);
+    hidden_step_with(rbm, &wt, src, seed, step, chain_offset, probs, samples)
+}
+
+/// [`hidden_step`] given W^T ([`transposed`]), for callers that step many times per W.
+#[allow(clippy::too_many_arguments)]
+pub fn hidden_step_with(rbm: &Rbm, wt: &[f32], src: &[f32], seed: u64, step: u32, chain_offset: u32, probs: &mut [f32], samples: &mut [f32]) {
+    let (nv, nh, c) = (rbm.n_vis, rbm.n_hid, rbm.c());
+    accumulate_rows(src, nv, wt, nh, probs);
+    probs.par_chunks_mut(nh).zip(samples.par_chunks_mut(nh)).enumerate().for_each(|(r, (pr, sr))| {
+        rng::fill_uniforms(seed, chain_offset + r as u32, step, Stream::Gibbs, sr);
+        sample_bernoulli(pr, sr, c);
+    });
+}
+
+crate::vectorized!(
+    /// Bernoulli units: `pre` (pre-activations without bias) becomes p = sigmoid(bias + pre),
+    /// `sample` (uniforms on entry) becomes 1 where u < p, else 0.
+    fn sample_bernoulli(pre: &mut [f32], sample: &mut [f32], bias: &[f32]) {
+        for ((a, s), &b) in pre.iter_mut().zip(sample.iter_mut()).zip(bias) {
+            let p = sigmoid(b + *a);
+            *a = p;
+            *s = (*s < p) as u32 as f32;
+        }
+    }
+);
 
 /// v | h for every row of `src` ([rows, n_hid]): means (probabilities for Bernoulli visibles)
 /// and samples ([rows, n_vis]).
 pub fn visible_step(rbm: &Rbm, src: &[f32], seed: u64, step: u32, chain_offset: u32, probs: &mut [f32], samples: &mut [f32]) {
-    let (nv, nh) = (rbm.n_vis, rbm.n_hid);
-    let (w, b) = (rbm.w(), rbm.b());
-    probs
-        .par_chunks_mut(nv)
-        .zip(samples.par_chunks_mut(nv))
-        .zip(src.par_chunks(nh))
-        .enumerate()
-        .for_each(|(r, ((pr, sr), h))| {
-            // a_i accumulates W_ji h_j in j order, as the kernel does; a zero h_j adds exactly 0.
-            pr.fill(0.0);
-            for (j, &hj) in h.iter().enumerate() {
-                if hj != 0.0 {
-                    for (a, &wji) in pr.iter_mut().zip(&w[j * nv..(j + 1) * nv]) {
-                        *a += wji * hj;
-                    }
+    let (nv, nh, b) = (rbm.n_vis, rbm.n_hid, rbm.b());
+    accumulate_rows(src, nh, rbm.w(), nv, probs);
+    probs.par_chunks_mut(nv).zip(samples.par_chunks_mut(nv)).enumerate().for_each(|(r, (pr, sr))| {
+        let chain = chain_offset + r as u32;
+        match rbm.visible {
+            Visible::Gaussian => {
+                rng::fill_normals(seed, chain, step, Stream::Gibbs, sr);
+                for i in 0..nv {
+                    let mean = b[i] + pr[i];
+                    pr[i] = mean;
+                    sr[i] += mean;
                 }
             }
-            let chain = chain_offset + r as u32;
-            for (q, (pi, si)) in pr.chunks_mut(4).zip(sr.chunks_mut(4)).enumerate() {
-                let i0 = q * 4;
-                match rbm.visible {
-                    Visible::Gaussian => {
-                        let n = rng::normal4(seed, chain, step, Stream::Gibbs, q as u32);
-                        for k in 0..pi.len() {
-                            let mean = b[i0 + k] + pi[k];
-                            pi[k] = mean;
-                            si[k] = mean + n[k];
-                        }
-                    }
-                    Visible::Bernoulli => {
-                        let u = rng::uniform4(seed, chain, step, Stream::Gibbs, q as u32);
-                        for k in 0..pi.len() {
-                            let p = sigmoid(b[i0 + k] + pi[k]);
-                            pi[k] = p;
-                            si[k] = (u[k] < p) as u32 as f32;
-                        }
-                    }
-                }
+            Visible::Bernoulli => {
+                rng::fill_uniforms(seed, chain, step, Stream::Gibbs, sr);
+                sample_bernoulli(pr, sr, b);
             }
-        });
+        }
+    });
 }
 
 /// Squared error of each data row against its reconstruction mean.
@@ -121,12 +169,16 @@ pub fn recon_errors(data: &[f32], recon: &[f32], n_vis: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Free energy of each row of `data`, in f32 as the kernel computes it.
+/// Free energy of each row of `data`, in f32.
 pub fn free_energies(rbm: &Rbm, data: &[f32]) -> Vec<f32> {
     let (nv, nh) = (rbm.n_vis, rbm.n_hid);
-    let (w, b, c) = (rbm.w(), rbm.b(), rbm.c());
+    let (b, c) = (rbm.b(), rbm.c());
+    // The hidden pre-activations W v of every row at once (sparse rows or a GEMM).
+    let mut wv = vec![0.0f32; data.len() / nv * nh];
+    accumulate_rows(data, nv, &transposed(rbm.w(), nh, nv), nh, &mut wv);
     data.par_chunks(nv)
-        .map(|v| {
+        .zip(wv.par_chunks(nh))
+        .map(|(v, wv)| {
             let mut bv = 0.0f32;
             let mut vv = 0.0f32;
             for i in 0..nv {
@@ -138,7 +190,7 @@ pub fn free_energies(rbm: &Rbm, data: &[f32]) -> Vec<f32> {
                 f += 0.5 * vv;
             }
             for j in 0..nh {
-                f -= softplus(c[j] + dot4(&w[j * nv..(j + 1) * nv], v));
+                f -= softplus(c[j] + wv[j]);
             }
             f
         })
@@ -154,54 +206,50 @@ pub struct UpdateParams {
 }
 
 /// The CD/PCD update: positive statistics from (v_pos, h_pos), negative from (v_neg, h_neg),
-/// sums over rows in index order, then momentum and weight decay (W only), in place.
+/// averaged over rows, then momentum and weight decay (W only), in place.
 pub fn update(rbm: &mut Rbm, velocity: &mut [f32], v_pos: &[f32], h_pos: &[f32], v_neg: &[f32], h_neg: &[f32], u: UpdateParams) {
     let (nv, nh) = (rbm.n_vis, rbm.n_hid);
     let rows = v_pos.len() / nv;
     let neg_rows = v_neg.len() / nv;
     let (inv_pos, inv_neg) = (rows as f32, neg_rows as f32);
-    let apply = |t: &mut f32, vel: &mut f32, pos: f32, neg: f32, decay: f32| {
-        let grad = pos / inv_pos - neg / inv_neg - decay * *t;
+    let apply = |t: &mut f32, vel: &mut f32, grad: f32| {
         let v = u.momentum * *vel + u.lr * grad;
         *vel = v;
         *t += v;
     };
     let (w_theta, rest) = rbm.theta.split_at_mut(nh * nv);
     let (w_vel, rest_vel) = velocity.split_at_mut(nh * nv);
-    w_theta
-        .par_chunks_mut(nv)
-        .zip(w_vel.par_chunks_mut(nv))
-        .enumerate()
-        .for_each(|(j, (wt, wv))| {
-            let mut pos = vec![0.0f32; nv];
-            let mut neg = vec![0.0f32; nv];
-            for n in 0..rows {
-                let h = h_pos[n * nh + j];
-                for (p, &v) in pos.iter_mut().zip(&v_pos[n * nv..(n + 1) * nv]) {
-                    *p += h * v;
-                }
+    // The W gradient H_pos^T V_pos / rows - H_neg^T V_neg / neg_rows as two GEMMs per block of
+    // hidden units (H^T read through strides), then momentum and decay on the block.
+    let block = nh.div_ceil(2 * rayon::current_num_threads()).max(1);
+    w_theta.par_chunks_mut(block * nv).zip(w_vel.par_chunks_mut(block * nv)).enumerate().for_each(|(k, (wt, wv))| {
+        let j0 = k * block;
+        let m = wt.len() / nv;
+        let mut grad = vec![0.0f32; m * nv];
+        for (v, h, scale, beta) in [(v_pos, h_pos, 1.0 / inv_pos, 0.0), (v_neg, h_neg, -1.0 / inv_neg, 1.0)] {
+            let n_rows = v.len() / nv;
+            // SAFETY: H^T's block is rows j0.. of the [nh, n_rows] view of h ([n_rows, nh]); v is
+            // [n_rows, nv]; grad is [m, nv].
+            unsafe {
+                matrixmultiply::sgemm(m, n_rows, nv, scale, h.as_ptr().add(j0), 1, nh as isize, v.as_ptr(), nv as isize, 1, beta, grad.as_mut_ptr(), nv as isize, 1);
             }
-            for n in 0..neg_rows {
-                let h = h_neg[n * nh + j];
-                for (q, &v) in neg.iter_mut().zip(&v_neg[n * nv..(n + 1) * nv]) {
-                    *q += h * v;
-                }
-            }
-            for i in 0..nv {
-                apply(&mut wt[i], &mut wv[i], pos[i], neg[i], u.weight_decay);
-            }
-        });
+        }
+        for ((t, vel), g) in wt.iter_mut().zip(wv.iter_mut()).zip(&grad) {
+            let decay = u.weight_decay * *t;
+            apply(t, vel, g - decay);
+        }
+    });
     let (b_theta, c_theta) = rest.split_at_mut(nv);
     let (b_vel, c_vel) = rest_vel.split_at_mut(nv);
     for i in 0..nv {
         let pos = (0..rows).fold(0.0f32, |s, n| s + v_pos[n * nv + i]);
         let neg = (0..neg_rows).fold(0.0f32, |s, n| s + v_neg[n * nv + i]);
-        apply(&mut b_theta[i], &mut b_vel[i], pos, neg, 0.0);
+        apply(&mut b_theta[i], &mut b_vel[i], pos / inv_pos - neg / inv_neg);
     }
     for j in 0..nh {
         let pos = (0..rows).fold(0.0f32, |s, n| s + h_pos[n * nh + j]);
         let neg = (0..neg_rows).fold(0.0f32, |s, n| s + h_neg[n * nh + j]);
-        apply(&mut c_theta[j], &mut c_vel[j], pos, neg, 0.0);
+        apply(&mut c_theta[j], &mut c_vel[j], pos / inv_pos - neg / inv_neg);
     }
 }
 
@@ -209,6 +257,8 @@ pub fn update(rbm: &mut Rbm, velocity: &mut [f32], v_pos: &[f32], h_pos: &[f32],
 /// at 2t + 1 (t counts steps from the start of the chains).
 pub struct CpuGibbs {
     rbm: Rbm,
+    /// W^T for the hidden half-steps.
+    wt: Vec<f32>,
     seed: u64,
     chain_offset: u32,
     pub v: Vec<f32>,
@@ -227,6 +277,7 @@ impl CpuGibbs {
         }
         Ok(Self {
             rbm: rbm.clone(),
+            wt: transposed(rbm.w(), rbm.n_hid, rbm.n_vis),
             seed,
             chain_offset,
             v: initial.to_vec(),
@@ -240,7 +291,7 @@ impl CpuGibbs {
     pub fn run(&mut self, steps: u32) {
         for _ in 0..steps {
             let t = self.steps_done;
-            hidden_step(&self.rbm, &self.v, self.seed, 2 * t, self.chain_offset, &mut self.ph, &mut self.h);
+            hidden_step_with(&self.rbm, &self.wt, &self.v, self.seed, 2 * t, self.chain_offset, &mut self.ph, &mut self.h);
             visible_step(&self.rbm, &self.h, self.seed, 2 * t + 1, self.chain_offset, &mut self.pv, &mut self.v);
             self.steps_done += 1;
         }
@@ -282,11 +333,15 @@ impl Trainer for CpuTrainer {
                 v0.extend_from_slice(&self.data[r as usize * nv..(r as usize + 1) * nv]);
             }
             let rbm = &self.state.rbm;
+            let wt = transposed(rbm.w(), nh, nv);
+            let hidden_step = |src: &[f32], step, probs: &mut [f32], samples: &mut [f32]| {
+                hidden_step_with(rbm, &wt, src, seed, step, 0, probs, samples)
+            };
             let mut t = self.state.step;
             let mut ph0 = vec![0.0; rows * nh];
             let mut h = vec![0.0; rows.max(self.config.chains()) * nh];
             let mut pv = vec![0.0; rows.max(self.config.chains()) * nv];
-            hidden_step(rbm, &v0, seed, t, 0, &mut ph0, &mut h[..rows * nh]);
+            hidden_step(&v0, t, &mut ph0, &mut h[..rows * nh]);
             t += 1;
             let (v_neg, ph_neg) = match self.config.method {
                 Method::Cd(k) => {
@@ -298,7 +353,7 @@ impl Trainer for CpuTrainer {
                         if s == 0 {
                             self.errors[batch.start..batch.start + rows].copy_from_slice(&recon_errors(&v0, &pv[..rows * nv], nv));
                         }
-                        hidden_step(rbm, &vk, seed, t, 0, &mut phk, &mut h[..rows * nh]);
+                        hidden_step(&vk, t, &mut phk, &mut h[..rows * nh]);
                         t += 1;
                     }
                     (vk, phk)
@@ -312,12 +367,12 @@ impl Trainer for CpuTrainer {
                     self.errors[batch.start..batch.start + rows].copy_from_slice(&recon_errors(&v0, &pv[..rows * nv], nv));
                     let mut phk = vec![0.0; nc * nh];
                     for _ in 0..k {
-                        hidden_step(rbm, chains, seed, t, 0, &mut phk, &mut h[..nc * nh]);
+                        hidden_step(chains, t, &mut phk, &mut h[..nc * nh]);
                         t += 1;
                         visible_step(rbm, &h[..nc * nh], seed, t, 0, &mut pv[..nc * nv], chains);
                         t += 1;
                     }
-                    hidden_step(rbm, chains, seed, t, 0, &mut phk, &mut h[..nc * nh]);
+                    hidden_step(chains, t, &mut phk, &mut h[..nc * nh]);
                     t += 1;
                     (chains.clone(), phk)
                 }

@@ -517,21 +517,12 @@ impl CpuSampler {
     /// operation of [`Self::run_chain`] on all lanes at once, in the same order, so each chain
     /// ends bit for bit where it would alone. Lanes past the last row repeat it and stay idle.
     fn run_lanes(&self, start: usize, xs: &mut [f32], first: u32, n: u32) -> Vec<ChainOutcome> {
-        // AVX2 where the CPU has it. Not AVX-512: there LLVM's loop vectoriser turns the loops
-        // over dimensions into gathers across lanes (measured twice as slow as AVX2).
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx2")]
-            fn avx2(s: &CpuSampler, start: usize, xs: &mut [f32], first: u32, n: u32) -> Vec<ChainOutcome> {
-                s.run_lanes_generic(start, xs, first, n)
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has the features the function is compiled for; every path
-                // computes the same bits (Rust never fuses a * b + c).
-                return unsafe { avx2(self, start, xs, first, n) };
-            }
-        }
-        self.run_lanes_generic(start, xs, first, n)
+        // Not AVX-512: there LLVM's loop vectoriser turns the loops over dimensions into
+        // gathers across lanes (measured twice as slow as AVX2).
+        crate::vectorized!(avx2 fn run(s: &CpuSampler, start: usize, xs: &mut [f32], first: u32, n: u32) -> Vec<ChainOutcome> {
+            s.run_lanes_generic(start, xs, first, n)
+        });
+        run(self, start, xs, first, n)
     }
 
     #[inline(always)]
