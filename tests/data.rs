@@ -4,21 +4,14 @@ mod common;
 
 use ebm_gpu::data::{self, Binarize, Dataset, Split, idx};
 use ebm_gpu::Error;
-use std::io::Write;
 use std::path::PathBuf;
 
+/// A fresh scratch directory for one test.
 fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ebm-data-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir(&format!("data-{tag}"))
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
+use common::gzip;
 
 #[test]
 fn shipped_digits_load() {

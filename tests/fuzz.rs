@@ -5,6 +5,8 @@
 //!
 //! `EBM_FUZZ_CASES=200000 cargo test --release --test fuzz` runs longer (the default is a few
 //! thousand cases per parser, a few seconds in all); `EBM_FUZZ_SEED` changes the seed.
+mod common;
+
 
 use ebm_gpu::data::{digits, idx};
 use ebm_gpu::energy::spec;
@@ -144,19 +146,12 @@ fn mutate(input: &[u8], rng: &mut Rng) -> Vec<u8> {
     b
 }
 
+/// A fresh scratch directory for one test.
 fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ebm-fuzz-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir(&format!("fuzz-{tag}"))
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
+use common::gzip;
 
 /// Runs `parse` on `cases()` mutations of the `seeds`; fails naming the seed, the case and
 /// where the input was saved, on the first panic or a peak allocation over the bound.

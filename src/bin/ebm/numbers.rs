@@ -18,7 +18,7 @@ pub fn finite_f32(text: &str) -> Result<f32, String> {
 
 /// A finite f64.
 pub fn finite_f64(text: &str) -> Result<f64, String> {
-    let v: f64 = text.trim().parse().map_err(|_| format!("{text} is not a number"))?;
+    let v: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number"))?;
     if !v.is_finite() {
         return Err(format!("{text} is not a finite number"));
     }
