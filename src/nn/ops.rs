@@ -93,13 +93,20 @@ pub fn gemm(
 pub fn linear_forward(x: &[f32], w: &[f32], b: Option<&[f32]>, n: usize, inputs: usize, outputs: usize, y: &mut [f32]) {
     if outputs == 1 {
         // An energy's last layer: a dot product per row, which a GEMM would pack for nothing.
-        y[..n].iter_mut().zip(x.chunks_exact(inputs)).for_each(|(y, row)| *y = dot(row, &w[..inputs]));
-    } else {
-        gemm(n, inputs, outputs, x, (inputs, 1), w, (1, inputs), 0.0, y, (outputs, 1));
+        let b = b.map_or(0.0, |b| b[0]);
+        y[..n].iter_mut().zip(x.chunks_exact(inputs)).for_each(|(y, row)| *y = dot(row, &w[..inputs]) + b);
+        return;
     }
-    if let Some(b) = b {
-        y.chunks_exact_mut(outputs).for_each(|row| row.iter_mut().zip(b).for_each(|(v, bi)| *v += bi));
-    }
+    // The bias enters through the GEMM's epilogue (C = AB + 1 * C with C preset to the bias
+    // rows), so y is written once instead of twice.
+    let beta = match b {
+        Some(b) => {
+            y[..n * outputs].chunks_exact_mut(outputs).for_each(|row| row.copy_from_slice(&b[..outputs]));
+            1.0
+        }
+        None => 0.0,
+    };
+    gemm(n, inputs, outputs, x, (inputs, 1), w, (1, inputs), beta, y, (outputs, 1));
 }
 
 /// dx[n, in] = dy[n, out] W (overwrites dx).
