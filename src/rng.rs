@@ -79,6 +79,7 @@ pub fn box_muller(u0: f32, u1: f32) -> [f32; 2] {
 /// ln(x) for a positive normal float (Cephes' `logf`: about 1 ulp), branch-free so a loop
 /// over lanes vectorises.
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes' constants as published
 pub fn ln_unit(x: f32) -> f32 {
     const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
     let bits = x.to_bits();
@@ -102,6 +103,7 @@ pub fn ln_unit(x: f32) -> f32 {
 /// quadrant comes exactly from u's 24-bit integer, the rest is Cephes' `sinf`/`cosf`
 /// polynomials on [-pi/4, pi/4] (about 1 ulp). Branch-free, so lanes vectorise.
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes' constants as published
 pub fn sincos_turns(u: f32) -> (f32, f32) {
     let k = (u * 16_777_216.0) as i32; // exact: u = k / 2^24
     // k = 2^22 q + r with r in [-2^21, 2^21): the angle is q pi/2 + 2 pi r / 2^24.
