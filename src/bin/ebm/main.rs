@@ -5,6 +5,7 @@ mod bench;
 #[cfg(test)]
 mod help_tests;
 mod net;
+mod merge;
 mod numbers;
 mod outputs;
 mod progress;
@@ -39,6 +40,9 @@ enum Command {
     Info,
     /// Run many MCMC chains on an energy and write the final states (and a figure).
     Sample(sample::SampleArgs),
+    /// Join the outputs of `ebm sample --shard I/N` runs (final states or traces) into what one
+    /// run of all the chains writes, and optionally their diagnostics.
+    Merge(merge::MergeArgs),
     /// Measure chain-steps per second on the GPU and CPU executors side by side.
     Bench(bench::BenchArgs),
     /// Train an MLP energy on 2-D toy data or a point file: contrastive divergence with a
@@ -113,6 +117,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()).command {
         Command::Info => info(),
         Command::Sample(args) => sample::run(&args),
+        Command::Merge(args) => merge::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Train(args) => train::run_train(&args, &given),
         Command::Eval(args) => train::run_eval(&args),

@@ -94,6 +94,12 @@ pub struct SampleArgs {
     /// CPU draw the same random numbers and agree up to rounding (see README).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Run only shard I of N (0-based, e.g. 0/4) of the --chains chains: chains I*C/N to
+    /// (I+1)*C/N - 1, each with the random numbers it has in the whole run, so the shards'
+    /// outputs joined with `ebm merge` equal one run of all chains bit for bit on one executor.
+    /// Not with --warmup (its adaptation pools all chains).
+    #[arg(long, value_parser = parse_shard, value_name = "I/N")]
+    pub shard: Option<(u32, u32)>,
     /// Standard deviation of the Gaussian the chains start from.
     #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 1.0, allow_negative_numbers = true)]
     pub init_std: f32,
@@ -127,6 +133,30 @@ fn sample_after_help() -> String {
          --steps 2000 --diagnostics diag.json",
         presets.join("\n")
     )
+}
+
+fn parse_shard(s: &str) -> Result<(u32, u32), String> {
+    let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 0/4")?;
+    let num = |v: &str| v.trim().parse::<u32>().map_err(|_| format!("{v:?} is not a whole number"));
+    let (i, n) = (num(i)?, num(n)?);
+    if n == 0 || i >= n {
+        return Err(format!("shard {i} of {n}: need N >= 1 and 0 <= I < N"));
+    }
+    Ok((i, n))
+}
+
+/// The chains `--shard I/N` runs: (first chain, count).
+fn shard_chains(args: &SampleArgs) -> anyhow::Result<(u32, usize)> {
+    let Some((i, n)) = args.shard else { return Ok((0, args.chains as usize)) };
+    if args.warmup > 0 {
+        bail!("--shard cannot be combined with --warmup: the warm-up adapts step sizes and scales from all chains together, so a shard would adapt differently from the whole run; warm up once, then shard with the adapted --step-size");
+    }
+    let bound = |k: u32| (k as u64 * args.chains as u64 / n as u64) as u32;
+    let (first, end) = (bound(i), bound(i + 1));
+    if first == end {
+        bail!("--shard {i}/{n} of --chains {} holds no chain: use at most {} shards", args.chains, args.chains);
+    }
+    Ok((first, (end - first) as usize))
 }
 
 fn parse_box(s: &str) -> Result<(f32, f32), String> {
@@ -268,7 +298,9 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     if !(args.init_std > 0.0 && args.init_std.is_finite()) {
         bail!("invalid --init-std: must be a positive finite number, got {}", args.init_std);
     }
-    let config = sampler_config(args)?;
+    let mut config = sampler_config(args)?;
+    let (first_chain, chains) = shard_chains(args)?;
+    config.chain_offset = first_chain;
     let kind = config.kind;
     let adaptation = (args.warmup > 0).then(|| Adaptation {
         target_accept: args.target_accept.unwrap_or(kind.default_target_accept()),
@@ -281,8 +313,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     } else if args.target_accept.is_some() {
         bail!("--target-accept needs --warmup");
     }
-    let chains = args.chains as usize;
-    let init = ebm_gpu::rng::initial_states(args.seed, 0, chains, dim, args.init_std);
+    let init = ebm_gpu::rng::initial_states(args.seed, first_chain, chains, dim, args.init_std);
     let mut sampler: Box<dyn ChainSampler> = match backend::open(args.backend)? {
         Some(ctx) => ebm_gpu::sampler::layered::gpu_sampler(ctx, &energy, config.clone(), &init)?,
         None => Box::new(CpuSampler::new(&energy, config.clone(), &init)?),
@@ -320,8 +351,9 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let stats = phase.replica(0, replicas);
     // Inline JSON would make an unreadable (and cut) name: say where the spec came from instead.
     let name = if args.energy.trim_start().starts_with('{') { "inline JSON".to_string() } else { args.energy.clone() };
+    let shard = args.shard.map_or_else(String::new, |(i, n)| format!(" (shard {i}/{n}: chains {first_chain}..{})", first_chain as usize + chains - 1));
     println!(
-        "energy {name} ({}, d={dim}); {} step {}; {chains} chains x {} steps{} on {}",
+        "energy {name} ({}, d={dim}); {} step {}; {chains} chains{shard} x {} steps{} on {}",
         energy.kind(),
         kind.name(),
         args.step_size,
@@ -396,6 +428,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
             "sampler": kind.name(),
             "executor": sampler.executor(),
             "chains": chains,
+            "first_chain": first_chain,
             "replicas": replicas,
             "temperatures": config.tempering.as_ref().map(|t| t.betas.iter().map(|b| 1.0 / b).collect::<Vec<f32>>()),
             "warmup_steps": args.warmup,
@@ -456,7 +489,7 @@ fn swap_acceptance(phase: &ChainStats, replicas: usize, swap_every: u32, steps_d
     )
 }
 
-fn print_summaries(summaries: &[Summary]) {
+pub(crate) fn print_summaries(summaries: &[Summary]) {
     println!(
         "{:>4} {:>10} {:>10} {:>10} {:>10} {:>7} {:>9} {:>9} {:>7}",
         "dim", "mean", "sd", "q05", "q95", "R-hat", "ESS bulk", "ESS tail", "chains"
