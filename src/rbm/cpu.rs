@@ -38,9 +38,16 @@ pub fn gibbs_uniform(seed: u64, chain: u32, step: u32, unit: usize) -> f32 {
 /// W^T ([n_vis, n_hid]) from W ([n_hid, n_vis]): the layout in which the hidden step adds one
 /// contiguous row per active visible unit.
 pub fn transposed(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = Vec::new();
+    transpose_into(w, rows, cols, &mut out);
+    out
+}
+
+/// [`transposed`] into a reused buffer.
+fn transpose_into(w: &[f32], rows: usize, cols: usize, out: &mut Vec<f32>) {
     // Tiles of 32 x 32 keep both the reads and the writes within cache lines.
     const TILE: usize = 32;
-    let mut out = vec![0.0f32; w.len()];
+    out.resize(w.len(), 0.0);
     out.par_chunks_mut((TILE * rows).max(1)).enumerate().for_each(|(t, block)| {
         let c0 = t * TILE;
         for r0 in (0..rows).step_by(TILE) {
@@ -51,7 +58,6 @@ pub fn transposed(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
             }
         }
     });
-    out
 }
 
 /// `acc[r] = sum over k of x[r][k] * m[k]` for every row r of x ([rows, k_dim]), with m a
@@ -207,7 +213,8 @@ pub struct UpdateParams {
 
 /// The CD/PCD update: positive statistics from (v_pos, h_pos), negative from (v_neg, h_neg),
 /// averaged over rows, then momentum and weight decay (W only), in place.
-pub fn update(rbm: &mut Rbm, velocity: &mut [f32], v_pos: &[f32], h_pos: &[f32], v_neg: &[f32], h_neg: &[f32], u: UpdateParams) {
+#[allow(clippy::too_many_arguments)]
+pub fn update(rbm: &mut Rbm, velocity: &mut [f32], v_pos: &[f32], h_pos: &[f32], v_neg: &[f32], h_neg: &[f32], u: UpdateParams, grad: &mut Vec<f32>) {
     let (nv, nh) = (rbm.n_vis, rbm.n_hid);
     let rows = v_pos.len() / nv;
     let neg_rows = v_neg.len() / nv;
@@ -222,10 +229,11 @@ pub fn update(rbm: &mut Rbm, velocity: &mut [f32], v_pos: &[f32], h_pos: &[f32],
     // The W gradient H_pos^T V_pos / rows - H_neg^T V_neg / neg_rows as two GEMMs per block of
     // hidden units (H^T read through strides), then momentum and decay on the block.
     let block = nh.div_ceil(2 * rayon::current_num_threads()).max(1);
-    w_theta.par_chunks_mut(block * nv).zip(w_vel.par_chunks_mut(block * nv)).enumerate().for_each(|(k, (wt, wv))| {
+    grad.resize(nh * nv, 0.0);
+    let blocks = w_theta.par_chunks_mut(block * nv).zip(w_vel.par_chunks_mut(block * nv)).zip(grad.par_chunks_mut(block * nv));
+    blocks.enumerate().for_each(|(k, ((wt, wv), grad))| {
         let j0 = k * block;
         let m = wt.len() / nv;
-        let mut grad = vec![0.0f32; m * nv];
         for (v, h, scale, beta) in [(v_pos, h_pos, 1.0 / inv_pos, 0.0), (v_neg, h_neg, -1.0 / inv_neg, 1.0)] {
             let n_rows = v.len() / nv;
             // SAFETY: H^T's block is rows j0.. of the [nh, n_rows] view of h ([n_rows, nh]); v is
@@ -234,7 +242,7 @@ pub fn update(rbm: &mut Rbm, velocity: &mut [f32], v_pos: &[f32], h_pos: &[f32],
                 matrixmultiply::sgemm(m, n_rows, nv, scale, h.as_ptr().add(j0), 1, nh as isize, v.as_ptr(), nv as isize, 1, beta, grad.as_mut_ptr(), nv as isize, 1);
             }
         }
-        for ((t, vel), g) in wt.iter_mut().zip(wv.iter_mut()).zip(&grad) {
+        for ((t, vel), g) in wt.iter_mut().zip(wv.iter_mut()).zip(grad.iter()) {
             let decay = u.weight_decay * *t;
             apply(t, vel, g - decay);
         }
@@ -305,6 +313,21 @@ pub struct CpuTrainer {
     data: Vec<f32>,
     order: Vec<u32>,
     errors: Vec<f32>,
+    scratch: Scratch,
+}
+
+/// The buffers of a batch, kept between batches so training does not allocate (megabytes per
+/// batch otherwise, most of it fresh pages).
+#[derive(Default)]
+struct Scratch {
+    wt: Vec<f32>,
+    v0: Vec<f32>,
+    ph0: Vec<f32>,
+    h: Vec<f32>,
+    pv: Vec<f32>,
+    vk: Vec<f32>,
+    phk: Vec<f32>,
+    grad: Vec<f32>,
 }
 
 impl CpuTrainer {
@@ -312,7 +335,8 @@ impl CpuTrainer {
         let rows = state.rbm.check_rows(data, "training data")?;
         config.validate()?;
         state.validate(config)?;
-        Ok(Self { config: config.clone(), state, data: data.to_vec(), order: (0..rows as u32).collect(), errors: vec![0.0; rows] })
+        let (order, errors) = ((0..rows as u32).collect(), vec![0.0; rows]);
+        Ok(Self { config: config.clone(), state, data: data.to_vec(), order, errors, scratch: Scratch::default() })
     }
 }
 
@@ -326,59 +350,65 @@ impl Trainer for CpuTrainer {
     fn run(&mut self, batches: &[Batch]) -> Result<()> {
         let (nv, nh) = (self.state.rbm.n_vis, self.state.rbm.n_hid);
         let seed = self.config.seed;
+        let chains = self.config.chains();
+        let sc = &mut self.scratch;
         for batch in batches {
             let rows = batch.rows;
-            let mut v0 = Vec::with_capacity(rows * nv);
+            sc.v0.clear();
             for &r in &self.order[batch.start..batch.start + rows] {
-                v0.extend_from_slice(&self.data[r as usize * nv..(r as usize + 1) * nv]);
+                sc.v0.extend_from_slice(&self.data[r as usize * nv..(r as usize + 1) * nv]);
             }
             let rbm = &self.state.rbm;
-            let wt = transposed(rbm.w(), nh, nv);
+            transpose_into(rbm.w(), nh, nv, &mut sc.wt);
+            let wt = &sc.wt;
             let hidden_step = |src: &[f32], step, probs: &mut [f32], samples: &mut [f32]| {
-                hidden_step_with(rbm, &wt, src, seed, step, 0, probs, samples)
+                hidden_step_with(rbm, wt, src, seed, step, 0, probs, samples)
             };
             let mut t = self.state.step;
-            let mut ph0 = vec![0.0; rows * nh];
-            let mut h = vec![0.0; rows.max(self.config.chains()) * nh];
-            let mut pv = vec![0.0; rows.max(self.config.chains()) * nv];
-            hidden_step(&v0, t, &mut ph0, &mut h[..rows * nh]);
+            sc.ph0.resize(rows * nh, 0.0);
+            sc.h.resize(rows.max(chains) * nh, 0.0);
+            sc.pv.resize(rows.max(chains) * nv, 0.0);
+            sc.vk.resize(rows.max(chains) * nv, 0.0);
+            sc.phk.resize(rows.max(chains) * nh, 0.0);
+            let (h, pv) = (&mut sc.h, &mut sc.pv);
+            hidden_step(&sc.v0, t, &mut sc.ph0, &mut h[..rows * nh]);
             t += 1;
-            let (v_neg, ph_neg) = match self.config.method {
+            let v_neg: &[f32] = match self.config.method {
                 Method::Cd(k) => {
-                    let mut vk = vec![0.0; rows * nv];
-                    let mut phk = vec![0.0; rows * nh];
+                    let (vk, phk) = (&mut sc.vk[..rows * nv], &mut sc.phk[..rows * nh]);
                     for s in 0..k {
-                        visible_step(rbm, &h[..rows * nh], seed, t, 0, &mut pv[..rows * nv], &mut vk);
+                        visible_step(rbm, &h[..rows * nh], seed, t, 0, &mut pv[..rows * nv], vk);
                         t += 1;
                         if s == 0 {
-                            self.errors[batch.start..batch.start + rows].copy_from_slice(&recon_errors(&v0, &pv[..rows * nv], nv));
+                            self.errors[batch.start..batch.start + rows].copy_from_slice(&recon_errors(&sc.v0, &pv[..rows * nv], nv));
                         }
-                        hidden_step(&vk, t, &mut phk, &mut h[..rows * nh]);
+                        hidden_step(vk, t, phk, &mut h[..rows * nh]);
                         t += 1;
                     }
-                    (vk, phk)
+                    vk
                 }
                 Method::Pcd(k) => {
-                    let chains = self.state.chains.as_mut().expect("validated: PCD state has chains");
-                    let nc = chains.len() / nv;
-                    let mut scratch = vec![0.0; rows * nv];
-                    visible_step(rbm, &h[..rows * nh], seed, t, 0, &mut pv[..rows * nv], &mut scratch);
+                    let persistent = self.state.chains.as_mut().expect("validated: PCD state has chains");
+                    let nc = persistent.len() / nv;
+                    // The reconstruction's samples are not used; vk is free until the update.
+                    visible_step(rbm, &h[..rows * nh], seed, t, 0, &mut pv[..rows * nv], &mut sc.vk[..rows * nv]);
                     t += 1;
-                    self.errors[batch.start..batch.start + rows].copy_from_slice(&recon_errors(&v0, &pv[..rows * nv], nv));
-                    let mut phk = vec![0.0; nc * nh];
+                    self.errors[batch.start..batch.start + rows].copy_from_slice(&recon_errors(&sc.v0, &pv[..rows * nv], nv));
+                    let phk = &mut sc.phk[..nc * nh];
                     for _ in 0..k {
-                        hidden_step(chains, t, &mut phk, &mut h[..nc * nh]);
+                        hidden_step(persistent, t, phk, &mut h[..nc * nh]);
                         t += 1;
-                        visible_step(rbm, &h[..nc * nh], seed, t, 0, &mut pv[..nc * nv], chains);
+                        visible_step(rbm, &h[..nc * nh], seed, t, 0, &mut pv[..nc * nv], persistent);
                         t += 1;
                     }
-                    hidden_step(chains, t, &mut phk, &mut h[..nc * nh]);
+                    hidden_step(persistent, t, phk, &mut h[..nc * nh]);
                     t += 1;
-                    (chains.clone(), phk)
+                    persistent
                 }
             };
+            let neg_rows = v_neg.len() / nv;
             let u = UpdateParams { lr: batch.lr, momentum: self.config.momentum, weight_decay: self.config.weight_decay };
-            update(&mut self.state.rbm, &mut self.state.velocity, &v0, &ph0, &v_neg, &ph_neg, u);
+            update(&mut self.state.rbm, &mut self.state.velocity, &sc.v0, &sc.ph0, v_neg, &sc.phk[..neg_rows * nh], u, &mut sc.grad);
             self.state.step = t;
         }
         Ok(())
