@@ -16,6 +16,14 @@ const ENERGIES: &[&str] = &[
     r#"{"type": "double_well", "dim": 37, "barrier": 2.0}"#,
     r#"{"type": "gaussian", "mean": [1, -2, 0.5, 3, 0, 0, 1], "std": [1, 2, 0.5, 1, 3, 1, 0.7]}"#,
     r#"{"type": "sum", "weights": [0.5, 1.0], "terms": [{"type": "banana"}, {"type": "gaussian", "mean": [0, 1], "std": [1, 2]}]}"#,
+    // Every constraint, as penalties added to a Gaussian.
+    r#"{"type": "sum", "terms": [{"type": "gaussian", "mean": [0.5, 0, -1], "std": [1, 2, 1]},
+        {"type": "box", "lo": -1, "hi": [1, 0.5, 2], "weight": 20},
+        {"type": "box", "lo": -0.5, "hi": 1, "dim": 3, "weight": 2, "penalty": "softplus", "sharpness": 5},
+        {"type": "linear_inequality", "a": [1, -2, 0.5], "b": 0.3, "weight": 10},
+        {"type": "linear_equality", "a": [0.5, 1, 0], "b": -1, "weight": 3},
+        {"type": "norm_ball", "radius": 1.5, "dim": 3, "weight": 4},
+        {"type": "simplex", "dim": 3, "weight": 5}]}"#,
 ];
 
 /// Runs one configuration under both schedules and compares everything bit for bit.

@@ -4,7 +4,7 @@
 mod common;
 
 use ebm_gpu::energy::spec::{parse_energy, resolve_energy};
-use ebm_gpu::energy::{Energy, gpu::energy_grad_batch};
+use ebm_gpu::energy::{BoxPenalty, Energy, gpu::energy_grad_batch};
 use ebm_gpu::rng;
 
 const SPECS: &[&str] = &[
@@ -18,6 +18,17 @@ const SPECS: &[&str] = &[
     r#"{"type": "double_well", "dim": 5, "barrier": 1.5}"#,
     r#"{"type": "banana", "dim": 4, "a": 0.5, "b": 3}"#,
     r#"{"type": "sum", "terms": [{"type": "double_well"}, "placeholder"]}"#,
+    // Constraints: the random points (std 1.5) fall both inside and outside each set.
+    r#"{"type": "box", "lo": [-1, -0.5, 0], "hi": 1, "weight": 30}"#,
+    r#"{"type": "box", "lo": -1, "hi": [1, 0.5, 2, 1], "weight": 3, "penalty": "softplus", "sharpness": 4}"#,
+    r#"{"type": "linear_inequality", "a": [1, -2, 0.5], "b": 0.3, "weight": 20}"#,
+    r#"{"type": "linear_equality", "a": [0.5, 1], "b": -1, "weight": 7}"#,
+    r#"{"type": "norm_ball", "radius": 2, "center": [0.5, 0, -1], "weight": 5}"#,
+    r#"{"type": "norm_ball", "radius": 1.5, "dim": 4, "weight": 2}"#,
+    r#"{"type": "simplex", "dim": 4, "weight": 10}"#,
+    // README's example: the right-hand mode of two_modes.
+    r#"{"type": "sum", "terms": [{"type": "gaussian_mixture", "weights": [0.5, 0.5], "means": [[-2, 0], [2, 0]], "stds": [[0.5, 0.5], [0.5, 0.5]]}, {"type": "linear_inequality", "a": [-1, 0], "b": 0, "weight": 1000}]}"#,
+    r#"{"type": "sum", "weights": [1, 0.5], "terms": [{"type": "gaussian_mixture", "weights": [0.5, 0.5], "means": [[-2, 0], [2, 0]], "stds": [[0.5, 0.5], [0.5, 0.5]]}, {"type": "box", "lo": [0, -3], "hi": [3, 3], "weight": 100, "penalty": "softplus", "sharpness": 10}]}"#,
 ];
 
 fn energies() -> Vec<(String, Energy)> {
@@ -146,6 +157,35 @@ fn bad_specs_are_rejected_with_the_field_named() {
         (r#"{"type": "sum", "terms": [{"type": "double_well", "dim": 2}, {"type": "double_well", "dim": 3}]}"#, &["terms[1]", "dimension"]),
         (r#"{"type": "sum", "terms": [{"type": "double_well", "barrier": 0}]}"#, &["terms[0].barrier"]),
         ("/nonexistent/spec.json", &["neither a preset"]),
+        (r#"{"type": "box", "lo": [0, 0], "hi": [1, 1, 1], "weight": 1}"#, &["hi", "3 entries", "lo says 2"]),
+        (r#"{"type": "box", "lo": 0, "hi": [1, 1], "dim": 3, "weight": 1}"#, &["hi", "2 entries", "dim says 3"]),
+        (r#"{"type": "box", "lo": [0, 2], "hi": 1, "weight": 1}"#, &["lo[1]", "above hi[1]", "empty"]),
+        (r#"{"type": "box", "lo": "a", "hi": 1, "weight": 1}"#, &["lo", "number or an array"]),
+        (r#"{"type": "box", "lo": [0, null], "hi": 1, "weight": 1}"#, &["lo[1]", "must be a number"]),
+        (r#"{"type": "box", "lo": [], "hi": 1, "weight": 1}"#, &["lo", "at least one"]),
+        (r#"{"type": "box", "lo": 0, "hi": 1, "weight": 0}"#, &["weight", "positive"]),
+        (r#"{"type": "box", "lo": 0, "hi": 1, "weight": 1e39}"#, &["weight", "range of f32"]),
+        (r#"{"type": "box", "lo": 0, "hi": 1}"#, &["missing field", "weight"]),
+        (r#"{"type": "box", "lo": 0, "hi": 1, "weight": 1, "penalty": "cubic"}"#, &["penalty", "cubic", "softplus"]),
+        (r#"{"type": "box", "lo": 0, "hi": 1, "weight": 1, "penalty": "softplus"}"#, &["sharpness", "required"]),
+        (r#"{"type": "box", "lo": 0, "hi": 1, "weight": 1, "penalty": "softplus", "sharpness": -2}"#, &["sharpness", "positive"]),
+        (r#"{"type": "box", "lo": 0, "hi": 1, "weight": 1, "sharpness": 2}"#, &["sharpness", "only applies"]),
+        (r#"{"type": "linear_inequality", "a": [0, 0], "b": 1, "weight": 1}"#, &["a", "all 2 entries are 0"]),
+        (r#"{"type": "linear_equality", "a": [], "b": 1, "weight": 1}"#, &["a", "at least one"]),
+        (r#"{"type": "linear_equality", "a": [1, 2], "b": 1e40, "weight": 1}"#, &["b", "range of f32"]),
+        (r#"{"type": "linear_inequality", "a": [1, 2], "b": 1, "weight": -3}"#, &["weight", "positive"]),
+        (r#"{"type": "norm_ball", "radius": 0, "weight": 1}"#, &["radius", "positive"]),
+        (r#"{"type": "norm_ball", "radius": 1e20, "weight": 1}"#, &["radius", "squared", "range of f32"]),
+        (r#"{"type": "norm_ball", "radius": 1, "center": [0, 0], "dim": 3, "weight": 1}"#, &["center", "dim says 3"]),
+        (r#"{"type": "simplex", "dim": 0, "weight": 1}"#, &["dim", "at least 1"]),
+        (r#"{"type": "box", "lo": 0, "hi": 1, "dim": 0, "weight": 1}"#, &["dim", "at least 1"]),
+        (r#"{"type": "norm_ball", "radius": 1, "dim": 1000000000000000, "weight": 1}"#, &["dim", "more than the", "memory"]),
+        (r#"{"type": "simplex", "weight": 1, "sum": 1}"#, &["unknown field", "sum"]),
+        (
+            r#"{"type": "sum", "terms": [{"type": "double_well", "dim": 3}, {"type": "simplex", "weight": 1}]}"#,
+            &["terms[1]", "dimension 2 differs"],
+        ),
+        (r#"{"type": "sum", "terms": [{"type": "double_well"}, {"type": "box", "lo": 1, "hi": 0, "weight": 1}]}"#, &["terms[1].lo[0]", "empty"]),
     ];
     for (spec, needles) in cases {
         let message = err(spec);
@@ -170,5 +210,55 @@ fn spec_file_errors_name_the_file() {
 fn hand_built_energies_with_nan_are_rejected() {
     let e = Energy::GaussianDiag { mean: vec![0.0, f32::NAN], inv_var: vec![1.0, 1.0] };
     assert!(e.validate().unwrap_err().to_string().contains("mean[1]"));
+    let b = Energy::BoxConstraint { lo: vec![0.0, 1.0], hi: vec![1.0, 0.5], penalty: BoxPenalty::Quadratic, weight: 1.0 };
+    assert!(b.validate().unwrap_err().to_string().contains("lo[1]"));
+    let b = Energy::BoxConstraint { lo: vec![0.0], hi: vec![1.0], penalty: BoxPenalty::Softplus { sharpness: f32::INFINITY }, weight: 1.0 };
+    assert!(b.validate().unwrap_err().to_string().contains("sharpness"));
     assert!(parse_energy(r#"{"type": "banana", "a": 1, "b": 2}"#, "t").is_ok());
+}
+
+/// MALA on N(0, I) in 2-d times a stiff quadratic box penalty samples the Gaussian truncated to
+/// the box: the mass outside is a boundary layer of width ~ 1/sqrt(2 weight) = 0.007, and the
+/// mean matches the truncated Gaussian's (by quadrature) within Monte Carlo error.
+#[test]
+fn mala_with_a_box_penalty_samples_the_truncated_gaussian() {
+    use ebm_gpu::sampler::cpu::CpuSampler;
+    use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
+    let (lo, hi) = ([-1.0f64, -0.5], [0.5f64, 1.5]);
+    let spec = format!(
+        r#"{{"type": "sum", "terms": [{{"type": "gaussian", "mean": [0, 0], "std": [1, 1]}},
+           {{"type": "box", "lo": [{}, {}], "hi": [{}, {}], "weight": 10000}}]}}"#,
+        lo[0], lo[1], hi[0], hi[1]
+    );
+    let energy = resolve_energy(&spec).unwrap();
+    // Independent chains started inside the box (outside, the penalty's gradient is too steep
+    // for any step that mixes inside); the last state of each is one draw.
+    let chains = 2000;
+    let init: Vec<f32> = (0..chains).flat_map(|_| [-0.25f32, 0.5]).collect();
+    let mut sampler = CpuSampler::new(&energy, SamplerConfig::new(SamplerKind::Mala, 0.1, 21), &init).unwrap();
+    sampler.run(300).unwrap();
+    let states = sampler.state().unwrap();
+    let margin = 0.03;
+    let inside = states
+        .chunks(2)
+        .filter(|x| (0..2).all(|i| (x[i] as f64) >= lo[i] - margin && (x[i] as f64) <= hi[i] + margin))
+        .count();
+    assert!(inside as f64 >= 0.999 * chains as f64, "{inside} of {chains} within the box widened by {margin}");
+    for i in 0..2 {
+        // Truncated standard normal on [lo, hi]: mean and variance by the midpoint rule.
+        let n = 20000;
+        let h = (hi[i] - lo[i]) / n as f64;
+        let (mut z, mut m1, mut m2) = (0.0, 0.0, 0.0);
+        for k in 0..n {
+            let t = lo[i] + (k as f64 + 0.5) * h;
+            let p = (-0.5 * t * t).exp();
+            z += p;
+            m1 += p * t;
+            m2 += p * t * t;
+        }
+        let (mean, var) = (m1 / z, m2 / z - (m1 / z).powi(2));
+        let est = states.iter().skip(i).step_by(2).map(|&v| v as f64).sum::<f64>() / chains as f64;
+        let se = (var / chains as f64).sqrt();
+        assert!((est - mean).abs() < 4.0 * se, "dim {i}: sample mean {est} vs truncated Gaussian {mean} (se {se})");
+    }
 }

@@ -202,6 +202,10 @@ fn energy_specs_survive_mutation() {
         .collect();
     seeds.push(br#"{"type": "gaussian", "mean": [0, 1, 2], "std": [1, 0.5, 2]}"#.to_vec());
     seeds.push(br#"{"type": "sum", "terms": [{"type": "double_well", "dim": 3}, {"type": "banana", "dim": 3, "a": 1, "b": 2}], "weights": [1, 0.5]}"#.to_vec());
+    seeds.push(
+        br#"{"type": "sum", "terms": [{"type": "box", "lo": -1, "hi": [1, 2], "weight": 5, "penalty": "softplus", "sharpness": 3}, {"type": "norm_ball", "radius": 1, "dim": 2, "weight": 1}, {"type": "linear_inequality", "a": [1, 2], "b": 0, "weight": 2}]}"#
+            .to_vec(),
+    );
     seeds.push(format!(r#"{{"type": "mlp", "weights": {:?}, "activation": "silu"}}"#, weights.display().to_string()).into_bytes());
     let path = dir.join("spec.json");
     let ok = fuzz("spec", &seeds, |b| {

@@ -16,6 +16,9 @@ fn every_kernel_validates_with_every_energy_kind() {
         "correlated2",
         r#"{"type": "gaussian", "mean": [0, 1, 2], "std": [1, 2, 3]}"#,
         r#"{"type": "sum", "terms": [{"type": "double_well"}, {"type": "banana"}], "weights": [0.5, 2]}"#,
+        r#"{"type": "sum", "terms": [{"type": "box", "lo": -1, "hi": 1, "weight": 5}, {"type": "box", "lo": -1, "hi": 1, "weight": 5, "penalty": "softplus", "sharpness": 3},
+            {"type": "linear_inequality", "a": [1, 2], "b": 0, "weight": 1}, {"type": "linear_equality", "a": [1, 2], "b": 0, "weight": 1},
+            {"type": "norm_ball", "radius": 1, "weight": 1}, {"type": "simplex", "weight": 1}]}"#,
     ];
     // The tiled MLP kernels also import the generated network module.
     let net = Mlp::random(&[5, 70, 33, 1], Activation::Silu, false, 1).unwrap();

@@ -69,7 +69,7 @@ impl Activation {
     /// (act(z), act'(z)), the formulas of `shaders/common/activations.wgsl`.
     pub fn eval<T: Real>(&self, z: T) -> (T, T) {
         let (zero, one) = (T::zero(), T::from_f32(1.0));
-        let sigmoid = |z: T| one / (one + (-z).exp());
+        let sigmoid = super::sigmoid::<T>;
         match *self {
             Activation::Relu => if z > zero { (z, one) } else { (zero, zero) },
             Activation::LeakyRelu(a) => if z > zero { (z, one) } else { (T::from_f32(a) * z, T::from_f32(a)) },
@@ -81,10 +81,7 @@ impl Activation {
                 let t = z.tanh();
                 (t, one - t * t)
             }
-            Activation::Softplus => {
-                let relu = if z > zero { z } else { zero };
-                (relu + (one + (-z.abs()).exp()).ln(), sigmoid(z))
-            }
+            Activation::Softplus => (super::softplus(z), sigmoid(z)),
             Activation::Elu(a) => {
                 if z > zero {
                     (z, one)

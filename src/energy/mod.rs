@@ -79,6 +79,29 @@ macro_rules! impl_real {
 impl_real!(f32, lanes::exp);
 impl_real!(f64, f64::exp);
 
+/// ln(1 + e^z) without overflow, as `softplus` in `shaders/common/activations.wgsl`; |z| is
+/// written max(z, -z) so lanes need no branch.
+#[inline(always)]
+pub fn softplus<T: Field>(z: T) -> T {
+    z.max(T::zero()) + (T::from_f32(1.0) + (-(z.max(-z))).exp()).ln()
+}
+
+/// 1 / (1 + e^-z), as `sigmoid` in `shaders/common/activations.wgsl` (0 where e^-z overflows).
+#[inline(always)]
+pub fn sigmoid<T: Field>(z: T) -> T {
+    T::from_f32(1.0) / (T::from_f32(1.0) + (-z).exp())
+}
+
+/// How a [`Energy::BoxConstraint`] penalises a coordinate v outside its interval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BoxPenalty {
+    /// v² (v = the distance outside [lo, hi], 0 inside).
+    Quadratic,
+    /// softplus(s v) / s on each side: smooth everywhere, about 0 inside and about v outside
+    /// once s v >> 1, so larger sharpness s makes it closer to a hard wall's linear penalty.
+    Softplus { sharpness: f32 },
+}
+
 /// One component of a diagonal Gaussian mixture, stored in the form the kernels use.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MixtureComponent {
@@ -109,13 +132,29 @@ pub enum Energy {
     /// E = sum_t weight_t * E_t (product of experts; a single term with weight 1/T is a
     /// temperature).
     Sum { terms: Vec<(f32, Energy)> },
+    /// Constraint lo <= x <= hi: E = weight * sum_i pen(x_i - hi_i) + pen(lo_i - x_i), with pen
+    /// as [`BoxPenalty`] says.
+    BoxConstraint { lo: Vec<f32>, hi: Vec<f32>, penalty: BoxPenalty, weight: f32 },
+    /// Constraint a.x <= b (E = weight * max(a.x - b, 0)^2) or a.x = b (E = weight * (a.x - b)^2).
+    Linear { a: Vec<f32>, b: f32, equality: bool, weight: f32 },
+    /// Constraint |x - c| <= r: E = weight * max(|x - c|^2 - r^2, 0)^2. The squared norm keeps
+    /// the gradient 4 weight v (x - c) defined everywhere (|x - c| is not differentiable at c).
+    NormBall { center: Vec<f32>, radius: f32, weight: f32 },
+    /// Constraint sum_i x_i = 1, x_i >= 0: E = weight * ((sum_i x_i - 1)^2 + sum_i max(-x_i, 0)^2).
+    Simplex { dim: usize, weight: f32 },
 }
 
 impl Energy {
     pub fn dim(&self) -> usize {
         match self {
             Energy::GaussianDiag { mean, .. } | Energy::GaussianPrecision { mean, .. } => mean.len(),
-            Energy::GaussianMixture { dim, .. } | Energy::DoubleWell { dim, .. } | Energy::Banana { dim, .. } => *dim,
+            Energy::GaussianMixture { dim, .. }
+            | Energy::DoubleWell { dim, .. }
+            | Energy::Banana { dim, .. }
+            | Energy::Simplex { dim, .. } => *dim,
+            Energy::BoxConstraint { lo, .. } => lo.len(),
+            Energy::Linear { a, .. } => a.len(),
+            Energy::NormBall { center, .. } => center.len(),
             Energy::Mlp(m) => m.input_dim(),
             Energy::Net(n) => n.input_dim(),
             Energy::Sum { terms } => terms.first().map_or(0, |(_, e)| e.dim()),
@@ -133,6 +172,11 @@ impl Energy {
             Energy::Mlp(_) => "mlp",
             Energy::Net(_) => "net",
             Energy::Sum { .. } => "sum",
+            Energy::BoxConstraint { .. } => "box",
+            Energy::Linear { equality: false, .. } => "linear_inequality",
+            Energy::Linear { equality: true, .. } => "linear_equality",
+            Energy::NormBall { .. } => "norm_ball",
+            Energy::Simplex { .. } => "simplex",
         }
     }
 
@@ -312,6 +356,71 @@ impl Energy {
                 }
                 weight * e
             }
+            Energy::BoxConstraint { lo, hi, penalty, weight: wt } => {
+                let w = weight * c(*wt);
+                let mut e = T::zero();
+                match penalty {
+                    BoxPenalty::Quadratic => {
+                        for i in 0..x.len() {
+                            let above = (x[i] - c(hi[i])).max(T::zero());
+                            let below = (c(lo[i]) - x[i]).max(T::zero());
+                            e += above * above + below * below;
+                            g[i] += w * c(2.0) * (above - below);
+                        }
+                        w * e
+                    }
+                    BoxPenalty::Softplus { sharpness } => {
+                        let s = c(*sharpness);
+                        for i in 0..x.len() {
+                            let (za, zb) = (s * (x[i] - c(hi[i])), s * (c(lo[i]) - x[i]));
+                            e += softplus(za) + softplus(zb);
+                            g[i] += w * (sigmoid(za) - sigmoid(zb));
+                        }
+                        w * e / s
+                    }
+                }
+            }
+            Energy::Linear { a, b, equality, weight: wt } => {
+                let w = weight * c(*wt);
+                let mut dot = T::zero();
+                for i in 0..x.len() {
+                    dot += c(a[i]) * x[i];
+                }
+                let r = dot - c(*b);
+                let v = if *equality { r } else { r.max(T::zero()) };
+                for i in 0..x.len() {
+                    g[i] += w * c(2.0) * v * c(a[i]);
+                }
+                w * v * v
+            }
+            Energy::NormBall { center, radius, weight: wt } => {
+                let w = weight * c(*wt);
+                let mut n2 = T::zero();
+                for i in 0..x.len() {
+                    let r = x[i] - c(center[i]);
+                    n2 += r * r;
+                }
+                let v = (n2 - c(*radius) * c(*radius)).max(T::zero());
+                for i in 0..x.len() {
+                    g[i] += w * c(4.0) * v * (x[i] - c(center[i]));
+                }
+                w * v * v
+            }
+            Energy::Simplex { weight: wt, .. } => {
+                let w = weight * c(*wt);
+                let mut total = T::zero();
+                for i in 0..x.len() {
+                    total += x[i];
+                }
+                let t = total - c(1.0);
+                let mut e = t * t;
+                for i in 0..x.len() {
+                    let neg = (-x[i]).max(T::zero());
+                    e += neg * neg;
+                    g[i] += w * c(2.0) * (t - neg);
+                }
+                w * e
+            }
             Energy::Sum { .. } => self.add_nested_energy_grad(x, g, weight),
             Energy::Mlp(_) | Energy::Net(_) => T::zero(),
         }
@@ -322,7 +431,8 @@ impl Energy {
     pub fn loop_iterations(&self) -> u64 {
         let d = self.dim() as u64;
         match self {
-            Energy::GaussianDiag { .. } | Energy::DoubleWell { .. } | Energy::Banana { .. } => d,
+            Energy::GaussianDiag { .. } | Energy::DoubleWell { .. } | Energy::Banana { .. } | Energy::BoxConstraint { .. } => d,
+            Energy::Linear { .. } | Energy::NormBall { .. } | Energy::Simplex { .. } => 2 * d,
             Energy::GaussianPrecision { .. } => 2 * d + d * d,
             Energy::GaussianMixture { components, .. } => components.len() as u64 * (2 * d + 1) + d,
             Energy::Mlp(m) => m.loop_iterations(),
@@ -365,6 +475,23 @@ impl Energy {
             Energy::Mlp(m) => m.pack_into(out),
             Energy::Net(n) => out.extend(n.pack_params()),
             Energy::Sum { terms } => terms.iter().for_each(|(_, t)| t.pack_into(out)),
+            Energy::BoxConstraint { lo, hi, penalty, weight } => {
+                out.extend(lo);
+                out.extend(hi);
+                out.push(*weight);
+                if let BoxPenalty::Softplus { sharpness } = penalty {
+                    out.push(*sharpness);
+                }
+            }
+            Energy::Linear { a, b, weight, .. } => {
+                out.extend(a);
+                out.extend([*b, *weight]);
+            }
+            Energy::NormBall { center, radius, weight } => {
+                out.extend(center);
+                out.extend([*radius, *weight]);
+            }
+            Energy::Simplex { weight, .. } => out.push(*weight),
         }
     }
 
@@ -436,6 +563,8 @@ impl Energy {
     fn kind_fn(&self) -> &'static str {
         match self {
             Energy::GaussianDiag { .. } => "gaussian_diag",
+            Energy::BoxConstraint { penalty: BoxPenalty::Quadratic, .. } => "box_quadratic",
+            Energy::BoxConstraint { penalty: BoxPenalty::Softplus { .. }, .. } => "box_softplus",
             other => other.kind(),
         }
     }
@@ -473,6 +602,30 @@ impl Energy {
             }
             Energy::DoubleWell { barrier, .. } => finite("barrier", &[*barrier])?,
             Energy::Banana { a, b, .. } => finite("a, b", &[*a, *b])?,
+            Energy::BoxConstraint { lo, hi, penalty, weight } => {
+                finite("lo", lo)?;
+                finite("hi", hi)?;
+                finite("weight", &[*weight])?;
+                if let BoxPenalty::Softplus { sharpness } = penalty {
+                    finite("sharpness", &[*sharpness])?;
+                }
+                if hi.len() != lo.len() {
+                    return Err(Error::invalid("hi", format!("has {} entries but lo has {}", hi.len(), lo.len())));
+                }
+                // An empty box has no feasible point: the penalty would pull chains to its middle.
+                if let Some(i) = (0..lo.len()).find(|&i| !(lo[i] <= hi[i])) {
+                    return Err(Error::invalid(format!("lo[{i}]"), format!("{} is above hi[{i}] = {}: the box is empty", lo[i], hi[i])));
+                }
+            }
+            Energy::Linear { a, b, weight, .. } => {
+                finite("a", a)?;
+                finite("b, weight", &[*b, *weight])?;
+            }
+            Energy::NormBall { center, radius, weight } => {
+                finite("center", center)?;
+                finite("radius, weight", &[*radius, *weight])?;
+            }
+            Energy::Simplex { weight, .. } => finite("weight", &[*weight])?,
             Energy::Mlp(m) => m.validate()?,
             Energy::Net(n) => n.architecture().shapes().map(|_| ())?,
             Energy::Sum { terms } => {

@@ -2,7 +2,7 @@
 //! [`Energy`]. Errors name the field and, for malformed JSON, the line and column.
 
 use super::mlp::{Activation, Mlp};
-use super::{Energy, MixtureComponent};
+use super::{BoxPenalty, Energy, MixtureComponent};
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::path::Path;
@@ -49,6 +49,37 @@ enum Spec {
         weights: String,
         activation: Option<String>,
         negate: Option<bool>,
+    },
+    /// lo <= x <= hi; `lo` and `hi` are a number (every coordinate) or one per dimension.
+    #[serde(rename = "box")]
+    BoxConstraint {
+        lo: serde_json::Value,
+        hi: serde_json::Value,
+        dim: Option<usize>,
+        weight: f64,
+        penalty: Option<String>,
+        sharpness: Option<f64>,
+    },
+    LinearInequality {
+        a: Vec<f64>,
+        b: f64,
+        weight: f64,
+    },
+    LinearEquality {
+        a: Vec<f64>,
+        b: f64,
+        weight: f64,
+    },
+    NormBall {
+        radius: f64,
+        center: Option<Vec<f64>>,
+        dim: Option<usize>,
+        weight: f64,
+    },
+    Simplex {
+        #[serde(default = "default_dim")]
+        dim: usize,
+        weight: f64,
     },
 }
 
@@ -190,6 +221,56 @@ fn derived_f32(field: &str, v: &[f64], what: &str, f: impl Fn(f64) -> f64) -> Re
         .collect()
 }
 
+/// A constraint's dimension: `dim` if given, else that of the per-dimension arrays (`sizes`:
+/// (field, length)), else 2 as for the other types; every one given must agree.
+fn constraint_dim(at: &str, dim: Option<usize>, sizes: &[(&str, usize)]) -> Result<usize> {
+    let d = dim.or(sizes.first().map(|s| s.1)).unwrap_or(default_dim());
+    if d == 0 {
+        return Err(match dim {
+            Some(_) => Error::invalid(format!("{at}dim"), "must be at least 1"),
+            None => Error::invalid(format!("{at}{}", sizes[0].0), "must have at least one entry"),
+        });
+    }
+    for (name, n) in sizes {
+        if *n != d {
+            let reference = if dim.is_some() { "dim".to_string() } else { sizes[0].0.to_string() };
+            return Err(Error::invalid(format!("{at}{name}"), format!("has {n} entries but {reference} says {d}")));
+        }
+    }
+    Ok(d)
+}
+
+/// A number or an array of numbers (`lo`, `hi`): Ok(None) for a number's broadcast, with the
+/// number; Ok(Some) for an array.
+fn scalar_or_array(field: &str, v: &serde_json::Value) -> Result<(f64, Option<Vec<f64>>)> {
+    let bad = || Error::invalid(field, format!("must be a number or an array of numbers, got {v}"));
+    match v {
+        serde_json::Value::Number(n) => Ok((n.as_f64().ok_or_else(bad)?, None)),
+        serde_json::Value::Array(items) => {
+            let values = items
+                .iter()
+                .enumerate()
+                .map(|(i, x)| x.as_f64().ok_or_else(|| Error::invalid(format!("{field}[{i}]"), format!("must be a number, got {x}"))))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((0.0, Some(values)))
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// `d` copies of a number given once for every coordinate, planned against the memory budget
+/// first since `d` comes from the spec's `dim`.
+fn broadcast(at: &str, v: f32, d: usize) -> Result<Vec<f32>> {
+    crate::plan::Plan::new().add(format!("{at}dim"), format!("{d} coordinates"), &[d as u64], 4, 1).check()?;
+    Ok(vec![v; d])
+}
+
+/// One positive number (a barrier, weight, sharpness or radius) as f32.
+fn positive_f32(field: &str, v: f64) -> Result<f32> {
+    positive(field, &[v])?;
+    Ok(to_f32(field, &[v])?[0])
+}
+
 fn positive(field: &str, v: &[f64]) -> Result<()> {
     match v.iter().position(|&x| !(x > 0.0)) {
         Some(i) => Err(Error::invalid(format!("{field}[{i}]"), format!("must be positive, got {}", v[i]))),
@@ -266,8 +347,7 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             if *dim == 0 {
                 return Err(Error::invalid(field("dim"), "must be at least 1"));
             }
-            positive(&field("barrier"), &[*barrier])?;
-            Energy::DoubleWell { dim: *dim, barrier: to_f32(&field("barrier"), &[*barrier])?[0] }
+            Energy::DoubleWell { dim: *dim, barrier: positive_f32(&field("barrier"), *barrier)? }
         }
         Spec::Banana { dim, a, b } => {
             if *dim < 2 {
@@ -286,6 +366,70 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
         Spec::Mlp { weights, activation, negate } => {
             let activation = activation.as_deref().map(Activation::parse).transpose()?;
             Energy::Mlp(std::sync::Arc::new(Mlp::load(Path::new(weights), activation, *negate)?))
+        }
+        Spec::BoxConstraint { lo, hi, dim, weight, penalty, sharpness } => {
+            let (lo_one, lo_each) = scalar_or_array(&field("lo"), lo)?;
+            let (hi_one, hi_each) = scalar_or_array(&field("hi"), hi)?;
+            let sizes: Vec<(&str, usize)> =
+                [("lo", &lo_each), ("hi", &hi_each)].into_iter().filter_map(|(n, v)| v.as_ref().map(|v| (n, v.len()))).collect();
+            let d = constraint_dim(at, *dim, &sizes)?;
+            let lo = match lo_each {
+                Some(v) => to_f32(&field("lo"), &v)?,
+                None => broadcast(at, to_f32(&field("lo"), &[lo_one])?[0], d)?,
+            };
+            let hi = match hi_each {
+                Some(v) => to_f32(&field("hi"), &v)?,
+                None => broadcast(at, to_f32(&field("hi"), &[hi_one])?[0], d)?,
+            };
+            if let Some(i) = (0..d).find(|&i| !(lo[i] <= hi[i])) {
+                return Err(Error::invalid(field(&format!("lo[{i}]")), format!("{} is above hi[{i}] = {}: the box is empty", lo[i], hi[i])));
+            }
+            let penalty = match (penalty.as_deref().unwrap_or("quadratic"), sharpness) {
+                ("quadratic", None) => BoxPenalty::Quadratic,
+                ("quadratic", Some(_)) => {
+                    return Err(Error::invalid(field("sharpness"), "only applies to \"penalty\": \"softplus\""));
+                }
+                ("softplus", Some(s)) => BoxPenalty::Softplus { sharpness: positive_f32(&field("sharpness"), *s)? },
+                ("softplus", None) => return Err(Error::invalid(field("sharpness"), "is required with \"penalty\": \"softplus\"")),
+                (other, _) => return Err(Error::invalid(field("penalty"), format!("unknown penalty {other:?}; expected \"quadratic\" or \"softplus\""))),
+            };
+            Energy::BoxConstraint { lo, hi, penalty, weight: positive_f32(&field("weight"), *weight)? }
+        }
+        Spec::LinearInequality { a, b, weight } | Spec::LinearEquality { a, b, weight } => {
+            let d = constraint_dim(at, None, &[("a", a.len())])?;
+            let a32 = to_f32(&field("a"), a)?;
+            // a = 0 makes the constraint 0 <= b or 0 = b: empty or void, a mistake either way.
+            if a32.iter().all(|&v| v == 0.0) {
+                return Err(Error::invalid(field("a"), format!("all {d} entries are 0: the constraint does not depend on x")));
+            }
+            Energy::Linear {
+                a: a32,
+                b: to_f32(&field("b"), &[*b])?[0],
+                equality: matches!(spec, Spec::LinearEquality { .. }),
+                weight: positive_f32(&field("weight"), *weight)?,
+            }
+        }
+        Spec::NormBall { radius, center, dim, weight } => {
+            let sizes: Vec<(&str, usize)> = center.iter().map(|c| ("center", c.len())).collect();
+            let d = constraint_dim(at, *dim, &sizes)?;
+            let radius32 = positive_f32(&field("radius"), *radius)?;
+            if !(radius32 * radius32).is_finite() {
+                return Err(Error::invalid(field("radius"), format!("{} squared is outside the range of f32", show(*radius))));
+            }
+            Energy::NormBall {
+                center: match center {
+                    Some(c) => to_f32(&field("center"), c)?,
+                    None => broadcast(at, 0.0, d)?,
+                },
+                radius: radius32,
+                weight: positive_f32(&field("weight"), *weight)?,
+            }
+        }
+        Spec::Simplex { dim, weight } => {
+            if *dim == 0 {
+                return Err(Error::invalid(field("dim"), "must be at least 1"));
+            }
+            Energy::Simplex { dim: *dim, weight: positive_f32(&field("weight"), *weight)? }
         }
         Spec::Sum { terms, weights } => {
             if terms.is_empty() {
