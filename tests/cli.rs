@@ -359,3 +359,26 @@ fn sample_prints_progress_lines_into_a_pipe() {
     assert!(o.status.success(), "{e}");
     assert!(e.lines().filter(|l| l.starts_with("sampling: ") && l.contains("/500 steps")).count() >= 10, "{e}");
 }
+
+/// The trainers' settings are refused by the flags that set them, not by internal names.
+#[test]
+fn training_settings_are_refused_by_their_flags() {
+    let dir = common::temp_dir("train-flags");
+    let digits = common::digits_dir();
+    let cases: &[(&[&str], &str)] = &[
+        (&["rbm", "train", "--data", s(&digits), "--batch", "70000"], "invalid --batch"),
+        (&["rbm", "train", "--data", s(&digits), "--momentum", "1.5"], "invalid --momentum"),
+        (&["rbm", "train", "--data", s(&digits), "--lr-schedule", "cosine"], "invalid --lr-schedule"),
+        (&["train", "--data", "ring8", "--langevin-steps", "20000", "--steps", "2"], "invalid --langevin-steps"),
+        (&["train", "--data", "ring8", "--reset-prob", "2", "--steps", "2"], "invalid --reset-prob"),
+    ];
+    for (k, (args, needle)) in cases.iter().enumerate() {
+        let run_dir = dir.join(format!("run{k}"));
+        let mut full = args.to_vec();
+        full.extend(["--backend", "cpu", "--run-dir", s(&run_dir)]);
+        let o = ebm(&full);
+        let message = stderr(&o);
+        assert!(!o.status.success() && message.contains(needle), "{args:?}: expected {needle:?} in: {message}");
+        assert!(!run_dir.exists(), "{args:?} left a run dir behind");
+    }
+}

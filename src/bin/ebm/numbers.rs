@@ -55,6 +55,30 @@ pub const SAMPLE_FLAGS: &[(&str, &str)] = &[
     ("swap interval", "--swap-every"),
 ];
 
+/// The settings `TrainConfig::validate` (ebm train) names, and their flags.
+pub const TRAIN_FLAGS: &[(&str, &str)] = &[
+    ("batch", "--batch"),
+    ("learning rate", "--lr"),
+    ("alpha", "--alpha"),
+    ("weight decay", "--weight-decay"),
+    ("clip norm", "--clip-norm"),
+    ("langevin steps", "--langevin-steps"),
+    ("langevin step size", "--step-size"),
+    ("langevin noise scale", "--noise-scale"),
+    ("buffer capacity", "--buffer-size"),
+    ("reset probability", "--reset-prob"),
+];
+
+/// The settings the RBM `TrainConfig::validate` (ebm rbm train) names, and their flags.
+pub const RBM_TRAIN_FLAGS: &[(&str, &str)] = &[
+    ("Gibbs steps", "--cd / --pcd"),
+    ("batch size", "--batch"),
+    ("learning rate", "--lr"),
+    ("momentum", "--momentum"),
+    ("weight decay", "--weight-decay"),
+    ("lr schedule", "--lr-schedule"),
+];
+
 /// Renames the setting an invalid-input error names to the flag that sets it, so the message
 /// says what the user typed.
 pub fn with_flag_names(e: ebm_gpu::Error, names: &[(&str, &str)]) -> ebm_gpu::Error {

@@ -305,10 +305,11 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
         (None, None) => Method::Cd(1),
     };
     let mut config = TrainConfig::new(method, a.batch, a.lr, a.epochs, a.seed);
-    config.schedule = LrSchedule::parse(&a.lr_schedule)?;
+    let flags = |e| crate::numbers::with_flag_names(e, crate::numbers::RBM_TRAIN_FLAGS);
+    config.schedule = LrSchedule::parse(&a.lr_schedule).map_err(flags)?;
     config.momentum = a.momentum;
     config.weight_decay = a.weight_decay;
-    config.validate()?;
+    config.validate().map_err(flags)?;
     let visible = if a.gaussian { Visible::Gaussian } else { Visible::Bernoulli };
     let (h, w) = (train_x.height, train_x.width);
     let state = if resume {

@@ -368,7 +368,7 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     c.langevin.noise_scale = a.noise_scale;
     c.buffer_capacity = a.buffer_size;
     c.reset_prob = a.reset_prob;
-    c.validate(data.len() / 2)?;
+    c.validate(data.len() / 2).map_err(|e| crate::numbers::with_flag_names(e, crate::numbers::TRAIN_FLAGS))?;
     let state = TrainState::new(info.model.build(a.seed)?, &c).with_context(|| {
         format!("--model {:?} with --data {}", a.model.as_deref().unwrap_or(DEFAULT_MODEL), info.data)
     })?;
