@@ -262,3 +262,32 @@ fn mala_with_a_box_penalty_samples_the_truncated_gaussian() {
         assert!((est - mean).abs() < 4.0 * se, "dim {i}: sample mean {est} vs truncated Gaussian {mean} (se {se})");
     }
 }
+
+/// A sum's terms may name presets (and network files): the same energy as writing them out.
+#[test]
+fn sum_terms_may_name_presets() {
+    let box_spec = r#"{"type": "box", "lo": -1, "hi": 3, "weight": 50}"#;
+    let named = parse_energy(&format!(r#"{{"type": "sum", "weights": [1, 0.5], "terms": ["ring8", {box_spec}]}}"#), "test").unwrap();
+    let (ring, boxed) = (resolve_energy("ring8").unwrap(), parse_energy(box_spec, "test").unwrap());
+    let points = rng::initial_states(5, 0, 64, 2, 2.0);
+    for x in points.chunks(2) {
+        let (mut g, mut g1, mut g2) = ([0.0f64; 2], [0.0f64; 2], [0.0f64; 2]);
+        let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        let e = named.energy_grad(&x, &mut g);
+        let want = ring.energy_grad(&x, &mut g1) + 0.5 * boxed.energy_grad(&x, &mut g2);
+        assert!((e - want).abs() <= 1e-9 * (1.0 + want.abs()), "at {x:?}: {e} vs {want}");
+        for i in 0..2 {
+            assert!((g[i] - (g1[i] + 0.5 * g2[i])).abs() <= 1e-9 * (1.0 + g[i].abs()), "gradient {i} at {x:?}");
+        }
+    }
+    for (spec, needle) in [
+        (r#"{"type": "sum", "terms": ["ring9"]}"#, "terms[0]"),
+        (r#"{"type": "sum", "terms": [{"type": "double_well"}, "spec.json"]}"#, "neither a preset"),
+        (r#"{"type": "sum", "terms": [{"type": "double_well", "dims": 3}]}"#, "unknown field `dims`"),
+        (r#"{"type": "sum", "terms": ["ring8", {"type": "double_well", "dim": 3}]}"#, "dimension"),
+        (r#"{"type": "sum", "terms": [7]}"#, "terms[0]"),
+    ] {
+        let message = err(spec);
+        assert!(message.contains(needle), "{spec}: expected {needle:?} in {message}");
+    }
+}

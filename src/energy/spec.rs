@@ -34,8 +34,9 @@ enum Spec {
         #[serde(default = "default_banana_b")]
         b: f64,
     },
+    /// Terms are specs, or strings naming a preset, `net:FILE` or `mlp:FILE`.
     Sum {
-        terms: Vec<Spec>,
+        terms: Vec<serde_json::Value>,
         weights: Option<Vec<f64>>,
     },
     /// Any network of `crate::nn` layers in safetensors; `spec` gives the architecture when
@@ -442,14 +443,28 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
                 Some(w) => to_f32(&field("weights"), w)?,
                 None => vec![1.0; terms.len()],
             };
-            let built = terms
-                .iter()
-                .enumerate()
-                .map(|(t, s)| build(s, &format!("{at}terms[{t}].")))
-                .collect::<Result<Vec<_>>>()?;
+            let built = terms.iter().enumerate().map(|(t, term)| build_term(term, &format!("{at}terms[{t}]"))).collect::<Result<Vec<_>>>()?;
             Energy::Sum { terms: weights.into_iter().zip(built).collect() }
         }
     })
+}
+
+/// A term of a sum: a nested spec, or a string naming a preset, `net:FILE` or `mlp:FILE` (not a
+/// spec file: a file naming itself would never end).
+fn build_term(term: &serde_json::Value, at: &str) -> Result<Energy> {
+    let Some(name) = term.as_str() else {
+        let spec: Spec = serde_json::from_value(term.clone()).map_err(|e| Error::invalid(at.to_string(), format!("malformed term: {e}")))?;
+        return build(&spec, &format!("{at}."));
+    };
+    let trimmed = name.trim_start();
+    if let Some(json) = preset_json(name) {
+        parse_energy(&json, &format!("preset {name} ({at})"))
+    } else if trimmed.starts_with("net:") || trimmed.starts_with("mlp:") {
+        resolve_energy(trimmed)
+    } else {
+        let names: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();
+        Err(Error::invalid(at.to_string(), format!("`{name}` is neither a preset ({}) nor net:FILE / mlp:FILE", names.join(", "))))
+    }
 }
 
 /// A network file as an energy: MLP-shaped networks (one activation, one output, E = ±f) as
