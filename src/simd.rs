@@ -9,10 +9,13 @@
 /// Defines a function whose body is compiled for AVX-512, AVX2 and the baseline, and picks at
 /// run time the widest the CPU supports (`avx2` before `fn`: AVX2 and the baseline only):
 ///
-/// ```ignore
-/// vectorized!(pub fn scale(v: &mut [f32], k: f32) {
+/// ```
+/// ebm_gpu::vectorized!(pub fn scale(v: &mut [f32], k: f32) {
 ///     v.iter_mut().for_each(|x| *x *= k)
 /// });
+/// let mut v = [1.0, 2.0, 3.0];
+/// scale(&mut v, 2.0);
+/// assert_eq!(v, [2.0, 4.0, 6.0]);
 /// ```
 ///
 /// The arguments are plain `name: Type` pairs (no patterns, no generics); the body is inlined
