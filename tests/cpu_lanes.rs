@@ -24,6 +24,9 @@ const ENERGIES: &[&str] = &[
         {"type": "linear_equality", "a": [0.5, 1, 0], "b": -1, "weight": 3},
         {"type": "norm_ball", "radius": 1.5, "dim": 3, "weight": 4},
         {"type": "simplex", "dim": 3, "weight": 5}]}"#,
+    // A group average (its log-mean-exp runs on lanes without branches), around a mixture.
+    r#"{"type": "group", "group": "dihedral:3", "energy": {"type": "gaussian_mixture", "weights": [0.3, 0.7], "means": [[1.5, 0.5], [-0.5, 2]], "stds": [[0.5, 0.8], [1, 0.4]]}}"#,
+    r#"{"type": "group", "group": "image_rotations", "image": [1, 3, 3], "mode": "mean", "energy": {"type": "banana", "dim": 9, "a": 0.5, "b": 0.3}}"#,
 ];
 
 /// Runs one configuration under both schedules and compares everything bit for bit.

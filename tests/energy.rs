@@ -29,7 +29,21 @@ const SPECS: &[&str] = &[
     // README's example: the right-hand mode of two_modes.
     r#"{"type": "sum", "terms": [{"type": "gaussian_mixture", "weights": [0.5, 0.5], "means": [[-2, 0], [2, 0]], "stds": [[0.5, 0.5], [0.5, 0.5]]}, {"type": "linear_inequality", "a": [-1, 0], "b": 0, "weight": 1000}]}"#,
     r#"{"type": "sum", "weights": [1, 0.5], "terms": [{"type": "gaussian_mixture", "weights": [0.5, 0.5], "means": [[-2, 0], [2, 0]], "stds": [[0.5, 0.5], [0.5, 0.5]]}, {"type": "box", "lo": [0, -3], "hi": [3, 3], "weight": 100, "penalty": "softplus", "sharpness": 10}]}"#,
+    // Group averages: 2-D groups (both modes), image groups, a group of a group, a sum with a
+    // group term; [`energies`] adds a group around an MLP (the network path).
+    GROUP_ROT4,
+    r#"{"type": "group", "group": "dihedral:3", "mode": "mean", "energy": {"type": "gaussian", "mean": [1, 0.5], "precision": [[2, 0.6], [0.6, 1]]}}"#,
+    r#"{"type": "group", "group": "rotations:7", "energy": "banana"}"#,
+    GROUP_IMAGE,
+    r#"{"type": "group", "group": "image_rotations", "image": [2, 3, 3], "mode": "mean", "energy": {"type": "banana", "dim": 18, "a": 0.5, "b": 0.3}}"#,
+    r#"{"type": "group", "group": "dihedral:2", "energy": {"type": "group", "group": "rotations:3", "energy": "two_modes"}}"#,
+    r#"{"type": "sum", "terms": ["ring8", {"type": "group", "group": "rotations:5", "energy": {"type": "gaussian", "mean": [1.5, 0], "std": [0.5, 1]}}]}"#,
 ];
+
+/// The quarter turns of an asymmetric two-Gaussian mixture.
+const GROUP_ROT4: &str = r#"{"type": "group", "group": "rotations:4", "energy": {"type": "gaussian_mixture", "weights": [0.3, 0.7], "means": [[1.5, 0.5], [-0.5, 2]], "stds": [[0.5, 0.8], [1, 0.4]]}}"#;
+/// The 8 symmetries of a 4x4 image around a Gaussian with an asymmetric mean.
+const GROUP_IMAGE: &str = r#"{"type": "group", "group": "image_dihedral", "image": [1, 4, 4], "energy": {"type": "gaussian", "mean": [1, 0.5, 0, -1, 2, 0, 0, 0, -0.5, 0, 1, 0, 0, 0.3, 0, 1.5], "std": [1, 0.5, 1, 2, 1, 1, 0.7, 1, 1, 1, 1, 1.5, 1, 1, 0.6, 1]}}"#;
 
 fn energies() -> Vec<(String, Energy)> {
     SPECS
@@ -39,7 +53,21 @@ fn energies() -> Vec<(String, Energy)> {
             let e = resolve_energy(&s).unwrap_or_else(|e| panic!("{s}: {e}"));
             (s, e)
         })
+        .chain([("dihedral:4 of a random 2-16-16-1 silu MLP".to_string(), mlp_group())])
         .collect()
+}
+
+/// The dihedral group of order 8 around a random MLP: the network path ([`Energy::is_analytic`]
+/// false), on the CPU per point, batched (GEMMs) and inlined into the GPU kernels.
+fn mlp_group() -> Energy {
+    use ebm_gpu::energy::mlp::{Activation, Mlp};
+    let Energy::Group { action, mode, .. } = resolve_energy(r#"{"type": "group", "group": "dihedral:4", "energy": "ring8"}"#).unwrap() else {
+        panic!("a group spec built something else")
+    };
+    let mlp = Mlp::random(&[2, 16, 16, 1], Activation::Silu, false, 41).unwrap();
+    let energy = Energy::Group { inner: Box::new(Energy::Mlp(std::sync::Arc::new(mlp))), action, mode };
+    energy.validate().unwrap();
+    energy
 }
 
 /// Random points: N(0, 1.5^2) per coordinate from the Philox init stream.
@@ -289,5 +317,140 @@ fn sum_terms_may_name_presets() {
     ] {
         let message = err(spec);
         assert!(message.contains(needle), "{spec}: expected {needle:?} in {message}");
+    }
+}
+
+/// E_G(g.x) = E_G(x) for every element g, in f64 (the groups here have exact f32 matrices:
+/// quarter turns, their reflections, pixel permutations), and for rotations:8, whose cos/sin
+/// are rounded to f32, to f32 rounding.
+#[test]
+fn group_energies_are_invariant() {
+    let image_dihedral = |x: &[f64], k: usize| -> Vec<f64> { (0..16).map(|p| x[ebm_gpu::energy::image_source(p, k, 4)]).collect() };
+    let plane = |x: &[f64], t: f64, reflect: bool| -> Vec<f64> {
+        let y = if reflect { -x[1] } else { x[1] };
+        vec![t.cos() * x[0] - t.sin() * y, t.sin() * x[0] + t.cos() * y]
+    };
+    let quarter = |k: usize| k as f64 * std::f64::consts::FRAC_PI_2;
+    let rot8 = r#"{"type": "group", "group": "dihedral:8", "energy": "two_modes"}"#;
+    let mixed = r#"{"type": "group", "group": "dihedral:4", "mode": "mean", "energy": "banana"}"#;
+    type Act<'a> = Box<dyn Fn(&[f64], usize) -> Vec<f64> + 'a>;
+    let cases: Vec<(&str, usize, Act, f64)> = vec![
+        (GROUP_ROT4, 4, Box::new(|x, k| plane(x, quarter(k), false)), 1e-9),
+        (mixed, 8, Box::new(|x, k| plane(x, quarter(k % 4), k >= 4)), 1e-9),
+        (GROUP_IMAGE, 8, Box::new(image_dihedral), 1e-9),
+        (rot8, 16, Box::new(|x, k| plane(x, k as f64 * std::f64::consts::TAU / 8.0, k >= 8)), 1e-5),
+    ];
+    for (spec, order, act, tol) in cases {
+        let energy = resolve_energy(spec).unwrap();
+        let d = energy.dim();
+        for x in points(21, 10, d).chunks(d) {
+            let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+            let e = energy.energy(&x);
+            for k in 0..order {
+                let ek = energy.energy(&act(&x, k));
+                assert!((ek - e).abs() <= tol * (1.0 + e.abs()), "{spec}, element {k} at {x:?}: {ek} vs {e}");
+            }
+        }
+    }
+    // README's example: the 8 turns of one Gaussian are ring8, normaliser included.
+    let turned = resolve_energy(r#"{"type": "group", "group": "rotations:8", "energy": {"type": "gaussian", "mean": [2, 0], "std": [0.25, 0.25]}}"#).unwrap();
+    let ring = resolve_energy("ring8").unwrap();
+    for x in points(24, 20, 2).chunks(2) {
+        let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        // The Gaussian has no normaliser, the mixture's components do: log(2π 0.25²).
+        let (e, want) = (turned.energy(&x) + (std::f64::consts::TAU * 0.0625).ln(), ring.energy(&x));
+        assert!((e - want).abs() <= 1e-5 * (1.0 + want.abs()), "at {x:?}: group {e} vs ring8 {want}");
+    }
+    // An energy that is invariant already is unchanged, in both modes.
+    let iso = r#"{"type": "gaussian", "mean": [0, 0], "std": [0.7, 0.7]}"#;
+    let plain = resolve_energy(iso).unwrap();
+    for mode in ["logmeanexp", "mean"] {
+        let grouped = resolve_energy(&format!(r#"{{"type": "group", "group": "dihedral:6", "mode": "{mode}", "energy": {iso}}}"#)).unwrap();
+        for x in points(22, 10, 2).chunks(2) {
+            let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+            let (mut g1, mut g2) = ([0.0f64; 2], [0.0f64; 2]);
+            let (e1, e2) = (plain.energy_grad(&x, &mut g1), grouped.energy_grad(&x, &mut g2));
+            // rotations by 2πk/6 are rounded to f32, so the rotated points' norms differ by ~1e-7.
+            assert!((e1 - e2).abs() <= 1e-6 * (1.0 + e1.abs()), "{mode} at {x:?}: {e1} vs {e2}");
+            for i in 0..2 {
+                assert!((g1[i] - g2[i]).abs() <= 1e-6 * (1.0 + g1[i].abs()), "{mode} gradient {i} at {x:?}");
+            }
+        }
+    }
+}
+
+/// The CPU batched path (GEMMs for a network inside the group) gives the per-point results.
+#[test]
+fn group_batch_matches_per_point() {
+    for (spec, energy) in [("mlp group", mlp_group()), (GROUP_IMAGE, resolve_energy(GROUP_IMAGE).unwrap())] {
+        let d = energy.dim();
+        let xs = points(23, 40, d);
+        let (mut gs, mut es) = (vec![0.0f32; xs.len()], vec![0.0f32; 40]);
+        energy.energy_grad_batch(&xs, &mut gs, &mut es);
+        for (n, x) in xs.chunks(d).enumerate() {
+            let mut g = vec![0.0f32; d];
+            let e = energy.energy_grad(x, &mut g);
+            assert!((e - es[n]).abs() <= 1e-5 * (1.0 + e.abs()), "{spec} point {n}: {e} vs batched {}", es[n]);
+            for i in 0..d {
+                assert!((g[i] - gs[n * d + i]).abs() <= 1e-5 * (1.0 + g[i].abs()), "{spec} point {n} dim {i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_group_specs_are_rejected_with_the_field_named() {
+    let g = |rest: &str| format!(r#"{{"type": "group", {rest}}}"#);
+    let cases: Vec<(String, &[&str])> = vec![
+        (g(r#""group": "rotations:4", "energy": {"type": "double_well", "dim": 3}"#), &["group", "2-D", "dimension 3"]),
+        (g(r#""group": "rotations:0", "energy": "ring8""#), &["group", "1 to 1024"]),
+        (g(r#""group": "rotations:x", "energy": "ring8""#), &["group", "whole number"]),
+        (g(r#""group": "shears:4", "energy": "ring8""#), &["group", "unknown group", "dihedral:N"]),
+        (g(r#""group": "rotations:4", "image": [1, 1, 2], "energy": "ring8""#), &["image", "only applies"]),
+        (g(r#""group": "image_dihedral", "energy": {"type": "double_well", "dim": 16}"#), &["image", "needs the image shape"]),
+        (g(r#""group": "image_dihedral", "image": [1, 4, 2], "energy": {"type": "double_well", "dim": 8}"#), &["image", "square"]),
+        (g(r#""group": "image_rotations", "image": [2, 4, 4], "energy": {"type": "double_well", "dim": 16}"#), &["image", "32 values", "dimension 16"]),
+        (g(r#""group": "image_rotations", "image": [1, 4294967296, 4294967296], "energy": {"type": "double_well", "dim": 16}"#), &["image", "values", "dimension 16"]),
+        (g(r#""group": "image_rotations", "image": [4, 4], "energy": {"type": "double_well", "dim": 16}"#), &["image", "[channels, height, width]"]),
+        (g(r#""group": "rotations:4", "mode": "max", "energy": "ring8""#), &["mode", "logmeanexp"]),
+        (g(r#""group": "rotations:4", "energy": "ring9""#), &["energy", "ring9"]),
+        (g(r#""group": "rotations:4", "energy": {"type": "gaussian", "mean": [0, 0], "std": [1, 0]}"#), &["energy.std[1]", "positive"]),
+        (g(r#""group": "rotations:4""#), &["missing field", "energy"]),
+        (
+            format!(r#"{{"type": "sum", "terms": ["ring8", {}]}}"#, g(r#""group": "dihedral:2", "energy": {"type": "double_well", "dim": 3}"#)),
+            &["terms[1].group", "dimension 3"],
+        ),
+        (g(r#""group": "image_rotations", "image": [3, 9, 9], "energy": "net:tests/fixtures/nn/jem_pool.safetensors""#), &["energy", "layered network"]),
+    ];
+    for (spec, needles) in cases {
+        let message = err(&spec);
+        for needle in needles {
+            assert!(message.contains(needle), "error for {spec} lacks {needle:?}: {message}");
+        }
+    }
+}
+
+/// MALA on the quarter turns of one off-centre Gaussian: four modes of equal mass (each
+/// quadrant's share within 4 standard errors of 1/4). Independent chains, one draw each, all
+/// started in the first quadrant's mode: the mass can only spread by mixing between modes, so
+/// the modes are close enough (centre (1, 1), std 0.6) for MALA to cross in the run.
+#[test]
+fn mala_on_a_rotation_group_puts_equal_mass_in_each_mode() {
+    use ebm_gpu::sampler::cpu::CpuSampler;
+    use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
+    let energy = resolve_energy(r#"{"type": "group", "group": "rotations:4", "energy": {"type": "gaussian", "mean": [1, 1], "std": [0.6, 0.6]}}"#).unwrap();
+    let chains = 2000;
+    let init: Vec<f32> = (0..chains).flat_map(|_| [1.0f32, 1.0]).collect();
+    let mut sampler = CpuSampler::new(&energy, SamplerConfig::new(SamplerKind::Mala, 0.3, 31), &init).unwrap();
+    sampler.run(400).unwrap();
+    let states = sampler.state().unwrap();
+    let mut counts = [0usize; 4];
+    for x in states.chunks(2) {
+        counts[(x[0] < 0.0) as usize + 2 * (x[1] < 0.0) as usize] += 1;
+    }
+    let se = (0.25f64 * 0.75 / chains as f64).sqrt();
+    for (q, &n) in counts.iter().enumerate() {
+        let share = n as f64 / chains as f64;
+        assert!((share - 0.25).abs() < 4.0 * se, "quadrant {q}: share {share} (counts {counts:?}, se {se})");
     }
 }

@@ -206,6 +206,8 @@ fn energy_specs_survive_mutation() {
         br#"{"type": "sum", "terms": [{"type": "box", "lo": -1, "hi": [1, 2], "weight": 5, "penalty": "softplus", "sharpness": 3}, {"type": "norm_ball", "radius": 1, "dim": 2, "weight": 1}, {"type": "linear_inequality", "a": [1, 2], "b": 0, "weight": 2}]}"#
             .to_vec(),
     );
+    seeds.push(br#"{"type": "group", "group": "image_dihedral", "image": [1, 3, 3], "mode": "mean", "energy": {"type": "double_well", "dim": 9}}"#.to_vec());
+    seeds.push(br#"{"type": "group", "group": "rotations:6", "energy": "ring8"}"#.to_vec());
     seeds.push(format!(r#"{{"type": "mlp", "weights": {:?}, "activation": "silu"}}"#, weights.display().to_string()).into_bytes());
     let path = dir.join("spec.json");
     let ok = fuzz("spec", &seeds, |b| {

@@ -24,7 +24,9 @@ fn run_cpu(energy: &Energy, config: &SamplerConfig, init: &[f32], steps: u32) ->
 #[test]
 fn gpu_matches_cpu_for_100_steps() {
     let Some(ctx) = common::gpu() else { return };
-    for spec in ["ring8", GAUSS10] {
+    // A group average too: its generated WGSL function inlined into the fused step kernels.
+    let group = r#"{"type": "group", "group": "dihedral:3", "energy": {"type": "gaussian", "mean": [1.5, 0.5], "std": [0.5, 0.8]}}"#;
+    for spec in ["ring8", GAUSS10, group] {
         let energy = resolve_energy(spec).unwrap();
         let d = energy.dim();
         let chains = 512;

@@ -111,6 +111,97 @@ pub struct MixtureComponent {
     pub inv_std: Vec<f32>,
 }
 
+/// The finite group of an [`Energy::Group`], acting linearly on points.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GroupAction {
+    /// 2-D points: one row-major 2x2 matrix per element (the rotations by 2πk/n, then for the
+    /// dihedral group each rotation times the reflection (x, y) -> (x, -y)), rounded to f32 on
+    /// the host so both executors multiply by the same numbers.
+    Plane { matrices: Vec<[f32; 4]> },
+    /// Images [channels, side, side] (row-major): the 4 quarter turns, and with `flips` each
+    /// followed by a left-right mirror: permutations of the pixels, applied to every channel.
+    Image { channels: usize, side: usize, flips: bool },
+}
+
+impl GroupAction {
+    /// |G|.
+    pub fn order(&self) -> usize {
+        match self {
+            GroupAction::Plane { matrices } => matrices.len(),
+            GroupAction::Image { flips, .. } => 4 << (*flips as usize),
+        }
+    }
+
+    /// The dimension of the points the group acts on.
+    fn dim(&self) -> usize {
+        match self {
+            GroupAction::Plane { .. } => 2,
+            GroupAction::Image { channels, side, .. } => channels * side * side,
+        }
+    }
+
+    /// Writes g_k . x into `out`.
+    #[inline(always)]
+    fn apply<T: Field>(&self, k: usize, x: &[T], out: &mut [T]) {
+        match self {
+            GroupAction::Plane { matrices } => {
+                let m = matrices[k].map(T::from_f32);
+                out[0] = m[0] * x[0] + m[1] * x[1];
+                out[1] = m[2] * x[0] + m[3] * x[1];
+            }
+            GroupAction::Image { side, .. } => {
+                for (p, o) in out.iter_mut().enumerate() {
+                    *o = x[image_source(p, k, *side)];
+                }
+            }
+        }
+    }
+
+    /// acc = acc * scale + w * g_k^T gt: the pulled-back gradient of E(g_k . x), accumulated.
+    #[inline(always)]
+    fn pull_back<T: Field>(&self, k: usize, gt: &[T], acc: &mut [T], scale: T, w: T) {
+        match self {
+            GroupAction::Plane { matrices } => {
+                let m = matrices[k].map(T::from_f32);
+                acc[0] = acc[0] * scale + w * (m[0] * gt[0] + m[2] * gt[1]);
+                acc[1] = acc[1] * scale + w * (m[1] * gt[0] + m[3] * gt[1]);
+            }
+            GroupAction::Image { side, .. } => {
+                for (p, &v) in gt.iter().enumerate() {
+                    let s = image_source(p, k, *side);
+                    acc[s] = acc[s] * scale + w * v;
+                }
+            }
+        }
+    }
+}
+
+/// The pixel that element `k` of an image group moves to pixel `p` ((g_k . x)[p] = x[source]):
+/// k % 4 quarter turns (row, col) -> (col, side-1-row), then for k >= 4 a mirror of the column.
+/// The twin of `group_image_source` in `shaders/energy_analytic.wgsl`.
+#[inline(always)]
+pub fn image_source(p: usize, k: usize, side: usize) -> usize {
+    let plane = side * side;
+    let (c, r) = (p / plane, p % plane);
+    let (mut a, mut b) = (r / side, r % side);
+    for _ in 0..k % 4 {
+        (a, b) = (b, side - 1 - a);
+    }
+    if k >= 4 {
+        b = side - 1 - b;
+    }
+    c * plane + a * side + b
+}
+
+/// How an [`Energy::Group`] averages over the group.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum GroupMode {
+    /// E_G = -log mean_g exp(-E(g.x)): the density is the average of the transformed densities.
+    LogMeanExp,
+    /// E_G = mean_g E(g.x): the density is their geometric mean.
+    Mean,
+}
+
 /// A validated energy. Build it from a JSON spec with [`spec::parse_energy`] or directly.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Energy {
@@ -142,6 +233,10 @@ pub enum Energy {
     NormBall { center: Vec<f32>, radius: f32, weight: f32 },
     /// Constraint sum_i x_i = 1, x_i >= 0: E = weight * ((sum_i x_i - 1)^2 + sum_i max(-x_i, 0)^2).
     Simplex { dim: usize, weight: f32 },
+    /// E_G(x) = -log mean_g exp(-E(g.x)) or mean_g E(g.x) (see [`GroupMode`]) over a finite
+    /// group: invariant under it. `inner` may be any energy but a layered network
+    /// ([`Energy::Net`]), refused by [`Energy::validate`].
+    Group { inner: Box<Energy>, action: GroupAction, mode: GroupMode },
 }
 
 impl Energy {
@@ -158,6 +253,7 @@ impl Energy {
             Energy::Mlp(m) => m.input_dim(),
             Energy::Net(n) => n.input_dim(),
             Energy::Sum { terms } => terms.first().map_or(0, |(_, e)| e.dim()),
+            Energy::Group { inner, .. } => inner.dim(),
         }
     }
 
@@ -177,6 +273,7 @@ impl Energy {
             Energy::Linear { equality: true, .. } => "linear_equality",
             Energy::NormBall { .. } => "norm_ball",
             Energy::Simplex { .. } => "simplex",
+            Energy::Group { .. } => "group",
         }
     }
 
@@ -235,6 +332,9 @@ impl Energy {
                 }
                 e
             }
+            Energy::Group { inner, action, mode } if !self.is_analytic() => {
+                group_energy_grad(action, *mode, x, g, weight, |xt, gt| inner.add_energy_grad(xt, gt, T::from_f32(1.0)))
+            }
             _ => self.add_analytic_energy_grad(x, g, weight),
         }
     }
@@ -244,6 +344,7 @@ impl Energy {
         match self {
             Energy::Mlp(_) | Energy::Net(_) => false,
             Energy::Sum { terms } => terms.iter().all(|(_, t)| t.is_analytic()),
+            Energy::Group { inner, .. } => inner.is_analytic(),
             _ => true,
         }
     }
@@ -269,6 +370,13 @@ impl Energy {
     #[inline(never)]
     fn add_nested_energy_grad<T: Field>(&self, x: &[T], g: &mut [T], weight: T) -> T {
         self.add_analytic_energy_grad(x, g, weight)
+    }
+
+    /// A group around an analytic energy (out of line, as [`Self::add_nested_energy_grad`]).
+    #[inline(never)]
+    fn add_analytic_group_energy_grad<T: Field>(&self, x: &[T], g: &mut [T], weight: T) -> T {
+        let Energy::Group { inner, action, mode } = self else { unreachable!("called for groups only") };
+        group_energy_grad(action, *mode, x, g, weight, |xt, gt| inner.add_analytic_energy_grad(xt, gt, T::from_f32(1.0)))
     }
 
     /// One term of [`Self::add_analytic_energy_grad`].
@@ -422,6 +530,7 @@ impl Energy {
                 w * e
             }
             Energy::Sum { .. } => self.add_nested_energy_grad(x, g, weight),
+            Energy::Group { .. } => self.add_analytic_group_energy_grad(x, g, weight),
             Energy::Mlp(_) | Energy::Net(_) => T::zero(),
         }
     }
@@ -439,6 +548,9 @@ impl Energy {
             // Not inlined into the per-chain kernels: networks run through the layer kernels.
             Energy::Net(n) => n.macs(),
             Energy::Sum { terms } => terms.iter().map(|(_, t)| t.loop_iterations()).sum(),
+            // Per element: g.x, zeroing gt, the inner energy, the pull-back (image groups also
+            // loop over up to 3 quarter turns per pixel, twice).
+            Energy::Group { inner, action, .. } => action.order() as u64 * (inner.loop_iterations() + 9 * d + 1),
         }
     }
 
@@ -492,6 +604,12 @@ impl Energy {
                 out.extend([*radius, *weight]);
             }
             Energy::Simplex { weight, .. } => out.push(*weight),
+            Energy::Group { inner, action, .. } => {
+                if let GroupAction::Plane { matrices } = action {
+                    matrices.iter().for_each(|m| out.extend(m));
+                }
+                inner.pack_into(out);
+            }
         }
     }
 
@@ -529,6 +647,12 @@ impl Energy {
                 functions.push_str(&m.wgsl_function(&name));
                 name
             }
+            Energy::Group { inner, action, mode } => {
+                let name = format!("group_energy_{base}");
+                let function = group_wgsl_function(&name, inner, action, *mode, *base, functions);
+                functions.push_str(&function);
+                name
+            }
             other => format!("{}_energy", other.kind_fn()),
         };
         // `{:?}` prints an f32 so that it parses back to the same value.
@@ -546,6 +670,8 @@ impl Energy {
                 crate::nn::Shape::Flat(_) => None,
             },
             Energy::Sum { terms } => terms.iter().find_map(|(_, t)| t.image_shape()),
+            Energy::Group { action: GroupAction::Image { channels, side, .. }, .. } => Some((*channels, *side, *side)),
+            Energy::Group { inner, .. } => inner.image_shape(),
             _ => None,
         }
     }
@@ -556,6 +682,7 @@ impl Energy {
         match self {
             Energy::Net(_) => true,
             Energy::Sum { terms } => terms.iter().any(|(_, t)| t.has_layered_net()),
+            Energy::Group { inner, .. } => inner.has_layered_net(),
             _ => false,
         }
     }
@@ -641,7 +768,131 @@ impl Energy {
                     }
                 }
             }
+            Energy::Group { inner, action, .. } => {
+                inner.validate()?;
+                if inner.has_layered_net() {
+                    // Layered networks run in their own kernels, outside the per-chain energy a
+                    // group evaluates |G| times; MLP-shaped networks are inlined and fine.
+                    return Err(Error::invalid("energy", "a group cannot wrap a layered network (net: with convolutions or several outputs); MLP-shaped networks are fine"));
+                }
+                if action.order() == 0 {
+                    return Err(Error::invalid("group", "the group has no elements"));
+                }
+                if action.dim() != inner.dim() {
+                    let (field, what) = match action {
+                        GroupAction::Plane { .. } => ("group", "2-D groups act on 2-D points"),
+                        GroupAction::Image { .. } => ("image", "channels x height x width must equal the energy's dimension"),
+                    };
+                    return Err(Error::invalid(field, format!("{what}, but the energy has dimension {}", inner.dim())));
+                }
+                if let GroupAction::Plane { matrices } = action {
+                    finite("group matrices", &matrices.concat())?;
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// E_G at x with weight * dE_G/dx added to g, where `inner(xt, gt)` returns E(xt) and adds
+/// dE/dxt to gt: the one formula of [`Energy::Group`] (the WGSL of [`group_wgsl_function`]
+/// follows it step by step). Both modes are a weighted average of the pulled-back gradients,
+/// sum_g w_g g^T dE(g.x) / sum_g w_g, with w_g = exp(-E(g.x)) (kept relative to the running
+/// maximum, as the online log-sum-exp of [`Energy::GaussianMixture`], so no branch on data) or 1.
+#[inline(always)]
+fn group_energy_grad<T: Field>(
+    action: &GroupAction,
+    mode: GroupMode,
+    x: &[T],
+    g: &mut [T],
+    weight: T,
+    mut inner: impl FnMut(&[T], &mut [T]) -> T,
+) -> T {
+    let c = T::from_f32;
+    let d = x.len();
+    let mut small = [T::zero(); 96];
+    let mut large = Vec::new();
+    let scratch: &mut [T] = if 3 * d <= small.len() {
+        &mut small[..3 * d]
+    } else {
+        large.resize(3 * d, T::zero());
+        &mut large
+    };
+    let (xt, rest) = scratch.split_at_mut(d);
+    let (gt, acc) = rest.split_at_mut(d);
+    let (mut run_max, mut run_sum, mut e_sum) = (c(-3.0e38), T::zero(), T::zero());
+    for k in 0..action.order() {
+        action.apply(k, x, xt);
+        gt.iter_mut().for_each(|v| *v = T::zero());
+        let e = inner(xt, gt);
+        e_sum += e;
+        let a = match mode {
+            GroupMode::LogMeanExp => -e,
+            GroupMode::Mean => T::zero(),
+        };
+        let m = run_max.max(a);
+        let (scale_old, w) = ((run_max - m).exp(), (a - m).exp());
+        run_max = m;
+        run_sum = run_sum * scale_old + w;
+        action.pull_back(k, gt, acc, scale_old, w);
+    }
+    for i in 0..d {
+        g[i] += weight * acc[i] / run_sum;
+    }
+    weight
+        * match mode {
+            GroupMode::LogMeanExp => c((action.order() as f32).ln()) - (run_max + run_sum.ln()),
+            GroupMode::Mean => e_sum / run_sum,
+        }
+}
+
+/// The WGSL function `name(x, g, base, weight)` of an [`Energy::Group`] whose parameters start
+/// at `base`: [`group_energy_grad`]'s arithmetic, with the inner energy's calls (and any
+/// functions they need, added to `functions`) evaluated on the local arrays xt, gt.
+fn group_wgsl_function(name: &str, inner: &Energy, action: &GroupAction, mode: GroupMode, base: usize, functions: &mut String) -> String {
+    let (header, apply, pull_back) = match action {
+        GroupAction::Plane { matrices } => (
+            4 * matrices.len(),
+            "let m = base + 4u * k;\n        \
+             xt[0] = energy_params[m] * (*x_in)[0] + energy_params[m + 1u] * (*x_in)[1];\n        \
+             xt[1] = energy_params[m + 2u] * (*x_in)[0] + energy_params[m + 3u] * (*x_in)[1];"
+                .to_string(),
+            "acc[0] = acc[0] * scale_old + w * (energy_params[m] * gt[0] + energy_params[m + 2u] * gt[1]);\n        \
+             acc[1] = acc[1] * scale_old + w * (energy_params[m + 1u] * gt[0] + energy_params[m + 3u] * gt[1]);"
+                .to_string(),
+        ),
+        GroupAction::Image { side, .. } => (
+            0,
+            format!("for (var p = 0u; p < DIM; p++) {{ xt[p] = (*x_in)[group_image_source(p, k, {side}u)]; }}"),
+            format!(
+                "for (var p = 0u; p < DIM; p++) {{\n            let s = group_image_source(p, k, {side}u);\n            \
+                 acc[s] = acc[s] * scale_old + w * gt[p];\n        }}"
+            ),
+        ),
+    };
+    let mut inner_base = base + header;
+    let mut calls = String::new();
+    inner.wgsl_calls(1.0, &mut inner_base, &mut calls, functions);
+    let a = match mode {
+        GroupMode::LogMeanExp => "-e",
+        GroupMode::Mean => "0.0",
+    };
+    let energy = match mode {
+        GroupMode::LogMeanExp => format!("{:?} - (run_max + log(run_sum))", (action.order() as f32).ln()),
+        GroupMode::Mean => "e_sum / run_sum".to_string(),
+    };
+    format!(
+        "fn {name}(x_in: ptr<function, array<f32, DIM>>, g_in: ptr<function, array<f32, DIM>>, base: u32, weight: f32) -> f32 {{\n    \
+         var xt: array<f32, DIM>;\n    var gt: array<f32, DIM>;\n    var acc: array<f32, DIM>;\n    \
+         var run_max = -3.0e38;\n    var run_sum = 0.0;\n    var e_sum = 0.0;\n    \
+         for (var k = 0u; k < {order}u; k++) {{\n        {apply}\n        \
+         for (var i = 0u; i < DIM; i++) {{ gt[i] = 0.0; }}\n        var e = 0.0;\n        \
+         {{\n            let x = &xt;\n            let g = &gt;\n    {calls}        }}\n        \
+         e_sum += e;\n        let a = {a};\n        let mx = max(run_max, a);\n        \
+         let scale_old = exp(run_max - mx);\n        let w = exp(a - mx);\n        run_max = mx;\n        \
+         run_sum = run_sum * scale_old + w;\n        {pull_back}\n    }}\n    \
+         for (var i = 0u; i < DIM; i++) {{ (*g_in)[i] += weight * acc[i] / run_sum; }}\n    \
+         return weight * ({energy});\n}}\n",
+        order = action.order(),
+    )
 }

@@ -2,7 +2,7 @@
 //! [`Energy`]. Errors name the field and, for malformed JSON, the line and column.
 
 use super::mlp::{Activation, Mlp};
-use super::{BoxPenalty, Energy, MixtureComponent};
+use super::{BoxPenalty, Energy, GroupAction, GroupMode, MixtureComponent};
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::path::Path;
@@ -82,7 +82,17 @@ enum Spec {
         dim: usize,
         weight: f64,
     },
+    /// `energy` (a spec or a name, as a sum's terms) averaged over `group`.
+    Group {
+        energy: serde_json::Value,
+        group: String,
+        image: Option<Vec<usize>>,
+        mode: Option<String>,
+    },
 }
+
+/// The most elements a 2-D group may have: each is a full evaluation of the inner energy.
+const MAX_GROUP_ORDER: usize = 1024;
 
 fn default_dim() -> usize {
     2
@@ -432,6 +442,16 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             }
             Energy::Simplex { dim: *dim, weight: positive_f32(&field("weight"), *weight)? }
         }
+        Spec::Group { energy, group, image, mode } => {
+            let inner = build_term(energy, &field("energy"))?;
+            let mode = match mode.as_deref().unwrap_or("logmeanexp") {
+                "logmeanexp" => GroupMode::LogMeanExp,
+                "mean" => GroupMode::Mean,
+                other => return Err(Error::invalid(field("mode"), format!("unknown mode {other:?}; expected \"logmeanexp\" or \"mean\""))),
+            };
+            let action = group_action(at, group, image.as_deref(), inner.dim())?;
+            Energy::Group { inner: Box::new(inner), action, mode }
+        }
         Spec::Sum { terms, weights } => {
             if terms.is_empty() {
                 return Err(Error::invalid(field("terms"), "a sum needs at least one term"));
@@ -447,6 +467,59 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             Energy::Sum { terms: weights.into_iter().zip(built).collect() }
         }
     })
+}
+
+/// The `group` (and `image`) of a group spec, checked against the inner energy's dimension `d`.
+fn group_action(at: &str, group: &str, image: Option<&[usize]>, d: usize) -> Result<GroupAction> {
+    let field = |name: &str| format!("{at}{name}");
+    let expected = "expected \"rotations:N\", \"dihedral:N\", \"image_rotations\" or \"image_dihedral\"";
+    let plane = |n: &str, flips: bool| -> Result<GroupAction> {
+        let n: usize = n.parse().map_err(|_| Error::invalid(field("group"), format!("{group:?}: the order after ':' must be a whole number")))?;
+        if n == 0 || n > MAX_GROUP_ORDER {
+            return Err(Error::invalid(field("group"), format!("{group:?}: the order must be 1 to {MAX_GROUP_ORDER}")));
+        }
+        if image.is_some() {
+            return Err(Error::invalid(field("image"), format!("only applies to the image groups, not {group:?}")));
+        }
+        if d != 2 {
+            return Err(Error::invalid(field("group"), format!("{group:?} acts on 2-D points, but the energy has dimension {d}")));
+        }
+        // cos and sin of 2πk/n in f64, then f32; values within rounding of 0 or ±1 (the quarter
+        // turns) are made exact so that those groups are exact groups in every precision.
+        let exact = |v: f64| if (v - v.round()).abs() < 1e-12 { v.round() } else { v };
+        let mut matrices = Vec::with_capacity(n << flips as usize);
+        for reflect in [1.0, -1.0].into_iter().take(1 + flips as usize) {
+            for k in 0..n {
+                let (s, c) = (std::f64::consts::TAU * k as f64 / n as f64).sin_cos();
+                let (s, c) = (exact(s), exact(c));
+                // The rotation [[c, -s], [s, c]] times diag(1, reflect).
+                matrices.push([c as f32, (-s * reflect) as f32, s as f32, (c * reflect) as f32]);
+            }
+        }
+        Ok(GroupAction::Plane { matrices })
+    };
+    let images = |flips: bool| -> Result<GroupAction> {
+        let Some(shape) = image else {
+            return Err(Error::invalid(field("image"), format!("{group:?} needs the image shape [channels, height, width]")));
+        };
+        let &[channels, height, width] = shape else {
+            return Err(Error::invalid(field("image"), format!("must be [channels, height, width], got {} numbers", shape.len())));
+        };
+        if height != width || height == 0 || channels == 0 {
+            return Err(Error::invalid(field("image"), format!("{shape:?}: the image must be square and non-empty (quarter turns map it onto itself)")));
+        }
+        if height.checked_mul(width).and_then(|p| p.checked_mul(channels)) != Some(d) {
+            return Err(Error::invalid(field("image"), format!("{shape:?} holds {} values, but the energy has dimension {d}", channels as u128 * height as u128 * width as u128)));
+        }
+        Ok(GroupAction::Image { channels, side: height, flips })
+    };
+    match group.split_once(':') {
+        Some(("rotations", n)) => plane(n, false),
+        Some(("dihedral", n)) => plane(n, true),
+        None if group == "image_rotations" => images(false),
+        None if group == "image_dihedral" => images(true),
+        _ => Err(Error::invalid(field("group"), format!("unknown group {group:?}; {expected}"))),
+    }
 }
 
 /// A term of a sum: a nested spec, or a string naming a preset, `net:FILE` or `mlp:FILE` (not a

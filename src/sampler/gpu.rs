@@ -163,6 +163,11 @@ pub fn fused_kernel_size(energy: &Energy) -> (u64, u64) {
         match e {
             Energy::Sum { terms } => terms.iter().map(|(_, t)| walk(t)).fold((0, 0), |a, b| (a.0.max(b.0), a.1 + b.1)),
             Energy::Mlp(m) => (2 * m.dims().iter().map(|&w| w as u64).sum::<u64>(), m.layers.len() as u64),
+            // Three more `array<f32, DIM>` (g.x, its gradient, the running sum) around the inner's.
+            Energy::Group { inner, .. } => {
+                let (network, terms) = walk(inner);
+                (network + 3 * inner.dim() as u64, terms)
+            }
             _ => (0, 1),
         }
     }
