@@ -7,6 +7,7 @@
 
 pub mod gpu;
 pub mod lanes;
+pub mod log_z;
 pub mod mlp;
 pub mod spec;
 

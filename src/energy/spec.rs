@@ -575,20 +575,8 @@ fn square_matrix(field: &str, rows: &[Vec<f64>], d: usize) -> Result<Vec<f64>> {
 
 /// Cholesky in f64: succeeds exactly when the (symmetric) matrix is positive definite.
 fn check_positive_definite(field: &str, p: &[f64], d: usize) -> Result<()> {
-    let mut l = vec![0.0f64; d * d];
-    for i in 0..d {
-        for j in 0..=i {
-            let s: f64 = (0..j).map(|k| l[i * d + k] * l[j * d + k]).sum();
-            if i == j {
-                let v = p[i * d + i] - s;
-                if !(v > 0.0) {
-                    return Err(Error::invalid(field, "must be positive definite"));
-                }
-                l[i * d + i] = v.sqrt();
-            } else {
-                l[i * d + j] = (p[i * d + j] - s) / l[j * d + j];
-            }
-        }
+    match super::log_z::cholesky(p, d) {
+        Some(_) => Ok(()),
+        None => Err(Error::invalid(field, "must be positive definite")),
     }
-    Ok(())
 }

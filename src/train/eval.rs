@@ -38,16 +38,21 @@ pub struct DensityReport {
     pub cells: usize,
 }
 
-/// Energies of many points (CPU, batched; blocks in parallel).
-pub fn energies(energy: &Energy, points: &[f32]) -> Vec<f32> {
+/// Energies [n] and gradients [n, dim] of many points (CPU, batched; blocks in parallel).
+pub fn energy_grads(energy: &Energy, points: &[f32]) -> (Vec<f32>, Vec<f32>) {
     use rayon::prelude::*;
     let d = energy.dim();
     let mut out = vec![0.0; points.len() / d];
-    out.par_chunks_mut(1024).zip(points.par_chunks(1024 * d)).for_each(|(e, x)| {
-        let mut g = vec![0.0; x.len()];
-        energy.energy_grad_batch(x, &mut g, e);
+    let mut grads = vec![0.0; points.len()];
+    out.par_chunks_mut(1024).zip(grads.par_chunks_mut(1024 * d)).zip(points.par_chunks(1024 * d)).for_each(|((e, g), x)| {
+        energy.energy_grad_batch(x, g, e);
     });
-    out
+    (out, grads)
+}
+
+/// Energies of many points (CPU, batched; blocks in parallel).
+pub fn energies(energy: &Energy, points: &[f32]) -> Vec<f32> {
+    energy_grads(energy, points).0
 }
 
 /// log sum_i exp(-e_i) + log(cell area), accumulated in f64.
@@ -60,6 +65,42 @@ pub fn log_integral(energies: &[f32], cell_area: f64) -> f64 {
 /// The quadrature grid over a box.
 pub fn grid(box_lo: [f32; 2], box_hi: [f32; 2], cells: usize) -> Grid2d {
     Grid2d { x_min: box_lo[0], x_max: box_hi[0], y_min: box_lo[1], y_max: box_hi[1], nx: cells, ny: cells }
+}
+
+/// log Z of a 2-D energy by quadrature on a box ([`QUADRATURE_CELLS`]² cells).
+pub struct GridLogZ {
+    pub log_z: f64,
+    /// Share of the grid's mass in its outermost ring of cells: well above 0 means the density
+    /// has not decayed at the box's edge, so mass may fall outside and log Z is too small.
+    pub edge_mass: f64,
+    /// The energies at the cell centres, row by row as [`Grid2d::points`] lists them.
+    pub energies: Vec<f32>,
+    pub grid: Grid2d,
+}
+
+/// log Z = log sum_cells exp(-E) * cell area of a 2-D energy over the box [lo, hi].
+pub fn grid_log_z(model: &Energy, box_lo: [f32; 2], box_hi: [f32; 2]) -> Result<GridLogZ> {
+    if model.dim() != 2 {
+        return Err(Error::invalid(
+            "model",
+            format!("quadrature needs a 2-D model, this one takes {} inputs", model.dim()),
+        ));
+    }
+    let grid = grid(box_lo, box_hi, QUADRATURE_CELLS);
+    grid.validate()?;
+    let energies = energies(model, &grid.points());
+    if let Some(k) = energies.iter().position(|e| !e.is_finite()) {
+        return Err(Error::invalid("model", format!("its energy is not finite at grid point {k}")));
+    }
+    let log_z = log_integral(&energies, grid.cell_area());
+    let n = QUADRATURE_CELLS;
+    let edge_mass = energies
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| [k / n, k % n].iter().any(|&i| i == 0 || i == n - 1))
+        .map(|(_, &e)| (-(e as f64) - log_z).exp() * grid.cell_area())
+        .sum();
+    Ok(GridLogZ { log_z, edge_mass, energies, grid })
 }
 
 /// Normalised cell probabilities of a density given by energies on `grid`.
@@ -77,22 +118,10 @@ pub fn evaluate_2d(
     held_out: &[f32],
     reference: Reference,
 ) -> Result<DensityReport> {
-    if model.dim() != 2 {
-        return Err(Error::invalid(
-            "model",
-            format!("quadrature needs a 2-D model, this one takes {} inputs", model.dim()),
-        ));
-    }
     if held_out.is_empty() || !held_out.len().is_multiple_of(2) {
         return Err(Error::invalid("held-out data", "need at least one 2-D point"));
     }
-    let fine = grid(box_lo, box_hi, QUADRATURE_CELLS);
-    fine.validate()?;
-    let model_grid = energies(model, &fine.points());
-    if let Some(k) = model_grid.iter().position(|e| !e.is_finite()) {
-        return Err(Error::invalid("model", format!("its energy is not finite at grid point {k}")));
-    }
-    let log_z = log_integral(&model_grid, fine.cell_area());
+    let GridLogZ { log_z, energies: model_grid, grid: fine, .. } = grid_log_z(model, box_lo, box_hi)?;
     let n = held_out.len() / 2;
     let nll = energies(model, held_out).iter().map(|&e| e as f64).sum::<f64>() / n as f64 + log_z;
     let outside_box = held_out

@@ -12,6 +12,7 @@ mod progress;
 mod rbm;
 mod rundir;
 mod sample;
+mod score;
 mod train;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -51,6 +52,10 @@ enum Command {
     /// Exact likelihood of a trained 2-D model by quadrature: held-out NLL (nats) and total
     /// variation to the data; writes eval.json and a density figure to the run dir.
     Eval(train::EvalArgs),
+    /// Score points under an energy: energy, gradient norm and log-density (closed form for
+    /// Gaussians and mixtures, quadrature for 2-D energies, otherwise "not available"); --ratio
+    /// A,B gives log p(a)/p(b) = E(b) - E(a) without Z. .npy/.csv/.json out.
+    Score(score::ScoreArgs),
     /// Restricted Boltzmann machines: train (CD-k, PCD-k), evaluate (exact log Z, AIS), sample.
     Rbm(rbm::RbmArgs),
     /// Write a randomly initialised MLP energy (PyTorch nn.Sequential layout, safetensors),
@@ -121,6 +126,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Train(args) => train::run_train(&args, &given),
         Command::Eval(args) => train::run_eval(&args),
+        Command::Score(args) => score::run(&args),
         Command::Rbm(args) => rbm::run(&args, &given),
         Command::InitMlp(args) => init_mlp(&args),
         Command::InitNet(args) => net::init_net(&args),

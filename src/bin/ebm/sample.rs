@@ -159,19 +159,24 @@ fn shard_chains(args: &SampleArgs) -> anyhow::Result<(u32, usize)> {
     Ok((first, (end - first) as usize))
 }
 
-fn parse_box(s: &str) -> Result<(f32, f32), String> {
+pub fn parse_box(s: &str) -> Result<(f32, f32), String> {
     let (lo, hi) = s.split_once(',').ok_or("expected LO,HI")?;
     let num = |v: &str| crate::numbers::finite_f32(v.trim());
     Ok((num(lo)?, num(hi)?))
+}
+
+/// The file an `--energy` argument reads (a spec file, or the weights of mlp:/net:), for
+/// [`crate::outputs::Paths::input`]; presets and inline JSON name no file and are not registered.
+pub fn energy_file(energy: &str) -> &Path {
+    let arg = energy.trim_start();
+    Path::new(arg.strip_prefix("mlp:").or_else(|| arg.strip_prefix("net:")).unwrap_or(energy))
 }
 
 /// Every output checked before any sampling: format by extension, folder, and no output the
 /// same file as the energy's file or another output.
 fn check_outputs(args: &SampleArgs) -> anyhow::Result<()> {
     let mut paths = crate::outputs::Paths::new();
-    let arg = args.energy.trim_start();
-    let energy_file = arg.strip_prefix("mlp:").or_else(|| arg.strip_prefix("net:")).unwrap_or(&args.energy);
-    paths.input("--energy", Path::new(energy_file));
+    paths.input("--energy", energy_file(&args.energy));
     for (path, flag, ext) in [
         (&args.out, "--out", &["npy", "csv"][..]),
         (&args.png, "--png", &["png"]),

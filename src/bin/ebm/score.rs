@@ -1,0 +1,255 @@
+//! `ebm score`: per point the energy, the gradient norm and, where the model's normaliser is
+//! known, the log-density -E(x) - log Z; and log p(a)/p(b) = E(b) - E(a), which needs no Z.
+
+use std::path::{Path, PathBuf};
+
+use crate::backend::{self, Backend};
+use anyhow::{Context, bail};
+use ebm_gpu::energy::{Energy, log_z, spec};
+use ebm_gpu::io;
+use ebm_gpu::train::eval;
+
+/// Share of the quadrature grid's mass in its outermost ring of cells above which the density
+/// has not decayed at the box's edge, so mass beyond the box may be missing from log Z.
+const EDGE_MASS_WARNING: f64 = 1e-6;
+
+/// Score points under an energy: energy, gradient norm and log-density, where the model
+/// defines one: exact for gaussian (log Z from the precision or stds) and gaussian_mixture
+/// (normalised, Z = 1); by quadrature on a grid over --box for any other 2-D energy; otherwise
+/// "not available". --ratio A,B gives log p(a)/p(b) = E(b) - E(a), which needs no Z.
+#[derive(clap::Args, Debug)]
+#[command(after_long_help = "Examples:\n  ebm score --energy correlated2 --points x.npy --out scores.csv\n  \
+ebm score --energy mlp:runs/ring8/checkpoint.safetensors --points x.csv --box -5,5 --out scores.json\n  \
+ebm score --energy banana --points x.npy --ratio 0,3")]
+pub struct ScoreArgs {
+    /// The energy: preset, JSON spec (inline or file), mlp:W.safetensors or net:W.safetensors.
+    #[arg(long)]
+    pub energy: String,
+    /// The points, [n, dim] as .npy or .csv (one point a row), dim the energy's.
+    #[arg(long)]
+    pub points: PathBuf,
+    /// Also print log p(a)/p(b) = E(b) - E(a) for rows A and B of the points file (0-based).
+    #[arg(long, value_name = "A,B", value_parser = parse_ratio)]
+    pub ratio: Option<(usize, usize)>,
+    /// 2-D energies without a closed-form normaliser: the square box LO,HI (both axes) that
+    /// the quadrature grid of log Z covers; mass outside it is not counted (a warning says
+    /// when the density has not decayed at the box's edge).
+    #[arg(long = "box", value_parser = crate::sample::parse_box, value_name = "LO,HI", allow_hyphen_values = true, default_value = "-8,8")]
+    pub quad_box: (f32, f32),
+    /// .npy ([n, 3] float32: energy, grad norm, log-density with NaN where not available),
+    /// .csv (the same with a header) or .json (per point records plus how log Z was obtained).
+    /// Without it a short summary goes to stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Executor of the energies and gradients: auto, gpu or cpu (see `ebm --help`). The
+    /// quadrature grid runs on the CPU executor.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Backend,
+}
+
+fn parse_ratio(s: &str) -> Result<(usize, usize), String> {
+    let (a, b) = s.split_once(',').ok_or("expected A,B (two row indices)")?;
+    let row = |v: &str| v.trim().parse::<usize>().map_err(|_| format!("{v:?} is not a row index (0, 1, ...)"));
+    Ok((row(a)?, row(b)?))
+}
+
+/// How log Z was obtained, for the report.
+enum Normaliser {
+    Closed { log_z: f64, how: &'static str },
+    Quadrature { log_z: f64, lo: f32, hi: f32, cells: usize, edge_mass: f64 },
+    NotAvailable(String),
+}
+
+impl Normaliser {
+    fn log_z(&self) -> Option<f64> {
+        match self {
+            Normaliser::Closed { log_z, .. } | Normaliser::Quadrature { log_z, .. } => Some(*log_z),
+            Normaliser::NotAvailable(_) => None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Normaliser::Closed { log_z, how } => format!("log Z = {log_z:.6} ({how})"),
+            Normaliser::Quadrature { log_z, lo, hi, cells, edge_mass } => {
+                let mut s = format!("log Z = {log_z:.6} (quadrature over [{lo}, {hi}]² on a {cells}x{cells} grid)");
+                if *edge_mass > EDGE_MASS_WARNING {
+                    s.push_str(&format!(
+                        "; warning: {edge_mass:.2e} of the mass lies in the grid's edge cells, so mass may fall outside the box (widen --box)"
+                    ));
+                }
+                s
+            }
+            Normaliser::NotAvailable(why) => format!("log-density not available ({why})"),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        match self {
+            Normaliser::Closed { log_z, how } => {
+                serde_json::json!({ "method": "closed form", "log_z": log_z, "detail": how })
+            }
+            Normaliser::Quadrature { log_z, lo, hi, cells, edge_mass } => serde_json::json!({
+                "method": "quadrature", "log_z": log_z, "box": [lo, hi], "cells_per_side": cells,
+                "edge_mass": edge_mass, "mass_may_fall_outside": *edge_mass > EDGE_MASS_WARNING,
+            }),
+            Normaliser::NotAvailable(why) => {
+                serde_json::json!({ "method": "not available", "log_z": null, "detail": why })
+            }
+        }
+    }
+}
+
+fn normaliser(energy: &Energy, args: &ScoreArgs) -> anyhow::Result<Normaliser> {
+    if let Some((log_z, how)) = log_z::closed_form(energy) {
+        return Ok(Normaliser::Closed { log_z, how });
+    }
+    if energy.dim() == 2 {
+        let (lo, hi) = args.quad_box;
+        if lo >= hi {
+            bail!("--box {lo},{hi}: LO must be below HI");
+        }
+        let q = eval::grid_log_z(energy, [lo, lo], [hi, hi]).context("quadrature of log Z")?;
+        return Ok(Normaliser::Quadrature {
+            log_z: q.log_z,
+            lo,
+            hi,
+            cells: eval::QUADRATURE_CELLS,
+            edge_mass: q.edge_mass,
+        });
+    }
+    Ok(Normaliser::NotAvailable(format!(
+        "a {}-d {} energy has no closed-form normaliser here and quadrature covers 2-d energies only",
+        energy.dim(),
+        energy.kind()
+    )))
+}
+
+/// Reads the points and refuses a width other than the energy's and non-finite values.
+fn read_points(path: &Path, dim: usize) -> anyhow::Result<(Vec<f32>, usize)> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if ext != "npy" && ext != "csv" {
+        bail!("--points {}: the file name must end in .npy or .csv", path.display());
+    }
+    let (data, rows, cols) = io::read_samples(path).with_context(|| format!("--points {}", path.display()))?;
+    if cols != dim {
+        bail!("--points {}: points have {cols} columns but the energy takes {dim} inputs", path.display());
+    }
+    if rows == 0 {
+        bail!("--points {}: no points", path.display());
+    }
+    if let Some(k) = data.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "--points {}: row {} (0-based) column {} is {}; points must be finite",
+            path.display(),
+            k / dim,
+            k % dim,
+            data[k]
+        );
+    }
+    Ok((data, rows))
+}
+
+pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
+    let mut paths = crate::outputs::Paths::new();
+    paths.input("--energy", crate::sample::energy_file(&args.energy));
+    paths.input("--points", &args.points);
+    if let Some(out) = &args.out {
+        paths.output("--out", out, &["npy", "csv", "json"])?;
+    }
+    let energy = spec::resolve_energy(&args.energy).context("--energy")?;
+    let dim = energy.dim();
+    let (points, n) = read_points(&args.points, dim)?;
+    if let Some((a, b)) = args.ratio
+        && let Some(r) = [a, b].into_iter().find(|&r| r >= n)
+    {
+        bail!("--ratio {a},{b}: row {r} is out of range; {} has {n} rows (0..{})", args.points.display(), n - 1);
+    }
+    let (energies, grads) = match backend::open(args.backend)? {
+        // Layered networks run as batched layer kernels in the samplers, not in energy_eval.
+        Some(ctx) if !energy.has_layered_net() => ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &energy, &points)?,
+        Some(_) => {
+            eprintln!("note: a layered network's energies are evaluated on the CPU executor");
+            eval::energy_grads(&energy, &points)
+        }
+        None => eval::energy_grads(&energy, &points),
+    };
+    let grad_norms: Vec<f32> =
+        grads.chunks_exact(dim).map(|g| g.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt() as f32).collect();
+    let norm = normaliser(&energy, args)?;
+    let log_densities: Vec<Option<f64>> = energies.iter().map(|&e| norm.log_z().map(|z| -(e as f64) - z)).collect();
+    // Both energies as the energy column holds them (f32), subtracted in f64.
+    let ratio = args.ratio.map(|(a, b)| (a, b, energies[b] as f64 - energies[a] as f64));
+
+    let name = if args.energy.trim_start().starts_with('{') { "inline JSON".to_string() } else { args.energy.clone() };
+    println!("energy {name} ({}, d={dim}); {n} points from {}", energy.kind(), args.points.display());
+    println!("{}", norm.describe());
+    if let Some((a, b, r)) = ratio {
+        println!("log p(row {a})/p(row {b}) = E({b}) - E({a}) = {r}");
+    }
+    match &args.out {
+        None => summary(&energies, &grad_norms, &log_densities),
+        Some(out) => {
+            let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+            let column = |l: &Option<f64>| l.map_or(f32::NAN, |v| v as f32);
+            match ext.as_str() {
+                "npy" => {
+                    let table: Vec<f32> =
+                        (0..n).flat_map(|i| [energies[i], grad_norms[i], column(&log_densities[i])]).collect();
+                    io::npy::write_f32(out, &table, &[n, 3])?;
+                }
+                "csv" => {
+                    let mut text = String::from("energy,grad_norm,log_density\n");
+                    for i in 0..n {
+                        let l = log_densities[i].map_or("NaN".to_string(), |v| (v as f32).to_string());
+                        text.push_str(&format!("{},{},{l}\n", energies[i], grad_norms[i]));
+                    }
+                    io::write_atomic(out, text.as_bytes())?;
+                }
+                _ => {
+                    let records: Vec<_> = (0..n)
+                        .map(|i| serde_json::json!({
+                            "row": i, "energy": energies[i], "grad_norm": grad_norms[i],
+                            "log_density": log_densities[i].map_or(serde_json::json!("not available"), |v| serde_json::json!(v)),
+                        }))
+                        .collect();
+                    let report = serde_json::json!({
+                        "energy": args.energy, "kind": energy.kind(), "dim": dim,
+                        "points": args.points.display().to_string(),
+                        "normaliser": norm.json(),
+                        "ratio": ratio.map(|(a, b, r)| serde_json::json!({ "a": a, "b": b, "log_p_a_over_p_b": r })),
+                        "records": records,
+                    });
+                    io::write_atomic(out, serde_json::to_string_pretty(&report)?.as_bytes())?;
+                }
+            }
+            println!("wrote {} ({n} points)", out.display());
+        }
+    }
+    Ok(())
+}
+
+/// Means and ranges of the columns, and the first rows.
+fn summary(energies: &[f32], grad_norms: &[f32], log_densities: &[Option<f64>]) {
+    let n = energies.len();
+    let stats = |v: &mut dyn Iterator<Item = f64>| {
+        let (mut lo, mut hi, mut sum) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
+        for x in v {
+            (lo, hi, sum) = (lo.min(x), hi.max(x), sum + x);
+        }
+        format!("mean {:.6}, min {lo:.6}, max {hi:.6}", sum / n as f64)
+    };
+    println!("energy:      {}", stats(&mut energies.iter().map(|&v| v as f64)));
+    println!("grad norm:   {}", stats(&mut grad_norms.iter().map(|&v| v as f64)));
+    if log_densities.iter().all(Option::is_some) {
+        println!("log-density: {}", stats(&mut log_densities.iter().flatten().copied()));
+    }
+    println!("{:>6} {:>14} {:>14} {:>14}", "row", "energy", "grad norm", "log-density");
+    for i in 0..n.min(10) {
+        let l = log_densities[i].map_or("not available".to_string(), |v| format!("{v:.6}"));
+        println!("{i:>6} {:>14.6} {:>14.6} {l:>14}", energies[i], grad_norms[i]);
+    }
+    if n > 10 {
+        println!("({} more rows: --out scores.npy|csv|json writes them all)", n - 10);
+    }
+}

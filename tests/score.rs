@@ -1,0 +1,203 @@
+//! `ebm score`: log-densities against closed forms computed here (Gaussian with a full
+//! precision, a mixture), quadrature log Z against known integrals, ratios from the energy
+//! column, "not available" where no normaliser exists, and bad inputs refused by name.
+
+mod common;
+
+use common::{ebm, s, stderr, temp_dir};
+use ebm_gpu::io;
+use std::path::Path;
+
+const LOG_2PI: f64 = 1.8378770664093453;
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Runs `ebm score` (on the CPU executor unless `extra` names a backend); the rows of the .npy it writes (energy, grad norm,
+/// log-density).
+fn score_npy(dir: &Path, energy: &str, points: &[f32], dim: usize, extra: &[&str]) -> Vec<[f32; 3]> {
+    let input = dir.join("points.npy");
+    io::write_samples(&input, points, points.len() / dim, dim).unwrap();
+    let out = dir.join("scores.npy");
+    let mut args = vec!["score", "--energy", energy, "--points", s(&input), "--out", s(&out)];
+    args.extend_from_slice(extra);
+    if !extra.contains(&"--backend") {
+        args.extend(["--backend", "cpu"]);
+    }
+    let o = ebm(&args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    let (data, shape) = io::npy::read_f32(&out).unwrap();
+    assert_eq!(shape, [points.len() / dim, 3]);
+    data.chunks_exact(3).map(|r| [r[0], r[1], r[2]]).collect()
+}
+
+/// Runs `ebm score --out x.json` and returns the report and stdout.
+fn score_json(dir: &Path, energy: &str, points: &[f32], dim: usize, extra: &[&str]) -> (serde_json::Value, String) {
+    let input = dir.join("points.csv");
+    io::write_samples(&input, points, points.len() / dim, dim).unwrap();
+    let out = dir.join("scores.json");
+    let mut args = vec!["score", "--backend", "cpu", "--energy", energy, "--points", s(&input), "--out", s(&out)];
+    args.extend_from_slice(extra);
+    let o = ebm(&args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    (serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap(), stdout(&o))
+}
+
+#[test]
+fn full_precision_gaussian_log_density_is_the_closed_form() {
+    let dir = temp_dir("score-gauss");
+    let (m, p) = ([0.5f64, -1.0], [[2.0f64, 0.8], [0.8, 1.5]]);
+    let spec = r#"{"type": "gaussian", "mean": [0.5, -1], "precision": [[2, 0.8], [0.8, 1.5]]}"#;
+    let points = [0.0f32, 0.0, 1.3, -2.2, -0.7, 0.4, 0.5, -1.0];
+    let rows = score_npy(&dir, spec, &points, 2, &[]);
+    let log_det = (p[0][0] * p[1][1] - p[0][1] * p[1][0]).ln();
+    for (x, row) in points.chunks(2).zip(&rows) {
+        let v = [x[0] as f64 - m[0], x[1] as f64 - m[1]];
+        let pv = [p[0][0] * v[0] + p[0][1] * v[1], p[1][0] * v[0] + p[1][1] * v[1]];
+        let quad = v[0] * pv[0] + v[1] * pv[1];
+        let log_p = -0.5 * quad - LOG_2PI + 0.5 * log_det;
+        assert!((row[2] as f64 - log_p).abs() < 1e-4, "x {x:?}: log-density {} vs closed form {log_p}", row[2]);
+        assert!((row[0] as f64 - 0.5 * quad).abs() < 1e-4, "x {x:?}: energy {} vs {}", row[0], 0.5 * quad);
+        let grad_norm = (pv[0] * pv[0] + pv[1] * pv[1]).sqrt();
+        assert!((row[1] as f64 - grad_norm).abs() < 1e-4, "x {x:?}: grad norm {} vs {grad_norm}", row[1]);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn mixture_log_density_is_the_log_of_its_pdf() {
+    let dir = temp_dir("score-mixture");
+    let spec = r#"{"type": "gaussian_mixture", "weights": [0.3, 0.7], "means": [[-1, 0.5], [2, -1]], "stds": [[0.5, 1.0], [1.5, 0.4]]}"#;
+    let (w, means, stds) = ([0.3f64, 0.7], [[-1.0f64, 0.5], [2.0, -1.0]], [[0.5f64, 1.0], [1.5, 0.4]]);
+    let points = [0.0f32, 0.0, -1.2, 0.9, 2.5, -0.8, 4.0, 3.0];
+    let rows = score_npy(&dir, spec, &points, 2, &[]);
+    for (x, row) in points.chunks(2).zip(&rows) {
+        let pdf: f64 = (0..2)
+            .map(|k| {
+                let mut d = w[k];
+                for i in 0..2 {
+                    let z = (x[i] as f64 - means[k][i]) / stds[k][i];
+                    d *= (-0.5 * z * z).exp() / (stds[k][i] * (2.0 * std::f64::consts::PI).sqrt());
+                }
+                d
+            })
+            .sum();
+        assert!((row[2] as f64 - pdf.ln()).abs() < 1e-4, "x {x:?}: log-density {} vs log pdf {}", row[2], pdf.ln());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Double well: Z = (∫ exp(-2 (x² - 1)²) dx)², the 1-d integral by a fine midpoint rule here.
+/// Banana: Z = ∫ exp(-(1 - x)²) dx ∫ exp(-5 u²) du = π / √5; its ridge y = x² leaves the
+/// default box, which the report must say.
+#[test]
+fn quadrature_log_z_matches_known_integrals_and_flags_mass_outside() {
+    let dir = temp_dir("score-quad");
+    let points = [0.0f32, 0.0, 1.0, 1.0];
+    let (report, _) = score_json(&dir, "double_well", &points, 2, &[]);
+    let n = 200_000;
+    let h = 8.0 / n as f64;
+    let one_d: f64 =
+        (0..n).map(|i| -4.0 + (i as f64 + 0.5) * h).map(|x| (-2.0 * (x * x - 1.0f64).powi(2)).exp() * h).sum();
+    let want = 2.0 * one_d.ln();
+    let norm = &report["normaliser"];
+    assert_eq!(norm["method"], "quadrature", "{report}");
+    let log_z = norm["log_z"].as_f64().unwrap();
+    assert!((log_z - want).abs() < 1e-4, "double well log Z {log_z} vs {want}");
+    assert_eq!(norm["mass_may_fall_outside"], false, "{report}");
+    assert_eq!(norm["box"], serde_json::json!([-8.0, 8.0]));
+    // At (1, 1) E = 0, so the log-density is -log Z.
+    let at_min = report["records"][1]["log_density"].as_f64().unwrap();
+    assert!((at_min + log_z).abs() < 1e-6, "{at_min} vs {}", -log_z);
+
+    let want = (std::f64::consts::PI / 5f64.sqrt()).ln();
+    let (report, _) = score_json(&dir, "banana", &points, 2, &["--box", "-6,20"]);
+    let log_z = report["normaliser"]["log_z"].as_f64().unwrap();
+    assert!((log_z - want).abs() < 1e-4, "banana log Z on [-6, 20]² {log_z} vs {want}");
+    assert_eq!(report["normaliser"]["mass_may_fall_outside"], false, "{report}");
+    let (report, out) = score_json(&dir, "banana", &points, 2, &[]);
+    assert_eq!(report["normaliser"]["mass_may_fall_outside"], true, "{report}");
+    assert!(out.contains("mass may fall outside"), "{out}");
+    let log_z = report["normaliser"]["log_z"].as_f64().unwrap();
+    assert!(log_z < want - 1e-4, "the default box loses mass: {log_z} vs {want}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn ratio_is_the_difference_of_the_energy_column() {
+    let dir = temp_dir("score-ratio");
+    let points = [0.1f32, 0.2, 1.7, -0.4, -2.0, 0.3];
+    let (report, out) = score_json(&dir, "ring8", &points, 2, &["--ratio", "2,0"]);
+    let e = |i: usize| report["records"][i]["energy"].as_f64().unwrap() as f32 as f64;
+    let r = report["ratio"]["log_p_a_over_p_b"].as_f64().unwrap();
+    assert_eq!(r, e(0) - e(2), "{report}");
+    assert!(out.contains(&format!("= {r}")), "{out}");
+    // For the normalised mixture the ratio is also the difference of the log-densities.
+    let l = |i: usize| report["records"][i]["log_density"].as_f64().unwrap();
+    assert!((r - (l(2) - l(0))).abs() < 1e-5, "{r} vs {}", l(2) - l(0));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn three_d_double_well_has_no_log_density() {
+    let dir = temp_dir("score-3d");
+    let spec = r#"{"type": "double_well", "dim": 3, "barrier": 2}"#;
+    let points = [0.0f32, 0.5, -1.0, 1.0, 1.0, 1.0];
+    let rows = score_npy(&dir, spec, &points, 3, &[]);
+    assert!(rows.iter().all(|r| r[2].is_nan() && r[0].is_finite()), "{rows:?}");
+    assert_eq!(rows[1][0], 0.0);
+    let (report, out) = score_json(&dir, spec, &points, 3, &[]);
+    assert_eq!(report["normaliser"]["method"], "not available", "{report}");
+    assert_eq!(report["records"][0]["log_density"], "not available", "{report}");
+    assert!(out.contains("not available"), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_inputs_are_refused_by_name() {
+    let dir = temp_dir("score-bad");
+    let refuse = |args: &[&str], needles: &[&str]| {
+        let o = ebm(args);
+        let e = stderr(&o);
+        assert!(!o.status.success(), "{args:?} was accepted");
+        for n in needles {
+            assert!(e.contains(n), "{args:?}: {n:?} not in {e}");
+        }
+    };
+    let wide = dir.join("wide.csv");
+    std::fs::write(&wide, "0,0,0\n1,1,1\n").unwrap();
+    refuse(&["score", "--energy", "ring8", "--points", s(&wide)], &["--points", "wide.csv", "3 columns", "2 inputs"]);
+    let nan = dir.join("nan.csv");
+    std::fs::write(&nan, "0,0\n1,1\n2,nan\n").unwrap();
+    refuse(&["score", "--energy", "ring8", "--points", s(&nan)], &["nan.csv", "row 2"]);
+    let ok = dir.join("ok.csv");
+    std::fs::write(&ok, "0,0\n1,1\n").unwrap();
+    refuse(&["score", "--energy", "ring8", "--points", s(&ok), "--ratio", "0,2"], &["--ratio", "row 2", "ok.csv"]);
+    refuse(&["score", "--energy", "ring8", "--points", s(&ok), "--ratio", "1"], &["--ratio"]);
+    let txt = dir.join("points.txt");
+    std::fs::write(&txt, "0,0\n").unwrap();
+    refuse(&["score", "--energy", "ring8", "--points", s(&txt)], &["--points", "points.txt", ".npy or .csv"]);
+    let out = dir.join("scores.txt");
+    refuse(&["score", "--energy", "ring8", "--points", s(&ok), "--out", s(&out)], &["--out", "scores.txt"]);
+    refuse(&["score", "--energy", "ring8", "--points", s(&ok), "--out", s(&ok)], &["--out", "--points"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The GPU path (energy_eval) gives the CPU executor's numbers up to rounding.
+#[test]
+fn gpu_scores_match_cpu() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = temp_dir("score-gpu");
+    let points = [0.1f32, 0.2, 1.7, -0.4, -2.0, 0.3, 0.9, 1.1];
+    let cpu = score_npy(&dir, "banana", &points, 2, &[]);
+    let gpu = score_npy(&dir, "banana", &points, 2, &["--backend", "gpu"]);
+    for (c, g) in cpu.iter().zip(&gpu) {
+        for k in 0..3 {
+            assert!((c[k] - g[k]).abs() <= 1e-4 * c[k].abs().max(1.0), "cpu {c:?} gpu {g:?}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
