@@ -303,6 +303,26 @@ impl Energy {
             Energy::Mlp(m) => m.add_energy_grad_batch(xs, gs, es, weight),
             Energy::Net(n) => n.add_energy_grad_batch(xs, gs, es, weight),
             Energy::Sum { terms } => terms.iter().for_each(|(w, t)| t.add_energy_grad_batch(xs, gs, es, weight * w)),
+            // A group around a network: each element's transformed batch goes through the
+            // network's batched (GEMM) path, then every point is combined by the one formula,
+            // which reads the precomputed inner values in element order.
+            Energy::Group { inner, action, mode } if !inner.is_analytic() => {
+                let (n, len) = (es.len(), xs.len());
+                let mut xt = vec![0.0f32; len];
+                let (mut gt, mut et) = (vec![0.0f32; action.order() * len], vec![0.0f32; action.order() * n]);
+                for k in 0..action.order() {
+                    xs.chunks_exact(d).zip(xt.chunks_exact_mut(d)).for_each(|(x, y)| action.apply(k, x, y));
+                    inner.energy_grad_batch(&xt, &mut gt[k * len..(k + 1) * len], &mut et[k * n..(k + 1) * n]);
+                }
+                for (r, ((x, g), e)) in xs.chunks_exact(d).zip(gs.chunks_exact_mut(d)).zip(es.iter_mut()).enumerate() {
+                    let mut k = 0;
+                    *e += group_energy_grad(action, *mode, x, g, weight, |_, gk| {
+                        gk.copy_from_slice(&gt[k * len + r * d..][..d]);
+                        k += 1;
+                        et[(k - 1) * n + r]
+                    });
+                }
+            }
             _ => {
                 for ((x, g), e) in xs.chunks_exact(d).zip(gs.chunks_exact_mut(d)).zip(es.iter_mut()) {
                     *e += self.add_energy_grad(x, g, weight);
