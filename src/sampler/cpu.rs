@@ -2,11 +2,14 @@
 //! `tempering.wgsl`. The same steps in the same order with the same Philox draws, parallel over
 //! chains with rayon.
 //!
-//! Two schedules share the per-chain arithmetic (`propose`, `verdict`, `log_alpha`):
-//! chain-major (each chain runs all its steps alone; fastest for cheap analytic energies) and,
-//! for energies with a network term, step-major over blocks of chains, where one batched
-//! evaluation per step turns the network's layers into GEMMs. Chains depend only on (seed,
-//! chain), so both give the same results up to the GEMM's summation order.
+//! Three schedules ([`Schedule`]): chain-major (each chain runs all its steps alone, scalar
+//! code: the reference), lanes (the default for analytic energies: blocks of 16 chains advance
+//! together in SIMD registers, every operation of the scalar step on all lanes at once, so each
+//! chain is bit for bit what it is alone) and, for energies with a network term, step-major over
+//! blocks of chains, where one batched evaluation per step turns the network's layers into
+//! GEMMs. Chain-major and batched share the per-chain arithmetic (`propose`, `verdict`,
+//! `log_alpha`); chains depend only on (seed, chain), so the batched schedule differs from the
+//! others only by the GEMM's summation order.
 
 use super::config::{SamplerConfig, SamplerKind, check_initial};
 use super::{ChainSampler, ChainStats};
