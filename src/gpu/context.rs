@@ -179,6 +179,20 @@ impl GpuContext {
 
     /// Runs `f` inside validation and out-of-memory error scopes and turns what they caught
     /// (or what the uncaptured handler or device-lost callback saw) into an [`Error`].
+    /// Records one compute pass with `record` and submits it, inside [`Self::scoped`] (errors
+    /// name `label`).
+    pub fn submit_pass(&self, label: &str, record: impl FnOnce(&mut wgpu::ComputePass)) -> Result<()> {
+        self.scoped(label, || {
+            let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+            {
+                let mut pass =
+                    encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
+                record(&mut pass);
+            }
+            self.queue().submit([encoder.finish()]);
+        })
+    }
+
     pub fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);

@@ -184,8 +184,8 @@ pub fn read_safetensors(path: &Path, what: &str) -> Result<Vec<u8>> {
     const MAX_HEADER: u64 = 100_000_000;
     let bad = |m: String| Error::format(path, m);
     let mut declared = |b: &[u8]| -> Result<Option<u64>> {
-        let Some(len) = b.get(..8) else { return Ok(None) };
-        let n = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+        let Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) = b.get(..8) else { return Ok(None) };
+        let n = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
         if n > MAX_HEADER {
             return Err(bad(format!("not a readable safetensors file: header length {n} is over the {MAX_HEADER} allowed")));
         }

@@ -866,19 +866,12 @@ impl NnKernels {
 
     /// Records `repetitions` runs of `ops` (in order) into one compute pass of one submit.
     pub fn submit(&self, ops: &[&NnOp], repetitions: usize) -> Result<()> {
-        self.ctx.scoped("submitting layer kernels", || {
-            let mut encoder =
-                self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("nn ops") });
-            {
-                let mut pass = encoder
-                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("nn ops"), timestamp_writes: None });
-                for _ in 0..repetitions {
-                    for op in ops {
-                        op.record(&mut pass);
-                    }
+        self.ctx.submit_pass("layer kernels", |pass| {
+            for _ in 0..repetitions {
+                for op in ops {
+                    op.record(pass);
                 }
             }
-            self.ctx.queue().submit([encoder.finish()]);
         })
     }
 

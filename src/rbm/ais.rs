@@ -215,7 +215,7 @@ fn check(rbm: &Rbm, base: &[f32], config: &AisConfig, start: Start) -> Result<Ve
         return Err(Error::invalid("AIS base biases", format!("need {} finite values, got {}", rbm.n_vis, base.len())));
     }
     let mut betas = config.schedule.betas();
-    if betas.len() < 2 || betas.windows(2).any(|w| w[1] < w[0]) || betas[0] != 0.0 || *betas.last().unwrap() != 1.0 {
+    if betas.len() < 2 || betas.windows(2).any(|w| w[1] < w[0]) || betas[0] != 0.0 || betas.last() != Some(&1.0) {
         return Err(Error::invalid("AIS schedule", "betas must increase from 0 to 1 in at least one step"));
     }
     if let Start::Model(states) = start {
@@ -368,7 +368,7 @@ pub fn report(forward: Vec<(Base, AisResult)>, reverse: Option<(String, AisResul
     };
     let split = forward.iter().enumerate().any(|(i, (_, a))| forward[i + 1..].iter().any(|(_, b)| disagree(a, b)));
     // Agreeing estimates: a heavy-tailed run set can land high by chance, so the precise one.
-    let best = if split { top.clone() } else { forward.iter().min_by(|a, b| a.1.std_err.total_cmp(&b.1.std_err)).unwrap().1.clone() };
+    let best = if split { top.clone() } else { forward.iter().min_by(|a, b| a.1.std_err.total_cmp(&b.1.std_err)).map_or(top.clone(), |b| b.1.clone()) };
     let mut warnings = Vec::new();
     for (i, (ba, a)) in forward.iter().enumerate() {
         for (bb, b) in &forward[i + 1..] {

@@ -369,7 +369,9 @@ impl GpuTrainer {
                 recon(self, pass);
                 let nc = cfg.chains() as u32;
                 p.rows = nc;
-                let (bg_h, bg_v) = (self.bg_hid_chains.as_ref().unwrap(), self.bg_vis_to_chains.as_ref().unwrap());
+                // Made in `new` whenever the method is PCD (the validated state then has chains).
+                let pcd_groups = "PCD bind groups exist for a PCD trainer";
+                let (bg_h, bg_v) = (self.bg_hid_chains.as_ref().expect(pcd_groups), self.bg_vis_to_chains.as_ref().expect(pcd_groups));
                 for _ in 0..k {
                     p.step = self.step;
                     let off = self.params.push(&p);

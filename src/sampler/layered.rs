@@ -226,21 +226,10 @@ impl LayeredSampler {
         let (p, row, rows) = self.step_params(0);
         let offset = self.params.push(&p);
         self.params.flush(&self.ctx);
-        self.ctx.scoped("sampler start", || {
-            let mut encoder = self
-                .ctx
-                .device()
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("layered start") });
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("layered start"),
-                    timestamp_writes: None,
-                });
-                dispatch(&mut pass, &self.kernels.load_start, &self.bind, offset, row, rows);
-                self.record_passes(&mut pass);
-                dispatch(&mut pass, &self.kernels.start, &self.bind, offset, self.chains as u32, 1);
-            }
-            self.ctx.queue().submit([encoder.finish()]);
+        self.ctx.submit_pass("layered sampler start", |pass| {
+            dispatch(pass, &self.kernels.load_start, &self.bind, offset, row, rows);
+            self.record_passes(pass);
+            dispatch(pass, &self.kernels.start, &self.bind, offset, self.chains as u32, 1);
         })?;
         self.started = true;
         Ok(())
@@ -261,23 +250,12 @@ impl ChainSampler for LayeredSampler {
                 slots.push((self.params.push(&p), row, rows));
             }
             self.params.flush(&self.ctx);
-            self.ctx.scoped("sampler steps", || {
-                let mut encoder = self
-                    .ctx
-                    .device()
-                    .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("layered steps") });
-                {
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some("layered steps"),
-                        timestamp_writes: None,
-                    });
-                    for &(offset, row, rows) in &slots {
-                        dispatch(&mut pass, &self.kernels.propose, &self.bind, offset, row, rows);
-                        self.record_passes(&mut pass);
-                        dispatch(&mut pass, &self.kernels.accept, &self.bind, offset, self.chains as u32, 1);
-                    }
+            self.ctx.submit_pass("layered sampler steps", |pass| {
+                for &(offset, row, rows) in &slots {
+                    dispatch(pass, &self.kernels.propose, &self.bind, offset, row, rows);
+                    self.record_passes(pass);
+                    dispatch(pass, &self.kernels.accept, &self.bind, offset, self.chains as u32, 1);
                 }
-                self.ctx.queue().submit([encoder.finish()]);
             })?;
             done += batch;
         }
