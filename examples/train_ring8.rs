@@ -5,10 +5,8 @@
 //! `cargo run --release --example train_ring8`
 
 use ebm_gpu::data::toy::Toy;
-use ebm_gpu::energy::Energy;
 use ebm_gpu::gpu::Backend;
 use ebm_gpu::train::{Loss, ModelSpec, TrainConfig, TrainState, Trainer, cpu::CpuTrainer, eval, gpu::GpuTrainer};
-use std::sync::Arc;
 
 fn main() -> ebm_gpu::Result<()> {
     let toy = Toy::Ring8;
@@ -30,7 +28,7 @@ fn main() -> ebm_gpu::Result<()> {
         println!("step {:5}: loss {:+.4}, E(x+) {:+.3}, E(x-) {:+.3}, |grad| {:.3}", last.step, last.loss, last.e_pos, last.e_neg, last.grad_norm);
     }
     let state = trainer.state()?;
-    let model = Energy::Mlp(Arc::new(state.mlp));
+    let model = state.energy();
     let held_out = toy.sample(20_000, 99);
     let truth = |p: &[f32]| toy.log_density(p).unwrap_or_default();
     let lo = [config.box_lo[0], config.box_lo[1]];

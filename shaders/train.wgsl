@@ -4,6 +4,7 @@
 // The generated `energy` module gives DIM and energy_grad (the network, reading energy_params);
 // the generated `train_net` module gives the sizes and offsets below, tape_pass and param_grad.
 #import common/rng.wgsl
+#import common/train_step.wgsl
 #import energy
 #import train_net
 
@@ -147,46 +148,24 @@ var<workgroup> sums_b: array<vec2<f32>, REDUCE>;
 @compute @workgroup_size(256)
 fn loss_weights(@builtin(local_invocation_index) t: u32) {
     let log_z = energy_params[N_MLP];
-    let a = p.alpha;
     var acc = vec4<f32>(0.0);  // loss, E+, E-, dL/dlogZ
     var acc2 = vec2<f32>(0.0); // resets, negative radius
     for (var j = t; j < BATCH; j += REDUCE) {
         let ep = work[E_OFF + j];
         let en = work[E_OFF + BATCH + j];
-        let reg = a * (ep * ep + en * en);
-        var wp = 1.0 + 2.0 * a * ep;
-        var wn = -1.0 + 2.0 * a * en;
-        var l = ep - en + reg;
-        var dz = 0.0;
-        if p.loss == 1u {
-            let s = sigmoid(ep - en);
-            wp = s + 2.0 * a * ep;
-            wn = -s + 2.0 * a * en;
-            l = softplus(ep - en) + reg;
-        } else if p.loss == 2u {
-            let z = p.margin + ep - en;
-            let on = select(0.0, 1.0, z > 0.0);
-            wp = on + 2.0 * a * ep;
-            wn = -on + 2.0 * a * en;
-            l = max(z, 0.0) + reg;
-        } else if p.loss == 3u {
-            let g_pos = -ep - log_z - noise_log_density(j * TAPE_STRIDE);
-            let g_neg = -en - log_z - noise_log_density((BATCH + j) * TAPE_STRIDE);
-            let sp = sigmoid(-g_pos);
-            let sn = sigmoid(g_neg);
-            wp = sp;
-            wn = -sn;
-            l = softplus(-g_pos) + softplus(g_neg);
-            dz = sp - sn;
+        var log_q = vec2<f32>(0.0);
+        if p.loss == 3u {
+            log_q = vec2<f32>(noise_log_density(j * TAPE_STRIDE), noise_log_density((BATCH + j) * TAPE_STRIDE));
         }
-        work[W_OFF + j] = wp / f32(BATCH);
-        work[W_OFF + BATCH + j] = wn / f32(BATCH);
+        let w = pair_weights(p.loss, p.alpha, p.margin, ep, en, log_z, log_q.x, log_q.y);
+        work[W_OFF + j] = w.wp / f32(BATCH);
+        work[W_OFF + BATCH + j] = w.wn / f32(BATCH);
         var r2 = 0.0;
         for (var i = 0u; i < DIM; i++) {
             let v = work[NEG_OFF + j * DIM + i];
             r2 += v * v;
         }
-        acc += vec4<f32>(l, ep, en, dz);
+        acc += vec4<f32>(w.loss, ep, en, w.dz);
         acc2 += vec2<f32>(work[FLAG_OFF + j], sqrt(r2));
     }
     sums_a[t] = acc;
@@ -260,15 +239,9 @@ fn optimizer_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     if q < N_MLP {
         g += p.weight_decay * theta;
     }
-    if p.optimizer == 0u {
-        let m = p.beta1 * energy_params[M_OFF + q] + (1.0 - p.beta1) * g;
-        let v = p.beta2 * energy_params[V_OFF + q] + (1.0 - p.beta2) * g * g;
-        energy_params[M_OFF + q] = m;
-        energy_params[V_OFF + q] = v;
-        energy_params[q] = theta - p.lr * (m / p.bias1) / (sqrt(v / p.bias2) + p.eps);
-    } else {
-        let m = p.beta1 * energy_params[M_OFF + q] + g;
-        energy_params[M_OFF + q] = m;
-        energy_params[q] = theta - p.lr * m;
-    }
+    let o = OptimizerSettings(p.optimizer, p.lr, p.bias1, p.bias2, p.beta1, p.beta2, p.eps);
+    let updated = optimizer_update(o, theta, g, energy_params[M_OFF + q], energy_params[V_OFF + q]);
+    energy_params[q] = updated.x;
+    energy_params[M_OFF + q] = updated.y;
+    energy_params[V_OFF + q] = updated.z;
 }

@@ -299,12 +299,22 @@ fn bad_files_are_errors_naming_the_tensor() {
 }
 
 #[test]
-fn training_models_take_the_text_form_of_mlps() {
+fn training_models_take_any_network_in_the_text_form() {
     use ebm_gpu::train::ModelSpec;
     let m = ModelSpec::parse("2/32/silu/16/silu/1").unwrap();
-    assert_eq!((m.dims.as_slice(), m.activation.as_str()), ([2, 32, 16, 1].as_slice(), "silu"));
-    assert_eq!(ModelSpec::parse("mlp:2,32,16,1:silu").unwrap(), m);
-    let e = ModelSpec::parse("1x8x8/3k3/silu/flatten/1").unwrap_err().to_string();
-    assert!(e.contains("only MLP energies train"), "{e}");
-    assert!(ModelSpec::parse("2/32/silu/16/tanh/1").is_err(), "one activation throughout");
+    assert_eq!(ModelSpec::parse("mlp:2,32,16,1:silu").unwrap(), m, "the MLP shorthand is the same network");
+    assert_eq!(m.build(4).unwrap(), ModelSpec::parse("mlp:2,32,16,1:silu").unwrap().build(4).unwrap());
+    let conv = ModelSpec::parse("1x8x8/3k3/silu/flatten/10/head:lse").unwrap();
+    let net = conv.build(1).unwrap();
+    assert_eq!((net.input_dim(), net.outputs), (64, 10));
+    assert_eq!(conv.param_count(), net.param_count() as u64);
+    // run.json keeps the text form, and reads the {dims, activation} of older runs.
+    let text = serde_json::to_string(&conv).unwrap();
+    assert_eq!(serde_json::from_str::<ModelSpec>(&text).unwrap(), conv);
+    let old: ModelSpec = serde_json::from_str(r#"{"dims": [2, 32, 16, 1], "activation": "silu"}"#).unwrap();
+    assert_eq!(old, m);
+    for bad in ["mlp:2,8,2", "conv:2,8,1", "1x8x8/3k9/flatten/1", ""] {
+        let e = ModelSpec::parse(bad).unwrap_err().to_string();
+        assert!(e.contains("model"), "{bad:?}: {e}");
+    }
 }

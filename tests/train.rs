@@ -6,6 +6,7 @@ mod common;
 use ebm_gpu::data::toy::Toy;
 use ebm_gpu::energy::Energy;
 use ebm_gpu::energy::mlp::{Activation, Mlp};
+use ebm_gpu::nn::Network;
 use ebm_gpu::sampler::MlpStrategy;
 use ebm_gpu::train::cpu::{CpuTrainer, optimizer_step};
 use ebm_gpu::train::gpu::GpuTrainer;
@@ -34,7 +35,7 @@ fn param_grads_match_f64_finite_differences() {
     for act in ["silu", "tanh", "softplus", "elu"] {
         let mlp = Mlp::random(&[3, 7, 5, 1], Activation::parse(act).unwrap(), false, 11).unwrap();
         let x = [0.3f64, -1.2, 0.7];
-        let (_, grad) = energy_param_grad::<f64>(&mlp, &x);
+        let (_, grad) = energy_param_grad::<f64>(&mlp.to_network(), &x);
         let mut params = Vec::new();
         mlp.pack_into(&mut params);
         assert_eq!(grad.len(), params.len());
@@ -77,12 +78,13 @@ fn batched_tape_matches_per_point_gradients() {
     let mlp = Mlp::random(&[2, 16, 8, 1], Activation::Silu, false, 3).unwrap();
     let xs = ebm_gpu::rng::initial_states(5, 0, 37, 2, 1.5);
     let weights: Vec<f32> = (0..37).map(|s| ((s as f32) * 0.37).sin()).collect();
-    let mut tape = Tape::record(&mlp, &xs);
-    let grad = tape.param_grad(&mlp, &weights);
+    let net = mlp.to_network();
+    let mut tape = Tape::record(&net, &xs);
+    let grad = tape.param_grad(&net, &weights);
     let mut want = vec![0f64; grad.len()];
     for (s, x) in xs.chunks_exact(2).enumerate() {
         let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-        let (e, g) = energy_param_grad::<f64>(&mlp, &x64);
+        let (e, g) = energy_param_grad::<f64>(&net, &x64);
         assert!((tape.energies[s] as f64 - e).abs() < 1e-4, "energy of point {s}");
         want.iter_mut().zip(&g).for_each(|(w, g)| *w += weights[s] as f64 * g);
     }
@@ -260,8 +262,8 @@ fn resume_equals_uninterrupted_training() {
     assert_eq!(rows(&whole_dir), 31);
     assert_eq!(rows(&split_dir), 31);
     // The checkpoint is also a network `ebm sample` can load.
-    let net = Mlp::load(&whole_dir.join(run::CHECKPOINT), None, None).unwrap();
-    assert_eq!(net, whole.mlp);
+    let net = Network::load(&whole_dir.join(run::CHECKPOINT), None).unwrap();
+    assert_eq!(net, whole.net);
     if let Some(ctx) = common::gpu() {
         let make_gpu = |c: &TrainConfig, s: TrainState| -> ebm_gpu::Result<Box<dyn Trainer>> {
             Ok(Box::new(GpuTrainer::new(ctx.clone(), c, s, &data)?))
@@ -359,7 +361,7 @@ fn ring8_training_reaches_the_true_likelihood() {
     trainer.run(3000).unwrap();
     let state = trainer.state().unwrap();
     let held_out = toy.sample(5000, 99);
-    let model = Energy::Mlp(Arc::new(state.mlp));
+    let model = state.energy();
     let truth = |p: &[f32]| toy.log_density(p).unwrap();
     let r = eval::evaluate_2d(
         &model,
@@ -455,7 +457,7 @@ fn replay_langevin_samples_the_model_density() {
         let sd = ((want_x4 - want_xx * want_xx) / (2 * n) as f64).sqrt() * 2f64.sqrt();
         assert!((mean - want_xx).abs() < 4.0 * sd + 0.05 * want_xx, "{executor}: E[x^2] {mean:.4} vs {want_xx:.4} (sd {sd:.4})");
     };
-    let state = TrainState::new(mlp, &cfg).unwrap();
+    let state = TrainState::new(mlp.to_network(), &cfg).unwrap();
     let mut cpu = CpuTrainer::new(&cfg, state.clone(), &data).unwrap();
     cpu.run(steps).unwrap();
     check(&cpu.state().unwrap().replay, "cpu");

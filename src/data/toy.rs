@@ -327,21 +327,64 @@ pub fn load_points(spec: &str, n: usize, seed: u64) -> Result<Vec<f32>> {
 
 /// Reads an [rows, 2] matrix of finite points with at least one row from a `.npy`/`.csv` file.
 pub fn read_points(path: &Path) -> Result<Vec<f32>> {
-    let (data, rows, cols) = crate::io::read_samples(path)?;
+    let (data, cols) = read_rows(path)?;
     if cols != 2 {
         return Err(Error::format(
             path,
-            format!("expected 2-D points, an array of shape [rows, 2]; found shape [{rows}, {cols}]"),
+            format!(
+                "expected 2-D points, an array of shape [rows, 2]; found shape [{}, {cols}]",
+                data.len() / cols.max(1)
+            ),
         ));
     }
+    Ok(data)
+}
+
+/// Reads finite rows, at least one, from a `.npy` file ([rows, ...], each row flattened in C
+/// order: [rows, C, H, W] images give rows of C·H·W) or a `.csv` file; returns the values and
+/// the row length.
+pub fn read_rows(path: &Path) -> Result<(Vec<f32>, usize)> {
+    let is_npy = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let (data, rows, cols) = match is_npy {
+        true => {
+            let (data, shape) = crate::io::npy::read_f32(path)?;
+            match shape[..] {
+                [rows] => (data, rows, 1),
+                [rows, ref rest @ ..] => (data, rows, rest.iter().product()),
+                [] => return Err(Error::format(path, "expected an array of rows, found a scalar")),
+            }
+        }
+        false => crate::io::read_samples(path)?,
+    };
     if rows == 0 {
         return Err(Error::format(path, "no points: the array has 0 rows"));
     }
     if let Some(pos) = data.iter().position(|v| !v.is_finite()) {
         return Err(Error::format(
             path,
-            format!("row {} (counting from 0) has a non-finite value ({})", pos / 2, data[pos]),
+            format!("row {} (counting from 0) has a non-finite value ({})", pos / cols.max(1), data[pos]),
         ));
     }
-    Ok(data)
+    Ok((data, cols))
+}
+
+/// Training rows of any width and their width: a toy dataset ([`load_points`], 2 columns), a
+/// `.npy`/`.csv` file ([`read_rows`]), or images, scaled from [0, 1] to [-1, 1]: an IDX images
+/// file (`*idx3-ubyte[.gz]`) or a folder in the MNIST layout (its training split).
+pub fn load_rows(spec: &str, n: usize, seed: u64) -> Result<(Vec<f32>, usize)> {
+    let path = Path::new(spec);
+    let is_idx = path.file_name().and_then(|f| f.to_str()).is_some_and(|f| f.contains("idx"));
+    if Toy::parse(spec).is_err() && (path.is_dir() || is_idx) {
+        let images = match path.is_dir() {
+            true => super::load(path, super::Split::Train)?,
+            false => super::idx::load_images(path, None)?,
+        };
+        let d = images.dim();
+        return Ok((images.images.iter().map(|v| 2.0 * v - 1.0).collect(), d));
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if Toy::parse(spec).is_err() && (ext.eq_ignore_ascii_case("npy") || ext.eq_ignore_ascii_case("csv")) {
+        return read_rows(path);
+    }
+    Ok((load_points(spec, n, seed)?, 2))
 }

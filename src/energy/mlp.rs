@@ -252,6 +252,14 @@ impl Mlp {
         NetView { input: Shape::Flat(self.input_dim()), layers, head: if self.negate { Head::NegF } else { Head::F }, outputs: 1 }
     }
 
+    /// The same network as a [`crate::nn::Network`] (parameters copied).
+    pub fn to_network(&self) -> crate::nn::Network {
+        let v = self.view();
+        let arch = crate::nn::Architecture { input: v.input, layers: v.layers.iter().map(|l| l.kind).collect(), head: v.head };
+        let params = v.layers.iter().map(|l| (l.weight.to_vec(), l.bias.to_vec())).collect();
+        crate::nn::Network::new(&arch, params).expect("an MLP's view is a valid network")
+    }
+
     /// Adds `weight * dE/dx` to `g` and returns `weight * E(x)`: the layers' definitions
     /// ([`NetView::energy_grad_ref`]), in the order the generated WGSL computes them.
     pub fn add_energy_grad<T: Real>(&self, x: &[T], g: &mut [T], weight: T) -> T {

@@ -699,6 +699,16 @@ impl Energy {
 
     /// Whether the energy has a network term that runs through the layer kernels rather than
     /// inlined into the per-chain sampler kernels.
+    /// A network as an energy: MLP-shaped networks (one activation, one output, E = ±f) as
+    /// [`Energy::Mlp`], whose per-chain fused kernels are the fast path for them; any other as
+    /// [`Energy::Net`], run through the layer kernels.
+    pub fn from_network(net: crate::nn::Network) -> Energy {
+        match net.to_mlp() {
+            Some(mlp) => Energy::Mlp(std::sync::Arc::new(mlp)),
+            None => Energy::Net(std::sync::Arc::new(net)),
+        }
+    }
+
     pub fn has_layered_net(&self) -> bool {
         match self {
             Energy::Net(_) => true,

@@ -540,15 +540,9 @@ fn build_term(term: &serde_json::Value, at: &str) -> Result<Energy> {
     }
 }
 
-/// A network file as an energy: MLP-shaped networks (one activation, one output, E = ±f) as
-/// [`Energy::Mlp`], whose per-chain fused kernels are the fast path for them; any other as
-/// [`Energy::Net`], run through the layer kernels.
+/// A network file as an energy ([`Energy::from_network`]).
 pub fn net_energy(path: &Path, arch: Option<&crate::nn::Architecture>) -> Result<Energy> {
-    let net = crate::nn::Network::load(path, arch)?;
-    Ok(match net.to_mlp() {
-        Some(mlp) => Energy::Mlp(std::sync::Arc::new(mlp)),
-        None => Energy::Net(std::sync::Arc::new(net)),
-    })
+    Ok(Energy::from_network(crate::nn::Network::load(path, arch)?))
 }
 
 fn square_matrix(field: &str, rows: &[Vec<f64>], d: usize) -> Result<Vec<f64>> {

@@ -97,6 +97,11 @@ impl NetBuffers {
         self.batch
     }
 
+    /// The gradient at the network's outputs, [n, K] from offset 0: dE/df as the head writes it.
+    pub fn output_grads(&self) -> &wgpu::Buffer {
+        self.grads.last().and_then(Option::as_ref).expect("a network has layers, and its top gradient a buffer")
+    }
+
     /// Uploads new parameters (laid out as [`Network::pack_params`]).
     pub fn write_params(&self, ctx: &GpuContext, packed: &[f32]) {
         ctx.queue().write_buffer(&self.params, 0, bytemuck::cast_slice(packed));
@@ -270,11 +275,22 @@ impl GpuNetwork {
 
     /// Records the pass: forward, head, backward.
     pub fn record(&self, pass: &mut wgpu::ComputePass) {
+        self.record_forward(pass);
+        self.record_backward(pass);
+    }
+
+    /// Records the forward ops and the head: energies, and dE/df in [`NetBuffers::output_grads`]
+    /// (which a caller may reweight before [`GpuNetwork::record_backward`]).
+    pub fn record_forward(&self, pass: &mut wgpu::ComputePass) {
         for op in &self.ops[..self.forward] {
             op.record(pass);
         }
         let (kernel, bg, _) = &self.head;
         dispatch(pass, kernel, bg, 0, self.n as u32, 1);
+    }
+
+    /// Records the backward ops, from the gradient at the outputs down.
+    pub fn record_backward(&self, pass: &mut wgpu::ComputePass) {
         for op in &self.ops[self.forward..] {
             op.record(pass);
         }

@@ -1,19 +1,21 @@
 //! Training checkpoints: one safetensors file holding the network under PyTorch's names (so
-//! `ebm sample --energy mlp:checkpoint.safetensors` loads it; [`Mlp::load`] skips the rest),
+//! `ebm sample --energy net:checkpoint.safetensors` loads it, the architecture in the metadata;
+//! [`Network::load`] skips the rest),
 //! `train.log_z`, the optimizer moments `train.m` / `train.v` and the replay buffer
 //! `train.replay`, with the step (which is also the random numbers' position: they are Philox
 //! counters), learning-rate scale, replay position and the training
 //! configuration in the metadata. Written atomically.
 
-use super::{TrainConfig, TrainState, param_count};
-use crate::energy::mlp::{Mlp, TRAINING_STATE_PREFIX};
+use super::{TrainConfig, TrainState};
+use crate::energy::mlp::TRAINING_STATE_PREFIX;
+use crate::nn::Network;
 use crate::{Error, Result};
 use std::path::Path;
 
 const FORMAT: &str = "ebm-gpu train 1";
 
 pub fn save(path: &Path, state: &TrainState, config: &TrainConfig) -> Result<()> {
-    let (mut tensors, mut meta) = state.mlp.safetensors_parts();
+    let (mut tensors, mut meta) = state.net.safetensors_parts();
     let n = state.m.len();
     let t = |name: &str| format!("{TRAINING_STATE_PREFIX}{name}");
     tensors.push((t("log_z"), vec![1], vec![state.log_z]));
@@ -45,7 +47,7 @@ pub fn load(path: &Path) -> Result<(TrainState, TrainConfig)> {
         serde_json::from_str(field("config")?).map_err(|e| bad(format!("metadata config: {e}")))?;
     let step = field("step")?.parse::<u32>().map_err(|e| bad(format!("metadata step: {e}")))?;
     let lr_scale = field("lr_scale")?.parse::<f32>().map_err(|e| bad(format!("metadata lr_scale: {e}")))?;
-    let mlp = Mlp::load(path, None, None)?;
+    let net = Network::load(path, None)?;
     let tensor = |name: &str, len: usize| -> Result<Vec<f32>> {
         let full = format!("{TRAINING_STATE_PREFIX}{name}");
         let (_, values) = file.required(&full)?;
@@ -54,7 +56,7 @@ pub fn load(path: &Path) -> Result<(TrainState, TrainConfig)> {
         }
         Ok(values)
     };
-    let n = param_count(&mlp) + 1;
+    let n = net.param_count() + 1;
     let replay = if config.replay_len() > 0 { tensor("replay", config.replay_len())? } else { Vec::new() };
     let state = TrainState {
         log_z: tensor("log_z", 1)?[0],
@@ -63,7 +65,7 @@ pub fn load(path: &Path) -> Result<(TrainState, TrainConfig)> {
         replay,
         step,
         lr_scale,
-        mlp,
+        net,
     };
     state.validate(&config).map_err(|e| bad(e.to_string()))?;
     Ok((state, config))

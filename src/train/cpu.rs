@@ -1,5 +1,6 @@
 //! The CPU executor of a training step (module docs of [`crate::train`]); the twin of
-//! `shaders/train.wgsl` and the generated `train_net` module. Langevin negatives and the tape run
+//! `shaders/train.wgsl` with the generated `train_net` module (MLPs) and of `shaders/train_layered.wgsl`
+//! around the layer kernels (other networks). Langevin negatives and the tape run
 //! as GEMMs over blocks of points, blocks in parallel (rayon).
 
 use super::tape::Tape;
@@ -59,7 +60,7 @@ impl CpuTrainer {
                 }
             }
         }
-        let mlp = &self.state.mlp;
+        let net = &self.state.net;
         let lv = cfg.langevin;
         let noise_std = lv.noise_std();
         let draws = d.div_ceil(4) as u32;
@@ -70,7 +71,7 @@ impl CpuTrainer {
             let (mut g, mut e) = (vec![0.0; block.len()], vec![0.0; n]);
             for k in 0..lv.steps {
                 g.fill(0.0);
-                mlp.add_energy_grad_batch(block, &mut g, &mut e, 1.0);
+                net.add_energy_grad_batch(block, &mut g, &mut e, 1.0);
                 for (r, (x, g)) in block.chunks_exact_mut(d).zip(g.chunks_exact(d)).enumerate() {
                     let j = (task * rows_per_task + r) as u32;
                     for i in 0..d {
@@ -99,7 +100,7 @@ impl CpuTrainer {
             points.extend_from_slice(&self.data[row * d..(row + 1) * d]);
         }
         points.extend_from_slice(&neg);
-        let mut tape = Tape::record(&self.state.mlp, &points);
+        let mut tape = Tape::record(&self.state.net, &points);
         // Loss, per-point weights dL/dE and dL/d(log Z).
         let inv_b = 1.0 / b as f32;
         let mut weights = vec![0.0; 2 * b];
@@ -120,7 +121,7 @@ impl CpuTrainer {
             d_log_z += dz;
             radius += neg[j * d..(j + 1) * d].iter().map(|x| x * x).sum::<f32>().sqrt();
         }
-        let mut grad = tape.param_grad(&self.state.mlp, &weights);
+        let mut grad = tape.param_grad(&self.state.net, &weights);
         grad.push(d_log_z * inv_b);
         let grad_norm = grad.iter().map(|g| g * g).sum::<f32>().sqrt();
         let metrics = StepMetrics {

@@ -1,10 +1,14 @@
-//! The GPU executor of training steps: `shaders/train.wgsl` plus the generated `train_net`
-//! module (sizes, buffer offsets, the forward/backward tape and the parameter-gradient
-//! reduction for one network). Parameters, optimizer moments, replay buffer and metrics stay on
-//! the device; [`GpuTrainer::run`] records every dispatch of up to [`STEPS_PER_SUBMIT`] steps
-//! into one submit and reads back only the metrics rows.
+//! The GPU executor of training steps, [`GpuTrainer`]: for MLP-shaped networks (the 2-D toys'
+//! models) [`MlpTrainer`], `shaders/train.wgsl` plus the generated `train_net` module (sizes,
+//! buffer offsets, the forward/backward tape and the parameter-gradient reduction, the network
+//! inlined into one invocation per point); for every other network (convolutions, several
+//! outputs) [`super::layered::LayeredTrainer`] around the batched layer kernels. Parameters,
+//! optimizer moments, replay buffer and metrics stay on the device; `run` records every
+//! dispatch of up to [`STEPS_PER_SUBMIT`] steps into one submit and reads back only the
+//! metrics rows.
 
-use super::{Loss, METRIC_FLOATS, Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer, param_count};
+use super::layered::LayeredTrainer;
+use super::{Loss, METRIC_FLOATS, Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer};
 use crate::energy::Energy;
 use crate::energy::mlp::{Mlp, TILE_CHAINS, TILE_THREADS, dot_product};
 use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch};
@@ -72,7 +76,7 @@ struct Layout {
 impl Layout {
     fn new(mlp: &Mlp, batch: usize) -> Self {
         let dims = mlp.dims();
-        let n_mlp = param_count(mlp);
+        let n_mlp: usize = mlp.layers.iter().map(|l| l.weight.len() + l.bias.len()).sum();
         // Tape per point: the input of every layer, then act'(z) / dE/dz of every hidden layer.
         let tape_stride = dims[..dims.len() - 1].iter().sum::<usize>() + dims[1..dims.len() - 1].iter().sum::<usize>();
         let neg_off = 2 * batch * tape_stride;
@@ -213,11 +217,83 @@ struct Kernels {
     optimizer: Arc<Kernel>,
 }
 
-pub struct GpuTrainer {
+/// The GPU executor: fused kernels for MLP-shaped networks, layer kernels for the others.
+pub enum GpuTrainer {
+    Mlp(MlpTrainer),
+    Layered(LayeredTrainer),
+}
+
+impl GpuTrainer {
+    /// [`MlpTrainer`] when the network is MLP-shaped ([`crate::nn::Network::to_mlp`]), its
+    /// Langevin phase per chain or tiled as [`MlpTrainer::with_strategy`] picks; else
+    /// [`LayeredTrainer`].
+    pub fn new(ctx: Arc<GpuContext>, config: &TrainConfig, state: TrainState, data: &[f32]) -> Result<Self> {
+        Self::with_strategy(ctx, config, state, data, MlpStrategy::Auto)
+    }
+
+    /// [`GpuTrainer::new`] with the MLP trainer's Langevin strategy chosen by the caller (an
+    /// error for networks that are not MLPs unless it is `Auto`).
+    pub fn with_strategy(
+        ctx: Arc<GpuContext>,
+        config: &TrainConfig,
+        state: TrainState,
+        data: &[f32],
+        strategy: MlpStrategy,
+    ) -> Result<Self> {
+        match state.net.to_mlp() {
+            Some(mlp) => Ok(GpuTrainer::Mlp(MlpTrainer::with_strategy(ctx, config, state, mlp, data, strategy)?)),
+            None if strategy == MlpStrategy::Auto => Ok(GpuTrainer::Layered(LayeredTrainer::new(ctx, config, state, data)?)),
+            None => Err(Error::invalid(
+                "mlp strategy",
+                format!("{strategy:?} is for MLP-shaped networks; this network runs through the layer kernels (leave the strategy on auto)"),
+            )),
+        }
+    }
+
+    /// Whether the Langevin phase runs tiled (MLP trainer only).
+    pub fn is_tiled(&self) -> bool {
+        matches!(self, GpuTrainer::Mlp(t) if t.is_tiled())
+    }
+
+    /// Dispatches per training step (for reports).
+    pub fn dispatches_per_step(&self) -> u32 {
+        match self {
+            GpuTrainer::Mlp(t) => t.dispatches_per_step(),
+            GpuTrainer::Layered(t) => t.dispatches_per_step(),
+        }
+    }
+
+    fn inner(&mut self) -> &mut dyn Trainer {
+        match self {
+            GpuTrainer::Mlp(t) => t,
+            GpuTrainer::Layered(t) => t,
+        }
+    }
+}
+
+impl Trainer for GpuTrainer {
+    fn run(&mut self, steps: u32) -> Result<Vec<StepMetrics>> {
+        self.inner().run(steps)
+    }
+
+    fn state(&mut self) -> Result<TrainState> {
+        self.inner().state()
+    }
+
+    fn executor(&self) -> String {
+        match self {
+            GpuTrainer::Mlp(t) => t.executor(),
+            GpuTrainer::Layered(t) => t.executor(),
+        }
+    }
+}
+
+/// Training steps of an MLP-shaped network with the network inlined into the kernels.
+pub struct MlpTrainer {
     ctx: Arc<GpuContext>,
     config: TrainConfig,
-    /// The network's shape and activation (weights live on the device).
-    mlp_shape: Mlp,
+    /// The network's architecture (weights live on the device).
+    net_shape: crate::nn::Network,
     layout: Layout,
     rows: usize,
     step: u32,
@@ -234,19 +310,16 @@ pub struct GpuTrainer {
     groups: Vec<wgpu::BindGroup>,
 }
 
-impl GpuTrainer {
-    /// A trainer whose Langevin phase evaluates the network per chain, or tiled (a workgroup per
-    /// 16 chains, each weight read serving all 16) for networks with a hidden layer of at least
-    /// `TILED_MIN_WIDTH` neurons on hardware adapters.
-    pub fn new(ctx: Arc<GpuContext>, config: &TrainConfig, state: TrainState, data: &[f32]) -> Result<Self> {
-        Self::with_strategy(ctx, config, state, data, MlpStrategy::Auto)
-    }
-
-    /// [`GpuTrainer::new`] with the Langevin phase's MLP strategy chosen by the caller.
+impl MlpTrainer {
+    /// A trainer of `state`'s network, which is `mlp`, whose Langevin phase evaluates the
+    /// network per chain, or tiled (a workgroup per 16 chains, each weight read serving all
+    /// 16): `Auto` tiles networks with a hidden layer of at least `TILED_MIN_WIDTH` neurons on
+    /// hardware adapters.
     pub fn with_strategy(
         ctx: Arc<GpuContext>,
         config: &TrainConfig,
         state: TrainState,
+        mlp: Mlp,
         data: &[f32],
         strategy: MlpStrategy,
     ) -> Result<Self> {
@@ -254,7 +327,7 @@ impl GpuTrainer {
         let rows = super::check_data(data, d)?;
         config.validate(rows)?;
         state.validate(config)?;
-        let mlp = &state.mlp;
+        let mlp = &mlp;
         let layout = Layout::new(mlp, config.batch);
         let b = config.batch;
         check_fits(&ctx, 1, layout.work_len(), "training scratch (tape of 2 x batch points)")?;
@@ -363,7 +436,7 @@ impl GpuTrainer {
         Ok(Self {
             ctx,
             config: config.clone(),
-            mlp_shape: state.mlp.clone(),
+            net_shape: state.net.clone(),
             layout,
             rows,
             step: state.step,
@@ -471,13 +544,13 @@ impl GpuTrainer {
 }
 
 /// `n` workgroups of a kernel that sizes its own workgroups (reductions, tiles).
-fn workgroups(pass: &mut wgpu::ComputePass, kernel: &Kernel, group: &wgpu::BindGroup, offset: u32, n: u32) {
+pub(super) fn workgroups(pass: &mut wgpu::ComputePass, kernel: &Kernel, group: &wgpu::BindGroup, offset: u32, n: u32) {
     pass.set_pipeline(&kernel.pipeline);
     pass.set_bind_group(0, group, &[offset]);
     pass.dispatch_workgroups(n, 1, 1);
 }
 
-impl Trainer for GpuTrainer {
+impl Trainer for MlpTrainer {
     fn run(&mut self, steps: u32) -> Result<Vec<StepMetrics>> {
         if self.step.checked_add(steps).is_none() {
             return Err(Error::invalid("steps", "the step counter would pass 2^32"));
@@ -508,7 +581,7 @@ impl Trainer for GpuTrainer {
         let packed: Vec<f32> = bytemuck::pod_collect_to_vec(&parts[0]);
         let np = np as usize;
         let mut state = TrainState {
-            mlp: self.mlp_shape.clone(),
+            net: self.net_shape.clone(),
             log_z: 0.0,
             m: packed[np..2 * np].to_vec(),
             v: packed[2 * np..3 * np].to_vec(),

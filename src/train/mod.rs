@@ -1,4 +1,4 @@
-//! Training MLP energies: contrastive divergence with a persistent replay buffer (and its
+//! Training network energies (any [`crate::nn`] network: MLPs, convolutions, several outputs): contrastive divergence with a persistent replay buffer (and its
 //! softplus and hinge variants), noise-contrastive estimation, Adam / SGD with momentum and
 //! global-norm clipping, on the GPU ([`gpu::GpuTrainer`]) or the CPU ([`cpu::CpuTrainer`]).
 //!
@@ -22,10 +22,12 @@ pub mod checkpoint;
 pub mod cpu;
 pub mod eval;
 pub mod gpu;
+pub mod layered;
 pub mod run;
 pub mod tape;
 
-use crate::energy::mlp::{Activation, Mlp};
+use crate::energy::mlp::Activation;
+use crate::nn::Network;
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -307,12 +309,13 @@ pub fn check_data(data: &[f32], dim: usize) -> Result<usize> {
     Ok(data.len() / dim)
 }
 
-/// The model shape of `--model`: "mlp:2,128,128,1:silu", or the network text form of an MLP,
-/// "2/128/silu/128/silu/1".
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The network `--model` names: the network text form (README, Networks), e.g.
+/// "1x28x28/16k5s2p4/swish/flatten/64/swish/1" or "2/128/silu/128/silu/1", or the MLP
+/// shorthand "mlp:2,128,128,1:silu" (Linear layers with one activation between them, one
+/// output, E = f). Recorded in run.json as the text form.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
-    pub dims: Vec<usize>,
-    pub activation: String,
+    pub arch: crate::nn::Architecture,
 }
 
 impl ModelSpec {
@@ -320,45 +323,94 @@ impl ModelSpec {
         let bad = |why: String| {
             Error::invalid(
                 "model",
-                format!("{s:?}: {why}; expected mlp:IN,HIDDEN,...,1[:activation], e.g. mlp:2,128,128,1:silu"),
+                format!(
+                    "{s:?}: {why}; expected the network text form (e.g. 2/128/silu/128/silu/1 or \
+                     1x28x28/16k5s2p4/swish/flatten/64/swish/1) or mlp:IN,HIDDEN,...,1[:activation]"
+                ),
             )
         };
-        let Some(rest) = s.strip_prefix("mlp:") else {
-            // The network text form (README, Networks), for MLP-shaped networks: one
-            // activation between biased Linear layers, one output, E = f.
-            let arch = crate::nn::Architecture::parse(s).map_err(|e| bad(e.to_string()))?;
-            let mlp = crate::nn::Network::random(&arch, 0)?.to_mlp().filter(|m| !m.negate).ok_or_else(|| {
-                bad("only MLP energies train so far (biased Linear layers with one activation between them, one output, head f); \
-                     convolutional and multi-output networks sample with `ebm sample --energy net:FILE`"
-                    .into())
-            })?;
-            return Ok(Self { dims: mlp.dims(), activation: mlp.activation.name() });
+        let text = match s.strip_prefix("mlp:") {
+            None => s.to_string(),
+            Some(rest) => {
+                let (dims, act) = rest.split_once(':').unwrap_or((rest, "silu"));
+                let dims = dims
+                    .split(',')
+                    .map(|d| d.trim().parse::<usize>().ok().filter(|&d| d > 0))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| bad("layer sizes must be positive integers".into()))?;
+                if dims.len() < 2 || dims[dims.len() - 1] != 1 {
+                    return Err(bad("need an input size, optional hidden sizes and a final 1".into()));
+                }
+                let act = Activation::parse(act).map_err(|e| bad(e.to_string()))?.name();
+                let layers: Vec<String> = dims[1..].iter().map(|d| d.to_string()).collect();
+                format!("{}/{}", dims[0], layers.join(&format!("/{act}/")))
+            }
         };
-        let (dims, act) = rest.split_once(':').unwrap_or((rest, "silu"));
-        let dims = dims
-            .split(',')
-            .map(|d| d.trim().parse::<usize>().ok().filter(|&d| d > 0))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| bad("layer sizes must be positive integers".into()))?;
-        if dims.len() < 2 || dims[dims.len() - 1] != 1 {
-            return Err(bad("need an input size, optional hidden sizes and a final 1".into()));
-        }
-        Activation::parse(act).map_err(|e| bad(e.to_string()))?;
-        Ok(Self { dims, activation: act.to_string() })
+        let arch = crate::nn::Architecture::parse(&text).map_err(|e| bad(e.to_string()))?;
+        Ok(Self { arch })
     }
 
-    pub fn build(&self, seed: u64) -> Result<Mlp> {
-        Mlp::random(&self.dims, Activation::parse(&self.activation)?, false, seed)
+    /// The network with PyTorch's default initialisation drawn from `seed`.
+    pub fn build(&self, seed: u64) -> Result<Network> {
+        Network::random(&self.arch, seed)
+    }
+
+    /// Parameters of the network (saturating), for the size plan, without building it.
+    pub fn param_count(&self) -> u64 {
+        let Ok(shapes) = self.arch.shapes() else { return 0 };
+        self.arch.layers.iter().zip(&shapes).fold(0u64, |n, (kind, input)| {
+            let count = kind.param_shapes(*input).map_or(0, |(w, b)| {
+                w.iter().product::<usize>() as u64 + b.map_or(0, |b| b.iter().product::<usize>() as u64)
+            });
+            n.saturating_add(count)
+        })
+    }
+
+    /// Values one point carries through the network (its input and every layer's output).
+    pub fn values_per_point(&self) -> u64 {
+        self.arch.shapes().map_or(0, |s| s.iter().map(|s| s.len() as u64).sum())
+    }
+}
+
+impl std::fmt::Display for ModelSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.arch)
+    }
+}
+
+/// run.json keeps the text form; runs of older versions kept `{"dims": [..], "activation": ..}`.
+impl Serialize for ModelSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Text(String),
+            Mlp { dims: Vec<usize>, activation: String },
+        }
+        let text = match Stored::deserialize(d)? {
+            Stored::Text(t) => t,
+            Stored::Mlp { dims, activation } => {
+                let dims: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+                format!("mlp:{}:{activation}", dims.join(","))
+            }
+        };
+        ModelSpec::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
 /// Everything a run needs to continue: parameters, optimizer moments, replay buffer, step.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainState {
-    pub mlp: Mlp,
+    pub net: Network,
     /// NCE's learned log normaliser (unused by the other losses).
     pub log_z: f32,
-    /// Optimizer moments over [MLP parameters (packed), log Z]; SGD keeps its momentum in `m`.
+    /// Optimizer moments over [network parameters (packed), log Z]; SGD keeps its momentum in `m`.
     pub m: Vec<f32>,
     pub v: Vec<f32>,
     /// [capacity, dim] for the contrastive losses, empty for NCE.
@@ -371,15 +423,10 @@ pub struct TrainState {
 
 impl TrainState {
     /// A fresh state: the replay buffer uniform in the box (Philox `(slot, 0, Init, 3 + i / 4)`).
-    pub fn new(mlp: Mlp, config: &TrainConfig) -> Result<Self> {
+    pub fn new(net: Network, config: &TrainConfig) -> Result<Self> {
         let d = config.dim();
-        if mlp.input_dim() != d {
-            return Err(Error::invalid(
-                "model",
-                format!("takes {}-dimensional input but the data has {d} columns", mlp.input_dim()),
-            ));
-        }
-        let n = param_count(&mlp) + 1;
+        check_input(&net, d)?;
+        let n = net.param_count() + 1;
         let slots = config.replay_len() / d;
         let mut replay = vec![0.0; slots * d];
         for (slot, row) in replay.chunks_exact_mut(d).enumerate() {
@@ -388,19 +435,13 @@ impl TrainState {
                 *x = config.box_lo[i] + (config.box_hi[i] - config.box_lo[i]) * u;
             }
         }
-        Ok(Self { mlp, log_z: 0.0, m: vec![0.0; n], v: vec![0.0; n], replay, step: 0, lr_scale: 1.0 })
+        Ok(Self { net, log_z: 0.0, m: vec![0.0; n], v: vec![0.0; n], replay, step: 0, lr_scale: 1.0 })
     }
 
     /// Shapes agree with the config and everything is finite.
     pub fn validate(&self, config: &TrainConfig) -> Result<()> {
-        self.mlp.validate()?;
-        if self.mlp.input_dim() != config.dim() {
-            return Err(Error::invalid(
-                "model",
-                format!("takes {}-dimensional input but the data has {} columns", self.mlp.input_dim(), config.dim()),
-            ));
-        }
-        let n = param_count(&self.mlp) + 1;
+        check_input(&self.net, config.dim())?;
+        let n = self.net.param_count() + 1;
         if self.m.len() != n || self.v.len() != n {
             return Err(Error::invalid(
                 "optimizer state",
@@ -417,6 +458,7 @@ impl TrainState {
             Some(k) => Err(Error::invalid(what, format!("entry {k} is not finite"))),
             None => Ok(()),
         };
+        finite("network parameters", &self.net.pack_params())?;
         finite("optimizer state", &self.m)?;
         finite("optimizer state", &self.v)?;
         finite("replay buffer", &self.replay)?;
@@ -427,30 +469,36 @@ impl TrainState {
         Ok(())
     }
 
-    /// [packed MLP parameters, log Z]: the layout of the optimizer moments.
+    /// [packed network parameters, log Z]: the layout of the optimizer moments.
     pub fn params(&self) -> Vec<f32> {
-        let mut p = Vec::new();
-        self.mlp.pack_into(&mut p);
+        let mut p = self.net.pack_params();
         p.push(self.log_z);
         p
     }
 
     /// Sets the parameters from [`TrainState::params`]' layout.
     pub fn set_params(&mut self, params: &[f32]) {
-        let mut at = 0;
-        for l in &mut self.mlp.layers {
-            let (w, b) = (l.weight.len(), l.bias.len());
-            l.weight.copy_from_slice(&params[at..at + w]);
-            l.bias.copy_from_slice(&params[at + w..at + w + b]);
-            at += w + b;
-        }
-        self.log_z = params[at];
+        let (last, net) = params.split_last().expect("the layout ends in log Z");
+        self.net.set_params(net).expect("the layout of TrainState::params");
+        self.log_z = *last;
+    }
+
+    /// The trained energy (MLP-shaped networks as [`Energy::Mlp`], whose fused kernels are
+    /// their fast path).
+    pub fn energy(&self) -> crate::energy::Energy {
+        crate::energy::Energy::from_network(self.net.clone())
     }
 }
 
-/// Packed parameters of an MLP (weights then bias, layer by layer).
-pub fn param_count(mlp: &Mlp) -> usize {
-    mlp.layers.iter().map(|l| l.weight.len() + l.bias.len()).sum()
+/// The network takes the data's rows.
+fn check_input(net: &Network, dim: usize) -> Result<()> {
+    if net.input_dim() != dim {
+        return Err(Error::invalid(
+            "model",
+            format!("takes {}-dimensional input ({}) but the data has {dim} columns", net.input_dim(), net.input),
+        ));
+    }
+    Ok(())
 }
 
 /// What one step measured.

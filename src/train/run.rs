@@ -1,16 +1,16 @@
 //! A training run in a directory: checkpoints every M steps (atomic), metrics.csv, energy
-//! heatmaps of 2-D models with replay-buffer samples, a divergence guard that rolls back to the
+//! heatmaps of 2-D models with replay-buffer samples (replay-buffer image grids for networks on
+//! images), a divergence guard that rolls back to the
 //! last checkpoint with half the learning rate, and resumption that continues bit for bit.
 //!
 //! Files: `checkpoint.safetensors` ([`super::checkpoint`]), `metrics.csv` (one row per step),
-//! `train.log` (rollbacks and other events), `figures/energy_STEP.png`.
+//! `train.log` (rollbacks and other events), `figures/energy_STEP.png` or `figures/replay_STEP.png`.
 
 use super::{StepMetrics, TrainConfig, TrainState, Trainer, checkpoint};
-use crate::energy::Energy;
+use crate::nn::Shape;
 use crate::{Error, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 pub const METRICS: &str = "metrics.csv";
@@ -81,22 +81,41 @@ fn append(path: &Path, text: &str) -> Result<()> {
     f.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
 }
 
-/// The energy heatmap of `step` in run dir `dir`.
-pub fn figure_path(dir: &Path, step: u32) -> PathBuf {
-    dir.join("figures").join(format!("energy_{step:06}.png"))
+/// The figure of `step` in run dir `dir`, if the model has one: the energy heatmap of a 2-D
+/// model (`energy_STEP.png`), the replay buffer of a network on images (`replay_STEP.png`).
+pub fn figure_path(dir: &Path, step: u32, state: &TrainState) -> Option<PathBuf> {
+    let name = match state.net.input {
+        Shape::Flat(2) => "energy",
+        Shape::Image { .. } if !state.replay.is_empty() => "replay",
+        _ => return None,
+    };
+    Some(dir.join("figures").join(format!("{name}_{step:06}.png")))
 }
 
-/// Writes the energy heatmap of a 2-D model over the config's box, with up to 1000 replay
-/// samples on top.
-pub fn heatmap(path: &Path, state: &TrainState, config: &TrainConfig) -> Result<()> {
-    if config.dim() != 2 {
-        return Err(Error::invalid("figure", "energy heatmaps need a 2-D model"));
+/// Writes the figure [`figure_path`] names: for a 2-D model the energy heatmap over the
+/// config's box with up to 1000 replay samples on top; for an image-shaped network the first
+/// 64 replay-buffer entries as images (each channel a tile, the box's range black to white).
+pub fn write_figure(path: &Path, state: &TrainState, config: &TrainConfig) -> Result<()> {
+    match state.net.input {
+        Shape::Flat(2) => {
+            let grid =
+                super::eval::grid([config.box_lo[0], config.box_lo[1]], [config.box_hi[0], config.box_hi[1]], 200);
+            let energies = super::eval::energies(&state.energy(), &grid.points());
+            let shown = state.replay.len().min(2000);
+            crate::io::figure::energy_heatmap_png(path, &grid, &energies, &state.replay[..shown], 2)
+        }
+        Shape::Image { c, h, w } => {
+            let d = config.dim();
+            let shown: Vec<f32> = state.replay[..state.replay.len().min(64 * d)]
+                .chunks_exact(d)
+                .flat_map(|row| {
+                    row.iter().enumerate().map(|(i, v)| (v - config.box_lo[i]) / (config.box_hi[i] - config.box_lo[i]))
+                })
+                .collect();
+            crate::rbm::figure::image_grid_png(path, &shown, h, w, 8 * c, 3, crate::rbm::figure::Scale::Unit)
+        }
+        Shape::Flat(_) => Err(Error::invalid("figure", "only 2-D models and networks on images have one")),
     }
-    let grid = super::eval::grid([config.box_lo[0], config.box_lo[1]], [config.box_hi[0], config.box_hi[1]], 200);
-    let energy = Energy::Mlp(Arc::new(state.mlp.clone()));
-    let energies = super::eval::energies(&energy, &grid.points());
-    let shown = state.replay.len().min(2000);
-    crate::io::figure::energy_heatmap_png(path, &grid, &energies, &state.replay[..shown], 2)
 }
 
 /// Trains from `state` to `opts.total_steps`, checkpointing, logging and guarding as described
@@ -117,7 +136,6 @@ pub fn train(
     let metrics_path = opts.dir.join(METRICS);
     let log_path = opts.dir.join(LOG);
     let figures = opts.dir.join("figures");
-    let two_d = config.dim() == 2;
     if state.step == 0 || !ckpt.exists() {
         checkpoint::save(&ckpt, &state, config)?;
     }
@@ -190,10 +208,9 @@ pub fn train(
             };
             // The figure first: a checkpoint at a step promises that step's outputs exist, so a
             // kill between the two leaves a run that resumes and redoes both.
-            if two_d && figure_due {
-                let path = figure_path(&opts.dir, step);
+            if let Some(path) = figure_path(&opts.dir, step, &state).filter(|_| figure_due) {
                 std::fs::create_dir_all(&figures).map_err(|e| Error::io(&figures, e))?;
-                heatmap(&path, &state, config)?;
+                write_figure(&path, &state, config)?;
                 on_event(Event::Figure(&path));
             }
             checkpoint::save(&ckpt, &state, config)?;

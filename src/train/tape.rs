@@ -1,44 +1,43 @@
-//! Parameter gradients of MLP energies, CPU side: the network executor's batched
-//! forward/backward ([`crate::nn::cpu`]) over the MLP's layer description, the twin of
-//! `tape_pass` + `param_grad` in the generated GPU module, and the per-point definition (f32
-//! or f64) that tests compare with finite differences.
+//! Parameter gradients of network energies, CPU side: the network executor's batched
+//! forward/backward ([`crate::nn::cpu`]) kept for a weighted backward pass, and the per-point
+//! definition (f32 or f64) that tests compare with finite differences.
 
 use crate::energy::Real;
-use crate::energy::mlp::Mlp;
+use crate::nn::Network;
 
 /// The forward pass of n points, kept for weighted parameter gradients.
 pub struct Tape {
     pub n: usize,
     pub energies: Vec<f32>,
-    /// dE/df of every point (the head's sign).
+    /// dE/df of every point (the head's derivative).
     d_head: Vec<f32>,
     tape: crate::nn::cpu::Tape,
 }
 
 impl Tape {
     /// Runs the network forward on `xs` [n, input_dim].
-    pub fn record(mlp: &Mlp, xs: &[f32]) -> Self {
-        let view = mlp.view();
-        let n = xs.len() / mlp.input_dim();
+    pub fn record(net: &Network, xs: &[f32]) -> Self {
+        let n = xs.len() / net.input_dim();
         let mut tape = crate::nn::cpu::Tape::default();
-        view.forward_batch(xs, n, &mut tape);
+        net.forward_batch(xs, n, &mut tape);
         let (mut energies, mut d_head) = (vec![0.0; n], Vec::new());
-        view.head_batch(&tape, &mut energies, &mut d_head);
+        net.head_batch(&tape, &mut energies, &mut d_head);
         Self { n, energies, d_head, tape }
     }
 
     /// sum_s weights[s] dE(x_s)/dtheta in the packed parameter layout.
-    pub fn param_grad(&mut self, mlp: &Mlp, weights: &[f32]) -> Vec<f32> {
+    pub fn param_grad(&mut self, net: &Network, weights: &[f32]) -> Vec<f32> {
         assert_eq!(weights.len(), self.n, "one weight per point");
-        let d_out: Vec<f32> = self.d_head.iter().zip(weights).map(|(d, w)| d * w).collect();
-        let mut grad = vec![0.0; crate::train::param_count(mlp)];
-        mlp.view().backward_batch(&mut self.tape, &d_out, Some(&mut grad), false);
+        let k = net.outputs;
+        let d_out: Vec<f32> = self.d_head.iter().enumerate().map(|(i, d)| d * weights[i / k]).collect();
+        let mut grad = vec![0.0; net.param_count()];
+        net.backward_batch(&mut self.tape, &d_out, Some(&mut grad), false);
         grad
     }
 }
 
 /// E(x) and dE/dtheta (packed layout) of one point, in any precision: the reference the
 /// batched tape and the GPU kernels are tested against.
-pub fn energy_param_grad<T: Real>(mlp: &Mlp, x: &[T]) -> (T, Vec<T>) {
-    mlp.view().energy_param_grad_ref(x)
+pub fn energy_param_grad<T: Real>(net: &Network, x: &[T]) -> (T, Vec<T>) {
+    net.energy_param_grad_ref(x)
 }

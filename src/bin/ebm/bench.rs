@@ -289,7 +289,7 @@ fn train_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, r
             // Model FLOPs per step: B x K Langevin evaluations (forward + input gradient, as in
             // the mlp suite), and for 2B points a forward, a backward and the weight gradient
             // (about 1.5 evaluations each).
-            let per_eval = state.mlp.flops_per_energy_grad() as f64;
+            let per_eval = state.net.flops_per_energy_grad() as f64;
             let langevin = if loss.uses_replay() { config.langevin.steps as f64 } else { 0.0 };
             let flops_per_step = per_eval * config.batch as f64 * (langevin + 3.0);
             let mut time = |executor: &'static str, trainer: &mut dyn Trainer, dispatches: Option<f64>| -> Result<()> {

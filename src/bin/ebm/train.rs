@@ -1,12 +1,12 @@
-//! `ebm train` and `ebm eval`: MLP energies trained with contrastive divergence (persistent
-//! replay buffer) or NCE on 2-D toy data or point files, and their exact likelihood by quadrature.
+//! `ebm train` and `ebm eval`: network energies (MLPs, convolutional and multi-output networks)
+//! trained with contrastive divergence (persistent replay buffer) or NCE on 2-D toy data, point
+//! files or images, and the exact likelihood of 2-D models by quadrature.
 
 use crate::backend::Backend;
 use crate::rundir::Given;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use ebm_gpu::data::toy::{self, Toy};
-use ebm_gpu::energy::Energy;
 use ebm_gpu::sampler::MlpStrategy;
 use ebm_gpu::train::run::{self, Event, RunOptions};
 use ebm_gpu::train::{
@@ -14,7 +14,6 @@ use ebm_gpu::train::{
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// What a run directory was started with, beside the checkpoint's training config.
 const RUN_FILE: &str = "run.json";
@@ -39,10 +38,14 @@ pub enum OptimizerArg {
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// A toy dataset (ring8, grid25, two_moons, swiss_roll, checkerboard, rings, pinwheel,
-    /// two_spirals) or a .npy/.csv file of [rows, 2] points. Optional with --resume.
+    /// two_spirals), a .npy/.csv file of [rows, D] points (.npy rows may be [C, H, W] images),
+    /// or images scaled to [-1, 1]: an IDX images file or an MNIST-layout folder (training
+    /// split). D must be the model's input size. Optional with --resume.
     #[arg(long)]
     pub data: Option<String>,
-    /// Network: mlp:IN,HIDDEN,...,1[:activation] [default: mlp:2,128,128,1:silu].
+    /// Network, in the text form of README "Networks" (e.g. 2/128/silu/128/silu/1, or
+    /// 1x28x28/16k5s2p4/swish/32k3s2p1/swish/flatten/64/swish/1 for images), or
+    /// mlp:IN,HIDDEN,...,1[:activation] [default: mlp:2,128,128,1:silu].
     #[arg(long)]
     pub model: Option<String>,
     /// cd (E+ - E- plus alpha-regulariser), softplus, hinge[:margin], or nce (learned log Z
@@ -107,13 +110,15 @@ pub struct TrainArgs {
     /// a software one included) or cpu.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
-    /// GPU only: how the Langevin phase evaluates the network.
+    /// GPU only, MLP-shaped networks: how the Langevin phase evaluates the network (other
+    /// networks run through the layer kernels).
     #[arg(long, value_enum, default_value = "auto")]
     pub mlp_strategy: StrategyArg,
     /// Write checkpoint.safetensors (atomically) every this many steps.
     #[arg(long, default_value_t = 500)]
     pub checkpoint_every: u32,
-    /// Energy heatmap with replay samples every this many steps (at checkpoints).
+    /// Figure every this many steps (at checkpoints): the energy heatmap with replay samples
+    /// of a 2-D model, a grid of replay-buffer images for a network on images.
     #[arg(long, default_value_t = 1000)]
     pub figure_every: u32,
     /// Roll back to the last checkpoint (halving the learning rate) when |E(x-) - E(x+)|
@@ -170,8 +175,9 @@ fn held_out_seed(s: u64) -> u64 {
     s ^ 0x5EED_0F4E_1D00_0075
 }
 
-fn load_data(spec: &str, n: usize, seed: u64) -> anyhow::Result<Vec<f32>> {
-    toy::load_points(spec, n, seed).with_context(|| format!("loading --data {spec}"))
+/// The training rows and their width.
+fn load_data(spec: &str, n: usize, seed: u64) -> anyhow::Result<(Vec<f32>, usize)> {
+    toy::load_rows(spec, n, seed).with_context(|| format!("loading --data {spec}"))
 }
 
 fn read_run(dir: &Path) -> anyhow::Result<RunInfo> {
@@ -275,8 +281,8 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     let start = std::time::Instant::now();
     let mut figures = Vec::new();
     let mut executor = String::new();
-    let model = info.model.dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("-");
-    let points = data.len() / 2;
+    let model = &info.model;
+    let points = data.len() / config.dim();
     let result = run::train(&opts, &config, state, &make, &mut |e| match e {
         Event::Started { executor: name, step } => {
             executor = name.to_string();
@@ -315,7 +321,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
 /// per parameter) on the batch's positives and, with a replay loss, on its negatives at every
 /// Langevin step.
 fn work(info: &RunInfo, config: &TrainConfig, from: u32) -> anyhow::Result<()> {
-    let params = ebm_gpu::energy::mlp::Mlp::parameters_of(&info.model.dims);
+    let params = info.model.param_count();
     let langevin = if config.loss.uses_replay() { config.langevin.steps as u64 } else { 0 };
     let flags = format!("--steps {} x --batch {} x (--langevin-steps {langevin} + 2)", info.steps, config.batch);
     let what = format!("training a network of {params} parameters");
@@ -336,12 +342,12 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     // Langevin negatives, and a batch of positives, negatives and their gradients.
     plan.add(format!("--train-size {}", a.train_size), "the training points", &[a.train_size as u64, 2], 4, 3);
     plan.add(format!("--buffer-size {}", a.buffer_size), "the replay buffer", &[a.buffer_size as u64, 2], 4, 3);
-    let params = ebm_gpu::energy::mlp::Mlp::parameters_of(&model.dims);
+    let params = model.param_count();
     // Weights, gradients, Adam's two moments, the checkpoint's copy and its encoding.
     plan.add(format!("--model {}", a.model.as_deref().unwrap_or(DEFAULT_MODEL)), format!("the network's {params} parameters"), &[params], 4, 8);
-    plan.add(format!("--batch {}", a.batch), "a batch of points, negatives and gradients", &[a.batch as u64, model.dims.iter().map(|&w| w as u64).sum()], 4, 8);
+    plan.add(format!("--batch {}", a.batch), "a batch of points, negatives and their activations and gradients", &[a.batch as u64, model.values_per_point()], 4, 8);
     plan.check()?;
-    let data = load_data(&data_spec, a.train_size, a.seed)?;
+    let (data, dim) = load_data(&data_spec, a.train_size, a.seed)?;
     let info = RunInfo {
         data_file: crate::rundir::data_file(Path::new(&data_spec)),
         data: data_spec,
@@ -351,7 +357,7 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
         steps: a.steps,
         data_hash: Some(crate::rundir::data_hash(&data)),
     };
-    let mut c = TrainConfig::for_data(loss, &data, 2, a.seed)?;
+    let mut c = TrainConfig::for_data(loss, &data, dim, a.seed)?;
     c.alpha = a.alpha;
     c.optimizer = match a.optimizer {
         OptimizerArg::Adam => Optimizer::Adam { beta1: a.beta1, beta2: a.beta2, eps: 1e-8 },
@@ -368,7 +374,7 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     c.langevin.noise_scale = a.noise_scale;
     c.buffer_capacity = a.buffer_size;
     c.reset_prob = a.reset_prob;
-    c.validate(data.len() / 2).map_err(|e| crate::numbers::with_flag_names(e, crate::numbers::TRAIN_FLAGS))?;
+    c.validate(data.len() / dim).map_err(|e| crate::numbers::with_flag_names(e, crate::numbers::TRAIN_FLAGS))?;
     let state = TrainState::new(info.model.build(a.seed)?, &c).with_context(|| {
         format!("--model {:?} with --data {}", a.model.as_deref().unwrap_or(DEFAULT_MODEL), info.data)
     })?;
@@ -386,12 +392,8 @@ fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<Option
     let ckpt = run_dir.join(run::CHECKPOINT);
     let (state, mut config) = checkpoint::load(&ckpt)?;
     let same = |flag: &str, run: String, new: String| given.unchanged(flag, run, new, RESUME_MAY_CHANGE);
-    let model_text = |m: &ModelSpec| {
-        let dims = m.dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",");
-        format!("mlp:{dims}:{}", m.activation)
-    };
     if let Some(m) = &a.model {
-        same("--model", model_text(&info.model), model_text(&ModelSpec::parse(m)?))?;
+        same("--model", info.model.to_string(), ModelSpec::parse(m)?.to_string())?;
     }
     given.unchanged_data("--data", &info.data, info.data_file.as_deref(), a.data.as_deref().unwrap_or_default(), RESUME_MAY_CHANGE)?;
     same("--train-size", info.train_size.to_string(), a.train_size.to_string())?;
@@ -438,8 +440,11 @@ fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<Option
         bail!("--resume: --steps {target} is below the checkpoint's step {}; a run cannot go back", state.step);
     }
     // The points are regenerated (toy data) or re-read (a file) and must be the run's.
-    let data = load_data(&info.data, info.train_size, info.data_seed)?;
-    config.validate(data.len() / 2).context("--change-lr")?;
+    let (data, dim) = load_data(&info.data, info.train_size, info.data_seed)?;
+    if dim != config.dim() {
+        bail!("--resume: the training data {} now has {dim} columns, the run was trained on {}", info.data, config.dim());
+    }
+    config.validate(data.len() / dim).context("--change-lr")?;
     let hash = crate::rundir::data_hash(&data);
     match &info.data_hash {
         Some(h) if *h != hash => bail!(
@@ -456,10 +461,9 @@ fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<Option
     if state.step == target {
         // Complete; a kill between the final figure and the final checkpoint cannot happen (the
         // figure is written first), but a deleted figure is written again.
-        let figure = run::figure_path(run_dir, state.step);
-        if config.dim() == 2 && !figure.exists() {
+        if let Some(figure) = run::figure_path(run_dir, state.step, &state).filter(|f| !f.exists()) {
             std::fs::create_dir_all(run_dir.join("figures"))?;
-            run::heatmap(&figure, &state, &config)?;
+            run::write_figure(&figure, &state, &config)?;
             eprintln!("wrote the missing final figure {}", figure.display());
         }
         eprintln!(
@@ -496,8 +500,9 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     // Held-out points: fresh samples of a toy dataset (a seed training never used), or a file.
     // The points, their energies and the figure's copy: refused before allocating.
     ebm_gpu::plan::Plan::new().add(format!("--held-out {}", a.held_out), "the held-out points", &[a.held_out as u64, 2], 4, 3).check()?;
-    let held_out = load_data(&spec, a.held_out, held_out_seed(info.data_seed))?;
-    let model = Energy::Mlp(Arc::new(state.mlp.clone()));
+    let held_out = toy::load_points(&spec, a.held_out, held_out_seed(info.data_seed))
+        .with_context(|| format!("loading --data {spec}"))?;
+    let model = state.energy();
     let (lo, hi) = ([config.box_lo[0], config.box_lo[1]], [config.box_hi[0], config.box_hi[1]]);
     // The exact density where the toy dataset has one, else a histogram of many fresh samples
     // (or of the file's points).

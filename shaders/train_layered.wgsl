@@ -1,0 +1,309 @@
+// Training steps for networks that run through the batched layer kernels (convolutions,
+// several outputs, any width): the steps of src/train/mod.rs around network passes of
+// src/nn/gpu_net.rs. One step:
+//   negatives_start | negatives_noise    B negatives: replay slots (reset with reset_prob) or noise
+//   K x (network pass on the negatives, langevin_step)
+//   negatives_store                      the refreshed negatives back into the replay buffer
+//   positives                            B data rows, drawn with replacement
+//   network pass on the 2B points (forward and head)
+//   loss_weights                         loss, dL/dE per point, dL/d(log Z), metrics
+//   scale_output_grads                   dE/df *= dL/dE, so the backward pass sums the loss gradient
+//   network backward pass                dL/dtheta into param_grads
+//   grad_norm, optimizer_step
+// CPU twin: src/train/cpu.rs (same Philox counters, same formulas).
+#import common/rng.wgsl
+#import common/train_step.wgsl
+
+struct TrainLayeredParams {
+    seed: vec2<u32>,
+    step: u32,
+    data_rows: u32,
+    capacity: u32,
+    position: u32,          // first replay slot of this step
+    batch: u32,
+    dim: u32,
+    k: u32,                 // the Langevin step langevin_step takes
+    loss: u32,              // 0 cd, 1 softplus, 2 hinge, 3 nce
+    metrics_row: u32,
+    optimizer: u32,         // 0 adam, 1 sgd
+    n_net: u32,             // network parameters (log Z follows them)
+    outputs: u32,           // network outputs K per point
+    row_stride: u32,        // invocations per row of langevin_step's 2-D dispatch
+    reset_prob: f32,
+    step_size: f32,
+    noise_std: f32,
+    alpha: f32,
+    margin: f32,
+    lr: f32,
+    bias1: f32,
+    bias2: f32,
+    beta1: f32,             // adam beta1, or sgd momentum
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    clip_norm: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: TrainLayeredParams;
+// [metrics (rows x 8) | points (2B x D: positives, then negatives) | dE/dx of the negatives (B x D)
+//  | energies (2B) | loss weights (2B) | reset flags (B) | scalars (4)]
+@group(0) @binding(1) var<storage, read_write> work: array<f32>;
+@group(0) @binding(2) var<storage, read_write> replay: array<f32>;      // [capacity, D]
+// [box lo | box hi | noise mean | noise std (D each) | data rows x D]
+@group(0) @binding(3) var<storage, read> data: array<f32>;
+@group(0) @binding(4) var<storage, read_write> params: array<f32>;      // the network's, packed
+@group(0) @binding(5) var<storage, read_write> param_grads: array<f32>; // dL/dtheta, packed
+@group(0) @binding(6) var<storage, read_write> d_out: array<f32>;       // dE/df of the 2B points [2B, K]
+// [first moments (N + 1) | second moments (N + 1) | log Z | dL/d(log Z)]
+@group(0) @binding(7) var<storage, read_write> moments: array<f32>;
+
+const METRIC_ROWS: u32 = 16u;
+const REDUCE: u32 = 256u;
+
+fn points_off() -> u32 {
+    return METRIC_ROWS * 8u;
+}
+fn dx_off() -> u32 {
+    return points_off() + 2u * p.batch * p.dim;
+}
+fn e_off() -> u32 {
+    return dx_off() + p.batch * p.dim;
+}
+fn w_off() -> u32 {
+    return e_off() + 2u * p.batch;
+}
+fn flag_off() -> u32 {
+    return w_off() + 2u * p.batch;
+}
+fn scalar_off() -> u32 {
+    return flag_off() + p.batch;
+}
+fn neg(j: u32) -> u32 {
+    return points_off() + (p.batch + j) * p.dim;
+}
+fn log_z_at() -> u32 {
+    return 2u * (p.n_net + 1u);
+}
+
+@compute @workgroup_size(64)
+fn negatives_start(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    if j >= p.batch {
+        return;
+    }
+    let slot = (p.position + j) % p.capacity;
+    let base = neg(j);
+    var reset = 0.0;
+    if uniform4(p.seed, j, p.step, STREAM_BUFFER_RESET, 0u).x < p.reset_prob {
+        reset = 1.0;
+        var u: vec4<f32>;
+        for (var i = 0u; i < p.dim; i++) {
+            if i % 4u == 0u {
+                u = uniform4(p.seed, j, p.step, STREAM_BUFFER_RESET, 1u + i / 4u);
+            }
+            work[base + i] = data[i] + (data[p.dim + i] - data[i]) * u[i % 4u];
+        }
+    } else {
+        for (var i = 0u; i < p.dim; i++) {
+            work[base + i] = replay[slot * p.dim + i];
+        }
+    }
+    work[flag_off() + j] = reset;
+}
+
+@compute @workgroup_size(64)
+fn negatives_noise(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    if j >= p.batch {
+        return;
+    }
+    let base = neg(j);
+    var noise: vec4<f32>;
+    for (var i = 0u; i < p.dim; i++) {
+        if i % 4u == 0u {
+            noise = normal4(p.seed, j, p.step, STREAM_BATCH, 1u + i / 4u);
+        }
+        work[base + i] = data[2u * p.dim + i] + data[3u * p.dim + i] * noise[i % 4u];
+    }
+    work[flag_off() + j] = 0.0;
+}
+
+// One invocation per (negative, group of 4 coordinates): one Philox draw serves the 4.
+@compute @workgroup_size(64)
+fn langevin_step(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let draws = (p.dim + 3u) / 4u;
+    let idx = gid.y * p.row_stride + gid.x;
+    if idx >= p.batch * draws {
+        return;
+    }
+    let j = idx / draws;
+    let q = idx % draws;
+    let noise = normal4(p.seed, j, p.step, STREAM_PROPOSAL_NOISE, p.k * draws + q);
+    for (var lane = 0u; lane < 4u; lane++) {
+        let i = 4u * q + lane;
+        if i < p.dim {
+            let x = work[neg(j) + i];
+            let g = work[dx_off() + j * p.dim + i];
+            work[neg(j) + i] = clamp(x - p.step_size * g + p.noise_std * noise[lane], data[i], data[p.dim + i]);
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn negatives_store(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    if j >= p.batch {
+        return;
+    }
+    let slot = (p.position + j) % p.capacity;
+    for (var i = 0u; i < p.dim; i++) {
+        replay[slot * p.dim + i] = work[neg(j) + i];
+    }
+}
+
+@compute @workgroup_size(64)
+fn positives(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    if j >= p.batch {
+        return;
+    }
+    let bits = philox4x32_10(vec4<u32>(j, p.step, STREAM_BATCH, 0u), p.seed);
+    let row = mulhilo(bits.x, p.data_rows).x;
+    let base = points_off() + j * p.dim;
+    for (var i = 0u; i < p.dim; i++) {
+        work[base + i] = data[4u * p.dim + row * p.dim + i];
+    }
+}
+
+const HALF_LOG_TWO_PI: f32 = 0.9189385;
+
+fn noise_log_density(base: u32) -> f32 {
+    var acc = 0.0;
+    for (var i = 0u; i < p.dim; i++) {
+        let z = (work[base + i] - data[2u * p.dim + i]) / data[3u * p.dim + i];
+        acc += -0.5 * z * z - log(data[3u * p.dim + i]) - HALF_LOG_TWO_PI;
+    }
+    return acc;
+}
+
+var<workgroup> sums_a: array<vec4<f32>, REDUCE>;
+var<workgroup> sums_b: array<vec2<f32>, REDUCE>;
+
+// One workgroup: the loss, dL/dE per point, dL/d(log Z) and the step's metrics row, reduced
+// in a fixed order.
+@compute @workgroup_size(256)
+fn loss_weights(@builtin(local_invocation_index) t: u32) {
+    let log_z = moments[log_z_at()];
+    let b = p.batch;
+    var acc = vec4<f32>(0.0);  // loss, E+, E-, dL/dlogZ
+    var acc2 = vec2<f32>(0.0); // resets, negative radius
+    for (var j = t; j < b; j += REDUCE) {
+        let ep = work[e_off() + j];
+        let en = work[e_off() + b + j];
+        var log_q = vec2<f32>(0.0);
+        if p.loss == 3u {
+            log_q = vec2<f32>(noise_log_density(points_off() + j * p.dim), noise_log_density(neg(j)));
+        }
+        let w = pair_weights(p.loss, p.alpha, p.margin, ep, en, log_z, log_q.x, log_q.y);
+        work[w_off() + j] = w.wp / f32(b);
+        work[w_off() + b + j] = w.wn / f32(b);
+        var r2 = 0.0;
+        for (var i = 0u; i < p.dim; i++) {
+            let v = work[neg(j) + i];
+            r2 += v * v;
+        }
+        acc += vec4<f32>(w.loss, ep, en, w.dz);
+        acc2 += vec2<f32>(work[flag_off() + j], sqrt(r2));
+    }
+    sums_a[t] = acc;
+    sums_b[t] = acc2;
+    workgroupBarrier();
+    for (var stride = REDUCE / 2u; stride > 0u; stride >>= 1u) {
+        if t < stride {
+            sums_a[t] += sums_a[t + stride];
+            sums_b[t] += sums_b[t + stride];
+        }
+        workgroupBarrier();
+    }
+    if t == 0u {
+        let inv_b = 1.0 / f32(b);
+        let row = p.metrics_row * 8u;
+        work[row] = sums_a[0].x * inv_b;
+        work[row + 1u] = sums_a[0].y * inv_b;
+        work[row + 2u] = sums_a[0].z * inv_b;
+        work[row + 4u] = log_z;
+        work[row + 5u] = sums_b[0].x * inv_b;
+        work[row + 6u] = sums_b[0].y * inv_b;
+        moments[log_z_at() + 1u] = sums_a[0].w * inv_b;
+    }
+}
+
+@compute @workgroup_size(64)
+fn scale_output_grads(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let s = gid.x;
+    if s >= 2u * p.batch * p.outputs {
+        return;
+    }
+    d_out[s] *= work[w_off() + s / p.outputs];
+}
+
+fn gradient(q: u32) -> f32 {
+    if q < p.n_net {
+        return param_grads[q];
+    }
+    return moments[log_z_at() + 1u];
+}
+
+// One workgroup: the global gradient norm (before clipping).
+@compute @workgroup_size(256)
+fn grad_norm(@builtin(local_invocation_index) t: u32) {
+    var acc = 0.0;
+    for (var q = t; q <= p.n_net; q += REDUCE) {
+        let g = gradient(q);
+        acc += g * g;
+    }
+    sums_b[t] = vec2<f32>(acc, 0.0);
+    workgroupBarrier();
+    for (var stride = REDUCE / 2u; stride > 0u; stride >>= 1u) {
+        if t < stride {
+            sums_b[t] += sums_b[t + stride];
+        }
+        workgroupBarrier();
+    }
+    if t == 0u {
+        let norm = sqrt(sums_b[0].x);
+        work[scalar_off()] = norm;
+        work[p.metrics_row * 8u + 3u] = norm;
+    }
+}
+
+// Clipping, weight decay (not on log Z) and the optimizer, over the N network parameters and
+// log Z.
+@compute @workgroup_size(64)
+fn optimizer_step(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let q = gid.x;
+    let n = p.n_net + 1u;
+    if q >= n {
+        return;
+    }
+    let norm = work[scalar_off()];
+    var scale = 1.0;
+    if p.clip_norm > 0.0 && norm > p.clip_norm {
+        scale = p.clip_norm / norm;
+    }
+    var g = gradient(q) * scale;
+    var theta = moments[log_z_at()];
+    if q < p.n_net {
+        theta = params[q];
+        g += p.weight_decay * theta;
+    }
+    let o = OptimizerSettings(p.optimizer, p.lr, p.bias1, p.bias2, p.beta1, p.beta2, p.eps);
+    let updated = optimizer_update(o, theta, g, moments[q], moments[n + q]);
+    if q < p.n_net {
+        params[q] = updated.x;
+    } else {
+        moments[log_z_at()] = updated.x;
+    }
+    moments[q] = updated.y;
+    moments[n + q] = updated.z;
+}

@@ -1,0 +1,396 @@
+//! The GPU executor of training steps for networks that run through the batched layer kernels
+//! (convolutions, several outputs, any width): `shaders/train_layered.wgsl` around two
+//! [`GpuNetwork`] passes that share one set of [`NetBuffers`]: energies and dE/dx of the B
+//! negatives at every Langevin step, and the forward, head and parameter-gradient pass over
+//! the 2B points of the loss. Parameters, optimizer moments, replay buffer and metrics stay on
+//! the device; [`LayeredTrainer::run`] records up to [`STEPS_PER_SUBMIT`] steps per submit and
+//! reads back only the metrics rows. CPU twin: [`super::cpu::CpuTrainer`].
+
+use super::gpu::{STEPS_PER_SUBMIT, workgroups};
+use super::{Loss, METRIC_FLOATS, Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer};
+use crate::gpu::launch::{ParamSlots, WG, bind_group, check_fits, dispatch};
+use crate::gpu::{Binding, GpuContext, Kernel};
+use crate::nn::Network;
+use crate::nn::gpu::{NnKernels, Slice};
+use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};
+use crate::{Error, Result};
+use std::sync::Arc;
+
+const BINDINGS: &[Binding] = &[
+    Binding::UniformDynamic,
+    Binding::StorageReadWrite,
+    Binding::StorageReadWrite,
+    Binding::StorageRead,
+    Binding::StorageReadWrite,
+    Binding::StorageReadWrite,
+    Binding::StorageReadWrite,
+    Binding::StorageReadWrite,
+];
+
+/// `TrainLayeredParams` of shaders/train_layered.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct TrainLayeredParams {
+    seed: [u32; 2],
+    step: u32,
+    data_rows: u32,
+    capacity: u32,
+    position: u32,
+    batch: u32,
+    dim: u32,
+    k: u32,
+    loss: u32,
+    metrics_row: u32,
+    optimizer: u32,
+    n_net: u32,
+    outputs: u32,
+    row_stride: u32,
+    reset_prob: f32,
+    step_size: f32,
+    noise_std: f32,
+    alpha: f32,
+    margin: f32,
+    lr: f32,
+    bias1: f32,
+    bias2: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    clip_norm: f32,
+}
+
+#[doc(hidden)]
+pub fn params_layout() -> (&'static str, &'static str, usize) {
+    ("train_layered.wgsl", "TrainLayeredParams", size_of::<TrainLayeredParams>())
+}
+
+/// Where things live in the `work` buffer (floats; the shader derives the same offsets).
+struct Layout {
+    points: usize,
+    dx: usize,
+    energies: usize,
+    len: usize,
+}
+
+impl Layout {
+    fn new(batch: usize, dim: usize) -> Self {
+        let points = STEPS_PER_SUBMIT as usize * METRIC_FLOATS;
+        let dx = points + 2 * batch * dim;
+        let energies = dx + batch * dim;
+        // energies (2B), loss weights (2B), reset flags (B), scalars (4)
+        Self { points, dx, energies, len: energies + 5 * batch + 4 }
+    }
+}
+
+struct Kernels {
+    start: Arc<Kernel>,
+    noise: Arc<Kernel>,
+    langevin: Arc<Kernel>,
+    store: Arc<Kernel>,
+    positives: Arc<Kernel>,
+    loss: Arc<Kernel>,
+    scale: Arc<Kernel>,
+    grad_norm: Arc<Kernel>,
+    optimizer: Arc<Kernel>,
+}
+
+pub struct LayeredTrainer {
+    ctx: Arc<GpuContext>,
+    config: TrainConfig,
+    /// The network's architecture (its parameters live on the device).
+    net_shape: Network,
+    rows: usize,
+    step: u32,
+    lr_scale: f32,
+    kernels: Kernels,
+    slots: ParamSlots,
+    work: wgpu::Buffer,
+    replay: wgpu::Buffer,
+    moments: wgpu::Buffer,
+    _data: wgpu::Buffer,
+    bind: wgpu::BindGroup,
+    net_buffers: NetBuffers,
+    /// Energies and dE/dx of the B negatives.
+    negatives_pass: GpuNetwork,
+    /// The 2B points of the loss: forward and head, then (after reweighting) dL/dtheta.
+    loss_pass: GpuNetwork,
+    /// langevin_step's 2-D dispatch: invocations per row, rows.
+    langevin_grid: (u32, u32),
+}
+
+impl LayeredTrainer {
+    pub fn new(ctx: Arc<GpuContext>, config: &TrainConfig, state: TrainState, data: &[f32]) -> Result<Self> {
+        let d = config.dim();
+        let rows = super::check_data(data, d)?;
+        config.validate(rows)?;
+        state.validate(config)?;
+        let net = &state.net;
+        let b = config.batch;
+        let n_net = net.param_count();
+        let fits = max_batch(&ctx, net);
+        if 2 * b > fits {
+            return Err(Error::Limit(format!(
+                "--batch {b}: the 2 x {b} points of a training step do not fit the storage-binding limit \
+                 for this network's widest layer here (at most {} points); use --batch {} or less",
+                fits,
+                fits / 2
+            )));
+        }
+        let layout = Layout::new(b, d);
+        check_fits(&ctx, 1, layout.len, "training scratch (2 x batch points)")?;
+        check_fits(&ctx, rows + 4, d, "training data")?;
+        check_fits(&ctx, config.buffer_capacity, d, "replay buffer")?;
+        check_fits(&ctx, 1, 2 * (n_net + 2), "optimizer moments")?;
+        check_fits(&ctx, (n_net + 1).div_ceil(WG as usize), 1, "parameter workgroups")?;
+        check_fits(&ctx, (2 * b * net.outputs).div_ceil(WG as usize), 1, "output workgroups")?;
+        // Per invocation: a row copy or reset (D), the loss reduction's share of the batch with
+        // NCE's noise densities and the radius (3 D per point), the norm's share of the parameters.
+        ctx.check_loop_budget("a training row copy", 2 * d as u64)?;
+        ctx.check_loop_budget("the training loss reduction", (b.div_ceil(256) * (3 * d + 2)) as u64)?;
+        ctx.check_loop_budget("the gradient norm", (n_net + 1).div_ceil(256) as u64)?;
+        let draws = d.div_ceil(4);
+        let total = (b * draws) as u32;
+        let max_x = ctx.limits().max_compute_workgroups_per_dimension * WG;
+        let row = total.min(max_x).div_ceil(WG) * WG;
+        let langevin_grid = (row, total.div_ceil(row));
+
+        let wgsl = crate::gpu::shader::assemble("train_layered.wgsl", &[])?;
+        let k = |entry: &str| ctx.kernel("train_layered.wgsl", &wgsl, entry, BINDINGS);
+        let kernels = Kernels {
+            start: k("negatives_start")?,
+            noise: k("negatives_noise")?,
+            langevin: k("langevin_step")?,
+            store: k("negatives_store")?,
+            positives: k("positives")?,
+            loss: k("loss_weights")?,
+            scale: k("scale_output_grads")?,
+            grad_norm: k("grad_norm")?,
+            optimizer: k("optimizer_step")?,
+        };
+        let mut moments = state.m.clone();
+        moments.extend(&state.v);
+        moments.extend([state.log_z, 0.0]);
+        let mut data_block: Vec<f32> = [&config.box_lo, &config.box_hi, &config.noise_mean, &config.noise_std]
+            .iter()
+            .flat_map(|v| v.iter().copied())
+            .collect();
+        data_block.extend_from_slice(data);
+        let per_step = if config.loss.uses_replay() { config.langevin.steps as u64 + 1 } else { 1 };
+        let nn = NnKernels::new(ctx.clone());
+        let bytes = |v: &[f32]| bytemuck::cast_slice::<f32, u8>(v).to_vec();
+        let (slots, work, replay, moments, data_buffer, bind, net_buffers, negatives_pass, loss_pass) = ctx
+            .scoped("allocating training buffers", || -> Result<_> {
+                let slots = ParamSlots::new(&ctx, STEPS_PER_SUBMIT as u64 * per_step);
+                let work = ctx.zeroed_storage_buffer("train work", 4 * layout.len as u64);
+                let replay = if state.replay.is_empty() {
+                    ctx.zeroed_storage_buffer("replay buffer", 4)
+                } else {
+                    ctx.storage_buffer("replay buffer", &bytes(&state.replay))
+                };
+                let moments = ctx.storage_buffer("optimizer moments", &bytes(&moments));
+                let data_buffer = ctx.storage_buffer("train data", &bytes(&data_block));
+                let net_buffers = NetBuffers::new(&ctx, net, 2 * b)?;
+                let negatives_pass = GpuNetwork::new(
+                    &nn,
+                    net,
+                    &net_buffers,
+                    b,
+                    Slice::new(&work, layout.points + b * d),
+                    Slice::new(&work, layout.energies + b),
+                    Some(Slice::new(&work, layout.dx)),
+                    false,
+                )?;
+                let loss_pass = GpuNetwork::new(
+                    &nn,
+                    net,
+                    &net_buffers,
+                    2 * b,
+                    Slice::new(&work, layout.points),
+                    Slice::new(&work, layout.energies),
+                    None,
+                    true,
+                )?;
+                let bind = bind_group(
+                    &ctx,
+                    &kernels.loss,
+                    &slots.buffer,
+                    size_of::<TrainLayeredParams>() as u64,
+                    &[
+                        &work,
+                        &replay,
+                        &data_buffer,
+                        &net_buffers.params,
+                        &net_buffers.param_grads,
+                        net_buffers.output_grads(),
+                        &moments,
+                    ],
+                );
+                Ok((slots, work, replay, moments, data_buffer, bind, net_buffers, negatives_pass, loss_pass))
+            })??;
+        Ok(Self {
+            config: config.clone(),
+            net_shape: state.net.clone(),
+            rows,
+            step: state.step,
+            lr_scale: state.lr_scale,
+            kernels,
+            slots,
+            work,
+            replay,
+            moments,
+            _data: data_buffer,
+            bind,
+            net_buffers,
+            negatives_pass,
+            loss_pass,
+            langevin_grid,
+            ctx,
+        })
+    }
+
+    fn step_params(&self, step: u32, row: u32) -> TrainLayeredParams {
+        let c = &self.config;
+        let s = StepScalars::new(c, step, self.lr_scale);
+        let (optimizer, beta1, beta2, eps) = match c.optimizer {
+            Optimizer::Adam { beta1, beta2, eps } => (0, beta1, beta2, eps),
+            Optimizer::Sgd { momentum } => (1, momentum, 0.0, 0.0),
+        };
+        TrainLayeredParams {
+            seed: crate::rng::key(c.seed),
+            step,
+            data_rows: self.rows as u32,
+            capacity: c.buffer_capacity as u32,
+            position: c.replay_position(step) as u32,
+            batch: c.batch as u32,
+            dim: c.dim() as u32,
+            k: 0,
+            loss: c.loss.code(),
+            metrics_row: row,
+            optimizer,
+            n_net: self.net_shape.param_count() as u32,
+            outputs: self.net_shape.outputs as u32,
+            row_stride: self.langevin_grid.0,
+            reset_prob: c.reset_prob,
+            step_size: c.langevin.step_size,
+            noise_std: c.langevin.noise_std(),
+            alpha: c.alpha,
+            margin: if let Loss::Hinge { margin } = c.loss { margin } else { 0.0 },
+            lr: s.lr,
+            bias1: s.bias1,
+            bias2: s.bias2,
+            beta1,
+            beta2,
+            eps,
+            weight_decay: c.weight_decay,
+            clip_norm: c.clip_norm,
+        }
+    }
+
+    /// Records steps `self.step .. self.step + n` (n <= STEPS_PER_SUBMIT), metrics in rows 0..n.
+    fn submit(&mut self, n: u32) -> Result<()> {
+        let b = self.config.batch as u32;
+        let replay = self.config.loss.uses_replay();
+        let langevin_steps = if replay { self.config.langevin.steps } else { 0 };
+        // Per step: the base parameters, then one slot per Langevin step.
+        let mut offsets = Vec::with_capacity(n as usize);
+        for r in 0..n {
+            let base = self.step_params(self.step + r, r);
+            let first = self.slots.push(&base);
+            let langevin: Vec<u32> =
+                (0..langevin_steps).map(|k| self.slots.push(&TrainLayeredParams { k, ..base })).collect();
+            offsets.push((first, langevin));
+        }
+        self.slots.flush(&self.ctx);
+        let Self { kernels: k, bind, negatives_pass, loss_pass, langevin_grid: (row, rows), net_shape, .. } = &*self;
+        let n_net = net_shape.param_count() as u32;
+        let outputs = 2 * b * net_shape.outputs as u32;
+        self.ctx.submit_pass("training steps", |pass| {
+            for (off, langevin) in &offsets {
+                let off = *off;
+                if replay {
+                    dispatch(pass, &k.start, bind, off, b, 1);
+                    for &lk in langevin {
+                        negatives_pass.record(pass);
+                        dispatch(pass, &k.langevin, bind, lk, *row, *rows);
+                    }
+                    dispatch(pass, &k.store, bind, off, b, 1);
+                } else {
+                    dispatch(pass, &k.noise, bind, off, b, 1);
+                }
+                dispatch(pass, &k.positives, bind, off, b, 1);
+                loss_pass.record_forward(pass);
+                workgroups(pass, &k.loss, bind, off, 1);
+                dispatch(pass, &k.scale, bind, off, outputs, 1);
+                loss_pass.record_backward(pass);
+                workgroups(pass, &k.grad_norm, bind, off, 1);
+                dispatch(pass, &k.optimizer, bind, off, n_net + 1, 1);
+            }
+        })?;
+        self.step += n;
+        Ok(())
+    }
+
+    /// Dispatches per training step (for reports).
+    pub fn dispatches_per_step(&self) -> u32 {
+        let langevin = if self.config.loss.uses_replay() {
+            self.config.langevin.steps * (self.negatives_pass.dispatches() as u32 + 1) + 2
+        } else {
+            1
+        };
+        langevin + 6 + self.loss_pass.dispatches() as u32
+    }
+}
+
+impl Trainer for LayeredTrainer {
+    fn run(&mut self, steps: u32) -> Result<Vec<StepMetrics>> {
+        if self.step.checked_add(steps).is_none() {
+            return Err(Error::invalid("steps", "the step counter would pass 2^32"));
+        }
+        let mut out = Vec::with_capacity(steps as usize);
+        let mut left = steps;
+        while left > 0 {
+            let n = left.min(STEPS_PER_SUBMIT);
+            let first = self.step;
+            self.submit(n)?;
+            let rows = self.ctx.read_buffers(&[(&self.work, (4 * METRIC_FLOATS as u32 * n) as u64)])?;
+            let values: Vec<f32> = bytemuck::pod_collect_to_vec(&rows[0]);
+            out.extend(
+                values
+                    .chunks_exact(METRIC_FLOATS)
+                    .enumerate()
+                    .map(|(r, row)| StepMetrics::from_row(first + r as u32 + 1, row)),
+            );
+            left -= n;
+        }
+        Ok(out)
+    }
+
+    fn state(&mut self) -> Result<TrainState> {
+        let n = self.net_shape.param_count() as u64;
+        let replay_bytes = 4 * self.config.replay_len() as u64;
+        let parts = self.ctx.read_buffers(&[
+            (&self.net_buffers.params, 4 * n),
+            (&self.moments, 4 * (2 * (n + 1) + 1)),
+            (&self.replay, replay_bytes),
+        ])?;
+        let params: Vec<f32> = bytemuck::pod_collect_to_vec(&parts[0]);
+        let moments: Vec<f32> = bytemuck::pod_collect_to_vec(&parts[1]);
+        let n = n as usize;
+        let mut net = self.net_shape.clone();
+        net.set_params(&params)?;
+        Ok(TrainState {
+            net,
+            log_z: moments[2 * (n + 1)],
+            m: moments[..n + 1].to_vec(),
+            v: moments[n + 1..2 * (n + 1)].to_vec(),
+            replay: bytemuck::pod_collect_to_vec(&parts[2]),
+            step: self.step,
+            lr_scale: self.lr_scale,
+        })
+    }
+
+    fn executor(&self) -> String {
+        format!("gpu: {} (layer kernels)", self.ctx.describe())
+    }
+}

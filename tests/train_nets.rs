@@ -1,0 +1,160 @@
+//! Training networks of any layer list (convolutions, pooling, several outputs): the GPU's
+//! layer-kernel trainer against the CPU executor from one seed, bit-identical resumption of a
+//! convolutional run, and `ebm train --model SPEC` on image rows end to end.
+
+mod common;
+
+use ebm_gpu::nn::{Architecture, Network};
+use ebm_gpu::train::gpu::GpuTrainer;
+use ebm_gpu::train::layered::LayeredTrainer;
+use ebm_gpu::train::run::{self, RunOptions};
+use ebm_gpu::train::{Loss, Optimizer, TrainConfig, TrainState, Trainer, checkpoint, cpu::CpuTrainer};
+
+fn net(spec: &str, seed: u64) -> Network {
+    Network::random(&Architecture::parse(spec).unwrap(), seed).unwrap()
+}
+
+/// `rows` smooth images of `dim` pixels in [-1, 1] (a random sinusoid each, plus noise).
+fn images(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let noise = ebm_gpu::rng::initial_states(seed, 0, rows, dim, 0.1);
+    let phases = ebm_gpu::rng::initial_states(seed + 1, 0, rows, 1, 2.0);
+    (0..rows * dim).map(|k| ((k % dim) as f32 * 0.7 + phases[k / dim]).sin() * 0.8 + noise[k]).map(|v| v.clamp(-1.0, 1.0)).collect()
+}
+
+fn config(loss: Loss, data: &[f32], dim: usize, optimizer: Optimizer) -> TrainConfig {
+    let mut c = TrainConfig::for_data(loss, data, dim, 31).unwrap();
+    c.optimizer = optimizer;
+    c.batch = 24;
+    c.buffer_capacity = 96;
+    c.langevin.steps = 4;
+    c.langevin.step_size = 0.05;
+    c.reset_prob = 0.2;
+    c.alpha = 0.1;
+    c.lr = 2e-3;
+    c.weight_decay = 1e-4;
+    c
+}
+
+/// max |a - b| / (1 + max |b|).
+fn rel_err(a: &[f32], b: &[f32]) -> f32 {
+    let scale = 1.0 + b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    common::max_abs_diff(a, b) / scale
+}
+
+/// Twelve steps from one seed on both executors for networks with every layer type and every
+/// head, each loss and both optimizers: the same losses, reset fractions and (after twelve
+/// optimizer steps) parameters and replay buffers up to float rounding.
+#[test]
+fn layer_kernel_training_matches_cpu() {
+    let Some(ctx) = common::gpu() else { return };
+    let adam = Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let sgd = Optimizer::Sgd { momentum: 0.9 };
+    let cases = [
+        ("1x6x6/4k3s1p1/silu/avgpool:2/5k2s1p0:nobias/elu:0.5/flatten/8/swish/1", Loss::Cd, adam),
+        ("1x5x5/3k3s2p1/tanh/flatten/4/head:lse", Loss::Softplus, sgd),
+        ("2x4x4/3k3s1p1/relu/flatten/6/head:class:2", Loss::Hinge { margin: 0.5 }, adam),
+        ("1x6x6/2k3s2p0/softplus/flatten/5/leaky_relu:0.1/1/head:-f", Loss::Nce, adam),
+        // An MLP-shaped network, which GpuTrainer would give to the fused MLP trainer.
+        ("5/16/silu/8/silu/1", Loss::Cd, sgd),
+    ];
+    for (spec, loss, optimizer) in cases {
+        let network = net(spec, 3);
+        let dim = network.input_dim();
+        let data = images(300, dim, 5);
+        let cfg = config(loss, &data, dim, optimizer);
+        let state = TrainState::new(network, &cfg).unwrap();
+        let mut cpu = CpuTrainer::new(&cfg, state.clone(), &data).unwrap();
+        let mut gpu = LayeredTrainer::new(ctx.clone(), &cfg, state.clone(), &data).unwrap();
+        let (mc, mg) = (cpu.run(12).unwrap(), gpu.run(12).unwrap());
+        for (a, b) in mc.iter().zip(&mg) {
+            assert_eq!(a.step, b.step);
+            let what = format!("{spec} {loss:?} step {}", a.step);
+            assert!((a.loss - b.loss).abs() < 2e-3 * (1.0 + a.loss.abs()), "{what}: loss {} vs {}", a.loss, b.loss);
+            assert!((a.e_pos - b.e_pos).abs() < 2e-3 * (1.0 + a.e_pos.abs()), "{what}: E+ {} vs {}", a.e_pos, b.e_pos);
+            assert!((a.grad_norm - b.grad_norm).abs() < 5e-3 * (1.0 + a.grad_norm), "{what}: |g| {} vs {}", a.grad_norm, b.grad_norm);
+            assert_eq!(a.reset_fraction, b.reset_fraction, "{what}: the same slots reset");
+            assert!((a.log_z - b.log_z).abs() < 1e-3, "{what}: log Z {} vs {}", a.log_z, b.log_z);
+        }
+        let (sc, sg) = (cpu.state().unwrap(), gpu.state().unwrap());
+        assert_eq!(sc.step, sg.step);
+        let err = rel_err(&sg.params(), &sc.params());
+        assert!(err < 2e-3, "{spec}: parameters differ by {err} (relative)");
+        assert!(rel_err(&sg.m, &sc.m) < 2e-3 && rel_err(&sg.v, &sc.v) < 2e-3, "{spec}: optimizer moments differ");
+        let err = rel_err(&sg.replay, &sc.replay);
+        assert!(err < 2e-3, "{spec}: replay buffers differ by {err}");
+        assert!(sg.params() != state.params(), "{spec}: training moved the parameters");
+        // The dispatcher gives networks that are not MLPs to the layer-kernel trainer.
+        let chosen = GpuTrainer::new(ctx.clone(), &cfg, state, &data).unwrap();
+        assert_eq!(matches!(chosen, GpuTrainer::Layered(_)), sg.net.to_mlp().is_none(), "{spec}");
+    }
+}
+
+fn options(dir: &std::path::Path, steps: u32) -> RunOptions {
+    RunOptions {
+        dir: dir.to_path_buf(),
+        total_steps: steps,
+        checkpoint_every: 10,
+        figure_every: 10,
+        chunk: 4,
+        max_energy_gap: 1e4,
+        max_rollbacks: 3,
+    }
+}
+
+/// A convolutional JEM-style network trains on the CPU, stops, and resumes bit for bit; the
+/// checkpoint is a network file that names its architecture, and the run draws its replay
+/// buffer as images.
+#[test]
+fn convolutional_training_resumes_bit_identically() {
+    let spec = "1x6x6/4k3s1p1/swish/avgpool:2/flatten/10/head:lse";
+    let data = images(200, 36, 8);
+    let cfg = config(Loss::Cd, &data, 36, Optimizer::Adam { beta1: 0.0, beta2: 0.999, eps: 1e-8 });
+    let fresh = TrainState::new(net(spec, 4), &cfg).unwrap();
+    let make = |c: &TrainConfig, s: TrainState| -> ebm_gpu::Result<Box<dyn Trainer>> { Ok(Box::new(CpuTrainer::new(c, s, &data)?)) };
+    let whole_dir = common::temp_dir("conv-whole");
+    let whole = run::train(&options(&whole_dir, 30), &cfg, fresh.clone(), &make, &mut |_| {}).unwrap();
+    let split_dir = common::temp_dir("conv-split");
+    run::train(&options(&split_dir, 20), &cfg, fresh.clone(), &make, &mut |_| {}).unwrap();
+    let (resumed, _) = checkpoint::load(&split_dir.join(run::CHECKPOINT)).unwrap();
+    assert_eq!(resumed.step, 20);
+    let split = run::train(&options(&split_dir, 30), &cfg, resumed, &make, &mut |_| {}).unwrap();
+    assert_eq!(whole, split, "the resumed run equals the uninterrupted one bit for bit");
+    assert_ne!(whole.params(), fresh.params());
+    let loaded = Network::load(&whole_dir.join(run::CHECKPOINT), None).unwrap();
+    assert_eq!(loaded, whole.net, "the checkpoint loads as the network, architecture from its metadata");
+    for step in [10, 20, 30] {
+        let figure = whole_dir.join("figures").join(format!("replay_{step:06}.png"));
+        assert!(figure.exists(), "{} was written", figure.display());
+    }
+}
+
+/// `ebm train --model SPEC` on a .npy of [rows, 1, 6, 6] images on the CPU executor, then
+/// `ebm sample` from the checkpoint; bad pairings of model and data are refused by name.
+#[test]
+fn cli_trains_a_convolutional_network_on_image_rows() {
+    let dir = common::temp_dir("cli-conv");
+    let data = images(120, 36, 2);
+    let npy = dir.join("images.npy");
+    ebm_gpu::io::npy::write_f32(&npy, &data, &[120, 1, 6, 6]).unwrap();
+    let run_dir = dir.join("run");
+    let model = "1x6x6/4k3s2p1/swish/flatten/8/swish/1";
+    let args = ["train", "--data", common::s(&npy), "--model", model, "--steps", "12", "--batch", "16", "--buffer-size", "64", "--langevin-steps", "3", "--checkpoint-every", "6", "--figure-every", "6", "--backend", "cpu", "--run-dir", common::s(&run_dir)];
+    let o = common::ebm(&args);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(run_dir.join("figures/replay_000012.png").exists());
+    let metrics = std::fs::read_to_string(run_dir.join(run::METRICS)).unwrap();
+    assert_eq!(metrics.lines().count(), 13, "a header and 12 steps");
+    let samples = dir.join("samples.npy");
+    let png = dir.join("samples.png");
+    let energy = format!("net:{}", run_dir.join(run::CHECKPOINT).display());
+    let o = common::ebm(&["sample", "--energy", &energy, "--chains", "8", "--steps", "5", "--step-size", "0.01", "--backend", "cpu", "--out", common::s(&samples), "--png", common::s(&png)]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let (values, shape) = ebm_gpu::io::npy::read_f32(&samples).unwrap();
+    assert_eq!(shape, vec![8, 36]);
+    assert!(values.iter().all(|v| v.is_finite()));
+    // A model whose input is not the data's row.
+    let o = common::ebm(&["train", "--data", common::s(&npy), "--model", "1x5x5/2k3/flatten/1", "--steps", "2", "--batch", "16", "--backend", "cpu", "--run-dir", common::s(&dir.join("bad"))]);
+    let err = common::stderr(&o);
+    assert!(!o.status.success() && err.contains("25-dimensional") && err.contains("36 columns"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
