@@ -273,19 +273,32 @@ fn rbm_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, row
     Ok(())
 }
 
-/// Training rows: steps of `ebm train` on ring8 (batch 256; CD with 20 Langevin steps, and
-/// NCE), after two untimed warm-up steps. chains = batch, so chain-steps/s reads as training
-/// points per second; the training steps per second are printed below the table.
+/// Training rows: steps of `ebm train` after two untimed warm-up steps: MLPs on ring8 (batch
+/// 256; CD with 20 Langevin steps, and NCE), and the UvA ConvEBM on 28x28 noise images (batch
+/// 64, CD with 20 Langevin steps; the layer-kernel trainer on the GPU). chains = batch, so
+/// chain-steps/s reads as training points per second; the training steps per second are
+/// printed below the table.
 fn train_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, rows: &mut Vec<Row>) -> Result<()> {
     use ebm_gpu::sampler::{MlpStrategy, config::TILED_MIN_WIDTH};
     use ebm_gpu::train::{Loss, ModelSpec, TrainConfig, TrainState, Trainer, cpu::CpuTrainer, gpu::GpuTrainer};
-    let data = ebm_gpu::data::toy::Toy::Ring8.sample(50_000, SEED);
+    let ring8 = ebm_gpu::data::toy::Toy::Ring8.sample(50_000, SEED);
+    let noise_images = ebm_gpu::rng::initial_states(SEED, 0, 4096, 784, 1.0).iter().map(|v| v.clamp(-1.0, 1.0)).collect::<Vec<f32>>();
+    // (label, model, data, batch, losses, width of the widest hidden layer)
+    let mut cases: Vec<(String, String, &[f32], usize, Vec<(Loss, &str)>, usize)> = Vec::new();
     let widths: &[usize] = if args.quick { &[32] } else { &[64, 128] };
     for &width in widths {
-        for (loss, name) in [(Loss::Cd, "train cd k=20"), (Loss::Nce, "train nce")] {
-            let config = TrainConfig::for_data(loss, &data, 2, SEED)?;
-            let mlp = ModelSpec::parse(&format!("mlp:2,{width},{width},1:silu"))?.build(SEED)?;
-            let state = TrainState::new(mlp, &config)?;
+        let losses = vec![(Loss::Cd, "train cd k=20"), (Loss::Nce, "train nce")];
+        cases.push((format!("mlp2-{width}-{width}-1"), format!("mlp:2,{width},{width},1:silu"), &ring8, 256, losses, width));
+    }
+    cases.push(("uva-convebm".into(), nn::UVA_SPEC.into(), &noise_images, 64, vec![(Loss::Cd, "train cd k=20")], 0));
+    for (label, model, data, batch, losses, width) in cases {
+        let spec = ModelSpec::parse(&model)?;
+        let dim = spec.arch.input.len();
+        let conv = width == 0;
+        for (loss, name) in losses {
+            let mut config = TrainConfig::for_data(loss, data, dim, SEED)?;
+            config.batch = batch;
+            let state = TrainState::new(spec.build(SEED)?, &config)?;
             // Model FLOPs per step: B x K Langevin evaluations (forward + input gradient, as in
             // the mlp suite), and for 2B points a forward, a backward and the weight gradient
             // (about 1.5 evaluations each).
@@ -294,20 +307,21 @@ fn train_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, r
             let flops_per_step = per_eval * config.batch as f64 * (langevin + 3.0);
             let mut time = |executor: &'static str, trainer: &mut dyn Trainer, dispatches: Option<f64>| -> Result<()> {
                 let gpu = executor.starts_with("gpu");
-                let steps = args.steps.unwrap_or(match (args.quick, gpu, loss.uses_replay()) {
-                    (true, _, _) => 4,
-                    (false, true, true) => 16 * 128 / width as u32,
-                    (false, _, _) => 64,
+                let steps = args.steps.unwrap_or(match (args.quick, gpu, loss.uses_replay(), conv) {
+                    (true, _, _, _) => 4,
+                    (false, _, _, true) => if gpu { 4 } else { 16 },
+                    (false, true, true, false) => 16 * 128 / width as u32,
+                    (false, _, _, false) => 64,
                 });
                 trainer.run(2)?;
                 let start = Instant::now();
                 trainer.run(steps)?;
                 let seconds = start.elapsed().as_secs_f64();
-                println!("{executor} {name} 2-{width}-{width}-1: {:.1} training steps/s", steps as f64 / seconds);
+                println!("{executor} {name} {label}: {:.1} training steps/s", steps as f64 / seconds);
                 rows.push(Row {
                     executor,
-                    energy: format!("mlp2-{width}-{width}-1"),
-                    dim: 2,
+                    energy: label.clone(),
+                    dim,
                     sampler: name,
                     chains: config.batch,
                     steps,
@@ -322,16 +336,16 @@ fn train_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, r
             if let Some(ctx) = ctx {
                 // Both MLP strategies of the Langevin phase where the tiled one applies.
                 let strategies: &[MlpStrategy] =
-                    if width >= TILED_MIN_WIDTH && loss.uses_replay() { &[MlpStrategy::PerChain, MlpStrategy::Tiled] } else { &[MlpStrategy::PerChain] };
+                    if width >= TILED_MIN_WIDTH && loss.uses_replay() { &[MlpStrategy::PerChain, MlpStrategy::Tiled] } else if conv { &[MlpStrategy::Auto] } else { &[MlpStrategy::PerChain] };
                 for &strategy in strategies {
-                    let mut t = GpuTrainer::with_strategy(ctx.clone(), &config, state.clone(), &data, strategy)?;
+                    let mut t = GpuTrainer::with_strategy(ctx.clone(), &config, state.clone(), data, strategy)?;
                     let dispatches = t.dispatches_per_step() as f64;
                     let executor = if t.is_tiled() { "gpu tiled" } else { "gpu" };
                     time(executor, &mut t, Some(dispatches))?;
                 }
             }
             if want_cpu {
-                time("cpu", &mut CpuTrainer::new(&config, state, &data)?, None)?;
+                time("cpu", &mut CpuTrainer::new(&config, state, data)?, None)?;
             }
         }
     }
