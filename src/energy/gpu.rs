@@ -26,7 +26,7 @@ pub fn energy_grad_batch(ctx: &GpuContext, energy: &Energy, points: &[f32]) -> R
     let params = energy.pack_params();
     let (mut energies, mut grads) = (Vec::with_capacity(n), Vec::with_capacity(n * dim));
     for (first, count) in split(n, max_points) {
-        let (e_buf, g_buf) = ctx.scoped("evaluating energies", || {
+        let (e_buf, g_buf) = ctx.scoped("evaluating energies", || -> Result<_> {
             let params_buf = ctx.storage_buffer("energy params", bytemuck::cast_slice(&params));
             let points_buf = ctx.storage_buffer("points", bytemuck::cast_slice(&points[first * dim..(first + count) * dim]));
             let e_buf = ctx.zeroed_storage_buffer("energies", count as u64 * 4);
@@ -40,16 +40,13 @@ pub fn energy_grad_batch(ctx: &GpuContext, energy: &Energy, points: &[f32]) -> R
                     .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
                     .collect::<Vec<_>>(),
             });
-            let mut encoder = ctx.device().create_command_encoder(&Default::default());
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
+            ctx.submit_pass("evaluating energies", |pass| {
                 pass.set_pipeline(&kernel.pipeline);
                 pass.set_bind_group(0, &bind_group, &[]);
                 pass.dispatch_workgroups((count as u32).div_ceil(WORKGROUP), 1, 1);
-            }
-            ctx.queue().submit([encoder.finish()]);
-            (e_buf, g_buf)
-        })?;
+            })?;
+            Ok((e_buf, g_buf))
+        })??;
         let out = ctx.read_buffers(&[(&e_buf, count as u64 * 4), (&g_buf, (count * dim) as u64 * 4)])?;
         energies.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&out[0]));
         grads.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&out[1]));

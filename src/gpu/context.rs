@@ -181,14 +181,22 @@ impl GpuContext {
     /// (or what the uncaptured handler or device-lost callback saw) into an [`Error`].
     /// Records one compute pass with `record` and submits it, inside [`Self::scoped`] (errors
     /// name `label`).
+    /// Every kernel launch of the engine goes through this or [`Self::submit`]; parameter
+    /// slots written to the queue while recording land before the submission.
     pub fn submit_pass(&self, label: &str, record: impl FnOnce(&mut wgpu::ComputePass)) -> Result<()> {
+        self.submit(label, |encoder| {
+            let mut pass =
+                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
+            record(&mut pass);
+        })
+    }
+
+    /// Records into a fresh command encoder with `record` (passes of its own, as the sampler's
+    /// host-encoder API writes them) and submits it, inside [`Self::scoped`].
+    pub fn submit(&self, label: &str, record: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<()> {
         self.scoped(label, || {
             let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
-            {
-                let mut pass =
-                    encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
-                record(&mut pass);
-            }
+            record(&mut encoder);
             self.queue().submit([encoder.finish()]);
         })
     }

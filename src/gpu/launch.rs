@@ -77,6 +77,13 @@ pub fn dispatch(pass: &mut wgpu::ComputePass, kernel: &Kernel, bg: &wgpu::BindGr
     pass.dispatch_workgroups(x.div_ceil(WG), y, 1);
 }
 
+/// `n` workgroups of a kernel that sizes its own workgroups (reductions, tiles).
+pub fn workgroups(pass: &mut wgpu::ComputePass, kernel: &Kernel, group: &wgpu::BindGroup, offset: u32, n: u32) {
+    pass.set_pipeline(&kernel.pipeline);
+    pass.set_bind_group(0, group, &[offset]);
+    pass.dispatch_workgroups(n, 1, 1);
+}
+
 /// Refuses work that does not fit one dispatch or binding, naming the limit.
 pub fn check_fits(ctx: &GpuContext, rows: usize, row_floats: usize, what: &str) -> Result<()> {
     let l = ctx.limits();

@@ -478,28 +478,23 @@ fn anneal_gpu(ctx: &GpuContext, rbm: &Rbm, base: &[f32], config: &AisConfig, sta
     // Forward runs draw their first states from the base; reverse runs were given theirs.
     let mut first = matches!(start, Start::Base);
     while k <= last {
-        ctx.scoped("AIS steps", || {
-            let mut encoder = ctx.device().create_command_encoder(&Default::default());
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                if first {
-                    let off = params.push(&base_p);
-                    dispatch(&mut pass, &k_init, &groups[0], off, nv as u32, runs as u32);
-                }
-                let end = (k + BETAS_PER_SUBMIT).min(last + 1);
-                for kk in k..end {
-                    let p = AisParams { step: kk as u32, beta: betas[kk], beta_prev: betas[kk - 1], ..base_p };
-                    let off = params.push(&p);
-                    dispatch(&mut pass, &k_hidden, &groups[1], off, nh as u32, runs as u32);
-                    dispatch(&mut pass, &k_weights, &groups[2], off, runs as u32, 1);
-                    if kk < last {
-                        dispatch(&mut pass, &k_visible, &groups[3], off, nv as u32, runs as u32);
-                    }
-                }
-                k = end;
+        ctx.submit_pass("AIS steps", |pass| {
+            if first {
+                let off = params.push(&base_p);
+                dispatch(pass, &k_init, &groups[0], off, nv as u32, runs as u32);
             }
+            let end = (k + BETAS_PER_SUBMIT).min(last + 1);
+            for kk in k..end {
+                let p = AisParams { step: kk as u32, beta: betas[kk], beta_prev: betas[kk - 1], ..base_p };
+                let off = params.push(&p);
+                dispatch(pass, &k_hidden, &groups[1], off, nh as u32, runs as u32);
+                dispatch(pass, &k_weights, &groups[2], off, runs as u32, 1);
+                if kk < last {
+                    dispatch(pass, &k_visible, &groups[3], off, nv as u32, runs as u32);
+                }
+            }
+            k = end;
             params.flush(ctx);
-            ctx.queue().submit([encoder.finish()]);
         })?;
         ctx.wait()?;
         first = false;

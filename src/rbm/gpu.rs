@@ -104,26 +104,21 @@ impl GpuGibbs {
         let ctx = self.ctx.clone();
         while left > 0 {
             let n = left.min(GIBBS_STEPS_PER_SUBMIT);
-            ctx.scoped("Gibbs steps", || {
-                let mut encoder = ctx.device().create_command_encoder(&Default::default());
-                {
-                    let mut pass = encoder.begin_compute_pass(&Default::default());
-                    for s in 0..n {
-                        let t = self.steps_done + s;
-                        let mut p = base_params(&self.rbm);
-                        p.rows = self.rows as u32;
-                        p.seed = crate::rng::key(self.seed);
-                        p.chain_offset = self.chain_offset;
-                        p.step = 2 * t;
-                        let off_h = self.params.push(&p);
-                        p.step = 2 * t + 1;
-                        let off_v = self.params.push(&p);
-                        dispatch(&mut pass, &self.k.hidden, &self.bg_hidden, off_h, self.rbm.n_hid as u32, self.rows as u32);
-                        dispatch(&mut pass, &self.k.visible, &self.bg_visible, off_v, self.rbm.n_vis as u32, self.rows as u32);
-                    }
+            ctx.submit_pass("Gibbs steps", |pass| {
+                for s in 0..n {
+                    let t = self.steps_done + s;
+                    let mut p = base_params(&self.rbm);
+                    p.rows = self.rows as u32;
+                    p.seed = crate::rng::key(self.seed);
+                    p.chain_offset = self.chain_offset;
+                    p.step = 2 * t;
+                    let off_h = self.params.push(&p);
+                    p.step = 2 * t + 1;
+                    let off_v = self.params.push(&p);
+                    dispatch(pass, &self.k.hidden, &self.bg_hidden, off_h, self.rbm.n_hid as u32, self.rows as u32);
+                    dispatch(pass, &self.k.visible, &self.bg_visible, off_v, self.rbm.n_vis as u32, self.rows as u32);
                 }
                 self.params.flush(&ctx);
-                ctx.queue().submit([encoder.finish()]);
             })?;
             ctx.wait()?;
             self.steps_done += n;
@@ -178,7 +173,7 @@ impl GpuEval {
         let theta = ctx.storage_buffer("rbm theta", bytemuck::cast_slice(&rbm.theta));
         for first in (0..rows).step_by(chunk) {
             let n = chunk.min(rows - first);
-            let out = ctx.scoped("evaluating the RBM", || {
+            let out = ctx.scoped("evaluating the RBM", || -> Result<wgpu::Buffer> {
                 let v = ctx.storage_buffer("eval v", bytemuck::cast_slice(&data[first * nv..(first + n) * nv]));
                 let h = ctx.zeroed_storage_buffer("eval h", (n * nh * 4) as u64);
                 let ph = ctx.zeroed_storage_buffer("eval p(h)", (n * nh * 4) as u64);
@@ -189,11 +184,9 @@ impl GpuEval {
                 let bg_free = bind_group(ctx, &self.free, &params.buffer, size, &[&theta, &v, &pv, &out]);
                 let mut p = base_params(rbm);
                 p.rows = n as u32;
-                let mut encoder = ctx.device().create_command_encoder(&Default::default());
-                {
-                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                ctx.submit_pass("evaluating the RBM", |pass| {
                     let off = params.push(&p);
-                    dispatch(&mut pass, &self.free, &bg_free, off, n as u32, 1);
+                    dispatch(pass, &self.free, &bg_free, off, n as u32, 1);
                     if let Some(seed) = recon_seed {
                         p.seed = crate::rng::key(seed);
                         p.chain_offset = first as u32;
@@ -202,19 +195,18 @@ impl GpuEval {
                         let bg_r = bind_group(ctx, &self.recon, &params.buffer, size, &[&theta, &v, &pv, &out]);
                         p.step = 0;
                         let off = params.push(&p);
-                        dispatch(&mut pass, &self.k.hidden, &bg_h, off, nh as u32, n as u32);
+                        dispatch(pass, &self.k.hidden, &bg_h, off, nh as u32, n as u32);
                         p.step = 1;
                         let off = params.push(&p);
-                        dispatch(&mut pass, &self.k.visible, &bg_v, off, nv as u32, n as u32);
+                        dispatch(pass, &self.k.visible, &bg_v, off, nv as u32, n as u32);
                         p.out_offset = n as u32;
                         let off = params.push(&p);
-                        dispatch(&mut pass, &self.recon, &bg_r, off, n as u32, 1);
+                        dispatch(pass, &self.recon, &bg_r, off, n as u32, 1);
                     }
-                }
-                params.flush(ctx);
-                ctx.queue().submit([encoder.finish()]);
-                out
-            })?;
+                    params.flush(ctx);
+                })?;
+                Ok(out)
+            })??;
             let values = f32s(&ctx.read_buffers(&[(&out, (2 * n * 4) as u64)])?[0]);
             free.extend_from_slice(&values[..n]);
             if let Some(r) = recon.as_mut() {
@@ -417,7 +409,7 @@ impl Trainer for GpuTrainer {
         }
         let ctx = self.ctx.clone();
         for chunk in batches.chunks(RING_SLOTS) {
-            ctx.scoped("RBM training batches", || {
+            ctx.scoped("RBM training batches", || -> Result<()> {
                 for (slot, b) in chunk.iter().enumerate() {
                     let mut rows = Vec::with_capacity(b.rows * nv);
                     for &r in &self.order[b.start..b.start + b.rows] {
@@ -425,16 +417,13 @@ impl Trainer for GpuTrainer {
                     }
                     ctx.queue().write_buffer(&self.ring, (slot * self.config.batch * nv * 4) as u64, bytemuck::cast_slice(&rows));
                 }
-                let mut encoder = ctx.device().create_command_encoder(&Default::default());
-                {
-                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                ctx.submit_pass("RBM training batches", |pass| {
                     for (slot, b) in chunk.iter().enumerate() {
-                        self.encode_batch(&mut pass, b, slot);
+                        self.encode_batch(pass, b, slot);
                     }
-                }
-                self.params.flush(&ctx);
-                ctx.queue().submit([encoder.finish()]);
-            })?;
+                    self.params.flush(&ctx);
+                })
+            })??;
             ctx.wait()?;
         }
         Ok(())

@@ -7,7 +7,7 @@
 use super::gpu::kernel;
 use crate::rng::{self, Stream};
 use std::borrow::Cow;
-use crate::gpu::launch::{ParamSlots, bind_group, check_fits};
+use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch, workgroups};
 use super::{Rbm, Visible, sigmoid, softplus, softplus_f64};
 use crate::gpu::{Binding, GpuContext};
 use crate::{Error, Result};
@@ -155,7 +155,7 @@ pub fn log_z_gpu(ctx: &GpuContext, rbm: &Rbm) -> Result<f64> {
     let partial = kernel(ctx, "rbm_logz.wgsl", "logz_partial", &bindings)?;
     let reduce = kernel(ctx, "rbm_logz.wgsl", "logz_reduce", &bindings)?;
     let p = LogzParams { n_vis: nv as u32, n_hid: nh as u32, low_bits: low, threads, gaussian: (rbm.visible == Visible::Gaussian) as u32, _pad: [0; 3] };
-    let partials = ctx.scoped("exact log Z", || {
+    let partials = ctx.scoped("exact log Z", || -> Result<wgpu::Buffer> {
         let theta = ctx.storage_buffer("rbm theta", bytemuck::cast_slice(&rbm.theta));
         let act = ctx.zeroed_storage_buffer("log Z scratch", threads as u64 * nv as u64 * 4);
         let partials = ctx.zeroed_storage_buffer("log Z partials", (threads as u64 + 1) * 8);
@@ -166,19 +166,12 @@ pub fn log_z_gpu(ctx: &GpuContext, rbm: &Rbm) -> Result<f64> {
         let bg_reduce = bind_group(ctx, &reduce, &params.buffer, size, &[&theta, &act, &partials]);
         let off = params.push(&p);
         params.flush(ctx);
-        let mut encoder = ctx.device().create_command_encoder(&Default::default());
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&partial.pipeline);
-            pass.set_bind_group(0, &bg, &[off]);
-            pass.dispatch_workgroups(threads.div_ceil(64), 1, 1);
-            pass.set_pipeline(&reduce.pipeline);
-            pass.set_bind_group(0, &bg_reduce, &[off]);
-            pass.dispatch_workgroups(1, 1, 1);
-        }
-        ctx.queue().submit([encoder.finish()]);
-        partials
-    })?;
+        ctx.submit_pass("exact log Z", |pass| {
+            dispatch(pass, &partial, &bg, off, threads, 1);
+            workgroups(pass, &reduce, &bg_reduce, off, 1);
+        })?;
+        Ok(partials)
+    })??;
     let bytes = ctx.read_buffers(&[(&partials, (threads as u64 + 1) * 8)])?;
     let v: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes[0]);
     let (m, s) = (v[2 * threads as usize] as f64, v[2 * threads as usize + 1] as f64);

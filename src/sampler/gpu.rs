@@ -491,12 +491,7 @@ impl ChainSampler for GpuSampler {
     fn run(&mut self, steps: u32) -> Result<()> {
         let pieces = self.plan(steps);
         for batch in pieces.chunks(DISPATCHES_PER_SUBMIT) {
-            self.ctx.scoped("sampler steps", || {
-                let mut encoder =
-                    self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("mcmc") });
-                self.encode_pieces(&mut encoder, batch);
-                self.ctx.queue().submit([encoder.finish()]);
-            })?;
+            self.ctx.submit("sampler steps", |encoder| self.encode_pieces(encoder, batch))?;
         }
         self.steps_done += steps;
         self.ctx.wait()

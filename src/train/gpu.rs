@@ -11,7 +11,7 @@ use super::layered::LayeredTrainer;
 use super::{Loss, METRIC_FLOATS, Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer};
 use crate::energy::Energy;
 use crate::energy::mlp::{Mlp, TILE_CHAINS, TILE_THREADS, dot_product};
-use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch};
+use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch, workgroups};
 use crate::gpu::{Binding, GpuContext, Kernel};
 use crate::sampler::config::{MlpStrategy, TILED_MIN_WIDTH};
 use crate::{Error, Result};
@@ -493,40 +493,31 @@ impl MlpTrainer {
         let Self { ctx, config, layout, langevin_chunk, tiled_workgroups, kernels: k, slots, groups: g, .. } = self;
         let replay = config.loss.uses_replay();
         let k_total = config.langevin.steps;
-        ctx.scoped("training steps", || {
-            let mut encoder =
-                ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train") });
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("train steps"),
-                    timestamp_writes: None,
-                });
-                for base in per_step {
-                    if replay {
-                        let mut k_first = 0;
-                        while k_first < k_total {
-                            let k_count = (*langevin_chunk).min(k_total - k_first);
-                            let off = slots.push(&TrainParams { k_first, k_count, ..base });
-                            match tiled_workgroups {
-                                Some(n) => workgroups(&mut pass, &k.langevin, &g[0], off, *n),
-                                None => dispatch(&mut pass, &k.langevin, &g[0], off, b, 1),
-                            }
-                            k_first += k_count;
+        ctx.submit_pass("training steps", |pass| {
+            for base in per_step {
+                if replay {
+                    let mut k_first = 0;
+                    while k_first < k_total {
+                        let k_count = (*langevin_chunk).min(k_total - k_first);
+                        let off = slots.push(&TrainParams { k_first, k_count, ..base });
+                        match tiled_workgroups {
+                            Some(n) => workgroups(pass, &k.langevin, &g[0], off, *n),
+                            None => dispatch(pass, &k.langevin, &g[0], off, b, 1),
                         }
+                        k_first += k_count;
                     }
-                    let off = slots.push(&base);
-                    if !replay {
-                        dispatch(&mut pass, &k.noise, &g[1], off, b, 1);
-                    }
-                    dispatch(&mut pass, &k.forward_backward, &g[2], off, 2 * b, 1);
-                    workgroups(&mut pass, &k.loss, &g[3], off, 1);
-                    dispatch(&mut pass, &k.param_grads, &g[4], off, layout.n_mlp as u32, 1);
-                    workgroups(&mut pass, &k.grad_norm, &g[5], off, 1);
-                    dispatch(&mut pass, &k.optimizer, &g[6], off, layout.n_params as u32, 1);
                 }
+                let off = slots.push(&base);
+                if !replay {
+                    dispatch(pass, &k.noise, &g[1], off, b, 1);
+                }
+                dispatch(pass, &k.forward_backward, &g[2], off, 2 * b, 1);
+                workgroups(pass, &k.loss, &g[3], off, 1);
+                dispatch(pass, &k.param_grads, &g[4], off, layout.n_mlp as u32, 1);
+                workgroups(pass, &k.grad_norm, &g[5], off, 1);
+                dispatch(pass, &k.optimizer, &g[6], off, layout.n_params as u32, 1);
             }
             slots.flush(ctx);
-            ctx.queue().submit([encoder.finish()]);
         })?;
         self.step += n;
         Ok(())
@@ -543,12 +534,6 @@ impl MlpTrainer {
     }
 }
 
-/// `n` workgroups of a kernel that sizes its own workgroups (reductions, tiles).
-pub(super) fn workgroups(pass: &mut wgpu::ComputePass, kernel: &Kernel, group: &wgpu::BindGroup, offset: u32, n: u32) {
-    pass.set_pipeline(&kernel.pipeline);
-    pass.set_bind_group(0, group, &[offset]);
-    pass.dispatch_workgroups(n, 1, 1);
-}
 
 impl Trainer for MlpTrainer {
     fn run(&mut self, steps: u32) -> Result<Vec<StepMetrics>> {

@@ -6,9 +6,9 @@
 //! the device; [`LayeredTrainer::run`] records up to [`STEPS_PER_SUBMIT`] steps per submit and
 //! reads back only the metrics rows. CPU twin: [`super::cpu::CpuTrainer`].
 
-use super::gpu::{STEPS_PER_SUBMIT, workgroups};
+use super::gpu::STEPS_PER_SUBMIT;
 use super::{Loss, METRIC_FLOATS, Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer};
-use crate::gpu::launch::{ParamSlots, WG, bind_group, check_fits, dispatch};
+use crate::gpu::launch::{ParamSlots, WG, bind_group, check_fits, dispatch, workgroups};
 use crate::gpu::{Binding, GpuContext, Kernel};
 use crate::nn::Network;
 use crate::nn::gpu::{NnKernels, Slice};

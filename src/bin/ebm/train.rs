@@ -392,8 +392,9 @@ fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<Option
     let ckpt = run_dir.join(run::CHECKPOINT);
     let (state, mut config) = checkpoint::load(&ckpt)?;
     let same = |flag: &str, run: String, new: String| given.unchanged(flag, run, new, RESUME_MAY_CHANGE);
-    if let Some(m) = &a.model {
-        same("--model", info.model.to_string(), ModelSpec::parse(m)?.to_string())?;
+    // Compared as networks; a difference is reported in the spelling given.
+    if let Some(m) = a.model.as_ref().filter(|m| ModelSpec::parse(m).ok().as_ref() != Some(&info.model)) {
+        same("--model", info.model.to_string(), m.clone())?;
     }
     given.unchanged_data("--data", &info.data, info.data_file.as_deref(), a.data.as_deref().unwrap_or_default(), RESUME_MAY_CHANGE)?;
     same("--train-size", info.train_size.to_string(), a.train_size.to_string())?;
