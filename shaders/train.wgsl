@@ -33,7 +33,7 @@ struct TrainParams {
     eps: f32,
     weight_decay: f32,
     clip_norm: f32,
-    _pad1: f32,
+    grad_clamp: f32,        // Langevin gradient clamp (0: off)
 }
 
 @group(0) @binding(0) var<uniform> p: TrainParams;
@@ -82,7 +82,7 @@ fn negatives_langevin(@builtin(global_invocation_id) gid: vec3<u32>) {
             if i % 4u == 0u {
                 noise = normal4(p.seed, j, p.step, STREAM_PROPOSAL_NOISE, k * DRAWS + i / 4u);
             }
-            x[i] = clamp(x[i] - p.step_size * g[i] + p.noise_std * noise[i % 4u], data[i], data[DIM + i]);
+            x[i] = clamp(x[i] - p.step_size * clamp_grad(g[i], p.grad_clamp) + p.noise_std * noise[i % 4u], data[i], data[DIM + i]);
         }
     }
     for (var i = 0u; i < DIM; i++) {

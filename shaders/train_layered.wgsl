@@ -42,6 +42,8 @@ struct TrainLayeredParams {
     eps: f32,
     weight_decay: f32,
     clip_norm: f32,
+    grad_clamp: f32,        // Langevin gradient clamp (0: off)
+    _pad: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: TrainLayeredParams;
@@ -144,7 +146,7 @@ fn langevin_step(@builtin(global_invocation_id) gid: vec3<u32>) {
         if i < p.dim {
             let x = work[neg(j) + i];
             let g = work[dx_off() + j * p.dim + i];
-            work[neg(j) + i] = clamp(x - p.step_size * g + p.noise_std * noise[lane], data[i], data[p.dim + i]);
+            work[neg(j) + i] = clamp(x - p.step_size * clamp_grad(g, p.grad_clamp) + p.noise_std * noise[lane], data[i], data[p.dim + i]);
         }
     }
 }

@@ -35,6 +35,11 @@ fn pair_weights(loss: u32, alpha: f32, margin: f32, ep: f32, en: f32, log_z: f32
     return PairWeights(1.0 + rp, -1.0 + rn, ep - en + reg, 0.0);
 }
 
+// A Langevin step's gradient coordinate, clamped to [-limit, limit] (limit 0: off).
+fn clamp_grad(g: f32, limit: f32) -> f32 {
+    return select(g, clamp(g, -limit, limit), limit > 0.0);
+}
+
 struct OptimizerSettings {
     kind: u32,          // 0 adam, 1 sgd with momentum
     lr: f32,

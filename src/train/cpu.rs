@@ -77,7 +77,7 @@ impl CpuTrainer {
                     for i in 0..d {
                         let xi =
                             rng::normal4(cfg.seed, j, step, Stream::ProposalNoise, k * draws + i as u32 / 4)[i % 4];
-                        x[i] = (x[i] - lv.step_size * g[i] + noise_std * xi).clamp(cfg.box_lo[i], cfg.box_hi[i]);
+                        x[i] = (x[i] - lv.step_size * lv.clamp_grad(g[i]) + noise_std * xi).clamp(cfg.box_lo[i], cfg.box_hi[i]);
                     }
                 }
             }

@@ -57,7 +57,7 @@ struct TrainParams {
     eps: f32,
     weight_decay: f32,
     clip_norm: f32,
-    _pad1: f32,
+    grad_clamp: f32,
 }
 
 /// Where things live in the `energy_params` and `work` buffers.
@@ -482,6 +482,7 @@ impl MlpTrainer {
             eps,
             weight_decay: c.weight_decay,
             clip_norm: c.clip_norm,
+            grad_clamp: c.langevin.grad_clamp,
             ..Default::default()
         }
     }

@@ -58,6 +58,8 @@ pub(crate) struct TrainLayeredParams {
     eps: f32,
     weight_decay: f32,
     clip_norm: f32,
+    grad_clamp: f32,
+    _pad: f32,
 }
 
 #[doc(hidden)]
@@ -284,6 +286,8 @@ impl LayeredTrainer {
             eps,
             weight_decay: c.weight_decay,
             clip_norm: c.clip_norm,
+            grad_clamp: c.langevin.grad_clamp,
+            _pad: 0.0,
         }
     }
 

@@ -111,11 +111,20 @@ pub struct Langevin {
     pub step_size: f32,
     /// Noise std as a multiple of sqrt(2 h) (1: exact ULA; < 1 is the usual "cold" EBM sampler).
     pub noise_scale: f32,
+    /// Each gradient coordinate is clamped to [-grad_clamp, grad_clamp] before the step (0:
+    /// off), as the UvA image recipe does.
+    #[serde(default)]
+    pub grad_clamp: f32,
 }
 
 impl Langevin {
     pub fn noise_std(&self) -> f32 {
         self.noise_scale * (2.0 * self.step_size).sqrt()
+    }
+
+    /// The gradient coordinate a step uses (the twin of `clamp_grad` in the training shaders).
+    pub fn clamp_grad(&self, g: f32) -> f32 {
+        if self.grad_clamp > 0.0 { g.clamp(-self.grad_clamp, self.grad_clamp) } else { g }
     }
 }
 
@@ -130,6 +139,12 @@ pub struct TrainConfig {
     /// decay_steps, constant after (decay_steps 0: no decay).
     pub decay_steps: u32,
     pub final_lr_fraction: f32,
+    /// Exponential decay on top: the learning rate is multiplied by epoch_gamma after every
+    /// steps_per_epoch steps (steps_per_epoch 0: off), as the UvA recipe's 0.97 per epoch.
+    #[serde(default = "one")]
+    pub epoch_gamma: f32,
+    #[serde(default)]
+    pub steps_per_epoch: u32,
     pub weight_decay: f32,
     /// Global-norm gradient clipping threshold (0: off).
     pub clip_norm: f32,
@@ -177,10 +192,12 @@ impl TrainConfig {
             lr: 5e-3,
             decay_steps: 0,
             final_lr_fraction: 1.0,
+            epoch_gamma: 1.0,
+            steps_per_epoch: 0,
             weight_decay: 0.0,
             clip_norm: 10.0,
             batch: 256,
-            langevin: Langevin { steps: 20, step_size: 0.01, noise_scale: 1.0 },
+            langevin: Langevin { steps: 20, step_size: 0.01, noise_scale: 1.0, grad_clamp: 0.0 },
             buffer_capacity: 8192,
             reset_prob: 0.05,
             box_lo: lo,
@@ -219,6 +236,9 @@ impl TrainConfig {
             ));
         }
         non_negative("weight decay", self.weight_decay)?;
+        if !(self.epoch_gamma > 0.0 && self.epoch_gamma <= 1.0) {
+            return Err(Error::invalid("lr gamma per epoch", format!("must be in (0, 1], got {}", self.epoch_gamma)));
+        }
         non_negative("clip norm", self.clip_norm)?;
         if self.batch == 0 || self.batch > 16384 {
             return Err(Error::invalid("batch", format!("must be in 1..=16384, got {}", self.batch)));
@@ -253,6 +273,7 @@ impl TrainConfig {
                 ));
             }
             positive("langevin step size", self.langevin.step_size)?;
+            non_negative("langevin gradient clamp", self.langevin.grad_clamp)?;
             non_negative("langevin noise scale", self.langevin.noise_scale)?;
             if self.buffer_capacity < self.batch || self.buffer_capacity > 1 << 24 {
                 return Err(Error::invalid(
@@ -553,6 +574,10 @@ pub trait Trainer {
     fn executor(&self) -> String;
 }
 
+fn one() -> f32 {
+    1.0
+}
+
 /// Per-step scalars both executors derive alike from the config and the step.
 #[derive(Clone, Copy, Debug)]
 pub struct StepScalars {
@@ -572,7 +597,10 @@ impl StepScalars {
             Optimizer::Sgd { .. } => (1.0, 1.0),
         };
         let progress = if config.decay_steps == 0 { 0.0 } else { (step as f64 / config.decay_steps as f64).min(1.0) };
-        let decay = 1.0 - (1.0 - config.final_lr_fraction as f64) * progress;
+        let mut decay = 1.0 - (1.0 - config.final_lr_fraction as f64) * progress;
+        if config.steps_per_epoch > 0 {
+            decay *= (config.epoch_gamma as f64).powi((step / config.steps_per_epoch) as i32);
+        }
         Self { lr: (config.lr as f64 * decay) as f32 * lr_scale, bias1, bias2 }
     }
 }
