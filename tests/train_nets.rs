@@ -131,8 +131,9 @@ fn convolutional_training_resumes_bit_identically() {
     }
 }
 
-/// `ebm train --model SPEC` on a .npy of [rows, 1, 6, 6] images on the CPU executor, then
-/// `ebm sample` from the checkpoint; bad pairings of model and data are refused by name.
+/// `ebm train --model SPEC` on a .npy of [rows, 1, 6, 6] images on the CPU executor with the
+/// image recipe's defaults, then `ebm sample` from the checkpoint; bad pairings of model and
+/// data are refused by name.
 #[test]
 fn cli_trains_a_convolutional_network_on_image_rows() {
     let dir = common::temp_dir("cli-conv");
@@ -141,12 +142,24 @@ fn cli_trains_a_convolutional_network_on_image_rows() {
     ebm_gpu::io::npy::write_f32(&npy, &data, &[120, 1, 6, 6]).unwrap();
     let run_dir = dir.join("run");
     let model = "1x6x6/4k3s2p1/swish/flatten/8/swish/1";
-    let args = ["train", "--data", common::s(&npy), "--model", model, "--steps", "12", "--batch", "16", "--buffer-size", "64", "--langevin-steps", "3", "--checkpoint-every", "6", "--figure-every", "6", "--backend", "cpu", "--run-dir", common::s(&run_dir)];
+    let args = ["train", "--data", common::s(&npy), "--model", model, "--epochs", "2", "--batch", "16", "--buffer-size", "64", "--langevin-steps", "3", "--checkpoint-every", "8", "--figure-every", "8", "--backend", "cpu", "--run-dir", common::s(&run_dir)];
     let o = common::ebm(&args);
     assert!(o.status.success(), "{}", common::stderr(&o));
-    assert!(run_dir.join("figures/replay_000012.png").exists());
+    for figure in ["replay_000008.png", "samples_000008.png", "replay_000016.png", "samples_000016.png"] {
+        assert!(run_dir.join("figures").join(figure).exists(), "{figure}");
+    }
     let metrics = std::fs::read_to_string(run_dir.join(run::METRICS)).unwrap();
-    assert_eq!(metrics.lines().count(), 13, "a header and 12 steps");
+    assert_eq!(metrics.lines().count(), 17, "a header and 2 epochs of ceil(120 / 16) = 8 steps");
+    // The flags not given take the image recipe's values (the model's input is an image).
+    let (_, c) = checkpoint::load(&run_dir.join(run::CHECKPOINT)).unwrap();
+    let lv = c.langevin;
+    assert_eq!((lv.steps, lv.step_size, lv.grad_clamp, c.batch), (3, 10.0, 0.03, 16));
+    assert!((lv.noise_std() - 0.005).abs() < 1e-6, "noise std {}", lv.noise_std());
+    assert_eq!((c.alpha, c.lr, c.clip_norm, c.epoch_gamma, c.steps_per_epoch, c.final_lr_fraction), (0.1, 1e-4, 0.1, 0.97, 8, 1.0));
+    assert!(matches!(c.optimizer, Optimizer::Adam { beta1, .. } if beta1 == 0.0));
+    assert!(c.box_lo.iter().all(|&v| v == -1.0) && c.box_hi.iter().all(|&v| v == 1.0), "images live in [-1, 1]");
+    let lr = |step: usize| metrics.lines().nth(step).unwrap().split(',').nth(9).unwrap().parse::<f32>().unwrap();
+    assert!((lr(9) / lr(8) - 0.97).abs() < 1e-5, "x0.97 after the first epoch: {} then {}", lr(8), lr(9));
     let samples = dir.join("samples.npy");
     let png = dir.join("samples.png");
     let energy = format!("net:{}", run_dir.join(run::CHECKPOINT).display());

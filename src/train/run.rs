@@ -92,30 +92,70 @@ pub fn figure_path(dir: &Path, step: u32, state: &TrainState) -> Option<PathBuf>
     Some(dir.join("figures").join(format!("{name}_{step:06}.png")))
 }
 
-/// Writes the figure [`figure_path`] names: for a 2-D model the energy heatmap over the
-/// config's box with up to 1000 replay samples on top; for an image-shaped network the first
-/// 64 replay-buffer entries as images (each channel a tile, the box's range black to white).
-pub fn write_figure(path: &Path, state: &TrainState, config: &TrainConfig) -> Result<()> {
+/// Writes the figures of `step` ([`figure_path`] first) and returns their paths: for a 2-D
+/// model the energy heatmap over the config's box with up to 2000 replay samples on top; for
+/// an image-shaped network the first 64 replay-buffer entries as images (each channel a tile,
+/// the box's range black to white) and `samples_STEP.png`, 64 fresh chains after
+/// [`FRESH_CHAIN_STEPS`] steps of the training sampler from uniform noise ([`fresh_samples`]).
+pub fn write_figures(dir: &Path, step: u32, state: &TrainState, config: &TrainConfig) -> Result<Vec<PathBuf>> {
+    let Some(path) = figure_path(dir, step, state) else { return Ok(Vec::new()) };
+    let figures = dir.join("figures");
+    std::fs::create_dir_all(&figures).map_err(|e| Error::io(&figures, e))?;
     match state.net.input {
-        Shape::Flat(2) => {
+        Shape::Image { c, h, w } => {
+            let grid = |path: &Path, rows: &[f32]| {
+                let d = config.dim();
+                let unit: Vec<f32> = rows[..rows.len().min(64 * d)]
+                    .chunks_exact(d)
+                    .flat_map(|row| {
+                        row.iter().enumerate().map(|(i, v)| (v - config.box_lo[i]) / (config.box_hi[i] - config.box_lo[i]))
+                    })
+                    .collect();
+                crate::rbm::figure::image_grid_png(path, &unit, h, w, 8 * c, 3, crate::rbm::figure::Scale::Unit)
+            };
+            grid(&path, &state.replay)?;
+            let samples = figures.join(format!("samples_{step:06}.png"));
+            grid(&samples, &fresh_samples(state, config, 64, FRESH_CHAIN_STEPS)?)?;
+            Ok(vec![path, samples])
+        }
+        _ => {
             let grid =
                 super::eval::grid([config.box_lo[0], config.box_lo[1]], [config.box_hi[0], config.box_hi[1]], 200);
             let energies = super::eval::energies(&state.energy(), &grid.points());
             let shown = state.replay.len().min(2000);
-            crate::io::figure::energy_heatmap_png(path, &grid, &energies, &state.replay[..shown], 2)
+            crate::io::figure::energy_heatmap_png(&path, &grid, &energies, &state.replay[..shown], 2)?;
+            Ok(vec![path])
         }
-        Shape::Image { c, h, w } => {
-            let d = config.dim();
-            let shown: Vec<f32> = state.replay[..state.replay.len().min(64 * d)]
-                .chunks_exact(d)
-                .flat_map(|row| {
-                    row.iter().enumerate().map(|(i, v)| (v - config.box_lo[i]) / (config.box_hi[i] - config.box_lo[i]))
-                })
-                .collect();
-            crate::rbm::figure::image_grid_png(path, &shown, h, w, 8 * c, 3, crate::rbm::figure::Scale::Unit)
-        }
-        Shape::Flat(_) => Err(Error::invalid("figure", "only 2-D models and networks on images have one")),
     }
+}
+
+/// Steps of the fresh chains drawn in `samples_STEP.png`.
+pub const FRESH_CHAIN_STEPS: u32 = 256;
+
+/// `chains` chains of the model from uniform noise in the box after `steps` steps of the
+/// training sampler (ULA with its step, noise, gradient clamp and box), on the CPU executor;
+/// seeded by the config's seed, so a step's figure is reproducible.
+pub fn fresh_samples(state: &TrainState, config: &TrainConfig, chains: usize, steps: u32) -> Result<Vec<f32>> {
+    use crate::sampler::{ChainSampler, SamplerConfig, SamplerKind, cpu::CpuSampler};
+    let lv = config.langevin;
+    let seed = config.seed ^ 0xF4E5_C4A1_0000_0001;
+    let mut sc = SamplerConfig::new(SamplerKind::Ula, lv.step_size, seed);
+    sc.noise_scale = Some(lv.noise_std());
+    sc.grad_clamp = (lv.grad_clamp > 0.0).then_some(lv.grad_clamp);
+    let lo = config.box_lo.iter().fold(f32::INFINITY, |m, &v| m.min(v));
+    let hi = config.box_hi.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    sc.box_clamp = Some((lo, hi));
+    let d = config.dim();
+    let initial: Vec<f32> = (0..chains * d)
+        .map(|k| {
+            let (j, i) = (k / d, k % d);
+            let u = crate::rng::uniform4(seed, j as u32, 0, crate::rng::Stream::Init, i as u32 / 4)[i % 4];
+            config.box_lo[i] + (config.box_hi[i] - config.box_lo[i]) * u
+        })
+        .collect();
+    let mut sampler = CpuSampler::new(&state.energy(), sc, &initial)?;
+    sampler.run(steps)?;
+    sampler.state()
 }
 
 /// Trains from `state` to `opts.total_steps`, checkpointing, logging and guarding as described
@@ -135,7 +175,6 @@ pub fn train(
     let ckpt = opts.dir.join(CHECKPOINT);
     let metrics_path = opts.dir.join(METRICS);
     let log_path = opts.dir.join(LOG);
-    let figures = opts.dir.join("figures");
     if state.step == 0 || !ckpt.exists() {
         checkpoint::save(&ckpt, &state, config)?;
     }
@@ -208,10 +247,10 @@ pub fn train(
             };
             // The figure first: a checkpoint at a step promises that step's outputs exist, so a
             // kill between the two leaves a run that resumes and redoes both.
-            if let Some(path) = figure_path(&opts.dir, step, &state).filter(|_| figure_due) {
-                std::fs::create_dir_all(&figures).map_err(|e| Error::io(&figures, e))?;
-                write_figure(&path, &state, config)?;
-                on_event(Event::Figure(&path));
+            if figure_due {
+                for path in write_figures(&opts.dir, step, &state, config)? {
+                    on_event(Event::Figure(&path));
+                }
             }
             checkpoint::save(&ckpt, &state, config)?;
             on_event(Event::Checkpoint { step, path: &ckpt });

@@ -64,7 +64,10 @@ pub const TRAIN_FLAGS: &[(&str, &str)] = &[
     ("clip norm", "--clip-norm"),
     ("langevin steps", "--langevin-steps"),
     ("langevin step size", "--step-size"),
-    ("langevin noise scale", "--noise-scale"),
+    ("langevin noise scale", "--noise-scale / --noise-std"),
+    ("langevin gradient clamp", "--grad-clamp"),
+    ("lr gamma per epoch", "--lr-gamma"),
+    ("final learning-rate fraction", "--lr-decay-to"),
     ("buffer capacity", "--buffer-size"),
     ("reset probability", "--reset-prob"),
 ];

@@ -39,8 +39,9 @@ pub enum OptimizerArg {
 pub struct TrainArgs {
     /// A toy dataset (ring8, grid25, two_moons, swiss_roll, checkerboard, rings, pinwheel,
     /// two_spirals), a .npy/.csv file of [rows, D] points (.npy rows may be [C, H, W] images),
-    /// or images scaled to [-1, 1]: an IDX images file or an MNIST-layout folder (training
-    /// split). D must be the model's input size. Optional with --resume.
+    /// or images scaled to [-1, 1]: mnist or fashion-mnist (the folders under $EBM_DATA_DIR,
+    /// default ../shared/data), an IDX images file or an MNIST-layout folder (training split).
+    /// D must be the model's input size. Optional with --resume.
     #[arg(long)]
     pub data: Option<String>,
     /// Network, in the text form of README "Networks" (e.g. 2/128/silu/128/silu/1, or
@@ -52,48 +53,65 @@ pub struct TrainArgs {
     /// against Gaussian noise; no Langevin).
     #[arg(long, default_value = "cd")]
     pub loss: String,
-    /// Train until this many steps are done (a resumed run continues to it).
-    #[arg(long, default_value_t = 3000)]
-    pub steps: u32,
-    /// Data points (and as many negatives) per step.
-    #[arg(long, default_value_t = 256)]
-    pub batch: usize,
+    /// Train until this many steps are done (a resumed run continues to it) [default: 3000;
+    /// images: one epoch].
+    #[arg(long, conflicts_with = "epochs")]
+    pub steps: Option<u32>,
+    /// Train for this many passes over the data: --steps = epochs x ceil(rows / batch).
+    #[arg(long)]
+    pub epochs: Option<u32>,
+    /// Data points (and as many negatives) per step [default: 256; images: 128].
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Train on the first N rows of a data file or image set only.
+    #[arg(long)]
+    pub subset: Option<usize>,
     /// Where the run's files go (optional with `--resume DIR`).
     #[arg(long, required_unless_present = "resume")]
     pub run_dir: Option<PathBuf>,
-    /// Learning rate (Adam or SGD).
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 5e-3)]
-    pub lr: f32,
-    /// Decay the learning rate linearly to this fraction of --lr over --steps (1: constant).
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.05)]
-    pub lr_decay_to: f32,
+    /// Learning rate (Adam or SGD) [default: 5e-3; images: 1e-4].
+    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    pub lr: Option<f32>,
+    /// Decay the learning rate linearly to this fraction of --lr over --steps (1: constant)
+    /// [default: 0.05; images: 1].
+    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    pub lr_decay_to: Option<f32>,
+    /// Multiply the learning rate by this after every epoch [default: 1; images: 0.97].
+    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    pub lr_gamma: Option<f32>,
     /// adam, or sgd with momentum --beta1.
     #[arg(long, value_enum, default_value = "adam")]
     pub optimizer: OptimizerArg,
-    /// Adam's beta1, or SGD's momentum.
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.9)]
-    pub beta1: f32,
+    /// Adam's beta1, or SGD's momentum [default: 0.9; images: 0].
+    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    pub beta1: Option<f32>,
     /// Adam's beta2.
     #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.999)]
     pub beta2: f32,
     /// L2 weight decay added to the gradient (not to log Z).
     #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.0)]
     pub weight_decay: f32,
-    /// Global-norm gradient clipping (0: off).
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 10.0)]
-    pub clip_norm: f32,
-    /// Energy regulariser weight: alpha * mean(E(x+)^2 + E(x-)^2).
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.01)]
-    pub alpha: f32,
-    /// Langevin steps per training step for the negatives.
-    #[arg(long, default_value_t = 20)]
-    pub langevin_steps: u32,
-    /// Langevin step size h: x <- x - h grad E(x) + noise.
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.01)]
-    pub step_size: f32,
-    /// Langevin noise as a multiple of sqrt(2 * step size).
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 1.0)]
-    pub noise_scale: f32,
+    /// Global-norm gradient clipping (0: off) [default: 10; images: 0.1].
+    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    pub clip_norm: Option<f32>,
+    /// Energy regulariser weight: alpha * mean(E(x+)^2 + E(x-)^2) [default: 0.01; images: 0.1].
+    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    pub alpha: Option<f32>,
+    /// Langevin steps per training step for the negatives [default: 20; images: 60].
+    #[arg(long)]
+    pub langevin_steps: Option<u32>,
+    /// Langevin step size h: x <- x - h grad E(x) + noise [default: 0.01; images: 10].
+    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    pub step_size: Option<f32>,
+    /// Langevin noise as a multiple of sqrt(2 * step size) [default: 1].
+    #[arg(long, value_parser = crate::numbers::finite_f32, conflicts_with = "noise_std")]
+    pub noise_scale: Option<f32>,
+    /// Langevin noise standard deviation, instead of --noise-scale [images default: 0.005].
+    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    pub noise_std: Option<f32>,
+    /// Clamp each Langevin gradient coordinate to [-C, C] (0: off) [default: 0; images: 0.03].
+    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    pub grad_clamp: Option<f32>,
     /// Replay buffer capacity (persistent negatives).
     #[arg(long, default_value_t = 8192)]
     pub buffer_size: usize,
@@ -118,7 +136,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 500)]
     pub checkpoint_every: u32,
     /// Figure every this many steps (at checkpoints): the energy heatmap with replay samples
-    /// of a 2-D model, a grid of replay-buffer images for a network on images.
+    /// of a 2-D model; for a network on images, grids of replay-buffer images and of 64 fresh
+    /// chains (256 Langevin steps from noise).
     #[arg(long, default_value_t = 1000)]
     pub figure_every: u32,
     /// Roll back to the last checkpoint (halving the learning rate) when |E(x-) - E(x+)|
@@ -166,6 +185,66 @@ struct RunInfo {
     /// in runs of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     data_file: Option<PathBuf>,
+    /// `--subset`: the first rows of the data that were trained on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    subset: Option<usize>,
+}
+
+/// Defaults of the flags that differ between 2-D toys and images (a model whose input is
+/// CxHxW): for images the UvA MNIST recipe (Lippe, UvA DL tutorial 8).
+struct Recipe {
+    steps: u32,
+    batch: usize,
+    lr: f32,
+    lr_decay_to: f32,
+    lr_gamma: f32,
+    beta1: f32,
+    clip_norm: f32,
+    alpha: f32,
+    langevin_steps: u32,
+    step_size: f32,
+    noise_std: Option<f32>,
+    grad_clamp: f32,
+}
+
+const TOY_RECIPE: Recipe = Recipe {
+    steps: 3000,
+    batch: 256,
+    lr: 5e-3,
+    lr_decay_to: 0.05,
+    lr_gamma: 1.0,
+    beta1: 0.9,
+    clip_norm: 10.0,
+    alpha: 0.01,
+    langevin_steps: 20,
+    step_size: 0.01,
+    noise_std: None,
+    grad_clamp: 0.0,
+};
+
+const IMAGE_RECIPE: Recipe = Recipe {
+    steps: 0, // one epoch
+    batch: 128,
+    lr: 1e-4,
+    lr_decay_to: 1.0,
+    lr_gamma: 0.97,
+    beta1: 0.0,
+    clip_norm: 0.1,
+    alpha: 0.1,
+    langevin_steps: 60,
+    step_size: 10.0,
+    noise_std: Some(0.005),
+    grad_clamp: 0.03,
+};
+
+/// `mnist` and `fashion-mnist`, unless a path of that name exists, are the folders of that
+/// name under $EBM_DATA_DIR (default ../shared/data).
+fn data_path(spec: &str) -> String {
+    if ["mnist", "fashion-mnist"].contains(&spec) && !Path::new(spec).exists() {
+        let dir = std::env::var_os("EBM_DATA_DIR").map_or_else(|| PathBuf::from("../shared/data"), PathBuf::from);
+        return dir.join(spec).to_string_lossy().into_owned();
+    }
+    spec.to_string()
 }
 
 const DEFAULT_MODEL: &str = "mlp:2,128,128,1:silu";
@@ -175,9 +254,16 @@ fn held_out_seed(s: u64) -> u64 {
     s ^ 0x5EED_0F4E_1D00_0075
 }
 
-/// The training rows and their width.
-fn load_data(spec: &str, n: usize, seed: u64) -> anyhow::Result<(Vec<f32>, usize)> {
-    toy::load_rows(spec, n, seed).with_context(|| format!("loading --data {spec}"))
+/// The training rows (the first `subset` of them, if given) and their width.
+fn load_data(spec: &str, n: usize, seed: u64, subset: Option<usize>) -> anyhow::Result<(Vec<f32>, usize)> {
+    let (mut data, dim) = toy::load_rows(&data_path(spec), n, seed).with_context(|| format!("loading --data {spec}"))?;
+    if let Some(rows) = subset {
+        if rows == 0 {
+            bail!("--subset must be at least 1 row");
+        }
+        data.truncate(rows.saturating_mul(dim));
+    }
+    Ok((data, dim))
 }
 
 fn read_run(dir: &Path) -> anyhow::Result<RunInfo> {
@@ -283,6 +369,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     let mut executor = String::new();
     let model = &info.model;
     let points = data.len() / config.dim();
+    let images = matches!(model.arch.input, ebm_gpu::nn::Shape::Image { .. });
     let result = run::train(&opts, &config, state, &make, &mut |e| match e {
         Event::Started { executor: name, step } => {
             executor = name.to_string();
@@ -296,7 +383,17 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
         }
         Event::Steps(m) => {
             if let Some(last) = m.last() {
-                bar.set_message(format!("loss {:.4} gap {:.3} |g| {:.3}", last.loss, last.gap(), last.grad_norm));
+                let mut message = format!("loss {:.4} gap {:.3} |g| {:.3}", last.loss, last.gap(), last.grad_norm);
+                if images {
+                    let per_epoch = config.steps_per_epoch.max(1);
+                    let rate = (last.step - first) as f64 * config.batch as f64 / start.elapsed().as_secs_f64().max(1e-9);
+                    message = format!(
+                        "epoch {}/{} {message} {rate:.0} img/s",
+                        last.step.div_ceil(per_epoch),
+                        target.div_ceil(per_epoch)
+                    );
+                }
+                bar.set_message(message);
                 bar.set_position(last.step as u64);
             }
         }
@@ -334,55 +431,92 @@ fn work(info: &RunInfo, config: &TrainConfig, from: u32) -> anyhow::Result<()> {
 type Run = (RunInfo, TrainConfig, TrainState, Vec<f32>);
 
 fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
-    let data_spec = a.data.clone().context("--data is required (a toy dataset name or a .npy/.csv file)")?;
+    let data_spec = a.data.clone().context("--data is required (a toy dataset name, a .npy/.csv file or images)")?;
     let model = ModelSpec::parse(a.model.as_deref().unwrap_or(DEFAULT_MODEL))?;
+    let images = matches!(model.arch.input, ebm_gpu::nn::Shape::Image { .. });
+    let r = if images { &IMAGE_RECIPE } else { &TOY_RECIPE };
+    let batch = a.batch.unwrap_or(r.batch);
     let loss = Loss::parse(&a.loss)?;
     let mut plan = ebm_gpu::plan::Plan::new();
     // The points (generated, then copied to the executor), the replay buffer and its
     // Langevin negatives, and a batch of positives, negatives and their gradients.
+    let width = model.arch.input.len() as u64;
     plan.add(format!("--train-size {}", a.train_size), "the training points", &[a.train_size as u64, 2], 4, 3);
-    plan.add(format!("--buffer-size {}", a.buffer_size), "the replay buffer", &[a.buffer_size as u64, 2], 4, 3);
+    plan.add(format!("--buffer-size {}", a.buffer_size), "the replay buffer", &[a.buffer_size as u64, width], 4, 3);
     let params = model.param_count();
     // Weights, gradients, Adam's two moments, the checkpoint's copy and its encoding.
     plan.add(format!("--model {}", a.model.as_deref().unwrap_or(DEFAULT_MODEL)), format!("the network's {params} parameters"), &[params], 4, 8);
-    plan.add(format!("--batch {}", a.batch), "a batch of points, negatives and their activations and gradients", &[a.batch as u64, model.values_per_point()], 4, 8);
+    plan.add(format!("--batch {batch}"), "a batch of points, negatives and their activations and gradients", &[batch as u64, model.values_per_point()], 4, 8);
     plan.check()?;
-    let (data, dim) = load_data(&data_spec, a.train_size, a.seed)?;
+    let (data, dim) = load_data(&data_spec, a.train_size, a.seed, a.subset)?;
+    let rows = data.len() / dim;
+    let steps_per_epoch = rows.div_ceil(batch.max(1)) as u32;
+    let steps = match (a.steps, a.epochs) {
+        (Some(s), _) => s,
+        (None, Some(e)) => e.checked_mul(steps_per_epoch).context("--epochs x steps per epoch passes 2^32 steps")?,
+        (None, None) if images => steps_per_epoch,
+        (None, None) => r.steps,
+    };
     let info = RunInfo {
-        data_file: crate::rundir::data_file(Path::new(&data_spec)),
+        data_file: crate::rundir::data_file(Path::new(&data_path(&data_spec))),
         data: data_spec,
         model,
         train_size: a.train_size,
         data_seed: a.seed,
-        steps: a.steps,
+        steps,
         data_hash: Some(crate::rundir::data_hash(&data)),
+        subset: a.subset,
     };
     let mut c = TrainConfig::for_data(loss, &data, dim, a.seed)?;
-    c.alpha = a.alpha;
+    if images {
+        // States live where images do: [-1, 1] (or the data's range, if wider).
+        for i in 0..dim {
+            c.box_lo[i] = data_min(&data, dim, i).min(-1.0);
+            c.box_hi[i] = data_max(&data, dim, i).max(1.0);
+        }
+    }
+    c.alpha = a.alpha.unwrap_or(r.alpha);
+    let beta1 = a.beta1.unwrap_or(r.beta1);
     c.optimizer = match a.optimizer {
-        OptimizerArg::Adam => Optimizer::Adam { beta1: a.beta1, beta2: a.beta2, eps: 1e-8 },
-        OptimizerArg::Sgd => Optimizer::Sgd { momentum: a.beta1 },
+        OptimizerArg::Adam => Optimizer::Adam { beta1, beta2: a.beta2, eps: 1e-8 },
+        OptimizerArg::Sgd => Optimizer::Sgd { momentum: beta1 },
     };
-    c.lr = a.lr;
-    c.decay_steps = a.steps;
-    c.final_lr_fraction = a.lr_decay_to;
+    c.lr = a.lr.unwrap_or(r.lr);
+    c.decay_steps = steps;
+    c.final_lr_fraction = a.lr_decay_to.unwrap_or(r.lr_decay_to);
+    c.epoch_gamma = a.lr_gamma.unwrap_or(r.lr_gamma);
+    c.steps_per_epoch = steps_per_epoch;
     c.weight_decay = a.weight_decay;
-    c.clip_norm = a.clip_norm;
-    c.batch = a.batch;
-    c.langevin.steps = a.langevin_steps;
-    c.langevin.step_size = a.step_size;
-    c.langevin.noise_scale = a.noise_scale;
+    c.clip_norm = a.clip_norm.unwrap_or(r.clip_norm);
+    c.batch = batch;
+    c.langevin.steps = a.langevin_steps.unwrap_or(r.langevin_steps);
+    c.langevin.step_size = a.step_size.unwrap_or(r.step_size);
+    c.langevin.noise_scale = match (a.noise_scale, a.noise_std.or(r.noise_std)) {
+        (Some(scale), _) => scale,
+        (None, Some(std)) => std / (2.0 * c.langevin.step_size).sqrt(),
+        (None, None) => 1.0,
+    };
+    c.langevin.grad_clamp = a.grad_clamp.unwrap_or(r.grad_clamp);
     c.buffer_capacity = a.buffer_size;
     c.reset_prob = a.reset_prob;
-    c.validate(data.len() / dim).map_err(|e| crate::numbers::with_flag_names(e, crate::numbers::TRAIN_FLAGS))?;
+    c.validate(rows).map_err(|e| crate::numbers::with_flag_names(e, crate::numbers::TRAIN_FLAGS))?;
     let state = TrainState::new(info.model.build(a.seed)?, &c).with_context(|| {
         format!("--model {:?} with --data {}", a.model.as_deref().unwrap_or(DEFAULT_MODEL), info.data)
     })?;
     Ok((info, c, state, data))
 }
 
+/// The smallest and largest value of column `i`.
+fn data_min(data: &[f32], dim: usize, i: usize) -> f32 {
+    data.iter().skip(i).step_by(dim).fold(f32::INFINITY, |m, &v| m.min(v))
+}
+
+fn data_max(data: &[f32], dim: usize, i: usize) -> f32 {
+    data.iter().skip(i).step_by(dim).fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+}
+
 /// What `ebm train --resume` lets change; every other setting given must equal the run's.
-const RESUME_MAY_CHANGE: &str = "a resume may change --steps (upwards), --backend, --mlp-strategy, \
+const RESUME_MAY_CHANGE: &str = "a resume may change --steps or --epochs (upwards), --backend, --mlp-strategy, \
     --checkpoint-every, --figure-every, --max-energy-gap, and --lr together with --change-lr";
 
 /// Checks the run against the checkpoint, the data and the flags given; `None` when the run is
@@ -409,39 +543,49 @@ fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<Option
         OptimizerArg::Sgd => "sgd",
     };
     same("--optimizer", optimizer.into(), wanted.into())?;
-    same("--beta1", beta1.to_string(), a.beta1.to_string())?;
+    // Flags not given are not compared (their value is the recipe's default, not the run's).
+    let text = |v: Option<String>| v.unwrap_or_default();
+    same("--beta1", beta1.to_string(), text(a.beta1.map(|v| v.to_string())))?;
     if let Some(beta2) = beta2 {
         same("--beta2", beta2.to_string(), a.beta2.to_string())?;
     }
+    let lv = config.langevin;
     for (flag, run, new) in [
-        ("--batch", config.batch.to_string(), a.batch.to_string()),
-        ("--lr-decay-to", config.final_lr_fraction.to_string(), a.lr_decay_to.to_string()),
+        ("--batch", config.batch.to_string(), text(a.batch.map(|v| v.to_string()))),
+        ("--subset", info.subset.map_or("all rows".into(), |v| v.to_string()), text(a.subset.map(|v| v.to_string()))),
+        ("--lr-decay-to", config.final_lr_fraction.to_string(), text(a.lr_decay_to.map(|v| v.to_string()))),
+        ("--lr-gamma", config.epoch_gamma.to_string(), text(a.lr_gamma.map(|v| v.to_string()))),
         ("--weight-decay", config.weight_decay.to_string(), a.weight_decay.to_string()),
-        ("--clip-norm", config.clip_norm.to_string(), a.clip_norm.to_string()),
-        ("--alpha", config.alpha.to_string(), a.alpha.to_string()),
-        ("--langevin-steps", config.langevin.steps.to_string(), a.langevin_steps.to_string()),
-        ("--step-size", config.langevin.step_size.to_string(), a.step_size.to_string()),
-        ("--noise-scale", config.langevin.noise_scale.to_string(), a.noise_scale.to_string()),
+        ("--clip-norm", config.clip_norm.to_string(), text(a.clip_norm.map(|v| v.to_string()))),
+        ("--alpha", config.alpha.to_string(), text(a.alpha.map(|v| v.to_string()))),
+        ("--langevin-steps", lv.steps.to_string(), text(a.langevin_steps.map(|v| v.to_string()))),
+        ("--step-size", lv.step_size.to_string(), text(a.step_size.map(|v| v.to_string()))),
+        ("--noise-scale", lv.noise_scale.to_string(), text(a.noise_scale.map(|v| v.to_string()))),
+        ("--noise-std", lv.noise_std().to_string(), text(a.noise_std.map(|v| v.to_string()))),
+        ("--grad-clamp", lv.grad_clamp.to_string(), text(a.grad_clamp.map(|v| v.to_string()))),
         ("--buffer-size", config.buffer_capacity.to_string(), a.buffer_size.to_string()),
         ("--reset-prob", config.reset_prob.to_string(), a.reset_prob.to_string()),
     ] {
         same(flag, run, new)?;
     }
-    if a.change_lr {
-        if !given.has("--lr") {
-            bail!("--change-lr needs the new --lr");
+    match (a.change_lr, a.lr) {
+        (true, None) => bail!("--change-lr needs the new --lr"),
+        (true, Some(lr)) => {
+            eprintln!("learning rate {} -> {lr} from step {} on (--change-lr)", config.lr, state.step);
+            config.lr = lr;
         }
-        eprintln!("learning rate {} -> {} from step {} on (--change-lr)", config.lr, a.lr, state.step);
-        config.lr = a.lr;
-    } else {
-        same("--lr", config.lr.to_string(), a.lr.to_string())?;
+        (false, lr) => same("--lr", config.lr.to_string(), text(lr.map(|v| v.to_string())))?,
     }
-    let target = if given.has("--steps") { a.steps } else { info.steps };
+    let target = match (a.steps, a.epochs) {
+        (Some(s), _) => s,
+        (None, Some(e)) => e.saturating_mul(config.steps_per_epoch.max(1)),
+        (None, None) => info.steps,
+    };
     if target < state.step {
         bail!("--resume: --steps {target} is below the checkpoint's step {}; a run cannot go back", state.step);
     }
     // The points are regenerated (toy data) or re-read (a file) and must be the run's.
-    let (data, dim) = load_data(&info.data, info.train_size, info.data_seed)?;
+    let (data, dim) = load_data(&info.data, info.train_size, info.data_seed, info.subset)?;
     if dim != config.dim() {
         bail!("--resume: the training data {} now has {dim} columns, the run was trained on {}", info.data, config.dim());
     }
@@ -462,10 +606,10 @@ fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<Option
     if state.step == target {
         // Complete; a kill between the final figure and the final checkpoint cannot happen (the
         // figure is written first), but a deleted figure is written again.
-        if let Some(figure) = run::figure_path(run_dir, state.step, &state).filter(|f| !f.exists()) {
-            std::fs::create_dir_all(run_dir.join("figures"))?;
-            run::write_figure(&figure, &state, &config)?;
-            eprintln!("wrote the missing final figure {}", figure.display());
+        if run::figure_path(run_dir, state.step, &state).is_some_and(|f| !f.exists()) {
+            for figure in run::write_figures(run_dir, state.step, &state, &config)? {
+                eprintln!("wrote the missing final figure {}", figure.display());
+            }
         }
         eprintln!(
             "{} is complete at step {} (--steps {target}); give a larger --steps to train on",
