@@ -196,3 +196,19 @@ fn parameter_gradients_without_input_gradients_match_cpu() {
     let p_gpu: Vec<f32> = bytemuck::pod_collect_to_vec(&out[0]);
     assert!(rel_err(&p_gpu, &p_cpu) < 1e-4, "parameter gradients differ by {}", rel_err(&p_gpu, &p_cpu));
 }
+
+/// `energy::gpu::energy_grad_batch` (what `ebm score` and `ebm ood` use) runs a lone network
+/// through the layer kernels, in chunks, matching the CPU; a sum holding one is refused.
+#[test]
+fn energy_evaluation_of_a_network_matches_cpu() {
+    let Some(ctx) = common::gpu() else { return };
+    let net = net("1x8x8/3k3s2p1/swish/flatten/5/tanh/4/head:lse", 21);
+    let n = 37;
+    let xs = rng::initial_states(3, 0, n, 64, 1.0);
+    let energy = Energy::Net(Arc::new(net.clone()));
+    let (e_gpu, g_gpu) = ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &energy, &xs).unwrap();
+    let (e_cpu, g_cpu) = ebm_gpu::train::eval::energy_grads(&energy, &xs);
+    assert!(rel_err(&e_gpu, &e_cpu) < 1e-4 && rel_err(&g_gpu, &g_cpu) < 1e-4, "GPU vs CPU energies/gradients");
+    let sum = Energy::Sum { terms: vec![(1.0, energy.clone()), (1.0, Energy::GaussianDiag { mean: vec![0.0; 64], inv_var: vec![1.0; 64] })] };
+    assert!(ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &sum, &xs).is_err());
+}

@@ -5,11 +5,23 @@ use super::Energy;
 use crate::gpu::{Binding, GpuContext};
 use crate::sampler::gpu::split;
 use crate::{Error, Result};
+use std::sync::Arc;
 
 const WORKGROUP: u32 = 64;
 
-/// Energies [n] and gradients [n, dim] at `points` ([n, dim] row-major).
-pub fn energy_grad_batch(ctx: &GpuContext, energy: &Energy, points: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
+/// Energies [n] and gradients [n, dim] at `points` ([n, dim] row-major). A lone network of
+/// layer kernels runs through them ([`crate::nn::gpu_net::energy_grad_batch`]); a sum holding
+/// one is refused.
+pub fn energy_grad_batch(ctx: &Arc<GpuContext>, energy: &Energy, points: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
+    if let Energy::Net(net) = energy {
+        return crate::nn::gpu_net::energy_grad_batch(ctx, net, points);
+    }
+    if energy.has_layered_net() {
+        return Err(Error::invalid(
+            "energy",
+            "the GPU evaluates convolutional and multi-output networks on their own, not inside a sum; use the CPU executor",
+        ));
+    }
     energy.validate()?;
     let dim = energy.dim();
     if points.len() % dim != 0 {

@@ -310,3 +310,31 @@ impl GpuNetwork {
 pub fn head_params_layout() -> (&'static str, &'static str, usize) {
     ("nn_head.wgsl", "HeadParams", size_of::<HeadParams>())
 }
+
+/// Energies [n] and input gradients [n, d] of the points `xs` ([n, d]) through the layer
+/// kernels, in chunks that fit the device; the GPU twin of [`Network::add_energy_grad_batch`].
+pub fn energy_grad_batch(ctx: &Arc<GpuContext>, net: &Network, xs: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
+    let d = net.input_dim();
+    if d == 0 || !xs.len().is_multiple_of(d) {
+        return Err(Error::invalid("points", format!("{} values do not form rows of the network's {d} inputs", xs.len())));
+    }
+    let n = xs.len() / d;
+    let binding = ctx.limits().max_storage_buffer_binding_size as usize / (4 * d);
+    let chunk = max_batch(ctx, net).min(binding).clamp(1, 4096);
+    let kernels = NnKernels::new(ctx.clone());
+    let bufs = NetBuffers::new(ctx, net, chunk.min(n.max(1)))?;
+    let (mut energies, mut grads) = (Vec::with_capacity(n), Vec::with_capacity(n * d));
+    for first in (0..n).step_by(chunk) {
+        let m = chunk.min(n - first);
+        let (x, e, g) = ctx.scoped("network energies", || {
+            let x = ctx.storage_buffer("points", bytemuck::cast_slice(&xs[first * d..(first + m) * d]));
+            (x, ctx.zeroed_storage_buffer("energies", 4 * m as u64), ctx.zeroed_storage_buffer("gradients", (4 * m * d) as u64))
+        })?;
+        let pass = GpuNetwork::new(&kernels, net, &bufs, m, Slice::whole(&x), Slice::whole(&e), Some(Slice::whole(&g)), false)?;
+        ctx.submit_pass("network energies", |p| pass.record(p))?;
+        let out = ctx.read_buffers(&[(&e, 4 * m as u64), (&g, (4 * m * d) as u64)])?;
+        energies.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&out[0]));
+        grads.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&out[1]));
+    }
+    Ok((energies, grads))
+}

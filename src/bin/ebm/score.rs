@@ -166,10 +166,13 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
         bail!("--ratio {a},{b}: row {r} is out of range; {} has {n} rows (0..{})", args.points.display(), n - 1);
     }
     let (energies, grads) = match backend::open(args.backend)? {
-        // Layered networks run as batched layer kernels in the samplers, not in energy_eval.
-        Some(ctx) if !energy.has_layered_net() => ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &energy, &points)?,
+        // A sum holding a layered network has no GPU evaluation (energy_eval compiles the
+        // others; a lone network runs through the layer kernels).
+        Some(ctx) if !energy.has_layered_net() || matches!(energy, Energy::Net(_)) => {
+            ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &energy, &points)?
+        }
         Some(_) => {
-            eprintln!("note: a layered network's energies are evaluated on the CPU executor");
+            eprintln!("note: a sum holding a layered network is evaluated on the CPU executor");
             eval::energy_grads(&energy, &points)
         }
         None => eval::energy_grads(&energy, &points),
