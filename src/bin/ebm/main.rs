@@ -7,6 +7,7 @@ mod help_tests;
 mod net;
 mod merge;
 mod numbers;
+mod ood;
 mod outputs;
 mod progress;
 mod rbm;
@@ -56,6 +57,10 @@ enum Command {
     /// Gaussians and mixtures, quadrature for 2-D energies, otherwise "not available"); --ratio
     /// A,B gives log p(a)/p(b) = E(b) - E(a) without Z. .npy/.csv/.json out.
     Score(score::ScoreArgs),
+    /// Out-of-distribution detection with an energy: energies of an in-distribution test set
+    /// and of other sets (Fashion-MNIST, noise, files), AUROC, AUPR, FPR at 95 % TPR, energy
+    /// histograms, a threshold, a JSON report; optionally input-complexity corrected.
+    Ood(ood::OodArgs),
     /// Restricted Boltzmann machines: train (CD-k, PCD-k), evaluate (exact log Z, AIS), sample.
     Rbm(rbm::RbmArgs),
     /// Write a randomly initialised MLP energy (PyTorch nn.Sequential layout, safetensors),
@@ -127,6 +132,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => train::run_train(&args, &given),
         Command::Eval(args) => train::run_eval(&args),
         Command::Score(args) => score::run(&args),
+        Command::Ood(args) => ood::run(&args),
         Command::Rbm(args) => rbm::run(&args, &given),
         Command::InitMlp(args) => init_mlp(&args),
         Command::InitNet(args) => net::init_net(&args),

@@ -239,7 +239,7 @@ const IMAGE_RECIPE: Recipe = Recipe {
 
 /// `mnist` and `fashion-mnist`, unless a path of that name exists, are the folders of that
 /// name under $EBM_DATA_DIR (default ../shared/data).
-fn data_path(spec: &str) -> String {
+pub fn data_path(spec: &str) -> String {
     if ["mnist", "fashion-mnist"].contains(&spec) && !Path::new(spec).exists() {
         let dir = std::env::var_os("EBM_DATA_DIR").map_or_else(|| PathBuf::from("../shared/data"), PathBuf::from);
         return dir.join(spec).to_string_lossy().into_owned();
