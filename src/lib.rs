@@ -24,6 +24,7 @@ pub mod gpu;
 pub mod io;
 pub mod nn;
 pub mod plan;
+pub mod restore;
 pub mod rbm;
 pub mod rng;
 pub mod sampler;

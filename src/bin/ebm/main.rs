@@ -11,6 +11,7 @@ mod ood;
 mod outputs;
 mod progress;
 mod rbm;
+mod restore;
 mod rundir;
 mod sample;
 mod score;
@@ -61,6 +62,10 @@ enum Command {
     /// and of other sets (Fashion-MNIST, noise, files), AUROC, AUPR, FPR at 95 % TPR, energy
     /// histograms, a threshold, a JSON report; optionally input-complexity corrected.
     Ood(ood::OodArgs),
+    /// Restore damaged images with an energy: inpainting (Langevin on the missing pixels, the
+    /// observed ones fixed) or denoising (with the data-fidelity term); MSE and PSNR against
+    /// the originals next to two baselines; a (damaged, restored, original) grid.
+    Restore(restore::RestoreArgs),
     /// Restricted Boltzmann machines: train (CD-k, PCD-k), evaluate (exact log Z, AIS), sample.
     Rbm(rbm::RbmArgs),
     /// Write a randomly initialised MLP energy (PyTorch nn.Sequential layout, safetensors),
@@ -133,6 +138,7 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(args) => train::run_eval(&args),
         Command::Score(args) => score::run(&args),
         Command::Ood(args) => ood::run(&args),
+        Command::Restore(args) => restore::run(&args),
         Command::Rbm(args) => rbm::run(&args, &given),
         Command::InitMlp(args) => init_mlp(&args),
         Command::InitNet(args) => net::init_net(&args),

@@ -59,8 +59,9 @@ pub struct OodArgs {
     pub backend: Backend,
 }
 
-/// The rows of a set and its name, as wide as `dim`.
-fn load_set(spec: &str, dim: usize, rows_for_noise: usize, seed: u64, limit: Option<usize>) -> anyhow::Result<Vec<f32>> {
+/// The rows of a set, as wide as `dim`: `noise` (`rows_for_noise` rows uniform in [-1, 1]),
+/// images (the `split` of a folder or a name; pixels in [-1, 1]) or a .npy/.csv file.
+pub fn load_set(spec: &str, dim: usize, rows_for_noise: usize, seed: u64, limit: Option<usize>, split: Split) -> anyhow::Result<Vec<f32>> {
     let mut rows = if spec == "noise" {
         let n = limit.unwrap_or(rows_for_noise).min(rows_for_noise.max(1));
         (0..n * dim)
@@ -73,7 +74,7 @@ fn load_set(spec: &str, dim: usize, rows_for_noise: usize, seed: u64, limit: Opt
         let path = PathBuf::from(crate::train::data_path(spec));
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
         let (values, width) = if path.is_dir() || ext == "gz" || path.to_string_lossy().contains("idx") {
-            let set = if path.is_dir() { data::load(&path, Split::Test)? } else { data::idx::load_images(&path, None)? };
+            let set = if path.is_dir() { data::load(&path, split)? } else { data::idx::load_images(&path, None)? };
             let d = set.dim();
             (set.images.iter().map(|v| 2.0 * v - 1.0).collect::<Vec<f32>>(), d)
         } else if ext == "npy" || ext == "csv" {
@@ -164,7 +165,7 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
             .collect()
     };
     let start = std::time::Instant::now();
-    let in_rows = load_set(&args.in_set, dim, 0, args.seed, args.limit).with_context(|| format!("--in {}", args.in_set))?;
+    let in_rows = load_set(&args.in_set, dim, 0, args.seed, args.limit, Split::Test).with_context(|| format!("--in {}", args.in_set))?;
     let n_in = in_rows.len() / dim;
     let in_e = energies_of(&in_rows)?;
     check_finite(&args.in_set, &in_e)?;
@@ -184,7 +185,7 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
         complexity_corrected: None,
     }];
     for (k, out_set) in args.out_sets.iter().enumerate() {
-        let rows = load_set(out_set, dim, n_in, args.seed.wrapping_add(k as u64 + 1), args.limit)
+        let rows = load_set(out_set, dim, n_in, args.seed.wrapping_add(k as u64 + 1), args.limit, Split::Test)
             .with_context(|| format!("--out {out_set}"))?;
         let e = energies_of(&rows)?;
         check_finite(out_set, &e)?;

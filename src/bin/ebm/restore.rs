@@ -1,0 +1,253 @@
+//! `ebm restore`: inpainting and denoising of images with an energy (`ebm_gpu::restore`),
+//! scored against the originals next to two baselines on the same images.
+
+use std::path::PathBuf;
+
+use crate::backend::{self, Backend};
+use anyhow::{Context, bail};
+use ebm_gpu::data::Split;
+use ebm_gpu::energy::spec;
+use ebm_gpu::restore::{Pixel, RestoreConfig, mse, psnr, restore};
+use ebm_gpu::rng::{self, Stream};
+use serde::Serialize;
+
+/// Restore damaged images with an energy: Langevin dynamics on the missing pixels with the
+/// observed ones held fixed (inpainting), or on noisy pixels pulled toward their observation
+/// by the Gaussian data-fidelity term (denoising). Reports MSE and PSNR against the originals
+/// for the restoration and two baselines: the damaged input (holes mid-grey) and the per-pixel
+/// training mean in the holes.
+#[derive(clap::Args, Debug)]
+#[command(after_long_help = "Examples:\n  ebm restore --energy net:runs/uva/checkpoint.safetensors --data mnist --mask top-half --png restore.png\n  \
+ebm restore --energy net:runs/uva/checkpoint.safetensors --data mnist --mask none --noise 0.3 --steps 100\n\n\
+Masks (the pixels to restore): top-half, left-half, random:P (each pixel with probability P, per image), \
+box:X,Y,W,H (a rectangle, X and Y from the top-left corner), none, or a .npy/.csv file of H x W values \
+(non-zero = missing).")]
+pub struct RestoreArgs {
+    /// The energy: net:CHECKPOINT (its training sampler's settings become the defaults) or any
+    /// energy spec whose input is an image.
+    #[arg(long)]
+    pub energy: String,
+    /// The images: mnist, fashion-mnist, an MNIST-layout folder or IDX file, or a .npy/.csv file.
+    #[arg(long)]
+    pub data: String,
+    /// The split of a named or folder dataset.
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: SplitArg,
+    /// Which pixels are missing.
+    #[arg(long, default_value = "top-half")]
+    pub mask: String,
+    /// Gaussian noise of this std added to the observed pixels, which are then restored too
+    /// (denoising); 0 keeps them exact.
+    #[arg(long, default_value_t = 0.0, value_parser = crate::numbers::finite_f32)]
+    pub noise: f32,
+    /// Weight of the data-fidelity term |x - y|^2 / (2 noise^2) of noisy pixels.
+    #[arg(long, default_value_t = 1.0, value_parser = crate::numbers::finite_f32)]
+    pub fidelity: f32,
+    /// Langevin steps.
+    #[arg(long, default_value_t = 256)]
+    pub steps: u32,
+    /// Langevin step size [default: the checkpoint's training sampler, else 10].
+    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    pub step_size: Option<f32>,
+    /// Langevin noise std [default: the checkpoint's training sampler, else 0.005].
+    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    pub noise_std: Option<f32>,
+    /// Gradient clamp per coordinate, 0 off [default: the checkpoint's, else 0.03].
+    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    pub grad_clamp: Option<f32>,
+    /// Restore the first N images.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Grid of (damaged, restored, original) for up to 16 images.
+    #[arg(long)]
+    pub png: Option<PathBuf>,
+    /// The restored images, [N, C*H*W] float32.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The report: MSE and PSNR of the restoration and the baselines.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Seeds the masks, the observation noise, the holes' starting values and the dynamics.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Executor of the energy and its gradient: auto, gpu or cpu (see `ebm --help`).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Backend,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum)]
+pub enum SplitArg {
+    Train,
+    Test,
+}
+
+/// Which pixels of an image (h x w, per image `j`) are missing.
+fn missing(mask: &str, h: usize, w: usize, j: usize, seed: u64, file: &Option<Vec<bool>>) -> anyhow::Result<Vec<bool>> {
+    let at = |f: &dyn Fn(usize, usize) -> bool| (0..h * w).map(|k| f(k / w, k % w)).collect::<Vec<bool>>();
+    Ok(match mask {
+        "top-half" => at(&|y, _| y < h / 2),
+        "left-half" => at(&|_, x| x < w / 2),
+        "none" => vec![false; h * w],
+        m if m.starts_with("random:") => {
+            let p: f32 = m["random:".len()..].parse().ok().filter(|p| (0.0..=1.0).contains(p)).with_context(|| format!("--mask {m}: P must be a probability"))?;
+            (0..h * w).map(|k| rng::uniform4(seed, j as u32, 1, Stream::Init, k as u32 / 4)[k % 4] < p).collect()
+        }
+        m if m.starts_with("box:") => {
+            let v: Vec<usize> = m["box:".len()..].split(',').map(|s| s.trim().parse::<usize>()).collect::<Result<_, _>>().with_context(|| format!("--mask {m}: expected box:X,Y,W,H"))?;
+            let [x0, y0, bw, bh] = v[..] else { bail!("--mask {m}: expected box:X,Y,W,H (four whole numbers)") };
+            if bw == 0 || bh == 0 || x0 + bw > w || y0 + bh > h {
+                bail!("--mask {m}: the box must be non-empty and inside the {w}x{h} image");
+            }
+            at(&|y, x| (y0..y0 + bh).contains(&y) && (x0..x0 + bw).contains(&x))
+        }
+        _ => file.clone().with_context(|| format!("--mask {mask}: unknown mask"))?,
+    })
+}
+
+#[derive(Serialize)]
+struct Scores {
+    method: &'static str,
+    mse: f64,
+    mse_restored_pixels: f64,
+    psnr_db: f64,
+}
+
+pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
+    let mut paths = crate::outputs::Paths::new();
+    for (flag, p, ext) in [("--png", &args.png, "png"), ("--json", &args.json, "json"), ("--out", &args.out, "npy")] {
+        if let Some(p) = p {
+            paths.output(flag, p, &[ext])?;
+        }
+    }
+    if !(args.noise >= 0.0) {
+        bail!("--noise must be >= 0, got {}", args.noise);
+    }
+    if args.limit == 0 {
+        bail!("--limit must be at least 1");
+    }
+    let energy = spec::resolve_energy(&args.energy).context("--energy")?;
+    let dim = energy.dim();
+    let Some((channels, h, w)) = energy.image_shape() else {
+        bail!("--energy: ebm restore needs an energy of images (a network with a CxHxW input)");
+    };
+    // The checkpoint's training sampler, if the energy is one.
+    let trained = args.energy.strip_prefix("net:").and_then(|p| ebm_gpu::train::checkpoint::load(std::path::Path::new(p)).ok()).map(|(_, c)| c.langevin);
+    let step_size = args.step_size.or(trained.map(|l| l.step_size)).unwrap_or(10.0);
+    let noise_std = args.noise_std.or(trained.map(|l| l.noise_std())).unwrap_or(0.005);
+    let grad_clamp = args.grad_clamp.or(trained.map(|l| l.grad_clamp)).unwrap_or(0.03);
+    let split = match args.split {
+        SplitArg::Train => Split::Train,
+        SplitArg::Test => Split::Test,
+    };
+    let originals = crate::ood::load_set(&args.data, dim, 0, args.seed, Some(args.limit), split).with_context(|| format!("--data {}", args.data))?;
+    let n = originals.len() / dim;
+    // The per-pixel training mean (the training split of a named or folder dataset, else the
+    // images themselves).
+    let train = crate::ood::load_set(&args.data, dim, 0, args.seed, None, Split::Train).unwrap_or_else(|_| originals.clone());
+    let rows = train.len() / dim;
+    let mean: Vec<f32> = (0..dim).map(|i| train.iter().skip(i).step_by(dim).map(|&v| v as f64).sum::<f64>() as f32 / rows as f32).collect();
+    let file_mask = match args.mask.as_str() {
+        m if ["top-half", "left-half", "none"].contains(&m) || m.starts_with("random:") || m.starts_with("box:") => None,
+        path if !std::path::Path::new(path).exists() => {
+            bail!("--mask {path}: unknown mask and no such file; expected top-half, left-half, random:P, box:X,Y,W,H, none or a .npy/.csv mask")
+        }
+        path => {
+            let (values, cols) = ebm_gpu::data::toy::read_rows(std::path::Path::new(path)).with_context(|| format!("--mask {path}"))?;
+            if values.len() != h * w {
+                bail!("--mask {path}: holds {} values ({} columns), the images are {h}x{w}", values.len(), cols);
+            }
+            Some(values.iter().map(|&v| v != 0.0).collect())
+        }
+    };
+    let (lo, hi) = (-1.0f32, 1.0f32);
+    let mut damaged = originals.clone();
+    let mut pixels = Vec::with_capacity(n * dim);
+    let mut holes = Vec::with_capacity(n * dim);
+    for j in 0..n {
+        let miss = missing(&args.mask, h, w, j, args.seed, &file_mask)?;
+        for i in 0..dim {
+            let k = j * dim + i;
+            let hole = miss[i % (h * w)];
+            holes.push(hole);
+            if hole {
+                pixels.push(Pixel::Missing);
+                let u = rng::uniform4(args.seed, j as u32, 2, Stream::Init, i as u32 / 4)[i % 4];
+                damaged[k] = lo + (hi - lo) * u;
+            } else if args.noise > 0.0 {
+                pixels.push(Pixel::Noisy);
+                damaged[k] = (damaged[k] + args.noise * rng::normal4(args.seed, j as u32, 3, Stream::Init, i as u32 / 4)[i % 4]).clamp(lo, hi);
+            } else {
+                pixels.push(Pixel::Observed);
+            }
+        }
+    }
+    if !pixels.iter().any(|p| *p != Pixel::Observed) {
+        bail!("nothing to restore: --mask none needs --noise above 0");
+    }
+    let config = RestoreConfig {
+        steps: args.steps,
+        step_size,
+        noise_std,
+        grad_clamp,
+        lo,
+        hi,
+        sigma: args.noise,
+        fidelity: args.fidelity,
+        seed: args.seed,
+    };
+    let ctx = backend::open(args.backend)?;
+    let start = std::time::Instant::now();
+    let restored = restore(&energy, &damaged, &pixels, &config, ctx.as_ref())?;
+    let seconds = start.elapsed().as_secs_f64();
+    // Baselines: the damaged input with mid-grey holes; the training mean in the holes.
+    let shown: Vec<f32> = damaged.iter().zip(&holes).map(|(&v, &hole)| if hole { 0.0 } else { v }).collect();
+    let with_mean: Vec<f32> = damaged.iter().zip(&holes).enumerate().map(|(k, (&v, &hole))| if hole { mean[k % dim] } else { v }).collect();
+    let changed: Vec<bool> = pixels.iter().map(|p| *p != Pixel::Observed).collect();
+    let score = |method, x: &[f32]| {
+        let m = mse(x, &originals, None);
+        Scores { method, mse: m, mse_restored_pixels: mse(x, &originals, Some(&changed)), psnr_db: psnr(m, (hi - lo) as f64) }
+    };
+    let scores = [score("damaged input", &shown), score("training mean in holes", &with_mean), score("restored", &restored)];
+    println!(
+        "{n} images, mask {}, noise {}: {} Langevin steps (step {step_size}, noise std {noise_std}, gradient clamp {grad_clamp}) in {seconds:.1} s on {}",
+        args.mask,
+        args.noise,
+        args.steps,
+        ctx.as_ref().map_or(format!("cpu ({} threads)", rayon::current_num_threads()), |c| format!("gpu: {}", c.describe()))
+    );
+    println!("{:<24} {:>9} {:>16} {:>9}", "method", "MSE", "MSE restored px", "PSNR dB");
+    for s in &scores {
+        println!("{:<24} {:>9.5} {:>16.5} {:>9.2}", s.method, s.mse, s.mse_restored_pixels, s.psnr_db);
+    }
+    if let Some(png) = &args.png {
+        let shown_n = n.min(16);
+        let mut tiles = Vec::with_capacity(3 * shown_n * dim);
+        for j in 0..shown_n {
+            for img in [&shown, &restored, &originals] {
+                tiles.extend(img[j * dim..(j + 1) * dim].iter().map(|v| 0.5 * (v + 1.0)));
+            }
+        }
+        ebm_gpu::rbm::figure::image_grid_png(png, &tiles, h * channels, w, 12, 3, ebm_gpu::rbm::figure::Scale::Unit)?;
+        println!("wrote {} (columns: damaged, restored, original; 4 images a row)", png.display());
+    }
+    if let Some(out) = &args.out {
+        ebm_gpu::io::npy::write_f32(out, &restored, &[n, dim])?;
+        println!("wrote {}", out.display());
+    }
+    if let Some(json) = &args.json {
+        #[derive(Serialize)]
+        struct Report<'a> {
+            energy: &'a str,
+            data: &'a str,
+            mask: &'a str,
+            noise: f32,
+            images: usize,
+            config: String,
+            scores: &'a [Scores],
+        }
+        let report = Report { energy: &args.energy, data: &args.data, mask: &args.mask, noise: args.noise, images: n, config: format!("{config:?}"), scores: &scores };
+        ebm_gpu::io::write_atomic(json, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        println!("wrote {}", json.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! Restoration by Langevin dynamics on the free pixels: inpainting samples the exact Gaussian
+//! conditional and denoising the exact Gaussian posterior (up to ULA's known O(h) variance
+//! bias), observed pixels never move, and the GPU's energies give the CPU's restoration.
+
+mod common;
+
+use ebm_gpu::energy::spec::resolve_energy;
+use ebm_gpu::restore::{Pixel, RestoreConfig, mse, psnr, restore};
+
+fn config(steps: u32, h: f32) -> RestoreConfig {
+    RestoreConfig { steps, step_size: h, noise_std: (2.0 * h).sqrt(), grad_clamp: 0.0, lo: -20.0, hi: 20.0, sigma: 0.0, fidelity: 1.0, seed: 4 }
+}
+
+fn mean_var(v: impl Iterator<Item = f32> + Clone) -> (f64, f64, usize) {
+    let n = v.clone().count();
+    let m = v.clone().map(|x| x as f64).sum::<f64>() / n as f64;
+    (m, v.map(|x| (x as f64 - m).powi(2)).sum::<f64>() / n as f64, n)
+}
+
+/// ULA's stationary variance on a Gaussian of precision a with step h: 1 / (a (1 - h a / 2)).
+fn ula_var(a: f64, h: f64) -> f64 {
+    1.0 / (a * (1.0 - h * a / 2.0))
+}
+
+#[test]
+fn inpainting_samples_the_gaussian_conditional() {
+    // Precision [[2, 0.8], [0.8, 1]], mean (0.5, -0.3): x1 | x0 = 1 ~ N(-0.3 - 0.8 (1 - 0.5), 1).
+    let energy = resolve_energy(r#"{"type": "gaussian", "mean": [0.5, -0.3], "precision": [[2, 0.8], [0.8, 1]]}"#).unwrap();
+    let n = 20_000;
+    let damaged: Vec<f32> = (0..n).flat_map(|_| [1.0, 0.0]).collect();
+    let pixels: Vec<Pixel> = (0..n).flat_map(|_| [Pixel::Observed, Pixel::Missing]).collect();
+    let h = 0.05;
+    let out = restore(&energy, &damaged, &pixels, &config(300, h), None).unwrap();
+    assert!(out.iter().step_by(2).all(|&v| v == 1.0), "observed pixels never move");
+    let (m, v, n) = mean_var(out.iter().skip(1).step_by(2).copied());
+    let (want_m, want_v) = (-0.7, ula_var(1.0, h as f64));
+    let (se_m, se_v) = ((want_v / n as f64).sqrt(), want_v * (2.0 / n as f64).sqrt());
+    assert!((m - want_m).abs() < 4.0 * se_m, "conditional mean {m} vs {want_m}");
+    assert!((v - want_v).abs() < 4.0 * se_v, "conditional variance {v} vs {want_v}");
+}
+
+#[test]
+fn denoising_samples_the_gaussian_posterior() {
+    // Prior N(0, I), observation y = 1 with noise 0.5: posterior precision 1 + 4 = 5, mean 0.8.
+    let energy = resolve_energy(r#"{"type": "gaussian", "mean": [0, 0], "std": [1, 1]}"#).unwrap();
+    let n = 10_000;
+    let damaged = vec![1.0f32; 2 * n];
+    let pixels = vec![Pixel::Noisy; 2 * n];
+    let h = 0.05;
+    let cfg = RestoreConfig { sigma: 0.5, ..config(300, h) };
+    let out = restore(&energy, &damaged, &pixels, &cfg, None).unwrap();
+    let (m, v, n) = mean_var(out.iter().copied());
+    let want_v = ula_var(5.0, h as f64);
+    assert!((m - 0.8).abs() < 4.0 * (want_v / n as f64).sqrt(), "posterior mean {m} vs 0.8");
+    assert!((v - want_v).abs() < 4.0 * want_v * (2.0 / n as f64).sqrt(), "posterior variance {v} vs {want_v}");
+    // Noisy pixels need a noise level; shapes must agree.
+    assert!(restore(&energy, &damaged, &pixels, &config(1, h), None).is_err());
+    assert!(restore(&energy, &damaged[..3], &pixels[..3], &config(1, h), None).is_err());
+}
+
+#[test]
+fn gpu_energies_give_the_cpu_restoration_and_psnr_is_defined() {
+    assert!((psnr(mse(&[0.0, 0.0], &[1.0, -1.0], None), 2.0) - 10.0 * 4f64.log10()).abs() < 1e-12);
+    assert_eq!(mse(&[0.0, 5.0], &[1.0, 5.0], Some(&[false, true])), 0.0);
+    let Some(ctx) = common::gpu() else { return };
+    use ebm_gpu::nn::{Architecture, Network};
+    let dir = common::temp_dir("restore-gpu");
+    let net = Network::random(&Architecture::parse("1x6x6/3k3s1p1/swish/flatten/8/swish/1").unwrap(), 2).unwrap();
+    let path = dir.join("net.safetensors");
+    net.save(&path).unwrap();
+    let energy = resolve_energy(&format!("net:{}", path.display())).unwrap();
+    let n = 9;
+    let damaged = ebm_gpu::rng::initial_states(1, 0, n, 36, 0.5);
+    let pixels: Vec<Pixel> = (0..n * 36).map(|k| if k % 36 < 18 { Pixel::Missing } else { Pixel::Observed }).collect();
+    let cfg = RestoreConfig { grad_clamp: 0.03, lo: -1.0, hi: 1.0, ..config(20, 0.5) };
+    let cpu = restore(&energy, &damaged, &pixels, &cfg, None).unwrap();
+    let gpu = restore(&energy, &damaged, &pixels, &cfg, Some(&ctx)).unwrap();
+    assert!(common::max_abs_diff(&cpu, &gpu) < 1e-3, "GPU vs CPU differ by {}", common::max_abs_diff(&cpu, &gpu));
+    assert!(cpu != damaged, "the missing pixels moved");
+}
+
+/// `ebm restore` on a .npy of images with a tiny network: writes the grid, the restored
+/// images and the report (three methods); every kind of bad mask is refused by name.
+#[test]
+fn restore_command_reports_and_refuses_bad_masks() {
+    use ebm_gpu::nn::{Architecture, Network};
+    let dir = common::temp_dir("restore-cli");
+    let net = Network::random(&Architecture::parse("1x6x6/3k3s1p1/swish/flatten/1").unwrap(), 3).unwrap();
+    let weights = dir.join("net.safetensors");
+    net.save(&weights).unwrap();
+    let images: Vec<f32> = (0..20 * 36).map(|k| ((k % 36) as f32 / 18.0 - 1.0)).collect();
+    let data = dir.join("images.npy");
+    ebm_gpu::io::npy::write_f32(&data, &images, &[20, 1, 6, 6]).unwrap();
+    let energy = format!("net:{}", weights.display());
+    let (png, out, json) = (dir.join("r.png"), dir.join("r.npy"), dir.join("r.json"));
+    let base = ["restore", "--energy", &energy, "--data", common::s(&data), "--steps", "5", "--backend", "cpu"];
+    let o = common::ebm(&[&base[..], &["--mask", "box:1,2,3,2", "--noise", "0.1", "--png", common::s(&png), "--out", common::s(&out), "--json", common::s(&json)]].concat());
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("training mean in holes") && stdout.contains("PSNR"), "{stdout}");
+    let (restored, shape) = ebm_gpu::io::npy::read_f32(&out).unwrap();
+    assert_eq!(shape, vec![20, 36]);
+    assert!(restored.iter().all(|v| (-1.0..=1.0).contains(v)));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["scores"].as_array().unwrap().len(), 3);
+    assert!(png.exists());
+    let mask_file = dir.join("mask.csv");
+    std::fs::write(&mask_file, "a,b,c\n1,0,1\n0,0,0\n").unwrap();
+    for (mask, says) in [
+        ("box:4,4,3,3", "inside"),
+        ("box:1,2", "X,Y,W,H"),
+        ("random:1.5", "probability"),
+        ("sideways", "unknown mask"),
+        (common::s(&mask_file), "6x6"),
+        ("none", "nothing to restore"),
+    ] {
+        let o = common::ebm(&[&base[..], &["--mask", mask]].concat());
+        let err = common::stderr(&o);
+        assert!(!o.status.success() && err.contains(says), "--mask {mask}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
