@@ -8,6 +8,7 @@
 //   network pass on the 2B points (forward and head)
 //   loss_weights                         loss, dL/dE per point, dL/d(log Z), metrics
 //   scale_output_grads                   dE/df *= dL/dE, so the backward pass sums the loss gradient
+//   cross_entropy (JEM)                  + d CE / df of the labelled positives, CE into the metrics
 //   network backward pass                dL/dtheta into param_grads
 //   grad_norm, optimizer_step
 // CPU twin: src/train/cpu.rs (same Philox counters, same formulas).
@@ -51,13 +52,14 @@ struct TrainLayeredParams {
 //  | energies (2B) | loss weights (2B) | reset flags (B) | scalars (4)]
 @group(0) @binding(1) var<storage, read_write> work: array<f32>;
 @group(0) @binding(2) var<storage, read_write> replay: array<f32>;      // [capacity, D]
-// [box lo | box hi | noise mean | noise std (D each) | data rows x D]
+// [box lo | box hi | noise mean | noise std (D each) | data rows x D | labels (rows, JEM)]
 @group(0) @binding(3) var<storage, read> data: array<f32>;
 @group(0) @binding(4) var<storage, read_write> params: array<f32>;      // the network's, packed
 @group(0) @binding(5) var<storage, read_write> param_grads: array<f32>; // dL/dtheta, packed
 @group(0) @binding(6) var<storage, read_write> d_out: array<f32>;       // dE/df of the 2B points [2B, K]
 // [first moments (N + 1) | second moments (N + 1) | log Z | dL/d(log Z)]
 @group(0) @binding(7) var<storage, read_write> moments: array<f32>;
+@group(0) @binding(8) var<storage, read_write> outputs: array<f32>;     // the network's f of the 2B points [2B, K]
 
 const METRIC_ROWS: u32 = 16u;
 const REDUCE: u32 = 256u;
@@ -247,6 +249,47 @@ fn scale_output_grads(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     d_out[s] *= work[w_off() + s / p.outputs];
+}
+
+// JEM, one workgroup: for each positive j with label y, CE = logsumexp f - f[y] and
+// d_out[j] += (softmax f - onehot y) / B; the mean CE joins the loss in the metrics row.
+@compute @workgroup_size(256)
+fn cross_entropy(@builtin(local_invocation_index) t: u32) {
+    let b = p.batch;
+    let k = p.outputs;
+    var acc = 0.0;
+    for (var j = t; j < b; j += REDUCE) {
+        let bits = philox4x32_10(vec4<u32>(j, p.step, STREAM_BATCH, 0u), p.seed);
+        let row = mulhilo(bits.x, p.data_rows).x;
+        let label = u32(data[4u * p.dim + p.data_rows * p.dim + row]);
+        let base = j * k;
+        var m = outputs[base];
+        for (var y = 1u; y < k; y++) {
+            m = max(m, outputs[base + y]);
+        }
+        var s = 0.0;
+        for (var y = 0u; y < k; y++) {
+            s += exp(outputs[base + y] - m);
+        }
+        for (var y = 0u; y < k; y++) {
+            let soft = exp(outputs[base + y] - m) / s;
+            d_out[base + y] += (soft - select(0.0, 1.0, y == label)) / f32(b);
+        }
+        acc += m + log(s) - outputs[base + label];
+    }
+    sums_b[t] = vec2<f32>(acc, 0.0);
+    workgroupBarrier();
+    for (var stride = REDUCE / 2u; stride > 0u; stride >>= 1u) {
+        if t < stride {
+            sums_b[t] += sums_b[t + stride];
+        }
+        workgroupBarrier();
+    }
+    if t == 0u {
+        let ce = sums_b[0].x / f32(b);
+        work[p.metrics_row * 8u + 7u] = ce;
+        work[p.metrics_row * 8u] += ce;
+    }
 }
 
 fn gradient(q: u32) -> f32 {

@@ -110,3 +110,17 @@ fn ood_command_scores_sets_and_refuses_bad_input() {
     assert!(!o.status.success() && common::stderr(&o).contains("--complexity"), "{}", common::stderr(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn calibration_error_of_hand_made_logits() {
+    use ebm_gpu::eval::classify::report;
+    // softmax(ln 3, 0) = (0.75, 0.25): confidence 0.75 in class 0 for all four points.
+    let logits: Vec<f32> = (0..4).flat_map(|_| [3f32.ln(), 0.0]).collect();
+    let calibrated = report(&logits, 2, &[0, 0, 0, 1], 10).unwrap();
+    assert!((calibrated.accuracy - 0.75).abs() < 1e-12 && calibrated.ece.abs() < 1e-6, "{calibrated:?}");
+    let wrong = report(&logits, 2, &[1, 1, 1, 1], 10).unwrap();
+    assert!((wrong.accuracy - 0.0).abs() < 1e-12 && (wrong.ece - 0.75).abs() < 1e-6, "{wrong:?}");
+    assert!((wrong.nll - (4f64).ln()).abs() < 1e-6, "NLL of probability 1/4: {}", wrong.nll);
+    assert!(report(&logits, 2, &[0, 0, 2, 0], 10).is_err());
+    assert!(report(&logits, 2, &[0, 0, 0], 10).is_err());
+}

@@ -158,7 +158,7 @@ fn cli_trains_a_convolutional_network_on_image_rows() {
     assert_eq!((c.alpha, c.lr, c.clip_norm, c.epoch_gamma, c.steps_per_epoch, c.final_lr_fraction), (0.1, 1e-4, 0.1, 0.97, 8, 1.0));
     assert!(matches!(c.optimizer, Optimizer::Adam { beta1, .. } if beta1 == 0.0));
     assert!(c.box_lo.iter().all(|&v| v == -1.0) && c.box_hi.iter().all(|&v| v == 1.0), "images live in [-1, 1]");
-    let lr = |step: usize| metrics.lines().nth(step).unwrap().split(',').nth(9).unwrap().parse::<f32>().unwrap();
+    let lr = |step: usize| metrics.lines().nth(step).unwrap().split(',').nth(10).unwrap().parse::<f32>().unwrap();
     assert!((lr(9) / lr(8) - 0.97).abs() < 1e-5, "x0.97 after the first epoch: {} then {}", lr(8), lr(9));
     let samples = dir.join("samples.npy");
     let png = dir.join("samples.png");
@@ -172,5 +172,110 @@ fn cli_trains_a_convolutional_network_on_image_rows() {
     let o = common::ebm(&["train", "--data", common::s(&npy), "--model", "1x5x5/2k3/flatten/1", "--steps", "2", "--batch", "16", "--backend", "cpu", "--run-dir", common::s(&dir.join("bad"))]);
     let err = common::stderr(&o);
     assert!(!o.status.success() && err.contains("25-dimensional") && err.contains("36 columns"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// JEM's classifier term: the cross-entropy's logit gradient against central differences, and
+/// through the network (the tape's parameter gradient of CE) against the f64 definition
+/// CE = E_class(y) - E_lse, both heads' parameter gradients by the layers' definitions.
+#[test]
+fn jem_cross_entropy_gradients_match_their_definitions() {
+    use ebm_gpu::nn::Head;
+    use ebm_gpu::train::{cross_entropy, tape::Tape};
+    let f = [0.3f32, -1.2, 2.0, 0.5];
+    let mut g = [0.0f32; 4];
+    let ce = cross_entropy(&f, 2, &mut g);
+    let lse = f.iter().map(|v| (*v as f64).exp()).sum::<f64>().ln();
+    assert!((ce as f64 - (lse - 2.0)).abs() < 1e-5);
+    for y in 0..4 {
+        let (mut up, mut down) = (f, f);
+        up[y] += 1e-2;
+        down[y] -= 1e-2;
+        let fd = (cross_entropy(&up, 2, &mut [0.0; 4]) - cross_entropy(&down, 2, &mut [0.0; 4])) / 2e-2;
+        assert!((fd - g[y]).abs() < 1e-3, "logit {y}: {} vs {fd}", g[y]);
+    }
+    let lse_net = net("1x5x5/3k3s2p1/tanh/avgpool:1/flatten/6/swish/4/head:lse", 8);
+    let x = ebm_gpu::rng::initial_states(2, 0, 1, 25, 1.0);
+    let label = 3;
+    let mut tape = Tape::record(&lse_net, &x);
+    let mut d_logits = vec![0.0f32; 4];
+    cross_entropy(&tape.outputs().to_vec(), label, &mut d_logits);
+    let got = tape.param_grad(&lse_net, &[0.0], Some(&d_logits));
+    let mut class_net = lse_net.clone();
+    class_net.head = Head::Class(label);
+    let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let (_, d_class) = class_net.energy_param_grad_ref::<f64>(&x64);
+    let (_, d_lse) = lse_net.energy_param_grad_ref::<f64>(&x64);
+    for (q, (a, (c, l))) in got.iter().zip(d_class.iter().zip(&d_lse)).enumerate() {
+        let want = c - l;
+        assert!((*a as f64 - want).abs() < 1e-4 * (1.0 + want.abs()), "parameter {q}: {a} vs {want}");
+    }
+}
+
+/// JEM steps on both executors from one seed: the same cross-entropy, losses and parameters.
+#[test]
+fn jem_training_matches_cpu() {
+    let Some(ctx) = common::gpu() else { return };
+    let spec = "1x6x6/4k3s2p1/swish/flatten/8/swish/3/head:lse";
+    let data = images(150, 36, 9);
+    let labels: Vec<u32> = (0..150).map(|i| (i * 7 % 3) as u32).collect();
+    let cfg = config(Loss::Jem, &data, 36, Optimizer::Adam { beta1: 0.0, beta2: 0.999, eps: 1e-8 });
+    let state = TrainState::new(net(spec, 6), &cfg).unwrap();
+    let mut cpu = CpuTrainer::with_labels(&cfg, state.clone(), &data, &labels).unwrap();
+    let mut gpu = GpuTrainer::with_labels(ctx, &cfg, state, &data, &labels).unwrap();
+    let (mc, mg) = (cpu.run(10).unwrap(), gpu.run(10).unwrap());
+    for (a, b) in mc.iter().zip(&mg) {
+        assert!(a.cross_entropy > 0.5, "step {}: a cross-entropy near log 3 at the start: {}", a.step, a.cross_entropy);
+        assert!((a.cross_entropy - b.cross_entropy).abs() < 1e-3, "step {}: CE {} vs {}", a.step, a.cross_entropy, b.cross_entropy);
+        assert!((a.loss - b.loss).abs() < 2e-3 * (1.0 + a.loss.abs()), "step {}: loss {} vs {}", a.step, a.loss, b.loss);
+    }
+    let err = rel_err(&gpu.state().unwrap().params(), &cpu.state().unwrap().params());
+    assert!(err < 2e-3, "parameters differ by {err}");
+    // Labels are required, must be in range, and the network must be a classifier.
+    let fresh = TrainState::new(net(spec, 6), &cfg).unwrap();
+    assert!(CpuTrainer::new(&cfg, fresh.clone(), &data).is_err());
+    let bad: Vec<u32> = vec![3; 150];
+    assert!(CpuTrainer::with_labels(&cfg, fresh, &data, &bad).err().unwrap().to_string().contains("label 3"));
+    let one = TrainState::new(net("1x6x6/4k3s2p1/swish/flatten/1", 6), &cfg).unwrap();
+    assert!(CpuTrainer::with_labels(&cfg, one, &data, &labels).err().unwrap().to_string().contains("head:lse"));
+}
+
+/// `ebm train --loss jem` on the committed MNIST slice, then `ebm classify` (both executors
+/// agree) and class-conditional `ebm sample --class`; JEM without labels is refused.
+#[test]
+fn cli_trains_jem_then_classifies_and_samples_a_class() {
+    let dir = common::temp_dir("cli-jem");
+    let run_dir = dir.join("run");
+    let mnist = common::mnist_fixture();
+    let model = "1x28x28/4k5s3p0/swish/flatten/10/head:lse";
+    let o = common::ebm(&["train", "--data", common::s(&mnist), "--model", model, "--loss", "jem", "--subset", "512", "--steps", "40", "--batch", "32", "--langevin-steps", "2", "--buffer-size", "64", "--lr", "0.01", "--clip-norm", "10", "--backend", "cpu", "--run-dir", common::s(&run_dir)]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let metrics = std::fs::read_to_string(run_dir.join(run::METRICS)).unwrap();
+    let ce = |line: &str| line.split(',').nth(9).unwrap().parse::<f32>().unwrap();
+    let lines: Vec<&str> = metrics.lines().collect();
+    let (first, last) = (ce(lines[1]), lines[lines.len() - 5..].iter().map(|l| ce(l)).sum::<f32>() / 5.0);
+    assert!(first > 1.5 && last < first - 0.5, "cross-entropy {first} -> {last}");
+    let ckpt = format!("net:{}", run_dir.join(run::CHECKPOINT).display());
+    let mut accuracies = Vec::new();
+    let backends: &[&str] = if common::gpu().is_some() { &["cpu", "gpu"] } else { &["cpu"] };
+    for backend in backends {
+        let json = dir.join(format!("classify-{backend}.json"));
+        let o = common::ebm(&["classify", "--energy", &ckpt, "--data", common::s(&mnist), "--json", common::s(&json), "--backend", backend]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(r["inputs"].as_u64().unwrap(), 200, "the fixture's test split");
+        accuracies.push(r["accuracy"].as_f64().unwrap());
+    }
+    assert!(accuracies[0] > 0.4, "40 steps beat chance (0.1) by far: {}", accuracies[0]);
+    assert!(accuracies.iter().all(|a| (a - accuracies[0]).abs() <= 0.01), "executors agree: {accuracies:?}");
+    let out = dir.join("three.npy");
+    let o = common::ebm(&["sample", "--energy", &ckpt, "--class", "3", "--sampler", "ula", "--chains", "4", "--steps", "3", "--step-size", "0.01", "--backend", "cpu", "--out", common::s(&out)]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let o = common::ebm(&["sample", "--energy", &ckpt, "--class", "10", "--chains", "4", "--steps", "3", "--backend", "cpu"]);
+    assert!(!o.status.success() && common::stderr(&o).contains("10 classes"), "{}", common::stderr(&o));
+    let npy = dir.join("rows.npy");
+    ebm_gpu::io::npy::write_f32(&npy, &images(64, 784, 1), &[64, 784]).unwrap();
+    let o = common::ebm(&["train", "--data", common::s(&npy), "--model", model, "--loss", "jem", "--steps", "2", "--batch", "16", "--backend", "cpu", "--run-dir", common::s(&dir.join("nolabels"))]);
+    assert!(!o.status.success() && common::stderr(&o).contains("needs labels"), "{}", common::stderr(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }

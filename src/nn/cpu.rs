@@ -236,3 +236,21 @@ impl Network {
         self.view().add_energy_grad_batch(xs, gs, es, weight)
     }
 }
+
+impl Network {
+    /// The outputs f [n, K] of the points `xs` ([n, d]), in parallel blocks of points (a
+    /// classifier's logits); the CPU twin of [`super::gpu_net::outputs_batch`].
+    pub fn outputs_batch(&self, xs: &[f32]) -> Vec<f32> {
+        use rayon::prelude::*;
+        let (d, k) = (self.input_dim(), self.outputs);
+        let blocks: Vec<Vec<f32>> = xs
+            .par_chunks(256 * d)
+            .map(|block| {
+                let mut tape = Tape::default();
+                self.forward_batch(block, block.len() / d, &mut tape);
+                tape.outputs()[..block.len() / d * k].to_vec()
+            })
+            .collect();
+        blocks.concat()
+    }
+}

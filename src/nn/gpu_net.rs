@@ -97,6 +97,12 @@ impl NetBuffers {
         self.batch
     }
 
+    /// The network's outputs f, [n, K] from offset 0, as the head reads them (None when the
+    /// last layers are flattens of the input itself).
+    pub fn output_values(&self) -> Option<&wgpu::Buffer> {
+        self.values.iter().rev().find_map(Option::as_ref)
+    }
+
     /// The gradient at the network's outputs, [n, K] from offset 0: dE/df as the head writes it.
     pub fn output_grads(&self) -> &wgpu::Buffer {
         self.grads.last().and_then(Option::as_ref).expect("a network has layers, and its top gradient a buffer")
@@ -314,16 +320,31 @@ pub fn head_params_layout() -> (&'static str, &'static str, usize) {
 /// Energies [n] and input gradients [n, d] of the points `xs` ([n, d]) through the layer
 /// kernels, in chunks that fit the device; the GPU twin of [`Network::add_energy_grad_batch`].
 pub fn energy_grad_batch(ctx: &Arc<GpuContext>, net: &Network, xs: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
+    let (e, g, _) = evaluate_batch(ctx, net, xs, false)?;
+    Ok((e, g))
+}
+
+/// The network outputs f [n, K] of the points `xs` (a classifier's logits).
+pub fn outputs_batch(ctx: &Arc<GpuContext>, net: &Network, xs: &[f32]) -> Result<Vec<f32>> {
+    Ok(evaluate_batch(ctx, net, xs, true)?.2)
+}
+
+/// Energies, input gradients and (if asked) outputs of `xs`, chunk by chunk.
+fn evaluate_batch(ctx: &Arc<GpuContext>, net: &Network, xs: &[f32], want_outputs: bool) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
     let d = net.input_dim();
     if d == 0 || !xs.len().is_multiple_of(d) {
         return Err(Error::invalid("points", format!("{} values do not form rows of the network's {d} inputs", xs.len())));
     }
-    let n = xs.len() / d;
+    let (n, k) = (xs.len() / d, net.outputs);
     let binding = ctx.limits().max_storage_buffer_binding_size as usize / (4 * d);
     let chunk = max_batch(ctx, net).min(binding).clamp(1, 4096);
     let kernels = NnKernels::new(ctx.clone());
     let bufs = NetBuffers::new(ctx, net, chunk.min(n.max(1)))?;
-    let (mut energies, mut grads) = (Vec::with_capacity(n), Vec::with_capacity(n * d));
+    let outputs_buffer = match want_outputs {
+        true => Some(bufs.output_values().ok_or_else(|| Error::invalid("network", "has no layer output to read"))?),
+        false => None,
+    };
+    let (mut energies, mut grads, mut outputs) = (Vec::with_capacity(n), Vec::with_capacity(n * d), Vec::new());
     for first in (0..n).step_by(chunk) {
         let m = chunk.min(n - first);
         let (x, e, g) = ctx.scoped("network energies", || {
@@ -332,9 +353,16 @@ pub fn energy_grad_batch(ctx: &Arc<GpuContext>, net: &Network, xs: &[f32]) -> Re
         })?;
         let pass = GpuNetwork::new(&kernels, net, &bufs, m, Slice::whole(&x), Slice::whole(&e), Some(Slice::whole(&g)), false)?;
         ctx.submit_pass("network energies", |p| pass.record(p))?;
-        let out = ctx.read_buffers(&[(&e, 4 * m as u64), (&g, (4 * m * d) as u64)])?;
+        let mut parts = vec![(&e, 4 * m as u64), (&g, (4 * m * d) as u64)];
+        if let Some(o) = outputs_buffer {
+            parts.push((o, (4 * m * k) as u64));
+        }
+        let out = ctx.read_buffers(&parts)?;
         energies.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&out[0]));
         grads.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&out[1]));
+        if let Some(o) = out.get(2) {
+            outputs.extend(bytemuck::pod_collect_to_vec::<u8, f32>(o));
+        }
     }
-    Ok((energies, grads))
+    Ok((energies, grads, outputs))
 }

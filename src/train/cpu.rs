@@ -5,7 +5,8 @@
 
 use super::tape::Tape;
 use super::{
-    Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer, batch_row, noise_log_density, pair_weights,
+    Loss, Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer, batch_row, cross_entropy,
+    noise_log_density, pair_weights,
 };
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
@@ -19,14 +20,25 @@ pub struct CpuTrainer {
     state: TrainState,
     data: Vec<f32>,
     rows: usize,
+    /// One class per data row (JEM).
+    labels: Vec<u32>,
 }
 
 impl CpuTrainer {
     pub fn new(config: &TrainConfig, state: TrainState, data: &[f32]) -> Result<Self> {
+        Self::with_labels(config, state, data, &[])
+    }
+
+    /// A trainer whose data rows carry class labels (needed by, and only used by, JEM).
+    pub fn with_labels(config: &TrainConfig, state: TrainState, data: &[f32], labels: &[u32]) -> Result<Self> {
         let rows = super::check_data(data, config.dim())?;
         config.validate(rows)?;
         state.validate(config)?;
-        Ok(Self { config: config.clone(), state, data: data.to_vec(), rows })
+        if config.loss == Loss::Jem {
+            super::check_jem_network(&state.net)?;
+            super::check_labels(labels, rows, state.net.outputs)?;
+        }
+        Ok(Self { config: config.clone(), state, data: data.to_vec(), rows, labels: labels.to_vec() })
     }
 
     /// Step 1: the B negatives (and each one's reset flag).
@@ -95,8 +107,8 @@ impl CpuTrainer {
         let (neg, flags) = self.negatives(step);
         let cfg = &self.config;
         let mut points = Vec::with_capacity(2 * b * d);
-        for j in 0..b {
-            let row = batch_row(cfg.seed, step, j, self.rows);
+        let rows: Vec<usize> = (0..b).map(|j| batch_row(cfg.seed, step, j, self.rows)).collect();
+        for &row in &rows {
             points.extend_from_slice(&self.data[row * d..(row + 1) * d]);
         }
         points.extend_from_slice(&neg);
@@ -121,12 +133,25 @@ impl CpuTrainer {
             d_log_z += dz;
             radius += neg[j * d..(j + 1) * d].iter().map(|x| x * x).sum::<f32>().sqrt();
         }
-        let mut grad = tape.param_grad(&self.state.net, &weights);
+        // JEM: the positives' cross-entropy, its gradient on their logits (the mean over B).
+        let (mut ce, mut d_logits) = (0.0, None);
+        if cfg.loss == Loss::Jem {
+            let k = self.state.net.outputs;
+            let mut g = vec![0.0; 2 * b * k];
+            for (j, &row) in rows.iter().enumerate() {
+                let f = &tape.outputs()[j * k..(j + 1) * k];
+                ce += cross_entropy(f, self.labels[row] as usize, &mut g[j * k..(j + 1) * k]);
+            }
+            g[..b * k].iter_mut().for_each(|v| *v *= inv_b);
+            d_logits = Some(g);
+        }
+        let mut grad = tape.param_grad(&self.state.net, &weights, d_logits.as_deref());
         grad.push(d_log_z * inv_b);
         let grad_norm = grad.iter().map(|g| g * g).sum::<f32>().sqrt();
         let metrics = StepMetrics {
             step: step + 1,
-            loss: loss * inv_b,
+            loss: (loss + ce) * inv_b,
+            cross_entropy: ce * inv_b,
             e_pos: e_pos * inv_b,
             e_neg: e_neg * inv_b,
             grad_norm,

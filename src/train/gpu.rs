@@ -231,6 +231,15 @@ impl GpuTrainer {
         Self::with_strategy(ctx, config, state, data, MlpStrategy::Auto)
     }
 
+    /// [`GpuTrainer::new`] for data rows with class labels (JEM; its classifier networks run
+    /// through the layer kernels).
+    pub fn with_labels(ctx: Arc<GpuContext>, config: &TrainConfig, state: TrainState, data: &[f32], labels: &[u32]) -> Result<Self> {
+        match state.net.to_mlp() {
+            Some(_) => Self::new(ctx, config, state, data),
+            None => Ok(GpuTrainer::Layered(LayeredTrainer::with_labels(ctx, config, state, data, labels)?)),
+        }
+    }
+
     /// [`GpuTrainer::new`] with the MLP trainer's Langevin strategy chosen by the caller (an
     /// error for networks that are not MLPs unless it is `Auto`).
     pub fn with_strategy(
@@ -327,6 +336,9 @@ impl MlpTrainer {
         let rows = super::check_data(data, d)?;
         config.validate(rows)?;
         state.validate(config)?;
+        if config.loss == Loss::Jem {
+            super::check_jem_network(&state.net)?;
+        }
         let mlp = &mlp;
         let layout = Layout::new(mlp, config.batch);
         let b = config.batch;

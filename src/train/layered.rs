@@ -25,6 +25,7 @@ const BINDINGS: &[Binding] = &[
     Binding::StorageReadWrite,
     Binding::StorageReadWrite,
     Binding::StorageReadWrite,
+    Binding::StorageReadWrite,
 ];
 
 /// `TrainLayeredParams` of shaders/train_layered.wgsl.
@@ -95,6 +96,7 @@ struct Kernels {
     scale: Arc<Kernel>,
     grad_norm: Arc<Kernel>,
     optimizer: Arc<Kernel>,
+    cross_entropy: Arc<Kernel>,
 }
 
 pub struct LayeredTrainer {
@@ -123,10 +125,26 @@ pub struct LayeredTrainer {
 
 impl LayeredTrainer {
     pub fn new(ctx: Arc<GpuContext>, config: &TrainConfig, state: TrainState, data: &[f32]) -> Result<Self> {
+        Self::with_labels(ctx, config, state, data, &[])
+    }
+
+    /// A trainer whose data rows carry class labels (needed by, and only used by, JEM).
+    pub fn with_labels(
+        ctx: Arc<GpuContext>,
+        config: &TrainConfig,
+        state: TrainState,
+        data: &[f32],
+        labels: &[u32],
+    ) -> Result<Self> {
         let d = config.dim();
         let rows = super::check_data(data, d)?;
         config.validate(rows)?;
         state.validate(config)?;
+        let jem = config.loss == Loss::Jem;
+        if jem {
+            super::check_jem_network(&state.net)?;
+            super::check_labels(labels, rows, state.net.outputs)?;
+        }
         let net = &state.net;
         let b = config.batch;
         let n_net = net.param_count();
@@ -141,7 +159,7 @@ impl LayeredTrainer {
         }
         let layout = Layout::new(b, d);
         check_fits(&ctx, 1, layout.len, "training scratch (2 x batch points)")?;
-        check_fits(&ctx, rows + 4, d, "training data")?;
+        check_fits(&ctx, rows + 5, d, "training data and labels")?;
         check_fits(&ctx, config.buffer_capacity, d, "replay buffer")?;
         check_fits(&ctx, 1, 2 * (n_net + 2), "optimizer moments")?;
         check_fits(&ctx, (n_net + 1).div_ceil(WG as usize), 1, "parameter workgroups")?;
@@ -169,6 +187,7 @@ impl LayeredTrainer {
             scale: k("scale_output_grads")?,
             grad_norm: k("grad_norm")?,
             optimizer: k("optimizer_step")?,
+            cross_entropy: k("cross_entropy")?,
         };
         let mut moments = state.m.clone();
         moments.extend(&state.v);
@@ -178,6 +197,9 @@ impl LayeredTrainer {
             .flat_map(|v| v.iter().copied())
             .collect();
         data_block.extend_from_slice(data);
+        if jem {
+            data_block.extend(labels.iter().map(|&l| l as f32));
+        }
         let per_step = if config.loss.uses_replay() { config.langevin.steps as u64 + 1 } else { 1 };
         let nn = NnKernels::new(ctx.clone());
         let bytes = |v: &[f32]| bytemuck::cast_slice::<f32, u8>(v).to_vec();
@@ -213,6 +235,9 @@ impl LayeredTrainer {
                     None,
                     true,
                 )?;
+                let outputs = net_buffers.output_values().ok_or_else(|| {
+                    Error::invalid("network", "its outputs are its input (only flattens): nothing to train")
+                })?;
                 let bind = bind_group(
                     &ctx,
                     &kernels.loss,
@@ -226,6 +251,7 @@ impl LayeredTrainer {
                         &net_buffers.param_grads,
                         net_buffers.output_grads(),
                         &moments,
+                        outputs,
                     ],
                 );
                 Ok((slots, work, replay, moments, data_buffer, bind, net_buffers, negatives_pass, loss_pass))
@@ -295,6 +321,7 @@ impl LayeredTrainer {
     fn submit(&mut self, n: u32) -> Result<()> {
         let b = self.config.batch as u32;
         let replay = self.config.loss.uses_replay();
+        let jem = self.config.loss == Loss::Jem;
         let langevin_steps = if replay { self.config.langevin.steps } else { 0 };
         // Per step: the base parameters, then one slot per Langevin step.
         let mut offsets = Vec::with_capacity(n as usize);
@@ -326,6 +353,9 @@ impl LayeredTrainer {
                 loss_pass.record_forward(pass);
                 workgroups(pass, &k.loss, bind, off, 1);
                 dispatch(pass, &k.scale, bind, off, outputs, 1);
+                if jem {
+                    workgroups(pass, &k.cross_entropy, bind, off, 1);
+                }
                 loss_pass.record_backward(pass);
                 workgroups(pass, &k.grad_norm, bind, off, 1);
                 dispatch(pass, &k.optimizer, bind, off, n_net + 1, 1);

@@ -46,6 +46,10 @@ pub enum Loss {
     /// data, with log p(x) = -E(x) - log Z and log Z learned: softplus(-G(x+)) + softplus(G(x-)),
     /// G = log p - log q. Negatives are noise samples; no replay buffer, no regulariser.
     Nce,
+    /// JEM (Grathwohl et al. 2020): a classifier's logits f(x) define E(x) = -logsumexp f(x);
+    /// the loss is the cross-entropy of p(y | x) = softmax f(x) on the labelled positives plus
+    /// the CD loss on E (replay-buffer negatives). Needs labels and a `head:lse` network.
+    Jem,
 }
 
 /// The `--loss` spelling: cd, softplus, hinge:M or nce.
@@ -56,6 +60,7 @@ impl std::fmt::Display for Loss {
             Loss::Softplus => write!(f, "softplus"),
             Loss::Hinge { margin } => write!(f, "hinge:{margin}"),
             Loss::Nce => write!(f, "nce"),
+            Loss::Jem => write!(f, "jem"),
         }
     }
 }
@@ -64,13 +69,14 @@ impl Loss {
     /// "cd", "softplus", "hinge" (margin 1), "hinge:M" or "nce".
     pub fn parse(s: &str) -> Result<Self> {
         let bad =
-            || Error::invalid("loss", format!("unknown loss {s:?}; expected cd, softplus, hinge[:margin] or nce"));
+            || Error::invalid("loss", format!("unknown loss {s:?}; expected cd, softplus, hinge[:margin], nce or jem"));
         Ok(match s.split_once(':') {
             None => match s {
                 "cd" => Loss::Cd,
                 "softplus" => Loss::Softplus,
                 "hinge" => Loss::Hinge { margin: 1.0 },
                 "nce" => Loss::Nce,
+                "jem" => Loss::Jem,
                 _ => return Err(bad()),
             },
             Some(("hinge", m)) => {
@@ -91,6 +97,7 @@ impl Loss {
             Loss::Softplus => 1,
             Loss::Hinge { .. } => 2,
             Loss::Nce => 3,
+            Loss::Jem => 4,
         }
     }
 }
@@ -537,9 +544,11 @@ pub struct StepMetrics {
     pub reset_fraction: f32,
     /// Mean Euclidean norm of this step's negatives.
     pub neg_radius: f32,
+    /// JEM: the mean cross-entropy of the positives' labels (also in `loss`); 0 otherwise.
+    pub cross_entropy: f32,
 }
 
-/// Floats per metrics row on the GPU: the [`StepMetrics`] fields after `step`, then padding.
+/// Floats per metrics row on the GPU: the [`StepMetrics`] fields after `step`.
 pub const METRIC_FLOATS: usize = 8;
 
 impl StepMetrics {
@@ -553,6 +562,7 @@ impl StepMetrics {
             log_z: r[4],
             reset_fraction: r[5],
             neg_radius: r[6],
+            cross_entropy: r[7],
         }
     }
 
@@ -626,7 +636,7 @@ pub fn pair_weights(
     let reg = a * (e_pos * e_pos + e_neg * e_neg);
     let (rp, rn) = (2.0 * a * e_pos, 2.0 * a * e_neg);
     match config.loss {
-        Loss::Cd => (1.0 + rp, -1.0 + rn, e_pos - e_neg + reg, 0.0),
+        Loss::Cd | Loss::Jem => (1.0 + rp, -1.0 + rn, e_pos - e_neg + reg, 0.0),
         Loss::Softplus => {
             let z = e_pos - e_neg;
             let s = sigmoid(z);
@@ -655,4 +665,37 @@ pub fn noise_log_density(config: &TrainConfig, x: &[f32]) -> f32 {
         acc += -0.5 * z * z - config.noise_std[i].ln() - HALF_LOG_TWO_PI;
     }
     acc
+}
+
+/// JEM's classifier term for one labelled point with logits `f`: its cross-entropy
+/// logsumexp f - f[label], and (written to `grad`) d/df = softmax(f) - onehot(label).
+pub fn cross_entropy(f: &[f32], label: usize, grad: &mut [f32]) -> f32 {
+    let m = f.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let s: f32 = f.iter().map(|&v| (v - m).exp()).sum();
+    for (y, (g, &v)) in grad.iter_mut().zip(f).enumerate() {
+        *g = (v - m).exp() / s - if y == label { 1.0 } else { 0.0 };
+    }
+    m + s.ln() - f[label]
+}
+
+/// Labels for JEM: one per data row, each below the network's output count.
+pub fn check_labels(labels: &[u32], rows: usize, classes: usize) -> Result<()> {
+    if labels.len() != rows {
+        return Err(Error::invalid("labels", format!("{} labels for {rows} data rows", labels.len())));
+    }
+    if let Some(i) = labels.iter().position(|&l| l as usize >= classes) {
+        return Err(Error::invalid("labels", format!("row {i} has label {} but the network has {classes} outputs", labels[i])));
+    }
+    Ok(())
+}
+
+/// JEM's requirements on the network: several outputs and the logsumexp head.
+pub fn check_jem_network(net: &Network) -> Result<()> {
+    if net.outputs < 2 || net.head != crate::nn::Head::LogSumExp {
+        return Err(Error::invalid(
+            "loss jem",
+            format!("needs a classifier network with K > 1 outputs and head:lse; this one has {} output(s)", net.outputs),
+        ));
+    }
+    Ok(())
 }

@@ -16,7 +16,7 @@ pub const CHECKPOINT: &str = "checkpoint.safetensors";
 pub const METRICS: &str = "metrics.csv";
 pub const LOG: &str = "train.log";
 const METRICS_HEADER: &str =
-    "step,loss,e_pos,e_neg,energy_gap,grad_norm,log_z,reset_fraction,neg_radius,lr,wall_seconds";
+    "step,loss,e_pos,e_neg,energy_gap,grad_norm,log_z,reset_fraction,neg_radius,cross_entropy,lr,wall_seconds";
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -220,7 +220,7 @@ pub fn train(
             .iter()
             .map(|m| {
                 format!(
-                    "{},{},{},{},{},{},{},{},{},{},{:.3}\n",
+                    "{},{},{},{},{},{},{},{},{},{},{},{:.3}\n",
                     m.step,
                     m.loss,
                     m.e_pos,
@@ -230,6 +230,7 @@ pub fn train(
                     m.log_z,
                     m.reset_fraction,
                     m.neg_radius,
+                    m.cross_entropy,
                     super::StepScalars::new(config, m.step - 1, state.lr_scale).lr,
                     wall
                 )

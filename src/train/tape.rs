@@ -25,11 +25,20 @@ impl Tape {
         Self { n, energies, d_head, tape }
     }
 
-    /// sum_s weights[s] dE(x_s)/dtheta in the packed parameter layout.
-    pub fn param_grad(&mut self, net: &Network, weights: &[f32]) -> Vec<f32> {
+    /// The network outputs f [n, K] of the taped points.
+    pub fn outputs(&self) -> &[f32] {
+        self.tape.outputs()
+    }
+
+    /// sum_s weights[s] dE(x_s)/dtheta (+ the parameter gradient of a loss on the outputs whose
+    /// d/df is `d_outputs` [n, K], if given) in the packed parameter layout.
+    pub fn param_grad(&mut self, net: &Network, weights: &[f32], d_outputs: Option<&[f32]>) -> Vec<f32> {
         assert_eq!(weights.len(), self.n, "one weight per point");
         let k = net.outputs;
-        let d_out: Vec<f32> = self.d_head.iter().enumerate().map(|(i, d)| d * weights[i / k]).collect();
+        let mut d_out: Vec<f32> = self.d_head.iter().enumerate().map(|(i, d)| d * weights[i / k]).collect();
+        if let Some(extra) = d_outputs {
+            d_out.iter_mut().zip(extra).for_each(|(d, e)| *d += e);
+        }
         let mut grad = vec![0.0; net.param_count()];
         net.backward_batch(&mut self.tape, &d_out, Some(&mut grad), false);
         grad

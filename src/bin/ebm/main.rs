@@ -2,6 +2,7 @@
 
 mod backend;
 mod bench;
+mod classify;
 #[cfg(test)]
 mod help_tests;
 mod net;
@@ -66,6 +67,9 @@ enum Command {
     /// observed ones fixed) or denoising (with the data-fidelity term); MSE and PSNR against
     /// the originals next to two baselines; a (damaged, restored, original) grid.
     Restore(restore::RestoreArgs),
+    /// Classify labelled images with a network of K > 1 outputs (e.g. a JEM checkpoint):
+    /// accuracy, NLL and expected calibration error.
+    Classify(classify::ClassifyArgs),
     /// Restricted Boltzmann machines: train (CD-k, PCD-k), evaluate (exact log Z, AIS), sample.
     Rbm(rbm::RbmArgs),
     /// Write a randomly initialised MLP energy (PyTorch nn.Sequential layout, safetensors),
@@ -139,6 +143,7 @@ fn main() -> anyhow::Result<()> {
         Command::Score(args) => score::run(&args),
         Command::Ood(args) => ood::run(&args),
         Command::Restore(args) => restore::run(&args),
+        Command::Classify(args) => classify::run(&args),
         Command::Rbm(args) => rbm::run(&args, &given),
         Command::InitMlp(args) => init_mlp(&args),
         Command::InitNet(args) => net::init_net(&args),

@@ -34,6 +34,10 @@ pub struct SampleArgs {
     /// Energy: a preset name, a JSON spec file, or inline JSON (see the schema in README.md).
     #[arg(long, default_value = "ring8")]
     pub energy: String,
+    /// Class-conditional sampling from a classifier network (K > 1 outputs, e.g. a JEM
+    /// checkpoint): E(x, Y) = -f(x)[Y] instead of its head.
+    #[arg(long, value_name = "Y")]
+    pub class: Option<usize>,
     /// MCMC algorithm.
     #[arg(long, value_enum, default_value = "mala")]
     pub sampler: SamplerArg,
@@ -296,7 +300,7 @@ const STUCK_RATE: f64 = 0.01;
 const STUCK_MIN_STEPS: u32 = 100;
 
 pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
-    let energy = spec::resolve_energy(&args.energy)?;
+    let energy = with_class(spec::resolve_energy(&args.energy)?, args.class)?;
     let dim = energy.dim();
     check_outputs(args)?;
     plan(args, &energy)?;
@@ -531,4 +535,20 @@ fn write_figure(path: &Path, energy: &Energy, states: &[f32]) -> anyhow::Result<
     let shown = &states[..states.len().min(2 * 3000)];
     figure::energy_heatmap_png(path, &grid, &energies, shown, 3)?;
     Ok(())
+}
+
+/// The energy with a network's head replaced by the class-conditional one, E(x, Y) = -f(x)[Y].
+fn with_class(energy: Energy, class: Option<usize>) -> anyhow::Result<Energy> {
+    let Some(y) = class else { return Ok(energy) };
+    match energy {
+        Energy::Net(net) if net.outputs > 1 => {
+            if y >= net.outputs {
+                anyhow::bail!("--class {y}: the network has {} classes (0..{})", net.outputs, net.outputs - 1);
+            }
+            let mut net = (*net).clone();
+            net.head = ebm_gpu::nn::Head::Class(y);
+            Ok(Energy::Net(std::sync::Arc::new(net)))
+        }
+        _ => anyhow::bail!("--class needs a classifier network (K > 1 outputs, e.g. net:JEM_CHECKPOINT)"),
+    }
 }

@@ -49,8 +49,10 @@ pub struct TrainArgs {
     /// mlp:IN,HIDDEN,...,1[:activation] [default: mlp:2,128,128,1:silu].
     #[arg(long)]
     pub model: Option<String>,
-    /// cd (E+ - E- plus alpha-regulariser), softplus, hinge[:margin], or nce (learned log Z
-    /// against Gaussian noise; no Langevin).
+    /// cd (E+ - E- plus alpha-regulariser), softplus, hinge[:margin], nce (learned log Z
+    /// against Gaussian noise; no Langevin), or jem (a classifier with head:lse trained by
+    /// cross-entropy on labelled images plus cd on E = -logsumexp f; defaults as for images
+    /// with 20 Langevin steps).
     #[arg(long, default_value = "cd")]
     pub loss: String,
     /// Train until this many steps are done (a resumed run continues to it) [default: 3000;
@@ -317,7 +319,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     if a.resuming() && !holds_run {
         bail!("--resume: {} holds no run to continue", run_dir.display());
     }
-    let (info, config, state, data) = if a.resuming() {
+    let (info, config, state, data, labels) = if a.resuming() {
         match resume(a, given, run_dir)? {
             Some(r) => r,
             None => return Ok(()),
@@ -343,8 +345,9 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     };
     let make = |c: &TrainConfig, s: TrainState| -> ebm_gpu::Result<Box<dyn Trainer>> {
         Ok(match &ctx {
+            Some(ctx) if c.loss == Loss::Jem => Box::new(GpuTrainer::with_labels(ctx.clone(), c, s, &data, &labels)?),
             Some(ctx) => Box::new(GpuTrainer::with_strategy(ctx.clone(), c, s, &data, strategy)?),
-            None => Box::new(CpuTrainer::new(c, s, &data)?),
+            None => Box::new(CpuTrainer::with_labels(c, s, &data, &labels)?),
         })
     };
     let mut bar = crate::progress::Progress::new(
@@ -427,8 +430,26 @@ fn work(info: &RunInfo, config: &TrainConfig, from: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The run, its training configuration, its state and its training points.
-type Run = (RunInfo, TrainConfig, TrainState, Vec<f32>);
+/// The run, its training configuration, its state, its training points and (JEM) their labels.
+type Run = (RunInfo, TrainConfig, TrainState, Vec<f32>, Vec<u32>);
+
+/// JEM's labels of the training rows (the first `subset`): the labels file of an image folder
+/// or of mnist / fashion-mnist; empty for the other losses.
+fn load_labels(loss: Loss, spec: &str, rows: usize) -> anyhow::Result<Vec<u32>> {
+    if loss != Loss::Jem {
+        return Ok(Vec::new());
+    }
+    let path = PathBuf::from(data_path(spec));
+    let labels = path
+        .is_dir()
+        .then(|| ebm_gpu::data::load(&path, ebm_gpu::data::Split::Train))
+        .transpose()?
+        .and_then(|d| d.labels)
+        .with_context(|| {
+            format!("--loss jem needs labels: --data {spec} is not mnist, fashion-mnist or an MNIST-layout folder with its labels file")
+        })?;
+    Ok(labels.iter().take(rows).map(|&l| l as u32).collect())
+}
 
 fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     let data_spec = a.data.clone().context("--data is required (a toy dataset name, a .npy/.csv file or images)")?;
@@ -489,7 +510,7 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     c.weight_decay = a.weight_decay;
     c.clip_norm = a.clip_norm.unwrap_or(r.clip_norm);
     c.batch = batch;
-    c.langevin.steps = a.langevin_steps.unwrap_or(r.langevin_steps);
+    c.langevin.steps = a.langevin_steps.unwrap_or(if loss == Loss::Jem { 20 } else { r.langevin_steps });
     c.langevin.step_size = a.step_size.unwrap_or(r.step_size);
     c.langevin.noise_scale = match (a.noise_scale, a.noise_std.or(r.noise_std)) {
         (Some(scale), _) => scale,
@@ -503,7 +524,11 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     let state = TrainState::new(info.model.build(a.seed)?, &c).with_context(|| {
         format!("--model {:?} with --data {}", a.model.as_deref().unwrap_or(DEFAULT_MODEL), info.data)
     })?;
-    Ok((info, c, state, data))
+    if loss == Loss::Jem {
+        ebm_gpu::train::check_jem_network(&state.net).context("--model")?;
+    }
+    let labels = load_labels(loss, &info.data, rows)?;
+    Ok((info, c, state, data, labels))
 }
 
 /// The smallest and largest value of column `i`.
@@ -620,7 +645,8 @@ fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<Option
     }
     info.steps = target;
     eprintln!("resuming from step {} (learning-rate scale {})", state.step, state.lr_scale);
-    Ok(Some((info, config, state, data)))
+    let labels = load_labels(config.loss, &info.data, data.len() / dim)?;
+    Ok(Some((info, config, state, data, labels)))
 }
 
 pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {

@@ -1,0 +1,85 @@
+//! `ebm classify`: a classifier network's accuracy, negative log-likelihood and expected
+//! calibration error on labelled images (`ebm_gpu::eval::classify`).
+
+use std::path::PathBuf;
+
+use crate::backend::{self, Backend};
+use anyhow::{Context, bail};
+use ebm_gpu::data::Split;
+use ebm_gpu::energy::{Energy, spec};
+
+/// Classify labelled images with a network of K > 1 outputs (e.g. a JEM checkpoint): accuracy,
+/// mean negative log-likelihood of the true class, and expected calibration error.
+#[derive(clap::Args, Debug)]
+#[command(after_long_help = "Example:\n  ebm classify --energy net:runs/jem/checkpoint.safetensors --data mnist --json classify.json")]
+pub struct ClassifyArgs {
+    /// The classifier: net:CHECKPOINT or a network file with K > 1 outputs.
+    #[arg(long)]
+    pub energy: String,
+    /// Labelled images: mnist, fashion-mnist or an MNIST-layout folder (with its labels file).
+    #[arg(long)]
+    pub data: String,
+    /// The split to classify.
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: crate::restore::SplitArg,
+    /// Classify the first N images only.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Confidence bins of the calibration error.
+    #[arg(long, default_value_t = 15)]
+    pub bins: usize,
+    /// The report as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Executor of the network: auto, gpu or cpu (see `ebm --help`).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Backend,
+}
+
+pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
+    if let Some(json) = &args.json {
+        crate::outputs::Paths::new().output("--json", json, &["json"])?;
+    }
+    let Energy::Net(net) = spec::resolve_energy(&args.energy).context("--energy")? else {
+        bail!("--energy: ebm classify needs a network (net:FILE)");
+    };
+    if net.outputs < 2 {
+        bail!("--energy: the network has {} output; a classifier needs K > 1", net.outputs);
+    }
+    let split = match args.split {
+        crate::restore::SplitArg::Train => Split::Train,
+        crate::restore::SplitArg::Test => Split::Test,
+    };
+    let path = PathBuf::from(crate::train::data_path(&args.data));
+    let set = if path.is_dir() { ebm_gpu::data::load(&path, split)? } else { bail!("--data {}: not an image folder with labels", args.data) };
+    let labels = set.labels.clone().with_context(|| format!("--data {}: no labels file", args.data))?;
+    let n = args.limit.unwrap_or(set.rows).min(set.rows);
+    let d = net.input_dim();
+    if set.dim() != d {
+        bail!("--data {}: images of {} values, the network takes {d}", args.data, set.dim());
+    }
+    let xs: Vec<f32> = set.images[..n * d].iter().map(|v| 2.0 * v - 1.0).collect();
+    let labels: Vec<u32> = labels[..n].iter().map(|&l| l as u32).collect();
+    let ctx = backend::open(args.backend)?;
+    let start = std::time::Instant::now();
+    let logits = match &ctx {
+        Some(ctx) => ebm_gpu::nn::gpu_net::outputs_batch(ctx, &net, &xs)?,
+        None => net.outputs_batch(&xs),
+    };
+    let r = ebm_gpu::eval::classify::report(&logits, net.outputs, &labels, args.bins)?;
+    println!(
+        "{n} images of {} ({:?} split) in {:.1} s: accuracy {:.2} %, NLL {:.4} nats, expected calibration error {:.4} ({} bins)",
+        args.data,
+        args.split,
+        start.elapsed().as_secs_f64(),
+        100.0 * r.accuracy,
+        r.nll,
+        r.ece,
+        r.bins
+    );
+    if let Some(json) = &args.json {
+        ebm_gpu::io::write_atomic(json, serde_json::to_string_pretty(&r)?.as_bytes())?;
+        println!("wrote {}", json.display());
+    }
+    Ok(())
+}
