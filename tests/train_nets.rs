@@ -279,3 +279,35 @@ fn cli_trains_jem_then_classifies_and_samples_a_class() {
     assert!(!o.status.success() && common::stderr(&o).contains("needs labels"), "{}", common::stderr(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A short MNIST run (the committed slice, a small ConvEBM, the image recipe's sampler) on
+/// both executors: step by step the same losses and gaps (tolerance 2e-3 relative), and the
+/// energy gap E(x-) - E(x+) grows as the model learns to tell data from its negatives.
+#[test]
+fn short_mnist_run_agrees_across_executors_and_opens_the_gap() {
+    let set = ebm_gpu::data::load(&common::mnist_fixture(), ebm_gpu::data::Split::Train).unwrap();
+    let data: Vec<f32> = set.images[..256 * 784].iter().map(|v| 2.0 * v - 1.0).collect();
+    let mut cfg = TrainConfig::for_data(Loss::Cd, &data, 784, 12).unwrap();
+    (cfg.box_lo, cfg.box_hi) = (vec![-1.0; 784], vec![1.0; 784]);
+    cfg.batch = 32;
+    cfg.buffer_capacity = 256;
+    cfg.alpha = 0.1;
+    cfg.lr = 1e-3;
+    cfg.optimizer = Optimizer::Adam { beta1: 0.0, beta2: 0.999, eps: 1e-8 };
+    cfg.langevin.steps = 5;
+    cfg.langevin.step_size = 10.0;
+    cfg.langevin.noise_scale = 0.005 / 20f32.sqrt();
+    cfg.langevin.grad_clamp = 0.03;
+    let state = TrainState::new(net("1x28x28/4k5s3p0/swish/flatten/8/swish/1/head:-f", 2), &cfg).unwrap();
+    let steps = 24;
+    let cpu = CpuTrainer::new(&cfg, state.clone(), &data).unwrap().run(steps).unwrap();
+    let gap = |m: &[ebm_gpu::train::StepMetrics], r: std::ops::Range<usize>| m[r.clone()].iter().map(|m| m.gap()).sum::<f32>() / r.len() as f32;
+    let (early, late) = (gap(&cpu, 0..4), gap(&cpu, steps as usize - 4..steps as usize));
+    assert!(late > early + 0.05, "the energy gap grows: {early} -> {late}");
+    let Some(ctx) = common::gpu() else { return };
+    let gpu = GpuTrainer::new(ctx, &cfg, state, &data).unwrap().run(steps).unwrap();
+    for (a, b) in cpu.iter().zip(&gpu) {
+        assert!((a.loss - b.loss).abs() < 2e-3 * (1.0 + a.loss.abs()), "step {}: loss {} vs {}", a.step, a.loss, b.loss);
+        assert!((a.gap() - b.gap()).abs() < 2e-3 * (1.0 + a.gap().abs()), "step {}: gap {} vs {}", a.step, a.gap(), b.gap());
+    }
+}
