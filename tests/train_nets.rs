@@ -168,6 +168,18 @@ fn cli_trains_a_convolutional_network_on_image_rows() {
     let (values, shape) = ebm_gpu::io::npy::read_f32(&samples).unwrap();
     assert_eq!(shape, vec![8, 36]);
     assert!(values.iter().all(|v| v.is_finite()));
+    // Chains from the checkpoint's replay buffer, or uniform noise; replay needs a checkpoint.
+    for init in ["replay", "uniform"] {
+        let o = common::ebm(&["sample", "--energy", &energy, "--init", init, "--chains", "8", "--steps", "2", "--sampler", "ula", "--step-size", "0.001", "--backend", "cpu", "--out", common::s(&samples)]);
+        assert!(o.status.success(), "--init {init}: {}", common::stderr(&o));
+    }
+    let (state, _) = checkpoint::load(&run_dir.join(run::CHECKPOINT)).unwrap();
+    let (from_replay, _) = ebm_gpu::io::npy::read_f32(&samples).unwrap();
+    assert!(from_replay.iter().all(|v| (-1.3..=1.3).contains(v)), "uniform starts stay near [-1, 1] after two tiny steps");
+    let plain = dir.join("plain.safetensors");
+    state.net.save(&plain).unwrap();
+    let o = common::ebm(&["sample", "--energy", &format!("net:{}", plain.display()), "--init", "replay", "--chains", "4", "--steps", "1", "--backend", "cpu"]);
+    assert!(!o.status.success() && common::stderr(&o).contains("not a training checkpoint"), "{}", common::stderr(&o));
     // A model whose input is not the data's row.
     let o = common::ebm(&["train", "--data", common::s(&npy), "--model", "1x5x5/2k3/flatten/1", "--steps", "2", "--batch", "16", "--backend", "cpu", "--run-dir", common::s(&dir.join("bad"))]);
     let err = common::stderr(&o);

@@ -104,9 +104,16 @@ pub struct SampleArgs {
     /// Not with --warmup (its adaptation pools all chains).
     #[arg(long, value_parser = parse_shard, value_name = "I/N")]
     pub shard: Option<(u32, u32)>,
-    /// Standard deviation of the Gaussian the chains start from.
+    /// Standard deviation of the Gaussian the chains start from (with --init uniform, the
+    /// half-width of the uniform box).
     #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 1.0, allow_negative_numbers = true)]
     pub init_std: f32,
+    /// Where chains start: gaussian (N(0, init-std^2)), uniform (U[-init-std, init-std], the
+    /// image recipe's noise), replay (the replay buffer of the training checkpoint named by
+    /// --energy net:CHECKPOINT, entry (chain mod capacity)), or a .npy/.csv file of rows (row
+    /// chain mod rows).
+    #[arg(long, default_value = "gaussian")]
+    pub init: String,
     /// Executor: auto (a hardware GPU if one opens, else the CPU executor), gpu (any adapter,
     /// a software one included) or cpu.
     #[arg(long, value_enum, default_value = "auto")]
@@ -322,7 +329,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     } else if args.target_accept.is_some() {
         bail!("--target-accept needs --warmup");
     }
-    let init = ebm_gpu::rng::initial_states(args.seed, first_chain, chains, dim, args.init_std);
+    let init = initial_states(args, first_chain, chains, dim)?;
     let mut sampler: Box<dyn ChainSampler> = match backend::open(args.backend)? {
         Some(ctx) => ebm_gpu::sampler::layered::gpu_sampler(ctx, &energy, config.clone(), &init)?,
         None => Box::new(CpuSampler::new(&energy, config.clone(), &init)?),
@@ -550,5 +557,42 @@ fn with_class(energy: Energy, class: Option<usize>) -> anyhow::Result<Energy> {
             Ok(Energy::Net(std::sync::Arc::new(net)))
         }
         _ => anyhow::bail!("--class needs a classifier network (K > 1 outputs, e.g. net:JEM_CHECKPOINT)"),
+    }
+}
+
+/// The chains' starting states, [chains, dim], for chains first.. (see `--init`).
+fn initial_states(args: &SampleArgs, first: u32, chains: usize, dim: usize) -> anyhow::Result<Vec<f32>> {
+    use anyhow::Context;
+    let rows = |source: &str, values: Vec<f32>, width: usize| -> anyhow::Result<Vec<f32>> {
+        if width != dim || values.is_empty() {
+            bail!("--init {source}: rows of {width} values, the energy takes {dim}");
+        }
+        let n = values.len() / dim;
+        Ok((0..chains).flat_map(|c| values[(first as usize + c) % n * dim..][..dim].to_vec()).collect())
+    };
+    match args.init.as_str() {
+        "gaussian" => Ok(ebm_gpu::rng::initial_states(args.seed, first, chains, dim, args.init_std)),
+        "uniform" => Ok((0..chains * dim)
+            .map(|k| {
+                let (c, i) = (first + (k / dim) as u32, k % dim);
+                let u = ebm_gpu::rng::uniform4(args.seed, c, 0, ebm_gpu::rng::Stream::Init, i as u32 / 4)[i % 4];
+                args.init_std * (2.0 * u - 1.0)
+            })
+            .collect()),
+        "replay" => {
+            let Some(path) = args.energy.strip_prefix("net:").or_else(|| args.energy.strip_prefix("mlp:")) else {
+                bail!("--init replay needs --energy net:CHECKPOINT (a training checkpoint with its replay buffer)");
+            };
+            let (state, config) = ebm_gpu::train::checkpoint::load(std::path::Path::new(path))
+                .with_context(|| format!("--init replay: {path} is not a training checkpoint"))?;
+            if state.replay.is_empty() {
+                bail!("--init replay: {path} has no replay buffer (trained with nce)");
+            }
+            rows("replay", state.replay, config.dim())
+        }
+        file => {
+            let (values, width) = ebm_gpu::data::toy::read_rows(std::path::Path::new(file)).with_context(|| format!("--init {file}"))?;
+            rows(file, values, width)
+        }
     }
 }
