@@ -47,7 +47,6 @@ struct TrainParams {
 @group(0) @binding(5) var<storage, read_write> metrics: array<f32>;    // [rows, 8]
 
 const DATA_OFF: u32 = 4u * DIM;
-const REDUCE: u32 = 256u;
 
 @compute @workgroup_size(64)
 fn negatives_langevin(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -140,8 +139,6 @@ fn noise_log_density(base: u32) -> f32 {
     return acc;
 }
 
-var<workgroup> sums_a: array<vec4<f32>, REDUCE>;
-var<workgroup> sums_b: array<vec2<f32>, REDUCE>;
 
 // One workgroup: the loss, dL/dE per point (src/train/mod.rs `pair_weights`), dL/d(log Z) and
 // the step's metrics row, reduced in a fixed order.
@@ -170,14 +167,7 @@ fn loss_weights(@builtin(local_invocation_index) t: u32) {
     }
     sums_a[t] = acc;
     sums_b[t] = acc2;
-    workgroupBarrier();
-    for (var stride = REDUCE / 2u; stride > 0u; stride >>= 1u) {
-        if t < stride {
-            sums_a[t] += sums_a[t + stride];
-            sums_b[t] += sums_b[t + stride];
-        }
-        workgroupBarrier();
-    }
+    reduce_sums(t);
     if t == 0u {
         let inv_b = 1.0 / f32(BATCH);
         let row = p.metrics_row * 8u;
@@ -207,13 +197,8 @@ fn grad_norm(@builtin(local_invocation_index) t: u32) {
         acc += g * g;
     }
     sums_b[t] = vec2<f32>(acc, 0.0);
-    workgroupBarrier();
-    for (var stride = REDUCE / 2u; stride > 0u; stride >>= 1u) {
-        if t < stride {
-            sums_b[t] += sums_b[t + stride];
-        }
-        workgroupBarrier();
-    }
+    sums_a[t] = vec4<f32>(0.0);
+    reduce_sums(t);
     if t == 0u {
         let norm = sqrt(sums_b[0].x);
         work[SCALAR_OFF] = norm;

@@ -62,7 +62,6 @@ struct TrainLayeredParams {
 @group(0) @binding(8) var<storage, read_write> outputs: array<f32>;     // the network's f of the 2B points [2B, K]
 
 const METRIC_ROWS: u32 = 16u;
-const REDUCE: u32 = 256u;
 
 fn points_off() -> u32 {
     return METRIC_ROWS * 8u;
@@ -190,8 +189,6 @@ fn noise_log_density(base: u32) -> f32 {
     return acc;
 }
 
-var<workgroup> sums_a: array<vec4<f32>, REDUCE>;
-var<workgroup> sums_b: array<vec2<f32>, REDUCE>;
 
 // One workgroup: the loss, dL/dE per point, dL/d(log Z) and the step's metrics row, reduced
 // in a fixed order.
@@ -221,14 +218,7 @@ fn loss_weights(@builtin(local_invocation_index) t: u32) {
     }
     sums_a[t] = acc;
     sums_b[t] = acc2;
-    workgroupBarrier();
-    for (var stride = REDUCE / 2u; stride > 0u; stride >>= 1u) {
-        if t < stride {
-            sums_a[t] += sums_a[t + stride];
-            sums_b[t] += sums_b[t + stride];
-        }
-        workgroupBarrier();
-    }
+    reduce_sums(t);
     if t == 0u {
         let inv_b = 1.0 / f32(b);
         let row = p.metrics_row * 8u;
@@ -278,13 +268,8 @@ fn cross_entropy(@builtin(local_invocation_index) t: u32) {
         acc += m + log(s) - outputs[base + label];
     }
     sums_b[t] = vec2<f32>(acc, 0.0);
-    workgroupBarrier();
-    for (var stride = REDUCE / 2u; stride > 0u; stride >>= 1u) {
-        if t < stride {
-            sums_b[t] += sums_b[t + stride];
-        }
-        workgroupBarrier();
-    }
+    sums_a[t] = vec4<f32>(0.0);
+    reduce_sums(t);
     if t == 0u {
         let ce = sums_b[0].x / f32(b);
         work[p.metrics_row * 8u + 7u] = ce;
@@ -308,13 +293,8 @@ fn grad_norm(@builtin(local_invocation_index) t: u32) {
         acc += g * g;
     }
     sums_b[t] = vec2<f32>(acc, 0.0);
-    workgroupBarrier();
-    for (var stride = REDUCE / 2u; stride > 0u; stride >>= 1u) {
-        if t < stride {
-            sums_b[t] += sums_b[t + stride];
-        }
-        workgroupBarrier();
-    }
+    sums_a[t] = vec4<f32>(0.0);
+    reduce_sums(t);
     if t == 0u {
         let norm = sqrt(sums_b[0].x);
         work[scalar_off()] = norm;

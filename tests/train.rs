@@ -80,7 +80,7 @@ fn batched_tape_matches_per_point_gradients() {
     let weights: Vec<f32> = (0..37).map(|s| ((s as f32) * 0.37).sin()).collect();
     let net = mlp.to_network();
     let mut tape = Tape::record(&net, &xs);
-    let grad = tape.param_grad(&net, &weights);
+    let grad = tape.param_grad(&net, &weights, None);
     let mut want = vec![0f64; grad.len()];
     for (s, x) in xs.chunks_exact(2).enumerate() {
         let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();

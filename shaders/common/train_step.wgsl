@@ -3,6 +3,23 @@
 // `pair_weights` in src/train/mod.rs and `optimizer_step` in src/train/cpu.rs.
 #import common/activations.wgsl
 
+// One-workgroup reductions (the loss, the gradient norm): each of the REDUCE threads leaves its
+// partial sums in sums_a / sums_b, reduce_sums(t) tree-sums them into element 0 in a fixed order.
+const REDUCE: u32 = 256u;
+var<workgroup> sums_a: array<vec4<f32>, REDUCE>;
+var<workgroup> sums_b: array<vec2<f32>, REDUCE>;
+
+fn reduce_sums(t: u32) {
+    workgroupBarrier();
+    for (var stride = REDUCE / 2u; stride > 0u; stride >>= 1u) {
+        if t < stride {
+            sums_a[t] += sums_a[t + stride];
+            sums_b[t] += sums_b[t + stride];
+        }
+        workgroupBarrier();
+    }
+}
+
 // dL/dE of the positive and the negative, the pair's loss and dL/d(log Z), before the 1/B.
 struct PairWeights {
     wp: f32,

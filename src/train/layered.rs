@@ -6,7 +6,7 @@
 //! the device; [`LayeredTrainer::run`] records up to [`STEPS_PER_SUBMIT`] steps per submit and
 //! reads back only the metrics rows. CPU twin: [`super::cpu::CpuTrainer`].
 
-use super::gpu::STEPS_PER_SUBMIT;
+use super::gpu::{STEPS_PER_SUBMIT, SubmitSteps, run_in_submits};
 use super::{Loss, METRIC_FLOATS, Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer};
 use crate::gpu::launch::{ParamSlots, WG, bind_group, check_fits, dispatch, workgroups};
 use crate::gpu::{Binding, GpuContext, Kernel};
@@ -376,28 +376,23 @@ impl LayeredTrainer {
     }
 }
 
+impl SubmitSteps for LayeredTrainer {
+    fn steps_done(&self) -> u32 {
+        self.step
+    }
+
+    fn submit(&mut self, n: u32) -> Result<()> {
+        LayeredTrainer::submit(self, n)
+    }
+
+    fn metrics(&self) -> (&GpuContext, &wgpu::Buffer) {
+        (&self.ctx, &self.work)
+    }
+}
+
 impl Trainer for LayeredTrainer {
     fn run(&mut self, steps: u32) -> Result<Vec<StepMetrics>> {
-        if self.step.checked_add(steps).is_none() {
-            return Err(Error::invalid("steps", "the step counter would pass 2^32"));
-        }
-        let mut out = Vec::with_capacity(steps as usize);
-        let mut left = steps;
-        while left > 0 {
-            let n = left.min(STEPS_PER_SUBMIT);
-            let first = self.step;
-            self.submit(n)?;
-            let rows = self.ctx.read_buffers(&[(&self.work, (4 * METRIC_FLOATS as u32 * n) as u64)])?;
-            let values: Vec<f32> = bytemuck::pod_collect_to_vec(&rows[0]);
-            out.extend(
-                values
-                    .chunks_exact(METRIC_FLOATS)
-                    .enumerate()
-                    .map(|(r, row)| StepMetrics::from_row(first + r as u32 + 1, row)),
-            );
-            left -= n;
-        }
-        Ok(out)
+        run_in_submits(self, steps)
     }
 
     fn state(&mut self) -> Result<TrainState> {
