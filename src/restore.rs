@@ -5,12 +5,18 @@
 //!
 //! One step, for every free pixel i of image j (the training sampler's update):
 //! `x_i <- clamp(x_i - h clamp(g_i) + s xi, lo, hi)`, g = dE/dx (+ w (x - y) / σ² on noisy
-//! observed pixels), xi from Philox `(j, step, ProposalNoise, i / 4)` lane `i % 4`. The energy
-//! and its gradient run on the chosen executor ([`crate::energy::gpu::energy_grad_batch`] on
-//! the GPU, the batched CPU path otherwise); the update on the CPU.
+//! observed pixels), xi from Philox `(j, step, ProposalNoise, i / 4)` lane `i % 4`. On the GPU
+//! a network energy stays on the device: per step one [`GpuNetwork`] pass per chunk of images
+//! and one `shaders/restore.wgsl` dispatch, 16 steps a submit, one readback at the end; other
+//! energies evaluate on the GPU ([`crate::energy::gpu::energy_grad_batch`]) with the update on
+//! the CPU. Without a context everything runs on the CPU executor.
 
 use crate::energy::Energy;
-use crate::gpu::GpuContext;
+use crate::gpu::launch::{ParamSlots, WG, bind_group, dispatch};
+use crate::gpu::{Binding, GpuContext};
+use crate::nn::Network;
+use crate::nn::gpu::{NnKernels, Slice};
+use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -83,6 +89,9 @@ pub fn restore(
     if config.sigma == 0.0 && pixels.contains(&Pixel::Noisy) {
         return Err(Error::invalid("observation noise", "noisy pixels need a noise level above 0"));
     }
+    if let (Some(ctx), Energy::Net(net)) = (ctx, energy) {
+        return restore_gpu(ctx, net, damaged, pixels, config);
+    }
     let mut x = damaged.to_vec();
     let fidelity = if config.sigma > 0.0 { config.fidelity / (config.sigma * config.sigma) } else { 0.0 };
     for step in 0..config.steps {
@@ -112,6 +121,109 @@ pub fn restore(
         }
     }
     Ok(x)
+}
+
+/// `RestoreParams` of shaders/restore.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct RestoreParams {
+    n: u32,
+    dim: u32,
+    step: u32,
+    row_stride: u32,
+    seed: [u32; 2],
+    step_size: f32,
+    noise_std: f32,
+    grad_clamp: f32,
+    lo: f32,
+    hi: f32,
+    fidelity: f32,
+}
+
+#[doc(hidden)]
+pub fn params_layout() -> (&'static str, &'static str, usize) {
+    ("restore.wgsl", "RestoreParams", size_of::<RestoreParams>())
+}
+
+/// Steps recorded per submit.
+const STEPS_PER_SUBMIT: u32 = 16;
+
+/// [`restore`] of a network energy with everything on the device.
+fn restore_gpu(ctx: &Arc<GpuContext>, net: &Network, damaged: &[f32], pixels: &[Pixel], c: &RestoreConfig) -> Result<Vec<f32>> {
+    let d = net.input_dim();
+    let n = damaged.len() / d;
+    crate::gpu::launch::check_fits(ctx, n, d, "images")?;
+    let chunk = max_batch(ctx, net).clamp(1, 4096).min(n);
+    let kinds: Vec<u32> = pixels.iter().map(|p| match p {
+        Pixel::Observed => 0,
+        Pixel::Noisy => 1,
+        Pixel::Missing => 2,
+    }).collect();
+    let bindings = [Binding::UniformDynamic, Binding::StorageReadWrite, Binding::StorageReadWrite, Binding::StorageRead, Binding::StorageRead];
+    let wgsl = crate::gpu::shader::assemble("restore.wgsl", &[])?;
+    let kernel = ctx.kernel("restore.wgsl", &wgsl, "restore_step", &bindings)?;
+    let nn = NnKernels::new(ctx.clone());
+    let total = (n * d.div_ceil(4)) as u32;
+    let row = total.min(ctx.limits().max_compute_workgroups_per_dimension * WG).div_ceil(WG) * WG;
+    let rows = total.div_ceil(row);
+    let fidelity = if c.sigma > 0.0 { c.fidelity / (c.sigma * c.sigma) } else { 0.0 };
+    let (x, bind, mut slots, passes, _bufs) = ctx.scoped("restoration buffers", || -> Result<_> {
+        let x = ctx.storage_buffer("restored images", bytemuck::cast_slice(damaged));
+        let grads = ctx.zeroed_storage_buffer("restoration gradients", (4 * n * d) as u64);
+        let energies = ctx.zeroed_storage_buffer("restoration energies", (4 * n) as u64);
+        let observed = ctx.storage_buffer("observed images", bytemuck::cast_slice(damaged));
+        let kinds = ctx.storage_buffer("pixel kinds", bytemuck::cast_slice(&kinds));
+        let bufs = NetBuffers::new(ctx, net, chunk)?;
+        let mut passes = Vec::new();
+        for first in (0..n).step_by(chunk) {
+            let m = chunk.min(n - first);
+            passes.push(GpuNetwork::new(
+                &nn,
+                net,
+                &bufs,
+                m,
+                Slice::new(&x, first * d),
+                Slice::new(&energies, first),
+                Some(Slice::new(&grads, first * d)),
+                false,
+            )?);
+        }
+        let slots = ParamSlots::new(ctx, STEPS_PER_SUBMIT as u64);
+        let bind = bind_group(ctx, &kernel, &slots.buffer, size_of::<RestoreParams>() as u64, &[&x, &grads, &observed, &kinds]);
+        Ok((x, bind, slots, passes, bufs))
+    })??;
+    let mut step = 0;
+    while step < c.steps {
+        let batch = STEPS_PER_SUBMIT.min(c.steps - step);
+        let offsets: Vec<u32> = (step..step + batch)
+            .map(|s| {
+                slots.push(&RestoreParams {
+                    n: n as u32,
+                    dim: d as u32,
+                    step: s,
+                    row_stride: row,
+                    seed: rng::key(c.seed),
+                    step_size: c.step_size,
+                    noise_std: c.noise_std,
+                    grad_clamp: c.grad_clamp,
+                    lo: c.lo,
+                    hi: c.hi,
+                    fidelity,
+                })
+            })
+            .collect();
+        slots.flush(ctx);
+        ctx.submit_pass("restoration steps", |pass| {
+            for &off in &offsets {
+                for net_pass in &passes {
+                    net_pass.record(pass);
+                }
+                dispatch(pass, &kernel, &bind, off, row, rows);
+            }
+        })?;
+        step += batch;
+    }
+    Ok(bytemuck::pod_collect_to_vec(&ctx.read_buffers(&[(&x, (4 * n * d) as u64)])?[0]))
 }
 
 /// Mean squared error between `a` and `b`, over the entries where `only` holds (all if None).

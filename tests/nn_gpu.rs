@@ -155,6 +155,7 @@ fn params_structs_match_naga_layout() {
         (ebm_gpu::nn::gpu_net::head_params_layout(), (0..8).map(|i| 4 * i).collect::<Vec<u32>>()),
         (ebm_gpu::sampler::layered::params_layout(), layered_offsets),
         (ebm_gpu::train::layered::params_layout(), [0].into_iter().chain((8..120).step_by(4)).collect()),
+        (ebm_gpu::restore::params_layout(), vec![0, 4, 8, 12, 16, 24, 28, 32, 36, 40, 44]),
     ];
     for ((file, name, rust_size), offsets) in cases {
         let wgsl = ebm_gpu::gpu::shader::assemble(file, &[]).unwrap();

@@ -38,6 +38,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("nn_elementwise.wgsl", include_str!("../../shaders/nn_elementwise.wgsl")),
     ("nn_head.wgsl", include_str!("../../shaders/nn_head.wgsl")),
     ("langevin_layered.wgsl", include_str!("../../shaders/langevin_layered.wgsl")),
+    ("restore.wgsl", include_str!("../../shaders/restore.wgsl")),
 ];
 
 /// The kernel files (entry-point modules), as opposed to what they import.
@@ -62,6 +63,7 @@ pub const KERNELS: &[&str] = &[
     "nn_head.wgsl",
     "langevin_layered.wgsl",
     "nn_elementwise.wgsl",
+    "restore.wgsl",
 ];
 
 fn source(name: &str) -> Option<&'static str> {
