@@ -160,6 +160,14 @@ fn cli_trains_a_convolutional_network_on_image_rows() {
     assert!(c.box_lo.iter().all(|&v| v == -1.0) && c.box_hi.iter().all(|&v| v == 1.0), "images live in [-1, 1]");
     let lr = |step: usize| metrics.lines().nth(step).unwrap().split(',').nth(10).unwrap().parse::<f32>().unwrap();
     assert!((lr(9) / lr(8) - 0.97).abs() < 1e-5, "x0.97 after the first epoch: {} then {}", lr(8), lr(9));
+    // A resume to a third epoch keeps the recipe (flags not given are not compared) and refuses
+    // a changed one.
+    let o = common::ebm(&["train", "--resume", common::s(&run_dir), "--epochs", "3", "--step-size", "5"]);
+    assert!(!o.status.success() && common::stderr(&o).contains("--step-size was 10"), "{}", common::stderr(&o));
+    let o = common::ebm(&["train", "--resume", common::s(&run_dir), "--epochs", "3", "--backend", "cpu"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let metrics = std::fs::read_to_string(run_dir.join(run::METRICS)).unwrap();
+    assert_eq!(metrics.lines().count(), 25, "three epochs of 8 steps");
     let samples = dir.join("samples.npy");
     let png = dir.join("samples.png");
     let energy = format!("net:{}", run_dir.join(run::CHECKPOINT).display());
