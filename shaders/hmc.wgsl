@@ -40,7 +40,8 @@ fn hmc(@builtin(global_invocation_id) gid: vec3<u32>) {
             if i % 4u == 0u {
                 noise4 = normal4(p.seed, chain, step, STREAM_MOMENTUM, i / 4u);
             }
-            mom[i] = noise4[i % 4u] / sqrt(dim_scale[i]);
+            // A scale of 0 fixes the dimension: no momentum, no drift.
+            mom[i] = select(noise4[i % 4u] / sqrt(dim_scale[i]), 0.0, dim_scale[i] == 0.0);
             kinetic0 += 0.5 * mom[i] * mom[i] * dim_scale[i];
             q[i] = x[i];
             gq[i] = g[i];

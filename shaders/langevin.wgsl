@@ -44,7 +44,8 @@ fn ula(@builtin(global_invocation_id) gid: vec3<u32>) {
             if p.use_box != 0u {
                 v = clamp(v, p.box_lo, p.box_hi);
             }
-            y[i] = v;
+            // A per-dimension scale of 0 fixes the dimension (conditional sampling).
+            y[i] = select(v, x[i], dim_scale[i] == 0.0);
         }
         let ey = energy_grad_at(&y, &gy, beta);
         if !state_is_finite(&y, &gy, ey) {
@@ -99,8 +100,8 @@ fn mala(@builtin(global_invocation_id) gid: vec3<u32>) {
                 let m = dim_scale[i];
                 let f = y[i] - x[i] + h * m * g[i];
                 let b = x[i] - y[i] + h * m * gy[i];
-                forward += f * f / m;
-                backward += b * b / m;
+                forward += f * f / max(m, 1e-30);
+                backward += b * b / max(m, 1e-30);
             }
             log_alpha = beta * (e - ey) + (forward - backward) / (4.0 * h);
         }

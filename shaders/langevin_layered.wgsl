@@ -105,6 +105,7 @@ fn propose(@builtin(global_invocation_id) gid: vec3<u32>) {
         if p.use_box != 0u {
             y = clamp(y, p.box_lo, p.box_hi);
         }
+        y = select(y, x, dim_scale[i] == 0.0);
     } else {
         let m = dim_scale[i];
         y = x - h * m * grads[idx] + sqrt(2.0 * h) * sqrt(m) * noise;
@@ -145,8 +146,8 @@ fn accept(@builtin(global_invocation_id) gid: vec3<u32>) {
                 let y = points[nd + base + i];
                 let f = y - x + h * m * grads[base + i];
                 let b = x - y + h * m * beta * grads[nd + base + i];
-                forward += f * f / m;
-                backward += b * b / m;
+                forward += f * f / max(m, 1e-30);
+                backward += b * b / max(m, 1e-30);
             }
             log_alpha = beta * (energies[local] - ey) + (forward - backward) / (4.0 * h);
         }

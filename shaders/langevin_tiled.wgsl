@@ -87,6 +87,7 @@ fn run_tiled(tid: u32, group: u32, mala: bool) {
                             if p.use_box != 0u {
                                 y = clamp(y, p.box_lo, p.box_hi);
                             }
+                            y = select(y, x, dim_scale[i] == 0.0);
                         }
                         scratch[scratch_at(first, c, Y_OFF + i)] = y;
                     }
@@ -122,8 +123,8 @@ fn run_tiled(tid: u32, group: u32, mala: bool) {
                             let y = scratch[scratch_at(first, tid, Y_OFF + i)];
                             let f = y - x + h * m * beta * scratch[scratch_at(first, tid, GX_OFF + i)];
                             let b = x - y + h * m * beta * scratch[scratch_at(first, tid, GY_OFF + i)];
-                            forward += f * f / m;
-                            backward += b * b / m;
+                            forward += f * f / max(m, 1e-30);
+                            backward += b * b / max(m, 1e-30);
                         }
                         log_alpha = beta * (e_x[tid] - e_y[tid]) + (forward - backward) / (4.0 * h);
                     }

@@ -244,7 +244,7 @@ impl CpuSampler {
         if cfg.kind == SamplerKind::Hmc {
             let mut traj = self.trajectory(h, u);
             for i in 0..x.len() {
-                p[i] = noise[i] / scale[i].sqrt();
+                p[i] = if scale[i] > 0.0 { noise[i] / scale[i].sqrt() } else { 0.0 };
                 traj.kinetic0 += 0.5 * p[i] * p[i] * scale[i];
             }
             y.copy_from_slice(x);
@@ -256,7 +256,8 @@ impl CpuSampler {
                 for i in 0..x.len() {
                     let gi = cfg.grad_clamp.map_or(g[i], |m| g[i].clamp(-m, m));
                     let v = x[i] - h * gi + s * noise[i];
-                    y[i] = cfg.box_clamp.map_or(v, |(lo, hi)| v.clamp(lo, hi));
+                    // A per-dimension scale of 0 fixes the dimension (conditional sampling).
+                    y[i] = if scale[i] == 0.0 { x[i] } else { cfg.box_clamp.map_or(v, |(lo, hi)| v.clamp(lo, hi)) };
                 }
             }
             SamplerKind::Mala => {
@@ -327,8 +328,8 @@ impl CpuSampler {
                     let m = scale[i];
                     let f = q.y[i] - x[i] + h * m * g[i];
                     let b = x[i] - q.y[i] + h * m * q.gy[i];
-                    forward += f * f / m;
-                    backward += b * b / m;
+                    forward += f * f / m.max(f32::MIN_POSITIVE);
+                    backward += b * b / m.max(f32::MIN_POSITIVE);
                 }
                 beta * (e - q.ey) + (forward - backward) / (4.0 * h)
             }
@@ -579,7 +580,7 @@ impl CpuSampler {
                     for i in 0..d {
                         let gi = cfg.grad_clamp.map_or(g[i], |m| g[i].map(|v| v.clamp(-m, m)));
                         let v = x[i] - h * gi + s * noise[i];
-                        y[i] = cfg.box_clamp.map_or(v, |(lo, hi)| v.map(|v| v.clamp(lo, hi)));
+                        y[i] = if scale[i] == 0.0 { x[i] } else { cfg.box_clamp.map_or(v, |(lo, hi)| v.map(|v| v.clamp(lo, hi))) };
                     }
                 }
                 SamplerKind::Mala => {
@@ -600,7 +601,7 @@ impl CpuSampler {
                         (eps.0[l], n_leap[l]) = (t.eps, t.n_leap);
                     }
                     for i in 0..d {
-                        p[i] = noise[i] / Lanes::splat(scale[i].sqrt());
+                        p[i] = if scale[i] > 0.0 { noise[i] / Lanes::splat(scale[i].sqrt()) } else { zero };
                         kinetic0 += Lanes::splat(0.5) * p[i] * p[i] * Lanes::splat(scale[i]);
                     }
                     y.copy_from_slice(&x);
@@ -622,8 +623,9 @@ impl CpuSampler {
                         let m = Lanes::splat(scale[i]);
                         let f = y[i] - x[i] + h * m * g[i];
                         let b = x[i] - y[i] + h * m * gy[i];
-                        forward += f * f / m;
-                        backward += b * b / m;
+                        let m_safe = Lanes::splat(scale[i].max(f32::MIN_POSITIVE));
+                        forward += f * f / m_safe;
+                        backward += b * b / m_safe;
                     }
                     beta * (e - ey) + (forward - backward) / (Lanes::splat(4.0) * h)
                 }

@@ -107,7 +107,8 @@ pub trait ChainSampler {
     fn set_step_sizes(&mut self, steps: &[f32]) -> Result<()>;
     fn step_sizes(&self) -> Vec<f32>;
     /// Per-dimension scale: the inverse mass matrix diagonal of HMC and MALA (MALA's
-    /// preconditioner), RWMH's proposal scale. Ignored by ULA.
+    /// preconditioner), RWMH's proposal scale; ULA uses only its zeros. A scale of 0 fixes the
+    /// dimension at its current value in every sampler (conditional sampling).
     fn set_dim_scale(&mut self, scale: &[f32]) -> Result<()>;
     fn config(&self) -> &SamplerConfig;
     fn dim(&self) -> usize;
@@ -165,8 +166,11 @@ pub(crate) fn check_len(what: &str, got: usize, want: usize) -> Result<()> {
 
 pub(crate) fn check_dim_scale(scale: &[f32], dim: usize) -> Result<()> {
     check_len("per-dimension scale", scale.len(), dim)?;
-    if let Some(i) = scale.iter().position(|s| !(*s > 0.0 && s.is_finite())) {
-        return Err(Error::invalid(format!("per-dimension scale[{i}]"), format!("must be positive and finite, got {}", scale[i])));
+    if let Some(i) = scale.iter().position(|s| !(*s >= 0.0 && s.is_finite())) {
+        return Err(Error::invalid(format!("per-dimension scale[{i}]"), format!("must be >= 0 and finite, got {}", scale[i])));
+    }
+    if !scale.iter().any(|&s| s > 0.0) {
+        return Err(Error::invalid("per-dimension scale", "every dimension is fixed (scale 0): nothing to sample"));
     }
     Ok(())
 }

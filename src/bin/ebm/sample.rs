@@ -1,7 +1,7 @@
 //! `ebm sample`: run chains (with optional warm-up adaptation and parallel tempering), write
 //! their final states, print acceptance, throughput and diagnostics.
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use crate::backend::{self, Backend};
 use clap::{Args, ValueEnum};
 use ebm_gpu::energy::{Energy, spec};
@@ -34,6 +34,12 @@ pub struct SampleArgs {
     /// Energy: a preset name, a JSON spec file, or inline JSON (see the schema in README.md).
     #[arg(long, default_value = "ring8")]
     pub energy: String,
+    /// Conditional sampling: hold dimensions fixed, `I=V,J=W,...` (0-based dimension I at value
+    /// V in every chain), or a .npy/.csv file of one row of the energy's width whose numbers
+    /// fix those dimensions and NaNs leave them free. Every sampler; with --warmup only with
+    /// --no-adapt-mass.
+    #[arg(long, value_name = "I=V,...|FILE", allow_hyphen_values = true)]
+    pub fix: Option<String>,
     /// Class-conditional sampling from a classifier network (K > 1 outputs, e.g. a JEM
     /// checkpoint): E(x, Y) = -f(x)[Y] instead of its head.
     #[arg(long, value_name = "Y")]
@@ -330,10 +336,24 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         bail!("--target-accept needs --warmup");
     }
     let init = initial_states(args, first_chain, chains, dim)?;
+    let fixed = args.fix.as_deref().map(|f| parse_fix(f, dim)).transpose()?;
+    let mut init = init;
+    if let Some(fixed) = &fixed {
+        if adaptation.as_ref().is_some_and(|a| a.adapt_scale) {
+            bail!("--fix with --warmup needs --no-adapt-mass (the mass adaptation would free the fixed dimensions)");
+        }
+        for row in init.chunks_exact_mut(dim) {
+            fixed.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i, v))).for_each(|(i, v)| row[i] = v);
+        }
+    }
     let mut sampler: Box<dyn ChainSampler> = match backend::open(args.backend)? {
         Some(ctx) => ebm_gpu::sampler::layered::gpu_sampler(ctx, &energy, config.clone(), &init)?,
         None => Box::new(CpuSampler::new(&energy, config.clone(), &init)?),
     };
+    if let Some(fixed) = &fixed {
+        let scale: Vec<f32> = fixed.iter().map(|v| if v.is_some() { 0.0 } else { 1.0 }).collect();
+        sampler.set_dim_scale(&scale).context("--fix")?;
+    }
 
     let warmup_start = Instant::now();
     if let Some(a) = &adaptation {
@@ -562,7 +582,6 @@ fn with_class(energy: Energy, class: Option<usize>) -> anyhow::Result<Energy> {
 
 /// The chains' starting states, [chains, dim], for chains first.. (see `--init`).
 fn initial_states(args: &SampleArgs, first: u32, chains: usize, dim: usize) -> anyhow::Result<Vec<f32>> {
-    use anyhow::Context;
     let rows = |source: &str, values: Vec<f32>, width: usize| -> anyhow::Result<Vec<f32>> {
         if width != dim || values.is_empty() {
             bail!("--init {source}: rows of {width} values, the energy takes {dim}");
@@ -595,4 +614,41 @@ fn initial_states(args: &SampleArgs, first: u32, chains: usize, dim: usize) -> a
             rows(file, values, width)
         }
     }
+}
+
+/// `--fix`: per dimension, the value it is held at (None: free).
+fn parse_fix(text: &str, dim: usize) -> anyhow::Result<Vec<Option<f32>>> {
+    let mut fixed = vec![None; dim];
+    let path = std::path::Path::new(text);
+    if !text.contains('=') {
+        let (values, width) = ebm_gpu::data::toy::read_rows(path)
+            .or_else(|_| {
+                // read_rows refuses NaN: NaN marks free dimensions here, so read the raw array.
+                ebm_gpu::io::read_samples(path).map(|(v, _, cols)| (v, cols))
+            })
+            .with_context(|| format!("--fix {text}: neither I=V pairs nor a readable .npy/.csv file"))?;
+        if values.len() != dim || width != dim {
+            bail!("--fix {text}: holds {} values in rows of {width}; the energy takes one row of {dim}", values.len());
+        }
+        for (i, v) in values.into_iter().enumerate() {
+            if v.is_infinite() {
+                bail!("--fix {text}: dimension {i} is infinite");
+            }
+            fixed[i] = v.is_finite().then_some(v);
+        }
+    } else {
+        for pair in text.split(',') {
+            let (i, v) = pair.split_once('=').with_context(|| format!("--fix {text}: {pair:?} is not I=V"))?;
+            let i: usize = i.trim().parse().with_context(|| format!("--fix {text}: {i:?} is not a dimension index"))?;
+            let v: f32 = v.trim().parse().ok().filter(|v: &f32| v.is_finite()).with_context(|| format!("--fix {text}: {v:?} is not a finite number"))?;
+            if i >= dim {
+                bail!("--fix {text}: dimension {i} is outside the energy's {dim} dimensions (0..{})", dim - 1);
+            }
+            fixed[i] = Some(v);
+        }
+    }
+    if fixed.iter().all(Option::is_some) {
+        bail!("--fix {text}: every dimension is fixed; nothing is left to sample");
+    }
+    Ok(fixed)
 }
