@@ -94,7 +94,7 @@ fn restore_command_reports_and_refuses_bad_masks() {
     let energy = format!("net:{}", weights.display());
     let (png, out, json) = (dir.join("r.png"), dir.join("r.npy"), dir.join("r.json"));
     let base = ["restore", "--energy", &energy, "--data", common::s(&data), "--steps", "5", "--backend", "cpu"];
-    let o = common::ebm(&[&base[..], &["--mask", "box:1,2,3,2", "--noise", "0.1", "--png", common::s(&png), "--out", common::s(&out), "--json", common::s(&json)]].concat());
+    let o = common::ebm(&[&base[..], &["--mask", "box:1,2,3,2", "--noise", "0.1", "--average", "2", "--png", common::s(&png), "--out", common::s(&out), "--json", common::s(&json)]].concat());
     assert!(o.status.success(), "{}", common::stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("training mean in holes") && stdout.contains("PSNR"), "{stdout}");
