@@ -8,7 +8,7 @@
 //! metrics rows.
 
 use super::layered::LayeredTrainer;
-use super::{Loss, METRIC_FLOATS, Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer};
+use super::{Loss, METRIC_FLOATS, StepMetrics, StepSettings, TrainConfig, TrainState, Trainer};
 use crate::energy::Energy;
 use crate::energy::mlp::{Mlp, TILE_CHAINS, TILE_THREADS, dot_product};
 use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch, workgroups};
@@ -44,20 +44,8 @@ struct TrainParams {
     metrics_row: u32,
     optimizer: u32,
     n_chains: u32,
-    reset_prob: f32,
-    step_size: f32,
-    noise_std: f32,
-    alpha: f32,
-    margin: f32,
-    lr: f32,
-    bias1: f32,
-    bias2: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    weight_decay: f32,
-    clip_norm: f32,
-    grad_clamp: f32,
+    /// reset_prob .. grad_clamp of the WGSL struct.
+    settings: StepSettings,
 }
 
 /// Where things live in the `energy_params` and `work` buffers.
@@ -466,11 +454,7 @@ impl MlpTrainer {
 
     fn step_params(&self, step: u32, row: u32) -> TrainParams {
         let c = &self.config;
-        let s = StepScalars::new(c, step, self.lr_scale);
-        let (optimizer, beta1, beta2, eps) = match c.optimizer {
-            Optimizer::Adam { beta1, beta2, eps } => (0, beta1, beta2, eps),
-            Optimizer::Sgd { momentum } => (1, momentum, 0.0, 0.0),
-        };
+        let (settings, optimizer) = StepSettings::new(c, step, self.lr_scale);
         TrainParams {
             seed: crate::rng::key(c.seed),
             step,
@@ -481,20 +465,7 @@ impl MlpTrainer {
             metrics_row: row,
             optimizer,
             n_chains: c.batch as u32,
-            reset_prob: c.reset_prob,
-            step_size: c.langevin.step_size,
-            noise_std: c.langevin.noise_std(),
-            alpha: c.alpha,
-            margin: if let Loss::Hinge { margin } = c.loss { margin } else { 0.0 },
-            lr: s.lr,
-            bias1: s.bias1,
-            bias2: s.bias2,
-            beta1,
-            beta2,
-            eps,
-            weight_decay: c.weight_decay,
-            clip_norm: c.clip_norm,
-            grad_clamp: c.langevin.grad_clamp,
+            settings,
             ..Default::default()
         }
     }

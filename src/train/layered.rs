@@ -7,7 +7,7 @@
 //! reads back only the metrics rows. CPU twin: [`super::cpu::CpuTrainer`].
 
 use super::gpu::{STEPS_PER_SUBMIT, SubmitSteps, run_in_submits};
-use super::{Loss, METRIC_FLOATS, Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer};
+use super::{Loss, METRIC_FLOATS, StepMetrics, StepSettings, TrainConfig, TrainState, Trainer};
 use crate::gpu::launch::{ParamSlots, WG, bind_group, check_fits, dispatch, workgroups};
 use crate::gpu::{Binding, GpuContext, Kernel};
 use crate::nn::Network;
@@ -46,20 +46,8 @@ pub(crate) struct TrainLayeredParams {
     n_net: u32,
     outputs: u32,
     row_stride: u32,
-    reset_prob: f32,
-    step_size: f32,
-    noise_std: f32,
-    alpha: f32,
-    margin: f32,
-    lr: f32,
-    bias1: f32,
-    bias2: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    weight_decay: f32,
-    clip_norm: f32,
-    grad_clamp: f32,
+    /// reset_prob .. grad_clamp of the WGSL struct.
+    settings: StepSettings,
     _pad: f32,
 }
 
@@ -279,11 +267,7 @@ impl LayeredTrainer {
 
     fn step_params(&self, step: u32, row: u32) -> TrainLayeredParams {
         let c = &self.config;
-        let s = StepScalars::new(c, step, self.lr_scale);
-        let (optimizer, beta1, beta2, eps) = match c.optimizer {
-            Optimizer::Adam { beta1, beta2, eps } => (0, beta1, beta2, eps),
-            Optimizer::Sgd { momentum } => (1, momentum, 0.0, 0.0),
-        };
+        let (settings, optimizer) = StepSettings::new(c, step, self.lr_scale);
         TrainLayeredParams {
             seed: crate::rng::key(c.seed),
             step,
@@ -299,20 +283,7 @@ impl LayeredTrainer {
             n_net: self.net_shape.param_count() as u32,
             outputs: self.net_shape.outputs as u32,
             row_stride: self.langevin_grid.0,
-            reset_prob: c.reset_prob,
-            step_size: c.langevin.step_size,
-            noise_std: c.langevin.noise_std(),
-            alpha: c.alpha,
-            margin: if let Loss::Hinge { margin } = c.loss { margin } else { 0.0 },
-            lr: s.lr,
-            bias1: s.bias1,
-            bias2: s.bias2,
-            beta1,
-            beta2,
-            eps,
-            weight_decay: c.weight_decay,
-            clip_norm: c.clip_norm,
-            grad_clamp: c.langevin.grad_clamp,
+            settings,
             _pad: 0.0,
         }
     }

@@ -91,7 +91,7 @@ impl Loss {
         *self != Loss::Nce
     }
 
-    fn code(&self) -> u32 {
+    pub(crate) fn code(&self) -> u32 {
         match self {
             Loss::Cd => 0,
             Loss::Softplus => 1,
@@ -612,6 +612,57 @@ impl StepScalars {
             decay *= (config.epoch_gamma as f64).powi((step / config.steps_per_epoch) as i32);
         }
         Self { lr: (config.lr as f64 * decay) as f32 * lr_scale, bias1, bias2 }
+    }
+}
+
+/// The loss, Langevin and optimizer settings of one step, the tail both GPU trainers' uniform
+/// structs share (`TrainParams` in shaders/train.wgsl, `TrainLayeredParams` in
+/// shaders/train_layered.wgsl, field for field).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct StepSettings {
+    reset_prob: f32,
+    step_size: f32,
+    noise_std: f32,
+    alpha: f32,
+    margin: f32,
+    lr: f32,
+    bias1: f32,
+    bias2: f32,
+    /// Adam's beta1, or SGD's momentum.
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    clip_norm: f32,
+    grad_clamp: f32,
+}
+
+impl StepSettings {
+    /// The settings of step `step` and the optimizer's code (0 Adam, 1 SGD).
+    pub(crate) fn new(c: &TrainConfig, step: u32, lr_scale: f32) -> (Self, u32) {
+        let s = StepScalars::new(c, step, lr_scale);
+        let (optimizer, beta1, beta2, eps) = match c.optimizer {
+            Optimizer::Adam { beta1, beta2, eps } => (0, beta1, beta2, eps),
+            Optimizer::Sgd { momentum } => (1, momentum, 0.0, 0.0),
+        };
+        let settings = Self {
+            reset_prob: c.reset_prob,
+            step_size: c.langevin.step_size,
+            noise_std: c.langevin.noise_std(),
+            alpha: c.alpha,
+            margin: if let Loss::Hinge { margin } = c.loss { margin } else { 0.0 },
+            lr: s.lr,
+            bias1: s.bias1,
+            bias2: s.bias2,
+            beta1,
+            beta2,
+            eps,
+            weight_decay: c.weight_decay,
+            clip_norm: c.clip_norm,
+            grad_clamp: c.langevin.grad_clamp,
+        };
+        (settings, optimizer)
     }
 }
 
