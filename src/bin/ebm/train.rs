@@ -99,7 +99,8 @@ pub struct TrainArgs {
     /// Energy regulariser weight: alpha * mean(E(x+)^2 + E(x-)^2) [default: 0.01; images: 0.1].
     #[arg(long, value_parser = crate::numbers::finite_f32)]
     pub alpha: Option<f32>,
-    /// Langevin steps per training step for the negatives [default: 20; images: 60].
+    /// Langevin steps per training step for the negatives [default: 20; images: 60, with
+    /// --loss jem 20].
     #[arg(long)]
     pub langevin_steps: Option<u32>,
     /// Langevin step size h: x <- x - h grad E(x) + noise [default: 0.01; images: 10].
