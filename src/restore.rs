@@ -6,10 +6,9 @@
 //! One step, for every free pixel i of image j (the training sampler's update):
 //! `x_i <- clamp(x_i - h clamp(g_i) + s xi, lo, hi)`, g = dE/dx (+ w (x - y) / σ² on noisy
 //! observed pixels), xi from Philox `(j, step, ProposalNoise, i / 4)` lane `i % 4`. On the GPU
-//! a network energy stays on the device: per step one [`GpuNetwork`] pass per chunk of images
-//! and one `shaders/restore.wgsl` dispatch, 16 steps a submit, one readback at the end; other
-//! energies evaluate on the GPU ([`crate::energy::gpu::energy_grad_batch`]) with the update on
-//! the CPU. Without a context everything runs on the CPU executor.
+//! (network energies) everything stays on the device: per step one [`GpuNetwork`] pass per
+//! chunk of images and one `shaders/restore.wgsl` dispatch, 16 steps a submit, one readback at
+//! the end. Without a context it runs on the CPU executor, for any energy.
 
 use crate::energy::Energy;
 use crate::gpu::launch::{ParamSlots, WG, bind_group, dispatch};
@@ -89,16 +88,20 @@ pub fn restore(
     if config.sigma == 0.0 && pixels.contains(&Pixel::Noisy) {
         return Err(Error::invalid("observation noise", "noisy pixels need a noise level above 0"));
     }
-    if let (Some(ctx), Energy::Net(net)) = (ctx, energy) {
-        return restore_gpu(ctx, net, damaged, pixels, config);
+    match (ctx, energy) {
+        (Some(ctx), Energy::Net(net)) => return restore_gpu(ctx, net, damaged, pixels, config),
+        (Some(_), _) => {
+            return Err(Error::invalid(
+                "energy",
+                "restoring on the GPU runs a network energy (net:...); use the CPU executor for other energies",
+            ));
+        }
+        (None, _) => {}
     }
     let mut x = damaged.to_vec();
     let fidelity = if config.sigma > 0.0 { config.fidelity / (config.sigma * config.sigma) } else { 0.0 };
     for step in 0..config.steps {
-        let (_, mut g) = match ctx {
-            Some(ctx) => crate::energy::gpu::energy_grad_batch(ctx, energy, &x)?,
-            None => crate::train::eval::energy_grads(energy, &x),
-        };
+        let (_, mut g) = crate::train::eval::energy_grads(energy, &x);
         for (j, ((xj, gj), (yj, kinds))) in
             x.chunks_exact_mut(d).zip(g.chunks_exact_mut(d)).zip(damaged.chunks_exact(d).zip(pixels.chunks_exact(d))).enumerate()
         {

@@ -199,7 +199,8 @@ fn parameter_gradients_without_input_gradients_match_cpu() {
 }
 
 /// `energy::gpu::energy_grad_batch` (what `ebm score` and `ebm ood` use) runs a lone network
-/// through the layer kernels, in chunks, matching the CPU; a sum holding one is refused.
+/// through the layer kernels, in chunks, matching the CPU (also forward-only energies and the
+/// logits); a sum holding one is refused.
 #[test]
 fn energy_evaluation_of_a_network_matches_cpu() {
     let Some(ctx) = common::gpu() else { return };
@@ -210,6 +211,13 @@ fn energy_evaluation_of_a_network_matches_cpu() {
     let (e_gpu, g_gpu) = ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &energy, &xs).unwrap();
     let (e_cpu, g_cpu) = ebm_gpu::train::eval::energy_grads(&energy, &xs);
     assert!(rel_err(&e_gpu, &e_cpu) < 1e-4 && rel_err(&g_gpu, &g_cpu) < 1e-4, "GPU vs CPU energies/gradients");
+    // Forward-only energies (no backward pass) on both executors, and the logits.
+    let e_fwd_gpu = ebm_gpu::nn::gpu_net::energies_batch(&ctx, &net, &xs).unwrap();
+    let e_fwd_cpu = ebm_gpu::train::eval::energies(&energy, &xs);
+    assert!(rel_err(&e_fwd_gpu, &e_cpu) < 1e-4 && rel_err(&e_fwd_cpu, &e_cpu) < 1e-5, "forward-only energies");
+    let (f_gpu, f_cpu) = (ebm_gpu::nn::gpu_net::outputs_batch(&ctx, &net, &xs).unwrap(), net.view().outputs_batch(&xs));
+    assert_eq!(f_cpu.len(), n * 4);
+    assert!(rel_err(&f_gpu, &f_cpu) < 1e-4, "logits");
     let sum = Energy::Sum { terms: vec![(1.0, energy.clone()), (1.0, Energy::GaussianDiag { mean: vec![0.0; 64], inv_var: vec![1.0; 64] })] };
     assert!(ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &sum, &xs).is_err());
 }

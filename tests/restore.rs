@@ -77,6 +77,10 @@ fn gpu_energies_give_the_cpu_restoration_and_psnr_is_defined() {
     let gpu = restore(&energy, &damaged, &pixels, &cfg, Some(&ctx)).unwrap();
     assert!(common::max_abs_diff(&cpu, &gpu) < 1e-3, "GPU vs CPU differ by {}", common::max_abs_diff(&cpu, &gpu));
     assert!(cpu != damaged, "the missing pixels moved");
+    // Other energies restore on the CPU executor; the GPU path says so.
+    let gauss = resolve_energy(r#"{"type": "gaussian", "mean": [0, 0], "std": [1, 1]}"#).unwrap();
+    let e = restore(&gauss, &[0.0, 0.0], &[Pixel::Observed, Pixel::Missing], &config(1, 0.1), Some(&ctx)).unwrap_err();
+    assert!(e.to_string().contains("network energy"), "{e}");
 }
 
 /// `ebm restore` on a .npy of images with a tiny network: writes the grid, the restored

@@ -237,20 +237,37 @@ impl Network {
     }
 }
 
-impl Network {
-    /// The outputs f [n, K] of the points `xs` ([n, d]), in parallel blocks of points (a
-    /// classifier's logits); the CPU twin of [`super::gpu_net::outputs_batch`].
-    pub fn outputs_batch(&self, xs: &[f32]) -> Vec<f32> {
+impl NetView<'_> {
+    /// `read(tape)` of forward passes over blocks of points of `xs` ([n, d]), in parallel,
+    /// concatenated in point order.
+    fn forward_blocks(&self, xs: &[f32], read: impl Fn(&Tape) -> Vec<f32> + Sync) -> Vec<f32> {
         use rayon::prelude::*;
-        let (d, k) = (self.input_dim(), self.outputs);
+        let d = self.input_dim();
         let blocks: Vec<Vec<f32>> = xs
             .par_chunks(256 * d)
             .map(|block| {
                 let mut tape = Tape::default();
                 self.forward_batch(block, block.len() / d, &mut tape);
-                tape.outputs()[..block.len() / d * k].to_vec()
+                read(&tape)
             })
             .collect();
         blocks.concat()
+    }
+
+    /// The outputs f [n, K] of the points `xs` (a classifier's logits); the CPU twin of
+    /// [`super::gpu_net::outputs_batch`].
+    pub fn outputs_batch(&self, xs: &[f32]) -> Vec<f32> {
+        let k = self.outputs;
+        self.forward_blocks(xs, |tape| tape.outputs()[..tape.n * k].to_vec())
+    }
+
+    /// The energies [n] of the points `xs`, forward passes and the head only; the CPU twin of
+    /// [`super::gpu_net::energies_batch`].
+    pub fn energies_batch(&self, xs: &[f32]) -> Vec<f32> {
+        self.forward_blocks(xs, |tape| {
+            let (mut es, mut d_out) = (vec![0.0; tape.n], Vec::new());
+            self.head_batch(tape, &mut es, &mut d_out);
+            es
+        })
     }
 }

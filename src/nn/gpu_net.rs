@@ -137,7 +137,8 @@ pub struct GpuNetwork {
 
 impl GpuNetwork {
     /// A pass over the n points at `x` ([n, d]) that writes their energies to `energies` ([n])
-    /// and, when `dx` is given, dE/dx to it ([n, d]); with `param_grads`, dE/dθ summed over the
+    /// and, when `dx` is given, dE/dx to it ([n, d]) (with neither it nor `param_grads`, only the
+    /// forward pass and the head run); with `param_grads`, dE/dθ summed over the
     /// points into `bufs.param_grads`, overwriting it (passes over several chunks of one batch
     /// need summing by the caller).
     #[allow(clippy::too_many_arguments)]
@@ -233,8 +234,10 @@ impl GpuNetwork {
             );
             Ok((kernel, bg, slots))
         })??;
-        // Backward: parameter gradients, then the input gradient, top layer first.
-        let needs_dx = |k: usize| k > 0 || dx.is_some();
+        // Backward: parameter gradients, then the input gradient, top layer first. A layer's
+        // input gradient is needed for dE/dx, or (above the bottom layer) for the parameter
+        // gradients below it; an energies-only pass has no backward at all.
+        let needs_dx = |k: usize| dx.is_some() || (param_grads && k > 0);
         for (k, l) in layers.iter().enumerate().rev() {
             let w = Slice::new(&bufs.params, offsets[k]);
             let dw = Slice::new(&bufs.param_grads, offsets[k]);
@@ -320,17 +323,28 @@ pub fn head_params_layout() -> (&'static str, &'static str, usize) {
 /// Energies [n] and input gradients [n, d] of the points `xs` ([n, d]) through the layer
 /// kernels, in chunks that fit the device; the GPU twin of [`Network::add_energy_grad_batch`].
 pub fn energy_grad_batch(ctx: &Arc<GpuContext>, net: &Network, xs: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
-    let (e, g, _) = evaluate_batch(ctx, net, xs, false)?;
+    let (e, g, _) = evaluate_batch(ctx, net, xs, true, false)?;
     Ok((e, g))
 }
 
-/// The network outputs f [n, K] of the points `xs` (a classifier's logits).
-pub fn outputs_batch(ctx: &Arc<GpuContext>, net: &Network, xs: &[f32]) -> Result<Vec<f32>> {
-    Ok(evaluate_batch(ctx, net, xs, true)?.2)
+/// Energies [n] of the points `xs`: forward passes and the head only.
+pub fn energies_batch(ctx: &Arc<GpuContext>, net: &Network, xs: &[f32]) -> Result<Vec<f32>> {
+    Ok(evaluate_batch(ctx, net, xs, false, false)?.0)
 }
 
-/// Energies, input gradients and (if asked) outputs of `xs`, chunk by chunk.
-fn evaluate_batch(ctx: &Arc<GpuContext>, net: &Network, xs: &[f32], want_outputs: bool) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+/// The network outputs f [n, K] of the points `xs` (a classifier's logits): forward only.
+pub fn outputs_batch(ctx: &Arc<GpuContext>, net: &Network, xs: &[f32]) -> Result<Vec<f32>> {
+    Ok(evaluate_batch(ctx, net, xs, false, true)?.2)
+}
+
+/// Energies, (if asked) input gradients and (if asked) outputs of `xs`, chunk by chunk.
+fn evaluate_batch(
+    ctx: &Arc<GpuContext>,
+    net: &Network,
+    xs: &[f32],
+    want_grads: bool,
+    want_outputs: bool,
+) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
     let d = net.input_dim();
     if d == 0 || !xs.len().is_multiple_of(d) {
         return Err(Error::invalid("points", format!("{} values do not form rows of the network's {d} inputs", xs.len())));
@@ -347,13 +361,15 @@ fn evaluate_batch(ctx: &Arc<GpuContext>, net: &Network, xs: &[f32], want_outputs
     let (mut energies, mut grads, mut outputs) = (Vec::with_capacity(n), Vec::with_capacity(n * d), Vec::new());
     for first in (0..n).step_by(chunk) {
         let m = chunk.min(n - first);
+        let grad_len = if want_grads { m * d } else { 0 };
         let (x, e, g) = ctx.scoped("network energies", || {
             let x = ctx.storage_buffer("points", bytemuck::cast_slice(&xs[first * d..(first + m) * d]));
-            (x, ctx.zeroed_storage_buffer("energies", 4 * m as u64), ctx.zeroed_storage_buffer("gradients", (4 * m * d) as u64))
+            (x, ctx.zeroed_storage_buffer("energies", 4 * m as u64), ctx.zeroed_storage_buffer("gradients", 4 * grad_len as u64))
         })?;
-        let pass = GpuNetwork::new(&kernels, net, &bufs, m, Slice::whole(&x), Slice::whole(&e), Some(Slice::whole(&g)), false)?;
+        let dx = want_grads.then(|| Slice::whole(&g));
+        let pass = GpuNetwork::new(&kernels, net, &bufs, m, Slice::whole(&x), Slice::whole(&e), dx, false)?;
         ctx.submit_pass("network energies", |p| pass.record(p))?;
-        let mut parts = vec![(&e, 4 * m as u64), (&g, (4 * m * d) as u64)];
+        let mut parts = vec![(&e, 4 * m as u64), (&g, 4 * grad_len as u64)];
         if let Some(o) = outputs_buffer {
             parts.push((o, (4 * m * k) as u64));
         }

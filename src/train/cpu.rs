@@ -101,7 +101,7 @@ impl CpuTrainer {
         (neg, flags)
     }
 
-    fn step(&mut self) -> StepMetrics {
+    fn step(&mut self) -> Result<StepMetrics> {
         let step = self.state.step;
         let (d, b) = (self.config.dim(), self.config.batch);
         let (neg, flags) = self.negatives(step);
@@ -168,9 +168,9 @@ impl CpuTrainer {
             &mut self.state.v,
             &grad,
         );
-        self.state.set_params(&params);
+        self.state.set_params(&params)?;
         self.state.step += 1;
-        metrics
+        Ok(metrics)
     }
 }
 
@@ -211,7 +211,7 @@ impl Trainer for CpuTrainer {
         if self.state.step.checked_add(steps).is_none() {
             return Err(Error::invalid("steps", "the step counter would pass 2^32"));
         }
-        Ok((0..steps).map(|_| self.step()).collect())
+        (0..steps).map(|_| self.step()).collect()
     }
 
     fn state(&mut self) -> Result<TrainState> {

@@ -50,9 +50,13 @@ pub fn energy_grads(energy: &Energy, points: &[f32]) -> (Vec<f32>, Vec<f32>) {
     (out, grads)
 }
 
-/// Energies of many points (CPU, batched; blocks in parallel).
+/// Energies of many points (CPU, batched; blocks in parallel). Networks run forward only.
 pub fn energies(energy: &Energy, points: &[f32]) -> Vec<f32> {
-    energy_grads(energy, points).0
+    match energy {
+        Energy::Net(n) => n.view().energies_batch(points),
+        Energy::Mlp(m) => m.view().energies_batch(points),
+        _ => energy_grads(energy, points).0,
+    }
 }
 
 /// log sum_i exp(-e_i) + log(cell area), accumulated in f64.

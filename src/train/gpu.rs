@@ -585,7 +585,7 @@ impl Trainer for MlpTrainer {
             step: self.step,
             lr_scale: self.lr_scale,
         };
-        state.set_params(&packed[..np]);
+        state.set_params(&packed[..np])?;
         Ok(state)
     }
 

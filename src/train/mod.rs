@@ -504,11 +504,12 @@ impl TrainState {
         p
     }
 
-    /// Sets the parameters from [`TrainState::params`]' layout.
-    pub fn set_params(&mut self, params: &[f32]) {
-        let (last, net) = params.split_last().expect("the layout ends in log Z");
-        self.net.set_params(net).expect("the layout of TrainState::params");
+    /// Sets the parameters from [`TrainState::params`]' layout (a wrong length is an error).
+    pub fn set_params(&mut self, params: &[f32]) -> Result<()> {
+        let (last, net) = params.split_last().ok_or_else(|| Error::invalid("parameters", "empty: the layout ends in log Z"))?;
+        self.net.set_params(net)?;
         self.log_z = *last;
+        Ok(())
     }
 
     /// The trained energy (MLP-shaped networks as [`Energy::Mlp`], whose fused kernels are

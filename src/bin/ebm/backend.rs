@@ -36,3 +36,11 @@ pub fn open(backend: Backend) -> anyhow::Result<Option<Arc<GpuContext>>> {
     }
     Ok(choice.gpu)
 }
+
+/// The executor a command ran on, for its report: "gpu: <adapter>" or "cpu (N threads)".
+pub fn describe(ctx: Option<&Arc<GpuContext>>) -> String {
+    match ctx {
+        Some(c) => format!("gpu: {}", c.describe()),
+        None => format!("cpu ({} threads)", rayon::current_num_threads()),
+    }
+}

@@ -37,9 +37,7 @@ pub struct ClassifyArgs {
 }
 
 pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
-    if let Some(json) = &args.json {
-        crate::outputs::Paths::new().output("--json", json, &["json"])?;
-    }
+    crate::outputs::Paths::new().optional_outputs(&[("--json", &args.json, "json")])?;
     let Energy::Net(net) = spec::resolve_energy(&args.energy).context("--energy")? else {
         bail!("--energy: ebm classify needs a network (net:FILE)");
     };
@@ -64,7 +62,7 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
     let start = std::time::Instant::now();
     let logits = match &ctx {
         Some(ctx) => ebm_gpu::nn::gpu_net::outputs_batch(ctx, &net, &xs)?,
-        None => net.outputs_batch(&xs),
+        None => net.view().outputs_batch(&xs),
     };
     let r = ebm_gpu::eval::classify::report(&logits, net.outputs, &labels, args.bins)?;
     println!(

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use crate::backend::{self, Backend};
 use anyhow::{Context, bail};
 use ebm_gpu::data::{self, Split};
-use ebm_gpu::energy::spec;
+use ebm_gpu::energy::{Energy, spec};
 use ebm_gpu::eval::ood;
 use ebm_gpu::train::eval;
 use serde::Serialize;
@@ -135,12 +135,7 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
     if !(0.0..=100.0).contains(&args.percentile) {
         bail!("--percentile must be in [0, 100], got {}", args.percentile);
     }
-    let mut paths = crate::outputs::Paths::new();
-    for (flag, p, ext) in [("--png", &args.png, "png"), ("--json", &args.json, "json")] {
-        if let Some(p) = p {
-            paths.output(flag, p, &[ext])?;
-        }
-    }
+    crate::outputs::Paths::new().optional_outputs(&[("--png", &args.png, "png"), ("--json", &args.json, "json")])?;
     let energy = spec::resolve_energy(&args.energy).context("--energy")?;
     let dim = energy.dim();
     let shape = energy.image_shape();
@@ -148,13 +143,13 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
         bail!("--complexity needs an energy of single-channel images (CxHxW with C = 1)");
     }
     let ctx = backend::open(args.backend)?;
-    let executor = match &ctx {
-        Some(c) => format!("gpu: {}", c.describe()),
-        None => format!("cpu ({} threads)", rayon::current_num_threads()),
-    };
+    let executor = backend::describe(ctx.as_ref());
     let energies_of = |rows: &[f32]| -> anyhow::Result<Vec<f32>> {
         Ok(match &ctx {
-            Some(c) => ebm_gpu::energy::gpu::energy_grad_batch(c, &energy, rows)?.0,
+            Some(c) => match &energy {
+                Energy::Net(net) => ebm_gpu::nn::gpu_net::energies_batch(c, net, rows)?,
+                _ => ebm_gpu::energy::gpu::energy_grad_batch(c, &energy, rows)?.0,
+            },
             None => eval::energies(&energy, rows),
         })
     };

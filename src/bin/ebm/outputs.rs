@@ -57,6 +57,16 @@ impl Paths {
         self
     }
 
+    /// [`Paths::output`] for each optional output flag given: (flag, path, its one extension).
+    pub fn optional_outputs(&mut self, outputs: &[(&str, &Option<PathBuf>, &str)]) -> anyhow::Result<()> {
+        for &(flag, path, ext) in outputs {
+            if let Some(p) = path {
+                self.output(flag, p, &[ext])?;
+            }
+        }
+        Ok(())
+    }
+
     /// An output file named by `flag`: its extension must be one of `extensions` (the format
     /// follows it), it must not be a directory, its folder must exist and be writable, and it
     /// must be neither an input nor another output.

@@ -117,12 +117,11 @@ struct Scores {
 }
 
 pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
-    let mut paths = crate::outputs::Paths::new();
-    for (flag, p, ext) in [("--png", &args.png, "png"), ("--json", &args.json, "json"), ("--out", &args.out, "npy")] {
-        if let Some(p) = p {
-            paths.output(flag, p, &[ext])?;
-        }
-    }
+    crate::outputs::Paths::new().optional_outputs(&[
+        ("--png", &args.png, "png"),
+        ("--json", &args.json, "json"),
+        ("--out", &args.out, "npy"),
+    ])?;
     if !(args.noise >= 0.0) {
         bail!("--noise must be >= 0, got {}", args.noise);
     }
@@ -235,7 +234,7 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
         args.noise,
         args.average,
         args.steps,
-        ctx.as_ref().map_or(format!("cpu ({} threads)", rayon::current_num_threads()), |c| format!("gpu: {}", c.describe()))
+        backend::describe(ctx.as_ref())
     );
     println!("{:<24} {:>9} {:>16} {:>9}", "method", "MSE", "MSE restored px", "PSNR dB");
     for s in &scores {
