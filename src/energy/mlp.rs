@@ -93,6 +93,38 @@ impl Activation {
         }
     }
 
+    /// [act(z), act'(z), act''(z), act'''(z)]: the jets of score matching
+    /// ([`crate::nn::jet`]) carry second derivatives through the network and back-propagate
+    /// through them, which needs the third.
+    pub fn derivatives<T: Real>(&self, z: T) -> [T; 4] {
+        let (zero, one, two) = (T::zero(), T::from_f32(1.0), T::from_f32(2.0));
+        match *self {
+            Activation::Relu | Activation::LeakyRelu(_) | Activation::Elu(_) if z > zero => [z, one, zero, zero],
+            Activation::Relu => [zero; 4],
+            Activation::LeakyRelu(a) => [T::from_f32(a) * z, T::from_f32(a), zero, zero],
+            Activation::Elu(a) => {
+                let ae = T::from_f32(a) * z.exp();
+                [ae - T::from_f32(a), ae, ae, ae]
+            }
+            Activation::Silu => {
+                // s' = s(1 - s) = q; act = z s, act' = s(1 + z(1 - s)), act'' = q(2 + z(1 - 2s)).
+                let s = super::sigmoid(z);
+                let (q, u) = (s * (one - s), one - two * s);
+                [z * s, s * (one + z * (one - s)), q * (two + z * u), q * (u * (T::from_f32(3.0) + z * u) - two * z * q)]
+            }
+            Activation::Tanh => {
+                let t = z.tanh();
+                let d = one - t * t;
+                [t, d, -two * t * d, d * (T::from_f32(6.0) * t * t - two)]
+            }
+            Activation::Softplus => {
+                let s = super::sigmoid(z);
+                let q = s * (one - s);
+                [super::softplus(z), s, q, q * (one - two * s)]
+            }
+        }
+    }
+
     /// WGSL expression pair (act, act') for a variable named `z`.
     pub(crate) fn wgsl(&self) -> (String, String) {
         let f = |v: f32| format!("{v:?}");

@@ -12,6 +12,7 @@ pub mod cpu;
 pub mod gpu;
 pub mod gpu_net;
 pub mod io;
+pub mod jet;
 pub mod ops;
 pub mod reference;
 

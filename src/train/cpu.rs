@@ -101,7 +101,48 @@ impl CpuTrainer {
         (neg, flags)
     }
 
+    /// A score-matching step ([`super::score`]): no negatives, loss and gradient from the jets.
+    fn score_matching_step(&mut self) -> Result<StepMetrics> {
+        let cfg = &self.config;
+        let step = self.state.step;
+        let batch = super::score::batch(cfg, &self.data, self.rows, step);
+        let result = super::score::step_cpu(cfg.loss, &self.state.net.view(), &batch);
+        let mut grad = result.grad;
+        grad.push(0.0); // log Z is NCE's alone
+        let metrics = StepMetrics {
+            step: step + 1,
+            loss: result.loss,
+            e_pos: result.energy,
+            grad_norm: grad.iter().map(|g| g * g).sum::<f32>().sqrt(),
+            log_z: self.state.log_z,
+            ..StepMetrics::default()
+        };
+        self.apply(&grad)?;
+        Ok(metrics)
+    }
+
+    /// The optimizer step on `grad` (packed parameters then log Z); advances the step counter.
+    fn apply(&mut self, grad: &[f32]) -> Result<()> {
+        let cfg = &self.config;
+        let step = self.state.step;
+        let mut params = self.state.params();
+        optimizer_step(
+            cfg,
+            StepScalars::new(cfg, step, self.state.lr_scale),
+            &mut params,
+            &mut self.state.m,
+            &mut self.state.v,
+            grad,
+        );
+        self.state.set_params(&params)?;
+        self.state.step += 1;
+        Ok(())
+    }
+
     fn step(&mut self) -> Result<StepMetrics> {
+        if self.config.loss.is_score_matching() {
+            return self.score_matching_step();
+        }
         let step = self.state.step;
         let (d, b) = (self.config.dim(), self.config.batch);
         let (neg, flags) = self.negatives(step);
@@ -159,17 +200,7 @@ impl CpuTrainer {
             reset_fraction: flags.iter().sum::<f32>() * inv_b,
             neg_radius: radius * inv_b,
         };
-        let mut params = self.state.params();
-        optimizer_step(
-            cfg,
-            StepScalars::new(cfg, step, self.state.lr_scale),
-            &mut params,
-            &mut self.state.m,
-            &mut self.state.v,
-            &grad,
-        );
-        self.state.set_params(&params)?;
-        self.state.step += 1;
+        self.apply(&grad)?;
         Ok(metrics)
     }
 }
