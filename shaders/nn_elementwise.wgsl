@@ -143,3 +143,46 @@ fn bias_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grou
         ew_c[p.c_off + ch] = v;
     }
 }
+
+// Jets of order k = p.k (1 or 2; src/nn/jet.rs): blocks of p.len values, z at a_off, z' at
+// a_off + len, z'' at a_off + 2 len; the outputs likewise from c_off.
+// a = act(z), a' = act'(z) z', a'' = act''(z) z'^2 + act'(z) z''.
+@compute @workgroup_size(256)
+fn act_jet_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wg, groups, lid);
+    if i >= p.len {
+        return;
+    }
+    let d = nn_act_jet(ew_a[p.a_off + i]);
+    let z1 = ew_a[p.a_off + p.len + i];
+    ew_c[p.c_off + i] = d.x;
+    ew_c[p.c_off + p.len + i] = d.y * z1;
+    if p.k == 2u {
+        ew_c[p.c_off + 2u * p.len + i] = d.z * z1 * z1 + d.y * ew_a[p.a_off + 2u * p.len + i];
+    }
+}
+
+// The reverse of act_jet_forward: z (its three blocks) at a_off, the outputs' adjoints at
+// b_off, the inputs' adjoints written at c_off.
+@compute @workgroup_size(256)
+fn act_jet_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wg, groups, lid);
+    if i >= p.len {
+        return;
+    }
+    let d = nn_act_jet(ew_a[p.a_off + i]);
+    let z1 = ew_a[p.a_off + p.len + i];
+    let a0 = ew_b[p.b_off + i];
+    let a1 = ew_b[p.b_off + p.len + i];
+    var dz0 = a0 * d.y + a1 * d.z * z1;
+    var dz1 = a1 * d.y;
+    if p.k == 2u {
+        let z2 = ew_a[p.a_off + 2u * p.len + i];
+        let a2 = ew_b[p.b_off + 2u * p.len + i];
+        dz0 += a2 * (d.w * z1 * z1 + d.z * z2);
+        dz1 += 2.0 * a2 * d.z * z1;
+        ew_c[p.c_off + 2u * p.len + i] = a2 * d.y;
+    }
+    ew_c[p.c_off + i] = dz0;
+    ew_c[p.c_off + p.len + i] = dz1;
+}

@@ -59,3 +59,4 @@ fn head(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     energies[hp.e_off + r] = e;
 }
+

@@ -166,3 +166,56 @@ fn dsm_recovers_a_gaussian() {
     assert!((report.nll - true_nll).abs() < 0.1, "held-out NLL {} vs true {true_nll}", report.nll);
 }
 
+
+/// The GPU's jet pass (layer kernels, head jet, reverse pass) against the CPU twin on the
+/// same points and seeds: energies' jets and the parameter gradient, for every test network,
+/// both orders.
+#[test]
+fn gpu_jets_match_cpu() {
+    use ebm_gpu::nn::gpu::{NnKernels, Slice};
+    use ebm_gpu::nn::gpu_jet::{GpuJet, JetSeeds};
+    use ebm_gpu::nn::gpu_net::NetBuffers;
+    use ebm_gpu::nn::jet::JetTape;
+    let Some(ctx) = common::gpu() else { return };
+    let kernels = NnKernels::new(ctx.clone());
+    let n = 5;
+    for (k, spec) in NETS.iter().enumerate() {
+        let network = net(spec, 60 + k as u64);
+        let d = network.input_dim();
+        for order in [1usize, 2] {
+            let xs = ebm_gpu::rng::initial_states(3 + k as u64, 0, n, d, 0.8);
+            let vs = ebm_gpu::rng::initial_states(4 + k as u64, 0, n, d, 1.0);
+            let seeds = if order == 1 {
+                JetSeeds { e1_scale: 0.0, e1_shift: 0.3, e2: 0.0 }
+            } else {
+                JetSeeds { e1_scale: 0.2, e1_shift: 0.0, e2: -0.2 }
+            };
+            // CPU.
+            let mut tape = JetTape::default();
+            network.view().jet_forward(&xs, &vs, order, &mut tape);
+            let cpu_seeds: Vec<[f32; 3]> =
+                tape.energies.iter().map(|e| [0.0, seeds.e1_scale * e[1] + seeds.e1_shift, seeds.e2]).collect();
+            let mut cpu_grad = vec![0.0; network.param_count()];
+            network.view().jet_backward(&tape, &cpu_seeds, &mut cpu_grad);
+            // GPU.
+            let mut stack = xs.clone();
+            stack.extend(&vs);
+            stack.resize((order + 1) * n * d, 0.0);
+            let bufs = NetBuffers::new(&ctx, &network, (order + 1) * n).unwrap();
+            let x = ctx.storage_buffer("stack", bytemuck::cast_slice(&stack));
+            let e = ctx.zeroed_storage_buffer("jet energies", 4 * 3 * n as u64);
+            let jet = GpuJet::new(&kernels, &network, &bufs, n, order, Slice::whole(&x), Slice::whole(&e), seeds).unwrap();
+            ctx.submit_pass("jet", |p| jet.record(p)).unwrap();
+            let out = ctx.read_buffers(&[(&e, 4 * 3 * n as u64), (&bufs.param_grads, 4 * network.param_count() as u64)]).unwrap();
+            let gpu_e: Vec<f32> = bytemuck::pod_collect_to_vec(&out[0]);
+            let gpu_grad: Vec<f32> = bytemuck::pod_collect_to_vec(&out[1]);
+            let cpu_e: Vec<f32> = tape.energies.iter().flat_map(|e| [e[0], e[1], if order == 2 { e[2] } else { 0.0 }]).collect();
+            let gpu_e: Vec<f32> = gpu_e.chunks_exact(3).flat_map(|e| [e[0], e[1], if order == 2 { e[2] } else { 0.0 }]).collect();
+            let scale = |v: &[f32]| 1.0 + v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            let e_err = common::max_abs_diff(&gpu_e, &cpu_e) / scale(&cpu_e);
+            let g_err = common::max_abs_diff(&gpu_grad, &cpu_grad) / scale(&cpu_grad);
+            eprintln!("{spec} order {order}: energies {e_err:.1e}, gradient {g_err:.1e}");
+            assert!(e_err < 1e-4 && g_err < 1e-4, "{spec} order {order}: GPU jet differs from the CPU's");
+        }
+    }
+}

@@ -125,6 +125,22 @@ impl Activation {
         }
     }
 
+    /// A WGSL vec4 expression of [`Activation::derivatives`] for a variable named `z`.
+    pub(crate) fn wgsl_jet(&self) -> String {
+        let f = |v: f32| format!("{v:?}");
+        let linear = "vec4<f32>(z, 1.0, 0.0, 0.0)";
+        match *self {
+            Activation::Relu => format!("select(vec4<f32>(0.0), {linear}, z > 0.0)"),
+            Activation::LeakyRelu(a) => format!("select(vec4<f32>({a} * z, {a}, 0.0, 0.0), {linear}, z > 0.0)", a = f(a)),
+            Activation::Elu(a) => {
+                format!("select(vec4<f32>({a} * (exp(z) - 1.0), vec3<f32>({a} * exp(z))), {linear}, z > 0.0)", a = f(a))
+            }
+            Activation::Silu => "silu_jet(z)".into(),
+            Activation::Tanh => "tanh_jet(z)".into(),
+            Activation::Softplus => "softplus_jet(z)".into(),
+        }
+    }
+
     /// WGSL expression pair (act, act') for a variable named `z`.
     pub(crate) fn wgsl(&self) -> (String, String) {
         let f = |v: f32| format!("{v:?}");

@@ -290,8 +290,10 @@ impl NnKernels {
         let mut virtual_modules = Vec::new();
         if let Some(act) = act {
             let (f, df) = act.wgsl();
+            let jet = act.wgsl_jet();
             module = format!(
-                "#import common/activations.wgsl\nfn nn_act(z: f32) -> f32 {{ return {f}; }}\nfn nn_act_grad(z: f32) -> f32 {{ return {df}; }}\n"
+                "#import common/activations.wgsl\nfn nn_act(z: f32) -> f32 {{ return {f}; }}\nfn nn_act_grad(z: f32) -> f32 {{ return {df}; }}\n\
+                 fn nn_act_jet(z: f32) -> vec4<f32> {{ return {jet}; }}\n"
             );
             virtual_modules.push(("common/nn_act.wgsl", module.as_str()));
         }
@@ -817,6 +819,53 @@ impl NnKernels {
             [z.buffer, da.buffer, dz.buffer],
             2.0 * len as f64,
         )
+    }
+
+    /// The activation's jet of `order` (1 or 2) over blocks of `len` values (z, z', z'' from
+    /// `z`'s offset; a, a', a'' from `a`'s), as [`crate::nn::jet`] defines it.
+    pub fn activation_jet_forward(&self, act: Activation, z: Slice, a: Slice, len: usize, order: usize) -> Result<NnOp> {
+        self.check_slice("activation jet input", z, (order + 1) * len)?;
+        self.check_slice("activation jet output", a, (order + 1) * len)?;
+        let p = EwParams { len: len as u32, a_off: z.offset as u32, c_off: a.offset as u32, k: order as u32, ..Default::default() };
+        self.elementwise("activation jet", "act_jet_forward", Some(act), p, len, [z.buffer, z.buffer, a.buffer], (6 * len) as f64)
+    }
+
+    /// The reverse pass of [`Self::activation_jet_forward`]: the adjoints of z, z', z'' (at
+    /// `dz`) from those of a, a', a'' (at `da`).
+    pub fn activation_jet_backward(
+        &self,
+        act: Activation,
+        z: Slice,
+        da: Slice,
+        dz: Slice,
+        len: usize,
+        order: usize,
+    ) -> Result<NnOp> {
+        for (what, s) in [("activation jet input", z), ("activation jet output adjoint", da), ("activation jet input adjoint", dz)] {
+            self.check_slice(what, s, (order + 1) * len)?;
+        }
+        let p = EwParams {
+            len: len as u32,
+            a_off: z.offset as u32,
+            b_off: da.offset as u32,
+            c_off: dz.offset as u32,
+            k: order as u32,
+            ..Default::default()
+        };
+        self.elementwise("activation jet backward", "act_jet_backward", Some(act), p, len, [z.buffer, da.buffer, dz.buffer], (12 * len) as f64)
+    }
+
+    /// `db[c] = sum over rows and the `inner` values of channel c of dy[rows, channels, inner]`
+    /// (overwrites db): the bias gradient on its own, for passes whose weight gradient sums
+    /// over more rows than the bias meets.
+    pub fn bias_grad(&self, dy: Slice, db: Slice, rows: usize, channels: usize, inner: usize) -> Result<NnOp> {
+        let what = "bias gradient";
+        self.check_slice("bias gradient input", dy, rows * channels * inner)?;
+        self.check_slice(what, db, channels)?;
+        self.scoped(what, || {
+            let step = self.bias_grad_step(what, dy, db, rows, channels, inner, false)?;
+            Ok(self.op(format!("{what} {rows}x{channels}x{inner}"), vec![step], (rows * channels * inner) as f64, None))
+        })
     }
 
     /// `y[plane, h / k, w / k]` = means of k x k windows of `x[plane, h, w]` (stride k).

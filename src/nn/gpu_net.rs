@@ -24,7 +24,7 @@ pub(crate) struct HeadParams {
     _pad: u32,
 }
 
-const HEAD_BINDINGS: &[Binding] =
+pub(super) const HEAD_BINDINGS: &[Binding] =
     &[Binding::UniformDynamic, Binding::StorageReadWrite, Binding::StorageReadWrite, Binding::StorageReadWrite];
 
 /// The device memory a network needs for batches of up to `batch` points: its parameters, one
@@ -37,11 +37,11 @@ pub struct NetBuffers {
     pub param_grads: wgpu::Buffer,
     /// values[k] = the input of layer k (None for layer 0, the caller's points, and where a
     /// flatten makes it the same memory as the layer below).
-    values: Vec<Option<wgpu::Buffer>>,
-    grads: Vec<Option<wgpu::Buffer>>,
+    pub(super) values: Vec<Option<wgpu::Buffer>>,
+    pub(super) grads: Vec<Option<wgpu::Buffer>>,
     /// Where dE/dx goes when the caller does not want it (a flatten at the bottom would
     /// otherwise make the layer above write it somewhere that matters).
-    input_grads: wgpu::Buffer,
+    pub(super) input_grads: wgpu::Buffer,
     batch: usize,
 }
 
@@ -116,7 +116,7 @@ impl NetBuffers {
 
 /// Resolves where each layer's input (and its gradient) lives: a buffer of [`NetBuffers`], the
 /// caller's slice for layer 0, or (through flatten) the same memory as the layer below.
-fn regions<'a>(slots: &'a [Option<wgpu::Buffer>], first: Slice<'a>) -> Vec<Slice<'a>> {
+pub(super) fn regions<'a>(slots: &'a [Option<wgpu::Buffer>], first: Slice<'a>) -> Vec<Slice<'a>> {
     let mut out = vec![first];
     for slot in &slots[1..] {
         let next = slot.as_ref().map_or(*out.last().expect("non-empty"), Slice::whole);

@@ -10,6 +10,7 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod gpu_jet;
 pub mod gpu_net;
 pub mod io;
 pub mod jet;

@@ -1,0 +1,198 @@
+//! The jets of [`super::jet`] on the GPU: a network's Taylor jet of order 1 or 2 over a batch,
+//! the head's jet with the loss's seeds (`shaders/nn_head_jet.wgsl`), and the reverse pass to
+//! the parameter gradient, as prepared layer ops on the stacked rows [y; y'; y''].
+//! Linear layers run the ordinary kernels (the bias only on the primal block, its gradient
+//! from that block alone); activations the jet kernels of `shaders/nn_elementwise.wgsl`.
+//! CPU twin: [`super::jet`].
+
+use super::gpu::{Epilogue, NnKernels, NnOp, Slice};
+use super::gpu_net::{HEAD_BINDINGS, NetBuffers, regions};
+use super::{Head, LayerKind, Network, Shape};
+use crate::gpu::launch::{ParamSlots, bind_group, dispatch};
+use crate::gpu::Kernel;
+use crate::{Error, Result};
+use std::sync::Arc;
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct JetHeadParams {
+    n: u32,
+    k: u32,
+    kind: u32,
+    class_index: u32,
+    f_off: u32,
+    e_off: u32,
+    d_off: u32,
+    order: u32,
+    s1a: f32,
+    s1b: f32,
+    s2: f32,
+    _pad: u32,
+}
+
+#[doc(hidden)]
+pub fn head_params_layout() -> (&'static str, &'static str, usize) {
+    ("nn_head_jet.wgsl", "JetHeadParams", size_of::<JetHeadParams>())
+}
+
+/// The seeds of the loss c·(E, E', E'') per point: c = (0, e1_scale E' + e1_shift, e2).
+/// DSM: (0, 1, 0); SSM: (1 / B, 0, -1 / B).
+#[derive(Clone, Copy, Debug)]
+pub struct JetSeeds {
+    pub e1_scale: f32,
+    pub e1_shift: f32,
+    pub e2: f32,
+}
+
+/// The prepared ops of one jet pass.
+pub struct GpuJet {
+    forward: Vec<NnOp>,
+    head: (Arc<Kernel>, wgpu::BindGroup, ParamSlots),
+    backward: Vec<NnOp>,
+    n: usize,
+}
+
+/// `s` moved on by `floats`.
+fn at<'a>(s: Slice<'a>, floats: usize) -> Slice<'a> {
+    Slice::new(s.buffer, s.offset + floats)
+}
+
+impl GpuJet {
+    /// A jet of `order` over the n points whose stacked rows [x; v; (0)] lie at `x`
+    /// ([(order + 1) n, d]): writes (E, E', E'') of every point to `energies` ([n, 3]) and the
+    /// parameter gradient of sum_j c_j·(E, E', E'')_j into `bufs.param_grads` (overwriting it).
+    /// `bufs` must hold (order + 1) n points.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        kernels: &NnKernels,
+        net: &Network,
+        bufs: &NetBuffers,
+        n: usize,
+        order: usize,
+        x: Slice,
+        energies: Slice,
+        seeds: JetSeeds,
+    ) -> Result<Self> {
+        let ctx = kernels.context().clone();
+        let rows = (order + 1) * n;
+        if !(order == 1 || order == 2) || n == 0 || rows > bufs.batch() {
+            return Err(Error::invalid(
+                "network jet",
+                format!("order {order} over {n} points needs buffers for {rows} rows, made for {}", bufs.batch()),
+            ));
+        }
+        let values = regions(&bufs.values, x);
+        let grads = regions(&bufs.grads, Slice::whole(&bufs.input_grads));
+        let mut offsets = Vec::new();
+        let mut offset = 0;
+        for l in &net.layers {
+            offsets.push(offset);
+            offset += l.param_count();
+        }
+        let plain = Epilogue { bias: None, act: None, pre_act: None };
+        let mut forward = Vec::new();
+        for (k, l) in net.layers.iter().enumerate() {
+            let (len_in, len_out) = (l.input.len(), l.output_shape().len());
+            let w = Slice::new(&bufs.params, offsets[k]);
+            let bias = (!l.bias.is_empty()).then(|| Slice::new(&bufs.params, offsets[k] + l.weight.len()));
+            let (x, y) = (values[k], values[k + 1]);
+            match (l.kind, l.input) {
+                (LayerKind::Linear { outputs, .. }, s) => {
+                    forward.push(kernels.linear_forward(x, w, y, n, s.len(), outputs, Epilogue { bias, ..plain })?);
+                    forward.push(kernels.linear_forward(at(x, n * len_in), w, at(y, n * len_out), order * n, s.len(), outputs, plain)?);
+                }
+                (LayerKind::Conv2d { .. }, _) => {
+                    forward.push(kernels.conv2d_forward(&l.conv_geom(n).expect("conv"), x, w, y, Epilogue { bias, ..plain })?);
+                    let tangents = l.conv_geom(order * n).expect("conv");
+                    forward.push(kernels.conv2d_forward(&tangents, at(x, n * len_in), w, at(y, n * len_out), plain)?);
+                }
+                (LayerKind::Act(a), _) => forward.push(kernels.activation_jet_forward(a, x, y, n * len_in, order)?),
+                (LayerKind::Flatten, _) => {}
+                (LayerKind::AvgPool2d { kernel }, Shape::Image { c, h, w }) => {
+                    forward.push(kernels.avgpool2d_forward(rows * c, h, w, kernel, x, y)?)
+                }
+                (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => unreachable!("rejected by the shape rule"),
+            }
+        }
+        let (f, d_out) = (values[net.layers.len()], grads[net.layers.len()]);
+        let head = ctx.scoped("preparing the network head's jet", || -> Result<_> {
+            let wgsl = crate::gpu::shader::assemble("nn_head_jet.wgsl", &[])?;
+            let kernel = ctx.kernel("nn_head_jet.wgsl", &wgsl, "head_jet", HEAD_BINDINGS)?;
+            let (kind, class_index) = match net.head {
+                Head::F => (0, 0),
+                Head::NegF => (1, 0),
+                Head::LogSumExp => (2, 0),
+                Head::Class(y) => (3, y as u32),
+            };
+            let mut slots = ParamSlots::new(&ctx, 1);
+            slots.push(&JetHeadParams {
+                n: n as u32,
+                k: net.outputs as u32,
+                kind,
+                class_index,
+                f_off: f.offset as u32,
+                e_off: energies.offset as u32,
+                d_off: d_out.offset as u32,
+                order: order as u32,
+                s1a: seeds.e1_scale,
+                s1b: seeds.e1_shift,
+                s2: seeds.e2,
+                _pad: 0,
+            });
+            slots.flush(&ctx);
+            let bg = bind_group(&ctx, &kernel, &slots.buffer, size_of::<JetHeadParams>() as u64, &[f.buffer, energies.buffer, d_out.buffer]);
+            Ok((kernel, bg, slots))
+        })??;
+        // Reverse: no layer below the first with parameters needs its adjoints.
+        let first_param = net.layers.iter().position(|l| l.param_count() > 0).unwrap_or(0);
+        let mut backward = Vec::new();
+        for (k, l) in net.layers.iter().enumerate().rev().take_while(|(k, _)| *k >= first_param) {
+            let needs_dx = k > first_param;
+            let w = Slice::new(&bufs.params, offsets[k]);
+            let dw = Slice::new(&bufs.param_grads, offsets[k]);
+            let db = (!l.bias.is_empty()).then(|| Slice::new(&bufs.param_grads, offsets[k] + l.weight.len()));
+            let (x, dy, dx) = (values[k], grads[k + 1], grads[k]);
+            match (l.kind, l.input) {
+                (LayerKind::Linear { outputs, .. }, s) => {
+                    backward.push(kernels.linear_backward_params(x, dy, dw, None, rows, s.len(), outputs, false)?);
+                    if let Some(db) = db {
+                        backward.push(kernels.bias_grad(dy, db, n, outputs, 1)?);
+                    }
+                    if needs_dx {
+                        backward.push(kernels.linear_backward_input(dy, w, dx, rows, s.len(), outputs)?);
+                    }
+                }
+                (LayerKind::Conv2d { out_c, .. }, _) => {
+                    let g = l.conv_geom(rows).expect("conv");
+                    backward.push(kernels.conv2d_backward_params(&g, x, dy, dw, None, false)?);
+                    if let Some(db) = db {
+                        backward.push(kernels.bias_grad(dy, db, n, out_c, g.out_h() * g.out_w())?);
+                    }
+                    if needs_dx {
+                        backward.push(kernels.conv2d_backward_input(&g, dy, w, dx)?);
+                    }
+                }
+                (LayerKind::Act(a), s) if needs_dx => {
+                    backward.push(kernels.activation_jet_backward(a, x, dy, dx, n * s.len(), order)?)
+                }
+                (LayerKind::AvgPool2d { kernel }, Shape::Image { c, h, w }) if needs_dx => {
+                    backward.push(kernels.avgpool2d_backward(rows * c, h, w, kernel, dy, dx)?)
+                }
+                _ => {}
+            }
+        }
+        Ok(Self { forward, head, backward, n })
+    }
+
+    /// Records the jet, the head's jet and the reverse pass.
+    pub fn record(&self, pass: &mut wgpu::ComputePass) {
+        self.forward.iter().for_each(|op| op.record(pass));
+        let (kernel, bg, _) = &self.head;
+        dispatch(pass, kernel, bg, 0, self.n as u32, 1);
+        self.backward.iter().for_each(|op| op.record(pass));
+    }
+
+    pub fn dispatches(&self) -> usize {
+        1 + self.forward.iter().chain(&self.backward).map(NnOp::dispatches).sum::<usize>()
+    }
+}
