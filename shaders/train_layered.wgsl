@@ -11,6 +11,11 @@
 //   cross_entropy (JEM)                  + d CE / df of the labelled positives, CE into the metrics
 //   network backward pass                dL/dtheta into param_grads
 //   grad_norm, optimizer_step
+// Score matching (loss 5 DSM, 6 SSM; src/train/score.rs) has no negatives instead:
+//   score_points                         the B positives and their noise / projections
+//   DSM: network pass (energies, dE/dx), dsm_directions (u = sigma (sigma g - eps) / B)
+//   jet pass (src/nn/gpu_jet.rs)         the jets along the directions, dL/dtheta
+//   score_metrics, grad_norm, optimizer_step
 // CPU twin: src/train/cpu.rs (same Philox counters, same formulas).
 #import common/rng.wgsl
 #import common/train_step.wgsl
@@ -24,12 +29,17 @@ struct TrainLayeredParams {
     batch: u32,
     dim: u32,
     k: u32,                 // the Langevin step langevin_step takes
-    loss: u32,              // 0 cd, 1 softplus, 2 hinge, 3 nce
+    loss: u32,              // 0 cd, 1 softplus, 2 hinge, 3 nce, 4 jem, 5 dsm, 6 ssm
     metrics_row: u32,
     optimizer: u32,         // 0 adam, 1 sgd
     n_net: u32,             // network parameters (log Z follows them)
     outputs: u32,           // network outputs K per point
     row_stride: u32,        // invocations per row of langevin_step's 2-D dispatch
+    blocks: u32,            // row blocks of B points in the points region (2, or 3 for SSM)
+    levels: u32,            // DSM noise levels
+    rademacher: u32,        // SSM projections: 1 random signs, 0 normals
+    sigma_max: f32,
+    sigma_min: f32,
     reset_prob: f32,
     step_size: f32,
     noise_std: f32,
@@ -44,12 +54,13 @@ struct TrainLayeredParams {
     weight_decay: f32,
     clip_norm: f32,
     grad_clamp: f32,        // Langevin gradient clamp (0: off)
-    _pad: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: TrainLayeredParams;
-// [metrics (rows x 8) | points (2B x D: positives, then negatives) | dE/dx of the negatives (B x D)
-//  | energies (2B) | loss weights (2B) | reset flags (B) | scalars (4)]
+// [metrics (rows x 8) | points (blocks B x D: positives, then negatives; score matching: the
+//  positives, their directions, zeros) | dE/dx of the negatives or DSM's points (B x D)
+//  | energies (2B; score matching: (E, E', E'') per point) | loss weights (2B; DSM: sigma and
+//  the loss per point) | reset flags (B) | scalars (4)]
 @group(0) @binding(1) var<storage, read_write> work: array<f32>;
 @group(0) @binding(2) var<storage, read_write> replay: array<f32>;      // [capacity, D]
 // [box lo | box hi | noise mean | noise std (D each) | data rows x D | labels (rows, JEM)]
@@ -67,13 +78,13 @@ fn points_off() -> u32 {
     return METRIC_ROWS * 8u;
 }
 fn dx_off() -> u32 {
-    return points_off() + 2u * p.batch * p.dim;
+    return points_off() + p.blocks * p.batch * p.dim;
 }
 fn e_off() -> u32 {
     return dx_off() + p.batch * p.dim;
 }
 fn w_off() -> u32 {
-    return e_off() + 2u * p.batch;
+    return e_off() + 3u * p.batch;
 }
 fn flag_off() -> u32 {
     return w_off() + 2u * p.batch;
@@ -274,6 +285,106 @@ fn cross_entropy(@builtin(local_invocation_index) t: u32) {
         let ce = sums_b[0].x / f32(b);
         work[p.metrics_row * 8u + 7u] = ce;
         work[p.metrics_row * 8u] += ce;
+    }
+}
+
+// Score matching: positive j of the step in block 0 with its direction in block 1 (the draws
+// of src/train/score.rs). DSM: x~ = x + sigma eps, eps in block 1, sigma in the weights;
+// SSM: x, the projection v, and a zero block (the input line's second derivative).
+@compute @workgroup_size(64)
+fn score_points(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    if j >= p.batch {
+        return;
+    }
+    let bits = philox4x32_10(vec4<u32>(j, p.step, STREAM_BATCH, 0u), p.seed);
+    let row = mulhilo(bits.x, p.data_rows).x;
+    let x = points_off() + j * p.dim;
+    let v = points_off() + (p.batch + j) * p.dim;
+    let source = 4u * p.dim + row * p.dim;
+    var draw: vec4<f32>;
+    if p.loss == 5u {
+        let level = mulhilo(bits.y, p.levels).x;
+        var sigma = p.sigma_max;
+        if p.levels > 1u {
+            sigma = p.sigma_max * pow(p.sigma_min / p.sigma_max, f32(level) / f32(p.levels - 1u));
+        }
+        for (var i = 0u; i < p.dim; i++) {
+            if i % 4u == 0u {
+                draw = normal4(p.seed, j, p.step, STREAM_BATCH, 1u + i / 4u);
+            }
+            let eps = draw[i % 4u];
+            work[x + i] = data[source + i] + sigma * eps;
+            work[v + i] = eps;
+        }
+        work[w_off() + j] = sigma;
+        return;
+    }
+    let zeros = points_off() + (2u * p.batch + j) * p.dim;
+    for (var i = 0u; i < p.dim; i++) {
+        if i % 4u == 0u {
+            if p.rademacher == 1u {
+                draw = uniform4(p.seed, j, p.step, STREAM_PROPOSAL_NOISE, i / 4u);
+            } else {
+                draw = normal4(p.seed, j, p.step, STREAM_PROPOSAL_NOISE, i / 4u);
+            }
+        }
+        var dir = draw[i % 4u];
+        if p.rademacher == 1u {
+            dir = select(-1.0, 1.0, dir >= 0.5);
+        }
+        work[x + i] = data[source + i];
+        work[v + i] = dir;
+        work[zeros + i] = 0.0;
+    }
+}
+
+// DSM after the network pass on x~ (g = dE/dx): r = sigma g - eps, the jet's direction
+// u = sigma r / B replaces eps, the point's loss |r|^2 / 2 goes to the weights.
+@compute @workgroup_size(64)
+fn dsm_directions(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    if j >= p.batch {
+        return;
+    }
+    let sigma = work[w_off() + j];
+    let v = points_off() + (p.batch + j) * p.dim;
+    var sq = 0.0;
+    for (var i = 0u; i < p.dim; i++) {
+        let r = sigma * work[dx_off() + j * p.dim + i] - work[v + i];
+        sq += r * r;
+        work[v + i] = sigma * r / f32(p.batch);
+    }
+    work[w_off() + p.batch + j] = 0.5 * sq;
+}
+
+// One workgroup after the jet pass: the mean loss and energy into the metrics row (no
+// negatives: e_neg, resets and radius 0), log Z's gradient 0.
+@compute @workgroup_size(256)
+fn score_metrics(@builtin(local_invocation_index) t: u32) {
+    let b = p.batch;
+    var acc = vec4<f32>(0.0);
+    for (var j = t; j < b; j += REDUCE) {
+        let e = e_off() + 3u * j;
+        var loss = work[w_off() + b + j];
+        if p.loss == 6u {
+            loss = 0.5 * work[e + 1u] * work[e + 1u] - work[e + 2u];
+        }
+        acc += vec4<f32>(loss, work[e], 0.0, 0.0);
+    }
+    sums_a[t] = acc;
+    sums_b[t] = vec2<f32>(0.0);
+    reduce_sums(t);
+    if t == 0u {
+        let row = p.metrics_row * 8u;
+        work[row] = sums_a[0].x / f32(b);
+        work[row + 1u] = sums_a[0].y / f32(b);
+        work[row + 2u] = 0.0;
+        work[row + 4u] = moments[log_z_at()];
+        work[row + 5u] = 0.0;
+        work[row + 6u] = 0.0;
+        work[row + 7u] = 0.0;
+        moments[log_z_at() + 1u] = 0.0;
     }
 }
 

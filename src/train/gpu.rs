@@ -237,12 +237,14 @@ impl GpuTrainer {
         data: &[f32],
         strategy: MlpStrategy,
     ) -> Result<Self> {
-        match state.net.to_mlp() {
+        // Score matching runs through the layer kernels' jets, whatever the network.
+        let mlp = state.net.to_mlp().filter(|_| !config.loss.is_score_matching());
+        match mlp {
             Some(mlp) => Ok(GpuTrainer::Mlp(MlpTrainer::with_strategy(ctx, config, state, mlp, data, strategy)?)),
             None if strategy == MlpStrategy::Auto => Ok(GpuTrainer::Layered(LayeredTrainer::new(ctx, config, state, data)?)),
             None => Err(Error::invalid(
                 "mlp strategy",
-                format!("{strategy:?} is for MLP-shaped networks; this network runs through the layer kernels (leave the strategy on auto)"),
+                format!("{strategy:?} is for contrastive training of MLP-shaped networks; this run goes through the layer kernels (leave the strategy on auto)"),
             )),
         }
     }

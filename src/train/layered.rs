@@ -4,7 +4,9 @@
 //! negatives at every Langevin step, and the forward, head and parameter-gradient pass over
 //! the 2B points of the loss. Parameters, optimizer moments, replay buffer and metrics stay on
 //! the device; [`LayeredTrainer::run`] records up to [`STEPS_PER_SUBMIT`] steps per submit and
-//! reads back only the metrics rows. CPU twin: [`super::cpu::CpuTrainer`].
+//! reads back only the metrics rows. Score matching ([`super::score`]) runs no negatives: a
+//! network pass for DSM's dE/dx, then a [`GpuJet`] pass for the loss's parameter gradient.
+//! CPU twin: [`super::cpu::CpuTrainer`].
 
 use super::gpu::{STEPS_PER_SUBMIT, SubmitSteps, run_in_submits};
 use super::{Loss, METRIC_FLOATS, StepMetrics, StepSettings, TrainConfig, TrainState, Trainer};
@@ -12,6 +14,7 @@ use crate::gpu::launch::{ParamSlots, WG, bind_group, check_fits, dispatch, workg
 use crate::gpu::{Binding, GpuContext, Kernel};
 use crate::nn::Network;
 use crate::nn::gpu::{NnKernels, Slice};
+use crate::nn::gpu_jet::{GpuJet, JetSeeds};
 use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -46,9 +49,13 @@ pub(crate) struct TrainLayeredParams {
     n_net: u32,
     outputs: u32,
     row_stride: u32,
+    blocks: u32,
+    levels: u32,
+    rademacher: u32,
+    sigma_max: f32,
+    sigma_min: f32,
     /// reset_prob .. grad_clamp of the WGSL struct.
     settings: StepSettings,
-    _pad: f32,
 }
 
 #[doc(hidden)]
@@ -65,13 +72,32 @@ struct Layout {
 }
 
 impl Layout {
-    fn new(batch: usize, dim: usize) -> Self {
+    /// `blocks` row blocks of B points in the points region.
+    fn new(batch: usize, dim: usize, blocks: usize) -> Self {
         let points = STEPS_PER_SUBMIT as usize * METRIC_FLOATS;
-        let dx = points + 2 * batch * dim;
+        let dx = points + blocks * batch * dim;
         let energies = dx + batch * dim;
-        // energies (2B), loss weights (2B), reset flags (B), scalars (4)
-        Self { points, dx, energies, len: energies + 5 * batch + 4 }
+        // energies (3B), loss weights (2B), reset flags (B), scalars (4)
+        Self { points, dx, energies, len: energies + 6 * batch + 4 }
     }
+}
+
+/// Row blocks of B points a loss's network passes take: positives and negatives, or score
+/// matching's jet (order + 1).
+fn blocks(loss: Loss) -> usize {
+    match loss {
+        Loss::Ssm { .. } => 3,
+        _ => 2,
+    }
+}
+
+/// The network passes of a step.
+enum Passes {
+    /// Energies and dE/dx of the B negatives at every Langevin step, and the forward, head and
+    /// parameter-gradient pass over the 2B points of the loss.
+    Contrastive { negatives: GpuNetwork, loss: GpuNetwork },
+    /// DSM's energies and dE/dx at the noisy points, and the jet pass.
+    Score { input: Option<GpuNetwork>, jet: GpuJet },
 }
 
 struct Kernels {
@@ -85,6 +111,9 @@ struct Kernels {
     grad_norm: Arc<Kernel>,
     optimizer: Arc<Kernel>,
     cross_entropy: Arc<Kernel>,
+    score_points: Arc<Kernel>,
+    dsm_directions: Arc<Kernel>,
+    score_metrics: Arc<Kernel>,
 }
 
 pub struct LayeredTrainer {
@@ -103,10 +132,7 @@ pub struct LayeredTrainer {
     _data: wgpu::Buffer,
     bind: wgpu::BindGroup,
     net_buffers: NetBuffers,
-    /// Energies and dE/dx of the B negatives.
-    negatives_pass: GpuNetwork,
-    /// The 2B points of the loss: forward and head, then (after reweighting) dL/dtheta.
-    loss_pass: GpuNetwork,
+    passes: Passes,
     /// langevin_step's 2-D dispatch: invocations per row, rows.
     langevin_grid: (u32, u32),
 }
@@ -137,16 +163,17 @@ impl LayeredTrainer {
         let b = config.batch;
         let n_net = net.param_count();
         let fits = max_batch(&ctx, net);
-        if 2 * b > fits {
+        let blocks = blocks(config.loss);
+        if blocks * b > fits {
             return Err(Error::Limit(format!(
-                "--batch {b}: the 2 x {b} points of a training step do not fit the storage-binding limit \
+                "--batch {b}: the {blocks} x {b} points of a training step do not fit the storage-binding limit \
                  for this network's widest layer here (at most {} points); use --batch {} or less",
                 fits,
-                fits / 2
+                fits / blocks
             )));
         }
-        let layout = Layout::new(b, d);
-        check_fits(&ctx, 1, layout.len, "training scratch (2 x batch points)")?;
+        let layout = Layout::new(b, d, blocks);
+        check_fits(&ctx, 1, layout.len, "training scratch (batch points)")?;
         check_fits(&ctx, rows + 5, d, "training data and labels")?;
         check_fits(&ctx, config.buffer_capacity, d, "replay buffer")?;
         check_fits(&ctx, 1, 2 * (n_net + 2), "optimizer moments")?;
@@ -176,6 +203,9 @@ impl LayeredTrainer {
             grad_norm: k("grad_norm")?,
             optimizer: k("optimizer_step")?,
             cross_entropy: k("cross_entropy")?,
+            score_points: k("score_points")?,
+            dsm_directions: k("dsm_directions")?,
+            score_metrics: k("score_metrics")?,
         };
         let mut moments = state.m.clone();
         moments.extend(&state.v);
@@ -191,7 +221,7 @@ impl LayeredTrainer {
         let per_step = if config.loss.uses_replay() { config.langevin.steps as u64 + 1 } else { 1 };
         let nn = NnKernels::new(ctx.clone());
         let bytes = |v: &[f32]| bytemuck::cast_slice::<f32, u8>(v).to_vec();
-        let (slots, work, replay, moments, data_buffer, bind, net_buffers, negatives_pass, loss_pass) = ctx
+        let (slots, work, replay, moments, data_buffer, bind, net_buffers, passes) = ctx
             .scoped("allocating training buffers", || -> Result<_> {
                 let slots = ParamSlots::new(&ctx, STEPS_PER_SUBMIT as u64 * per_step);
                 let work = ctx.zeroed_storage_buffer("train work", 4 * layout.len as u64);
@@ -202,27 +232,41 @@ impl LayeredTrainer {
                 };
                 let moments = ctx.storage_buffer("optimizer moments", &bytes(&moments));
                 let data_buffer = ctx.storage_buffer("train data", &bytes(&data_block));
-                let net_buffers = NetBuffers::new(&ctx, net, 2 * b)?;
-                let negatives_pass = GpuNetwork::new(
-                    &nn,
-                    net,
-                    &net_buffers,
-                    b,
-                    Slice::new(&work, layout.points + b * d),
-                    Slice::new(&work, layout.energies + b),
-                    Some(Slice::new(&work, layout.dx)),
-                    false,
-                )?;
-                let loss_pass = GpuNetwork::new(
-                    &nn,
-                    net,
-                    &net_buffers,
-                    2 * b,
-                    Slice::new(&work, layout.points),
-                    Slice::new(&work, layout.energies),
-                    None,
-                    true,
-                )?;
+                let net_buffers = NetBuffers::new(&ctx, net, blocks * b)?;
+                let points = Slice::new(&work, layout.points);
+                let energies = Slice::new(&work, layout.energies);
+                let passes = match config.loss {
+                    Loss::Dsm { .. } | Loss::Ssm { .. } => {
+                        let dsm = matches!(config.loss, Loss::Dsm { .. });
+                        let input = dsm
+                            .then(|| {
+                                let dx = Some(Slice::new(&work, layout.dx));
+                                GpuNetwork::new(&nn, net, &net_buffers, b, points, energies, dx, false)
+                            })
+                            .transpose()?;
+                        // DSM's directions carry 1 / B already; SSM: (E'²/2 - E'') / B.
+                        let inv_b = 1.0 / b as f32;
+                        let seeds = match dsm {
+                            true => JetSeeds { e1_scale: 0.0, e1_shift: 1.0, e2: 0.0 },
+                            false => JetSeeds { e1_scale: inv_b, e1_shift: 0.0, e2: -inv_b },
+                        };
+                        let jet = GpuJet::new(&nn, net, &net_buffers, b, blocks - 1, points, energies, seeds)?;
+                        Passes::Score { input, jet }
+                    }
+                    _ => Passes::Contrastive {
+                        negatives: GpuNetwork::new(
+                            &nn,
+                            net,
+                            &net_buffers,
+                            b,
+                            Slice::new(&work, layout.points + b * d),
+                            Slice::new(&work, layout.energies + b),
+                            Some(Slice::new(&work, layout.dx)),
+                            false,
+                        )?,
+                        loss: GpuNetwork::new(&nn, net, &net_buffers, 2 * b, points, energies, None, true)?,
+                    },
+                };
                 let outputs = net_buffers.output_values().ok_or_else(|| {
                     Error::invalid("network", "its outputs are its input (only flattens): nothing to train")
                 })?;
@@ -242,7 +286,7 @@ impl LayeredTrainer {
                         outputs,
                     ],
                 );
-                Ok((slots, work, replay, moments, data_buffer, bind, net_buffers, negatives_pass, loss_pass))
+                Ok((slots, work, replay, moments, data_buffer, bind, net_buffers, passes))
             })??;
         Ok(Self {
             config: config.clone(),
@@ -258,8 +302,7 @@ impl LayeredTrainer {
             _data: data_buffer,
             bind,
             net_buffers,
-            negatives_pass,
-            loss_pass,
+            passes,
             langevin_grid,
             ctx,
         })
@@ -283,8 +326,12 @@ impl LayeredTrainer {
             n_net: self.net_shape.param_count() as u32,
             outputs: self.net_shape.outputs as u32,
             row_stride: self.langevin_grid.0,
+            blocks: blocks(c.loss) as u32,
+            levels: if let Loss::Dsm { levels, .. } = c.loss { levels } else { 1 },
+            rademacher: matches!(c.loss, Loss::Ssm { rademacher: true }) as u32,
+            sigma_max: if let Loss::Dsm { sigma_max, .. } = c.loss { sigma_max } else { 0.0 },
+            sigma_min: if let Loss::Dsm { sigma_min, .. } = c.loss { sigma_min } else { 0.0 },
             settings,
-            _pad: 0.0,
         }
     }
 
@@ -304,30 +351,43 @@ impl LayeredTrainer {
             offsets.push((first, langevin));
         }
         self.slots.flush(&self.ctx);
-        let Self { kernels: k, bind, negatives_pass, loss_pass, langevin_grid: (row, rows), net_shape, .. } = &*self;
+        let Self { kernels: k, bind, passes, langevin_grid: (row, rows), net_shape, .. } = &*self;
         let n_net = net_shape.param_count() as u32;
         let outputs = 2 * b * net_shape.outputs as u32;
         self.ctx.submit_pass("training steps", |pass| {
             for (off, langevin) in &offsets {
                 let off = *off;
-                if replay {
-                    dispatch(pass, &k.start, bind, off, b, 1);
-                    for &lk in langevin {
-                        negatives_pass.record(pass);
-                        dispatch(pass, &k.langevin, bind, lk, *row, *rows);
+                match passes {
+                    Passes::Contrastive { negatives, loss } => {
+                        if replay {
+                            dispatch(pass, &k.start, bind, off, b, 1);
+                            for &lk in langevin {
+                                negatives.record(pass);
+                                dispatch(pass, &k.langevin, bind, lk, *row, *rows);
+                            }
+                            dispatch(pass, &k.store, bind, off, b, 1);
+                        } else {
+                            dispatch(pass, &k.noise, bind, off, b, 1);
+                        }
+                        dispatch(pass, &k.positives, bind, off, b, 1);
+                        loss.record_forward(pass);
+                        workgroups(pass, &k.loss, bind, off, 1);
+                        dispatch(pass, &k.scale, bind, off, outputs, 1);
+                        if jem {
+                            workgroups(pass, &k.cross_entropy, bind, off, 1);
+                        }
+                        loss.record_backward(pass);
                     }
-                    dispatch(pass, &k.store, bind, off, b, 1);
-                } else {
-                    dispatch(pass, &k.noise, bind, off, b, 1);
+                    Passes::Score { input, jet } => {
+                        dispatch(pass, &k.score_points, bind, off, b, 1);
+                        if let Some(input) = input {
+                            input.record(pass);
+                            dispatch(pass, &k.dsm_directions, bind, off, b, 1);
+                        }
+                        jet.record(pass);
+                        workgroups(pass, &k.score_metrics, bind, off, 1);
+                    }
                 }
-                dispatch(pass, &k.positives, bind, off, b, 1);
-                loss_pass.record_forward(pass);
-                workgroups(pass, &k.loss, bind, off, 1);
-                dispatch(pass, &k.scale, bind, off, outputs, 1);
-                if jem {
-                    workgroups(pass, &k.cross_entropy, bind, off, 1);
-                }
-                loss_pass.record_backward(pass);
                 workgroups(pass, &k.grad_norm, bind, off, 1);
                 dispatch(pass, &k.optimizer, bind, off, n_net + 1, 1);
             }
@@ -338,12 +398,20 @@ impl LayeredTrainer {
 
     /// Dispatches per training step (for reports).
     pub fn dispatches_per_step(&self) -> u32 {
-        let langevin = if self.config.loss.uses_replay() {
-            self.config.langevin.steps * (self.negatives_pass.dispatches() as u32 + 1) + 2
-        } else {
-            1
+        let passes = match &self.passes {
+            Passes::Contrastive { negatives, loss } => {
+                let langevin = if self.config.loss.uses_replay() {
+                    self.config.langevin.steps * (negatives.dispatches() as u32 + 1) + 2
+                } else {
+                    1
+                };
+                langevin + 4 + loss.dispatches() as u32
+            }
+            Passes::Score { input, jet } => {
+                2 + jet.dispatches() as u32 + input.as_ref().map_or(0, |p| p.dispatches() as u32 + 1)
+            }
         };
-        langevin + 6 + self.loss_pass.dispatches() as u32
+        passes + 2
     }
 }
 
