@@ -251,6 +251,7 @@ fn bad_specs_are_rejected_with_the_field_named() {
         (r#"{"type": "sum", "dim": 3, "terms": ["ring8", "banana"], "slices": [null, [0, 2]]}"#, &["terms[0]", "dimension 2 differs", "the sum's dim 3"]),
         (r#"{"type": "sum", "dim": 0, "terms": ["ring8"], "slices": [[0, 1]]}"#, &["dim", "at least 1"]),
         (r#"{"type": "sum", "terms": [{"type": "sum", "terms": ["ring8"], "slices": [[0, 0]]}]}"#, &["terms[0].slices[0]", "appears twice"]),
+        (r#"{"type": "sum", "terms": ["ring8"], "slices": [[0, 18446744073709551615]]}"#, &["slices[0]", "at most 2^24"]),
     ];
     for (spec, needles) in cases {
         let message = err(spec);

@@ -476,7 +476,7 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             };
             // The sum's dimension: `dim`, else the unsliced terms', else the largest index + 1.
             let unsliced = built.iter().zip(&slices).find(|(_, s)| s.is_none()).map(|(e, _)| e.dim());
-            let d = dim.or(unsliced).unwrap_or_else(|| slices.iter().flatten().flatten().max().map_or(0, |&i| i + 1));
+            let d = dim.or(unsliced).unwrap_or_else(|| slices.iter().flatten().flatten().max().map_or(0, |&i| i.saturating_add(1)));
             if d == 0 {
                 return Err(Error::invalid(field("dim"), "must be at least 1"));
             }
