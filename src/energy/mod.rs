@@ -991,9 +991,10 @@ pub fn slice_problem(indices: &[usize], dim: usize, inner_dim: usize) -> Option<
     if let Some(&i) = indices.iter().find(|&&i| i >= dim) {
         return Some(format!("index {i} is out of range for dimension {dim}"));
     }
-    let mut seen = vec![false; dim];
-    if let Some(&i) = indices.iter().find(|&&i| std::mem::replace(&mut seen[i], true)) {
-        return Some(format!("index {i} appears twice"));
+    let mut sorted = indices.to_vec();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Some(format!("index {} appears twice", w[0]));
     }
     (indices.len() != inner_dim).then(|| format!("has {} indices but the term has dimension {inner_dim}", indices.len()))
 }
