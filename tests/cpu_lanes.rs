@@ -27,7 +27,13 @@ const ENERGIES: &[&str] = &[
     // A group average (its log-mean-exp runs on lanes without branches), around a mixture.
     r#"{"type": "group", "group": "dihedral:3", "energy": {"type": "gaussian_mixture", "weights": [0.3, 0.7], "means": [[1.5, 0.5], [-0.5, 2]], "stds": [[0.5, 0.8], [1, 0.4]]}}"#,
     r#"{"type": "group", "group": "image_rotations", "image": [1, 3, 3], "mode": "mean", "energy": {"type": "banana", "dim": 9, "a": 0.5, "b": 0.3}}"#,
+    // Sliced experts: gathered, evaluated and scattered on lanes.
+    SLICED,
 ];
+
+/// Experts on slices of a 4-d point (one in reversed order) beside an unsliced one.
+const SLICED: &str = r#"{"type": "sum", "weights": [1, 0.5, 2], "slices": [[0, 2], [3, 1], null], "terms": [
+    {"type": "gaussian", "mean": [0.5, -1], "precision": [[2, 0.6], [0.6, 1]]}, "banana", {"type": "double_well", "dim": 4, "barrier": 0.3}]}"#;
 
 /// Runs one configuration under both schedules and compares everything bit for bit.
 fn compare(energy_arg: &str, config: SamplerConfig, chains: usize, steps: u32, poison: bool) {

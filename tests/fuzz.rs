@@ -208,6 +208,7 @@ fn energy_specs_survive_mutation() {
     );
     seeds.push(br#"{"type": "group", "group": "image_dihedral", "image": [1, 3, 3], "mode": "mean", "energy": {"type": "double_well", "dim": 9}}"#.to_vec());
     seeds.push(br#"{"type": "group", "group": "rotations:6", "energy": "ring8"}"#.to_vec());
+    seeds.push(br#"{"type": "sum", "dim": 5, "slices": [[4, 0], null, [1, 2, 3]], "terms": ["ring8", {"type": "simplex", "dim": 5, "weight": 1}, {"type": "double_well", "dim": 3}]}"#.to_vec());
     seeds.push(format!(r#"{{"type": "mlp", "weights": {:?}, "activation": "silu"}}"#, weights.display().to_string()).into_bytes());
     let path = dir.join("spec.json");
     let ok = fuzz("spec", &seeds, |b| {

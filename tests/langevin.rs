@@ -26,7 +26,9 @@ fn gpu_matches_cpu_for_100_steps() {
     let Some(ctx) = common::gpu() else { return };
     // A group average too: its generated WGSL function inlined into the fused step kernels.
     let group = r#"{"type": "group", "group": "dihedral:3", "energy": {"type": "gaussian", "mean": [1.5, 0.5], "std": [0.5, 0.8]}}"#;
-    for spec in ["ring8", GAUSS10, group] {
+    // Sliced experts too: each term evaluated on its gathered sub-vector in the kernels.
+    let sliced = r#"{"type": "sum", "slices": [[2, 0], [1, 3]], "terms": ["ring8", {"type": "gaussian", "mean": [0.5, -1], "precision": [[2, 0.6], [0.6, 1]]}]}"#;
+    for spec in ["ring8", GAUSS10, group, sliced] {
         let energy = resolve_energy(spec).unwrap();
         let d = energy.dim();
         let chains = 512;

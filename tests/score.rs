@@ -201,3 +201,173 @@ fn gpu_scores_match_cpu() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A random binary RBM (weights N(0, std²) from the seed, biases set from it too) written as
+/// an `ebm rbm train` checkpoint.
+fn rbm_checkpoint(dir: &Path, n_vis: usize, n_hid: usize, std: f32, seed: u64) -> (ebm_gpu::rbm::Rbm, std::path::PathBuf) {
+    use ebm_gpu::rbm::{Rbm, Visible, checkpoint, train::TrainState};
+    let mut rbm = Rbm::random(n_vis, n_hid, Visible::Bernoulli, std, seed).unwrap();
+    let biases = ebm_gpu::rng::initial_states(seed + 1, 0, 1, n_vis + n_hid, 0.5);
+    rbm.b_mut().copy_from_slice(&biases[..n_vis]);
+    rbm.c_mut().copy_from_slice(&biases[n_vis..]);
+    let path = dir.join(format!("rbm{n_vis}x{n_hid}.safetensors"));
+    let velocity = vec![0.0; rbm.theta.len()];
+    checkpoint::save(&path, &TrainState { rbm: rbm.clone(), velocity, chains: None, step: 0, epoch: 0 }, None).unwrap();
+    (rbm, path)
+}
+
+/// E(v, h) = -b.v - c.h - h.W.v in f64.
+fn rbm_joint_energy(rbm: &ebm_gpu::rbm::Rbm, v: &[f64], h: &[f64]) -> f64 {
+    let (nv, w, b, c) = (rbm.n_vis, rbm.w(), rbm.b(), rbm.c());
+    let mut e = 0.0;
+    for i in 0..nv {
+        e -= b[i] as f64 * v[i];
+    }
+    for j in 0..rbm.n_hid {
+        e -= c[j] as f64 * h[j];
+        for i in 0..nv {
+            e -= h[j] * w[j * nv + i] as f64 * v[i];
+        }
+    }
+    e
+}
+
+fn bits(k: usize, n: usize) -> Vec<f64> {
+    (0..n).map(|i| ((k >> i) & 1) as f64).collect()
+}
+
+fn log_sum_exp(xs: impl Iterator<Item = f64>) -> f64 {
+    let xs: Vec<f64> = xs.collect();
+    let m = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    m + xs.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
+}
+
+/// log Z of a binary RBM: the visibles enumerated, the hidden units summed in closed form.
+fn rbm_log_z_by_visibles(rbm: &ebm_gpu::rbm::Rbm) -> f64 {
+    log_sum_exp((0..1usize << rbm.n_vis).map(|k| -(rbm.free_energy_f64(&bits(k, rbm.n_vis).iter().map(|&x| x as f32).collect::<Vec<_>>()))))
+}
+
+/// `ebm score --energy rbm:FILE` on a 6x4 binary RBM: the free energy, its gradient norm (F
+/// read as a function of real v, against central differences) and log p(v) equal a
+/// brute-force enumeration of all 2^10 joint states, and the report says log Z is exact.
+#[test]
+fn rbm_log_density_matches_brute_force_enumeration() {
+    let dir = temp_dir("score-rbm");
+    let (rbm, path) = rbm_checkpoint(&dir, 6, 4, 1.0, 3);
+    let (nv, nh) = (6, 4);
+    let log_z = log_sum_exp((0..1usize << nv).flat_map(|a| (0..1usize << nh).map(move |b| (a, b))).map(|(a, b)| -rbm_joint_energy(&rbm, &bits(a, nv), &bits(b, nh))));
+    let rows = [0usize, 63, 5, 42, 17];
+    let points: Vec<f32> = rows.iter().flat_map(|&k| bits(k, nv)).map(|x| x as f32).collect();
+    let energy = format!("rbm:{}", path.display());
+    let (report, out) = score_json(&dir, &energy, &points, nv, &[]);
+    assert_eq!(report["normaliser"]["method"], "exact enumeration", "{report}");
+    assert!((report["normaliser"]["log_z"].as_f64().unwrap() - log_z).abs() < 1e-4, "{report} vs log Z {log_z}");
+    assert!(out.contains("exact"), "{out}");
+    for (r, &k) in rows.iter().enumerate() {
+        let v = bits(k, nv);
+        let free = -log_sum_exp((0..1usize << nh).map(|b| -rbm_joint_energy(&rbm, &v, &bits(b, nh))));
+        let rec = &report["records"][r];
+        assert!((rec["energy"].as_f64().unwrap() - free).abs() < 1e-4, "row {r}: F {rec} vs {free}");
+        let log_p = rec["log_density"].as_f64().unwrap();
+        assert!((log_p - (-free - log_z)).abs() < 1e-4, "row {r}: log p {log_p} vs brute force {}", -free - log_z);
+        // |dF/dv| by central differences of the f64 free energy at real v.
+        let f = |v: &[f64]| -log_sum_exp((0..1usize << nh).map(|b| -rbm_joint_energy(&rbm, v, &bits(b, nh))));
+        let grad2: f64 = (0..nv)
+            .map(|i| {
+                let (mut p, mut m) = (v.clone(), v.clone());
+                p[i] += 1e-5;
+                m[i] -= 1e-5;
+                ((f(&p) - f(&m)) / 2e-5).powi(2)
+            })
+            .sum();
+        let g = rec["grad_norm"].as_f64().unwrap();
+        assert!((g - grad2.sqrt()).abs() < 1e-3 * (1.0 + g), "row {r}: grad norm {g} vs {}", grad2.sqrt());
+    }
+    // The .npy path and a run directory name the same model.
+    std::fs::create_dir_all(dir.join("run")).unwrap();
+    std::fs::copy(&path, dir.join("run/checkpoint.safetensors")).unwrap();
+    let npy = score_npy(&dir, &format!("rbm:{}", dir.join("run").display()), &points, nv, &[]);
+    let want = report["records"][2]["log_density"].as_f64().unwrap();
+    assert!((npy[2][2] as f64 - want).abs() < 1e-4, "{npy:?} vs {want}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A 12x30 RBM: `--log-z ais` agrees with the exact log Z (all 2^12 visible states here, and
+/// `auto`'s enumeration of the visible layer) within the report's own uncertainty, and reports
+/// every estimate.
+#[test]
+fn rbm_ais_log_z_agrees_with_the_exact_one_within_its_error() {
+    let dir = temp_dir("score-rbm-ais");
+    let (rbm, path) = rbm_checkpoint(&dir, 12, 30, 0.3, 5);
+    let exact = rbm_log_z_by_visibles(&rbm);
+    let energy = format!("rbm:{}", path.display());
+    let points: Vec<f32> = [0usize, 4095, 1234, 777].iter().flat_map(|&k| bits(k, 12)).map(|x| x as f32).collect();
+    let (auto, _) = score_json(&dir, &energy, &points, 12, &[]);
+    assert_eq!(auto["normaliser"]["method"], "exact enumeration", "{auto}");
+    assert_eq!(auto["normaliser"]["layer"], "visible", "{auto}");
+    assert!((auto["normaliser"]["log_z"].as_f64().unwrap() - exact).abs() < 1e-3, "{auto} vs {exact}");
+    let (report, out) = score_json(&dir, &energy, &points, 12, &["--log-z", "ais", "--ais-runs", "64", "--betas", "2000", "--seed", "3"]);
+    let norm = &report["normaliser"];
+    assert_eq!(norm["method"], "AIS", "{report}");
+    let (log_z, se) = (norm["log_z"].as_f64().unwrap(), norm["std_err"].as_f64().unwrap());
+    assert!(se > 0.0 && se < 0.1, "{norm}");
+    assert!((log_z - exact).abs() <= 3.0 * se + ebm_gpu::rbm::ais::AGREE_NATS, "AIS log Z {log_z} +- {se} vs exact {exact}");
+    for want in ["from the base-rate base", "from the uniform base", "reverse AIS from", "+-"] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    let f = report["records"][1]["energy"].as_f64().unwrap();
+    assert!((report["records"][1]["log_density"].as_f64().unwrap() - (-f - log_z)).abs() < 1e-9);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A 1-visible Gaussian-Bernoulli RBM: exp(log-density) integrates to 1 over the line (the
+/// convention of F, with |v|²/2, and of log Z, with its (2π)^(n/2), agree).
+#[test]
+fn gaussian_rbm_density_integrates_to_one() {
+    use ebm_gpu::rbm::{Rbm, Visible, checkpoint, train::TrainState};
+    let dir = temp_dir("score-rbm-gauss");
+    let rbm = Rbm::from_parts(&[1.5, -0.7, 0.4], &[0.3], &[0.2, -0.5, 0.1], Visible::Gaussian).unwrap();
+    let path = dir.join("g.safetensors");
+    checkpoint::save(&path, &TrainState { velocity: vec![0.0; rbm.theta.len()], rbm, chains: None, step: 0, epoch: 0 }, None).unwrap();
+    let (lo, h, n) = (-12.0f64, 0.01f64, 2400);
+    let points: Vec<f32> = (0..n).map(|k| (lo + (k as f64 + 0.5) * h) as f32).collect();
+    let rows = score_npy(&dir, &format!("rbm:{}", path.display()), &points, 1, &[]);
+    let mass: f64 = rows.iter().map(|r| (r[2] as f64).exp() * h).sum();
+    assert!((mass - 1.0).abs() < 1e-4, "the density integrates to {mass}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn rbm_bad_inputs_are_refused_by_name() {
+    let dir = temp_dir("score-rbm-bad");
+    let (_, path) = rbm_checkpoint(&dir, 6, 4, 1.0, 3);
+    let (_, big) = rbm_checkpoint(&dir, 30, 30, 0.1, 4);
+    let energy = format!("rbm:{}", path.display());
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let refuse = |args: &[&str], needles: &[&str]| {
+        let o = ebm(args);
+        let e = stderr(&o);
+        assert!(!o.status.success(), "{args:?} was accepted");
+        for n in needles {
+            assert!(e.contains(n), "{args:?}: {n:?} not in {e}");
+        }
+    };
+    let narrow = write("narrow.csv", "0,1,0\n");
+    refuse(&["score", "--energy", &energy, "--points", s(&narrow)], &["--points", "narrow.csv", "3 columns", "6 inputs"]);
+    let grey = write("grey.csv", "0,1,0,1,1,0\n0,1,0.5,1,1,0\n");
+    refuse(&["score", "--energy", &energy, "--points", s(&grey)], &["grey.csv", "row 1 column 2", "0.5", "binary"]);
+    let ok = write("ok.csv", "0,1,0,1,1,0\n");
+    refuse(&["score", "--energy", &energy, "--points", s(&ok), "--log-z", "ais", "--betas", "10"], &["--betas 10", "at least 100"]);
+    refuse(&["score", "--energy", &energy, "--points", s(&ok), "--log-z", "ais", "--ais-runs", "1"], &["--ais-runs 1"]);
+    refuse(&["score", "--energy", &energy, "--points", s(&ok), "--box", "-1,1"], &["--box", "rbm:"]);
+    refuse(&["score", "--energy", "ring8", "--points", s(&write("two.csv", "0,0\n")), "--ais-runs", "5"], &["--ais-runs", "rbm:"]);
+    let wide = write("wide.csv", &format!("{}\n", vec!["0"; 30].join(",")));
+    refuse(&["score", "--energy", &format!("rbm:{}", big.display()), "--points", s(&wide), "--log-z", "exact"], &["--log-z exact", "30 hidden", "--log-z ais"]);
+    refuse(&["score", "--energy", &format!("rbm:{}", dir.join("missing.safetensors").display()), "--points", s(&ok)], &["--energy", "missing.safetensors"]);
+    refuse(&["score", "--energy", &format!("rbm:{}", dir.display()), "--points", s(&ok)], &["checkpoint.safetensors"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

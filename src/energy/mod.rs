@@ -238,6 +238,10 @@ pub enum Energy {
     /// group: invariant under it. `inner` may be any energy but a layered network
     /// ([`Energy::Net`]), refused by [`Energy::validate`].
     Group { inner: Box<Energy>, action: GroupAction, mode: GroupMode },
+    /// An expert that looks at some dimensions only: E(x) = E_inner(x[indices]) (in the order
+    /// of `indices`) on points of dimension `dim`, its gradient scattered back into those
+    /// dimensions. A term of a sum (the spec's `slices`); `inner.dim()` = `indices.len()`.
+    Slice { indices: Vec<usize>, dim: usize, inner: Box<Energy> },
 }
 
 impl Energy {
@@ -255,6 +259,7 @@ impl Energy {
             Energy::Net(n) => n.input_dim(),
             Energy::Sum { terms } => terms.first().map_or(0, |(_, e)| e.dim()),
             Energy::Group { inner, .. } => inner.dim(),
+            Energy::Slice { dim, .. } => *dim,
         }
     }
 
@@ -275,6 +280,7 @@ impl Energy {
             Energy::NormBall { .. } => "norm_ball",
             Energy::Simplex { .. } => "simplex",
             Energy::Group { .. } => "group",
+            Energy::Slice { .. } => "slice",
         }
     }
 
@@ -323,6 +329,18 @@ impl Energy {
                     });
                 }
             }
+            // A sliced network: the gathered sub-batch goes through its batched path.
+            Energy::Slice { indices, inner, .. } if !inner.is_analytic() => {
+                let k = indices.len();
+                let gather = |x: &[f32]| indices.iter().map(|&i| x[i]).collect::<Vec<_>>();
+                let sub: Vec<f32> = xs.chunks_exact(d).flat_map(gather).collect();
+                let (mut gsub, mut esub) = (vec![0.0f32; sub.len()], vec![0.0f32; es.len()]);
+                inner.energy_grad_batch(&sub, &mut gsub, &mut esub);
+                for ((g, e), (gk, ek)) in gs.chunks_exact_mut(d).zip(es.iter_mut()).zip(gsub.chunks_exact(k).zip(esub)) {
+                    indices.iter().zip(gk).for_each(|(&i, &v)| g[i] += weight * v);
+                    *e += weight * ek;
+                }
+            }
             _ => {
                 for ((x, g), e) in xs.chunks_exact(d).zip(gs.chunks_exact_mut(d)).zip(es.iter_mut()) {
                     *e += self.add_energy_grad(x, g, weight);
@@ -356,6 +374,9 @@ impl Energy {
             Energy::Group { inner, action, mode } if !self.is_analytic() => {
                 group_energy_grad(action, *mode, x, g, weight, |xt, gt| inner.add_energy_grad(xt, gt, T::from_f32(1.0)))
             }
+            Energy::Slice { indices, inner, .. } if !self.is_analytic() => {
+                slice_energy_grad(indices, x, g, weight, |xs, gs| inner.add_energy_grad(xs, gs, T::from_f32(1.0)))
+            }
             _ => self.add_analytic_energy_grad(x, g, weight),
         }
     }
@@ -365,7 +386,7 @@ impl Energy {
         match self {
             Energy::Mlp(_) | Energy::Net(_) => false,
             Energy::Sum { terms } => terms.iter().all(|(_, t)| t.is_analytic()),
-            Energy::Group { inner, .. } => inner.is_analytic(),
+            Energy::Group { inner, .. } | Energy::Slice { inner, .. } => inner.is_analytic(),
             _ => true,
         }
     }
@@ -398,6 +419,13 @@ impl Energy {
     fn add_analytic_group_energy_grad<T: Field>(&self, x: &[T], g: &mut [T], weight: T) -> T {
         let Energy::Group { inner, action, mode } = self else { unreachable!("called for groups only") };
         group_energy_grad(action, *mode, x, g, weight, |xt, gt| inner.add_analytic_energy_grad(xt, gt, T::from_f32(1.0)))
+    }
+
+    /// A sliced analytic energy (out of line, as [`Self::add_nested_energy_grad`]).
+    #[inline(never)]
+    fn add_analytic_slice_energy_grad<T: Field>(&self, x: &[T], g: &mut [T], weight: T) -> T {
+        let Energy::Slice { indices, inner, .. } = self else { unreachable!("called for slices only") };
+        slice_energy_grad(indices, x, g, weight, |xs, gs| inner.add_analytic_energy_grad(xs, gs, T::from_f32(1.0)))
     }
 
     /// One term of [`Self::add_analytic_energy_grad`].
@@ -552,6 +580,7 @@ impl Energy {
             }
             Energy::Sum { .. } => self.add_nested_energy_grad(x, g, weight),
             Energy::Group { .. } => self.add_analytic_group_energy_grad(x, g, weight),
+            Energy::Slice { .. } => self.add_analytic_slice_energy_grad(x, g, weight),
             Energy::Mlp(_) | Energy::Net(_) => T::zero(),
         }
     }
@@ -572,6 +601,8 @@ impl Energy {
             // Per element: g.x, zeroing gt, the inner energy, the pull-back (image groups also
             // loop over up to 3 quarter turns per pixel, twice).
             Energy::Group { inner, action, .. } => action.order() as u64 * (inner.loop_iterations() + 9 * d + 1),
+            // Gather, the inner energy, scatter.
+            Energy::Slice { indices, inner, .. } => inner.loop_iterations() + 2 * indices.len() as u64,
         }
     }
 
@@ -631,6 +662,11 @@ impl Energy {
                 }
                 inner.pack_into(out);
             }
+            // f32 holds the indices exactly: validate keeps them below 2^24.
+            Energy::Slice { indices, inner, .. } => {
+                out.extend(indices.iter().map(|&i| i as f32));
+                inner.pack_into(out);
+            }
         }
     }
 
@@ -674,6 +710,12 @@ impl Energy {
                 functions.push_str(&function);
                 name
             }
+            Energy::Slice { indices, inner, .. } => {
+                let name = format!("slice_energy_{base}");
+                let function = slice_wgsl_function(&name, indices.len(), inner, *base, functions);
+                functions.push_str(&function);
+                name
+            }
             other => format!("{}_energy", other.kind_fn()),
         };
         // `{:?}` prints an f32 so that it parses back to the same value.
@@ -693,6 +735,7 @@ impl Energy {
             Energy::Sum { terms } => terms.iter().find_map(|(_, t)| t.image_shape()),
             Energy::Group { action: GroupAction::Image { channels, side, .. }, .. } => Some((*channels, *side, *side)),
             Energy::Group { inner, .. } => inner.image_shape(),
+            // A slice of an image is not the points' image (nor is a sum holding one).
             _ => None,
         }
     }
@@ -713,7 +756,7 @@ impl Energy {
         match self {
             Energy::Net(_) => true,
             Energy::Sum { terms } => terms.iter().any(|(_, t)| t.has_layered_net()),
-            Energy::Group { inner, .. } => inner.has_layered_net(),
+            Energy::Group { inner, .. } | Energy::Slice { inner, .. } => inner.has_layered_net(),
             _ => false,
         }
     }
@@ -818,6 +861,12 @@ impl Energy {
                 }
                 if let GroupAction::Plane { matrices } = action {
                     finite("group matrices", &matrices.concat())?;
+                }
+            }
+            Energy::Slice { indices, dim, inner } => {
+                inner.validate()?;
+                if let Some(problem) = slice_problem(indices, *dim, inner.dim()) {
+                    return Err(Error::invalid("slice", problem));
                 }
             }
         }
@@ -926,4 +975,103 @@ fn group_wgsl_function(name: &str, inner: &Energy, action: &GroupAction, mode: G
          return weight * ({energy});\n}}\n",
         order = action.order(),
     )
+}
+
+/// What is wrong with `indices` as the slice of a term of dimension `inner_dim` in a sum of
+/// dimension `dim`, if anything (the spec parser names the field, [`Energy::validate`] checks
+/// hand-built energies).
+pub fn slice_problem(indices: &[usize], dim: usize, inner_dim: usize) -> Option<String> {
+    if indices.is_empty() {
+        return Some("is empty: a sliced term looks at one dimension or more".into());
+    }
+    // The kernels read the indices as f32 from the parameter block, exact below 2^24.
+    if dim > 1 << 24 {
+        return Some(format!("slices need a dimension of at most 2^24, not {dim}"));
+    }
+    if let Some(&i) = indices.iter().find(|&&i| i >= dim) {
+        return Some(format!("index {i} is out of range for dimension {dim}"));
+    }
+    let mut sorted = indices.to_vec();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Some(format!("index {} appears twice", w[0]));
+    }
+    (indices.len() != inner_dim).then(|| format!("has {} indices but the term has dimension {inner_dim}", indices.len()))
+}
+
+/// E_inner(x[indices]) with weight * its gradient scattered into g, where `inner(xs, gs)`
+/// returns E(xs) and adds dE/dxs to gs (zeroed): the one formula of [`Energy::Slice`], which
+/// the WGSL of [`slice_wgsl_function`] follows.
+#[inline(always)]
+fn slice_energy_grad<T: Field>(indices: &[usize], x: &[T], g: &mut [T], weight: T, inner: impl FnOnce(&[T], &mut [T]) -> T) -> T {
+    let k = indices.len();
+    let mut small = [T::zero(); 64];
+    let mut large = Vec::new();
+    let scratch: &mut [T] = if 2 * k <= small.len() {
+        &mut small[..2 * k]
+    } else {
+        large.resize(2 * k, T::zero());
+        &mut large
+    };
+    let (xs, gs) = scratch.split_at_mut(k);
+    for (v, &i) in xs.iter_mut().zip(indices) {
+        *v = x[i];
+    }
+    let e = inner(xs, gs);
+    for (&v, &i) in gs.iter().zip(indices) {
+        g[i] += weight * v;
+    }
+    weight * e
+}
+
+/// The WGSL function `name(x, g, base, weight)` of an [`Energy::Slice`] of `k` indices whose
+/// parameters (the indices, then the inner energy's) start at `base`: gathers x[indices] into
+/// an `array<f32, DIM_k>`, evaluates the inner energy's calls on it and scatters the gradient.
+/// The inner energy's code is written for `DIM` and then specialised to k
+/// ([`specialise_wgsl`]), with a copy of the analytic energies for k added once to `functions`.
+fn slice_wgsl_function(name: &str, k: usize, inner: &Energy, base: usize, functions: &mut String) -> String {
+    let start = functions.len();
+    let (mut inner_base, mut calls) = (base + k, String::new());
+    inner.wgsl_calls(1.0, &mut inner_base, &mut calls, functions);
+    let generated = specialise_wgsl(&functions[start..], k);
+    functions.truncate(start);
+    // Module-scope declarations may come in any order, so the copy can follow its users.
+    if !functions.contains(&format!("const DIM_{k}: u32")) {
+        let analytic = crate::gpu::shader::SOURCES.iter().find(|(n, _)| *n == "energy_analytic.wgsl").expect("bundled").1;
+        functions.push_str(&format!("const DIM_{k}: u32 = {k}u;\n{}\n", specialise_wgsl(analytic, k)));
+    }
+    functions.push_str(&generated);
+    let calls = specialise_wgsl(&calls, k);
+    format!(
+        "fn {name}(x_in: ptr<function, array<f32, DIM>>, g_in: ptr<function, array<f32, DIM>>, base: u32, weight: f32) -> f32 {{\n    \
+         var xs: array<f32, DIM_{k}>;\n    var gs: array<f32, DIM_{k}>;\n    \
+         for (var i = 0u; i < DIM_{k}; i++) {{ xs[i] = (*x_in)[u32(energy_params[base + i])]; }}\n    var e = 0.0;\n    \
+         {{\n        let x = &xs;\n        let g = &gs;\n    {calls}    }}\n    \
+         for (var i = 0u; i < DIM_{k}; i++) {{ (*g_in)[u32(energy_params[base + i])] += weight * gs[i]; }}\n    \
+         return weight * e;\n}}\n"
+    )
+}
+
+/// WGSL written for points of dimension `DIM`, rewritten for dimension k: the identifier `DIM`
+/// becomes `DIM_k` and the functions of `shaders/energy_analytic.wgsl` their `_dk` copies
+/// (WGSL has no generics; this is the same code specialised, as pipelines specialise sizes).
+fn specialise_wgsl(text: &str, k: usize) -> String {
+    let analytic = crate::gpu::shader::SOURCES.iter().find(|(n, _)| *n == "energy_analytic.wgsl").expect("bundled").1;
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let analytic_fns: Vec<&str> = analytic.lines().filter_map(|l| l.strip_prefix("fn ")?.split('(').next()).collect();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(is_ident) {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find(|c: char| !is_ident(c)).map_or(rest.len(), |e| start + e);
+        let word = &rest[start..end];
+        match word {
+            "DIM" => out.push_str(&format!("DIM_{k}")),
+            w if analytic_fns.contains(&w) => out.push_str(&format!("{w}_d{k}")),
+            w => out.push_str(w),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }

@@ -34,10 +34,13 @@ enum Spec {
         #[serde(default = "default_banana_b")]
         b: f64,
     },
-    /// Terms are specs, or strings naming a preset, `net:FILE` or `mlp:FILE`.
+    /// Terms are specs, or strings naming a preset, `net:FILE` or `mlp:FILE`; `slices[t]` (null
+    /// or the dimensions term t looks at) makes term t an expert on x[slice].
     Sum {
         terms: Vec<serde_json::Value>,
         weights: Option<Vec<f64>>,
+        slices: Option<Vec<serde_json::Value>>,
+        dim: Option<usize>,
     },
     /// Any network of `crate::nn` layers in safetensors; `spec` gives the architecture when
     /// the file does not (a PyTorch state_dict).
@@ -452,7 +455,7 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             let action = group_action(at, group, image.as_deref(), inner.dim())?;
             Energy::Group { inner: Box::new(inner), action, mode }
         }
-        Spec::Sum { terms, weights } => {
+        Spec::Sum { terms, weights, slices, dim } => {
             if terms.is_empty() {
                 return Err(Error::invalid(field("terms"), "a sum needs at least one term"));
             }
@@ -464,9 +467,54 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
                 None => vec![1.0; terms.len()],
             };
             let built = terms.iter().enumerate().map(|(t, term)| build_term(term, &format!("{at}terms[{t}]"))).collect::<Result<Vec<_>>>()?;
-            Energy::Sum { terms: weights.into_iter().zip(built).collect() }
+            let slices = match slices {
+                Some(s) if s.len() != terms.len() => {
+                    return Err(Error::invalid(field("slices"), format!("has {} entries but there are {} terms", s.len(), terms.len())));
+                }
+                Some(s) => s.iter().enumerate().map(|(t, v)| slice_indices(&field(&format!("slices[{t}]")), v)).collect::<Result<Vec<_>>>()?,
+                None => vec![None; terms.len()],
+            };
+            // The sum's dimension: `dim`, else the unsliced terms', else the largest index + 1.
+            let unsliced = built.iter().zip(&slices).find(|(_, s)| s.is_none()).map(|(e, _)| e.dim());
+            let d = dim.or(unsliced).unwrap_or_else(|| slices.iter().flatten().flatten().max().map_or(0, |&i| i.saturating_add(1)));
+            if d == 0 {
+                return Err(Error::invalid(field("dim"), "must be at least 1"));
+            }
+            let mut sum = Vec::with_capacity(terms.len());
+            for (t, ((w, term), slice)) in weights.into_iter().zip(built).zip(slices).enumerate() {
+                let term = match slice {
+                    None if term.dim() != d => {
+                        let reference = if dim.is_some() { "the sum's dim" } else { "the first unsliced term's" };
+                        return Err(Error::invalid(field(&format!("terms[{t}]")), format!("dimension {} differs from {reference} {d}", term.dim())));
+                    }
+                    None => term,
+                    Some(indices) => {
+                        if let Some(problem) = super::slice_problem(&indices, d, term.dim()) {
+                            return Err(Error::invalid(field(&format!("slices[{t}]")), problem));
+                        }
+                        Energy::Slice { indices, dim: d, inner: Box::new(term) }
+                    }
+                };
+                sum.push((w, term));
+            }
+            Energy::Sum { terms: sum }
         }
     })
+}
+
+/// One entry of a sum's `slices`: null (the term sees every dimension) or an array of
+/// dimension indices.
+fn slice_indices(field: &str, v: &serde_json::Value) -> Result<Option<Vec<usize>>> {
+    let items = match v {
+        serde_json::Value::Null => return Ok(None),
+        serde_json::Value::Array(items) => items,
+        _ => return Err(Error::invalid(field, format!("must be null or an array of dimension indices, got {v}"))),
+    };
+    let index = |(i, x): (usize, &serde_json::Value)| {
+        let n = x.as_u64().and_then(|n| usize::try_from(n).ok());
+        n.ok_or_else(|| Error::invalid(format!("{field}[{i}]"), format!("must be a dimension index (a whole number from 0), got {x}")))
+    };
+    Ok(Some(items.iter().enumerate().map(index).collect::<Result<Vec<_>>>()?))
 }
 
 /// The `group` (and `image`) of a group spec, checked against the inner energy's dimension `d`.

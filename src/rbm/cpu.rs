@@ -203,6 +203,26 @@ pub fn free_energies(rbm: &Rbm, data: &[f32]) -> Vec<f32> {
         .collect()
 }
 
+/// dF/dv of each row of `data` ([rows, n_vis]), with the free energy's formula read as a
+/// function of real v: -b - W^T sigmoid(c + W v) (+ v for Gaussian visibles), in f32. For
+/// binary visibles it is the slope of that smooth extension, not a property of p(v) on {0, 1}.
+pub fn free_energy_grads(rbm: &Rbm, data: &[f32]) -> Vec<f32> {
+    let (nv, nh) = (rbm.n_vis, rbm.n_hid);
+    let (b, c) = (rbm.b(), rbm.c());
+    let mut p = vec![0.0f32; data.len() / nv * nh];
+    accumulate_rows(data, nv, &transposed(rbm.w(), nh, nv), nh, &mut p);
+    p.par_chunks_mut(nh).for_each(|p| p.iter_mut().zip(c).for_each(|(a, &cj)| *a = sigmoid(cj + *a)));
+    let mut g = vec![0.0f32; data.len()];
+    accumulate_rows(&p, nh, rbm.w(), nv, &mut g);
+    let gaussian = rbm.visible == Visible::Gaussian;
+    g.par_chunks_mut(nv).zip(data.par_chunks(nv)).for_each(|(g, v)| {
+        for i in 0..nv {
+            g[i] = -b[i] - g[i] + if gaussian { v[i] } else { 0.0 };
+        }
+    });
+    g
+}
+
 /// Hyper-parameters of one update, as the kernel's `Params` carries them.
 #[derive(Clone, Copy, Debug)]
 pub struct UpdateParams {

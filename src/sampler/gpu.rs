@@ -168,6 +168,11 @@ pub fn fused_kernel_size(energy: &Energy) -> (u64, u64) {
                 let (network, terms) = walk(inner);
                 (network + 3 * inner.dim() as u64, terms)
             }
+            // Two more arrays of the slice's length (the gathered point and its gradient).
+            Energy::Slice { inner, indices, .. } => {
+                let (network, terms) = walk(inner);
+                (network + 2 * indices.len() as u64, terms)
+            }
             _ => (0, 1),
         }
     }

@@ -179,6 +179,8 @@ run refuse sample --energy '{"type": "gaussian_mixture", "weights": [1], "means"
 run refuse sample --energy '{"type": "double_well", "barrier": 1e-60}'
 run refuse sample --energy '{"type": "banana", "dim": 2, "a": 1e39}'
 run refuse sample --energy '{"type": "sum", "terms": []}'
+run refuse sample --energy '{"type": "sum", "terms": ["ring8"], "slices": [[0, 18446744073709551615]]}'
+run refuse sample --energy '{"type": "sum", "dim": 16777216, "terms": ["ring8"], "slices": [[16777215, 16777214]]}' --chains 4000000000
 run refuse sample --energy '{}'
 run refuse rbm eval --run-dir rb --data "$D" --betas 1
 run ok sample --energy double_well --sampler ula --step-size 0.05 --init-std 1.5 --chains 64 --steps 40 --thin 2 --diagnostics d.json --trace t.npy --backend cpu

@@ -56,7 +56,8 @@ enum Command {
     /// variation to the data; writes eval.json and a density figure to the run dir.
     Eval(train::EvalArgs),
     /// Score points under an energy: energy, gradient norm and log-density (closed form for
-    /// Gaussians and mixtures, quadrature for 2-D energies, otherwise "not available"); --ratio
+    /// Gaussians and mixtures, quadrature for 2-D energies, exact or AIS log Z for an RBM's
+    /// free energy, otherwise "not available"); --ratio
     /// A,B gives log p(a)/p(b) = E(b) - E(a) without Z. .npy/.csv/.json out.
     Score(score::ScoreArgs),
     /// Out-of-distribution detection with an energy: energies of an in-distribution test set
@@ -140,7 +141,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Train(args) => train::run_train(&args, &given),
         Command::Eval(args) => train::run_eval(&args),
-        Command::Score(args) => score::run(&args),
+        Command::Score(args) => score::run(&args, &given),
         Command::Ood(args) => ood::run(&args),
         Command::Restore(args) => restore::run(&args),
         Command::Classify(args) => classify::run(&args),

@@ -141,6 +141,20 @@ pub struct EvalArgs {
     /// layer of a binary model with at most 25 visibles.
     #[arg(long, conflicts_with_all = ["ais_runs", "betas", "reverse_gibbs"])]
     pub exact: bool,
+    #[command(flatten)]
+    pub ais: AisArgs,
+    /// Seeds AIS, the reconstruction and the pseudo-likelihood's random numbers.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Executor: auto (a hardware GPU if one opens, else the CPU executor), gpu (any adapter,
+    /// a software one included) or cpu.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Backend,
+}
+
+/// The AIS estimate of log Z (`rbm eval`, and `score` for rbm: energies).
+#[derive(Args, Debug)]
+pub struct AisArgs {
     /// AIS runs (in parallel) of each estimate: forward from the data's base-rate model,
     /// forward from the uniform base, and the reverse check.
     #[arg(long, default_value_t = 100)]
@@ -152,13 +166,57 @@ pub struct EvalArgs {
     /// hidden layer is too large for exact samples (over 20 units); 0 leaves the check out.
     #[arg(long, default_value_t = 1000)]
     pub reverse_gibbs: u32,
-    /// Seeds AIS, the reconstruction and the pseudo-likelihood's random numbers.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Executor: auto (a hardware GPU if one opens, else the CPU executor), gpu (any adapter,
-    /// a software one included) or cpu.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub backend: Backend,
+}
+
+impl AisArgs {
+    /// Refuses a temperature count that cannot mean anything or is beyond the ceiling (needs
+    /// no model, so commands call it before reading files).
+    pub fn check_betas(&self) -> anyhow::Result<()> {
+        if self.betas < ais::MIN_INTERVALS {
+            bail!("--betas {}: too few temperatures for AIS to mean anything; use at least {} (thousands for models trained on real data)", self.betas, ais::MIN_INTERVALS);
+        }
+        Ok(ebm_gpu::plan::per_step("--betas", self.betas as u64, ebm_gpu::plan::MAX_BETAS, "AIS temperatures")?)
+    }
+
+    /// Refuses settings that cannot mean anything or would take absurdly long for `rbm`,
+    /// naming the flags, before any work.
+    pub fn check(&self, rbm: &Rbm) -> anyhow::Result<()> {
+        self.check_betas()?;
+        if !(2..=ais::MAX_RUNS).contains(&self.ais_runs) {
+            bail!(
+                "--ais-runs {}: need 2 to {} runs (this many would hold {:.1} GB of AIS state for this {}x{} model)",
+                self.ais_runs,
+                ais::MAX_RUNS,
+                ais::state_bytes(self.ais_runs, rbm.n_vis, rbm.n_hid) as f64 / 1e9,
+                rbm.n_vis,
+                rbm.n_hid
+            );
+        }
+        // Two forward estimates and the reverse check step through every temperature; the
+        // reverse check's chains first take --reverse-gibbs steps. Each step: two products
+        // with the weights.
+        let (runs, v, h) = (self.ais_runs as u64, rbm.n_vis as u64, rbm.n_hid as u64);
+        let flags = format!("--ais-runs {} x (3 x --betas {} + --reverse-gibbs {})", self.ais_runs, self.betas, self.reverse_gibbs);
+        let steps = 3 * self.betas as u64 + self.reverse_gibbs as u64;
+        ebm_gpu::plan::Work::new().add(flags, format!("AIS on this {v}x{h} RBM"), &[runs, steps, 2, v, h]).check()?;
+        Ok(())
+    }
+
+    /// The default log Z estimate ([`Executor::log_z_ais`], base-rate base fitted to `data`),
+    /// with one line per estimate and a `WARNING:` line per disagreement, as printed.
+    pub fn log_z(&self, exec: &Executor, rbm: &Rbm, data: &[f32], seed: u64) -> anyhow::Result<(ais::AisReport, Vec<String>)> {
+        let config = LogZConfig { ais: AisConfig { runs: self.ais_runs, schedule: BetaSchedule::Piecewise(self.betas), seed }, chain_steps: self.reverse_gibbs };
+        let r = exec.log_z_ais(rbm, data, &config)?;
+        let runs = format!("{} runs x {} betas", self.ais_runs, self.betas);
+        let mut lines: Vec<String> = r.forward.iter().map(|(base, f)| format!("AIS from the {} base: log Z = {:.4} +- {:.4} ({runs})", base.name(), f.log_z, f.std_err)).collect();
+        if let Some((from, rev)) = &r.reverse {
+            let exact = from.starts_with("exact");
+            let bound = if exact { "an upper bound in expectation" } else { "an upper bound in expectation once the chains have mixed" };
+            lines.push(format!("reverse AIS from {from}: log Z = {:.4} +- {:.4} ({bound})", rev.log_z, rev.std_err));
+        }
+        lines.extend(r.warnings.iter().map(|w| format!("WARNING: {w}")));
+        Ok((r, lines))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -195,7 +253,7 @@ pub fn run(args: &RbmArgs, given: &Given) -> anyhow::Result<()> {
     }
 }
 
-fn executor(backend: Backend) -> anyhow::Result<Executor> {
+pub fn executor(backend: Backend) -> anyhow::Result<Executor> {
     Ok(crate::backend::open(backend)?.map_or(Executor::Cpu, Executor::Gpu))
 }
 
@@ -215,7 +273,7 @@ fn load(args: &DataArgs, split: Split) -> anyhow::Result<Dataset> {
 }
 
 /// The checkpoint of an `ebm rbm train` run directory, or an error saying there is none.
-fn run_checkpoint(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+pub fn run_checkpoint(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
     let ckpt = dir.join("checkpoint.safetensors");
     if !ckpt.is_file() {
         bail!("--run-dir {}: no checkpoint.safetensors there (write one with `ebm rbm train --run-dir DIR`)", dir.display());
@@ -466,33 +524,13 @@ fn check_resume(a: &TrainArgs, given: &Given, recorded: Option<&RunData>, now: &
 }
 
 fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
-    let config = LogZConfig { ais: AisConfig { runs: a.ais_runs, schedule: BetaSchedule::Piecewise(a.betas), seed: a.seed }, chain_steps: a.reverse_gibbs };
-    if !a.exact && a.betas < ais::MIN_INTERVALS {
-        bail!("--betas {}: too few temperatures for AIS to mean anything; use at least {} (thousands for models trained on real data)", a.betas, ais::MIN_INTERVALS);
-    }
     if !a.exact {
-        ebm_gpu::plan::per_step("--betas", a.betas as u64, ebm_gpu::plan::MAX_BETAS, "AIS temperatures")?;
+        a.ais.check_betas()?;
     }
     let (state, _) = checkpoint::load(&run_checkpoint(&a.run_dir)?)?;
     let rbm = state.rbm;
-    if !a.exact && !(2..=ais::MAX_RUNS).contains(&a.ais_runs) {
-        bail!(
-            "--ais-runs {}: need 2 to {} runs (this many would hold {:.1} GB of AIS state for this {}x{} model)",
-            a.ais_runs,
-            ais::MAX_RUNS,
-            ais::state_bytes(a.ais_runs, rbm.n_vis, rbm.n_hid) as f64 / 1e9,
-            rbm.n_vis,
-            rbm.n_hid
-        );
-    }
     if !a.exact {
-        // Two forward estimates and the reverse check step through every temperature; the
-        // reverse check's chains first take --reverse-gibbs steps. Each step: two products
-        // with the weights.
-        let (runs, v, h) = (a.ais_runs as u64, rbm.n_vis as u64, rbm.n_hid as u64);
-        let flags = format!("--ais-runs {} x (3 x --betas {} + --reverse-gibbs {})", a.ais_runs, a.betas, a.reverse_gibbs);
-        let steps = 3 * a.betas as u64 + a.reverse_gibbs as u64;
-        ebm_gpu::plan::Work::new().add(flags, format!("AIS on this {v}x{h} RBM"), &[runs, steps, 2, v, h]).check()?;
+        a.ais.check(&rbm)?;
     }
     let test = load(&a.data, Split::Test)?;
     rbm.check_data(&test)?;
@@ -502,19 +540,8 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
         (exec.log_z_exact(&rbm)?, 0.0, None)
     } else {
         let train_x = load(&a.data, Split::Train)?;
-        let r = exec.log_z_ais(&rbm, &train_x.images, &config)?;
-        let runs = format!("{} runs x {} betas", a.ais_runs, a.betas);
-        for (base, f) in &r.forward {
-            println!("AIS from the {} base: log Z = {:.4} +- {:.4} ({runs})", base.name(), f.log_z, f.std_err);
-        }
-        if let Some((from, rev)) = &r.reverse {
-            let exact = from.starts_with("exact");
-            let bound = if exact { "an upper bound in expectation" } else { "an upper bound in expectation once the chains have mixed" };
-            println!("reverse AIS from {from}: log Z = {:.4} +- {:.4} ({bound})", rev.log_z, rev.std_err);
-        }
-        for w in &r.warnings {
-            println!("WARNING: {w}");
-        }
+        let (r, lines) = a.ais.log_z(&exec, &rbm, &train_x.images, a.seed)?;
+        lines.iter().for_each(|l| println!("{l}"));
         (r.log_z, r.std_err, r.interval)
     };
     let ll = exec.mean_log_likelihood(&rbm, &test.images, log_z)?;

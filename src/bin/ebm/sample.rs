@@ -182,11 +182,11 @@ pub fn parse_box(s: &str) -> Result<(f32, f32), String> {
     Ok((num(lo)?, num(hi)?))
 }
 
-/// The file an `--energy` argument reads (a spec file, or the weights of mlp:/net:), for
+/// The file an `--energy` argument reads (a spec file, the weights of mlp:/net:, an rbm: checkpoint), for
 /// [`crate::outputs::Paths::input`]; presets and inline JSON name no file and are not registered.
 pub fn energy_file(energy: &str) -> &Path {
     let arg = energy.trim_start();
-    Path::new(arg.strip_prefix("mlp:").or_else(|| arg.strip_prefix("net:")).unwrap_or(energy))
+    Path::new(["mlp:", "net:", "rbm:"].iter().find_map(|p| arg.strip_prefix(p)).unwrap_or(energy))
 }
 
 /// Every output checked before any sampling: format by extension, folder, and no output the

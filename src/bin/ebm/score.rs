@@ -1,12 +1,15 @@
 //! `ebm score`: per point the energy, the gradient norm and, where the model's normaliser is
 //! known, the log-density -E(x) - log Z; and log p(a)/p(b) = E(b) - E(a), which needs no Z.
+//! An RBM checkpoint (`rbm:FILE`) is scored by its free energy F(v), with log Z exact or by AIS.
 
 use std::path::{Path, PathBuf};
 
 use crate::backend::{self, Backend};
+use crate::rundir::Given;
 use anyhow::{Context, bail};
 use ebm_gpu::energy::{Energy, log_z, spec};
 use ebm_gpu::io;
+use ebm_gpu::rbm::{self, Rbm, Visible, ais::AisReport, logz};
 use ebm_gpu::train::eval;
 
 /// Share of the quadrature grid's mass in its outermost ring of cells above which the density
@@ -15,14 +18,18 @@ const EDGE_MASS_WARNING: f64 = 1e-6;
 
 /// Score points under an energy: energy, gradient norm and log-density, where the model
 /// defines one: exact for gaussian (log Z from the precision or stds) and gaussian_mixture
-/// (normalised, Z = 1); by quadrature on a grid over --box for any other 2-D energy; otherwise
+/// (normalised, Z = 1); by quadrature on a grid over --box for any other 2-D energy; for an RBM
+/// (rbm:FILE) the free energy F(v), |dF/dv| (F read as a function of real v) and -F(v) - log Z
+/// with log Z exact when a layer of at most 25 units can be enumerated, else by AIS; otherwise
 /// "not available". --ratio A,B gives log p(a)/p(b) = E(b) - E(a), which needs no Z.
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = "Examples:\n  ebm score --energy correlated2 --points x.npy --out scores.csv\n  \
 ebm score --energy mlp:runs/ring8/checkpoint.safetensors --points x.csv --box -5,5 --out scores.json\n  \
-ebm score --energy banana --points x.npy --ratio 0,3")]
+ebm score --energy banana --points x.npy --ratio 0,3\n  \
+ebm score --energy rbm:runs/digits --points digits.csv --log-z ais --ais-runs 200 --betas 20000")]
 pub struct ScoreArgs {
-    /// The energy: preset, JSON spec (inline or file), mlp:W.safetensors or net:W.safetensors.
+    /// The energy: preset, JSON spec (inline or file), mlp:W.safetensors, net:W.safetensors, or
+    /// rbm:FILE (an `ebm rbm train` checkpoint.safetensors or its run directory).
     #[arg(long)]
     pub energy: String,
     /// The points, [n, dim] as .npy or .csv (one point a row), dim the energy's.
@@ -34,7 +41,7 @@ pub struct ScoreArgs {
     /// 2-D energies without a closed-form normaliser: the square box LO,HI (both axes) that
     /// the quadrature grid of log Z covers; mass outside it is not counted (a warning says
     /// when the density has not decayed at the box's edge).
-    #[arg(long = "box", value_parser = crate::sample::parse_box, value_name = "LO,HI", allow_hyphen_values = true, default_value = "-8,8")]
+    #[arg(id = "box", long = "box", value_parser = crate::sample::parse_box, value_name = "LO,HI", allow_hyphen_values = true, default_value = "-8,8")]
     pub quad_box: (f32, f32),
     /// .npy ([n, 3] float32: energy, grad norm, log-density with NaN where not available),
     /// .csv (the same with a header) or .json (per point records plus how log Z was obtained).
@@ -45,7 +52,27 @@ pub struct ScoreArgs {
     /// quadrature grid runs on the CPU executor.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
+    /// rbm: energies: how log Z is obtained. auto: exact when the hidden layer (or a binary
+    /// visible layer) has at most 25 units, else AIS; exact; ais (forward AIS from two bases,
+    /// the base-rate one fitted to the points, and the reverse check, as `ebm rbm eval`).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub log_z: LogZMethod,
+    #[command(flatten)]
+    pub ais: crate::rbm::AisArgs,
+    /// rbm: energies: seeds AIS.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum)]
+pub enum LogZMethod {
+    Auto,
+    Exact,
+    Ais,
+}
+
+/// Flags that only an RBM's log Z uses.
+const RBM_FLAGS: [&str; 5] = ["--log-z", "--ais-runs", "--betas", "--reverse-gibbs", "--seed"];
 
 fn parse_ratio(s: &str) -> Result<(usize, usize), String> {
     let (a, b) = s.split_once(',').ok_or("expected A,B (two row indices)")?;
@@ -57,13 +84,19 @@ fn parse_ratio(s: &str) -> Result<(usize, usize), String> {
 enum Normaliser {
     Closed { log_z: f64, how: &'static str },
     Quadrature { log_z: f64, lo: f32, hi: f32, cells: usize, edge_mass: f64 },
+    /// An RBM's exact log Z, enumerating the 2^units states of `layer`.
+    Enumerated { log_z: f64, layer: &'static str, units: usize },
+    /// An RBM's AIS report (its log Z: the conservative estimate when they disagree) and the
+    /// lines `ebm rbm eval` prints for it (estimates, warnings).
+    Ais { report: AisReport, lines: Vec<String> },
     NotAvailable(String),
 }
 
 impl Normaliser {
     fn log_z(&self) -> Option<f64> {
         match self {
-            Normaliser::Closed { log_z, .. } | Normaliser::Quadrature { log_z, .. } => Some(*log_z),
+            Normaliser::Closed { log_z, .. } | Normaliser::Quadrature { log_z, .. } | Normaliser::Enumerated { log_z, .. } => Some(*log_z),
+            Normaliser::Ais { report, .. } => Some(report.log_z),
             Normaliser::NotAvailable(_) => None,
         }
     }
@@ -71,6 +104,21 @@ impl Normaliser {
     fn describe(&self) -> String {
         match self {
             Normaliser::Closed { log_z, how } => format!("log Z = {log_z:.6} ({how})"),
+            Normaliser::Enumerated { log_z, layer, units } => {
+                format!("log Z = {log_z:.6} (exact: the 2^{units} states of the {layer} layer enumerated)")
+            }
+            Normaliser::Ais { report: r, lines } => {
+                let mut s = lines.join("\n");
+                s.push_str(&format!("\nlog Z = {:.6} +- {:.6} (AIS; the log-densities share this standard error)", r.log_z, r.std_err));
+                match r.interval {
+                    Some((lo, hi)) => s.push_str(&format!(
+                        ", within [{lo:.6}, {hi:.6}] by forward and reverse AIS: the log-densities may be up to {:.6} lower",
+                        (hi - r.log_z).max(0.0)
+                    )),
+                    None => s.push_str(", no interval (no reverse check, or it contradicts the forward estimate)"),
+                }
+                s
+            }
             Normaliser::Quadrature { log_z, lo, hi, cells, edge_mass } => {
                 let mut s = format!("log Z = {log_z:.6} (quadrature over [{lo}, {hi}]² on a {cells}x{cells} grid)");
                 if *edge_mass > EDGE_MASS_WARNING {
@@ -93,11 +141,65 @@ impl Normaliser {
                 "method": "quadrature", "log_z": log_z, "box": [lo, hi], "cells_per_side": cells,
                 "edge_mass": edge_mass, "mass_may_fall_outside": *edge_mass > EDGE_MASS_WARNING,
             }),
+            Normaliser::Enumerated { log_z, layer, units } => {
+                serde_json::json!({ "method": "exact enumeration", "log_z": log_z, "layer": layer, "units": units })
+            }
+            Normaliser::Ais { report: r, .. } => serde_json::json!({
+                "method": "AIS", "log_z": r.log_z, "std_err": r.std_err, "interval": r.interval.map(|(lo, hi)| [lo, hi]),
+                "forward": r.forward.iter().map(|(b, f)| serde_json::json!({ "base": b.name(), "log_z": f.log_z, "std_err": f.std_err })).collect::<Vec<_>>(),
+                "reverse": r.reverse.as_ref().map(|(from, f)| serde_json::json!({ "from": from, "log_z": f.log_z, "std_err": f.std_err })),
+                "warnings": r.warnings,
+            }),
             Normaliser::NotAvailable(why) => {
                 serde_json::json!({ "method": "not available", "log_z": null, "detail": why })
             }
         }
     }
+}
+
+/// An RBM checkpoint named by `rbm:PATH`: the file, or `checkpoint.safetensors` of a run
+/// directory.
+fn load_rbm(path: &str) -> anyhow::Result<Rbm> {
+    let path = Path::new(path);
+    let file = if path.is_dir() { crate::rbm::run_checkpoint(path)? } else { path.to_path_buf() };
+    Ok(rbm::checkpoint::load(&file).with_context(|| format!("--energy rbm:{}", path.display()))?.0.rbm)
+}
+
+/// The RBM's free energies, gradient norms and log Z for the points (rows of n_vis).
+fn score_rbm(args: &ScoreArgs, given: &Given, model: &Rbm, points: &[f32]) -> anyhow::Result<(Vec<f32>, Vec<f32>, Normaliser)> {
+    let exec = crate::rbm::executor(args.backend)?;
+    let energies = exec.free_energies(model, points)?;
+    let grads = rbm::cpu::free_energy_grads(model, points);
+    let enumerable = logz::enumerated_layer(model);
+    let exact = match args.log_z {
+        LogZMethod::Auto => enumerable,
+        LogZMethod::Exact => Some(enumerable.ok_or_else(|| {
+            anyhow::anyhow!(
+                "--log-z exact: this RBM has {} hidden and {} {} visible units; exact log Z enumerates a layer of at most {} units (a visible one only when binary); use --log-z ais",
+                model.n_hid, model.n_vis, model.visible.name(), logz::MAX_EXACT_HIDDEN
+            )
+        })?),
+        LogZMethod::Ais => None,
+    };
+    let norm = match exact {
+        Some((layer, units)) => {
+            if let Some(flag) = RBM_FLAGS[1..].iter().find(|f| given.has(f)) {
+                eprintln!("note: the exact log Z is available for this RBM, so {flag} and the other AIS flags are not used (--log-z ais forces AIS)");
+            }
+            Normaliser::Enumerated { log_z: exec.log_z_exact(model)?, layer, units }
+        }
+        None => {
+            args.ais.check(model)?;
+            let (report, lines) = args.ais.log_z(&exec, model, points, args.seed)?;
+            Normaliser::Ais { report, lines }
+        }
+    };
+    Ok((energies, norms(&grads, model.n_vis), norm))
+}
+
+/// The Euclidean norm of each row of `grads`, accumulated in f64.
+fn norms(grads: &[f32], dim: usize) -> Vec<f32> {
+    grads.chunks_exact(dim).map(|g| g.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt() as f32).collect()
 }
 
 fn normaliser(energy: &Energy, args: &ScoreArgs) -> anyhow::Result<Normaliser> {
@@ -150,43 +252,73 @@ fn read_points(path: &Path, dim: usize) -> anyhow::Result<(Vec<f32>, usize)> {
     Ok((data, rows))
 }
 
-pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
+pub fn run(args: &ScoreArgs, given: &Given) -> anyhow::Result<()> {
     let mut paths = crate::outputs::Paths::new();
     paths.input("--energy", crate::sample::energy_file(&args.energy));
     paths.input("--points", &args.points);
     if let Some(out) = &args.out {
         paths.output("--out", out, &["npy", "csv", "json"])?;
     }
-    let energy = spec::resolve_energy(&args.energy).context("--energy")?;
-    let dim = energy.dim();
+    let rbm_path = args.energy.trim_start().strip_prefix("rbm:");
+    match rbm_path {
+        Some(_) if given.has("--box") => bail!("--box sets the quadrature of 2-d energies; an rbm: energy's log Z is exact or by AIS (--log-z)"),
+        None => {
+            if let Some(flag) = RBM_FLAGS.iter().find(|f| given.has(f)) {
+                bail!("{flag} applies to rbm: energies (their log Z), not to --energy {}", args.energy);
+            }
+        }
+        _ => {}
+    }
+    let (energy, model) = match rbm_path {
+        Some(path) => (None, Some(load_rbm(path)?)),
+        None => (Some(spec::resolve_energy(&args.energy).context("--energy")?), None),
+    };
+    let (dim, kind) = match (&energy, &model) {
+        (Some(e), _) => (e.dim(), e.kind().to_string()),
+        (_, Some(m)) => (m.n_vis, format!("rbm {}x{} {}", m.n_vis, m.n_hid, m.visible.name())),
+        _ => unreachable!("one of the two is loaded"),
+    };
     let (points, n) = read_points(&args.points, dim)?;
+    if let Some(m) = &model
+        && m.visible == Visible::Bernoulli
+        && let Some(k) = points.iter().position(|&v| v != 0.0 && v != 1.0)
+    {
+        bail!("--points {}: row {} column {} is {}; a binary RBM scores binary points (0 or 1) only", args.points.display(), k / dim, k % dim, points[k]);
+    }
     if let Some((a, b)) = args.ratio
         && let Some(r) = [a, b].into_iter().find(|&r| r >= n)
     {
         bail!("--ratio {a},{b}: row {r} is out of range; {} has {n} rows (0..{})", args.points.display(), n - 1);
     }
-    let (energies, grads) = match backend::open(args.backend)? {
-        // A sum holding a layered network has no GPU evaluation (energy_eval compiles the
-        // others; a lone network runs through the layer kernels).
-        Some(ctx) if !energy.has_layered_net() || matches!(energy, Energy::Net(_)) => {
-            ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &energy, &points)?
+    let (energies, grad_norms, norm) = match (&energy, &model) {
+        (Some(energy), _) => {
+            let (energies, grads) = match backend::open(args.backend)? {
+                // A sum holding a layered network has no GPU evaluation (energy_eval compiles
+                // the others; a lone network runs through the layer kernels).
+                Some(ctx) if !energy.has_layered_net() || matches!(energy, Energy::Net(_)) => {
+                    ebm_gpu::energy::gpu::energy_grad_batch(&ctx, energy, &points)?
+                }
+                Some(_) => {
+                    eprintln!("note: a sum holding a layered network is evaluated on the CPU executor");
+                    eval::energy_grads(energy, &points)
+                }
+                None => eval::energy_grads(energy, &points),
+            };
+            (energies, norms(&grads, dim), normaliser(energy, args)?)
         }
-        Some(_) => {
-            eprintln!("note: a sum holding a layered network is evaluated on the CPU executor");
-            eval::energy_grads(&energy, &points)
-        }
-        None => eval::energy_grads(&energy, &points),
+        (_, Some(m)) => score_rbm(args, given, m, &points)?,
+        _ => unreachable!("one of the two is loaded"),
     };
-    let grad_norms: Vec<f32> =
-        grads.chunks_exact(dim).map(|g| g.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt() as f32).collect();
-    let norm = normaliser(&energy, args)?;
     let log_densities: Vec<Option<f64>> = energies.iter().map(|&e| norm.log_z().map(|z| -(e as f64) - z)).collect();
     // Both energies as the energy column holds them (f32), subtracted in f64.
     let ratio = args.ratio.map(|(a, b)| (a, b, energies[b] as f64 - energies[a] as f64));
 
     let name = if args.energy.trim_start().starts_with('{') { "inline JSON".to_string() } else { args.energy.clone() };
-    println!("energy {name} ({}, d={dim}); {n} points from {}", energy.kind(), args.points.display());
+    println!("energy {name} ({kind}, d={dim}); {n} points from {}", args.points.display());
     println!("{}", norm.describe());
+    if model.is_some() {
+        println!("energy: the free energy F(v); grad norm: |dF/dv| with F read as a function of real v");
+    }
     if let Some((a, b, r)) = ratio {
         println!("log p(row {a})/p(row {b}) = E({b}) - E({a}) = {r}");
     }
@@ -217,7 +349,7 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
                         }))
                         .collect();
                     let report = serde_json::json!({
-                        "energy": args.energy, "kind": energy.kind(), "dim": dim,
+                        "energy": args.energy, "kind": kind, "dim": dim,
                         "points": args.points.display().to_string(),
                         "normaliser": norm.json(),
                         "ratio": ratio.map(|(a, b, r)| serde_json::json!({ "a": a, "b": b, "log_p_a_over_p_b": r })),
