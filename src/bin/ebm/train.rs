@@ -1,6 +1,7 @@
 //! `ebm train` and `ebm eval`: network energies (MLPs, convolutional and multi-output networks)
-//! trained with contrastive divergence (persistent replay buffer) or NCE on 2-D toy data, point
-//! files or images, and the exact likelihood of 2-D models by quadrature.
+//! trained with contrastive divergence (persistent replay buffer), NCE, JEM or score matching
+//! (DSM, SSM) on 2-D toy data, point files or images, and the exact likelihood of 2-D models by
+//! quadrature.
 
 use crate::backend::Backend;
 use crate::rundir::Given;
@@ -50,9 +51,12 @@ pub struct TrainArgs {
     #[arg(long)]
     pub model: Option<String>,
     /// cd (E+ - E- plus alpha-regulariser), softplus, hinge[:margin], nce (learned log Z
-    /// against Gaussian noise; no Langevin), or jem (a classifier with head:lse trained by
+    /// against Gaussian noise; no Langevin), jem (a classifier with head:lse trained by
     /// cross-entropy on labelled images plus cd on E = -logsumexp f; defaults as for images
-    /// with 20 Langevin steps).
+    /// with 20 Langevin steps), or score matching, which needs no sampling: dsm[:SIGMA]
+    /// (denoising, one noise level, default 0.1), dsm:MAX,MIN,L (L geometric levels from MAX
+    /// down to MIN, one drawn per point, loss weighted by sigma^2), ssm[:gaussian|rademacher]
+    /// (sliced, one random projection per point).
     #[arg(long, default_value = "cd")]
     pub loss: String,
     /// Train until this many steps are done (a resumed run continues to it) [default: 3000;
@@ -387,7 +391,11 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
         }
         Event::Steps(m) => {
             if let Some(last) = m.last() {
-                let mut message = format!("loss {:.4} gap {:.3} |g| {:.3}", last.loss, last.gap(), last.grad_norm);
+                let mut message = match config.loss.is_score_matching() {
+                    // No negatives, so no gap: the mean energy of the data instead.
+                    true => format!("loss {:.4} E {:.3} |g| {:.3}", last.loss, last.e_pos, last.grad_norm),
+                    false => format!("loss {:.4} gap {:.3} |g| {:.3}", last.loss, last.gap(), last.grad_norm),
+                };
                 if images {
                     let per_epoch = config.steps_per_epoch.max(1);
                     let rate = (last.step - first) as f64 * config.batch as f64 / start.elapsed().as_secs_f64().max(1e-9);
