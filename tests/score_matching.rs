@@ -256,3 +256,30 @@ fn score_matching_training_gpu_matches_cpu() {
         assert!(err < 1e-3, "{spec} {loss}: parameters after 12 steps differ by {err}");
     }
 }
+
+/// `ebm train --loss dsm` and `ssm` end to end on both executors, then `ebm eval` on the run;
+/// bad noise levels refused naming the flag.
+#[test]
+fn cli_trains_by_score_matching() {
+    let dir = common::temp_dir("score_matching_cli");
+    let backends: &[&str] = if common::gpu().is_some() { &["cpu", "gpu"] } else { &["cpu"] };
+    for backend in backends {
+        for loss in ["dsm:0.3,0.1,3", "ssm:rademacher"] {
+            let run = dir.join(format!("{backend}_{loss}").replace([':', ','], "_"));
+            let args = ["train", "--data", "ring8", "--loss", loss, "--model", "2/16/silu/16/silu/1", "--steps", "40"];
+            let out = common::ebm(&[&args[..], &["--run-dir", common::s(&run), "--backend", backend]].concat());
+            assert!(out.status.success(), "{backend} {loss}: {}", common::stderr(&out));
+            assert!(common::stderr(&out).contains(&format!("with {loss} loss")), "{}", common::stderr(&out));
+            let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+            assert_eq!(metrics.lines().count(), 41, "a header and 40 rows");
+            assert!(run.join("figures/energy_000040.png").exists());
+            let eval = common::ebm(&["eval", "--run-dir", common::s(&run), "--held-out", "2000"]);
+            assert!(eval.status.success(), "{}", common::stderr(&eval));
+            assert!(String::from_utf8_lossy(&eval.stdout).contains("held-out NLL"));
+        }
+    }
+    for (bad, says) in [("dsm:0", "dsm noise levels"), ("dsm:0.1,0.5,4", "dsm noise levels"), ("ssm:sobol", "unknown loss")] {
+        let out = common::ebm(&["train", "--data", "ring8", "--loss", bad, "--steps", "5", "--run-dir", common::s(&dir.join("bad"))]);
+        assert!(!out.status.success() && common::stderr(&out).contains(says), "{bad}: {}", common::stderr(&out));
+    }
+}

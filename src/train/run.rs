@@ -82,11 +82,14 @@ fn append(path: &Path, text: &str) -> Result<()> {
 }
 
 /// The figure of `step` in run dir `dir`, if the model has one: the energy heatmap of a 2-D
-/// model (`energy_STEP.png`), the replay buffer of a network on images (`replay_STEP.png`).
+/// model (`energy_STEP.png`), the replay buffer of a network on images (`replay_STEP.png`), or
+/// for image networks trained without one (NCE, score matching) its fresh chains
+/// (`samples_STEP.png`).
 pub fn figure_path(dir: &Path, step: u32, state: &TrainState) -> Option<PathBuf> {
     let name = match state.net.input {
         Shape::Flat(2) => "energy",
         Shape::Image { .. } if !state.replay.is_empty() => "replay",
+        Shape::Image { .. } => "samples",
         _ => return None,
     };
     Some(dir.join("figures").join(format!("{name}_{step:06}.png")))
@@ -95,7 +98,7 @@ pub fn figure_path(dir: &Path, step: u32, state: &TrainState) -> Option<PathBuf>
 /// Writes the figures of `step` ([`figure_path`] first) and returns their paths: for a 2-D
 /// model the energy heatmap over the config's box with up to 2000 replay samples on top; for
 /// an image-shaped network the first 64 replay-buffer entries as images (each channel a tile,
-/// the box's range black to white) and `samples_STEP.png`, 64 fresh chains after
+/// the box's range black to white; when it has a buffer) and `samples_STEP.png`, 64 fresh chains after
 /// [`FRESH_CHAIN_STEPS`] steps of the training sampler from uniform noise ([`fresh_samples`]).
 pub fn write_figures(dir: &Path, step: u32, state: &TrainState, config: &TrainConfig) -> Result<Vec<PathBuf>> {
     let Some(path) = figure_path(dir, step, state) else { return Ok(Vec::new()) };
@@ -113,10 +116,15 @@ pub fn write_figures(dir: &Path, step: u32, state: &TrainState, config: &TrainCo
                     .collect();
                 crate::rbm::figure::image_grid_png(path, &unit, h, w, 8 * c, 3, crate::rbm::figure::Scale::Unit)
             };
-            grid(&path, &state.replay)?;
             let samples = figures.join(format!("samples_{step:06}.png"));
+            let mut written = Vec::new();
+            if samples != path {
+                grid(&path, &state.replay)?;
+                written.push(path);
+            }
             grid(&samples, &fresh_samples(state, config, 64, FRESH_CHAIN_STEPS)?)?;
-            Ok(vec![path, samples])
+            written.push(samples);
+            Ok(written)
         }
         _ => {
             let grid =
