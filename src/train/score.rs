@@ -80,11 +80,43 @@ pub struct ScoreStep {
     pub grad: Vec<f32>,
 }
 
+/// Points per block of [`step_cpu`]: blocks run in parallel and their gradients are summed in
+/// block order, so the result does not depend on the number of threads.
+const BLOCK_ROWS: usize = 64;
+
 /// The batch's mean loss and its parameter gradient on the CPU executor.
 pub fn step_cpu(loss: Loss, net: &NetView, batch: &ScoreBatch) -> ScoreStep {
+    use rayon::prelude::*;
     let d = net.input_dim();
     let n = batch.points.len() / d;
     let inv_n = 1.0 / n as f32;
+    let blocks: Vec<(f32, f32, Vec<f32>)> = (0..n.div_ceil(BLOCK_ROWS))
+        .into_par_iter()
+        .map(|block| {
+            let rows = block * BLOCK_ROWS..((block + 1) * BLOCK_ROWS).min(n);
+            let part = ScoreBatch {
+                points: batch.points[rows.start * d..rows.end * d].to_vec(),
+                directions: batch.directions[rows.start * d..rows.end * d].to_vec(),
+                sigmas: batch.sigmas.get(rows.clone()).map_or(Vec::new(), <[f32]>::to_vec),
+            };
+            block_sums(loss, net, &part, inv_n)
+        })
+        .collect();
+    let mut grad = vec![0.0; net.param_count()];
+    let (mut total, mut energy) = (0.0, 0.0);
+    for (t, e, g) in blocks {
+        total += t;
+        energy += e;
+        grad.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+    }
+    ScoreStep { loss: total * inv_n, energy: energy * inv_n, grad }
+}
+
+/// One block's summed loss and energy and its share of the mean loss's gradient (`inv_n` = 1
+/// over the whole batch's points).
+fn block_sums(loss: Loss, net: &NetView, batch: &ScoreBatch, inv_n: f32) -> (f32, f32, Vec<f32>) {
+    let d = net.input_dim();
+    let n = batch.points.len() / d;
     let mut grad = vec![0.0; net.param_count()];
     let mut jet = JetTape::default();
     let (mut total, mut energy) = (0.0, 0.0);
@@ -127,7 +159,7 @@ pub fn step_cpu(loss: Loss, net: &NetView, batch: &ScoreBatch) -> ScoreStep {
         }
         _ => unreachable!("score matching losses only"),
     }
-    ScoreStep { loss: total * inv_n, energy: energy * inv_n, grad }
+    (total, energy, grad)
 }
 
 /// The batch's mean loss by the per-point definitions in any precision (f64 for finite
