@@ -175,14 +175,22 @@ fn negatives_store(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 }
 
+// Positive j's draw: word 0 picks its data row (with replacement), word 1 DSM's noise level.
+fn batch_draw(j: u32) -> vec4<u32> {
+    return philox4x32_10(vec4<u32>(j, p.step, STREAM_BATCH, 0u), p.seed);
+}
+
+fn batch_row(j: u32) -> u32 {
+    return mulhilo(batch_draw(j).x, p.data_rows).x;
+}
+
 @compute @workgroup_size(64)
 fn positives(@builtin(global_invocation_id) gid: vec3<u32>) {
     let j = gid.x;
     if j >= p.batch {
         return;
     }
-    let bits = philox4x32_10(vec4<u32>(j, p.step, STREAM_BATCH, 0u), p.seed);
-    let row = mulhilo(bits.x, p.data_rows).x;
+    let row = batch_row(j);
     let base = points_off() + j * p.dim;
     for (var i = 0u; i < p.dim; i++) {
         work[base + i] = data[4u * p.dim + row * p.dim + i];
@@ -260,8 +268,7 @@ fn cross_entropy(@builtin(local_invocation_index) t: u32) {
     let k = p.outputs;
     var acc = 0.0;
     for (var j = t; j < b; j += REDUCE) {
-        let bits = philox4x32_10(vec4<u32>(j, p.step, STREAM_BATCH, 0u), p.seed);
-        let row = mulhilo(bits.x, p.data_rows).x;
+        let row = batch_row(j);
         let label = u32(data[4u * p.dim + p.data_rows * p.dim + row]);
         let base = j * k;
         var m = outputs[base];
@@ -297,7 +304,7 @@ fn score_points(@builtin(global_invocation_id) gid: vec3<u32>) {
     if j >= p.batch {
         return;
     }
-    let bits = philox4x32_10(vec4<u32>(j, p.step, STREAM_BATCH, 0u), p.seed);
+    let bits = batch_draw(j);
     let row = mulhilo(bits.x, p.data_rows).x;
     let x = points_off() + j * p.dim;
     let v = points_off() + (p.batch + j) * p.dim;

@@ -6,12 +6,9 @@
 //! CPU twin: [`super::jet`].
 
 use super::gpu::{Epilogue, NnKernels, NnOp, Slice};
-use super::gpu_net::{HEAD_BINDINGS, NetBuffers, regions};
-use super::{Head, LayerKind, Network, Shape};
-use crate::gpu::launch::{ParamSlots, bind_group, dispatch};
-use crate::gpu::Kernel;
+use super::gpu_net::{HeadKernel, NetBuffers, regions};
+use super::{LayerKind, Network, Shape};
 use crate::{Error, Result};
-use std::sync::Arc;
 
 #[repr(C)]
 #[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
@@ -47,7 +44,7 @@ pub struct JetSeeds {
 /// The prepared ops of one jet pass.
 pub struct GpuJet {
     forward: Vec<NnOp>,
-    head: (Arc<Kernel>, wgpu::BindGroup, ParamSlots),
+    head: HeadKernel,
     backward: Vec<NnOp>,
     n: usize,
 }
@@ -115,34 +112,22 @@ impl GpuJet {
             }
         }
         let (f, d_out) = (values[net.layers.len()], grads[net.layers.len()]);
-        let head = ctx.scoped("preparing the network head's jet", || -> Result<_> {
-            let wgsl = crate::gpu::shader::assemble("nn_head_jet.wgsl", &[])?;
-            let kernel = ctx.kernel("nn_head_jet.wgsl", &wgsl, "head_jet", HEAD_BINDINGS)?;
-            let (kind, class_index) = match net.head {
-                Head::F => (0, 0),
-                Head::NegF => (1, 0),
-                Head::LogSumExp => (2, 0),
-                Head::Class(y) => (3, y as u32),
-            };
-            let mut slots = ParamSlots::new(&ctx, 1);
-            slots.push(&JetHeadParams {
-                n: n as u32,
-                k: net.outputs as u32,
-                kind,
-                class_index,
-                f_off: f.offset as u32,
-                e_off: energies.offset as u32,
-                d_off: d_out.offset as u32,
-                order: order as u32,
-                s1a: seeds.e1_scale,
-                s1b: seeds.e1_shift,
-                s2: seeds.e2,
-                _pad: 0,
-            });
-            slots.flush(&ctx);
-            let bg = bind_group(&ctx, &kernel, &slots.buffer, size_of::<JetHeadParams>() as u64, &[f.buffer, energies.buffer, d_out.buffer]);
-            Ok((kernel, bg, slots))
-        })??;
+        let (kind, class_index) = net.head.kernel_code();
+        let params = JetHeadParams {
+            n: n as u32,
+            k: net.outputs as u32,
+            kind,
+            class_index,
+            f_off: f.offset as u32,
+            e_off: energies.offset as u32,
+            d_off: d_out.offset as u32,
+            order: order as u32,
+            s1a: seeds.e1_scale,
+            s1b: seeds.e1_shift,
+            s2: seeds.e2,
+            _pad: 0,
+        };
+        let head = HeadKernel::new(&ctx, "nn_head_jet.wgsl", "head_jet", &params, [f.buffer, energies.buffer, d_out.buffer])?;
         // Reverse: no layer below the first with parameters needs its adjoints.
         let first_param = net.layers.iter().position(|l| l.param_count() > 0).unwrap_or(0);
         let mut backward = Vec::new();
@@ -187,8 +172,7 @@ impl GpuJet {
     /// Records the jet, the head's jet and the reverse pass.
     pub fn record(&self, pass: &mut wgpu::ComputePass) {
         self.forward.iter().for_each(|op| op.record(pass));
-        let (kernel, bg, _) = &self.head;
-        dispatch(pass, kernel, bg, 0, self.n as u32, 1);
+        self.head.record(pass, self.n);
         self.backward.iter().for_each(|op| op.record(pass));
     }
 

@@ -24,8 +24,54 @@ pub(crate) struct HeadParams {
     _pad: u32,
 }
 
-pub(super) const HEAD_BINDINGS: &[Binding] =
+const HEAD_BINDINGS: &[Binding] =
     &[Binding::UniformDynamic, Binding::StorageReadWrite, Binding::StorageReadWrite, Binding::StorageReadWrite];
+
+impl Head {
+    /// (kind, class index) as the head kernels number them: 0 f, 1 -f, 2 lse, 3 class.
+    pub(super) fn kernel_code(&self) -> (u32, u32) {
+        match *self {
+            Head::F => (0, 0),
+            Head::NegF => (1, 0),
+            Head::LogSumExp => (2, 0),
+            Head::Class(y) => (3, y as u32),
+        }
+    }
+}
+
+/// A prepared head kernel (`nn_head.wgsl` or `nn_head_jet.wgsl`) bound to the outputs, the
+/// energies and the outputs' gradient, one invocation per point.
+pub(super) struct HeadKernel {
+    kernel: Arc<Kernel>,
+    bind: wgpu::BindGroup,
+    /// Owns the uniform buffer the bind group reads.
+    _slots: ParamSlots,
+}
+
+impl HeadKernel {
+    pub(super) fn new<P: bytemuck::Pod>(
+        ctx: &Arc<GpuContext>,
+        file: &str,
+        entry: &str,
+        params: &P,
+        buffers: [&wgpu::Buffer; 3],
+    ) -> Result<Self> {
+        ctx.scoped(&format!("preparing the network head ({entry})"), || -> Result<_> {
+            let wgsl = crate::gpu::shader::assemble(file, &[])?;
+            let kernel = ctx.kernel(file, &wgsl, entry, HEAD_BINDINGS)?;
+            let mut slots = ParamSlots::new(ctx, 1);
+            slots.push(params);
+            slots.flush(ctx);
+            let bind = bind_group(ctx, &kernel, &slots.buffer, size_of::<P>() as u64, &buffers);
+            Ok(Self { kernel, bind, _slots: slots })
+        })?
+    }
+
+    /// Records the kernel over n points.
+    pub(super) fn record(&self, pass: &mut wgpu::ComputePass, n: usize) {
+        dispatch(pass, &self.kernel, &self.bind, 0, n as u32, 1);
+    }
+}
 
 /// The device memory a network needs for batches of up to `batch` points: its parameters, one
 /// buffer per intermediate value (so each stays within the storage-binding limit), one per
@@ -128,7 +174,7 @@ pub(super) fn regions<'a>(slots: &'a [Option<wgpu::Buffer>], first: Slice<'a>) -
 /// The prepared ops of one network pass over `n` points.
 pub struct GpuNetwork {
     ops: Vec<NnOp>,
-    head: (Arc<Kernel>, wgpu::BindGroup, ParamSlots),
+    head: HeadKernel,
     /// ops[..forward] run before the head, the rest after it.
     forward: usize,
     n: usize,
@@ -204,36 +250,18 @@ impl GpuNetwork {
         // Head.
         let f = values[layers.len()];
         let d_out = grads[layers.len()];
-        let head = ctx.scoped("preparing the network head", || -> Result<_> {
-            let wgsl = crate::gpu::shader::assemble("nn_head.wgsl", &[])?;
-            let kernel = ctx.kernel("nn_head.wgsl", &wgsl, "head", HEAD_BINDINGS)?;
-            let (kind, class) = match net.head {
-                Head::F => (0, 0),
-                Head::NegF => (1, 0),
-                Head::LogSumExp => (2, 0),
-                Head::Class(y) => (3, y as u32),
-            };
-            let mut slots = ParamSlots::new(&ctx, 1);
-            slots.push(&HeadParams {
-                n: n as u32,
-                k: net.outputs as u32,
-                kind,
-                class_index: class,
-                f_off: f.offset as u32,
-                e_off: energies.offset as u32,
-                d_off: d_out.offset as u32,
-                _pad: 0,
-            });
-            slots.flush(&ctx);
-            let bg = bind_group(
-                &ctx,
-                &kernel,
-                &slots.buffer,
-                size_of::<HeadParams>() as u64,
-                &[f.buffer, energies.buffer, d_out.buffer],
-            );
-            Ok((kernel, bg, slots))
-        })??;
+        let (kind, class_index) = net.head.kernel_code();
+        let params = HeadParams {
+            n: n as u32,
+            k: net.outputs as u32,
+            kind,
+            class_index,
+            f_off: f.offset as u32,
+            e_off: energies.offset as u32,
+            d_off: d_out.offset as u32,
+            _pad: 0,
+        };
+        let head = HeadKernel::new(&ctx, "nn_head.wgsl", "head", &params, [f.buffer, energies.buffer, d_out.buffer])?;
         // Backward: parameter gradients, then the input gradient, top layer first. A layer's
         // input gradient is needed for dE/dx, or (above the bottom layer) for the parameter
         // gradients below it; an energies-only pass has no backward at all.
@@ -294,8 +322,7 @@ impl GpuNetwork {
         for op in &self.ops[..self.forward] {
             op.record(pass);
         }
-        let (kernel, bg, _) = &self.head;
-        dispatch(pass, kernel, bg, 0, self.n as u32, 1);
+        self.head.record(pass, self.n);
     }
 
     /// Records the backward ops, from the gradient at the outputs down.

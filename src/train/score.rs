@@ -130,7 +130,7 @@ fn block_sums(loss: Loss, net: &NetView, batch: &ScoreBatch, inv_n: f32) -> (f32
             net.backward_batch(&mut tape, &d_out, None, true);
             let g = tape.input_grad();
             let mut u = vec![0.0; n * d];
-            for j in 0..n {
+            for (j, &e) in es.iter().enumerate() {
                 let sigma = batch.sigmas[j];
                 let mut sq = 0.0;
                 for i in j * d..(j + 1) * d {
@@ -139,7 +139,7 @@ fn block_sums(loss: Loss, net: &NetView, batch: &ScoreBatch, inv_n: f32) -> (f32
                     u[i] = sigma * r * inv_n;
                 }
                 total += 0.5 * sq;
-                energy += es[j];
+                energy += e;
             }
             net.jet_forward(&batch.points, &u, 1, &mut jet);
             net.jet_backward(&jet, &vec![[0.0, 1.0, 0.0]; n], &mut grad);

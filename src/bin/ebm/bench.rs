@@ -274,23 +274,24 @@ fn rbm_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, row
 }
 
 /// Training rows: steps of `ebm train` after two untimed warm-up steps: MLPs on ring8 (batch
-/// 256; CD with 20 Langevin steps, and NCE), and the UvA ConvEBM on 28x28 noise images (batch
-/// 64, CD with 20 Langevin steps; the layer-kernel trainer on the GPU). chains = batch, so
+/// 256; CD with 20 Langevin steps, NCE, and DSM with sigma 0.1), and the UvA ConvEBM on 28x28
+/// noise images (batch 64, CD with 20 Langevin steps and DSM; the layer-kernel trainer on the GPU). chains = batch, so
 /// chain-steps/s reads as training points per second; the training steps per second are
 /// printed below the table.
 fn train_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, rows: &mut Vec<Row>) -> Result<()> {
     use ebm_gpu::sampler::{MlpStrategy, config::TILED_MIN_WIDTH};
     use ebm_gpu::train::{Loss, ModelSpec, TrainConfig, TrainState, Trainer, cpu::CpuTrainer, gpu::GpuTrainer};
+    const DSM: Loss = Loss::Dsm { sigma_max: 0.1, sigma_min: 0.1, levels: 1 };
     let ring8 = ebm_gpu::data::toy::Toy::Ring8.sample(50_000, SEED);
     let noise_images = ebm_gpu::rng::initial_states(SEED, 0, 4096, 784, 1.0).iter().map(|v| v.clamp(-1.0, 1.0)).collect::<Vec<f32>>();
     // (label, model, data, batch, losses, width of the widest hidden layer)
     let mut cases: Vec<(String, String, &[f32], usize, Vec<(Loss, &str)>, usize)> = Vec::new();
     let widths: &[usize] = if args.quick { &[32] } else { &[64, 128] };
     for &width in widths {
-        let losses = vec![(Loss::Cd, "train cd k=20"), (Loss::Nce, "train nce")];
+        let losses = vec![(Loss::Cd, "train cd k=20"), (Loss::Nce, "train nce"), (DSM, "train dsm")];
         cases.push((format!("mlp2-{width}-{width}-1"), format!("mlp:2,{width},{width},1:silu"), &ring8, 256, losses, width));
     }
-    cases.push(("uva-convebm".into(), nn::UVA_SPEC.into(), &noise_images, 64, vec![(Loss::Cd, "train cd k=20")], 0));
+    cases.push(("uva-convebm".into(), nn::UVA_SPEC.into(), &noise_images, 64, vec![(Loss::Cd, "train cd k=20"), (DSM, "train dsm")], 0));
     for (label, model, data, batch, losses, width) in cases {
         let spec = ModelSpec::parse(&model)?;
         let dim = spec.arch.input.len();
@@ -301,10 +302,12 @@ fn train_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, r
             let state = TrainState::new(spec.build(SEED)?, &config)?;
             // Model FLOPs per step: B x K Langevin evaluations (forward + input gradient, as in
             // the mlp suite), and for 2B points a forward, a backward and the weight gradient
-            // (about 1.5 evaluations each).
+            // (about 1.5 evaluations each); DSM: one evaluation of the B points, then the jet's
+            // 2B rows with the weight gradient.
             let per_eval = state.net.flops_per_energy_grad() as f64;
             let langevin = if loss.uses_replay() { config.langevin.steps as f64 } else { 0.0 };
-            let flops_per_step = per_eval * config.batch as f64 * (langevin + 3.0);
+            let evaluations = if loss.is_score_matching() { 4.0 } else { langevin + 3.0 };
+            let flops_per_step = per_eval * config.batch as f64 * evaluations;
             let mut time = |executor: &'static str, trainer: &mut dyn Trainer, dispatches: Option<f64>| -> Result<()> {
                 let gpu = executor.starts_with("gpu");
                 let steps = args.steps.unwrap_or(match (args.quick, gpu, loss.uses_replay(), conv) {
