@@ -339,7 +339,7 @@ fn train_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, r
             if let Some(ctx) = ctx {
                 // Both MLP strategies of the Langevin phase where the tiled one applies.
                 let strategies: &[MlpStrategy] =
-                    if width >= TILED_MIN_WIDTH && loss.uses_replay() { &[MlpStrategy::PerChain, MlpStrategy::Tiled] } else if conv { &[MlpStrategy::Auto] } else { &[MlpStrategy::PerChain] };
+                    if width >= TILED_MIN_WIDTH && loss.uses_replay() { &[MlpStrategy::PerChain, MlpStrategy::Tiled] } else if conv || loss.is_score_matching() { &[MlpStrategy::Auto] } else { &[MlpStrategy::PerChain] };
                 for &strategy in strategies {
                     let mut t = GpuTrainer::with_strategy(ctx.clone(), &config, state.clone(), data, strategy)?;
                     let dispatches = t.dispatches_per_step() as f64;
