@@ -137,35 +137,42 @@ fn gaussian_log_density(points: &[f32]) -> Vec<f64> {
         .collect()
 }
 
+/// Held-out NLL and the true density's NLL of a trained 2-D network (quadrature of `ebm eval`).
+fn gaussian_nll(net: Network, held_out: &[f32]) -> (f64, f64) {
+    let model = ebm_gpu::energy::Energy::Net(std::sync::Arc::new(net));
+    let reference = ebm_gpu::train::eval::Reference::LogDensity(&gaussian_log_density);
+    let report = ebm_gpu::train::eval::evaluate_2d(&model, [-4.0, -4.0], [5.0, 4.0], held_out, reference).unwrap();
+    (report.nll, report.true_nll.unwrap())
+}
+
 /// DSM with a small noise level on a 2-D Gaussian: the held-out NLL of the normalised model is
-/// within 0.1 nats of the true density's. Both are reported by the quadrature of `ebm eval`.
+/// within 0.1 nats of the true density's and of what CD reaches with the same network, data
+/// and number of steps.
 #[test]
 fn dsm_recovers_a_gaussian() {
     let data = gaussian_data(4096, 3);
     let held_out = gaussian_data(2000, 4);
-    let loss = Loss::Dsm { sigma_max: 0.1, sigma_min: 0.1, levels: 1 };
-    let mut config = TrainConfig::for_data(loss, &data, 2, 5).unwrap();
-    config.batch = 128;
-    config.lr = 3e-3;
-    let state = ebm_gpu::train::TrainState::new(net("2/32/silu/32/silu/1", 6), &config).unwrap();
-    let mut trainer = CpuTrainer::new(&config, state, &data).unwrap();
-    let metrics = trainer.run(1500).unwrap();
-    let first: f32 = metrics[..50].iter().map(|m| m.loss).sum::<f32>() / 50.0;
-    let last: f32 = metrics[metrics.len() - 50..].iter().map(|m| m.loss).sum::<f32>() / 50.0;
-    assert!(last < first, "the DSM loss should fall: {first} -> {last}");
-    let model = ebm_gpu::energy::Energy::Net(std::sync::Arc::new(trainer.state().unwrap().net));
-    let report = ebm_gpu::train::eval::evaluate_2d(
-        &model,
-        [-4.0, -4.0],
-        [5.0, 4.0],
-        &held_out,
-        ebm_gpu::train::eval::Reference::LogDensity(&gaussian_log_density),
-    )
-    .unwrap();
-    let true_nll = report.true_nll.unwrap();
-    assert!((report.nll - true_nll).abs() < 0.1, "held-out NLL {} vs true {true_nll}", report.nll);
+    let mut nlls = Vec::new();
+    for loss in [Loss::Dsm { sigma_max: 0.1, sigma_min: 0.1, levels: 1 }, Loss::Cd] {
+        let mut config = TrainConfig::for_data(loss, &data, 2, 5).unwrap();
+        config.batch = 128;
+        config.lr = 3e-3;
+        let state = ebm_gpu::train::TrainState::new(net("2/32/silu/32/silu/1", 6), &config).unwrap();
+        let mut trainer = CpuTrainer::new(&config, state, &data).unwrap();
+        let metrics = trainer.run(1500).unwrap();
+        if loss.is_score_matching() {
+            let first: f32 = metrics[..50].iter().map(|m| m.loss).sum::<f32>() / 50.0;
+            let last: f32 = metrics[metrics.len() - 50..].iter().map(|m| m.loss).sum::<f32>() / 50.0;
+            assert!(last < first, "the DSM loss should fall: {first} -> {last}");
+        }
+        let (nll, true_nll) = gaussian_nll(trainer.state().unwrap().net, &held_out);
+        eprintln!("{loss}: held-out NLL {nll:.4} (true {true_nll:.4})");
+        nlls.push((nll, true_nll));
+    }
+    let ((dsm, true_nll), (cd, _)) = (nlls[0], nlls[1]);
+    assert!((dsm - true_nll).abs() < 0.1, "DSM's held-out NLL {dsm} vs true {true_nll}");
+    assert!((dsm - cd).abs() < 0.1, "DSM's held-out NLL {dsm} vs CD's {cd}");
 }
-
 
 /// The GPU's jet pass (layer kernels, head jet, reverse pass) against the CPU twin on the
 /// same points and seeds: energies' jets and the parameter gradient, for every test network,
