@@ -28,7 +28,10 @@ pub struct GpuContext {
     kernels: Mutex<HashMap<(String, String), Arc<Kernel>>>,
     /// Errors no error scope caught (only collected on devices this context created).
     uncaptured: Arc<Mutex<Vec<String>>>,
+    /// Why the device was lost (only watched on devices this context created).
     lost: Arc<Mutex<Option<String>>>,
+    /// Readbacks so far ([`Self::readbacks`]).
+    readbacks: std::sync::atomic::AtomicU64,
 }
 
 /// The adapters wgpu sees, with the backends selected by `WGPU_BACKEND`.
@@ -109,6 +112,12 @@ impl GpuContext {
         }))
         .map_err(|e| Error::RequestDevice(e.to_string()))?;
         let ctx = Self::from_device(device, queue, Some(info));
+        let lost_sink = ctx.lost.clone();
+        ctx.device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut l) = lost_sink.lock() {
+                *l = Some(format!("{reason:?}: {message}"));
+            }
+        });
         // wgpu's default handler panics; on our own device we collect instead.
         let sink = ctx.uncaptured.clone();
         ctx.device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -119,17 +128,25 @@ impl GpuContext {
         Ok(ctx)
     }
 
-    /// Wraps a host application's device and queue (its error handler is left alone: this
-    /// context reports its own errors through error scopes).
+    /// Wraps a host application's device and queue. The host's callbacks (uncaptured errors,
+    /// device loss) are left alone: this context reports its own errors through error scopes,
+    /// and a lost device through the errors of its next call.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: Option<wgpu::AdapterInfo>) -> Self {
-        let lost = Arc::new(Mutex::new(None));
-        let lost_sink = lost.clone();
-        device.set_device_lost_callback(move |reason, message| {
-            if let Ok(mut l) = lost_sink.lock() {
-                *l = Some(format!("{reason:?}: {message}"));
-            }
-        });
-        Self { device, queue, info, kernels: Mutex::new(HashMap::new()), uncaptured: Arc::default(), lost }
+        Self {
+            device,
+            queue,
+            info,
+            kernels: Mutex::new(HashMap::new()),
+            uncaptured: Arc::default(),
+            lost: Arc::default(),
+            readbacks: Default::default(),
+        }
+    }
+
+    /// How many times this context has read device memory back to the host (blocking or
+    /// not): hosts and tests check that frames run without one.
+    pub fn readbacks(&self) -> u64 {
+        self.readbacks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn device(&self) -> &wgpu::Device {
@@ -296,10 +313,15 @@ impl GpuContext {
 
     /// A labelled storage buffer holding `data` (copyable both ways).
     pub fn storage_buffer(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+        self.storage_buffer_with(label, data, wgpu::BufferUsages::empty())
+    }
+
+    /// [`Self::storage_buffer`] with `extra` usages too (e.g. VERTEX for buffers a host draws).
+    pub fn storage_buffer_with(&self, label: &str, data: &[u8], extra: wgpu::BufferUsages) -> wgpu::Buffer {
         self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents: data,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST | extra,
         })
     }
 
@@ -320,7 +342,46 @@ impl GpuContext {
         if total == 0 {
             return Ok(parts.iter().map(|_| Vec::new()).collect());
         }
-        let staging = self.scoped("reading back results", || {
+        let staging = self.copy_to_staging(parts, total)?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|_| Error::DeviceLost("buffer mapping was cancelled".into()))?
+            .map_err(|e| Error::GpuValidation { context: "mapping readback buffer".into(), message: e.to_string() })?;
+        split_mapped(&staging, parts.iter().map(|(_, size)| *size).collect())
+    }
+
+    /// [`Self::read_buffers`] without blocking: the copies are submitted now and the future
+    /// resolves once the staging buffer is mapped. Nothing here polls the device: in a browser
+    /// the event loop does; on native, the host's next `device.poll` or `queue.submit` does.
+    pub fn read_buffers_async(&self, parts: &[(&wgpu::Buffer, u64)]) -> Result<Readback> {
+        let sizes: Vec<u64> = parts.iter().map(|(_, size)| *size).collect();
+        let total: u64 = sizes.iter().map(|s| s.next_multiple_of(4)).sum();
+        let shared = Arc::new(Mutex::new(ReadbackState::default()));
+        if total == 0 {
+            shared.lock().map_err(|_| Error::DeviceLost("readback state poisoned".into()))?.mapped = Some(Ok(()));
+            return Ok(Readback { staging: None, sizes, shared });
+        }
+        let staging = self.copy_to_staging(parts, total)?;
+        let sink = shared.clone();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            if let Ok(mut state) = sink.lock() {
+                state.mapped = Some(r.map_err(|e| e.to_string()));
+                if let Some(waker) = state.waker.take() {
+                    waker.wake();
+                }
+            }
+        });
+        Ok(Readback { staging: Some(staging), sizes, shared })
+    }
+
+    /// Submits copies of `parts` into one new staging buffer of `total` bytes.
+    fn copy_to_staging(&self, parts: &[(&wgpu::Buffer, u64)], total: u64) -> Result<wgpu::Buffer> {
+        self.readbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.scoped("reading back results", || {
             let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("readback staging"),
                 size: total,
@@ -336,26 +397,58 @@ impl GpuContext {
             }
             self.queue.submit([encoder.finish()]);
             staging
-        })?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.wait()?;
-        rx.recv()
-            .map_err(|_| Error::DeviceLost("buffer mapping was cancelled".into()))?
-            .map_err(|e| Error::GpuValidation { context: "mapping readback buffer".into(), message: e.to_string() })?;
-        let view = staging
-            .get_mapped_range(..)
-            .map_err(|e| Error::GpuValidation { context: "mapping readback buffer".into(), message: e.to_string() })?;
-        let mut out = Vec::with_capacity(parts.len());
-        let mut offset = 0usize;
-        for (_, size) in parts {
-            out.push(view[offset..offset + *size as usize].to_vec());
-            offset += size.next_multiple_of(4) as usize;
+        })
+    }
+}
+
+/// The bytes of each part (sizes as asked) from a mapped staging buffer, which is unmapped after.
+fn split_mapped(staging: &wgpu::Buffer, sizes: Vec<u64>) -> Result<Vec<Vec<u8>>> {
+    let view = staging
+        .get_mapped_range(..)
+        .map_err(|e| Error::GpuValidation { context: "mapping readback buffer".into(), message: e.to_string() })?;
+    let mut out = Vec::with_capacity(sizes.len());
+    let mut offset = 0usize;
+    for size in sizes {
+        out.push(view[offset..offset + size as usize].to_vec());
+        offset += size.next_multiple_of(4) as usize;
+    }
+    drop(view);
+    staging.unmap();
+    Ok(out)
+}
+
+#[derive(Default)]
+struct ReadbackState {
+    mapped: Option<std::result::Result<(), String>>,
+    waker: Option<std::task::Waker>,
+}
+
+/// A readback in flight ([`GpuContext::read_buffers_async`]): a future of each part's bytes.
+pub struct Readback {
+    staging: Option<wgpu::Buffer>,
+    sizes: Vec<u64>,
+    shared: Arc<Mutex<ReadbackState>>,
+}
+
+impl std::future::Future for Readback {
+    type Output = Result<Vec<Vec<u8>>>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut state = match this.shared.lock() {
+            Ok(state) => state,
+            Err(_) => return std::task::Poll::Ready(Err(Error::DeviceLost("readback state poisoned".into()))),
+        };
+        match state.mapped.take() {
+            None => {
+                state.waker = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+            Some(Err(e)) => std::task::Poll::Ready(Err(Error::GpuValidation { context: "mapping readback buffer".into(), message: e })),
+            Some(Ok(())) => std::task::Poll::Ready(match &this.staging {
+                Some(staging) => split_mapped(staging, std::mem::take(&mut this.sizes)),
+                None => Ok(this.sizes.iter().map(|_| Vec::new()).collect()),
+            }),
         }
-        drop(view);
-        staging.unmap();
-        Ok(out)
     }
 }

@@ -6,5 +6,5 @@ pub mod executor;
 pub mod launch;
 pub mod shader;
 
-pub use context::{Binding, GpuContext, Kernel, list_adapters};
+pub use context::{Binding, GpuContext, Kernel, Readback, list_adapters};
 pub use executor::{AUTO_POLICY, Backend, ExecutorChoice};

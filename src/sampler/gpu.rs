@@ -319,7 +319,8 @@ impl GpuSampler {
                     let init: Vec<f32> = (first..first + count)
                         .flat_map(|c| initial[c / replicas * dim..(c / replicas + 1) * dim].iter().copied())
                         .collect();
-                    let state = ctx.storage_buffer("chain state", bytemuck::cast_slice(&init));
+                    // VERTEX too: a host can draw the chains straight from it.
+                    let state = ctx.storage_buffer_with("chain state", bytemuck::cast_slice(&init), wgpu::BufferUsages::VERTEX);
                     let stats = ctx.zeroed_storage_buffer("chain stats", count as u64 * 16);
                     let energies = ctx.zeroed_storage_buffer("chain energies", count as u64 * 4);
                     let trace = ctx.zeroed_storage_buffer("chain trace", slots * count as u64 * row_bytes);
@@ -409,8 +410,9 @@ impl GpuSampler {
     }
 
     /// Records `steps` steps for all chains into the caller's encoder, for applications that
-    /// submit their own command buffers. Submit the encoder before the next call; `steps` may
-    /// need at most `DISPATCHES_PER_SUBMIT` dispatches ([`Self::max_steps_per_encode`]).
+    /// submit their own command buffers; any number of calls may share one encoder or submit.
+    /// One call takes at most [`Self::max_steps_per_encode`] steps (`DISPATCHES_PER_SUBMIT`
+    /// dispatches); call it again for more.
     pub fn encode(&mut self, encoder: &mut wgpu::CommandEncoder, steps: u32) -> Result<()> {
         let pieces = self.plan(steps);
         if pieces.len() > DISPATCHES_PER_SUBMIT {
@@ -427,16 +429,29 @@ impl GpuSampler {
         self.steps_per_dispatch * (DISPATCHES_PER_SUBMIT as u32 - 1)
     }
 
+    /// Records `pieces` into `encoder`. The per-dispatch parameters travel as copies recorded
+    /// in the same encoder (not queue writes, which all land before the submit), so any number
+    /// of encodes can share one submit.
     fn encode_pieces(&self, encoder: &mut wgpu::CommandEncoder, pieces: &[Piece]) {
+        use wgpu::util::DeviceExt;
         let cfg = &self.config;
         let seed = crate::rng::key(cfg.seed);
         let replicas = cfg.replicas() as u32;
         let (box_lo, box_hi) = cfg.box_clamp.unwrap_or((0.0, 0.0));
-        let queue = self.ctx.queue();
+        let stride = self.slot_stride as usize;
+        let stage = |label: &str, bytes: &[u8], target: &wgpu::Buffer, encoder: &mut wgpu::CommandEncoder| {
+            let staging = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytes,
+                usage: wgpu::BufferUsages::COPY_SRC,
+            });
+            encoder.copy_buffer_to_buffer(&staging, 0, target, 0, bytes.len() as u64);
+        };
         for group in &self.groups {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("mcmc"), timestamp_writes: None });
+            let n_base = group.chains / replicas;
+            let mut step_bytes = vec![0u8; stride * pieces.len()];
+            let mut swap_bytes = vec![0u8; stride * pieces.len()];
             for (slot, piece) in pieces.iter().enumerate() {
-                let offset = slot as u64 * self.slot_stride;
                 let params = StepParams {
                     n_chains: group.chains,
                     chain_offset: cfg.chain_offset * replicas + group.first,
@@ -456,12 +471,9 @@ impl GpuSampler {
                     trace_start: cfg.trace_start,
                     _pad: 0,
                 };
-                queue.write_buffer(&group.step_slots, offset, bytemuck::bytes_of(&params));
-                pass.set_pipeline(&self.kernel.pipeline);
-                pass.set_bind_group(0, &group.step_bindings, &[offset as u32]);
-                pass.dispatch_workgroups(group.chains.div_ceil(self.chains_per_workgroup), 1, 1);
-                if let (Some(round), Some(swap_kernel), Some(bindings)) = (piece.swap_round, &self.swap_kernel, &group.swap_bindings) {
-                    let n_base = group.chains / replicas;
+                let at = slot * stride;
+                step_bytes[at..at + size_of::<StepParams>()].copy_from_slice(bytemuck::bytes_of(&params));
+                if let Some(round) = piece.swap_round {
                     let swap = SwapParams {
                         n_base,
                         replicas,
@@ -471,9 +483,22 @@ impl GpuSampler {
                         base_offset: cfg.chain_offset + group.first / replicas,
                         dim: self.dim as u32,
                     };
-                    queue.write_buffer(&group.swap_slots, offset, bytemuck::bytes_of(&swap));
+                    swap_bytes[at..at + size_of::<SwapParams>()].copy_from_slice(bytemuck::bytes_of(&swap));
+                }
+            }
+            stage("step params", &step_bytes, &group.step_slots, encoder);
+            if self.swap_kernel.is_some() {
+                stage("swap params", &swap_bytes, &group.swap_slots, encoder);
+            }
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("mcmc"), timestamp_writes: None });
+            for (slot, piece) in pieces.iter().enumerate() {
+                let offset = (slot * stride) as u32;
+                pass.set_pipeline(&self.kernel.pipeline);
+                pass.set_bind_group(0, &group.step_bindings, &[offset]);
+                pass.dispatch_workgroups(group.chains.div_ceil(self.chains_per_workgroup), 1, 1);
+                if let (Some(_), Some(swap_kernel), Some(bindings)) = (piece.swap_round, &self.swap_kernel, &group.swap_bindings) {
                     pass.set_pipeline(&swap_kernel.pipeline);
-                    pass.set_bind_group(0, bindings, &[offset as u32]);
+                    pass.set_bind_group(0, bindings, &[offset]);
                     pass.dispatch_workgroups((n_base * (replicas / 2).max(1)).div_ceil(WORKGROUP), 1, 1);
                 }
             }
@@ -484,6 +509,55 @@ impl GpuSampler {
     /// included), for hosts that bind them directly, with the index of each group's first chain.
     pub fn state_buffers(&self) -> Vec<(u32, &wgpu::Buffer)> {
         self.groups.iter().map(|g| (g.first, &g.state)).collect()
+    }
+
+    /// The chains' states as one buffer when they fit one (a single group), [chains, dim] f32
+    /// with STORAGE | VERTEX | COPY_SRC usage: a host binds it as a vertex buffer (stride
+    /// 4 dim bytes) or a storage buffer. With several groups, see [`Self::encode_copy_state`].
+    pub fn state_buffer(&self) -> Option<&wgpu::Buffer> {
+        match self.groups.as_slice() {
+            [only] => Some(&only.state),
+            _ => None,
+        }
+    }
+
+    /// Bytes of all chains' states ([chains, dim] f32, replicas included).
+    pub fn state_bytes(&self) -> u64 {
+        self.groups.iter().map(|g| g.chains as u64 * self.dim as u64 * 4).sum()
+    }
+
+    /// Records a copy of every chain's state, in chain order, into the host's buffer `dst` (COPY_DST
+    /// usage, [`Self::state_bytes`] from `offset`): the chains as one buffer however many groups
+    /// hold them.
+    pub fn encode_copy_state(&self, encoder: &mut wgpu::CommandEncoder, dst: &wgpu::Buffer, offset: u64) -> Result<()> {
+        if offset % 4 != 0 || offset + self.state_bytes() > dst.size() || !dst.usage().contains(wgpu::BufferUsages::COPY_DST) {
+            return Err(Error::invalid(
+                "state copy",
+                format!(
+                    "the destination needs COPY_DST usage and {} bytes from offset {offset} (a multiple of 4); it has {} bytes, usage {:?}",
+                    self.state_bytes(),
+                    dst.size(),
+                    dst.usage()
+                ),
+            ));
+        }
+        let mut at = offset;
+        for g in &self.groups {
+            let bytes = g.chains as u64 * self.dim as u64 * 4;
+            encoder.copy_buffer_to_buffer(&g.state, 0, dst, at, bytes);
+            at += bytes;
+        }
+        Ok(())
+    }
+
+    /// The chains' states ([chains, dim], replicas included) without blocking: a future that
+    /// resolves once the device has copied them (see [`GpuContext::read_buffers_async`] for who
+    /// polls the device).
+    pub fn read_state_async(&self) -> Result<impl std::future::Future<Output = Result<Vec<f32>>> + use<>> {
+        let parts: Vec<(&wgpu::Buffer, u64)> =
+            self.groups.iter().map(|g| (&g.state, g.chains as u64 * self.dim as u64 * 4)).collect();
+        let readback = self.ctx.read_buffers_async(&parts)?;
+        Ok(async move { Ok(bytemuck::pod_collect_to_vec(&readback.await?.concat())) })
     }
 
     fn gather<T: bytemuck::Pod>(&self, pick: impl Fn(&ChainGroup) -> (&wgpu::Buffer, u64)) -> Result<Vec<T>> {
