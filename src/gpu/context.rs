@@ -327,10 +327,15 @@ impl GpuContext {
 
     /// A labelled zero-filled storage buffer of `size` bytes (at least 4).
     pub fn zeroed_storage_buffer(&self, label: &str, size: u64) -> wgpu::Buffer {
+        self.zeroed_storage_buffer_with(label, size, wgpu::BufferUsages::empty())
+    }
+
+    /// [`Self::zeroed_storage_buffer`] with `extra` usages too.
+    pub fn zeroed_storage_buffer_with(&self, label: &str, size: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: size.max(4).next_multiple_of(4),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST | extra,
             mapped_at_creation: false,
         })
     }

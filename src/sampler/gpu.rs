@@ -322,7 +322,7 @@ impl GpuSampler {
                     // VERTEX too: a host can draw the chains straight from it.
                     let state = ctx.storage_buffer_with("chain state", bytemuck::cast_slice(&init), wgpu::BufferUsages::VERTEX);
                     let stats = ctx.zeroed_storage_buffer("chain stats", count as u64 * 16);
-                    let energies = ctx.zeroed_storage_buffer("chain energies", count as u64 * 4);
+                    let energies = ctx.zeroed_storage_buffer_with("chain energies", count as u64 * 4, wgpu::BufferUsages::VERTEX);
                     let trace = ctx.zeroed_storage_buffer("chain trace", slots * count as u64 * row_bytes);
                     let group_params = ctx.storage_buffer("chain params", bytemuck::cast_slice(&chain_params[first..first + count]));
                     let swaps = ctx.zeroed_storage_buffer("swap counts", (count / replicas * (replicas - 1)) as u64 * 4);
@@ -517,6 +517,15 @@ impl GpuSampler {
     pub fn state_buffer(&self) -> Option<&wgpu::Buffer> {
         match self.groups.as_slice() {
             [only] => Some(&only.state),
+            _ => None,
+        }
+    }
+
+    /// The chains' energies at their current states ([chains] f32, STORAGE | VERTEX) when one
+    /// group holds every chain: a host colours or sizes what it draws by them.
+    pub fn energies_buffer(&self) -> Option<&wgpu::Buffer> {
+        match self.groups.as_slice() {
+            [only] => Some(&only.energies),
             _ => None,
         }
     }

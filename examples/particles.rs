@@ -1,0 +1,322 @@
+//! A host application that embeds the sampler on its own device: every frame it encodes K
+//! sampler steps and a render pass that draws the chains as additive point sprites, coloured
+//! by energy, straight from the sampler's state and energy buffers into an offscreen texture —
+//! nothing is read back between frames. It writes some frames as PNGs and all of them as an
+//! animated GIF of the chains relaxing from noise onto the target.
+//!
+//! ```sh
+//! cargo run --release --example particles -- --energy ring8 --chains 65536 --frames 60 --steps 4 --out particles
+//! ```
+//! Runs headless (lavapipe included). `--energy` takes any 2-D energy spec or preset.
+
+use ebm_gpu::prelude::*;
+use std::sync::Arc;
+
+/// The square of the plane drawn: [-VIEW, VIEW]^2.
+pub const VIEW: f32 = 3.0;
+
+const SHADER: &str = r#"
+struct View {
+    half_width: f32,    // the plane's half-width
+    sprite: f32,        // sprite radius in clip units
+    e_low: f32,         // energies mapped onto the palette
+    e_high: f32,
+    intensity: f32,     // peak brightness one sprite adds
+    _pad0: f32,
+    _pad1: f32,
+    _pad2: f32,
+}
+@group(0) @binding(0) var<uniform> view: View;
+
+struct Out {
+    @builtin(position) position: vec4<f32>,
+    @location(0) offset: vec2<f32>,
+    @location(1) colour: vec3<f32>,
+}
+
+// Six vertices per chain (two triangles of a quad around it).
+@vertex
+fn vs(@builtin(vertex_index) v: u32, @location(0) x: vec2<f32>, @location(1) energy: f32) -> Out {
+    var corners = array<vec2<f32>, 6>(vec2(-1.0, -1.0), vec2(1.0, -1.0), vec2(1.0, 1.0), vec2(-1.0, -1.0), vec2(1.0, 1.0), vec2(-1.0, 1.0));
+    let c = corners[v];
+    var out: Out;
+    out.position = vec4<f32>(x / view.half_width + c * view.sprite, 0.0, 1.0);
+    out.offset = c;
+    // Low energy warm (yellow), high energy cold (blue).
+    let t = clamp((energy - view.e_low) / (view.e_high - view.e_low), 0.0, 1.0);
+    out.colour = mix(vec3<f32>(1.0, 0.85, 0.3), vec3<f32>(0.25, 0.45, 1.0), t);
+    return out;
+}
+
+@fragment
+fn fs(in: Out) -> @location(0) vec4<f32> {
+    let falloff = exp(-3.0 * dot(in.offset, in.offset));
+    return vec4<f32>(in.colour * falloff * view.intensity, 1.0);
+}
+"#;
+
+/// The view's uniform block (the WGSL `View`).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ViewUniform {
+    half_width: f32,
+    sprite: f32,
+    e_low: f32,
+    e_high: f32,
+    intensity: f32,
+    _pad: [f32; 3],
+}
+
+/// The sampler and what draws it.
+pub struct Particles {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub ctx: Arc<GpuContext>,
+    pub sampler: GpuSampler,
+    pipeline: wgpu::RenderPipeline,
+    bind: wgpu::BindGroup,
+    target: wgpu::Texture,
+    pub size: u32,
+    chains: u32,
+}
+
+const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+
+impl Particles {
+    /// A sampler of `energy` (a 2-D spec or preset) with `chains` ULA chains from N(0, 1.5^2),
+    /// drawn into a `size` x `size` texture (size a multiple of 64) on the host's device.
+    /// `intensity` is the brightness one sprite adds at its centre.
+    pub fn new(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        info: Option<wgpu::AdapterInfo>,
+        energy: &str,
+        chains: usize,
+        size: u32,
+        intensity: f32,
+    ) -> Result<Self> {
+        if size == 0 || !size.is_multiple_of(64) {
+            return Err(Error::invalid("size", format!("{size}: a positive multiple of 64 (texture rows are copied in 256-byte steps)")));
+        }
+        let ctx = Arc::new(GpuContext::from_device(device.clone(), queue.clone(), info));
+        let energy = resolve_energy(energy)?;
+        if energy.dim() != 2 {
+            return Err(Error::invalid("energy", format!("the particles are points of the plane: a 2-D energy, not {}-D", energy.dim())));
+        }
+        let init = initial_states(11, 0, chains, 2, 1.5);
+        let config = SamplerConfig::new(SamplerKind::Ula, 0.01, 11);
+        let sampler = GpuSampler::new(ctx.clone(), &energy, config, &init)?;
+        if sampler.state_buffer().is_none() {
+            return Err(Error::invalid("chains", format!("{chains} chains do not fit one buffer on this device")));
+        }
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("particles"),
+            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
+        });
+        let additive = wgpu::BlendComponent {
+            src_factor: wgpu::BlendFactor::One,
+            dst_factor: wgpu::BlendFactor::One,
+            operation: wgpu::BlendOperation::Add,
+        };
+        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("particles"),
+            layout: None,
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs"),
+                compilation_options: Default::default(),
+                buffers: &[
+                    // The sampler's state: one [x, y] per chain.
+                    Some(wgpu::VertexBufferLayout {
+                        array_stride: 8,
+                        step_mode: wgpu::VertexStepMode::Instance,
+                        attributes: &wgpu::vertex_attr_array![0 => Float32x2],
+                    }),
+                    // Its energies: one per chain.
+                    Some(wgpu::VertexBufferLayout {
+                        array_stride: 4,
+                        step_mode: wgpu::VertexStepMode::Instance,
+                        attributes: &wgpu::vertex_attr_array![1 => Float32],
+                    }),
+                ],
+            },
+            primitive: Default::default(),
+            depth_stencil: None,
+            multisample: Default::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &module,
+                entry_point: Some("fs"),
+                compilation_options: Default::default(),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format: FORMAT,
+                    blend: Some(wgpu::BlendState { color: additive, alpha: additive }),
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let uniform = ViewUniform {
+            half_width: VIEW,
+            sprite: 2.5 / size as f32,
+            e_low: 1.0,
+            e_high: 5.0,
+            intensity,
+            _pad: [0.0; 3],
+        };
+        let uniform_buffer = wgpu::util::DeviceExt::create_buffer_init(
+            &device,
+            &wgpu::util::BufferInitDescriptor {
+                label: Some("particles view"),
+                contents: bytemuck::bytes_of(&uniform),
+                usage: wgpu::BufferUsages::UNIFORM,
+            },
+        );
+        let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("particles view"),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[wgpu::BindGroupEntry { binding: 0, resource: uniform_buffer.as_entire_binding() }],
+        });
+        let target = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("particles frame"),
+            size: wgpu::Extent3d { width: size, height: size, depth_or_array_layers: 1 },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: FORMAT,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            view_formats: &[],
+        });
+        Ok(Self { device, queue, ctx, sampler, pipeline, bind, target, size, chains: chains as u32 })
+    }
+
+    /// One frame: `steps` sampler steps and the draw, in one encoder and one submit.
+    pub fn frame(&mut self, steps: u32) -> Result<()> {
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        let mut left = steps;
+        while left > 0 {
+            let k = left.min(self.sampler.max_steps_per_encode());
+            self.sampler.encode(&mut encoder, k)?;
+            left -= k;
+        }
+        let view = self.target.create_view(&Default::default());
+        {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("particles"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color::BLACK), store: wgpu::StoreOp::Store },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &self.bind, &[]);
+            let (state, energies) = (self.sampler.state_buffer(), self.sampler.energies_buffer());
+            pass.set_vertex_buffer(0, state.expect("checked in new").slice(..));
+            pass.set_vertex_buffer(1, energies.expect("one group, as the state").slice(..));
+            pass.draw(0..6, 0..self.chains);
+        }
+        self.queue.submit([encoder.finish()]);
+        Ok(())
+    }
+
+    /// The last frame's RGBA8 pixels, row by row from the top (the host's own readback of its
+    /// render target; the sampler's chains are never read).
+    pub fn read_frame(&self) -> Result<Vec<u8>> {
+        let bytes = (4 * self.size * self.size) as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("frame readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_texture_to_buffer(
+            self.target.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: &staging,
+                layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(4 * self.size), rows_per_image: Some(self.size) },
+            },
+            wgpu::Extent3d { width: self.size, height: self.size, depth_or_array_layers: 1 },
+        );
+        self.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::DeviceLost(format!("waiting for the frame: {e}")))?;
+        rx.recv()
+            .map_err(|_| Error::DeviceLost("frame mapping cancelled".into()))?
+            .map_err(|e| Error::GpuValidation { context: "mapping the frame".into(), message: e.to_string() })?;
+        let pixels = staging
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| Error::GpuValidation { context: "reading the frame".into(), message: e.to_string() })?
+            .to_vec();
+        staging.unmap();
+        Ok(pixels)
+    }
+}
+
+/// The host's device: the first adapter wgpu offers (WGPU_ADAPTER_NAME picks another).
+pub fn host_device() -> Result<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo)> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(instance.request_adapter(&Default::default()))
+        .map_err(|e| Error::NoAdapter(format!("{e} (on Debian/Ubuntu, `apt-get install mesa-vulkan-drivers` provides lavapipe)")))?;
+    let (device, queue) =
+        pollster::block_on(adapter.request_device(&Default::default())).map_err(|e| Error::RequestDevice(e.to_string()))?;
+    Ok((device, queue, adapter.get_info()))
+}
+
+#[allow(dead_code)]
+fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let (mut energy, mut chains, mut frames, mut steps, mut out) = ("ring8".to_string(), 65536usize, 60u32, 4u32, "particles".to_string());
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--energy" => energy = value()?,
+            "--chains" => chains = value()?.parse()?,
+            "--frames" => frames = value()?.parse()?,
+            "--steps" => steps = value()?.parse()?,
+            "--out" => out = value()?,
+            _ => return Err(format!("unknown flag {flag}; flags: --energy SPEC --chains N --frames F --steps K --out DIR").into()),
+        }
+    }
+    let (device, queue, info) = host_device()?;
+    println!("adapter: {} ({:?})", info.name, info.backend);
+    let size = 512;
+    let mut particles = Particles::new(device, queue, Some(info), &energy, chains, size, 0.15)?;
+    let out = std::path::PathBuf::from(out);
+    std::fs::create_dir_all(&out)?;
+    let mut gif = image::codecs::gif::GifEncoder::new_with_speed(std::fs::File::create(out.join("particles.gif"))?, 10);
+    gif.set_repeat(image::codecs::gif::Repeat::Infinite)?;
+    let mut drawing = std::time::Duration::ZERO;
+    for f in 0..frames {
+        let start = std::time::Instant::now();
+        particles.frame(steps)?;
+        particles.device.poll(wgpu::PollType::wait_indefinitely())?;
+        drawing += start.elapsed();
+        // Reading frames back for the files is the example's output, not part of a frame.
+        let image = image::RgbaImage::from_raw(size, size, particles.read_frame()?).ok_or("frame size")?;
+        if f % 10 == 0 || f + 1 == frames {
+            image.save(out.join(format!("frame_{f:04}.png")))?;
+        }
+        gif.encode_frame(image::Frame::from_parts(image, 0, 0, image::Delay::from_numer_denom_ms(50, 1)))?;
+    }
+    println!(
+        "{frames} frames of {chains} chains, {steps} ULA steps each: {:.1} frames/s (sampling and drawing, without the file output); \
+         readbacks of chain state: {}; wrote {}",
+        frames as f64 / drawing.as_secs_f64(),
+        particles.ctx.readbacks(),
+        out.display()
+    );
+    Ok(())
+}
