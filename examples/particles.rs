@@ -5,7 +5,7 @@
 //! animated GIF of the chains relaxing from noise onto the target.
 //!
 //! ```sh
-//! cargo run --release --example particles -- --energy ring8 --chains 65536 --frames 60 --steps 4 --out particles
+//! cargo run --release --example particles -- --energy ring8 --chains 65536 --frames 60 --steps 4 --size 512 --out particles
 //! ```
 //! Runs headless (lavapipe included). `--energy` takes any 2-D energy spec or preset.
 
@@ -279,6 +279,7 @@ pub fn host_device() -> Result<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo)> {
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (mut energy, mut chains, mut frames, mut steps, mut out) = ("ring8".to_string(), 65536usize, 60u32, 4u32, "particles".to_string());
+    let mut size = 512u32;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -287,12 +288,12 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
             "--frames" => frames = value()?.parse()?,
             "--steps" => steps = value()?.parse()?,
             "--out" => out = value()?,
-            _ => return Err(format!("unknown flag {flag}; flags: --energy SPEC --chains N --frames F --steps K --out DIR").into()),
+            "--size" => size = value()?.parse()?,
+            _ => return Err(format!("unknown flag {flag}; flags: --energy SPEC --chains N --frames F --steps K --size PX --out DIR").into()),
         }
     }
     let (device, queue, info) = host_device()?;
     println!("adapter: {} ({:?})", info.name, info.backend);
-    let size = 512;
     let mut particles = Particles::new(device, queue, Some(info), &energy, chains, size, 0.15)?;
     let out = std::path::PathBuf::from(out);
     std::fs::create_dir_all(&out)?;
