@@ -6,6 +6,7 @@
 //! together by [`Energy::wgsl_module`].
 
 pub mod gpu;
+pub mod image;
 pub mod lanes;
 pub mod log_z;
 pub mod mlp;
@@ -44,6 +45,7 @@ pub trait Real: Field + PartialOrd {
     fn is_finite(self) -> bool;
     fn tanh(self) -> Self;
     fn abs(self) -> Self;
+    fn to_f64(self) -> f64;
 }
 
 macro_rules! impl_real {
@@ -72,6 +74,9 @@ macro_rules! impl_real {
             }
             fn abs(self) -> Self {
                 <$t>::abs(self)
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
             }
         }
     };
@@ -218,6 +223,8 @@ pub enum Energy {
     Banana { dim: usize, a: f32, b: f32 },
     /// E = MLP(x) or -MLP(x) (see [`mlp::Mlp`]); shared, since weights can be large.
     Mlp(Arc<mlp::Mlp>),
+    /// E = -log(epsilon + luminance(x)) of a picture on the plane ([`image::ImageDensity`]).
+    Image(Arc<image::ImageDensity>),
     /// E = head(f(x)) for any network of [`crate::nn`] layers (convolutions, several outputs).
     /// MLP-shaped networks load as [`Energy::Mlp`] instead, whose fused kernels are faster.
     Net(Arc<crate::nn::Network>),
@@ -247,6 +254,7 @@ pub enum Energy {
 impl Energy {
     pub fn dim(&self) -> usize {
         match self {
+            Energy::Image(_) => 2,
             Energy::GaussianDiag { mean, .. } | Energy::GaussianPrecision { mean, .. } => mean.len(),
             Energy::GaussianMixture { dim, .. }
             | Energy::DoubleWell { dim, .. }
@@ -266,6 +274,7 @@ impl Energy {
     /// Short name for messages and pipeline labels.
     pub fn kind(&self) -> &'static str {
         match self {
+            Energy::Image(_) => "image",
             Energy::GaussianDiag { .. } => "gaussian",
             Energy::GaussianPrecision { .. } => "gaussian_precision",
             Energy::GaussianMixture { .. } => "gaussian_mixture",
@@ -358,6 +367,7 @@ impl Energy {
     fn add_energy_grad<T: Real>(&self, x: &[T], g: &mut [T], weight: T) -> T {
         match self {
             Energy::Mlp(m) => m.add_energy_grad(x, g, weight),
+            Energy::Image(img) => img.energy_grad(x, g, weight),
             Energy::Net(n) => {
                 let mut gn = vec![T::zero(); x.len()];
                 let e = n.energy_grad_ref(x, &mut gn);
@@ -384,7 +394,8 @@ impl Energy {
     /// Whether every term is analytic (no network): such energies also run on [`lanes::Lanes`].
     pub fn is_analytic(&self) -> bool {
         match self {
-            Energy::Mlp(_) | Energy::Net(_) => false,
+            // Images index pixels by the point: per-chain lookups, no lane blocks.
+            Energy::Mlp(_) | Energy::Net(_) | Energy::Image(_) => false,
             Energy::Sum { terms } => terms.iter().all(|(_, t)| t.is_analytic()),
             Energy::Group { inner, .. } | Energy::Slice { inner, .. } => inner.is_analytic(),
             _ => true,
@@ -581,7 +592,7 @@ impl Energy {
             Energy::Sum { .. } => self.add_nested_energy_grad(x, g, weight),
             Energy::Group { .. } => self.add_analytic_group_energy_grad(x, g, weight),
             Energy::Slice { .. } => self.add_analytic_slice_energy_grad(x, g, weight),
-            Energy::Mlp(_) | Energy::Net(_) => T::zero(),
+            Energy::Mlp(_) | Energy::Net(_) | Energy::Image(_) => T::zero(),
         }
     }
 
@@ -590,6 +601,7 @@ impl Energy {
     pub fn loop_iterations(&self) -> u64 {
         let d = self.dim() as u64;
         match self {
+            Energy::Image(_) => 4,
             Energy::GaussianDiag { .. } | Energy::DoubleWell { .. } | Energy::Banana { .. } | Energy::BoxConstraint { .. } => d,
             Energy::Linear { .. } | Energy::NormBall { .. } | Energy::Simplex { .. } => 2 * d,
             Energy::GaussianPrecision { .. } => 2 * d + d * d,
@@ -618,6 +630,7 @@ impl Energy {
 
     fn pack_into(&self, out: &mut Vec<f32>) {
         match self {
+            Energy::Image(img) => img.pack_into(out),
             Energy::GaussianDiag { mean, inv_var } => {
                 out.extend(mean);
                 out.extend(inv_var);
@@ -704,6 +717,11 @@ impl Energy {
                 functions.push_str(&m.wgsl_function(&name));
                 name
             }
+            Energy::Image(img) => {
+                let name = format!("image_energy_{base}");
+                functions.push_str(&img.wgsl_function(&name));
+                name
+            }
             Energy::Group { inner, action, mode } => {
                 let name = format!("group_energy_{base}");
                 let function = group_wgsl_function(&name, inner, action, *mode, *base, functions);
@@ -783,6 +801,7 @@ impl Energy {
             return Err(Error::invalid("energy", "dimension must be at least 1"));
         }
         match self {
+            Energy::Image(img) => img.validate()?,
             Energy::GaussianDiag { mean, inv_var } => {
                 finite("mean", mean)?;
                 finite("std", inv_var)?;

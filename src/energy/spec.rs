@@ -85,6 +85,15 @@ enum Spec {
         dim: usize,
         weight: f64,
     },
+    /// A picture as a density on the plane: E = -log(epsilon + luminance(x)), the PNG at
+    /// `path` on the unit square, or with `extent` "aspect" on a rectangle of its aspect.
+    Image {
+        path: String,
+        gamma: Option<f64>,
+        invert: Option<bool>,
+        epsilon: Option<f64>,
+        extent: Option<String>,
+    },
     /// `energy` (a spec or a name, as a sum's terms) averaged over `group`.
     Group {
         energy: serde_json::Value,
@@ -376,6 +385,16 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
         Spec::Net { weights, spec } => {
             let arch = spec.as_deref().map(crate::nn::Architecture::parse).transpose()?;
             net_energy(Path::new(weights), arch.as_ref())?
+        }
+        Spec::Image { path, gamma, invert, epsilon, extent } => {
+            let aspect = match extent.as_deref() {
+                None | Some("unit") => false,
+                Some("aspect") => true,
+                Some(other) => return Err(Error::invalid(field("extent"), format!("{other:?}: expected \"unit\" or \"aspect\""))),
+            };
+            let gamma = positive_f32(&field("gamma"), gamma.unwrap_or(1.0))?;
+            let epsilon = positive_f32(&field("epsilon"), epsilon.unwrap_or(1e-3))?;
+            Energy::Image(std::sync::Arc::new(super::image::ImageDensity::load(Path::new(path), gamma, invert.unwrap_or(false), epsilon, aspect)?))
         }
         Spec::Mlp { weights, activation, negate } => {
             let activation = activation.as_deref().map(Activation::parse).transpose()?;

@@ -1,0 +1,184 @@
+//! Image energies: a picture as a density on the plane, E(x) = −log(ε + L(x)) with L the
+//! image's luminance, bilinear between pixel centres, on the unit square (or a rectangle of the
+//! image's aspect, the longer side 1). Outside the picture the energy rises as
+//! `WALL` × (distance outside)², so the density stays normalisable. Sampled, the chains
+//! stipple the picture. GPU: [`ImageDensity::wgsl_function`]; CPU twin:
+//! [`ImageDensity::energy_grad`], the same formulas.
+
+use super::Real;
+use crate::{Error, Result};
+use std::path::Path;
+
+/// Stiffness of the quadratic wall outside the picture.
+pub const WALL: f32 = 1000.0;
+
+/// A picture's luminance as a density (module docs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageDensity {
+    pub width: usize,
+    pub height: usize,
+    /// Luminance in [0, 1] after gamma and inversion, row by row from the top.
+    pub luminance: Vec<f32>,
+    /// The picture covers [0, extent[0]] x [0, extent[1]] (y up).
+    pub extent: [f32; 2],
+    pub epsilon: f32,
+}
+
+impl ImageDensity {
+    /// Reads a PNG (any colour type) as luminance 0.2126 R + 0.7152 G + 0.0722 B of its sRGB
+    /// values in [0, 1], raised to `gamma`, inverted (1 − L) when asked; `aspect` keeps the
+    /// picture's aspect ratio instead of the unit square.
+    pub fn load(path: &Path, gamma: f32, invert: bool, epsilon: f32, aspect: bool) -> Result<Self> {
+        let what = path.display().to_string();
+        let limit = crate::plan::Limit::at_most(256 << 20, "the most an image energy's file may hold")?;
+        let bytes = crate::plan::read_file(path, "image", &limit, &mut crate::plan::undeclared)?;
+        let picture = image::load_from_memory(&bytes)
+            .map_err(|e| Error::invalid(format!("image {what}"), format!("not a readable image: {e}")))?
+            .to_rgb32f();
+        let (w, h) = (picture.width() as usize, picture.height() as usize);
+        let luminance = picture
+            .pixels()
+            .map(|p| {
+                let l = (0.2126 * p[0] + 0.7152 * p[1] + 0.0722 * p[2]).clamp(0.0, 1.0).powf(gamma);
+                if invert { 1.0 - l } else { l }
+            })
+            .collect();
+        let longest = w.max(h).max(1) as f32;
+        let extent = if aspect { [w as f32 / longest, h as f32 / longest] } else { [1.0, 1.0] };
+        let density = Self { width: w, height: h, luminance, extent, epsilon };
+        density.validate().map_err(|e| Error::invalid(format!("image {what}"), e.to_string()))?;
+        Ok(density)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.width == 0 || self.height == 0 || self.luminance.len() != self.width * self.height {
+            return Err(Error::invalid("image", format!("{}x{} pixels: empty or inconsistent", self.width, self.height)));
+        }
+        if self.width * self.height > 1 << 22 {
+            return Err(Error::invalid("image", format!("{}x{} pixels: more than 2^22; scale it down", self.width, self.height)));
+        }
+        if !(self.epsilon > 0.0 && self.epsilon.is_finite()) {
+            return Err(Error::invalid("epsilon", format!("must be positive and finite, got {}", self.epsilon)));
+        }
+        if self.luminance.iter().any(|l| !(0.0..=1.0).contains(l)) {
+            return Err(Error::invalid("image", "luminance outside [0, 1]"));
+        }
+        if self.luminance.iter().all(|&l| l == 0.0) {
+            return Err(Error::invalid("image", "is black everywhere (after gamma and invert): it defines no density"));
+        }
+        Ok(())
+    }
+
+    /// The parameter block: width, height, extent, epsilon, then the luminance.
+    pub fn pack_into(&self, out: &mut Vec<f32>) {
+        out.extend([self.width as f32, self.height as f32, self.extent[0], self.extent[1], self.epsilon]);
+        out.extend(&self.luminance);
+    }
+
+    /// Adds weight * dE/dx to g and returns weight * E at the 2-D point x.
+    pub fn energy_grad<T: Real>(&self, x: &[T], g: &mut [T], weight: T) -> T {
+        let c = T::from_f32;
+        let (w, h) = (self.width, self.height);
+        // Pixel coordinates: u across, v down, pixel centres at integers; clamped to the
+        // picture, where the density is constant along the clamped axis.
+        let mut e = T::zero();
+        let mut grad = [T::zero(); 2];
+        let mut at = [T::zero(); 2];
+        let scale = [c(w as f32 / self.extent[0]), -c(h as f32 / self.extent[1])];
+        for k in 0..2 {
+            let (lo, hi) = (T::zero(), c(self.extent[k]));
+            let inside = x[k].max(lo);
+            let inside = if inside > hi { hi } else { inside };
+            let out = x[k] - inside;
+            e += c(WALL) * out * out;
+            grad[k] += c(2.0 * WALL) * out;
+            at[k] = inside;
+        }
+        let clamp_axis = |t: T, n: usize| -> (usize, T, bool) {
+            let top = c((n - 1) as f32);
+            if !(t > T::zero()) {
+                (0, T::zero(), false)
+            } else if !(t < top) {
+                (n.saturating_sub(2), if n > 1 { c(1.0) } else { T::zero() }, false)
+            } else {
+                let i = t.to_f64().floor() as usize;
+                let i = i.min(n - 2);
+                (i, t - c(i as f32), true)
+            }
+        };
+        let u = at[0] * scale[0] - c(0.5);
+        let v = c(h as f32) + at[1] * scale[1] - c(0.5);
+        let (i, fu, free_u) = clamp_axis(u, w);
+        let (j, fv, free_v) = clamp_axis(v, h);
+        let px = |di: usize, dj: usize| c(self.luminance[(j + dj).min(h - 1) * w + (i + di).min(w - 1)]);
+        let (l00, l10, l01, l11) = (px(0, 0), px(1, 0), px(0, 1), px(1, 1));
+        let one = c(1.0);
+        let top = l00 + fu * (l10 - l00);
+        let bottom = l01 + fu * (l11 - l01);
+        let l = top + fv * (bottom - top);
+        let dl_du = if free_u { (one - fv) * (l10 - l00) + fv * (l11 - l01) } else { T::zero() };
+        let dl_dv = if free_v { bottom - top } else { T::zero() };
+        let denom = c(self.epsilon) + l;
+        e += -denom.ln();
+        grad[0] += -(dl_du * scale[0]) / denom;
+        grad[1] += -(dl_dv * scale[1]) / denom;
+        g[0] += weight * grad[0];
+        g[1] += weight * grad[1];
+        weight * e
+    }
+
+    /// The WGSL function `name(x, g, base, weight)` of [`Self::energy_grad`], reading the block
+    /// [`Self::pack_into`] writes at `base` of `energy_params`.
+    pub fn wgsl_function(&self, name: &str) -> String {
+        format!(
+            "fn {name}(x: ptr<function, array<f32, DIM>>, g: ptr<function, array<f32, DIM>>, base: u32, weight: f32) -> f32 {{
+    let w = u32(energy_params[base]);
+    let h = u32(energy_params[base + 1u]);
+    let extent = vec2<f32>(energy_params[base + 2u], energy_params[base + 3u]);
+    let eps = energy_params[base + 4u];
+    let lum = base + 5u;
+    var e = 0.0;
+    var grad = vec2<f32>(0.0);
+    let p = vec2<f32>((*x)[0], (*x)[1]);
+    let inside = clamp(p, vec2<f32>(0.0), extent);
+    let out = p - inside;
+    e += {wall:?} * dot(out, out);
+    grad += {wall2:?} * out;
+    let scale = vec2<f32>(f32(w) / extent.x, -f32(h) / extent.y);
+    let u = inside.x * scale.x - 0.5;
+    let v = f32(h) + inside.y * scale.y - 0.5;
+    var i = 0u; var fu = 0.0; var free_u = false;
+    if u > 0.0 {{
+        if u < f32(w - 1u) {{ i = min(u32(floor(u)), w - 2u); fu = u - f32(i); free_u = true; }}
+        else if w > 1u {{ i = w - 2u; fu = 1.0; }}
+    }}
+    var j = 0u; var fv = 0.0; var free_v = false;
+    if v > 0.0 {{
+        if v < f32(h - 1u) {{ j = min(u32(floor(v)), h - 2u); fv = v - f32(j); free_v = true; }}
+        else if h > 1u {{ j = h - 2u; fv = 1.0; }}
+    }}
+    let i1 = min(i + 1u, w - 1u);
+    let j1 = min(j + 1u, h - 1u);
+    let l00 = energy_params[lum + j * w + i];
+    let l10 = energy_params[lum + j * w + i1];
+    let l01 = energy_params[lum + j1 * w + i];
+    let l11 = energy_params[lum + j1 * w + i1];
+    let top = l00 + fu * (l10 - l00);
+    let bottom = l01 + fu * (l11 - l01);
+    let l = top + fv * (bottom - top);
+    var dl = vec2<f32>(0.0);
+    if free_u {{ dl.x = (1.0 - fv) * (l10 - l00) + fv * (l11 - l01); }}
+    if free_v {{ dl.y = bottom - top; }}
+    let denom = eps + l;
+    e += -log(denom);
+    grad += -(dl * scale) / denom;
+    (*g)[0] += weight * grad.x;
+    (*g)[1] += weight * grad.y;
+    return weight * e;
+}}
+",
+            wall = WALL,
+            wall2 = 2.0 * WALL
+        )
+    }
+}

@@ -1,0 +1,131 @@
+//! Image energies: a picture's luminance as a density. Gradients against f64 finite
+//! differences, GPU against CPU, MALA's samples against the picture's normalised density on
+//! both executors, and bad pictures refused.
+
+mod common;
+
+use ebm_gpu::energy::Energy;
+use ebm_gpu::energy::spec::parse_energy;
+use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind, cpu::CpuSampler, gpu::GpuSampler};
+
+/// A 16x12 picture: a bright disc off centre, a dim band, black elsewhere.
+fn picture(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("picture.png");
+    let img = image::RgbImage::from_fn(16, 12, |i, j| {
+        let (x, y) = (i as f32 - 10.0, j as f32 - 4.0);
+        let v = if x * x + y * y < 9.0 { 250 } else if j >= 9 { 90 } else { 0 };
+        image::Rgb([v, v, (v as f32 * 0.9) as u8])
+    });
+    img.save(&path).unwrap();
+    path
+}
+
+fn energy(path: &std::path::Path, extra: &str) -> Energy {
+    parse_energy(&format!(r#"{{"type": "image", "path": {:?}{extra}}}"#, path.to_str().unwrap()), "test").unwrap()
+}
+
+#[test]
+fn image_gradients_match_finite_differences_and_gpu() {
+    let dir = common::temp_dir("image_energy_grad");
+    let path = picture(&dir);
+    for extra in ["", r#", "extent": "aspect", "gamma": 2.2"#, r#", "invert": true, "epsilon": 0.05"#] {
+        let e = energy(&path, extra);
+        let points: Vec<f32> = ebm_gpu::rng::initial_states(3, 0, 200, 2, 0.6).iter().map(|v| v + 0.5).collect();
+        for p in points.chunks_exact(2) {
+            let x = [p[0] as f64, p[1] as f64];
+            let mut g = [0.0f64; 2];
+            e.energy_grad(&x, &mut g);
+            for k in 0..2 {
+                let h = 1e-7;
+                let (mut up, mut down) = (x, x);
+                up[k] += h;
+                down[k] -= h;
+                let fd = (e.energy(&up) - e.energy(&down)) / (2.0 * h);
+                assert!((g[k] - fd).abs() < 1e-4 * (1.0 + fd.abs()), "{extra} at {x:?}: gradient {k} {} vs {fd}", g[k]);
+            }
+        }
+        if let Some(ctx) = common::gpu() {
+            let (gpu_e, gpu_g) = ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &e, &points).unwrap();
+            let (mut cpu_g, mut cpu_e) = (vec![0.0; points.len()], vec![0.0; points.len() / 2]);
+            e.energy_grad_batch(&points, &mut cpu_g, &mut cpu_e);
+            let scale = |v: &[f32]| 1.0 + v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            assert!(common::max_abs_diff(&gpu_e, &cpu_e) < 1e-4 * scale(&cpu_e), "{extra}: energies GPU vs CPU");
+            assert!(common::max_abs_diff(&gpu_g, &cpu_g) < 1e-3 * scale(&cpu_g), "{extra}: gradients GPU vs CPU");
+        }
+    }
+}
+
+/// MALA on the picture: the chains' histogram over 8x6 cells (and one bin for outside the
+/// picture) against exp(-E) integrated over each, on both executors; TV below 0.06 for 6000
+/// independent chains (the sampling error alone is about 0.03).
+#[test]
+fn mala_stipples_the_picture() {
+    let dir = common::temp_dir("image_energy_mala");
+    let e = energy(&picture(&dir), r#", "extent": "aspect", "epsilon": 0.05"#);
+    let (w, h) = (1.0f32, 0.75f32);
+    let (bx, by) = (8usize, 6usize);
+    // Expected masses by a fine midpoint rule over the picture and a margin of 0.1 around
+    // it; the last bin is everything outside the picture (the wall lets a little mass out).
+    let fine = 20;
+    let cell = (w as f64 / (bx * fine) as f64, h as f64 / (by * fine) as f64);
+    let bin = |x: f64, y: f64| -> usize {
+        let (c, r) = ((x / w as f64 * bx as f64).floor(), (y / h as f64 * by as f64).floor());
+        if (0.0..bx as f64).contains(&c) && (0.0..by as f64).contains(&r) { r as usize * bx + c as usize } else { bx * by }
+    };
+    let mut expected = vec![0.0f64; bx * by + 1];
+    let margin = (0.1 / cell.0).ceil() as i64;
+    for r in -margin..(by * fine) as i64 + margin {
+        for c in -margin..(bx * fine) as i64 + margin {
+            let x = [(c as f64 + 0.5) * cell.0, (r as f64 + 0.5) * cell.1];
+            expected[bin(x[0], x[1])] += (-e.energy(&x)).exp();
+        }
+    }
+    let total: f64 = expected.iter().sum();
+    expected.iter_mut().for_each(|v| *v /= total);
+    let chains = 6000;
+    // Uniform over the picture.
+    let init: Vec<f32> = (0..chains)
+        .flat_map(|j| {
+            let u = ebm_gpu::rng::uniform4(9, j as u32, 0, ebm_gpu::rng::Stream::Init, 0);
+            [u[0] * w, u[1] * h]
+        })
+        .collect();
+    let config = SamplerConfig::new(SamplerKind::Mala, 0.002, 9);
+    let mut samplers: Vec<(&str, Box<dyn ChainSampler>)> = vec![("cpu", Box::new(CpuSampler::new(&e, config.clone(), &init).unwrap()))];
+    if let Some(ctx) = common::gpu() {
+        samplers.push(("gpu", Box::new(GpuSampler::new(ctx, &e, config, &init).unwrap())));
+    }
+    for (name, mut s) in samplers {
+        s.run(3000).unwrap();
+        let states = s.state().unwrap();
+        let mut counts = vec![0.0f64; bx * by + 1];
+        for p in states.chunks_exact(2) {
+            counts[bin(p[0] as f64, p[1] as f64)] += 1.0 / chains as f64;
+        }
+        let tv = 0.5 * counts.iter().zip(&expected).map(|(a, b)| (a - b).abs()).sum::<f64>();
+        eprintln!("{name}: TV to the picture's density {tv:.4}, acceptance {:.3}", s.stats().unwrap().acceptance_rate(3000));
+        assert!(tv < 0.06, "{name}: TV {tv}");
+    }
+}
+
+#[test]
+fn bad_pictures_are_refused() {
+    let dir = common::temp_dir("image_energy_bad");
+    let black = dir.join("black.png");
+    image::RgbImage::new(8, 8).save(&black).unwrap();
+    let not_png = dir.join("text.png");
+    std::fs::write(&not_png, "hello").unwrap();
+    let good = picture(&dir);
+    let cases = [
+        (format!(r#"{{"type": "image", "path": {:?}}}"#, black), "black everywhere"),
+        (format!(r#"{{"type": "image", "path": {:?}}}"#, not_png), "not a readable image"),
+        (format!(r#"{{"type": "image", "path": {:?}}}"#, dir.join("missing.png")), "missing.png"),
+        (format!(r#"{{"type": "image", "path": {:?}, "extent": "square"}}"#, good), "extent"),
+        (format!(r#"{{"type": "image", "path": {:?}, "gamma": 0}}"#, good), "gamma"),
+        (format!(r#"{{"type": "image", "path": {:?}, "epsilon": -1}}"#, good), "epsilon"),
+    ];
+    for (spec, says) in cases {
+        let err = parse_energy(&spec, "test").unwrap_err().to_string();
+        assert!(err.contains(says), "{spec}: {err}");
+    }
+}
