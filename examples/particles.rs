@@ -7,24 +7,24 @@
 //! ```sh
 //! cargo run --release --example particles -- --energy ring8 --chains 65536 --frames 60 --steps 4 --size 512 --out particles
 //! ```
-//! Runs headless (lavapipe included). `--energy` takes any 2-D energy spec or preset.
+//! Runs headless (lavapipe included). `--energy` takes any 2-D energy spec or preset; an image
+//! energy (a JSON file `{"type": "image", "path": "photo.png"}`) stipples the picture.
 
 use ebm_gpu::prelude::*;
 use std::sync::Arc;
 
-/// The square of the plane drawn: [-VIEW, VIEW]^2.
+/// The square of the plane drawn by default: [-VIEW, VIEW]^2.
 pub const VIEW: f32 = 3.0;
 
 const SHADER: &str = r#"
 struct View {
-    half_width: f32,    // the plane's half-width
+    centre: vec2<f32>,  // the middle of the square drawn
+    half_width: f32,    // its half-width
     sprite: f32,        // sprite radius in clip units
     e_low: f32,         // energies mapped onto the palette
     e_high: f32,
     intensity: f32,     // peak brightness one sprite adds
-    _pad0: f32,
-    _pad1: f32,
-    _pad2: f32,
+    _pad: f32,
 }
 @group(0) @binding(0) var<uniform> view: View;
 
@@ -40,7 +40,7 @@ fn vs(@builtin(vertex_index) v: u32, @location(0) x: vec2<f32>, @location(1) ene
     var corners = array<vec2<f32>, 6>(vec2(-1.0, -1.0), vec2(1.0, -1.0), vec2(1.0, 1.0), vec2(-1.0, -1.0), vec2(1.0, 1.0), vec2(-1.0, 1.0));
     let c = corners[v];
     var out: Out;
-    out.position = vec4<f32>(x / view.half_width + c * view.sprite, 0.0, 1.0);
+    out.position = vec4<f32>((x - view.centre) / view.half_width + c * view.sprite, 0.0, 1.0);
     out.offset = c;
     // Low energy warm (yellow), high energy cold (blue).
     let t = clamp((energy - view.e_low) / (view.e_high - view.e_low), 0.0, 1.0);
@@ -59,12 +59,13 @@ fn fs(in: Out) -> @location(0) vec4<f32> {
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct ViewUniform {
+    centre: [f32; 2],
     half_width: f32,
     sprite: f32,
     e_low: f32,
     e_high: f32,
     intensity: f32,
-    _pad: [f32; 3],
+    _pad: f32,
 }
 
 /// The sampler and what draws it.
@@ -83,15 +84,17 @@ pub struct Particles {
 const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 
 impl Particles {
-    /// A sampler of `energy` (a 2-D spec or preset) with `chains` ULA chains from N(0, 1.5^2),
-    /// drawn into a `size` x `size` texture (size a multiple of 64) on the host's device.
-    /// `intensity` is the brightness one sprite adds at its centre.
+    /// A sampler of `energy` (a 2-D spec or preset) with `chains` ULA chains of step `step`
+    /// from N(0, 1.5^2) (a picture's from around its middle), drawn into a `size` x `size`
+    /// texture (size a multiple of 64) on the host's device. `intensity` is the brightness one
+    /// sprite adds at its centre.
     pub fn new(
         device: wgpu::Device,
         queue: wgpu::Queue,
         info: Option<wgpu::AdapterInfo>,
         energy: &str,
         chains: usize,
+        step: f32,
         size: u32,
         intensity: f32,
     ) -> Result<Self> {
@@ -104,7 +107,12 @@ impl Particles {
             return Err(Error::invalid("energy", format!("the particles are points of the plane: a 2-D energy, not {}-D", energy.dim())));
         }
         let init = initial_states(11, 0, chains, 2, 1.5);
-        let config = SamplerConfig::new(SamplerKind::Ula, 0.01, 11);
+        let init: Vec<f32> = match energy.kind() {
+            // A picture's chains start spread over it.
+            "image" => init.iter().map(|v| 0.5 + v / 6.0).collect(),
+            _ => init,
+        };
+        let config = SamplerConfig::new(SamplerKind::Ula, step, 11);
         let sampler = GpuSampler::new(ctx.clone(), &energy, config, &init)?;
         if sampler.state_buffer().is_none() {
             return Err(Error::invalid("chains", format!("{chains} chains do not fit one buffer on this device")));
@@ -156,13 +164,19 @@ impl Particles {
             multiview_mask: None,
             cache: None,
         });
+        // Pictures (image energies) live on [0, 1]^2; everything else on the default square.
+        let (centre, half_width) = match energy.kind() {
+            "image" => ([0.5, 0.5], 0.55),
+            _ => ([0.0, 0.0], VIEW),
+        };
         let uniform = ViewUniform {
-            half_width: VIEW,
+            centre,
+            half_width,
             sprite: 2.5 / size as f32,
             e_low: 1.0,
             e_high: 5.0,
             intensity,
-            _pad: [0.0; 3],
+            _pad: 0.0,
         };
         let uniform_buffer = wgpu::util::DeviceExt::create_buffer_init(
             &device,
@@ -279,7 +293,7 @@ pub fn host_device() -> Result<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo)> {
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (mut energy, mut chains, mut frames, mut steps, mut out) = ("ring8".to_string(), 65536usize, 60u32, 4u32, "particles".to_string());
-    let mut size = 512u32;
+    let (mut size, mut step) = (512u32, 0.01f32);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -289,12 +303,13 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
             "--steps" => steps = value()?.parse()?,
             "--out" => out = value()?,
             "--size" => size = value()?.parse()?,
-            _ => return Err(format!("unknown flag {flag}; flags: --energy SPEC --chains N --frames F --steps K --size PX --out DIR").into()),
+            "--step" => step = value()?.parse()?,
+            _ => return Err(format!("unknown flag {flag}; flags: --energy SPEC --chains N --frames F --steps K --size PX --step H --out DIR").into()),
         }
     }
     let (device, queue, info) = host_device()?;
     println!("adapter: {} ({:?})", info.name, info.backend);
-    let mut particles = Particles::new(device, queue, Some(info), &energy, chains, size, 0.15)?;
+    let mut particles = Particles::new(device, queue, Some(info), &energy, chains, step, size, 0.15)?;
     let out = std::path::PathBuf::from(out);
     std::fs::create_dir_all(&out)?;
     let mut gif = image::codecs::gif::GifEncoder::new_with_speed(std::fs::File::create(out.join("particles.gif"))?, 10);

@@ -34,7 +34,7 @@ fn chains_render_onto_ring8_without_readback() {
     let (device, queue, info) = particles::host_device().unwrap();
     let size = 256;
     // Dim sprites, so that additive blending does not saturate where the chains crowd.
-    let mut p = particles::Particles::new(device, queue, Some(info), "ring8", 16384, size, 0.02).unwrap();
+    let mut p = particles::Particles::new(device, queue, Some(info), "ring8", 16384, 0.01, size, 0.02).unwrap();
     p.frame(1).unwrap();
     let start = p.ctx.readbacks();
     let first = mass_near_modes(&p.read_frame().unwrap(), size);
@@ -51,5 +51,5 @@ fn chains_render_onto_ring8_without_readback() {
     assert!(last - first > 0.2, "the chains should relax onto the modes: {first:.3} -> {last:.3}");
     // A bad size is refused before anything is made.
     let (device, queue, info) = particles::host_device().unwrap();
-    assert!(particles::Particles::new(device, queue, Some(info), "ring8", 16, 100, 0.1).is_err());
+    assert!(particles::Particles::new(device, queue, Some(info), "ring8", 16, 0.01, 100, 0.1).is_err());
 }
