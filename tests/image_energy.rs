@@ -129,3 +129,45 @@ fn bad_pictures_are_refused() {
         assert!(err.contains(says), "{spec}: {err}");
     }
 }
+
+/// A host's texture as the density: the same luminance as the PNG of the same pixels; other
+/// formats and textures that cannot be copied are refused by name.
+#[test]
+fn host_texture_density_equals_the_png() {
+    use ebm_gpu::energy::image::ImageDensity;
+    let Some(ctx) = common::gpu() else { return };
+    let dir = common::temp_dir("image_energy_texture");
+    let png = picture(&dir);
+    let rgba = image::open(&png).unwrap().to_rgba8();
+    let (w, h) = rgba.dimensions();
+    let make = |format: wgpu::TextureFormat, usage: wgpu::TextureUsages| {
+        ctx.device().create_texture(&wgpu::TextureDescriptor {
+            label: Some("host picture"),
+            size: wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format,
+            usage,
+            view_formats: &[],
+        })
+    };
+    let usage = wgpu::TextureUsages::COPY_SRC | wgpu::TextureUsages::COPY_DST;
+    let texture = make(wgpu::TextureFormat::Rgba8Unorm, usage);
+    ctx.queue().write_texture(
+        texture.as_image_copy(),
+        rgba.as_raw(),
+        wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(4 * w), rows_per_image: Some(h) },
+        wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
+    );
+    let from_texture = ImageDensity::from_texture(&ctx, &texture, 2.0, true, 0.01, true).unwrap();
+    let from_png = ImageDensity::load(&png, 2.0, true, 0.01, true).unwrap();
+    assert_eq!((from_texture.width, from_texture.height, from_texture.extent), (from_png.width, from_png.height, from_png.extent));
+    assert!(common::max_abs_diff(&from_texture.luminance, &from_png.luminance) < 1e-6);
+    let float = make(wgpu::TextureFormat::Rgba32Float, usage);
+    let err = ImageDensity::from_texture(&ctx, &float, 1.0, false, 0.01, false).unwrap_err().to_string();
+    assert!(err.contains("Rgba32Float"), "{err}");
+    let hidden = make(wgpu::TextureFormat::Rgba8Unorm, wgpu::TextureUsages::COPY_DST);
+    let err = ImageDensity::from_texture(&ctx, &hidden, 1.0, false, 0.01, false).unwrap_err().to_string();
+    assert!(err.contains("COPY_SRC"), "{err}");
+}

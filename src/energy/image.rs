@@ -29,15 +29,81 @@ impl ImageDensity {
     /// values in [0, 1], raised to `gamma`, inverted (1 − L) when asked; `aspect` keeps the
     /// picture's aspect ratio instead of the unit square.
     pub fn load(path: &Path, gamma: f32, invert: bool, epsilon: f32, aspect: bool) -> Result<Self> {
-        let what = path.display().to_string();
+        let what = format!("image {}", path.display());
         let limit = crate::plan::Limit::at_most(256 << 20, "the most an image energy's file may hold")?;
         let bytes = crate::plan::read_file(path, "image", &limit, &mut crate::plan::undeclared)?;
         let picture = image::load_from_memory(&bytes)
-            .map_err(|e| Error::invalid(format!("image {what}"), format!("not a readable image: {e}")))?
+            .map_err(|e| Error::invalid(what.clone(), format!("not a readable image: {e}")))?
             .to_rgb32f();
         let (w, h) = (picture.width() as usize, picture.height() as usize);
-        let luminance = picture
-            .pixels()
+        Self::from_rgb(&what, w, h, picture.pixels().map(|p| [p[0], p[1], p[2]]), gamma, invert, epsilon, aspect)
+    }
+
+    /// A host's texture as the density (its pixels read back once, here): 8-bit RGBA/BGRA
+    /// (linear or sRGB, the stored values taken as they are) or single-channel R8 textures with
+    /// COPY_SRC usage; other formats are refused by name.
+    pub fn from_texture(
+        ctx: &crate::gpu::GpuContext,
+        texture: &wgpu::Texture,
+        gamma: f32,
+        invert: bool,
+        epsilon: f32,
+        aspect: bool,
+    ) -> Result<Self> {
+        use wgpu::TextureFormat as F;
+        let what = "texture";
+        let format = texture.format();
+        let (bytes_per_pixel, order): (u32, [usize; 3]) = match format {
+            F::Rgba8Unorm | F::Rgba8UnormSrgb => (4, [0, 1, 2]),
+            F::Bgra8Unorm | F::Bgra8UnormSrgb => (4, [2, 1, 0]),
+            F::R8Unorm => (1, [0, 0, 0]),
+            other => {
+                return Err(Error::invalid(what, format!("format {other:?} is not supported: use Rgba8Unorm(Srgb), Bgra8Unorm(Srgb) or R8Unorm")));
+            }
+        };
+        if !texture.usage().contains(wgpu::TextureUsages::COPY_SRC) {
+            return Err(Error::invalid(what, "needs COPY_SRC usage to be read"));
+        }
+        let (w, h) = (texture.width(), texture.height());
+        if texture.depth_or_array_layers() != 1 || texture.dimension() != wgpu::TextureDimension::D2 {
+            return Err(Error::invalid(what, "must be one 2-D layer"));
+        }
+        let row = (w * bytes_per_pixel).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+        let buffer = ctx.zeroed_storage_buffer("texture pixels", row as u64 * h as u64);
+        ctx.submit("reading a texture", |encoder| {
+            encoder.copy_texture_to_buffer(
+                texture.as_image_copy(),
+                wgpu::TexelCopyBufferInfo {
+                    buffer: &buffer,
+                    layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(row), rows_per_image: Some(h) },
+                },
+                wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
+            );
+        })?;
+        let bytes = ctx.read_buffers(&[(&buffer, row as u64 * h as u64)])?.remove(0);
+        let pixels = (0..h as usize).flat_map(|j| {
+            let line = &bytes[j * row as usize..];
+            (0..w as usize).map(move |i| {
+                let p = &line[i * bytes_per_pixel as usize..];
+                order.map(|c| p[c] as f32 / 255.0)
+            })
+        });
+        Self::from_rgb(what, w as usize, h as usize, pixels, gamma, invert, epsilon, aspect)
+    }
+
+    /// The density of `w` x `h` RGB pixels in [0, 1], row by row from the top.
+    #[allow(clippy::too_many_arguments)]
+    fn from_rgb(
+        what: &str,
+        w: usize,
+        h: usize,
+        pixels: impl Iterator<Item = [f32; 3]>,
+        gamma: f32,
+        invert: bool,
+        epsilon: f32,
+        aspect: bool,
+    ) -> Result<Self> {
+        let luminance = pixels
             .map(|p| {
                 let l = (0.2126 * p[0] + 0.7152 * p[1] + 0.0722 * p[2]).clamp(0.0, 1.0).powf(gamma);
                 if invert { 1.0 - l } else { l }
@@ -46,7 +112,7 @@ impl ImageDensity {
         let longest = w.max(h).max(1) as f32;
         let extent = if aspect { [w as f32 / longest, h as f32 / longest] } else { [1.0, 1.0] };
         let density = Self { width: w, height: h, luminance, extent, epsilon };
-        density.validate().map_err(|e| Error::invalid(format!("image {what}"), e.to_string()))?;
+        density.validate().map_err(|e| Error::invalid(what, e.to_string()))?;
         Ok(density)
     }
 

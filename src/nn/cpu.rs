@@ -169,12 +169,7 @@ impl NetView<'_> {
         }
         dy[..d_out.len()].copy_from_slice(d_out);
         let mut valid = d_out.len();
-        let mut offsets = Vec::with_capacity(self.layers.len());
-        let mut at = 0;
-        for l in &self.layers {
-            offsets.push(at);
-            at += l.param_count();
-        }
+        let offsets = self.param_offsets();
         let mut grads = param_grads;
         // Below the first parameter layer nothing needs an input gradient unless dL/dx does.
         let first_param = self.layers.iter().position(|l| l.param_count() > 0).unwrap_or(0);

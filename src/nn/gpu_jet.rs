@@ -80,12 +80,7 @@ impl GpuJet {
         }
         let values = regions(&bufs.values, x);
         let grads = regions(&bufs.grads, Slice::whole(&bufs.input_grads));
-        let mut offsets = Vec::new();
-        let mut offset = 0;
-        for l in &net.layers {
-            offsets.push(offset);
-            offset += l.param_count();
-        }
+        let offsets = net.param_offsets();
         let plain = Epilogue { bias: None, act: None, pre_act: None };
         let mut forward = Vec::new();
         for (k, l) in net.layers.iter().enumerate() {

@@ -204,12 +204,7 @@ impl GpuNetwork {
         }
         let values = regions(&bufs.values, x);
         let grads = regions(&bufs.grads, dx.unwrap_or(Slice::whole(&bufs.input_grads)));
-        let mut offsets = Vec::new();
-        let mut at = 0;
-        for l in &net.layers {
-            offsets.push(at);
-            at += l.param_count();
-        }
+        let offsets = net.param_offsets();
         let mut ops = Vec::new();
         let layers = &net.layers;
         // Forward.

@@ -236,12 +236,7 @@ impl NetView<'_> {
             let adj2 = if order == 2 { &mut d2[at.clone()] } else { &mut a2[..] };
             self.head.jet([row(0), row(1), row(2)], seeds[j], [&mut d0[at.clone()], &mut d1[at], adj2]);
         }
-        let mut offsets = Vec::with_capacity(self.layers.len());
-        let mut at = 0;
-        for l in &self.layers {
-            offsets.push(at);
-            at += l.param_count();
-        }
+        let offsets = self.param_offsets();
         let first_param = self.layers.iter().position(|l| l.param_count() > 0).unwrap_or(0);
         let mut dx = Vec::new();
         for (k, l) in self.layers.iter().enumerate().rev() {

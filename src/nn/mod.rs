@@ -478,6 +478,22 @@ impl NetView<'_> {
     pub fn param_count(&self) -> usize {
         self.layers.iter().map(LayerView::param_count).sum()
     }
+
+    /// Where each layer's parameters start in the packed layout ([`Network::pack_params`]).
+    pub fn param_offsets(&self) -> Vec<usize> {
+        param_offsets(self.layers.iter().map(LayerView::param_count))
+    }
+}
+
+/// Running sums of per-layer parameter counts: each layer's offset in the packed layout.
+fn param_offsets(counts: impl Iterator<Item = usize>) -> Vec<usize> {
+    counts
+        .scan(0, |at, count| {
+            let start = *at;
+            *at += count;
+            Some(start)
+        })
+        .collect()
 }
 
 impl Layer {
@@ -586,6 +602,11 @@ impl Network {
     /// The input dimension d = C·H·W of the points the energy takes.
     pub fn input_dim(&self) -> usize {
         self.input.len()
+    }
+
+    /// Where each layer's parameters start in the packed layout ([`Network::pack_params`]).
+    pub fn param_offsets(&self) -> Vec<usize> {
+        param_offsets(self.layers.iter().map(Layer::param_count))
     }
 
     /// Number of parameters; [`Network::pack_params`] lays them out layer by layer, weight
