@@ -88,6 +88,7 @@ impl Particles {
     /// from N(0, 1.5^2) (a picture's from around its middle), drawn into a `size` x `size`
     /// texture (size a multiple of 64) on the host's device. `intensity` is the brightness one
     /// sprite adds at its centre.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         device: wgpu::Device,
         queue: wgpu::Queue,

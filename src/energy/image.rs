@@ -162,14 +162,13 @@ impl ImageDensity {
         }
         let clamp_axis = |t: T, n: usize| -> (usize, T, bool) {
             let top = c((n - 1) as f32);
-            if !(t > T::zero()) {
-                (0, T::zero(), false)
-            } else if !(t < top) {
+            if t > T::zero() && t < top {
+                let i = (t.to_f64().floor() as usize).min(n - 2);
+                (i, t - c(i as f32), true)
+            } else if t > T::zero() {
                 (n.saturating_sub(2), if n > 1 { c(1.0) } else { T::zero() }, false)
             } else {
-                let i = t.to_f64().floor() as usize;
-                let i = i.min(n - 2);
-                (i, t - c(i as f32), true)
+                (0, T::zero(), false)
             }
         };
         let u = at[0] * scale[0] - c(0.5);

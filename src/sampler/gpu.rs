@@ -539,7 +539,7 @@ impl GpuSampler {
     /// usage, [`Self::state_bytes`] from `offset`): the chains as one buffer however many groups
     /// hold them.
     pub fn encode_copy_state(&self, encoder: &mut wgpu::CommandEncoder, dst: &wgpu::Buffer, offset: u64) -> Result<()> {
-        if offset % 4 != 0 || offset + self.state_bytes() > dst.size() || !dst.usage().contains(wgpu::BufferUsages::COPY_DST) {
+        if !offset.is_multiple_of(4) || offset + self.state_bytes() > dst.size() || !dst.usage().contains(wgpu::BufferUsages::COPY_DST) {
             return Err(Error::invalid(
                 "state copy",
                 format!(
