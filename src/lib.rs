@@ -61,7 +61,7 @@ pub use error::{Error, Result};
 /// ```
 pub mod prelude {
     pub use crate::energy::Energy;
-    pub use crate::energy::image::ImageDensity;
+    pub use crate::energy::image::{ImageDensity, ImageOptions};
     pub use crate::energy::spec::resolve_energy;
     pub use crate::gpu::{GpuContext, Readback};
     pub use crate::rng::initial_states;

@@ -134,7 +134,7 @@ fn bad_pictures_are_refused() {
 /// formats and textures that cannot be copied are refused by name.
 #[test]
 fn host_texture_density_equals_the_png() {
-    use ebm_gpu::energy::image::ImageDensity;
+    use ebm_gpu::energy::image::{ImageDensity, ImageOptions};
     let Some(ctx) = common::gpu() else { return };
     let dir = common::temp_dir("image_energy_texture");
     let png = picture(&dir);
@@ -160,14 +160,15 @@ fn host_texture_density_equals_the_png() {
         wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(4 * w), rows_per_image: Some(h) },
         wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
     );
-    let from_texture = ImageDensity::from_texture(&ctx, &texture, 2.0, true, 0.01, true).unwrap();
-    let from_png = ImageDensity::load(&png, 2.0, true, 0.01, true).unwrap();
+    let options = ImageOptions { gamma: 2.0, invert: true, epsilon: 0.01, aspect: true };
+    let from_texture = ImageDensity::from_texture(&ctx, &texture, options).unwrap();
+    let from_png = ImageDensity::load(&png, options).unwrap();
     assert_eq!((from_texture.width, from_texture.height, from_texture.extent), (from_png.width, from_png.height, from_png.extent));
     assert!(common::max_abs_diff(&from_texture.luminance, &from_png.luminance) < 1e-6);
     let float = make(wgpu::TextureFormat::Rgba32Float, usage);
-    let err = ImageDensity::from_texture(&ctx, &float, 1.0, false, 0.01, false).unwrap_err().to_string();
+    let err = ImageDensity::from_texture(&ctx, &float, ImageOptions::default()).unwrap_err().to_string();
     assert!(err.contains("Rgba32Float"), "{err}");
     let hidden = make(wgpu::TextureFormat::Rgba8Unorm, wgpu::TextureUsages::COPY_DST);
-    let err = ImageDensity::from_texture(&ctx, &hidden, 1.0, false, 0.01, false).unwrap_err().to_string();
+    let err = ImageDensity::from_texture(&ctx, &hidden, ImageOptions::default()).unwrap_err().to_string();
     assert!(err.contains("COPY_SRC"), "{err}");
 }

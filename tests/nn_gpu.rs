@@ -146,15 +146,14 @@ fn layered_mala_samples_the_logistic_density() {
     }
 }
 
-/// The Rust mirrors of the heads', the layered sampler's and the layered trainer's uniform structs against naga's
+/// The Rust mirrors of the head's, the layered sampler's and the layered trainer's uniform structs against naga's
 /// layout of the WGSL (sizes and member offsets).
 #[test]
 fn params_structs_match_naga_layout() {
     let layered_offsets: Vec<u32> = [0, 4, 8, 12, 16].into_iter().chain((24..64).step_by(4)).collect();
     let cases = [
-        (ebm_gpu::nn::gpu_net::head_params_layout(), (0..8).map(|i| 4 * i).collect::<Vec<u32>>()),
+        (ebm_gpu::nn::gpu_net::head_params_layout(), (0..12).map(|i| 4 * i).collect::<Vec<u32>>()),
         (ebm_gpu::sampler::layered::params_layout(), layered_offsets),
-        (ebm_gpu::nn::gpu_jet::head_params_layout(), (0..12).map(|i| 4 * i).collect()),
         (ebm_gpu::train::layered::params_layout(), [0].into_iter().chain((8..136).step_by(4)).collect()),
         (ebm_gpu::restore::params_layout(), vec![0, 4, 8, 12, 16, 24, 28, 32, 36, 40, 44]),
     ];

@@ -12,6 +12,25 @@ use std::path::Path;
 /// Stiffness of the quadratic wall outside the picture.
 pub const WALL: f32 = 1000.0;
 
+/// How a picture's pixels become a density (the spec's optional fields).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImageOptions {
+    /// Luminance raised to this power (> 0).
+    pub gamma: f32,
+    /// 1 − luminance: dark ink on light paper becomes the dense part.
+    pub invert: bool,
+    /// ε of E = −log(ε + L) (> 0): the density of black relative to white.
+    pub epsilon: f32,
+    /// The picture's aspect ratio (longer side 1) instead of the unit square.
+    pub aspect: bool,
+}
+
+impl Default for ImageOptions {
+    fn default() -> Self {
+        Self { gamma: 1.0, invert: false, epsilon: 1e-3, aspect: false }
+    }
+}
+
 /// A picture's luminance as a density (module docs).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageDensity {
@@ -26,9 +45,8 @@ pub struct ImageDensity {
 
 impl ImageDensity {
     /// Reads a PNG (any colour type) as luminance 0.2126 R + 0.7152 G + 0.0722 B of its sRGB
-    /// values in [0, 1], raised to `gamma`, inverted (1 − L) when asked; `aspect` keeps the
-    /// picture's aspect ratio instead of the unit square.
-    pub fn load(path: &Path, gamma: f32, invert: bool, epsilon: f32, aspect: bool) -> Result<Self> {
+    /// values in [0, 1], shaped by `options`.
+    pub fn load(path: &Path, options: ImageOptions) -> Result<Self> {
         let what = format!("image {}", path.display());
         let limit = crate::plan::Limit::at_most(256 << 20, "the most an image energy's file may hold")?;
         let bytes = crate::plan::read_file(path, "image", &limit, &mut crate::plan::undeclared)?;
@@ -36,20 +54,13 @@ impl ImageDensity {
             .map_err(|e| Error::invalid(what.clone(), format!("not a readable image: {e}")))?
             .to_rgb32f();
         let (w, h) = (picture.width() as usize, picture.height() as usize);
-        Self::from_rgb(&what, w, h, picture.pixels().map(|p| [p[0], p[1], p[2]]), gamma, invert, epsilon, aspect)
+        Self::from_rgb(&what, w, h, picture.pixels().map(|p| [p[0], p[1], p[2]]), options)
     }
 
     /// A host's texture as the density (its pixels read back once, here): 8-bit RGBA/BGRA
     /// (linear or sRGB, the stored values taken as they are) or single-channel R8 textures with
     /// COPY_SRC usage; other formats are refused by name.
-    pub fn from_texture(
-        ctx: &crate::gpu::GpuContext,
-        texture: &wgpu::Texture,
-        gamma: f32,
-        invert: bool,
-        epsilon: f32,
-        aspect: bool,
-    ) -> Result<Self> {
+    pub fn from_texture(ctx: &crate::gpu::GpuContext, texture: &wgpu::Texture, options: ImageOptions) -> Result<Self> {
         use wgpu::TextureFormat as F;
         let what = "texture";
         let format = texture.format();
@@ -88,21 +99,12 @@ impl ImageDensity {
                 order.map(|c| p[c] as f32 / 255.0)
             })
         });
-        Self::from_rgb(what, w as usize, h as usize, pixels, gamma, invert, epsilon, aspect)
+        Self::from_rgb(what, w as usize, h as usize, pixels, options)
     }
 
     /// The density of `w` x `h` RGB pixels in [0, 1], row by row from the top.
-    #[allow(clippy::too_many_arguments)]
-    fn from_rgb(
-        what: &str,
-        w: usize,
-        h: usize,
-        pixels: impl Iterator<Item = [f32; 3]>,
-        gamma: f32,
-        invert: bool,
-        epsilon: f32,
-        aspect: bool,
-    ) -> Result<Self> {
+    fn from_rgb(what: &str, w: usize, h: usize, pixels: impl Iterator<Item = [f32; 3]>, options: ImageOptions) -> Result<Self> {
+        let ImageOptions { gamma, invert, epsilon, aspect } = options;
         let luminance = pixels
             .map(|p| {
                 let l = (0.2126 * p[0] + 0.7152 * p[1] + 0.0722 * p[2]).clamp(0.0, 1.0).powf(gamma);

@@ -392,9 +392,14 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
                 Some("aspect") => true,
                 Some(other) => return Err(Error::invalid(field("extent"), format!("{other:?}: expected \"unit\" or \"aspect\""))),
             };
-            let gamma = positive_f32(&field("gamma"), gamma.unwrap_or(1.0))?;
-            let epsilon = positive_f32(&field("epsilon"), epsilon.unwrap_or(1e-3))?;
-            Energy::Image(std::sync::Arc::new(super::image::ImageDensity::load(Path::new(path), gamma, invert.unwrap_or(false), epsilon, aspect)?))
+            let defaults = super::image::ImageOptions::default();
+            let options = super::image::ImageOptions {
+                gamma: gamma.map(|g| positive_f32(&field("gamma"), g)).transpose()?.unwrap_or(defaults.gamma),
+                invert: invert.unwrap_or(defaults.invert),
+                epsilon: epsilon.map(|e| positive_f32(&field("epsilon"), e)).transpose()?.unwrap_or(defaults.epsilon),
+                aspect,
+            };
+            Energy::Image(std::sync::Arc::new(super::image::ImageDensity::load(Path::new(path), options)?))
         }
         Spec::Mlp { weights, activation, negate } => {
             let activation = activation.as_deref().map(Activation::parse).transpose()?;

@@ -37,7 +37,6 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("nn_conv2d.wgsl", include_str!("../../shaders/nn_conv2d.wgsl")),
     ("nn_elementwise.wgsl", include_str!("../../shaders/nn_elementwise.wgsl")),
     ("nn_head.wgsl", include_str!("../../shaders/nn_head.wgsl")),
-    ("nn_head_jet.wgsl", include_str!("../../shaders/nn_head_jet.wgsl")),
     ("langevin_layered.wgsl", include_str!("../../shaders/langevin_layered.wgsl")),
     ("restore.wgsl", include_str!("../../shaders/restore.wgsl")),
 ];
@@ -62,7 +61,6 @@ pub const KERNELS: &[&str] = &[
     "nn_gemm.wgsl",
     "nn_conv2d.wgsl",
     "nn_head.wgsl",
-    "nn_head_jet.wgsl",
     "langevin_layered.wgsl",
     "nn_elementwise.wgsl",
     "restore.wgsl",

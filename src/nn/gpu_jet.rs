@@ -1,36 +1,14 @@
 //! The jets of [`super::jet`] on the GPU: a network's Taylor jet of order 1 or 2 over a batch,
-//! the head's jet with the loss's seeds (`shaders/nn_head_jet.wgsl`), and the reverse pass to
+//! the head's jet with the loss's seeds (`head_jet` in `shaders/nn_head.wgsl`), and the reverse pass to
 //! the parameter gradient, as prepared layer ops on the stacked rows [y; y'; y''].
 //! Linear layers run the ordinary kernels (the bias only on the primal block, its gradient
 //! from that block alone); activations the jet kernels of `shaders/nn_elementwise.wgsl`.
 //! CPU twin: [`super::jet`].
 
 use super::gpu::{Epilogue, NnKernels, NnOp, Slice};
-use super::gpu_net::{HeadKernel, NetBuffers, regions};
+use super::gpu_net::{HeadKernel, HeadParams, NetBuffers, regions};
 use super::{LayerKind, Network, Shape};
 use crate::{Error, Result};
-
-#[repr(C)]
-#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct JetHeadParams {
-    n: u32,
-    k: u32,
-    kind: u32,
-    class_index: u32,
-    f_off: u32,
-    e_off: u32,
-    d_off: u32,
-    order: u32,
-    s1a: f32,
-    s1b: f32,
-    s2: f32,
-    _pad: u32,
-}
-
-#[doc(hidden)]
-pub fn head_params_layout() -> (&'static str, &'static str, usize) {
-    ("nn_head_jet.wgsl", "JetHeadParams", size_of::<JetHeadParams>())
-}
 
 /// The seeds of the loss c·(E, E', E'') per point: c = (0, e1_scale E' + e1_shift, e2).
 /// DSM: (0, 1, 0); SSM: (1 / B, 0, -1 / B).
@@ -107,22 +85,9 @@ impl GpuJet {
             }
         }
         let (f, d_out) = (values[net.layers.len()], grads[net.layers.len()]);
-        let (kind, class_index) = net.head.kernel_code();
-        let params = JetHeadParams {
-            n: n as u32,
-            k: net.outputs as u32,
-            kind,
-            class_index,
-            f_off: f.offset as u32,
-            e_off: energies.offset as u32,
-            d_off: d_out.offset as u32,
-            order: order as u32,
-            s1a: seeds.e1_scale,
-            s1b: seeds.e1_shift,
-            s2: seeds.e2,
-            _pad: 0,
-        };
-        let head = HeadKernel::new(&ctx, "nn_head_jet.wgsl", "head_jet", &params, [f.buffer, energies.buffer, d_out.buffer])?;
+        let mut params = HeadParams::new(net, n, f, energies, d_out);
+        (params.order, params.s1a, params.s1b, params.s2) = (order as u32, seeds.e1_scale, seeds.e1_shift, seeds.e2);
+        let head = HeadKernel::new(&ctx, "head_jet", &params, [f.buffer, energies.buffer, d_out.buffer])?;
         // Reverse: no layer below the first with parameters needs its adjoints.
         let first_param = net.layers.iter().position(|l| l.param_count() > 0).unwrap_or(0);
         let mut backward = Vec::new();

@@ -21,25 +21,41 @@ pub(crate) struct HeadParams {
     f_off: u32,
     e_off: u32,
     d_off: u32,
+    /// `head_jet` only: the jet's order and the loss's seeds.
+    pub(super) order: u32,
+    pub(super) s1a: f32,
+    pub(super) s1b: f32,
+    pub(super) s2: f32,
     _pad: u32,
+}
+
+impl HeadParams {
+    /// The head of `net` over n points: outputs at `f`, energies to `energies`, dE/df (or the
+    /// jet's adjoints) to `d_out`.
+    pub(super) fn new(net: &Network, n: usize, f: Slice, energies: Slice, d_out: Slice) -> Self {
+        let (kind, class_index) = match net.head {
+            Head::F => (0, 0),
+            Head::NegF => (1, 0),
+            Head::LogSumExp => (2, 0),
+            Head::Class(y) => (3, y as u32),
+        };
+        HeadParams {
+            n: n as u32,
+            k: net.outputs as u32,
+            kind,
+            class_index,
+            f_off: f.offset as u32,
+            e_off: energies.offset as u32,
+            d_off: d_out.offset as u32,
+            ..Default::default()
+        }
+    }
 }
 
 const HEAD_BINDINGS: &[Binding] =
     &[Binding::UniformDynamic, Binding::StorageReadWrite, Binding::StorageReadWrite, Binding::StorageReadWrite];
 
-impl Head {
-    /// (kind, class index) as the head kernels number them: 0 f, 1 -f, 2 lse, 3 class.
-    pub(super) fn kernel_code(&self) -> (u32, u32) {
-        match *self {
-            Head::F => (0, 0),
-            Head::NegF => (1, 0),
-            Head::LogSumExp => (2, 0),
-            Head::Class(y) => (3, y as u32),
-        }
-    }
-}
-
-/// A prepared head kernel (`nn_head.wgsl` or `nn_head_jet.wgsl`) bound to the outputs, the
+/// A prepared kernel of `nn_head.wgsl` (`head` or `head_jet`) bound to the outputs, the
 /// energies and the outputs' gradient, one invocation per point.
 pub(super) struct HeadKernel {
     kernel: Arc<Kernel>,
@@ -49,20 +65,14 @@ pub(super) struct HeadKernel {
 }
 
 impl HeadKernel {
-    pub(super) fn new<P: bytemuck::Pod>(
-        ctx: &Arc<GpuContext>,
-        file: &str,
-        entry: &str,
-        params: &P,
-        buffers: [&wgpu::Buffer; 3],
-    ) -> Result<Self> {
+    pub(super) fn new(ctx: &Arc<GpuContext>, entry: &str, params: &HeadParams, buffers: [&wgpu::Buffer; 3]) -> Result<Self> {
         ctx.scoped(&format!("preparing the network head ({entry})"), || -> Result<_> {
-            let wgsl = crate::gpu::shader::assemble(file, &[])?;
-            let kernel = ctx.kernel(file, &wgsl, entry, HEAD_BINDINGS)?;
+            let wgsl = crate::gpu::shader::assemble("nn_head.wgsl", &[])?;
+            let kernel = ctx.kernel("nn_head.wgsl", &wgsl, entry, HEAD_BINDINGS)?;
             let mut slots = ParamSlots::new(ctx, 1);
             slots.push(params);
             slots.flush(ctx);
-            let bind = bind_group(ctx, &kernel, &slots.buffer, size_of::<P>() as u64, &buffers);
+            let bind = bind_group(ctx, &kernel, &slots.buffer, size_of::<HeadParams>() as u64, &buffers);
             Ok(Self { kernel, bind, _slots: slots })
         })?
     }
@@ -245,18 +255,8 @@ impl GpuNetwork {
         // Head.
         let f = values[layers.len()];
         let d_out = grads[layers.len()];
-        let (kind, class_index) = net.head.kernel_code();
-        let params = HeadParams {
-            n: n as u32,
-            k: net.outputs as u32,
-            kind,
-            class_index,
-            f_off: f.offset as u32,
-            e_off: energies.offset as u32,
-            d_off: d_out.offset as u32,
-            _pad: 0,
-        };
-        let head = HeadKernel::new(&ctx, "nn_head.wgsl", "head", &params, [f.buffer, energies.buffer, d_out.buffer])?;
+        let params = HeadParams::new(net, n, f, energies, d_out);
+        let head = HeadKernel::new(&ctx, "head", &params, [f.buffer, energies.buffer, d_out.buffer])?;
         // Backward: parameter gradients, then the input gradient, top layer first. A layer's
         // input gradient is needed for dE/dx, or (above the bottom layer) for the parameter
         // gradients below it; an energies-only pass has no backward at all.

@@ -94,12 +94,9 @@ pub fn step_cpu(loss: Loss, net: &NetView, batch: &ScoreBatch) -> ScoreStep {
         .into_par_iter()
         .map(|block| {
             let rows = block * BLOCK_ROWS..((block + 1) * BLOCK_ROWS).min(n);
-            let part = ScoreBatch {
-                points: batch.points[rows.start * d..rows.end * d].to_vec(),
-                directions: batch.directions[rows.start * d..rows.end * d].to_vec(),
-                sigmas: batch.sigmas.get(rows.clone()).map_or(Vec::new(), <[f32]>::to_vec),
-            };
-            block_sums(loss, net, &part, inv_n)
+            let values = rows.start * d..rows.end * d;
+            let sigmas = batch.sigmas.get(rows).unwrap_or(&[]);
+            block_sums(loss, net, &batch.points[values.clone()], &batch.directions[values], sigmas, inv_n)
         })
         .collect();
     let mut grad = vec![0.0; net.param_count()];
@@ -113,10 +110,10 @@ pub fn step_cpu(loss: Loss, net: &NetView, batch: &ScoreBatch) -> ScoreStep {
 }
 
 /// One block's summed loss and energy and its share of the mean loss's gradient (`inv_n` = 1
-/// over the whole batch's points).
-fn block_sums(loss: Loss, net: &NetView, batch: &ScoreBatch, inv_n: f32) -> (f32, f32, Vec<f32>) {
+/// over the whole batch's points); the block's rows of a [`ScoreBatch`].
+fn block_sums(loss: Loss, net: &NetView, points: &[f32], directions: &[f32], sigmas: &[f32], inv_n: f32) -> (f32, f32, Vec<f32>) {
     let d = net.input_dim();
-    let n = batch.points.len() / d;
+    let n = points.len() / d;
     let mut grad = vec![0.0; net.param_count()];
     let mut jet = JetTape::default();
     let (mut total, mut energy) = (0.0, 0.0);
@@ -124,28 +121,28 @@ fn block_sums(loss: Loss, net: &NetView, batch: &ScoreBatch, inv_n: f32) -> (f32
         Loss::Dsm { .. } => {
             // g = ∇ₓE(x̃), then u = σ(σ g − ε) / n and the jet along u.
             let mut tape = crate::nn::cpu::Tape::default();
-            net.forward_batch(&batch.points, n, &mut tape);
+            net.forward_batch(points, n, &mut tape);
             let (mut es, mut d_out) = (vec![0.0; n], Vec::new());
             net.head_batch(&tape, &mut es, &mut d_out);
             net.backward_batch(&mut tape, &d_out, None, true);
             let g = tape.input_grad();
             let mut u = vec![0.0; n * d];
             for (j, &e) in es.iter().enumerate() {
-                let sigma = batch.sigmas[j];
+                let sigma = sigmas[j];
                 let mut sq = 0.0;
                 for i in j * d..(j + 1) * d {
-                    let r = sigma * g[i] - batch.directions[i];
+                    let r = sigma * g[i] - directions[i];
                     sq += r * r;
                     u[i] = sigma * r * inv_n;
                 }
                 total += 0.5 * sq;
                 energy += e;
             }
-            net.jet_forward(&batch.points, &u, 1, &mut jet);
+            net.jet_forward(points, &u, 1, &mut jet);
             net.jet_backward(&jet, &vec![[0.0, 1.0, 0.0]; n], &mut grad);
         }
         Loss::Ssm { .. } => {
-            net.jet_forward(&batch.points, &batch.directions, 2, &mut jet);
+            net.jet_forward(points, directions, 2, &mut jet);
             let seeds: Vec<[f32; 3]> = jet
                 .energies
                 .iter()
