@@ -1,6 +1,6 @@
 //! `ebm init-net`: a randomly initialised network of any architecture, as a safetensors file.
 
-use ebm_gpu::nn::{Architecture, Network};
+use crate::nn::{Architecture, Network};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Network text form (README, Networks): INPUT/LAYER/.../[head:H]\n  \
@@ -26,7 +26,7 @@ pub struct InitNetArgs {
 }
 
 pub fn init_net(args: &InitNetArgs) -> anyhow::Result<()> {
-    crate::outputs::Paths::new().output("--out", &args.out, &["safetensors"])?;
+    crate::cli::outputs::Paths::new().output("--out", &args.out, &["safetensors"])?;
     let arch = Architecture::parse(&args.spec)?;
     let net = Network::random(&arch, args.seed)?;
     net.save(&args.out)?;

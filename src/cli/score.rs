@@ -4,13 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::backend::{self, Backend};
-use crate::rundir::Given;
+use crate::cli::backend::{self, Backend};
+use crate::cli::rundir::Given;
 use anyhow::{Context, bail};
-use ebm_gpu::energy::{Energy, log_z, spec};
-use ebm_gpu::io;
-use ebm_gpu::rbm::{self, Rbm, Visible, ais::AisReport, logz};
-use ebm_gpu::train::eval;
+use crate::energy::{Energy, log_z, spec};
+use crate::io;
+use crate::rbm::{self, Rbm, Visible, ais::AisReport, logz};
+use crate::train::eval;
 
 /// Share of the quadrature grid's mass in its outermost ring of cells above which the density
 /// has not decayed at the box's edge, so mass beyond the box may be missing from log Z.
@@ -41,7 +41,7 @@ pub struct ScoreArgs {
     /// 2-D energies without a closed-form normaliser: the square box LO,HI (both axes) that
     /// the quadrature grid of log Z covers; mass outside it is not counted (a warning says
     /// when the density has not decayed at the box's edge).
-    #[arg(id = "box", long = "box", value_parser = crate::sample::parse_box, value_name = "LO,HI", allow_hyphen_values = true, default_value = "-8,8")]
+    #[arg(id = "box", long = "box", value_parser = crate::cli::sample::parse_box, value_name = "LO,HI", allow_hyphen_values = true, default_value = "-8,8")]
     pub quad_box: (f32, f32),
     /// .npy ([n, 3] float32: energy, grad norm, log-density with NaN where not available),
     /// .csv (the same with a header) or .json (per point records plus how log Z was obtained).
@@ -58,7 +58,7 @@ pub struct ScoreArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub log_z: LogZMethod,
     #[command(flatten)]
-    pub ais: crate::rbm::AisArgs,
+    pub ais: crate::cli::rbm::AisArgs,
     /// rbm: energies: seeds AIS.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -161,13 +161,13 @@ impl Normaliser {
 /// directory.
 fn load_rbm(path: &str) -> anyhow::Result<Rbm> {
     let path = Path::new(path);
-    let file = if path.is_dir() { crate::rbm::run_checkpoint(path)? } else { path.to_path_buf() };
+    let file = if path.is_dir() { crate::cli::rbm::run_checkpoint(path)? } else { path.to_path_buf() };
     Ok(rbm::checkpoint::load(&file).with_context(|| format!("--energy rbm:{}", path.display()))?.0.rbm)
 }
 
 /// The RBM's free energies, gradient norms and log Z for the points (rows of n_vis).
 fn score_rbm(args: &ScoreArgs, given: &Given, model: &Rbm, points: &[f32]) -> anyhow::Result<(Vec<f32>, Vec<f32>, Normaliser)> {
-    let exec = crate::rbm::executor(args.backend)?;
+    let exec = crate::cli::rbm::executor(args.backend)?;
     let energies = exec.free_energies(model, points)?;
     let grads = rbm::cpu::free_energy_grads(model, points);
     let enumerable = logz::enumerated_layer(model);
@@ -253,8 +253,8 @@ fn read_points(path: &Path, dim: usize) -> anyhow::Result<(Vec<f32>, usize)> {
 }
 
 pub fn run(args: &ScoreArgs, given: &Given) -> anyhow::Result<()> {
-    let mut paths = crate::outputs::Paths::new();
-    paths.input("--energy", crate::sample::energy_file(&args.energy));
+    let mut paths = crate::cli::outputs::Paths::new();
+    paths.input("--energy", crate::cli::sample::energy_file(&args.energy));
     paths.input("--points", &args.points);
     if let Some(out) = &args.out {
         paths.output("--out", out, &["npy", "csv", "json"])?;
@@ -296,7 +296,7 @@ pub fn run(args: &ScoreArgs, given: &Given) -> anyhow::Result<()> {
                 // A sum holding a layered network has no GPU evaluation (energy_eval compiles
                 // the others; a lone network runs through the layer kernels).
                 Some(ctx) if !energy.has_layered_net() || matches!(energy, Energy::Net(_)) => {
-                    ebm_gpu::energy::gpu::energy_grad_batch(&ctx, energy, &points)?
+                    crate::energy::gpu::energy_grad_batch(&ctx, energy, &points)?
                 }
                 Some(_) => {
                     eprintln!("note: a sum holding a layered network is evaluated on the CPU executor");

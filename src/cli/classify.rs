@@ -1,12 +1,12 @@
 //! `ebm classify`: a classifier network's accuracy, negative log-likelihood and expected
-//! calibration error on labelled images (`ebm_gpu::eval::classify`).
+//! calibration error on labelled images (`crate::eval::classify`).
 
 use std::path::PathBuf;
 
-use crate::backend::{self, Backend};
+use crate::cli::backend::{self, Backend};
 use anyhow::{Context, bail};
-use ebm_gpu::data::Split;
-use ebm_gpu::energy::{Energy, spec};
+use crate::data::Split;
+use crate::energy::{Energy, spec};
 
 /// Classify labelled images with a network of K > 1 outputs (e.g. a JEM checkpoint): accuracy,
 /// mean negative log-likelihood of the true class, and expected calibration error.
@@ -21,7 +21,7 @@ pub struct ClassifyArgs {
     pub data: String,
     /// The split to classify.
     #[arg(long, value_enum, default_value = "test")]
-    pub split: crate::restore::SplitArg,
+    pub split: crate::cli::restore::SplitArg,
     /// Classify the first N images only.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -37,7 +37,7 @@ pub struct ClassifyArgs {
 }
 
 pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
-    crate::outputs::Paths::new().optional_outputs(&[("--json", &args.json, "json")])?;
+    crate::cli::outputs::Paths::new().optional_outputs(&[("--json", &args.json, "json")])?;
     let Energy::Net(net) = spec::resolve_energy(&args.energy).context("--energy")? else {
         bail!("--energy: ebm classify needs a network (net:FILE)");
     };
@@ -45,11 +45,11 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
         bail!("--energy: the network has {} output; a classifier needs K > 1", net.outputs);
     }
     let split = match args.split {
-        crate::restore::SplitArg::Train => Split::Train,
-        crate::restore::SplitArg::Test => Split::Test,
+        crate::cli::restore::SplitArg::Train => Split::Train,
+        crate::cli::restore::SplitArg::Test => Split::Test,
     };
-    let path = PathBuf::from(crate::train::data_path(&args.data));
-    let set = if path.is_dir() { ebm_gpu::data::load(&path, split)? } else { bail!("--data {}: not an image folder with labels", args.data) };
+    let path = PathBuf::from(crate::cli::train::data_path(&args.data));
+    let set = if path.is_dir() { crate::data::load(&path, split)? } else { bail!("--data {}: not an image folder with labels", args.data) };
     let labels = set.labels.clone().with_context(|| format!("--data {}: no labels file", args.data))?;
     let n = args.limit.unwrap_or(set.rows).min(set.rows);
     let d = net.input_dim();
@@ -61,10 +61,10 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
     let ctx = backend::open(args.backend)?;
     let start = std::time::Instant::now();
     let logits = match &ctx {
-        Some(ctx) => ebm_gpu::nn::gpu_net::outputs_batch(ctx, &net, &xs)?,
+        Some(ctx) => crate::nn::gpu_net::outputs_batch(ctx, &net, &xs)?,
         None => net.view().outputs_batch(&xs),
     };
-    let r = ebm_gpu::eval::classify::report(&logits, net.outputs, &labels, args.bins)?;
+    let r = crate::eval::classify::report(&logits, net.outputs, &labels, args.bins)?;
     println!(
         "{n} images of {} ({:?} split) in {:.1} s: accuracy {:.2} %, NLL {:.4} nats, expected calibration error {:.4} ({} bins)",
         args.data,
@@ -76,7 +76,7 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
         r.bins
     );
     if let Some(json) = &args.json {
-        ebm_gpu::io::write_atomic(json, serde_json::to_string_pretty(&r)?.as_bytes())?;
+        crate::io::write_atomic(json, serde_json::to_string_pretty(&r)?.as_bytes())?;
         println!("wrote {}", json.display());
     }
     Ok(())

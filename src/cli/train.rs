@@ -3,14 +3,14 @@
 //! (DSM, SSM) on 2-D toy data, point files or images, and the exact likelihood of 2-D models by
 //! quadrature.
 
-use crate::backend::Backend;
-use crate::rundir::Given;
+use crate::cli::backend::Backend;
+use crate::cli::rundir::Given;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use ebm_gpu::data::toy::{self, Toy};
-use ebm_gpu::sampler::MlpStrategy;
-use ebm_gpu::train::run::{self, Event, RunOptions};
-use ebm_gpu::train::{
+use crate::data::toy::{self, Toy};
+use crate::sampler::MlpStrategy;
+use crate::train::run::{self, Event, RunOptions};
+use crate::train::{
     Loss, ModelSpec, Optimizer, TrainConfig, TrainState, Trainer, checkpoint, cpu::CpuTrainer, eval, gpu::GpuTrainer,
 };
 use serde::{Deserialize, Serialize};
@@ -76,54 +76,54 @@ pub struct TrainArgs {
     #[arg(long, required_unless_present = "resume")]
     pub run_dir: Option<PathBuf>,
     /// Learning rate (Adam or SGD) [default: 5e-3; images: 1e-4].
-    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub lr: Option<f32>,
     /// Decay the learning rate linearly to this fraction of --lr over --steps (1: constant)
     /// [default: 0.05; images: 1].
-    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub lr_decay_to: Option<f32>,
     /// Multiply the learning rate by this after every epoch [default: 1; images: 0.97].
-    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub lr_gamma: Option<f32>,
     /// adam, or sgd with momentum --beta1.
     #[arg(long, value_enum, default_value = "adam")]
     pub optimizer: OptimizerArg,
     /// Adam's beta1, or SGD's momentum [default: 0.9; images: 0].
-    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub beta1: Option<f32>,
     /// Adam's beta2.
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.999)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 0.999)]
     pub beta2: f32,
     /// L2 weight decay added to the gradient (not to log Z).
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.0)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 0.0)]
     pub weight_decay: f32,
     /// Global-norm gradient clipping (0: off) [default: 10; images: 0.1].
-    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub clip_norm: Option<f32>,
     /// Energy regulariser weight: alpha * mean(E(x+)^2 + E(x-)^2) [default: 0.01; images: 0.1].
-    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub alpha: Option<f32>,
     /// Langevin steps per training step for the negatives [default: 20; images: 60, with
     /// --loss jem 20].
     #[arg(long)]
     pub langevin_steps: Option<u32>,
     /// Langevin step size h: x <- x - h grad E(x) + noise [default: 0.01; images: 10].
-    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub step_size: Option<f32>,
     /// Langevin noise as a multiple of sqrt(2 * step size) [default: 1].
-    #[arg(long, value_parser = crate::numbers::finite_f32, conflicts_with = "noise_std")]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, conflicts_with = "noise_std")]
     pub noise_scale: Option<f32>,
     /// Langevin noise standard deviation, instead of --noise-scale [images default: 0.005].
-    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub noise_std: Option<f32>,
     /// Clamp each Langevin gradient coordinate to [-C, C] (0: off) [default: 0; images: 0.03].
-    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub grad_clamp: Option<f32>,
     /// Replay buffer capacity (persistent negatives).
     #[arg(long, default_value_t = 8192)]
     pub buffer_size: usize,
     /// Probability that a negative restarts from uniform noise in the data's box.
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.05)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 0.05)]
     pub reset_prob: f32,
     /// Points generated for a toy dataset.
     #[arg(long, default_value_t = 50_000)]
@@ -149,7 +149,7 @@ pub struct TrainArgs {
     pub figure_every: u32,
     /// Roll back to the last checkpoint (halving the learning rate) when |E(x-) - E(x+)|
     /// exceeds this or anything becomes NaN/Inf.
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 1e4)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 1e4)]
     pub max_energy_gap: f32,
     /// Continue a run from its checkpoint, bit-identical to not stopping: `--resume DIR`, or
     /// `--resume` with --run-dir DIR.
@@ -185,10 +185,10 @@ struct RunInfo {
     train_size: usize,
     data_seed: u64,
     steps: u32,
-    /// [`crate::rundir::data_hash`] of the training points; absent in runs of older versions.
+    /// [`crate::cli::rundir::data_hash`] of the training points; absent in runs of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     data_hash: Option<String>,
-    /// [`crate::rundir::data_file`] of `data` when it names a file; absent for toy datasets and
+    /// [`crate::cli::rundir::data_file`] of `data` when it names a file; absent for toy datasets and
     /// in runs of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     data_file: Option<PathBuf>,
@@ -275,7 +275,7 @@ fn load_data(spec: &str, n: usize, seed: u64, subset: Option<usize>) -> anyhow::
 
 fn read_run(dir: &Path) -> anyhow::Result<RunInfo> {
     let path = dir.join(RUN_FILE);
-    crate::rundir::read_run_json(&path)?
+    crate::cli::rundir::read_run_json(&path)?
         .with_context(|| format!("{} holds no training run (no {})", dir.display(), path.display()))
 }
 
@@ -307,12 +307,12 @@ pub fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
         bail!("invalid --max-energy-gap {}: must be positive (the |E(x-) - E(x+)| that triggers a rollback)", a.max_energy_gap);
     }
     let run_dir = a.dir()?;
-    let mut paths = crate::outputs::Paths::new();
+    let mut paths = crate::cli::outputs::Paths::new();
     if let Some(d) = &a.data {
         paths.input("--data", Path::new(d));
     }
     paths.output_dir("--run-dir", &run_dir, RUN_FILES)?;
-    crate::rundir::with_lock(&run_dir, || train_locked(a, given, &run_dir))
+    crate::cli::rundir::with_lock(&run_dir, || train_locked(a, given, &run_dir))
 }
 
 /// `ebm train` with the run dir's lock held.
@@ -340,22 +340,22 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     }
     work(&info, &config, state.step)?;
     // Only now, with the resume checked and the data loaded and verified.
-    ebm_gpu::io::write_atomic(&run_dir.join(RUN_FILE), serde_json::to_string_pretty(&info)?.as_bytes())?;
+    crate::io::write_atomic(&run_dir.join(RUN_FILE), serde_json::to_string_pretty(&info)?.as_bytes())?;
     let target = info.steps;
-    let ctx = crate::backend::open(a.backend)?;
+    let ctx = crate::cli::backend::open(a.backend)?;
     let strategy = match a.mlp_strategy {
         StrategyArg::Auto => MlpStrategy::Auto,
         StrategyArg::PerChain => MlpStrategy::PerChain,
         StrategyArg::Tiled => MlpStrategy::Tiled,
     };
-    let make = |c: &TrainConfig, s: TrainState| -> ebm_gpu::Result<Box<dyn Trainer>> {
+    let make = |c: &TrainConfig, s: TrainState| -> crate::Result<Box<dyn Trainer>> {
         Ok(match &ctx {
             Some(ctx) if c.loss == Loss::Jem => Box::new(GpuTrainer::with_labels(ctx.clone(), c, s, &data, &labels)?),
             Some(ctx) => Box::new(GpuTrainer::with_strategy(ctx.clone(), c, s, &data, strategy)?),
             None => Box::new(CpuTrainer::with_labels(c, s, &data, &labels)?),
         })
     };
-    let mut bar = crate::progress::Progress::new(
+    let mut bar = crate::cli::progress::Progress::new(
         "training",
         "steps",
         target as u64,
@@ -377,7 +377,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     let mut executor = String::new();
     let model = &info.model;
     let points = data.len() / config.dim();
-    let images = matches!(model.arch.input, ebm_gpu::nn::Shape::Image { .. });
+    let images = matches!(model.arch.input, crate::nn::Shape::Image { .. });
     let result = run::train(&opts, &config, state, &make, &mut |e| match e {
         Event::Started { executor: name, step } => {
             executor = name.to_string();
@@ -425,7 +425,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     Ok(())
 }
 
-/// Refuses training whose stated work is absurd (see `ebm_gpu::plan::Work`): each step from
+/// Refuses training whose stated work is absurd (see `crate::plan::Work`): each step from
 /// `from` to the run's target evaluates the network (forward and backward, about 3 operations
 /// per parameter) on the batch's positives and, with a replay loss, on its negatives at every
 /// Langevin step.
@@ -435,7 +435,7 @@ fn work(info: &RunInfo, config: &TrainConfig, from: u32) -> anyhow::Result<()> {
     let flags = format!("--steps {} x --batch {} x (--langevin-steps {langevin} + 2)", info.steps, config.batch);
     let what = format!("training a network of {params} parameters");
     let steps = info.steps.saturating_sub(from) as u64;
-    ebm_gpu::plan::Work::new().add(flags, what, &[steps, config.batch as u64, langevin + 2, params, 3]).check()?;
+    crate::plan::Work::new().add(flags, what, &[steps, config.batch as u64, langevin + 2, params, 3]).check()?;
     Ok(())
 }
 
@@ -451,7 +451,7 @@ fn load_labels(loss: Loss, spec: &str, rows: usize) -> anyhow::Result<Vec<u32>> 
     let path = PathBuf::from(data_path(spec));
     let labels = path
         .is_dir()
-        .then(|| ebm_gpu::data::load(&path, ebm_gpu::data::Split::Train))
+        .then(|| crate::data::load(&path, crate::data::Split::Train))
         .transpose()?
         .and_then(|d| d.labels)
         .with_context(|| {
@@ -463,11 +463,11 @@ fn load_labels(loss: Loss, spec: &str, rows: usize) -> anyhow::Result<Vec<u32>> 
 fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     let data_spec = a.data.clone().context("--data is required (a toy dataset name, a .npy/.csv file or images)")?;
     let model = ModelSpec::parse(a.model.as_deref().unwrap_or(DEFAULT_MODEL))?;
-    let images = matches!(model.arch.input, ebm_gpu::nn::Shape::Image { .. });
+    let images = matches!(model.arch.input, crate::nn::Shape::Image { .. });
     let r = if images { &IMAGE_RECIPE } else { &TOY_RECIPE };
     let batch = a.batch.unwrap_or(r.batch);
     let loss = Loss::parse(&a.loss)?;
-    let mut plan = ebm_gpu::plan::Plan::new();
+    let mut plan = crate::plan::Plan::new();
     // The points (generated, then copied to the executor), the replay buffer and its
     // Langevin negatives, and a batch of positives, negatives and their gradients.
     let width = model.arch.input.len() as u64;
@@ -488,13 +488,13 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
         (None, None) => r.steps,
     };
     let info = RunInfo {
-        data_file: crate::rundir::data_file(Path::new(&data_path(&data_spec))),
+        data_file: crate::cli::rundir::data_file(Path::new(&data_path(&data_spec))),
         data: data_spec,
         model,
         train_size: a.train_size,
         data_seed: a.seed,
         steps,
-        data_hash: Some(crate::rundir::data_hash(&data)),
+        data_hash: Some(crate::cli::rundir::data_hash(&data)),
         subset: a.subset,
     };
     let mut c = TrainConfig::for_data(loss, &data, dim, a.seed)?;
@@ -529,12 +529,12 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     c.langevin.grad_clamp = a.grad_clamp.unwrap_or(r.grad_clamp);
     c.buffer_capacity = a.buffer_size;
     c.reset_prob = a.reset_prob;
-    c.validate(rows).map_err(|e| crate::numbers::with_flag_names(e, crate::numbers::TRAIN_FLAGS))?;
+    c.validate(rows).map_err(|e| crate::cli::numbers::with_flag_names(e, crate::cli::numbers::TRAIN_FLAGS))?;
     let state = TrainState::new(info.model.build(a.seed)?, &c).with_context(|| {
         format!("--model {:?} with --data {}", a.model.as_deref().unwrap_or(DEFAULT_MODEL), info.data)
     })?;
     if loss == Loss::Jem {
-        ebm_gpu::train::check_jem_network(&state.net).context("--model")?;
+        crate::train::check_jem_network(&state.net).context("--model")?;
     }
     let labels = load_labels(loss, &info.data, rows)?;
     Ok((info, c, state, data, labels))
@@ -624,7 +624,7 @@ fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<Option
         bail!("--resume: the training data {} now has {dim} columns, the run was trained on {}", info.data, config.dim());
     }
     config.validate(data.len() / dim).context("--change-lr")?;
-    let hash = crate::rundir::data_hash(&data);
+    let hash = crate::cli::rundir::data_hash(&data);
     match &info.data_hash {
         Some(h) if *h != hash => bail!(
             "--resume: the training data {} changed since the run started (fingerprint {h}, now {hash}); \
@@ -659,7 +659,7 @@ fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<Option
 }
 
 pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
-    let mut paths = crate::outputs::Paths::new();
+    let mut paths = crate::cli::outputs::Paths::new();
     if let Some(d) = &a.data {
         paths.input("--data", Path::new(d));
     }
@@ -679,7 +679,7 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     }
     // Held-out points: fresh samples of a toy dataset (a seed training never used), or a file.
     // The points, their energies and the figure's copy: refused before allocating.
-    ebm_gpu::plan::Plan::new().add(format!("--held-out {}", a.held_out), "the held-out points", &[a.held_out as u64, 2], 4, 3).check()?;
+    crate::plan::Plan::new().add(format!("--held-out {}", a.held_out), "the held-out points", &[a.held_out as u64, 2], 4, 3).check()?;
     let held_out = toy::load_points(&spec, a.held_out, held_out_seed(info.data_seed))
         .with_context(|| format!("loading --data {spec}"))?;
     let model = state.energy();
@@ -705,7 +705,7 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
         report: &'a eval::DensityReport,
     }
     let out = a.run_dir.join("eval.json");
-    ebm_gpu::io::write_atomic(
+    crate::io::write_atomic(
         &out,
         serde_json::to_string_pretty(&EvalFile { data: &spec, step: state.step, report: &report })?.as_bytes(),
     )?;
@@ -713,7 +713,7 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(a.run_dir.join("figures"))?;
     let grid = eval::grid(lo, hi, 200);
     let energies = eval::energies(&model, &grid.points());
-    ebm_gpu::io::figure::energy_heatmap_png(&figure, &grid, &energies, &held_out[..held_out.len().min(1000)], 2)?;
+    crate::io::figure::energy_heatmap_png(&figure, &grid, &energies, &held_out[..held_out.len().min(1000)], 2)?;
     println!(
         "model at step {} on {spec} ({} held-out points, {} outside the box)",
         state.step, report.held_out, report.outside_box

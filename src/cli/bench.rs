@@ -10,15 +10,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use ebm_gpu::energy::Energy;
-use ebm_gpu::energy::mlp::{Activation, Mlp};
-use ebm_gpu::energy::spec::resolve_energy;
-use ebm_gpu::eval::diagnostics::summarize_trace;
-use ebm_gpu::gpu::GpuContext;
-use ebm_gpu::rng;
-use ebm_gpu::sampler::cpu::CpuSampler;
-use ebm_gpu::sampler::gpu::GpuSampler;
-use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
+use crate::energy::Energy;
+use crate::energy::mlp::{Activation, Mlp};
+use crate::energy::spec::resolve_energy;
+use crate::eval::diagnostics::summarize_trace;
+use crate::gpu::GpuContext;
+use crate::rng;
+use crate::sampler::cpu::CpuSampler;
+use crate::sampler::gpu::GpuSampler;
+use crate::sampler::{ChainSampler, SamplerConfig, SamplerKind};
 
 mod nn;
 
@@ -202,11 +202,11 @@ impl Row {
 
 /// RBM rows: Gibbs sampling throughput of a 784x500 RBM, and CD-1 / CD-25 epoch times.
 fn rbm_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, rows: &mut Vec<Row>) -> Result<()> {
-    use ebm_gpu::data::{self, Binarize, Split};
-    use ebm_gpu::rbm::cpu::{CpuGibbs, CpuTrainer};
-    use ebm_gpu::rbm::gpu::{GpuGibbs, GpuTrainer};
-    use ebm_gpu::rbm::train::{Method, TrainConfig, TrainState, Trainer, run_epoch};
-    use ebm_gpu::rbm::{Rbm, Visible};
+    use crate::data::{self, Binarize, Split};
+    use crate::rbm::cpu::{CpuGibbs, CpuTrainer};
+    use crate::rbm::gpu::{GpuGibbs, GpuTrainer};
+    use crate::rbm::train::{Method, TrainConfig, TrainState, Trainer, run_epoch};
+    use crate::rbm::{Rbm, Visible};
     let (n_vis, n_hid) = (784, 500);
     let rbm = Rbm::random(n_vis, n_hid, Visible::Bernoulli, 0.01, SEED)?;
     let chains = if args.quick { 64 } else { 1024 };
@@ -279,11 +279,11 @@ fn rbm_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, row
 /// chain-steps/s reads as training points per second; the training steps per second are
 /// printed below the table.
 fn train_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, rows: &mut Vec<Row>) -> Result<()> {
-    use ebm_gpu::sampler::{MlpStrategy, config::TILED_MIN_WIDTH};
-    use ebm_gpu::train::{Loss, ModelSpec, TrainConfig, TrainState, Trainer, cpu::CpuTrainer, gpu::GpuTrainer};
+    use crate::sampler::{MlpStrategy, config::TILED_MIN_WIDTH};
+    use crate::train::{Loss, ModelSpec, TrainConfig, TrainState, Trainer, cpu::CpuTrainer, gpu::GpuTrainer};
     const DSM: Loss = Loss::Dsm { sigma_max: 0.1, sigma_min: 0.1, levels: 1 };
-    let ring8 = ebm_gpu::data::toy::Toy::Ring8.sample(50_000, SEED);
-    let noise_images = ebm_gpu::rng::initial_states(SEED, 0, 4096, 784, 1.0).iter().map(|v| v.clamp(-1.0, 1.0)).collect::<Vec<f32>>();
+    let ring8 = crate::data::toy::Toy::Ring8.sample(50_000, SEED);
+    let noise_images = crate::rng::initial_states(SEED, 0, 4096, 784, 1.0).iter().map(|v| v.clamp(-1.0, 1.0)).collect::<Vec<f32>>();
     // (label, model, data, batch, losses, width of the widest hidden layer)
     let mut cases: Vec<(String, String, &[f32], usize, Vec<(Loss, &str)>, usize)> = Vec::new();
     let widths: &[usize] = if args.quick { &[32] } else { &[64, 128] };
@@ -374,11 +374,11 @@ fn si(x: f64) -> String {
 }
 
 /// `--steps` applies to every case: the ESS cases' traces (memory) and every case's work are
-/// planned before anything runs (see `ebm_gpu::plan`). The default steps are fixed and small.
+/// planned before anything runs (see `crate::plan`). The default steps are fixed and small.
 fn plan(args: &BenchArgs) -> Result<()> {
     let Some(steps) = args.steps else { return Ok(()) };
-    let mut memory = ebm_gpu::plan::Plan::new();
-    let mut work = ebm_gpu::plan::Work::new();
+    let mut memory = crate::plan::Plan::new();
+    let mut work = crate::plan::Work::new();
     for case in cases(args.suite, args.quick)? {
         let (dim, steps) = (case.energy.dim() as u64, steps as u64);
         let cost = case.energy.loop_iterations().max(dim).max(1);
@@ -405,7 +405,7 @@ fn plan(args: &BenchArgs) -> Result<()> {
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(path) = &args.csv {
-        let mut paths = crate::outputs::Paths::new();
+        let mut paths = crate::cli::outputs::Paths::new();
         paths.output("--csv", path, &["csv"])?;
         if args.suite == Suite::All {
             paths.output("--csv", &nn_csv_path(path), &["csv"])?;
@@ -433,7 +433,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         if want_cpu { format!("{} rayon threads", rayon::current_num_threads()) } else { "not benchmarked".to_string() };
     println!("gpu: {gpu_desc}; cpu: {cpu_desc}");
     if let Some(info) = ctx.as_ref().and_then(|c| c.adapter_info())
-        && info.device_type == ebm_gpu::wgpu::DeviceType::Cpu
+        && info.device_type == crate::wgpu::DeviceType::Cpu
     {
         println!("note: {} is a software adapter: its timings say nothing about a real GPU", info.name);
     }
@@ -492,7 +492,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         Ok(mut s) => bench("gpu", &mut s)?,
                         // A case this adapter cannot run correctly (e.g. llvmpipe's loop cap) is
                         // reported and skipped, not timed wrong.
-                        Err(e @ ebm_gpu::Error::Limit(_)) => println!("note: gpu skips {label}: {e}"),
+                        Err(e @ crate::Error::Limit(_)) => println!("note: gpu skips {label}: {e}"),
                         Err(e) => return Err(anyhow::Error::new(e).context(format!("building the GPU sampler for {label}"))),
                     }
                 }
@@ -529,14 +529,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if let Some(path) = &args.csv {
         if !rows.is_empty() || nn_rows.is_empty() {
-            ebm_gpu::io::write_atomic(path, csv(&rows).as_bytes())?;
+            crate::io::write_atomic(path, csv(&rows).as_bytes())?;
             println!("wrote {}", path.display());
         }
         if !nn_rows.is_empty() {
             // The nn table has its own columns: PATH itself for --suite nn, PATH-nn.csv beside
             // the sampler table otherwise.
             let nn_path = if rows.is_empty() { path.clone() } else { nn_csv_path(path) };
-            ebm_gpu::io::write_atomic(&nn_path, nn::csv(&nn_rows).as_bytes())?;
+            crate::io::write_atomic(&nn_path, nn::csv(&nn_rows).as_bytes())?;
             println!("wrote {}", nn_path.display());
         }
     }

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use ebm_gpu::eval::diagnostics;
-use ebm_gpu::io;
+use crate::eval::diagnostics;
+use crate::io;
 
 /// Join the .npy outputs of `ebm sample --shard I/N` runs, in shard order, into the file one
 /// run of all the chains writes: final states ([chains, dim]) are stacked along the chains,
@@ -30,7 +30,7 @@ pub struct MergeArgs {
 }
 
 pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
-    let mut paths = crate::outputs::Paths::new();
+    let mut paths = crate::cli::outputs::Paths::new();
     for input in &args.inputs {
         paths.input("input", input);
     }
@@ -77,7 +77,7 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.diagnostics {
         let (chains, dim) = (shape[1], shape[2]);
         let summaries = diagnostics::summarize_trace(&joined, chains, dim).with_context(|| format!("diagnostics of {}", args.out.display()))?;
-        crate::sample::print_summaries(&summaries);
+        crate::cli::sample::print_summaries(&summaries);
         let report = serde_json::json!({
             "chains": chains,
             "draws_per_chain": shape[0],

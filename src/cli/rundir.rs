@@ -77,7 +77,7 @@ impl Drop for RunLock {
     }
 }
 
-/// Removes the temporary files (`.NAME.tmp-PID-N`, see `ebm_gpu::io::write_atomic`) that writes
+/// Removes the temporary files (`.NAME.tmp-PID-N`, see `crate::io::write_atomic`) that writes
 /// interrupted by a kill or a crash left in `dir` and its `figures/`. Only called with the run's
 /// lock held, so no live writer owns them. Returns how many were removed.
 pub fn remove_stale_temps(dir: &Path) -> usize {
@@ -112,15 +112,15 @@ pub fn data_hash(values: &[f32]) -> String {
 }
 
 /// A run description (`run.json`) read through the size plan's bounded reader (at most
-/// [`ebm_gpu::plan::JSON_LIMIT`]), so a run dir whose run.json was replaced by something huge is
+/// [`crate::plan::JSON_LIMIT`]), so a run dir whose run.json was replaced by something huge is
 /// refused after a bounded read; `None` when there is none.
 pub fn read_run_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Option<T>> {
-    use ebm_gpu::plan;
+    use crate::plan;
     let what = "run description";
     let limit = plan::Limit::at_most(plan::JSON_LIMIT, "the most a run description may hold")?;
     let file = match plan::open_file(path, what, &limit) {
         Ok(f) => f,
-        Err(ebm_gpu::Error::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(crate::Error::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
     };
     let bytes = plan::read_checked(file, path, what, &limit, &mut plan::undeclared)?;
@@ -131,7 +131,7 @@ pub fn read_run_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Res
 /// The canonical path of a data argument that names an existing file or folder (a toy dataset's
 /// name names none), for run.json: resume compares files by it, not by the text typed.
 pub fn data_file(arg: &Path) -> Option<PathBuf> {
-    arg.exists().then(|| crate::outputs::canonical(arg))
+    arg.exists().then(|| crate::cli::outputs::canonical(arg))
 }
 
 /// The flags the user gave on the command line (as `--name`), as opposed to defaults.

@@ -1,16 +1,16 @@
 //! `ebm ood`: out-of-distribution detection with an energy: the energy of every input of an
 //! in-distribution test set and of one or more other sets, AUROC, AUPR and FPR at 95 % TPR per
-//! other set (library: `ebm_gpu::eval::ood`), overlaid energy histograms, a threshold at a
+//! other set (library: `crate::eval::ood`), overlaid energy histograms, a threshold at a
 //! chosen percentile of the in-distribution energies, and a JSON report.
 
 use std::path::PathBuf;
 
-use crate::backend::{self, Backend};
+use crate::cli::backend::{self, Backend};
 use anyhow::{Context, bail};
-use ebm_gpu::data::{self, Split};
-use ebm_gpu::energy::{Energy, spec};
-use ebm_gpu::eval::ood;
-use ebm_gpu::train::eval;
+use crate::data::{self, Split};
+use crate::energy::{Energy, spec};
+use crate::eval::ood;
+use crate::train::eval;
 use serde::Serialize;
 
 /// Out-of-distribution detection: energies of the in-distribution test set and of other sets;
@@ -36,13 +36,13 @@ pub struct OodArgs {
     #[arg(long)]
     pub limit: Option<usize>,
     /// Percentile of the in-distribution energies reported as the decision threshold.
-    #[arg(long, default_value_t = 95.0, value_parser = crate::numbers::finite_f64)]
+    #[arg(long, default_value_t = 95.0, value_parser = crate::cli::numbers::finite_f64)]
     pub percentile: f64,
     /// Also score with the input-complexity correction (Serra et al. 2020): energy minus
     /// WEIGHT x ln 2 x the input's length in bits as a PNG, which discounts simple inputs.
     /// WEIGHT 1 is the published form for energies on the scale of a negative log-likelihood in
     /// nats; energies trained with a regulariser are usually much smaller, so try a smaller one.
-    #[arg(long, value_name = "WEIGHT", num_args = 0..=1, default_missing_value = "1", value_parser = crate::numbers::finite_f32)]
+    #[arg(long, value_name = "WEIGHT", num_args = 0..=1, default_missing_value = "1", value_parser = crate::cli::numbers::finite_f32)]
     pub complexity: Option<f32>,
     /// Overlaid energy histograms (in-distribution blue, then orange, green, red, purple, brown)
     /// with the threshold as a dashed line.
@@ -66,19 +66,19 @@ pub fn load_set(spec: &str, dim: usize, rows_for_noise: usize, seed: u64, limit:
         let n = limit.unwrap_or(rows_for_noise).min(rows_for_noise.max(1));
         (0..n * dim)
             .map(|k| {
-                let u = ebm_gpu::rng::uniform4(seed, (k / dim) as u32, 0, ebm_gpu::rng::Stream::Init, (k % dim) as u32 / 4);
+                let u = crate::rng::uniform4(seed, (k / dim) as u32, 0, crate::rng::Stream::Init, (k % dim) as u32 / 4);
                 2.0 * u[k % dim % 4] - 1.0
             })
             .collect()
     } else {
-        let path = PathBuf::from(crate::train::data_path(spec));
+        let path = PathBuf::from(crate::cli::train::data_path(spec));
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
         let (values, width) = if path.is_dir() || ext == "gz" || path.to_string_lossy().contains("idx") {
             let set = if path.is_dir() { data::load(&path, split)? } else { data::idx::load_images(&path, None)? };
             let d = set.dim();
             (set.images.iter().map(|v| 2.0 * v - 1.0).collect::<Vec<f32>>(), d)
         } else if ext == "npy" || ext == "csv" {
-            ebm_gpu::data::toy::read_rows(&path)?
+            crate::data::toy::read_rows(&path)?
         } else {
             bail!("{spec:?} is neither mnist, fashion-mnist, noise, an image folder or IDX file, nor a .npy/.csv file");
         };
@@ -135,7 +135,7 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
     if !(0.0..=100.0).contains(&args.percentile) {
         bail!("--percentile must be in [0, 100], got {}", args.percentile);
     }
-    crate::outputs::Paths::new().optional_outputs(&[("--png", &args.png, "png"), ("--json", &args.json, "json")])?;
+    crate::cli::outputs::Paths::new().optional_outputs(&[("--png", &args.png, "png"), ("--json", &args.json, "json")])?;
     let energy = spec::resolve_energy(&args.energy).context("--energy")?;
     let dim = energy.dim();
     let shape = energy.image_shape();
@@ -147,8 +147,8 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
     let energies_of = |rows: &[f32]| -> anyhow::Result<Vec<f32>> {
         Ok(match &ctx {
             Some(c) => match &energy {
-                Energy::Net(net) => ebm_gpu::nn::gpu_net::energies_batch(c, net, rows)?,
-                _ => ebm_gpu::energy::gpu::energy_grad_batch(c, &energy, rows)?.0,
+                Energy::Net(net) => crate::nn::gpu_net::energies_batch(c, net, rows)?,
+                _ => crate::energy::gpu::energy_grad_batch(c, &energy, rows)?.0,
             },
             None => eval::energies(&energy, rows),
         })
@@ -224,17 +224,17 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
     }
     if let Some(png) = &args.png {
         let values: Vec<&[f32]> = sets.iter().map(|(_, e)| e.as_slice()).collect();
-        ebm_gpu::io::figure::overlaid_histograms_png(png, &values, Some(threshold))?;
+        crate::io::figure::overlaid_histograms_png(png, &values, Some(threshold))?;
         let legend: Vec<String> = sets
             .iter()
             .enumerate()
-            .map(|(k, (name, _))| format!("{} {name}", ebm_gpu::io::figure::SET_COLORS[k % 6].0))
+            .map(|(k, (name, _))| format!("{} {name}", crate::io::figure::SET_COLORS[k % 6].0))
             .collect();
         println!("wrote {} ({})", png.display(), legend.join(", "));
     }
     if let Some(json) = &args.json {
         let report = Report { energy: &args.energy, percentile: args.percentile, threshold, executor, sets: reports };
-        ebm_gpu::io::write_atomic(json, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        crate::io::write_atomic(json, serde_json::to_string_pretty(&report)?.as_bytes())?;
         println!("wrote {}", json.display());
     }
     Ok(())

@@ -22,15 +22,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use ebm_gpu::energy::Energy;
-use ebm_gpu::gpu::GpuContext;
-use ebm_gpu::nn::gpu::{Epilogue, NnKernels, NnOp, Slice};
-use ebm_gpu::nn::ops::{self, ConvGeom};
-use ebm_gpu::nn::{Architecture, LayerKind, Network};
-use ebm_gpu::rng;
-use ebm_gpu::sampler::cpu::CpuSampler;
-use ebm_gpu::sampler::layered::gpu_sampler;
-use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
+use crate::energy::Energy;
+use crate::gpu::GpuContext;
+use crate::nn::gpu::{Epilogue, NnKernels, NnOp, Slice};
+use crate::nn::ops::{self, ConvGeom};
+use crate::nn::{Architecture, LayerKind, Network};
+use crate::rng;
+use crate::sampler::cpu::CpuSampler;
+use crate::sampler::layered::gpu_sampler;
+use crate::sampler::{ChainSampler, SamplerConfig, SamplerKind};
 use rayon::prelude::*;
 
 use super::{BenchArgs, SEED, si};
@@ -211,7 +211,7 @@ fn gemm_rows(
             let per = n.div_ceil(rayon::current_num_threads());
             let (_, sgemm_seconds) = time_cpu(s.min_secs, || {
                 y.par_chunks_mut(per * outputs).zip(x.par_chunks(per * inputs)).for_each(|(ys, xs)| {
-                    ebm_gpu::nn::ops::gemm(ys.len() / outputs, inputs, outputs, xs, (inputs, 1), &w, (1, inputs), 0.0, ys, (outputs, 1))
+                    crate::nn::ops::gemm(ys.len() / outputs, inputs, outputs, xs, (inputs, 1), &w, (1, inputs), 0.0, ys, (outputs, 1))
                 });
             });
             let (reps, seconds) = time_cpu(s.min_secs, || {
@@ -319,12 +319,12 @@ fn conv_rows(
             let mut outs: Vec<Vec<f32>> = split.iter().map(|_| vec![0.0; patch.max(g.out_c) * per * ohw]).collect();
             let (_, sf) = time_cpu(s.min_secs, || {
                 outs.par_iter_mut().zip(&split).for_each(|(c, &(_, count))| {
-                    ebm_gpu::nn::ops::gemm(g.out_c, patch, count * ohw, &w, (patch, 1), &col, (count * ohw, 1), 0.0, c, (count * ohw, 1))
+                    crate::nn::ops::gemm(g.out_c, patch, count * ohw, &w, (patch, 1), &col, (count * ohw, 1), 0.0, c, (count * ohw, 1))
                 });
             });
             let (_, sb) = time_cpu(s.min_secs, || {
                 outs.par_iter_mut().zip(&split).for_each(|(c, &(_, count))| {
-                    ebm_gpu::nn::ops::gemm(patch, g.out_c, count * ohw, &w, (1, patch), &dyg, (count * ohw, 1), 0.0, c, (count * ohw, 1))
+                    crate::nn::ops::gemm(patch, g.out_c, count * ohw, &w, (1, patch), &dyg, (count * ohw, 1), 0.0, c, (count * ohw, 1))
                 });
             });
             let mut y = vec![0.0f32; batch * g.out_len()];
@@ -368,7 +368,7 @@ fn sampler_rows(
     let energy = Energy::Net(net.clone());
     let dim = net.input_dim();
     let per_eval = net.flops_per_energy_grad() as f64;
-    let software = ctx.and_then(|c| c.adapter_info()).is_some_and(ebm_gpu::gpu::executor::is_software);
+    let software = ctx.and_then(|c| c.adapter_info()).is_some_and(crate::gpu::executor::is_software);
     for kind in [SamplerKind::Ula, SamplerKind::Mala] {
         let name = kind.name().to_uppercase();
         // Seconds per chain-step of the GPU, for the software-adapter cap.

@@ -2,16 +2,16 @@
 //! their final states, print acceptance, throughput and diagnostics.
 
 use anyhow::{Context, bail};
-use crate::backend::{self, Backend};
+use crate::cli::backend::{self, Backend};
 use clap::{Args, ValueEnum};
-use ebm_gpu::energy::{Energy, spec};
-use ebm_gpu::eval::diagnostics::{self, MIN_DRAWS, Summary};
-use ebm_gpu::io::{self, figure};
-use ebm_gpu::plan::{self, Plan, Work};
-use crate::numbers::{SAMPLE_FLAGS, with_flag_names};
-use ebm_gpu::sampler::adapt::{Adaptation, warm_up};
-use ebm_gpu::sampler::{ChainSampler, ChainStats, SamplerConfig, SamplerKind, Tempering};
-use ebm_gpu::sampler::cpu::CpuSampler;
+use crate::energy::{Energy, spec};
+use crate::eval::diagnostics::{self, MIN_DRAWS, Summary};
+use crate::io::{self, figure};
+use crate::plan::{self, Plan, Work};
+use crate::cli::numbers::{SAMPLE_FLAGS, with_flag_names};
+use crate::sampler::adapt::{Adaptation, warm_up};
+use crate::sampler::{ChainSampler, ChainStats, SamplerConfig, SamplerKind, Tempering};
+use crate::sampler::cpu::CpuSampler;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -54,14 +54,14 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: u32,
     /// Step size h (> 0); with --warmup, where adaptation starts.
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.01, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 0.01, allow_negative_numbers = true)]
     pub step_size: f32,
     /// Warm-up steps (mala, hmc, rwmh): dual averaging of the step size towards
     /// --target-accept and a diagonal mass matrix from the chains' variances half-way.
     #[arg(long, default_value_t = 0)]
     pub warmup: u32,
     /// Warm-up target acceptance (default: 0.574 MALA, 0.8 HMC, 0.234 RWMH).
-    #[arg(long, value_parser = crate::numbers::finite_f64, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f64, allow_negative_numbers = true)]
     pub target_accept: Option<f64>,
     /// Warm-up adapts one step size per chain instead of one shared by all chains.
     #[arg(long)]
@@ -77,25 +77,25 @@ pub struct SampleArgs {
     pub leapfrog_jitter: u32,
     /// HMC: scale each proposal's step uniformly in [1 - J, 1 + J] (0 disables; jitter keeps
     /// trajectories from resonating with the target's periods).
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.2, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 0.2, allow_negative_numbers = true)]
     pub step_jitter: f32,
     /// Parallel tempering with R replicas per chain (1: off); output is the temperature-1 replica.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub tempering: u32,
     /// Parallel tempering: the hottest temperature of the geometric ladder.
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 10.0, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 10.0, allow_negative_numbers = true)]
     pub max_temperature: f32,
     /// Parallel tempering: an explicit ladder, e.g. 1,2,4,8 (overrides --tempering and --max-temperature).
-    #[arg(long, value_parser = crate::numbers::finite_f32, value_delimiter = ',', allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, value_delimiter = ',', allow_negative_numbers = true)]
     pub temperatures: Option<Vec<f32>>,
     /// Parallel tempering: steps between rounds of neighbour swaps.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub swap_every: u32,
     /// ULA only: noise standard deviation (default sqrt(2h)).
-    #[arg(long, value_parser = crate::numbers::finite_f32, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, allow_negative_numbers = true)]
     pub noise_scale: Option<f32>,
     /// ULA only: clamp each gradient component to [-C, C].
-    #[arg(long, value_parser = crate::numbers::finite_f32, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, allow_negative_numbers = true)]
     pub grad_clamp: Option<f32>,
     /// ULA only: clamp states to the box LO,HI after each step.
     #[arg(long = "box", value_parser = parse_box, value_name = "LO,HI", allow_hyphen_values = true)]
@@ -112,7 +112,7 @@ pub struct SampleArgs {
     pub shard: Option<(u32, u32)>,
     /// Standard deviation of the Gaussian the chains start from (with --init uniform, the
     /// half-width of the uniform box).
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 1.0, allow_negative_numbers = true)]
     pub init_std: f32,
     /// Where chains start: gaussian (N(0, init-std^2)), uniform (U[-init-std, init-std], the
     /// image recipe's noise), replay (the replay buffer of the training checkpoint named by
@@ -178,12 +178,12 @@ fn shard_chains(args: &SampleArgs) -> anyhow::Result<(u32, usize)> {
 
 pub fn parse_box(s: &str) -> Result<(f32, f32), String> {
     let (lo, hi) = s.split_once(',').ok_or("expected LO,HI")?;
-    let num = |v: &str| crate::numbers::finite_f32(v.trim());
+    let num = |v: &str| crate::cli::numbers::finite_f32(v.trim());
     Ok((num(lo)?, num(hi)?))
 }
 
 /// The file an `--energy` argument reads (a spec file, the weights of mlp:/net:, an rbm: checkpoint), for
-/// [`crate::outputs::Paths::input`]; presets and inline JSON name no file and are not registered.
+/// [`crate::cli::outputs::Paths::input`]; presets and inline JSON name no file and are not registered.
 pub fn energy_file(energy: &str) -> &Path {
     let arg = energy.trim_start();
     Path::new(["mlp:", "net:", "rbm:"].iter().find_map(|p| arg.strip_prefix(p)).unwrap_or(energy))
@@ -192,7 +192,7 @@ pub fn energy_file(energy: &str) -> &Path {
 /// Every output checked before any sampling: format by extension, folder, and no output the
 /// same file as the energy's file or another output.
 fn check_outputs(args: &SampleArgs) -> anyhow::Result<()> {
-    let mut paths = crate::outputs::Paths::new();
+    let mut paths = crate::cli::outputs::Paths::new();
     paths.input("--energy", energy_file(&args.energy));
     for (path, flag, ext) in [
         (&args.out, "--out", &["npy", "csv"][..]),
@@ -347,7 +347,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         }
     }
     let mut sampler: Box<dyn ChainSampler> = match backend::open(args.backend)? {
-        Some(ctx) => ebm_gpu::sampler::layered::gpu_sampler(ctx, &energy, config.clone(), &init)?,
+        Some(ctx) => crate::sampler::layered::gpu_sampler(ctx, &energy, config.clone(), &init)?,
         None => Box::new(CpuSampler::new(&energy, config.clone(), &init)?),
     };
     if let Some(fixed) = &fixed {
@@ -366,7 +366,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let after_warmup = sampler.stats()?;
 
     let mut bar =
-        crate::progress::Progress::new("sampling", "steps", args.steps as u64, "{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}");
+        crate::cli::progress::Progress::new("sampling", "steps", args.steps as u64, "{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}");
     // About 50 progress updates; each chunk is a run that waits for its work.
     let chunk = (args.steps / 50).max(1);
     let start = Instant::now();
@@ -549,7 +549,7 @@ fn write_figure(path: &Path, energy: &Energy, states: &[f32]) -> anyhow::Result<
         // A grid of the first 64 chains (each channel a tile), pixels in [-1, 1] as images
         // are scaled for training.
         let shown: Vec<f32> = states[..states.len().min(64 * dim)].iter().map(|v| 0.5 * (v + 1.0)).collect();
-        ebm_gpu::rbm::figure::image_grid_png(path, &shown, h, w, 8 * c, 3, ebm_gpu::rbm::figure::Scale::Unit)?;
+        crate::rbm::figure::image_grid_png(path, &shown, h, w, 8 * c, 3, crate::rbm::figure::Scale::Unit)?;
         return Ok(());
     }
     if dim != 2 {
@@ -573,7 +573,7 @@ fn with_class(energy: Energy, class: Option<usize>) -> anyhow::Result<Energy> {
                 anyhow::bail!("--class {y}: the network has {} classes (0..{})", net.outputs, net.outputs - 1);
             }
             let mut net = (*net).clone();
-            net.head = ebm_gpu::nn::Head::Class(y);
+            net.head = crate::nn::Head::Class(y);
             Ok(Energy::Net(std::sync::Arc::new(net)))
         }
         _ => anyhow::bail!("--class needs a classifier network (K > 1 outputs, e.g. net:JEM_CHECKPOINT)"),
@@ -590,11 +590,11 @@ fn initial_states(args: &SampleArgs, first: u32, chains: usize, dim: usize) -> a
         Ok((0..chains).flat_map(|c| values[(first as usize + c) % n * dim..][..dim].to_vec()).collect())
     };
     match args.init.as_str() {
-        "gaussian" => Ok(ebm_gpu::rng::initial_states(args.seed, first, chains, dim, args.init_std)),
+        "gaussian" => Ok(crate::rng::initial_states(args.seed, first, chains, dim, args.init_std)),
         "uniform" => Ok((0..chains * dim)
             .map(|k| {
                 let (c, i) = (first + (k / dim) as u32, k % dim);
-                let u = ebm_gpu::rng::uniform4(args.seed, c, 0, ebm_gpu::rng::Stream::Init, i as u32 / 4)[i % 4];
+                let u = crate::rng::uniform4(args.seed, c, 0, crate::rng::Stream::Init, i as u32 / 4)[i % 4];
                 args.init_std * (2.0 * u - 1.0)
             })
             .collect()),
@@ -602,7 +602,7 @@ fn initial_states(args: &SampleArgs, first: u32, chains: usize, dim: usize) -> a
             let Some(path) = args.energy.strip_prefix("net:").or_else(|| args.energy.strip_prefix("mlp:")) else {
                 bail!("--init replay needs --energy net:CHECKPOINT (a training checkpoint with its replay buffer)");
             };
-            let (state, config) = ebm_gpu::train::checkpoint::load(std::path::Path::new(path))
+            let (state, config) = crate::train::checkpoint::load(std::path::Path::new(path))
                 .with_context(|| format!("--init replay: {path} is not a training checkpoint"))?;
             if state.replay.is_empty() {
                 bail!("--init replay: {path} has no replay buffer (trained with nce)");
@@ -610,7 +610,7 @@ fn initial_states(args: &SampleArgs, first: u32, chains: usize, dim: usize) -> a
             rows("replay", state.replay, config.dim())
         }
         file => {
-            let (values, width) = ebm_gpu::data::toy::read_rows(std::path::Path::new(file)).with_context(|| format!("--init {file}"))?;
+            let (values, width) = crate::data::toy::read_rows(std::path::Path::new(file)).with_context(|| format!("--init {file}"))?;
             rows(file, values, width)
         }
     }
@@ -621,10 +621,10 @@ fn parse_fix(text: &str, dim: usize) -> anyhow::Result<Vec<Option<f32>>> {
     let mut fixed = vec![None; dim];
     let path = std::path::Path::new(text);
     if !text.contains('=') {
-        let (values, width) = ebm_gpu::data::toy::read_rows(path)
+        let (values, width) = crate::data::toy::read_rows(path)
             .or_else(|_| {
                 // read_rows refuses NaN: NaN marks free dimensions here, so read the raw array.
-                ebm_gpu::io::read_samples(path).map(|(v, _, cols)| (v, cols))
+                crate::io::read_samples(path).map(|(v, _, cols)| (v, cols))
             })
             .with_context(|| format!("--fix {text}: neither I=V pairs nor a readable .npy/.csv file"))?;
         if values.len() != dim || width != dim {

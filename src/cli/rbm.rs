@@ -2,16 +2,16 @@
 //! the 8x8 digits CSV, on the GPU or the CPU executor.
 
 use anyhow::{Context, bail};
-use crate::backend::Backend;
+use crate::cli::backend::Backend;
 use clap::{Args, Subcommand, ValueEnum};
-use ebm_gpu::data::{self, Binarize, Dataset, Split};
-use ebm_gpu::rbm::ais::{self, AisConfig, BetaSchedule};
-use ebm_gpu::rbm::eval::{Executor, LogZConfig};
-use ebm_gpu::rbm::figure::{Scale, grid_pixels, image_grid_png};
-use ebm_gpu::rbm::train::{self, LrSchedule, Method, TrainConfig, TrainState};
-use ebm_gpu::rbm::{Rbm, Visible, checkpoint, cpu, gpu, logz};
+use crate::data::{self, Binarize, Dataset, Split};
+use crate::rbm::ais::{self, AisConfig, BetaSchedule};
+use crate::rbm::eval::{Executor, LogZConfig};
+use crate::rbm::figure::{Scale, grid_pixels, image_grid_png};
+use crate::rbm::train::{self, LrSchedule, Method, TrainConfig, TrainState};
+use crate::rbm::{Rbm, Visible, checkpoint, cpu, gpu, logz};
 use indicatif::{ProgressBar, ProgressStyle};
-use crate::rundir::Given;
+use crate::cli::rundir::Given;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
@@ -77,17 +77,17 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
     /// Learning rate of SGD with momentum.
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.05)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 0.05)]
     pub lr: f32,
     /// constant, linear:FINAL_FRACTION (to lr x FINAL_FRACTION over the run) or exp:GAMMA
     /// (lr x GAMMA^epoch).
     #[arg(long, default_value = "constant")]
     pub lr_schedule: String,
     /// SGD momentum.
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.5)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 0.5)]
     pub momentum: f32,
     /// L2 weight decay on the weights.
-    #[arg(long, value_parser = crate::numbers::finite_f32, default_value_t = 0.0)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 0.0)]
     pub weight_decay: f32,
     /// Gaussian (unit-variance) visibles instead of binary (use with --binarize none).
     #[arg(long)]
@@ -175,7 +175,7 @@ impl AisArgs {
         if self.betas < ais::MIN_INTERVALS {
             bail!("--betas {}: too few temperatures for AIS to mean anything; use at least {} (thousands for models trained on real data)", self.betas, ais::MIN_INTERVALS);
         }
-        Ok(ebm_gpu::plan::per_step("--betas", self.betas as u64, ebm_gpu::plan::MAX_BETAS, "AIS temperatures")?)
+        Ok(crate::plan::per_step("--betas", self.betas as u64, crate::plan::MAX_BETAS, "AIS temperatures")?)
     }
 
     /// Refuses settings that cannot mean anything or would take absurdly long for `rbm`,
@@ -198,7 +198,7 @@ impl AisArgs {
         let (runs, v, h) = (self.ais_runs as u64, rbm.n_vis as u64, rbm.n_hid as u64);
         let flags = format!("--ais-runs {} x (3 x --betas {} + --reverse-gibbs {})", self.ais_runs, self.betas, self.reverse_gibbs);
         let steps = 3 * self.betas as u64 + self.reverse_gibbs as u64;
-        ebm_gpu::plan::Work::new().add(flags, format!("AIS on this {v}x{h} RBM"), &[runs, steps, 2, v, h]).check()?;
+        crate::plan::Work::new().add(flags, format!("AIS on this {v}x{h} RBM"), &[runs, steps, 2, v, h]).check()?;
         Ok(())
     }
 
@@ -254,7 +254,7 @@ pub fn run(args: &RbmArgs, given: &Given) -> anyhow::Result<()> {
 }
 
 pub fn executor(backend: Backend) -> anyhow::Result<Executor> {
-    Ok(crate::backend::open(backend)?.map_or(Executor::Cpu, Executor::Gpu))
+    Ok(crate::cli::backend::open(backend)?.map_or(Executor::Cpu, Executor::Gpu))
 }
 
 fn load(args: &DataArgs, split: Split) -> anyhow::Result<Dataset> {
@@ -293,9 +293,9 @@ struct RunData {
     binarize: String,
     data_seed: u64,
     limit: Option<usize>,
-    /// [`crate::rundir::data_hash`] of the training rows as loaded and binarised.
+    /// [`crate::cli::rundir::data_hash`] of the training rows as loaded and binarised.
     data_hash: String,
-    /// [`crate::rundir::data_file`] of `data`; absent in runs of older versions.
+    /// [`crate::cli::rundir::data_file`] of `data`; absent in runs of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     data_file: Option<PathBuf>,
 }
@@ -312,14 +312,14 @@ const RESUME_MAY_CHANGE: &str = "a resume may change --epochs (upwards), --backe
 fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
     for (flag, k) in [("--cd", a.cd), ("--pcd", a.pcd)] {
         if let Some(k) = k {
-            ebm_gpu::plan::per_step(flag, k as u64, ebm_gpu::plan::MAX_STEPS_PER_STEP, "Gibbs steps per batch")?;
+            crate::plan::per_step(flag, k as u64, crate::plan::MAX_STEPS_PER_STEP, "Gibbs steps per batch")?;
         }
     }
     let run_dir = a.dir()?;
-    let mut paths = crate::outputs::Paths::new();
+    let mut paths = crate::cli::outputs::Paths::new();
     paths.input("--data", &a.data.data);
     paths.output_dir("--run-dir", &run_dir, &[RUN_FILE, CHECKPOINT, METRICS, FILTERS])?;
-    crate::rundir::with_lock(&run_dir, || train_locked(a, given, &run_dir))
+    crate::cli::rundir::with_lock(&run_dir, || train_locked(a, given, &run_dir))
 }
 
 /// `ebm rbm train` with the run dir's lock held.
@@ -351,8 +351,8 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
         binarize: format!("{:?}", data_args.binarize).to_lowercase(),
         data_seed: data_args.data_seed,
         limit: data_args.limit,
-        data_hash: crate::rundir::data_hash(&train_x.images),
-        data_file: crate::rundir::data_file(&data_args.data),
+        data_hash: crate::cli::rundir::data_hash(&train_x.images),
+        data_file: crate::cli::rundir::data_file(&data_args.data),
     };
     if !resume {
         plan(a, &train_x)?;
@@ -363,7 +363,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
         (None, None) => Method::Cd(1),
     };
     let mut config = TrainConfig::new(method, a.batch, a.lr, a.epochs, a.seed);
-    let flags = |e| crate::numbers::with_flag_names(e, crate::numbers::RBM_TRAIN_FLAGS);
+    let flags = |e| crate::cli::numbers::with_flag_names(e, crate::cli::numbers::RBM_TRAIN_FLAGS);
     config.schedule = LrSchedule::parse(&a.lr_schedule).map_err(flags)?;
     config.momentum = a.momentum;
     config.weight_decay = a.weight_decay;
@@ -400,7 +400,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     };
     work(&config, state.epoch, train_x.rows, train_x.dim(), state.rbm.n_hid)?;
     // Written once the resume is known to be sound (a resume keeps the data, so the file too).
-    ebm_gpu::io::write_atomic(&run_dir.join(RUN_FILE), serde_json::to_string_pretty(&run_data)?.as_bytes())?;
+    crate::io::write_atomic(&run_dir.join(RUN_FILE), serde_json::to_string_pretty(&run_data)?.as_bytes())?;
     let first_epoch = state.epoch;
     let exec = executor(a.backend)?;
     eprintln!("training {}x{} with {} on {} rows ({})", train_x.dim(), state.rbm.n_hid, config.method, train_x.rows, exec.describe());
@@ -409,7 +409,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     // Rows after the checkpoint's epoch (a run killed between its metrics and its checkpoint)
     // are dropped: they are trained again.
     let mut metrics = format!("{METRICS_HEADER}\n");
-    for row in ebm_gpu::io::keep_rows_through(&metrics_path, METRICS_HEADER, first_epoch)? {
+    for row in crate::io::keep_rows_through(&metrics_path, METRICS_HEADER, first_epoch)? {
         metrics.push_str(&row);
         metrics.push('\n');
     }
@@ -426,7 +426,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
         let pl = exec.pseudo_likelihood(&state.rbm, sub, epoch as u64)?;
         eprintln!("epoch {}: {:.2}s, recon error {:.4}, pseudo-likelihood {pl:.3}", epoch + 1, report.seconds, report.recon_error);
         metrics.push_str(&format!("{},{:.4},{:.6},{:.6},{}\n", epoch + 1, report.seconds, report.recon_error, pl, exec.describe().replace(',', ";")));
-        ebm_gpu::io::write_atomic(&metrics_path, metrics.as_bytes())?;
+        crate::io::write_atomic(&metrics_path, metrics.as_bytes())?;
         // The figure before the checkpoint: a checkpoint at an epoch promises its outputs.
         write_filters(run_dir, &state.rbm, h, w)?;
         checkpoint::save(&ckpt, &state, Some(&config))?;
@@ -440,7 +440,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
 /// bounded reader already checked.)
 fn plan(a: &TrainArgs, train_x: &Dataset) -> anyhow::Result<()> {
     let (v, h, b) = (train_x.dim() as u64, a.hidden as u64, a.batch as u64);
-    let mut plan = ebm_gpu::plan::Plan::new();
+    let mut plan = crate::plan::Plan::new();
     // Weights, their gradient and momentum, the executor's copy, the checkpoint's copy and its
     // encoding.
     plan.add(format!("--hidden {} x {v} visible units", a.hidden), "the weights", &[v, h], 4, 6);
@@ -453,7 +453,7 @@ fn plan(a: &TrainArgs, train_x: &Dataset) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses training whose stated work is absurd (see `ebm_gpu::plan::Work`): each row of each
+/// Refuses training whose stated work is absurd (see `crate::plan::Work`): each row of each
 /// remaining epoch takes k Gibbs steps (two products with the weights each) and the gradient.
 fn work(config: &TrainConfig, from_epoch: u32, rows: usize, v: usize, h: usize) -> anyhow::Result<()> {
     let k = match config.method {
@@ -462,13 +462,13 @@ fn work(config: &TrainConfig, from_epoch: u32, rows: usize, v: usize, h: usize) 
     let epochs = config.epochs.saturating_sub(from_epoch) as u64;
     let flags = format!("--epochs {} x {rows} rows x {} (--cd/--pcd)", config.epochs, config.method);
     let what = format!("training a {v}x{h} RBM");
-    ebm_gpu::plan::Work::new().add(flags, what, &[epochs, rows as u64, 2 * k + 3, v as u64, h as u64]).check()?;
+    crate::plan::Work::new().add(flags, what, &[epochs, rows as u64, 2 * k + 3, v as u64, h as u64]).check()?;
     Ok(())
 }
 
 /// The run's `run.json`, or None for a run of an older version, which wrote none.
 fn read_run_data(run_dir: &Path) -> anyhow::Result<Option<RunData>> {
-    crate::rundir::read_run_json(&run_dir.join(RUN_FILE))
+    crate::cli::rundir::read_run_json(&run_dir.join(RUN_FILE))
 }
 
 /// The first 100 hidden units' filters as `filters.png` in the run dir.
@@ -575,7 +575,7 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
 fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
     let ckpt = run_checkpoint(&a.run_dir)?;
     let out = a.out.clone().unwrap_or_else(|| a.run_dir.join("samples.png"));
-    let mut paths = crate::outputs::Paths::new();
+    let mut paths = crate::cli::outputs::Paths::new();
     paths.input("--run-dir", &ckpt).input("--run-dir", &a.run_dir.join(RUN_FILE)).input("--run-dir", &a.run_dir.join(METRICS));
     paths.output("--out", &out, &["png"])?;
     let (state, _) = checkpoint::load(&ckpt)?;
@@ -592,12 +592,12 @@ fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
     grid_pixels(a.chains, h, w, cols, 3).with_context(|| format!("--chains {}: the --out grid", a.chains))?;
     // Initial and current visibles, hidden units, the read-back means: refused before allocating.
     let units = [a.chains as u64, (rbm.n_vis + rbm.n_hid) as u64];
-    ebm_gpu::plan::Plan::new().add(format!("--chains {}", a.chains), "the chains' visible and hidden units", &units, 4, 4).check()?;
+    crate::plan::Plan::new().add(format!("--chains {}", a.chains), "the chains' visible and hidden units", &units, 4, 4).check()?;
     let flags = format!("--chains {} x --steps {}", a.chains, a.steps);
     let what = format!("Gibbs sampling this {}x{} RBM", rbm.n_vis, rbm.n_hid);
-    ebm_gpu::plan::Work::new().add(flags, what, &[a.chains as u64, a.steps as u64, 2, rbm.n_vis as u64, rbm.n_hid as u64]).check()?;
+    crate::plan::Work::new().add(flags, what, &[a.chains as u64, a.steps as u64, 2, rbm.n_vis as u64, rbm.n_hid as u64]).check()?;
     // Chains start from Bernoulli(1/2) noise (Init stream).
-    let init: Vec<f32> = ebm_gpu::rng::initial_states(a.seed, 0, a.chains, rbm.n_vis, 1.0).iter().map(|&z| (z > 0.0) as u32 as f32).collect();
+    let init: Vec<f32> = crate::rng::initial_states(a.seed, 0, a.chains, rbm.n_vis, 1.0).iter().map(|&z| (z > 0.0) as u32 as f32).collect();
     let exec = executor(a.backend)?;
     let means = match &exec {
         Executor::Cpu => {

@@ -1,14 +1,14 @@
-//! `ebm restore`: inpainting and denoising of images with an energy (`ebm_gpu::restore`),
+//! `ebm restore`: inpainting and denoising of images with an energy (`crate::restore`),
 //! scored against the originals next to two baselines on the same images.
 
 use std::path::PathBuf;
 
-use crate::backend::{self, Backend};
+use crate::cli::backend::{self, Backend};
 use anyhow::{Context, bail};
-use ebm_gpu::data::Split;
-use ebm_gpu::energy::spec;
-use ebm_gpu::restore::{Pixel, RestoreConfig, mse, psnr, restore};
-use ebm_gpu::rng::{self, Stream};
+use crate::data::Split;
+use crate::energy::spec;
+use crate::restore::{Pixel, RestoreConfig, mse, psnr, restore};
+use crate::rng::{self, Stream};
 use serde::Serialize;
 
 /// Restore damaged images with an energy: Langevin dynamics on the missing pixels with the
@@ -38,22 +38,22 @@ pub struct RestoreArgs {
     pub mask: String,
     /// Gaussian noise of this std added to the observed pixels, which are then restored too
     /// (denoising); 0 keeps them exact.
-    #[arg(long, default_value_t = 0.0, value_parser = crate::numbers::finite_f32)]
+    #[arg(long, default_value_t = 0.0, value_parser = crate::cli::numbers::finite_f32)]
     pub noise: f32,
     /// Weight of the data-fidelity term |x - y|^2 / (2 noise^2) of noisy pixels.
-    #[arg(long, default_value_t = 1.0, value_parser = crate::numbers::finite_f32)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::cli::numbers::finite_f32)]
     pub fidelity: f32,
     /// Langevin steps.
     #[arg(long, default_value_t = 256)]
     pub steps: u32,
     /// Langevin step size [default: the checkpoint's training sampler, else 10].
-    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub step_size: Option<f32>,
     /// Langevin noise std [default: the checkpoint's training sampler, else 0.005].
-    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub noise_std: Option<f32>,
     /// Gradient clamp per coordinate, 0 off [default: the checkpoint's, else 0.03].
-    #[arg(long, value_parser = crate::numbers::finite_f32)]
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub grad_clamp: Option<f32>,
     /// Average this many restorations of each image (chains with their own noise and starting
     /// holes): the model's posterior mean, which a pixel-wise error rewards more than one sample.
@@ -117,7 +117,7 @@ struct Scores {
 }
 
 pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
-    crate::outputs::Paths::new().optional_outputs(&[
+    crate::cli::outputs::Paths::new().optional_outputs(&[
         ("--png", &args.png, "png"),
         ("--json", &args.json, "json"),
         ("--out", &args.out, "npy"),
@@ -134,7 +134,7 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
         bail!("--energy: ebm restore needs an energy of images (a network with a CxHxW input)");
     };
     // The checkpoint's training sampler, if the energy is one.
-    let trained = args.energy.strip_prefix("net:").and_then(|p| ebm_gpu::train::checkpoint::load(std::path::Path::new(p)).ok()).map(|(_, c)| c.langevin);
+    let trained = args.energy.strip_prefix("net:").and_then(|p| crate::train::checkpoint::load(std::path::Path::new(p)).ok()).map(|(_, c)| c.langevin);
     let step_size = args.step_size.or(trained.map(|l| l.step_size)).unwrap_or(10.0);
     let noise_std = args.noise_std.or(trained.map(|l| l.noise_std())).unwrap_or(0.005);
     let grad_clamp = args.grad_clamp.or(trained.map(|l| l.grad_clamp)).unwrap_or(0.03);
@@ -142,11 +142,11 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
         SplitArg::Train => Split::Train,
         SplitArg::Test => Split::Test,
     };
-    let originals = crate::ood::load_set(&args.data, dim, 0, args.seed, Some(args.limit), split).with_context(|| format!("--data {}", args.data))?;
+    let originals = crate::cli::ood::load_set(&args.data, dim, 0, args.seed, Some(args.limit), split).with_context(|| format!("--data {}", args.data))?;
     let n = originals.len() / dim;
     // The per-pixel training mean (the training split of a named or folder dataset, else the
     // images themselves).
-    let train = crate::ood::load_set(&args.data, dim, 0, args.seed, None, Split::Train).unwrap_or_else(|_| originals.clone());
+    let train = crate::cli::ood::load_set(&args.data, dim, 0, args.seed, None, Split::Train).unwrap_or_else(|_| originals.clone());
     let rows = train.len() / dim;
     let mean: Vec<f32> = (0..dim).map(|i| train.iter().skip(i).step_by(dim).map(|&v| v as f64).sum::<f64>() as f32 / rows as f32).collect();
     let file_mask = match args.mask.as_str() {
@@ -155,7 +155,7 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
             bail!("--mask {path}: unknown mask and no such file; expected top-half, left-half, random:P, box:X,Y,W,H, none or a .npy/.csv mask")
         }
         path => {
-            let (values, cols) = ebm_gpu::data::toy::read_rows(std::path::Path::new(path)).with_context(|| format!("--mask {path}"))?;
+            let (values, cols) = crate::data::toy::read_rows(std::path::Path::new(path)).with_context(|| format!("--mask {path}"))?;
             if values.len() != h * w {
                 bail!("--mask {path}: holds {} values ({} columns), the images are {h}x{w}", values.len(), cols);
             }
@@ -248,11 +248,11 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
                 tiles.extend(img[j * dim..(j + 1) * dim].iter().map(|v| 0.5 * (v + 1.0)));
             }
         }
-        ebm_gpu::rbm::figure::image_grid_png(png, &tiles, h * channels, w, 12, 3, ebm_gpu::rbm::figure::Scale::Unit)?;
+        crate::rbm::figure::image_grid_png(png, &tiles, h * channels, w, 12, 3, crate::rbm::figure::Scale::Unit)?;
         println!("wrote {} (columns: damaged, restored, original; 4 images a row)", png.display());
     }
     if let Some(out) = &args.out {
-        ebm_gpu::io::npy::write_f32(out, &restored, &[n, dim])?;
+        crate::io::npy::write_f32(out, &restored, &[n, dim])?;
         println!("wrote {}", out.display());
     }
     if let Some(json) = &args.json {
@@ -267,7 +267,7 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
             scores: &'a [Scores],
         }
         let report = Report { energy: &args.energy, data: &args.data, mask: &args.mask, noise: args.noise, images: n, config: format!("{config:?}"), scores: &scores };
-        ebm_gpu::io::write_atomic(json, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        crate::io::write_atomic(json, serde_json::to_string_pretty(&report)?.as_bytes())?;
         println!("wrote {}", json.display());
     }
     Ok(())

@@ -1,7 +1,7 @@
-//! `--backend` of every command: one flag, one policy ([`ebm_gpu::gpu::Backend::open`]).
+//! `--backend` of every command: one flag, one policy ([`crate::gpu::Backend::open`]).
 
 use clap::ValueEnum;
-use ebm_gpu::gpu::{self, GpuContext};
+use crate::gpu::{self, GpuContext};
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -84,11 +84,11 @@ pub const RBM_TRAIN_FLAGS: &[(&str, &str)] = &[
 
 /// Renames the setting an invalid-input error names to the flag that sets it, so the message
 /// says what the user typed.
-pub fn with_flag_names(e: ebm_gpu::Error, names: &[(&str, &str)]) -> ebm_gpu::Error {
+pub fn with_flag_names(e: crate::Error, names: &[(&str, &str)]) -> crate::Error {
     match e {
-        ebm_gpu::Error::InvalidInput { what, message } => {
+        crate::Error::InvalidInput { what, message } => {
             let what = names.iter().find(|(n, _)| *n == what).map_or(what, |(_, flag)| flag.to_string());
-            ebm_gpu::Error::InvalidInput { what, message }
+            crate::Error::InvalidInput { what, message }
         }
         other => other,
     }

@@ -1,0 +1,218 @@
+//! The `ebm` command line (feature `cli`): sample, inspect and benchmark energy-based models on
+//! the GPU or the CPU executor. The binary is [`main`]; [`run`] runs one command in-process with
+//! the same code, which is how the Python package reaches every job the CLI has.
+
+mod backend;
+mod bench;
+mod classify;
+#[cfg(test)]
+mod help_tests;
+mod net;
+mod merge;
+mod numbers;
+mod ood;
+mod outputs;
+mod progress;
+mod rbm;
+mod restore;
+mod rundir;
+mod sample;
+mod score;
+mod train;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ebm",
+    version,
+    about = "Energy-based models on the GPU (WGSL kernels through wgpu) with a fast CPU twin",
+    long_about = "Energy-based models on the GPU (WGSL kernels through wgpu) with a fast CPU twin.\n\n\
+                  --backend auto (every command's default) runs on a hardware GPU if one opens, \
+                  otherwise on the CPU executor; a software adapter (lavapipe, llvmpipe) only with \
+                  --backend gpu. The GPU adapter can be chosen with WGPU_BACKEND (vulkan, gl, metal, \
+                  dx12) and WGPU_ADAPTER_NAME (a substring of the adapter name); `ebm info` lists \
+                  them and says which executor auto picks."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List GPU adapters, the executor each --backend picks here, the adapter's limits, and the
+    /// CPU executor's threads.
+    Info,
+    /// Run many MCMC chains on an energy and write the final states (and a figure).
+    Sample(sample::SampleArgs),
+    /// Join the outputs of `ebm sample --shard I/N` runs (final states or traces) into what one
+    /// run of all the chains writes, and optionally their diagnostics.
+    Merge(merge::MergeArgs),
+    /// Measure chain-steps per second on the GPU and CPU executors side by side.
+    Bench(bench::BenchArgs),
+    /// Train an MLP energy on 2-D toy data or a point file: contrastive divergence with a
+    /// persistent replay buffer (cd, softplus, hinge) or NCE; checkpoints, metrics.csv, figures.
+    Train(train::TrainArgs),
+    /// Exact likelihood of a trained 2-D model by quadrature: held-out NLL (nats) and total
+    /// variation to the data; writes eval.json and a density figure to the run dir.
+    Eval(train::EvalArgs),
+    /// Score points under an energy: energy, gradient norm and log-density (closed form for
+    /// Gaussians and mixtures, quadrature for 2-D energies, exact or AIS log Z for an RBM's
+    /// free energy, otherwise "not available"); --ratio
+    /// A,B gives log p(a)/p(b) = E(b) - E(a) without Z. .npy/.csv/.json out.
+    Score(score::ScoreArgs),
+    /// Out-of-distribution detection with an energy: energies of an in-distribution test set
+    /// and of other sets (Fashion-MNIST, noise, files), AUROC, AUPR, FPR at 95 % TPR, energy
+    /// histograms, a threshold, a JSON report; optionally input-complexity corrected.
+    Ood(ood::OodArgs),
+    /// Restore damaged images with an energy: inpainting (Langevin on the missing pixels, the
+    /// observed ones fixed) or denoising (with the data-fidelity term); MSE and PSNR against
+    /// the originals next to two baselines; a (damaged, restored, original) grid.
+    Restore(restore::RestoreArgs),
+    /// Classify labelled images with a network of K > 1 outputs (e.g. a JEM checkpoint):
+    /// accuracy, NLL and expected calibration error.
+    Classify(classify::ClassifyArgs),
+    /// Restricted Boltzmann machines: train (CD-k, PCD-k), evaluate (exact log Z, AIS), sample.
+    Rbm(rbm::RbmArgs),
+    /// Write a randomly initialised MLP energy (PyTorch nn.Sequential layout, safetensors),
+    /// usable as `ebm sample --energy mlp:FILE`. `init-net` writes any network, MLPs included.
+    InitMlp(InitMlpArgs),
+    /// Write a randomly initialised network of any architecture (dense, convolutional, pooling,
+    /// several outputs; PyTorch nn.Sequential naming), usable as `ebm sample --energy net:FILE`.
+    InitNet(net::InitNetArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct InitMlpArgs {
+    /// Layer widths from the input to the output, which must be 1, e.g. 2,128,128,1.
+    #[arg(long, value_delimiter = ',', required = true)]
+    dims: Vec<usize>,
+    /// Hidden activation: relu, leaky_relu[:slope], silu, tanh, softplus, elu[:alpha].
+    #[arg(long, default_value = "silu")]
+    act: String,
+    /// The network outputs f = -E (the UvA / IGEBM convention).
+    #[arg(long)]
+    negate: bool,
+    /// Weights follow PyTorch's default initialisation, drawn from this seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output .safetensors file.
+    #[arg(long)]
+    out: std::path::PathBuf,
+}
+
+/// The private runtime directory set for adapter probing, when XDG_RUNTIME_DIR was unset.
+static QUIET_RUNTIME_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Without XDG_RUNTIME_DIR, probing GPU adapters makes the Wayland client library (loaded by
+/// the Vulkan and GL drivers' window-system code) print "error: XDG_RUNTIME_DIR is invalid or
+/// not set in the environment." several times, which reads as a failure. Point it at a
+/// private directory (0700, owned by this user) instead; no socket is there, so nothing
+/// connects. Called first thing in main, while the process has one thread.
+#[cfg(unix)]
+fn quiet_adapter_probing() {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else { return };
+    let dir = std::env::temp_dir().join(format!("ebm-runtime-{uid}"));
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    // Only a directory this user owns and no one else can enter (as the spec requires).
+    let private = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0);
+    if private {
+        // SAFETY: main calls this before any other thread exists.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+        let _ = QUIET_RUNTIME_DIR.set(dir);
+    }
+}
+
+#[cfg(not(unix))]
+fn quiet_adapter_probing() {}
+
+/// The `ebm` binary: parses the process's arguments (printing help or a usage error and exiting
+/// as clap does) and runs the command.
+pub fn main() -> anyhow::Result<()> {
+    quiet_adapter_probing();
+    dispatch(Cli::command().get_matches())
+}
+
+/// Runs one `ebm` command in this process: `args` as on the command line, the program name
+/// first (`["ebm", "sample", "--chains", "64"]`). A usage error (or `--help`) is returned as an
+/// error holding clap's text instead of exiting the process.
+pub fn run<I, T>(args: I) -> anyhow::Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = Cli::command().try_get_matches_from(args).map_err(|e| anyhow::anyhow!(e.render().to_string().trim_end().to_string()))?;
+    dispatch(matches)
+}
+
+fn dispatch(matches: clap::ArgMatches) -> anyhow::Result<()> {
+    // Which flags the user gave, not defaulted: a resume compares only those with its run.
+    let given = rundir::Given::from_matches(&matches);
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| anyhow::anyhow!(e.render().to_string().trim_end().to_string()))?;
+    match cli.command {
+        Command::Info => info(),
+        Command::Sample(args) => sample::run(&args),
+        Command::Merge(args) => merge::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::Train(args) => train::run_train(&args, &given),
+        Command::Eval(args) => train::run_eval(&args),
+        Command::Score(args) => score::run(&args, &given),
+        Command::Ood(args) => ood::run(&args),
+        Command::Restore(args) => restore::run(&args),
+        Command::Classify(args) => classify::run(&args),
+        Command::Rbm(args) => rbm::run(&args, &given),
+        Command::InitMlp(args) => init_mlp(&args),
+        Command::InitNet(args) => net::init_net(&args),
+    }
+}
+
+fn init_mlp(args: &InitMlpArgs) -> anyhow::Result<()> {
+    use crate::energy::mlp::{Activation, Mlp};
+    outputs::Paths::new().output("--out", &args.out, &["safetensors"])?;
+    let params = Mlp::parameters_of(&args.dims);
+    let dims: Vec<String> = args.dims.iter().map(|d| d.to_string()).collect();
+    // The weights, their safetensors encoding and the file's bytes.
+    let what = format!("the network's {params} parameters");
+    crate::plan::Plan::new().add(format!("--dims {}", dims.join(",")), what, &[params], 4, 3).check()?;
+    let net = Mlp::random(&args.dims, Activation::parse(&args.act)?, args.negate, args.seed)?;
+    net.save(&args.out)?;
+    let params: usize = net.layers.iter().map(|l| l.weight.len() + l.bias.len()).sum();
+    println!("wrote {} ({} layers, {params} parameters, {})", args.out.display(), net.layers.len(), net.activation.name());
+    Ok(())
+}
+
+fn info() -> anyhow::Result<()> {
+    let adapters = crate::gpu::list_adapters();
+    println!("adapters ({}):", adapters.len());
+    if let Some(dir) = QUIET_RUNTIME_DIR.get() {
+        println!("  (XDG_RUNTIME_DIR was unset: probing used {} so the display libraries stay quiet)", dir.display());
+    }
+    for a in &adapters {
+        println!("  {} [{:?}, {:?}] driver: {} {}", a.name, a.backend, a.device_type, a.driver, a.driver_info);
+    }
+    match crate::gpu::GpuContext::new() {
+        Ok(ctx) => {
+            let l = ctx.limits();
+            let software = ctx.adapter_info().is_some_and(crate::gpu::executor::is_software);
+            println!("--backend gpu opens: {}{}", ctx.describe(), if software { " (a software adapter)" } else { "" });
+            println!("  max storage binding:        {} MiB", l.max_storage_buffer_binding_size / (1 << 20));
+            println!("  max buffer size:            {} MiB", l.max_buffer_size / (1 << 20));
+            println!("  max workgroups / dimension: {}", l.max_compute_workgroups_per_dimension);
+            println!("  max invocations / group:    {}", l.max_compute_invocations_per_workgroup);
+            println!("  max workgroup storage:      {} KiB", l.max_compute_workgroup_storage_size / 1024);
+        }
+        Err(e) => println!("--backend gpu opens: none ({e})"),
+    }
+    println!("cpu executor: {} threads (RAYON_NUM_THREADS to change)", rayon::current_num_threads());
+    println!("--backend {} (the default of every command)", crate::gpu::AUTO_POLICY);
+    match crate::gpu::GpuContext::new_hardware() {
+        Ok(ctx) => println!("--backend auto runs on: {}", ctx.describe()),
+        Err(e) => println!("--backend auto runs on: the CPU executor ({e})"),
+    }
+    Ok(())
+}
