@@ -11,6 +11,7 @@ use super::{
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Fewest points per parallel task of the Langevin refresh (larger blocks make larger GEMMs).
 const MIN_ROWS_PER_TASK: usize = 32;
@@ -41,29 +42,31 @@ impl CpuTrainer {
         Ok(Self { config: config.clone(), state, data: data.to_vec(), rows, labels: labels.to_vec() })
     }
 
-    /// Step 1: the B negatives (and each one's reset flag).
-    fn negatives(&mut self, step: u32) -> (Vec<f32>, Vec<f32>) {
+    /// Step 1: the negatives of batch entries `rows` (and each one's reset flag), not yet
+    /// written back to the replay buffer. Every draw is indexed by the entry's place j in the
+    /// whole batch, so a share of the rows gets the numbers it has in the whole step.
+    fn negatives(&self, step: u32, rows: Range<usize>) -> (Vec<f32>, Vec<f32>) {
         let cfg = &self.config;
-        let (d, b) = (cfg.dim(), cfg.batch);
+        let (d, n) = (cfg.dim(), rows.len());
         if !cfg.loss.uses_replay() {
-            let mut neg = vec![0.0; b * d];
-            for (j, row) in neg.chunks_exact_mut(d).enumerate() {
+            let mut neg = vec![0.0; n * d];
+            for (j, row) in rows.clone().zip(neg.chunks_exact_mut(d)) {
                 for (i, x) in row.iter_mut().enumerate() {
                     let xi = rng::normal4(cfg.seed, j as u32, step, Stream::Batch, 1 + i as u32 / 4)[i % 4];
                     *x = cfg.noise_mean[i] + cfg.noise_std[i] * xi;
                 }
             }
-            return (neg, vec![0.0; b]);
+            return (neg, vec![0.0; n]);
         }
         let cap = cfg.buffer_capacity;
         let position = cfg.replay_position(step);
-        let mut neg = Vec::with_capacity(b * d);
-        for j in 0..b {
+        let mut neg = Vec::with_capacity(n * d);
+        for j in rows.clone() {
             let slot = (position + j) % cap;
             neg.extend_from_slice(&self.state.replay[slot * d..(slot + 1) * d]);
         }
-        let mut flags = vec![0.0; b];
-        for (j, (row, flag)) in neg.chunks_exact_mut(d).zip(flags.iter_mut()).enumerate() {
+        let mut flags = vec![0.0; n];
+        for (j, (row, flag)) in rows.clone().zip(neg.chunks_exact_mut(d).zip(flags.iter_mut())) {
             if rng::uniform4(cfg.seed, j as u32, step, Stream::BufferReset, 0)[0] < cfg.reset_prob {
                 *flag = 1.0;
                 for (i, x) in row.iter_mut().enumerate() {
@@ -77,15 +80,15 @@ impl CpuTrainer {
         let noise_std = lv.noise_std();
         let draws = d.div_ceil(4) as u32;
         // One block per thread: the largest GEMMs that still keep every thread busy.
-        let rows_per_task = b.div_ceil(rayon::current_num_threads()).max(MIN_ROWS_PER_TASK);
+        let rows_per_task = n.div_ceil(rayon::current_num_threads()).max(MIN_ROWS_PER_TASK);
         neg.par_chunks_mut(rows_per_task * d).enumerate().for_each(|(task, block)| {
-            let n = block.len() / d;
-            let (mut g, mut e) = (vec![0.0; block.len()], vec![0.0; n]);
+            let m = block.len() / d;
+            let (mut g, mut e) = (vec![0.0; block.len()], vec![0.0; m]);
             for k in 0..lv.steps {
                 g.fill(0.0);
                 net.add_energy_grad_batch(block, &mut g, &mut e, 1.0);
                 for (r, (x, g)) in block.chunks_exact_mut(d).zip(g.chunks_exact(d)).enumerate() {
-                    let j = (task * rows_per_task + r) as u32;
+                    let j = (rows.start + task * rows_per_task + r) as u32;
                     for i in 0..d {
                         let xi =
                             rng::normal4(cfg.seed, j, step, Stream::ProposalNoise, k * draws + i as u32 / 4)[i % 4];
@@ -94,10 +97,6 @@ impl CpuTrainer {
                 }
             }
         });
-        for j in 0..b {
-            let slot = (position + j) % cap;
-            self.state.replay[slot * d..(slot + 1) * d].copy_from_slice(&neg[j * d..(j + 1) * d]);
-        }
         (neg, flags)
     }
 
@@ -143,23 +142,40 @@ impl CpuTrainer {
         if self.config.loss.is_score_matching() {
             return self.score_matching_step();
         }
-        let step = self.state.step;
-        let (d, b) = (self.config.dim(), self.config.batch);
-        let (neg, flags) = self.negatives(step);
+        let share = self.step_share(0..self.config.batch)?;
+        self.finish_step(share)
+    }
+
+    /// Data-parallel training, first half of a step: the gradient of batch entries `rows`
+    /// (positives, negatives and, for JEM, cross-entropy), weighted by 1/B of the whole batch
+    /// so that the shares of a partition of 0..B, joined with [`StepShare::join`], sum to the
+    /// step's gradient. Changes nothing; every worker holding the same state and data may
+    /// compute any share. Contrastive and NCE losses (score matching has no shares yet).
+    pub fn step_share(&self, rows: Range<usize>) -> Result<StepShare> {
         let cfg = &self.config;
-        let mut points = Vec::with_capacity(2 * b * d);
-        let rows: Vec<usize> = (0..b).map(|j| batch_row(cfg.seed, step, j, self.rows)).collect();
-        for &row in &rows {
+        let b = cfg.batch;
+        if cfg.loss.is_score_matching() {
+            return Err(Error::invalid("data-parallel training", format!("the {} loss has no per-share step; use cd, softplus, hinge, nce or jem", cfg.loss)));
+        }
+        if rows.start >= rows.end || rows.end > b {
+            return Err(Error::invalid("data-parallel training", format!("batch rows {}..{} are not a non-empty part of 0..{b}", rows.start, rows.end)));
+        }
+        let step = self.state.step;
+        let (d, n) = (cfg.dim(), rows.len());
+        let (neg, flags) = self.negatives(step, rows.clone());
+        let data_rows: Vec<usize> = rows.clone().map(|j| batch_row(cfg.seed, step, j, self.rows)).collect();
+        let mut points = Vec::with_capacity(2 * n * d);
+        for &row in &data_rows {
             points.extend_from_slice(&self.data[row * d..(row + 1) * d]);
         }
         points.extend_from_slice(&neg);
         let mut tape = Tape::record(&self.state.net, &points);
         // Loss, per-point weights dL/dE and dL/d(log Z).
         let inv_b = 1.0 / b as f32;
-        let mut weights = vec![0.0; 2 * b];
-        let (mut loss, mut e_pos, mut e_neg, mut d_log_z, mut radius) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        for j in 0..b {
-            let (ep, en) = (tape.energies[j], tape.energies[b + j]);
+        let mut weights = vec![0.0; 2 * n];
+        let mut sums = ShareSums::default();
+        for j in 0..n {
+            let (ep, en) = (tape.energies[j], tape.energies[n + j]);
             let log_q = if cfg.loss.uses_replay() {
                 (0.0, 0.0)
             } else {
@@ -167,41 +183,133 @@ impl CpuTrainer {
             };
             let (wp, wn, l, dz) = pair_weights(cfg, ep, en, self.state.log_z, log_q);
             weights[j] = wp * inv_b;
-            weights[b + j] = wn * inv_b;
-            loss += l;
-            e_pos += ep;
-            e_neg += en;
-            d_log_z += dz;
-            radius += neg[j * d..(j + 1) * d].iter().map(|x| x * x).sum::<f32>().sqrt();
+            weights[n + j] = wn * inv_b;
+            sums.loss += l;
+            sums.e_pos += ep;
+            sums.e_neg += en;
+            sums.d_log_z += dz;
+            sums.radius += neg[j * d..(j + 1) * d].iter().map(|x| x * x).sum::<f32>().sqrt();
         }
+        sums.resets = flags.iter().sum();
         // JEM: the positives' cross-entropy, its gradient on their logits (the mean over B).
-        let (mut ce, mut d_logits) = (0.0, None);
+        let mut d_logits = None;
         if cfg.loss == Loss::Jem {
             let k = self.state.net.outputs;
-            let mut g = vec![0.0; 2 * b * k];
-            for (j, &row) in rows.iter().enumerate() {
+            let mut g = vec![0.0; 2 * n * k];
+            for (j, &row) in data_rows.iter().enumerate() {
                 let f = &tape.outputs()[j * k..(j + 1) * k];
-                ce += cross_entropy(f, self.labels[row] as usize, &mut g[j * k..(j + 1) * k]);
+                sums.cross_entropy += cross_entropy(f, self.labels[row] as usize, &mut g[j * k..(j + 1) * k]);
             }
-            g[..b * k].iter_mut().for_each(|v| *v *= inv_b);
+            g[..n * k].iter_mut().for_each(|v| *v *= inv_b);
             d_logits = Some(g);
         }
         let mut grad = tape.param_grad(&self.state.net, &weights, d_logits.as_deref());
-        grad.push(d_log_z * inv_b);
-        let grad_norm = grad.iter().map(|g| g * g).sum::<f32>().sqrt();
+        grad.push(sums.d_log_z * inv_b);
+        Ok(StepShare { rows, grad, negatives: neg, sums })
+    }
+
+    /// Data-parallel training, second half of a step: the joined shares of the whole batch
+    /// write their negatives to the replay buffer and take the optimizer step. Every worker
+    /// finishing the same joined share keeps the same state.
+    pub fn finish_step(&mut self, share: StepShare) -> Result<StepMetrics> {
+        let cfg = &self.config;
+        let (d, b) = (cfg.dim(), cfg.batch);
+        if share.rows != (0..b) || share.grad.len() != self.state.net.param_count() + 1 || share.negatives.len() != b * d {
+            return Err(Error::invalid(
+                "data-parallel training",
+                format!(
+                    "a step needs the shares of the whole batch 0..{b} ({} gradient values, {} negative values), got rows {}..{} ({}, {})",
+                    self.state.net.param_count() + 1,
+                    b * d,
+                    share.rows.start,
+                    share.rows.end,
+                    share.grad.len(),
+                    share.negatives.len()
+                ),
+            ));
+        }
+        if cfg.loss.uses_replay() {
+            let position = cfg.replay_position(self.state.step);
+            let cap = cfg.buffer_capacity;
+            for (j, row) in share.negatives.chunks_exact(d).enumerate() {
+                let slot = (position + j) % cap;
+                self.state.replay[slot * d..(slot + 1) * d].copy_from_slice(row);
+            }
+        }
+        let inv_b = 1.0 / b as f32;
+        let s = share.sums;
         let metrics = StepMetrics {
-            step: step + 1,
-            loss: (loss + ce) * inv_b,
-            cross_entropy: ce * inv_b,
-            e_pos: e_pos * inv_b,
-            e_neg: e_neg * inv_b,
-            grad_norm,
+            step: self.state.step + 1,
+            loss: (s.loss + s.cross_entropy) * inv_b,
+            cross_entropy: s.cross_entropy * inv_b,
+            e_pos: s.e_pos * inv_b,
+            e_neg: s.e_neg * inv_b,
+            grad_norm: share.grad.iter().map(|g| g * g).sum::<f32>().sqrt(),
             log_z: self.state.log_z,
-            reset_fraction: flags.iter().sum::<f32>() * inv_b,
-            neg_radius: radius * inv_b,
+            reset_fraction: s.resets * inv_b,
+            neg_radius: s.radius * inv_b,
         };
-        self.apply(&grad)?;
+        self.apply(&share.grad)?;
         Ok(metrics)
+    }
+}
+
+/// The sums over one share's batch entries that a step's metrics are made of.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ShareSums {
+    pub loss: f32,
+    pub cross_entropy: f32,
+    pub e_pos: f32,
+    pub e_neg: f32,
+    pub d_log_z: f32,
+    pub resets: f32,
+    pub radius: f32,
+}
+
+impl ShareSums {
+    /// As a list in field order, and back (for passing across processes).
+    pub fn to_array(self) -> [f32; 7] {
+        [self.loss, self.cross_entropy, self.e_pos, self.e_neg, self.d_log_z, self.resets, self.radius]
+    }
+
+    pub fn from_array(a: [f32; 7]) -> Self {
+        Self { loss: a[0], cross_entropy: a[1], e_pos: a[2], e_neg: a[3], d_log_z: a[4], resets: a[5], radius: a[6] }
+    }
+}
+
+/// One worker's part of a training step ([`CpuTrainer::step_share`]): batch entries `rows`,
+/// their gradient contribution (parameters then log Z), refreshed negatives and metric sums.
+#[derive(Clone, Debug)]
+pub struct StepShare {
+    pub rows: Range<usize>,
+    pub grad: Vec<f32>,
+    pub negatives: Vec<f32>,
+    pub sums: ShareSums,
+}
+
+impl StepShare {
+    /// The shares of consecutive row ranges as one: gradients and sums added in the order
+    /// given (so every worker joining the same list gets the same bits), negatives in row order.
+    pub fn join(shares: Vec<StepShare>) -> Result<StepShare> {
+        let mut iter = shares.into_iter();
+        let mut joined = iter.next().ok_or_else(|| Error::invalid("data-parallel training", "no shares to join"))?;
+        for s in iter {
+            if s.rows.start != joined.rows.end || s.grad.len() != joined.grad.len() {
+                return Err(Error::invalid(
+                    "data-parallel training",
+                    format!(
+                        "shares must be consecutive and of one network: rows {}..{} cannot follow {}..{}",
+                        s.rows.start, s.rows.end, joined.rows.start, joined.rows.end
+                    ),
+                ));
+            }
+            joined.grad.iter_mut().zip(&s.grad).for_each(|(a, b)| *a += b);
+            joined.negatives.extend_from_slice(&s.negatives);
+            let (a, b) = (joined.sums.to_array(), s.sums.to_array());
+            joined.sums = ShareSums::from_array(std::array::from_fn(|i| a[i] + b[i]));
+            joined.rows.end = s.rows.end;
+        }
+        Ok(joined)
     }
 }
 
