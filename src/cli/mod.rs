@@ -12,13 +12,14 @@ mod merge;
 mod numbers;
 mod ood;
 mod outputs;
-mod progress;
+pub mod progress;
 mod rbm;
 mod restore;
 mod rundir;
 mod sample;
 mod score;
 mod train;
+pub use train::open_run;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -146,14 +147,21 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let matches = Cli::command().try_get_matches_from(args).map_err(|e| anyhow::anyhow!(e.render().to_string().trim_end().to_string()))?;
+    let matches = Cli::command().try_get_matches_from(args).map_err(usage_error)?;
     dispatch(matches)
+}
+
+/// clap's message without its "try --help" tip, which names no command a caller of [`run`] has.
+fn usage_error(e: clap::Error) -> anyhow::Error {
+    let text = e.render().to_string();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("For more information, try")).collect();
+    anyhow::anyhow!(lines.join("\n").trim_end().to_string())
 }
 
 fn dispatch(matches: clap::ArgMatches) -> anyhow::Result<()> {
     // Which flags the user gave, not defaulted: a resume compares only those with its run.
     let given = rundir::Given::from_matches(&matches);
-    let cli = Cli::from_arg_matches(&matches).map_err(|e| anyhow::anyhow!(e.render().to_string().trim_end().to_string()))?;
+    let cli = Cli::from_arg_matches(&matches).map_err(usage_error)?;
     match cli.command {
         Command::Info => info(),
         Command::Sample(args) => sample::run(&args),

@@ -4,7 +4,25 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// Whether commands report progress at all (the Python package turns it off unless asked).
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns every progress report of later commands in this process on or off.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// An indicatif bar of `len` drawn on stderr, hidden when progress is off.
+pub fn bar(len: u64) -> ProgressBar {
+    if enabled() { ProgressBar::new(len) } else { ProgressBar::hidden() }
+}
 
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -21,7 +39,7 @@ pub struct Progress {
 impl Progress {
     /// A bar from `template` on a terminal, else plain lines "LABEL: POS/TOTAL UNIT, ...".
     pub fn new(label: &str, unit: &'static str, total: u64, template: &str) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = (enabled() && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
                 ProgressStyle::with_template(template).expect("static progress template").progress_chars("=> "),
@@ -39,7 +57,7 @@ impl Progress {
             message: String::new(),
             start: now,
             last: now,
-            every: Duration::from_secs_f64(every.max(0.0)),
+            every: if enabled() { Duration::from_secs_f64(every.max(0.0)) } else { Duration::MAX },
         }
     }
 

@@ -10,7 +10,7 @@ use crate::rbm::eval::{Executor, LogZConfig};
 use crate::rbm::figure::{Scale, grid_pixels, image_grid_png};
 use crate::rbm::train::{self, LrSchedule, Method, TrainConfig, TrainState};
 use crate::rbm::{Rbm, Visible, checkpoint, cpu, gpu, logz};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressStyle;
 use crate::cli::rundir::Given;
 use std::path::{Path, PathBuf};
 
@@ -150,6 +150,10 @@ pub struct EvalArgs {
     /// a software one included) or cpu.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
+    /// Also write the results as JSON: log Z (with its standard error and AIS interval),
+    /// test log-likelihood, reconstruction error, pseudo-likelihood.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 /// The AIS estimate of log Z (`rbm eval`, and `score` for rbm: energies).
@@ -236,7 +240,8 @@ pub struct SampleArgs {
     /// Image height (width = visible units / height); default: square.
     #[arg(long)]
     pub height: Option<usize>,
-    /// Output PNG [default: RUN_DIR/samples.png].
+    /// Output: a PNG grid, or .npy for the pixel means E[v | h] as [chains, visible units]
+    /// float32 [default: RUN_DIR/samples.png].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Executor: auto (a hardware GPU if one opens, else the CPU executor), gpu (any adapter,
@@ -414,7 +419,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
         metrics.push('\n');
     }
     for epoch in first_epoch..config.epochs {
-        let bar = ProgressBar::new(train_x.rows.div_ceil(config.batch) as u64);
+        let bar = crate::cli::progress::bar(train_x.rows.div_ceil(config.batch) as u64);
         bar.set_style(ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} batches {elapsed}").unwrap().progress_chars("=> "));
         bar.set_message(format!("{}/{}", epoch + 1, config.epochs));
         let report = train::run_epoch(trainer.as_mut(), &config, train_x.rows, epoch, |done, _| bar.set_position(done as u64))?;
@@ -524,6 +529,9 @@ fn check_resume(a: &TrainArgs, given: &Given, recorded: Option<&RunData>, now: &
 }
 
 fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
+    if let Some(path) = &a.json {
+        crate::cli::outputs::Paths::new().output("--json", path, &["json"])?;
+    }
     if !a.exact {
         a.ais.check_betas()?;
     }
@@ -569,6 +577,21 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     if let (false, Some((layer, n))) = (a.exact, logz::enumerated_layer(&rbm)) {
         println!("note: the {layer} layer has {n} units, so the exact log Z is available: add --exact (2^{n} configurations enumerated)");
     }
+    if let Some(path) = &a.json {
+        let report = serde_json::json!({
+            "log_z": log_z,
+            "log_z_std_err": se,
+            "log_z_interval": interval.map(|(lo, hi)| [lo, hi]),
+            "exact": a.exact,
+            "test_images": test.rows,
+            "test_log_likelihood": ll,
+            "test_recon_error": recon,
+            "test_pseudo_likelihood": pl,
+            "executor": exec.describe(),
+        });
+        crate::io::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        println!("wrote {}", path.display());
+    }
     Ok(())
 }
 
@@ -577,7 +600,7 @@ fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
     let out = a.out.clone().unwrap_or_else(|| a.run_dir.join("samples.png"));
     let mut paths = crate::cli::outputs::Paths::new();
     paths.input("--run-dir", &ckpt).input("--run-dir", &a.run_dir.join(RUN_FILE)).input("--run-dir", &a.run_dir.join(METRICS));
-    paths.output("--out", &out, &["png"])?;
+    paths.output("--out", &out, &["png", "npy"])?;
     let (state, _) = checkpoint::load(&ckpt)?;
     let rbm = state.rbm;
     let (h, w) = match a.height {
@@ -611,8 +634,12 @@ fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
             g.read()?.3
         }
     };
-    let scale = if rbm.visible == Visible::Gaussian { Scale::Symmetric } else { Scale::Unit };
-    image_grid_png(&out, &means, h, w, cols, 3, scale)?;
+    if out.extension().is_some_and(|e| e == "npy") {
+        crate::io::npy::write_f32(&out, &means, &[a.chains, rbm.n_vis])?;
+    } else {
+        let scale = if rbm.visible == Visible::Gaussian { Scale::Symmetric } else { Scale::Unit };
+        image_grid_png(&out, &means, h, w, cols, 3, scale)?;
+    }
     println!("wrote {} ({} chains, {} Gibbs steps, {}; pixels are E[v | h])", out.display(), a.chains, a.steps, exec.describe());
     Ok(())
 }

@@ -357,7 +357,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
 
     let warmup_start = Instant::now();
     if let Some(a) = &adaptation {
-        let spinner = indicatif::ProgressBar::new_spinner().with_message(format!("warm-up: {} steps", args.warmup));
+        let spinner = crate::cli::progress::bar(0).with_style(indicatif::ProgressStyle::default_spinner()).with_message(format!("warm-up: {} steps", args.warmup));
         spinner.enable_steady_tick(std::time::Duration::from_millis(200));
         warm_up(sampler.as_mut(), args.warmup, a)?;
         spinner.finish_and_clear();

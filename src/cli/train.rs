@@ -158,6 +158,10 @@ pub struct TrainArgs {
     /// Start afresh in a run dir that already holds a run, deleting it.
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
+    /// Write the run (run.json, the step-0 checkpoint with the learning-rate schedule of
+    /// --steps) without training it: for workers that train it elsewhere (data-parallel on Ray).
+    #[arg(long, conflicts_with = "resume")]
+    pub setup_only: bool,
     /// With --resume: continue with the --lr given instead of the run's (the run then no longer
     /// matches one that was never stopped).
     #[arg(long, requires = "resume")]
@@ -363,7 +367,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     );
     let opts = RunOptions {
         dir: run_dir.to_path_buf(),
-        total_steps: target,
+        total_steps: if a.setup_only { state.step } else { target },
         checkpoint_every: a.checkpoint_every.max(1),
         figure_every: a.figure_every,
         chunk: 16,
@@ -553,6 +557,39 @@ fn data_max(data: &[f32], dim: usize, i: usize) -> f32 {
 const RESUME_MAY_CHANGE: &str = "a resume may change --steps or --epochs (upwards), --backend, --mlp-strategy, \
     --checkpoint-every, --figure-every, --max-energy-gap, and --lr together with --change-lr";
 
+/// The training points of a run (regenerated toy data or the file re-read, checked against
+/// the run's fingerprint) and, for JEM, their labels.
+fn run_data(info: &mut RunInfo, config: &TrainConfig) -> anyhow::Result<(Vec<f32>, Vec<u32>)> {
+    let (data, dim) = load_data(&info.data, info.train_size, info.data_seed, info.subset)?;
+    if dim != config.dim() {
+        bail!("the training data {} now has {dim} columns, the run {} was trained on {}", info.data, RUN_FILE, config.dim());
+    }
+    let hash = crate::cli::rundir::data_hash(&data);
+    match &info.data_hash {
+        Some(h) if *h != hash => bail!(
+            "the training data {} changed since the run started (fingerprint {h}, now {hash}); \
+             resume with the original data, or start a new run",
+            info.data
+        ),
+        Some(_) => {}
+        None => {
+            eprintln!("note: {RUN_FILE} records no data fingerprint (an older run): the data is not verified");
+            info.data_hash = Some(hash);
+        }
+    }
+    let labels = load_labels(config.loss, &info.data, data.len() / dim)?;
+    Ok((data, labels))
+}
+
+/// A run dir's training configuration, checkpointed state, points and labels, as a resume
+/// reads them; for workers that train the run outside `ebm train` (data-parallel on Ray).
+pub fn open_run(run_dir: &Path) -> anyhow::Result<(TrainConfig, TrainState, Vec<f32>, Vec<u32>)> {
+    let mut info = read_run(run_dir)?;
+    let (state, config) = checkpoint::load(&run_dir.join(run::CHECKPOINT))?;
+    let (data, labels) = run_data(&mut info, &config)?;
+    Ok((config, state, data, labels))
+}
+
 /// Checks the run against the checkpoint, the data and the flags given; `None` when the run is
 /// already complete (its missing final figure written, if any).
 fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<Option<Run>> {
@@ -618,25 +655,8 @@ fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<Option
     if target < state.step {
         bail!("--resume: --steps {target} is below the checkpoint's step {}; a run cannot go back", state.step);
     }
-    // The points are regenerated (toy data) or re-read (a file) and must be the run's.
-    let (data, dim) = load_data(&info.data, info.train_size, info.data_seed, info.subset)?;
-    if dim != config.dim() {
-        bail!("--resume: the training data {} now has {dim} columns, the run was trained on {}", info.data, config.dim());
-    }
-    config.validate(data.len() / dim).context("--change-lr")?;
-    let hash = crate::cli::rundir::data_hash(&data);
-    match &info.data_hash {
-        Some(h) if *h != hash => bail!(
-            "--resume: the training data {} changed since the run started (fingerprint {h}, now {hash}); \
-             resume with the original data, or start a new run",
-            info.data
-        ),
-        Some(_) => {}
-        None => {
-            eprintln!("note: {RUN_FILE} records no data fingerprint (an older run): the data is not verified");
-            info.data_hash = Some(hash);
-        }
-    }
+    let (data, labels) = run_data(&mut info, &config)?;
+    config.validate(data.len() / config.dim()).context("--change-lr")?;
     if state.step == target {
         // Complete; a kill between the final figure and the final checkpoint cannot happen (the
         // figure is written first), but a deleted figure is written again.
@@ -654,7 +674,6 @@ fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<Option
     }
     info.steps = target;
     eprintln!("resuming from step {} (learning-rate scale {})", state.step, state.lr_scale);
-    let labels = load_labels(config.loss, &info.data, data.len() / dim)?;
     Ok(Some((info, config, state, data, labels)))
 }
 

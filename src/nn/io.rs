@@ -58,17 +58,40 @@ fn load_with(
     let (_, header) =
         safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("bad safetensors header: {e}")))?;
     let meta = header.metadata().clone().unwrap_or_default();
-
-    // (index, "weight" | "bias") -> (shape, values), with one common prefix.
-    let mut tensors: Tensors = HashMap::new();
-    let mut prefix: Option<String> = None;
+    let mut named = Vec::new();
     for (name, view) in st.tensors() {
         if name.starts_with(TRAINING_STATE_PREFIX) {
             continue;
         }
+        let values = to_f32(&view).map_err(|e| bad(format!("tensor {name}: {e}")))?;
+        named.push((name, view.shape().to_vec(), values));
+    }
+    fit_tensors(named, |t| architecture(t, &meta), bad)
+}
+
+impl Network {
+    /// A network from tensors in memory named as a PyTorch nn.Sequential's state_dict
+    /// (`{index}.weight`, `{index}.bias`, one common prefix allowed), each (name, shape,
+    /// values), for the architecture `arch`: what [`Network::load`] does without a file.
+    pub fn from_tensors(arch: &Architecture, tensors: Vec<(String, Vec<usize>, Vec<f32>)>) -> Result<Self> {
+        fit_tensors(tensors, |_| Ok(arch.clone()), |msg| Error::invalid("network tensors", msg))
+    }
+}
+
+/// Fits named tensors to the layers of the architecture `architecture` gives (which may look
+/// at the tensors), errors made by `bad`.
+fn fit_tensors(
+    named: Vec<(String, Vec<usize>, Vec<f32>)>,
+    architecture: impl FnOnce(&Tensors) -> Result<Architecture>,
+    bad: impl Fn(String) -> Error,
+) -> Result<Network> {
+    // (index, "weight" | "bias") -> (shape, values), with one common prefix.
+    let mut tensors: Tensors = HashMap::new();
+    let mut prefix: Option<String> = None;
+    for (name, shape, values) in named {
         let unexpected = || {
             bad(format!(
-                "unexpected tensor {name:?}: a network file holds only INDEX.weight and INDEX.bias (nn.Sequential naming)"
+                "unexpected tensor {name:?}: a network holds only INDEX.weight and INDEX.bias (nn.Sequential naming)"
             ))
         };
         let (stem, is_weight) = match (name.strip_suffix(".weight"), name.strip_suffix(".bias")) {
@@ -88,10 +111,9 @@ fn load_with(
             }
             _ => {}
         }
-        let values = to_f32(&view).map_err(|e| bad(format!("tensor {name}: {e}")))?;
-        tensors.insert((index, is_weight), (view.shape().to_vec(), values, name));
+        tensors.insert((index, is_weight), (shape, values, name));
     }
-    let arch = &architecture(&tensors, &meta).map_err(|e| bad(e.to_string()))?;
+    let arch = &architecture(&tensors).map_err(|e| bad(e.to_string()))?;
     let shapes = arch.shapes().map_err(|e| bad(e.to_string()))?;
     let mut params = Vec::with_capacity(arch.layers.len());
     for (index, (kind, input)) in arch.layers.iter().zip(&shapes).enumerate() {

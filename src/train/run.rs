@@ -166,6 +166,41 @@ pub fn fresh_samples(state: &TrainState, config: &TrainConfig, chains: usize, st
     sampler.state()
 }
 
+/// The metrics.csv rows of `metrics` (steps run at learning-rate scale `lr_scale`, `wall`
+/// seconds into the run).
+pub fn metrics_rows(config: &TrainConfig, metrics: &[StepMetrics], lr_scale: f32, wall: f64) -> String {
+    metrics
+        .iter()
+        .map(|m| {
+            format!(
+                "{},{},{},{},{},{},{},{},{},{},{},{:.3}\n",
+                m.step,
+                m.loss,
+                m.e_pos,
+                m.e_neg,
+                m.gap(),
+                m.grad_norm,
+                m.log_z,
+                m.reset_fraction,
+                m.neg_radius,
+                m.cross_entropy,
+                super::StepScalars::new(config, m.step - 1, lr_scale).lr,
+                wall
+            )
+        })
+        .collect()
+}
+
+/// Records steps run outside [`train`] (by data-parallel workers) in run dir `dir`: their
+/// metrics.csv rows (`wall` seconds into the run), a train.log line saying `how` they ran, and
+/// the checkpoint of `state`, the state after them.
+pub fn record_steps(dir: &Path, config: &TrainConfig, state: &TrainState, metrics: &[StepMetrics], wall: f64, how: &str) -> Result<()> {
+    let first = metrics.first().map_or(state.step, |m| m.step - 1);
+    append(&dir.join(METRICS), &metrics_rows(config, metrics, state.lr_scale, wall))?;
+    append(&dir.join(LOG), &format!("steps {first}..{} {how}\n", state.step))?;
+    checkpoint::save(&dir.join(CHECKPOINT), state, config)
+}
+
 /// Trains from `state` to `opts.total_steps`, checkpointing, logging and guarding as described
 /// in the module docs. A fresh state (step 0) is checkpointed before the first step, so the
 /// guard always has something to roll back to. Returns the final state (as checkpointed).
@@ -224,26 +259,7 @@ pub fn train(
             continue;
         }
         let wall = wall_offset + start.elapsed().as_secs_f64();
-        let rows: String = metrics
-            .iter()
-            .map(|m| {
-                format!(
-                    "{},{},{},{},{},{},{},{},{},{},{},{:.3}\n",
-                    m.step,
-                    m.loss,
-                    m.e_pos,
-                    m.e_neg,
-                    m.gap(),
-                    m.grad_norm,
-                    m.log_z,
-                    m.reset_fraction,
-                    m.neg_radius,
-                    m.cross_entropy,
-                    super::StepScalars::new(config, m.step - 1, state.lr_scale).lr,
-                    wall
-                )
-            })
-            .collect();
+        let rows = metrics_rows(config, &metrics, state.lr_scale, wall);
         append(&metrics_path, &rows)?;
         on_event(Event::Steps(&metrics));
         step += n;
