@@ -192,11 +192,25 @@ fn rbm_train_eval_sample_on_digits() {
     for f in ["metrics.csv", "checkpoint.safetensors", "filters.png"] {
         assert!(run.join(f).exists(), "{f} missing");
     }
-    let o = ebm(&["rbm", "eval", "--run-dir", s(&run), "--data", s(&digits), "--binarize", "threshold", "--exact", "--backend", "cpu"]);
+    let json = dir.join("eval.json");
+    let o = ebm(&["rbm", "eval", "--run-dir", s(&run), "--data", s(&digits), "--binarize", "threshold", "--exact", "--backend", "cpu", "--json", s(&json)]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // --json holds what was printed.
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let ll = report["test_log_likelihood"].as_f64().unwrap();
+    assert!(stdout.contains(&format!("test log-likelihood: {ll:.4} nats")) && report["exact"] == true, "{report} / {stdout}");
+    assert!(stdout.contains(&format!("log Z: {:.4} (exact)", report["log_z"].as_f64().unwrap())), "{report} / {stdout}");
     let png = dir.join("samples.png");
     let o = ebm(&["rbm", "sample", "--run-dir", s(&run), "--out", s(&png), "--backend", "cpu"]);
     assert!(o.status.success() && png.exists(), "{}", stderr(&o));
+    // .npy: the pixel means [chains, visible units], probabilities.
+    let npy = dir.join("samples.npy");
+    let o = ebm(&["rbm", "sample", "--run-dir", s(&run), "--out", s(&npy), "--chains", "5", "--backend", "cpu"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (means, shape) = ebm_gpu::io::npy::read_f32(&npy).unwrap();
+    assert_eq!(shape, vec![5, 64]);
+    assert!(means.iter().all(|p| (0.0..=1.0).contains(p)));
     // `--resume DIR` (as for `ebm train`) continues the run to more epochs.
     let o = ebm(&[
         "rbm", "train", "--data", s(&digits), "--cd", "1", "--epochs", "3", "--batch", "50", "--binarize", "threshold",
@@ -244,6 +258,18 @@ fn train_and_eval_a_small_model_then_resume_and_refuse_bad_input() {
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert_eq!(metrics.lines().count(), 21, "{metrics}");
     assert!(metrics.starts_with("step,loss,e_pos,e_neg,energy_gap,grad_norm"));
+    // --setup-only writes the run at step 0 with the schedule of its --steps; resumed, it
+    // trains exactly the run above.
+    let setup = dir.join("setup");
+    let o = ebm(&with(&["--steps", "20", "--run-dir", s(&setup), "--setup-only"]).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(setup.join("metrics.csv")).unwrap().lines().count(), 1, "no step trained");
+    let o = ebm(&["train", "--resume", s(&setup), "--backend", "cpu"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        std::fs::read(setup.join("checkpoint.safetensors")).unwrap() == std::fs::read(run.join("checkpoint.safetensors")).unwrap(),
+        "set up, then resumed: not the run trained in one go"
+    );
     // The checkpoint is a network `ebm sample` loads.
     let out = dir.join("samples.npy");
     let energy = format!("mlp:{}", s(&run.join("checkpoint.safetensors")));

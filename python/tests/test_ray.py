@@ -35,7 +35,11 @@ def test_sharded_sampling_equals_one_process():
         assert np.array_equal(split.states, single.states), workers
         assert np.array_equal(split.trace, single.trace), workers
     with_diag = eray.sample("ring8", workers=2, diagnostics=True, thin=10, **SETTINGS)
-    assert len(with_diag.diagnostics["dimensions"]) == 2 if "dimensions" in with_diag.diagnostics else with_diag.diagnostics
+    # Diagnostics of the joined trace: those `ebm sample --diagnostics` gives for one process.
+    whole = ebm_gpu.sample("ring8", diagnostics=True, thin=10, **SETTINGS).diagnostics["dimensions"]
+    joined = with_diag.diagnostics["dimensions"]
+    for key in ("mean", "sd", "rhat", "ess_bulk", "ess_tail"):
+        assert [d[key] for d in joined] == [d[key] for d in whole], key
 
 
 def test_a_lost_worker_is_retried_or_reported(tmp_path):
