@@ -40,7 +40,7 @@ fn trap() -> (Rbm, Vec<f32>) {
 }
 
 fn settings(runs: usize, betas: usize, seed: u64) -> LogZConfig {
-    LogZConfig { ais: AisConfig { runs, schedule: BetaSchedule::Piecewise(betas), seed }, chain_steps: 500 }
+    LogZConfig { ais: AisConfig { runs, schedule: BetaSchedule::Piecewise(betas), seed, first_run: 0 }, chain_steps: 500 }
 }
 
 /// The trap is real (forward AIS from the base-rate model alone is off by more than 5 nats),
@@ -78,8 +78,8 @@ fn all_ais_variants_agree_on_a_small_rbm() {
     let exact = logz::log_z_brute_force_f64(&rbm).unwrap();
     let data = noisy_rows(&[0.0; 12], 500, 0.5, 1);
     let r = Executor::Cpu.log_z_ais(&rbm, &data, &settings(200, 1000, 3)).unwrap();
-    let config = AisConfig { runs: 200, schedule: BetaSchedule::Piecewise(1000), seed: 8 };
-    let chains = Executor::Cpu.model_samples(&rbm, 200, 300, 5).unwrap();
+    let config = AisConfig { runs: 200, schedule: BetaSchedule::Piecewise(1000), seed: 8, first_run: 0 };
+    let chains = Executor::Cpu.model_samples(&rbm, 0, 200, 300, 5).unwrap();
     let gibbs = Executor::Cpu.reverse_ais(&rbm, &[0.0; 12], &config, &chains).unwrap();
     let mut all: Vec<(String, f64)> = r.forward.iter().map(|(b, f)| (b.name().to_string(), f.log_z)).collect();
     let (from, rev) = r.reverse.clone().unwrap();
@@ -143,7 +143,7 @@ fn exact_samples_match_the_exact_marginals() {
         (0..nv).for_each(|i| mean[i] += e.exp() * v(i));
     }
     let n = 20000;
-    let samples = logz::exact_samples(&rbm, n, 4).unwrap();
+    let samples = logz::exact_samples(&rbm, 0, n, 4).unwrap();
     for (i, m) in mean.iter().enumerate() {
         let p = m / z;
         let got = samples.iter().skip(i).step_by(nv).map(|&x| x as f64).sum::<f64>() / n as f64;
@@ -151,7 +151,7 @@ fn exact_samples_match_the_exact_marginals() {
         assert!((got - p).abs() < 5.0 * se, "visible {i}: sampled {got}, exact {p}");
     }
     let big = Rbm::random(4, 21, Visible::Bernoulli, 0.1, 0).unwrap();
-    assert!(logz::exact_samples(&big, 2, 0).unwrap_err().to_string().contains("21 hidden"));
+    assert!(logz::exact_samples(&big, 0, 2, 0).unwrap_err().to_string().contains("21 hidden"));
 }
 
 /// A binary model with 10 visibles and 40 hidden units: exact log Z enumerates the visibles,
@@ -193,8 +193,8 @@ fn ais_variants_gpu_match_cpu() {
             Visible::Bernoulli => noisy_rows(&[1.0; 21], 300, 0.3, 2),
             Visible::Gaussian => rng::initial_states(2, 0, 300, 21, 1.0),
         };
-        let config = AisConfig { runs: 40, schedule: BetaSchedule::Piecewise(300), seed: 6 };
-        let samples = logz::exact_samples(&rbm, 40, 3).unwrap();
+        let config = AisConfig { runs: 40, schedule: BetaSchedule::Piecewise(300), seed: 6, first_run: 0 };
+        let samples = logz::exact_samples(&rbm, 0, 40, 3).unwrap();
         for base in [Base::BaseRate, Base::Uniform] {
             let biases = base.biases(&data, 21, visible).unwrap();
             let (g, c) = (ais::ais_gpu(&ctx, &rbm, &biases, &config).unwrap(), ais::ais_cpu(&rbm, &biases, &config).unwrap());
@@ -271,6 +271,56 @@ fn rbm_eval_cli_refuses_bad_ais_flags_and_reports_every_estimate() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for want in ["from the base-rate base", "from the uniform base", "reverse AIS from exact samples", "exact log Z is available", "test pseudo-likelihood"] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `rbm eval --ais-shard I/N` runs a part of every estimate's runs; `--ais-join` of all parts
+/// reports what one process reports, digit for digit, on both executors; a missing shard, a
+/// shard of other settings or a shard too small are refused by name.
+#[test]
+fn ais_shards_joined_equal_one_run() {
+    let dir = std::env::temp_dir().join(format!("ebm-ais-shards-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (d, run) = (common::digits_dir(), dir.join("run").to_str().unwrap().to_string());
+    let data = d.to_str().unwrap();
+    // 24 hidden units: the reverse check starts from Gibbs chains (more than 20 for exact samples).
+    let o = ebm(&["rbm", "train", "--data", data, "--binarize", "threshold", "--hidden", "24", "--epochs", "1", "--backend", "cpu", "--run-dir", &run]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let backends: &[&str] = if common::gpu().is_some() { &["cpu", "gpu"] } else { &["cpu"] };
+    for backend in backends {
+        let eval = |extra: &[&str]| {
+            let mut args = vec!["rbm", "eval", "--run-dir", &run, "--data", data, "--binarize", "threshold", "--backend", backend, "--ais-runs", "30", "--betas", "300", "--reverse-gibbs", "50", "--seed", "5"];
+            args.extend_from_slice(extra);
+            ebm(&args)
+        };
+        let one = eval(&[]);
+        assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
+        let files: Vec<String> = (0..3).map(|i| dir.join(format!("{backend}{i}.json")).to_str().unwrap().to_string()).collect();
+        for (i, f) in files.iter().enumerate() {
+            let o = eval(&["--ais-shard", &format!("{i}/3"), "--json", f]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+        let joined = eval(&["--ais-join", &files.join(",")]);
+        assert!(joined.status.success(), "{}", String::from_utf8_lossy(&joined.stderr));
+        // Everything but the timing line is the same.
+        let report = |o: &std::process::Output| -> Vec<String> {
+            String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.starts_with("executor:")).map(str::to_string).collect()
+        };
+        assert!(report(&one).iter().any(|l| l.contains("reverse AIS from 50-step Gibbs chains")), "{:?}", report(&one));
+        assert_eq!(report(&joined), report(&one), "{backend}");
+
+        let refused = |o: std::process::Output, words: &[&str]| {
+            let e = String::from_utf8_lossy(&o.stderr);
+            assert!(!o.status.success() && words.iter().all(|w| e.contains(w)), "{words:?}: {e}");
+        };
+        refused(eval(&["--ais-join", &format!("{},{}", files[0], files[2])]), &["holds runs [20,30]", "run 10 comes next"]);
+        refused(eval(&["--ais-join", &files[..2].join(",")]), &["a shard is missing"]);
+        let mut other = vec!["rbm", "eval", "--run-dir", &run, "--data", data, "--binarize", "threshold", "--backend", backend];
+        other.extend(["--ais-runs", "30", "--betas", "300", "--reverse-gibbs", "50", "--seed", "6", "--ais-join", &files[0]]);
+        refused(ebm(&other), &["made with", "--seed"]);
+        refused(eval(&["--ais-shard", "0/20", "--json", &files[0]]), &["holds 1 runs", "at least 2"]);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -185,7 +185,7 @@ fn small_rbm_log_z_exact_and_ais() {
     }
     let data = random_binary(500, 12, 1);
     let base = ais::base_rate_biases(&data, 12, Visible::Bernoulli).unwrap();
-    let config = AisConfig { runs: 200, schedule: BetaSchedule::Piecewise(1000), seed: 3 };
+    let config = AisConfig { runs: 200, schedule: BetaSchedule::Piecewise(1000), seed: 3, first_run: 0 };
     let ac = ais::ais_cpu(&rbm, &base, &config).unwrap();
     eprintln!("AIS cpu {:.4} +- {:.4} (exact {brute:.4})", ac.log_z, ac.std_err);
     assert!((ac.log_z - brute).abs() < 0.1 && (ac.log_z - brute).abs() < 4.0 * ac.std_err + 1e-3);
@@ -207,7 +207,7 @@ fn gaussian_rbm_log_z_exact_and_ais() {
     assert!((reference - cpu).abs() < 1e-4, "{reference} {cpu}");
     let data = rng::initial_states(2, 0, 500, 10, 1.0);
     let base = ais::base_rate_biases(&data, 10, Visible::Gaussian).unwrap();
-    let config = AisConfig { runs: 200, schedule: BetaSchedule::Piecewise(1000), seed: 4 };
+    let config = AisConfig { runs: 200, schedule: BetaSchedule::Piecewise(1000), seed: 4, first_run: 0 };
     let ac = ais::ais_cpu(&rbm, &base, &config).unwrap();
     eprintln!("gaussian log Z {reference:.4}, AIS cpu {:.4} +- {:.4}", ac.log_z, ac.std_err);
     assert!((ac.log_z - reference).abs() < 0.1);
@@ -274,7 +274,7 @@ fn ais_matches_exact_log_z_on_mnist_20_hidden() {
     let base = ais::base_rate_biases(&d.images, 784, Visible::Bernoulli).unwrap();
     // Accuracy: 10000 temperatures x 100 runs on the CPU twin (seconds here; ~40 s on lavapipe).
     let t = std::time::Instant::now();
-    let a = Executor::Cpu.ais(&rbm, &base, &AisConfig { runs: 100, schedule: BetaSchedule::Piecewise(10000), seed: 5 }).unwrap();
+    let a = Executor::Cpu.ais(&rbm, &base, &AisConfig { runs: 100, schedule: BetaSchedule::Piecewise(10000), seed: 5, first_run: 0 }).unwrap();
     eprintln!(
         "{}: exact log Z {exact:.4} ({t_exact:.1}s); AIS (cpu, 100 runs x 10000 betas) {:.4} +- {:.4} ({:.1}s), base {:.2}",
         exec.describe(),
@@ -286,7 +286,7 @@ fn ais_matches_exact_log_z_on_mnist_20_hidden() {
     assert!((a.log_z - exact).abs() < 0.5, "AIS {} exact {exact}", a.log_z);
     // The GPU kernels make the same draws as the twin: a shorter schedule must agree closely.
     if let Executor::Gpu(ctx) = &exec {
-        let short = AisConfig { runs: 32, schedule: BetaSchedule::Piecewise(300), seed: 6 };
+        let short = AisConfig { runs: 32, schedule: BetaSchedule::Piecewise(300), seed: 6, first_run: 0 };
         let (g, c) = (ais::ais_gpu(ctx, &rbm, &base, &short).unwrap(), ais::ais_cpu(&rbm, &base, &short).unwrap());
         eprintln!("300 betas: AIS gpu {:.4} cpu {:.4}", g.log_z, c.log_z);
         assert!((g.log_z - c.log_z).abs() < 1e-2, "AIS gpu {} cpu {}", g.log_z, c.log_z);

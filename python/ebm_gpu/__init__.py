@@ -349,13 +349,17 @@ def rbm_train(run_dir: Union[str, os.PathLike], *, data: str, hidden: int = 64, 
 
 
 def rbm_eval(run_dir: Union[str, os.PathLike], *, data: str, exact: bool = False, seed: int = 0,
-             backend: str = "auto", progress: bool = False, **options: Any) -> dict:
+             backend: str = "auto", ais_shard: Optional[Sequence[int]] = None, progress: bool = False,
+             **options: Any) -> dict:
     """Test log-likelihood (exact log Z or AIS with its interval), reconstruction error and
-    pseudo-likelihood of an RBM run (``ebm rbm eval``), as a dict."""
+    pseudo-likelihood of an RBM run (``ebm rbm eval``), as a dict. ``ais_runs``, ``betas``,
+    ``reverse_gibbs`` set the AIS estimates; ``ais_shard=(i, n)`` runs only shard i of their
+    runs and returns the log weights, which ``ais_join=[files]`` joins (see ebm_gpu.ray)."""
     with tempfile.TemporaryDirectory(prefix="ebm-gpu-") as tmp:
         out = os.path.join(tmp, "eval.json")
+        shard = [] if ais_shard is None else ["--ais-shard", "{}/{}".format(*ais_shard)]
         run("rbm", "eval", "--run-dir", run_dir, "--data", data, "--seed", seed, "--backend", backend,
-            "--json", out, *_flag_args({"exact": exact, **options}), progress=progress)
+            "--json", out, *shard, *_flag_args({"exact": exact, **options}), progress=progress)
         with open(out) as f:
             return json.load(f)
 

@@ -30,7 +30,7 @@ import ebm_gpu
 from . import _native
 from ._native import EbmError, Energy
 
-__all__ = ["sample", "score", "train", "shard_bounds"]
+__all__ = ["sample", "score", "rbm_eval", "train", "shard_bounds"]
 
 # Test hook: "SHARD:MARKER" makes the worker of shard SHARD die (os._exit) the first time, when
 # the MARKER file does not exist yet (it creates it), to check lost workers are handled.
@@ -164,6 +164,35 @@ def score(energy: Any, points: np.ndarray, *, workers: int = 2, num_gpus: Option
         out[key] = np.concatenate([p[key] for p in parts])
     out["ratio"] = None
     return out
+
+
+def _ais_shard(run_dir: str, shard: int, shards: int, options: dict) -> dict:
+    _maybe_crash(shard)
+    return ebm_gpu.rbm_eval(run_dir, ais_shard=(shard, shards), **options)
+
+
+def rbm_eval(run_dir: Union[str, os.PathLike], *, data: str, workers: int = 2, ais_runs: int = 100,
+             num_gpus: Optional[float] = None, max_retries: int = 2, runtime_env: Optional[dict] = None,
+             **options: Any) -> dict:
+    """:func:`ebm_gpu.rbm_eval` with every AIS estimate's ``ais_runs`` runs split over
+    ``workers`` Ray tasks (``ebm rbm eval --ais-shard``), their log weights joined in run order
+    (``--ais-join``): the same log Z, interval and likelihoods as one process, on the same
+    executor. The rest of the evaluation (likelihood, reconstruction, pseudo-likelihood) runs
+    here once."""
+    if options.get("exact"):
+        raise ValueError("exact=True enumerates log Z in one process; there are no AIS runs to split")
+    bounds = shard_bounds(ais_runs, workers)
+    task = _task(_ais_shard, num_gpus, max_retries, runtime_env)
+    settings = {"data": data, "ais_runs": ais_runs, **options}
+    refs = [task.remote(str(run_dir), i, workers, settings) for i in range(workers)]
+    parts = _gather(refs, "AIS runs", list(zip(bounds, bounds[1:])))
+    with tempfile.TemporaryDirectory(prefix="ebm-gpu-") as tmp:
+        files = []
+        for i, part in enumerate(parts):
+            files.append(os.path.join(tmp, f"ais{i}.json"))
+            with open(files[-1], "w") as f:
+                json.dump(part, f)
+        return ebm_gpu.rbm_eval(run_dir, ais_join=files, **settings)
 
 
 class _TrainWorker:

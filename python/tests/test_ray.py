@@ -101,3 +101,16 @@ def test_missing_ray_is_a_clear_import_error(monkeypatch):
         importlib.import_module("ebm_gpu.ray")
     monkeypatch.undo()
     importlib.import_module("ebm_gpu.ray")
+
+
+def test_sharded_ais_equals_one_process(tmp_path):
+    from conftest import REPO
+
+    digits = str(REPO / "data/digits")
+    ebm_gpu.rbm_train(tmp_path / "rbm", data=digits, hidden=24, epochs=1, backend="cpu", limit=300)
+    settings = dict(data=digits, ais_runs=30, betas=300, reverse_gibbs=50, seed=2, backend="cpu", limit=300)
+    single = ebm_gpu.rbm_eval(tmp_path / "rbm", **settings)
+    for workers in (2, 3):
+        split = eray.rbm_eval(tmp_path / "rbm", workers=workers, **settings)
+        for key in ("log_z", "log_z_std_err", "log_z_interval", "test_log_likelihood", "test_recon_error"):
+            assert split[key] == single[key], (workers, key)

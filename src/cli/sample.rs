@@ -152,7 +152,7 @@ fn sample_after_help() -> String {
     )
 }
 
-fn parse_shard(s: &str) -> Result<(u32, u32), String> {
+pub(crate) fn parse_shard(s: &str) -> Result<(u32, u32), String> {
     let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 0/4")?;
     let num = |v: &str| v.trim().parse::<u32>().map_err(|_| format!("{v:?} is not a whole number"));
     let (i, n) = (num(i)?, num(n)?);

@@ -83,9 +83,13 @@ pub const MAX_RUNS: usize = 65535;
 
 #[derive(Clone, Debug)]
 pub struct AisConfig {
+    /// Runs of this estimate (or of this shard of it).
     pub runs: usize,
     pub schedule: BetaSchedule,
     pub seed: u64,
+    /// Index of the first run: runs are first_run.. first_run + runs - 1, each drawing the
+    /// random numbers of its index, so shards of a run set join into the whole set.
+    pub first_run: u32,
 }
 
 impl AisConfig {
@@ -251,7 +255,7 @@ fn anneal_cpu(rbm: &Rbm, base: &[f32], config: &AisConfig, start: Start) -> Resu
     let log_weights: Vec<f64> = (0..config.runs)
         .into_par_iter()
         .map(|r| {
-            let chain = r as u32;
+            let chain = config.first_run + r as u32;
             let mut v = vec![0.0f32; nv];
             match start {
                 Start::Model(states) => v.copy_from_slice(&states[r * nv..(r + 1) * nv]),
@@ -455,6 +459,7 @@ fn anneal_gpu(ctx: &GpuContext, rbm: &Rbm, base: &[f32], config: &AisConfig, sta
         n_hid: nh as u32,
         seed: rng::key(config.seed),
         gaussian: (rbm.visible == Visible::Gaussian) as u32,
+        chain_offset: config.first_run,
         ..Default::default()
     };
     let mut params = ParamSlots::new(ctx, BETAS_PER_SUBMIT as u64 + 1);

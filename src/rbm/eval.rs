@@ -95,19 +95,19 @@ impl Executor {
 
     /// The visible states of `chains` block-Gibbs chains after `steps` steps from noise
     /// (Bernoulli(1/2), or N(0, 1) for Gaussian visibles; `Stream::Init` of `seed`).
-    pub fn model_samples(&self, rbm: &Rbm, chains: usize, steps: u32, seed: u64) -> Result<Vec<f32>> {
-        let mut init = rng::initial_states(seed, 0, chains, rbm.n_vis, 1.0);
+    pub fn model_samples(&self, rbm: &Rbm, first: u32, chains: usize, steps: u32, seed: u64) -> Result<Vec<f32>> {
+        let mut init = rng::initial_states(seed, first, chains, rbm.n_vis, 1.0);
         if rbm.visible == Visible::Bernoulli {
             init.iter_mut().for_each(|z| *z = (*z > 0.0) as u32 as f32);
         }
         match self {
             Executor::Cpu => {
-                let mut g = cpu::CpuGibbs::new(rbm, &init, seed, 0)?;
+                let mut g = cpu::CpuGibbs::new(rbm, &init, seed, first)?;
                 g.run(steps);
                 Ok(g.v)
             }
             Executor::Gpu(ctx) => {
-                let mut g = gpu::GpuGibbs::new(ctx.clone(), rbm, &init, seed, 0)?;
+                let mut g = gpu::GpuGibbs::new(ctx.clone(), rbm, &init, seed, first)?;
                 g.run(steps)?;
                 Ok(g.read()?.0)
             }
@@ -133,9 +133,9 @@ impl Executor {
         } else {
             let c = seeded(2);
             let (from, samples) = if rbm.n_hid <= logz::MAX_EXACT_SAMPLE_HIDDEN {
-                ("exact samples".to_string(), logz::exact_samples(rbm, c.runs, c.seed)?)
+                ("exact samples".to_string(), logz::exact_samples(rbm, c.first_run, c.runs, c.seed)?)
             } else {
-                (format!("{}-step Gibbs chains", config.chain_steps), self.model_samples(rbm, c.runs, config.chain_steps, c.seed)?)
+                (format!("{}-step Gibbs chains", config.chain_steps), self.model_samples(rbm, c.first_run, c.runs, config.chain_steps, c.seed)?)
             };
             Some((from, self.reverse_ais(rbm, &Base::Uniform.biases(data, rbm.n_vis, rbm.visible)?, &c, &samples)?))
         };

@@ -232,7 +232,7 @@ pub fn log_z_hidden_f64(rbm: &Rbm) -> Result<f64> {
 /// enumerating the hidden layer (float64, at most [`MAX_EXACT_SAMPLE_HIDDEN`] units), then v
 /// from p(v | h). Sample s draws from Philox counters (s, 0, Init, 0) for h and (s, 1, Init,
 /// i / 4) for v_i, so the samples depend on (seed, s) only.
-pub fn exact_samples(rbm: &Rbm, n: usize, seed: u64) -> Result<Vec<f32>> {
+pub fn exact_samples(rbm: &Rbm, first: u32, n: usize, seed: u64) -> Result<Vec<f32>> {
     rbm.check_finite()?;
     if rbm.n_hid > MAX_EXACT_SAMPLE_HIDDEN {
         return Err(Error::invalid(
@@ -258,7 +258,7 @@ pub fn exact_samples(rbm: &Rbm, n: usize, seed: u64) -> Result<Vec<f32>> {
     let mut out = vec![0.0f32; n * nv];
     out.par_chunks_mut(nv).enumerate().for_each(|(s, row)| {
         // 48 random bits (uniform on (0, 1]): the cdf's steps can be far below 2^-24.
-        let u = rng::uniform4(seed, s as u32, 0, Stream::Init, 0);
+        let u = rng::uniform4(seed, first + s as u32, 0, Stream::Init, 0);
         let x = ((u[0] as f64 + (u[1] as f64 - 1.0) / 16_777_216.0) * total).min(total);
         let h = cdf.partition_point(|&p| p < x).min(cdf.len() - 1);
         row.copy_from_slice(rbm.b());
@@ -267,10 +267,10 @@ pub fn exact_samples(rbm: &Rbm, n: usize, seed: u64) -> Result<Vec<f32>> {
         }
         for (q, block) in row.chunks_mut(4).enumerate() {
             if gaussian {
-                let z = rng::normal4(seed, s as u32, 1, Stream::Init, q as u32);
+                let z = rng::normal4(seed, first + s as u32, 1, Stream::Init, q as u32);
                 block.iter_mut().zip(z).for_each(|(x, z)| *x += z);
             } else {
-                let u = rng::uniform4(seed, s as u32, 1, Stream::Init, q as u32);
+                let u = rng::uniform4(seed, first + s as u32, 1, Stream::Init, q as u32);
                 block.iter_mut().zip(u).for_each(|(x, u)| *x = (u < sigmoid(*x)) as u32 as f32);
             }
         }
