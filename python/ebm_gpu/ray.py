@@ -226,7 +226,8 @@ def train(run_dir: Union[str, os.PathLike], *, steps: int, workers: int = 2, num
     A new ``run_dir`` is set up by :func:`ebm_gpu.train` with ``options`` (data, model, loss,
     batch, ...); an existing run continues from its checkpoint. Trains to ``steps`` and writes
     metrics.csv rows, train.log and the checkpoint as ``ebm train`` does (``ebm train --resume``
-    continues it in one process). Score-matching losses are not split yet.
+    continues it in one process). Score-matching losses are not split yet, and the divergence
+    guard of ``ebm train`` (rollback on a blown-up energy gap) does not run here.
     """
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").exists() or options.get("force"):

@@ -168,7 +168,7 @@ pub fn fresh_samples(state: &TrainState, config: &TrainConfig, chains: usize, st
 
 /// The metrics.csv rows of `metrics` (steps run at learning-rate scale `lr_scale`, `wall`
 /// seconds into the run).
-pub fn metrics_rows(config: &TrainConfig, metrics: &[StepMetrics], lr_scale: f32, wall: f64) -> String {
+fn metrics_rows(config: &TrainConfig, metrics: &[StepMetrics], lr_scale: f32, wall: f64) -> String {
     metrics
         .iter()
         .map(|m| {
