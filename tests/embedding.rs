@@ -77,3 +77,38 @@ fn async_readback_vertex_state_and_host_callbacks() {
     let err = s.encode_copy_state(&mut encoder, &small, 0).unwrap_err().to_string();
     assert!(err.contains("bytes"), "{err}");
 }
+
+/// A host device made with lower limits than the sampler's kernels need is refused with the
+/// limit's name before any pipeline is made: no validation error reaches the host, whose
+/// device stays usable.
+#[test]
+fn a_host_device_with_too_low_limits_is_refused_by_name() {
+    let Some((adapter, _, _)) = host_device() else { return };
+    let small = [
+        (wgpu::Limits { max_storage_buffers_per_shader_stage: 4, ..wgpu::Limits::downlevel_defaults() }, "max_storage_buffers_per_shader_stage"),
+        (wgpu::Limits { max_compute_invocations_per_workgroup: 32, max_compute_workgroup_size_x: 32, ..Default::default() }, "max_compute_"),
+    ];
+    for (limits, name) in small {
+        let descriptor = wgpu::DeviceDescriptor { required_limits: limits, ..Default::default() };
+        let (device, queue) = pollster::block_on(adapter.request_device(&descriptor)).unwrap();
+        let host_errors = Arc::new(AtomicUsize::new(0));
+        let seen = host_errors.clone();
+        device.on_uncaptured_error(Arc::new(move |_| {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }));
+        let ctx = Arc::new(GpuContext::from_device(device.clone(), queue.clone(), Some(adapter.get_info())));
+        let energy = resolve_energy("ring8").unwrap();
+        let init = initial_states(5, 0, 64, energy.dim(), 1.0);
+        let err = match GpuSampler::new(ctx, &energy, SamplerConfig::new(SamplerKind::Mala, 0.05, 5), &init) {
+            Ok(_) => panic!("{name}: a sampler on a device too small for it"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains(name) && err.contains("adapter.limits()"), "{err}");
+        // The host's device still works and heard of no error.
+        let buffer = device.create_buffer(&wgpu::BufferDescriptor { label: None, size: 16, usage: wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+        queue.write_buffer(&buffer, 0, &[0u8; 16]);
+        queue.submit([]);
+        device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+        assert_eq!(host_errors.load(Ordering::SeqCst), 0, "{name}: an error reached the host");
+    }
+}

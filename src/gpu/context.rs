@@ -262,7 +262,9 @@ impl GpuContext {
         if let Some(k) = self.kernels.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(k);
         }
-        crate::gpu::shader::validate(label, wgsl)?;
+        let (module, info) = crate::gpu::shader::validate_with_info(label, wgsl)?;
+        let needs = crate::gpu::shader::entry_needs(&module, &info, entry);
+        check_limits(&self.limits(), &format!("{label}:{entry}"), bindings, needs)?;
         let kernel = self.scoped(&format!("creating pipeline {label}:{entry}"), || {
             let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
                 .iter()
@@ -455,5 +457,39 @@ impl std::future::Future for Readback {
                 None => Ok(this.sizes.iter().map(|_| Vec::new()).collect()),
             }),
         }
+    }
+}
+
+/// Refuses a kernel the device's limits cannot hold — a host's device made with lower limits
+/// than the adapter's (wgpu's defaults, downlevel or WebGL2 limits) — naming the limit, before
+/// wgpu would raise a validation error on the host's device.
+fn check_limits(limits: &wgpu::Limits, kernel: &str, bindings: &[Binding], needs: Option<crate::gpu::shader::EntryNeeds>) -> Result<()> {
+    let storage = bindings.iter().filter(|b| **b != Binding::UniformDynamic).count() as u64;
+    let uniforms = bindings.len() as u64 - storage;
+    let mut wanted = vec![
+        (storage, limits.max_storage_buffers_per_shader_stage as u64, "storage buffers per shader stage", "max_storage_buffers_per_shader_stage"),
+        (uniforms, limits.max_dynamic_uniform_buffers_per_pipeline_layout as u64, "dynamic uniform buffers", "max_dynamic_uniform_buffers_per_pipeline_layout"),
+        (bindings.len() as u64, limits.max_bindings_per_bind_group as u64, "bindings in one group", "max_bindings_per_bind_group"),
+    ];
+    if let Some(n) = needs {
+        let [x, y, z] = n.workgroup_size;
+        wanted.extend([
+            (x as u64, limits.max_compute_workgroup_size_x as u64, "invocations along x per workgroup", "max_compute_workgroup_size_x"),
+            (y as u64, limits.max_compute_workgroup_size_y as u64, "invocations along y per workgroup", "max_compute_workgroup_size_y"),
+            (z as u64, limits.max_compute_workgroup_size_z as u64, "invocations along z per workgroup", "max_compute_workgroup_size_z"),
+            (x as u64 * y as u64 * z as u64, limits.max_compute_invocations_per_workgroup as u64, "invocations per workgroup", "max_compute_invocations_per_workgroup"),
+            (n.workgroup_bytes, limits.max_compute_workgroup_storage_size as u64, "bytes of workgroup storage", "max_compute_workgroup_storage_size"),
+        ]);
+    }
+    match wanted.into_iter().find(|(need, have, _, _)| need > have) {
+        Some((need, have, what, limit)) => Err(Error::invalid(
+            "device limits",
+            format!(
+                "kernel {kernel} needs {need} {what}, but this device allows {have} ({limit}); a host's device made with \
+                 lower limits than its adapter's (wgpu::Limits::default(), downlevel or WebGL2 limits) is too small: \
+                 request the device with adapter.limits()"
+            ),
+        )),
+        None => Ok(()),
     }
 }

@@ -105,10 +105,38 @@ fn expand(name: &str, virtual_modules: &[(&str, &str)], seen: &mut Vec<String>, 
 /// Parses and validates assembled WGSL with naga (no GPU needed); the error names the module
 /// and carries naga's diagnostic with the offending source span.
 pub fn validate(name: &str, wgsl: &str) -> Result<naga::Module> {
+    Ok(validate_with_info(name, wgsl)?.0)
+}
+
+/// [`validate`], with naga's analysis of the module (which globals each function uses).
+pub fn validate_with_info(name: &str, wgsl: &str) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
     let module = naga::front::wgsl::parse_str(wgsl)
         .map_err(|e| Error::Shader { name: name.into(), message: e.emit_to_string(wgsl) })?;
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
         .validate(&module)
         .map_err(|e| Error::Shader { name: name.into(), message: e.emit_to_string(wgsl) })?;
-    Ok(module)
+    Ok((module, info))
+}
+
+/// What one compute entry point asks of a device beyond its bindings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryNeeds {
+    pub workgroup_size: [u32; 3],
+    /// Bytes of the workgroup-shared variables the entry point uses.
+    pub workgroup_bytes: u64,
+}
+
+/// The needs of entry point `entry` of a validated module; None if it has no such entry.
+pub fn entry_needs(module: &naga::Module, info: &naga::valid::ModuleInfo, entry: &str) -> Option<EntryNeeds> {
+    let (index, ep) = module.entry_points.iter().enumerate().find(|(_, e)| e.name == entry)?;
+    let uses = info.get_entry_point(index);
+    let mut layouter = naga::proc::Layouter::default();
+    layouter.update(module.to_ctx()).ok()?;
+    let workgroup_bytes = module
+        .global_variables
+        .iter()
+        .filter(|(handle, g)| g.space == naga::AddressSpace::WorkGroup && !uses[*handle].is_empty())
+        .map(|(_, g)| layouter[g.ty].size as u64)
+        .sum();
+    Some(EntryNeeds { workgroup_size: ep.workgroup_size, workgroup_bytes })
 }
