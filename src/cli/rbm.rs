@@ -118,15 +118,7 @@ pub struct TrainArgs {
 impl TrainArgs {
     /// The run directory: --run-dir, or the DIR of `--resume DIR` (they must agree if both).
     fn dir(&self) -> anyhow::Result<PathBuf> {
-        let from_resume = self.resume.as_ref().filter(|d| !d.is_empty()).map(PathBuf::from);
-        match (&self.run_dir, from_resume) {
-            (Some(a), Some(b)) if *a != b => {
-                bail!("--run-dir {} and --resume {} name different runs", a.display(), b.display())
-            }
-            (Some(d), _) => Ok(d.clone()),
-            (None, Some(d)) => Ok(d),
-            (None, None) => bail!("--resume needs the run directory: --resume DIR or --run-dir DIR"),
-        }
+        crate::cli::rundir::run_dir(self.run_dir.as_deref(), self.resume.as_deref())
     }
 }
 

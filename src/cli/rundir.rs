@@ -191,3 +191,17 @@ pub fn with_lock<T>(dir: &Path, work: impl FnOnce() -> anyhow::Result<T>) -> any
     }
     result
 }
+
+/// The run directory of a training command: --run-dir, or the DIR of `--resume DIR` (they
+/// must agree if both are given).
+pub fn run_dir(run_dir: Option<&Path>, resume: Option<&str>) -> anyhow::Result<PathBuf> {
+    let from_resume = resume.filter(|d| !d.is_empty()).map(PathBuf::from);
+    match (run_dir, from_resume) {
+        (Some(a), Some(b)) if a != b => {
+            bail!("--run-dir {} and --resume {} name different runs", a.display(), b.display())
+        }
+        (Some(d), _) => Ok(d.to_path_buf()),
+        (None, Some(d)) => Ok(d),
+        (None, None) => bail!("--resume needs the run directory: --resume DIR or --run-dir DIR"),
+    }
+}
