@@ -1,0 +1,311 @@
+//! ebm-gpu in the browser: ULA chains of a 2-D energy (a preset or an uploaded picture) sampled
+//! with WebGPU and drawn on a canvas. Every animation frame encodes K sampler steps and a render
+//! pass into the canvas texture in one submit, drawing each chain as an additive sprite
+//! straight from the sampler's state and energy buffers (the render shader is
+//! examples/particles.wgsl, shared with the native example). Nothing here blocks: the device is
+//! requested with `.await`, and the library's error scopes report through `GpuContext::check`.
+//!
+//! The JavaScript side (web/index.js) owns the page: it decodes uploaded pictures into RGBA
+//! pixels and calls [`Demo::frame`] from requestAnimationFrame.
+
+use ebm_gpu::prelude::*;
+use std::sync::{Arc, Mutex};
+use wasm_bindgen::prelude::*;
+
+/// The render shader of examples/particles.rs.
+const SHADER: &str = include_str!("../../examples/particles.wgsl");
+
+/// The WGSL `View` of the render shader.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ViewUniform {
+    centre: [f32; 2],
+    half_width: f32,
+    sprite: f32,
+    e_low: f32,
+    e_high: f32,
+    intensity: f32,
+    _pad: f32,
+}
+
+/// The 2-D presets the page offers, with the half-width of the square drawn around 0.
+const PRESETS: &[(&str, f32)] = &[("ring8", 3.0), ("grid25", 5.5), ("two_modes", 3.5), ("banana", 3.0), ("double_well", 2.0)];
+
+/// Turns a library error into the exception the page shows.
+fn js(e: impl std::fmt::Display) -> JsValue {
+    JsValue::from_str(&e.to_string())
+}
+
+/// The page's sampler and renderer.
+#[wasm_bindgen]
+pub struct Demo {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    surface: wgpu::Surface<'static>,
+    config: wgpu::SurfaceConfiguration,
+    ctx: Arc<GpuContext>,
+    pipeline: wgpu::RenderPipeline,
+    view_buffer: wgpu::Buffer,
+    bind: wgpu::BindGroup,
+    sampler: Option<GpuSampler>,
+    chains: u32,
+    /// The square drawn: centre x, centre y, half-width.
+    view: [f32; 3],
+    /// Errors wgpu reported outside the library's error scopes (the render pass, the surface).
+    uncaptured: Arc<Mutex<Vec<String>>>,
+    adapter: String,
+}
+
+#[wasm_bindgen]
+impl Demo {
+    /// Opens WebGPU on `canvas` (its width and height attributes set the drawing size).
+    /// Rejects with a message when the browser has no WebGPU adapter.
+    pub async fn create(canvas: web_sys::HtmlCanvasElement) -> Result<Demo, JsValue> {
+        console_error_panic_hook::set_once();
+        let (width, height) = (canvas.width().max(1), canvas.height().max(1));
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::BROWSER_WEBGPU,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        let surface = instance
+            .create_surface(wgpu::SurfaceTarget::Canvas(canvas))
+            .map_err(|e| js(format!("cannot draw on the canvas with WebGPU: {e}")))?;
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                compatible_surface: Some(&surface),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| js(format!("this browser offers no WebGPU adapter ({e})")))?;
+        let info = adapter.get_info();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor { label: Some("ebm-gpu web"), ..Default::default() })
+            .await
+            .map_err(|e| js(format!("could not open the WebGPU device: {e}")))?;
+        // wgpu's default handler panics; the page shows these instead.
+        let uncaptured: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        let mut config = surface
+            .get_default_config(&adapter, width, height)
+            .ok_or_else(|| js("the WebGPU adapter cannot present to this canvas"))?;
+        config.format = config.format.remove_srgb_suffix();
+        surface.configure(&device, &config);
+
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("particles"),
+            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
+        });
+        let additive = wgpu::BlendComponent {
+            src_factor: wgpu::BlendFactor::One,
+            dst_factor: wgpu::BlendFactor::One,
+            operation: wgpu::BlendOperation::Add,
+        };
+        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("particles"),
+            layout: None,
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs"),
+                compilation_options: Default::default(),
+                buffers: &[
+                    // The sampler's state: one [x, y] per chain.
+                    Some(wgpu::VertexBufferLayout {
+                        array_stride: 8,
+                        step_mode: wgpu::VertexStepMode::Instance,
+                        attributes: &wgpu::vertex_attr_array![0 => Float32x2],
+                    }),
+                    // Its energies: one per chain.
+                    Some(wgpu::VertexBufferLayout {
+                        array_stride: 4,
+                        step_mode: wgpu::VertexStepMode::Instance,
+                        attributes: &wgpu::vertex_attr_array![1 => Float32],
+                    }),
+                ],
+            },
+            primitive: Default::default(),
+            depth_stencil: None,
+            multisample: Default::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &module,
+                entry_point: Some("fs"),
+                compilation_options: Default::default(),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format: config.format,
+                    blend: Some(wgpu::BlendState { color: additive, alpha: additive }),
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let view_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("particles view"),
+            size: size_of::<ViewUniform>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("particles view"),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[wgpu::BindGroupEntry { binding: 0, resource: view_buffer.as_entire_binding() }],
+        });
+        let adapter = [info.name.as_str(), info.driver.as_str(), info.driver_info.as_str()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let ctx = Arc::new(GpuContext::from_device(device.clone(), queue.clone(), Some(info)));
+        Ok(Demo {
+            device,
+            queue,
+            surface,
+            config,
+            ctx,
+            pipeline,
+            view_buffer,
+            bind,
+            sampler: None,
+            chains: 0,
+            view: [0.0, 0.0, 3.0],
+            uncaptured,
+            adapter: if adapter.is_empty() { "WebGPU adapter".into() } else { adapter },
+        })
+    }
+
+    /// The names of the presets the page offers.
+    pub fn presets() -> Vec<String> {
+        PRESETS.iter().map(|p| p.0.to_string()).collect()
+    }
+
+    /// What the browser says about its adapter.
+    pub fn adapter(&self) -> String {
+        self.adapter.clone()
+    }
+
+    /// The square drawn, as [centre x, centre y, half-width] (y up), so the page can map
+    /// canvas pixels back onto the plane.
+    pub fn view(&self) -> Vec<f32> {
+        self.view.to_vec()
+    }
+
+    /// Starts `chains` ULA chains of step `step` on preset `name`, from N(0, 1.5^2).
+    pub fn set_preset(&mut self, name: &str, chains: u32, step: f32) -> Result<(), JsValue> {
+        let half_width = PRESETS
+            .iter()
+            .find(|p| p.0 == name)
+            .map(|p| p.1)
+            .ok_or_else(|| js(format!("unknown preset {name:?}")))?;
+        let energy = resolve_energy(name).map_err(js)?;
+        let init = initial_states(11, 0, chains as usize, 2, 1.5);
+        self.start(&energy, chains, step, init, [0.0, 0.0, half_width])
+    }
+
+    /// Starts `chains` ULA chains of step `step` stippling a `width` x `height` picture given
+    /// as RGBA bytes (row by row from the top); `invert`: dark ink is dense.
+    pub fn set_image(&mut self, width: u32, height: u32, rgba: &[u8], invert: bool, chains: u32, step: f32) -> Result<(), JsValue> {
+        let options = ImageOptions { invert, aspect: true, ..Default::default() };
+        let density = ImageDensity::from_rgba8(width as usize, height as usize, rgba, options).map_err(js)?;
+        let [ex, ey] = density.extent;
+        let energy = Energy::Image(Arc::new(density));
+        // Chains start spread over the picture, as in examples/particles.rs.
+        let init = initial_states(11, 0, chains as usize, 2, 1.5)
+            .chunks_exact(2)
+            .flat_map(|p| [ex / 2.0 + p[0] * ex / 6.0, ey / 2.0 + p[1] * ey / 6.0])
+            .collect();
+        self.start(&energy, chains, step, init, [ex / 2.0, ey / 2.0, 0.55 * ex.max(ey)])
+    }
+
+    fn start(&mut self, energy: &Energy, chains: u32, step: f32, init: Vec<f32>, view: [f32; 3]) -> Result<(), JsValue> {
+        if !(1..=1 << 20).contains(&chains) {
+            return Err(js(format!("chains: {chains}; between 1 and 1048576")));
+        }
+        if !(step > 0.0 && step.is_finite()) {
+            return Err(js(format!("step size: {step}; a positive number")));
+        }
+        let config = SamplerConfig::new(SamplerKind::Ula, step, 11);
+        let sampler = GpuSampler::new(self.ctx.clone(), energy, config, &init).map_err(js)?;
+        if sampler.state_buffer().is_none() || sampler.energies_buffer().is_none() {
+            return Err(js(format!("{chains} chains do not fit one buffer on this device")));
+        }
+        let size = self.config.width.min(self.config.height) as f32;
+        let uniform = ViewUniform {
+            centre: [view[0], view[1]],
+            half_width: view[2],
+            sprite: 2.5 / size,
+            e_low: 1.0,
+            e_high: 5.0,
+            // Dimmer sprites for more chains, so additive blending does not saturate.
+            intensity: (0.06 * (16384.0 / chains as f32).sqrt()).clamp(0.01, 0.5),
+            _pad: 0.0,
+        };
+        self.queue.write_buffer(&self.view_buffer, 0, bytemuck::bytes_of(&uniform));
+        self.sampler = Some(sampler);
+        self.chains = chains;
+        self.view = view;
+        Ok(())
+    }
+
+    /// One animation frame: `steps` sampler steps and the draw, in one submit. Rejects with the
+    /// first GPU error reported since the last frame.
+    pub fn frame(&mut self, steps: u32) -> Result<(), JsValue> {
+        self.ctx.check("the last frame").map_err(js)?;
+        if let Some(e) = self.uncaptured.lock().ok().and_then(|mut v| (!v.is_empty()).then(|| v.remove(0))) {
+            return Err(js(format!("WebGPU error: {e}")));
+        }
+        let Some(sampler) = self.sampler.as_mut() else { return Ok(()) };
+        let texture = match self.surface.get_current_texture() {
+            wgpu::CurrentSurfaceTexture::Success(t) | wgpu::CurrentSurfaceTexture::Suboptimal(t) => t,
+            wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
+                self.surface.configure(&self.device, &self.config);
+                return Ok(());
+            }
+            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => return Ok(()),
+            wgpu::CurrentSurfaceTexture::Validation => return Err(js("the canvas texture could not be acquired")),
+        };
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        let mut left = steps;
+        while left > 0 {
+            let k = left.min(sampler.max_steps_per_encode());
+            sampler.encode(&mut encoder, k).map_err(js)?;
+            left -= k;
+        }
+        let view = texture.texture.create_view(&Default::default());
+        {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("particles"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color::BLACK), store: wgpu::StoreOp::Store },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &self.bind, &[]);
+            // Checked in `start`.
+            let (Some(state), Some(energies)) = (sampler.state_buffer(), sampler.energies_buffer()) else { return Ok(()) };
+            pass.set_vertex_buffer(0, state.slice(..));
+            pass.set_vertex_buffer(1, energies.slice(..));
+            pass.draw(0..6, 0..self.chains);
+        }
+        self.queue.submit([encoder.finish()]);
+        texture.present();
+        Ok(())
+    }
+
+    /// Readbacks of chain state so far (the frames make none).
+    pub fn readbacks(&self) -> f64 {
+        self.ctx.readbacks() as f64
+    }
+}
