@@ -1,6 +1,7 @@
 // Loads the wasm module (built into pkg/ by wasm-bindgen, see README.md), wires the controls
-// and drives Demo.frame from requestAnimationFrame. URL parameters preset the controls and
-// stop after a number of frames for the headless check (check.sh):
+// and drives Demo.frame from requestAnimationFrame. URL parameters preset the controls, and
+// `frames` stops the animation that many frames after each (re)start, for the headless check
+// (check.mjs), which reads the summary from document.title and window.ebmSummary:
 //   ?energy=ring8&chains=16384&steps=8&step=0.01&frames=120
 import init, { Demo } from './pkg/ebm_gpu_web.js';
 
@@ -14,14 +15,10 @@ function fail(text) {
   document.title = 'ebm-gpu: error: ' + text;
 }
 
-// Brightness of the canvas, read through a 2-D canvas: the lit share of pixels and, for ring8,
-// the share of brightness within 0.8 of its modes (3 sigma and a sprite, as tests/particles.rs).
-function summary(canvas, view, energy) {
-  const probe = document.createElement('canvas');
-  probe.width = canvas.width; probe.height = canvas.height;
-  const g = probe.getContext('2d');
-  g.drawImage(canvas, 0, 0);
-  const px = g.getImageData(0, 0, probe.width, probe.height).data;
+// Brightness of RGBA pixels (`width` wide): the lit share of pixels and, for ring8, the share
+// of brightness within 0.8 of its modes (3 sigma and a sprite, as in tests/particles.rs).
+function summary(px, width, view, energy) {
+  const height = px.length / 4 / width;
   const [cx, cy, hw] = view;
   let total = 0, near = 0, lit = 0;
   for (let i = 0; i < px.length; i += 4) {
@@ -30,15 +27,24 @@ function summary(canvas, view, energy) {
     lit++;
     total += b;
     if (energy !== 'ring8') continue;
-    const k = i / 4, col = k % probe.width, row = Math.floor(k / probe.width);
-    const x = cx + ((col + 0.5) / probe.width * 2 - 1) * hw;
-    const y = cy + (1 - (row + 0.5) / probe.height * 2) * hw;
+    const k = i / 4, col = k % width, row = Math.floor(k / width);
+    const x = cx + ((col + 0.5) / width * 2 - 1) * hw;
+    const y = cy + (1 - (row + 0.5) / height * 2) * hw;
     for (let m = 0; m < 8; m++) {
       const a = m * Math.PI / 4;
       if (Math.hypot(x - 2 * Math.cos(a), y - 2 * Math.sin(a)) < 0.8) { near += b; break; }
     }
   }
   return { lit: lit / (px.length / 4), nearModes: energy === 'ring8' ? near / Math.max(total, 1) : null };
+}
+
+// The canvas as the page shows it, read through a 2-D canvas (in the task that drew it).
+function canvasPixels(canvas) {
+  const probe = document.createElement('canvas');
+  probe.width = canvas.width; probe.height = canvas.height;
+  const g = probe.getContext('2d');
+  g.drawImage(canvas, 0, 0);
+  return g.getImageData(0, 0, probe.width, probe.height).data;
 }
 
 async function main() {
@@ -48,8 +54,11 @@ async function main() {
     return;
   }
   await init();
-  let demo;
+  let demo, adapterName = '';
   try {
+    // What the browser tells about its adapter (wgpu's adapter info is empty on the web).
+    const info = (await navigator.gpu.requestAdapter())?.info;
+    if (info) adapterName = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ');
     demo = await Demo.create($('canvas'));
   } catch (e) {
     fail(String(e));
@@ -61,14 +70,17 @@ async function main() {
   let picture = null; // the last uploaded picture's { width, height, rgba }
   const num = (id) => Number($(id).value);
 
+  let running = false, sinceStart = 0;
   function start() {
     $('message').textContent = '';
+    sinceStart = 0;
     try {
       if (energy === 'picture') {
         demo.set_image(picture.width, picture.height, picture.rgba, $('invert').checked, num('chains'), num('step'));
       } else {
         demo.set_preset(energy, num('chains'), num('step'));
       }
+      if (!running) { running = true; requestAnimationFrame(tick); }
       return true;
     } catch (e) {
       fail(String(e));
@@ -109,31 +121,59 @@ async function main() {
     $('energy').onchange();
   };
 
-  if (!start()) return;
+  // ?read=texture: summaries from the canvas texture copied back by WebGPU (and shown in a
+  // second, 2-D canvas) instead of from the displayed canvas, for browsers that cannot show or
+  // read WebGPU canvases (headless Chromium here: web/README.md).
+  const readTexture = params.get('read') === 'texture';
+  if (readTexture) $('readback').hidden = false;
   let frames = 0, since = performance.now(), fps = 0;
-  const tick = (now) => {
+  function report(px, done) {
+    const [width, height] = demo.size();
+    if (readTexture) {
+      const g = $('readback').getContext('2d');
+      g.putImageData(new ImageData(new Uint8ClampedArray(px.buffer, px.byteOffset, px.length), width, height), 0, 0);
+    }
+    const s = summary(px, width, demo.view(), energy);
+    window.ebmSummary = { energy, frames: sinceStart, ...s, readbacks: demo.readbacks(), adapter: (adapterName || demo.adapter()), fps };
+    $('status').textContent = `${(adapterName || demo.adapter())} | ${fps.toFixed(1)} frames/s | ${energy}, frame ${sinceStart}` +
+      ` | lit ${(100 * s.lit).toFixed(1)} % of pixels` +
+      (s.nearModes === null ? '' : ` | ${(100 * s.nearModes).toFixed(1)} % of the brightness near ring8's modes`) +
+      ` | readbacks of chain state ${demo.readbacks()}`;
+    document.title = `ebm-gpu: ${done ? 'done' : 'running'} energy=${energy} frames=${sinceStart} lit=${s.lit.toFixed(4)}` +
+      ` near_modes=${s.nearModes === null ? 'n/a' : s.nearModes.toFixed(4)} readbacks=${demo.readbacks()}`;
+  }
+  let reading = false; // a texture copy is on its way
+  function tick(now) {
+    if (now - since > 1000) { fps = 1000 * frames / (now - since); frames = 0; since = now; }
+    const stepping = stopAfter === 0 || sinceStart < stopAfter;
     try {
-      demo.frame(num('steps'));
+      const last = stopAfter > 0 && sinceStart + 1 === stopAfter;
+      // The last frame waits for an earlier copy, so that its own is read.
+      if (stepping && !(last && reading)) {
+        const read = readTexture && !reading && (last || (sinceStart + 1) % 30 === 0);
+        demo.frame(num('steps'), read);
+        reading ||= read;
+        sinceStart++;
+        frames++;
+      }
+      const done = !stepping || (stopAfter > 0 && sinceStart >= stopAfter);
+      if (readTexture) {
+        const px = demo.take_pixels();
+        if (px) { reading = false; report(px, done); }
+        if (done && !reading) { running = false; return; }
+      } else {
+        if (done || sinceStart % 30 === 0) report(canvasPixels($('canvas')), done);
+        if (done) { running = false; return; }
+      }
     } catch (e) {
-      fail(String(e));
+      running = false;
+      // A Rust panic (its message is on the console) leaves the module unusable.
+      fail(e instanceof WebAssembly.RuntimeError ? `the wasm module stopped: ${e} (see the console)` : String(e));
       return;
     }
-    frames++;
-    if (now - since > 1000) { fps = 1000 * frames / (now - since); frames = 0; since = now; }
-    const done = stopAfter > 0 && ++tick.total >= stopAfter;
-    if (done || tick.total % 30 === 0) {
-      // Read in the same task as the frame's submit, while the canvas texture is current.
-      const s = summary($('canvas'), demo.view(), energy);
-      window.ebmSummary = { frames: tick.total, ...s, readbacks: demo.readbacks(), adapter: demo.adapter() };
-      $('status').textContent = `${demo.adapter()} | ${fps.toFixed(1)} frames/s | frame ${tick.total}` +
-        ` | lit ${(100 * s.lit).toFixed(1)} %` + (s.nearModes === null ? '' : ` | brightness near ring8's modes ${(100 * s.nearModes).toFixed(1)} %`) +
-        ` | readbacks of chain state ${demo.readbacks()}`;
-      document.title = `ebm-gpu: ${done ? 'done' : 'running'} frames=${tick.total} lit=${s.lit.toFixed(4)} near_modes=${s.nearModes === null ? 'n/a' : s.nearModes.toFixed(4)} readbacks=${demo.readbacks()}`;
-    }
-    if (!done) requestAnimationFrame(tick);
-  };
-  tick.total = 0;
-  requestAnimationFrame(tick);
+    requestAnimationFrame(tick);
+  }
+  start();
 }
 
 main().catch((e) => fail(String(e)));

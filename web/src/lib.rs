@@ -54,6 +54,15 @@ pub struct Demo {
     /// Errors wgpu reported outside the library's error scopes (the render pass, the surface).
     uncaptured: Arc<Mutex<Vec<String>>>,
     adapter: String,
+    /// A copy of the canvas texture on its way back ([`Demo::take_pixels`]).
+    pending: Option<PendingRead>,
+}
+
+/// The canvas texture of one frame, copied into a buffer being mapped.
+struct PendingRead {
+    buffer: wgpu::Buffer,
+    bytes_per_row: u32,
+    mapped: Arc<Mutex<Option<Result<(), String>>>>,
 }
 
 #[wasm_bindgen]
@@ -91,10 +100,19 @@ impl Demo {
                 v.push(e.to_string());
             }
         }));
+        // After a loss wgpu's calls may panic (mapped buffer creation throws): stop frames first.
+        let sink = uncaptured.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut v) = sink.lock() {
+                v.insert(0, format!("the device was lost ({reason:?}): {message}"));
+            }
+        });
         let mut config = surface
             .get_default_config(&adapter, width, height)
             .ok_or_else(|| js("the WebGPU adapter cannot present to this canvas"))?;
         config.format = config.format.remove_srgb_suffix();
+        // COPY_SRC: the page may read frames back (Demo::take_pixels).
+        config.usage |= wgpu::TextureUsages::COPY_SRC;
         surface.configure(&device, &config);
 
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -176,6 +194,7 @@ impl Demo {
             view: [0.0, 0.0, 3.0],
             uncaptured,
             adapter: if adapter.is_empty() { "WebGPU adapter".into() } else { adapter },
+            pending: None,
         })
     }
 
@@ -253,8 +272,10 @@ impl Demo {
     }
 
     /// One animation frame: `steps` sampler steps and the draw, in one submit. Rejects with the
-    /// first GPU error reported since the last frame.
-    pub fn frame(&mut self, steps: u32) -> Result<(), JsValue> {
+    /// first GPU error reported since the last frame. `read`: also copy the canvas texture back
+    /// (for checks where the browser cannot show or read WebGPU canvases; see
+    /// [`Self::take_pixels`]); ignored while an earlier copy is on its way.
+    pub fn frame(&mut self, steps: u32, read: bool) -> Result<(), JsValue> {
         self.ctx.check("the last frame").map_err(js)?;
         if let Some(e) = self.uncaptured.lock().ok().and_then(|mut v| (!v.is_empty()).then(|| v.remove(0))) {
             return Err(js(format!("WebGPU error: {e}")));
@@ -299,9 +320,69 @@ impl Demo {
             pass.set_vertex_buffer(1, energies.slice(..));
             pass.draw(0..6, 0..self.chains);
         }
+        let read = (read && self.pending.is_none()).then(|| {
+            let (width, height) = (self.config.width, self.config.height);
+            let bytes_per_row = (4 * width).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+            let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("canvas readback"),
+                size: bytes_per_row as u64 * height as u64,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            encoder.copy_texture_to_buffer(
+                texture.texture.as_image_copy(),
+                wgpu::TexelCopyBufferInfo {
+                    buffer: &buffer,
+                    layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(bytes_per_row), rows_per_image: Some(height) },
+                },
+                wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+            );
+            PendingRead { buffer, bytes_per_row, mapped: Arc::default() }
+        });
         self.queue.submit([encoder.finish()]);
-        texture.present();
+        self.queue.present(texture);
+        if let Some(read) = read {
+            let sink = read.mapped.clone();
+            read.buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+                if let Ok(mut m) = sink.lock() {
+                    *m = Some(r.map_err(|e| e.to_string()));
+                }
+            });
+            self.pending = Some(read);
+        }
         Ok(())
+    }
+
+    /// The canvas texture of the last frame drawn with `read`, as RGBA bytes row by row from
+    /// the top, once the browser has mapped its copy; `undefined` until then. A copy of the
+    /// picture drawn, not of chain state.
+    pub fn take_pixels(&mut self) -> Result<Option<Vec<u8>>, JsValue> {
+        let Some(read) = &self.pending else { return Ok(None) };
+        let mapped = read.mapped.lock().ok().and_then(|mut m| m.take());
+        let result = match mapped {
+            None => return Ok(None),
+            Some(r) => r,
+        };
+        let read = self.pending.take().expect("checked above");
+        result.map_err(|e| js(format!("reading the canvas back: {e}")))?;
+        let (width, height) = (self.config.width as usize, self.config.height as usize);
+        let bgra = matches!(self.config.format, wgpu::TextureFormat::Bgra8Unorm);
+        let mut pixels = Vec::with_capacity(4 * width * height);
+        {
+            let view = read.buffer.slice(..).get_mapped_range().map_err(js)?;
+            for row in view.chunks_exact(read.bytes_per_row as usize).take(height) {
+                for p in row[..4 * width].chunks_exact(4) {
+                    pixels.extend(if bgra { [p[2], p[1], p[0], p[3]] } else { [p[0], p[1], p[2], p[3]] });
+                }
+            }
+        }
+        read.buffer.unmap();
+        Ok(Some(pixels))
+    }
+
+    /// The canvas size in pixels, [width, height].
+    pub fn size(&self) -> Vec<u32> {
+        vec![self.config.width, self.config.height]
     }
 
     /// Readbacks of chain state so far (the frames make none).
