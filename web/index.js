@@ -70,10 +70,11 @@ async function main() {
   let picture = null; // the last uploaded picture's { width, height, rgba }
   const num = (id) => Number($(id).value);
 
-  let running = false, sinceStart = 0;
+  let running = false, sinceStart = 0, startedAt = 0;
   function start() {
     $('message').textContent = '';
     sinceStart = 0;
+    startedAt = performance.now();
     try {
       if (energy === 'picture') {
         demo.set_image(picture.width, picture.height, picture.rgba, $('invert').checked, num('chains'), num('step'));
@@ -134,7 +135,8 @@ async function main() {
       g.putImageData(new ImageData(new Uint8ClampedArray(px.buffer, px.byteOffset, px.length), width, height), 0, 0);
     }
     const s = summary(px, width, demo.view(), energy);
-    window.ebmSummary = { energy, frames: sinceStart, ...s, readbacks: demo.readbacks(), adapter: (adapterName || demo.adapter()), fps };
+    const seconds = (performance.now() - startedAt) / 1000;
+    window.ebmSummary = { energy, frames: sinceStart, seconds, ...s, readbacks: demo.readbacks(), adapter: (adapterName || demo.adapter()), fps };
     $('status').textContent = `${(adapterName || demo.adapter())} | ${fps.toFixed(1)} frames/s | ${energy}, frame ${sinceStart}` +
       ` | lit ${(100 * s.lit).toFixed(1)} % of pixels` +
       (s.nearModes === null ? '' : ` | ${(100 * s.nearModes).toFixed(1)} % of the brightness near ring8's modes`) +
@@ -143,18 +145,21 @@ async function main() {
       ` near_modes=${s.nearModes === null ? 'n/a' : s.nearModes.toFixed(4)} readbacks=${demo.readbacks()}`;
   }
   let reading = false; // a texture copy is on its way
-  function tick(now) {
-    if (now - since > 1000) { fps = 1000 * frames / (now - since); frames = 0; since = now; }
+  function tick() {
+    // performance.now(), not the callback's time: headless Chromium's frame times lag it.
+    const now = performance.now();
+    if (now - since > 1000 && frames > 0) { fps = 1000 * frames / (now - since); frames = 0; since = now; }
     const stepping = stopAfter === 0 || sinceStart < stopAfter;
     try {
       const last = stopAfter > 0 && sinceStart + 1 === stopAfter;
       // The last frame waits for an earlier copy, so that its own is read.
       if (stepping && !(last && reading)) {
         const read = readTexture && !reading && (last || (sinceStart + 1) % 30 === 0);
-        demo.frame(num('steps'), read);
-        reading ||= read;
-        sinceStart++;
-        frames++;
+        if (demo.frame(num('steps'), read)) { // false: the last frame is still on the GPU
+          reading ||= read;
+          sinceStart++;
+          frames++;
+        }
       }
       const done = !stepping || (stopAfter > 0 && sinceStart >= stopAfter);
       if (readTexture) {

@@ -9,6 +9,7 @@
 //! pixels and calls [`Demo::frame`] from requestAnimationFrame.
 
 use ebm_gpu::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use wasm_bindgen::prelude::*;
 
@@ -56,6 +57,8 @@ pub struct Demo {
     adapter: String,
     /// A copy of the canvas texture on its way back ([`Demo::take_pixels`]).
     pending: Option<PendingRead>,
+    /// The last frame's work is still on the GPU: the next frame waits (is skipped).
+    busy: Arc<AtomicBool>,
 }
 
 /// The canvas texture of one frame, copied into a buffer being mapped.
@@ -195,6 +198,7 @@ impl Demo {
             uncaptured,
             adapter: if adapter.is_empty() { "WebGPU adapter".into() } else { adapter },
             pending: None,
+            busy: Arc::default(),
         })
     }
 
@@ -261,7 +265,7 @@ impl Demo {
             e_low: 1.0,
             e_high: 5.0,
             // Dimmer sprites for more chains, so additive blending does not saturate.
-            intensity: (0.06 * (16384.0 / chains as f32).sqrt()).clamp(0.01, 0.5),
+            intensity: (0.25 * (16384.0 / chains as f32).sqrt()).clamp(0.02, 0.6),
             _pad: 0.0,
         };
         self.queue.write_buffer(&self.view_buffer, 0, bytemuck::bytes_of(&uniform));
@@ -274,20 +278,25 @@ impl Demo {
     /// One animation frame: `steps` sampler steps and the draw, in one submit. Rejects with the
     /// first GPU error reported since the last frame. `read`: also copy the canvas texture back
     /// (for checks where the browser cannot show or read WebGPU canvases; see
-    /// [`Self::take_pixels`]); ignored while an earlier copy is on its way.
-    pub fn frame(&mut self, steps: u32, read: bool) -> Result<(), JsValue> {
+    /// [`Self::take_pixels`]); ignored while an earlier copy is on its way. Returns false, and
+    /// does nothing, while the last frame's work is still on the GPU: animation frames can come
+    /// faster than a slow adapter draws, and queued frames would only add latency.
+    pub fn frame(&mut self, steps: u32, read: bool) -> Result<bool, JsValue> {
         self.ctx.check("the last frame").map_err(js)?;
         if let Some(e) = self.uncaptured.lock().ok().and_then(|mut v| (!v.is_empty()).then(|| v.remove(0))) {
             return Err(js(format!("WebGPU error: {e}")));
         }
-        let Some(sampler) = self.sampler.as_mut() else { return Ok(()) };
+        let Some(sampler) = self.sampler.as_mut() else { return Ok(false) };
+        if self.busy.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
         let texture = match self.surface.get_current_texture() {
             wgpu::CurrentSurfaceTexture::Success(t) | wgpu::CurrentSurfaceTexture::Suboptimal(t) => t,
             wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
                 self.surface.configure(&self.device, &self.config);
-                return Ok(());
+                return Ok(false);
             }
-            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => return Ok(()),
+            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => return Ok(false),
             wgpu::CurrentSurfaceTexture::Validation => return Err(js("the canvas texture could not be acquired")),
         };
         let mut encoder = self.device.create_command_encoder(&Default::default());
@@ -315,7 +324,7 @@ impl Demo {
             pass.set_pipeline(&self.pipeline);
             pass.set_bind_group(0, &self.bind, &[]);
             // Checked in `start`.
-            let (Some(state), Some(energies)) = (sampler.state_buffer(), sampler.energies_buffer()) else { return Ok(()) };
+            let (Some(state), Some(energies)) = (sampler.state_buffer(), sampler.energies_buffer()) else { return Ok(false) };
             pass.set_vertex_buffer(0, state.slice(..));
             pass.set_vertex_buffer(1, energies.slice(..));
             pass.draw(0..6, 0..self.chains);
@@ -341,6 +350,9 @@ impl Demo {
         });
         self.queue.submit([encoder.finish()]);
         self.queue.present(texture);
+        self.busy.store(true, Ordering::Relaxed);
+        let busy = self.busy.clone();
+        self.queue.on_submitted_work_done(move || busy.store(false, Ordering::Relaxed));
         if let Some(read) = read {
             let sink = read.mapped.clone();
             read.buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
@@ -350,7 +362,7 @@ impl Demo {
             });
             self.pending = Some(read);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The canvas texture of the last frame drawn with `read`, as RGBA bytes row by row from
