@@ -68,17 +68,16 @@ impl GpuContext {
     /// Opens the best adapter, a software one (lavapipe, llvmpipe) included if nothing else
     /// opens. `WGPU_BACKEND` (vulkan, gl, metal, dx12) restricts backends and
     /// `WGPU_ADAPTER_NAME` picks the first adapter whose name contains it (case-insensitive).
-    /// [`crate::gpu::Backend::open`] applies the executor policy on top of this.
+    /// [`crate::gpu::Backend::open`] applies the executor policy on top of this. Blocks on the
+    /// adapter and device requests: not in a browser build (there, [`Self::from_device`]).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new() -> Result<Self> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         Self::open(Self::pick_adapter(&instance)?)
     }
 
-    /// Like [`Self::new`], but only a hardware adapter: fails with [`Error::NoAdapter`] (naming
-    /// what was found) when the only adapters are software rasterisers, which run our kernels
-    /// far slower than the CPU executor. This is what `Backend::Auto` opens.
-    /// In a browser build it fails ([`Error::Unsupported`]): use [`Self::from_device`].
+    /// In a browser build, [`Error::Unsupported`]: the adapter and device requests would block.
+    /// Request them with `.await` and use [`Self::from_device`].
     #[cfg(target_arch = "wasm32")]
     pub fn new() -> Result<Self> {
         Err(browser_cannot_wait("GpuContext::new"))
