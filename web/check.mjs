@@ -3,6 +3,8 @@
 //  1. ring8's chains are drawn onto its modes (>= 90 % of the canvas texture's brightness
 //     within 0.8 of them after 60 frames of 8 ULA steps) with no readback of chain state, and
 //     saves a screenshot;
+//     the chains read back with read_state() (a promise) lie within 3 sigma of a mode, and
+//     the blocking readback is refused with an error instead of hanging the page;
 //  2. an uploaded picture becomes the energy and its chains are drawn;
 //  3. a file that is not a picture gives a message on the page, not a crash;
 //  4. without WebGPU (Chromium's default here: no adapter) the page says so.
@@ -75,6 +77,24 @@ await withPage(true, async (page) => {
   const top = boxes[0].y - 8, bottom = boxes[1].y + boxes[1].height + 8;
   await page.screenshot({ path: screenshot, clip: { x: 0, y: top, width: 720, height: bottom - top } });
   console.log(`  wrote ${screenshot}`);
+
+  // The chains themselves, through the asynchronous readback the event loop completes.
+  const direct = await page.evaluate(async () => {
+    const x = await window.ebmDemo.read_state();
+    let near = 0;
+    for (let i = 0; i < x.length; i += 2) {
+      for (let m = 0; m < 8; m++) {
+        const a = m * Math.PI / 4;
+        if (Math.hypot(x[i] - 2 * Math.cos(a), x[i + 1] - 2 * Math.sin(a)) < 0.75) { near++; break; }
+      }
+    }
+    const demo = window.ebmDemo;
+    return { chains: x.length / 2, near: near / (x.length / 2), readbacks: demo.readbacks(), blocking: demo.blocking_state_error() };
+  });
+  console.log(`  read_state: ${JSON.stringify(direct)}`);
+  expect(direct.chains === 16384 && direct.readbacks === 1, 'read_state() resolves with every chain, one readback');
+  expect(direct.near >= 0.95, `>= 95 % of the chains within 3 sigma of a mode (${(100 * direct.near).toFixed(1)} %)`);
+  expect(direct.blocking.includes('not available in this build'), 'a blocking readback is refused, not hung');
 
   start = Date.now();
   const input = await page.$('#picture');

@@ -60,6 +60,7 @@ async function main() {
     const info = (await navigator.gpu.requestAdapter())?.info;
     if (info) adapterName = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ');
     demo = await Demo.create($('canvas'));
+    window.ebmDemo = demo; // for the console and the headless check
   } catch (e) {
     fail(String(e));
     return;

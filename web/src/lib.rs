@@ -397,6 +397,27 @@ impl Demo {
         vec![self.config.width, self.config.height]
     }
 
+    /// The chains' states, [x0, y0, x1, y1, ...], read without blocking: a promise that the
+    /// browser's event loop resolves once the GPU has copied them (a readback, counted).
+    pub fn read_state(&self) -> Result<js_sys::Promise, JsValue> {
+        let sampler = self.sampler.as_ref().ok_or_else(|| js("no sampler yet"))?;
+        let state = sampler.read_state_async().map_err(js)?;
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            let state = state.await.map_err(js)?;
+            Ok(js_sys::Float32Array::from(&state[..]).into())
+        }))
+    }
+
+    /// What the blocking readback (`ChainSampler::state`) says in a browser: an error, where a
+    /// wait would hang the page (the check asserts it).
+    pub fn blocking_state_error(&self) -> String {
+        match self.sampler.as_ref().map(|s| s.state()) {
+            None => "no sampler yet".into(),
+            Some(Ok(_)) => "the blocking readback returned".into(),
+            Some(Err(e)) => e.to_string(),
+        }
+    }
+
     /// Readbacks of chain state so far (the frames make none).
     pub fn readbacks(&self) -> f64 {
         self.ctx.readbacks() as f64
