@@ -32,6 +32,23 @@ struct ViewUniform {
 /// The 2-D presets the page offers, with the half-width of the square drawn around 0.
 const PRESETS: &[(&str, f32)] = &[("ring8", 3.0), ("grid25", 5.5), ("two_modes", 3.5), ("banana", 3.0), ("double_well", 2.0)];
 
+/// The most chains the page starts (16 MiB of state, far more than it can draw smoothly).
+const MAX_CHAINS: u32 = 1 << 21;
+
+/// The most sampler steps one animation frame records.
+const MAX_STEPS_PER_FRAME: u32 = 10_000;
+
+/// Refuses chain counts and step sizes the page cannot use, before anything is allocated.
+fn check_settings(chains: u32, step: f32) -> Result<(), JsValue> {
+    if !(1..=MAX_CHAINS).contains(&chains) {
+        return Err(js(format!("chains: {chains}; between 1 and {MAX_CHAINS}")));
+    }
+    if !(step > 0.0 && step.is_finite()) {
+        return Err(js(format!("step size: {step}; a positive number")));
+    }
+    Ok(())
+}
+
 /// Turns a library error into the exception the page shows.
 fn js(e: impl std::fmt::Display) -> JsValue {
     JsValue::from_str(&e.to_string())
@@ -225,6 +242,7 @@ impl Demo {
             .find(|p| p.0 == name)
             .map(|p| p.1)
             .ok_or_else(|| js(format!("unknown preset {name:?}")))?;
+        check_settings(chains, step)?;
         let energy = resolve_energy(name).map_err(js)?;
         let init = initial_states(11, 0, chains as usize, 2, 1.5);
         self.start(&energy, chains, step, init, [0.0, 0.0, half_width])
@@ -233,6 +251,7 @@ impl Demo {
     /// Starts `chains` ULA chains of step `step` stippling a `width` x `height` picture given
     /// as RGBA bytes (row by row from the top); `invert`: dark ink is dense.
     pub fn set_image(&mut self, width: u32, height: u32, rgba: &[u8], invert: bool, chains: u32, step: f32) -> Result<(), JsValue> {
+        check_settings(chains, step)?;
         let options = ImageOptions { invert, aspect: true, ..Default::default() };
         let density = ImageDensity::from_rgba8(width as usize, height as usize, rgba, options).map_err(js)?;
         let [ex, ey] = density.extent;
@@ -246,12 +265,6 @@ impl Demo {
     }
 
     fn start(&mut self, energy: &Energy, chains: u32, step: f32, init: Vec<f32>, view: [f32; 3]) -> Result<(), JsValue> {
-        if !(1..=1 << 20).contains(&chains) {
-            return Err(js(format!("chains: {chains}; between 1 and 1048576")));
-        }
-        if !(step > 0.0 && step.is_finite()) {
-            return Err(js(format!("step size: {step}; a positive number")));
-        }
         let config = SamplerConfig::new(SamplerKind::Ula, step, 11);
         let sampler = GpuSampler::new(self.ctx.clone(), energy, config, &init).map_err(js)?;
         if sampler.state_buffer().is_none() || sampler.energies_buffer().is_none() {
@@ -285,6 +298,9 @@ impl Demo {
         self.ctx.check("the last frame").map_err(js)?;
         if let Some(e) = self.uncaptured.lock().ok().and_then(|mut v| (!v.is_empty()).then(|| v.remove(0))) {
             return Err(js(format!("WebGPU error: {e}")));
+        }
+        if steps > MAX_STEPS_PER_FRAME {
+            return Err(js(format!("steps per frame: {steps}; at most {MAX_STEPS_PER_FRAME}")));
         }
         let Some(sampler) = self.sampler.as_mut() else { return Ok(false) };
         if self.busy.load(Ordering::Relaxed) {
