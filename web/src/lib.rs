@@ -30,7 +30,8 @@ struct ViewUniform {
 }
 
 /// The 2-D presets the page offers, with the half-width of the square drawn around 0.
-const PRESETS: &[(&str, f32)] = &[("ring8", 3.0), ("grid25", 5.5), ("two_modes", 3.5), ("banana", 3.0), ("double_well", 2.0)];
+const PRESETS: &[(&str, f32)] =
+    &[("ring8", 3.0), ("grid25", 5.5), ("two_modes", 3.5), ("banana", 3.0), ("double_well", 2.0)];
 
 /// The most chains the page starts (16 MiB of state, far more than it can draw smoothly).
 const MAX_CHAINS: u32 = 1 << 21;
@@ -199,6 +200,8 @@ impl Demo {
             .copied()
             .collect::<Vec<_>>()
             .join(", ");
+        // The library shares its context by Arc (Send on native); the page has one thread.
+        #[allow(clippy::arc_with_non_send_sync)]
         let ctx = Arc::new(GpuContext::from_device(device.clone(), queue.clone(), Some(info)));
         Ok(Demo {
             device,
@@ -237,11 +240,8 @@ impl Demo {
 
     /// Starts `chains` ULA chains of step `step` on preset `name`, from N(0, 1.5^2).
     pub fn set_preset(&mut self, name: &str, chains: u32, step: f32) -> Result<(), JsValue> {
-        let half_width = PRESETS
-            .iter()
-            .find(|p| p.0 == name)
-            .map(|p| p.1)
-            .ok_or_else(|| js(format!("unknown preset {name:?}")))?;
+        let half_width =
+            PRESETS.iter().find(|p| p.0 == name).map(|p| p.1).ok_or_else(|| js(format!("unknown preset {name:?}")))?;
         check_settings(chains, step)?;
         let energy = resolve_energy(name).map_err(js)?;
         let init = initial_states(11, 0, chains as usize, 2, 1.5);
@@ -250,7 +250,15 @@ impl Demo {
 
     /// Starts `chains` ULA chains of step `step` stippling a `width` x `height` picture given
     /// as RGBA bytes (row by row from the top); `invert`: dark ink is dense.
-    pub fn set_image(&mut self, width: u32, height: u32, rgba: &[u8], invert: bool, chains: u32, step: f32) -> Result<(), JsValue> {
+    pub fn set_image(
+        &mut self,
+        width: u32,
+        height: u32,
+        rgba: &[u8],
+        invert: bool,
+        chains: u32,
+        step: f32,
+    ) -> Result<(), JsValue> {
         check_settings(chains, step)?;
         let options = ImageOptions { invert, aspect: true, ..Default::default() };
         let density = ImageDensity::from_rgba8(width as usize, height as usize, rgba, options).map_err(js)?;
@@ -264,7 +272,14 @@ impl Demo {
         self.start(&energy, chains, step, init, [ex / 2.0, ey / 2.0, 0.55 * ex.max(ey)])
     }
 
-    fn start(&mut self, energy: &Energy, chains: u32, step: f32, init: Vec<f32>, view: [f32; 3]) -> Result<(), JsValue> {
+    fn start(
+        &mut self,
+        energy: &Energy,
+        chains: u32,
+        step: f32,
+        init: Vec<f32>,
+        view: [f32; 3],
+    ) -> Result<(), JsValue> {
         let config = SamplerConfig::new(SamplerKind::Ula, step, 11);
         let sampler = GpuSampler::new(self.ctx.clone(), energy, config, &init).map_err(js)?;
         if sampler.state_buffer().is_none() || sampler.energies_buffer().is_none() {
@@ -330,7 +345,10 @@ impl Demo {
                     view: &view,
                     depth_slice: None,
                     resolve_target: None,
-                    ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color::BLACK), store: wgpu::StoreOp::Store },
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                        store: wgpu::StoreOp::Store,
+                    },
                 })],
                 depth_stencil_attachment: None,
                 timestamp_writes: None,
@@ -340,7 +358,9 @@ impl Demo {
             pass.set_pipeline(&self.pipeline);
             pass.set_bind_group(0, &self.bind, &[]);
             // Checked in `start`.
-            let (Some(state), Some(energies)) = (sampler.state_buffer(), sampler.energies_buffer()) else { return Ok(false) };
+            let (Some(state), Some(energies)) = (sampler.state_buffer(), sampler.energies_buffer()) else {
+                return Ok(false);
+            };
             pass.set_vertex_buffer(0, state.slice(..));
             pass.set_vertex_buffer(1, energies.slice(..));
             pass.draw(0..6, 0..self.chains);
@@ -358,7 +378,11 @@ impl Demo {
                 texture.texture.as_image_copy(),
                 wgpu::TexelCopyBufferInfo {
                     buffer: &buffer,
-                    layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(bytes_per_row), rows_per_image: Some(height) },
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(bytes_per_row),
+                        rows_per_image: Some(height),
+                    },
                 },
                 wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
             );
