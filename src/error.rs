@@ -40,6 +40,10 @@ pub enum Error {
     /// The request does not fit the device (buffer sizes, bindings) even after splitting.
     #[error("device limit: {0}")]
     Limit(String),
+
+    /// The call needs something this build cannot do (a blocking wait in a browser).
+    #[error("not available in this build: {0}")]
+    Unsupported(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

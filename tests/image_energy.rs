@@ -172,3 +172,25 @@ fn host_texture_density_equals_the_png() {
     let err = ImageDensity::from_texture(&ctx, &hidden, ImageOptions::default()).unwrap_err().to_string();
     assert!(err.contains("COPY_SRC"), "{err}");
 }
+
+#[test]
+fn rgba_pixels_density_equals_the_png() {
+    use ebm_gpu::energy::image::{ImageDensity, ImageOptions};
+    let dir = common::temp_dir("image_energy_rgba");
+    let png = picture(&dir);
+    let rgba = image::open(&png).unwrap().to_rgba8();
+    let (w, h) = (rgba.width() as usize, rgba.height() as usize);
+    let options = ImageOptions { gamma: 2.0, invert: true, epsilon: 0.01, aspect: true };
+    // What a browser's canvas gives (web/): RGBA bytes row by row.
+    let from_pixels = ImageDensity::from_rgba8(w, h, rgba.as_raw(), options).unwrap();
+    let from_png = ImageDensity::load(&png, options).unwrap();
+    assert_eq!((from_pixels.width, from_pixels.height, from_pixels.extent), (from_png.width, from_png.height, from_png.extent));
+    assert!(common::max_abs_diff(&from_pixels.luminance, &from_png.luminance) < 1e-6);
+    let err = ImageDensity::from_rgba8(w, h + 1, rgba.as_raw(), options).unwrap_err().to_string();
+    assert!(err.contains("4 per pixel"), "{err}");
+    let err = ImageDensity::from_rgba8(usize::MAX, 2, &[], options).unwrap_err().to_string();
+    assert!(err.contains("4 per pixel"), "{err}");
+    let black = vec![0u8; 4 * w * h];
+    let err = ImageDensity::from_rgba8(w, h, &black, ImageOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("black everywhere"), "{err}");
+}

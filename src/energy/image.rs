@@ -43,6 +43,18 @@ pub struct ImageDensity {
     pub epsilon: f32,
 }
 
+/// RGB in [0, 1] of `w` x `h` 8-bit pixels, rows `row` bytes apart, `bytes_per_pixel` each,
+/// the red, green and blue bytes of a pixel at offsets `order`.
+fn bytes_to_rgb(bytes: &[u8], w: usize, h: usize, row: usize, bytes_per_pixel: usize, order: [usize; 3]) -> impl Iterator<Item = [f32; 3]> + '_ {
+    (0..h).flat_map(move |j| {
+        let line = &bytes[j * row..];
+        (0..w).map(move |i| {
+            let p = &line[i * bytes_per_pixel..];
+            order.map(|c| p[c] as f32 / 255.0)
+        })
+    })
+}
+
 impl ImageDensity {
     /// Reads a PNG (any colour type) as luminance 0.2126 R + 0.7152 G + 0.0722 B of its sRGB
     /// values in [0, 1], shaped by `options`.
@@ -92,14 +104,19 @@ impl ImageDensity {
             );
         })?;
         let bytes = ctx.read_buffers(&[(&buffer, row as u64 * h as u64)])?.remove(0);
-        let pixels = (0..h as usize).flat_map(|j| {
-            let line = &bytes[j * row as usize..];
-            (0..w as usize).map(move |i| {
-                let p = &line[i * bytes_per_pixel as usize..];
-                order.map(|c| p[c] as f32 / 255.0)
-            })
-        });
+        let pixels = bytes_to_rgb(&bytes, w as usize, h as usize, row as usize, bytes_per_pixel as usize, order);
         Self::from_rgb(what, w as usize, h as usize, pixels, options)
+    }
+
+    /// `width` x `height` 8-bit RGBA pixels, 4 bytes each, row by row from the top (a browser
+    /// canvas's `ImageData`, a decoded file), as the density; alpha is ignored (composite a
+    /// transparent picture onto its paper first).
+    pub fn from_rgba8(width: usize, height: usize, rgba: &[u8], options: ImageOptions) -> Result<Self> {
+        let what = "RGBA pixels";
+        if width.checked_mul(height).and_then(|n| n.checked_mul(4)) != Some(rgba.len()) {
+            return Err(Error::invalid(what, format!("{} bytes for {width}x{height} pixels: expected 4 per pixel", rgba.len())));
+        }
+        Self::from_rgb(what, width, height, bytes_to_rgb(rgba, width, height, 4 * width, 4, [0, 1, 2]), options)
     }
 
     /// The density of `w` x `h` RGB pixels in [0, 1], row by row from the top.
@@ -118,6 +135,7 @@ impl ImageDensity {
         Ok(density)
     }
 
+    /// Checks the pixel count, epsilon and luminance range.
     pub fn validate(&self) -> Result<()> {
         if self.width == 0 || self.height == 0 || self.luminance.len() != self.width * self.height {
             return Err(Error::invalid("image", format!("{}x{} pixels: empty or inconsistent", self.width, self.height)));

@@ -32,9 +32,30 @@ pub struct GpuContext {
     lost: Arc<Mutex<Option<String>>>,
     /// Readbacks so far ([`Self::readbacks`]).
     readbacks: std::sync::atomic::AtomicU64,
+    /// What error scopes caught after their call returned (a browser cannot wait for the pops):
+    /// reported by the next [`GpuContext::check`].
+    #[cfg(target_arch = "wasm32")]
+    deferred: Arc<Mutex<Vec<Error>>>,
+}
+
+/// The error of a call that would have to block on the GPU, in a browser build.
+#[cfg(target_arch = "wasm32")]
+fn browser_cannot_wait(what: &str) -> Error {
+    Error::Unsupported(format!(
+        "{what} waits for the GPU, which a browser's event loop cannot do: request the adapter and device with \
+         `.await`, wrap them with GpuContext::from_device, and read results with read_buffers_async or read_state_async"
+    ))
+}
+
+/// The adapters wgpu sees, with the backends selected by `WGPU_BACKEND` (none in a browser
+/// build, where listing would block).
+#[cfg(target_arch = "wasm32")]
+pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
+    Vec::new()
 }
 
 /// The adapters wgpu sees, with the backends selected by `WGPU_BACKEND`.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
@@ -47,15 +68,31 @@ impl GpuContext {
     /// Opens the best adapter, a software one (lavapipe, llvmpipe) included if nothing else
     /// opens. `WGPU_BACKEND` (vulkan, gl, metal, dx12) restricts backends and
     /// `WGPU_ADAPTER_NAME` picks the first adapter whose name contains it (case-insensitive).
-    /// [`crate::gpu::Backend::open`] applies the executor policy on top of this.
+    /// [`crate::gpu::Backend::open`] applies the executor policy on top of this. Blocks on the
+    /// adapter and device requests: not in a browser build (there, [`Self::from_device`]).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new() -> Result<Self> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         Self::open(Self::pick_adapter(&instance)?)
     }
 
+    /// In a browser build, [`Error::Unsupported`]: the adapter and device requests would block.
+    /// Request them with `.await` and use [`Self::from_device`].
+    #[cfg(target_arch = "wasm32")]
+    pub fn new() -> Result<Self> {
+        Err(browser_cannot_wait("GpuContext::new"))
+    }
+
+    /// [`Self::new`] for hardware only, which fails in a browser build as [`Self::new`] does.
+    #[cfg(target_arch = "wasm32")]
+    pub fn new_hardware() -> Result<Self> {
+        Err(browser_cannot_wait("GpuContext::new_hardware"))
+    }
+
     /// Like [`Self::new`], but only a hardware adapter: fails with [`Error::NoAdapter`] (naming
     /// what was found) when the only adapters are software rasterisers, which run our kernels
     /// far slower than the CPU executor. This is what `Backend::Auto` opens.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new_hardware() -> Result<Self> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = Self::pick_adapter(&instance)?;
@@ -81,6 +118,7 @@ impl GpuContext {
         }
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     fn pick_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
         Ok(match std::env::var("WGPU_ADAPTER_NAME") {
             Ok(wanted) if !wanted.is_empty() => {
@@ -103,6 +141,7 @@ impl GpuContext {
         })
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     fn open(adapter: wgpu::Adapter) -> Result<Self> {
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -140,6 +179,8 @@ impl GpuContext {
             uncaptured: Arc::default(),
             lost: Arc::default(),
             readbacks: Default::default(),
+            #[cfg(target_arch = "wasm32")]
+            deferred: Arc::default(),
         }
     }
 
@@ -218,6 +259,7 @@ impl GpuContext {
         })
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -235,8 +277,38 @@ impl GpuContext {
         Ok(value)
     }
 
-    /// Reports a lost device or an error that escaped the scopes.
+    /// [`Self::scoped`] in a browser: the event loop cannot wait for the scopes' pops, so they
+    /// resolve later and what they caught is reported by the next [`Self::check`] (every
+    /// `scoped` call starts with one; a host's frame loop can call it too).
+    #[cfg(target_arch = "wasm32")]
+    pub fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
+        self.check(context)?;
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        // Popping takes effect at once; only the results arrive later.
+        let (validation, oom) = (validation.pop(), oom.pop());
+        let (sink, context) = (self.deferred.clone(), context.to_string());
+        wasm_bindgen_futures::spawn_local(async move {
+            let oom = oom.await.map(|_| Error::GpuOutOfMemory { context: context.clone() });
+            let validation = validation.await.map(|e| Error::GpuValidation { context, message: e.to_string() });
+            for e in oom.into_iter().chain(validation) {
+                log::error!("{e}");
+                if let Ok(mut v) = sink.lock() {
+                    v.push(e);
+                }
+            }
+        });
+        Ok(value)
+    }
+
+    /// Reports a lost device or an error that escaped the scopes (in a browser build, also
+    /// the first error a scope caught after its call returned).
     pub fn check(&self, context: &str) -> Result<()> {
+        #[cfg(target_arch = "wasm32")]
+        if let Some(e) = self.deferred.lock().ok().and_then(|mut v| (!v.is_empty()).then(|| v.remove(0))) {
+            return Err(e);
+        }
         if let Some(reason) = self.lost.lock().ok().and_then(|l| l.clone()) {
             return Err(Error::DeviceLost(reason));
         }
@@ -247,8 +319,10 @@ impl GpuContext {
         }
     }
 
-    /// Blocks until all submitted work is done.
+    /// Blocks until all submitted work is done. In a browser build nothing can block: it only
+    /// reports errors so far ([`Self::check`]); the queue still runs submissions in order.
     pub fn wait(&self) -> Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| Error::DeviceLost(format!("waiting for the GPU: {e}")))?;
@@ -343,8 +417,13 @@ impl GpuContext {
     }
 
     /// Copies `size` bytes of each buffer into one staging buffer and maps it: one round trip
-    /// for several reads.
+    /// for several reads. Blocks; in a browser build it fails ([`Error::Unsupported`]): use
+    /// [`Self::read_buffers_async`].
     pub fn read_buffers(&self, parts: &[(&wgpu::Buffer, u64)]) -> Result<Vec<Vec<u8>>> {
+        #[cfg(target_arch = "wasm32")]
+        if !parts.is_empty() {
+            return Err(browser_cannot_wait("a blocking readback (read_buffers)"));
+        }
         let total: u64 = parts.iter().map(|(_, s)| s.next_multiple_of(4)).sum();
         if total == 0 {
             return Ok(parts.iter().map(|_| Vec::new()).collect());
