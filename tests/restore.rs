@@ -92,7 +92,7 @@ fn restore_command_reports_and_refuses_bad_masks() {
     let net = Network::random(&Architecture::parse("1x6x6/3k3s1p1/swish/flatten/1").unwrap(), 3).unwrap();
     let weights = dir.join("net.safetensors");
     net.save(&weights).unwrap();
-    let images: Vec<f32> = (0..20 * 36).map(|k| ((k % 36) as f32 / 18.0 - 1.0)).collect();
+    let images: Vec<f32> = (0..20 * 36).map(|k| (k % 36) as f32 / 18.0 - 1.0).collect();
     let data = dir.join("images.npy");
     ebm_gpu::io::npy::write_f32(&data, &images, &[20, 1, 6, 6]).unwrap();
     let energy = format!("net:{}", weights.display());
