@@ -156,23 +156,28 @@ def _flag_args(options: Mapping[str, Any]) -> list:
     return args
 
 
-def _energy_arg(spec: EnergyLike, folder: str) -> str:
-    """An --energy argument for `spec`; networks in memory are written into `folder`."""
+def _as_energy(spec: EnergyLike) -> Union[str, Energy]:
+    """A spec as text (dicts as JSON), or an Energy (PyTorch models converted); TypeError else."""
     if isinstance(spec, str):
         return spec
     if isinstance(spec, Mapping):
         return json.dumps(spec)
-    if not isinstance(spec, Energy):
-        try:
-            import torch.nn
-        except ImportError:
-            torch = None
-        if torch is not None and isinstance(spec, torch.nn.Module):
-            spec = from_torch(spec)
-        else:
-            raise TypeError(f"energy must be a spec (str or dict), an ebm_gpu.Energy or a torch nn.Sequential, got {type(spec).__name__}")
-    if spec.spec is not None:
-        return spec.spec
+    if isinstance(spec, Energy):
+        return spec if spec.spec is None else spec.spec
+    try:
+        import torch.nn
+    except ImportError:
+        torch = None
+    if torch is not None and isinstance(spec, torch.nn.Module):
+        return from_torch(spec)
+    raise TypeError(f"energy must be a spec (str or dict), an ebm_gpu.Energy or a torch nn.Sequential, got {type(spec).__name__}")
+
+
+def _energy_arg(spec: EnergyLike, folder: str) -> str:
+    """An --energy argument for `spec`; networks in memory are written into `folder`."""
+    spec = _as_energy(spec)
+    if isinstance(spec, str):
+        return spec
     path = os.path.join(folder, "network.safetensors")
     spec.save(path)
     return f"net:{path}"

@@ -28,7 +28,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 
 import ebm_gpu
 from . import _native
-from ._native import EbmError, Energy
+from ._native import EbmError
 
 __all__ = ["sample", "score", "rbm_eval", "train", "shard_bounds"]
 
@@ -46,13 +46,10 @@ def shard_bounds(total: int, parts: int) -> List[int]:
 
 
 def _portable(energy: Any) -> Any:
-    """An energy that pickles to any worker: specs as they are, networks as safetensors bytes."""
-    if isinstance(energy, (str, dict)):
+    """An energy that pickles to any worker: specs as text, networks as safetensors bytes."""
+    energy = ebm_gpu._as_energy(energy)
+    if isinstance(energy, str):
         return energy
-    if not isinstance(energy, Energy):
-        energy = ebm_gpu.from_torch(energy)  # raises TypeError for anything else
-    if energy.spec is not None:
-        return energy.spec
     with tempfile.TemporaryDirectory(prefix="ebm-gpu-") as tmp:
         path = os.path.join(tmp, "network.safetensors")
         energy.save(path)

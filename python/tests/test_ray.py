@@ -81,6 +81,8 @@ def test_data_parallel_training_matches_one_process(tmp_path):
 
 
 def test_bad_requests():
+    with pytest.raises(TypeError, match="energy must be"):
+        eray.sample(3.5, workers=2, **SETTINGS)
     with pytest.raises(ValueError, match="warm up once"):
         eray.sample("ring8", workers=2, warmup=10, **SETTINGS)
     with pytest.raises(ValueError, match="workers must be between 1 and 301"):
