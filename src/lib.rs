@@ -48,7 +48,9 @@ pub use error::{Error, Result};
 /// let ctx = std::sync::Arc::new(GpuContext::from_device(device.clone(), queue.clone(), Some(adapter.get_info())));
 /// let energy = resolve_energy("ring8")?;
 /// let init = initial_states(7, 0, 65536, energy.dim(), 1.0);
-/// let mut sampler = GpuSampler::new(ctx, &energy, SamplerConfig::new(SamplerKind::Ula, 0.01, 7), &init)?;
+/// // The algorithm's settings, then (optionally) how the GPU lays the work out.
+/// let config = SamplerConfig::builder(SamplerKind::Ula, 0.01, 7).steps_per_dispatch(8).build()?;
+/// let mut sampler = GpuSampler::new(ctx, &energy, config, &init)?;
 /// // Every frame: sampler steps and the host's own passes in one encoder, one submit.
 /// let mut encoder = device.create_command_encoder(&Default::default());
 /// sampler.encode(&mut encoder, 8)?;
@@ -68,7 +70,7 @@ pub mod prelude {
     pub use crate::gpu::{GpuContext, Readback};
     pub use crate::rng::initial_states;
     pub use crate::sampler::gpu::GpuSampler;
-    pub use crate::sampler::{ChainSampler, SamplerConfig, SamplerKind};
+    pub use crate::sampler::{ChainSampler, DispatchTuning, SamplerBuilder, SamplerConfig, SamplerKind};
     pub use crate::{Error, Result};
     pub use wgpu;
 }

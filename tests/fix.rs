@@ -67,7 +67,7 @@ fn fixed_dimensions_hold_in_network_kernels() {
         for kind in [SamplerKind::Ula, SamplerKind::Mala] {
             let mut config = SamplerConfig::new(kind, 0.05, 8);
             if tiled {
-                config.mlp_strategy = MlpStrategy::Tiled;
+                config.tuning.mlp_strategy = MlpStrategy::Tiled;
             }
             let mut runs = Vec::new();
             for (executor, mut s) in samplers(Some(ctx.clone()), &energy, config, &init) {

@@ -84,8 +84,8 @@ fn chains_do_not_depend_on_batching() {
     let (whole_gpu, parts_gpu) = halves(&|c, init| Box::new(GpuSampler::new(ctx.clone(), &energy, c, init).unwrap()));
     assert_eq!(whole_gpu, parts_gpu, "GPU executor");
     let mut c = config.clone();
-    c.max_chains_per_dispatch = Some(300); // four groups, the last partial
-    c.steps_per_dispatch = Some(7); // dispatches that do not divide the step count
+    c.tuning.max_chains_per_dispatch = Some(300); // four groups, the last partial
+    c.tuning.steps_per_dispatch = Some(7); // dispatches that do not divide the step count
     let mut split = GpuSampler::new(ctx.clone(), &energy, c, &init).unwrap();
     assert_eq!(split.dispatches_per_step(), 4.0 / 7.0);
     split.run(25).unwrap();
@@ -240,7 +240,7 @@ fn thinned_traces_agree() {
     assert_eq!(trace.len(), 5 * 100 * 2);
     assert_eq!(&trace[4 * 200..], &cpu.state().unwrap()[..]);
     let Some(ctx) = common::gpu() else { return };
-    config.max_chains_per_dispatch = Some(64);
+    config.tuning.max_chains_per_dispatch = Some(64);
     let mut gpu = GpuSampler::new(ctx, &energy, config, &init).unwrap();
     gpu.run(50).unwrap();
     let trace_gpu = gpu.trace().unwrap().unwrap();
@@ -259,13 +259,26 @@ fn bad_configurations_are_rejected() {
         assert!(message.contains(needle), "{message} lacks {needle}");
     };
     let base = SamplerConfig::new(SamplerKind::Ula, 0.1, 1);
-    check(SamplerConfig { step_size: 0.0, ..base.clone() }, &init, "step size");
-    check(SamplerConfig { step_size: -1.0, ..base.clone() }, &init, "step size");
-    check(SamplerConfig { step_size: f32::NAN, ..base.clone() }, &init, "step size");
-    check(SamplerConfig { noise_scale: Some(f32::INFINITY), ..base.clone() }, &init, "noise scale");
-    check(SamplerConfig { box_clamp: Some((1.0, -1.0)), ..base.clone() }, &init, "box clamp");
-    check(SamplerConfig { kind: SamplerKind::Mala, grad_clamp: Some(1.0), ..base.clone() }, &init, "ULA only");
+    let with = |change: &dyn Fn(&mut SamplerConfig)| {
+        let mut c = base.clone();
+        change(&mut c);
+        c
+    };
+    check(with(&|c| c.step_size = 0.0), &init, "step size");
+    check(with(&|c| c.step_size = -1.0), &init, "step size");
+    check(with(&|c| c.step_size = f32::NAN), &init, "step size");
+    check(with(&|c| c.noise_scale = Some(f32::INFINITY)), &init, "noise scale");
+    check(with(&|c| c.box_clamp = Some((1.0, -1.0))), &init, "box clamp");
+    check(with(&|c| (c.kind, c.grad_clamp) = (SamplerKind::Mala, Some(1.0))), &init, "ULA only");
     check(base.clone(), &[], "initial state");
     check(base.clone(), &init[..3], "initial state");
-    check(SamplerConfig { trace_every: 10, trace_steps: 5, ..base.clone() }, &init, "trace");
+    check(with(&|c| (c.trace_every, c.trace_steps) = (10, 5)), &init, "trace");
+    check(with(&|c| c.tuning.steps_per_dispatch = Some(0)), &init, "dispatch shape");
+    // The builder validates the same settings.
+    let built = |b: ebm_gpu::sampler::SamplerBuilder| b.build().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(built(SamplerConfig::builder(SamplerKind::Ula, 0.1, 1).box_clamp(1.0, -1.0)).contains("box clamp"));
+    assert!(built(SamplerConfig::builder(SamplerKind::Mala, 0.1, 1).noise_scale(0.3)).contains("ULA only"));
+    assert!(built(SamplerConfig::builder(SamplerKind::Ula, 0.1, 1).max_chains_per_dispatch(0)).contains("dispatch shape"));
+    let ok = SamplerConfig::builder(SamplerKind::Hmc, 0.1, 1).leapfrog(4).leapfrog_jitter(1).trace(2, 0, 10).steps_per_dispatch(3).build().unwrap();
+    assert_eq!((ok.leapfrog, ok.leapfrog_jitter, ok.trace_every, ok.trace_steps, ok.tuning.steps_per_dispatch), (4, 1, 2, 10, Some(3)));
 }

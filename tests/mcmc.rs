@@ -288,9 +288,14 @@ fn bad_sampler_settings_are_rejected() {
     let init = rng::initial_states(4, 0, 10, 2, 1.0);
     let err = |config: SamplerConfig| CpuSampler::new(&energy, config, &init).err().map(|e| e.to_string()).unwrap_or_default();
     let hmc = SamplerConfig::new(SamplerKind::Hmc, 0.1, 1);
-    assert!(err(SamplerConfig { leapfrog: 0, ..hmc.clone() }).contains("leapfrog"));
-    assert!(err(SamplerConfig { leapfrog_jitter: 10, ..hmc.clone() }).contains("jitter"));
-    assert!(err(SamplerConfig { step_size: -0.1, ..hmc.clone() }).contains("step size"));
+    let with = |change: &dyn Fn(&mut SamplerConfig)| {
+        let mut c = hmc.clone();
+        change(&mut c);
+        c
+    };
+    assert!(err(with(&|c| c.leapfrog = 0)).contains("leapfrog"));
+    assert!(err(with(&|c| c.leapfrog_jitter = 10)).contains("jitter"));
+    assert!(err(with(&|c| c.step_size = -0.1)).contains("step size"));
     let ladder = |t: &[f32]| Tempering::from_temperatures(t, 5).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(ladder(&[2.0, 4.0]).contains("start at temperature 1"));
     assert!(ladder(&[1.0, 3.0, 2.0]).contains("increase"));

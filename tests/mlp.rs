@@ -116,7 +116,11 @@ fn tiled_and_per_chain_strategies_agree() {
             config.trace_steps = 30;
             let mut states = Vec::new();
             for strategy in [MlpStrategy::PerChain, MlpStrategy::Tiled] {
-                let mut s = GpuSampler::new(ctx.clone(), &energy, SamplerConfig { mlp_strategy: strategy, ..config.clone() }, &init).unwrap();
+                let mut s = GpuSampler::new(ctx.clone(), &energy, {
+                    let mut c = config.clone();
+                    c.tuning.mlp_strategy = strategy;
+                    c
+                }, &init).unwrap();
                 s.run(18).unwrap();
                 s.run(12).unwrap();
                 states.push((s.state().unwrap(), s.trace().unwrap().unwrap(), s.stats().unwrap()));
@@ -139,7 +143,7 @@ fn tiled_and_per_chain_strategies_agree() {
     // MNIST-sized input through the tiled kernels (few chains and steps: lavapipe is slow here).
     let energy = mlp(&[784, 200, 1], Activation::Softplus, true, 5);
     let init = rng::initial_states(8, 0, 20, 784, 0.5);
-    let config = SamplerConfig { mlp_strategy: MlpStrategy::Tiled, ..SamplerConfig::new(SamplerKind::Mala, 0.001, 3) };
+    let config = SamplerConfig::builder(SamplerKind::Mala, 0.001, 3).mlp_strategy(MlpStrategy::Tiled).build().unwrap();
     let mut gpu = GpuSampler::new(ctx.clone(), &energy, config.clone(), &init).unwrap();
     let mut cpu = CpuSampler::new(&energy, config, &init).unwrap();
     gpu.run(3).unwrap();
@@ -149,7 +153,7 @@ fn tiled_and_per_chain_strategies_agree() {
     assert_eq!(gpu.stats().unwrap().accepted, cpu.stats().unwrap().accepted);
     // The tiled kernels only take a plain MLP.
     let sum = Energy::Sum { terms: vec![(1.0, mlp(&[2, 8, 1], Activation::Relu, false, 1))] };
-    let config = SamplerConfig { mlp_strategy: MlpStrategy::Tiled, ..SamplerConfig::new(SamplerKind::Mala, 0.1, 1) };
+    let config = SamplerConfig::builder(SamplerKind::Mala, 0.1, 1).mlp_strategy(MlpStrategy::Tiled).build().unwrap();
     assert!(GpuSampler::new(ctx, &sum, config, &[0.0, 0.0]).is_err());
 }
 

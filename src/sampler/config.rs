@@ -111,7 +111,12 @@ impl Tempering {
     }
 }
 
+/// A sampler's settings: the algorithm (what the chains compute) and, in `tuning`, how the
+/// GPU executor lays the work out. Made with [`SamplerConfig::new`] and adjusted field by field,
+/// or with [`SamplerConfig::builder`]; `#[non_exhaustive]`, so settings can be added without
+/// breaking code that builds one.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SamplerConfig {
     pub kind: SamplerKind,
     /// h (Langevin: x' = x - h grad E + noise; HMC: leapfrog step; RWMH: proposal std).
@@ -138,12 +143,123 @@ pub struct SamplerConfig {
     /// ... for `trace_steps` steps from global step `trace_start` on (e.g. after warm-up).
     pub trace_steps: u32,
     pub trace_start: u32,
-    /// Upper bound on chains per dispatch (GPU); None: as the device limits allow.
+    /// How the GPU executor lays the run out (speed only).
+    pub tuning: DispatchTuning,
+}
+
+/// How the GPU executor lays a run out: speed only. The chains are a function of the
+/// algorithm's settings and the seed whatever these say (up to rounding where the MLP strategy
+/// changes the order of a network's sums).
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct DispatchTuning {
+    /// Upper bound on chains per dispatch; None: as the device limits allow.
     pub max_chains_per_dispatch: Option<u32>,
-    /// Steps fused into one dispatch (GPU); None: chosen from the work size.
+    /// Steps fused into one dispatch; None: chosen from the work size.
     pub steps_per_dispatch: Option<u32>,
-    /// GPU strategy for MLP energies (ULA and MALA).
+    /// Strategy for MLP energies (ULA and MALA).
     pub mlp_strategy: MlpStrategy,
+}
+
+/// Builds a [`SamplerConfig`]: the algorithm's settings, then, optionally, the dispatch tuning;
+/// [`SamplerBuilder::build`] validates the whole.
+///
+/// ```
+/// use ebm_gpu::sampler::{SamplerConfig, SamplerKind};
+/// let config = SamplerConfig::builder(SamplerKind::Hmc, 0.1, 7).leapfrog(20).step_jitter(0.1).steps_per_dispatch(8).build()?;
+/// assert_eq!(config.leapfrog, 20);
+/// assert!(SamplerConfig::builder(SamplerKind::Mala, 0.1, 7).grad_clamp(1.0).build().is_err()); // ULA only
+/// # Ok::<(), ebm_gpu::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct SamplerBuilder {
+    config: SamplerConfig,
+}
+
+impl SamplerBuilder {
+    /// Global index of the first chain (runs split into pieces that reproduce the whole).
+    pub fn chain_offset(mut self, first: u32) -> Self {
+        self.config.chain_offset = first;
+        self
+    }
+
+    /// ULA: the noise's standard deviation (default sqrt(2h)).
+    pub fn noise_scale(mut self, scale: f32) -> Self {
+        self.config.noise_scale = Some(scale);
+        self
+    }
+
+    /// ULA: clamp each gradient component to [-c, c].
+    pub fn grad_clamp(mut self, c: f32) -> Self {
+        self.config.grad_clamp = Some(c);
+        self
+    }
+
+    /// ULA: clamp states to [lo, hi] after each step.
+    pub fn box_clamp(mut self, lo: f32, hi: f32) -> Self {
+        self.config.box_clamp = Some((lo, hi));
+        self
+    }
+
+    /// HMC: leapfrog steps per proposal.
+    pub fn leapfrog(mut self, steps: u32) -> Self {
+        self.config.leapfrog = steps;
+        self
+    }
+
+    /// HMC: draw L uniformly from [L - j, L + j] each proposal.
+    pub fn leapfrog_jitter(mut self, j: u32) -> Self {
+        self.config.leapfrog_jitter = j;
+        self
+    }
+
+    /// HMC: scale the step uniformly in [1 - j, 1 + j] each proposal.
+    pub fn step_jitter(mut self, j: f32) -> Self {
+        self.config.step_jitter = j;
+        self
+    }
+
+    /// Parallel tempering over this ladder.
+    pub fn tempering(mut self, tempering: Tempering) -> Self {
+        self.config.tempering = Some(tempering);
+        self
+    }
+
+    /// Keep every `every`-th state for `steps` steps from global step `start` on.
+    pub fn trace(mut self, every: u32, start: u32, steps: u32) -> Self {
+        (self.config.trace_every, self.config.trace_start, self.config.trace_steps) = (every, start, steps);
+        self
+    }
+
+    /// The whole dispatch tuning at once.
+    pub fn tuning(mut self, tuning: DispatchTuning) -> Self {
+        self.config.tuning = tuning;
+        self
+    }
+
+    /// Tuning: at most this many chains per dispatch.
+    pub fn max_chains_per_dispatch(mut self, chains: u32) -> Self {
+        self.config.tuning.max_chains_per_dispatch = Some(chains);
+        self
+    }
+
+    /// Tuning: fuse this many steps into one dispatch.
+    pub fn steps_per_dispatch(mut self, steps: u32) -> Self {
+        self.config.tuning.steps_per_dispatch = Some(steps);
+        self
+    }
+
+    /// Tuning: how MLP energies are evaluated.
+    pub fn mlp_strategy(mut self, strategy: MlpStrategy) -> Self {
+        self.config.tuning.mlp_strategy = strategy;
+        self
+    }
+
+    /// The configuration, validated.
+    pub fn build(self) -> Result<SamplerConfig> {
+        self.config.validate()?;
+        Ok(self.config)
+    }
 }
 
 impl SamplerConfig {
@@ -163,10 +279,13 @@ impl SamplerConfig {
             trace_every: 0,
             trace_steps: 0,
             trace_start: 0,
-            max_chains_per_dispatch: None,
-            steps_per_dispatch: None,
-            mlp_strategy: MlpStrategy::Auto,
+            tuning: DispatchTuning::default(),
         }
+    }
+
+    /// A [`SamplerBuilder`] starting from [`SamplerConfig::new`]'s defaults.
+    pub fn builder(kind: SamplerKind, step_size: f32, seed: u64) -> SamplerBuilder {
+        SamplerBuilder { config: Self::new(kind, step_size, seed) }
     }
 
     pub fn replicas(&self) -> usize {
@@ -233,7 +352,7 @@ impl SamplerConfig {
         if self.trace_every > 0 && self.trace_slots() == 0 {
             return Err(Error::invalid("trace", "trace_steps must be at least trace_every"));
         }
-        if self.max_chains_per_dispatch == Some(0) || self.steps_per_dispatch == Some(0) {
+        if self.tuning.max_chains_per_dispatch == Some(0) || self.tuning.steps_per_dispatch == Some(0) {
             return Err(Error::invalid("dispatch shape", "chains and steps per dispatch must be at least 1"));
         }
         Ok(())

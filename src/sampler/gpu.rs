@@ -137,7 +137,7 @@ fn tiled_net(energy: &Energy, config: &SamplerConfig) -> Result<Option<crate::en
         Energy::Mlp(m) if m.layers.len() >= 2 && matches!(config.kind, SamplerKind::Ula | SamplerKind::Mala) => Some(m),
         _ => None,
     };
-    match (config.mlp_strategy, net) {
+    match (config.tuning.mlp_strategy, net) {
         (MlpStrategy::PerChain, _) | (MlpStrategy::Auto, None) => Ok(None),
         (MlpStrategy::Auto, Some(m)) => Ok((m.max_hidden_width() >= TILED_MIN_WIDTH).then(|| m.wgsl_tiled_module())),
         (MlpStrategy::Tiled, Some(m)) => Ok(Some(m.wgsl_tiled_module())),
@@ -210,7 +210,7 @@ impl GpuSampler {
         if slots > 0 {
             max_chains = max_chains.min(binding / (row_bytes * slots));
         }
-        if let Some(m) = config.max_chains_per_dispatch {
+        if let Some(m) = config.tuning.max_chains_per_dispatch {
             max_chains = max_chains.min(m as u64);
         }
         let mut tiled = tiled_net(energy, &config)?;
@@ -221,7 +221,7 @@ impl GpuSampler {
             if floats > max_floats || terms > max_terms {
                 match energy {
                     // The tiled kernels keep an MLP's activations in workgroup memory instead.
-                    Energy::Mlp(m) if m.layers.len() >= 2 && config.mlp_strategy == MlpStrategy::Auto && matches!(config.kind, SamplerKind::Ula | SamplerKind::Mala) => {
+                    Energy::Mlp(m) if m.layers.len() >= 2 && config.tuning.mlp_strategy == MlpStrategy::Auto && matches!(config.kind, SamplerKind::Ula | SamplerKind::Mala) => {
                         tiled = Some(m.wgsl_tiled_module());
                     }
                     _ => {
@@ -276,7 +276,7 @@ impl GpuSampler {
             }
             None => None,
         };
-        let mut steps_per_dispatch = config.steps_per_dispatch.unwrap_or_else(|| {
+        let mut steps_per_dispatch = config.tuning.steps_per_dispatch.unwrap_or_else(|| {
             // Enough fused steps to amortise a dispatch, few enough to keep one short (a desktop
             // GPU's watchdog): the work of a step ~ chains x the energy's loop iterations.
             let cost = match config.kind {

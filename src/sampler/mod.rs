@@ -13,7 +13,7 @@ pub mod layered;
 
 use crate::{Error, Result};
 
-pub use config::{MlpStrategy, SamplerConfig, SamplerKind, Tempering};
+pub use config::{DispatchTuning, MlpStrategy, SamplerBuilder, SamplerConfig, SamplerKind, Tempering};
 
 /// Per-chain results a sampler keeps on its executor until asked (all sampler chains,
 /// replicas included).
