@@ -50,6 +50,9 @@ fn rows(x: &PyReadonlyArray2<'_, f32>, dim: usize, what: &str) -> PyResult<Vec<f
     Ok(values.to_vec())
 }
 
+/// Energies [n] and gradients [n, dim].
+type EnergiesGradients<'py> = (Bound<'py, PyArray1<f32>>, Bound<'py, PyArray2<f32>>);
+
 /// An energy E(x) in memory: a spec (preset, JSON, `net:FILE`, `rbm:FILE`, ...) or a network
 /// built from named tensors.
 #[pyclass(name = "Energy", module = "ebm_gpu._native", frozen)]
@@ -113,7 +116,7 @@ impl PyEnergy {
     }
 
     /// Energies [n] and gradients dE/dx [n, dim] of float32 rows x [n, dim] (CPU executor).
-    fn energy_grad<'py>(&self, py: Python<'py>, x: PyReadonlyArray2<'py, f32>) -> PyResult<(Bound<'py, PyArray1<f32>>, Bound<'py, PyArray2<f32>>)> {
+    fn energy_grad<'py>(&self, py: Python<'py>, x: PyReadonlyArray2<'py, f32>) -> PyResult<EnergiesGradients<'py>> {
         let dim = self.energy.dim();
         let xs = rows(&x, dim, "x")?;
         let n = xs.len() / dim;
