@@ -16,21 +16,9 @@ use std::sync::Arc;
 /// The square of the plane drawn by default: [-VIEW, VIEW]^2.
 pub const VIEW: f32 = 3.0;
 
-/// The render shader, shared with the browser demo (web/).
-const SHADER: &str = include_str!("particles.wgsl");
-
-/// The view's uniform block (the WGSL `View`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ViewUniform {
-    centre: [f32; 2],
-    half_width: f32,
-    sprite: f32,
-    e_low: f32,
-    e_high: f32,
-    intensity: f32,
-    _pad: f32,
-}
+#[path = "shared/particle_render.rs"]
+mod particle_render;
+use particle_render::{ParticleRenderer, ViewUniform};
 
 /// The sampler and what draws it.
 pub struct Particles {
@@ -38,8 +26,7 @@ pub struct Particles {
     pub queue: wgpu::Queue,
     pub ctx: Arc<GpuContext>,
     pub sampler: GpuSampler,
-    pipeline: wgpu::RenderPipeline,
-    bind: wgpu::BindGroup,
+    renderer: ParticleRenderer,
     target: wgpu::Texture,
     pub size: u32,
     chains: u32,
@@ -82,53 +69,7 @@ impl Particles {
         if sampler.state_buffer().is_none() {
             return Err(Error::invalid("chains", format!("{chains} chains do not fit one buffer on this device")));
         }
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("particles"),
-            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
-        });
-        let additive = wgpu::BlendComponent {
-            src_factor: wgpu::BlendFactor::One,
-            dst_factor: wgpu::BlendFactor::One,
-            operation: wgpu::BlendOperation::Add,
-        };
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("particles"),
-            layout: None,
-            vertex: wgpu::VertexState {
-                module: &module,
-                entry_point: Some("vs"),
-                compilation_options: Default::default(),
-                buffers: &[
-                    // The sampler's state: one [x, y] per chain.
-                    Some(wgpu::VertexBufferLayout {
-                        array_stride: 8,
-                        step_mode: wgpu::VertexStepMode::Instance,
-                        attributes: &wgpu::vertex_attr_array![0 => Float32x2],
-                    }),
-                    // Its energies: one per chain.
-                    Some(wgpu::VertexBufferLayout {
-                        array_stride: 4,
-                        step_mode: wgpu::VertexStepMode::Instance,
-                        attributes: &wgpu::vertex_attr_array![1 => Float32],
-                    }),
-                ],
-            },
-            primitive: Default::default(),
-            depth_stencil: None,
-            multisample: Default::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &module,
-                entry_point: Some("fs"),
-                compilation_options: Default::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format: FORMAT,
-                    blend: Some(wgpu::BlendState { color: additive, alpha: additive }),
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        let renderer = ParticleRenderer::new(&device, FORMAT);
         // Pictures (image energies) live on [0, 1]^2; everything else on the default square.
         let (centre, half_width) = match energy.kind() {
             "image" => ([0.5, 0.5], 0.55),
@@ -143,19 +84,7 @@ impl Particles {
             intensity,
             _pad: 0.0,
         };
-        let uniform_buffer = wgpu::util::DeviceExt::create_buffer_init(
-            &device,
-            &wgpu::util::BufferInitDescriptor {
-                label: Some("particles view"),
-                contents: bytemuck::bytes_of(&uniform),
-                usage: wgpu::BufferUsages::UNIFORM,
-            },
-        );
-        let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("particles view"),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &[wgpu::BindGroupEntry { binding: 0, resource: uniform_buffer.as_entire_binding() }],
-        });
+        renderer.set_view(&queue, &uniform);
         let target = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("particles frame"),
             size: wgpu::Extent3d { width: size, height: size, depth_or_array_layers: 1 },
@@ -166,7 +95,7 @@ impl Particles {
             usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
             view_formats: &[],
         });
-        Ok(Self { device, queue, ctx, sampler, pipeline, bind, target, size, chains: chains as u32 })
+        Ok(Self { device, queue, ctx, sampler, renderer, target, size, chains: chains as u32 })
     }
 
     /// One frame: `steps` sampler steps and the draw, in one encoder and one submit.
@@ -179,27 +108,9 @@ impl Particles {
             left -= k;
         }
         let view = self.target.create_view(&Default::default());
-        {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("particles"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color::BLACK), store: wgpu::StoreOp::Store },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
-            pass.set_pipeline(&self.pipeline);
-            pass.set_bind_group(0, &self.bind, &[]);
-            let (state, energies) = (self.sampler.state_buffer(), self.sampler.energies_buffer());
-            pass.set_vertex_buffer(0, state.expect("checked in new").slice(..));
-            pass.set_vertex_buffer(1, energies.expect("one group, as the state").slice(..));
-            pass.draw(0..6, 0..self.chains);
-        }
+        let (state, energies) = (self.sampler.state_buffer(), self.sampler.energies_buffer());
+        let (state, energies) = (state.expect("checked in new"), energies.expect("one group, as the state"));
+        self.renderer.draw(&mut encoder, &view, state, energies, self.chains);
         self.queue.submit([encoder.finish()]);
         Ok(())
     }

@@ -13,21 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use wasm_bindgen::prelude::*;
 
-/// The render shader of examples/particles.rs.
-const SHADER: &str = include_str!("../../examples/particles.wgsl");
-
-/// The WGSL `View` of the render shader.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ViewUniform {
-    centre: [f32; 2],
-    half_width: f32,
-    sprite: f32,
-    e_low: f32,
-    e_high: f32,
-    intensity: f32,
-    _pad: f32,
-}
+/// The renderer of examples/particles.rs (the same file).
+#[path = "../../examples/shared/particle_render.rs"]
+mod particle_render;
+use particle_render::{ParticleRenderer, ViewUniform};
 
 /// The 2-D presets the page offers, with the half-width of the square drawn around 0.
 const PRESETS: &[(&str, f32)] =
@@ -63,9 +52,7 @@ pub struct Demo {
     surface: wgpu::Surface<'static>,
     config: wgpu::SurfaceConfiguration,
     ctx: Arc<GpuContext>,
-    pipeline: wgpu::RenderPipeline,
-    view_buffer: wgpu::Buffer,
-    bind: wgpu::BindGroup,
+    renderer: ParticleRenderer,
     sampler: Option<GpuSampler>,
     chains: u32,
     /// The square drawn: centre x, centre y, half-width.
@@ -136,64 +123,7 @@ impl Demo {
         config.usage |= wgpu::TextureUsages::COPY_SRC;
         surface.configure(&device, &config);
 
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("particles"),
-            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
-        });
-        let additive = wgpu::BlendComponent {
-            src_factor: wgpu::BlendFactor::One,
-            dst_factor: wgpu::BlendFactor::One,
-            operation: wgpu::BlendOperation::Add,
-        };
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("particles"),
-            layout: None,
-            vertex: wgpu::VertexState {
-                module: &module,
-                entry_point: Some("vs"),
-                compilation_options: Default::default(),
-                buffers: &[
-                    // The sampler's state: one [x, y] per chain.
-                    Some(wgpu::VertexBufferLayout {
-                        array_stride: 8,
-                        step_mode: wgpu::VertexStepMode::Instance,
-                        attributes: &wgpu::vertex_attr_array![0 => Float32x2],
-                    }),
-                    // Its energies: one per chain.
-                    Some(wgpu::VertexBufferLayout {
-                        array_stride: 4,
-                        step_mode: wgpu::VertexStepMode::Instance,
-                        attributes: &wgpu::vertex_attr_array![1 => Float32],
-                    }),
-                ],
-            },
-            primitive: Default::default(),
-            depth_stencil: None,
-            multisample: Default::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &module,
-                entry_point: Some("fs"),
-                compilation_options: Default::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format: config.format,
-                    blend: Some(wgpu::BlendState { color: additive, alpha: additive }),
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
-        let view_buffer = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("particles view"),
-            size: size_of::<ViewUniform>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("particles view"),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &[wgpu::BindGroupEntry { binding: 0, resource: view_buffer.as_entire_binding() }],
-        });
+        let renderer = ParticleRenderer::new(&device, config.format);
         let adapter = [info.name.as_str(), info.driver.as_str(), info.driver_info.as_str()]
             .iter()
             .filter(|s| !s.is_empty())
@@ -209,9 +139,7 @@ impl Demo {
             surface,
             config,
             ctx,
-            pipeline,
-            view_buffer,
-            bind,
+            renderer,
             sampler: None,
             chains: 0,
             view: [0.0, 0.0, 3.0],
@@ -296,7 +224,7 @@ impl Demo {
             intensity: (0.25 * (16384.0 / chains as f32).sqrt()).clamp(0.02, 0.6),
             _pad: 0.0,
         };
-        self.queue.write_buffer(&self.view_buffer, 0, bytemuck::bytes_of(&uniform));
+        self.renderer.set_view(&self.queue, &uniform);
         self.sampler = Some(sampler);
         self.chains = chains;
         self.view = view;
@@ -338,33 +266,11 @@ impl Demo {
             left -= k;
         }
         let view = texture.texture.create_view(&Default::default());
-        {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("particles"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
-            pass.set_pipeline(&self.pipeline);
-            pass.set_bind_group(0, &self.bind, &[]);
-            // Checked in `start`.
-            let (Some(state), Some(energies)) = (sampler.state_buffer(), sampler.energies_buffer()) else {
-                return Ok(false);
-            };
-            pass.set_vertex_buffer(0, state.slice(..));
-            pass.set_vertex_buffer(1, energies.slice(..));
-            pass.draw(0..6, 0..self.chains);
-        }
+        // Checked in `start`.
+        let (Some(state), Some(energies)) = (sampler.state_buffer(), sampler.energies_buffer()) else {
+            return Ok(false);
+        };
+        self.renderer.draw(&mut encoder, &view, state, energies, self.chains);
         let read = (read && self.pending.is_none()).then(|| {
             let (width, height) = (self.config.width, self.config.height);
             let bytes_per_row = (4 * width).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
