@@ -4,34 +4,46 @@
 //! CPU twin for every kernel that is both its correctness oracle and its benchmark baseline.
 //!
 //! ```no_run
-//! use ebm_gpu::{energy::spec::resolve_energy, gpu::GpuContext, rng, sampler::*};
-//! use ebm_gpu::sampler::gpu::GpuSampler;
+//! use ebm_gpu::prelude::*;
 //! # fn main() -> ebm_gpu::Result<()> {
 //! let energy = resolve_energy("ring8")?;
 //! let ctx = std::sync::Arc::new(GpuContext::new()?);
-//! let init = rng::initial_states(7, 0, 4096, energy.dim(), 1.0);
-//! let mut sampler = GpuSampler::new(ctx, &energy, SamplerConfig::new(SamplerKind::Mala, 0.05, 7), &init)?;
+//! let init = initial_states(7, 0, 4096, energy.dim(), 1.0);
+//! let config = SamplerConfig::builder(SamplerKind::Mala, 0.05, 7).build()?;
+//! let mut sampler = GpuSampler::new(ctx, &energy, config, &init)?;
 //! sampler.run(1000)?;
 //! let samples = sampler.state()?; // [4096, 2]
 //! # Ok(()) }
 //! ```
+//!
+//! The public API is [`prelude`] (energies, networks from PyTorch tensors, the GPU and CPU
+//! samplers, a context on the application's own device); with the default `cli` feature, also
+//! [`cli`] (every `ebm` command, in-process) and [`data_parallel`]. The Python package and the
+//! browser demo (`web/`) are built against exactly this.
+
+// Without `internals`, the items only the test suite uses (CPU oracles, layout checks, figures
+// it reads) and the modules' re-exports for it are unreachable from outside; they are not dead.
+#![cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
 
 #[cfg(feature = "cli")]
 pub mod cli;
-pub mod data;
-pub mod energy;
-pub mod error;
-pub mod eval;
-pub mod gpu;
-pub mod io;
-pub mod nn;
-pub mod plan;
-pub mod restore;
-pub mod rbm;
-pub mod rng;
-pub mod sampler;
-pub mod simd;
-pub mod train;
+#[cfg(feature = "cli")]
+pub mod data_parallel;
+
+/// The engine's modules. Applications see [`prelude`] (and, with the `cli` feature, [`cli`]
+/// and [`data_parallel`]); these stay crate-private unless the `internals` feature is on,
+/// which the crate's own tests, benches and examples enable (a dev-dependency on itself) to
+/// test the pieces one by one. Nothing outside this repository should enable it.
+macro_rules! internal_modules {
+    ($($name:ident),* $(,)?) => {$(
+        #[cfg(feature = "internals")]
+        #[doc(hidden)]
+        pub mod $name;
+        #[cfg(not(feature = "internals"))]
+        pub(crate) mod $name;
+    )*};
+}
+internal_modules!(data, energy, error, eval, gpu, io, nn, plan, restore, rbm, rng, sampler, simd, train);
 
 pub use error::{Error, Result};
 
@@ -67,10 +79,12 @@ pub mod prelude {
     pub use crate::energy::Energy;
     pub use crate::energy::image::{ImageDensity, ImageOptions};
     pub use crate::energy::spec::resolve_energy;
+    pub use crate::nn::{Architecture, Network};
     pub use crate::gpu::{GpuContext, Readback};
     pub use crate::rng::initial_states;
+    pub use crate::sampler::cpu::CpuSampler;
     pub use crate::sampler::gpu::GpuSampler;
-    pub use crate::sampler::{ChainSampler, DispatchTuning, SamplerBuilder, SamplerConfig, SamplerKind};
+    pub use crate::sampler::{ChainSampler, DispatchTuning, MlpStrategy, SamplerBuilder, SamplerConfig, SamplerKind, Tempering};
     pub use crate::{Error, Result};
     pub use wgpu;
 }

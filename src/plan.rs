@@ -242,17 +242,6 @@ impl Work {
     }
 }
 
-/// A vector of `n` copies of `value`, or an error naming `what` when the memory is not there
-/// (for sizes that come from input; `vec![v; n]` would abort instead).
-pub fn try_filled<T: Clone>(n: usize, value: T, what: &str) -> Result<Vec<T>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| {
-        Error::invalid(what, format!("could not allocate {} values ({})", n, human((n as u128) * std::mem::size_of::<T>() as u128)))
-    })?;
-    v.resize(n, value);
-    Ok(v)
-}
-
 /// What a format's header says about a file's size, from the bytes read so far: `Ok(None)`
 /// to read on, `Ok(Some(total))` once the header declares the file's total size, `Err` to stop
 /// (a wrong magic, a malformed header).

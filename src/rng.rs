@@ -183,14 +183,14 @@ fn normals_lanes_generic(ctr: &LaneCounters, key: [u32; 2]) -> [[f32; LANES]; 4]
     out
 }
 
-crate::vectorized!(
+crate::simd::vectorized!(
     /// [`normal4`] for [`LANES`] counters at once: `out[component][lane]`, bit-identical to it.
     pub fn normals_lanes(ctr: &LaneCounters, key: [u32; 2]) -> [[f32; LANES]; 4] {
         normals_lanes_generic(ctr, key)
     }
 );
 
-crate::vectorized!(
+crate::simd::vectorized!(
     /// [`uniform4`] for [`LANES`] counters at once: `out[component][lane]`, bit-identical to it.
     pub fn uniforms_lanes(ctr: &LaneCounters, key: [u32; 2]) -> [[f32; LANES]; 4] {
         uniforms_lanes_generic(ctr, key)

@@ -9,25 +9,22 @@
 /// Defines a function whose body is compiled for AVX-512, AVX2 and the baseline, and picks at
 /// run time the widest the CPU supports (`avx2` before `fn`: AVX2 and the baseline only):
 ///
-/// ```
-/// ebm_gpu::vectorized!(pub fn scale(v: &mut [f32], k: f32) {
+/// ```text
+/// crate::simd::vectorized!(pub fn scale(v: &mut [f32], k: f32) {
 ///     v.iter_mut().for_each(|x| *x *= k)
 /// });
 /// let mut v = [1.0, 2.0, 3.0];
-/// scale(&mut v, 2.0);
-/// assert_eq!(v, [2.0, 4.0, 6.0]);
+/// scale(&mut v, 2.0); // [2.0, 4.0, 6.0] (the test below)
 /// ```
 ///
 /// The arguments are plain `name: Type` pairs (no patterns, no generics); the body is inlined
 /// into each version.
-#[macro_export]
-#[doc(hidden)]
 macro_rules! vectorized {
     ($(#[$meta:meta])* $vis:vis fn $($rest:tt)*) => {
-        $crate::vectorized!(@define true, $(#[$meta])* $vis fn $($rest)*);
+        $crate::simd::vectorized!(@define true, $(#[$meta])* $vis fn $($rest)*);
     };
     (avx2 $(#[$meta:meta])* $vis:vis fn $($rest:tt)*) => {
-        $crate::vectorized!(@define false, $(#[$meta])* $vis fn $($rest)*);
+        $crate::simd::vectorized!(@define false, $(#[$meta])* $vis fn $($rest)*);
     };
     (@define $avx512:literal, $(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
@@ -60,4 +57,19 @@ macro_rules! vectorized {
             body($($arg),*)
         }
     };
+}
+pub(crate) use vectorized;
+
+#[cfg(test)]
+mod tests {
+    vectorized!(fn scale(v: &mut [f32], k: f32) {
+        v.iter_mut().for_each(|x| *x *= k)
+    });
+
+    #[test]
+    fn a_vectorized_function_computes_its_body() {
+        let mut v = [1.0, 2.0, 3.0];
+        scale(&mut v, 2.0);
+        assert_eq!(v, [2.0, 4.0, 6.0]);
+    }
 }

@@ -160,7 +160,7 @@ fn host_texture_density_equals_the_png() {
         wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(4 * w), rows_per_image: Some(h) },
         wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
     );
-    let options = ImageOptions { gamma: 2.0, invert: true, epsilon: 0.01, aspect: true };
+    let options = ImageOptions::default().gamma(2.0).invert(true).epsilon(0.01).aspect(true);
     let from_texture = ImageDensity::from_texture(&ctx, &texture, options).unwrap();
     let from_png = ImageDensity::load(&png, options).unwrap();
     assert_eq!((from_texture.width, from_texture.height, from_texture.extent), (from_png.width, from_png.height, from_png.extent));
@@ -180,7 +180,7 @@ fn rgba_pixels_density_equals_the_png() {
     let png = picture(&dir);
     let rgba = image::open(&png).unwrap().to_rgba8();
     let (w, h) = (rgba.width() as usize, rgba.height() as usize);
-    let options = ImageOptions { gamma: 2.0, invert: true, epsilon: 0.01, aspect: true };
+    let options = ImageOptions::default().gamma(2.0).invert(true).epsilon(0.01).aspect(true);
     // What a browser's canvas gives (web/): RGBA bytes row by row.
     let from_pixels = ImageDensity::from_rgba8(w, h, rgba.as_raw(), options).unwrap();
     let from_png = ImageDensity::load(&png, options).unwrap();

@@ -6,10 +6,10 @@
 //!   PyTorch state_dict) evaluated on NumPy arrays.
 //! - [`PyShardTrainer`] and [`join_shares`]: data-parallel training steps for Ray workers.
 
-use ebm_gpu::energy::{Energy, spec};
-use ebm_gpu::nn::{Architecture, Network};
-use ebm_gpu::train::cpu::{CpuTrainer, ShareSums, StepShare};
-use ebm_gpu::train::{StepMetrics, TrainConfig, Trainer, run as train_run};
+//!
+//! It binds the engine's public API only (`prelude`, `cli`, `data_parallel`).
+use ebm_gpu::data_parallel::{ShardTrainer, ShareSums, StepShare};
+use ebm_gpu::prelude::{Architecture, Energy, Network, resolve_energy};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::create_exception;
@@ -67,7 +67,7 @@ impl PyEnergy {
     /// The energy an `--energy` argument names.
     #[staticmethod]
     fn resolve(spec: &str) -> PyResult<Self> {
-        Ok(Self { energy: spec::resolve_energy(spec).map_err(engine_error)?, spec: Some(spec.to_string()) })
+        Ok(Self { energy: resolve_energy(spec).map_err(engine_error)?, spec: Some(spec.to_string()) })
     }
 
     /// A network of architecture `arch` (the engine's text form, e.g. `2/64/silu/1/head:f`)
@@ -108,11 +108,7 @@ impl PyEnergy {
     /// A network's architecture in the engine's text form; None for other energies.
     #[getter]
     fn arch(&self) -> Option<String> {
-        match &self.energy {
-            Energy::Net(net) => Some(net.architecture().to_string()),
-            Energy::Mlp(mlp) => Some(mlp.to_network().architecture().to_string()),
-            _ => None,
-        }
+        self.energy.architecture()
     }
 
     /// Energies [n] and gradients dE/dx [n, dim] of float32 rows x [n, dim] (CPU executor).
@@ -131,23 +127,14 @@ impl PyEnergy {
 
     /// Writes a network energy as a safetensors file that `net:PATH` loads.
     fn save(&self, path: PathBuf) -> PyResult<()> {
-        match &self.energy {
-            Energy::Net(net) => net.save(&path).map_err(engine_error),
-            Energy::Mlp(mlp) => mlp.save(&path).map_err(engine_error),
-            other => Err(PyValueError::new_err(format!("only network energies can be saved, this one is {}", other.kind()))),
-        }
+        self.energy.save_network(&path).map_err(engine_error)
     }
 }
 
 /// One data-parallel worker: the run of a run dir (config, checkpointed state, data) on the
 /// CPU executor, computing shares of each step and finishing steps from joined shares.
 #[pyclass(name = "ShardTrainer", module = "ebm_gpu._native")]
-struct PyShardTrainer {
-    trainer: CpuTrainer,
-    config: TrainConfig,
-    /// Steps finished since the last `record`.
-    pending: Vec<StepMetrics>,
-}
+struct PyShardTrainer(ShardTrainer);
 
 /// A share as it crosses processes: (first row, end row, gradient, negatives, metric sums).
 type ShareTuple<'py> = (usize, usize, PyReadonlyArray1<'py, f32>, PyReadonlyArray1<'py, f32>, [f32; 7]);
@@ -172,37 +159,34 @@ fn join_shares<'py>(py: Python<'py>, shares: Vec<ShareTuple<'py>>) -> PyResult<S
 
 #[pymethods]
 impl PyShardTrainer {
-    /// Opens the run in `run_dir` (made by `ebm train`, e.g. with `--steps 0`).
+    /// Opens the run in `run_dir` (made by `ebm train --setup-only`).
     #[new]
     fn new(py: Python<'_>, run_dir: PathBuf) -> PyResult<Self> {
-        let (config, state, data, labels) = py.detach(|| ebm_gpu::cli::open_run(&run_dir)).map_err(engine_error)?;
-        let trainer = CpuTrainer::with_labels(&config, state, &data, &labels).map_err(engine_error)?;
-        Ok(Self { trainer, config, pending: Vec::new() })
+        Ok(Self(py.detach(|| ShardTrainer::open(&run_dir)).map_err(engine_error)?))
     }
 
     /// Steps done.
     #[getter]
     fn step(&mut self) -> PyResult<u32> {
-        Ok(self.trainer.state().map_err(engine_error)?.step)
+        self.0.step().map_err(engine_error)
     }
 
     /// The step's batch size.
     #[getter]
     fn batch(&self) -> usize {
-        self.config.batch
+        self.0.batch()
     }
 
     /// This worker's share of the next step: batch rows first..end.
     fn share<'py>(&self, py: Python<'py>, first: usize, end: usize) -> PyResult<ShareOut<'py>> {
-        let share = py.detach(|| self.trainer.step_share(first..end)).map_err(engine_error)?;
+        let share = py.detach(|| self.0.share(first..end)).map_err(engine_error)?;
         Ok(share_out(py, share))
     }
 
     /// Finishes the step with the joined share of the whole batch; returns its metrics.
     fn finish<'py>(&mut self, py: Python<'py>, share: ShareTuple<'py>) -> PyResult<Bound<'py, PyDict>> {
         let share = share_in(share)?;
-        let m = py.detach(|| self.trainer.finish_step(share)).map_err(engine_error)?;
-        self.pending.push(m);
+        let m = py.detach(|| self.0.finish(share)).map_err(engine_error)?;
         let d = PyDict::new(py);
         for (k, v) in [
             ("loss", m.loss),
@@ -223,16 +207,13 @@ impl PyShardTrainer {
 
     /// The packed parameters (then log Z).
     fn params<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f32>>> {
-        Ok(self.trainer.state().map_err(engine_error)?.params().into_pyarray(py))
+        Ok(self.0.params().map_err(engine_error)?.into_pyarray(py))
     }
 
     /// Writes the steps finished since the last call to the run dir: metrics.csv rows, a
     /// train.log line and the checkpoint.
     fn record(&mut self, run_dir: PathBuf, wall_seconds: f64, how: &str) -> PyResult<()> {
-        let state = self.trainer.state().map_err(engine_error)?;
-        train_run::record_steps(&run_dir, &self.config, &state, &self.pending, wall_seconds, how).map_err(engine_error)?;
-        self.pending.clear();
-        Ok(())
+        self.0.record(&run_dir, wall_seconds, how).map_err(engine_error)
     }
 }
 

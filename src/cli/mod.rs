@@ -19,7 +19,7 @@ mod rundir;
 mod sample;
 mod score;
 mod train;
-pub use train::open_run;
+pub(crate) use train::open_run;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 

@@ -15,16 +15,16 @@ pub fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
 }
 
-pub fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
 /// An indicatif bar of `len` drawn on stderr, hidden when progress is off.
-pub fn bar(len: u64) -> ProgressBar {
+pub(crate) fn bar(len: u64) -> ProgressBar {
     if enabled() { ProgressBar::new(len) } else { ProgressBar::hidden() }
 }
 
-pub struct Progress {
+pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     label: String,
     unit: &'static str,

@@ -28,10 +28,6 @@ impl Dataset {
         self.height * self.width
     }
 
-    pub fn row(&self, i: usize) -> &[f32] {
-        &self.images[i * self.dim()..(i + 1) * self.dim()]
-    }
-
     /// The first `n` rows (all when `n >= rows`).
     pub fn take(&self, n: usize) -> Dataset {
         let n = n.min(self.rows);

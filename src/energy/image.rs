@@ -12,8 +12,10 @@ use std::path::Path;
 /// Stiffness of the quadratic wall outside the picture.
 pub const WALL: f32 = 1000.0;
 
-/// How a picture's pixels become a density (the spec's optional fields).
+/// How a picture's pixels become a density (the spec's optional fields):
+/// `ImageOptions::default().invert(true).gamma(2.0)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ImageOptions {
     /// Luminance raised to this power (> 0).
     pub gamma: f32,
@@ -28,6 +30,28 @@ pub struct ImageOptions {
 impl Default for ImageOptions {
     fn default() -> Self {
         Self { gamma: 1.0, invert: false, epsilon: 1e-3, aspect: false }
+    }
+}
+
+impl ImageOptions {
+    /// Luminance raised to this power (> 0; 1 by default).
+    pub fn gamma(self, gamma: f32) -> Self {
+        Self { gamma, ..self }
+    }
+
+    /// Dark is dense (1 − luminance).
+    pub fn invert(self, invert: bool) -> Self {
+        Self { invert, ..self }
+    }
+
+    /// ε of E = −log(ε + L) (> 0; 1e-3 by default).
+    pub fn epsilon(self, epsilon: f32) -> Self {
+        Self { epsilon, ..self }
+    }
+
+    /// The picture's aspect ratio instead of the unit square.
+    pub fn aspect(self, aspect: bool) -> Self {
+        Self { aspect, ..self }
     }
 }
 

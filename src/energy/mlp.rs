@@ -551,7 +551,7 @@ impl Activation {
     }
 }
 
-crate::vectorized!( fn silu(z: &mut [f32], s: &mut [f32]) {
+crate::simd::vectorized!( fn silu(z: &mut [f32], s: &mut [f32]) {
     for (z, s) in z.iter_mut().zip(s.iter_mut()) {
         let sig = 1.0 / (1.0 + super::lanes::exp(-*z));
         *s = sig * (1.0 + *z * (1.0 - sig));

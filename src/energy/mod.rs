@@ -770,6 +770,26 @@ impl Energy {
         }
     }
 
+    /// A network energy's architecture in the text form `Architecture::parse` reads; None for
+    /// other energies.
+    pub fn architecture(&self) -> Option<String> {
+        match self {
+            Energy::Net(net) => Some(net.architecture().to_string()),
+            Energy::Mlp(mlp) => Some(mlp.to_network().architecture().to_string()),
+            _ => None,
+        }
+    }
+
+    /// Writes a network energy as a safetensors file that the spec `net:PATH` loads; other
+    /// energies are refused by kind.
+    pub fn save_network(&self, path: &std::path::Path) -> Result<()> {
+        match self {
+            Energy::Net(net) => net.save(path),
+            Energy::Mlp(mlp) => mlp.save(path),
+            other => Err(Error::invalid("energy", format!("only network energies can be saved, this one is {}", other.kind()))),
+        }
+    }
+
     pub fn has_layered_net(&self) -> bool {
         match self {
             Energy::Net(_) => true,

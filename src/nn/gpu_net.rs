@@ -163,11 +163,6 @@ impl NetBuffers {
     pub fn output_grads(&self) -> &wgpu::Buffer {
         self.grads.last().and_then(Option::as_ref).expect("a network has layers, and its top gradient a buffer")
     }
-
-    /// Uploads new parameters (laid out as [`Network::pack_params`]).
-    pub fn write_params(&self, ctx: &GpuContext, packed: &[f32]) {
-        ctx.queue().write_buffer(&self.params, 0, bytemuck::cast_slice(packed));
-    }
 }
 
 /// Resolves where each layer's input (and its gradient) lives: a buffer of [`NetBuffers`], the

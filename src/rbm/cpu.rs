@@ -87,7 +87,7 @@ fn accumulate_rows(x: &[f32], k_dim: usize, m: &[f32], n: usize, acc: &mut [f32]
 /// reused from L1 by the block's rows (their accumulators fit in L1 too).
 const ROW_BLOCK: usize = 8;
 
-crate::vectorized!(
+crate::simd::vectorized!(
     /// For a block of rows: acc[r] = sum of x[r][k] * (row k of m) over the nonzero x[r][k],
     /// in k order (acc [rows, n], x [rows, k_dim], m [k_dim, n]).
     fn add_rows(acc: &mut [f32], x: &[f32], m: &[f32], k_dim: usize) {
@@ -124,7 +124,7 @@ pub fn hidden_step_with(rbm: &Rbm, wt: &[f32], src: &[f32], seed: u64, step: u32
     });
 }
 
-crate::vectorized!(
+crate::simd::vectorized!(
     /// Bernoulli units: `pre` (pre-activations without bias) becomes p = sigmoid(bias + pre),
     /// `sample` (uniforms on entry) becomes 1 where u < p, else 0.
     fn sample_bernoulli(pre: &mut [f32], sample: &mut [f32], bias: &[f32]) {

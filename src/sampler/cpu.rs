@@ -523,7 +523,7 @@ impl CpuSampler {
     fn run_lanes(&self, start: usize, xs: &mut [f32], first: u32, n: u32) -> Vec<ChainOutcome> {
         // Not AVX-512: there LLVM's loop vectoriser turns the loops over dimensions into
         // gathers across lanes (measured twice as slow as AVX2).
-        crate::vectorized!(avx2 fn run(s: &CpuSampler, start: usize, xs: &mut [f32], first: u32, n: u32) -> Vec<ChainOutcome> {
+        crate::simd::vectorized!(avx2 fn run(s: &CpuSampler, start: usize, xs: &mut [f32], first: u32, n: u32) -> Vec<ChainOutcome> {
             s.run_lanes_generic(start, xs, first, n)
         });
         run(self, start, xs, first, n)

@@ -188,7 +188,7 @@ impl Demo {
         step: f32,
     ) -> Result<(), JsValue> {
         check_settings(chains, step)?;
-        let options = ImageOptions { invert, aspect: true, ..Default::default() };
+        let options = ImageOptions::default().invert(invert).aspect(true);
         let density = ImageDensity::from_rgba8(width as usize, height as usize, rgba, options).map_err(js)?;
         let [ex, ey] = density.extent;
         let energy = Energy::Image(Arc::new(density));
