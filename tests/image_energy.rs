@@ -194,3 +194,137 @@ fn rgba_pixels_density_equals_the_png() {
     let err = ImageDensity::from_rgba8(w, h, &black, ImageOptions::default()).unwrap_err().to_string();
     assert!(err.contains("black everywhere"), "{err}");
 }
+
+/// A `width` x `height` texture of `format` holding `bytes` (rows packed), COPY_SRC | COPY_DST.
+fn host_texture(ctx: &ebm_gpu::gpu::GpuContext, format: wgpu::TextureFormat, (width, height): (u32, u32), bytes: &[u8]) -> wgpu::Texture {
+    let texture = ctx.device().create_texture(&wgpu::TextureDescriptor {
+        label: Some("host picture"),
+        size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage: wgpu::TextureUsages::COPY_SRC | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    });
+    let bytes_per_pixel = bytes.len() as u32 / (width * height);
+    ctx.queue().write_texture(
+        texture.as_image_copy(),
+        bytes,
+        wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(bytes_per_pixel * width), rows_per_image: Some(height) },
+        wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+    );
+    texture
+}
+
+/// A picture bright on its left half (`left`) or right half, dark elsewhere, as RGBA bytes.
+fn half_bright(side: u32, left: bool) -> Vec<u8> {
+    (0..side * side).flat_map(|p| if ((p % side) < side / 2) == left { [240, 240, 240, 255] } else { [0, 0, 0, 255] }).collect()
+}
+
+/// The live texture path (image_from_pixels.wgsl) against its CPU twin (`from_rgba8`'s
+/// luminance), for every format it reads, an odd size (padded rows) and an image term inside a
+/// sum (its block found past the other term's); the rest of the parameters left alone.
+#[test]
+fn live_texture_luminance_equals_the_cpu_twin() {
+    use ebm_gpu::energy::image::{ImageDensity, ImageOptions};
+    let Some(ctx) = common::gpu() else { return };
+    let dir = common::temp_dir("image_energy_live");
+    let (w, h) = (37u32, 23u32);
+    let start = dir.join("start.png");
+    image::RgbImage::from_fn(w, h, |i, j| image::Rgb([(i * 6) as u8, (j * 11) as u8, 99])).save(&start).unwrap();
+    let e = parse_energy(
+        &format!(r#"{{"type": "sum", "terms": [{{"type": "norm_ball", "center": [0.5, 0.5], "radius": 1, "weight": 3}}, {{"type": "image", "path": {start:?}}}]}}"#),
+        "test",
+    )
+    .unwrap();
+    let (at, _) = e.image_term().unwrap();
+    let mut seed = 12345u32;
+    let mut byte = move || {
+        seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+        (seed >> 24) as u8
+    };
+    let options = ImageOptions::default().gamma(2.2).invert(true);
+    let init = ebm_gpu::rng::initial_states(3, 0, 64, 2, 0.5);
+    for format in [wgpu::TextureFormat::Rgba8Unorm, wgpu::TextureFormat::Bgra8UnormSrgb, wgpu::TextureFormat::R8Unorm] {
+        let rgba: Vec<u8> = (0..w * h).flat_map(|_| [byte(), byte(), byte(), 255]).collect();
+        let stored: Vec<u8> = match format {
+            wgpu::TextureFormat::R8Unorm => rgba.chunks(4).map(|p| p[0]).collect(),
+            wgpu::TextureFormat::Bgra8UnormSrgb => rgba.chunks(4).flat_map(|p| [p[2], p[1], p[0], p[3]]).collect(),
+            _ => rgba.clone(),
+        };
+        let seen: Vec<u8> = match format {
+            wgpu::TextureFormat::R8Unorm => rgba.chunks(4).flat_map(|p| [p[0], p[0], p[0], 255]).collect(),
+            _ => rgba.clone(),
+        };
+        let texture = host_texture(&ctx, format, (w, h), &stored);
+        let mut sampler = GpuSampler::new(ctx.clone(), &e, SamplerConfig::new(SamplerKind::Ula, 0.001, 3), &init).unwrap();
+        let mut encoder = ctx.device().create_command_encoder(&Default::default());
+        sampler.encode_image_from_texture(&mut encoder, &texture, options).unwrap();
+        ctx.queue().submit([encoder.finish()]);
+        let params = sampler.read_energy_params().unwrap();
+        let expected = ImageDensity::from_rgba8(w as usize, h as usize, &seen, options).unwrap().luminance;
+        let n = (w * h) as usize;
+        let diff = common::max_abs_diff(&params[at..at + n], &expected);
+        assert!(diff < 2e-6, "{format:?}: GPU luminance differs from the CPU twin by {diff}");
+        let mut before = e.pack_params();
+        before[at..at + n].copy_from_slice(&params[at..at + n]);
+        assert_eq!(params[..before.len()], before[..], "{format:?}: only the luminance block changes");
+    }
+}
+
+/// A sampler built on one picture follows the host's texture once it is copied in, within the
+/// same submit as the steps and with no readback: the chains move from the left half to the
+/// right. Bad textures and energies without an image term are refused, the device still usable.
+#[test]
+fn live_texture_moves_the_chains() {
+    use ebm_gpu::energy::image::ImageOptions;
+    let Some(ctx) = common::gpu() else { return };
+    let dir = common::temp_dir("image_energy_live_move");
+    let side = 16u32;
+    let left = dir.join("left.png");
+    let rgb: Vec<u8> = half_bright(side, true).chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+    image::RgbImage::from_raw(side, side, rgb).unwrap().save(&left).unwrap();
+    let e = energy(&left, "");
+    let chains = 2000;
+    let init: Vec<f32> = (0..chains)
+        .flat_map(|j| {
+            let u = ebm_gpu::rng::uniform4(5, j as u32, 0, ebm_gpu::rng::Stream::Init, 0);
+            [u[0], u[1]]
+        })
+        .collect();
+    let mut sampler = GpuSampler::new(ctx.clone(), &e, SamplerConfig::new(SamplerKind::Mala, 0.002, 5), &init).unwrap();
+    let right_fraction = |s: &GpuSampler| {
+        let states = s.state().unwrap();
+        states.chunks_exact(2).filter(|p| p[0] > 0.5).count() as f64 / chains as f64
+    };
+    sampler.run(1000).unwrap();
+    let before = right_fraction(&sampler);
+    let texture = host_texture(&ctx, wgpu::TextureFormat::Rgba8Unorm, (side, side), &half_bright(side, false));
+    let mut encoder = ctx.device().create_command_encoder(&Default::default());
+    sampler.encode_image_from_texture(&mut encoder, &texture, ImageOptions::default()).unwrap();
+    let steps = sampler.max_steps_per_encode().min(1000);
+    sampler.encode(&mut encoder, steps).unwrap();
+    ctx.queue().submit([encoder.finish()]);
+    sampler.run(1000 - steps).unwrap();
+    let after = right_fraction(&sampler);
+    eprintln!("chains on the right half: {before:.3} on the left picture, {after:.3} after 1000 steps on the right texture");
+    assert!(before < 0.05 && after > 0.9, "before {before}, after {after}");
+
+    let small = host_texture(&ctx, wgpu::TextureFormat::Rgba8Unorm, (8, 8), &half_bright(8, false));
+    let mut encoder = ctx.device().create_command_encoder(&Default::default());
+    let err = sampler.encode_image_from_texture(&mut encoder, &small, ImageOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("8x8") && err.contains("16x16"), "{err}");
+    let float = host_texture(&ctx, wgpu::TextureFormat::Rgba32Float, (side, side), &vec![0; (16 * side * side) as usize]);
+    let err = sampler.encode_image_from_texture(&mut encoder, &float, ImageOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("Rgba32Float"), "{err}");
+    let err = sampler.encode_image_from_texture(&mut encoder, &texture, ImageOptions::default().gamma(0.0)).unwrap_err().to_string();
+    assert!(err.contains("gamma"), "{err}");
+    let ring = ebm_gpu::energy::spec::resolve_energy("ring8").unwrap();
+    let mut ring_sampler = GpuSampler::new(ctx.clone(), &ring, SamplerConfig::new(SamplerKind::Mala, 0.01, 5), &init).unwrap();
+    let err = ring_sampler.encode_image_from_texture(&mut encoder, &texture, ImageOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("no image term"), "{err}");
+    ctx.queue().submit([encoder.finish()]);
+    sampler.run(10).unwrap();
+    ctx.check("after refused texture updates").unwrap();
+}

@@ -79,6 +79,148 @@ fn bytes_to_rgb(bytes: &[u8], w: usize, h: usize, row: usize, bytes_per_pixel: u
     })
 }
 
+/// The density value of one pixel's RGB in [0, 1]: its luminance, raised to `gamma`, inverted
+/// when asked. CPU twin of `shaders/image_from_pixels.wgsl`.
+fn luminance(rgb: [f32; 3], gamma: f32, invert: bool) -> f32 {
+    let l = (0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]).clamp(0.0, 1.0).powf(gamma);
+    if invert { 1.0 - l } else { l }
+}
+
+/// How a host texture's pixels lie once copied into a buffer, for the formats an image energy
+/// reads: 8-bit RGBA/BGRA (linear or sRGB, the stored values taken as they are) or R8, one 2-D
+/// layer with COPY_SRC usage; anything else is refused by name.
+pub(crate) struct TextureLayout {
+    pub width: u32,
+    pub height: u32,
+    pub bytes_per_pixel: u32,
+    /// Byte offsets of red, green and blue within a pixel.
+    pub order: [usize; 3],
+    /// Bytes from one row to the next (wgpu's copy alignment).
+    pub row_bytes: u32,
+}
+
+impl TextureLayout {
+    pub fn of(texture: &wgpu::Texture) -> Result<Self> {
+        use wgpu::TextureFormat as F;
+        let what = "texture";
+        let (bytes_per_pixel, order) = match texture.format() {
+            F::Rgba8Unorm | F::Rgba8UnormSrgb => (4, [0, 1, 2]),
+            F::Bgra8Unorm | F::Bgra8UnormSrgb => (4, [2, 1, 0]),
+            F::R8Unorm => (1, [0, 0, 0]),
+            other => {
+                return Err(Error::invalid(what, format!("format {other:?} is not supported: use Rgba8Unorm(Srgb), Bgra8Unorm(Srgb) or R8Unorm")));
+            }
+        };
+        if !texture.usage().contains(wgpu::TextureUsages::COPY_SRC) {
+            return Err(Error::invalid(what, "needs COPY_SRC usage to be read"));
+        }
+        if texture.depth_or_array_layers() != 1 || texture.dimension() != wgpu::TextureDimension::D2 {
+            return Err(Error::invalid(what, "must be one 2-D layer"));
+        }
+        let (width, height) = (texture.width(), texture.height());
+        let row_bytes = (width * bytes_per_pixel).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+        Ok(Self { width, height, bytes_per_pixel, order, row_bytes })
+    }
+
+    /// Bytes of the copied pixels.
+    pub fn bytes(&self) -> u64 {
+        self.row_bytes as u64 * self.height as u64
+    }
+
+    /// Records the copy of `texture`'s pixels into `buffer` (at least [`Self::bytes`]).
+    pub fn encode_copy(&self, encoder: &mut wgpu::CommandEncoder, texture: &wgpu::Texture, buffer: &wgpu::Buffer) {
+        encoder.copy_texture_to_buffer(
+            texture.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer,
+                layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(self.row_bytes), rows_per_image: Some(self.height) },
+            },
+            wgpu::Extent3d { width: self.width, height: self.height, depth_or_array_layers: 1 },
+        );
+    }
+}
+
+/// The parameter block of `shaders/image_from_pixels.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PixelParams {
+    width: u32,
+    height: u32,
+    row_bytes: u32,
+    bytes_per_pixel: u32,
+    red: u32,
+    green: u32,
+    blue: u32,
+    invert: u32,
+    gamma: f32,
+    dst: u32,
+}
+
+/// Records into `encoder` what turns a host texture's current pixels into the luminance block of
+/// an image energy's parameters in `energy_params` (floats from `dst`), shaped by `options`'
+/// gamma and invert, all on the device: a texture copy into `staging` (made or grown here) and
+/// one dispatch. The texture must have the density's `width` x `height` pixels.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_luminance_from_texture(
+    ctx: &crate::gpu::GpuContext,
+    encoder: &mut wgpu::CommandEncoder,
+    texture: &wgpu::Texture,
+    options: ImageOptions,
+    size: (usize, usize),
+    energy_params: &wgpu::Buffer,
+    dst: usize,
+    staging: &mut Option<wgpu::Buffer>,
+) -> Result<()> {
+    use crate::gpu::Binding;
+    let layout = TextureLayout::of(texture)?;
+    if (layout.width as usize, layout.height as usize) != size {
+        return Err(Error::invalid(
+            "texture",
+            format!("is {}x{} pixels; the sampler's image energy has {}x{}", layout.width, layout.height, size.0, size.1),
+        ));
+    }
+    if !(options.gamma > 0.0 && options.gamma.is_finite()) {
+        return Err(Error::invalid("gamma", format!("must be positive and finite, got {}", options.gamma)));
+    }
+    let wgsl = crate::gpu::shader::assemble("image_from_pixels.wgsl", &[])?;
+    let bindings = [Binding::StorageRead, Binding::StorageRead, Binding::StorageReadWrite];
+    let kernel = ctx.kernel("image_from_pixels", &wgsl, "main", &bindings)?;
+    let params = PixelParams {
+        width: layout.width,
+        height: layout.height,
+        row_bytes: layout.row_bytes,
+        bytes_per_pixel: layout.bytes_per_pixel,
+        red: layout.order[0] as u32,
+        green: layout.order[1] as u32,
+        blue: layout.order[2] as u32,
+        invert: options.invert as u32,
+        gamma: options.gamma,
+        dst: dst as u32,
+    };
+    ctx.scoped("copying a texture into an image energy", || {
+        if staging.as_ref().is_none_or(|b| b.size() < layout.bytes()) {
+            *staging = Some(ctx.zeroed_storage_buffer("texture pixels", layout.bytes()));
+        }
+        let pixels = staging.as_ref().expect("made above");
+        layout.encode_copy(encoder, texture, pixels);
+        let params = ctx.storage_buffer("texture pixel params", bytemuck::bytes_of(&params));
+        let bind = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("image_from_pixels bindings"),
+            layout: &kernel.layout,
+            entries: &[&params, pixels, energy_params]
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+                .collect::<Vec<_>>(),
+        });
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("image_from_pixels"), timestamp_writes: None });
+        pass.set_pipeline(&kernel.pipeline);
+        pass.set_bind_group(0, &bind, &[]);
+        // At most 2^22 pixels (ImageDensity::validate): 16384 workgroups of 256 in one row.
+        pass.dispatch_workgroups((layout.width * layout.height).div_ceil(256), 1, 1);
+    })
+}
+
 impl ImageDensity {
     /// Reads a PNG (any colour type) as luminance 0.2126 R + 0.7152 G + 0.0722 B of its sRGB
     /// values in [0, 1], shaped by `options`.
@@ -97,39 +239,13 @@ impl ImageDensity {
     /// (linear or sRGB, the stored values taken as they are) or single-channel R8 textures with
     /// COPY_SRC usage; other formats are refused by name.
     pub fn from_texture(ctx: &crate::gpu::GpuContext, texture: &wgpu::Texture, options: ImageOptions) -> Result<Self> {
-        use wgpu::TextureFormat as F;
-        let what = "texture";
-        let format = texture.format();
-        let (bytes_per_pixel, order): (u32, [usize; 3]) = match format {
-            F::Rgba8Unorm | F::Rgba8UnormSrgb => (4, [0, 1, 2]),
-            F::Bgra8Unorm | F::Bgra8UnormSrgb => (4, [2, 1, 0]),
-            F::R8Unorm => (1, [0, 0, 0]),
-            other => {
-                return Err(Error::invalid(what, format!("format {other:?} is not supported: use Rgba8Unorm(Srgb), Bgra8Unorm(Srgb) or R8Unorm")));
-            }
-        };
-        if !texture.usage().contains(wgpu::TextureUsages::COPY_SRC) {
-            return Err(Error::invalid(what, "needs COPY_SRC usage to be read"));
-        }
-        let (w, h) = (texture.width(), texture.height());
-        if texture.depth_or_array_layers() != 1 || texture.dimension() != wgpu::TextureDimension::D2 {
-            return Err(Error::invalid(what, "must be one 2-D layer"));
-        }
-        let row = (w * bytes_per_pixel).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
-        let buffer = ctx.zeroed_storage_buffer("texture pixels", row as u64 * h as u64);
-        ctx.submit("reading a texture", |encoder| {
-            encoder.copy_texture_to_buffer(
-                texture.as_image_copy(),
-                wgpu::TexelCopyBufferInfo {
-                    buffer: &buffer,
-                    layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(row), rows_per_image: Some(h) },
-                },
-                wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
-            );
-        })?;
-        let bytes = ctx.read_buffers(&[(&buffer, row as u64 * h as u64)])?.remove(0);
-        let pixels = bytes_to_rgb(&bytes, w as usize, h as usize, row as usize, bytes_per_pixel as usize, order);
-        Self::from_rgb(what, w as usize, h as usize, pixels, options)
+        let layout = TextureLayout::of(texture)?;
+        let buffer = ctx.zeroed_storage_buffer("texture pixels", layout.bytes());
+        ctx.submit("reading a texture", |encoder| layout.encode_copy(encoder, texture, &buffer))?;
+        let bytes = ctx.read_buffers(&[(&buffer, layout.bytes())])?.remove(0);
+        let (w, h) = (layout.width as usize, layout.height as usize);
+        let pixels = bytes_to_rgb(&bytes, w, h, layout.row_bytes as usize, layout.bytes_per_pixel as usize, layout.order);
+        Self::from_rgb("texture", w, h, pixels, options)
     }
 
     /// `width` x `height` 8-bit RGBA pixels, 4 bytes each, row by row from the top (a browser
@@ -146,12 +262,7 @@ impl ImageDensity {
     /// The density of `w` x `h` RGB pixels in [0, 1], row by row from the top.
     fn from_rgb(what: &str, w: usize, h: usize, pixels: impl Iterator<Item = [f32; 3]>, options: ImageOptions) -> Result<Self> {
         let ImageOptions { gamma, invert, epsilon, aspect } = options;
-        let luminance = pixels
-            .map(|p| {
-                let l = (0.2126 * p[0] + 0.7152 * p[1] + 0.0722 * p[2]).clamp(0.0, 1.0).powf(gamma);
-                if invert { 1.0 - l } else { l }
-            })
-            .collect();
+        let luminance = pixels.map(|p| luminance(p, gamma, invert)).collect();
         let longest = w.max(h).max(1) as f32;
         let extent = if aspect { [w as f32 / longest, h as f32 / longest] } else { [1.0, 1.0] };
         let density = Self { width: w, height: h, luminance, extent, epsilon };

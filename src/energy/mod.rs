@@ -628,6 +628,36 @@ impl Energy {
         out
     }
 
+    /// The first image term (depth first) and where its luminance starts in
+    /// [`Self::pack_params`], for rewriting it on the device.
+    pub fn image_term(&self) -> Option<(usize, &image::ImageDensity)> {
+        // `at` advances past every term searched without success.
+        fn find<'a>(energy: &'a Energy, at: &mut usize) -> Option<(usize, &'a image::ImageDensity)> {
+            match energy {
+                // The block starts with width, height, extent and epsilon.
+                Energy::Image(img) => Some((*at + 5, img)),
+                Energy::Sum { terms } => terms.iter().find_map(|(_, t)| find(t, at)),
+                Energy::Group { inner, action, .. } => {
+                    if let GroupAction::Plane { matrices } = action {
+                        *at += 4 * matrices.len();
+                    }
+                    find(inner, at)
+                }
+                Energy::Slice { indices, inner, .. } => {
+                    *at += indices.len();
+                    find(inner, at)
+                }
+                other => {
+                    let mut block = Vec::new();
+                    other.pack_into(&mut block);
+                    *at += block.len();
+                    None
+                }
+            }
+        }
+        find(self, &mut 0)
+    }
+
     fn pack_into(&self, out: &mut Vec<f32>) {
         match self {
             Energy::Image(img) => img.pack_into(out),

@@ -39,6 +39,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("nn_head.wgsl", include_str!("../../shaders/nn_head.wgsl")),
     ("langevin_layered.wgsl", include_str!("../../shaders/langevin_layered.wgsl")),
     ("restore.wgsl", include_str!("../../shaders/restore.wgsl")),
+    ("image_from_pixels.wgsl", include_str!("../../shaders/image_from_pixels.wgsl")),
 ];
 
 /// The kernel files (entry-point modules), as opposed to what they import.
@@ -64,6 +65,7 @@ pub const KERNELS: &[&str] = &[
     "langevin_layered.wgsl",
     "nn_elementwise.wgsl",
     "restore.wgsl",
+    "image_from_pixels.wgsl",
 ];
 
 fn source(name: &str) -> Option<&'static str> {

@@ -11,6 +11,7 @@ use super::config::{MlpStrategy, SamplerConfig, SamplerKind, TILED_MIN_WIDTH, ch
 use super::cpu::segments;
 use super::{ChainSampler, ChainStats};
 use crate::energy::Energy;
+use crate::energy::image::ImageOptions;
 use crate::gpu::{Binding, GpuContext, Kernel};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -113,6 +114,13 @@ pub struct GpuSampler {
     steps_done: u32,
     /// Chains per workgroup: 64 single-chain invocations, or one tile of the tiled kernels.
     chains_per_workgroup: u32,
+    /// The energy's parameters, as the kernels read them.
+    energy_params: wgpu::Buffer,
+    /// The energy's first image term: where its luminance starts in `energy_params`, and its
+    /// width and height in pixels.
+    image: Option<(usize, (usize, usize))>,
+    /// A host texture's pixels on their way into the image term (made at the first update).
+    texture_pixels: Option<wgpu::Buffer>,
 }
 
 /// A uniform binding of one `size`-byte slot (the dynamic offset picks which).
@@ -302,7 +310,7 @@ impl GpuSampler {
         let slot_stride = (limits.min_uniform_buffer_offset_alignment as u64).max(256);
         let chain_params = config.chain_params(base);
         let params = energy.pack_params();
-        let (groups, dim_scale) = ctx.scoped("allocating chain buffers", || {
+        let (groups, dim_scale, energy_params) = ctx.scoped("allocating chain buffers", || {
             let energy_params = ctx.storage_buffer("energy params", bytemuck::cast_slice(&params));
             let dim_scale = ctx.storage_buffer("per-dimension scale", bytemuck::cast_slice(&vec![1.0f32; dim]));
             let slots_buffer = |label| {
@@ -377,7 +385,7 @@ impl GpuSampler {
                     }
                 })
                 .collect::<Vec<_>>();
-            (groups, dim_scale)
+            (groups, dim_scale, energy_params)
         })?;
         Ok(Self {
             ctx,
@@ -392,7 +400,31 @@ impl GpuSampler {
             slot_stride,
             steps_done: 0,
             chains_per_workgroup,
+            energy_params,
+            image: energy.image_term().map(|(at, img)| (at, (img.width, img.height))),
+            texture_pixels: None,
         })
+    }
+
+    /// Records into the host's `encoder` what makes the sampler's image energy (its first image
+    /// term) the host texture's current pixels, all on the device: steps recorded after it, in
+    /// this submit or later, sample the new picture. The texture has the image's size in pixels
+    /// and a format [`ImageDensity::from_texture`] reads; `options` gives its gamma and invert,
+    /// while the picture's extent and ε stay as the sampler was built. A texture black
+    /// everywhere leaves ε alone: the chains spread evenly over the picture.
+    ///
+    /// [`ImageDensity::from_texture`]: crate::prelude::ImageDensity::from_texture
+    pub fn encode_image_from_texture(&mut self, encoder: &mut wgpu::CommandEncoder, texture: &wgpu::Texture, options: ImageOptions) -> Result<()> {
+        let Some((at, size)) = self.image else {
+            return Err(Error::invalid("energy", "has no image term for a texture to replace"));
+        };
+        crate::energy::image::encode_luminance_from_texture(&self.ctx, encoder, texture, options, size, &self.energy_params, at, &mut self.texture_pixels)
+    }
+
+    /// The energy's parameter block as the kernels see it now (a blocking readback; tests).
+    #[cfg(feature = "internals")]
+    pub fn read_energy_params(&self) -> Result<Vec<f32>> {
+        Ok(bytemuck::pod_collect_to_vec(&self.ctx.read_buffers(&[(&self.energy_params, self.energy_params.size())])?.concat()))
     }
 
     /// Dispatches for `steps` steps from the current position: pieces of at most
