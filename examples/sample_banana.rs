@@ -1,15 +1,13 @@
 //! Sample a banana on the GPU (when one opens) and on the CPU executor from one seed, and
-//! show that the two executors produce the same chains.
+//! show that the two executors produce the same chains. Uses the public API only.
 
-use ebm_gpu::sampler::{cpu::CpuSampler, gpu::GpuSampler};
-use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
-use ebm_gpu::{energy::spec::resolve_energy, gpu::GpuContext, rng};
+use ebm_gpu::prelude::*;
 use std::sync::Arc;
 
 fn main() -> ebm_gpu::Result<()> {
     let energy = resolve_energy(r#"{"type": "banana", "a": 1, "b": 5}"#)?;
-    let init = rng::initial_states(7, 0, 16_384, energy.dim(), 1.0);
-    let config = SamplerConfig::new(SamplerKind::Mala, 0.02, 7);
+    let init = initial_states(7, 0, 16_384, energy.dim(), 1.0);
+    let config = SamplerConfig::builder(SamplerKind::Mala, 0.02, 7).build()?;
 
     let mut cpu = CpuSampler::new(&energy, config.clone(), &init)?;
     cpu.run(1000)?;

@@ -80,7 +80,7 @@ pub mod prelude {
     pub use crate::energy::image::{ImageDensity, ImageOptions};
     pub use crate::energy::spec::resolve_energy;
     pub use crate::nn::{Architecture, Network};
-    pub use crate::gpu::{GpuContext, Readback};
+    pub use crate::gpu::{Backend, ExecutorChoice, GpuContext, Readback};
     pub use crate::rng::initial_states;
     pub use crate::sampler::cpu::CpuSampler;
     pub use crate::sampler::gpu::GpuSampler;
