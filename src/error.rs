@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A user-supplied value is wrong; `what` names the field, flag or argument.
     #[error("invalid {what}: {message}")]

@@ -3,6 +3,7 @@
 use crate::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SamplerKind {
     /// Unadjusted Langevin: cheap, biased by O(step).
     Ula,
@@ -50,6 +51,7 @@ impl SamplerKind {
 
 /// How the GPU evaluates an MLP energy inside ULA and MALA steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum MlpStrategy {
     /// Tiled when the widest hidden layer has at least `TILED_MIN_WIDTH` neurons.
     #[default]
@@ -66,6 +68,7 @@ pub const TILED_MIN_WIDTH: usize = 128;
 /// Parallel tempering: each chain runs as R replicas at inverse temperatures `betas`
 /// (betas[0] = 1, decreasing); neighbours try to swap every `swap_every` steps.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Tempering {
     pub betas: Vec<f32>,
     pub swap_every: u32,
