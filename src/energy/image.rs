@@ -62,7 +62,7 @@ pub struct ImageDensity {
     pub height: usize,
     /// Luminance in [0, 1] after gamma and inversion, row by row from the top.
     pub luminance: Vec<f32>,
-    /// The picture covers [0, extent[0]] x [0, extent[1]] (y up).
+    /// The picture covers `[0, extent[0]] x [0, extent[1]]` (y up).
     pub extent: [f32; 2],
     pub epsilon: f32,
 }

@@ -208,7 +208,7 @@ pub enum GroupMode {
     Mean,
 }
 
-/// A validated energy. Build it from a JSON spec with [`spec::parse_energy`] or directly.
+/// A validated energy. Build it from a JSON spec with `resolve_energy` or directly.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Energy {
     /// E = 0.5 sum_i (x_i - m_i)^2 / std_i^2.
@@ -221,18 +221,18 @@ pub enum Energy {
     DoubleWell { dim: usize, barrier: f32 },
     /// E = sum_{i<d-1} (a - x_i)^2 + b (x_{i+1} - x_i^2)^2.
     Banana { dim: usize, a: f32, b: f32 },
-    /// E = MLP(x) or -MLP(x) (see [`mlp::Mlp`]); shared, since weights can be large.
+    /// E = MLP(x) or -MLP(x) (`Mlp`); shared, since weights can be large.
     Mlp(Arc<mlp::Mlp>),
     /// E = -log(epsilon + luminance(x)) of a picture on the plane ([`image::ImageDensity`]).
     Image(Arc<image::ImageDensity>),
-    /// E = head(f(x)) for any network of [`crate::nn`] layers (convolutions, several outputs).
+    /// E = head(f(x)) for any network of layers ([`crate::nn::Network`]) (convolutions, several outputs).
     /// MLP-shaped networks load as [`Energy::Mlp`] instead, whose fused kernels are faster.
     Net(Arc<crate::nn::Network>),
     /// E = sum_t weight_t * E_t (product of experts; a single term with weight 1/T is a
     /// temperature).
     Sum { terms: Vec<(f32, Energy)> },
     /// Constraint lo <= x <= hi: E = weight * sum_i pen(x_i - hi_i) + pen(lo_i - x_i), with pen
-    /// as [`BoxPenalty`] says.
+    /// as `BoxPenalty` says.
     BoxConstraint { lo: Vec<f32>, hi: Vec<f32>, penalty: BoxPenalty, weight: f32 },
     /// Constraint a.x <= b (E = weight * max(a.x - b, 0)^2) or a.x = b (E = weight * (a.x - b)^2).
     Linear { a: Vec<f32>, b: f32, equality: bool, weight: f32 },
@@ -241,11 +241,11 @@ pub enum Energy {
     NormBall { center: Vec<f32>, radius: f32, weight: f32 },
     /// Constraint sum_i x_i = 1, x_i >= 0: E = weight * ((sum_i x_i - 1)^2 + sum_i max(-x_i, 0)^2).
     Simplex { dim: usize, weight: f32 },
-    /// E_G(x) = -log mean_g exp(-E(g.x)) or mean_g E(g.x) (see [`GroupMode`]) over a finite
+    /// E_G(x) = -log mean_g exp(-E(g.x)) or mean_g E(g.x) (see `GroupMode`) over a finite
     /// group: invariant under it. `inner` may be any energy but a layered network
     /// ([`Energy::Net`]), refused by [`Energy::validate`].
     Group { inner: Box<Energy>, action: GroupAction, mode: GroupMode },
-    /// An expert that looks at some dimensions only: E(x) = E_inner(x[indices]) (in the order
+    /// An expert that looks at some dimensions only: E(x) = E_inner(x\[indices\]) (in the order
     /// of `indices`) on points of dimension `dim`, its gradient scattered back into those
     /// dimensions. A term of a sum (the spec's `slices`); `inner.dim()` = `indices.len()`.
     Slice { indices: Vec<usize>, dim: usize, inner: Box<Energy> },
@@ -300,9 +300,9 @@ impl Energy {
         self.add_energy_grad(x, g, T::from_f32(1.0))
     }
 
-    /// Energies and gradients of n points at once (xs and gs [n, dim] row-major, es [n]): the
+    /// Energies and gradients of n points at once (xs and gs `[n, dim]` row-major, es `[n]`): the
     /// CPU executor's batched path. Analytic terms run [`Energy::energy_grad`]'s code point by
-    /// point; network terms run as GEMMs ([`mlp::Mlp::add_energy_grad_batch`]), so results equal
+    /// point; network terms run as GEMMs (`Mlp::add_energy_grad_batch`), so results equal
     /// the per-point ones up to summation order. Single-threaded: callers parallelise over
     /// batches.
     pub fn energy_grad_batch(&self, xs: &[f32], gs: &mut [f32], es: &mut [f32]) {
@@ -391,7 +391,7 @@ impl Energy {
         }
     }
 
-    /// Whether every term is analytic (no network): such energies also run on [`lanes::Lanes`].
+    /// Whether every term is analytic (no network): such energies also run on `Lanes`.
     pub fn is_analytic(&self) -> bool {
         match self {
             // Images index pixels by the point: per-chain lookups, no lane blocks.
@@ -403,7 +403,7 @@ impl Energy {
     }
 
     /// E at x for an analytic energy ([`Self::is_analytic`]), with `weight` * dE/dx added to g;
-    /// generic over [`Field`], so [`lanes::Lanes`] evaluates a block of chains with the same
+    /// generic over `Field`, so `Lanes` evaluates a block of chains with the same
     /// formulas. Network terms contribute nothing here (callers check `is_analytic`).
     #[inline(always)]
     pub fn add_analytic_energy_grad<T: Field>(&self, x: &[T], g: &mut [T], weight: T) -> T {

@@ -13,7 +13,7 @@ pub struct Tape {
     pub values: Vec<Vec<f32>>,
     /// slopes[k] = act'(input of layer k) for activation layers, empty otherwise.
     slopes: Vec<Vec<f32>>,
-    /// Gradients going down; after [`NetView::backward_batch`] `grads[0]` holds dL/dx.
+    /// Gradients going down; after `NetView::backward_batch` `grads[0]` holds dL/dx.
     grads: [Vec<f32>; 2],
     /// Valid length of `grads[0]` (the buffers only grow).
     input_len: usize,
@@ -33,7 +33,7 @@ impl Tape {
 }
 
 thread_local! {
-    /// The tape of [`NetView::add_energy_grad_batch`], kept per thread.
+    /// The tape of `NetView::add_energy_grad_batch`, kept per thread.
     static TAPE: std::cell::Cell<Tape> = std::cell::Cell::new(Tape::default());
 }
 
@@ -114,7 +114,7 @@ impl LayerView<'_> {
 }
 
 impl NetView<'_> {
-    /// Points per block of [`NetView::add_energy_grad_batch`]: about 4 MiB of tape.
+    /// Points per block of `NetView::add_energy_grad_batch`: about 4 MiB of tape.
     fn block_rows(&self) -> usize {
         let per_point: usize = self.layers.iter().map(|l| 2 * l.output_shape().len()).sum::<usize>() + self.input_dim();
         ((1 << 20) / per_point.max(1)).clamp(1, 256)
@@ -211,22 +211,22 @@ impl NetView<'_> {
 }
 
 impl Network {
-    /// [`NetView::forward_batch`].
+    /// `NetView::forward_batch`.
     pub fn forward_batch(&self, xs: &[f32], n: usize, tape: &mut Tape) {
         self.view().forward_batch(xs, n, tape)
     }
 
-    /// [`NetView::head_batch`].
+    /// `NetView::head_batch`.
     pub fn head_batch(&self, tape: &Tape, es: &mut [f32], d_out: &mut Vec<f32>) {
         self.view().head_batch(tape, es, d_out)
     }
 
-    /// [`NetView::backward_batch`].
+    /// `NetView::backward_batch`.
     pub fn backward_batch(&self, tape: &mut Tape, d_out: &[f32], param_grads: Option<&mut [f32]>, need_dx: bool) {
         self.view().backward_batch(tape, d_out, param_grads, need_dx)
     }
 
-    /// [`NetView::add_energy_grad_batch`].
+    /// `NetView::add_energy_grad_batch`.
     pub fn add_energy_grad_batch(&self, xs: &[f32], gs: &mut [f32], es: &mut [f32], weight: f32) {
         self.view().add_energy_grad_batch(xs, gs, es, weight)
     }

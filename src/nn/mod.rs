@@ -207,9 +207,9 @@ impl Architecture {
     /// Parses the text form, e.g. `1x28x28/16k5s2p4/swish/32k3s2p1/swish/flatten/64/swish/1/head:-f`:
     /// the input shape (`D` or `CxHxW`), then `/`-separated layers — `N` a Linear to N outputs,
     /// `OCkK[sS][pP]` a Conv2d (stride 1 and padding 0 unless given), either with `:nobias`,
-    /// an activation name (relu, leaky_relu[:slope], silu|swish, tanh, softplus, elu[:alpha]),
+    /// an activation name (relu, leaky_relu\[:slope\], silu|swish, tanh, softplus, elu\[:alpha\]),
     /// `flatten`, `avgpool:K` — and optionally the head last: `head:f` (E = f), `head:-f`
-    /// (E = -f), `head:lse` (E = -logsumexp f, the JEM energy), `head:class:Y` (E = -f[Y]).
+    /// (E = -f), `head:lse` (E = -logsumexp f, the JEM energy), `head:class:Y` (E = -f\[Y\]).
     /// Without a head, K = 1 networks get `f` and wider ones `lse`. A leading `conv:` or
     /// `net:` is ignored. The shapes are checked ([`Architecture::shapes`]).
     pub fn parse(text: &str) -> Result<Self> {
@@ -658,7 +658,7 @@ impl Network {
         self.architecture().to_string()
     }
 
-    /// The same network as an [`crate::energy::mlp::Mlp`] when it is one: a flat input,
+    /// The same network as an `Mlp` when it is one: a flat input,
     /// biased Linear layers with one activation between them, one output, head f or -f.
     pub fn to_mlp(&self) -> Option<crate::energy::mlp::Mlp> {
         use crate::energy::mlp::{Dense, Mlp};

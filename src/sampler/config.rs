@@ -66,7 +66,7 @@ pub enum MlpStrategy {
 pub const TILED_MIN_WIDTH: usize = 128;
 
 /// Parallel tempering: each chain runs as R replicas at inverse temperatures `betas`
-/// (betas[0] = 1, decreasing); neighbours try to swap every `swap_every` steps.
+/// (`betas[0]` = 1, decreasing); neighbours try to swap every `swap_every` steps.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Tempering {

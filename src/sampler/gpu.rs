@@ -553,7 +553,7 @@ impl GpuSampler {
         }
     }
 
-    /// The chains' energies at their current states ([chains] f32, STORAGE | VERTEX) when one
+    /// The chains' energies at their current states (`[chains]` f32, STORAGE | VERTEX) when one
     /// group holds every chain: a host colours or sizes what it draws by them.
     pub fn energies_buffer(&self) -> Option<&wgpu::Buffer> {
         match self.groups.as_slice() {

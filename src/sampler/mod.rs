@@ -116,7 +116,7 @@ pub trait ChainSampler {
     fn steps_done(&self) -> u32;
     /// Kernel dispatches per step (GPU); 0 on the CPU executor.
     fn dispatches_per_step(&self) -> f64;
-    /// "gpu: <adapter>" or "cpu: N threads".
+    /// `"gpu: <adapter>"` or `"cpu: N threads"`.
     fn executor(&self) -> String;
 
     fn replicas(&self) -> usize {

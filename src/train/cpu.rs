@@ -277,7 +277,7 @@ impl ShareSums {
     }
 }
 
-/// One worker's part of a training step ([`CpuTrainer::step_share`]): batch entries `rows`,
+/// One worker's part of a training step (`CpuTrainer::step_share`): batch entries `rows`,
 /// their gradient contribution (parameters then log Z), refreshed negatives and metric sums.
 #[derive(Clone, Debug)]
 pub struct StepShare {
