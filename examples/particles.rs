@@ -25,7 +25,7 @@ pub const VIEW: f32 = 3.0;
 
 #[path = "shared/particle_render.rs"]
 mod particle_render;
-use particle_render::{ParticleRenderer, ViewUniform};
+use particle_render::{ParticleRenderer, ViewUniform, clearing_pass};
 
 /// The sampler and what draws it.
 pub struct Particles {
@@ -40,6 +40,20 @@ pub struct Particles {
 }
 
 const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+
+/// A `size` x `size` texture to render into and copy from.
+fn render_target(device: &wgpu::Device, label: &str, size: u32) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d { width: size, height: size, depth_or_array_layers: 1 },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: FORMAT,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+        view_formats: &[],
+    })
+}
 
 impl Particles {
     /// A sampler of `energy` (2-D) with `chains` ULA chains of step `step`
@@ -91,16 +105,7 @@ impl Particles {
             _pad: 0.0,
         };
         renderer.set_view(&queue, &uniform);
-        let target = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("particles frame"),
-            size: wgpu::Extent3d { width: size, height: size, depth_or_array_layers: 1 },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: FORMAT,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
-            view_formats: &[],
-        });
+        let target = render_target(&device, "particles frame", size);
         Ok(Self { device, queue, ctx, sampler, renderer, target, size, chains: chains as u32 })
     }
 
@@ -184,16 +189,7 @@ pub struct LiveScene {
 
 impl LiveScene {
     pub fn new(device: &wgpu::Device) -> Self {
-        let texture = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("live scene"),
-            size: wgpu::Extent3d { width: LIVE_SIZE, height: LIVE_SIZE, depth_or_array_layers: 1 },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: FORMAT,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
-            view_formats: &[],
-        });
+        let texture = render_target(device, "live scene", LIVE_SIZE);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("live scene"),
             source: wgpu::ShaderSource::Wgsl(include_str!("live_scene.wgsl").into()),
@@ -241,19 +237,7 @@ impl LiveScene {
         // One scene per submit: the uniform write lands before the submit's commands.
         queue.write_buffer(&self.uniform, 0, bytemuck::cast_slice(&[centre[0], centre[1], LIVE_SPREAD, LIVE_SIZE as f32]));
         let view = self.texture.create_view(&Default::default());
-        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-            label: Some("live scene"),
-            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                view: &view,
-                depth_slice: None,
-                resolve_target: None,
-                ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color::BLACK), store: wgpu::StoreOp::Store },
-            })],
-            depth_stencil_attachment: None,
-            timestamp_writes: None,
-            occlusion_query_set: None,
-            multiview_mask: None,
-        });
+        let mut pass = clearing_pass(encoder, &view, "live scene");
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind, &[]);
         pass.draw(0..3, 0..1);
