@@ -7,13 +7,16 @@
 //     the blocking readback is refused with an error instead of hanging the page;
 //  2. an uploaded picture becomes the energy and its chains are drawn;
 //  3. a file that is not a picture gives a message on the page, not a crash;
-//  4. without WebGPU (Chromium's default here: no adapter) the page says so.
+//  4. the live scene: with the blob the page draws held on the left, then (a new page) on the
+//     right, >= 80 % of the drawn brightness is on that half (the blob holds 89 % of its mass
+//     there), with no readback of chain state;
+//  5. without WebGPU (Chromium's default here: no adapter) the page says so.
 // Headless Chromium here cannot show or read back a WebGPU canvas (its GPU process fails to
 // make the canvas's shared image: "Could not find SharedImageBackingFactory ... WebgpuSwapChain
 // Texture" with SwiftShader, which then loses the device; "Unable to initialize SkSurface" with
 // ANGLE on Vulkan, where the device survives). So the page runs with ?read=texture and the
 // ANGLE-on-Vulkan flags: the summary comes from the canvas texture copied back by WebGPU and is
-// shown in a 2-D canvas, which is what the screenshot shows. 5. records what the default
+// shown in a 2-D canvas, which is what the screenshot shows. 6. records what the default
 // flags do (not a failure: the compositor, not the demo).
 // Usage: node check.mjs URL SCREENSHOT.png PICTURE.png
 import puppeteer from 'puppeteer-core';
@@ -110,6 +113,18 @@ await withPage(true, async (page) => {
   const message = await page.$eval('#message', (m) => m.textContent);
   console.log(`  message: ${message}`);
   expect(message.includes('not a picture'), 'a file that is not a picture gives a message');
+
+  for (const side of ['left', 'right']) {
+    start = Date.now();
+    await page.goto(`${url}?energy=live&scene=${side}&chains=4096&steps=20&step=5e-4&frames=30&read=texture`);
+    const live = await finished(page, 'live');
+    const l = live.summary || {};
+    console.log(`  live, blob on the ${side}: ${JSON.stringify(l)} (${((Date.now() - start) / 1000).toFixed(1)} s with loading)`);
+    const share = side === 'left' ? l.leftShare : 1 - l.leftShare;
+    expect(!live.title.includes('error') && share >= 0.8,
+      `the chains follow the live scene to the ${side} (${(100 * share).toFixed(1)} % of the brightness there) ${live.message}`);
+    expect(l.readbacks === 0, `no readback of chain state with the live scene (${l.readbacks})`);
+  }
 });
 
 await withPage(false, async (page) => {

@@ -3,6 +3,8 @@
 // `frames` stops the animation that many frames after each (re)start, for the headless check
 // (check.mjs), which reads the summary from document.title and window.ebmSummary:
 //   ?energy=ring8&chains=16384&steps=8&step=0.01&frames=120
+// energy=live: the page draws a scene on a small 2-D canvas every frame (a blob going round, or
+// held still by scene=left|right) and the chains follow it (Demo.set_live).
 import init, { Demo } from './pkg/ebm_gpu_web.js';
 
 const $ = (id) => document.getElementById(id);
@@ -15,19 +17,21 @@ function fail(text) {
   document.title = 'ebm-gpu: error: ' + text;
 }
 
-// Brightness of RGBA pixels (`width` wide): the lit share of pixels and, for ring8, the share
-// of brightness within 0.8 of its modes (3 sigma and a sprite, as in tests/particles.rs).
+// Brightness of RGBA pixels (`width` wide): the lit share of pixels, the share of brightness
+// on the left half and, for ring8, the share within 0.8 of its modes (3 sigma and a sprite, as
+// in tests/particles.rs).
 function summary(px, width, view, energy) {
   const height = px.length / 4 / width;
   const [cx, cy, hw] = view;
-  let total = 0, near = 0, lit = 0;
+  let total = 0, near = 0, lit = 0, left = 0;
   for (let i = 0; i < px.length; i += 4) {
     const b = px[i] + px[i + 1] + px[i + 2];
     if (b === 0) continue;
     lit++;
     total += b;
-    if (energy !== 'ring8') continue;
     const k = i / 4, col = k % width, row = Math.floor(k / width);
+    if (col < width / 2) left += b;
+    if (energy !== 'ring8') continue;
     const x = cx + ((col + 0.5) / width * 2 - 1) * hw;
     const y = cy + (1 - (row + 0.5) / height * 2) * hw;
     for (let m = 0; m < 8; m++) {
@@ -35,7 +39,33 @@ function summary(px, width, view, energy) {
       if (Math.hypot(x - 2 * Math.cos(a), y - 2 * Math.sin(a)) < 0.8) { near += b; break; }
     }
   }
-  return { lit: lit / (px.length / 4), nearModes: energy === 'ring8' ? near / Math.max(total, 1) : null };
+  return { lit: lit / (px.length / 4), leftShare: left / Math.max(total, 1), nearModes: energy === 'ring8' ? near / Math.max(total, 1) : null };
+}
+
+// The live scene: a blob of spread 0.2 (in units of the square, to 3 sigma) at `centre`
+// ([0, 1]^2, y up) on black, drawn on the scene canvas the chains follow.
+function drawScene(centre) {
+  const c = $('scene'), g = c.getContext('2d'), n = c.width;
+  g.fillStyle = 'black';
+  g.fillRect(0, 0, n, n);
+  const [x, y] = centre, px = x * n, py = (1 - y) * n;
+  const blob = g.createRadialGradient(px, py, 0, px, py, 0.6 * n);
+  for (let k = 0; k <= 6; k++) {
+    const t = k / 6, v = Math.round(255 * Math.exp(-4.5 * t * t));
+    blob.addColorStop(t, `rgb(${v},${v},${v})`);
+  }
+  g.fillStyle = blob;
+  g.fillRect(0, 0, n, n);
+}
+
+// Where the blob is at frame `f`: held at a side (scene=left|right) or once round a circle of
+// radius 0.3 every 240 frames.
+function sceneCentre(f) {
+  const side = params.get('scene');
+  if (side === 'left') return [0.25, 0.5];
+  if (side === 'right') return [0.75, 0.5];
+  const a = 2 * Math.PI * f / 240;
+  return [0.5 + 0.3 * Math.cos(a), 0.5 + 0.3 * Math.sin(a)];
 }
 
 // The canvas as the page shows it, read through a 2-D canvas (in the task that drew it).
@@ -66,6 +96,7 @@ async function main() {
     return;
   }
   for (const name of Demo.presets()) $('energy').add(new Option(name, name));
+  $('energy').add(new Option('live: a blob this page draws', 'live'));
   $('energy').value = params.get('energy') || 'ring8';
   let energy = $('energy').value;
   let picture = null; // the last uploaded picture's { width, height, rgba }
@@ -77,8 +108,12 @@ async function main() {
     sinceStart = 0;
     startedAt = performance.now();
     try {
+      $('scene').hidden = energy !== 'live';
       if (energy === 'picture') {
         demo.set_image(picture.width, picture.height, picture.rgba, $('invert').checked, num('chains'), num('step'));
+      } else if (energy === 'live') {
+        drawScene(sceneCentre(0));
+        demo.set_live($('scene'), num('chains'), num('step'));
       } else {
         demo.set_preset(energy, num('chains'), num('step'));
       }
@@ -92,8 +127,8 @@ async function main() {
 
   $('energy').onchange = () => {
     energy = $('energy').value;
-    $('step').value = energy === 'picture' ? 2e-6 : 0.01;
-    $('steps').value = energy === 'picture' ? 10 : 8;
+    $('step').value = { picture: 2e-6, live: 5e-4 }[energy] ?? 0.01;
+    $('steps').value = { picture: 10, live: 20 }[energy] ?? 8;
     start();
   };
   $('restart').onclick = start;
@@ -138,9 +173,11 @@ async function main() {
     const s = summary(px, width, demo.view(), energy);
     const seconds = (performance.now() - startedAt) / 1000;
     window.ebmSummary = { energy, frames: sinceStart, seconds, ...s, readbacks: demo.readbacks(), adapter: (adapterName || demo.adapter()), fps };
+    if (energy === 'live') window.ebmSummary.scene = sceneCentre(sinceStart);
     $('status').textContent = `${(adapterName || demo.adapter())} | ${fps.toFixed(1)} frames/s | ${energy}, frame ${sinceStart}` +
       ` | lit ${(100 * s.lit).toFixed(1)} % of pixels` +
       (s.nearModes === null ? '' : ` | ${(100 * s.nearModes).toFixed(1)} % of the brightness near ring8's modes`) +
+      (energy === 'live' ? ` | ${(100 * s.leftShare).toFixed(1)} % of the brightness on the left half` : '') +
       ` | readbacks of chain state ${demo.readbacks()}`;
     document.title = `ebm-gpu: ${done ? 'done' : 'running'} energy=${energy} frames=${sinceStart} lit=${s.lit.toFixed(4)}` +
       ` near_modes=${s.nearModes === null ? 'n/a' : s.nearModes.toFixed(4)} readbacks=${demo.readbacks()}`;
@@ -156,6 +193,7 @@ async function main() {
       // The last frame waits for an earlier copy, so that its own is read.
       if (stepping && !(last && reading)) {
         const read = readTexture && !reading && (last || (sinceStart + 1) % 30 === 0);
+        if (energy === 'live') drawScene(sceneCentre(sinceStart));
         if (demo.frame(num('steps'), read)) { // false: the last frame is still on the GPU
           reading ||= read;
           sinceStart++;

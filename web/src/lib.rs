@@ -6,7 +6,8 @@
 //! requested with `.await`, and the library's error scopes report through `GpuContext::check`.
 //!
 //! The JavaScript side (web/index.js) owns the page: it decodes uploaded pictures into RGBA
-//! pixels and calls [`Demo::frame`] from requestAnimationFrame.
+//! pixels, draws the live scene on a 2-D canvas and calls [`Demo::frame`] from
+//! requestAnimationFrame.
 
 use ebm_gpu::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,6 +65,9 @@ pub struct Demo {
     pending: Option<PendingRead>,
     /// The last frame's work is still on the GPU: the next frame waits (is skipped).
     busy: Arc<AtomicBool>,
+    /// The live scene: a canvas of the page copied every frame into `texture`, which the
+    /// sampler's image energy follows ([`Demo::set_live`]).
+    live: Option<(web_sys::HtmlCanvasElement, wgpu::Texture)>,
 }
 
 /// The canvas texture of one frame, copied into a buffer being mapped.
@@ -147,6 +151,7 @@ impl Demo {
             adapter: if adapter.is_empty() { "WebGPU adapter".into() } else { adapter },
             pending: None,
             busy: Arc::default(),
+            live: None,
         })
     }
 
@@ -200,6 +205,37 @@ impl Demo {
         self.start(&energy, chains, step, init, [ex / 2.0, ey / 2.0, 0.55 * ex.max(ey)])
     }
 
+    /// Starts `chains` ULA chains of step `step` on a picture that follows the canvas `scene`
+    /// live: every frame copies what the page has drawn there into a texture and the sampler's
+    /// image energy takes it from there on the GPU (`GpuSampler::encode_image_from_texture`).
+    pub fn set_live(&mut self, scene: web_sys::HtmlCanvasElement, chains: u32, step: f32) -> Result<(), JsValue> {
+        check_settings(chains, step)?;
+        let (width, height) = (scene.width(), scene.height());
+        // Flat until the first frame's copy replaces it.
+        let grey = vec![128u8; 4 * width as usize * height as usize];
+        let density = ImageDensity::from_rgba8(width as usize, height as usize, &grey, ImageOptions::default().aspect(true))
+            .map_err(|e| js(format!("the live scene canvas: {e}")))?;
+        let [ex, ey] = density.extent;
+        let init = initial_states(11, 0, chains as usize, 2, 1.5)
+            .chunks_exact(2)
+            .flat_map(|p| [ex / 2.0 + p[0] * ex / 6.0, ey / 2.0 + p[1] * ey / 6.0])
+            .collect();
+        self.start(&Energy::Image(Arc::new(density)), chains, step, init, [ex / 2.0, ey / 2.0, 0.55 * ex.max(ey)])?;
+        let texture = self.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("live scene"),
+            size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            // What a copy from the page needs, and what the sampler's copy needs.
+            usage: wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            view_formats: &[],
+        });
+        self.live = Some((scene, texture));
+        Ok(())
+    }
+
     fn start(
         &mut self,
         energy: &Energy,
@@ -225,6 +261,7 @@ impl Demo {
             _pad: 0.0,
         };
         self.renderer.set_view(&self.queue, &uniform);
+        self.live = None;
         self.sampler = Some(sampler);
         self.chains = chains;
         self.view = view;
@@ -259,6 +296,27 @@ impl Demo {
             wgpu::CurrentSurfaceTexture::Validation => return Err(js("the canvas texture could not be acquired")),
         };
         let mut encoder = self.device.create_command_encoder(&Default::default());
+        if let Some((scene, live)) = &self.live {
+            // The page's drawing as it is now, then into the density, ahead of the steps.
+            let size = live.size();
+            self.queue.copy_external_image_to_texture(
+                &wgpu::CopyExternalImageSourceInfo {
+                    source: wgpu::ExternalImageSource::HTMLCanvasElement(scene.clone()),
+                    origin: wgpu::Origin2d::ZERO,
+                    flip_y: false,
+                },
+                wgpu::CopyExternalImageDestInfo {
+                    texture: live,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d::ZERO,
+                    aspect: wgpu::TextureAspect::All,
+                    color_space: wgpu::PredefinedColorSpace::Srgb,
+                    premultiplied_alpha: false,
+                },
+                size,
+            );
+            sampler.encode_image_from_texture(&mut encoder, live, ImageOptions::default()).map_err(js)?;
+        }
         let mut left = steps;
         while left > 0 {
             let k = left.min(sampler.max_steps_per_encode());
