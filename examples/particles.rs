@@ -72,11 +72,17 @@ impl Particles {
         intensity: f32,
     ) -> Result<Self> {
         if size == 0 || !size.is_multiple_of(64) {
-            return Err(Error::invalid("size", format!("{size}: a positive multiple of 64 (texture rows are copied in 256-byte steps)")));
+            return Err(Error::invalid(
+                "size",
+                format!("{size}: a positive multiple of 64 (texture rows are copied in 256-byte steps)"),
+            ));
         }
         let ctx = Arc::new(GpuContext::from_device(device.clone(), queue.clone(), info));
         if energy.dim() != 2 {
-            return Err(Error::invalid("energy", format!("the particles are points of the plane: a 2-D energy, not {}-D", energy.dim())));
+            return Err(Error::invalid(
+                "energy",
+                format!("the particles are points of the plane: a 2-D energy, not {}-D", energy.dim()),
+            ));
         }
         let init = initial_states(11, 0, chains, 2, 1.5);
         let init: Vec<f32> = match energy.kind() {
@@ -147,7 +153,11 @@ impl Particles {
             self.target.as_image_copy(),
             wgpu::TexelCopyBufferInfo {
                 buffer: &staging,
-                layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(4 * self.size), rows_per_image: Some(self.size) },
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(4 * self.size),
+                    rows_per_image: Some(self.size),
+                },
             },
             wgpu::Extent3d { width: self.size, height: self.size, depth_or_array_layers: 1 },
         );
@@ -197,7 +207,12 @@ impl LiveScene {
         let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
             label: Some("live scene"),
             layout: None,
-            vertex: wgpu::VertexState { module: &module, entry_point: Some("vs"), compilation_options: Default::default(), buffers: &[] },
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs"),
+                compilation_options: Default::default(),
+                buffers: &[],
+            },
             primitive: Default::default(),
             depth_stencil: None,
             multisample: Default::default(),
@@ -235,7 +250,11 @@ impl LiveScene {
     /// Records the scene with the blob at `centre` (in [0, 1]^2, y up) into its texture.
     pub fn render(&self, queue: &wgpu::Queue, encoder: &mut wgpu::CommandEncoder, centre: [f32; 2]) {
         // One scene per submit: the uniform write lands before the submit's commands.
-        queue.write_buffer(&self.uniform, 0, bytemuck::cast_slice(&[centre[0], centre[1], LIVE_SPREAD, LIVE_SIZE as f32]));
+        queue.write_buffer(
+            &self.uniform,
+            0,
+            bytemuck::cast_slice(&[centre[0], centre[1], LIVE_SPREAD, LIVE_SIZE as f32]),
+        );
         let view = self.texture.create_view(&Default::default());
         let mut pass = clearing_pass(encoder, &view, "live scene");
         pass.set_pipeline(&self.pipeline);
@@ -254,17 +273,19 @@ pub fn live_centre(f: u32, frames: u32) -> [f32; 2] {
 /// The host's device: the first adapter wgpu offers (WGPU_ADAPTER_NAME picks another).
 pub fn host_device() -> Result<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo)> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapter = pollster::block_on(instance.request_adapter(&Default::default()))
-        .map_err(|e| Error::NoAdapter(format!("{e} (on Debian/Ubuntu, `apt-get install mesa-vulkan-drivers` provides lavapipe)")))?;
-    let (device, queue) =
-        pollster::block_on(adapter.request_device(&Default::default())).map_err(|e| Error::RequestDevice(e.to_string()))?;
+    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).map_err(|e| {
+        Error::NoAdapter(format!("{e} (on Debian/Ubuntu, `apt-get install mesa-vulkan-drivers` provides lavapipe)"))
+    })?;
+    let (device, queue) = pollster::block_on(adapter.request_device(&Default::default()))
+        .map_err(|e| Error::RequestDevice(e.to_string()))?;
     Ok((device, queue, adapter.get_info()))
 }
 
 #[allow(dead_code)]
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let (mut energy, mut chains, mut frames, mut steps, mut out) = ("ring8".to_string(), 65536usize, 60u32, 4u32, "particles".to_string());
+    let (mut energy, mut chains, mut frames, mut steps, mut out) =
+        ("ring8".to_string(), 65536usize, 60u32, 4u32, "particles".to_string());
     let (mut size, mut step, mut live) = (512u32, 0.01f32, false);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));

@@ -12,7 +12,19 @@ fn main() -> anyhow::Result<()> {
     // Contrastive divergence from a persistent replay buffer; metrics.csv, train.log, figures
     // and checkpoint.safetensors land in the run dir, and `ebm eval` reports the held-out
     // likelihood by quadrature.
-    ebm_gpu::cli::run(["ebm", "train", "--data", "ring8", "--steps", "3000", "--seed", "7", "--run-dir", &run_dir, "--force"])?;
+    ebm_gpu::cli::run([
+        "ebm",
+        "train",
+        "--data",
+        "ring8",
+        "--steps",
+        "3000",
+        "--seed",
+        "7",
+        "--run-dir",
+        &run_dir,
+        "--force",
+    ])?;
     ebm_gpu::cli::run(["ebm", "eval", "--run-dir", &run_dir])?;
 
     let energy = resolve_energy(&format!("mlp:{run_dir}/checkpoint.safetensors"))?;
@@ -36,6 +48,10 @@ fn main() -> anyhow::Result<()> {
             ((p[0] - mx).powi(2) + (p[1] - my).powi(2)).sqrt() < 0.75
         })
         .count();
-    println!("{}: {near} of {} samples of the trained model lie within 3 sigma of a mode", sampler.executor(), states.len() / 2);
+    println!(
+        "{}: {near} of {} samples of the trained model lie within 3 sigma of a mode",
+        sampler.executor(),
+        states.len() / 2
+    );
     Ok(())
 }

@@ -18,11 +18,11 @@
 //! # Ok(()) }
 //! ```
 
+use crate::Result;
+pub use crate::train::StepMetrics;
 use crate::train::cpu::CpuTrainer;
 pub use crate::train::cpu::{ShareSums, StepShare};
-pub use crate::train::StepMetrics;
 use crate::train::{TrainConfig, Trainer};
-use crate::Result;
 use std::ops::Range;
 use std::path::Path;
 

@@ -19,7 +19,9 @@
 //! The public API is [`prelude`] (energies, networks from PyTorch tensors, the GPU and CPU
 //! samplers, a context on the application's own device); with the default `cli` feature, also
 //! [`cli`] (every `ebm` command, in-process) and [`data_parallel`]. The Python package and the
-//! browser demo (`web/`) are built against exactly this.
+//! browser demo (`web/`) are built against exactly this. Methods these types carry for the
+//! engine itself (WGSL generation, parameter packing, pipeline helpers) are hidden from this
+//! documentation and may change.
 
 // Without `internals`, the items only the test suite uses (CPU oracles, layout checks, figures
 // it reads) and the modules' re-exports for it are unreachable from outside; they are not dead.

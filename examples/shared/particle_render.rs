@@ -96,7 +96,14 @@ impl ParticleRenderer {
 
     /// Records a pass that clears `target` and draws `chains` chains from the sampler's state
     /// and energy buffers.
-    pub fn draw(&self, encoder: &mut wgpu::CommandEncoder, target: &wgpu::TextureView, state: &wgpu::Buffer, energies: &wgpu::Buffer, chains: u32) {
+    pub fn draw(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        target: &wgpu::TextureView,
+        state: &wgpu::Buffer,
+        energies: &wgpu::Buffer,
+        chains: u32,
+    ) {
         let mut pass = clearing_pass(encoder, target, "particles");
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind, &[]);
@@ -107,7 +114,11 @@ impl ParticleRenderer {
 }
 
 /// A render pass into `target` that starts by clearing it to black.
-pub fn clearing_pass<'a>(encoder: &'a mut wgpu::CommandEncoder, target: &wgpu::TextureView, label: &str) -> wgpu::RenderPass<'a> {
+pub fn clearing_pass<'a>(
+    encoder: &'a mut wgpu::CommandEncoder,
+    target: &wgpu::TextureView,
+    label: &str,
+) -> wgpu::RenderPass<'a> {
     encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
         label: Some(label),
         color_attachments: &[Some(wgpu::RenderPassColorAttachment {

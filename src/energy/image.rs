@@ -271,6 +271,7 @@ impl ImageDensity {
     }
 
     /// Checks the pixel count, epsilon and luminance range.
+    #[doc(hidden)]
     pub fn validate(&self) -> Result<()> {
         if self.width == 0 || self.height == 0 || self.luminance.len() != self.width * self.height {
             return Err(Error::invalid("image", format!("{}x{} pixels: empty or inconsistent", self.width, self.height)));
@@ -291,12 +292,14 @@ impl ImageDensity {
     }
 
     /// The parameter block: width, height, extent, epsilon, then the luminance.
+    #[doc(hidden)]
     pub fn pack_into(&self, out: &mut Vec<f32>) {
         out.extend([self.width as f32, self.height as f32, self.extent[0], self.extent[1], self.epsilon]);
         out.extend(&self.luminance);
     }
 
     /// Adds weight * dE/dx to g and returns weight * E at the 2-D point x.
+    #[doc(hidden)]
     pub fn energy_grad<T: Real>(&self, x: &[T], g: &mut [T], weight: T) -> T {
         let c = T::from_f32;
         let (w, h) = (self.width, self.height);
@@ -349,6 +352,7 @@ impl ImageDensity {
 
     /// The WGSL function `name(x, g, base, weight)` of [`Self::energy_grad`], reading the block
     /// [`Self::pack_into`] writes at `base` of `energy_params`.
+    #[doc(hidden)]
     pub fn wgsl_function(&self, name: &str) -> String {
         format!(
             "fn {name}(x: ptr<function, array<f32, DIM>>, g: ptr<function, array<f32, DIM>>, base: u32, weight: f32) -> f32 {{

@@ -392,6 +392,7 @@ impl Energy {
     }
 
     /// Whether every term is analytic (no network): such energies also run on `Lanes`.
+    #[doc(hidden)]
     pub fn is_analytic(&self) -> bool {
         match self {
             // Images index pixels by the point: per-chain lookups, no lane blocks.
@@ -406,6 +407,7 @@ impl Energy {
     /// generic over `Field`, so `Lanes` evaluates a block of chains with the same
     /// formulas. Network terms contribute nothing here (callers check `is_analytic`).
     #[inline(always)]
+    #[doc(hidden)]
     pub fn add_analytic_energy_grad<T: Field>(&self, x: &[T], g: &mut [T], weight: T) -> T {
         match self {
             Energy::Sum { terms } => {
@@ -598,6 +600,7 @@ impl Energy {
 
     /// Loop iterations one `energy_grad` takes in WGSL (an upper bound: small loops may be
     /// unrolled by the driver), to keep invocations within an adapter's loop cap.
+    #[doc(hidden)]
     pub fn loop_iterations(&self) -> u64 {
         let d = self.dim() as u64;
         match self {
@@ -619,6 +622,7 @@ impl Energy {
     }
 
     /// The f32 parameter block the WGSL energies read from `energy_params`.
+    #[doc(hidden)]
     pub fn pack_params(&self) -> Vec<f32> {
         let mut out = Vec::new();
         self.pack_into(&mut out);
@@ -630,6 +634,7 @@ impl Energy {
 
     /// The first image term (depth first) and where its luminance starts in
     /// [`Self::pack_params`], for rewriting it on the device.
+    #[doc(hidden)]
     pub fn image_term(&self) -> Option<(usize, &image::ImageDensity)> {
         // `at` advances past every term searched without success.
         fn find<'a>(energy: &'a Energy, at: &mut usize) -> Option<(usize, &'a image::ImageDensity)> {
@@ -716,6 +721,7 @@ impl Energy {
     /// The generated WGSL module imported by kernels as `energy`: `DIM`, the analytic
     /// energies, generated network functions, and `energy_grad(x, g) -> f32`, which zeroes g
     /// and sums the terms.
+    #[doc(hidden)]
     pub fn wgsl_module(&self) -> String {
         let (mut calls, mut functions) = (String::new(), String::new());
         let mut base = 0usize;
@@ -774,6 +780,7 @@ impl Energy {
     }
 
     /// (channels, height, width) when the points are images (a network with an image input).
+    #[doc(hidden)]
     pub fn image_shape(&self) -> Option<(usize, usize, usize)> {
         match self {
             Energy::Net(n) => match n.input {
@@ -820,6 +827,7 @@ impl Energy {
         }
     }
 
+    #[doc(hidden)]
     pub fn has_layered_net(&self) -> bool {
         match self {
             Energy::Net(_) => true,

@@ -218,12 +218,14 @@ impl GpuContext {
     /// llvmpipe (lavapipe, and GL on llvmpipe) ends every loop of an invocation once 65535
     /// iterations have run in total, silently, so launchers keep each invocation below this.
     /// None: no known cap.
+    #[doc(hidden)]
     pub fn loop_budget(&self) -> Option<u64> {
         self.info.as_ref().filter(|i| i.name.to_lowercase().contains("llvmpipe")).map(|_| 65_535)
     }
 
     /// Fails with a clear message when `iterations` per invocation would exceed the adapter's
     /// loop cap (see [`Self::loop_budget`]).
+    #[doc(hidden)]
     pub fn check_loop_budget(&self, what: &str, iterations: u64) -> Result<()> {
         match self.loop_budget() {
             Some(budget) if iterations > budget => Err(Error::Limit(format!(
@@ -241,6 +243,7 @@ impl GpuContext {
     /// name `label`).
     /// Every kernel launch of the engine goes through this or [`Self::submit`]; parameter
     /// slots written to the queue while recording land before the submission.
+    #[doc(hidden)]
     pub fn submit_pass(&self, label: &str, record: impl FnOnce(&mut wgpu::ComputePass)) -> Result<()> {
         self.submit(label, |encoder| {
             let mut pass =
@@ -251,6 +254,7 @@ impl GpuContext {
 
     /// Records into a fresh command encoder with `record` (passes of its own, as the sampler's
     /// host-encoder API writes them) and submits it, inside [`Self::scoped`].
+    #[doc(hidden)]
     pub fn submit(&self, label: &str, record: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<()> {
         self.scoped(label, || {
             let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
@@ -260,6 +264,7 @@ impl GpuContext {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
+    #[doc(hidden)]
     pub fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -281,6 +286,7 @@ impl GpuContext {
     /// resolve later and what they caught is reported by the next [`Self::check`] (every
     /// `scoped` call starts with one; a host's frame loop can call it too).
     #[cfg(target_arch = "wasm32")]
+    #[doc(hidden)]
     pub fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
         self.check(context)?;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -331,6 +337,7 @@ impl GpuContext {
 
     /// A kernel from assembled WGSL, cached by (label, source, entry point). The source is
     /// validated by naga first so shader errors come with naga's diagnostic.
+    #[doc(hidden)]
     pub fn kernel(&self, label: &str, wgsl: &str, entry: &str, bindings: &[Binding]) -> Result<Arc<Kernel>> {
         let key = (format!("{label}:{entry}"), wgsl.to_string());
         if let Some(k) = self.kernels.lock().ok().and_then(|m| m.get(&key).cloned()) {
@@ -388,11 +395,13 @@ impl GpuContext {
     }
 
     /// A labelled storage buffer holding `data` (copyable both ways).
+    #[doc(hidden)]
     pub fn storage_buffer(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
         self.storage_buffer_with(label, data, wgpu::BufferUsages::empty())
     }
 
     /// [`Self::storage_buffer`] with `extra` usages too (e.g. VERTEX for buffers a host draws).
+    #[doc(hidden)]
     pub fn storage_buffer_with(&self, label: &str, data: &[u8], extra: wgpu::BufferUsages) -> wgpu::Buffer {
         self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
@@ -402,11 +411,13 @@ impl GpuContext {
     }
 
     /// A labelled zero-filled storage buffer of `size` bytes (at least 4).
+    #[doc(hidden)]
     pub fn zeroed_storage_buffer(&self, label: &str, size: u64) -> wgpu::Buffer {
         self.zeroed_storage_buffer_with(label, size, wgpu::BufferUsages::empty())
     }
 
     /// [`Self::zeroed_storage_buffer`] with `extra` usages too.
+    #[doc(hidden)]
     pub fn zeroed_storage_buffer_with(&self, label: &str, size: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),

@@ -212,21 +212,25 @@ impl NetView<'_> {
 
 impl Network {
     /// `NetView::forward_batch`.
+    #[doc(hidden)]
     pub fn forward_batch(&self, xs: &[f32], n: usize, tape: &mut Tape) {
         self.view().forward_batch(xs, n, tape)
     }
 
     /// `NetView::head_batch`.
+    #[doc(hidden)]
     pub fn head_batch(&self, tape: &Tape, es: &mut [f32], d_out: &mut Vec<f32>) {
         self.view().head_batch(tape, es, d_out)
     }
 
     /// `NetView::backward_batch`.
+    #[doc(hidden)]
     pub fn backward_batch(&self, tape: &mut Tape, d_out: &[f32], param_grads: Option<&mut [f32]>, need_dx: bool) {
         self.view().backward_batch(tape, d_out, param_grads, need_dx)
     }
 
     /// `NetView::add_energy_grad_batch`.
+    #[doc(hidden)]
     pub fn add_energy_grad_batch(&self, xs: &[f32], gs: &mut [f32], es: &mut [f32], weight: f32) {
         self.view().add_energy_grad_batch(xs, gs, es, weight)
     }

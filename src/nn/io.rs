@@ -32,6 +32,7 @@ impl Network {
     /// Loads an MLP file: the architecture from `ebm.net` when the file has it and nothing is
     /// overridden, otherwise Linear layers at even indices with `activation` (or the file's
     /// `activation` metadata) between them and the sign `negate` (or the `output` metadata).
+    #[doc(hidden)]
     pub fn load_mlp(path: &Path, activation: Option<Activation>, negate: Option<bool>) -> Result<Self> {
         load_with(path, |tensors, meta| match meta.get(ARCH_KEY) {
             Some(text) if activation.is_none() && negate.is_none() => {
@@ -175,6 +176,7 @@ impl Network {
 
     /// The tensors (name, shape, values) and metadata [`Network::save`] writes, for files
     /// that hold a network among other things (training checkpoints).
+    #[doc(hidden)]
     pub fn safetensors_parts(&self) -> (crate::io::NamedTensors, HashMap<String, String>) {
         let mut tensors = Vec::new();
         for (index, l) in self.layers.iter().enumerate() {

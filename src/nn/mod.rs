@@ -586,6 +586,7 @@ impl Network {
         Network::new(arch, params)
     }
 
+    #[doc(hidden)]
     pub fn view(&self) -> NetView<'_> {
         NetView {
             input: self.input,
@@ -605,6 +606,7 @@ impl Network {
     }
 
     /// Where each layer's parameters start in the packed layout ([`Network::pack_params`]).
+    #[doc(hidden)]
     pub fn param_offsets(&self) -> Vec<usize> {
         param_offsets(self.layers.iter().map(Layer::param_count))
     }
@@ -615,6 +617,7 @@ impl Network {
         self.layers.iter().map(Layer::param_count).sum()
     }
 
+    #[doc(hidden)]
     pub fn pack_params(&self) -> Vec<f32> {
         let mut out = Vec::with_capacity(self.param_count());
         for l in &self.layers {
@@ -625,6 +628,7 @@ impl Network {
     }
 
     /// Replaces the parameters with a packed vector laid out as [`Network::pack_params`].
+    #[doc(hidden)]
     pub fn set_params(&mut self, packed: &[f32]) -> Result<()> {
         if packed.len() != self.param_count() {
             return Err(Error::invalid(
@@ -643,12 +647,14 @@ impl Network {
     }
 
     /// Multiply-adds of one forward pass for one point.
+    #[doc(hidden)]
     pub fn macs(&self) -> u64 {
         self.layers.iter().map(Layer::macs).sum()
     }
 
     /// Model FLOPs of one energy and input gradient (forward plus backward to the input, two
     /// FLOPs per multiply-add each; activations not counted), as the benchmarks count them.
+    #[doc(hidden)]
     pub fn flops_per_energy_grad(&self) -> u64 {
         4 * self.macs()
     }
@@ -660,6 +666,7 @@ impl Network {
 
     /// The same network as an `Mlp` when it is one: a flat input,
     /// biased Linear layers with one activation between them, one output, head f or -f.
+    #[doc(hidden)]
     pub fn to_mlp(&self) -> Option<crate::energy::mlp::Mlp> {
         use crate::energy::mlp::{Dense, Mlp};
         let negate = match self.head {

@@ -225,11 +225,13 @@ impl NetView<'_> {
 
 impl Network {
     /// `NetView::energy_grad_ref`.
+    #[doc(hidden)]
     pub fn energy_grad_ref<T: Real>(&self, x: &[T], g: &mut [T]) -> T {
         self.view().energy_grad_ref(x, g)
     }
 
     /// `NetView::energy_param_grad_ref`.
+    #[doc(hidden)]
     pub fn energy_param_grad_ref<T: Real>(&self, x: &[T]) -> (T, Vec<T>) {
         self.view().energy_param_grad_ref(x)
     }
