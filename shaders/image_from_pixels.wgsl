@@ -3,7 +3,7 @@
 // can change the density every frame. CPU twin: `luminance` in src/energy/image.rs (what
 // `ImageDensity::from_rgba8` and `from_texture` compute).
 
-struct Params {
+struct PixelParams {
     width: u32,
     height: u32,
     row_bytes: u32,
@@ -19,7 +19,7 @@ struct Params {
     dst: u32,
 }
 
-@group(0) @binding(0) var<storage, read> params: Params;
+@group(0) @binding(0) var<storage, read> params: PixelParams;
 @group(0) @binding(1) var<storage, read> pixels: array<u32>;
 @group(0) @binding(2) var<storage, read_write> energy_params: array<f32>;
 

@@ -146,8 +146,9 @@ fn layered_mala_samples_the_logistic_density() {
     }
 }
 
-/// The Rust mirrors of the head's, the layered sampler's and the layered trainer's uniform structs against naga's
-/// layout of the WGSL (sizes and member offsets).
+/// The Rust mirrors of the head's, the layered sampler's, the layered trainer's, restoration's and
+/// the texture-to-density kernel's parameter structs against naga's layout of the WGSL (sizes
+/// and member offsets).
 #[test]
 fn params_structs_match_naga_layout() {
     let layered_offsets: Vec<u32> = [0, 4, 8, 12, 16].into_iter().chain((24..64).step_by(4)).collect();
@@ -156,6 +157,7 @@ fn params_structs_match_naga_layout() {
         (ebm_gpu::sampler::layered::params_layout(), layered_offsets),
         (ebm_gpu::train::layered::params_layout(), [0].into_iter().chain((8..136).step_by(4)).collect()),
         (ebm_gpu::restore::params_layout(), vec![0, 4, 8, 12, 16, 24, 28, 32, 36, 40, 44]),
+        (ebm_gpu::energy::image::pixel_params_layout(), (0..10).map(|i| 4 * i).collect()),
     ];
     for ((file, name, rust_size), offsets) in cases {
         let wgsl = ebm_gpu::gpu::shader::assemble(file, &[]).unwrap();

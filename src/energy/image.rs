@@ -156,6 +156,11 @@ struct PixelParams {
     dst: u32,
 }
 
+#[doc(hidden)]
+pub fn pixel_params_layout() -> (&'static str, &'static str, usize) {
+    ("image_from_pixels.wgsl", "PixelParams", size_of::<PixelParams>())
+}
+
 /// Records into `encoder` what turns a host texture's current pixels into the luminance block of
 /// an image energy's parameters in `energy_params` (floats from `dst`), shaped by `options`'
 /// gamma and invert, all on the device: a texture copy into `staging` (made or grown here) and
