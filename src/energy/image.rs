@@ -6,8 +6,11 @@
 //! [`ImageDensity::energy_grad`], the same formulas.
 
 use super::Real;
+use crate::gpu::launch::bind_group;
+use crate::gpu::{Binding, GpuContext, Kernel};
 use crate::{Error, Result};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Stiffness of the quadratic wall outside the picture.
 pub const WALL: f32 = 1000.0;
@@ -161,69 +164,72 @@ pub fn pixel_params_layout() -> (&'static str, &'static str, usize) {
     ("image_from_pixels.wgsl", "PixelParams", size_of::<PixelParams>())
 }
 
-/// Records into `encoder` what turns a host texture's current pixels into the luminance block of
-/// an image energy's parameters in `energy_params` (floats from `dst`), shaped by `options`'
-/// gamma and invert, all on the device: a texture copy into `staging` (made or grown here) and
-/// one dispatch. The texture must have the density's `width` x `height` pixels.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn encode_luminance_from_texture(
-    ctx: &crate::gpu::GpuContext,
-    encoder: &mut wgpu::CommandEncoder,
-    texture: &wgpu::Texture,
-    options: ImageOptions,
+/// What turns a host texture's current pixels into the luminance block of an image energy's
+/// parameters on the device: the kernel `shaders/image_from_pixels.wgsl` and a buffer for the
+/// copied pixels, made once for a `width` x `height` picture.
+pub(crate) struct TextureUpload {
+    kernel: Arc<Kernel>,
+    pixels: wgpu::Buffer,
     size: (usize, usize),
-    energy_params: &wgpu::Buffer,
-    dst: usize,
-    staging: &mut Option<wgpu::Buffer>,
-) -> Result<()> {
-    use crate::gpu::Binding;
-    let layout = TextureLayout::of(texture)?;
-    if (layout.width as usize, layout.height as usize) != size {
-        return Err(Error::invalid(
-            "texture",
-            format!("is {}x{} pixels; the sampler's image energy has {}x{}", layout.width, layout.height, size.0, size.1),
-        ));
+}
+
+impl TextureUpload {
+    pub fn new(ctx: &GpuContext, (width, height): (usize, usize)) -> Result<Self> {
+        let wgsl = crate::gpu::shader::assemble("image_from_pixels.wgsl", &[])?;
+        let bindings = [Binding::StorageRead, Binding::StorageRead, Binding::StorageReadWrite];
+        let kernel = ctx.kernel("image_from_pixels", &wgsl, "main", &bindings)?;
+        // Rows of the widest format read (4 bytes a pixel), padded as copies want them.
+        let row_bytes = (4 * width as u64).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as u64);
+        let pixels = ctx.zeroed_storage_buffer("texture pixels", row_bytes * height as u64);
+        Ok(Self { kernel, pixels, size: (width, height) })
     }
-    if !(options.gamma > 0.0 && options.gamma.is_finite()) {
-        return Err(Error::invalid("gamma", format!("must be positive and finite, got {}", options.gamma)));
-    }
-    let wgsl = crate::gpu::shader::assemble("image_from_pixels.wgsl", &[])?;
-    let bindings = [Binding::StorageRead, Binding::StorageRead, Binding::StorageReadWrite];
-    let kernel = ctx.kernel("image_from_pixels", &wgsl, "main", &bindings)?;
-    let params = PixelParams {
-        width: layout.width,
-        height: layout.height,
-        row_bytes: layout.row_bytes,
-        bytes_per_pixel: layout.bytes_per_pixel,
-        red: layout.order[0] as u32,
-        green: layout.order[1] as u32,
-        blue: layout.order[2] as u32,
-        invert: options.invert as u32,
-        gamma: options.gamma,
-        dst: dst as u32,
-    };
-    ctx.scoped("copying a texture into an image energy", || {
-        if staging.as_ref().is_none_or(|b| b.size() < layout.bytes()) {
-            *staging = Some(ctx.zeroed_storage_buffer("texture pixels", layout.bytes()));
+
+    /// Records into `encoder` the copy of `texture` (the picture's size) and the dispatch that
+    /// writes its luminance, shaped by `options`' gamma and invert, into `energy_params` from
+    /// float `dst`.
+    pub fn encode(
+        &self,
+        ctx: &GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
+        texture: &wgpu::Texture,
+        options: ImageOptions,
+        energy_params: &wgpu::Buffer,
+        dst: usize,
+    ) -> Result<()> {
+        let layout = TextureLayout::of(texture)?;
+        if (layout.width as usize, layout.height as usize) != self.size {
+            return Err(Error::invalid(
+                "texture",
+                format!("is {}x{} pixels; the sampler's image energy has {}x{}", layout.width, layout.height, self.size.0, self.size.1),
+            ));
         }
-        let pixels = staging.as_ref().expect("made above");
-        layout.encode_copy(encoder, texture, pixels);
-        let params = ctx.storage_buffer("texture pixel params", bytemuck::bytes_of(&params));
-        let bind = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("image_from_pixels bindings"),
-            layout: &kernel.layout,
-            entries: &[&params, pixels, energy_params]
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
-                .collect::<Vec<_>>(),
-        });
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("image_from_pixels"), timestamp_writes: None });
-        pass.set_pipeline(&kernel.pipeline);
-        pass.set_bind_group(0, &bind, &[]);
-        // At most 2^22 pixels (ImageDensity::validate): 16384 workgroups of 256 in one row.
-        pass.dispatch_workgroups((layout.width * layout.height).div_ceil(256), 1, 1);
-    })
+        if !(options.gamma > 0.0 && options.gamma.is_finite()) {
+            return Err(Error::invalid("gamma", format!("must be positive and finite, got {}", options.gamma)));
+        }
+        let params = PixelParams {
+            width: layout.width,
+            height: layout.height,
+            row_bytes: layout.row_bytes,
+            bytes_per_pixel: layout.bytes_per_pixel,
+            red: layout.order[0] as u32,
+            green: layout.order[1] as u32,
+            blue: layout.order[2] as u32,
+            invert: options.invert as u32,
+            gamma: options.gamma,
+            dst: dst as u32,
+        };
+        ctx.scoped("copying a texture into an image energy", || {
+            layout.encode_copy(encoder, texture, &self.pixels);
+            // A buffer of its own per call, so that several updates in one submit keep theirs.
+            let params_buffer = ctx.storage_buffer("texture pixel params", bytemuck::bytes_of(&params));
+            let bind = bind_group(ctx, &self.kernel, &params_buffer, size_of::<PixelParams>() as u64, &[&self.pixels, energy_params]);
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("image_from_pixels"), timestamp_writes: None });
+            pass.set_pipeline(&self.kernel.pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            // At most 2^22 pixels (ImageDensity::validate): 16384 workgroups of 256 in one row.
+            pass.dispatch_workgroups((layout.width * layout.height).div_ceil(256), 1, 1);
+        })
+    }
 }
 
 impl ImageDensity {
@@ -243,7 +249,7 @@ impl ImageDensity {
     /// A host's texture as the density (its pixels read back once, here): 8-bit RGBA/BGRA
     /// (linear or sRGB, the stored values taken as they are) or single-channel R8 textures with
     /// COPY_SRC usage; other formats are refused by name.
-    pub fn from_texture(ctx: &crate::gpu::GpuContext, texture: &wgpu::Texture, options: ImageOptions) -> Result<Self> {
+    pub fn from_texture(ctx: &GpuContext, texture: &wgpu::Texture, options: ImageOptions) -> Result<Self> {
         let layout = TextureLayout::of(texture)?;
         let buffer = ctx.zeroed_storage_buffer("texture pixels", layout.bytes());
         ctx.submit("reading a texture", |encoder| layout.encode_copy(encoder, texture, &buffer))?;

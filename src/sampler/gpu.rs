@@ -119,8 +119,8 @@ pub struct GpuSampler {
     /// The energy's first image term: where its luminance starts in `energy_params`, and its
     /// width and height in pixels.
     image: Option<(usize, (usize, usize))>,
-    /// A host texture's pixels on their way into the image term (made at the first update).
-    texture_pixels: Option<wgpu::Buffer>,
+    /// What copies a host texture into the image term (made at the first update).
+    texture_upload: Option<crate::energy::image::TextureUpload>,
 }
 
 /// A uniform binding of one `size`-byte slot (the dynamic offset picks which).
@@ -402,7 +402,7 @@ impl GpuSampler {
             chains_per_workgroup,
             energy_params,
             image: energy.image_term().map(|(at, img)| (at, (img.width, img.height))),
-            texture_pixels: None,
+            texture_upload: None,
         })
     }
 
@@ -418,7 +418,11 @@ impl GpuSampler {
         let Some((at, size)) = self.image else {
             return Err(Error::invalid("energy", "has no image term for a texture to replace"));
         };
-        crate::energy::image::encode_luminance_from_texture(&self.ctx, encoder, texture, options, size, &self.energy_params, at, &mut self.texture_pixels)
+        if self.texture_upload.is_none() {
+            self.texture_upload = Some(crate::energy::image::TextureUpload::new(&self.ctx, size)?);
+        }
+        let upload = self.texture_upload.as_ref().expect("made above");
+        upload.encode(&self.ctx, encoder, texture, options, &self.energy_params, at)
     }
 
     /// The energy's parameter block as the kernels see it now (a blocking readback; tests).

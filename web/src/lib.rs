@@ -195,14 +195,18 @@ impl Demo {
         check_settings(chains, step)?;
         let options = ImageOptions::default().invert(invert).aspect(true);
         let density = ImageDensity::from_rgba8(width as usize, height as usize, rgba, options).map_err(js)?;
+        self.start_picture(density, chains, step)
+    }
+
+    /// Starts the chains on a picture's density, spread over it as in examples/particles.rs,
+    /// with the view on the picture.
+    fn start_picture(&mut self, density: ImageDensity, chains: u32, step: f32) -> Result<(), JsValue> {
         let [ex, ey] = density.extent;
-        let energy = Energy::Image(Arc::new(density));
-        // Chains start spread over the picture, as in examples/particles.rs.
         let init = initial_states(11, 0, chains as usize, 2, 1.5)
             .chunks_exact(2)
             .flat_map(|p| [ex / 2.0 + p[0] * ex / 6.0, ey / 2.0 + p[1] * ey / 6.0])
             .collect();
-        self.start(&energy, chains, step, init, [ex / 2.0, ey / 2.0, 0.55 * ex.max(ey)])
+        self.start(&Energy::Image(Arc::new(density)), chains, step, init, [ex / 2.0, ey / 2.0, 0.55 * ex.max(ey)])
     }
 
     /// Starts `chains` ULA chains of step `step` on a picture that follows the canvas `scene`
@@ -215,12 +219,7 @@ impl Demo {
         let grey = vec![128u8; 4 * width as usize * height as usize];
         let density = ImageDensity::from_rgba8(width as usize, height as usize, &grey, ImageOptions::default().aspect(true))
             .map_err(|e| js(format!("the live scene canvas: {e}")))?;
-        let [ex, ey] = density.extent;
-        let init = initial_states(11, 0, chains as usize, 2, 1.5)
-            .chunks_exact(2)
-            .flat_map(|p| [ex / 2.0 + p[0] * ex / 6.0, ey / 2.0 + p[1] * ey / 6.0])
-            .collect();
-        self.start(&Energy::Image(Arc::new(density)), chains, step, init, [ex / 2.0, ey / 2.0, 0.55 * ex.max(ey)])?;
+        self.start_picture(density, chains, step)?;
         let texture = self.device.create_texture(&wgpu::TextureDescriptor {
             label: Some("live scene"),
             size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
