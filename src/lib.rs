@@ -45,7 +45,7 @@ macro_rules! internal_modules {
         pub(crate) mod $name;
     )*};
 }
-internal_modules!(data, energy, error, eval, gpu, io, nn, plan, restore, rbm, rng, sampler, simd, train);
+internal_modules!(data, energy, error, eval, gpu, io, nn, plan, restore, rbm, rng, sampler, selftest, simd, train);
 
 pub use error::{Error, Result};
 

@@ -195,27 +195,7 @@ fn rgba_pixels_density_equals_the_png() {
     assert!(err.contains("black everywhere"), "{err}");
 }
 
-/// A `width` x `height` texture of `format` holding `bytes` (rows packed), COPY_SRC | COPY_DST.
-fn host_texture(ctx: &ebm_gpu::gpu::GpuContext, format: wgpu::TextureFormat, (width, height): (u32, u32), bytes: &[u8]) -> wgpu::Texture {
-    let texture = ctx.device().create_texture(&wgpu::TextureDescriptor {
-        label: Some("host picture"),
-        size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format,
-        usage: wgpu::TextureUsages::COPY_SRC | wgpu::TextureUsages::COPY_DST,
-        view_formats: &[],
-    });
-    let bytes_per_pixel = bytes.len() as u32 / (width * height);
-    ctx.queue().write_texture(
-        texture.as_image_copy(),
-        bytes,
-        wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(bytes_per_pixel * width), rows_per_image: Some(height) },
-        wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
-    );
-    texture
-}
+use ebm_gpu::selftest::images::host_texture;
 
 /// A picture bright on its left half (`left`) or right half, dark elsewhere, as RGBA bytes.
 fn half_bright(side: u32, left: bool) -> Vec<u8> {

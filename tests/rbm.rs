@@ -10,22 +10,13 @@ use ebm_gpu::rbm::eval::Executor;
 use ebm_gpu::rbm::gpu::{GpuGibbs, GpuTrainer};
 use ebm_gpu::rbm::train::{self, LrSchedule, Method, TrainConfig, TrainState, Trainer};
 use ebm_gpu::rbm::{Rbm, Visible, checkpoint, logz};
-use ebm_gpu::rng::{self, Stream};
+use ebm_gpu::rng;
 
 
 use common::random_rbm;
 
 /// Bernoulli(0.5) rows from Philox.
-fn random_binary(rows: usize, nv: usize, seed: u64) -> Vec<f32> {
-    let mut out = vec![0.0f32; rows * nv];
-    for (r, row) in out.chunks_mut(nv).enumerate() {
-        for (q, block) in row.chunks_mut(4).enumerate() {
-            let u = rng::uniform4(seed, r as u32, 0, Stream::Init, q as u32);
-            block.iter_mut().zip(u).for_each(|(x, u)| *x = (u < 0.5) as u32 as f32);
-        }
-    }
-    out
-}
+use ebm_gpu::selftest::rbm::random_binary;
 
 fn digits(split: Split) -> Vec<f32> {
     let mut d = data::load(&common::digits_dir(), split).unwrap();

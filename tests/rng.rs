@@ -2,51 +2,14 @@
 
 mod common;
 
-use ebm_gpu::gpu::Binding;
 use ebm_gpu::rng::{self, Stream};
 
-const KAT: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
-    ([0, 0, 0, 0], [0, 0], [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]),
-    ([u32::MAX; 4], [u32::MAX; 2], [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]),
-    (
-        [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
-        [0xa4093822, 0x299f31d0],
-        [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
-    ),
-];
+const KAT: [([u32; 4], [u32; 2], [u32; 4]); 3] = rng::KNOWN_ANSWERS;
 
 /// Runs the `rng_kat` kernel on (counter, key) pairs: (raw outputs, normals).
 fn gpu_philox(ctx: &ebm_gpu::gpu::GpuContext, inputs: &[([u32; 4], [u32; 2])]) -> (Vec<u32>, Vec<f32>) {
-    let packed: Vec<u32> = inputs.iter().flat_map(|(c, k)| [c[0], c[1], c[2], c[3], k[0], k[1], 0, 0]).collect();
-    let wgsl = ebm_gpu::gpu::shader::assemble("rng_kat.wgsl", &[]).unwrap();
-    let kernel = ctx
-        .kernel("rng_kat", &wgsl, "main", &[Binding::StorageRead, Binding::StorageReadWrite, Binding::StorageReadWrite])
-        .unwrap();
-    let input = ctx.storage_buffer("kat input", bytemuck::cast_slice(&packed));
-    let bits = ctx.zeroed_storage_buffer("kat bits", inputs.len() as u64 * 16);
-    let normals = ctx.zeroed_storage_buffer("kat normals", inputs.len() as u64 * 16);
-    let bind_group = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
-        label: None,
-        layout: &kernel.layout,
-        entries: &[
-            wgpu::BindGroupEntry { binding: 0, resource: input.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 1, resource: bits.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 2, resource: normals.as_entire_binding() },
-        ],
-    });
-    let mut encoder = ctx.device().create_command_encoder(&Default::default());
-    {
-        let mut pass = encoder.begin_compute_pass(&Default::default());
-        pass.set_pipeline(&kernel.pipeline);
-        pass.set_bind_group(0, &bind_group, &[]);
-        pass.dispatch_workgroups((inputs.len() as u32).div_ceil(64), 1, 1);
-    }
-    ctx.queue().submit([encoder.finish()]);
-    let out = ctx.read_buffers(&[(&bits, inputs.len() as u64 * 16), (&normals, inputs.len() as u64 * 16)]).unwrap();
-    (bytemuck::pod_collect_to_vec(&out[0]), bytemuck::pod_collect_to_vec(&out[1]))
+    ebm_gpu::selftest::energies::gpu_philox(ctx, inputs).unwrap()
 }
-
-use ebm_gpu::wgpu;
 
 #[test]
 fn philox_known_answers_cpu() {

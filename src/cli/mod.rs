@@ -18,6 +18,7 @@ mod restore;
 mod rundir;
 mod sample;
 mod score;
+mod selftest;
 mod train;
 pub(crate) use train::open_run;
 
@@ -52,6 +53,9 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Measure chain-steps per second on the GPU and CPU executors side by side.
     Bench(bench::BenchArgs),
+    /// Check that every kernel family computes on this GPU what the CPU executor computes (the
+    /// first command to run on a new GPU or driver); exits non-zero on any failure.
+    Selftest(selftest::SelftestArgs),
     /// Train an MLP energy on 2-D toy data or a point file: contrastive divergence with a
     /// persistent replay buffer (cd, softplus, hinge) or NCE; checkpoints, metrics.csv, figures.
     Train(train::TrainArgs),
@@ -167,6 +171,7 @@ fn dispatch(matches: clap::ArgMatches) -> anyhow::Result<()> {
         Command::Sample(args) => sample::run(&args),
         Command::Merge(args) => merge::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Selftest(args) => selftest::run(&args),
         Command::Train(args) => train::run_train(&args, &given),
         Command::Eval(args) => train::run_eval(&args),
         Command::Score(args) => score::run(&args, &given),

@@ -91,6 +91,8 @@ fn expand(name: &str, virtual_modules: &[(&str, &str)], seen: &mut Vec<String>, 
         .map(|(_, s)| *s)
         .or_else(|| source(name))
         .ok_or_else(|| Error::Shader { name: name.into(), message: "no such shader module".into() })?;
+    let broken = broken(name, text);
+    let text = broken.as_deref().unwrap_or(text);
     out.push_str(&format!("// ---- {name}\n"));
     for line in text.lines() {
         match line.trim().strip_prefix("#import ") {
@@ -102,6 +104,26 @@ fn expand(name: &str, virtual_modules: &[(&str, &str)], seen: &mut Vec<String>, 
         }
     }
     Ok(())
+}
+
+/// Shader modules `EBM_SELFTEST_BREAK=NAME` can break on purpose, so that `ebm selftest` (and
+/// the test suite) can show a broken kernel failing its check: (NAME, module, text, the text
+/// that replaces every occurrence). Each changes results by 0.1-1 %, far beyond the checks'
+/// tolerances, and keeps the module valid WGSL.
+pub const BREAKABLE: &[(&str, &str, &str, &str)] = &[
+    // Every uniform (and so every normal) of the kernels' Philox streams, scaled by 0.99.
+    ("rng", "common/rng.wgsl", "* (1.0 / 16777216.0)", "* (0.99 / 16777216.0)"),
+    // The analytic energies' values (not their gradients).
+    ("energy_analytic", "energy_analytic.wgsl", "return weight * e;", "return weight * e * 1.001;"),
+    // SiLU in the layer kernels and the jets.
+    ("activations", "common/activations.wgsl", "return z * sigmoid(z);", "return z * sigmoid(z) * 1.001;"),
+];
+
+/// `text` of module `name` broken as `EBM_SELFTEST_BREAK` asks, or None to leave it alone.
+fn broken(name: &str, text: &str) -> Option<String> {
+    let wanted = std::env::var("EBM_SELFTEST_BREAK").ok()?;
+    let (_, _, find, replace) = BREAKABLE.iter().find(|(key, module, _, _)| *module == name && wanted.split(',').any(|w| w.trim() == *key))?;
+    Some(text.replace(find, replace))
 }
 
 /// Parses and validates assembled WGSL with naga (no GPU needed); the error names the module

@@ -425,8 +425,9 @@ impl GpuSampler {
         upload.encode(&self.ctx, encoder, texture, options, &self.energy_params, at)
     }
 
-    /// The energy's parameter block as the kernels see it now (a blocking readback; tests).
-    #[cfg(feature = "internals")]
+    /// The energy's parameter block as the kernels see it now (a blocking readback; the
+    /// selftest's image-upload check and the tests).
+    #[doc(hidden)]
     pub fn read_energy_params(&self) -> Result<Vec<f32>> {
         Ok(bytemuck::pod_collect_to_vec(&self.ctx.read_buffers(&[(&self.energy_params, self.energy_params.size())])?.concat()))
     }

@@ -124,13 +124,7 @@ pub fn s(p: &std::path::Path) -> &str {
 }
 
 /// An RBM with random weights N(0, w_std^2) and biases N(0, b_std^2) from Philox: a model with
-/// no structure to exploit.
+/// no structure to exploit (the selftest's, src/selftest/rbm.rs).
 pub fn random_rbm(nv: usize, nh: usize, visible: ebm_gpu::rbm::Visible, w_std: f32, b_std: f32, seed: u64) -> ebm_gpu::rbm::Rbm {
-    use ebm_gpu::rng::{self, Stream};
-    let mut rbm = ebm_gpu::rbm::Rbm::random(nv, nh, visible, w_std, seed).unwrap();
-    let mut biases = vec![0.0f32; nv + nh];
-    rng::fill_normals(seed, 1 << 20, 0, Stream::Init, &mut biases);
-    rbm.b_mut().iter_mut().zip(&biases).for_each(|(b, x)| *b = x * b_std);
-    rbm.c_mut().iter_mut().zip(&biases[nv..]).for_each(|(c, x)| *c = x * b_std);
-    rbm
+    ebm_gpu::selftest::rbm::random_rbm(nv, nh, visible, w_std, b_std, seed).unwrap()
 }
