@@ -144,8 +144,9 @@ pub(crate) struct RestoreParams {
 }
 
 #[doc(hidden)]
-pub fn params_layout() -> (&'static str, &'static str, usize) {
-    ("restore.wgsl", "RestoreParams", size_of::<RestoreParams>())
+pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
+    use crate::gpu::layout::mirror;
+    vec![mirror!(RestoreParams, "restore.wgsl", "RestoreParams", [n, dim, step, row_stride, seed, step_size, noise_std, grad_clamp, lo, hi, fidelity])]
 }
 
 /// Steps recorded per submit.

@@ -146,30 +146,6 @@ fn layered_mala_samples_the_logistic_density() {
     }
 }
 
-/// The Rust mirrors of the head's, the layered sampler's, the layered trainer's, restoration's and
-/// the texture-to-density kernel's parameter structs against naga's layout of the WGSL (sizes
-/// and member offsets).
-#[test]
-fn params_structs_match_naga_layout() {
-    let layered_offsets: Vec<u32> = [0, 4, 8, 12, 16].into_iter().chain((24..64).step_by(4)).collect();
-    let cases = [
-        (ebm_gpu::nn::gpu_net::head_params_layout(), (0..12).map(|i| 4 * i).collect::<Vec<u32>>()),
-        (ebm_gpu::sampler::layered::params_layout(), layered_offsets),
-        (ebm_gpu::train::layered::params_layout(), [0].into_iter().chain((8..136).step_by(4)).collect()),
-        (ebm_gpu::restore::params_layout(), vec![0, 4, 8, 12, 16, 24, 28, 32, 36, 40, 44]),
-        (ebm_gpu::energy::image::pixel_params_layout(), (0..10).map(|i| 4 * i).collect()),
-    ];
-    for ((file, name, rust_size), offsets) in cases {
-        let wgsl = ebm_gpu::gpu::shader::assemble(file, &[]).unwrap();
-        let module = ebm_gpu::gpu::shader::validate(file, &wgsl).unwrap();
-        let ty = module.types.iter().find(|(_, t)| t.name.as_deref() == Some(name)).unwrap_or_else(|| panic!("{file}: no struct {name}")).1;
-        let naga::TypeInner::Struct { members, span } = &ty.inner else { panic!("{name} is not a struct") };
-        assert_eq!(*span as usize, rust_size, "{file}: size of {name}");
-        let got: Vec<u32> = members.iter().map(|m| m.offset).collect();
-        assert_eq!(got, offsets, "{file}: member offsets of {name}");
-    }
-}
-
 /// Parameter gradients alone (training's use: no dE/dx), on a network whose first layer is a
 /// flatten, so the input gradient's memory is shared with the layer above it.
 #[test]

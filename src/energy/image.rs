@@ -160,8 +160,9 @@ struct PixelParams {
 }
 
 #[doc(hidden)]
-pub fn pixel_params_layout() -> (&'static str, &'static str, usize) {
-    ("image_from_pixels.wgsl", "PixelParams", size_of::<PixelParams>())
+pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
+    use crate::gpu::layout::mirror;
+    vec![mirror!(PixelParams, "image_from_pixels.wgsl", "PixelParams", [width, height, row_bytes, bytes_per_pixel, red, green, blue, invert, gamma, dst])]
 }
 
 /// What turns a host texture's current pixels into the luminance block of an image energy's

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod executor;
 pub mod launch;
+pub mod layout;
 pub mod shader;
 
 pub use context::{Binding, GpuContext, Kernel, Readback, list_adapters};

@@ -191,14 +191,17 @@ struct EwParams {
     _pad: [u32; 3],
 }
 
-/// (shader file, WGSL struct name, size of the Rust mirror) of every params struct, for the
-/// test that compares them with naga's layout.
+/// The params structs mirrored from the WGSL, for tests/layouts.rs.
 #[doc(hidden)]
-pub fn params_layouts() -> [(&'static str, &'static str, usize); 3] {
-    [
-        ("nn_gemm.wgsl", "GemmParams", size_of::<GemmParams>()),
-        ("nn_conv2d.wgsl", "ConvParams", size_of::<ConvParams>()),
-        ("nn_elementwise.wgsl", "EwParams", size_of::<EwParams>()),
+pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
+    use crate::gpu::layout::mirror;
+    vec![
+        mirror!(GemmParams, "nn_gemm.wgsl", "GemmParams", [m, n, k, k_chunk, a_off, a_rs, a_cs, b_off, b_rs, b_cs, c_off, z_off, bias_off, flags, split_stride]),
+        mirror!(ConvParams, "nn_conv2d.wgsl", "ConvParams", [
+            batch, in_c, in_h, in_w, out_c, out_h, out_w, kh, kw, stride, pad, mode, m, n, k, k_chunk, a_off, b_off, c_off, z_off, bias_off, flags,
+            split_stride, cols_per_img
+        ]),
+        mirror!(EwParams, "nn_elementwise.wgsl", "EwParams", [len, a_off, b_off, c_off, h, w, k, accumulate, rows, channels, inner, parts, part_stride]),
     ]
 }
 

@@ -333,8 +333,9 @@ impl GpuNetwork {
 }
 
 #[doc(hidden)]
-pub fn head_params_layout() -> (&'static str, &'static str, usize) {
-    ("nn_head.wgsl", "HeadParams", size_of::<HeadParams>())
+pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
+    use crate::gpu::layout::mirror;
+    vec![mirror!(HeadParams, "nn_head.wgsl", "HeadParams", [n, k, kind, class_index, f_off, e_off, d_off, order, s1a, s1b, s2])]
 }
 
 /// Energies [n] and input gradients [n, d] of the points `xs` ([n, d]) through the layer

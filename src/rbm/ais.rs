@@ -421,6 +421,13 @@ struct AisParams {
     _pad: [u32; 2],
 }
 
+/// The params structs mirrored from the WGSL, for tests/layouts.rs.
+#[doc(hidden)]
+pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
+    use crate::gpu::layout::mirror;
+    vec![mirror!(AisParams, "rbm_ais.wgsl", "Params", [rows, n_vis, n_hid, step, seed, beta, beta_prev, chain_offset, gaussian])]
+}
+
 /// Temperatures recorded per submit (three dispatches each).
 const BETAS_PER_SUBMIT: usize = 128;
 

@@ -34,6 +34,13 @@ struct LogzParams {
     _pad: [u32; 3],
 }
 
+/// The params structs mirrored from the WGSL, for tests/layouts.rs.
+#[doc(hidden)]
+pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
+    use crate::gpu::layout::mirror;
+    vec![mirror!(LogzParams, "rbm_logz.wgsl", "Params", [n_vis, n_hid, low_bits, threads, gaussian])]
+}
+
 /// (low bits walked per invocation, invocations).
 fn plan(n_hid: usize) -> (u32, u32) {
     let h = n_hid as u32;

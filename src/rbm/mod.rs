@@ -213,3 +213,12 @@ pub(crate) struct KernelParams {
     pub gaussian: u32,
     pub _pad: [u32; 2],
 }
+
+/// The params structs mirrored from the WGSL, for tests/layouts.rs.
+#[doc(hidden)]
+pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
+    use crate::gpu::layout::mirror;
+    vec![mirror!(KernelParams, "rbm.wgsl", "Params", [
+        rows, n_vis, n_hid, in_offset, seed, step, chain_offset, lr, momentum, weight_decay, neg_rows, out_offset, gaussian
+    ])]
+}

@@ -74,6 +74,19 @@ struct SwapParams {
     dim: u32,
 }
 
+/// The params structs mirrored from the WGSL, for tests/layouts.rs.
+#[doc(hidden)]
+pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
+    use crate::gpu::layout::mirror;
+    vec![
+        mirror!(StepParams, "langevin.wgsl", "StepParams", [
+            n_chains, chain_offset, step_base, n_steps, seed, noise_scale, grad_clamp, box_lo, box_hi, use_box, leapfrog, leapfrog_jitter,
+            step_jitter, trace_every, trace_slots, trace_start
+        ]),
+        mirror!(SwapParams, "tempering.wgsl", "SwapParams", [n_base, replicas, round, parity, seed, base_offset, dim]),
+    ]
+}
+
 struct ChainGroup {
     chains: u32,
     /// Index of the group's first sampler chain.

@@ -38,8 +38,11 @@ pub(crate) struct LayeredParams {
 }
 
 #[doc(hidden)]
-pub fn params_layout() -> (&'static str, &'static str, usize) {
-    ("langevin_layered.wgsl", "LayeredParams", size_of::<LayeredParams>())
+pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
+    use crate::gpu::layout::mirror;
+    vec![mirror!(LayeredParams, "langevin_layered.wgsl", "LayeredParams", [
+        n_chains, dim, chain_offset, step, seed, noise_scale, grad_clamp, box_lo, box_hi, use_box, kind, row_stride
+    ])]
 }
 
 const BINDINGS: &[Binding] = &[

@@ -48,6 +48,17 @@ struct TrainParams {
     settings: StepSettings,
 }
 
+/// The params structs mirrored from the WGSL, for tests/layouts.rs.
+#[doc(hidden)]
+pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
+    use crate::gpu::layout::mirror;
+    vec![mirror!(TrainParams, "train.wgsl", "TrainParams", [
+        seed, step, data_rows, capacity, position, k_first, k_count, loss, metrics_row, optimizer, n_chains, settings.reset_prob,
+        settings.step_size, settings.noise_std, settings.alpha, settings.margin, settings.lr, settings.bias1, settings.bias2,
+        settings.beta1, settings.beta2, settings.eps, settings.weight_decay, settings.clip_norm, settings.grad_clamp
+    ])]
+}
+
 /// Where things live in the `energy_params` and `work` buffers.
 #[derive(Clone, Copy, Debug)]
 struct Layout {

@@ -59,8 +59,14 @@ pub(crate) struct TrainLayeredParams {
 }
 
 #[doc(hidden)]
-pub fn params_layout() -> (&'static str, &'static str, usize) {
-    ("train_layered.wgsl", "TrainLayeredParams", size_of::<TrainLayeredParams>())
+pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
+    use crate::gpu::layout::mirror;
+    vec![mirror!(TrainLayeredParams, "train_layered.wgsl", "TrainLayeredParams", [
+        seed, step, data_rows, capacity, position, batch, dim, k, loss, metrics_row, optimizer, n_net, outputs, row_stride, blocks, levels,
+        rademacher, sigma_max, sigma_min, settings.reset_prob, settings.step_size, settings.noise_std, settings.alpha, settings.margin,
+        settings.lr, settings.bias1, settings.bias2, settings.beta1, settings.beta2, settings.eps, settings.weight_decay, settings.clip_norm,
+        settings.grad_clamp
+    ])]
 }
 
 /// Where things live in the `work` buffer (floats; the shader derives the same offsets).
