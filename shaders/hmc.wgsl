@@ -1,6 +1,6 @@
 // Hamiltonian Monte Carlo: L leapfrog steps with a diagonal mass matrix in one invocation, then a
 // Metropolis test on the Hamiltonian H = beta E(q) + 0.5 sum_i p_i^2 inv_mass_i.
-// CPU twin: src/sampler/cpu.rs (`step_hmc`).
+// CPU twin: src/sampler/cpu.rs (`CpuSampler::propose`, `leapfrog`, `log_alpha`).
 // Momentum: Philox (chain, step, STREAM_MOMENTUM, i / 4); accept uniform, step jitter and
 // leapfrog jitter: lanes x, y, z of (chain, step, STREAM_ACCEPT, 0).
 #import common/chain.wgsl

@@ -1,4 +1,5 @@
-// Langevin samplers. CPU twin: src/sampler/cpu.rs (`step_ula`, `step_mala`).
+// Langevin samplers. CPU twin: src/sampler/cpu.rs (`CpuSampler::propose`, `verdict`, `log_alpha`;
+// the step itself: common/langevin.wgsl and its twin src/sampler/langevin.rs).
 //
 // ULA:  x' = x - h * clamp(g(x)) + s * xi            (optionally clamped to a box)
 // MALA: y  = x - h m g(x) + sqrt(2h m) xi, accepted with the Metropolis-Hastings ratio, where
@@ -17,10 +18,7 @@ fn ula(@builtin(global_invocation_id) gid: vec3<u32>) {
     let chain = p.chain_offset + local;
     let h = chain_params[local].x;
     let beta = chain_params[local].y;
-    var noise_scale = p.noise_scale;
-    if noise_scale < 0.0 {
-        noise_scale = sqrt(2.0 * h);
-    }
+    let noise_scale = ula_noise_std(p.noise_scale, h);
     var x: array<f32, DIM>;
     var g: array<f32, DIM>;
     var e: f32;
@@ -36,16 +34,7 @@ fn ula(@builtin(global_invocation_id) gid: vec3<u32>) {
             if i % 4u == 0u {
                 noise4 = normal4(p.seed, chain, step, STREAM_PROPOSAL_NOISE, i / 4u);
             }
-            var gi = g[i];
-            if p.grad_clamp > 0.0 {
-                gi = clamp(gi, -p.grad_clamp, p.grad_clamp);
-            }
-            var v = x[i] - h * gi + noise_scale * noise4[i % 4u];
-            if p.use_box != 0u {
-                v = clamp(v, p.box_lo, p.box_hi);
-            }
-            // A per-dimension scale of 0 fixes the dimension (conditional sampling).
-            y[i] = select(v, x[i], dim_scale[i] == 0.0);
+            y[i] = ula_coordinate(x[i], g[i], h, noise_scale, p.grad_clamp, noise4[i % 4u], p.use_box != 0u, p.box_lo, p.box_hi, dim_scale[i]);
         }
         let ey = energy_grad_at(&y, &gy, beta);
         if !state_is_finite(&y, &gy, ey) {
@@ -69,7 +58,6 @@ fn mala(@builtin(global_invocation_id) gid: vec3<u32>) {
     let chain = p.chain_offset + local;
     let h = chain_params[local].x;
     let beta = chain_params[local].y;
-    let noise_scale = sqrt(2.0 * h);
     var x: array<f32, DIM>;
     var g: array<f32, DIM>;
     var e: f32;
@@ -87,23 +75,16 @@ fn mala(@builtin(global_invocation_id) gid: vec3<u32>) {
             if i % 4u == 0u {
                 noise4 = normal4(p.seed, chain, step, STREAM_PROPOSAL_NOISE, i / 4u);
             }
-            let m = dim_scale[i];
-            y[i] = x[i] - h * m * g[i] + noise_scale * sqrt(m) * noise4[i % 4u];
+            y[i] = mala_proposal(x[i], g[i], h, dim_scale[i], noise4[i % 4u]);
         }
         let ey = energy_grad_at(&y, &gy, beta);
         var log_alpha = -1.0e30;
         if state_is_finite(&y, &gy, ey) {
-            // log q(x|y) - log q(y|x) for q(b|a) = N(b; a - h m g(a), 2h diag(m)).
-            var forward = 0.0;
-            var backward = 0.0;
+            var terms = vec2<f32>(0.0);
             for (var i = 0u; i < DIM; i++) {
-                let m = dim_scale[i];
-                let f = y[i] - x[i] + h * m * g[i];
-                let b = x[i] - y[i] + h * m * gy[i];
-                forward += f * f / max(m, 1e-30);
-                backward += b * b / max(m, 1e-30);
+                terms += mala_q_terms(x[i], y[i], g[i], gy[i], h, dim_scale[i]);
             }
-            log_alpha = beta * (e - ey) + (forward - backward) / (4.0 * h);
+            log_alpha = mala_log_alpha(beta, e, ey, terms, h);
         }
         prob_sum += accept_prob(log_alpha);
         let u = uniform4(p.seed, chain, step, STREAM_ACCEPT, 0u).x;

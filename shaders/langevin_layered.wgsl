@@ -9,6 +9,7 @@
 // energies = [E(x) | E(y)].
 #import common/rng.wgsl
 #import common/finite.wgsl
+#import common/langevin.wgsl
 
 struct LayeredParams {
     n_chains: u32,
@@ -93,22 +94,10 @@ fn propose(@builtin(global_invocation_id) gid: vec3<u32>) {
     let noise = normal4(p.seed, chain, p.step, STREAM_PROPOSAL_NOISE, i / 4u)[i % 4u];
     var y: f32;
     if p.kind == 0u {
-        var s = p.noise_scale;
-        if s < 0.0 {
-            s = sqrt(2.0 * h);
-        }
-        var gi = grads[idx];
-        if p.grad_clamp > 0.0 {
-            gi = clamp(gi, -p.grad_clamp, p.grad_clamp);
-        }
-        y = x - h * gi + s * noise;
-        if p.use_box != 0u {
-            y = clamp(y, p.box_lo, p.box_hi);
-        }
-        y = select(y, x, dim_scale[i] == 0.0);
+        let s = ula_noise_std(p.noise_scale, h);
+        y = ula_coordinate(x, grads[idx], h, s, p.grad_clamp, noise, p.use_box != 0u, p.box_lo, p.box_hi, dim_scale[i]);
     } else {
-        let m = dim_scale[i];
-        y = x - h * m * grads[idx] + sqrt(2.0 * h) * sqrt(m) * noise;
+        y = mala_proposal(x, grads[idx], h, dim_scale[i], noise);
     }
     points[nd + idx] = y;
 }
@@ -137,19 +126,12 @@ fn accept(@builtin(global_invocation_id) gid: vec3<u32>) {
     } else {
         var log_alpha = -1.0e30;
         if finite {
-            // log q(x|y) - log q(y|x) for q(b|a) = N(b; a - h m g(a), 2h diag(m)).
-            var forward = 0.0;
-            var backward = 0.0;
+            var terms = vec2<f32>(0.0);
             for (var i = 0u; i < p.dim; i++) {
-                let m = dim_scale[i];
-                let x = points[base + i];
-                let y = points[nd + base + i];
-                let f = y - x + h * m * grads[base + i];
-                let b = x - y + h * m * beta * grads[nd + base + i];
-                forward += f * f / max(m, 1e-30);
-                backward += b * b / max(m, 1e-30);
+                // grads holds beta grad E at x, and the untempered gradient at the proposal.
+                terms += mala_q_terms(points[base + i], points[nd + base + i], grads[base + i], beta * grads[nd + base + i], h, dim_scale[i]);
             }
-            log_alpha = beta * (energies[local] - ey) + (forward - backward) / (4.0 * h);
+            log_alpha = mala_log_alpha(beta, energies[local], ey, terms, h);
         }
         stats[4u * local + 2u] = bitcast<u32>(bitcast<f32>(stats[4u * local + 2u]) + exp(min(log_alpha, 0.0)));
         let u = uniform4(p.seed, p.chain_offset + local, p.step, STREAM_ACCEPT, 0u).x;

@@ -72,22 +72,10 @@ fn run_tiled(tid: u32, group: u32, mala: bool) {
                         let g = beta * scratch[scratch_at(first, c, GX_OFF + i)];
                         var y: f32;
                         if mala {
-                            let m = dim_scale[i];
-                            y = x - h * m * g + sqrt(2.0 * h) * sqrt(m) * noise4[u];
+                            y = mala_proposal(x, g, h, dim_scale[i], noise4[u]);
                         } else {
-                            var gi = g;
-                            if p.grad_clamp > 0.0 {
-                                gi = clamp(gi, -p.grad_clamp, p.grad_clamp);
-                            }
-                            var noise_scale = p.noise_scale;
-                            if noise_scale < 0.0 {
-                                noise_scale = sqrt(2.0 * h);
-                            }
-                            y = x - h * gi + noise_scale * noise4[u];
-                            if p.use_box != 0u {
-                                y = clamp(y, p.box_lo, p.box_hi);
-                            }
-                            y = select(y, x, dim_scale[i] == 0.0);
+                            let s = ula_noise_std(p.noise_scale, h);
+                            y = ula_coordinate(x, g, h, s, p.grad_clamp, noise4[u], p.use_box != 0u, p.box_lo, p.box_hi, dim_scale[i]);
                         }
                         scratch[scratch_at(first, c, Y_OFF + i)] = y;
                     }
@@ -115,18 +103,15 @@ fn run_tiled(tid: u32, group: u32, mala: bool) {
                     let beta = chain_params[lc].y;
                     var log_alpha = -1.0e30;
                     if finite {
-                        var forward = 0.0;
-                        var backward = 0.0;
+                        var terms = vec2<f32>(0.0);
                         for (var i = 0u; i < DIM; i++) {
-                            let m = dim_scale[i];
                             let x = scratch[scratch_at(first, tid, X_OFF + i)];
                             let y = scratch[scratch_at(first, tid, Y_OFF + i)];
-                            let f = y - x + h * m * beta * scratch[scratch_at(first, tid, GX_OFF + i)];
-                            let b = x - y + h * m * beta * scratch[scratch_at(first, tid, GY_OFF + i)];
-                            forward += f * f / max(m, 1e-30);
-                            backward += b * b / max(m, 1e-30);
+                            let gx = beta * scratch[scratch_at(first, tid, GX_OFF + i)];
+                            let gy = beta * scratch[scratch_at(first, tid, GY_OFF + i)];
+                            terms += mala_q_terms(x, y, gx, gy, h, dim_scale[i]);
                         }
-                        log_alpha = beta * (e_x[tid] - e_y[tid]) + (forward - backward) / (4.0 * h);
+                        log_alpha = mala_log_alpha(beta, e_x[tid], e_y[tid], terms, h);
                     }
                     prob_sum += accept_prob(log_alpha);
                     let u = uniform4(p.seed, p.chain_offset + lc, step, STREAM_ACCEPT, 0u).x;

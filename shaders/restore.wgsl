@@ -3,6 +3,7 @@
 // pixels), one Philox draw (image, step, ProposalNoise, group) serving the 4. CPU twin:
 // `restore::restore` without a context.
 #import common/rng.wgsl
+#import common/langevin.wgsl
 
 struct RestoreParams {
     n: u32,
@@ -44,9 +45,6 @@ fn restore_step(@builtin(global_invocation_id) gid: vec3<u32>) {
         if kinds[k] == 1u {
             g += p.fidelity * (x[k] - observed[k]);
         }
-        if p.grad_clamp > 0.0 {
-            g = clamp(g, -p.grad_clamp, p.grad_clamp);
-        }
-        x[k] = clamp(x[k] - p.step_size * g + p.noise_std * noise[lane], p.lo, p.hi);
+        x[k] = clamp(ula_update(x[k], g, p.step_size, p.noise_std, p.grad_clamp, noise[lane]), p.lo, p.hi);
     }
 }

@@ -1,5 +1,5 @@
 // Random-walk Metropolis: y = x + h * scale_i * xi_i, accepted with probability
-// min(1, exp(beta (E(x) - E(y)))). CPU twin: src/sampler/cpu.rs (`step_rwmh`).
+// min(1, exp(beta (E(x) - E(y)))). CPU twin: src/sampler/cpu.rs (`CpuSampler::propose`, `log_alpha`).
 // xi: Philox (chain, step, STREAM_PROPOSAL_NOISE, i / 4); accept uniform (chain, step, STREAM_ACCEPT, 0).
 #import common/chain.wgsl
 

@@ -4,6 +4,7 @@
 // The generated `energy` module gives DIM and energy_grad (the network, reading energy_params);
 // the generated `train_net` module gives the sizes and offsets below, tape_pass and param_grad.
 #import common/rng.wgsl
+#import common/langevin.wgsl
 #import common/train_step.wgsl
 #import energy
 #import train_net
@@ -81,7 +82,7 @@ fn negatives_langevin(@builtin(global_invocation_id) gid: vec3<u32>) {
             if i % 4u == 0u {
                 noise = normal4(p.seed, j, p.step, STREAM_PROPOSAL_NOISE, k * DRAWS + i / 4u);
             }
-            x[i] = clamp(x[i] - p.step_size * clamp_grad(g[i], p.grad_clamp) + p.noise_std * noise[i % 4u], data[i], data[DIM + i]);
+            x[i] = clamp(ula_update(x[i], g[i], p.step_size, p.noise_std, p.grad_clamp, noise[i % 4u]), data[i], data[DIM + i]);
         }
     }
     for (var i = 0u; i < DIM; i++) {

@@ -18,6 +18,7 @@
 //   score_metrics, grad_norm, optimizer_step
 // CPU twin: src/train/cpu.rs (same Philox counters, same formulas).
 #import common/rng.wgsl
+#import common/langevin.wgsl
 #import common/train_step.wgsl
 
 struct TrainLayeredParams {
@@ -158,7 +159,7 @@ fn langevin_step(@builtin(global_invocation_id) gid: vec3<u32>) {
         if i < p.dim {
             let x = work[neg(j) + i];
             let g = work[dx_off() + j * p.dim + i];
-            work[neg(j) + i] = clamp(x - p.step_size * clamp_grad(g, p.grad_clamp) + p.noise_std * noise[lane], data[i], data[p.dim + i]);
+            work[neg(j) + i] = clamp(ula_update(x, g, p.step_size, p.noise_std, p.grad_clamp, noise[lane]), data[i], data[p.dim + i]);
         }
     }
 }

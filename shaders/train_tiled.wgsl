@@ -43,7 +43,7 @@ fn negatives_langevin_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @built
                 let noise = normal4(p.seed, chain, p.step, STREAM_PROPOSAL_NOISE, k * DRAWS + i / 4u)[i % 4u];
                 let at = scratch_at(first, c, X_OFF + i);
                 let g = scratch[scratch_at(first, c, GX_OFF + i)];
-                scratch[at] = clamp(scratch[at] - p.step_size * clamp_grad(g, p.grad_clamp) + p.noise_std * noise, data[i], data[DIM + i]);
+                scratch[at] = clamp(ula_update(scratch[at], g, p.step_size, p.noise_std, p.grad_clamp, noise), data[i], data[DIM + i]);
             }
         }
         storageBarrier();

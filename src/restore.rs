@@ -17,6 +17,7 @@ use crate::nn::Network;
 use crate::nn::gpu::{NnKernels, Slice};
 use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};
 use crate::rng::{self, Stream};
+use crate::sampler::langevin;
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -116,10 +117,8 @@ pub fn restore(
                     Pixel::Noisy => gi += fidelity * (xj[i] - yj[i]),
                     Pixel::Missing => {}
                 }
-                if config.grad_clamp > 0.0 {
-                    gi = gi.clamp(-config.grad_clamp, config.grad_clamp);
-                }
-                xj[i] = (xj[i] - config.step_size * gi + config.noise_std * noise[i % 4]).clamp(config.lo, config.hi);
+                let v = langevin::ula_update(xj[i], gi, config.step_size, config.noise_std, config.grad_clamp, noise[i % 4]);
+                xj[i] = v.clamp(config.lo, config.hi);
             }
         }
     }

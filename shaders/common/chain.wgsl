@@ -5,6 +5,7 @@
 // frozen at its last finite state and flagged.
 #import common/rng.wgsl
 #import common/finite.wgsl
+#import common/langevin.wgsl
 #import energy
 
 struct StepParams {

@@ -2,6 +2,7 @@
 // MLP trainer (train.wgsl) and the layer-kernel trainer (train_layered.wgsl). CPU twins:
 // `pair_weights` in src/train/mod.rs and `optimizer_step` in src/train/cpu.rs.
 #import common/activations.wgsl
+#import common/langevin.wgsl
 
 // One-workgroup reductions (the loss, the gradient norm): each of the REDUCE threads leaves its
 // partial sums in sums_a / sums_b, reduce_sums(t) tree-sums them into element 0 in a fixed order.
@@ -50,11 +51,6 @@ fn pair_weights(loss: u32, alpha: f32, margin: f32, ep: f32, en: f32, log_z: f32
         return PairWeights(sp, -sn, softplus(-g_pos) + softplus(g_neg), sp - sn);
     }
     return PairWeights(1.0 + rp, -1.0 + rn, ep - en + reg, 0.0);
-}
-
-// A Langevin step's gradient coordinate, clamped to [-limit, limit] (limit 0: off).
-fn clamp_grad(g: f32, limit: f32) -> f32 {
-    return select(g, clamp(g, -limit, limit), limit > 0.0);
 }
 
 struct OptimizerSettings {

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
+use crate::gpu::GpuContext;
 use crate::selftest::{self, Size};
+use std::sync::Arc;
 
 use super::backend::{self, Backend};
 
@@ -13,14 +15,15 @@ use super::backend::{self, Backend};
 /// adapter (name, driver, limits) and a table (check, kernels, max error, tolerance, result,
 /// time); exits non-zero if any check fails. The first command to run on a new GPU or driver.
 #[derive(clap::Args, Debug)]
-#[command(after_long_help = "Examples:\n  ebm selftest                      # every check on the adapter --backend gpu opens\n  \
-ebm selftest --quick --json st.json\n  ebm selftest --only mala,rbm-ais\n\n\
+#[command(after_long_help = "Examples:\n  ebm selftest                      # every check on the hardware GPU\n  \
+ebm selftest --backend gpu --quick --json st.json   # a software adapter too\n  ebm selftest --only mala,rbm-ais\n\n\
 EBM_SELFTEST_BREAK=rng (or energy_analytic, activations) breaks that shader module on purpose, \
 to see a broken kernel fail its check.")]
 pub struct SelftestArgs {
-    /// Which GPU adapter: gpu (whichever opens, a software one included) or auto (a hardware
-    /// GPU only). WGPU_ADAPTER_NAME and WGPU_BACKEND choose among several.
-    #[arg(long, value_enum, default_value_t = Backend::Gpu)]
+    /// Which GPU adapter: auto (a hardware GPU; an error where none opens) or gpu (whichever
+    /// opens, a software one such as lavapipe included); cpu is refused (nothing to compare).
+    /// WGPU_ADAPTER_NAME and WGPU_BACKEND choose among several.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
     /// Smaller chain counts and step counts (seconds on a software adapter); the same
     /// tolerances.
@@ -39,11 +42,13 @@ pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
         crate::cli::outputs::Paths::new().output("--json", path, &["json"])?;
     }
-    if args.backend == Backend::Cpu {
-        bail!("--backend cpu: the selftest compares a GPU adapter with the CPU executor; use --backend gpu or auto");
-    }
-    let Some(ctx) = backend::open(args.backend)? else {
-        bail!("--backend auto found no hardware GPU, so there is nothing to check against the CPU (--backend gpu checks a software adapter)");
+    let ctx = match args.backend {
+        Backend::Cpu => bail!("--backend cpu: the selftest compares a GPU adapter with the CPU executor; use --backend gpu or auto"),
+        // Not backend::open: auto's fallback to the CPU executor means nothing to check here.
+        Backend::Auto => Arc::new(GpuContext::new_hardware().map_err(|e| {
+            anyhow::anyhow!("--backend auto: no hardware GPU opened ({e}); --backend gpu checks a software adapter such as lavapipe")
+        })?),
+        Backend::Gpu => backend::open(Backend::Gpu)?.ok_or_else(|| anyhow::anyhow!("--backend gpu opened no adapter"))?,
     };
     let size = if args.quick { Size::Quick } else { Size::Full };
     print!("{}", selftest::describe_adapter(&ctx));

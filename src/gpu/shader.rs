@@ -16,6 +16,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("common/nn_tile.wgsl", include_str!("../../shaders/common/nn_tile.wgsl")),
     ("common/nn_act.wgsl", include_str!("../../shaders/common/nn_act.wgsl")),
     ("common/train_step.wgsl", include_str!("../../shaders/common/train_step.wgsl")),
+    ("common/langevin.wgsl", include_str!("../../shaders/common/langevin.wgsl")),
     ("energy_analytic.wgsl", include_str!("../../shaders/energy_analytic.wgsl")),
     ("energy_eval.wgsl", include_str!("../../shaders/energy_eval.wgsl")),
     ("langevin.wgsl", include_str!("../../shaders/langevin.wgsl")),

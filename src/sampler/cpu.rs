@@ -12,7 +12,7 @@
 //! others only by the GEMM's summation order.
 
 use super::config::{SamplerConfig, SamplerKind, check_initial};
-use super::{ChainSampler, ChainStats};
+use super::{ChainSampler, ChainStats, langevin};
 use crate::Result;
 use crate::energy::lanes::{LANES, Lanes};
 use crate::energy::{Energy, Real};
@@ -252,19 +252,16 @@ impl CpuSampler {
         }
         match cfg.kind {
             SamplerKind::Ula => {
-                let s = cfg.noise_scale.unwrap_or((2.0 * h).sqrt());
+                let s = langevin::ula_noise_std(cfg.noise_scale.unwrap_or(-1.0), h);
+                let clamp = cfg.grad_clamp.unwrap_or(0.0);
                 for i in 0..x.len() {
-                    let gi = cfg.grad_clamp.map_or(g[i], |m| g[i].clamp(-m, m));
-                    let v = x[i] - h * gi + s * noise[i];
-                    // A per-dimension scale of 0 fixes the dimension (conditional sampling).
-                    y[i] = if scale[i] == 0.0 { x[i] } else { cfg.box_clamp.map_or(v, |(lo, hi)| v.clamp(lo, hi)) };
+                    y[i] = langevin::ula_coordinate(x[i], g[i], h, s, clamp, noise[i], cfg.box_clamp, scale[i]);
                 }
             }
             SamplerKind::Mala => {
                 let s = (2.0 * h).sqrt();
                 for i in 0..x.len() {
-                    let m = scale[i];
-                    y[i] = x[i] - h * m * g[i] + s * m.sqrt() * noise[i];
+                    y[i] = langevin::mala_proposal(x[i], g[i], h, scale[i], s, noise[i]);
                 }
             }
             SamplerKind::Rwmh | SamplerKind::Hmc /* returned above */ => {
@@ -325,13 +322,11 @@ impl CpuSampler {
             SamplerKind::Mala => {
                 let (mut forward, mut backward) = (0.0f32, 0.0f32);
                 for i in 0..x.len() {
-                    let m = scale[i];
-                    let f = q.y[i] - x[i] + h * m * g[i];
-                    let b = x[i] - q.y[i] + h * m * q.gy[i];
-                    forward += f * f / m.max(f32::MIN_POSITIVE);
-                    backward += b * b / m.max(f32::MIN_POSITIVE);
+                    let (f, b) = langevin::mala_q_terms(x[i], q.y[i], g[i], q.gy[i], h, scale[i]);
+                    forward += f;
+                    backward += b;
                 }
-                beta * (e - q.ey) + (forward - backward) / (4.0 * h)
+                langevin::mala_log_alpha(beta, e, q.ey, forward, backward, h)
             }
             SamplerKind::Rwmh => beta * (e - q.ey),
             SamplerKind::Hmc => {
@@ -576,18 +571,17 @@ impl CpuSampler {
             let (mut eps, mut n_leap, mut kinetic0) = (zero, [0u32; LANES], zero);
             match cfg.kind {
                 SamplerKind::Ula => {
-                    let s = cfg.noise_scale.map_or_else(|| (Lanes::splat(2.0) * h).map(f32::sqrt), Lanes::splat);
+                    let noise_scale = cfg.noise_scale.unwrap_or(-1.0);
+                    let s = h.map(|h| langevin::ula_noise_std(noise_scale, h));
+                    let clamp = cfg.grad_clamp.unwrap_or(0.0);
                     for i in 0..d {
-                        let gi = cfg.grad_clamp.map_or(g[i], |m| g[i].map(|v| v.clamp(-m, m)));
-                        let v = x[i] - h * gi + s * noise[i];
-                        y[i] = if scale[i] == 0.0 { x[i] } else { cfg.box_clamp.map_or(v, |(lo, hi)| v.map(|v| v.clamp(lo, hi))) };
+                        y[i] = langevin::ula_coordinate(x[i], g[i], h, s, clamp, noise[i], cfg.box_clamp, scale[i]);
                     }
                 }
                 SamplerKind::Mala => {
                     let s = (Lanes::splat(2.0) * h).map(f32::sqrt);
                     for i in 0..d {
-                        let m = scale[i];
-                        y[i] = x[i] - h * Lanes::splat(m) * g[i] + s * Lanes::splat(m.sqrt()) * noise[i];
+                        y[i] = langevin::mala_proposal(x[i], g[i], h, scale[i], s, noise[i]);
                     }
                 }
                 SamplerKind::Rwmh => {
@@ -620,14 +614,11 @@ impl CpuSampler {
                 SamplerKind::Mala => {
                     let (mut forward, mut backward) = (zero, zero);
                     for i in 0..d {
-                        let m = Lanes::splat(scale[i]);
-                        let f = y[i] - x[i] + h * m * g[i];
-                        let b = x[i] - y[i] + h * m * gy[i];
-                        let m_safe = Lanes::splat(scale[i].max(f32::MIN_POSITIVE));
-                        forward += f * f / m_safe;
-                        backward += b * b / m_safe;
+                        let (f, b) = langevin::mala_q_terms(x[i], y[i], g[i], gy[i], h, scale[i]);
+                        forward += f;
+                        backward += b;
                     }
-                    beta * (e - ey) + (forward - backward) / (Lanes::splat(4.0) * h)
+                    langevin::mala_log_alpha(beta, e, ey, forward, backward, h)
                 }
                 SamplerKind::Rwmh => beta * (e - ey),
                 SamplerKind::Hmc => {

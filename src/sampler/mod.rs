@@ -9,6 +9,7 @@ pub mod adapt;
 pub mod config;
 pub mod cpu;
 pub mod gpu;
+pub mod langevin;
 pub mod layered;
 
 use crate::{Error, Result};

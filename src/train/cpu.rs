@@ -9,6 +9,7 @@ use super::{
     noise_log_density, pair_weights,
 };
 use crate::rng::{self, Stream};
+use crate::sampler::langevin;
 use crate::{Error, Result};
 use rayon::prelude::*;
 use std::ops::Range;
@@ -92,7 +93,8 @@ impl CpuTrainer {
                     for i in 0..d {
                         let xi =
                             rng::normal4(cfg.seed, j, step, Stream::ProposalNoise, k * draws + i as u32 / 4)[i % 4];
-                        x[i] = (x[i] - lv.step_size * lv.clamp_grad(g[i]) + noise_std * xi).clamp(cfg.box_lo[i], cfg.box_hi[i]);
+                        let v = langevin::ula_update(x[i], g[i], lv.step_size, noise_std, lv.grad_clamp, xi);
+                        x[i] = v.clamp(cfg.box_lo[i], cfg.box_hi[i]);
                     }
                 }
             }

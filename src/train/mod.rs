@@ -204,11 +204,6 @@ impl Langevin {
     pub fn noise_std(&self) -> f32 {
         self.noise_scale * (2.0 * self.step_size).sqrt()
     }
-
-    /// The gradient coordinate a step uses (the twin of `clamp_grad` in the training shaders).
-    pub fn clamp_grad(&self, g: f32) -> f32 {
-        if self.grad_clamp > 0.0 { g.clamp(-self.grad_clamp, self.grad_clamp) } else { g }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
