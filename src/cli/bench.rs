@@ -21,6 +21,11 @@ use crate::sampler::gpu::GpuSampler;
 use crate::sampler::{ChainSampler, SamplerConfig, SamplerKind};
 
 mod nn;
+mod roofline;
+mod roofline_table;
+mod train;
+
+use roofline::{Cost, Peaks};
 
 /// Which executors to benchmark.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,11 +48,17 @@ pub enum Backend {
 /// creation out of the timing), then one timed `run(steps)` that returns once the work is done.
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = "Columns: seconds of the timed run; chain-steps/s = chains x steps / seconds; \
-dispatches/step = kernel dispatches per step on the GPU (- on the CPU); GFLOP/s = model FLOPs of the \
-network's forward pass plus its input gradient per second; ESS/s = the smallest bulk effective sample \
-size over dimensions of the timed run, per second. A case the adapter cannot run correctly (llvmpipe's \
-shader loop cap) is reported and skipped. A software adapter's timings (llvmpipe/lavapipe) say nothing \
-about a real GPU.")]
+dispatches/step = kernel dispatches per step on the GPU (- on the CPU); GFLOP/s and GB/s = the roofline \
+model's FLOPs and bytes per chain-step (per training point for the train and CD rows: every FLOP the \
+kernels do, network, sampler arithmetic and the Philox RNG; the device-memory traffic of the GPU kernels, \
+so GB/s on GPU rows only) times chain-steps/s; % roof = the row's fraction of the roofline bound \
+min(peak FLOP/s, FLOPs/byte x peak bytes/s) of the GPU given by --peak-tflops and --peak-gbs (GPU rows \
+only), and bound = which roof applies (compute or memory). H100 SXM: --peak-tflops 67 --peak-gbs 3350. \
+--roofline-only prints the model of every workload and, with the peaks, its bound, without running \
+anything; docs/roofline.md describes the model. ESS/s = the smallest bulk effective sample size over \
+dimensions of the timed run, per second. A case the adapter cannot run correctly (llvmpipe's shader loop \
+cap) is reported and skipped. A software adapter's timings (llvmpipe/lavapipe) say nothing about a real \
+GPU.")]
 pub struct BenchArgs {
     /// Executors to benchmark: gpu, cpu or both.
     #[arg(long, value_enum, default_value_t = Backend::Both)]
@@ -72,6 +83,32 @@ pub struct BenchArgs {
     /// Also write the table as CSV to this path (raw numbers, one row per timing).
     #[arg(long, value_name = "PATH")]
     pub csv: Option<PathBuf>,
+    /// FP32 peak of the GPU in use, in TFLOP/s (H100 SXM: 67); with --peak-gbs, every GPU row
+    /// gets its fraction of the roofline bound.
+    #[arg(long, value_name = "TFLOPS", requires = "peak_gbs", value_parser = positive)]
+    pub peak_tflops: Option<f64>,
+    /// Memory bandwidth of the GPU in use, in GB/s (H100 SXM: 3350).
+    #[arg(long, value_name = "GBS", requires = "peak_tflops", value_parser = positive)]
+    pub peak_gbs: Option<f64>,
+    /// Print the roofline model of every workload of --suite (FLOPs, bytes, intensity, and with
+    /// --peak-tflops and --peak-gbs the bound in chain-steps or steps per second on that device)
+    /// without running anything.
+    #[arg(long, conflicts_with = "csv")]
+    pub roofline_only: bool,
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number")),
+    }
+}
+
+impl BenchArgs {
+    /// The device peaks in FLOP/s and bytes/s, when given.
+    fn peaks(&self) -> Option<Peaks> {
+        Some(Peaks { flops: self.peak_tflops? * 1e12, bytes: self.peak_gbs? * 1e9 })
+    }
 }
 
 /// Seed for initial states and sampler noise (any fixed value: timings don't depend on it).
@@ -187,8 +224,9 @@ struct Row {
     seconds: f64,
     /// None on the CPU executor.
     dispatches_per_step: Option<f64>,
-    /// Model FLOPs (forward + input gradient) per second, for network energies.
-    gflops: Option<f64>,
+    /// The roofline model's FLOPs and bytes per chain-step (per training point for the train
+    /// and CD rows), when the model covers the workload.
+    cost: Option<Cost>,
     /// Bulk ESS (min over dimensions) of the timed run per second.
     ess_per_s: Option<f64>,
     frozen: usize,
@@ -198,161 +236,6 @@ impl Row {
     fn rate(&self) -> f64 {
         self.chains as f64 * self.steps as f64 / self.seconds
     }
-}
-
-/// RBM rows: Gibbs sampling throughput of a 784x500 RBM, and CD-1 / CD-25 epoch times.
-fn rbm_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, rows: &mut Vec<Row>) -> Result<()> {
-    use crate::data::{self, Binarize, Split};
-    use crate::rbm::cpu::{CpuGibbs, CpuTrainer};
-    use crate::rbm::gpu::{GpuGibbs, GpuTrainer};
-    use crate::rbm::train::{Method, TrainConfig, TrainState, Trainer, run_epoch};
-    use crate::rbm::{Rbm, Visible};
-    let (n_vis, n_hid) = (784, 500);
-    let rbm = Rbm::random(n_vis, n_hid, Visible::Bernoulli, 0.01, SEED)?;
-    let chains = if args.quick { 64 } else { 1024 };
-    let steps = args.steps.unwrap_or(if args.quick { 2 } else { 20 });
-    let init: Vec<f32> = (0..chains * n_vis).map(|i| ((i * 7919) % 2) as f32).collect();
-    let row = |executor: &'static str, sampler: &'static str, chains: usize, steps: u32, seconds: f64| Row {
-        executor,
-        energy: format!("rbm{n_vis}x{n_hid}"),
-        dim: n_vis,
-        sampler,
-        chains,
-        steps,
-        seconds,
-        dispatches_per_step: None,
-        gflops: Some(4.0 * (n_vis * n_hid) as f64 * chains as f64 * steps as f64 / seconds / 1e9),
-        ess_per_s: None,
-        frozen: 0,
-    };
-    if let Some(ctx) = ctx {
-        let mut g = GpuGibbs::new(ctx.clone(), &rbm, &init, SEED, 0)?;
-        g.run(1)?;
-        let start = Instant::now();
-        g.run(steps)?;
-        rows.push(row("gpu", "gibbs", chains, steps, start.elapsed().as_secs_f64()));
-    }
-    if want_cpu {
-        let mut g = CpuGibbs::new(&rbm, &init, SEED, 0)?;
-        g.run(1);
-        let start = Instant::now();
-        g.run(steps);
-        rows.push(row("cpu", "gibbs", chains, steps, start.elapsed().as_secs_f64()));
-    }
-    let data_dir = std::env::var_os("EBM_DATA_DIR").map_or_else(|| PathBuf::from("../shared/data"), PathBuf::from);
-    let default_mnist = data_dir.join("mnist");
-    let Some(dir) = args.mnist.clone().or_else(|| default_mnist.is_dir().then(|| default_mnist.to_path_buf())) else {
-        println!("note: no --mnist directory: skipping the RBM training rows");
-        return Ok(());
-    };
-    let limit = if args.quick { 200 } else { args.rbm_rows as usize };
-    let mut data = data::load(&dir, Split::Train)?.take(limit);
-    data::binarize(&mut data, Binarize::Stochastic(SEED), 0);
-    let batch = 100;
-    for (k, name) in [(1u32, "cd1 epoch"), (25, "cd25 epoch")] {
-        let config = TrainConfig::new(Method::Cd(k), batch, 0.01, 1, SEED);
-        let mut time = |executor: &'static str, trainer: &mut dyn Trainer| -> Result<()> {
-            let report = run_epoch(trainer, &config, data.rows, 0, |_, _| {})?;
-            // One timing over `limit` rows, scaled to a 60000-row epoch of 600 batches, so
-            // chain-steps/s reads as training rows per second.
-            let mut r = row(executor, name, batch, (60000 / batch) as u32, report.seconds * 60000.0 / data.rows as f64);
-            r.gflops = None;
-            rows.push(r);
-            Ok(())
-        };
-        if let Some(ctx) = ctx {
-            let state = TrainState::new(rbm.clone(), &config, &data.images)?;
-            time("gpu", &mut GpuTrainer::new(ctx.clone(), &config, state, &data.images)?)?;
-        }
-        if want_cpu {
-            let state = TrainState::new(rbm.clone(), &config, &data.images)?;
-            time("cpu", &mut CpuTrainer::new(&config, state, &data.images)?)?;
-        }
-    }
-    println!("note: rbm 'cd1 epoch' / 'cd25 epoch' rows: seconds = time for {limit} MNIST rows x 60000 / {limit}, batch {batch}");
-    Ok(())
-}
-
-/// Training rows: steps of `ebm train` after two untimed warm-up steps: MLPs on ring8 (batch
-/// 256; CD with 20 Langevin steps, NCE, and DSM with sigma 0.1), and the UvA ConvEBM on 28x28
-/// noise images (batch 64, CD with 20 Langevin steps and DSM; the layer-kernel trainer on the GPU). chains = batch, so
-/// chain-steps/s reads as training points per second; the training steps per second are
-/// printed below the table.
-fn train_rows(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: bool, rows: &mut Vec<Row>) -> Result<()> {
-    use crate::sampler::{MlpStrategy, config::TILED_MIN_WIDTH};
-    use crate::train::{Loss, ModelSpec, TrainConfig, TrainState, Trainer, cpu::CpuTrainer, gpu::GpuTrainer};
-    const DSM: Loss = Loss::Dsm { sigma_max: 0.1, sigma_min: 0.1, levels: 1 };
-    let ring8 = crate::data::toy::Toy::Ring8.sample(50_000, SEED);
-    let noise_images = crate::rng::initial_states(SEED, 0, 4096, 784, 1.0).iter().map(|v| v.clamp(-1.0, 1.0)).collect::<Vec<f32>>();
-    // (label, model, data, batch, losses, width of the widest hidden layer)
-    let mut cases: Vec<(String, String, &[f32], usize, Vec<(Loss, &str)>, usize)> = Vec::new();
-    let widths: &[usize] = if args.quick { &[32] } else { &[64, 128] };
-    for &width in widths {
-        let losses = vec![(Loss::Cd, "train cd k=20"), (Loss::Nce, "train nce"), (DSM, "train dsm")];
-        cases.push((format!("mlp2-{width}-{width}-1"), format!("mlp:2,{width},{width},1:silu"), &ring8, 256, losses, width));
-    }
-    cases.push(("uva-convebm".into(), nn::UVA_SPEC.into(), &noise_images, 64, vec![(Loss::Cd, "train cd k=20"), (DSM, "train dsm")], 0));
-    for (label, model, data, batch, losses, width) in cases {
-        let spec = ModelSpec::parse(&model)?;
-        let dim = spec.arch.input.len();
-        let conv = width == 0;
-        for (loss, name) in losses {
-            let mut config = TrainConfig::for_data(loss, data, dim, SEED)?;
-            config.batch = batch;
-            let state = TrainState::new(spec.build(SEED)?, &config)?;
-            // Model FLOPs per step: B x K Langevin evaluations (forward + input gradient, as in
-            // the mlp suite), and for 2B points a forward, a backward and the weight gradient
-            // (about 1.5 evaluations each); DSM: one evaluation of the B points, then the jet's
-            // 2B rows with the weight gradient.
-            let per_eval = state.net.flops_per_energy_grad() as f64;
-            let langevin = if loss.uses_replay() { config.langevin.steps as f64 } else { 0.0 };
-            let evaluations = if loss.is_score_matching() { 4.0 } else { langevin + 3.0 };
-            let flops_per_step = per_eval * config.batch as f64 * evaluations;
-            let mut time = |executor: &'static str, trainer: &mut dyn Trainer, dispatches: Option<f64>| -> Result<()> {
-                let gpu = executor.starts_with("gpu");
-                let steps = args.steps.unwrap_or(match (args.quick, gpu, loss.uses_replay(), conv) {
-                    (true, _, _, _) => 4,
-                    (false, _, _, true) => if gpu { 4 } else { 16 },
-                    (false, true, true, false) => 16 * 128 / width as u32,
-                    (false, _, _, false) => 64,
-                });
-                trainer.run(2)?;
-                let start = Instant::now();
-                trainer.run(steps)?;
-                let seconds = start.elapsed().as_secs_f64();
-                println!("{executor} {name} {label}: {:.1} training steps/s", steps as f64 / seconds);
-                rows.push(Row {
-                    executor,
-                    energy: label.clone(),
-                    dim,
-                    sampler: name,
-                    chains: config.batch,
-                    steps,
-                    seconds,
-                    dispatches_per_step: dispatches,
-                    gflops: Some(flops_per_step * steps as f64 / seconds / 1e9),
-                    ess_per_s: None,
-                    frozen: 0,
-                });
-                Ok(())
-            };
-            if let Some(ctx) = ctx {
-                // Both MLP strategies of the Langevin phase where the tiled one applies.
-                let strategies: &[MlpStrategy] =
-                    if width >= TILED_MIN_WIDTH && loss.uses_replay() { &[MlpStrategy::PerChain, MlpStrategy::Tiled] } else if conv || loss.is_score_matching() { &[MlpStrategy::Auto] } else { &[MlpStrategy::PerChain] };
-                for &strategy in strategies {
-                    let mut t = GpuTrainer::with_strategy(ctx.clone(), &config, state.clone(), data, strategy)?;
-                    let dispatches = t.dispatches_per_step() as f64;
-                    let executor = if t.is_tiled() { "gpu tiled" } else { "gpu" };
-                    time(executor, &mut t, Some(dispatches))?;
-                }
-            }
-            if want_cpu {
-                time("cpu", &mut CpuTrainer::new(&config, state, data)?, None)?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Warm-up run (untimed), then one timed `run(steps)`. Shared by both executors.
@@ -411,6 +294,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             paths.output("--csv", &nn_csv_path(path), &["csv"])?;
         }
     }
+    if args.roofline_only {
+        return roofline_table::print(args);
+    }
     plan(args)?;
     let want_gpu = matches!(args.backend, Backend::Gpu | Backend::Both);
     let want_cpu = matches!(args.backend, Backend::Cpu | Backend::Both);
@@ -441,10 +327,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut rows = Vec::new();
     for case in cases(args.suite, args.quick)? {
         let dim = case.energy.dim();
-        let flops = match &case.energy {
-            Energy::Mlp(m) => Some(m.flops_per_energy_grad() as f64),
-            _ => None,
-        };
         for &kind in &case.samplers {
             for &(chains, fixed_steps) in &case.sizes {
                 let steps = args.steps.or(fixed_steps).unwrap_or_else(|| default_steps(&case, args.quick, chains));
@@ -470,6 +352,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         ),
                         None => None,
                     };
+                    // Steps per dispatch: the GPU sampler's own (one group of chains); the CPU
+                    // executor evaluates each chain's start once per run.
+                    let steps_per_dispatch = match executor {
+                        "gpu" => (1.0 / sampler.dispatches_per_step()).round().max(1.0) as u32,
+                        _ => steps,
+                    };
+                    let run = roofline::SamplerRun { kind, chains, steps_per_dispatch, leapfrog: config.leapfrog, traced: case.ess };
                     let row = Row {
                         executor,
                         energy: case.name.clone(),
@@ -479,7 +368,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         steps,
                         seconds,
                         dispatches_per_step: (executor == "gpu").then(|| sampler.dispatches_per_step()),
-                        gflops: flops.map(|f| f * chains as f64 * steps as f64 / seconds / 1e9),
+                        cost: roofline::sampler_step(&case.energy, &run),
                         ess_per_s,
                         frozen,
                     };
@@ -506,17 +395,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
 
     if matches!(args.suite, Suite::All | Suite::Rbm) {
-        rbm_rows(args, ctx.as_ref(), want_cpu, &mut rows)?;
+        train::rbm_rows(args, ctx.as_ref(), want_cpu, &mut rows)?;
     }
     if matches!(args.suite, Suite::All | Suite::Train) {
-        train_rows(args, ctx.as_ref(), want_cpu, &mut rows)?;
+        train::train_rows(args, ctx.as_ref(), want_cpu, &mut rows)?;
     }
 
+    let peaks = args.peaks();
     let nn_rows = if matches!(args.suite, Suite::All | Suite::Nn) { nn::run(args, ctx.as_ref(), want_cpu)? } else { Vec::new() };
 
     if !rows.is_empty() || nn_rows.is_empty() {
         println!();
-        print!("{}", table(&rows));
+        print!("{}", table(&rows, peaks));
     }
     let frozen: usize = rows.iter().map(|r| r.frozen).sum();
     if frozen > 0 {
@@ -524,19 +414,19 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if !nn_rows.is_empty() {
         println!();
-        print!("{}", nn::table(&nn_rows));
+        print!("{}", nn::table(&nn_rows, peaks));
         print!("{}", nn::summary(&nn_rows));
     }
     if let Some(path) = &args.csv {
         if !rows.is_empty() || nn_rows.is_empty() {
-            crate::io::write_atomic(path, csv(&rows).as_bytes())?;
+            crate::io::write_atomic(path, csv(&rows, peaks).as_bytes())?;
             println!("wrote {}", path.display());
         }
         if !nn_rows.is_empty() {
             // The nn table has its own columns: PATH itself for --suite nn, PATH-nn.csv beside
             // the sampler table otherwise.
             let nn_path = if rows.is_empty() { path.clone() } else { nn_csv_path(path) };
-            crate::io::write_atomic(&nn_path, nn::csv(&nn_rows).as_bytes())?;
+            crate::io::write_atomic(&nn_path, nn::csv(&nn_rows, peaks).as_bytes())?;
             println!("wrote {}", nn_path.display());
         }
     }
@@ -550,7 +440,7 @@ fn nn_csv_path(path: &std::path::Path) -> PathBuf {
     path.with_file_name(format!("{stem}-nn.{ext}"))
 }
 
-const HEADERS: [&str; 11] = [
+const HEADERS: [&str; 14] = [
     "executor",
     "energy",
     "dim",
@@ -561,13 +451,17 @@ const HEADERS: [&str; 11] = [
     "chain-steps/s",
     "dispatches/step",
     "GFLOP/s",
+    "GB/s",
+    "% roof",
+    "bound",
     "ESS/s",
 ];
 
-fn table(rows: &[Row]) -> String {
-    let cells: Vec<[String; 11]> = rows
+fn table(rows: &[Row], peaks: Option<Peaks>) -> String {
+    let cells: Vec<[String; 14]> = rows
         .iter()
         .map(|r| {
+            let [gflops, gbs, roof, bound] = roofline_table::roof(r.cost, r.rate(), r.executor.starts_with("gpu"), peaks).cells();
             [
                 r.executor.to_string(),
                 r.energy.to_string(),
@@ -578,13 +472,16 @@ fn table(rows: &[Row]) -> String {
                 format!("{:.3}", r.seconds),
                 si(r.rate()),
                 r.dispatches_per_step.map_or_else(|| "-".to_string(), |d| format!("{d:.3}")),
-                r.gflops.map_or_else(|| "-".to_string(), |g| format!("{g:.2}")),
+                gflops,
+                gbs,
+                roof,
+                bound,
                 r.ess_per_s.map_or_else(|| "-".to_string(), si),
             ]
         })
         .collect();
     // Text columns left-aligned, numbers right-aligned.
-    align_table(HEADERS, &cells, &[0, 1, 3])
+    align_table(HEADERS, &cells, &[0, 1, 3, 12])
 }
 
 /// A plain-text table: columns padded to their widest cell, those in `left` left-aligned, the
@@ -618,14 +515,17 @@ pub(crate) fn align_table<const N: usize>(headers: [&str; N], cells: &[[String; 
     out
 }
 
-fn csv(rows: &[Row]) -> String {
-    let mut out =
-        String::from("executor,energy,dim,sampler,chains,steps,seconds,chain_steps_per_s,dispatches_per_step,gflops,ess_per_s\n");
+fn csv(rows: &[Row], peaks: Option<Peaks>) -> String {
+    let mut out = format!(
+        "executor,energy,dim,sampler,chains,steps,seconds,chain_steps_per_s,dispatches_per_step,gflops,ess_per_s,{}\n",
+        roofline_table::CSV_COLUMNS
+    );
     let opt = |v: Option<f64>| v.map_or_else(String::new, |d| d.to_string());
     for r in rows {
+        let roof = roofline_table::roof(r.cost, r.rate(), r.executor.starts_with("gpu"), peaks);
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
             r.executor,
             r.energy,
             r.dim,
@@ -635,8 +535,9 @@ fn csv(rows: &[Row]) -> String {
             r.seconds,
             r.rate(),
             opt(r.dispatches_per_step),
-            opt(r.gflops),
+            opt(roof.gflops),
             opt(r.ess_per_s),
+            roof.csv(r.cost),
         );
     }
     out

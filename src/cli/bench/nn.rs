@@ -33,6 +33,7 @@ use crate::sampler::layered::gpu_sampler;
 use crate::sampler::{ChainSampler, SamplerConfig, SamplerKind};
 use rayon::prelude::*;
 
+use super::roofline::{self, Cost, Peaks};
 use super::{BenchArgs, SEED, si};
 
 /// The CNNModel of the UvA deep-learning tutorial 8 (E = -f), as bench/torch_nn.py has it.
@@ -55,8 +56,10 @@ pub struct NnRow {
     reps: Option<u32>,
     /// Seconds per repetition or step.
     seconds: f64,
-    /// Model FLOPs per repetition or step (all chains).
+    /// FLOPs per repetition (the GEMM's 2 m n k) or step (all chains, the roofline model's).
     flops: f64,
+    /// The roofline model's cost per repetition or step (all chains).
+    cost: Cost,
     /// Chain-steps per second (sampler rows).
     chain_steps: Option<f64>,
     /// GPU dispatches per run (kernels) or per step (samplers).
@@ -122,11 +125,11 @@ fn parts(total: usize) -> Vec<(usize, usize)> {
     (0..p).map(|i| (i * per, per.min(total.saturating_sub(i * per)))).filter(|&(_, c)| c > 0).collect()
 }
 
-struct Sizes {
+pub(super) struct Sizes {
     min_secs: f64,
-    gemms: Vec<(usize, usize, usize)>,
-    conv_batch: usize,
-    chains: Vec<usize>,
+    pub gemms: Vec<(usize, usize, usize)>,
+    pub conv_batch: usize,
+    pub chains: Vec<usize>,
     /// Chain-steps per sampler timing.
     budget: f64,
     /// Steps clamp.
@@ -135,7 +138,7 @@ struct Sizes {
     software_cap: f64,
 }
 
-fn sizes(quick: bool) -> Sizes {
+pub(super) fn sizes(quick: bool) -> Sizes {
     if quick {
         Sizes {
             min_secs: 0.1,
@@ -160,7 +163,7 @@ fn sizes(quick: bool) -> Sizes {
 }
 
 /// The UvA ConvEBM's convolution layers at `batch` images.
-fn uva_convs(net: &Network, batch: usize) -> Vec<(String, ConvGeom)> {
+pub(super) fn uva_convs(net: &Network, batch: usize) -> Vec<(String, ConvGeom)> {
     net.layers
         .iter()
         .filter_map(|l| match l.kind {
@@ -183,6 +186,7 @@ fn gemm_rows(
     for &(n, inputs, outputs) in &s.gemms {
         let size = format!("{n}x{inputs} -> {outputs}");
         let flops = 2.0 * (n * inputs * outputs) as f64;
+        let cost = roofline::linear_forward(n, inputs, outputs);
         let (x, w, b) = (randn(1, n * inputs), randn(2, outputs * inputs), randn(3, outputs));
         if let (Some(ctx), Some(nn)) = (ctx, nn) {
             let buf = |label: &str, v: &[f32]| ctx.storage_buffer(label, bytemuck::cast_slice(v));
@@ -201,6 +205,7 @@ fn gemm_rows(
                 reps: Some(reps),
                 seconds,
                 flops,
+                cost,
                 chain_steps: None,
                 dispatches: Some(op.dispatches() as f64),
                 sgemm_seconds: None,
@@ -232,6 +237,7 @@ fn gemm_rows(
                 reps: Some(reps),
                 seconds,
                 flops,
+                cost,
                 chain_steps: None,
                 dispatches: None,
                 sgemm_seconds: Some(sgemm_seconds),
@@ -257,6 +263,7 @@ fn conv_rows(
         let ohw = g.out_h() * g.out_w();
         let flops = 2.0 * (batch as u64 * g.macs()) as f64;
         let size = format!("conv{} {name}", k + 1);
+        let (cost_fwd, cost_bwd) = (roofline::conv_forward(&g), roofline::conv_input_grad(&g));
         let (x, w, b, dy) = (
             randn(10, batch * g.in_len()),
             randn(11, g.out_c * g.patch()),
@@ -268,6 +275,7 @@ fn conv_rows(
                         reps: Option<u32>,
                         seconds: f64,
                         flops: f64,
+                        cost: Cost,
                         dispatches: Option<f64>,
                         sgemm: Option<f64>| {
             rows.push(NnRow {
@@ -278,6 +286,7 @@ fn conv_rows(
                 reps,
                 seconds,
                 flops,
+                cost,
                 chain_steps: None,
                 dispatches,
                 sgemm_seconds: sgemm,
@@ -295,14 +304,15 @@ fn conv_rows(
             let (rb, tb) = time_gpu(nn, &[&bwd], s.min_secs).with_context(|| format!("gpu {size} input gradient"))?;
             eprintln!("  gpu  {size}: fwd {:.2}, in-grad {:.2} GFLOP/s", flops / tf / 1e9, flops / tb / 1e9);
             gpu_per_image += (tf + tb) / batch as f64;
-            push("gpu", "conv fwd", Some(rf), tf, flops, Some(fwd.dispatches() as f64), None);
-            push("gpu", "conv in-grad", Some(rb), tb, flops, Some(bwd.dispatches() as f64), None);
+            push("gpu", "conv fwd", Some(rf), tf, flops, cost_fwd, Some(fwd.dispatches() as f64), None);
+            push("gpu", "conv in-grad", Some(rb), tb, flops, cost_bwd, Some(bwd.dispatches() as f64), None);
             push(
                 "gpu",
                 "conv fwd+in-grad",
                 None,
                 tf + tb,
                 2.0 * flops,
+                cost_fwd + cost_bwd,
                 Some((fwd.dispatches() + bwd.dispatches()) as f64),
                 None,
             );
@@ -346,9 +356,9 @@ fn conv_rows(
                 flops / tb / 1e9,
                 flops / sb / 1e9
             );
-            push("cpu", "conv fwd", Some(rf), tf, flops, None, Some(sf));
-            push("cpu", "conv in-grad", Some(rb), tb, flops, None, Some(sb));
-            push("cpu", "conv fwd+in-grad", None, tf + tb, 2.0 * flops, None, Some(sf + sb));
+            push("cpu", "conv fwd", Some(rf), tf, flops, cost_fwd, None, Some(sf));
+            push("cpu", "conv in-grad", Some(rb), tb, flops, cost_bwd, None, Some(sb));
+            push("cpu", "conv fwd+in-grad", None, tf + tb, 2.0 * flops, cost_fwd + cost_bwd, None, Some(sf + sb));
         }
     }
     Ok(gpu_per_image)
@@ -367,7 +377,6 @@ fn sampler_rows(
 ) -> Result<()> {
     let energy = Energy::Net(net.clone());
     let dim = net.input_dim();
-    let per_eval = net.flops_per_energy_grad() as f64;
     let software = ctx.and_then(|c| c.adapter_info()).is_some_and(crate::gpu::executor::is_software);
     for kind in [SamplerKind::Ula, SamplerKind::Mala] {
         let name = kind.name().to_uppercase();
@@ -408,6 +417,8 @@ fn sampler_rows(
             };
             let init = rng::initial_states(SEED, 0, chains, dim, 1.0);
             let config = SamplerConfig::new(kind, STEP_SIZE, SEED);
+            // Per step of all chains, as the layer kernels run it.
+            let cost = roofline::layered_step(net, kind, chains) * chains as f64;
             let mut bench = |executor: &'static str, sampler: &mut dyn ChainSampler, steps: u32| -> Result<f64> {
                 let warm = warm_for(steps);
                 let seconds = super::time_run(sampler, warm, steps).with_context(|| format!("{executor}: {label}"))?;
@@ -431,7 +442,8 @@ fn sampler_rows(
                     batch: chains,
                     reps: Some(steps),
                     seconds: seconds / steps as f64,
-                    flops: per_eval * chains as f64,
+                    flops: cost.flops,
+                    cost,
                     chain_steps: Some(rate),
                     dispatches: (executor == "gpu").then(|| sampler.dispatches_per_step()),
                     sgemm_seconds: None,
@@ -503,7 +515,7 @@ pub fn summary(rows: &[NnRow]) -> String {
     out
 }
 
-const HEADERS: [&str; 11] = [
+const HEADERS: [&str; 14] = [
     "executor",
     "case",
     "size",
@@ -513,15 +525,25 @@ const HEADERS: [&str; 11] = [
     "chain-steps/s",
     "dispatches",
     "GFLOP/s",
+    "GB/s",
+    "% roof",
+    "bound",
     "sgemm GFLOP/s",
     "of sgemm",
 ];
 
-pub fn table(rows: &[NnRow]) -> String {
+/// The roofline columns of a row: its cost per repetition (or step) at 1 / seconds of them per
+/// second.
+fn roof(r: &NnRow, peaks: Option<Peaks>) -> super::roofline_table::Roof {
+    super::roofline_table::roof(Some(r.cost), 1.0 / r.seconds, r.executor == "gpu", peaks)
+}
+
+pub fn table(rows: &[NnRow], peaks: Option<Peaks>) -> String {
     let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or_else(|| "-".to_string(), f);
-    let cells: Vec<[String; 11]> = rows
+    let cells: Vec<[String; 14]> = rows
         .iter()
         .map(|r| {
+            let [_, gbs, fraction, bound] = roof(r, peaks).cells();
             [
                 r.executor.to_string(),
                 r.case.clone(),
@@ -532,23 +554,27 @@ pub fn table(rows: &[NnRow]) -> String {
                 opt(r.chain_steps, &si),
                 opt(r.dispatches, &|d| format!("{d:.0}")),
                 format!("{:.2}", r.gflops()),
+                gbs,
+                fraction,
+                bound,
                 opt(r.sgemm_gflops(), &|g| format!("{g:.2}")),
                 opt(r.of_sgemm(), &|x| format!("{:.0}%", 100.0 * x)),
             ]
         })
         .collect();
-    super::align_table(HEADERS, &cells, &[0, 1, 2])
+    super::align_table(HEADERS, &cells, &[0, 1, 2, 11])
 }
 
-pub fn csv(rows: &[NnRow]) -> String {
-    let mut out = String::from(
-        "executor,case,size,batch,reps,seconds_per_rep,flops_per_rep,gflops,chain_steps_per_s,dispatches,sgemm_gflops,of_sgemm\n",
+pub fn csv(rows: &[NnRow], peaks: Option<Peaks>) -> String {
+    let mut out = format!(
+        "executor,case,size,batch,reps,seconds_per_rep,flops_per_rep,gflops,chain_steps_per_s,dispatches,sgemm_gflops,of_sgemm,{}\n",
+        super::roofline_table::CSV_COLUMNS
     );
     let opt = |v: Option<f64>| v.map_or_else(String::new, |d| d.to_string());
     for r in rows {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.executor,
             r.case,
             r.size,
@@ -561,6 +587,7 @@ pub fn csv(rows: &[NnRow]) -> String {
             opt(r.dispatches),
             opt(r.sgemm_gflops()),
             opt(r.of_sgemm()),
+            roof(r, peaks).csv(Some(r.cost)),
         );
     }
     out
