@@ -20,12 +20,11 @@ use crate::rng::{self, Stream};
 use rayon::prelude::*;
 
 pub struct CpuSampler {
+    /// Settings, dimension, per-chain (step size, beta), steps taken.
+    core: super::ChainState,
     energy: Energy,
-    config: SamplerConfig,
-    dim: usize,
     /// All sampler chains (base chain n's replica r at n * R + r), [chains, dim].
     state: Vec<f32>,
-    chain_params: Vec<[f32; 2]>,
     dim_scale: Vec<f32>,
     accepted: Vec<u32>,
     frozen: Vec<bool>,
@@ -35,7 +34,6 @@ pub struct CpuSampler {
     trace: Vec<f32>,
     /// [base chains, R - 1] accepted swaps per neighbour pair.
     swaps: Vec<u32>,
-    steps_done: u32,
     schedule: Schedule,
 }
 
@@ -183,11 +181,10 @@ impl CpuSampler {
         let chains = base * r;
         // Every replica of a base chain starts where the base chain does.
         let state: Vec<f32> = initial.chunks(dim).flat_map(|x| std::iter::repeat_n(x, r).flatten().copied()).collect();
+        let chain_params = config.chain_params(base);
         Ok(Self {
             energy: energy.clone(),
-            dim,
             state,
-            chain_params: config.chain_params(base),
             dim_scale: vec![1.0; dim],
             accepted: vec![0; chains],
             frozen: vec![false; chains],
@@ -195,9 +192,8 @@ impl CpuSampler {
             energies: vec![0.0; chains],
             trace: vec![0.0; config.trace_slots() as usize * chains * dim],
             swaps: vec![0; base * (r - 1)],
-            steps_done: 0,
             schedule: if energy.is_analytic() { Schedule::Lanes } else { Schedule::Batched },
-            config,
+            core: super::ChainState::new(config, dim, chain_params),
         })
     }
 
@@ -213,8 +209,8 @@ impl CpuSampler {
     }
 
     fn chain(&self, index: usize) -> Chain {
-        let [h, beta] = self.chain_params[index];
-        Chain { id: self.config.chain_offset * self.config.replicas() as u32 + index as u32, h, beta }
+        let [h, beta] = self.core.chain_params[index];
+        Chain { id: self.core.config.chain_offset * self.core.config.replicas() as u32 + index as u32, h, beta }
     }
 
     /// E(x), with g set to beta * grad E(x) (as the kernels' `energy_grad_at`).
@@ -227,7 +223,7 @@ impl CpuSampler {
     /// [`Self::energy_grad_at`] for the rows of a block, in one batched evaluation.
     fn energy_grad_block(&self, chains: &[Chain], xs: &[f32], gs: &mut [f32], es: &mut [f32]) {
         self.energy.energy_grad_batch(xs, gs, es);
-        for (g, c) in gs.chunks_exact_mut(self.dim).zip(chains) {
+        for (g, c) in gs.chunks_exact_mut(self.core.dim).zip(chains) {
             g.iter_mut().for_each(|v| *v *= c.beta);
         }
     }
@@ -239,7 +235,7 @@ impl CpuSampler {
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn propose(&self, c: Chain, noise: &[f32], u: [f32; 4], x: &[f32], g: &[f32], y: &mut [f32], p: &mut [f32]) -> Trajectory {
-        let cfg = &self.config;
+        let cfg = &self.core.config;
         let (h, scale) = (c.h, &self.dim_scale);
         if cfg.kind == SamplerKind::Hmc {
             let mut traj = self.trajectory(h, u);
@@ -277,7 +273,7 @@ impl CpuSampler {
     /// (kinetic0 still 0).
     #[inline(always)]
     fn trajectory(&self, h: f32, u: [f32; 4]) -> Trajectory {
-        let cfg = &self.config;
+        let cfg = &self.core.config;
         let eps = h * (1.0 + cfg.step_jitter * (2.0 * u[1] - 1.0));
         let mut n_leap = cfg.leapfrog;
         if cfg.leapfrog_jitter > 0 {
@@ -302,7 +298,7 @@ impl CpuSampler {
         q: &Proposal,
         out: &mut ChainOutcome,
     ) -> Verdict {
-        let cfg = &self.config;
+        let cfg = &self.core.config;
         if cfg.kind == SamplerKind::Ula {
             out.frozen = !q.finite;
             return if q.finite { Verdict::Move } else { Verdict::Freeze };
@@ -318,7 +314,7 @@ impl CpuSampler {
     #[inline(always)]
     fn log_alpha(&self, c: Chain, x: &[f32], g: &[f32], e: f32, q: &Proposal) -> f32 {
         let (h, beta, scale) = (c.h, c.beta, &self.dim_scale);
-        match self.config.kind {
+        match self.core.config.kind {
             SamplerKind::Mala => {
                 let (mut forward, mut backward) = (0.0f32, 0.0f32);
                 for i in 0..x.len() {
@@ -343,7 +339,7 @@ impl CpuSampler {
     /// Runs global steps `first .. first + n` of sampler chain `index` (chain-major).
     fn run_chain(&self, index: usize, x: &mut [f32], first: u32, n: u32) -> ChainOutcome {
         let mut out = ChainOutcome::default();
-        let d = self.dim;
+        let d = self.core.dim;
         let c = self.chain(index);
         let mut g = vec![0.0f32; d];
         let mut e = self.energy_grad_at(x, &mut g, c.beta);
@@ -352,11 +348,11 @@ impl CpuSampler {
             return out;
         }
         let (mut y, mut gy, mut p) = (vec![0.0f32; d], vec![0.0f32; d], vec![0.0f32; d]);
-        let mut draws = Draws::new(&self.config, d);
+        let mut draws = Draws::new(&self.core.config, d);
         for step in first..first + n {
-            let (noise, u) = draws.at(&self.config, c.id, step, first + n);
+            let (noise, u) = draws.at(&self.core.config, c.id, step, first + n);
             let traj = self.propose(c, noise, u, x, &g, &mut y, &mut p);
-            let (ey, finite) = if self.config.kind == SamplerKind::Hmc {
+            let (ey, finite) = if self.core.config.kind == SamplerKind::Hmc {
                 gy.copy_from_slice(&g);
                 let grad = |q: &[f32], gq: &mut [f32]| self.energy_grad_at(q, gq, c.beta);
                 match leapfrog(grad, &mut y, &mut p, &mut gy, &self.dim_scale, traj.eps, traj.n_leap) {
@@ -377,7 +373,7 @@ impl CpuSampler {
                 }
                 Verdict::Stay => {}
             }
-            out.record(&self.config, step, x);
+            out.record(&self.core.config, step, x);
         }
         out.energy = Some(e);
         out
@@ -387,7 +383,7 @@ impl CpuSampler {
     /// of `xs`, step-major: each step draws every live chain's proposal, evaluates the block in
     /// one batched call (HMC: one per leapfrog step), then finishes each chain.
     fn run_block(&self, start: usize, xs: &mut [f32], first: u32, n: u32) -> Vec<ChainOutcome> {
-        let d = self.dim;
+        let d = self.core.dim;
         let rows = xs.len() / d;
         let row = |j: usize| j * d..(j + 1) * d;
         let chains: Vec<Chain> = (start..start + rows).map(|i| self.chain(i)).collect();
@@ -404,18 +400,18 @@ impl CpuSampler {
         let (mut y, mut gy, mut p) = (vec![0.0f32; rows * d], vec![0.0f32; rows * d], vec![0.0f32; rows * d]);
         let (mut ey, mut finite) = (vec![0.0f32; rows], vec![false; rows]);
         let mut traj = vec![Trajectory::default(); rows];
-        let mut draws: Vec<Draws> = (0..rows).map(|_| Draws::new(&self.config, d)).collect();
+        let mut draws: Vec<Draws> = (0..rows).map(|_| Draws::new(&self.core.config, d)).collect();
         let mut accept_u = vec![0.0f32; rows];
         for step in first..first + n {
             if !live.contains(&true) {
                 break;
             }
             for j in (0..rows).filter(|&j| live[j]) {
-                let (noise, u) = draws[j].at(&self.config, chains[j].id, step, first + n);
+                let (noise, u) = draws[j].at(&self.core.config, chains[j].id, step, first + n);
                 accept_u[j] = u[0];
                 traj[j] = self.propose(chains[j], noise, u, &xs[row(j)], &g[row(j)], &mut y[row(j)], &mut p[row(j)]);
             }
-            if self.config.kind == SamplerKind::Hmc {
+            if self.core.config.kind == SamplerKind::Hmc {
                 self.leapfrog_block(&chains, &live, &traj, &g, &mut y, &mut p, &mut gy, &mut ey, &mut finite);
             } else {
                 self.energy_grad_block(&chains, &y, &mut gy, &mut ey);
@@ -447,7 +443,7 @@ impl CpuSampler {
                     }
                     Verdict::Stay => {}
                 }
-                out[j].record(&self.config, step, &xs[row(j)]);
+                out[j].record(&self.core.config, step, &xs[row(j)]);
             }
         }
         for j in (0..rows).filter(|&j| ran[j]) {
@@ -472,7 +468,7 @@ impl CpuSampler {
         ey: &mut [f32],
         finite: &mut [bool],
     ) {
-        let d = self.dim;
+        let d = self.core.dim;
         let row = |j: usize| j * d..(j + 1) * d;
         let mut moving = live.to_vec();
         for j in (0..chains.len()).filter(|&j| live[j]) {
@@ -526,7 +522,7 @@ impl CpuSampler {
 
     #[inline(always)]
     fn run_lanes_generic(&self, start: usize, xs: &mut [f32], first: u32, n: u32) -> Vec<ChainOutcome> {
-        let (cfg, d, scale) = (&self.config, self.dim, &self.dim_scale);
+        let (cfg, d, scale) = (&self.core.config, self.core.dim, &self.dim_scale);
         let rows = xs.len() / d;
         let lane_row = |l: usize| l.min(rows - 1);
         let chains: [Chain; LANES] = std::array::from_fn(|l| self.chain(start + lane_row(l)));
@@ -686,7 +682,7 @@ impl CpuSampler {
         p: &mut [Lanes],
         gy: &mut [Lanes],
     ) -> (Lanes, [bool; LANES]) {
-        let d = self.dim;
+        let d = self.core.dim;
         let half = Lanes::splat(0.5) * eps;
         for i in 0..d {
             p[i] -= half * gy[i];
@@ -728,7 +724,7 @@ impl CpuSampler {
 
     /// Runs steps `first .. first + n` of every chain (no swaps inside).
     fn run_segment(&mut self, first: u32, n: u32) {
-        let d = self.dim;
+        let d = self.core.dim;
         let mut state = std::mem::take(&mut self.state);
         let outcomes: Vec<ChainOutcome> = match self.schedule {
             Schedule::Batched => {
@@ -771,8 +767,8 @@ impl CpuSampler {
 
     /// One round of neighbour swaps (twin of `tempering.wgsl`).
     fn swap_round(&mut self, round: u32) {
-        let Some(t) = &self.config.tempering else { return };
-        let (r_count, d) = (t.replicas(), self.dim);
+        let Some(t) = &self.core.config.tempering else { return };
+        let (r_count, d) = (t.replicas(), self.core.dim);
         let parity = (round % 2) as usize;
         for n in 0..self.frozen.len() / r_count {
             for r in (parity..r_count - 1).step_by(2) {
@@ -781,9 +777,9 @@ impl CpuSampler {
                     continue;
                 }
                 let log_alpha =
-                    (self.chain_params[a][1] - self.chain_params[b][1]) * (self.energies[a] - self.energies[b]);
+                    (self.core.chain_params[a][1] - self.core.chain_params[b][1]) * (self.energies[a] - self.energies[b]);
                 let u =
-                    rng::uniform4(self.config.seed, self.config.chain_offset + n as u32, round, Stream::Swap, r as u32)
+                    rng::uniform4(self.core.config.seed, self.core.config.chain_offset + n as u32, round, Stream::Swap, r as u32)
                         [0];
                 if u.ln() <= log_alpha {
                     for i in 0..d {
@@ -862,14 +858,14 @@ pub(crate) fn segments(done: u32, steps: u32, swap_every: Option<u32>) -> Vec<(u
 
 impl ChainSampler for CpuSampler {
     fn run(&mut self, steps: u32) -> Result<()> {
-        let swap_every = self.config.tempering.as_ref().map(|t| t.swap_every);
-        for (first, n, swap) in segments(self.steps_done, steps, swap_every) {
+        let swap_every = self.core.config.tempering.as_ref().map(|t| t.swap_every);
+        for (first, n, swap) in segments(self.core.steps_done, steps, swap_every) {
             self.run_segment(first, n);
             if let Some(round) = swap {
                 self.swap_round(round);
             }
         }
-        self.steps_done += steps;
+        self.core.steps_done += steps;
         Ok(())
     }
 
@@ -888,36 +884,25 @@ impl ChainSampler for CpuSampler {
     }
 
     fn all_traces(&self) -> Result<Option<Vec<f32>>> {
-        Ok((self.config.trace_every > 0).then(|| self.trace.clone()))
+        Ok((self.core.config.trace_every > 0).then(|| self.trace.clone()))
     }
 
     fn set_step_sizes(&mut self, steps: &[f32]) -> Result<()> {
-        super::check_len("step sizes", steps.len(), self.chain_params.len())?;
-        self.chain_params.iter_mut().zip(steps).for_each(|(p, &s)| p[0] = s);
-        Ok(())
+        self.core.set_step_sizes(steps)
     }
 
-    fn step_sizes(&self) -> Vec<f32> {
-        self.chain_params.iter().map(|p| p[0]).collect()
-    }
 
     fn set_dim_scale(&mut self, scale: &[f32]) -> Result<()> {
-        super::check_dim_scale(scale, self.dim)?;
+        super::check_dim_scale(scale, self.core.dim)?;
         self.dim_scale = scale.to_vec();
         Ok(())
     }
 
-    fn config(&self) -> &SamplerConfig {
-        &self.config
+    fn chain_state(&self) -> &super::ChainState {
+        &self.core
     }
 
-    fn dim(&self) -> usize {
-        self.dim
-    }
 
-    fn steps_done(&self) -> u32 {
-        self.steps_done
-    }
 
     fn dispatches_per_step(&self) -> f64 {
         0.0

@@ -114,17 +114,15 @@ struct Piece {
 }
 
 pub struct GpuSampler {
+    /// Settings, dimension, per-chain (step size, beta), steps taken.
+    core: super::ChainState,
     ctx: Arc<GpuContext>,
     kernel: Arc<Kernel>,
     swap_kernel: Option<Arc<Kernel>>,
-    config: SamplerConfig,
-    dim: usize,
     groups: Vec<ChainGroup>,
-    chain_params: Vec<[f32; 2]>,
     dim_scale: wgpu::Buffer,
     steps_per_dispatch: u32,
     slot_stride: u64,
-    steps_done: u32,
     /// Chains per workgroup: 64 single-chain invocations, or one tile of the tiled kernels.
     chains_per_workgroup: u32,
     /// The energy's parameters, as the kernels read them.
@@ -404,14 +402,11 @@ impl GpuSampler {
             ctx,
             kernel,
             swap_kernel,
-            config,
-            dim,
+            core: super::ChainState::new(config, dim, chain_params),
             groups,
-            chain_params,
             dim_scale,
             steps_per_dispatch,
             slot_stride,
-            steps_done: 0,
             chains_per_workgroup,
             energy_params,
             image: energy.image_term().map(|(at, img)| (at, (img.width, img.height))),
@@ -448,9 +443,9 @@ impl GpuSampler {
     /// Dispatches for `steps` steps from the current position: pieces of at most
     /// `steps_per_dispatch` steps, ending on swap boundaries when tempering.
     fn plan(&self, steps: u32) -> Vec<Piece> {
-        let swap_every = self.config.tempering.as_ref().map(|t| t.swap_every);
+        let swap_every = self.core.config.tempering.as_ref().map(|t| t.swap_every);
         let mut pieces = Vec::new();
-        for (first, n, swap_round) in segments(self.steps_done, steps, swap_every) {
+        for (first, n, swap_round) in segments(self.core.steps_done, steps, swap_every) {
             for (offset, count) in split(n as usize, self.steps_per_dispatch as usize) {
                 let last = offset + count == n as usize;
                 pieces.push(Piece { first: first + offset as u32, n: count as u32, swap_round: swap_round.filter(|_| last) });
@@ -469,7 +464,7 @@ impl GpuSampler {
             return Err(Error::invalid("steps", format!("at most {} per encode", self.max_steps_per_encode())));
         }
         self.encode_pieces(encoder, &pieces);
-        self.steps_done += steps;
+        self.core.steps_done += steps;
         Ok(())
     }
 
@@ -484,7 +479,7 @@ impl GpuSampler {
     /// of encodes can share one submit.
     fn encode_pieces(&self, encoder: &mut wgpu::CommandEncoder, pieces: &[Piece]) {
         use wgpu::util::DeviceExt;
-        let cfg = &self.config;
+        let cfg = &self.core.config;
         let seed = crate::rng::key(cfg.seed);
         let replicas = cfg.replicas() as u32;
         let (box_lo, box_hi) = cfg.box_clamp.unwrap_or((0.0, 0.0));
@@ -531,7 +526,7 @@ impl GpuSampler {
                         parity: round % 2,
                         seed,
                         base_offset: cfg.chain_offset + group.first / replicas,
-                        dim: self.dim as u32,
+                        dim: self.core.dim as u32,
                     };
                     swap_bytes[at..at + size_of::<SwapParams>()].copy_from_slice(bytemuck::bytes_of(&swap));
                 }
@@ -582,7 +577,7 @@ impl GpuSampler {
 
     /// Bytes of all chains' states ([chains, dim] f32, replicas included).
     pub fn state_bytes(&self) -> u64 {
-        self.groups.iter().map(|g| g.chains as u64 * self.dim as u64 * 4).sum()
+        self.groups.iter().map(|g| g.chains as u64 * self.core.dim as u64 * 4).sum()
     }
 
     /// Records a copy of every chain's state, in chain order, into the host's buffer `dst` (COPY_DST
@@ -602,7 +597,7 @@ impl GpuSampler {
         }
         let mut at = offset;
         for g in &self.groups {
-            let bytes = g.chains as u64 * self.dim as u64 * 4;
+            let bytes = g.chains as u64 * self.core.dim as u64 * 4;
             encoder.copy_buffer_to_buffer(&g.state, 0, dst, at, bytes);
             at += bytes;
         }
@@ -614,7 +609,7 @@ impl GpuSampler {
     /// polls the device).
     pub fn read_state_async(&self) -> Result<impl std::future::Future<Output = Result<Vec<f32>>> + use<>> {
         let parts: Vec<(&wgpu::Buffer, u64)> =
-            self.groups.iter().map(|g| (&g.state, g.chains as u64 * self.dim as u64 * 4)).collect();
+            self.groups.iter().map(|g| (&g.state, g.chains as u64 * self.core.dim as u64 * 4)).collect();
         let readback = self.ctx.read_buffers_async(&parts)?;
         Ok(async move { Ok(bytemuck::pod_collect_to_vec(&readback.await?.concat())) })
     }
@@ -631,27 +626,27 @@ impl ChainSampler for GpuSampler {
         for batch in pieces.chunks(DISPATCHES_PER_SUBMIT) {
             self.ctx.submit("sampler steps", |encoder| self.encode_pieces(encoder, batch))?;
         }
-        self.steps_done += steps;
+        self.core.steps_done += steps;
         self.ctx.wait()
     }
 
     fn all_states(&self) -> Result<Vec<f32>> {
-        self.gather(|g| (&g.state, g.chains as u64 * self.dim as u64 * 4))
+        self.gather(|g| (&g.state, g.chains as u64 * self.core.dim as u64 * 4))
     }
 
     fn stats(&self) -> Result<ChainStats> {
         let stats: Vec<u32> = self.gather(|g| (&g.stats, g.chains as u64 * 16))?;
-        let r = self.config.replicas() as u64;
+        let r = self.core.config.replicas() as u64;
         let swaps = if r > 1 { self.gather(|g| (&g.swaps, g.chains as u64 / r * (r - 1) * 4))? } else { Vec::new() };
         Ok(ChainStats::from_kernel_rows(&stats, self.gather(|g| (&g.energies, g.chains as u64 * 4))?, swaps))
     }
 
     fn all_traces(&self) -> Result<Option<Vec<f32>>> {
-        let slots = self.config.trace_slots() as usize;
+        let slots = self.core.config.trace_slots() as usize;
         if slots == 0 {
             return Ok(None);
         }
-        let (d, chains) = (self.dim, self.chain_params.len());
+        let (d, chains) = (self.core.dim, self.core.chain_params.len());
         let list: Vec<(&wgpu::Buffer, u64)> =
             self.groups.iter().map(|g| (&g.trace, (slots * g.chains as usize * d * 4) as u64)).collect();
         let parts = self.ctx.read_buffers(&list)?;
@@ -669,39 +664,29 @@ impl ChainSampler for GpuSampler {
     }
 
     fn set_step_sizes(&mut self, steps: &[f32]) -> Result<()> {
-        super::check_len("step sizes", steps.len(), self.chain_params.len())?;
-        self.chain_params.iter_mut().zip(steps).for_each(|(p, &s)| p[0] = s);
+        self.core.set_step_sizes(steps)?;
         for g in &self.groups {
             let range = g.first as usize..(g.first + g.chains) as usize;
-            self.ctx.queue().write_buffer(&g.chain_params, 0, bytemuck::cast_slice(&self.chain_params[range]));
+            self.ctx.queue().write_buffer(&g.chain_params, 0, bytemuck::cast_slice(&self.core.chain_params[range]));
         }
         Ok(())
     }
 
-    fn step_sizes(&self) -> Vec<f32> {
-        self.chain_params.iter().map(|p| p[0]).collect()
-    }
 
     fn set_dim_scale(&mut self, scale: &[f32]) -> Result<()> {
-        super::check_dim_scale(scale, self.dim)?;
+        super::check_dim_scale(scale, self.core.dim)?;
         self.ctx.queue().write_buffer(&self.dim_scale, 0, bytemuck::cast_slice(scale));
         Ok(())
     }
 
-    fn config(&self) -> &SamplerConfig {
-        &self.config
+    fn chain_state(&self) -> &super::ChainState {
+        &self.core
     }
 
-    fn dim(&self) -> usize {
-        self.dim
-    }
 
-    fn steps_done(&self) -> u32 {
-        self.steps_done
-    }
 
     fn dispatches_per_step(&self) -> f64 {
-        let swaps = self.config.tempering.as_ref().map_or(0.0, |t| self.groups.len() as f64 / t.swap_every as f64);
+        let swaps = self.core.config.tempering.as_ref().map_or(0.0, |t| self.groups.len() as f64 / t.swap_every as f64);
         self.groups.len() as f64 / self.steps_per_dispatch as f64 + swaps
     }
 

@@ -63,9 +63,9 @@ struct Kernels {
 }
 
 pub struct LayeredSampler {
+    /// Settings, dimension, per-chain (step size, beta), steps taken.
+    core: super::ChainState,
     ctx: Arc<GpuContext>,
-    config: SamplerConfig,
-    dim: usize,
     chains: usize,
     kernels: Kernels,
     /// [x | y], [beta grad E(x) | grad E(y)], [E(x) | E(y)], [chains, 4] stats.
@@ -75,7 +75,6 @@ pub struct LayeredSampler {
     stats: wgpu::Buffer,
     chain_params_buffer: wgpu::Buffer,
     dim_scale: wgpu::Buffer,
-    chain_params: Vec<[f32; 2]>,
     params: ParamSlots,
     /// One bind group per kernel (they share one layout).
     bind: wgpu::BindGroup,
@@ -83,7 +82,6 @@ pub struct LayeredSampler {
     passes: Vec<GpuNetwork>,
     _net_buffers: NetBuffers,
     started: bool,
-    steps_done: u32,
 }
 
 /// The network of an energy the layered path runs (a lone `Energy::Net`).
@@ -172,8 +170,7 @@ impl LayeredSampler {
             })??;
         Ok(Self {
             ctx,
-            config,
-            dim,
+            core: super::ChainState::new(config, dim, chain_params),
             chains,
             kernels,
             points,
@@ -182,19 +179,17 @@ impl LayeredSampler {
             stats,
             chain_params_buffer,
             dim_scale,
-            chain_params,
             params,
             bind,
             passes,
             _net_buffers: net_buffers,
             started: false,
-            steps_done: 0,
         })
     }
 
     fn step_params(&self, step: u32) -> (LayeredParams, u32, u32) {
-        let cfg = &self.config;
-        let total = (self.chains * self.dim) as u32;
+        let cfg = &self.core.config;
+        let total = (self.chains * self.core.dim) as u32;
         let max_x = self.ctx.limits().max_compute_workgroups_per_dimension * WG;
         let row = total.min(max_x).div_ceil(WG) * WG;
         let rows = total.div_ceil(row);
@@ -202,7 +197,7 @@ impl LayeredSampler {
         let key = crate::rng::key(cfg.seed);
         let p = LayeredParams {
             n_chains: self.chains as u32,
-            dim: self.dim as u32,
+            dim: self.core.dim as u32,
             chain_offset: cfg.chain_offset,
             step,
             seed: key,
@@ -249,7 +244,7 @@ impl ChainSampler for LayeredSampler {
             let batch = STEPS_PER_SUBMIT.min(steps - done);
             let mut slots = Vec::new();
             for k in 0..batch {
-                let (p, row, rows) = self.step_params(self.steps_done + done + k);
+                let (p, row, rows) = self.step_params(self.core.steps_done + done + k);
                 slots.push((self.params.push(&p), row, rows));
             }
             self.params.flush(&self.ctx);
@@ -262,12 +257,12 @@ impl ChainSampler for LayeredSampler {
             })?;
             done += batch;
         }
-        self.steps_done += steps;
+        self.core.steps_done += steps;
         self.ctx.wait()
     }
 
     fn all_states(&self) -> Result<Vec<f32>> {
-        let bytes = self.ctx.read_buffers(&[(&self.points, (self.chains * self.dim * 4) as u64)])?;
+        let bytes = self.ctx.read_buffers(&[(&self.points, (self.chains * self.core.dim * 4) as u64)])?;
         Ok(bytemuck::pod_collect_to_vec(&bytes[0]))
     }
 
@@ -284,33 +279,23 @@ impl ChainSampler for LayeredSampler {
     }
 
     fn set_step_sizes(&mut self, steps: &[f32]) -> Result<()> {
-        super::check_len("step sizes", steps.len(), self.chains)?;
-        self.chain_params.iter_mut().zip(steps).for_each(|(p, &s)| p[0] = s);
-        self.ctx.queue().write_buffer(&self.chain_params_buffer, 0, bytemuck::cast_slice(&self.chain_params));
+        self.core.set_step_sizes(steps)?;
+        self.ctx.queue().write_buffer(&self.chain_params_buffer, 0, bytemuck::cast_slice(&self.core.chain_params));
         Ok(())
     }
 
-    fn step_sizes(&self) -> Vec<f32> {
-        self.chain_params.iter().map(|p| p[0]).collect()
-    }
 
     fn set_dim_scale(&mut self, scale: &[f32]) -> Result<()> {
-        super::check_dim_scale(scale, self.dim)?;
+        super::check_dim_scale(scale, self.core.dim)?;
         self.ctx.queue().write_buffer(&self.dim_scale, 0, bytemuck::cast_slice(scale));
         Ok(())
     }
 
-    fn config(&self) -> &SamplerConfig {
-        &self.config
+    fn chain_state(&self) -> &super::ChainState {
+        &self.core
     }
 
-    fn dim(&self) -> usize {
-        self.dim
-    }
 
-    fn steps_done(&self) -> u32 {
-        self.steps_done
-    }
 
     fn dispatches_per_step(&self) -> f64 {
         (2 + self.passes.iter().map(GpuNetwork::dispatches).sum::<usize>()) as f64

@@ -94,6 +94,32 @@ impl ChainStats {
     }
 }
 
+/// What every sampler keeps about its chains, whichever executor runs them: the settings, the
+/// dimension, each sampler chain's (step size, inverse temperature) and the steps taken. The
+/// accessor half of [`ChainSampler`] is written once, on it.
+#[derive(Clone, Debug)]
+pub struct ChainState {
+    pub config: SamplerConfig,
+    pub dim: usize,
+    /// [chains * R]: (step size, beta) of each sampler chain, replicas included.
+    pub chain_params: Vec<[f32; 2]>,
+    pub steps_done: u32,
+}
+
+impl ChainState {
+    pub fn new(config: SamplerConfig, dim: usize, chain_params: Vec<[f32; 2]>) -> Self {
+        ChainState { config, dim, chain_params, steps_done: 0 }
+    }
+
+    /// Sets each sampler chain's step size (the executor then uploads `chain_params` if it
+    /// keeps them on a device).
+    pub fn set_step_sizes(&mut self, steps: &[f32]) -> Result<()> {
+        check_len("step sizes", steps.len(), self.chain_params.len())?;
+        self.chain_params.iter_mut().zip(steps).for_each(|(p, &s)| p[0] = s);
+        Ok(())
+    }
+}
+
 /// What every sampler offers, whichever executor runs it.
 pub trait ChainSampler {
     /// Advances every chain by `steps` steps (returns when the work is done).
@@ -106,15 +132,26 @@ pub trait ChainSampler {
     fn all_traces(&self) -> Result<Option<Vec<f32>>>;
     /// Sets each sampler chain's step size (adaptation).
     fn set_step_sizes(&mut self, steps: &[f32]) -> Result<()>;
-    fn step_sizes(&self) -> Vec<f32>;
+    /// The settings, dimension, per-chain parameters and steps taken.
+    #[doc(hidden)]
+    fn chain_state(&self) -> &ChainState;
+    fn step_sizes(&self) -> Vec<f32> {
+        self.chain_state().chain_params.iter().map(|p| p[0]).collect()
+    }
     /// Per-dimension scale: the inverse mass matrix diagonal of HMC and MALA (MALA's
     /// preconditioner), RWMH's proposal scale; ULA uses only its zeros. A scale of 0 fixes the
     /// dimension at its current value in every sampler (conditional sampling).
     fn set_dim_scale(&mut self, scale: &[f32]) -> Result<()>;
-    fn config(&self) -> &SamplerConfig;
-    fn dim(&self) -> usize;
+    fn config(&self) -> &SamplerConfig {
+        &self.chain_state().config
+    }
+    fn dim(&self) -> usize {
+        self.chain_state().dim
+    }
     /// Steps taken so far.
-    fn steps_done(&self) -> u32;
+    fn steps_done(&self) -> u32 {
+        self.chain_state().steps_done
+    }
     /// Kernel dispatches per step (GPU); 0 on the CPU executor.
     fn dispatches_per_step(&self) -> f64;
     /// `"gpu: <adapter>"` or `"cpu: N threads"`.
