@@ -3,7 +3,7 @@
 
 use super::Energy;
 use crate::gpu::{Binding, GpuContext};
-use crate::sampler::gpu::split;
+use crate::gpu::launch::split;
 use crate::{Error, Result};
 use std::sync::Arc;
 

@@ -102,3 +102,9 @@ pub fn check_fits(ctx: &GpuContext, rows: usize, row_floats: usize, what: &str) 
     }
     Ok(())
 }
+
+/// Splits `total` items into consecutive (first, count) pieces of at most `max`: chains or points
+/// over dispatches, steps over dispatches.
+pub(crate) fn split(total: usize, max: usize) -> Vec<(usize, usize)> {
+    (0..total).step_by(max.max(1)).map(|first| (first, max.min(total - first))).collect()
+}

@@ -376,3 +376,18 @@ pub(crate) fn check_initial(initial: &[f32], dim: usize, replicas: usize) -> Res
     }
     Ok(chains)
 }
+
+/// Splits `steps` steps starting at global step `done` into segments that end on swap
+/// boundaries (multiples of `swap_every`); each segment says whether a swap round follows.
+pub(crate) fn segments(done: u32, steps: u32, swap_every: Option<u32>) -> Vec<(u32, u32, Option<u32>)> {
+    let Some(every) = swap_every else { return vec![(done, steps, None)] };
+    let mut out = Vec::new();
+    let (mut at, end) = (done, done + steps);
+    while at < end {
+        let next = ((at / every) + 1) * every;
+        let stop = next.min(end);
+        out.push((at, stop - at, (stop == next).then(|| stop / every - 1)));
+        at = stop;
+    }
+    out
+}

@@ -11,7 +11,7 @@
 //! `log_alpha`); chains depend only on (seed, chain), so the batched schedule differs from the
 //! others only by the GEMM's summation order.
 
-use super::config::{SamplerConfig, SamplerKind, check_initial};
+use super::config::{SamplerConfig, SamplerKind, check_initial, segments};
 use super::{ChainSampler, ChainStats, langevin};
 use crate::Result;
 use crate::energy::lanes::{LANES, Lanes};
@@ -839,21 +839,6 @@ fn trace_slot(cfg: &SamplerConfig, step: u32) -> Option<usize> {
     let done = (step + 1).checked_sub(cfg.trace_start).filter(|&d| d > 0)?;
     (cfg.trace_every > 0 && done % cfg.trace_every == 0 && done / cfg.trace_every <= cfg.trace_slots())
         .then(|| (done / cfg.trace_every - 1) as usize)
-}
-
-/// Splits `steps` steps starting at global step `done` into segments that end on swap
-/// boundaries (multiples of `swap_every`); each segment says whether a swap round follows.
-pub(crate) fn segments(done: u32, steps: u32, swap_every: Option<u32>) -> Vec<(u32, u32, Option<u32>)> {
-    let Some(every) = swap_every else { return vec![(done, steps, None)] };
-    let mut out = Vec::new();
-    let (mut at, end) = (done, done + steps);
-    while at < end {
-        let next = ((at / every) + 1) * every;
-        let stop = next.min(end);
-        out.push((at, stop - at, (stop == next).then(|| stop / every - 1)));
-        at = stop;
-    }
-    out
 }
 
 impl ChainSampler for CpuSampler {

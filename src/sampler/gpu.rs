@@ -7,11 +7,11 @@
 //! 256-byte slots of a uniform buffer selected by dynamic offset. Nothing is read back until the
 //! caller asks.
 
-use super::config::{MlpStrategy, SamplerConfig, SamplerKind, TILED_MIN_WIDTH, check_initial};
-use super::cpu::segments;
+use super::config::{MlpStrategy, SamplerConfig, SamplerKind, TILED_MIN_WIDTH, check_initial, segments};
 use super::{ChainSampler, ChainStats};
 use crate::energy::Energy;
 use crate::energy::image::ImageOptions;
+use crate::gpu::launch::split;
 use crate::gpu::{Binding, GpuContext, Kernel};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -142,11 +142,6 @@ fn uniform(buffer: &wgpu::Buffer, size: usize) -> wgpu::BindingResource<'_> {
 /// Bind group entries numbered in order.
 fn entries(resources: Vec<wgpu::BindingResource<'_>>) -> Vec<wgpu::BindGroupEntry<'_>> {
     resources.into_iter().enumerate().map(|(i, resource)| wgpu::BindGroupEntry { binding: i as u32, resource }).collect()
-}
-
-/// Splits `total` items into consecutive (first, count) pieces of at most `max`.
-pub(crate) fn split(total: usize, max: usize) -> Vec<(usize, usize)> {
-    (0..total).step_by(max.max(1)).map(|first| (first, max.min(total - first))).collect()
 }
 
 /// The network to evaluate with the tiled kernels, when the configuration and energy call for

@@ -8,7 +8,7 @@
 //! network pass for DSM's dE/dx, then a [`GpuJet`] pass for the loss's parameter gradient.
 //! CPU twin: [`super::cpu::CpuTrainer`].
 
-use super::gpu::{STEPS_PER_SUBMIT, SubmitSteps, run_in_submits};
+use super::submit::{STEPS_PER_SUBMIT, SubmitSteps, run_in_submits};
 use super::{Loss, METRIC_FLOATS, StepMetrics, StepSettings, TrainConfig, TrainState, Trainer};
 use crate::gpu::launch::{ParamSlots, WG, bind_group, check_fits, dispatch, workgroups};
 use crate::gpu::{Binding, GpuContext, Kernel};

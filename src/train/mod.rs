@@ -25,6 +25,7 @@ pub mod gpu;
 pub mod layered;
 pub mod run;
 pub mod score;
+pub mod submit;
 pub mod tape;
 
 use crate::energy::mlp::Activation;
