@@ -33,9 +33,14 @@ and prints one table with the ratio ours / the faster peer:
 
 Options: --suite langevin|torchebm|mlp|all, --quick (256 and 1024 chains, <= 50 steps, as
 `ebm bench --quick`), --ebm PATH (also run `PATH bench --backend cpu --suite S --csv ...` and
-join its rows), --csv PATH (the table's rows), --platform cpu|gpu (default cpu; JAX's device).
+join its rows), --csv PATH (the table's rows), --platform cpu|gpu (default cpu; JAX's device),
+--cases NAME:SAMPLER:CHAINS:STEPS[,...] (exactly these cases instead of a suite; NAME is ring8,
+gaussian10, double_wellD (barrier 2, any D) or mlp2x128x128x1; SAMPLER ula, mala or hmc; the
+step size is the suite's for that energy: 0.01, 0.05, 0.01, 0.001), --no-blackjax (the hand-written
+jax.numpy rows only). bench/device/run.sh uses --cases.
 
-Needs: jax, blackjax, numpy (pip install jax blackjax).
+Needs: jax, numpy, and blackjax for the "blackjax" rows (pip install jax blackjax); without
+blackjax those rows are left out with a note and the jax.numpy rows still run.
 """
 import argparse
 import csv
@@ -56,6 +61,9 @@ def parse_args():
     p.add_argument("--ebm", metavar="PATH", help="the ebm binary, to run its CPU executor side by side")
     p.add_argument("--csv", metavar="PATH")
     p.add_argument("--platform", default="cpu", choices=["cpu", "gpu"])
+    p.add_argument("--cases", metavar="NAME:SAMPLER:CHAINS:STEPS[,...]",
+                   help="exactly these cases (e.g. double_well128:hmc:1024:200,ring8:mala:16384:500)")
+    p.add_argument("--no-blackjax", action="store_true", help="leave out the blackjax rows")
     return p.parse_args()
 
 
@@ -64,7 +72,11 @@ os.environ.setdefault("JAX_PLATFORMS", ARGS.platform if ARGS.platform == "cpu" e
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import blackjax  # noqa: E402
+
+try:
+    import blackjax  # noqa: E402
+except ImportError:  # the jax.numpy rows still run; the blackjax rows are left out
+    blackjax = None
 
 
 def ring8_energy(x):
@@ -126,6 +138,43 @@ def cases(suite, quick):
         mlp_counts = [256] if quick else [1024, 16384, 65536]
         energy = mlp_energy(dims)
         out += [("mlp2x128x128x1", energy, 2, "mala", c, None, 0.001, 5e3 if quick else 2e5) for c in mlp_counts]
+    return out
+
+
+STEP_SIZES = {"ring8": 0.01, "gaussian10": 0.05, "double_well": 0.01, "mlp": 0.001}
+
+
+def parse_cases(text):
+    """`--cases`: NAME:SAMPLER:CHAINS:STEPS items, comma-separated, as case tuples."""
+    out = []
+    for item in text.split(","):
+        parts = item.strip().split(":")
+        if len(parts) != 4:
+            raise SystemExit(f"--cases {item!r}: expected NAME:SAMPLER:CHAINS:STEPS")
+        name, sampler, chains, steps = parts
+        if sampler not in ("ula", "mala", "hmc"):
+            raise SystemExit(f"--cases {item!r}: the sampler is ula, mala or hmc")
+        try:
+            chains, steps = int(chains), int(steps)
+        except ValueError:
+            raise SystemExit(f"--cases {item!r}: CHAINS and STEPS are integers") from None
+        if chains < 1 or steps < 1:
+            raise SystemExit(f"--cases {item!r}: CHAINS and STEPS must be at least 1")
+        if name == "ring8":
+            energy, dim, h = ring8_energy, 2, STEP_SIZES["ring8"]
+        elif name == "gaussian10":
+            energy, dim, h = gaussian10_energy, 10, STEP_SIZES["gaussian10"]
+        elif name.startswith("double_well") and name[len("double_well"):].isdigit():
+            energy, dim, h = double_well_energy, int(name[len("double_well"):]), STEP_SIZES["double_well"]
+        elif name.startswith("mlp"):
+            try:
+                dims = [int(d) for d in name[3:].split("x")]
+            except ValueError:
+                raise SystemExit(f"--cases {item!r}: an MLP is mlpD0xD1x...x1") from None
+            energy, dim, h = mlp_energy(dims), dims[0], STEP_SIZES["mlp"]
+        else:
+            raise SystemExit(f"--cases {item!r}: NAME is ring8, gaussian10, double_wellD or mlpD0x...x1")
+        out.append((name, energy, dim, sampler, chains, steps, h, 0.0))
     return out
 
 
@@ -250,40 +299,70 @@ def human(v):
 
 def main():
     suites = ["langevin", "torchebm", "mlp"] if ARGS.suite == "all" else [ARGS.suite]
-    print(f"jax {jax.__version__}, blackjax {blackjax.__version__}, device {jax.devices()[0]}, "
-          f"{os.cpu_count()} CPUs", file=sys.stderr)
+    use_blackjax = blackjax is not None and not ARGS.no_blackjax
+    bj = f"blackjax {blackjax.__version__}" if blackjax is not None else "blackjax not installed"
+    print(f"jax {jax.__version__}, {bj}, device {jax.devices()[0]}, {os.cpu_count()} CPUs", file=sys.stderr)
+    if blackjax is None:
+        print("note: blackjax is not installed: the blackjax rows are left out", file=sys.stderr)
+    if ARGS.cases:
+        if ARGS.ebm:
+            raise SystemExit("--cases and --ebm: give one (--ebm joins the rows of a suite)")
+        suites = ["cases"]
     table = []
     for suite in suites:
         ours = {}
         if ARGS.ebm:
             for r in ebm_rows(ARGS.ebm, suite, ARGS.quick):
                 ours[(r["energy"], r["sampler"], r["chains"])] = r
-        for case in cases(suite, ARGS.quick):
-            peers = [time_case(case, ARGS.quick, False)]
-            if case[3] != "ula":
-                peers.append(time_case(case, ARGS.quick, True))
+        for case in (parse_cases(ARGS.cases) if suite == "cases" else cases(suite, ARGS.quick)):
+            peers = []
+            for kernel in ([False, True] if case[3] != "ula" and use_blackjax else [False]):
+                try:
+                    peers.append(time_case(case, ARGS.quick, kernel))
+                except Exception as e:  # one case failing (out of memory, say) leaves the others
+                    executor = "blackjax" if kernel else "jax"
+                    print(f"  {executor} {case[0]} {case[3]} {case[4]} chains: failed: {type(e).__name__}: {e}",
+                          file=sys.stderr)
+                    failed.append(dict(executor=f"{executor} {jax.default_backend()}", energy=case[0], dim=case[2],
+                                       sampler=case[3], chains=case[4], steps=case[5] or "", seconds="",
+                                       chain_steps_per_s="", ratio="", error=f"{type(e).__name__}: {e}"[:300]))
             for r in peers:
                 print(f"  {r['executor']} {r['energy']} {r['sampler']} {r['chains']} chains: "
                       f"{r['steps']} steps in {r['seconds']:.3f} s ({human(r['chain_steps_per_s'])}/s)", file=sys.stderr)
+            if not peers:
+                write_csv(table, failed)
+                continue
             best = max(r["chain_steps_per_s"] for r in peers)
             mine = ours.get((peers[0]["energy"], peers[0]["sampler"], peers[0]["chains"]))
             if mine:
                 table.append(dict(mine, ratio=f"{mine['chain_steps_per_s'] / best:.2f}"))
             table += [dict(r, ratio="") for r in peers]
-    cols = ["executor", "energy", "dim", "sampler", "chains", "steps", "seconds", "chain_steps_per_s", "ratio"]
+            write_csv(table, failed)  # after every case, so a run stopped half-way keeps its rows
     heads = ["executor", "energy", "dim", "sampler", "chains", "steps", "seconds", "chain-steps/s", "ours/best peer"]
     cells = [[r["executor"], r["energy"], str(r["dim"]), r["sampler"], str(r["chains"]), str(r["steps"]),
               f"{r['seconds']:.3f}", human(r["chain_steps_per_s"]), r["ratio"]] for r in table]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(heads)]
     print("  ".join(h.ljust(w) for h, w in zip(heads, widths)))
     print("  ".join("-" * w for w in widths))
     for c in cells:
         print("  ".join(v.ljust(w) for v, w in zip(c, widths)))
+    write_csv(table, failed)
+    if failed:
+        print(f"note: {len(failed)} case(s) failed (see above)")
+        sys.exit(1)
+
+
+failed = []
+CSV_COLUMNS = ["executor", "energy", "dim", "sampler", "chains", "steps", "seconds", "chain_steps_per_s", "ratio", "error"]
+
+
+def write_csv(table, failed):
+    """--csv: the rows so far (failed cases with their error and no timing)."""
     if ARGS.csv:
         with open(ARGS.csv, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+            w = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
             w.writeheader()
-            w.writerows(table)
+            w.writerows(table + failed)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,21 @@ activation and sign from its metadata, else silu and E = output), --quick (2x128
 per timing, as `ebm bench --steps`), --chains N[,N...] (override the chain counts),
 --step-size H, --seed S, --csv PATH (the same columns as `ebm bench --csv`).
 
+Two more options, for bench/device/run.sh:
+
+  --cases NAME:SAMPLER:CHAINS:STEPS[,...]  exactly these cases instead of the mlp suite. NAME is
+      ring8 (the 2-d mixture of 8 Gaussians, radius 2, std 0.25), double_wellD (barrier 2, any D,
+      as `ebm bench --suite torchebm`) or mlpD0xD1x...x1 (SiLU, default init from --seed);
+      SAMPLER is ula, mala or hmc (10 leapfrog steps of the step size, unit mass, as jax_samplers.py).
+      Step sizes: 0.01 for ring8 and the double well, 0.001 for an MLP (--step-size overrides).
+  --compile  torch.compile one sampler step (the input gradient through torch.func.grad_and_value,
+      the proposal and the Metropolis test, one compiled function called once per step); if that
+      cannot be compiled, the energy alone is compiled and autograd.grad kept (the table says which).
+      The compilation happens in the untimed warm-up. Executor "torch-cuda compile".
+
+A case that fails (out of memory, a compile error) is reported and the others still run; the
+exit status is then 1. The CSV is rewritten after every case.
+
 Needs: torch, safetensors (only for --weights), Python 3.8+.
 """
 import argparse
@@ -127,6 +142,83 @@ def load_mlp(path):
     return model, dims, sign
 
 
+class Ring8(nn.Module):
+    """E(x) = -log of the ring8 mixture (8 Gaussians of std 0.25 on a circle of radius 2), [n, 1]."""
+
+    def __init__(self):
+        super().__init__()
+        t = torch.arange(8, dtype=torch.float32) * (2 * math.pi / 8)
+        self.register_buffer("means", 2.0 * torch.stack([torch.cos(t), torch.sin(t)], dim=1))
+        self.std = 0.25
+        self.in_features = 2
+
+    def forward(self, x):
+        z = (x[:, None, :] - self.means) / self.std
+        log_comp = -0.5 * z.square().sum(-1) - 2 * math.log(self.std) - math.log(2 * math.pi) - math.log(8.0)
+        return -torch.logsumexp(log_comp, dim=1, keepdim=True)
+
+
+class DoubleWell(nn.Module):
+    """E(x) = barrier * sum_i (x_i^2 - 1)^2, [n, 1] (`ebm bench --suite torchebm`'s energy)."""
+
+    def __init__(self, dim, barrier=2.0):
+        super().__init__()
+        self.in_features, self.barrier = dim, barrier
+
+    def forward(self, x):
+        return self.barrier * (x.square() - 1.0).square().sum(-1, keepdim=True)
+
+
+def parse_cases(text, seed):
+    """--cases: (name, model, sign, sampler, chains, steps, step size, weights or 0) tuples."""
+    out, models = [], {}  # one model per name, so --compile compiles each energy once per sampler
+    for item in text.split(","):
+        parts = item.strip().split(":")
+        if len(parts) != 4:
+            raise SystemExit(f"--cases {item!r}: expected NAME:SAMPLER:CHAINS:STEPS")
+        name, sampler, chains, steps = parts
+        if sampler not in ("ula", "mala", "hmc"):
+            raise SystemExit(f"--cases {item!r}: the sampler is ula, mala or hmc")
+        chains, steps = _counts(item, chains, steps)
+        if name in models:
+            model, h, weights = models[name]
+            out.append((name, model, 1.0, sampler, chains, steps, h, weights))
+            continue
+        if name == "ring8":
+            model, h, weights = Ring8(), 0.01, 0
+        elif name.startswith("double_well") and name[len("double_well"):].isdigit():
+            model, h, weights = DoubleWell(int(name[len("double_well"):])), 0.01, 0
+        elif name.startswith("mlp"):
+            try:
+                dims = [int(d) for d in name[3:].split("x")]
+            except ValueError:
+                raise SystemExit(f"--cases {item!r}: an MLP is mlpD0xD1x...x1") from None
+            if len(dims) < 2 or dims[-1] != 1:
+                raise SystemExit(f"--cases {item!r}: an MLP is mlpD0xD1x...x1")
+            torch.manual_seed(seed)
+            model, h = build_mlp(dims), 0.001
+            weights = n_weights(model)
+        else:
+            raise SystemExit(f"--cases {item!r}: NAME is ring8, double_wellD or mlpD0x...x1")
+        models[name] = (model, h, weights)
+        out.append((name, model, 1.0, sampler, chains, steps, h, weights))
+    return out
+
+
+def _counts(item, chains, steps):
+    try:
+        chains, steps = int(chains), int(steps)
+    except ValueError:
+        raise SystemExit(f"--cases {item!r}: CHAINS and STEPS are integers") from None
+    if chains < 1 or steps < 1:
+        raise SystemExit(f"--cases {item!r}: CHAINS and STEPS must be at least 1")
+    return chains, steps
+
+
+def in_features(model):
+    return model[0].in_features if isinstance(model, nn.Sequential) else model.in_features
+
+
 def n_weights(model):
     return sum(m.in_features * m.out_features for m in model if isinstance(m, nn.Linear))
 
@@ -176,6 +268,103 @@ def mala(model, x, steps, step_size, sign):
     return x, accepted
 
 
+def hmc(model, x, steps, step_size, sign, leapfrog=10):
+    """HMC with `leapfrog` leapfrog steps of `step_size`, unit mass, all chains at once (as
+    jax_samplers.py's hand-written HMC). Returns (x, accepted moves per chain)."""
+    h = step_size
+    energy, grad = energy_and_grad(model, x, sign)
+    accepted = torch.zeros(x.shape[0], device=x.device)
+    for _ in range(steps):
+        p0 = torch.randn_like(x)
+        q, p, grad_q = x, p0, grad
+        for _ in range(leapfrog):
+            p = p - 0.5 * h * grad_q
+            q = q + h * p
+            energy_q, grad_q = energy_and_grad(model, q, sign)
+            p = p - 0.5 * h * grad_q
+        log_alpha = energy - energy_q + 0.5 * p0.square().sum(-1) - 0.5 * p.square().sum(-1)
+        accept = torch.rand_like(log_alpha).log() <= log_alpha
+        x = torch.where(accept[:, None], q, x)
+        grad = torch.where(accept[:, None], grad_q, grad)
+        energy = torch.where(accept, energy_q, energy)
+        accepted += accept
+    return x, accepted
+
+
+# --- torch.compile: one compiled function per sampler step -------------------------------------
+
+def compiled_sampler(kind, model, sign, step_size, leapfrog=10):
+    """A sampler (model, x, steps, step_size, sign) -> (x, accepted) whose step is one function
+    compiled by torch.compile, the gradient through torch.func.grad_and_value."""
+    h, noise_scale = step_size, math.sqrt(2.0 * step_size)
+
+    def energies(z):
+        e = sign * model(z).squeeze(-1)
+        return e.sum(), e
+
+    value_grad = torch.func.grad_and_value(energies, has_aux=True)
+
+    def eg(z):
+        g, (_, e) = value_grad(z)
+        return e, g
+
+    def ula_step(x):
+        g, _ = value_grad(x)
+        return x - h * g + noise_scale * torch.randn_like(x)
+
+    def mala_step(x, e, g):
+        y = x - h * g + noise_scale * torch.randn_like(x)
+        ey, gy = eg(y)
+        forward = (y - x + h * g).square().sum(-1)
+        backward = (x - y + h * gy).square().sum(-1)
+        log_alpha = e - ey + (forward - backward) / (4.0 * h)
+        accept = torch.rand_like(log_alpha).log() <= log_alpha
+        return (torch.where(accept[:, None], y, x), torch.where(accept, ey, e), torch.where(accept[:, None], gy, g),
+                accept)
+
+    def hmc_step(x, e, g):
+        p0 = torch.randn_like(x)
+        q, p, gq, eq = x, p0, g, e
+        for _ in range(leapfrog):
+            p = p - 0.5 * h * gq
+            q = q + h * p
+            eq, gq = eg(q)
+            p = p - 0.5 * h * gq
+        log_alpha = e - eq + 0.5 * p0.square().sum(-1) - 0.5 * p.square().sum(-1)
+        accept = torch.rand_like(log_alpha).log() <= log_alpha
+        return (torch.where(accept[:, None], q, x), torch.where(accept, eq, e), torch.where(accept[:, None], gq, g),
+                accept)
+
+    if kind == "ula":
+        step = torch.compile(ula_step)
+
+        def run(model_, x, steps, step_size_, sign_):
+            for _ in range(steps):
+                x = step(x)
+            return x, None
+        return run
+    step = torch.compile(mala_step if kind == "mala" else hmc_step)
+
+    def run(model_, x, steps, step_size_, sign_):
+        e, g = eg(x)
+        accepted = torch.zeros(x.shape[0], device=x.device)
+        for _ in range(steps):
+            x, e, g, accept = step(x, e, g)
+            accepted += accept
+        return x, accepted
+    return run
+
+
+def compiled_energy_sampler(kind, model):
+    """The fallback of --compile: the eager loop on the energy compiled by torch.compile."""
+    compiled = torch.compile(model)
+    eager = {"ula": ula, "mala": mala, "hmc": hmc}[kind]
+
+    def run(model_, x, steps, step_size, sign):
+        return eager(compiled, x, steps, step_size, sign)
+    return run
+
+
 def synchronize(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -199,7 +388,8 @@ def si(x):
 
 def table(rows):
     cells = [[r["executor"], r["energy"], str(r["dim"]), r["sampler"], str(r["chains"]), str(r["steps"]),
-              f"{r['seconds']:.3f}", si(r["rate"]), "-", f"{r['gflops']:.2f}", "-"] for r in rows]
+              f"{r['seconds']:.3f}", si(r["rate"]), "-", "-" if r["gflops"] is None else f"{r['gflops']:.2f}", "-"]
+             for r in rows]
     widths = [max(len(c) for c in col) for col in zip(HEADERS, *cells)]
     left = (0, 1, 3)  # text columns left-aligned, numbers right-aligned
 
@@ -223,6 +413,9 @@ def main():
     p.add_argument("--step-size", type=float, default=STEP_SIZE, help=f"default: {STEP_SIZE}, as ebm bench")
     p.add_argument("--seed", type=int, default=SEED, help="random init of the networks, initial states, noise")
     p.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
+    p.add_argument("--cases", metavar="NAME:SAMPLER:CHAINS:STEPS[,...]",
+                   help="exactly these cases (ring8, double_wellD, mlpD0x...x1; ula, mala, hmc)")
+    p.add_argument("--compile", action="store_true", help="torch.compile each sampler step")
     a = p.parse_args()
 
     if a.threads:
@@ -230,61 +423,118 @@ def main():
     torch.manual_seed(a.seed)
     device = torch.device(a.device)
     if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: torch sees no CUDA device")
         where = f"cuda: {torch.cuda.get_device_name(device)}"
     else:
         where = f"cpu: {torch.get_num_threads()} threads"
-    print(f"torch {torch.__version__} (eager, autograd.grad every step); {where}")
+    how = "torch.compile of each step" if a.compile else "eager, autograd.grad every step"
+    print(f"torch {torch.__version__} ({how}); {where}")
 
-    suite = QUICK_SUITE if a.quick else SUITE
-    networks = []  # (name, model, sign, chain counts, work)
-    if a.weights:
-        for path in a.weights:
-            model, dims, sign = load_mlp(path)
-            match = [(c, w) for d, c, w in suite if list(d) == dims]
-            counts, work = match[0] if match else ((256,) if a.quick else (1024,), WORK_X_WEIGHTS / n_weights(model))
-            networks.append((f"mlp{'x'.join(map(str, dims))}", model, sign, counts, work))
+    # (name, model, sign, sampler, chains, steps, step size, weights)
+    cases = []
+    if a.cases:
+        if a.weights:
+            p.error("--cases builds its own energies: give --cases or --weights, not both")
+        cases = [(n, m, s, k, c, a.steps or st, a.step_size if a.step_size != STEP_SIZE else h, w)
+                 for n, m, s, k, c, st, h, w in parse_cases(a.cases, a.seed)]
     else:
-        for dims, counts, work in suite:
-            networks.append((f"mlp{'x'.join(map(str, dims))}", build_mlp(dims), 1.0, counts, work))
-    if a.chains:
-        networks = [(n, m, s, tuple(int(c) for c in a.chains.split(",")), w) for n, m, s, _, w in networks]
+        suite = QUICK_SUITE if a.quick else SUITE
+        networks = []  # (name, model, sign, chain counts, work)
+        if a.weights:
+            for path in a.weights:
+                model, dims, sign = load_mlp(path)
+                match = [(c, w) for d, c, w in suite if list(d) == dims]
+                counts, work = match[0] if match else ((256,) if a.quick else (1024,), WORK_X_WEIGHTS / n_weights(model))
+                networks.append((f"mlp{'x'.join(map(str, dims))}", model, sign, counts, work))
+        else:
+            for dims, counts, work in suite:
+                networks.append((f"mlp{'x'.join(map(str, dims))}", build_mlp(dims), 1.0, counts, work))
+        if a.chains:
+            networks = [(n, m, s, tuple(int(c) for c in a.chains.split(",")), w) for n, m, s, _, w in networks]
+        for name, model, sign, counts, work in networks:
+            for chains in counts:
+                steps = a.steps or default_steps(work, chains, a.quick)
+                cases.append((name, model, sign, a.sampler, chains, steps, a.step_size, n_weights(model)))
 
-    sampler = {"mala": mala, "ula": ula}[a.sampler]
-    executor = f"torch-{device.type}"
-    rows, non_finite = [], 0
-    for name, model, sign, counts, work in networks:
+    executor = f"torch-{device.type}" + (" compile" if a.compile else "")
+    rows, failed, non_finite = [], [], 0
+    compiled = {}  # (model id, sampler, step size) -> sampler: one compilation per energy and sampler
+    for name, model, sign, kind, chains, steps, step_size, weights in cases:
         model = model.to(device).requires_grad_(False)
-        dim, flops = model[0].in_features, 4 * n_weights(model)
-        for chains in counts:
-            steps = a.steps or default_steps(work, chains, a.quick)
+        dim, flops = in_features(model), 4 * weights
+        label = f"{executor}  {name} {kind.upper()} {chains} chains"
+        try:
+            how = ""
+            sampler = {"mala": mala, "ula": ula, "hmc": hmc}[kind]
             warm = max(-(-steps // 10), 2)
             x = torch.randn(chains, dim, device=device)
-            x, _ = sampler(model, x, warm, a.step_size, sign)  # warm-up, untimed
+            if a.compile:
+                key = (id(model), kind, step_size)
+                if key not in compiled:
+                    compiled[key] = (compiled_sampler(kind, model, sign, step_size), "step")
+                sampler, how = compiled[key]
+                start = time.perf_counter()
+                try:
+                    x, _ = sampler(model, x, warm, step_size, sign)  # warm-up and compilation, untimed
+                except Exception as e:  # noqa: BLE001 - fall back to compiling the energy alone
+                    print(f"  {label}: the compiled step failed ({type(e).__name__}: {str(e)[:200]}); "
+                          "compiling the energy alone", file=sys.stderr)
+                    compiled[key] = (compiled_energy_sampler(kind, model), "energy")
+                    sampler, how = compiled[key]
+                    x = torch.randn(chains, dim, device=device)
+                    x, _ = sampler(model, x, warm, step_size, sign)
+                synchronize(device)
+                print(f"  {label}: compiled ({how}) and warmed up in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+            else:
+                x, _ = sampler(model, x, warm, step_size, sign)  # warm-up, untimed
             synchronize(device)
             start = time.perf_counter()
-            x, accepted = sampler(model, x, steps, a.step_size, sign)
+            x, accepted = sampler(model, x, steps, step_size, sign)
             synchronize(device)
             seconds = time.perf_counter() - start
-            rate = chains * steps / seconds
-            non_finite += int((~torch.isfinite(x).all(-1)).sum())
-            acc = "" if accepted is None else f", acceptance {accepted.mean().item() / steps:.3f}"
-            print(f"  {executor}  {name} {a.sampler.upper()} {chains} chains: {steps} steps in {seconds:.3f} s ({si(rate)}/s){acc}",
-                  file=sys.stderr)
-            rows.append(dict(executor=executor, energy=name, dim=dim, sampler=a.sampler, chains=chains, steps=steps,
-                             seconds=seconds, rate=rate, gflops=flops * rate / 1e9))
+        except Exception as e:  # noqa: BLE001 - one case failing leaves the others
+            print(f"  {label}: failed: {type(e).__name__}: {str(e)[:300]}", file=sys.stderr)
+            failed.append(dict(executor=executor, energy=name, dim=dim, sampler=kind, chains=chains, steps=steps,
+                               error=f"{type(e).__name__}: {e}"[:300]))
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            write_csv(a.csv, rows, failed)
+            continue
+        rate = chains * steps / seconds
+        non_finite += int((~torch.isfinite(x).all(-1)).sum())
+        acc = "" if accepted is None else f", acceptance {accepted.mean().item() / steps:.3f}"
+        print(f"  {label}: {steps} steps in {seconds:.3f} s ({si(rate)}/s){acc}", file=sys.stderr)
+        rows.append(dict(executor=executor, energy=name, dim=dim, sampler=kind, chains=chains, steps=steps,
+                         seconds=seconds, rate=rate, gflops=flops * rate / 1e9 if flops else None,
+                         compiled=how))
+        write_csv(a.csv, rows, failed)  # after every case, so a run stopped half-way keeps its rows
+        del x
 
     print()
     print(table(rows), end="")
     if non_finite:
         print(f"note: {non_finite} chains ended with a non-finite state; their cases may read fast")
     if a.csv:
-        with open(a.csv, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(CSV_HEADERS)
-            for r in rows:
-                w.writerow([r["executor"], r["energy"], r["dim"], r["sampler"], r["chains"], r["steps"],
-                            r["seconds"], r["rate"], "", r["gflops"], ""])
         print(f"wrote {a.csv}")
+    if failed:
+        print(f"note: {len(failed)} case(s) failed (see above)")
+        sys.exit(1)
+
+
+def write_csv(path, rows, failed):
+    """--csv: the table's rows (ebm bench's columns, then how it was compiled and any error)."""
+    if not path:
+        return
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_HEADERS + ["compiled", "error"])
+        for r in rows:
+            w.writerow([r["executor"], r["energy"], r["dim"], r["sampler"], r["chains"], r["steps"],
+                        r["seconds"], r["rate"], "", "" if r["gflops"] is None else r["gflops"], "", r["compiled"], ""])
+        for r in failed:
+            w.writerow([r["executor"], r["energy"], r["dim"], r["sampler"], r["chains"], r["steps"],
+                        "", "", "", "", "", "", r["error"]])
 
 
 if __name__ == "__main__":

@@ -43,7 +43,12 @@ Without --weights the network gets PyTorch's default initialisation from --seed 
 another network). Options: --device cpu|cuda (default cuda if available), --threads N
 (torch.set_num_threads), --weights FILE.safetensors, --net SPEC, --sampler ula|mala|both (default
 both), --chains N[,N...], --budget CHAIN_STEPS, --steps K (fixed steps per timing), --quick (128
-chains, at most 50 steps), --step-size H, --seed S, --csv PATH.
+chains, at most 50 steps), --step-size H, --seed S, --csv PATH, --compile (torch.compile one
+sampler step: the input gradient through torch.func.grad_and_value, the proposal and the
+Metropolis test in one compiled function; if that cannot be compiled, the network alone is compiled
+and autograd.grad kept; compilation in the untimed warm-up; executor "torch-cuda compile").
+A case that fails is reported and the others still run (exit status 1); the CSV is rewritten
+after every case.
 
 Needs: torch, safetensors (only for --weights), Python 3.8+.
 """
@@ -270,6 +275,61 @@ def mala(model, head, x, steps, step_size):
     return x, accepted
 
 
+def compiled_sampler(kind, model, head, step_size):
+    """--compile: a sampler (model, head, x, steps, step_size) -> (x, accepted) whose step is one
+    function compiled by torch.compile, the input gradient through torch.func.grad_and_value."""
+    h, noise_scale = step_size, math.sqrt(2.0 * step_size)
+
+    def energies(z):
+        e = energy_of(head, model(z))
+        return e.sum(), e
+
+    value_grad = torch.func.grad_and_value(energies, has_aux=True)
+
+    def ula_step(x):
+        g, _ = value_grad(x)
+        return x - h * g + noise_scale * torch.randn_like(x)
+
+    def mala_step(x, e, g):
+        y = x - h * g + noise_scale * torch.randn_like(x)
+        gy, (_, ey) = value_grad(y)
+        forward = (y - x + h * g).square().flatten(1).sum(-1)
+        backward = (x - y + h * gy).square().flatten(1).sum(-1)
+        log_alpha = e - ey + (forward - backward) / (4.0 * h)
+        accept = torch.rand_like(log_alpha).log() <= log_alpha
+        keep = accept.view(-1, *([1] * (x.dim() - 1)))
+        return torch.where(keep, y, x), torch.where(accept, ey, e), torch.where(keep, gy, g), accept
+
+    if kind == "ula":
+        step = torch.compile(ula_step)
+
+        def run(model_, head_, x, steps, step_size_):
+            for _ in range(steps):
+                x = step(x)
+            return x, None
+        return run
+    step = torch.compile(mala_step)
+
+    def run(model_, head_, x, steps, step_size_):
+        g, (_, e) = value_grad(x)
+        accepted = torch.zeros(x.shape[0], device=x.device)
+        for _ in range(steps):
+            x, e, g, accept = step(x, e, g)
+            accepted += accept
+        return x, accepted
+    return run
+
+
+def compiled_network_sampler(kind, model):
+    """The fallback of --compile: the eager loop on the network compiled by torch.compile."""
+    compiled = torch.compile(model)
+    eager = {"ula": ula, "mala": mala}[kind]
+
+    def run(model_, head, x, steps, step_size):
+        return eager(compiled, head, x, steps, step_size)
+    return run
+
+
 def synchronize(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -323,6 +383,7 @@ def main():
     p.add_argument("--step-size", type=float, default=STEP_SIZE, help=f"default: {STEP_SIZE}")
     p.add_argument("--seed", type=int, default=SEED, help="random init of the network, initial states, noise")
     p.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
+    p.add_argument("--compile", action="store_true", help="torch.compile each sampler step")
     a = p.parse_args()
     if a.weights and a.net:
         p.error("--weights carries its own spec; give --weights or --net, not both")
@@ -351,7 +412,10 @@ def main():
         where, executor = f"cuda: {torch.cuda.get_device_name(device)}", "torch-cuda"
     else:
         where, executor = f"cpu: {torch.get_num_threads()} threads", f"torch-cpu({torch.get_num_threads()} threads)"
-    print(f"torch {torch.__version__} (eager, autograd.grad every step); {where}")
+    if a.compile:
+        executor += " compile"
+    how = "torch.compile of each step" if a.compile else "eager, autograd.grad every step"
+    print(f"torch {torch.__version__} ({how}); {where}")
 
     if a.weights:
         net = load_net(a.weights)
@@ -374,39 +438,79 @@ def main():
     flops = 4 * net.macs  # forward + input gradient
     model = net.model.to(device).requires_grad_(False)
     samplers = ["ula", "mala"] if a.sampler == "both" else [a.sampler]
-    rows, non_finite = [], 0
+    rows, failed, non_finite = [], [], 0
     for sampler in samplers:
-        run = {"ula": ula, "mala": mala}[sampler]
+        # One compiled step per sampler, shared by the chain counts (a new count may recompile).
+        step_fn = compiled_sampler(sampler, model, net.head, a.step_size) if a.compile else None
         for chains in counts:
             steps = a.steps or default_steps(budget, chains, a.quick)
-            warm = max(-(-steps // 10), 2)
-            x = torch.randn(chains, *net.input_shape, device=device)
-            x, _ = run(model, net.head, x, warm, a.step_size)  # warm-up, untimed
-            synchronize(device)
-            start = time.perf_counter()
-            x, accepted = run(model, net.head, x, steps, a.step_size)
-            synchronize(device)
-            seconds = time.perf_counter() - start
+            label = f"{executor}  {name} {sampler.upper()} {chains} chains"
+            try:
+                run, how = {"ula": ula, "mala": mala}[sampler], ""
+                warm = max(-(-steps // 10), 2)
+                x = torch.randn(chains, *net.input_shape, device=device)
+                start = time.perf_counter()
+                if a.compile:
+                    run, how = step_fn, "step"
+                    try:
+                        x, _ = run(model, net.head, x, warm, a.step_size)  # compilation and warm-up, untimed
+                    except Exception as e:  # noqa: BLE001 - fall back to compiling the network alone
+                        print(f"  {label}: the compiled step failed ({type(e).__name__}: {str(e)[:200]}); "
+                              "compiling the network alone", file=sys.stderr)
+                        run, how = compiled_network_sampler(sampler, model), "network"
+                        step_fn = run
+                        x = torch.randn(chains, *net.input_shape, device=device)
+                        x, _ = run(model, net.head, x, warm, a.step_size)
+                    synchronize(device)
+                    print(f"  {label}: compiled ({how}) and warmed up in {time.perf_counter() - start:.1f} s",
+                          file=sys.stderr)
+                else:
+                    x, _ = run(model, net.head, x, warm, a.step_size)  # warm-up, untimed
+                synchronize(device)
+                start = time.perf_counter()
+                x, accepted = run(model, net.head, x, steps, a.step_size)
+                synchronize(device)
+                seconds = time.perf_counter() - start
+            except Exception as e:  # noqa: BLE001 - one case failing leaves the others
+                print(f"  {label}: failed: {type(e).__name__}: {str(e)[:300]}", file=sys.stderr)
+                failed.append(dict(executor=executor, workload=f"{name} {sampler}", chains=chains, steps=steps,
+                                   error=f"{type(e).__name__}: {e}"[:300]))
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                write_csv(a.csv, rows, failed)
+                continue
             rate = chains * steps / seconds
             non_finite += int((~torch.isfinite(x.flatten(1)).all(-1)).sum())
             acc = "" if accepted is None else f", acceptance {accepted.mean().item() / steps:.3f}"
-            print(f"  {executor}  {name} {sampler.upper()} {chains} chains: {steps} steps in {seconds:.3f} s "
-                  f"({si(rate)}/s){acc}", file=sys.stderr)
+            print(f"  {label}: {steps} steps in {seconds:.3f} s ({si(rate)}/s){acc}", file=sys.stderr)
             rows.append(dict(executor=executor, workload=f"{name} {sampler}", chains=chains, steps=steps,
-                             seconds=seconds, rate=rate, gflops=flops * rate / 1e9))
+                             seconds=seconds, rate=rate, gflops=flops * rate / 1e9, compiled=how))
+            write_csv(a.csv, rows, failed)  # after every case, so a run stopped half-way keeps its rows
+            del x
 
     print()
     print(table(rows), end="")
     if non_finite:
         print(f"note: {non_finite} chains ended with a non-finite state; their cases may read fast")
     if a.csv:
-        with open(a.csv, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(CSV_HEADERS)
-            for r in rows:
-                w.writerow(["nn", r["executor"], r["workload"], r["chains"], r["steps"], r["seconds"], r["rate"],
-                            r["gflops"]])
         print(f"wrote {a.csv}")
+    if failed:
+        print(f"note: {len(failed)} case(s) failed (see above)")
+        sys.exit(1)
+
+
+def write_csv(path, rows, failed):
+    """--csv: the table's rows, then how it was compiled and any error."""
+    if not path:
+        return
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_HEADERS + ["compiled", "error"])
+        for r in rows:
+            w.writerow(["nn", r["executor"], r["workload"], r["chains"], r["steps"], r["seconds"], r["rate"],
+                        r["gflops"], r["compiled"], ""])
+        for r in failed:
+            w.writerow(["nn", r["executor"], r["workload"], r["chains"], r["steps"], "", "", "", "", r["error"]])
 
 
 if __name__ == "__main__":
