@@ -30,11 +30,13 @@
 pub use crate::energy::Energy;
 pub use crate::energy::image::{ImageDensity, ImageOptions};
 pub use crate::energy::spec::resolve_energy;
-pub use crate::nn::{Architecture, Network};
 pub use crate::gpu::{Backend, ExecutorChoice, GpuContext, Readback};
+pub use crate::nn::{Architecture, Network};
 pub use crate::rng::initial_states;
 pub use crate::sampler::cpu::CpuSampler;
 pub use crate::sampler::gpu::GpuSampler;
-pub use crate::sampler::{ChainSampler, DispatchTuning, MlpStrategy, SamplerBuilder, SamplerConfig, SamplerKind, Tempering};
+pub use crate::sampler::{
+    ChainSampler, DispatchTuning, MlpStrategy, SamplerBuilder, SamplerConfig, SamplerKind, Tempering,
+};
 pub use crate::{Error, Result};
 pub use wgpu;

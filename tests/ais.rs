@@ -40,7 +40,10 @@ fn trap() -> (Rbm, Vec<f32>) {
 }
 
 fn settings(runs: usize, betas: usize, seed: u64) -> LogZConfig {
-    LogZConfig { ais: AisConfig { runs, schedule: BetaSchedule::Piecewise(betas), seed, first_run: 0 }, chain_steps: 500 }
+    LogZConfig {
+        ais: AisConfig { runs, schedule: BetaSchedule::Piecewise(betas), seed, first_run: 0 },
+        chain_steps: 500,
+    }
 }
 
 /// The trap is real (forward AIS from the base-rate model alone is off by more than 5 nats),
@@ -55,10 +58,17 @@ fn default_evaluation_finds_a_spurious_high_entropy_mode() {
         eprintln!("{} base: {:.4} +- {:.4}", b.name(), f.log_z, f.std_err);
     }
     let rev = &r.reverse.as_ref().unwrap().1;
-    eprintln!("reverse: {:.4} +- {:.4}; exact {exact:.4}; reported {:.4} in {:?}", rev.log_z, rev.std_err, r.log_z, r.interval);
+    eprintln!(
+        "reverse: {:.4} +- {:.4}; exact {exact:.4}; reported {:.4} in {:?}",
+        rev.log_z, rev.std_err, r.log_z, r.interval
+    );
     eprintln!("warnings: {:#?}", r.warnings);
     let base_rate = &r.forward.iter().find(|(b, _)| *b == Base::BaseRate).unwrap().1;
-    assert!(base_rate.log_z < exact - 5.0, "the trap does not catch the base-rate runs: {} vs exact {exact}", base_rate.log_z);
+    assert!(
+        base_rate.log_z < exact - 5.0,
+        "the trap does not catch the base-rate runs: {} vs exact {exact}",
+        base_rate.log_z
+    );
     let flagged = r.warnings.iter().any(|w| w.contains("base-rate") && w.contains("uniform") && w.contains("larger"));
     let largest = r.forward.iter().map(|f| f.1.log_z).fold(f64::NEG_INFINITY, f64::max);
     assert!((r.log_z - exact).abs() < 0.5, "log Z {} exact {exact}", r.log_z);
@@ -111,7 +121,9 @@ fn report_flags_disagreement_and_keeps_the_larger_log_z() {
         direction: d,
         log_weights: vec![],
     };
-    let f = |a: f64, b: f64| vec![(Base::BaseRate, est(a, Direction::Forward)), (Base::Uniform, est(b, Direction::Forward))];
+    let f = |a: f64, b: f64| {
+        vec![(Base::BaseRate, est(a, Direction::Forward)), (Base::Uniform, est(b, Direction::Forward))]
+    };
     let ok = ais::report(f(10.1, 10.0), Some(("exact samples".into(), est(10.2, Direction::Reverse)))).unwrap();
     assert!(ok.warnings.is_empty() && ok.log_z == 10.0 && ok.interval == Some((10.0, 10.2)), "{ok:?}");
     let split = ais::report(f(217.05, 243.8), None).unwrap();
@@ -164,7 +176,9 @@ fn exact_log_z_enumerates_a_small_visible_layer() {
         .map(|s| {
             let v = |i: usize| ((s >> i) & 1) as f64;
             let bv = (0..nv).map(|i| b[i] as f64 * v(i)).sum::<f64>();
-            bv + (0..40).map(|j| softplus_f64(c[j] as f64 + (0..nv).map(|i| w[j * nv + i] as f64 * v(i)).sum::<f64>())).sum::<f64>()
+            bv + (0..40)
+                .map(|j| softplus_f64(c[j] as f64 + (0..nv).map(|i| w[j * nv + i] as f64 * v(i)).sum::<f64>()))
+                .sum::<f64>()
         })
         .collect();
     let m = terms.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -197,14 +211,34 @@ fn ais_variants_gpu_match_cpu() {
         let samples = logz::exact_samples(&rbm, 0, 40, 3).unwrap();
         for base in [Base::BaseRate, Base::Uniform] {
             let biases = base.biases(&data, 21, visible).unwrap();
-            let (g, c) = (ais::ais_gpu(&ctx, &rbm, &biases, &config).unwrap(), ais::ais_cpu(&rbm, &biases, &config).unwrap());
+            let (g, c) =
+                (ais::ais_gpu(&ctx, &rbm, &biases, &config).unwrap(), ais::ais_cpu(&rbm, &biases, &config).unwrap());
             let (gr, cr) = (
                 ais::reverse_ais_gpu(&ctx, &rbm, &biases, &config, &samples).unwrap(),
                 ais::reverse_ais_cpu(&rbm, &biases, &config, &samples).unwrap(),
             );
-            eprintln!("{visible:?} {}: forward gpu {:.5} cpu {:.5}; reverse gpu {:.5} cpu {:.5}", base.name(), g.log_z, c.log_z, gr.log_z, cr.log_z);
-            assert!((g.log_z - c.log_z).abs() < 1e-2, "{visible:?} {} forward: gpu {} cpu {}", base.name(), g.log_z, c.log_z);
-            assert!((gr.log_z - cr.log_z).abs() < 1e-2, "{visible:?} {} reverse: gpu {} cpu {}", base.name(), gr.log_z, cr.log_z);
+            eprintln!(
+                "{visible:?} {}: forward gpu {:.5} cpu {:.5}; reverse gpu {:.5} cpu {:.5}",
+                base.name(),
+                g.log_z,
+                c.log_z,
+                gr.log_z,
+                cr.log_z
+            );
+            assert!(
+                (g.log_z - c.log_z).abs() < 1e-2,
+                "{visible:?} {} forward: gpu {} cpu {}",
+                base.name(),
+                g.log_z,
+                c.log_z
+            );
+            assert!(
+                (gr.log_z - cr.log_z).abs() < 1e-2,
+                "{visible:?} {} reverse: gpu {} cpu {}",
+                base.name(),
+                gr.log_z,
+                cr.log_z
+            );
             // Run by run: all but rare ties agree to rounding.
             let close = |a: &[f64], b: &[f64]| a.iter().zip(b).filter(|(x, y)| (*x - *y).abs() < 1e-3).count();
             assert!(close(&g.log_weights, &c.log_weights) >= 36 && close(&gr.log_weights, &cr.log_weights) >= 36);
@@ -224,7 +258,9 @@ fn gaussian_pseudo_likelihood_matches_the_closed_form() {
     for (r, v) in data.chunks(nv).enumerate() {
         let u = rng::uniform4(11, r as u32, 0, Stream::Accept, 0)[0];
         let i = ((u * nv as f32) as usize).min(nv - 1);
-        let a: Vec<f64> = (0..3).map(|j| c[j] as f64 + (0..nv).filter(|&k| k != i).map(|k| w[j * nv + k] as f64 * v[k] as f64).sum::<f64>()).collect();
+        let a: Vec<f64> = (0..3)
+            .map(|j| c[j] as f64 + (0..nv).filter(|&k| k != i).map(|k| w[j * nv + k] as f64 * v[k] as f64).sum::<f64>())
+            .collect();
         // p(t) = sum_h exp(h.a + m_h^2/2 - b_i^2/2 ...) N(t; m_h, 1) up to a common factor, m_h = b_i + W_:i.h.
         let (mut num, mut den) = (0.0, 0.0);
         for h in 0..8u32 {
@@ -253,10 +289,26 @@ fn rbm_eval_cli_refuses_bad_ais_flags_and_reports_every_estimate() {
     let _ = std::fs::remove_dir_all(&dir);
     let (d, run) = (common::digits_dir(), dir.to_str().unwrap().to_string());
     let data = d.to_str().unwrap();
-    let o = ebm(&["rbm", "train", "--data", data, "--binarize", "threshold", "--hidden", "4", "--epochs", "1", "--backend", "cpu", "--run-dir", &run]);
+    let o = ebm(&[
+        "rbm",
+        "train",
+        "--data",
+        data,
+        "--binarize",
+        "threshold",
+        "--hidden",
+        "4",
+        "--epochs",
+        "1",
+        "--backend",
+        "cpu",
+        "--run-dir",
+        &run,
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let eval = |extra: &[&str]| {
-        let mut args = vec!["rbm", "eval", "--run-dir", &run, "--data", data, "--binarize", "threshold", "--backend", "cpu"];
+        let mut args =
+            vec!["rbm", "eval", "--run-dir", &run, "--data", data, "--binarize", "threshold", "--backend", "cpu"];
         args.extend_from_slice(extra);
         ebm(&args)
     };
@@ -265,11 +317,20 @@ fn rbm_eval_cli_refuses_bad_ais_flags_and_reports_every_estimate() {
     assert!(!o.status.success() && err.contains("--betas 1") && err.contains("at least 100"), "{err}");
     let o = eval(&["--ais-runs", "4000000000"]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && o.status.code().is_some() && err.contains("--ais-runs 4000000000") && err.contains("GB"), "{err}");
+    assert!(
+        !o.status.success() && o.status.code().is_some() && err.contains("--ais-runs 4000000000") && err.contains("GB"),
+        "{err}"
+    );
     let o = eval(&["--ais-runs", "20", "--betas", "200"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for want in ["from the base-rate base", "from the uniform base", "reverse AIS from exact samples", "exact log Z is available", "test pseudo-likelihood"] {
+    for want in [
+        "from the base-rate base",
+        "from the uniform base",
+        "reverse AIS from exact samples",
+        "exact log Z is available",
+        "test pseudo-likelihood",
+    ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -286,18 +347,53 @@ fn ais_shards_joined_equal_one_run() {
     let (d, run) = (common::digits_dir(), dir.join("run").to_str().unwrap().to_string());
     let data = d.to_str().unwrap();
     // 24 hidden units: the reverse check starts from Gibbs chains (more than 20 for exact samples).
-    let o = ebm(&["rbm", "train", "--data", data, "--binarize", "threshold", "--hidden", "24", "--epochs", "1", "--backend", "cpu", "--run-dir", &run]);
+    let o = ebm(&[
+        "rbm",
+        "train",
+        "--data",
+        data,
+        "--binarize",
+        "threshold",
+        "--hidden",
+        "24",
+        "--epochs",
+        "1",
+        "--backend",
+        "cpu",
+        "--run-dir",
+        &run,
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let backends: &[&str] = if common::gpu().is_some() { &["cpu", "gpu"] } else { &["cpu"] };
     for backend in backends {
         let eval = |extra: &[&str]| {
-            let mut args = vec!["rbm", "eval", "--run-dir", &run, "--data", data, "--binarize", "threshold", "--backend", backend, "--ais-runs", "30", "--betas", "300", "--reverse-gibbs", "50", "--seed", "5"];
+            let mut args = vec![
+                "rbm",
+                "eval",
+                "--run-dir",
+                &run,
+                "--data",
+                data,
+                "--binarize",
+                "threshold",
+                "--backend",
+                backend,
+                "--ais-runs",
+                "30",
+                "--betas",
+                "300",
+                "--reverse-gibbs",
+                "50",
+                "--seed",
+                "5",
+            ];
             args.extend_from_slice(extra);
             ebm(&args)
         };
         let one = eval(&[]);
         assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
-        let files: Vec<String> = (0..3).map(|i| dir.join(format!("{backend}{i}.json")).to_str().unwrap().to_string()).collect();
+        let files: Vec<String> =
+            (0..3).map(|i| dir.join(format!("{backend}{i}.json")).to_str().unwrap().to_string()).collect();
         for (i, f) in files.iter().enumerate() {
             let o = eval(&["--ais-shard", &format!("{i}/3"), "--json", f]);
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -306,7 +402,11 @@ fn ais_shards_joined_equal_one_run() {
         assert!(joined.status.success(), "{}", String::from_utf8_lossy(&joined.stderr));
         // Everything but the timing line is the same.
         let report = |o: &std::process::Output| -> Vec<String> {
-            String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.starts_with("executor:")).map(str::to_string).collect()
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter(|l| !l.starts_with("executor:"))
+                .map(str::to_string)
+                .collect()
         };
         assert!(report(&one).iter().any(|l| l.contains("reverse AIS from 50-step Gibbs chains")), "{:?}", report(&one));
         assert_eq!(report(&joined), report(&one), "{backend}");
@@ -315,10 +415,25 @@ fn ais_shards_joined_equal_one_run() {
             let e = String::from_utf8_lossy(&o.stderr);
             assert!(!o.status.success() && words.iter().all(|w| e.contains(w)), "{words:?}: {e}");
         };
-        refused(eval(&["--ais-join", &format!("{},{}", files[0], files[2])]), &["holds runs [20,30]", "run 10 comes next"]);
+        refused(
+            eval(&["--ais-join", &format!("{},{}", files[0], files[2])]),
+            &["holds runs [20,30]", "run 10 comes next"],
+        );
         refused(eval(&["--ais-join", &files[..2].join(",")]), &["a shard is missing"]);
-        let mut other = vec!["rbm", "eval", "--run-dir", &run, "--data", data, "--binarize", "threshold", "--backend", backend];
-        other.extend(["--ais-runs", "30", "--betas", "300", "--reverse-gibbs", "50", "--seed", "6", "--ais-join", &files[0]]);
+        let mut other =
+            vec!["rbm", "eval", "--run-dir", &run, "--data", data, "--binarize", "threshold", "--backend", backend];
+        other.extend([
+            "--ais-runs",
+            "30",
+            "--betas",
+            "300",
+            "--reverse-gibbs",
+            "50",
+            "--seed",
+            "6",
+            "--ais-join",
+            &files[0],
+        ]);
         refused(ebm(&other), &["made with", "--seed"]);
         refused(eval(&["--ais-shard", "0/20", "--json", &files[0]]), &["holds 1 runs", "at least 2"]);
     }

@@ -31,9 +31,31 @@ fn sample_writes_npy_csv_and_png_on_both_backends() {
     let backends: &[&str] = if common::gpu().is_some() { &["cpu", "gpu"] } else { &["cpu"] };
     let mut results = Vec::new();
     for backend in backends {
-        let (npy, csv, png) = (dir.join(format!("{backend}.npy")), dir.join(format!("{backend}.csv")), dir.join(format!("{backend}.png")));
+        let (npy, csv, png) = (
+            dir.join(format!("{backend}.npy")),
+            dir.join(format!("{backend}.csv")),
+            dir.join(format!("{backend}.png")),
+        );
         let spec = r#"{"type": "gaussian_mixture", "weights": [0.5, 0.5], "means": [[-2, 0], [2, 0]], "stds": [[0.5, 0.5], [0.5, 0.5]]}"#;
-        let o = ebm(&["sample", "--energy", spec, "--chains", "300", "--steps", "200", "--step-size", "0.05", "--backend", backend, "--out", s(&npy), "--png", s(&png), "--seed", "9"]);
+        let o = ebm(&[
+            "sample",
+            "--energy",
+            spec,
+            "--chains",
+            "300",
+            "--steps",
+            "200",
+            "--step-size",
+            "0.05",
+            "--backend",
+            backend,
+            "--out",
+            s(&npy),
+            "--png",
+            s(&png),
+            "--seed",
+            "9",
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
         let stdout = String::from_utf8_lossy(&o.stdout);
         assert!(stdout.contains("acceptance") && stdout.contains("chain-steps/s"), "{stdout}");
@@ -48,7 +70,23 @@ fn sample_writes_npy_csv_and_png_on_both_backends() {
         assert!((mean_abs_x - 2.0).abs() < 0.2, "mean |x| {mean_abs_x}");
         let img = image::open(&png).unwrap();
         assert!(img.width() >= 200 && img.height() >= 200);
-        let o = ebm(&["sample", "--energy", spec, "--chains", "300", "--steps", "200", "--step-size", "0.05", "--backend", backend, "--out", s(&csv), "--seed", "9"]);
+        let o = ebm(&[
+            "sample",
+            "--energy",
+            spec,
+            "--chains",
+            "300",
+            "--steps",
+            "200",
+            "--step-size",
+            "0.05",
+            "--backend",
+            backend,
+            "--out",
+            s(&csv),
+            "--seed",
+            "9",
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
         let (from_csv, rows, cols) = ebm_gpu::io::csv::read_f32(&csv).unwrap();
         assert_eq!((rows, cols), (300, 2));
@@ -56,7 +94,11 @@ fn sample_writes_npy_csv_and_png_on_both_backends() {
         results.push(data);
     }
     if let [cpu, gpu] = &results[..] {
-        assert!(common::max_abs_diff(cpu, gpu) < 1e-3, "cpu and gpu samples differ by {}", common::max_abs_diff(cpu, gpu));
+        assert!(
+            common::max_abs_diff(cpu, gpu) < 1e-3,
+            "cpu and gpu samples differ by {}",
+            common::max_abs_diff(cpu, gpu)
+        );
     }
 }
 
@@ -64,7 +106,25 @@ fn sample_writes_npy_csv_and_png_on_both_backends() {
 fn sample_writes_traces_and_histograms_for_higher_dimensions() {
     let dir = temp_dir("trace");
     let (trace, png) = (dir.join("trace.npy"), dir.join("hist.png"));
-    let o = ebm(&["sample", "--energy", r#"{"type": "double_well", "dim": 5}"#, "--sampler", "ula", "--chains", "64", "--steps", "100", "--thin", "20", "--backend", "cpu", "--trace", s(&trace), "--png", s(&png)]);
+    let o = ebm(&[
+        "sample",
+        "--energy",
+        r#"{"type": "double_well", "dim": 5}"#,
+        "--sampler",
+        "ula",
+        "--chains",
+        "64",
+        "--steps",
+        "100",
+        "--thin",
+        "20",
+        "--backend",
+        "cpu",
+        "--trace",
+        s(&trace),
+        "--png",
+        s(&png),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let (_, shape) = ebm_gpu::io::npy::read_f32(&trace).unwrap();
     assert_eq!(shape, vec![5, 64, 5]);
@@ -81,7 +141,10 @@ fn bad_input_fails_with_a_message_and_writes_nothing() {
         (&["--energy", "ring7"], &["ring7", "preset"]),
         (&["--energy", "{\"type\": \"cauchy\"}"], &["unknown variant", "cauchy"]),
         (&["--energy", s(&bad_json)], &["spec.json", "line 3"]),
-        (&["--energy", r#"{"type": "gaussian_mixture", "weights": [1], "means": [[0, 0]], "stds": [[1]]}"#], &["stds[0]"]),
+        (
+            &["--energy", r#"{"type": "gaussian_mixture", "weights": [1], "means": [[0, 0]], "stds": [[1]]}"#],
+            &["stds[0]"],
+        ),
         (&["--energy", r#"{"type": "gaussian", "mean": [0], "std": [-1]}"#], &["std[0]", "positive"]),
         (&["--step-size", "0"], &["--step-size"]),
         (&["--step-size", "-0.1"], &["--step-size"]),
@@ -122,10 +185,9 @@ fn bad_input_fails_with_a_message_and_writes_nothing() {
         assert!(!out.exists(), "{args:?} wrote {}", out.display());
     }
     // Unwritable or unsupported output paths are refused before any sampling.
-    for (path, needle) in [
-        (dir.join("missing-dir").join("x.npy"), "does not exist"),
-        (dir.join("x.txt"), ".npy or .csv"),
-    ] {
+    for (path, needle) in
+        [(dir.join("missing-dir").join("x.npy"), "does not exist"), (dir.join("x.txt"), ".npy or .csv")]
+    {
         let o = ebm(&["sample", "--chains", "8", "--steps", "5", "--backend", "cpu", "--out", s(&path)]);
         assert!(!o.status.success() && stderr(&o).contains(needle), "{}", stderr(&o));
         assert!(!path.exists());
@@ -138,8 +200,27 @@ fn hmc_with_warmup_and_tempering_writes_diagnostics() {
     let dir = temp_dir("pt");
     let diag = dir.join("diag.json");
     let o = ebm(&[
-        "sample", "--energy", "two_modes", "--sampler", "hmc", "--step-size", "0.1", "--warmup", "50", "--tempering", "4",
-        "--chains", "64", "--steps", "200", "--thin", "5", "--backend", "cpu", "--diagnostics", s(&diag),
+        "sample",
+        "--energy",
+        "two_modes",
+        "--sampler",
+        "hmc",
+        "--step-size",
+        "0.1",
+        "--warmup",
+        "50",
+        "--tempering",
+        "4",
+        "--chains",
+        "64",
+        "--steps",
+        "200",
+        "--thin",
+        "5",
+        "--backend",
+        "cpu",
+        "--diagnostics",
+        s(&diag),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -166,12 +247,16 @@ fn init_mlp_writes_a_network_that_sample_can_use() {
         s(&w)
     );
     let out = dir.join("x.npy");
-    let o = ebm(&["sample", "--energy", &spec, "--chains", "64", "--steps", "50", "--backend", "cpu", "--out", s(&out)]);
+    let o =
+        ebm(&["sample", "--energy", &spec, "--chains", "64", "--steps", "50", "--backend", "cpu", "--out", s(&out)]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(ebm_gpu::io::npy::read_f32(&out).unwrap().1, vec![64, 2]);
     for (args, needle) in [
         (vec!["init-mlp", "--dims", "2,16,3", "--out", s(&dir.join("a.safetensors"))], "ending in 1"),
-        (vec!["init-mlp", "--dims", "2,1", "--act", "gelu", "--out", s(&dir.join("b.safetensors"))], "unknown activation"),
+        (
+            vec!["init-mlp", "--dims", "2,1", "--act", "gelu", "--out", s(&dir.join("b.safetensors"))],
+            "unknown activation",
+        ),
         (vec!["init-mlp", "--dims", "2,1", "--out", s(&dir.join("c.bin"))], ".safetensors"),
     ] {
         let o = ebm(&args);
@@ -185,22 +270,60 @@ fn rbm_train_eval_sample_on_digits() {
     let run = dir.join("run");
     let digits = common::digits_dir();
     let o = ebm(&[
-        "rbm", "train", "--data", s(&digits), "--hidden", "8", "--cd", "1", "--epochs", "2", "--batch", "50", "--lr", "0.05",
-        "--binarize", "threshold", "--backend", "cpu", "--run-dir", s(&run),
+        "rbm",
+        "train",
+        "--data",
+        s(&digits),
+        "--hidden",
+        "8",
+        "--cd",
+        "1",
+        "--epochs",
+        "2",
+        "--batch",
+        "50",
+        "--lr",
+        "0.05",
+        "--binarize",
+        "threshold",
+        "--backend",
+        "cpu",
+        "--run-dir",
+        s(&run),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     for f in ["metrics.csv", "checkpoint.safetensors", "filters.png"] {
         assert!(run.join(f).exists(), "{f} missing");
     }
     let json = dir.join("eval.json");
-    let o = ebm(&["rbm", "eval", "--run-dir", s(&run), "--data", s(&digits), "--binarize", "threshold", "--exact", "--backend", "cpu", "--json", s(&json)]);
+    let o = ebm(&[
+        "rbm",
+        "eval",
+        "--run-dir",
+        s(&run),
+        "--data",
+        s(&digits),
+        "--binarize",
+        "threshold",
+        "--exact",
+        "--backend",
+        "cpu",
+        "--json",
+        s(&json),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     // --json holds what was printed.
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     let ll = report["test_log_likelihood"].as_f64().unwrap();
-    assert!(stdout.contains(&format!("test log-likelihood: {ll:.4} nats")) && report["exact"] == true, "{report} / {stdout}");
-    assert!(stdout.contains(&format!("log Z: {:.4} (exact)", report["log_z"].as_f64().unwrap())), "{report} / {stdout}");
+    assert!(
+        stdout.contains(&format!("test log-likelihood: {ll:.4} nats")) && report["exact"] == true,
+        "{report} / {stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("log Z: {:.4} (exact)", report["log_z"].as_f64().unwrap())),
+        "{report} / {stdout}"
+    );
     let png = dir.join("samples.png");
     let o = ebm(&["rbm", "sample", "--run-dir", s(&run), "--out", s(&png), "--backend", "cpu"]);
     assert!(o.status.success() && png.exists(), "{}", stderr(&o));
@@ -213,21 +336,61 @@ fn rbm_train_eval_sample_on_digits() {
     assert!(means.iter().all(|p| (0.0..=1.0).contains(p)));
     // `--resume DIR` (as for `ebm train`) continues the run to more epochs.
     let o = ebm(&[
-        "rbm", "train", "--data", s(&digits), "--cd", "1", "--epochs", "3", "--batch", "50", "--binarize", "threshold",
-        "--backend", "cpu", "--resume", s(&run),
+        "rbm",
+        "train",
+        "--data",
+        s(&digits),
+        "--cd",
+        "1",
+        "--epochs",
+        "3",
+        "--batch",
+        "50",
+        "--binarize",
+        "threshold",
+        "--backend",
+        "cpu",
+        "--resume",
+        s(&run),
     ]);
     assert!(o.status.success() && stderr(&o).contains("resuming after epoch 2"), "{}", stderr(&o));
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert_eq!(metrics.lines().count(), 1 + 3, "{metrics}");
     assert!(stderr(&o).contains("with CD-1 on"), "method named, not debug-printed: {}", stderr(&o));
     // Training into a run dir that holds another run is refused without --resume.
-    let o = ebm(&["rbm", "train", "--data", s(&digits), "--hidden", "8", "--epochs", "1", "--backend", "cpu", "--run-dir", s(&run)]);
+    let o = ebm(&[
+        "rbm",
+        "train",
+        "--data",
+        s(&digits),
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--backend",
+        "cpu",
+        "--run-dir",
+        s(&run),
+    ]);
     assert!(!o.status.success() && stderr(&o).contains("--resume"), "overwrote a run: {}", stderr(&o));
     // A truncated IDX file is an error naming it, not a panic.
     let bad = dir.join("bad");
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::write(bad.join("train-images-idx3-ubyte"), [0u8, 0, 8, 3, 0, 0, 0, 9]).unwrap();
-    let o = ebm(&["rbm", "train", "--data", s(&bad), "--hidden", "4", "--epochs", "1", "--backend", "cpu", "--run-dir", s(&dir.join("r2"))]);
+    let o = ebm(&[
+        "rbm",
+        "train",
+        "--data",
+        s(&bad),
+        "--hidden",
+        "4",
+        "--epochs",
+        "1",
+        "--backend",
+        "cpu",
+        "--run-dir",
+        s(&dir.join("r2")),
+    ]);
     let e = stderr(&o);
     assert!(!o.status.success() && e.contains("train-images-idx3-ubyte") && !e.contains("panicked"), "{e}");
 }
@@ -246,7 +409,27 @@ fn help_lists_presets_and_info_runs() {
 fn train_and_eval_a_small_model_then_resume_and_refuse_bad_input() {
     let dir = temp_dir("train");
     let run = dir.join("run");
-    let base = ["train", "--data", "two_moons", "--model", "mlp:2,16,16,1:silu", "--batch", "64", "--buffer-size", "256", "--langevin-steps", "5", "--train-size", "2000", "--checkpoint-every", "10", "--figure-every", "10", "--backend", "cpu"];
+    let base = [
+        "train",
+        "--data",
+        "two_moons",
+        "--model",
+        "mlp:2,16,16,1:silu",
+        "--batch",
+        "64",
+        "--buffer-size",
+        "256",
+        "--langevin-steps",
+        "5",
+        "--train-size",
+        "2000",
+        "--checkpoint-every",
+        "10",
+        "--figure-every",
+        "10",
+        "--backend",
+        "cpu",
+    ];
     let with = |extra: &[&str]| -> Vec<String> { base.iter().chain(extra).map(|s| s.to_string()).collect() };
     let args = with(&["--steps", "20", "--run-dir", s(&run)]);
     let o = ebm(&args.iter().map(String::as_str).collect::<Vec<_>>());
@@ -261,19 +444,37 @@ fn train_and_eval_a_small_model_then_resume_and_refuse_bad_input() {
     // --setup-only writes the run at step 0 with the schedule of its --steps; resumed, it
     // trains exactly the run above.
     let setup = dir.join("setup");
-    let o = ebm(&with(&["--steps", "20", "--run-dir", s(&setup), "--setup-only"]).iter().map(String::as_str).collect::<Vec<_>>());
+    let o = ebm(&with(&["--steps", "20", "--run-dir", s(&setup), "--setup-only"])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(setup.join("metrics.csv")).unwrap().lines().count(), 1, "no step trained");
     let o = ebm(&["train", "--resume", s(&setup), "--backend", "cpu"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        std::fs::read(setup.join("checkpoint.safetensors")).unwrap() == std::fs::read(run.join("checkpoint.safetensors")).unwrap(),
+        std::fs::read(setup.join("checkpoint.safetensors")).unwrap()
+            == std::fs::read(run.join("checkpoint.safetensors")).unwrap(),
         "set up, then resumed: not the run trained in one go"
     );
     // The checkpoint is a network `ebm sample` loads.
     let out = dir.join("samples.npy");
     let energy = format!("mlp:{}", s(&run.join("checkpoint.safetensors")));
-    let o = ebm(&["sample", "--energy", &energy, "--chains", "64", "--steps", "20", "--step-size", "0.01", "--backend", "cpu", "--out", s(&out)]);
+    let o = ebm(&[
+        "sample",
+        "--energy",
+        &energy,
+        "--chains",
+        "64",
+        "--steps",
+        "20",
+        "--step-size",
+        "0.01",
+        "--backend",
+        "cpu",
+        "--out",
+        s(&out),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     // Refuses to overwrite the run; resumes to more steps; refuses another model on resume.
     let before = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
@@ -290,7 +491,8 @@ fn train_and_eval_a_small_model_then_resume_and_refuse_bad_input() {
     assert!(o.status.success(), "{}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("held-out NLL") && stdout.contains("total variation"), "{stdout}");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
     assert!(report["nll"].as_f64().unwrap().is_finite() && report["tv"].as_f64().unwrap() <= 1.0);
     // Bad input: unknown dataset and loss, wrong input dimension, batch beyond the data.
     let fresh = dir.join("fresh");
@@ -329,10 +531,42 @@ fn auto_backend_never_picks_a_software_adapter_in_any_command() {
     let commands: Vec<Vec<String>> = [
         vec!["sample", "--energy", "banana", "--chains", "64", "--steps", "20"],
         vec![
-            "train", "--data", "ring8", "--model", "mlp:2,8,1:silu", "--steps", "4", "--batch", "16", "--train-size", "256",
-            "--buffer-size", "64", "--langevin-steps", "2", "--checkpoint-every", "4", "--run-dir", s(&train_run),
+            "train",
+            "--data",
+            "ring8",
+            "--model",
+            "mlp:2,8,1:silu",
+            "--steps",
+            "4",
+            "--batch",
+            "16",
+            "--train-size",
+            "256",
+            "--buffer-size",
+            "64",
+            "--langevin-steps",
+            "2",
+            "--checkpoint-every",
+            "4",
+            "--run-dir",
+            s(&train_run),
         ],
-        vec!["rbm", "train", "--data", s(&digits), "--limit", "100", "--hidden", "4", "--epochs", "1", "--batch", "50", "--run-dir", s(&run)],
+        vec![
+            "rbm",
+            "train",
+            "--data",
+            s(&digits),
+            "--limit",
+            "100",
+            "--hidden",
+            "4",
+            "--epochs",
+            "1",
+            "--batch",
+            "50",
+            "--run-dir",
+            s(&run),
+        ],
         vec!["rbm", "eval", "--data", s(&digits), "--limit", "50", "--run-dir", s(&run), "--exact"],
         vec!["rbm", "sample", "--run-dir", s(&run), "--chains", "4", "--steps", "10", "--out", s(&dir.join("rbm.png"))],
     ]
@@ -346,10 +580,15 @@ fn auto_backend_never_picks_a_software_adapter_in_any_command() {
         // The note explaining the choice may name the adapters it passed over; nothing else may.
         let reports: Vec<&str> = all.lines().filter(|l| !l.starts_with("note:")).collect();
         for name in &software {
-            assert!(!reports.iter().any(|l| l.contains(name.as_str())), "{args:?} ran on the software adapter {name}: {all}");
+            assert!(
+                !reports.iter().any(|l| l.contains(name.as_str())),
+                "{args:?} ran on the software adapter {name}: {all}"
+            );
         }
         match &hardware {
-            Some(gpu) => assert!(reports.iter().any(|l| l.contains(gpu.as_str())), "{args:?} did not run on {gpu}: {all}"),
+            Some(gpu) => {
+                assert!(reports.iter().any(|l| l.contains(gpu.as_str())), "{args:?} did not run on {gpu}: {all}")
+            }
             None => assert!(
                 reports.iter().any(|l| l.contains("cpu: ") || l.contains("cpu (")),
                 "{args:?} does not say it ran on the CPU executor: {all}"
@@ -362,14 +601,38 @@ fn auto_backend_never_picks_a_software_adapter_in_any_command() {
 /// command warns with their count; a well-sized step does not.
 #[test]
 fn sample_warns_about_stuck_chains() {
-    let o = ebm(&["sample", "--energy", "banana", "--step-size", "0.05", "--chains", "512", "--steps", "1000", "--backend", "cpu"]);
+    let o = ebm(&[
+        "sample",
+        "--energy",
+        "banana",
+        "--step-size",
+        "0.05",
+        "--chains",
+        "512",
+        "--steps",
+        "1000",
+        "--backend",
+        "cpu",
+    ]);
     let e = stderr(&o);
     assert!(o.status.success(), "{e}");
     let line = e.lines().find(|l| l.contains("stuck")).unwrap_or_else(|| panic!("no stuck-chain warning: {e}"));
     let count: usize = line.trim_start_matches("warning: ").split(' ').next().unwrap().parse().unwrap();
     assert!((10..512).contains(&count), "{line}");
     assert!(line.contains("--step-size") && line.contains("--warmup") && line.contains("--tempering"), "{line}");
-    let o = ebm(&["sample", "--energy", "banana", "--step-size", "0.005", "--chains", "512", "--steps", "1000", "--backend", "cpu"]);
+    let o = ebm(&[
+        "sample",
+        "--energy",
+        "banana",
+        "--step-size",
+        "0.005",
+        "--chains",
+        "512",
+        "--steps",
+        "1000",
+        "--backend",
+        "cpu",
+    ]);
     assert!(o.status.success() && !stderr(&o).contains("stuck"), "{}", stderr(&o));
 }
 

@@ -46,8 +46,10 @@ fn compare(energy_arg: &str, config: SamplerConfig, chains: usize, steps: u32, p
     }
     let mut runs = [Schedule::ChainMajor, Schedule::Lanes].map(|schedule| {
         let mut s = CpuSampler::new(&energy, config.clone(), &init).unwrap().with_schedule(schedule).unwrap();
-        s.set_step_sizes(&(0..chains * r).map(|i| config.step_size * (1.0 + 0.01 * (i % 5) as f32)).collect::<Vec<_>>())
-            .unwrap();
+        s.set_step_sizes(
+            &(0..chains * r).map(|i| config.step_size * (1.0 + 0.01 * (i % 5) as f32)).collect::<Vec<_>>(),
+        )
+        .unwrap();
         s.set_dim_scale(&(0..dim).map(|i| 1.0 + 0.25 * (i % 3) as f32).collect::<Vec<_>>()).unwrap();
         // Two runs: the second starts from the first's saved state mid-window.
         s.run(steps / 3).unwrap();

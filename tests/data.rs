@@ -2,8 +2,8 @@
 
 mod common;
 
-use ebm_gpu::data::{self, Binarize, Dataset, Split, idx};
 use ebm_gpu::Error;
+use ebm_gpu::data::{self, Binarize, Dataset, Split, idx};
 use std::path::PathBuf;
 
 /// A fresh scratch directory for one test.

@@ -18,11 +18,19 @@ fn config(loss: Loss, data: &[f32]) -> TrainConfig {
 
 /// `steps` data-parallel steps with one trainer per part of `bounds` (batch rows
 /// bounds[k]..bounds[k+1]); returns every worker's final parameters and the metrics.
-fn data_parallel(cfg: &TrainConfig, state: &TrainState, data: &[f32], bounds: &[usize], steps: u32) -> (Vec<Vec<f32>>, Vec<f32>) {
-    let mut workers: Vec<CpuTrainer> = (1..bounds.len()).map(|_| CpuTrainer::new(cfg, state.clone(), data).unwrap()).collect();
+fn data_parallel(
+    cfg: &TrainConfig,
+    state: &TrainState,
+    data: &[f32],
+    bounds: &[usize],
+    steps: u32,
+) -> (Vec<Vec<f32>>, Vec<f32>) {
+    let mut workers: Vec<CpuTrainer> =
+        (1..bounds.len()).map(|_| CpuTrainer::new(cfg, state.clone(), data).unwrap()).collect();
     let mut losses = Vec::new();
     for _ in 0..steps {
-        let shares: Vec<StepShare> = workers.iter().enumerate().map(|(k, w)| w.step_share(bounds[k]..bounds[k + 1]).unwrap()).collect();
+        let shares: Vec<StepShare> =
+            workers.iter().enumerate().map(|(k, w)| w.step_share(bounds[k]..bounds[k + 1]).unwrap()).collect();
         let joined = StepShare::join(shares).unwrap();
         for w in &mut workers {
             let m = w.finish_step(joined.clone()).unwrap();

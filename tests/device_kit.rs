@@ -68,7 +68,8 @@ fn device_script_dry_run_writes_the_table_and_goes_on_past_a_missing_peer() {
 
     // At least one workload measured on ebm's GPU executor.
     let rows = doc["rows"].as_array().expect("rows");
-    let ebm_rows = rows.iter().filter(|r| r["column"] == "ebm" && r["figure"].as_f64().is_some_and(|f| f > 0.0)).count();
+    let ebm_rows =
+        rows.iter().filter(|r| r["column"] == "ebm" && r["figure"].as_f64().is_some_and(|f| f > 0.0)).count();
     assert!(ebm_rows >= 1, "no ebm row was measured:\n{md}\n{log}");
     assert!(doc["adapter"]["name"].is_string(), "no adapter name in device.json");
 
@@ -85,7 +86,10 @@ fn device_script_dry_run_writes_the_table_and_goes_on_past_a_missing_peer() {
     // The run went on past the missing peer: the steps after torch's were recorded too.
     let steps: Vec<&str> = doc["steps"].as_array().expect("steps").iter().filter_map(|s| s["name"].as_str()).collect();
     let torch = steps.iter().position(|s| *s == "peer.torch.langevin").expect("a torch step");
-    assert!(steps.len() > torch + 1 && steps[torch + 1..].contains(&"peer.sklearn.rbm"), "the run stopped at torch: {steps:?}");
+    assert!(
+        steps.len() > torch + 1 && steps[torch + 1..].contains(&"peer.sklearn.rbm"),
+        "the run stopped at torch: {steps:?}"
+    );
     for s in doc["steps"].as_array().unwrap() {
         assert!(s["exit_code"].is_null() || s["exit_code"].is_i64(), "step without an exit code: {s}");
         assert!(s["seconds"].as_f64().is_some(), "step without a duration: {s}");

@@ -85,8 +85,18 @@ fn async_readback_vertex_state_and_host_callbacks() {
 fn a_host_device_with_too_low_limits_is_refused_by_name() {
     let Some((adapter, _, _)) = host_device() else { return };
     let small = [
-        (wgpu::Limits { max_storage_buffers_per_shader_stage: 4, ..wgpu::Limits::downlevel_defaults() }, "max_storage_buffers_per_shader_stage"),
-        (wgpu::Limits { max_compute_invocations_per_workgroup: 32, max_compute_workgroup_size_x: 32, ..Default::default() }, "max_compute_"),
+        (
+            wgpu::Limits { max_storage_buffers_per_shader_stage: 4, ..wgpu::Limits::downlevel_defaults() },
+            "max_storage_buffers_per_shader_stage",
+        ),
+        (
+            wgpu::Limits {
+                max_compute_invocations_per_workgroup: 32,
+                max_compute_workgroup_size_x: 32,
+                ..Default::default()
+            },
+            "max_compute_",
+        ),
     ];
     for (limits, name) in small {
         let descriptor = wgpu::DeviceDescriptor { required_limits: limits, ..Default::default() };
@@ -105,7 +115,12 @@ fn a_host_device_with_too_low_limits_is_refused_by_name() {
         };
         assert!(err.contains(name) && err.contains("adapter.limits()"), "{err}");
         // The host's device still works and heard of no error.
-        let buffer = device.create_buffer(&wgpu::BufferDescriptor { label: None, size: 16, usage: wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+        let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: 16,
+            usage: wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         queue.write_buffer(&buffer, 0, &[0u8; 16]);
         queue.submit([]);
         device.poll(wgpu::PollType::wait_indefinitely()).unwrap();

@@ -61,11 +61,17 @@ fn energies() -> Vec<(String, Energy)> {
     SPECS
         .iter()
         .map(|s| {
-            let s = s.replace(r#""placeholder""#, r#"{"type": "gaussian", "mean": [1, 0], "precision": [[1, 0.3], [0.3, 2]]}"#);
+            let s = s.replace(
+                r#""placeholder""#,
+                r#"{"type": "gaussian", "mean": [1, 0], "precision": [[1, 0.3], [0.3, 2]]}"#,
+            );
             let e = resolve_energy(&s).unwrap_or_else(|e| panic!("{s}: {e}"));
             (s, e)
         })
-        .chain([("dihedral:4 of a random 2-16-16-1 silu MLP".to_string(), mlp_group()), ("a sliced random MLP".to_string(), sliced_mlp())])
+        .chain([
+            ("dihedral:4 of a random 2-16-16-1 silu MLP".to_string(), mlp_group()),
+            ("a sliced random MLP".to_string(), sliced_mlp()),
+        ])
         .collect()
 }
 
@@ -73,7 +79,9 @@ fn energies() -> Vec<(String, Energy)> {
 /// false), on the CPU per point, batched (GEMMs) and inlined into the GPU kernels.
 fn mlp_group() -> Energy {
     use ebm_gpu::energy::mlp::{Activation, Mlp};
-    let Energy::Group { action, mode, .. } = resolve_energy(r#"{"type": "group", "group": "dihedral:4", "energy": "ring8"}"#).unwrap() else {
+    let Energy::Group { action, mode, .. } =
+        resolve_energy(r#"{"type": "group", "group": "dihedral:4", "energy": "ring8"}"#).unwrap()
+    else {
         panic!("a group spec built something else")
     };
     let mlp = Mlp::random(&[2, 16, 16, 1], Activation::Silu, false, 41).unwrap();
@@ -113,7 +121,11 @@ fn gradients_match_f64_finite_differences() {
                 xp[i] += h;
                 xm[i] -= h;
                 let fd = (energy.energy(&xp) - energy.energy(&xm)) / (2.0 * h);
-                assert!((fd - g[i]).abs() <= 1e-5 * (1.0 + fd.abs()), "{spec} at {x:?}, dim {i}: analytic {} vs fd {fd}", g[i]);
+                assert!(
+                    (fd - g[i]).abs() <= 1e-5 * (1.0 + fd.abs()),
+                    "{spec} at {x:?}, dim {i}: analytic {} vs fd {fd}",
+                    g[i]
+                );
             }
         }
     }
@@ -144,7 +156,11 @@ fn gpu_energies_and_gradients_match_cpu() {
             assert!((e - e_gpu[n]).abs() <= 1e-5 * (1.0 + e.abs()), "{spec} point {n}: cpu {e} gpu {}", e_gpu[n]);
             for i in 0..d {
                 let gg = g_gpu[n * d + i];
-                assert!((g[i] - gg).abs() <= 1e-5 * (1.0 + g[i].abs()), "{spec} point {n} dim {i}: cpu {} gpu {gg}", g[i]);
+                assert!(
+                    (g[i] - gg).abs() <= 1e-5 * (1.0 + g[i].abs()),
+                    "{spec} point {n} dim {i}: cpu {} gpu {gg}",
+                    g[i]
+                );
             }
         }
     }
@@ -200,13 +216,22 @@ fn bad_specs_are_rejected_with_the_field_named() {
             r#"{"type": "gaussian_mixture", "weights": [0.5, 0.5], "means": [[0, 0], [1, 1]], "stds": [[1, 1], [1, 0]]}"#,
             &["stds[1][1]", "positive"],
         ),
-        (r#"{"type": "gaussian_mixture", "weights": [1, -1], "means": [[0], [1]], "stds": [[1], [1]]}"#, &["weights[1]"]),
-        (r#"{"type": "gaussian_mixture", "weights": [1], "means": [[0], [1]], "stds": [[1], [1]]}"#, &["1 weights but 2 means"]),
+        (
+            r#"{"type": "gaussian_mixture", "weights": [1, -1], "means": [[0], [1]], "stds": [[1], [1]]}"#,
+            &["weights[1]"],
+        ),
+        (
+            r#"{"type": "gaussian_mixture", "weights": [1], "means": [[0], [1]], "stds": [[1], [1]]}"#,
+            &["1 weights but 2 means"],
+        ),
         (r#"{"type": "double_well", "dim": 0}"#, &["dim"]),
         (r#"{"type": "double_well", "barrier": -1}"#, &["barrier", "positive"]),
         (r#"{"type": "banana", "dim": 1}"#, &["dim", "2"]),
         (r#"{"type": "double_well", "dims": 3}"#, &["unknown field", "dims"]),
-        (r#"{"type": "sum", "terms": [{"type": "double_well", "dim": 2}, {"type": "double_well", "dim": 3}]}"#, &["terms[1]", "dimension"]),
+        (
+            r#"{"type": "sum", "terms": [{"type": "double_well", "dim": 2}, {"type": "double_well", "dim": 3}]}"#,
+            &["terms[1]", "dimension"],
+        ),
         (r#"{"type": "sum", "terms": [{"type": "double_well", "barrier": 0}]}"#, &["terms[0].barrier"]),
         ("/nonexistent/spec.json", &["neither a preset"]),
         (r#"{"type": "box", "lo": [0, 0], "hi": [1, 1, 1], "weight": 1}"#, &["hi", "3 entries", "lo says 2"]),
@@ -220,7 +245,10 @@ fn bad_specs_are_rejected_with_the_field_named() {
         (r#"{"type": "box", "lo": 0, "hi": 1}"#, &["missing field", "weight"]),
         (r#"{"type": "box", "lo": 0, "hi": 1, "weight": 1, "penalty": "cubic"}"#, &["penalty", "cubic", "softplus"]),
         (r#"{"type": "box", "lo": 0, "hi": 1, "weight": 1, "penalty": "softplus"}"#, &["sharpness", "required"]),
-        (r#"{"type": "box", "lo": 0, "hi": 1, "weight": 1, "penalty": "softplus", "sharpness": -2}"#, &["sharpness", "positive"]),
+        (
+            r#"{"type": "box", "lo": 0, "hi": 1, "weight": 1, "penalty": "softplus", "sharpness": -2}"#,
+            &["sharpness", "positive"],
+        ),
         (r#"{"type": "box", "lo": 0, "hi": 1, "weight": 1, "sharpness": 2}"#, &["sharpness", "only applies"]),
         (r#"{"type": "linear_inequality", "a": [0, 0], "b": 1, "weight": 1}"#, &["a", "all 2 entries are 0"]),
         (r#"{"type": "linear_equality", "a": [], "b": 1, "weight": 1}"#, &["a", "at least one"]),
@@ -231,27 +259,54 @@ fn bad_specs_are_rejected_with_the_field_named() {
         (r#"{"type": "norm_ball", "radius": 1, "center": [0, 0], "dim": 3, "weight": 1}"#, &["center", "dim says 3"]),
         (r#"{"type": "simplex", "dim": 0, "weight": 1}"#, &["dim", "at least 1"]),
         (r#"{"type": "box", "lo": 0, "hi": 1, "dim": 0, "weight": 1}"#, &["dim", "at least 1"]),
-        (r#"{"type": "norm_ball", "radius": 1, "dim": 1000000000000000, "weight": 1}"#, &["dim", "more than the", "memory"]),
+        (
+            r#"{"type": "norm_ball", "radius": 1, "dim": 1000000000000000, "weight": 1}"#,
+            &["dim", "more than the", "memory"],
+        ),
         (r#"{"type": "simplex", "weight": 1, "sum": 1}"#, &["unknown field", "sum"]),
         (
             r#"{"type": "sum", "terms": [{"type": "double_well", "dim": 3}, {"type": "simplex", "weight": 1}]}"#,
             &["terms[1]", "dimension 2 differs"],
         ),
-        (r#"{"type": "sum", "terms": [{"type": "double_well"}, {"type": "box", "lo": 1, "hi": 0, "weight": 1}]}"#, &["terms[1].lo[0]", "empty"]),
+        (
+            r#"{"type": "sum", "terms": [{"type": "double_well"}, {"type": "box", "lo": 1, "hi": 0, "weight": 1}]}"#,
+            &["terms[1].lo[0]", "empty"],
+        ),
         // Slices.
-        (r#"{"type": "sum", "terms": ["ring8", "banana"], "slices": [null, [1, 2]]}"#, &["slices[1]", "index 2", "out of range", "dimension 2"]),
-        (r#"{"type": "sum", "dim": 3, "terms": ["ring8", "banana"], "slices": [[0, 3], [1, 2]]}"#, &["slices[0]", "index 3", "out of range"]),
-        (r#"{"type": "sum", "terms": ["ring8", "banana"], "slices": [[0, 1], [2, 2]]}"#, &["slices[1]", "index 2 appears twice"]),
+        (
+            r#"{"type": "sum", "terms": ["ring8", "banana"], "slices": [null, [1, 2]]}"#,
+            &["slices[1]", "index 2", "out of range", "dimension 2"],
+        ),
+        (
+            r#"{"type": "sum", "dim": 3, "terms": ["ring8", "banana"], "slices": [[0, 3], [1, 2]]}"#,
+            &["slices[0]", "index 3", "out of range"],
+        ),
+        (
+            r#"{"type": "sum", "terms": ["ring8", "banana"], "slices": [[0, 1], [2, 2]]}"#,
+            &["slices[1]", "index 2 appears twice"],
+        ),
         (r#"{"type": "sum", "terms": ["ring8", "banana"], "slices": [[0, 1], []]}"#, &["slices[1]", "empty"]),
-        (r#"{"type": "sum", "terms": ["ring8", "banana"], "slices": [[0, 1], [2, 3, 4]]}"#, &["slices[1]", "3 indices", "dimension 2"]),
+        (
+            r#"{"type": "sum", "terms": ["ring8", "banana"], "slices": [[0, 1], [2, 3, 4]]}"#,
+            &["slices[1]", "3 indices", "dimension 2"],
+        ),
         (r#"{"type": "sum", "terms": ["ring8", "banana"], "slices": [[0, 1]]}"#, &["slices", "1 entries", "2 terms"]),
         (r#"{"type": "sum", "terms": ["ring8"], "slices": [[0, -1]]}"#, &["slices[0][1]", "dimension index", "-1"]),
         (r#"{"type": "sum", "terms": ["ring8"], "slices": [[0, 1.5]]}"#, &["slices[0][1]", "dimension index"]),
         (r#"{"type": "sum", "terms": ["ring8"], "slices": [3]}"#, &["slices[0]", "null or an array"]),
-        (r#"{"type": "sum", "dim": 3, "terms": ["ring8", "banana"], "slices": [null, [0, 2]]}"#, &["terms[0]", "dimension 2 differs", "the sum's dim 3"]),
+        (
+            r#"{"type": "sum", "dim": 3, "terms": ["ring8", "banana"], "slices": [null, [0, 2]]}"#,
+            &["terms[0]", "dimension 2 differs", "the sum's dim 3"],
+        ),
         (r#"{"type": "sum", "dim": 0, "terms": ["ring8"], "slices": [[0, 1]]}"#, &["dim", "at least 1"]),
-        (r#"{"type": "sum", "terms": [{"type": "sum", "terms": ["ring8"], "slices": [[0, 0]]}]}"#, &["terms[0].slices[0]", "appears twice"]),
-        (r#"{"type": "sum", "terms": ["ring8"], "slices": [[0, 18446744073709551615]]}"#, &["slices[0]", "at most 2^24"]),
+        (
+            r#"{"type": "sum", "terms": [{"type": "sum", "terms": ["ring8"], "slices": [[0, 0]]}]}"#,
+            &["terms[0].slices[0]", "appears twice"],
+        ),
+        (
+            r#"{"type": "sum", "terms": ["ring8"], "slices": [[0, 18446744073709551615]]}"#,
+            &["slices[0]", "at most 2^24"],
+        ),
     ];
     for (spec, needles) in cases {
         let message = err(spec);
@@ -276,9 +331,15 @@ fn spec_file_errors_name_the_file() {
 fn hand_built_energies_with_nan_are_rejected() {
     let e = Energy::GaussianDiag { mean: vec![0.0, f32::NAN], inv_var: vec![1.0, 1.0] };
     assert!(e.validate().unwrap_err().to_string().contains("mean[1]"));
-    let b = Energy::BoxConstraint { lo: vec![0.0, 1.0], hi: vec![1.0, 0.5], penalty: BoxPenalty::Quadratic, weight: 1.0 };
+    let b =
+        Energy::BoxConstraint { lo: vec![0.0, 1.0], hi: vec![1.0, 0.5], penalty: BoxPenalty::Quadratic, weight: 1.0 };
     assert!(b.validate().unwrap_err().to_string().contains("lo[1]"));
-    let b = Energy::BoxConstraint { lo: vec![0.0], hi: vec![1.0], penalty: BoxPenalty::Softplus { sharpness: f32::INFINITY }, weight: 1.0 };
+    let b = Energy::BoxConstraint {
+        lo: vec![0.0],
+        hi: vec![1.0],
+        penalty: BoxPenalty::Softplus { sharpness: f32::INFINITY },
+        weight: 1.0,
+    };
     assert!(b.validate().unwrap_err().to_string().contains("sharpness"));
     assert!(parse_energy(r#"{"type": "banana", "a": 1, "b": 2}"#, "t").is_ok());
 }
@@ -333,7 +394,9 @@ fn mala_with_a_box_penalty_samples_the_truncated_gaussian() {
 #[test]
 fn sum_terms_may_name_presets() {
     let box_spec = r#"{"type": "box", "lo": -1, "hi": 3, "weight": 50}"#;
-    let named = parse_energy(&format!(r#"{{"type": "sum", "weights": [1, 0.5], "terms": ["ring8", {box_spec}]}}"#), "test").unwrap();
+    let named =
+        parse_energy(&format!(r#"{{"type": "sum", "weights": [1, 0.5], "terms": ["ring8", {box_spec}]}}"#), "test")
+            .unwrap();
     let (ring, boxed) = (resolve_energy("ring8").unwrap(), parse_energy(box_spec, "test").unwrap());
     let points = rng::initial_states(5, 0, 64, 2, 2.0);
     for x in points.chunks(2) {
@@ -363,7 +426,8 @@ fn sum_terms_may_name_presets() {
 /// are rounded to f32, to f32 rounding.
 #[test]
 fn group_energies_are_invariant() {
-    let image_dihedral = |x: &[f64], k: usize| -> Vec<f64> { (0..16).map(|p| x[ebm_gpu::energy::image_source(p, k, 4)]).collect() };
+    let image_dihedral =
+        |x: &[f64], k: usize| -> Vec<f64> { (0..16).map(|p| x[ebm_gpu::energy::image_source(p, k, 4)]).collect() };
     let plane = |x: &[f64], t: f64, reflect: bool| -> Vec<f64> {
         let y = if reflect { -x[1] } else { x[1] };
         vec![t.cos() * x[0] - t.sin() * y, t.sin() * x[0] + t.cos() * y]
@@ -403,7 +467,10 @@ fn group_energies_are_invariant() {
     let iso = r#"{"type": "gaussian", "mean": [0, 0], "std": [0.7, 0.7]}"#;
     let plain = resolve_energy(iso).unwrap();
     for mode in ["logmeanexp", "mean"] {
-        let grouped = resolve_energy(&format!(r#"{{"type": "group", "group": "dihedral:6", "mode": "{mode}", "energy": {iso}}}"#)).unwrap();
+        let grouped = resolve_energy(&format!(
+            r#"{{"type": "group", "group": "dihedral:6", "mode": "{mode}", "energy": {iso}}}"#
+        ))
+        .unwrap();
         for x in points(22, 10, 2).chunks(2) {
             let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
             let (mut g1, mut g2) = ([0.0f64; 2], [0.0f64; 2]);
@@ -445,20 +512,48 @@ fn bad_group_specs_are_rejected_with_the_field_named() {
         (g(r#""group": "rotations:x", "energy": "ring8""#), &["group", "whole number"]),
         (g(r#""group": "shears:4", "energy": "ring8""#), &["group", "unknown group", "dihedral:N"]),
         (g(r#""group": "rotations:4", "image": [1, 1, 2], "energy": "ring8""#), &["image", "only applies"]),
-        (g(r#""group": "image_dihedral", "energy": {"type": "double_well", "dim": 16}"#), &["image", "needs the image shape"]),
-        (g(r#""group": "image_dihedral", "image": [1, 4, 2], "energy": {"type": "double_well", "dim": 8}"#), &["image", "square"]),
-        (g(r#""group": "image_rotations", "image": [2, 4, 4], "energy": {"type": "double_well", "dim": 16}"#), &["image", "32 values", "dimension 16"]),
-        (g(r#""group": "image_rotations", "image": [1, 4294967296, 4294967296], "energy": {"type": "double_well", "dim": 16}"#), &["image", "values", "dimension 16"]),
-        (g(r#""group": "image_rotations", "image": [4, 4], "energy": {"type": "double_well", "dim": 16}"#), &["image", "[channels, height, width]"]),
+        (
+            g(r#""group": "image_dihedral", "energy": {"type": "double_well", "dim": 16}"#),
+            &["image", "needs the image shape"],
+        ),
+        (
+            g(r#""group": "image_dihedral", "image": [1, 4, 2], "energy": {"type": "double_well", "dim": 8}"#),
+            &["image", "square"],
+        ),
+        (
+            g(r#""group": "image_rotations", "image": [2, 4, 4], "energy": {"type": "double_well", "dim": 16}"#),
+            &["image", "32 values", "dimension 16"],
+        ),
+        (
+            g(
+                r#""group": "image_rotations", "image": [1, 4294967296, 4294967296], "energy": {"type": "double_well", "dim": 16}"#,
+            ),
+            &["image", "values", "dimension 16"],
+        ),
+        (
+            g(r#""group": "image_rotations", "image": [4, 4], "energy": {"type": "double_well", "dim": 16}"#),
+            &["image", "[channels, height, width]"],
+        ),
         (g(r#""group": "rotations:4", "mode": "max", "energy": "ring8""#), &["mode", "logmeanexp"]),
         (g(r#""group": "rotations:4", "energy": "ring9""#), &["energy", "ring9"]),
-        (g(r#""group": "rotations:4", "energy": {"type": "gaussian", "mean": [0, 0], "std": [1, 0]}"#), &["energy.std[1]", "positive"]),
+        (
+            g(r#""group": "rotations:4", "energy": {"type": "gaussian", "mean": [0, 0], "std": [1, 0]}"#),
+            &["energy.std[1]", "positive"],
+        ),
         (g(r#""group": "rotations:4""#), &["missing field", "energy"]),
         (
-            format!(r#"{{"type": "sum", "terms": ["ring8", {}]}}"#, g(r#""group": "dihedral:2", "energy": {"type": "double_well", "dim": 3}"#)),
+            format!(
+                r#"{{"type": "sum", "terms": ["ring8", {}]}}"#,
+                g(r#""group": "dihedral:2", "energy": {"type": "double_well", "dim": 3}"#)
+            ),
             &["terms[1].group", "dimension 3"],
         ),
-        (g(r#""group": "image_rotations", "image": [3, 9, 9], "energy": "net:tests/fixtures/nn/jem_pool.safetensors""#), &["energy", "layered network"]),
+        (
+            g(
+                r#""group": "image_rotations", "image": [3, 9, 9], "energy": "net:tests/fixtures/nn/jem_pool.safetensors""#,
+            ),
+            &["energy", "layered network"],
+        ),
     ];
     for (spec, needles) in cases {
         let message = err(&spec);
@@ -540,7 +635,12 @@ fn sliced_gaussians_equal_the_block_diagonal_gaussian() {
             }
         }
         for i in 0..4 {
-            assert!(close(g[i], g_full[i], 1e-12), "point {n} dim {i}: sliced {} vs block-diagonal {}", g[i], g_full[i]);
+            assert!(
+                close(g[i], g_full[i], 1e-12),
+                "point {n} dim {i}: sliced {} vs block-diagonal {}",
+                g[i],
+                g_full[i]
+            );
         }
     }
 }
@@ -606,7 +706,8 @@ fn mala_on_a_sliced_product_matches_the_exact_moments() {
     let chains = 4000;
     let init = rng::initial_states(5, 0, chains, 3, 1.0);
     let config = SamplerConfig::new(SamplerKind::Mala, 0.5, 23);
-    let mut samplers: Vec<(&str, Box<dyn ChainSampler>)> = vec![("cpu", Box::new(CpuSampler::new(&energy, config.clone(), &init).unwrap()))];
+    let mut samplers: Vec<(&str, Box<dyn ChainSampler>)> =
+        vec![("cpu", Box::new(CpuSampler::new(&energy, config.clone(), &init).unwrap()))];
     if let Some(ctx) = common::gpu() {
         samplers.push(("gpu", Box::new(GpuSampler::new(ctx, &energy, config, &init).unwrap())));
     }
@@ -618,7 +719,11 @@ fn mala_on_a_sliced_product_matches_the_exact_moments() {
             let m = x.iter().map(|p| p[i]).sum::<f64>() / n;
             let v = x.iter().map(|p| (p[i] - m).powi(2)).sum::<f64>() / n;
             assert!((m - mean[i]).abs() < 4.0 * (var[i] / n).sqrt(), "{executor} dim {i}: mean {m} vs {}", mean[i]);
-            assert!((v - var[i]).abs() < 4.0 * var[i] * (2.0 / n).sqrt(), "{executor} dim {i}: variance {v} vs {}", var[i]);
+            assert!(
+                (v - var[i]).abs() < 4.0 * var[i] * (2.0 / n).sqrt(),
+                "{executor} dim {i}: variance {v} vs {}",
+                var[i]
+            );
         }
         let (m0, m2) = (x.iter().map(|p| p[0]).sum::<f64>() / n, x.iter().map(|p| p[2]).sum::<f64>() / n);
         let c = x.iter().map(|p| (p[0] - m0) * (p[2] - m2)).sum::<f64>() / n;
@@ -632,7 +737,12 @@ fn mala_on_a_sliced_product_matches_the_exact_moments() {
 #[test]
 fn hand_built_slices_are_validated() {
     let gauss = || Box::new(resolve_energy("correlated2").unwrap());
-    for (indices, dim, needle) in [(vec![0, 3], 3, "out of range"), (vec![1, 1], 3, "twice"), (vec![], 3, "empty"), (vec![0, 1, 2], 3, "3 indices")] {
+    for (indices, dim, needle) in [
+        (vec![0, 3], 3, "out of range"),
+        (vec![1, 1], 3, "twice"),
+        (vec![], 3, "empty"),
+        (vec![0, 1, 2], 3, "3 indices"),
+    ] {
         let e = Energy::Slice { indices, dim, inner: gauss() };
         let message = e.validate().unwrap_err().to_string();
         assert!(message.contains("slice") && message.contains(needle), "{message}");

@@ -13,8 +13,14 @@ use ebm_gpu::sampler::{ChainSampler, MlpStrategy, SamplerConfig, SamplerKind};
 /// Precision [[2, 0.8], [0.8, 1]], mean (0.5, -0.3): x1 | x0 = 1 ~ N(-0.3 - 0.8 (1 - 0.5), 1).
 const GAUSS: &str = r#"{"type": "gaussian", "mean": [0.5, -0.3], "precision": [[2, 0.8], [0.8, 1]]}"#;
 
-fn samplers(ctx: Option<std::sync::Arc<ebm_gpu::gpu::GpuContext>>, energy: &ebm_gpu::energy::Energy, config: SamplerConfig, init: &[f32]) -> Vec<(&'static str, Box<dyn ChainSampler>)> {
-    let mut out: Vec<(&'static str, Box<dyn ChainSampler>)> = vec![("cpu", Box::new(CpuSampler::new(energy, config.clone(), init).unwrap()))];
+fn samplers(
+    ctx: Option<std::sync::Arc<ebm_gpu::gpu::GpuContext>>,
+    energy: &ebm_gpu::energy::Energy,
+    config: SamplerConfig,
+    init: &[f32],
+) -> Vec<(&'static str, Box<dyn ChainSampler>)> {
+    let mut out: Vec<(&'static str, Box<dyn ChainSampler>)> =
+        vec![("cpu", Box::new(CpuSampler::new(energy, config.clone(), init).unwrap()))];
     if let Some(ctx) = ctx {
         out.push(("gpu", ebm_gpu::sampler::layered::gpu_sampler(ctx, energy, config, init).unwrap()));
     }
@@ -44,7 +50,10 @@ fn fixed_dimensions_sample_the_gaussian_conditional() {
             let var = free.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
             let (se_m, se_v) = ((want_var / n).sqrt(), want_var * (2.0 / n).sqrt());
             assert!((mean + 0.7).abs() < 4.0 * se_m, "{kind:?} {executor}: conditional mean {mean} vs -0.7");
-            assert!((var - want_var).abs() < 4.0 * se_v + 0.01, "{kind:?} {executor}: conditional variance {var} vs {want_var}");
+            assert!(
+                (var - want_var).abs() < 4.0 * se_v + 0.01,
+                "{kind:?} {executor}: conditional variance {var} vs {want_var}"
+            );
         }
     }
 }
@@ -82,7 +91,8 @@ fn fixed_dimensions_hold_in_network_kernels() {
                 assert!(x != init, "{spec} {kind:?} {executor}: the free dimensions moved");
                 runs.push(x);
             }
-            let differ = runs[0].chunks(d).zip(runs[1].chunks(d)).filter(|(a, b)| common::max_abs_diff(a, b) > 2e-3).count();
+            let differ =
+                runs[0].chunks(d).zip(runs[1].chunks(d)).filter(|(a, b)| common::max_abs_diff(a, b) > 2e-3).count();
             assert!(differ <= 2, "{spec} {kind:?}: {differ} of 64 chains differ between executors");
         }
         let mut s = CpuSampler::new(&energy, SamplerConfig::new(SamplerKind::Mala, 0.05, 8), &init).unwrap();
@@ -94,7 +104,23 @@ fn fixed_dimensions_hold_in_network_kernels() {
 fn sample_fix_flag_conditions_and_refuses_bad_input() {
     let dir = common::temp_dir("fix-cli");
     let out = dir.join("x.npy");
-    let o = common::ebm(&["sample", "--energy", GAUSS, "--fix", "0=1", "--chains", "3000", "--steps", "300", "--step-size", "0.5", "--backend", "cpu", "--out", common::s(&out)]);
+    let o = common::ebm(&[
+        "sample",
+        "--energy",
+        GAUSS,
+        "--fix",
+        "0=1",
+        "--chains",
+        "3000",
+        "--steps",
+        "300",
+        "--step-size",
+        "0.5",
+        "--backend",
+        "cpu",
+        "--out",
+        common::s(&out),
+    ]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     let (x, _) = ebm_gpu::io::npy::read_f32(&out).unwrap();
     assert!(x.iter().step_by(2).all(|&v| v == 1.0));
@@ -103,15 +129,55 @@ fn sample_fix_flag_conditions_and_refuses_bad_input() {
     // A mask file: a number fixes a dimension, NaN leaves it free.
     let mask = dir.join("fix.npy");
     ebm_gpu::io::npy::write_f32(&mask, &[f32::NAN, 2.0], &[1, 2]).unwrap();
-    let o = common::ebm(&["sample", "--energy", GAUSS, "--fix", common::s(&mask), "--chains", "16", "--steps", "10", "--backend", "cpu", "--out", common::s(&out)]);
+    let o = common::ebm(&[
+        "sample",
+        "--energy",
+        GAUSS,
+        "--fix",
+        common::s(&mask),
+        "--chains",
+        "16",
+        "--steps",
+        "10",
+        "--backend",
+        "cpu",
+        "--out",
+        common::s(&out),
+    ]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     let (x, _) = ebm_gpu::io::npy::read_f32(&out).unwrap();
     assert!(x.iter().skip(1).step_by(2).all(|&v| v == 2.0));
     for (fix, says) in [("5=1", "outside"), ("0=1,1=2", "every dimension"), ("0=nan", "finite"), ("x", "neither")] {
-        let o = common::ebm(&["sample", "--energy", GAUSS, "--fix", fix, "--chains", "4", "--steps", "2", "--backend", "cpu"]);
+        let o = common::ebm(&[
+            "sample",
+            "--energy",
+            GAUSS,
+            "--fix",
+            fix,
+            "--chains",
+            "4",
+            "--steps",
+            "2",
+            "--backend",
+            "cpu",
+        ]);
         assert!(!o.status.success() && common::stderr(&o).contains(says), "--fix {fix}: {}", common::stderr(&o));
     }
-    let o = common::ebm(&["sample", "--energy", GAUSS, "--fix", "0=1", "--warmup", "50", "--chains", "4", "--steps", "2", "--backend", "cpu"]);
+    let o = common::ebm(&[
+        "sample",
+        "--energy",
+        GAUSS,
+        "--fix",
+        "0=1",
+        "--warmup",
+        "50",
+        "--chains",
+        "4",
+        "--steps",
+        "2",
+        "--backend",
+        "cpu",
+    ]);
     assert!(!o.status.success() && common::stderr(&o).contains("--no-adapt-mass"), "{}", common::stderr(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -7,7 +7,6 @@
 //! thousand cases per parser, a few seconds in all); `EBM_FUZZ_SEED` changes the seed.
 mod common;
 
-
 use ebm_gpu::data::{digits, idx};
 use ebm_gpu::energy::spec;
 use ebm_gpu::io::{csv, npy};
@@ -80,8 +79,20 @@ impl Rng {
 
 /// Numbers a header field may be set to: limits of every width, and values that are special
 /// once parsed as floats.
-const EXTREME_TEXT: &[&str] =
-    &["0", "-1", "4294967295", "4294967296", "18446744073709551615", "1e308", "1e-300", "-1e308", "nan", "inf", "1000000000", "99999999999999999999999"];
+const EXTREME_TEXT: &[&str] = &[
+    "0",
+    "-1",
+    "4294967295",
+    "4294967296",
+    "18446744073709551615",
+    "1e308",
+    "1e-300",
+    "-1e308",
+    "nan",
+    "inf",
+    "1000000000",
+    "99999999999999999999999",
+];
 const EXTREME_U32: &[u32] = &[0, 1, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 0x0001_0000, 60000];
 
 /// One mutation of `input`.
@@ -115,7 +126,9 @@ fn mutate(input: &[u8], rng: &mut Rng) -> Vec<u8> {
                     (0..b.len()).filter(|&i| b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_digit())).collect();
                 if !starts.is_empty() {
                     let at = starts[rng.below(starts.len())];
-                    let end = (at..b.len()).find(|&i| !(b[i].is_ascii_digit() || b[i] == b'.' || b[i] == b'e')).unwrap_or(b.len());
+                    let end = (at..b.len())
+                        .find(|&i| !(b[i].is_ascii_digit() || b[i] == b'.' || b[i] == b'e'))
+                        .unwrap_or(b.len());
                     let with = EXTREME_TEXT[rng.below(EXTREME_TEXT.len())].as_bytes().to_vec();
                     b.splice(at..end, with);
                 }
@@ -209,7 +222,10 @@ fn energy_specs_survive_mutation() {
     seeds.push(br#"{"type": "group", "group": "image_dihedral", "image": [1, 3, 3], "mode": "mean", "energy": {"type": "double_well", "dim": 9}}"#.to_vec());
     seeds.push(br#"{"type": "group", "group": "rotations:6", "energy": "ring8"}"#.to_vec());
     seeds.push(br#"{"type": "sum", "dim": 5, "slices": [[4, 0], null, [1, 2, 3]], "terms": ["ring8", {"type": "simplex", "dim": 5, "weight": 1}, {"type": "double_well", "dim": 3}]}"#.to_vec());
-    seeds.push(format!(r#"{{"type": "mlp", "weights": {:?}, "activation": "silu"}}"#, weights.display().to_string()).into_bytes());
+    seeds.push(
+        format!(r#"{{"type": "mlp", "weights": {:?}, "activation": "silu"}}"#, weights.display().to_string())
+            .into_bytes(),
+    );
     let path = dir.join("spec.json");
     let ok = fuzz("spec", &seeds, |b| {
         let text = String::from_utf8_lossy(b);
@@ -253,8 +269,10 @@ fn csv_files_survive_mutation() {
 fn safetensors_networks_survive_mutation() {
     let dir = scratch("safetensors");
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nn");
-    let seeds: Vec<Vec<u8>> =
-        ["mlp.safetensors", "uva.safetensors", "jem_pool.safetensors"].iter().map(|f| std::fs::read(fixtures.join(f)).unwrap()).collect();
+    let seeds: Vec<Vec<u8>> = ["mlp.safetensors", "uva.safetensors", "jem_pool.safetensors"]
+        .iter()
+        .map(|f| std::fs::read(fixtures.join(f)).unwrap())
+        .collect();
     let path = dir.join("w.safetensors");
     fuzz("safetensors", &seeds, |b| {
         let net = via_file(&path, b, |p| ebm_gpu::nn::Network::load(p, None));

@@ -13,7 +13,13 @@ fn picture(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("picture.png");
     let img = image::RgbImage::from_fn(16, 12, |i, j| {
         let (x, y) = (i as f32 - 10.0, j as f32 - 4.0);
-        let v = if x * x + y * y < 9.0 { 250 } else if j >= 9 { 90 } else { 0 };
+        let v = if x * x + y * y < 9.0 {
+            250
+        } else if j >= 9 {
+            90
+        } else {
+            0
+        };
         image::Rgb([v, v, (v as f32 * 0.9) as u8])
     });
     img.save(&path).unwrap();
@@ -70,7 +76,11 @@ fn mala_stipples_the_picture() {
     let cell = (w as f64 / (bx * fine) as f64, h as f64 / (by * fine) as f64);
     let bin = |x: f64, y: f64| -> usize {
         let (c, r) = ((x / w as f64 * bx as f64).floor(), (y / h as f64 * by as f64).floor());
-        if (0.0..bx as f64).contains(&c) && (0.0..by as f64).contains(&r) { r as usize * bx + c as usize } else { bx * by }
+        if (0.0..bx as f64).contains(&c) && (0.0..by as f64).contains(&r) {
+            r as usize * bx + c as usize
+        } else {
+            bx * by
+        }
     };
     let mut expected = vec![0.0f64; bx * by + 1];
     let margin = (0.1 / cell.0).ceil() as i64;
@@ -91,7 +101,8 @@ fn mala_stipples_the_picture() {
         })
         .collect();
     let config = SamplerConfig::new(SamplerKind::Mala, 0.002, 9);
-    let mut samplers: Vec<(&str, Box<dyn ChainSampler>)> = vec![("cpu", Box::new(CpuSampler::new(&e, config.clone(), &init).unwrap()))];
+    let mut samplers: Vec<(&str, Box<dyn ChainSampler>)> =
+        vec![("cpu", Box::new(CpuSampler::new(&e, config.clone(), &init).unwrap()))];
     if let Some(ctx) = common::gpu() {
         samplers.push(("gpu", Box::new(GpuSampler::new(ctx, &e, config, &init).unwrap())));
     }
@@ -103,7 +114,10 @@ fn mala_stipples_the_picture() {
             counts[bin(p[0] as f64, p[1] as f64)] += 1.0 / chains as f64;
         }
         let tv = 0.5 * counts.iter().zip(&expected).map(|(a, b)| (a - b).abs()).sum::<f64>();
-        eprintln!("{name}: TV to the picture's density {tv:.4}, acceptance {:.3}", s.stats().unwrap().acceptance_rate(3000));
+        eprintln!(
+            "{name}: TV to the picture's density {tv:.4}, acceptance {:.3}",
+            s.stats().unwrap().acceptance_rate(3000)
+        );
         assert!(tv < 0.06, "{name}: TV {tv}");
     }
 }
@@ -163,7 +177,10 @@ fn host_texture_density_equals_the_png() {
     let options = ImageOptions::default().gamma(2.0).invert(true).epsilon(0.01).aspect(true);
     let from_texture = ImageDensity::from_texture(&ctx, &texture, options).unwrap();
     let from_png = ImageDensity::load(&png, options).unwrap();
-    assert_eq!((from_texture.width, from_texture.height, from_texture.extent), (from_png.width, from_png.height, from_png.extent));
+    assert_eq!(
+        (from_texture.width, from_texture.height, from_texture.extent),
+        (from_png.width, from_png.height, from_png.extent)
+    );
     assert!(common::max_abs_diff(&from_texture.luminance, &from_png.luminance) < 1e-6);
     let float = make(wgpu::TextureFormat::Rgba32Float, usage);
     let err = ImageDensity::from_texture(&ctx, &float, ImageOptions::default()).unwrap_err().to_string();
@@ -184,7 +201,10 @@ fn rgba_pixels_density_equals_the_png() {
     // What a browser's canvas gives (web/): RGBA bytes row by row.
     let from_pixels = ImageDensity::from_rgba8(w, h, rgba.as_raw(), options).unwrap();
     let from_png = ImageDensity::load(&png, options).unwrap();
-    assert_eq!((from_pixels.width, from_pixels.height, from_pixels.extent), (from_png.width, from_png.height, from_png.extent));
+    assert_eq!(
+        (from_pixels.width, from_pixels.height, from_pixels.extent),
+        (from_png.width, from_png.height, from_png.extent)
+    );
     assert!(common::max_abs_diff(&from_pixels.luminance, &from_png.luminance) < 1e-6);
     let err = ImageDensity::from_rgba8(w, h + 1, rgba.as_raw(), options).unwrap_err().to_string();
     assert!(err.contains("4 per pixel"), "{err}");
@@ -199,7 +219,9 @@ use ebm_gpu::selftest::images::host_texture;
 
 /// A picture bright on its left half (`left`) or right half, dark elsewhere, as RGBA bytes.
 fn half_bright(side: u32, left: bool) -> Vec<u8> {
-    (0..side * side).flat_map(|p| if ((p % side) < side / 2) == left { [240, 240, 240, 255] } else { [0, 0, 0, 255] }).collect()
+    (0..side * side)
+        .flat_map(|p| if ((p % side) < side / 2) == left { [240, 240, 240, 255] } else { [0, 0, 0, 255] })
+        .collect()
 }
 
 /// The live texture path (image_from_pixels.wgsl) against its CPU twin (`from_rgba8`'s
@@ -238,7 +260,8 @@ fn live_texture_luminance_equals_the_cpu_twin() {
             _ => rgba.clone(),
         };
         let texture = host_texture(&ctx, format, (w, h), &stored);
-        let mut sampler = GpuSampler::new(ctx.clone(), &e, SamplerConfig::new(SamplerKind::Ula, 0.001, 3), &init).unwrap();
+        let mut sampler =
+            GpuSampler::new(ctx.clone(), &e, SamplerConfig::new(SamplerKind::Ula, 0.001, 3), &init).unwrap();
         let mut encoder = ctx.device().create_command_encoder(&Default::default());
         sampler.encode_image_from_texture(&mut encoder, &texture, options).unwrap();
         ctx.queue().submit([encoder.finish()]);
@@ -288,21 +311,31 @@ fn live_texture_moves_the_chains() {
     ctx.queue().submit([encoder.finish()]);
     sampler.run(1000 - steps).unwrap();
     let after = right_fraction(&sampler);
-    eprintln!("chains on the right half: {before:.3} on the left picture, {after:.3} after 1000 steps on the right texture");
+    eprintln!(
+        "chains on the right half: {before:.3} on the left picture, {after:.3} after 1000 steps on the right texture"
+    );
     assert!(before < 0.05 && after > 0.9, "before {before}, after {after}");
 
     let small = host_texture(&ctx, wgpu::TextureFormat::Rgba8Unorm, (8, 8), &half_bright(8, false));
     let mut encoder = ctx.device().create_command_encoder(&Default::default());
     let err = sampler.encode_image_from_texture(&mut encoder, &small, ImageOptions::default()).unwrap_err().to_string();
     assert!(err.contains("8x8") && err.contains("16x16"), "{err}");
-    let float = host_texture(&ctx, wgpu::TextureFormat::Rgba32Float, (side, side), &vec![0; (16 * side * side) as usize]);
+    let float =
+        host_texture(&ctx, wgpu::TextureFormat::Rgba32Float, (side, side), &vec![0; (16 * side * side) as usize]);
     let err = sampler.encode_image_from_texture(&mut encoder, &float, ImageOptions::default()).unwrap_err().to_string();
     assert!(err.contains("Rgba32Float"), "{err}");
-    let err = sampler.encode_image_from_texture(&mut encoder, &texture, ImageOptions::default().gamma(0.0)).unwrap_err().to_string();
+    let err = sampler
+        .encode_image_from_texture(&mut encoder, &texture, ImageOptions::default().gamma(0.0))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("gamma"), "{err}");
     let ring = ebm_gpu::energy::spec::resolve_energy("ring8").unwrap();
-    let mut ring_sampler = GpuSampler::new(ctx.clone(), &ring, SamplerConfig::new(SamplerKind::Mala, 0.01, 5), &init).unwrap();
-    let err = ring_sampler.encode_image_from_texture(&mut encoder, &texture, ImageOptions::default()).unwrap_err().to_string();
+    let mut ring_sampler =
+        GpuSampler::new(ctx.clone(), &ring, SamplerConfig::new(SamplerKind::Mala, 0.01, 5), &init).unwrap();
+    let err = ring_sampler
+        .encode_image_from_texture(&mut encoder, &texture, ImageOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no image term"), "{err}");
     ctx.queue().submit([encoder.finish()]);
     sampler.run(10).unwrap();

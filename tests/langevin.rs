@@ -6,10 +6,11 @@ mod common;
 use ebm_gpu::energy::Energy;
 use ebm_gpu::energy::spec::resolve_energy;
 use ebm_gpu::rng;
-use ebm_gpu::sampler::{cpu::CpuSampler, gpu::GpuSampler};
 use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
+use ebm_gpu::sampler::{cpu::CpuSampler, gpu::GpuSampler};
 
-const GAUSS10: &str = r#"{"type": "gaussian", "mean": [0.5, -1, 2, 0, 1, 0, 0, 3, -2, 1], "std": [1, 2, 0.5, 1, 1, 3, 1, 0.7, 1, 2]}"#;
+const GAUSS10: &str =
+    r#"{"type": "gaussian", "mean": [0.5, -1, 2, 0, 1, 0, 0, 3, -2, 1], "std": [1, 2, 0.5, 1, 1, 3, 1, 0.7, 1, 2]}"#;
 
 fn run_cpu(energy: &Energy, config: &SamplerConfig, init: &[f32], steps: u32) -> CpuSampler {
     let mut s = CpuSampler::new(energy, config.clone(), init).unwrap();
@@ -39,11 +40,8 @@ fn gpu_matches_cpu_for_100_steps() {
             let mut gpu = GpuSampler::new(ctx.clone(), &energy, config, &init).unwrap();
             gpu.run(100).unwrap();
             let (xs_cpu, xs_gpu) = (cpu.state().unwrap(), gpu.state().unwrap());
-            let diverged = xs_cpu
-                .chunks(d)
-                .zip(xs_gpu.chunks(d))
-                .filter(|(a, b)| common::max_abs_diff(a, b) > 2e-3)
-                .count();
+            let diverged =
+                xs_cpu.chunks(d).zip(xs_gpu.chunks(d)).filter(|(a, b)| common::max_abs_diff(a, b) > 2e-3).count();
             let (st_cpu, st_gpu) = (cpu.stats().unwrap(), gpu.stats().unwrap());
             eprintln!("{kind:?} {spec}: {diverged} of {chains} chains differ by more than 2e-3");
             assert!(diverged * 100 <= chains, "{kind:?} on {spec}: {diverged} chains diverged");
@@ -107,7 +105,8 @@ fn ula_stationary_variance_matches_theory() {
     let ctx = common::gpu();
     for h in [0.1 * s * s, 0.5 * s * s] {
         let config = SamplerConfig::new(SamplerKind::Ula, h as f32, 2024);
-        let mut samplers: Vec<Box<dyn ChainSampler>> = vec![Box::new(CpuSampler::new(&energy, config.clone(), &init).unwrap())];
+        let mut samplers: Vec<Box<dyn ChainSampler>> =
+            vec![Box::new(CpuSampler::new(&energy, config.clone(), &init).unwrap())];
         if let Some(ctx) = &ctx {
             samplers.push(Box::new(GpuSampler::new(ctx.clone(), &energy, config.clone(), &init).unwrap()));
         }
@@ -120,7 +119,11 @@ fn ula_stationary_variance_matches_theory() {
             let want = s * s / (1.0 - h / (2.0 * s * s));
             let se = want * (2.0 / (n - 1.0)).sqrt();
             eprintln!("{}: h = {h}: variance {var:.4}, theory {want:.4}, se {se:.4}", sampler.executor());
-            assert!((var - want).abs() < 4.0 * se, "{}: h = {h}: variance {var} vs {want} (se {se})", sampler.executor());
+            assert!(
+                (var - want).abs() < 4.0 * se,
+                "{}: h = {h}: variance {var} vs {want} (se {se})",
+                sampler.executor()
+            );
             assert!(mean.abs() < 4.0 * (want / n).sqrt(), "mean {mean}");
         }
     }
@@ -153,7 +156,10 @@ fn histogram(xs: &[f32], bins: usize, lo: f64, hi: f64) -> Vec<f64> {
     let mut counts = vec![0.0; bins * bins + 1];
     let n = (xs.len() / 2) as f64;
     for p in xs.chunks(2) {
-        let (bx, by) = (((p[0] as f64 - lo) / (hi - lo) * bins as f64).floor(), ((p[1] as f64 - lo) / (hi - lo) * bins as f64).floor());
+        let (bx, by) = (
+            ((p[0] as f64 - lo) / (hi - lo) * bins as f64).floor(),
+            ((p[1] as f64 - lo) / (hi - lo) * bins as f64).floor(),
+        );
         let inside = (0.0..bins as f64).contains(&bx) && (0.0..bins as f64).contains(&by);
         let k = if inside { bx as usize * bins + by as usize } else { bins * bins };
         counts[k] += 1.0 / n;
@@ -194,7 +200,10 @@ fn mala_matches_mixture_density_in_total_variation() {
     for mut sampler in runs {
         let tv = tv_of(sampler.as_mut());
         let acc = sampler.stats().unwrap().acceptance_rate(400);
-        eprintln!("MALA {}: TV {tv:.4}, bound {bound:.4} (expected {expected_tv:.4}), acceptance {acc:.3}", sampler.executor());
+        eprintln!(
+            "MALA {}: TV {tv:.4}, bound {bound:.4} (expected {expected_tv:.4}), acceptance {acc:.3}",
+            sampler.executor()
+        );
         assert!(tv < bound, "{}: TV {tv} >= {bound}", sampler.executor());
     }
     let ula = SamplerConfig::new(SamplerKind::Ula, 0.15, 77);
@@ -278,7 +287,18 @@ fn bad_configurations_are_rejected() {
     let built = |b: ebm_gpu::sampler::SamplerBuilder| b.build().err().map(|e| e.to_string()).unwrap_or_default();
     assert!(built(SamplerConfig::builder(SamplerKind::Ula, 0.1, 1).box_clamp(1.0, -1.0)).contains("box clamp"));
     assert!(built(SamplerConfig::builder(SamplerKind::Mala, 0.1, 1).noise_scale(0.3)).contains("ULA only"));
-    assert!(built(SamplerConfig::builder(SamplerKind::Ula, 0.1, 1).max_chains_per_dispatch(0)).contains("dispatch shape"));
-    let ok = SamplerConfig::builder(SamplerKind::Hmc, 0.1, 1).leapfrog(4).leapfrog_jitter(1).trace(2, 0, 10).steps_per_dispatch(3).build().unwrap();
-    assert_eq!((ok.leapfrog, ok.leapfrog_jitter, ok.trace_every, ok.trace_steps, ok.tuning.steps_per_dispatch), (4, 1, 2, 10, Some(3)));
+    assert!(
+        built(SamplerConfig::builder(SamplerKind::Ula, 0.1, 1).max_chains_per_dispatch(0)).contains("dispatch shape")
+    );
+    let ok = SamplerConfig::builder(SamplerKind::Hmc, 0.1, 1)
+        .leapfrog(4)
+        .leapfrog_jitter(1)
+        .trace(2, 0, 10)
+        .steps_per_dispatch(3)
+        .build()
+        .unwrap();
+    assert_eq!(
+        (ok.leapfrog, ok.leapfrog_jitter, ok.trace_every, ok.trace_steps, ok.tuning.steps_per_dispatch),
+        (4, 1, 2, 10, Some(3))
+    );
 }

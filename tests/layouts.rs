@@ -48,19 +48,34 @@ fn mismatches(m: &Mirror) -> Vec<String> {
     let Some((_, ty)) = module.types.iter().find(|(_, t)| t.name.as_deref() == Some(m.wgsl)) else {
         return vec![format!("{}: no struct {} in {}", m.rust, m.wgsl, m.kernel)];
     };
-    let naga::TypeInner::Struct { members, span } = &ty.inner else { return vec![format!("{} is not a struct", m.wgsl)] };
+    let naga::TypeInner::Struct { members, span } = &ty.inner else {
+        return vec![format!("{} is not a struct", m.wgsl)];
+    };
     let mut out = Vec::new();
     if *span as usize != m.size {
         out.push(format!("{}: size {} in Rust, {span} in {} ({})", m.rust, m.size, m.kernel, m.wgsl));
     }
-    let wgsl_fields: Vec<(&str, usize)> =
-        members.iter().map(|mem| (mem.name.as_deref().unwrap_or("?"), mem.offset as usize)).filter(|(n, _)| !is_padding(n)).collect();
+    let wgsl_fields: Vec<(&str, usize)> = members
+        .iter()
+        .map(|mem| (mem.name.as_deref().unwrap_or("?"), mem.offset as usize))
+        .filter(|(n, _)| !is_padding(n))
+        .collect();
     if wgsl_fields.len() != m.fields.len() {
-        out.push(format!("{}: {} fields in Rust, {} in {}.{}", m.rust, m.fields.len(), wgsl_fields.len(), m.kernel, m.wgsl));
+        out.push(format!(
+            "{}: {} fields in Rust, {} in {}.{}",
+            m.rust,
+            m.fields.len(),
+            wgsl_fields.len(),
+            m.kernel,
+            m.wgsl
+        ));
     }
     for (i, (&(rust_name, rust_off), &(wgsl_name, wgsl_off))) in m.fields.iter().zip(&wgsl_fields).enumerate() {
         if rust_name != wgsl_name || rust_off != wgsl_off {
-            out.push(format!("{} field {i}: {rust_name} at {rust_off} in Rust, {wgsl_name} at {wgsl_off} in {}.{}", m.rust, m.kernel, m.wgsl));
+            out.push(format!(
+                "{} field {i}: {rust_name} at {rust_off} in Rust, {wgsl_name} at {wgsl_off} in {}.{}",
+                m.rust, m.kernel, m.wgsl
+            ));
         }
     }
     out

@@ -26,7 +26,8 @@ fn correlated_gaussian() -> (String, Vec<f64>, Vec<f64>) {
         }
     }
     let mean: Vec<f64> = (0..d).map(|i| 0.5 * i as f64).collect();
-    let rows: Vec<String> = p.chunks(d).map(|r| format!("[{}]", r.iter().map(|v| format!("{v}")).collect::<Vec<_>>().join(","))).collect();
+    let rows: Vec<String> =
+        p.chunks(d).map(|r| format!("[{}]", r.iter().map(|v| format!("{v}")).collect::<Vec<_>>().join(","))).collect();
     let spec = format!(
         r#"{{"type": "gaussian", "mean": [{}], "precision": [{}]}}"#,
         mean.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(","),
@@ -134,7 +135,10 @@ fn gpu_matches_cpu_for_hmc_and_rwmh() {
             gpu.run(100).unwrap();
             let (a, b) = (cpu.state().unwrap(), gpu.state().unwrap());
             let diverged = a.chunks(d).zip(b.chunks(d)).filter(|(x, y)| common::max_abs_diff(x, y) > 2e-3).count();
-            eprintln!("{kind:?} {}: {diverged} of {chains} chains differ by more than 2e-3", &spec[..spec.len().min(20)]);
+            eprintln!(
+                "{kind:?} {}: {diverged} of {chains} chains differ by more than 2e-3",
+                &spec[..spec.len().min(20)]
+            );
             assert!(diverged * 100 <= chains * 2, "{kind:?}: {diverged} chains diverged");
             let (sa, sb) = (cpu.stats().unwrap(), gpu.stats().unwrap());
             assert!((sa.acceptance_rate(100) - sb.acceptance_rate(100)).abs() < 0.01);
@@ -154,9 +158,11 @@ fn samplers_recover_a_correlated_gaussian() {
     let chains = 500;
     let init = rng::initial_states(31, 0, chains, d, 2.0);
     let gpu = common::gpu();
-    for (kind, step, warm, draws, thin) in
-        [(SamplerKind::Hmc, 0.2, 400, 100, 5), (SamplerKind::Mala, 0.05, 400, 100, 10), (SamplerKind::Rwmh, 0.3, 1000, 100, 50)]
-    {
+    for (kind, step, warm, draws, thin) in [
+        (SamplerKind::Hmc, 0.2, 400, 100, 5),
+        (SamplerKind::Mala, 0.05, 400, 100, 10),
+        (SamplerKind::Rwmh, 0.3, 1000, 100, 50),
+    ] {
         let mut config = SamplerConfig::new(kind, step, 5);
         // Without jitter, HMC on a Gaussian with a fitted mass matrix falls into near-periodic
         // trajectories: some dimensions barely move (R-hat > 1.05 here).
@@ -173,17 +179,27 @@ fn samplers_recover_a_correlated_gaussian() {
         let trace = sampler.trace().unwrap().unwrap();
         let summaries = diagnostics::summarize_trace(&trace, chains, d).unwrap();
         let n = (trace.len() / d) as f64;
-        let est_mean: Vec<f64> = (0..d).map(|i| trace.iter().skip(i).step_by(d).map(|&v| v as f64).sum::<f64>() / n).collect();
+        let est_mean: Vec<f64> =
+            (0..d).map(|i| trace.iter().skip(i).step_by(d).map(|&v| v as f64).sum::<f64>() / n).collect();
         let min_ess = summaries.iter().map(|s| s.ess_bulk).fold(f64::INFINITY, f64::min);
         let max_rhat = summaries.iter().map(|s| s.rhat).fold(0.0, f64::max);
-        eprintln!("{kind:?} on {}: min bulk ESS {min_ess:.0} of {n} draws, max R-hat {max_rhat:.4}", sampler.executor());
+        eprintln!(
+            "{kind:?} on {}: min bulk ESS {min_ess:.0} of {n} draws, max R-hat {max_rhat:.4}",
+            sampler.executor()
+        );
         assert!(max_rhat < 1.05, "{kind:?}: R-hat {max_rhat}: not converged");
         assert!(min_ess > 0.05 * n, "{kind:?}: ESS {min_ess} is too low to test anything");
         for i in 0..d {
             let se = (cov[i * d + i] / summaries[i].ess_bulk).sqrt();
-            assert!((est_mean[i] - mean[i]).abs() < 4.5 * se, "{kind:?} mean[{i}] {} vs {} (se {se})", est_mean[i], mean[i]);
+            assert!(
+                (est_mean[i] - mean[i]).abs() < 4.5 * se,
+                "{kind:?} mean[{i}] {} vs {} (se {se})",
+                est_mean[i],
+                mean[i]
+            );
             for j in 0..=i {
-                let c = trace.chunks(d).map(|x| (x[i] as f64 - est_mean[i]) * (x[j] as f64 - est_mean[j])).sum::<f64>() / (n - 1.0);
+                let c = trace.chunks(d).map(|x| (x[i] as f64 - est_mean[i]) * (x[j] as f64 - est_mean[j])).sum::<f64>()
+                    / (n - 1.0);
                 let want = cov[i * d + j];
                 let se = ((cov[i * d + i] * cov[j * d + j] + want * want) / min_ess).sqrt();
                 assert!((c - want).abs() < 4.5 * se, "{kind:?} cov[{i}][{j}] {c} vs {want} (se {se})");
@@ -197,7 +213,9 @@ fn samplers_recover_a_correlated_gaussian() {
 fn dual_averaging_reaches_the_target_acceptance() {
     let energy = resolve_energy(r#"{"type": "gaussian", "mean": [0, 0, 0, 0], "std": [1, 2, 0.5, 3]}"#).unwrap();
     let init = rng::initial_states(2, 0, 500, 4, 1.0);
-    for (kind, per_chain) in [(SamplerKind::Mala, false), (SamplerKind::Hmc, false), (SamplerKind::Hmc, true), (SamplerKind::Rwmh, false)] {
+    for (kind, per_chain) in
+        [(SamplerKind::Mala, false), (SamplerKind::Hmc, false), (SamplerKind::Hmc, true), (SamplerKind::Rwmh, false)]
+    {
         // Start far from a good step size, in both directions.
         for start in [1e-3f32, 3.0] {
             let mut config = SamplerConfig::new(kind, start, 8);
@@ -210,7 +228,11 @@ fn dual_averaging_reaches_the_target_acceptance() {
             let before = s.stats().unwrap();
             s.run(400).unwrap();
             let rate = s.stats().unwrap().since(&before).acceptance_rate(400);
-            eprintln!("{kind:?} per_chain={per_chain} from {start}: step {:.3}, acceptance {rate:.3} (target {})", s.step_sizes()[0], adapt.target_accept);
+            eprintln!(
+                "{kind:?} per_chain={per_chain} from {start}: step {:.3}, acceptance {rate:.3} (target {})",
+                s.step_sizes()[0],
+                adapt.target_accept
+            );
             assert!((rate - adapt.target_accept).abs() < 0.05, "{kind:?} from {start}: acceptance {rate}");
         }
     }
@@ -226,7 +248,8 @@ fn ess_of_an_ar1_process_matches_theory() {
                 let mut x = rng::normal4(1, c, 0, Stream::Init, 0)[0] as f64;
                 (0..n)
                     .map(|t| {
-                        x = rho * x + (1.0 - rho * rho).sqrt() * rng::normal4(1, c, t + 1, Stream::ProposalNoise, 0)[0] as f64;
+                        x = rho * x
+                            + (1.0 - rho * rho).sqrt() * rng::normal4(1, c, t + 1, Stream::ProposalNoise, 0)[0] as f64;
                         x
                     })
                     .collect()
@@ -286,7 +309,9 @@ fn parallel_tempering_recovers_mode_weights_where_mala_does_not() {
 fn bad_sampler_settings_are_rejected() {
     let energy = resolve_energy("ring8").unwrap();
     let init = rng::initial_states(4, 0, 10, 2, 1.0);
-    let err = |config: SamplerConfig| CpuSampler::new(&energy, config, &init).err().map(|e| e.to_string()).unwrap_or_default();
+    let err = |config: SamplerConfig| {
+        CpuSampler::new(&energy, config, &init).err().map(|e| e.to_string()).unwrap_or_default()
+    };
     let hmc = SamplerConfig::new(SamplerKind::Hmc, 0.1, 1);
     let with = |change: &dyn Fn(&mut SamplerConfig)| {
         let mut c = hmc.clone();
@@ -303,7 +328,8 @@ fn bad_sampler_settings_are_rejected() {
     assert!(Tempering::from_temperatures(&[1.0, 2.0, 4.0], 5).is_ok());
     let mut s = CpuSampler::new(&energy, SamplerConfig::new(SamplerKind::Mala, 0.1, 1), &init).unwrap();
     for target in [0.0, 1.0, 1.5] {
-        let e = warm_up(&mut s, 10, &Adaptation { target_accept: target, ..Adaptation::new(SamplerKind::Mala) }).unwrap_err();
+        let e = warm_up(&mut s, 10, &Adaptation { target_accept: target, ..Adaptation::new(SamplerKind::Mala) })
+            .unwrap_err();
         assert!(e.to_string().contains("target acceptance"), "{e}");
     }
     let mut ula = CpuSampler::new(&energy, SamplerConfig::new(SamplerKind::Ula, 0.1, 1), &init).unwrap();

@@ -4,18 +4,28 @@
 
 mod common;
 
+use ebm_gpu::energy::Energy;
 use ebm_gpu::energy::gpu::energy_grad_batch;
 use ebm_gpu::energy::mlp::{Activation, Mlp};
 use ebm_gpu::energy::spec::resolve_energy;
-use ebm_gpu::energy::Energy;
 use ebm_gpu::rng;
-use ebm_gpu::sampler::{ChainSampler, MlpStrategy, SamplerConfig, SamplerKind, cpu::{CpuSampler, Schedule}, gpu::GpuSampler};
+use ebm_gpu::sampler::{
+    ChainSampler, MlpStrategy, SamplerConfig, SamplerKind,
+    cpu::{CpuSampler, Schedule},
+    gpu::GpuSampler,
+};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-const ACTIVATIONS: [Activation; 6] =
-    [Activation::Relu, Activation::LeakyRelu(0.1), Activation::Silu, Activation::Tanh, Activation::Softplus, Activation::Elu(0.7)];
+const ACTIVATIONS: [Activation; 6] = [
+    Activation::Relu,
+    Activation::LeakyRelu(0.1),
+    Activation::Silu,
+    Activation::Tanh,
+    Activation::Softplus,
+    Activation::Elu(0.7),
+];
 
 fn mlp(dims: &[usize], act: Activation, negate: bool, seed: u64) -> Energy {
     Energy::Mlp(Arc::new(Mlp::random(dims, act, negate, seed).unwrap()))
@@ -45,8 +55,16 @@ fn input_gradients_match_f64_finite_differences_for_every_activation() {
                     xm[i] -= h;
                     let fd = (energy.energy(&xp) - energy.energy(&xm)) / (2.0 * h);
                     // ReLU kinks: a finite difference that straddles one is not a derivative.
-                    let tol = if matches!(act, Activation::Relu | Activation::LeakyRelu(_) | Activation::Elu(_)) { 1e-4 } else { 1e-6 };
-                    assert!((fd - g[i]).abs() <= tol * (1.0 + fd.abs()), "{act:?} {dims:?} dim {i}: analytic {} fd {fd}", g[i]);
+                    let tol = if matches!(act, Activation::Relu | Activation::LeakyRelu(_) | Activation::Elu(_)) {
+                        1e-4
+                    } else {
+                        1e-6
+                    };
+                    assert!(
+                        (fd - g[i]).abs() <= tol * (1.0 + fd.abs()),
+                        "{act:?} {dims:?} dim {i}: analytic {} fd {fd}",
+                        g[i]
+                    );
                 }
             }
         }
@@ -72,7 +90,11 @@ fn gpu_energies_and_gradients_match_cpu() {
         for (n, x) in xs.chunks(d).enumerate() {
             let mut g = vec![0.0f32; d];
             let e = energy.energy_grad(x, &mut g);
-            assert!((e - e_gpu[n]).abs() <= 1e-4 * (1.0 + e.abs()), "{dims:?} {act:?} point {n}: cpu {e} gpu {}", e_gpu[n]);
+            assert!(
+                (e - e_gpu[n]).abs() <= 1e-4 * (1.0 + e.abs()),
+                "{dims:?} {act:?} point {n}: cpu {e} gpu {}",
+                e_gpu[n]
+            );
             let gmax = g.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let diff = common::max_abs_diff(&g, &g_gpu[n * d..(n + 1) * d]);
             assert!(diff <= 1e-4 * (1.0 + gmax), "{dims:?} {act:?} point {n}: gradient differs by {diff}");
@@ -85,7 +107,12 @@ fn mlp_sampler_trajectories_match_cpu() {
     let Some(ctx) = common::gpu() else { return };
     // A product of experts: the network plus a broad Gaussian that keeps chains bounded.
     let net = mlp(&[2, 32, 32, 1], Activation::Silu, false, 11);
-    let energy = Energy::Sum { terms: vec![(1.0, net), (1.0, resolve_energy(r#"{"type": "gaussian", "mean": [0, 0], "std": [2, 2]}"#).unwrap())] };
+    let energy = Energy::Sum {
+        terms: vec![
+            (1.0, net),
+            (1.0, resolve_energy(r#"{"type": "gaussian", "mean": [0, 0], "std": [2, 2]}"#).unwrap()),
+        ],
+    };
     let init = rng::initial_states(2, 0, 256, 2, 1.0);
     for kind in [SamplerKind::Ula, SamplerKind::Mala] {
         let config = SamplerConfig::new(kind, 0.01, 5);
@@ -116,11 +143,17 @@ fn tiled_and_per_chain_strategies_agree() {
             config.trace_steps = 30;
             let mut states = Vec::new();
             for strategy in [MlpStrategy::PerChain, MlpStrategy::Tiled] {
-                let mut s = GpuSampler::new(ctx.clone(), &energy, {
-                    let mut c = config.clone();
-                    c.tuning.mlp_strategy = strategy;
-                    c
-                }, &init).unwrap();
+                let mut s = GpuSampler::new(
+                    ctx.clone(),
+                    &energy,
+                    {
+                        let mut c = config.clone();
+                        c.tuning.mlp_strategy = strategy;
+                        c
+                    },
+                    &init,
+                )
+                .unwrap();
                 s.run(18).unwrap();
                 s.run(12).unwrap();
                 states.push((s.state().unwrap(), s.trace().unwrap().unwrap(), s.stats().unwrap()));
@@ -128,7 +161,9 @@ fn tiled_and_per_chain_strategies_agree() {
             let mut cpu = CpuSampler::new(&energy, config.clone(), &init).unwrap();
             cpu.run(30).unwrap();
             let (cpu_state, cpu_trace) = (cpu.state().unwrap(), cpu.trace().unwrap().unwrap());
-            let close = |a: &[f32], b: &[f32]| a.chunks(d).zip(b.chunks(d)).filter(|(x, y)| common::max_abs_diff(x, y) > 1e-3).count();
+            let close = |a: &[f32], b: &[f32]| {
+                a.chunks(d).zip(b.chunks(d)).filter(|(x, y)| common::max_abs_diff(x, y) > 1e-3).count()
+            };
             let (per_chain, tiled) = (&states[0], &states[1]);
             let diverged = [close(&per_chain.0, &tiled.0), close(&tiled.0, &cpu_state), close(&tiled.1, &cpu_trace)];
             eprintln!("{dims:?} {kind:?}: chains apart (per-chain vs tiled, tiled vs cpu, traces): {diverged:?}");
@@ -168,7 +203,10 @@ fn networks_beyond_the_adapters_loop_cap_are_refused_not_truncated() {
     let e = energy_grad_batch(&ctx, &big, &vec![0.1; 1024]).unwrap_err().to_string();
     assert!(e.contains("loop iterations") && e.contains("CPU executor"), "{e}");
     let init = rng::initial_states(1, 0, 4, 1024, 1.0);
-    let e = GpuSampler::new(ctx.clone(), &big, SamplerConfig::new(SamplerKind::Mala, 0.01, 1), &init).err().unwrap().to_string();
+    let e = GpuSampler::new(ctx.clone(), &big, SamplerConfig::new(SamplerKind::Mala, 0.01, 1), &init)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("loop iterations"), "{e}");
 }
 
@@ -192,7 +230,12 @@ fn safetensors_round_trip_and_pytorch_layout() {
             raw.push((format!("{}.weight", 2 * k), safetensors::Dtype::F16, vec![o, i], to16(&w)));
             raw.push((format!("{}.bias", 2 * k), safetensors::Dtype::F16, vec![o], to16(&b)));
         } else {
-            raw.push((format!("{}.weight", 2 * k), safetensors::Dtype::F32, vec![o, i], bytemuck::cast_slice(&w).to_vec()));
+            raw.push((
+                format!("{}.weight", 2 * k),
+                safetensors::Dtype::F32,
+                vec![o, i],
+                bytemuck::cast_slice(&w).to_vec(),
+            ));
             raw.push((format!("{}.bias", 2 * k), safetensors::Dtype::F32, vec![o], bytemuck::cast_slice(&b).to_vec()));
         }
         reference.push(ebm_gpu::energy::mlp::Dense { inputs: i, outputs: o, weight: w, bias: b });
@@ -212,10 +255,16 @@ fn safetensors_round_trip_and_pytorch_layout() {
     assert_eq!(resolve_energy(&format!("mlp:{}", path.display())).unwrap().dim(), 3);
 }
 
-fn write_tensors(path: &std::path::Path, raw: &[(String, safetensors::Dtype, Vec<usize>, Vec<u8>)], meta: Option<HashMap<String, String>>) {
+fn write_tensors(
+    path: &std::path::Path,
+    raw: &[(String, safetensors::Dtype, Vec<usize>, Vec<u8>)],
+    meta: Option<HashMap<String, String>>,
+) {
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = raw
         .iter()
-        .map(|(n, dt, shape, data)| (n.clone(), safetensors::tensor::TensorView::new(*dt, shape.clone(), data).unwrap()))
+        .map(|(n, dt, shape, data)| {
+            (n.clone(), safetensors::tensor::TensorView::new(*dt, shape.clone(), data).unwrap())
+        })
         .collect();
     std::fs::write(path, safetensors::serialize(views, meta).unwrap()).unwrap();
 }
@@ -230,12 +279,28 @@ fn malformed_weight_files_are_rejected_with_the_tensor_named() {
     };
     let meta = Some(HashMap::from([("activation".to_string(), "silu".to_string())]));
     let cases: Vec<(&str, Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)>, &[&str])> = vec![
-        ("missing bias", vec![t("0.weight", vec![4, 2]), t("2.weight", vec![1, 4]), t("2.bias", vec![1])], &["0.bias", "missing"]),
-        ("extra tensor", vec![t("0.weight", vec![1, 2]), t("0.bias", vec![1]), t("norm.scale", vec![2])], &["norm.scale"]),
-        ("shape chain", vec![t("0.weight", vec![4, 2]), t("0.bias", vec![4]), t("2.weight", vec![1, 5]), t("2.bias", vec![1])], &["2.weight", "5 inputs", "gives 4"]),
+        (
+            "missing bias",
+            vec![t("0.weight", vec![4, 2]), t("2.weight", vec![1, 4]), t("2.bias", vec![1])],
+            &["0.bias", "missing"],
+        ),
+        (
+            "extra tensor",
+            vec![t("0.weight", vec![1, 2]), t("0.bias", vec![1]), t("norm.scale", vec![2])],
+            &["norm.scale"],
+        ),
+        (
+            "shape chain",
+            vec![t("0.weight", vec![4, 2]), t("0.bias", vec![4]), t("2.weight", vec![1, 5]), t("2.bias", vec![1])],
+            &["2.weight", "5 inputs", "gives 4"],
+        ),
         ("output not 1", vec![t("0.weight", vec![3, 2]), t("0.bias", vec![3])], &["output 1 value"]),
         ("bias shape", vec![t("0.weight", vec![1, 2]), t("0.bias", vec![2])], &["0.bias", "needs [1]"]),
-        ("wrong dtype", vec![("0.weight".into(), safetensors::Dtype::I32, vec![1, 2], vec![0; 8]), t("0.bias", vec![1])], &["0.weight", "I32"]),
+        (
+            "wrong dtype",
+            vec![("0.weight".into(), safetensors::Dtype::I32, vec![1, 2], vec![0; 8]), t("0.bias", vec![1])],
+            &["0.weight", "I32"],
+        ),
     ];
     for (what, tensors, needles) in cases {
         let path = dir.join(format!("{}.safetensors", what.replace(' ', "_")));

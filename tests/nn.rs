@@ -38,11 +38,18 @@ fn text_form_round_trips() {
         let again = Architecture::parse(&arch.to_string()).unwrap();
         assert_eq!(arch, again, "{spec} -> {arch}");
     }
-    let uva = Architecture::parse("conv:1x28x28/16k5s2p4/swish/32k3s2p1/swish/64k3s2p1/swish/64k3s2p1/swish/flatten/64/swish/1/head:-f").unwrap();
+    let uva = Architecture::parse(
+        "conv:1x28x28/16k5s2p4/swish/32k3s2p1/swish/64k3s2p1/swish/64k3s2p1/swish/flatten/64/swish/1/head:-f",
+    )
+    .unwrap();
     let shapes = uva.shapes().unwrap();
     assert_eq!(shapes[1].to_string(), "16x16x16");
     assert_eq!(shapes[9].to_string(), "256", "flatten gives 64x2x2");
-    assert_eq!(Architecture::parse("4x6x6/2k3/flatten/3").unwrap().head, Head::LogSumExp, "K > 1 defaults to the JEM head");
+    assert_eq!(
+        Architecture::parse("4x6x6/2k3/flatten/3").unwrap().head,
+        Head::LogSumExp,
+        "K > 1 defaults to the JEM head"
+    );
 }
 
 #[test]
@@ -62,7 +69,10 @@ fn batched_layers_match_their_f64_definitions() {
                 let got = &tape.values[k + 1][p * out..(p + 1) * out];
                 let scale = 1.0 + want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
                 for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                    assert!(((*g as f64) - w).abs() < 2e-5 * scale * (inp as f64).sqrt(), "{spec} layer {k} point {p} out {i}: {g} vs {w}");
+                    assert!(
+                        ((*g as f64) - w).abs() < 2e-5 * scale * (inp as f64).sqrt(),
+                        "{spec} layer {k} point {p} out {i}: {g} vs {w}"
+                    );
                 }
             }
         }
@@ -117,7 +127,11 @@ fn gradients_match_central_differences() {
             xm[i] -= h;
             let mut tmp = vec![0.0; d];
             let fd = (net.energy_grad_ref(&xp, &mut tmp) - net.energy_grad_ref(&xm, &mut tmp)) / (2.0 * h);
-            assert!((fd - g[i]).abs() < 1e-6 * (1.0 + fd.abs()), "{spec}: dE/dx[{i}] {} vs central difference {fd}", g[i]);
+            assert!(
+                (fd - g[i]).abs() < 1e-6 * (1.0 + fd.abs()),
+                "{spec}: dE/dx[{i}] {} vs central difference {fd}",
+                g[i]
+            );
         }
         let (_, dp) = net.energy_param_grad_ref(&x);
         let theta = net.pack_params();
@@ -137,7 +151,11 @@ fn gradients_match_central_differences() {
             let fd = (ep - em) / (hp - hm);
             // Second-order error of a 1e-3 step on smooth activations; relu kinks are not hit at
             // random points with this step in practice, and the tolerance covers curvature.
-            assert!((fd - dp[j]).abs() < 2e-3 * (1.0 + fd.abs()), "{spec}: dE/dθ[{j}] {} vs central difference {fd}", dp[j]);
+            assert!(
+                (fd - dp[j]).abs() < 2e-3 * (1.0 + fd.abs()),
+                "{spec}: dE/dθ[{j}] {} vs central difference {fd}",
+                dp[j]
+            );
         }
     }
 }
@@ -187,7 +205,9 @@ fn files_round_trip_and_mlp_shaped_networks_load_as_mlps() {
 
 #[test]
 fn pytorch_fixture_matches() {
-    for (name, extra_head) in [("uva", None), ("jem_pool", Some(("class:3", "energy_class3", "grad_class3"))), ("mlp", None)] {
+    for (name, extra_head) in
+        [("uva", None), ("jem_pool", Some(("class:3", "energy_class3", "grad_class3"))), ("mlp", None)]
+    {
         let net = Network::load(&fixture(&format!("{name}.safetensors")), None).unwrap();
         let io = safetensors_f32(&fixture(&format!("{name}.io.safetensors")));
         let (x, f, energy, grad) = (&io["x"], &io["f"], &io["energy"], &io["grad"]);
@@ -196,19 +216,29 @@ fn pytorch_fixture_matches() {
         let mut tape = Tape::default();
         net.forward_batch(x, n, &mut tape);
         let max_f = f.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        assert!(common::max_abs_diff(tape.outputs(), f) < 1e-4 * (1.0 + max_f), "{name}: network outputs differ from PyTorch's");
+        assert!(
+            common::max_abs_diff(tape.outputs(), f) < 1e-4 * (1.0 + max_f),
+            "{name}: network outputs differ from PyTorch's"
+        );
         let check = |net: &Network, energy: &[f32], grad: &[f32], what: &str| {
             let (mut gs, mut es) = (vec![0.0f32; n * d], vec![0.0f32; n]);
             Energy::Net(std::sync::Arc::new(net.clone())).energy_grad_batch(x, &mut gs, &mut es);
             let max_g = grad.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            assert!(common::max_abs_diff(&es, energy) < 1e-4 * (1.0 + max_f), "{name} {what}: energies {es:?} vs PyTorch {energy:?}");
-            assert!(common::max_abs_diff(&gs, grad) < 1e-4 * max_g, "{name} {what}: input gradients differ from PyTorch's");
+            assert!(
+                common::max_abs_diff(&es, energy) < 1e-4 * (1.0 + max_f),
+                "{name} {what}: energies {es:?} vs PyTorch {energy:?}"
+            );
+            assert!(
+                common::max_abs_diff(&gs, grad) < 1e-4 * max_g,
+                "{name} {what}: input gradients differ from PyTorch's"
+            );
         };
         check(&net, energy, grad, "head");
         if let Some((head, e_name, g_name)) = extra_head {
             let mut arch = net.architecture();
             arch.head = Architecture::parse(&format!("1/{}/head:{head}", net.outputs)).unwrap().head;
-            let class_net = Network::new(&arch, net.layers.iter().map(|l| (l.weight.clone(), l.bias.clone())).collect()).unwrap();
+            let class_net =
+                Network::new(&arch, net.layers.iter().map(|l| (l.weight.clone(), l.bias.clone())).collect()).unwrap();
             check(&class_net, &io[e_name], &io[g_name], head);
         }
     }
@@ -221,7 +251,9 @@ fn safetensors_f32(path: &Path) -> std::collections::HashMap<String, Vec<f32>> {
         .into_iter()
         .map(|(name, view)| {
             let values = match view.dtype() {
-                safetensors::Dtype::F64 => bytemuck::pod_collect_to_vec::<u8, f64>(view.data()).into_iter().map(|v| v as f32).collect(),
+                safetensors::Dtype::F64 => {
+                    bytemuck::pod_collect_to_vec::<u8, f64>(view.data()).into_iter().map(|v| v as f32).collect()
+                }
                 _ => bytemuck::pod_collect_to_vec(view.data()),
             };
             (name, values)
@@ -270,12 +302,14 @@ fn bad_files_are_errors_naming_the_tensor() {
     let arch = Architecture::parse("1x6x6/4k3/relu/flatten/2").unwrap();
     let good = Network::random(&arch, 3).unwrap();
     let (tensors, meta) = good.safetensors_parts();
-    let write = |name: &str, tensors: Vec<(String, Vec<usize>, Vec<f32>)>, meta: std::collections::HashMap<String, String>| {
-        let p = dir.join(name);
-        ebm_gpu::io::write_safetensors(&p, &tensors, meta).unwrap();
-        p
-    };
-    let missing = write("missing.safetensors", tensors.iter().filter(|t| t.0 != "3.bias").cloned().collect(), meta.clone());
+    let write =
+        |name: &str, tensors: Vec<(String, Vec<usize>, Vec<f32>)>, meta: std::collections::HashMap<String, String>| {
+            let p = dir.join(name);
+            ebm_gpu::io::write_safetensors(&p, &tensors, meta).unwrap();
+            p
+        };
+    let missing =
+        write("missing.safetensors", tensors.iter().filter(|t| t.0 != "3.bias").cloned().collect(), meta.clone());
     let e = Network::load(&missing, None).unwrap_err().to_string();
     assert!(e.contains("missing tensor 3.bias"), "{e}");
     let mut extra = tensors.clone();
@@ -285,13 +319,17 @@ fn bad_files_are_errors_naming_the_tensor() {
     let mut wrong = tensors.clone();
     wrong[0] = ("0.weight".into(), vec![4, 2, 3, 3], vec![0.1; 72]);
     let e = Network::load(&write("wrong.safetensors", wrong, meta.clone()), None).unwrap_err().to_string();
-    assert!(e.contains("0.weight") && e.contains("[4, 1, 3, 3]"), "channel mismatch names the tensor and the shape: {e}");
+    assert!(
+        e.contains("0.weight") && e.contains("[4, 1, 3, 3]"),
+        "channel mismatch names the tensor and the shape: {e}"
+    );
     // A state_dict without the architecture, then with the wrong one given.
     let bare = write("bare.safetensors", tensors.clone(), Default::default());
     let e = Network::load(&bare, None).unwrap_err().to_string();
     assert!(e.contains("architecture"), "{e}");
     assert_eq!(Network::load(&bare, Some(&arch)).unwrap(), good);
-    let e = Network::load(&bare, Some(&Architecture::parse("1x6x6/4k3/relu/flatten/3").unwrap())).unwrap_err().to_string();
+    let e =
+        Network::load(&bare, Some(&Architecture::parse("1x6x6/4k3/relu/flatten/3").unwrap())).unwrap_err().to_string();
     assert!(e.contains("3.weight") && e.contains("[3, 64]"), "flatten width vs the Linear's tensor: {e}");
     std::fs::write(dir.join("garbage.safetensors"), b"not a file").unwrap();
     assert!(Network::load(&dir.join("garbage.safetensors"), None).is_err());

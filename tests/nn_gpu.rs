@@ -55,16 +55,27 @@ fn network_pass_matches_cpu() {
         let e = ctx.zeroed_storage_buffer("e", 4 * n as u64);
         let g = ctx.zeroed_storage_buffer("g", 4 * (n * d) as u64);
         let bufs = NetBuffers::new(&ctx, &net, n).unwrap();
-        let pass = GpuNetwork::new(&nn, &net, &bufs, n, Slice::whole(&x), Slice::whole(&e), Some(Slice::whole(&g)), true).unwrap();
+        let pass =
+            GpuNetwork::new(&nn, &net, &bufs, n, Slice::whole(&x), Slice::whole(&e), Some(Slice::whole(&g)), true)
+                .unwrap();
         let mut encoder = ctx.device().create_command_encoder(&Default::default());
         {
             let mut cp = encoder.begin_compute_pass(&Default::default());
             pass.record(&mut cp);
         }
         ctx.queue().submit([encoder.finish()]);
-        let out = ctx.read_buffers(&[(&e, 4 * n as u64), (&g, 4 * (n * d) as u64), (&bufs.param_grads, 4 * net.param_count() as u64)]).unwrap();
-        let (e_gpu, g_gpu, p_gpu): (Vec<f32>, Vec<f32>, Vec<f32>) =
-            (bytemuck::pod_collect_to_vec(&out[0]), bytemuck::pod_collect_to_vec(&out[1]), bytemuck::pod_collect_to_vec(&out[2]));
+        let out = ctx
+            .read_buffers(&[
+                (&e, 4 * n as u64),
+                (&g, 4 * (n * d) as u64),
+                (&bufs.param_grads, 4 * net.param_count() as u64),
+            ])
+            .unwrap();
+        let (e_gpu, g_gpu, p_gpu): (Vec<f32>, Vec<f32>, Vec<f32>) = (
+            bytemuck::pod_collect_to_vec(&out[0]),
+            bytemuck::pod_collect_to_vec(&out[1]),
+            bytemuck::pod_collect_to_vec(&out[2]),
+        );
         assert!(rel_err(&e_gpu, &e_cpu) < 1e-4, "{spec}: energies {e_gpu:?} vs CPU {e_cpu:?}");
         assert!(rel_err(&g_gpu, &g_cpu) < 1e-4, "{spec}: input gradients differ by {}", rel_err(&g_gpu, &g_cpu));
         assert!(rel_err(&p_gpu, &p_cpu) < 1e-4, "{spec}: parameter gradients differ by {}", rel_err(&p_gpu, &p_cpu));
@@ -91,7 +102,10 @@ fn trajectories(kind: SamplerKind, spec: &str, chains: usize, steps: u32, step_s
         if sg.accepted[c] != sc.accepted[c] || common::max_abs_diff(a, b) > 1e-3 {
             diverged += 1;
         } else {
-            assert!((sg.energies[c] - sc.energies[c]).abs() < 1e-3 * (1.0 + sc.energies[c].abs()), "chain {c}: energies");
+            assert!(
+                (sg.energies[c] - sc.energies[c]).abs() < 1e-3 * (1.0 + sc.energies[c].abs()),
+                "chain {c}: energies"
+            );
         }
     }
     assert!(!sg.frozen.iter().any(|&f| f), "no chain may freeze");
@@ -116,7 +130,8 @@ fn ula_on_the_uva_convebm_follows_the_cpu() {
 /// logistic density e^x / (1 + e^x)^2 (mean 0, variance pi^2 / 3), written as a conv network.
 fn logistic_net() -> Network {
     let arch = Architecture::parse("1x2x1/2k1:nobias/softplus/flatten/1:nobias").unwrap();
-    Network::new(&arch, vec![(vec![1.0, -1.0], vec![]), (vec![], vec![]), (vec![], vec![]), (vec![1.0; 4], vec![])]).unwrap()
+    Network::new(&arch, vec![(vec![1.0, -1.0], vec![]), (vec![], vec![]), (vec![], vec![]), (vec![1.0; 4], vec![])])
+        .unwrap()
 }
 
 #[test]
@@ -125,7 +140,8 @@ fn layered_mala_samples_the_logistic_density() {
     let chains = 4096;
     let init = rng::initial_states(4, 0, chains, 2, 1.0);
     let config = SamplerConfig::new(SamplerKind::Mala, 0.8, 17);
-    let mut samplers: Vec<(String, Box<dyn ChainSampler>)> = vec![("cpu".into(), Box::new(CpuSampler::new(&energy, config.clone(), &init).unwrap()))];
+    let mut samplers: Vec<(String, Box<dyn ChainSampler>)> =
+        vec![("cpu".into(), Box::new(CpuSampler::new(&energy, config.clone(), &init).unwrap()))];
     if let Some(ctx) = common::gpu() {
         samplers.push(("gpu".into(), Box::new(LayeredSampler::new(ctx, &energy, config, &init).unwrap())));
     }
@@ -196,6 +212,8 @@ fn energy_evaluation_of_a_network_matches_cpu() {
     let (f_gpu, f_cpu) = (ebm_gpu::nn::gpu_net::outputs_batch(&ctx, &net, &xs).unwrap(), net.view().outputs_batch(&xs));
     assert_eq!(f_cpu.len(), n * 4);
     assert!(rel_err(&f_gpu, &f_cpu) < 1e-4, "logits");
-    let sum = Energy::Sum { terms: vec![(1.0, energy.clone()), (1.0, Energy::GaussianDiag { mean: vec![0.0; 64], inv_var: vec![1.0; 64] })] };
+    let sum = Energy::Sum {
+        terms: vec![(1.0, energy.clone()), (1.0, Energy::GaussianDiag { mean: vec![0.0; 64], inv_var: vec![1.0; 64] })],
+    };
     assert!(ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &sum, &xs).is_err());
 }

@@ -51,8 +51,18 @@ fn assert_close(what: &str, gpu: &[f32], cpu: &[f32], k: usize) {
     assert_eq!(gpu.len(), cpu.len(), "{what}: lengths");
     let scale = cpu.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
     let tol = 1e-4 * (k as f32).sqrt() * scale;
-    let (i, err) = gpu.iter().zip(cpu).map(|(g, c)| (g - c).abs()).enumerate().fold((0, 0.0f32), |a, (i, e)| if e > a.1 || e.is_nan() { (i, e) } else { a });
-    assert!(err <= tol, "{what}: |gpu - cpu| = {err} at {i} (gpu {}, cpu {}) > {tol} (K = {k}, scale {scale})", gpu[i], cpu[i]);
+    let (i, err) = gpu
+        .iter()
+        .zip(cpu)
+        .map(|(g, c)| (g - c).abs())
+        .enumerate()
+        .fold((0, 0.0f32), |a, (i, e)| if e > a.1 || e.is_nan() { (i, e) } else { a });
+    assert!(
+        err <= tol,
+        "{what}: |gpu - cpu| = {err} at {i} (gpu {}, cpu {}) > {tol} (K = {k}, scale {scale})",
+        gpu[i],
+        cpu[i]
+    );
 }
 
 fn setup() -> Option<NnKernels> {
@@ -87,9 +97,24 @@ fn linear_forward_matches_cpu() {
             act,
             pre_act: act.map(|_| Slice::new(&acts, ao[2])),
         };
-        let op = nn.linear_forward(Slice::new(&acts, ao[0]), Slice::new(&params, po[0]), Slice::new(&acts, ao[1]), n, inputs, outputs, epi).unwrap();
+        let op = nn
+            .linear_forward(
+                Slice::new(&acts, ao[0]),
+                Slice::new(&params, po[0]),
+                Slice::new(&acts, ao[1]),
+                n,
+                inputs,
+                outputs,
+                epi,
+            )
+            .unwrap();
         run(&nn, &op);
-        assert_close(&format!("linear {n}x{inputs}->{outputs} {act:?}"), &read(&ctx, &acts, ao[1], n * outputs), &a, inputs);
+        assert_close(
+            &format!("linear {n}x{inputs}->{outputs} {act:?}"),
+            &read(&ctx, &acts, ao[1], n * outputs),
+            &a,
+            inputs,
+        );
         if act.is_some() {
             assert_close("pre-activation", &read(&ctx, &acts, ao[2], n * outputs), &z, inputs);
         }
@@ -109,9 +134,23 @@ fn linear_backward_input_matches_cpu() {
         ops::linear_backward_input(&dy, &w, n, inputs, outputs, &mut dx);
         let (grads, go) = packed(&ctx, 3, &[&dy, &randn(13, n * inputs)]);
         let wb = ctx.storage_buffer("w", bytemuck::cast_slice(&w));
-        let op = nn.linear_backward_input(Slice::new(&grads, go[0]), Slice::whole(&wb), Slice::new(&grads, go[1]), n, inputs, outputs).unwrap();
+        let op = nn
+            .linear_backward_input(
+                Slice::new(&grads, go[0]),
+                Slice::whole(&wb),
+                Slice::new(&grads, go[1]),
+                n,
+                inputs,
+                outputs,
+            )
+            .unwrap();
         run(&nn, &op);
-        assert_close(&format!("linear dx {n}x{outputs}->{inputs}"), &read(&ctx, &grads, go[1], n * inputs), &dx, outputs);
+        assert_close(
+            &format!("linear dx {n}x{outputs}->{inputs}"),
+            &read(&ctx, &grads, go[1], n * inputs),
+            &dx,
+            outputs,
+        );
     }
 }
 
@@ -120,20 +159,33 @@ fn linear_backward_params_matches_cpu_split_or_not() {
     let Some(nn) = setup() else { return };
     let ctx = nn.context().clone();
     // n = 3000 splits K (the batch) into partial products; n = 37 does not.
-    for (n, inputs, outputs, accumulate) in [(37, 53, 29, true), (3000, 53, 29, true), (3000, 20, 9, false), (37, 53, 29, false)] {
+    for (n, inputs, outputs, accumulate) in
+        [(37, 53, 29, true), (3000, 53, 29, true), (3000, 20, 9, false), (37, 53, 29, false)]
+    {
         let x = randn(21, n * inputs);
         let dy = randn(22, n * outputs);
         let dw0 = randn(23, outputs * inputs);
         let db0 = randn(24, outputs);
-        let (mut dw, mut db) = if accumulate { (dw0.clone(), db0.clone()) } else { (vec![0.0; dw0.len()], vec![0.0; db0.len()]) };
+        let (mut dw, mut db) =
+            if accumulate { (dw0.clone(), db0.clone()) } else { (vec![0.0; dw0.len()], vec![0.0; db0.len()]) };
         ops::linear_backward_params(&x, &dy, n, inputs, outputs, &mut dw, Some(&mut db));
         let (acts, ao) = packed(&ctx, 1, &[&x, &dy]);
         let (grads, go) = packed(&ctx, 9, &[&dw0, &db0]);
         let op = nn
-            .linear_backward_params(Slice::new(&acts, ao[0]), Slice::new(&acts, ao[1]), Slice::new(&grads, go[0]), Some(Slice::new(&grads, go[1])), n, inputs, outputs, accumulate)
+            .linear_backward_params(
+                Slice::new(&acts, ao[0]),
+                Slice::new(&acts, ao[1]),
+                Slice::new(&grads, go[0]),
+                Some(Slice::new(&grads, go[1])),
+                n,
+                inputs,
+                outputs,
+                accumulate,
+            )
             .unwrap();
         run(&nn, &op);
-        let what = format!("linear dW n={n} {inputs}->{outputs} accumulate={accumulate} ({} dispatches)", op.dispatches());
+        let what =
+            format!("linear dW n={n} {inputs}->{outputs} accumulate={accumulate} ({} dispatches)", op.dispatches());
         assert_close(&what, &read(&ctx, &grads, go[0], outputs * inputs), &dw, n);
         assert_close(&format!("{what} db"), &read(&ctx, &grads, go[1], outputs), &db, n);
         if n == 3000 {
@@ -145,8 +197,23 @@ fn linear_backward_params_matches_cpu_split_or_not() {
 /// The geometries of the brief: strides, paddings and sizes off the tile, and the UvA MNIST
 /// model's first layer.
 fn geometries() -> Vec<ConvGeom> {
-    let g = |batch, in_c, in_h, in_w, out_c, k, stride, pad| ConvGeom { batch, in_c, in_h, in_w, out_c, kh: k, kw: k, stride, pad };
-    vec![g(5, 3, 13, 11, 7, 3, 2, 1), g(3, 3, 13, 11, 7, 5, 1, 2), g(4, 1, 28, 28, 16, 5, 2, 4), g(2, 16, 14, 14, 32, 3, 2, 1)]
+    let g = |batch, in_c, in_h, in_w, out_c, k, stride, pad| ConvGeom {
+        batch,
+        in_c,
+        in_h,
+        in_w,
+        out_c,
+        kh: k,
+        kw: k,
+        stride,
+        pad,
+    };
+    vec![
+        g(5, 3, 13, 11, 7, 3, 2, 1),
+        g(3, 3, 13, 11, 7, 5, 1, 2),
+        g(4, 1, 28, 28, 16, 5, 2, 4),
+        g(2, 16, 14, 14, 32, 3, 2, 1),
+    ]
 }
 
 #[test]
@@ -170,7 +237,9 @@ fn conv2d_forward_matches_cpu() {
             act,
             pre_act: act.map(|_| Slice::new(&acts, ao[2])),
         };
-        let op = nn.conv2d_forward(&g, Slice::new(&acts, ao[0]), Slice::new(&params, po[0]), Slice::new(&acts, ao[1]), epi).unwrap();
+        let op = nn
+            .conv2d_forward(&g, Slice::new(&acts, ao[0]), Slice::new(&params, po[0]), Slice::new(&acts, ao[1]), epi)
+            .unwrap();
         run(&nn, &op);
         assert_close(&format!("conv2d forward {g:?} {act:?}"), &read(&ctx, &acts, ao[1], out_len), &a, g.patch());
         if act.is_some() {
@@ -183,7 +252,17 @@ fn conv2d_forward_matches_cpu() {
 fn conv2d_backward_input_matches_cpu() {
     let Some(nn) = setup() else { return };
     let ctx = nn.context().clone();
-    let g = |batch, in_c, in_h, in_w, out_c, kh, kw, stride, pad| ConvGeom { batch, in_c, in_h, in_w, out_c, kh, kw, stride, pad };
+    let g = |batch, in_c, in_h, in_w, out_c, kh, kw, stride, pad| ConvGeom {
+        batch,
+        in_c,
+        in_h,
+        in_w,
+        out_c,
+        kh,
+        kw,
+        stride,
+        pad,
+    };
     let mut gs = geometries();
     gs.extend([
         // Stride 3, rectangular kernel; 20 input channels (two channel groups, one partial).
@@ -205,7 +284,9 @@ fn conv2d_backward_input_matches_cpu() {
         ops::conv2d_backward_input(&g, &dy, &w, &mut dx);
         let (grads, go) = packed(&ctx, 6, &[&dy, &randn(43, in_len)]);
         let wb = ctx.storage_buffer("w", bytemuck::cast_slice(&w));
-        let op = nn.conv2d_backward_input(&g, Slice::new(&grads, go[0]), Slice::whole(&wb), Slice::new(&grads, go[1])).unwrap();
+        let op = nn
+            .conv2d_backward_input(&g, Slice::new(&grads, go[0]), Slice::whole(&wb), Slice::new(&grads, go[1]))
+            .unwrap();
         run(&nn, &op);
         assert_close(&format!("conv2d dx {g:?}"), &read(&ctx, &grads, go[1], in_len), &dx, g.out_c * g.kh * g.kw);
     }
@@ -225,12 +306,20 @@ fn conv2d_backward_params_matches_cpu_split_or_not() {
         let dy = randn(52, out_len);
         let dw0 = randn(53, g.out_c * g.patch());
         let db0 = randn(54, g.out_c);
-        let (mut dw, mut db) = if accumulate { (dw0.clone(), db0.clone()) } else { (vec![0.0; dw0.len()], vec![0.0; db0.len()]) };
+        let (mut dw, mut db) =
+            if accumulate { (dw0.clone(), db0.clone()) } else { (vec![0.0; dw0.len()], vec![0.0; db0.len()]) };
         ops::conv2d_backward_params(&g, &x, &dy, &mut dw, Some(&mut db));
         let (acts, ao) = packed(&ctx, 4, &[&x, &dy]);
         let (grads, go) = packed(&ctx, 1, &[&dw0, &db0]);
         let op = nn
-            .conv2d_backward_params(&g, Slice::new(&acts, ao[0]), Slice::new(&acts, ao[1]), Slice::new(&grads, go[0]), Some(Slice::new(&grads, go[1])), accumulate)
+            .conv2d_backward_params(
+                &g,
+                Slice::new(&acts, ao[0]),
+                Slice::new(&acts, ao[1]),
+                Slice::new(&grads, go[0]),
+                Some(Slice::new(&grads, go[1])),
+                accumulate,
+            )
             .unwrap();
         run(&nn, &op);
         let k = g.batch * g.out_h() * g.out_w();
@@ -248,10 +337,19 @@ fn activations_match_cpu_formulas() {
     // Spread wide enough to reach the saturated tails.
     let z: Vec<f32> = randn(61, len).iter().map(|v| 4.0 * v).collect();
     let da = randn(62, len);
-    for act in [Activation::Relu, Activation::LeakyRelu(0.1), Activation::Silu, Activation::Tanh, Activation::Softplus, Activation::Elu(0.7)] {
+    for act in [
+        Activation::Relu,
+        Activation::LeakyRelu(0.1),
+        Activation::Silu,
+        Activation::Tanh,
+        Activation::Softplus,
+        Activation::Elu(0.7),
+    ] {
         let (buf, o) = packed(&ctx, 3, &[&z, &da, &randn(63, len), &randn(64, len)]);
         let fwd = nn.activation_forward(act, Slice::new(&buf, o[0]), Slice::new(&buf, o[2]), len).unwrap();
-        let bwd = nn.activation_backward(act, Slice::new(&buf, o[0]), Slice::new(&buf, o[1]), Slice::new(&buf, o[3]), len).unwrap();
+        let bwd = nn
+            .activation_backward(act, Slice::new(&buf, o[0]), Slice::new(&buf, o[1]), Slice::new(&buf, o[3]), len)
+            .unwrap();
         nn.submit(&[&fwd, &bwd], 1).unwrap();
         let a: Vec<f32> = z.iter().map(|&v| act.eval(v).0).collect();
         let dz: Vec<f32> = z.iter().zip(&da).map(|(&v, d)| d * act.eval(v).1).collect();
@@ -294,10 +392,11 @@ fn bad_shapes_are_errors_not_panics() {
     // An offset past the end.
     assert!(nn.activation_forward(Activation::Relu, Slice::new(&small, 95), s, 10).is_err());
     let g = ConvGeom { batch: 1, in_c: 1, in_h: 4, in_w: 4, out_c: 1, kh: 3, kw: 3, stride: 0, pad: 0 };
-    assert!(nn.conv2d_forward(&g, s, s, s, Epilogue::default()).err().expect("stride 0").to_string().contains("stride"));
+    assert!(
+        nn.conv2d_forward(&g, s, s, s, Epilogue::default()).err().expect("stride 0").to_string().contains("stride")
+    );
     let g = ConvGeom { stride: 1, kh: 7, ..g };
     assert!(nn.conv2d_backward_input(&g, s, s, s).is_err(), "kernel larger than the padded input");
     assert!(nn.avgpool2d_forward(1, 2, 2, 3, s, s).is_err(), "window larger than the plane");
     assert!(nn.linear_backward_params(s, s, s, None, 0, 2, 2, true).is_err(), "empty batch");
 }
-

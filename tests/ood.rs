@@ -37,7 +37,13 @@ fn auroc_equals_the_pair_count() {
     let mut wins = 0.0;
     for &x in &a {
         for &y in &b {
-            wins += if y > x { 1.0 } else if y == x { 0.5 } else { 0.0 };
+            wins += if y > x {
+                1.0
+            } else if y == x {
+                0.5
+            } else {
+                0.0
+            };
         }
     }
     let want = wins / (a.len() * b.len()) as f64;
@@ -76,7 +82,8 @@ fn ood_command_scores_sets_and_refuses_bad_input() {
     let weights = dir.join("net.safetensors");
     net.save(&weights).unwrap();
     let set = |name: &str, base: f32| {
-        let rows: Vec<f32> = (0..200 * 36).map(|k| (base + 0.2 * (((k * 7919) % 97) as f32 / 97.0 - 0.5)).clamp(-1.0, 1.0)).collect();
+        let rows: Vec<f32> =
+            (0..200 * 36).map(|k| (base + 0.2 * (((k * 7919) % 97) as f32 / 97.0 - 0.5)).clamp(-1.0, 1.0)).collect();
         let path = dir.join(name);
         ebm_gpu::io::npy::write_f32(&path, &rows, &[200, 1, 6, 6]).unwrap();
         path
@@ -87,7 +94,25 @@ fn ood_command_scores_sets_and_refuses_bad_input() {
     let backends: &[&str] = if common::gpu().is_some() { &["cpu", "gpu"] } else { &["cpu"] };
     for backend in backends {
         let (json, png) = (dir.join(format!("{backend}.json")), dir.join(format!("{backend}.png")));
-        let o = common::ebm(&["ood", "--energy", &energy, "--in", common::s(&dark), "--out", common::s(&bright), "--out", "noise", "--json", common::s(&json), "--png", common::s(&png), "--complexity", "0.001", "--backend", backend]);
+        let o = common::ebm(&[
+            "ood",
+            "--energy",
+            &energy,
+            "--in",
+            common::s(&dark),
+            "--out",
+            common::s(&bright),
+            "--out",
+            "noise",
+            "--json",
+            common::s(&json),
+            "--png",
+            common::s(&png),
+            "--complexity",
+            "0.001",
+            "--backend",
+            backend,
+        ]);
         assert!(o.status.success(), "{}", common::stderr(&o));
         assert!(png.exists());
         let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -103,10 +128,31 @@ fn ood_command_scores_sets_and_refuses_bad_input() {
     // Rows of the wrong width are refused, naming the set.
     let narrow = dir.join("narrow.npy");
     ebm_gpu::io::npy::write_f32(&narrow, &[0.0; 50], &[2, 25]).unwrap();
-    let o = common::ebm(&["ood", "--energy", &energy, "--in", common::s(&dark), "--out", common::s(&narrow), "--backend", "cpu"]);
+    let o = common::ebm(&[
+        "ood",
+        "--energy",
+        &energy,
+        "--in",
+        common::s(&dark),
+        "--out",
+        common::s(&narrow),
+        "--backend",
+        "cpu",
+    ]);
     let err = common::stderr(&o);
     assert!(!o.status.success() && err.contains("narrow.npy") && err.contains("25 values"), "{err}");
-    let o = common::ebm(&["ood", "--energy", "ring8", "--in", common::s(&dark), "--out", "noise", "--complexity", "--backend", "cpu"]);
+    let o = common::ebm(&[
+        "ood",
+        "--energy",
+        "ring8",
+        "--in",
+        common::s(&dark),
+        "--out",
+        "noise",
+        "--complexity",
+        "--backend",
+        "cpu",
+    ]);
     assert!(!o.status.success() && common::stderr(&o).contains("--complexity"), "{}", common::stderr(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }

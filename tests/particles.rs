@@ -96,5 +96,8 @@ fn chains_follow_a_scene_the_host_renders() {
     // A blob of spread 0.2 a quarter from the edge holds 0.89 of its mass on its own half.
     let (before, after) = (share_on_the_left(&on_left, size), share_on_the_left(&on_right, size));
     eprintln!("brightness on the left half: {before:.3} with the blob on the left, {after:.3} after it moved right");
-    assert!(before > 0.8 && after < 0.2, "left half's share: {before:.3} with the blob there, {after:.3} after it moved");
+    assert!(
+        before > 0.8 && after < 0.2,
+        "left half's share: {before:.3} with the blob there, {after:.3} after it moved"
+    );
 }

@@ -64,7 +64,10 @@ fn bench_and_init_refuse_unusable_outputs_first() {
     // Refused at once, not after the benchmark (which takes minutes).
     assert!(t.elapsed().as_secs() < 20, "refused only after {:?}", t.elapsed());
     refused(&ebm(&["bench", "--csv", s(&dir), "--backend", "cpu"]), &["--csv"]);
-    refused(&ebm(&["init-mlp", "--dims", "2,4,1", "--out", s(&dir.join("missing/w.safetensors"))]), &["--out", "does not exist"]);
+    refused(
+        &ebm(&["init-mlp", "--dims", "2,4,1", "--out", s(&dir.join("missing/w.safetensors"))]),
+        &["--out", "does not exist"],
+    );
     refused(&ebm(&["init-net", "2/4/silu/1", "--out", s(&dir.join("w.npy"))]), &["--out", ".safetensors"]);
 }
 
@@ -74,17 +77,45 @@ fn rbm_sample_refuses_a_wrong_format_and_a_grid_too_large_before_sampling() {
     let run = dir.join("run");
     let digits = common::digits_dir();
     let o = ebm(&[
-        "rbm", "train", "--data", s(&digits), "--hidden", "8", "--epochs", "1", "--binarize", "threshold", "--backend", "cpu",
-        "--run-dir", s(&run),
+        "rbm",
+        "train",
+        "--data",
+        s(&digits),
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--binarize",
+        "threshold",
+        "--backend",
+        "cpu",
+        "--run-dir",
+        s(&run),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let txt = dir.join("s.txt");
-    refused(&ebm(&["rbm", "sample", "--run-dir", s(&run), "--out", s(&txt), "--steps", "2", "--backend", "cpu"]), &["--out", ".png"]);
+    refused(
+        &ebm(&["rbm", "sample", "--run-dir", s(&run), "--out", s(&txt), "--steps", "2", "--backend", "cpu"]),
+        &["--out", ".png"],
+    );
     assert!(!txt.exists(), "PNG bytes written into a .txt");
     // 10^8 chains of 8x8 images: a grid of ~2.7e9 pixels, refused before 10^8 chains are made.
     let t = std::time::Instant::now();
     let png = dir.join("s.png");
-    let o = ebm(&["rbm", "sample", "--run-dir", s(&run), "--out", s(&png), "--chains", "100000000", "--steps", "1", "--backend", "cpu"]);
+    let o = ebm(&[
+        "rbm",
+        "sample",
+        "--run-dir",
+        s(&run),
+        "--out",
+        s(&png),
+        "--chains",
+        "100000000",
+        "--steps",
+        "1",
+        "--backend",
+        "cpu",
+    ]);
     refused(&o, &["--chains 100000000", "pixel limit"]);
     assert!(t.elapsed().as_secs() < 20 && !png.exists(), "after {:?}", t.elapsed());
 }

@@ -12,7 +12,6 @@ use ebm_gpu::rbm::train::{self, LrSchedule, Method, TrainConfig, TrainState, Tra
 use ebm_gpu::rbm::{Rbm, Visible, checkpoint, logz};
 use ebm_gpu::rng;
 
-
 use common::random_rbm;
 
 /// Bernoulli(0.5) rows from Philox.
@@ -51,7 +50,11 @@ fn gibbs_gpu_matches_cpu_in_binary_states() {
             }
             // Hidden half-step first; if it differs, the visible half-step had different inputs.
             let mut diff_here = 0;
-            for (x, y, p, q) in [(&h, &cpu.h, &ph, &cpu.ph, nh), (&v, &cpu.v, &pv, &cpu.pv, nv)].map(|(a, b, c, d, n)| (&a[r * n..(r + 1) * n], &b[r * n..(r + 1) * n], &c[r * n..(r + 1) * n], &d[r * n..(r + 1) * n])) {
+            for (x, y, p, q) in
+                [(&h, &cpu.h, &ph, &cpu.ph, nh), (&v, &cpu.v, &pv, &cpu.pv, nv)].map(|(a, b, c, d, n)| {
+                    (&a[r * n..(r + 1) * n], &b[r * n..(r + 1) * n], &c[r * n..(r + 1) * n], &d[r * n..(r + 1) * n])
+                })
+            {
                 if diff_here > 0 {
                     break;
                 }
@@ -101,7 +104,12 @@ fn gaussian_gibbs_gpu_matches_cpu() {
     assert!(ds <= nv, "{ds} visible samples differ");
 }
 
-fn trainer_pair(ctx: std::sync::Arc<ebm_gpu::gpu::GpuContext>, cfg: &TrainConfig, state: TrainState, data: &[f32]) -> (CpuTrainer, GpuTrainer) {
+fn trainer_pair(
+    ctx: std::sync::Arc<ebm_gpu::gpu::GpuContext>,
+    cfg: &TrainConfig,
+    state: TrainState,
+    data: &[f32],
+) -> (CpuTrainer, GpuTrainer) {
     (CpuTrainer::new(cfg, state.clone(), data).unwrap(), GpuTrainer::new(ctx, cfg, state, data).unwrap())
 }
 
@@ -234,7 +242,10 @@ fn cd1_on_digits_improves_reconstruction_and_test_likelihood() {
     let rbm = trainer.state().unwrap().rbm;
     let ll = exec.mean_log_likelihood(&rbm, &test_x, exec.log_z_exact(&rbm).unwrap()).unwrap();
     let re = exec.mean_recon_error(&rbm, &test_x, 1).unwrap();
-    eprintln!("{}: test LL {ll0:.3} -> {ll:.3}, test recon {re0:.3} -> {re:.3}, train recon per epoch {recon:.3?}", exec.describe());
+    eprintln!(
+        "{}: test LL {ll0:.3} -> {ll:.3}, test recon {re0:.3} -> {re:.3}, train recon per epoch {recon:.3?}",
+        exec.describe()
+    );
     // The test split has 297 rows; per-row log-likelihoods spread by a few nats, so the mean's
     // standard error is ~0.3 nats: a 5-nat gain is far outside the noise.
     assert!(ll > ll0 + 5.0, "test log-likelihood {ll0} -> {ll}");
@@ -265,7 +276,9 @@ fn ais_matches_exact_log_z_on_mnist_20_hidden() {
     let base = ais::base_rate_biases(&d.images, 784, Visible::Bernoulli).unwrap();
     // Accuracy: 10000 temperatures x 100 runs on the CPU twin (seconds here; ~40 s on lavapipe).
     let t = std::time::Instant::now();
-    let a = Executor::Cpu.ais(&rbm, &base, &AisConfig { runs: 100, schedule: BetaSchedule::Piecewise(10000), seed: 5, first_run: 0 }).unwrap();
+    let a = Executor::Cpu
+        .ais(&rbm, &base, &AisConfig { runs: 100, schedule: BetaSchedule::Piecewise(10000), seed: 5, first_run: 0 })
+        .unwrap();
     eprintln!(
         "{}: exact log Z {exact:.4} ({t_exact:.1}s); AIS (cpu, 100 runs x 10000 betas) {:.4} +- {:.4} ({:.1}s), base {:.2}",
         exec.describe(),

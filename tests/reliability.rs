@@ -61,12 +61,24 @@ fn oversized_requests_are_refused_naming_the_flag() {
     let with = |extra: &[&'static str]| -> Vec<&str> { cpu.iter().copied().chain(extra.iter().copied()).collect() };
     refused(&with(&["--chains", "4000000000"]), &["--chains 4000000000", "64.00 MiB", "EBM_MEMORY_BUDGET"]);
     refused(&with(&["--tempering", "100000"]), &["--tempering 100000", "GiB"]);
-    refused(&["sample", "--backend", "cpu", "--steps", "4000000000", "--thin", "1", "--trace", trace], &["--steps 4000000000 / --thin 1", "the trace"]);
-    refused(&with(&["--energy", r#"{"type": "double_well", "dim": 1000000000}"#]), &["dim 1000000000", "the chain states"]);
+    refused(
+        &["sample", "--backend", "cpu", "--steps", "4000000000", "--thin", "1", "--trace", trace],
+        &["--steps 4000000000 / --thin 1", "the trace"],
+    );
+    refused(
+        &with(&["--energy", r#"{"type": "double_well", "dim": 1000000000}"#]),
+        &["dim 1000000000", "the chain states"],
+    );
     refused(&with(&["--energy", "/dev/zero"]), &["/dev/zero", "energy spec is larger than"]);
     let out = dir.join("w.safetensors");
-    refused(&["init-mlp", "--dims", "2,100000,100000,1", "--out", out.to_str().unwrap()], &["--dims 2,100000,100000,1", "parameters"]);
-    refused(&["train", "--data", "ring8", "--run-dir", dir.join("run").to_str().unwrap(), "--buffer-size", "100000000"], &["--buffer-size 100000000"]);
+    refused(
+        &["init-mlp", "--dims", "2,100000,100000,1", "--out", out.to_str().unwrap()],
+        &["--dims 2,100000,100000,1", "parameters"],
+    );
+    refused(
+        &["train", "--data", "ring8", "--run-dir", dir.join("run").to_str().unwrap(), "--buffer-size", "100000000"],
+        &["--buffer-size 100000000"],
+    );
     // The same request within the budget runs.
     let (ok, _) = ebm(&with(&["--chains", "64"]));
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
@@ -78,7 +90,18 @@ fn rbm_train_sizes_are_in_the_size_plan() {
     let digits = env!("CARGO_MANIFEST_DIR").to_string() + "/data/digits";
     let run = dir.join("run");
     let train = |extra: &[&'static str]| -> Vec<String> {
-        let base = ["rbm", "train", "--data", &digits, "--run-dir", run.to_str().unwrap(), "--backend", "cpu", "--epochs", "1"];
+        let base = [
+            "rbm",
+            "train",
+            "--data",
+            &digits,
+            "--run-dir",
+            run.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--epochs",
+            "1",
+        ];
         base.iter().map(|a| a.to_string()).chain(extra.iter().map(|a| a.to_string())).collect()
     };
     let refuse = |extra: &[&'static str], want: &[&str]| {
@@ -88,7 +111,10 @@ fn rbm_train_sizes_are_in_the_size_plan() {
     };
     // 64 x 60000 weights are within the RBM's own limits (2^30 weights, 65533 hidden units) but
     // their copies are not within 64 MiB.
-    refuse(&["--hidden", "60000", "--batch", "1"], &["--hidden 60000 x 64 visible units", "the weights", "MiB", "EBM_MEMORY_BUDGET"]);
+    refuse(
+        &["--hidden", "60000", "--batch", "1"],
+        &["--hidden 60000 x 64 visible units", "the weights", "MiB", "EBM_MEMORY_BUDGET"],
+    );
     refuse(&["--batch", "60000"], &["--batch 60000", "a batch of Gibbs chains", "EBM_MEMORY_BUDGET"]);
     refuse(&["--hidden", "4000000000"], &["--hidden 4000000000", "TiB"]);
     // The same command at a size that fits trains.
@@ -101,23 +127,79 @@ fn rbm_train_sizes_are_in_the_size_plan() {
 fn absurd_work_is_refused_quickly_naming_the_flags() {
     let dir = scratch("work");
     // Once a hang: 4e9 leapfrog steps per proposal.
-    refused(&["sample", "--backend", "cpu", "--sampler", "hmc", "--leapfrog", "4000000000"], &["--leapfrog", "4000000000", "at most 10000"]);
+    refused(
+        &["sample", "--backend", "cpu", "--sampler", "hmc", "--leapfrog", "4000000000"],
+        &["--leapfrog", "4000000000", "at most 10000"],
+    );
     // Each multiplier within its ceiling, their product not.
     refused(
-        &["sample", "--backend", "cpu", "--sampler", "hmc", "--leapfrog", "10000", "--chains", "4096", "--steps", "4000000000"],
+        &[
+            "sample",
+            "--backend",
+            "cpu",
+            "--sampler",
+            "hmc",
+            "--leapfrog",
+            "10000",
+            "--chains",
+            "4096",
+            "--steps",
+            "4000000000",
+        ],
         &["--chains 4096 x --steps 4000000000 x --leapfrog 10000", "operations", "EBM_WORK_LIMIT"],
     );
-    refused(&["sample", "--backend", "cpu", "--sampler", "hmc", "--leapfrog", "1000", "--warmup", "4000000000", "--tempering", "4"], &["--warmup 4000000000 x --leapfrog 1000 x 4 replicas", "the warm-up"]);
+    refused(
+        &[
+            "sample",
+            "--backend",
+            "cpu",
+            "--sampler",
+            "hmc",
+            "--leapfrog",
+            "1000",
+            "--warmup",
+            "4000000000",
+            "--tempering",
+            "4",
+        ],
+        &["--warmup 4000000000 x --leapfrog 1000 x 4 replicas", "the warm-up"],
+    );
     let run = dir.join("run");
     let run = run.to_str().unwrap();
-    refused(&["train", "--data", "ring8", "--run-dir", run, "--steps", "4000000000"], &["--steps 4000000000", "--langevin-steps 20", "operations"]);
+    refused(
+        &["train", "--data", "ring8", "--run-dir", run, "--steps", "4000000000"],
+        &["--steps 4000000000", "--langevin-steps 20", "operations"],
+    );
     let digits = env!("CARGO_MANIFEST_DIR").to_string() + "/data/digits";
-    refused(&["rbm", "train", "--data", &digits, "--run-dir", run, "--cd", "4000000000"], &["--cd", "4000000000", "at most 10000"]);
-    refused(&["rbm", "train", "--data", &digits, "--run-dir", run, "--epochs", "4000000000"], &["--epochs 4000000000", "operations"]);
-    refused(&["rbm", "eval", "--data", &digits, "--run-dir", run, "--betas", "4000000000000"], &["--betas", "at most 10000000"]);
+    refused(
+        &["rbm", "train", "--data", &digits, "--run-dir", run, "--cd", "4000000000"],
+        &["--cd", "4000000000", "at most 10000"],
+    );
+    refused(
+        &["rbm", "train", "--data", &digits, "--run-dir", run, "--epochs", "4000000000"],
+        &["--epochs 4000000000", "operations"],
+    );
+    refused(
+        &["rbm", "eval", "--data", &digits, "--run-dir", run, "--betas", "4000000000000"],
+        &["--betas", "at most 10000000"],
+    );
     assert!(!std::path::Path::new(run).exists(), "a refused run left {run}");
     // At the ceiling, one short chain runs.
-    let (ok, _) = ebm(&["sample", "--backend", "cpu", "--sampler", "hmc", "--leapfrog", "10000", "--chains", "1", "--steps", "1", "--step-size", "0.001"]);
+    let (ok, _) = ebm(&[
+        "sample",
+        "--backend",
+        "cpu",
+        "--sampler",
+        "hmc",
+        "--leapfrog",
+        "10000",
+        "--chains",
+        "1",
+        "--steps",
+        "1",
+        "--step-size",
+        "0.001",
+    ]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
 }
 
@@ -127,9 +209,29 @@ fn frozen_chains_are_nan_in_the_trace_and_left_out_of_the_diagnostics() {
     let (diag, trace) = (dir.join("d.json"), dir.join("t.npy"));
     // ULA with a step too large for the double well's steep walls: some chains blow up.
     let (out, _) = ebm(&[
-        "sample", "--backend", "cpu", "--energy", "double_well", "--sampler", "ula", "--step-size", "0.05", "--init-std", "1.5",
-        "--chains", "64", "--steps", "40", "--thin", "2", "--seed", "0",
-        "--diagnostics", diag.to_str().unwrap(), "--trace", trace.to_str().unwrap(),
+        "sample",
+        "--backend",
+        "cpu",
+        "--energy",
+        "double_well",
+        "--sampler",
+        "ula",
+        "--step-size",
+        "0.05",
+        "--init-std",
+        "1.5",
+        "--chains",
+        "64",
+        "--steps",
+        "40",
+        "--thin",
+        "2",
+        "--seed",
+        "0",
+        "--diagnostics",
+        diag.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&diag).unwrap()).unwrap();
@@ -142,7 +244,9 @@ fn frozen_chains_are_nan_in_the_trace_and_left_out_of_the_diagnostics() {
     assert!(report["energy_trace"].as_array().unwrap().iter().all(|e| e.as_f64().is_some_and(f64::is_finite)));
     let (values, shape) = ebm_gpu::io::npy::read_f32(&trace).unwrap();
     assert_eq!(shape, [20, 64, 2]);
-    let nan_chains = (0..64).filter(|&c| (0..20).all(|s| values[(s * 64 + c) * 2..(s * 64 + c) * 2 + 2].iter().all(|v| v.is_nan()))).count();
+    let nan_chains = (0..64)
+        .filter(|&c| (0..20).all(|s| values[(s * 64 + c) * 2..(s * 64 + c) * 2 + 2].iter().all(|v| v.is_nan())))
+        .count();
     assert_eq!(nan_chains, frozen, "every frozen chain, and only those, is NaN in the trace");
     assert!(values.iter().filter(|v| v.is_finite()).all(|&v| v != 0.0), "a trace slot left at zero");
 }
@@ -158,12 +262,21 @@ fn numbers_that_f32_loses_are_refused_with_the_users_value() {
     refused(&["sample", "--sampler", "ula", "--box", "0,1e39"], &["--box", "1e39"]);
     refused(&["sample", "--step-size", "-0.1"], &["--step-size", "-0.1"]);
     refused(&["train", "--data", "ring8", "--run-dir", run, "--max-energy-gap", "nan"], &["--max-energy-gap", "'nan'"]);
-    refused(&["train", "--data", "ring8", "--run-dir", run, "--max-energy-gap", "0"], &["--max-energy-gap 0", "positive"]);
+    refused(
+        &["train", "--data", "ring8", "--run-dir", run, "--max-energy-gap", "0"],
+        &["--max-energy-gap 0", "positive"],
+    );
     refused(&["train", "--data", "ring8", "--run-dir", run, "--lr", "inf"], &["--lr", "'inf'"]);
     let cpu = |spec: &'static str| ["sample", "--backend", "cpu", "--energy", spec];
     refused(&cpu(r#"{"type": "gaussian", "mean": [0], "std": [1e308]}"#), &["std[0]", "1e308", "improper"]);
-    refused(&cpu(r#"{"type": "gaussian", "mean": [0], "precision": [[1e-300]]}"#), &["precision[0]", "1e-300", "rounds to 0"]);
-    refused(&cpu(r#"{"type": "gaussian_mixture", "weights": [1], "means": [[0]], "stds": [[1e-300]]}"#), &["stds[0][0]", "1e-300"]);
+    refused(
+        &cpu(r#"{"type": "gaussian", "mean": [0], "precision": [[1e-300]]}"#),
+        &["precision[0]", "1e-300", "rounds to 0"],
+    );
+    refused(
+        &cpu(r#"{"type": "gaussian_mixture", "weights": [1], "means": [[0]], "stds": [[1e-300]]}"#),
+        &["stds[0][0]", "1e-300"],
+    );
     refused(&cpu(r#"{"type": "double_well", "barrier": 1e-60}"#), &["barrier", "1e-60"]);
 }
 
@@ -202,7 +315,10 @@ fn oversized_fused_kernels_are_refused_or_tiled() {
     // An MLP whose activations exceed the limit runs on the tiled kernels instead.
     let dir = scratch("kernel");
     let weights = dir.join("w.safetensors");
-    ebm_gpu::energy::mlp::Mlp::random(&[4, 512, 512, 1], ebm_gpu::energy::mlp::Activation::Silu, false, 3).unwrap().save(&weights).unwrap();
+    ebm_gpu::energy::mlp::Mlp::random(&[4, 512, 512, 1], ebm_gpu::energy::mlp::Activation::Silu, false, 3)
+        .unwrap()
+        .save(&weights)
+        .unwrap();
     let mlp = ebm_gpu::energy::spec::resolve_energy(&format!("mlp:{}", weights.display())).unwrap();
     let limit = if software { FUSED_LIMIT_SOFTWARE } else { FUSED_LIMIT_HARDWARE };
     if fused_kernel_size(&mlp).0 > limit.0 {

@@ -8,7 +8,17 @@ use ebm_gpu::energy::spec::resolve_energy;
 use ebm_gpu::restore::{Pixel, RestoreConfig, mse, psnr, restore};
 
 fn config(steps: u32, h: f32) -> RestoreConfig {
-    RestoreConfig { steps, step_size: h, noise_std: (2.0 * h).sqrt(), grad_clamp: 0.0, lo: -20.0, hi: 20.0, sigma: 0.0, fidelity: 1.0, seed: 4 }
+    RestoreConfig {
+        steps,
+        step_size: h,
+        noise_std: (2.0 * h).sqrt(),
+        grad_clamp: 0.0,
+        lo: -20.0,
+        hi: 20.0,
+        sigma: 0.0,
+        fidelity: 1.0,
+        seed: 4,
+    }
 }
 
 fn mean_var(v: impl Iterator<Item = f32> + Clone) -> (f64, f64, usize) {
@@ -25,7 +35,8 @@ fn ula_var(a: f64, h: f64) -> f64 {
 #[test]
 fn inpainting_samples_the_gaussian_conditional() {
     // Precision [[2, 0.8], [0.8, 1]], mean (0.5, -0.3): x1 | x0 = 1 ~ N(-0.3 - 0.8 (1 - 0.5), 1).
-    let energy = resolve_energy(r#"{"type": "gaussian", "mean": [0.5, -0.3], "precision": [[2, 0.8], [0.8, 1]]}"#).unwrap();
+    let energy =
+        resolve_energy(r#"{"type": "gaussian", "mean": [0.5, -0.3], "precision": [[2, 0.8], [0.8, 1]]}"#).unwrap();
     let n = 20_000;
     let damaged: Vec<f32> = (0..n).flat_map(|_| [1.0, 0.0]).collect();
     let pixels: Vec<Pixel> = (0..n).flat_map(|_| [Pixel::Observed, Pixel::Missing]).collect();
@@ -98,7 +109,26 @@ fn restore_command_reports_and_refuses_bad_masks() {
     let energy = format!("net:{}", weights.display());
     let (png, out, json) = (dir.join("r.png"), dir.join("r.npy"), dir.join("r.json"));
     let base = ["restore", "--energy", &energy, "--data", common::s(&data), "--steps", "5", "--backend", "cpu"];
-    let o = common::ebm(&[&base[..], &["--mask", "box:1,2,3,2", "--noise", "0.1", "--average", "2", "--png", common::s(&png), "--out", common::s(&out), "--json", common::s(&json)]].concat());
+    let o = common::ebm(
+        &[
+            &base[..],
+            &[
+                "--mask",
+                "box:1,2,3,2",
+                "--noise",
+                "0.1",
+                "--average",
+                "2",
+                "--png",
+                common::s(&png),
+                "--out",
+                common::s(&out),
+                "--json",
+                common::s(&json),
+            ],
+        ]
+        .concat(),
+    );
     assert!(o.status.success(), "{}", common::stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("training mean in holes") && stdout.contains("PSNR"), "{stdout}");

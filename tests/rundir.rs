@@ -14,8 +14,23 @@ use std::time::{Duration, Instant};
 /// A tiny `ebm train` (2-8-1 network, a few points) with `extra` flags.
 fn train(extra: &[&str]) -> Output {
     let mut a = vec![
-        "train", "--model", "mlp:2,8,1", "--batch", "16", "--train-size", "200", "--buffer-size", "64", "--langevin-steps",
-        "2", "--checkpoint-every", "2", "--figure-every", "4", "--backend", "cpu",
+        "train",
+        "--model",
+        "mlp:2,8,1",
+        "--batch",
+        "16",
+        "--train-size",
+        "200",
+        "--buffer-size",
+        "64",
+        "--langevin-steps",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--figure-every",
+        "4",
+        "--backend",
+        "cpu",
     ];
     a.extend_from_slice(extra);
     ebm(&a)
@@ -23,7 +38,20 @@ fn train(extra: &[&str]) -> Output {
 
 /// A tiny `ebm rbm train` on the committed digits (8 hidden units) with `extra` flags.
 fn rbm_train(data: &Path, extra: &[&str]) -> Output {
-    let mut a = vec!["rbm", "train", "--data", s(data), "--hidden", "8", "--batch", "100", "--binarize", "threshold", "--backend", "cpu"];
+    let mut a = vec![
+        "rbm",
+        "train",
+        "--data",
+        s(data),
+        "--hidden",
+        "8",
+        "--batch",
+        "100",
+        "--binarize",
+        "threshold",
+        "--backend",
+        "cpu",
+    ];
     a.extend_from_slice(extra);
     ebm(&a)
 }
@@ -48,8 +76,27 @@ fn a_second_trainer_into_a_locked_run_dir_refuses_naming_the_holder() {
     // A long run holds the lock while the second one tries.
     let mut first = Command::new(env!("CARGO_BIN_EXE_ebm"))
         .args([
-            "train", "--data", "ring8", "--model", "mlp:2,8,1", "--batch", "16", "--train-size", "200", "--buffer-size", "64",
-            "--langevin-steps", "2", "--steps", "1000000", "--checkpoint-every", "100000", "--backend", "cpu", "--run-dir", s(&run),
+            "train",
+            "--data",
+            "ring8",
+            "--model",
+            "mlp:2,8,1",
+            "--batch",
+            "16",
+            "--train-size",
+            "200",
+            "--buffer-size",
+            "64",
+            "--langevin-steps",
+            "2",
+            "--steps",
+            "1000000",
+            "--checkpoint-every",
+            "100000",
+            "--backend",
+            "cpu",
+            "--run-dir",
+            s(&run),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -87,7 +134,13 @@ fn rbm_train_refuses_a_run_dir_locked_by_another_process() {
     let run = dir.join("run");
     std::fs::create_dir_all(&run).unwrap();
     // This test process holds the lock, as another trainer would.
-    let mut held = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(run.join(".lock")).unwrap();
+    let mut held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(run.join(".lock"))
+        .unwrap();
     held.try_lock().unwrap();
     std::io::Write::write_all(&mut held, b"4242").unwrap();
     let o = rbm_train(&common::digits_dir(), &["--epochs", "1", "--run-dir", s(&run)]);
@@ -141,10 +194,15 @@ fn resume_refuses_a_changed_setting_naming_it_and_both_values() {
     let run = dir.join("run");
     let o = train(&["--data", "ring8", "--steps", "4", "--run-dir", s(&run)]);
     assert!(o.status.success(), "{}", stderr(&o));
-    for (flag, value, was) in [("--batch", "32", "16"), ("--lr", "0.1", "0.005"), ("--langevin-steps", "7", "2"), ("--seed", "3", "0")] {
+    for (flag, value, was) in
+        [("--batch", "32", "16"), ("--lr", "0.1", "0.005"), ("--langevin-steps", "7", "2"), ("--seed", "3", "0")]
+    {
         let o = ebm(&["train", "--steps", "6", "--backend", "cpu", "--resume", s(&run), flag, value]);
         let e = stderr(&o);
-        assert!(!o.status.success() && e.contains(&format!("{flag} was {was} in this run, not {value}")), "{flag}: {e}");
+        assert!(
+            !o.status.success() && e.contains(&format!("{flag} was {was} in this run, not {value}")),
+            "{flag}: {e}"
+        );
     }
     // Allowed: more steps, the same values spelled out, and a new lr when asked for explicitly.
     let o = train(&["--steps", "6", "--resume", s(&run), "--lr", "0.02", "--change-lr"]);
@@ -153,12 +211,30 @@ fn resume_refuses_a_changed_setting_naming_it_and_both_values() {
     let rbm_run = dir.join("rbm");
     let o = rbm_train(&common::digits_dir(), &["--epochs", "1", "--run-dir", s(&rbm_run)]);
     assert!(o.status.success(), "{}", stderr(&o));
-    for (flag, value, was) in [("--hidden", "16", "8"), ("--momentum", "0.9", "0.5"), ("--binarize", "stochastic", "threshold")] {
+    for (flag, value, was) in
+        [("--hidden", "16", "8"), ("--momentum", "0.9", "0.5"), ("--binarize", "stochastic", "threshold")]
+    {
         // Without --binarize: a resume loads the data as the run did.
         let digits = common::digits_dir();
-        let o = ebm(&["rbm", "train", "--data", s(&digits), "--epochs", "2", "--backend", "cpu", "--resume", s(&rbm_run), flag, value]);
+        let o = ebm(&[
+            "rbm",
+            "train",
+            "--data",
+            s(&digits),
+            "--epochs",
+            "2",
+            "--backend",
+            "cpu",
+            "--resume",
+            s(&rbm_run),
+            flag,
+            value,
+        ]);
         let e = stderr(&o);
-        assert!(!o.status.success() && e.contains(&format!("{flag} was {was} in this run, not {value}")), "{flag}: {e}");
+        assert!(
+            !o.status.success() && e.contains(&format!("{flag} was {was} in this run, not {value}")),
+            "{flag}: {e}"
+        );
     }
     let o = rbm_train(&common::digits_dir(), &["--epochs", "2", "--resume", s(&rbm_run), "--pcd", "1"]);
     assert!(!o.status.success() && stderr(&o).contains("the method was CD-1 in this run, not PCD-1"), "{}", stderr(&o));
@@ -218,8 +294,12 @@ fn rbm_resume_leaves_no_duplicate_epochs_in_metrics() {
     std::fs::write(&path, text).unwrap();
     let o = rbm_train(&common::digits_dir(), &["--epochs", "4", "--resume", s(&run)]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let epochs: Vec<String> =
-        std::fs::read_to_string(&path).unwrap().lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()).collect();
+    let epochs: Vec<String> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .collect();
     assert_eq!(epochs, ["1", "2", "3", "4"]);
 }
 
@@ -261,8 +341,10 @@ fn resume_compares_data_files_by_canonical_path() {
     std::fs::create_dir(dir.join("sub")).unwrap();
     // Same contents under another name: only the path tells them apart.
     std::fs::write(dir.join("q.csv"), &rows).unwrap();
-    let tiny = ["--model", "mlp:2,8,1", "--batch", "16", "--buffer-size", "64", "--langevin-steps", "2", "--backend", "cpu"];
-    let args = |extra: &[&'static str]| -> Vec<&'static str> { ["train"].iter().chain(&tiny).chain(extra).copied().collect() };
+    let tiny =
+        ["--model", "mlp:2,8,1", "--batch", "16", "--buffer-size", "64", "--langevin-steps", "2", "--backend", "cpu"];
+    let args =
+        |extra: &[&'static str]| -> Vec<&'static str> { ["train"].iter().chain(&tiny).chain(extra).copied().collect() };
     let o = ebm_in(&dir, &args(&["--data", "p.csv", "--steps", "2", "--run-dir", "run"]));
     assert!(o.status.success(), "{}", stderr(&o));
     for same in ["./p.csv", "sub/../p.csv"] {
@@ -276,7 +358,11 @@ fn resume_compares_data_files_by_canonical_path() {
     // The RBM trainer, from a copy of the committed digits.
     std::fs::copy(common::digits_dir().join("digits.csv.gz"), dir.join("digits.csv.gz")).unwrap();
     let rbm = |data: &'static str, extra: &[&'static str]| -> Vec<&'static str> {
-        ["rbm", "train", "--data", data, "--hidden", "8", "--binarize", "threshold", "--backend", "cpu"].iter().chain(extra).copied().collect()
+        ["rbm", "train", "--data", data, "--hidden", "8", "--binarize", "threshold", "--backend", "cpu"]
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect()
     };
     let o = ebm_in(&dir, &rbm("digits.csv.gz", &["--epochs", "1", "--run-dir", "rbm"]));
     assert!(o.status.success(), "{}", stderr(&o));
@@ -296,6 +382,9 @@ fn an_oversized_run_json_is_refused_without_reading_it() {
     for args in [vec!["eval", "--run-dir", s(&run)], vec!["train", "--steps", "4", "--resume", s(&run)]] {
         let o = ebm(&args);
         let e = stderr(&o);
-        assert!(!o.status.success() && e.contains("run description of 100.00 MiB is larger than the 64.00 MiB allowed"), "{args:?}: {e}");
+        assert!(
+            !o.status.success() && e.contains("run description of 100.00 MiB is larger than the 64.00 MiB allowed"),
+            "{args:?}: {e}"
+        );
     }
 }

@@ -204,7 +204,13 @@ fn gpu_scores_match_cpu() {
 
 /// A random binary RBM (weights N(0, std²) from the seed, biases set from it too) written as
 /// an `ebm rbm train` checkpoint.
-fn rbm_checkpoint(dir: &Path, n_vis: usize, n_hid: usize, std: f32, seed: u64) -> (ebm_gpu::rbm::Rbm, std::path::PathBuf) {
+fn rbm_checkpoint(
+    dir: &Path,
+    n_vis: usize,
+    n_hid: usize,
+    std: f32,
+    seed: u64,
+) -> (ebm_gpu::rbm::Rbm, std::path::PathBuf) {
     use ebm_gpu::rbm::{Rbm, Visible, checkpoint, train::TrainState};
     let mut rbm = Rbm::random(n_vis, n_hid, Visible::Bernoulli, std, seed).unwrap();
     let biases = ebm_gpu::rng::initial_states(seed + 1, 0, 1, n_vis + n_hid, 0.5);
@@ -244,7 +250,10 @@ fn log_sum_exp(xs: impl Iterator<Item = f64>) -> f64 {
 
 /// log Z of a binary RBM: the visibles enumerated, the hidden units summed in closed form.
 fn rbm_log_z_by_visibles(rbm: &ebm_gpu::rbm::Rbm) -> f64 {
-    log_sum_exp((0..1usize << rbm.n_vis).map(|k| -(rbm.free_energy_f64(&bits(k, rbm.n_vis).iter().map(|&x| x as f32).collect::<Vec<_>>()))))
+    log_sum_exp(
+        (0..1usize << rbm.n_vis)
+            .map(|k| -(rbm.free_energy_f64(&bits(k, rbm.n_vis).iter().map(|&x| x as f32).collect::<Vec<_>>()))),
+    )
 }
 
 /// `ebm score --energy rbm:FILE` on a 6x4 binary RBM: the free energy, its gradient norm (F
@@ -255,7 +264,11 @@ fn rbm_log_density_matches_brute_force_enumeration() {
     let dir = temp_dir("score-rbm");
     let (rbm, path) = rbm_checkpoint(&dir, 6, 4, 1.0, 3);
     let (nv, nh) = (6, 4);
-    let log_z = log_sum_exp((0..1usize << nv).flat_map(|a| (0..1usize << nh).map(move |b| (a, b))).map(|(a, b)| -rbm_joint_energy(&rbm, &bits(a, nv), &bits(b, nh))));
+    let log_z = log_sum_exp(
+        (0..1usize << nv)
+            .flat_map(|a| (0..1usize << nh).map(move |b| (a, b)))
+            .map(|(a, b)| -rbm_joint_energy(&rbm, &bits(a, nv), &bits(b, nh))),
+    );
     let rows = [0usize, 63, 5, 42, 17];
     let points: Vec<f32> = rows.iter().flat_map(|&k| bits(k, nv)).map(|x| x as f32).collect();
     let energy = format!("rbm:{}", path.display());
@@ -306,12 +319,21 @@ fn rbm_ais_log_z_agrees_with_the_exact_one_within_its_error() {
     assert_eq!(auto["normaliser"]["method"], "exact enumeration", "{auto}");
     assert_eq!(auto["normaliser"]["layer"], "visible", "{auto}");
     assert!((auto["normaliser"]["log_z"].as_f64().unwrap() - exact).abs() < 1e-3, "{auto} vs {exact}");
-    let (report, out) = score_json(&dir, &energy, &points, 12, &["--log-z", "ais", "--ais-runs", "64", "--betas", "2000", "--seed", "3"]);
+    let (report, out) = score_json(
+        &dir,
+        &energy,
+        &points,
+        12,
+        &["--log-z", "ais", "--ais-runs", "64", "--betas", "2000", "--seed", "3"],
+    );
     let norm = &report["normaliser"];
     assert_eq!(norm["method"], "AIS", "{report}");
     let (log_z, se) = (norm["log_z"].as_f64().unwrap(), norm["std_err"].as_f64().unwrap());
     assert!(se > 0.0 && se < 0.1, "{norm}");
-    assert!((log_z - exact).abs() <= 3.0 * se + ebm_gpu::rbm::ais::AGREE_NATS, "AIS log Z {log_z} +- {se} vs exact {exact}");
+    assert!(
+        (log_z - exact).abs() <= 3.0 * se + ebm_gpu::rbm::ais::AGREE_NATS,
+        "AIS log Z {log_z} +- {se} vs exact {exact}"
+    );
     for want in ["from the base-rate base", "from the uniform base", "reverse AIS from", "+-"] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
@@ -328,7 +350,12 @@ fn gaussian_rbm_density_integrates_to_one() {
     let dir = temp_dir("score-rbm-gauss");
     let rbm = Rbm::from_parts(&[1.5, -0.7, 0.4], &[0.3], &[0.2, -0.5, 0.1], Visible::Gaussian).unwrap();
     let path = dir.join("g.safetensors");
-    checkpoint::save(&path, &TrainState { velocity: vec![0.0; rbm.theta.len()], rbm, chains: None, step: 0, epoch: 0 }, None).unwrap();
+    checkpoint::save(
+        &path,
+        &TrainState { velocity: vec![0.0; rbm.theta.len()], rbm, chains: None, step: 0, epoch: 0 },
+        None,
+    )
+    .unwrap();
     let (lo, h, n) = (-12.0f64, 0.01f64, 2400);
     let points: Vec<f32> = (0..n).map(|k| (lo + (k as f64 + 0.5) * h) as f32).collect();
     let rows = score_npy(&dir, &format!("rbm:{}", path.display()), &points, 1, &[]);
@@ -357,17 +384,32 @@ fn rbm_bad_inputs_are_refused_by_name() {
         }
     };
     let narrow = write("narrow.csv", "0,1,0\n");
-    refuse(&["score", "--energy", &energy, "--points", s(&narrow)], &["--points", "narrow.csv", "3 columns", "6 inputs"]);
+    refuse(
+        &["score", "--energy", &energy, "--points", s(&narrow)],
+        &["--points", "narrow.csv", "3 columns", "6 inputs"],
+    );
     let grey = write("grey.csv", "0,1,0,1,1,0\n0,1,0.5,1,1,0\n");
     refuse(&["score", "--energy", &energy, "--points", s(&grey)], &["grey.csv", "row 1 column 2", "0.5", "binary"]);
     let ok = write("ok.csv", "0,1,0,1,1,0\n");
-    refuse(&["score", "--energy", &energy, "--points", s(&ok), "--log-z", "ais", "--betas", "10"], &["--betas 10", "at least 100"]);
+    refuse(
+        &["score", "--energy", &energy, "--points", s(&ok), "--log-z", "ais", "--betas", "10"],
+        &["--betas 10", "at least 100"],
+    );
     refuse(&["score", "--energy", &energy, "--points", s(&ok), "--log-z", "ais", "--ais-runs", "1"], &["--ais-runs 1"]);
     refuse(&["score", "--energy", &energy, "--points", s(&ok), "--box", "-1,1"], &["--box", "rbm:"]);
-    refuse(&["score", "--energy", "ring8", "--points", s(&write("two.csv", "0,0\n")), "--ais-runs", "5"], &["--ais-runs", "rbm:"]);
+    refuse(
+        &["score", "--energy", "ring8", "--points", s(&write("two.csv", "0,0\n")), "--ais-runs", "5"],
+        &["--ais-runs", "rbm:"],
+    );
     let wide = write("wide.csv", &format!("{}\n", vec!["0"; 30].join(",")));
-    refuse(&["score", "--energy", &format!("rbm:{}", big.display()), "--points", s(&wide), "--log-z", "exact"], &["--log-z exact", "30 hidden", "--log-z ais"]);
-    refuse(&["score", "--energy", &format!("rbm:{}", dir.join("missing.safetensors").display()), "--points", s(&ok)], &["--energy", "missing.safetensors"]);
+    refuse(
+        &["score", "--energy", &format!("rbm:{}", big.display()), "--points", s(&wide), "--log-z", "exact"],
+        &["--log-z exact", "30 hidden", "--log-z ais"],
+    );
+    refuse(
+        &["score", "--energy", &format!("rbm:{}", dir.join("missing.safetensors").display()), "--points", s(&ok)],
+        &["--energy", "missing.safetensors"],
+    );
     refuse(&["score", "--energy", &format!("rbm:{}", dir.display()), "--points", s(&ok)], &["checkpoint.safetensors"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }

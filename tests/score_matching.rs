@@ -89,7 +89,12 @@ fn score_losses_parameter_gradients_match_f64_finite_differences() {
                     worst = (err, q);
                 }
             }
-            eprintln!("{spec} {loss}: worst relative error {:.2e} (parameter {} of {})", worst.0, worst.1, params.len());
+            eprintln!(
+                "{spec} {loss}: worst relative error {:.2e} (parameter {} of {})",
+                worst.0,
+                worst.1,
+                params.len()
+            );
             assert!(worst.0 < 1e-5, "{spec} {loss}: the jet's gradient differs from the finite differences");
             network.set_params(&params).unwrap();
         }
@@ -106,7 +111,9 @@ fn score_loss_spellings_and_bad_levels() {
     for good in ["dsm:0.3", "dsm:1,0.01,10", "ssm", "ssm:rademacher"] {
         assert_eq!(Loss::parse(good).unwrap().to_string(), good);
     }
-    for bad in ["dsm:0", "dsm:-1", "dsm:nan", "dsm:0.01,1,10", "dsm:1,0.1,1", "dsm:1,0.1,0", "dsm:1,0.1", "ssm:sobol", "dsm:"] {
+    for bad in
+        ["dsm:0", "dsm:-1", "dsm:nan", "dsm:0.01,1,10", "dsm:1,0.1,1", "dsm:1,0.1,0", "dsm:1,0.1", "ssm:sobol", "dsm:"]
+    {
         let err = Loss::parse(bad).unwrap_err().to_string();
         assert!(err.contains("dsm") || err.contains("loss"), "{bad}: {err}");
     }
@@ -211,13 +218,18 @@ fn gpu_jets_match_cpu() {
             let bufs = NetBuffers::new(&ctx, &network, (order + 1) * n).unwrap();
             let x = ctx.storage_buffer("stack", bytemuck::cast_slice(&stack));
             let e = ctx.zeroed_storage_buffer("jet energies", 4 * 3 * n as u64);
-            let jet = GpuJet::new(&kernels, &network, &bufs, n, order, Slice::whole(&x), Slice::whole(&e), seeds).unwrap();
+            let jet =
+                GpuJet::new(&kernels, &network, &bufs, n, order, Slice::whole(&x), Slice::whole(&e), seeds).unwrap();
             ctx.submit_pass("jet", |p| jet.record(p)).unwrap();
-            let out = ctx.read_buffers(&[(&e, 4 * 3 * n as u64), (&bufs.param_grads, 4 * network.param_count() as u64)]).unwrap();
+            let out = ctx
+                .read_buffers(&[(&e, 4 * 3 * n as u64), (&bufs.param_grads, 4 * network.param_count() as u64)])
+                .unwrap();
             let gpu_e: Vec<f32> = bytemuck::pod_collect_to_vec(&out[0]);
             let gpu_grad: Vec<f32> = bytemuck::pod_collect_to_vec(&out[1]);
-            let cpu_e: Vec<f32> = tape.energies.iter().flat_map(|e| [e[0], e[1], if order == 2 { e[2] } else { 0.0 }]).collect();
-            let gpu_e: Vec<f32> = gpu_e.chunks_exact(3).flat_map(|e| [e[0], e[1], if order == 2 { e[2] } else { 0.0 }]).collect();
+            let cpu_e: Vec<f32> =
+                tape.energies.iter().flat_map(|e| [e[0], e[1], if order == 2 { e[2] } else { 0.0 }]).collect();
+            let gpu_e: Vec<f32> =
+                gpu_e.chunks_exact(3).flat_map(|e| [e[0], e[1], if order == 2 { e[2] } else { 0.0 }]).collect();
             let scale = |v: &[f32]| 1.0 + v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
             let e_err = common::max_abs_diff(&gpu_e, &cpu_e) / scale(&cpu_e);
             let g_err = common::max_abs_diff(&gpu_grad, &cpu_grad) / scale(&cpu_grad);
@@ -253,8 +265,14 @@ fn score_matching_training_gpu_matches_cpu() {
         let mut gpu = GpuTrainer::new(ctx.clone(), &config, state, &data).unwrap();
         let (mc, mg) = (cpu.run(12).unwrap(), gpu.run(12).unwrap());
         for (a, b) in mc.iter().zip(&mg) {
-            for (what, x, y) in [("loss", a.loss, b.loss), ("energy", a.e_pos, b.e_pos), ("grad norm", a.grad_norm, b.grad_norm)] {
-                assert!((x - y).abs() < 2e-3 * (1.0 + x.abs()), "{spec} {loss} step {}: {what} {x} (cpu) vs {y} (gpu)", a.step);
+            for (what, x, y) in
+                [("loss", a.loss, b.loss), ("energy", a.e_pos, b.e_pos), ("grad norm", a.grad_norm, b.grad_norm)]
+            {
+                assert!(
+                    (x - y).abs() < 2e-3 * (1.0 + x.abs()),
+                    "{spec} {loss} step {}: {what} {x} (cpu) vs {y} (gpu)",
+                    a.step
+                );
             }
         }
         let (pc, pg) = (cpu.state().unwrap().net.pack_params(), gpu.state().unwrap().net.pack_params());
@@ -285,8 +303,20 @@ fn cli_trains_by_score_matching() {
             assert!(String::from_utf8_lossy(&eval.stdout).contains("held-out NLL"));
         }
     }
-    for (bad, says) in [("dsm:0", "dsm noise levels"), ("dsm:0.1,0.5,4", "dsm noise levels"), ("ssm:sobol", "unknown loss")] {
-        let out = common::ebm(&["train", "--data", "ring8", "--loss", bad, "--steps", "5", "--run-dir", common::s(&dir.join("bad"))]);
+    for (bad, says) in
+        [("dsm:0", "dsm noise levels"), ("dsm:0.1,0.5,4", "dsm noise levels"), ("ssm:sobol", "unknown loss")]
+    {
+        let out = common::ebm(&[
+            "train",
+            "--data",
+            "ring8",
+            "--loss",
+            bad,
+            "--steps",
+            "5",
+            "--run-dir",
+            common::s(&dir.join("bad")),
+        ]);
         assert!(!out.status.success() && common::stderr(&out).contains(says), "{bad}: {}", common::stderr(&out));
     }
 }

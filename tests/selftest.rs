@@ -85,14 +85,19 @@ fn broken_kernels_fail_their_checks_and_only_theirs() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         eprintln!("EBM_SELFTEST_BREAK={broken}:\n{stdout}{}", common::stderr(&out));
         assert!(!out.status.success(), "{broken}: the selftest passed with a broken kernel");
-        let result = |name: &str| stdout.lines().find(|l| l.split_whitespace().next() == Some(name)).map(|l| l.contains(" FAIL "));
+        let result = |name: &str| {
+            stdout.lines().find(|l| l.split_whitespace().next() == Some(name)).map(|l| l.contains(" FAIL "))
+        };
         for name in fail {
             assert_eq!(result(name), Some(true), "{broken}: {name} should fail");
         }
         for name in pass {
             assert_eq!(result(name), Some(false), "{broken}: {name} should pass");
         }
-        assert!(common::stderr(&out).contains(&format!("{} of {} checks failed", fail.len(), only.len())), "{broken}: summary");
+        assert!(
+            common::stderr(&out).contains(&format!("{} of {} checks failed", fail.len(), only.len())),
+            "{broken}: summary"
+        );
     }
 }
 

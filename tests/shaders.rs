@@ -4,8 +4,8 @@
 use ebm_gpu::energy::Energy;
 use ebm_gpu::energy::mlp::{Activation, Mlp};
 use ebm_gpu::energy::spec::resolve_energy;
-use std::sync::Arc;
 use ebm_gpu::gpu::shader::{KERNELS, SOURCES, assemble, validate};
+use std::sync::Arc;
 
 #[test]
 fn every_kernel_validates_with_every_energy_kind() {
@@ -24,7 +24,8 @@ fn every_kernel_validates_with_every_energy_kind() {
     let net = Mlp::random(&[5, 70, 33, 1], Activation::Silu, false, 1).unwrap();
     let tiled = net.wgsl_tiled_module().source;
     let mlp = Energy::Mlp(Arc::new(net));
-    let mut modules: Vec<(String, String)> = energies.iter().map(|s| (s.to_string(), resolve_energy(s).unwrap().wgsl_module())).collect();
+    let mut modules: Vec<(String, String)> =
+        energies.iter().map(|s| (s.to_string(), resolve_energy(s).unwrap().wgsl_module())).collect();
     modules.push(("mlp".into(), mlp.wgsl_module()));
     for (spec, module) in &modules {
         // The training kernels are assembled per network below.
@@ -39,7 +40,11 @@ fn every_kernel_validates_with_every_energy_kind() {
 
 #[test]
 fn training_kernels_validate_for_several_networks() {
-    for (dims, act, negate, batch) in [(&[2, 16, 1][..], Activation::Silu, false, 64), (&[2, 1][..], Activation::Relu, false, 8), (&[5, 33, 17, 9, 1][..], Activation::Tanh, true, 300)] {
+    for (dims, act, negate, batch) in [
+        (&[2, 16, 1][..], Activation::Silu, false, 64),
+        (&[2, 1][..], Activation::Relu, false, 8),
+        (&[5, 33, 17, 9, 1][..], Activation::Tanh, true, 300),
+    ] {
         let net = Mlp::random(dims, act, negate, 3).unwrap();
         let wgsl = ebm_gpu::train::gpu::shader_source(&net, batch).unwrap();
         if let Err(e) = validate("train.wgsl", &wgsl) {

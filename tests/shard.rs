@@ -12,7 +12,8 @@ fn sharded_equals_whole(tag: &str, backend: &str, extra: &[&str], chains: u32, s
     let dir = temp_dir(tag);
     let chains = chains.to_string();
     let run = |out: &Path, trace: &Path, shard: Option<String>| {
-        let mut args = vec!["sample", "--backend", backend, "--chains", &chains, "--steps", "40", "--thin", "4", "--seed", "7"];
+        let mut args =
+            vec!["sample", "--backend", backend, "--chains", &chains, "--steps", "40", "--thin", "4", "--seed", "7"];
         args.extend_from_slice(extra);
         args.extend(["--out", s(out), "--trace", s(trace)]);
         let shard_arg;
@@ -31,7 +32,9 @@ fn sharded_equals_whole(tag: &str, backend: &str, extra: &[&str], chains: u32, s
         states.push(out);
         traces.push(trace);
     }
-    for (parts, merged, whole) in [(&states, "merged.npy", "whole.npy"), (&traces, "merged_trace.npy", "whole_trace.npy")] {
+    for (parts, merged, whole) in
+        [(&states, "merged.npy", "whole.npy"), (&traces, "merged_trace.npy", "whole_trace.npy")]
+    {
         let mut args = vec!["merge", "--out"];
         let out = dir.join(merged);
         args.push(s(&out));
@@ -47,7 +50,13 @@ fn sharded_equals_whole(tag: &str, backend: &str, extra: &[&str], chains: u32, s
 fn shards_merge_into_the_whole_run_on_the_cpu() {
     sharded_equals_whole("shard-mala", "cpu", &["--energy", "ring8"], 101, 3);
     // HMC with parallel tempering: replicas and swap draws follow the base chain.
-    sharded_equals_whole("shard-hmc", "cpu", &["--energy", "two_modes", "--sampler", "hmc", "--tempering", "3", "--swap-every", "5"], 37, 4);
+    sharded_equals_whole(
+        "shard-hmc",
+        "cpu",
+        &["--energy", "two_modes", "--sampler", "hmc", "--tempering", "3", "--swap-every", "5"],
+        37,
+        4,
+    );
 }
 
 #[test]
@@ -74,7 +83,21 @@ fn merge_diagnostics_and_refusals() {
     let (a, b) = (dir.join("a.npy"), dir.join("b.npy"));
     for (path, dim) in [(&a, "2"), (&b, "3")] {
         let spec = format!(r#"{{"type": "double_well", "dim": {dim}}}"#);
-        let o = ebm(&["sample", "--backend", "cpu", "--chains", "4", "--steps", "20", "--thin", "2", "--energy", &spec, "--trace", s(path)]);
+        let o = ebm(&[
+            "sample",
+            "--backend",
+            "cpu",
+            "--chains",
+            "4",
+            "--steps",
+            "20",
+            "--thin",
+            "2",
+            "--energy",
+            &spec,
+            "--trace",
+            s(path),
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let out = dir.join("m.npy");

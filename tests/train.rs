@@ -454,7 +454,10 @@ fn replay_langevin_samples_the_model_density() {
     let log_z = eval::log_integral(&e, grid.cell_area());
     let pts = grid.points();
     let moment = |f: &dyn Fn(f64, f64) -> f64| -> f64 {
-        pts.chunks_exact(2).zip(&e).map(|(p, &e)| f(p[0] as f64, p[1] as f64) * (-(e as f64) - log_z).exp() * grid.cell_area()).sum()
+        pts.chunks_exact(2)
+            .zip(&e)
+            .map(|(p, &e)| f(p[0] as f64, p[1] as f64) * (-(e as f64) - log_z).exp() * grid.cell_area())
+            .sum()
     };
     let (want_xx, want_x4) = (moment(&|x, _| x * x), moment(&|x, _| x.powi(4)));
     let check = |replay: &[f32], executor: &str| {
@@ -462,7 +465,10 @@ fn replay_langevin_samples_the_model_density() {
         let xx: Vec<f64> = replay.iter().map(|&v| (v as f64).powi(2)).collect(); // both coordinates
         let mean = xx.iter().sum::<f64>() / xx.len() as f64;
         let sd = ((want_x4 - want_xx * want_xx) / (2 * n) as f64).sqrt() * 2f64.sqrt();
-        assert!((mean - want_xx).abs() < 4.0 * sd + 0.05 * want_xx, "{executor}: E[x^2] {mean:.4} vs {want_xx:.4} (sd {sd:.4})");
+        assert!(
+            (mean - want_xx).abs() < 4.0 * sd + 0.05 * want_xx,
+            "{executor}: E[x^2] {mean:.4} vs {want_xx:.4} (sd {sd:.4})"
+        );
     };
     let state = TrainState::new(mlp.to_network(), &cfg).unwrap();
     let mut cpu = CpuTrainer::new(&cfg, state.clone(), &data).unwrap();

@@ -18,7 +18,10 @@ fn net(spec: &str, seed: u64) -> Network {
 fn images(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
     let noise = ebm_gpu::rng::initial_states(seed, 0, rows, dim, 0.1);
     let phases = ebm_gpu::rng::initial_states(seed + 1, 0, rows, 1, 2.0);
-    (0..rows * dim).map(|k| ((k % dim) as f32 * 0.7 + phases[k / dim]).sin() * 0.8 + noise[k]).map(|v| v.clamp(-1.0, 1.0)).collect()
+    (0..rows * dim)
+        .map(|k| ((k % dim) as f32 * 0.7 + phases[k / dim]).sin() * 0.8 + noise[k])
+        .map(|v| v.clamp(-1.0, 1.0))
+        .collect()
 }
 
 fn config(loss: Loss, data: &[f32], dim: usize, optimizer: Optimizer) -> TrainConfig {
@@ -74,7 +77,12 @@ fn layer_kernel_training_matches_cpu() {
             let what = format!("{spec} {loss:?} step {}", a.step);
             assert!((a.loss - b.loss).abs() < 2e-3 * (1.0 + a.loss.abs()), "{what}: loss {} vs {}", a.loss, b.loss);
             assert!((a.e_pos - b.e_pos).abs() < 2e-3 * (1.0 + a.e_pos.abs()), "{what}: E+ {} vs {}", a.e_pos, b.e_pos);
-            assert!((a.grad_norm - b.grad_norm).abs() < 5e-3 * (1.0 + a.grad_norm), "{what}: |g| {} vs {}", a.grad_norm, b.grad_norm);
+            assert!(
+                (a.grad_norm - b.grad_norm).abs() < 5e-3 * (1.0 + a.grad_norm),
+                "{what}: |g| {} vs {}",
+                a.grad_norm,
+                b.grad_norm
+            );
             assert_eq!(a.reset_fraction, b.reset_fraction, "{what}: the same slots reset");
             assert!((a.log_z - b.log_z).abs() < 1e-3, "{what}: log Z {} vs {}", a.log_z, b.log_z);
         }
@@ -113,7 +121,9 @@ fn convolutional_training_resumes_bit_identically() {
     let data = images(200, 36, 8);
     let cfg = config(Loss::Cd, &data, 36, Optimizer::Adam { beta1: 0.0, beta2: 0.999, eps: 1e-8 });
     let fresh = TrainState::new(net(spec, 4), &cfg).unwrap();
-    let make = |c: &TrainConfig, s: TrainState| -> ebm_gpu::Result<Box<dyn Trainer>> { Ok(Box::new(CpuTrainer::new(c, s, &data)?)) };
+    let make = |c: &TrainConfig, s: TrainState| -> ebm_gpu::Result<Box<dyn Trainer>> {
+        Ok(Box::new(CpuTrainer::new(c, s, &data)?))
+    };
     let whole_dir = common::temp_dir("conv-whole");
     let whole = run::train(&options(&whole_dir, 30), &cfg, fresh.clone(), &make, &mut |_| {}).unwrap();
     let split_dir = common::temp_dir("conv-split");
@@ -142,7 +152,29 @@ fn cli_trains_a_convolutional_network_on_image_rows() {
     ebm_gpu::io::npy::write_f32(&npy, &data, &[120, 1, 6, 6]).unwrap();
     let run_dir = dir.join("run");
     let model = "1x6x6/4k3s2p1/swish/flatten/8/swish/1";
-    let args = ["train", "--data", common::s(&npy), "--model", model, "--epochs", "2", "--batch", "16", "--buffer-size", "64", "--langevin-steps", "3", "--checkpoint-every", "8", "--figure-every", "8", "--backend", "cpu", "--run-dir", common::s(&run_dir)];
+    let args = [
+        "train",
+        "--data",
+        common::s(&npy),
+        "--model",
+        model,
+        "--epochs",
+        "2",
+        "--batch",
+        "16",
+        "--buffer-size",
+        "64",
+        "--langevin-steps",
+        "3",
+        "--checkpoint-every",
+        "8",
+        "--figure-every",
+        "8",
+        "--backend",
+        "cpu",
+        "--run-dir",
+        common::s(&run_dir),
+    ];
     let o = common::ebm(&args);
     assert!(o.status.success(), "{}", common::stderr(&o));
     for figure in ["replay_000008.png", "samples_000008.png", "replay_000016.png", "samples_000016.png"] {
@@ -155,7 +187,10 @@ fn cli_trains_a_convolutional_network_on_image_rows() {
     let lv = c.langevin;
     assert_eq!((lv.steps, lv.step_size, lv.grad_clamp, c.batch), (3, 10.0, 0.03, 16));
     assert!((lv.noise_std() - 0.005).abs() < 1e-6, "noise std {}", lv.noise_std());
-    assert_eq!((c.alpha, c.lr, c.clip_norm, c.epoch_gamma, c.steps_per_epoch, c.final_lr_fraction), (0.1, 1e-4, 0.1, 0.97, 8, 1.0));
+    assert_eq!(
+        (c.alpha, c.lr, c.clip_norm, c.epoch_gamma, c.steps_per_epoch, c.final_lr_fraction),
+        (0.1, 1e-4, 0.1, 0.97, 8, 1.0)
+    );
     assert!(matches!(c.optimizer, Optimizer::Adam { beta1, .. } if beta1 == 0.0));
     assert!(c.box_lo.iter().all(|&v| v == -1.0) && c.box_hi.iter().all(|&v| v == 1.0), "images live in [-1, 1]");
     let lr = |step: usize| metrics.lines().nth(step).unwrap().split(',').nth(10).unwrap().parse::<f32>().unwrap();
@@ -171,25 +206,88 @@ fn cli_trains_a_convolutional_network_on_image_rows() {
     let samples = dir.join("samples.npy");
     let png = dir.join("samples.png");
     let energy = format!("net:{}", run_dir.join(run::CHECKPOINT).display());
-    let o = common::ebm(&["sample", "--energy", &energy, "--chains", "8", "--steps", "5", "--step-size", "0.01", "--backend", "cpu", "--out", common::s(&samples), "--png", common::s(&png)]);
+    let o = common::ebm(&[
+        "sample",
+        "--energy",
+        &energy,
+        "--chains",
+        "8",
+        "--steps",
+        "5",
+        "--step-size",
+        "0.01",
+        "--backend",
+        "cpu",
+        "--out",
+        common::s(&samples),
+        "--png",
+        common::s(&png),
+    ]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     let (values, shape) = ebm_gpu::io::npy::read_f32(&samples).unwrap();
     assert_eq!(shape, vec![8, 36]);
     assert!(values.iter().all(|v| v.is_finite()));
     // Chains from the checkpoint's replay buffer, or uniform noise; replay needs a checkpoint.
     for init in ["replay", "uniform"] {
-        let o = common::ebm(&["sample", "--energy", &energy, "--init", init, "--chains", "8", "--steps", "2", "--sampler", "ula", "--step-size", "0.001", "--backend", "cpu", "--out", common::s(&samples)]);
+        let o = common::ebm(&[
+            "sample",
+            "--energy",
+            &energy,
+            "--init",
+            init,
+            "--chains",
+            "8",
+            "--steps",
+            "2",
+            "--sampler",
+            "ula",
+            "--step-size",
+            "0.001",
+            "--backend",
+            "cpu",
+            "--out",
+            common::s(&samples),
+        ]);
         assert!(o.status.success(), "--init {init}: {}", common::stderr(&o));
     }
     let (state, _) = checkpoint::load(&run_dir.join(run::CHECKPOINT)).unwrap();
     let (from_replay, _) = ebm_gpu::io::npy::read_f32(&samples).unwrap();
-    assert!(from_replay.iter().all(|v| (-1.3..=1.3).contains(v)), "uniform starts stay near [-1, 1] after two tiny steps");
+    assert!(
+        from_replay.iter().all(|v| (-1.3..=1.3).contains(v)),
+        "uniform starts stay near [-1, 1] after two tiny steps"
+    );
     let plain = dir.join("plain.safetensors");
     state.net.save(&plain).unwrap();
-    let o = common::ebm(&["sample", "--energy", &format!("net:{}", plain.display()), "--init", "replay", "--chains", "4", "--steps", "1", "--backend", "cpu"]);
+    let o = common::ebm(&[
+        "sample",
+        "--energy",
+        &format!("net:{}", plain.display()),
+        "--init",
+        "replay",
+        "--chains",
+        "4",
+        "--steps",
+        "1",
+        "--backend",
+        "cpu",
+    ]);
     assert!(!o.status.success() && common::stderr(&o).contains("not a training checkpoint"), "{}", common::stderr(&o));
     // A model whose input is not the data's row.
-    let o = common::ebm(&["train", "--data", common::s(&npy), "--model", "1x5x5/2k3/flatten/1", "--steps", "2", "--batch", "16", "--backend", "cpu", "--run-dir", common::s(&dir.join("bad"))]);
+    let o = common::ebm(&[
+        "train",
+        "--data",
+        common::s(&npy),
+        "--model",
+        "1x5x5/2k3/flatten/1",
+        "--steps",
+        "2",
+        "--batch",
+        "16",
+        "--backend",
+        "cpu",
+        "--run-dir",
+        common::s(&dir.join("bad")),
+    ]);
     let err = common::stderr(&o);
     assert!(!o.status.success() && err.contains("25-dimensional") && err.contains("36 columns"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -246,8 +344,20 @@ fn jem_training_matches_cpu() {
     let (mc, mg) = (cpu.run(10).unwrap(), gpu.run(10).unwrap());
     for (a, b) in mc.iter().zip(&mg) {
         assert!(a.cross_entropy > 0.5, "step {}: a cross-entropy near log 3 at the start: {}", a.step, a.cross_entropy);
-        assert!((a.cross_entropy - b.cross_entropy).abs() < 1e-3, "step {}: CE {} vs {}", a.step, a.cross_entropy, b.cross_entropy);
-        assert!((a.loss - b.loss).abs() < 2e-3 * (1.0 + a.loss.abs()), "step {}: loss {} vs {}", a.step, a.loss, b.loss);
+        assert!(
+            (a.cross_entropy - b.cross_entropy).abs() < 1e-3,
+            "step {}: CE {} vs {}",
+            a.step,
+            a.cross_entropy,
+            b.cross_entropy
+        );
+        assert!(
+            (a.loss - b.loss).abs() < 2e-3 * (1.0 + a.loss.abs()),
+            "step {}: loss {} vs {}",
+            a.step,
+            a.loss,
+            b.loss
+        );
     }
     let err = rel_err(&gpu.state().unwrap().params(), &cpu.state().unwrap().params());
     assert!(err < 2e-3, "parameters differ by {err}");
@@ -268,7 +378,33 @@ fn cli_trains_jem_then_classifies_and_samples_a_class() {
     let run_dir = dir.join("run");
     let mnist = common::mnist_fixture();
     let model = "1x28x28/4k5s3p0/swish/flatten/10/head:lse";
-    let o = common::ebm(&["train", "--data", common::s(&mnist), "--model", model, "--loss", "jem", "--subset", "512", "--steps", "40", "--batch", "32", "--langevin-steps", "2", "--buffer-size", "64", "--lr", "0.01", "--clip-norm", "10", "--backend", "cpu", "--run-dir", common::s(&run_dir)]);
+    let o = common::ebm(&[
+        "train",
+        "--data",
+        common::s(&mnist),
+        "--model",
+        model,
+        "--loss",
+        "jem",
+        "--subset",
+        "512",
+        "--steps",
+        "40",
+        "--batch",
+        "32",
+        "--langevin-steps",
+        "2",
+        "--buffer-size",
+        "64",
+        "--lr",
+        "0.01",
+        "--clip-norm",
+        "10",
+        "--backend",
+        "cpu",
+        "--run-dir",
+        common::s(&run_dir),
+    ]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     let metrics = std::fs::read_to_string(run_dir.join(run::METRICS)).unwrap();
     let ce = |line: &str| line.split(',').nth(9).unwrap().parse::<f32>().unwrap();
@@ -280,7 +416,17 @@ fn cli_trains_jem_then_classifies_and_samples_a_class() {
     let backends: &[&str] = if common::gpu().is_some() { &["cpu", "gpu"] } else { &["cpu"] };
     for backend in backends {
         let json = dir.join(format!("classify-{backend}.json"));
-        let o = common::ebm(&["classify", "--energy", &ckpt, "--data", common::s(&mnist), "--json", common::s(&json), "--backend", backend]);
+        let o = common::ebm(&[
+            "classify",
+            "--energy",
+            &ckpt,
+            "--data",
+            common::s(&mnist),
+            "--json",
+            common::s(&json),
+            "--backend",
+            backend,
+        ]);
         assert!(o.status.success(), "{}", common::stderr(&o));
         let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
         assert_eq!(r["inputs"].as_u64().unwrap(), 200, "the fixture's test split");
@@ -289,13 +435,59 @@ fn cli_trains_jem_then_classifies_and_samples_a_class() {
     assert!(accuracies[0] > 0.4, "40 steps beat chance (0.1) by far: {}", accuracies[0]);
     assert!(accuracies.iter().all(|a| (a - accuracies[0]).abs() <= 0.01), "executors agree: {accuracies:?}");
     let out = dir.join("three.npy");
-    let o = common::ebm(&["sample", "--energy", &ckpt, "--class", "3", "--sampler", "ula", "--chains", "4", "--steps", "3", "--step-size", "0.01", "--backend", "cpu", "--out", common::s(&out)]);
+    let o = common::ebm(&[
+        "sample",
+        "--energy",
+        &ckpt,
+        "--class",
+        "3",
+        "--sampler",
+        "ula",
+        "--chains",
+        "4",
+        "--steps",
+        "3",
+        "--step-size",
+        "0.01",
+        "--backend",
+        "cpu",
+        "--out",
+        common::s(&out),
+    ]);
     assert!(o.status.success(), "{}", common::stderr(&o));
-    let o = common::ebm(&["sample", "--energy", &ckpt, "--class", "10", "--chains", "4", "--steps", "3", "--backend", "cpu"]);
+    let o = common::ebm(&[
+        "sample",
+        "--energy",
+        &ckpt,
+        "--class",
+        "10",
+        "--chains",
+        "4",
+        "--steps",
+        "3",
+        "--backend",
+        "cpu",
+    ]);
     assert!(!o.status.success() && common::stderr(&o).contains("10 classes"), "{}", common::stderr(&o));
     let npy = dir.join("rows.npy");
     ebm_gpu::io::npy::write_f32(&npy, &images(64, 784, 1), &[64, 784]).unwrap();
-    let o = common::ebm(&["train", "--data", common::s(&npy), "--model", model, "--loss", "jem", "--steps", "2", "--batch", "16", "--backend", "cpu", "--run-dir", common::s(&dir.join("nolabels"))]);
+    let o = common::ebm(&[
+        "train",
+        "--data",
+        common::s(&npy),
+        "--model",
+        model,
+        "--loss",
+        "jem",
+        "--steps",
+        "2",
+        "--batch",
+        "16",
+        "--backend",
+        "cpu",
+        "--run-dir",
+        common::s(&dir.join("nolabels")),
+    ]);
     assert!(!o.status.success() && common::stderr(&o).contains("needs labels"), "{}", common::stderr(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -321,13 +513,27 @@ fn short_mnist_run_agrees_across_executors_and_opens_the_gap() {
     let state = TrainState::new(net("1x28x28/4k5s3p0/swish/flatten/8/swish/1/head:-f", 2), &cfg).unwrap();
     let steps = 24;
     let cpu = CpuTrainer::new(&cfg, state.clone(), &data).unwrap().run(steps).unwrap();
-    let gap = |m: &[ebm_gpu::train::StepMetrics], r: std::ops::Range<usize>| m[r.clone()].iter().map(|m| m.gap()).sum::<f32>() / r.len() as f32;
+    let gap = |m: &[ebm_gpu::train::StepMetrics], r: std::ops::Range<usize>| {
+        m[r.clone()].iter().map(|m| m.gap()).sum::<f32>() / r.len() as f32
+    };
     let (early, late) = (gap(&cpu, 0..4), gap(&cpu, steps as usize - 4..steps as usize));
     assert!(late > early + 0.05, "the energy gap grows: {early} -> {late}");
     let Some(ctx) = common::gpu() else { return };
     let gpu = GpuTrainer::new(ctx, &cfg, state, &data).unwrap().run(steps).unwrap();
     for (a, b) in cpu.iter().zip(&gpu) {
-        assert!((a.loss - b.loss).abs() < 2e-3 * (1.0 + a.loss.abs()), "step {}: loss {} vs {}", a.step, a.loss, b.loss);
-        assert!((a.gap() - b.gap()).abs() < 2e-3 * (1.0 + a.gap().abs()), "step {}: gap {} vs {}", a.step, a.gap(), b.gap());
+        assert!(
+            (a.loss - b.loss).abs() < 2e-3 * (1.0 + a.loss.abs()),
+            "step {}: loss {} vs {}",
+            a.step,
+            a.loss,
+            b.loss
+        );
+        assert!(
+            (a.gap() - b.gap()).abs() < 2e-3 * (1.0 + a.gap().abs()),
+            "step {}: gap {} vs {}",
+            a.step,
+            a.gap(),
+            b.gap()
+        );
     }
 }

@@ -11,7 +11,9 @@
 use ebm_gpu::data_parallel::{ShardTrainer, ShareSums, StepShare};
 use ebm_gpu::prelude::{Architecture, Energy, Network, resolve_energy};
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods,
+};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
@@ -41,11 +43,19 @@ fn run(py: Python<'_>, args: Vec<String>, progress: bool) -> PyResult<()> {
 fn rows(x: &PyReadonlyArray2<'_, f32>, dim: usize, what: &str) -> PyResult<Vec<f32>> {
     let shape = x.shape();
     if shape[1] != dim {
-        return Err(PyValueError::new_err(format!("{what} has shape {shape:?}; the energy takes rows of {dim} values, shape [n, {dim}]")));
+        return Err(PyValueError::new_err(format!(
+            "{what} has shape {shape:?}; the energy takes rows of {dim} values, shape [n, {dim}]"
+        )));
     }
-    let values = x.as_slice().map_err(|_| PyValueError::new_err(format!("{what} must be C-contiguous (np.ascontiguousarray)")))?;
+    let values = x
+        .as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{what} must be C-contiguous (np.ascontiguousarray)")))?;
     if let Some(k) = values.iter().position(|v| !v.is_finite()) {
-        return Err(PyValueError::new_err(format!("{what} holds a non-finite value at row {}, column {}", k / dim, k % dim)));
+        return Err(PyValueError::new_err(format!(
+            "{what} holds a non-finite value at row {}, column {}",
+            k / dim,
+            k % dim
+        )));
     }
     Ok(values.to_vec())
 }
@@ -141,7 +151,11 @@ type ShareTuple<'py> = (usize, usize, PyReadonlyArray1<'py, f32>, PyReadonlyArra
 type ShareOut<'py> = (usize, usize, Bound<'py, PyArray1<f32>>, Bound<'py, PyArray1<f32>>, [f32; 7]);
 
 fn share_in(t: ShareTuple<'_>) -> PyResult<StepShare> {
-    let slice = |a: &PyReadonlyArray1<'_, f32>| a.as_slice().map(<[f32]>::to_vec).map_err(|_| PyValueError::new_err("share arrays must be C-contiguous float32"));
+    let slice = |a: &PyReadonlyArray1<'_, f32>| {
+        a.as_slice()
+            .map(<[f32]>::to_vec)
+            .map_err(|_| PyValueError::new_err("share arrays must be C-contiguous float32"))
+    };
     Ok(StepShare { rows: t.0..t.1, grad: slice(&t.2)?, negatives: slice(&t.3)?, sums: ShareSums::from_array(t.4) })
 }
 

@@ -1,7 +1,7 @@
 //! `--backend` of every command: one flag, one policy ([`crate::gpu::Backend::open`]).
 
-use clap::ValueEnum;
 use crate::gpu::{self, GpuContext};
+use clap::ValueEnum;
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

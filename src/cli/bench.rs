@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
 use crate::energy::Energy;
 use crate::energy::mlp::{Activation, Mlp};
 use crate::energy::spec::resolve_energy;
@@ -19,6 +18,7 @@ use crate::rng;
 use crate::sampler::cpu::CpuSampler;
 use crate::sampler::gpu::GpuSampler;
 use crate::sampler::{ChainSampler, SamplerConfig, SamplerKind};
+use anyhow::{Context, Result};
 
 mod nn;
 mod roofline;
@@ -170,11 +170,39 @@ fn cases(suite: Suite, quick: bool) -> Result<Vec<Case>> {
     let open = |counts: &[usize]| counts.iter().map(|&c| (c, None)).collect::<Vec<_>>();
     let counts: &[usize] = if quick { &[256, 1024] } else { &[1024, 16384, 65536] };
     let mut all = vec![
-        Case { suite: Suite::Langevin, name: "ring8".into(), energy: resolve_energy("ring8")?, samplers: langevin.to_vec(), sizes: open(counts), step_size: 0.01, work: 6.0e6, ess: false },
-        Case { suite: Suite::Langevin, name: "gaussian10".into(), energy: resolve_energy(&gaussian.to_string())?, samplers: langevin.to_vec(), sizes: open(counts), step_size: 0.05, work: 8.0e6, ess: false },
-        Case { suite: Suite::Langevin, name: "double_well32".into(), energy: resolve_energy(r#"{"type":"double_well","dim":32}"#)?, samplers: langevin.to_vec(), sizes: open(counts), step_size: 0.005, work: 3.0e6, ess: false },
+        Case {
+            suite: Suite::Langevin,
+            name: "ring8".into(),
+            energy: resolve_energy("ring8")?,
+            samplers: langevin.to_vec(),
+            sizes: open(counts),
+            step_size: 0.01,
+            work: 6.0e6,
+            ess: false,
+        },
+        Case {
+            suite: Suite::Langevin,
+            name: "gaussian10".into(),
+            energy: resolve_energy(&gaussian.to_string())?,
+            samplers: langevin.to_vec(),
+            sizes: open(counts),
+            step_size: 0.05,
+            work: 8.0e6,
+            ess: false,
+        },
+        Case {
+            suite: Suite::Langevin,
+            name: "double_well32".into(),
+            energy: resolve_energy(r#"{"type":"double_well","dim":32}"#)?,
+            samplers: langevin.to_vec(),
+            sizes: open(counts),
+            step_size: 0.005,
+            work: 3.0e6,
+            ess: false,
+        },
     ];
-    let torchebm: &[(usize, usize, u32)] = if quick { &[(64, 8, 50)] } else { &[(64, 8, 50), (256, 32, 100), (1024, 128, 200)] };
+    let torchebm: &[(usize, usize, u32)] =
+        if quick { &[(64, 8, 50)] } else { &[(64, 8, 50), (256, 32, 100), (1024, 128, 200)] };
     for &(chains, dim, steps) in torchebm {
         all.push(Case {
             suite: Suite::Torchebm,
@@ -190,7 +218,11 @@ fn cases(suite: Suite, quick: bool) -> Result<Vec<Case>> {
     let mlps: &[(&[usize], &[usize], f64)] = if quick {
         &[(&[2, 128, 128, 1], &[256], 5.0e3)]
     } else {
-        &[(&[2, 128, 128, 1], &[1024, 16384, 65536], 2.0e5), (&[32, 256, 256, 1], &[1024, 16384], 5.0e4), (&[784, 512, 512, 1], &[1024, 4096], 1.0e4)]
+        &[
+            (&[2, 128, 128, 1], &[1024, 16384, 65536], 2.0e5),
+            (&[32, 256, 256, 1], &[1024, 16384], 5.0e4),
+            (&[784, 512, 512, 1], &[1024, 4096], 1.0e4),
+        ]
     };
     for &(dims, chain_counts, work) in mlps {
         all.push(Case {
@@ -252,7 +284,13 @@ fn si(x: f64) -> String {
     // Thresholds just below each boundary so that rounding never prints "1000k" or "10.00M".
     let (scale, unit) = UNITS.iter().copied().find(|&(s, _)| x >= s * 0.9995).unwrap_or((1.0, ""));
     let v = x / scale;
-    let digits = if v >= 99.95 { 0 } else if v >= 9.995 { 1 } else { 2 };
+    let digits = if v >= 99.95 {
+        0
+    } else if v >= 9.995 {
+        1
+    } else {
+        2
+    };
     format!("{v:.digits$}{unit}")
 }
 
@@ -270,7 +308,11 @@ fn plan(args: &BenchArgs) -> Result<()> {
             for &kind in &case.samplers {
                 // The torchebm cases' HMC takes 10 leapfrog steps.
                 let gradients = if kind == SamplerKind::Hmc { 10 } else { 1 };
-                work.add(flag.clone(), format!("the {} benchmark", kind.name()), &[steps, chains as u64, gradients, cost]);
+                work.add(
+                    flag.clone(),
+                    format!("the {} benchmark", kind.name()),
+                    &[steps, chains as u64, gradients, cost],
+                );
             }
             if case.ess {
                 memory.add(format!("{flag} x dim {dim}"), "a benchmark's trace", &[steps, chains as u64, dim], 4, 3);
@@ -279,7 +321,11 @@ fn plan(args: &BenchArgs) -> Result<()> {
     }
     if matches!(args.suite, Suite::All | Suite::Rbm) {
         // 1024 chains of block Gibbs on a 784x500 RBM.
-        work.add(format!("--steps {steps} x 1024 chains (rbm)"), "the rbm benchmark", &[steps as u64, 1024, 2, 784, 500]);
+        work.add(
+            format!("--steps {steps} x 1024 chains (rbm)"),
+            "the rbm benchmark",
+            &[steps as u64, 1024, 2, 784, 500],
+        );
     }
     memory.check()?;
     work.check()?;
@@ -315,8 +361,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
 
     let gpu_desc = ctx.as_ref().map_or_else(|| "not benchmarked".to_string(), |c| c.describe());
-    let cpu_desc =
-        if want_cpu { format!("{} rayon threads", rayon::current_num_threads()) } else { "not benchmarked".to_string() };
+    let cpu_desc = if want_cpu {
+        format!("{} rayon threads", rayon::current_num_threads())
+    } else {
+        "not benchmarked".to_string()
+    };
     println!("gpu: {gpu_desc}; cpu: {cpu_desc}");
     if let Some(info) = ctx.as_ref().and_then(|c| c.adapter_info())
         && info.device_type == crate::wgpu::DeviceType::Cpu
@@ -348,7 +397,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     let frozen = sampler.stats()?.frozen_count();
                     let ess_per_s = match sampler.trace()? {
                         Some(trace) => Some(
-                            summarize_trace(&trace, chains, dim)?.iter().map(|s| s.ess_bulk).fold(f64::INFINITY, f64::min) / seconds,
+                            summarize_trace(&trace, chains, dim)?
+                                .iter()
+                                .map(|s| s.ess_bulk)
+                                .fold(f64::INFINITY, f64::min)
+                                / seconds,
                         ),
                         None => None,
                     };
@@ -358,7 +411,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         "gpu" => (1.0 / sampler.dispatches_per_step()).round().max(1.0) as u32,
                         _ => steps,
                     };
-                    let run = roofline::SamplerRun { kind, chains, steps_per_dispatch, leapfrog: config.leapfrog, traced: case.ess };
+                    let run = roofline::SamplerRun {
+                        kind,
+                        chains,
+                        steps_per_dispatch,
+                        leapfrog: config.leapfrog,
+                        traced: case.ess,
+                    };
                     let row = Row {
                         executor,
                         energy: case.name.clone(),
@@ -382,7 +441,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         // A case this adapter cannot run correctly (e.g. llvmpipe's loop cap) is
                         // reported and skipped, not timed wrong.
                         Err(e @ crate::Error::Limit(_)) => println!("note: gpu skips {label}: {e}"),
-                        Err(e) => return Err(anyhow::Error::new(e).context(format!("building the GPU sampler for {label}"))),
+                        Err(e) => {
+                            return Err(anyhow::Error::new(e).context(format!("building the GPU sampler for {label}")));
+                        }
                     }
                 }
                 if want_cpu {
@@ -402,7 +463,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
 
     let peaks = args.peaks();
-    let nn_rows = if matches!(args.suite, Suite::All | Suite::Nn) { nn::run(args, ctx.as_ref(), want_cpu)? } else { Vec::new() };
+    let nn_rows =
+        if matches!(args.suite, Suite::All | Suite::Nn) { nn::run(args, ctx.as_ref(), want_cpu)? } else { Vec::new() };
 
     if !rows.is_empty() || nn_rows.is_empty() {
         println!();
@@ -461,7 +523,8 @@ fn table(rows: &[Row], peaks: Option<Peaks>) -> String {
     let cells: Vec<[String; 14]> = rows
         .iter()
         .map(|r| {
-            let [gflops, gbs, roof, bound] = roofline_table::roof(r.cost, r.rate(), r.executor.starts_with("gpu"), peaks).cells();
+            let [gflops, gbs, roof, bound] =
+                roofline_table::roof(r.cost, r.rate(), r.executor.starts_with("gpu"), peaks).cells();
             [
                 r.executor.to_string(),
                 r.energy.to_string(),

@@ -4,14 +4,16 @@
 use std::path::PathBuf;
 
 use crate::cli::backend::{self, Backend};
-use anyhow::{Context, bail};
 use crate::data::Split;
 use crate::energy::{Energy, spec};
+use anyhow::{Context, bail};
 
 /// Classify labelled images with a network of K > 1 outputs (e.g. a JEM checkpoint): accuracy,
 /// mean negative log-likelihood of the true class, and expected calibration error.
 #[derive(clap::Args, Debug)]
-#[command(after_long_help = "Example:\n  ebm classify --energy net:runs/jem/checkpoint.safetensors --data mnist --json classify.json")]
+#[command(
+    after_long_help = "Example:\n  ebm classify --energy net:runs/jem/checkpoint.safetensors --data mnist --json classify.json"
+)]
 pub struct ClassifyArgs {
     /// The classifier: net:CHECKPOINT or a network file with K > 1 outputs.
     #[arg(long)]
@@ -49,7 +51,11 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
         crate::cli::restore::SplitArg::Test => Split::Test,
     };
     let path = PathBuf::from(crate::cli::train::data_path(&args.data));
-    let set = if path.is_dir() { crate::data::load(&path, split)? } else { bail!("--data {}: not an image folder with labels", args.data) };
+    let set = if path.is_dir() {
+        crate::data::load(&path, split)?
+    } else {
+        bail!("--data {}: not an image folder with labels", args.data)
+    };
     let labels = set.labels.clone().with_context(|| format!("--data {}: no labels file", args.data))?;
     let n = args.limit.unwrap_or(set.rows).min(set.rows);
     let d = net.input_dim();

@@ -4,18 +4,20 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
 use crate::eval::diagnostics;
 use crate::io;
+use anyhow::{Context, bail};
 
 /// Join the .npy outputs of `ebm sample --shard I/N` runs, in shard order, into the file one
 /// run of all the chains writes: final states ([chains, dim]) are stacked along the chains,
 /// traces ([draws, chains, dim]) along their chain axis. The result is bit-identical to the
 /// unsharded run on the same executor.
 #[derive(clap::Args, Debug)]
-#[command(after_long_help = "Example, four shards of 4096 chains:\n  for i in 0 1 2 3; do ebm sample --energy ring8 --chains 4096 \
+#[command(
+    after_long_help = "Example, four shards of 4096 chains:\n  for i in 0 1 2 3; do ebm sample --energy ring8 --chains 4096 \
 --shard $i/4 --out s$i.npy --trace t$i.npy; done\n  ebm merge --out samples.npy s0.npy s1.npy s2.npy s3.npy\n  \
-ebm merge --out trace.npy --diagnostics diag.json t0.npy t1.npy t2.npy t3.npy")]
+ebm merge --out trace.npy --diagnostics diag.json t0.npy t1.npy t2.npy t3.npy"
+)]
 pub struct MergeArgs {
     /// The shards' .npy files, shard 0 first.
     #[arg(required = true, num_args = 1..)]
@@ -48,14 +50,22 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
     let axis = match first.len() {
         2 => 0,
         3 => 1,
-        n => bail!("{}: a {n}-d array; ebm merge joins final states [chains, dim] or traces [draws, chains, dim]", args.inputs[0].display()),
+        n => bail!(
+            "{}: a {n}-d array; ebm merge joins final states [chains, dim] or traces [draws, chains, dim]",
+            args.inputs[0].display()
+        ),
     };
     let mut shape = first.clone();
     shape[axis] = 0;
     for (path, _, s) in &shards {
-        let same_rest = s.len() == first.len() && s.iter().zip(first.iter()).enumerate().all(|(k, (a, b))| k == axis || a == b);
+        let same_rest =
+            s.len() == first.len() && s.iter().zip(first.iter()).enumerate().all(|(k, (a, b))| k == axis || a == b);
         if !same_rest {
-            bail!("{}: shape {s:?} does not match {}'s {first:?} except along the chains", path.display(), args.inputs[0].display());
+            bail!(
+                "{}: shape {s:?} does not match {}'s {first:?} except along the chains",
+                path.display(),
+                args.inputs[0].display()
+            );
         }
         shape[axis] += s[axis];
     }
@@ -76,7 +86,8 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
     println!("wrote {} {shape:?} from {} shards", args.out.display(), shards.len());
     if let Some(path) = &args.diagnostics {
         let (chains, dim) = (shape[1], shape[2]);
-        let summaries = diagnostics::summarize_trace(&joined, chains, dim).with_context(|| format!("diagnostics of {}", args.out.display()))?;
+        let summaries = diagnostics::summarize_trace(&joined, chains, dim)
+            .with_context(|| format!("diagnostics of {}", args.out.display()))?;
         crate::cli::sample::print_summaries(&summaries);
         let report = serde_json::json!({
             "chains": chains,

@@ -7,8 +7,8 @@ mod bench;
 mod classify;
 #[cfg(test)]
 mod help_tests;
-mod net;
 mod merge;
+mod net;
 mod numbers;
 mod ood;
 mod outputs;
@@ -125,7 +125,8 @@ fn quiet_adapter_probing() {
     let dir = std::env::temp_dir().join(format!("ebm-runtime-{uid}"));
     let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
     // Only a directory this user owns and no one else can enter (as the spec requires).
-    let private = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0);
+    let private = std::fs::symlink_metadata(&dir)
+        .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0);
     if private {
         // SAFETY: main calls this before any other thread exists.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
@@ -195,7 +196,12 @@ fn init_mlp(args: &InitMlpArgs) -> anyhow::Result<()> {
     let net = Mlp::random(&args.dims, Activation::parse(&args.act)?, args.negate, args.seed)?;
     net.save(&args.out)?;
     let params: usize = net.layers.iter().map(|l| l.weight.len() + l.bias.len()).sum();
-    println!("wrote {} ({} layers, {params} parameters, {})", args.out.display(), net.layers.len(), net.activation.name());
+    println!(
+        "wrote {} ({} layers, {params} parameters, {})",
+        args.out.display(),
+        net.layers.len(),
+        net.activation.name()
+    );
     Ok(())
 }
 

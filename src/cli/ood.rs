@@ -6,22 +6,24 @@
 use std::path::PathBuf;
 
 use crate::cli::backend::{self, Backend};
-use anyhow::{Context, bail};
 use crate::data::{self, Split};
 use crate::energy::{Energy, spec};
 use crate::eval::ood;
 use crate::train::eval;
+use anyhow::{Context, bail};
 use serde::Serialize;
 
 /// Out-of-distribution detection: energies of the in-distribution test set and of other sets;
 /// AUROC, AUPR (OOD positive) and FPR at 95 % TPR (the share of OOD inputs accepted when 95 % of
 /// in-distribution inputs are); higher energy means more unusual.
 #[derive(clap::Args, Debug)]
-#[command(after_long_help = "Examples:\n  ebm ood --energy net:runs/uva/checkpoint.safetensors --in mnist --out fashion-mnist --out noise \
+#[command(
+    after_long_help = "Examples:\n  ebm ood --energy net:runs/uva/checkpoint.safetensors --in mnist --out fashion-mnist --out noise \
 --png ood.png --json ood.json\n  ebm ood --energy net:runs/uva/checkpoint.safetensors --in mnist --out fashion-mnist --complexity\n\n\
 Sets: mnist, fashion-mnist (their test split under $EBM_DATA_DIR, default ../shared/data), an MNIST-layout folder \
 (test split) or IDX images file, pixels scaled to [-1, 1]; a .npy/.csv file of rows; or noise (uniform in [-1, 1], \
-as many rows as the in-distribution set).")]
+as many rows as the in-distribution set)."
+)]
 pub struct OodArgs {
     /// The energy: net:CHECKPOINT, a network file or any energy spec whose input is an image.
     #[arg(long)]
@@ -61,7 +63,14 @@ pub struct OodArgs {
 
 /// The rows of a set, as wide as `dim`: `noise` (`rows_for_noise` rows uniform in [-1, 1]),
 /// images (the `split` of a folder or a name; pixels in [-1, 1]) or a .npy/.csv file.
-pub fn load_set(spec: &str, dim: usize, rows_for_noise: usize, seed: u64, limit: Option<usize>, split: Split) -> anyhow::Result<Vec<f32>> {
+pub fn load_set(
+    spec: &str,
+    dim: usize,
+    rows_for_noise: usize,
+    seed: u64,
+    limit: Option<usize>,
+    split: Split,
+) -> anyhow::Result<Vec<f32>> {
     let mut rows = if spec == "noise" {
         let n = limit.unwrap_or(rows_for_noise).min(rows_for_noise.max(1));
         (0..n * dim)
@@ -135,7 +144,8 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
     if !(0.0..=100.0).contains(&args.percentile) {
         bail!("--percentile must be in [0, 100], got {}", args.percentile);
     }
-    crate::cli::outputs::Paths::new().optional_outputs(&[("--png", &args.png, "png"), ("--json", &args.json, "json")])?;
+    crate::cli::outputs::Paths::new()
+        .optional_outputs(&[("--png", &args.png, "png"), ("--json", &args.json, "json")])?;
     let energy = spec::resolve_energy(&args.energy).context("--energy")?;
     let dim = energy.dim();
     let shape = energy.image_shape();
@@ -160,7 +170,8 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
             .collect()
     };
     let start = std::time::Instant::now();
-    let in_rows = load_set(&args.in_set, dim, 0, args.seed, args.limit, Split::Test).with_context(|| format!("--in {}", args.in_set))?;
+    let in_rows = load_set(&args.in_set, dim, 0, args.seed, args.limit, Split::Test)
+        .with_context(|| format!("--in {}", args.in_set))?;
     let n_in = in_rows.len() / dim;
     let in_e = energies_of(&in_rows)?;
     check_finite(&args.in_set, &in_e)?;
@@ -212,14 +223,30 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
         "threshold: energy {threshold:.4} ({} percentile of {}); AUROC, AUPR with the other set positive",
         args.percentile, args.in_set
     );
-    println!("{:<16} {:>7} {:>11} {:>9} {:>7} {:>7} {:>7}{}", "set", "inputs", "mean E", "above t", "AUROC", "AUPR", "FPR95",
-        if args.complexity.is_some() { "   corrected AUROC/AUPR/FPR95" } else { "" });
+    println!(
+        "{:<16} {:>7} {:>11} {:>9} {:>7} {:>7} {:>7}{}",
+        "set",
+        "inputs",
+        "mean E",
+        "above t",
+        "AUROC",
+        "AUPR",
+        "FPR95",
+        if args.complexity.is_some() { "   corrected AUROC/AUPR/FPR95" } else { "" }
+    );
     for r in &reports {
         let m = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
-        let corrected = r.complexity_corrected.map_or(String::new(), |c| format!("   {:.4} / {:.4} / {:.4}", c[0], c[1], c[2]));
+        let corrected =
+            r.complexity_corrected.map_or(String::new(), |c| format!("   {:.4} / {:.4} / {:.4}", c[0], c[1], c[2]));
         println!(
             "{:<16} {:>7} {:>11.4} {:>8.1}% {:>7} {:>7} {:>7}{corrected}",
-            r.set, r.inputs, r.mean_energy, 100.0 * r.above_threshold, m(r.auroc), m(r.aupr), m(r.fpr_at_95_tpr)
+            r.set,
+            r.inputs,
+            r.mean_energy,
+            100.0 * r.above_threshold,
+            m(r.auroc),
+            m(r.aupr),
+            m(r.fpr_at_95_tpr)
         );
     }
     if let Some(png) = &args.png {

@@ -1,17 +1,17 @@
 //! `ebm rbm train | eval | sample`: restricted Boltzmann machines on MNIST-style IDX folders or
 //! the 8x8 digits CSV, on the GPU or the CPU executor.
 
-use anyhow::{Context, bail};
 use crate::cli::backend::Backend;
-use clap::{Args, Subcommand, ValueEnum};
+use crate::cli::rundir::Given;
 use crate::data::{self, Binarize, Dataset, Split};
 use crate::rbm::ais::{self, AisConfig, BetaSchedule};
 use crate::rbm::eval::{Executor, LogZConfig};
 use crate::rbm::figure::{Scale, grid_pixels, image_grid_png};
 use crate::rbm::train::{self, LrSchedule, Method, TrainConfig, TrainState};
 use crate::rbm::{Rbm, Visible, checkpoint, cpu, gpu, logz};
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
 use indicatif::ProgressStyle;
-use crate::cli::rundir::Given;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
@@ -178,7 +178,11 @@ impl AisArgs {
     /// no model, so commands call it before reading files).
     pub fn check_betas(&self) -> anyhow::Result<()> {
         if self.betas < ais::MIN_INTERVALS {
-            bail!("--betas {}: too few temperatures for AIS to mean anything; use at least {} (thousands for models trained on real data)", self.betas, ais::MIN_INTERVALS);
+            bail!(
+                "--betas {}: too few temperatures for AIS to mean anything; use at least {} (thousands for models trained on real data)",
+                self.betas,
+                ais::MIN_INTERVALS
+            );
         }
         Ok(crate::plan::per_step("--betas", self.betas as u64, crate::plan::MAX_BETAS, "AIS temperatures")?)
     }
@@ -201,7 +205,10 @@ impl AisArgs {
         // reverse check's chains first take --reverse-gibbs steps. Each step: two products
         // with the weights.
         let (runs, v, h) = (self.ais_runs as u64, rbm.n_vis as u64, rbm.n_hid as u64);
-        let flags = format!("--ais-runs {} x (3 x --betas {} + --reverse-gibbs {})", self.ais_runs, self.betas, self.reverse_gibbs);
+        let flags = format!(
+            "--ais-runs {} x (3 x --betas {} + --reverse-gibbs {})",
+            self.ais_runs, self.betas, self.reverse_gibbs
+        );
         let steps = 3 * self.betas as u64 + self.reverse_gibbs as u64;
         crate::plan::Work::new().add(flags, format!("AIS on this {v}x{h} RBM"), &[runs, steps, 2, v, h]).check()?;
         Ok(())
@@ -209,7 +216,13 @@ impl AisArgs {
 
     /// The default log Z estimate ([`Executor::log_z_ais`], base-rate base fitted to `data`),
     /// with one line per estimate and a `WARNING:` line per disagreement, as printed.
-    pub fn log_z(&self, exec: &Executor, rbm: &Rbm, data: &[f32], seed: u64) -> anyhow::Result<(ais::AisReport, Vec<String>)> {
+    pub fn log_z(
+        &self,
+        exec: &Executor,
+        rbm: &Rbm,
+        data: &[f32],
+        seed: u64,
+    ) -> anyhow::Result<(ais::AisReport, Vec<String>)> {
         let r = exec.log_z_ais(rbm, data, &self.config(seed, 0, self.ais_runs))?;
         let lines = self.report_lines(&r);
         Ok((r, lines))
@@ -217,16 +230,29 @@ impl AisArgs {
 
     /// The estimates' settings for runs first.. first + runs - 1.
     fn config(&self, seed: u64, first_run: u32, runs: usize) -> LogZConfig {
-        LogZConfig { ais: AisConfig { runs, schedule: BetaSchedule::Piecewise(self.betas), seed, first_run }, chain_steps: self.reverse_gibbs }
+        LogZConfig {
+            ais: AisConfig { runs, schedule: BetaSchedule::Piecewise(self.betas), seed, first_run },
+            chain_steps: self.reverse_gibbs,
+        }
     }
 
     /// One line per estimate and a `WARNING:` line per disagreement, as printed.
     fn report_lines(&self, r: &ais::AisReport) -> Vec<String> {
         let runs = format!("{} runs x {} betas", self.ais_runs, self.betas);
-        let mut lines: Vec<String> = r.forward.iter().map(|(base, f)| format!("AIS from the {} base: log Z = {:.4} +- {:.4} ({runs})", base.name(), f.log_z, f.std_err)).collect();
+        let mut lines: Vec<String> = r
+            .forward
+            .iter()
+            .map(|(base, f)| {
+                format!("AIS from the {} base: log Z = {:.4} +- {:.4} ({runs})", base.name(), f.log_z, f.std_err)
+            })
+            .collect();
         if let Some((from, rev)) = &r.reverse {
             let exact = from.starts_with("exact");
-            let bound = if exact { "an upper bound in expectation" } else { "an upper bound in expectation once the chains have mixed" };
+            let bound = if exact {
+                "an upper bound in expectation"
+            } else {
+                "an upper bound in expectation once the chains have mixed"
+            };
             lines.push(format!("reverse AIS from {from}: log Z = {:.4} +- {:.4} ({bound})", rev.log_z, rev.std_err));
         }
         lines.extend(r.warnings.iter().map(|w| format!("WARNING: {w}")));
@@ -240,12 +266,22 @@ fn shard_settings(ais: &AisArgs, seed: u64) -> serde_json::Value {
 }
 
 /// `rbm eval --ais-shard I/N`: this shard's runs of every estimate, their log weights to --json.
-fn run_ais_shard(a: &EvalArgs, exec: &Executor, rbm: &Rbm, train_rows: &[f32], (i, n): (u32, u32)) -> anyhow::Result<()> {
+fn run_ais_shard(
+    a: &EvalArgs,
+    exec: &Executor,
+    rbm: &Rbm,
+    train_rows: &[f32],
+    (i, n): (u32, u32),
+) -> anyhow::Result<()> {
     let total = a.ais.ais_runs;
     let bound = |k: u32| (k as u64 * total as u64 / n as u64) as usize;
     let (first, end) = (bound(i), bound(i + 1));
     if end - first < 2 {
-        bail!("--ais-shard {i}/{n} of --ais-runs {total} holds {} runs; each shard needs at least 2 (use at most {} shards)", end - first, total / 2);
+        bail!(
+            "--ais-shard {i}/{n} of --ais-runs {total} holds {} runs; each shard needs at least 2 (use at most {} shards)",
+            end - first,
+            total / 2
+        );
     }
     let r = exec.log_z_ais(rbm, train_rows, &a.ais.config(a.seed, first as u32, end - first))?;
     let weights = |base: &str, e: &ais::AisResult| serde_json::json!({ "base": base, "log_z_base": e.log_z_base, "log_weights": e.log_weights });
@@ -269,23 +305,43 @@ fn join_ais_shards(a: &EvalArgs, files: &[PathBuf]) -> anyhow::Result<ais::AisRe
     let mut estimates: Vec<(String, f64, Vec<f64>)> = Vec::new();
     for (k, path) in files.iter().enumerate() {
         let text = std::fs::read_to_string(path).with_context(|| format!("--ais-join {}", path.display()))?;
-        let shard: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("--ais-join {}: not the JSON of an --ais-shard run", path.display()))?;
+        let shard: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("--ais-join {}: not the JSON of an --ais-shard run", path.display()))?;
         if shard["settings"] != settings {
-            bail!("--ais-join {}: made with {}, but this evaluation has {settings}; give the shards' --ais-runs, --betas, --reverse-gibbs and --seed", path.display(), shard["settings"]);
+            bail!(
+                "--ais-join {}: made with {}, but this evaluation has {settings}; give the shards' --ais-runs, --betas, --reverse-gibbs and --seed",
+                path.display(),
+                shard["settings"]
+            );
         }
         let runs = shard["runs"].as_array().and_then(|r| Some((r.first()?.as_u64()?, r.get(1)?.as_u64()?)));
         if runs.map(|r| r.0) != Some(next_run) {
-            bail!("--ais-join {}: holds runs {} but run {next_run} comes next: give every shard once, shard 0 first", path.display(), shard["runs"]);
+            bail!(
+                "--ais-join {}: holds runs {} but run {next_run} comes next: give every shard once, shard 0 first",
+                path.display(),
+                shard["runs"]
+            );
         }
         next_run = runs.map_or(0, |r| r.1);
-        let parts: Vec<&serde_json::Value> =
-            shard["forward"].as_array().into_iter().flatten().chain(shard["reverse"].is_object().then_some(&shard["reverse"])).collect();
+        let parts: Vec<&serde_json::Value> = shard["forward"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(shard["reverse"].is_object().then_some(&shard["reverse"]))
+            .collect();
         if k > 0 && parts.len() != estimates.len() {
             bail!("--ais-join {}: holds {} estimates, shard 0 holds {}", path.display(), parts.len(), estimates.len());
         }
         for (j, part) in parts.into_iter().enumerate() {
-            let parsed = (|| Some((part["base"].as_str()?.to_string(), part["log_z_base"].as_f64()?, part["log_weights"].as_array()?.iter().map(|w| w.as_f64()).collect::<Option<Vec<f64>>>()?)))();
-            let (name, log_z_base, weights) = parsed.with_context(|| format!("--ais-join {}: estimate {j} is malformed", path.display()))?;
+            let parsed = (|| {
+                Some((
+                    part["base"].as_str()?.to_string(),
+                    part["log_z_base"].as_f64()?,
+                    part["log_weights"].as_array()?.iter().map(|w| w.as_f64()).collect::<Option<Vec<f64>>>()?,
+                ))
+            })();
+            let (name, log_z_base, weights) =
+                parsed.with_context(|| format!("--ais-join {}: estimate {j} is malformed", path.display()))?;
             match estimates.get_mut(j) {
                 Some(e) if e.0 == name && e.1 == log_z_base => e.2.extend(weights),
                 Some(e) => bail!("--ais-join {}: estimate {j} is {name}, shard 0 has {} there", path.display(), e.0),
@@ -365,7 +421,10 @@ fn load(args: &DataArgs, split: Split) -> anyhow::Result<Dataset> {
 pub fn run_checkpoint(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
     let ckpt = dir.join("checkpoint.safetensors");
     if !ckpt.is_file() {
-        bail!("--run-dir {}: no checkpoint.safetensors there (write one with `ebm rbm train --run-dir DIR`)", dir.display());
+        bail!(
+            "--run-dir {}: no checkpoint.safetensors there (write one with `ebm rbm train --run-dir DIR`)",
+            dir.display()
+        );
     }
     Ok(ckpt)
 }
@@ -461,7 +520,8 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     let (h, w) = (train_x.height, train_x.width);
     let state = if resume {
         let (state, saved) = checkpoint::load(&ckpt)?;
-        let saved = saved.with_context(|| format!("--resume: {} records no training settings to continue with", ckpt.display()))?;
+        let saved = saved
+            .with_context(|| format!("--resume: {} records no training settings to continue with", ckpt.display()))?;
         check_resume(a, given, recorded.as_ref(), &run_data, &state, &saved, &config)?;
         state.rbm.check_data(&train_x)?;
         let lr = if a.change_lr { config.lr } else { saved.lr };
@@ -469,7 +529,11 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
         config = TrainConfig { lr, epochs, ..saved };
         config.validate()?;
         if state.epoch > config.epochs {
-            bail!("--resume: --epochs {} is below the checkpoint's epoch {}; a run cannot go back", config.epochs, state.epoch);
+            bail!(
+                "--resume: --epochs {} is below the checkpoint's epoch {}; a run cannot go back",
+                config.epochs,
+                state.epoch
+            );
         }
         if state.epoch == config.epochs {
             // Complete; the filters are written before each checkpoint, so only a deleted
@@ -478,7 +542,12 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
                 write_filters(run_dir, &state.rbm, h, w)?;
                 eprintln!("wrote the missing {}", run_dir.join(FILTERS).display());
             }
-            eprintln!("{} is complete at epoch {} (--epochs {}); give a larger --epochs to train on", run_dir.display(), state.epoch, config.epochs);
+            eprintln!(
+                "{} is complete at epoch {} (--epochs {}); give a larger --epochs to train on",
+                run_dir.display(),
+                state.epoch,
+                config.epochs
+            );
             return Ok(());
         }
         eprintln!("resuming after epoch {}", state.epoch);
@@ -492,7 +561,14 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     crate::io::write_atomic(&run_dir.join(RUN_FILE), serde_json::to_string_pretty(&run_data)?.as_bytes())?;
     let first_epoch = state.epoch;
     let exec = executor(a.backend)?;
-    eprintln!("training {}x{} with {} on {} rows ({})", train_x.dim(), state.rbm.n_hid, config.method, train_x.rows, exec.describe());
+    eprintln!(
+        "training {}x{} with {} on {} rows ({})",
+        train_x.dim(),
+        state.rbm.n_hid,
+        config.method,
+        train_x.rows,
+        exec.describe()
+    );
     let mut trainer = exec.trainer(&config, state, &train_x.images)?;
     let metrics_path = run_dir.join(METRICS);
     // Rows after the checkpoint's epoch (a run killed between its metrics and its checkpoint)
@@ -504,17 +580,34 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     }
     for epoch in first_epoch..config.epochs {
         let bar = crate::cli::progress::bar(train_x.rows.div_ceil(config.batch) as u64);
-        bar.set_style(ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} batches {elapsed}").unwrap().progress_chars("=> "));
+        bar.set_style(
+            ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} batches {elapsed}")
+                .unwrap()
+                .progress_chars("=> "),
+        );
         bar.set_message(format!("{}/{}", epoch + 1, config.epochs));
-        let report = train::run_epoch(trainer.as_mut(), &config, train_x.rows, epoch, |done, _| bar.set_position(done as u64))?;
+        let report =
+            train::run_epoch(trainer.as_mut(), &config, train_x.rows, epoch, |done, _| bar.set_position(done as u64))?;
         bar.finish_and_clear();
         let mut state = trainer.state()?;
         state.epoch = epoch + 1;
         state.rbm.check_finite()?;
         let sub = &train_x.images[..train_x.dim() * train_x.rows.min(1000)];
         let pl = exec.pseudo_likelihood(&state.rbm, sub, epoch as u64)?;
-        eprintln!("epoch {}: {:.2}s, recon error {:.4}, pseudo-likelihood {pl:.3}", epoch + 1, report.seconds, report.recon_error);
-        metrics.push_str(&format!("{},{:.4},{:.6},{:.6},{}\n", epoch + 1, report.seconds, report.recon_error, pl, exec.describe().replace(',', ";")));
+        eprintln!(
+            "epoch {}: {:.2}s, recon error {:.4}, pseudo-likelihood {pl:.3}",
+            epoch + 1,
+            report.seconds,
+            report.recon_error
+        );
+        metrics.push_str(&format!(
+            "{},{:.4},{:.6},{:.6},{}\n",
+            epoch + 1,
+            report.seconds,
+            report.recon_error,
+            pl,
+            exec.describe().replace(',', ";")
+        ));
         crate::io::write_atomic(&metrics_path, metrics.as_bytes())?;
         // The figure before the checkpoint: a checkpoint at an epoch promises its outputs.
         write_filters(run_dir, &state.rbm, h, w)?;
@@ -535,9 +628,21 @@ fn plan(a: &TrainArgs, train_x: &Dataset) -> anyhow::Result<()> {
     plan.add(format!("--hidden {} x {v} visible units", a.hidden), "the weights", &[v, h], 4, 6);
     // The batch's data, reconstructions, hidden probabilities and samples at both ends of the
     // chain, and PCD's persistent chains.
-    plan.add(format!("--batch {} x (--hidden {} + {v} visible units)", a.batch, a.hidden), "a batch of Gibbs chains", &[b, v + h], 4, 8);
+    plan.add(
+        format!("--batch {} x (--hidden {} + {v} visible units)", a.batch, a.hidden),
+        "a batch of Gibbs chains",
+        &[b, v + h],
+        4,
+        8,
+    );
     // The executor's copy of the training rows.
-    plan.add(format!("--data {} ({} rows)", a.data.data.display(), train_x.rows), "the training rows", &[train_x.rows as u64, v], 4, 1);
+    plan.add(
+        format!("--data {} ({} rows)", a.data.data.display(), train_x.rows),
+        "the training rows",
+        &[train_x.rows as u64, v],
+        4,
+        1,
+    );
     plan.check()?;
     Ok(())
 }
@@ -569,7 +674,15 @@ fn write_filters(run_dir: &Path, rbm: &Rbm, h: usize, w: usize) -> anyhow::Resul
 
 /// Refuses a resume whose data, model or settings given differ from the run's, naming the
 /// setting with the run's and the new value.
-fn check_resume(a: &TrainArgs, given: &Given, recorded: Option<&RunData>, now: &RunData, state: &TrainState, saved: &TrainConfig, asked: &TrainConfig) -> anyhow::Result<()> {
+fn check_resume(
+    a: &TrainArgs,
+    given: &Given,
+    recorded: Option<&RunData>,
+    now: &RunData,
+    state: &TrainState,
+    saved: &TrainConfig,
+    asked: &TrainConfig,
+) -> anyhow::Result<()> {
     let same = |flag: &str, run: String, new: String| given.unchanged(flag, run, new, RESUME_MAY_CHANGE);
     match recorded {
         Some(run) => {
@@ -594,7 +707,11 @@ fn check_resume(a: &TrainArgs, given: &Given, recorded: Option<&RunData>, now: &
     same("--gaussian", (state.rbm.visible == Visible::Gaussian).to_string(), a.gaussian.to_string())?;
     let method_given = given.has("--cd") || given.has("--pcd");
     if method_given && saved.method != asked.method {
-        bail!("--resume: the method was {} in this run, not {}; a resume keeps it ({RESUME_MAY_CHANGE})", saved.method, asked.method);
+        bail!(
+            "--resume: the method was {} in this run, not {}; a resume keeps it ({RESUME_MAY_CHANGE})",
+            saved.method,
+            asked.method
+        );
     }
     same("--batch", saved.batch.to_string(), asked.batch.to_string())?;
     same("--lr-schedule", format!("{:?}", saved.schedule), format!("{:?}", asked.schedule))?;
@@ -646,7 +763,9 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     println!("executor: {} ({:.1}s for log Z)", exec.describe(), t.elapsed().as_secs_f64());
     match (a.exact, interval) {
         (true, _) => println!("log Z: {log_z:.4} (exact)"),
-        (false, Some((lo, hi))) => println!("log Z: {log_z:.4} +- {se:.4}, within [{lo:.4}, {hi:.4}] (forward and reverse AIS)"),
+        (false, Some((lo, hi))) => {
+            println!("log Z: {log_z:.4} +- {se:.4}, within [{lo:.4}, {hi:.4}] (forward and reverse AIS)")
+        }
         (false, None) => println!("log Z: {log_z:.4} +- {se:.4}"),
     }
     match interval {
@@ -661,10 +780,14 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     let pl = exec.pseudo_likelihood(&rbm, &test.images, a.seed)?;
     match rbm.visible {
         Visible::Bernoulli => println!("test pseudo-likelihood: {pl:.4}"),
-        Visible::Gaussian => println!("test pseudo-likelihood: {pl:.4} (Gaussian visibles: n_vis x log density of one visible given the rest)"),
+        Visible::Gaussian => println!(
+            "test pseudo-likelihood: {pl:.4} (Gaussian visibles: n_vis x log density of one visible given the rest)"
+        ),
     }
     if let (false, Some((layer, n))) = (a.exact, logz::enumerated_layer(&rbm)) {
-        println!("note: the {layer} layer has {n} units, so the exact log Z is available: add --exact (2^{n} configurations enumerated)");
+        println!(
+            "note: the {layer} layer has {n} units, so the exact log Z is available: add --exact (2^{n} configurations enumerated)"
+        );
     }
     if let Some(path) = &a.json {
         let report = serde_json::json!({
@@ -688,7 +811,10 @@ fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
     let ckpt = run_checkpoint(&a.run_dir)?;
     let out = a.out.clone().unwrap_or_else(|| a.run_dir.join("samples.png"));
     let mut paths = crate::cli::outputs::Paths::new();
-    paths.input("--run-dir", &ckpt).input("--run-dir", &a.run_dir.join(RUN_FILE)).input("--run-dir", &a.run_dir.join(METRICS));
+    paths
+        .input("--run-dir", &ckpt)
+        .input("--run-dir", &a.run_dir.join(RUN_FILE))
+        .input("--run-dir", &a.run_dir.join(METRICS));
     paths.output("--out", &out, &["png", "npy"])?;
     let (state, _) = checkpoint::load(&ckpt)?;
     let rbm = state.rbm;
@@ -704,12 +830,19 @@ fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
     grid_pixels(a.chains, h, w, cols, 3).with_context(|| format!("--chains {}: the --out grid", a.chains))?;
     // Initial and current visibles, hidden units, the read-back means: refused before allocating.
     let units = [a.chains as u64, (rbm.n_vis + rbm.n_hid) as u64];
-    crate::plan::Plan::new().add(format!("--chains {}", a.chains), "the chains' visible and hidden units", &units, 4, 4).check()?;
+    crate::plan::Plan::new()
+        .add(format!("--chains {}", a.chains), "the chains' visible and hidden units", &units, 4, 4)
+        .check()?;
     let flags = format!("--chains {} x --steps {}", a.chains, a.steps);
     let what = format!("Gibbs sampling this {}x{} RBM", rbm.n_vis, rbm.n_hid);
-    crate::plan::Work::new().add(flags, what, &[a.chains as u64, a.steps as u64, 2, rbm.n_vis as u64, rbm.n_hid as u64]).check()?;
+    crate::plan::Work::new()
+        .add(flags, what, &[a.chains as u64, a.steps as u64, 2, rbm.n_vis as u64, rbm.n_hid as u64])
+        .check()?;
     // Chains start from Bernoulli(1/2) noise (Init stream).
-    let init: Vec<f32> = crate::rng::initial_states(a.seed, 0, a.chains, rbm.n_vis, 1.0).iter().map(|&z| (z > 0.0) as u32 as f32).collect();
+    let init: Vec<f32> = crate::rng::initial_states(a.seed, 0, a.chains, rbm.n_vis, 1.0)
+        .iter()
+        .map(|&z| (z > 0.0) as u32 as f32)
+        .collect();
     let exec = executor(a.backend)?;
     let means = match &exec {
         Executor::Cpu => {
@@ -729,7 +862,12 @@ fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
         let scale = if rbm.visible == Visible::Gaussian { Scale::Symmetric } else { Scale::Unit };
         image_grid_png(&out, &means, h, w, cols, 3, scale)?;
     }
-    println!("wrote {} ({} chains, {} Gibbs steps, {}; pixels are E[v | h])", out.display(), a.chains, a.steps, exec.describe());
+    println!(
+        "wrote {} ({} chains, {} Gibbs steps, {}; pixels are E[v | h])",
+        out.display(),
+        a.chains,
+        a.steps,
+        exec.describe()
+    );
     Ok(())
 }
-

@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 
 use crate::cli::backend::{self, Backend};
-use anyhow::{Context, bail};
 use crate::data::Split;
 use crate::energy::spec;
 use crate::restore::{Pixel, RestoreConfig, mse, psnr, restore};
 use crate::rng::{self, Stream};
+use anyhow::{Context, bail};
 use serde::Serialize;
 
 /// Restore damaged images with an energy: Langevin dynamics on the missing pixels with the
@@ -17,11 +17,13 @@ use serde::Serialize;
 /// for the restoration and two baselines: the damaged input (holes mid-grey) and the per-pixel
 /// training mean in the holes.
 #[derive(clap::Args, Debug)]
-#[command(after_long_help = "Examples:\n  ebm restore --energy net:runs/uva/checkpoint.safetensors --data mnist --mask top-half --png restore.png\n  \
+#[command(
+    after_long_help = "Examples:\n  ebm restore --energy net:runs/uva/checkpoint.safetensors --data mnist --mask top-half --png restore.png\n  \
 ebm restore --energy net:runs/uva/checkpoint.safetensors --data mnist --mask none --noise 0.3 --steps 100\n\n\
 Masks (the pixels to restore): top-half, left-half, random:P (each pixel with probability P, per image), \
 box:X,Y,W,H (a rectangle, X and Y from the top-left corner), none, or a .npy/.csv file of H x W values \
-(non-zero = missing).")]
+(non-zero = missing)."
+)]
 pub struct RestoreArgs {
     /// The energy: net:CHECKPOINT (its training sampler's settings become the defaults) or any
     /// energy spec whose input is an image.
@@ -93,11 +95,19 @@ fn missing(mask: &str, h: usize, w: usize, j: usize, seed: u64, file: &Option<Ve
         "left-half" => at(&|_, x| x < w / 2),
         "none" => vec![false; h * w],
         m if m.starts_with("random:") => {
-            let p: f32 = m["random:".len()..].parse().ok().filter(|p| (0.0..=1.0).contains(p)).with_context(|| format!("--mask {m}: P must be a probability"))?;
+            let p: f32 = m["random:".len()..]
+                .parse()
+                .ok()
+                .filter(|p| (0.0..=1.0).contains(p))
+                .with_context(|| format!("--mask {m}: P must be a probability"))?;
             (0..h * w).map(|k| rng::uniform4(seed, j as u32, 1, Stream::Init, k as u32 / 4)[k % 4] < p).collect()
         }
         m if m.starts_with("box:") => {
-            let v: Vec<usize> = m["box:".len()..].split(',').map(|s| s.trim().parse::<usize>()).collect::<Result<_, _>>().with_context(|| format!("--mask {m}: expected box:X,Y,W,H"))?;
+            let v: Vec<usize> = m["box:".len()..]
+                .split(',')
+                .map(|s| s.trim().parse::<usize>())
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("--mask {m}: expected box:X,Y,W,H"))?;
             let [x0, y0, bw, bh] = v[..] else { bail!("--mask {m}: expected box:X,Y,W,H (four whole numbers)") };
             if bw == 0 || bh == 0 || x0 + bw > w || y0 + bh > h {
                 bail!("--mask {m}: the box must be non-empty and inside the {w}x{h} image");
@@ -134,7 +144,11 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
         bail!("--energy: ebm restore needs an energy of images (a network with a CxHxW input)");
     };
     // The checkpoint's training sampler, if the energy is one.
-    let trained = args.energy.strip_prefix("net:").and_then(|p| crate::train::checkpoint::load(std::path::Path::new(p)).ok()).map(|(_, c)| c.langevin);
+    let trained = args
+        .energy
+        .strip_prefix("net:")
+        .and_then(|p| crate::train::checkpoint::load(std::path::Path::new(p)).ok())
+        .map(|(_, c)| c.langevin);
     let step_size = args.step_size.or(trained.map(|l| l.step_size)).unwrap_or(10.0);
     let noise_std = args.noise_std.or(trained.map(|l| l.noise_std())).unwrap_or(0.005);
     let grad_clamp = args.grad_clamp.or(trained.map(|l| l.grad_clamp)).unwrap_or(0.03);
@@ -142,20 +156,29 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
         SplitArg::Train => Split::Train,
         SplitArg::Test => Split::Test,
     };
-    let originals = crate::cli::ood::load_set(&args.data, dim, 0, args.seed, Some(args.limit), split).with_context(|| format!("--data {}", args.data))?;
+    let originals = crate::cli::ood::load_set(&args.data, dim, 0, args.seed, Some(args.limit), split)
+        .with_context(|| format!("--data {}", args.data))?;
     let n = originals.len() / dim;
     // The per-pixel training mean (the training split of a named or folder dataset, else the
     // images themselves).
-    let train = crate::cli::ood::load_set(&args.data, dim, 0, args.seed, None, Split::Train).unwrap_or_else(|_| originals.clone());
+    let train = crate::cli::ood::load_set(&args.data, dim, 0, args.seed, None, Split::Train)
+        .unwrap_or_else(|_| originals.clone());
     let rows = train.len() / dim;
-    let mean: Vec<f32> = (0..dim).map(|i| train.iter().skip(i).step_by(dim).map(|&v| v as f64).sum::<f64>() as f32 / rows as f32).collect();
+    let mean: Vec<f32> = (0..dim)
+        .map(|i| train.iter().skip(i).step_by(dim).map(|&v| v as f64).sum::<f64>() as f32 / rows as f32)
+        .collect();
     let file_mask = match args.mask.as_str() {
-        m if ["top-half", "left-half", "none"].contains(&m) || m.starts_with("random:") || m.starts_with("box:") => None,
+        m if ["top-half", "left-half", "none"].contains(&m) || m.starts_with("random:") || m.starts_with("box:") => {
+            None
+        }
         path if !std::path::Path::new(path).exists() => {
-            bail!("--mask {path}: unknown mask and no such file; expected top-half, left-half, random:P, box:X,Y,W,H, none or a .npy/.csv mask")
+            bail!(
+                "--mask {path}: unknown mask and no such file; expected top-half, left-half, random:P, box:X,Y,W,H, none or a .npy/.csv mask"
+            )
         }
         path => {
-            let (values, cols) = crate::data::toy::read_rows(std::path::Path::new(path)).with_context(|| format!("--mask {path}"))?;
+            let (values, cols) =
+                crate::data::toy::read_rows(std::path::Path::new(path)).with_context(|| format!("--mask {path}"))?;
             if values.len() != h * w {
                 bail!("--mask {path}: holds {} values ({} columns), the images are {h}x{w}", values.len(), cols);
             }
@@ -178,7 +201,9 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
                 damaged[k] = lo + (hi - lo) * u;
             } else if args.noise > 0.0 {
                 pixels.push(Pixel::Noisy);
-                damaged[k] = (damaged[k] + args.noise * rng::normal4(args.seed, j as u32, 3, Stream::Init, i as u32 / 4)[i % 4]).clamp(lo, hi);
+                damaged[k] = (damaged[k]
+                    + args.noise * rng::normal4(args.seed, j as u32, 3, Stream::Init, i as u32 / 4)[i % 4])
+                    .clamp(lo, hi);
             } else {
                 pixels.push(Pixel::Observed);
             }
@@ -210,24 +235,38 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
         if k > 0 {
             for (i, (v, &hole)) in start.iter_mut().zip(&holes).enumerate() {
                 if hole {
-                    let u = rng::uniform4(args.seed, (i / dim) as u32, 4 + k, Stream::Init, (i % dim) as u32 / 4)[i % dim % 4];
+                    let u = rng::uniform4(args.seed, (i / dim) as u32, 4 + k, Stream::Init, (i % dim) as u32 / 4)
+                        [i % dim % 4];
                     *v = lo + (hi - lo) * u;
                 }
             }
         }
-        let one = restore(&energy, &start, &pixels, &RestoreConfig { seed: args.seed.wrapping_add(k as u64), ..config }, ctx.as_ref())?;
+        let one = restore(
+            &energy,
+            &start,
+            &pixels,
+            &RestoreConfig { seed: args.seed.wrapping_add(k as u64), ..config },
+            ctx.as_ref(),
+        )?;
         restored.iter_mut().zip(one).for_each(|(r, v)| *r += v / args.average as f32);
     }
     let seconds = start.elapsed().as_secs_f64();
     // Baselines: the damaged input with mid-grey holes; the training mean in the holes.
     let shown: Vec<f32> = damaged.iter().zip(&holes).map(|(&v, &hole)| if hole { 0.0 } else { v }).collect();
-    let with_mean: Vec<f32> = damaged.iter().zip(&holes).enumerate().map(|(k, (&v, &hole))| if hole { mean[k % dim] } else { v }).collect();
+    let with_mean: Vec<f32> =
+        damaged.iter().zip(&holes).enumerate().map(|(k, (&v, &hole))| if hole { mean[k % dim] } else { v }).collect();
     let changed: Vec<bool> = pixels.iter().map(|p| *p != Pixel::Observed).collect();
     let score = |method, x: &[f32]| {
         let m = mse(x, &originals, None);
-        Scores { method, mse: m, mse_restored_pixels: mse(x, &originals, Some(&changed)), psnr_db: psnr(m, (hi - lo) as f64) }
+        Scores {
+            method,
+            mse: m,
+            mse_restored_pixels: mse(x, &originals, Some(&changed)),
+            psnr_db: psnr(m, (hi - lo) as f64),
+        }
     };
-    let scores = [score("damaged input", &shown), score("training mean in holes", &with_mean), score("restored", &restored)];
+    let scores =
+        [score("damaged input", &shown), score("training mean in holes", &with_mean), score("restored", &restored)];
     println!(
         "{n} images, mask {}, noise {}: {} x {} Langevin steps (step {step_size}, noise std {noise_std}, gradient clamp {grad_clamp}) in {seconds:.1} s on {}",
         args.mask,
@@ -266,7 +305,15 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
             config: String,
             scores: &'a [Scores],
         }
-        let report = Report { energy: &args.energy, data: &args.data, mask: &args.mask, noise: args.noise, images: n, config: format!("{config:?}"), scores: &scores };
+        let report = Report {
+            energy: &args.energy,
+            data: &args.data,
+            mask: &args.mask,
+            noise: args.noise,
+            images: n,
+            config: format!("{config:?}"),
+            scores: &scores,
+        };
         crate::io::write_atomic(json, serde_json::to_string_pretty(&report)?.as_bytes())?;
         println!("wrote {}", json.display());
     }

@@ -56,7 +56,9 @@ impl RunLock {
             // A clean exit empties the file, so a pid here is a process that died holding it.
             eprintln!("note: taking over the stale lock of pid {} in {}", holder.trim(), dir.display());
         }
-        file.set_len(0).and_then(|_| file.rewind()).and_then(|_| write!(file, "{}", std::process::id()))
+        file.set_len(0)
+            .and_then(|_| file.rewind())
+            .and_then(|_| write!(file, "{}", std::process::id()))
             .and_then(|_| file.sync_all())
             .with_context(|| format!("writing {}", path.display()))?;
         Ok(Self { file })
@@ -124,7 +126,8 @@ pub fn read_run_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Res
         Err(e) => return Err(e.into()),
     };
     let bytes = plan::read_checked(file, path, what, &limit, &mut plan::undeclared)?;
-    let value = serde_json::from_slice(&bytes).with_context(|| format!("{}: not a valid run description", path.display()))?;
+    let value =
+        serde_json::from_slice(&bytes).with_context(|| format!("{}: not a valid run description", path.display()))?;
     Ok(Some(value))
 }
 
@@ -168,7 +171,14 @@ impl Given {
     /// On resume: refuses when `flag` was given naming other data than the run's `run` (as typed
     /// then; `run_file` its [`data_file`], when recorded). Files are compared by canonical path,
     /// so `./p.csv` and `p.csv` are one file; the message shows the paths as typed.
-    pub fn unchanged_data(&self, flag: &str, run: &str, run_file: Option<&Path>, new: &str, allowed: &str) -> anyhow::Result<()> {
+    pub fn unchanged_data(
+        &self,
+        flag: &str,
+        run: &str,
+        run_file: Option<&Path>,
+        new: &str,
+        allowed: &str,
+    ) -> anyhow::Result<()> {
         let run_file = run_file.map(Path::to_path_buf).or_else(|| data_file(Path::new(run)));
         if run_file.is_some() && run_file == data_file(Path::new(new)) {
             return Ok(());

@@ -1,17 +1,17 @@
 //! `ebm sample`: run chains (with optional warm-up adaptation and parallel tempering), write
 //! their final states, print acceptance, throughput and diagnostics.
 
-use anyhow::{Context, bail};
 use crate::cli::backend::{self, Backend};
-use clap::{Args, ValueEnum};
+use crate::cli::numbers::{SAMPLE_FLAGS, with_flag_names};
 use crate::energy::{Energy, spec};
 use crate::eval::diagnostics::{self, MIN_DRAWS, Summary};
 use crate::io::{self, figure};
 use crate::plan::{self, Plan, Work};
-use crate::cli::numbers::{SAMPLE_FLAGS, with_flag_names};
 use crate::sampler::adapt::{Adaptation, warm_up};
-use crate::sampler::{ChainSampler, ChainStats, SamplerConfig, SamplerKind, Tempering};
 use crate::sampler::cpu::CpuSampler;
+use crate::sampler::{ChainSampler, ChainStats, SamplerConfig, SamplerKind, Tempering};
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -166,7 +166,9 @@ pub(crate) fn parse_shard(s: &str) -> Result<(u32, u32), String> {
 fn shard_chains(args: &SampleArgs) -> anyhow::Result<(u32, usize)> {
     let Some((i, n)) = args.shard else { return Ok((0, args.chains as usize)) };
     if args.warmup > 0 {
-        bail!("--shard cannot be combined with --warmup: the warm-up adapts step sizes and scales from all chains together, so a shard would adapt differently from the whole run; warm up once, then shard with the adapted --step-size");
+        bail!(
+            "--shard cannot be combined with --warmup: the warm-up adapts step sizes and scales from all chains together, so a shard would adapt differently from the whole run; warm up once, then shard with the adapted --step-size"
+        );
     }
     let bound = |k: u32| (k as u64 * args.chains as u64 / n as u64) as u32;
     let (first, end) = (bound(i), bound(i + 1));
@@ -224,7 +226,9 @@ fn sampler_config(args: &SampleArgs) -> anyhow::Result<SamplerConfig> {
         config.step_jitter = args.step_jitter;
     }
     config.tempering = match (&args.temperatures, args.tempering) {
-        (Some(t), _) => Some(Tempering::from_temperatures(t, args.swap_every).map_err(|e| with_flag_names(e, SAMPLE_FLAGS))?),
+        (Some(t), _) => {
+            Some(Tempering::from_temperatures(t, args.swap_every).map_err(|e| with_flag_names(e, SAMPLE_FLAGS))?)
+        }
         (None, 1) => None,
         (None, r) => {
             if !(args.max_temperature > 1.0 && args.max_temperature.is_finite()) {
@@ -263,7 +267,11 @@ fn plan(args: &SampleArgs, energy: &Energy) -> anyhow::Result<()> {
     let chain_bytes = 6 * 4 * d + 64;
     plan.add(format!("--chains {} x dim {dim}", args.chains), "the chain states", &[chains], chain_bytes, 1);
     if replicas > 1 {
-        let flag = if args.temperatures.is_some() { format!("--temperatures ({replicas} values)") } else { format!("--tempering {replicas}") };
+        let flag = if args.temperatures.is_some() {
+            format!("--temperatures ({replicas} values)")
+        } else {
+            format!("--tempering {replicas}")
+        };
         plan.add(flag, "the tempering replicas' states", &[chains, replicas - 1], chain_bytes, 1);
     }
     if args.trace.is_some() || args.diagnostics.is_some() {
@@ -274,7 +282,13 @@ fn plan(args: &SampleArgs, energy: &Energy) -> anyhow::Result<()> {
         plan.add(flag, "the trace", &[slots, chains, d], 4, replicas + 3);
         if args.diagnostics.is_some() {
             // One dimension at a time: its draws as f64, sorted, split, ranked, folded.
-            plan.add(format!("--steps {} / --thin {} x --chains {}", args.steps, args.thin, args.chains), "the diagnostics' draws", &[slots, chains], 8, 8);
+            plan.add(
+                format!("--steps {} / --thin {} x --chains {}", args.steps, args.thin, args.chains),
+                "the diagnostics' draws",
+                &[slots, chains],
+                8,
+                8,
+            );
         }
     }
     if let Some(out) = &args.out {
@@ -293,15 +307,22 @@ fn work(args: &SampleArgs, energy: &Energy) -> anyhow::Result<()> {
         plan::per_step("--leapfrog", args.leapfrog as u64, plan::MAX_STEPS_PER_STEP, "leapfrog steps per proposal")?;
     }
     // The most gradients one step takes: L + J leapfrog steps for HMC, one otherwise.
-    let (per_step, per_step_flag) =
-        if hmc { (args.leapfrog as u64 + args.leapfrog_jitter as u64, format!(" x --leapfrog {}", args.leapfrog)) } else { (1, String::new()) };
+    let (per_step, per_step_flag) = if hmc {
+        (args.leapfrog as u64 + args.leapfrog_jitter as u64, format!(" x --leapfrog {}", args.leapfrog))
+    } else {
+        (1, String::new())
+    };
     let replicas = args.temperatures.as_ref().map_or(args.tempering as u64, |t| t.len() as u64).max(1);
     let tempering = if replicas > 1 { format!(" x {replicas} replicas") } else { String::new() };
     let cost = energy.loop_iterations().max(energy.dim() as u64).max(1);
     let mut work = Work::new();
     for (flag, steps, what) in [("--steps", args.steps, "sampling"), ("--warmup", args.warmup, "the warm-up")] {
         let flags = format!("--chains {} x {flag} {steps}{per_step_flag}{tempering}", args.chains);
-        work.add(flags, format!("{what} ({cost} operations per evaluation of the energy)"), &[args.chains as u64, replicas, steps as u64, per_step, cost]);
+        work.add(
+            flags,
+            format!("{what} ({cost} operations per evaluation of the energy)"),
+            &[args.chains as u64, replicas, steps as u64, per_step, cost],
+        );
     }
     work.check()?;
     Ok(())
@@ -357,7 +378,9 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
 
     let warmup_start = Instant::now();
     if let Some(a) = &adaptation {
-        let spinner = crate::cli::progress::bar(0).with_style(indicatif::ProgressStyle::default_spinner()).with_message(format!("warm-up: {} steps", args.warmup));
+        let spinner = crate::cli::progress::bar(0)
+            .with_style(indicatif::ProgressStyle::default_spinner())
+            .with_message(format!("warm-up: {} steps", args.warmup));
         spinner.enable_steady_tick(std::time::Duration::from_millis(200));
         warm_up(sampler.as_mut(), args.warmup, a)?;
         spinner.finish_and_clear();
@@ -365,8 +388,12 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let warmup_seconds = warmup_start.elapsed().as_secs_f64();
     let after_warmup = sampler.stats()?;
 
-    let mut bar =
-        crate::cli::progress::Progress::new("sampling", "steps", args.steps as u64, "{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}");
+    let mut bar = crate::cli::progress::Progress::new(
+        "sampling",
+        "steps",
+        args.steps as u64,
+        "{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}",
+    );
     // About 50 progress updates; each chunk is a run that waits for its work.
     let chunk = (args.steps / 50).max(1);
     let start = Instant::now();
@@ -387,7 +414,9 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let stats = phase.replica(0, replicas);
     // Inline JSON would make an unreadable (and cut) name: say where the spec came from instead.
     let name = if args.energy.trim_start().starts_with('{') { "inline JSON".to_string() } else { args.energy.clone() };
-    let shard = args.shard.map_or_else(String::new, |(i, n)| format!(" (shard {i}/{n}: chains {first_chain}..{})", first_chain as usize + chains - 1));
+    let shard = args.shard.map_or_else(String::new, |(i, n)| {
+        format!(" (shard {i}/{n}: chains {first_chain}..{})", first_chain as usize + chains - 1)
+    });
     println!(
         "energy {name} ({}, d={dim}); {} step {}; {chains} chains{shard} x {} steps{} on {}",
         energy.kind(),
@@ -399,7 +428,10 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     );
     if adaptation.is_some() {
         let steps = sampler.step_sizes();
-        println!("warm-up {} steps in {warmup_seconds:.3} s; adapted step size {:.4} (temperature 1)", args.warmup, steps[0]);
+        println!(
+            "warm-up {} steps in {warmup_seconds:.3} s; adapted step size {:.4} (temperature 1)",
+            args.warmup, steps[0]
+        );
     }
     let dispatches = sampler.dispatches_per_step();
     println!(
@@ -413,15 +445,20 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     }
     let swap_rates = swap_acceptance(&phase, replicas, args.swap_every, sampler.steps_done(), args.warmup);
     if let Some(rates) = &swap_rates {
-        println!("swap acceptance per neighbour pair: {}", rates.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" "));
+        println!(
+            "swap acceptance per neighbour pair: {}",
+            rates.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ")
+        );
     }
-    let finite: Vec<f64> = stats.energies.iter().zip(&stats.frozen).filter(|(_, f)| !**f).map(|(&e, _)| e as f64).collect();
+    let finite: Vec<f64> =
+        stats.energies.iter().zip(&stats.frozen).filter(|(_, f)| !**f).map(|(&e, _)| e as f64).collect();
     if !finite.is_empty() {
         println!("mean energy {:.4}", finite.iter().sum::<f64>() / finite.len() as f64);
     }
     // A chain that accepts (almost) nothing keeps the state it reached; over 100+ steps a
     // healthy chain with even 5 % acceptance accepts at least one proposal in 99.4 % of cases.
-    let stuck = if kind.is_adjusted() && args.steps >= STUCK_MIN_STEPS { stats.stuck_count(args.steps, STUCK_RATE) } else { 0 };
+    let stuck =
+        if kind.is_adjusted() && args.steps >= STUCK_MIN_STEPS { stats.stuck_count(args.steps, STUCK_RATE) } else { 0 };
     if stuck > 0 {
         eprintln!(
             "warning: {stuck} of {chains} chains accepted fewer than {:.0} % of their proposals: they are stuck \
@@ -455,7 +492,11 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
             .chunks(chains * dim)
             .map(|slot| {
                 // Frozen chains are NaN in the trace: the mean is over the others.
-                let live: Vec<f64> = slot.chunks(dim).filter(|x| x.iter().all(|v| v.is_finite())).map(|x| energy.energy(x) as f64).collect();
+                let live: Vec<f64> = slot
+                    .chunks(dim)
+                    .filter(|x| x.iter().all(|v| v.is_finite()))
+                    .map(|x| energy.energy(x) as f64)
+                    .collect();
                 live.iter().sum::<f64>() / live.len().max(1) as f64
             })
             .collect();
@@ -503,7 +544,13 @@ fn acceptance_summary(stats: &ChainStats, steps: u32) -> (f64, f64, f64) {
 
 /// Accepted / attempted swaps per neighbour pair over the sampling phase (pair r is tried in
 /// the rounds of parity r % 2; rounds are counted from global step 0).
-fn swap_acceptance(phase: &ChainStats, replicas: usize, swap_every: u32, steps_done: u32, warmup: u32) -> Option<Vec<f64>> {
+fn swap_acceptance(
+    phase: &ChainStats,
+    replicas: usize,
+    swap_every: u32,
+    steps_done: u32,
+    warmup: u32,
+) -> Option<Vec<f64>> {
     if replicas < 2 {
         return None;
     }
@@ -517,7 +564,8 @@ fn swap_acceptance(phase: &ChainStats, replicas: usize, swap_every: u32, steps_d
         (0..pairs)
             .map(|r| {
                 let parity = (r % 2) as u32;
-                let attempts = (rounds_by_parity(steps_done, parity) - rounds_by_parity(warmup, parity)) as f64 * chains as f64;
+                let attempts =
+                    (rounds_by_parity(steps_done, parity) - rounds_by_parity(warmup, parity)) as f64 * chains as f64;
                 let accepted: f64 = phase.swaps.iter().skip(r).step_by(pairs).map(|&v| v as f64).sum();
                 if attempts > 0.0 { accepted / attempts } else { 0.0 }
             })
@@ -610,7 +658,8 @@ fn initial_states(args: &SampleArgs, first: u32, chains: usize, dim: usize) -> a
             rows("replay", state.replay, config.dim())
         }
         file => {
-            let (values, width) = crate::data::toy::read_rows(std::path::Path::new(file)).with_context(|| format!("--init {file}"))?;
+            let (values, width) =
+                crate::data::toy::read_rows(std::path::Path::new(file)).with_context(|| format!("--init {file}"))?;
             rows(file, values, width)
         }
     }
@@ -640,7 +689,12 @@ fn parse_fix(text: &str, dim: usize) -> anyhow::Result<Vec<Option<f32>>> {
         for pair in text.split(',') {
             let (i, v) = pair.split_once('=').with_context(|| format!("--fix {text}: {pair:?} is not I=V"))?;
             let i: usize = i.trim().parse().with_context(|| format!("--fix {text}: {i:?} is not a dimension index"))?;
-            let v: f32 = v.trim().parse().ok().filter(|v: &f32| v.is_finite()).with_context(|| format!("--fix {text}: {v:?} is not a finite number"))?;
+            let v: f32 = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|v: &f32| v.is_finite())
+                .with_context(|| format!("--fix {text}: {v:?} is not a finite number"))?;
             if i >= dim {
                 bail!("--fix {text}: dimension {i} is outside the energy's {dim} dimensions (0..{})", dim - 1);
             }

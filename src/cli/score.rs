@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::backend::{self, Backend};
 use crate::cli::rundir::Given;
-use anyhow::{Context, bail};
 use crate::energy::{Energy, log_z, spec};
 use crate::io;
 use crate::rbm::{self, Rbm, Visible, ais::AisReport, logz};
 use crate::train::eval;
+use anyhow::{Context, bail};
 
 /// Share of the quadrature grid's mass in its outermost ring of cells above which the density
 /// has not decayed at the box's edge, so mass beyond the box may be missing from log Z.
@@ -82,20 +82,38 @@ fn parse_ratio(s: &str) -> Result<(usize, usize), String> {
 
 /// How log Z was obtained, for the report.
 enum Normaliser {
-    Closed { log_z: f64, how: &'static str },
-    Quadrature { log_z: f64, lo: f32, hi: f32, cells: usize, edge_mass: f64 },
+    Closed {
+        log_z: f64,
+        how: &'static str,
+    },
+    Quadrature {
+        log_z: f64,
+        lo: f32,
+        hi: f32,
+        cells: usize,
+        edge_mass: f64,
+    },
     /// An RBM's exact log Z, enumerating the 2^units states of `layer`.
-    Enumerated { log_z: f64, layer: &'static str, units: usize },
+    Enumerated {
+        log_z: f64,
+        layer: &'static str,
+        units: usize,
+    },
     /// An RBM's AIS report (its log Z: the conservative estimate when they disagree) and the
     /// lines `ebm rbm eval` prints for it (estimates, warnings).
-    Ais { report: AisReport, lines: Vec<String> },
+    Ais {
+        report: AisReport,
+        lines: Vec<String>,
+    },
     NotAvailable(String),
 }
 
 impl Normaliser {
     fn log_z(&self) -> Option<f64> {
         match self {
-            Normaliser::Closed { log_z, .. } | Normaliser::Quadrature { log_z, .. } | Normaliser::Enumerated { log_z, .. } => Some(*log_z),
+            Normaliser::Closed { log_z, .. }
+            | Normaliser::Quadrature { log_z, .. }
+            | Normaliser::Enumerated { log_z, .. } => Some(*log_z),
             Normaliser::Ais { report, .. } => Some(report.log_z),
             Normaliser::NotAvailable(_) => None,
         }
@@ -109,7 +127,10 @@ impl Normaliser {
             }
             Normaliser::Ais { report: r, lines } => {
                 let mut s = lines.join("\n");
-                s.push_str(&format!("\nlog Z = {:.6} +- {:.6} (AIS; the log-densities share this standard error)", r.log_z, r.std_err));
+                s.push_str(&format!(
+                    "\nlog Z = {:.6} +- {:.6} (AIS; the log-densities share this standard error)",
+                    r.log_z, r.std_err
+                ));
                 match r.interval {
                     Some((lo, hi)) => s.push_str(&format!(
                         ", within [{lo:.6}, {hi:.6}] by forward and reverse AIS: the log-densities may be up to {:.6} lower",
@@ -166,7 +187,12 @@ fn load_rbm(path: &str) -> anyhow::Result<Rbm> {
 }
 
 /// The RBM's free energies, gradient norms and log Z for the points (rows of n_vis).
-fn score_rbm(args: &ScoreArgs, given: &Given, model: &Rbm, points: &[f32]) -> anyhow::Result<(Vec<f32>, Vec<f32>, Normaliser)> {
+fn score_rbm(
+    args: &ScoreArgs,
+    given: &Given,
+    model: &Rbm,
+    points: &[f32],
+) -> anyhow::Result<(Vec<f32>, Vec<f32>, Normaliser)> {
     let exec = crate::cli::rbm::executor(args.backend)?;
     let energies = exec.free_energies(model, points)?;
     let grads = rbm::cpu::free_energy_grads(model, points);
@@ -184,7 +210,9 @@ fn score_rbm(args: &ScoreArgs, given: &Given, model: &Rbm, points: &[f32]) -> an
     let norm = match exact {
         Some((layer, units)) => {
             if let Some(flag) = RBM_FLAGS[1..].iter().find(|f| given.has(f)) {
-                eprintln!("note: the exact log Z is available for this RBM, so {flag} and the other AIS flags are not used (--log-z ais forces AIS)");
+                eprintln!(
+                    "note: the exact log Z is available for this RBM, so {flag} and the other AIS flags are not used (--log-z ais forces AIS)"
+                );
             }
             Normaliser::Enumerated { log_z: exec.log_z_exact(model)?, layer, units }
         }
@@ -261,7 +289,9 @@ pub fn run(args: &ScoreArgs, given: &Given) -> anyhow::Result<()> {
     }
     let rbm_path = args.energy.trim_start().strip_prefix("rbm:");
     match rbm_path {
-        Some(_) if given.has("--box") => bail!("--box sets the quadrature of 2-d energies; an rbm: energy's log Z is exact or by AIS (--log-z)"),
+        Some(_) if given.has("--box") => {
+            bail!("--box sets the quadrature of 2-d energies; an rbm: energy's log Z is exact or by AIS (--log-z)")
+        }
         None => {
             if let Some(flag) = RBM_FLAGS.iter().find(|f| given.has(f)) {
                 bail!("{flag} applies to rbm: energies (their log Z), not to --energy {}", args.energy);
@@ -283,7 +313,13 @@ pub fn run(args: &ScoreArgs, given: &Given) -> anyhow::Result<()> {
         && m.visible == Visible::Bernoulli
         && let Some(k) = points.iter().position(|&v| v != 0.0 && v != 1.0)
     {
-        bail!("--points {}: row {} column {} is {}; a binary RBM scores binary points (0 or 1) only", args.points.display(), k / dim, k % dim, points[k]);
+        bail!(
+            "--points {}: row {} column {} is {}; a binary RBM scores binary points (0 or 1) only",
+            args.points.display(),
+            k / dim,
+            k % dim,
+            points[k]
+        );
     }
     if let Some((a, b)) = args.ratio
         && let Some(r) = [a, b].into_iter().find(|&r| r >= n)

@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::bail;
 use crate::gpu::GpuContext;
 use crate::selftest::{self, Size};
+use anyhow::bail;
 use std::sync::Arc;
 
 use super::backend::{self, Backend};
@@ -43,12 +43,18 @@ pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
         crate::cli::outputs::Paths::new().output("--json", path, &["json"])?;
     }
     let ctx = match args.backend {
-        Backend::Cpu => bail!("--backend cpu: the selftest compares a GPU adapter with the CPU executor; use --backend gpu or auto"),
+        Backend::Cpu => {
+            bail!("--backend cpu: the selftest compares a GPU adapter with the CPU executor; use --backend gpu or auto")
+        }
         // Not backend::open: auto's fallback to the CPU executor means nothing to check here.
         Backend::Auto => Arc::new(GpuContext::new_hardware().map_err(|e| {
-            anyhow::anyhow!("--backend auto: no hardware GPU opened ({e}); --backend gpu checks a software adapter such as lavapipe")
+            anyhow::anyhow!(
+                "--backend auto: no hardware GPU opened ({e}); --backend gpu checks a software adapter such as lavapipe"
+            )
         })?),
-        Backend::Gpu => backend::open(Backend::Gpu)?.ok_or_else(|| anyhow::anyhow!("--backend gpu opened no adapter"))?,
+        Backend::Gpu => {
+            backend::open(Backend::Gpu)?.ok_or_else(|| anyhow::anyhow!("--backend gpu opened no adapter"))?
+        }
     };
     let size = if args.quick { Size::Quick } else { Size::Full };
     print!("{}", selftest::describe_adapter(&ctx));
@@ -59,7 +65,14 @@ pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
     let mut outcomes = Vec::new();
     for (i, check) in checks.iter().enumerate() {
         let outcome = selftest::run_one(check, &ctx, size);
-        eprintln!("[{}/{}] {} {} ({:.1} s)", i + 1, checks.len(), check.name, if outcome.passed() { "pass" } else { "FAIL" }, outcome.seconds);
+        eprintln!(
+            "[{}/{}] {} {} ({:.1} s)",
+            i + 1,
+            checks.len(),
+            check.name,
+            if outcome.passed() { "pass" } else { "FAIL" },
+            outcome.seconds
+        );
         outcomes.push(outcome);
     }
     print!("{}", selftest::table(&outcomes));

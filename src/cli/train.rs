@@ -5,14 +5,14 @@
 
 use crate::cli::backend::Backend;
 use crate::cli::rundir::Given;
-use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
 use crate::data::toy::{self, Toy};
 use crate::sampler::MlpStrategy;
 use crate::train::run::{self, Event, RunOptions};
 use crate::train::{
     Loss, ModelSpec, Optimizer, TrainConfig, TrainState, Trainer, checkpoint, cpu::CpuTrainer, eval, gpu::GpuTrainer,
 };
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -267,7 +267,8 @@ fn held_out_seed(s: u64) -> u64 {
 
 /// The training rows (the first `subset` of them, if given) and their width.
 fn load_data(spec: &str, n: usize, seed: u64, subset: Option<usize>) -> anyhow::Result<(Vec<f32>, usize)> {
-    let (mut data, dim) = toy::load_rows(&data_path(spec), n, seed).with_context(|| format!("loading --data {spec}"))?;
+    let (mut data, dim) =
+        toy::load_rows(&data_path(spec), n, seed).with_context(|| format!("loading --data {spec}"))?;
     if let Some(rows) = subset {
         if rows == 0 {
             bail!("--subset must be at least 1 row");
@@ -300,7 +301,10 @@ impl TrainArgs {
 pub fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
     // NaN would compare false and switch the divergence guard off without a word.
     if !(a.max_energy_gap > 0.0) {
-        bail!("invalid --max-energy-gap {}: must be positive (the |E(x-) - E(x+)| that triggers a rollback)", a.max_energy_gap);
+        bail!(
+            "invalid --max-energy-gap {}: must be positive (the |E(x-) - E(x+)| that triggers a rollback)",
+            a.max_energy_gap
+        );
     }
     let run_dir = a.dir()?;
     let mut paths = crate::cli::outputs::Paths::new();
@@ -394,7 +398,8 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
                 };
                 if images {
                     let per_epoch = config.steps_per_epoch.max(1);
-                    let rate = (last.step - first) as f64 * config.batch as f64 / start.elapsed().as_secs_f64().max(1e-9);
+                    let rate =
+                        (last.step - first) as f64 * config.batch as f64 / start.elapsed().as_secs_f64().max(1e-9);
                     message = format!(
                         "epoch {}/{} {message} {rate:.0} img/s",
                         last.step.div_ceil(per_epoch),
@@ -471,8 +476,20 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     plan.add(format!("--buffer-size {}", a.buffer_size), "the replay buffer", &[a.buffer_size as u64, width], 4, 3);
     let params = model.param_count();
     // Weights, gradients, Adam's two moments, the checkpoint's copy and its encoding.
-    plan.add(format!("--model {}", a.model.as_deref().unwrap_or(DEFAULT_MODEL)), format!("the network's {params} parameters"), &[params], 4, 8);
-    plan.add(format!("--batch {batch}"), "a batch of points, negatives and their activations and gradients", &[batch as u64, model.values_per_point()], 4, 8);
+    plan.add(
+        format!("--model {}", a.model.as_deref().unwrap_or(DEFAULT_MODEL)),
+        format!("the network's {params} parameters"),
+        &[params],
+        4,
+        8,
+    );
+    plan.add(
+        format!("--batch {batch}"),
+        "a batch of points, negatives and their activations and gradients",
+        &[batch as u64, model.values_per_point()],
+        4,
+        8,
+    );
     plan.check()?;
     let (data, dim) = load_data(&data_spec, a.train_size, a.seed, a.subset)?;
     let rows = data.len() / dim;
@@ -554,7 +571,12 @@ const RESUME_MAY_CHANGE: &str = "a resume may change --steps or --epochs (upward
 fn run_data(info: &mut RunInfo, config: &TrainConfig) -> anyhow::Result<(Vec<f32>, Vec<u32>)> {
     let (data, dim) = load_data(&info.data, info.train_size, info.data_seed, info.subset)?;
     if dim != config.dim() {
-        bail!("the training data {} now has {dim} columns, the run {} was trained on {}", info.data, RUN_FILE, config.dim());
+        bail!(
+            "the training data {} now has {dim} columns, the run {} was trained on {}",
+            info.data,
+            RUN_FILE,
+            config.dim()
+        );
     }
     let hash = crate::cli::rundir::data_hash(&data);
     match &info.data_hash {
@@ -593,7 +615,13 @@ fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<Option
     if let Some(m) = a.model.as_ref().filter(|m| ModelSpec::parse(m).ok().as_ref() != Some(&info.model)) {
         same("--model", info.model.to_string(), m.clone())?;
     }
-    given.unchanged_data("--data", &info.data, info.data_file.as_deref(), a.data.as_deref().unwrap_or_default(), RESUME_MAY_CHANGE)?;
+    given.unchanged_data(
+        "--data",
+        &info.data,
+        info.data_file.as_deref(),
+        a.data.as_deref().unwrap_or_default(),
+        RESUME_MAY_CHANGE,
+    )?;
     same("--train-size", info.train_size.to_string(), a.train_size.to_string())?;
     same("--seed", config.seed.to_string(), a.seed.to_string())?;
     same("--loss", config.loss.to_string(), Loss::parse(&a.loss)?.to_string())?;
@@ -690,7 +718,9 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     }
     // Held-out points: fresh samples of a toy dataset (a seed training never used), or a file.
     // The points, their energies and the figure's copy: refused before allocating.
-    crate::plan::Plan::new().add(format!("--held-out {}", a.held_out), "the held-out points", &[a.held_out as u64, 2], 4, 3).check()?;
+    crate::plan::Plan::new()
+        .add(format!("--held-out {}", a.held_out), "the held-out points", &[a.held_out as u64, 2], 4, 3)
+        .check()?;
     let held_out = toy::load_points(&spec, a.held_out, held_out_seed(info.data_seed))
         .with_context(|| format!("loading --data {spec}"))?;
     let model = state.energy();

@@ -125,6 +125,13 @@ pub fn s(p: &std::path::Path) -> &str {
 
 /// An RBM with random weights N(0, w_std^2) and biases N(0, b_std^2) from Philox: a model with
 /// no structure to exploit (the selftest's, src/selftest/rbm.rs).
-pub fn random_rbm(nv: usize, nh: usize, visible: ebm_gpu::rbm::Visible, w_std: f32, b_std: f32, seed: u64) -> ebm_gpu::rbm::Rbm {
+pub fn random_rbm(
+    nv: usize,
+    nh: usize,
+    visible: ebm_gpu::rbm::Visible,
+    w_std: f32,
+    b_std: f32,
+    seed: u64,
+) -> ebm_gpu::rbm::Rbm {
     ebm_gpu::selftest::rbm::random_rbm(nv, nh, visible, w_std, b_std, seed).unwrap()
 }

@@ -21,7 +21,6 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
 use crate::energy::Energy;
 use crate::gpu::GpuContext;
 use crate::nn::gpu::{Epilogue, NnKernels, NnOp, Slice};
@@ -31,6 +30,7 @@ use crate::rng;
 use crate::sampler::cpu::CpuSampler;
 use crate::sampler::layered::gpu_sampler;
 use crate::sampler::{ChainSampler, SamplerConfig, SamplerKind};
+use anyhow::{Context, Result};
 use rayon::prelude::*;
 
 use super::roofline::{self, Cost, Peaks};
@@ -116,7 +116,6 @@ fn time_gpu(nn: &NnKernels, ops: &[&NnOp], min_secs: f64) -> Result<(u32, f64)> 
     let t = nn.time(ops, reps as usize)?.as_secs_f64();
     Ok((reps, t / reps as f64))
 }
-
 
 /// Splits `total` items into one contiguous part per rayon thread: (first, count) pairs.
 fn parts(total: usize) -> Vec<(usize, usize)> {
@@ -216,7 +215,18 @@ fn gemm_rows(
             let per = n.div_ceil(rayon::current_num_threads());
             let (_, sgemm_seconds) = time_cpu(s.min_secs, || {
                 y.par_chunks_mut(per * outputs).zip(x.par_chunks(per * inputs)).for_each(|(ys, xs)| {
-                    crate::nn::ops::gemm(ys.len() / outputs, inputs, outputs, xs, (inputs, 1), &w, (1, inputs), 0.0, ys, (outputs, 1))
+                    crate::nn::ops::gemm(
+                        ys.len() / outputs,
+                        inputs,
+                        outputs,
+                        xs,
+                        (inputs, 1),
+                        &w,
+                        (1, inputs),
+                        0.0,
+                        ys,
+                        (outputs, 1),
+                    )
                 });
             });
             let (reps, seconds) = time_cpu(s.min_secs, || {
@@ -329,12 +339,34 @@ fn conv_rows(
             let mut outs: Vec<Vec<f32>> = split.iter().map(|_| vec![0.0; patch.max(g.out_c) * per * ohw]).collect();
             let (_, sf) = time_cpu(s.min_secs, || {
                 outs.par_iter_mut().zip(&split).for_each(|(c, &(_, count))| {
-                    crate::nn::ops::gemm(g.out_c, patch, count * ohw, &w, (patch, 1), &col, (count * ohw, 1), 0.0, c, (count * ohw, 1))
+                    crate::nn::ops::gemm(
+                        g.out_c,
+                        patch,
+                        count * ohw,
+                        &w,
+                        (patch, 1),
+                        &col,
+                        (count * ohw, 1),
+                        0.0,
+                        c,
+                        (count * ohw, 1),
+                    )
                 });
             });
             let (_, sb) = time_cpu(s.min_secs, || {
                 outs.par_iter_mut().zip(&split).for_each(|(c, &(_, count))| {
-                    crate::nn::ops::gemm(patch, g.out_c, count * ohw, &w, (1, patch), &dyg, (count * ohw, 1), 0.0, c, (count * ohw, 1))
+                    crate::nn::ops::gemm(
+                        patch,
+                        g.out_c,
+                        count * ohw,
+                        &w,
+                        (1, patch),
+                        &dyg,
+                        (count * ohw, 1),
+                        0.0,
+                        c,
+                        (count * ohw, 1),
+                    )
                 });
             });
             let mut y = vec![0.0f32; batch * g.out_len()];
