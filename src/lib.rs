@@ -26,6 +26,11 @@
 // Without `internals`, the items only the test suite uses (CPU oracles, layout checks, figures
 // it reads) and the modules' re-exports for it are unreachable from outside; they are not dead.
 #![cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
+// `!(x > 0.0)` refuses NaN together with the out-of-range values: the engine's idiom for
+// validating floats, which clippy's rewrite to partial_cmp would obscure.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+// Numeric loops index several arrays (and lanes) by one index, as their WGSL twins do.
+#![allow(clippy::needless_range_loop)]
 
 #[cfg(feature = "cli")]
 pub mod cli;

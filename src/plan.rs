@@ -69,7 +69,7 @@ pub fn parse_bytes(text: &str) -> Option<u64> {
         _ => (t, 1.0),
     };
     let v = number.trim().parse::<f64>().ok()? * scale;
-    (v.is_finite() && v >= 0.0 && v < u64::MAX as f64).then(|| v as u64)
+    (v.is_finite() && v >= 0.0 && v < u64::MAX as f64).then_some(v as u64)
 }
 
 fn mem_available() -> Option<u64> {
@@ -300,8 +300,8 @@ pub fn read_checked(mut reader: impl Read, path: &Path, what: &str, limit: &Limi
         }
         out.try_reserve(n).map_err(|_| Error::format(path, format!("{what}: out of memory after {}", human(out.len() as u128))))?;
         out.extend_from_slice(&chunk[..n]);
-        if !decided {
-            if let Some(total) = declared(&out)? {
+        if !decided
+            && let Some(total) = declared(&out)? {
                 if total > max {
                     return Err(Error::format(
                         path,
@@ -315,7 +315,6 @@ pub fn read_checked(mut reader: impl Read, path: &Path, what: &str, limit: &Limi
                 out.try_reserve_exact((total as usize).saturating_sub(out.len()))
                     .map_err(|_| Error::format(path, format!("{what}: cannot allocate the {} it declares", human(total as u128))))?;
             }
-        }
     }
 }
 

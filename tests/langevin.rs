@@ -63,7 +63,8 @@ fn chains_do_not_depend_on_batching() {
     let energy = resolve_energy("ring8").unwrap();
     let init = rng::initial_states(5, 0, 1000, 2, 1.0);
     let config = SamplerConfig::new(SamplerKind::Mala, 0.05, 42);
-    let halves = |make: &dyn Fn(SamplerConfig, &[f32]) -> Box<dyn ChainSampler>| -> (Vec<f32>, Vec<f32>) {
+    type Make<'a> = &'a dyn Fn(SamplerConfig, &[f32]) -> Box<dyn ChainSampler>;
+    let halves = |make: Make| -> (Vec<f32>, Vec<f32>) {
         let mut whole = make(config.clone(), &init);
         whole.run(60).unwrap();
         let mut parts = Vec::new();

@@ -278,7 +278,8 @@ fn malformed_weight_files_are_rejected_with_the_tensor_named() {
         (name.to_string(), safetensors::Dtype::F32, shape, f32s(vec![0.1; n]))
     };
     let meta = Some(HashMap::from([("activation".to_string(), "silu".to_string())]));
-    let cases: Vec<(&str, Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)>, &[&str])> = vec![
+    type Tensor = (String, safetensors::Dtype, Vec<usize>, Vec<u8>);
+    let cases: Vec<(&str, Vec<Tensor>, &[&str])> = vec![
         (
             "missing bias",
             vec![t("0.weight", vec![4, 2]), t("2.weight", vec![1, 4]), t("2.bias", vec![1])],

@@ -25,22 +25,6 @@ pub fn finite_f64(text: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn non_finite_and_lost_values_are_refused_with_the_text() {
-        assert_eq!(finite_f32("0.25"), Ok(0.25));
-        assert_eq!(finite_f32("-0"), Ok(0.0));
-        for bad in ["nan", "NaN", "inf", "-inf", "1e39", "-1e308", "1e-50", "x"] {
-            let e = finite_f32(bad).unwrap_err();
-            assert!(e.contains(bad), "{e}");
-        }
-        assert!(finite_f64("1e308").is_ok() && finite_f64("nan").is_err());
-    }
-}
-
 /// The library's names for `ebm sample`'s settings, and the flags that set them.
 pub const SAMPLE_FLAGS: &[(&str, &str)] = &[
     ("step size", "--step-size"),
@@ -91,5 +75,21 @@ pub fn with_flag_names(e: crate::Error, names: &[(&str, &str)]) -> crate::Error 
             crate::Error::InvalidInput { what, message }
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_and_lost_values_are_refused_with_the_text() {
+        assert_eq!(finite_f32("0.25"), Ok(0.25));
+        assert_eq!(finite_f32("-0"), Ok(0.0));
+        for bad in ["nan", "NaN", "inf", "-inf", "1e39", "-1e308", "1e-50", "x"] {
+            let e = finite_f32(bad).unwrap_err();
+            assert!(e.contains(bad), "{e}");
+        }
+        assert!(finite_f64("1e308").is_ok() && finite_f64("nan").is_err());
     }
 }

@@ -17,7 +17,7 @@ pub fn load(path: &Path) -> Result<Dataset> {
 
 /// Parses the (decompressed) bytes of a digits CSV; `path` only names the file in errors.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Dataset> {
-    let text = std::str::from_utf8(&bytes).map_err(|_| Error::format(path, "not UTF-8 text (expected a CSV of integers)"))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| Error::format(path, "not UTF-8 text (expected a CSV of integers)"))?;
     let mut images = Vec::new();
     let mut labels = Vec::new();
     for (n, line) in text.lines().enumerate() {

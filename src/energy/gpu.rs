@@ -24,7 +24,7 @@ pub fn energy_grad_batch(ctx: &Arc<GpuContext>, energy: &Energy, points: &[f32])
     }
     energy.validate()?;
     let dim = energy.dim();
-    if points.len() % dim != 0 {
+    if !points.len().is_multiple_of(dim) {
         return Err(Error::invalid("points", format!("{} values is not a multiple of the dimension {dim}", points.len())));
     }
     let n = points.len() / dim;
@@ -33,7 +33,7 @@ pub fn energy_grad_batch(ctx: &Arc<GpuContext>, energy: &Energy, points: &[f32])
     let bindings = [Binding::StorageRead, Binding::StorageRead, Binding::StorageReadWrite, Binding::StorageReadWrite];
     let kernel = ctx.kernel(&format!("energy_eval[{}; d={dim}]", energy.kind()), &wgsl, "main", &bindings)?;
     let limits = ctx.limits();
-    let max_points = ((limits.max_storage_buffer_binding_size as u64 / (dim as u64 * 4)) as usize)
+    let max_points = ((limits.max_storage_buffer_binding_size / (dim as u64 * 4)) as usize)
         .min(limits.max_compute_workgroups_per_dimension as usize * WORKGROUP as usize);
     let params = energy.pack_params();
     let (mut energies, mut grads) = (Vec::with_capacity(n), Vec::with_capacity(n * dim));

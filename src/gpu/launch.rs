@@ -94,7 +94,7 @@ pub fn check_fits(ctx: &GpuContext, rows: usize, row_floats: usize, what: &str) 
         )));
     }
     let bytes = rows as u64 * row_floats as u64 * 4;
-    if bytes > l.max_storage_buffer_binding_size as u64 {
+    if bytes > l.max_storage_buffer_binding_size {
         return Err(Error::Limit(format!(
             "{what}: {bytes} bytes exceed the {}-byte storage binding limit",
             l.max_storage_buffer_binding_size

@@ -389,6 +389,81 @@ pub fn auto_bounds(samples_xy: &[f32], margin: f32, trim: f32) -> (f32, f32, f32
     (x0, x1, y0, y1)
 }
 
+/// Line colours of [`overlaid_histograms_png`], in the order of its sets.
+pub const SET_COLORS: [(&str, Rgb<u8>); 6] = [
+    ("blue", Rgb([40, 90, 200])),
+    ("orange", Rgb([235, 130, 20])),
+    ("green", Rgb([40, 160, 70])),
+    ("red", Rgb([210, 40, 40])),
+    ("purple", Rgb([130, 70, 180])),
+    ("brown", Rgb([140, 90, 50])),
+];
+
+/// Normalised histograms of several sets of values on one shared axis (the 0.5th to 99.5th
+/// percentile of all of them, 60 bins), each a filled outline in [`SET_COLORS`] order (sets past
+/// the sixth reuse them), with x ticks and an optional vertical threshold line (grey).
+pub fn overlaid_histograms_png(path: &Path, sets: &[&[f32]], threshold: Option<f32>) -> Result<()> {
+    const W: u32 = 640;
+    const H: u32 = 280;
+    const NBINS: usize = 60;
+    let mut all: Vec<f32> = sets.iter().flat_map(|s| s.iter().copied()).filter(|v| v.is_finite()).collect();
+    if all.is_empty() {
+        return Err(Error::invalid("histogram", "no finite values to draw"));
+    }
+    all.sort_by(f32::total_cmp);
+    let q = |p: f64| all[((p * (all.len() - 1) as f64).round() as usize).min(all.len() - 1)];
+    let (mut lo, mut hi) = (q(0.005), q(0.995));
+    if hi <= lo {
+        (lo, hi) = (lo - 0.5, hi + 0.5);
+    }
+    let mut plot = RgbImage::from_pixel(W, H, Rgb([248, 248, 250]));
+    let bin = |v: f32| (((v - lo) / (hi - lo) * NBINS as f32).floor() as i64).clamp(0, NBINS as i64 - 1) as usize;
+    let densities: Vec<[f64; NBINS]> = sets
+        .iter()
+        .map(|s| {
+            let mut c = [0.0; NBINS];
+            let finite: Vec<f32> = s.iter().copied().filter(|v| v.is_finite()).collect();
+            for &v in &finite {
+                c[bin(v)] += 1.0 / finite.len().max(1) as f64;
+            }
+            c
+        })
+        .collect();
+    let top = densities.iter().flat_map(|c| c.iter().copied()).fold(0.0, f64::max).max(1e-12);
+    for (k, c) in densities.iter().enumerate() {
+        let color = SET_COLORS[k % SET_COLORS.len()].1;
+        let light = Rgb(color.0.map(|v| ((v as u32 + 3 * 248) / 4) as u8));
+        let mut prev_y: Option<u32> = None;
+        for (b, &d) in c.iter().enumerate() {
+            let (x0, x1) = ((b as u32 * W) / NBINS as u32, ((b as u32 + 1) * W) / NBINS as u32);
+            let y = H - 1 - ((d / top) * (H - 10) as f64).round() as u32;
+            for x in x0..x1 {
+                for yy in y..H {
+                    let p = plot.get_pixel_mut(x, yy);
+                    if *p == Rgb([248, 248, 250]) {
+                        *p = light;
+                    }
+                }
+                plot.put_pixel(x, y, color);
+            }
+            if let Some(py) = prev_y {
+                for yy in py.min(y)..=py.max(y) {
+                    plot.put_pixel(x0, yy, color);
+                }
+            }
+            prev_y = Some(y);
+        }
+    }
+    if let Some(t) = threshold.filter(|t| *t > lo && *t < hi) {
+        let x = (((t - lo) / (hi - lo)) * W as f32) as u32;
+        for y in (0..H).filter(|y| y % 6 < 4) {
+            plot.put_pixel(x.min(W - 1), y, Rgb([90, 90, 90]));
+        }
+    }
+    let grid = Grid2d { x_min: lo, x_max: hi, y_min: 0.0, y_max: 0.0, nx: 1, ny: 1 };
+    save_png(path, &with_axes(&plot, &grid))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,79 +601,4 @@ mod tests {
         let (x0, x1, _, _) = auto_bounds(&pts, 0.0, 0.005);
         assert!(x0 < 0.01 && x1 < 1.0, "{x0} {x1}");
     }
-}
-
-/// Line colours of [`overlaid_histograms_png`], in the order of its sets.
-pub const SET_COLORS: [(&str, Rgb<u8>); 6] = [
-    ("blue", Rgb([40, 90, 200])),
-    ("orange", Rgb([235, 130, 20])),
-    ("green", Rgb([40, 160, 70])),
-    ("red", Rgb([210, 40, 40])),
-    ("purple", Rgb([130, 70, 180])),
-    ("brown", Rgb([140, 90, 50])),
-];
-
-/// Normalised histograms of several sets of values on one shared axis (the 0.5th to 99.5th
-/// percentile of all of them, 60 bins), each a filled outline in [`SET_COLORS`] order (sets past
-/// the sixth reuse them), with x ticks and an optional vertical threshold line (grey).
-pub fn overlaid_histograms_png(path: &Path, sets: &[&[f32]], threshold: Option<f32>) -> Result<()> {
-    const W: u32 = 640;
-    const H: u32 = 280;
-    const NBINS: usize = 60;
-    let mut all: Vec<f32> = sets.iter().flat_map(|s| s.iter().copied()).filter(|v| v.is_finite()).collect();
-    if all.is_empty() {
-        return Err(Error::invalid("histogram", "no finite values to draw"));
-    }
-    all.sort_by(f32::total_cmp);
-    let q = |p: f64| all[((p * (all.len() - 1) as f64).round() as usize).min(all.len() - 1)];
-    let (mut lo, mut hi) = (q(0.005), q(0.995));
-    if hi <= lo {
-        (lo, hi) = (lo - 0.5, hi + 0.5);
-    }
-    let mut plot = RgbImage::from_pixel(W, H, Rgb([248, 248, 250]));
-    let bin = |v: f32| (((v - lo) / (hi - lo) * NBINS as f32).floor() as i64).clamp(0, NBINS as i64 - 1) as usize;
-    let densities: Vec<[f64; NBINS]> = sets
-        .iter()
-        .map(|s| {
-            let mut c = [0.0; NBINS];
-            let finite: Vec<f32> = s.iter().copied().filter(|v| v.is_finite()).collect();
-            for &v in &finite {
-                c[bin(v)] += 1.0 / finite.len().max(1) as f64;
-            }
-            c
-        })
-        .collect();
-    let top = densities.iter().flat_map(|c| c.iter().copied()).fold(0.0, f64::max).max(1e-12);
-    for (k, c) in densities.iter().enumerate() {
-        let color = SET_COLORS[k % SET_COLORS.len()].1;
-        let light = Rgb(color.0.map(|v| ((v as u32 + 3 * 248) / 4) as u8));
-        let mut prev_y: Option<u32> = None;
-        for (b, &d) in c.iter().enumerate() {
-            let (x0, x1) = ((b as u32 * W) / NBINS as u32, ((b as u32 + 1) * W) / NBINS as u32);
-            let y = H - 1 - ((d / top) * (H - 10) as f64).round() as u32;
-            for x in x0..x1 {
-                for yy in y..H {
-                    let p = plot.get_pixel_mut(x, yy);
-                    if *p == Rgb([248, 248, 250]) {
-                        *p = light;
-                    }
-                }
-                plot.put_pixel(x, y, color);
-            }
-            if let Some(py) = prev_y {
-                for yy in py.min(y)..=py.max(y) {
-                    plot.put_pixel(x0, yy, color);
-                }
-            }
-            prev_y = Some(y);
-        }
-    }
-    if let Some(t) = threshold.filter(|t| *t > lo && *t < hi) {
-        let x = (((t - lo) / (hi - lo)) * W as f32) as u32;
-        for y in (0..H).filter(|y| y % 6 < 4) {
-            plot.put_pixel(x.min(W - 1), y, Rgb([90, 90, 90]));
-        }
-    }
-    let grid = Grid2d { x_min: lo, x_max: hi, y_min: 0.0, y_max: 0.0, nx: 1, ny: 1 };
-    save_png(path, &with_axes(&plot, &grid))
 }

@@ -58,10 +58,9 @@ pub fn load(path: &Path) -> Result<(TrainState, Option<TrainConfig>)> {
     if state.velocity.len() != state.rbm.theta.len() {
         return Err(bad(format!("velocity has {} entries, expected {}", state.velocity.len(), state.rbm.theta.len())));
     }
-    if let Some(ch) = &state.chains {
-        if ch.len() % state.rbm.n_vis != 0 {
+    if let Some(ch) = &state.chains
+        && ch.len() % state.rbm.n_vis != 0 {
             return Err(bad("chains are not whole rows of the visible layer".into()));
         }
-    }
     Ok((state, config))
 }

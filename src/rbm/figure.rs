@@ -38,7 +38,7 @@ pub fn grid_pixels(n: usize, height: usize, width: usize, cols: usize, zoom: usi
 /// magnified `zoom` times, and writes it atomically.
 pub fn image_grid_png(path: &Path, images: &[f32], height: usize, width: usize, cols: usize, zoom: usize, scale: Scale) -> Result<()> {
     let d = height * width;
-    if d == 0 || images.is_empty() || images.len() % d != 0 || cols == 0 || zoom == 0 {
+    if d == 0 || images.is_empty() || !images.len().is_multiple_of(d) || cols == 0 || zoom == 0 {
         return Err(Error::invalid("image grid", format!("{} values are not whole {height}x{width} images", images.len())));
     }
     let n = images.len() / d;

@@ -128,6 +128,7 @@ impl GpuGibbs {
     }
 
     /// (v, h, p(h), E[v | h]) after the last step.
+    #[allow(clippy::type_complexity)] // four arrays named in the doc line above
     pub fn read(&self) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>)> {
         let (r, nv, nh) = (self.rows as u64, self.rbm.n_vis as u64, self.rbm.n_hid as u64);
         let out = self.ctx.read_buffers(&[(&self.v, r * nv * 4), (&self.h, r * nh * 4), (&self.ph, r * nh * 4), (&self.pv, r * nv * 4)])?;

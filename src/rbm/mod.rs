@@ -124,7 +124,7 @@ impl Rbm {
 
     /// Checks that `values` holds whole rows of this RBM's visible layer and returns the rows.
     pub fn check_rows(&self, values: &[f32], what: &str) -> Result<usize> {
-        if values.len() % self.n_vis != 0 {
+        if !values.len().is_multiple_of(self.n_vis) {
             return Err(Error::invalid(
                 what,
                 format!("{} values are not whole rows of the model's {} visible units", values.len(), self.n_vis),

@@ -296,7 +296,7 @@ impl SamplerConfig {
     }
 
     pub fn trace_slots(&self) -> u32 {
-        if self.trace_every == 0 { 0 } else { self.trace_steps / self.trace_every }
+        self.trace_steps.checked_div(self.trace_every).unwrap_or(0)
     }
 
     /// Initial (step size, beta) of every sampler chain: base chain n's replica r is chain
@@ -312,21 +312,18 @@ impl SamplerConfig {
         if !(self.step_size > 0.0 && self.step_size.is_finite()) {
             return Err(Error::invalid("step size", format!("must be a positive finite number, got {}", self.step_size)));
         }
-        if let Some(s) = self.noise_scale {
-            if !(s >= 0.0 && s.is_finite()) {
+        if let Some(s) = self.noise_scale
+            && !(s >= 0.0 && s.is_finite()) {
                 return Err(Error::invalid("noise scale", format!("must be a non-negative finite number, got {s}")));
             }
-        }
-        if let Some(c) = self.grad_clamp {
-            if !(c > 0.0) {
+        if let Some(c) = self.grad_clamp
+            && !(c > 0.0) {
                 return Err(Error::invalid("gradient clamp", format!("must be positive, got {c}")));
             }
-        }
-        if let Some((lo, hi)) = self.box_clamp {
-            if !(lo < hi && lo.is_finite() && hi.is_finite()) {
+        if let Some((lo, hi)) = self.box_clamp
+            && !(lo < hi && lo.is_finite() && hi.is_finite()) {
                 return Err(Error::invalid("box clamp", format!("needs finite lo < hi, got [{lo}, {hi}]")));
             }
-        }
         if self.kind != SamplerKind::Ula {
             for (set, what) in [
                 (self.noise_scale.is_some(), "noise scale"),
@@ -364,7 +361,7 @@ impl SamplerConfig {
 
 /// Checks the initial state against the energy and returns the chain count.
 pub(crate) fn check_initial(initial: &[f32], dim: usize, replicas: usize) -> Result<usize> {
-    if dim == 0 || initial.is_empty() || initial.len() % dim != 0 {
+    if dim == 0 || initial.is_empty() || !initial.len().is_multiple_of(dim) {
         return Err(Error::invalid(
             "initial state",
             format!("needs a positive multiple of the energy's dimension {dim} values, got {}", initial.len()),

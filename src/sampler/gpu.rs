@@ -217,7 +217,7 @@ impl GpuSampler {
         let limits = ctx.limits();
         let row_bytes = (dim * 4) as u64;
         let slots = config.trace_slots() as u64;
-        let binding = limits.max_storage_buffer_binding_size as u64;
+        let binding = limits.max_storage_buffer_binding_size;
         // Tiled kernels use 16 chains per workgroup, the others 64; the tighter bound serves both.
         let mut max_chains = (binding / row_bytes)
             .min(limits.max_compute_workgroups_per_dimension as u64 * crate::energy::mlp::TILE_CHAINS as u64);
@@ -272,8 +272,8 @@ impl GpuSampler {
             }
         };
         let scratch_bytes = tiled.as_ref().map_or(0, |n| n.scratch_floats as u64 * 4);
-        if scratch_bytes > 0 {
-            max_chains = max_chains.min(binding / scratch_bytes);
+        if let Some(fit) = binding.checked_div(scratch_bytes) {
+            max_chains = max_chains.min(fit);
         }
         // Replicas of one chain stay in one group so swaps never cross groups.
         let max_chains = max_chains / replicas as u64 * replicas as u64;

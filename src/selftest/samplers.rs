@@ -34,6 +34,7 @@ fn through_layers(ctx: Arc<GpuContext>, energy: &Energy, config: SamplerConfig, 
 /// Runs `steps` steps of `config` on both executors from the same initial states and compares
 /// the final states: at most `allowed` (a fraction of the chains) may be further apart than
 /// `tol`; the acceptance rates agree within 0.01 (2 % of chains with tempering's swaps).
+#[allow(clippy::too_many_arguments)]
 fn compare(
     ctx: &Arc<GpuContext>,
     name: &str,

@@ -215,7 +215,9 @@ struct Kernels {
     optimizer: Arc<Kernel>,
 }
 
-/// The GPU executor: fused kernels for MLP-shaped networks, layer kernels for the others.
+/// The GPU executor: fused kernels for MLP-shaped networks, layer kernels for the others. One
+/// lives per training run, so the larger variant's size costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum GpuTrainer {
     Mlp(MlpTrainer),
     Layered(LayeredTrainer),

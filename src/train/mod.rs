@@ -679,8 +679,8 @@ impl StepScalars {
         };
         let progress = if config.decay_steps == 0 { 0.0 } else { (step as f64 / config.decay_steps as f64).min(1.0) };
         let mut decay = 1.0 - (1.0 - config.final_lr_fraction as f64) * progress;
-        if config.steps_per_epoch > 0 {
-            decay *= (config.epoch_gamma as f64).powi((step / config.steps_per_epoch) as i32);
+        if let Some(epochs) = step.checked_div(config.steps_per_epoch) {
+            decay *= (config.epoch_gamma as f64).powi(epochs as i32);
         }
         Self { lr: (config.lr as f64 * decay) as f32 * lr_scale, bias1, bias2 }
     }
