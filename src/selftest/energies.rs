@@ -155,33 +155,42 @@ pub fn layers(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
     let mut parts = Vec::new();
     for (s, (spec, n)) in specs.into_iter().enumerate() {
         let net = Network::random(&Architecture::parse(spec)?, 7 + s as u64)?;
-        let d = net.input_dim();
-        let xs = rng::initial_states(50 + s as u64, 0, n, d, 1.0);
-        let mut tape = Tape::default();
-        net.forward_batch(&xs, n, &mut tape);
-        let (mut e_cpu, mut d_out) = (vec![0.0f32; n], Vec::new());
-        net.head_batch(&tape, &mut e_cpu, &mut d_out);
-        let mut p_cpu = vec![0.0f32; net.param_count()];
-        net.backward_batch(&mut tape, &d_out, Some(&mut p_cpu), true);
-        let g_cpu = tape.input_grad().to_vec();
-        let x = ctx.storage_buffer("x", bytemuck::cast_slice(&xs));
-        let e = ctx.zeroed_storage_buffer("e", 4 * n as u64);
-        let g = ctx.zeroed_storage_buffer("g", 4 * (n * d) as u64);
-        let bufs = NetBuffers::new(ctx, &net, n)?;
-        let pass = GpuNetwork::new(&nn, &net, &bufs, n, Slice::whole(&x), Slice::whole(&e), Some(Slice::whole(&g)), true)?;
-        let mut encoder = ctx.device().create_command_encoder(&Default::default());
-        {
-            let mut cp = encoder.begin_compute_pass(&Default::default());
-            pass.record(&mut cp);
-        }
-        ctx.queue().submit([encoder.finish()]);
-        let out = ctx.read_buffers(&[(&e, 4 * n as u64), (&g, 4 * (n * d) as u64), (&bufs.param_grads, 4 * net.param_count() as u64)])?;
-        let (e_gpu, g_gpu, p_gpu): (Vec<f32>, Vec<f32>, Vec<f32>) =
-            (bytemuck::pod_collect_to_vec(&out[0]), bytemuck::pod_collect_to_vec(&out[1]), bytemuck::pod_collect_to_vec(&out[2]));
+        let xs = rng::initial_states(50 + s as u64, 0, n, net.input_dim(), 1.0);
+        let [de, dg, dp] = network_pass_errors(ctx, &nn, &net, &xs)?;
         let short: String = spec.chars().take(28).collect();
-        parts.push(Measure::within(rel_diff(&e_gpu, &e_cpu), 1e-4, format!("{short}: energies")));
-        parts.push(Measure::within(rel_diff(&g_gpu, &g_cpu), 1e-4, format!("{short}: input gradients")));
-        parts.push(Measure::within(rel_diff(&p_gpu, &p_cpu), 1e-4, format!("{short}: parameter gradients")));
+        parts.push(Measure::within(de, 1e-4, format!("{short}: energies")));
+        parts.push(Measure::within(dg, 1e-4, format!("{short}: input gradients")));
+        parts.push(Measure::within(dp, 1e-4, format!("{short}: parameter gradients")));
     }
     Ok(Measure::all(parts))
+}
+
+/// One pass of `net` over the points `xs` through the layer kernels (energies, input gradients,
+/// batch-reduced parameter gradients) against the CPU executor's: the differences of the three,
+/// each relative to 1 + the CPU's largest value.
+pub fn network_pass_errors(ctx: &Arc<GpuContext>, nn: &NnKernels, net: &Network, xs: &[f32]) -> Result<[f64; 3]> {
+    let d = net.input_dim();
+    let n = xs.len() / d;
+    let mut tape = Tape::default();
+    net.forward_batch(xs, n, &mut tape);
+    let (mut e_cpu, mut d_out) = (vec![0.0f32; n], Vec::new());
+    net.head_batch(&tape, &mut e_cpu, &mut d_out);
+    let mut p_cpu = vec![0.0f32; net.param_count()];
+    net.backward_batch(&mut tape, &d_out, Some(&mut p_cpu), true);
+    let g_cpu = tape.input_grad().to_vec();
+    let x = ctx.storage_buffer("x", bytemuck::cast_slice(xs));
+    let e = ctx.zeroed_storage_buffer("e", 4 * n as u64);
+    let g = ctx.zeroed_storage_buffer("g", 4 * (n * d) as u64);
+    let bufs = NetBuffers::new(ctx, net, n)?;
+    let pass = GpuNetwork::new(nn, net, &bufs, n, Slice::whole(&x), Slice::whole(&e), Some(Slice::whole(&g)), true)?;
+    let mut encoder = ctx.device().create_command_encoder(&Default::default());
+    {
+        let mut cp = encoder.begin_compute_pass(&Default::default());
+        pass.record(&mut cp);
+    }
+    ctx.queue().submit([encoder.finish()]);
+    let out = ctx.read_buffers(&[(&e, 4 * n as u64), (&g, 4 * (n * d) as u64), (&bufs.param_grads, 4 * net.param_count() as u64)])?;
+    let (e_gpu, g_gpu, p_gpu): (Vec<f32>, Vec<f32>, Vec<f32>) =
+        (bytemuck::pod_collect_to_vec(&out[0]), bytemuck::pod_collect_to_vec(&out[1]), bytemuck::pod_collect_to_vec(&out[2]));
+    Ok([rel_diff(&e_gpu, &e_cpu), rel_diff(&g_gpu, &g_cpu), rel_diff(&p_gpu, &p_cpu)])
 }
