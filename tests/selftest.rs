@@ -112,3 +112,28 @@ fn bad_selftest_flags_are_refused() {
     assert!(!out.status.success());
     assert!(common::stderr(&out).contains("--backend gpu or auto"), "{}", common::stderr(&out));
 }
+
+/// A check that cannot run (an adapter without a limit the kernel needs) or that panics (a
+/// driver bug surfacing as a broken invariant) fails its own row with the reason, and the table
+/// counts it; the checks after it still run.
+#[test]
+fn errors_and_panics_fail_their_row_only() {
+    let Some(ctx) = common::gpu() else { return };
+    let limit = selftest::Check {
+        name: "needs-limit",
+        kernels: "none",
+        run: |_, _| {
+            Err(ebm_gpu::Error::Limit("this kernel needs 1 GiB storage bindings; the adapter allows 128 MiB".into()))
+        },
+    };
+    let panics = selftest::Check { name: "panics", kernels: "none", run: |_, _| panic!("a broken invariant") };
+    let outcomes: Vec<_> = [&limit, &panics, selftest::select(&["rng".to_string()]).unwrap()[0]]
+        .into_iter()
+        .map(|c| selftest::run_one(c, &ctx, Size::Quick))
+        .collect();
+    let table = selftest::table(&outcomes);
+    eprint!("{table}");
+    assert!(!outcomes[0].passed() && !outcomes[1].passed() && outcomes[2].passed(), "{table}");
+    assert!(table.contains("1 GiB storage bindings") && table.contains("panicked: a broken invariant"), "{table}");
+    assert!(table.contains("1 passed, 2 failed"), "{table}");
+}

@@ -84,7 +84,8 @@ pub struct Check {
     pub name: &'static str,
     /// The WGSL kernels it runs.
     pub kernels: &'static str,
-    run: fn(&Arc<GpuContext>, Size) -> Result<Measure>,
+    /// The check itself: an error or a panic fails its row only.
+    pub run: fn(&Arc<GpuContext>, Size) -> Result<Measure>,
 }
 
 /// Every check, in the order the table lists them.
