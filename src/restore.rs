@@ -7,7 +7,7 @@
 //! `x_i <- clamp(x_i - h clamp(g_i) + s xi, lo, hi)`, g = dE/dx (+ w (x - y) / σ² on noisy
 //! observed pixels), xi from Philox `(j, step, ProposalNoise, i / 4)` lane `i % 4`. On the GPU
 //! (network energies) everything stays on the device: per step one [`GpuNetwork`] pass per
-//! chunk of images and one `shaders/restore.wgsl` dispatch, 16 steps a submit, one readback at
+//! chunk of images and one `shaders/sampler/restore.wgsl` dispatch, 16 steps a submit, one readback at
 //! the end. Without a context it runs on the CPU executor, for any energy.
 
 use crate::energy::Energy;
@@ -125,7 +125,7 @@ pub fn restore(
     Ok(x)
 }
 
-/// `RestoreParams` of shaders/restore.wgsl.
+/// `RestoreParams` of shaders/sampler/restore.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct RestoreParams {
@@ -145,7 +145,7 @@ pub(crate) struct RestoreParams {
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
-    vec![mirror!(RestoreParams, "restore.wgsl", "RestoreParams", [n, dim, step, row_stride, seed, step_size, noise_std, grad_clamp, lo, hi, fidelity])]
+    vec![mirror!(RestoreParams, "sampler/restore.wgsl", "RestoreParams", [n, dim, step, row_stride, seed, step_size, noise_std, grad_clamp, lo, hi, fidelity])]
 }
 
 /// Steps recorded per submit.
@@ -163,8 +163,8 @@ fn restore_gpu(ctx: &Arc<GpuContext>, net: &Network, damaged: &[f32], pixels: &[
         Pixel::Missing => 2,
     }).collect();
     let bindings = [Binding::UniformDynamic, Binding::StorageReadWrite, Binding::StorageReadWrite, Binding::StorageRead, Binding::StorageRead];
-    let wgsl = crate::gpu::shader::assemble("restore.wgsl", &[])?;
-    let kernel = ctx.kernel("restore.wgsl", &wgsl, "restore_step", &bindings)?;
+    let wgsl = crate::gpu::shader::assemble("sampler/restore.wgsl", &[])?;
+    let kernel = ctx.kernel("sampler/restore.wgsl", &wgsl, "restore_step", &bindings)?;
     let nn = NnKernels::new(ctx.clone());
     let total = (n * d.div_ceil(4)) as u32;
     let row = total.min(ctx.limits().max_compute_workgroups_per_dimension * WG).div_ceil(WG) * WG;

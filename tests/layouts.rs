@@ -28,7 +28,7 @@ fn all_mirrors() -> Vec<Mirror> {
 /// The assembled source of `kernel`, with real generated modules where it imports them.
 fn source(kernel: &str) -> String {
     match kernel {
-        "train.wgsl" => {
+        "train/train.wgsl" => {
             let mlp = Mlp::random(&[2, 8, 1], Activation::Silu, false, 1).unwrap();
             ebm_gpu::train::gpu::shader_source(&mlp, 16).unwrap()
         }

@@ -1,4 +1,4 @@
-//! The batched layer kernels (shaders/nn_gemm.wgsl, nn_conv2d.wgsl, nn_elementwise.wgsl via
+//! The batched layer kernels (shaders/nn/nn_gemm.wgsl, nn_conv2d.wgsl, nn_elementwise.wgsl via
 //! src/nn/gpu.rs) against their CPU twins in src/nn/ops.rs, on Philox-normal inputs whose sizes
 //! are not multiples of the 64 x 64 x 16 tile. Operands sit at odd offsets inside shared
 //! buffers (input and output in one buffer, as a network's activations are), and outputs start

@@ -47,12 +47,12 @@ fn training_kernels_validate_for_several_networks() {
     ] {
         let net = Mlp::random(dims, act, negate, 3).unwrap();
         let wgsl = ebm_gpu::train::gpu::shader_source(&net, batch).unwrap();
-        if let Err(e) = validate("train.wgsl", &wgsl) {
+        if let Err(e) = validate("train/train.wgsl", &wgsl) {
             panic!("train.wgsl for {dims:?}:\n{e}");
         }
         if dims.len() > 2 {
             let wgsl = ebm_gpu::train::gpu::tiled_shader_source(&net, batch).unwrap();
-            if let Err(e) = validate("train_tiled.wgsl", &wgsl) {
+            if let Err(e) = validate("train/train_tiled.wgsl", &wgsl) {
                 panic!("train_tiled.wgsl for {dims:?}:\n{e}");
             }
         }

@@ -1,4 +1,4 @@
-// The tiled GEMM core of the layer kernels (shaders/nn_gemm.wgsl, shaders/nn_conv2d.wgsl):
+// The tiled GEMM core of the layer kernels (shaders/nn/nn_gemm.wgsl, shaders/nn/nn_conv2d.wgsl):
 // a workgroup of 256 threads computes a TILE_M x TILE_N block of C = A B, each thread a 4 x 4
 // register block (rows 4 ty.., columns 4 tx.., TILE_N / 4 threads per row), over k in
 // [k_begin, k_end). Per step of TILE_K, both operand tiles are staged in workgroup memory;

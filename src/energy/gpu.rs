@@ -1,4 +1,4 @@
-//! GPU launcher for `shaders/energy_eval.wgsl`: energies and gradients of a batch of points.
+//! GPU launcher for `shaders/energy/energy_eval.wgsl`: energies and gradients of a batch of points.
 //! CPU twin: [`Energy::energy_grad`].
 
 use super::Energy;
@@ -29,7 +29,7 @@ pub fn energy_grad_batch(ctx: &Arc<GpuContext>, energy: &Energy, points: &[f32])
     }
     let n = points.len() / dim;
     ctx.check_loop_budget("one energy and gradient", energy.loop_iterations() + 3 * dim as u64)?;
-    let wgsl = crate::gpu::shader::assemble("energy_eval.wgsl", &[("energy", &energy.wgsl_module())])?;
+    let wgsl = crate::gpu::shader::assemble("energy/energy_eval.wgsl", &[("energy", &energy.wgsl_module())])?;
     let bindings = [Binding::StorageRead, Binding::StorageRead, Binding::StorageReadWrite, Binding::StorageReadWrite];
     let kernel = ctx.kernel(&format!("energy_eval[{}; d={dim}]", energy.kind()), &wgsl, "main", &bindings)?;
     let limits = ctx.limits();

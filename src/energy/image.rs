@@ -83,7 +83,7 @@ fn bytes_to_rgb(bytes: &[u8], w: usize, h: usize, row: usize, bytes_per_pixel: u
 }
 
 /// The density value of one pixel's RGB in [0, 1]: its luminance, raised to `gamma`, inverted
-/// when asked. CPU twin of `shaders/image_from_pixels.wgsl`.
+/// when asked. CPU twin of `shaders/energy/image_from_pixels.wgsl`.
 fn luminance(rgb: [f32; 3], gamma: f32, invert: bool) -> f32 {
     let l = (0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]).clamp(0.0, 1.0).powf(gamma);
     if invert { 1.0 - l } else { l }
@@ -143,7 +143,7 @@ impl TextureLayout {
     }
 }
 
-/// The parameter block of `shaders/image_from_pixels.wgsl`.
+/// The parameter block of `shaders/energy/image_from_pixels.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct PixelParams {
@@ -162,11 +162,11 @@ struct PixelParams {
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
-    vec![mirror!(PixelParams, "image_from_pixels.wgsl", "PixelParams", [width, height, row_bytes, bytes_per_pixel, red, green, blue, invert, gamma, dst])]
+    vec![mirror!(PixelParams, "energy/image_from_pixels.wgsl", "PixelParams", [width, height, row_bytes, bytes_per_pixel, red, green, blue, invert, gamma, dst])]
 }
 
 /// What turns a host texture's current pixels into the luminance block of an image energy's
-/// parameters on the device: the kernel `shaders/image_from_pixels.wgsl` and a buffer for the
+/// parameters on the device: the kernel `shaders/energy/image_from_pixels.wgsl` and a buffer for the
 /// copied pixels, made once for a `width` x `height` picture.
 pub(crate) struct TextureUpload {
     kernel: Arc<Kernel>,
@@ -176,7 +176,7 @@ pub(crate) struct TextureUpload {
 
 impl TextureUpload {
     pub fn new(ctx: &GpuContext, (width, height): (usize, usize)) -> Result<Self> {
-        let wgsl = crate::gpu::shader::assemble("image_from_pixels.wgsl", &[])?;
+        let wgsl = crate::gpu::shader::assemble("energy/image_from_pixels.wgsl", &[])?;
         let bindings = [Binding::StorageRead, Binding::StorageRead, Binding::StorageReadWrite];
         let kernel = ctx.kernel("image_from_pixels", &wgsl, "main", &bindings)?;
         // Rows of the widest format read (4 bytes a pixel), padded as copies want them.

@@ -174,7 +174,7 @@ pub(crate) fn dot_product(acc: &str, n: usize, term: &dyn Fn(&str) -> String) ->
 }
 
 /// Chains per workgroup tile, input chunk staged through workgroup memory, and threads per
-/// workgroup of the tiled strategy (shaders/mlp_tiled.wgsl).
+/// workgroup of the tiled strategy (shaders/nn/mlp_tiled.wgsl).
 pub const TILE_CHAINS: usize = 16;
 pub const TILE_K: usize = 64;
 pub const TILE_THREADS: usize = 64;
@@ -398,7 +398,7 @@ impl Mlp {
         self.layers[..self.layers.len() - 1].iter().map(|l| l.outputs).max().unwrap_or(0)
     }
 
-    /// The generated `mlp_net` module of the tiled strategy (shaders/mlp_tiled.wgsl): tile
+    /// The generated `mlp_net` module of the tiled strategy (shaders/nn/mlp_tiled.wgsl): tile
     /// constants, the per-chain scratch layout, the activation, and `tile_energy_grad`, which
     /// runs the layers for a tile of chains. Needs at least one hidden layer.
     pub fn wgsl_tiled_module(&self) -> TiledNet {

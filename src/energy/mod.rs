@@ -2,7 +2,7 @@
 //!
 //! [`Energy`] is the validated, executor-neutral description. Its CPU twin is
 //! [`Energy::energy_grad`] (generic over f32 for the executor and f64 for references); the GPU
-//! side is the WGSL in `shaders/energy_analytic.wgsl`, fed by [`Energy::pack_params`] and glued
+//! side is the WGSL in `shaders/energy/energy_analytic.wgsl`, fed by [`Energy::pack_params`] and glued
 //! together by [`Energy::wgsl_module`].
 
 pub mod gpu;
@@ -184,7 +184,7 @@ impl GroupAction {
 
 /// The pixel that element `k` of an image group moves to pixel `p` ((g_k . x)[p] = x[source]):
 /// k % 4 quarter turns (row, col) -> (col, side-1-row), then for k >= 4 a mirror of the column.
-/// The twin of `group_image_source` in `shaders/energy_analytic.wgsl`.
+/// The twin of `group_image_source` in `shaders/energy/energy_analytic.wgsl`.
 #[inline(always)]
 pub fn image_source(p: usize, k: usize, side: usize) -> usize {
     let plane = side * side;
@@ -727,7 +727,7 @@ impl Energy {
         let mut base = 0usize;
         self.wgsl_calls(1.0, &mut base, &mut calls, &mut functions);
         format!(
-            "const DIM: u32 = {dim}u;\n#import energy_analytic.wgsl\n#import common/activations.wgsl\n\n{functions}\n\
+            "const DIM: u32 = {dim}u;\n#import energy/energy_analytic.wgsl\n#import common/activations.wgsl\n\n{functions}\n\
              fn energy_grad(x: ptr<function, array<f32, DIM>>, g: ptr<function, array<f32, DIM>>) -> f32 {{\n    \
              for (var i = 0u; i < DIM; i++) {{ (*g)[i] = 0.0; }}\n    var e = 0.0;\n{calls}    return e;\n}}\n",
             dim = self.dim()
@@ -1114,7 +1114,7 @@ fn slice_wgsl_function(name: &str, k: usize, inner: &Energy, base: usize, functi
     functions.truncate(start);
     // Module-scope declarations may come in any order, so the copy can follow its users.
     if !functions.contains(&format!("const DIM_{k}: u32")) {
-        let analytic = crate::gpu::shader::SOURCES.iter().find(|(n, _)| *n == "energy_analytic.wgsl").expect("bundled").1;
+        let analytic = crate::gpu::shader::SOURCES.iter().find(|(n, _)| *n == "energy/energy_analytic.wgsl").expect("bundled").1;
         functions.push_str(&format!("const DIM_{k}: u32 = {k}u;\n{}\n", specialise_wgsl(analytic, k)));
     }
     functions.push_str(&generated);
@@ -1130,10 +1130,10 @@ fn slice_wgsl_function(name: &str, k: usize, inner: &Energy, base: usize, functi
 }
 
 /// WGSL written for points of dimension `DIM`, rewritten for dimension k: the identifier `DIM`
-/// becomes `DIM_k` and the functions of `shaders/energy_analytic.wgsl` their `_dk` copies
+/// becomes `DIM_k` and the functions of `shaders/energy/energy_analytic.wgsl` their `_dk` copies
 /// (WGSL has no generics; this is the same code specialised, as pipelines specialise sizes).
 fn specialise_wgsl(text: &str, k: usize) -> String {
-    let analytic = crate::gpu::shader::SOURCES.iter().find(|(n, _)| *n == "energy_analytic.wgsl").expect("bundled").1;
+    let analytic = crate::gpu::shader::SOURCES.iter().find(|(n, _)| *n == "energy/energy_analytic.wgsl").expect("bundled").1;
     let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let analytic_fns: Vec<&str> = analytic.lines().filter_map(|l| l.strip_prefix("fn ")?.split('(').next()).collect();
     let mut out = String::with_capacity(text.len());

@@ -1,6 +1,6 @@
 //! The launcher of the batched layer kernels: a tiled GEMM for dense layers
-//! (`shaders/nn_gemm.wgsl`), implicit-GEMM convolution (`shaders/nn_conv2d.wgsl`) and the
-//! element-wise kernels (`shaders/nn_elementwise.wgsl`: activations, average pooling, bias
+//! (`shaders/nn/nn_gemm.wgsl`), implicit-GEMM convolution (`shaders/nn/nn_conv2d.wgsl`) and the
+//! element-wise kernels (`shaders/nn/nn_elementwise.wgsl`: activations, average pooling, bias
 //! gradients, split-K sums). CPU twins: [`super::ops`] and `Activation::eval`.
 //!
 //! Each method checks shapes, offsets and device limits and returns a prepared [`NnOp`]: its
@@ -196,12 +196,12 @@ struct EwParams {
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
     vec![
-        mirror!(GemmParams, "nn_gemm.wgsl", "GemmParams", [m, n, k, k_chunk, a_off, a_rs, a_cs, b_off, b_rs, b_cs, c_off, z_off, bias_off, flags, split_stride]),
-        mirror!(ConvParams, "nn_conv2d.wgsl", "ConvParams", [
+        mirror!(GemmParams, "nn/nn_gemm.wgsl", "GemmParams", [m, n, k, k_chunk, a_off, a_rs, a_cs, b_off, b_rs, b_cs, c_off, z_off, bias_off, flags, split_stride]),
+        mirror!(ConvParams, "nn/nn_conv2d.wgsl", "ConvParams", [
             batch, in_c, in_h, in_w, out_c, out_h, out_w, kh, kw, stride, pad, mode, m, n, k, k_chunk, a_off, b_off, c_off, z_off, bias_off, flags,
             split_stride, cols_per_img
         ]),
-        mirror!(EwParams, "nn_elementwise.wgsl", "EwParams", [len, a_off, b_off, c_off, h, w, k, accumulate, rows, channels, inner, parts, part_stride]),
+        mirror!(EwParams, "nn/nn_elementwise.wgsl", "EwParams", [len, a_off, b_off, c_off, h, w, k, accumulate, rows, channels, inner, parts, part_stride]),
     ]
 }
 
@@ -417,7 +417,7 @@ impl NnKernels {
         accumulate: bool,
     ) -> Result<Step> {
         let len = plan.m * plan.n;
-        let k = self.kernel("nn_elementwise.wgsl", "reduce_parts", None, EW_BINDINGS)?;
+        let k = self.kernel("nn/nn_elementwise.wgsl", "reduce_parts", None, EW_BINDINGS)?;
         let p = EwParams {
             len: len as u32,
             c_off: out.offset as u32,
@@ -490,7 +490,7 @@ impl NnKernels {
         self.check_slice("linear forward output", y, n * outputs)?;
         let (flags, bias, z) = self.epilogue(what, epi, outputs, n * outputs, EPI_BIAS_COL, y)?;
         self.scoped(what, || {
-            let kernel = self.tile_kernel("nn_gemm.wgsl", "gemm", epi.act, &plan)?;
+            let kernel = self.tile_kernel("nn/nn_gemm.wgsl", "gemm", epi.act, &plan)?;
             let base = GemmParams {
                 m: n as u32,
                 n: outputs as u32,
@@ -543,7 +543,7 @@ impl NnKernels {
         self.check_slice("linear weight", w, outputs * inputs)?;
         self.check_slice("linear input gradient", dx, n * inputs)?;
         self.scoped(what, || {
-            let kernel = self.tile_kernel("nn_gemm.wgsl", "gemm", None, &plan)?;
+            let kernel = self.tile_kernel("nn/nn_gemm.wgsl", "gemm", None, &plan)?;
             let base = GemmParams {
                 m: n as u32,
                 n: inputs as u32,
@@ -600,7 +600,7 @@ impl NnKernels {
             self.check_slice("linear bias gradient", db, outputs)?;
         }
         self.scoped(what, || {
-            let kernel = self.tile_kernel("nn_gemm.wgsl", "gemm", None, &plan)?;
+            let kernel = self.tile_kernel("nn/nn_gemm.wgsl", "gemm", None, &plan)?;
             let base = GemmParams {
                 m: outputs as u32,
                 n: inputs as u32,
@@ -650,7 +650,7 @@ impl NnKernels {
         self.check_slice("conv2d output", y, out_len)?;
         let (flags, bias, z) = self.epilogue(what, epi, g.out_c, out_len, EPI_BIAS_ROW, y)?;
         self.scoped(what, || {
-            let kernel = self.tile_kernel("nn_conv2d.wgsl", "conv2d", epi.act, &plan)?;
+            let kernel = self.tile_kernel("nn/nn_conv2d.wgsl", "conv2d", epi.act, &plan)?;
             let base = ConvParams {
                 a_off: w.offset as u32,
                 b_off: x.offset as u32,
@@ -720,7 +720,7 @@ impl NnKernels {
         let plan = Plan { m: g.in_c, n: g.batch * g.in_h * g.in_w, k: g.out_c * taps, k_chunk: 0, slices: 1, tile: TileShape::ALL[0] };
         self.scoped(what, || {
             let kernel =
-                self.kernel_with("nn_conv2d.wgsl", "conv2d_input_grad", None, GEMM_BINDINGS, &[("IG_CB", cb as u32)])?;
+                self.kernel_with("nn/nn_conv2d.wgsl", "conv2d_input_grad", None, GEMM_BINDINGS, &[("IG_CB", cb as u32)])?;
             let params = ConvParams {
                 a_off: w.offset as u32,
                 b_off: dy.offset as u32,
@@ -758,7 +758,7 @@ impl NnKernels {
             self.check_slice("conv2d bias gradient", db, g.out_c)?;
         }
         self.scoped(what, || {
-            let kernel = self.tile_kernel("nn_conv2d.wgsl", "conv2d", None, &plan)?;
+            let kernel = self.tile_kernel("nn/nn_conv2d.wgsl", "conv2d", None, &plan)?;
             let base = ConvParams {
                 a_off: dy.offset as u32,
                 b_off: x.offset as u32,
@@ -1004,7 +1004,7 @@ impl NnKernels {
         accumulate: bool,
     ) -> Result<Step> {
         self.ctx.check_loop_budget(what, (rows * inner).div_ceil(EW_WG) as u64 + 8)?;
-        let k = self.kernel("nn_elementwise.wgsl", "bias_grad", None, EW_BINDINGS)?;
+        let k = self.kernel("nn/nn_elementwise.wgsl", "bias_grad", None, EW_BINDINGS)?;
         let p = EwParams {
             a_off: dy.offset as u32,
             c_off: db.offset as u32,
@@ -1034,7 +1034,7 @@ impl NnKernels {
         }
         let groups = self.ew_groups(what, len.div_ceil(EW_WG))?;
         self.scoped(what, || {
-            let k = self.kernel("nn_elementwise.wgsl", entry, act, EW_BINDINGS)?;
+            let k = self.kernel("nn/nn_elementwise.wgsl", entry, act, EW_BINDINGS)?;
             let step = self.step(k, &p, &buffers, groups);
             Ok(self.op(format!("{what} {len}"), vec![step], flops, None))
         })

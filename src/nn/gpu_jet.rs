@@ -1,8 +1,8 @@
 //! The jets of [`super::jet`] on the GPU: a network's Taylor jet of order 1 or 2 over a batch,
-//! the head's jet with the loss's seeds (`head_jet` in `shaders/nn_head.wgsl`), and the reverse pass to
+//! the head's jet with the loss's seeds (`head_jet` in `shaders/nn/nn_head.wgsl`), and the reverse pass to
 //! the parameter gradient, as prepared layer ops on the stacked rows [y; y'; y''].
 //! Linear layers run the ordinary kernels (the bias only on the primal block, its gradient
-//! from that block alone); activations the jet kernels of `shaders/nn_elementwise.wgsl`.
+//! from that block alone); activations the jet kernels of `shaders/nn/nn_elementwise.wgsl`.
 //! CPU twin: [`super::jet`].
 
 use super::gpu::{Epilogue, NnKernels, NnOp, Slice};

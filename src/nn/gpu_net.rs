@@ -1,6 +1,6 @@
 //! A network on the GPU for a batch of points: energies, input gradients and (for training)
 //! parameter gradients reduced over the batch, as a list of prepared layer ops
-//! ([`super::gpu::NnKernels`]) plus the head (`shaders/nn_head.wgsl`). A Linear or Conv2d
+//! ([`super::gpu::NnKernels`]) plus the head (`shaders/nn/nn_head.wgsl`). A Linear or Conv2d
 //! layer followed by an activation runs as one op (bias and activation in the GEMM's
 //! epilogue, the pre-activation kept for the backward pass). CPU twin: [`super::cpu`].
 
@@ -67,8 +67,8 @@ pub(super) struct HeadKernel {
 impl HeadKernel {
     pub(super) fn new(ctx: &Arc<GpuContext>, entry: &str, params: &HeadParams, buffers: [&wgpu::Buffer; 3]) -> Result<Self> {
         ctx.scoped(&format!("preparing the network head ({entry})"), || -> Result<_> {
-            let wgsl = crate::gpu::shader::assemble("nn_head.wgsl", &[])?;
-            let kernel = ctx.kernel("nn_head.wgsl", &wgsl, entry, HEAD_BINDINGS)?;
+            let wgsl = crate::gpu::shader::assemble("nn/nn_head.wgsl", &[])?;
+            let kernel = ctx.kernel("nn/nn_head.wgsl", &wgsl, entry, HEAD_BINDINGS)?;
             let mut slots = ParamSlots::new(ctx, 1);
             slots.push(params);
             slots.flush(ctx);
@@ -335,7 +335,7 @@ impl GpuNetwork {
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
-    vec![mirror!(HeadParams, "nn_head.wgsl", "HeadParams", [n, k, kind, class_index, f_off, e_off, d_off, order, s1a, s1b, s2])]
+    vec![mirror!(HeadParams, "nn/nn_head.wgsl", "HeadParams", [n, k, kind, class_index, f_off, e_off, d_off, order, s1a, s1b, s2])]
 }
 
 /// Energies [n] and input gradients [n, d] of the points `xs` ([n, d]) through the layer

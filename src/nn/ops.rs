@@ -1,5 +1,5 @@
 //! The CPU executor's layer operations on a batch (f32, row-major, images NCHW), and the CPU
-//! twins of the WGSL kernels in `shaders/nn_gemm.wgsl` and `shaders/nn_conv2d.wgsl`. Dense
+//! twins of the WGSL kernels in `shaders/nn/nn_gemm.wgsl` and `shaders/nn/nn_conv2d.wgsl`. Dense
 //! layers are one sgemm (matrixmultiply); convolutions are im2col over a block of images + one
 //! sgemm, so the GEMM sees N = images x output pixels rather than one image's pixels.
 //! Single-threaded: callers parallelise over blocks of points. The f64 definitions these are

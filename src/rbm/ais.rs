@@ -1,5 +1,5 @@
 //! Annealed importance sampling of log Z (Neal 2001; Salakhutdinov & Murray 2008): the kernel
-//! `shaders/rbm_ais.wgsl`, its launchers [`ais_gpu`] / [`reverse_ais_gpu`] and CPU twins
+//! `shaders/rbm/rbm_ais.wgsl`, its launchers [`ais_gpu`] / [`reverse_ais_gpu`] and CPU twins
 //! [`ais_cpu`] / [`reverse_ais_cpu`], which make the same Philox draws (see the shader's header
 //! for the counters).
 //!
@@ -425,7 +425,7 @@ struct AisParams {
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
-    vec![mirror!(AisParams, "rbm_ais.wgsl", "Params", [rows, n_vis, n_hid, step, seed, beta, beta_prev, chain_offset, gaussian])]
+    vec![mirror!(AisParams, "rbm/rbm_ais.wgsl", "Params", [rows, n_vis, n_hid, step, seed, beta, beta_prev, chain_offset, gaussian])]
 }
 
 /// Temperatures recorded per submit (three dispatches each).
@@ -455,10 +455,10 @@ fn anneal_gpu(ctx: &GpuContext, rbm: &Rbm, base: &[f32], config: &AisConfig, sta
         Binding::StorageReadWrite,
         Binding::StorageReadWrite,
     ];
-    let k_init = kernel(ctx, "rbm_ais.wgsl", "ais_init", &bindings)?;
-    let k_hidden = kernel(ctx, "rbm_ais.wgsl", "ais_hidden", &bindings)?;
-    let k_weights = kernel(ctx, "rbm_ais.wgsl", "ais_weights", &bindings)?;
-    let k_visible = kernel(ctx, "rbm_ais.wgsl", "ais_visible", &bindings)?;
+    let k_init = kernel(ctx, "rbm/rbm_ais.wgsl", "ais_init", &bindings)?;
+    let k_hidden = kernel(ctx, "rbm/rbm_ais.wgsl", "ais_hidden", &bindings)?;
+    let k_weights = kernel(ctx, "rbm/rbm_ais.wgsl", "ais_weights", &bindings)?;
+    let k_visible = kernel(ctx, "rbm/rbm_ais.wgsl", "ais_visible", &bindings)?;
     let size = std::mem::size_of::<AisParams>() as u64;
     let base_p = AisParams {
         rows: runs as u32,

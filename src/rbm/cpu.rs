@@ -1,4 +1,4 @@
-//! CPU twins of the RBM kernels (`shaders/rbm.wgsl`, `rbm_update.wgsl`, `rbm_eval.wgsl`): the
+//! CPU twins of the RBM kernels (`shaders/rbm/rbm.wgsl`, `rbm_update.wgsl`, `rbm_eval.wgsl`): the
 //! same formulas with the same Philox draws, equal to the kernels up to f32 summation order (a
 //! unit whose probability lies within rounding of its uniform can flip). The layer products
 //! exploit what the kernels cannot: binary states are mostly zeros, so each row adds only the

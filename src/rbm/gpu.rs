@@ -1,4 +1,4 @@
-//! GPU launchers for `shaders/rbm.wgsl` (Gibbs half-steps), `rbm_update.wgsl` (CD/PCD update)
+//! GPU launchers for `shaders/rbm/rbm.wgsl` (Gibbs half-steps), `rbm_update.wgsl` (CD/PCD update)
 //! and `rbm_eval.wgsl` (reconstruction error, free energy).
 //!
 //! Training keeps parameters, momentum, persistent chains and statistics on the device. A call
@@ -49,7 +49,7 @@ struct GibbsKernels {
 
 impl GibbsKernels {
     fn new(ctx: &GpuContext) -> Result<Self> {
-        Ok(Self { hidden: kernel(ctx, "rbm.wgsl", "hidden_step", GIBBS)?, visible: kernel(ctx, "rbm.wgsl", "visible_step", GIBBS)? })
+        Ok(Self { hidden: kernel(ctx, "rbm/rbm.wgsl", "hidden_step", GIBBS)?, visible: kernel(ctx, "rbm/rbm.wgsl", "visible_step", GIBBS)? })
     }
 }
 
@@ -149,8 +149,8 @@ impl GpuEval {
     pub fn new(ctx: Arc<GpuContext>) -> Result<Self> {
         Ok(Self {
             k: GibbsKernels::new(&ctx)?,
-            recon: kernel(&ctx, "rbm_eval.wgsl", "recon_error", EVAL)?,
-            free: kernel(&ctx, "rbm_eval.wgsl", "free_energy", EVAL)?,
+            recon: kernel(&ctx, "rbm/rbm_eval.wgsl", "recon_error", EVAL)?,
+            free: kernel(&ctx, "rbm/rbm_eval.wgsl", "free_energy", EVAL)?,
             ctx,
         })
     }
@@ -258,8 +258,8 @@ impl GpuTrainer {
         check_fits(&ctx, 1, rows, "reconstruction errors")?;
         check_fits(&ctx, nh + 2, nv.max(nh), "parameter rows")?;
         let k = GibbsKernels::new(&ctx)?;
-        let update = kernel(&ctx, "rbm_update.wgsl", "update", UPDATE)?;
-        let recon = kernel(&ctx, "rbm_eval.wgsl", "recon_error", EVAL)?;
+        let update = kernel(&ctx, "rbm/rbm_update.wgsl", "update", UPDATE)?;
+        let recon = kernel(&ctx, "rbm/rbm_eval.wgsl", "recon_error", EVAL)?;
         let slots = (RING_SLOTS as u32 * (config.half_steps_per_batch() + 3)) as u64;
         let size = std::mem::size_of::<KernelParams>() as u64;
         let b = |n: usize| (n * 4) as u64;

@@ -1,4 +1,4 @@
-//! Exact log Z by enumerating the hidden layer: the kernel `shaders/rbm_logz.wgsl`, its launcher
+//! Exact log Z by enumerating the hidden layer: the kernel `shaders/rbm/rbm_logz.wgsl`, its launcher
 //! [`log_z_gpu`], its CPU twin [`log_z_cpu`] (same partition, Gray-code order and f32
 //! arithmetic), and float64 references for tests. A binary model with a small visible layer and
 //! a large hidden one is enumerated over its visibles (the layers' roles swapped). Exact samples
@@ -38,7 +38,7 @@ struct LogzParams {
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
-    vec![mirror!(LogzParams, "rbm_logz.wgsl", "Params", [n_vis, n_hid, low_bits, threads, gaussian])]
+    vec![mirror!(LogzParams, "rbm/rbm_logz.wgsl", "Params", [n_vis, n_hid, low_bits, threads, gaussian])]
 }
 
 /// (low bits walked per invocation, invocations).
@@ -159,8 +159,8 @@ pub fn log_z_gpu(ctx: &GpuContext, rbm: &Rbm) -> Result<f64> {
     let (low, threads) = plan(nh);
     check_fits(ctx, threads as usize, nv, "log Z scratch rows")?;
     let bindings = [Binding::UniformDynamic, Binding::StorageRead, Binding::StorageReadWrite, Binding::StorageReadWrite];
-    let partial = kernel(ctx, "rbm_logz.wgsl", "logz_partial", &bindings)?;
-    let reduce = kernel(ctx, "rbm_logz.wgsl", "logz_reduce", &bindings)?;
+    let partial = kernel(ctx, "rbm/rbm_logz.wgsl", "logz_partial", &bindings)?;
+    let reduce = kernel(ctx, "rbm/rbm_logz.wgsl", "logz_reduce", &bindings)?;
     let p = LogzParams { n_vis: nv as u32, n_hid: nh as u32, low_bits: low, threads, gaussian: (rbm.visible == Visible::Gaussian) as u32, _pad: [0; 3] };
     let partials = ctx.scoped("exact log Z", || -> Result<wgpu::Buffer> {
         let theta = ctx.storage_buffer("rbm theta", bytemuck::cast_slice(&rbm.theta));

@@ -2,9 +2,9 @@
 //! visibles), with E(v, h) = -b.v - c.h - h.W.v (+ |v|^2 / 2 for Gaussian visibles) and free
 //! energy F(v) = -b.v - sum_j softplus(c_j + W_j.v) (+ |v|^2 / 2).
 //!
-//! Kernels: `shaders/rbm.wgsl` (Gibbs half-steps), `shaders/rbm_update.wgsl` (CD/PCD update),
-//! `shaders/rbm_eval.wgsl` (reconstruction error, free energy), `shaders/rbm_logz.wgsl` (exact
-//! log Z), `shaders/rbm_ais.wgsl` (AIS). Launchers in [`gpu`], [`logz`], [`ais`]; CPU twins in
+//! Kernels: `shaders/rbm/rbm.wgsl` (Gibbs half-steps), `shaders/rbm/rbm_update.wgsl` (CD/PCD update),
+//! `shaders/rbm/rbm_eval.wgsl` (reconstruction error, free energy), `shaders/rbm/rbm_logz.wgsl` (exact
+//! log Z), `shaders/rbm/rbm_ais.wgsl` (AIS). Launchers in [`gpu`], [`logz`], [`ais`]; CPU twins in
 //! [`cpu`], [`logz`], [`ais`]. Training loop and schedules in [`train`], checkpoints in
 //! [`checkpoint`].
 
@@ -218,7 +218,7 @@ pub(crate) struct KernelParams {
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
-    vec![mirror!(KernelParams, "rbm.wgsl", "Params", [
+    vec![mirror!(KernelParams, "rbm/rbm.wgsl", "Params", [
         rows, n_vis, n_hid, in_offset, seed, step, chain_offset, lr, momentum, weight_decay, neg_rows, out_offset, gaussian
     ])]
 }

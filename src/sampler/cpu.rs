@@ -1,4 +1,4 @@
-//! The CPU executor: twin of `shaders/langevin.wgsl`, `hmc.wgsl`, `rwmh.wgsl` and
+//! The CPU executor: twin of `shaders/sampler/langevin.wgsl`, `hmc.wgsl`, `rwmh.wgsl` and
 //! `tempering.wgsl`. The same steps in the same order with the same Philox draws, parallel over
 //! chains with rayon.
 //!
@@ -796,7 +796,7 @@ impl CpuSampler {
 /// `n` leapfrog steps of size `eps` for H = E(q) + 0.5 sum_i p_i^2 inv_mass_i, where `grad`
 /// returns E(q) and writes dE/dq; `g` holds dE/dq at the start and is kept current. Returns the
 /// energy at the end, or None once q, E or dE/dq stops being finite. The order of operations
-/// is the kernel's (shaders/hmc.wgsl); generic so tests can run it in f64.
+/// is the kernel's (shaders/sampler/hmc.wgsl); generic so tests can run it in f64.
 pub fn leapfrog<T: Real>(
     grad: impl Fn(&[T], &mut [T]) -> T,
     q: &mut [T],

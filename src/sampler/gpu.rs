@@ -1,4 +1,4 @@
-//! GPU launcher for the MCMC kernels (`shaders/langevin.wgsl`, `hmc.wgsl`, `rwmh.wgsl`) and the
+//! GPU launcher for the MCMC kernels (`shaders/sampler/langevin.wgsl`, `hmc.wgsl`, `rwmh.wgsl`) and the
 //! parallel-tempering swaps (`tempering.wgsl`). CPU twin: [`super::cpu::CpuSampler`].
 //!
 //! Chains are split into groups that fit one dispatch and one storage binding (a whole number
@@ -61,7 +61,7 @@ struct StepParams {
     _pad: u32,
 }
 
-/// Mirrors `SwapParams` in shaders/tempering.wgsl.
+/// Mirrors `SwapParams` in shaders/sampler/tempering.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct SwapParams {
@@ -79,11 +79,11 @@ struct SwapParams {
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
     vec![
-        mirror!(StepParams, "langevin.wgsl", "StepParams", [
+        mirror!(StepParams, "sampler/langevin.wgsl", "StepParams", [
             n_chains, chain_offset, step_base, n_steps, seed, noise_scale, grad_clamp, box_lo, box_hi, use_box, leapfrog, leapfrog_jitter,
             step_jitter, trace_every, trace_slots, trace_start
         ]),
-        mirror!(SwapParams, "tempering.wgsl", "SwapParams", [n_base, replicas, round, parity, seed, base_offset, dim]),
+        mirror!(SwapParams, "sampler/tempering.wgsl", "SwapParams", [n_base, replicas, round, parity, seed, base_offset, dim]),
     ]
 }
 
@@ -196,10 +196,10 @@ pub fn fused_kernel_size(energy: &Energy) -> (u64, u64) {
 
 fn kernel_source(kind: SamplerKind) -> (&'static str, &'static str) {
     match kind {
-        SamplerKind::Ula => ("langevin.wgsl", "ula"),
-        SamplerKind::Mala => ("langevin.wgsl", "mala"),
-        SamplerKind::Hmc => ("hmc.wgsl", "hmc"),
-        SamplerKind::Rwmh => ("rwmh.wgsl", "rwmh"),
+        SamplerKind::Ula => ("sampler/langevin.wgsl", "ula"),
+        SamplerKind::Mala => ("sampler/langevin.wgsl", "mala"),
+        SamplerKind::Hmc => ("sampler/hmc.wgsl", "hmc"),
+        SamplerKind::Rwmh => ("sampler/rwmh.wgsl", "rwmh"),
     }
 }
 
@@ -256,7 +256,7 @@ impl GpuSampler {
             Some(net) => {
                 let entry = if config.kind == SamplerKind::Mala { "mala_tiled" } else { "ula_tiled" };
                 let wgsl = crate::gpu::shader::assemble(
-                    "langevin_tiled.wgsl",
+                    "sampler/langevin_tiled.wgsl",
                     &[("energy", &energy_module), ("mlp_net", &net.source)],
                 )?;
                 // The tiled kernels bind a per-chain scratch buffer after the others.
@@ -285,8 +285,8 @@ impl GpuSampler {
         }
         let swap_kernel = match &config.tempering {
             Some(_) => {
-                let wgsl = crate::gpu::shader::assemble("tempering.wgsl", &[])?;
-                Some(ctx.kernel("tempering.wgsl", &wgsl, "swap", SWAP_BINDINGS)?)
+                let wgsl = crate::gpu::shader::assemble("sampler/tempering.wgsl", &[])?;
+                Some(ctx.kernel("sampler/tempering.wgsl", &wgsl, "swap", SWAP_BINDINGS)?)
             }
             None => None,
         };

@@ -1,6 +1,6 @@
 //! ULA and MALA on the GPU for energies whose network runs through the batched layer kernels
 //! (`Energy::Net`: convolutions, several outputs, widths no invocation can hold): the
-//! launcher of shaders/langevin_layered.wgsl around a [`GpuNetwork`] pass per chunk of
+//! launcher of shaders/sampler/langevin_layered.wgsl around a [`GpuNetwork`] pass per chunk of
 //! chains. Which path runs is decided by the energy: MLP-shaped networks and analytic
 //! energies take the fused kernels of [`super::gpu::GpuSampler`]; other networks this one.
 //! CPU twin: [`super::cpu::CpuSampler`] (the same proposals, accept tests and Philox counters).
@@ -40,7 +40,7 @@ pub(crate) struct LayeredParams {
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
-    vec![mirror!(LayeredParams, "langevin_layered.wgsl", "LayeredParams", [
+    vec![mirror!(LayeredParams, "sampler/langevin_layered.wgsl", "LayeredParams", [
         n_chains, dim, chain_offset, step, seed, noise_scale, grad_clamp, box_lo, box_hi, use_box, kind, row_stride
     ])]
 }
@@ -126,8 +126,8 @@ impl LayeredSampler {
             )));
         }
         let chunk = chains.min(max_batch(&ctx, net)).min(4096);
-        let source = crate::gpu::shader::assemble("langevin_layered.wgsl", &[])?;
-        let kernel = |entry: &str| ctx.kernel("langevin_layered.wgsl", &source, entry, BINDINGS);
+        let source = crate::gpu::shader::assemble("sampler/langevin_layered.wgsl", &[])?;
+        let kernel = |entry: &str| ctx.kernel("sampler/langevin_layered.wgsl", &source, entry, BINDINGS);
         let kernels = Kernels {
             load_start: kernel("load_start")?,
             start: kernel("start")?,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// Runs the `rng_kat` kernel on (counter, key) pairs: (raw outputs, normals).
 pub fn gpu_philox(ctx: &GpuContext, inputs: &[([u32; 4], [u32; 2])]) -> Result<(Vec<u32>, Vec<f32>)> {
     let packed: Vec<u32> = inputs.iter().flat_map(|(c, k)| [c[0], c[1], c[2], c[3], k[0], k[1], 0, 0]).collect();
-    let wgsl = crate::gpu::shader::assemble("rng_kat.wgsl", &[])?;
+    let wgsl = crate::gpu::shader::assemble("common/rng_kat.wgsl", &[])?;
     let kernel = ctx.kernel("rng_kat", &wgsl, "main", &[Binding::StorageRead, Binding::StorageReadWrite, Binding::StorageReadWrite])?;
     let bytes = inputs.len() as u64 * 16;
     let input = ctx.storage_buffer("kat input", bytemuck::cast_slice(&packed));

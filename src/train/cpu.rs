@@ -1,5 +1,5 @@
 //! The CPU executor of a training step (module docs of [`crate::train`]); the twin of
-//! `shaders/train.wgsl` with the generated `train_net` module (MLPs) and of `shaders/train_layered.wgsl`
+//! `shaders/train/train.wgsl` with the generated `train_net` module (MLPs) and of `shaders/train/train_layered.wgsl`
 //! around the layer kernels (other networks). Langevin negatives and the tape run
 //! as GEMMs over blocks of points, blocks in parallel (rayon).
 
@@ -316,7 +316,7 @@ impl StepShare {
 }
 
 /// Clips `grad` to the configured global norm and applies the optimizer; the last parameter
-/// (log Z) gets no weight decay. The twin of `optimizer_step` in shaders/train.wgsl.
+/// (log Z) gets no weight decay. The twin of `optimizer_step` in shaders/train/train.wgsl.
 pub fn optimizer_step(
     cfg: &TrainConfig,
     s: StepScalars,

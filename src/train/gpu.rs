@@ -1,5 +1,5 @@
 //! The GPU executor of training steps, [`GpuTrainer`]: for MLP-shaped networks (the 2-D toys'
-//! models) [`MlpTrainer`], `shaders/train.wgsl` plus the generated `train_net` module (sizes,
+//! models) [`MlpTrainer`], `shaders/train/train.wgsl` plus the generated `train_net` module (sizes,
 //! buffer offsets, the forward/backward tape and the parameter-gradient reduction, the network
 //! inlined into one invocation per point); for every other network (convolutions, several
 //! outputs) [`super::layered::LayeredTrainer`] around the batched layer kernels. Parameters,
@@ -28,7 +28,7 @@ const BINDINGS: &[Binding] = &[
     Binding::StorageReadWrite,
 ];
 
-/// `TrainParams` of shaders/train.wgsl.
+/// `TrainParams` of shaders/train/train.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct TrainParams {
@@ -51,7 +51,7 @@ struct TrainParams {
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
-    vec![mirror!(TrainParams, "train.wgsl", "TrainParams", [
+    vec![mirror!(TrainParams, "train/train.wgsl", "TrainParams", [
         seed, step, data_rows, capacity, position, k_first, k_count, loss, metrics_row, optimizer, n_chains, settings.reset_prob,
         settings.step_size, settings.noise_std, settings.alpha, settings.margin, settings.lr, settings.bias1, settings.bias2,
         settings.beta1, settings.beta2, settings.eps, settings.weight_decay, settings.clip_norm, settings.grad_clamp
@@ -189,10 +189,10 @@ pub fn shader_source(mlp: &Mlp, batch: usize) -> Result<String> {
     let layout = Layout::new(mlp, batch);
     let energy = Energy::Mlp(Arc::new(mlp.clone())).wgsl_module();
     let net = train_net_module(mlp, batch, &layout);
-    crate::gpu::shader::assemble("train.wgsl", &[("energy", &energy), ("train_net", &net)])
+    crate::gpu::shader::assemble("train/train.wgsl", &[("energy", &energy), ("train_net", &net)])
 }
 
-/// The assembled tiled Langevin kernel (shaders/train_tiled.wgsl) for a network with a hidden
+/// The assembled tiled Langevin kernel (shaders/train/train_tiled.wgsl) for a network with a hidden
 /// layer and a batch size.
 pub fn tiled_shader_source(mlp: &Mlp, batch: usize) -> Result<String> {
     let layout = Layout::new(mlp, batch);
@@ -200,7 +200,7 @@ pub fn tiled_shader_source(mlp: &Mlp, batch: usize) -> Result<String> {
     let net = train_net_module(mlp, batch, &layout);
     let tiled = mlp.wgsl_tiled_module();
     crate::gpu::shader::assemble(
-        "train_tiled.wgsl",
+        "train/train_tiled.wgsl",
         &[("energy", &energy), ("train_net", &net), ("mlp_net", &tiled.source)],
     )
 }
@@ -379,12 +379,12 @@ impl MlpTrainer {
             None => config.langevin.steps,
         };
         let wgsl = shader_source(mlp, b)?;
-        let k = |entry: &str| ctx.kernel("train.wgsl", &wgsl, entry, BINDINGS);
+        let k = |entry: &str| ctx.kernel("train/train.wgsl", &wgsl, entry, BINDINGS);
         let langevin = match &tiled {
             Some(_) => {
                 // The tiled kernel binds a per-chain scratch buffer after the others.
                 let bindings = [BINDINGS, &[Binding::StorageReadWrite]].concat();
-                ctx.kernel("train_tiled.wgsl", &tiled_shader_source(mlp, b)?, "negatives_langevin_tiled", &bindings)?
+                ctx.kernel("train/train_tiled.wgsl", &tiled_shader_source(mlp, b)?, "negatives_langevin_tiled", &bindings)?
             }
             None => k("negatives_langevin")?,
         };

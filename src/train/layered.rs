@@ -1,5 +1,5 @@
 //! The GPU executor of training steps for networks that run through the batched layer kernels
-//! (convolutions, several outputs, any width): `shaders/train_layered.wgsl` around two
+//! (convolutions, several outputs, any width): `shaders/train/train_layered.wgsl` around two
 //! [`GpuNetwork`] passes that share one set of [`NetBuffers`]: energies and dE/dx of the B
 //! negatives at every Langevin step, and the forward, head and parameter-gradient pass over
 //! the 2B points of the loss. Parameters, optimizer moments, replay buffer and metrics stay on
@@ -31,7 +31,7 @@ const BINDINGS: &[Binding] = &[
     Binding::StorageReadWrite,
 ];
 
-/// `TrainLayeredParams` of shaders/train_layered.wgsl.
+/// `TrainLayeredParams` of shaders/train/train_layered.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct TrainLayeredParams {
@@ -61,7 +61,7 @@ pub(crate) struct TrainLayeredParams {
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
-    vec![mirror!(TrainLayeredParams, "train_layered.wgsl", "TrainLayeredParams", [
+    vec![mirror!(TrainLayeredParams, "train/train_layered.wgsl", "TrainLayeredParams", [
         seed, step, data_rows, capacity, position, batch, dim, k, loss, metrics_row, optimizer, n_net, outputs, row_stride, blocks, levels,
         rademacher, sigma_max, sigma_min, settings.reset_prob, settings.step_size, settings.noise_std, settings.alpha, settings.margin,
         settings.lr, settings.bias1, settings.bias2, settings.beta1, settings.beta2, settings.eps, settings.weight_decay, settings.clip_norm,
@@ -196,8 +196,8 @@ impl LayeredTrainer {
         let row = total.min(max_x).div_ceil(WG) * WG;
         let langevin_grid = (row, total.div_ceil(row));
 
-        let wgsl = crate::gpu::shader::assemble("train_layered.wgsl", &[])?;
-        let k = |entry: &str| ctx.kernel("train_layered.wgsl", &wgsl, entry, BINDINGS);
+        let wgsl = crate::gpu::shader::assemble("train/train_layered.wgsl", &[])?;
+        let k = |entry: &str| ctx.kernel("train/train_layered.wgsl", &wgsl, entry, BINDINGS);
         let kernels = Kernels {
             start: k("negatives_start")?,
             noise: k("negatives_noise")?,

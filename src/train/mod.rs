@@ -687,8 +687,8 @@ impl StepScalars {
 }
 
 /// The loss, Langevin and optimizer settings of one step, the tail both GPU trainers' uniform
-/// structs share (`TrainParams` in shaders/train.wgsl, `TrainLayeredParams` in
-/// shaders/train_layered.wgsl, field for field).
+/// structs share (`TrainParams` in shaders/train/train.wgsl, `TrainLayeredParams` in
+/// shaders/train/train_layered.wgsl, field for field).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct StepSettings {

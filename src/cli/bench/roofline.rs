@@ -151,7 +151,7 @@ pub fn act_flops(a: Activation) -> (f64, f64, f64) {
 }
 
 /// FLOPs of one energy and gradient of an analytic energy at one point
-/// (shaders/energy_analytic.wgsl, per term of a sum); None for the kinds the model leaves out.
+/// (shaders/energy/energy_analytic.wgsl, per term of a sum); None for the kinds the model leaves out.
 pub fn analytic_flops(energy: &Energy) -> Option<f64> {
     let d = energy.dim() as f64;
     Some(match energy {
@@ -175,7 +175,7 @@ pub fn analytic_flops(energy: &Energy) -> Option<f64> {
 
 /// FLOPs of one energy and input gradient of an MLP with widths `dims` (input, hidden..., 1) at
 /// one point, as the fused function (`Mlp::wgsl_function`, `into_g`: adding `weight x dE/dx`
-/// into the gradient) and the tiled kernels (shaders/mlp_tiled.wgsl, writing dE/dx) compute it:
+/// into the gradient) and the tiled kernels (shaders/nn/mlp_tiled.wgsl, writing dE/dx) compute it:
 /// every layer's dot products (the bias starts each sum), each hidden unit's activation and
 /// slope, the output weight times the last slope, then back through the hidden layers
 /// (2 in x out + the slope product) to the input (2 d x w1).
@@ -195,7 +195,7 @@ pub fn mlp_flops(dims: &[usize], act: Activation, into_g: bool) -> f64 {
 }
 
 /// The per-step arithmetic of a sampler other than the energy evaluations and random numbers,
-/// for the fused kernels (shaders/langevin.wgsl, hmc.wgsl), per chain-step, and the energy
+/// for the fused kernels (shaders/sampler/langevin.wgsl, hmc.wgsl), per chain-step, and the energy
 /// evaluations per step: ULA x - h g + s xi and the tempering beta g; MALA the preconditioned
 /// proposal (7 per dimension), beta g, and the two proposal densities (16 per dimension) and
 /// the accept test; HMC L leapfrogs (drift and kick, 5 per dimension, and beta g each), the
@@ -265,7 +265,7 @@ pub fn sampler_step(energy: &Energy, run: &SamplerRun) -> Option<Cost> {
     }
 }
 
-/// The fused per-chain kernels (shaders/langevin.wgsl, hmc.wgsl): x, E and g stay in registers
+/// The fused per-chain kernels (shaders/sampler/langevin.wgsl, hmc.wgsl): x, E and g stay in registers
 /// for `steps_per_dispatch` steps; the state, energy and stats go through memory once per
 /// dispatch, the energy's parameters (and dim_scale) once per dispatch while they fit in L2
 /// (else each workgroup of 64 chains reads them at every evaluation), a traced step writes the
@@ -292,7 +292,7 @@ fn tiled_scratch(dims: &[usize]) -> usize {
     4 * dims[0] + 2 * hidden.iter().sum::<usize>() + 2 * hidden.iter().copied().max().unwrap_or(1)
 }
 
-/// Scratch floats one evaluation of shaders/mlp_tiled.wgsl reads and writes per chain: each
+/// Scratch floats one evaluation of shaders/nn/mlp_tiled.wgsl reads and writes per chain: each
 /// layer's inputs staged once per block of 64 outputs, activations and slopes written, the
 /// output delta, each backward layer's deltas staged once per block of 64 inputs, the slopes
 /// read, the deltas written.
@@ -312,7 +312,7 @@ fn tiled_eval_traffic(dims: &[usize]) -> f64 {
     floats as f64
 }
 
-/// The tiled MLP kernels (shaders/langevin_tiled.wgsl): a workgroup evaluates 16 chains
+/// The tiled MLP kernels (shaders/sampler/langevin_tiled.wgsl): a workgroup evaluates 16 chains
 /// together, their states, proposals, activations and deltas in the per-chain scratch buffer.
 /// Weights: once per dispatch while they fit in L2, else once per tile per evaluation. Scratch:
 /// written back once per dispatch while every chain's scratch and the weights fit in L2, else
@@ -407,7 +407,7 @@ pub fn net_pass(net: &Network, n: usize, dx: bool, param_grads: bool) -> Cost {
     cost
 }
 
-/// ULA or MALA through the layer kernels (shaders/langevin_layered.wgsl around a network pass,
+/// ULA or MALA through the layer kernels (shaders/sampler/langevin_layered.wgsl around a network pass,
 /// src/sampler/layered.rs), per chain-step: `propose` (one invocation and one `normal4` per
 /// coordinate: reads x and g, writes y), the network's energy and input gradient at y in chunks
 /// of up to 4096 chains (the weights read once per op and chunk), `accept` (reads y and its
@@ -448,7 +448,7 @@ pub fn conv_input_grad(g: &crate::nn::ops::ConvGeom) -> Cost {
     Cost::new(b * 2.0 * macs, F * (b * (g.in_len() + g.out_len()) as f64 + (g.out_c * g.patch()) as f64))
 }
 
-/// Half a block-Gibbs step of an RBM over `rows` rows (shaders/rbm.wgsl `hidden_step`, or
+/// Half a block-Gibbs step of an RBM over `rows` rows (shaders/rbm/rbm.wgsl `hidden_step`, or
 /// `visible_step` with `to` the visibles): per unit a dot product over the other layer, `extra`
 /// FLOPs (the bias, the sigmoid, and for hidden units the partial sums' combination), one
 /// `uniform4` (each invocation draws its own); reads the other layer, writes the probabilities
@@ -470,7 +470,7 @@ pub fn rbm_gibbs(n_vis: usize, n_hid: usize, chains: usize) -> Cost {
 
 /// One CD-k batch of `batch` rows (src/rbm/gpu.rs `encode_batch`): the data's hidden step, k
 /// visible and hidden steps, the reconstruction error (3 FLOPs per visible), and `update`
-/// (shaders/rbm_update.wgsl: per weight the positive and negative products summed over the rows
+/// (shaders/rbm/rbm_update.wgsl: per weight the positive and negative products summed over the rows
 /// (4 per row), the gradient with decay, momentum and the step (9); reads the four statistics
 /// blocks once, reads and writes theta and the velocity). Host uploads of the data not counted.
 pub fn rbm_cd_batch(n_vis: usize, n_hid: usize, batch: usize, k: u32) -> Cost {

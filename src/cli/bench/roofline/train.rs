@@ -20,8 +20,8 @@ pub struct TrainRun<'a> {
 }
 
 /// One training step, as the GPU runs it: score matching through the layer kernels' jets,
-/// MLP-shaped networks with the fused MLP trainer (shaders/train.wgsl), other networks with the
-/// layer-kernel trainer (shaders/train_layered.wgsl around network passes).
+/// MLP-shaped networks with the fused MLP trainer (shaders/train/train.wgsl), other networks with the
+/// layer-kernel trainer (shaders/train/train_layered.wgsl around network passes).
 pub fn train_step(run: &TrainRun) -> Cost {
     if run.loss.is_score_matching() {
         return score_step(run);

@@ -1,11 +1,11 @@
-// ULA and MALA on an MLP energy with the tiled strategy (shaders/mlp_tiled.wgsl): a workgroup
+// ULA and MALA on an MLP energy with the tiled strategy (shaders/nn/mlp_tiled.wgsl): a workgroup
 // owns T chains and evaluates their networks cooperatively; states, gradients and proposals
 // live in the per-chain scratch buffer. The arithmetic of each step is that of
-// shaders/langevin.wgsl (same Philox counters, same accept rule, same frozen-chain policy), so
+// shaders/sampler/langevin.wgsl (same Philox counters, same accept rule, same frozen-chain policy), so
 // both strategies, and the CPU twin (src/sampler/cpu.rs), give the same chains up to rounding.
 #import common/chain.wgsl
 #import mlp_net
-#import mlp_tiled.wgsl
+#import nn/mlp_tiled.wgsl
 
 @group(0) @binding(8) var<storage, read_write> scratch: array<f32>;   // [chains, SCR]
 

@@ -20,7 +20,7 @@ struct TrainParams {
     loss: u32,              // 0 cd, 1 softplus, 2 hinge, 3 nce
     metrics_row: u32,
     optimizer: u32,         // 0 adam, 1 sgd
-    n_chains: u32,          // = BATCH (the name shaders/mlp_tiled.wgsl reads)
+    n_chains: u32,          // = BATCH (the name shaders/nn/mlp_tiled.wgsl reads)
     reset_prob: f32,
     step_size: f32,
     noise_std: f32,

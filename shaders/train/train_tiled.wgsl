@@ -1,10 +1,10 @@
-// The training negatives with the tiled MLP strategy (shaders/mlp_tiled.wgsl): a workgroup owns
+// The training negatives with the tiled MLP strategy (shaders/nn/mlp_tiled.wgsl): a workgroup owns
 // T replay slots and evaluates their networks cooperatively, so every weight read serves T
 // chains. The arithmetic and random numbers are those of `negatives_langevin` in
-// shaders/train.wgsl (CPU twin: src/train/cpu.rs); positions, gradients live in `scratch`.
-#import train.wgsl
+// shaders/train/train.wgsl (CPU twin: src/train/cpu.rs); positions, gradients live in `scratch`.
+#import train/train.wgsl
 #import mlp_net
-#import mlp_tiled.wgsl
+#import nn/mlp_tiled.wgsl
 
 @group(0) @binding(6) var<storage, read_write> scratch: array<f32>;   // [BATCH, SCR]
 

@@ -5,7 +5,7 @@
 // the backward deltas live in a per-chain scratch buffer. Sums run in input order, as in the
 // CPU twin (`Mlp::add_energy_grad`). The generated `mlp_net` module supplies T, KC, WG, SCR, the
 // activation `net_act`/`net_dact` and `tile_energy_grad`, which calls these layer functions.
-// Host side: src/sampler/gpu.rs; kernels: shaders/langevin_tiled.wgsl.
+// Host side: src/sampler/gpu.rs; kernels: shaders/sampler/langevin_tiled.wgsl.
 
 var<workgroup> tile: array<f32, TILE_ELEMS>;
 // Raw network output of each chain of the tile (before the sign convention).
