@@ -50,7 +50,7 @@ macro_rules! internal_modules {
         pub(crate) mod $name;
     )*};
 }
-internal_modules!(data, energy, error, eval, gpu, io, nn, plan, restore, rbm, rng, sampler, selftest, simd, train);
+internal_modules!(data, energy, error, eval, gpu, io, nn, num, plan, restore, rbm, rng, sampler, selftest, simd, train);
 
 pub use error::{Error, Result};
 

@@ -4,7 +4,7 @@
 mod common;
 
 use ebm_gpu::energy::spec::{parse_energy, resolve_energy};
-use ebm_gpu::energy::{BoxPenalty, Energy, gpu::energy_grad_batch};
+use ebm_gpu::energy::{BoxConstraint, BoxPenalty, Energy, GaussianDiag, gpu::energy_grad_batch};
 use ebm_gpu::rng;
 
 const SPECS: &[&str] = &[
@@ -329,17 +329,21 @@ fn spec_file_errors_name_the_file() {
 
 #[test]
 fn hand_built_energies_with_nan_are_rejected() {
-    let e = Energy::GaussianDiag { mean: vec![0.0, f32::NAN], inv_var: vec![1.0, 1.0] };
+    let e = Energy::from(GaussianDiag { mean: vec![0.0, f32::NAN], inv_var: vec![1.0, 1.0] });
     assert!(e.validate().unwrap_err().to_string().contains("mean[1]"));
-    let b =
-        Energy::BoxConstraint { lo: vec![0.0, 1.0], hi: vec![1.0, 0.5], penalty: BoxPenalty::Quadratic, weight: 1.0 };
+    let b = Energy::from(BoxConstraint {
+        lo: vec![0.0, 1.0],
+        hi: vec![1.0, 0.5],
+        penalty: BoxPenalty::Quadratic,
+        weight: 1.0,
+    });
     assert!(b.validate().unwrap_err().to_string().contains("lo[1]"));
-    let b = Energy::BoxConstraint {
+    let b = Energy::from(BoxConstraint {
         lo: vec![0.0],
         hi: vec![1.0],
         penalty: BoxPenalty::Softplus { sharpness: f32::INFINITY },
         weight: 1.0,
-    };
+    });
     assert!(b.validate().unwrap_err().to_string().contains("sharpness"));
     assert!(parse_energy(r#"{"type": "banana", "a": 1, "b": 2}"#, "t").is_ok());
 }

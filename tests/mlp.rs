@@ -4,10 +4,10 @@
 
 mod common;
 
-use ebm_gpu::energy::Energy;
 use ebm_gpu::energy::gpu::energy_grad_batch;
 use ebm_gpu::energy::mlp::{Activation, Mlp};
 use ebm_gpu::energy::spec::resolve_energy;
+use ebm_gpu::energy::{Energy, GaussianDiag};
 use ebm_gpu::rng;
 use ebm_gpu::sampler::{
     ChainSampler, MlpStrategy, SamplerConfig, SamplerKind,
@@ -350,7 +350,7 @@ fn cpu_batched_energies_match_per_point() {
     for (k, (dims, act)) in cases.into_iter().enumerate() {
         let d = dims[0];
         let net = mlp(&dims, act, k % 2 == 1, 13 + k as u64);
-        let gauss = Energy::GaussianDiag { mean: vec![0.5; d], inv_var: vec![0.25; d] };
+        let gauss = Energy::from(GaussianDiag { mean: vec![0.5; d], inv_var: vec![0.25; d] });
         let sum = Energy::Sum { terms: vec![(0.7, net.clone()), (1.0, gauss), (-0.2, net.clone())] };
         for energy in [net, sum] {
             let n = 300;
@@ -384,7 +384,7 @@ fn cpu_batched_energies_match_per_point() {
 #[test]
 fn cpu_batched_mala_matches_per_point_path() {
     let net = mlp(&[8, 64, 64, 1], Activation::Silu, false, 21);
-    let gauss = Energy::GaussianDiag { mean: vec![0.0; 8], inv_var: vec![0.25; 8] };
+    let gauss = Energy::from(GaussianDiag { mean: vec![0.0; 8], inv_var: vec![0.25; 8] });
     let energy = Energy::Sum { terms: vec![(0.5, net), (1.0, gauss)] };
     let init = rng::initial_states(3, 0, 300, 8, 1.0); // blocks that do not divide the chains
     let config = SamplerConfig::new(SamplerKind::Mala, 0.01, 9);

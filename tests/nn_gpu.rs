@@ -4,7 +4,7 @@
 
 mod common;
 
-use ebm_gpu::energy::Energy;
+use ebm_gpu::energy::{Energy, GaussianDiag};
 use ebm_gpu::nn::cpu::Tape;
 use ebm_gpu::nn::gpu::{NnKernels, Slice};
 use ebm_gpu::nn::gpu_net::{GpuNetwork, NetBuffers};
@@ -179,7 +179,10 @@ fn energy_evaluation_of_a_network_matches_cpu() {
     assert_eq!(f_cpu.len(), n * 4);
     assert!(rel_err(&f_gpu, &f_cpu) < 1e-4, "logits");
     let sum = Energy::Sum {
-        terms: vec![(1.0, energy.clone()), (1.0, Energy::GaussianDiag { mean: vec![0.0; 64], inv_var: vec![1.0; 64] })],
+        terms: vec![
+            (1.0, energy.clone()),
+            (1.0, Energy::from(GaussianDiag { mean: vec![0.0; 64], inv_var: vec![1.0; 64] })),
+        ],
     };
     assert!(ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &sum, &xs).is_err());
 }

@@ -5,7 +5,7 @@
 //! stipple the picture. GPU: [`ImageDensity::wgsl_function`]; CPU twin:
 //! [`ImageDensity::energy_grad`], the same formulas.
 
-use super::Real;
+use crate::num::Real;
 use crate::gpu::launch::bind_group;
 use crate::gpu::{Binding, GpuContext, Kernel};
 use crate::{Error, Result};

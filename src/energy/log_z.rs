@@ -3,7 +3,7 @@
 //! Other energies have no closed form here: 2-D ones by quadrature
 //! ([`crate::train::eval::grid_log_z`]), the rest not at all.
 
-use super::Energy;
+use super::{Analytic, Energy, GaussianDiag, GaussianPrecision};
 
 /// Lower-triangular Cholesky factor (row-major) of a symmetric matrix in f64, or `None` when
 /// the matrix is not positive definite.
@@ -33,12 +33,12 @@ pub fn cholesky(p: &[f64], d: usize) -> Option<Vec<f64>> {
 pub fn closed_form(energy: &Energy) -> Option<(f64, &'static str)> {
     let half_log_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
     match energy {
-        Energy::GaussianDiag { inv_var, .. } => {
+        Energy::Analytic(Analytic::GaussianDiag(GaussianDiag { inv_var, .. })) => {
             // Z = prod_i sqrt(2π / inv_var_i).
             let log_z = inv_var.iter().map(|&p| half_log_2pi - 0.5 * (p as f64).ln()).sum();
             Some((log_z, "closed form: gaussian, log Z = d/2 log 2π - 1/2 sum log(1/std²)"))
         }
-        Energy::GaussianPrecision { mean, precision } => {
+        Energy::Analytic(Analytic::GaussianPrecision(GaussianPrecision { mean, precision })) => {
             let d = mean.len();
             let p: Vec<f64> = precision.iter().map(|&v| v as f64).collect();
             // Parsing checked positive definiteness of the f32 matrix; a hand-built one may not be.
@@ -46,7 +46,7 @@ pub fn closed_form(energy: &Energy) -> Option<(f64, &'static str)> {
             let log_det: f64 = (0..d).map(|i| 2.0 * l[i * d + i].ln()).sum();
             Some((d as f64 * half_log_2pi - 0.5 * log_det, "closed form: gaussian, log Z = d/2 log 2π - 1/2 log det P"))
         }
-        Energy::GaussianMixture { .. } => Some((0.0, "closed form: gaussian_mixture is normalised, Z = 1")),
+        Energy::Analytic(Analytic::GaussianMixture(_)) => Some((0.0, "closed form: gaussian_mixture is normalised, Z = 1")),
         _ => None,
     }
 }
@@ -58,7 +58,7 @@ mod tests {
     /// A precision with off-diagonal terms: log det from the factor equals the 2x2 determinant.
     #[test]
     fn precision_log_z_matches_the_determinant() {
-        let e = Energy::GaussianPrecision { mean: vec![0.5, -1.0], precision: vec![2.0, 1.2, 1.2, 1.0] };
+        let e = GaussianPrecision { mean: vec![0.5, -1.0], precision: vec![2.0, 1.2, 1.2, 1.0] }.into();
         let (log_z, _) = closed_form(&e).unwrap();
         // The f32 entries the energy holds (1.2 is not exact in f32).
         let off = 1.2f32 as f64;

@@ -5,7 +5,7 @@
 //! inlined into the sampler kernels, so an MLP sampler step stays one dispatch. CPU twin:
 //! [`Mlp::add_energy_grad`], with the same order of operations.
 
-use super::Real;
+use crate::num::Real;
 use crate::nn::{Head, LayerKind, LayerView, NetView, Shape};
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -69,7 +69,7 @@ impl Activation {
     /// (act(z), act'(z)), the formulas of `shaders/common/activations.wgsl`.
     pub fn eval<T: Real>(&self, z: T) -> (T, T) {
         let (zero, one) = (T::zero(), T::from_f32(1.0));
-        let sigmoid = super::sigmoid::<T>;
+        let sigmoid = crate::num::sigmoid::<T>;
         match *self {
             Activation::Relu => if z > zero { (z, one) } else { (zero, zero) },
             Activation::LeakyRelu(a) => if z > zero { (z, one) } else { (T::from_f32(a) * z, T::from_f32(a)) },
@@ -81,7 +81,7 @@ impl Activation {
                 let t = z.tanh();
                 (t, one - t * t)
             }
-            Activation::Softplus => (super::softplus(z), sigmoid(z)),
+            Activation::Softplus => (crate::num::softplus(z), sigmoid(z)),
             Activation::Elu(a) => {
                 if z > zero {
                     (z, one)
@@ -108,7 +108,7 @@ impl Activation {
             }
             Activation::Silu => {
                 // s' = s(1 - s) = q; act = z s, act' = s(1 + z(1 - s)), act'' = q(2 + z(1 - 2s)).
-                let s = super::sigmoid(z);
+                let s = crate::num::sigmoid(z);
                 let (q, u) = (s * (one - s), one - two * s);
                 [z * s, s * (one + z * (one - s)), q * (two + z * u), q * (u * (T::from_f32(3.0) + z * u) - two * z * q)]
             }
@@ -118,9 +118,9 @@ impl Activation {
                 [t, d, -two * t * d, d * (T::from_f32(6.0) * t * t - two)]
             }
             Activation::Softplus => {
-                let s = super::sigmoid(z);
+                let s = crate::num::sigmoid(z);
                 let q = s * (one - s);
-                [super::softplus(z), s, q, q * (one - two * s)]
+                [crate::num::softplus(z), s, q, q * (one - two * s)]
             }
         }
     }
@@ -542,7 +542,7 @@ impl Mlp {
 
 impl Activation {
     /// [`Activation::eval`] over a slice: z becomes act(z) and s act'(z). SiLU, the usual
-    /// choice and otherwise most of the non-GEMM time, uses [`super::lanes::exp`], which vectorises.
+    /// choice and otherwise most of the non-GEMM time, uses [`crate::num::lanes::exp`], which vectorises.
     pub(crate) fn eval_batch(&self, z: &mut [f32], s: &mut [f32]) {
         if *self != Activation::Silu {
             return z.iter_mut().zip(s.iter_mut()).for_each(|(z, s)| (*z, *s) = self.eval(*z));
@@ -553,7 +553,7 @@ impl Activation {
 
 crate::simd::vectorized!( fn silu(z: &mut [f32], s: &mut [f32]) {
     for (z, s) in z.iter_mut().zip(s.iter_mut()) {
-        let sig = 1.0 / (1.0 + super::lanes::exp(-*z));
+        let sig = 1.0 / (1.0 + crate::num::lanes::exp(-*z));
         *s = sig * (1.0 + *z * (1.0 - sig));
         *z *= sig;
     }

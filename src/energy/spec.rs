@@ -2,7 +2,10 @@
 //! [`Energy`]. Errors name the field and, for malformed JSON, the line and column.
 
 use super::mlp::{Activation, Mlp};
-use super::{BoxPenalty, Energy, GroupAction, GroupMode, MixtureComponent};
+use super::{
+    Banana, BoxConstraint, BoxPenalty, DoubleWell, Energy, GaussianDiag, GaussianMixture, GaussianPrecision, GroupAction, GroupMode, Linear,
+    MixtureComponent, NormBall, Simplex,
+};
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::path::Path;
@@ -316,7 +319,7 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
                     }
                     positive(&field("std"), std)?;
                     let inv_var = derived_f32(&field("std"), std, "1/std^2 =", |s| 1.0 / (s * s))?;
-                    Energy::GaussianDiag { mean: to_f32(&field("mean"), mean)?, inv_var }
+                    GaussianDiag { mean: to_f32(&field("mean"), mean)?, inv_var }.into()
                 }
                 (None, Some(rows)) => {
                     let p = square_matrix(&field("precision"), rows, d)?;
@@ -325,7 +328,7 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
                     // Positive definite as the kernels see it, after rounding to f32.
                     let rounded: Vec<f64> = precision.iter().map(|&v| v as f64).collect();
                     check_positive_definite(&field("precision (rounded to f32)"), &rounded, d)?;
-                    Energy::GaussianPrecision { mean: to_f32(&field("mean"), mean)?, precision }
+                    GaussianPrecision { mean: to_f32(&field("mean"), mean)?, precision }.into()
                 }
                 _ => return Err(Error::invalid(field("gaussian"), "give exactly one of `std` and `precision`")),
             }
@@ -364,13 +367,13 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             if d == 0 {
                 return Err(Error::invalid(field("means[0]"), "must have at least one entry"));
             }
-            Energy::GaussianMixture { dim: d, components }
+            GaussianMixture { dim: d, components }.into()
         }
         Spec::DoubleWell { dim, barrier } => {
             if *dim == 0 {
                 return Err(Error::invalid(field("dim"), "must be at least 1"));
             }
-            Energy::DoubleWell { dim: *dim, barrier: positive_f32(&field("barrier"), *barrier)? }
+            DoubleWell { dim: *dim, barrier: positive_f32(&field("barrier"), *barrier)? }.into()
         }
         Spec::Banana { dim, a, b } => {
             if *dim < 2 {
@@ -380,7 +383,7 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
                 return Err(Error::invalid(field("b"), format!("must be non-negative, got {b}")));
             }
             let ab = to_f32(&field("a, b"), &[*a, *b])?;
-            Energy::Banana { dim: *dim, a: ab[0], b: ab[1] }
+            Banana { dim: *dim, a: ab[0], b: ab[1] }.into()
         }
         Spec::Net { weights, spec } => {
             let arch = spec.as_deref().map(crate::nn::Architecture::parse).transpose()?;
@@ -431,7 +434,7 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
                 ("softplus", None) => return Err(Error::invalid(field("sharpness"), "is required with \"penalty\": \"softplus\"")),
                 (other, _) => return Err(Error::invalid(field("penalty"), format!("unknown penalty {other:?}; expected \"quadratic\" or \"softplus\""))),
             };
-            Energy::BoxConstraint { lo, hi, penalty, weight: positive_f32(&field("weight"), *weight)? }
+            BoxConstraint { lo, hi, penalty, weight: positive_f32(&field("weight"), *weight)? }.into()
         }
         Spec::LinearInequality { a, b, weight } | Spec::LinearEquality { a, b, weight } => {
             let d = constraint_dim(at, None, &[("a", a.len())])?;
@@ -440,12 +443,13 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             if a32.iter().all(|&v| v == 0.0) {
                 return Err(Error::invalid(field("a"), format!("all {d} entries are 0: the constraint does not depend on x")));
             }
-            Energy::Linear {
+            Linear {
                 a: a32,
                 b: to_f32(&field("b"), &[*b])?[0],
                 equality: matches!(spec, Spec::LinearEquality { .. }),
                 weight: positive_f32(&field("weight"), *weight)?,
             }
+            .into()
         }
         Spec::NormBall { radius, center, dim, weight } => {
             let sizes: Vec<(&str, usize)> = center.iter().map(|c| ("center", c.len())).collect();
@@ -454,7 +458,7 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             if !(radius32 * radius32).is_finite() {
                 return Err(Error::invalid(field("radius"), format!("{} squared is outside the range of f32", show(*radius))));
             }
-            Energy::NormBall {
+            NormBall {
                 center: match center {
                     Some(c) => to_f32(&field("center"), c)?,
                     None => broadcast(at, 0.0, d)?,
@@ -462,12 +466,13 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
                 radius: radius32,
                 weight: positive_f32(&field("weight"), *weight)?,
             }
+            .into()
         }
         Spec::Simplex { dim, weight } => {
             if *dim == 0 {
                 return Err(Error::invalid(field("dim"), "must be at least 1"));
             }
-            Energy::Simplex { dim: *dim, weight: positive_f32(&field("weight"), *weight)? }
+            Simplex { dim: *dim, weight: positive_f32(&field("weight"), *weight)? }.into()
         }
         Spec::Group { energy, group, image, mode } => {
             let inner = build_term(energy, &field("energy"))?;

@@ -17,7 +17,12 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("common/nn_act.wgsl", include_str!("../../shaders/common/nn_act.wgsl")),
     ("common/train_step.wgsl", include_str!("../../shaders/common/train_step.wgsl")),
     ("common/langevin.wgsl", include_str!("../../shaders/common/langevin.wgsl")),
-    ("energy/energy_analytic.wgsl", include_str!("../../shaders/energy/energy_analytic.wgsl")),
+    ("energy/gaussian.wgsl", include_str!("../../shaders/energy/gaussian.wgsl")),
+    ("energy/mixture.wgsl", include_str!("../../shaders/energy/mixture.wgsl")),
+    ("energy/double_well.wgsl", include_str!("../../shaders/energy/double_well.wgsl")),
+    ("energy/banana.wgsl", include_str!("../../shaders/energy/banana.wgsl")),
+    ("energy/constraints.wgsl", include_str!("../../shaders/energy/constraints.wgsl")),
+    ("energy/group.wgsl", include_str!("../../shaders/energy/group.wgsl")),
     ("energy/energy_eval.wgsl", include_str!("../../shaders/energy/energy_eval.wgsl")),
     ("sampler/langevin.wgsl", include_str!("../../shaders/sampler/langevin.wgsl")),
     ("sampler/hmc.wgsl", include_str!("../../shaders/sampler/hmc.wgsl")),
@@ -114,8 +119,8 @@ fn expand(name: &str, virtual_modules: &[(&str, &str)], seen: &mut Vec<String>, 
 pub const BREAKABLE: &[(&str, &str, &str, &str)] = &[
     // Every uniform (and so every normal) of the kernels' Philox streams, scaled by 0.99.
     ("rng", "common/rng.wgsl", "* (1.0 / 16777216.0)", "* (0.99 / 16777216.0)"),
-    // The analytic energies' values (not their gradients).
-    ("energy_analytic", "energy/energy_analytic.wgsl", "return weight * e;", "return weight * e * 1.001;"),
+    // The Gaussian energies' values (not their gradients).
+    ("energy_analytic", "energy/gaussian.wgsl", "return weight * e;", "return weight * e * 1.001;"),
     // SiLU in the layer kernels and the jets.
     ("activations", "common/activations.wgsl", "return z * sigmoid(z);", "return z * sigmoid(z) * 1.001;"),
 ];

@@ -16,7 +16,7 @@
 //! jets ([`Head::jet`]). Rows of a stacked tensor: [order + 1 blocks][n points][values].
 
 use super::{Head, LayerKind, LayerView, NetView, Shape, ops};
-use crate::energy::Real;
+use crate::num::Real;
 
 /// A jet forward pass kept for the reverse pass.
 #[derive(Default)]

@@ -3,7 +3,7 @@
 //! per-point energy (f64 for finite-difference checks). Convolutions loop over kernel offsets.
 
 use super::{Head, LayerKind, LayerView, NetView, Network, Shape};
-use crate::energy::Real;
+use crate::num::Real;
 
 impl LayerView<'_> {
     /// The layer's output for one input point.

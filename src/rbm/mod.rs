@@ -191,7 +191,7 @@ pub fn softplus(x: f32) -> f32 {
 /// 1 / (1 + e^-a), with the branch-free exp of the CPU energies so loops over it vectorise.
 #[inline(always)]
 pub fn sigmoid(a: f32) -> f32 {
-    1.0 / (1.0 + crate::energy::lanes::exp(-a))
+    1.0 / (1.0 + crate::num::lanes::exp(-a))
 }
 
 /// Mirrors the `Params` struct of the RBM kernels (rbm.wgsl, rbm_update.wgsl, rbm_eval.wgsl).

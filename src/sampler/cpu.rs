@@ -14,8 +14,9 @@
 use super::config::{SamplerConfig, SamplerKind, check_initial, segments};
 use super::{ChainSampler, ChainStats, langevin};
 use crate::Result;
-use crate::energy::lanes::{LANES, Lanes};
-use crate::energy::{Energy, Real};
+use crate::num::lanes::{LANES, Lanes};
+use crate::energy::Energy;
+use crate::num::Real;
 use crate::rng::{self, Stream};
 use rayon::prelude::*;
 

@@ -8,8 +8,8 @@
 //! MALA: y  = x - h m g(x) + sqrt(2h) sqrt(m) xi, with log q(x|y) - log q(y|x) for
 //!       q(b|a) = N(b; a - h m g(a), 2h diag(m)) summed from [`mala_q_terms`].
 
-use crate::energy::Field;
-use crate::energy::lanes::Lanes;
+use crate::num::Field;
+use crate::num::lanes::Lanes;
 
 /// A coordinate of one chain (`f32`) or of a lane block of chains ([`Lanes`]).
 pub trait Coord: Field {

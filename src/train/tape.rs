@@ -2,7 +2,7 @@
 //! forward/backward ([`crate::nn::cpu`]) kept for a weighted backward pass, and the per-point
 //! definition (f32 or f64) that tests compare with finite differences.
 
-use crate::energy::Real;
+use crate::num::Real;
 use crate::nn::Network;
 
 /// The forward pass of n points, kept for weighted parameter gradients.

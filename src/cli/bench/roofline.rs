@@ -150,23 +150,11 @@ pub fn act_flops(a: Activation) -> (f64, f64, f64) {
     }
 }
 
-/// FLOPs of one energy and gradient of an analytic energy at one point
-/// (shaders/energy/energy_analytic.wgsl, per term of a sum); None for the kinds the model leaves out.
+/// FLOPs of one energy and gradient of an analytic energy at one point (each family's
+/// `AnalyticTerm::flops`, per term of a sum); None for the kinds the model leaves out.
 pub fn analytic_flops(energy: &Energy) -> Option<f64> {
-    let d = energy.dim() as f64;
     Some(match energy {
-        // r = x - m; e += 0.5 r r p; g += w r p.
-        Energy::GaussianDiag { .. } => 8.0 * d + 1.0,
-        // q = x x - 1; e += h q q; g += (4 w h) x q.
-        Energy::DoubleWell { .. } => 8.0 * d + 1.0,
-        // Per component: a -= 0.5 ((x - m) s)^2 (5 per dimension), the online log-sum-exp (exp,
-        // subtract, rescale the sum: 4), acc = acc c + w (x - m) s s (6 per dimension); then
-        // g += w acc / sum (3 per dimension) and -w (max + log sum) (4).
-        Energy::GaussianMixture { components, .. } => components.len() as f64 * (11.0 * d + 4.0) + 3.0 * d + 4.0,
-        // r, P r (2 d^2), e += 0.5 r (P r), g += w (P r).
-        Energy::GaussianPrecision { .. } => 2.0 * d * d + 6.0 * d + 1.0,
-        // Per i < d - 1: a - x, x' - x^2, e, both gradient terms.
-        Energy::Banana { .. } => 16.0 * (d - 1.0) + 1.0,
+        Energy::Analytic(t) => t.flops()?,
         Energy::Mlp(m) => mlp_flops(&m.dims(), m.activation, true),
         Energy::Sum { terms } => terms.iter().map(|(_, t)| analytic_flops(t)).sum::<Option<f64>>()?,
         _ => return None,
