@@ -5,9 +5,10 @@
 mod common;
 
 use ebm_gpu::energy::gpu::energy_grad_batch;
-use ebm_gpu::energy::mlp::{Activation, Mlp};
+use ebm_gpu::energy::mlp::Mlp;
 use ebm_gpu::energy::spec::resolve_energy;
 use ebm_gpu::energy::{Energy, GaussianDiag};
+use ebm_gpu::nn::Activation;
 use ebm_gpu::rng;
 use ebm_gpu::sampler::{
     ChainSampler, MlpStrategy, SamplerConfig, SamplerKind,

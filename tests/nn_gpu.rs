@@ -197,7 +197,7 @@ fn mlp_view_and_layer_kernels_give_the_same_energies() {
         [("5/17/silu/13/silu/1", 4u64), ("3/32/softplus/1/head:-f", 5), ("2/24/elu:0.5/24/elu:0.5/1", 6)]
     {
         let network = net(spec, seed);
-        let mlp = network.to_mlp().unwrap_or_else(|| panic!("{spec} is MLP-shaped"));
+        let mlp = ebm_gpu::energy::mlp::Mlp::from_network(&network).unwrap_or_else(|| panic!("{spec} is MLP-shaped"));
         let (as_net, as_mlp) = (Energy::Net(Arc::new(network.clone())), Energy::Mlp(Arc::new(mlp)));
         let d = network.input_dim();
         let xs = rng::initial_states(seed, 0, 40, d, 1.5);

@@ -315,7 +315,7 @@ fn oversized_fused_kernels_are_refused_or_tiled() {
     // An MLP whose activations exceed the limit runs on the tiled kernels instead.
     let dir = scratch("kernel");
     let weights = dir.join("w.safetensors");
-    ebm_gpu::energy::mlp::Mlp::random(&[4, 512, 512, 1], ebm_gpu::energy::mlp::Activation::Silu, false, 3)
+    ebm_gpu::energy::mlp::Mlp::random(&[4, 512, 512, 1], ebm_gpu::nn::Activation::Silu, false, 3)
         .unwrap()
         .save(&weights)
         .unwrap();

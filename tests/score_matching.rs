@@ -4,7 +4,7 @@
 
 mod common;
 
-use ebm_gpu::energy::mlp::Activation;
+use ebm_gpu::nn::Activation;
 use ebm_gpu::nn::{Architecture, Network};
 use ebm_gpu::train::score::{self, ScoreBatch};
 use ebm_gpu::train::{Loss, TrainConfig, Trainer, cpu::CpuTrainer};

@@ -2,9 +2,10 @@
 //! Needs no GPU.
 
 use ebm_gpu::energy::Energy;
-use ebm_gpu::energy::mlp::{Activation, Mlp};
+use ebm_gpu::energy::mlp::Mlp;
 use ebm_gpu::energy::spec::resolve_energy;
 use ebm_gpu::gpu::shader::{KERNELS, SOURCES, assemble, validate};
+use ebm_gpu::nn::Activation;
 use std::sync::Arc;
 
 #[test]

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::energy::Energy;
-use crate::energy::mlp::{Activation, Mlp};
+use crate::energy::mlp::Mlp;
 use crate::energy::spec::resolve_energy;
 use crate::eval::diagnostics::summarize_trace;
 use crate::gpu::GpuContext;
+use crate::nn::Activation;
 use crate::rng;
 use crate::sampler::cpu::CpuSampler;
 use crate::sampler::gpu::GpuSampler;

@@ -186,7 +186,8 @@ fn dispatch(matches: clap::ArgMatches) -> anyhow::Result<()> {
 }
 
 fn init_mlp(args: &InitMlpArgs) -> anyhow::Result<()> {
-    use crate::energy::mlp::{Activation, Mlp};
+    use crate::energy::mlp::Mlp;
+    use crate::nn::Activation;
     outputs::Paths::new().output("--out", &args.out, &["safetensors"])?;
     let params = Mlp::parameters_of(&args.dims);
     let dims: Vec<String> = args.dims.iter().map(|d| d.to_string()).collect();

@@ -414,7 +414,7 @@ impl Energy {
     /// [`Energy::Mlp`], whose per-chain fused kernels are the fast path for them; any other as
     /// [`Energy::Net`], run through the layer kernels.
     pub fn from_network(net: crate::nn::Network) -> Energy {
-        match net.to_mlp() {
+        match mlp::Mlp::from_network(&net) {
             Some(mlp) => Energy::Mlp(std::sync::Arc::new(mlp)),
             None => Energy::Net(std::sync::Arc::new(net)),
         }

@@ -1,7 +1,8 @@
 //! The JSON energy spec (schema in README.md) and named presets, turned into a validated
 //! [`Energy`]. Errors name the field and, for malformed JSON, the line and column.
 
-use super::mlp::{Activation, Mlp};
+use super::mlp::Mlp;
+use crate::nn::Activation;
 use super::{
     Banana, BoxConstraint, BoxPenalty, DoubleWell, Energy, GaussianDiag, GaussianMixture, GaussianPrecision, GroupAction, GroupMode, Linear,
     MixtureComponent, NormBall, Simplex,

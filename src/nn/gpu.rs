@@ -12,7 +12,7 @@
 //! Ops that overlap in memory are ordered by the barriers wgpu puts between dispatches.
 
 use super::ops::ConvGeom;
-use crate::energy::mlp::Activation;
+use crate::nn::Activation;
 use crate::gpu::launch::{ParamSlots, bind_group};
 use crate::gpu::shader::assemble;
 use crate::gpu::{Binding, GpuContext, Kernel};

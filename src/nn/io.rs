@@ -5,7 +5,6 @@
 //! (`--spec`) unless the file carries it. A common prefix (`cnn_layers.0.weight`) is accepted.
 
 use super::{Activation, Architecture, Head, LayerKind, Network, Shape};
-use crate::energy::mlp::{TRAINING_STATE_PREFIX, to_f32};
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::path::Path;
@@ -262,4 +261,20 @@ fn legacy_mlp(
         ));
     }
     Ok(Architecture { input: Shape::Flat(first.0[1]), layers, head: if negate { Head::NegF } else { Head::F } })
+}
+
+/// Tensors whose names start with this hold a training checkpoint's optimizer and replay state
+/// (`src/train/checkpoint.rs`); [`Mlp::load`] skips them, so a checkpoint loads as a network.
+pub const TRAINING_STATE_PREFIX: &str = "train.";
+
+/// f32, f16, bf16 or f64 tensor data as f32.
+pub(crate) fn to_f32(view: &safetensors::tensor::TensorView<'_>) -> std::result::Result<Vec<f32>, String> {
+    let data = view.data();
+    Ok(match view.dtype() {
+        safetensors::Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        safetensors::Dtype::F16 => data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        safetensors::Dtype::BF16 => data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        safetensors::Dtype::F64 => data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32).collect(),
+        other => return Err(format!("dtype {other:?} is not a float type (expected F32, F16, BF16 or F64)")),
+    })
 }

@@ -17,7 +17,8 @@ pub mod jet;
 pub mod ops;
 pub mod reference;
 
-pub use crate::energy::mlp::Activation;
+mod activation;
+pub use activation::Activation;
 use crate::{Error, Result};
 use std::fmt;
 
@@ -419,7 +420,7 @@ impl LayerKind {
 }
 
 /// A layer with borrowed parameters: what the CPU executor and the definitions read, so a
-/// [`Network`] and an MLP energy ([`crate::energy::mlp::Mlp::view`]) share one implementation
+/// [`Network`] and an MLP energy (`energy::mlp::Mlp::view`) share one implementation
 /// of every layer.
 #[derive(Clone, Copy, Debug)]
 pub struct LayerView<'a> {
@@ -662,36 +663,5 @@ impl Network {
     /// The text form of the architecture.
     pub fn spec(&self) -> String {
         self.architecture().to_string()
-    }
-
-    /// The same network as an `Mlp` when it is one: a flat input,
-    /// biased Linear layers with one activation between them, one output, head f or -f.
-    #[doc(hidden)]
-    pub fn to_mlp(&self) -> Option<crate::energy::mlp::Mlp> {
-        use crate::energy::mlp::{Dense, Mlp};
-        let negate = match self.head {
-            Head::F => false,
-            Head::NegF => true,
-            _ => return None,
-        };
-        let activation = match self.layers.get(1).map(|l| l.kind) {
-            Some(LayerKind::Act(a)) => Some(a),
-            None => None,
-            _ => return None,
-        };
-        let mut dense = Vec::new();
-        for (k, l) in self.layers.iter().enumerate() {
-            match (k % 2, l.kind) {
-                (0, LayerKind::Linear { outputs, bias: true }) => {
-                    dense.push(Dense { inputs: l.input.len(), outputs, weight: l.weight.clone(), bias: l.bias.clone() })
-                }
-                (1, LayerKind::Act(a)) if Some(a) == activation => {}
-                _ => return None,
-            }
-        }
-        if self.layers.len().is_multiple_of(2) || !matches!(self.input, Shape::Flat(_)) {
-            return None;
-        }
-        Some(Mlp { layers: dense, activation: activation.unwrap_or(Activation::Relu), negate })
     }
 }

@@ -4,7 +4,8 @@
 use super::{Measure, Size, max_abs_diff, rel_diff};
 use crate::energy::Energy;
 use crate::energy::gpu::energy_grad_batch;
-use crate::energy::mlp::{Activation, Mlp};
+use crate::energy::mlp::Mlp;
+use crate::nn::Activation;
 use crate::energy::spec::resolve_energy;
 use crate::gpu::{Binding, GpuContext};
 use crate::nn::cpu::Tape;

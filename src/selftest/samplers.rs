@@ -6,7 +6,8 @@
 
 use super::{Measure, Size, chains_apart};
 use crate::energy::Energy;
-use crate::energy::mlp::{Activation, Mlp};
+use crate::energy::mlp::Mlp;
+use crate::nn::Activation;
 use crate::energy::spec::resolve_energy;
 use crate::gpu::GpuContext;
 use crate::nn::{Architecture, Network};

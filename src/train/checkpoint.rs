@@ -7,7 +7,7 @@
 //! configuration in the metadata. Written atomically.
 
 use super::{TrainConfig, TrainState};
-use crate::energy::mlp::TRAINING_STATE_PREFIX;
+use crate::nn::io::TRAINING_STATE_PREFIX;
 use crate::nn::Network;
 use crate::{Error, Result};
 use std::path::Path;

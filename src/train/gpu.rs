@@ -234,7 +234,7 @@ impl GpuTrainer {
     /// [`GpuTrainer::new`] for data rows with class labels (JEM; its classifier networks run
     /// through the layer kernels).
     pub fn with_labels(ctx: Arc<GpuContext>, config: &TrainConfig, state: TrainState, data: &[f32], labels: &[u32]) -> Result<Self> {
-        match state.net.to_mlp() {
+        match Mlp::from_network(&state.net) {
             Some(_) => Self::new(ctx, config, state, data),
             None => Ok(GpuTrainer::Layered(LayeredTrainer::with_labels(ctx, config, state, data, labels)?)),
         }
@@ -250,7 +250,7 @@ impl GpuTrainer {
         strategy: MlpStrategy,
     ) -> Result<Self> {
         // Score matching runs through the layer kernels' jets, whatever the network.
-        let mlp = state.net.to_mlp().filter(|_| !config.loss.is_score_matching());
+        let mlp = Mlp::from_network(&state.net).filter(|_| !config.loss.is_score_matching());
         match mlp {
             Some(mlp) => Ok(GpuTrainer::Mlp(MlpTrainer::with_strategy(ctx, config, state, mlp, data, strategy)?)),
             None if strategy == MlpStrategy::Auto => Ok(GpuTrainer::Layered(LayeredTrainer::new(ctx, config, state, data)?)),

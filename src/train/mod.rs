@@ -28,7 +28,7 @@ pub mod score;
 pub mod submit;
 pub mod tape;
 
-use crate::energy::mlp::Activation;
+use crate::nn::Activation;
 use crate::nn::Network;
 use crate::rng::{self, Stream};
 use crate::{Error, Result};

@@ -21,7 +21,8 @@
 use std::ops::{Add, AddAssign, Mul};
 
 use crate::energy::Energy;
-use crate::energy::mlp::{Activation, Mlp, TILE_CHAINS, TILE_THREADS};
+use crate::energy::mlp::{Mlp, TILE_CHAINS, TILE_THREADS};
+use crate::nn::Activation;
 use crate::nn::{Head, LayerKind, Network};
 use crate::sampler::SamplerKind;
 
