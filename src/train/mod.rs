@@ -23,161 +23,20 @@ pub mod cpu;
 pub mod eval;
 pub mod gpu;
 pub mod layered;
+mod loss;
+mod model;
 pub mod run;
 pub mod score;
 pub mod submit;
 pub mod tape;
 
-use crate::nn::Activation;
+pub use loss::Loss;
+pub use model::ModelSpec;
+
 use crate::nn::Network;
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-
-/// The training objective; every variant is a mean over the B (positive, negative) pairs.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Loss {
-    /// E(x+) - E(x-) + alpha (E(x+)^2 + E(x-)^2) (Du & Mordatch 2019).
-    Cd,
-    /// softplus(E(x+) - E(x-)) + the same regulariser: the logistic variant.
-    Softplus,
-    /// max(0, margin + E(x+) - E(x-)) + the same regulariser.
-    Hinge { margin: f32 },
-    /// Noise-contrastive estimation (Gutmann & Hyvarinen 2010) against a Gaussian fitted to the
-    /// data, with log p(x) = -E(x) - log Z and log Z learned: softplus(-G(x+)) + softplus(G(x-)),
-    /// G = log p - log q. Negatives are noise samples; no replay buffer, no regulariser.
-    Nce,
-    /// JEM (Grathwohl et al. 2020): a classifier's logits f(x) define E(x) = -logsumexp f(x);
-    /// the loss is the cross-entropy of p(y | x) = softmax f(x) on the labelled positives plus
-    /// the CD loss on E (replay-buffer negatives). Needs labels and a `head:lse` network.
-    Jem,
-    /// Denoising score matching (Vincent 2011): data points x become x̃ = x + σε and the loss
-    /// is ½‖σ∇ₓE(x̃) − ε‖² (the σ²-weighted ‖∇ₓE(x̃) − (x̃ − x)/σ²‖²/2), σ drawn per point from
-    /// `levels` geometric levels between sigma_max and sigma_min. No negatives, no sampling.
-    Dsm { sigma_max: f32, sigma_min: f32, levels: u32 },
-    /// Sliced score matching (Song et al. 2019): −vᵀ∇²ₓE(x) v + ½(vᵀ∇ₓE(x))² on the data
-    /// points, one projection v per point, standard normal or (rademacher) random signs.
-    Ssm { rademacher: bool },
-}
-
-/// The `--loss` spelling: cd, softplus, hinge:M, nce, jem, dsm:S / dsm:MAX,MIN,L, ssm[:rademacher].
-impl std::fmt::Display for Loss {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Loss::Cd => write!(f, "cd"),
-            Loss::Softplus => write!(f, "softplus"),
-            Loss::Hinge { margin } => write!(f, "hinge:{margin}"),
-            Loss::Nce => write!(f, "nce"),
-            Loss::Jem => write!(f, "jem"),
-            Loss::Dsm { sigma_max, sigma_min, levels } if *levels == 1 && sigma_max == sigma_min => {
-                write!(f, "dsm:{sigma_max}")
-            }
-            Loss::Dsm { sigma_max, sigma_min, levels } => write!(f, "dsm:{sigma_max},{sigma_min},{levels}"),
-            Loss::Ssm { rademacher: false } => write!(f, "ssm"),
-            Loss::Ssm { rademacher: true } => write!(f, "ssm:rademacher"),
-        }
-    }
-}
-
-impl Loss {
-    /// "cd", "softplus", "hinge" (margin 1), "hinge:M", "nce", "jem", "dsm" (σ = 0.1), "dsm:S",
-    /// "dsm:MAX,MIN,L" (L geometric levels), "ssm", "ssm:gaussian" or "ssm:rademacher".
-    pub fn parse(s: &str) -> Result<Self> {
-        let bad = || {
-            Error::invalid(
-                "loss",
-                format!(
-                    "unknown loss {s:?}; expected cd, softplus, hinge[:margin], nce, jem, dsm[:sigma | :max,min,levels] \
-                     or ssm[:gaussian|rademacher]"
-                ),
-            )
-        };
-        let number = |v: &str| v.trim().parse::<f32>().ok().filter(|m| m.is_finite()).ok_or_else(bad);
-        let loss = match s.split_once(':') {
-            None => match s {
-                "cd" => Loss::Cd,
-                "softplus" => Loss::Softplus,
-                "hinge" => Loss::Hinge { margin: 1.0 },
-                "nce" => Loss::Nce,
-                "jem" => Loss::Jem,
-                "dsm" => Loss::Dsm { sigma_max: 0.1, sigma_min: 0.1, levels: 1 },
-                "ssm" => Loss::Ssm { rademacher: false },
-                _ => return Err(bad()),
-            },
-            Some(("hinge", m)) => Loss::Hinge { margin: number(m)? },
-            Some(("dsm", v)) => match v.split(',').collect::<Vec<_>>().as_slice() {
-                [sigma] => Loss::Dsm { sigma_max: number(sigma)?, sigma_min: number(sigma)?, levels: 1 },
-                [max, min, levels] => Loss::Dsm {
-                    sigma_max: number(max)?,
-                    sigma_min: number(min)?,
-                    levels: levels.trim().parse().map_err(|_| bad())?,
-                },
-                _ => return Err(bad()),
-            },
-            Some(("ssm", "gaussian")) => Loss::Ssm { rademacher: false },
-            Some(("ssm", "rademacher")) => Loss::Ssm { rademacher: true },
-            _ => return Err(bad()),
-        };
-        loss.check()?;
-        Ok(loss)
-    }
-
-    /// The loss's own values: noise levels positive, max >= min, 1..=1000 levels (one level
-    /// exactly when max = min).
-    pub fn check(&self) -> Result<()> {
-        if let Loss::Dsm { sigma_max, sigma_min, levels } = *self {
-            if !(sigma_min > 0.0 && sigma_max >= sigma_min && sigma_max.is_finite()) {
-                return Err(Error::invalid(
-                    "dsm noise levels",
-                    format!("need finite 0 < sigma_min <= sigma_max, got max {sigma_max}, min {sigma_min}"),
-                ));
-            }
-            if !(1..=1000).contains(&levels) || (levels == 1) != (sigma_max == sigma_min) {
-                return Err(Error::invalid(
-                    "dsm noise levels",
-                    format!("{levels} levels from {sigma_max} to {sigma_min}: need 1 level for one sigma, 2..=1000 for a range"),
-                ));
-            }
-        }
-        if let Loss::Hinge { margin } = *self
-            && !(margin >= 0.0)
-        {
-            return Err(Error::invalid("hinge margin", format!("must be >= 0 and finite, got {margin}")));
-        }
-        Ok(())
-    }
-
-    /// Whether negatives come from the replay buffer and Langevin dynamics.
-    pub fn uses_replay(&self) -> bool {
-        !matches!(self, Loss::Nce | Loss::Dsm { .. } | Loss::Ssm { .. })
-    }
-
-    /// Score matching: no negatives at all, the loss is a function of ∇ₓE.
-    pub fn is_score_matching(&self) -> bool {
-        matches!(self, Loss::Dsm { .. } | Loss::Ssm { .. })
-    }
-
-    /// DSM's noise level l of `levels` (geometric from sigma_max down to sigma_min).
-    pub fn dsm_sigma(sigma_max: f32, sigma_min: f32, levels: u32, l: u32) -> f32 {
-        if levels <= 1 {
-            return sigma_max;
-        }
-        sigma_max * (sigma_min / sigma_max).powf(l as f32 / (levels - 1) as f32)
-    }
-
-    pub(crate) fn code(&self) -> u32 {
-        match self {
-            Loss::Cd => 0,
-            Loss::Softplus => 1,
-            Loss::Hinge { .. } => 2,
-            Loss::Nce => 3,
-            Loss::Jem => 4,
-            Loss::Dsm { .. } => 5,
-            Loss::Ssm { .. } => 6,
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -405,101 +264,6 @@ pub fn check_data(data: &[f32], dim: usize) -> Result<usize> {
         return Err(Error::invalid("training data", format!("row {} has a non-finite value ({})", k / dim, data[k])));
     }
     Ok(data.len() / dim)
-}
-
-/// The network `--model` names: the network text form (README, Networks), e.g.
-/// "1x28x28/16k5s2p4/swish/flatten/64/swish/1" or "2/128/silu/128/silu/1", or the MLP
-/// shorthand "mlp:2,128,128,1:silu" (Linear layers with one activation between them, one
-/// output, E = f). Recorded in run.json as the text form.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ModelSpec {
-    pub arch: crate::nn::Architecture,
-}
-
-impl ModelSpec {
-    pub fn parse(s: &str) -> Result<Self> {
-        let bad = |why: String| {
-            Error::invalid(
-                "model",
-                format!(
-                    "{s:?}: {why}; expected the network text form (e.g. 2/128/silu/128/silu/1 or \
-                     1x28x28/16k5s2p4/swish/flatten/64/swish/1) or mlp:IN,HIDDEN,...,1[:activation]"
-                ),
-            )
-        };
-        let text = match s.strip_prefix("mlp:") {
-            None => s.to_string(),
-            Some(rest) => {
-                let (dims, act) = rest.split_once(':').unwrap_or((rest, "silu"));
-                let dims = dims
-                    .split(',')
-                    .map(|d| d.trim().parse::<usize>().ok().filter(|&d| d > 0))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| bad("layer sizes must be positive integers".into()))?;
-                if dims.len() < 2 || dims[dims.len() - 1] != 1 {
-                    return Err(bad("need an input size, optional hidden sizes and a final 1".into()));
-                }
-                let act = Activation::parse(act).map_err(|e| bad(e.to_string()))?.name();
-                let layers: Vec<String> = dims[1..].iter().map(|d| d.to_string()).collect();
-                format!("{}/{}", dims[0], layers.join(&format!("/{act}/")))
-            }
-        };
-        let arch = crate::nn::Architecture::parse(&text).map_err(|e| bad(e.to_string()))?;
-        Ok(Self { arch })
-    }
-
-    /// The network with PyTorch's default initialisation drawn from `seed`.
-    pub fn build(&self, seed: u64) -> Result<Network> {
-        Network::random(&self.arch, seed)
-    }
-
-    /// Parameters of the network (saturating), for the size plan, without building it.
-    pub fn param_count(&self) -> u64 {
-        let Ok(shapes) = self.arch.shapes() else { return 0 };
-        self.arch.layers.iter().zip(&shapes).fold(0u64, |n, (kind, input)| {
-            let count = kind.param_shapes(*input).map_or(0, |(w, b)| {
-                w.iter().product::<usize>() as u64 + b.map_or(0, |b| b.iter().product::<usize>() as u64)
-            });
-            n.saturating_add(count)
-        })
-    }
-
-    /// Values one point carries through the network (its input and every layer's output).
-    pub fn values_per_point(&self) -> u64 {
-        self.arch.shapes().map_or(0, |s| s.iter().map(|s| s.len() as u64).sum())
-    }
-}
-
-impl std::fmt::Display for ModelSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.arch)
-    }
-}
-
-/// run.json keeps the text form; runs of older versions kept `{"dims": [..], "activation": ..}`.
-impl Serialize for ModelSpec {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> Deserialize<'de> for ModelSpec {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Stored {
-            Text(String),
-            Mlp { dims: Vec<usize>, activation: String },
-        }
-        let text = match Stored::deserialize(d)? {
-            Stored::Text(t) => t,
-            Stored::Mlp { dims, activation } => {
-                let dims: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
-                format!("mlp:{}:{activation}", dims.join(","))
-            }
-        };
-        ModelSpec::parse(&text).map_err(serde::de::Error::custom)
-    }
 }
 
 /// Everything a run needs to continue: parameters, optimizer moments, replay buffer, step.
