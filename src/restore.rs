@@ -12,7 +12,7 @@
 
 use crate::energy::Energy;
 use crate::gpu::launch::{ParamSlots, WG, bind_group, dispatch};
-use crate::gpu::{Binding, GpuContext};
+use crate::gpu::GpuContext;
 use crate::nn::Network;
 use crate::nn::gpu::{NnKernels, Slice};
 use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};
@@ -162,9 +162,8 @@ fn restore_gpu(ctx: &Arc<GpuContext>, net: &Network, damaged: &[f32], pixels: &[
         Pixel::Noisy => 1,
         Pixel::Missing => 2,
     }).collect();
-    let bindings = [Binding::UniformDynamic, Binding::StorageReadWrite, Binding::StorageReadWrite, Binding::StorageRead, Binding::StorageRead];
     let wgsl = crate::gpu::shader::assemble("sampler/restore.wgsl", &[])?;
-    let kernel = ctx.kernel("sampler/restore.wgsl", &wgsl, "restore_step", &bindings)?;
+    let kernel = ctx.kernel("sampler/restore.wgsl", &wgsl, "restore_step")?;
     let nn = NnKernels::new(ctx.clone());
     let total = (n * d.div_ceil(4)) as u32;
     let row = total.min(ctx.limits().max_compute_workgroups_per_dimension * WG).div_ceil(WG) * WG;

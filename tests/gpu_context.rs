@@ -36,7 +36,7 @@ fn validation_errors_become_errors_not_panics() {
 fn a_broken_kernel_reports_the_shader() {
     let Some(ctx) = common::gpu() else { return };
     let err =
-        ctx.kernel("broken", "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }", "main", &[]).err().unwrap();
+        ctx.kernel("broken", "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }", "main").err().unwrap();
     assert!(matches!(err, Error::Shader { .. }), "{err}");
     assert!(err.to_string().contains("broken"), "{err}");
 }

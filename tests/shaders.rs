@@ -4,7 +4,8 @@
 use ebm_gpu::energy::Energy;
 use ebm_gpu::energy::mlp::Mlp;
 use ebm_gpu::energy::spec::resolve_energy;
-use ebm_gpu::gpu::shader::{KERNELS, SOURCES, assemble, validate};
+use ebm_gpu::gpu::Binding;
+use ebm_gpu::gpu::shader::{KERNELS, SOURCES, assemble, bindings_of, validate};
 use ebm_gpu::nn::Activation;
 use std::sync::Arc;
 
@@ -32,11 +33,36 @@ fn every_kernel_validates_with_every_energy_kind() {
         // The training kernels are assembled per network below.
         for kernel in KERNELS.iter().filter(|k| !k.starts_with("train")) {
             let wgsl = assemble(kernel, &[("energy", module), ("mlp_net", &tiled)]).unwrap();
-            if let Err(e) = validate(kernel, &wgsl) {
-                panic!("{kernel} with energy {spec}:\n{e}");
-            }
+            let module = validate(kernel, &wgsl).unwrap_or_else(|e| panic!("{kernel} with energy {spec}:\n{e}"));
+            // The launchers bind what the module declares: it must be a layout they can make.
+            bindings_of(kernel, &module).unwrap_or_else(|e| panic!("{kernel} with energy {spec}: {e}"));
         }
     }
+}
+
+/// The bind group layout is read from the module: uniforms (dynamic offsets), read-only and
+/// read-write storage in binding order; gaps and other groups are refused with the binding named.
+#[test]
+fn bind_group_layouts_come_from_the_module() {
+    let module =
+        |decls: &str| validate("t.wgsl", &format!("{decls}\n@compute @workgroup_size(1) fn main() {{}}")).unwrap();
+    let ok = module(
+        "struct P { n: u32 }\n@group(0) @binding(2) var<storage, read> a: array<f32>;\n\
+         @group(0) @binding(0) var<uniform> p: P;\n@group(0) @binding(1) var<storage, read_write> b: array<f32>;\n\
+         var<workgroup> tile: array<f32, 4>;",
+    );
+    assert_eq!(
+        bindings_of("t", &ok).unwrap(),
+        vec![Binding::UniformDynamic, Binding::StorageReadWrite, Binding::StorageRead]
+    );
+    let gap = module(
+        "@group(0) @binding(0) var<storage, read> a: array<f32>;\n@group(0) @binding(2) var<storage, read> b: array<f32>;",
+    );
+    let err = bindings_of("t", &gap).unwrap_err().to_string();
+    assert!(err.contains("binding 2 where binding 1 was expected"), "{err}");
+    let group1 = module("@group(1) @binding(0) var<storage, read> a: array<f32>;");
+    let err = bindings_of("t", &group1).unwrap_err().to_string();
+    assert!(err.contains("group 1"), "{err}");
 }
 
 #[test]

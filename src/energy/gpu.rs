@@ -2,7 +2,7 @@
 //! CPU twin: [`Energy::energy_grad`].
 
 use super::Energy;
-use crate::gpu::{Binding, GpuContext};
+use crate::gpu::GpuContext;
 use crate::gpu::launch::split;
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -30,8 +30,7 @@ pub fn energy_grad_batch(ctx: &Arc<GpuContext>, energy: &Energy, points: &[f32])
     let n = points.len() / dim;
     ctx.check_loop_budget("one energy and gradient", energy.loop_iterations() + 3 * dim as u64)?;
     let wgsl = crate::gpu::shader::assemble("energy/energy_eval.wgsl", &[("energy", &energy.wgsl_module())])?;
-    let bindings = [Binding::StorageRead, Binding::StorageRead, Binding::StorageReadWrite, Binding::StorageReadWrite];
-    let kernel = ctx.kernel(&format!("energy_eval[{}; d={dim}]", energy.kind()), &wgsl, "main", &bindings)?;
+    let kernel = ctx.kernel(&format!("energy_eval[{}; d={dim}]", energy.kind()), &wgsl, "main")?;
     let limits = ctx.limits();
     let max_points = ((limits.max_storage_buffer_binding_size / (dim as u64 * 4)) as usize)
         .min(limits.max_compute_workgroups_per_dimension as usize * WORKGROUP as usize);

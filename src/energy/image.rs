@@ -7,7 +7,7 @@
 
 use crate::num::Real;
 use crate::gpu::launch::bind_group;
-use crate::gpu::{Binding, GpuContext, Kernel};
+use crate::gpu::{GpuContext, Kernel};
 use crate::{Error, Result};
 use std::path::Path;
 use std::sync::Arc;
@@ -177,8 +177,7 @@ pub(crate) struct TextureUpload {
 impl TextureUpload {
     pub fn new(ctx: &GpuContext, (width, height): (usize, usize)) -> Result<Self> {
         let wgsl = crate::gpu::shader::assemble("energy/image_from_pixels.wgsl", &[])?;
-        let bindings = [Binding::StorageRead, Binding::StorageRead, Binding::StorageReadWrite];
-        let kernel = ctx.kernel("image_from_pixels", &wgsl, "main", &bindings)?;
+        let kernel = ctx.kernel("image_from_pixels", &wgsl, "main")?;
         // Rows of the widest format read (4 bytes a pixel), padded as copies want them.
         let row_bytes = (4 * width as u64).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as u64);
         let pixels = ctx.zeroed_storage_buffer("texture pixels", row_bytes * height as u64);

@@ -336,16 +336,18 @@ impl GpuContext {
     }
 
     /// A kernel from assembled WGSL, cached by (label, source, entry point). The source is
-    /// validated by naga first so shader errors come with naga's diagnostic.
+    /// validated by naga first so shader errors come with naga's diagnostic; the bind group
+    /// layout is the module's own ([`crate::gpu::shader::bindings_of`]).
     #[doc(hidden)]
-    pub fn kernel(&self, label: &str, wgsl: &str, entry: &str, bindings: &[Binding]) -> Result<Arc<Kernel>> {
+    pub fn kernel(&self, label: &str, wgsl: &str, entry: &str) -> Result<Arc<Kernel>> {
         let key = (format!("{label}:{entry}"), wgsl.to_string());
         if let Some(k) = self.kernels.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(k);
         }
         let (module, info) = crate::gpu::shader::validate_with_info(label, wgsl)?;
         let needs = crate::gpu::shader::entry_needs(&module, &info, entry);
-        check_limits(&self.limits(), &format!("{label}:{entry}"), bindings, needs)?;
+        let bindings = crate::gpu::shader::bindings_of(label, &module)?;
+        check_limits(&self.limits(), &format!("{label}:{entry}"), &bindings, needs)?;
         let kernel = self.scoped(&format!("creating pipeline {label}:{entry}"), || {
             let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
                 .iter()

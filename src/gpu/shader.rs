@@ -170,3 +170,29 @@ pub fn entry_needs(module: &naga::Module, info: &naga::valid::ModuleInfo, entry:
         .sum();
     Some(EntryNeeds { workgroup_size: ep.workgroup_size, workgroup_bytes })
 }
+
+/// The bind group layout a module declares: its `@group(0)` buffers in binding order, read from
+/// the module itself so no launcher writes the list by hand. Every uniform is bound with a
+/// dynamic offset (the launchers' parameter slots); storage is read-write where the module
+/// declares `read_write`. Bindings must be numbered 0, 1, ... without gaps, in group 0 only.
+pub fn bindings_of(label: &str, module: &naga::Module) -> Result<Vec<crate::gpu::Binding>> {
+    use crate::gpu::Binding;
+    let mut found: Vec<(u32, Binding)> = Vec::new();
+    for (_, var) in module.global_variables.iter() {
+        let Some(at) = &var.binding else { continue };
+        let what = format!("binding {} of group {}", at.binding, at.group);
+        let binding = match var.space {
+            _ if at.group != 0 => return Err(Error::invalid(label, format!("{what}: kernels bind group 0 only"))),
+            naga::AddressSpace::Uniform => Binding::UniformDynamic,
+            naga::AddressSpace::Storage { access } if access.contains(naga::StorageAccess::STORE) => Binding::StorageReadWrite,
+            naga::AddressSpace::Storage { .. } => Binding::StorageRead,
+            other => return Err(Error::invalid(label, format!("{what} is in address space {other:?}, which launchers do not bind"))),
+        };
+        found.push((at.binding, binding));
+    }
+    found.sort_by_key(|(at, _)| *at);
+    if let Some((i, (at, _))) = found.iter().enumerate().find(|(i, (at, _))| *at != *i as u32) {
+        return Err(Error::invalid(label, format!("binding {at} where binding {i} was expected: number bindings 0, 1, ... without gaps")));
+    }
+    Ok(found.into_iter().map(|(_, b)| b).collect())
+}

@@ -21,7 +21,7 @@ use super::ops::ConvGeom;
 use crate::nn::Activation;
 use crate::gpu::launch::{ParamSlots, bind_group};
 use crate::gpu::shader::assemble;
-use crate::gpu::{Binding, GpuContext, Kernel};
+use crate::gpu::{GpuContext, Kernel};
 use crate::{Error, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -256,17 +256,6 @@ pub struct NnKernels {
     ctx: Arc<GpuContext>,
 }
 
-const GEMM_BINDINGS: &[Binding] = &[
-    Binding::UniformDynamic,
-    Binding::StorageReadWrite,
-    Binding::StorageReadWrite,
-    Binding::StorageReadWrite,
-    Binding::StorageReadWrite,
-    Binding::StorageReadWrite,
-];
-const EW_BINDINGS: &[Binding] =
-    &[Binding::UniformDynamic, Binding::StorageReadWrite, Binding::StorageReadWrite, Binding::StorageReadWrite];
-
 fn u32_of(what: &str, v: usize) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::Limit(format!("{what}: {v} does not fit the kernels' 32-bit indices")))
 }
@@ -281,8 +270,8 @@ impl NnKernels {
     }
 
     /// The kernel `entry` of `file`, with `act` as its `nn_act` (identity when None).
-    fn kernel(&self, file: &str, entry: &str, act: Option<Activation>, bindings: &[Binding]) -> Result<Arc<Kernel>> {
-        self.kernel_with(file, entry, act, bindings, &[])
+    fn kernel(&self, file: &str, entry: &str, act: Option<Activation>) -> Result<Arc<Kernel>> {
+        self.kernel_with(file, entry, act, &[])
     }
 
     /// [`Self::kernel`] with module constants specialised: each `(NAME, value)` replaces the
@@ -292,7 +281,6 @@ impl NnKernels {
         file: &str,
         entry: &str,
         act: Option<Activation>,
-        bindings: &[Binding],
         consts: &[(&str, u32)],
     ) -> Result<Arc<Kernel>> {
         let module;
@@ -311,13 +299,13 @@ impl NnKernels {
             wgsl = specialise(&wgsl, name, *value)
                 .ok_or_else(|| Error::invalid(file, format!("no `const {name}: u32` line to specialise")))?;
         }
-        self.ctx.kernel(file, &wgsl, entry, bindings)
+        self.ctx.kernel(file, &wgsl, entry)
     }
 
     /// A kernel on the GEMM core, specialised to the plan's tile shape.
     fn tile_kernel(&self, file: &str, entry: &str, act: Option<Activation>, plan: &Plan) -> Result<Arc<Kernel>> {
         debug_assert_eq!(plan.tile.m * plan.tile.n, TILE_AREA);
-        self.kernel_with(file, entry, act, GEMM_BINDINGS, &[("TILE_M", plan.tile.m as u32), ("TILE_K", plan.tile.k as u32)])
+        self.kernel_with(file, entry, act, &[("TILE_M", plan.tile.m as u32), ("TILE_K", plan.tile.k as u32)])
     }
 
     /// Checks that `len` elements from the slice's offset lie in its buffer and that the buffer
@@ -423,7 +411,7 @@ impl NnKernels {
         accumulate: bool,
     ) -> Result<Step> {
         let len = plan.m * plan.n;
-        let k = self.kernel("nn/nn_elementwise.wgsl", "reduce_parts", None, EW_BINDINGS)?;
+        let k = self.kernel("nn/nn_elementwise.wgsl", "reduce_parts", None)?;
         let p = EwParams {
             len: len as u32,
             c_off: out.offset as u32,
@@ -545,7 +533,7 @@ impl NnKernels {
         accumulate: bool,
     ) -> Result<Step> {
         self.ctx.check_loop_budget(what, (rows * inner).div_ceil(EW_WG) as u64 + 8)?;
-        let k = self.kernel("nn/nn_elementwise.wgsl", "bias_grad", None, EW_BINDINGS)?;
+        let k = self.kernel("nn/nn_elementwise.wgsl", "bias_grad", None)?;
         let p = EwParams {
             a_off: dy.offset as u32,
             c_off: db.offset as u32,

@@ -7,7 +7,7 @@
 use super::gpu::{Epilogue, NnKernels, NnOp, Slice};
 use super::{Head, LayerKind, Network, Shape};
 use crate::gpu::launch::{ParamSlots, bind_group, dispatch};
-use crate::gpu::{Binding, GpuContext, Kernel};
+use crate::gpu::{GpuContext, Kernel};
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -52,9 +52,6 @@ impl HeadParams {
     }
 }
 
-const HEAD_BINDINGS: &[Binding] =
-    &[Binding::UniformDynamic, Binding::StorageReadWrite, Binding::StorageReadWrite, Binding::StorageReadWrite];
-
 /// A prepared kernel of `nn_head.wgsl` (`head` or `head_jet`) bound to the outputs, the
 /// energies and the outputs' gradient, one invocation per point.
 pub(super) struct HeadKernel {
@@ -68,7 +65,7 @@ impl HeadKernel {
     pub(super) fn new(ctx: &Arc<GpuContext>, entry: &str, params: &HeadParams, buffers: [&wgpu::Buffer; 3]) -> Result<Self> {
         ctx.scoped(&format!("preparing the network head ({entry})"), || -> Result<_> {
             let wgsl = crate::gpu::shader::assemble("nn/nn_head.wgsl", &[])?;
-            let kernel = ctx.kernel("nn/nn_head.wgsl", &wgsl, entry, HEAD_BINDINGS)?;
+            let kernel = ctx.kernel("nn/nn_head.wgsl", &wgsl, entry)?;
             let mut slots = ParamSlots::new(ctx, 1);
             slots.push(params);
             slots.flush(ctx);

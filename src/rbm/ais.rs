@@ -12,7 +12,7 @@
 use super::gpu::kernel;
 use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch};
 use super::{Rbm, Visible, sigmoid, softplus, softplus_f64};
-use crate::gpu::{Binding, GpuContext};
+use crate::gpu::GpuContext;
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -446,19 +446,10 @@ fn anneal_gpu(ctx: &GpuContext, rbm: &Rbm, base: &[f32], config: &AisConfig, sta
     let betas = check(rbm, base, config, start)?;
     let (nv, nh, runs) = (rbm.n_vis, rbm.n_hid, config.runs);
     check_fits(ctx, runs, nv.max(nh), "AIS runs")?;
-    let bindings = [
-        Binding::UniformDynamic,
-        Binding::StorageRead,
-        Binding::StorageRead,
-        Binding::StorageReadWrite,
-        Binding::StorageReadWrite,
-        Binding::StorageReadWrite,
-        Binding::StorageReadWrite,
-    ];
-    let k_init = kernel(ctx, "rbm/rbm_ais.wgsl", "ais_init", &bindings)?;
-    let k_hidden = kernel(ctx, "rbm/rbm_ais.wgsl", "ais_hidden", &bindings)?;
-    let k_weights = kernel(ctx, "rbm/rbm_ais.wgsl", "ais_weights", &bindings)?;
-    let k_visible = kernel(ctx, "rbm/rbm_ais.wgsl", "ais_visible", &bindings)?;
+    let k_init = kernel(ctx, "rbm/rbm_ais.wgsl", "ais_init")?;
+    let k_hidden = kernel(ctx, "rbm/rbm_ais.wgsl", "ais_hidden")?;
+    let k_weights = kernel(ctx, "rbm/rbm_ais.wgsl", "ais_weights")?;
+    let k_visible = kernel(ctx, "rbm/rbm_ais.wgsl", "ais_visible")?;
     let size = std::mem::size_of::<AisParams>() as u64;
     let base_p = AisParams {
         rows: runs as u32,

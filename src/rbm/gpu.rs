@@ -9,28 +9,17 @@
 use super::train::{Batch, Method, TrainConfig, TrainState, Trainer};
 use super::{KernelParams, Rbm, Visible};
 use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch};
-use crate::gpu::{Binding, GpuContext, Kernel};
+use crate::gpu::{GpuContext, Kernel};
 use crate::{Error, Result};
 use std::sync::Arc;
 
-const GIBBS: &[Binding] = &[Binding::UniformDynamic, Binding::StorageRead, Binding::StorageRead, Binding::StorageReadWrite, Binding::StorageReadWrite];
-const UPDATE: &[Binding] = &[
-    Binding::UniformDynamic,
-    Binding::StorageReadWrite,
-    Binding::StorageReadWrite,
-    Binding::StorageRead,
-    Binding::StorageRead,
-    Binding::StorageRead,
-    Binding::StorageRead,
-];
-const EVAL: &[Binding] = &[Binding::UniformDynamic, Binding::StorageRead, Binding::StorageRead, Binding::StorageRead, Binding::StorageReadWrite];
 /// Data slots (batches) per submit during training.
 const RING_SLOTS: usize = super::train::BATCHES_PER_CALL;
 
 /// A kernel from one of the RBM shader files (they import only common modules).
-pub(crate) fn kernel(ctx: &GpuContext, file: &str, entry: &str, bindings: &[Binding]) -> Result<Arc<Kernel>> {
+pub(crate) fn kernel(ctx: &GpuContext, file: &str, entry: &str) -> Result<Arc<Kernel>> {
     let wgsl = crate::gpu::shader::assemble(file, &[])?;
-    ctx.kernel(file, &wgsl, entry, bindings)
+    ctx.kernel(file, &wgsl, entry)
 }
 
 fn base_params(rbm: &Rbm) -> KernelParams {
@@ -49,7 +38,7 @@ struct GibbsKernels {
 
 impl GibbsKernels {
     fn new(ctx: &GpuContext) -> Result<Self> {
-        Ok(Self { hidden: kernel(ctx, "rbm/rbm.wgsl", "hidden_step", GIBBS)?, visible: kernel(ctx, "rbm/rbm.wgsl", "visible_step", GIBBS)? })
+        Ok(Self { hidden: kernel(ctx, "rbm/rbm.wgsl", "hidden_step")?, visible: kernel(ctx, "rbm/rbm.wgsl", "visible_step")? })
     }
 }
 
@@ -149,8 +138,8 @@ impl GpuEval {
     pub fn new(ctx: Arc<GpuContext>) -> Result<Self> {
         Ok(Self {
             k: GibbsKernels::new(&ctx)?,
-            recon: kernel(&ctx, "rbm/rbm_eval.wgsl", "recon_error", EVAL)?,
-            free: kernel(&ctx, "rbm/rbm_eval.wgsl", "free_energy", EVAL)?,
+            recon: kernel(&ctx, "rbm/rbm_eval.wgsl", "recon_error")?,
+            free: kernel(&ctx, "rbm/rbm_eval.wgsl", "free_energy")?,
             ctx,
         })
     }
@@ -258,8 +247,8 @@ impl GpuTrainer {
         check_fits(&ctx, 1, rows, "reconstruction errors")?;
         check_fits(&ctx, nh + 2, nv.max(nh), "parameter rows")?;
         let k = GibbsKernels::new(&ctx)?;
-        let update = kernel(&ctx, "rbm/rbm_update.wgsl", "update", UPDATE)?;
-        let recon = kernel(&ctx, "rbm/rbm_eval.wgsl", "recon_error", EVAL)?;
+        let update = kernel(&ctx, "rbm/rbm_update.wgsl", "update")?;
+        let recon = kernel(&ctx, "rbm/rbm_eval.wgsl", "recon_error")?;
         let slots = (RING_SLOTS as u32 * (config.half_steps_per_batch() + 3)) as u64;
         let size = std::mem::size_of::<KernelParams>() as u64;
         let b = |n: usize| (n * 4) as u64;

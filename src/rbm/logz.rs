@@ -9,7 +9,7 @@ use crate::rng::{self, Stream};
 use std::borrow::Cow;
 use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch, workgroups};
 use super::{Rbm, Visible, sigmoid, softplus, softplus_f64};
-use crate::gpu::{Binding, GpuContext};
+use crate::gpu::GpuContext;
 use crate::{Error, Result};
 use rayon::prelude::*;
 
@@ -158,9 +158,8 @@ pub fn log_z_gpu(ctx: &GpuContext, rbm: &Rbm) -> Result<f64> {
     let (nv, nh) = (rbm.n_vis, rbm.n_hid);
     let (low, threads) = plan(nh);
     check_fits(ctx, threads as usize, nv, "log Z scratch rows")?;
-    let bindings = [Binding::UniformDynamic, Binding::StorageRead, Binding::StorageReadWrite, Binding::StorageReadWrite];
-    let partial = kernel(ctx, "rbm/rbm_logz.wgsl", "logz_partial", &bindings)?;
-    let reduce = kernel(ctx, "rbm/rbm_logz.wgsl", "logz_reduce", &bindings)?;
+    let partial = kernel(ctx, "rbm/rbm_logz.wgsl", "logz_partial")?;
+    let reduce = kernel(ctx, "rbm/rbm_logz.wgsl", "logz_reduce")?;
     let p = LogzParams { n_vis: nv as u32, n_hid: nh as u32, low_bits: low, threads, gaussian: (rbm.visible == Visible::Gaussian) as u32, _pad: [0; 3] };
     let partials = ctx.scoped("exact log Z", || -> Result<wgpu::Buffer> {
         let theta = ctx.storage_buffer("rbm theta", bytemuck::cast_slice(&rbm.theta));

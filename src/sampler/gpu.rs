@@ -12,32 +12,13 @@ use super::{ChainSampler, ChainStats};
 use crate::energy::Energy;
 use crate::energy::image::ImageOptions;
 use crate::gpu::launch::split;
-use crate::gpu::{Binding, GpuContext, Kernel};
+use crate::gpu::{GpuContext, Kernel};
 use crate::{Error, Result};
 use std::sync::Arc;
 
 const WORKGROUP: u32 = 64;
 /// Step dispatches per submit (bounded so a single submit stays short on a desktop GPU).
 const DISPATCHES_PER_SUBMIT: usize = 16;
-const STEP_BINDINGS: &[Binding] = &[
-    Binding::UniformDynamic,
-    Binding::StorageReadWrite, // state
-    Binding::StorageReadWrite, // stats
-    Binding::StorageRead,      // energy params
-    Binding::StorageReadWrite, // energies
-    Binding::StorageReadWrite, // trace
-    Binding::StorageRead,      // chain params
-    Binding::StorageRead,      // dim scale
-];
-const SWAP_BINDINGS: &[Binding] = &[
-    Binding::UniformDynamic,
-    Binding::StorageReadWrite, // state
-    Binding::StorageReadWrite, // stats
-    Binding::StorageReadWrite, // energies
-    Binding::StorageRead,      // chain params
-    Binding::StorageReadWrite, // swaps
-];
-
 /// Mirrors `StepParams` in shaders/common/chain.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -260,14 +241,13 @@ impl GpuSampler {
                     &[("energy", &energy_module), ("mlp_net", &net.source)],
                 )?;
                 // The tiled kernels bind a per-chain scratch buffer after the others.
-                let bindings = [STEP_BINDINGS, &[Binding::StorageReadWrite]].concat();
-                let kernel = ctx.kernel(&format!("langevin_tiled.wgsl[mlp; d={dim}]"), &wgsl, entry, &bindings)?;
+                let kernel = ctx.kernel(&format!("langevin_tiled.wgsl[mlp; d={dim}]"), &wgsl, entry)?;
                 (kernel, crate::energy::mlp::TILE_CHAINS as u32, net.loop_iterations)
             }
             None => {
                 let (file, entry) = kernel_source(config.kind);
                 let wgsl = crate::gpu::shader::assemble(file, &[("energy", &energy_module)])?;
-                let kernel = ctx.kernel(&format!("{file}[{}; d={dim}]", energy.kind()), &wgsl, entry, STEP_BINDINGS)?;
+                let kernel = ctx.kernel(&format!("{file}[{}; d={dim}]", energy.kind()), &wgsl, entry)?;
                 (kernel, WORKGROUP, energy.loop_iterations())
             }
         };
@@ -286,7 +266,7 @@ impl GpuSampler {
         let swap_kernel = match &config.tempering {
             Some(_) => {
                 let wgsl = crate::gpu::shader::assemble("sampler/tempering.wgsl", &[])?;
-                Some(ctx.kernel("sampler/tempering.wgsl", &wgsl, "swap", SWAP_BINDINGS)?)
+                Some(ctx.kernel("sampler/tempering.wgsl", &wgsl, "swap")?)
             }
             None => None,
         };

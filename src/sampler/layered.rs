@@ -9,7 +9,7 @@ use super::config::{SamplerConfig, SamplerKind, check_initial};
 use super::{ChainSampler, ChainStats};
 use crate::energy::Energy;
 use crate::gpu::launch::{ParamSlots, WG, bind_group, dispatch};
-use crate::gpu::{Binding, GpuContext, Kernel};
+use crate::gpu::{GpuContext, Kernel};
 use crate::nn::Network;
 use crate::nn::gpu::{NnKernels, Slice};
 use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};
@@ -44,16 +44,6 @@ pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
         n_chains, dim, chain_offset, step, seed, noise_scale, grad_clamp, box_lo, box_hi, use_box, kind, row_stride
     ])]
 }
-
-const BINDINGS: &[Binding] = &[
-    Binding::UniformDynamic,
-    Binding::StorageReadWrite,
-    Binding::StorageReadWrite,
-    Binding::StorageReadWrite,
-    Binding::StorageReadWrite,
-    Binding::StorageRead,
-    Binding::StorageRead,
-];
 
 struct Kernels {
     load_start: Arc<Kernel>,
@@ -127,7 +117,7 @@ impl LayeredSampler {
         }
         let chunk = chains.min(max_batch(&ctx, net)).min(4096);
         let source = crate::gpu::shader::assemble("sampler/langevin_layered.wgsl", &[])?;
-        let kernel = |entry: &str| ctx.kernel("sampler/langevin_layered.wgsl", &source, entry, BINDINGS);
+        let kernel = |entry: &str| ctx.kernel("sampler/langevin_layered.wgsl", &source, entry);
         let kernels = Kernels {
             load_start: kernel("load_start")?,
             start: kernel("start")?,

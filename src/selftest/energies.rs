@@ -7,7 +7,7 @@ use crate::energy::gpu::energy_grad_batch;
 use crate::energy::mlp::Mlp;
 use crate::nn::Activation;
 use crate::energy::spec::resolve_energy;
-use crate::gpu::{Binding, GpuContext};
+use crate::gpu::GpuContext;
 use crate::nn::cpu::Tape;
 use crate::nn::gpu::{NnKernels, Slice};
 use crate::nn::gpu_net::{GpuNetwork, NetBuffers};
@@ -20,7 +20,7 @@ use std::sync::Arc;
 pub fn gpu_philox(ctx: &GpuContext, inputs: &[([u32; 4], [u32; 2])]) -> Result<(Vec<u32>, Vec<f32>)> {
     let packed: Vec<u32> = inputs.iter().flat_map(|(c, k)| [c[0], c[1], c[2], c[3], k[0], k[1], 0, 0]).collect();
     let wgsl = crate::gpu::shader::assemble("common/rng_kat.wgsl", &[])?;
-    let kernel = ctx.kernel("rng_kat", &wgsl, "main", &[Binding::StorageRead, Binding::StorageReadWrite, Binding::StorageReadWrite])?;
+    let kernel = ctx.kernel("rng_kat", &wgsl, "main")?;
     let bytes = inputs.len() as u64 * 16;
     let input = ctx.storage_buffer("kat input", bytemuck::cast_slice(&packed));
     let bits = ctx.zeroed_storage_buffer("kat bits", bytes);

@@ -13,20 +13,11 @@ use super::{Loss, METRIC_FLOATS, StepMetrics, StepSettings, TrainConfig, TrainSt
 use crate::energy::Energy;
 use crate::energy::mlp::{Mlp, TILE_CHAINS, TILE_THREADS, dot_product};
 use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch, workgroups};
-use crate::gpu::{Binding, GpuContext, Kernel};
+use crate::gpu::{GpuContext, Kernel};
 use crate::sampler::config::{MlpStrategy, TILED_MIN_WIDTH};
 use crate::{Error, Result};
 use std::sync::Arc;
 
-
-const BINDINGS: &[Binding] = &[
-    Binding::UniformDynamic,
-    Binding::StorageReadWrite,
-    Binding::StorageReadWrite,
-    Binding::StorageReadWrite,
-    Binding::StorageRead,
-    Binding::StorageReadWrite,
-];
 
 /// `TrainParams` of shaders/train/train.wgsl.
 #[repr(C)]
@@ -379,12 +370,11 @@ impl MlpTrainer {
             None => config.langevin.steps,
         };
         let wgsl = shader_source(mlp, b)?;
-        let k = |entry: &str| ctx.kernel("train/train.wgsl", &wgsl, entry, BINDINGS);
+        let k = |entry: &str| ctx.kernel("train/train.wgsl", &wgsl, entry);
         let langevin = match &tiled {
             Some(_) => {
                 // The tiled kernel binds a per-chain scratch buffer after the others.
-                let bindings = [BINDINGS, &[Binding::StorageReadWrite]].concat();
-                ctx.kernel("train/train_tiled.wgsl", &tiled_shader_source(mlp, b)?, "negatives_langevin_tiled", &bindings)?
+                ctx.kernel("train/train_tiled.wgsl", &tiled_shader_source(mlp, b)?, "negatives_langevin_tiled")?
             }
             None => k("negatives_langevin")?,
         };

@@ -11,25 +11,13 @@
 use super::submit::{STEPS_PER_SUBMIT, SubmitSteps, run_in_submits};
 use super::{Loss, METRIC_FLOATS, StepMetrics, StepSettings, TrainConfig, TrainState, Trainer};
 use crate::gpu::launch::{ParamSlots, WG, bind_group, check_fits, dispatch, workgroups};
-use crate::gpu::{Binding, GpuContext, Kernel};
+use crate::gpu::{GpuContext, Kernel};
 use crate::nn::Network;
 use crate::nn::gpu::{NnKernels, Slice};
 use crate::nn::gpu_jet::{GpuJet, JetSeeds};
 use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};
 use crate::{Error, Result};
 use std::sync::Arc;
-
-const BINDINGS: &[Binding] = &[
-    Binding::UniformDynamic,
-    Binding::StorageReadWrite,
-    Binding::StorageReadWrite,
-    Binding::StorageRead,
-    Binding::StorageReadWrite,
-    Binding::StorageReadWrite,
-    Binding::StorageReadWrite,
-    Binding::StorageReadWrite,
-    Binding::StorageReadWrite,
-];
 
 /// `TrainLayeredParams` of shaders/train/train_layered.wgsl.
 #[repr(C)]
@@ -197,7 +185,7 @@ impl LayeredTrainer {
         let langevin_grid = (row, total.div_ceil(row));
 
         let wgsl = crate::gpu::shader::assemble("train/train_layered.wgsl", &[])?;
-        let k = |entry: &str| ctx.kernel("train/train_layered.wgsl", &wgsl, entry, BINDINGS);
+        let k = |entry: &str| ctx.kernel("train/train_layered.wgsl", &wgsl, entry);
         let kernels = Kernels {
             start: k("negatives_start")?,
             noise: k("negatives_noise")?,

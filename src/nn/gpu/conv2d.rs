@@ -85,7 +85,7 @@ impl NnKernels {
         let plan = Plan { m: g.in_c, n: g.batch * g.in_h * g.in_w, k: g.out_c * taps, k_chunk: 0, slices: 1, tile: TileShape::ALL[0] };
         self.scoped(what, || {
             let kernel =
-                self.kernel_with("nn/nn_conv2d.wgsl", "conv2d_input_grad", None, GEMM_BINDINGS, &[("IG_CB", cb as u32)])?;
+                self.kernel_with("nn/nn_conv2d.wgsl", "conv2d_input_grad", None, &[("IG_CB", cb as u32)])?;
             let params = ConvParams {
                 a_off: w.offset as u32,
                 b_off: dy.offset as u32,

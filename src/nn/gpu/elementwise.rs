@@ -162,7 +162,7 @@ impl NnKernels {
         }
         let groups = self.ew_groups(what, len.div_ceil(EW_WG))?;
         self.scoped(what, || {
-            let k = self.kernel("nn/nn_elementwise.wgsl", entry, act, EW_BINDINGS)?;
+            let k = self.kernel("nn/nn_elementwise.wgsl", entry, act)?;
             let step = self.step(k, &p, &buffers, groups);
             Ok(self.op(format!("{what} {len}"), vec![step], flops, None))
         })

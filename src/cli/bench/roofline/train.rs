@@ -27,7 +27,7 @@ pub fn train_step(run: &TrainRun) -> Cost {
         return score_step(run);
     }
     let k = if run.loss.uses_replay() { run.langevin_steps } else { 0 };
-    match crate::energy::mlp::Mlp::from_network(&run.net) {
+    match crate::energy::mlp::Mlp::from_network(run.net) {
         Some(m) => mlp_trainer_step(&m, run.batch, k, run.loss == Loss::Nce, run.tiled),
         None => layered_contrastive_step(run.net, run.batch, k, run.loss == Loss::Nce),
     }
