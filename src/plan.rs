@@ -318,15 +318,14 @@ pub fn read_checked(mut reader: impl Read, path: &Path, what: &str, limit: &Limi
     }
 }
 
-/// Opens `path` for [`read_checked`], refusing a directory, and a regular file larger than
-/// `limit` before reading it.
+/// Opens `path` for [`read_checked`] through [`crate::io::open_regular`] (so a directory, a
+/// named pipe or a device is refused, and nothing blocks), refusing a file larger than `limit`
+/// before reading it.
 pub fn open_file(path: &Path, what: &str, limit: &Limit) -> Result<std::fs::File> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    use crate::io::{Links, open_regular};
+    let file = open_regular(path, std::fs::OpenOptions::new().read(true), Links::Follow)?;
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-    if meta.is_dir() {
-        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory, not a file")));
-    }
-    if meta.is_file() && meta.len() > limit.bytes {
+    if meta.len() > limit.bytes {
         return Err(Error::format(
             path,
             format!("{what} of {} is larger than the {} allowed ({})", human(meta.len() as u128), human(limit.bytes as u128), limit.why),

@@ -18,11 +18,17 @@ fn scratch(tag: &str) -> PathBuf {
 /// Runs `ebm` with a 64 MiB memory budget; returns the output and how long it took. A run
 /// past two minutes is killed and fails the test (a hang is a failure, not a stuck suite).
 fn ebm(args: &[&str]) -> (Output, Duration) {
+    ebm_env(args, &[])
+}
+
+/// [`ebm`] with environment variables `env` set (after the budget, so they may override it).
+fn ebm_env(args: &[&str], env: &[(&str, &str)]) -> (Output, Duration) {
     let start = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_ebm"))
         .args(args)
         .env("EBM_MEMORY_BUDGET", "64M")
         .env("RUST_BACKTRACE", "0")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -42,7 +48,12 @@ fn ebm(args: &[&str]) -> (Output, Duration) {
 /// Runs `ebm` expecting a refusal: exit status 1 (not a signal), quickly, stderr holding every
 /// one of `want`.
 fn refused(args: &[&str], want: &[&str]) {
-    let (out, took) = ebm(args);
+    refused_env(args, &[], want)
+}
+
+/// [`refused`] with environment variables `env` set.
+fn refused_env(args: &[&str], env: &[(&str, &str)], want: &[&str]) {
+    let (out, took) = ebm_env(args, env);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.signal(), None, "{args:?} was killed by a signal: {err}");
     assert!(!out.status.success(), "{args:?} succeeded");
@@ -50,6 +61,22 @@ fn refused(args: &[&str], want: &[&str]) {
     for w in want {
         assert!(err.contains(w), "{args:?}: {w:?} missing from: {err}");
     }
+}
+
+/// Runs `ebm` expecting success (no signal), returning its stderr.
+fn succeeds_env(args: &[&str], env: &[(&str, &str)]) -> String {
+    let (out, _) = ebm_env(args, env);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.signal(), None, "{args:?} {env:?} was killed by a signal: {err}");
+    assert!(out.status.success(), "{args:?} {env:?} failed: {err}");
+    err
+}
+
+/// A named pipe at `path` (no process ever writes to it: opening it for reading would block).
+fn fifo(path: &std::path::Path) -> String {
+    let made = Command::new("mkfifo").arg(path).status().expect("run mkfifo");
+    assert!(made.success(), "mkfifo {}", path.display());
+    path.to_str().unwrap().to_string()
 }
 
 #[test]
@@ -69,7 +96,7 @@ fn oversized_requests_are_refused_naming_the_flag() {
         &with(&["--energy", r#"{"type": "double_well", "dim": 1000000000}"#]),
         &["dim 1000000000", "the chain states"],
     );
-    refused(&with(&["--energy", "/dev/zero"]), &["/dev/zero", "energy spec is larger than"]);
+    refused(&with(&["--energy", "/dev/zero"]), &["/dev/zero", "is a device, not a regular file"]);
     let out = dir.join("w.safetensors");
     refused(
         &["init-mlp", "--dims", "2,100000,100000,1", "--out", out.to_str().unwrap()],
@@ -327,4 +354,53 @@ fn oversized_fused_kernels_are_refused_or_tiled() {
         s.run(2).unwrap();
         assert!(s.state().unwrap().iter().all(|v| v.is_finite()));
     }
+}
+
+/// Issue 31, root cause 5: a named pipe given as an input, or found in a run dir on resume, is
+/// refused naming it (it used to block forever on the open).
+#[test]
+fn named_pipes_are_refused_naming_the_path_instead_of_blocking() {
+    let dir = scratch("fifo");
+    let cpu = ["sample", "--backend", "cpu", "--chains", "4", "--steps", "2"];
+    let energy = fifo(&dir.join("energy.json"));
+    refused(&["sample", "--backend", "cpu", "--energy", &energy], &[&energy, "named pipe", "not a regular file"]);
+    let points = fifo(&dir.join("points.csv"));
+    refused(&["score", "--energy", "ring8", "--points", &points], &["--points", &points, "named pipe"]);
+    let init = fifo(&dir.join("init.npy"));
+    refused(&[&cpu[..], &["--init", &init]].concat(), &[&init, "named pipe"]);
+    // The run dir's metrics log on resume, for both trainers.
+    let run = dir.join("run");
+    let train = |extra: &[&str]| -> Vec<String> {
+        let base = ["train", "--data", "ring8", "--model", "mlp:2,8,1", "--batch", "16", "--train-size", "200"];
+        let rest = ["--buffer-size", "64", "--langevin-steps", "2", "--backend", "cpu"];
+        base.iter().chain(&rest).chain(extra).map(|a| a.to_string()).collect()
+    };
+    let args = train(&["--steps", "2", "--run-dir", run.to_str().unwrap()]);
+    succeeds_env(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    std::fs::remove_file(run.join("metrics.csv")).unwrap();
+    let metrics = fifo(&run.join("metrics.csv"));
+    let args = train(&["--steps", "4", "--resume", run.to_str().unwrap()]);
+    refused(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[&metrics, "named pipe"]);
+    let digits = env!("CARGO_MANIFEST_DIR").to_string() + "/data/digits";
+    let rbm = dir.join("rbm");
+    let rbm_train = |epochs: &'static str, flag: &'static str| {
+        [
+            "rbm",
+            "train",
+            "--data",
+            digits.as_str(),
+            "--hidden",
+            "8",
+            "--backend",
+            "cpu",
+            "--epochs",
+            epochs,
+            flag,
+            rbm.to_str().unwrap(),
+        ]
+    };
+    succeeds_env(&rbm_train("1", "--run-dir"), &[]);
+    std::fs::remove_file(rbm.join("metrics.csv")).unwrap();
+    let metrics = fifo(&rbm.join("metrics.csv"));
+    refused(&rbm_train("2", "--resume"), &[&metrics, "named pipe"]);
 }
