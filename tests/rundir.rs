@@ -388,3 +388,46 @@ fn an_oversized_run_json_is_refused_without_reading_it() {
         );
     }
 }
+
+/// Issue 31, root cause 1: a run dir's `.lock` that is a symbolic link used to be followed,
+/// truncated and written with the pid: `.lock -> the --data file` left the data at 0 bytes.
+/// A link to an input is refused by the collision check, any other link (or one to nothing)
+/// by the lock's open, for both trainers; the link's target is never touched.
+#[test]
+fn a_lock_that_is_a_link_is_refused_and_its_target_left_alone() {
+    let dir = temp_dir("rundir-lock-link");
+    let points = dir.join("points.csv");
+    let rows: String = (0..200).map(|i| format!("{},{}\n", (i as f32 * 0.37).sin(), (i as f32 * 0.11).cos())).collect();
+    std::fs::write(&points, &rows).unwrap();
+    let notes = dir.join("notes.txt");
+    std::fs::write(&notes, "keep me").unwrap();
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let lock = run.join(".lock");
+    let link = |target: &Path| {
+        let _ = std::fs::remove_file(&lock);
+        std::os::unix::fs::symlink(target, &lock).unwrap();
+    };
+    link(&points);
+    let o = train(&["--data", s(&points), "--steps", "2", "--run-dir", s(&run)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains(".lock") && e.contains("--data"), "{e}");
+    assert_eq!(std::fs::read_to_string(&points).unwrap(), rows, "the data file was changed");
+    let missing = dir.join("made-by-the-lock.txt");
+    for target in [&notes, &missing] {
+        link(target);
+        let o = train(&["--data", s(&points), "--steps", "2", "--run-dir", s(&run)]);
+        let e = stderr(&o);
+        assert!(!o.status.success() && e.contains(s(&lock)) && e.contains("symbolic link"), "{e}");
+        let o = rbm_train(&common::digits_dir(), &["--epochs", "1", "--run-dir", s(&run)]);
+        let e = stderr(&o);
+        assert!(!o.status.success() && e.contains(s(&lock)) && e.contains("symbolic link"), "{e}");
+    }
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "keep me");
+    assert!(!missing.exists(), "the lock created its link's target");
+    assert!(!run.join("run.json").exists(), "a refused start wrote run.json");
+    // A regular lock file (the link removed) trains.
+    std::fs::remove_file(&lock).unwrap();
+    let o = train(&["--data", s(&points), "--steps", "2", "--run-dir", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -466,7 +466,7 @@ fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
     let run_dir = a.dir()?;
     let mut paths = crate::cli::outputs::Paths::new();
     paths.input("--data", &a.data.data);
-    paths.output_dir("--run-dir", &run_dir, &[RUN_FILE, CHECKPOINT, METRICS, FILTERS])?;
+    paths.locked_run_dir("--run-dir", &run_dir, &[RUN_FILE, CHECKPOINT, METRICS, FILTERS])?;
     crate::cli::rundir::with_lock(&run_dir, || train_locked(a, given, &run_dir))
 }
 

@@ -27,13 +27,14 @@ impl RunLock {
     pub fn acquire(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating run dir {}", dir.display()))?;
         let path = dir.join(LOCK_FILE);
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("opening the lock file {}", path.display()))?;
+        // The lock is truncated and written: a link (say to the --data file) would destroy its
+        // target, and a named pipe would block, so only a regular file in the run dir will do.
+        let mut file = crate::io::open_regular(
+            &path,
+            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false),
+            crate::io::Links::Refuse,
+        )
+        .with_context(|| format!("the lock file of run dir {} (remove it to train here)", dir.display()))?;
         let mut holder = String::new();
         match file.try_lock() {
             Ok(()) => {}
