@@ -404,3 +404,36 @@ fn named_pipes_are_refused_naming_the_path_instead_of_blocking() {
     let metrics = fifo(&rbm.join("metrics.csv"));
     refused(&rbm_train("2", "--resume"), &[&metrics, "named pipe"]);
 }
+
+/// Issue 31, root cause 2: two tensor names for one parameter (`0.weight` and `00.weight` or
+/// `+0.weight`) made a network file load differently from run to run (whichever name a hash
+/// map kept won); they are refused naming the file and both names, as is a lone index not
+/// written as nn.Sequential writes it.
+#[test]
+fn one_parameter_under_two_tensor_names_is_refused() {
+    use ebm_gpu::nn::{Architecture, Network};
+    let dir = scratch("names");
+    let net = Network::random(&Architecture::parse("2/8/swish/1").unwrap(), 1).unwrap();
+    let (tensors, meta) = net.safetensors_parts();
+    let path = dir.join("net.safetensors");
+    for alias in ["00.weight", "+0.weight", "0000.weight"] {
+        let mut with_alias = tensors.clone();
+        let (_, shape, values) = with_alias.iter().find(|t| t.0 == "0.weight").unwrap().clone();
+        with_alias.push((alias.to_string(), shape, values.iter().map(|v| v + 1.0).collect()));
+        ebm_gpu::io::write_safetensors(&path, &with_alias, meta.clone()).unwrap();
+        let e = Network::load(&path, None).unwrap_err().to_string();
+        assert!(
+            e.contains(path.to_str().unwrap()) && e.contains("\"0.weight\"") && e.contains(&format!("\"{alias}\"")),
+            "{e}"
+        );
+        assert!(e.contains("both the weight of layer 0"), "{e}");
+        // Alone, the alias is refused too: a name nn.Sequential never writes.
+        let renamed: Vec<_> = with_alias.into_iter().filter(|t| t.0 != "0.weight").collect();
+        ebm_gpu::io::write_safetensors(&path, &renamed, meta.clone()).unwrap();
+        let e = Network::load(&path, None).unwrap_err().to_string();
+        assert!(e.contains(&format!("\"{alias}\"")) && e.contains("no sign or leading zeros"), "{e}");
+    }
+    // The file as written loads.
+    net.save(&path).unwrap();
+    assert_eq!(Network::load(&path, None).unwrap(), net);
+}
