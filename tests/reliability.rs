@@ -405,6 +405,43 @@ fn named_pipes_are_refused_naming_the_path_instead_of_blocking() {
     refused(&rbm_train("2", "--resume"), &[&metrics, "named pipe"]);
 }
 
+/// Issue 31, root cause 3: every environment variable the engine reads is converted with
+/// bounds and checked before the command starts: `EBM_PROGRESS_SECS=inf` (once a panic on a
+/// Duration from an unbounded float) means never, a value that is no number of seconds is
+/// refused naming the variable before a run dir is made, and `RAYON_NUM_THREADS` is capped.
+#[test]
+fn environment_variables_are_bounded_and_checked_before_any_file() {
+    let dir = scratch("env");
+    let sample = ["sample", "--backend", "cpu", "--chains", "4", "--steps", "20"];
+    for secs in ["inf", "1e30", "0"] {
+        succeeds_env(&sample, &[("EBM_PROGRESS_SECS", secs)]);
+    }
+    let run = dir.join("run");
+    let train = ["train", "--data", "ring8", "--model", "mlp:2,8,1", "--steps", "2", "--backend", "cpu", "--run-dir"];
+    let train: Vec<&str> = train.iter().copied().chain([run.to_str().unwrap()]).collect();
+    succeeds_env(&train, &[("EBM_PROGRESS_SECS", "inf")]);
+    std::fs::remove_dir_all(&run).unwrap();
+    for secs in ["abc", "-1", "nan", ""] {
+        refused_env(&train, &[("EBM_PROGRESS_SECS", secs)], &["EBM_PROGRESS_SECS", "not a number of seconds"]);
+        assert!(!run.exists(), "a refused start (EBM_PROGRESS_SECS={secs}) left {}", run.display());
+    }
+    refused_env(&train, &[("EBM_MEMORY_BUDGET", "inf")], &["EBM_MEMORY_BUDGET", "not a size"]);
+    refused_env(&train, &[("EBM_WORK_LIMIT", "nan")], &["EBM_WORK_LIMIT", "not a number of operations"]);
+    refused_env(&train, &[("RAYON_NUM_THREADS", "lots")], &["RAYON_NUM_THREADS=lots", "not a whole number"]);
+    assert!(!run.exists(), "a refused start left {}", run.display());
+    // Thousands of threads for a 4-chain sample: capped, with a note, and the sample runs.
+    let err = succeeds_env(&sample, &[("RAYON_NUM_THREADS", "20000")]);
+    assert!(err.contains("RAYON_NUM_THREADS=20000") && err.contains("threads per core"), "{err}");
+    let (out, _) = ebm_env(&["info"], &[("RAYON_NUM_THREADS", "20000")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let threads: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("cpu executor: ")?.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no thread count in: {text}"));
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert!(threads <= 4 * cores, "{threads} threads on {cores} cores");
+}
+
 /// Issue 31, root cause 2: two tensor names for one parameter (`0.weight` and `00.weight` or
 /// `+0.weight`) made a network file load differently from run to run (whichever name a hash
 /// map kept won); they are refused naming the file and both names, as is a lone index not
