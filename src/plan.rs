@@ -13,6 +13,7 @@
 //! whole request's estimated operations (chains x steps x per-step multipliers x the cost of one
 //! energy evaluation) are capped by [`work_limit`]; both are far above any useful setting.
 
+use crate::energy::Energy;
 use crate::{Error, Result};
 use std::io::Read;
 use std::path::Path;
@@ -240,6 +241,54 @@ impl Work {
             ),
         ))
     }
+}
+
+/// The most operations one evaluation of an energy (with its gradient) may take: far above
+/// any useful energy (a large network's pass is about 1e10), far below a composition that
+/// multiplies out (4 nested groups of 1024 elements: 2.3e13 per evaluation).
+pub const MAX_EVALUATION_COST: u64 = 1_000_000_000_000;
+
+/// Operations of one evaluation of `energy` and its gradient: a leaf's loop count, a sum's
+/// terms added, and at each level of a group |G| evaluations of its energy (plus moving the
+/// point), so nested compositions multiply out. Saturates: any nesting is counted, never
+/// wrapped.
+pub fn evaluation_cost(energy: &Energy) -> u64 {
+    let d = energy.dim() as u64;
+    let cost = match energy {
+        Energy::Sum { terms } => terms.iter().fold(0u64, |a, (_, t)| a.saturating_add(evaluation_cost(t))),
+        Energy::Group { inner, action, .. } => {
+            (action.order() as u64).saturating_mul(evaluation_cost(inner).saturating_add(9 * d + 1))
+        }
+        Energy::Slice { indices, inner, .. } => evaluation_cost(inner).saturating_add(2 * indices.len() as u64),
+        // A layered network's pass forward and back (its macs count the pass forward only).
+        Energy::Net(n) => n.macs().saturating_mul(3),
+        leaf => leaf.loop_iterations(),
+    };
+    cost.max(d).max(1)
+}
+
+/// [`evaluation_cost`], refused above [`MAX_EVALUATION_COST`] naming `flag` (the energy's
+/// flag): an energy that costs that much per evaluation makes any command that uses it a hang.
+pub fn evaluation(energy: &Energy, flag: &str) -> Result<u64> {
+    let cost = evaluation_cost(energy);
+    if cost > MAX_EVALUATION_COST {
+        let nested = if matches!(energy, Energy::Group { .. } | Energy::Sum { .. } | Energy::Slice { .. }) {
+            " (a group evaluates its energy once per element, at every level of nesting)"
+        } else {
+            ""
+        };
+        return Err(Error::invalid(
+            flag,
+            format!(
+                "one evaluation of this {} energy would take about {:.1e} operations{nested}, more than the {:.1e} allowed; \
+                 use a smaller energy (fewer or smaller nested groups)",
+                energy.kind(),
+                cost as f64,
+                MAX_EVALUATION_COST as f64
+            ),
+        ));
+    }
+    Ok(cost)
 }
 
 /// What a format's header says about a file's size, from the bytes read so far: `Ok(None)`

@@ -442,6 +442,60 @@ fn environment_variables_are_bounded_and_checked_before_any_file() {
     assert!(threads <= 4 * cores, "{threads} threads on {cores} cores");
 }
 
+/// Issue 31, root cause 4: work the plans did not see. Nested groups multiply their energy's
+/// cost per level; restore and classify had no plan for their loops and bins.
+#[test]
+fn nested_groups_restore_and_classify_are_in_the_plans() {
+    let dir = scratch("plans");
+    let mut spec = r#"{"type": "gaussian", "mean": [1, 0], "std": [1, 1]}"#.to_string();
+    for _ in 0..4 {
+        spec = format!(r#"{{"type": "group", "group": "rotations:1024", "energy": {spec}}}"#);
+    }
+    let nested = dir.join("nested.json");
+    std::fs::write(&nested, &spec).unwrap();
+    let nested = nested.to_str().unwrap();
+    let want = ["--energy", "2.3e13 operations", "nesting"];
+    refused(&["sample", "--backend", "cpu", "--energy", nested, "--chains", "4", "--steps", "10"], &want);
+    let points = dir.join("p.csv");
+    std::fs::write(&points, "0.5,0.5\n1,1\n").unwrap();
+    refused(&["score", "--energy", nested, "--points", points.to_str().unwrap()], &want);
+    // Six levels no longer overflow the count (a panic in a debug build, a wrapped number in
+    // a release build).
+    let deeper = format!(
+        r#"{{"type": "group", "group": "rotations:1024", "energy": {{"type": "group", "group": "rotations:1024", "energy": {spec}}}}}"#
+    );
+    refused(
+        &["sample", "--backend", "cpu", "--energy", &deeper, "--chains", "1", "--steps", "1"],
+        &["--energy", "operations"],
+    );
+    // Restore: an MNIST-sized network on the committed MNIST slice.
+    let net = dir.join("net.safetensors");
+    let (out, _) = ebm(&["init-net", "1x28x28/32k5p2/swish/flatten/1", "--out", net.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let energy = format!("net:{}", net.display());
+    let mnist = env!("CARGO_MANIFEST_DIR").to_string() + "/tests/fixtures/mnist";
+    let restore = |extra: &[&'static str]| -> Vec<String> {
+        let base = ["restore", "--energy", energy.as_str(), "--data", mnist.as_str(), "--backend", "cpu"];
+        base.iter().copied().chain(extra.iter().copied()).map(String::from).collect()
+    };
+    let refuse = |extra: &[&'static str], want: &[&str]| {
+        let args = restore(extra);
+        refused(&args.iter().map(String::as_str).collect::<Vec<_>>(), want);
+    };
+    refuse(
+        &["--steps", "4294967295"],
+        &["--steps 4294967295 x --average 1 x 100 images", "operations", "EBM_WORK_LIMIT"],
+    );
+    refuse(&["--average", "4294967295"], &["--average", "4294967295", "at most 10000"]);
+    let args = restore(&["--steps", "2", "--limit", "2"]);
+    let (ok, _) = ebm(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    // Classify: the bins are in the size plan (an 800 GB allocation aborted the process).
+    let classify = ["classify", "--energy", energy.as_str(), "--data", mnist.as_str(), "--backend", "cpu", "--bins"];
+    refused(&[&classify[..], &["100000000000"]].concat(), &["--bins 100000000000", "the calibration bins", "TiB"]);
+    refused(&[&classify[..], &["0"]].concat(), &["--bins", "at least 1"]);
+}
+
 /// Issue 31, root cause 2: two tensor names for one parameter (`0.weight` and `00.weight` or
 /// `+0.weight`) made a network file load differently from run to run (whichever name a hash
 /// map kept won); they are refused naming the file and both names, as is a lone index not
