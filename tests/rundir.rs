@@ -354,6 +354,12 @@ fn resume_compares_data_files_by_canonical_path() {
     let o = ebm_in(&dir, &args(&["--data", "q.csv", "--steps", "6", "--resume", "run"]));
     let e = stderr(&o);
     assert!(!o.status.success() && e.contains("--data was p.csv in this run, not q.csv"), "{e}");
+    // The run dir named twice, two spellings of one directory (issue 31, 11: compared as typed).
+    let o = ebm_in(&dir, &args(&["--steps", "6", "--run-dir", "./run", "--resume", "sub/../run"]));
+    assert!(o.status.success(), "--run-dir ./run --resume sub/../run was refused: {}", stderr(&o));
+    let o = ebm_in(&dir, &args(&["--steps", "8", "--run-dir", "sub", "--resume", "run"]));
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("--run-dir sub and --resume run name different runs"), "{e}");
 
     // The RBM trainer, from a copy of the committed digits.
     std::fs::copy(common::digits_dir().join("digits.csv.gz"), dir.join("digits.csv.gz")).unwrap();

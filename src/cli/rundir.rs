@@ -204,11 +204,12 @@ pub fn with_lock<T>(dir: &Path, work: impl FnOnce() -> anyhow::Result<T>) -> any
 }
 
 /// The run directory of a training command: --run-dir, or the DIR of `--resume DIR` (they
-/// must agree if both are given).
+/// must name one directory if both are given; `./tr` and `tr` do, compared canonically).
 pub fn run_dir(run_dir: Option<&Path>, resume: Option<&str>) -> anyhow::Result<PathBuf> {
+    use crate::cli::outputs::canonical;
     let from_resume = resume.filter(|d| !d.is_empty()).map(PathBuf::from);
     match (run_dir, from_resume) {
-        (Some(a), Some(b)) if a != b => {
+        (Some(a), Some(b)) if canonical(a) != canonical(&b) => {
             bail!("--run-dir {} and --resume {} name different runs", a.display(), b.display())
         }
         (Some(d), _) => Ok(d.to_path_buf()),
