@@ -3,6 +3,8 @@
 //! kept out of the diagnostics and marked NaN in the trace, numbers that f32 loses refused with
 //! the user's value, the kernel-size guard, and the work plan (absurdly long requests refused).
 
+mod common;
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -60,6 +62,10 @@ fn refused_env(args: &[&str], env: &[(&str, &str)], want: &[&str]) {
     assert!(took < Duration::from_secs(10), "{args:?} took {took:?} to refuse");
     for w in want {
         assert!(err.contains(w), "{args:?}: {w:?} missing from: {err}");
+    }
+    // Every refusal of this suite is read as a user reads it.
+    if let Some(debug) = common::debug_text(&err) {
+        panic!("{args:?}: the refusal holds Rust Debug text {debug:?}: {err}");
     }
 }
 
@@ -527,4 +533,22 @@ fn one_parameter_under_two_tensor_names_is_refused() {
     // The file as written loads.
     net.save(&path).unwrap();
     assert_eq!(Network::load(&path, None).unwrap(), net);
+}
+
+/// Issue 31, unclear messages: a safetensors file of another kind used to be refused with its
+/// format as Rust Debug text ("format Some(\"ebm-net\")", "format None").
+#[test]
+fn a_file_of_another_kind_is_refused_in_plain_words() {
+    use ebm_gpu::nn::{Architecture, Network};
+    let dir = scratch("kind");
+    let path = dir.join("net.safetensors");
+    Network::random(&Architecture::parse("2/8/swish/1").unwrap(), 1).unwrap().save(&path).unwrap();
+    let e = ebm_gpu::train::checkpoint::load(&path).unwrap_err().to_string();
+    assert!(e.contains("not an ebm-gpu training checkpoint") && e.contains("format \"ebm-net\""), "{e}");
+    assert_eq!(common::debug_text(&e), None, "{e}");
+    ebm_gpu::io::write_safetensors(&path, &[("0.weight".into(), vec![1, 2], vec![0.5, 0.5])], Default::default())
+        .unwrap();
+    let e = ebm_gpu::train::checkpoint::load(&path).unwrap_err().to_string();
+    assert!(e.contains("no format"), "{e}");
+    assert_eq!(common::debug_text(&e), None, "{e}");
 }

@@ -5,11 +5,23 @@
 
 mod common;
 
-use common::{ebm, s, stderr, temp_dir};
+use common::{ebm, s, temp_dir};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+/// The stderr of a run; for a refusal, checked to hold no Rust Debug text, so every refusal
+/// of this suite is read as a user reads it.
+fn stderr(o: &Output) -> String {
+    let e = common::stderr(o);
+    if !o.status.success()
+        && let Some(debug) = common::debug_text(&e)
+    {
+        panic!("a refusal holds Rust Debug text {debug:?}: {e}");
+    }
+    e
+}
 
 /// A tiny `ebm train` (2-8-1 network, a few points) with `extra` flags.
 fn train(extra: &[&str]) -> Output {
@@ -436,4 +448,20 @@ fn a_lock_that_is_a_link_is_refused_and_its_target_left_alone() {
     std::fs::remove_file(&lock).unwrap();
     let o = train(&["--data", s(&points), "--steps", "2", "--run-dir", s(&run)]);
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Issue 31, unclear messages: a resume refused over a setting names both values as the flag
+/// spells them ("--limit was None in this run, not Some(500)" was Rust Debug text).
+#[test]
+fn resume_refusals_spell_values_as_the_flags_do() {
+    let dir = temp_dir("rundir-spelling");
+    let run = dir.join("rbm");
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "1", "--run-dir", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "2", "--limit", "500", "--resume", s(&run)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("--limit was unset (all rows) in this run, not 500"), "{e}");
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "2", "--lr-schedule", "linear:0.1", "--resume", s(&run)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("--lr-schedule was constant in this run, not linear:0.1"), "{e}");
 }

@@ -299,8 +299,10 @@ impl SafetensorsFile {
         safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
         let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
         let meta = header.metadata().clone().unwrap_or_default();
-        if meta.get("format").map(String::as_str) != Some(format) {
-            return Err(bad(format!("not an ebm-gpu {what} (format {:?})", meta.get("format"))));
+        match meta.get("format") {
+            Some(f) if f == format => {}
+            Some(f) => return Err(bad(format!("not an ebm-gpu {what} (its metadata says format {f:?}, not {format:?})"))),
+            None => return Err(bad(format!("not an ebm-gpu {what} (no format {format:?} in its metadata)"))),
         }
         Ok(Self { path: path.to_path_buf(), bytes, meta })
     }
