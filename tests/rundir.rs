@@ -448,6 +448,14 @@ fn a_lock_that_is_a_link_is_refused_and_its_target_left_alone() {
     std::fs::remove_file(&lock).unwrap();
     let o = train(&["--data", s(&points), "--steps", "2", "--run-dir", s(&run)]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // The run's log, appended to on resume, is not followed through a link either.
+    let log = run.join("train.log");
+    std::fs::remove_file(&log).unwrap();
+    std::os::unix::fs::symlink(&notes, &log).unwrap();
+    let o = train(&["--data", s(&points), "--steps", "4", "--resume", s(&run)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains(s(&log)) && e.contains("symbolic link"), "{e}");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "keep me");
 }
 
 /// Issue 31, unclear messages: a resume refused over a setting names both values as the flag
