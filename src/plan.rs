@@ -438,6 +438,25 @@ mod tests {
         assert!(per_step("--leapfrog", MAX_STEPS_PER_STEP, MAX_STEPS_PER_STEP, "x").is_ok());
     }
 
+    /// `levels` groups of 1024 rotations around a 2-d Gaussian.
+    fn nested(levels: usize) -> Energy {
+        let spec = (0..levels).fold(r#"{"type": "gaussian", "mean": [1, 0], "std": [1, 1]}"#.to_string(), |s, _| {
+            format!(r#"{{"type": "group", "group": "rotations:1024", "energy": {s}}}"#)
+        });
+        crate::energy::spec::parse_energy(&spec, "test").unwrap()
+    }
+
+    #[test]
+    fn nested_groups_multiply_their_cost_without_wrapping() {
+        let costs: Vec<u64> = (1..=8).map(|levels| evaluation_cost(&nested(levels))).collect();
+        // Per level: 1024 x (the inner cost + 19 to move a 2-d point and its gradient).
+        assert_eq!(costs[..4], [21_504, 22_039_552, 22_568_520_704, 23_110_165_220_352]);
+        assert_eq!(costs[7], u64::MAX, "eight levels saturate instead of wrapping");
+        assert_eq!(evaluation(&nested(3), "--energy").unwrap(), costs[2]);
+        let message = evaluation(&nested(4), "--energy").unwrap_err().to_string();
+        assert!(message.contains("--energy") && message.contains("2.3e13") && message.contains("nesting"), "{message}");
+    }
+
     #[test]
     fn reads_stop_at_the_limit_or_the_declared_size() {
         let path = Path::new("/dev/zero");

@@ -1,6 +1,6 @@
 //! Progress of long commands: an indicatif bar when stderr is a terminal; otherwise (a pipe, a
-//! log file, CI) a plain line on stderr every `EBM_PROGRESS_SECS` seconds (default 10), so a
-//! long run in a pipeline still shows it is alive.
+//! log file, CI) a plain line on stderr every `EBM_PROGRESS_SECS` seconds (default 10, `inf`
+//! for never; read by `cli::env`), so a long run in a pipeline still shows it is alive.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
