@@ -13,6 +13,7 @@
 //! whole request's estimated operations (chains x steps x per-step multipliers x the cost of one
 //! energy evaluation) are capped by [`work_limit`]; both are far above any useful setting.
 
+use crate::energy::Energy;
 use crate::{Error, Result};
 use std::io::Read;
 use std::path::Path;
@@ -242,6 +243,54 @@ impl Work {
     }
 }
 
+/// The most operations one evaluation of an energy (with its gradient) may take: far above
+/// any useful energy (a large network's pass is about 1e10), far below a composition that
+/// multiplies out (4 nested groups of 1024 elements: 2.3e13 per evaluation).
+pub const MAX_EVALUATION_COST: u64 = 1_000_000_000_000;
+
+/// Operations of one evaluation of `energy` and its gradient: a leaf's loop count, a sum's
+/// terms added, and at each level of a group |G| evaluations of its energy (plus moving the
+/// point), so nested compositions multiply out. Saturates: any nesting is counted, never
+/// wrapped.
+pub fn evaluation_cost(energy: &Energy) -> u64 {
+    let d = energy.dim() as u64;
+    let cost = match energy {
+        Energy::Sum { terms } => terms.iter().fold(0u64, |a, (_, t)| a.saturating_add(evaluation_cost(t))),
+        Energy::Group { inner, action, .. } => {
+            (action.order() as u64).saturating_mul(evaluation_cost(inner).saturating_add(9 * d + 1))
+        }
+        Energy::Slice { indices, inner, .. } => evaluation_cost(inner).saturating_add(2 * indices.len() as u64),
+        // A layered network's pass forward and back (its macs count the pass forward only).
+        Energy::Net(n) => n.macs().saturating_mul(3),
+        leaf => leaf.loop_iterations(),
+    };
+    cost.max(d).max(1)
+}
+
+/// [`evaluation_cost`], refused above [`MAX_EVALUATION_COST`] naming `flag` (the energy's
+/// flag): an energy that costs that much per evaluation makes any command that uses it a hang.
+pub fn evaluation(energy: &Energy, flag: &str) -> Result<u64> {
+    let cost = evaluation_cost(energy);
+    if cost > MAX_EVALUATION_COST {
+        let nested = if matches!(energy, Energy::Group { .. } | Energy::Sum { .. } | Energy::Slice { .. }) {
+            " (a group evaluates its energy once per element, at every level of nesting)"
+        } else {
+            ""
+        };
+        return Err(Error::invalid(
+            flag,
+            format!(
+                "one evaluation of this {} energy would take about {:.1e} operations{nested}, more than the {:.1e} allowed; \
+                 use a smaller energy (fewer or smaller nested groups)",
+                energy.kind(),
+                cost as f64,
+                MAX_EVALUATION_COST as f64
+            ),
+        ));
+    }
+    Ok(cost)
+}
+
 /// What a format's header says about a file's size, from the bytes read so far: `Ok(None)`
 /// to read on, `Ok(Some(total))` once the header declares the file's total size, `Err` to stop
 /// (a wrong magic, a malformed header).
@@ -318,15 +367,14 @@ pub fn read_checked(mut reader: impl Read, path: &Path, what: &str, limit: &Limi
     }
 }
 
-/// Opens `path` for [`read_checked`], refusing a directory, and a regular file larger than
-/// `limit` before reading it.
+/// Opens `path` for [`read_checked`] through [`crate::io::open_regular`] (so a directory, a
+/// named pipe or a device is refused, and nothing blocks), refusing a file larger than `limit`
+/// before reading it.
 pub fn open_file(path: &Path, what: &str, limit: &Limit) -> Result<std::fs::File> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    use crate::io::{Links, open_regular};
+    let file = open_regular(path, std::fs::OpenOptions::new().read(true), Links::Follow)?;
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-    if meta.is_dir() {
-        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory, not a file")));
-    }
-    if meta.is_file() && meta.len() > limit.bytes {
+    if meta.len() > limit.bytes {
         return Err(Error::format(
             path,
             format!("{what} of {} is larger than the {} allowed ({})", human(meta.len() as u128), human(limit.bytes as u128), limit.why),
@@ -388,6 +436,25 @@ mod tests {
         let message = per_step("--leapfrog", 4_000_000_000, MAX_STEPS_PER_STEP, "leapfrog steps per proposal").unwrap_err().to_string();
         assert!(message.contains("--leapfrog") && message.contains("4000000000") && message.contains("10000"), "{message}");
         assert!(per_step("--leapfrog", MAX_STEPS_PER_STEP, MAX_STEPS_PER_STEP, "x").is_ok());
+    }
+
+    /// `levels` groups of 1024 rotations around a 2-d Gaussian.
+    fn nested(levels: usize) -> Energy {
+        let spec = (0..levels).fold(r#"{"type": "gaussian", "mean": [1, 0], "std": [1, 1]}"#.to_string(), |s, _| {
+            format!(r#"{{"type": "group", "group": "rotations:1024", "energy": {s}}}"#)
+        });
+        crate::energy::spec::parse_energy(&spec, "test").unwrap()
+    }
+
+    #[test]
+    fn nested_groups_multiply_their_cost_without_wrapping() {
+        let costs: Vec<u64> = (1..=8).map(|levels| evaluation_cost(&nested(levels))).collect();
+        // Per level: 1024 x (the inner cost + 19 to move a 2-d point and its gradient).
+        assert_eq!(costs[..4], [21_504, 22_039_552, 22_568_520_704, 23_110_165_220_352]);
+        assert_eq!(costs[7], u64::MAX, "eight levels saturate instead of wrapping");
+        assert_eq!(evaluation(&nested(3), "--energy").unwrap(), costs[2]);
+        let message = evaluation(&nested(4), "--energy").unwrap_err().to_string();
+        assert!(message.contains("--energy") && message.contains("2.3e13") && message.contains("nesting"), "{message}");
     }
 
     #[test]

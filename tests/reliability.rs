@@ -3,6 +3,8 @@
 //! kept out of the diagnostics and marked NaN in the trace, numbers that f32 loses refused with
 //! the user's value, the kernel-size guard, and the work plan (absurdly long requests refused).
 
+mod common;
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -18,11 +20,17 @@ fn scratch(tag: &str) -> PathBuf {
 /// Runs `ebm` with a 64 MiB memory budget; returns the output and how long it took. A run
 /// past two minutes is killed and fails the test (a hang is a failure, not a stuck suite).
 fn ebm(args: &[&str]) -> (Output, Duration) {
+    ebm_env(args, &[])
+}
+
+/// [`ebm`] with environment variables `env` set (after the budget, so they may override it).
+fn ebm_env(args: &[&str], env: &[(&str, &str)]) -> (Output, Duration) {
     let start = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_ebm"))
         .args(args)
         .env("EBM_MEMORY_BUDGET", "64M")
         .env("RUST_BACKTRACE", "0")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -42,7 +50,12 @@ fn ebm(args: &[&str]) -> (Output, Duration) {
 /// Runs `ebm` expecting a refusal: exit status 1 (not a signal), quickly, stderr holding every
 /// one of `want`.
 fn refused(args: &[&str], want: &[&str]) {
-    let (out, took) = ebm(args);
+    refused_env(args, &[], want)
+}
+
+/// [`refused`] with environment variables `env` set.
+fn refused_env(args: &[&str], env: &[(&str, &str)], want: &[&str]) {
+    let (out, took) = ebm_env(args, env);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.signal(), None, "{args:?} was killed by a signal: {err}");
     assert!(!out.status.success(), "{args:?} succeeded");
@@ -50,6 +63,26 @@ fn refused(args: &[&str], want: &[&str]) {
     for w in want {
         assert!(err.contains(w), "{args:?}: {w:?} missing from: {err}");
     }
+    // Every refusal of this suite is read as a user reads it.
+    if let Some(debug) = common::debug_text(&err) {
+        panic!("{args:?}: the refusal holds Rust Debug text {debug:?}: {err}");
+    }
+}
+
+/// Runs `ebm` expecting success (no signal), returning its stderr.
+fn succeeds_env(args: &[&str], env: &[(&str, &str)]) -> String {
+    let (out, _) = ebm_env(args, env);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.signal(), None, "{args:?} {env:?} was killed by a signal: {err}");
+    assert!(out.status.success(), "{args:?} {env:?} failed: {err}");
+    err
+}
+
+/// A named pipe at `path` (no process ever writes to it: opening it for reading would block).
+fn fifo(path: &std::path::Path) -> String {
+    let made = Command::new("mkfifo").arg(path).status().expect("run mkfifo");
+    assert!(made.success(), "mkfifo {}", path.display());
+    path.to_str().unwrap().to_string()
 }
 
 #[test]
@@ -69,7 +102,7 @@ fn oversized_requests_are_refused_naming_the_flag() {
         &with(&["--energy", r#"{"type": "double_well", "dim": 1000000000}"#]),
         &["dim 1000000000", "the chain states"],
     );
-    refused(&with(&["--energy", "/dev/zero"]), &["/dev/zero", "energy spec is larger than"]);
+    refused(&with(&["--energy", "/dev/zero"]), &["/dev/zero", "is a device, not a regular file"]);
     let out = dir.join("w.safetensors");
     refused(
         &["init-mlp", "--dims", "2,100000,100000,1", "--out", out.to_str().unwrap()],
@@ -327,4 +360,195 @@ fn oversized_fused_kernels_are_refused_or_tiled() {
         s.run(2).unwrap();
         assert!(s.state().unwrap().iter().all(|v| v.is_finite()));
     }
+}
+
+/// Issue 31, root cause 5: a named pipe given as an input, or found in a run dir on resume, is
+/// refused naming it (it used to block forever on the open).
+#[test]
+fn named_pipes_are_refused_naming_the_path_instead_of_blocking() {
+    let dir = scratch("fifo");
+    let cpu = ["sample", "--backend", "cpu", "--chains", "4", "--steps", "2"];
+    let energy = fifo(&dir.join("energy.json"));
+    refused(&["sample", "--backend", "cpu", "--energy", &energy], &[&energy, "named pipe", "not a regular file"]);
+    let points = fifo(&dir.join("points.csv"));
+    refused(&["score", "--energy", "ring8", "--points", &points], &["--points", &points, "named pipe"]);
+    let init = fifo(&dir.join("init.npy"));
+    refused(&[&cpu[..], &["--init", &init]].concat(), &[&init, "named pipe"]);
+    // The run dir's metrics log on resume, for both trainers.
+    let run = dir.join("run");
+    let train = |extra: &[&str]| -> Vec<String> {
+        let base = ["train", "--data", "ring8", "--model", "mlp:2,8,1", "--batch", "16", "--train-size", "200"];
+        let rest = ["--buffer-size", "64", "--langevin-steps", "2", "--backend", "cpu"];
+        base.iter().chain(&rest).chain(extra).map(|a| a.to_string()).collect()
+    };
+    let args = train(&["--steps", "2", "--run-dir", run.to_str().unwrap()]);
+    succeeds_env(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    std::fs::remove_file(run.join("metrics.csv")).unwrap();
+    let metrics = fifo(&run.join("metrics.csv"));
+    let args = train(&["--steps", "4", "--resume", run.to_str().unwrap()]);
+    refused(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[&metrics, "named pipe"]);
+    let digits = env!("CARGO_MANIFEST_DIR").to_string() + "/data/digits";
+    let rbm = dir.join("rbm");
+    let rbm_train = |epochs: &'static str, flag: &'static str| {
+        [
+            "rbm",
+            "train",
+            "--data",
+            digits.as_str(),
+            "--hidden",
+            "8",
+            "--backend",
+            "cpu",
+            "--epochs",
+            epochs,
+            flag,
+            rbm.to_str().unwrap(),
+        ]
+    };
+    succeeds_env(&rbm_train("1", "--run-dir"), &[]);
+    std::fs::remove_file(rbm.join("metrics.csv")).unwrap();
+    let metrics = fifo(&rbm.join("metrics.csv"));
+    refused(&rbm_train("2", "--resume"), &[&metrics, "named pipe"]);
+}
+
+/// Issue 31, root cause 3: every environment variable the engine reads is converted with
+/// bounds and checked before the command starts: `EBM_PROGRESS_SECS=inf` (once a panic on a
+/// Duration from an unbounded float) means never, a value that is no number of seconds is
+/// refused naming the variable before a run dir is made, and `RAYON_NUM_THREADS` is capped.
+#[test]
+fn environment_variables_are_bounded_and_checked_before_any_file() {
+    let dir = scratch("env");
+    let sample = ["sample", "--backend", "cpu", "--chains", "4", "--steps", "20"];
+    for secs in ["inf", "1e30", "0"] {
+        succeeds_env(&sample, &[("EBM_PROGRESS_SECS", secs)]);
+    }
+    let run = dir.join("run");
+    let train = ["train", "--data", "ring8", "--model", "mlp:2,8,1", "--steps", "2", "--backend", "cpu", "--run-dir"];
+    let train: Vec<&str> = train.iter().copied().chain([run.to_str().unwrap()]).collect();
+    succeeds_env(&train, &[("EBM_PROGRESS_SECS", "inf")]);
+    std::fs::remove_dir_all(&run).unwrap();
+    for secs in ["abc", "-1", "nan", ""] {
+        refused_env(&train, &[("EBM_PROGRESS_SECS", secs)], &["EBM_PROGRESS_SECS", "not a number of seconds"]);
+        assert!(!run.exists(), "a refused start (EBM_PROGRESS_SECS={secs}) left {}", run.display());
+    }
+    refused_env(&train, &[("EBM_MEMORY_BUDGET", "inf")], &["EBM_MEMORY_BUDGET", "not a size"]);
+    refused_env(&train, &[("EBM_WORK_LIMIT", "nan")], &["EBM_WORK_LIMIT", "not a number of operations"]);
+    refused_env(&train, &[("RAYON_NUM_THREADS", "lots")], &["RAYON_NUM_THREADS=lots", "not a whole number"]);
+    assert!(!run.exists(), "a refused start left {}", run.display());
+    // Thousands of threads for a 4-chain sample: capped, with a note, and the sample runs.
+    let err = succeeds_env(&sample, &[("RAYON_NUM_THREADS", "20000")]);
+    assert!(err.contains("RAYON_NUM_THREADS=20000") && err.contains("threads per core"), "{err}");
+    let (out, _) = ebm_env(&["info"], &[("RAYON_NUM_THREADS", "20000")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let threads: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("cpu executor: ")?.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no thread count in: {text}"));
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert!(threads <= 4 * cores, "{threads} threads on {cores} cores");
+}
+
+/// Issue 31, root cause 4: work the plans did not see. Nested groups multiply their energy's
+/// cost per level; restore and classify had no plan for their loops and bins.
+#[test]
+fn nested_groups_restore_and_classify_are_in_the_plans() {
+    let dir = scratch("plans");
+    let mut spec = r#"{"type": "gaussian", "mean": [1, 0], "std": [1, 1]}"#.to_string();
+    for _ in 0..4 {
+        spec = format!(r#"{{"type": "group", "group": "rotations:1024", "energy": {spec}}}"#);
+    }
+    let nested = dir.join("nested.json");
+    std::fs::write(&nested, &spec).unwrap();
+    let nested = nested.to_str().unwrap();
+    let want = ["--energy", "2.3e13 operations", "nesting"];
+    refused(&["sample", "--backend", "cpu", "--energy", nested, "--chains", "4", "--steps", "10"], &want);
+    let points = dir.join("p.csv");
+    std::fs::write(&points, "0.5,0.5\n1,1\n").unwrap();
+    refused(&["score", "--energy", nested, "--points", points.to_str().unwrap()], &want);
+    // Six levels no longer overflow the count (a panic in a debug build, a wrapped number in
+    // a release build).
+    let deeper = format!(
+        r#"{{"type": "group", "group": "rotations:1024", "energy": {{"type": "group", "group": "rotations:1024", "energy": {spec}}}}}"#
+    );
+    refused(
+        &["sample", "--backend", "cpu", "--energy", &deeper, "--chains", "1", "--steps", "1"],
+        &["--energy", "operations"],
+    );
+    // Restore: an MNIST-sized network on the committed MNIST slice.
+    let net = dir.join("net.safetensors");
+    let (out, _) = ebm(&["init-net", "1x28x28/32k5p2/swish/flatten/1", "--out", net.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let energy = format!("net:{}", net.display());
+    let mnist = env!("CARGO_MANIFEST_DIR").to_string() + "/tests/fixtures/mnist";
+    let restore = |extra: &[&'static str]| -> Vec<String> {
+        let base = ["restore", "--energy", energy.as_str(), "--data", mnist.as_str(), "--backend", "cpu"];
+        base.iter().copied().chain(extra.iter().copied()).map(String::from).collect()
+    };
+    let refuse = |extra: &[&'static str], want: &[&str]| {
+        let args = restore(extra);
+        refused(&args.iter().map(String::as_str).collect::<Vec<_>>(), want);
+    };
+    refuse(
+        &["--steps", "4294967295"],
+        &["--steps 4294967295 x --average 1 x 100 images", "operations", "EBM_WORK_LIMIT"],
+    );
+    refuse(&["--average", "4294967295"], &["--average", "4294967295", "at most 10000"]);
+    let args = restore(&["--steps", "2", "--limit", "2"]);
+    let (ok, _) = ebm(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    // Classify: the bins are in the size plan (an 800 GB allocation aborted the process).
+    let classify = ["classify", "--energy", energy.as_str(), "--data", mnist.as_str(), "--backend", "cpu", "--bins"];
+    refused(&[&classify[..], &["100000000000"]].concat(), &["--bins 100000000000", "the calibration bins", "TiB"]);
+    refused(&[&classify[..], &["0"]].concat(), &["--bins", "at least 1"]);
+}
+
+/// Issue 31, root cause 2: two tensor names for one parameter (`0.weight` and `00.weight` or
+/// `+0.weight`) made a network file load differently from run to run (whichever name a hash
+/// map kept won); they are refused naming the file and both names, as is a lone index not
+/// written as nn.Sequential writes it.
+#[test]
+fn one_parameter_under_two_tensor_names_is_refused() {
+    use ebm_gpu::nn::{Architecture, Network};
+    let dir = scratch("names");
+    let net = Network::random(&Architecture::parse("2/8/swish/1").unwrap(), 1).unwrap();
+    let (tensors, meta) = net.safetensors_parts();
+    let path = dir.join("net.safetensors");
+    for alias in ["00.weight", "+0.weight", "0000.weight"] {
+        let mut with_alias = tensors.clone();
+        let (_, shape, values) = with_alias.iter().find(|t| t.0 == "0.weight").unwrap().clone();
+        with_alias.push((alias.to_string(), shape, values.iter().map(|v| v + 1.0).collect()));
+        ebm_gpu::io::write_safetensors(&path, &with_alias, meta.clone()).unwrap();
+        let e = Network::load(&path, None).unwrap_err().to_string();
+        assert!(
+            e.contains(path.to_str().unwrap()) && e.contains("\"0.weight\"") && e.contains(&format!("\"{alias}\"")),
+            "{e}"
+        );
+        assert!(e.contains("both the weight of layer 0"), "{e}");
+        // Alone, the alias is refused too: a name nn.Sequential never writes.
+        let renamed: Vec<_> = with_alias.into_iter().filter(|t| t.0 != "0.weight").collect();
+        ebm_gpu::io::write_safetensors(&path, &renamed, meta.clone()).unwrap();
+        let e = Network::load(&path, None).unwrap_err().to_string();
+        assert!(e.contains(&format!("\"{alias}\"")) && e.contains("no sign or leading zeros"), "{e}");
+    }
+    // The file as written loads.
+    net.save(&path).unwrap();
+    assert_eq!(Network::load(&path, None).unwrap(), net);
+}
+
+/// Issue 31, unclear messages: a safetensors file of another kind used to be refused with its
+/// format as Rust Debug text ("format Some(\"ebm-net\")", "format None").
+#[test]
+fn a_file_of_another_kind_is_refused_in_plain_words() {
+    use ebm_gpu::nn::{Architecture, Network};
+    let dir = scratch("kind");
+    let path = dir.join("net.safetensors");
+    Network::random(&Architecture::parse("2/8/swish/1").unwrap(), 1).unwrap().save(&path).unwrap();
+    let e = ebm_gpu::train::checkpoint::load(&path).unwrap_err().to_string();
+    assert!(e.contains("not an ebm-gpu training checkpoint") && e.contains("format \"ebm-net\""), "{e}");
+    assert_eq!(common::debug_text(&e), None, "{e}");
+    ebm_gpu::io::write_safetensors(&path, &[("0.weight".into(), vec![1, 2], vec![0.5, 0.5])], Default::default())
+        .unwrap();
+    let e = ebm_gpu::train::checkpoint::load(&path).unwrap_err().to_string();
+    assert!(e.contains("no format"), "{e}");
+    assert_eq!(common::debug_text(&e), None, "{e}");
 }

@@ -5,11 +5,23 @@
 
 mod common;
 
-use common::{ebm, s, stderr, temp_dir};
+use common::{ebm, s, temp_dir};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+/// The stderr of a run; for a refusal, checked to hold no Rust Debug text, so every refusal
+/// of this suite is read as a user reads it.
+fn stderr(o: &Output) -> String {
+    let e = common::stderr(o);
+    if !o.status.success()
+        && let Some(debug) = common::debug_text(&e)
+    {
+        panic!("a refusal holds Rust Debug text {debug:?}: {e}");
+    }
+    e
+}
 
 /// A tiny `ebm train` (2-8-1 network, a few points) with `extra` flags.
 fn train(extra: &[&str]) -> Output {
@@ -354,6 +366,12 @@ fn resume_compares_data_files_by_canonical_path() {
     let o = ebm_in(&dir, &args(&["--data", "q.csv", "--steps", "6", "--resume", "run"]));
     let e = stderr(&o);
     assert!(!o.status.success() && e.contains("--data was p.csv in this run, not q.csv"), "{e}");
+    // The run dir named twice, two spellings of one directory (issue 31, 11: compared as typed).
+    let o = ebm_in(&dir, &args(&["--steps", "6", "--run-dir", "./run", "--resume", "sub/../run"]));
+    assert!(o.status.success(), "--run-dir ./run --resume sub/../run was refused: {}", stderr(&o));
+    let o = ebm_in(&dir, &args(&["--steps", "8", "--run-dir", "sub", "--resume", "run"]));
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("--run-dir sub and --resume run name different runs"), "{e}");
 
     // The RBM trainer, from a copy of the committed digits.
     std::fs::copy(common::digits_dir().join("digits.csv.gz"), dir.join("digits.csv.gz")).unwrap();
@@ -387,4 +405,71 @@ fn an_oversized_run_json_is_refused_without_reading_it() {
             "{args:?}: {e}"
         );
     }
+}
+
+/// Issue 31, root cause 1: a run dir's `.lock` that is a symbolic link used to be followed,
+/// truncated and written with the pid: `.lock -> the --data file` left the data at 0 bytes.
+/// A link to an input is refused by the collision check, any other link (or one to nothing)
+/// by the lock's open, for both trainers; the link's target is never touched.
+#[test]
+fn a_lock_that_is_a_link_is_refused_and_its_target_left_alone() {
+    let dir = temp_dir("rundir-lock-link");
+    let points = dir.join("points.csv");
+    let rows: String = (0..200).map(|i| format!("{},{}\n", (i as f32 * 0.37).sin(), (i as f32 * 0.11).cos())).collect();
+    std::fs::write(&points, &rows).unwrap();
+    let notes = dir.join("notes.txt");
+    std::fs::write(&notes, "keep me").unwrap();
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let lock = run.join(".lock");
+    let link = |target: &Path| {
+        let _ = std::fs::remove_file(&lock);
+        std::os::unix::fs::symlink(target, &lock).unwrap();
+    };
+    link(&points);
+    let o = train(&["--data", s(&points), "--steps", "2", "--run-dir", s(&run)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains(".lock") && e.contains("--data"), "{e}");
+    assert_eq!(std::fs::read_to_string(&points).unwrap(), rows, "the data file was changed");
+    let missing = dir.join("made-by-the-lock.txt");
+    for target in [&notes, &missing] {
+        link(target);
+        let o = train(&["--data", s(&points), "--steps", "2", "--run-dir", s(&run)]);
+        let e = stderr(&o);
+        assert!(!o.status.success() && e.contains(s(&lock)) && e.contains("symbolic link"), "{e}");
+        let o = rbm_train(&common::digits_dir(), &["--epochs", "1", "--run-dir", s(&run)]);
+        let e = stderr(&o);
+        assert!(!o.status.success() && e.contains(s(&lock)) && e.contains("symbolic link"), "{e}");
+    }
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "keep me");
+    assert!(!missing.exists(), "the lock created its link's target");
+    assert!(!run.join("run.json").exists(), "a refused start wrote run.json");
+    // A regular lock file (the link removed) trains.
+    std::fs::remove_file(&lock).unwrap();
+    let o = train(&["--data", s(&points), "--steps", "2", "--run-dir", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The run's log, appended to on resume, is not followed through a link either.
+    let log = run.join("train.log");
+    std::fs::remove_file(&log).unwrap();
+    std::os::unix::fs::symlink(&notes, &log).unwrap();
+    let o = train(&["--data", s(&points), "--steps", "4", "--resume", s(&run)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains(s(&log)) && e.contains("symbolic link"), "{e}");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "keep me");
+}
+
+/// Issue 31, unclear messages: a resume refused over a setting names both values as the flag
+/// spells them ("--limit was None in this run, not Some(500)" was Rust Debug text).
+#[test]
+fn resume_refusals_spell_values_as_the_flags_do() {
+    let dir = temp_dir("rundir-spelling");
+    let run = dir.join("rbm");
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "1", "--run-dir", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "2", "--limit", "500", "--resume", s(&run)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("--limit was unset (all rows) in this run, not 500"), "{e}");
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "2", "--lr-schedule", "linear:0.1", "--resume", s(&run)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("--lr-schedule was constant in this run, not linear:0.1"), "{e}");
 }

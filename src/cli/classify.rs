@@ -40,6 +40,12 @@ pub struct ClassifyArgs {
 
 pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
     crate::cli::outputs::Paths::new().optional_outputs(&[("--json", &args.json, "json")])?;
+    if args.bins == 0 {
+        bail!("--bins must be at least 1 (the confidence bins of the calibration error)");
+    }
+    // Each bin holds a count, a count of hits and a sum of confidences (8 bytes each).
+    let bins = args.bins as u64;
+    crate::plan::Plan::new().add(format!("--bins {bins}"), "the calibration bins", &[bins], 8, 3).check()?;
     let Energy::Net(net) = spec::resolve_energy(&args.energy).context("--energy")? else {
         bail!("--energy: ebm classify needs a network (net:FILE)");
     };

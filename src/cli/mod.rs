@@ -5,6 +5,7 @@
 mod backend;
 mod bench;
 mod classify;
+mod env;
 #[cfg(test)]
 mod help_tests;
 mod merge;
@@ -167,6 +168,8 @@ fn dispatch(matches: clap::ArgMatches) -> anyhow::Result<()> {
     // Which flags the user gave, not defaulted: a resume compares only those with its run.
     let given = rundir::Given::from_matches(&matches);
     let cli = Cli::from_arg_matches(&matches).map_err(usage_error)?;
+    // Before any command reads a variable, and before any file is made.
+    env::check()?;
     match cli.command {
         Command::Info => info(),
         Command::Sample(args) => sample::run(&args),

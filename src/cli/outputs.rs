@@ -102,6 +102,13 @@ impl Paths {
         Ok(())
     }
 
+    /// A run directory that a trainer locks: [`Paths::output_dir`] of `files` and of its lock
+    /// file, which is written too (a `.lock` that resolves to an input is refused here).
+    pub fn locked_run_dir(&mut self, flag: &str, dir: &Path, files: &[&str]) -> anyhow::Result<()> {
+        self.output_dir(flag, dir, files)?;
+        self.claim(flag, &dir.join(crate::cli::rundir::LOCK_FILE))
+    }
+
     /// Registers `path` as written by `flag` unless an input or an earlier output is the same
     /// file.
     fn claim(&mut self, flag: &str, path: &Path) -> anyhow::Result<()> {
@@ -140,6 +147,15 @@ mod tests {
         let e = p.output_dir("--run-dir", &dir, &["w.npy"]).unwrap_err().to_string();
         assert!(e.contains("--run-dir"), "{e}");
         assert!(p.output_dir("--run-dir", &dir.join("a/b"), &["metrics.csv"]).is_ok());
+        // A run dir's lock that links to an input is refused before anything opens it.
+        #[cfg(unix)]
+        {
+            let run = dir.join("run");
+            std::fs::create_dir_all(&run).unwrap();
+            std::os::unix::fs::symlink(&input, run.join(".lock")).unwrap();
+            let e = p.locked_run_dir("--run-dir", &run, &["metrics.csv"]).unwrap_err().to_string();
+            assert!(e.contains(".lock") && e.contains("--energy"), "{e}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

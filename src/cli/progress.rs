@@ -1,6 +1,6 @@
 //! Progress of long commands: an indicatif bar when stderr is a terminal; otherwise (a pipe, a
-//! log file, CI) a plain line on stderr every `EBM_PROGRESS_SECS` seconds (default 10), so a
-//! long run in a pipeline still shows it is alive.
+//! log file, CI) a plain line on stderr every `EBM_PROGRESS_SECS` seconds (default 10, `inf`
+//! for never; read by `cli::env`), so a long run in a pipeline still shows it is alive.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -46,7 +46,9 @@ impl Progress {
             );
             bar
         });
-        let every = std::env::var("EBM_PROGRESS_SECS").ok().and_then(|s| s.parse::<f64>().ok()).unwrap_or(10.0);
+        // Checked before the command started (cli::env::check); the default covers a value
+        // changed since.
+        let every = crate::cli::env::progress_interval().unwrap_or(Duration::from_secs(10));
         let now = Instant::now();
         Self {
             bar,
@@ -57,7 +59,7 @@ impl Progress {
             message: String::new(),
             start: now,
             last: now,
-            every: if enabled() { Duration::from_secs_f64(every.max(0.0)) } else { Duration::MAX },
+            every: if enabled() { every } else { Duration::MAX },
         }
     }
 

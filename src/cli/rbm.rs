@@ -466,7 +466,7 @@ fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
     let run_dir = a.dir()?;
     let mut paths = crate::cli::outputs::Paths::new();
     paths.input("--data", &a.data.data);
-    paths.output_dir("--run-dir", &run_dir, &[RUN_FILE, CHECKPOINT, METRICS, FILTERS])?;
+    paths.locked_run_dir("--run-dir", &run_dir, &[RUN_FILE, CHECKPOINT, METRICS, FILTERS])?;
     crate::cli::rundir::with_lock(&run_dir, || train_locked(a, given, &run_dir))
 }
 
@@ -672,6 +672,15 @@ fn write_filters(run_dir: &Path, rbm: &Rbm, h: usize, w: usize) -> anyhow::Resul
     Ok(())
 }
 
+/// A learning-rate schedule as --lr-schedule spells it, for messages.
+fn schedule_text(s: &LrSchedule) -> String {
+    match s {
+        LrSchedule::Constant => "constant".to_string(),
+        LrSchedule::Linear { final_fraction } => format!("linear:{final_fraction}"),
+        LrSchedule::Exponential { gamma } => format!("exp:{gamma}"),
+    }
+}
+
 /// Refuses a resume whose data, model or settings given differ from the run's, naming the
 /// setting with the run's and the new value.
 fn check_resume(
@@ -690,7 +699,8 @@ fn check_resume(
             given.unchanged_data("--data", &typed, run.data_file.as_deref(), &now_typed, RESUME_MAY_CHANGE)?;
             same("--binarize", run.binarize.clone(), now.binarize.clone())?;
             same("--data-seed", run.data_seed.to_string(), now.data_seed.to_string())?;
-            same("--limit", format!("{:?}", run.limit), format!("{:?}", now.limit))?;
+            let limit = |l: Option<usize>| l.map_or_else(|| "unset (all rows)".to_string(), |n| n.to_string());
+            same("--limit", limit(run.limit), limit(now.limit))?;
             if run.data_hash != now.data_hash {
                 bail!(
                     "--resume: the training data {} changed since the run started (fingerprint {}, now {}); \
@@ -714,7 +724,7 @@ fn check_resume(
         );
     }
     same("--batch", saved.batch.to_string(), asked.batch.to_string())?;
-    same("--lr-schedule", format!("{:?}", saved.schedule), format!("{:?}", asked.schedule))?;
+    same("--lr-schedule", schedule_text(&saved.schedule), schedule_text(&asked.schedule))?;
     same("--momentum", saved.momentum.to_string(), asked.momentum.to_string())?;
     same("--weight-decay", saved.weight_decay.to_string(), asked.weight_decay.to_string())?;
     same("--seed", saved.seed.to_string(), asked.seed.to_string())?;

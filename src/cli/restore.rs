@@ -126,6 +126,25 @@ struct Scores {
     psnr_db: f64,
 }
 
+/// The work a restoration states (images x --average x --steps x one evaluation's cost),
+/// refused when absurd, with --average's own ceiling (it multiplies every step).
+fn work(args: &RestoreArgs, energy: &crate::energy::Energy, images: usize) -> anyhow::Result<()> {
+    use crate::plan;
+    if args.average == 0 {
+        bail!("--average must be at least 1");
+    }
+    plan::per_step("--average", args.average as u64, plan::MAX_STEPS_PER_STEP, "restorations of each image")?;
+    let cost = plan::evaluation(energy, "--energy")?;
+    plan::Work::new()
+        .add(
+            format!("--steps {} x --average {} x {images} images", args.steps, args.average),
+            format!("the restoration ({cost} operations per evaluation of the energy)"),
+            &[images as u64, args.average as u64, args.steps as u64, cost],
+        )
+        .check()?;
+    Ok(())
+}
+
 pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     crate::cli::outputs::Paths::new().optional_outputs(&[
         ("--png", &args.png, "png"),
@@ -159,6 +178,7 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     let originals = crate::cli::ood::load_set(&args.data, dim, 0, args.seed, Some(args.limit), split)
         .with_context(|| format!("--data {}", args.data))?;
     let n = originals.len() / dim;
+    work(args, &energy, n)?;
     // The per-pixel training mean (the training split of a named or folder dataset, else the
     // images themselves).
     let train = crate::cli::ood::load_set(&args.data, dim, 0, args.seed, None, Split::Train)
@@ -225,9 +245,6 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     };
     let ctx = backend::open(args.backend)?;
     let start = std::time::Instant::now();
-    if args.average == 0 {
-        bail!("--average must be at least 1");
-    }
     let mut restored = vec![0.0f32; damaged.len()];
     for k in 0..args.average {
         // Each restoration starts its holes from its own noise and draws its own dynamics.

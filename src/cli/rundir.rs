@@ -27,13 +27,14 @@ impl RunLock {
     pub fn acquire(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating run dir {}", dir.display()))?;
         let path = dir.join(LOCK_FILE);
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("opening the lock file {}", path.display()))?;
+        // The lock is truncated and written: a link (say to the --data file) would destroy its
+        // target, and a named pipe would block, so only a regular file in the run dir will do.
+        let mut file = crate::io::open_regular(
+            &path,
+            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false),
+            crate::io::Links::Refuse,
+        )
+        .with_context(|| format!("the lock file of run dir {} (remove it to train here)", dir.display()))?;
         let mut holder = String::new();
         match file.try_lock() {
             Ok(()) => {}
@@ -203,11 +204,12 @@ pub fn with_lock<T>(dir: &Path, work: impl FnOnce() -> anyhow::Result<T>) -> any
 }
 
 /// The run directory of a training command: --run-dir, or the DIR of `--resume DIR` (they
-/// must agree if both are given).
+/// must name one directory if both are given; `./tr` and `tr` do, compared canonically).
 pub fn run_dir(run_dir: Option<&Path>, resume: Option<&str>) -> anyhow::Result<PathBuf> {
+    use crate::cli::outputs::canonical;
     let from_resume = resume.filter(|d| !d.is_empty()).map(PathBuf::from);
     match (run_dir, from_resume) {
-        (Some(a), Some(b)) if a != b => {
+        (Some(a), Some(b)) if canonical(a) != canonical(&b) => {
             bail!("--run-dir {} and --resume {} name different runs", a.display(), b.display())
         }
         (Some(d), _) => Ok(d.to_path_buf()),

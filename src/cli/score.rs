@@ -280,6 +280,26 @@ fn read_points(path: &Path, dim: usize) -> anyhow::Result<(Vec<f32>, usize)> {
     Ok((data, rows))
 }
 
+/// The work of scoring `n` points (and of the quadrature of log Z, for a 2-d energy without a
+/// closed form), refused when absurd: an energy that multiplies out is refused per evaluation.
+fn work(energy: &Energy, n: usize, args: &ScoreArgs) -> anyhow::Result<()> {
+    let cost = crate::plan::evaluation(energy, "--energy")?;
+    let mut work = crate::plan::Work::new();
+    let what = format!("scoring ({cost} operations per evaluation of the energy)");
+    work.add(format!("--points {} ({n} points)", args.points.display()), what, &[n as u64, cost]);
+    if energy.dim() == 2 && log_z::closed_form(energy).is_none() {
+        let cells = eval::QUADRATURE_CELLS as u64;
+        let (lo, hi) = args.quad_box;
+        work.add(
+            format!("--box {lo},{hi}"),
+            format!("the quadrature of log Z on {cells}x{cells} cells"),
+            &[cells, cells, cost],
+        );
+    }
+    work.check()?;
+    Ok(())
+}
+
 pub fn run(args: &ScoreArgs, given: &Given) -> anyhow::Result<()> {
     let mut paths = crate::cli::outputs::Paths::new();
     paths.input("--energy", crate::cli::sample::energy_file(&args.energy));
@@ -309,6 +329,9 @@ pub fn run(args: &ScoreArgs, given: &Given) -> anyhow::Result<()> {
         _ => unreachable!("one of the two is loaded"),
     };
     let (points, n) = read_points(&args.points, dim)?;
+    if let Some(e) = &energy {
+        work(e, n, args)?;
+    }
     if let Some(m) = &model
         && m.visible == Visible::Bernoulli
         && let Some(k) = points.iter().position(|&v| v != 0.0 && v != 1.0)

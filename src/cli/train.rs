@@ -311,7 +311,7 @@ pub fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
     if let Some(d) = &a.data {
         paths.input("--data", Path::new(d));
     }
-    paths.output_dir("--run-dir", &run_dir, RUN_FILES)?;
+    paths.locked_run_dir("--run-dir", &run_dir, RUN_FILES)?;
     crate::cli::rundir::with_lock(&run_dir, || train_locked(a, given, &run_dir))
 }
 

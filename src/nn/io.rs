@@ -85,9 +85,15 @@ fn fit_tensors(
     architecture: impl FnOnce(&Tensors) -> Result<Architecture>,
     bad: impl Fn(String) -> Error,
 ) -> Result<Network> {
-    // (index, "weight" | "bias") -> (shape, values), with one common prefix.
+    // (index, "weight" | "bias") -> (shape, values), with one common prefix. In name order, so
+    // which of two bad names a message cites does not depend on the file's hash order.
+    let mut named = named;
+    named.sort_by(|a, b| a.0.cmp(&b.0));
     let mut tensors: Tensors = HashMap::new();
     let mut prefix: Option<String> = None;
+    // Indices not written as PyTorch writes them (`00`, `+0`), refused after the loop so that
+    // two names for one parameter are reported as such first.
+    let mut non_canonical: Option<(String, usize)> = None;
     for (name, shape, values) in named {
         let unexpected = || {
             bad(format!(
@@ -103,7 +109,11 @@ fn fit_tensors(
             Some((p, i)) => (format!("{p}."), i),
             None => (String::new(), stem),
         };
+        let canonical = index.parse::<usize>().ok().filter(|i| i.to_string() == index);
         let index: usize = index.parse().map_err(|_| unexpected())?;
+        if canonical.is_none() && non_canonical.is_none() {
+            non_canonical = Some((name.clone(), index));
+        }
         match &prefix {
             None => prefix = Some(pre),
             Some(p) if *p != pre => {
@@ -111,7 +121,20 @@ fn fit_tensors(
             }
             _ => {}
         }
+        // Two names for one parameter: whichever a map kept would win, so the file is ambiguous.
+        if let Some((_, _, other)) = tensors.get(&(index, is_weight)) {
+            let what = if is_weight { "weight" } else { "bias" };
+            return Err(bad(format!(
+                "tensors {other:?} and {name:?} are both the {what} of layer {index}; keep one (named {}{index}.{what})",
+                prefix.as_deref().unwrap_or("")
+            )));
+        }
         tensors.insert((index, is_weight), (shape, values, name));
+    }
+    if let Some((name, index)) = non_canonical {
+        return Err(bad(format!(
+            "tensor {name:?}: write its layer index as nn.Sequential does ({index}, no sign or leading zeros)"
+        )));
     }
     let arch = &architecture(&tensors).map_err(|e| bad(e.to_string()))?;
     let shapes = arch.shapes().map_err(|e| bad(e.to_string()))?;

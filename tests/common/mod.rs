@@ -93,6 +93,12 @@ pub fn mnist_fixture() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mnist")
 }
 
+/// Rust Debug formatting that must never reach a user's message (an Option, a Result, a
+/// struct's braces, as in "--limit was None in this run, not Some(500)"): the first found.
+pub fn debug_text(message: &str) -> Option<&'static str> {
+    ["Some(", "None", "Ok(", "Err(", "{ "].into_iter().find(|p| message.contains(p))
+}
+
 /// Runs the `ebm` binary of this build with `args`.
 pub fn ebm(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_ebm")).args(args).output().expect("run ebm")
