@@ -248,23 +248,11 @@ impl Work {
 /// multiplies out (4 nested groups of 1024 elements: 2.3e13 per evaluation).
 pub const MAX_EVALUATION_COST: u64 = 1_000_000_000_000;
 
-/// Operations of one evaluation of `energy` and its gradient: a leaf's loop count, a sum's
-/// terms added, and at each level of a group |G| evaluations of its energy (plus moving the
-/// point), so nested compositions multiply out. Saturates: any nesting is counted, never
-/// wrapped.
+/// Operations of one evaluation of `energy` and its gradient: its loop count
+/// ([`Energy::loop_iterations`]: a sum's terms added, at each level of a group |G| evaluations
+/// of its energy, so nested compositions multiply out), at least one per dimension.
 pub fn evaluation_cost(energy: &Energy) -> u64 {
-    let d = energy.dim() as u64;
-    let cost = match energy {
-        Energy::Sum { terms } => terms.iter().fold(0u64, |a, (_, t)| a.saturating_add(evaluation_cost(t))),
-        Energy::Group { inner, action, .. } => {
-            (action.order() as u64).saturating_mul(evaluation_cost(inner).saturating_add(9 * d + 1))
-        }
-        Energy::Slice { indices, inner, .. } => evaluation_cost(inner).saturating_add(2 * indices.len() as u64),
-        // A layered network's pass forward and back (its macs count the pass forward only).
-        Energy::Net(n) => n.macs().saturating_mul(3),
-        leaf => leaf.loop_iterations(),
-    };
-    cost.max(d).max(1)
+    energy.loop_iterations().max(energy.dim() as u64).max(1)
 }
 
 /// [`evaluation_cost`], refused above [`MAX_EVALUATION_COST`] naming `flag` (the energy's

@@ -248,7 +248,9 @@ impl Energy {
     }
 
     /// Loop iterations one `energy_grad` takes in WGSL (an upper bound: small loops may be
-    /// unrolled by the driver), to keep invocations within an adapter's loop cap.
+    /// unrolled by the driver), to keep invocations within an adapter's loop cap; also the
+    /// work plans' cost of one evaluation. Nested groups multiply out, so it saturates rather
+    /// than wrap.
     #[doc(hidden)]
     pub fn loop_iterations(&self) -> u64 {
         let d = self.dim() as u64;
@@ -258,12 +260,14 @@ impl Energy {
             Energy::Mlp(m) => m.loop_iterations(),
             // Not inlined into the per-chain kernels: networks run through the layer kernels.
             Energy::Net(n) => n.macs(),
-            Energy::Sum { terms } => terms.iter().map(|(_, t)| t.loop_iterations()).sum(),
+            Energy::Sum { terms } => terms.iter().fold(0u64, |a, (_, t)| a.saturating_add(t.loop_iterations())),
             // Per element: g.x, zeroing gt, the inner energy, the pull-back (image groups also
             // loop over up to 3 quarter turns per pixel, twice).
-            Energy::Group { inner, action, .. } => action.order() as u64 * (inner.loop_iterations() + 9 * d + 1),
+            Energy::Group { inner, action, .. } => {
+                (action.order() as u64).saturating_mul(inner.loop_iterations().saturating_add(9 * d + 1))
+            }
             // Gather, the inner energy, scatter.
-            Energy::Slice { indices, inner, .. } => inner.loop_iterations() + 2 * indices.len() as u64,
+            Energy::Slice { indices, inner, .. } => inner.loop_iterations().saturating_add(2 * indices.len() as u64),
         }
     }
 
