@@ -1,49 +1,20 @@
 //! MLP energies E(x) = MLP(x) (or -MLP(x) for networks that output f = -E), with weights in
 //! PyTorch's nn.Sequential layout, loaded from and saved to safetensors.
 //!
-//! GPU: the generated WGSL in [`Mlp::wgsl_function`] (forward, then backward to the input) is
-//! inlined into the sampler kernels, so an MLP sampler step stays one dispatch. CPU twin:
-//! [`Mlp::add_energy_grad`], with the same order of operations.
+//! GPU: the generated WGSL (mlp/wgsl.rs: [`Mlp::wgsl_function`], forward then backward to the
+//! input) is inlined into the sampler kernels, so an MLP sampler step stays one dispatch. CPU
+//! twin: [`Mlp::add_energy_grad`], with the same order of operations.
+
+mod wgsl;
+
+pub(crate) use wgsl::{Places, emit_pass};
+pub use wgsl::{TILE_CHAINS, TILE_K, TILE_THREADS, TiledNet, UNROLL};
 
 use crate::num::Real;
 use crate::nn::{Activation, Head, LayerKind, LayerView, NetView, Network, Shape};
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::path::Path;
-
-/// Terms per iteration of the generated dot-product loops.
-pub const UNROLL: usize = 8;
-
-/// WGSL that adds `sum_{j < n} term(j)` to `acc`: a loop over blocks of [`UNROLL`] terms, then
-/// the remainder written out. `term` receives an index expression.
-pub(crate) fn dot_product(acc: &str, n: usize, term: &dyn Fn(&str) -> String) -> String {
-    let blocks = n / UNROLL * UNROLL;
-    let mut s = String::new();
-    if blocks > 0 {
-        let terms: Vec<String> = (0..UNROLL).map(|u| term(&format!("j + {u}u"))).collect();
-        s += &format!("        for (var j = 0u; j < {blocks}u; j += {UNROLL}u) {{\n            {acc} += {};\n        }}\n", terms.join("\n                + "));
-    }
-    for j in blocks..n {
-        s += &format!("        {acc} += {};\n", term(&format!("{j}u")));
-    }
-    s
-}
-
-/// Chains per workgroup tile, input chunk staged through workgroup memory, and threads per
-/// workgroup of the tiled strategy (shaders/nn/mlp_tiled.wgsl).
-pub const TILE_CHAINS: usize = 16;
-pub const TILE_K: usize = 64;
-pub const TILE_THREADS: usize = 64;
-
-/// What the tiled strategy's launcher needs from a network.
-pub struct TiledNet {
-    /// The `mlp_net` WGSL module.
-    pub source: String,
-    /// Scratch floats per chain.
-    pub scratch_floats: usize,
-    /// Loop iterations of one evaluation per invocation (see `GpuContext::loop_budget`).
-    pub loop_iterations: u64,
-}
 
 /// A dense layer in PyTorch's layout: `weight` is [out, in] row-major.
 #[derive(Clone, Debug, PartialEq)]
@@ -176,65 +147,6 @@ impl Mlp {
         }
     }
 
-    /// A WGSL function `name(x, g, base, weight) -> f32` with the analytic energies'
-    /// signature: sizes are compile-time constants, parameters read from `energy_params`.
-    /// Dot products are unrolled by [`UNROLL`]: fewer loop iterations per invocation (software
-    /// adapters cap those, see `GpuContext::loop_budget`) and more independent multiply-adds.
-    pub fn wgsl_function(&self, name: &str) -> String {
-        let (act, dact) = self.activation.wgsl();
-        let hidden = self.layers.len() - 1;
-        let mut s = format!(
-            "fn {name}_act(z: f32) -> f32 {{ return {act}; }}\nfn {name}_dact(z: f32) -> f32 {{ return {dact}; }}\n\
-             fn {name}(x: ptr<function, array<f32, DIM>>, g: ptr<function, array<f32, DIM>>, base: u32, weight: f32) -> f32 {{\n"
-        );
-        let mut offset = 0usize;
-        let mut offsets = Vec::new();
-        for l in &self.layers {
-            offsets.push(offset);
-            offset += l.inputs * l.outputs + l.outputs;
-        }
-        let input_of = |k: usize| if k == 0 { "(*x)".to_string() } else { format!("h{}", k - 1) };
-        // Forward: h{k} = act(z{k}); s{k} = act'(z{k}).
-        for (k, l) in self.layers[..hidden].iter().enumerate() {
-            let (w, b) = (offsets[k], offsets[k] + l.inputs * l.outputs);
-            let input = input_of(k);
-            let dot = dot_product("z", l.inputs, &|i| format!("energy_params[row + {i}] * {input}[{i}]"));
-            s += &format!(
-                "    var h{k}: array<f32, {o}>;\n    var s{k}: array<f32, {o}>;\n    for (var o = 0u; o < {o}u; o++) {{\n        \
-                 var z = energy_params[base + {b}u + o];\n        let row = base + {w}u + o * {i}u;\n{dot}        \
-                 h{k}[o] = {name}_act(z);\n        s{k}[o] = {name}_dact(z);\n    }}\n",
-                o = l.outputs,
-                i = l.inputs
-            );
-        }
-        let last = &self.layers[hidden];
-        let (w, b) = (offsets[hidden], offsets[hidden] + last.inputs);
-        let input = input_of(hidden);
-        let sign = if self.negate { "-1.0" } else { "1.0" };
-        let dot = dot_product("out", last.inputs, &|i| format!("energy_params[base + {w}u + {i}] * {input}[{i}]"));
-        s += &format!("    var out = energy_params[base + {b}u];\n{dot}    let sign = {sign};\n");
-        // Backward: d{k} = dE/dz{k}.
-        if hidden == 0 {
-            s += &format!("    for (var i = 0u; i < DIM; i++) {{ (*g)[i] += weight * sign * energy_params[base + {w}u + i]; }}\n");
-        } else {
-            let k = hidden - 1;
-            s += &format!(
-                "    var d{k}: array<f32, {n}>;\n    for (var i = 0u; i < {n}u; i++) {{ d{k}[i] = sign * energy_params[base + {w}u + i] * s{k}[i]; }}\n",
-                n = last.inputs
-            );
-            for k in (0..hidden).rev() {
-                let l = &self.layers[k];
-                let w = offsets[k];
-                let target = if k == 0 { String::new() } else { format!("    var d{}: array<f32, {}>;\n", k - 1, l.inputs) };
-                let store = if k == 0 { "(*g)[i] += weight * acc;".to_string() } else { format!("d{}[i] = acc * s{}[i];", k - 1, k - 1) };
-                let dot = dot_product("acc", l.outputs, &|o| format!("energy_params[base + {w}u + ({o}) * {}u + i] * d{k}[{o}]", l.inputs));
-                s += &format!("{target}    for (var i = 0u; i < {}u; i++) {{\n        var acc = 0.0;\n{dot}        {store}\n    }}\n", l.inputs);
-            }
-        }
-        s += "    return weight * sign * out;\n}\n";
-        s
-    }
-
     /// Loop iterations one evaluation of the generated WGSL takes per invocation (dot products
     /// count once per `UNROLL` terms).
     pub fn loop_iterations(&self) -> u64 {
@@ -250,86 +162,6 @@ impl Mlp {
         self.layers[..self.layers.len() - 1].iter().map(|l| l.outputs).max().unwrap_or(0)
     }
 
-    /// The generated `mlp_net` module of the tiled strategy (shaders/nn/mlp_tiled.wgsl): tile
-    /// constants, the per-chain scratch layout, the activation, and `tile_energy_grad`, which
-    /// runs the layers for a tile of chains. Needs at least one hidden layer.
-    pub fn wgsl_tiled_module(&self) -> TiledNet {
-        let (act, dact) = self.activation.wgsl();
-        let dim = self.input_dim();
-        let hidden = self.layers.len() - 1;
-        let widths: Vec<usize> = self.layers[..hidden].iter().map(|l| l.outputs).collect();
-        // Scratch per chain: x, y, grad x, grad y, then h and act'(z) per hidden layer, then two
-        // delta buffers for the backward pass.
-        let mut at = 4 * dim;
-        let mut h_off = Vec::new();
-        let mut s_off = Vec::new();
-        for &w in &widths {
-            h_off.push(at);
-            s_off.push(at + w);
-            at += 2 * w;
-        }
-        let max_w = widths.iter().copied().max().unwrap_or(1);
-        let (delta_a, delta_b) = (at, at + max_w);
-        let scratch = at + 2 * max_w;
-        let mut w_off = Vec::new();
-        let mut off = 0;
-        for l in &self.layers {
-            w_off.push(off);
-            off += l.inputs * l.outputs + l.outputs;
-        }
-        let mut body = String::new();
-        for k in 0..=hidden {
-            let l = &self.layers[k];
-            let input = if k == 0 { "in_off".to_string() } else { format!("{}u", h_off[k - 1]) };
-            let (h, sl, out) = if k < hidden { (h_off[k], s_off[k], "false") } else { (0, 0, "true") };
-            body += &format!("    dense_forward(tid, first, {input}, {}u, {}u, {}u, {h}u, {sl}u, {out});\n", l.inputs, l.outputs, w_off[k]);
-        }
-        body += &format!(
-            "    output_delta(tid, first, {}u, {}u, {}u, {delta_a}u, NET_SIGN);\n",
-            self.layers[hidden].inputs,
-            w_off[hidden],
-            s_off[hidden - 1]
-        );
-        let (mut src, mut dst) = (delta_a, delta_b);
-        for k in (0..hidden).rev() {
-            let l = &self.layers[k];
-            if k > 0 {
-                body += &format!(
-                    "    dense_backward(tid, first, {src}u, {}u, {}u, {}u, {dst}u, {}u, true);\n",
-                    l.inputs, l.outputs, w_off[k], s_off[k - 1]
-                );
-                std::mem::swap(&mut src, &mut dst);
-            } else {
-                body += &format!("    dense_backward(tid, first, {src}u, {}u, {}u, {}u, g_off, 0u, false);\n", l.inputs, l.outputs, w_off[k]);
-            }
-        }
-        let source = format!(
-            "const T: u32 = {TILE_CHAINS}u;\nconst KC: u32 = {TILE_K}u;\nconst WG: u32 = {TILE_THREADS}u;\n\
-             const TILE_ELEMS: u32 = {}u;\nconst SCR: u32 = {scratch}u;\nconst X_OFF: u32 = 0u;\nconst Y_OFF: u32 = {dim}u;\n\
-             const GX_OFF: u32 = {}u;\nconst GY_OFF: u32 = {}u;\nconst NET_SIGN: f32 = {};\n\
-             fn net_act(z: f32) -> f32 {{ return {act}; }}\nfn net_dact(z: f32) -> f32 {{ return {dact}; }}\n\
-             fn tile_energy_grad(tid: u32, first: u32, in_off: u32, g_off: u32) {{\n{body}}}\n",
-            TILE_CHAINS * TILE_K,
-            2 * dim,
-            3 * dim,
-            if self.negate { "-1.0" } else { "1.0" },
-        );
-        // Loop iterations per thread: per layer, neuron blocks x input chunks x (staging +
-        // the chunk's multiply-adds; the loop over the T chains is short and unrolled).
-        let chunks = |n: usize, by: usize| n.div_ceil(by) as u64;
-        let staging = (TILE_CHAINS * TILE_K / TILE_THREADS + TILE_K) as u64;
-        let layers: u64 = self
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(k, l)| {
-                let forward = chunks(l.outputs, TILE_THREADS) * chunks(l.inputs, TILE_K) * staging;
-                let backward = if k < hidden { chunks(l.inputs, TILE_THREADS) * chunks(l.outputs, TILE_K) * staging } else { 0 };
-                forward + backward
-            })
-            .sum();
-        TiledNet { source, scratch_floats: scratch, loop_iterations: layers + (TILE_CHAINS * dim / TILE_THREADS) as u64 }
-    }
 
     /// The network as an `Mlp` when it is one: a flat input,
     /// biased Linear layers with one activation between them, one output, head f or -f.

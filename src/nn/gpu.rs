@@ -456,6 +456,39 @@ impl NnKernels {
         Ok((steps, scratch))
     }
 
+    /// The parameter gradients of a linear or convolutional layer as one op: the weight-gradient
+    /// GEMM `dw (+)= dy^T x` (split over K where that helps), its kernel parameters from
+    /// `params(flags, c_off, split_stride)`, then with `bias = Some((db, rows, channels,
+    /// inner))` the bias gradient. `accumulate` adds to dw and db instead of overwriting them.
+    #[allow(clippy::too_many_arguments)]
+    fn param_grads_op(
+        &self,
+        what: &str,
+        label: String,
+        plan: &Plan,
+        kernel: Arc<Kernel>,
+        params: impl Fn(u32, u32, u32) -> Box<dyn TileParams>,
+        [x, dy, dw]: [Slice; 3],
+        bias: Option<(Slice, usize, usize, usize)>,
+        accumulate: bool,
+    ) -> Result<NnOp> {
+        let accum = if accumulate { EPI_ACCUM } else { 0 };
+        let flags = |extra| if extra == EPI_PARTIAL { extra } else { accum };
+        let (mut steps, scratch) = self.gemm_steps(
+            what,
+            plan,
+            kernel,
+            |extra, c_off, split_stride| params(flags(extra), c_off, split_stride),
+            [dy.buffer, x.buffer, dw.buffer, dw.buffer, dw.buffer],
+            dw,
+            accumulate,
+        )?;
+        if let Some((db, rows, channels, inner)) = bias {
+            steps.push(self.bias_grad_step(what, dy, db, rows, channels, inner, accumulate)?);
+        }
+        Ok(self.op(label, steps, 2.0 * (plan.m * plan.n * plan.k) as f64, scratch))
+    }
+
     fn op(&self, label: String, steps: Vec<Step>, flops: f64, scratch: Option<wgpu::Buffer>) -> NnOp {
         NnOp { label, steps, flops, _scratch: scratch }
     }

@@ -11,7 +11,7 @@ use super::layered::LayeredTrainer;
 use super::submit::{STEPS_PER_SUBMIT, SubmitSteps, run_in_submits};
 use super::{Loss, METRIC_FLOATS, StepMetrics, StepSettings, TrainConfig, TrainState, Trainer};
 use crate::energy::Energy;
-use crate::energy::mlp::{Mlp, TILE_CHAINS, TILE_THREADS, dot_product};
+use crate::energy::mlp::{Mlp, Places, TILE_CHAINS, TILE_THREADS, emit_pass};
 use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch, workgroups};
 use crate::gpu::{GpuContext, Kernel};
 use crate::sampler::config::{MlpStrategy, TILED_MIN_WIDTH};
@@ -90,13 +90,8 @@ fn train_net_module(mlp: &Mlp, batch: usize, layout: &Layout) -> String {
     let hidden = layers.len() - 1;
     let (act, dact) = mlp.activation.wgsl();
     let sign = if mlp.negate { "-1.0" } else { "1.0" };
-    // Parameter offsets (weight, bias) and tape offsets (layer input, hidden delta).
-    let mut w_at = Vec::new();
-    let mut at = 0;
-    for l in layers {
-        w_at.push(at);
-        at += l.inputs * l.outputs + l.outputs;
-    }
+    // Parameter offsets and tape offsets (layer input, hidden slope then delta).
+    let w_at: Vec<usize> = mlp.param_offsets().iter().map(|&(w, _)| w).collect();
     let in_at: Vec<usize> = (0..layers.len()).map(|k| dims[..k].iter().sum()).collect();
     let h_len: usize = dims[..dims.len() - 1].iter().sum();
     let d_at: Vec<usize> = (0..hidden).map(|k| h_len + dims[1..k + 1].iter().sum::<usize>()).collect();
@@ -119,43 +114,7 @@ fn train_net_module(mlp: &Mlp, batch: usize, layout: &Layout) -> String {
         so = layout.scalar_off,
         draws = mlp.input_dim().div_ceil(4),
     );
-    for (k, l) in layers[..hidden].iter().enumerate() {
-        let (w, b) = (w_at[k], w_at[k] + l.inputs * l.outputs);
-        let dot =
-            dot_product("z", l.inputs, &|i| format!("energy_params[row + {i}] * work[base + {}u + {i}]", in_at[k]));
-        s += &format!(
-            "    for (var o = 0u; o < {out}u; o++) {{\n        var z = energy_params[{b}u + o];\n        let row = {w}u + o * {inp}u;\n{dot}        \
-             work[base + {h}u + o] = tape_act(z);\n        work[base + {d}u + o] = tape_dact(z);\n    }}\n",
-            out = l.outputs,
-            inp = l.inputs,
-            h = in_at[k + 1],
-            d = d_at[k],
-        );
-    }
-    let last = &layers[hidden];
-    let (w, b) = (w_at[hidden], w_at[hidden] + last.inputs);
-    let dot = dot_product("out", last.inputs, &|i| {
-        format!("energy_params[{w}u + {i}] * work[base + {}u + {i}]", in_at[hidden])
-    });
-    s += &format!("    var out = energy_params[{b}u];\n{dot}");
-    if hidden > 0 {
-        s += &format!(
-            "    for (var i = 0u; i < {n}u; i++) {{ work[base + {d}u + i] *= SIGN * energy_params[{w}u + i]; }}\n",
-            n = last.inputs,
-            d = d_at[hidden - 1]
-        );
-        for k in (1..hidden).rev() {
-            let l = &layers[k];
-            let dot = dot_product("acc", l.outputs, &|o| {
-                format!("energy_params[{}u + ({o}) * {}u + i] * work[base + {}u + {o}]", w_at[k], l.inputs, d_at[k])
-            });
-            s += &format!(
-                "    for (var i = 0u; i < {}u; i++) {{\n        var acc = 0.0;\n{dot}        work[base + {}u + i] *= acc;\n    }}\n",
-                l.inputs,
-                d_at[k - 1]
-            );
-        }
-    }
+    s += &emit_pass(mlp, &Tape { in_at: &in_at, d_at: &d_at }, "tape_act", "tape_dact", "SIGN", None);
     s += "    return SIGN * out;\n}\n\nfn param_grad(q: u32) -> f32 {\n    var acc = 0.0;\n";
     for (k, l) in layers.iter().enumerate() {
         let (w, b, end) = (w_at[k], w_at[k] + l.inputs * l.outputs, w_at[k] + l.inputs * l.outputs + l.outputs);
@@ -173,6 +132,28 @@ fn train_net_module(mlp: &Mlp, batch: usize, layout: &Layout) -> String {
     }
     s += "    return acc;\n}\n";
     s
+}
+
+/// The tape of point `base`: every layer's input (the point, then each hidden activation) at
+/// `in_at`, each hidden layer's slope, then delta, at `d_at`, so `param_grad` reads them back.
+struct Tape<'a> {
+    in_at: &'a [usize],
+    d_at: &'a [usize],
+}
+
+impl Places for Tape<'_> {
+    fn param(&self, index: &str) -> String {
+        format!("energy_params[{index}]")
+    }
+    fn point(&self, i: &str) -> String {
+        format!("work[base + {}u + {i}]", self.in_at[0])
+    }
+    fn hidden(&self, k: usize, o: &str) -> String {
+        format!("work[base + {}u + {o}]", self.in_at[k + 1])
+    }
+    fn slope(&self, k: usize, o: &str) -> String {
+        format!("work[base + {}u + {o}]", self.d_at[k])
+    }
 }
 
 /// The assembled training shader for a network and batch size.
@@ -215,7 +196,7 @@ pub enum GpuTrainer {
 }
 
 impl GpuTrainer {
-    /// [`MlpTrainer`] when the network is MLP-shaped ([`crate::nn::Network::to_mlp`]), its
+    /// [`MlpTrainer`] when the network is MLP-shaped ([`Mlp::from_network`]), its
     /// Langevin phase per chain or tiled as [`MlpTrainer::with_strategy`] picks; else
     /// [`LayeredTrainer`].
     pub fn new(ctx: Arc<GpuContext>, config: &TrainConfig, state: TrainState, data: &[f32]) -> Result<Self> {

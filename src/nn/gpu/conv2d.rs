@@ -130,23 +130,16 @@ impl NnKernels {
                 cols_per_img: patch as u32,
                 ..conv_params(g, MODE_WEIGHT_GRAD, &plan)
             };
-            let accum = if accumulate { EPI_ACCUM } else { 0 };
-            let (mut steps, scratch) = self.gemm_steps(
+            self.param_grads_op(
                 what,
+                format!("conv2d param grads {g:?}"),
                 &plan,
                 kernel,
-                |extra, c_off, split_stride| {
-                    let flags = if extra == EPI_PARTIAL { extra } else { accum };
-                    Box::new(ConvParams { flags, c_off, split_stride, ..base })
-                },
-                [dy.buffer, x.buffer, dw.buffer, dw.buffer, dw.buffer],
-                dw,
+                |flags, c_off, split_stride| Box::new(ConvParams { flags, c_off, split_stride, ..base }),
+                [x, dy, dw],
+                db.map(|db| (db, g.batch, g.out_c, oh * ow)),
                 accumulate,
-            )?;
-            if let Some(db) = db {
-                steps.push(self.bias_grad_step(what, dy, db, g.batch, g.out_c, oh * ow, accumulate)?);
-            }
-            Ok(self.op(format!("conv2d param grads {g:?}"), steps, 2.0 * (plan.m * plan.n * plan.k) as f64, scratch))
+            )
         })
     }
 

@@ -148,28 +148,16 @@ impl NnKernels {
                 b_cs: 1,
                 ..Default::default()
             };
-            let accum = if accumulate { EPI_ACCUM } else { 0 };
-            let (mut steps, scratch) = self.gemm_steps(
+            self.param_grads_op(
                 what,
+                format!("linear param grads {n}x{outputs}, {inputs}"),
                 &plan,
                 kernel,
-                |extra, c_off, split_stride| {
-                    let flags = if extra == EPI_PARTIAL { extra } else { accum };
-                    Box::new(GemmParams { flags, c_off, split_stride, ..base })
-                },
-                [dy.buffer, x.buffer, dw.buffer, dw.buffer, dw.buffer],
-                dw,
+                |flags, c_off, split_stride| Box::new(GemmParams { flags, c_off, split_stride, ..base }),
+                [x, dy, dw],
+                db.map(|db| (db, n, outputs, 1)),
                 accumulate,
-            )?;
-            if let Some(db) = db {
-                steps.push(self.bias_grad_step(what, dy, db, n, outputs, 1, accumulate)?);
-            }
-            Ok(self.op(
-                format!("linear param grads {n}x{outputs}, {inputs}"),
-                steps,
-                2.0 * (n * inputs * outputs) as f64,
-                scratch,
-            ))
+            )
         })
     }
 }
