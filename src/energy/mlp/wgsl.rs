@@ -59,6 +59,10 @@ pub(crate) trait Places {
     }
 }
 
+/// The statement that stores component `i` (an index expression) of the input gradient, given
+/// its value (an expression).
+pub(crate) type InputGrad = dyn Fn(&str, &str) -> String;
+
 /// The statements of one pass through `mlp`: the forward pass, leaving the output (without
 /// its sign) in `var out`, then the backward pass with the output's derivative `sign`, which
 /// leaves dE/dz of every hidden layer in its slope places. With `input_grad`, also the input
@@ -70,7 +74,7 @@ pub(crate) fn emit_pass(
     act: &str,
     dact: &str,
     sign: &str,
-    input_grad: Option<&dyn Fn(&str, &str) -> String>,
+    input_grad: Option<&InputGrad>,
 ) -> String {
     let layers = &mlp.layers;
     let hidden = layers.len() - 1;
