@@ -79,10 +79,10 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
     }
     let mut state = BTreeMap::new();
     for node in graph.keys() {
-        if !state.contains_key(node.as_str()) {
-            if let Some(c) = visit(node, graph, &mut state, &mut Vec::new()) {
-                return Some(c);
-            }
+        if !state.contains_key(node.as_str())
+            && let Some(c) = visit(node, graph, &mut state, &mut Vec::new())
+        {
+            return Some(c);
         }
     }
     None
@@ -119,7 +119,7 @@ fn the_module_graph_has_no_cycles_and_no_upward_imports() {
         }
         for target in targets {
             // The longest prefix of the path that is a module of the crate.
-            let Some(len) = (1..=target.len()).rev().find(|&n| modules.contains(&target[..n].to_vec())) else {
+            let Some(len) = (1..=target.len()).rev().find(|&n| modules.contains(&target[..n])) else {
                 continue;
             };
             let target = &target[..len];
