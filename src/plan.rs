@@ -1,7 +1,8 @@
 //! The size plan: every command estimates the memory a request needs before allocating it and
 //! refuses, naming the flag and the size, what would not fit, instead of aborting in the
 //! allocator. Files are read with a bound (their declared size, or the budget), never whole
-//! on trust, so `/dev/zero` or a decompression bomb is refused after a bounded read.
+//! on trust, so `/dev/zero` or a decompression bomb is refused after a bounded read; and opened
+//! through [`open_regular`], so a named pipe or a device is refused instead of read.
 //!
 //! The budget is `EBM_MEMORY_BUDGET` (bytes, with an optional K/M/G/T suffix, powers of 1024)
 //! when set, else Linux's `MemAvailable`, else unlimited.
@@ -13,7 +14,6 @@
 //! whole request's estimated operations (chains x steps x per-step multipliers x the cost of one
 //! energy evaluation) are capped by [`work_limit`]; both are far above any useful setting.
 
-use crate::energy::Energy;
 use crate::{Error, Result};
 use std::io::Read;
 use std::path::Path;
@@ -243,42 +243,6 @@ impl Work {
     }
 }
 
-/// The most operations one evaluation of an energy (with its gradient) may take: far above
-/// any useful energy (a large network's pass is about 1e10), far below a composition that
-/// multiplies out (4 nested groups of 1024 elements: 2.3e13 per evaluation).
-pub const MAX_EVALUATION_COST: u64 = 1_000_000_000_000;
-
-/// Operations of one evaluation of `energy` and its gradient: its loop count
-/// ([`Energy::loop_iterations`]: a sum's terms added, at each level of a group |G| evaluations
-/// of its energy, so nested compositions multiply out), at least one per dimension.
-pub fn evaluation_cost(energy: &Energy) -> u64 {
-    energy.loop_iterations().max(energy.dim() as u64).max(1)
-}
-
-/// [`evaluation_cost`], refused above [`MAX_EVALUATION_COST`] naming `flag` (the energy's
-/// flag): an energy that costs that much per evaluation makes any command that uses it a hang.
-pub fn evaluation(energy: &Energy, flag: &str) -> Result<u64> {
-    let cost = evaluation_cost(energy);
-    if cost > MAX_EVALUATION_COST {
-        let nested = if matches!(energy, Energy::Group { .. } | Energy::Sum { .. } | Energy::Slice { .. }) {
-            " (a group evaluates its energy once per element, at every level of nesting)"
-        } else {
-            ""
-        };
-        return Err(Error::invalid(
-            flag,
-            format!(
-                "one evaluation of this {} energy would take about {:.1e} operations{nested}, more than the {:.1e} allowed; \
-                 use a smaller energy (fewer or smaller nested groups)",
-                energy.kind(),
-                cost as f64,
-                MAX_EVALUATION_COST as f64
-            ),
-        ));
-    }
-    Ok(cost)
-}
-
 /// What a format's header says about a file's size, from the bytes read so far: `Ok(None)`
 /// to read on, `Ok(Some(total))` once the header declares the file's total size, `Err` to stop
 /// (a wrong magic, a malformed header).
@@ -355,11 +319,79 @@ pub fn read_checked(mut reader: impl Read, path: &Path, what: &str, limit: &Limi
     }
 }
 
-/// Opens `path` for [`read_checked`] through [`crate::io::open_regular`] (so a directory, a
+/// Whether [`open_regular`] follows a symbolic link at the path itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Links {
+    /// A file the user named (an input): a link to a regular file stands for that file.
+    Follow,
+    /// A file of a run directory (its lock, its metrics log): a link there could lead a write
+    /// out of the directory and onto the user's data, so it is refused.
+    Refuse,
+}
+
+/// Opens `path` with `options`, refusing anything but a regular file (a directory, a named
+/// pipe, a device, a socket) and, with [`Links::Refuse`], a symbolic link; the error names the
+/// path and what it is. Never waits: the open is non-blocking, so a named pipe with no writer
+/// is refused instead of hanging (on a regular file the flag changes nothing).
+pub fn open_regular(path: &Path, options: &mut std::fs::OpenOptions, links: Links) -> Result<std::fs::File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let nofollow = if links == Links::Refuse { libc::O_NOFOLLOW } else { 0 };
+        options.custom_flags(libc::O_NONBLOCK | nofollow);
+    }
+    let is_link = || std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    #[cfg(not(unix))]
+    if links == Links::Refuse && is_link() {
+        return Err(not_regular(path, "is a symbolic link"));
+    }
+    let file = match options.open(path) {
+        Ok(f) => f,
+        // The open's own error (ELOOP, ENXIO, EISDIR) says less than what the path is.
+        Err(e) => {
+            if links == Links::Refuse && is_link() {
+                return Err(not_regular(path, "is a symbolic link"));
+            }
+            if let Some(m) = std::fs::metadata(path).ok().filter(|m| !m.is_file()) {
+                return Err(not_regular(path, kind_of(&m.file_type())));
+            }
+            return Err(Error::io(path, e));
+        }
+    };
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(not_regular(path, kind_of(&meta.file_type())));
+    }
+    Ok(file)
+}
+
+/// What a path that is not a regular file is, for messages.
+fn kind_of(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "is a named pipe (FIFO)";
+        }
+        if t.is_socket() {
+            return "is a socket";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "is a device";
+        }
+    }
+    if t.is_dir() { "is a directory" } else if t.is_symlink() { "is a symbolic link" } else { "is not a file" }
+}
+
+fn not_regular(path: &Path, what: &str) -> Error {
+    let kind = if what == "is a directory" { std::io::ErrorKind::IsADirectory } else { std::io::ErrorKind::InvalidInput };
+    Error::io(path, std::io::Error::new(kind, format!("{what}, not a regular file")))
+}
+
+/// Opens `path` for [`read_checked`] through [`open_regular`] (so a directory, a
 /// named pipe or a device is refused, and nothing blocks), refusing a file larger than `limit`
 /// before reading it.
 pub fn open_file(path: &Path, what: &str, limit: &Limit) -> Result<std::fs::File> {
-    use crate::io::{Links, open_regular};
     let file = open_regular(path, std::fs::OpenOptions::new().read(true), Links::Follow)?;
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     if meta.len() > limit.bytes {
@@ -424,25 +456,6 @@ mod tests {
         let message = per_step("--leapfrog", 4_000_000_000, MAX_STEPS_PER_STEP, "leapfrog steps per proposal").unwrap_err().to_string();
         assert!(message.contains("--leapfrog") && message.contains("4000000000") && message.contains("10000"), "{message}");
         assert!(per_step("--leapfrog", MAX_STEPS_PER_STEP, MAX_STEPS_PER_STEP, "x").is_ok());
-    }
-
-    /// `levels` groups of 1024 rotations around a 2-d Gaussian.
-    fn nested(levels: usize) -> Energy {
-        let spec = (0..levels).fold(r#"{"type": "gaussian", "mean": [1, 0], "std": [1, 1]}"#.to_string(), |s, _| {
-            format!(r#"{{"type": "group", "group": "rotations:1024", "energy": {s}}}"#)
-        });
-        crate::energy::spec::parse_energy(&spec, "test").unwrap()
-    }
-
-    #[test]
-    fn nested_groups_multiply_their_cost_without_wrapping() {
-        let costs: Vec<u64> = (1..=8).map(|levels| evaluation_cost(&nested(levels))).collect();
-        // Per level: 1024 x (the inner cost + 19 to move a 2-d point and its gradient).
-        assert_eq!(costs[..4], [21_504, 22_039_552, 22_568_520_704, 23_110_165_220_352]);
-        assert_eq!(costs[7], u64::MAX, "eight levels saturate instead of wrapping");
-        assert_eq!(evaluation(&nested(3), "--energy").unwrap(), costs[2]);
-        let message = evaluation(&nested(4), "--energy").unwrap_err().to_string();
-        assert!(message.contains("--energy") && message.contains("2.3e13") && message.contains("nesting"), "{message}");
     }
 
     #[test]

@@ -754,3 +754,24 @@ fn hand_built_slices_are_validated() {
         assert!(message.contains("slice") && message.contains(needle), "{message}");
     }
 }
+
+/// `levels` groups of 1024 rotations around a 2-d Gaussian.
+fn nested_groups(levels: usize) -> Energy {
+    let spec = (0..levels).fold(r#"{"type": "gaussian", "mean": [1, 0], "std": [1, 1]}"#.to_string(), |s, _| {
+        format!(r#"{{"type": "group", "group": "rotations:1024", "energy": {s}}}"#)
+    });
+    parse_energy(&spec, "test").unwrap()
+}
+
+/// The work plans' cost of an evaluation multiplies out nested groups and saturates instead of
+/// wrapping; above the limit it is refused naming the flag.
+#[test]
+fn nested_groups_multiply_their_cost_without_wrapping() {
+    let costs: Vec<u64> = (1..=8).map(|levels| nested_groups(levels).evaluation_cost()).collect();
+    // Per level: 1024 x (the inner cost + 19 to move a 2-d point and its gradient).
+    assert_eq!(costs[..4], [21_504, 22_039_552, 22_568_520_704, 23_110_165_220_352]);
+    assert_eq!(costs[7], u64::MAX, "eight levels saturate instead of wrapping");
+    assert_eq!(nested_groups(3).checked_evaluation_cost("--energy").unwrap(), costs[2]);
+    let message = nested_groups(4).checked_evaluation_cost("--energy").unwrap_err().to_string();
+    assert!(message.contains("--energy") && message.contains("2.3e13") && message.contains("nesting"), "{message}");
+}

@@ -303,7 +303,7 @@ fn plan(args: &BenchArgs) -> Result<()> {
     let mut work = crate::plan::Work::new();
     for case in cases(args.suite, args.quick)? {
         let (dim, steps) = (case.energy.dim() as u64, steps as u64);
-        let cost = crate::plan::evaluation_cost(&case.energy);
+        let cost = case.energy.evaluation_cost();
         for &(chains, _) in &case.sizes {
             let flag = format!("--steps {steps} x {chains} chains ({})", case.name);
             for &kind in &case.samplers {

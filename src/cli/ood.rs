@@ -147,7 +147,7 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
     crate::cli::outputs::Paths::new()
         .optional_outputs(&[("--png", &args.png, "png"), ("--json", &args.json, "json")])?;
     let energy = spec::resolve_energy(&args.energy).context("--energy")?;
-    crate::plan::evaluation(&energy, "--energy")?;
+    energy.checked_evaluation_cost("--energy")?;
     let dim = energy.dim();
     let shape = energy.image_shape();
     if args.complexity.is_some() && shape.is_none_or(|(c, _, _)| c != 1) {

@@ -8,6 +8,10 @@
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 
+/// The lock file in a run directory (`rundir::RunLock`); it holds the pid of the process that
+/// has the lock. Declared here, with the paths a command claims, so the lock is claimed too.
+pub const LOCK_FILE: &str = ".lock";
+
 /// The files a command reads and writes, each with the flag that named it.
 #[derive(Default)]
 pub struct Paths {
@@ -106,7 +110,7 @@ impl Paths {
     /// file, which is written too (a `.lock` that resolves to an input is refused here).
     pub fn locked_run_dir(&mut self, flag: &str, dir: &Path, files: &[&str]) -> anyhow::Result<()> {
         self.output_dir(flag, dir, files)?;
-        self.claim(flag, &dir.join(crate::cli::rundir::LOCK_FILE))
+        self.claim(flag, &dir.join(LOCK_FILE))
     }
 
     /// Registers `path` as written by `flag` unless an input or an earlier output is the same

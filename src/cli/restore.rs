@@ -134,7 +134,7 @@ fn work(args: &RestoreArgs, energy: &crate::energy::Energy, images: usize) -> an
         bail!("--average must be at least 1");
     }
     plan::per_step("--average", args.average as u64, plan::MAX_STEPS_PER_STEP, "restorations of each image")?;
-    let cost = plan::evaluation(energy, "--energy")?;
+    let cost = energy.checked_evaluation_cost("--energy")?;
     plan::Work::new()
         .add(
             format!("--steps {} x --average {} x {images} images", args.steps, args.average),

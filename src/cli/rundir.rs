@@ -10,8 +10,7 @@ use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-/// The lock file in a run directory; it holds the pid of the process that has the lock.
-pub const LOCK_FILE: &str = ".lock";
+use super::outputs::LOCK_FILE;
 
 /// An exclusive advisory lock on a run directory (`flock` on Unix, `LockFileEx` on Windows),
 /// held until this value is dropped or the process ends, however it ends: the operating system
@@ -29,10 +28,10 @@ impl RunLock {
         let path = dir.join(LOCK_FILE);
         // The lock is truncated and written: a link (say to the --data file) would destroy its
         // target, and a named pipe would block, so only a regular file in the run dir will do.
-        let mut file = crate::io::open_regular(
+        let mut file = crate::plan::open_regular(
             &path,
             std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false),
-            crate::io::Links::Refuse,
+            crate::plan::Links::Refuse,
         )
         .with_context(|| format!("the lock file of run dir {} (remove it to train here)", dir.display()))?;
         let mut holder = String::new();

@@ -314,7 +314,7 @@ fn work(args: &SampleArgs, energy: &Energy) -> anyhow::Result<()> {
     };
     let replicas = args.temperatures.as_ref().map_or(args.tempering as u64, |t| t.len() as u64).max(1);
     let tempering = if replicas > 1 { format!(" x {replicas} replicas") } else { String::new() };
-    let cost = plan::evaluation(energy, "--energy")?;
+    let cost = energy.checked_evaluation_cost("--energy")?;
     let mut work = Work::new();
     for (flag, steps, what) in [("--steps", args.steps, "sampling"), ("--warmup", args.warmup, "the warm-up")] {
         let flags = format!("--chains {} x {flag} {steps}{per_step_flag}{tempering}", args.chains);

@@ -283,7 +283,7 @@ fn read_points(path: &Path, dim: usize) -> anyhow::Result<(Vec<f32>, usize)> {
 /// The work of scoring `n` points (and of the quadrature of log Z, for a 2-d energy without a
 /// closed form), refused when absurd: an energy that multiplies out is refused per evaluation.
 fn work(energy: &Energy, n: usize, args: &ScoreArgs) -> anyhow::Result<()> {
-    let cost = crate::plan::evaluation(energy, "--energy")?;
+    let cost = energy.checked_evaluation_cost("--energy")?;
     let mut work = crate::plan::Work::new();
     let what = format!("scoring ({cost} operations per evaluation of the energy)");
     work.add(format!("--points {} ({n} points)", args.points.display()), what, &[n as u64, cost]);

@@ -58,75 +58,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Whether [`open_regular`] follows a symbolic link at the path itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Links {
-    /// A file the user named (an input): a link to a regular file stands for that file.
-    Follow,
-    /// A file of a run directory (its lock, its metrics log): a link there could lead a write
-    /// out of the directory and onto the user's data, so it is refused.
-    Refuse,
-}
-
-/// Opens `path` with `options`, refusing anything but a regular file (a directory, a named
-/// pipe, a device, a socket) and, with [`Links::Refuse`], a symbolic link; the error names the
-/// path and what it is. Never waits: the open is non-blocking, so a named pipe with no writer
-/// is refused instead of hanging (on a regular file the flag changes nothing).
-pub fn open_regular(path: &Path, options: &mut fs::OpenOptions, links: Links) -> Result<File> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        let nofollow = if links == Links::Refuse { libc::O_NOFOLLOW } else { 0 };
-        options.custom_flags(libc::O_NONBLOCK | nofollow);
-    }
-    let is_link = || fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    #[cfg(not(unix))]
-    if links == Links::Refuse && is_link() {
-        return Err(not_regular(path, "is a symbolic link"));
-    }
-    let file = match options.open(path) {
-        Ok(f) => f,
-        // The open's own error (ELOOP, ENXIO, EISDIR) says less than what the path is.
-        Err(e) => {
-            if links == Links::Refuse && is_link() {
-                return Err(not_regular(path, "is a symbolic link"));
-            }
-            if let Some(m) = fs::metadata(path).ok().filter(|m| !m.is_file()) {
-                return Err(not_regular(path, kind_of(&m.file_type())));
-            }
-            return Err(Error::io(path, e));
-        }
-    };
-    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-    if !meta.is_file() {
-        return Err(not_regular(path, kind_of(&meta.file_type())));
-    }
-    Ok(file)
-}
-
-/// What a path that is not a regular file is, for messages.
-fn kind_of(t: &fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "is a named pipe (FIFO)";
-        }
-        if t.is_socket() {
-            return "is a socket";
-        }
-        if t.is_char_device() || t.is_block_device() {
-            return "is a device";
-        }
-    }
-    if t.is_dir() { "is a directory" } else if t.is_symlink() { "is a symbolic link" } else { "is not a file" }
-}
-
-fn not_regular(path: &Path, what: &str) -> Error {
-    let kind = if what == "is a directory" { std::io::ErrorKind::IsADirectory } else { std::io::ErrorKind::InvalidInput };
-    Error::io(path, std::io::Error::new(kind, format!("{what}, not a regular file")))
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Format {
     Npy,
@@ -227,7 +158,7 @@ pub fn keep_rows_through(path: &Path, header: &str, last: u32) -> Result<Vec<Str
     // A run dir's own file: a link or a named pipe in its place is refused, and the read is
     // bounded by the memory budget.
     let limit = crate::plan::Limit::budget()?;
-    let file = match open_regular(path, fs::OpenOptions::new().read(true), Links::Refuse) {
+    let file = match crate::plan::open_regular(path, fs::OpenOptions::new().read(true), crate::plan::Links::Refuse) {
         Ok(f) => Some(f),
         Err(Error::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e),

@@ -77,11 +77,11 @@ fn truncate_metrics(path: &Path, step: u32) -> Result<f64> {
 }
 
 fn append(path: &Path, text: &str) -> Result<()> {
-    // A run dir's file: never through a link out of the directory (see io::open_regular).
-    let mut f = crate::io::open_regular(
+    // A run dir's file: never through a link out of the directory (see plan::open_regular).
+    let mut f = crate::plan::open_regular(
         path,
         std::fs::OpenOptions::new().create(true).append(true),
-        crate::io::Links::Refuse,
+        crate::plan::Links::Refuse,
     )?;
     f.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
 }
