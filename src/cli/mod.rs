@@ -20,6 +20,7 @@ mod rundir;
 mod sample;
 mod score;
 mod selftest;
+mod shard;
 mod train;
 pub(crate) use train::open_run;
 

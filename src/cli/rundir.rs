@@ -118,8 +118,13 @@ pub fn data_hash(values: &[f32]) -> String {
 /// [`crate::plan::JSON_LIMIT`]), so a run dir whose run.json was replaced by something huge is
 /// refused after a bounded read; `None` when there is none.
 pub fn read_run_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Option<T>> {
+    read_json(path, "run description")
+}
+
+/// A JSON file of ours (`what` names it in messages) read as [`read_run_json`] reads run.json:
+/// a regular file, at most [`crate::plan::JSON_LIMIT`]; `None` when there is none.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<Option<T>> {
     use crate::plan;
-    let what = "run description";
     let limit = plan::Limit::at_most(plan::JSON_LIMIT, "the most a run description may hold")?;
     let file = match plan::open_file(path, what, &limit) {
         Ok(f) => f,
@@ -127,8 +132,7 @@ pub fn read_run_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Res
         Err(e) => return Err(e.into()),
     };
     let bytes = plan::read_checked(file, path, what, &limit, &mut plan::undeclared)?;
-    let value =
-        serde_json::from_slice(&bytes).with_context(|| format!("{}: not a valid run description", path.display()))?;
+    let value = serde_json::from_slice(&bytes).with_context(|| format!("{}: not a valid {what}", path.display()))?;
     Ok(Some(value))
 }
 
