@@ -155,7 +155,10 @@ pub(super) fn join(a: &EvalArgs, rbm: &Rbm, files: &[PathBuf]) -> anyhow::Result
                     )));
                 }
                 Some(e) => {
-                    return Err(named(format!("estimate {j} is from the {name} base, shard 0's from the {} base", e.0)));
+                    return Err(named(format!(
+                        "estimate {j} is from the {name} base, shard 0's from the {} base",
+                        e.0
+                    )));
                 }
                 None => estimates.push((name, log_z_base, weights)),
             }

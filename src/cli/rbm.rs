@@ -364,7 +364,15 @@ fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
     let mut paths = crate::cli::outputs::Paths::new();
     paths.input("--data", &a.data.data);
     paths.locked_run_dir("--run-dir", &run_dir, &[RUN_FILE, CHECKPOINT, METRICS, FILTERS])?;
-    crate::cli::rundir::with_lock(&run_dir, || train_locked(a, given, &run_dir))
+    crate::cli::rundir::with_lock(&run_dir, || {
+        let result = train_locked(a, given, &run_dir);
+        // A fresh start that failed (or was refused) before its first checkpoint takes the
+        // files it made with it: run.json, the metrics, the filters.
+        if result.is_err() && a.resume.is_none() && !run_dir.join(CHECKPOINT).exists() {
+            crate::cli::rundir::remove_failed_start(&run_dir, &[RUN_FILE, METRICS, FILTERS]);
+        }
+        result
+    })
 }
 
 /// `ebm rbm train` with the run dir's lock held.

@@ -221,3 +221,36 @@ pub fn run_dir(run_dir: Option<&Path>, resume: Option<&str>) -> anyhow::Result<P
         (None, None) => bail!("--resume needs the run directory: --resume DIR or --run-dir DIR"),
     }
 }
+
+/// Whether run dir `dir` holds a start that never reached its first checkpoint: no
+/// `checkpoint`, no `finished` file, and no data row in `metrics` (a start killed or failed
+/// after writing run.json, the metrics header or a log). Such a directory neither resumes nor
+/// holds anything a fresh start would lose, so a fresh start replaces it without --force.
+/// A checkpoint deleted from a run that trained is not this case: its metrics keep rows.
+pub fn never_started(dir: &Path, checkpoint: &str, metrics: &str, finished: &[&str]) -> bool {
+    if dir.join(checkpoint).exists() || finished.iter().any(|f| dir.join(f).exists()) {
+        return false;
+    }
+    let path = dir.join(metrics);
+    let file = match crate::io::open_regular(&path, std::fs::OpenOptions::new().read(true), crate::io::Links::Refuse) {
+        Ok(f) => f,
+        Err(crate::Error::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => return true,
+        // Something there that is not our file: not ours to replace.
+        Err(_) => return false,
+    };
+    // The header and one row fit in far less than this.
+    let mut head = String::new();
+    if file.take(64 << 10).read_to_string(&mut head).is_err() {
+        return false;
+    }
+    head.lines().skip(1).all(|l| l.trim().is_empty())
+}
+
+/// Removes `files` and `figures/` from run dir `dir`: a fresh start that failed before its
+/// first checkpoint leaves no run that would neither resume nor start again without --force.
+pub fn remove_failed_start(dir: &Path, files: &[&str]) {
+    for f in files {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let _ = std::fs::remove_dir_all(dir.join("figures"));
+}

@@ -318,12 +318,33 @@ pub fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
 /// `ebm train` with the run dir's lock held.
 fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<()> {
     let holds_run = RUN_FILES.iter().any(|f| run_dir.join(f).exists());
-    if holds_run && !a.resuming() && !a.force {
+    let never_started =
+        holds_run && crate::cli::rundir::never_started(run_dir, run::CHECKPOINT, run::METRICS, &["eval.json"]);
+    if never_started && a.resuming() {
+        bail!(
+            "--resume: {} holds a start that never reached its first checkpoint (it failed or was killed); \
+             start it again without --resume",
+            run_dir.display()
+        );
+    }
+    if never_started {
+        eprintln!("note: {} holds a start that never reached its first checkpoint: starting afresh", run_dir.display());
+    } else if holds_run && !a.resuming() && !a.force {
         bail!("{} already holds a run: continue it with --resume, or replace it with --force", run_dir.display());
     }
     if a.resuming() && !holds_run {
         bail!("--resume: {} holds no run to continue", run_dir.display());
     }
+    let result = train_checked(a, given, run_dir, holds_run && (a.force || never_started));
+    // A fresh start that failed before its first checkpoint takes its files with it.
+    if result.is_err() && !a.resuming() && !run_dir.join(run::CHECKPOINT).exists() {
+        crate::cli::rundir::remove_failed_start(run_dir, RUN_FILES);
+    }
+    result
+}
+
+/// `ebm train` once the run dir's state is known: `replace` removes the run there first.
+fn train_checked(a: &TrainArgs, given: &Given, run_dir: &Path, replace: bool) -> anyhow::Result<()> {
     let (info, config, state, data, labels) = if a.resuming() {
         match resume(a, given, run_dir)? {
             Some(r) => r,
@@ -332,7 +353,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     } else {
         fresh(a)?
     };
-    if a.force && holds_run {
+    if replace {
         for f in RUN_FILES {
             let _ = std::fs::remove_file(run_dir.join(f));
         }
@@ -550,6 +571,11 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
         crate::train::check_jem_network(&state.net).context("--model")?;
     }
     let labels = load_labels(loss, &info.data, rows)?;
+    // Checked here, before the run's first file, not when the trainer is built.
+    if loss == Loss::Jem {
+        crate::train::check_labels(&labels, rows, state.net.outputs)
+            .with_context(|| format!("--loss jem on --data {} with --model", info.data))?;
+    }
     Ok((info, c, state, data, labels))
 }
 
