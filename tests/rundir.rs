@@ -553,3 +553,48 @@ fn a_failed_rbm_start_leaves_no_run_files() {
         assert!(!run.join(f).exists(), "the failed start left {f}: {}", stderr(&o));
     }
 }
+
+/// run.json and the checkpoint of one run dir must describe one run (issue 31, cause 7): a
+/// run.json edited to another model, or a checkpoint of another run (other optimizer) copied
+/// in, is refused on resume naming run.json and the field, and nothing is rewritten.
+#[test]
+fn resume_refuses_run_files_of_different_runs() {
+    let dir = temp_dir("rundir-parts");
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    let o = train(&["--data", "ring8", "--steps", "4", "--run-dir", s(&a)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = train(&["--data", "ring8", "--steps", "4", "--optimizer", "sgd", "--run-dir", s(&b)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json = a.join("run.json");
+    let original = std::fs::read_to_string(&json).unwrap();
+    let mut info: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let model = info["model"].as_str().unwrap().to_string();
+    assert!(model.contains("/8/"), "{model}");
+    info["model"] = model.replace("/8/", "/16/").into();
+    let edited = serde_json::to_string(&info).unwrap();
+    std::fs::write(&json, &edited).unwrap();
+    let o = train(&["--steps", "8", "--resume", s(&a)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("run.json records model") && e.contains("/16/"), "{e}");
+    assert_eq!(std::fs::read_to_string(&json).unwrap(), edited, "a refused resume rewrote run.json");
+    std::fs::write(&json, &original).unwrap();
+    std::fs::copy(b.join("checkpoint.safetensors"), a.join("checkpoint.safetensors")).unwrap();
+    let o = train(&["--steps", "8", "--resume", s(&a)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("optimizer (--optimizer) adam") && e.contains("sgd"), "{e}");
+}
+
+/// An RBM run without its run.json does not resume (on whatever --data is given) (issue 31,
+/// cause 7).
+#[test]
+fn an_rbm_run_without_run_json_does_not_resume() {
+    let dir = temp_dir("rundir-rbm-no-json");
+    let run = dir.join("run");
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "1", "--run-dir", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::remove_file(run.join("run.json")).unwrap();
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "2", "--resume", s(&run)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("has no run.json"), "{e}");
+    assert!(!run.join("run.json").exists(), "a refused resume wrote run.json");
+}

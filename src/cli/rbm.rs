@@ -616,7 +616,14 @@ fn check_resume(
                 );
             }
         }
-        None => eprintln!("note: this run has no {RUN_FILE} (an older run): the data is not verified"),
+        // Without it the data cannot be verified, and the resume would write a run.json
+        // describing whatever data it was given as the run's.
+        None => bail!(
+            "--resume: {} has no {RUN_FILE}, so the data the run trained on cannot be verified against \
+             --data {}; put back its {RUN_FILE}, or start a new run",
+            a.dir()?.join(RUN_FILE).display(),
+            now.data.display()
+        ),
     }
     same("--hidden", state.rbm.n_hid.to_string(), a.hidden.to_string())?;
     same("--gaussian", (state.rbm.visible == Visible::Gaussian).to_string(), a.gaussian.to_string())?;
