@@ -778,7 +778,8 @@ fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
             g.read()?.3
         }
     };
-    if out.extension().is_some_and(|e| e == "npy") {
+    // As the --out check reads it: x.NPY is an .npy file, not a PNG under that name.
+    if out.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
         crate::io::npy::write_f32(&out, &means, &[a.chains, rbm.n_vis])?;
     } else {
         let scale = if rbm.visible == Visible::Gaussian { Scale::Symmetric } else { Scale::Unit };

@@ -744,6 +744,10 @@ fn parse_fix(text: &str, dim: usize) -> anyhow::Result<Vec<Option<f32>>> {
             if i >= dim {
                 bail!("--fix {text}: dimension {i} is outside the energy's {dim} dimensions (0..{})", dim - 1);
             }
+            // Two values for one dimension: whichever came last would win without a word.
+            if let Some(before) = fixed[i] {
+                bail!("--fix {text}: dimension {i} is fixed twice (at {before} and at {v}); give each dimension once");
+            }
             fixed[i] = Some(v);
         }
     }
