@@ -436,6 +436,48 @@ fn ais_shards_joined_equal_one_run() {
         ]);
         refused(ebm(&other), &["made with", "--seed"]);
         refused(eval(&["--ais-shard", "0/20", "--json", &files[0]]), &["holds 1 runs", "at least 2"]);
+        if *backend == "cpu" {
+            corrupt_shards_are_refused(&dir, &files, &eval);
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--ais-join` of shards whose log weights are not this model's runs (issue 31, cause 6): a
+/// shard computed on another model, one holding fewer log weights than its runs (none at all
+/// gave `log Z: -inf +- NaN`), one with an absurd weight (1e300 gave a 300-digit log Z), and a
+/// named pipe in place of a shard are refused, naming the file.
+fn corrupt_shards_are_refused(dir: &std::path::Path, files: &[String], eval: &dyn Fn(&[&str]) -> std::process::Output) {
+    let refused = |o: std::process::Output, words: &[&str]| {
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && words.iter().all(|w| e.contains(w)), "{words:?}: {e}");
+        assert!(common::debug_text(&e).is_none(), "Debug text in: {e}");
+    };
+    let shard1: serde_json::Value = serde_json::from_slice(&std::fs::read(&files[1]).unwrap()).unwrap();
+    let bad = dir.join("bad1.json").to_str().unwrap().to_string();
+    let join = || eval(&["--ais-join", &format!("{},{bad},{}", files[0], files[2])]);
+    let write = |v: &serde_json::Value| std::fs::write(&bad, serde_json::to_vec(v).unwrap()).unwrap();
+    // The same shard with another model's fingerprint: what another run dir's shard records.
+    let mut other = shard1.clone();
+    other["model"] = "0123456789abcdef".into();
+    write(&other);
+    refused(join(), &["bad1.json", "another model"]);
+    for kept in [0, 9] {
+        let mut short = shard1.clone();
+        short["forward"][0]["log_weights"].as_array_mut().unwrap().truncate(kept);
+        write(&short);
+        refused(join(), &["bad1.json", &format!("holds {kept} log weights for its 10 runs")]);
+    }
+    let mut absurd = shard1.clone();
+    absurd["forward"][0]["log_weights"][3] = 1e300.into();
+    write(&absurd);
+    refused(join(), &["base-rate log weights", "which no RBM of these parameters has"]);
+    #[cfg(unix)]
+    {
+        std::fs::remove_file(&bad).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&bad).status();
+        if made.is_ok_and(|s| s.success()) {
+            refused(join(), &["bad1.json", "named pipe"]);
+        }
+    }
 }

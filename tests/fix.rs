@@ -147,7 +147,13 @@ fn sample_fix_flag_conditions_and_refuses_bad_input() {
     assert!(o.status.success(), "{}", common::stderr(&o));
     let (x, _) = ebm_gpu::io::npy::read_f32(&out).unwrap();
     assert!(x.iter().skip(1).step_by(2).all(|&v| v == 2.0));
-    for (fix, says) in [("5=1", "outside"), ("0=1,1=2", "every dimension"), ("0=nan", "finite"), ("x", "neither")] {
+    for (fix, says) in [
+        ("5=1", "outside"),
+        ("0=1,1=2", "every dimension"),
+        ("0=nan", "finite"),
+        ("x", "neither"),
+        ("0=1,0=2", "fixed twice"),
+    ] {
         let o = common::ebm(&[
             "sample",
             "--energy",

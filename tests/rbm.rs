@@ -374,5 +374,8 @@ fn bad_model_input_gives_clear_errors() {
     bad.lr = f32::NAN;
     assert!(bad.validate().unwrap_err().to_string().contains("learning rate"));
     assert!(LrSchedule::parse("cosine").is_err());
+    // A rate of 0 from the second epoch on is training that silently stops (issue 31, cause 10).
+    assert!(LrSchedule::parse("exp:0").unwrap_err().to_string().contains("GAMMA > 0"));
+    assert_eq!(LrSchedule::parse("exp:0.5").unwrap(), LrSchedule::Exponential { gamma: 0.5 });
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -552,3 +552,47 @@ fn a_file_of_another_kind_is_refused_in_plain_words() {
     assert!(e.contains("no format"), "{e}");
     assert_eq!(common::debug_text(&e), None, "{e}");
 }
+
+/// `rbm sample --out x.NPY` writes the .npy array its extension names, not a PNG under that
+/// name: the extension is read case-blind, as the --out check reads it (issue 31, cause 9).
+#[test]
+fn rbm_sample_reads_the_out_extension_case_blind() {
+    let dir = scratch("rbm-npy-case");
+    let run = dir.join("run");
+    let digits = common::digits_dir();
+    let (o, _) = ebm(&[
+        "rbm",
+        "train",
+        "--data",
+        common::s(&digits),
+        "--hidden",
+        "4",
+        "--epochs",
+        "1",
+        "--binarize",
+        "threshold",
+        "--backend",
+        "cpu",
+        "--run-dir",
+        common::s(&run),
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let out = dir.join("x.NPY");
+    let (o, _) = ebm(&[
+        "rbm",
+        "sample",
+        "--run-dir",
+        common::s(&run),
+        "--chains",
+        "3",
+        "--steps",
+        "2",
+        "--backend",
+        "cpu",
+        "--out",
+        common::s(&out),
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(bytes.starts_with(b"\x93NUMPY"), "x.NPY is not an .npy file (starts {:?})", &bytes[..8.min(bytes.len())]);
+}

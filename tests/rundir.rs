@@ -473,3 +473,128 @@ fn resume_refusals_spell_values_as_the_flags_do() {
     let e = stderr(&o);
     assert!(!o.status.success() && e.contains("--lr-schedule was constant in this run, not linear:0.1"), "{e}");
 }
+
+/// A start killed before its first checkpoint (run.json and a metrics header, no checkpoint)
+/// is recognised as never started: a fresh start replaces it without --force, and --resume
+/// says what happened instead of failing on the missing checkpoint (issue 31, cause 8).
+#[test]
+fn a_start_killed_before_its_first_checkpoint_starts_afresh() {
+    let dir = temp_dir("rundir-never-started");
+    let run = dir.join("run");
+    let args = ["--data", "ring8", "--steps", "4", "--run-dir", s(&run)];
+    let o = train(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // What a kill in the first milliseconds leaves.
+    for f in ["checkpoint.safetensors", "train.log"] {
+        let _ = std::fs::remove_file(run.join(f));
+    }
+    let _ = std::fs::remove_dir_all(run.join("figures"));
+    let header = std::fs::read_to_string(run.join("metrics.csv")).unwrap().lines().next().unwrap().to_string();
+    std::fs::write(run.join("metrics.csv"), format!("{header}\n")).unwrap();
+    let o = train(&["--resume", s(&run)]);
+    assert!(!o.status.success(), "resumed a run without a checkpoint");
+    assert!(stderr(&o).contains("never reached its first checkpoint"), "{}", stderr(&o));
+    let o = train(&args);
+    assert!(o.status.success(), "a never-started run dir refused a fresh start: {}", stderr(&o));
+    assert!(run.join("checkpoint.safetensors").exists());
+    // A run that trained keeps its protection when only its checkpoint is gone.
+    std::fs::remove_file(run.join("checkpoint.safetensors")).unwrap();
+    let o = train(&args);
+    assert!(stderr(&o).contains("already holds a run"), "{}", stderr(&o));
+}
+
+/// A fresh start refused after its inputs are read leaves no run dir behind: JEM labels that
+/// the network cannot hold are refused before the first file (issue 31, cause 8).
+#[test]
+fn a_failed_jem_start_leaves_no_run_dir() {
+    let dir = temp_dir("rundir-jem-labels");
+    let run = dir.join("run");
+    let mnist = common::mnist_fixture();
+    // Two outputs for MNIST's ten classes.
+    let o = ebm(&[
+        "train",
+        "--data",
+        s(&mnist),
+        "--model",
+        "1x28x28/flatten/2/head:lse",
+        "--loss",
+        "jem",
+        "--subset",
+        "64",
+        "--steps",
+        "2",
+        "--batch",
+        "16",
+        "--langevin-steps",
+        "1",
+        "--buffer-size",
+        "32",
+        "--backend",
+        "cpu",
+        "--run-dir",
+        s(&run),
+    ]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("label") && e.contains("2 outputs"), "{e}");
+    assert!(!run.exists(), "the failed start left {}", run.display());
+}
+
+/// An `rbm train` start that fails after writing run.json and its first metrics (here: the
+/// filters figure cannot be written) takes those files with it, so the next start needs no
+/// --force (issue 31, cause 8).
+#[test]
+fn a_failed_rbm_start_leaves_no_run_files() {
+    let dir = temp_dir("rundir-rbm-failed-start");
+    let run = dir.join("run");
+    std::fs::create_dir_all(run.join("filters.png")).unwrap();
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "1", "--run-dir", s(&run)]);
+    assert!(!o.status.success(), "wrote filters.png over a directory");
+    for f in ["run.json", "metrics.csv", "checkpoint.safetensors"] {
+        assert!(!run.join(f).exists(), "the failed start left {f}: {}", stderr(&o));
+    }
+}
+
+/// run.json and the checkpoint of one run dir must describe one run (issue 31, cause 7): a
+/// run.json edited to another model, or a checkpoint of another run (other optimizer) copied
+/// in, is refused on resume naming run.json and the field, and nothing is rewritten.
+#[test]
+fn resume_refuses_run_files_of_different_runs() {
+    let dir = temp_dir("rundir-parts");
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    let o = train(&["--data", "ring8", "--steps", "4", "--run-dir", s(&a)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = train(&["--data", "ring8", "--steps", "4", "--optimizer", "sgd", "--run-dir", s(&b)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json = a.join("run.json");
+    let original = std::fs::read_to_string(&json).unwrap();
+    let mut info: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let model = info["model"].as_str().unwrap().to_string();
+    assert!(model.contains("/8/"), "{model}");
+    info["model"] = model.replace("/8/", "/16/").into();
+    let edited = serde_json::to_string(&info).unwrap();
+    std::fs::write(&json, &edited).unwrap();
+    let o = train(&["--steps", "8", "--resume", s(&a)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("run.json records model") && e.contains("/16/"), "{e}");
+    assert_eq!(std::fs::read_to_string(&json).unwrap(), edited, "a refused resume rewrote run.json");
+    std::fs::write(&json, &original).unwrap();
+    std::fs::copy(b.join("checkpoint.safetensors"), a.join("checkpoint.safetensors")).unwrap();
+    let o = train(&["--steps", "8", "--resume", s(&a)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("optimizer (--optimizer) adam") && e.contains("sgd"), "{e}");
+}
+
+/// An RBM run without its run.json does not resume (on whatever --data is given) (issue 31,
+/// cause 7).
+#[test]
+fn an_rbm_run_without_run_json_does_not_resume() {
+    let dir = temp_dir("rundir-rbm-no-json");
+    let run = dir.join("run");
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "1", "--run-dir", s(&run)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::remove_file(run.join("run.json")).unwrap();
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "2", "--resume", s(&run)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("has no run.json"), "{e}");
+    assert!(!run.join("run.json").exists(), "a refused resume wrote run.json");
+}

@@ -8,7 +8,8 @@ use crate::eval::diagnostics;
 use crate::io;
 use anyhow::{Context, bail};
 
-/// Join the .npy outputs of `ebm sample --shard I/N` runs, in shard order, into the file one
+/// Join the .npy outputs of `ebm sample --shard I/N` runs (each with the shard record written
+/// beside it; any order), into the file one
 /// run of all the chains writes: final states ([chains, dim]) are stacked along the chains,
 /// traces ([draws, chains, dim]) along their chain axis. The result is bit-identical to the
 /// unsharded run on the same executor.
@@ -19,7 +20,7 @@ use anyhow::{Context, bail};
 ebm merge --out trace.npy --diagnostics diag.json t0.npy t1.npy t2.npy t3.npy"
 )]
 pub struct MergeArgs {
-    /// The shards' .npy files, shard 0 first.
+    /// The shards' .npy files (each FILE with its FILE.shard.json beside it), in any order.
     #[arg(required = true, num_args = 1..)]
     pub inputs: Vec<PathBuf>,
     /// The joined .npy file.
@@ -45,6 +46,13 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
         let (data, shape) = io::npy::read_f32(input)?;
         shards.push((input, data, shape));
     }
+    // Each array's provenance record says which shard of which run it is: only the shards of
+    // one run, each once, are joined, in shard order whatever the order given.
+    let chains_of = |s: &[usize]| if s.len() == 3 { s[1] } else { s.first().copied().unwrap_or(0) };
+    let views: Vec<_> = shards.iter().map(|(p, d, s)| (p.as_path(), d.as_slice(), chains_of(s))).collect();
+    let order = crate::cli::shard::check_join(&views)?;
+    let mut slots: Vec<_> = shards.into_iter().map(Some).collect();
+    let shards: Vec<_> = order.iter().filter_map(|&k| slots[k].take()).collect();
     let (_, _, first) = &shards[0];
     // The chain axis: 0 for states [chains, dim], 1 for traces [draws, chains, dim].
     let axis = match first.len() {
@@ -52,7 +60,7 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
         3 => 1,
         n => bail!(
             "{}: a {n}-d array; ebm merge joins final states [chains, dim] or traces [draws, chains, dim]",
-            args.inputs[0].display()
+            shards[0].0.display()
         ),
     };
     let mut shape = first.clone();
@@ -64,7 +72,7 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
             bail!(
                 "{}: shape {s:?} does not match {}'s {first:?} except along the chains",
                 path.display(),
-                args.inputs[0].display()
+                shards[0].0.display()
             );
         }
         shape[axis] += s[axis];
@@ -82,22 +90,29 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
             joined.extend_from_slice(&data[o * block..(o + 1) * block]);
         }
     }
+    // The diagnostics are computed before anything is written, so a failure leaves no joined
+    // array behind without the report asked for with it.
+    let report = match &args.diagnostics {
+        Some(_) => {
+            let (chains, dim) = (shape[1], shape[2]);
+            let summaries = diagnostics::summarize_trace(&joined, chains, dim)
+                .with_context(|| format!("diagnostics of the joined trace for {}", args.out.display()))?;
+            crate::cli::sample::print_summaries(&summaries);
+            Some(serde_json::json!({
+                "chains": chains,
+                "draws_per_chain": shape[0],
+                "shards": shards.iter().map(|(p, ..)| p.display().to_string()).collect::<Vec<_>>(),
+                "dimensions": summaries.iter().enumerate().map(|(i, s)| serde_json::json!({
+                    "dim": i, "mean": s.mean, "sd": s.sd, "q05": s.q05, "q50": s.q50, "q95": s.q95,
+                    "rhat": s.rhat, "ess_bulk": s.ess_bulk, "ess_tail": s.ess_tail, "chains_used": s.chains,
+                })).collect::<Vec<_>>(),
+            }))
+        }
+        None => None,
+    };
     io::npy::write_f32(&args.out, &joined, &shape)?;
     println!("wrote {} {shape:?} from {} shards", args.out.display(), shards.len());
-    if let Some(path) = &args.diagnostics {
-        let (chains, dim) = (shape[1], shape[2]);
-        let summaries = diagnostics::summarize_trace(&joined, chains, dim)
-            .with_context(|| format!("diagnostics of {}", args.out.display()))?;
-        crate::cli::sample::print_summaries(&summaries);
-        let report = serde_json::json!({
-            "chains": chains,
-            "draws_per_chain": shape[0],
-            "shards": args.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-            "dimensions": summaries.iter().enumerate().map(|(i, s)| serde_json::json!({
-                "dim": i, "mean": s.mean, "sd": s.sd, "q05": s.q05, "q50": s.q50, "q95": s.q95,
-                "rhat": s.rhat, "ess_bulk": s.ess_bulk, "ess_tail": s.ess_tail, "chains_used": s.chains,
-            })).collect::<Vec<_>>(),
-        });
+    if let (Some(path), Some(report)) = (&args.diagnostics, report) {
         io::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
         println!("wrote {}", path.display());
     }

@@ -229,7 +229,7 @@ impl AisArgs {
     }
 
     /// The estimates' settings for runs first.. first + runs - 1.
-    fn config(&self, seed: u64, first_run: u32, runs: usize) -> LogZConfig {
+    pub(super) fn config(&self, seed: u64, first_run: u32, runs: usize) -> LogZConfig {
         LogZConfig {
             ais: AisConfig { runs, schedule: BetaSchedule::Piecewise(self.betas), seed, first_run },
             chain_steps: self.reverse_gibbs,
@@ -258,109 +258,6 @@ impl AisArgs {
         lines.extend(r.warnings.iter().map(|w| format!("WARNING: {w}")));
         lines
     }
-}
-
-/// The settings a shard's log weights were made with, which every shard of a join must share.
-fn shard_settings(ais: &AisArgs, seed: u64) -> serde_json::Value {
-    serde_json::json!({ "ais_runs": ais.ais_runs, "betas": ais.betas, "reverse_gibbs": ais.reverse_gibbs, "seed": seed })
-}
-
-/// `rbm eval --ais-shard I/N`: this shard's runs of every estimate, their log weights to --json.
-fn run_ais_shard(
-    a: &EvalArgs,
-    exec: &Executor,
-    rbm: &Rbm,
-    train_rows: &[f32],
-    (i, n): (u32, u32),
-) -> anyhow::Result<()> {
-    let total = a.ais.ais_runs;
-    let bound = |k: u32| (k as u64 * total as u64 / n as u64) as usize;
-    let (first, end) = (bound(i), bound(i + 1));
-    if end - first < 2 {
-        bail!(
-            "--ais-shard {i}/{n} of --ais-runs {total} holds {} runs; each shard needs at least 2 (use at most {} shards)",
-            end - first,
-            total / 2
-        );
-    }
-    let r = exec.log_z_ais(rbm, train_rows, &a.ais.config(a.seed, first as u32, end - first))?;
-    let weights = |base: &str, e: &ais::AisResult| serde_json::json!({ "base": base, "log_z_base": e.log_z_base, "log_weights": e.log_weights });
-    let report = serde_json::json!({
-        "settings": shard_settings(&a.ais, a.seed),
-        "shard": [i, n],
-        "runs": [first, end],
-        "forward": r.forward.iter().map(|(b, e)| weights(b.name(), e)).collect::<Vec<_>>(),
-        "reverse": r.reverse.as_ref().map(|(from, e)| weights(from, e)),
-    });
-    let path = a.json.as_ref().expect("--ais-shard requires --json");
-    crate::io::write_atomic(path, serde_json::to_string(&report)?.as_bytes())?;
-    println!("wrote {} (AIS runs {first}..{} of {total}, shard {i}/{n})", path.display(), end - 1);
-    Ok(())
-}
-
-/// `rbm eval --ais-join`: the report one process would make from all the shards' runs.
-fn join_ais_shards(a: &EvalArgs, files: &[PathBuf]) -> anyhow::Result<ais::AisReport> {
-    let settings = shard_settings(&a.ais, a.seed);
-    let mut next_run = 0u64;
-    let mut estimates: Vec<(String, f64, Vec<f64>)> = Vec::new();
-    for (k, path) in files.iter().enumerate() {
-        let text = std::fs::read_to_string(path).with_context(|| format!("--ais-join {}", path.display()))?;
-        let shard: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("--ais-join {}: not the JSON of an --ais-shard run", path.display()))?;
-        if shard["settings"] != settings {
-            bail!(
-                "--ais-join {}: made with {}, but this evaluation has {settings}; give the shards' --ais-runs, --betas, --reverse-gibbs and --seed",
-                path.display(),
-                shard["settings"]
-            );
-        }
-        let runs = shard["runs"].as_array().and_then(|r| Some((r.first()?.as_u64()?, r.get(1)?.as_u64()?)));
-        if runs.map(|r| r.0) != Some(next_run) {
-            bail!(
-                "--ais-join {}: holds runs {} but run {next_run} comes next: give every shard once, shard 0 first",
-                path.display(),
-                shard["runs"]
-            );
-        }
-        next_run = runs.map_or(0, |r| r.1);
-        let parts: Vec<&serde_json::Value> = shard["forward"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .chain(shard["reverse"].is_object().then_some(&shard["reverse"]))
-            .collect();
-        if k > 0 && parts.len() != estimates.len() {
-            bail!("--ais-join {}: holds {} estimates, shard 0 holds {}", path.display(), parts.len(), estimates.len());
-        }
-        for (j, part) in parts.into_iter().enumerate() {
-            let parsed = (|| {
-                Some((
-                    part["base"].as_str()?.to_string(),
-                    part["log_z_base"].as_f64()?,
-                    part["log_weights"].as_array()?.iter().map(|w| w.as_f64()).collect::<Option<Vec<f64>>>()?,
-                ))
-            })();
-            let (name, log_z_base, weights) =
-                parsed.with_context(|| format!("--ais-join {}: estimate {j} is malformed", path.display()))?;
-            match estimates.get_mut(j) {
-                Some(e) if e.0 == name && e.1 == log_z_base => e.2.extend(weights),
-                Some(e) => bail!("--ais-join {}: estimate {j} is {name}, shard 0 has {} there", path.display(), e.0),
-                None => estimates.push((name, log_z_base, weights)),
-            }
-        }
-    }
-    if next_run != a.ais.ais_runs as u64 {
-        bail!("--ais-join: the shards hold runs 0..{next_run}, --ais-runs is {}: a shard is missing", a.ais.ais_runs);
-    }
-    let mut forward = Vec::new();
-    let mut reverse = None;
-    for (name, log_z_base, weights) in estimates {
-        match [ais::Base::BaseRate, ais::Base::Uniform].into_iter().find(|b| b.name() == name) {
-            Some(base) => forward.push((base, ais::summarize(weights, log_z_base, ais::Direction::Forward)?)),
-            None => reverse = Some((name, ais::summarize(weights, log_z_base, ais::Direction::Reverse)?)),
-        }
-    }
-    Ok(ais::report(forward, reverse)?)
 }
 
 #[derive(Args, Debug)]
@@ -467,7 +364,15 @@ fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
     let mut paths = crate::cli::outputs::Paths::new();
     paths.input("--data", &a.data.data);
     paths.locked_run_dir("--run-dir", &run_dir, &[RUN_FILE, CHECKPOINT, METRICS, FILTERS])?;
-    crate::cli::rundir::with_lock(&run_dir, || train_locked(a, given, &run_dir))
+    crate::cli::rundir::with_lock(&run_dir, || {
+        let result = train_locked(a, given, &run_dir);
+        // A fresh start that failed (or was refused) before its first checkpoint takes the
+        // files it made with it: run.json, the metrics, the filters.
+        if result.is_err() && a.resume.is_none() && !run_dir.join(CHECKPOINT).exists() {
+            crate::cli::rundir::remove_failed_start(&run_dir, &[RUN_FILE, METRICS, FILTERS]);
+        }
+        result
+    })
 }
 
 /// `ebm rbm train` with the run dir's lock held.
@@ -711,7 +616,14 @@ fn check_resume(
                 );
             }
         }
-        None => eprintln!("note: this run has no {RUN_FILE} (an older run): the data is not verified"),
+        // Without it the data cannot be verified, and the resume would write a run.json
+        // describing whatever data it was given as the run's.
+        None => bail!(
+            "--resume: {} has no {RUN_FILE}, so the data the run trained on cannot be verified against \
+             --data {}; put back its {RUN_FILE}, or start a new run",
+            a.dir()?.join(RUN_FILE).display(),
+            now.data.display()
+        ),
     }
     same("--hidden", state.rbm.n_hid.to_string(), a.hidden.to_string())?;
     same("--gaussian", (state.rbm.visible == Visible::Gaussian).to_string(), a.gaussian.to_string())?;
@@ -755,14 +667,14 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     rbm.check_data(&test)?;
     let exec = executor(a.backend)?;
     if let Some(shard) = a.ais_shard {
-        return run_ais_shard(a, &exec, &rbm, &load(&a.data, Split::Train)?.images, shard);
+        return crate::cli::ais_shard::run(a, &exec, &rbm, &load(&a.data, Split::Train)?.images, shard);
     }
     let t = std::time::Instant::now();
     let (log_z, se, interval) = if a.exact {
         (exec.log_z_exact(&rbm)?, 0.0, None)
     } else {
         let r = match &a.ais_join {
-            Some(files) => join_ais_shards(a, files)?,
+            Some(files) => crate::cli::ais_shard::join(a, &rbm, files)?,
             None => a.ais.log_z(&exec, &rbm, &load(&a.data, Split::Train)?.images, a.seed)?.0,
         };
         a.ais.report_lines(&r).iter().for_each(|l| println!("{l}"));
@@ -866,7 +778,8 @@ fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
             g.read()?.3
         }
     };
-    if out.extension().is_some_and(|e| e == "npy") {
+    // As the --out check reads it: x.NPY is an .npy file, not a PNG under that name.
+    if out.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
         crate::io::npy::write_f32(&out, &means, &[a.chains, rbm.n_vis])?;
     } else {
         let scale = if rbm.visible == Visible::Gaussian { Scale::Symmetric } else { Scale::Unit };

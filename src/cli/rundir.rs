@@ -117,8 +117,13 @@ pub fn data_hash(values: &[f32]) -> String {
 /// [`crate::plan::JSON_LIMIT`]), so a run dir whose run.json was replaced by something huge is
 /// refused after a bounded read; `None` when there is none.
 pub fn read_run_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Option<T>> {
+    read_json(path, "run description")
+}
+
+/// A JSON file of ours (`what` names it in messages) read as [`read_run_json`] reads run.json:
+/// a regular file, at most [`crate::plan::JSON_LIMIT`]; `None` when there is none.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<Option<T>> {
     use crate::plan;
-    let what = "run description";
     let limit = plan::Limit::at_most(plan::JSON_LIMIT, "the most a run description may hold")?;
     let file = match plan::open_file(path, what, &limit) {
         Ok(f) => f,
@@ -126,8 +131,7 @@ pub fn read_run_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Res
         Err(e) => return Err(e.into()),
     };
     let bytes = plan::read_checked(file, path, what, &limit, &mut plan::undeclared)?;
-    let value =
-        serde_json::from_slice(&bytes).with_context(|| format!("{}: not a valid run description", path.display()))?;
+    let value = serde_json::from_slice(&bytes).with_context(|| format!("{}: not a valid {what}", path.display()))?;
     Ok(Some(value))
 }
 
@@ -215,4 +219,37 @@ pub fn run_dir(run_dir: Option<&Path>, resume: Option<&str>) -> anyhow::Result<P
         (None, Some(d)) => Ok(d),
         (None, None) => bail!("--resume needs the run directory: --resume DIR or --run-dir DIR"),
     }
+}
+
+/// Whether run dir `dir` holds a start that never reached its first checkpoint: no
+/// `checkpoint`, no `finished` file, and no data row in `metrics` (a start killed or failed
+/// after writing run.json, the metrics header or a log). Such a directory neither resumes nor
+/// holds anything a fresh start would lose, so a fresh start replaces it without --force.
+/// A checkpoint deleted from a run that trained is not this case: its metrics keep rows.
+pub fn never_started(dir: &Path, checkpoint: &str, metrics: &str, finished: &[&str]) -> bool {
+    if dir.join(checkpoint).exists() || finished.iter().any(|f| dir.join(f).exists()) {
+        return false;
+    }
+    let path = dir.join(metrics);
+    let file = match crate::io::open_regular(&path, std::fs::OpenOptions::new().read(true), crate::io::Links::Refuse) {
+        Ok(f) => f,
+        Err(crate::Error::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => return true,
+        // Something there that is not our file: not ours to replace.
+        Err(_) => return false,
+    };
+    // The header and one row fit in far less than this.
+    let mut head = String::new();
+    if file.take(64 << 10).read_to_string(&mut head).is_err() {
+        return false;
+    }
+    head.lines().skip(1).all(|l| l.trim().is_empty())
+}
+
+/// Removes `files` and `figures/` from run dir `dir`: a fresh start that failed before its
+/// first checkpoint leaves no run that would neither resume nor start again without --force.
+pub fn remove_failed_start(dir: &Path, files: &[&str]) {
+    for f in files {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let _ = std::fs::remove_dir_all(dir.join("figures"));
 }

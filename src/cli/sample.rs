@@ -475,14 +475,25 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
             chains * replicas
         );
     }
+    let record = args.shard.map(|shard| {
+        let mut r = crate::cli::shard::Record::new(shard, args.chains, first_chain, chains, args.seed, &energy);
+        r.settings = shard_settings(args, &sampler.executor());
+        r
+    });
     if let Some(path) = &args.out {
         io::write_samples(path, &states, chains, dim)?;
+        if let Some(r) = &record {
+            r.write(path, "final states", &states)?;
+        }
         println!("wrote {} [{chains}, {dim}]", path.display());
     }
     let trace = sampler.trace()?;
     if let (Some(path), Some(trace)) = (&args.trace, &trace) {
         let slots = trace.len() / (chains * dim);
         io::npy::write_f32(path, trace, &[slots, chains, dim])?;
+        if let Some(r) = &record {
+            r.write(path, "trace", trace)?;
+        }
         println!("wrote {} [{slots}, {chains}, {dim}]", path.display());
     }
     if let (Some(path), Some(trace)) = (&args.diagnostics, &trace) {
@@ -533,6 +544,41 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// The settings a shard's chains depend on besides --chains, --seed and the energy, by flag,
+/// for its provenance record (`crate::cli::shard`): shards that differ in any are not one run.
+fn shard_settings(args: &SampleArgs, executor: &str) -> serde_json::Map<String, serde_json::Value> {
+    // The CPU executor's chains do not depend on its thread count; a GPU's rounding may depend
+    // on the adapter.
+    let executor = if executor.starts_with("cpu") { "cpu" } else { executor };
+    // Numbers as the user would type them (an f32 widened to JSON's f64 would not be).
+    let f = |v: f32| v.to_string();
+    let json = serde_json::json!({
+        "--sampler": args.sampler.to_possible_value().map(|v| v.get_name().to_string()),
+        "--steps": args.steps,
+        "--step-size": f(args.step_size),
+        "--leapfrog": args.leapfrog,
+        "--leapfrog-jitter": args.leapfrog_jitter,
+        "--step-jitter": f(args.step_jitter),
+        "--tempering": args.tempering,
+        "--max-temperature": f(args.max_temperature),
+        "--temperatures": args.temperatures.as_ref().map(|t| t.iter().map(|&v| f(v)).collect::<Vec<_>>().join(",")),
+        "--swap-every": args.swap_every,
+        "--noise-scale": args.noise_scale.map(f),
+        "--grad-clamp": args.grad_clamp.map(f),
+        "--box": args.box_clamp.map(|(lo, hi)| format!("{lo},{hi}")),
+        "--init": args.init,
+        "--init-std": f(args.init_std),
+        "--fix": args.fix,
+        "--class": args.class,
+        "--thin": args.thin,
+        "--backend": executor,
+    });
+    match json {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
 }
 
 /// (mean, min, max) acceptance rate over chains.
@@ -697,6 +743,10 @@ fn parse_fix(text: &str, dim: usize) -> anyhow::Result<Vec<Option<f32>>> {
                 .with_context(|| format!("--fix {text}: {v:?} is not a finite number"))?;
             if i >= dim {
                 bail!("--fix {text}: dimension {i} is outside the energy's {dim} dimensions (0..{})", dim - 1);
+            }
+            // Two values for one dimension: whichever came last would win without a word.
+            if let Some(before) = fixed[i] {
+                bail!("--fix {text}: dimension {i} is fixed twice (at {before} and at {v}); give each dimension once");
             }
             fixed[i] = Some(v);
         }

@@ -16,6 +16,9 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+mod resume;
+use resume::resume;
+
 /// What a run directory was started with, beside the checkpoint's training config.
 const RUN_FILE: &str = "run.json";
 
@@ -199,6 +202,20 @@ struct RunInfo {
     /// `--subset`: the first rows of the data that were trained on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     subset: Option<usize>,
+    /// `--loss` and `--optimizer`, so resume can tell a checkpoint of another run; absent in
+    /// runs of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    loss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    optimizer: Option<String>,
+}
+
+/// An optimizer's --optimizer name.
+fn optimizer_name(o: &Optimizer) -> &'static str {
+    match o {
+        Optimizer::Adam { .. } => "adam",
+        Optimizer::Sgd { .. } => "sgd",
+    }
 }
 
 /// Defaults of the flags that differ between 2-D toys and images (a model whose input is
@@ -318,12 +335,33 @@ pub fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
 /// `ebm train` with the run dir's lock held.
 fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<()> {
     let holds_run = RUN_FILES.iter().any(|f| run_dir.join(f).exists());
-    if holds_run && !a.resuming() && !a.force {
+    let never_started =
+        holds_run && crate::cli::rundir::never_started(run_dir, run::CHECKPOINT, run::METRICS, &["eval.json"]);
+    if never_started && a.resuming() {
+        bail!(
+            "--resume: {} holds a start that never reached its first checkpoint (it failed or was killed); \
+             start it again without --resume",
+            run_dir.display()
+        );
+    }
+    if never_started {
+        eprintln!("note: {} holds a start that never reached its first checkpoint: starting afresh", run_dir.display());
+    } else if holds_run && !a.resuming() && !a.force {
         bail!("{} already holds a run: continue it with --resume, or replace it with --force", run_dir.display());
     }
     if a.resuming() && !holds_run {
         bail!("--resume: {} holds no run to continue", run_dir.display());
     }
+    let result = train_checked(a, given, run_dir, holds_run && (a.force || never_started));
+    // A fresh start that failed before its first checkpoint takes its files with it.
+    if result.is_err() && !a.resuming() && !run_dir.join(run::CHECKPOINT).exists() {
+        crate::cli::rundir::remove_failed_start(run_dir, RUN_FILES);
+    }
+    result
+}
+
+/// `ebm train` once the run dir's state is known: `replace` removes the run there first.
+fn train_checked(a: &TrainArgs, given: &Given, run_dir: &Path, replace: bool) -> anyhow::Result<()> {
     let (info, config, state, data, labels) = if a.resuming() {
         match resume(a, given, run_dir)? {
             Some(r) => r,
@@ -332,7 +370,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     } else {
         fresh(a)?
     };
-    if a.force && holds_run {
+    if replace {
         for f in RUN_FILES {
             let _ = std::fs::remove_file(run_dir.join(f));
         }
@@ -509,6 +547,14 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
         steps,
         data_hash: Some(crate::cli::rundir::data_hash(&data)),
         subset: a.subset,
+        loss: Some(loss.to_string()),
+        optimizer: Some(
+            match a.optimizer {
+                OptimizerArg::Adam => "adam",
+                OptimizerArg::Sgd => "sgd",
+            }
+            .to_string(),
+        ),
     };
     let mut c = TrainConfig::for_data(loss, &data, dim, a.seed)?;
     if images {
@@ -550,6 +596,11 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
         crate::train::check_jem_network(&state.net).context("--model")?;
     }
     let labels = load_labels(loss, &info.data, rows)?;
+    // Checked here, before the run's first file, not when the trainer is built.
+    if loss == Loss::Jem {
+        crate::train::check_labels(&labels, rows, state.net.outputs)
+            .with_context(|| format!("--loss jem on --data {} with --model", info.data))?;
+    }
     Ok((info, c, state, data, labels))
 }
 
@@ -602,99 +653,6 @@ pub fn open_run(run_dir: &Path) -> anyhow::Result<(TrainConfig, TrainState, Vec<
     let (state, config) = checkpoint::load(&run_dir.join(run::CHECKPOINT))?;
     let (data, labels) = run_data(&mut info, &config)?;
     Ok((config, state, data, labels))
-}
-
-/// Checks the run against the checkpoint, the data and the flags given; `None` when the run is
-/// already complete (its missing final figure written, if any).
-fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<Option<Run>> {
-    let mut info = read_run(run_dir)?;
-    let ckpt = run_dir.join(run::CHECKPOINT);
-    let (state, mut config) = checkpoint::load(&ckpt)?;
-    let same = |flag: &str, run: String, new: String| given.unchanged(flag, run, new, RESUME_MAY_CHANGE);
-    // Compared as networks; a difference is reported in the spelling given.
-    if let Some(m) = a.model.as_ref().filter(|m| ModelSpec::parse(m).ok().as_ref() != Some(&info.model)) {
-        same("--model", info.model.to_string(), m.clone())?;
-    }
-    given.unchanged_data(
-        "--data",
-        &info.data,
-        info.data_file.as_deref(),
-        a.data.as_deref().unwrap_or_default(),
-        RESUME_MAY_CHANGE,
-    )?;
-    same("--train-size", info.train_size.to_string(), a.train_size.to_string())?;
-    same("--seed", config.seed.to_string(), a.seed.to_string())?;
-    same("--loss", config.loss.to_string(), Loss::parse(&a.loss)?.to_string())?;
-    let (optimizer, beta1, beta2) = match config.optimizer {
-        Optimizer::Adam { beta1, beta2, .. } => ("adam", beta1, Some(beta2)),
-        Optimizer::Sgd { momentum } => ("sgd", momentum, None),
-    };
-    let wanted = match a.optimizer {
-        OptimizerArg::Adam => "adam",
-        OptimizerArg::Sgd => "sgd",
-    };
-    same("--optimizer", optimizer.into(), wanted.into())?;
-    // Flags not given are not compared (their value is the recipe's default, not the run's).
-    let text = |v: Option<String>| v.unwrap_or_default();
-    same("--beta1", beta1.to_string(), text(a.beta1.map(|v| v.to_string())))?;
-    if let Some(beta2) = beta2 {
-        same("--beta2", beta2.to_string(), a.beta2.to_string())?;
-    }
-    let lv = config.langevin;
-    for (flag, run, new) in [
-        ("--batch", config.batch.to_string(), text(a.batch.map(|v| v.to_string()))),
-        ("--subset", info.subset.map_or("all rows".into(), |v| v.to_string()), text(a.subset.map(|v| v.to_string()))),
-        ("--lr-decay-to", config.final_lr_fraction.to_string(), text(a.lr_decay_to.map(|v| v.to_string()))),
-        ("--lr-gamma", config.epoch_gamma.to_string(), text(a.lr_gamma.map(|v| v.to_string()))),
-        ("--weight-decay", config.weight_decay.to_string(), a.weight_decay.to_string()),
-        ("--clip-norm", config.clip_norm.to_string(), text(a.clip_norm.map(|v| v.to_string()))),
-        ("--alpha", config.alpha.to_string(), text(a.alpha.map(|v| v.to_string()))),
-        ("--langevin-steps", lv.steps.to_string(), text(a.langevin_steps.map(|v| v.to_string()))),
-        ("--step-size", lv.step_size.to_string(), text(a.step_size.map(|v| v.to_string()))),
-        ("--noise-scale", lv.noise_scale.to_string(), text(a.noise_scale.map(|v| v.to_string()))),
-        ("--noise-std", lv.noise_std().to_string(), text(a.noise_std.map(|v| v.to_string()))),
-        ("--grad-clamp", lv.grad_clamp.to_string(), text(a.grad_clamp.map(|v| v.to_string()))),
-        ("--buffer-size", config.buffer_capacity.to_string(), a.buffer_size.to_string()),
-        ("--reset-prob", config.reset_prob.to_string(), a.reset_prob.to_string()),
-    ] {
-        same(flag, run, new)?;
-    }
-    match (a.change_lr, a.lr) {
-        (true, None) => bail!("--change-lr needs the new --lr"),
-        (true, Some(lr)) => {
-            eprintln!("learning rate {} -> {lr} from step {} on (--change-lr)", config.lr, state.step);
-            config.lr = lr;
-        }
-        (false, lr) => same("--lr", config.lr.to_string(), text(lr.map(|v| v.to_string())))?,
-    }
-    let target = match (a.steps, a.epochs) {
-        (Some(s), _) => s,
-        (None, Some(e)) => e.saturating_mul(config.steps_per_epoch.max(1)),
-        (None, None) => info.steps,
-    };
-    if target < state.step {
-        bail!("--resume: --steps {target} is below the checkpoint's step {}; a run cannot go back", state.step);
-    }
-    let (data, labels) = run_data(&mut info, &config)?;
-    config.validate(data.len() / config.dim()).context("--change-lr")?;
-    if state.step == target {
-        // Complete; a kill between the final figure and the final checkpoint cannot happen (the
-        // figure is written first), but a deleted figure is written again.
-        if run::figure_path(run_dir, state.step, &state).is_some_and(|f| !f.exists()) {
-            for figure in run::write_figures(run_dir, state.step, &state, &config)? {
-                eprintln!("wrote the missing final figure {}", figure.display());
-            }
-        }
-        eprintln!(
-            "{} is complete at step {} (--steps {target}); give a larger --steps to train on",
-            run_dir.display(),
-            state.step
-        );
-        return Ok(None);
-    }
-    info.steps = target;
-    eprintln!("resuming from step {} (learning-rate scale {})", state.step, state.lr_scale);
-    Ok(Some((info, config, state, data, labels)))
 }
 
 pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {

@@ -46,7 +46,14 @@ impl LrSchedule {
         match s.split_once(':') {
             None if s == "constant" => Ok(LrSchedule::Constant),
             Some(("linear", v)) => Ok(LrSchedule::Linear { final_fraction: number(v)? }),
-            Some(("exp", v)) => Ok(LrSchedule::Exponential { gamma: number(v)? }),
+            // gamma 0 would zero the rate after the first epoch: training that silently stops.
+            Some(("exp", v)) => {
+                let gamma = number(v)?;
+                if gamma == 0.0 {
+                    return Err(Error::invalid("lr schedule", format!("{s:?}: exp:GAMMA needs GAMMA > 0 (0 stops learning after the first epoch)")));
+                }
+                Ok(LrSchedule::Exponential { gamma })
+            }
             _ => Err(bad()),
         }
     }
