@@ -1,6 +1,8 @@
 //! `ebm rbm train | eval | sample`: restricted Boltzmann machines on MNIST-style IDX folders or
 //! the 8x8 digits CSV, on the GPU or the CPU executor.
 
+mod ais_shard;
+
 use crate::cli::backend::Backend;
 use crate::cli::rundir::Given;
 use crate::data::{self, Binarize, Dataset, Split};
@@ -667,14 +669,14 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     rbm.check_data(&test)?;
     let exec = executor(a.backend)?;
     if let Some(shard) = a.ais_shard {
-        return crate::cli::ais_shard::run(a, &exec, &rbm, &load(&a.data, Split::Train)?.images, shard);
+        return ais_shard::run(a, &exec, &rbm, &load(&a.data, Split::Train)?.images, shard);
     }
     let t = std::time::Instant::now();
     let (log_z, se, interval) = if a.exact {
         (exec.log_z_exact(&rbm)?, 0.0, None)
     } else {
         let r = match &a.ais_join {
-            Some(files) => crate::cli::ais_shard::join(a, &rbm, files)?,
+            Some(files) => ais_shard::join(a, &rbm, files)?,
             None => a.ais.log_z(&exec, &rbm, &load(&a.data, Split::Train)?.images, a.seed)?.0,
         };
         a.ais.report_lines(&r).iter().for_each(|l| println!("{l}"));

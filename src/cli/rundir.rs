@@ -231,12 +231,13 @@ pub fn never_started(dir: &Path, checkpoint: &str, metrics: &str, finished: &[&s
         return false;
     }
     let path = dir.join(metrics);
-    let file = match crate::io::open_regular(&path, std::fs::OpenOptions::new().read(true), crate::io::Links::Refuse) {
-        Ok(f) => f,
-        Err(crate::Error::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => return true,
-        // Something there that is not our file: not ours to replace.
-        Err(_) => return false,
-    };
+    let file =
+        match crate::plan::open_regular(&path, std::fs::OpenOptions::new().read(true), crate::plan::Links::Refuse) {
+            Ok(f) => f,
+            Err(crate::Error::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => return true,
+            // Something there that is not our file: not ours to replace.
+            Err(_) => return false,
+        };
     // The header and one row fit in far less than this.
     let mut head = String::new();
     if file.take(64 << 10).read_to_string(&mut head).is_err() {

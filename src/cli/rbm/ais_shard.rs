@@ -6,7 +6,7 @@
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 
-use crate::cli::rbm::{AisArgs, EvalArgs};
+use super::{AisArgs, EvalArgs};
 use crate::rbm::eval::Executor;
 use crate::rbm::{Rbm, Visible, ais};
 
