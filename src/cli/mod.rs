@@ -178,7 +178,7 @@ fn dispatch(matches: clap::ArgMatches) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Selftest(args) => selftest::run(&args),
         Command::Train(args) => train::run_train(&args, &given),
-        Command::Eval(args) => train::run_eval(&args),
+        Command::Eval(args) => train::evaluate::run_eval(&args),
         Command::Score(args) => score::run(&args, &given),
         Command::Ood(args) => ood::run(&args),
         Command::Restore(args) => restore::run(&args),

@@ -2,6 +2,8 @@
 //! the 8x8 digits CSV, on the GPU or the CPU executor.
 
 mod ais_shard;
+mod resume;
+mod sample;
 
 use crate::cli::backend::Backend;
 use crate::cli::rundir::Given;
@@ -293,7 +295,7 @@ pub fn run(args: &RbmArgs, given: &Given) -> anyhow::Result<()> {
     match &args.command {
         RbmCommand::Train(a) => run_train(a, given),
         RbmCommand::Eval(a) => run_eval(a),
-        RbmCommand::Sample(a) => run_sample(a),
+        RbmCommand::Sample(a) => sample::run_sample(a),
     }
 }
 
@@ -429,7 +431,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
         let (state, saved) = checkpoint::load(&ckpt)?;
         let saved = saved
             .with_context(|| format!("--resume: {} records no training settings to continue with", ckpt.display()))?;
-        check_resume(a, given, recorded.as_ref(), &run_data, &state, &saved, &config)?;
+        resume::check_resume(a, given, recorded.as_ref(), &run_data, &state, &saved, &config)?;
         state.rbm.check_data(&train_x)?;
         let lr = if a.change_lr { config.lr } else { saved.lr };
         let epochs = if given.has("--epochs") { config.epochs } else { saved.epochs };
@@ -579,80 +581,6 @@ fn write_filters(run_dir: &Path, rbm: &Rbm, h: usize, w: usize) -> anyhow::Resul
     Ok(())
 }
 
-/// A learning-rate schedule as --lr-schedule spells it, for messages.
-fn schedule_text(s: &LrSchedule) -> String {
-    match s {
-        LrSchedule::Constant => "constant".to_string(),
-        LrSchedule::Linear { final_fraction } => format!("linear:{final_fraction}"),
-        LrSchedule::Exponential { gamma } => format!("exp:{gamma}"),
-    }
-}
-
-/// Refuses a resume whose data, model or settings given differ from the run's, naming the
-/// setting with the run's and the new value.
-fn check_resume(
-    a: &TrainArgs,
-    given: &Given,
-    recorded: Option<&RunData>,
-    now: &RunData,
-    state: &TrainState,
-    saved: &TrainConfig,
-    asked: &TrainConfig,
-) -> anyhow::Result<()> {
-    let same = |flag: &str, run: String, new: String| given.unchanged(flag, run, new, RESUME_MAY_CHANGE);
-    match recorded {
-        Some(run) => {
-            let (typed, now_typed) = (run.data.display().to_string(), now.data.display().to_string());
-            given.unchanged_data("--data", &typed, run.data_file.as_deref(), &now_typed, RESUME_MAY_CHANGE)?;
-            same("--binarize", run.binarize.clone(), now.binarize.clone())?;
-            same("--data-seed", run.data_seed.to_string(), now.data_seed.to_string())?;
-            let limit = |l: Option<usize>| l.map_or_else(|| "unset (all rows)".to_string(), |n| n.to_string());
-            same("--limit", limit(run.limit), limit(now.limit))?;
-            if run.data_hash != now.data_hash {
-                bail!(
-                    "--resume: the training data {} changed since the run started (fingerprint {}, now {}); \
-                     resume with the original data, or start a new run",
-                    now.data.display(),
-                    run.data_hash,
-                    now.data_hash
-                );
-            }
-        }
-        // Without it the data cannot be verified, and the resume would write a run.json
-        // describing whatever data it was given as the run's.
-        None => bail!(
-            "--resume: {} has no {RUN_FILE}, so the data the run trained on cannot be verified against \
-             --data {}; put back its {RUN_FILE}, or start a new run",
-            a.dir()?.join(RUN_FILE).display(),
-            now.data.display()
-        ),
-    }
-    same("--hidden", state.rbm.n_hid.to_string(), a.hidden.to_string())?;
-    same("--gaussian", (state.rbm.visible == Visible::Gaussian).to_string(), a.gaussian.to_string())?;
-    let method_given = given.has("--cd") || given.has("--pcd");
-    if method_given && saved.method != asked.method {
-        bail!(
-            "--resume: the method was {} in this run, not {}; a resume keeps it ({RESUME_MAY_CHANGE})",
-            saved.method,
-            asked.method
-        );
-    }
-    same("--batch", saved.batch.to_string(), asked.batch.to_string())?;
-    same("--lr-schedule", schedule_text(&saved.schedule), schedule_text(&asked.schedule))?;
-    same("--momentum", saved.momentum.to_string(), asked.momentum.to_string())?;
-    same("--weight-decay", saved.weight_decay.to_string(), asked.weight_decay.to_string())?;
-    same("--seed", saved.seed.to_string(), asked.seed.to_string())?;
-    if a.change_lr {
-        if !given.has("--lr") {
-            bail!("--change-lr needs the new --lr");
-        }
-        eprintln!("learning rate {} -> {} from epoch {} on (--change-lr)", saved.lr, asked.lr, state.epoch + 1);
-    } else {
-        same("--lr", saved.lr.to_string(), asked.lr.to_string())?;
-    }
-    Ok(())
-}
-
 fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     if let Some(path) = &a.json {
         crate::cli::outputs::Paths::new().output("--json", path, &["json"])?;
@@ -728,71 +656,5 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
         crate::io::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
         println!("wrote {}", path.display());
     }
-    Ok(())
-}
-
-fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
-    let ckpt = run_checkpoint(&a.run_dir)?;
-    let out = a.out.clone().unwrap_or_else(|| a.run_dir.join("samples.png"));
-    let mut paths = crate::cli::outputs::Paths::new();
-    paths
-        .input("--run-dir", &ckpt)
-        .input("--run-dir", &a.run_dir.join(RUN_FILE))
-        .input("--run-dir", &a.run_dir.join(METRICS));
-    paths.output("--out", &out, &["png", "npy"])?;
-    let (state, _) = checkpoint::load(&ckpt)?;
-    let rbm = state.rbm;
-    let (h, w) = match a.height {
-        Some(h) if h > 0 && rbm.n_vis % h == 0 => (h, rbm.n_vis / h),
-        Some(h) => bail!("--height {h} does not divide the {} visible units", rbm.n_vis),
-        None => side(rbm.n_vis),
-    };
-    if a.chains == 0 {
-        bail!("--chains must be at least 1");
-    }
-    let cols = (a.chains as f64).sqrt().ceil() as usize;
-    grid_pixels(a.chains, h, w, cols, 3).with_context(|| format!("--chains {}: the --out grid", a.chains))?;
-    // Initial and current visibles, hidden units, the read-back means: refused before allocating.
-    let units = [a.chains as u64, (rbm.n_vis + rbm.n_hid) as u64];
-    crate::plan::Plan::new()
-        .add(format!("--chains {}", a.chains), "the chains' visible and hidden units", &units, 4, 4)
-        .check()?;
-    let flags = format!("--chains {} x --steps {}", a.chains, a.steps);
-    let what = format!("Gibbs sampling this {}x{} RBM", rbm.n_vis, rbm.n_hid);
-    crate::plan::Work::new()
-        .add(flags, what, &[a.chains as u64, a.steps as u64, 2, rbm.n_vis as u64, rbm.n_hid as u64])
-        .check()?;
-    // Chains start from Bernoulli(1/2) noise (Init stream).
-    let init: Vec<f32> = crate::rng::initial_states(a.seed, 0, a.chains, rbm.n_vis, 1.0)
-        .iter()
-        .map(|&z| (z > 0.0) as u32 as f32)
-        .collect();
-    let exec = executor(a.backend)?;
-    let means = match &exec {
-        Executor::Cpu => {
-            let mut g = cpu::CpuGibbs::new(&rbm, &init, a.seed, 0)?;
-            g.run(a.steps);
-            g.pv
-        }
-        Executor::Gpu(ctx) => {
-            let mut g = gpu::GpuGibbs::new(ctx.clone(), &rbm, &init, a.seed, 0)?;
-            g.run(a.steps)?;
-            g.read()?.3
-        }
-    };
-    // As the --out check reads it: x.NPY is an .npy file, not a PNG under that name.
-    if out.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
-        crate::io::npy::write_f32(&out, &means, &[a.chains, rbm.n_vis])?;
-    } else {
-        let scale = if rbm.visible == Visible::Gaussian { Scale::Symmetric } else { Scale::Unit };
-        image_grid_png(&out, &means, h, w, cols, 3, scale)?;
-    }
-    println!(
-        "wrote {} ({} chains, {} Gibbs steps, {}; pixels are E[v | h])",
-        out.display(),
-        a.chains,
-        a.steps,
-        exec.describe()
-    );
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! `ebm sample`: run chains (with optional warm-up adaptation and parallel tempering), write
 //! their final states, print acceptance, throughput and diagnostics.
 
+mod init;
+
 use crate::cli::backend::{self, Backend};
 use crate::cli::numbers::{SAMPLE_FLAGS, with_flag_names};
 use crate::energy::{Energy, spec};
@@ -356,8 +358,8 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     } else if args.target_accept.is_some() {
         bail!("--target-accept needs --warmup");
     }
-    let init = initial_states(args, first_chain, chains, dim)?;
-    let fixed = args.fix.as_deref().map(|f| parse_fix(f, dim)).transpose()?;
+    let init = init::initial_states(args, first_chain, chains, dim)?;
+    let fixed = args.fix.as_deref().map(|f| init::parse_fix(f, dim)).transpose()?;
     let mut init = init;
     if let Some(fixed) = &fixed {
         if adaptation.as_ref().is_some_and(|a| a.adapt_scale) {
@@ -672,87 +674,4 @@ fn with_class(energy: Energy, class: Option<usize>) -> anyhow::Result<Energy> {
         }
         _ => anyhow::bail!("--class needs a classifier network (K > 1 outputs, e.g. net:JEM_CHECKPOINT)"),
     }
-}
-
-/// The chains' starting states, [chains, dim], for chains first.. (see `--init`).
-fn initial_states(args: &SampleArgs, first: u32, chains: usize, dim: usize) -> anyhow::Result<Vec<f32>> {
-    let rows = |source: &str, values: Vec<f32>, width: usize| -> anyhow::Result<Vec<f32>> {
-        if width != dim || values.is_empty() {
-            bail!("--init {source}: rows of {width} values, the energy takes {dim}");
-        }
-        let n = values.len() / dim;
-        Ok((0..chains).flat_map(|c| values[(first as usize + c) % n * dim..][..dim].to_vec()).collect())
-    };
-    match args.init.as_str() {
-        "gaussian" => Ok(crate::rng::initial_states(args.seed, first, chains, dim, args.init_std)),
-        "uniform" => Ok((0..chains * dim)
-            .map(|k| {
-                let (c, i) = (first + (k / dim) as u32, k % dim);
-                let u = crate::rng::uniform4(args.seed, c, 0, crate::rng::Stream::Init, i as u32 / 4)[i % 4];
-                args.init_std * (2.0 * u - 1.0)
-            })
-            .collect()),
-        "replay" => {
-            let Some(path) = args.energy.strip_prefix("net:").or_else(|| args.energy.strip_prefix("mlp:")) else {
-                bail!("--init replay needs --energy net:CHECKPOINT (a training checkpoint with its replay buffer)");
-            };
-            let (state, config) = crate::train::checkpoint::load(std::path::Path::new(path))
-                .with_context(|| format!("--init replay: {path} is not a training checkpoint"))?;
-            if state.replay.is_empty() {
-                bail!("--init replay: {path} has no replay buffer (trained with nce)");
-            }
-            rows("replay", state.replay, config.dim())
-        }
-        file => {
-            let (values, width) =
-                crate::data::toy::read_rows(std::path::Path::new(file)).with_context(|| format!("--init {file}"))?;
-            rows(file, values, width)
-        }
-    }
-}
-
-/// `--fix`: per dimension, the value it is held at (None: free).
-fn parse_fix(text: &str, dim: usize) -> anyhow::Result<Vec<Option<f32>>> {
-    let mut fixed = vec![None; dim];
-    let path = std::path::Path::new(text);
-    if !text.contains('=') {
-        let (values, width) = crate::data::toy::read_rows(path)
-            .or_else(|_| {
-                // read_rows refuses NaN: NaN marks free dimensions here, so read the raw array.
-                crate::io::read_samples(path).map(|(v, _, cols)| (v, cols))
-            })
-            .with_context(|| format!("--fix {text}: neither I=V pairs nor a readable .npy/.csv file"))?;
-        if values.len() != dim || width != dim {
-            bail!("--fix {text}: holds {} values in rows of {width}; the energy takes one row of {dim}", values.len());
-        }
-        for (i, v) in values.into_iter().enumerate() {
-            if v.is_infinite() {
-                bail!("--fix {text}: dimension {i} is infinite");
-            }
-            fixed[i] = v.is_finite().then_some(v);
-        }
-    } else {
-        for pair in text.split(',') {
-            let (i, v) = pair.split_once('=').with_context(|| format!("--fix {text}: {pair:?} is not I=V"))?;
-            let i: usize = i.trim().parse().with_context(|| format!("--fix {text}: {i:?} is not a dimension index"))?;
-            let v: f32 = v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|v: &f32| v.is_finite())
-                .with_context(|| format!("--fix {text}: {v:?} is not a finite number"))?;
-            if i >= dim {
-                bail!("--fix {text}: dimension {i} is outside the energy's {dim} dimensions (0..{})", dim - 1);
-            }
-            // Two values for one dimension: whichever came last would win without a word.
-            if let Some(before) = fixed[i] {
-                bail!("--fix {text}: dimension {i} is fixed twice (at {before} and at {v}); give each dimension once");
-            }
-            fixed[i] = Some(v);
-        }
-    }
-    if fixed.iter().all(Option::is_some) {
-        bail!("--fix {text}: every dimension is fixed; nothing is left to sample");
-    }
-    Ok(fixed)
 }

@@ -16,6 +16,7 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+pub mod evaluate;
 mod resume;
 use resume::resume;
 
@@ -653,79 +654,4 @@ pub fn open_run(run_dir: &Path) -> anyhow::Result<(TrainConfig, TrainState, Vec<
     let (state, config) = checkpoint::load(&run_dir.join(run::CHECKPOINT))?;
     let (data, labels) = run_data(&mut info, &config)?;
     Ok((config, state, data, labels))
-}
-
-pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
-    let mut paths = crate::cli::outputs::Paths::new();
-    if let Some(d) = &a.data {
-        paths.input("--data", Path::new(d));
-    }
-    paths.output_dir("--run-dir", &a.run_dir, &["eval.json"])?;
-    let info = read_run(&a.run_dir)?;
-    let (state, config) = checkpoint::load(&a.run_dir.join(run::CHECKPOINT))?;
-    if config.dim() != 2 {
-        bail!(
-            "ebm eval computes exact likelihoods by quadrature, which needs a 2-D model; this one takes {}",
-            config.dim()
-        );
-    }
-    let spec = a.data.clone().unwrap_or_else(|| info.data.clone());
-    let toy = Toy::parse(&spec).ok();
-    if toy.is_none() && spec == info.data {
-        eprintln!("note: these are the training points; give --data HELD_OUT.npy|csv for a held-out likelihood");
-    }
-    // Held-out points: fresh samples of a toy dataset (a seed training never used), or a file.
-    // The points, their energies and the figure's copy: refused before allocating.
-    crate::plan::Plan::new()
-        .add(format!("--held-out {}", a.held_out), "the held-out points", &[a.held_out as u64, 2], 4, 3)
-        .check()?;
-    let held_out = toy::load_points(&spec, a.held_out, held_out_seed(info.data_seed))
-        .with_context(|| format!("loading --data {spec}"))?;
-    let model = state.energy();
-    let (lo, hi) = ([config.box_lo[0], config.box_lo[1]], [config.box_hi[0], config.box_hi[1]]);
-    // The exact density where the toy dataset has one, else a histogram of many fresh samples
-    // (or of the file's points).
-    let log_p = |p: &[f32]| toy.and_then(|t| t.log_density(p)).unwrap_or_default();
-    let reference_samples;
-    let reference = match toy {
-        Some(t) if t.log_density(&[]).is_some() => eval::Reference::LogDensity(&log_p),
-        Some(t) => {
-            reference_samples = t.sample(1_000_000, held_out_seed(info.data_seed) + 1);
-            eval::Reference::Samples(&reference_samples)
-        }
-        None => eval::Reference::Samples(&held_out),
-    };
-    let report = eval::evaluate_2d(&model, lo, hi, &held_out, reference)?;
-    #[derive(Serialize)]
-    struct EvalFile<'a> {
-        data: &'a str,
-        step: u32,
-        #[serde(flatten)]
-        report: &'a eval::DensityReport,
-    }
-    let out = a.run_dir.join("eval.json");
-    crate::io::write_atomic(
-        &out,
-        serde_json::to_string_pretty(&EvalFile { data: &spec, step: state.step, report: &report })?.as_bytes(),
-    )?;
-    let figure = a.run_dir.join("figures").join(format!("density_{:06}.png", state.step));
-    std::fs::create_dir_all(a.run_dir.join("figures"))?;
-    let grid = eval::grid(lo, hi, 200);
-    let energies = eval::energies(&model, &grid.points());
-    crate::io::figure::energy_heatmap_png(&figure, &grid, &energies, &held_out[..held_out.len().min(1000)], 2)?;
-    println!(
-        "model at step {} on {spec} ({} held-out points, {} outside the box)",
-        state.step, report.held_out, report.outside_box
-    );
-    println!(
-        "log Z (quadrature, {0}x{0} cells over [{1:.2}, {2:.2}] x [{3:.2}, {4:.2}]): {5:.4}",
-        report.cells, lo[0], hi[0], lo[1], hi[1], report.log_z
-    );
-    match report.true_nll {
-        Some(t) => println!("held-out NLL: {:.4} nats (true density: {t:.4}, gap {:.4})", report.nll, report.nll - t),
-        None => println!("held-out NLL: {:.4} nats", report.nll),
-    }
-    println!("total variation to the data ({}): {:.4}", report.tv_reference, report.tv);
-    println!("wrote {} and {}", out.display(), figure.display());
-    Ok(())
 }
