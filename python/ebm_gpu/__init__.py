@@ -101,6 +101,9 @@ class Samples:
     diagnostics: Optional[dict] = None
     #: The thinned trace, [steps / thin, chains, dim] float32 (with ``trace=True``).
     trace: Optional[np.ndarray] = None
+    #: With ``shard`` and ``trace=True``: the trace's shard record (JSON text), which ``ebm
+    #: merge`` needs beside the array (as ``FILE.shard.json``) to join the shards' traces.
+    trace_record: Optional[str] = None
 
 
 @dataclass
@@ -251,6 +254,9 @@ def sample(
                 result.diagnostics = json.load(f)
         if trace:
             result.trace = np.load(trace_path)
+            if shard is not None:
+                with open(trace_path + ".shard.json") as f:
+                    result.trace_record = f.read()
         return result
 
 

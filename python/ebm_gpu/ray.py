@@ -135,6 +135,9 @@ def sample(energy: Any = "ring8", *, chains: int = 4096, workers: int = 2, num_g
                 for i, p in enumerate(parts):
                     names.append(os.path.join(tmp, f"trace{i}.npy"))
                     np.save(names[-1], p.trace)
+                    # merge joins only shards whose records say they are one run's.
+                    with open(names[-1] + ".shard.json", "w") as f:
+                        f.write(p.trace_record)
                 diag = os.path.join(tmp, "diagnostics.json")
                 ebm_gpu.run("merge", "--out", os.path.join(tmp, "trace.npy"), "--diagnostics", diag, *names)
                 with open(diag) as f:
