@@ -491,7 +491,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
         let bar = crate::cli::progress::bar(train_x.rows.div_ceil(config.batch) as u64);
         bar.set_style(
             ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} batches {elapsed}")
-                .unwrap()
+                .expect("static progress template")
                 .progress_chars("=> "),
         );
         bar.set_message(format!("{}/{}", epoch + 1, config.epochs));
