@@ -50,7 +50,9 @@ macro_rules! internal_modules {
         pub(crate) mod $name;
     )*};
 }
-internal_modules!(data, energy, error, eval, gpu, io, nn, num, plan, restore, rbm, rng, sampler, selftest, simd, train);
+internal_modules!(
+    ais, data, energy, error, eval, gpu, io, nn, num, plan, restore, rbm, rng, sampler, selftest, simd, train
+);
 
 pub use error::{Error, Result};
 

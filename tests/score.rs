@@ -399,7 +399,7 @@ fn rbm_bad_inputs_are_refused_by_name() {
     refuse(&["score", "--energy", &energy, "--points", s(&ok), "--box", "-1,1"], &["--box", "rbm:"]);
     refuse(
         &["score", "--energy", "ring8", "--points", s(&write("two.csv", "0,0\n")), "--ais-runs", "5"],
-        &["--ais-runs", "rbm:"],
+        &["--ais-runs", "--log-z ais"],
     );
     let wide = write("wide.csv", &format!("{}\n", vec!["0"; 30].join(",")));
     refuse(
@@ -411,5 +411,42 @@ fn rbm_bad_inputs_are_refused_by_name() {
         &["--energy", "missing.safetensors"],
     );
     refuse(&["score", "--energy", &format!("rbm:{}", dir.display()), "--points", s(&ok)], &["checkpoint.safetensors"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--log-z ais` on a 6-d Gaussian: the log-densities match the closed form to AIS's error,
+/// the report names both bases; AIS flags that cannot apply are refused by name.
+#[test]
+fn ais_log_densities_of_any_energy_match_the_closed_form() {
+    let dir = temp_dir("score-ais");
+    let d = 6;
+    let spec = serde_json::json!({ "type": "gaussian", "mean": vec![1.5; d], "std": vec![0.6; d] }).to_string();
+    let points: Vec<f32> = (0..40 * d).map(|k| 1.5 + 0.3 * ((k * 7 % 11) as f32 - 5.0) / 5.0).collect();
+    let exact = score_npy(&dir, &spec, &points, d, &[]);
+    let extra = ["--log-z", "ais", "--ais-runs", "32", "--betas", "300", "--seed", "2"];
+    let (report, out) = score_json(&dir, &spec, &points, d, &extra);
+    let norm = &report["normaliser"];
+    assert_eq!(norm["method"], "AIS", "{out}");
+    let bases: Vec<&str> = norm["forward"].as_array().unwrap().iter().map(|f| f["base"].as_str().unwrap()).collect();
+    assert_eq!(bases, ["fitted", "iso:1"]);
+    let se = norm["std_err"].as_f64().unwrap();
+    for (row, rec) in exact.iter().zip(report["records"].as_array().unwrap()) {
+        let ais = rec["log_density"].as_f64().unwrap();
+        assert!((ais - row[2] as f64).abs() < 0.05 + 3.0 * se, "AIS log-density {ais} vs closed form {}", row[2]);
+    }
+    assert!(out.contains("from the fitted base") && out.contains("acceptance"), "{out}");
+    let input = dir.join("points.csv");
+    let refuse = |args: &[&str], want: &[&str]| {
+        let mut all = vec!["score", "--backend", "cpu", "--energy", &spec, "--points", s(&input)];
+        all.extend_from_slice(args);
+        let o = ebm(&all);
+        let err = stderr(&o);
+        assert!(!o.status.success() && want.iter().all(|w| err.contains(w)), "{args:?}: {err}");
+    };
+    refuse(&["--log-z", "ais", "--base", "uniform"], &["--base uniform", "box"]);
+    refuse(&["--log-z", "ais", "--base", "gauss"], &["--base gauss", "fitted, iso:S"]);
+    refuse(&["--log-z", "ais", "--leapfrog", "0"], &["--leapfrog 0"]);
+    refuse(&["--log-z", "exact"], &["--log-z exact", "rbm:"]);
+    refuse(&["--base", "fitted"], &["--base", "--log-z ais"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -8,6 +8,7 @@ mod classify;
 mod env;
 #[cfg(test)]
 mod help_tests;
+mod likelihood;
 mod merge;
 mod net;
 mod numbers;
@@ -61,8 +62,9 @@ enum Command {
     /// Train an MLP energy on 2-D toy data or a point file: contrastive divergence with a
     /// persistent replay buffer (cd, softplus, hinge) or NCE; checkpoints, metrics.csv, figures.
     Train(train::TrainArgs),
-    /// Exact likelihood of a trained 2-D model by quadrature: held-out NLL (nats) and total
-    /// variation to the data; writes eval.json and a density figure to the run dir.
+    /// Likelihood of a trained model: for a 2-D model exact by quadrature (held-out NLL in nats,
+    /// total variation to the data, a density figure); for an image model the test and train
+    /// NLL and bits per dimension with log Z by AIS. Writes eval.json to the run dir.
     Eval(train::EvalArgs),
     /// Score points under an energy: energy, gradient norm and log-density (closed form for
     /// Gaussians and mixtures, quadrature for 2-D energies, exact or AIS log Z for an RBM's
@@ -178,7 +180,7 @@ fn dispatch(matches: clap::ArgMatches) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Selftest(args) => selftest::run(&args),
         Command::Train(args) => train::run_train(&args, &given),
-        Command::Eval(args) => train::evaluate::run_eval(&args),
+        Command::Eval(args) => train::evaluate::run_eval(&args, &given),
         Command::Score(args) => score::run(&args, &given),
         Command::Ood(args) => ood::run(&args),
         Command::Restore(args) => restore::run(&args),

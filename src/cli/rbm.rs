@@ -168,7 +168,9 @@ pub struct AisArgs {
     /// forward from the uniform base, and the reverse check.
     #[arg(long, default_value_t = 100)]
     pub ais_runs: usize,
-    /// AIS temperatures (Salakhutdinov-Murray piecewise schedule scaled to this many; at least 100).
+    /// AIS temperatures (Salakhutdinov-Murray piecewise schedule scaled to this many; at least
+    /// 100). Continuous energies (`ebm score --log-z ais`) anneal on a sigmoid schedule and
+    /// default to 1000.
     #[arg(long, default_value_t = 15000)]
     pub betas: usize,
     /// Gibbs steps of the model's chains (from noise) that start the reverse check when the

@@ -26,7 +26,8 @@ const EDGE_MASS_WARNING: f64 = 1e-6;
 #[command(after_long_help = "Examples:\n  ebm score --energy correlated2 --points x.npy --out scores.csv\n  \
 ebm score --energy mlp:runs/ring8/checkpoint.safetensors --points x.csv --box -5,5 --out scores.json\n  \
 ebm score --energy banana --points x.npy --ratio 0,3\n  \
-ebm score --energy rbm:runs/digits --points digits.csv --log-z ais --ais-runs 200 --betas 20000")]
+ebm score --energy rbm:runs/digits --points digits.csv --log-z ais --ais-runs 200 --betas 20000\n  \
+ebm score --energy net:runs/dsm/checkpoint.safetensors --points x.npy --log-z ais --box -1,1 --ais-runs 50")]
 pub struct ScoreArgs {
     /// The energy: preset, JSON spec (inline or file), mlp:W.safetensors, net:W.safetensors, or
     /// rbm:FILE (an `ebm rbm train` checkpoint.safetensors or its run directory).
@@ -40,7 +41,8 @@ pub struct ScoreArgs {
     pub ratio: Option<(usize, usize)>,
     /// 2-D energies without a closed-form normaliser: the square box LO,HI (both axes) that
     /// the quadrature grid of log Z covers; mass outside it is not counted (a warning says
-    /// when the density has not decayed at the box's edge).
+    /// when the density has not decayed at the box's edge). With --log-z ais: the model's
+    /// support [LO, HI]^d (image models: -1,1), when given.
     #[arg(id = "box", long = "box", value_parser = crate::cli::sample::parse_box, value_name = "LO,HI", allow_hyphen_values = true, default_value = "-8,8")]
     pub quad_box: (f32, f32),
     /// .npy ([n, 3] float32: energy, grad norm, log-density with NaN where not available),
@@ -52,14 +54,20 @@ pub struct ScoreArgs {
     /// quadrature grid runs on the CPU executor.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
-    /// rbm: energies: how log Z is obtained. auto: exact when the hidden layer (or a binary
+    /// How log Z is obtained. rbm: energies: auto: exact when the hidden layer (or a binary
     /// visible layer) has at most 25 units, else AIS; exact; ais (forward AIS from two bases,
     /// the base-rate one fitted to the points, and the reverse check, as `ebm rbm eval`).
+    /// Other energies: auto: the closed form (Gaussians, mixtures) or quadrature (2-D), else
+    /// not available; ais: AIS with HMC transitions from each base of --base (fitted to the
+    /// points), on --box when it is given (the chains reflect at its walls; without it on R^d),
+    /// 1000 temperatures unless --betas says otherwise.
     #[arg(long, value_enum, default_value = "auto")]
     pub log_z: LogZMethod,
     #[command(flatten)]
     pub ais: crate::cli::rbm::AisArgs,
-    /// rbm: energies: seeds AIS.
+    #[command(flatten)]
+    pub anneal: crate::cli::likelihood::AnnealArgs,
+    /// Seeds AIS (rbm: energies, and others with --log-z ais).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -72,7 +80,11 @@ pub enum LogZMethod {
 }
 
 /// Flags that only an RBM's log Z uses.
-const RBM_FLAGS: [&str; 5] = ["--log-z", "--ais-runs", "--betas", "--reverse-gibbs", "--seed"];
+const RBM_FLAGS: [&str; 1] = ["--reverse-gibbs"];
+/// Flags of AIS, which other energies use with --log-z ais only.
+const AIS_FLAGS: [&str; 5] = ["--ais-runs", "--betas", "--seed", "--base", "--leapfrog"];
+/// Flags of a continuous energy's AIS that an RBM's does not take.
+const ENERGY_AIS_FLAGS: [&str; 2] = ["--base", "--leapfrog"];
 
 fn parse_ratio(s: &str) -> Result<(usize, usize), String> {
     let (a, b) = s.split_once(',').ok_or("expected A,B (two row indices)")?;
@@ -105,6 +117,13 @@ enum Normaliser {
         report: AisReport,
         lines: Vec<String>,
     },
+    /// A continuous energy's AIS (forward from each base), with the lines that report it.
+    EnergyAis {
+        log_z: f64,
+        std_err: f64,
+        lines: Vec<String>,
+        json: serde_json::Value,
+    },
     NotAvailable(String),
 }
 
@@ -115,6 +134,7 @@ impl Normaliser {
             | Normaliser::Quadrature { log_z, .. }
             | Normaliser::Enumerated { log_z, .. } => Some(*log_z),
             Normaliser::Ais { report, .. } => Some(report.log_z),
+            Normaliser::EnergyAis { log_z, .. } => Some(*log_z),
             Normaliser::NotAvailable(_) => None,
         }
     }
@@ -149,6 +169,12 @@ impl Normaliser {
                 }
                 s
             }
+            Normaliser::EnergyAis { lines, std_err, .. } => {
+                format!(
+                    "{}\n(the log-densities share the standard error {std_err:.4} of log Z and are too high by as much as AIS underestimates it)",
+                    lines.join("\n")
+                )
+            }
             Normaliser::NotAvailable(why) => format!("log-density not available ({why})"),
         }
     }
@@ -171,6 +197,7 @@ impl Normaliser {
                 "reverse": r.reverse.as_ref().map(|(from, f)| serde_json::json!({ "from": from, "log_z": f.log_z, "std_err": f.std_err })),
                 "warnings": r.warnings,
             }),
+            Normaliser::EnergyAis { json, .. } => json.clone(),
             Normaliser::NotAvailable(why) => {
                 serde_json::json!({ "method": "not available", "log_z": null, "detail": why })
             }
@@ -230,7 +257,16 @@ fn norms(grads: &[f32], dim: usize) -> Vec<f32> {
     grads.chunks_exact(dim).map(|g| g.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt() as f32).collect()
 }
 
-fn normaliser(energy: &Energy, args: &ScoreArgs) -> anyhow::Result<Normaliser> {
+fn normaliser(
+    energy: &Energy,
+    args: &ScoreArgs,
+    given: &Given,
+    points: &[f32],
+    ctx: Option<&std::sync::Arc<crate::gpu::GpuContext>>,
+) -> anyhow::Result<Normaliser> {
+    if args.log_z == LogZMethod::Ais {
+        return energy_ais(energy, args, given, points, ctx);
+    }
     if let Some((log_z, how)) = log_z::closed_form(energy) {
         return Ok(Normaliser::Closed { log_z, how });
     }
@@ -249,10 +285,34 @@ fn normaliser(energy: &Energy, args: &ScoreArgs) -> anyhow::Result<Normaliser> {
         });
     }
     Ok(Normaliser::NotAvailable(format!(
-        "a {}-d {} energy has no closed-form normaliser here and quadrature covers 2-d energies only",
+        "a {}-d {} energy has no closed-form normaliser here and quadrature covers 2-d energies only; --log-z ais estimates it",
         energy.dim(),
         energy.kind()
     )))
+}
+
+/// log Z by AIS from the bases of --base (the fitted one fitted to the points), within --box
+/// when it is given.
+fn energy_ais(
+    energy: &Energy,
+    args: &ScoreArgs,
+    given: &Given,
+    points: &[f32],
+    ctx: Option<&std::sync::Arc<crate::gpu::GpuContext>>,
+) -> anyhow::Result<Normaliser> {
+    use crate::cli::likelihood;
+    let bounds = given.has("--box").then_some(args.quad_box);
+    let betas = if given.has("--betas") { args.ais.betas } else { likelihood::DEFAULT_BETAS };
+    let bases = args.anneal.bases(energy.dim(), bounds, points)?;
+    let cost = energy.checked_evaluation_cost("--energy")?;
+    let config = args.anneal.config(args.ais.ais_runs, betas, args.seed, cost, bases.len())?;
+    let (report, estimates) = likelihood::log_z(ctx, energy, &bases, &config)?;
+    Ok(Normaliser::EnergyAis {
+        log_z: report.log_z,
+        std_err: report.std_err,
+        lines: likelihood::report_lines(&report, &estimates, &config),
+        json: likelihood::json(&report, &estimates, &config),
+    })
 }
 
 /// Reads the points and refuses a width other than the energy's and non-finite values.
@@ -312,12 +372,28 @@ pub fn run(args: &ScoreArgs, given: &Given) -> anyhow::Result<()> {
         Some(_) if given.has("--box") => {
             bail!("--box sets the quadrature of 2-d energies; an rbm: energy's log Z is exact or by AIS (--log-z)")
         }
+        Some(_) => {
+            if let Some(flag) = ENERGY_AIS_FLAGS.iter().find(|f| given.has(f)) {
+                bail!(
+                    "{flag} applies to the AIS of continuous energies; an rbm: energy's AIS anneals by Gibbs sampling from its own bases"
+                );
+            }
+        }
         None => {
             if let Some(flag) = RBM_FLAGS.iter().find(|f| given.has(f)) {
                 bail!("{flag} applies to rbm: energies (their log Z), not to --energy {}", args.energy);
             }
+            if args.log_z == LogZMethod::Exact {
+                bail!(
+                    "--log-z exact applies to rbm: energies; other energies use their closed form or quadrature (the default, auto) or --log-z ais"
+                );
+            }
+            if args.log_z != LogZMethod::Ais
+                && let Some(flag) = AIS_FLAGS.iter().find(|f| given.has(f))
+            {
+                bail!("{flag} sets the AIS of log Z, which this energy runs with --log-z ais only");
+            }
         }
-        _ => {}
     }
     let (energy, model) = match rbm_path {
         Some(path) => (None, Some(load_rbm(path)?)),
@@ -351,11 +427,12 @@ pub fn run(args: &ScoreArgs, given: &Given) -> anyhow::Result<()> {
     }
     let (energies, grad_norms, norm) = match (&energy, &model) {
         (Some(energy), _) => {
-            let (energies, grads) = match backend::open(args.backend)? {
+            let ctx = backend::open(args.backend)?;
+            let (energies, grads) = match &ctx {
                 // A sum holding a layered network has no GPU evaluation (energy_eval compiles
                 // the others; a lone network runs through the layer kernels).
                 Some(ctx) if !energy.has_layered_net() || matches!(energy, Energy::Net(_)) => {
-                    crate::energy::gpu::energy_grad_batch(&ctx, energy, &points)?
+                    crate::energy::gpu::energy_grad_batch(ctx, energy, &points)?
                 }
                 Some(_) => {
                     eprintln!("note: a sum holding a layered network is evaluated on the CPU executor");
@@ -363,7 +440,7 @@ pub fn run(args: &ScoreArgs, given: &Given) -> anyhow::Result<()> {
                 }
                 None => eval::energy_grads(energy, &points),
             };
-            (energies, norms(&grads, dim), normaliser(energy, args)?)
+            (energies, norms(&grads, dim), normaliser(energy, args, given, &points, ctx.as_ref())?)
         }
         (_, Some(m)) => score_rbm(args, given, m, &points)?,
         _ => unreachable!("one of the two is loaded"),

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub mod evaluate;
+mod likelihood;
 mod resume;
 use resume::resume;
 
@@ -181,9 +182,12 @@ pub struct EvalArgs {
     /// a .npy/.csv file of held-out points.
     #[arg(long)]
     pub data: Option<String>,
-    /// Fresh held-out points drawn from a toy dataset (with a seed training never used).
+    /// Fresh held-out points drawn from a toy dataset (with a seed training never used); for
+    /// an image model, the test images (and as many training images) scored.
     #[arg(long, default_value_t = 20_000)]
     pub held_out: usize,
+    #[command(flatten)]
+    pub images: likelihood::ImageEvalArgs,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -1,8 +1,9 @@
-//! `ebm eval`: a trained 2-D model against its data (quadrature NLL, total variation, figures).
+//! `ebm eval`: a trained 2-D model against its data (quadrature NLL, total variation, figures);
+//! image models by AIS ([`super::likelihood`]).
 
 use super::*;
 
-pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
+pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
     let mut paths = crate::cli::outputs::Paths::new();
     if let Some(d) = &a.data {
         paths.input("--data", Path::new(d));
@@ -11,10 +12,10 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     let info = read_run(&a.run_dir)?;
     let (state, config) = checkpoint::load(&a.run_dir.join(run::CHECKPOINT))?;
     if config.dim() != 2 {
-        bail!(
-            "ebm eval computes exact likelihoods by quadrature, which needs a 2-D model; this one takes {}",
-            config.dim()
-        );
+        return super::likelihood::run(a, &info, &state, &config);
+    }
+    if let Some(flag) = super::likelihood::IMAGE_FLAGS.iter().find(|f| given.has(f)) {
+        bail!("{flag} applies to image models (their likelihood by AIS); a 2-D model's is exact by quadrature");
     }
     let spec = a.data.clone().unwrap_or_else(|| info.data.clone());
     let toy = Toy::parse(&spec).ok();

@@ -1,0 +1,154 @@
+//! AIS of continuous energies for `ebm score --log-z ais` and `ebm eval` of image runs: the
+//! flags they share, the bases, the executor, and the lines that report an estimate.
+
+use std::sync::Arc;
+
+use crate::ais::anneal::{AnnealConfig, CpuEvaluator, Estimate, Evaluator, GpuEvaluator};
+use crate::ais::base::{Base, BaseKind};
+use crate::ais::{AisReport, BetaSchedule, likelihood};
+use crate::energy::Energy;
+use crate::gpu::GpuContext;
+use anyhow::{Context, bail};
+
+/// Temperatures of a continuous energy's AIS when --betas is not given (an RBM's default is
+/// that of `ebm rbm eval`).
+pub const DEFAULT_BETAS: usize = 1000;
+
+/// How a continuous energy's AIS anneals (with --ais-runs and --betas).
+#[derive(clap::Args, Debug, Clone)]
+pub struct AnnealArgs {
+    /// Continuous energies: the bases AIS anneals from, comma-separated, each giving one forward
+    /// estimate (the largest is used, with a warning when they disagree): fitted (independent
+    /// Gaussians fitted to the data or points), iso:S (N(0, S² I)) or uniform (on the box).
+    /// Default: fitted,uniform with a box, fitted,iso:1 without.
+    #[arg(long, value_name = "LIST")]
+    pub base: Option<String>,
+    /// Continuous energies: leapfrog steps of each HMC transition of AIS.
+    #[arg(long, default_value_t = 10)]
+    pub leapfrog: u32,
+}
+
+impl AnnealArgs {
+    /// The bases on `dim` coordinates (within `bounds`), the fitted one fitted to `data`.
+    pub fn bases(&self, dim: usize, bounds: Option<(f32, f32)>, data: &[f32]) -> anyhow::Result<Vec<Base>> {
+        let default = if bounds.is_some() { "fitted,uniform" } else { "fitted,iso:1" };
+        let list = self.base.as_deref().unwrap_or(default);
+        let mut bases = Vec::new();
+        for item in list.split(',') {
+            let kind = BaseKind::parse(item).with_context(|| format!("--base {list}"))?;
+            bases.push(Base::new(kind, dim, bounds, Some(data)).with_context(|| format!("--base {item}"))?);
+        }
+        if bases.is_empty() {
+            bail!("--base: name at least one base");
+        }
+        Ok(bases)
+    }
+
+    /// The annealing settings, refused when meaningless or when the work (`cost` operations per
+    /// evaluation of the energy) is absurd.
+    pub fn config(
+        &self,
+        runs: usize,
+        betas: usize,
+        seed: u64,
+        cost: u64,
+        bases: usize,
+    ) -> anyhow::Result<AnnealConfig> {
+        let config = AnnealConfig {
+            leapfrog: self.leapfrog,
+            schedule: BetaSchedule::Sigmoid(betas),
+            ..AnnealConfig::new(runs, betas, seed)
+        };
+        config.validate().map_err(|e| match e.to_string() {
+            s if s.contains("runs") => anyhow::anyhow!("--ais-runs {runs}: {s}"),
+            s if s.contains("temperatures") => anyhow::anyhow!("--betas {betas}: {s}"),
+            s => anyhow::anyhow!("--leapfrog {}: {s}", self.leapfrog),
+        })?;
+        let evaluations = config.evaluations();
+        let runs_all = (runs + config.pilot_runs) as u64 * bases as u64;
+        crate::plan::Work::new()
+            .add(
+                format!("--ais-runs {runs} x --betas {betas} x --leapfrog {} x {bases} bases", self.leapfrog),
+                format!("AIS ({cost} operations per evaluation of the energy)"),
+                &[runs_all, evaluations, cost],
+            )
+            .check()?;
+        Ok(config)
+    }
+}
+
+/// The executor's batched energies: the GPU's kernels where the energy has them, else the CPU.
+pub fn evaluator<'a>(ctx: Option<&Arc<GpuContext>>, energy: &'a Energy) -> Box<dyn Evaluator + 'a> {
+    match ctx {
+        Some(ctx) if !energy.has_layered_net() || matches!(energy, Energy::Net(_)) => {
+            Box::new(GpuEvaluator { ctx: ctx.clone(), energy })
+        }
+        _ => Box::new(CpuEvaluator(energy)),
+    }
+}
+
+/// log Z of `energy` by forward AIS from each base, with progress on stderr.
+pub fn log_z(
+    ctx: Option<&Arc<GpuContext>>,
+    energy: &Energy,
+    bases: &[Base],
+    config: &AnnealConfig,
+) -> anyhow::Result<(AisReport<String>, Vec<Estimate>)> {
+    let mut eval = evaluator(ctx, energy);
+    let start = std::time::Instant::now();
+    let mut progress = |what: &str| eprintln!("[{:>7.1} s] {what}", start.elapsed().as_secs_f64());
+    Ok(likelihood::log_z(eval.as_mut(), bases, config, &mut progress)?)
+}
+
+/// The report's lines: each base's estimate, its acceptance and dropped runs, the warnings.
+pub fn report_lines(report: &AisReport<String>, estimates: &[Estimate], config: &AnnealConfig) -> Vec<String> {
+    let mut lines = vec![format!(
+        "log Z = {:.4} +- {:.4} (AIS, HMC transitions: {} runs x {} temperatures x {} leapfrog steps per base; a stochastic lower bound)",
+        report.log_z,
+        report.std_err,
+        config.runs,
+        config.schedule.intervals(),
+        config.leapfrog
+    )];
+    for ((base, r), e) in report.forward.iter().zip(estimates) {
+        let mut line = format!(
+            "  from the {base} base: {:.4} +- {:.4}, mean acceptance {:.2}, effective runs {:.1}",
+            r.log_z,
+            r.std_err,
+            e.acceptance,
+            effective_runs(&r.log_weights)
+        );
+        if e.dropped > 0 {
+            line.push_str(&format!(", {} runs dropped (energy not finite at the start)", e.dropped));
+        }
+        if e.non_finite > 0 {
+            line.push_str(&format!(", {} proposals refused (energy not finite)", e.non_finite));
+        }
+        lines.push(line);
+    }
+    lines.extend(report.warnings.iter().map(|w| format!("warning: {w}")));
+    lines
+}
+
+/// The effective sample size of the weights, (Σ w)² / Σ w².
+pub fn effective_runs(log_weights: &[f64]) -> f64 {
+    let m = log_weights.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let (s1, s2) = log_weights.iter().fold((0.0, 0.0), |(a, b), w| {
+        let r = (w - m).exp();
+        (a + r, b + r * r)
+    });
+    s1 * s1 / s2
+}
+
+/// The report as JSON.
+pub fn json(report: &AisReport<String>, estimates: &[Estimate], config: &AnnealConfig) -> serde_json::Value {
+    serde_json::json!({
+        "method": "AIS", "log_z": report.log_z, "std_err": report.std_err,
+        "runs": config.runs, "temperatures": config.schedule.intervals(), "leapfrog": config.leapfrog, "seed": config.seed,
+        "forward": report.forward.iter().zip(estimates).map(|((b, r), e)| serde_json::json!({
+            "base": b, "log_z": r.log_z, "std_err": r.std_err, "acceptance": e.acceptance,
+            "effective_runs": effective_runs(&r.log_weights), "dropped_runs": e.dropped, "non_finite_proposals": e.non_finite,
+        })).collect::<Vec<_>>(),
+        "warnings": report.warnings,
+    })
+}
