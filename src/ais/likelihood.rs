@@ -26,7 +26,34 @@ pub fn log_z(
         forward.push((base.label(), e.result.clone()));
         estimates.push(e);
     }
-    Ok((super::report(forward, None)?, estimates))
+    let mut report = super::report(forward, None)?;
+    for ((base, r), e) in report.forward.iter().zip(&estimates) {
+        let ess = effective_runs(&r.log_weights);
+        if ess < MIN_EFFECTIVE_SHARE * r.log_weights.len() as f64 {
+            report.warnings.push(format!(
+                "from the {base} base the weights' effective sample size is {ess:.1} of {} runs: a few runs decide the estimate, its standard error understates the error, and log Z may be far too low. Use more temperatures (--betas) or leapfrog steps (--leapfrog).",
+                r.log_weights.len()
+            ));
+        }
+        if e.dropped > 0 {
+            report.warnings.push(format!("from the {base} base {} runs were dropped: the energy is not finite where they started", e.dropped));
+        }
+    }
+    Ok((report, estimates))
+}
+
+/// An estimate whose weights' effective sample size is below this share of its runs gets a
+/// warning: its standard error (the delta method's) is then meaningless.
+pub const MIN_EFFECTIVE_SHARE: f64 = 0.1;
+
+/// The effective sample size of importance weights given as logs, (Σ w)² / Σ w².
+pub fn effective_runs(log_weights: &[f64]) -> f64 {
+    let m = log_weights.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let (s1, s2) = log_weights.iter().fold((0.0, 0.0), |(a, b), w| {
+        let r = (w - m).exp();
+        (a + r, b + r * r)
+    });
+    s1 * s1 / s2
 }
 
 /// Images in [0, 1] with 256 levels (k / 255) as the continuous points the likelihood is
@@ -56,6 +83,12 @@ mod tests {
     use super::*;
 
     /// The uniform density on [-1, 1]^d is 8 bits per dimension: every 8-bit image equally likely.
+    #[test]
+    fn effective_runs_count_equal_and_dominated_weights() {
+        assert!((effective_runs(&[0.5; 8]) - 8.0).abs() < 1e-12);
+        assert!((effective_runs(&[0.0, -50.0, -60.0]) - 1.0).abs() < 1e-9);
+    }
+
     #[test]
     fn the_uniform_density_is_eight_bits_per_dimension() {
         let d = 784;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use crate::ais::anneal::{AnnealConfig, CpuEvaluator, Estimate, Evaluator, GpuEvaluator};
 use crate::ais::base::{Base, BaseKind};
-use crate::ais::{AisReport, BetaSchedule, likelihood};
+use crate::ais::likelihood::{self, effective_runs};
+use crate::ais::{AisReport, BetaSchedule};
 use crate::energy::Energy;
 use crate::gpu::GpuContext;
 use anyhow::{Context, bail};
@@ -118,9 +119,6 @@ pub fn report_lines(report: &AisReport<String>, estimates: &[Estimate], config: 
             e.acceptance,
             effective_runs(&r.log_weights)
         );
-        if e.dropped > 0 {
-            line.push_str(&format!(", {} runs dropped (energy not finite at the start)", e.dropped));
-        }
         if e.non_finite > 0 {
             line.push_str(&format!(", {} proposals refused (energy not finite)", e.non_finite));
         }
@@ -128,16 +126,6 @@ pub fn report_lines(report: &AisReport<String>, estimates: &[Estimate], config: 
     }
     lines.extend(report.warnings.iter().map(|w| format!("warning: {w}")));
     lines
-}
-
-/// The effective sample size of the weights, (Σ w)² / Σ w².
-pub fn effective_runs(log_weights: &[f64]) -> f64 {
-    let m = log_weights.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let (s1, s2) = log_weights.iter().fold((0.0, 0.0), |(a, b), w| {
-        let r = (w - m).exp();
-        (a + r, b + r * r)
-    });
-    s1 * s1 / s2
 }
 
 /// The report as JSON.
