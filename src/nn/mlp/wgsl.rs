@@ -1,11 +1,11 @@
 //! The WGSL of MLP-shaped networks, fused into the kernels that evaluate them: one emitter,
 //! [`emit_pass`], writes the forward pass and the backward pass to the input or the hidden
 //! layers wherever the activations live ([`Places`]: registers per chain in
-//! [`Mlp::wgsl_function`], the training tape in `train/gpu.rs`); the tiled strategy's module
-//! ([`Mlp::wgsl_tiled_module`]) runs the same layer plan ([`Mlp::param_offsets`]) through the
-//! tile helpers of shaders/nn/mlp_tiled.wgsl. CPU twin: [`Mlp::add_energy_grad`].
+//! [`MlpView::wgsl_function`], the training tape in `train/gpu.rs`); the tiled strategy's module
+//! ([`MlpView::wgsl_tiled_module`]) runs the same layer plan ([`MlpView::param_offsets`]) through the
+//! tile helpers of shaders/nn/mlp_tiled.wgsl. CPU twin: [`MlpView::add_energy_grad`].
 
-use super::Mlp;
+use super::MlpView;
 
 /// Terms per iteration of the generated dot-product loops.
 pub const UNROLL: usize = 8;
@@ -41,7 +41,6 @@ pub struct TiledNet {
     pub loop_iterations: u64,
 }
 
-
 /// Where a fused pass keeps its values: the one thing the fused MLP kernels differ in.
 pub(crate) trait Places {
     /// The network's parameter at `index` (an index expression relative to the network's first).
@@ -69,7 +68,7 @@ pub(crate) type InputGrad = dyn Fn(&str, &str) -> String;
 /// gradient: each component's statement is `input_grad(i, value)` for i a loop index over the
 /// input. `act` and `dact` name the WGSL functions of the activation and its slope.
 pub(crate) fn emit_pass(
-    mlp: &Mlp,
+    mlp: &MlpView<'_>,
     places: &dyn Places,
     act: &str,
     dact: &str,
@@ -128,7 +127,7 @@ pub(crate) fn emit_pass(
     s
 }
 
-/// Per chain, in registers: the function of [`Mlp::wgsl_function`], parameters from `base`.
+/// Per chain, in registers: the function of [`MlpView::wgsl_function`], parameters from `base`.
 struct Registers;
 
 impl Places for Registers {
@@ -149,8 +148,8 @@ impl Places for Registers {
     }
 }
 
-impl Mlp {
-    /// (weight, bias) offsets of every layer in the parameter block ([`Mlp::pack_into`]).
+impl MlpView<'_> {
+    /// (weight, bias) offsets of every layer in the parameter block ([`MlpView::pack_into`]).
     pub(crate) fn param_offsets(&self) -> Vec<(usize, usize)> {
         let mut at = 0;
         self.layers
