@@ -334,7 +334,9 @@ impl Architecture {
         for (index, kind) in self.layers.iter().enumerate() {
             let input = *shapes.last().expect("starts non-empty");
             if let Some((w, b)) = kind.param_shapes(input) {
-                let count = w.iter().chain(b.iter().flatten()).fold(1usize, |p, &d| p.saturating_mul(d));
+                // Weights and biases: the product of each shape, summed (not one product).
+                let size = |shape: &[usize]| shape.iter().fold(1usize, |p, &d| p.saturating_mul(d));
+                let count = size(&w).saturating_add(b.as_deref().map_or(0, size));
                 if count > MAX_WIDTH {
                     return Err(Error::invalid(format!("network layer {index} ({})", describe(kind)), format!("would have over {count} parameters, more than {MAX_WIDTH}")));
                 }
