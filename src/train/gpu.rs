@@ -11,7 +11,7 @@ use super::layered::LayeredTrainer;
 use super::submit::{STEPS_PER_SUBMIT, SubmitSteps, run_in_submits};
 use super::{Loss, METRIC_FLOATS, StepMetrics, StepSettings, TrainConfig, TrainState, Trainer};
 use crate::energy::Energy;
-use crate::nn::mlp::{MlpView, Places, TILE_CHAINS, TILE_THREADS, emit_pass};
+use crate::nn::mlp::{Loops, MlpView, Places, TILE_CHAINS, TILE_THREADS, emit_pass};
 use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch, workgroups};
 use crate::gpu::{GpuContext, Kernel};
 use crate::sampler::config::{MlpStrategy, TILED_MIN_WIDTH};
@@ -113,7 +113,8 @@ fn train_net_module(mlp: &MlpView<'_>, batch: usize, layout: &Layout) -> String 
         so = layout.scalar_off,
         draws = mlp.input_dim().div_ceil(4),
     );
-    s += &emit_pass(mlp, &Tape { in_at: &in_at, d_at: &d_at }, "tape_act", "tape_dact", "SIGN", None);
+    let tape = Tape { in_at: &in_at, d_at: &d_at };
+    s += &emit_pass(mlp, &Loops { places: &tape, act: "tape_act", dact: "tape_dact", sign: "SIGN", input_grad: None }, false);
     s += "    return SIGN * out;\n}\n\nfn param_grad(q: u32) -> f32 {\n    var acc = 0.0;\n";
     for (k, l) in layers.iter().enumerate() {
         let (w, b, end) = (w_at[k], w_at[k] + l.inputs * l.outputs, w_at[k] + l.inputs * l.outputs + l.outputs);

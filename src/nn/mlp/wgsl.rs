@@ -1,9 +1,10 @@
 //! The WGSL of MLP-shaped networks, fused into the kernels that evaluate them: one emitter,
-//! [`emit_pass`], writes the forward pass and the backward pass to the input or the hidden
-//! layers wherever the activations live ([`Places`]: registers per chain in
-//! [`MlpView::wgsl_function`], the training tape in `train/gpu.rs`); the tiled strategy's module
-//! ([`MlpView::wgsl_tiled_module`]) runs the same layer plan ([`MlpView::param_offsets`]) through the
-//! tile helpers of shaders/nn/mlp_tiled.wgsl. CPU twin: [`MlpView::add_energy_grad`].
+//! [`emit_pass`], plans the forward pass and the backward pass to the input or the hidden
+//! layers, and each kernel writes the plan's steps where its activations live ([`Pass`]):
+//! element loops over [`Places`] in registers per chain ([`MlpView::wgsl_function`]) or on
+//! the training tape (`train/gpu.rs`), calls of the tile helpers of
+//! shaders/nn/mlp_tiled.wgsl on a workgroup's scratch ([`MlpView::wgsl_tiled_module`]).
+//! Parameters: [`MlpView::param_offsets`]. CPU twin: [`MlpView::add_energy_grad`].
 
 use super::MlpView;
 
@@ -41,7 +42,8 @@ pub struct TiledNet {
     pub loop_iterations: u64,
 }
 
-/// Where a fused pass keeps its values: the one thing the fused MLP kernels differ in.
+/// Where an element-loop pass ([`Loops`]) keeps its values: what the per-chain and the tape
+/// kernels differ in.
 pub(crate) trait Places {
     /// The network's parameter at `index` (an index expression relative to the network's first).
     fn param(&self, index: &str) -> String;
@@ -62,69 +64,187 @@ pub(crate) trait Places {
 /// its value (an expression).
 pub(crate) type InputGrad = dyn Fn(&str, &str) -> String;
 
-/// The statements of one pass through `mlp`: the forward pass, leaving the output (without
-/// its sign) in `var out`, then the backward pass with the output's derivative `sign`, which
-/// leaves dE/dz of every hidden layer in its slope places. With `input_grad`, also the input
-/// gradient: each component's statement is `input_grad(i, value)` for i a loop index over the
-/// input. `act` and `dact` name the WGSL functions of the activation and its slope.
-pub(crate) fn emit_pass(
-    mlp: &MlpView<'_>,
-    places: &dyn Places,
-    act: &str,
-    dact: &str,
-    sign: &str,
-    input_grad: Option<&InputGrad>,
-) -> String {
-    let layers = &mlp.layers;
-    let hidden = layers.len() - 1;
-    let offsets = mlp.param_offsets();
-    let input = |k: usize, i: &str| if k == 0 { places.point(i) } else { places.hidden(k - 1, i) };
-    let mut s = String::new();
-    for (k, l) in layers[..hidden].iter().enumerate() {
-        let (w, b) = offsets[k];
-        let dot = dot_product("z", l.inputs, &|i| format!("{} * {}", places.param(&format!("row + {i}")), input(k, i)));
-        s += &format!(
-            "{decl}    for (var o = 0u; o < {o}u; o++) {{\n        var z = {bias};\n        let row = {w}u + o * {i}u;\n{dot}        \
-             {h} = {act}(z);\n        {sl} = {dact}(z);\n    }}\n",
-            decl = places.declare(k, l.outputs),
-            o = l.outputs,
-            i = l.inputs,
-            bias = places.param(&format!("{b}u + o")),
-            h = places.hidden(k, "o"),
-            sl = places.slope(k, "o"),
-        );
-    }
-    let last = &layers[hidden];
-    let (w, b) = offsets[hidden];
-    let dot = dot_product("out", last.inputs, &|i| format!("{} * {}", places.param(&format!("{w}u + {i}")), input(hidden, i)));
-    s += &format!("    var out = {};\n{dot}", places.param(&format!("{b}u")));
+/// How one fused kernel writes each step of [`emit_pass`]'s plan: element loops over
+/// [`Places`] ([`Loops`]: registers per chain, the training tape) or calls of the workgroup
+/// tile's layer functions (`Tile`, shaders/nn/mlp_tiled.wgsl).
+pub(crate) trait Pass {
+    /// Hidden layer k: its activations and slopes act'(z) from the layer's input.
+    fn hidden(&self, mlp: &MlpView<'_>, k: usize) -> String;
+    /// The output layer: the network's output, without its sign.
+    fn output(&self, mlp: &MlpView<'_>) -> String;
+    /// Without hidden layers: the input gradient, the output weights times the sign.
+    fn input_from_output(&self, mlp: &MlpView<'_>) -> String;
+    /// dE/dz of the last hidden layer: the sign times the output weights times its slopes.
+    fn output_delta(&self, mlp: &MlpView<'_>) -> String;
+    /// Back through Linear layer k: dE/dz of hidden layer k - 1, or for k = 0 the input
+    /// gradient.
+    fn back(&self, mlp: &MlpView<'_>, k: usize) -> String;
+}
+
+/// The statements of one pass through `mlp`, the one plan every fused MLP kernel follows: the
+/// forward pass (every hidden layer, then the output), then the backward pass from the output
+/// to every hidden layer and, with `input_grad`, on to the input.
+pub(crate) fn emit_pass(mlp: &MlpView<'_>, pass: &dyn Pass, input_grad: bool) -> String {
+    let hidden = mlp.layers.len() - 1;
+    let mut s: String = (0..hidden).map(|k| pass.hidden(mlp, k)).collect();
+    s += &pass.output(mlp);
     if hidden == 0 {
-        if let Some(grad) = input_grad {
-            let value = format!("{sign} * {}", places.param(&format!("{w}u + i")));
-            s += &format!("    for (var i = 0u; i < {}u; i++) {{ {} }}\n", last.inputs, grad("i", &value));
+        if input_grad {
+            s += &pass.input_from_output(mlp);
         }
         return s;
     }
-    s += &format!(
-        "    for (var i = 0u; i < {}u; i++) {{ {} *= {sign} * {}; }}\n",
-        last.inputs,
-        places.slope(hidden - 1, "i"),
-        places.param(&format!("{w}u + i"))
-    );
-    let lowest = if input_grad.is_some() { 0 } else { 1 };
+    s += &pass.output_delta(mlp);
+    let lowest = if input_grad { 0 } else { 1 };
     for k in (lowest..hidden).rev() {
-        let l = &layers[k];
-        let (w, _) = offsets[k];
-        let dot = dot_product("acc", l.outputs, &|o| {
-            format!("{} * {}", places.param(&format!("{w}u + ({o}) * {}u + i", l.inputs)), places.slope(k, o))
-        });
-        let store = match (k, input_grad) {
-            (0, Some(grad)) => grad("i", "acc"),
-            _ => format!("{} *= acc;", places.slope(k - 1, "i")),
-        };
-        s += &format!("    for (var i = 0u; i < {}u; i++) {{\n        var acc = 0.0;\n{dot}        {store}\n    }}\n", l.inputs);
+        s += &pass.back(mlp, k);
     }
     s
+}
+
+/// A pass written as element loops over [`Places`]: the forward pass leaves the output in
+/// `var out`; the backward pass, with the output's derivative `sign`, turns every hidden
+/// layer's slope places into dE/dz in place; the input gradient's components go through
+/// `input_grad` (i a loop index over the input). `act` and `dact` name the WGSL functions of
+/// the activation and its slope.
+pub(crate) struct Loops<'a> {
+    pub places: &'a dyn Places,
+    pub act: &'a str,
+    pub dact: &'a str,
+    pub sign: &'a str,
+    pub input_grad: Option<&'a InputGrad>,
+}
+
+impl Loops<'_> {
+    /// Element `i` of layer k's input.
+    fn input(&self, k: usize, i: &str) -> String {
+        if k == 0 { self.places.point(i) } else { self.places.hidden(k - 1, i) }
+    }
+}
+
+impl Pass for Loops<'_> {
+    fn hidden(&self, mlp: &MlpView<'_>, k: usize) -> String {
+        let (l, (w, b)) = (&mlp.layers[k], mlp.param_offsets()[k]);
+        let p = self.places;
+        let dot = dot_product("z", l.inputs, &|i| format!("{} * {}", p.param(&format!("row + {i}")), self.input(k, i)));
+        format!(
+            "{decl}    for (var o = 0u; o < {o}u; o++) {{\n        var z = {bias};\n        let row = {w}u + o * {i}u;\n{dot}        \
+             {h} = {act}(z);\n        {sl} = {dact}(z);\n    }}\n",
+            decl = p.declare(k, l.outputs),
+            o = l.outputs,
+            i = l.inputs,
+            bias = p.param(&format!("{b}u + o")),
+            h = p.hidden(k, "o"),
+            sl = p.slope(k, "o"),
+            act = self.act,
+            dact = self.dact,
+        )
+    }
+
+    fn output(&self, mlp: &MlpView<'_>) -> String {
+        let hidden = mlp.layers.len() - 1;
+        let (w, b) = mlp.param_offsets()[hidden];
+        let p = self.places;
+        let dot = dot_product("out", mlp.layers[hidden].inputs, &|i| {
+            format!("{} * {}", p.param(&format!("{w}u + {i}")), self.input(hidden, i))
+        });
+        format!("    var out = {};\n{dot}", p.param(&format!("{b}u")))
+    }
+
+    fn input_from_output(&self, mlp: &MlpView<'_>) -> String {
+        let (w, _) = mlp.param_offsets()[0];
+        let grad = self.input_grad.expect("the plan asks for the input gradient only with one");
+        let value = format!("{} * {}", self.sign, self.places.param(&format!("{w}u + i")));
+        format!("    for (var i = 0u; i < {}u; i++) {{ {} }}\n", mlp.layers[0].inputs, grad("i", &value))
+    }
+
+    fn output_delta(&self, mlp: &MlpView<'_>) -> String {
+        let hidden = mlp.layers.len() - 1;
+        let (w, _) = mlp.param_offsets()[hidden];
+        format!(
+            "    for (var i = 0u; i < {}u; i++) {{ {} *= {} * {}; }}\n",
+            mlp.layers[hidden].inputs,
+            self.places.slope(hidden - 1, "i"),
+            self.sign,
+            self.places.param(&format!("{w}u + i"))
+        )
+    }
+
+    fn back(&self, mlp: &MlpView<'_>, k: usize) -> String {
+        let (l, (w, _)) = (&mlp.layers[k], mlp.param_offsets()[k]);
+        let p = self.places;
+        let dot = dot_product("acc", l.outputs, &|o| {
+            format!("{} * {}", p.param(&format!("{w}u + ({o}) * {}u + i", l.inputs)), p.slope(k, o))
+        });
+        let store = match (k, self.input_grad) {
+            (0, Some(grad)) => grad("i", "acc"),
+            _ => format!("{} *= acc;", p.slope(k - 1, "i")),
+        };
+        format!("    for (var i = 0u; i < {}u; i++) {{\n        var acc = 0.0;\n{dot}        {store}\n    }}\n", l.inputs)
+    }
+}
+
+/// The workgroup tile's pass (shaders/nn/mlp_tiled.wgsl): each step a call of the tile's
+/// layer functions on the per-chain scratch, hidden layer k's activations at `h_off[k]` and
+/// slopes at `s_off[k]`; the backward pass alternates between the two delta buffers and ends
+/// in the input gradient at `g_off`.
+struct Tile {
+    h_off: Vec<usize>,
+    s_off: Vec<usize>,
+    deltas: [usize; 2],
+}
+
+impl Tile {
+    fn forward(mlp: &MlpView<'_>, k: usize, input: &str, h: usize, s: usize, output: bool) -> String {
+        let (l, (w, _)) = (&mlp.layers[k], mlp.param_offsets()[k]);
+        format!("    dense_forward(tid, first, {input}, {}u, {}u, {w}u, {h}u, {s}u, {output});\n", l.inputs, l.outputs)
+    }
+
+    /// Layer k's input: the point, or hidden layer k - 1's activations.
+    fn input(&self, k: usize) -> String {
+        if k == 0 { "in_off".to_string() } else { format!("{}u", self.h_off[k - 1]) }
+    }
+}
+
+impl Pass for Tile {
+    fn hidden(&self, mlp: &MlpView<'_>, k: usize) -> String {
+        Self::forward(mlp, k, &self.input(k), self.h_off[k], self.s_off[k], false)
+    }
+
+    fn output(&self, mlp: &MlpView<'_>) -> String {
+        let hidden = mlp.layers.len() - 1;
+        Self::forward(mlp, hidden, &self.input(hidden), 0, 0, true)
+    }
+
+    fn input_from_output(&self, _: &MlpView<'_>) -> String {
+        unreachable!("the tiled strategy needs a hidden layer")
+    }
+
+    fn output_delta(&self, mlp: &MlpView<'_>) -> String {
+        let hidden = mlp.layers.len() - 1;
+        let (w, _) = mlp.param_offsets()[hidden];
+        format!(
+            "    output_delta(tid, first, {}u, {w}u, {}u, {}u, NET_SIGN);\n",
+            mlp.layers[hidden].inputs,
+            self.s_off[hidden - 1],
+            self.deltas[0]
+        )
+    }
+
+    fn back(&self, mlp: &MlpView<'_>, k: usize) -> String {
+        let (l, (w, _)) = (&mlp.layers[k], mlp.param_offsets()[k]);
+        // The output delta is in deltas[0]; each layer back reads one buffer, writes the other.
+        let from = (mlp.layers.len() - 2 - k) % 2;
+        let (src, dst) = (self.deltas[from], self.deltas[1 - from]);
+        if k > 0 {
+            format!(
+                "    dense_backward(tid, first, {src}u, {}u, {}u, {w}u, {dst}u, {}u, true);\n",
+                l.inputs, l.outputs, self.s_off[k - 1]
+            )
+        } else {
+            format!("    dense_backward(tid, first, {src}u, {}u, {}u, {w}u, g_off, 0u, false);\n", l.inputs, l.outputs)
+        }
+    }
 }
 
 /// Per chain, in registers: the function of [`MlpView::wgsl_function`], parameters from `base`.
@@ -171,7 +291,9 @@ impl MlpView<'_> {
         let (act, dact) = self.activation.wgsl();
         let sign = if self.negate { "-1.0" } else { "1.0" };
         let grad = |i: &str, value: &str| format!("(*g)[{i}] += weight * {value};");
-        let pass = emit_pass(self, &Registers, &format!("{name}_act"), &format!("{name}_dact"), "sign", Some(&grad));
+        let (act_fn, dact_fn) = (format!("{name}_act"), format!("{name}_dact"));
+        let loops = Loops { places: &Registers, act: &act_fn, dact: &dact_fn, sign: "sign", input_grad: Some(&grad) };
+        let pass = emit_pass(self, &loops, true);
         format!(
             "fn {name}_act(z: f32) -> f32 {{ return {act}; }}\nfn {name}_dact(z: f32) -> f32 {{ return {dact}; }}\n\
              fn {name}(x: ptr<function, array<f32, DIM>>, g: ptr<function, array<f32, DIM>>, base: u32, weight: f32) -> f32 {{\n    \
@@ -200,33 +322,7 @@ impl MlpView<'_> {
         let max_w = widths.iter().copied().max().unwrap_or(1);
         let (delta_a, delta_b) = (at, at + max_w);
         let scratch = at + 2 * max_w;
-        let w_off: Vec<usize> = self.param_offsets().iter().map(|&(w, _)| w).collect();
-        let mut body = String::new();
-        for k in 0..=hidden {
-            let l = &self.layers[k];
-            let input = if k == 0 { "in_off".to_string() } else { format!("{}u", h_off[k - 1]) };
-            let (h, sl, out) = if k < hidden { (h_off[k], s_off[k], "false") } else { (0, 0, "true") };
-            body += &format!("    dense_forward(tid, first, {input}, {}u, {}u, {}u, {h}u, {sl}u, {out});\n", l.inputs, l.outputs, w_off[k]);
-        }
-        body += &format!(
-            "    output_delta(tid, first, {}u, {}u, {}u, {delta_a}u, NET_SIGN);\n",
-            self.layers[hidden].inputs,
-            w_off[hidden],
-            s_off[hidden - 1]
-        );
-        let (mut src, mut dst) = (delta_a, delta_b);
-        for k in (0..hidden).rev() {
-            let l = &self.layers[k];
-            if k > 0 {
-                body += &format!(
-                    "    dense_backward(tid, first, {src}u, {}u, {}u, {}u, {dst}u, {}u, true);\n",
-                    l.inputs, l.outputs, w_off[k], s_off[k - 1]
-                );
-                std::mem::swap(&mut src, &mut dst);
-            } else {
-                body += &format!("    dense_backward(tid, first, {src}u, {}u, {}u, {}u, g_off, 0u, false);\n", l.inputs, l.outputs, w_off[k]);
-            }
-        }
+        let body = emit_pass(self, &Tile { h_off, s_off, deltas: [delta_a, delta_b] }, true);
         let source = format!(
             "const T: u32 = {TILE_CHAINS}u;\nconst KC: u32 = {TILE_K}u;\nconst WG: u32 = {TILE_THREADS}u;\n\
              const TILE_ELEMS: u32 = {}u;\nconst SCR: u32 = {scratch}u;\nconst X_OFF: u32 = 0u;\nconst Y_OFF: u32 = {dim}u;\n\
