@@ -90,7 +90,7 @@ pub fn restore(
         return Err(Error::invalid("observation noise", "noisy pixels need a noise level above 0"));
     }
     match (ctx, energy) {
-        (Some(ctx), Energy::Net(net)) => return restore_gpu(ctx, net, damaged, pixels, config),
+        (Some(ctx), Energy::Net(net)) if net.as_mlp().is_none() => return restore_gpu(ctx, net, damaged, pixels, config),
         (Some(_), _) => {
             return Err(Error::invalid(
                 "energy",

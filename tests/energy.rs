@@ -78,15 +78,14 @@ fn energies() -> Vec<(String, Energy)> {
 /// The dihedral group of order 8 around a random MLP: the network path ([`Energy::is_analytic`]
 /// false), on the CPU per point, batched (GEMMs) and inlined into the GPU kernels.
 fn mlp_group() -> Energy {
-    use ebm_gpu::energy::mlp::Mlp;
-    use ebm_gpu::nn::Activation;
+    use ebm_gpu::nn::{Activation, Network};
     let Energy::Group { action, mode, .. } =
         resolve_energy(r#"{"type": "group", "group": "dihedral:4", "energy": "ring8"}"#).unwrap()
     else {
         panic!("a group spec built something else")
     };
-    let mlp = Mlp::random(&[2, 16, 16, 1], Activation::Silu, false, 41).unwrap();
-    let energy = Energy::Group { inner: Box::new(Energy::Mlp(std::sync::Arc::new(mlp))), action, mode };
+    let mlp = Network::random_mlp(&[2, 16, 16, 1], Activation::Silu, false, 41).unwrap();
+    let energy = Energy::Group { inner: Box::new(Energy::from_network(mlp)), action, mode };
     energy.validate().unwrap();
     energy
 }
@@ -94,11 +93,10 @@ fn mlp_group() -> Energy {
 /// A random 2-16-16-1 MLP on dimensions [2, 0] of a 3-d point plus a Gaussian on all three:
 /// a sliced network (batched GEMMs on the CPU, inlined and specialised to 2-d on the GPU).
 fn sliced_mlp() -> Energy {
-    use ebm_gpu::energy::mlp::Mlp;
-    use ebm_gpu::nn::Activation;
-    let mlp = Mlp::random(&[2, 16, 16, 1], Activation::Silu, false, 43).unwrap();
+    use ebm_gpu::nn::{Activation, Network};
+    let mlp = Network::random_mlp(&[2, 16, 16, 1], Activation::Silu, false, 43).unwrap();
     let gauss = resolve_energy(r#"{"type": "gaussian", "mean": [0, 1, -1], "std": [2, 1, 1.5]}"#).unwrap();
-    let slice = Energy::Slice { indices: vec![2, 0], dim: 3, inner: Box::new(Energy::Mlp(std::sync::Arc::new(mlp))) };
+    let slice = Energy::Slice { indices: vec![2, 0], dim: 3, inner: Box::new(Energy::from_network(mlp)) };
     let energy = Energy::Sum { terms: vec![(0.7, slice), (1.0, gauss)] };
     energy.validate().unwrap();
     energy

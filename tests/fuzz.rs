@@ -276,7 +276,7 @@ fn safetensors_networks_survive_mutation() {
     let path = dir.join("w.safetensors");
     fuzz("safetensors", &seeds, |b| {
         let net = via_file(&path, b, |p| ebm_gpu::nn::Network::load(p, None));
-        let _ = ebm_gpu::energy::mlp::Mlp::load(&path, None, None);
+        let _ = ebm_gpu::energy::spec::mlp_energy(&path, None, None);
         net
     });
 }

@@ -3,11 +3,10 @@
 //! mirrors come from `mirror!` beside each struct (src/gpu/layout.rs), which reads the offsets
 //! with `offset_of!`, so swapping two fields of the same size in Rust fails here.
 
-use ebm_gpu::energy::mlp::Mlp;
 use ebm_gpu::energy::spec::resolve_energy;
 use ebm_gpu::gpu::layout::Mirror;
 use ebm_gpu::gpu::shader;
-use ebm_gpu::nn::Activation;
+use ebm_gpu::nn::{Activation, Network};
 
 fn all_mirrors() -> Vec<Mirror> {
     [
@@ -30,8 +29,8 @@ fn all_mirrors() -> Vec<Mirror> {
 fn source(kernel: &str) -> String {
     match kernel {
         "train/train.wgsl" => {
-            let mlp = Mlp::random(&[2, 8, 1], Activation::Silu, false, 1).unwrap();
-            ebm_gpu::train::gpu::shader_source(&mlp, 16).unwrap()
+            let net = Network::random_mlp(&[2, 8, 1], Activation::Silu, false, 1).unwrap();
+            ebm_gpu::train::gpu::shader_source(&net.as_mlp().unwrap(), 16).unwrap()
         }
         _ => shader::assemble(kernel, &[("energy", &resolve_energy("ring8").unwrap().wgsl_module())]).unwrap(),
     }

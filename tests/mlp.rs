@@ -5,10 +5,9 @@
 mod common;
 
 use ebm_gpu::energy::gpu::energy_grad_batch;
-use ebm_gpu::energy::mlp::Mlp;
-use ebm_gpu::energy::spec::resolve_energy;
+use ebm_gpu::energy::spec::{mlp_energy, resolve_energy};
 use ebm_gpu::energy::{Energy, GaussianDiag};
-use ebm_gpu::nn::Activation;
+use ebm_gpu::nn::{Activation, Architecture, Network};
 use ebm_gpu::rng;
 use ebm_gpu::sampler::{
     ChainSampler, MlpStrategy, SamplerConfig, SamplerKind,
@@ -17,7 +16,6 @@ use ebm_gpu::sampler::{
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 const ACTIVATIONS: [Activation; 6] = [
     Activation::Relu,
@@ -29,7 +27,7 @@ const ACTIVATIONS: [Activation; 6] = [
 ];
 
 fn mlp(dims: &[usize], act: Activation, negate: bool, seed: u64) -> Energy {
-    Energy::Mlp(Arc::new(Mlp::random(dims, act, negate, seed).unwrap()))
+    Energy::from_network(Network::random_mlp(dims, act, negate, seed).unwrap())
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -214,10 +212,10 @@ fn networks_beyond_the_adapters_loop_cap_are_refused_not_truncated() {
 #[test]
 fn safetensors_round_trip_and_pytorch_layout() {
     let dir = temp_dir("io");
-    let net = Mlp::random(&[3, 10, 6, 1], Activation::LeakyRelu(0.2), true, 4).unwrap();
+    let net = Network::random_mlp(&[3, 10, 6, 1], Activation::LeakyRelu(0.2), true, 4).unwrap();
     let path = dir.join("w.safetensors");
-    net.save(&path).unwrap();
-    assert_eq!(Mlp::load(&path, None, None).unwrap(), net);
+    net.as_mlp().unwrap().save(&path).unwrap();
+    assert_eq!(Network::load_mlp(&path, None, None).unwrap(), net);
     // As PyTorch writes nn.Sequential(Linear, SiLU, Linear, SiLU, Linear): keys 0, 2, 4, here
     // with the middle layer in f16 and no metadata (activation given by the caller).
     let layers = [(3usize, 4usize), (4, 4), (4, 1)];
@@ -239,14 +237,17 @@ fn safetensors_round_trip_and_pytorch_layout() {
             ));
             raw.push((format!("{}.bias", 2 * k), safetensors::Dtype::F32, vec![o], bytemuck::cast_slice(&b).to_vec()));
         }
-        reference.push(ebm_gpu::energy::mlp::Dense { inputs: i, outputs: o, weight: w, bias: b });
+        if k > 0 {
+            reference.push((vec![], vec![]));
+        }
+        reference.push((w, b));
     }
     let torch = dir.join("torch.safetensors");
     write_tensors(&torch, &raw, None);
-    let loaded = Mlp::load(&torch, Some(Activation::Silu), None).unwrap();
-    let want = Mlp { layers: reference, activation: Activation::Silu, negate: false };
+    let loaded = Network::load_mlp(&torch, Some(Activation::Silu), None).unwrap();
+    let want = Network::new(&Architecture::parse("3/4/silu/4/silu/1").unwrap(), reference).unwrap();
     for x in rng::initial_states(1, 0, 20, 3, 1.0).chunks(3) {
-        let (a, b) = (Energy::Mlp(Arc::new(loaded.clone())).energy(x), Energy::Mlp(Arc::new(want.clone())).energy(x));
+        let (a, b) = (Energy::from_network(loaded.clone()).energy(x), Energy::from_network(want.clone()).energy(x));
         // f16 weights round to ~1e-3 relative.
         assert!((a - b).abs() < 1e-2, "{a} vs {b}");
     }
@@ -307,7 +308,8 @@ fn malformed_weight_files_are_rejected_with_the_tensor_named() {
     for (what, tensors, needles) in cases {
         let path = dir.join(format!("{}.safetensors", what.replace(' ', "_")));
         write_tensors(&path, &tensors, meta.clone());
-        let e = Mlp::load(&path, None, None).err().map(|e| e.to_string()).unwrap_or_else(|| panic!("{what}: accepted"));
+        let e =
+            mlp_energy(&path, None, None).err().map(|e| e.to_string()).unwrap_or_else(|| panic!("{what}: accepted"));
         assert!(e.contains(&path.display().to_string()), "{what}: {e}");
         for n in needles {
             assert!(e.contains(n), "{what}: {e} lacks {n}");
@@ -316,15 +318,15 @@ fn malformed_weight_files_are_rejected_with_the_tensor_named() {
     // No activation anywhere, an unknown one, a truncated file, garbage.
     let ok = dir.join("ok.safetensors");
     write_tensors(&ok, &[t("0.weight", vec![1, 2]), t("0.bias", vec![1])], None);
-    assert!(Mlp::load(&ok, None, None).unwrap_err().to_string().contains("no activation"));
+    assert!(mlp_energy(&ok, None, None).unwrap_err().to_string().contains("no activation"));
     assert!(Activation::parse("gelu").unwrap_err().to_string().contains("unknown activation"));
     let bytes = std::fs::read(&ok).unwrap();
     let truncated = dir.join("truncated.safetensors");
     std::fs::write(&truncated, &bytes[..bytes.len() - 3]).unwrap();
-    assert!(Mlp::load(&truncated, None, None).unwrap_err().to_string().contains("truncated.safetensors"));
+    assert!(mlp_energy(&truncated, None, None).unwrap_err().to_string().contains("truncated.safetensors"));
     let garbage = dir.join("garbage.safetensors");
     std::fs::write(&garbage, b"\xff\xff\xff\xff\xff\xff\xff\xffnot json").unwrap();
-    assert!(Mlp::load(&garbage, None, None).is_err());
+    assert!(mlp_energy(&garbage, None, None).is_err());
     // A network whose input dimension differs from the other term's.
     let spec = format!(
         r#"{{"type": "sum", "terms": [{{"type": "mlp", "weights": {:?}, "activation": "relu"}}, {{"type": "gaussian", "mean": [0, 0, 0], "std": [1, 1, 1]}}]}}"#,

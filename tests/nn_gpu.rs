@@ -58,6 +58,18 @@ fn trajectories(kind: SamplerKind, spec: &str, chains: usize, steps: u32, step_s
     let mut cpu = CpuSampler::new(&energy, config, &init).unwrap();
     gpu.run(steps).unwrap();
     cpu.run(steps).unwrap();
+    follows(&mut gpu, &mut cpu, chains, d, kind.name());
+    let sg = gpu.stats().unwrap();
+    if kind == SamplerKind::Mala {
+        let rate = sg.acceptance_rate(steps);
+        assert!(rate > 0.2 && rate < 1.0, "MALA acceptance {rate}: the test should exercise both outcomes");
+    }
+}
+
+/// Every chain of `gpu` agrees with the CPU's closely, but for at most 1 in 20 whose accept
+/// decision sat within rounding of the edge and which then followed another path; no chain
+/// froze.
+fn follows(gpu: &mut dyn ChainSampler, cpu: &mut CpuSampler, chains: usize, d: usize, what: &str) {
     let (sg, sc) = (gpu.stats().unwrap(), cpu.stats().unwrap());
     let (xg, xc) = (gpu.state().unwrap(), cpu.state().unwrap());
     // Rounding differences can flip an accept decision that sits on the edge; such a chain
@@ -75,11 +87,7 @@ fn trajectories(kind: SamplerKind, spec: &str, chains: usize, steps: u32, step_s
         }
     }
     assert!(!sg.frozen.iter().any(|&f| f), "no chain may freeze");
-    assert!(diverged <= chains / 20, "{diverged} of {chains} {} chains left the CPU's path", kind.name());
-    if kind == SamplerKind::Mala {
-        let rate = sg.acceptance_rate(steps);
-        assert!(rate > 0.2 && rate < 1.0, "MALA acceptance {rate}: the test should exercise both outcomes");
-    }
+    assert!(diverged <= chains / 20, "{diverged} of {chains} {what} chains left the CPU's path");
 }
 
 #[test]
@@ -187,27 +195,62 @@ fn energy_evaluation_of_a_network_matches_cpu() {
     assert!(ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &sum, &xs).is_err());
 }
 
-/// An MLP-shaped network evaluated both ways the engine has: as a network of layer kernels
-/// (`Energy::Net`; on the CPU the batched network executor) and as the MLP view the fused
-/// per-chain kernels inline (`Network::to_mlp`, `Energy::Mlp`): the same energies and input
-/// gradients on both executors.
+/// An MLP-shaped network evaluated both ways the engine has: through the layer kernels (on
+/// the GPU `nn::gpu_net`, on the CPU the network executor's batched GEMMs) and as the MLP view
+/// the fused kernels inline (`Network::as_mlp`: `MlpView::wgsl_function` in the energy kernel,
+/// on the CPU its twin `MlpView::add_energy_grad`): the same energies and input gradients on
+/// both executors.
 #[test]
 fn mlp_view_and_layer_kernels_give_the_same_energies() {
     for (spec, seed) in
         [("5/17/silu/13/silu/1", 4u64), ("3/32/softplus/1/head:-f", 5), ("2/24/elu:0.5/24/elu:0.5/1", 6)]
     {
         let network = net(spec, seed);
-        let mlp = ebm_gpu::energy::mlp::Mlp::from_network(&network).unwrap_or_else(|| panic!("{spec} is MLP-shaped"));
-        let (as_net, as_mlp) = (Energy::Net(Arc::new(network.clone())), Energy::Mlp(Arc::new(mlp)));
-        let d = network.input_dim();
-        let xs = rng::initial_states(seed, 0, 40, d, 1.5);
-        let (e_net, g_net) = ebm_gpu::train::eval::energy_grads(&as_net, &xs);
-        let (e_mlp, g_mlp) = ebm_gpu::train::eval::energy_grads(&as_mlp, &xs);
+        let mlp = network.as_mlp().unwrap_or_else(|| panic!("{spec} is MLP-shaped"));
+        let energy = Energy::from_network(network.clone());
+        assert!(energy.kind() == "mlp" && !energy.has_layered_net(), "{spec}: an MLP takes the fused path");
+        let (d, n) = (network.input_dim(), 40);
+        let xs = rng::initial_states(seed, 0, n, d, 1.5);
+        let (mut e_net, mut g_net) = (vec![0.0f32; n], vec![0.0f32; n * d]);
+        network.add_energy_grad_batch(&xs, &mut g_net, &mut e_net, 1.0);
+        let mut g_mlp = vec![0.0f32; n * d];
+        let e_mlp: Vec<f32> =
+            xs.chunks_exact(d).zip(g_mlp.chunks_exact_mut(d)).map(|(x, g)| mlp.add_energy_grad(x, g, 1.0)).collect();
         assert!(rel_err(&e_mlp, &e_net) < 1e-5 && rel_err(&g_mlp, &g_net) < 1e-5, "{spec}: CPU, MLP view vs network");
         let Some(ctx) = common::gpu() else { continue };
-        let (e_gnet, g_gnet) = ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &as_net, &xs).unwrap();
-        let (e_gmlp, g_gmlp) = ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &as_mlp, &xs).unwrap();
+        let (e_gnet, g_gnet) = ebm_gpu::nn::gpu_net::energy_grad_batch(&ctx, &network, &xs).unwrap();
+        let (e_gmlp, g_gmlp) = ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &energy, &xs).unwrap();
         assert!(rel_err(&e_gnet, &e_net) < 1e-4 && rel_err(&g_gnet, &g_net) < 1e-4, "{spec}: GPU layer kernels vs CPU");
         assert!(rel_err(&e_gmlp, &e_net) < 1e-4 && rel_err(&g_gmlp, &g_net) < 1e-4, "{spec}: GPU fused MLP vs CPU");
+    }
+}
+
+/// The samplers of both paths on one MLP-shaped network: the fused kernels (the network per
+/// chain in registers, and per workgroup tile) and the layered sampler around the layer
+/// kernels follow the CPU executor's chains from one seed.
+#[test]
+fn mlp_view_and_layer_kernel_samplers_follow_the_cpu() {
+    use ebm_gpu::sampler::MlpStrategy;
+    use ebm_gpu::sampler::gpu::GpuSampler;
+    let Some(ctx) = common::gpu() else { return };
+    let energy = Energy::from_network(net("3/40/silu/24/silu/1", 8));
+    let (chains, steps, d) = (64, 20, 3);
+    let init = rng::initial_states(9, 0, chains, d, 0.5);
+    for kind in [SamplerKind::Ula, SamplerKind::Mala] {
+        let base = SamplerConfig::new(kind, 0.05, 21);
+        let mut cpu = CpuSampler::new(&energy, base.clone(), &init).unwrap();
+        cpu.run(steps).unwrap();
+        let per_chain = SamplerConfig::builder(kind, 0.05, 21).mlp_strategy(MlpStrategy::PerChain).build().unwrap();
+        let tiled = SamplerConfig::builder(kind, 0.05, 21).mlp_strategy(MlpStrategy::Tiled).build().unwrap();
+        let gpus: Vec<(&str, Box<dyn ChainSampler>)> = vec![
+            ("fused per chain", Box::new(GpuSampler::new(ctx.clone(), &energy, per_chain, &init).unwrap())),
+            ("fused tiled", Box::new(GpuSampler::new(ctx.clone(), &energy, tiled, &init).unwrap())),
+            ("layer kernels", Box::new(LayeredSampler::new(ctx.clone(), &energy, base.clone(), &init).unwrap())),
+        ];
+        for (what, mut gpu) in gpus {
+            gpu.run(steps).unwrap();
+            let what = format!("{} {what}", kind.name());
+            follows(gpu.as_mut(), &mut cpu, chains, d, &what);
+        }
     }
 }

@@ -348,10 +348,8 @@ fn oversized_fused_kernels_are_refused_or_tiled() {
     // An MLP whose activations exceed the limit runs on the tiled kernels instead.
     let dir = scratch("kernel");
     let weights = dir.join("w.safetensors");
-    ebm_gpu::energy::mlp::Mlp::random(&[4, 512, 512, 1], ebm_gpu::nn::Activation::Silu, false, 3)
-        .unwrap()
-        .save(&weights)
-        .unwrap();
+    let net = ebm_gpu::nn::Network::random_mlp(&[4, 512, 512, 1], ebm_gpu::nn::Activation::Silu, false, 3).unwrap();
+    net.as_mlp().unwrap().save(&weights).unwrap();
     let mlp = ebm_gpu::energy::spec::resolve_energy(&format!("mlp:{}", weights.display())).unwrap();
     let limit = if software { FUSED_LIMIT_SOFTWARE } else { FUSED_LIMIT_HARDWARE };
     if fused_kernel_size(&mlp).0 > limit.0 {

@@ -2,12 +2,10 @@
 //! Needs no GPU.
 
 use ebm_gpu::energy::Energy;
-use ebm_gpu::energy::mlp::Mlp;
 use ebm_gpu::energy::spec::resolve_energy;
 use ebm_gpu::gpu::Binding;
 use ebm_gpu::gpu::shader::{KERNELS, SOURCES, assemble, bindings_of, validate};
-use ebm_gpu::nn::Activation;
-use std::sync::Arc;
+use ebm_gpu::nn::{Activation, Network};
 
 #[test]
 fn every_kernel_validates_with_every_energy_kind() {
@@ -23,9 +21,9 @@ fn every_kernel_validates_with_every_energy_kind() {
             {"type": "norm_ball", "radius": 1, "weight": 1}, {"type": "simplex", "weight": 1}]}"#,
     ];
     // The tiled MLP kernels also import the generated network module.
-    let net = Mlp::random(&[5, 70, 33, 1], Activation::Silu, false, 1).unwrap();
-    let tiled = net.wgsl_tiled_module().source;
-    let mlp = Energy::Mlp(Arc::new(net));
+    let net = Network::random_mlp(&[5, 70, 33, 1], Activation::Silu, false, 1).unwrap();
+    let tiled = net.as_mlp().unwrap().wgsl_tiled_module().source;
+    let mlp = Energy::from_network(net);
     let mut modules: Vec<(String, String)> =
         energies.iter().map(|s| (s.to_string(), resolve_energy(s).unwrap().wgsl_module())).collect();
     modules.push(("mlp".into(), mlp.wgsl_module()));
@@ -72,7 +70,8 @@ fn training_kernels_validate_for_several_networks() {
         (&[2, 1][..], Activation::Relu, false, 8),
         (&[5, 33, 17, 9, 1][..], Activation::Tanh, true, 300),
     ] {
-        let net = Mlp::random(dims, act, negate, 3).unwrap();
+        let net = Network::random_mlp(dims, act, negate, 3).unwrap();
+        let net = net.as_mlp().unwrap();
         let wgsl = ebm_gpu::train::gpu::shader_source(&net, batch).unwrap();
         if let Err(e) = validate("train/train.wgsl", &wgsl) {
             panic!("train.wgsl for {dims:?}:\n{e}");

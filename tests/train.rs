@@ -5,7 +5,6 @@ mod common;
 
 use ebm_gpu::data::toy::Toy;
 use ebm_gpu::energy::Energy;
-use ebm_gpu::energy::mlp::Mlp;
 use ebm_gpu::nn::Activation;
 use ebm_gpu::nn::Network;
 use ebm_gpu::sampler::MlpStrategy;
@@ -14,7 +13,6 @@ use ebm_gpu::train::gpu::GpuTrainer;
 use ebm_gpu::train::run::{self, Event, RunOptions};
 use ebm_gpu::train::tape::{Tape, energy_param_grad};
 use ebm_gpu::train::{Loss, ModelSpec, Optimizer, StepScalars, TrainConfig, TrainState, Trainer, checkpoint, eval};
-use std::sync::Arc;
 
 fn small_config(loss: Loss, data: &[f32], seed: u64) -> TrainConfig {
     let mut c = TrainConfig::for_data(loss, data, 2, seed).unwrap();
@@ -34,9 +32,10 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 #[test]
 fn param_grads_match_f64_finite_differences() {
     for act in ["silu", "tanh", "softplus", "elu"] {
-        let mlp = Mlp::random(&[3, 7, 5, 1], Activation::parse(act).unwrap(), false, 11).unwrap();
+        let net = Network::random_mlp(&[3, 7, 5, 1], Activation::parse(act).unwrap(), false, 11).unwrap();
+        let mlp = net.as_mlp().unwrap();
         let x = [0.3f64, -1.2, 0.7];
-        let (_, grad) = energy_param_grad::<f64>(&mlp.to_network(), &x);
+        let (_, grad) = energy_param_grad::<f64>(&net, &x);
         let mut params = Vec::new();
         mlp.pack_into(&mut params);
         assert_eq!(grad.len(), params.len());
@@ -45,15 +44,15 @@ fn param_grads_match_f64_finite_differences() {
         let energy_at = |p: &[f64]| -> f64 {
             let mut at = 0;
             let mut h: Vec<f64> = x.to_vec();
-            let n = mlp.layers.len();
-            for (k, l) in mlp.layers.iter().enumerate() {
+            let n = mlp.layers().len();
+            for (k, l) in mlp.layers().iter().enumerate() {
                 let w = &p[at..at + l.inputs * l.outputs];
                 let b = &p[at + l.inputs * l.outputs..at + l.inputs * l.outputs + l.outputs];
                 at += l.inputs * l.outputs + l.outputs;
                 h = (0..l.outputs)
                     .map(|o| {
                         let z = b[o] + (0..l.inputs).map(|i| w[o * l.inputs + i] * h[i]).sum::<f64>();
-                        if k + 1 < n { mlp.activation.eval(z).0 } else { z }
+                        if k + 1 < n { mlp.activation().eval(z).0 } else { z }
                     })
                     .collect();
             }
@@ -76,10 +75,9 @@ fn param_grads_match_f64_finite_differences() {
 
 #[test]
 fn batched_tape_matches_per_point_gradients() {
-    let mlp = Mlp::random(&[2, 16, 8, 1], Activation::Silu, false, 3).unwrap();
+    let net = Network::random_mlp(&[2, 16, 8, 1], Activation::Silu, false, 3).unwrap();
     let xs = ebm_gpu::rng::initial_states(5, 0, 37, 2, 1.5);
     let weights: Vec<f32> = (0..37).map(|s| ((s as f32) * 0.37).sin()).collect();
-    let net = mlp.to_network();
     let mut tape = Tape::record(&net, &xs);
     let grad = tape.param_grad(&net, &weights, None);
     let mut want = vec![0f64; grad.len()];
@@ -429,16 +427,12 @@ fn quadrature_recovers_known_densities() {
 /// Monte Carlo error plus ULA's O(h) bias.
 #[test]
 fn replay_langevin_samples_the_model_density() {
-    use ebm_gpu::energy::mlp::Dense;
     let (a, s) = (3.0f32, 2.0f32);
-    let mlp = Mlp {
-        layers: vec![
-            Dense { inputs: 2, outputs: 4, weight: vec![s, 0.0, -s, 0.0, 0.0, s, 0.0, -s], bias: vec![0.0; 4] },
-            Dense { inputs: 4, outputs: 1, weight: vec![a; 4], bias: vec![0.0] },
-        ],
-        activation: Activation::Softplus,
-        negate: false,
-    };
+    let mlp = Network::new(
+        &ebm_gpu::nn::Architecture::parse("2/4/softplus/1").unwrap(),
+        vec![(vec![s, 0.0, -s, 0.0, 0.0, s, 0.0, -s], vec![0.0; 4]), (vec![], vec![]), (vec![a; 4], vec![0.0])],
+    )
+    .unwrap();
     // Data only fixes the box ([-3.3, 3.3]^2: the energy's mass outside it is below 1e-7).
     let data = vec![-3.0, -3.0, 3.0, 3.0, 0.0, 0.0, 1.0, -1.0];
     let mut cfg = TrainConfig::for_data(Loss::Cd, &data, 2, 5).unwrap();
@@ -449,7 +443,7 @@ fn replay_langevin_samples_the_model_density() {
     cfg.langevin.steps = 250;
     cfg.langevin.step_size = 0.01;
     let steps = 2048; // every slot refreshed twice: 500 Langevin steps from its uniform start
-    let energy = Energy::Mlp(Arc::new(mlp.clone()));
+    let energy = Energy::from_network(mlp.clone());
     let grid = eval::grid([cfg.box_lo[0], cfg.box_lo[1]], [cfg.box_hi[0], cfg.box_hi[1]], 400);
     let e = eval::energies(&energy, &grid.points());
     let log_z = eval::log_integral(&e, grid.cell_area());
@@ -471,7 +465,7 @@ fn replay_langevin_samples_the_model_density() {
             "{executor}: E[x^2] {mean:.4} vs {want_xx:.4} (sd {sd:.4})"
         );
     };
-    let state = TrainState::new(mlp.to_network(), &cfg).unwrap();
+    let state = TrainState::new(mlp, &cfg).unwrap();
     let mut cpu = CpuTrainer::new(&cfg, state.clone(), &data).unwrap();
     cpu.run(steps).unwrap();
     check(&cpu.state().unwrap().replay, "cpu");

@@ -96,11 +96,7 @@ fn layer_kernel_training_matches_cpu() {
         assert!(sg.params() != state.params(), "{spec}: training moved the parameters");
         // The dispatcher gives networks that are not MLPs to the layer-kernel trainer.
         let chosen = GpuTrainer::new(ctx.clone(), &cfg, state, &data).unwrap();
-        assert_eq!(
-            matches!(chosen, GpuTrainer::Layered(_)),
-            ebm_gpu::energy::mlp::Mlp::from_network(&sg.net).is_none(),
-            "{spec}"
-        );
+        assert_eq!(matches!(chosen, GpuTrainer::Layered(_)), sg.net.as_mlp().is_none(), "{spec}");
     }
 }
 

@@ -1,5 +1,5 @@
 // Activation functions and their derivatives (CPU twin: `Activation::eval` in
-// src/energy/mlp.rs), written to stay finite for large |z|.
+// src/nn/activation.rs), written to stay finite for large |z|.
 
 fn sigmoid(z: f32) -> f32 {
     return 1.0 / (1.0 + exp(-z));

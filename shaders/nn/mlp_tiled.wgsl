@@ -3,7 +3,7 @@
 // output neuron for all T chains and the tile's inputs are staged through workgroup memory in
 // chunks of KC, so every weight read from memory serves T chains. Activations, their slopes and
 // the backward deltas live in a per-chain scratch buffer. Sums run in input order, as in the
-// CPU twin (`Mlp::add_energy_grad`). The generated `mlp_net` module supplies T, KC, WG, SCR, the
+// CPU twin (`MlpView::add_energy_grad`). The generated `mlp_net` module supplies T, KC, WG, SCR, the
 // activation `net_act`/`net_dact` and `tile_energy_grad`, which calls these layer functions.
 // Host side: src/sampler/gpu.rs; kernels: shaders/sampler/langevin_tiled.wgsl.
 

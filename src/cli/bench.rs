@@ -10,11 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::energy::Energy;
-use crate::energy::mlp::Mlp;
 use crate::energy::spec::resolve_energy;
 use crate::eval::diagnostics::summarize_trace;
 use crate::gpu::GpuContext;
-use crate::nn::Activation;
+use crate::nn::{Activation, Network};
 use crate::rng;
 use crate::sampler::cpu::CpuSampler;
 use crate::sampler::gpu::GpuSampler;
@@ -156,8 +155,7 @@ struct Case {
 }
 
 fn mlp_energy(dims: &[usize]) -> Result<Energy> {
-    let net = Mlp::random(dims, Activation::Silu, false, SEED)?;
-    Ok(Energy::Mlp(Arc::new(net)))
+    Ok(Energy::from_network(Network::random_mlp(dims, Activation::Silu, false, SEED)?))
 }
 
 fn cases(suite: Suite, quick: bool) -> Result<Vec<Case>> {

@@ -46,8 +46,9 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
     // Each bin holds a count, a count of hits and a sum of confidences (8 bytes each).
     let bins = args.bins as u64;
     crate::plan::Plan::new().add(format!("--bins {bins}"), "the calibration bins", &[bins], 8, 3).check()?;
-    let Energy::Net(net) = spec::resolve_energy(&args.energy).context("--energy")? else {
-        bail!("--energy: ebm classify needs a network (net:FILE)");
+    let net = match spec::resolve_energy(&args.energy).context("--energy")? {
+        Energy::Net(net) if net.as_mlp().is_none() => net,
+        _ => bail!("--energy: ebm classify needs a network (net:FILE)"),
     };
     if net.outputs < 2 {
         bail!("--energy: the network has {} output; a classifier needs K > 1", net.outputs);

@@ -192,22 +192,22 @@ fn dispatch(matches: clap::ArgMatches) -> anyhow::Result<()> {
 }
 
 fn init_mlp(args: &InitMlpArgs) -> anyhow::Result<()> {
-    use crate::energy::mlp::Mlp;
-    use crate::nn::Activation;
+    use crate::nn::{Activation, Network};
     outputs::Paths::new().output("--out", &args.out, &["safetensors"])?;
-    let params = Mlp::parameters_of(&args.dims);
+    let params = Network::mlp_parameters(&args.dims);
     let dims: Vec<String> = args.dims.iter().map(|d| d.to_string()).collect();
     // The weights, their safetensors encoding and the file's bytes.
     let what = format!("the network's {params} parameters");
     crate::plan::Plan::new().add(format!("--dims {}", dims.join(",")), what, &[params], 4, 3).check()?;
-    let net = Mlp::random(&args.dims, Activation::parse(&args.act)?, args.negate, args.seed)?;
-    net.save(&args.out)?;
-    let params: usize = net.layers.iter().map(|l| l.weight.len() + l.bias.len()).sum();
+    let net = Network::random_mlp(&args.dims, Activation::parse(&args.act)?, args.negate, args.seed)?;
+    let mlp = net.as_mlp().expect("random_mlp builds an MLP");
+    mlp.save(&args.out)?;
     println!(
-        "wrote {} ({} layers, {params} parameters, {})",
+        "wrote {} ({} layers, {} parameters, {})",
         args.out.display(),
-        net.layers.len(),
-        net.activation.name()
+        mlp.layers().len(),
+        net.param_count(),
+        mlp.activation().name()
     );
     Ok(())
 }

@@ -158,7 +158,7 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
     let energies_of = |rows: &[f32]| -> anyhow::Result<Vec<f32>> {
         Ok(match &ctx {
             Some(c) => match &energy {
-                Energy::Net(net) => crate::nn::gpu_net::energies_batch(c, net, rows)?,
+                Energy::Net(net) if net.as_mlp().is_none() => crate::nn::gpu_net::energies_batch(c, net, rows)?,
                 _ => crate::energy::gpu::energy_grad_batch(c, &energy, rows)?.0,
             },
             None => eval::energies(&energy, rows),

@@ -9,11 +9,13 @@ use std::sync::Arc;
 
 const WORKGROUP: u32 = 64;
 
-/// Energies [n] and gradients [n, dim] at `points` ([n, dim] row-major). A lone network of
-/// layer kernels runs through them ([`crate::nn::gpu_net::energy_grad_batch`]); a sum holding
-/// one is refused.
+/// Energies [n] and gradients [n, dim] at `points` ([n, dim] row-major). MLP-shaped networks
+/// are inlined like the analytic terms; a lone network of layer kernels runs through them
+/// ([`crate::nn::gpu_net::energy_grad_batch`]); a sum holding one is refused.
 pub fn energy_grad_batch(ctx: &Arc<GpuContext>, energy: &Energy, points: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
-    if let Energy::Net(net) = energy {
+    if let Energy::Net(net) = energy
+        && net.as_mlp().is_none()
+    {
         return crate::nn::gpu_net::energy_grad_batch(ctx, net, points);
     }
     if energy.has_layered_net() {

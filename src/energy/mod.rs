@@ -15,7 +15,6 @@ pub mod gpu;
 mod group;
 pub mod image;
 pub mod log_z;
-pub mod mlp;
 mod mixture;
 mod slice;
 pub mod spec;
@@ -46,12 +45,12 @@ pub const MAX_EVALUATION_COST: u64 = 1_000_000_000_000;
 pub enum Energy {
     /// An analytic term: Gaussians, mixtures, the double well, the banana, constraints.
     Analytic(Analytic),
-    /// E = MLP(x) or -MLP(x) (`Mlp`); shared, since weights can be large.
-    Mlp(Arc<mlp::Mlp>),
     /// E = -log(epsilon + luminance(x)) of a picture on the plane ([`image::ImageDensity`]).
     Image(Arc<image::ImageDensity>),
-    /// E = head(f(x)) for any network of layers ([`crate::nn::Network`]) (convolutions, several outputs).
-    /// MLP-shaped networks load as [`Energy::Mlp`] instead, whose fused kernels are faster.
+    /// E = head(f(x)) for a network ([`crate::nn::Network`]); shared, since weights can be
+    /// large. MLP-shaped networks ([`crate::nn::Network::as_mlp`]) are inlined into the fused
+    /// per-chain kernels (kind `mlp`); any other (convolutions, several outputs) runs through
+    /// the layer kernels (kind `net`).
     Net(Arc<crate::nn::Network>),
     /// E = sum_t weight_t * E_t (product of experts; a single term with weight 1/T is a
     /// temperature).
@@ -71,7 +70,6 @@ impl Energy {
         match self {
             Energy::Image(_) => 2,
             Energy::Analytic(t) => t.dim(),
-            Energy::Mlp(m) => m.input_dim(),
             Energy::Net(n) => n.input_dim(),
             Energy::Sum { terms } => terms.first().map_or(0, |(_, e)| e.dim()),
             Energy::Group { inner, .. } => inner.dim(),
@@ -84,7 +82,7 @@ impl Energy {
         match self {
             Energy::Image(_) => "image",
             Energy::Analytic(t) => t.kind(),
-            Energy::Mlp(_) => "mlp",
+            Energy::Net(n) if n.as_mlp().is_some() => "mlp",
             Energy::Net(_) => "net",
             Energy::Sum { .. } => "sum",
             Energy::Group { .. } => "group",
@@ -101,7 +99,7 @@ impl Energy {
 
     /// Energies and gradients of n points at once (xs and gs `[n, dim]` row-major, es `[n]`): the
     /// CPU executor's batched path. Analytic terms run [`Energy::energy_grad`]'s code point by
-    /// point; network terms run as GEMMs (`Mlp::add_energy_grad_batch`), so results equal
+    /// point; network terms run as GEMMs (`NetView::add_energy_grad_batch`), so results equal
     /// the per-point ones up to summation order. Single-threaded: callers parallelise over
     /// batches.
     pub fn energy_grad_batch(&self, xs: &[f32], gs: &mut [f32], es: &mut [f32]) {
@@ -114,7 +112,6 @@ impl Energy {
     fn add_energy_grad_batch(&self, xs: &[f32], gs: &mut [f32], es: &mut [f32], weight: f32) {
         let d = self.dim();
         match self {
-            Energy::Mlp(m) => m.add_energy_grad_batch(xs, gs, es, weight),
             Energy::Net(n) => n.add_energy_grad_batch(xs, gs, es, weight),
             Energy::Sum { terms } => terms.iter().for_each(|(w, t)| t.add_energy_grad_batch(xs, gs, es, weight * w)),
             // A group around a network: each element's transformed batch goes through the
@@ -165,7 +162,6 @@ impl Energy {
 
     fn add_energy_grad<T: Real>(&self, x: &[T], g: &mut [T], weight: T) -> T {
         match self {
-            Energy::Mlp(m) => m.add_energy_grad(x, g, weight),
             Energy::Image(img) => img.energy_grad(x, g, weight),
             Energy::Net(n) => {
                 let mut gn = vec![T::zero(); x.len()];
@@ -195,7 +191,7 @@ impl Energy {
     pub fn is_analytic(&self) -> bool {
         match self {
             // Images index pixels by the point: per-chain lookups, no lane blocks.
-            Energy::Mlp(_) | Energy::Net(_) | Energy::Image(_) => false,
+            Energy::Net(_) | Energy::Image(_) => false,
             Energy::Sum { terms } => terms.iter().all(|(_, t)| t.is_analytic()),
             Energy::Group { inner, .. } | Energy::Slice { inner, .. } => inner.is_analytic(),
             _ => true,
@@ -248,7 +244,7 @@ impl Energy {
             Energy::Sum { .. } => self.add_nested_energy_grad(x, g, weight),
             Energy::Group { .. } => self.add_analytic_group_energy_grad(x, g, weight),
             Energy::Slice { .. } => self.add_analytic_slice_energy_grad(x, g, weight),
-            Energy::Mlp(_) | Energy::Net(_) | Energy::Image(_) => T::zero(),
+            Energy::Net(_) | Energy::Image(_) => T::zero(),
         }
     }
 
@@ -262,9 +258,9 @@ impl Energy {
         match self {
             Energy::Image(_) => 4,
             Energy::Analytic(t) => t.loop_iterations(),
-            Energy::Mlp(m) => m.loop_iterations(),
-            // Not inlined into the per-chain kernels: networks run through the layer kernels.
-            Energy::Net(n) => n.macs(),
+            // Other networks are not inlined into the per-chain kernels: they run through the
+            // layer kernels.
+            Energy::Net(n) => n.as_mlp().map_or_else(|| n.macs(), |m| m.loop_iterations()),
             Energy::Sum { terms } => terms.iter().fold(0u64, |a, (_, t)| a.saturating_add(t.loop_iterations())),
             // Per element: g.x, zeroing gt, the inner energy, the pull-back (image groups also
             // loop over up to 3 quarter turns per pixel, twice).
@@ -353,7 +349,6 @@ impl Energy {
         match self {
             Energy::Image(img) => img.pack_into(out),
             Energy::Analytic(t) => t.pack_into(out),
-            Energy::Mlp(m) => m.pack_into(out),
             Energy::Net(n) => out.extend(n.pack_params()),
             Energy::Sum { terms } => terms.iter().for_each(|(_, t)| t.pack_into(out)),
             Energy::Group { inner, action, .. } => {
@@ -395,17 +390,20 @@ impl Energy {
                 }
                 return;
             }
-            // The layered sampler adds network terms outside this module; their parameters
-            // still take their place in the block so the offsets of later terms hold.
-            Energy::Net(n) => {
-                *base += n.param_count();
-                return;
-            }
-            Energy::Mlp(m) => {
-                let name = format!("mlp_energy_{base}");
-                functions.push_str(&m.wgsl_function(&name));
-                name
-            }
+            Energy::Net(n) => match n.as_mlp() {
+                Some(m) => {
+                    let name = format!("mlp_energy_{base}");
+                    functions.push_str(&m.wgsl_function(&name));
+                    name
+                }
+                // The layered sampler adds other network terms outside this module; their
+                // parameters still take their place in the block so the offsets of later
+                // terms hold.
+                None => {
+                    *base += n.param_count();
+                    return;
+                }
+            },
             Energy::Image(img) => {
                 let name = format!("image_energy_{base}");
                 functions.push_str(&img.wgsl_function(&name));
@@ -448,16 +446,10 @@ impl Energy {
         }
     }
 
-    /// Whether the energy has a network term that runs through the layer kernels rather than
-    /// inlined into the per-chain sampler kernels.
-    /// A network as an energy: MLP-shaped networks (one activation, one output, E = ±f) as
-    /// [`Energy::Mlp`], whose per-chain fused kernels are the fast path for them; any other as
-    /// [`Energy::Net`], run through the layer kernels.
+    /// A network as an energy ([`Energy::Net`]): MLP-shaped networks take the per-chain fused
+    /// kernels, any other the layer kernels.
     pub fn from_network(net: crate::nn::Network) -> Energy {
-        match mlp::Mlp::from_network(&net) {
-            Some(mlp) => Energy::Mlp(std::sync::Arc::new(mlp)),
-            None => Energy::Net(std::sync::Arc::new(net)),
-        }
+        Energy::Net(Arc::new(net))
     }
 
     /// A network energy's architecture in the text form `Architecture::parse` reads; None for
@@ -465,25 +457,29 @@ impl Energy {
     pub fn architecture(&self) -> Option<String> {
         match self {
             Energy::Net(net) => Some(net.architecture().to_string()),
-            Energy::Mlp(mlp) => Some(mlp.to_network().architecture().to_string()),
             _ => None,
         }
     }
 
-    /// Writes a network energy as a safetensors file that the spec `net:PATH` loads; other
-    /// energies are refused by kind.
+    /// Writes a network energy as a safetensors file that the spec `net:PATH` loads (MLPs in
+    /// the `ebm init-mlp` format, which `mlp:PATH` loads too); other energies are refused by
+    /// kind.
     pub fn save_network(&self, path: &std::path::Path) -> Result<()> {
         match self {
-            Energy::Net(net) => net.save(path),
-            Energy::Mlp(mlp) => mlp.save(path),
+            Energy::Net(net) => match net.as_mlp() {
+                Some(mlp) => mlp.save(path),
+                None => net.save(path),
+            },
             other => Err(Error::invalid("energy", format!("only network energies can be saved, this one is {}", other.kind()))),
         }
     }
 
+    /// Whether the energy has a network term that runs through the layer kernels rather than
+    /// inlined into the per-chain sampler kernels (any network but an MLP-shaped one).
     #[doc(hidden)]
     pub fn has_layered_net(&self) -> bool {
         match self {
-            Energy::Net(_) => true,
+            Energy::Net(n) => n.as_mlp().is_none(),
             Energy::Sum { terms } => terms.iter().any(|(_, t)| t.has_layered_net()),
             Energy::Group { inner, .. } | Energy::Slice { inner, .. } => inner.has_layered_net(),
             _ => false,
@@ -499,8 +495,10 @@ impl Energy {
         match self {
             Energy::Image(img) => img.validate()?,
             Energy::Analytic(t) => t.validate()?,
-            Energy::Mlp(m) => m.validate()?,
-            Energy::Net(n) => n.architecture().shapes().map(|_| ())?,
+            Energy::Net(n) => match n.as_mlp() {
+                Some(m) => m.validate()?,
+                None => n.architecture().shapes().map(|_| ())?,
+            },
             Energy::Sum { terms } => {
                 let d = self.dim();
                 for (t, (w, term)) in terms.iter().enumerate() {

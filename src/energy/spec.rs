@@ -1,7 +1,6 @@
 //! The JSON energy spec (schema in README.md) and named presets, turned into a validated
 //! [`Energy`]. Errors name the field and, for malformed JSON, the line and column.
 
-use super::mlp::Mlp;
 use crate::nn::Activation;
 use super::{
     Banana, BoxConstraint, BoxPenalty, DoubleWell, Energy, GaussianDiag, GaussianMixture, GaussianPrecision, GroupAction, GroupMode, Linear,
@@ -176,7 +175,7 @@ pub fn resolve_energy(arg: &str) -> Result<Energy> {
         return net_energy(Path::new(path), None);
     }
     if let Some(path) = trimmed.strip_prefix("mlp:") {
-        return Ok(Energy::Mlp(std::sync::Arc::new(Mlp::load(Path::new(path), None, None)?)));
+        return mlp_energy(Path::new(path), None, None);
     }
     if trimmed.starts_with('{') {
         return parse_energy(trimmed, "energy spec");
@@ -407,7 +406,7 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
         }
         Spec::Mlp { weights, activation, negate } => {
             let activation = activation.as_deref().map(Activation::parse).transpose()?;
-            Energy::Mlp(std::sync::Arc::new(Mlp::load(Path::new(weights), activation, *negate)?))
+            mlp_energy(Path::new(weights), activation, *negate)?
         }
         Spec::BoxConstraint { lo, hi, dim, weight, penalty, sharpness } => {
             let (lo_one, lo_each) = scalar_or_array(&field("lo"), lo)?;
@@ -616,6 +615,21 @@ fn build_term(term: &serde_json::Value, at: &str) -> Result<Energy> {
         let names: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();
         Err(Error::invalid(at.to_string(), format!("`{name}` is neither a preset ({}) nor net:FILE / mlp:FILE", names.join(", "))))
     }
+}
+
+/// An MLP file as an energy (`mlp:FILE`, the spec's `"type": "mlp"`): weights written by
+/// PyTorch (`safetensors.torch.save_file(model.state_dict())` of an nn.Sequential) or by
+/// `ebm`, read by [`crate::nn::Network::load_mlp`] with the activation and sign given here or
+/// from the file. The network must be MLP-shaped; other networks load with `net:FILE`.
+pub fn mlp_energy(path: &Path, activation: Option<Activation>, negate: Option<bool>) -> Result<Energy> {
+    let net = crate::nn::Network::load_mlp(path, activation, negate)?;
+    if net.as_mlp().is_none() {
+        return Err(Error::format(
+            path,
+            format!("holds the network {}, not an MLP energy: load it as net:{}", net.spec(), path.display()),
+        ));
+    }
+    Ok(Energy::from_network(net))
 }
 
 /// A network file as an energy ([`Energy::from_network`]).

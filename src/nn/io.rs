@@ -4,7 +4,7 @@
 //! PyTorch model's state_dict moves in as it is; the architecture then comes from the caller
 //! (`--spec`) unless the file carries it. A common prefix (`cnn_layers.0.weight`) is accepted.
 
-use super::{Activation, Architecture, Head, LayerKind, Network, Shape};
+use super::{Activation, Architecture, Head, LayerKind, MlpView, Network, Shape};
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::path::Path;
@@ -214,6 +214,34 @@ impl Network {
     }
 }
 
+impl MlpView<'_> {
+    /// Writes the network as PyTorch's nn.Sequential(Linear, act, Linear, ...) would name it,
+    /// with the activation and sign in the metadata (the `ebm init-mlp` format, which
+    /// [`Network::load_mlp`] reads back); atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let (tensors, meta) = self.safetensors_parts();
+        crate::io::write_safetensors(path, &tensors, meta)
+    }
+
+    /// The tensors (name, shape, values) and metadata [`MlpView::save`] writes.
+    pub fn safetensors_parts(&self) -> (crate::io::NamedTensors, HashMap<String, String>) {
+        let tensors = self
+            .layers()
+            .iter()
+            .enumerate()
+            .flat_map(|(k, l)| {
+                [(format!("{}.weight", 2 * k), vec![l.outputs, l.inputs], l.weight.to_vec()), (format!("{}.bias", 2 * k), vec![l.outputs], l.bias.to_vec())]
+            })
+            .collect();
+        let meta = HashMap::from([
+            ("format".to_string(), "ebm-mlp".to_string()),
+            ("activation".to_string(), self.activation().name()),
+            ("output".to_string(), if self.negate() { "neg_energy" } else { "energy" }.to_string()),
+        ]);
+        (tensors, meta)
+    }
+}
+
 /// The architecture of an MLP file without `ebm.net` (or with its activation or sign
 /// overridden): biased Linear layers at even indices, the activation between them, one output.
 fn legacy_mlp(
@@ -287,7 +315,7 @@ fn legacy_mlp(
 }
 
 /// Tensors whose names start with this hold a training checkpoint's optimizer and replay state
-/// (`src/train/checkpoint.rs`); [`Mlp::load`] skips them, so a checkpoint loads as a network.
+/// (`src/train/checkpoint.rs`); the loaders skip them, so a checkpoint loads as a network.
 pub const TRAINING_STATE_PREFIX: &str = "train.";
 
 /// f32, f16, bf16 or f64 tensor data as f32.

@@ -6,7 +6,9 @@
 //! rule ([`Layer::output_shape`]), its parameters ([`Layer::param_shapes`]), its CPU
 //! forward/backward on a batch ([`cpu`], built on [`ops`]), its f64 definition ([`reference`])
 //! and its WGSL ([`gpu`], `shaders/nn_*.wgsl`). Files: [`io`] (safetensors in nn.Sequential
-//! naming, the architecture in the metadata); text form: [`Architecture::parse`].
+//! naming, the architecture in the metadata); text form: [`Architecture::parse`]. MLP-shaped
+//! networks are also read as a [`MlpView`] ([`Network::as_mlp`]), whose fused per-chain WGSL
+//! ([`mlp`]) the samplers and the trainer inline.
 
 pub mod cpu;
 pub mod gpu;
@@ -14,11 +16,13 @@ pub mod gpu_jet;
 pub mod gpu_net;
 pub mod io;
 pub mod jet;
+pub mod mlp;
 pub mod ops;
 pub mod reference;
 
 mod activation;
 pub use activation::Activation;
+pub use mlp::{DenseView, MlpView};
 use crate::{Error, Result};
 use std::fmt;
 
@@ -330,7 +334,9 @@ impl Architecture {
         for (index, kind) in self.layers.iter().enumerate() {
             let input = *shapes.last().expect("starts non-empty");
             if let Some((w, b)) = kind.param_shapes(input) {
-                let count = w.iter().chain(b.iter().flatten()).fold(1usize, |p, &d| p.saturating_mul(d));
+                // Weights and biases: the product of each shape, summed (not one product).
+                let size = |shape: &[usize]| shape.iter().fold(1usize, |p, &d| p.saturating_mul(d));
+                let count = size(&w).saturating_add(b.as_deref().map_or(0, size));
                 if count > MAX_WIDTH {
                     return Err(Error::invalid(format!("network layer {index} ({})", describe(kind)), format!("would have over {count} parameters, more than {MAX_WIDTH}")));
                 }
@@ -419,9 +425,7 @@ impl LayerKind {
     }
 }
 
-/// A layer with borrowed parameters: what the CPU executor and the definitions read, so a
-/// [`Network`] and an MLP energy (`energy::mlp::Mlp::view`) share one implementation
-/// of every layer.
+/// A layer with borrowed parameters: what the CPU executor and the definitions read.
 #[derive(Clone, Copy, Debug)]
 pub struct LayerView<'a> {
     pub kind: LayerKind,

@@ -13,6 +13,7 @@ use crate::energy::Energy;
 use crate::energy::image::ImageOptions;
 use crate::gpu::launch::split;
 use crate::gpu::{GpuContext, Kernel};
+use crate::nn::mlp::{TILE_CHAINS, TiledNet};
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -127,9 +128,9 @@ fn entries(resources: Vec<wgpu::BindingResource<'_>>) -> Vec<wgpu::BindGroupEntr
 
 /// The network to evaluate with the tiled kernels, when the configuration and energy call for
 /// them: ULA or MALA on an MLP energy with a hidden layer.
-fn tiled_net(energy: &Energy, config: &SamplerConfig) -> Result<Option<crate::energy::mlp::TiledNet>> {
+fn tiled_net(energy: &Energy, config: &SamplerConfig) -> Result<Option<TiledNet>> {
     let net = match energy {
-        Energy::Mlp(m) if m.layers.len() >= 2 && matches!(config.kind, SamplerKind::Ula | SamplerKind::Mala) => Some(m),
+        Energy::Net(n) if matches!(config.kind, SamplerKind::Ula | SamplerKind::Mala) => n.as_mlp().filter(|m| m.layers().len() >= 2),
         _ => None,
     };
     match (config.tuning.mlp_strategy, net) {
@@ -157,7 +158,10 @@ pub fn fused_kernel_size(energy: &Energy) -> (u64, u64) {
     fn walk(e: &Energy) -> (u64, u64) {
         match e {
             Energy::Sum { terms } => terms.iter().map(|(_, t)| walk(t)).fold((0, 0), |a, b| (a.0.max(b.0), a.1 + b.1)),
-            Energy::Mlp(m) => (2 * m.dims().iter().map(|&w| w as u64).sum::<u64>(), m.layers.len() as u64),
+            Energy::Net(n) => match n.as_mlp() {
+                Some(m) => (2 * m.dims().iter().map(|&w| w as u64).sum::<u64>(), m.layers().len() as u64),
+                None => (0, 1),
+            },
             // Three more `array<f32, DIM>` (g.x, its gradient, the running sum) around the inner's.
             Energy::Group { inner, .. } => {
                 let (network, terms) = walk(inner);
@@ -201,7 +205,7 @@ impl GpuSampler {
         let binding = limits.max_storage_buffer_binding_size;
         // Tiled kernels use 16 chains per workgroup, the others 64; the tighter bound serves both.
         let mut max_chains = (binding / row_bytes)
-            .min(limits.max_compute_workgroups_per_dimension as u64 * crate::energy::mlp::TILE_CHAINS as u64);
+            .min(limits.max_compute_workgroups_per_dimension as u64 * TILE_CHAINS as u64);
         if slots > 0 {
             max_chains = max_chains.min(binding / (row_bytes * slots));
         }
@@ -214,9 +218,13 @@ impl GpuSampler {
             let (max_floats, max_terms) = if software { FUSED_LIMIT_SOFTWARE } else { FUSED_LIMIT_HARDWARE };
             let (floats, terms) = fused_kernel_size(energy);
             if floats > max_floats || terms > max_terms {
-                match energy {
+                let mlp = match energy {
+                    Energy::Net(n) => n.as_mlp().filter(|m| m.layers().len() >= 2),
+                    _ => None,
+                };
+                match mlp {
                     // The tiled kernels keep an MLP's activations in workgroup memory instead.
-                    Energy::Mlp(m) if m.layers.len() >= 2 && config.tuning.mlp_strategy == MlpStrategy::Auto && matches!(config.kind, SamplerKind::Ula | SamplerKind::Mala) => {
+                    Some(m) if config.tuning.mlp_strategy == MlpStrategy::Auto && matches!(config.kind, SamplerKind::Ula | SamplerKind::Mala) => {
                         tiled = Some(m.wgsl_tiled_module());
                     }
                     _ => {
@@ -242,7 +250,7 @@ impl GpuSampler {
                 )?;
                 // The tiled kernels bind a per-chain scratch buffer after the others.
                 let kernel = ctx.kernel(&format!("langevin_tiled.wgsl[mlp; d={dim}]"), &wgsl, entry)?;
-                (kernel, crate::energy::mlp::TILE_CHAINS as u32, net.loop_iterations)
+                (kernel, TILE_CHAINS as u32, net.loop_iterations)
             }
             None => {
                 let (file, entry) = kernel_source(config.kind);

@@ -4,7 +4,6 @@
 use super::{Measure, Size, max_abs_diff, rel_diff};
 use crate::energy::Energy;
 use crate::energy::gpu::energy_grad_batch;
-use crate::energy::mlp::Mlp;
 use crate::nn::Activation;
 use crate::energy::spec::resolve_energy;
 use crate::gpu::GpuContext;
@@ -108,7 +107,7 @@ pub fn mlp(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
     }
     let energies: Vec<(String, Energy)> = cases
         .into_iter()
-        .map(|(dims, act)| Ok((format!("{dims:?} {}", act.name()), Energy::Mlp(Arc::new(Mlp::random(&dims, act, true, 7)?)))))
+        .map(|(dims, act)| Ok((format!("{dims:?} {}", act.name()), Energy::from_network(Network::random_mlp(&dims, act, true, 7)?))))
         .collect::<Result<_>>()?;
     compare_energies(ctx, &energies, size.pick(64, 200), 1e-4)
 }

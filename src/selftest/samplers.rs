@@ -6,7 +6,6 @@
 
 use super::{Measure, Size, chains_apart};
 use crate::energy::Energy;
-use crate::energy::mlp::Mlp;
 use crate::nn::Activation;
 use crate::energy::spec::resolve_energy;
 use crate::gpu::GpuContext;
@@ -138,7 +137,7 @@ pub fn tempering(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
 
 /// A product of experts: an MLP plus a broad Gaussian that keeps chains bounded.
 fn mlp_energy(dims: &[usize], act: Activation, seed: u64) -> Result<Energy> {
-    let net = Energy::Mlp(Arc::new(Mlp::random(dims, act, false, seed)?));
+    let net = Energy::from_network(Network::random_mlp(dims, act, false, seed)?);
     let d = dims[0];
     let gauss = resolve_energy(&format!(r#"{{"type": "gaussian", "mean": {:?}, "std": {:?}}}"#, vec![0.0; d], vec![2.0; d]))?;
     Ok(Energy::Sum { terms: vec![(1.0, net), (1.0, gauss)] })
@@ -163,7 +162,7 @@ pub fn mlp_tiled(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
     let cases: Vec<(Vec<usize>, Activation, usize, u32)> =
         vec![(vec![6, 130, 70, 1], Activation::Silu, 100, size.pick(15, 30)), (vec![784, 200, 1], Activation::Softplus, 20, 3)];
     for (dims, act, chains, steps) in cases {
-        let energy = Energy::Mlp(Arc::new(Mlp::random(&dims, act, dims[0] == 784, 21)?));
+        let energy = Energy::from_network(Network::random_mlp(&dims, act, dims[0] == 784, 21)?);
         for kind in [SamplerKind::Ula, SamplerKind::Mala] {
             let h = if dims[0] == 784 { 0.001 } else { 0.01 };
             let config = SamplerConfig::builder(kind, h, 17).mlp_strategy(MlpStrategy::Tiled).build()?;

@@ -54,7 +54,6 @@ pub fn energy_grads(energy: &Energy, points: &[f32]) -> (Vec<f32>, Vec<f32>) {
 pub fn energies(energy: &Energy, points: &[f32]) -> Vec<f32> {
     match energy {
         Energy::Net(n) => n.view().energies_batch(points),
-        Energy::Mlp(m) => m.view().energies_batch(points),
         _ => energy_grads(energy, points).0,
     }
 }

@@ -11,13 +11,12 @@ use super::layered::LayeredTrainer;
 use super::submit::{STEPS_PER_SUBMIT, SubmitSteps, run_in_submits};
 use super::{Loss, METRIC_FLOATS, StepMetrics, StepSettings, TrainConfig, TrainState, Trainer};
 use crate::energy::Energy;
-use crate::energy::mlp::{Mlp, Places, TILE_CHAINS, TILE_THREADS, emit_pass};
+use crate::nn::mlp::{Loops, MlpView, Places, TILE_CHAINS, TILE_THREADS, emit_pass};
 use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch, workgroups};
 use crate::gpu::{GpuContext, Kernel};
 use crate::sampler::config::{MlpStrategy, TILED_MIN_WIDTH};
 use crate::{Error, Result};
 use std::sync::Arc;
-
 
 /// `TrainParams` of shaders/train/train.wgsl.
 #[repr(C)]
@@ -63,9 +62,9 @@ struct Layout {
 }
 
 impl Layout {
-    fn new(mlp: &Mlp, batch: usize) -> Self {
+    fn new(mlp: &MlpView<'_>, batch: usize) -> Self {
         let dims = mlp.dims();
-        let n_mlp: usize = mlp.layers.iter().map(|l| l.weight.len() + l.bias.len()).sum();
+        let n_mlp: usize = mlp.layers().iter().map(|l| l.weight.len() + l.bias.len()).sum();
         // Tape per point: the input of every layer, then act'(z) / dE/dz of every hidden layer.
         let tape_stride = dims[..dims.len() - 1].iter().sum::<usize>() + dims[1..dims.len() - 1].iter().sum::<usize>();
         let neg_off = 2 * batch * tape_stride;
@@ -84,12 +83,12 @@ impl Layout {
 /// The `train_net` WGSL module: constants, `tape_pass(base) -> f32` (forward, storing every
 /// layer's input at `work[base..]`, and backward to every hidden layer with unit output weight;
 /// returns E) and `param_grad(q) -> f32` (sum over the 2B points of weight * dE/dtheta_q).
-fn train_net_module(mlp: &Mlp, batch: usize, layout: &Layout) -> String {
+fn train_net_module(mlp: &MlpView<'_>, batch: usize, layout: &Layout) -> String {
     let dims = mlp.dims();
-    let layers = &mlp.layers;
+    let layers = mlp.layers();
     let hidden = layers.len() - 1;
-    let (act, dact) = mlp.activation.wgsl();
-    let sign = if mlp.negate { "-1.0" } else { "1.0" };
+    let (act, dact) = mlp.activation().wgsl();
+    let sign = if mlp.negate() { "-1.0" } else { "1.0" };
     // Parameter offsets and tape offsets (layer input, hidden slope then delta).
     let w_at: Vec<usize> = mlp.param_offsets().iter().map(|&(w, _)| w).collect();
     let in_at: Vec<usize> = (0..layers.len()).map(|k| dims[..k].iter().sum()).collect();
@@ -114,7 +113,8 @@ fn train_net_module(mlp: &Mlp, batch: usize, layout: &Layout) -> String {
         so = layout.scalar_off,
         draws = mlp.input_dim().div_ceil(4),
     );
-    s += &emit_pass(mlp, &Tape { in_at: &in_at, d_at: &d_at }, "tape_act", "tape_dact", "SIGN", None);
+    let tape = Tape { in_at: &in_at, d_at: &d_at };
+    s += &emit_pass(mlp, &Loops { places: &tape, act: "tape_act", dact: "tape_dact", sign: "SIGN", input_grad: None }, false);
     s += "    return SIGN * out;\n}\n\nfn param_grad(q: u32) -> f32 {\n    var acc = 0.0;\n";
     for (k, l) in layers.iter().enumerate() {
         let (w, b, end) = (w_at[k], w_at[k] + l.inputs * l.outputs, w_at[k] + l.inputs * l.outputs + l.outputs);
@@ -157,18 +157,18 @@ impl Places for Tape<'_> {
 }
 
 /// The assembled training shader for a network and batch size.
-pub fn shader_source(mlp: &Mlp, batch: usize) -> Result<String> {
+pub fn shader_source(mlp: &MlpView<'_>, batch: usize) -> Result<String> {
     let layout = Layout::new(mlp, batch);
-    let energy = Energy::Mlp(Arc::new(mlp.clone())).wgsl_module();
+    let energy = Energy::from_network(mlp.network().clone()).wgsl_module();
     let net = train_net_module(mlp, batch, &layout);
     crate::gpu::shader::assemble("train/train.wgsl", &[("energy", &energy), ("train_net", &net)])
 }
 
 /// The assembled tiled Langevin kernel (shaders/train/train_tiled.wgsl) for a network with a hidden
 /// layer and a batch size.
-pub fn tiled_shader_source(mlp: &Mlp, batch: usize) -> Result<String> {
+pub fn tiled_shader_source(mlp: &MlpView<'_>, batch: usize) -> Result<String> {
     let layout = Layout::new(mlp, batch);
-    let energy = Energy::Mlp(Arc::new(mlp.clone())).wgsl_module();
+    let energy = Energy::from_network(mlp.network().clone()).wgsl_module();
     let net = train_net_module(mlp, batch, &layout);
     let tiled = mlp.wgsl_tiled_module();
     crate::gpu::shader::assemble(
@@ -196,7 +196,7 @@ pub enum GpuTrainer {
 }
 
 impl GpuTrainer {
-    /// [`MlpTrainer`] when the network is MLP-shaped ([`Mlp::from_network`]), its
+    /// [`MlpTrainer`] when the network is MLP-shaped ([`crate::nn::Network::as_mlp`]), its
     /// Langevin phase per chain or tiled as [`MlpTrainer::with_strategy`] picks; else
     /// [`LayeredTrainer`].
     pub fn new(ctx: Arc<GpuContext>, config: &TrainConfig, state: TrainState, data: &[f32]) -> Result<Self> {
@@ -206,7 +206,7 @@ impl GpuTrainer {
     /// [`GpuTrainer::new`] for data rows with class labels (JEM; its classifier networks run
     /// through the layer kernels).
     pub fn with_labels(ctx: Arc<GpuContext>, config: &TrainConfig, state: TrainState, data: &[f32], labels: &[u32]) -> Result<Self> {
-        match Mlp::from_network(&state.net) {
+        match state.net.as_mlp() {
             Some(_) => Self::new(ctx, config, state, data),
             None => Ok(GpuTrainer::Layered(LayeredTrainer::with_labels(ctx, config, state, data, labels)?)),
         }
@@ -222,14 +222,15 @@ impl GpuTrainer {
         strategy: MlpStrategy,
     ) -> Result<Self> {
         // Score matching runs through the layer kernels' jets, whatever the network.
-        let mlp = Mlp::from_network(&state.net).filter(|_| !config.loss.is_score_matching());
-        match mlp {
-            Some(mlp) => Ok(GpuTrainer::Mlp(MlpTrainer::with_strategy(ctx, config, state, mlp, data, strategy)?)),
-            None if strategy == MlpStrategy::Auto => Ok(GpuTrainer::Layered(LayeredTrainer::new(ctx, config, state, data)?)),
-            None => Err(Error::invalid(
+        if state.net.as_mlp().is_some() && !config.loss.is_score_matching() {
+            Ok(GpuTrainer::Mlp(MlpTrainer::with_strategy(ctx, config, state, data, strategy)?))
+        } else if strategy == MlpStrategy::Auto {
+            Ok(GpuTrainer::Layered(LayeredTrainer::new(ctx, config, state, data)?))
+        } else {
+            Err(Error::invalid(
                 "mlp strategy",
                 format!("{strategy:?} is for contrastive training of MLP-shaped networks; this run goes through the layer kernels (leave the strategy on auto)"),
-            )),
+            ))
         }
     }
 
@@ -294,7 +295,7 @@ pub struct MlpTrainer {
 }
 
 impl MlpTrainer {
-    /// A trainer of `state`'s network, which is `mlp`, whose Langevin phase evaluates the
+    /// A trainer of `state`'s network, which must be MLP-shaped, whose Langevin phase evaluates the
     /// network per chain, or tiled (a workgroup per 16 chains, each weight read serving all
     /// 16): `Auto` tiles networks with a hidden layer of at least `TILED_MIN_WIDTH` neurons on
     /// hardware adapters.
@@ -302,7 +303,6 @@ impl MlpTrainer {
         ctx: Arc<GpuContext>,
         config: &TrainConfig,
         state: TrainState,
-        mlp: Mlp,
         data: &[f32],
         strategy: MlpStrategy,
     ) -> Result<Self> {
@@ -313,7 +313,7 @@ impl MlpTrainer {
         if config.loss == Loss::Jem {
             super::check_jem_network(&state.net)?;
         }
-        let mlp = &mlp;
+        let mlp = &state.net.as_mlp().ok_or_else(|| Error::invalid("network", "the MLP trainer needs an MLP-shaped network"))?;
         let layout = Layout::new(mlp, config.batch);
         let b = config.batch;
         check_fits(&ctx, 1, layout.work_len(), "training scratch (tape of 2 x batch points)")?;

@@ -346,8 +346,7 @@ impl TrainState {
         Ok(())
     }
 
-    /// The trained energy (MLP-shaped networks as [`Energy::Mlp`], whose fused kernels are
-    /// their fast path).
+    /// The trained energy (MLP-shaped networks take the fused kernels, their fast path).
     pub fn energy(&self) -> crate::energy::Energy {
         crate::energy::Energy::from_network(self.net.clone())
     }

@@ -21,8 +21,8 @@
 use std::ops::{Add, AddAssign, Mul};
 
 use crate::energy::Energy;
-use crate::energy::mlp::{Mlp, TILE_CHAINS, TILE_THREADS};
 use crate::nn::Activation;
+use crate::nn::mlp::{MlpView, TILE_CHAINS, TILE_THREADS};
 use crate::nn::{Head, LayerKind, Network};
 use crate::sampler::SamplerKind;
 
@@ -156,14 +156,17 @@ pub fn act_flops(a: Activation) -> (f64, f64, f64) {
 pub fn analytic_flops(energy: &Energy) -> Option<f64> {
     Some(match energy {
         Energy::Analytic(t) => t.flops()?,
-        Energy::Mlp(m) => mlp_flops(&m.dims(), m.activation, true),
+        Energy::Net(n) => {
+            let m = n.as_mlp()?;
+            mlp_flops(&m.dims(), m.activation(), true)
+        }
         Energy::Sum { terms } => terms.iter().map(|(_, t)| analytic_flops(t)).sum::<Option<f64>>()?,
         _ => return None,
     })
 }
 
 /// FLOPs of one energy and input gradient of an MLP with widths `dims` (input, hidden..., 1) at
-/// one point, as the fused function (`Mlp::wgsl_function`, `into_g`: adding `weight x dE/dx`
+/// one point, as the fused function (`MlpView::wgsl_function`, `into_g`: adding `weight x dE/dx`
 /// into the gradient) and the tiled kernels (shaders/nn/mlp_tiled.wgsl, writing dE/dx) compute it:
 /// every layer's dot products (the bias starts each sum), each hidden unit's activation and
 /// slope, the output weight times the last slope, then back through the hidden layers
@@ -231,11 +234,9 @@ pub struct SamplerRun {
 /// `GpuSampler::new`'s 2^24 / (chains x (the energy's loop iterations + d) x leapfrogs),
 /// clamped to 1..=64.
 pub fn default_steps_per_dispatch(energy: &Energy, kind: SamplerKind, chains: usize, leapfrog: u32) -> u32 {
-    let iterations = match energy {
-        Energy::Mlp(m) if m.max_hidden_width() >= crate::sampler::config::TILED_MIN_WIDTH => {
-            m.wgsl_tiled_module().loop_iterations
-        }
-        _ => energy.loop_iterations(),
+    let iterations = match tiled_mlp(energy) {
+        Some(m) => m.wgsl_tiled_module().loop_iterations,
+        None => energy.loop_iterations(),
     };
     let cost = if kind == SamplerKind::Hmc { leapfrog as u64 } else { 1 };
     let work = chains as u64 * (iterations + energy.dim() as u64) * cost;
@@ -248,9 +249,20 @@ pub fn default_steps_per_dispatch(energy: &Energy, kind: SamplerKind, chains: us
 /// None for energies the model leaves out.
 pub fn sampler_step(energy: &Energy, run: &SamplerRun) -> Option<Cost> {
     match energy {
-        Energy::Net(net) => Some(layered_step(net, run.kind, run.chains)),
-        Energy::Mlp(m) if m.max_hidden_width() >= crate::sampler::config::TILED_MIN_WIDTH => Some(tiled_step(m, run)),
-        _ => fused_step(energy, run),
+        Energy::Net(net) if net.as_mlp().is_none() => Some(layered_step(net, run.kind, run.chains)),
+        _ => match tiled_mlp(energy) {
+            Some(m) => Some(tiled_step(&m, run)),
+            None => fused_step(energy, run),
+        },
+    }
+}
+
+/// The MLP the tiled kernels run for `energy` (the bench's `Auto` strategy): an MLP-shaped
+/// network with a hidden layer of at least `TILED_MIN_WIDTH` neurons.
+pub fn tiled_mlp(energy: &Energy) -> Option<MlpView<'_>> {
+    match energy {
+        Energy::Net(n) => n.as_mlp().filter(|m| m.max_hidden_width() >= crate::sampler::config::TILED_MIN_WIDTH),
+        _ => None,
     }
 }
 
@@ -274,7 +286,7 @@ pub fn fused_step(energy: &Energy, run: &SamplerRun) -> Option<Cost> {
     Some(Cost::new(flops, bytes) + sampler_rng(run.kind, d))
 }
 
-/// Floats of the tiled kernels' per-chain scratch (`Mlp::wgsl_tiled_module`): x, y, their
+/// Floats of the tiled kernels' per-chain scratch (`MlpView::wgsl_tiled_module`): x, y, their
 /// gradients, each hidden layer's activation and slope, two delta buffers.
 fn tiled_scratch(dims: &[usize]) -> usize {
     let hidden = &dims[1..dims.len() - 1];
@@ -306,16 +318,16 @@ fn tiled_eval_traffic(dims: &[usize]) -> f64 {
 /// Weights: once per dispatch while they fit in L2, else once per tile per evaluation. Scratch:
 /// written back once per dispatch while every chain's scratch and the weights fit in L2, else
 /// every access counts (the proposal, the network, the accept test and the copy, per step).
-pub fn tiled_step(m: &Mlp, run: &SamplerRun) -> Cost {
+pub fn tiled_step(m: &MlpView<'_>, run: &SamplerRun) -> Cost {
     let dims = m.dims();
     let d = dims[0] as f64;
     let spd = run.steps_per_dispatch.max(1) as f64;
-    let eval = mlp_flops(&dims, m.activation, false);
+    let eval = mlp_flops(&dims, m.activation(), false);
     let mala = run.kind == SamplerKind::Mala;
     // Proposal (beta g, the step, sqrt(2h) per dimension) and, for MALA, the densities with
     // beta applied to both gradients.
     let arith = if mala { 28.0 * d + 10.0 } else { 7.0 * d };
-    let weights = F * m.layers.iter().map(|l| l.weight.len() + l.bias.len()).sum::<usize>() as f64;
+    let weights = F * m.layers().iter().map(|l| l.weight.len() + l.bias.len()).sum::<usize>() as f64;
     let scratch = F * tiled_scratch(&dims) as f64;
     let chains = run.chains as f64;
     let fits = chains * scratch + weights <= L2_BYTES;
@@ -501,7 +513,8 @@ mod tests {
         // The fused function also adds weight * dE/dx into g: 2 per input.
         assert!(close(mlp_flops(&dims, Activation::Silu, true), eval + 4.0));
 
-        let m = Mlp::random(&dims, Activation::Silu, false, 1).unwrap();
+        let net = Network::random_mlp(&dims, Activation::Silu, false, 1).unwrap();
+        let m = net.as_mlp().unwrap();
         let run =
             SamplerRun { kind: SamplerKind::Mala, chains: 1024, steps_per_dispatch: 8, leapfrog: 0, traced: false };
         let cost = tiled_step(&m, &run);

@@ -6,7 +6,6 @@ use anyhow::Result;
 
 use super::roofline::{self, Cost, Limit, Peaks, SamplerRun};
 use super::{BenchArgs, SEED, Suite, nn, si, train};
-use crate::energy::Energy;
 use crate::nn::{Architecture, Network};
 use crate::sampler::{MlpStrategy, SamplerConfig, SamplerKind};
 
@@ -105,7 +104,7 @@ fn sampler_lines(args: &BenchArgs, lines: &mut Vec<Line>) -> Result<()> {
                 let spd = roofline::default_steps_per_dispatch(&case.energy, kind, chains, leapfrog);
                 let run = SamplerRun { kind, chains, steps_per_dispatch: spd, leapfrog, traced: case.ess };
                 if let Some(cost) = roofline::sampler_step(&case.energy, &run) {
-                    let tiled = matches!(&case.energy, Energy::Mlp(m) if m.max_hidden_width() >= crate::sampler::config::TILED_MIN_WIDTH);
+                    let tiled = roofline::tiled_mlp(&case.energy).is_some();
                     let mut size =
                         format!("{chains} chains, {spd} steps/dispatch{}", if tiled { ", tiled" } else { "" });
                     if case.ess {

@@ -4,8 +4,8 @@
 use super::{
     Cost, F, L2_BYTES, PHILOX_OPS, act_flops, mlp_flops, net_pass, normals, tiled_eval_traffic, tiled_scratch, uniform4,
 };
-use crate::energy::mlp::Mlp;
 use crate::nn::Network;
+use crate::nn::mlp::MlpView;
 use crate::train::Loss;
 
 /// A training row: the network, the batch, the Langevin steps of a replay loss, the loss, and
@@ -27,7 +27,7 @@ pub fn train_step(run: &TrainRun) -> Cost {
         return score_step(run);
     }
     let k = if run.loss.uses_replay() { run.langevin_steps } else { 0 };
-    match crate::energy::mlp::Mlp::from_network(run.net) {
+    match run.net.as_mlp() {
         Some(m) => mlp_trainer_step(&m, run.batch, k, run.loss == Loss::Nce, run.tiled),
         None => layered_contrastive_step(run.net, run.batch, k, run.loss == Loss::Nce),
     }
@@ -59,15 +59,15 @@ fn loss_weights(d: f64, nce: bool) -> Cost {
 ///   written;
 /// - `loss_weights`; `param_grads` (per weight 3 FLOPs per point, per bias 2, over the 2B
 ///   points: reads the tape and the weights once); the gradient norm and the optimizer.
-fn mlp_trainer_step(m: &Mlp, b: usize, k: u32, nce: bool, tiled: bool) -> Cost {
+fn mlp_trainer_step(m: &MlpView<'_>, b: usize, k: u32, nce: bool, tiled: bool) -> Cost {
     let dims = m.dims();
     let (d, bf, kf) = (dims[0] as f64, b as f64, k as f64);
-    let n_w: usize = m.layers.iter().map(|l| l.weight.len()).sum();
-    let n_b: usize = m.layers.iter().map(|l| l.bias.len()).sum();
+    let n_w: usize = m.layers().iter().map(|l| l.weight.len()).sum();
+    let n_b: usize = m.layers().iter().map(|l| l.bias.len()).sum();
     let weights = F * (n_w + n_b) as f64;
     let mut cost = Cost::default();
     if k > 0 {
-        let eval = mlp_flops(&dims, m.activation, !tiled);
+        let eval = mlp_flops(&dims, m.activation(), !tiled);
         let mut chain = Cost::new(kf * (eval + 5.0 * d), F * (3.0 * d + 1.0)) + normals(dims[0]) * kf + uniform4();
         if tiled {
             let scratch = F * tiled_scratch(&dims) as f64;
@@ -82,7 +82,7 @@ fn mlp_trainer_step(m: &Mlp, b: usize, k: u32, nce: bool, tiled: bool) -> Cost {
         cost += (Cost::new(2.0 * d, F * (d + 1.0)) + normals(dims[0])) * bf + Cost::new(0.0, F * 2.0 * d);
     }
     let hidden = dims.len() - 2;
-    let (_, _, both) = act_flops(m.activation);
+    let (_, _, both) = act_flops(m.activation());
     let mut tape: f64 = dims.windows(2).map(|w| 2.0 * (w[0] * w[1]) as f64).sum();
     tape += dims[1..=hidden].iter().map(|&w| both * w as f64).sum::<f64>();
     if hidden > 0 {
