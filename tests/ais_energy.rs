@@ -198,4 +198,3 @@ fn bad_settings_are_refused() {
     let err = anneal::forward(&mut eval, &base, &other, &plan).unwrap_err().to_string();
     assert!(err.contains("another schedule"), "{err}");
 }
-
