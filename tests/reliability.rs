@@ -498,6 +498,8 @@ fn nested_groups_restore_and_classify_are_in_the_plans() {
     let classify = ["classify", "--energy", energy.as_str(), "--data", mnist.as_str(), "--backend", "cpu", "--bins"];
     refused(&[&classify[..], &["100000000000"]].concat(), &["--bins 100000000000", "the calibration bins", "TiB"]);
     refused(&[&classify[..], &["0"]].concat(), &["--bins", "at least 1"]);
+    // Not a classifier: an analytic energy by kind, a one-output network by its output count.
+    refused(&["classify", "--energy", "ring8", "--data", mnist.as_str()], &["classifier network", "gaussian_mixture"]);
 }
 
 /// Issue 31, root cause 2: two tensor names for one parameter (`0.weight` and `00.weight` or

@@ -47,8 +47,11 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
     let bins = args.bins as u64;
     crate::plan::Plan::new().add(format!("--bins {bins}"), "the calibration bins", &[bins], 8, 3).check()?;
     let net = match spec::resolve_energy(&args.energy).context("--energy")? {
-        Energy::Net(net) if net.as_mlp().is_none() => net,
-        _ => bail!("--energy: ebm classify needs a network (net:FILE)"),
+        Energy::Net(net) => net,
+        other => bail!(
+            "--energy: ebm classify needs a classifier network (net:FILE with K > 1 outputs), not a {} energy",
+            other.kind()
+        ),
     };
     if net.outputs < 2 {
         bail!("--energy: the network has {} output; a classifier needs K > 1", net.outputs);
