@@ -30,6 +30,9 @@ use std::sync::Arc;
 pub trait Evaluator {
     /// es [n] and gs [n, dim] at xs [n, dim].
     fn energy_grad(&mut self, xs: &[f32], es: &mut [f32], gs: &mut [f32]) -> Result<()>;
+    /// Hears that the annealing has finished temperature `k` of `of` (for progress on long
+    /// runs); nothing by default.
+    fn progress(&mut self, _k: usize, _of: usize) {}
 }
 
 /// The CPU executor: [`Energy::energy_grad_batch`] on blocks of points in parallel.
@@ -397,6 +400,7 @@ fn anneal(
         }
         accept_sum += accepted_prob;
         transitions += alive as u64;
+        eval.progress(k, last);
         if adapting && alive > 0 {
             let rate = accepted_prob / alive as f64;
             plan.steps[t + 1] = (eps as f64 * (ADAPT_RATE * (rate - config.target_accept)).exp()).clamp(1e-7, 10.0) as f32;

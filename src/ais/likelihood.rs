@@ -29,7 +29,7 @@ pub fn log_z(
     let mut report = super::report(forward, None)?;
     for ((base, r), e) in report.forward.iter().zip(&estimates) {
         let ess = effective_runs(&r.log_weights);
-        if ess < MIN_EFFECTIVE_SHARE * r.log_weights.len() as f64 {
+        if ess < (MIN_EFFECTIVE_SHARE * r.log_weights.len() as f64).max(MIN_EFFECTIVE_RUNS) {
             report.warnings.push(format!(
                 "from the {base} base the weights' effective sample size is {ess:.1} of {} runs: a few runs decide the estimate, its standard error understates the error, and log Z may be far too low. Use more temperatures (--betas) or leapfrog steps (--leapfrog).",
                 r.log_weights.len()
@@ -42,9 +42,11 @@ pub fn log_z(
     Ok((report, estimates))
 }
 
-/// An estimate whose weights' effective sample size is below this share of its runs gets a
-/// warning: its standard error (the delta method's) is then meaningless.
+/// An estimate whose weights' effective sample size is below this share of its runs (or
+/// below [`MIN_EFFECTIVE_RUNS`]) gets a warning: its standard error (the delta method's) is
+/// then meaningless.
 pub const MIN_EFFECTIVE_SHARE: f64 = 0.1;
+pub const MIN_EFFECTIVE_RUNS: f64 = 2.0;
 
 /// The effective sample size of importance weights given as logs, (Σ w)² / Σ w².
 pub fn effective_runs(log_weights: &[f64]) -> f64 {
@@ -87,6 +89,20 @@ mod tests {
     fn effective_runs_count_equal_and_dominated_weights() {
         assert!((effective_runs(&[0.5; 8]) - 8.0).abs() < 1e-12);
         assert!((effective_runs(&[0.0, -50.0, -60.0]) - 1.0).abs() < 1e-9);
+    }
+
+    /// Far too few temperatures for a sharp target: one run carries the weights, and the
+    /// report says so.
+    #[test]
+    fn a_few_runs_carrying_the_weights_are_warned_about() {
+        use crate::ais::anneal::CpuEvaluator;
+        use crate::ais::base::BaseKind;
+        let d = 20;
+        let energy: crate::energy::Energy = crate::energy::GaussianDiag { mean: vec![5.0; d], inv_var: vec![400.0; d] }.into();
+        let base = Base::new(BaseKind::Isotropic(1.0), d, None, None).unwrap();
+        let config = AnnealConfig::new(8, 100, 1);
+        let (report, _) = log_z(&mut CpuEvaluator(&energy), &[base], &config, &mut |_| {}).unwrap();
+        assert!(report.warnings.iter().any(|w| w.contains("effective sample size")), "{:?}", report.warnings);
     }
 
     #[test]

@@ -88,6 +88,35 @@ pub fn evaluator<'a>(ctx: Option<&Arc<GpuContext>>, energy: &'a Energy) -> Box<d
     }
 }
 
+/// An evaluator that prints where a long annealing is, every [`PROGRESS_EVERY`] seconds.
+struct Reporting<'a> {
+    inner: Box<dyn Evaluator + 'a>,
+    phase_start: std::time::Instant,
+    printed: std::time::Instant,
+}
+
+/// Seconds between progress lines of an annealing.
+const PROGRESS_EVERY: f64 = 30.0;
+
+impl Evaluator for Reporting<'_> {
+    fn energy_grad(&mut self, xs: &[f32], es: &mut [f32], gs: &mut [f32]) -> crate::Result<()> {
+        self.inner.energy_grad(xs, es, gs)
+    }
+
+    fn progress(&mut self, k: usize, of: usize) {
+        let now = std::time::Instant::now();
+        if k == 1 {
+            (self.phase_start, self.printed) = (now, now);
+        }
+        if now.duration_since(self.printed).as_secs_f64() >= PROGRESS_EVERY {
+            self.printed = now;
+            let spent = now.duration_since(self.phase_start).as_secs_f64();
+            let left = spent * (of - k) as f64 / k as f64;
+            eprintln!("          temperature {k} of {of}, about {left:.0} s left in this phase");
+        }
+    }
+}
+
 /// log Z of `energy` by forward AIS from each base, with progress on stderr.
 pub fn log_z(
     ctx: Option<&Arc<GpuContext>>,
@@ -95,10 +124,10 @@ pub fn log_z(
     bases: &[Base],
     config: &AnnealConfig,
 ) -> anyhow::Result<(AisReport<String>, Vec<Estimate>)> {
-    let mut eval = evaluator(ctx, energy);
     let start = std::time::Instant::now();
+    let mut eval = Reporting { inner: evaluator(ctx, energy), phase_start: start, printed: start };
     let mut progress = |what: &str| eprintln!("[{:>7.1} s] {what}", start.elapsed().as_secs_f64());
-    Ok(likelihood::log_z(eval.as_mut(), bases, config, &mut progress)?)
+    Ok(likelihood::log_z(&mut eval, bases, config, &mut progress)?)
 }
 
 /// The report's lines: each base's estimate, its acceptance and dropped runs, the warnings.
