@@ -448,5 +448,6 @@ fn ais_log_densities_of_any_energy_match_the_closed_form() {
     refuse(&["--log-z", "ais", "--leapfrog", "0"], &["--leapfrog 0"]);
     refuse(&["--log-z", "exact"], &["--log-z exact", "rbm:"]);
     refuse(&["--base", "fitted"], &["--base", "--log-z ais"]);
+    refuse(&["--log-z", "ais", "--box", "-1,1"], &["row 0 column 0", "outside --box -1,1"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -302,6 +302,18 @@ fn energy_ais(
 ) -> anyhow::Result<Normaliser> {
     use crate::cli::likelihood;
     let bounds = given.has("--box").then_some(args.quad_box);
+    if let Some((lo, hi)) = bounds
+        && let Some(k) = points.iter().position(|v| !(lo..=hi).contains(v))
+    {
+        let d = energy.dim();
+        bail!(
+            "--points {}: row {} column {} is {}, outside --box {lo},{hi}, where the model (on the box) has no mass",
+            args.points.display(),
+            k / d,
+            k % d,
+            points[k]
+        );
+    }
     let betas = if given.has("--betas") { args.ais.betas } else { likelihood::DEFAULT_BETAS };
     let bases = args.anneal.bases(energy.dim(), bounds, points)?;
     let cost = energy.checked_evaluation_cost("--energy")?;
