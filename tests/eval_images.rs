@@ -63,6 +63,9 @@ fn an_image_model_gets_an_nll_and_bits_per_dimension() {
     }
     assert_eq!(report["test"]["images"], 16);
     assert_eq!(report["log_z"]["forward"].as_array().unwrap().len(), 2);
+    let o = ebm(&["eval", "--run-dir", s(&run), "--held-out", "0", "--backend", "cpu"]);
+    let err = stderr(&o);
+    assert!(!o.status.success() && err.contains("--held-out 0"), "{err}");
     // A 2-D model's likelihood is exact: the AIS flags do not apply.
     let toy = dir.join("toy");
     let o = ebm(&["train", "--data", "ring8", "--steps", "3", "--backend", "cpu", "--run-dir", s(&toy)]);

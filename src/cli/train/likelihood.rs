@@ -79,6 +79,9 @@ pub fn run(
     let spec = a.data.clone().unwrap_or_else(|| info.data.clone());
     let bounds = bounds(config)?;
     let n = a.held_out;
+    if n < 2 {
+        bail!("--held-out {n}: an image model's NLL needs at least 2 test images (for its standard error)");
+    }
     let test = dequantise(&images(&spec, Split::Test, n, dim)?, dim, i.seed);
     let train = dequantise(&images(&spec, Split::Train, n, dim)?, dim, i.seed.wrapping_add(1));
     let ctx = crate::cli::backend::open(i.backend)?;
