@@ -23,9 +23,10 @@
 //! engine itself (WGSL generation, parameter packing, pipeline helpers) are hidden from this
 //! documentation and may change.
 
-// Without `internals`, the items only the test suite uses (CPU oracles, layout checks, figures
-// it reads) and the modules' re-exports for it are unreachable from outside; they are not dead.
-#![cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
+// An embedding build (no `cli`) leaves out the commands' own modules but compiles the shared
+// ones whole; the few items in them that only the commands call (work limits, batched
+// evaluation, some random streams) are unused there. The default build allows no dead code.
+#![cfg_attr(not(any(feature = "cli", feature = "internals")), allow(dead_code, unused_imports))]
 // `!(x > 0.0)` refuses NaN together with the out-of-range values: the engine's idiom for
 // validating floats, which clippy's rewrite to partial_cmp would obscure.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
@@ -50,9 +51,11 @@ macro_rules! internal_modules {
         pub(crate) mod $name;
     )*};
 }
-internal_modules!(
-    ais, data, energy, error, eval, gpu, io, nn, num, plan, restore, rbm, rng, sampler, selftest, simd, train
-);
+internal_modules!(energy, error, gpu, io, nn, num, plan, rng, sampler, simd);
+// What only the `ebm` commands use (training, RBMs, likelihoods, data sets, evaluation,
+// restoration, the self-test): not compiled into an embedding application's build.
+#[cfg(any(feature = "cli", feature = "internals"))]
+internal_modules!(ais, data, eval, rbm, restore, selftest, train);
 
 pub use error::{Error, Result};
 

@@ -32,6 +32,7 @@ pub const BUDGET_VAR: &str = "EBM_MEMORY_BUDGET";
 /// A budget set by the program (0: none), ahead of [`BUDGET_VAR`].
 static SET_BUDGET: AtomicU64 = AtomicU64::new(0);
 
+#[cfg(any(test, feature = "internals"))]
 /// Sets the budget for this process (`None`: back to [`BUDGET_VAR`] or `MemAvailable`); for
 /// an embedding application, and for tests, where setting an environment variable races with
 /// other threads.

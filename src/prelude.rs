@@ -35,6 +35,7 @@ pub use crate::nn::{Architecture, Network};
 pub use crate::rng::initial_states;
 pub use crate::sampler::cpu::CpuSampler;
 pub use crate::sampler::gpu::GpuSampler;
+pub use crate::sampler::layered::{LayeredSampler, gpu_sampler};
 pub use crate::sampler::{
     ChainSampler, DispatchTuning, MlpStrategy, SamplerBuilder, SamplerConfig, SamplerKind, Tempering,
 };

@@ -142,6 +142,7 @@ pub(crate) struct RestoreParams {
     fidelity: f32,
 }
 
+#[cfg(any(test, feature = "internals"))]
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;

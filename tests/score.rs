@@ -330,10 +330,7 @@ fn rbm_ais_log_z_agrees_with_the_exact_one_within_its_error() {
     assert_eq!(norm["method"], "AIS", "{report}");
     let (log_z, se) = (norm["log_z"].as_f64().unwrap(), norm["std_err"].as_f64().unwrap());
     assert!(se > 0.0 && se < 0.1, "{norm}");
-    assert!(
-        (log_z - exact).abs() <= 3.0 * se + ebm_gpu::rbm::ais::AGREE_NATS,
-        "AIS log Z {log_z} +- {se} vs exact {exact}"
-    );
+    assert!((log_z - exact).abs() <= 3.0 * se + ebm_gpu::ais::AGREE_NATS, "AIS log Z {log_z} +- {se} vs exact {exact}");
     for want in ["from the base-rate base", "from the uniform base", "reverse AIS from", "+-"] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }

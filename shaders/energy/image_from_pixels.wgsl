@@ -19,7 +19,7 @@ struct PixelParams {
     dst: u32,
 }
 
-@group(0) @binding(0) var<storage, read> params: PixelParams;
+@group(0) @binding(0) var<uniform> params: PixelParams;
 @group(0) @binding(1) var<storage, read> pixels: array<u32>;
 @group(0) @binding(2) var<storage, read_write> energy_params: array<f32>;
 

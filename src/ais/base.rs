@@ -100,10 +100,6 @@ impl Base {
         Ok(Base { kind, dim, mean, std, bounds, log_norm })
     }
 
-    pub fn kind(&self) -> BaseKind {
-        self.kind
-    }
-
     pub fn dim(&self) -> usize {
         self.dim
     }

@@ -24,8 +24,6 @@ impl Named for String {
 /// How the inverse temperatures go from 0 to 1.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum BetaSchedule {
-    /// n evenly spaced intervals.
-    Linear(usize),
     /// Salakhutdinov & Murray's piecewise schedule (1000 steps on [0, 0.5], 4000 on [0.5, 0.9],
     /// 10000 on [0.9, 1]) scaled to n intervals in the same proportions.
     Piecewise(usize),
@@ -39,7 +37,6 @@ impl BetaSchedule {
     /// beta_0 = 0, ..., beta_n = 1.
     pub fn betas(&self) -> Vec<f32> {
         match *self {
-            BetaSchedule::Linear(n) => (0..=n).map(|k| k as f32 / n as f32).collect(),
             BetaSchedule::Piecewise(n) => {
                 let n1 = (n * 1000 / 15000).max(1);
                 let n2 = (n * 4000 / 15000).max(1);
@@ -93,6 +90,22 @@ pub struct AisResult {
     pub log_weights: Vec<f64>,
 }
 
+impl AisResult {
+    /// The estimate as JSON: log Z, its standard error, the 3-sd interval of the mean weight
+    /// as log Z (an end at infinity is null), which bound it is, and the number of runs.
+    pub fn json(&self) -> serde_json::Value {
+        let finite = |v: f64| v.is_finite().then_some(v);
+        let bound = match self.direction {
+            Direction::Forward => "lower, in expectation",
+            Direction::Reverse => "upper, in expectation when the start states are exact samples",
+        };
+        serde_json::json!({
+            "log_z": self.log_z, "std_err": self.std_err,
+            "interval_3sd": [finite(self.log_z_lower), finite(self.log_z_upper)],
+            "bound": bound, "runs": self.log_weights.len(),
+        })
+    }
+}
 
 /// Combines log weights into the estimate and its standard error.
 pub fn summarize(log_weights: Vec<f64>, log_z_base: f64, direction: Direction) -> Result<AisResult> {

@@ -162,10 +162,15 @@ pub fn json(report: &AisReport<String>, estimates: &[Estimate], config: &AnnealC
     serde_json::json!({
         "method": "AIS", "log_z": report.log_z, "std_err": report.std_err,
         "runs": config.runs, "temperatures": config.schedule.intervals(), "leapfrog": config.leapfrog, "seed": config.seed,
-        "forward": report.forward.iter().zip(estimates).map(|((b, r), e)| serde_json::json!({
-            "base": b, "log_z": r.log_z, "std_err": r.std_err, "acceptance": e.acceptance,
-            "effective_runs": effective_runs(&r.log_weights), "dropped_runs": e.dropped, "non_finite_proposals": e.non_finite,
-        })).collect::<Vec<_>>(),
+        "forward": report.forward.iter().zip(estimates).map(|((b, r), e)| {
+            let mut v = r.json();
+            v["base"] = b.as_str().into();
+            v["acceptance"] = e.acceptance.into();
+            v["effective_runs"] = effective_runs(&r.log_weights).into();
+            v["dropped_runs"] = e.dropped.into();
+            v["non_finite_proposals"] = e.non_finite.into();
+            v
+        }).collect::<Vec<_>>(),
         "warnings": report.warnings,
     })
 }

@@ -193,8 +193,8 @@ impl Normaliser {
             }
             Normaliser::Ais { report: r, .. } => serde_json::json!({
                 "method": "AIS", "log_z": r.log_z, "std_err": r.std_err, "interval": r.interval.map(|(lo, hi)| [lo, hi]),
-                "forward": r.forward.iter().map(|(b, f)| serde_json::json!({ "base": b.name(), "log_z": f.log_z, "std_err": f.std_err })).collect::<Vec<_>>(),
-                "reverse": r.reverse.as_ref().map(|(from, f)| serde_json::json!({ "from": from, "log_z": f.log_z, "std_err": f.std_err })),
+                "forward": r.forward.iter().map(|(b, f)| named(f, "base", b.name())).collect::<Vec<_>>(),
+                "reverse": r.reverse.as_ref().map(|(from, f)| named(f, "from", from)),
                 "warnings": r.warnings,
             }),
             Normaliser::EnergyAis { json, .. } => json.clone(),
@@ -535,4 +535,11 @@ fn summary(energies: &[f32], grad_norms: &[f32], log_densities: &[Option<f64>]) 
     if n > 10 {
         println!("({} more rows: --out scores.npy|csv|json writes them all)", n - 10);
     }
+}
+
+/// An AIS estimate's JSON with what it is named by.
+fn named(estimate: &crate::ais::AisResult, key: &str, name: &str) -> serde_json::Value {
+    let mut v = estimate.json();
+    v[key] = name.into();
+    v
 }

@@ -418,6 +418,7 @@ fn train_checked(a: &TrainArgs, given: &Given, run_dir: &Path, replace: bool) ->
     let start = std::time::Instant::now();
     let mut figures = Vec::new();
     let mut executor = String::new();
+    let mut saved = first;
     let model = &info.model;
     let points = data.len() / config.dim();
     let images = matches!(model.arch.input, crate::nn::Shape::Image { .. });
@@ -449,13 +450,20 @@ fn train_checked(a: &TrainArgs, given: &Given, run_dir: &Path, replace: bool) ->
                         target.div_ceil(per_epoch)
                     );
                 }
+                if saved > first {
+                    message = format!("{message} (saved at step {saved})");
+                }
                 bar.set_message(message);
                 bar.set_position(last.step as u64);
             }
         }
-        Event::Rollback { reason, .. } => bar.suspend(|| eprintln!("divergence guard: {reason}")),
+        Event::Rollback { to, lr_scale, reason } => bar.suspend(|| {
+            eprintln!(
+                "divergence guard: {reason}; rolled back to the checkpoint at step {to} with learning rate x{lr_scale}"
+            )
+        }),
         Event::Figure(p) => figures.push(p.to_path_buf()),
-        Event::Checkpoint { .. } => {}
+        Event::Checkpoint { step } => saved = step,
     });
     bar.finish_and_clear();
     let state = result?;

@@ -96,6 +96,7 @@ pub fn load_images(images: &Path, labels: Option<&Path>) -> Result<Dataset> {
     Ok(Dataset { images: img.data.iter().map(|&b| b as f32 / 255.0).collect(), labels, rows: n, height: h, width: w })
 }
 
+#[cfg(any(test, feature = "internals"))]
 /// Encodes a u8 array as IDX (for tests and for writing small fixtures).
 pub fn encode(dims: &[usize], data: &[u8]) -> Vec<u8> {
     let mut out = vec![0, 0, 0x08, dims.len() as u8];

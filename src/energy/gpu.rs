@@ -3,11 +3,9 @@
 
 use super::Energy;
 use crate::gpu::GpuContext;
-use crate::gpu::launch::split;
+use crate::gpu::launch::{self, split};
 use crate::{Error, Result};
 use std::sync::Arc;
-
-const WORKGROUP: u32 = 64;
 
 /// Energies [n] and gradients [n, dim] at `points` ([n, dim] row-major). MLP-shaped networks
 /// are inlined like the analytic terms; a lone network of layer kernels runs through them
@@ -35,7 +33,7 @@ pub fn energy_grad_batch(ctx: &Arc<GpuContext>, energy: &Energy, points: &[f32])
     let kernel = ctx.kernel(&format!("energy_eval[{}; d={dim}]", energy.kind()), &wgsl, "main")?;
     let limits = ctx.limits();
     let max_points = ((limits.max_storage_buffer_binding_size / (dim as u64 * 4)) as usize)
-        .min(limits.max_compute_workgroups_per_dimension as usize * WORKGROUP as usize);
+        .min(limits.max_compute_workgroups_per_dimension as usize * launch::WG as usize);
     let params = energy.pack_params();
     let (mut energies, mut grads) = (Vec::with_capacity(n), Vec::with_capacity(n * dim));
     for (first, count) in split(n, max_points) {
@@ -44,19 +42,9 @@ pub fn energy_grad_batch(ctx: &Arc<GpuContext>, energy: &Energy, points: &[f32])
             let points_buf = ctx.storage_buffer("points", bytemuck::cast_slice(&points[first * dim..(first + count) * dim]));
             let e_buf = ctx.zeroed_storage_buffer("energies", count as u64 * 4);
             let g_buf = ctx.zeroed_storage_buffer("gradients", (count * dim) as u64 * 4);
-            let bind_group = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("energy_eval bindings"),
-                layout: &kernel.layout,
-                entries: &[&params_buf, &points_buf, &e_buf, &g_buf]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
-                    .collect::<Vec<_>>(),
-            });
+            let group = launch::bind_buffers(ctx, &kernel, &[&params_buf, &points_buf, &e_buf, &g_buf]);
             ctx.submit_pass("evaluating energies", |pass| {
-                pass.set_pipeline(&kernel.pipeline);
-                pass.set_bind_group(0, &bind_group, &[]);
-                pass.dispatch_workgroups((count as u32).div_ceil(WORKGROUP), 1, 1);
+                launch::record(pass, &kernel, &group, None, [(count as u32).div_ceil(launch::WG), 1, 1])
             })?;
             Ok((e_buf, g_buf))
         })??;

@@ -6,7 +6,7 @@
 //! [`ImageDensity::energy_grad`], the same formulas.
 
 use crate::num::Real;
-use crate::gpu::launch::bind_group;
+use crate::gpu::launch::{ParamSlots, bind_group};
 use crate::gpu::{GpuContext, Kernel};
 use crate::{Error, Result};
 use std::path::Path;
@@ -159,6 +159,7 @@ struct PixelParams {
     dst: u32,
 }
 
+#[cfg(any(test, feature = "internals"))]
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
@@ -170,6 +171,7 @@ pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
 /// copied pixels, made once for a `width` x `height` picture.
 pub(crate) struct TextureUpload {
     kernel: Arc<Kernel>,
+    params: ParamSlots,
     pixels: wgpu::Buffer,
     size: (usize, usize),
 }
@@ -181,14 +183,14 @@ impl TextureUpload {
         // Rows of the widest format read (4 bytes a pixel), padded as copies want them.
         let row_bytes = (4 * width as u64).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as u64);
         let pixels = ctx.zeroed_storage_buffer("texture pixels", row_bytes * height as u64);
-        Ok(Self { kernel, pixels, size: (width, height) })
+        Ok(Self { kernel, params: ParamSlots::new(ctx, 1), pixels, size: (width, height) })
     }
 
     /// Records into `encoder` the copy of `texture` (the picture's size) and the dispatch that
     /// writes its luminance, shaped by `options`' gamma and invert, into `energy_params` from
     /// float `dst`.
     pub fn encode(
-        &self,
+        &mut self,
         ctx: &GpuContext,
         encoder: &mut wgpu::CommandEncoder,
         texture: &wgpu::Texture,
@@ -220,14 +222,14 @@ impl TextureUpload {
         };
         ctx.scoped("copying a texture into an image energy", || {
             layout.encode_copy(encoder, texture, &self.pixels);
-            // A buffer of its own per call, so that several updates in one submit keep theirs.
-            let params_buffer = ctx.storage_buffer("texture pixel params", bytemuck::bytes_of(&params));
-            let bind = bind_group(ctx, &self.kernel, &params_buffer, size_of::<PixelParams>() as u64, &[&self.pixels, energy_params]);
+            // Uploaded in the encoder, so that several updates in one submit keep their own.
+            let slot = self.params.push(&params);
+            self.params.record_upload(ctx, encoder);
+            let bind = bind_group(ctx, &self.kernel, &self.params.buffer, size_of::<PixelParams>() as u64, &[&self.pixels, energy_params]);
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("image_from_pixels"), timestamp_writes: None });
-            pass.set_pipeline(&self.kernel.pipeline);
-            pass.set_bind_group(0, &bind, &[]);
             // At most 2^22 pixels (ImageDensity::validate): 16384 workgroups of 256 in one row.
-            pass.dispatch_workgroups((layout.width * layout.height).div_ceil(256), 1, 1);
+            let grid = [(layout.width * layout.height).div_ceil(256), 1, 1];
+            crate::gpu::launch::record(&mut pass, &self.kernel, &bind, Some(slot), grid);
         })
     }
 }

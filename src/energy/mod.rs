@@ -24,7 +24,9 @@ pub use banana::Banana;
 pub use constraints::{BoxConstraint, BoxPenalty, Linear, NormBall, Simplex};
 pub use double_well::DoubleWell;
 pub use gaussian::{GaussianDiag, GaussianPrecision};
-pub use group::{GroupAction, GroupMode, image_source};
+pub use group::{GroupAction, GroupMode};
+#[cfg(feature = "internals")]
+pub use group::image_source;
 pub use mixture::{GaussianMixture, MixtureComponent};
 pub use slice::slice_problem;
 pub use term::{Analytic, AnalyticTerm};

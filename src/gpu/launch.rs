@@ -1,6 +1,8 @@
-//! Launch helpers shared by the kernel families: 256-byte uniform parameter slots selected by
-//! dynamic offset, bind groups laid out as (params, buffers...), 1-D/2-D dispatches of 64-wide
-//! workgroups, and the dispatch/binding limit check.
+//! How every kernel is launched: 256-byte uniform parameter slots selected by dynamic offset
+//! (uploaded by a queue write before a submit of one's own, or by a copy recorded in the
+//! caller's encoder), bind groups laid out as (params, buffers...) or (buffers...), one
+//! recording of a dispatch ([`record`], with [`dispatch`] and [`workgroups`] for the common
+//! grids), and the dispatch/binding limit check.
 
 use super::{GpuContext, Kernel};
 use crate::{Error, Result};
@@ -37,15 +39,35 @@ impl ParamSlots {
         offset as u32
     }
 
-    /// Uploads the staged slots (before the submit that uses them) and starts over.
+    /// Uploads the staged slots by a queue write and starts over: for work submitted on its
+    /// own, since a queue write lands before every command buffer of the next submit.
     pub fn flush(&mut self, ctx: &GpuContext) {
         if !self.staged.is_empty() {
             ctx.queue().write_buffer(&self.buffer, 0, &self.staged);
         }
         self.staged.clear();
     }
+
+    /// Records the upload of the staged slots into `encoder`, as a copy ordered before the
+    /// dispatches recorded after it, and starts over: for work recorded into a caller's encoder,
+    /// where several recordings may share one submit and each must read its own parameters.
+    pub fn record_upload(&mut self, ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder) {
+        use wgpu::util::DeviceExt;
+        if !self.staged.is_empty() {
+            let staging = ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("kernel params upload"),
+                contents: &self.staged,
+                usage: wgpu::BufferUsages::COPY_SRC,
+            });
+            encoder.copy_buffer_to_buffer(&staging, 0, &self.buffer, 0, self.staged.len() as u64);
+        }
+        self.staged.clear();
+    }
 }
 
+/// The bind group of a kernel whose binding 0 is one `params_size`-byte parameter slot of
+/// `params` (picked by the dynamic offset, or the whole struct of a storage buffer) and whose
+/// bindings 1.. are `buffers`, whole.
 pub fn bind_group(
     ctx: &GpuContext,
     kernel: &Kernel,
@@ -53,17 +75,23 @@ pub fn bind_group(
     params_size: u64,
     buffers: &[&wgpu::Buffer],
 ) -> wgpu::BindGroup {
-    let mut entries = vec![wgpu::BindGroupEntry {
-        binding: 0,
-        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-            buffer: params,
-            offset: 0,
-            size: wgpu::BufferSize::new(params_size),
-        }),
-    }];
-    for (k, b) in buffers.iter().enumerate() {
-        entries.push(wgpu::BindGroupEntry { binding: k as u32 + 1, resource: b.as_entire_binding() });
-    }
+    let slot = wgpu::BufferBinding { buffer: params, offset: 0, size: wgpu::BufferSize::new(params_size) };
+    let resources = std::iter::once(wgpu::BindingResource::Buffer(slot)).chain(buffers.iter().map(|b| b.as_entire_binding()));
+    bind(ctx, kernel, resources)
+}
+
+/// The bind group of a kernel without a parameter slot: bindings 0.. are `buffers`, whole.
+pub fn bind_buffers(ctx: &GpuContext, kernel: &Kernel, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+    bind(ctx, kernel, buffers.iter().map(|b| b.as_entire_binding()))
+}
+
+fn bind<'a>(
+    ctx: &GpuContext,
+    kernel: &Kernel,
+    resources: impl Iterator<Item = wgpu::BindingResource<'a>>,
+) -> wgpu::BindGroup {
+    let entries: Vec<_> =
+        resources.enumerate().map(|(k, resource)| wgpu::BindGroupEntry { binding: k as u32, resource }).collect();
     ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some("kernel bindings"),
         layout: &kernel.layout,
@@ -71,17 +99,22 @@ pub fn bind_group(
     })
 }
 
-pub fn dispatch(pass: &mut wgpu::ComputePass, kernel: &Kernel, bg: &wgpu::BindGroup, offset: u32, x: u32, y: u32) {
+/// Records one dispatch of `kernel` with `group` as bind group 0: `slot` is the dynamic offset
+/// of its parameter slot (None for a kernel without one), `grid` the workgroup counts.
+pub fn record(pass: &mut wgpu::ComputePass, kernel: &Kernel, group: &wgpu::BindGroup, slot: Option<u32>, grid: [u32; 3]) {
     pass.set_pipeline(&kernel.pipeline);
-    pass.set_bind_group(0, bg, &[offset]);
-    pass.dispatch_workgroups(x.div_ceil(WG), y, 1);
+    pass.set_bind_group(0, group, slot.as_slice());
+    pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
+}
+
+/// `x` by `y` invocations of a kernel with [`WG`]-wide workgroups.
+pub fn dispatch(pass: &mut wgpu::ComputePass, kernel: &Kernel, group: &wgpu::BindGroup, slot: u32, x: u32, y: u32) {
+    record(pass, kernel, group, Some(slot), [x.div_ceil(WG), y, 1]);
 }
 
 /// `n` workgroups of a kernel that sizes its own workgroups (reductions, tiles).
-pub fn workgroups(pass: &mut wgpu::ComputePass, kernel: &Kernel, group: &wgpu::BindGroup, offset: u32, n: u32) {
-    pass.set_pipeline(&kernel.pipeline);
-    pass.set_bind_group(0, group, &[offset]);
-    pass.dispatch_workgroups(n, 1, 1);
+pub fn workgroups(pass: &mut wgpu::ComputePass, kernel: &Kernel, group: &wgpu::BindGroup, slot: u32, n: u32) {
+    record(pass, kernel, group, Some(slot), [n, 1, 1]);
 }
 
 /// Refuses work that does not fit one dispatch or binding, naming the limit.

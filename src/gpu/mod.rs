@@ -4,6 +4,7 @@
 pub mod context;
 pub mod executor;
 pub mod launch;
+#[cfg(any(test, feature = "internals"))]
 pub mod layout;
 pub mod shader;
 

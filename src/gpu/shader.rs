@@ -48,6 +48,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("energy/image_from_pixels.wgsl", include_str!("../../shaders/energy/image_from_pixels.wgsl")),
 ];
 
+#[cfg(any(test, feature = "internals"))]
 /// The kernel files (entry-point modules), as opposed to what they import.
 pub const KERNELS: &[&str] = &[
     "energy/energy_eval.wgsl",
@@ -132,6 +133,7 @@ fn broken(name: &str, text: &str) -> Option<String> {
     Some(text.replace(find, replace))
 }
 
+#[cfg(any(test, feature = "internals"))]
 /// Parses and validates assembled WGSL with naga (no GPU needed); the error names the module
 /// and carries naga's diagnostic with the offending source span.
 pub fn validate(name: &str, wgsl: &str) -> Result<naga::Module> {

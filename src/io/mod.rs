@@ -3,9 +3,17 @@
 //! Every file is written through [`write_atomic`], so an interrupted run never leaves a
 //! half-written output behind: readers see either the old file or the complete new one.
 
+// Sample files and figures: written and read by the commands only.
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub mod csv;
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub mod figure;
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub mod npy;
+#[cfg(any(feature = "cli", feature = "internals"))]
+mod samples;
+#[cfg(any(feature = "cli", feature = "internals"))]
+pub use samples::{read_samples, write_samples};
 
 use std::ffi::OsString;
 use std::fs::{self, File};
@@ -56,57 +64,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
-    Npy,
-    Csv,
-}
-
-fn format_of(path: &Path) -> Result<Format> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if ext.eq_ignore_ascii_case("npy") {
-        Ok(Format::Npy)
-    } else if ext.eq_ignore_ascii_case("csv") {
-        Ok(Format::Csv)
-    } else {
-        Err(Error::invalid("output path", format!("{} must end in .npy or .csv", path.display())))
-    }
-}
-
-/// Writes a `rows x cols` row-major matrix of samples, as `.npy` or `.csv` by extension.
-pub fn write_samples(path: &Path, data: &[f32], rows: usize, cols: usize) -> Result<()> {
-    let format = format_of(path)?;
-    if rows.checked_mul(cols) != Some(data.len()) {
-        return Err(Error::invalid(
-            "samples",
-            format!("{} values do not form a {rows} x {cols} matrix", data.len()),
-        ));
-    }
-    match format {
-        Format::Npy => npy::write_f32(path, data, &[rows, cols]),
-        Format::Csv => csv::write_f32(path, data, cols),
-    }
-}
-
-/// Reads a sample matrix written by [`write_samples`] (or by numpy / a spreadsheet):
-/// returns the row-major values, rows and cols. A 1-d `.npy` array reads as one column.
-pub fn read_samples(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
-    match format_of(path)? {
-        Format::Csv => csv::read_f32(path),
-        Format::Npy => {
-            let (data, shape) = npy::read_f32(path)?;
-            match shape[..] {
-                [rows, cols] => Ok((data, rows, cols)),
-                [rows] => Ok((data, rows, 1)),
-                _ => Err(Error::format(
-                    path,
-                    format!("expected a 1-d or 2-d array of samples, found shape {shape:?}"),
-                )),
-            }
-        }
-    }
 }
 
 /// Float32 tensors as (name, shape, values), as safetensors files hold them.

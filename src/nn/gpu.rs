@@ -98,7 +98,6 @@ struct Step {
 pub struct NnOp {
     label: String,
     steps: Vec<Step>,
-    flops: f64,
     /// Split-K partial sums (weight gradients over long batches).
     _scratch: Option<wgpu::Buffer>,
 }
@@ -106,25 +105,17 @@ pub struct NnOp {
 impl NnOp {
     /// Records the op's dispatches into `pass`.
     pub fn record(&self, pass: &mut wgpu::ComputePass) {
+        // Named for GPU debuggers and profilers (RenderDoc, Nsight), which group dispatches by it.
+        pass.push_debug_group(&self.label);
         for s in &self.steps {
-            pass.set_pipeline(&s.kernel.pipeline);
-            pass.set_bind_group(0, &s.bind, &[0]);
-            pass.dispatch_workgroups(s.groups[0], s.groups[1], s.groups[2]);
+            crate::gpu::launch::record(pass, &s.kernel, &s.bind, Some(0), s.groups);
         }
+        pass.pop_debug_group();
     }
 
-    /// Floating-point operations of one run (2 per multiply-add; element-wise ops count one
-    /// per element), for GFLOP/s figures.
-    pub fn flops(&self) -> f64 {
-        self.flops
-    }
 
     pub fn dispatches(&self) -> usize {
         self.steps.len()
-    }
-
-    pub fn label(&self) -> &str {
-        &self.label
     }
 }
 
@@ -197,6 +188,7 @@ struct EwParams {
     _pad: [u32; 3],
 }
 
+#[cfg(any(test, feature = "internals"))]
 /// The params structs mirrored from the WGSL, for tests/layouts.rs.
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
@@ -486,11 +478,11 @@ impl NnKernels {
         if let Some((db, rows, channels, inner)) = bias {
             steps.push(self.bias_grad_step(what, dy, db, rows, channels, inner, accumulate)?);
         }
-        Ok(self.op(label, steps, 2.0 * (plan.m * plan.n * plan.k) as f64, scratch))
+        Ok(self.op(label, steps, scratch))
     }
 
-    fn op(&self, label: String, steps: Vec<Step>, flops: f64, scratch: Option<wgpu::Buffer>) -> NnOp {
-        NnOp { label, steps, flops, _scratch: scratch }
+    fn op(&self, label: String, steps: Vec<Step>, scratch: Option<wgpu::Buffer>) -> NnOp {
+        NnOp { label, steps, _scratch: scratch }
     }
 
     /// Runs `f` (creating bind groups and buffers) inside the context's error scopes.
@@ -510,7 +502,7 @@ impl NnKernels {
     }
 
     /// Wall time of `repetitions` runs of `ops` in one submit, waited for (run once first to
-    /// warm up). GFLOP/s = repetitions * sum of [`NnOp::flops`] / seconds / 1e9.
+    /// warm up).
     pub fn time(&self, ops: &[&NnOp], repetitions: usize) -> Result<Duration> {
         self.submit(ops, 1)?;
         self.ctx.wait()?;

@@ -180,7 +180,6 @@ pub struct GpuNetwork {
     /// ops[..forward] run before the head, the rest after it.
     forward: usize,
     n: usize,
-    flops: f64,
 }
 
 impl GpuNetwork {
@@ -293,8 +292,7 @@ impl GpuNetwork {
                 _ => {}
             }
         }
-        let flops = ops.iter().map(NnOp::flops).sum();
-        Ok(Self { ops, head, forward, n, flops })
+        Ok(Self { ops, head, forward, n })
     }
 
     /// Records the pass: forward, head, backward.
@@ -322,13 +320,9 @@ impl GpuNetwork {
     pub fn dispatches(&self) -> usize {
         1 + self.ops.iter().map(NnOp::dispatches).sum::<usize>()
     }
-
-    /// Floating-point operations of one pass (the layer ops' count).
-    pub fn flops(&self) -> f64 {
-        self.flops
-    }
 }
 
+#[cfg(any(test, feature = "internals"))]
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;

@@ -8,7 +8,7 @@
 mod wgsl;
 
 pub(crate) use wgsl::{Loops, Places, emit_pass};
-pub use wgsl::{TILE_CHAINS, TILE_K, TILE_THREADS, TiledNet, UNROLL};
+pub use wgsl::{TILE_CHAINS, TILE_THREADS, TiledNet, UNROLL};
 
 use super::{Activation, Architecture, Head, LayerKind, Network, Shape};
 use crate::num::Real;

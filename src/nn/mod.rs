@@ -12,6 +12,7 @@
 
 pub mod cpu;
 pub mod gpu;
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub mod gpu_jet;
 pub mod gpu_net;
 pub mod io;
@@ -22,7 +23,7 @@ pub mod reference;
 
 mod activation;
 pub use activation::Activation;
-pub use mlp::{DenseView, MlpView};
+pub use mlp::MlpView;
 use crate::{Error, Result};
 use std::fmt;
 

@@ -9,7 +9,7 @@
 //! `eval::Executor::log_z_ais`) anneals from two bases ([`Base`]), takes the larger estimate,
 //! and checks it from above with reverse AIS from samples of the model ([`Direction::Reverse`]).
 
-pub use crate::ais::{AGREE_NATS, AisResult, BetaSchedule, Direction, WIDE_NATS, summarize};
+pub use crate::ais::{AisResult, BetaSchedule, Direction, summarize};
 
 /// The report of an RBM's AIS: its forward estimates are named by their [`Base`].
 pub type AisReport = crate::ais::AisReport<Base>;
@@ -287,6 +287,7 @@ struct AisParams {
     _pad: [u32; 2],
 }
 
+#[cfg(any(test, feature = "internals"))]
 /// The params structs mirrored from the WGSL, for tests/layouts.rs.
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {

@@ -442,7 +442,4 @@ impl Trainer for CpuTrainer {
         Ok(self.state.clone())
     }
 
-    fn executor(&self) -> String {
-        format!("cpu ({} threads)", rayon::current_num_threads())
-    }
 }

@@ -435,7 +435,4 @@ impl Trainer for GpuTrainer {
         Ok(TrainState { rbm, velocity: f32s(&out[1]), chains: out.get(2).map(|c| f32s(c)), step: self.step, epoch: self.epoch })
     }
 
-    fn executor(&self) -> String {
-        format!("gpu: {}", self.ctx.describe())
-    }
 }

@@ -34,6 +34,7 @@ struct LogzParams {
     _pad: [u32; 3],
 }
 
+#[cfg(any(test, feature = "internals"))]
 /// The params structs mirrored from the WGSL, for tests/layouts.rs.
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
@@ -217,6 +218,7 @@ fn weights_f64(rbm: &Rbm) -> (Vec<f64>, Vec<f64>) {
     (rbm.w().iter().map(|&x| x as f64).collect(), rbm.c().iter().map(|&x| x as f64).collect())
 }
 
+#[cfg(any(test, feature = "internals"))]
 /// Reference: the same enumeration in float64, a configuration at a time by Gray code.
 pub fn log_z_hidden_f64(rbm: &Rbm) -> Result<f64> {
     check(rbm)?;
@@ -284,6 +286,7 @@ pub fn exact_samples(rbm: &Rbm, first: u32, n: usize, seed: u64) -> Result<Vec<f
     Ok(out)
 }
 
+#[cfg(any(test, feature = "internals"))]
 /// Reference: log sum over both layers of exp(-E(v, h)) in float64 (Bernoulli visibles,
 /// n_vis + n_hid <= 30).
 pub fn log_z_brute_force_f64(rbm: &Rbm) -> Result<f64> {

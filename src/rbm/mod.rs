@@ -150,6 +150,7 @@ impl Rbm {
         Ok(())
     }
 
+    #[cfg(any(test, feature = "internals"))]
     /// Free energy of one row in f64 (a reference for tests and host-side metrics).
     pub fn free_energy_f64(&self, v: &[f32]) -> f64 {
         let (nv, w, b, c) = (self.n_vis, self.w(), self.b(), self.c());
@@ -214,6 +215,7 @@ pub(crate) struct KernelParams {
     pub _pad: [u32; 2],
 }
 
+#[cfg(any(test, feature = "internals"))]
 /// The params structs mirrored from the WGSL, for tests/layouts.rs.
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {

@@ -196,7 +196,6 @@ pub trait Trainer {
     fn recon_errors(&mut self) -> Result<Vec<f32>>;
     /// Parameters, optimizer state and chains (a readback on the GPU).
     fn state(&mut self) -> Result<TrainState>;
-    fn executor(&self) -> String;
 }
 
 pub(crate) fn check_order(order: &[u32], rows: usize) -> Result<()> {
@@ -232,7 +231,6 @@ pub fn epoch_batches(config: &TrainConfig, rows: usize, epoch: u32) -> Vec<Batch
 /// What one epoch did.
 #[derive(Clone, Debug)]
 pub struct EpochReport {
-    pub epoch: u32,
     /// Mean over rows of the squared reconstruction error (sum over pixels).
     pub recon_error: f64,
     pub seconds: f64,
@@ -256,5 +254,5 @@ pub fn run_epoch(trainer: &mut dyn Trainer, config: &TrainConfig, rows: usize, e
     if !recon_error.is_finite() {
         return Err(Error::invalid("training", format!("epoch {} produced a non-finite reconstruction error: lower the learning rate", epoch + 1)));
     }
-    Ok(EpochReport { epoch, recon_error, seconds })
+    Ok(EpochReport { recon_error, seconds })
 }

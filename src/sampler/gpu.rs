@@ -11,13 +11,12 @@ use super::config::{MlpStrategy, SamplerConfig, SamplerKind, TILED_MIN_WIDTH, ch
 use super::{ChainSampler, ChainStats};
 use crate::energy::Energy;
 use crate::energy::image::ImageOptions;
-use crate::gpu::launch::split;
+use crate::gpu::launch::{self, ParamSlots, split};
 use crate::gpu::{GpuContext, Kernel};
 use crate::nn::mlp::{TILE_CHAINS, TiledNet};
 use crate::{Error, Result};
 use std::sync::Arc;
 
-const WORKGROUP: u32 = 64;
 /// Step dispatches per submit (bounded so a single submit stays short on a desktop GPU).
 const DISPATCHES_PER_SUBMIT: usize = 16;
 /// Mirrors `StepParams` in shaders/common/chain.wgsl.
@@ -56,6 +55,7 @@ struct SwapParams {
     dim: u32,
 }
 
+#[cfg(any(test, feature = "internals"))]
 /// The params structs mirrored from the WGSL, for tests/layouts.rs.
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
@@ -79,8 +79,8 @@ struct ChainGroup {
     trace: wgpu::Buffer,
     chain_params: wgpu::Buffer,
     swaps: wgpu::Buffer,
-    step_slots: wgpu::Buffer,
-    swap_slots: wgpu::Buffer,
+    step_slots: ParamSlots,
+    swap_slots: ParamSlots,
     /// Tiled MLP kernels only: per-chain activations and proposals.
     _scratch: Option<wgpu::Buffer>,
     step_bindings: wgpu::BindGroup,
@@ -104,7 +104,6 @@ pub struct GpuSampler {
     groups: Vec<ChainGroup>,
     dim_scale: wgpu::Buffer,
     steps_per_dispatch: u32,
-    slot_stride: u64,
     /// Chains per workgroup: 64 single-chain invocations, or one tile of the tiled kernels.
     chains_per_workgroup: u32,
     /// The energy's parameters, as the kernels read them.
@@ -114,16 +113,6 @@ pub struct GpuSampler {
     image: Option<(usize, (usize, usize))>,
     /// What copies a host texture into the image term (made at the first update).
     texture_upload: Option<crate::energy::image::TextureUpload>,
-}
-
-/// A uniform binding of one `size`-byte slot (the dynamic offset picks which).
-fn uniform(buffer: &wgpu::Buffer, size: usize) -> wgpu::BindingResource<'_> {
-    wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset: 0, size: wgpu::BufferSize::new(size as u64) })
-}
-
-/// Bind group entries numbered in order.
-fn entries(resources: Vec<wgpu::BindingResource<'_>>) -> Vec<wgpu::BindGroupEntry<'_>> {
-    resources.into_iter().enumerate().map(|(i, resource)| wgpu::BindGroupEntry { binding: i as u32, resource }).collect()
 }
 
 /// The network to evaluate with the tiled kernels, when the configuration and energy call for
@@ -193,7 +182,7 @@ impl GpuSampler {
         config.validate()?;
         energy.validate()?;
         if energy.has_layered_net() {
-            return Err(Error::invalid("energy", "networks of layer kernels (convolutions, several outputs) sample with sampler::layered::gpu_sampler"));
+            return Err(Error::invalid("energy", "networks of layer kernels (convolutions, several outputs) sample with LayeredSampler (prelude::gpu_sampler picks the sampler for any energy)"));
         }
         let dim = energy.dim();
         let replicas = config.replicas();
@@ -256,7 +245,7 @@ impl GpuSampler {
                 let (file, entry) = kernel_source(config.kind);
                 let wgsl = crate::gpu::shader::assemble(file, &[("energy", &energy_module)])?;
                 let kernel = ctx.kernel(&format!("{file}[{}; d={dim}]", energy.kind()), &wgsl, entry)?;
-                (kernel, WORKGROUP, energy.loop_iterations())
+                (kernel, launch::WG, energy.loop_iterations())
             }
         };
         let scratch_bytes = tiled.as_ref().map_or(0, |n| n.scratch_floats as u64 * 4);
@@ -301,20 +290,11 @@ impl GpuSampler {
         if let Some(budget) = ctx.loop_budget() {
             steps_per_dispatch = steps_per_dispatch.min(((budget - per_step) / per_step).max(1) as u32);
         }
-        let slot_stride = (limits.min_uniform_buffer_offset_alignment as u64).max(256);
         let chain_params = config.chain_params(base);
         let params = energy.pack_params();
         let (groups, dim_scale, energy_params) = ctx.scoped("allocating chain buffers", || {
             let energy_params = ctx.storage_buffer("energy params", bytemuck::cast_slice(&params));
             let dim_scale = ctx.storage_buffer("per-dimension scale", bytemuck::cast_slice(&vec![1.0f32; dim]));
-            let slots_buffer = |label| {
-                ctx.device().create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size: slot_stride * DISPATCHES_PER_SUBMIT as u64,
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                })
-            };
             let groups = split(chains, max_chains as usize)
                 .into_iter()
                 .map(|(first, count)| {
@@ -328,39 +308,16 @@ impl GpuSampler {
                     let trace = ctx.zeroed_storage_buffer("chain trace", slots * count as u64 * row_bytes);
                     let group_params = ctx.storage_buffer("chain params", bytemuck::cast_slice(&chain_params[first..first + count]));
                     let swaps = ctx.zeroed_storage_buffer("swap counts", (count / replicas * (replicas - 1)) as u64 * 4);
-                    let (step_slots, swap_slots) = (slots_buffer("step params"), slots_buffer("swap params"));
+                    let slots = DISPATCHES_PER_SUBMIT as u64;
+                    let (step_slots, swap_slots) = (ParamSlots::new(&ctx, slots), ParamSlots::new(&ctx, slots));
                     let scratch = (scratch_bytes > 0).then(|| ctx.zeroed_storage_buffer("mlp scratch", scratch_bytes * count as u64));
-                    let mut resources = vec![
-                        uniform(&step_slots, std::mem::size_of::<StepParams>()),
-                        state.as_entire_binding(),
-                        stats.as_entire_binding(),
-                        energy_params.as_entire_binding(),
-                        energies.as_entire_binding(),
-                        trace.as_entire_binding(),
-                        group_params.as_entire_binding(),
-                        dim_scale.as_entire_binding(),
-                    ];
-                    if let Some(s) = &scratch {
-                        resources.push(s.as_entire_binding());
-                    }
-                    let step_bindings = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some("sampler bindings"),
-                        layout: &kernel.layout,
-                        entries: &entries(resources),
-                    });
+                    let mut buffers = vec![&state, &stats, &energy_params, &energies, &trace, &group_params, &dim_scale];
+                    buffers.extend(&scratch);
+                    let step_bindings =
+                        launch::bind_group(&ctx, &kernel, &step_slots.buffer, size_of::<StepParams>() as u64, &buffers);
                     let swap_bindings = swap_kernel.as_ref().map(|k| {
-                        ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
-                            label: Some("swap bindings"),
-                            layout: &k.layout,
-                            entries: &entries(vec![
-                                uniform(&swap_slots, std::mem::size_of::<SwapParams>()),
-                                state.as_entire_binding(),
-                                stats.as_entire_binding(),
-                                energies.as_entire_binding(),
-                                group_params.as_entire_binding(),
-                                swaps.as_entire_binding(),
-                            ]),
-                        })
+                        let buffers = [&state, &stats, &energies, &group_params, &swaps];
+                        launch::bind_group(&ctx, k, &swap_slots.buffer, size_of::<SwapParams>() as u64, &buffers)
                     });
                     ChainGroup {
                         chains: count as u32,
@@ -389,7 +346,6 @@ impl GpuSampler {
             groups,
             dim_scale,
             steps_per_dispatch,
-            slot_stride,
             chains_per_workgroup,
             energy_params,
             image: energy.image_term().map(|(at, img)| (at, (img.width, img.height))),
@@ -412,7 +368,7 @@ impl GpuSampler {
         if self.texture_upload.is_none() {
             self.texture_upload = Some(crate::energy::image::TextureUpload::new(&self.ctx, size)?);
         }
-        let upload = self.texture_upload.as_ref().expect("made above");
+        let upload = self.texture_upload.as_mut().expect("made above");
         upload.encode(&self.ctx, encoder, texture, options, &self.energy_params, at)
     }
 
@@ -458,29 +414,18 @@ impl GpuSampler {
     }
 
     /// Records `pieces` into `encoder`. The per-dispatch parameters travel as copies recorded
-    /// in the same encoder (not queue writes, which all land before the submit), so any number
-    /// of encodes can share one submit.
-    fn encode_pieces(&self, encoder: &mut wgpu::CommandEncoder, pieces: &[Piece]) {
-        use wgpu::util::DeviceExt;
+    /// in the same encoder ([`ParamSlots::record_upload`]), so any number of encodes can share
+    /// one submit.
+    fn encode_pieces(&mut self, encoder: &mut wgpu::CommandEncoder, pieces: &[Piece]) {
         let cfg = &self.core.config;
         let seed = crate::rng::key(cfg.seed);
         let replicas = cfg.replicas() as u32;
         let (box_lo, box_hi) = cfg.box_clamp.unwrap_or((0.0, 0.0));
-        let stride = self.slot_stride as usize;
-        let stage = |label: &str, bytes: &[u8], target: &wgpu::Buffer, encoder: &mut wgpu::CommandEncoder| {
-            let staging = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytes,
-                usage: wgpu::BufferUsages::COPY_SRC,
-            });
-            encoder.copy_buffer_to_buffer(&staging, 0, target, 0, bytes.len() as u64);
-        };
-        for group in &self.groups {
+        for group in &mut self.groups {
             let n_base = group.chains / replicas;
-            let mut step_bytes = vec![0u8; stride * pieces.len()];
-            let mut swap_bytes = vec![0u8; stride * pieces.len()];
-            for (slot, piece) in pieces.iter().enumerate() {
-                let params = StepParams {
+            let mut offsets = Vec::with_capacity(pieces.len());
+            for piece in pieces {
+                let step = group.step_slots.push(&StepParams {
                     n_chains: group.chains,
                     chain_offset: cfg.chain_offset * replicas + group.first,
                     step_base: piece.first,
@@ -498,11 +443,9 @@ impl GpuSampler {
                     trace_slots: cfg.trace_slots(),
                     trace_start: cfg.trace_start,
                     _pad: 0,
-                };
-                let at = slot * stride;
-                step_bytes[at..at + size_of::<StepParams>()].copy_from_slice(bytemuck::bytes_of(&params));
-                if let Some(round) = piece.swap_round {
-                    let swap = SwapParams {
+                });
+                let swap = piece.swap_round.filter(|_| self.swap_kernel.is_some()).map(|round| {
+                    group.swap_slots.push(&SwapParams {
                         n_base,
                         replicas,
                         round,
@@ -510,24 +453,18 @@ impl GpuSampler {
                         seed,
                         base_offset: cfg.chain_offset + group.first / replicas,
                         dim: self.core.dim as u32,
-                    };
-                    swap_bytes[at..at + size_of::<SwapParams>()].copy_from_slice(bytemuck::bytes_of(&swap));
-                }
+                    })
+                });
+                offsets.push((step, swap));
             }
-            stage("step params", &step_bytes, &group.step_slots, encoder);
-            if self.swap_kernel.is_some() {
-                stage("swap params", &swap_bytes, &group.swap_slots, encoder);
-            }
+            group.step_slots.record_upload(&self.ctx, encoder);
+            group.swap_slots.record_upload(&self.ctx, encoder);
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("mcmc"), timestamp_writes: None });
-            for (slot, piece) in pieces.iter().enumerate() {
-                let offset = (slot * stride) as u32;
-                pass.set_pipeline(&self.kernel.pipeline);
-                pass.set_bind_group(0, &group.step_bindings, &[offset]);
-                pass.dispatch_workgroups(group.chains.div_ceil(self.chains_per_workgroup), 1, 1);
-                if let (Some(_), Some(swap_kernel), Some(bindings)) = (piece.swap_round, &self.swap_kernel, &group.swap_bindings) {
-                    pass.set_pipeline(&swap_kernel.pipeline);
-                    pass.set_bind_group(0, bindings, &[offset]);
-                    pass.dispatch_workgroups((n_base * (replicas / 2).max(1)).div_ceil(WORKGROUP), 1, 1);
+            for (step, swap) in offsets {
+                let grid = [group.chains.div_ceil(self.chains_per_workgroup), 1, 1];
+                launch::record(&mut pass, &self.kernel, &group.step_bindings, Some(step), grid);
+                if let (Some(swap), Some(kernel), Some(bindings)) = (swap, &self.swap_kernel, &group.swap_bindings) {
+                    launch::dispatch(&mut pass, kernel, bindings, swap, n_base * (replicas / 2).max(1), 1);
                 }
             }
         }
@@ -606,8 +543,9 @@ impl GpuSampler {
 impl ChainSampler for GpuSampler {
     fn run(&mut self, steps: u32) -> Result<()> {
         let pieces = self.plan(steps);
+        let ctx = self.ctx.clone();
         for batch in pieces.chunks(DISPATCHES_PER_SUBMIT) {
-            self.ctx.submit("sampler steps", |encoder| self.encode_pieces(encoder, batch))?;
+            ctx.submit("sampler steps", |encoder| self.encode_pieces(encoder, batch))?;
         }
         self.core.steps_done += steps;
         self.ctx.wait()

@@ -37,6 +37,7 @@ pub(crate) struct LayeredParams {
     _pad: [u32; 3],
 }
 
+#[cfg(any(test, feature = "internals"))]
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;

@@ -5,6 +5,7 @@
 //! chain as R replicas (sampler chain n * R + r is replica r of chain n); what the trait's
 //! `state`/`trace` return is the temperature-1 replica of every chain.
 
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub mod adapt;
 pub mod config;
 pub mod cpu;

@@ -6,7 +6,7 @@ use crate::energy::Energy;
 use crate::energy::gpu::energy_grad_batch;
 use crate::nn::Activation;
 use crate::energy::spec::resolve_energy;
-use crate::gpu::GpuContext;
+use crate::gpu::{GpuContext, launch};
 use crate::nn::cpu::Tape;
 use crate::nn::gpu::{NnKernels, Slice};
 use crate::nn::gpu_net::{GpuNetwork, NetBuffers};
@@ -24,23 +24,10 @@ pub fn gpu_philox(ctx: &GpuContext, inputs: &[([u32; 4], [u32; 2])]) -> Result<(
     let input = ctx.storage_buffer("kat input", bytemuck::cast_slice(&packed));
     let bits = ctx.zeroed_storage_buffer("kat bits", bytes);
     let normals = ctx.zeroed_storage_buffer("kat normals", bytes);
-    let bind_group = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
-        label: None,
-        layout: &kernel.layout,
-        entries: &[
-            wgpu::BindGroupEntry { binding: 0, resource: input.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 1, resource: bits.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 2, resource: normals.as_entire_binding() },
-        ],
-    });
-    let mut encoder = ctx.device().create_command_encoder(&Default::default());
-    {
-        let mut pass = encoder.begin_compute_pass(&Default::default());
-        pass.set_pipeline(&kernel.pipeline);
-        pass.set_bind_group(0, &bind_group, &[]);
-        pass.dispatch_workgroups((inputs.len() as u32).div_ceil(64), 1, 1);
-    }
-    ctx.queue().submit([encoder.finish()]);
+    let group = launch::bind_buffers(ctx, &kernel, &[&input, &bits, &normals]);
+    ctx.submit_pass("philox known answers", |pass| {
+        launch::record(pass, &kernel, &group, None, [(inputs.len() as u32).div_ceil(launch::WG), 1, 1])
+    })?;
     let out = ctx.read_buffers(&[(&bits, bytes), (&normals, bytes)])?;
     Ok((bytemuck::pod_collect_to_vec(&out[0]), bytemuck::pod_collect_to_vec(&out[1])))
 }

@@ -46,6 +46,7 @@ pub(crate) struct TrainLayeredParams {
     settings: StepSettings,
 }
 
+#[cfg(any(test, feature = "internals"))]
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;

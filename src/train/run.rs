@@ -41,13 +41,14 @@ pub enum Event<'a> {
         step: u32,
     },
     Steps(&'a [StepMetrics]),
+    /// The checkpoint was saved at `step`.
     Checkpoint {
         step: u32,
-        path: &'a Path,
     },
     Figure(&'a Path),
+    /// The guard found `reason` and went back to the checkpoint at step `to`, with the learning
+    /// rate scaled by `lr_scale`.
     Rollback {
-        at: u32,
         to: u32,
         lr_scale: f32,
         reason: &'a str,
@@ -251,12 +252,14 @@ pub fn train(
             }
             let (good, _) = checkpoint::load(&ckpt)?;
             state = TrainState { lr_scale: state.lr_scale * 0.5, ..good };
-            let message = format!(
-                "{reason}; rolled back to the checkpoint at step {} with learning rate x{}",
-                state.step, state.lr_scale
-            );
-            append(&log_path, &(message.clone() + "\n"))?;
-            on_event(Event::Rollback { at: step, to: state.step, lr_scale: state.lr_scale, reason: &message });
+            append(
+                &log_path,
+                &format!(
+                    "{reason}; rolled back to the checkpoint at step {} with learning rate x{}\n",
+                    state.step, state.lr_scale
+                ),
+            )?;
+            on_event(Event::Rollback { to: state.step, lr_scale: state.lr_scale, reason: &reason });
             checkpoint::save(&ckpt, &state, config)?;
             wall_offset = truncate_metrics(&metrics_path, state.step)? - start.elapsed().as_secs_f64();
             step = state.step;
@@ -283,7 +286,7 @@ pub fn train(
                 }
             }
             checkpoint::save(&ckpt, &state, config)?;
-            on_event(Event::Checkpoint { step, path: &ckpt });
+            on_event(Event::Checkpoint { step });
         }
     }
     append(&log_path, &format!("done at step {step}\n"))?;

@@ -159,6 +159,7 @@ fn block_sums(loss: Loss, net: &NetView, points: &[f32], directions: &[f32], sig
     (total, energy, grad)
 }
 
+#[cfg(any(test, feature = "internals"))]
 /// The batch's mean loss by the per-point definitions in any precision (f64 for finite
 /// differences): DSM from [`NetView::energy_grad_ref`], SSM's vᵀ∇²E v by central differences
 /// of vᵀ∇E along v with step `h`. The reference the jets are tested against.

@@ -2,7 +2,6 @@
 //! forward/backward ([`crate::nn::cpu`]) kept for a weighted backward pass, and the per-point
 //! definition (f32 or f64) that tests compare with finite differences.
 
-use crate::num::Real;
 use crate::nn::Network;
 
 /// The forward pass of n points, kept for weighted parameter gradients.
@@ -45,8 +44,9 @@ impl Tape {
     }
 }
 
+#[cfg(any(test, feature = "internals"))]
 /// E(x) and dE/dtheta (packed layout) of one point, in any precision: the reference the
 /// batched tape and the GPU kernels are tested against.
-pub fn energy_param_grad<T: Real>(net: &Network, x: &[T]) -> (T, Vec<T>) {
+pub fn energy_param_grad<T: crate::num::Real>(net: &Network, x: &[T]) -> (T, Vec<T>) {
     net.energy_param_grad_ref(x)
 }

@@ -39,7 +39,6 @@ impl NnKernels {
             Ok(self.op(
                 format!("conv2d {g:?}"),
                 steps,
-                2.0 * (g.batch * g.out_c * oh * ow * g.in_c * g.kh * g.kw) as f64,
                 scratch,
             ))
         })
@@ -95,8 +94,7 @@ impl NnKernels {
             };
             let step = self.step(kernel, &params, &[w.buffer, dy.buffer, dx.buffer, dx.buffer, dx.buffer], groups);
             // The model's multiply-adds, as the forward pass counts them.
-            let flops = 2.0 * (g.batch * g.out_c * oh * ow * g.in_c * g.kh * g.kw) as f64;
-            Ok(self.op(format!("conv2d input grad {g:?}"), vec![step], flops, None))
+            Ok(self.op(format!("conv2d input grad {g:?}"), vec![step], None))
         })
     }
 

@@ -17,7 +17,6 @@ impl NnKernels {
             p,
             len,
             [z.buffer, z.buffer, a.buffer],
-            len as f64,
         )
     }
 
@@ -40,7 +39,6 @@ impl NnKernels {
             p,
             len,
             [z.buffer, da.buffer, dz.buffer],
-            2.0 * len as f64,
         )
     }
 
@@ -50,7 +48,7 @@ impl NnKernels {
         self.check_slice("activation jet input", z, (order + 1) * len)?;
         self.check_slice("activation jet output", a, (order + 1) * len)?;
         let p = EwParams { len: len as u32, a_off: z.offset as u32, c_off: a.offset as u32, k: order as u32, ..Default::default() };
-        self.elementwise("activation jet", "act_jet_forward", Some(act), p, len, [z.buffer, z.buffer, a.buffer], (6 * len) as f64)
+        self.elementwise("activation jet", "act_jet_forward", Some(act), p, len, [z.buffer, z.buffer, a.buffer])
     }
 
     /// The reverse pass of [`Self::activation_jet_forward`]: the adjoints of z, z', z'' (at
@@ -75,7 +73,7 @@ impl NnKernels {
             k: order as u32,
             ..Default::default()
         };
-        self.elementwise("activation jet backward", "act_jet_backward", Some(act), p, len, [z.buffer, da.buffer, dz.buffer], (12 * len) as f64)
+        self.elementwise("activation jet backward", "act_jet_backward", Some(act), p, len, [z.buffer, da.buffer, dz.buffer])
     }
 
     /// `db[c] = sum over rows and the `inner` values of channel c of dy[rows, channels, inner]`
@@ -87,7 +85,7 @@ impl NnKernels {
         self.check_slice(what, db, channels)?;
         self.scoped(what, || {
             let step = self.bias_grad_step(what, dy, db, rows, channels, inner, false)?;
-            Ok(self.op(format!("{what} {rows}x{channels}x{inner}"), vec![step], (rows * channels * inner) as f64, None))
+            Ok(self.op(format!("{what} {rows}x{channels}x{inner}"), vec![step], None))
         })
     }
 
@@ -105,7 +103,6 @@ impl NnKernels {
             p,
             len,
             [x.buffer, x.buffer, y.buffer],
-            (len * k * k) as f64,
         )
     }
 
@@ -132,7 +129,6 @@ impl NnKernels {
             p,
             len,
             [dy.buffer, dy.buffer, dx.buffer],
-            len as f64,
         )
     }
 
@@ -155,7 +151,6 @@ impl NnKernels {
         p: EwParams,
         len: usize,
         buffers: [&wgpu::Buffer; 3],
-        flops: f64,
     ) -> Result<NnOp> {
         if len == 0 {
             return Err(Error::invalid(what, "no elements"));
@@ -164,7 +159,7 @@ impl NnKernels {
         self.scoped(what, || {
             let k = self.kernel("nn/nn_elementwise.wgsl", entry, act)?;
             let step = self.step(k, &p, &buffers, groups);
-            Ok(self.op(format!("{what} {len}"), vec![step], flops, None))
+            Ok(self.op(format!("{what} {len}"), vec![step], None))
         })
     }
 }

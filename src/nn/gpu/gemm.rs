@@ -55,7 +55,6 @@ impl NnKernels {
             Ok(self.op(
                 format!("linear {n}x{inputs} -> {outputs}"),
                 steps,
-                2.0 * (n * inputs * outputs) as f64,
                 scratch,
             ))
         })
@@ -103,7 +102,6 @@ impl NnKernels {
             Ok(self.op(
                 format!("linear input grad {n}x{outputs} -> {inputs}"),
                 steps,
-                2.0 * (n * inputs * outputs) as f64,
                 scratch,
             ))
         })
