@@ -5,8 +5,9 @@
 
 mod common;
 
-use ebm_gpu::ais::anneal::{self, AnnealConfig, CpuEvaluator, Evaluator, GpuEvaluator};
+use ebm_gpu::ais::anneal::{self, AnnealConfig};
 use ebm_gpu::ais::base::{Base, BaseKind, normal_cdf};
+use ebm_gpu::energy::batch::{CpuEvaluator, Evaluator, GpuEvaluator};
 use ebm_gpu::energy::{Energy, GaussianDiag, log_z, spec};
 use ebm_gpu::nn::{Architecture, Network};
 use ebm_gpu::rng::{self, Stream};

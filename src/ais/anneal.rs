@@ -19,51 +19,9 @@
 
 use super::base::Base;
 use super::{AisResult, BetaSchedule, Direction, summarize};
-use crate::energy::Energy;
-use crate::gpu::GpuContext;
+use crate::energy::batch::Evaluator;
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
-use rayon::prelude::*;
-use std::sync::Arc;
-
-/// Energies and gradients of a batch of points: the one thing the executors do differently.
-pub trait Evaluator {
-    /// es [n] and gs [n, dim] at xs [n, dim].
-    fn energy_grad(&mut self, xs: &[f32], es: &mut [f32], gs: &mut [f32]) -> Result<()>;
-    /// Hears that the annealing has finished temperature `k` of `of` (for progress on long
-    /// runs); nothing by default.
-    fn progress(&mut self, _k: usize, _of: usize) {}
-}
-
-/// The CPU executor: [`Energy::energy_grad_batch`] on blocks of points in parallel.
-pub struct CpuEvaluator<'a>(pub &'a Energy);
-
-impl Evaluator for CpuEvaluator<'_> {
-    fn energy_grad(&mut self, xs: &[f32], es: &mut [f32], gs: &mut [f32]) -> Result<()> {
-        let d = self.0.dim();
-        let block = es.len().div_ceil(rayon::current_num_threads()).max(1);
-        xs.par_chunks(block * d)
-            .zip(gs.par_chunks_mut(block * d))
-            .zip(es.par_chunks_mut(block))
-            .for_each(|((x, g), e)| self.0.energy_grad_batch(x, g, e));
-        Ok(())
-    }
-}
-
-/// The GPU: the energy's kernels ([`crate::energy::gpu::energy_grad_batch`]).
-pub struct GpuEvaluator<'a> {
-    pub ctx: Arc<GpuContext>,
-    pub energy: &'a Energy,
-}
-
-impl Evaluator for GpuEvaluator<'_> {
-    fn energy_grad(&mut self, xs: &[f32], es: &mut [f32], gs: &mut [f32]) -> Result<()> {
-        let (e, g) = crate::energy::gpu::energy_grad_batch(&self.ctx, self.energy, xs)?;
-        es.copy_from_slice(&e);
-        gs.copy_from_slice(&g);
-        Ok(())
-    }
-}
 
 /// Fewest temperatures an estimate may use (as for RBMs: with fewer, one lucky run decides).
 pub const MIN_TEMPERATURES: usize = 100;

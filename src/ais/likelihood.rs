@@ -2,7 +2,8 @@
 //! weighed against each other ([`super::report`]), and the image convention for bits per
 //! dimension.
 
-use super::anneal::{self, AnnealConfig, Estimate, Evaluator};
+use super::anneal::{self, AnnealConfig, Estimate};
+use crate::energy::batch::Evaluator;
 use super::base::Base;
 use super::AisReport;
 use crate::Result;
@@ -95,7 +96,7 @@ mod tests {
     /// report says so.
     #[test]
     fn a_few_runs_carrying_the_weights_are_warned_about() {
-        use crate::ais::anneal::CpuEvaluator;
+        use crate::energy::batch::CpuEvaluator;
         use crate::ais::base::BaseKind;
         let d = 20;
         let energy: crate::energy::Energy = crate::energy::GaussianDiag { mean: vec![5.0; d], inv_var: vec![400.0; d] }.into();

@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use crate::ais::anneal::{AnnealConfig, CpuEvaluator, Estimate, Evaluator, GpuEvaluator};
+use crate::ais::anneal::{AnnealConfig, Estimate};
 use crate::ais::base::{Base, BaseKind};
 use crate::ais::likelihood::{self, effective_runs};
 use crate::ais::{AisReport, BetaSchedule};
 use crate::energy::Energy;
+use crate::energy::batch::{Evaluator, evaluator};
 use crate::gpu::GpuContext;
 use anyhow::{Context, bail};
 
@@ -75,16 +76,6 @@ impl AnnealArgs {
             )
             .check()?;
         Ok(config)
-    }
-}
-
-/// The executor's batched energies: the GPU's kernels where the energy has them, else the CPU.
-pub fn evaluator<'a>(ctx: Option<&Arc<GpuContext>>, energy: &'a Energy) -> Box<dyn Evaluator + 'a> {
-    match ctx {
-        Some(ctx) if !energy.has_layered_net() || matches!(energy, Energy::Net(_)) => {
-            Box::new(GpuEvaluator { ctx: ctx.clone(), energy })
-        }
-        _ => Box::new(CpuEvaluator(energy)),
     }
 }
 

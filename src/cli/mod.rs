@@ -10,6 +10,7 @@ mod env;
 mod help_tests;
 mod likelihood;
 mod merge;
+mod minimize;
 mod net;
 mod numbers;
 mod ood;
@@ -79,6 +80,10 @@ enum Command {
     /// observed ones fixed) or denoising (with the data-fidelity term); MSE and PSNR against
     /// the originals next to two baselines; a (damaged, restored, original) grid.
     Restore(restore::RestoreArgs),
+    /// Find low-energy states: descend the energy from many starts at once (L-BFGS or Adam, on
+    /// the box and with dimensions held fixed if asked) and list the distinct local minima,
+    /// their energies and how many starts reached each.
+    Minimize(minimize::MinimizeArgs),
     /// Classify labelled images with a network of K > 1 outputs (e.g. a JEM checkpoint):
     /// accuracy, NLL and expected calibration error.
     Classify(classify::ClassifyArgs),
@@ -184,6 +189,7 @@ fn dispatch(matches: clap::ArgMatches) -> anyhow::Result<()> {
         Command::Score(args) => score::run(&args, &given),
         Command::Ood(args) => ood::run(&args),
         Command::Restore(args) => restore::run(&args),
+        Command::Minimize(args) => minimize::run(&args),
         Command::Classify(args) => classify::run(&args),
         Command::Rbm(args) => rbm::run(&args, &given),
         Command::InitMlp(args) => init_mlp(&args),

@@ -1,7 +1,7 @@
 //! `ebm sample`: run chains (with optional warm-up adaptation and parallel tempering), write
 //! their final states, print acceptance, throughput and diagnostics.
 
-mod init;
+pub(crate) mod init;
 
 use crate::cli::backend::{self, Backend};
 use crate::cli::numbers::{SAMPLE_FLAGS, with_flag_names};
@@ -340,9 +340,6 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let dim = energy.dim();
     check_outputs(args)?;
     plan(args, &energy)?;
-    if !(args.init_std > 0.0 && args.init_std.is_finite()) {
-        bail!("invalid --init-std: must be a positive finite number, got {}", args.init_std);
-    }
     let mut config = sampler_config(args)?;
     let (first_chain, chains) = shard_chains(args)?;
     config.chain_offset = first_chain;
@@ -358,7 +355,8 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     } else if args.target_accept.is_some() {
         bail!("--target-accept needs --warmup");
     }
-    let init = init::initial_states(args, first_chain, chains, dim)?;
+    let start = init::Init { init: &args.init, init_std: args.init_std, seed: args.seed, energy: &args.energy };
+    let init = init::initial_states(&start, first_chain, chains, dim)?;
     let fixed = args.fix.as_deref().map(|f| init::parse_fix(f, dim)).transpose()?;
     let mut init = init;
     if let Some(fixed) = &fixed {

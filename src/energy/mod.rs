@@ -8,6 +8,7 @@
 //! [`Energy::wgsl_module`], fed by [`Energy::pack_params`].
 
 mod banana;
+pub mod batch;
 mod constraints;
 mod double_well;
 mod gaussian;

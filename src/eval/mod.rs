@@ -1,6 +1,7 @@
-//! Evaluation: chain diagnostics (ESS, R-hat), out-of-distribution detection scores and
-//! classifier quality.
+//! Evaluation: chain diagnostics (ESS, R-hat), out-of-distribution detection scores,
+//! classifier quality, and energy minimisation (inference as finding low-energy states).
 
 pub mod classify;
 pub mod diagnostics;
+pub mod minimize;
 pub mod ood;

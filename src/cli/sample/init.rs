@@ -1,11 +1,21 @@
-//! Where `ebm sample`'s chains start (`--init`: gaussian, uniform, a checkpoint's replay
-//! buffer or a file of rows) and which dimensions `--fix` holds.
+//! Where chains (`ebm sample`) or descents (`ebm minimize`) start (`--init`: gaussian,
+//! uniform, a checkpoint's replay buffer or a file of rows) and which dimensions `--fix` holds.
 
-use super::SampleArgs;
 use anyhow::{Context, bail};
 
-/// The chains' starting states, [chains, dim], for chains first.. (see `--init`).
-pub(super) fn initial_states(args: &SampleArgs, first: u32, chains: usize, dim: usize) -> anyhow::Result<Vec<f32>> {
+/// What `--init`, `--init-std`, `--seed` and `--energy` say about the starting states.
+pub struct Init<'a> {
+    pub init: &'a str,
+    pub init_std: f32,
+    pub seed: u64,
+    pub energy: &'a str,
+}
+
+/// The starting states, [chains, dim], for chains first.. (see `--init`).
+pub fn initial_states(args: &Init, first: u32, chains: usize, dim: usize) -> anyhow::Result<Vec<f32>> {
+    if !(args.init_std > 0.0 && args.init_std.is_finite()) {
+        bail!("invalid --init-std: must be a positive finite number, got {}", args.init_std);
+    }
     let rows = |source: &str, values: Vec<f32>, width: usize| -> anyhow::Result<Vec<f32>> {
         if width != dim || values.is_empty() {
             bail!("--init {source}: rows of {width} values, the energy takes {dim}");
@@ -13,7 +23,7 @@ pub(super) fn initial_states(args: &SampleArgs, first: u32, chains: usize, dim: 
         let n = values.len() / dim;
         Ok((0..chains).flat_map(|c| values[(first as usize + c) % n * dim..][..dim].to_vec()).collect())
     };
-    match args.init.as_str() {
+    match args.init {
         "gaussian" => Ok(crate::rng::initial_states(args.seed, first, chains, dim, args.init_std)),
         "uniform" => Ok((0..chains * dim)
             .map(|k| {
@@ -42,7 +52,7 @@ pub(super) fn initial_states(args: &SampleArgs, first: u32, chains: usize, dim: 
 }
 
 /// `--fix`: per dimension, the value it is held at (None: free).
-pub(super) fn parse_fix(text: &str, dim: usize) -> anyhow::Result<Vec<Option<f32>>> {
+pub fn parse_fix(text: &str, dim: usize) -> anyhow::Result<Vec<Option<f32>>> {
     let mut fixed = vec![None; dim];
     let path = std::path::Path::new(text);
     if !text.contains('=') {

@@ -96,7 +96,7 @@ pub fn run(
         crate::cli::backend::describe(ctx.as_ref())
     );
     let (report, estimates) = likelihood::log_z(ctx.as_ref(), &model, &bases, &cfg)?;
-    let mut eval = likelihood::evaluator(ctx.as_ref(), &model);
+    let mut eval = crate::energy::batch::evaluator(ctx.as_ref(), &model);
     let mut nll = |points: &[f32]| -> anyhow::Result<(f64, f64)> {
         let rows = points.len() / dim;
         let (mut e, mut g) = (vec![0.0f32; rows], vec![0.0f32; points.len()]);
