@@ -11,6 +11,8 @@
 //! the end. Without a context it runs on the CPU executor, for any energy.
 
 use crate::energy::Energy;
+use crate::energy::batch::Evaluator;
+use crate::eval::minimize::{self, Descent, Method, MinimizeConfig};
 use crate::gpu::launch::{ParamSlots, WG, bind_group, dispatch};
 use crate::gpu::GpuContext;
 use crate::nn::Network;
@@ -80,15 +82,7 @@ pub fn restore(
 ) -> Result<Vec<f32>> {
     config.validate()?;
     let d = energy.dim();
-    if d == 0 || !damaged.len().is_multiple_of(d) || pixels.len() != damaged.len() {
-        return Err(Error::invalid(
-            "images",
-            format!("{} values and {} pixel kinds do not form images of {d} values", damaged.len(), pixels.len()),
-        ));
-    }
-    if config.sigma == 0.0 && pixels.contains(&Pixel::Noisy) {
-        return Err(Error::invalid("observation noise", "noisy pixels need a noise level above 0"));
-    }
+    check_images(d, damaged, pixels, config)?;
     match (ctx, energy) {
         (Some(ctx), Energy::Net(net)) if net.as_mlp().is_none() => return restore_gpu(ctx, net, damaged, pixels, config),
         (Some(_), _) => {
@@ -123,6 +117,73 @@ pub fn restore(
         }
     }
     Ok(x)
+}
+
+/// The images and their pixel kinds agree in size, and noisy pixels have a noise level.
+fn check_images(d: usize, damaged: &[f32], pixels: &[Pixel], config: &RestoreConfig) -> Result<()> {
+    if d == 0 || !damaged.len().is_multiple_of(d) || pixels.len() != damaged.len() {
+        return Err(Error::invalid(
+            "images",
+            format!("{} values and {} pixel kinds do not form images of {d} values", damaged.len(), pixels.len()),
+        ));
+    }
+    if config.sigma == 0.0 && pixels.contains(&Pixel::Noisy) {
+        return Err(Error::invalid("observation noise", "noisy pixels need a noise level above 0"));
+    }
+    Ok(())
+}
+
+/// The MAP restoration: minimises E(x) + w |x - y|² / (2 σ²) (the sum over noisy pixels) over
+/// the pixels that are not observed exactly, on [lo, hi], from `damaged`, by L-BFGS
+/// ([`crate::eval::minimize`], at most `steps` iterations) with the energies of `eval` (either
+/// executor). Returns the restored images and where each descent ended.
+pub fn restore_map(
+    eval: &mut dyn Evaluator,
+    d: usize,
+    damaged: &[f32],
+    pixels: &[Pixel],
+    config: &RestoreConfig,
+) -> Result<(Vec<f32>, Descent)> {
+    config.validate()?;
+    check_images(d, damaged, pixels, config)?;
+    let weight = if config.sigma > 0.0 { config.fidelity / (config.sigma * config.sigma) } else { 0.0 };
+    let mut posterior = Posterior { prior: eval, observed: damaged, pixels, weight, d };
+    let free: Vec<bool> = pixels.iter().map(|p| *p != Pixel::Observed).collect();
+    let mut minimize_config = MinimizeConfig::new(Method::Lbfgs);
+    minimize_config.max_steps = config.steps as usize;
+    minimize_config.bounds = Some((config.lo, config.hi));
+    let descent = minimize::minimize(&mut posterior, damaged, d, Some(&free), &minimize_config)?;
+    Ok((descent.points.clone(), descent))
+}
+
+/// The energy plus the data-fidelity term of each image's noisy pixels.
+struct Posterior<'a> {
+    prior: &'a mut dyn Evaluator,
+    observed: &'a [f32],
+    pixels: &'a [Pixel],
+    weight: f32,
+    d: usize,
+}
+
+impl Evaluator for Posterior<'_> {
+    fn energy_grad(&mut self, xs: &[f32], es: &mut [f32], gs: &mut [f32]) -> Result<()> {
+        let rows: Vec<usize> = (0..es.len()).collect();
+        self.energy_grad_rows(&rows, xs, es, gs)
+    }
+
+    fn energy_grad_rows(&mut self, rows: &[usize], xs: &[f32], es: &mut [f32], gs: &mut [f32]) -> Result<()> {
+        self.prior.energy_grad_rows(rows, xs, es, gs)?;
+        let d = self.d;
+        for (k, &r) in rows.iter().enumerate() {
+            let (y, kinds) = (&self.observed[r * d..(r + 1) * d], &self.pixels[r * d..(r + 1) * d]);
+            for i in (0..d).filter(|&i| kinds[i] == Pixel::Noisy) {
+                let diff = xs[k * d + i] - y[i];
+                es[k] += 0.5 * self.weight * diff * diff;
+                gs[k * d + i] += self.weight * diff;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `RestoreParams` of shaders/sampler/restore.wgsl.

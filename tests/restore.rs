@@ -1,11 +1,13 @@
 //! Restoration by Langevin dynamics on the free pixels: inpainting samples the exact Gaussian
 //! conditional and denoising the exact Gaussian posterior (up to ULA's known O(h) variance
-//! bias), observed pixels never move, and the GPU's energies give the CPU's restoration.
+//! bias), observed pixels never move, and the GPU's energies give the CPU's restoration. The
+//! MAP restoration (`--map`) reaches the Gaussian conditional's and posterior's modes.
 
 mod common;
 
 use ebm_gpu::energy::spec::resolve_energy;
-use ebm_gpu::restore::{Pixel, RestoreConfig, mse, psnr, restore};
+use ebm_gpu::energy::batch::CpuEvaluator;
+use ebm_gpu::restore::{Pixel, RestoreConfig, mse, psnr, restore, restore_map};
 
 fn config(steps: u32, h: f32) -> RestoreConfig {
     RestoreConfig {
@@ -96,6 +98,30 @@ fn gpu_energies_give_the_cpu_restoration_and_psnr_is_defined() {
 
 /// `ebm restore` on a .npy of images with a tiny network: writes the grid, the restored
 /// images and the report (three methods); every kind of bad mask is refused by name.
+/// For a Gaussian the MAP is the mean: of x1 | x0 = 1 for inpainting (image 0), of the posterior
+/// for denoising (image 1, prior N(0, I), y = 1, noise 0.5: 0.8); observed pixels stay, and a
+/// box bounds the mode (image 2: the conditional mode -0.7 clamped to [-0.5, 20]).
+#[test]
+fn map_restoration_reaches_the_gaussian_modes() {
+    let conditional =
+        resolve_energy(r#"{"type": "gaussian", "mean": [0.5, -0.3], "precision": [[2, 0.8], [0.8, 1]]}"#).unwrap();
+    let damaged = [1.0, 3.0, 1.0, -2.0];
+    let pixels = [Pixel::Observed, Pixel::Missing, Pixel::Observed, Pixel::Missing];
+    let (x, d) = restore_map(&mut CpuEvaluator(&conditional), 2, &damaged, &pixels, &config(100, 0.1)).unwrap();
+    assert_eq!((x[0], x[2]), (1.0, 1.0), "observed pixels never move");
+    assert!((x[1] + 0.7).abs() < 1e-3 && (x[3] + 0.7).abs() < 1e-3, "{x:?}: {:?}", d.outcomes);
+    let boxed = RestoreConfig { lo: -0.5, ..config(100, 0.1) };
+    let (x, _) = restore_map(&mut CpuEvaluator(&conditional), 2, &damaged, &pixels, &boxed).unwrap();
+    assert!((x[1] + 0.5).abs() < 1e-6, "{x:?}");
+    let prior = resolve_energy(r#"{"type": "gaussian", "mean": [0, 0], "std": [1, 1]}"#).unwrap();
+    let cfg = RestoreConfig { sigma: 0.5, ..config(100, 0.1) };
+    let (x, _) = restore_map(&mut CpuEvaluator(&prior), 2, &[1.0, 1.0], &[Pixel::Noisy; 2], &cfg).unwrap();
+    assert!(x.iter().all(|v| (v - 0.8).abs() < 1e-3), "posterior mode 0.8: {x:?}");
+    // Noisy pixels need a noise level; shapes must agree.
+    assert!(restore_map(&mut CpuEvaluator(&prior), 2, &[1.0, 1.0], &[Pixel::Noisy; 2], &config(100, 0.1)).is_err());
+    assert!(restore_map(&mut CpuEvaluator(&prior), 2, &[1.0; 3], &[Pixel::Noisy; 3], &cfg).is_err());
+}
+
 #[test]
 fn restore_command_reports_and_refuses_bad_masks() {
     use ebm_gpu::nn::{Architecture, Network};
@@ -151,6 +177,16 @@ fn restore_command_reports_and_refuses_bad_masks() {
         let o = common::ebm(&[&base[..], &["--mask", mask]].concat());
         let err = common::stderr(&o);
         assert!(!o.status.success() && err.contains(says), "--mask {mask}: {err}");
+    }
+    let o = common::ebm(&[&base[..], &["--map", "--json", common::s(&json)]].concat());
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("MAP by L-BFGS"), "{}", String::from_utf8_lossy(&o.stdout));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report["method"].as_str().unwrap().starts_with("MAP"), "{report}");
+    for (flag, says) in [(&["--map", "--step-size", "1"][..], "--step-size"), (&["--map", "--average", "3"][..], "--average")] {
+        let o = common::ebm(&[&base[..], flag].concat());
+        let err = common::stderr(&o);
+        assert!(!o.status.success() && err.contains(says), "{flag:?}: {err}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use crate::cli::backend::{self, Backend};
 use crate::data::Split;
 use crate::energy::spec;
-use crate::restore::{Pixel, RestoreConfig, mse, psnr, restore};
+use crate::eval::minimize::Outcome;
+use crate::restore::{Pixel, RestoreConfig, mse, psnr, restore, restore_map};
 use crate::rng::{self, Stream};
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -45,9 +46,14 @@ pub struct RestoreArgs {
     /// Weight of the data-fidelity term |x - y|^2 / (2 noise^2) of noisy pixels.
     #[arg(long, default_value_t = 1.0, value_parser = crate::cli::numbers::finite_f32)]
     pub fidelity: f32,
-    /// Langevin steps.
+    /// Langevin steps (with --map: the most L-BFGS iterations).
     #[arg(long, default_value_t = 256)]
     pub steps: u32,
+    /// The MAP restoration instead of a sample: minimise the energy (plus the fidelity term of
+    /// noisy pixels) over the pixels to restore by L-BFGS on the box [-1, 1] (`ebm minimize`'s
+    /// descent), from the same starting holes; no step size, noise or averaging.
+    #[arg(long)]
+    pub map: bool,
     /// Langevin step size [default: the checkpoint's training sampler, else 10].
     #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub step_size: Option<f32>,
@@ -157,6 +163,15 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     if args.limit == 0 {
         bail!("--limit must be at least 1");
     }
+    if args.map {
+        let sampling = [("--step-size", args.step_size), ("--noise-std", args.noise_std), ("--grad-clamp", args.grad_clamp)];
+        if let Some((flag, _)) = sampling.iter().find(|(_, v)| v.is_some()) {
+            bail!("{flag} sets the Langevin sampler; --map minimises by L-BFGS, which chooses its own steps");
+        }
+        if args.average != 1 {
+            bail!("--average averages samples; --map gives one deterministic restoration per image");
+        }
+    }
     let energy = spec::resolve_energy(&args.energy).context("--energy")?;
     let dim = energy.dim();
     let Some((channels, h, w)) = energy.image_shape() else {
@@ -246,7 +261,21 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     let ctx = backend::open(args.backend)?;
     let start = std::time::Instant::now();
     let mut restored = vec![0.0f32; damaged.len()];
-    for k in 0..args.average {
+    let mut how = format!(
+        "{} x {} Langevin steps (step {step_size}, noise std {noise_std}, gradient clamp {grad_clamp})",
+        args.average, args.steps
+    );
+    if args.map {
+        let mut eval = crate::energy::batch::evaluator(ctx.as_ref(), &energy);
+        let (map, descent) = restore_map(eval.as_mut(), dim, &damaged, &pixels, &config)?;
+        restored = map;
+        let converged = descent.outcomes.iter().filter(|&&o| o == Outcome::Converged).count();
+        how = format!(
+            "MAP by L-BFGS, {} iterations, {converged} of {n} descents converged (|grad| <= 1e-3)",
+            descent.evaluations - 1
+        );
+    }
+    for k in 0..if args.map { 0 } else { args.average } {
         // Each restoration starts its holes from its own noise and draws its own dynamics.
         let mut start = damaged.clone();
         if k > 0 {
@@ -285,11 +314,9 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     let scores =
         [score("damaged input", &shown), score("training mean in holes", &with_mean), score("restored", &restored)];
     println!(
-        "{n} images, mask {}, noise {}: {} x {} Langevin steps (step {step_size}, noise std {noise_std}, gradient clamp {grad_clamp}) in {seconds:.1} s on {}",
+        "{n} images, mask {}, noise {}: {how} in {seconds:.1} s on {}",
         args.mask,
         args.noise,
-        args.average,
-        args.steps,
         backend::describe(ctx.as_ref())
     );
     println!("{:<24} {:>9} {:>16} {:>9}", "method", "MSE", "MSE restored px", "PSNR dB");
@@ -319,6 +346,7 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
             mask: &'a str,
             noise: f32,
             images: usize,
+            method: &'a str,
             config: String,
             scores: &'a [Scores],
         }
@@ -328,6 +356,7 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
             mask: &args.mask,
             noise: args.noise,
             images: n,
+            method: &how,
             config: format!("{config:?}"),
             scores: &scores,
         };

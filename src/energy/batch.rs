@@ -12,6 +12,12 @@ use std::sync::Arc;
 pub trait Evaluator {
     /// es [n] and gs [n, dim] at xs [n, dim].
     fn energy_grad(&mut self, xs: &[f32], es: &mut [f32], gs: &mut [f32]) -> Result<()>;
+    /// The same for the caller's points `rows` (indices into its whole set, one per point of
+    /// xs), for evaluators whose energy differs by point (a posterior's data term); those
+    /// whose energy is the same everywhere ignore them.
+    fn energy_grad_rows(&mut self, _rows: &[usize], xs: &[f32], es: &mut [f32], gs: &mut [f32]) -> Result<()> {
+        self.energy_grad(xs, es, gs)
+    }
     /// Hears that a long loop has finished step `k` of `of` (for progress lines); nothing by
     /// default.
     fn progress(&mut self, _k: usize, _of: usize) {}

@@ -140,7 +140,10 @@ struct Start {
     v: Vec<f64>,
 }
 
-/// Descends from `starts` ([n, dim]); `free[i]` false holds dimension i where it starts.
+/// Descends from `starts` ([n, dim]). `free` holds dimensions where they start: `free[i]`
+/// false holds dimension i of every start (length dim), `free[r * dim + i]` false holds it in
+/// start r only (length n * dim). The evaluator hears which starts it evaluates
+/// ([`Evaluator::energy_grad_rows`]).
 pub fn minimize(
     eval: &mut dyn Evaluator,
     starts: &[f32],
@@ -152,12 +155,18 @@ pub fn minimize(
     if dim == 0 || starts.is_empty() || !starts.len().is_multiple_of(dim) {
         return Err(Error::invalid("starts", format!("{} values do not form rows of {dim}", starts.len())));
     }
+    let n = starts.len() / dim;
     if let Some(f) = free
         && f.len() != dim
+        && f.len() != n * dim
     {
-        return Err(Error::invalid("free dimensions", format!("{} flags for {dim} dimensions", f.len())));
+        return Err(Error::invalid(
+            "free dimensions",
+            format!("{} flags for {n} starts of {dim} dimensions (give {dim} or {})", f.len(), n * dim),
+        ));
     }
-    let n = starts.len() / dim;
+    // Whether dimension i of start r is free.
+    let is_free = |r: usize, i: usize| free.is_none_or(|f| if f.len() == dim { f[i] } else { f[r * dim + i] });
     let project = |x: &mut [f64]| {
         if let Some((lo, hi)) = config.bounds {
             x.iter_mut().for_each(|v| *v = v.clamp(lo as f64, hi as f64));
@@ -165,10 +174,10 @@ pub fn minimize(
     };
     // Dimensions that cannot move from x along -g: held ones, and those on a wall that the
     // gradient pushes against.
-    let blocked = |x: &[f64], g: &[f32]| -> Vec<bool> {
+    let blocked = |r: usize, x: &[f64], g: &[f32]| -> Vec<bool> {
         (0..dim)
             .map(|i| {
-                let held = free.is_some_and(|f| !f[i]);
+                let held = !is_free(r, i);
                 let at_wall = config.bounds.is_some_and(|(lo, hi)| {
                     (x[i] <= lo as f64 && g[i] > 0.0) || (x[i] >= hi as f64 && g[i] < 0.0)
                 });
@@ -176,26 +185,27 @@ pub fn minimize(
             })
             .collect()
     };
-    let projected = |x: &[f64], g: &[f32]| -> Vec<f64> {
-        blocked(x, g).iter().zip(g).map(|(&b, &v)| if b { 0.0 } else { v as f64 }).collect()
+    let projected = |r: usize, x: &[f64], g: &[f32]| -> Vec<f64> {
+        blocked(r, x, g).iter().zip(g).map(|(&b, &v)| if b { 0.0 } else { v as f64 }).collect()
     };
     let mut es = vec![0.0f32; n];
     let mut gs = vec![0.0f32; n * dim];
     let mut evaluations = 0;
-    let mut batch = |eval: &mut dyn Evaluator, xs: &[f32], k: usize| -> Result<(Vec<f32>, Vec<f32>)> {
+    let mut batch = |eval: &mut dyn Evaluator, rows: &[usize], xs: &[f32]| -> Result<(Vec<f32>, Vec<f32>)> {
+        let k = rows.len();
         let (e, g) = (&mut es[..k], &mut gs[..k * dim]);
-        eval.energy_grad(xs, e, g)?;
+        eval.energy_grad_rows(rows, xs, e, g)?;
         evaluations += 1;
         Ok((e.to_vec(), g.to_vec()))
     };
     let mut x0: Vec<f64> = starts.iter().map(|&v| v as f64).collect();
     x0.chunks_exact_mut(dim).for_each(&project);
     let first: Vec<f32> = x0.iter().map(|&v| v as f32).collect();
-    let (e0, g0) = batch(eval, &first, n)?;
+    let (e0, g0) = batch(eval, &(0..n).collect::<Vec<_>>(), &first)?;
     let mut runs: Vec<Start> = (0..n)
         .map(|i| {
             let x = x0[i * dim..(i + 1) * dim].to_vec();
-            let g = projected(&x, &g0[i * dim..(i + 1) * dim]);
+            let g = projected(i, &x, &g0[i * dim..(i + 1) * dim]);
             let finite = e0[i].is_finite() && g.iter().all(|v| v.is_finite());
             Start {
                 e: e0[i] as f64,
@@ -255,13 +265,13 @@ pub fn minimize(
         if asking.is_empty() {
             break;
         }
-        let (e, g) = batch(eval, &trial, asking.len())?;
+        let (e, g) = batch(eval, &asking, &trial)?;
         eval.progress(k, config.max_steps);
         for (slot, &i) in asking.iter().enumerate() {
             let s = &mut runs[i];
             let x_t: Vec<f64> = trial[slot * dim..(slot + 1) * dim].iter().map(|&v| v as f64).collect();
             let e_t = e[slot] as f64;
-            let g_t = projected(&x_t, &g[slot * dim..(slot + 1) * dim]);
+            let g_t = projected(i, &x_t, &g[slot * dim..(slot + 1) * dim]);
             let finite = e_t.is_finite() && g_t.iter().all(|v| v.is_finite());
             match config.method {
                 Method::Adam => {
