@@ -5,8 +5,8 @@
 
 mod common;
 
-use ebm_gpu::energy::spec::resolve_energy;
 use ebm_gpu::energy::batch::CpuEvaluator;
+use ebm_gpu::energy::spec::resolve_energy;
 use ebm_gpu::restore::{Pixel, RestoreConfig, mse, psnr, restore, restore_map};
 
 fn config(steps: u32, h: f32) -> RestoreConfig {
@@ -183,7 +183,9 @@ fn restore_command_reports_and_refuses_bad_masks() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("MAP by L-BFGS"), "{}", String::from_utf8_lossy(&o.stdout));
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(report["method"].as_str().unwrap().starts_with("MAP"), "{report}");
-    for (flag, says) in [(&["--map", "--step-size", "1"][..], "--step-size"), (&["--map", "--average", "3"][..], "--average")] {
+    for (flag, says) in
+        [(&["--map", "--step-size", "1"][..], "--step-size"), (&["--map", "--average", "3"][..], "--average")]
+    {
         let o = common::ebm(&[&base[..], flag].concat());
         let err = common::stderr(&o);
         assert!(!o.status.success() && err.contains(says), "{flag:?}: {err}");

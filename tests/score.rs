@@ -432,6 +432,24 @@ fn ais_log_densities_of_any_energy_match_the_closed_form() {
         assert!((ais - row[2] as f64).abs() < 0.05 + 3.0 * se, "AIS log-density {ais} vs closed form {}", row[2]);
     }
     assert!(out.contains("from the fitted base") && out.contains("acceptance"), "{out}");
+    // Reverse AIS from exact samples of the model: the other side of log Z = d (ln 0.6 + ln 2 pi / 2).
+    let truth = d as f64 * (0.6f64.ln() + 0.5 * (2.0 * std::f64::consts::PI).ln());
+    let exact_samples: Vec<f32> = (0..32 * d)
+        .map(|k| {
+            1.5 + 0.6
+                * ebm_gpu::rng::normal4(9, (k / d) as u32, 0, ebm_gpu::rng::Stream::Init, (k % d) as u32 / 4)[k % d % 4]
+        })
+        .collect();
+    let states = dir.join("states.npy");
+    ebm_gpu::io::npy::write_f32(&states, &exact_samples, &[32, d]).unwrap();
+    let with_reverse = [&extra[..], &["--reverse-from", s(&states)]].concat();
+    let (report, out) = score_json(&dir, &spec, &points, d, &with_reverse);
+    let reverse = &report["normaliser"]["reverse"];
+    let (z, se) = (reverse["log_z"].as_f64().unwrap(), reverse["std_err"].as_f64().unwrap());
+    assert!((z - truth).abs() < 0.05 + 3.0 * se, "reverse log Z {z} +- {se} vs {truth}: {out}");
+    assert!(reverse["from"].as_str().unwrap().contains("32 states"), "{reverse}");
+    assert!(report["normaliser"]["interval"].is_array(), "{}", report["normaliser"]);
+    assert!(out.contains("reverse AIS from") && out.contains("log Z within ["), "{out}");
     let input = dir.join("points.csv");
     let refuse = |args: &[&str], want: &[&str]| {
         let mut all = vec!["score", "--backend", "cpu", "--energy", &spec, "--points", s(&input)];
@@ -446,5 +464,9 @@ fn ais_log_densities_of_any_energy_match_the_closed_form() {
     refuse(&["--log-z", "exact"], &["--log-z exact", "rbm:"]);
     refuse(&["--base", "fitted"], &["--base", "--log-z ais"]);
     refuse(&["--log-z", "ais", "--box", "-1,1"], &["row 0 column 0", "outside --box -1,1"]);
+    refuse(&["--reverse-from", s(&states)], &["--reverse-from", "--log-z ais"]);
+    let narrow = dir.join("narrow.npy");
+    ebm_gpu::io::npy::write_f32(&narrow, &exact_samples, &[64, d / 2]).unwrap();
+    refuse(&["--log-z", "ais", "--reverse-from", s(&narrow)], &["--reverse-from", "rows of 3 values", "takes 6"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -150,7 +150,6 @@ pub fn forward(eval: &mut dyn Evaluator, base: &Base, config: &AnnealConfig, pla
     estimate(out, Direction::Forward)
 }
 
-#[cfg(any(test, feature = "internals"))]
 /// Reverse AIS from `samples` of the model ([runs, dim]), β 1 → 0, with the forward pilot's
 /// transitions (the same temperatures, visited backwards).
 pub fn reverse(eval: &mut dyn Evaluator, base: &Base, config: &AnnealConfig, plan: &Transitions, samples: &[f32]) -> Result<Estimate> {

@@ -8,17 +8,35 @@ use super::base::Base;
 use super::AisReport;
 use crate::Result;
 
+/// States of the model to run reverse AIS from, and what they are (for the report).
+pub struct ReverseFrom<'a> {
+    /// E.g. "the 512 chains in samples.npy".
+    pub from: String,
+    /// [rows, dim]; the first `runs` rows are used.
+    pub samples: &'a [f32],
+}
+
+/// What [`log_z`] found: the report, each base's forward estimate, and the reverse one.
+pub struct LogZ {
+    pub report: AisReport<String>,
+    pub forward: Vec<Estimate>,
+    pub reverse: Option<Estimate>,
+}
+
 /// Forward AIS from every base (each with its own pilot), combined into one report: the
-/// conservative (largest) estimate with a warning when they disagree. `progress` hears each
-/// phase as it starts.
+/// conservative (largest) estimate with a warning when they disagree; with `reverse`, also
+/// reverse AIS from those states down to the first base (with its transitions), the other side
+/// of the bound when they are exact samples. `progress` hears each phase as it starts.
 pub fn log_z(
     eval: &mut dyn Evaluator,
     bases: &[Base],
     config: &AnnealConfig,
+    reverse: Option<ReverseFrom>,
     progress: &mut dyn FnMut(&str),
-) -> Result<(AisReport<String>, Vec<Estimate>)> {
+) -> Result<LogZ> {
     let mut forward = Vec::new();
     let mut estimates = Vec::new();
+    let mut first_plan = None;
     for base in bases {
         progress(&format!("AIS from the {} base: pilot ({} runs)", base.label(), config.pilot_runs));
         let plan = anneal::adapt(eval, base, config)?;
@@ -26,8 +44,19 @@ pub fn log_z(
         let e = anneal::forward(eval, base, config, &plan)?;
         forward.push((base.label(), e.result.clone()));
         estimates.push(e);
+        first_plan.get_or_insert(plan);
     }
-    let mut report = super::report(forward, None)?;
+    let reverse = match (reverse, bases.first(), first_plan) {
+        (Some(r), Some(base), Some(plan)) => {
+            let runs = (r.samples.len() / base.dim()).min(config.runs);
+            let config = AnnealConfig { runs, ..config.clone() };
+            progress(&format!("reverse AIS from {} to the {} base: {runs} runs", r.from, base.label()));
+            let e = anneal::reverse(eval, base, &config, &plan, &r.samples[..runs * base.dim()])?;
+            Some((r.from, e))
+        }
+        _ => None,
+    };
+    let mut report = super::report(forward, reverse.as_ref().map(|(from, e)| (from.clone(), e.result.clone())))?;
     for ((base, r), e) in report.forward.iter().zip(&estimates) {
         let ess = effective_runs(&r.log_weights);
         if ess < (MIN_EFFECTIVE_SHARE * r.log_weights.len() as f64).max(MIN_EFFECTIVE_RUNS) {
@@ -40,7 +69,7 @@ pub fn log_z(
             report.warnings.push(format!("from the {base} base {} runs were dropped: the energy is not finite where they started", e.dropped));
         }
     }
-    Ok((report, estimates))
+    Ok(LogZ { report, forward: estimates, reverse: reverse.map(|(_, e)| e) })
 }
 
 /// An estimate whose weights' effective sample size is below this share of its runs (or
@@ -102,7 +131,7 @@ mod tests {
         let energy: crate::energy::Energy = crate::energy::GaussianDiag { mean: vec![5.0; d], inv_var: vec![400.0; d] }.into();
         let base = Base::new(BaseKind::Isotropic(1.0), d, None, None).unwrap();
         let config = AnnealConfig::new(8, 100, 1);
-        let (report, _) = log_z(&mut CpuEvaluator(&energy), &[base], &config, &mut |_| {}).unwrap();
+        let report = log_z(&mut CpuEvaluator(&energy), &[base], &config, None, &mut |_| {}).unwrap().report;
         assert!(report.warnings.iter().any(|w| w.contains("effective sample size")), "{:?}", report.warnings);
     }
 

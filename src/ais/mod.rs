@@ -183,7 +183,7 @@ pub fn report<B: Named + Clone>(forward: Vec<(B, AisResult)>, reverse: Option<(S
     if let Some((from, r)) = &reverse {
         if r.log_z < best.log_z && disagree(r, &best) {
             warnings.push(format!(
-                "the reverse check (AIS from {from}) gives log Z {:.4} +- {:.4}, below the forward estimate {:.4}: an upper bound cannot lie below a lower one, so its start states are not yet samples of the model (longer chains: --reverse-gibbs) or the temperatures are too few (--betas). No interval reported.",
+                "the reverse check (AIS from {from}) gives log Z {:.4} +- {:.4}, below the forward estimate {:.4}: an upper bound cannot lie below a lower one, so its start states are not yet samples of the model (longer chains: --reverse-gibbs for an RBM, a longer `ebm sample` run for --reverse-from) or the temperatures are too few (--betas). No interval reported.",
                 r.log_z, r.std_err, best.log_z
             ));
         } else {

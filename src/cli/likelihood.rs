@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::ais::anneal::{AnnealConfig, Estimate};
+use crate::ais::BetaSchedule;
+use crate::ais::anneal::AnnealConfig;
 use crate::ais::base::{Base, BaseKind};
-use crate::ais::likelihood::{self, effective_runs};
-use crate::ais::{AisReport, BetaSchedule};
+use crate::ais::likelihood::{self, LogZ, ReverseFrom, effective_runs};
 use crate::energy::Energy;
 use crate::energy::batch::{Evaluator, evaluator};
 use crate::gpu::GpuContext;
@@ -28,6 +28,13 @@ pub struct AnnealArgs {
     /// Continuous energies: leapfrog steps of each HMC transition of AIS.
     #[arg(long, default_value_t = 10)]
     pub leapfrog: u32,
+    /// Continuous energies: also run reverse AIS (the other side of the bound) from these
+    /// states of the model, rows of a .npy/.csv (e.g. `ebm sample --out` after a long run; the
+    /// first --ais-runs rows), down to the first base. An upper bound in expectation only when
+    /// they are exact samples; from chains that have not mixed it means less, and the report
+    /// says which.
+    #[arg(long, value_name = "FILE")]
+    pub reverse_from: Option<std::path::PathBuf>,
 }
 
 impl AnnealArgs {
@@ -44,6 +51,28 @@ impl AnnealArgs {
             bail!("--base: name at least one base");
         }
         Ok(bases)
+    }
+
+    /// The states of --reverse-from ([rows, dim], finite, within `bounds`) and how the report
+    /// names them.
+    pub fn reverse_samples(
+        &self,
+        dim: usize,
+        bounds: Option<(f32, f32)>,
+    ) -> anyhow::Result<Option<(String, Vec<f32>)>> {
+        let Some(path) = &self.reverse_from else { return Ok(None) };
+        let (values, rows, cols) =
+            crate::io::read_samples(path).with_context(|| format!("--reverse-from {}", path.display()))?;
+        if cols != dim || rows == 0 {
+            bail!("--reverse-from {}: {rows} rows of {cols} values; the energy takes {dim}", path.display());
+        }
+        if let Some(k) =
+            values.iter().position(|v| !v.is_finite() || bounds.is_some_and(|(lo, hi)| !(lo..=hi).contains(v)))
+        {
+            let where_ = if values[k].is_finite() { "outside --box" } else { "not finite" };
+            bail!("--reverse-from {}: row {} column {} is {} ({where_})", path.display(), k / dim, k % dim, values[k]);
+        }
+        Ok(Some((format!("the {rows} states in {}", path.display()), values)))
     }
 
     /// The annealing settings, refused when meaningless or when the work (`cost` operations per
@@ -108,21 +137,26 @@ impl Evaluator for Reporting<'_> {
     }
 }
 
-/// log Z of `energy` by forward AIS from each base, with progress on stderr.
+/// log Z of `energy` by forward AIS from each base (and reverse AIS from `reverse`'s states),
+/// with progress on stderr.
 pub fn log_z(
     ctx: Option<&Arc<GpuContext>>,
     energy: &Energy,
     bases: &[Base],
     config: &AnnealConfig,
-) -> anyhow::Result<(AisReport<String>, Vec<Estimate>)> {
+    reverse: Option<&(String, Vec<f32>)>,
+) -> anyhow::Result<LogZ> {
     let start = std::time::Instant::now();
     let mut eval = Reporting { inner: evaluator(ctx, energy), phase_start: start, printed: start };
     let mut progress = |what: &str| eprintln!("[{:>7.1} s] {what}", start.elapsed().as_secs_f64());
-    Ok(likelihood::log_z(&mut eval, bases, config, &mut progress)?)
+    let reverse = reverse.map(|(from, samples)| ReverseFrom { from: from.clone(), samples });
+    Ok(likelihood::log_z(&mut eval, bases, config, reverse, &mut progress)?)
 }
 
-/// The report's lines: each base's estimate, its acceptance and dropped runs, the warnings.
-pub fn report_lines(report: &AisReport<String>, estimates: &[Estimate], config: &AnnealConfig) -> Vec<String> {
+/// The report's lines: each base's estimate, its acceptance and dropped runs, the reverse
+/// estimate and the interval, the warnings.
+pub fn report_lines(found: &LogZ, config: &AnnealConfig) -> Vec<String> {
+    let (report, estimates) = (&found.report, &found.forward);
     let mut lines = vec![format!(
         "log Z = {:.4} +- {:.4} (AIS, HMC transitions: {} runs x {} temperatures x {} leapfrog steps per base; a stochastic lower bound)",
         report.log_z,
@@ -144,12 +178,25 @@ pub fn report_lines(report: &AisReport<String>, estimates: &[Estimate], config: 
         }
         lines.push(line);
     }
+    if let (Some((from, r)), Some(e)) = (&report.reverse, &found.reverse) {
+        lines.push(format!(
+            "  reverse AIS from {from}: {:.4} +- {:.4}, mean acceptance {:.2}, effective runs {:.1} (an upper bound in expectation only if those are exact samples of the model)",
+            r.log_z,
+            r.std_err,
+            e.acceptance,
+            effective_runs(&r.log_weights)
+        ));
+    }
+    if let Some((lo, hi)) = report.interval {
+        lines.push(format!("  log Z within [{lo:.4}, {hi:.4}] (forward and reverse)"));
+    }
     lines.extend(report.warnings.iter().map(|w| format!("warning: {w}")));
     lines
 }
 
 /// The report as JSON.
-pub fn json(report: &AisReport<String>, estimates: &[Estimate], config: &AnnealConfig) -> serde_json::Value {
+pub fn json(found: &LogZ, config: &AnnealConfig) -> serde_json::Value {
+    let (report, estimates) = (&found.report, &found.forward);
     serde_json::json!({
         "method": "AIS", "log_z": report.log_z, "std_err": report.std_err,
         "runs": config.runs, "temperatures": config.schedule.intervals(), "leapfrog": config.leapfrog, "seed": config.seed,
@@ -162,6 +209,14 @@ pub fn json(report: &AisReport<String>, estimates: &[Estimate], config: &AnnealC
             v["non_finite_proposals"] = e.non_finite.into();
             v
         }).collect::<Vec<_>>(),
+        "reverse": report.reverse.as_ref().zip(found.reverse.as_ref()).map(|((from, r), e)| {
+            let mut v = r.json();
+            v["from"] = from.as_str().into();
+            v["acceptance"] = e.acceptance.into();
+            v["effective_runs"] = effective_runs(&r.log_weights).into();
+            v
+        }),
+        "interval": report.interval.map(|(lo, hi)| [lo, hi]),
         "warnings": report.warnings,
     })
 }

@@ -164,7 +164,8 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
         bail!("--limit must be at least 1");
     }
     if args.map {
-        let sampling = [("--step-size", args.step_size), ("--noise-std", args.noise_std), ("--grad-clamp", args.grad_clamp)];
+        let sampling =
+            [("--step-size", args.step_size), ("--noise-std", args.noise_std), ("--grad-clamp", args.grad_clamp)];
         if let Some((flag, _)) = sampling.iter().find(|(_, v)| v.is_some()) {
             bail!("{flag} sets the Langevin sampler; --map minimises by L-BFGS, which chooses its own steps");
         }

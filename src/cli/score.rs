@@ -82,9 +82,9 @@ pub enum LogZMethod {
 /// Flags that only an RBM's log Z uses.
 const RBM_FLAGS: [&str; 1] = ["--reverse-gibbs"];
 /// Flags of AIS, which other energies use with --log-z ais only.
-const AIS_FLAGS: [&str; 5] = ["--ais-runs", "--betas", "--seed", "--base", "--leapfrog"];
+const AIS_FLAGS: [&str; 6] = ["--ais-runs", "--betas", "--seed", "--base", "--leapfrog", "--reverse-from"];
 /// Flags of a continuous energy's AIS that an RBM's does not take.
-const ENERGY_AIS_FLAGS: [&str; 2] = ["--base", "--leapfrog"];
+const ENERGY_AIS_FLAGS: [&str; 3] = ["--base", "--leapfrog", "--reverse-from"];
 
 fn parse_ratio(s: &str) -> Result<(usize, usize), String> {
     let (a, b) = s.split_once(',').ok_or("expected A,B (two row indices)")?;
@@ -318,12 +318,13 @@ fn energy_ais(
     let bases = args.anneal.bases(energy.dim(), bounds, points)?;
     let cost = energy.checked_evaluation_cost("--energy")?;
     let config = args.anneal.config(args.ais.ais_runs, betas, args.seed, cost, bases.len())?;
-    let (report, estimates) = likelihood::log_z(ctx, energy, &bases, &config)?;
+    let reverse = args.anneal.reverse_samples(energy.dim(), bounds)?;
+    let found = likelihood::log_z(ctx, energy, &bases, &config, reverse.as_ref())?;
     Ok(Normaliser::EnergyAis {
-        log_z: report.log_z,
-        std_err: report.std_err,
-        lines: likelihood::report_lines(&report, &estimates, &config),
-        json: likelihood::json(&report, &estimates, &config),
+        log_z: found.report.log_z,
+        std_err: found.report.std_err,
+        lines: likelihood::report_lines(&found, &config),
+        json: likelihood::json(&found, &config),
     })
 }
 
@@ -376,6 +377,9 @@ pub fn run(args: &ScoreArgs, given: &Given) -> anyhow::Result<()> {
     let mut paths = crate::cli::outputs::Paths::new();
     paths.input("--energy", crate::cli::sample::energy_file(&args.energy));
     paths.input("--points", &args.points);
+    if let Some(states) = &args.anneal.reverse_from {
+        paths.input("--reverse-from", states);
+    }
     if let Some(out) = &args.out {
         paths.output("--out", out, &["npy", "csv", "json"])?;
     }
