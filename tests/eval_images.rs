@@ -1,6 +1,6 @@
 //! `ebm eval` of an image model: test and train NLL with log Z by AIS, bits per dimension by
-//! the stated convention, the fitted-Gaussian baseline, eval.json; image flags refused for a
-//! 2-D model.
+//! the stated convention, the fitted-Gaussian baseline, eval.json; the same checkpoint outside
+//! its run dir (--energy); image flags refused for a 2-D model.
 
 mod common;
 
@@ -63,6 +63,25 @@ fn an_image_model_gets_an_nll_and_bits_per_dimension() {
     }
     assert_eq!(report["test"]["images"], 16);
     assert_eq!(report["log_z"]["forward"].as_array().unwrap().len(), 2);
+    // The same checkpoint outside its run dir (--energy, the checkpoint's own box): the same figures.
+    let checkpoint = format!("net:{}", run.join("checkpoint.safetensors").display());
+    let json = dir.join("outside.json");
+    let by_energy =
+        [&["eval", "--energy", &checkpoint, "--data", s(&mnist), "--json", s(&json)][..], &eval[3..]].concat();
+    let o = ebm(&by_energy);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let outside: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(outside["test"]["nll"], report["test"]["nll"], "{outside}");
+    assert_eq!(outside["box"], report["box"]);
+    for (args, says) in [
+        (&["eval", "--energy", &checkpoint][..], "--data"),
+        (&["eval", "--energy", "ring8", "--data", s(&mnist)][..], "not an image"),
+        (&["eval", "--run-dir", s(&run), "--box", "-1,1"][..], "--energy"),
+        (&["eval", "--run-dir", s(&run), "--energy", &checkpoint][..], "cannot be used with"),
+    ] {
+        let o = ebm(args);
+        assert!(!o.status.success() && stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
     let o = ebm(&["eval", "--run-dir", s(&run), "--held-out", "0", "--backend", "cpu"]);
     let err = stderr(&o);
     assert!(!o.status.success() && err.contains("--held-out 0"), "{err}");

@@ -65,7 +65,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Likelihood of a trained model: for a 2-D model exact by quadrature (held-out NLL in nats,
     /// total variation to the data, a density figure); for an image model the test and train
-    /// NLL and bits per dimension with log Z by AIS. Writes eval.json to the run dir.
+    /// NLL and bits per dimension with log Z by AIS. Writes eval.json to the run dir; an image
+    /// model outside a run dir: --energy net:FILE --data mnist [--json report.json].
     Eval(train::EvalArgs),
     /// Score points under an energy: energy, gradient norm and log-density (closed form for
     /// Gaussians and mixtures, quadrature for 2-D energies, exact or AIS log Z for an RBM's

@@ -8,11 +8,23 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
     if let Some(d) = &a.data {
         paths.input("--data", Path::new(d));
     }
-    paths.output_dir("--run-dir", &a.run_dir, &["eval.json"])?;
-    let info = read_run(&a.run_dir)?;
-    let (state, config) = checkpoint::load(&a.run_dir.join(run::CHECKPOINT))?;
+    let Some(run_dir) = &a.run_dir else {
+        // clap requires --run-dir or --energy.
+        let energy = a.energy.as_deref().unwrap_or_default();
+        paths.input("--energy", crate::cli::sample::energy_file(energy));
+        if let Some(json) = &a.json {
+            paths.output("--json", json, &["json"])?;
+        }
+        return super::likelihood::run_energy(a, energy);
+    };
+    if let Some(flag) = ["--box", "--json"].into_iter().find(|f| given.has(f)) {
+        bail!("{flag} applies to a model given by --energy; a run dir's model has its own box and writes eval.json");
+    }
+    paths.output_dir("--run-dir", run_dir, &["eval.json"])?;
+    let info = read_run(run_dir)?;
+    let (state, config) = checkpoint::load(&run_dir.join(run::CHECKPOINT))?;
     if config.dim() != 2 {
-        return super::likelihood::run(a, &info, &state, &config);
+        return super::likelihood::run(a, run_dir, &info, &state, &config);
     }
     if let Some(flag) = super::likelihood::IMAGE_FLAGS.iter().find(|f| given.has(f)) {
         bail!("{flag} applies to image models (their likelihood by AIS); a 2-D model's is exact by quadrature");
@@ -51,13 +63,13 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
         #[serde(flatten)]
         report: &'a eval::DensityReport,
     }
-    let out = a.run_dir.join("eval.json");
+    let out = run_dir.join("eval.json");
     crate::io::write_atomic(
         &out,
         serde_json::to_string_pretty(&EvalFile { data: &spec, step: state.step, report: &report })?.as_bytes(),
     )?;
-    let figure = a.run_dir.join("figures").join(format!("density_{:06}.png", state.step));
-    std::fs::create_dir_all(a.run_dir.join("figures"))?;
+    let figure = run_dir.join("figures").join(format!("density_{:06}.png", state.step));
+    std::fs::create_dir_all(run_dir.join("figures"))?;
     let grid = eval::grid(lo, hi, 200);
     let energies = eval::energies(&model, &grid.points());
     crate::io::figure::energy_heatmap_png(&figure, &grid, &energies, &held_out[..held_out.len().min(1000)], 2)?;
