@@ -137,7 +137,7 @@ fn image_likelihood(
     let reverse = i.anneal.reverse_samples(dim, Some(bounds))?;
     let found = likelihood::log_z(ctx.as_ref(), model, &bases, &cfg, reverse.as_ref())?;
     let report = &found.report;
-    let mut eval = crate::energy::batch::evaluator(ctx.as_ref(), &model);
+    let mut eval = crate::energy::batch::evaluator(ctx.as_ref(), model);
     let mut nll = |points: &[f32]| -> anyhow::Result<(f64, f64)> {
         let rows = points.len() / dim;
         let (mut e, mut g) = (vec![0.0f32; rows], vec![0.0f32; points.len()]);
