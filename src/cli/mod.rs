@@ -16,6 +16,7 @@ mod numbers;
 mod ood;
 mod outputs;
 pub mod progress;
+mod quality;
 mod rbm;
 mod restore;
 mod rundir;
@@ -85,6 +86,10 @@ enum Command {
     /// the box and with dimensions held fixed if asked) and list the distinct local minima,
     /// their energies and how many starts reached each.
     Minimize(minimize::MinimizeArgs),
+    /// Sample quality of an image model: Fréchet and kernel distances (KID) to the test images
+    /// in a classifier's features, beside real images' own; mode coverage (the classifier's
+    /// class histogram and confidence) and memorisation (nearest training images), a figure.
+    Quality(quality::QualityArgs),
     /// Classify labelled images with a network of K > 1 outputs (e.g. a JEM checkpoint):
     /// accuracy, NLL and expected calibration error.
     Classify(classify::ClassifyArgs),
@@ -191,6 +196,7 @@ fn dispatch(matches: clap::ArgMatches) -> anyhow::Result<()> {
         Command::Ood(args) => ood::run(&args),
         Command::Restore(args) => restore::run(&args),
         Command::Minimize(args) => minimize::run(&args),
+        Command::Quality(args) => quality::run(&args),
         Command::Classify(args) => classify::run(&args),
         Command::Rbm(args) => rbm::run(&args, &given),
         Command::InitMlp(args) => init_mlp(&args),

@@ -5,3 +5,4 @@ pub mod classify;
 pub mod diagnostics;
 pub mod minimize;
 pub mod ood;
+pub mod quality;
