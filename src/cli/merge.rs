@@ -106,6 +106,7 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
                     "dim": i, "mean": s.mean, "sd": s.sd, "q05": s.q05, "q50": s.q50, "q95": s.q95,
                     "rhat": s.rhat, "ess_bulk": s.ess_bulk, "ess_tail": s.ess_tail, "chains_used": s.chains,
                 })).collect::<Vec<_>>(),
+                "warnings": diagnostics::convergence_warnings(&summaries),
             }))
         }
         None => None,

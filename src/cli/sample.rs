@@ -534,6 +534,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
                 "rhat": s.rhat, "ess_bulk": s.ess_bulk, "ess_tail": s.ess_tail, "chains_used": s.chains,
                 "ess_bulk_per_second": s.ess_bulk / seconds,
             })).collect::<Vec<_>>(),
+            "warnings": diagnostics::convergence_warnings(&summaries),
             "energy_trace": energy_trace,
         });
         io::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
@@ -632,6 +633,9 @@ pub(crate) fn print_summaries(summaries: &[Summary]) {
     }
     if summaries.len() > 8 {
         println!("     ({} more dimensions in the JSON)", summaries.len() - 8);
+    }
+    for w in diagnostics::convergence_warnings(summaries) {
+        eprintln!("warning: {w}");
     }
 }
 

@@ -8,6 +8,38 @@ use serde::Serialize;
 /// Fewest draws per chain the diagnostics accept (each split half needs at least 2).
 pub const MIN_DRAWS: usize = 4;
 
+/// Vehtari et al. (2021): trust the draws when every R-hat is below 1.01 and the bulk ESS
+/// exceeds 400 (100 for each of their 4 chains).
+pub const MAX_RHAT: f64 = 1.01;
+pub const MIN_ESS_BULK: f64 = 400.0;
+
+/// What the summaries say against using the draws as samples, as sentences with the remedy;
+/// empty when R-hat and bulk ESS pass in every dimension.
+pub fn convergence_warnings(summaries: &[Summary]) -> Vec<String> {
+    let worst = |pick: fn(&Summary) -> f64, high: bool| {
+        summaries.iter().enumerate().map(|(i, s)| (i, pick(s))).fold(None, |best: Option<(usize, f64)>, (i, v)| match best {
+            Some((_, b)) if (high && !(v > b)) || (!high && !(v < b)) => best,
+            _ => Some((i, v)),
+        })
+    };
+    let mut out = Vec::new();
+    let bad_rhat = summaries.iter().filter(|s| !(s.rhat <= MAX_RHAT)).count();
+    if let (true, Some((i, r))) = (bad_rhat > 0, worst(|s| s.rhat, true)) {
+        out.push(format!(
+            "R-hat above {MAX_RHAT} in {bad_rhat} of {} dimensions (worst {r:.3}, dimension {i}): the chains disagree, so the draws are not yet samples of one distribution; run longer (--steps), warm up (--warmup) or, for separated modes, add --tempering",
+            summaries.len()
+        ));
+    }
+    let low_ess = summaries.iter().filter(|s| !(s.ess_bulk >= MIN_ESS_BULK)).count();
+    if let (true, Some((i, e))) = (low_ess > 0, worst(|s| s.ess_bulk, false)) {
+        out.push(format!(
+            "bulk ESS below {MIN_ESS_BULK} in {low_ess} of {} dimensions (lowest {e:.0}, dimension {i}): too few effective draws for stable means and quantiles; run more steps or chains",
+            summaries.len()
+        ));
+    }
+    out
+}
+
 /// Summary of one scalar quantity.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Summary {

@@ -57,16 +57,10 @@ impl Backend {
             Backend::Gpu => Ok(ExecutorChoice { gpu: Some(Arc::new(GpuContext::new()?)), note: None }),
             Backend::Auto => match GpuContext::new_hardware() {
                 Ok(ctx) => Ok(ExecutorChoice { gpu: Some(Arc::new(ctx)), note: None }),
-                Err(e) => {
-                    let why = match e {
-                        crate::Error::NoAdapter(m) => m,
-                        e => e.to_string(),
-                    };
-                    let note = format!(
-                        "--backend auto: no hardware GPU ({why}); using the CPU executor, which is faster than \
-                         a software adapter (--backend gpu uses one anyway)"
-                    );
-                    Ok(ExecutorChoice { gpu: None, note: Some(note) })
+                // One short line on every command: `ebm info` gives the adapters and the reasons.
+                Err(_) => {
+                    let note = "no hardware GPU, so the CPU executor runs this (adapters: ebm info; --backend gpu forces one)";
+                    Ok(ExecutorChoice { gpu: None, note: Some(note.to_string()) })
                 }
             },
         }
