@@ -12,8 +12,8 @@
 
 use crate::energy::Energy;
 use crate::gpu::launch::{ParamSlots, WG, bind_group, dispatch};
-use crate::gpu::GpuContext;
-use crate::nn::Network;
+use crate::gpu::{ContextInternals, GpuContext};
+use crate::nn::{Network, NetworkInternals};
 use crate::nn::gpu::{NnKernels, Slice};
 use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};
 use crate::rng::{self, Stream};

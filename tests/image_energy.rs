@@ -5,7 +5,8 @@
 mod common;
 
 use ebm_gpu::energy::spec::parse_energy;
-use ebm_gpu::energy::Energy;
+use ebm_gpu::energy::{Energy, EnergyInternals};
+use ebm_gpu::sampler::gpu::GpuSamplerInternals;
 use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind, cpu::CpuSampler, gpu::GpuSampler};
 
 /// A 16x12 picture: a bright disc off centre, a dim band, black elsewhere.

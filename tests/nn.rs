@@ -4,9 +4,9 @@
 
 mod common;
 
-use ebm_gpu::energy::Energy;
+use ebm_gpu::energy::{Energy, EnergyInternals};
 use ebm_gpu::nn::cpu::Tape;
-use ebm_gpu::nn::{Architecture, Head, Network};
+use ebm_gpu::nn::{Architecture, Head, Network, NetworkInternals};
 use ebm_gpu::rng;
 use std::path::{Path, PathBuf};
 

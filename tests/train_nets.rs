@@ -4,7 +4,7 @@
 
 mod common;
 
-use ebm_gpu::nn::{Architecture, Network};
+use ebm_gpu::nn::{Architecture, Network, NetworkInternals};
 use ebm_gpu::train::gpu::GpuTrainer;
 use ebm_gpu::train::layered::LayeredTrainer;
 use ebm_gpu::train::run::{self, RunOptions};

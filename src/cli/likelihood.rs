@@ -7,7 +7,7 @@ use crate::ais::anneal::{AnnealConfig, CpuEvaluator, Estimate, Evaluator, GpuEva
 use crate::ais::base::{Base, BaseKind};
 use crate::ais::likelihood::{self, effective_runs};
 use crate::ais::{AisReport, BetaSchedule};
-use crate::energy::Energy;
+use crate::energy::{Energy, EnergyInternals};
 use crate::gpu::GpuContext;
 use anyhow::{Context, bail};
 

@@ -7,7 +7,7 @@
 
 use crate::num::Real;
 use crate::gpu::launch::{ParamSlots, bind_group};
-use crate::gpu::{GpuContext, Kernel};
+use crate::gpu::{ContextInternals, GpuContext, Kernel};
 use crate::{Error, Result};
 use std::path::Path;
 use std::sync::Arc;
