@@ -17,6 +17,10 @@ pub trait NetworkInternals: Sized {
     /// The network with borrowed parameters: what the CPU executor and the definitions read.
     fn view(&self) -> NetView<'_>;
 
+    /// The layers with their parameters, for the tests that check them one by one.
+    #[cfg(any(test, feature = "internals"))]
+    fn layers(&self) -> &[Layer];
+
     /// The network as an MLP when it is one: a flat input, biased Linear layers with one
     /// activation between them, one output, head f or -f. Such networks take the fused
     /// per-chain kernels; any other runs through the layer kernels.
@@ -100,6 +104,11 @@ impl NetworkInternals for Network {
             head: self.head,
             outputs: self.outputs,
         }
+    }
+
+    #[cfg(any(test, feature = "internals"))]
+    fn layers(&self) -> &[Layer] {
+        &self.layers
     }
 
     fn as_mlp(&self) -> Option<MlpView<'_>> {

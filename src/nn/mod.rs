@@ -131,14 +131,16 @@ pub struct Layer {
     pub bias: Vec<f32>,
 }
 
-/// A validated network with its parameters.
+/// A validated network with its parameters. Its fields stay inside the crate, so it stays
+/// valid: build one with [`Network::new`], [`Network::random`], [`Network::load`] or
+/// [`Network::from_tensors`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Network {
-    pub input: Shape,
-    pub layers: Vec<Layer>,
-    pub head: Head,
+    pub(crate) input: Shape,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) head: Head,
     /// Output width K.
-    pub outputs: usize,
+    pub(crate) outputs: usize,
 }
 
 fn describe(kind: &LayerKind) -> String {
@@ -603,6 +605,11 @@ impl Network {
     /// The input dimension d = C·H·W of the points the energy takes.
     pub fn input_dim(&self) -> usize {
         self.input.len()
+    }
+
+    /// The output width K (1 for an energy network, the classes of a classifier).
+    pub fn outputs(&self) -> usize {
+        self.outputs
     }
 
     /// Number of parameters (weights and biases of every layer).
