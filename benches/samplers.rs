@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ebm_gpu::energy::{Energy, spec::resolve_energy};
-use ebm_gpu::gpu::GpuContext;
+use ebm_gpu::gpu::{ContextInternals, GpuContext};
 use ebm_gpu::rng;
 use ebm_gpu::sampler::cpu::CpuSampler;
 use ebm_gpu::sampler::gpu::GpuSampler;

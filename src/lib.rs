@@ -19,9 +19,12 @@
 //! The public API is [`prelude`] (energies, networks from PyTorch tensors, the GPU and CPU
 //! samplers, a context on the application's own device); with the default `cli` feature, also
 //! [`cli`] (every `ebm` command, in-process) and [`data_parallel`]. The Python package and the
-//! browser demo (`web/`) are built against exactly this. Methods these types carry for the
-//! engine itself (WGSL generation, parameter packing, pipeline helpers) are hidden from this
-//! documentation and may change.
+//! browser demo (`web/`) are built against exactly this. What the engine itself does with
+//! these types (WGSL generation, packing parameters for its kernels, the CPU executor's tapes,
+//! pipeline and buffer helpers) is not on them but on crate-private extension traits, which an
+//! application cannot import, so it cannot call them ([`prelude`] has the doc-tests that hold
+//! this); and the types that must stay valid once built (`Network`, `ImageDensity`) keep their
+//! fields private. Settings (`SamplerConfig`, `ImageOptions`, `Architecture`) are plain data.
 
 // An embedding build (no `cli`) leaves out the commands' own modules but compiles the shared
 // ones whole; the few items in them that only the commands call (work limits, batched

@@ -26,6 +26,53 @@
 //! # let _ = (chains, states);
 //! # Ok(()) }
 //! ```
+//!
+//! These types carry what an application calls and no more: the engine's own use of them
+//! (WGSL generation, parameter packing, the CPU executor's tapes, pipeline and buffer helpers)
+//! is on crate-private traits, and validated types keep their fields private. Each of these
+//! therefore fails to compile outside the crate:
+//!
+//! ```compile_fail
+//! use ebm_gpu::prelude::*;
+//! let energy = resolve_energy("ring8").unwrap();
+//! let _wgsl: String = energy.wgsl_module(); // the generated WGSL module
+//! ```
+//!
+//! ```compile_fail
+//! use ebm_gpu::prelude::*;
+//! let energy = resolve_energy("ring8").unwrap();
+//! let _block: Vec<f32> = energy.pack_params(); // the kernels' parameter block
+//! ```
+//!
+//! ```compile_fail
+//! use ebm_gpu::prelude::*;
+//! let net = Network::random(&Architecture::parse("2/8/silu/1").unwrap(), 7).unwrap();
+//! let _packed: Vec<f32> = net.pack_params(); // the packed parameters
+//! ```
+//!
+//! ```compile_fail
+//! use ebm_gpu::prelude::*;
+//! let net = Network::random(&Architecture::parse("2/8/silu/1").unwrap(), 7).unwrap();
+//! let _view = net.view(); // the layer view the CPU tapes run on
+//! ```
+//!
+//! ```compile_fail
+//! use ebm_gpu::prelude::*;
+//! let net = Network::random(&Architecture::parse("2/8/silu/1").unwrap(), 7).unwrap();
+//! let _count = net.layers.len(); // fields are private
+//! ```
+//!
+//! ```compile_fail
+//! use ebm_gpu::prelude::*;
+//! let ctx = GpuContext::new().unwrap();
+//! let _kernel = ctx.kernel("k", "@compute @workgroup_size(1) fn main() {}", "main"); // pipelines
+//! ```
+//!
+//! ```compile_fail
+//! use ebm_gpu::prelude::*;
+//! let density = ImageDensity::from_rgba8(1, 1, &[255; 4], ImageOptions::default()).unwrap();
+//! let _wgsl: String = density.wgsl_function("image"); // the image energy's WGSL
+//! ```
 
 pub use crate::energy::Energy;
 pub use crate::energy::image::{ImageDensity, ImageOptions};

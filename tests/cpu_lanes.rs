@@ -6,7 +6,7 @@
 use ebm_gpu::energy::spec::resolve_energy;
 use ebm_gpu::rng;
 use ebm_gpu::sampler::config::Tempering;
-use ebm_gpu::sampler::cpu::{CpuSampler, Schedule};
+use ebm_gpu::sampler::cpu::{CpuSampler, CpuSamplerInternals, Schedule};
 use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
 
 const ENERGIES: &[&str] = &[

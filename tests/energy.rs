@@ -3,8 +3,10 @@
 
 mod common;
 
+use ebm_gpu::energy::EnergyInternals;
 use ebm_gpu::energy::spec::{parse_energy, resolve_energy};
 use ebm_gpu::energy::{BoxConstraint, BoxPenalty, Energy, GaussianDiag, gpu::energy_grad_batch};
+use ebm_gpu::nn::NetworkInternals;
 use ebm_gpu::rng;
 
 const SPECS: &[&str] = &[
@@ -75,7 +77,7 @@ fn energies() -> Vec<(String, Energy)> {
         .collect()
 }
 
-/// The dihedral group of order 8 around a random MLP: the network path ([`Energy::is_analytic`]
+/// The dihedral group of order 8 around a random MLP: the network path ([`EnergyInternals::is_analytic`]
 /// false), on the CPU per point, batched (GEMMs) and inlined into the GPU kernels.
 fn mlp_group() -> Energy {
     use ebm_gpu::nn::{Activation, Network};

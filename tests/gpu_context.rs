@@ -4,7 +4,7 @@
 mod common;
 
 use ebm_gpu::energy::spec::resolve_energy;
-use ebm_gpu::gpu::GpuContext;
+use ebm_gpu::gpu::{ContextInternals, GpuContext};
 use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind, cpu::CpuSampler, gpu::GpuSampler};
 use ebm_gpu::{Error, rng, wgpu};
 use std::sync::Arc;

@@ -4,8 +4,9 @@
 
 mod common;
 
-use ebm_gpu::energy::Energy;
 use ebm_gpu::energy::spec::parse_energy;
+use ebm_gpu::energy::{Energy, EnergyInternals};
+use ebm_gpu::sampler::gpu::GpuSamplerInternals;
 use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind, cpu::CpuSampler, gpu::GpuSampler};
 
 /// A 16x12 picture: a bright disc off centre, a dim band, black elsewhere.
@@ -178,10 +179,10 @@ fn host_texture_density_equals_the_png() {
     let from_texture = ImageDensity::from_texture(&ctx, &texture, options).unwrap();
     let from_png = ImageDensity::load(&png, options).unwrap();
     assert_eq!(
-        (from_texture.width, from_texture.height, from_texture.extent),
-        (from_png.width, from_png.height, from_png.extent)
+        (from_texture.width(), from_texture.height(), from_texture.extent()),
+        (from_png.width(), from_png.height(), from_png.extent())
     );
-    assert!(common::max_abs_diff(&from_texture.luminance, &from_png.luminance) < 1e-6);
+    assert!(common::max_abs_diff(from_texture.luminance(), from_png.luminance()) < 1e-6);
     let float = make(wgpu::TextureFormat::Rgba32Float, usage);
     let err = ImageDensity::from_texture(&ctx, &float, ImageOptions::default()).unwrap_err().to_string();
     assert!(err.contains("Rgba32Float"), "{err}");
@@ -202,10 +203,10 @@ fn rgba_pixels_density_equals_the_png() {
     let from_pixels = ImageDensity::from_rgba8(w, h, rgba.as_raw(), options).unwrap();
     let from_png = ImageDensity::load(&png, options).unwrap();
     assert_eq!(
-        (from_pixels.width, from_pixels.height, from_pixels.extent),
-        (from_png.width, from_png.height, from_png.extent)
+        (from_pixels.width(), from_pixels.height(), from_pixels.extent()),
+        (from_png.width(), from_png.height(), from_png.extent())
     );
-    assert!(common::max_abs_diff(&from_pixels.luminance, &from_png.luminance) < 1e-6);
+    assert!(common::max_abs_diff(from_pixels.luminance(), from_png.luminance()) < 1e-6);
     let err = ImageDensity::from_rgba8(w, h + 1, rgba.as_raw(), options).unwrap_err().to_string();
     assert!(err.contains("4 per pixel"), "{err}");
     let err = ImageDensity::from_rgba8(usize::MAX, 2, &[], options).unwrap_err().to_string();
@@ -266,7 +267,7 @@ fn live_texture_luminance_equals_the_cpu_twin() {
         sampler.encode_image_from_texture(&mut encoder, &texture, options).unwrap();
         ctx.queue().submit([encoder.finish()]);
         let params = sampler.read_energy_params().unwrap();
-        let expected = ImageDensity::from_rgba8(w as usize, h as usize, &seen, options).unwrap().luminance;
+        let expected = ImageDensity::from_rgba8(w as usize, h as usize, &seen, options).unwrap().luminance().to_vec();
         let n = (w * h) as usize;
         let diff = common::max_abs_diff(&params[at..at + n], &expected);
         assert!(diff < 2e-6, "{format:?}: GPU luminance differs from the CPU twin by {diff}");

@@ -3,10 +3,11 @@
 //! mirrors come from `mirror!` beside each struct (src/gpu/layout.rs), which reads the offsets
 //! with `offset_of!`, so swapping two fields of the same size in Rust fails here.
 
+use ebm_gpu::energy::EnergyInternals;
 use ebm_gpu::energy::spec::resolve_energy;
 use ebm_gpu::gpu::layout::Mirror;
 use ebm_gpu::gpu::shader;
-use ebm_gpu::nn::{Activation, Network};
+use ebm_gpu::nn::{Activation, Network, NetworkInternals};
 
 fn all_mirrors() -> Vec<Mirror> {
     [

@@ -6,9 +6,11 @@ mod common;
 
 use ebm_gpu::energy::gpu::energy_grad_batch;
 use ebm_gpu::energy::spec::{mlp_energy, resolve_energy};
-use ebm_gpu::energy::{Energy, GaussianDiag};
-use ebm_gpu::nn::{Activation, Architecture, Network};
+use ebm_gpu::energy::{Energy, EnergyInternals, GaussianDiag};
+use ebm_gpu::gpu::ContextInternals;
+use ebm_gpu::nn::{Activation, Architecture, Network, NetworkInternals};
 use ebm_gpu::rng;
+use ebm_gpu::sampler::cpu::CpuSamplerInternals;
 use ebm_gpu::sampler::{
     ChainSampler, MlpStrategy, SamplerConfig, SamplerKind,
     cpu::{CpuSampler, Schedule},

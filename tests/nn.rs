@@ -4,9 +4,9 @@
 
 mod common;
 
-use ebm_gpu::energy::Energy;
+use ebm_gpu::energy::{Energy, EnergyInternals};
 use ebm_gpu::nn::cpu::Tape;
-use ebm_gpu::nn::{Architecture, Head, Network};
+use ebm_gpu::nn::{Architecture, Head, Network, NetworkInternals};
 use ebm_gpu::rng;
 use std::path::{Path, PathBuf};
 
@@ -61,7 +61,7 @@ fn batched_layers_match_their_f64_definitions() {
         let xs = randn(100 + s as u64, n * d);
         let mut tape = Tape::default();
         net.forward_batch(&xs, n, &mut tape);
-        for (k, layer) in net.layers.iter().enumerate() {
+        for (k, layer) in net.layers().iter().enumerate() {
             let (inp, out) = (layer.input.len(), layer.output_shape().len());
             for p in 0..n {
                 let x64: Vec<f64> = tape.values[k][p * inp..(p + 1) * inp].iter().map(|&v| v as f64).collect();
@@ -77,7 +77,7 @@ fn batched_layers_match_their_f64_definitions() {
             }
         }
         // Backward: input and parameter gradients of a random linear function of the output.
-        let k_out = net.outputs;
+        let k_out = net.outputs();
         let d_out = randn(200 + s as u64, n * k_out);
         let mut grads = vec![0.0f32; net.param_count()];
         net.backward_batch(&mut tape, &d_out, Some(&mut grads), true);
@@ -87,7 +87,7 @@ fn batched_layers_match_their_f64_definitions() {
         for p in 0..n {
             let mut d: Vec<f64> = d_out[p * k_out..(p + 1) * k_out].iter().map(|&v| v as f64).collect();
             let mut dps = Vec::new();
-            for (k, layer) in net.layers.iter().enumerate().rev() {
+            for (k, layer) in net.layers().iter().enumerate().rev() {
                 let inp = layer.input.len();
                 let x64: Vec<f64> = tape.values[k][p * inp..(p + 1) * inp].iter().map(|&v| v as f64).collect();
                 let (dxk, dpk) = layer.view().backward_ref(&x64, &d);
@@ -241,9 +241,9 @@ fn pytorch_fixture_matches() {
         check(&net, energy, grad, "head");
         if let Some((head, e_name, g_name)) = extra_head {
             let mut arch = net.architecture();
-            arch.head = Architecture::parse(&format!("1/{}/head:{head}", net.outputs)).unwrap().head;
+            arch.head = Architecture::parse(&format!("1/{}/head:{head}", net.outputs())).unwrap().head;
             let class_net =
-                Network::new(&arch, net.layers.iter().map(|l| (l.weight.clone(), l.bias.clone())).collect()).unwrap();
+                Network::new(&arch, net.layers().iter().map(|l| (l.weight.clone(), l.bias.clone())).collect()).unwrap();
             check(&class_net, &io[e_name], &io[g_name], head);
         }
     }
@@ -349,7 +349,7 @@ fn training_models_take_any_network_in_the_text_form() {
     assert_eq!(m.build(4).unwrap(), ModelSpec::parse("mlp:2,32,16,1:silu").unwrap().build(4).unwrap());
     let conv = ModelSpec::parse("1x8x8/3k3/silu/flatten/10/head:lse").unwrap();
     let net = conv.build(1).unwrap();
-    assert_eq!((net.input_dim(), net.outputs), (64, 10));
+    assert_eq!((net.input_dim(), net.outputs()), (64, 10));
     assert_eq!(conv.param_count(), net.param_count() as u64);
     // run.json keeps the text form, and reads the {dims, activation} of older runs.
     let text = serde_json::to_string(&conv).unwrap();

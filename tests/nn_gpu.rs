@@ -4,11 +4,12 @@
 
 mod common;
 
-use ebm_gpu::energy::{Energy, GaussianDiag};
+use ebm_gpu::energy::{Energy, EnergyInternals, GaussianDiag};
+use ebm_gpu::gpu::ContextInternals;
 use ebm_gpu::nn::cpu::Tape;
 use ebm_gpu::nn::gpu::{NnKernels, Slice};
 use ebm_gpu::nn::gpu_net::{GpuNetwork, NetBuffers};
-use ebm_gpu::nn::{Architecture, Network};
+use ebm_gpu::nn::{Architecture, Network, NetworkInternals};
 use ebm_gpu::rng;
 use ebm_gpu::sampler::cpu::CpuSampler;
 use ebm_gpu::sampler::layered::LayeredSampler;

@@ -11,7 +11,7 @@
 
 mod common;
 
-use ebm_gpu::gpu::GpuContext;
+use ebm_gpu::gpu::{ContextInternals, GpuContext};
 use ebm_gpu::nn::Activation;
 use ebm_gpu::nn::gpu::{Epilogue, NnKernels, NnOp, Slice};
 use ebm_gpu::nn::ops::{self, ConvGeom};

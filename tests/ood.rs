@@ -2,6 +2,7 @@
 //! brute-force pair count; the input-complexity measure orders simple below busy images.
 
 use ebm_gpu::eval::ood::{aupr, auroc, fpr_at_tpr, percentile, png_bits};
+use ebm_gpu::nn::NetworkInternals;
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9

@@ -5,6 +5,7 @@
 
 mod common;
 
+use ebm_gpu::nn::NetworkInternals;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

@@ -4,7 +4,8 @@
 
 mod common;
 
-use ebm_gpu::nn::Activation;
+use ebm_gpu::gpu::ContextInternals;
+use ebm_gpu::nn::{Activation, NetworkInternals};
 use ebm_gpu::nn::{Architecture, Network};
 use ebm_gpu::train::score::{self, ScoreBatch};
 use ebm_gpu::train::{Loss, TrainConfig, Trainer, cpu::CpuTrainer};

@@ -1,11 +1,11 @@
 //! Every kernel, assembled with representative energies, parses and validates with naga.
 //! Needs no GPU.
 
-use ebm_gpu::energy::Energy;
 use ebm_gpu::energy::spec::resolve_energy;
+use ebm_gpu::energy::{Energy, EnergyInternals};
 use ebm_gpu::gpu::Binding;
 use ebm_gpu::gpu::shader::{KERNELS, SOURCES, assemble, bindings_of, validate};
-use ebm_gpu::nn::{Activation, Network};
+use ebm_gpu::nn::{Activation, Network, NetworkInternals};
 
 #[test]
 fn every_kernel_validates_with_every_energy_kind() {

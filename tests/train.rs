@@ -5,8 +5,8 @@ mod common;
 
 use ebm_gpu::data::toy::Toy;
 use ebm_gpu::energy::Energy;
-use ebm_gpu::nn::Activation;
 use ebm_gpu::nn::Network;
+use ebm_gpu::nn::{Activation, NetworkInternals};
 use ebm_gpu::sampler::MlpStrategy;
 use ebm_gpu::train::cpu::{CpuTrainer, optimizer_step};
 use ebm_gpu::train::gpu::GpuTrainer;

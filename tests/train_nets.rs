@@ -4,7 +4,7 @@
 
 mod common;
 
-use ebm_gpu::nn::{Architecture, Network};
+use ebm_gpu::nn::{Architecture, Network, NetworkInternals};
 use ebm_gpu::train::gpu::GpuTrainer;
 use ebm_gpu::train::layered::LayeredTrainer;
 use ebm_gpu::train::run::{self, RunOptions};
@@ -319,8 +319,10 @@ fn jem_cross_entropy_gradients_match_their_definitions() {
     let mut d_logits = vec![0.0f32; 4];
     cross_entropy(tape.outputs(), label, &mut d_logits);
     let got = tape.param_grad(&lse_net, &[0.0], Some(&d_logits));
-    let mut class_net = lse_net.clone();
-    class_net.head = Head::Class(label);
+    let mut arch = lse_net.architecture();
+    arch.head = Head::Class(label);
+    let class_net =
+        Network::new(&arch, lse_net.layers().iter().map(|l| (l.weight.clone(), l.bias.clone())).collect()).unwrap();
     let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
     let (_, d_class) = class_net.energy_param_grad_ref::<f64>(&x64);
     let (_, d_lse) = lse_net.energy_param_grad_ref::<f64>(&x64);

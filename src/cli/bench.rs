@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::energy::Energy;
 use crate::energy::spec::resolve_energy;
+use crate::energy::{Energy, EnergyInternals};
 use crate::eval::diagnostics::summarize_trace;
 use crate::gpu::GpuContext;
-use crate::nn::{Activation, Network};
+use crate::nn::{Activation, Network, NetworkInternals};
 use crate::rng;
 use crate::sampler::cpu::CpuSampler;
 use crate::sampler::gpu::GpuSampler;

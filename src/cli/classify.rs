@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::cli::backend::{self, Backend};
 use crate::data::Split;
 use crate::energy::{Energy, spec};
+use crate::nn::NetworkInternals;
 use anyhow::{Context, bail};
 
 /// Classify labelled images with a network of K > 1 outputs (e.g. a JEM checkpoint): accuracy,

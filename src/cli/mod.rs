@@ -27,6 +27,7 @@ mod shard;
 mod train;
 pub(crate) use train::open_run;
 
+use crate::nn::NetworkInternals;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser, Debug)]

@@ -1,6 +1,6 @@
 //! `ebm init-net`: a randomly initialised network of any architecture, as a safetensors file.
 
-use crate::nn::{Architecture, Network};
+use crate::nn::{Architecture, Network, NetworkInternals};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Network text form (README, Networks): INPUT/LAYER/.../[head:H]\n  \

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 use crate::cli::backend::{self, Backend};
 use crate::data::{self, Split};
-use crate::energy::{Energy, spec};
+use crate::energy::{Energy, EnergyInternals, spec};
 use crate::eval::ood;
+use crate::nn::NetworkInternals;
 use crate::train::eval;
 use anyhow::{Context, bail};
 use serde::Serialize;

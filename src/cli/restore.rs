@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::cli::backend::{self, Backend};
 use crate::data::Split;
-use crate::energy::spec;
+use crate::energy::{EnergyInternals, spec};
 use crate::eval::minimize::Outcome;
 use crate::restore::{Pixel, RestoreConfig, mse, psnr, restore, restore_map};
 use crate::rng::{self, Stream};

@@ -5,7 +5,7 @@ pub(crate) mod init;
 
 use crate::cli::backend::{self, Backend};
 use crate::cli::numbers::{SAMPLE_FLAGS, with_flag_names};
-use crate::energy::{Energy, spec};
+use crate::energy::{Energy, EnergyInternals, spec};
 use crate::eval::diagnostics::{self, MIN_DRAWS, Summary};
 use crate::io::{self, figure};
 use crate::plan::{self, Plan, Work};

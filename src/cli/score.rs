@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::backend::{self, Backend};
 use crate::cli::rundir::Given;
-use crate::energy::{Energy, log_z, spec};
+use crate::energy::{Energy, EnergyInternals, log_z, spec};
 use crate::io;
 use crate::rbm::{self, Rbm, Visible, ais::AisReport, logz};
 use crate::train::eval;

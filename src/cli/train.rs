@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 pub mod evaluate;
 mod likelihood;
 mod resume;
+use crate::energy::EnergyInternals;
 use resume::resume;
 
 /// What a run directory was started with, beside the checkpoint's training config.

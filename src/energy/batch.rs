@@ -2,7 +2,7 @@
 //! other host-driven loops ask of the energy at every step. The executors differ only here;
 //! the loops around it are the same host code for both.
 
-use super::Energy;
+use super::{Energy, EnergyInternals};
 use crate::Result;
 use crate::gpu::GpuContext;
 use rayon::prelude::*;

@@ -1,9 +1,10 @@
 //! GPU launcher for `shaders/energy/energy_eval.wgsl`: energies and gradients of a batch of points.
 //! CPU twin: [`Energy::energy_grad`].
 
-use super::Energy;
-use crate::gpu::GpuContext;
+use super::{Energy, EnergyInternals};
+use crate::gpu::{ContextInternals, GpuContext};
 use crate::gpu::launch::{self, split};
+use crate::nn::NetworkInternals;
 use crate::{Error, Result};
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! generated WGSL ([`group_wgsl_function`]) follows [`group_energy_grad`] step by step; image
 //! groups call `group_image_source` in shaders/energy/group.wgsl.
 
-use super::Energy;
+use super::{Energy, EnergyInternals};
 use crate::num::Field;
 
 /// The finite group of an [`Energy::Group`], acting linearly on points.

@@ -7,7 +7,7 @@
 
 use crate::num::Real;
 use crate::gpu::launch::{ParamSlots, bind_group};
-use crate::gpu::{GpuContext, Kernel};
+use crate::gpu::{ContextInternals, GpuContext, Kernel};
 use crate::{Error, Result};
 use std::path::Path;
 use std::sync::Arc;
@@ -61,13 +61,13 @@ impl ImageOptions {
 /// A picture's luminance as a density (module docs).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageDensity {
-    pub width: usize,
-    pub height: usize,
+    pub(crate) width: usize,
+    pub(crate) height: usize,
     /// Luminance in [0, 1] after gamma and inversion, row by row from the top.
-    pub luminance: Vec<f32>,
+    pub(crate) luminance: Vec<f32>,
     /// The picture covers `[0, extent[0]] x [0, extent[1]]` (y up).
-    pub extent: [f32; 2],
-    pub epsilon: f32,
+    pub(crate) extent: [f32; 2],
+    pub(crate) epsilon: f32,
 }
 
 /// RGB in [0, 1] of `w` x `h` 8-bit pixels, rows `row` bytes apart, `bytes_per_pixel` each,
@@ -272,6 +272,31 @@ impl ImageDensity {
         Self::from_rgb(what, width, height, bytes_to_rgb(rgba, width, height, 4 * width, 4, [0, 1, 2]), options)
     }
 
+    /// Width of the picture in pixels.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Height of the picture in pixels.
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    /// Luminance in [0, 1] after gamma and inversion, row by row from the top.
+    pub fn luminance(&self) -> &[f32] {
+        &self.luminance
+    }
+
+    /// The picture covers `[0, extent[0]] x [0, extent[1]]` (y up).
+    pub fn extent(&self) -> [f32; 2] {
+        self.extent
+    }
+
+    /// ε of E = −log(ε + L).
+    pub fn epsilon(&self) -> f32 {
+        self.epsilon
+    }
+
     /// The density of `w` x `h` RGB pixels in [0, 1], row by row from the top.
     fn from_rgb(what: &str, w: usize, h: usize, pixels: impl Iterator<Item = [f32; 3]>, options: ImageOptions) -> Result<Self> {
         let ImageOptions { gamma, invert, epsilon, aspect } = options;
@@ -284,8 +309,7 @@ impl ImageDensity {
     }
 
     /// Checks the pixel count, epsilon and luminance range.
-    #[doc(hidden)]
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.width == 0 || self.height == 0 || self.luminance.len() != self.width * self.height {
             return Err(Error::invalid("image", format!("{}x{} pixels: empty or inconsistent", self.width, self.height)));
         }
@@ -305,15 +329,13 @@ impl ImageDensity {
     }
 
     /// The parameter block: width, height, extent, epsilon, then the luminance.
-    #[doc(hidden)]
-    pub fn pack_into(&self, out: &mut Vec<f32>) {
+    pub(crate) fn pack_into(&self, out: &mut Vec<f32>) {
         out.extend([self.width as f32, self.height as f32, self.extent[0], self.extent[1], self.epsilon]);
         out.extend(&self.luminance);
     }
 
     /// Adds weight * dE/dx to g and returns weight * E at the 2-D point x.
-    #[doc(hidden)]
-    pub fn energy_grad<T: Real>(&self, x: &[T], g: &mut [T], weight: T) -> T {
+    pub(crate) fn energy_grad<T: Real>(&self, x: &[T], g: &mut [T], weight: T) -> T {
         let c = T::from_f32;
         let (w, h) = (self.width, self.height);
         // Pixel coordinates: u across, v down, pixel centres at integers; clamped to the
@@ -365,8 +387,7 @@ impl ImageDensity {
 
     /// The WGSL function `name(x, g, base, weight)` of [`Self::energy_grad`], reading the block
     /// [`Self::pack_into`] writes at `base` of `energy_params`.
-    #[doc(hidden)]
-    pub fn wgsl_function(&self, name: &str) -> String {
+    pub(crate) fn wgsl_function(&self, name: &str) -> String {
         format!(
             "fn {name}(x: ptr<function, array<f32, DIM>>, g: ptr<function, array<f32, DIM>>, base: u32, weight: f32) -> f32 {{
     let w = u32(energy_params[base]);

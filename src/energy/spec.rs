@@ -1,7 +1,7 @@
 //! The JSON energy spec (schema in README.md) and named presets, turned into a validated
 //! [`Energy`]. Errors name the field and, for malformed JSON, the line and column.
 
-use crate::nn::Activation;
+use crate::nn::{Activation, NetworkInternals};
 use super::{
     Banana, BoxConstraint, BoxPenalty, DoubleWell, Energy, GaussianDiag, GaussianMixture, GaussianPrecision, GroupAction, GroupMode, Linear,
     MixtureComponent, NormBall, Simplex,
@@ -619,7 +619,7 @@ fn build_term(term: &serde_json::Value, at: &str) -> Result<Energy> {
 
 /// An MLP file as an energy (`mlp:FILE`, the spec's `"type": "mlp"`): weights written by
 /// PyTorch (`safetensors.torch.save_file(model.state_dict())` of an nn.Sequential) or by
-/// `ebm`, read by [`crate::nn::Network::load_mlp`] with the activation and sign given here or
+/// `ebm`, read by [`crate::nn::NetworkInternals::load_mlp`] with the activation and sign given here or
 /// from the file. The network must be MLP-shaped; other networks load with `net:FILE`.
 pub fn mlp_energy(path: &Path, activation: Option<Activation>, negate: Option<bool>) -> Result<Energy> {
     let net = crate::nn::Network::load_mlp(path, activation, negate)?;

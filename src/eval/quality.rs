@@ -9,7 +9,7 @@
 //! - Nearest-neighbour distances to training images (memorisation) and the classifier's class
 //!   histogram and confidence (mode coverage) are computed by the caller from [`features`].
 
-use crate::nn::Network;
+use crate::nn::{Network, NetworkInternals};
 use crate::nn::cpu::Tape;
 use crate::rng::{self, Stream};
 use crate::{Error, Result};

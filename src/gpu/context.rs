@@ -214,100 +214,6 @@ impl GpuContext {
         self.device.limits()
     }
 
-    /// Loop iterations one shader invocation may run, where the adapter caps them: Mesa's
-    /// llvmpipe (lavapipe, and GL on llvmpipe) ends every loop of an invocation once 65535
-    /// iterations have run in total, silently, so launchers keep each invocation below this.
-    /// None: no known cap.
-    #[doc(hidden)]
-    pub fn loop_budget(&self) -> Option<u64> {
-        self.info.as_ref().filter(|i| i.name.to_lowercase().contains("llvmpipe")).map(|_| 65_535)
-    }
-
-    /// Fails with a clear message when `iterations` per invocation would exceed the adapter's
-    /// loop cap (see [`Self::loop_budget`]).
-    #[doc(hidden)]
-    pub fn check_loop_budget(&self, what: &str, iterations: u64) -> Result<()> {
-        match self.loop_budget() {
-            Some(budget) if iterations > budget => Err(Error::Limit(format!(
-                "{what} needs about {iterations} shader loop iterations per invocation, but this adapter ({}) stops \
-                 shader loops after {budget}; use the CPU executor or a hardware GPU",
-                self.describe()
-            ))),
-            _ => Ok(()),
-        }
-    }
-
-    /// Runs `f` inside validation and out-of-memory error scopes and turns what they caught
-    /// (or what the uncaptured handler or device-lost callback saw) into an [`Error`].
-    /// Records one compute pass with `record` and submits it, inside [`Self::scoped`] (errors
-    /// name `label`).
-    /// Every kernel launch of the engine goes through this or [`Self::submit`]; parameter
-    /// slots written to the queue while recording land before the submission.
-    #[doc(hidden)]
-    pub fn submit_pass(&self, label: &str, record: impl FnOnce(&mut wgpu::ComputePass)) -> Result<()> {
-        self.submit(label, |encoder| {
-            let mut pass =
-                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
-            record(&mut pass);
-        })
-    }
-
-    /// Records into a fresh command encoder with `record` (passes of its own, as the sampler's
-    /// host-encoder API writes them) and submits it, inside [`Self::scoped`].
-    #[doc(hidden)]
-    pub fn submit(&self, label: &str, record: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<()> {
-        self.scoped(label, || {
-            let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
-            record(&mut encoder);
-            self.queue().submit([encoder.finish()]);
-        })
-    }
-
-    #[cfg(not(target_arch = "wasm32"))]
-    #[doc(hidden)]
-    pub fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
-        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let value = f();
-        let validation_error = pollster::block_on(validation.pop());
-        let oom_error = pollster::block_on(oom.pop());
-        if let Some(e) = oom_error {
-            let _ = e;
-            return Err(Error::GpuOutOfMemory { context: context.into() });
-        }
-        if let Some(e) = validation_error {
-            return Err(Error::GpuValidation { context: context.into(), message: e.to_string() });
-        }
-        self.check(context)?;
-        Ok(value)
-    }
-
-    /// [`Self::scoped`] in a browser: the event loop cannot wait for the scopes' pops, so they
-    /// resolve later and what they caught is reported by the next [`Self::check`] (every
-    /// `scoped` call starts with one; a host's frame loop can call it too).
-    #[cfg(target_arch = "wasm32")]
-    #[doc(hidden)]
-    pub fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
-        self.check(context)?;
-        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let value = f();
-        // Popping takes effect at once; only the results arrive later.
-        let (validation, oom) = (validation.pop(), oom.pop());
-        let (sink, context) = (self.deferred.clone(), context.to_string());
-        wasm_bindgen_futures::spawn_local(async move {
-            let oom = oom.await.map(|_| Error::GpuOutOfMemory { context: context.clone() });
-            let validation = validation.await.map(|e| Error::GpuValidation { context, message: e.to_string() });
-            for e in oom.into_iter().chain(validation) {
-                log::error!("{e}");
-                if let Ok(mut v) = sink.lock() {
-                    v.push(e);
-                }
-            }
-        });
-        Ok(value)
-    }
-
     /// Reports a lost device or an error that escaped the scopes (in a browser build, also
     /// the first error a scope caught after its call returned).
     pub fn check(&self, context: &str) -> Result<()> {
@@ -333,100 +239,6 @@ impl GpuContext {
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| Error::DeviceLost(format!("waiting for the GPU: {e}")))?;
         self.check("GPU work")
-    }
-
-    /// A kernel from assembled WGSL, cached by (label, source, entry point). The source is
-    /// validated by naga first so shader errors come with naga's diagnostic; the bind group
-    /// layout is the module's own ([`crate::gpu::shader::bindings_of`]).
-    #[doc(hidden)]
-    pub fn kernel(&self, label: &str, wgsl: &str, entry: &str) -> Result<Arc<Kernel>> {
-        let key = (format!("{label}:{entry}"), wgsl.to_string());
-        if let Some(k) = self.kernels.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            return Ok(k);
-        }
-        let (module, info) = crate::gpu::shader::validate_with_info(label, wgsl)?;
-        let needs = crate::gpu::shader::entry_needs(&module, &info, entry);
-        let bindings = crate::gpu::shader::bindings_of(label, &module)?;
-        check_limits(&self.limits(), &format!("{label}:{entry}"), &bindings, needs)?;
-        let kernel = self.scoped(&format!("creating pipeline {label}:{entry}"), || {
-            let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupLayoutEntry {
-                    binding: i as u32,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: match b {
-                            Binding::UniformDynamic => wgpu::BufferBindingType::Uniform,
-                            Binding::StorageRead => wgpu::BufferBindingType::Storage { read_only: true },
-                            Binding::StorageReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
-                        },
-                        has_dynamic_offset: *b == Binding::UniformDynamic,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                })
-                .collect();
-            let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(label),
-                entries: &entries,
-            });
-            let pipeline_layout = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(label),
-                bind_group_layouts: &[Some(&layout)],
-                immediate_size: 0,
-            });
-            let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(label),
-                source: wgpu::ShaderSource::Wgsl(wgsl.into()),
-            });
-            let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&format!("{label}:{entry}")),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            });
-            Arc::new(Kernel { pipeline, layout })
-        })?;
-        if let Ok(mut m) = self.kernels.lock() {
-            m.insert(key, kernel.clone());
-        }
-        Ok(kernel)
-    }
-
-    /// A labelled storage buffer holding `data` (copyable both ways).
-    #[doc(hidden)]
-    pub fn storage_buffer(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
-        self.storage_buffer_with(label, data, wgpu::BufferUsages::empty())
-    }
-
-    /// [`Self::storage_buffer`] with `extra` usages too (e.g. VERTEX for buffers a host draws).
-    #[doc(hidden)]
-    pub fn storage_buffer_with(&self, label: &str, data: &[u8], extra: wgpu::BufferUsages) -> wgpu::Buffer {
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: data,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST | extra,
-        })
-    }
-
-    /// A labelled zero-filled storage buffer of `size` bytes (at least 4).
-    #[doc(hidden)]
-    pub fn zeroed_storage_buffer(&self, label: &str, size: u64) -> wgpu::Buffer {
-        self.zeroed_storage_buffer_with(label, size, wgpu::BufferUsages::empty())
-    }
-
-    /// [`Self::zeroed_storage_buffer`] with `extra` usages too.
-    #[doc(hidden)]
-    pub fn zeroed_storage_buffer_with(&self, label: &str, size: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: size.max(4).next_multiple_of(4),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST | extra,
-            mapped_at_creation: false,
-        })
     }
 
     /// Copies `size` bytes of each buffer into one staging buffer and maps it: one round trip
@@ -496,6 +308,211 @@ impl GpuContext {
             }
             self.queue.submit([encoder.finish()]);
             staging
+        })
+    }
+}
+
+/// The engine's helpers on a [`GpuContext`]: error scopes, submissions, the pipeline cache,
+/// storage buffers and the adapter's loop cap. A crate-private extension trait rather than
+/// inherent methods, so an application that shares its device through the prelude's
+/// `GpuContext` sees only what it needs (the device, readbacks, error checks); the crate's
+/// own tests name it through the `internals` feature.
+pub trait ContextInternals {
+    /// Loop iterations one shader invocation may run, where the adapter caps them: Mesa's
+    /// llvmpipe (lavapipe, and GL on llvmpipe) ends every loop of an invocation once 65535
+    /// iterations have run in total, silently, so launchers keep each invocation below this.
+    /// None: no known cap.
+    fn loop_budget(&self) -> Option<u64>;
+
+    /// Fails with a clear message when `iterations` per invocation would exceed the adapter's
+    /// loop cap (see [`Self::loop_budget`]).
+    fn check_loop_budget(&self, what: &str, iterations: u64) -> Result<()>;
+
+    /// Records one compute pass with `record` and submits it, inside [`Self::scoped`] (errors
+    /// name `label`). Every kernel launch of the engine goes through this or [`Self::submit`];
+    /// parameter slots written to the queue while recording land before the submission.
+    fn submit_pass(&self, label: &str, record: impl FnOnce(&mut wgpu::ComputePass)) -> Result<()>;
+
+    /// Records into a fresh command encoder with `record` (passes of its own, as the sampler's
+    /// host-encoder API writes them) and submits it, inside [`Self::scoped`].
+    fn submit(&self, label: &str, record: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<()>;
+
+    /// Runs `f` inside validation and out-of-memory error scopes and turns what they caught
+    /// (or what the uncaptured handler or device-lost callback saw) into an [`Error`]. In a
+    /// browser the event loop cannot wait for the scopes' pops, so they resolve later and what
+    /// they caught is reported by the next [`GpuContext::check`] (every `scoped` call starts
+    /// with one; a host's frame loop can call it too).
+    fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T>;
+
+    /// A kernel from assembled WGSL, cached by (label, source, entry point). The source is
+    /// validated by naga first so shader errors come with naga's diagnostic; the bind group
+    /// layout is the module's own ([`crate::gpu::shader::bindings_of`]).
+    fn kernel(&self, label: &str, wgsl: &str, entry: &str) -> Result<Arc<Kernel>>;
+
+    /// A labelled storage buffer holding `data` (copyable both ways).
+    fn storage_buffer(&self, label: &str, data: &[u8]) -> wgpu::Buffer;
+
+    /// [`Self::storage_buffer`] with `extra` usages too (e.g. VERTEX for buffers a host draws).
+    fn storage_buffer_with(&self, label: &str, data: &[u8], extra: wgpu::BufferUsages) -> wgpu::Buffer;
+
+    /// A labelled zero-filled storage buffer of `size` bytes (at least 4).
+    fn zeroed_storage_buffer(&self, label: &str, size: u64) -> wgpu::Buffer;
+
+    /// [`Self::zeroed_storage_buffer`] with `extra` usages too.
+    fn zeroed_storage_buffer_with(&self, label: &str, size: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer;
+}
+
+impl ContextInternals for GpuContext {
+    fn loop_budget(&self) -> Option<u64> {
+        self.info.as_ref().filter(|i| i.name.to_lowercase().contains("llvmpipe")).map(|_| 65_535)
+    }
+
+    fn check_loop_budget(&self, what: &str, iterations: u64) -> Result<()> {
+        match self.loop_budget() {
+            Some(budget) if iterations > budget => Err(Error::Limit(format!(
+                "{what} needs about {iterations} shader loop iterations per invocation, but this adapter ({}) stops \
+                 shader loops after {budget}; use the CPU executor or a hardware GPU",
+                self.describe()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn submit_pass(&self, label: &str, record: impl FnOnce(&mut wgpu::ComputePass)) -> Result<()> {
+        self.submit(label, |encoder| {
+            let mut pass =
+                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
+            record(&mut pass);
+        })
+    }
+
+    fn submit(&self, label: &str, record: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<()> {
+        self.scoped(label, || {
+            let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+            record(&mut encoder);
+            self.queue().submit([encoder.finish()]);
+        })
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        let validation_error = pollster::block_on(validation.pop());
+        let oom_error = pollster::block_on(oom.pop());
+        if let Some(e) = oom_error {
+            let _ = e;
+            return Err(Error::GpuOutOfMemory { context: context.into() });
+        }
+        if let Some(e) = validation_error {
+            return Err(Error::GpuValidation { context: context.into(), message: e.to_string() });
+        }
+        self.check(context)?;
+        Ok(value)
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
+        self.check(context)?;
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        // Popping takes effect at once; only the results arrive later.
+        let (validation, oom) = (validation.pop(), oom.pop());
+        let (sink, context) = (self.deferred.clone(), context.to_string());
+        wasm_bindgen_futures::spawn_local(async move {
+            let oom = oom.await.map(|_| Error::GpuOutOfMemory { context: context.clone() });
+            let validation = validation.await.map(|e| Error::GpuValidation { context, message: e.to_string() });
+            for e in oom.into_iter().chain(validation) {
+                log::error!("{e}");
+                if let Ok(mut v) = sink.lock() {
+                    v.push(e);
+                }
+            }
+        });
+        Ok(value)
+    }
+
+    fn kernel(&self, label: &str, wgsl: &str, entry: &str) -> Result<Arc<Kernel>> {
+        let key = (format!("{label}:{entry}"), wgsl.to_string());
+        if let Some(k) = self.kernels.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(k);
+        }
+        let (module, info) = crate::gpu::shader::validate_with_info(label, wgsl)?;
+        let needs = crate::gpu::shader::entry_needs(&module, &info, entry);
+        let bindings = crate::gpu::shader::bindings_of(label, &module)?;
+        check_limits(&self.limits(), &format!("{label}:{entry}"), &bindings, needs)?;
+        let kernel = self.scoped(&format!("creating pipeline {label}:{entry}"), || {
+            let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+                    binding: i as u32,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: match b {
+                            Binding::UniformDynamic => wgpu::BufferBindingType::Uniform,
+                            Binding::StorageRead => wgpu::BufferBindingType::Storage { read_only: true },
+                            Binding::StorageReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                        },
+                        has_dynamic_offset: *b == Binding::UniformDynamic,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                })
+                .collect();
+            let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(label),
+                entries: &entries,
+            });
+            let pipeline_layout = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(label),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+            let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(wgsl.into()),
+            });
+            let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&format!("{label}:{entry}")),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            Arc::new(Kernel { pipeline, layout })
+        })?;
+        if let Ok(mut m) = self.kernels.lock() {
+            m.insert(key, kernel.clone());
+        }
+        Ok(kernel)
+    }
+
+    fn storage_buffer(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+        self.storage_buffer_with(label, data, wgpu::BufferUsages::empty())
+    }
+
+    fn storage_buffer_with(&self, label: &str, data: &[u8], extra: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: data,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST | extra,
+        })
+    }
+
+    fn zeroed_storage_buffer(&self, label: &str, size: u64) -> wgpu::Buffer {
+        self.zeroed_storage_buffer_with(label, size, wgpu::BufferUsages::empty())
+    }
+
+    fn zeroed_storage_buffer_with(&self, label: &str, size: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST | extra,
+            mapped_at_creation: false,
         })
     }
 }

@@ -8,5 +8,5 @@ pub mod launch;
 pub mod layout;
 pub mod shader;
 
-pub use context::{Binding, GpuContext, Kernel, Readback, list_adapters};
+pub use context::{Binding, ContextInternals, GpuContext, Kernel, Readback, list_adapters};
 pub use executor::{AUTO_POLICY, Backend, ExecutorChoice};

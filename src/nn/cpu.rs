@@ -3,7 +3,7 @@
 //! [`Network`]s and MLP energies alike (both as a [`NetView`]). Single-threaded: callers
 //! parallelise over blocks of points.
 
-use super::{Head, LayerKind, LayerView, NetView, Network, Shape, ops};
+use super::{Head, LayerKind, LayerView, NetView, Shape, ops};
 
 /// What a forward pass keeps for the backward pass, and the backward pass's buffers; reused
 /// from call to call so that sampler steps do not allocate.
@@ -159,7 +159,7 @@ impl NetView<'_> {
     }
 
     /// Back-propagates d_out = dL/df [n, K] through the tape: dL/dx lands in
-    /// [`Tape::input_grad`] when `need_dx`; dL/dθ (packed as [`Network::pack_params`]) is added
+    /// [`Tape::input_grad`] when `need_dx`; dL/dθ (packed as [`super::NetworkInternals::pack_params`]) is added
     /// into `param_grads` when given.
     pub fn backward_batch(&self, tape: &mut Tape, d_out: &[f32], param_grads: Option<&mut [f32]>, need_dx: bool) {
         let n = tape.n;
@@ -207,32 +207,6 @@ impl NetView<'_> {
             g.iter_mut().zip(tape.input_grad()).for_each(|(g, v)| *g += weight * v);
         }
         TAPE.set(tape);
-    }
-}
-
-impl Network {
-    /// `NetView::forward_batch`.
-    #[doc(hidden)]
-    pub fn forward_batch(&self, xs: &[f32], n: usize, tape: &mut Tape) {
-        self.view().forward_batch(xs, n, tape)
-    }
-
-    /// `NetView::head_batch`.
-    #[doc(hidden)]
-    pub fn head_batch(&self, tape: &Tape, es: &mut [f32], d_out: &mut Vec<f32>) {
-        self.view().head_batch(tape, es, d_out)
-    }
-
-    /// `NetView::backward_batch`.
-    #[doc(hidden)]
-    pub fn backward_batch(&self, tape: &mut Tape, d_out: &[f32], param_grads: Option<&mut [f32]>, need_dx: bool) {
-        self.view().backward_batch(tape, d_out, param_grads, need_dx)
-    }
-
-    /// `NetView::add_energy_grad_batch`.
-    #[doc(hidden)]
-    pub fn add_energy_grad_batch(&self, xs: &[f32], gs: &mut [f32], es: &mut [f32], weight: f32) {
-        self.view().add_energy_grad_batch(xs, gs, es, weight)
     }
 }
 

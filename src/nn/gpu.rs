@@ -21,7 +21,7 @@ use super::ops::ConvGeom;
 use crate::nn::Activation;
 use crate::gpu::launch::{ParamSlots, bind_group};
 use crate::gpu::shader::assemble;
-use crate::gpu::{GpuContext, Kernel};
+use crate::gpu::{ContextInternals, GpuContext, Kernel};
 use crate::{Error, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

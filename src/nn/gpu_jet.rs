@@ -7,7 +7,7 @@
 
 use super::gpu::{Epilogue, NnKernels, NnOp, Slice};
 use super::gpu_net::{HeadKernel, HeadParams, NetBuffers, regions};
-use super::{LayerKind, Network, Shape};
+use super::{LayerKind, Network, NetworkInternals, Shape};
 use crate::{Error, Result};
 
 /// The seeds of the loss c·(E, E', E'') per point: c = (0, e1_scale E' + e1_shift, e2).

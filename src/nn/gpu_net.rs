@@ -5,9 +5,9 @@
 //! epilogue, the pre-activation kept for the backward pass). CPU twin: [`super::cpu`].
 
 use super::gpu::{Epilogue, NnKernels, NnOp, Slice};
-use super::{Head, LayerKind, Network, Shape};
+use super::{Head, LayerKind, Network, NetworkInternals, Shape};
 use crate::gpu::launch::{ParamSlots, bind_group, dispatch};
-use crate::gpu::{GpuContext, Kernel};
+use crate::gpu::{ContextInternals, GpuContext, Kernel};
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -86,7 +86,7 @@ impl HeadKernel {
 /// of chains) can share them, since their ops run one after another.
 pub struct NetBuffers {
     pub params: wgpu::Buffer,
-    /// dE/dθ summed over the batch, laid out as [`Network::pack_params`].
+    /// dE/dθ summed over the batch, laid out as [`super::NetworkInternals::pack_params`].
     pub param_grads: wgpu::Buffer,
     /// values[k] = the input of layer k (None for layer 0, the caller's points, and where a
     /// flatten makes it the same memory as the layer below).

@@ -27,19 +27,16 @@ impl Network {
             (None, None) => legacy_mlp(tensors, meta, None, None),
         })
     }
+}
 
-    /// Loads an MLP file: the architecture from `ebm.net` when the file has it and nothing is
-    /// overridden, otherwise Linear layers at even indices with `activation` (or the file's
-    /// `activation` metadata) between them and the sign `negate` (or the `output` metadata).
-    #[doc(hidden)]
-    pub fn load_mlp(path: &Path, activation: Option<Activation>, negate: Option<bool>) -> Result<Self> {
-        load_with(path, |tensors, meta| match meta.get(ARCH_KEY) {
-            Some(text) if activation.is_none() && negate.is_none() => {
-                Architecture::parse(text).map_err(|e| Error::invalid(format!("metadata {ARCH_KEY}"), e.to_string()))
-            }
-            _ => legacy_mlp(tensors, meta, activation, negate),
-        })
-    }
+/// `NetworkInternals::load_mlp`.
+pub(super) fn load_mlp(path: &Path, activation: Option<Activation>, negate: Option<bool>) -> Result<Network> {
+    load_with(path, |tensors, meta| match meta.get(ARCH_KEY) {
+        Some(text) if activation.is_none() && negate.is_none() => {
+            Architecture::parse(text).map_err(|e| Error::invalid(format!("metadata {ARCH_KEY}"), e.to_string()))
+        }
+        _ => legacy_mlp(tensors, meta, activation, negate),
+    })
 }
 
 /// Tensors by (layer index, is weight): shape, values, name.
@@ -192,32 +189,30 @@ fn fit_tensors(
 impl Network {
     /// Writes the network (nn.Sequential naming, architecture in the metadata), atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let (tensors, meta) = self.safetensors_parts();
+        let (tensors, meta) = safetensors_parts(self);
         crate::io::write_safetensors(path, &tensors, meta)
     }
+}
 
-    /// The tensors (name, shape, values) and metadata [`Network::save`] writes, for files
-    /// that hold a network among other things (training checkpoints).
-    #[doc(hidden)]
-    pub fn safetensors_parts(&self) -> (crate::io::NamedTensors, HashMap<String, String>) {
-        let mut tensors = Vec::new();
-        for (index, l) in self.layers.iter().enumerate() {
-            if let Some((wshape, bshape)) = l.kind.param_shapes(l.input) {
-                tensors.push((format!("{index}.weight"), wshape, l.weight.clone()));
-                if let Some(b) = bshape {
-                    tensors.push((format!("{index}.bias"), b, l.bias.clone()));
-                }
+/// `NetworkInternals::safetensors_parts`.
+pub(super) fn safetensors_parts(net: &Network) -> (crate::io::NamedTensors, HashMap<String, String>) {
+    let mut tensors = Vec::new();
+    for (index, l) in net.layers.iter().enumerate() {
+        if let Some((wshape, bshape)) = l.kind.param_shapes(l.input) {
+            tensors.push((format!("{index}.weight"), wshape, l.weight.clone()));
+            if let Some(b) = bshape {
+                tensors.push((format!("{index}.bias"), b, l.bias.clone()));
             }
         }
-        let meta = HashMap::from([("format".to_string(), "ebm-net".to_string()), (ARCH_KEY.to_string(), self.spec())]);
-        (tensors, meta)
     }
+    let meta = HashMap::from([("format".to_string(), "ebm-net".to_string()), (ARCH_KEY.to_string(), net.spec())]);
+    (tensors, meta)
 }
 
 impl MlpView<'_> {
     /// Writes the network as PyTorch's nn.Sequential(Linear, act, Linear, ...) would name it,
     /// with the activation and sign in the metadata (the `ebm init-mlp` format, which
-    /// [`Network::load_mlp`] reads back); atomically.
+    /// `NetworkInternals::load_mlp` reads back); atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
         let (tensors, meta) = self.safetensors_parts();
         crate::io::write_safetensors(path, &tensors, meta)

@@ -32,6 +32,7 @@ pub struct JetTape {
 }
 
 impl JetTape {
+    #[cfg(any(test, feature = "internals"))]
     pub fn order(&self) -> usize {
         self.order
     }
@@ -220,7 +221,7 @@ impl NetView<'_> {
     }
 
     /// Adds the parameter gradient of sum_j seeds[j]·(E_j, E'_j, E''_j) over the taped points
-    /// into `param_grads` (packed as [`super::Network::pack_params`]).
+    /// into `param_grads` (packed as [`super::NetworkInternals::pack_params`]).
     pub fn jet_backward(&self, tape: &JetTape, seeds: &[[f32; 3]], param_grads: &mut [f32]) {
         let (n, order, kk) = (tape.n, tape.order, self.outputs);
         assert_eq!(seeds.len(), n, "one seed triple per point");

@@ -1,5 +1,5 @@
 //! MLP-shaped networks (Linear, activation, Linear, ..., Linear to 1, head f or -f) as a
-//! borrowed view of a [`Network`]: [`Network::as_mlp`]. The view is what the fused kernels
+//! borrowed view of a [`Network`]: [`super::NetworkInternals::as_mlp`]. The view is what the fused kernels
 //! need: the generated WGSL (mlp/wgsl.rs: [`MlpView::wgsl_function`], forward then backward to
 //! the input, inlined into the sampler and training kernels so a step stays one dispatch) and
 //! its sizes. CPU twin: [`MlpView::add_energy_grad`], the layers' own definitions in the order
@@ -11,7 +11,6 @@ pub(crate) use wgsl::{Loops, Places, emit_pass};
 pub use wgsl::{TILE_CHAINS, TILE_THREADS, TiledNet, UNROLL};
 
 use super::{Activation, Architecture, Head, LayerKind, Network, Shape};
-use crate::num::Real;
 use crate::{Error, Result};
 
 /// One Linear layer of an [`MlpView`], parameters borrowed in PyTorch's layout: `weight` is
@@ -34,62 +33,56 @@ pub struct MlpView<'a> {
     negate: bool,
 }
 
-impl Network {
-    /// The network as an MLP when it is one: a flat input, biased Linear layers with one
-    /// activation between them, one output, head f or -f. Such networks take the fused
-    /// per-chain kernels; any other runs through the layer kernels.
-    pub fn as_mlp(&self) -> Option<MlpView<'_>> {
-        let negate = match self.head {
-            Head::F => false,
-            Head::NegF => true,
-            _ => return None,
-        };
-        let activation = match self.layers.get(1).map(|l| l.kind) {
-            Some(LayerKind::Act(a)) => Some(a),
-            None => None,
-            _ => return None,
-        };
-        if self.layers.len().is_multiple_of(2) || !matches!(self.input, Shape::Flat(_)) {
-            return None;
-        }
-        let mut layers = Vec::with_capacity(self.layers.len() / 2 + 1);
-        for (k, l) in self.layers.iter().enumerate() {
-            match (k % 2, l.kind) {
-                (0, LayerKind::Linear { outputs, bias: true }) => {
-                    layers.push(DenseView { inputs: l.input.len(), outputs, weight: &l.weight, bias: &l.bias })
-                }
-                (1, LayerKind::Act(a)) if Some(a) == activation => {}
-                _ => return None,
+/// `NetworkInternals::as_mlp`.
+pub(super) fn as_mlp(net: &Network) -> Option<MlpView<'_>> {
+    let negate = match net.head {
+        Head::F => false,
+        Head::NegF => true,
+        _ => return None,
+    };
+    let activation = match net.layers.get(1).map(|l| l.kind) {
+        Some(LayerKind::Act(a)) => Some(a),
+        None => None,
+        _ => return None,
+    };
+    if net.layers.len().is_multiple_of(2) || !matches!(net.input, Shape::Flat(_)) {
+        return None;
+    }
+    let mut layers = Vec::with_capacity(net.layers.len() / 2 + 1);
+    for (k, l) in net.layers.iter().enumerate() {
+        match (k % 2, l.kind) {
+            (0, LayerKind::Linear { outputs, bias: true }) => {
+                layers.push(DenseView { inputs: l.input.len(), outputs, weight: &l.weight, bias: &l.bias })
             }
+            (1, LayerKind::Act(a)) if Some(a) == activation => {}
+            _ => return None,
         }
-        Some(MlpView { net: self, layers, activation: activation.unwrap_or(Activation::Relu), negate })
     }
+    Some(MlpView { net, layers, activation: activation.unwrap_or(Activation::Relu), negate })
+}
 
-    /// A random MLP with layer widths `dims` (input, hidden..., 1) and PyTorch's default
-    /// nn.Linear initialisation ([`Network::random`]: the weights `ebm init-mlp` writes).
-    pub fn random_mlp(dims: &[usize], activation: Activation, negate: bool, seed: u64) -> Result<Self> {
-        if dims.len() < 2 || dims.contains(&0) || dims[dims.len() - 1] != 1 {
-            return Err(Error::invalid("dims", format!("need at least an input and an output, all positive, ending in 1; got {dims:?}")));
-        }
-        // The weights, then the copy a save or an executor makes.
-        let params = Self::mlp_parameters(dims);
-        crate::plan::Plan::new().add(format!("dims {dims:?}"), format!("the network's {params} parameters"), &[params], 4, 2).check()?;
-        let mut layers = Vec::with_capacity(2 * dims.len());
-        for (k, &outputs) in dims[1..].iter().enumerate() {
-            if k > 0 {
-                layers.push(LayerKind::Act(activation));
-            }
-            layers.push(LayerKind::Linear { outputs, bias: true });
-        }
-        let arch = Architecture { input: Shape::Flat(dims[0]), layers, head: if negate { Head::NegF } else { Head::F } };
-        Network::random(&arch, seed)
+/// `NetworkInternals::random_mlp`.
+pub(super) fn random_mlp(dims: &[usize], activation: Activation, negate: bool, seed: u64) -> Result<Network> {
+    if dims.len() < 2 || dims.contains(&0) || dims[dims.len() - 1] != 1 {
+        return Err(Error::invalid("dims", format!("need at least an input and an output, all positive, ending in 1; got {dims:?}")));
     }
+    // The weights, then the copy a save or an executor makes.
+    let params = mlp_parameters(dims);
+    crate::plan::Plan::new().add(format!("dims {dims:?}"), format!("the network's {params} parameters"), &[params], 4, 2).check()?;
+    let mut layers = Vec::with_capacity(2 * dims.len());
+    for (k, &outputs) in dims[1..].iter().enumerate() {
+        if k > 0 {
+            layers.push(LayerKind::Act(activation));
+        }
+        layers.push(LayerKind::Linear { outputs, bias: true });
+    }
+    let arch = Architecture { input: Shape::Flat(dims[0]), layers, head: if negate { Head::NegF } else { Head::F } };
+    Network::random(&arch, seed)
+}
 
-    /// The parameters (weights and biases) of an MLP with layer widths `dims`, saturating
-    /// rather than overflowing, for the size plan.
-    pub fn mlp_parameters(dims: &[usize]) -> u64 {
-        dims.windows(2).fold(0u64, |n, w| n.saturating_add((w[0] as u64).saturating_add(1).saturating_mul(w[1] as u64)))
-    }
+/// `NetworkInternals::mlp_parameters`.
+pub(super) fn mlp_parameters(dims: &[usize]) -> u64 {
+    dims.windows(2).fold(0u64, |n, w| n.saturating_add((w[0] as u64).saturating_add(1).saturating_mul(w[1] as u64)))
 }
 
 impl<'a> MlpView<'a> {
@@ -153,7 +146,9 @@ impl<'a> MlpView<'a> {
 
     /// Adds `weight * dE/dx` to `g` and returns `weight * E(x)`: the layers' definitions
     /// ([`super::NetView::energy_grad_ref`]), in the order the generated WGSL computes them.
-    pub fn add_energy_grad<T: Real>(&self, x: &[T], g: &mut [T], weight: T) -> T {
+    #[cfg(any(test, feature = "internals"))]
+    pub fn add_energy_grad<T: crate::num::Real>(&self, x: &[T], g: &mut [T], weight: T) -> T {
+        use super::NetworkInternals;
         let mut gx = vec![T::zero(); x.len()];
         let e = self.net.energy_grad_ref(x, &mut gx);
         g.iter_mut().zip(gx).for_each(|(g, v)| *g += weight * v);
@@ -161,7 +156,8 @@ impl<'a> MlpView<'a> {
     }
 
     /// The parameter block the fused kernels read: each Linear layer's weight then bias (the
-    /// network's packed layout, [`Network::pack_params`]).
+    /// network's packed layout, [`super::NetworkInternals::pack_params`]).
+    #[cfg(any(test, feature = "internals"))]
     pub fn pack_into(&self, out: &mut Vec<f32>) {
         for l in &self.layers {
             out.extend(l.weight);

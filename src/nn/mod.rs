@@ -7,14 +7,17 @@
 //! forward/backward on a batch ([`cpu`], built on [`ops`]), its f64 definition ([`reference`])
 //! and its WGSL ([`gpu`], `shaders/nn_*.wgsl`). Files: [`io`] (safetensors in nn.Sequential
 //! naming, the architecture in the metadata); text form: [`Architecture::parse`]. MLP-shaped
-//! networks are also read as a [`MlpView`] ([`Network::as_mlp`]), whose fused per-chain WGSL
-//! ([`mlp`]) the samplers and the trainer inline.
+//! networks are also read as a [`MlpView`] ([`NetworkInternals::as_mlp`]), whose fused per-chain
+//! WGSL ([`mlp`]) the samplers and the trainer inline. What only the engine uses of a
+//! `Network` (views, packed parameters, tapes, the MLP format) is on [`NetworkInternals`],
+//! out of the public API.
 
 pub mod cpu;
 pub mod gpu;
 #[cfg(any(feature = "cli", feature = "internals"))]
 pub mod gpu_jet;
 pub mod gpu_net;
+mod internals;
 pub mod io;
 pub mod jet;
 pub mod mlp;
@@ -23,6 +26,7 @@ pub mod reference;
 
 mod activation;
 pub use activation::Activation;
+pub use internals::NetworkInternals;
 pub use mlp::MlpView;
 use crate::{Error, Result};
 use std::fmt;
@@ -127,14 +131,16 @@ pub struct Layer {
     pub bias: Vec<f32>,
 }
 
-/// A validated network with its parameters.
+/// A validated network with its parameters. Its fields stay inside the crate, so it stays
+/// valid: build one with [`Network::new`], [`Network::random`], [`Network::load`] or
+/// [`Network::from_tensors`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Network {
-    pub input: Shape,
-    pub layers: Vec<Layer>,
-    pub head: Head,
+    pub(crate) input: Shape,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) head: Head,
     /// Output width K.
-    pub outputs: usize,
+    pub(crate) outputs: usize,
 }
 
 fn describe(kind: &LayerKind) -> String {
@@ -485,7 +491,7 @@ impl NetView<'_> {
         self.layers.iter().map(LayerView::param_count).sum()
     }
 
-    /// Where each layer's parameters start in the packed layout ([`Network::pack_params`]).
+    /// Where each layer's parameters start in the packed layout ([`NetworkInternals::pack_params`]).
     pub fn param_offsets(&self) -> Vec<usize> {
         param_offsets(self.layers.iter().map(LayerView::param_count))
     }
@@ -592,16 +598,6 @@ impl Network {
         Network::new(arch, params)
     }
 
-    #[doc(hidden)]
-    pub fn view(&self) -> NetView<'_> {
-        NetView {
-            input: self.input,
-            layers: self.layers.iter().map(Layer::view).collect(),
-            head: self.head,
-            outputs: self.outputs,
-        }
-    }
-
     pub fn architecture(&self) -> Architecture {
         Architecture { input: self.input, layers: self.layers.iter().map(|l| l.kind).collect(), head: self.head }
     }
@@ -611,58 +607,14 @@ impl Network {
         self.input.len()
     }
 
-    /// Where each layer's parameters start in the packed layout ([`Network::pack_params`]).
-    #[doc(hidden)]
-    pub fn param_offsets(&self) -> Vec<usize> {
-        param_offsets(self.layers.iter().map(Layer::param_count))
+    /// The output width K (1 for an energy network, the classes of a classifier).
+    pub fn outputs(&self) -> usize {
+        self.outputs
     }
 
-    /// Number of parameters; [`Network::pack_params`] lays them out layer by layer, weight
-    /// then bias (the state_dict order).
+    /// Number of parameters (weights and biases of every layer).
     pub fn param_count(&self) -> usize {
         self.layers.iter().map(Layer::param_count).sum()
-    }
-
-    #[doc(hidden)]
-    pub fn pack_params(&self) -> Vec<f32> {
-        let mut out = Vec::with_capacity(self.param_count());
-        for l in &self.layers {
-            out.extend(&l.weight);
-            out.extend(&l.bias);
-        }
-        out
-    }
-
-    /// Replaces the parameters with a packed vector laid out as [`Network::pack_params`].
-    #[doc(hidden)]
-    pub fn set_params(&mut self, packed: &[f32]) -> Result<()> {
-        if packed.len() != self.param_count() {
-            return Err(Error::invalid(
-                "network parameters",
-                format!("{} values for {} parameters", packed.len(), self.param_count()),
-            ));
-        }
-        let mut at = 0;
-        for l in &mut self.layers {
-            let (nw, nb) = (l.weight.len(), l.bias.len());
-            l.weight.copy_from_slice(&packed[at..at + nw]);
-            l.bias.copy_from_slice(&packed[at + nw..at + nw + nb]);
-            at += nw + nb;
-        }
-        Ok(())
-    }
-
-    /// Multiply-adds of one forward pass for one point.
-    #[doc(hidden)]
-    pub fn macs(&self) -> u64 {
-        self.layers.iter().map(Layer::macs).sum()
-    }
-
-    /// Model FLOPs of one energy and input gradient (forward plus backward to the input, two
-    /// FLOPs per multiply-add each; activations not counted), as the benchmarks count them.
-    #[doc(hidden)]
-    pub fn flops_per_energy_grad(&self) -> u64 {
-        4 * self.macs()
     }
 
     /// The text form of the architecture.

@@ -2,7 +2,7 @@
 //! batched CPU executor ([`super::cpu`]) and the GPU kernels are tested against, and the CPU
 //! per-point energy (f64 for finite-difference checks). Convolutions loop over kernel offsets.
 
-use super::{Head, LayerKind, LayerView, NetView, Network, Shape};
+use super::{Head, LayerKind, LayerView, NetView, Shape};
 use crate::num::Real;
 
 impl LayerView<'_> {
@@ -197,7 +197,8 @@ impl NetView<'_> {
         e
     }
 
-    /// E(x) and dE/dθ, packed as [`Network::pack_params`].
+    /// E(x) and dE/dθ, packed as [`super::NetworkInternals::pack_params`].
+    #[cfg(any(test, feature = "internals"))]
     pub fn energy_param_grad_ref<T: Real>(&self, x: &[T]) -> (T, Vec<T>) {
         let (e, _, dp) = self.backprop_ref(x, true);
         (e, dp)
@@ -220,19 +221,5 @@ impl NetView<'_> {
         }
         let dp = grads.into_iter().rev().flatten().collect();
         (e, d, dp)
-    }
-}
-
-impl Network {
-    /// `NetView::energy_grad_ref`.
-    #[doc(hidden)]
-    pub fn energy_grad_ref<T: Real>(&self, x: &[T], g: &mut [T]) -> T {
-        self.view().energy_grad_ref(x, g)
-    }
-
-    /// `NetView::energy_param_grad_ref`.
-    #[doc(hidden)]
-    pub fn energy_param_grad_ref<T: Real>(&self, x: &[T]) -> (T, Vec<T>) {
-        self.view().energy_param_grad_ref(x)
     }
 }

@@ -9,6 +9,7 @@
 //! `eval::Executor::log_z_ais`) anneals from two bases ([`Base`]), takes the larger estimate,
 //! and checks it from above with reverse AIS from samples of the model ([`Direction::Reverse`]).
 
+
 pub use crate::ais::{AisResult, BetaSchedule, Direction, summarize};
 
 /// The report of an RBM's AIS: its forward estimates are named by their [`Base`].
@@ -22,7 +23,7 @@ pub fn report(forward: Vec<(Base, AisResult)>, reverse: Option<(String, AisResul
 use super::gpu::kernel;
 use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch};
 use super::{Rbm, Visible, sigmoid, softplus, softplus_f64};
-use crate::gpu::GpuContext;
+use crate::gpu::{ContextInternals, GpuContext};
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
 use rayon::prelude::*;

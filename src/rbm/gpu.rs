@@ -9,7 +9,7 @@
 use super::train::{Batch, Method, TrainConfig, TrainState, Trainer};
 use super::{KernelParams, Rbm, Visible};
 use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch};
-use crate::gpu::{GpuContext, Kernel};
+use crate::gpu::{ContextInternals, GpuContext, Kernel};
 use crate::{Error, Result};
 use std::sync::Arc;
 

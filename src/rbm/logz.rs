@@ -9,7 +9,7 @@ use crate::rng::{self, Stream};
 use std::borrow::Cow;
 use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch, workgroups};
 use super::{Rbm, Visible, sigmoid, softplus, softplus_f64};
-use crate::gpu::GpuContext;
+use crate::gpu::{ContextInternals, GpuContext};
 use crate::{Error, Result};
 use rayon::prelude::*;
 

@@ -301,7 +301,7 @@ impl SamplerConfig {
 
     /// Initial (step size, beta) of every sampler chain: base chain n's replica r is chain
     /// n * R + r.
-    pub fn chain_params(&self, base_chains: usize) -> Vec<[f32; 2]> {
+    pub(crate) fn chain_params(&self, base_chains: usize) -> Vec<[f32; 2]> {
         let betas = self.tempering.as_ref().map_or(vec![1.0], |t| t.betas.clone());
         let per_replica: Vec<[f32; 2]> =
             betas.iter().map(|&b| [self.kind.step_at_temperature(self.step_size, 1.0 / b), b]).collect();

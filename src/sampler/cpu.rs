@@ -17,7 +17,7 @@ use super::config::{SamplerConfig, SamplerKind, check_initial, segments};
 use super::{ChainSampler, ChainStats, langevin};
 use crate::Result;
 use crate::num::lanes::{LANES, Lanes};
-use crate::energy::Energy;
+use crate::energy::{Energy, EnergyInternals};
 use crate::num::Real;
 use crate::rng::{self, Stream};
 use rayon::prelude::*;
@@ -45,7 +45,9 @@ pub struct CpuSampler {
 /// summation order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schedule {
-    /// Each chain runs all its steps alone, in scalar code.
+    /// Each chain runs all its steps alone, in scalar code: the reference the tests hold the
+    /// other schedules to (only they choose it, through `CpuSamplerInternals::with_schedule`).
+    #[cfg(any(test, feature = "internals"))]
     ChainMajor,
     /// Blocks of [`LANES`] chains advance together, each operation on all lanes at once (SIMD
     /// across chains, with structure-of-arrays states): the default for analytic energies.
@@ -189,23 +191,13 @@ impl CpuSampler {
         })
     }
 
-    /// Forces a schedule, for tests that compare them; [`Schedule::Lanes`] needs an analytic
-    /// energy.
-    #[doc(hidden)]
-    pub fn with_schedule(mut self, schedule: Schedule) -> Result<Self> {
-        if schedule == Schedule::Lanes && !self.energy.is_analytic() {
-            return Err(crate::Error::invalid("CPU schedule", "the lane schedule runs analytic energies only"));
-        }
-        self.schedule = schedule;
-        Ok(self)
-    }
-
     fn chain(&self, index: usize) -> Chain {
         let [h, beta] = self.core.chain_params[index];
         Chain { id: self.core.config.chain_offset * self.core.config.replicas() as u32 + index as u32, h, beta }
     }
 
     /// E(x), with g set to beta * grad E(x) (as the kernels' `energy_grad_at`).
+    #[cfg(any(test, feature = "internals"))]
     fn energy_grad_at(&self, x: &[f32], g: &mut [f32], beta: f32) -> f32 {
         let e = self.energy.energy_grad(x, g);
         g.iter_mut().for_each(|v| *v *= beta);
@@ -329,6 +321,7 @@ impl CpuSampler {
     }
 
     /// Runs global steps `first .. first + n` of sampler chain `index` (chain-major).
+    #[cfg(any(test, feature = "internals"))]
     fn run_chain(&self, index: usize, x: &mut [f32], first: u32, n: u32) -> ChainOutcome {
         let mut out = ChainOutcome::default();
         let d = self.core.dim;
@@ -514,6 +507,7 @@ impl CpuSampler {
                 .enumerate()
                 .flat_map_iter(|(k, xs)| self.run_lanes(k * LANES, xs, first, n))
                 .collect(),
+            #[cfg(any(test, feature = "internals"))]
             Schedule::ChainMajor => {
                 let frozen = &self.frozen;
                 state
@@ -571,6 +565,7 @@ impl CpuSampler {
 /// returns E(q) and writes dE/dq; `g` holds dE/dq at the start and is kept current. Returns the
 /// energy at the end, or None once q, E or dE/dq stops being finite. The order of operations
 /// is the kernel's (shaders/sampler/hmc.wgsl); generic so tests can run it in f64.
+#[cfg(any(test, feature = "internals"))]
 pub fn leapfrog<T: Real>(
     grad: impl Fn(&[T], &mut [T]) -> T,
     q: &mut [T],
@@ -613,6 +608,26 @@ fn trace_slot(cfg: &SamplerConfig, step: u32) -> Option<usize> {
     let done = (step + 1).checked_sub(cfg.trace_start).filter(|&d| d > 0)?;
     (cfg.trace_every > 0 && done % cfg.trace_every == 0 && done / cfg.trace_every <= cfg.trace_slots())
         .then(|| (done / cfg.trace_every - 1) as usize)
+}
+
+/// What the crate's tests ask of a [`CpuSampler`] beyond its public methods (they name it
+/// through the `internals` feature).
+#[cfg(any(test, feature = "internals"))]
+pub trait CpuSamplerInternals: Sized {
+    /// Forces a schedule, for tests that compare them; [`Schedule::Lanes`] needs an analytic
+    /// energy.
+    fn with_schedule(self, schedule: Schedule) -> Result<Self>;
+}
+
+#[cfg(any(test, feature = "internals"))]
+impl CpuSamplerInternals for CpuSampler {
+    fn with_schedule(mut self, schedule: Schedule) -> Result<Self> {
+        if schedule == Schedule::Lanes && !self.energy.is_analytic() {
+            return Err(crate::Error::invalid("CPU schedule", "the lane schedule runs analytic energies only"));
+        }
+        self.schedule = schedule;
+        Ok(self)
+    }
 }
 
 impl ChainSampler for CpuSampler {

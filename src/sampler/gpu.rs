@@ -9,10 +9,11 @@
 
 use super::config::{MlpStrategy, SamplerConfig, SamplerKind, TILED_MIN_WIDTH, check_initial, segments};
 use super::{ChainSampler, ChainStats};
-use crate::energy::Energy;
+use crate::energy::{Energy, EnergyInternals};
 use crate::energy::image::ImageOptions;
 use crate::gpu::launch::{self, ParamSlots, split};
-use crate::gpu::{GpuContext, Kernel};
+use crate::gpu::{ContextInternals, GpuContext, Kernel};
+use crate::nn::NetworkInternals;
 use crate::nn::mlp::{TILE_CHAINS, TiledNet};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -372,13 +373,6 @@ impl GpuSampler {
         upload.encode(&self.ctx, encoder, texture, options, &self.energy_params, at)
     }
 
-    /// The energy's parameter block as the kernels see it now (a blocking readback; the
-    /// selftest's image-upload check and the tests).
-    #[doc(hidden)]
-    pub fn read_energy_params(&self) -> Result<Vec<f32>> {
-        Ok(bytemuck::pod_collect_to_vec(&self.ctx.read_buffers(&[(&self.energy_params, self.energy_params.size())])?.concat()))
-    }
-
     /// Dispatches for `steps` steps from the current position: pieces of at most
     /// `steps_per_dispatch` steps, ending on swap boundaries when tempering.
     fn plan(&self, steps: u32) -> Vec<Piece> {
@@ -537,6 +531,20 @@ impl GpuSampler {
     fn gather<T: bytemuck::Pod>(&self, pick: impl Fn(&ChainGroup) -> (&wgpu::Buffer, u64)) -> Result<Vec<T>> {
         let parts: Vec<(&wgpu::Buffer, u64)> = self.groups.iter().map(pick).collect();
         Ok(bytemuck::pod_collect_to_vec(&self.ctx.read_buffers(&parts)?.concat()))
+    }
+}
+
+/// The engine's side of a [`GpuSampler`], out of the public API (the crate's tests name it
+/// through the `internals` feature).
+pub trait GpuSamplerInternals {
+    /// The energy's parameter block as the kernels see it now (a blocking readback; the
+    /// selftest's image-upload check and the tests).
+    fn read_energy_params(&self) -> Result<Vec<f32>>;
+}
+
+impl GpuSamplerInternals for GpuSampler {
+    fn read_energy_params(&self) -> Result<Vec<f32>> {
+        Ok(bytemuck::pod_collect_to_vec(&self.ctx.read_buffers(&[(&self.energy_params, self.energy_params.size())])?.concat()))
     }
 }
 

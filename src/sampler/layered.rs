@@ -7,9 +7,9 @@
 
 use super::config::{SamplerConfig, SamplerKind, check_initial};
 use super::{ChainSampler, ChainStats};
-use crate::energy::Energy;
+use crate::energy::{Energy, EnergyInternals};
 use crate::gpu::launch::{ParamSlots, WG, bind_group, dispatch};
-use crate::gpu::{GpuContext, Kernel};
+use crate::gpu::{ContextInternals, GpuContext, Kernel};
 use crate::nn::Network;
 use crate::nn::gpu::{NnKernels, Slice};
 use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};

@@ -4,9 +4,9 @@
 use super::{Measure, Size, max_abs_diff, rel_diff};
 use crate::energy::Energy;
 use crate::energy::gpu::energy_grad_batch;
-use crate::nn::Activation;
+use crate::nn::{Activation, NetworkInternals};
 use crate::energy::spec::resolve_energy;
-use crate::gpu::{GpuContext, launch};
+use crate::gpu::{ContextInternals, GpuContext, launch};
 use crate::nn::cpu::Tape;
 use crate::nn::gpu::{NnKernels, Slice};
 use crate::nn::gpu_net::{GpuNetwork, NetBuffers};

@@ -3,12 +3,12 @@
 
 use super::{Measure, Size, max_abs_diff};
 use crate::Result;
-use crate::energy::Energy;
+use crate::energy::{Energy, EnergyInternals};
 use crate::energy::image::{ImageDensity, ImageOptions};
 use crate::gpu::GpuContext;
 use crate::nn::{Architecture, Network};
 use crate::restore::{Pixel, RestoreConfig, restore as restore_images};
-use crate::sampler::gpu::GpuSampler;
+use crate::sampler::gpu::{GpuSampler, GpuSamplerInternals};
 use crate::sampler::{SamplerConfig, SamplerKind};
 use std::sync::Arc;
 

@@ -6,7 +6,7 @@
 
 use super::{Measure, Size, chains_apart};
 use crate::energy::Energy;
-use crate::nn::Activation;
+use crate::nn::{Activation, NetworkInternals};
 use crate::energy::spec::resolve_energy;
 use crate::gpu::GpuContext;
 use crate::nn::{Architecture, Network};

@@ -6,7 +6,7 @@ use super::{Measure, Size, max_abs_diff, rel_diff};
 use crate::Result;
 use crate::data::toy::Toy;
 use crate::gpu::GpuContext;
-use crate::nn::{Architecture, Network};
+use crate::nn::{Architecture, Network, NetworkInternals};
 use crate::sampler::MlpStrategy;
 use crate::train::cpu::CpuTrainer;
 use crate::train::gpu::GpuTrainer;

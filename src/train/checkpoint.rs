@@ -8,7 +8,7 @@
 
 use super::{TrainConfig, TrainState};
 use crate::nn::io::TRAINING_STATE_PREFIX;
-use crate::nn::Network;
+use crate::nn::{Network, NetworkInternals};
 use crate::{Error, Result};
 use std::path::Path;
 

@@ -8,6 +8,7 @@ use super::{
     Loss, Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer, batch_row, cross_entropy,
     noise_log_density, pair_weights,
 };
+use crate::nn::NetworkInternals;
 use crate::rng::{self, Stream};
 use crate::sampler::langevin;
 use crate::{Error, Result};

@@ -5,6 +5,7 @@
 
 use crate::energy::Energy;
 use crate::io::figure::Grid2d;
+use crate::nn::NetworkInternals;
 use crate::{Error, Result};
 
 /// Cells per side of the quadrature grid.

@@ -10,10 +10,11 @@
 use super::layered::LayeredTrainer;
 use super::submit::{STEPS_PER_SUBMIT, SubmitSteps, run_in_submits};
 use super::{Loss, METRIC_FLOATS, StepMetrics, StepSettings, TrainConfig, TrainState, Trainer};
-use crate::energy::Energy;
+use crate::energy::{Energy, EnergyInternals};
+use crate::nn::NetworkInternals;
 use crate::nn::mlp::{Loops, MlpView, Places, TILE_CHAINS, TILE_THREADS, emit_pass};
 use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch, workgroups};
-use crate::gpu::{GpuContext, Kernel};
+use crate::gpu::{ContextInternals, GpuContext, Kernel};
 use crate::sampler::config::{MlpStrategy, TILED_MIN_WIDTH};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -197,7 +198,7 @@ pub enum GpuTrainer {
 }
 
 impl GpuTrainer {
-    /// [`MlpTrainer`] when the network is MLP-shaped ([`crate::nn::Network::as_mlp`]), its
+    /// [`MlpTrainer`] when the network is MLP-shaped ([`crate::nn::NetworkInternals::as_mlp`]), its
     /// Langevin phase per chain or tiled as [`MlpTrainer::with_strategy`] picks; else
     /// [`LayeredTrainer`].
     pub fn new(ctx: Arc<GpuContext>, config: &TrainConfig, state: TrainState, data: &[f32]) -> Result<Self> {

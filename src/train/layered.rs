@@ -11,8 +11,8 @@
 use super::submit::{STEPS_PER_SUBMIT, SubmitSteps, run_in_submits};
 use super::{Loss, METRIC_FLOATS, StepMetrics, StepSettings, TrainConfig, TrainState, Trainer};
 use crate::gpu::launch::{ParamSlots, WG, bind_group, check_fits, dispatch, workgroups};
-use crate::gpu::{GpuContext, Kernel};
-use crate::nn::Network;
+use crate::gpu::{ContextInternals, GpuContext, Kernel};
+use crate::nn::{Network, NetworkInternals};
 use crate::nn::gpu::{NnKernels, Slice};
 use crate::nn::gpu_jet::{GpuJet, JetSeeds};
 use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};

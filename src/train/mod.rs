@@ -33,7 +33,7 @@ pub mod tape;
 pub use loss::Loss;
 pub use model::ModelSpec;
 
-use crate::nn::Network;
+use crate::nn::{Network, NetworkInternals};
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};

@@ -76,7 +76,7 @@ pub struct ScoreStep {
     pub loss: f32,
     /// Mean energy of the points the loss is evaluated at.
     pub energy: f32,
-    /// dL/dθ, packed as [`crate::nn::Network::pack_params`].
+    /// dL/dθ, packed as [`crate::nn::NetworkInternals::pack_params`].
     pub grad: Vec<f32>,
 }
 

@@ -2,7 +2,7 @@
 //! forward/backward ([`crate::nn::cpu`]) kept for a weighted backward pass, and the per-point
 //! definition (f32 or f64) that tests compare with finite differences.
 
-use crate::nn::Network;
+use crate::nn::{Network, NetworkInternals};
 
 /// The forward pass of n points, kept for weighted parameter gradients.
 pub struct Tape {

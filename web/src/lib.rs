@@ -201,7 +201,7 @@ impl Demo {
     /// Starts the chains on a picture's density, spread over it as in examples/particles.rs,
     /// with the view on the picture.
     fn start_picture(&mut self, density: ImageDensity, chains: u32, step: f32) -> Result<(), JsValue> {
-        let [ex, ey] = density.extent;
+        let [ex, ey] = density.extent();
         let init = initial_states(11, 0, chains as usize, 2, 1.5)
             .chunks_exact(2)
             .flat_map(|p| [ex / 2.0 + p[0] * ex / 6.0, ey / 2.0 + p[1] * ey / 6.0])

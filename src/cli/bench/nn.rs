@@ -22,10 +22,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::energy::Energy;
-use crate::gpu::GpuContext;
+use crate::gpu::{ContextInternals, GpuContext};
 use crate::nn::gpu::{Epilogue, NnKernels, NnOp, Slice};
 use crate::nn::ops::{self, ConvGeom};
-use crate::nn::{Architecture, LayerKind, Network};
+use crate::nn::{Architecture, LayerKind, Network, NetworkInternals};
 use crate::rng;
 use crate::sampler::cpu::CpuSampler;
 use crate::sampler::layered::gpu_sampler;

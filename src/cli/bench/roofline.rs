@@ -20,9 +20,9 @@
 
 use std::ops::{Add, AddAssign, Mul};
 
-use crate::energy::Energy;
-use crate::nn::Activation;
+use crate::energy::{Energy, EnergyInternals};
 use crate::nn::mlp::{MlpView, TILE_CHAINS, TILE_THREADS};
+use crate::nn::{Activation, NetworkInternals};
 use crate::nn::{Head, LayerKind, Network};
 use crate::sampler::SamplerKind;
 

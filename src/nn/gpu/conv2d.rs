@@ -2,6 +2,7 @@
 //! input gradients (a direct kernel), weight gradients. CPU twins: `conv2d_*` in src/nn/ops.rs.
 
 use super::*;
+use crate::gpu::ContextInternals;
 
 impl NnKernels {
     /// `y = act(conv2d(x, w) + b)`, NCHW, `w` [out_c, in_c, kh, kw].

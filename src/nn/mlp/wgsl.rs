@@ -38,7 +38,7 @@ pub struct TiledNet {
     pub source: String,
     /// Scratch floats per chain.
     pub scratch_floats: usize,
-    /// Loop iterations of one evaluation per invocation (see `GpuContext::loop_budget`).
+    /// Loop iterations of one evaluation per invocation (see `ContextInternals::loop_budget`).
     pub loop_iterations: u64,
 }
 
@@ -285,7 +285,7 @@ impl MlpView<'_> {
     /// A WGSL function `name(x, g, base, weight) -> f32` with the analytic energies'
     /// signature ([`emit_pass`] in registers): sizes are compile-time constants, parameters
     /// read from `energy_params`. Dot products are unrolled by [`UNROLL`]: fewer loop
-    /// iterations per invocation (software adapters cap those, see `GpuContext::loop_budget`)
+    /// iterations per invocation (software adapters cap those, see `ContextInternals::loop_budget`)
     /// and more independent multiply-adds.
     pub fn wgsl_function(&self, name: &str) -> String {
         let (act, dact) = self.activation.wgsl();

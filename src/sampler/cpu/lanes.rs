@@ -3,6 +3,7 @@
 //! the same order, so each chain ends bit for bit where it would alone.
 
 use super::*;
+use crate::energy::EnergyInternals;
 
 impl CpuSampler {
     /// [`Self::energy_grad_at`] for a block of lanes (analytic energies).

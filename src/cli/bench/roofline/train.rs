@@ -4,8 +4,8 @@
 use super::{
     Cost, F, L2_BYTES, PHILOX_OPS, act_flops, mlp_flops, net_pass, normals, tiled_eval_traffic, tiled_scratch, uniform4,
 };
-use crate::nn::Network;
 use crate::nn::mlp::MlpView;
+use crate::nn::{Network, NetworkInternals};
 use crate::train::Loss;
 
 /// A training row: the network, the batch, the Langevin steps of a replay loss, the loss, and
