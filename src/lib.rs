@@ -41,24 +41,98 @@ pub mod cli;
 #[cfg(feature = "cli")]
 pub mod data_parallel;
 
-/// The engine's modules. Applications see [`prelude`] (and, with the `cli` feature, [`cli`]
-/// and [`data_parallel`]); these stay crate-private unless the `internals` feature is on,
-/// which the crate's own tests, benches and examples enable (a dev-dependency on itself) to
-/// test the pieces one by one. Nothing outside this repository should enable it.
-macro_rules! internal_modules {
-    ($($name:ident),* $(,)?) => {$(
-        #[cfg(feature = "internals")]
-        #[doc(hidden)]
-        pub mod $name;
-        #[cfg(not(feature = "internals"))]
-        pub(crate) mod $name;
-    )*};
-}
-internal_modules!(energy, error, gpu, io, nn, num, plan, rng, sampler, simd);
+// The engine's modules. Applications see `prelude` (and, with the `cli` feature, `cli` and
+// `data_parallel`); these stay crate-private unless the `internals` feature is on, which the
+// crate's own tests, benches and examples enable (a dev-dependency on itself) to test the
+// pieces one by one. Nothing outside this repository should enable it.
+// Written out rather than by a macro so that `cargo fmt` reaches every module.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod energy;
+#[cfg(not(feature = "internals"))]
+mod energy;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod error;
+#[cfg(not(feature = "internals"))]
+mod error;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod gpu;
+#[cfg(not(feature = "internals"))]
+mod gpu;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod io;
+#[cfg(not(feature = "internals"))]
+mod io;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod nn;
+#[cfg(not(feature = "internals"))]
+mod nn;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod num;
+#[cfg(not(feature = "internals"))]
+mod num;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod plan;
+#[cfg(not(feature = "internals"))]
+mod plan;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod rng;
+#[cfg(not(feature = "internals"))]
+mod rng;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod sampler;
+#[cfg(not(feature = "internals"))]
+mod sampler;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod simd;
+#[cfg(not(feature = "internals"))]
+mod simd;
 // What only the `ebm` commands use (training, RBMs, likelihoods, data sets, evaluation,
 // restoration, the self-test): not compiled into an embedding application's build.
-#[cfg(any(feature = "cli", feature = "internals"))]
-internal_modules!(ais, data, eval, rbm, restore, selftest, train);
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod ais;
+#[cfg(all(feature = "cli", not(feature = "internals")))]
+mod ais;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod data;
+#[cfg(all(feature = "cli", not(feature = "internals")))]
+mod data;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod eval;
+#[cfg(all(feature = "cli", not(feature = "internals")))]
+mod eval;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod rbm;
+#[cfg(all(feature = "cli", not(feature = "internals")))]
+mod rbm;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod restore;
+#[cfg(all(feature = "cli", not(feature = "internals")))]
+mod restore;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod selftest;
+#[cfg(all(feature = "cli", not(feature = "internals")))]
+mod selftest;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod train;
+#[cfg(all(feature = "cli", not(feature = "internals")))]
+mod train;
 
 pub use error::{Error, Result};
 

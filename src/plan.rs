@@ -119,7 +119,14 @@ impl Plan {
 
     /// Adds `copies` buffers of the product of `counts` values of `size` bytes each. `flag`
     /// names what the user set (e.g. `--chains 4096 x dim 2`), `what` the buffer.
-    pub fn add(&mut self, flag: impl Into<String>, what: impl Into<String>, counts: &[u64], size: u64, copies: u64) -> &mut Self {
+    pub fn add(
+        &mut self,
+        flag: impl Into<String>,
+        what: impl Into<String>,
+        counts: &[u64],
+        size: u64,
+        copies: u64,
+    ) -> &mut Self {
         // u128 cannot overflow for the few u64 factors a plan multiplies; saturate anyway.
         let bytes = counts.iter().fold(size as u128 * copies as u128, |a, &c| a.saturating_mul(c as u128));
         self.items.push(Item { flag: flag.into(), what: what.into(), amount: bytes });
@@ -143,7 +150,11 @@ impl Plan {
             return Ok(());
         }
         let largest = self.items.iter().max_by_key(|i| i.amount).expect("a plan over budget has an item");
-        let others = if total > largest.amount + largest.amount / 100 { format!(" (the whole request: {})", human(total)) } else { String::new() };
+        let others = if total > largest.amount + largest.amount / 100 {
+            format!(" (the whole request: {})", human(total))
+        } else {
+            String::new()
+        };
         Err(Error::invalid(
             &largest.flag,
             format!(
@@ -189,7 +200,9 @@ pub fn per_step(flag: &str, value: u64, max: u64, what: &str) -> Result<()> {
     if value > max {
         return Err(Error::invalid(
             flag,
-            format!("{value} {what} is more than the {max} allowed: each step would multiply its work by {value}; ask for at most {max}"),
+            format!(
+                "{value} {what} is more than the {max} allowed: each step would multiply its work by {value}; ask for at most {max}"
+            ),
         ));
     }
     Ok(())
@@ -266,7 +279,10 @@ impl Limit {
     /// The budget divided by how many bytes of memory one byte read turns into.
     pub fn budget_over(expansion: u64, of_what: &str) -> Result<Self> {
         let b = budget()?;
-        Ok(Self { bytes: b.bytes / expansion.max(1), why: format!("1/{expansion} of the memory budget, as {of_what}; {}", b.source) })
+        Ok(Self {
+            bytes: b.bytes / expansion.max(1),
+            why: format!("1/{expansion} of the memory budget, as {of_what}; {}", b.source),
+        })
     }
 
     /// `bytes`, or the budget if smaller.
@@ -281,13 +297,20 @@ impl Limit {
 /// read, and at most one byte past a declared size is read (so the format's parser reports the
 /// trailing data). A file that declares nothing and runs past the limit is refused after at
 /// most `limit` + 64 KiB bytes.
-pub fn read_checked(mut reader: impl Read, path: &Path, what: &str, limit: &Limit, declared: Declared) -> Result<Vec<u8>> {
+pub fn read_checked(
+    mut reader: impl Read,
+    path: &Path,
+    what: &str,
+    limit: &Limit,
+    declared: Declared,
+) -> Result<Vec<u8>> {
     let mut max = limit.bytes;
     let mut decided = false;
     let mut out = Vec::new();
     let mut chunk = vec![0u8; 1 << 16];
     loop {
-        let want = if decided { chunk.len().min((max + 1).saturating_sub(out.len() as u64) as usize) } else { chunk.len() };
+        let want =
+            if decided { chunk.len().min((max + 1).saturating_sub(out.len() as u64) as usize) } else { chunk.len() };
         if want == 0 {
             return Ok(out);
         }
@@ -298,25 +321,34 @@ pub fn read_checked(mut reader: impl Read, path: &Path, what: &str, limit: &Limi
             Err(e) => return Err(Error::format(path, format!("reading {what}: {e}"))),
         };
         if !decided && out.len() as u64 + n as u64 > max {
-            return Err(Error::format(path, format!("{what} is larger than the {} allowed ({})", human(max as u128), limit.why)));
+            return Err(Error::format(
+                path,
+                format!("{what} is larger than the {} allowed ({})", human(max as u128), limit.why),
+            ));
         }
-        out.try_reserve(n).map_err(|_| Error::format(path, format!("{what}: out of memory after {}", human(out.len() as u128))))?;
+        out.try_reserve(n)
+            .map_err(|_| Error::format(path, format!("{what}: out of memory after {}", human(out.len() as u128))))?;
         out.extend_from_slice(&chunk[..n]);
-        if !decided
-            && let Some(total) = declared(&out)? {
-                if total > max {
-                    return Err(Error::format(
-                        path,
-                        format!("{what} declares {} of data, more than the {} allowed ({})", human(total as u128), human(max as u128), limit.why),
-                    ));
-                }
-                decided = true;
-                max = total;
-                // The chunk may have run past the declared end: keep one byte of the excess.
-                out.truncate(out.len().min(total as usize + 1));
-                out.try_reserve_exact((total as usize).saturating_sub(out.len()))
-                    .map_err(|_| Error::format(path, format!("{what}: cannot allocate the {} it declares", human(total as u128))))?;
+        if !decided && let Some(total) = declared(&out)? {
+            if total > max {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "{what} declares {} of data, more than the {} allowed ({})",
+                        human(total as u128),
+                        human(max as u128),
+                        limit.why
+                    ),
+                ));
             }
+            decided = true;
+            max = total;
+            // The chunk may have run past the declared end: keep one byte of the excess.
+            out.truncate(out.len().min(total as usize + 1));
+            out.try_reserve_exact((total as usize).saturating_sub(out.len())).map_err(|_| {
+                Error::format(path, format!("{what}: cannot allocate the {} it declares", human(total as u128)))
+            })?;
+        }
     }
 }
 
@@ -381,11 +413,18 @@ fn kind_of(t: &std::fs::FileType) -> &'static str {
             return "is a device";
         }
     }
-    if t.is_dir() { "is a directory" } else if t.is_symlink() { "is a symbolic link" } else { "is not a file" }
+    if t.is_dir() {
+        "is a directory"
+    } else if t.is_symlink() {
+        "is a symbolic link"
+    } else {
+        "is not a file"
+    }
 }
 
 fn not_regular(path: &Path, what: &str) -> Error {
-    let kind = if what == "is a directory" { std::io::ErrorKind::IsADirectory } else { std::io::ErrorKind::InvalidInput };
+    let kind =
+        if what == "is a directory" { std::io::ErrorKind::IsADirectory } else { std::io::ErrorKind::InvalidInput };
     Error::io(path, std::io::Error::new(kind, format!("{what}, not a regular file")))
 }
 
@@ -398,7 +437,12 @@ pub fn open_file(path: &Path, what: &str, limit: &Limit) -> Result<std::fs::File
     if meta.len() > limit.bytes {
         return Err(Error::format(
             path,
-            format!("{what} of {} is larger than the {} allowed ({})", human(meta.len() as u128), human(limit.bytes as u128), limit.why),
+            format!(
+                "{what} of {} is larger than the {} allowed ({})",
+                human(meta.len() as u128),
+                human(limit.bytes as u128),
+                limit.why
+            ),
         ));
     }
     Ok(file)
@@ -441,7 +485,10 @@ mod tests {
         assert!(plan.check_against(budget).is_ok());
         plan.add("--trace", "the trace", &[1 << 20, 10, 2], 4, 1);
         let message = plan.check_against(budget).unwrap_err().to_string();
-        assert!(message.contains("--trace") && message.contains("80.00 MiB") && message.contains("1.00 MiB"), "{message}");
+        assert!(
+            message.contains("--trace") && message.contains("80.00 MiB") && message.contains("1.00 MiB"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -454,8 +501,13 @@ mod tests {
         assert!(message.contains("--leapfrog 1000") && message.contains("4.0e4 operations"), "{message}");
         // Saturates instead of wrapping: the largest request is still refused.
         Work::new().add("--x", "x", &[u64::MAX, u64::MAX, u64::MAX]).check_against(1).unwrap_err();
-        let message = per_step("--leapfrog", 4_000_000_000, MAX_STEPS_PER_STEP, "leapfrog steps per proposal").unwrap_err().to_string();
-        assert!(message.contains("--leapfrog") && message.contains("4000000000") && message.contains("10000"), "{message}");
+        let message = per_step("--leapfrog", 4_000_000_000, MAX_STEPS_PER_STEP, "leapfrog steps per proposal")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("--leapfrog") && message.contains("4000000000") && message.contains("10000"),
+            "{message}"
+        );
         assert!(per_step("--leapfrog", MAX_STEPS_PER_STEP, MAX_STEPS_PER_STEP, "x").is_ok());
     }
 
@@ -463,12 +515,16 @@ mod tests {
     fn reads_stop_at_the_limit_or_the_declared_size() {
         let path = Path::new("/dev/zero");
         let limit = |bytes| Limit { bytes, why: "test".into() };
-        let err = read_checked(std::io::repeat(0).take(1 << 20), path, "zeros", &limit(1000), &mut undeclared).unwrap_err();
+        let err =
+            read_checked(std::io::repeat(0).take(1 << 20), path, "zeros", &limit(1000), &mut undeclared).unwrap_err();
         assert!(err.to_string().contains("larger than the 1000 B allowed"), "{err}");
         assert_eq!(read_checked(&b"abc"[..], path, "abc", &limit(3), &mut undeclared).unwrap(), b"abc");
         // A header declaring 4 bytes: one more is read, so the parser can see the trailing data.
         let mut four = |_: &[u8]| Ok(Some(4));
-        assert_eq!(read_checked(std::io::repeat(7).take(1 << 20), path, "x", &limit(1 << 30), &mut four).unwrap(), [7; 5]);
+        assert_eq!(
+            read_checked(std::io::repeat(7).take(1 << 20), path, "x", &limit(1 << 30), &mut four).unwrap(),
+            [7; 5]
+        );
         let mut huge = |_: &[u8]| Ok(Some(1 << 40));
         let err = read_checked(std::io::repeat(7), path, "x", &limit(1 << 30), &mut huge).unwrap_err();
         assert!(err.to_string().contains("declares 1.00 TiB"), "{err}");

@@ -15,9 +15,9 @@ use crate::energy::batch::Evaluator;
 use crate::eval::minimize::{self, Descent, Method, MinimizeConfig};
 use crate::gpu::launch::{ParamSlots, WG, bind_group, dispatch};
 use crate::gpu::{ContextInternals, GpuContext};
-use crate::nn::{Network, NetworkInternals};
 use crate::nn::gpu::{NnKernels, Slice};
 use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};
+use crate::nn::{Network, NetworkInternals};
 use crate::rng::{self, Stream};
 use crate::sampler::langevin;
 use crate::{Error, Result};
@@ -54,10 +54,18 @@ pub struct RestoreConfig {
 impl RestoreConfig {
     pub fn validate(&self) -> Result<()> {
         let positive = |what: &str, v: f32| {
-            if v > 0.0 && v.is_finite() { Ok(()) } else { Err(Error::invalid(what, format!("must be positive and finite, got {v}"))) }
+            if v > 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(Error::invalid(what, format!("must be positive and finite, got {v}")))
+            }
         };
         let non_negative = |what: &str, v: f32| {
-            if v >= 0.0 && v.is_finite() { Ok(()) } else { Err(Error::invalid(what, format!("must be >= 0 and finite, got {v}"))) }
+            if v >= 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(Error::invalid(what, format!("must be >= 0 and finite, got {v}")))
+            }
         };
         positive("step size", self.step_size)?;
         non_negative("noise std", self.noise_std)?;
@@ -84,7 +92,9 @@ pub fn restore(
     let d = energy.dim();
     check_images(d, damaged, pixels, config)?;
     match (ctx, energy) {
-        (Some(ctx), Energy::Net(net)) if net.as_mlp().is_none() => return restore_gpu(ctx, net, damaged, pixels, config),
+        (Some(ctx), Energy::Net(net)) if net.as_mlp().is_none() => {
+            return restore_gpu(ctx, net, damaged, pixels, config);
+        }
         (Some(_), _) => {
             return Err(Error::invalid(
                 "energy",
@@ -97,8 +107,11 @@ pub fn restore(
     let fidelity = if config.sigma > 0.0 { config.fidelity / (config.sigma * config.sigma) } else { 0.0 };
     for step in 0..config.steps {
         let (_, mut g) = crate::train::eval::energy_grads(energy, &x);
-        for (j, ((xj, gj), (yj, kinds))) in
-            x.chunks_exact_mut(d).zip(g.chunks_exact_mut(d)).zip(damaged.chunks_exact(d).zip(pixels.chunks_exact(d))).enumerate()
+        for (j, ((xj, gj), (yj, kinds))) in x
+            .chunks_exact_mut(d)
+            .zip(g.chunks_exact_mut(d))
+            .zip(damaged.chunks_exact(d).zip(pixels.chunks_exact(d)))
+            .enumerate()
         {
             let mut noise = [0.0f32; 4];
             for i in 0..d {
@@ -111,7 +124,14 @@ pub fn restore(
                     Pixel::Noisy => gi += fidelity * (xj[i] - yj[i]),
                     Pixel::Missing => {}
                 }
-                let v = langevin::ula_update(xj[i], gi, config.step_size, config.noise_std, config.grad_clamp, noise[i % 4]);
+                let v = langevin::ula_update(
+                    xj[i],
+                    gi,
+                    config.step_size,
+                    config.noise_std,
+                    config.grad_clamp,
+                    noise[i % 4],
+                );
                 xj[i] = v.clamp(config.lo, config.hi);
             }
         }
@@ -207,23 +227,37 @@ pub(crate) struct RestoreParams {
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
-    vec![mirror!(RestoreParams, "sampler/restore.wgsl", "RestoreParams", [n, dim, step, row_stride, seed, step_size, noise_std, grad_clamp, lo, hi, fidelity])]
+    vec![mirror!(
+        RestoreParams,
+        "sampler/restore.wgsl",
+        "RestoreParams",
+        [n, dim, step, row_stride, seed, step_size, noise_std, grad_clamp, lo, hi, fidelity]
+    )]
 }
 
 /// Steps recorded per submit.
 const STEPS_PER_SUBMIT: u32 = 16;
 
 /// [`restore`] of a network energy with everything on the device.
-fn restore_gpu(ctx: &Arc<GpuContext>, net: &Network, damaged: &[f32], pixels: &[Pixel], c: &RestoreConfig) -> Result<Vec<f32>> {
+fn restore_gpu(
+    ctx: &Arc<GpuContext>,
+    net: &Network,
+    damaged: &[f32],
+    pixels: &[Pixel],
+    c: &RestoreConfig,
+) -> Result<Vec<f32>> {
     let d = net.input_dim();
     let n = damaged.len() / d;
     crate::gpu::launch::check_fits(ctx, n, d, "images")?;
     let chunk = max_batch(ctx, net).clamp(1, 4096).min(n);
-    let kinds: Vec<u32> = pixels.iter().map(|p| match p {
-        Pixel::Observed => 0,
-        Pixel::Noisy => 1,
-        Pixel::Missing => 2,
-    }).collect();
+    let kinds: Vec<u32> = pixels
+        .iter()
+        .map(|p| match p {
+            Pixel::Observed => 0,
+            Pixel::Noisy => 1,
+            Pixel::Missing => 2,
+        })
+        .collect();
     let wgsl = crate::gpu::shader::assemble("sampler/restore.wgsl", &[])?;
     let kernel = ctx.kernel("sampler/restore.wgsl", &wgsl, "restore_step")?;
     let nn = NnKernels::new(ctx.clone());
@@ -253,7 +287,13 @@ fn restore_gpu(ctx: &Arc<GpuContext>, net: &Network, damaged: &[f32], pixels: &[
             )?);
         }
         let slots = ParamSlots::new(ctx, STEPS_PER_SUBMIT as u64);
-        let bind = bind_group(ctx, &kernel, &slots.buffer, size_of::<RestoreParams>() as u64, &[&x, &grads, &observed, &kinds]);
+        let bind = bind_group(
+            ctx,
+            &kernel,
+            &slots.buffer,
+            size_of::<RestoreParams>() as u64,
+            &[&x, &grads, &observed, &kinds],
+        );
         Ok((x, bind, slots, passes, bufs))
     })??;
     let mut step = 0;

@@ -58,7 +58,11 @@ pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
 pub const KNOWN_ANSWERS: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
     ([0, 0, 0, 0], [0, 0], [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]),
     ([u32::MAX; 4], [u32::MAX; 2], [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]),
-    ([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0], [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]),
+    (
+        [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+        [0xa4093822, 0x299f31d0],
+        [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
+    ),
 ];
 
 /// The key for a run's 64-bit seed.
@@ -98,7 +102,16 @@ pub fn ln_unit(x: f32) -> f32 {
     let m = if low { m + m - 1.0 } else { m - 1.0 };
     let z = m * m;
     let mut y = 7.037_683_6e-2;
-    for coef in [-1.151_461e-1, 1.167_699_9e-1, -1.242_014_1e-1, 1.424_932_3e-1, -1.666_805_8e-1, 2.000_071_4e-1, -2.499_999_4e-1, 3.333_333e-1] {
+    for coef in [
+        -1.151_461e-1,
+        1.167_699_9e-1,
+        -1.242_014_1e-1,
+        1.424_932_3e-1,
+        -1.666_805_8e-1,
+        2.000_071_4e-1,
+        -2.499_999_4e-1,
+        3.333_333e-1,
+    ] {
         y = y * m + coef;
     }
     let ef = e as f32;
@@ -368,7 +381,11 @@ mod tests {
             // Distance in units in the last place from the correctly rounded value.
             let ulps = |got: f32, want: f64| {
                 let w = want as f32;
-                if got.is_sign_negative() != w.is_sign_negative() { f64::INFINITY } else { (got.to_bits() as f64 - w.to_bits() as f64).abs() }
+                if got.is_sign_negative() != w.is_sign_negative() {
+                    f64::INFINITY
+                } else {
+                    (got.to_bits() as f64 - w.to_bits() as f64).abs()
+                }
             };
             let theta = std::f64::consts::TAU * u as f64;
             let (s, c) = sincos_turns(u);

@@ -62,9 +62,11 @@ pub(crate) use vectorized;
 
 #[cfg(test)]
 mod tests {
-    vectorized!(fn scale(v: &mut [f32], k: f32) {
-        v.iter_mut().for_each(|x| *x *= k)
-    });
+    vectorized!(
+        fn scale(v: &mut [f32], k: f32) {
+            v.iter_mut().for_each(|x| *x *= k)
+        }
+    );
 
     #[test]
     fn a_vectorized_function_computes_its_body() {

@@ -66,12 +66,18 @@ impl AnnealConfig {
     /// Refuses settings that cannot mean anything, naming them.
     pub fn validate(&self) -> Result<()> {
         if !(2..=MAX_RUNS).contains(&self.runs) {
-            return Err(Error::invalid("AIS runs", format!("{} runs: need 2 (for a standard error) to {MAX_RUNS}", self.runs)));
+            return Err(Error::invalid(
+                "AIS runs",
+                format!("{} runs: need 2 (for a standard error) to {MAX_RUNS}", self.runs),
+            ));
         }
         if self.schedule.intervals() < MIN_TEMPERATURES {
             return Err(Error::invalid(
                 "AIS temperatures",
-                format!("{} temperatures are too few to mean anything; use at least {MIN_TEMPERATURES}", self.schedule.intervals()),
+                format!(
+                    "{} temperatures are too few to mean anything; use at least {MIN_TEMPERATURES}",
+                    self.schedule.intervals()
+                ),
             ));
         }
         if self.leapfrog == 0 || self.pilot_runs == 0 {
@@ -81,7 +87,10 @@ impl AnnealConfig {
             return Err(Error::invalid("AIS target acceptance", format!("{} is not in (0, 1)", self.target_accept)));
         }
         if (self.first_run as u64 + self.runs as u64) > (PILOT_FIRST as u64 - MAX_RUNS as u64) {
-            return Err(Error::invalid("AIS first run", format!("{} is beyond the run indices an estimate may use", self.first_run)));
+            return Err(Error::invalid(
+                "AIS first run",
+                format!("{} is beyond the run indices an estimate may use", self.first_run),
+            ));
         }
         Ok(())
     }
@@ -135,7 +144,11 @@ pub fn adapt(eval: &mut dyn Evaluator, base: &Base, config: &AnnealConfig) -> Re
     let runs: Vec<u32> = (0..config.pilot_runs as u32).map(|j| PILOT_FIRST - j).collect();
     let start = (base.dim() as f64).powf(-0.25) * 0.5;
     let stride = betas.len().div_ceil(MASS_SNAPSHOTS);
-    let mut plan = Transitions { steps: vec![start as f32; betas.len()], inv_mass: vec![base.variances(); betas.len().div_ceil(stride)], stride };
+    let mut plan = Transitions {
+        steps: vec![start as f32; betas.len()],
+        inv_mass: vec![base.variances(); betas.len().div_ceil(stride)],
+        stride,
+    };
     anneal(eval, base, &betas, &mut plan, config, &runs, None, true)?;
     Ok(plan)
 }
@@ -152,7 +165,13 @@ pub fn forward(eval: &mut dyn Evaluator, base: &Base, config: &AnnealConfig, pla
 
 /// Reverse AIS from `samples` of the model ([runs, dim]), β 1 → 0, with the forward pilot's
 /// transitions (the same temperatures, visited backwards).
-pub fn reverse(eval: &mut dyn Evaluator, base: &Base, config: &AnnealConfig, plan: &Transitions, samples: &[f32]) -> Result<Estimate> {
+pub fn reverse(
+    eval: &mut dyn Evaluator,
+    base: &Base,
+    config: &AnnealConfig,
+    plan: &Transitions,
+    samples: &[f32],
+) -> Result<Estimate> {
     config.validate()?;
     let d = base.dim();
     if samples.len() != config.runs * d || samples.iter().any(|x| !x.is_finite()) {
@@ -185,10 +204,18 @@ fn estimate(out: Annealed, direction: Direction) -> Result<Estimate> {
     if kept.len() < 2 {
         return Err(Error::invalid(
             "AIS",
-            format!("{dropped} of {} runs started where the energy is not finite; fewer than 2 are left to estimate from", out.log_weights.len()),
+            format!(
+                "{dropped} of {} runs started where the energy is not finite; fewer than 2 are left to estimate from",
+                out.log_weights.len()
+            ),
         ));
     }
-    Ok(Estimate { result: summarize(kept, 0.0, direction)?, dropped, acceptance: out.acceptance, non_finite: out.non_finite })
+    Ok(Estimate {
+        result: summarize(kept, 0.0, direction)?,
+        dropped,
+        acceptance: out.acceptance,
+        non_finite: out.non_finite,
+    })
 }
 
 struct Annealed {
@@ -225,7 +252,9 @@ impl Points {
     /// Whether run r's energy, base energy and gradients are all finite.
     fn finite(&self, r: usize, d: usize) -> bool {
         let span = r * d..(r + 1) * d;
-        self.e[r].is_finite() && self.b[r].is_finite() && self.ge[span.clone()].iter().chain(&self.gb[span]).all(|v| v.is_finite())
+        self.e[r].is_finite()
+            && self.b[r].is_finite()
+            && self.ge[span.clone()].iter().chain(&self.gb[span]).all(|v| v.is_finite())
     }
 
     /// The path's energy (1 - β) B + β E at run r.
@@ -320,8 +349,10 @@ fn anneal(
         }
         // Each run's step jittered by ±STEP_JITTER: a fixed trajectory length can be a whole
         // period of some direction, where HMC returns to where it started.
-        let run_eps: Vec<f32> =
-            runs.iter().map(|&r| eps * (1.0 + STEP_JITTER * (2.0 * rng::uniform4(seed, r, t as u32, Stream::Accept, 0)[1] - 1.0))).collect();
+        let run_eps: Vec<f32> = runs
+            .iter()
+            .map(|&r| eps * (1.0 + STEP_JITTER * (2.0 * rng::uniform4(seed, r, t as u32, Stream::Accept, 0)[1] - 1.0)))
+            .collect();
         proposal.x.copy_from_slice(&at.x);
         at.kick(&mut momentum, beta as f32, 0.5, &run_eps, d);
         for l in 0..config.leapfrog {
@@ -341,7 +372,11 @@ fn anneal(
                 continue;
             }
             alive += 1;
-            let kinetic: f64 = momentum[r * d..(r + 1) * d].iter().zip(&inv_mass).map(|(&p, &m)| 0.5 * m as f64 * (p as f64).powi(2)).sum();
+            let kinetic: f64 = momentum[r * d..(r + 1) * d]
+                .iter()
+                .zip(&inv_mass)
+                .map(|(&p, &m)| 0.5 * m as f64 * (p as f64).powi(2))
+                .sum();
             let ok = proposal.finite(r, d);
             let log_alpha = if ok { h0[r] - (proposal.path_energy(r, beta) + kinetic) } else { f64::NEG_INFINITY };
             non_finite += !ok as u64;
@@ -361,7 +396,8 @@ fn anneal(
         eval.progress(k, last);
         if adapting && alive > 0 {
             let rate = accepted_prob / alive as f64;
-            plan.steps[t + 1] = (eps as f64 * (ADAPT_RATE * (rate - config.target_accept)).exp()).clamp(1e-7, 10.0) as f32;
+            plan.steps[t + 1] =
+                (eps as f64 * (ADAPT_RATE * (rate - config.target_accept)).exp()).clamp(1e-7, 10.0) as f32;
             if alive > 1 {
                 update_mass(&mut running_mass, &at.x, &log_w, d);
             }

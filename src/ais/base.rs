@@ -70,17 +70,23 @@ impl Base {
             BaseKind::Isotropic(s) => (vec![0.0; dim], vec![s; dim]),
             BaseKind::Uniform => {
                 if bounds.is_none() {
-                    return Err(Error::invalid("AIS base", "uniform needs a box (the model's support); use fitted or iso:S on R^d"));
+                    return Err(Error::invalid(
+                        "AIS base",
+                        "uniform needs a box (the model's support); use fitted or iso:S on R^d",
+                    ));
                 }
                 (Vec::new(), Vec::new())
             }
             BaseKind::Fitted => {
-                let data = data.ok_or_else(|| Error::invalid("AIS base", "fitted needs data to fit (the points or --data)"))?;
+                let data =
+                    data.ok_or_else(|| Error::invalid("AIS base", "fitted needs data to fit (the points or --data)"))?;
                 fit(data, dim, bounds)?
             }
         };
         let log_norm = match bounds {
-            None => mean.len() as f64 * 0.5 * (2.0 * std::f64::consts::PI).ln() + std.iter().map(|s| s.ln()).sum::<f64>(),
+            None => {
+                mean.len() as f64 * 0.5 * (2.0 * std::f64::consts::PI).ln() + std.iter().map(|s| s.ln()).sum::<f64>()
+            }
             Some((lo, hi)) if kind == BaseKind::Uniform => dim as f64 * (hi as f64 - lo as f64).ln(),
             Some((lo, hi)) => {
                 let mut sum = 0.0;
@@ -89,7 +95,9 @@ impl Base {
                     if !(mass > 0.0) {
                         return Err(Error::invalid(
                             "AIS base",
-                            format!("coordinate {i}: N({m}, {s}²) puts no mass on the box [{lo}, {hi}]; use a base that covers the box"),
+                            format!(
+                                "coordinate {i}: N({m}, {s}²) puts no mass on the box [{lo}, {hi}]; use a base that covers the box"
+                            ),
                         ));
                     }
                     sum += 0.5 * (2.0 * std::f64::consts::PI).ln() + s.ln() + mass.ln();
@@ -203,7 +211,9 @@ fn erfc(x: f64) -> f64 {
         + t * (1.00002368
             + t * (0.37409196
                 + t * (0.09678418
-                    + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+                    + t * (-0.18628806
+                        + t * (0.27886807
+                            + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
     let r = t * poly.exp();
     if x >= 0.0 { r } else { 2.0 - r }
 }
@@ -220,13 +230,29 @@ fn normal_mass(a: f64, b: f64) -> f64 {
 
 /// Φ⁻¹(p) for p in (0, 1) (Acklam's rational approximation, |relative error| < 1.2e-9).
 pub fn normal_quantile(p: f64) -> f64 {
-    const A: [f64; 6] = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
-    const B: [f64; 5] = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-    const C: [f64; 6] = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.38357751867269e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] =
+        [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
     const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
     let tail = |q: f64| {
         let q = (-2.0 * q.ln()).sqrt();
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
     };
     if p < 0.02425 {
         tail(p)
@@ -262,7 +288,8 @@ mod tests {
         let n = 200_000;
         let h = 2.0 / n as f64;
         let mut g = [0.0f32];
-        let mass: f64 = (0..n).map(|k| (-base.energy_grad(&[(-1.0 + (k as f64 + 0.5) * h) as f32], &mut g)).exp() * h).sum();
+        let mass: f64 =
+            (0..n).map(|k| (-base.energy_grad(&[(-1.0 + (k as f64 + 0.5) * h) as f32], &mut g)).exp() * h).sum();
         assert!((mass - 1.0).abs() < 1e-5, "{mass}");
         let mut x = [0.0f32; 1];
         for run in 0..100 {

@@ -2,11 +2,11 @@
 //! weighed against each other ([`super::report`]), and the image convention for bits per
 //! dimension.
 
-use super::anneal::{self, AnnealConfig, Estimate};
-use crate::energy::batch::Evaluator;
-use super::base::Base;
 use super::AisReport;
+use super::anneal::{self, AnnealConfig, Estimate};
+use super::base::Base;
 use crate::Result;
+use crate::energy::batch::Evaluator;
 
 /// States of the model to run reverse AIS from, and what they are (for the report).
 pub struct ReverseFrom<'a> {
@@ -40,7 +40,12 @@ pub fn log_z(
     for base in bases {
         progress(&format!("AIS from the {} base: pilot ({} runs)", base.label(), config.pilot_runs));
         let plan = anneal::adapt(eval, base, config)?;
-        progress(&format!("AIS from the {} base: {} runs x {} temperatures", base.label(), config.runs, config.schedule.intervals()));
+        progress(&format!(
+            "AIS from the {} base: {} runs x {} temperatures",
+            base.label(),
+            config.runs,
+            config.schedule.intervals()
+        ));
         let e = anneal::forward(eval, base, config, &plan)?;
         forward.push((base.label(), e.result.clone()));
         estimates.push(e);
@@ -66,7 +71,10 @@ pub fn log_z(
             ));
         }
         if e.dropped > 0 {
-            report.warnings.push(format!("from the {base} base {} runs were dropped: the energy is not finite where they started", e.dropped));
+            report.warnings.push(format!(
+                "from the {base} base {} runs were dropped: the energy is not finite where they started",
+                e.dropped
+            ));
         }
     }
     Ok(LogZ { report, forward: estimates, reverse: reverse.map(|(_, e)| e) })
@@ -125,10 +133,11 @@ mod tests {
     /// report says so.
     #[test]
     fn a_few_runs_carrying_the_weights_are_warned_about() {
-        use crate::energy::batch::CpuEvaluator;
         use crate::ais::base::BaseKind;
+        use crate::energy::batch::CpuEvaluator;
         let d = 20;
-        let energy: crate::energy::Energy = crate::energy::GaussianDiag { mean: vec![5.0; d], inv_var: vec![400.0; d] }.into();
+        let energy: crate::energy::Energy =
+            crate::energy::GaussianDiag { mean: vec![5.0; d], inv_var: vec![400.0; d] }.into();
         let base = Base::new(BaseKind::Isotropic(1.0), d, None, None).unwrap();
         let config = AnnealConfig::new(8, 100, 1);
         let report = log_z(&mut CpuEvaluator(&energy), &[base], &config, None, &mut |_| {}).unwrap().report;

@@ -64,7 +64,6 @@ impl BetaSchedule {
     }
 }
 
-
 /// Which way the temperatures go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
@@ -128,7 +127,6 @@ pub fn summarize(log_weights: Vec<f64>, log_z_base: f64, direction: Direction) -
     Ok(AisResult { log_z, std_err: se_mean / mean, log_z_lower, log_z_upper, log_z_base, direction, log_weights })
 }
 
-
 /// Two estimates agree when they differ by at most 3 combined standard errors plus this many
 /// nats (the delta-method error understates the spread of heavy-tailed weights).
 pub const AGREE_NATS: f64 = 0.05;
@@ -161,13 +159,20 @@ fn disagree(a: &AisResult, b: &AisResult) -> bool {
 }
 
 /// Combines forward estimates (at least one) and an optional reverse check into a report.
-pub fn report<B: Named + Clone>(forward: Vec<(B, AisResult)>, reverse: Option<(String, AisResult)>) -> Result<AisReport<B>> {
+pub fn report<B: Named + Clone>(
+    forward: Vec<(B, AisResult)>,
+    reverse: Option<(String, AisResult)>,
+) -> Result<AisReport<B>> {
     let Some((top_base, top)) = forward.iter().max_by(|a, b| a.1.log_z.total_cmp(&b.1.log_z)).cloned() else {
         return Err(Error::invalid("AIS report", "needs at least one forward estimate"));
     };
     let split = forward.iter().enumerate().any(|(i, (_, a))| forward[i + 1..].iter().any(|(_, b)| disagree(a, b)));
     // Agreeing estimates: a heavy-tailed run set can land high by chance, so the precise one.
-    let best = if split { top.clone() } else { forward.iter().min_by(|a, b| a.1.std_err.total_cmp(&b.1.std_err)).map_or(top.clone(), |b| b.1.clone()) };
+    let best = if split {
+        top.clone()
+    } else {
+        forward.iter().min_by(|a, b| a.1.std_err.total_cmp(&b.1.std_err)).map_or(top.clone(), |b| b.1.clone())
+    };
     let mut warnings = Vec::new();
     for (i, (ba, a)) in forward.iter().enumerate() {
         for (bb, b) in &forward[i + 1..] {
@@ -199,4 +204,3 @@ pub fn report<B: Named + Clone>(forward: Vec<(B, AisResult)>, reverse: Option<(S
     }
     Ok(AisReport { log_z: best.log_z, std_err: best.std_err, interval, forward, reverse, warnings })
 }
-

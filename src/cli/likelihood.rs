@@ -7,8 +7,8 @@ use crate::ais::BetaSchedule;
 use crate::ais::anneal::AnnealConfig;
 use crate::ais::base::{Base, BaseKind};
 use crate::ais::likelihood::{self, LogZ, ReverseFrom, effective_runs};
-use crate::energy::batch::{Evaluator, evaluator};
 use crate::energy::Energy;
+use crate::energy::batch::{Evaluator, evaluator};
 use crate::gpu::GpuContext;
 use anyhow::{Context, bail};
 

@@ -17,7 +17,8 @@ pub fn load(path: &Path) -> Result<Dataset> {
 
 /// Parses the (decompressed) bytes of a digits CSV; `path` only names the file in errors.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Dataset> {
-    let text = std::str::from_utf8(bytes).map_err(|_| Error::format(path, "not UTF-8 text (expected a CSV of integers)"))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| Error::format(path, "not UTF-8 text (expected a CSV of integers)"))?;
     let mut images = Vec::new();
     let mut labels = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -27,13 +28,22 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Dataset> {
         }
         let fields: Vec<&str> = line.split(',').collect();
         if fields.len() != 65 {
-            return Err(Error::format(path, format!("line {}: expected 65 values (64 pixels and a label), found {}", n + 1, fields.len())));
+            return Err(Error::format(
+                path,
+                format!("line {}: expected 65 values (64 pixels and a label), found {}", n + 1, fields.len()),
+            ));
         }
         for (k, f) in fields.iter().enumerate() {
-            let v: f32 = f.trim().parse().map_err(|_| Error::format(path, format!("line {}, column {}: {f:?} is not a number", n + 1, k + 1)))?;
+            let v: f32 = f
+                .trim()
+                .parse()
+                .map_err(|_| Error::format(path, format!("line {}, column {}: {f:?} is not a number", n + 1, k + 1)))?;
             let limit = if k < 64 { 16.0 } else { 9.0 };
             if !(0.0..=limit).contains(&v) {
-                return Err(Error::format(path, format!("line {}, column {}: {v} is outside 0..={limit}", n + 1, k + 1)));
+                return Err(Error::format(
+                    path,
+                    format!("line {}, column {}: {v} is outside 0..={limit}", n + 1, k + 1),
+                ));
             }
             if k < 64 {
                 images.push(v / 16.0);
@@ -52,7 +62,10 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Dataset> {
 pub fn load_split(path: &Path, split: Split) -> Result<Dataset> {
     let all = load(path)?;
     if all.rows <= TRAIN_ROWS {
-        return Err(Error::format(path, format!("{} rows: need more than {TRAIN_ROWS} to split into train and test", all.rows)));
+        return Err(Error::format(
+            path,
+            format!("{} rows: need more than {TRAIN_ROWS} to split into train and test", all.rows),
+        ));
     }
     Ok(match split {
         Split::Train => all.slice(0..TRAIN_ROWS),

@@ -18,13 +18,19 @@ pub struct IdxArray {
 fn declared(bytes: &[u8], path: &Path) -> Result<Option<u64>> {
     if bytes.len() >= 2 && (bytes[0] != 0 || bytes[1] != 0) {
         let magic: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
-        return Err(Error::format(path, format!("not an IDX file: magic {} does not start with two zero bytes", magic.concat())));
+        return Err(Error::format(
+            path,
+            format!("not an IDX file: magic {} does not start with two zero bytes", magic.concat()),
+        ));
     }
     if bytes.len() < 4 {
         return Ok(None);
     }
     if bytes[2] != 0x08 {
-        return Err(Error::format(path, format!("IDX element type 0x{:02x} is not supported (only 0x08, unsigned byte)", bytes[2])));
+        return Err(Error::format(
+            path,
+            format!("IDX element type 0x{:02x} is not supported (only 0x08, unsigned byte)", bytes[2]),
+        ));
     }
     let ndim = bytes[3] as usize;
     if ndim == 0 {
@@ -34,7 +40,8 @@ fn declared(bytes: &[u8], path: &Path) -> Result<Option<u64>> {
     if bytes.len() < header {
         return Ok(None);
     }
-    let dims: Vec<u64> = bytes[4..header].chunks(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64).collect();
+    let dims: Vec<u64> =
+        bytes[4..header].chunks(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64).collect();
     // 255 dimensions of up to 2^32 can overflow even u64: saturate, the plan refuses it.
     let count = dims.iter().fold(1u64, |a, &d| a.saturating_mul(d));
     Ok(Some(count.saturating_add(header as u64)))
@@ -49,11 +56,15 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<IdxArray> {
         let need = if bytes.len() < 4 { "at least 4".to_string() } else { format!("{header} for {ndim} dimensions") };
         return Err(Error::format(path, format!("truncated IDX header: {} bytes, need {need}", bytes.len())));
     };
-    let dims: Vec<usize> = bytes[4..header].chunks(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
+    let dims: Vec<usize> =
+        bytes[4..header].chunks(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let count = total - header as u64;
     let have = (bytes.len() - header) as u64;
     if have < count {
-        return Err(Error::format(path, format!("truncated IDX data: dimensions {dims:?} need {count} bytes, file has {have}")));
+        return Err(Error::format(
+            path,
+            format!("truncated IDX data: dimensions {dims:?} need {count} bytes, file has {have}"),
+        ));
     }
     if have > count {
         return Err(Error::format(path, format!("IDX file has trailing bytes after the {count} declared by {dims:?}")));
@@ -75,14 +86,20 @@ pub fn read(path: &Path) -> Result<IdxArray> {
 pub fn load_images(images: &Path, labels: Option<&Path>) -> Result<Dataset> {
     let img = read(images)?;
     let [n, h, w] = img.dims[..] else {
-        return Err(Error::format(images, format!("expected a 3-d image array (count, rows, cols), found dimensions {:?}", img.dims)));
+        return Err(Error::format(
+            images,
+            format!("expected a 3-d image array (count, rows, cols), found dimensions {:?}", img.dims),
+        ));
     };
     let labels = match labels {
         None => None,
         Some(path) => {
             let lab = read(path)?;
             let [m] = lab.dims[..] else {
-                return Err(Error::format(path, format!("expected a 1-d label array, found dimensions {:?}", lab.dims)));
+                return Err(Error::format(
+                    path,
+                    format!("expected a 1-d label array, found dimensions {:?}", lab.dims),
+                ));
             };
             if m != n {
                 return Err(Error::invalid(

@@ -5,9 +5,9 @@ pub mod digits;
 pub mod idx;
 pub mod toy;
 
+use crate::plan;
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
-use crate::plan;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -155,9 +155,6 @@ pub fn load(path: &Path, split: Split) -> Result<Dataset> {
     }
     Err(Error::invalid(
         "data",
-        format!(
-            "{} holds neither {prefix}-images-idx3-ubyte[.gz] (MNIST layout) nor digits.csv[.gz]",
-            path.display()
-        ),
+        format!("{} holds neither {prefix}-images-idx3-ubyte[.gz] (MNIST layout) nor digits.csv[.gz]", path.display()),
     ))
 }

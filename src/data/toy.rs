@@ -159,7 +159,8 @@ impl Toy {
         let nodes: Vec<(f64, [f64; 2])> = curves
             .iter()
             .flat_map(|&(w, (a, b), centre)| {
-                (0..CURVE_NODES).map(move |k| (w / CURVE_NODES as f64, centre(a + (b - a) * (k as f64 + 0.5) / CURVE_NODES as f64)))
+                (0..CURVE_NODES)
+                    .map(move |k| (w / CURVE_NODES as f64, centre(a + (b - a) * (k as f64 + 0.5) / CURVE_NODES as f64)))
             })
             .collect();
         let (inv_var, log_norm) = (1.0 / (std * std), -(TAU * std * std).ln());

@@ -96,7 +96,10 @@ impl AnalyticTerm for BoxConstraint {
         }
         // An empty box has no feasible point: the penalty would pull chains to its middle.
         if let Some(i) = (0..lo.len()).find(|&i| !(lo[i] <= hi[i])) {
-            return Err(Error::invalid(format!("lo[{i}]"), format!("{} is above hi[{i}] = {}: the box is empty", lo[i], hi[i])));
+            return Err(Error::invalid(
+                format!("lo[{i}]"),
+                format!("{} is above hi[{i}] = {}: the box is empty", lo[i], hi[i]),
+            ));
         }
         Ok(())
     }

@@ -2,8 +2,8 @@
 //! CPU twin: [`Energy::energy_grad`].
 
 use super::{Energy, EnergyInternals};
-use crate::gpu::{ContextInternals, GpuContext};
 use crate::gpu::launch::{self, split};
+use crate::gpu::{ContextInternals, GpuContext};
 use crate::nn::NetworkInternals;
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -26,7 +26,10 @@ pub fn energy_grad_batch(ctx: &Arc<GpuContext>, energy: &Energy, points: &[f32])
     energy.validate()?;
     let dim = energy.dim();
     if !points.len().is_multiple_of(dim) {
-        return Err(Error::invalid("points", format!("{} values is not a multiple of the dimension {dim}", points.len())));
+        return Err(Error::invalid(
+            "points",
+            format!("{} values is not a multiple of the dimension {dim}", points.len()),
+        ));
     }
     let n = points.len() / dim;
     ctx.check_loop_budget("one energy and gradient", energy.loop_iterations() + 3 * dim as u64)?;
@@ -40,7 +43,8 @@ pub fn energy_grad_batch(ctx: &Arc<GpuContext>, energy: &Energy, points: &[f32])
     for (first, count) in split(n, max_points) {
         let (e_buf, g_buf) = ctx.scoped("evaluating energies", || -> Result<_> {
             let params_buf = ctx.storage_buffer("energy params", bytemuck::cast_slice(&params));
-            let points_buf = ctx.storage_buffer("points", bytemuck::cast_slice(&points[first * dim..(first + count) * dim]));
+            let points_buf =
+                ctx.storage_buffer("points", bytemuck::cast_slice(&points[first * dim..(first + count) * dim]));
             let e_buf = ctx.zeroed_storage_buffer("energies", count as u64 * 4);
             let g_buf = ctx.zeroed_storage_buffer("gradients", (count * dim) as u64 * 4);
             let group = launch::bind_buffers(ctx, &kernel, &[&params_buf, &points_buf, &e_buf, &g_buf]);

@@ -152,7 +152,14 @@ pub(crate) fn group_energy_grad<T: Field>(
 /// The WGSL function `name(x, g, base, weight)` of an [`Energy::Group`] whose parameters start
 /// at `base`: [`group_energy_grad`]'s arithmetic, with the inner energy's calls (and any
 /// functions they need, added to `functions`) evaluated on the local arrays xt, gt.
-pub(crate) fn group_wgsl_function(name: &str, inner: &Energy, action: &GroupAction, mode: GroupMode, base: usize, functions: &mut String) -> String {
+pub(crate) fn group_wgsl_function(
+    name: &str,
+    inner: &Energy,
+    action: &GroupAction,
+    mode: GroupMode,
+    base: usize,
+    functions: &mut String,
+) -> String {
     let (header, apply, pull_back) = match action {
         GroupAction::Plane { matrices } => (
             4 * matrices.len(),
@@ -208,7 +215,10 @@ pub(crate) fn validate_group(inner: &Energy, action: &GroupAction) -> crate::Res
     if inner.has_layered_net() {
         // Layered networks run in their own kernels, outside the per-chain energy a group
         // evaluates |G| times; MLP-shaped networks are inlined and fine.
-        return Err(Error::invalid("energy", "a group cannot wrap a layered network (net: with convolutions or several outputs); MLP-shaped networks are fine"));
+        return Err(Error::invalid(
+            "energy",
+            "a group cannot wrap a layered network (net: with convolutions or several outputs); MLP-shaped networks are fine",
+        ));
     }
     if action.order() == 0 {
         return Err(Error::invalid("group", "the group has no elements"));

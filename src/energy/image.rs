@@ -5,9 +5,9 @@
 //! stipple the picture. GPU: [`ImageDensity::wgsl_function`]; CPU twin:
 //! [`ImageDensity::energy_grad`], the same formulas.
 
-use crate::num::Real;
 use crate::gpu::launch::{ParamSlots, bind_group};
 use crate::gpu::{ContextInternals, GpuContext, Kernel};
+use crate::num::Real;
 use crate::{Error, Result};
 use std::path::Path;
 use std::sync::Arc;
@@ -72,7 +72,14 @@ pub struct ImageDensity {
 
 /// RGB in [0, 1] of `w` x `h` 8-bit pixels, rows `row` bytes apart, `bytes_per_pixel` each,
 /// the red, green and blue bytes of a pixel at offsets `order`.
-fn bytes_to_rgb(bytes: &[u8], w: usize, h: usize, row: usize, bytes_per_pixel: usize, order: [usize; 3]) -> impl Iterator<Item = [f32; 3]> + '_ {
+fn bytes_to_rgb(
+    bytes: &[u8],
+    w: usize,
+    h: usize,
+    row: usize,
+    bytes_per_pixel: usize,
+    order: [usize; 3],
+) -> impl Iterator<Item = [f32; 3]> + '_ {
     (0..h).flat_map(move |j| {
         let line = &bytes[j * row..];
         (0..w).map(move |i| {
@@ -111,7 +118,10 @@ impl TextureLayout {
             F::Bgra8Unorm | F::Bgra8UnormSrgb => (4, [2, 1, 0]),
             F::R8Unorm => (1, [0, 0, 0]),
             other => {
-                return Err(Error::invalid(what, format!("format {other:?} is not supported: use Rgba8Unorm(Srgb), Bgra8Unorm(Srgb) or R8Unorm")));
+                return Err(Error::invalid(
+                    what,
+                    format!("format {other:?} is not supported: use Rgba8Unorm(Srgb), Bgra8Unorm(Srgb) or R8Unorm"),
+                ));
             }
         };
         if !texture.usage().contains(wgpu::TextureUsages::COPY_SRC) {
@@ -136,7 +146,11 @@ impl TextureLayout {
             texture.as_image_copy(),
             wgpu::TexelCopyBufferInfo {
                 buffer,
-                layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(self.row_bytes), rows_per_image: Some(self.height) },
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(self.row_bytes),
+                    rows_per_image: Some(self.height),
+                },
             },
             wgpu::Extent3d { width: self.width, height: self.height, depth_or_array_layers: 1 },
         );
@@ -163,7 +177,12 @@ struct PixelParams {
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
-    vec![mirror!(PixelParams, "energy/image_from_pixels.wgsl", "PixelParams", [width, height, row_bytes, bytes_per_pixel, red, green, blue, invert, gamma, dst])]
+    vec![mirror!(
+        PixelParams,
+        "energy/image_from_pixels.wgsl",
+        "PixelParams",
+        [width, height, row_bytes, bytes_per_pixel, red, green, blue, invert, gamma, dst]
+    )]
 }
 
 /// What turns a host texture's current pixels into the luminance block of an image energy's
@@ -202,7 +221,10 @@ impl TextureUpload {
         if (layout.width as usize, layout.height as usize) != self.size {
             return Err(Error::invalid(
                 "texture",
-                format!("is {}x{} pixels; the sampler's image energy has {}x{}", layout.width, layout.height, self.size.0, self.size.1),
+                format!(
+                    "is {}x{} pixels; the sampler's image energy has {}x{}",
+                    layout.width, layout.height, self.size.0, self.size.1
+                ),
             ));
         }
         if !(options.gamma > 0.0 && options.gamma.is_finite()) {
@@ -225,8 +247,17 @@ impl TextureUpload {
             // Uploaded in the encoder, so that several updates in one submit keep their own.
             let slot = self.params.push(&params);
             self.params.record_upload(ctx, encoder);
-            let bind = bind_group(ctx, &self.kernel, &self.params.buffer, size_of::<PixelParams>() as u64, &[&self.pixels, energy_params]);
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("image_from_pixels"), timestamp_writes: None });
+            let bind = bind_group(
+                ctx,
+                &self.kernel,
+                &self.params.buffer,
+                size_of::<PixelParams>() as u64,
+                &[&self.pixels, energy_params],
+            );
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("image_from_pixels"),
+                timestamp_writes: None,
+            });
             // At most 2^22 pixels (ImageDensity::validate): 16384 workgroups of 256 in one row.
             let grid = [(layout.width * layout.height).div_ceil(256), 1, 1];
             crate::gpu::launch::record(&mut pass, &self.kernel, &bind, Some(slot), grid);
@@ -257,7 +288,8 @@ impl ImageDensity {
         ctx.submit("reading a texture", |encoder| layout.encode_copy(encoder, texture, &buffer))?;
         let bytes = ctx.read_buffers(&[(&buffer, layout.bytes())])?.remove(0);
         let (w, h) = (layout.width as usize, layout.height as usize);
-        let pixels = bytes_to_rgb(&bytes, w, h, layout.row_bytes as usize, layout.bytes_per_pixel as usize, layout.order);
+        let pixels =
+            bytes_to_rgb(&bytes, w, h, layout.row_bytes as usize, layout.bytes_per_pixel as usize, layout.order);
         Self::from_rgb("texture", w, h, pixels, options)
     }
 
@@ -267,7 +299,10 @@ impl ImageDensity {
     pub fn from_rgba8(width: usize, height: usize, rgba: &[u8], options: ImageOptions) -> Result<Self> {
         let what = "RGBA pixels";
         if width.checked_mul(height).and_then(|n| n.checked_mul(4)) != Some(rgba.len()) {
-            return Err(Error::invalid(what, format!("{} bytes for {width}x{height} pixels: expected 4 per pixel", rgba.len())));
+            return Err(Error::invalid(
+                what,
+                format!("{} bytes for {width}x{height} pixels: expected 4 per pixel", rgba.len()),
+            ));
         }
         Self::from_rgb(what, width, height, bytes_to_rgb(rgba, width, height, 4 * width, 4, [0, 1, 2]), options)
     }
@@ -298,7 +333,13 @@ impl ImageDensity {
     }
 
     /// The density of `w` x `h` RGB pixels in [0, 1], row by row from the top.
-    fn from_rgb(what: &str, w: usize, h: usize, pixels: impl Iterator<Item = [f32; 3]>, options: ImageOptions) -> Result<Self> {
+    fn from_rgb(
+        what: &str,
+        w: usize,
+        h: usize,
+        pixels: impl Iterator<Item = [f32; 3]>,
+        options: ImageOptions,
+    ) -> Result<Self> {
         let ImageOptions { gamma, invert, epsilon, aspect } = options;
         let luminance = pixels.map(|p| luminance(p, gamma, invert)).collect();
         let longest = w.max(h).max(1) as f32;
@@ -311,10 +352,16 @@ impl ImageDensity {
     /// Checks the pixel count, epsilon and luminance range.
     pub(crate) fn validate(&self) -> Result<()> {
         if self.width == 0 || self.height == 0 || self.luminance.len() != self.width * self.height {
-            return Err(Error::invalid("image", format!("{}x{} pixels: empty or inconsistent", self.width, self.height)));
+            return Err(Error::invalid(
+                "image",
+                format!("{}x{} pixels: empty or inconsistent", self.width, self.height),
+            ));
         }
         if self.width * self.height > 1 << 22 {
-            return Err(Error::invalid("image", format!("{}x{} pixels: more than 2^22; scale it down", self.width, self.height)));
+            return Err(Error::invalid(
+                "image",
+                format!("{}x{} pixels: more than 2^22; scale it down", self.width, self.height),
+            ));
         }
         if !(self.epsilon > 0.0 && self.epsilon.is_finite()) {
             return Err(Error::invalid("epsilon", format!("must be positive and finite, got {}", self.epsilon)));

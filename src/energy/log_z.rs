@@ -46,7 +46,9 @@ pub fn closed_form(energy: &Energy) -> Option<(f64, &'static str)> {
             let log_det: f64 = (0..d).map(|i| 2.0 * l[i * d + i].ln()).sum();
             Some((d as f64 * half_log_2pi - 0.5 * log_det, "closed form: gaussian, log Z = d/2 log 2π - 1/2 log det P"))
         }
-        Energy::Analytic(Analytic::GaussianMixture(_)) => Some((0.0, "closed form: gaussian_mixture is normalised, Z = 1")),
+        Energy::Analytic(Analytic::GaussianMixture(_)) => {
+            Some((0.0, "closed form: gaussian_mixture is normalised, Z = 1"))
+        }
         _ => None,
     }
 }

@@ -27,9 +27,9 @@ pub use banana::Banana;
 pub use constraints::{BoxConstraint, BoxPenalty, Linear, NormBall, Simplex};
 pub use double_well::DoubleWell;
 pub use gaussian::{GaussianDiag, GaussianPrecision};
-pub use group::{GroupAction, GroupMode};
 #[cfg(feature = "internals")]
 pub use group::image_source;
+pub use group::{GroupAction, GroupMode};
 pub use internals::EnergyInternals;
 pub use mixture::{GaussianMixture, MixtureComponent};
 pub use slice::slice_problem;
@@ -149,7 +149,8 @@ impl Energy {
                 let sub: Vec<f32> = xs.chunks_exact(d).flat_map(gather).collect();
                 let (mut gsub, mut esub) = (vec![0.0f32; sub.len()], vec![0.0f32; es.len()]);
                 inner.energy_grad_batch(&sub, &mut gsub, &mut esub);
-                for ((g, e), (gk, ek)) in gs.chunks_exact_mut(d).zip(es.iter_mut()).zip(gsub.chunks_exact(k).zip(esub)) {
+                for ((g, e), (gk, ek)) in gs.chunks_exact_mut(d).zip(es.iter_mut()).zip(gsub.chunks_exact(k).zip(esub))
+                {
                     indices.iter().zip(gk).for_each(|(&i, &v)| g[i] += weight * v);
                     *e += weight * ek;
                 }
@@ -233,7 +234,10 @@ impl Energy {
                 Some(mlp) => mlp.save(path),
                 None => net.save(path),
             },
-            other => Err(Error::invalid("energy", format!("only network energies can be saved, this one is {}", other.kind()))),
+            other => Err(Error::invalid(
+                "energy",
+                format!("only network energies can be saved, this one is {}", other.kind()),
+            )),
         }
     }
 
@@ -274,4 +278,3 @@ impl Energy {
         Ok(())
     }
 }
-

@@ -25,14 +25,21 @@ pub fn slice_problem(indices: &[usize], dim: usize, inner_dim: usize) -> Option<
     if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
         return Some(format!("index {} appears twice", w[0]));
     }
-    (indices.len() != inner_dim).then(|| format!("has {} indices but the term has dimension {inner_dim}", indices.len()))
+    (indices.len() != inner_dim)
+        .then(|| format!("has {} indices but the term has dimension {inner_dim}", indices.len()))
 }
 
 /// E_inner(x[indices]) with weight * its gradient scattered into g, where `inner(xs, gs)`
 /// returns E(xs) and adds dE/dxs to gs (zeroed): the one formula of [`Energy::Slice`], which
 /// the WGSL of [`slice_wgsl_function`] follows.
 #[inline(always)]
-pub(crate) fn slice_energy_grad<T: Field>(indices: &[usize], x: &[T], g: &mut [T], weight: T, inner: impl FnOnce(&[T], &mut [T]) -> T) -> T {
+pub(crate) fn slice_energy_grad<T: Field>(
+    indices: &[usize],
+    x: &[T],
+    g: &mut [T],
+    weight: T,
+    inner: impl FnOnce(&[T], &mut [T]) -> T,
+) -> T {
     let k = indices.len();
     let mut small = [T::zero(); 64];
     let mut large = Vec::new();

@@ -1,11 +1,11 @@
 //! The JSON energy spec (schema in README.md) and named presets, turned into a validated
 //! [`Energy`]. Errors name the field and, for malformed JSON, the line and column.
 
-use crate::nn::{Activation, NetworkInternals};
 use super::{
-    Banana, BoxConstraint, BoxPenalty, DoubleWell, Energy, GaussianDiag, GaussianMixture, GaussianPrecision, GroupAction, GroupMode, Linear,
-    MixtureComponent, NormBall, Simplex,
+    Banana, BoxConstraint, BoxPenalty, DoubleWell, Energy, GaussianDiag, GaussianMixture, GaussianPrecision,
+    GroupAction, GroupMode, Linear, MixtureComponent, NormBall, Simplex,
 };
+use crate::nn::{Activation, NetworkInternals};
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::path::Path;
@@ -154,10 +154,7 @@ pub fn preset_json(name: &str) -> Option<String> {
                 .collect(),
             0.25,
         ),
-        "grid25" => mixture(
-            (0..25).map(|k| (-4.0 + 2.0 * (k % 5) as f64, -4.0 + 2.0 * (k / 5) as f64)).collect(),
-            0.3,
-        ),
+        "grid25" => mixture((0..25).map(|k| (-4.0 + 2.0 * (k % 5) as f64, -4.0 + 2.0 * (k / 5) as f64)).collect(), 0.3),
         "two_modes" => mixture(vec![(-2.0, 0.0), (2.0, 0.0)], 0.5),
         "double_well" => r#"{"type": "double_well", "dim": 2, "barrier": 2.0}"#.into(),
         "banana" => r#"{"type": "banana", "dim": 2, "a": 1.0, "b": 5.0}"#.into(),
@@ -193,13 +190,16 @@ pub fn resolve_energy(arg: &str) -> Result<Energy> {
     }
     let limit = crate::plan::Limit::at_most(crate::plan::JSON_LIMIT, "the most an energy spec may hold")?;
     let bytes = crate::plan::read_file(path, "energy spec", &limit, &mut crate::plan::undeclared)?;
-    let text = String::from_utf8(bytes).map_err(|e| Error::format(path, format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Error::format(path, format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+    })?;
     parse_energy(&text, &path.display().to_string())
 }
 
 /// Parses and validates a JSON spec; `origin` names it in errors (a file path, "energy spec").
 pub fn parse_energy(json: &str, origin: &str) -> Result<Energy> {
-    let spec: Spec = serde_json::from_str(json).map_err(|e| Error::format(origin, format!("malformed energy spec: {e}")))?;
+    let spec: Spec =
+        serde_json::from_str(json).map_err(|e| Error::format(origin, format!("malformed energy spec: {e}")))?;
     let energy = build(&spec, "")?;
     energy.validate()?;
     Ok(energy)
@@ -213,9 +213,15 @@ fn to_f32(field: &str, v: &[f64]) -> Result<Vec<f32>> {
         .map(|(i, &x)| {
             let y = x as f32;
             if !y.is_finite() {
-                Err(Error::invalid(format!("{field}[{i}]"), format!("{} is outside the range of f32 (about ±3.4e38)", show(x))))
+                Err(Error::invalid(
+                    format!("{field}[{i}]"),
+                    format!("{} is outside the range of f32 (about ±3.4e38)", show(x)),
+                ))
             } else if y == 0.0 && x != 0.0 {
-                Err(Error::invalid(format!("{field}[{i}]"), format!("{} rounds to 0 in f32 (the smallest is about 1.4e-45)", show(x))))
+                Err(Error::invalid(
+                    format!("{field}[{i}]"),
+                    format!("{} rounds to 0 in f32 (the smallest is about 1.4e-45)", show(x)),
+                ))
             } else {
                 Ok(y)
             }
@@ -276,7 +282,10 @@ fn scalar_or_array(field: &str, v: &serde_json::Value) -> Result<(f64, Option<Ve
             let values = items
                 .iter()
                 .enumerate()
-                .map(|(i, x)| x.as_f64().ok_or_else(|| Error::invalid(format!("{field}[{i}]"), format!("must be a number, got {x}"))))
+                .map(|(i, x)| {
+                    x.as_f64()
+                        .ok_or_else(|| Error::invalid(format!("{field}[{i}]"), format!("must be a number, got {x}")))
+                })
                 .collect::<Result<Vec<_>>>()?;
             Ok((0.0, Some(values)))
         }
@@ -315,7 +324,10 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             match (std, precision) {
                 (Some(std), None) => {
                     if std.len() != d {
-                        return Err(Error::invalid(field("std"), format!("has {} entries but mean has {d}", std.len())));
+                        return Err(Error::invalid(
+                            field("std"),
+                            format!("has {} entries but mean has {d}", std.len()),
+                        ));
                     }
                     positive(&field("std"), std)?;
                     let inv_var = derived_f32(&field("std"), std, "1/std^2 =", |s| 1.0 / (s * s))?;
@@ -350,14 +362,23 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             let mut components = Vec::with_capacity(k);
             for c in 0..k {
                 if means[c].len() != d {
-                    return Err(Error::invalid(field(&format!("means[{c}]")), format!("has {} entries but means[0] has {d}", means[c].len())));
+                    return Err(Error::invalid(
+                        field(&format!("means[{c}]")),
+                        format!("has {} entries but means[0] has {d}", means[c].len()),
+                    ));
                 }
                 if stds[c].len() != d {
-                    return Err(Error::invalid(field(&format!("stds[{c}]")), format!("has {} entries but means[{c}] has {d}", stds[c].len())));
+                    return Err(Error::invalid(
+                        field(&format!("stds[{c}]")),
+                        format!("has {} entries but means[{c}] has {d}", stds[c].len()),
+                    ));
                 }
                 positive(&field(&format!("stds[{c}]")), &stds[c])?;
-                let log_norm: f64 = stds[c].iter().map(|s| s.ln()).sum::<f64>() + 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln();
-                let log_coef = to_f32(&field(&format!("weights[{c}] with stds[{c}]")), &[(weights[c] / total).ln() - log_norm])?[0];
+                let log_norm: f64 =
+                    stds[c].iter().map(|s| s.ln()).sum::<f64>() + 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln();
+                let log_coef =
+                    to_f32(&field(&format!("weights[{c}] with stds[{c}]")), &[(weights[c] / total).ln() - log_norm])?
+                        [0];
                 components.push(MixtureComponent {
                     log_coef,
                     mean: to_f32(&field(&format!("means[{c}]")), &means[c])?,
@@ -393,7 +414,9 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             let aspect = match extent.as_deref() {
                 None | Some("unit") => false,
                 Some("aspect") => true,
-                Some(other) => return Err(Error::invalid(field("extent"), format!("{other:?}: expected \"unit\" or \"aspect\""))),
+                Some(other) => {
+                    return Err(Error::invalid(field("extent"), format!("{other:?}: expected \"unit\" or \"aspect\"")));
+                }
             };
             let defaults = super::image::ImageOptions::default();
             let options = super::image::ImageOptions {
@@ -411,8 +434,10 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
         Spec::BoxConstraint { lo, hi, dim, weight, penalty, sharpness } => {
             let (lo_one, lo_each) = scalar_or_array(&field("lo"), lo)?;
             let (hi_one, hi_each) = scalar_or_array(&field("hi"), hi)?;
-            let sizes: Vec<(&str, usize)> =
-                [("lo", &lo_each), ("hi", &hi_each)].into_iter().filter_map(|(n, v)| v.as_ref().map(|v| (n, v.len()))).collect();
+            let sizes: Vec<(&str, usize)> = [("lo", &lo_each), ("hi", &hi_each)]
+                .into_iter()
+                .filter_map(|(n, v)| v.as_ref().map(|v| (n, v.len())))
+                .collect();
             let d = constraint_dim(at, *dim, &sizes)?;
             let lo = match lo_each {
                 Some(v) => to_f32(&field("lo"), &v)?,
@@ -423,7 +448,10 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
                 None => broadcast(at, to_f32(&field("hi"), &[hi_one])?[0], d)?,
             };
             if let Some(i) = (0..d).find(|&i| !(lo[i] <= hi[i])) {
-                return Err(Error::invalid(field(&format!("lo[{i}]")), format!("{} is above hi[{i}] = {}: the box is empty", lo[i], hi[i])));
+                return Err(Error::invalid(
+                    field(&format!("lo[{i}]")),
+                    format!("{} is above hi[{i}] = {}: the box is empty", lo[i], hi[i]),
+                ));
             }
             let penalty = match (penalty.as_deref().unwrap_or("quadratic"), sharpness) {
                 ("quadratic", None) => BoxPenalty::Quadratic,
@@ -431,8 +459,15 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
                     return Err(Error::invalid(field("sharpness"), "only applies to \"penalty\": \"softplus\""));
                 }
                 ("softplus", Some(s)) => BoxPenalty::Softplus { sharpness: positive_f32(&field("sharpness"), *s)? },
-                ("softplus", None) => return Err(Error::invalid(field("sharpness"), "is required with \"penalty\": \"softplus\"")),
-                (other, _) => return Err(Error::invalid(field("penalty"), format!("unknown penalty {other:?}; expected \"quadratic\" or \"softplus\""))),
+                ("softplus", None) => {
+                    return Err(Error::invalid(field("sharpness"), "is required with \"penalty\": \"softplus\""));
+                }
+                (other, _) => {
+                    return Err(Error::invalid(
+                        field("penalty"),
+                        format!("unknown penalty {other:?}; expected \"quadratic\" or \"softplus\""),
+                    ));
+                }
             };
             BoxConstraint { lo, hi, penalty, weight: positive_f32(&field("weight"), *weight)? }.into()
         }
@@ -441,7 +476,10 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             let a32 = to_f32(&field("a"), a)?;
             // a = 0 makes the constraint 0 <= b or 0 = b: empty or void, a mistake either way.
             if a32.iter().all(|&v| v == 0.0) {
-                return Err(Error::invalid(field("a"), format!("all {d} entries are 0: the constraint does not depend on x")));
+                return Err(Error::invalid(
+                    field("a"),
+                    format!("all {d} entries are 0: the constraint does not depend on x"),
+                ));
             }
             Linear {
                 a: a32,
@@ -456,7 +494,10 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             let d = constraint_dim(at, *dim, &sizes)?;
             let radius32 = positive_f32(&field("radius"), *radius)?;
             if !(radius32 * radius32).is_finite() {
-                return Err(Error::invalid(field("radius"), format!("{} squared is outside the range of f32", show(*radius))));
+                return Err(Error::invalid(
+                    field("radius"),
+                    format!("{} squared is outside the range of f32", show(*radius)),
+                ));
             }
             NormBall {
                 center: match center {
@@ -479,7 +520,12 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             let mode = match mode.as_deref().unwrap_or("logmeanexp") {
                 "logmeanexp" => GroupMode::LogMeanExp,
                 "mean" => GroupMode::Mean,
-                other => return Err(Error::invalid(field("mode"), format!("unknown mode {other:?}; expected \"logmeanexp\" or \"mean\""))),
+                other => {
+                    return Err(Error::invalid(
+                        field("mode"),
+                        format!("unknown mode {other:?}; expected \"logmeanexp\" or \"mean\""),
+                    ));
+                }
             };
             let action = group_action(at, group, image.as_deref(), inner.dim())?;
             Energy::Group { inner: Box::new(inner), action, mode }
@@ -490,22 +536,38 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             }
             let weights = match weights {
                 Some(w) if w.len() != terms.len() => {
-                    return Err(Error::invalid(field("weights"), format!("has {} entries but there are {} terms", w.len(), terms.len())));
+                    return Err(Error::invalid(
+                        field("weights"),
+                        format!("has {} entries but there are {} terms", w.len(), terms.len()),
+                    ));
                 }
                 Some(w) => to_f32(&field("weights"), w)?,
                 None => vec![1.0; terms.len()],
             };
-            let built = terms.iter().enumerate().map(|(t, term)| build_term(term, &format!("{at}terms[{t}]"))).collect::<Result<Vec<_>>>()?;
+            let built = terms
+                .iter()
+                .enumerate()
+                .map(|(t, term)| build_term(term, &format!("{at}terms[{t}]")))
+                .collect::<Result<Vec<_>>>()?;
             let slices = match slices {
                 Some(s) if s.len() != terms.len() => {
-                    return Err(Error::invalid(field("slices"), format!("has {} entries but there are {} terms", s.len(), terms.len())));
+                    return Err(Error::invalid(
+                        field("slices"),
+                        format!("has {} entries but there are {} terms", s.len(), terms.len()),
+                    ));
                 }
-                Some(s) => s.iter().enumerate().map(|(t, v)| slice_indices(&field(&format!("slices[{t}]")), v)).collect::<Result<Vec<_>>>()?,
+                Some(s) => s
+                    .iter()
+                    .enumerate()
+                    .map(|(t, v)| slice_indices(&field(&format!("slices[{t}]")), v))
+                    .collect::<Result<Vec<_>>>()?,
                 None => vec![None; terms.len()],
             };
             // The sum's dimension: `dim`, else the unsliced terms', else the largest index + 1.
             let unsliced = built.iter().zip(&slices).find(|(_, s)| s.is_none()).map(|(e, _)| e.dim());
-            let d = dim.or(unsliced).unwrap_or_else(|| slices.iter().flatten().flatten().max().map_or(0, |&i| i.saturating_add(1)));
+            let d = dim
+                .or(unsliced)
+                .unwrap_or_else(|| slices.iter().flatten().flatten().max().map_or(0, |&i| i.saturating_add(1)));
             if d == 0 {
                 return Err(Error::invalid(field("dim"), "must be at least 1"));
             }
@@ -514,7 +576,10 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
                 let term = match slice {
                     None if term.dim() != d => {
                         let reference = if dim.is_some() { "the sum's dim" } else { "the first unsliced term's" };
-                        return Err(Error::invalid(field(&format!("terms[{t}]")), format!("dimension {} differs from {reference} {d}", term.dim())));
+                        return Err(Error::invalid(
+                            field(&format!("terms[{t}]")),
+                            format!("dimension {} differs from {reference} {d}", term.dim()),
+                        ));
                     }
                     None => term,
                     Some(indices) => {
@@ -541,7 +606,12 @@ fn slice_indices(field: &str, v: &serde_json::Value) -> Result<Option<Vec<usize>
     };
     let index = |(i, x): (usize, &serde_json::Value)| {
         let n = x.as_u64().and_then(|n| usize::try_from(n).ok());
-        n.ok_or_else(|| Error::invalid(format!("{field}[{i}]"), format!("must be a dimension index (a whole number from 0), got {x}")))
+        n.ok_or_else(|| {
+            Error::invalid(
+                format!("{field}[{i}]"),
+                format!("must be a dimension index (a whole number from 0), got {x}"),
+            )
+        })
     };
     Ok(Some(items.iter().enumerate().map(index).collect::<Result<Vec<_>>>()?))
 }
@@ -551,7 +621,9 @@ fn group_action(at: &str, group: &str, image: Option<&[usize]>, d: usize) -> Res
     let field = |name: &str| format!("{at}{name}");
     let expected = "expected \"rotations:N\", \"dihedral:N\", \"image_rotations\" or \"image_dihedral\"";
     let plane = |n: &str, flips: bool| -> Result<GroupAction> {
-        let n: usize = n.parse().map_err(|_| Error::invalid(field("group"), format!("{group:?}: the order after ':' must be a whole number")))?;
+        let n: usize = n.parse().map_err(|_| {
+            Error::invalid(field("group"), format!("{group:?}: the order after ':' must be a whole number"))
+        })?;
         if n == 0 || n > MAX_GROUP_ORDER {
             return Err(Error::invalid(field("group"), format!("{group:?}: the order must be 1 to {MAX_GROUP_ORDER}")));
         }
@@ -559,7 +631,10 @@ fn group_action(at: &str, group: &str, image: Option<&[usize]>, d: usize) -> Res
             return Err(Error::invalid(field("image"), format!("only applies to the image groups, not {group:?}")));
         }
         if d != 2 {
-            return Err(Error::invalid(field("group"), format!("{group:?} acts on 2-D points, but the energy has dimension {d}")));
+            return Err(Error::invalid(
+                field("group"),
+                format!("{group:?} acts on 2-D points, but the energy has dimension {d}"),
+            ));
         }
         // cos and sin of 2πk/n in f64, then f32; values within rounding of 0 or ±1 (the quarter
         // turns) are made exact so that those groups are exact groups in every precision.
@@ -577,16 +652,31 @@ fn group_action(at: &str, group: &str, image: Option<&[usize]>, d: usize) -> Res
     };
     let images = |flips: bool| -> Result<GroupAction> {
         let Some(shape) = image else {
-            return Err(Error::invalid(field("image"), format!("{group:?} needs the image shape [channels, height, width]")));
+            return Err(Error::invalid(
+                field("image"),
+                format!("{group:?} needs the image shape [channels, height, width]"),
+            ));
         };
         let &[channels, height, width] = shape else {
-            return Err(Error::invalid(field("image"), format!("must be [channels, height, width], got {} numbers", shape.len())));
+            return Err(Error::invalid(
+                field("image"),
+                format!("must be [channels, height, width], got {} numbers", shape.len()),
+            ));
         };
         if height != width || height == 0 || channels == 0 {
-            return Err(Error::invalid(field("image"), format!("{shape:?}: the image must be square and non-empty (quarter turns map it onto itself)")));
+            return Err(Error::invalid(
+                field("image"),
+                format!("{shape:?}: the image must be square and non-empty (quarter turns map it onto itself)"),
+            ));
         }
         if height.checked_mul(width).and_then(|p| p.checked_mul(channels)) != Some(d) {
-            return Err(Error::invalid(field("image"), format!("{shape:?} holds {} values, but the energy has dimension {d}", channels as u128 * height as u128 * width as u128)));
+            return Err(Error::invalid(
+                field("image"),
+                format!(
+                    "{shape:?} holds {} values, but the energy has dimension {d}",
+                    channels as u128 * height as u128 * width as u128
+                ),
+            ));
         }
         Ok(GroupAction::Image { channels, side: height, flips })
     };
@@ -603,7 +693,8 @@ fn group_action(at: &str, group: &str, image: Option<&[usize]>, d: usize) -> Res
 /// spec file: a file naming itself would never end).
 fn build_term(term: &serde_json::Value, at: &str) -> Result<Energy> {
     let Some(name) = term.as_str() else {
-        let spec: Spec = serde_json::from_value(term.clone()).map_err(|e| Error::invalid(at.to_string(), format!("malformed term: {e}")))?;
+        let spec: Spec = serde_json::from_value(term.clone())
+            .map_err(|e| Error::invalid(at.to_string(), format!("malformed term: {e}")))?;
         return build(&spec, &format!("{at}."));
     };
     let trimmed = name.trim_start();
@@ -613,7 +704,10 @@ fn build_term(term: &serde_json::Value, at: &str) -> Result<Energy> {
         resolve_energy(trimmed)
     } else {
         let names: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();
-        Err(Error::invalid(at.to_string(), format!("`{name}` is neither a preset ({}) nor net:FILE / mlp:FILE", names.join(", "))))
+        Err(Error::invalid(
+            at.to_string(),
+            format!("`{name}` is neither a preset ({}) nor net:FILE / mlp:FILE", names.join(", ")),
+        ))
     }
 }
 

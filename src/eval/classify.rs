@@ -19,7 +19,10 @@ pub struct ClassReport {
 pub fn report(logits: &[f32], k: usize, labels: &[u32], bins: usize) -> Result<ClassReport> {
     let n = labels.len();
     if k < 2 || n == 0 || logits.len() != n * k || bins == 0 {
-        return Err(Error::invalid("classifier outputs", format!("{} logits for {n} labels of {k} classes in {bins} bins", logits.len())));
+        return Err(Error::invalid(
+            "classifier outputs",
+            format!("{} logits for {n} labels of {k} classes in {bins} bins", logits.len()),
+        ));
     }
     let (mut correct, mut nll) = (0usize, 0.0f64);
     let (mut bin_n, mut bin_hits, mut bin_conf) = (vec![0usize; bins], vec![0usize; bins], vec![0.0f64; bins]);
@@ -29,7 +32,8 @@ pub fn report(logits: &[f32], k: usize, labels: &[u32], bins: usize) -> Result<C
         }
         let m = f.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
         let s: f64 = f.iter().map(|&v| (v as f64 - m).exp()).sum();
-        let (best, top) = f.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+        let (best, top) =
+            f.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
         let confidence = (top as f64 - m).exp() / s;
         let hit = best == y as usize;
         correct += hit as usize;
@@ -41,7 +45,9 @@ pub fn report(logits: &[f32], k: usize, labels: &[u32], bins: usize) -> Result<C
     }
     let ece = (0..bins)
         .filter(|&b| bin_n[b] > 0)
-        .map(|b| bin_n[b] as f64 / n as f64 * (bin_hits[b] as f64 / bin_n[b] as f64 - bin_conf[b] / bin_n[b] as f64).abs())
+        .map(|b| {
+            bin_n[b] as f64 / n as f64 * (bin_hits[b] as f64 / bin_n[b] as f64 - bin_conf[b] / bin_n[b] as f64).abs()
+        })
         .sum();
     Ok(ClassReport { inputs: n, accuracy: correct as f64 / n as f64, nll: nll / n as f64, ece, bins })
 }

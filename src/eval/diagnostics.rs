@@ -17,9 +17,11 @@ pub const MIN_ESS_BULK: f64 = 400.0;
 /// empty when R-hat and bulk ESS pass in every dimension.
 pub fn convergence_warnings(summaries: &[Summary]) -> Vec<String> {
     let worst = |pick: fn(&Summary) -> f64, high: bool| {
-        summaries.iter().enumerate().map(|(i, s)| (i, pick(s))).fold(None, |best: Option<(usize, f64)>, (i, v)| match best {
-            Some((_, b)) if (high && !(v > b)) || (!high && !(v < b)) => best,
-            _ => Some((i, v)),
+        summaries.iter().enumerate().map(|(i, s)| (i, pick(s))).fold(None, |best: Option<(usize, f64)>, (i, v)| {
+            match best {
+                Some((_, b)) if (high && !(v > b)) || (!high && !(v < b)) => best,
+                _ => Some((i, v)),
+            }
         })
     };
     let mut out = Vec::new();
@@ -63,7 +65,9 @@ pub fn summarize(draws: &[Vec<f64>]) -> Result<Summary> {
     if m == 0 || n < MIN_DRAWS || draws.iter().any(|c| c.len() != n) {
         return Err(Error::invalid(
             "draws",
-            format!("diagnostics need at least {MIN_DRAWS} draws in each of at least 1 chain, all chains of equal length; got {m} chains of {n}"),
+            format!(
+                "diagnostics need at least {MIN_DRAWS} draws in each of at least 1 chain, all chains of equal length; got {m} chains of {n}"
+            ),
         ));
     }
     if let Some(v) = draws.iter().flatten().find(|v| !v.is_finite()) {
@@ -87,7 +91,9 @@ pub fn summarize(draws: &[Vec<f64>]) -> Result<Summary> {
     let folded: Vec<Vec<f64>> = split.iter().map(|c| c.iter().map(|v| (v - q50).abs()).collect()).collect();
     let rhat = split_rhat(&z).max(split_rhat(&rank_normalize(&folded)));
     let ess_bulk = ess(&z);
-    let indicator = |q: f64| -> Vec<Vec<f64>> { split.iter().map(|c| c.iter().map(|&v| (v <= q) as u8 as f64).collect()).collect() };
+    let indicator = |q: f64| -> Vec<Vec<f64>> {
+        split.iter().map(|c| c.iter().map(|&v| (v <= q) as u8 as f64).collect()).collect()
+    };
     let ess_tail = ess(&indicator(q05)).min(ess(&indicator(q95)));
     Ok(Summary { mean, sd, q05, q50, q95, rhat, ess_bulk, ess_tail, chains: m })
 }
@@ -187,12 +193,28 @@ fn ess(chains: &[Vec<f64>]) -> f64 {
 
 /// Inverse standard normal CDF (Acklam's rational approximation, relative error < 1.2e-9).
 pub fn normal_quantile(p: f64) -> f64 {
-    const A: [f64; 6] = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383_577_518_672_69e2, -3.066479806614716e1, 2.506628277459239];
-    const B: [f64; 5] = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-    const C: [f64; 6] = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.383_577_518_672_69e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] =
+        [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
     const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
     let tail = |q: f64| {
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
     };
     if p < 0.02425 {
         tail((-2.0 * p.ln()).sqrt())
@@ -219,7 +241,10 @@ pub fn summarize_trace(trace: &[f32], chains: usize, dim: usize) -> Result<Vec<S
                 .filter(|chain| chain.iter().all(|v| v.is_finite()))
                 .collect();
             if per_chain.is_empty() && chains > 0 {
-                return Err(Error::invalid("draws", format!("none of the {chains} chains has finite draws of dimension {i}")));
+                return Err(Error::invalid(
+                    "draws",
+                    format!("none of the {chains} chains has finite draws of dimension {i}"),
+                ));
             }
             summarize(&per_chain)
         })

@@ -62,10 +62,16 @@ impl MinimizeConfig {
             return Err(Error::invalid("steps", "must be at least 1"));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(Error::invalid("learning rate", format!("must be positive and finite, got {}", self.learning_rate)));
+            return Err(Error::invalid(
+                "learning rate",
+                format!("must be positive and finite, got {}", self.learning_rate),
+            ));
         }
         if !(self.grad_tol > 0.0 && self.grad_tol.is_finite()) {
-            return Err(Error::invalid("gradient tolerance", format!("must be positive and finite, got {}", self.grad_tol)));
+            return Err(Error::invalid(
+                "gradient tolerance",
+                format!("must be positive and finite, got {}", self.grad_tol),
+            ));
         }
         if let Some((lo, hi)) = self.bounds
             && !(lo < hi && lo.is_finite() && hi.is_finite())
@@ -178,9 +184,9 @@ pub fn minimize(
         (0..dim)
             .map(|i| {
                 let held = !is_free(r, i);
-                let at_wall = config.bounds.is_some_and(|(lo, hi)| {
-                    (x[i] <= lo as f64 && g[i] > 0.0) || (x[i] >= hi as f64 && g[i] < 0.0)
-                });
+                let at_wall = config
+                    .bounds
+                    .is_some_and(|(lo, hi)| (x[i] <= lo as f64 && g[i] > 0.0) || (x[i] >= hi as f64 && g[i] < 0.0));
                 held || at_wall
             })
             .collect()
@@ -327,7 +333,8 @@ pub fn minimize(
     };
     for s in runs {
         let gn = norm(&s.g);
-        let outcome = s.outcome.unwrap_or(if gn <= config.grad_tol as f64 { Outcome::Converged } else { Outcome::StepLimit });
+        let outcome =
+            s.outcome.unwrap_or(if gn <= config.grad_tol as f64 { Outcome::Converged } else { Outcome::StepLimit });
         out.points.extend(s.x.iter().map(|&v| v as f32));
         out.energies.push(s.e as f32);
         out.grad_norms.push(gn as f32);

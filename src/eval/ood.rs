@@ -63,7 +63,10 @@ pub fn aupr(in_scores: &[f32], out_scores: &[f32]) -> Result<f64> {
 /// statistics (numpy's default).
 pub fn percentile(scores: &[f32], p: f64) -> Result<f32> {
     if scores.is_empty() || !(0.0..=100.0).contains(&p) {
-        return Err(Error::invalid("percentile", format!("needs scores and p in [0, 100], got {} scores, p {p}", scores.len())));
+        return Err(Error::invalid(
+            "percentile",
+            format!("needs scores and p in [0, 100], got {} scores, p {p}", scores.len()),
+        ));
     }
     let mut s = scores.to_vec();
     s.sort_by(f32::total_cmp);

@@ -9,8 +9,8 @@
 //! - Nearest-neighbour distances to training images (memorisation) and the classifier's class
 //!   histogram and confidence (mode coverage) are computed by the caller from [`features`].
 
-use crate::nn::{Network, NetworkInternals};
 use crate::nn::cpu::Tape;
+use crate::nn::{Network, NetworkInternals};
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -24,7 +24,10 @@ pub fn features(net: &Network, xs: &[f32]) -> Result<(Vec<f32>, usize, Vec<f32>)
     let view = net.view();
     let d = view.input_dim();
     if d == 0 || !xs.len().is_multiple_of(d) {
-        return Err(Error::invalid("images", format!("{} values do not form rows of the network's {d} inputs", xs.len())));
+        return Err(Error::invalid(
+            "images",
+            format!("{} values do not form rows of the network's {d} inputs", xs.len()),
+        ));
     }
     let Some(last) = net.layers.iter().rposition(|l| matches!(l.kind, crate::nn::LayerKind::Linear { .. })) else {
         return Err(Error::invalid("classifier", "has no dense layer whose input could serve as features"));
@@ -80,7 +83,10 @@ pub fn symmetric_eigen(a: &[f64], f: usize) -> (Vec<f64>, Vec<f64>) {
     (0..f).for_each(|i| v[i * f + i] = 1.0);
     let total: f64 = a.iter().map(|x| x * x).sum::<f64>().max(f64::MIN_POSITIVE);
     for _sweep in 0..100 {
-        let off: f64 = (0..f).flat_map(|i| (0..f).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| a[i * f + j].powi(2)).sum();
+        let off: f64 = (0..f)
+            .flat_map(|i| (0..f).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * f + j].powi(2))
+            .sum();
         if off <= 1e-30 * total {
             break;
         }
@@ -171,7 +177,10 @@ pub fn mmd2_unbiased(a: &[f32], b: &[f32], f: usize) -> f64 {
     let (m, n) = (a.len() / f, b.len() / f);
     let within = |x: &[f32], k: usize| -> f64 {
         let rows: Vec<&[f32]> = x.chunks_exact(f).collect();
-        let s: f64 = (0..k).into_par_iter().map(|i| (0..k).filter(|&j| j != i).map(|j| kernel(rows[i], rows[j], f)).sum::<f64>()).sum();
+        let s: f64 = (0..k)
+            .into_par_iter()
+            .map(|i| (0..k).filter(|&j| j != i).map(|j| kernel(rows[i], rows[j], f)).sum::<f64>())
+            .sum();
         s / (k as f64 * (k as f64 - 1.0))
     };
     let (ra, rb): (Vec<&[f32]>, Vec<&[f32]>) = (a.chunks_exact(f).collect(), b.chunks_exact(f).collect());
@@ -185,7 +194,10 @@ pub fn mmd2_unbiased(a: &[f32], b: &[f32], f: usize) -> f64 {
 pub fn kid(a: &[f32], b: &[f32], f: usize, size: usize, subsets: usize, seed: u64) -> Result<(f64, f64)> {
     let (m, n) = (a.len() / f, b.len() / f);
     if size < 2 || subsets == 0 || size > m || size > n {
-        return Err(Error::invalid("KID subsets", format!("{subsets} subsets of {size} rows from sets of {m} and {n} (at least 2, at most the smaller set)")));
+        return Err(Error::invalid(
+            "KID subsets",
+            format!("{subsets} subsets of {size} rows from sets of {m} and {n} (at least 2, at most the smaller set)"),
+        ));
     }
     let pick = |rows: usize, set: &[f32], s: usize, which: u32| -> Vec<f32> {
         let mut order: Vec<usize> = (0..rows).collect();

@@ -58,10 +58,7 @@ pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
 #[cfg(not(target_arch = "wasm32"))]
 pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
-        .iter()
-        .map(|a| a.get_info())
-        .collect()
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all())).iter().map(|a| a.get_info()).collect()
 }
 
 impl GpuContext {
@@ -299,7 +296,8 @@ impl GpuContext {
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+            let mut encoder =
+                self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
             let mut offset = 0;
             for (buffer, size) in parts {
                 let size = size.next_multiple_of(4);
@@ -388,7 +386,8 @@ impl ContextInternals for GpuContext {
 
     fn submit(&self, label: &str, record: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<()> {
         self.scoped(label, || {
-            let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+            let mut encoder =
+                self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
             record(&mut encoder);
             self.queue().submit([encoder.finish()]);
         })
@@ -462,10 +461,9 @@ impl ContextInternals for GpuContext {
                     count: None,
                 })
                 .collect();
-            let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(label),
-                entries: &entries,
-            });
+            let layout = self
+                .device
+                .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(label), entries: &entries });
             let pipeline_layout = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
                 label: Some(label),
                 bind_group_layouts: &[Some(&layout)],
@@ -560,7 +558,10 @@ impl std::future::Future for Readback {
                 state.waker = Some(cx.waker().clone());
                 std::task::Poll::Pending
             }
-            Some(Err(e)) => std::task::Poll::Ready(Err(Error::GpuValidation { context: "mapping readback buffer".into(), message: e })),
+            Some(Err(e)) => std::task::Poll::Ready(Err(Error::GpuValidation {
+                context: "mapping readback buffer".into(),
+                message: e,
+            })),
             Some(Ok(())) => std::task::Poll::Ready(match &this.staging {
                 Some(staging) => split_mapped(staging, std::mem::take(&mut this.sizes)),
                 None => Ok(this.sizes.iter().map(|_| Vec::new()).collect()),
@@ -572,22 +573,67 @@ impl std::future::Future for Readback {
 /// Refuses a kernel the device's limits cannot hold — a host's device made with lower limits
 /// than the adapter's (wgpu's defaults, downlevel or WebGL2 limits) — naming the limit, before
 /// wgpu would raise a validation error on the host's device.
-fn check_limits(limits: &wgpu::Limits, kernel: &str, bindings: &[Binding], needs: Option<crate::gpu::shader::EntryNeeds>) -> Result<()> {
+fn check_limits(
+    limits: &wgpu::Limits,
+    kernel: &str,
+    bindings: &[Binding],
+    needs: Option<crate::gpu::shader::EntryNeeds>,
+) -> Result<()> {
     let storage = bindings.iter().filter(|b| **b != Binding::UniformDynamic).count() as u64;
     let uniforms = bindings.len() as u64 - storage;
     let mut wanted = vec![
-        (storage, limits.max_storage_buffers_per_shader_stage as u64, "storage buffers per shader stage", "max_storage_buffers_per_shader_stage"),
-        (uniforms, limits.max_dynamic_uniform_buffers_per_pipeline_layout as u64, "dynamic uniform buffers", "max_dynamic_uniform_buffers_per_pipeline_layout"),
-        (bindings.len() as u64, limits.max_bindings_per_bind_group as u64, "bindings in one group", "max_bindings_per_bind_group"),
+        (
+            storage,
+            limits.max_storage_buffers_per_shader_stage as u64,
+            "storage buffers per shader stage",
+            "max_storage_buffers_per_shader_stage",
+        ),
+        (
+            uniforms,
+            limits.max_dynamic_uniform_buffers_per_pipeline_layout as u64,
+            "dynamic uniform buffers",
+            "max_dynamic_uniform_buffers_per_pipeline_layout",
+        ),
+        (
+            bindings.len() as u64,
+            limits.max_bindings_per_bind_group as u64,
+            "bindings in one group",
+            "max_bindings_per_bind_group",
+        ),
     ];
     if let Some(n) = needs {
         let [x, y, z] = n.workgroup_size;
         wanted.extend([
-            (x as u64, limits.max_compute_workgroup_size_x as u64, "invocations along x per workgroup", "max_compute_workgroup_size_x"),
-            (y as u64, limits.max_compute_workgroup_size_y as u64, "invocations along y per workgroup", "max_compute_workgroup_size_y"),
-            (z as u64, limits.max_compute_workgroup_size_z as u64, "invocations along z per workgroup", "max_compute_workgroup_size_z"),
-            (x as u64 * y as u64 * z as u64, limits.max_compute_invocations_per_workgroup as u64, "invocations per workgroup", "max_compute_invocations_per_workgroup"),
-            (n.workgroup_bytes, limits.max_compute_workgroup_storage_size as u64, "bytes of workgroup storage", "max_compute_workgroup_storage_size"),
+            (
+                x as u64,
+                limits.max_compute_workgroup_size_x as u64,
+                "invocations along x per workgroup",
+                "max_compute_workgroup_size_x",
+            ),
+            (
+                y as u64,
+                limits.max_compute_workgroup_size_y as u64,
+                "invocations along y per workgroup",
+                "max_compute_workgroup_size_y",
+            ),
+            (
+                z as u64,
+                limits.max_compute_workgroup_size_z as u64,
+                "invocations along z per workgroup",
+                "max_compute_workgroup_size_z",
+            ),
+            (
+                x as u64 * y as u64 * z as u64,
+                limits.max_compute_invocations_per_workgroup as u64,
+                "invocations per workgroup",
+                "max_compute_invocations_per_workgroup",
+            ),
+            (
+                n.workgroup_bytes,
+                limits.max_compute_workgroup_storage_size as u64,
+                "bytes of workgroup storage",
+                "max_compute_workgroup_storage_size",
+            ),
         ]);
     }
     match wanted.into_iter().find(|(need, have, _, _)| need > have) {

@@ -59,7 +59,8 @@ impl Backend {
                 Ok(ctx) => Ok(ExecutorChoice { gpu: Some(Arc::new(ctx)), note: None }),
                 // One short line on every command: `ebm info` gives the adapters and the reasons.
                 Err(_) => {
-                    let note = "no hardware GPU, so the CPU executor runs this (adapters: ebm info; --backend gpu forces one)";
+                    let note =
+                        "no hardware GPU, so the CPU executor runs this (adapters: ebm info; --backend gpu forces one)";
                     Ok(ExecutorChoice { gpu: None, note: Some(note.to_string()) })
                 }
             },

@@ -76,7 +76,8 @@ pub fn bind_group(
     buffers: &[&wgpu::Buffer],
 ) -> wgpu::BindGroup {
     let slot = wgpu::BufferBinding { buffer: params, offset: 0, size: wgpu::BufferSize::new(params_size) };
-    let resources = std::iter::once(wgpu::BindingResource::Buffer(slot)).chain(buffers.iter().map(|b| b.as_entire_binding()));
+    let resources =
+        std::iter::once(wgpu::BindingResource::Buffer(slot)).chain(buffers.iter().map(|b| b.as_entire_binding()));
     bind(ctx, kernel, resources)
 }
 
@@ -101,7 +102,13 @@ fn bind<'a>(
 
 /// Records one dispatch of `kernel` with `group` as bind group 0: `slot` is the dynamic offset
 /// of its parameter slot (None for a kernel without one), `grid` the workgroup counts.
-pub fn record(pass: &mut wgpu::ComputePass, kernel: &Kernel, group: &wgpu::BindGroup, slot: Option<u32>, grid: [u32; 3]) {
+pub fn record(
+    pass: &mut wgpu::ComputePass,
+    kernel: &Kernel,
+    group: &wgpu::BindGroup,
+    slot: Option<u32>,
+    grid: [u32; 3],
+) {
     pass.set_pipeline(&kernel.pipeline);
     pass.set_bind_group(0, group, slot.as_slice());
     pass.dispatch_workgroups(grid[0], grid[1], grid[2]);

@@ -129,7 +129,8 @@ pub const BREAKABLE: &[(&str, &str, &str, &str)] = &[
 /// `text` of module `name` broken as `EBM_SELFTEST_BREAK` asks, or None to leave it alone.
 fn broken(name: &str, text: &str) -> Option<String> {
     let wanted = std::env::var("EBM_SELFTEST_BREAK").ok()?;
-    let (_, _, find, replace) = BREAKABLE.iter().find(|(key, module, _, _)| *module == name && wanted.split(',').any(|w| w.trim() == *key))?;
+    let (_, _, find, replace) =
+        BREAKABLE.iter().find(|(key, module, _, _)| *module == name && wanted.split(',').any(|w| w.trim() == *key))?;
     Some(text.replace(find, replace))
 }
 
@@ -186,15 +187,25 @@ pub fn bindings_of(label: &str, module: &naga::Module) -> Result<Vec<crate::gpu:
         let binding = match var.space {
             _ if at.group != 0 => return Err(Error::invalid(label, format!("{what}: kernels bind group 0 only"))),
             naga::AddressSpace::Uniform => Binding::UniformDynamic,
-            naga::AddressSpace::Storage { access } if access.contains(naga::StorageAccess::STORE) => Binding::StorageReadWrite,
+            naga::AddressSpace::Storage { access } if access.contains(naga::StorageAccess::STORE) => {
+                Binding::StorageReadWrite
+            }
             naga::AddressSpace::Storage { .. } => Binding::StorageRead,
-            other => return Err(Error::invalid(label, format!("{what} is in address space {other:?}, which launchers do not bind"))),
+            other => {
+                return Err(Error::invalid(
+                    label,
+                    format!("{what} is in address space {other:?}, which launchers do not bind"),
+                ));
+            }
         };
         found.push((at.binding, binding));
     }
     found.sort_by_key(|(at, _)| *at);
     if let Some((i, (at, _))) = found.iter().enumerate().find(|(i, (at, _))| *at != *i as u32) {
-        return Err(Error::invalid(label, format!("binding {at} where binding {i} was expected: number bindings 0, 1, ... without gaps")));
+        return Err(Error::invalid(
+            label,
+            format!("binding {at} where binding {i} was expected: number bindings 0, 1, ... without gaps"),
+        ));
     }
     Ok(found.into_iter().map(|(_, b)| b).collect())
 }

@@ -31,11 +31,7 @@ pub fn write_f32(path: &Path, data: &[f32], cols: usize) -> Result<()> {
     if cols == 0 || !data.len().is_multiple_of(cols) {
         return Err(Error::invalid(
             "csv columns",
-            format!(
-                "{} values cannot be split into rows of {cols} for {}",
-                data.len(),
-                path.display()
-            ),
+            format!("{} values cannot be split into rows of {cols} for {}", data.len(), path.display()),
         ));
     }
     super::write_atomic(path, encode_f32(data, cols).as_bytes())
@@ -47,10 +43,7 @@ pub fn read_f32(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
     let limit = crate::plan::Limit::budget_over(3, "the text is decoded into f32 values");
     let bytes = crate::plan::read_file(path, "CSV file", &limit?, &mut crate::plan::undeclared)?;
     let text = String::from_utf8(bytes).map_err(|e| {
-        Error::format(
-            path,
-            format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
-        )
+        Error::format(path, format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
     })?;
     decode_f32(&text, path)
 }
@@ -59,12 +52,7 @@ pub fn read_f32(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
 pub fn decode_f32(text: &str, path_for_errors: &Path) -> Result<(Vec<f32>, usize, usize)> {
     let err = |msg: String| Error::format(path_for_errors, msg);
     let text = text.strip_prefix('\u{feff}').unwrap_or(text); // spreadsheet BOM
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim()))
-        .filter(|(_, l)| !l.is_empty())
-        .peekable();
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty()).peekable();
     let mut had_header = false;
     if let Some((_, first)) = lines.peek()
         && first.split(',').any(|f| f.trim().parse::<f32>().is_err())
@@ -78,24 +66,21 @@ pub fn decode_f32(text: &str, path_for_errors: &Path) -> Result<(Vec<f32>, usize
         let start = data.len();
         for (col, field) in line.split(',').enumerate() {
             let field = field.trim();
-            let v = field.parse::<f32>().map_err(|_| {
-                err(format!("line {line_no}, column {}: '{field}' is not a number", col + 1))
-            })?;
+            let v = field
+                .parse::<f32>()
+                .map_err(|_| err(format!("line {line_no}, column {}: '{field}' is not a number", col + 1)))?;
             data.push(v);
         }
         let n = data.len() - start;
         if rows == 0 {
             cols = n;
         } else if n != cols {
-            return Err(err(format!(
-                "line {line_no}: {n} fields, expected {cols} like the rows above"
-            )));
+            return Err(err(format!("line {line_no}: {n} fields, expected {cols} like the rows above")));
         }
         rows += 1;
     }
     if rows == 0 {
-        let what =
-            if had_header { "a header but no data rows" } else { "empty file: no data rows" };
+        let what = if had_header { "a header but no data rows" } else { "empty file: no data rows" };
         return Err(err(what.into()));
     }
     Ok((data, rows, cols))
@@ -118,17 +103,7 @@ mod tests {
 
     #[test]
     fn round_trips_exactly() {
-        let data = [
-            0.1f32,
-            -1.0 / 3.0,
-            1e-45,
-            f32::MAX,
-            f32::MIN_POSITIVE,
-            123456.79,
-            -0.0,
-            7.0,
-            f32::EPSILON,
-        ];
+        let data = [0.1f32, -1.0 / 3.0, 1e-45, f32::MAX, f32::MIN_POSITIVE, 123456.79, -0.0, 7.0, f32::EPSILON];
         let text = encode_f32(&data, 3);
         assert_eq!(text.lines().count(), 3);
         let (back, rows, cols) = decode_f32(&text, p()).unwrap();
@@ -159,10 +134,7 @@ mod tests {
     #[test]
     fn errors_name_file_line_and_column() {
         let e = err_msg("a,b\n1,2\n3,oops\n");
-        assert!(
-            e.starts_with("s.csv: ") && e.contains("line 3, column 2") && e.contains("oops"),
-            "{e}"
-        );
+        assert!(e.starts_with("s.csv: ") && e.contains("line 3, column 2") && e.contains("oops"), "{e}");
         let e = err_msg("1,2\n3,4\n\n5\n");
         assert!(e.contains("line 4") && e.contains("1 fields, expected 2"), "{e}");
         assert!(err_msg("1,2\n3,4,5\n").contains("line 2"));

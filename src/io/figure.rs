@@ -54,16 +54,8 @@ impl Grid2d {
     /// Checks the grid is non-empty with finite, increasing bounds.
     pub fn validate(&self) -> Result<()> {
         let finite = [self.x_min, self.x_max, self.y_min, self.y_max].iter().all(|v| v.is_finite());
-        if self.nx == 0
-            || self.ny == 0
-            || !finite
-            || self.x_max <= self.x_min
-            || self.y_max <= self.y_min
-        {
-            return Err(Error::invalid(
-                "grid",
-                format!("need nx, ny >= 1 and finite min < max bounds, got {self:?}"),
-            ));
+        if self.nx == 0 || self.ny == 0 || !finite || self.x_max <= self.x_min || self.y_max <= self.y_min {
+            return Err(Error::invalid("grid", format!("need nx, ny >= 1 and finite min < max bounds, got {self:?}")));
         }
         Ok(())
     }
@@ -99,17 +91,14 @@ fn image_size(w: usize, h: usize, scale: u32, what: &str) -> Result<(u32, u32)> 
         (Some(w), Some(h)) if w > 0 && h > 0 && (w as u64) * (h as u64) <= MAX_PIXELS => Ok((w, h)),
         _ => Err(Error::invalid(
             what,
-            format!(
-                "a {w} x {h} figure at {scale} px each is empty or larger than {MAX_PIXELS} pixels"
-            ),
+            format!("a {w} x {h} figure at {scale} px each is empty or larger than {MAX_PIXELS} pixels"),
         )),
     }
 }
 
 fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
     let mut buf = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut buf, ImageFormat::Png)
-        .map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+    img.write_to(&mut buf, ImageFormat::Png).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
     super::write_atomic(path, buf.get_ref())
 }
 
@@ -154,19 +143,14 @@ fn heatmap_image(grid: &Grid2d, energies: &[f32], samples_xy: &[f32], pixel_size
 
     // Shift by the minimum so the densest cell is exactly 1 and exp cannot overflow.
     let e_min = energies.iter().copied().filter(|e| e.is_finite()).fold(f32::INFINITY, f32::min);
-    let colors: Vec<Rgb<u8>> = energies
-        .iter()
-        .map(|&e| colormap(if e.is_finite() { (e_min - e).exp() } else { 0.0 }))
-        .collect();
+    let colors: Vec<Rgb<u8>> =
+        energies.iter().map(|&e| colormap(if e.is_finite() { (e_min - e).exp() } else { 0.0 })).collect();
     let ps = pixel_size as usize;
-    let mut img =
-        RgbImage::from_fn(w, h, |x, y| colors[(y as usize / ps) * grid.nx + x as usize / ps]);
+    let mut img = RgbImage::from_fn(w, h, |x, y| colors[(y as usize / ps) * grid.nx + x as usize / ps]);
 
     let inside: Vec<(i64, i64)> = samples_xy
         .chunks_exact(2)
-        .filter(|p| {
-            (grid.x_min..=grid.x_max).contains(&p[0]) && (grid.y_min..=grid.y_max).contains(&p[1])
-        })
+        .filter(|p| (grid.x_min..=grid.x_max).contains(&p[0]) && (grid.y_min..=grid.y_max).contains(&p[1]))
         .map(|p| {
             let fx = (p[0] - grid.x_min) / (grid.x_max - grid.x_min) * w as f32;
             let fy = (grid.y_max - p[1]) / (grid.y_max - grid.y_min) * h as f32;
@@ -249,7 +233,11 @@ pub fn ticks(lo: f32, hi: f32) -> (Vec<f64>, usize) {
 fn tick_label(v: f64, decimals: usize) -> String {
     let s = format!("{v:.decimals$}");
     // No "-0" or "-0.0".
-    if s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') { s.trim_start_matches('-').to_string() } else { s }
+    if s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+        s.trim_start_matches('-').to_string()
+    } else {
+        s
+    }
 }
 
 /// Where [`energy_heatmap_png`] puts the plot's top-left pixel: (left margin, top margin).
@@ -266,7 +254,8 @@ fn with_axes(plot: &RgbImage, grid: &Grid2d) -> RgbImage {
     let (pw, ph) = plot.dimensions();
     let mut img = RgbImage::from_pixel(left + pw + right, top + ph + bottom, Rgb([255, 255, 255]));
     image::imageops::replace(&mut img, plot, left as i64, top as i64);
-    let to_px = |v: f64, lo: f32, hi: f32, n: u32| ((v - lo as f64) / (hi as f64 - lo as f64) * n as f64).round() as i64;
+    let to_px =
+        |v: f64, lo: f32, hi: f32, n: u32| ((v - lo as f64) / (hi as f64 - lo as f64) * n as f64).round() as i64;
     let (xt, xd) = ticks(grid.x_min, grid.x_max);
     for v in xt {
         let x = left as i64 + to_px(v, grid.x_min, grid.x_max, pw).min(pw as i64 - 1);
@@ -328,8 +317,7 @@ pub fn histograms_png(path: &Path, samples: &[f32], dim: usize, dims_to_show: us
         let (plot_w, plot_h) = ((right - left) as usize, (bottom - top) as usize);
         for (b, &count) in counts.iter().enumerate().filter(|&(_, &c)| c > 0) {
             let bar_h = ((count as f64 / max as f64 * plot_h as f64).round() as u32).max(1);
-            let (bx0, bx1) =
-                (left + (b * plot_w / BINS) as u32, left + ((b + 1) * plot_w / BINS) as u32);
+            let (bx0, bx1) = (left + (b * plot_w / BINS) as u32, left + ((b + 1) * plot_w / BINS) as u32);
             for y in bottom - bar_h..bottom {
                 for x in bx0..bx1 {
                     img.put_pixel(x, y, Rgb([70, 110, 180]));
@@ -353,8 +341,7 @@ pub fn histograms_png(path: &Path, samples: &[f32], dim: usize, dims_to_show: us
 fn histogram(values: impl Iterator<Item = f32> + Clone) -> [usize; BINS] {
     let mut counts = [0; BINS];
     let finite = values.filter(|v| v.is_finite()).map(f64::from);
-    let (lo, hi) =
-        finite.clone().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+    let (lo, hi) = finite.clone().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
     if lo > hi {
         return counts;
     }
@@ -489,10 +476,7 @@ mod tests {
         assert_eq!(colormap(f32::NAN), colormap(-3.0));
         assert_eq!(colormap(7.0), colormap(1.0));
         let lum = |c: Rgb<u8>| 0.3 * c[0] as f32 + 0.59 * c[1] as f32 + 0.11 * c[2] as f32;
-        assert!(
-            (1..=100)
-                .all(|i| lum(colormap(i as f32 / 100.0)) > lum(colormap((i - 1) as f32 / 100.0)))
-        );
+        assert!((1..=100).all(|i| lum(colormap(i as f32 / 100.0)) > lum(colormap((i - 1) as f32 / 100.0))));
     }
 
     #[test]
@@ -519,11 +503,7 @@ mod tests {
         let dotted = image::imageops::crop_imm(&dotted, ox, oy, 40, 30).to_image();
         assert_eq!(*dotted.get_pixel(15, 25), Rgb([255, 255, 255]));
         assert_eq!(*dotted.get_pixel(17, 25), Rgb([20, 20, 20]));
-        assert_eq!(
-            *dotted.get_pixel(39, 0),
-            Rgb([255, 255, 255]),
-            "corner sample clipped, not lost"
-        );
+        assert_eq!(*dotted.get_pixel(39, 0), Rgb([255, 255, 255]), "corner sample clipped, not lost");
         let changed = img.pixels().zip(dotted.pixels()).filter(|(a, b)| a != b).count();
         assert_eq!(changed, 25 + 9, "one full dot plus a clipped corner dot");
 
@@ -572,8 +552,7 @@ mod tests {
         let dir = crate::io::tests::scratch_dir("hist");
         let path = dir.join("h.png");
         let dim = 6;
-        let samples: Vec<f32> =
-            (0..600).map(|i| ((i * 37) % 101) as f32 / (1 + i % dim) as f32).collect();
+        let samples: Vec<f32> = (0..600).map(|i| ((i * 37) % 101) as f32 / (1 + i % dim) as f32).collect();
         histograms_png(&path, &samples, dim, 5).unwrap();
         let img = image::open(&path).unwrap().to_rgb8();
         assert_eq!(img.dimensions(), (800, 300));

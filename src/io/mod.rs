@@ -32,19 +32,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
 
     let name = path.file_name().ok_or_else(|| {
-        Error::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "path has no file name"),
-        )
+        Error::io(path, std::io::Error::new(std::io::ErrorKind::InvalidInput, "path has no file name"))
     })?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp_name = OsString::from(".");
     tmp_name.push(name);
-    tmp_name.push(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    tmp_name.push(format!(".tmp-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
     let tmp = dir.join(tmp_name);
 
     let written = (|| {
@@ -71,11 +64,16 @@ pub type NamedTensors = Vec<(String, Vec<usize>, Vec<f32>)>;
 
 /// Writes float32 tensors (name, shape, values) and string metadata as a safetensors file,
 /// atomically ([`write_atomic`]).
-pub fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)], meta: std::collections::HashMap<String, String>) -> Result<()> {
+pub fn write_safetensors(
+    path: &Path,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    meta: std::collections::HashMap<String, String>,
+) -> Result<()> {
     let views = tensors
         .iter()
         .map(|(name, shape, values)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytemuck::cast_slice(values)).map(|v| (name.clone(), v))
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytemuck::cast_slice(values))
+                .map(|v| (name.clone(), v))
         })
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::format(path, e.to_string()))?;
@@ -154,7 +152,9 @@ pub fn read_safetensors(path: &Path, what: &str) -> Result<Vec<u8>> {
         let Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) = b.get(..8) else { return Ok(None) };
         let n = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
         if n > MAX_HEADER {
-            return Err(bad(format!("not a readable safetensors file: header length {n} is over the {MAX_HEADER} allowed")));
+            return Err(bad(format!(
+                "not a readable safetensors file: header length {n} is over the {MAX_HEADER} allowed"
+            )));
         }
         let Some(header) = b.get(8..8 + n as usize) else { return Ok(None) };
         let json: serde_json::Value = serde_json::from_slice(header)
@@ -184,12 +184,15 @@ impl SafetensorsFile {
     pub fn open(path: &Path, format: &str, what: &str) -> Result<Self> {
         let bytes = read_safetensors(path, what)?;
         let bad = |m: String| Error::format(path, m);
-        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
+        safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
         let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
         let meta = header.metadata().clone().unwrap_or_default();
         match meta.get("format") {
             Some(f) if f == format => {}
-            Some(f) => return Err(bad(format!("not an ebm-gpu {what} (its metadata says format {f:?}, not {format:?})"))),
+            Some(f) => {
+                return Err(bad(format!("not an ebm-gpu {what} (its metadata says format {f:?}, not {format:?})")));
+            }
             None => return Err(bad(format!("not an ebm-gpu {what} (no format {format:?} in its metadata)"))),
         }
         Ok(Self { path: path.to_path_buf(), bytes, meta })
@@ -266,10 +269,7 @@ mod tests {
             write_samples(&path, &data, 3, 2).unwrap();
             assert_eq!(read_samples(&path).unwrap(), (data.to_vec(), 3, 2));
         }
-        assert!(matches!(
-            write_samples(&dir.join("s.txt"), &data, 3, 2),
-            Err(Error::InvalidInput { .. })
-        ));
+        assert!(matches!(write_samples(&dir.join("s.txt"), &data, 3, 2), Err(Error::InvalidInput { .. })));
         assert!(write_samples(&dir.join("s.npy"), &data, 4, 2).is_err());
         assert!(read_samples(&dir.join("missing.npy")).is_err());
         npy::write_f32(&dir.join("three.npy"), &[0.0; 8], &[2, 2, 2]).unwrap();

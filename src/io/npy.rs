@@ -27,11 +27,9 @@ fn shape_repr(shape: &[usize]) -> String {
 /// Encodes `data` (row-major, `shape.iter().product()` values) as a complete `.npy` file.
 pub fn encode_f32(data: &[f32], shape: &[usize]) -> Vec<u8> {
     debug_assert_eq!(shape.iter().product::<usize>(), data.len(), "shape does not match data");
-    let dict =
-        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {}, }}", shape_repr(shape));
+    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {}, }}", shape_repr(shape));
     // Version 1.0 stores the header length in a u16; 2.0 widens it to u32.
-    let (version, len_size) =
-        if dict.len() + ALIGN < u16::MAX as usize { (1u8, 2) } else { (2, 4) };
+    let (version, len_size) = if dict.len() + ALIGN < u16::MAX as usize { (1u8, 2) } else { (2, 4) };
     let prefix = MAGIC.len() + 2 + len_size;
     let total = (prefix + dict.len() + 1).div_ceil(ALIGN) * ALIGN;
     let header_len = total - prefix;
@@ -104,17 +102,14 @@ fn parse_prefix(bytes: &[u8], path_for_errors: &Path) -> Result<Option<Layout>> 
     let header_end = prefix.saturating_add(header_len);
     let Some(header) = bytes.get(prefix..header_end) else { return Ok(None) };
     // 1.0/2.0 headers are latin-1 but in practice ASCII; 3.0 allows UTF-8.
-    let header =
-        std::str::from_utf8(header).map_err(|_| err("header is not ASCII/UTF-8 text".into()))?;
+    let header = std::str::from_utf8(header).map_err(|_| err("header is not ASCII/UTF-8 text".into()))?;
     let header = parse_header(header).map_err(|m| err(format!("malformed header: {m}")))?;
 
     let item_size = match header.descr.as_str() {
         "<f4" => 4,
         "<f8" => 8,
         other => {
-            return Err(err(format!(
-                "unsupported dtype '{other}' (only '<f4' and '<f8' can be read)"
-            )));
+            return Err(err(format!("unsupported dtype '{other}' (only '<f4' and '<f8' can be read)")));
         }
     };
     if header.fortran_order {
@@ -142,12 +137,8 @@ pub fn decode_f32(bytes: &[u8], path_for_errors: &Path) -> Result<(Vec<f32>, Vec
     };
     let body = &bytes[header_end..];
     if body.len() != needed {
-        let what =
-            if body.len() < needed { "truncated data" } else { "data length does not match shape" };
-        return Err(err(format!(
-            "{what}: shape {shape:?} of {descr} needs {needed} bytes, file has {}",
-            body.len()
-        )));
+        let what = if body.len() < needed { "truncated data" } else { "data length does not match shape" };
+        return Err(err(format!("{what}: shape {shape:?} of {descr} needs {needed} bytes, file has {}", body.len())));
     }
     let data = if item_size == 4 {
         body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
@@ -225,11 +216,7 @@ impl Parser<'_> {
     }
 
     fn expect(&mut self, c: u8) -> std::result::Result<(), String> {
-        if self.eat(c) {
-            Ok(())
-        } else {
-            Err(format!("expected '{}' at offset {}", c as char, self.pos))
-        }
+        if self.eat(c) { Ok(()) } else { Err(format!("expected '{}' at offset {}", c as char, self.pos)) }
     }
 
     fn value(&mut self) -> std::result::Result<Value, String> {
@@ -250,8 +237,7 @@ impl Parser<'_> {
                 let mut dims = Vec::new();
                 while !self.eat(b')') {
                     self.skip_ws();
-                    let digits =
-                        self.s[self.pos..].iter().take_while(|c| c.is_ascii_digit()).count();
+                    let digits = self.s[self.pos..].iter().take_while(|c| c.is_ascii_digit()).count();
                     let dim = std::str::from_utf8(&self.s[self.pos..self.pos + digits])
                         .ok()
                         .and_then(|d| d.parse().ok())
@@ -328,8 +314,7 @@ mod tests {
     #[test]
     fn reads_f8_and_newer_versions() {
         for version in [1, 2, 3] {
-            let mut b =
-                header("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }\n", version);
+            let mut b = header("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }\n", version);
             for v in [0.5f64, -2.0, 1e10] {
                 b.extend_from_slice(&v.to_le_bytes());
             }
@@ -381,20 +366,13 @@ mod tests {
         assert!(format_err(&long).contains("does not match"));
         let e = format_err(&with("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", 16));
         assert!(e.contains("'<i8'"), "{e}");
+        assert!(format_err(&with("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 8)).contains("'>f4'"));
         assert!(
-            format_err(&with("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 8))
-                .contains("'>f4'")
+            format_err(&with("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16)).contains("Fortran")
         );
         assert!(
-            format_err(&with("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16))
-                .contains("Fortran")
-        );
-        assert!(
-            format_err(&with(
-                "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }",
-                4
-            ))
-            .contains("structured")
+            format_err(&with("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", 4))
+                .contains("structured")
         );
         for dict in [
             "{'descr': '<f4', 'shape': (2,), }",
@@ -408,14 +386,10 @@ mod tests {
         ] {
             assert!(format_err(&with(dict, 8)).contains("malformed header"), "{dict}");
         }
-        let huge = with(
-            "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999), }",
-            0,
-        );
+        let huge = with("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999), }", 0);
         assert!(format_err(&huge).contains("too large"));
         assert!(
-            format_err(&[0x93, b'N', b'U', b'M', b'P', b'Y', 1, 0, 4, 0, 0xff, 0xfe, b'{', b'}'])
-                .contains("ASCII")
+            format_err(&[0x93, b'N', b'U', b'M', b'P', b'Y', 1, 0, 4, 0, 0xff, 0xfe, b'{', b'}']).contains("ASCII")
         );
     }
 }

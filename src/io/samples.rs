@@ -25,10 +25,7 @@ fn format_of(path: &Path) -> Result<Format> {
 pub fn write_samples(path: &Path, data: &[f32], rows: usize, cols: usize) -> Result<()> {
     let format = format_of(path)?;
     if rows.checked_mul(cols) != Some(data.len()) {
-        return Err(Error::invalid(
-            "samples",
-            format!("{} values do not form a {rows} x {cols} matrix", data.len()),
-        ));
+        return Err(Error::invalid("samples", format!("{} values do not form a {rows} x {cols} matrix", data.len())));
     }
     match format {
         Format::Npy => npy::write_f32(path, data, &[rows, cols]),
@@ -46,10 +43,7 @@ pub fn read_samples(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
             match shape[..] {
                 [rows, cols] => Ok((data, rows, cols)),
                 [rows] => Ok((data, rows, 1)),
-                _ => Err(Error::format(
-                    path,
-                    format!("expected a 1-d or 2-d array of samples, found shape {shape:?}"),
-                )),
+                _ => Err(Error::format(path, format!("expected a 1-d or 2-d array of samples, found shape {shape:?}"))),
             }
         }
     }

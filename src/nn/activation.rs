@@ -43,7 +43,9 @@ impl Activation {
             _ => {
                 return Err(Error::invalid(
                     "activation",
-                    format!("unknown activation {s:?}; expected relu, leaky_relu[:slope], silu, tanh, softplus or elu[:alpha]"),
+                    format!(
+                        "unknown activation {s:?}; expected relu, leaky_relu[:slope], silu, tanh, softplus or elu[:alpha]"
+                    ),
                 ));
             }
         })
@@ -65,8 +67,20 @@ impl Activation {
         let (zero, one) = (T::zero(), T::from_f32(1.0));
         let sigmoid = crate::num::sigmoid::<T>;
         match *self {
-            Activation::Relu => if z > zero { (z, one) } else { (zero, zero) },
-            Activation::LeakyRelu(a) => if z > zero { (z, one) } else { (T::from_f32(a) * z, T::from_f32(a)) },
+            Activation::Relu => {
+                if z > zero {
+                    (z, one)
+                } else {
+                    (zero, zero)
+                }
+            }
+            Activation::LeakyRelu(a) => {
+                if z > zero {
+                    (z, one)
+                } else {
+                    (T::from_f32(a) * z, T::from_f32(a))
+                }
+            }
             Activation::Silu => {
                 let s = sigmoid(z);
                 (z * s, s * (one + z * (one - s)))
@@ -104,7 +118,12 @@ impl Activation {
                 // s' = s(1 - s) = q; act = z s, act' = s(1 + z(1 - s)), act'' = q(2 + z(1 - 2s)).
                 let s = crate::num::sigmoid(z);
                 let (q, u) = (s * (one - s), one - two * s);
-                [z * s, s * (one + z * (one - s)), q * (two + z * u), q * (u * (T::from_f32(3.0) + z * u) - two * z * q)]
+                [
+                    z * s,
+                    s * (one + z * (one - s)),
+                    q * (two + z * u),
+                    q * (u * (T::from_f32(3.0) + z * u) - two * z * q),
+                ]
             }
             Activation::Tanh => {
                 let t = z.tanh();
@@ -125,7 +144,9 @@ impl Activation {
         let linear = "vec4<f32>(z, 1.0, 0.0, 0.0)";
         match *self {
             Activation::Relu => format!("select(vec4<f32>(0.0), {linear}, z > 0.0)"),
-            Activation::LeakyRelu(a) => format!("select(vec4<f32>({a} * z, {a}, 0.0, 0.0), {linear}, z > 0.0)", a = f(a)),
+            Activation::LeakyRelu(a) => {
+                format!("select(vec4<f32>({a} * z, {a}, 0.0, 0.0), {linear}, z > 0.0)", a = f(a))
+            }
             Activation::Elu(a) => {
                 format!("select(vec4<f32>({a} * (exp(z) - 1.0), vec3<f32>({a} * exp(z))), {linear}, z > 0.0)", a = f(a))
             }
@@ -140,11 +161,16 @@ impl Activation {
         let f = |v: f32| format!("{v:?}");
         match *self {
             Activation::Relu => ("max(z, 0.0)".into(), "select(0.0, 1.0, z > 0.0)".into()),
-            Activation::LeakyRelu(a) => (format!("select({} * z, z, z > 0.0)", f(a)), format!("select({}, 1.0, z > 0.0)", f(a))),
+            Activation::LeakyRelu(a) => {
+                (format!("select({} * z, z, z > 0.0)", f(a)), format!("select({}, 1.0, z > 0.0)", f(a)))
+            }
             Activation::Silu => ("silu(z)".into(), "silu_grad(z)".into()),
             Activation::Tanh => ("tanh(z)".into(), "(1.0 - tanh(z) * tanh(z))".into()),
             Activation::Softplus => ("softplus(z)".into(), "sigmoid(z)".into()),
-            Activation::Elu(a) => (format!("select({} * (exp(z) - 1.0), z, z > 0.0)", f(a)), format!("select({} * exp(z), 1.0, z > 0.0)", f(a))),
+            Activation::Elu(a) => (
+                format!("select({} * (exp(z) - 1.0), z, z > 0.0)", f(a)),
+                format!("select({} * exp(z), 1.0, z > 0.0)", f(a)),
+            ),
         }
     }
 }
@@ -160,11 +186,12 @@ impl Activation {
     }
 }
 
-crate::simd::vectorized!( fn silu(z: &mut [f32], s: &mut [f32]) {
-    for (z, s) in z.iter_mut().zip(s.iter_mut()) {
-        let sig = 1.0 / (1.0 + crate::num::lanes::exp(-*z));
-        *s = sig * (1.0 + *z * (1.0 - sig));
-        *z *= sig;
+crate::simd::vectorized!(
+    fn silu(z: &mut [f32], s: &mut [f32]) {
+        for (z, s) in z.iter_mut().zip(s.iter_mut()) {
+            let sig = 1.0 / (1.0 + crate::num::lanes::exp(-*z));
+            *s = sig * (1.0 + *z * (1.0 - sig));
+            *z *= sig;
+        }
     }
-});
-
+);

@@ -18,10 +18,10 @@ mod elementwise;
 mod gemm;
 
 use super::ops::ConvGeom;
-use crate::nn::Activation;
 use crate::gpu::launch::{ParamSlots, bind_group};
 use crate::gpu::shader::assemble;
 use crate::gpu::{ContextInternals, GpuContext, Kernel};
+use crate::nn::Activation;
 use crate::{Error, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -113,7 +113,6 @@ impl NnOp {
         pass.pop_debug_group();
     }
 
-
     pub fn dispatches(&self) -> usize {
         self.steps.len()
     }
@@ -194,12 +193,49 @@ struct EwParams {
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
     vec![
-        mirror!(GemmParams, "nn/nn_gemm.wgsl", "GemmParams", [m, n, k, k_chunk, a_off, a_rs, a_cs, b_off, b_rs, b_cs, c_off, z_off, bias_off, flags, split_stride]),
-        mirror!(ConvParams, "nn/nn_conv2d.wgsl", "ConvParams", [
-            batch, in_c, in_h, in_w, out_c, out_h, out_w, kh, kw, stride, pad, mode, m, n, k, k_chunk, a_off, b_off, c_off, z_off, bias_off, flags,
-            split_stride, cols_per_img
-        ]),
-        mirror!(EwParams, "nn/nn_elementwise.wgsl", "EwParams", [len, a_off, b_off, c_off, h, w, k, accumulate, rows, channels, inner, parts, part_stride]),
+        mirror!(
+            GemmParams,
+            "nn/nn_gemm.wgsl",
+            "GemmParams",
+            [m, n, k, k_chunk, a_off, a_rs, a_cs, b_off, b_rs, b_cs, c_off, z_off, bias_off, flags, split_stride]
+        ),
+        mirror!(
+            ConvParams,
+            "nn/nn_conv2d.wgsl",
+            "ConvParams",
+            [
+                batch,
+                in_c,
+                in_h,
+                in_w,
+                out_c,
+                out_h,
+                out_w,
+                kh,
+                kw,
+                stride,
+                pad,
+                mode,
+                m,
+                n,
+                k,
+                k_chunk,
+                a_off,
+                b_off,
+                c_off,
+                z_off,
+                bias_off,
+                flags,
+                split_stride,
+                cols_per_img
+            ]
+        ),
+        mirror!(
+            EwParams,
+            "nn/nn_elementwise.wgsl",
+            "EwParams",
+            [len, a_off, b_off, c_off, h, w, k, accumulate, rows, channels, inner, parts, part_stride]
+        ),
     ]
 }
 
@@ -227,7 +263,8 @@ impl TileShape {
     /// skewed tile is taken only where it saves real work: 16 rows (conv1's out_c) get 16 x 256
     /// (cost 1.56 per useful output instead of 4), 32 rows 32 x 128, 48 or more stay 64 x 64.
     fn choose(m: usize, n: usize) -> TileShape {
-        let cost = |t: &TileShape| (m.div_ceil(t.m) * t.m * n.div_ceil(t.n) * t.n) as f64 * (t.m + t.n + 128) as f64 / 256.0;
+        let cost =
+            |t: &TileShape| (m.div_ceil(t.m) * t.m * n.div_ceil(t.n) * t.n) as f64 * (t.m + t.n + 128) as f64 / 256.0;
         *Self::ALL.iter().min_by(|a, b| cost(a).total_cmp(&cost(b))).expect("shapes")
     }
 }
@@ -429,7 +466,8 @@ impl NnKernels {
         c: Slice,
         accumulate: bool,
     ) -> Result<(Vec<Step>, Option<wgpu::Buffer>)> {
-        let groups = self.check_groups(what, [plan.n.div_ceil(plan.tile.n), plan.m.div_ceil(plan.tile.m), plan.slices])?;
+        let groups =
+            self.check_groups(what, [plan.n.div_ceil(plan.tile.n), plan.m.div_ceil(plan.tile.m), plan.slices])?;
         let scratch = self.scratch(what, plan)?;
         let mut steps = Vec::new();
         match &scratch {
@@ -571,7 +609,6 @@ impl NnKernels {
         let groups = self.ew_groups(what, channels)?;
         Ok(self.step(k, &p, &[dy.buffer, dy.buffer, db.buffer], groups))
     }
-
 }
 
 /// `wgsl` with its line `const NAME: u32 = ...;` set to `value`, or None without one.

@@ -69,10 +69,24 @@ impl GpuJet {
             match (l.kind, l.input) {
                 (LayerKind::Linear { outputs, .. }, s) => {
                     forward.push(kernels.linear_forward(x, w, y, n, s.len(), outputs, Epilogue { bias, ..plain })?);
-                    forward.push(kernels.linear_forward(at(x, n * len_in), w, at(y, n * len_out), order * n, s.len(), outputs, plain)?);
+                    forward.push(kernels.linear_forward(
+                        at(x, n * len_in),
+                        w,
+                        at(y, n * len_out),
+                        order * n,
+                        s.len(),
+                        outputs,
+                        plain,
+                    )?);
                 }
                 (LayerKind::Conv2d { .. }, _) => {
-                    forward.push(kernels.conv2d_forward(&l.conv_geom(n).expect("conv"), x, w, y, Epilogue { bias, ..plain })?);
+                    forward.push(kernels.conv2d_forward(
+                        &l.conv_geom(n).expect("conv"),
+                        x,
+                        w,
+                        y,
+                        Epilogue { bias, ..plain },
+                    )?);
                     let tangents = l.conv_geom(order * n).expect("conv");
                     forward.push(kernels.conv2d_forward(&tangents, at(x, n * len_in), w, at(y, n * len_out), plain)?);
                 }

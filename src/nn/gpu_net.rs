@@ -62,7 +62,12 @@ pub(super) struct HeadKernel {
 }
 
 impl HeadKernel {
-    pub(super) fn new(ctx: &Arc<GpuContext>, entry: &str, params: &HeadParams, buffers: [&wgpu::Buffer; 3]) -> Result<Self> {
+    pub(super) fn new(
+        ctx: &Arc<GpuContext>,
+        entry: &str,
+        params: &HeadParams,
+        buffers: [&wgpu::Buffer; 3],
+    ) -> Result<Self> {
         ctx.scoped(&format!("preparing the network head ({entry})"), || -> Result<_> {
             let wgsl = crate::gpu::shader::assemble("nn/nn_head.wgsl", &[])?;
             let kernel = ctx.kernel("nn/nn_head.wgsl", &wgsl, entry)?;
@@ -326,7 +331,12 @@ impl GpuNetwork {
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
-    vec![mirror!(HeadParams, "nn/nn_head.wgsl", "HeadParams", [n, k, kind, class_index, f_off, e_off, d_off, order, s1a, s1b, s2])]
+    vec![mirror!(
+        HeadParams,
+        "nn/nn_head.wgsl",
+        "HeadParams",
+        [n, k, kind, class_index, f_off, e_off, d_off, order, s1a, s1b, s2]
+    )]
 }
 
 /// Energies [n] and input gradients [n, d] of the points `xs` ([n, d]) through the layer
@@ -356,7 +366,10 @@ fn evaluate_batch(
 ) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
     let d = net.input_dim();
     if d == 0 || !xs.len().is_multiple_of(d) {
-        return Err(Error::invalid("points", format!("{} values do not form rows of the network's {d} inputs", xs.len())));
+        return Err(Error::invalid(
+            "points",
+            format!("{} values do not form rows of the network's {d} inputs", xs.len()),
+        ));
     }
     let (n, k) = (xs.len() / d, net.outputs);
     let binding = ctx.limits().max_storage_buffer_binding_size as usize / (4 * d);
@@ -373,7 +386,11 @@ fn evaluate_batch(
         let grad_len = if want_grads { m * d } else { 0 };
         let (x, e, g) = ctx.scoped("network energies", || {
             let x = ctx.storage_buffer("points", bytemuck::cast_slice(&xs[first * d..(first + m) * d]));
-            (x, ctx.zeroed_storage_buffer("energies", 4 * m as u64), ctx.zeroed_storage_buffer("gradients", 4 * grad_len as u64))
+            (
+                x,
+                ctx.zeroed_storage_buffer("energies", 4 * m as u64),
+                ctx.zeroed_storage_buffer("gradients", 4 * grad_len as u64),
+            )
         })?;
         let dx = want_grads.then(|| Slice::whole(&g));
         let pass = GpuNetwork::new(&kernels, net, &bufs, m, Slice::whole(&x), Slice::whole(&e), dx, false)?;

@@ -225,7 +225,10 @@ impl MlpView<'_> {
             .iter()
             .enumerate()
             .flat_map(|(k, l)| {
-                [(format!("{}.weight", 2 * k), vec![l.outputs, l.inputs], l.weight.to_vec()), (format!("{}.bias", 2 * k), vec![l.outputs], l.bias.to_vec())]
+                [
+                    (format!("{}.weight", 2 * k), vec![l.outputs, l.inputs], l.weight.to_vec()),
+                    (format!("{}.bias", 2 * k), vec![l.outputs], l.bias.to_vec()),
+                ]
             })
             .collect();
         let meta = HashMap::from([
@@ -318,9 +321,15 @@ pub(crate) fn to_f32(view: &safetensors::tensor::TensorView<'_>) -> std::result:
     let data = view.data();
     Ok(match view.dtype() {
         safetensors::Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-        safetensors::Dtype::F16 => data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-        safetensors::Dtype::BF16 => data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-        safetensors::Dtype::F64 => data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32).collect(),
+        safetensors::Dtype::F16 => {
+            data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+        }
+        safetensors::Dtype::BF16 => {
+            data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+        }
+        safetensors::Dtype::F64 => {
+            data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32).collect()
+        }
         other => return Err(format!("dtype {other:?} is not a float type (expected F32, F16, BF16 or F64)")),
     })
 }

@@ -64,11 +64,16 @@ pub(super) fn as_mlp(net: &Network) -> Option<MlpView<'_>> {
 /// `NetworkInternals::random_mlp`.
 pub(super) fn random_mlp(dims: &[usize], activation: Activation, negate: bool, seed: u64) -> Result<Network> {
     if dims.len() < 2 || dims.contains(&0) || dims[dims.len() - 1] != 1 {
-        return Err(Error::invalid("dims", format!("need at least an input and an output, all positive, ending in 1; got {dims:?}")));
+        return Err(Error::invalid(
+            "dims",
+            format!("need at least an input and an output, all positive, ending in 1; got {dims:?}"),
+        ));
     }
     // The weights, then the copy a save or an executor makes.
     let params = mlp_parameters(dims);
-    crate::plan::Plan::new().add(format!("dims {dims:?}"), format!("the network's {params} parameters"), &[params], 4, 2).check()?;
+    crate::plan::Plan::new()
+        .add(format!("dims {dims:?}"), format!("the network's {params} parameters"), &[params], 4, 2)
+        .check()?;
     let mut layers = Vec::with_capacity(2 * dims.len());
     for (k, &outputs) in dims[1..].iter().enumerate() {
         if k > 0 {
@@ -125,7 +130,10 @@ impl<'a> MlpView<'a> {
         }
         for (k, l) in self.layers.iter().enumerate() {
             if l.weight.len() != l.inputs * l.outputs || l.bias.len() != l.outputs || l.inputs == 0 || l.outputs == 0 {
-                return Err(Error::invalid(format!("mlp layer {k}"), format!("weight must be [{}, {}] and bias [{}]", l.outputs, l.inputs, l.outputs)));
+                return Err(Error::invalid(
+                    format!("mlp layer {k}"),
+                    format!("weight must be [{}, {}] and bias [{}]", l.outputs, l.inputs, l.outputs),
+                ));
             }
             if k > 0 && self.layers[k - 1].outputs != l.inputs {
                 return Err(Error::invalid(
@@ -139,7 +147,10 @@ impl<'a> MlpView<'a> {
         }
         let last = self.layers.len() - 1;
         if self.layers[last].outputs != 1 {
-            return Err(Error::invalid(format!("mlp layer {last}"), format!("the last layer must output 1 value, not {}", self.layers[last].outputs)));
+            return Err(Error::invalid(
+                format!("mlp layer {last}"),
+                format!("the last layer must output 1 value, not {}", self.layers[last].outputs),
+            ));
         }
         Ok(())
     }
@@ -171,7 +182,8 @@ impl<'a> MlpView<'a> {
         let dot = |n: usize| (n / UNROLL) as u64 + 1;
         let layers = &self.layers;
         let forward: u64 = layers.iter().map(|l| l.outputs as u64 * dot(l.inputs)).sum();
-        let backward: u64 = layers[..layers.len() - 1].iter().map(|l| l.inputs as u64 * dot(l.outputs) + l.outputs as u64).sum();
+        let backward: u64 =
+            layers[..layers.len() - 1].iter().map(|l| l.inputs as u64 * dot(l.outputs) + l.outputs as u64).sum();
         forward + backward + self.input_dim() as u64
     }
 

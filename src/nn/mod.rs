@@ -25,10 +25,10 @@ pub mod ops;
 pub mod reference;
 
 mod activation;
+use crate::{Error, Result};
 pub use activation::Activation;
 pub use internals::NetworkInternals;
 pub use mlp::MlpView;
-use crate::{Error, Result};
 use std::fmt;
 
 /// The shape of one point as it flows through a network (the batch dimension is implicit).
@@ -333,7 +333,10 @@ impl Architecture {
     fn layer_shapes(&self) -> Result<Vec<Shape>> {
         let mut shapes = vec![self.input];
         if self.input.is_empty() || self.input.len() > MAX_WIDTH {
-            return Err(Error::invalid("network", format!("input shape {} must hold between 1 and {MAX_WIDTH} values", self.input)));
+            return Err(Error::invalid(
+                "network",
+                format!("input shape {} must hold between 1 and {MAX_WIDTH} values", self.input),
+            ));
         }
         if self.layers.is_empty() {
             return Err(Error::invalid("network", "has no layers"));
@@ -345,7 +348,10 @@ impl Architecture {
                 let size = |shape: &[usize]| shape.iter().fold(1usize, |p, &d| p.saturating_mul(d));
                 let count = size(&w).saturating_add(b.as_deref().map_or(0, size));
                 if count > MAX_WIDTH {
-                    return Err(Error::invalid(format!("network layer {index} ({})", describe(kind)), format!("would have over {count} parameters, more than {MAX_WIDTH}")));
+                    return Err(Error::invalid(
+                        format!("network layer {index} ({})", describe(kind)),
+                        format!("would have over {count} parameters, more than {MAX_WIDTH}"),
+                    ));
                 }
             }
             let next = output_shape(kind, input, index)?;
@@ -382,7 +388,9 @@ fn output_shape(kind: &LayerKind, input: Shape, index: usize) -> Result<Shape> {
             }
             let padded = |side: usize| side.saturating_add(pad.saturating_mul(2));
             if c.saturating_mul(padded(h)).saturating_mul(padded(w)) > MAX_WIDTH {
-                return Err(bad(format!("padding {pad} makes the padded input of {input} larger than {MAX_WIDTH} values")));
+                return Err(bad(format!(
+                    "padding {pad} makes the padded input of {input} larger than {MAX_WIDTH} values"
+                )));
             }
             if kernel > h + 2 * pad || kernel > w + 2 * pad {
                 return Err(bad(format!(

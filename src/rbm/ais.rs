@@ -9,7 +9,6 @@
 //! `eval::Executor::log_z_ais`) anneals from two bases ([`Base`]), takes the larger estimate,
 //! and checks it from above with reverse AIS from samples of the model ([`Direction::Reverse`]).
 
-
 pub use crate::ais::{AisResult, BetaSchedule, Direction, summarize};
 
 /// The report of an RBM's AIS: its forward estimates are named by their [`Base`].
@@ -21,8 +20,8 @@ pub fn report(forward: Vec<(Base, AisResult)>, reverse: Option<(String, AisResul
 }
 
 use super::gpu::kernel;
-use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch};
 use super::{Rbm, Visible, sigmoid, softplus, softplus_f64};
+use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch};
 use crate::gpu::{ContextInternals, GpuContext};
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
@@ -32,7 +31,10 @@ use rayon::prelude::*;
 /// (Bernoulli; (count + 1) / (rows + 2) keeps them finite), or the means (Gaussian).
 pub fn base_rate_biases(data: &[f32], n_vis: usize, visible: Visible) -> Result<Vec<f32>> {
     if n_vis == 0 || data.is_empty() || !data.len().is_multiple_of(n_vis) {
-        return Err(Error::invalid("AIS base-rate data", format!("{} values are not whole rows of {n_vis}", data.len())));
+        return Err(Error::invalid(
+            "AIS base-rate data",
+            format!("{} values are not whole rows of {n_vis}", data.len()),
+        ));
     }
     let rows = data.len() / n_vis;
     let mut sums = vec![0.0f64; n_vis];
@@ -83,7 +85,9 @@ impl AisConfig {
         if n < MIN_INTERVALS {
             return Err(Error::invalid(
                 "AIS temperatures",
-                format!("{n} steps from the base to the model are too few to mean anything; use at least {MIN_INTERVALS} (thousands for models trained on real data)"),
+                format!(
+                    "{n} steps from the base to the model are too few to mean anything; use at least {MIN_INTERVALS} (thousands for models trained on real data)"
+                ),
             ));
         }
         Ok(())
@@ -137,7 +141,9 @@ pub fn log_z_base(base: &[f32], n_hid: usize, visible: Visible) -> f64 {
     match visible {
         Visible::Bernoulli => base.iter().map(|&a| softplus_f64(a as f64)).sum::<f64>() + hid,
         Visible::Gaussian => {
-            base.iter().map(|&a| 0.5 * (a as f64).powi(2)).sum::<f64>() + 0.5 * base.len() as f64 * (2.0 * std::f64::consts::PI).ln() + hid
+            base.iter().map(|&a| 0.5 * (a as f64).powi(2)).sum::<f64>()
+                + 0.5 * base.len() as f64 * (2.0 * std::f64::consts::PI).ln()
+                + hid
         }
     }
 }
@@ -164,7 +170,12 @@ fn check(rbm: &Rbm, base: &[f32], config: &AisConfig, start: Start) -> Result<Ve
         if states.len() != config.runs * rbm.n_vis || states.iter().any(|x| !x.is_finite()) {
             return Err(Error::invalid(
                 "reverse AIS start states",
-                format!("need {} runs x {} visibles of finite values, got {} values", config.runs, rbm.n_vis, states.len()),
+                format!(
+                    "need {} runs x {} visibles of finite values, got {} values",
+                    config.runs,
+                    rbm.n_vis,
+                    states.len()
+                ),
             ));
         }
         betas.reverse();
@@ -204,7 +215,10 @@ fn anneal_cpu(rbm: &Rbm, base: &[f32], config: &AisConfig, start: Start) -> Resu
                             block.iter_mut().enumerate().for_each(|(k, x)| *x = base[q * 4 + k] + n[k]);
                         } else {
                             let u = rng::uniform4(seed, chain, 0, Stream::Init, q as u32);
-                            block.iter_mut().enumerate().for_each(|(k, x)| *x = (u[k] < sigmoid(base[q * 4 + k])) as u32 as f32);
+                            block
+                                .iter_mut()
+                                .enumerate()
+                                .for_each(|(k, x)| *x = (u[k] < sigmoid(base[q * 4 + k])) as u32 as f32);
                         }
                     }
                 }
@@ -293,7 +307,12 @@ struct AisParams {
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
-    vec![mirror!(AisParams, "rbm/rbm_ais.wgsl", "Params", [rows, n_vis, n_hid, step, seed, beta, beta_prev, chain_offset, gaussian])]
+    vec![mirror!(
+        AisParams,
+        "rbm/rbm_ais.wgsl",
+        "Params",
+        [rows, n_vis, n_hid, step, seed, beta, beta_prev, chain_offset, gaussian]
+    )]
 }
 
 /// Temperatures recorded per submit (three dispatches each).
@@ -306,7 +325,13 @@ pub fn ais_gpu(ctx: &GpuContext, rbm: &Rbm, base: &[f32], config: &AisConfig) ->
 
 /// Reverse AIS on the GPU from `samples` (runs x n_vis visible states of the model), which
 /// become the runs' first states in place of `ais_init`'s base draws.
-pub fn reverse_ais_gpu(ctx: &GpuContext, rbm: &Rbm, base: &[f32], config: &AisConfig, samples: &[f32]) -> Result<AisResult> {
+pub fn reverse_ais_gpu(
+    ctx: &GpuContext,
+    rbm: &Rbm,
+    base: &[f32],
+    config: &AisConfig,
+    samples: &[f32],
+) -> Result<AisResult> {
     anneal_gpu(ctx, rbm, base, config, Start::Model(samples))
 }
 
@@ -340,8 +365,10 @@ fn anneal_gpu(ctx: &GpuContext, rbm: &Rbm, base: &[f32], config: &AisConfig, sta
         let act = ctx.zeroed_storage_buffer("AIS x", (runs * nh * 4) as u64);
         let logw = ctx.zeroed_storage_buffer("AIS log w", (runs * 8) as u64);
         let bufs = [&theta, &base_buf, &vis, &hid, &act, &logw];
-        let groups: Vec<wgpu::BindGroup> =
-            [&k_init, &k_hidden, &k_weights, &k_visible].iter().map(|k| bind_group(ctx, k, &params.buffer, size, &bufs)).collect();
+        let groups: Vec<wgpu::BindGroup> = [&k_init, &k_hidden, &k_weights, &k_visible]
+            .iter()
+            .map(|k| bind_group(ctx, k, &params.buffer, size, &bufs))
+            .collect();
         (logw, groups)
     })?;
     let last = betas.len() - 1;

@@ -28,7 +28,10 @@ pub fn save(path: &Path, state: &TrainState, config: Option<&TrainConfig>) -> Re
     meta.insert("epoch".to_string(), state.epoch.to_string());
     meta.insert("step".to_string(), state.step.to_string());
     if let Some(c) = config {
-        meta.insert("config".to_string(), serde_json::to_string(c).map_err(|e| Error::invalid("checkpoint config", e.to_string()))?);
+        meta.insert(
+            "config".to_string(),
+            serde_json::to_string(c).map_err(|e| Error::invalid("checkpoint config", e.to_string()))?,
+        );
     }
     crate::io::write_safetensors(path, &tensors, meta)
 }
@@ -45,11 +48,14 @@ pub fn load(path: &Path) -> Result<(TrainState, Option<TrainConfig>)> {
     if ws != [c.len(), b.len()] {
         return Err(bad(format!("W has shape {ws:?} but b has {} and c has {} entries", b.len(), c.len())));
     }
-    let visible = Visible::parse(meta.get("visible").map(String::as_str).unwrap_or("bernoulli")).map_err(|e| bad(e.to_string()))?;
+    let visible = Visible::parse(meta.get("visible").map(String::as_str).unwrap_or("bernoulli"))
+        .map_err(|e| bad(e.to_string()))?;
     let rbm = Rbm::from_parts(&w, &b, &c, visible).map_err(|e| bad(e.to_string()))?;
     let velocity = file.tensor("velocity")?.map_or_else(|| vec![0.0; rbm.theta.len()], |t| t.1);
     let chains = file.tensor("chains")?.map(|t| t.1);
-    let number = |k: &str| -> Result<u32> { meta.get(k).map_or(Ok(0), |v| v.parse().map_err(|_| bad(format!("metadata {k:?} = {v:?} is not a number")))) };
+    let number = |k: &str| -> Result<u32> {
+        meta.get(k).map_or(Ok(0), |v| v.parse().map_err(|_| bad(format!("metadata {k:?} = {v:?} is not a number"))))
+    };
     let config = match meta.get("config") {
         Some(s) => Some(serde_json::from_str(s).map_err(|e| bad(format!("metadata config: {e}")))?),
         None => None,
@@ -59,8 +65,9 @@ pub fn load(path: &Path) -> Result<(TrainState, Option<TrainConfig>)> {
         return Err(bad(format!("velocity has {} entries, expected {}", state.velocity.len(), state.rbm.theta.len())));
     }
     if let Some(ch) = &state.chains
-        && ch.len() % state.rbm.n_vis != 0 {
-            return Err(bad("chains are not whole rows of the visible layer".into()));
-        }
+        && ch.len() % state.rbm.n_vis != 0
+    {
+        return Err(bad("chains are not whole rows of the visible layer".into()));
+    }
     Ok((state, config))
 }

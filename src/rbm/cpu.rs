@@ -75,12 +75,29 @@ fn accumulate_rows(x: &[f32], k_dim: usize, m: &[f32], n: usize, acc: &mut [f32]
             let r = xs.len() / k_dim;
             // SAFETY: the strides describe xs ([r, k_dim]), m ([k_dim, n]) and a ([r, n]).
             unsafe {
-                matrixmultiply::sgemm(r, k_dim, n, 1.0, xs.as_ptr(), k_dim as isize, 1, m.as_ptr(), n as isize, 1, 0.0, a.as_mut_ptr(), n as isize, 1);
+                matrixmultiply::sgemm(
+                    r,
+                    k_dim,
+                    n,
+                    1.0,
+                    xs.as_ptr(),
+                    k_dim as isize,
+                    1,
+                    m.as_ptr(),
+                    n as isize,
+                    1,
+                    0.0,
+                    a.as_mut_ptr(),
+                    n as isize,
+                    1,
+                );
             }
         });
         return;
     }
-    acc.par_chunks_mut(ROW_BLOCK * n).zip(x.par_chunks(ROW_BLOCK * k_dim)).for_each(|(a, xs)| add_rows(a, xs, m, k_dim));
+    acc.par_chunks_mut(ROW_BLOCK * n)
+        .zip(x.par_chunks(ROW_BLOCK * k_dim))
+        .for_each(|(a, xs)| add_rows(a, xs, m, k_dim));
 }
 
 /// Rows that [`accumulate_rows`] advances together: each row of m is read once per block and
@@ -108,14 +125,31 @@ crate::simd::vectorized!(
 );
 
 /// h | v for every row of `src` ([rows, n_vis]): probabilities and samples ([rows, n_hid]).
-pub fn hidden_step(rbm: &Rbm, src: &[f32], seed: u64, step: u32, chain_offset: u32, probs: &mut [f32], samples: &mut [f32]) {
+pub fn hidden_step(
+    rbm: &Rbm,
+    src: &[f32],
+    seed: u64,
+    step: u32,
+    chain_offset: u32,
+    probs: &mut [f32],
+    samples: &mut [f32],
+) {
     let wt = transposed(rbm.w(), rbm.n_hid, rbm.n_vis);
     hidden_step_with(rbm, &wt, src, seed, step, chain_offset, probs, samples)
 }
 
 /// [`hidden_step`] given W^T ([`transposed`]), for callers that step many times per W.
 #[allow(clippy::too_many_arguments)]
-pub fn hidden_step_with(rbm: &Rbm, wt: &[f32], src: &[f32], seed: u64, step: u32, chain_offset: u32, probs: &mut [f32], samples: &mut [f32]) {
+pub fn hidden_step_with(
+    rbm: &Rbm,
+    wt: &[f32],
+    src: &[f32],
+    seed: u64,
+    step: u32,
+    chain_offset: u32,
+    probs: &mut [f32],
+    samples: &mut [f32],
+) {
     let (nv, nh, c) = (rbm.n_vis, rbm.n_hid, rbm.c());
     accumulate_rows(src, nv, wt, nh, probs);
     probs.par_chunks_mut(nh).zip(samples.par_chunks_mut(nh)).enumerate().for_each(|(r, (pr, sr))| {
@@ -138,7 +172,15 @@ crate::simd::vectorized!(
 
 /// v | h for every row of `src` ([rows, n_hid]): means (probabilities for Bernoulli visibles)
 /// and samples ([rows, n_vis]).
-pub fn visible_step(rbm: &Rbm, src: &[f32], seed: u64, step: u32, chain_offset: u32, probs: &mut [f32], samples: &mut [f32]) {
+pub fn visible_step(
+    rbm: &Rbm,
+    src: &[f32],
+    seed: u64,
+    step: u32,
+    chain_offset: u32,
+    probs: &mut [f32],
+    samples: &mut [f32],
+) {
     let (nv, nh, b) = (rbm.n_vis, rbm.n_hid, rbm.b());
     accumulate_rows(src, nh, rbm.w(), nv, probs);
     probs.par_chunks_mut(nv).zip(samples.par_chunks_mut(nv)).enumerate().for_each(|(r, (pr, sr))| {
@@ -234,7 +276,16 @@ pub struct UpdateParams {
 /// The CD/PCD update: positive statistics from (v_pos, h_pos), negative from (v_neg, h_neg),
 /// averaged over rows, then momentum and weight decay (W only), in place.
 #[allow(clippy::too_many_arguments)]
-pub fn update(rbm: &mut Rbm, velocity: &mut [f32], v_pos: &[f32], h_pos: &[f32], v_neg: &[f32], h_neg: &[f32], u: UpdateParams, grad: &mut Vec<f32>) {
+pub fn update(
+    rbm: &mut Rbm,
+    velocity: &mut [f32],
+    v_pos: &[f32],
+    h_pos: &[f32],
+    v_neg: &[f32],
+    h_neg: &[f32],
+    u: UpdateParams,
+    grad: &mut Vec<f32>,
+) {
     let (nv, nh) = (rbm.n_vis, rbm.n_hid);
     let rows = v_pos.len() / nv;
     let neg_rows = v_neg.len() / nv;
@@ -250,7 +301,8 @@ pub fn update(rbm: &mut Rbm, velocity: &mut [f32], v_pos: &[f32], h_pos: &[f32],
     // hidden units (H^T read through strides), then momentum and decay on the block.
     let block = nh.div_ceil(2 * rayon::current_num_threads()).max(1);
     grad.resize(nh * nv, 0.0);
-    let blocks = w_theta.par_chunks_mut(block * nv).zip(w_vel.par_chunks_mut(block * nv)).zip(grad.par_chunks_mut(block * nv));
+    let blocks =
+        w_theta.par_chunks_mut(block * nv).zip(w_vel.par_chunks_mut(block * nv)).zip(grad.par_chunks_mut(block * nv));
     blocks.enumerate().for_each(|(k, ((wt, wv), grad))| {
         let j0 = k * block;
         let m = wt.len() / nv;
@@ -259,7 +311,22 @@ pub fn update(rbm: &mut Rbm, velocity: &mut [f32], v_pos: &[f32], h_pos: &[f32],
             // SAFETY: H^T's block is rows j0.. of the [nh, n_rows] view of h ([n_rows, nh]); v is
             // [n_rows, nv]; grad is [m, nv].
             unsafe {
-                matrixmultiply::sgemm(m, n_rows, nv, scale, h.as_ptr().add(j0), 1, nh as isize, v.as_ptr(), nv as isize, 1, beta, grad.as_mut_ptr(), nv as isize, 1);
+                matrixmultiply::sgemm(
+                    m,
+                    n_rows,
+                    nv,
+                    scale,
+                    h.as_ptr().add(j0),
+                    1,
+                    nh as isize,
+                    v.as_ptr(),
+                    nv as isize,
+                    1,
+                    beta,
+                    grad.as_mut_ptr(),
+                    nv as isize,
+                    1,
+                );
             }
         }
         for ((t, vel), g) in wt.iter_mut().zip(wv.iter_mut()).zip(grad.iter()) {
@@ -319,7 +386,16 @@ impl CpuGibbs {
     pub fn run(&mut self, steps: u32) {
         for _ in 0..steps {
             let t = self.steps_done;
-            hidden_step_with(&self.rbm, &self.wt, &self.v, self.seed, 2 * t, self.chain_offset, &mut self.ph, &mut self.h);
+            hidden_step_with(
+                &self.rbm,
+                &self.wt,
+                &self.v,
+                self.seed,
+                2 * t,
+                self.chain_offset,
+                &mut self.ph,
+                &mut self.h,
+            );
             visible_step(&self.rbm, &self.h, self.seed, 2 * t + 1, self.chain_offset, &mut self.pv, &mut self.v);
             self.steps_done += 1;
         }
@@ -400,7 +476,11 @@ impl Trainer for CpuTrainer {
                         visible_step(rbm, &h[..rows * nh], seed, t, 0, &mut pv[..rows * nv], vk);
                         t += 1;
                         if s == 0 {
-                            self.errors[batch.start..batch.start + rows].copy_from_slice(&recon_errors(&sc.v0, &pv[..rows * nv], nv));
+                            self.errors[batch.start..batch.start + rows].copy_from_slice(&recon_errors(
+                                &sc.v0,
+                                &pv[..rows * nv],
+                                nv,
+                            ));
                         }
                         hidden_step(vk, t, phk, &mut h[..rows * nh]);
                         t += 1;
@@ -413,7 +493,11 @@ impl Trainer for CpuTrainer {
                     // The reconstruction's samples are not used; vk is free until the update.
                     visible_step(rbm, &h[..rows * nh], seed, t, 0, &mut pv[..rows * nv], &mut sc.vk[..rows * nv]);
                     t += 1;
-                    self.errors[batch.start..batch.start + rows].copy_from_slice(&recon_errors(&sc.v0, &pv[..rows * nv], nv));
+                    self.errors[batch.start..batch.start + rows].copy_from_slice(&recon_errors(
+                        &sc.v0,
+                        &pv[..rows * nv],
+                        nv,
+                    ));
                     let phk = &mut sc.phk[..nc * nh];
                     for _ in 0..k {
                         hidden_step(persistent, t, phk, &mut h[..nc * nh]);
@@ -427,8 +511,18 @@ impl Trainer for CpuTrainer {
                 }
             };
             let neg_rows = v_neg.len() / nv;
-            let u = UpdateParams { lr: batch.lr, momentum: self.config.momentum, weight_decay: self.config.weight_decay };
-            update(&mut self.state.rbm, &mut self.state.velocity, &sc.v0, &sc.ph0, v_neg, &sc.phk[..neg_rows * nh], u, &mut sc.grad);
+            let u =
+                UpdateParams { lr: batch.lr, momentum: self.config.momentum, weight_decay: self.config.weight_decay };
+            update(
+                &mut self.state.rbm,
+                &mut self.state.velocity,
+                &sc.v0,
+                &sc.ph0,
+                v_neg,
+                &sc.phk[..neg_rows * nh],
+                u,
+                &mut sc.grad,
+            );
             self.state.step = t;
         }
         Ok(())
@@ -441,5 +535,4 @@ impl Trainer for CpuTrainer {
     fn state(&mut self) -> Result<TrainState> {
         Ok(self.state.clone())
     }
-
 }

@@ -67,7 +67,9 @@ impl Executor {
                 cpu::visible_step(rbm, &h, seed, 1, 0, &mut pv, &mut vs);
                 Ok(cpu::recon_errors(data, &pv, rbm.n_vis))
             }
-            Executor::Gpu(ctx) => Ok(gpu::GpuEval::new(ctx.clone())?.evaluate(rbm, data, Some(seed))?.1.unwrap_or_default()),
+            Executor::Gpu(ctx) => {
+                Ok(gpu::GpuEval::new(ctx.clone())?.evaluate(rbm, data, Some(seed))?.1.unwrap_or_default())
+            }
         }
     }
 
@@ -123,7 +125,10 @@ impl Executor {
     /// `config.ais.seed` (the base-rate one uses it as given).
     pub fn log_z_ais(&self, rbm: &Rbm, data: &[f32], config: &LogZConfig) -> Result<AisReport> {
         config.ais.validate()?;
-        let seeded = |k: u64| AisConfig { seed: config.ais.seed.wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15)), ..config.ais.clone() };
+        let seeded = |k: u64| AisConfig {
+            seed: config.ais.seed.wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            ..config.ais.clone()
+        };
         let mut forward = Vec::new();
         for (k, b) in [Base::BaseRate, Base::Uniform].into_iter().enumerate() {
             forward.push((b, self.ais(rbm, &b.biases(data, rbm.n_vis, rbm.visible)?, &seeded(k as u64))?));
@@ -135,7 +140,10 @@ impl Executor {
             let (from, samples) = if rbm.n_hid <= logz::MAX_EXACT_SAMPLE_HIDDEN {
                 ("exact samples".to_string(), logz::exact_samples(rbm, c.first_run, c.runs, c.seed)?)
             } else {
-                (format!("{}-step Gibbs chains", config.chain_steps), self.model_samples(rbm, c.first_run, c.runs, config.chain_steps, c.seed)?)
+                (
+                    format!("{}-step Gibbs chains", config.chain_steps),
+                    self.model_samples(rbm, c.first_run, c.runs, config.chain_steps, c.seed)?,
+                )
             };
             Some((from, self.reverse_ais(rbm, &Base::Uniform.biases(data, rbm.n_vis, rbm.visible)?, &c, &samples)?))
         };
@@ -206,7 +214,9 @@ fn gaussian_conditional_log_density(rbm: &Rbm, v: &[f32], i: usize) -> f64 {
         .map(|j| c[j] as f64 + (0..nv).filter(|&k| k != i).map(|k| w[j * nv + k] as f64 * v[k] as f64).sum::<f64>())
         .collect();
     let bi = b[i] as f64;
-    let g = |t: f64| -0.5 * t * t + bi * t + rest.iter().zip(&col).map(|(a, wj)| super::softplus_f64(a + wj * t)).sum::<f64>();
+    let g = |t: f64| {
+        -0.5 * t * t + bi * t + rest.iter().zip(&col).map(|(a, wj)| super::softplus_f64(a + wj * t)).sum::<f64>()
+    };
     let lo = bi + col.iter().map(|x| x.min(0.0)).sum::<f64>() - 8.0;
     let hi = bi + col.iter().map(|x| x.max(0.0)).sum::<f64>() + 8.0;
     const STEP: f64 = 0.25;

@@ -29,17 +29,30 @@ pub fn grid_pixels(n: usize, height: usize, width: usize, cols: usize, zoom: usi
         (Some(w), Some(h)) if w.checked_mul(h).is_some_and(|p| p <= MAX_GRID_PIXELS) => Ok((w as usize, h as usize)),
         _ => Err(Error::invalid(
             "image grid",
-            format!("{n} images of {height}x{width} pixels ({cols} per row, x{zoom}) exceed the {MAX_GRID_PIXELS}-pixel limit"),
+            format!(
+                "{n} images of {height}x{width} pixels ({cols} per row, x{zoom}) exceed the {MAX_GRID_PIXELS}-pixel limit"
+            ),
         )),
     }
 }
 
 /// Draws `images` ([n, height * width]) in a grid `cols` wide with 1-pixel gaps, each pixel
 /// magnified `zoom` times, and writes it atomically.
-pub fn image_grid_png(path: &Path, images: &[f32], height: usize, width: usize, cols: usize, zoom: usize, scale: Scale) -> Result<()> {
+pub fn image_grid_png(
+    path: &Path,
+    images: &[f32],
+    height: usize,
+    width: usize,
+    cols: usize,
+    zoom: usize,
+    scale: Scale,
+) -> Result<()> {
     let d = height * width;
     if d == 0 || images.is_empty() || !images.len().is_multiple_of(d) || cols == 0 || zoom == 0 {
-        return Err(Error::invalid("image grid", format!("{} values are not whole {height}x{width} images", images.len())));
+        return Err(Error::invalid(
+            "image grid",
+            format!("{} values are not whole {height}x{width} images", images.len()),
+        ));
     }
     let n = images.len() / d;
     let cols = cols.min(n);

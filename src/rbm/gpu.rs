@@ -23,7 +23,12 @@ pub(crate) fn kernel(ctx: &GpuContext, file: &str, entry: &str) -> Result<Arc<Ke
 }
 
 fn base_params(rbm: &Rbm) -> KernelParams {
-    KernelParams { n_vis: rbm.n_vis as u32, n_hid: rbm.n_hid as u32, gaussian: (rbm.visible == Visible::Gaussian) as u32, ..Default::default() }
+    KernelParams {
+        n_vis: rbm.n_vis as u32,
+        n_hid: rbm.n_hid as u32,
+        gaussian: (rbm.visible == Visible::Gaussian) as u32,
+        ..Default::default()
+    }
 }
 
 fn f32s(bytes: &[u8]) -> Vec<f32> {
@@ -38,7 +43,10 @@ struct GibbsKernels {
 
 impl GibbsKernels {
     fn new(ctx: &GpuContext) -> Result<Self> {
-        Ok(Self { hidden: kernel(ctx, "rbm/rbm.wgsl", "hidden_step")?, visible: kernel(ctx, "rbm/rbm.wgsl", "visible_step")? })
+        Ok(Self {
+            hidden: kernel(ctx, "rbm/rbm.wgsl", "hidden_step")?,
+            visible: kernel(ctx, "rbm/rbm.wgsl", "visible_step")?,
+        })
     }
 }
 
@@ -85,7 +93,22 @@ impl GpuGibbs {
             let bg_visible = bind_group(&ctx, &k.visible, &params.buffer, size, &[&theta, &h, &pv, &v]);
             (v, h, ph, pv, bg_hidden, bg_visible, params)
         })?;
-        Ok(Self { ctx, k, rbm: rbm.clone(), rows, seed, chain_offset, v, h, ph, pv, bg_hidden, bg_visible, params, steps_done: 0 })
+        Ok(Self {
+            ctx,
+            k,
+            rbm: rbm.clone(),
+            rows,
+            seed,
+            chain_offset,
+            v,
+            h,
+            ph,
+            pv,
+            bg_hidden,
+            bg_visible,
+            params,
+            steps_done: 0,
+        })
     }
 
     pub fn run(&mut self, steps: u32) -> Result<()> {
@@ -120,7 +143,12 @@ impl GpuGibbs {
     #[allow(clippy::type_complexity)] // four arrays named in the doc line above
     pub fn read(&self) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>)> {
         let (r, nv, nh) = (self.rows as u64, self.rbm.n_vis as u64, self.rbm.n_hid as u64);
-        let out = self.ctx.read_buffers(&[(&self.v, r * nv * 4), (&self.h, r * nh * 4), (&self.ph, r * nh * 4), (&self.pv, r * nv * 4)])?;
+        let out = self.ctx.read_buffers(&[
+            (&self.v, r * nv * 4),
+            (&self.h, r * nh * 4),
+            (&self.ph, r * nh * 4),
+            (&self.pv, r * nv * 4),
+        ])?;
         Ok((f32s(&out[0]), f32s(&out[1]), f32s(&out[2]), f32s(&out[3])))
     }
 }
@@ -263,7 +291,8 @@ impl GpuTrainer {
             let pv = ctx.zeroed_storage_buffer("rbm p(v)", b(width * nv));
             let vk = ctx.zeroed_storage_buffer("rbm v model", b(config.batch * nv));
             let errors = ctx.zeroed_storage_buffer("rbm recon errors", b(rows));
-            let chains = state.chains.as_ref().map(|c| ctx.storage_buffer("rbm persistent chains", bytemuck::cast_slice(c)));
+            let chains =
+                state.chains.as_ref().map(|c| ctx.storage_buffer("rbm persistent chains", bytemuck::cast_slice(c)));
             let bg = |kern: &Kernel, bufs: &[&wgpu::Buffer]| bind_group(&ctx, kern, &params.buffer, size, bufs);
             let bg_hid_data = bg(&k.hidden, &[&theta, &ring, &ph0, &h]);
             let bg_vis_to_vk = bg(&k.visible, &[&theta, &h, &pv, &vk]);
@@ -273,9 +302,37 @@ impl GpuTrainer {
             let bg_recon = bg(&recon, &[&theta, &ring, &pv, &errors]);
             let v_neg = chains.as_ref().unwrap_or(&vk);
             let bg_update = bg(&update, &[&theta, &velocity, &ring, &ph0, v_neg, &phk]);
-            (params, ring, theta, velocity, chains, errors, bg_hid_data, bg_vis_to_vk, bg_hid_vk, bg_hid_chains, bg_vis_to_chains, bg_recon, bg_update)
+            (
+                params,
+                ring,
+                theta,
+                velocity,
+                chains,
+                errors,
+                bg_hid_data,
+                bg_vis_to_vk,
+                bg_hid_vk,
+                bg_hid_chains,
+                bg_vis_to_chains,
+                bg_recon,
+                bg_update,
+            )
         })?;
-        let (params, ring, theta, velocity, chains, errors, bg_hid_data, bg_vis_to_vk, bg_hid_vk, bg_hid_chains, bg_vis_to_chains, bg_recon, bg_update) = built;
+        let (
+            params,
+            ring,
+            theta,
+            velocity,
+            chains,
+            errors,
+            bg_hid_data,
+            bg_vis_to_vk,
+            bg_hid_vk,
+            bg_hid_chains,
+            bg_vis_to_chains,
+            bg_recon,
+            bg_update,
+        ) = built;
         Ok(Self {
             ctx,
             config: config.clone(),
@@ -353,7 +410,8 @@ impl GpuTrainer {
                 p.rows = nc;
                 // Made in `new` whenever the method is PCD (the validated state then has chains).
                 let pcd_groups = "PCD bind groups exist for a PCD trainer";
-                let (bg_h, bg_v) = (self.bg_hid_chains.as_ref().expect(pcd_groups), self.bg_vis_to_chains.as_ref().expect(pcd_groups));
+                let (bg_h, bg_v) =
+                    (self.bg_hid_chains.as_ref().expect(pcd_groups), self.bg_vis_to_chains.as_ref().expect(pcd_groups));
                 for _ in 0..k {
                     p.step = self.step;
                     let off = self.params.push(&p);
@@ -394,7 +452,10 @@ impl Trainer for GpuTrainer {
         let nv = self.rbm_shape.n_vis;
         for b in batches {
             if b.rows == 0 || b.rows > self.config.batch || b.start + b.rows > self.rows {
-                return Err(Error::invalid("batch", format!("{b:?} does not fit {} rows in batches of {}", self.rows, self.config.batch)));
+                return Err(Error::invalid(
+                    "batch",
+                    format!("{b:?} does not fit {} rows in batches of {}", self.rows, self.config.batch),
+                ));
             }
         }
         let ctx = self.ctx.clone();
@@ -405,7 +466,11 @@ impl Trainer for GpuTrainer {
                     for &r in &self.order[b.start..b.start + b.rows] {
                         rows.extend_from_slice(&self.data[r as usize * nv..(r as usize + 1) * nv]);
                     }
-                    ctx.queue().write_buffer(&self.ring, (slot * self.config.batch * nv * 4) as u64, bytemuck::cast_slice(&rows));
+                    ctx.queue().write_buffer(
+                        &self.ring,
+                        (slot * self.config.batch * nv * 4) as u64,
+                        bytemuck::cast_slice(&rows),
+                    );
                 }
                 ctx.submit_pass("RBM training batches", |pass| {
                     for (slot, b) in chunk.iter().enumerate() {
@@ -432,7 +497,12 @@ impl Trainer for GpuTrainer {
         }
         let out = self.ctx.read_buffers(&parts)?;
         let rbm = Rbm { theta: f32s(&out[0]), ..self.rbm_shape.clone() };
-        Ok(TrainState { rbm, velocity: f32s(&out[1]), chains: out.get(2).map(|c| f32s(c)), step: self.step, epoch: self.epoch })
+        Ok(TrainState {
+            rbm,
+            velocity: f32s(&out[1]),
+            chains: out.get(2).map(|c| f32s(c)),
+            step: self.step,
+            epoch: self.epoch,
+        })
     }
-
 }

@@ -5,13 +5,13 @@
 //! ([`exact_samples`]) start the reverse AIS check when the hidden layer is small.
 
 use super::gpu::kernel;
-use crate::rng::{self, Stream};
-use std::borrow::Cow;
-use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch, workgroups};
 use super::{Rbm, Visible, sigmoid, softplus, softplus_f64};
+use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch, workgroups};
 use crate::gpu::{ContextInternals, GpuContext};
+use crate::rng::{self, Stream};
 use crate::{Error, Result};
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 /// 2^25 hidden configurations take seconds on a GPU; beyond that use AIS.
 pub const MAX_EXACT_HIDDEN: usize = 25;
@@ -161,7 +161,14 @@ pub fn log_z_gpu(ctx: &GpuContext, rbm: &Rbm) -> Result<f64> {
     check_fits(ctx, threads as usize, nv, "log Z scratch rows")?;
     let partial = kernel(ctx, "rbm/rbm_logz.wgsl", "logz_partial")?;
     let reduce = kernel(ctx, "rbm/rbm_logz.wgsl", "logz_reduce")?;
-    let p = LogzParams { n_vis: nv as u32, n_hid: nh as u32, low_bits: low, threads, gaussian: (rbm.visible == Visible::Gaussian) as u32, _pad: [0; 3] };
+    let p = LogzParams {
+        n_vis: nv as u32,
+        n_hid: nh as u32,
+        low_bits: low,
+        threads,
+        gaussian: (rbm.visible == Visible::Gaussian) as u32,
+        _pad: [0; 3],
+    };
     let partials = ctx.scoped("exact log Z", || -> Result<wgpu::Buffer> {
         let theta = ctx.storage_buffer("rbm theta", bytemuck::cast_slice(&rbm.theta));
         let act = ctx.zeroed_storage_buffer("log Z scratch", threads as u64 * nv as u64 * 4);
@@ -245,7 +252,10 @@ pub fn exact_samples(rbm: &Rbm, first: u32, n: usize, seed: u64) -> Result<Vec<f
     if rbm.n_hid > MAX_EXACT_SAMPLE_HIDDEN {
         return Err(Error::invalid(
             "exact samples",
-            format!("the model has {} hidden units; drawing exact samples enumerates at most {MAX_EXACT_SAMPLE_HIDDEN}", rbm.n_hid),
+            format!(
+                "the model has {} hidden units; drawing exact samples enumerates at most {MAX_EXACT_SAMPLE_HIDDEN}",
+                rbm.n_hid
+            ),
         ));
     }
     let (nv, nh) = (rbm.n_vis, rbm.n_hid);

@@ -76,7 +76,10 @@ impl Rbm {
         let (n_vis, n_hid) = (b.len(), c.len());
         check_sizes(n_vis, n_hid)?;
         if w.len() != n_vis * n_hid {
-            return Err(Error::invalid("W", format!("has {} values, expected n_hid x n_vis = {n_hid} x {n_vis}", w.len())));
+            return Err(Error::invalid(
+                "W",
+                format!("has {} values, expected n_hid x n_vis = {n_hid} x {n_vis}", w.len()),
+            ));
         }
         let theta = [w, b, c].concat();
         let rbm = Self { n_vis, n_hid, visible, theta };
@@ -117,7 +120,10 @@ impl Rbm {
             } else {
                 format!("c[{}]", k - hv - self.n_vis)
             };
-            return Err(Error::invalid("RBM parameters", format!("{what} is {} (training diverged? lower the learning rate)", self.theta[k])));
+            return Err(Error::invalid(
+                "RBM parameters",
+                format!("{what} is {} (training diverged? lower the learning rate)", self.theta[k]),
+            ));
         }
         Ok(())
     }
@@ -171,10 +177,16 @@ impl Rbm {
 
 pub(crate) fn check_sizes(n_vis: usize, n_hid: usize) -> Result<()> {
     if n_vis == 0 || n_hid == 0 {
-        return Err(Error::invalid("RBM size", format!("needs at least one visible and one hidden unit, got {n_vis} x {n_hid}")));
+        return Err(Error::invalid(
+            "RBM size",
+            format!("needs at least one visible and one hidden unit, got {n_vis} x {n_hid}"),
+        ));
     }
     if n_vis.saturating_mul(n_hid) > MAX_PARAMS || n_hid > 65533 {
-        return Err(Error::invalid("RBM size", format!("{n_vis} x {n_hid} is too large (at most 2^30 weights and 65533 hidden units)")));
+        return Err(Error::invalid(
+            "RBM size",
+            format!("{n_vis} x {n_hid} is too large (at most 2^30 weights and 65533 hidden units)"),
+        ));
     }
     Ok(())
 }
@@ -220,7 +232,24 @@ pub(crate) struct KernelParams {
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
-    vec![mirror!(KernelParams, "rbm/rbm.wgsl", "Params", [
-        rows, n_vis, n_hid, in_offset, seed, step, chain_offset, lr, momentum, weight_decay, neg_rows, out_offset, gaussian
-    ])]
+    vec![mirror!(
+        KernelParams,
+        "rbm/rbm.wgsl",
+        "Params",
+        [
+            rows,
+            n_vis,
+            n_hid,
+            in_offset,
+            seed,
+            step,
+            chain_offset,
+            lr,
+            momentum,
+            weight_decay,
+            neg_rows,
+            out_offset,
+            gaussian
+        ]
+    )]
 }

@@ -33,15 +33,20 @@ impl std::fmt::Display for Method {
 pub enum LrSchedule {
     Constant,
     /// Linear from lr to lr * final over the whole run (per batch).
-    Linear { final_fraction: f32 },
+    Linear {
+        final_fraction: f32,
+    },
     /// lr * gamma^epoch.
-    Exponential { gamma: f32 },
+    Exponential {
+        gamma: f32,
+    },
 }
 
 impl LrSchedule {
     /// "constant", "linear:F" or "exp:G".
     pub fn parse(s: &str) -> Result<Self> {
-        let bad = || Error::invalid("lr schedule", format!("{s:?}: expected constant, linear:FINAL_FRACTION or exp:GAMMA"));
+        let bad =
+            || Error::invalid("lr schedule", format!("{s:?}: expected constant, linear:FINAL_FRACTION or exp:GAMMA"));
         let number = |v: &str| v.parse::<f32>().ok().filter(|x| x.is_finite() && *x >= 0.0).ok_or_else(bad);
         match s.split_once(':') {
             None if s == "constant" => Ok(LrSchedule::Constant),
@@ -50,7 +55,10 @@ impl LrSchedule {
             Some(("exp", v)) => {
                 let gamma = number(v)?;
                 if gamma == 0.0 {
-                    return Err(Error::invalid("lr schedule", format!("{s:?}: exp:GAMMA needs GAMMA > 0 (0 stops learning after the first epoch)")));
+                    return Err(Error::invalid(
+                        "lr schedule",
+                        format!("{s:?}: exp:GAMMA needs GAMMA > 0 (0 stops learning after the first epoch)"),
+                    ));
                 }
                 Ok(LrSchedule::Exponential { gamma })
             }
@@ -150,14 +158,19 @@ impl TrainState {
             return Err(Error::invalid("training data", "has no rows"));
         }
         let nv = rbm.n_vis;
-        let chains = (config.chains() > 0).then(|| (0..config.chains()).flat_map(|k| data[(k % rows) * nv..(k % rows + 1) * nv].iter().copied()).collect());
+        let chains = (config.chains() > 0).then(|| {
+            (0..config.chains()).flat_map(|k| data[(k % rows) * nv..(k % rows + 1) * nv].iter().copied()).collect()
+        });
         Ok(Self { velocity: vec![0.0; rbm.theta.len()], rbm, chains, step: 0, epoch: 0 })
     }
 
     pub fn validate(&self, config: &TrainConfig) -> Result<()> {
         self.rbm.check_finite()?;
         if self.velocity.len() != self.rbm.theta.len() {
-            return Err(Error::invalid("velocity", format!("has {} values, expected {}", self.velocity.len(), self.rbm.theta.len())));
+            return Err(Error::invalid(
+                "velocity",
+                format!("has {} values, expected {}", self.velocity.len(), self.rbm.theta.len()),
+            ));
         }
         if let Some(k) = self.velocity.iter().position(|v| !v.is_finite()) {
             return Err(Error::invalid("velocity", format!("entry {k} is not finite")));
@@ -172,7 +185,11 @@ impl TrainState {
             }
             (c, n) => Err(Error::invalid(
                 "persistent chains",
-                format!("the method needs {n} chains of {} units, the state has {}", self.rbm.n_vis, c.as_ref().map_or(0, |c| c.len())),
+                format!(
+                    "the method needs {n} chains of {} units, the state has {}",
+                    self.rbm.n_vis,
+                    c.as_ref().map_or(0, |c| c.len())
+                ),
             )),
         }
     }
@@ -240,7 +257,13 @@ pub struct EpochReport {
 pub const BATCHES_PER_CALL: usize = 16;
 
 /// Trains epoch `epoch` (0-based); `progress(done, total)` is called between chunks of batches.
-pub fn run_epoch(trainer: &mut dyn Trainer, config: &TrainConfig, rows: usize, epoch: u32, mut progress: impl FnMut(usize, usize)) -> Result<EpochReport> {
+pub fn run_epoch(
+    trainer: &mut dyn Trainer,
+    config: &TrainConfig,
+    rows: usize,
+    epoch: u32,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<EpochReport> {
     let start = std::time::Instant::now();
     trainer.set_order(&epoch_order(rows, config.seed, epoch))?;
     let batches = epoch_batches(config, rows, epoch);
@@ -252,7 +275,10 @@ pub fn run_epoch(trainer: &mut dyn Trainer, config: &TrainConfig, rows: usize, e
     let seconds = start.elapsed().as_secs_f64();
     let recon_error = errors.iter().map(|&e| e as f64).sum::<f64>() / rows as f64;
     if !recon_error.is_finite() {
-        return Err(Error::invalid("training", format!("epoch {} produced a non-finite reconstruction error: lower the learning rate", epoch + 1)));
+        return Err(Error::invalid(
+            "training",
+            format!("epoch {} produced a non-finite reconstruction error: lower the learning rate", epoch + 1),
+        ));
     }
     Ok(EpochReport { recon_error, seconds })
 }

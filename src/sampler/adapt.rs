@@ -87,8 +87,9 @@ pub fn warm_up(sampler: &mut dyn ChainSampler, steps: u32, adapt: &Adaptation) -
             sampler.set_dim_scale(&scale_from_variances(sampler, kind)?)?;
         }
         let steps_now = sampler.step_sizes();
-        let mut duals: Vec<DualAveraging> =
-            (0..groups).map(|g| DualAveraging::new(steps_now[(0..total).find(|&c| group_of(c) == g).unwrap_or(0)] as f64)).collect();
+        let mut duals: Vec<DualAveraging> = (0..groups)
+            .map(|g| DualAveraging::new(steps_now[(0..total).find(|&c| group_of(c) == g).unwrap_or(0)] as f64))
+            .collect();
         let mut before = sampler.stats()?.accept_prob_sums;
         let mut done = 0;
         while done < phase_steps {

@@ -99,12 +99,21 @@ impl Tempering {
             return Err(Error::invalid("temperature ladder", "needs at least 2 temperatures"));
         }
         if self.betas[0] != 1.0 {
-            return Err(Error::invalid("temperature ladder", format!("must start at temperature 1, got {}", 1.0 / self.betas[0])));
+            return Err(Error::invalid(
+                "temperature ladder",
+                format!("must start at temperature 1, got {}", 1.0 / self.betas[0]),
+            ));
         }
         if let Some(i) = self.betas.windows(2).position(|w| !(w[1] < w[0] && w[1] > 0.0 && w[1].is_finite())) {
             return Err(Error::invalid(
                 "temperature ladder",
-                format!("temperatures must increase and be finite: T[{}] = {} then T[{}] = {}", i, 1.0 / self.betas[i], i + 1, 1.0 / self.betas[i + 1]),
+                format!(
+                    "temperatures must increase and be finite: T[{}] = {} then T[{}] = {}",
+                    i,
+                    1.0 / self.betas[i],
+                    i + 1,
+                    1.0 / self.betas[i + 1]
+                ),
             ));
         }
         if self.swap_every == 0 {
@@ -310,20 +319,26 @@ impl SamplerConfig {
 
     pub fn validate(&self) -> Result<()> {
         if !(self.step_size > 0.0 && self.step_size.is_finite()) {
-            return Err(Error::invalid("step size", format!("must be a positive finite number, got {}", self.step_size)));
+            return Err(Error::invalid(
+                "step size",
+                format!("must be a positive finite number, got {}", self.step_size),
+            ));
         }
         if let Some(s) = self.noise_scale
-            && !(s >= 0.0 && s.is_finite()) {
-                return Err(Error::invalid("noise scale", format!("must be a non-negative finite number, got {s}")));
-            }
+            && !(s >= 0.0 && s.is_finite())
+        {
+            return Err(Error::invalid("noise scale", format!("must be a non-negative finite number, got {s}")));
+        }
         if let Some(c) = self.grad_clamp
-            && !(c > 0.0) {
-                return Err(Error::invalid("gradient clamp", format!("must be positive, got {c}")));
-            }
+            && !(c > 0.0)
+        {
+            return Err(Error::invalid("gradient clamp", format!("must be positive, got {c}")));
+        }
         if let Some((lo, hi)) = self.box_clamp
-            && !(lo < hi && lo.is_finite() && hi.is_finite()) {
-                return Err(Error::invalid("box clamp", format!("needs finite lo < hi, got [{lo}, {hi}]")));
-            }
+            && !(lo < hi && lo.is_finite() && hi.is_finite())
+        {
+            return Err(Error::invalid("box clamp", format!("needs finite lo < hi, got [{lo}, {hi}]")));
+        }
         if self.kind != SamplerKind::Ula {
             for (set, what) in [
                 (self.noise_scale.is_some(), "noise scale"),
@@ -331,7 +346,10 @@ impl SamplerConfig {
                 (self.box_clamp.is_some(), "box clamp"),
             ] {
                 if set {
-                    return Err(Error::invalid(what, "applies to ULA only (an adjusted sampler would lose its exact target)"));
+                    return Err(Error::invalid(
+                        what,
+                        "applies to ULA only (an adjusted sampler would lose its exact target)",
+                    ));
                 }
             }
         }
@@ -340,7 +358,10 @@ impl SamplerConfig {
                 return Err(Error::invalid("leapfrog steps", "must be at least 1"));
             }
             if self.leapfrog_jitter >= self.leapfrog {
-                return Err(Error::invalid("leapfrog jitter", format!("must be below L = {}, got {}", self.leapfrog, self.leapfrog_jitter)));
+                return Err(Error::invalid(
+                    "leapfrog jitter",
+                    format!("must be below L = {}, got {}", self.leapfrog, self.leapfrog_jitter),
+                ));
             }
             if !(0.0..1.0).contains(&self.step_jitter) {
                 return Err(Error::invalid("step jitter", format!("must be in [0, 1), got {}", self.step_jitter)));

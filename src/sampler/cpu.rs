@@ -16,9 +16,9 @@ mod lanes;
 use super::config::{SamplerConfig, SamplerKind, check_initial, segments};
 use super::{ChainSampler, ChainStats, langevin};
 use crate::Result;
-use crate::num::lanes::{LANES, Lanes};
 use crate::energy::{Energy, EnergyInternals};
 use crate::num::Real;
+use crate::num::lanes::{LANES, Lanes};
 use crate::rng::{self, Stream};
 use rayon::prelude::*;
 
@@ -218,7 +218,16 @@ impl CpuSampler {
     // propose, verdict and log_alpha are inlined: on cheap energies their call overhead shows.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn propose(&self, c: Chain, noise: &[f32], u: [f32; 4], x: &[f32], g: &[f32], y: &mut [f32], p: &mut [f32]) -> Trajectory {
+    fn propose(
+        &self,
+        c: Chain,
+        noise: &[f32],
+        u: [f32; 4],
+        x: &[f32],
+        g: &[f32],
+        y: &mut [f32],
+        p: &mut [f32],
+    ) -> Trajectory {
         let cfg = &self.core.config;
         let (h, scale) = (c.h, &self.dim_scale);
         if cfg.kind == SamplerKind::Hmc {
@@ -272,16 +281,7 @@ impl CpuSampler {
     /// the step's accept uniform `u`, counted in `out`. The caller moves the chain.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn verdict(
-        &self,
-        c: Chain,
-        u: f32,
-        x: &[f32],
-        g: &[f32],
-        e: f32,
-        q: &Proposal,
-        out: &mut ChainOutcome,
-    ) -> Verdict {
+    fn verdict(&self, c: Chain, u: f32, x: &[f32], g: &[f32], e: f32, q: &Proposal, out: &mut ChainOutcome) -> Verdict {
         let cfg = &self.core.config;
         if cfg.kind == SamplerKind::Ula {
             out.frozen = !q.finite;
@@ -544,11 +544,15 @@ impl CpuSampler {
                 if self.frozen[a] || self.frozen[b] {
                     continue;
                 }
-                let log_alpha =
-                    (self.core.chain_params[a][1] - self.core.chain_params[b][1]) * (self.energies[a] - self.energies[b]);
-                let u =
-                    rng::uniform4(self.core.config.seed, self.core.config.chain_offset + n as u32, round, Stream::Swap, r as u32)
-                        [0];
+                let log_alpha = (self.core.chain_params[a][1] - self.core.chain_params[b][1])
+                    * (self.energies[a] - self.energies[b]);
+                let u = rng::uniform4(
+                    self.core.config.seed,
+                    self.core.config.chain_offset + n as u32,
+                    round,
+                    Stream::Swap,
+                    r as u32,
+                )[0];
                 if u.ln() <= log_alpha {
                     for i in 0..d {
                         self.state.swap(a * d + i, b * d + i);
@@ -665,7 +669,6 @@ impl ChainSampler for CpuSampler {
         self.core.set_step_sizes(steps)
     }
 
-
     fn set_dim_scale(&mut self, scale: &[f32]) -> Result<()> {
         super::check_dim_scale(scale, self.core.dim)?;
         self.dim_scale = scale.to_vec();
@@ -675,8 +678,6 @@ impl ChainSampler for CpuSampler {
     fn chain_state(&self) -> &super::ChainState {
         &self.core
     }
-
-
 
     fn dispatches_per_step(&self) -> f64 {
         0.0

@@ -9,8 +9,8 @@
 
 use super::config::{MlpStrategy, SamplerConfig, SamplerKind, TILED_MIN_WIDTH, check_initial, segments};
 use super::{ChainSampler, ChainStats};
-use crate::energy::{Energy, EnergyInternals};
 use crate::energy::image::ImageOptions;
+use crate::energy::{Energy, EnergyInternals};
 use crate::gpu::launch::{self, ParamSlots, split};
 use crate::gpu::{ContextInternals, GpuContext, Kernel};
 use crate::nn::NetworkInternals;
@@ -62,11 +62,35 @@ struct SwapParams {
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
     vec![
-        mirror!(StepParams, "sampler/langevin.wgsl", "StepParams", [
-            n_chains, chain_offset, step_base, n_steps, seed, noise_scale, grad_clamp, box_lo, box_hi, use_box, leapfrog, leapfrog_jitter,
-            step_jitter, trace_every, trace_slots, trace_start
-        ]),
-        mirror!(SwapParams, "sampler/tempering.wgsl", "SwapParams", [n_base, replicas, round, parity, seed, base_offset, dim]),
+        mirror!(
+            StepParams,
+            "sampler/langevin.wgsl",
+            "StepParams",
+            [
+                n_chains,
+                chain_offset,
+                step_base,
+                n_steps,
+                seed,
+                noise_scale,
+                grad_clamp,
+                box_lo,
+                box_hi,
+                use_box,
+                leapfrog,
+                leapfrog_jitter,
+                step_jitter,
+                trace_every,
+                trace_slots,
+                trace_start
+            ]
+        ),
+        mirror!(
+            SwapParams,
+            "sampler/tempering.wgsl",
+            "SwapParams",
+            [n_base, replicas, round, parity, seed, base_offset, dim]
+        ),
     ]
 }
 
@@ -120,7 +144,9 @@ pub struct GpuSampler {
 /// them: ULA or MALA on an MLP energy with a hidden layer.
 fn tiled_net(energy: &Energy, config: &SamplerConfig) -> Result<Option<TiledNet>> {
     let net = match energy {
-        Energy::Net(n) if matches!(config.kind, SamplerKind::Ula | SamplerKind::Mala) => n.as_mlp().filter(|m| m.layers().len() >= 2),
+        Energy::Net(n) if matches!(config.kind, SamplerKind::Ula | SamplerKind::Mala) => {
+            n.as_mlp().filter(|m| m.layers().len() >= 2)
+        }
         _ => None,
     };
     match (config.tuning.mlp_strategy, net) {
@@ -183,7 +209,10 @@ impl GpuSampler {
         config.validate()?;
         energy.validate()?;
         if energy.has_layered_net() {
-            return Err(Error::invalid("energy", "networks of layer kernels (convolutions, several outputs) sample with LayeredSampler (prelude::gpu_sampler picks the sampler for any energy)"));
+            return Err(Error::invalid(
+                "energy",
+                "networks of layer kernels (convolutions, several outputs) sample with LayeredSampler (prelude::gpu_sampler picks the sampler for any energy)",
+            ));
         }
         let dim = energy.dim();
         let replicas = config.replicas();
@@ -194,8 +223,8 @@ impl GpuSampler {
         let slots = config.trace_slots() as u64;
         let binding = limits.max_storage_buffer_binding_size;
         // Tiled kernels use 16 chains per workgroup, the others 64; the tighter bound serves both.
-        let mut max_chains = (binding / row_bytes)
-            .min(limits.max_compute_workgroups_per_dimension as u64 * TILE_CHAINS as u64);
+        let mut max_chains =
+            (binding / row_bytes).min(limits.max_compute_workgroups_per_dimension as u64 * TILE_CHAINS as u64);
         if slots > 0 {
             max_chains = max_chains.min(binding / (row_bytes * slots));
         }
@@ -214,7 +243,10 @@ impl GpuSampler {
                 };
                 match mlp {
                     // The tiled kernels keep an MLP's activations in workgroup memory instead.
-                    Some(m) if config.tuning.mlp_strategy == MlpStrategy::Auto && matches!(config.kind, SamplerKind::Ula | SamplerKind::Mala) => {
+                    Some(m)
+                        if config.tuning.mlp_strategy == MlpStrategy::Auto
+                            && matches!(config.kind, SamplerKind::Ula | SamplerKind::Mala) =>
+                    {
                         tiled = Some(m.wgsl_tiled_module());
                     }
                     _ => {
@@ -303,16 +335,22 @@ impl GpuSampler {
                         .flat_map(|c| initial[c / replicas * dim..(c / replicas + 1) * dim].iter().copied())
                         .collect();
                     // VERTEX too: a host can draw the chains straight from it.
-                    let state = ctx.storage_buffer_with("chain state", bytemuck::cast_slice(&init), wgpu::BufferUsages::VERTEX);
+                    let state =
+                        ctx.storage_buffer_with("chain state", bytemuck::cast_slice(&init), wgpu::BufferUsages::VERTEX);
                     let stats = ctx.zeroed_storage_buffer("chain stats", count as u64 * 16);
-                    let energies = ctx.zeroed_storage_buffer_with("chain energies", count as u64 * 4, wgpu::BufferUsages::VERTEX);
+                    let energies =
+                        ctx.zeroed_storage_buffer_with("chain energies", count as u64 * 4, wgpu::BufferUsages::VERTEX);
                     let trace = ctx.zeroed_storage_buffer("chain trace", slots * count as u64 * row_bytes);
-                    let group_params = ctx.storage_buffer("chain params", bytemuck::cast_slice(&chain_params[first..first + count]));
-                    let swaps = ctx.zeroed_storage_buffer("swap counts", (count / replicas * (replicas - 1)) as u64 * 4);
+                    let group_params =
+                        ctx.storage_buffer("chain params", bytemuck::cast_slice(&chain_params[first..first + count]));
+                    let swaps =
+                        ctx.zeroed_storage_buffer("swap counts", (count / replicas * (replicas - 1)) as u64 * 4);
                     let slots = DISPATCHES_PER_SUBMIT as u64;
                     let (step_slots, swap_slots) = (ParamSlots::new(&ctx, slots), ParamSlots::new(&ctx, slots));
-                    let scratch = (scratch_bytes > 0).then(|| ctx.zeroed_storage_buffer("mlp scratch", scratch_bytes * count as u64));
-                    let mut buffers = vec![&state, &stats, &energy_params, &energies, &trace, &group_params, &dim_scale];
+                    let scratch = (scratch_bytes > 0)
+                        .then(|| ctx.zeroed_storage_buffer("mlp scratch", scratch_bytes * count as u64));
+                    let mut buffers =
+                        vec![&state, &stats, &energy_params, &energies, &trace, &group_params, &dim_scale];
                     buffers.extend(&scratch);
                     let step_bindings =
                         launch::bind_group(&ctx, &kernel, &step_slots.buffer, size_of::<StepParams>() as u64, &buffers);
@@ -362,7 +400,12 @@ impl GpuSampler {
     /// everywhere leaves ε alone: the chains spread evenly over the picture.
     ///
     /// [`ImageDensity::from_texture`]: crate::prelude::ImageDensity::from_texture
-    pub fn encode_image_from_texture(&mut self, encoder: &mut wgpu::CommandEncoder, texture: &wgpu::Texture, options: ImageOptions) -> Result<()> {
+    pub fn encode_image_from_texture(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        texture: &wgpu::Texture,
+        options: ImageOptions,
+    ) -> Result<()> {
         let Some((at, size)) = self.image else {
             return Err(Error::invalid("energy", "has no image term for a texture to replace"));
         };
@@ -381,7 +424,11 @@ impl GpuSampler {
         for (first, n, swap_round) in segments(self.core.steps_done, steps, swap_every) {
             for (offset, count) in split(n as usize, self.steps_per_dispatch as usize) {
                 let last = offset + count == n as usize;
-                pieces.push(Piece { first: first + offset as u32, n: count as u32, swap_round: swap_round.filter(|_| last) });
+                pieces.push(Piece {
+                    first: first + offset as u32,
+                    n: count as u32,
+                    swap_round: swap_round.filter(|_| last),
+                });
             }
         }
         pieces
@@ -453,7 +500,8 @@ impl GpuSampler {
             }
             group.step_slots.record_upload(&self.ctx, encoder);
             group.swap_slots.record_upload(&self.ctx, encoder);
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("mcmc"), timestamp_writes: None });
+            let mut pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("mcmc"), timestamp_writes: None });
             for (step, swap) in offsets {
                 let grid = [group.chains.div_ceil(self.chains_per_workgroup), 1, 1];
                 launch::record(&mut pass, &self.kernel, &group.step_bindings, Some(step), grid);
@@ -498,7 +546,10 @@ impl GpuSampler {
     /// usage, [`Self::state_bytes`] from `offset`): the chains as one buffer however many groups
     /// hold them.
     pub fn encode_copy_state(&self, encoder: &mut wgpu::CommandEncoder, dst: &wgpu::Buffer, offset: u64) -> Result<()> {
-        if !offset.is_multiple_of(4) || offset + self.state_bytes() > dst.size() || !dst.usage().contains(wgpu::BufferUsages::COPY_DST) {
+        if !offset.is_multiple_of(4)
+            || offset + self.state_bytes() > dst.size()
+            || !dst.usage().contains(wgpu::BufferUsages::COPY_DST)
+        {
             return Err(Error::invalid(
                 "state copy",
                 format!(
@@ -544,7 +595,9 @@ pub trait GpuSamplerInternals {
 
 impl GpuSamplerInternals for GpuSampler {
     fn read_energy_params(&self) -> Result<Vec<f32>> {
-        Ok(bytemuck::pod_collect_to_vec(&self.ctx.read_buffers(&[(&self.energy_params, self.energy_params.size())])?.concat()))
+        Ok(bytemuck::pod_collect_to_vec(
+            &self.ctx.read_buffers(&[(&self.energy_params, self.energy_params.size())])?.concat(),
+        ))
     }
 }
 
@@ -601,7 +654,6 @@ impl ChainSampler for GpuSampler {
         Ok(())
     }
 
-
     fn set_dim_scale(&mut self, scale: &[f32]) -> Result<()> {
         super::check_dim_scale(scale, self.core.dim)?;
         self.ctx.queue().write_buffer(&self.dim_scale, 0, bytemuck::cast_slice(scale));
@@ -611,8 +663,6 @@ impl ChainSampler for GpuSampler {
     fn chain_state(&self) -> &super::ChainState {
         &self.core
     }
-
-
 
     fn dispatches_per_step(&self) -> f64 {
         let swaps = self.core.config.tempering.as_ref().map_or(0.0, |t| self.groups.len() as f64 / t.swap_every as f64);

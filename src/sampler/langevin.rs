@@ -54,7 +54,16 @@ pub fn ula_update<T: Coord>(x: T, g: T, h: T, noise_std: T, grad_clamp: f32, xi:
 /// x itself where the dimension is fixed (a per-dimension scale of 0: conditional sampling).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub fn ula_coordinate<T: Coord>(x: T, g: T, h: T, noise_std: T, grad_clamp: f32, xi: T, bounds: Option<(f32, f32)>, scale: f32) -> T {
+pub fn ula_coordinate<T: Coord>(
+    x: T,
+    g: T,
+    h: T,
+    noise_std: T,
+    grad_clamp: f32,
+    xi: T,
+    bounds: Option<(f32, f32)>,
+    scale: f32,
+) -> T {
     if scale == 0.0 {
         return x;
     }

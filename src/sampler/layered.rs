@@ -41,9 +41,12 @@ pub(crate) struct LayeredParams {
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
-    vec![mirror!(LayeredParams, "sampler/langevin_layered.wgsl", "LayeredParams", [
-        n_chains, dim, chain_offset, step, seed, noise_scale, grad_clamp, box_lo, box_hi, use_box, kind, row_stride
-    ])]
+    vec![mirror!(
+        LayeredParams,
+        "sampler/langevin_layered.wgsl",
+        "LayeredParams",
+        [n_chains, dim, chain_offset, step, seed, noise_scale, grad_clamp, box_lo, box_hi, use_box, kind, row_stride]
+    )]
 }
 
 struct Kernels {
@@ -275,7 +278,6 @@ impl ChainSampler for LayeredSampler {
         Ok(())
     }
 
-
     fn set_dim_scale(&mut self, scale: &[f32]) -> Result<()> {
         super::check_dim_scale(scale, self.core.dim)?;
         self.ctx.queue().write_buffer(&self.dim_scale, 0, bytemuck::cast_slice(scale));
@@ -285,8 +287,6 @@ impl ChainSampler for LayeredSampler {
     fn chain_state(&self) -> &super::ChainState {
         &self.core
     }
-
-
 
     fn dispatches_per_step(&self) -> f64 {
         (2 + self.passes.iter().map(GpuNetwork::dispatches).sum::<usize>()) as f64

@@ -54,11 +54,7 @@ impl ChainStats {
     /// chains stuck where the proposal is far too large for the local curvature (they keep the
     /// state they reached and bias every average over chains).
     pub fn stuck_count(&self, steps: u32, max_rate: f64) -> usize {
-        self.accepted
-            .iter()
-            .zip(&self.frozen)
-            .filter(|&(&a, &f)| !f && (a as f64) < max_rate * steps as f64)
-            .count()
+        self.accepted.iter().zip(&self.frozen).filter(|&(&a, &f)| !f && (a as f64) < max_rate * steps as f64).count()
     }
 
     /// Mean acceptance rate over chains after `steps` steps.
@@ -206,7 +202,10 @@ pub(crate) fn check_len(what: &str, got: usize, want: usize) -> Result<()> {
 pub(crate) fn check_dim_scale(scale: &[f32], dim: usize) -> Result<()> {
     check_len("per-dimension scale", scale.len(), dim)?;
     if let Some(i) = scale.iter().position(|s| !(*s >= 0.0 && s.is_finite())) {
-        return Err(Error::invalid(format!("per-dimension scale[{i}]"), format!("must be >= 0 and finite, got {}", scale[i])));
+        return Err(Error::invalid(
+            format!("per-dimension scale[{i}]"),
+            format!("must be >= 0 and finite, got {}", scale[i]),
+        ));
     }
     if !scale.iter().any(|&s| s > 0.0) {
         return Err(Error::invalid("per-dimension scale", "every dimension is fixed (scale 0): nothing to sample"));

@@ -2,17 +2,17 @@
 //! energies, fused MLPs and networks of layer kernels (convolutions included).
 
 use super::{Measure, Size, max_abs_diff, rel_diff};
+use crate::Result;
 use crate::energy::Energy;
 use crate::energy::gpu::energy_grad_batch;
-use crate::nn::{Activation, NetworkInternals};
 use crate::energy::spec::resolve_energy;
 use crate::gpu::{ContextInternals, GpuContext, launch};
 use crate::nn::cpu::Tape;
 use crate::nn::gpu::{NnKernels, Slice};
 use crate::nn::gpu_net::{GpuNetwork, NetBuffers};
+use crate::nn::{Activation, NetworkInternals};
 use crate::nn::{Architecture, Network};
 use crate::rng::{self, Stream};
-use crate::Result;
 use std::sync::Arc;
 
 /// Runs the `rng_kat` kernel on (counter, key) pairs: (raw outputs, normals).
@@ -54,7 +54,11 @@ pub fn rng(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
             worst = worst.max(((g - c).abs() / (1.0 + c.abs())) as f64);
         }
     }
-    let mut m = Measure::within(worst, 1e-5, format!("{} counters: {wrong_bits} outputs not bit-identical; normals (relative)", inputs.len()));
+    let mut m = Measure::within(
+        worst,
+        1e-5,
+        format!("{} counters: {wrong_bits} outputs not bit-identical; normals (relative)", inputs.len()),
+    );
     m.passed &= wrong_bits == 0;
     Ok(m)
 }
@@ -65,18 +69,34 @@ pub fn analytic(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
     let specs: &[(&str, &str)] = &[
         ("ring8", "ring8"),
         ("banana", "banana"),
-        ("gaussian10", r#"{"type": "gaussian", "mean": [0.5, -1, 2, 0, 1, 0, 0, 3, -2, 1], "std": [1, 2, 0.5, 1, 1, 3, 1, 0.7, 1, 2]}"#),
-        ("mixture3", r#"{"type": "gaussian_mixture", "weights": [0.2, 0.5, 0.3], "means": [[0, 0, 1], [1, -1, 0], [-2, 0, 0]], "stds": [[1, 0.5, 0.7], [0.4, 1, 1], [1, 1, 2]]}"#),
+        (
+            "gaussian10",
+            r#"{"type": "gaussian", "mean": [0.5, -1, 2, 0, 1, 0, 0, 3, -2, 1], "std": [1, 2, 0.5, 1, 1, 3, 1, 0.7, 1, 2]}"#,
+        ),
+        (
+            "mixture3",
+            r#"{"type": "gaussian_mixture", "weights": [0.2, 0.5, 0.3], "means": [[0, 0, 1], [1, -1, 0], [-2, 0, 0]], "stds": [[1, 0.5, 0.7], [0.4, 1, 1], [1, 1, 2]]}"#,
+        ),
         ("double_well5", r#"{"type": "double_well", "dim": 5, "barrier": 1.5}"#),
-        ("sum", r#"{"type": "sum", "terms": [{"type": "double_well"}, {"type": "gaussian", "mean": [1, 0], "precision": [[1, 0.3], [0.3, 2]]}]}"#),
-        ("box", r#"{"type": "box", "lo": -1, "hi": [1, 0.5, 2, 1], "weight": 3, "penalty": "softplus", "sharpness": 4}"#),
+        (
+            "sum",
+            r#"{"type": "sum", "terms": [{"type": "double_well"}, {"type": "gaussian", "mean": [1, 0], "precision": [[1, 0.3], [0.3, 2]]}]}"#,
+        ),
+        (
+            "box",
+            r#"{"type": "box", "lo": -1, "hi": [1, 0.5, 2, 1], "weight": 3, "penalty": "softplus", "sharpness": 4}"#,
+        ),
         ("norm_ball", r#"{"type": "norm_ball", "radius": 2, "center": [0.5, 0, -1], "weight": 5}"#),
         ("simplex", r#"{"type": "simplex", "dim": 4, "weight": 10}"#),
         ("rotations:7 group", r#"{"type": "group", "group": "rotations:7", "energy": "banana"}"#),
-        ("sliced sum", r#"{"type": "sum", "weights": [1, 0.5, 2], "slices": [[0, 2], [3, 1], null], "terms": [{"type": "gaussian", "mean": [0.5, -1], "precision": [[2, 0.6], [0.6, 1]]}, "banana", {"type": "double_well", "dim": 4, "barrier": 0.3}]}"#),
+        (
+            "sliced sum",
+            r#"{"type": "sum", "weights": [1, 0.5, 2], "slices": [[0, 2], [3, 1], null], "terms": [{"type": "gaussian", "mean": [0.5, -1], "precision": [[2, 0.6], [0.6, 1]]}, "banana", {"type": "double_well", "dim": 4, "barrier": 0.3}]}"#,
+        ),
     ];
     let specs = &specs[..size.pick(6, specs.len())];
-    let energies: Vec<(String, Energy)> = specs.iter().map(|(name, s)| Ok((name.to_string(), resolve_energy(s)?))).collect::<Result<_>>()?;
+    let energies: Vec<(String, Energy)> =
+        specs.iter().map(|(name, s)| Ok((name.to_string(), resolve_energy(s)?))).collect::<Result<_>>()?;
     compare_energies(ctx, &energies, size.pick(100, 300), 1e-5)
 }
 
@@ -94,14 +114,21 @@ pub fn mlp(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
     }
     let energies: Vec<(String, Energy)> = cases
         .into_iter()
-        .map(|(dims, act)| Ok((format!("{dims:?} {}", act.name()), Energy::from_network(Network::random_mlp(&dims, act, true, 7)?))))
+        .map(|(dims, act)| {
+            Ok((format!("{dims:?} {}", act.name()), Energy::from_network(Network::random_mlp(&dims, act, true, 7)?)))
+        })
         .collect::<Result<_>>()?;
     compare_energies(ctx, &energies, size.pick(64, 200), 1e-4)
 }
 
 /// Energies and gradients of `points` random points per energy, GPU against CPU, relative to
 /// 1 + |E| (energies) and 1 + max |grad| (gradients).
-fn compare_energies(ctx: &Arc<GpuContext>, energies: &[(String, Energy)], points: usize, tolerance: f64) -> Result<Measure> {
+fn compare_energies(
+    ctx: &Arc<GpuContext>,
+    energies: &[(String, Energy)],
+    points: usize,
+    tolerance: f64,
+) -> Result<Measure> {
     let mut parts = Vec::new();
     for (name, energy) in energies {
         let d = energy.dim();
@@ -120,7 +147,11 @@ fn compare_energies(ctx: &Arc<GpuContext>, energies: &[(String, Energy)], points
                 break;
             }
         }
-        parts.push(Measure::within(worst, tolerance, format!("{} energies, {points} points each (relative); worst: {name}", energies.len())));
+        parts.push(Measure::within(
+            worst,
+            tolerance,
+            format!("{} energies, {points} points each (relative); worst: {name}", energies.len()),
+        ));
     }
     Ok(Measure::all(parts))
 }
@@ -136,7 +167,10 @@ pub fn layers(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
         ("5/17/silu/13/tanh/1/head:-f", 33),
     ];
     if size == Size::Full {
-        specs.push(("1x28x28/16k5s2p4/swish/32k3s2p1/swish/64k3s2p1/swish/64k3s2p1/swish/flatten/64/swish/1/head:-f", 5));
+        specs.push((
+            "1x28x28/16k5s2p4/swish/32k3s2p1/swish/64k3s2p1/swish/64k3s2p1/swish/flatten/64/swish/1/head:-f",
+            5,
+        ));
     }
     let nn = NnKernels::new(ctx.clone());
     let mut parts = Vec::new();
@@ -176,8 +210,15 @@ pub fn network_pass_errors(ctx: &Arc<GpuContext>, nn: &NnKernels, net: &Network,
         pass.record(&mut cp);
     }
     ctx.queue().submit([encoder.finish()]);
-    let out = ctx.read_buffers(&[(&e, 4 * n as u64), (&g, 4 * (n * d) as u64), (&bufs.param_grads, 4 * net.param_count() as u64)])?;
-    let (e_gpu, g_gpu, p_gpu): (Vec<f32>, Vec<f32>, Vec<f32>) =
-        (bytemuck::pod_collect_to_vec(&out[0]), bytemuck::pod_collect_to_vec(&out[1]), bytemuck::pod_collect_to_vec(&out[2]));
+    let out = ctx.read_buffers(&[
+        (&e, 4 * n as u64),
+        (&g, 4 * (n * d) as u64),
+        (&bufs.param_grads, 4 * net.param_count() as u64),
+    ])?;
+    let (e_gpu, g_gpu, p_gpu): (Vec<f32>, Vec<f32>, Vec<f32>) = (
+        bytemuck::pod_collect_to_vec(&out[0]),
+        bytemuck::pod_collect_to_vec(&out[1]),
+        bytemuck::pod_collect_to_vec(&out[2]),
+    );
     Ok([rel_diff(&e_gpu, &e_cpu), rel_diff(&g_gpu, &g_cpu), rel_diff(&p_gpu, &p_cpu)])
 }

@@ -3,8 +3,8 @@
 
 use super::{Measure, Size, max_abs_diff};
 use crate::Result;
-use crate::energy::{Energy, EnergyInternals};
 use crate::energy::image::{ImageDensity, ImageOptions};
+use crate::energy::{Energy, EnergyInternals};
 use crate::gpu::GpuContext;
 use crate::nn::{Architecture, Network};
 use crate::restore::{Pixel, RestoreConfig, restore as restore_images};
@@ -56,8 +56,12 @@ pub fn upload(ctx: &Arc<GpuContext>, _size: Size) -> Result<Measure> {
     for format in [wgpu::TextureFormat::Rgba8Unorm, wgpu::TextureFormat::Bgra8UnormSrgb, wgpu::TextureFormat::R8Unorm] {
         let rgba: Vec<u8> = (0..w * h).flat_map(|_| [byte(), byte(), byte(), 255]).collect();
         let (stored, seen): (Vec<u8>, Vec<u8>) = match format {
-            wgpu::TextureFormat::R8Unorm => (rgba.chunks(4).map(|p| p[0]).collect(), rgba.chunks(4).flat_map(|p| [p[0], p[0], p[0], 255]).collect()),
-            wgpu::TextureFormat::Bgra8UnormSrgb => (rgba.chunks(4).flat_map(|p| [p[2], p[1], p[0], p[3]]).collect(), rgba.clone()),
+            wgpu::TextureFormat::R8Unorm => {
+                (rgba.chunks(4).map(|p| p[0]).collect(), rgba.chunks(4).flat_map(|p| [p[0], p[0], p[0], 255]).collect())
+            }
+            wgpu::TextureFormat::Bgra8UnormSrgb => {
+                (rgba.chunks(4).flat_map(|p| [p[2], p[1], p[0], p[3]]).collect(), rgba.clone())
+            }
             _ => (rgba.clone(), rgba.clone()),
         };
         let texture = host_texture(ctx, format, (w as u32, h as u32), &stored);
@@ -67,7 +71,9 @@ pub fn upload(ctx: &Arc<GpuContext>, _size: Size) -> Result<Measure> {
         ctx.queue().submit([encoder.finish()]);
         let params = sampler.read_energy_params()?;
         let expected = ImageDensity::from_rgba8(w, h, &seen, options)?.luminance;
-        let (at, _) = energy.image_term().ok_or_else(|| crate::Error::invalid("selftest", "the check's energy has no image term"))?;
+        let (at, _) = energy
+            .image_term()
+            .ok_or_else(|| crate::Error::invalid("selftest", "the check's energy has no image term"))?;
         let got = params.get(at..at + w * h).unwrap_or(&[]);
         parts.push(Measure::within(max_abs_diff(got, &expected), 2e-6, format!("{format:?} {w}x{h}: luminance")));
     }
@@ -75,7 +81,12 @@ pub fn upload(ctx: &Arc<GpuContext>, _size: Size) -> Result<Measure> {
 }
 
 /// A `width` x `height` texture of `format` holding `bytes` (rows packed), COPY_SRC | COPY_DST.
-pub fn host_texture(ctx: &GpuContext, format: wgpu::TextureFormat, (width, height): (u32, u32), bytes: &[u8]) -> wgpu::Texture {
+pub fn host_texture(
+    ctx: &GpuContext,
+    format: wgpu::TextureFormat,
+    (width, height): (u32, u32),
+    bytes: &[u8],
+) -> wgpu::Texture {
     let texture = ctx.device().create_texture(&wgpu::TextureDescriptor {
         label: Some("host picture"),
         size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
@@ -90,7 +101,11 @@ pub fn host_texture(ctx: &GpuContext, format: wgpu::TextureFormat, (width, heigh
     ctx.queue().write_texture(
         texture.as_image_copy(),
         bytes,
-        wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(bytes_per_pixel * width), rows_per_image: Some(height) },
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(bytes_per_pixel * width),
+            rows_per_image: Some(height),
+        },
         wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
     );
     texture

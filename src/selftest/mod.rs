@@ -16,8 +16,8 @@ pub mod rbm;
 pub mod samplers;
 pub mod train;
 
-use crate::gpu::GpuContext;
 use crate::Result;
+use crate::gpu::GpuContext;
 use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -150,7 +150,11 @@ pub fn run_one(check: &Check, ctx: &Arc<GpuContext>, size: Size) -> Outcome {
         Ok(Err(e)) => Err(e.to_string()),
         Err(panic) => Err(format!(
             "panicked: {}",
-            panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
         )),
     };
     Outcome { name: check.name, kernels: check.kernels, result, seconds: start.elapsed().as_secs_f64() }
@@ -161,7 +165,8 @@ pub fn describe_adapter(ctx: &GpuContext) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "adapter: {}", ctx.describe());
     if let Some(info) = ctx.adapter_info() {
-        let _ = writeln!(out, "driver:  {} {} ({:?}, {:?})", info.driver, info.driver_info, info.backend, info.device_type);
+        let _ =
+            writeln!(out, "driver:  {} {} ({:?}, {:?})", info.driver, info.driver_info, info.backend, info.device_type);
     }
     let l = ctx.limits();
     let _ = writeln!(
@@ -179,13 +184,26 @@ pub fn describe_adapter(ctx: &GpuContext) -> String {
 /// The table: one row per check (name, kernels, max error, tolerance, result, seconds, detail).
 pub fn table(outcomes: &[Outcome]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<16} {:<44} {:>10} {:>10} {:<6} {:>7}  detail", "check", "kernels", "max error", "tolerance", "result", "time");
+    let _ = writeln!(
+        out,
+        "{:<16} {:<44} {:>10} {:>10} {:<6} {:>7}  detail",
+        "check", "kernels", "max error", "tolerance", "result", "time"
+    );
     for o in outcomes {
         let (error, tolerance, result, detail) = match &o.result {
-            Ok(m) => (format!("{:.2e}", m.error), format!("{:.1e}", m.tolerance), if m.passed { "pass" } else { "FAIL" }, m.detail.clone()),
+            Ok(m) => (
+                format!("{:.2e}", m.error),
+                format!("{:.1e}", m.tolerance),
+                if m.passed { "pass" } else { "FAIL" },
+                m.detail.clone(),
+            ),
             Err(e) => ("-".into(), "-".into(), "FAIL", format!("error: {e}")),
         };
-        let _ = writeln!(out, "{:<16} {:<44} {:>10} {:>10} {:<6} {:>6.1}s  {detail}", o.name, o.kernels, error, tolerance, result, o.seconds);
+        let _ = writeln!(
+            out,
+            "{:<16} {:<44} {:>10} {:>10} {:<6} {:>6.1}s  {detail}",
+            o.name, o.kernels, error, tolerance, result, o.seconds
+        );
     }
     let failed = outcomes.iter().filter(|o| !o.passed()).count();
     let _ = writeln!(out, "{} passed, {failed} failed", outcomes.len() - failed);
@@ -222,7 +240,10 @@ pub(crate) fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
     if a.len() != b.len() {
         return f64::INFINITY;
     }
-    a.iter().zip(b).map(|(x, y)| (x - y).abs() as f64).fold(0.0, |m, d| if d.is_nan() || m.is_nan() { f64::NAN } else { m.max(d) })
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() as f64)
+        .fold(0.0, |m, d| if d.is_nan() || m.is_nan() { f64::NAN } else { m.max(d) })
 }
 
 /// max |a - b| / (1 + max |b|): a difference relative to the reference's scale.

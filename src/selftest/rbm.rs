@@ -80,7 +80,9 @@ pub fn gibbs(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
     let mut m = Measure::within(
         max_dp,
         1e-5,
-        format!("{chains} chains x {steps} steps: max |p_gpu - p_cpu|; {differing} units differ (tie bound {bound:.1}), {still} chains identical"),
+        format!(
+            "{chains} chains x {steps} steps: max |p_gpu - p_cpu|; {differing} units differ (tie bound {bound:.1}), {still} chains identical"
+        ),
     );
     m.passed &= (differing as f64) <= bound && still * 100 >= chains * 99;
     Ok(m)
@@ -112,7 +114,11 @@ pub fn cd(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
         let derr = max_abs_diff(&cpu.recon_errors()?, &gpu.recon_errors()?);
         parts.push(Measure::within(derr, 1e-4, format!("{method:?}: reconstruction errors")));
         let chains_equal = sc.chains == sg.chains && sc.step == sg.step;
-        parts.push(Measure::within(if chains_equal { 0.0 } else { 1.0 }, 0.0, format!("{method:?}: persistent chains and step equal")));
+        parts.push(Measure::within(
+            if chains_equal { 0.0 } else { 1.0 },
+            0.0,
+            format!("{method:?}: persistent chains and step equal"),
+        ));
     }
     Ok(Measure::all(parts))
 }
@@ -133,10 +139,17 @@ pub fn ais(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
         let samples = crate::rbm::logz::exact_samples(&rbm, 0, runs, 3)?;
         let biases = Base::BaseRate.biases(&data, 21, visible)?;
         let (g, c) = (ais::ais_gpu(ctx, &rbm, &biases, &config)?, ais::ais_cpu(&rbm, &biases, &config)?);
-        let (gr, cr) = (ais::reverse_ais_gpu(ctx, &rbm, &biases, &config, &samples)?, ais::reverse_ais_cpu(&rbm, &biases, &config, &samples)?);
+        let (gr, cr) = (
+            ais::reverse_ais_gpu(ctx, &rbm, &biases, &config, &samples)?,
+            ais::reverse_ais_cpu(&rbm, &biases, &config, &samples)?,
+        );
         for (what, a, b) in [("forward", &g, &c), ("reverse", &gr, &cr)] {
             let close = a.log_weights.iter().zip(&b.log_weights).filter(|(x, y)| (*x - *y).abs() < 1e-3).count();
-            let mut m = Measure::within((a.log_z - b.log_z).abs(), 1e-2, format!("{visible:?} {what}: log Z {:.4} vs {:.4}", a.log_z, b.log_z));
+            let mut m = Measure::within(
+                (a.log_z - b.log_z).abs(),
+                1e-2,
+                format!("{visible:?} {what}: log Z {:.4} vs {:.4}", a.log_z, b.log_z),
+            );
             m.passed &= close * 10 >= runs * 9;
             parts.push(m);
         }

@@ -5,20 +5,21 @@
 //! other chain must agree closely.
 
 use super::{Measure, Size, chains_apart};
+use crate::Result;
 use crate::energy::Energy;
-use crate::nn::{Activation, NetworkInternals};
 use crate::energy::spec::resolve_energy;
 use crate::gpu::GpuContext;
+use crate::nn::{Activation, NetworkInternals};
 use crate::nn::{Architecture, Network};
 use crate::rng;
 use crate::sampler::cpu::CpuSampler;
 use crate::sampler::gpu::GpuSampler;
 use crate::sampler::layered::LayeredSampler;
 use crate::sampler::{ChainSampler, MlpStrategy, SamplerConfig, SamplerKind, Tempering};
-use crate::Result;
 use std::sync::Arc;
 
-const GAUSS10: &str = r#"{"type": "gaussian", "mean": [0.5, -1, 2, 0, 1, 0, 0, 3, -2, 1], "std": [1, 2, 0.5, 1, 1, 3, 1, 0.7, 1, 2]}"#;
+const GAUSS10: &str =
+    r#"{"type": "gaussian", "mean": [0.5, -1, 2, 0, 1, 0, 0, 3, -2, 1], "std": [1, 2, 0.5, 1, 1, 3, 1, 0.7, 1, 2]}"#;
 
 /// A GPU sampler of `energy` (the layered one for networks of layer kernels).
 type MakeGpu = fn(Arc<GpuContext>, &Energy, SamplerConfig, &[f32]) -> Result<Box<dyn ChainSampler>>;
@@ -27,7 +28,12 @@ fn fused(ctx: Arc<GpuContext>, energy: &Energy, config: SamplerConfig, init: &[f
     Ok(Box::new(GpuSampler::new(ctx, energy, config, init)?))
 }
 
-fn through_layers(ctx: Arc<GpuContext>, energy: &Energy, config: SamplerConfig, init: &[f32]) -> Result<Box<dyn ChainSampler>> {
+fn through_layers(
+    ctx: Arc<GpuContext>,
+    energy: &Energy,
+    config: SamplerConfig,
+    init: &[f32],
+) -> Result<Box<dyn ChainSampler>> {
     Ok(Box::new(LayeredSampler::new(ctx, energy, config, init)?))
 }
 
@@ -60,7 +66,9 @@ fn compare(
     let mut m = Measure::within(
         worst,
         tol as f64,
-        format!("{name}: {chains} chains x {steps} steps, {apart} left the CPU's path (<= {most} allowed), acceptance {rb:.3} vs {ra:.3}"),
+        format!(
+            "{name}: {chains} chains x {steps} steps, {apart} left the CPU's path (<= {most} allowed), acceptance {rb:.3} vs {ra:.3}"
+        ),
     );
     m.passed &= apart <= most && (ra - rb).abs() < 0.01 && sb.frozen_count() == 0;
     Ok(m)
@@ -112,7 +120,9 @@ pub fn rwmh(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
 /// Parallel tempering (MALA within replicas, tempering.wgsl swaps every 5 steps) on a bimodal
 /// mixture: states and swap counts against the CPU twin.
 pub fn tempering(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
-    let energy = resolve_energy(r#"{"type": "gaussian_mixture", "weights": [0.3, 0.7], "means": [[-4], [4]], "stds": [[0.6], [0.6]]}"#)?;
+    let energy = resolve_energy(
+        r#"{"type": "gaussian_mixture", "weights": [0.3, 0.7], "means": [[-4], [4]], "stds": [[0.6], [0.6]]}"#,
+    )?;
     let mut config = SamplerConfig::new(SamplerKind::Mala, 0.1, 4);
     config.tempering = Some(Tempering::geometric(8, 60.0, 5));
     let (chains, steps) = (size.pick(64, 200), size.pick(60, 200));
@@ -123,13 +133,16 @@ pub fn tempering(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
     gpu.run(steps)?;
     let (apart, worst) = chains_apart(&cpu.state()?, &gpu.state()?, 1, 2e-3);
     let (sa, sb) = (cpu.stats()?, gpu.stats()?);
-    let (swaps_cpu, swaps_gpu): (u64, u64) = (sa.swaps.iter().map(|&v| v as u64).sum(), sb.swaps.iter().map(|&v| v as u64).sum());
+    let (swaps_cpu, swaps_gpu): (u64, u64) =
+        (sa.swaps.iter().map(|&v| v as u64).sum(), sb.swaps.iter().map(|&v| v as u64).sum());
     let swap_gap = swaps_cpu.abs_diff(swaps_gpu) as f64 / swaps_cpu.max(1) as f64;
     let most = chains / 50 + 1;
     let mut m = Measure::within(
         worst,
         2e-3,
-        format!("{chains} chains x 8 replicas x {steps} steps: {apart} apart (<= {most}), swaps {swaps_gpu} vs {swaps_cpu}"),
+        format!(
+            "{chains} chains x 8 replicas x {steps} steps: {apart} apart (<= {most}), swaps {swaps_gpu} vs {swaps_cpu}"
+        ),
     );
     m.passed &= apart <= most && swap_gap <= 0.02 && swaps_cpu > 0;
     Ok(m)
@@ -139,7 +152,8 @@ pub fn tempering(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
 fn mlp_energy(dims: &[usize], act: Activation, seed: u64) -> Result<Energy> {
     let net = Energy::from_network(Network::random_mlp(dims, act, false, seed)?);
     let d = dims[0];
-    let gauss = resolve_energy(&format!(r#"{{"type": "gaussian", "mean": {:?}, "std": {:?}}}"#, vec![0.0; d], vec![2.0; d]))?;
+    let gauss =
+        resolve_energy(&format!(r#"{{"type": "gaussian", "mean": {:?}, "std": {:?}}}"#, vec![0.0; d], vec![2.0; d]))?;
     Ok(Energy::Sum { terms: vec![(1.0, net), (1.0, gauss)] })
 }
 
@@ -150,7 +164,17 @@ pub fn mlp_fused(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
     for kind in [SamplerKind::Ula, SamplerKind::Mala] {
         let config = SamplerConfig::builder(kind, 0.01, 5).mlp_strategy(MlpStrategy::PerChain).build()?;
         // tests/mlp.rs allows 1 % of chains apart for both (rounding through the network).
-        parts.push(compare(ctx, kind.name(), &energy, config, size.pick(128, 256), size.pick(40, 100), 2e-3, 0.01, fused)?);
+        parts.push(compare(
+            ctx,
+            kind.name(),
+            &energy,
+            config,
+            size.pick(128, 256),
+            size.pick(40, 100),
+            2e-3,
+            0.01,
+            fused,
+        )?);
     }
     Ok(Measure::all(parts))
 }
@@ -159,8 +183,10 @@ pub fn mlp_fused(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
 /// multiples of the tiles, and an MNIST-sized input.
 pub fn mlp_tiled(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
     let mut parts = Vec::new();
-    let cases: Vec<(Vec<usize>, Activation, usize, u32)> =
-        vec![(vec![6, 130, 70, 1], Activation::Silu, 100, size.pick(15, 30)), (vec![784, 200, 1], Activation::Softplus, 20, 3)];
+    let cases: Vec<(Vec<usize>, Activation, usize, u32)> = vec![
+        (vec![6, 130, 70, 1], Activation::Silu, 100, size.pick(15, 30)),
+        (vec![784, 200, 1], Activation::Softplus, 20, 3),
+    ];
     for (dims, act, chains, steps) in cases {
         let energy = Energy::from_network(Network::random_mlp(&dims, act, dims[0] == 784, 21)?);
         for kind in [SamplerKind::Ula, SamplerKind::Mala] {
@@ -178,9 +204,16 @@ pub fn mlp_tiled(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
 /// around batched network passes): at most 5 % of chains off the CPU's path.
 pub fn layered(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
     let mut parts = Vec::new();
-    let mut cases = vec![(SamplerKind::Mala, "1x8x8/4k3s1p1/silu/avgpool:2/6k3s2p1/tanh/flatten/5/softplus/1", 64, 20, 2.0)];
+    let mut cases =
+        vec![(SamplerKind::Mala, "1x8x8/4k3s1p1/silu/avgpool:2/6k3s2p1/tanh/flatten/5/softplus/1", 64, 20, 2.0)];
     if size == Size::Full {
-        cases.push((SamplerKind::Ula, "1x28x28/16k5s2p4/swish/32k3s2p1/swish/64k3s2p1/swish/64k3s2p1/swish/flatten/64/swish/1/head:-f", 16, 5, 0.001));
+        cases.push((
+            SamplerKind::Ula,
+            "1x28x28/16k5s2p4/swish/32k3s2p1/swish/64k3s2p1/swish/64k3s2p1/swish/flatten/64/swish/1/head:-f",
+            16,
+            5,
+            0.001,
+        ));
     }
     for (kind, spec, chains, steps, h) in cases {
         let energy = Energy::Net(Arc::new(Network::random(&Architecture::parse(spec)?, 3)?));

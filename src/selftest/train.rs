@@ -18,7 +18,14 @@ const ADAM: Optimizer = Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
 
 /// Step by step: losses, E+ and gradient norms within `tol` relative to 1 + |value|, the same
 /// replay slots reset; then the parameters (relative to the largest) within `param_tol`.
-fn compare_runs(name: &str, mc: &[StepMetrics], mg: &[StepMetrics], tol: f64, params: (&[f32], &[f32]), param_tol: f64) -> Vec<Measure> {
+fn compare_runs(
+    name: &str,
+    mc: &[StepMetrics],
+    mg: &[StepMetrics],
+    tol: f64,
+    params: (&[f32], &[f32]),
+    param_tol: f64,
+) -> Vec<Measure> {
     let mut worst = 0.0f64;
     let mut same_resets = mc.len() == mg.len();
     for (a, b) in mc.iter().zip(mg) {
@@ -31,7 +38,10 @@ fn compare_runs(name: &str, mc: &[StepMetrics], mg: &[StepMetrics], tol: f64, pa
     let mut steps = Measure::within(worst, tol, format!("{name}: {} steps' loss, E+, |grad| (relative)", mc.len()));
     steps.passed &= same_resets;
     let (pc, pg) = params;
-    vec![steps, Measure::within(rel_diff(pg, pc), param_tol, format!("{name}: parameters after {} steps (relative)", mc.len()))]
+    vec![
+        steps,
+        Measure::within(rel_diff(pg, pc), param_tol, format!("{name}: parameters after {} steps (relative)", mc.len())),
+    ]
 }
 
 /// The fused MLP trainer (train.wgsl, the Langevin phase per chain and tiled) against the CPU
@@ -56,7 +66,14 @@ pub fn mlp(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
             let (mc, mg) = (cpu.run(steps)?, gpu.run(steps)?);
             let name = format!("{loss:?}{} {strategy:?}", if clamp { " clamp" } else { "" });
             let (sc, sg) = (cpu.state()?, gpu.state()?);
-            parts.extend(compare_runs(&name, &mc[..mc.len().min(5)], &mg[..mg.len().min(5)], 1e-3, (&sc.params(), &sg.params()), 2e-3));
+            parts.extend(compare_runs(
+                &name,
+                &mc[..mc.len().min(5)],
+                &mg[..mg.len().min(5)],
+                1e-3,
+                (&sc.params(), &sg.params()),
+                2e-3,
+            ));
             parts.push(Measure::within(max_abs_diff(&sg.replay, &sc.replay), 2e-2, format!("{name}: replay buffer")));
         }
     }
@@ -66,7 +83,10 @@ pub fn mlp(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
 fn images(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
     let noise = crate::rng::initial_states(seed, 0, rows, dim, 0.1);
     let phases = crate::rng::initial_states(seed + 1, 0, rows, 1, 2.0);
-    (0..rows * dim).map(|k| ((k % dim) as f32 * 0.7 + phases[k / dim]).sin() * 0.8 + noise[k]).map(|v| v.clamp(-1.0, 1.0)).collect()
+    (0..rows * dim)
+        .map(|k| ((k % dim) as f32 * 0.7 + phases[k / dim]).sin() * 0.8 + noise[k])
+        .map(|v| v.clamp(-1.0, 1.0))
+        .collect()
 }
 
 /// The layer-kernel trainer (train_layered.wgsl around network passes) on convolutional networks
@@ -99,7 +119,11 @@ pub fn layered(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
         let (sc, sg) = (cpu.state()?, gpu.state()?);
         let name: String = format!("{loss:?} {}", spec.chars().take(16).collect::<String>());
         parts.extend(compare_runs(&name, &mc, &mg, 5e-3, (&sc.params(), &sg.params()), 2e-3));
-        parts.push(Measure::within(rel_diff(&sg.replay, &sc.replay), 2e-3, format!("{name}: replay buffer (relative)")));
+        parts.push(Measure::within(
+            rel_diff(&sg.replay, &sc.replay),
+            2e-3,
+            format!("{name}: replay buffer (relative)"),
+        ));
     }
     Ok(Measure::all(parts))
 }

@@ -158,10 +158,16 @@ impl CpuTrainer {
         let cfg = &self.config;
         let b = cfg.batch;
         if cfg.loss.is_score_matching() {
-            return Err(Error::invalid("data-parallel training", format!("the {} loss has no per-share step; use cd, softplus, hinge, nce or jem", cfg.loss)));
+            return Err(Error::invalid(
+                "data-parallel training",
+                format!("the {} loss has no per-share step; use cd, softplus, hinge, nce or jem", cfg.loss),
+            ));
         }
         if rows.start >= rows.end || rows.end > b {
-            return Err(Error::invalid("data-parallel training", format!("batch rows {}..{} are not a non-empty part of 0..{b}", rows.start, rows.end)));
+            return Err(Error::invalid(
+                "data-parallel training",
+                format!("batch rows {}..{} are not a non-empty part of 0..{b}", rows.start, rows.end),
+            ));
         }
         let step = self.state.step;
         let (d, n) = (cfg.dim(), rows.len());
@@ -217,7 +223,10 @@ impl CpuTrainer {
     pub fn finish_step(&mut self, share: StepShare) -> Result<StepMetrics> {
         let cfg = &self.config;
         let (d, b) = (cfg.dim(), cfg.batch);
-        if share.rows != (0..b) || share.grad.len() != self.state.net.param_count() + 1 || share.negatives.len() != b * d {
+        if share.rows != (0..b)
+            || share.grad.len() != self.state.net.param_count() + 1
+            || share.negatives.len() != b * d
+        {
             return Err(Error::invalid(
                 "data-parallel training",
                 format!(

@@ -45,9 +45,11 @@ pub fn energy_grads(energy: &Energy, points: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let d = energy.dim();
     let mut out = vec![0.0; points.len() / d];
     let mut grads = vec![0.0; points.len()];
-    out.par_chunks_mut(1024).zip(grads.par_chunks_mut(1024 * d)).zip(points.par_chunks(1024 * d)).for_each(|((e, g), x)| {
-        energy.energy_grad_batch(x, g, e);
-    });
+    out.par_chunks_mut(1024).zip(grads.par_chunks_mut(1024 * d)).zip(points.par_chunks(1024 * d)).for_each(
+        |((e, g), x)| {
+            energy.energy_grad_batch(x, g, e);
+        },
+    );
     (out, grads)
 }
 

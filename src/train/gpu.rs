@@ -11,10 +11,10 @@ use super::layered::LayeredTrainer;
 use super::submit::{STEPS_PER_SUBMIT, SubmitSteps, run_in_submits};
 use super::{Loss, METRIC_FLOATS, StepMetrics, StepSettings, TrainConfig, TrainState, Trainer};
 use crate::energy::{Energy, EnergyInternals};
-use crate::nn::NetworkInternals;
-use crate::nn::mlp::{Loops, MlpView, Places, TILE_CHAINS, TILE_THREADS, emit_pass};
 use crate::gpu::launch::{ParamSlots, bind_group, check_fits, dispatch, workgroups};
 use crate::gpu::{ContextInternals, GpuContext, Kernel};
+use crate::nn::NetworkInternals;
+use crate::nn::mlp::{Loops, MlpView, Places, TILE_CHAINS, TILE_THREADS, emit_pass};
 use crate::sampler::config::{MlpStrategy, TILED_MIN_WIDTH};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -43,11 +43,38 @@ struct TrainParams {
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
-    vec![mirror!(TrainParams, "train/train.wgsl", "TrainParams", [
-        seed, step, data_rows, capacity, position, k_first, k_count, loss, metrics_row, optimizer, n_chains, settings.reset_prob,
-        settings.step_size, settings.noise_std, settings.alpha, settings.margin, settings.lr, settings.bias1, settings.bias2,
-        settings.beta1, settings.beta2, settings.eps, settings.weight_decay, settings.clip_norm, settings.grad_clamp
-    ])]
+    vec![mirror!(
+        TrainParams,
+        "train/train.wgsl",
+        "TrainParams",
+        [
+            seed,
+            step,
+            data_rows,
+            capacity,
+            position,
+            k_first,
+            k_count,
+            loss,
+            metrics_row,
+            optimizer,
+            n_chains,
+            settings.reset_prob,
+            settings.step_size,
+            settings.noise_std,
+            settings.alpha,
+            settings.margin,
+            settings.lr,
+            settings.bias1,
+            settings.bias2,
+            settings.beta1,
+            settings.beta2,
+            settings.eps,
+            settings.weight_decay,
+            settings.clip_norm,
+            settings.grad_clamp
+        ]
+    )]
 }
 
 /// Where things live in the `energy_params` and `work` buffers.
@@ -116,7 +143,11 @@ fn train_net_module(mlp: &MlpView<'_>, batch: usize, layout: &Layout) -> String 
         draws = mlp.input_dim().div_ceil(4),
     );
     let tape = Tape { in_at: &in_at, d_at: &d_at };
-    s += &emit_pass(mlp, &Loops { places: &tape, act: "tape_act", dact: "tape_dact", sign: "SIGN", input_grad: None }, false);
+    s += &emit_pass(
+        mlp,
+        &Loops { places: &tape, act: "tape_act", dact: "tape_dact", sign: "SIGN", input_grad: None },
+        false,
+    );
     s += "    return SIGN * out;\n}\n\nfn param_grad(q: u32) -> f32 {\n    var acc = 0.0;\n";
     for (k, l) in layers.iter().enumerate() {
         let (w, b, end) = (w_at[k], w_at[k] + l.inputs * l.outputs, w_at[k] + l.inputs * l.outputs + l.outputs);
@@ -207,7 +238,13 @@ impl GpuTrainer {
 
     /// [`GpuTrainer::new`] for data rows with class labels (JEM; its classifier networks run
     /// through the layer kernels).
-    pub fn with_labels(ctx: Arc<GpuContext>, config: &TrainConfig, state: TrainState, data: &[f32], labels: &[u32]) -> Result<Self> {
+    pub fn with_labels(
+        ctx: Arc<GpuContext>,
+        config: &TrainConfig,
+        state: TrainState,
+        data: &[f32],
+        labels: &[u32],
+    ) -> Result<Self> {
         match state.net.as_mlp() {
             Some(_) => Self::new(ctx, config, state, data),
             None => Ok(GpuTrainer::Layered(LayeredTrainer::with_labels(ctx, config, state, data, labels)?)),
@@ -231,7 +268,9 @@ impl GpuTrainer {
         } else {
             Err(Error::invalid(
                 "mlp strategy",
-                format!("{strategy:?} is for contrastive training of MLP-shaped networks; this run goes through the layer kernels (leave the strategy on auto)"),
+                format!(
+                    "{strategy:?} is for contrastive training of MLP-shaped networks; this run goes through the layer kernels (leave the strategy on auto)"
+                ),
             ))
         }
     }
@@ -315,7 +354,10 @@ impl MlpTrainer {
         if config.loss == Loss::Jem {
             super::check_jem_network(&state.net)?;
         }
-        let mlp = &state.net.as_mlp().ok_or_else(|| Error::invalid("network", "the MLP trainer needs an MLP-shaped network"))?;
+        let mlp = &state
+            .net
+            .as_mlp()
+            .ok_or_else(|| Error::invalid("network", "the MLP trainer needs an MLP-shaped network"))?;
         let layout = Layout::new(mlp, config.batch);
         let b = config.batch;
         check_fits(&ctx, 1, layout.work_len(), "training scratch (tape of 2 x batch points)")?;
@@ -504,7 +546,6 @@ impl MlpTrainer {
         if self.config.loss.uses_replay() { self.config.langevin.steps.div_ceil(self.langevin_chunk) + 5 } else { 6 }
     }
 }
-
 
 impl SubmitSteps for MlpTrainer {
     fn steps_done(&self) -> u32 {

@@ -12,10 +12,10 @@ use super::submit::{STEPS_PER_SUBMIT, SubmitSteps, run_in_submits};
 use super::{Loss, METRIC_FLOATS, StepMetrics, StepSettings, TrainConfig, TrainState, Trainer};
 use crate::gpu::launch::{ParamSlots, WG, bind_group, check_fits, dispatch, workgroups};
 use crate::gpu::{ContextInternals, GpuContext, Kernel};
-use crate::nn::{Network, NetworkInternals};
 use crate::nn::gpu::{NnKernels, Slice};
 use crate::nn::gpu_jet::{GpuJet, JetSeeds};
 use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};
+use crate::nn::{Network, NetworkInternals};
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -50,12 +50,46 @@ pub(crate) struct TrainLayeredParams {
 #[doc(hidden)]
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
-    vec![mirror!(TrainLayeredParams, "train/train_layered.wgsl", "TrainLayeredParams", [
-        seed, step, data_rows, capacity, position, batch, dim, k, loss, metrics_row, optimizer, n_net, outputs, row_stride, blocks, levels,
-        rademacher, sigma_max, sigma_min, settings.reset_prob, settings.step_size, settings.noise_std, settings.alpha, settings.margin,
-        settings.lr, settings.bias1, settings.bias2, settings.beta1, settings.beta2, settings.eps, settings.weight_decay, settings.clip_norm,
-        settings.grad_clamp
-    ])]
+    vec![mirror!(
+        TrainLayeredParams,
+        "train/train_layered.wgsl",
+        "TrainLayeredParams",
+        [
+            seed,
+            step,
+            data_rows,
+            capacity,
+            position,
+            batch,
+            dim,
+            k,
+            loss,
+            metrics_row,
+            optimizer,
+            n_net,
+            outputs,
+            row_stride,
+            blocks,
+            levels,
+            rademacher,
+            sigma_max,
+            sigma_min,
+            settings.reset_prob,
+            settings.step_size,
+            settings.noise_std,
+            settings.alpha,
+            settings.margin,
+            settings.lr,
+            settings.bias1,
+            settings.bias2,
+            settings.beta1,
+            settings.beta2,
+            settings.eps,
+            settings.weight_decay,
+            settings.clip_norm,
+            settings.grad_clamp
+        ]
+    )]
 }
 
 /// Where things live in the `work` buffer (floats; the shader derives the same offsets).
@@ -216,8 +250,8 @@ impl LayeredTrainer {
         let per_step = if config.loss.uses_replay() { config.langevin.steps as u64 + 1 } else { 1 };
         let nn = NnKernels::new(ctx.clone());
         let bytes = |v: &[f32]| bytemuck::cast_slice::<f32, u8>(v).to_vec();
-        let (slots, work, replay, moments, data_buffer, bind, net_buffers, passes) = ctx
-            .scoped("allocating training buffers", || -> Result<_> {
+        let (slots, work, replay, moments, data_buffer, bind, net_buffers, passes) =
+            ctx.scoped("allocating training buffers", || -> Result<_> {
                 let slots = ParamSlots::new(&ctx, STEPS_PER_SUBMIT as u64 * per_step);
                 let work = ctx.zeroed_storage_buffer("train work", 4 * layout.len as u64);
                 let replay = if state.replay.is_empty() {

@@ -106,7 +106,9 @@ impl Loss {
             if !(1..=1000).contains(&levels) || (levels == 1) != (sigma_max == sigma_min) {
                 return Err(Error::invalid(
                     "dsm noise levels",
-                    format!("{levels} levels from {sigma_max} to {sigma_min}: need 1 level for one sigma, 2..=1000 for a range"),
+                    format!(
+                        "{levels} levels from {sigma_max} to {sigma_min}: need 1 level for one sigma, 2..=1000 for a range"
+                    ),
                 ));
             }
         }

@@ -340,7 +340,8 @@ impl TrainState {
 
     /// Sets the parameters from [`TrainState::params`]' layout (a wrong length is an error).
     pub fn set_params(&mut self, params: &[f32]) -> Result<()> {
-        let (last, net) = params.split_last().ok_or_else(|| Error::invalid("parameters", "empty: the layout ends in log Z"))?;
+        let (last, net) =
+            params.split_last().ok_or_else(|| Error::invalid("parameters", "empty: the layout ends in log Z"))?;
         self.net.set_params(net)?;
         self.log_z = *last;
         Ok(())
@@ -570,7 +571,10 @@ pub fn check_labels(labels: &[u32], rows: usize, classes: usize) -> Result<()> {
         return Err(Error::invalid("labels", format!("{} labels for {rows} data rows", labels.len())));
     }
     if let Some(i) = labels.iter().position(|&l| l as usize >= classes) {
-        return Err(Error::invalid("labels", format!("row {i} has label {} but the network has {classes} outputs", labels[i])));
+        return Err(Error::invalid(
+            "labels",
+            format!("row {i} has label {} but the network has {classes} outputs", labels[i]),
+        ));
     }
     Ok(())
 }
@@ -580,7 +584,10 @@ pub fn check_jem_network(net: &Network) -> Result<()> {
     if net.outputs < 2 || net.head != crate::nn::Head::LogSumExp {
         return Err(Error::invalid(
             "loss jem",
-            format!("needs a classifier network with K > 1 outputs and head:lse; this one has {} output(s)", net.outputs),
+            format!(
+                "needs a classifier network with K > 1 outputs and head:lse; this one has {} output(s)",
+                net.outputs
+            ),
         ));
     }
     Ok(())

@@ -117,7 +117,9 @@ pub fn write_figures(dir: &Path, step: u32, state: &TrainState, config: &TrainCo
                 let unit: Vec<f32> = rows[..rows.len().min(64 * d)]
                     .chunks_exact(d)
                     .flat_map(|row| {
-                        row.iter().enumerate().map(|(i, v)| (v - config.box_lo[i]) / (config.box_hi[i] - config.box_lo[i]))
+                        row.iter()
+                            .enumerate()
+                            .map(|(i, v)| (v - config.box_lo[i]) / (config.box_hi[i] - config.box_lo[i]))
                     })
                     .collect();
                 crate::rbm::figure::image_grid_png(path, &unit, h, w, 8 * c, 3, crate::rbm::figure::Scale::Unit)
@@ -200,7 +202,14 @@ fn metrics_rows(config: &TrainConfig, metrics: &[StepMetrics], lr_scale: f32, wa
 /// Records steps run outside [`train`] (by data-parallel workers) in run dir `dir`: their
 /// metrics.csv rows (`wall` seconds into the run), a train.log line saying `how` they ran, and
 /// the checkpoint of `state`, the state after them.
-pub fn record_steps(dir: &Path, config: &TrainConfig, state: &TrainState, metrics: &[StepMetrics], wall: f64, how: &str) -> Result<()> {
+pub fn record_steps(
+    dir: &Path,
+    config: &TrainConfig,
+    state: &TrainState,
+    metrics: &[StepMetrics],
+    wall: f64,
+    how: &str,
+) -> Result<()> {
     let first = metrics.first().map_or(state.step, |m| m.step - 1);
     append(&dir.join(METRICS), &metrics_rows(config, metrics, state.lr_scale, wall))?;
     append(&dir.join(LOG), &format!("steps {first}..{} {how}\n", state.step))?;

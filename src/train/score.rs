@@ -111,7 +111,14 @@ pub fn step_cpu(loss: Loss, net: &NetView, batch: &ScoreBatch) -> ScoreStep {
 
 /// One block's summed loss and energy and its share of the mean loss's gradient (`inv_n` = 1
 /// over the whole batch's points); the block's rows of a [`ScoreBatch`].
-fn block_sums(loss: Loss, net: &NetView, points: &[f32], directions: &[f32], sigmas: &[f32], inv_n: f32) -> (f32, f32, Vec<f32>) {
+fn block_sums(
+    loss: Loss,
+    net: &NetView,
+    points: &[f32],
+    directions: &[f32],
+    sigmas: &[f32],
+    inv_n: f32,
+) -> (f32, f32, Vec<f32>) {
     let d = net.input_dim();
     let n = points.len() / d;
     let mut grad = vec![0.0; net.param_count()];

@@ -34,7 +34,10 @@ pub(super) fn run_in_submits(t: &mut impl SubmitSteps, steps: u32) -> Result<Vec
         let rows = ctx.read_buffers(&[(metrics, (4 * METRIC_FLOATS as u32 * n) as u64)])?;
         let values: Vec<f32> = bytemuck::pod_collect_to_vec(&rows[0]);
         out.extend(
-            values.chunks_exact(METRIC_FLOATS).enumerate().map(|(r, row)| StepMetrics::from_row(first + r as u32 + 1, row)),
+            values
+                .chunks_exact(METRIC_FLOATS)
+                .enumerate()
+                .map(|(r, row)| StepMetrics::from_row(first + r as u32 + 1, row)),
         );
         left -= n;
     }

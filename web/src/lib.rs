@@ -217,8 +217,9 @@ impl Demo {
         let (width, height) = (scene.width(), scene.height());
         // Flat until the first frame's copy replaces it.
         let grey = vec![128u8; 4 * width as usize * height as usize];
-        let density = ImageDensity::from_rgba8(width as usize, height as usize, &grey, ImageOptions::default().aspect(true))
-            .map_err(|e| js(format!("the live scene canvas: {e}")))?;
+        let density =
+            ImageDensity::from_rgba8(width as usize, height as usize, &grey, ImageOptions::default().aspect(true))
+                .map_err(|e| js(format!("the live scene canvas: {e}")))?;
         self.start_picture(density, chains, step)?;
         let texture = self.device.create_texture(&wgpu::TextureDescriptor {
             label: Some("live scene"),
@@ -228,7 +229,9 @@ impl Demo {
             dimension: wgpu::TextureDimension::D2,
             format: wgpu::TextureFormat::Rgba8Unorm,
             // What a copy from the page needs, and what the sampler's copy needs.
-            usage: wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            usage: wgpu::TextureUsages::COPY_DST
+                | wgpu::TextureUsages::RENDER_ATTACHMENT
+                | wgpu::TextureUsages::COPY_SRC,
             view_formats: &[],
         });
         self.live = Some((scene, texture));

@@ -10,7 +10,9 @@ const THREADS: usize = 2;
 
 fn main() {
     rayon::ThreadPoolBuilder::new().num_threads(THREADS).build_global().unwrap();
-    for &(m, k, n) in &[(1024usize, 256usize, 64usize), (8192, 256, 64), (1024, 1024, 1024), (16384, 128, 128), (100, 784, 500)] {
+    for &(m, k, n) in
+        &[(1024usize, 256usize, 64usize), (8192, 256, 64), (1024, 1024, 1024), (16384, 128, 128), (100, 784, 500)]
+    {
         let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
         let mut c = vec![0.0f32; m * n];
@@ -34,14 +36,49 @@ fn main() {
                 let rows = a.len() / k;
                 // SAFETY: a is [rows, k], b [k, n], c [rows, n], all row-major.
                 unsafe {
-                    matrixmultiply::sgemm(rows, k, n, 1.0, a.as_ptr(), k as isize, 1, b.as_ptr(), n as isize, 1, 0.0, c.as_mut_ptr(), n as isize, 1);
+                    matrixmultiply::sgemm(
+                        rows,
+                        k,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        k as isize,
+                        1,
+                        b.as_ptr(),
+                        n as isize,
+                        1,
+                        0.0,
+                        c.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    );
                 }
             });
         });
         let gemm = time(&mut || {
             // SAFETY: as above (gemm takes column stride, then row stride).
             unsafe {
-                gemm::gemm(m, n, k, c.as_mut_ptr(), 1, n as isize, false, a.as_ptr(), 1, k as isize, b.as_ptr(), 1, n as isize, 0.0f32, 1.0f32, false, false, false, gemm::Parallelism::Rayon(THREADS));
+                gemm::gemm(
+                    m,
+                    n,
+                    k,
+                    c.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    false,
+                    a.as_ptr(),
+                    1,
+                    k as isize,
+                    b.as_ptr(),
+                    1,
+                    n as isize,
+                    0.0f32,
+                    1.0f32,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::Rayon(THREADS),
+                );
             }
         });
         println!("{m}x{k} -> {n}: matrixmultiply {matrixmultiply:.1} GFLOP/s, gemm {gemm:.1} GFLOP/s");

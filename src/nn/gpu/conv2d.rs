@@ -37,11 +37,7 @@ impl NnKernels {
                 y,
                 false,
             )?;
-            Ok(self.op(
-                format!("conv2d {g:?}"),
-                steps,
-                scratch,
-            ))
+            Ok(self.op(format!("conv2d {g:?}"), steps, scratch))
         })
     }
 
@@ -82,10 +78,16 @@ impl NnKernels {
         self.ctx.check_loop_budget(what, iterations(cb))?;
         let pixels = g.batch * g.in_h.div_ceil(s) * g.in_w.div_ceil(s);
         let groups = self.check_groups(what, [pixels.div_ceil(IG_PIXELS), g.in_c.div_ceil(cb), s * s])?;
-        let plan = Plan { m: g.in_c, n: g.batch * g.in_h * g.in_w, k: g.out_c * taps, k_chunk: 0, slices: 1, tile: TileShape::ALL[0] };
+        let plan = Plan {
+            m: g.in_c,
+            n: g.batch * g.in_h * g.in_w,
+            k: g.out_c * taps,
+            k_chunk: 0,
+            slices: 1,
+            tile: TileShape::ALL[0],
+        };
         self.scoped(what, || {
-            let kernel =
-                self.kernel_with("nn/nn_conv2d.wgsl", "conv2d_input_grad", None, &[("IG_CB", cb as u32)])?;
+            let kernel = self.kernel_with("nn/nn_conv2d.wgsl", "conv2d_input_grad", None, &[("IG_CB", cb as u32)])?;
             let params = ConvParams {
                 a_off: w.offset as u32,
                 b_off: dy.offset as u32,

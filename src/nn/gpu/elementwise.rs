@@ -10,14 +10,7 @@ impl NnKernels {
         self.check_slice("activation input", z, len)?;
         self.check_slice("activation output", a, len)?;
         let p = EwParams { len: len as u32, a_off: z.offset as u32, c_off: a.offset as u32, ..Default::default() };
-        self.elementwise(
-            "activation forward",
-            "act_forward",
-            Some(act),
-            p,
-            len,
-            [z.buffer, z.buffer, a.buffer],
-        )
+        self.elementwise("activation forward", "act_forward", Some(act), p, len, [z.buffer, z.buffer, a.buffer])
     }
 
     /// `dz = da * act'(z)` over `len` elements (dz may be da itself).
@@ -32,22 +25,28 @@ impl NnKernels {
             c_off: dz.offset as u32,
             ..Default::default()
         };
-        self.elementwise(
-            "activation backward",
-            "act_backward",
-            Some(act),
-            p,
-            len,
-            [z.buffer, da.buffer, dz.buffer],
-        )
+        self.elementwise("activation backward", "act_backward", Some(act), p, len, [z.buffer, da.buffer, dz.buffer])
     }
 
     /// The activation's jet of `order` (1 or 2) over blocks of `len` values (z, z', z'' from
     /// `z`'s offset; a, a', a'' from `a`'s), as [`crate::nn::jet`] defines it.
-    pub fn activation_jet_forward(&self, act: Activation, z: Slice, a: Slice, len: usize, order: usize) -> Result<NnOp> {
+    pub fn activation_jet_forward(
+        &self,
+        act: Activation,
+        z: Slice,
+        a: Slice,
+        len: usize,
+        order: usize,
+    ) -> Result<NnOp> {
         self.check_slice("activation jet input", z, (order + 1) * len)?;
         self.check_slice("activation jet output", a, (order + 1) * len)?;
-        let p = EwParams { len: len as u32, a_off: z.offset as u32, c_off: a.offset as u32, k: order as u32, ..Default::default() };
+        let p = EwParams {
+            len: len as u32,
+            a_off: z.offset as u32,
+            c_off: a.offset as u32,
+            k: order as u32,
+            ..Default::default()
+        };
         self.elementwise("activation jet", "act_jet_forward", Some(act), p, len, [z.buffer, z.buffer, a.buffer])
     }
 
@@ -62,7 +61,9 @@ impl NnKernels {
         len: usize,
         order: usize,
     ) -> Result<NnOp> {
-        for (what, s) in [("activation jet input", z), ("activation jet output adjoint", da), ("activation jet input adjoint", dz)] {
+        for (what, s) in
+            [("activation jet input", z), ("activation jet output adjoint", da), ("activation jet input adjoint", dz)]
+        {
             self.check_slice(what, s, (order + 1) * len)?;
         }
         let p = EwParams {
@@ -73,7 +74,14 @@ impl NnKernels {
             k: order as u32,
             ..Default::default()
         };
-        self.elementwise("activation jet backward", "act_jet_backward", Some(act), p, len, [z.buffer, da.buffer, dz.buffer])
+        self.elementwise(
+            "activation jet backward",
+            "act_jet_backward",
+            Some(act),
+            p,
+            len,
+            [z.buffer, da.buffer, dz.buffer],
+        )
     }
 
     /// `db[c] = sum over rows and the `inner` values of channel c of dy[rows, channels, inner]`
@@ -96,14 +104,7 @@ impl NnKernels {
         self.check_slice("avgpool2d input", x, planes * h * w)?;
         self.check_slice("avgpool2d output", y, len)?;
         let p = pool_params(len, h, w, k, x.offset, y.offset);
-        self.elementwise(
-            "avgpool2d forward",
-            "avgpool_forward",
-            None,
-            p,
-            len,
-            [x.buffer, x.buffer, y.buffer],
-        )
+        self.elementwise("avgpool2d forward", "avgpool_forward", None, p, len, [x.buffer, x.buffer, y.buffer])
     }
 
     /// The input gradient of [`Self::avgpool2d_forward`] (overwrites dx; 0 where no window
@@ -122,14 +123,7 @@ impl NnKernels {
         self.check_slice("avgpool2d output gradient", dy, planes * (h / k) * (w / k))?;
         self.check_slice("avgpool2d input gradient", dx, len)?;
         let p = pool_params(len, h, w, k, dy.offset, dx.offset);
-        self.elementwise(
-            "avgpool2d backward",
-            "avgpool_backward",
-            None,
-            p,
-            len,
-            [dy.buffer, dy.buffer, dx.buffer],
-        )
+        self.elementwise("avgpool2d backward", "avgpool_backward", None, p, len, [dy.buffer, dy.buffer, dx.buffer])
     }
 
     fn check_pool(&self, what: &str, planes: usize, h: usize, w: usize, k: usize) -> Result<()> {

@@ -52,11 +52,7 @@ impl NnKernels {
                 y,
                 false,
             )?;
-            Ok(self.op(
-                format!("linear {n}x{inputs} -> {outputs}"),
-                steps,
-                scratch,
-            ))
+            Ok(self.op(format!("linear {n}x{inputs} -> {outputs}"), steps, scratch))
         })
     }
 
@@ -99,11 +95,7 @@ impl NnKernels {
                 dx,
                 false,
             )?;
-            Ok(self.op(
-                format!("linear input grad {n}x{outputs} -> {inputs}"),
-                steps,
-                scratch,
-            ))
+            Ok(self.op(format!("linear input grad {n}x{outputs} -> {inputs}"), steps, scratch))
         })
     }
 

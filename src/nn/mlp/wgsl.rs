@@ -18,7 +18,10 @@ pub(crate) fn dot_product(acc: &str, n: usize, term: &dyn Fn(&str) -> String) ->
     let mut s = String::new();
     if blocks > 0 {
         let terms: Vec<String> = (0..UNROLL).map(|u| term(&format!("j + {u}u"))).collect();
-        s += &format!("        for (var j = 0u; j < {blocks}u; j += {UNROLL}u) {{\n            {acc} += {};\n        }}\n", terms.join("\n                + "));
+        s += &format!(
+            "        for (var j = 0u; j < {blocks}u; j += {UNROLL}u) {{\n            {acc} += {};\n        }}\n",
+            terms.join("\n                + ")
+        );
     }
     for j in blocks..n {
         s += &format!("        {acc} += {};\n", term(&format!("{j}u")));
@@ -180,7 +183,10 @@ impl Pass for Loops<'_> {
             (0, Some(grad)) => grad("i", "acc"),
             _ => format!("{} *= acc;", p.slope(k - 1, "i")),
         };
-        format!("    for (var i = 0u; i < {}u; i++) {{\n        var acc = 0.0;\n{dot}        {store}\n    }}\n", l.inputs)
+        format!(
+            "    for (var i = 0u; i < {}u; i++) {{\n        var acc = 0.0;\n{dot}        {store}\n    }}\n",
+            l.inputs
+        )
     }
 }
 
@@ -239,7 +245,9 @@ impl Pass for Tile {
         if k > 0 {
             format!(
                 "    dense_backward(tid, first, {src}u, {}u, {}u, {w}u, {dst}u, {}u, true);\n",
-                l.inputs, l.outputs, self.s_off[k - 1]
+                l.inputs,
+                l.outputs,
+                self.s_off[k - 1]
             )
         } else {
             format!("    dense_backward(tid, first, {src}u, {}u, {}u, {w}u, g_off, 0u, false);\n", l.inputs, l.outputs)
@@ -344,10 +352,15 @@ impl MlpView<'_> {
             .enumerate()
             .map(|(k, l)| {
                 let forward = chunks(l.outputs, TILE_THREADS) * chunks(l.inputs, TILE_K) * staging;
-                let backward = if k < hidden { chunks(l.inputs, TILE_THREADS) * chunks(l.outputs, TILE_K) * staging } else { 0 };
+                let backward =
+                    if k < hidden { chunks(l.inputs, TILE_THREADS) * chunks(l.outputs, TILE_K) * staging } else { 0 };
                 forward + backward
             })
             .sum();
-        TiledNet { source, scratch_floats: scratch, loop_iterations: layers + (TILE_CHAINS * dim / TILE_THREADS) as u64 }
+        TiledNet {
+            source,
+            scratch_floats: scratch,
+            loop_iterations: layers + (TILE_CHAINS * dim / TILE_THREADS) as u64,
+        }
     }
 }
