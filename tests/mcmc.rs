@@ -335,3 +335,55 @@ fn bad_sampler_settings_are_rejected() {
     let mut ula = CpuSampler::new(&energy, SamplerConfig::new(SamplerKind::Ula, 0.1, 1), &init).unwrap();
     assert!(warm_up(&mut ula, 10, &Adaptation::new(SamplerKind::Ula)).is_err());
 }
+
+/// The diagnostics warn when the chains have not converged (R-hat above 1.01, bulk ESS below
+/// 400): a ring8 run with a tiny step stays in its starting modes; a warmed-up run on a
+/// Gaussian passes without a word.
+#[test]
+fn sample_diagnostics_warn_on_unconverged_chains() {
+    let dir = common::temp_dir("rhat-warning");
+    let (stuck, mixed) = (dir.join("stuck.json"), dir.join("mixed.json"));
+    let o = common::ebm(&[
+        "sample",
+        "--energy",
+        "ring8",
+        "--chains",
+        "64",
+        "--steps",
+        "200",
+        "--step-size",
+        "0.01",
+        "--backend",
+        "cpu",
+        "--diagnostics",
+        stuck.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(common::stderr(&o).contains("warning: R-hat above 1.01"), "{}", common::stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stuck).unwrap()).unwrap();
+    assert!(!report["warnings"].as_array().unwrap().is_empty(), "{report}");
+    let o = common::ebm(&[
+        "sample",
+        "--energy",
+        "correlated2",
+        "--chains",
+        "256",
+        "--steps",
+        "2000",
+        "--warmup",
+        "500",
+        "--sampler",
+        "mala",
+        "--step-size",
+        "0.3",
+        "--backend",
+        "cpu",
+        "--diagnostics",
+        mixed.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(!common::stderr(&o).contains("warning:"), "{}", common::stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mixed).unwrap()).unwrap();
+    assert!(report["warnings"].as_array().unwrap().is_empty(), "{report}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

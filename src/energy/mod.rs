@@ -21,6 +21,7 @@ pub mod log_z;
 mod mixture;
 mod slice;
 pub mod spec;
+mod spec_fields;
 mod term;
 
 pub use banana::Banana;
