@@ -342,48 +342,19 @@ fn bad_sampler_settings_are_rejected() {
 #[test]
 fn sample_diagnostics_warn_on_unconverged_chains() {
     let dir = common::temp_dir("rhat-warning");
-    let (stuck, mixed) = (dir.join("stuck.json"), dir.join("mixed.json"));
-    let o = common::ebm(&[
-        "sample",
-        "--energy",
-        "ring8",
-        "--chains",
-        "64",
-        "--steps",
-        "200",
-        "--step-size",
-        "0.01",
-        "--backend",
-        "cpu",
-        "--diagnostics",
-        stuck.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", common::stderr(&o));
-    assert!(common::stderr(&o).contains("warning: R-hat above 1.01"), "{}", common::stderr(&o));
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stuck).unwrap()).unwrap();
-    assert!(!report["warnings"].as_array().unwrap().is_empty(), "{report}");
-    let o = common::ebm(&[
-        "sample",
-        "--energy",
-        "correlated2",
-        "--chains",
-        "256",
-        "--steps",
-        "2000",
-        "--warmup",
-        "500",
-        "--sampler",
-        "mala",
-        "--step-size",
-        "0.3",
-        "--backend",
-        "cpu",
-        "--diagnostics",
-        mixed.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", common::stderr(&o));
-    assert!(!common::stderr(&o).contains("warning:"), "{}", common::stderr(&o));
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mixed).unwrap()).unwrap();
-    assert!(report["warnings"].as_array().unwrap().is_empty(), "{report}");
+    // `ebm sample` with `args` and --diagnostics: (stderr, the report's warnings).
+    let sample = |args: &str, report: &std::path::Path| {
+        let mut all: Vec<&str> = format!("sample --backend cpu {args}").leak().split(' ').collect();
+        all.extend(["--diagnostics", report.to_str().unwrap()]);
+        let o = common::ebm(&all);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+        (common::stderr(&o), json["warnings"].as_array().unwrap().len())
+    };
+    let (err, warnings) = sample("--energy ring8 --chains 64 --steps 200 --step-size 0.01", &dir.join("stuck.json"));
+    assert!(err.contains("warning: R-hat above 1.01") && warnings > 0, "{err}");
+    let mixed = "--energy correlated2 --chains 256 --steps 2000 --warmup 500 --sampler mala --step-size 0.3";
+    let (err, warnings) = sample(mixed, &dir.join("mixed.json"));
+    assert!(!err.contains("warning:") && warnings == 0, "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -163,21 +163,12 @@ fn bad_settings_are_refused() {
 fn the_command_lists_the_minima_and_writes_the_report() {
     let dir = common::temp_dir("minimize");
     let json = dir.join("m.json");
-    let o = common::ebm(&[
-        "minimize",
-        "--energy",
-        "ring8",
-        "--starts",
-        "48",
-        "--init",
-        "uniform",
-        "--init-std",
-        "3",
-        "--backend",
-        "cpu",
-        "--out",
-        json.to_str().unwrap(),
-    ]);
+    // ring8 from 48 starts on the CPU, plus `extra` flags.
+    let run = |extra: &[&str]| {
+        let base: Vec<&str> = "minimize --energy ring8 --starts 48 --backend cpu".split(' ').collect();
+        common::ebm(&[&base[..], extra].concat())
+    };
+    let o = run(&["--init", "uniform", "--init-std", "3", "--out", json.to_str().unwrap()]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", common::stderr(&o));
     assert!(out.contains("8 distinct minima"), "{out}");
@@ -185,17 +176,7 @@ fn the_command_lists_the_minima_and_writes_the_report() {
     assert_eq!(r["minima"].as_array().unwrap().len(), 8);
     assert_eq!(r["endpoints"].as_array().unwrap().len(), 48);
     let npy = dir.join("m.npy");
-    let o = common::ebm(&[
-        "minimize",
-        "--energy",
-        "ring8",
-        "--starts",
-        "48",
-        "--backend",
-        "cpu",
-        "--out",
-        npy.to_str().unwrap(),
-    ]);
+    let o = run(&["--out", npy.to_str().unwrap()]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     let (rows, n, d) = ebm_gpu::io::read_samples(&npy).unwrap();
     assert_eq!((d, rows.len()), (2, n * 2));
