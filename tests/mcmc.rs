@@ -358,3 +358,21 @@ fn sample_diagnostics_warn_on_unconverged_chains() {
     assert!(!err.contains("warning:") && warnings == 0, "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--init box:LO,HI` starts every coordinate uniformly in [LO, HI] (here checked after one
+/// RWMH step of 1e-6), and a box with LO >= HI is refused.
+#[test]
+fn chains_start_inside_an_init_box() {
+    let dir = common::temp_dir("init-box");
+    let out = dir.join("s.npy");
+    let args =
+        "sample --backend cpu --energy ring8 --chains 512 --steps 1 --sampler rwmh --step-size 1e-6 --init box:2,3";
+    let o = common::ebm(&[&args.split(' ').collect::<Vec<_>>()[..], &["--out", out.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let (states, _) = ebm_gpu::io::npy::read_f32(&out).unwrap();
+    let (lo, hi) = states.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    assert!(lo >= 2.0 - 1e-4 && hi <= 3.0 + 1e-4 && lo < 2.05 && hi > 2.95, "[{lo}, {hi}]");
+    let o = common::ebm(&["sample", "--backend", "cpu", "--init", "box:3,2"]);
+    assert!(!o.status.success() && common::stderr(&o).contains("LO must be below HI"), "{}", common::stderr(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -108,19 +108,35 @@ impl AnnealArgs {
     }
 }
 
-/// An evaluator that prints where a long annealing is, every [`PROGRESS_EVERY`] seconds.
-struct Reporting<'a> {
+/// An evaluator that prints where a long loop is (an annealing's temperatures, a descent's
+/// iterations), every [`PROGRESS_EVERY`] seconds.
+pub(crate) struct Reporting<'a> {
     inner: Box<dyn Evaluator + 'a>,
+    /// What a step is ("temperature", "iteration").
+    step: &'static str,
+    /// Whether every step will run ("about N s left") or the loop may stop early ("at most").
+    may_stop_early: bool,
     phase_start: std::time::Instant,
     printed: std::time::Instant,
 }
 
-/// Seconds between progress lines of an annealing.
+/// Seconds between progress lines of a long loop.
 const PROGRESS_EVERY: f64 = 30.0;
+
+impl<'a> Reporting<'a> {
+    pub(crate) fn new(inner: Box<dyn Evaluator + 'a>, step: &'static str, may_stop_early: bool) -> Self {
+        let now = std::time::Instant::now();
+        Reporting { inner, step, may_stop_early, phase_start: now, printed: now }
+    }
+}
 
 impl Evaluator for Reporting<'_> {
     fn energy_grad(&mut self, xs: &[f32], es: &mut [f32], gs: &mut [f32]) -> crate::Result<()> {
         self.inner.energy_grad(xs, es, gs)
+    }
+
+    fn energy_grad_rows(&mut self, rows: &[usize], xs: &[f32], es: &mut [f32], gs: &mut [f32]) -> crate::Result<()> {
+        self.inner.energy_grad_rows(rows, xs, es, gs)
     }
 
     fn progress(&mut self, k: usize, of: usize) {
@@ -132,7 +148,8 @@ impl Evaluator for Reporting<'_> {
             self.printed = now;
             let spent = now.duration_since(self.phase_start).as_secs_f64();
             let left = spent * (of - k) as f64 / k as f64;
-            eprintln!("          temperature {k} of {of}, about {left:.0} s left in this phase");
+            let bound = if self.may_stop_early { "at most" } else { "about" };
+            eprintln!("          {} {k} of {of}, {bound} {left:.0} s left in this phase", self.step);
         }
     }
 }
@@ -147,7 +164,7 @@ pub fn log_z(
     reverse: Option<&(String, Vec<f32>)>,
 ) -> anyhow::Result<LogZ> {
     let start = std::time::Instant::now();
-    let mut eval = Reporting { inner: evaluator(ctx, energy), phase_start: start, printed: start };
+    let mut eval = Reporting::new(evaluator(ctx, energy), "temperature", false);
     let mut progress = |what: &str| eprintln!("[{:>7.1} s] {what}", start.elapsed().as_secs_f64());
     let reverse = reverse.map(|(from, samples)| ReverseFrom { from: from.clone(), samples });
     Ok(likelihood::log_z(&mut eval, bases, config, reverse, &mut progress)?)

@@ -23,7 +23,7 @@ pub struct MinimizeArgs {
     #[arg(long, default_value_t = 64)]
     pub starts: usize,
     /// Where the descents start: gaussian (N(0, init-std^2)), uniform (U[-init-std, init-std]),
-    /// replay (a training checkpoint's replay buffer), or a .npy/.csv file of rows (as `ebm sample`).
+    /// box:LO,HI (U[LO, HI] in every dimension), replay (a training checkpoint's replay buffer), or a .npy/.csv file of rows (as `ebm sample`).
     #[arg(long, default_value = "gaussian")]
     pub init: String,
     /// Standard deviation of the gaussian starts (with --init uniform, the half-width of the box).
@@ -115,7 +115,11 @@ pub fn run(args: &MinimizeArgs) -> anyhow::Result<()> {
     }
     let free: Option<Vec<bool>> = fixed.as_ref().map(|f| f.iter().map(Option::is_none).collect());
     let ctx = backend::open(args.backend)?;
-    let mut eval = crate::energy::batch::evaluator(ctx.as_ref(), &energy);
+    let mut eval = crate::cli::likelihood::Reporting::new(
+        crate::energy::batch::evaluator(ctx.as_ref(), &energy),
+        "iteration",
+        true,
+    );
     eprintln!(
         "minimising {} ({dim}-d) from {} starts (--init {}) with {} on {}",
         energy.kind(),
@@ -125,7 +129,7 @@ pub fn run(args: &MinimizeArgs) -> anyhow::Result<()> {
         backend::describe(ctx.as_ref())
     );
     let t = std::time::Instant::now();
-    let descent = minimize::minimize(eval.as_mut(), &starts, dim, free.as_deref(), &config)?;
+    let descent = minimize::minimize(&mut eval, &starts, dim, free.as_deref(), &config)?;
     let minima = minimize::distinct_minima(&descent, dim, args.merge_within);
     let count = |o: Outcome| descent.outcomes.iter().filter(|&&x| x == o).count();
     println!(

@@ -117,7 +117,8 @@ pub struct SampleArgs {
     #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 1.0, allow_negative_numbers = true)]
     pub init_std: f32,
     /// Where chains start: gaussian (N(0, init-std^2)), uniform (U[-init-std, init-std], the
-    /// image recipe's noise), replay (the replay buffer of the training checkpoint named by
+    /// image recipe's noise), box:LO,HI (U[LO, HI] in every dimension, e.g. inside a box
+    /// constraint), replay (the replay buffer of the training checkpoint named by
     /// --energy net:CHECKPOINT, entry (chain mod capacity)), or a .npy/.csv file of rows (row
     /// chain mod rows).
     #[arg(long, default_value = "gaussian")]

@@ -23,15 +23,26 @@ pub fn initial_states(args: &Init, first: u32, chains: usize, dim: usize) -> any
         let n = values.len() / dim;
         Ok((0..chains).flat_map(|c| values[(first as usize + c) % n * dim..][..dim].to_vec()).collect())
     };
-    match args.init {
-        "gaussian" => Ok(crate::rng::initial_states(args.seed, first, chains, dim, args.init_std)),
-        "uniform" => Ok((0..chains * dim)
+    // U[lo, hi] in every coordinate, chain c's draws from Philox (c, 0, Init, i / 4).
+    let uniform = |lo: f32, hi: f32| -> Vec<f32> {
+        (0..chains * dim)
             .map(|k| {
                 let (c, i) = (first + (k / dim) as u32, k % dim);
                 let u = crate::rng::uniform4(args.seed, c, 0, crate::rng::Stream::Init, i as u32 / 4)[i % 4];
-                args.init_std * (2.0 * u - 1.0)
+                lo + (hi - lo) * u
             })
-            .collect()),
+            .collect()
+    };
+    match args.init {
+        "gaussian" => Ok(crate::rng::initial_states(args.seed, first, chains, dim, args.init_std)),
+        "uniform" => Ok(uniform(-args.init_std, args.init_std)),
+        b if b.starts_with("box:") => {
+            let (lo, hi) = super::parse_box(&b["box:".len()..]).map_err(|e| anyhow::anyhow!("--init {b}: {e}"))?;
+            if !(lo < hi) {
+                bail!("--init {b}: LO must be below HI");
+            }
+            Ok(uniform(lo, hi))
+        }
         "replay" => {
             let Some(path) = args.energy.strip_prefix("net:").or_else(|| args.energy.strip_prefix("mlp:")) else {
                 bail!("--init replay needs --energy net:CHECKPOINT (a training checkpoint with its replay buffer)");
