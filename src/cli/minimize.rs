@@ -109,9 +109,7 @@ pub fn run(args: &MinimizeArgs) -> anyhow::Result<()> {
     let mut starts = init::initial_states(&start, 0, args.starts, dim)?;
     let fixed = args.fix.as_deref().map(|f| init::parse_fix(f, dim)).transpose()?;
     if let Some(fixed) = &fixed {
-        for row in starts.chunks_exact_mut(dim) {
-            fixed.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i, v))).for_each(|(i, v)| row[i] = v);
-        }
+        init::apply_fix(&mut starts, fixed);
     }
     let free: Option<Vec<bool>> = fixed.as_ref().map(|f| f.iter().map(Option::is_none).collect());
     let ctx = backend::open(args.backend)?;

@@ -364,9 +364,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         if adaptation.as_ref().is_some_and(|a| a.adapt_scale) {
             bail!("--fix with --warmup needs --no-adapt-mass (the mass adaptation would free the fixed dimensions)");
         }
-        for row in init.chunks_exact_mut(dim) {
-            fixed.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i, v))).for_each(|(i, v)| row[i] = v);
-        }
+        init::apply_fix(&mut init, fixed);
     }
     let mut sampler: Box<dyn ChainSampler> = match backend::open(args.backend)? {
         Some(ctx) => crate::sampler::layered::gpu_sampler(ctx, &energy, config.clone(), &init)?,

@@ -107,3 +107,10 @@ pub fn parse_fix(text: &str, dim: usize) -> anyhow::Result<Vec<Option<f32>>> {
     }
     Ok(fixed)
 }
+
+/// Sets every row of `states` ([rows, fixed.len()]) to the values `--fix` holds.
+pub fn apply_fix(states: &mut [f32], fixed: &[Option<f32>]) {
+    for row in states.chunks_exact_mut(fixed.len()) {
+        row.iter_mut().zip(fixed).for_each(|(x, v)| *x = v.unwrap_or(*x));
+    }
+}
