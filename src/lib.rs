@@ -48,6 +48,11 @@ pub mod data_parallel;
 // Written out rather than by a macro so that `cargo fmt` reaches every module.
 #[cfg(feature = "internals")]
 #[doc(hidden)]
+pub mod discrete;
+#[cfg(not(feature = "internals"))]
+mod discrete;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod energy;
 #[cfg(not(feature = "internals"))]
 mod energy;

@@ -30,6 +30,8 @@ pub enum Stream {
     Swap = 6,
     /// Training minibatches: which data rows a step draws, and noise-contrastive samples.
     Batch = 7,
+    /// Cluster updates of discrete models: bond uniforms and new cluster labels.
+    Cluster = 8,
 }
 
 #[inline]

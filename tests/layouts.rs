@@ -22,6 +22,7 @@ fn all_mirrors() -> Vec<Mirror> {
         ebm_gpu::rbm::logz::mirrors(),
         ebm_gpu::restore::mirrors(),
         ebm_gpu::energy::image::mirrors(),
+        ebm_gpu::discrete::gpu::mirrors(),
     ]
     .concat()
 }

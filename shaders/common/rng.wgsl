@@ -15,6 +15,7 @@ const STREAM_BUFFER_RESET: u32 = 4u;
 const STREAM_INIT: u32 = 5u;
 const STREAM_SWAP: u32 = 6u;
 const STREAM_BATCH: u32 = 7u;
+const STREAM_CLUSTER: u32 = 8u;
 
 const TWO_PI: f32 = 6.283185307179586;
 

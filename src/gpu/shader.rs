@@ -46,6 +46,8 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("sampler/langevin_layered.wgsl", include_str!("../../shaders/sampler/langevin_layered.wgsl")),
     ("sampler/restore.wgsl", include_str!("../../shaders/sampler/restore.wgsl")),
     ("energy/image_from_pixels.wgsl", include_str!("../../shaders/energy/image_from_pixels.wgsl")),
+    ("discrete/config.wgsl", include_str!("../../shaders/discrete/config.wgsl")),
+    ("discrete/spins.wgsl", include_str!("../../shaders/discrete/spins.wgsl")),
 ];
 
 #[cfg(any(test, feature = "internals"))]
@@ -73,6 +75,7 @@ pub const KERNELS: &[&str] = &[
     "nn/nn_elementwise.wgsl",
     "sampler/restore.wgsl",
     "energy/image_from_pixels.wgsl",
+    "discrete/spins.wgsl",
 ];
 
 fn source(name: &str) -> Option<&'static str> {

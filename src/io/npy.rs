@@ -1,8 +1,9 @@
 //! NumPy `.npy` files, so samples move to and from Python with a plain `np.load`.
 //!
-//! Writes format 1.0 (2.0 only if the header would not fit), little-endian `<f4`, C order,
-//! exactly as numpy lays it out. Reads versions 1.0–3.0 with dtype `<f4` or `<f8` (narrowed
-//! to f32), C order only.
+//! Writes format 1.0 (2.0 only if the header would not fit), little-endian `<f4` (or `|i1` for
+//! discrete states), C order, exactly as numpy lays it out. Reads versions 1.0–3.0 with dtype
+//! `<f4`, `<f8` (narrowed to f32) or the integers `|i1`, `|u1`, `<i4`, `<i8` (as f32; discrete
+//! states and patterns), C order only.
 
 use std::path::Path;
 
@@ -27,14 +28,32 @@ fn shape_repr(shape: &[usize]) -> String {
 /// Encodes `data` (row-major, `shape.iter().product()` values) as a complete `.npy` file.
 pub fn encode_f32(data: &[f32], shape: &[usize]) -> Vec<u8> {
     debug_assert_eq!(shape.iter().product::<usize>(), data.len(), "shape does not match data");
-    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {}, }}", shape_repr(shape));
+    let mut out = header("<f4", shape, 4 * data.len());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// Encodes int8 `data` (row-major) as a complete `.npy` file of dtype `|i1`.
+pub fn encode_i8(data: &[i8], shape: &[usize]) -> Vec<u8> {
+    debug_assert_eq!(shape.iter().product::<usize>(), data.len(), "shape does not match data");
+    let mut out = header("|i1", shape, data.len());
+    out.extend(data.iter().map(|&v| v as u8));
+    out
+}
+
+/// The magic, version, header length and header dict of a `.npy` file, with room for `data`
+/// more bytes.
+fn header(descr: &str, shape: &[usize], data: usize) -> Vec<u8> {
+    let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {}, }}", shape_repr(shape));
     // Version 1.0 stores the header length in a u16; 2.0 widens it to u32.
     let (version, len_size) = if dict.len() + ALIGN < u16::MAX as usize { (1u8, 2) } else { (2, 4) };
     let prefix = MAGIC.len() + 2 + len_size;
     let total = (prefix + dict.len() + 1).div_ceil(ALIGN) * ALIGN;
     let header_len = total - prefix;
 
-    let mut out = Vec::with_capacity(total + 4 * data.len());
+    let mut out = Vec::with_capacity(total + data);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[version, 0]);
     if len_size == 2 {
@@ -45,10 +64,15 @@ pub fn encode_f32(data: &[f32], shape: &[usize]) -> Vec<u8> {
     out.extend_from_slice(dict.as_bytes());
     out.resize(total - 1, b' ');
     out.push(b'\n');
-    for v in data {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
     out
+}
+
+/// Writes int8 `data` with the given shape to `path` (atomically).
+pub fn write_i8(path: &Path, data: &[i8], shape: &[usize]) -> Result<()> {
+    if shape.iter().product::<usize>() != data.len() {
+        return Err(Error::format(path, format!("{} values do not fit shape {shape:?}", data.len())));
+    }
+    super::write_atomic(path, &encode_i8(data, shape))
 }
 
 /// Writes `data` with the given shape to `path` (atomically).
@@ -66,8 +90,8 @@ pub fn write_f32(path: &Path, data: &[f32], shape: &[usize]) -> Result<()> {
 /// Reads an `.npy` file: the values (row-major) and the shape. No more than the header
 /// declares is read, and a header declaring more than the memory budget is refused first.
 pub fn read_f32(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
-    // f64 data is narrowed to f32 as it is decoded: at most 2 bytes in memory per byte read.
-    let limit = crate::plan::Limit::budget_over(2, "the values are decoded into a copy")?;
+    // Values are decoded into f32s: at most 5 bytes in memory per byte read (an int8 file).
+    let limit = crate::plan::Limit::budget_over(5, "the values are decoded into a copy")?;
     let mut declared = |b: &[u8]| Ok(parse_prefix(b, path)?.map(|h| (h.data_start + h.data_bytes) as u64));
     let bytes = crate::plan::read_file(path, ".npy file", &limit, &mut declared)?;
     decode_f32(&bytes, path)
@@ -76,7 +100,6 @@ pub fn read_f32(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
 /// A parsed `.npy` header: where the data starts and how many bytes it must have.
 struct Layout {
     header: Header,
-    item_size: usize,
     data_start: usize,
     data_bytes: usize,
 }
@@ -106,10 +129,13 @@ fn parse_prefix(bytes: &[u8], path_for_errors: &Path) -> Result<Option<Layout>> 
     let header = parse_header(header).map_err(|m| err(format!("malformed header: {m}")))?;
 
     let item_size = match header.descr.as_str() {
-        "<f4" => 4,
-        "<f8" => 8,
+        "<f4" | "<i4" => 4,
+        "<f8" | "<i8" => 8,
+        "|i1" | "|u1" => 1,
         other => {
-            return Err(err(format!("unsupported dtype '{other}' (only '<f4' and '<f8' can be read)")));
+            return Err(err(format!(
+                "unsupported dtype '{other}' (readable: '<f4', '<f8', '|i1', '|u1', '<i4', '<i8')"
+            )));
         }
     };
     if header.fortran_order {
@@ -121,7 +147,7 @@ fn parse_prefix(bytes: &[u8], path_for_errors: &Path) -> Result<Option<Layout>> 
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .and_then(|n| n.checked_mul(item_size))
         .ok_or_else(|| err(format!("shape {:?} is too large", header.shape)))?;
-    Ok(Some(Layout { header, item_size, data_start: header_end, data_bytes }))
+    Ok(Some(Layout { header, data_start: header_end, data_bytes }))
 }
 
 /// Decodes the bytes of an `.npy` file; `path_for_errors` only names the file in errors.
@@ -130,7 +156,7 @@ pub fn decode_f32(bytes: &[u8], path_for_errors: &Path) -> Result<(Vec<f32>, Vec
     if bytes.len() < MAGIC.len() + 2 {
         return Err(err("not a .npy file (bad magic string)".into()));
     }
-    let Some(Layout { header: Header { descr, shape, .. }, item_size, data_start: header_end, data_bytes: needed }) =
+    let Some(Layout { header: Header { descr, shape, .. }, data_start: header_end, data_bytes: needed }) =
         parse_prefix(bytes, path_for_errors)?
     else {
         return Err(err(format!("truncated header: file has {} bytes", bytes.len())));
@@ -140,12 +166,14 @@ pub fn decode_f32(bytes: &[u8], path_for_errors: &Path) -> Result<(Vec<f32>, Vec
         let what = if body.len() < needed { "truncated data" } else { "data length does not match shape" };
         return Err(err(format!("{what}: shape {shape:?} of {descr} needs {needed} bytes, file has {}", body.len())));
     }
-    let data = if item_size == 4 {
-        body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-    } else {
-        body.chunks_exact(8)
-            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
-            .collect()
+    let word = |c: &[u8]| u64::from_le_bytes(std::array::from_fn(|k| c.get(k).copied().unwrap_or(0)));
+    let data = match descr.as_str() {
+        "<f4" => body.chunks_exact(4).map(|c| f32::from_bits(word(c) as u32)).collect(),
+        "<f8" => body.chunks_exact(8).map(|c| f64::from_bits(word(c)) as f32).collect(),
+        "<i4" => body.chunks_exact(4).map(|c| word(c) as u32 as i32 as f32).collect(),
+        "<i8" => body.chunks_exact(8).map(|c| word(c) as i64 as f32).collect(),
+        "|i1" => body.iter().map(|&b| b as i8 as f32).collect(),
+        _ => body.iter().map(|&b| b as f32).collect(),
     };
     Ok((data, shape))
 }

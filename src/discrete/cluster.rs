@@ -1,0 +1,208 @@
+//! Cluster updates for ferromagnetic Ising and Potts models (CPU): Swendsen–Wang (Swendsen &
+//! Wang 1987) and Wolff (1989), through the Fortuin–Kasteleyn bonds: an edge joining two sites
+//! in the same state is bonded with probability 1 - exp(-beta J') (J' = 2J for Ising spins, J
+//! for Potts labels), and a cluster of bonded sites takes a new state as a whole.
+//!
+//! Valid for couplings J >= 0 without fields (a field or a negative coupling makes the bond
+//! rule wrong), so [`check`] refuses other models.
+//!
+//! Randomness in step t of chain c: edge k (Swendsen–Wang: the k-th edge i < j in site order;
+//! Wolff: the k-th entry of the adjacency list) draws Philox counter (c, 2t, Cluster, k / 4),
+//! lane k % 4; Swendsen–Wang's cluster with smallest site r draws its label at
+//! (c, 2t + 1, Cluster, r / 4), lane r % 4; Wolff's seed site and new label at
+//! (c, 2t + 1, Cluster, 2^32 - 1).
+
+use super::SpinModel;
+use super::rules::ONE;
+use crate::rng::{Stream, key, philox4x32_10};
+use crate::{Error, Result};
+use rayon::prelude::*;
+
+/// Which cluster move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cluster {
+    /// Every cluster of the bond configuration gets a uniformly random label.
+    SwendsenWang,
+    /// One cluster grown from a random site changes to another label.
+    Wolff,
+}
+
+/// Refuses models cluster updates would sample wrongly, naming why.
+pub fn check(model: &SpinModel) -> Result<()> {
+    if let Some(c) = model.graph.couplings.iter().find(|&&c| c < 0.0) {
+        return Err(Error::invalid(
+            "sampler",
+            format!(
+                "cluster updates need ferromagnetic couplings (J >= 0); this model has J = {c}: use gibbs or metropolis"
+            ),
+        ));
+    }
+    if model.field.iter().any(|&h| h != 0.0) {
+        return Err(Error::invalid("sampler", "cluster updates need zero fields; use gibbs or metropolis"));
+    }
+    if model.beta.is_infinite() {
+        return Err(Error::invalid("sampler", "cluster updates need a finite beta"));
+    }
+    Ok(())
+}
+
+/// Bond thresholds (24-bit) per adjacency entry.
+fn bond_thresholds(model: &SpinModel) -> Vec<u32> {
+    let scale = if model.q == 2 { 2.0 } else { 1.0 };
+    model
+        .graph
+        .couplings
+        .iter()
+        .map(|&c| ((1.0 - (-(scale * model.beta as f64 * c as f64)).exp()) * ONE).round() as u32)
+        .collect()
+}
+
+fn lane(seed: u64, chain: u32, step: u32, draw: u32) -> [u32; 4] {
+    philox4x32_10([chain, step, Stream::Cluster as u32, draw], key(seed))
+}
+
+/// A new label for a cluster now labelled `old`: Ising flips; Potts draws uniformly among the
+/// others (Wolff) or among all (Swendsen–Wang).
+fn relabel(q: u32, old: u8, bits: u32, others_only: bool) -> u8 {
+    let top = (bits >> 8) as u64;
+    if others_only {
+        ((old as u64 + 1 + ((top * (q as u64 - 1)) >> 24)) % q as u64) as u8
+    } else {
+        ((top * q as u64) >> 24) as u8
+    }
+}
+
+fn find(parent: &mut [u32], mut i: u32) -> u32 {
+    while parent[i as usize] != i {
+        let up = parent[parent[i as usize] as usize];
+        parent[i as usize] = up;
+        i = up;
+    }
+    i
+}
+
+/// One Swendsen–Wang step of one chain (bytes in site order).
+fn swendsen_wang(model: &SpinModel, thr: &[u32], state: &mut [u8], seed: u64, chain: u32, t: u32) {
+    let g = &model.graph;
+    let mut parent: Vec<u32> = (0..g.sites as u32).collect();
+    let mut edge = 0u32;
+    let mut bits = [0u32; 4];
+    for i in 0..g.sites {
+        for k in g.offsets[i] as usize..g.offsets[i + 1] as usize {
+            let j = g.neighbours[k] as usize;
+            if j <= i {
+                continue;
+            }
+            if edge % 4 == 0 {
+                bits = lane(seed, chain, 2 * t, edge / 4);
+            }
+            let u = bits[(edge % 4) as usize] >> 8;
+            edge += 1;
+            if state[i] == state[j] && u < thr[k] {
+                let (a, b) = (find(&mut parent, i as u32), find(&mut parent, j as u32));
+                // The smaller index is the root, so a cluster's root is its smallest site.
+                let (lo, hi) = (a.min(b), a.max(b));
+                parent[hi as usize] = lo;
+            }
+        }
+    }
+    for i in 0..g.sites as u32 {
+        let root = find(&mut parent, i);
+        if root == i {
+            let b = lane(seed, chain, 2 * t + 1, i / 4)[(i % 4) as usize];
+            state[i as usize] = relabel(model.q, state[i as usize], b, false);
+        } else {
+            state[i as usize] = state[root as usize];
+        }
+    }
+}
+
+/// One Wolff step of one chain; returns the cluster's size.
+fn wolff(model: &SpinModel, thr: &[u32], state: &mut [u8], seed: u64, chain: u32, t: u32) -> usize {
+    let g = &model.graph;
+    let pick = lane(seed, chain, 2 * t + 1, u32::MAX);
+    let start = ((pick[0] as u64 * g.sites as u64) >> 32) as usize;
+    let old = state[start];
+    let new = relabel(model.q, old, pick[1], true);
+    let mut stack = vec![start];
+    state[start] = new;
+    let mut size = 1;
+    while let Some(i) = stack.pop() {
+        for k in g.offsets[i] as usize..g.offsets[i + 1] as usize {
+            let j = g.neighbours[k] as usize;
+            if state[j] != old {
+                continue;
+            }
+            let u = lane(seed, chain, 2 * t, k as u32 / 4)[k % 4] >> 8;
+            if u < thr[k] {
+                state[j] = new;
+                stack.push(j);
+                size += 1;
+            }
+        }
+    }
+    size
+}
+
+/// Cluster steps for many chains (bytes in site order, one chain after another), chain k
+/// being chain `first_chain + k` of the run.
+pub struct ClusterChains {
+    model: SpinModel,
+    kind: Cluster,
+    thresholds: Vec<u32>,
+    seed: u64,
+    first_chain: u32,
+    states: Vec<u8>,
+    steps_done: u32,
+    /// Sites flipped over all Wolff steps (for the mean cluster size).
+    pub flipped: u64,
+}
+
+impl ClusterChains {
+    pub fn new(model: &SpinModel, kind: Cluster, initial: &[u8], seed: u64, first_chain: u32) -> Result<Self> {
+        check(model)?;
+        super::cpu::check_states(model, initial)?;
+        let thresholds = bond_thresholds(model);
+        Ok(ClusterChains {
+            model: model.clone(),
+            kind,
+            thresholds,
+            seed,
+            first_chain,
+            states: initial.to_vec(),
+            steps_done: 0,
+            flipped: 0,
+        })
+    }
+
+    pub fn run(&mut self, steps: u32) {
+        let n = self.model.sites();
+        let (model, thr, seed, first) = (&self.model, &self.thresholds, self.seed, self.first_chain);
+        let (t0, kind) = (self.steps_done, self.kind);
+        let flipped: u64 = self
+            .states
+            .par_chunks_mut(n)
+            .enumerate()
+            .map(|(c, state)| {
+                let mut flipped = 0;
+                for t in t0..t0 + steps {
+                    match kind {
+                        Cluster::SwendsenWang => swendsen_wang(model, thr, state, seed, first + c as u32, t),
+                        Cluster::Wolff => flipped += wolff(model, thr, state, seed, first + c as u32, t) as u64,
+                    }
+                }
+                flipped
+            })
+            .sum();
+        self.flipped += flipped;
+        self.steps_done += steps;
+    }
+
+    pub fn states(&self) -> &[u8] {
+        &self.states
+    }
+
+    pub fn steps_done(&self) -> u32 {
+        self.steps_done
+    }
+}
