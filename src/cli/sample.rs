@@ -2,6 +2,7 @@
 //! their final states, print acceptance, throughput and diagnostics.
 
 pub(crate) mod init;
+mod spins;
 
 use crate::cli::backend::{self, Backend};
 use crate::cli::numbers::{SAMPLE_FLAGS, with_flag_names};
@@ -27,13 +28,23 @@ pub enum SamplerArg {
     Hmc,
     /// Random-walk Metropolis: Gaussian proposals of standard deviation h.
     Rwmh,
+    /// Discrete models: heat-bath sweeps over a graph colouring (block Gibbs).
+    Gibbs,
+    /// Discrete models: single-site Metropolis sweeps over a graph colouring.
+    Metropolis,
+    /// Discrete models, ferromagnetic without fields: Swendsen–Wang cluster steps (CPU).
+    SwendsenWang,
+    /// Discrete models, ferromagnetic without fields: Wolff single-cluster flips (CPU).
+    Wolff,
 }
 
 /// Sample from p(x) ∝ exp(-E(x)) with many chains at once.
 #[derive(Args, Debug)]
 #[command(after_help = sample_after_help())]
 pub struct SampleArgs {
-    /// Energy: a preset name, a JSON spec file, or inline JSON (see the schema in README.md).
+    /// Energy: a preset name, a JSON spec file, or inline JSON (see the schema in README.md);
+    /// or a discrete model: ising:square:L[,beta=B,J=J,h=H] (also triangular:, cubic:,
+    /// graph:EDGES.csv), potts:Q:LATTICE[,beta=B,J=J], bm:W.npy[,bias=B.npy], hopfield:PATTERNS.npy.
     #[arg(long, default_value = "ring8")]
     pub energy: String,
     /// Conditional sampling: hold dimensions fixed, `I=V,J=W,...` (0-based dimension I at value
@@ -46,9 +57,9 @@ pub struct SampleArgs {
     /// checkpoint): E(x, Y) = -f(x)[Y] instead of its head.
     #[arg(long, value_name = "Y")]
     pub class: Option<usize>,
-    /// MCMC algorithm.
-    #[arg(long, value_enum, default_value = "mala")]
-    pub sampler: SamplerArg,
+    /// MCMC algorithm [default: mala; gibbs for discrete models].
+    #[arg(long, value_enum)]
+    pub sampler: Option<SamplerArg>,
     /// Number of independent chains.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub chains: u32,
@@ -213,11 +224,15 @@ fn check_outputs(args: &SampleArgs) -> anyhow::Result<()> {
 }
 
 fn sampler_config(args: &SampleArgs) -> anyhow::Result<SamplerConfig> {
-    let kind = match args.sampler {
+    let kind = match args.sampler.unwrap_or(SamplerArg::Mala) {
         SamplerArg::Ula => SamplerKind::Ula,
         SamplerArg::Mala => SamplerKind::Mala,
         SamplerArg::Hmc => SamplerKind::Hmc,
         SamplerArg::Rwmh => SamplerKind::Rwmh,
+        other => bail!(
+            "--sampler {} is for discrete models (ising:, potts:, bm:, hopfield:); continuous energies take ula, mala, hmc or rwmh",
+            other.to_possible_value().map_or_else(String::new, |v| v.get_name().to_string())
+        ),
     };
     let mut config = SamplerConfig::new(kind, args.step_size, args.seed);
     config.noise_scale = args.noise_scale;
@@ -305,7 +320,7 @@ fn plan(args: &SampleArgs, energy: &Energy) -> anyhow::Result<()> {
 /// The work a run states (chains x replicas x steps x gradients per step x one evaluation's
 /// cost), refused when absurd: a long run is fine, one that would outlast the machine is a typo.
 fn work(args: &SampleArgs, energy: &Energy) -> anyhow::Result<()> {
-    let hmc = matches!(args.sampler, SamplerArg::Hmc);
+    let hmc = matches!(args.sampler, Some(SamplerArg::Hmc));
     if hmc {
         plan::per_step("--leapfrog", args.leapfrog as u64, plan::MAX_STEPS_PER_STEP, "leapfrog steps per proposal")?;
     }
@@ -337,6 +352,9 @@ const STUCK_RATE: f64 = 0.01;
 const STUCK_MIN_STEPS: u32 = 100;
 
 pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
+    if crate::discrete::spec::is_discrete(&args.energy) {
+        return spins::run(args);
+    }
     let energy = with_class(spec::resolve_energy(&args.energy)?, args.class)?;
     let dim = energy.dim();
     check_outputs(args)?;
@@ -555,7 +573,7 @@ fn shard_settings(args: &SampleArgs, executor: &str) -> serde_json::Map<String, 
     // Numbers as the user would type them (an f32 widened to JSON's f64 would not be).
     let f = |v: f32| v.to_string();
     let json = serde_json::json!({
-        "--sampler": args.sampler.to_possible_value().map(|v| v.get_name().to_string()),
+        "--sampler": args.sampler.unwrap_or(SamplerArg::Mala).to_possible_value().map(|v| v.get_name().to_string()),
         "--steps": args.steps,
         "--step-size": f(args.step_size),
         "--leapfrog": args.leapfrog,

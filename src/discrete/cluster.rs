@@ -201,8 +201,4 @@ impl ClusterChains {
     pub fn states(&self) -> &[u8] {
         &self.states
     }
-
-    pub fn steps_done(&self) -> u32 {
-        self.steps_done
-    }
 }

@@ -16,7 +16,6 @@ use rayon::prelude::*;
 pub struct CpuSpins {
     pub(crate) rules: Rules,
     pub(crate) layout: Layout,
-    sites: usize,
     chains: usize,
     seed: u64,
     first_chain: u32,
@@ -51,7 +50,7 @@ impl CpuSpins {
         let layout = Layout::new(&model.graph.colouring());
         let rules = Rules::new(model, &layout, update);
         let words = layout.pack(initial);
-        Ok(CpuSpins { rules, layout, sites: model.sites(), chains, seed, first_chain, words, sweeps_done: 0 })
+        Ok(CpuSpins { rules, layout, chains, seed, first_chain, words, sweeps_done: 0 })
     }
 
     /// `sweeps` sweeps: every colour class once, in colour order.
@@ -101,22 +100,8 @@ impl CpuSpins {
         }
     }
 
-    pub fn sweeps_done(&self) -> u32 {
-        self.sweeps_done
-    }
-
     /// The states, bytes in site order, one chain after another.
     pub fn states(&self) -> Vec<u8> {
         self.layout.unpack(&self.words)
-    }
-
-    /// Replaces the states (e.g. after a cluster update), keeping the sweep count.
-    pub fn set_states(&mut self, states: &[u8]) {
-        debug_assert_eq!(states.len(), self.chains * self.sites);
-        self.words = self.layout.pack(states);
-    }
-
-    pub fn chains(&self) -> usize {
-        self.chains
     }
 }

@@ -19,6 +19,7 @@ pub fn configuration(k: u64, q: u32, sites: usize) -> Vec<u8> {
         .collect()
 }
 
+#[cfg(any(test, feature = "internals"))]
 /// The index of a configuration (the inverse of [`configuration`]).
 pub fn index(state: &[u8], q: u32) -> u64 {
     state.iter().rev().fold(0u64, |k, &s| k * q as u64 + s as u64)
@@ -43,6 +44,20 @@ pub fn boltzmann(model: &SpinModel) -> Result<(Vec<f64>, f64)> {
     Ok((log_w.iter().map(|l| (l - top).exp() / z).collect(), top + z.ln()))
 }
 
+/// Exact (energy per site, |m|) expectations, as [`super::observables::measure`] defines
+/// them, when the model is small enough to enumerate.
+pub fn expectations(model: &SpinModel) -> Result<(f64, f64)> {
+    let (p, _) = boltzmann(model)?;
+    let (mut e, mut m) = (0.0, 0.0);
+    for (k, pk) in p.iter().enumerate() {
+        let (ek, mk) = super::observables::measure(model, &configuration(k as u64, model.q, model.sites()));
+        e += pk * ek;
+        m += pk * mk.abs();
+    }
+    Ok((e, m))
+}
+
+#[cfg(any(test, feature = "internals"))]
 /// Total-variation distance between the empirical distribution of `states` (whole chains of
 /// bytes) and exact probabilities `p`.
 pub fn total_variation(states: &[u8], sites: usize, q: u32, p: &[f64]) -> f64 {
@@ -54,6 +69,7 @@ pub fn total_variation(states: &[u8], sites: usize, q: u32, p: &[f64]) -> f64 {
     0.5 * counts.iter().zip(p).map(|(&c, &pk)| (c as f64 / n as f64 - pk).abs()).sum::<f64>()
 }
 
+#[cfg(any(test, feature = "internals"))]
 /// The expected total-variation distance of `n` exact draws from `p` (the Monte Carlo floor),
 /// from the normal approximation of each cell, E|p̂ - p| ≈ sqrt(2 p (1 - p) / (π n)), capped by
 /// 2p (which bounds it for cells too rare for the approximation).

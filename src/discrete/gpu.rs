@@ -171,10 +171,6 @@ impl GpuSpins {
         Ok(())
     }
 
-    pub fn sweeps_done(&self) -> u32 {
-        self.sweeps_done
-    }
-
     /// The states, bytes in site order, one chain after another.
     pub fn states(&self) -> Result<Vec<u8>> {
         let bytes = self.chains as u64 * self.layout.words as u64 * 4;

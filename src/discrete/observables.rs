@@ -102,10 +102,12 @@ pub fn onsager_magnetisation(beta: f64) -> f64 {
 /// u = -coth(2β) [1 + (2/π)(2 tanh²(2β) - 1) K(k)], k = 2 sinh(2β) / cosh²(2β).
 pub fn onsager_energy(beta: f64) -> f64 {
     let t = 2.0 * beta;
-    let k = 2.0 * t.sinh() / (t.cosh() * t.cosh());
     let factor = 2.0 * t.tanh() * t.tanh() - 1.0;
-    // K(k) = π / (2 AGM(1, sqrt(1 - k²))); the product is finite at k = 1, where factor = 0.
-    let kk = if factor == 0.0 { 0.0 } else { std::f64::consts::PI / (2.0 * agm(1.0, (1.0 - k * k).max(0.0).sqrt())) };
+    // K(k) = π / (2 AGM(1, k')) with k' = sqrt(1 - k²) = |cosh²(2β) - 2| / cosh²(2β), written so
+    // that it does not cancel near T_c; there k' -> 0, K ~ ln(4/k') and factor·K -> 0.
+    let c = t.cosh() * t.cosh();
+    let k_prime = (c - 2.0).abs() / c;
+    let kk = if factor == 0.0 || k_prime == 0.0 { 0.0 } else { std::f64::consts::PI / (2.0 * agm(1.0, k_prime)) };
     -(1.0 / t.tanh()) * (1.0 + 2.0 / std::f64::consts::PI * factor * kk)
 }
 
@@ -128,6 +130,10 @@ mod tests {
     fn onsager_values_match_known_points() {
         // At T_c the energy per site is -sqrt(2); at high temperature u ≈ -2 tanh(β) (series).
         assert!((onsager_energy(onsager_beta_c()) + 2f64.sqrt()).abs() < 1e-9);
+        // Continuous through T_c (K diverges only logarithmically against a vanishing factor).
+        for db in [-1e-7, 1e-7, 1e-4] {
+            assert!((onsager_energy(onsager_beta_c() + db) + 2f64.sqrt()).abs() < 1e-2, "{db}");
+        }
         let b = 0.05;
         assert!((onsager_energy(b) + 2.0 * b.tanh()).abs() < 1e-3, "{}", onsager_energy(b));
         // Deep in the ordered phase the energy is near -2 and m near 1.
