@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 /// A folder holding `mnist/`, `fashion-mnist/`: when set, the only one searched.
 pub const DATA_DIR_VAR: &str = "EBM_DATA_DIR";
-/// A mirror's root URL (`http://HOST/PATH`, files at `ROOT/NAME/FILE`) tried before the
+/// A mirror's root URL (`http://HOST/PATH`, files at `ROOT/NAME/FILE`) used instead of the
 /// built-in mirrors.
 pub const MIRROR_VAR: &str = "EBM_DATA_MIRROR";
 /// The last folder searched, relative to the current directory.
@@ -193,8 +193,8 @@ struct DownloadArgs {
     /// The data folder: the files go to DIR/NAME (commands read it with EBM_DATA_DIR=DIR).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// A mirror's root URL (files at URL/NAME/FILE), tried before the built-in mirrors
-    /// (EBM_DATA_MIRROR does the same); repeatable.
+    /// A mirror's root URL (files at URL/NAME/FILE), used instead of the built-in mirrors
+    /// (as is EBM_DATA_MIRROR); repeatable, tried in order.
     #[arg(long, hide = true)]
     mirror: Vec<String>,
 }
@@ -213,12 +213,15 @@ pub fn run(args: &DataArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The mirrors' folder URLs for `set`: --mirror, then $EBM_DATA_MIRROR (each a root holding
-/// NAME/), then the built-in ones.
+/// The mirrors' folder URLs for `set`: those of --mirror, else of $EBM_DATA_MIRROR (each a
+/// root holding NAME/), else the built-in ones.
 fn mirrors(args: &DownloadArgs, set: &KnownSet) -> Vec<String> {
-    let env = std::env::var(MIRROR_VAR).ok().filter(|m| !m.trim().is_empty());
-    let roots = args.mirror.iter().cloned().chain(env.map(|m| m.trim().to_string()));
-    roots.map(|root| http::Url::join(&root, set.name)).chain(set.mirrors.iter().map(|m| m.to_string())).collect()
+    let env = std::env::var(MIRROR_VAR).ok().map(|m| m.trim().to_string()).filter(|m| !m.is_empty());
+    let roots: Vec<String> = if args.mirror.is_empty() { env.into_iter().collect() } else { args.mirror.clone() };
+    if roots.is_empty() {
+        return set.mirrors.iter().map(|m| m.to_string()).collect();
+    }
+    roots.iter().map(|root| http::Url::join(root, set.name)).collect()
 }
 
 fn run_download(args: &DownloadArgs) -> anyhow::Result<()> {
