@@ -241,7 +241,7 @@ fn interrupted_download_resumes_with_a_range_request() {
     let cut = 40_000;
     let server = Server::start(fixture_files(), Some((&format!("/mnist/{first}"), cut)));
     let (_, xdg) = places("resume");
-    let dir = xdg.join("mnist");
+    let dir = xdg.join("ebm-gpu/mnist");
     let mirrors = [format!("{}/mnist", server.url)];
     let err = fetch_files(&FIXTURE, &mirrors, &dir).unwrap_err();
     let message = format!("{err:#}");
@@ -249,6 +249,11 @@ fn interrupted_download_resumes_with_a_range_request() {
     let part = part_path(&dir.join(first));
     assert_eq!(std::fs::metadata(&part).unwrap().len(), cut as u64, "the received bytes are kept");
     assert!(!dir.join(first).exists(), "nothing under the final name");
+    // `data list` points at the partial download (here in the per-user data dir).
+    let (cwd, _) = places("resume-list");
+    let o = ebm(&cwd, &xdg, &["data", "list"]);
+    let listed = format!("{}: an interrupted download, {cut} of ", part.display());
+    assert!(text(&o).contains(&listed), "{}", text(&o));
 
     let outcomes = fetch_files(&FIXTURE, &mirrors, &dir).unwrap();
     assert_eq!(

@@ -266,6 +266,25 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Lines naming the `.part` files an interrupted download left in the default download folder.
+fn partial_downloads(set: &KnownSet) -> String {
+    let Ok(root) = download_root() else { return String::new() };
+    let mut lines = String::new();
+    for spec in set.files {
+        let part = part_path(&root.join(set.name).join(spec.name));
+        if let Ok(meta) = std::fs::metadata(&part) {
+            lines += &format!(
+                "\n  {}: an interrupted download, {} of {} bytes (`ebm data download {}` resumes it)",
+                part.display(),
+                meta.len(),
+                spec.size,
+                set.name
+            );
+        }
+    }
+    lines
+}
+
 fn run_list(args: &ListArgs) -> anyhow::Result<()> {
     println!("folders searched for --data NAME, in order:");
     for d in search_dirs() {
@@ -273,11 +292,12 @@ fn run_list(args: &ListArgs) -> anyhow::Result<()> {
     }
     let mut bad = 0;
     for set in KNOWN {
+        let partial = partial_downloads(set);
         let Some(dir) = locate(set.name) else {
-            println!("{}: not downloaded (ebm data download {})", set.name, set.name);
+            println!("{}: not downloaded (ebm data download {}){partial}", set.name, set.name);
             continue;
         };
-        println!("{}: {}", set.name, dir.display());
+        println!("{}: {}{partial}", set.name, dir.display());
         for spec in set.files {
             let raw = spec.name.trim_end_matches(".gz");
             let Some(path) = crate::data::find_file(&dir, &[raw]) else {
