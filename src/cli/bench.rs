@@ -74,7 +74,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = Suite::All)]
     pub suite: Suite,
     /// MNIST directory (IDX files) for the rbm suite's training rows; without it the training
-    /// rows are skipped (default: $EBM_DATA_DIR/mnist, or ../shared/data/mnist, when it exists).
+    /// rows are skipped (default: where `--data mnist` finds it; see `ebm data list`).
     #[arg(long, value_name = "DIR")]
     pub mnist: Option<PathBuf>,
     /// MNIST rows one rbm training timing covers; the epoch time is scaled to 60000 rows.

@@ -61,7 +61,7 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
         crate::cli::restore::SplitArg::Train => Split::Train,
         crate::cli::restore::SplitArg::Test => Split::Test,
     };
-    let path = PathBuf::from(crate::cli::train::data_path(&args.data));
+    let path = crate::cli::datasets::resolve(&args.data)?;
     let set = if path.is_dir() {
         crate::data::load(&path, split)?
     } else {

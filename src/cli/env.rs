@@ -3,6 +3,7 @@
 //! file is written, never a panic halfway through a run.
 //!
 //! `EBM_MEMORY_BUDGET` and `EBM_WORK_LIMIT` are parsed by [`crate::plan`]; `EBM_DATA_DIR`,
+//! `EBM_DATA_MIRROR`, `XDG_DATA_HOME` (all read by `cli::datasets`),
 //! `WGPU_ADAPTER_NAME` and `EBM_SELFTEST_BREAK` are names, taken as they are.
 
 use anyhow::{Context, bail};

@@ -5,6 +5,7 @@
 mod backend;
 mod bench;
 mod classify;
+pub mod datasets;
 mod env;
 #[cfg(test)]
 mod help_tests;
@@ -94,6 +95,10 @@ enum Command {
     /// Classify labelled images with a network of K > 1 outputs (e.g. a JEM checkpoint):
     /// accuracy, NLL and expected calibration error.
     Classify(classify::ClassifyArgs),
+    /// Datasets by name: `data download mnist|fashion-mnist` fetches one (SHA-256 checked,
+    /// resumable) into the per-user data dir that `--data NAME` reads; `data list` says where
+    /// each is found.
+    Data(datasets::DataArgs),
     /// Restricted Boltzmann machines: train (CD-k, PCD-k), evaluate (exact log Z, AIS), sample.
     Rbm(rbm::RbmArgs),
     /// Write a randomly initialised MLP energy (PyTorch nn.Sequential layout, safetensors),
@@ -199,6 +204,7 @@ fn dispatch(matches: clap::ArgMatches) -> anyhow::Result<()> {
         Command::Minimize(args) => minimize::run(&args),
         Command::Quality(args) => quality::run(&args),
         Command::Classify(args) => classify::run(&args),
+        Command::Data(args) => datasets::run(&args),
         Command::Rbm(args) => rbm::run(&args, &given),
         Command::InitMlp(args) => init_mlp(&args),
         Command::InitNet(args) => net::init_net(&args),

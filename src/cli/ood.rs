@@ -21,7 +21,7 @@ use serde::Serialize;
 #[command(
     after_long_help = "Examples:\n  ebm ood --energy net:runs/uva/checkpoint.safetensors --in mnist --out fashion-mnist --out noise \
 --png ood.png --json ood.json\n  ebm ood --energy net:runs/uva/checkpoint.safetensors --in mnist --out fashion-mnist --complexity\n\n\
-Sets: mnist, fashion-mnist (their test split under $EBM_DATA_DIR, default ../shared/data), an MNIST-layout folder \
+Sets: mnist, fashion-mnist (their test split, found as `ebm data list` shows; `ebm data download NAME` fetches them), an MNIST-layout folder \
 (test split) or IDX images file, pixels scaled to [-1, 1]; a .npy/.csv file of rows; or noise (uniform in [-1, 1], \
 as many rows as the in-distribution set)."
 )]
@@ -81,7 +81,7 @@ pub fn load_set(
             })
             .collect()
     } else {
-        let path = PathBuf::from(crate::cli::train::data_path(spec));
+        let path = crate::cli::datasets::resolve(spec)?;
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
         let (values, width) = if path.is_dir() || ext == "gz" || path.to_string_lossy().contains("idx") {
             let set = if path.is_dir() { data::load(&path, split)? } else { data::idx::load_images(&path, None)? };

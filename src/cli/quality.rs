@@ -83,7 +83,7 @@ pub fn run(args: &QualityArgs) -> anyhow::Result<()> {
     if outside > 0 {
         eprintln!("warning: {outside} sample values lie outside [-1, 1], the scale of the real images here");
     }
-    let path = PathBuf::from(crate::cli::train::data_path(&args.data));
+    let path = crate::cli::datasets::resolve(&args.data)?;
     let load = |split| crate::data::load(&path, split).with_context(|| format!("--data {}", args.data));
     let test = load(Split::Test)?;
     if test.dim() != d {

@@ -306,7 +306,8 @@ pub fn executor(backend: Backend) -> anyhow::Result<Executor> {
 }
 
 fn load(args: &DataArgs, split: Split) -> anyhow::Result<Dataset> {
-    let mut d = data::load(&args.data, split)?;
+    let path = crate::cli::datasets::resolve(&args.data.to_string_lossy())?;
+    let mut d = data::load(&path, split)?;
     if let Some(n) = args.limit {
         d = d.take(n);
     }

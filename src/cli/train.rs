@@ -4,6 +4,7 @@
 //! quadrature.
 
 use crate::cli::backend::Backend;
+use crate::cli::datasets;
 use crate::cli::rundir::Given;
 use crate::data::toy::{self, Toy};
 use crate::sampler::MlpStrategy;
@@ -46,8 +47,8 @@ pub enum OptimizerArg {
 pub struct TrainArgs {
     /// A toy dataset (ring8, grid25, two_moons, swiss_roll, checkerboard, rings, pinwheel,
     /// two_spirals), a .npy/.csv file of [rows, D] points (.npy rows may be [C, H, W] images),
-    /// or images scaled to [-1, 1]: mnist or fashion-mnist (the folders under $EBM_DATA_DIR,
-    /// default ../shared/data), an IDX images file or an MNIST-layout folder (training split).
+    /// or images scaled to [-1, 1]: mnist or fashion-mnist (found in $EBM_DATA_DIR, else the
+    /// per-user data dir `ebm data download` fills, else ../shared/data), an IDX images file or an MNIST-layout folder (training split).
     /// D must be the model's input size. Optional with --resume.
     #[arg(long)]
     pub data: Option<String>,
@@ -283,16 +284,6 @@ const IMAGE_RECIPE: Recipe = Recipe {
     grad_clamp: 0.03,
 };
 
-/// `mnist` and `fashion-mnist`, unless a path of that name exists, are the folders of that
-/// name under $EBM_DATA_DIR (default ../shared/data).
-pub fn data_path(spec: &str) -> String {
-    if ["mnist", "fashion-mnist"].contains(&spec) && !Path::new(spec).exists() {
-        let dir = std::env::var_os("EBM_DATA_DIR").map_or_else(|| PathBuf::from("../shared/data"), PathBuf::from);
-        return dir.join(spec).to_string_lossy().into_owned();
-    }
-    spec.to_string()
-}
-
 const DEFAULT_MODEL: &str = "mlp:2,128,128,1:silu";
 
 /// Seed of the held-out points of a toy dataset trained with data seed `s`.
@@ -302,8 +293,8 @@ fn held_out_seed(s: u64) -> u64 {
 
 /// The training rows (the first `subset` of them, if given) and their width.
 fn load_data(spec: &str, n: usize, seed: u64, subset: Option<usize>) -> anyhow::Result<(Vec<f32>, usize)> {
-    let (mut data, dim) =
-        toy::load_rows(&data_path(spec), n, seed).with_context(|| format!("loading --data {spec}"))?;
+    let (mut data, dim) = toy::load_rows(&datasets::resolve(spec)?.to_string_lossy(), n, seed)
+        .with_context(|| format!("loading --data {spec}"))?;
     if let Some(rows) = subset {
         if rows == 0 {
             bail!("--subset must be at least 1 row");
@@ -513,7 +504,7 @@ fn load_labels(loss: Loss, spec: &str, rows: usize) -> anyhow::Result<Vec<u32>> 
     if loss != Loss::Jem {
         return Ok(Vec::new());
     }
-    let path = PathBuf::from(data_path(spec));
+    let path = datasets::resolve(spec)?;
     let labels = path
         .is_dir()
         .then(|| crate::data::load(&path, crate::data::Split::Train))
@@ -565,7 +556,7 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
         (None, None) => r.steps,
     };
     let info = RunInfo {
-        data_file: crate::cli::rundir::data_file(Path::new(&data_path(&data_spec))),
+        data_file: crate::cli::rundir::data_file(&datasets::resolve(&data_spec)?),
         data: data_spec,
         model,
         train_size: a.train_size,

@@ -2,7 +2,6 @@
 //! steps of MLP and convolutional energies, each row with its roofline cost
 //! ([`super::roofline`]).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -71,10 +70,9 @@ pub(super) fn rbm_rows(
         g.run(steps);
         rows.push(row("cpu", "gibbs", chains, steps, start.elapsed().as_secs_f64(), gibbs));
     }
-    let data_dir = std::env::var_os("EBM_DATA_DIR").map_or_else(|| PathBuf::from("../shared/data"), PathBuf::from);
-    let default_mnist = data_dir.join("mnist");
-    let Some(dir) = args.mnist.clone().or_else(|| default_mnist.is_dir().then(|| default_mnist.to_path_buf())) else {
-        println!("note: no --mnist directory: skipping the RBM training rows");
+    let Some(dir) = args.mnist.clone().or_else(|| crate::cli::datasets::locate("mnist")) else {
+        let missing = crate::cli::datasets::not_found("mnist").to_string().replace('\n', "\n  ");
+        println!("note: no --mnist directory, so the RBM training rows are skipped: {missing}");
         return Ok(());
     };
     let limit = if args.quick { 200 } else { args.rbm_rows as usize };

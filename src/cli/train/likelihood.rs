@@ -55,7 +55,7 @@ fn bounds(config: &crate::train::TrainConfig) -> anyhow::Result<(f32, f32)> {
 
 /// Images of a split as pixels in [0, 1], the first `n` of them.
 fn images(spec: &str, split: Split, n: usize, dim: usize) -> anyhow::Result<Vec<f32>> {
-    let path = PathBuf::from(data_path(spec));
+    let path = crate::cli::datasets::resolve(spec)?;
     let set = data::load(&path, split).with_context(|| format!("--data {spec}"))?;
     if set.dim() != dim {
         bail!("--data {spec}: images have {} pixels but the model takes {dim}", set.dim());

@@ -1,0 +1,326 @@
+//! Named image datasets (MNIST, Fashion-MNIST): where `--data NAME` finds them, and the
+//! `ebm data download` / `ebm data list` commands.
+//!
+//! `--data mnist` (or `fashion-mnist`), unless a path of that name exists, is the folder
+//! `mnist/` under the first of these that holds it: `$EBM_DATA_DIR` when it is set (then only
+//! it); else the per-user data dir (`$XDG_DATA_HOME/ebm-gpu`, else `~/.local/share/ebm-gpu`),
+//! which `ebm data download` fills; last `../shared/data` relative to the current directory
+//! (beside a clone, where CI keeps its copy). Every command resolves names through [`resolve`].
+
+mod download;
+mod http;
+
+pub use download::{FileSpec, Outcome, fetch_files, part_path, sha256_file};
+
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+
+/// A folder holding `mnist/`, `fashion-mnist/`: when set, the only one searched.
+pub const DATA_DIR_VAR: &str = "EBM_DATA_DIR";
+/// A mirror's root URL (`http://HOST/PATH`, files at `ROOT/NAME/FILE`) used instead of the
+/// built-in mirrors.
+pub const MIRROR_VAR: &str = "EBM_DATA_MIRROR";
+/// The last folder searched, relative to the current directory.
+pub const FALLBACK_DIR: &str = "../shared/data";
+
+/// A dataset `ebm data download` knows: its files (the original gzipped IDX files, with the
+/// SHA-256 of each) and the mirrors that serve them.
+#[derive(Debug)]
+pub struct KnownSet {
+    pub name: &'static str,
+    /// Folder URLs holding the files, tried in order.
+    pub mirrors: &'static [&'static str],
+    pub files: &'static [FileSpec<'static>],
+}
+
+/// MNIST (LeCun et al.), the files torchvision lists (their MD5s match these SHA-256s' files).
+pub const MNIST: KnownSet = KnownSet {
+    name: "mnist",
+    mirrors: &["http://ossci-datasets.s3.amazonaws.com/mnist", "http://yann.lecun.com/exdb/mnist"],
+    files: &[
+        FileSpec {
+            name: "train-images-idx3-ubyte.gz",
+            sha256: "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            size: 9912422,
+        },
+        FileSpec {
+            name: "train-labels-idx1-ubyte.gz",
+            sha256: "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            size: 28881,
+        },
+        FileSpec {
+            name: "t10k-images-idx3-ubyte.gz",
+            sha256: "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            size: 1648877,
+        },
+        FileSpec {
+            name: "t10k-labels-idx1-ubyte.gz",
+            sha256: "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            size: 4542,
+        },
+    ],
+};
+
+/// Fashion-MNIST (Xiao et al. 2017) from its authors' bucket.
+pub const FASHION_MNIST: KnownSet = KnownSet {
+    name: "fashion-mnist",
+    mirrors: &["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com"],
+    files: &[
+        FileSpec {
+            name: "train-images-idx3-ubyte.gz",
+            sha256: "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            size: 26421880,
+        },
+        FileSpec {
+            name: "train-labels-idx1-ubyte.gz",
+            sha256: "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            size: 29515,
+        },
+        FileSpec {
+            name: "t10k-images-idx3-ubyte.gz",
+            sha256: "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            size: 4422102,
+        },
+        FileSpec {
+            name: "t10k-labels-idx1-ubyte.gz",
+            sha256: "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+            size: 5148,
+        },
+    ],
+};
+
+pub const KNOWN: &[KnownSet] = &[MNIST, FASHION_MNIST];
+
+pub fn known(name: &str) -> Option<&'static KnownSet> {
+    KNOWN.iter().find(|s| s.name == name)
+}
+
+fn var(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+/// The per-user data dir: `$XDG_DATA_HOME/ebm-gpu` (an absolute XDG_DATA_HOME, as the XDG
+/// spec requires), else `$HOME/.local/share/ebm-gpu`; None without either.
+pub fn user_data_dir() -> Option<PathBuf> {
+    let base =
+        var("XDG_DATA_HOME").filter(|p| p.is_absolute()).or_else(|| var("HOME").map(|h| h.join(".local/share")))?;
+    Some(base.join("ebm-gpu"))
+}
+
+/// A folder searched for named datasets and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchDir {
+    pub path: PathBuf,
+    pub why: String,
+}
+
+/// The folders searched for `--data NAME`, in order.
+pub fn search_dirs() -> Vec<SearchDir> {
+    if let Some(path) = var(DATA_DIR_VAR) {
+        return vec![SearchDir { path, why: "$EBM_DATA_DIR; only it is searched while it is set".into() }];
+    }
+    let user = user_data_dir()
+        .map(|path| SearchDir { path, why: "the per-user data dir, filled by `ebm data download`".into() });
+    let cwd = std::env::current_dir().map_or(String::new(), |d| format!(", {}", d.display()));
+    let fallback =
+        SearchDir { path: PathBuf::from(FALLBACK_DIR), why: format!("relative to the current directory{cwd}") };
+    user.into_iter().chain([fallback]).collect()
+}
+
+/// Where `ebm data download` writes by default: `$EBM_DATA_DIR`, else the per-user data dir.
+pub fn download_root() -> anyhow::Result<PathBuf> {
+    var(DATA_DIR_VAR)
+        .or_else(user_data_dir)
+        .context("no per-user data dir (neither XDG_DATA_HOME nor HOME is set): give --dir DIR")
+}
+
+/// Whether `dir` holds a dataset in the MNIST layout (either split's images, raw or gzipped).
+pub fn holds_set(dir: &Path) -> bool {
+    let names =
+        ["train-images-idx3-ubyte", "train-images.idx3-ubyte", "t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"];
+    dir.is_dir() && crate::data::find_file(dir, &names).is_some()
+}
+
+/// The folder of the named dataset: `<dir>/<name>` in the first search dir that holds it.
+pub fn locate(name: &str) -> Option<PathBuf> {
+    search_dirs().into_iter().map(|d| d.path.join(name)).find(|p| holds_set(p))
+}
+
+/// The error for a named dataset found nowhere: each folder looked in, and the command that
+/// fetches it.
+pub fn not_found(name: &str) -> anyhow::Error {
+    let looked: Vec<String> =
+        search_dirs().iter().map(|d| format!("  {} ({})", d.path.join(name).display(), d.why)).collect();
+    anyhow::anyhow!(
+        "dataset {name} not found; looked in:\n{}\nfetch it with: ebm data download {name}",
+        looked.join("\n")
+    )
+}
+
+/// `--data SPEC` as a path: `mnist` and `fashion-mnist`, unless a path of that name exists,
+/// are found through [`search_dirs`] (an error naming each folder when none holds them);
+/// anything else is a path, as given.
+pub fn resolve(spec: &str) -> anyhow::Result<PathBuf> {
+    if known(spec).is_some() && !Path::new(spec).exists() {
+        return locate(spec).ok_or_else(|| not_found(spec));
+    }
+    Ok(PathBuf::from(spec))
+}
+
+/// `ebm data`: fetch and list the named datasets.
+#[derive(clap::Args, Debug)]
+pub struct DataArgs {
+    #[command(subcommand)]
+    command: DataCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum DataCommand {
+    /// Download a dataset's four IDX .gz files into DIR/NAME (default: $EBM_DATA_DIR, else the
+    /// per-user data dir, where `--data NAME` finds them), each checked against its SHA-256;
+    /// an interrupted download resumes where it stopped when run again.
+    Download(DownloadArgs),
+    /// The known datasets: where `--data NAME` finds each (the folders searched, in order),
+    /// their files and sizes; --verify checks each file's SHA-256.
+    List(ListArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct DownloadArgs {
+    /// mnist or fashion-mnist.
+    #[arg(value_parser = ["mnist", "fashion-mnist"])]
+    name: String,
+    /// The data folder: the files go to DIR/NAME (commands read it with EBM_DATA_DIR=DIR).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// A mirror's root URL (files at URL/NAME/FILE), used instead of the built-in mirrors
+    /// (as is EBM_DATA_MIRROR); repeatable, tried in order.
+    #[arg(long, hide = true)]
+    mirror: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct ListArgs {
+    /// Check each file's SHA-256 (reads every file).
+    #[arg(long)]
+    verify: bool,
+}
+
+pub fn run(args: &DataArgs) -> anyhow::Result<()> {
+    match &args.command {
+        DataCommand::Download(a) => run_download(a),
+        DataCommand::List(a) => run_list(a),
+    }
+}
+
+/// The mirrors' folder URLs for `set`: those of --mirror, else of $EBM_DATA_MIRROR (each a
+/// root holding NAME/), else the built-in ones.
+fn mirrors(args: &DownloadArgs, set: &KnownSet) -> Vec<String> {
+    let env = std::env::var(MIRROR_VAR).ok().map(|m| m.trim().to_string()).filter(|m| !m.is_empty());
+    let roots: Vec<String> = if args.mirror.is_empty() { env.into_iter().collect() } else { args.mirror.clone() };
+    if roots.is_empty() {
+        return set.mirrors.iter().map(|m| m.to_string()).collect();
+    }
+    roots.iter().map(|root| http::Url::join(root, set.name)).collect()
+}
+
+fn run_download(args: &DownloadArgs) -> anyhow::Result<()> {
+    let set = known(&args.name).with_context(|| format!("{} is not a known dataset", args.name))?;
+    let root = match &args.dir {
+        Some(dir) => dir.clone(),
+        None => download_root()?,
+    };
+    let dir = root.join(set.name);
+    let mirrors = mirrors(args, set);
+    println!("downloading {} into {}", set.name, dir.display());
+    let outcomes = fetch_files(set.files, &mirrors, &dir)?;
+    for (name, outcome) in outcomes {
+        match outcome {
+            Outcome::Present => println!("  {name}: already there, SHA-256 verified"),
+            Outcome::Downloaded { from, resumed_from: 0 } => println!("  {name}: from {from}, SHA-256 verified"),
+            Outcome::Downloaded { from, resumed_from } => {
+                println!("  {name}: from {from} (resumed at byte {resumed_from}), SHA-256 verified")
+            }
+        }
+    }
+    match locate(set.name) {
+        Some(found) if same_dir(&found, &dir) => println!("{} is ready: --data {} reads it", dir.display(), set.name),
+        found => {
+            let reads = found.map_or("nothing".to_string(), |f| f.display().to_string());
+            println!(
+                "{} is ready, but --data {} reads {reads} from here: set {DATA_DIR_VAR}={} (or give --data {})",
+                dir.display(),
+                set.name,
+                root.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Lines naming the `.part` files an interrupted download left in the default download folder.
+fn partial_downloads(set: &KnownSet) -> String {
+    let Ok(root) = download_root() else { return String::new() };
+    let mut lines = String::new();
+    for spec in set.files {
+        let part = part_path(&root.join(set.name).join(spec.name));
+        if let Ok(meta) = std::fs::metadata(&part) {
+            lines += &format!(
+                "\n  {}: an interrupted download, {} of {} bytes (`ebm data download {}` resumes it)",
+                part.display(),
+                meta.len(),
+                spec.size,
+                set.name
+            );
+        }
+    }
+    lines
+}
+
+fn run_list(args: &ListArgs) -> anyhow::Result<()> {
+    println!("folders searched for --data NAME, in order:");
+    for d in search_dirs() {
+        println!("  {} ({})", d.path.display(), d.why);
+    }
+    let mut bad = 0;
+    for set in KNOWN {
+        let partial = partial_downloads(set);
+        let Some(dir) = locate(set.name) else {
+            println!("{}: not downloaded (ebm data download {}){partial}", set.name, set.name);
+            continue;
+        };
+        println!("{}: {}{partial}", set.name, dir.display());
+        for spec in set.files {
+            let raw = spec.name.trim_end_matches(".gz");
+            let Some(path) = crate::data::find_file(&dir, &[raw]) else {
+                println!("  {:<28} missing", spec.name);
+                continue;
+            };
+            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+            let check = if !args.verify {
+                String::new()
+            } else if name != spec.name {
+                "  (not the published .gz: no checksum)".to_string()
+            } else if sha256_file(&path).with_context(|| format!("reading {}", path.display()))? == spec.sha256 {
+                "  SHA-256 ok".to_string()
+            } else {
+                bad += 1;
+                "  SHA-256 MISMATCH (remove it and run `ebm data download` again)".to_string()
+            };
+            println!("  {name:<28} {size:>10} bytes{check}");
+        }
+    }
+    if bad > 0 {
+        bail!("{bad} file(s) do not match their published SHA-256");
+    }
+    Ok(())
+}
