@@ -213,6 +213,13 @@ crate::simd::vectorized!(
 );
 
 crate::simd::vectorized!(
+    /// [`philox4x32_10`] for [`LANES`] counters at once: `out[word][lane]`, bit-identical to it.
+    pub fn bits_lanes(ctr: &LaneCounters, key: [u32; 2]) -> LaneCounters {
+        philox_lanes(ctr, key)
+    }
+);
+
+crate::simd::vectorized!(
     /// [`uniform4`] for [`LANES`] counters at once: `out[component][lane]`, bit-identical to it.
     pub fn uniforms_lanes(ctr: &LaneCounters, key: [u32; 2]) -> [[f32; LANES]; 4] {
         uniforms_lanes_generic(ctr, key)

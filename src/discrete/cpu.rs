@@ -4,9 +4,13 @@
 //! Randomness: in sweep t, the word w of chain c (four sites of one class) draws Philox counter
 //! (c, t, Gibbs, w), one 32-bit lane per site; Potts Metropolis draws its accept test at
 //! (c, t, Accept, w). Chains are a pure function of (seed, chain index).
+//!
+//! Table-driven Ising rules run on [`super::lanes`] (16 chains per vector), everything else
+//! chain by chain here; both compute the same bits.
 
 use super::SpinModel;
 use super::graph::Layout;
+use super::lanes::{self, LaneChains};
 use super::rules::{Rules, Update};
 use crate::rng::{Stream, key, philox4x32_10};
 use crate::{Error, Result};
@@ -19,9 +23,16 @@ pub struct CpuSpins {
     chains: usize,
     seed: u64,
     first_chain: u32,
-    /// `chains` x `layout.words`.
-    words: Vec<u32>,
+    store: Store,
     sweeps_done: u32,
+}
+
+/// Where the states live.
+enum Store {
+    /// `chains` x `layout.words` words, chain by chain.
+    Words(Vec<u32>),
+    /// Blocks of 16 chains side by side.
+    Lanes(LaneChains),
 }
 
 /// Checks initial states (bytes in site order, whole chains, each below q).
@@ -49,51 +60,37 @@ impl CpuSpins {
         let chains = check_states(model, initial)?;
         let layout = Layout::new(&model.graph.colouring());
         let rules = Rules::new(model, &layout, update);
-        let words = layout.pack(initial);
-        Ok(CpuSpins { rules, layout, chains, seed, first_chain, words, sweeps_done: 0 })
+        let store = if lanes::eligible(&rules) {
+            Store::Lanes(LaneChains::new(&layout, initial, chains))
+        } else {
+            Store::Words(layout.pack(initial))
+        };
+        Ok(CpuSpins { rules, layout, chains, seed, first_chain, store, sweeps_done: 0 })
+    }
+
+    /// [`Self::new`] on the chain-by-chain path whatever the rule (to test the paths against
+    /// each other).
+    #[cfg(any(test, feature = "internals"))]
+    pub fn chain_by_chain(
+        model: &SpinModel,
+        update: Update,
+        initial: &[u8],
+        seed: u64,
+        first_chain: u32,
+    ) -> Result<Self> {
+        let mut s = Self::new(model, update, initial, seed, first_chain)?;
+        s.store = Store::Words(s.layout.pack(initial));
+        Ok(s)
     }
 
     /// `sweeps` sweeps: every colour class once, in colour order.
     pub fn run(&mut self, sweeps: u32) {
-        let w = self.layout.words;
         for _ in 0..sweeps {
             let t = self.sweeps_done;
-            for &(first, count, class_sites) in &self.layout.classes {
-                let (first, count) = (first as usize, count as usize);
-                // New words of this class, computed from the current state (no site of the
-                // class reads another), then written back.
-                let rules = &self.rules;
-                let (seed, first_chain) = (self.seed, self.first_chain);
-                let words = &self.words;
-                let fresh: Vec<u32> = (0..self.chains * count)
-                    .into_par_iter()
-                    .with_min_len(256)
-                    .map(|item| {
-                        let (c, k) = (item / count, item % count);
-                        let chain = &words[c * w..(c + 1) * w];
-                        let word = first + k;
-                        let ctr = [first_chain + c as u32, t, Stream::Gibbs as u32, word as u32];
-                        let bits = philox4x32_10(ctr, key(seed));
-                        let accept = if rules.q > 2 && rules.update == Update::Metropolis {
-                            philox4x32_10([ctr[0], t, Stream::Accept as u32, word as u32], key(seed))
-                        } else {
-                            [0; 4]
-                        };
-                        let mut out = chain[word];
-                        for lane in 0..4 {
-                            if k * 4 + lane >= class_sites as usize {
-                                break;
-                            }
-                            let current = (out >> (8 * lane)) as u8;
-                            let new = rules.update_site(chain, word * 4 + lane, current, bits[lane], accept[lane]);
-                            out = (out & !(0xff << (8 * lane))) | ((new as u32) << (8 * lane));
-                        }
-                        out
-                    })
-                    .collect();
-                for (item, value) in fresh.into_iter().enumerate() {
-                    let (c, k) = (item / count, item % count);
-                    self.words[c * w + first + k] = value;
+            match &mut self.store {
+                Store::Lanes(chains) => chains.sweep(&self.layout, &self.rules, self.seed, self.first_chain, t),
+                Store::Words(words) => {
+                    sweep_words(words, self.chains, &self.layout, &self.rules, self.seed, self.first_chain, t)
                 }
             }
             self.sweeps_done += 1;
@@ -102,6 +99,50 @@ impl CpuSpins {
 
     /// The states, bytes in site order, one chain after another.
     pub fn states(&self) -> Vec<u8> {
-        self.layout.unpack(&self.words)
+        match &self.store {
+            Store::Lanes(chains) => chains.states(&self.layout),
+            Store::Words(words) => self.layout.unpack(words),
+        }
+    }
+}
+
+/// One sweep (number `t`) of chains stored word by word.
+fn sweep_words(words: &mut [u32], chains: usize, layout: &Layout, rules: &Rules, seed: u64, first_chain: u32, t: u32) {
+    let w = layout.words;
+    for &(first, count, class_sites) in &layout.classes {
+        let (first, count) = (first as usize, count as usize);
+        // New words of this class, computed from the current state (no site of the
+        // class reads another), then written back.
+        let current = &*words;
+        let fresh: Vec<u32> = (0..chains * count)
+            .into_par_iter()
+            .with_min_len(256)
+            .map(|item| {
+                let (c, k) = (item / count, item % count);
+                let chain = &current[c * w..(c + 1) * w];
+                let word = first + k;
+                let ctr = [first_chain + c as u32, t, Stream::Gibbs as u32, word as u32];
+                let bits = philox4x32_10(ctr, key(seed));
+                let accept = if rules.q > 2 && rules.update == Update::Metropolis {
+                    philox4x32_10([ctr[0], t, Stream::Accept as u32, word as u32], key(seed))
+                } else {
+                    [0; 4]
+                };
+                let mut out = chain[word];
+                for lane in 0..4 {
+                    if k * 4 + lane >= class_sites as usize {
+                        break;
+                    }
+                    let current = (out >> (8 * lane)) as u8;
+                    let new = rules.update_site(chain, word * 4 + lane, current, bits[lane], accept[lane]);
+                    out = (out & !(0xff << (8 * lane))) | ((new as u32) << (8 * lane));
+                }
+                out
+            })
+            .collect();
+        for (item, value) in fresh.into_iter().enumerate() {
+            let (c, k) = (item / count, item % count);
+            words[c * w + first + k] = value;
+        }
     }
 }

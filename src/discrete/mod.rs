@@ -17,6 +17,7 @@ pub mod cpu;
 pub mod exact;
 pub mod gpu;
 pub mod graph;
+pub mod lanes;
 pub mod observables;
 pub mod rules;
 pub mod spec;
