@@ -20,6 +20,7 @@ use crate::sampler::gpu::GpuSampler;
 use crate::sampler::{ChainSampler, SamplerConfig, SamplerKind};
 use anyhow::{Context, Result};
 
+mod discrete;
 mod nn;
 mod roofline;
 mod roofline_table;
@@ -70,7 +71,7 @@ pub struct BenchArgs {
     /// fixed amount of work).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: Option<u32>,
-    /// Which cases: all, langevin, torchebm, mlp, rbm, train or nn.
+    /// Which cases: all, langevin, torchebm, mlp, rbm, train, nn or discrete.
     #[arg(long, value_enum, default_value_t = Suite::All)]
     pub suite: Suite,
     /// MNIST directory (IDX files) for the rbm suite's training rows; without it the training
@@ -135,6 +136,10 @@ pub enum Suite {
     /// sgemm at the same sizes), and ULA/MALA on the UvA MNIST ConvEBM at 128, 1024 and 8192
     /// chains; its own table (with --csv and --suite all: written next to PATH as PATH-nn.csv).
     Nn,
+    /// Discrete models: site updates per second of block Gibbs / Metropolis sweeps on the
+    /// square Ising lattice (256², 1024²), a sparse random graph (65536 vertices, mean degree 4)
+    /// and the 3-state Potts lattice, and Swendsen–Wang (CPU); its own table, not in --csv.
+    Discrete,
 }
 
 struct Case {
@@ -318,6 +323,10 @@ fn plan(args: &BenchArgs) -> Result<()> {
             }
         }
     }
+    if matches!(args.suite, Suite::All | Suite::Discrete) {
+        // The largest discrete case: 4 chains of a 1024 x 1024 lattice, 4 couplings per site.
+        work.add(format!("--steps {steps} (discrete)"), "the discrete benchmark", &[steps as u64, 4, 1 << 20, 4]);
+    }
     if matches!(args.suite, Suite::All | Suite::Rbm) {
         // 1024 chains of block Gibbs on a 784x500 RBM.
         work.add(
@@ -464,8 +473,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let peaks = args.peaks();
     let nn_rows =
         if matches!(args.suite, Suite::All | Suite::Nn) { nn::run(args, ctx.as_ref(), want_cpu)? } else { Vec::new() };
+    let discrete_rows = if matches!(args.suite, Suite::All | Suite::Discrete) {
+        discrete::run(args, ctx.as_ref(), want_cpu)?
+    } else {
+        Vec::new()
+    };
 
-    if !rows.is_empty() || nn_rows.is_empty() {
+    if !rows.is_empty() || (nn_rows.is_empty() && discrete_rows.is_empty()) {
         println!();
         print!("{}", table(&rows, peaks));
     }
@@ -478,8 +492,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         print!("{}", nn::table(&nn_rows, peaks));
         print!("{}", nn::summary(&nn_rows));
     }
+    if !discrete_rows.is_empty() {
+        println!();
+        print!("{}", discrete::table(&discrete_rows));
+    }
     if let Some(path) = &args.csv {
-        if !rows.is_empty() || nn_rows.is_empty() {
+        if !rows.is_empty() || (nn_rows.is_empty() && discrete_rows.is_empty()) {
             crate::io::write_atomic(path, csv(&rows, peaks).as_bytes())?;
             println!("wrote {}", path.display());
         }
