@@ -55,6 +55,34 @@ fn sample_reports_observables_that_match_enumeration() {
             assert!((mean - truth).abs() < 5.0 * se + 2e-3, "{sampler} {estimate}: {mean} ± {se} vs {truth}");
         }
     }
+    // Parallel tempering: three replicas, the temperature-1 one reported.
+    run_ok(&[
+        "sample",
+        "--energy",
+        "ising:square:4,beta=0.6",
+        "--tempering",
+        "3",
+        "--max-temperature",
+        "3",
+        "--chains",
+        "64",
+        "--steps",
+        "400",
+        "--warmup",
+        "50",
+        "--thin",
+        "2",
+        "--backend",
+        "cpu",
+        "--diagnostics",
+        s(&json),
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["swap_rates"].as_array().unwrap().len(), 2);
+    let est = &report["observables"]["energy_per_site"];
+    let (mean, se) = (est["mean"].as_f64().unwrap(), est["standard_error"].as_f64().unwrap());
+    let truth = report["exact"]["energy_per_site"].as_f64().unwrap();
+    assert!((mean - truth).abs() < 5.0 * se + 2e-3, "tempered: {mean} ± {se} vs {truth}");
     // int8 spins ±1, [chains, sites].
     let bytes = std::fs::read(&out).unwrap();
     assert!(String::from_utf8_lossy(&bytes[..80]).contains("'descr': '|i1'"));
@@ -125,4 +153,6 @@ fn discrete_runs_refuse_what_does_not_apply() {
     let e = refusal(&["sample", "--energy", "ising:square:3", "--out", "x.txt"]);
     assert!(e.contains("--out"), "{e}");
     assert!(common::debug_text(&e).is_none(), "{e}");
+    let e = refusal(&["sample", "--energy", "ising:square:8,beta=inf", "--tempering", "3"]);
+    assert!(e.contains("finite beta"), "{e}");
 }

@@ -243,18 +243,7 @@ fn sampler_config(args: &SampleArgs) -> anyhow::Result<SamplerConfig> {
         config.leapfrog_jitter = args.leapfrog_jitter;
         config.step_jitter = args.step_jitter;
     }
-    config.tempering = match (&args.temperatures, args.tempering) {
-        (Some(t), _) => {
-            Some(Tempering::from_temperatures(t, args.swap_every).map_err(|e| with_flag_names(e, SAMPLE_FLAGS))?)
-        }
-        (None, 1) => None,
-        (None, r) => {
-            if !(args.max_temperature > 1.0 && args.max_temperature.is_finite()) {
-                bail!("invalid --max-temperature: must be a finite number above 1, got {}", args.max_temperature);
-            }
-            Some(Tempering::geometric(r as usize, args.max_temperature, args.swap_every))
-        }
-    };
+    config.tempering = ladder(args)?;
     if args.trace.is_some() || args.diagnostics.is_some() {
         let draws = args.steps / args.thin;
         if args.diagnostics.is_some() && (draws as usize) < MIN_DRAWS {
@@ -271,6 +260,22 @@ fn sampler_config(args: &SampleArgs) -> anyhow::Result<SamplerConfig> {
     }
     config.validate().map_err(|e| with_flag_names(e, SAMPLE_FLAGS))?;
     Ok(config)
+}
+
+/// The temperature ladder of --tempering / --max-temperature / --temperatures, if any.
+fn ladder(args: &SampleArgs) -> anyhow::Result<Option<Tempering>> {
+    Ok(match (&args.temperatures, args.tempering) {
+        (Some(t), _) => {
+            Some(Tempering::from_temperatures(t, args.swap_every).map_err(|e| with_flag_names(e, SAMPLE_FLAGS))?)
+        }
+        (None, 1) => None,
+        (None, r) => {
+            if !(args.max_temperature > 1.0 && args.max_temperature.is_finite()) {
+                bail!("invalid --max-temperature: must be a finite number above 1, got {}", args.max_temperature);
+            }
+            Some(Tempering::geometric(r as usize, args.max_temperature, args.swap_every))
+        }
+    })
 }
 
 /// The host memory a run will need (states, replicas, trace, diagnostics, outputs), checked

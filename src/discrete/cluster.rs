@@ -201,4 +201,9 @@ impl ClusterChains {
     pub fn states(&self) -> &[u8] {
         &self.states
     }
+
+    /// Replaces the states (the same number of chains), keeping the step count.
+    pub fn set_states(&mut self, states: &[u8]) {
+        self.states.copy_from_slice(states);
+    }
 }

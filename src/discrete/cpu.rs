@@ -97,6 +97,15 @@ impl CpuSpins {
         }
     }
 
+    /// Replaces the states (bytes in site order, the same number of chains), keeping the
+    /// sweep count (a tempering swap).
+    pub fn set_states(&mut self, states: &[u8]) {
+        self.store = match self.store {
+            Store::Lanes(_) => Store::Lanes(LaneChains::new(&self.layout, states, self.chains)),
+            Store::Words(_) => Store::Words(self.layout.pack(states)),
+        };
+    }
+
     /// The states, bytes in site order, one chain after another.
     pub fn states(&self) -> Vec<u8> {
         match &self.store {

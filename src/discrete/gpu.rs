@@ -171,6 +171,15 @@ impl GpuSpins {
         Ok(())
     }
 
+    /// Replaces the states (bytes in site order, the same number of chains), keeping the
+    /// sweep count (a tempering swap).
+    pub fn set_states(&mut self, states: &[u8]) -> Result<()> {
+        let words = self.layout.pack(states);
+        self.ctx.scoped("uploading discrete states", || {
+            self.ctx.queue().write_buffer(&self.states, 0, bytemuck::cast_slice(&words))
+        })
+    }
+
     /// The states, bytes in site order, one chain after another.
     pub fn states(&self) -> Result<Vec<u8>> {
         let bytes = self.chains as u64 * self.layout.words as u64 * 4;

@@ -21,6 +21,7 @@ pub mod lanes;
 pub mod observables;
 pub mod rules;
 pub mod spec;
+pub mod tempering;
 
 use crate::{Error, Result};
 pub use graph::{Graph, Lattice, Layout};

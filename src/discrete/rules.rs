@@ -158,10 +158,30 @@ impl Rules {
                 }
             };
         }
-        // Potts: per-label neighbour counts (exact) or coupling sums (float).
+        // Potts: scratch arrays sized for q (zeroing 256 labels per site would dominate).
+        match self.q {
+            ..=8 => self.potts_site::<8>(words, range, current, top24, accept_bits),
+            ..=32 => self.potts_site::<32>(words, range, current, top24, accept_bits),
+            _ => self.potts_site::<256>(words, range, current, top24, accept_bits),
+        }
+    }
+
+    /// Potts update with per-label scratch of `N` >= q entries.
+    #[inline]
+    fn potts_site<const N: usize>(
+        &self,
+        words: &[u32],
+        range: std::ops::Range<usize>,
+        current: u8,
+        top24: u32,
+        accept_bits: u32,
+    ) -> u8 {
+        let state = |n: u32| (words[(n >> 2) as usize] >> (8 * (n & 3))) as u8;
+        let d = self.max_degree as i32;
+        // Per-label neighbour counts (exact) or coupling sums (float).
         let q = self.q as usize;
-        let mut sums = [0.0f32; 256];
-        let mut counts = [0u32; 256];
+        let mut sums = [0.0f32; N];
+        let mut counts = [0u32; N];
         for (&n, &c) in self.neighbours[range.clone()].iter().zip(&self.couplings[range]) {
             let k = state(n) as usize;
             counts[k] += 1;
@@ -169,7 +189,7 @@ impl Rules {
         }
         match self.update {
             Update::Gibbs => {
-                let mut w = [0.0f32; 256];
+                let mut w = [0.0f32; N];
                 if self.exact {
                     for k in 0..q {
                         w[k] = f32::from_bits(self.table[counts[k] as usize]);

@@ -10,6 +10,7 @@ use crate::discrete::cpu::CpuSpins;
 use crate::discrete::gpu::GpuSpins;
 use crate::discrete::observables::{self, Thermo, measure};
 use crate::discrete::rules::Update;
+use crate::discrete::tempering::{Replica, Tempered};
 use crate::discrete::{Lattice, Layout, SpinModel, random_states, spec};
 use crate::eval::diagnostics::MIN_DRAWS;
 use crate::plan::{Plan, Work};
@@ -17,28 +18,25 @@ use anyhow::{Context, bail};
 use std::path::Path;
 use std::time::Instant;
 
-/// The chains of one run, on whichever executor and move.
+/// The chains of one run: one replica, or replicas on a temperature ladder.
 enum Chains {
-    Cpu(CpuSpins),
-    Gpu(GpuSpins),
-    Cluster(ClusterChains),
+    Plain(Replica),
+    Tempered(Tempered),
 }
 
 impl Chains {
     fn run(&mut self, n: u32) -> anyhow::Result<()> {
         match self {
-            Chains::Cpu(c) => c.run(n),
-            Chains::Gpu(g) => g.run(n)?,
-            Chains::Cluster(c) => c.run(n),
+            Chains::Plain(r) => r.run(n)?,
+            Chains::Tempered(t) => t.run(n)?,
         }
         Ok(())
     }
 
     fn states(&self) -> anyhow::Result<Vec<u8>> {
         Ok(match self {
-            Chains::Cpu(c) => c.states(),
-            Chains::Gpu(g) => g.states()?,
-            Chains::Cluster(c) => c.states().to_vec(),
+            Chains::Plain(r) => r.states()?,
+            Chains::Tempered(t) => t.states()?,
         })
     }
 }
@@ -49,8 +47,6 @@ fn refuse_continuous_flags(args: &SampleArgs) -> anyhow::Result<()> {
     let given = [
         ("--fix", args.fix.is_some()),
         ("--class", args.class.is_some()),
-        ("--tempering", args.tempering != 1),
-        ("--temperatures", args.temperatures.is_some()),
         ("--noise-scale", args.noise_scale.is_some()),
         ("--grad-clamp", args.grad_clamp.is_some()),
         ("--box", args.box_clamp.is_some()),
@@ -66,7 +62,8 @@ fn refuse_continuous_flags(args: &SampleArgs) -> anyhow::Result<()> {
     if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
         bail!(
             "{flag} is not used when sampling a discrete model ({}); discrete runs take --sampler, --chains, \
-             --steps, --warmup, --thin, --init, --seed, --backend, --out, --png and --diagnostics",
+             --steps, --warmup, --thin, --init, --seed, --backend, --tempering (--max-temperature, --temperatures, \
+             --swap-every), --out, --png and --diagnostics",
             args.energy
         );
     }
@@ -116,7 +113,8 @@ fn initial(args: &SampleArgs, model: &SpinModel, chains: usize) -> anyhow::Resul
 
 /// Memory and work, refused before anything is allocated when absurd.
 fn plan(args: &SampleArgs, model: &SpinModel) -> anyhow::Result<()> {
-    let (chains, n) = (args.chains as u64, model.sites() as u64);
+    let replicas = super::ladder(args)?.map_or(1, |l| l.replicas()) as u64;
+    let (chains, n) = (args.chains as u64 * replicas, model.sites() as u64);
     let mut plan = Plan::new();
     // States, packed words, the read-back copy and a measurement's unpacked copy.
     plan.add(format!("--chains {} x {n} sites", args.chains), "the chain states", &[chains, n], 1, 8);
@@ -180,11 +178,21 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         (None, b) => backend::open(b)?,
     };
     let executor = backend::describe(ctx.as_ref());
-    let mut sampler = match (update, cluster, ctx) {
-        (Some(u), _, Some(ctx)) => Chains::Gpu(GpuSpins::new(ctx, &model, u, &init, args.seed, 0)?),
-        (Some(u), _, None) => Chains::Cpu(CpuSpins::new(&model, u, &init, args.seed, 0)?),
-        (None, Some(c), _) => Chains::Cluster(ClusterChains::new(&model, c, &init, args.seed, 0)?),
-        (None, None, _) => unreachable!("method() names an update or a cluster move"),
+    let make = |m: &SpinModel, seed: u64| -> crate::Result<Replica> {
+        Ok(match (update, cluster, &ctx) {
+            (Some(u), _, Some(ctx)) => Replica::Gpu(GpuSpins::new(ctx.clone(), m, u, &init, seed, 0)?),
+            (Some(u), _, None) => Replica::Cpu(CpuSpins::new(m, u, &init, seed, 0)?),
+            (_, Some(c), _) => Replica::Cluster(ClusterChains::new(m, c, &init, seed, 0)?),
+            (None, None, _) => unreachable!("method() names an update or a cluster move"),
+        })
+    };
+    let ladder = super::ladder(args)?;
+    if ladder.is_some() && model.beta.is_infinite() {
+        bail!("--tempering needs a finite beta (this model is at zero temperature)");
+    }
+    let mut sampler = match &ladder {
+        Some(l) => Chains::Tempered(Tempered::new(&model, l, args.seed, 0, chains, make)?),
+        None => Chains::Plain(make(&model, args.seed)?),
     };
     let colours = Layout::new(&model.graph.colouring()).classes.len();
     let rule = if cluster.is_some() {
@@ -196,8 +204,9 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     } else {
         "float (GPU = CPU up to exp() rounding)"
     };
+    let tempering = ladder.as_ref().map_or_else(String::new, |l| format!(" x {} replicas", l.replicas()));
     println!(
-        "{} ({} sites, q = {}, beta = {}, {colours} colours); {name}, rule {rule}; {chains} chains x {} steps after {} warm-up on {executor}",
+        "{} ({} sites, q = {}, beta = {}, {colours} colours); {name}, rule {rule}; {chains} chains{tempering} x {} steps after {} warm-up on {executor}",
         model.name,
         model.sites(),
         model.q,
@@ -239,6 +248,16 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         println!("time {seconds:.3} s for {steps} {per}");
     } else {
         println!("time {seconds:.3} s for {steps} {per}, {:.3e} site updates/s", updates / seconds);
+    }
+    let swap_rates = match &sampler {
+        Chains::Tempered(t) => Some(t.swap_rates()),
+        Chains::Plain(_) => None,
+    };
+    if let Some(rates) = &swap_rates {
+        println!(
+            "swap acceptance per neighbour pair: {}",
+            rates.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ")
+        );
     }
     let thermo = (draws as usize >= MIN_DRAWS)
         .then(|| observables::thermo(model.beta as f64, model.sites(), &energy, &magnetisation))
@@ -312,6 +331,8 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
             "site_updates_per_second": (cluster != Some(Cluster::Wolff)).then_some(updates / seconds),
             "observables": thermo,
             "onsager": onsager.map(|(u, m)| serde_json::json!({"energy_per_site": u, "magnetisation": m})),
+            "swap_rates": swap_rates,
+            "temperatures": ladder.as_ref().map(|l| l.betas.iter().map(|b| 1.0 / b).collect::<Vec<f32>>()),
             "exact": exact.map(|(u, m)| serde_json::json!({"energy_per_site": u, "abs_magnetisation": m})),
             "overlaps": overlaps,
             "warnings": warnings,
