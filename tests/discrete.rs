@@ -311,6 +311,33 @@ fn square_ising_matches_onsager_away_from_t_c() {
     }
 }
 
+/// Above T_c the second-moment correlation length is close to the exact exponential one,
+/// 1 / (-ln tanh β - 2β) (Onsager), on a lattice several times longer.
+#[test]
+fn correlation_length_matches_the_exact_one_above_t_c() {
+    // L about 6 ξ: long enough for small finite-size effects, short enough that <M²> / <F>
+    // differs from 1 by far more than its noise.
+    for (beta, side) in [(0.3f64, 10usize), (0.35, 16), (0.4, 36)] {
+        let m = model(&format!("ising:square:{side},beta={beta}"));
+        let chains = 32;
+        let init = random_states(41, 0, chains, m.sites(), 2);
+        let mut s = ClusterChains::new(&m, Cluster::SwendsenWang, &init, 42, 0).unwrap();
+        s.run(50);
+        let (mut mag, mut f) = (vec![Vec::new(); chains], vec![Vec::new(); chains]);
+        for _ in 0..400 {
+            s.run(1);
+            for (c, row) in s.states().chunks(m.sites()).enumerate() {
+                mag[c].push(measure(&m, row).1);
+                f[c].push(observables::structure_factor_min(&m, row).unwrap());
+            }
+        }
+        let xi = observables::correlation_length(side, m.sites(), &mag, &f).unwrap();
+        let exact = 1.0 / (-(beta.tanh()).ln() - 2.0 * beta);
+        eprintln!("beta {beta}, L {side}: second-moment ξ {xi:.3}, exact exponential ξ {exact:.3}");
+        assert!((xi / exact - 1.0).abs() < 0.1, "ξ {xi} against {exact}");
+    }
+}
+
 /// At T_c, Swendsen–Wang decorrelates |m| far faster per sweep than single-site Gibbs.
 #[test]
 fn swendsen_wang_beats_gibbs_at_t_c() {

@@ -217,6 +217,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let start = Instant::now();
     sampler.run(args.warmup)?;
     let (mut energy, mut magnetisation) = (vec![Vec::new(); chains], vec![Vec::new(); chains]);
+    let mut factor = vec![Vec::new(); chains];
     let mut bar = crate::cli::progress::Progress::new(
         "sampling",
         "steps",
@@ -234,6 +235,9 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
                 let (e, m) = measure(&model, row);
                 energy[c].push(e);
                 magnetisation[c].push(m);
+                if let Some(f) = observables::structure_factor_min(&model, row) {
+                    factor[c].push(f);
+                }
             }
         }
         bar.set_position(done as u64);
@@ -264,6 +268,13 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         .transpose()?;
     if let Some(t) = &thermo {
         print_thermo(t, args.thin);
+    }
+    let side = model.graph.lattice.as_ref().map_or(0, |(_, sides)| sides[0]);
+    let correlation_length = (thermo.is_some() && factor[0].len() == energy[0].len())
+        .then(|| observables::correlation_length(side, model.sites(), &magnetisation, &factor))
+        .flatten();
+    if let Some(xi) = correlation_length {
+        println!("correlation length {xi:.3} sites (second moment; reliable while it is well below the side, {side})");
     }
     let onsager = onsager_reference(&model);
     if let Some((u, m)) = onsager {
@@ -330,6 +341,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
             "seconds": seconds,
             "site_updates_per_second": (cluster != Some(Cluster::Wolff)).then_some(updates / seconds),
             "observables": thermo,
+            "correlation_length": correlation_length,
             "onsager": onsager.map(|(u, m)| serde_json::json!({"energy_per_site": u, "magnetisation": m})),
             "swap_rates": swap_rates,
             "temperatures": ladder.as_ref().map(|l| l.betas.iter().map(|b| 1.0 / b).collect::<Vec<f32>>()),
