@@ -312,9 +312,13 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let warnings = thermo.as_ref().map_or_else(Vec::new, |t| {
         let rhat = t.energy_per_site.rhat.max(t.abs_magnetisation.rhat);
         if rhat > crate::eval::diagnostics::MAX_RHAT {
+            let remedy = if cluster.is_some() {
+                "run longer (--steps, --warmup)"
+            } else {
+                "run longer (--steps, --warmup) or, near a transition, use --sampler swendsen-wang or wolff"
+            };
             vec![format!(
-                "R-hat {rhat:.3} above {}: the chains disagree, so their draws are not yet samples of one distribution; \
-                 run longer (--steps, --warmup) or, near a transition, use --sampler swendsen-wang or wolff",
+                "R-hat {rhat:.3} above {}: the chains disagree, so their draws are not yet samples of one distribution; {remedy}",
                 crate::eval::diagnostics::MAX_RHAT
             )]
         } else {
