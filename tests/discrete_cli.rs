@@ -5,6 +5,9 @@ mod common;
 
 use common::{ebm, s, stderr, temp_dir};
 
+/// The chains, steps and measurements of the small runs below.
+const SMALL_RUN: &str = "--chains 64 --steps 400 --warmup 50 --thin 2 --backend cpu";
+
 fn run_ok(args: &[&str]) -> String {
     let out = ebm(args);
     assert!(out.status.success(), "ebm {args:?} failed:\n{}", stderr(&out));
@@ -17,72 +20,39 @@ fn refusal(args: &[&str]) -> String {
     stderr(&out)
 }
 
+/// The report at `json`, after checking that its estimates of the energy per site and |m| agree
+/// with the exact values it also reports (within 5 standard errors).
+fn check_against_exact(json: &std::path::Path, what: &str) -> serde_json::Value {
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    for name in ["energy_per_site", "abs_magnetisation"] {
+        let est = &report["observables"][name];
+        let (mean, se) = (est["mean"].as_f64().unwrap(), est["standard_error"].as_f64().unwrap());
+        let truth = report["exact"][name].as_f64().unwrap();
+        eprintln!("{what} {name}: {mean:.4} ± {se:.4}, exact {truth:.4}");
+        assert!((mean - truth).abs() < 5.0 * se + 2e-3, "{what} {name}: {mean} ± {se} vs {truth}");
+    }
+    report
+}
+
 /// Estimates from the JSON report agree with the exact values it also reports.
 #[test]
 fn sample_reports_observables_that_match_enumeration() {
     let dir = temp_dir("discrete_cli");
     let (json, out, png) = (dir.join("d.json"), dir.join("s.npy"), dir.join("s.png"));
     for sampler in ["gibbs", "metropolis", "wolff"] {
-        run_ok(&[
-            "sample",
-            "--energy",
-            "ising:square:4,beta=0.35",
-            "--sampler",
-            sampler,
-            "--chains",
-            "64",
-            "--steps",
-            "400",
-            "--warmup",
-            "50",
-            "--thin",
-            "2",
-            "--backend",
-            "cpu",
-            "--diagnostics",
-            s(&json),
-            "--out",
-            s(&out),
-            "--png",
-            s(&png),
-        ]);
-        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-        for (estimate, exact) in [("energy_per_site", "energy_per_site"), ("abs_magnetisation", "abs_magnetisation")] {
-            let est = &report["observables"][estimate];
-            let (mean, se) = (est["mean"].as_f64().unwrap(), est["standard_error"].as_f64().unwrap());
-            let truth = report["exact"][exact].as_f64().unwrap();
-            eprintln!("{sampler} {estimate}: {mean:.4} ± {se:.4}, exact {truth:.4}");
-            assert!((mean - truth).abs() < 5.0 * se + 2e-3, "{sampler} {estimate}: {mean} ± {se} vs {truth}");
-        }
+        let line = format!("sample --energy ising:square:4,beta=0.35 --sampler {sampler} {SMALL_RUN}");
+        let mut args: Vec<&str> = line.split_whitespace().collect();
+        args.extend(["--diagnostics", s(&json), "--out", s(&out), "--png", s(&png)]);
+        run_ok(&args);
+        check_against_exact(&json, sampler);
     }
     // Parallel tempering: three replicas, the temperature-1 one reported.
-    run_ok(&[
-        "sample",
-        "--energy",
-        "ising:square:4,beta=0.6",
-        "--tempering",
-        "3",
-        "--max-temperature",
-        "3",
-        "--chains",
-        "64",
-        "--steps",
-        "400",
-        "--warmup",
-        "50",
-        "--thin",
-        "2",
-        "--backend",
-        "cpu",
-        "--diagnostics",
-        s(&json),
-    ]);
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let line = format!("sample --energy ising:square:4,beta=0.6 --tempering 3 --max-temperature 3 {SMALL_RUN}");
+    let mut args: Vec<&str> = line.split_whitespace().collect();
+    args.extend(["--diagnostics", s(&json)]);
+    run_ok(&args);
+    let report = check_against_exact(&json, "tempering");
     assert_eq!(report["swap_rates"].as_array().unwrap().len(), 2);
-    let est = &report["observables"]["energy_per_site"];
-    let (mean, se) = (est["mean"].as_f64().unwrap(), est["standard_error"].as_f64().unwrap());
-    let truth = report["exact"]["energy_per_site"].as_f64().unwrap();
-    assert!((mean - truth).abs() < 5.0 * se + 2e-3, "tempered: {mean} ± {se} vs {truth}");
     // int8 spins ±1, [chains, sites].
     let bytes = std::fs::read(&out).unwrap();
     assert!(String::from_utf8_lossy(&bytes[..80]).contains("'descr': '|i1'"));

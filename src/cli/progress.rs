@@ -1,10 +1,13 @@
 //! Progress of long commands: an indicatif bar when stderr is a terminal; otherwise (a pipe, a
 //! log file, CI) a plain line on stderr every `EBM_PROGRESS_SECS` seconds (default 10, `inf`
-//! for never; read by `cli::env`), so a long run in a pipeline still shows it is alive.
+//! for never; read by `cli::env`), so a long run in a pipeline still shows it is alive. The
+//! lines come from a ticker thread, on time even while one long piece of work runs between two
+//! position updates.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Whether commands report progress at all (the Python package turns it off unless asked).
@@ -26,14 +29,40 @@ pub(crate) fn bar(len: u64) -> ProgressBar {
 
 pub(crate) struct Progress {
     bar: Option<ProgressBar>,
+    /// The plain lines' state, shared with the ticker thread (None on a terminal or when off).
+    plain: Option<Arc<Mutex<Plain>>>,
+}
+
+/// What a plain progress line says, and when the last one went out.
+struct Plain {
     label: String,
     unit: &'static str,
     total: u64,
     base: u64,
+    pos: u64,
     message: String,
     start: Instant,
     last: Instant,
     every: Duration,
+    done: bool,
+    /// Lines printed so far.
+    lines: u64,
+}
+
+impl Plain {
+    /// Prints a line if one is due (and the work is not finished).
+    fn tick(&mut self) {
+        if self.done || self.last.elapsed() < self.every || self.pos >= self.total {
+            return;
+        }
+        self.last = Instant::now();
+        self.lines += 1;
+        let seconds = self.start.elapsed().as_secs_f64();
+        let done = self.pos.saturating_sub(self.base);
+        let eta = if done > 0 { seconds * (self.total - self.pos) as f64 / done as f64 } else { f64::NAN };
+        let message = if self.message.is_empty() { String::new() } else { format!(", {}", self.message) };
+        eprintln!("{}: {}/{} {}, {seconds:.0} s, eta {eta:.0} s{message}", self.label, self.pos, self.total, self.unit);
+    }
 }
 
 impl Progress {
@@ -49,41 +78,65 @@ impl Progress {
         // Checked before the command started (cli::env::check); the default covers a value
         // changed since.
         let every = crate::cli::env::progress_interval().unwrap_or(Duration::from_secs(10));
+        Self::with_interval(label, unit, total, bar, every)
+    }
+
+    fn with_interval(label: &str, unit: &'static str, total: u64, bar: Option<ProgressBar>, every: Duration) -> Self {
         let now = Instant::now();
-        Self {
-            bar,
-            label: label.into(),
-            unit,
-            total,
-            base: 0,
-            message: String::new(),
-            start: now,
-            last: now,
-            every: if enabled() { every } else { Duration::MAX },
-        }
+        let plain = (bar.is_none() && enabled() && every < Duration::from_secs(u32::MAX as u64)).then(|| {
+            let plain = Arc::new(Mutex::new(Plain {
+                label: label.into(),
+                unit,
+                total,
+                base: 0,
+                pos: 0,
+                message: String::new(),
+                start: now,
+                last: now,
+                every,
+                done: false,
+                lines: 0,
+            }));
+            // Below a second, lines come with the position updates alone (a ticker would flood).
+            let ticker = Arc::downgrade(&plain);
+            (every >= Duration::from_secs(1)).then(|| {
+                std::thread::spawn(move || {
+                    let nap = Duration::from_millis(200);
+                    loop {
+                        std::thread::sleep(nap);
+                        let Some(plain) = ticker.upgrade() else { return };
+                        let Ok(mut p) = plain.lock() else { return };
+                        if p.done {
+                            return;
+                        }
+                        p.tick();
+                    }
+                })
+            });
+            plain
+        });
+        Self { bar, plain }
     }
 
     /// Work starts at `pos` (a resumed run): the rate and eta count from there.
     pub fn start_at(&mut self, pos: u64) {
-        self.base = pos;
+        if let Some(plain) = &self.plain
+            && let Ok(mut p) = plain.lock()
+        {
+            p.base = pos;
+        }
         self.set_position(pos);
     }
 
     pub fn set_position(&mut self, pos: u64) {
-        match &self.bar {
-            Some(bar) => bar.set_position(pos),
-            None if self.last.elapsed() >= self.every && pos < self.total => {
-                self.last = Instant::now();
-                let seconds = self.start.elapsed().as_secs_f64();
-                let done = pos.saturating_sub(self.base);
-                let eta = if done > 0 { seconds * (self.total - pos) as f64 / done as f64 } else { f64::NAN };
-                let message = if self.message.is_empty() { String::new() } else { format!(", {}", self.message) };
-                eprintln!(
-                    "{}: {pos}/{} {}, {seconds:.0} s, eta {eta:.0} s{message}",
-                    self.label, self.total, self.unit
-                );
-            }
-            None => {}
+        if let Some(bar) = &self.bar {
+            bar.set_position(pos);
+        }
+        if let Some(plain) = &self.plain
+            && let Ok(mut p) = plain.lock()
+        {
+            p.pos = pos;
+            p.tick();
         }
     }
 
@@ -91,7 +144,11 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.set_message(message.clone());
         }
-        self.message = message;
+        if let Some(plain) = &self.plain
+            && let Ok(mut p) = plain.lock()
+        {
+            p.message = message;
+        }
     }
 
     /// Runs `f` with the bar hidden, so its output is not drawn over.
@@ -106,5 +163,45 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+        self.stop();
+    }
+
+    /// Ends the plain lines (the ticker thread exits at its next wake).
+    fn stop(&self) {
+        if let Some(plain) = &self.plain
+            && let Ok(mut p) = plain.lock()
+        {
+            p.done = true;
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines keep coming at the interval while no position update arrives (one long piece of
+    /// work), and stop once the work is finished.
+    #[test]
+    fn plain_lines_come_on_time_without_updates() {
+        let mut p = Progress::with_interval("test", "steps", 10, None, Duration::from_secs(1));
+        p.set_position(1);
+        let lines = || p.plain.as_ref().unwrap().lock().unwrap().lines;
+        // Two lines with no update in between (generous time: a loaded machine may be slow).
+        let start = Instant::now();
+        while lines() < 2 && start.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let lines = lines();
+        assert!(lines >= 2, "{lines} lines in 30 s at 1 s intervals without updates");
+        p.finish_and_clear();
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(p.plain.as_ref().unwrap().lock().unwrap().lines, lines, "lines after the work finished");
     }
 }

@@ -398,6 +398,23 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         sampler.set_dim_scale(&scale).context("--fix")?;
     }
 
+    // Inline JSON would make an unreadable (and cut) name: say where the spec came from instead.
+    let name = if args.energy.trim_start().starts_with('{') { "inline JSON".to_string() } else { args.energy.clone() };
+    let shard = args.shard.map_or_else(String::new, |(i, n)| {
+        format!(" (shard {i}/{n}: chains {first_chain}..{})", first_chain as usize + chains - 1)
+    });
+    println!(
+        "energy {name} ({}, d={dim}); {} step {}; {chains} chains{shard} x {} steps{} on {}",
+        energy.kind(),
+        kind.name(),
+        args.step_size,
+        args.steps,
+        if sampler.replicas() > 1 { format!(" x {} replicas", sampler.replicas()) } else { String::new() },
+        sampler.executor()
+    );
+    // The header goes out before the work, so a log shows what runs while it runs.
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
     let warmup_start = Instant::now();
     if let Some(a) = &adaptation {
         let spinner = crate::cli::progress::bar(0)
@@ -434,20 +451,6 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let replicas = sampler.replicas();
     let phase = all_stats.since(&after_warmup);
     let stats = phase.replica(0, replicas);
-    // Inline JSON would make an unreadable (and cut) name: say where the spec came from instead.
-    let name = if args.energy.trim_start().starts_with('{') { "inline JSON".to_string() } else { args.energy.clone() };
-    let shard = args.shard.map_or_else(String::new, |(i, n)| {
-        format!(" (shard {i}/{n}: chains {first_chain}..{})", first_chain as usize + chains - 1)
-    });
-    println!(
-        "energy {name} ({}, d={dim}); {} step {}; {chains} chains{shard} x {} steps{} on {}",
-        energy.kind(),
-        kind.name(),
-        args.step_size,
-        args.steps,
-        if replicas > 1 { format!(" x {replicas} replicas") } else { String::new() },
-        sampler.executor()
-    );
     if adaptation.is_some() {
         let steps = sampler.step_sizes();
         println!(

@@ -74,6 +74,13 @@ impl Graph {
                 vec![vec![1, 0, 0], vec![-1, 0, 0], vec![0, 1, 0], vec![0, -1, 0], vec![0, 0, 1], vec![0, 0, -1]]
             }
         };
+        // The adjacency (neighbour and coupling per entry) lives in the graph, the samplers'
+        // position-space copy and a GPU upload: planned before any of it is allocated.
+        let mut plan = crate::plan::Plan::new();
+        let flag =
+            format!("--energy {}:{}", kind.name(), sides.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("x"));
+        plan.add(flag, "the lattice's neighbour lists", &[sites as u64, steps.len() as u64], 8, 3);
+        plan.check()?;
         let mut offsets = Vec::with_capacity(sites + 1);
         let mut neighbours = Vec::with_capacity(sites * steps.len());
         offsets.push(0);

@@ -376,6 +376,16 @@ mod tests {
     }
 
     #[test]
+    fn integer_arrays_read_as_floats() {
+        let bytes = encode_i8(&[-1, 1, 0, 127], &[2, 2]);
+        assert_eq!(decode_f32(&bytes, p()).unwrap(), (vec![-1.0, 1.0, 0.0, 127.0], vec![2, 2]));
+        let mut wide = header("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", 1);
+        wide.extend_from_slice(&(-3i64).to_le_bytes());
+        wide.extend_from_slice(&5i64.to_le_bytes());
+        assert_eq!(decode_f32(&wide, p()).unwrap(), (vec![-3.0, 5.0], vec![2]));
+    }
+
+    #[test]
     fn malformed_files_are_errors() {
         let good = encode_f32(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
         let with = |dict: &str, body: usize| {
@@ -392,8 +402,8 @@ mod tests {
         let mut long = good.clone();
         long.push(0);
         assert!(format_err(&long).contains("does not match"));
-        let e = format_err(&with("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", 16));
-        assert!(e.contains("'<i8'"), "{e}");
+        let e = format_err(&with("{'descr': '<i2', 'fortran_order': False, 'shape': (2,), }", 4));
+        assert!(e.contains("'<i2'"), "{e}");
         assert!(format_err(&with("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 8)).contains("'>f4'"));
         assert!(
             format_err(&with("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16)).contains("Fortran")
