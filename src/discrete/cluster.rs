@@ -93,7 +93,7 @@ fn swendsen_wang(model: &SpinModel, thr: &[u32], state: &mut [u8], seed: u64, ch
             if j <= i {
                 continue;
             }
-            if edge % 4 == 0 {
+            if edge.is_multiple_of(4) {
                 bits = lane(seed, chain, 2 * t, edge / 4);
             }
             let u = bits[(edge % 4) as usize] >> 8;

@@ -38,7 +38,7 @@ enum Store {
 /// Checks initial states (bytes in site order, whole chains, each below q).
 pub(crate) fn check_states(model: &SpinModel, states: &[u8]) -> Result<usize> {
     let n = model.sites();
-    if states.is_empty() || states.len() % n != 0 {
+    if states.is_empty() || !states.len().is_multiple_of(n) {
         return Err(Error::invalid(
             "initial states",
             format!("{} values are not whole chains of {n} sites", states.len()),

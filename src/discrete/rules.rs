@@ -117,7 +117,7 @@ impl Rules {
     /// shaders/discrete/spins.wgsl, step for step.
     #[inline]
     pub fn update_site(&self, words: &[u32], p: usize, current: u8, bits: u32, accept_bits: u32) -> u8 {
-        let state = |n: u32| (words[(n >> 2) as usize] >> (8 * (n & 3))) as u8 & 0xff;
+        let state = |n: u32| (words[(n >> 2) as usize] >> (8 * (n & 3))) as u8;
         let range = self.offsets[p] as usize..self.offsets[p + 1] as usize;
         let d = self.max_degree as i32;
         let top24 = bits >> 8;
@@ -160,8 +160,8 @@ impl Rules {
         }
         // Potts: scratch arrays sized for q (zeroing 256 labels per site would dominate).
         match self.q {
-            ..=8 => self.potts_site::<8>(words, range, current, top24, accept_bits),
-            ..=32 => self.potts_site::<32>(words, range, current, top24, accept_bits),
+            0..=8 => self.potts_site::<8>(words, range, current, top24, accept_bits),
+            9..=32 => self.potts_site::<32>(words, range, current, top24, accept_bits),
             _ => self.potts_site::<256>(words, range, current, top24, accept_bits),
         }
     }

@@ -41,7 +41,7 @@ fn random_graph(n: usize) -> Result<Graph> {
     while edges.len() < 2 * n {
         let bits = crate::rng::philox4x32_10([draw, 0, crate::rng::Stream::Init as u32, 0], crate::rng::key(SEED));
         draw += 1;
-        let (i, j) = ((bits[0] as u64 * n as u64 >> 32) as usize, (bits[1] as u64 * n as u64 >> 32) as usize);
+        let (i, j) = (((bits[0] as u64 * n as u64) >> 32) as usize, ((bits[1] as u64 * n as u64) >> 32) as usize);
         if i != j && seen.insert((i.min(j), i.max(j))) {
             edges.push((i, j, 1.0));
         }
