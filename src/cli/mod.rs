@@ -53,18 +53,22 @@ enum Command {
     /// List GPU adapters, the executor each --backend picks here, the adapter's limits, and the
     /// CPU executor's threads.
     Info,
-    /// Run many MCMC chains on an energy and write the final states (and a figure).
+    /// Run many MCMC chains on an energy and write the final states (and a figure): continuous
+    /// energies (ULA, MALA, HMC, RWMH) or discrete models (Ising, Potts, Boltzmann machines,
+    /// Hopfield: block Gibbs, Metropolis, Swendsen–Wang, Wolff).
     Sample(sample::SampleArgs),
     /// Join the outputs of `ebm sample --shard I/N` runs (final states or traces) into what one
     /// run of all the chains writes, and optionally their diagnostics.
     Merge(merge::MergeArgs),
-    /// Measure chain-steps per second on the GPU and CPU executors side by side.
+    /// Measure chain-steps (discrete models: site updates) per second on the GPU and CPU
+    /// executors side by side.
     Bench(bench::BenchArgs),
     /// Check that every kernel family computes on this GPU what the CPU executor computes (the
     /// first command to run on a new GPU or driver); exits non-zero on any failure.
     Selftest(selftest::SelftestArgs),
-    /// Train an MLP energy on 2-D toy data or a point file: contrastive divergence with a
-    /// persistent replay buffer (cd, softplus, hinge) or NCE; checkpoints, metrics.csv, figures.
+    /// Train an energy network (an MLP or any layer description) on 2-D toy data, a point file or
+    /// images (mnist, fashion-mnist): contrastive divergence with a persistent replay buffer
+    /// (cd, softplus, hinge), NCE, JEM or score matching; checkpoints, metrics.csv, figures.
     Train(train::TrainArgs),
     /// Likelihood of a trained model: for a 2-D model exact by quadrature (held-out NLL in nats,
     /// total variation to the data, a density figure); for an image model the test and train
