@@ -126,3 +126,13 @@ fn discrete_runs_refuse_what_does_not_apply() {
     let e = refusal(&["sample", "--energy", "ising:square:8,beta=inf", "--tempering", "3"]);
     assert!(e.contains("finite beta"), "{e}");
 }
+
+/// `ebm bench --suite discrete` times every case on the CPU executor and prints its own table.
+#[test]
+fn bench_suite_discrete_prints_site_updates() {
+    let out = run_ok(&["bench", "--suite", "discrete", "--quick", "--backend", "cpu"]);
+    assert!(out.contains("site updates/s"), "{out}");
+    for case in ["ising:square:64,beta=0.3", "potts:3:square:64,beta=1.0", "swendsen-wang"] {
+        assert!(out.lines().any(|l| l.starts_with("cpu") && l.contains(case)), "no row for {case}:\n{out}");
+    }
+}

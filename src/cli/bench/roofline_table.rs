@@ -211,7 +211,7 @@ pub(super) fn print(args: &BenchArgs) -> Result<()> {
     let peaks = args.peaks();
     let mut lines = Vec::new();
     let wants = |s: Suite| args.suite == Suite::All || args.suite == s;
-    if args.suite != Suite::Rbm && args.suite != Suite::Train && args.suite != Suite::Nn {
+    if ![Suite::Rbm, Suite::Train, Suite::Nn, Suite::Discrete].contains(&args.suite) {
         sampler_lines(args, &mut lines)?;
     }
     if wants(Suite::Rbm) {
@@ -269,5 +269,10 @@ pub(super) fn print(args: &BenchArgs) -> Result<()> {
         })
         .collect();
     print!("{}", super::align_table(HEADERS, &cells, &[0, 1, 2, 3, 10]));
+    if wants(Suite::Discrete) {
+        println!(
+            "discrete: no roofline model yet (integer site updates: neighbour loads, a table lookup and a quarter of a Philox block per site)"
+        );
+    }
     Ok(())
 }
