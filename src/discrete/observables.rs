@@ -102,10 +102,11 @@ pub struct Thermo {
     pub energy_per_site: Estimate,
     /// |m| (Ising) or the Potts order parameter.
     pub abs_magnetisation: Estimate,
-    /// beta N (<m^2> - <|m|>^2), per site, pooled over chains and draws.
-    pub susceptibility: f64,
-    /// beta^2 N (<e^2> - <e>^2), per site.
-    pub specific_heat: f64,
+    /// beta N (<m^2> - <|m|>^2), per site, pooled over chains and draws (None at zero
+    /// temperature, where the chains descend rather than sample).
+    pub susceptibility: Option<f64>,
+    /// beta^2 N (<e^2> - <e>^2), per site (None at zero temperature).
+    pub specific_heat: Option<f64>,
 }
 
 /// `energy[chain][draw]` and `magnetisation[chain][draw]` of a model with `sites` sites.
@@ -120,8 +121,8 @@ pub fn thermo(beta: f64, sites: usize, energy: &[Vec<f64>], magnetisation: &[Vec
     Ok(Thermo {
         energy_per_site: Estimate::from(energy)?,
         abs_magnetisation: Estimate::from(&abs)?,
-        susceptibility: beta * n * pooled_var(&abs),
-        specific_heat: beta * beta * n * pooled_var(energy),
+        susceptibility: beta.is_finite().then(|| beta * n * pooled_var(&abs)),
+        specific_heat: beta.is_finite().then(|| beta * beta * n * pooled_var(energy)),
     })
 }
 

@@ -309,7 +309,8 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         write_png(path, &model, &states)?;
         println!("wrote {}", path.display());
     }
-    let warnings = thermo.as_ref().map_or_else(Vec::new, |t| {
+    // At zero temperature the chains descend to fixed points: nothing to converge to one law.
+    let warnings = thermo.as_ref().filter(|_| model.beta.is_finite()).map_or_else(Vec::new, |t| {
         let rhat = t.energy_per_site.rhat.max(t.abs_magnetisation.rhat);
         if rhat > crate::eval::diagnostics::MAX_RHAT {
             let remedy = if cluster.is_some() {
@@ -390,7 +391,9 @@ fn print_thermo(t: &Thermo, thin: u32) {
     };
     line("energy per site", &t.energy_per_site);
     line("|m|", &t.abs_magnetisation);
-    println!("susceptibility   {:>9.5}   specific heat {:.5} (per site)", t.susceptibility, t.specific_heat);
+    if let (Some(chi), Some(c)) = (t.susceptibility, t.specific_heat) {
+        println!("susceptibility   {chi:>9.5}   specific heat {c:.5} (per site)");
+    }
 }
 
 /// Onsager's values when the model is the square-lattice Ising model with J = 1, h = 0.
