@@ -409,6 +409,32 @@ fn hopfield_retrieves_below_capacity_and_fails_above() {
     }
 }
 
+/// Synchronous zero-temperature updates: two aligned-coupled spins started apart swap forever
+/// (a 2-cycle), where asynchronous updates align them; both retrieve stored patterns.
+#[test]
+fn synchronous_updates_cycle_where_asynchronous_ones_settle() {
+    let dir = common::temp_dir("hopfield_sync");
+    let pair = dir.join("pair.csv");
+    std::fs::write(&pair, "0,1\n").unwrap();
+    let m = model(&format!("ising:graph:{},beta=inf", pair.display()));
+    let mut sync = CpuSpins::synchronous(&m, &[1, 0]).unwrap();
+    sync.run(1);
+    assert_eq!(sync.states(), vec![0, 1]);
+    sync.run(1);
+    assert_eq!(sync.states(), vec![1, 0]);
+    let mut asynchronous = CpuSpins::new(&m, Update::Gibbs, &[1, 0], 0, 0).unwrap();
+    asynchronous.run(2);
+    let s = asynchronous.states();
+    assert_eq!(s[0], s[1], "asynchronous updates align the pair: {s:?}");
+    let (file, rows) = patterns_file(&dir, 10, 200, 50);
+    let hop = model(&format!("hopfield:{}", file.display()));
+    let cue: Vec<u8> = rows[3].iter().enumerate().map(|(i, &x)| ((x == 1) as u8) ^ (i % 9 == 0) as u8).collect();
+    let mut s = CpuSpins::synchronous(&hop, &cue).unwrap();
+    s.run(10);
+    assert!(observables::overlaps(&rows[3..4], &s.states())[0] > 0.98);
+    assert!(CpuSpins::synchronous(&model("ising:square:4,beta=1"), &[0; 16]).is_err());
+}
+
 #[test]
 fn malformed_discrete_specs_are_refused_naming_the_part() {
     let dir = common::temp_dir("discrete_specs");

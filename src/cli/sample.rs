@@ -36,6 +36,9 @@ pub enum SamplerArg {
     SwendsenWang,
     /// Discrete models, ferromagnetic without fields: Wolff single-cluster flips (CPU).
     Wolff,
+    /// Discrete models at zero temperature (a Hopfield network): every site takes the sign of
+    /// its field in the previous state at once (CPU; may cycle with period 2).
+    Synchronous,
 }
 
 /// Sample from p(x) ∝ exp(-E(x)) with many chains at once.

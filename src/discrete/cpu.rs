@@ -68,6 +68,24 @@ impl CpuSpins {
         Ok(CpuSpins { rules, layout, chains, seed, first_chain, store, sweeps_done: 0 })
     }
 
+    /// Synchronous zero-temperature dynamics (a Hopfield network's parallel update): every site
+    /// takes the sign of its field in the previous state at once. One class holding every site,
+    /// updated from a snapshot, is exactly that. Only at zero temperature: at a finite one the
+    /// parallel heat bath samples another distribution.
+    pub fn synchronous(model: &SpinModel, initial: &[u8]) -> Result<Self> {
+        if !model.beta.is_infinite() || model.q != 2 {
+            return Err(Error::invalid(
+                "sampler",
+                "synchronous updates are zero-temperature dynamics of Ising-type models (beta=inf, e.g. a Hopfield network)",
+            ));
+        }
+        let chains = check_states(model, initial)?;
+        let layout = Layout::new(&vec![0; model.sites()]);
+        let rules = Rules::new(model, &layout, Update::Gibbs);
+        let store = Store::Words(layout.pack(initial));
+        Ok(CpuSpins { rules, layout, chains, seed: 0, first_chain: 0, store, sweeps_done: 0 })
+    }
+
     /// [`Self::new`] on the chain-by-chain path whatever the rule (to test the paths against
     /// each other).
     #[cfg(any(test, feature = "internals"))]

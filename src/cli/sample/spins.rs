@@ -76,8 +76,9 @@ fn method(args: &SampleArgs) -> anyhow::Result<(&'static str, Option<Update>, Op
         SamplerArg::Metropolis => ("metropolis", Some(Update::Metropolis), None),
         SamplerArg::SwendsenWang => ("swendsen-wang", None, Some(Cluster::SwendsenWang)),
         SamplerArg::Wolff => ("wolff", None, Some(Cluster::Wolff)),
+        SamplerArg::Synchronous => ("synchronous", None, None),
         other => bail!(
-            "--sampler {} is for continuous energies; a discrete model takes gibbs, metropolis, swendsen-wang or wolff",
+            "--sampler {} is for continuous energies; a discrete model takes gibbs, metropolis, swendsen-wang, wolff or synchronous",
             clap::ValueEnum::to_possible_value(&other).map_or_else(String::new, |v| v.get_name().to_string())
         ),
     })
@@ -172,10 +173,11 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     }
     let chains = args.chains as usize;
     let init = initial(args, &model, chains)?;
-    let ctx = match (cluster, args.backend) {
-        (Some(_), Backend::Gpu) => bail!("--sampler {name} runs on the CPU executor only (use --backend cpu or auto)"),
-        (Some(_), _) => None,
-        (None, b) => backend::open(b)?,
+    let cpu_only = update.is_none();
+    let ctx = match (cpu_only, args.backend) {
+        (true, Backend::Gpu) => bail!("--sampler {name} runs on the CPU executor only (use --backend cpu or auto)"),
+        (true, _) => None,
+        (false, b) => backend::open(b)?,
     };
     let executor = backend::describe(ctx.as_ref());
     let make = |m: &SpinModel, seed: u64| -> crate::Result<Replica> {
@@ -183,7 +185,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
             (Some(u), _, Some(ctx)) => Replica::Gpu(GpuSpins::new(ctx.clone(), m, u, &init, seed, 0)?),
             (Some(u), _, None) => Replica::Cpu(CpuSpins::new(m, u, &init, seed, 0)?),
             (_, Some(c), _) => Replica::Cluster(ClusterChains::new(m, c, &init, seed, 0)?),
-            (None, None, _) => unreachable!("method() names an update or a cluster move"),
+            (None, None, _) => Replica::Cpu(CpuSpins::synchronous(m, &init)?),
         })
     };
     let ladder = super::ladder(args)?;
@@ -197,6 +199,8 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let colours = Layout::new(&model.graph.colouring()).classes.len();
     let rule = if cluster.is_some() {
         "Fortuin-Kasteleyn clusters"
+    } else if update.is_none() {
+        "zero temperature, every site at once"
     } else if model.beta.is_infinite() {
         "zero temperature (sign of the field)"
     } else if uniform_model(&model) {
