@@ -235,6 +235,11 @@ fn bad_specs_are_rejected_with_the_field_named() {
             &["terms[1]", "dimension"],
         ),
         (r#"{"type": "sum", "terms": [{"type": "double_well", "barrier": 0}]}"#, &["terms[0].barrier"]),
+        (
+            r#"{"type": "sum", "terms": ["ring8", "banana"], "weights": [1, -1]}"#,
+            &["weights[1]", "terms[1]", "must be positive, got -1", "no lower bound"],
+        ),
+        (r#"{"type": "sum", "terms": ["ring8", "banana"], "weights": [0, 1]}"#, &["weights[0]", "terms[0]", "got 0"]),
         ("/nonexistent/spec.json", &["neither a preset"]),
         (r#"{"type": "box", "lo": [0, 0], "hi": [1, 1, 1], "weight": 1}"#, &["hi", "3 entries", "lo says 2"]),
         (r#"{"type": "box", "lo": 0, "hi": [1, 1], "dim": 3, "weight": 1}"#, &["hi", "2 entries", "dim says 3"]),

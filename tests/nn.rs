@@ -289,6 +289,16 @@ fn bad_architectures_are_errors_naming_the_layer() {
         ("1x8x8/99999999999999999999k3/flatten/1", "whole number"),
         ("1x8x8/3k3p9999999999999999999/flatten/1", "padding"),
         ("1x8x8/3k3p999999999999999/flatten/1", "padding"),
+        // Issue 31: a repeated letter is a typo, not "the last one wins"; slopes that are ReLU
+        // (or the identity) under another name.
+        ("1x8x8/8k3s2s3p1p0/flatten/1", "layer 0 (\"8k3s2s3p1p0\"): the stride 's' is given twice"),
+        ("1x8x8/relu/8k3p1s1p0/flatten/1", "layer 1 (\"8k3p1s1p0\"): the padding 'p' is given twice"),
+        ("2/3/leaky_relu:1e-50/1", "layer 1: invalid activation: \"leaky_relu:1e-50\": the slope must be positive"),
+        ("2/3/leaky_relu:1e-40/1", "smallest normal"),
+        ("2/3/leaky_relu:0/1", "use relu"),
+        ("2/3/leaky_relu:-0.2/1", "slope must be positive"),
+        ("2/3/leaky_relu:1/1", "below 1"),
+        ("2/3/elu:0/1", "alpha must be positive"),
     ];
     for (spec, want) in cases {
         match Architecture::parse(spec) {
@@ -298,6 +308,10 @@ fn bad_architectures_are_errors_naming_the_layer() {
     }
     let e = Architecture::parse("1x8x8/3k3/relu/3k7/flatten/1").unwrap_err().to_string();
     assert!(e.contains("layer 2"), "names the layer index: {e}");
+    // Each letter once, in either order, still parses; slopes in (0, 1) too.
+    for ok in ["1x8x8/3k3p1s2/flatten/1", "2/3/leaky_relu:0.99/elu:2.5/1", "2/3/leaky_relu:1e-30/1"] {
+        assert!(Architecture::parse(ok).is_ok(), "{ok}");
+    }
 }
 
 #[test]

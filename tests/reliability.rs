@@ -4,6 +4,8 @@
 //! the user's value, the kernel-size guard, and the work plan (absurdly long requests refused).
 
 mod common;
+#[path = "reliability/inputs.rs"]
+mod inputs;
 
 use ebm_gpu::nn::NetworkInternals;
 use std::os::unix::process::ExitStatusExt;

@@ -47,7 +47,7 @@ pub struct MinimizeArgs {
     pub merge_within: f32,
     /// Keep every coordinate in LO,HI (e.g. -1,1 for image models): iterates are projected onto
     /// the box, and a minimum on its wall converges.
-    #[arg(id = "box", long = "box", value_parser = crate::cli::sample::parse_box, value_name = "LO,HI", allow_hyphen_values = true)]
+    #[arg(id = "box", long = "box", value_parser = crate::cli::numbers::parse_box, value_name = "LO,HI", allow_hyphen_values = true)]
     pub bounds: Option<(f32, f32)>,
     /// Conditional minimisation: hold dimensions fixed, `I=V,J=W,...` or a .npy/.csv row with NaN
     /// at the free dimensions (as `ebm sample --fix`).

@@ -139,7 +139,9 @@ static QUIET_RUNTIME_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::O
 /// the Vulkan and GL drivers' window-system code) print "error: XDG_RUNTIME_DIR is invalid or
 /// not set in the environment." several times, which reads as a failure. Point it at a
 /// private directory (0700, owned by this user) instead; no socket is there, so nothing
-/// connects. Called first thing in main, while the process has one thread.
+/// connects. The directory goes in the first usable of the temp dir (TMPDIR), /tmp, /var/tmp,
+/// /dev/shm and ~/.cache, so an unusable TMPDIR does not bring the noise back. Called first
+/// thing in main, while the process has one thread.
 #[cfg(unix)]
 fn quiet_adapter_probing() {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -147,15 +149,21 @@ fn quiet_adapter_probing() {
         return;
     }
     let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else { return };
-    let dir = std::env::temp_dir().join(format!("ebm-runtime-{uid}"));
-    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
-    // Only a directory this user owns and no one else can enter (as the spec requires).
-    let private = std::fs::symlink_metadata(&dir)
-        .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0);
-    if private {
-        // SAFETY: main calls this before any other thread exists.
-        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
-        let _ = QUIET_RUNTIME_DIR.set(dir);
+    let home_cache = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache"));
+    let parents =
+        [Some(std::env::temp_dir()), Some("/tmp".into()), Some("/var/tmp".into()), Some("/dev/shm".into()), home_cache];
+    for parent in parents.into_iter().flatten().filter(|p| p.is_absolute()) {
+        let dir = parent.join(format!("ebm-runtime-{uid}"));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        // Only a directory this user owns and no one else can enter (as the spec requires).
+        let private = std::fs::symlink_metadata(&dir)
+            .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0);
+        if private {
+            // SAFETY: main calls this before any other thread exists.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+            let _ = QUIET_RUNTIME_DIR.set(dir);
+            return;
+        }
     }
 }
 

@@ -25,6 +25,31 @@ pub fn finite_f64(text: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// The narrowest `--box` accepted, times max(1, |LO|, |HI|): below it f32 states, steps and
+/// quadrature cells no longer resolve the box, and its log-volume (in every log Z and
+/// log-density on it) is set by rounding (a box 1e-30 wide "scores" +118 nats).
+pub const MIN_BOX_WIDTH: f64 = 1e-6;
+
+/// `LO,HI` of every `--box` (and `--init box:`): finite, LO below HI, at least
+/// [`MIN_BOX_WIDTH`] wide relative to its largest bound.
+pub fn parse_box(s: &str) -> Result<(f32, f32), String> {
+    let (lo, hi) = s.split_once(',').ok_or("expected LO,HI")?;
+    let num = |v: &str| finite_f32(v.trim());
+    let (lo, hi) = (num(lo)?, num(hi)?);
+    if !(lo < hi) {
+        return Err("LO must be below HI".into());
+    }
+    let width = hi as f64 - lo as f64;
+    let floor = MIN_BOX_WIDTH * 1f64.max(lo.abs() as f64).max(hi.abs() as f64);
+    if width < floor {
+        return Err(format!(
+            "the box is {width:.2e} wide, narrower than the floor {floor:.2e} ({MIN_BOX_WIDTH:e} x max(1, |LO|, |HI|)): \
+             f32 states and grid cells do not resolve a box that narrow"
+        ));
+    }
+    Ok((lo, hi))
+}
+
 /// The library's names for `ebm sample`'s settings, and the flags that set them.
 pub const SAMPLE_FLAGS: &[(&str, &str)] = &[
     ("step size", "--step-size"),

@@ -28,6 +28,17 @@ pub enum BinarizeArg {
     None,
 }
 
+impl BinarizeArg {
+    /// The value as `--binarize` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BinarizeArg::Stochastic => "stochastic",
+            BinarizeArg::Threshold => "threshold",
+            BinarizeArg::None => "none",
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct RbmArgs {
     #[command(subcommand)]
@@ -598,6 +609,15 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     }
     let test = load(&a.data, Split::Test)?;
     rbm.check_data(&test)?;
+    // A likelihood under Bernoulli visibles is defined on 0/1 pixels only.
+    if let (Visible::Bernoulli, Some(v)) = (rbm.visible, test.images.iter().find(|&&v| v != 0.0 && v != 1.0)) {
+        bail!(
+            "--binarize {}: the test images keep grey levels (such as {v}), but this RBM's visible units are \
+             Bernoulli (0 or 1), under which a grey level has no likelihood; evaluate with --binarize stochastic \
+             or threshold (an RBM for grey levels is trained with --gaussian)",
+            a.data.binarize.name()
+        );
+    }
     let exec = executor(a.backend)?;
     if let Some(shard) = a.ais_shard {
         return ais_shard::run(a, &exec, &rbm, &load(&a.data, Split::Train)?.images, shard);

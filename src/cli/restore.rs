@@ -195,10 +195,20 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
         .with_context(|| format!("--data {}", args.data))?;
     let n = originals.len() / dim;
     work(args, &energy, n)?;
-    // The per-pixel training mean (the training split of a named or folder dataset, else the
-    // images themselves).
-    let train = crate::cli::ood::load_set(&args.data, dim, 0, args.seed, None, Split::Train)
-        .unwrap_or_else(|_| originals.clone());
+    // The per-pixel training mean (the training split of a named or folder dataset; a single
+    // file is its own training split). Without a training split the baseline is the mean of the
+    // images being restored, said so and labelled so: never a test mean passed off as training's.
+    let (train, mean_label) = match crate::cli::ood::load_set(&args.data, dim, 0, args.seed, None, Split::Train) {
+        Ok(train) => (train, "training mean in holes"),
+        Err(e) => {
+            eprintln!(
+                "warning: --data {}: its training split did not load ({e:#}); the baseline fills the holes with \
+                 the mean of the {n} images being restored instead of the training mean",
+                args.data
+            );
+            (originals.clone(), "image mean in holes")
+        }
+    };
     let rows = train.len() / dim;
     let mean: Vec<f32> = (0..dim)
         .map(|i| train.iter().skip(i).step_by(dim).map(|&v| v as f64).sum::<f64>() as f32 / rows as f32)
@@ -298,7 +308,7 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
         restored.iter_mut().zip(one).for_each(|(r, v)| *r += v / args.average as f32);
     }
     let seconds = start.elapsed().as_secs_f64();
-    // Baselines: the damaged input with mid-grey holes; the training mean in the holes.
+    // Baselines: the damaged input with mid-grey holes; the training (or image) mean in the holes.
     let shown: Vec<f32> = damaged.iter().zip(&holes).map(|(&v, &hole)| if hole { 0.0 } else { v }).collect();
     let with_mean: Vec<f32> =
         damaged.iter().zip(&holes).enumerate().map(|(k, (&v, &hole))| if hole { mean[k % dim] } else { v }).collect();
@@ -312,8 +322,7 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
             psnr_db: psnr(m, (hi - lo) as f64),
         }
     };
-    let scores =
-        [score("damaged input", &shown), score("training mean in holes", &with_mean), score("restored", &restored)];
+    let scores = [score("damaged input", &shown), score(mean_label, &with_mean), score("restored", &restored)];
     println!(
         "{n} images, mask {}, noise {}: {how} in {seconds:.1} s on {}",
         args.mask,

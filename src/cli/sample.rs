@@ -114,7 +114,7 @@ pub struct SampleArgs {
     #[arg(long, value_parser = crate::cli::numbers::finite_f32, allow_negative_numbers = true)]
     pub grad_clamp: Option<f32>,
     /// ULA only: clamp states to the box LO,HI after each step.
-    #[arg(long = "box", value_parser = parse_box, value_name = "LO,HI", allow_hyphen_values = true)]
+    #[arg(long = "box", value_parser = crate::cli::numbers::parse_box, value_name = "LO,HI", allow_hyphen_values = true)]
     pub box_clamp: Option<(f32, f32)>,
     /// Random seed: on one executor chains are a pure function of (seed, chain index); GPU and
     /// CPU draw the same random numbers and agree up to rounding (see README).
@@ -193,12 +193,6 @@ fn shard_chains(args: &SampleArgs) -> anyhow::Result<(u32, usize)> {
         bail!("--shard {i}/{n} of --chains {} holds no chain: use at most {} shards", args.chains, args.chains);
     }
     Ok((first, (end - first) as usize))
-}
-
-pub fn parse_box(s: &str) -> Result<(f32, f32), String> {
-    let (lo, hi) = s.split_once(',').ok_or("expected LO,HI")?;
-    let num = |v: &str| crate::cli::numbers::finite_f32(v.trim());
-    Ok((num(lo)?, num(hi)?))
 }
 
 /// The file an `--energy` argument reads (a spec file, the weights of mlp:/net:, an rbm: checkpoint), for

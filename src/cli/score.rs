@@ -43,7 +43,7 @@ pub struct ScoreArgs {
     /// the quadrature grid of log Z covers; mass outside it is not counted (a warning says
     /// when the density has not decayed at the box's edge). With --log-z ais: the model's
     /// support [LO, HI]^d (image models: -1,1), when given.
-    #[arg(id = "box", long = "box", value_parser = crate::cli::sample::parse_box, value_name = "LO,HI", allow_hyphen_values = true, default_value = "-8,8")]
+    #[arg(id = "box", long = "box", value_parser = crate::cli::numbers::parse_box, value_name = "LO,HI", allow_hyphen_values = true, default_value = "-8,8")]
     pub quad_box: (f32, f32),
     /// .npy ([n, 3] float32: energy, grad norm, log-density with NaN where not available),
     /// .csv (the same with a header) or .json (per point records plus how log Z was obtained).

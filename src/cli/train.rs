@@ -187,7 +187,7 @@ pub struct EvalArgs {
     pub energy: Option<String>,
     /// With --energy: the box the model's density lives on (a training checkpoint's own box
     /// when not given, else -1,1).
-    #[arg(id = "box", long = "box", value_parser = crate::cli::sample::parse_box, value_name = "LO,HI", allow_hyphen_values = true)]
+    #[arg(id = "box", long = "box", value_parser = crate::cli::numbers::parse_box, value_name = "LO,HI", allow_hyphen_values = true)]
     pub bounds: Option<(f32, f32)>,
     /// With --energy: write the report (as a run's eval.json) here.
     #[arg(long)]

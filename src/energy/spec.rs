@@ -431,7 +431,21 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
                         format!("has {} entries but there are {} terms", w.len(), terms.len()),
                     ));
                 }
-                Some(w) => to_f32(&field("weights"), w)?,
+                Some(w) => {
+                    // A term weighted <= 0 is turned upside down (the sum has no lower bound: no
+                    // density) or dropped; neither is a model.
+                    if let Some(t) = w.iter().position(|&x| !(x > 0.0)) {
+                        return Err(Error::invalid(
+                            field(&format!("weights[{t}]")),
+                            format!(
+                                "the weight of terms[{t}] must be positive, got {}: a negative weight turns the term \
+                                 upside down (the energy has no lower bound), a zero one drops it",
+                                w[t]
+                            ),
+                        ));
+                    }
+                    to_f32(&field("weights"), w)?
+                }
                 None => vec![1.0; terms.len()],
             };
             let built = terms

@@ -1,7 +1,9 @@
 //! Plain comma-separated sample matrices: one sample per line, no quoting.
 //!
 //! Values are written with Rust's shortest round-trip `Display`, so reading a file back gives
-//! bit-identical f32s. A non-numeric first line is taken as a header and skipped.
+//! bit-identical f32s. A first line is a header (and skipped) only when it holds no number and
+//! nothing that starts like one (a digit, sign or decimal point): a data row with a typo (`0x1`,
+//! `1_0`) is refused naming its line and column, never swallowed as a header.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -53,12 +55,12 @@ pub fn decode_f32(text: &str, path_for_errors: &Path) -> Result<(Vec<f32>, usize
     let err = |msg: String| Error::format(path_for_errors, msg);
     let text = text.strip_prefix('\u{feff}').unwrap_or(text); // spreadsheet BOM
     let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty()).peekable();
-    let mut had_header = false;
+    let mut header_fields = None;
     if let Some((_, first)) = lines.peek()
-        && first.split(',').any(|f| f.trim().parse::<f32>().is_err())
+        && first.split(',').all(|f| is_header_field(f.trim()))
     {
+        header_fields = Some(first.split(',').count());
         lines.next();
-        had_header = true;
     }
 
     let (mut data, mut cols, mut rows) = (Vec::new(), 0, 0);
@@ -74,16 +76,25 @@ pub fn decode_f32(text: &str, path_for_errors: &Path) -> Result<(Vec<f32>, usize
         let n = data.len() - start;
         if rows == 0 {
             cols = n;
+            if let Some(names) = header_fields.filter(|&h| h != n) {
+                return Err(err(format!("line {line_no}: {n} fields, but the header on the first line names {names}")));
+            }
         } else if n != cols {
             return Err(err(format!("line {line_no}: {n} fields, expected {cols} like the rows above")));
         }
         rows += 1;
     }
     if rows == 0 {
-        let what = if had_header { "a header but no data rows" } else { "empty file: no data rows" };
+        let what = if header_fields.is_some() { "a header but no data rows" } else { "empty file: no data rows" };
         return Err(err(what.into()));
     }
     Ok((data, rows, cols))
+}
+
+/// Whether a first-line field can be a column name: not a number, and not starting like one
+/// (so `0x1`, `1_0`, `-2e` or `.5.` are typos in data, not names).
+fn is_header_field(field: &str) -> bool {
+    field.parse::<f32>().is_err() && !field.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '+' | '-' | '.'))
 }
 
 #[cfg(test)]
@@ -142,5 +153,18 @@ mod tests {
         assert!(err_msg("").contains("empty"));
         assert!(err_msg("\n  \n").contains("empty"));
         assert!(err_msg("x,y\n").contains("no data rows"));
+        assert!(err_msg("x,y,z\n1,2\n").contains("header on the first line names 3"));
+    }
+
+    #[test]
+    fn a_first_row_with_a_typo_is_refused_not_taken_for_a_header() {
+        for (text, field) in
+            [("0x1,2\n3,4\n", "0x1"), ("1_0\n2\n", "1_0"), ("1,-2e\n3,4\n", "-2e"), ("x,5\n1,2\n", "x")]
+        {
+            let e = err_msg(text);
+            assert!(e.contains("line 1, column") && e.contains(&format!("'{field}'")), "{text:?}: {e}");
+        }
+        // Names (even ones holding digits later on) are still a header.
+        assert_eq!(decode_f32("x1,y_2\n1,2\n", p()).unwrap(), (vec![1.0, 2.0], 1, 2));
     }
 }

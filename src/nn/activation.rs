@@ -17,7 +17,9 @@ pub enum Activation {
 
 impl Activation {
     /// Parses "relu", "leaky_relu" (slope 0.01) or "leaky_relu:0.2", "silu" / "swish", "tanh",
-    /// "softplus", "elu" or "elu:0.5".
+    /// "softplus", "elu" or "elu:0.5". PyTorch takes any float for both; here a leaky slope must
+    /// lie in (0, 1) and an ELU alpha be positive, each a normal f32 (a slope such as 1e-50 that
+    /// f32 rounds to 0, or to a subnormal a GPU may flush to 0, is ReLU under another name).
     pub fn parse(s: &str) -> Result<Self> {
         let (name, arg) = match s.split_once(':') {
             Some((n, a)) => (n, Some(a)),
@@ -33,13 +35,27 @@ impl Activation {
                     .ok_or_else(|| Error::invalid("activation", format!("{s:?}: {a:?} is not a finite number"))),
             }
         };
+        let meaningful = |v: f32, what: &str, below_one: bool| -> Result<f32> {
+            let relu = if below_one { "; for no slope at all use relu" } else { "" };
+            let problem = if v < f32::MIN_POSITIVE {
+                format!(
+                    "the {what} must be positive and at least {:e} (f32's smallest normal){relu}",
+                    f32::MIN_POSITIVE
+                )
+            } else if below_one && v >= 1.0 {
+                format!("the {what} must be below 1 (at 1 the layer is the identity, above it not a leaky ReLU)")
+            } else {
+                return Ok(v);
+            };
+            Err(Error::invalid("activation", format!("{s:?}: {problem}")))
+        };
         Ok(match name.to_ascii_lowercase().as_str() {
             "relu" => Activation::Relu,
-            "leaky_relu" | "leakyrelu" => Activation::LeakyRelu(param(0.01)?),
+            "leaky_relu" | "leakyrelu" => Activation::LeakyRelu(meaningful(param(0.01)?, "slope", true)?),
             "silu" | "swish" => Activation::Silu,
             "tanh" => Activation::Tanh,
             "softplus" => Activation::Softplus,
-            "elu" => Activation::Elu(param(1.0)?),
+            "elu" => Activation::Elu(meaningful(param(1.0)?, "alpha", false)?),
             _ => {
                 return Err(Error::invalid(
                     "activation",
@@ -49,6 +65,12 @@ impl Activation {
                 ));
             }
         })
+    }
+
+    /// Whether `s` (with or without a `:parameter`) names an activation.
+    pub fn is_name(s: &str) -> bool {
+        let name = s.split_once(':').map_or(s, |(n, _)| n).to_ascii_lowercase();
+        ["relu", "leaky_relu", "leakyrelu", "silu", "swish", "tanh", "softplus", "elu"].contains(&name.as_str())
     }
 
     pub fn name(&self) -> String {

@@ -16,11 +16,24 @@ impl Network {
     /// Loads a network from `path`. The architecture is `arch` when given, otherwise the file's
     /// `ebm.net` metadata, otherwise (files written by `ebm init-mlp` before networks had a
     /// text form) an MLP inferred from the Linear shapes and the `activation` / `output`
-    /// metadata. Tensors named `train.*` (a training checkpoint's other state) are skipped;
-    /// any other tensor the architecture does not name is an error.
+    /// metadata. An `arch` that disagrees with the file's own `ebm.net` is an error naming both
+    /// (neither silently wins). Tensors named `train.*` (a training checkpoint's other state) are
+    /// skipped; any other tensor the architecture does not name is an error.
     pub fn load(path: &Path, arch: Option<&Architecture>) -> Result<Self> {
         load_with(path, |tensors, meta| match (arch, meta.get(ARCH_KEY)) {
-            (Some(a), _) => Ok(a.clone()),
+            (Some(a), Some(text)) => match Architecture::parse(text) {
+                Ok(own) if own == *a => Ok(own),
+                // (fit_tensors names the file.)
+                own => Err(Error::invalid(
+                    "architecture",
+                    format!(
+                        "the file's metadata {ARCH_KEY} says {}, but the architecture given for it (the energy \
+                         spec's \"spec\") says {a}: leave \"spec\" out to use the file's own, or make them agree",
+                        own.map_or_else(|e| format!("{text:?} (unreadable: {e})"), |o| o.to_string())
+                    ),
+                )),
+            },
+            (Some(a), None) => Ok(a.clone()),
             (None, Some(text)) => {
                 Architecture::parse(text).map_err(|e| Error::invalid(format!("metadata {ARCH_KEY}"), e.to_string()))
             }

@@ -172,7 +172,8 @@ fn parse_usize(s: &str, what: &str, segment: &str) -> Result<usize> {
 }
 
 /// `OCkK[sS][pP]`: returns (out_c, kernel, stride, pad) or None when the text is not of this form.
-fn parse_conv(body: &str, segment: &str) -> Result<Option<(usize, usize, usize, usize)>> {
+/// `layer` is the segment's index in the layer list (for messages).
+fn parse_conv(body: &str, segment: &str, layer: usize) -> Result<Option<(usize, usize, usize, usize)>> {
     let Some((oc, rest)) = body.split_once('k') else { return Ok(None) };
     if oc.is_empty() || !oc.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(None);
@@ -193,11 +194,23 @@ fn parse_conv(body: &str, segment: &str) -> Result<Option<(usize, usize, usize, 
         digits.clear();
         Ok(())
     };
+    let mut seen = [false; 3];
     for ch in rest.chars() {
         match ch {
             '0'..='9' => digits.push(ch),
             's' | 'p' => {
                 flush(current, &mut digits)?;
+                let (i, what) = if ch == 's' { (1, "stride") } else { (2, "padding") };
+                if std::mem::replace(&mut seen[i], true) {
+                    // Two strides (or paddings) are a typo, not "the last one wins".
+                    return Err(Error::invalid(
+                        "network",
+                        format!(
+                            "layer {layer} ({segment:?}): the {what} '{ch}' is given twice; give k, s and p once each \
+                             (conv form OCkK[sS][pP], e.g. 16k5s2p4)"
+                        ),
+                    ));
+                }
                 current = if ch == 's' { 1 } else { 2 };
             }
             _ => {
@@ -276,7 +289,7 @@ impl Architecture {
             };
             let kind = if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
                 LayerKind::Linear { outputs: parse_usize(body, "outputs", segment)?, bias }
-            } else if let Some((out_c, kernel, stride, pad)) = parse_conv(body, segment)? {
+            } else if let Some((out_c, kernel, stride, pad)) = parse_conv(body, segment, layers.len())? {
                 LayerKind::Conv2d { out_c, kernel, stride, pad, bias }
             } else if !bias {
                 return Err(Error::invalid(
@@ -289,7 +302,11 @@ impl Architecture {
                 let k = k.strip_prefix(':').unwrap_or(if k.is_empty() { "2" } else { k });
                 LayerKind::AvgPool2d { kernel: parse_usize(k, "pool size", segment)? }
             } else {
-                LayerKind::Act(Activation::parse(body).map_err(|_| {
+                LayerKind::Act(Activation::parse(body).map_err(|e| {
+                    if Activation::is_name(body) {
+                        // A known activation with a bad parameter: its own message.
+                        return Error::invalid("network", format!("layer {}: {e}", layers.len()));
+                    }
                     Error::invalid(
                         "network",
                         format!(

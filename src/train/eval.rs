@@ -24,7 +24,9 @@ pub enum Reference<'a> {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct DensityReport {
     pub log_z: f64,
-    /// Mean -log p_model over the held-out points (nats).
+    /// Mean -log p_model over the held-out points inside the box (nats): the density is
+    /// normalised on the box, so points outside it have none and are counted in `outside_box`
+    /// instead (an energy extrapolated there would give any number at all).
     pub nll: f64,
     /// Mean -log p_data over the same points, where the density is known.
     pub true_nll: Option<f64>,
@@ -127,20 +129,45 @@ pub fn evaluate_2d(
     if held_out.is_empty() || !held_out.len().is_multiple_of(2) {
         return Err(Error::invalid("held-out data", "need at least one 2-D point"));
     }
-    let GridLogZ { log_z, energies: model_grid, grid: fine, .. } = grid_log_z(model, box_lo, box_hi)?;
     let n = held_out.len() / 2;
-    let nll = energies(model, held_out).iter().map(|&e| e as f64).sum::<f64>() / n as f64 + log_z;
-    let outside_box = held_out
+    let inside: Vec<f32> = held_out
         .chunks_exact(2)
-        .filter(|p| !(box_lo[0]..=box_hi[0]).contains(&p[0]) || !(box_lo[1]..=box_hi[1]).contains(&p[1]))
-        .count();
+        .filter(|p| (box_lo[0]..=box_hi[0]).contains(&p[0]) && (box_lo[1]..=box_hi[1]).contains(&p[1]))
+        .flatten()
+        .copied()
+        .collect();
+    let outside_box = n - inside.len() / 2;
+    if inside.is_empty() {
+        return Err(Error::invalid(
+            "held-out data",
+            format!(
+                "all {n} points lie outside the box [{}, {}] x [{}, {}] the model's density is normalised on, \
+                 so they have no likelihood under it",
+                box_lo[0], box_hi[0], box_lo[1], box_hi[1]
+            ),
+        ));
+    }
+    let GridLogZ { log_z, energies: model_grid, grid: fine, .. } = grid_log_z(model, box_lo, box_hi)?;
+    let inside_energies = energies(model, &inside);
+    if let Some(k) = inside_energies.iter().position(|e| !e.is_finite()) {
+        return Err(Error::invalid(
+            "model",
+            format!(
+                "its energy is {} at the held-out point ({}, {})",
+                inside_energies[k],
+                inside[2 * k],
+                inside[2 * k + 1]
+            ),
+        ));
+    }
+    let nll = inside_energies.iter().map(|&e| e as f64).sum::<f64>() / (inside.len() / 2) as f64 + log_z;
     let model_p = cell_probabilities(&model_grid, &fine);
     let (tv, tv_reference, true_nll) = match reference {
         Reference::LogDensity(log_p) => {
             let cells: Vec<f64> = log_p(&fine.points()).iter().map(|l| l.exp() * fine.cell_area()).collect();
             let mass: f64 = cells.iter().sum();
             let tv = 0.5 * model_p.iter().zip(&cells).map(|(a, b)| (a - b / mass).abs()).sum::<f64>();
-            let true_nll = -log_p(held_out).iter().sum::<f64>() / n as f64;
+            let true_nll = -log_p(&inside).iter().sum::<f64>() / (inside.len() / 2) as f64;
             (tv, "exact density".to_string(), Some(true_nll))
         }
         Reference::Samples(samples) => {

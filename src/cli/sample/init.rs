@@ -37,7 +37,8 @@ pub fn initial_states(args: &Init, first: u32, chains: usize, dim: usize) -> any
         "gaussian" => Ok(crate::rng::initial_states(args.seed, first, chains, dim, args.init_std)),
         "uniform" => Ok(uniform(-args.init_std, args.init_std)),
         b if b.starts_with("box:") => {
-            let (lo, hi) = super::parse_box(&b["box:".len()..]).map_err(|e| anyhow::anyhow!("--init {b}: {e}"))?;
+            let (lo, hi) =
+                crate::cli::numbers::parse_box(&b["box:".len()..]).map_err(|e| anyhow::anyhow!("--init {b}: {e}"))?;
             if !(lo < hi) {
                 bail!("--init {b}: LO must be below HI");
             }

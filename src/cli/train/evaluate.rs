@@ -20,9 +20,19 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
     if let Some(flag) = ["--box", "--json"].into_iter().find(|f| given.has(f)) {
         bail!("{flag} applies to a model given by --energy; a run dir's model has its own box and writes eval.json");
     }
-    paths.output_dir("--run-dir", run_dir, &["eval.json"])?;
     let info = read_run(run_dir)?;
     let (state, config) = checkpoint::load(&run_dir.join(run::CHECKPOINT))?;
+    // Every output checked before the work (the quadrature or AIS), so that no result is lost
+    // to an unwritable folder: eval.json, and a 2-D model's figure in figures/.
+    paths.output("--run-dir", &run_dir.join("eval.json"), &["json"])?;
+    let figure = run_dir.join("figures").join(format!("density_{:06}.png", state.step));
+    if config.dim() == 2 {
+        let figures = run_dir.join("figures");
+        std::fs::create_dir_all(&figures).with_context(|| {
+            format!("--run-dir {}: cannot make the figures folder {}", run_dir.display(), figures.display())
+        })?;
+        paths.output("--run-dir", &figure, &["png"])?;
+    }
     if config.dim() != 2 {
         return super::likelihood::run(a, run_dir, &info, &state, &config);
     }
@@ -68,8 +78,6 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
         &out,
         serde_json::to_string_pretty(&EvalFile { data: &spec, step: state.step, report: &report })?.as_bytes(),
     )?;
-    let figure = run_dir.join("figures").join(format!("density_{:06}.png", state.step));
-    std::fs::create_dir_all(run_dir.join("figures"))?;
     let grid = eval::grid(lo, hi, 200);
     let energies = eval::energies(&model, &grid.points());
     crate::io::figure::energy_heatmap_png(&figure, &grid, &energies, &held_out[..held_out.len().min(1000)], 2)?;
@@ -81,9 +89,17 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
         "log Z (quadrature, {0}x{0} cells over [{1:.2}, {2:.2}] x [{3:.2}, {4:.2}]): {5:.4}",
         report.cells, lo[0], hi[0], lo[1], hi[1], report.log_z
     );
+    // Points outside the box have no density under the model (it is normalised on the box):
+    // the NLL is over the others, and says so.
+    let over = match report.outside_box {
+        0 => String::new(),
+        k => format!(" over the {} points inside the box ({k} outside left out)", report.held_out - k),
+    };
     match report.true_nll {
-        Some(t) => println!("held-out NLL: {:.4} nats (true density: {t:.4}, gap {:.4})", report.nll, report.nll - t),
-        None => println!("held-out NLL: {:.4} nats", report.nll),
+        Some(t) => {
+            println!("held-out NLL{over}: {:.4} nats (true density: {t:.4}, gap {:.4})", report.nll, report.nll - t)
+        }
+        None => println!("held-out NLL{over}: {:.4} nats", report.nll),
     }
     println!("total variation to the data ({}): {:.4}", report.tv_reference, report.tv);
     println!("wrote {} and {}", out.display(), figure.display());
