@@ -123,6 +123,8 @@ fn discrete_runs_refuse_what_does_not_apply() {
     let e = refusal(&["sample", "--energy", "ising:square:3", "--out", "x.txt"]);
     assert!(e.contains("--out"), "{e}");
     assert!(common::debug_text(&e).is_none(), "{e}");
+    let e = refusal(&["score", "--energy", "ising:square:8", "--points", "x.csv"]);
+    assert!(e.contains("is a discrete model"), "{e}");
     let e = refusal(&["sample", "--energy", "ising:square:8,beta=inf", "--tempering", "3"]);
     assert!(e.contains("finite beta"), "{e}");
 }

@@ -14,12 +14,9 @@ use super::{Convention, SpinModel};
 use crate::{Error, Result};
 use std::path::Path;
 
-/// The prefixes that name a discrete model.
-pub const PREFIXES: [&str; 4] = ["ising:", "potts:", "bm:", "hopfield:"];
-
 /// Whether `spec` names a discrete model (so `ebm sample` takes the discrete path).
 pub fn is_discrete(spec: &str) -> bool {
-    PREFIXES.iter().any(|p| spec.trim_start().starts_with(p))
+    crate::energy::spec::DISCRETE_PREFIXES.iter().any(|p| spec.trim_start().starts_with(p))
 }
 
 fn bad(message: impl Into<String>) -> Error {

@@ -120,6 +120,10 @@ fn default_banana_b() -> f64 {
     100.0
 }
 
+/// The `--energy` prefixes that name discrete models (`crate::discrete::spec`), which only
+/// `ebm sample` takes.
+pub const DISCRETE_PREFIXES: [&str; 4] = ["ising:", "potts:", "bm:", "hopfield:"];
+
 /// Names accepted wherever a spec is, with what they mean (for `--help` and errors).
 pub const PRESETS: &[(&str, &str)] = &[
     ("ring8", "8 Gaussians (std 0.25) evenly spaced on a circle of radius 2, equal weights"),
@@ -177,6 +181,14 @@ pub fn resolve_energy(arg: &str) -> Result<Energy> {
     }
     if let Some(json) = preset_json(arg) {
         return parse_energy(&json, &format!("preset {arg}"));
+    }
+    if let Some(prefix) = DISCRETE_PREFIXES.iter().find(|p| trimmed.starts_with(**p)) {
+        return Err(Error::invalid(
+            "energy",
+            format!(
+                "`{arg}` is a discrete model ({prefix}...): `ebm sample` samples it; this command takes continuous energies"
+            ),
+        ));
     }
     let path = Path::new(arg);
     if !path.exists() {
