@@ -234,6 +234,11 @@ pub(super) fn print(args: &BenchArgs) -> Result<()> {
             println!("roofline model (docs/roofline.md); give --peak-tflops and --peak-gbs for each workload's bound")
         }
     }
+    if wants(Suite::Discrete) {
+        println!(
+            "discrete: no roofline model yet (integer site updates: neighbour loads, a table lookup and a quarter of a Philox block per site)"
+        );
+    }
     const HEADERS: [&str; 11] = [
         "suite",
         "workload",
@@ -269,10 +274,5 @@ pub(super) fn print(args: &BenchArgs) -> Result<()> {
         })
         .collect();
     print!("{}", super::align_table(HEADERS, &cells, &[0, 1, 2, 3, 10]));
-    if wants(Suite::Discrete) {
-        println!(
-            "discrete: no roofline model yet (integer site updates: neighbour loads, a table lookup and a quarter of a Philox block per site)"
-        );
-    }
     Ok(())
 }
