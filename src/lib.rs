@@ -49,7 +49,7 @@ pub mod data_parallel;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod discrete;
-#[cfg(not(feature = "internals"))]
+#[cfg(all(feature = "cli", not(feature = "internals")))]
 mod discrete;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
