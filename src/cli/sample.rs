@@ -2,7 +2,11 @@
 //! their final states, print acceptance, throughput and diagnostics.
 
 pub(crate) mod init;
+mod shard;
 mod spins;
+
+pub(crate) use shard::parse_shard;
+use shard::shard_chains;
 
 use crate::cli::backend::{self, Backend};
 use crate::cli::numbers::{SAMPLE_FLAGS, with_flag_names};
@@ -167,32 +171,6 @@ fn sample_after_help() -> String {
          --steps 2000 --diagnostics diag.json",
         presets.join("\n")
     )
-}
-
-pub(crate) fn parse_shard(s: &str) -> Result<(u32, u32), String> {
-    let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 0/4")?;
-    let num = |v: &str| v.trim().parse::<u32>().map_err(|_| format!("{v:?} is not a whole number"));
-    let (i, n) = (num(i)?, num(n)?);
-    if n == 0 || i >= n {
-        return Err(format!("shard {i} of {n}: need N >= 1 and 0 <= I < N"));
-    }
-    Ok((i, n))
-}
-
-/// The chains `--shard I/N` runs: (first chain, count).
-fn shard_chains(args: &SampleArgs) -> anyhow::Result<(u32, usize)> {
-    let Some((i, n)) = args.shard else { return Ok((0, args.chains as usize)) };
-    if args.warmup > 0 {
-        bail!(
-            "--shard cannot be combined with --warmup: the warm-up adapts step sizes and scales from all chains together, so a shard would adapt differently from the whole run; warm up once, then shard with the adapted --step-size"
-        );
-    }
-    let bound = |k: u32| (k as u64 * args.chains as u64 / n as u64) as u32;
-    let (first, end) = (bound(i), bound(i + 1));
-    if first == end {
-        bail!("--shard {i}/{n} of --chains {} holds no chain: use at most {} shards", args.chains, args.chains);
-    }
-    Ok((first, (end - first) as usize))
 }
 
 /// The file an `--energy` argument reads (a spec file, the weights of mlp:/net:, an rbm: checkpoint), for
