@@ -34,7 +34,6 @@ pub fn log_z(
     reverse: Option<ReverseFrom>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<LogZ> {
-    let mut forward = Vec::new();
     let mut estimates = Vec::new();
     let mut first_plan = None;
     for base in bases {
@@ -46,9 +45,7 @@ pub fn log_z(
             config.runs,
             config.schedule.intervals()
         ));
-        let e = anneal::forward(eval, base, config, &plan)?;
-        forward.push((base.label(), e.result.clone()));
-        estimates.push(e);
+        estimates.push(anneal::forward(eval, base, config, &plan)?);
         first_plan.get_or_insert(plan);
     }
     let reverse = match (reverse, bases.first(), first_plan) {
@@ -61,7 +58,17 @@ pub fn log_z(
         }
         _ => None,
     };
-    let mut report = super::report(forward, reverse.as_ref().map(|(from, e)| (from.clone(), e.result.clone())))?;
+    let forward = bases.iter().map(|b| b.label()).zip(estimates).collect();
+    finish(forward, reverse)
+}
+
+/// The report of forward estimates (each with its base's label) and a reverse one (with where
+/// its states came from), warning where a few runs carry the weights or runs were dropped:
+/// what one process's [`log_z`] gives, and what the join of its shards gives.
+pub fn finish(forward: Vec<(String, Estimate)>, reverse: Option<(String, Estimate)>) -> Result<LogZ> {
+    let results = forward.iter().map(|(b, e)| (b.clone(), e.result.clone())).collect();
+    let mut report = super::report(results, reverse.as_ref().map(|(from, e)| (from.clone(), e.result.clone())))?;
+    let estimates: Vec<Estimate> = forward.into_iter().map(|(_, e)| e).collect();
     for ((base, r), e) in report.forward.iter().zip(&estimates) {
         let ess = effective_runs(&r.log_weights);
         if ess < (MIN_EFFECTIVE_SHARE * r.log_weights.len() as f64).max(MIN_EFFECTIVE_RUNS) {

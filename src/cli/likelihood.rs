@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use crate::ais::BetaSchedule;
-use crate::ais::anneal::AnnealConfig;
+use crate::ais::anneal::{AnnealConfig, Estimate};
 use crate::ais::base::{Base, BaseKind};
 use crate::ais::likelihood::{self, LogZ, ReverseFrom, effective_runs};
+use crate::ais::{BetaSchedule, Direction};
+use crate::cli::ais_shard::{self, Part, Provenance};
 use crate::energy::Energy;
 use crate::energy::batch::{Evaluator, evaluator};
 use crate::gpu::GpuContext;
@@ -106,6 +107,102 @@ impl AnnealArgs {
             .check()?;
         Ok(config)
     }
+}
+
+/// One AIS split over processes (`ebm eval` of image models).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ShardArgs {
+    /// Run only shard I of N (0-based) of every AIS estimate's runs: runs I*R/N to
+    /// (I+1)*R/N - 1 of --ais-runs R, each with the random numbers it has in the whole set
+    /// (every shard repeats the short pilot that adapts the step sizes), and write their log
+    /// weights to --json for --ais-join; nothing else is evaluated.
+    #[arg(long, value_name = "I/N", value_parser = crate::cli::sample::parse_shard, requires = "json")]
+    pub ais_shard: Option<(u32, u32)>,
+    /// log Z from the log weights the --ais-shard runs wrote (their --json files, shard 0
+    /// first, comma-separated) instead of running AIS: the estimate one process would make.
+    /// Give the shards' AIS flags and model.
+    #[arg(long, value_name = "FILE,...", value_delimiter = ',', conflicts_with = "ais_shard")]
+    pub ais_join: Option<Vec<std::path::PathBuf>>,
+}
+
+/// The fields of a continuous AIS shard's settings and the flags that set them.
+const SHARD_FLAGS: [(&str, &str); 8] = [
+    ("ais_runs", "--ais-runs"),
+    ("betas", "--betas"),
+    ("leapfrog", "--leapfrog"),
+    ("base", "--base"),
+    ("seed", "--seed"),
+    ("box", "--box"),
+    ("reverse", "--reverse-from"),
+    ("held_out", "--held-out"),
+];
+
+/// log Z as [`log_z`] finds it, or, with --ais-shard, this shard's runs written to `json`
+/// (None: nothing more to do), or, with --ais-join, the shards' runs joined. `held_out` is
+/// the number of images the fitted base was fitted to (part of the settings every shard shares).
+#[allow(clippy::too_many_arguments)]
+pub fn log_z_or_shard(
+    ctx: Option<&Arc<GpuContext>>,
+    energy: &Energy,
+    bases: &[Base],
+    config: &AnnealConfig,
+    reverse: Option<&(String, Vec<f32>)>,
+    shard: &ShardArgs,
+    json: Option<&std::path::Path>,
+    (bounds, held_out): (Option<(f32, f32)>, usize),
+) -> anyhow::Result<Option<LogZ>> {
+    let reverse_rows = reverse.map(|(_, s)| s.len() / energy.dim());
+    let settings = serde_json::json!({
+        "ais_runs": config.runs, "betas": config.schedule.intervals(), "leapfrog": config.leapfrog,
+        "base": bases.iter().map(|b| b.label()).collect::<Vec<_>>().join(","), "seed": config.seed,
+        "box": bounds.map(|(lo, hi)| [lo, hi]), "reverse": reverse_rows.map(|r| r.min(config.runs)),
+        "held_out": held_out,
+    });
+    let provenance = Provenance {
+        settings,
+        flags: &SHARD_FLAGS,
+        model: crate::cli::shard::energy_fingerprint(energy),
+        model_hint: "join the shards of this model",
+    };
+    if let Some(files) = &shard.ais_join {
+        let (forward, reverse) = ais_shard::join(files, &provenance, config.runs)?;
+        let estimate = |p: Part, direction| -> anyhow::Result<(String, Estimate)> {
+            let result = crate::ais::summarize(p.log_weights, p.log_z_base, direction)?;
+            let acceptance = p.acceptance.unwrap_or(f64::NAN);
+            Ok((p.name, Estimate { result, dropped: p.dropped as usize, acceptance, non_finite: p.non_finite }))
+        };
+        let forward = forward.into_iter().map(|p| estimate(p, Direction::Forward)).collect::<anyhow::Result<_>>()?;
+        let reverse = reverse.map(|p| estimate(p, Direction::Reverse)).transpose()?;
+        return Ok(Some(likelihood::finish(forward, reverse)?));
+    }
+    let Some(i_n) = shard.ais_shard else { return log_z(ctx, energy, bases, config, reverse).map(Some) };
+    let (first, end) = ais_shard::runs_of(i_n, config.runs)?;
+    let Some(json) = json else { bail!("--ais-shard needs --json FILE for the shard's log weights") };
+    let own = match (reverse, reverse_rows) {
+        (Some((from, states)), Some(rows)) => {
+            if rows < config.runs {
+                bail!(
+                    "--ais-shard with --reverse-from: {from} are {rows} rows, fewer than --ais-runs {}; each shard's reverse runs are its own rows",
+                    config.runs
+                );
+            }
+            let d = energy.dim();
+            Some((from.clone(), states[first * d..end * d].to_vec()))
+        }
+        _ => None,
+    };
+    let config = AnnealConfig { runs: end - first, first_run: first as u32, ..config.clone() };
+    let found = log_z(ctx, energy, bases, &config, own.as_ref())?;
+    let part = |name: &str, e: &Estimate| Part {
+        dropped: e.dropped as u64,
+        acceptance: Some(e.acceptance),
+        non_finite: e.non_finite,
+        ..Part::new(name, e.result.log_z_base, e.result.log_weights.clone())
+    };
+    let forward: Vec<Part> = found.report.forward.iter().zip(&found.forward).map(|((b, _), e)| part(b, e)).collect();
+    let reverse = found.report.reverse.as_ref().zip(found.reverse.as_ref()).map(|((from, _), e)| part(from, e));
+    ais_shard::write(json, &provenance, i_n, (first, end), &forward, reverse.as_ref())?;
+    Ok(None)
 }
 
 /// An evaluator that prints where a long loop is (an annealing's temperatures, a descent's

@@ -2,6 +2,7 @@
 //! the GPU or the CPU executor. The binary is [`main`]; [`run`] runs one command in-process with
 //! the same code, which is how the Python package reaches every job the CLI has.
 
+mod ais_shard;
 mod backend;
 mod bench;
 mod classify;

@@ -1,12 +1,12 @@
-//! `rbm eval --ais-shard I/N` and `--ais-join`: a shard's log weights written as JSON with what
-//! they were computed from (the AIS settings, the runs they are, a fingerprint of the RBM), and
-//! the join that accepts only the shards of this model and these settings, each holding as many
-//! finite log weights as its runs, and whose log Z an RBM of these parameters can have.
+//! `rbm eval --ais-shard I/N` and `--ais-join` ([`crate::cli::ais_shard`]): an RBM's settings
+//! and fingerprint, and the join's last check, that each estimate's log Z is one an RBM of these
+//! parameters can have.
 
-use anyhow::{Context, bail};
-use std::path::{Path, PathBuf};
+use anyhow::bail;
+use std::path::PathBuf;
 
 use super::{AisArgs, EvalArgs};
+use crate::cli::ais_shard::{self, Part, Provenance};
 use crate::rbm::eval::Executor;
 use crate::rbm::{Rbm, Visible, ais};
 
@@ -27,38 +27,31 @@ fn model_fingerprint(rbm: &Rbm) -> String {
     crate::cli::rundir::data_hash(&values)
 }
 
+/// What every shard of an RBM's join shares: the AIS settings and the model's fingerprint.
+fn provenance<'a>(a: &EvalArgs, rbm: &Rbm) -> Provenance<'a> {
+    Provenance {
+        settings: shard_settings(&a.ais, a.seed),
+        flags: &SETTING_FLAGS,
+        model: model_fingerprint(rbm),
+        model_hint: "join the shards of this --run-dir",
+    }
+}
+
 /// `rbm eval --ais-shard I/N`: this shard's runs of every estimate, their log weights to --json.
 pub(super) fn run(
     a: &EvalArgs,
     exec: &Executor,
     rbm: &Rbm,
     train_rows: &[f32],
-    (i, n): (u32, u32),
+    shard: (u32, u32),
 ) -> anyhow::Result<()> {
-    let total = a.ais.ais_runs;
-    let bound = |k: u32| (k as u64 * total as u64 / n as u64) as usize;
-    let (first, end) = (bound(i), bound(i + 1));
-    if end - first < 2 {
-        bail!(
-            "--ais-shard {i}/{n} of --ais-runs {total} holds {} runs; each shard needs at least 2 (use at most {} shards)",
-            end - first,
-            total / 2
-        );
-    }
-    let r = exec.log_z_ais(rbm, train_rows, &a.ais.config(a.seed, first as u32, end - first))?;
-    let weights = |base: &str, e: &ais::AisResult| serde_json::json!({ "base": base, "log_z_base": e.log_z_base, "log_weights": e.log_weights });
-    let report = serde_json::json!({
-        "settings": shard_settings(&a.ais, a.seed),
-        "model": model_fingerprint(rbm),
-        "shard": [i, n],
-        "runs": [first, end],
-        "forward": r.forward.iter().map(|(b, e)| weights(b.name(), e)).collect::<Vec<_>>(),
-        "reverse": r.reverse.as_ref().map(|(from, e)| weights(from, e)),
-    });
+    let (first, end) = ais_shard::runs_of(shard, a.ais.ais_runs)?;
     let Some(path) = a.json.as_ref() else { bail!("--ais-shard needs --json FILE for the shard's log weights") };
-    crate::io::write_atomic(path, serde_json::to_string(&report)?.as_bytes())?;
-    println!("wrote {} (AIS runs {first}..{} of {total}, shard {i}/{n})", path.display(), end - 1);
-    Ok(())
+    let r = exec.log_z_ais(rbm, train_rows, &a.ais.config(a.seed, first as u32, end - first))?;
+    let part = |name: &str, e: &ais::AisResult| Part::new(name, e.log_z_base, e.log_weights.clone());
+    let forward: Vec<Part> = r.forward.iter().map(|(b, e)| part(b.name(), e)).collect();
+    let reverse = r.reverse.as_ref().map(|(from, e)| part(from, e));
+    ais_shard::write(path, &provenance(a, rbm), shard, (first, end), &forward, reverse.as_ref())
 }
 
 /// The range log Z of a Bernoulli RBM with these parameters lies in, whatever they are:
@@ -77,103 +70,14 @@ fn log_z_range(rbm: &Rbm) -> Option<(f64, f64)> {
 
 /// `rbm eval --ais-join`: the report one process would make from all the shards' runs.
 pub(super) fn join(a: &EvalArgs, rbm: &Rbm, files: &[PathBuf]) -> anyhow::Result<ais::AisReport> {
-    let settings = shard_settings(&a.ais, a.seed);
-    let model = model_fingerprint(rbm);
-    let mut next_run = 0u64;
-    let mut estimates: Vec<(String, f64, Vec<f64>)> = Vec::new();
-    for (k, path) in files.iter().enumerate() {
-        let shard = read_shard(path)?;
-        let named = |m: String| anyhow::anyhow!("--ais-join {}: {m}", path.display());
-        for (field, flag) in SETTING_FLAGS {
-            if shard["settings"][field] != settings[field] {
-                return Err(named(format!(
-                    "made with {flag} {}, but this evaluation has {flag} {}; give the shards' --ais-runs, --betas, --reverse-gibbs and --seed",
-                    shard["settings"][field], settings[field]
-                )));
-            }
-        }
-        match shard["model"].as_str() {
-            Some(m) if m == model => {}
-            Some(_) => {
-                return Err(named(format!(
-                    "computed on another model than {}'s checkpoint (its parameters differ); join the shards of this --run-dir",
-                    a.run_dir.display()
-                )));
-            }
-            None => {
-                return Err(named(
-                    "records no model fingerprint (an older --ais-shard run); run the shard again".into(),
-                ));
-            }
-        }
-        let runs = shard["runs"].as_array().and_then(|r| Some((r.first()?.as_u64()?, r.get(1)?.as_u64()?)));
-        if runs.map(|r| r.0) != Some(next_run) {
-            return Err(named(format!(
-                "holds runs {} but run {next_run} comes next: give every shard once, shard 0 first",
-                shard["runs"]
-            )));
-        }
-        let (first, end) = runs.unwrap_or_default();
-        if end <= first || end > a.ais.ais_runs as u64 {
-            return Err(named(format!("holds runs {first}..{end}, not a range of --ais-runs {}", a.ais.ais_runs)));
-        }
-        next_run = end;
-        let parts: Vec<&serde_json::Value> = shard["forward"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .chain(shard["reverse"].is_object().then_some(&shard["reverse"]))
-            .collect();
-        if k > 0 && parts.len() != estimates.len() {
-            return Err(named(format!("holds {} estimates, shard 0 holds {}", parts.len(), estimates.len())));
-        }
-        for (j, part) in parts.into_iter().enumerate() {
-            let parsed = (|| {
-                Some((
-                    part["base"].as_str()?.to_string(),
-                    part["log_z_base"].as_f64()?,
-                    part["log_weights"].as_array()?.iter().map(|w| w.as_f64()).collect::<Option<Vec<f64>>>()?,
-                ))
-            })();
-            let (name, log_z_base, weights) = parsed.ok_or_else(|| named(format!("estimate {j} is malformed")))?;
-            if weights.len() as u64 != end - first {
-                return Err(named(format!(
-                    "estimate {j} ({name}) holds {} log weights for its {} runs {first}..{end}",
-                    weights.len(),
-                    end - first
-                )));
-            }
-            if let Some(w) = std::iter::once(log_z_base).chain(weights.iter().copied()).find(|w| !w.is_finite()) {
-                return Err(named(format!("estimate {j} ({name}) holds a non-finite number ({w})")));
-            }
-            match estimates.get_mut(j) {
-                Some(e) if e.0 == name && e.1 == log_z_base => e.2.extend(weights),
-                Some(e) if e.0 == name => {
-                    return Err(named(format!(
-                        "estimate {j} ({name}) has base log Z {log_z_base}, shard 0 has {} (another --data?)",
-                        e.1
-                    )));
-                }
-                Some(e) => {
-                    return Err(named(format!(
-                        "estimate {j} is from the {name} base, shard 0's from the {} base",
-                        e.0
-                    )));
-                }
-                None => estimates.push((name, log_z_base, weights)),
-            }
-        }
-    }
-    if next_run != a.ais.ais_runs as u64 {
-        bail!("--ais-join: the shards hold runs 0..{next_run}, --ais-runs is {}: a shard is missing", a.ais.ais_runs);
-    }
+    let (parts, reverse_part) = ais_shard::join(files, &provenance(a, rbm), a.ais.ais_runs)?;
     let mut forward = Vec::new();
     let mut reverse = None;
-    for (name, log_z_base, weights) in estimates {
-        let result = |direction| ais::summarize(weights, log_z_base, direction);
-        match [ais::Base::BaseRate, ais::Base::Uniform].into_iter().find(|b| b.name() == name) {
+    for part in parts.into_iter().chain(reverse_part) {
+        let result = |direction| ais::summarize(part.log_weights.clone(), part.log_z_base, direction);
+        match [ais::Base::BaseRate, ais::Base::Uniform].into_iter().find(|b| b.name() == part.name) {
             Some(base) => forward.push((base, result(ais::Direction::Forward)?)),
-            None => reverse = Some((name, result(ais::Direction::Reverse)?)),
+            None => reverse = Some((part.name.clone(), result(ais::Direction::Reverse)?)),
         }
     }
     let range = log_z_range(rbm);
@@ -192,15 +96,4 @@ pub(super) fn join(a: &EvalArgs, rbm: &Rbm, files: &[PathBuf]) -> anyhow::Result
         }
     }
     Ok(ais::report(forward, reverse)?)
-}
-
-/// A shard's JSON, read as a regular file with a bound (a named pipe or a huge file is refused).
-fn read_shard(path: &Path) -> anyhow::Result<serde_json::Value> {
-    let value = crate::cli::rundir::read_json::<serde_json::Value>(path, "--ais-shard JSON")
-        .with_context(|| format!("--ais-join {}", path.display()))?;
-    let Some(value) = value else { bail!("--ais-join {}: no such file", path.display()) };
-    if !value.is_object() {
-        bail!("--ais-join {}: not the JSON of an --ais-shard run", path.display());
-    }
-    Ok(value)
 }

@@ -17,8 +17,15 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
         }
         return super::likelihood::run_energy(a, energy);
     };
-    if let Some(flag) = ["--box", "--json"].into_iter().find(|f| given.has(f)) {
-        bail!("{flag} applies to a model given by --energy; a run dir's model has its own box and writes eval.json");
+    // A run dir's shard writes its log weights to --json; everything else goes to eval.json.
+    let shard = a.images.shard.ais_shard.is_some();
+    if let Some(flag) = ["--box", "--json"].into_iter().find(|&f| given.has(f) && !(shard && f == "--json")) {
+        bail!(
+            "{flag} applies to a model given by --energy (and --json to --ais-shard); a run dir's model has its own box and writes eval.json"
+        );
+    }
+    if let Some(json) = a.json.as_ref().filter(|_| shard) {
+        paths.output("--json", json, &["json"])?;
     }
     let info = read_run(run_dir)?;
     let (state, config) = checkpoint::load(&run_dir.join(run::CHECKPOINT))?;

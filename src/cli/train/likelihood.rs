@@ -24,6 +24,8 @@ pub struct ImageEvalArgs {
     pub betas: usize,
     #[command(flatten)]
     pub anneal: AnnealArgs,
+    #[command(flatten)]
+    pub shard: likelihood::ShardArgs,
     /// Image models: seeds AIS and the dequantisation noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -33,8 +35,17 @@ pub struct ImageEvalArgs {
 }
 
 /// Flags that only image models' evaluation takes.
-pub const IMAGE_FLAGS: [&str; 7] =
-    ["--ais-runs", "--betas", "--base", "--leapfrog", "--reverse-from", "--seed", "--backend"];
+pub const IMAGE_FLAGS: [&str; 9] = [
+    "--ais-runs",
+    "--betas",
+    "--base",
+    "--leapfrog",
+    "--reverse-from",
+    "--seed",
+    "--backend",
+    "--ais-shard",
+    "--ais-join",
+];
 
 /// Mean and standard error of values.
 fn mean_se(v: &[f64]) -> (f64, f64) {
@@ -135,7 +146,13 @@ fn image_likelihood(
         crate::cli::backend::describe(ctx.as_ref())
     );
     let reverse = i.anneal.reverse_samples(dim, Some(bounds))?;
-    let found = likelihood::log_z(ctx.as_ref(), model, &bases, &cfg, reverse.as_ref())?;
+    let json = a.json.as_deref();
+    let shard = (Some(bounds), n);
+    let Some(found) =
+        likelihood::log_z_or_shard(ctx.as_ref(), model, &bases, &cfg, reverse.as_ref(), &i.shard, json, shard)?
+    else {
+        return Ok(());
+    };
     let report = &found.report;
     let mut eval = crate::energy::batch::evaluator(ctx.as_ref(), model);
     let mut nll = |points: &[f32]| -> anyhow::Result<(f64, f64)> {
