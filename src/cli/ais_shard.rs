@@ -200,9 +200,10 @@ pub fn join(files: &[PathBuf], provenance: &Provenance, total: usize) -> anyhow:
             continue;
         };
         let count = |f: &Vec<Part>, r: &Option<Part>| f.len() + r.is_some() as usize;
+        let first = files[0].display();
         if count(&forward, &reverse) != count(all_forward, all_reverse) {
             return Err(named(format!(
-                "holds {} estimates, shard 0 holds {}",
+                "holds {} estimates, shard 0 ({first}) holds {}",
                 count(&forward, &reverse),
                 count(all_forward, all_reverse)
             )));
@@ -211,13 +212,13 @@ pub fn join(files: &[PathBuf], provenance: &Provenance, total: usize) -> anyhow:
         for (j, (all, part)) in pairs.enumerate() {
             if part.name != all.name {
                 return Err(named(format!(
-                    "estimate {j} is from the {} base, shard 0's from the {} base",
+                    "estimate {j} is from the {} base, shard 0's ({first}) from the {} base",
                     part.name, all.name
                 )));
             }
             if part.log_z_base != all.log_z_base {
                 return Err(named(format!(
-                    "estimate {j} ({}) has base log Z {}, shard 0 has {} (another --data?)",
+                    "estimate {j} ({}) has base log Z {}, shard 0 ({first}) has {} (another --data, or a damaged file)",
                     part.name, part.log_z_base, all.log_z_base
                 )));
             }

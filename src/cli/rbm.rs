@@ -480,6 +480,8 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
         TrainState::new(rbm, &config, &train_x.images)?
     };
     work(&config, state.epoch, train_x.rows, train_x.dim(), state.rbm.n_hid)?;
+    // The metrics log this run appends to, checked before anything is written.
+    crate::io::metrics_rows(&run_dir.join(METRICS), METRICS_HEADER).context("--resume")?;
     // Written once the resume is known to be sound (a resume keeps the data, so the file too).
     crate::io::write_atomic(&run_dir.join(RUN_FILE), serde_json::to_string_pretty(&run_data)?.as_bytes())?;
     let first_epoch = state.epoch;

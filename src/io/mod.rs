@@ -77,8 +77,76 @@ pub fn write_safetensors(
         })
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::format(path, e.to_string()))?;
+    let mut meta = meta;
+    let parts = tensors
+        .iter()
+        .map(|(name, shape, values)| (name.as_str(), "F32", shape.as_slice(), bytemuck::cast_slice(values)));
+    meta.insert(CHECKSUM_KEY.into(), checksum(&meta, parts));
     let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::format(path, e.to_string()))?;
     write_atomic(path, &sorted_header(&bytes).map_err(|e| Error::format(path, e))?)
+}
+
+/// The metadata field of a safetensors file this engine writes that holds [`checksum`].
+pub const CHECKSUM_KEY: &str = "checksum";
+
+/// 64-bit FNV-1a of byte strings, each after its length (no two sequences hash alike by
+/// shifting a boundary). Not cryptographic: it finds a damaged or edited file, not a forger.
+struct Fnv(u64);
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in (bytes.len() as u64).to_le_bytes().iter().chain(bytes) {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+/// The checksum of a safetensors file's contents: every metadata entry but the checksum and
+/// every tensor (name, dtype, shape, bytes), each in name order.
+fn checksum<'a>(
+    meta: &std::collections::HashMap<String, String>,
+    tensors: impl Iterator<Item = (&'a str, &'a str, &'a [usize], &'a [u8])>,
+) -> String {
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    let mut entries: Vec<_> = meta.iter().filter(|(k, _)| k.as_str() != CHECKSUM_KEY).collect();
+    entries.sort();
+    for (k, v) in entries {
+        h.write(k.as_bytes());
+        h.write(v.as_bytes());
+    }
+    let mut tensors: Vec<_> = tensors.collect();
+    tensors.sort_by_key(|t| t.0);
+    for (name, dtype, shape, bytes) in tensors {
+        h.write(name.as_bytes());
+        h.write(dtype.as_bytes());
+        h.write(&shape.iter().flat_map(|&d| (d as u64).to_le_bytes()).collect::<Vec<u8>>());
+        h.write(bytes);
+    }
+    format!("fnv1a64:{:016x}", h.0)
+}
+
+/// Refuses a safetensors file whose metadata holds a checksum its contents do not match (a file
+/// this engine wrote, changed or damaged since); files without one (PyTorch's, older runs')
+/// pass.
+pub fn verify_checksum(
+    path: &Path,
+    st: &safetensors::SafeTensors,
+    meta: &std::collections::HashMap<String, String>,
+) -> Result<()> {
+    let Some(recorded) = meta.get(CHECKSUM_KEY) else { return Ok(()) };
+    let views = st.tensors();
+    let dtypes: Vec<String> = views.iter().map(|(_, v)| format!("{:?}", v.dtype())).collect();
+    let parts = views.iter().zip(&dtypes).map(|((n, v), d)| (n.as_str(), d.as_str(), v.shape(), v.data()));
+    let found = checksum(meta, parts);
+    if &found != recorded {
+        return Err(Error::format(
+            path,
+            format!(
+                "its contents do not match the checksum in its metadata ({recorded}, found {found}): the file was changed or damaged after it was written; use an intact copy"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// safetensors writes its `__metadata__` map in hash order, so two identical saves differ in
@@ -105,32 +173,69 @@ fn sorted_header(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// Keeps the lines of a CSV file (a metrics log) whose first field, a step or epoch number, is
-/// at most `last`, under `header`; a missing file becomes the header alone. A resumed or
-/// rolled-back run calls it so the rows after its checkpoint are written once, not twice.
-/// Returns the kept rows.
-pub fn keep_rows_through(path: &Path, header: &str, last: u32) -> Result<Vec<String>> {
+/// The rows of a run's metrics log (a CSV file whose first field is a step or epoch number),
+/// none for a missing or empty file. The file must be this run's log: its header `header`,
+/// every row as many fields, its step numbers increasing; anything else is refused naming the
+/// line (a log of another kind of run, an edited or damaged one). A resume checks it before
+/// writing anything.
+pub fn metrics_rows(path: &Path, header: &str) -> Result<Vec<(u32, String)>> {
     // A run dir's own file: a link or a named pipe in its place is refused, and the read is
     // bounded by the memory budget.
     let limit = crate::plan::Limit::budget()?;
     let file = match crate::plan::open_regular(path, fs::OpenOptions::new().read(true), crate::plan::Links::Refuse) {
-        Ok(f) => Some(f),
-        Err(Error::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Ok(f) => f,
+        Err(Error::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    let text = match file {
-        Some(f) => {
-            let bytes = crate::plan::read_checked(f, path, "metrics log", &limit, &mut crate::plan::undeclared)?;
-            String::from_utf8_lossy(&bytes).into_owned()
+    let bytes = crate::plan::read_checked(file, path, "metrics log", &limit, &mut crate::plan::undeclared)?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::format(path, "the metrics log is not UTF-8 text"))?;
+    let mut lines = text.lines();
+    match lines.next() {
+        None => return Ok(Vec::new()),
+        Some(first) if first != header => {
+            return Err(Error::format(
+                path,
+                format!(
+                    "line 1 is {first:?}, not this run's metrics header {header:?} (a log of another kind of run, or edited); move the file away to resume without it"
+                ),
+            ));
         }
-        None => String::new(),
-    };
-    let kept: Vec<String> = text
-        .lines()
-        .skip(1)
-        .filter(|line| line.split(',').next().and_then(|s| s.parse::<u32>().ok()).is_some_and(|n| n <= last))
-        .map(str::to_string)
-        .collect();
+        Some(_) => {}
+    }
+    let fields = header.split(',').count();
+    let mut rows: Vec<(u32, String)> = Vec::new();
+    for (k, line) in lines.enumerate() {
+        let bad = |why: String| {
+            Error::format(
+                path,
+                format!(
+                    "line {} ({line:?}) {why}; the log was edited or damaged: move it away to resume without it",
+                    k + 2
+                ),
+            )
+        };
+        let Some(step) = line.split(',').next().and_then(|s| s.parse::<u32>().ok()) else {
+            return Err(bad("does not start with a step number".into()));
+        };
+        if line.split(',').count() != fields {
+            return Err(bad(format!("has {} fields, the header {fields}", line.split(',').count())));
+        }
+        if let Some(&(previous, _)) = rows.last()
+            && step <= previous
+        {
+            return Err(bad(format!("goes back to step {step} after step {previous}")));
+        }
+        rows.push((step, line.to_string()));
+    }
+    Ok(rows)
+}
+
+/// Keeps the rows of a metrics log ([`metrics_rows`]) of steps at most `last`, under `header`;
+/// a missing file becomes the header alone. A resumed or rolled-back run calls it so the rows
+/// after its checkpoint are written once, not twice. Returns the kept rows.
+pub fn keep_rows_through(path: &Path, header: &str, last: u32) -> Result<Vec<String>> {
+    let kept: Vec<String> =
+        metrics_rows(path, header)?.into_iter().filter(|(step, _)| *step <= last).map(|(_, l)| l).collect();
     let mut out = String::from(header);
     out.push('\n');
     for line in &kept {
@@ -184,10 +289,11 @@ impl SafetensorsFile {
     pub fn open(path: &Path, format: &str, what: &str) -> Result<Self> {
         let bytes = read_safetensors(path, what)?;
         let bad = |m: String| Error::format(path, m);
-        safetensors::SafeTensors::deserialize(&bytes)
+        let st = safetensors::SafeTensors::deserialize(&bytes)
             .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
         let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
         let meta = header.metadata().clone().unwrap_or_default();
+        verify_checksum(path, &st, &meta)?;
         match meta.get("format") {
             Some(f) if f == format => {}
             Some(f) => {

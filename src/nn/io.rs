@@ -68,6 +68,7 @@ fn load_with(
     let (_, header) =
         safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("bad safetensors header: {e}")))?;
     let meta = header.metadata().clone().unwrap_or_default();
+    crate::io::verify_checksum(path, &st, &meta)?;
     let mut named = Vec::new();
     for (name, view) in st.tensors() {
         if name.starts_with(TRAINING_STATE_PREFIX) {

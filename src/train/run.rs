@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 pub const METRICS: &str = "metrics.csv";
 pub const LOG: &str = "train.log";
-const METRICS_HEADER: &str =
+pub const METRICS_HEADER: &str =
     "step,loss,e_pos,e_neg,energy_gap,grad_norm,log_z,reset_fraction,neg_radius,cross_entropy,lr,wall_seconds";
 
 #[derive(Clone, Debug)]

@@ -5,25 +5,9 @@
 #   cargo build --release && tests/corpus/bad_inputs.sh            # summary on stdout
 #   EBM=path/to/ebm TIMEOUT=60 EBM_MEMORY_BUDGET=256M tests/corpus/bad_inputs.sh
 #
-# Each case says what it expects: `refuse` (exit status 1 or 2 with a message) or `ok`. Counted:
-#   signal   killed by a signal (abort, segfault) or a Rust panic message;
-#   hang     still running after $TIMEOUT seconds (the corpus states no long work);
-#   wrong    a request that must be refused succeeded (silently wrong output, late failure),
-#            or one that must succeed failed;
-#   memory   a refused request whose peak RSS exceeded 2x the size plan's budget;
-#   noise    stderr mentions XDG_RUNTIME_DIR.
-# Every case gets a line (status, peak RSS, the command, the first line of stderr) in
-# $OUT/summary.txt; the last line of stdout is the count. Exit status 0 iff all counts are 0.
-# Needs bash, python3, GNU time (/usr/bin/time) and coreutils timeout.
-set -u
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-EBM=${EBM:-$ROOT/target/release/ebm}
-TIMEOUT=${TIMEOUT:-60}
-export EBM_MEMORY_BUDGET=${EBM_MEMORY_BUDGET:-256M} RUST_BACKTRACE=0
-OUT=$(mktemp -d "${TMPDIR:-/tmp}/ebm-corpus.XXXXXX")
-DIGITS=$ROOT/data/digits
-cd "$OUT" || exit 1
-budget_kb=$(python3 -c "import re,sys;t=sys.argv[1].strip();m=re.fullmatch(r'([0-9.]+)([KMGT]?)(i?B)?',t,re.I);print(int(float(m[1])*1024**('KMGT'.find(m[2].upper())+1 if m[2] else 0)/1024))" "$EBM_MEMORY_BUDGET")
+# Each case says what it expects: `refuse` (exit status 1 or 2 with a message) or `ok`; what is
+# counted, and the summary line, are lib.sh's. Exit status 0 iff all counts are 0.
+source "$(dirname "$0")/lib.sh"
 
 # Inputs: a gzip IDX bomb (3 MB inflating to 1 GB), a .npy declaring 10^11 rows, broken CSVs,
 # safetensors with absurd headers, out-of-range digits, a valid weights file and two small runs.
@@ -60,29 +44,6 @@ rows=''.join(f'{i%7/7},{i%5/5}\n' for i in range(200)); open('p.csv','w').write(
 "$EBM" train --data p.csv --steps 4 --run-dir trp "${TINY[@]}" >/dev/null 2>&1
 [ -f tr/checkpoint.safetensors ] && [ -f rb/checkpoint.safetensors ] || { echo "setup failed: $EBM cannot train"; exit 2; }
 
-signal=0; hang=0; wrong=0; memory=0; noise=0; n=0
-# run EXPECT ARGS...: one case.
-run() {
-  local expect=$1; shift
-  n=$((n + 1))
-  /usr/bin/time -v -o time.txt timeout -k 5 "$TIMEOUT" "$EBM" "$@" >out.txt 2>err.txt
-  local rc=$? rss; rss=$(awk '/Maximum resident/ {print $NF}' time.txt)
-  local flag=""
-  if [ $rc -eq 124 ]; then
-    hang=$((hang + 1)); flag="HANG"
-  elif [ $rc -gt 128 ] || grep -q "terminated by signal" time.txt || grep -q "panicked" err.txt; then
-    signal=$((signal + 1)); flag="SIGNAL"
-  elif [ "$expect" = refuse ] && [ $rc -eq 0 ]; then
-    wrong=$((wrong + 1)); flag="WRONG(accepted)"
-  elif [ "$expect" = ok ] && [ $rc -ne 0 ]; then
-    wrong=$((wrong + 1)); flag="WRONG(failed)"
-  fi
-  if [ $rc -ne 0 ] && [ "${rss:-0}" -gt $((2 * budget_kb)) ]; then memory=$((memory + 1)); flag="$flag MEMORY"; fi
-  if grep -q XDG_RUNTIME_DIR err.txt; then noise=$((noise + 1)); flag="$flag NOISE"; fi
-  [ -n "$flag" ] && echo "$flag rc=$rc: $*"
-  printf '%3d %-6s rc=%3s %8s KB %-16s %s | %s\n' $n "$expect" $rc "${rss:-?}" "$flag" "$(echo "$*" | cut -c1-90)" \
-    "$(grep -v '^\s*$' err.txt | grep -v '^note:' | head -1 | cut -c1-140)" >>summary.txt
-}
 D=$DIGITS
 dw='{"type": "double_well", "dim": 1000000000}'
 
@@ -253,5 +214,4 @@ run ok sample --chains 16 --steps 10
 run ok rbm sample --run-dir rb --chains 4 --steps 2 --out s.png
 [ -n "$saved" ] && export XDG_RUNTIME_DIR=$saved
 
-echo "cases $n, signal $signal, hang $hang, wrong $wrong, memory over 2x the plan $memory, noise $noise (budget $EBM_MEMORY_BUDGET, timeout ${TIMEOUT}s; details in $OUT/summary.txt)"
-[ $((signal + hang + wrong + memory + noise)) -eq 0 ]
+summary

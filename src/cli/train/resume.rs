@@ -121,5 +121,7 @@ fn check_parts(run_dir: &Path, info: &RunInfo, state: &TrainState, config: &Trai
     if let Some(optimizer) = &info.optimizer {
         differ("optimizer (--optimizer)", optimizer.clone(), optimizer_name(&config.optimizer).to_string())?;
     }
+    // The metrics log this run appends to, checked before anything is written.
+    crate::io::metrics_rows(&run_dir.join(run::METRICS), run::METRICS_HEADER).context("--resume")?;
     Ok(())
 }
