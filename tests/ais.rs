@@ -456,7 +456,12 @@ fn corrupt_shards_are_refused(dir: &std::path::Path, files: &[String], eval: &dy
     let shard1: serde_json::Value = serde_json::from_slice(&std::fs::read(&files[1]).unwrap()).unwrap();
     let bad = dir.join("bad1.json").to_str().unwrap().to_string();
     let join = || eval(&["--ais-join", &format!("{},{bad},{}", files[0], files[2])]);
-    let write = |v: &serde_json::Value| std::fs::write(&bad, serde_json::to_vec(v).unwrap()).unwrap();
+    let write = |v: &serde_json::Value| std::fs::write(&bad, common::reseal_shard(v)).unwrap();
+    // An edit left unsealed is refused before anything else is read from it.
+    let mut unsealed = shard1.clone();
+    unsealed["runs"][0] = 11.into();
+    std::fs::write(&bad, serde_json::to_vec(&unsealed).unwrap()).unwrap();
+    refused(join(), &["bad1.json", "do not match its checksum"]);
     // The same shard with another model's fingerprint: what another run dir's shard records.
     let mut other = shard1.clone();
     other["model"] = "0123456789abcdef".into();

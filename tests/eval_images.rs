@@ -168,6 +168,8 @@ fn ais_shards_of_an_image_model_join_into_one_run() {
     let mut short: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&files[1]).unwrap()).unwrap();
     short["forward"][1]["log_weights"].as_array_mut().unwrap().pop();
     std::fs::write(&files[1], serde_json::to_vec(&short).unwrap()).unwrap();
+    refused(eval(&run, &["--ais-join", &files.join(",")]), &["shard1.json", "do not match its checksum"]);
+    std::fs::write(&files[1], common::reseal_shard(&short)).unwrap();
     refused(eval(&run, &["--ais-join", &files.join(",")]), &["shard1.json", "holds 1 log weights for its 2 runs"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -598,3 +598,34 @@ fn an_rbm_run_without_run_json_does_not_resume() {
     assert!(!o.status.success() && e.contains("has no run.json"), "{e}");
     assert!(!run.join("run.json").exists(), "a refused resume wrote run.json");
 }
+
+/// A run dir holding the other kind's run (issue 31, cause 8): `train --force` into an RBM
+/// run and `rbm train --force` into a train run are refused naming the other command, and
+/// neither run's files change.
+#[test]
+fn force_does_not_replace_a_run_of_another_kind() {
+    let dir = temp_dir("rundir-other-kind");
+    let (rb, tr) = (dir.join("rb"), dir.join("tr"));
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "1", "--run-dir", s(&rb)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = train(&["--data", "ring8", "--steps", "2", "--run-dir", s(&tr)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let snapshot = |d: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && !p.ends_with(".lock"))
+            .collect();
+        files.sort();
+        files.into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect()
+    };
+    let (rb_before, tr_before) = (snapshot(&rb), snapshot(&tr));
+    let o = train(&["--data", "ring8", "--steps", "2", "--force", "--run-dir", s(&rb)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("holds an `ebm rbm train` run"), "{e}");
+    let o = rbm_train(&common::digits_dir(), &["--epochs", "1", "--force", "--run-dir", s(&tr)]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("holds an `ebm train` run"), "{e}");
+    assert!(snapshot(&rb) == rb_before && snapshot(&tr) == tr_before, "a refused start changed a run's files");
+}

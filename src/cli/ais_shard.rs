@@ -110,7 +110,7 @@ pub fn write(
     forward: &[Part],
     reverse: Option<&Part>,
 ) -> anyhow::Result<()> {
-    let shard = json!({
+    let mut shard = json!({
         "settings": provenance.settings,
         "model": provenance.model,
         "shard": [i, n],
@@ -118,6 +118,9 @@ pub fn write(
         "forward": forward.iter().map(Part::to_json).collect::<Vec<_>>(),
         "reverse": reverse.map(Part::to_json),
     });
+    // Over the rest as serialised: the join serialises what it read again and compares, which
+    // gives the same text because serde_json parses floats exactly (its float_roundtrip).
+    shard["checksum"] = crate::io::checksum_text(&serde_json::to_string(&shard)?).into();
     crate::io::write_atomic(path, serde_json::to_string(&shard)?.as_bytes())
         .with_context(|| format!("--json {}", path.display()))?;
     let total = provenance.settings["ais_runs"].as_u64().unwrap_or(end as u64);
@@ -235,9 +238,21 @@ pub fn join(files: &[PathBuf], provenance: &Provenance, total: usize) -> anyhow:
 fn read_shard(path: &Path) -> anyhow::Result<Value> {
     let value = crate::cli::rundir::read_json::<Value>(path, "--ais-shard JSON")
         .with_context(|| format!("--ais-join {}", path.display()))?;
-    let Some(value) = value else { bail!("--ais-join {}: no such file", path.display()) };
-    if !value.is_object() {
+    let Some(mut value) = value else { bail!("--ais-join {}: no such file", path.display()) };
+    let Some(recorded) = value.as_object_mut().map(|o| o.remove("checksum")) else {
         bail!("--ais-join {}: not the JSON of an --ais-shard run", path.display());
+    };
+    let Some(recorded) = recorded.as_ref().and_then(Value::as_str).map(str::to_string) else {
+        bail!(
+            "--ais-join {}: records no checksum (an older --ais-shard run, or not one); run the shard again",
+            path.display()
+        );
+    };
+    if crate::io::checksum_text(&serde_json::to_string(&value)?) != recorded {
+        bail!(
+            "--ais-join {}: its contents do not match its checksum: the file was changed or damaged after the shard wrote it; run the shard again",
+            path.display()
+        );
     }
     Ok(value)
 }

@@ -382,6 +382,7 @@ fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
     let mut paths = crate::cli::outputs::Paths::new();
     paths.input("--data", &a.data.data);
     paths.locked_run_dir("--run-dir", &run_dir, &[RUN_FILE, CHECKPOINT, METRICS, FILTERS])?;
+    crate::cli::rundir::refuse_other_kind(&run_dir, &[crate::train::run::LOG, "eval.json", "figures"], "ebm train")?;
     crate::cli::rundir::with_lock(&run_dir, || {
         let result = train_locked(a, given, &run_dir);
         // A fresh start that failed (or was refused) before its first checkpoint takes the

@@ -43,9 +43,10 @@ pub struct RestoreArgs {
     /// (denoising); 0 keeps them exact.
     #[arg(long, default_value_t = 0.0, value_parser = crate::cli::numbers::finite_f32)]
     pub noise: f32,
-    /// Weight of the data-fidelity term |x - y|^2 / (2 noise^2) of noisy pixels.
-    #[arg(long, default_value_t = 1.0, value_parser = crate::cli::numbers::finite_f32)]
-    pub fidelity: f32,
+    /// Weight of the data-fidelity term |x - y|^2 / (2 noise^2) of noisy pixels (with --noise)
+    /// [default: 1].
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
+    pub fidelity: Option<f32>,
     /// Langevin steps (with --map: the most L-BFGS iterations).
     #[arg(long, default_value_t = 256)]
     pub steps: u32,
@@ -163,6 +164,17 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     if args.limit == 0 {
         bail!("--limit must be at least 1");
     }
+    if args.steps == 0 {
+        bail!(
+            "--steps 0: nothing would be restored (the damaged images would be reported as restorations); give 1 or more"
+        );
+    }
+    if args.noise == 0.0 && args.fidelity.is_some() {
+        bail!("--fidelity weighs the data-fidelity term of noisy pixels; it applies with --noise SIGMA only");
+    }
+    if let Some(f) = args.fidelity.filter(|f| !(*f > 0.0)) {
+        bail!("--fidelity {f}: the data-fidelity weight must be positive");
+    }
     if args.map {
         let sampling =
             [("--step-size", args.step_size), ("--noise-std", args.noise_std), ("--grad-clamp", args.grad_clamp)];
@@ -266,7 +278,7 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
         lo,
         hi,
         sigma: args.noise,
-        fidelity: args.fidelity,
+        fidelity: args.fidelity.unwrap_or(1.0),
         seed: args.seed,
     };
     let ctx = backend::open(args.backend)?;

@@ -100,6 +100,19 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
     removed
 }
 
+/// Refuses a run dir holding a run of another kind, found by `marks` (files only that kind
+/// writes), naming it: a start, `--force` or `--resume` acts on a run of its own kind only, so
+/// the other run's files are never mixed into this one or left beside it.
+pub fn refuse_other_kind(dir: &Path, marks: &[&str], other: &str) -> anyhow::Result<()> {
+    if let Some(mark) = marks.iter().find(|m| dir.join(m).exists()) {
+        anyhow::bail!(
+            "{} holds an `{other}` run (its {mark}); this command starts, replaces (--force) or continues only a run of its own kind: remove that directory or choose another --run-dir",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// The fingerprint resume compares: 64-bit FNV-1a over the training values exactly as loaded
 /// (after generation, decoding, --limit and binarisation), as 16 hex digits. Any change of the
 /// file's contents, or of a setting that changes what is loaded, changes it.

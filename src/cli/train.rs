@@ -325,6 +325,12 @@ impl TrainArgs {
 }
 
 pub fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
+    if a.checkpoint_every == 0 {
+        bail!("--checkpoint-every 0: a run checkpoints at least every step; give 1 or more");
+    }
+    if a.optimizer == OptimizerArg::Sgd && given.has("--beta2") {
+        bail!("--beta2 is Adam's second-moment decay; --optimizer sgd has none (its momentum is --beta1)");
+    }
     // NaN would compare false and switch the divergence guard off without a word.
     if !(a.max_energy_gap > 0.0) {
         bail!(
@@ -338,6 +344,7 @@ pub fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
         paths.input("--data", Path::new(d));
     }
     paths.locked_run_dir("--run-dir", &run_dir, RUN_FILES)?;
+    crate::cli::rundir::refuse_other_kind(&run_dir, &["filters.png"], "ebm rbm train")?;
     crate::cli::rundir::with_lock(&run_dir, || train_locked(a, given, &run_dir))
 }
 
@@ -411,7 +418,7 @@ fn train_checked(a: &TrainArgs, given: &Given, run_dir: &Path, replace: bool) ->
     let opts = RunOptions {
         dir: run_dir.to_path_buf(),
         total_steps: if a.setup_only { state.step } else { target },
-        checkpoint_every: a.checkpoint_every.max(1),
+        checkpoint_every: a.checkpoint_every,
         figure_every: a.figure_every,
         chunk: 16,
         max_energy_gap: a.max_energy_gap,

@@ -26,7 +26,15 @@ fn bad(message: impl Into<String>) -> Error {
 /// Options after the first comma: `key=value` pairs, each key at most once and among `known`.
 fn options<'a>(text: &'a str, known: &[&str]) -> Result<Vec<(&'a str, &'a str)>> {
     let mut out: Vec<(&str, &str)> = Vec::new();
-    for part in text.split(',').filter(|p| !p.trim().is_empty()) {
+    if text.is_empty() {
+        return Ok(out);
+    }
+    for part in text.split(',') {
+        if part.trim().is_empty() {
+            return Err(bad(format!(
+                "an empty option in {text:?} (options are KEY=VALUE, separated by single commas)"
+            )));
+        }
         let (k, v) = part.split_once('=').ok_or_else(|| bad(format!("option {part:?} is not KEY=VALUE")))?;
         let k = k.trim();
         if !known.contains(&k) {

@@ -101,6 +101,13 @@ impl Fnv {
     }
 }
 
+/// The checksum of a text (a JSON record this engine writes), as [`checksum`] spells one.
+pub fn checksum_text(text: &str) -> String {
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    h.write(text.as_bytes());
+    format!("fnv1a64:{:016x}", h.0)
+}
+
 /// The checksum of a safetensors file's contents: every metadata entry but the checksum and
 /// every tensor (name, dtype, shape, bytes), each in name order.
 fn checksum<'a>(

@@ -141,3 +141,13 @@ pub fn random_rbm(
 ) -> ebm_gpu::rbm::Rbm {
     ebm_gpu::selftest::rbm::random_rbm(nv, nh, visible, w_std, b_std, seed).unwrap()
 }
+
+/// An edited `--ais-shard` JSON with its checksum made anew, as if the shard had written it:
+/// what tests of the join's deeper checks give it (an edit left unsealed is refused first).
+#[allow(dead_code)]
+pub fn reseal_shard(shard: &serde_json::Value) -> Vec<u8> {
+    let mut v = shard.clone();
+    v.as_object_mut().unwrap().remove("checksum");
+    v["checksum"] = ebm_gpu::io::checksum_text(&serde_json::to_string(&v).unwrap()).into();
+    serde_json::to_vec(&v).unwrap()
+}
