@@ -24,6 +24,7 @@ mod rundir;
 mod sample;
 mod score;
 mod selftest;
+mod settings;
 mod shard;
 mod train;
 pub(crate) use train::open_run;
@@ -204,7 +205,7 @@ fn dispatch(matches: clap::ArgMatches) -> anyhow::Result<()> {
     env::check()?;
     match cli.command {
         Command::Info => info(),
-        Command::Sample(args) => sample::run(&args),
+        Command::Sample(args) => sample::run(&args, &given),
         Command::Merge(args) => merge::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Selftest(args) => selftest::run(&args),
