@@ -18,6 +18,8 @@ pub enum Source {
     Flag,
     /// The training checkpoint the energy names.
     Checkpoint,
+    /// Another record of the model's run (e.g. a run directory's run.json).
+    File(&'static str),
     /// The command's default (the text says which, when it depends on the energy or on other
     /// settings, e.g. "default for images").
     Default(&'static str),
@@ -28,6 +30,7 @@ impl Display for Source {
         match self {
             Source::Flag => write!(f, "flag"),
             Source::Checkpoint => write!(f, "checkpoint"),
+            Source::File(name) => write!(f, "{name}"),
             Source::Default("") => write!(f, "default"),
             Source::Default(why) => write!(f, "default {why}"),
         }
@@ -103,9 +106,21 @@ impl Settings {
 
     /// The flag's value when given, else the checkpoint's, else `default`; recorded under `flag`.
     pub fn pick<T: Display>(&mut self, flag: &str, given: Option<T>, stored: Option<T>, default: (T, Source)) -> T {
+        self.pick_from(flag, given, stored, Source::Checkpoint, default)
+    }
+
+    /// [`Self::pick`] with the stored value from `stored_in` (a checkpoint, a run's run.json).
+    pub fn pick_from<T: Display>(
+        &mut self,
+        flag: &str,
+        given: Option<T>,
+        stored: Option<T>,
+        stored_in: Source,
+        default: (T, Source),
+    ) -> T {
         let (value, source) = match (given, stored) {
             (Some(v), _) => (v, Source::Flag),
-            (None, Some(v)) => (v, Source::Checkpoint),
+            (None, Some(v)) => (v, stored_in),
             (None, None) => default,
         };
         self.record(flag, &value, source);
