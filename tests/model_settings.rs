@@ -96,8 +96,8 @@ fn an_image_network_without_stored_settings_gets_few_chains() {
     let energy = format!("net:{}", weights.display());
     let o = ebm(&["sample", "--energy", &energy, "--steps", "8", "--backend", "cpu", "--out", s(&out)]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("--chains 64 (default for images)"), "{}", stdout(&o));
-    assert_eq!(ebm_gpu::io::npy::read_f32(&out).unwrap().1, vec![64, 36]);
+    assert!(stdout(&o).contains("--chains 16 (default for images)"), "{}", stdout(&o));
+    assert_eq!(ebm_gpu::io::npy::read_f32(&out).unwrap().1, vec![16, 36]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

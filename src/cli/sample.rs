@@ -73,7 +73,7 @@ pub struct SampleArgs {
     /// net:CHECKPOINT of `ebm train`; mala for other continuous energies; gibbs for discrete models].
     #[arg(long, value_enum)]
     pub sampler: Option<SamplerArg>,
-    /// Number of independent chains [default: 4096; 64 for a network of images].
+    /// Number of independent chains [default: 4096; 16 for a network of images].
     #[arg(long, default_value_t = 4096, hide_default_value = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub chains: u32,
     /// Steps per chain after warm-up [default: 1000; 256 for a network of images].
