@@ -50,7 +50,8 @@ pub struct RbmArgs {
 pub enum RbmCommand {
     /// Train with CD-k or PCD-k; writes metrics.csv, checkpoint.safetensors and filters.png to --run-dir.
     Train(TrainArgs),
-    /// Test log-likelihood (exact log Z or AIS), reconstruction error and pseudo-likelihood.
+    /// Test log-likelihood (exact log Z or AIS), reconstruction error and pseudo-likelihood, on
+    /// the data and binarisation of the run (its run.json) unless --data/--binarize say otherwise.
     Eval(EvalArgs),
     /// A PNG grid of samples after k Gibbs steps.
     Sample(SampleArgs),

@@ -171,6 +171,10 @@ pub struct SampleArgs {
     /// tail ESS (Vehtari et al. 2021), ESS per second, acceptance, swap rates, energy trace.
     #[arg(long)]
     pub diagnostics: Option<PathBuf>,
+    /// Skip the convergence check of a run without --trace or --diagnostics (which keeps a
+    /// thinned trace of up to 64 MiB and reads it back at the end): for timing runs.
+    #[arg(long)]
+    pub no_check: bool,
 }
 
 fn sample_after_help() -> String {
@@ -345,6 +349,9 @@ const CHECK_BYTES: u64 = 64 << 20;
 /// Whether a run keeps a thinned trace to check R-hat and bulk ESS (Ok; without --trace or
 /// --diagnostics only when it is small), or why not.
 fn convergence_check(args: &SampleArgs, dim: usize) -> Result<(), String> {
+    if args.no_check && args.trace.is_none() && args.diagnostics.is_none() {
+        return Err("--no-check".into());
+    }
     let draws = (args.steps / args.thin) as u64;
     if draws < MIN_DRAWS as u64 {
         return Err(format!(
