@@ -346,8 +346,8 @@ fn work(args: &SampleArgs, energy: &Energy) -> anyhow::Result<()> {
 /// take (its thinned trace); a larger run is not checked unless asked, and says so.
 const CHECK_BYTES: u64 = 64 << 20;
 
-/// Whether a run keeps a thinned trace to check R-hat and bulk ESS (Ok; without --trace or
-/// --diagnostics only when it is small), or why not.
+/// Whether a run keeps a thinned trace to check R-hat and bulk ESS (Ok; without --diagnostics
+/// only when the trace is small), or why not.
 fn convergence_check(args: &SampleArgs, dim: usize) -> Result<(), String> {
     if args.no_check && args.trace.is_none() && args.diagnostics.is_none() {
         return Err("--no-check".into());
@@ -359,8 +359,8 @@ fn convergence_check(args: &SampleArgs, dim: usize) -> Result<(), String> {
             args.steps, args.thin
         ));
     }
-    // A trace asked for is kept anyway (and planned as such).
-    if args.trace.is_some() || args.diagnostics.is_some() {
+    // --diagnostics checks it anyway; a run without it (with or without --trace) only when small.
+    if args.diagnostics.is_some() {
         return Ok(());
     }
     let replicas = args.temperatures.as_ref().map_or(args.tempering as u64, |t| t.len() as u64).max(1);
