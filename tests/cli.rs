@@ -163,7 +163,8 @@ fn bad_input_fails_with_a_message_and_writes_nothing() {
         (&["--tempering", "4", "--max-temperature", "0.5"], &["max-temperature"]),
         (&["--warmup", "10", "--target-accept", "1.2"], &["--target-accept", "(0, 1)"]),
         (&["--warmup", "10", "--target-accept", "0"], &["--target-accept"]),
-        (&["--target-accept", "0.5"], &["needs --warmup"]),
+        // With a step size there is no default warm-up for --target-accept to tune.
+        (&["--step-size", "0.1", "--target-accept", "0.5"], &["needs --warmup"]),
         (&["--warmup", "10", "--sampler", "ula"], &["adjusted sampler"]),
         (&["--steps", "20", "--thin", "10", "--diagnostics", "d.json"], &["at least 4 draws", "gives 2"]),
     ];

@@ -27,7 +27,8 @@ pub struct MergeArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// For traces: also write per-dimension diagnostics of the joined chains as JSON (mean, sd,
-    /// quantiles, split R-hat, bulk and tail ESS; see `ebm sample --diagnostics`).
+    /// quantiles, split R-hat, bulk and tail ESS; see `ebm sample --diagnostics`). Joined
+    /// traces are checked without it too: R-hat above 1.01 or a bulk ESS below 400 is warned.
     #[arg(long)]
     pub diagnostics: Option<PathBuf>,
 }
@@ -92,12 +93,23 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
     }
     // The diagnostics are computed before anything is written, so a failure leaves no joined
     // array behind without the report asked for with it.
-    let report = match &args.diagnostics {
-        Some(_) => {
-            let (chains, dim) = (shape[1], shape[2]);
-            let summaries = diagnostics::summarize_trace(&joined, chains, dim)
-                .with_context(|| format!("diagnostics of the joined trace for {}", args.out.display()))?;
-            crate::cli::sample::print_summaries(&summaries);
+    // Joined traces are always checked (R-hat, bulk ESS), the table printed with --diagnostics.
+    let checked = (axis == 1).then(|| diagnostics::summarize_trace(&joined, shape[1], shape[2]));
+    let summaries = match checked {
+        None => None,
+        Some(Ok(summaries)) => Some(summaries),
+        Some(Err(e)) if args.diagnostics.is_none() => {
+            println!("convergence: not checked ({e})");
+            None
+        }
+        Some(Err(e)) => {
+            return Err(e).with_context(|| format!("diagnostics of the joined trace for {}", args.out.display()));
+        }
+    };
+    let report = match (&args.diagnostics, &summaries) {
+        (Some(_), Some(summaries)) => {
+            let chains = shape[1];
+            crate::cli::sample::print_summaries(summaries);
             Some(serde_json::json!({
                 "chains": chains,
                 "draws_per_chain": shape[0],
@@ -106,10 +118,14 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
                     "dim": i, "mean": s.mean, "sd": s.sd, "q05": s.q05, "q50": s.q50, "q95": s.q95,
                     "rhat": s.rhat, "ess_bulk": s.ess_bulk, "ess_tail": s.ess_tail, "chains_used": s.chains,
                 })).collect::<Vec<_>>(),
-                "warnings": diagnostics::convergence_warnings(&summaries),
+                "warnings": diagnostics::convergence_warnings(summaries),
             }))
         }
-        None => None,
+        (None, Some(summaries)) => {
+            crate::cli::sample::warn_convergence(summaries);
+            None
+        }
+        _ => None,
     };
     io::npy::write_f32(&args.out, &joined, &shape)?;
     println!("wrote {} {shape:?} from {} shards", args.out.display(), shards.len());

@@ -25,6 +25,7 @@ mod rundir;
 mod sample;
 mod score;
 mod selftest;
+mod settings;
 mod shard;
 mod train;
 pub(crate) use train::open_run;
@@ -55,11 +56,13 @@ enum Command {
     /// CPU executor's threads.
     Info,
     /// Run many MCMC chains on an energy and write the final states (and a figure): continuous
-    /// energies (ULA, MALA, HMC, RWMH) or discrete models (Ising, Potts, Boltzmann machines,
-    /// Hopfield: block Gibbs, Metropolis, Swendsen–Wang, Wolff).
+    /// energies (ULA, MALA, HMC, RWMH; a training checkpoint's own sampler unless flags override
+    /// it; R-hat and ESS checked) or discrete models (Ising, Potts, Boltzmann machines, Hopfield:
+    /// block Gibbs, Metropolis, Swendsen–Wang, Wolff).
     Sample(sample::SampleArgs),
     /// Join the outputs of `ebm sample --shard I/N` runs (final states or traces) into what one
-    /// run of all the chains writes, and optionally their diagnostics.
+    /// run of all the chains writes; joined traces are checked (R-hat, ESS), with --diagnostics
+    /// as a table and JSON.
     Merge(merge::MergeArgs),
     /// Measure chain-steps (discrete models: site updates) per second on the GPU and CPU
     /// executors side by side.
@@ -205,7 +208,7 @@ fn dispatch(matches: clap::ArgMatches) -> anyhow::Result<()> {
     env::check()?;
     match cli.command {
         Command::Info => info(),
-        Command::Sample(args) => sample::run(&args),
+        Command::Sample(args) => sample::run(&args, &given),
         Command::Merge(args) => merge::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Selftest(args) => selftest::run(&args),

@@ -2,6 +2,7 @@
 //! the 8x8 digits CSV, on the GPU or the CPU executor.
 
 mod ais_shard;
+mod eval_data;
 mod resume;
 mod sample;
 
@@ -49,7 +50,8 @@ pub struct RbmArgs {
 pub enum RbmCommand {
     /// Train with CD-k or PCD-k; writes metrics.csv, checkpoint.safetensors and filters.png to --run-dir.
     Train(TrainArgs),
-    /// Test log-likelihood (exact log Z or AIS), reconstruction error and pseudo-likelihood.
+    /// Test log-likelihood (exact log Z or AIS), reconstruction error and pseudo-likelihood, on
+    /// the data and binarisation of the run (its run.json) unless --data/--binarize say otherwise.
     Eval(EvalArgs),
     /// A PNG grid of samples after k Gibbs steps.
     Sample(SampleArgs),
@@ -140,7 +142,7 @@ impl TrainArgs {
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     #[command(flatten)]
-    pub data: DataArgs,
+    pub data: eval_data::EvalDataArgs,
     /// A run directory written by `ebm rbm train` (its checkpoint.safetensors).
     #[arg(long)]
     pub run_dir: PathBuf,
@@ -610,7 +612,9 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     if !a.exact {
         a.ais.check(&rbm)?;
     }
-    let test = load(&a.data, Split::Test)?;
+    let (data, settings) = eval_data::resolve(&a.data, &a.run_dir)?;
+    println!("{}", settings.line());
+    let test = load(&data, Split::Test)?;
     rbm.check_data(&test)?;
     // A likelihood under Bernoulli visibles is defined on 0/1 pixels only.
     if let (Visible::Bernoulli, Some(v)) = (rbm.visible, test.images.iter().find(|&&v| v != 0.0 && v != 1.0)) {
@@ -618,12 +622,12 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
             "--binarize {}: the test images keep grey levels (such as {v}), but this RBM's visible units are \
              Bernoulli (0 or 1), under which a grey level has no likelihood; evaluate with --binarize stochastic \
              or threshold (an RBM for grey levels is trained with --gaussian)",
-            a.data.binarize.name()
+            data.binarize.name()
         );
     }
     let exec = executor(a.backend)?;
     if let Some(shard) = a.ais_shard {
-        return ais_shard::run(a, &exec, &rbm, &load(&a.data, Split::Train)?.images, shard);
+        return ais_shard::run(a, &exec, &rbm, &load(&data, Split::Train)?.images, shard);
     }
     let t = std::time::Instant::now();
     let (log_z, se, interval) = if a.exact {
@@ -631,7 +635,7 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     } else {
         let r = match &a.ais_join {
             Some(files) => ais_shard::join(a, &rbm, files)?,
-            None => a.ais.log_z(&exec, &rbm, &load(&a.data, Split::Train)?.images, a.seed)?.0,
+            None => a.ais.log_z(&exec, &rbm, &load(&data, Split::Train)?.images, a.seed)?.0,
         };
         a.ais.report_lines(&r).iter().for_each(|l| println!("{l}"));
         (r.log_z, r.std_err, r.interval)

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::cli::backend::{self, Backend};
+use crate::cli::settings::{Settings, Source, Stored};
 use crate::data::Split;
 use crate::energy::{EnergyInternals, spec};
 use crate::eval::minimize::Outcome;
@@ -190,15 +191,20 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     let Some((channels, h, w)) = energy.image_shape() else {
         bail!("--energy: ebm restore needs an energy of images (a network with a CxHxW input)");
     };
-    // The checkpoint's training sampler, if the energy is one.
-    let trained = args
-        .energy
-        .strip_prefix("net:")
-        .and_then(|p| crate::train::checkpoint::load(std::path::Path::new(p)).ok())
-        .map(|(_, c)| c.langevin);
-    let step_size = args.step_size.or(trained.map(|l| l.step_size)).unwrap_or(10.0);
-    let noise_std = args.noise_std.or(trained.map(|l| l.noise_std())).unwrap_or(0.005);
-    let grad_clamp = args.grad_clamp.or(trained.map(|l| l.grad_clamp)).unwrap_or(0.03);
+    // The checkpoint's training sampler, if the energy is one (`crate::cli::settings`).
+    let stored = if args.map { None } else { Stored::from_energy(&args.energy)? };
+    let mut settings = Settings::new();
+    let default = |v: f32| (v, Source::Default("for images"));
+    let step_size = settings.pick("--step-size", args.step_size, stored.map(|s| s.step_size), default(10.0));
+    let noise_std = settings.pick("--noise-std", args.noise_std, stored.map(|s| s.noise_std), default(0.005));
+    let grad_clamp =
+        settings.pick("--grad-clamp", args.grad_clamp, stored.map(|s| s.grad_clamp.unwrap_or(0.0)), default(0.03));
+    if !args.map {
+        println!("{}", settings.line());
+        if let Some(note) = stored.and_then(|s| s.caution()) {
+            eprintln!("{note}");
+        }
+    }
     let split = match args.split {
         SplitArg::Train => Split::Train,
         SplitArg::Test => Split::Test,

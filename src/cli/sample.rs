@@ -2,21 +2,26 @@
 //! their final states, print acceptance, throughput and diagnostics.
 
 pub(crate) mod init;
+mod report;
+mod resolve;
 mod shard;
 mod spins;
 
+use report::{acceptance_summary, shard_settings, swap_acceptance};
+pub(crate) use report::{print_summaries, warn_convergence};
 pub(crate) use shard::parse_shard;
 use shard::shard_chains;
 
 use crate::cli::backend::{self, Backend};
 use crate::cli::numbers::{SAMPLE_FLAGS, with_flag_names};
+use crate::cli::rundir::Given;
 use crate::energy::{Energy, EnergyInternals, spec};
-use crate::eval::diagnostics::{self, MIN_DRAWS, Summary};
+use crate::eval::diagnostics::{self, MIN_DRAWS};
 use crate::io::{self, figure};
 use crate::plan::{self, Plan, Work};
 use crate::sampler::adapt::{Adaptation, warm_up};
 use crate::sampler::cpu::CpuSampler;
-use crate::sampler::{ChainSampler, ChainStats, SamplerConfig, SamplerKind, Tempering};
+use crate::sampler::{ChainSampler, SamplerConfig, SamplerKind, Tempering};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -46,7 +51,7 @@ pub enum SamplerArg {
 }
 
 /// Sample from p(x) ∝ exp(-E(x)) with many chains at once.
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug)]
 #[command(after_help = sample_after_help())]
 pub struct SampleArgs {
     /// Energy: a preset name, a JSON spec file, or inline JSON (see the schema in README.md);
@@ -64,21 +69,25 @@ pub struct SampleArgs {
     /// checkpoint): E(x, Y) = -f(x)[Y] instead of its head.
     #[arg(long, value_name = "Y")]
     pub class: Option<usize>,
-    /// MCMC algorithm [default: mala; gibbs for discrete models].
+    /// MCMC algorithm [default: ula with the training sampler's settings for --energy
+    /// net:CHECKPOINT of `ebm train`; mala for other continuous energies; gibbs for discrete models].
     #[arg(long, value_enum)]
     pub sampler: Option<SamplerArg>,
-    /// Number of independent chains.
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Number of independent chains [default: 4096; 16 for a network of images].
+    #[arg(long, default_value_t = 4096, hide_default_value = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub chains: u32,
-    /// Steps per chain after warm-up.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Steps per chain after warm-up [default: 1000; 256 for a network of images].
+    #[arg(long, default_value_t = 1000, hide_default_value = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: u32,
-    /// Step size h (> 0); with --warmup, where adaptation starts.
-    #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 0.01, allow_negative_numbers = true)]
+    /// Step size h (> 0); with --warmup, where adaptation starts [default: a training
+    /// checkpoint's (ula); else 0.01, and mala and hmc then warm up (see --warmup)].
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 0.01, hide_default_value = true, allow_negative_numbers = true)]
     pub step_size: f32,
     /// Warm-up steps (mala, hmc, rwmh): dual averaging of the step size towards
-    /// --target-accept and a diagonal mass matrix from the chains' variances half-way.
-    #[arg(long, default_value_t = 0)]
+    /// --target-accept and a diagonal mass matrix from the chains' variances half-way
+    /// [default: 0; mala and hmc without --step-size: 200 steps adapting one step size per
+    /// chain (--adapt-per-chain --no-adapt-mass), which --shard allows; --warmup 0 turns it off].
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub warmup: u32,
     /// Warm-up target acceptance (default: 0.574 MALA, 0.8 HMC, 0.234 RWMH).
     #[arg(long, value_parser = crate::cli::numbers::finite_f64, allow_negative_numbers = true)]
@@ -111,13 +120,14 @@ pub struct SampleArgs {
     /// Parallel tempering: steps between rounds of neighbour swaps.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub swap_every: u32,
-    /// ULA only: noise standard deviation (default sqrt(2h)).
+    /// ULA only: noise standard deviation [default: a training checkpoint's; else sqrt(2h)].
     #[arg(long, value_parser = crate::cli::numbers::finite_f32, allow_negative_numbers = true)]
     pub noise_scale: Option<f32>,
-    /// ULA only: clamp each gradient component to [-C, C].
+    /// ULA only: clamp each gradient component to [-C, C] [default: a training checkpoint's].
     #[arg(long, value_parser = crate::cli::numbers::finite_f32, allow_negative_numbers = true)]
     pub grad_clamp: Option<f32>,
-    /// ULA only: clamp states to the box LO,HI after each step.
+    /// ULA only: clamp states to the box LO,HI after each step [default: a training
+    /// checkpoint's box].
     #[arg(long = "box", value_parser = crate::cli::numbers::parse_box, value_name = "LO,HI", allow_hyphen_values = true)]
     pub box_clamp: Option<(f32, f32)>,
     /// Random seed: on one executor chains are a pure function of (seed, chain index); GPU and
@@ -138,8 +148,8 @@ pub struct SampleArgs {
     /// image recipe's noise), box:LO,HI (U[LO, HI] in every dimension, e.g. inside a box
     /// constraint), replay (the replay buffer of the training checkpoint named by
     /// --energy net:CHECKPOINT, entry (chain mod capacity)), or a .npy/.csv file of rows (row
-    /// chain mod rows).
-    #[arg(long, default_value = "gaussian")]
+    /// chain mod rows) [default: box:LO,HI of a training checkpoint's box; else gaussian].
+    #[arg(long, default_value = "gaussian", hide_default_value = true)]
     pub init: String,
     /// Executor: auto (a hardware GPU if one opens, else the CPU executor), gpu (any adapter,
     /// a software one included) or cpu.
@@ -161,6 +171,10 @@ pub struct SampleArgs {
     /// tail ESS (Vehtari et al. 2021), ESS per second, acceptance, swap rates, energy trace.
     #[arg(long)]
     pub diagnostics: Option<PathBuf>,
+    /// Skip the convergence check of a run without --trace or --diagnostics (which keeps a
+    /// thinned trace of up to 64 MiB and reads it back at the end): for timing runs.
+    #[arg(long)]
+    pub no_check: bool,
 }
 
 fn sample_after_help() -> String {
@@ -198,7 +212,9 @@ fn check_outputs(args: &SampleArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn sampler_config(args: &SampleArgs) -> anyhow::Result<SamplerConfig> {
+/// The sampler's settings; `check`: keep a thinned trace for the convergence check even without
+/// --trace or --diagnostics.
+fn sampler_config(args: &SampleArgs, check: bool) -> anyhow::Result<SamplerConfig> {
     let kind = match args.sampler.unwrap_or(SamplerArg::Mala) {
         SamplerArg::Ula => SamplerKind::Ula,
         SamplerArg::Mala => SamplerKind::Mala,
@@ -219,7 +235,7 @@ fn sampler_config(args: &SampleArgs) -> anyhow::Result<SamplerConfig> {
         config.step_jitter = args.step_jitter;
     }
     config.tempering = ladder(args)?;
-    if args.trace.is_some() || args.diagnostics.is_some() {
+    if args.trace.is_some() || args.diagnostics.is_some() || check {
         let draws = args.steps / args.thin;
         if args.diagnostics.is_some() && (draws as usize) < MIN_DRAWS {
             bail!(
@@ -255,7 +271,7 @@ fn ladder(args: &SampleArgs) -> anyhow::Result<Option<Tempering>> {
 
 /// The host memory a run will need (states, replicas, trace, diagnostics, outputs), checked
 /// before anything is allocated: an oversized request is refused naming its flag; then the work.
-fn plan(args: &SampleArgs, energy: &Energy) -> anyhow::Result<()> {
+fn plan(args: &SampleArgs, energy: &Energy, check: bool) -> anyhow::Result<()> {
     let dim = energy.dim();
     let (chains, d) = (args.chains as u64, dim as u64);
     let replicas = args.temperatures.as_ref().map_or(args.tempering as u64, |t| t.len() as u64).max(1);
@@ -272,13 +288,13 @@ fn plan(args: &SampleArgs, energy: &Energy) -> anyhow::Result<()> {
         };
         plan.add(flag, "the tempering replicas' states", &[chains, replicas - 1], chain_bytes, 1);
     }
-    if args.trace.is_some() || args.diagnostics.is_some() {
+    if args.trace.is_some() || args.diagnostics.is_some() || check {
         let slots = (args.steps / args.thin) as u64;
         // The sampler's trace of every replica, the temperature-1 copy, and the .npy encoding
         // or the diagnostics' per-dimension f64 draws and their ranks.
         let flag = format!("--steps {} / --thin {} x --chains {} x dim {dim}", args.steps, args.thin, args.chains);
         plan.add(flag, "the trace", &[slots, chains, d], 4, replicas + 3);
-        if args.diagnostics.is_some() {
+        if args.diagnostics.is_some() || check {
             // One dimension at a time: its draws as f64, sorted, split, ranked, folded.
             plan.add(
                 format!("--steps {} / --thin {} x --chains {}", args.steps, args.thin, args.chains),
@@ -326,20 +342,63 @@ fn work(args: &SampleArgs, energy: &Energy) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The most host memory the convergence check of a run without --trace or --diagnostics may
+/// take (its thinned trace); a larger run is not checked unless asked, and says so.
+const CHECK_BYTES: u64 = 64 << 20;
+
+/// Whether a run keeps a thinned trace to check R-hat and bulk ESS (Ok; without --diagnostics
+/// only when the trace is small), or why not.
+fn convergence_check(args: &SampleArgs, dim: usize) -> Result<(), String> {
+    if args.no_check && args.trace.is_none() && args.diagnostics.is_none() {
+        return Err("--no-check".into());
+    }
+    let draws = (args.steps / args.thin) as u64;
+    if draws < MIN_DRAWS as u64 {
+        return Err(format!(
+            "--steps {} / --thin {} gives {draws} draws per chain, fewer than {MIN_DRAWS}",
+            args.steps, args.thin
+        ));
+    }
+    // --diagnostics checks it anyway; a run without it (with or without --trace) only when small.
+    if args.diagnostics.is_some() {
+        return Ok(());
+    }
+    let replicas = args.temperatures.as_ref().map_or(args.tempering as u64, |t| t.len() as u64).max(1);
+    let bytes = draws * args.chains as u64 * dim as u64 * 4 * (replicas + 3);
+    if bytes > CHECK_BYTES {
+        return Err(format!(
+            "its trace would take {} MiB; --diagnostics FILE (or a larger --thin) checks it",
+            bytes >> 20
+        ));
+    }
+    Ok(())
+}
+
 /// A chain that accepts fewer than this fraction of its proposals is reported as stuck ...
 const STUCK_RATE: f64 = 0.01;
 /// ... when it ran at least this many steps (fewer say too little about one chain).
 const STUCK_MIN_STEPS: u32 = 100;
 
-pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
+pub fn run(args: &SampleArgs, given: &Given) -> anyhow::Result<()> {
     if crate::discrete::spec::is_discrete(&args.energy) {
         return spins::run(args);
     }
     let energy = with_class(spec::resolve_energy(&args.energy)?, args.class)?;
+    let (resolved, settings) = resolve::resolve(args, given, &energy)?;
+    let args = &resolved;
     let dim = energy.dim();
     check_outputs(args)?;
-    plan(args, &energy)?;
-    let mut config = sampler_config(args)?;
+    let check = convergence_check(args, dim);
+    plan(args, &energy, check.is_ok())?;
+    let ctx = backend::open(args.backend)?;
+    // Traces are not yet kept on the GPU for networks of layer kernels.
+    let check = match check {
+        Ok(()) if ctx.is_some() && energy.has_layered_net() => {
+            Err("the GPU executor keeps no trace for networks of layer kernels; --backend cpu checks it".to_string())
+        }
+        other => other,
+    };
+    let mut config = sampler_config(args, check.is_ok())?;
     let (first_chain, chains) = shard_chains(args)?;
     config.chain_offset = first_chain;
     let kind = config.kind;
@@ -364,7 +423,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         }
         init::apply_fix(&mut init, fixed);
     }
-    let mut sampler: Box<dyn ChainSampler> = match backend::open(args.backend)? {
+    let mut sampler: Box<dyn ChainSampler> = match ctx {
         Some(ctx) => crate::sampler::layered::gpu_sampler(ctx, &energy, config.clone(), &init)?,
         None => Box::new(CpuSampler::new(&energy, config.clone(), &init)?),
     };
@@ -387,6 +446,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         if sampler.replicas() > 1 { format!(" x {} replicas", sampler.replicas()) } else { String::new() },
         sampler.executor()
     );
+    println!("{}", settings.line());
     // The header goes out before the work, so a log shows what runs while it runs.
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
@@ -540,103 +600,21 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         io::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
         println!("wrote {}", path.display());
     }
+    // --diagnostics printed its table and warnings above.
+    match (&check, &trace) {
+        _ if args.diagnostics.is_some() => {}
+        (Ok(()), Some(trace)) => match diagnostics::summarize_trace(trace, chains, dim) {
+            Ok(summaries) => report::print_convergence(&summaries, args.thin),
+            Err(e) => println!("convergence: not checked ({e})"),
+        },
+        (Err(why), _) => println!("convergence: not checked ({why})"),
+        _ => {}
+    }
     if let Some(path) = &args.png {
         write_figure(path, &energy, &states)?;
         println!("wrote {}", path.display());
     }
     Ok(())
-}
-
-/// The settings a shard's chains depend on besides --chains, --seed and the energy, by flag,
-/// for its provenance record (`crate::cli::shard`): shards that differ in any are not one run.
-fn shard_settings(args: &SampleArgs, executor: &str) -> serde_json::Map<String, serde_json::Value> {
-    // The CPU executor's chains do not depend on its thread count; a GPU's rounding may depend
-    // on the adapter.
-    let executor = if executor.starts_with("cpu") { "cpu" } else { executor };
-    // Numbers as the user would type them (an f32 widened to JSON's f64 would not be).
-    let f = |v: f32| v.to_string();
-    let json = serde_json::json!({
-        "--sampler": args.sampler.unwrap_or(SamplerArg::Mala).to_possible_value().map(|v| v.get_name().to_string()),
-        "--steps": args.steps,
-        "--step-size": f(args.step_size),
-        "--leapfrog": args.leapfrog,
-        "--leapfrog-jitter": args.leapfrog_jitter,
-        "--step-jitter": f(args.step_jitter),
-        "--tempering": args.tempering,
-        "--max-temperature": f(args.max_temperature),
-        "--temperatures": args.temperatures.as_ref().map(|t| t.iter().map(|&v| f(v)).collect::<Vec<_>>().join(",")),
-        "--swap-every": args.swap_every,
-        "--noise-scale": args.noise_scale.map(f),
-        "--grad-clamp": args.grad_clamp.map(f),
-        "--box": args.box_clamp.map(|(lo, hi)| format!("{lo},{hi}")),
-        "--init": args.init,
-        "--init-std": f(args.init_std),
-        "--fix": args.fix,
-        "--class": args.class,
-        "--thin": args.thin,
-        "--backend": executor,
-    });
-    match json {
-        serde_json::Value::Object(m) => m,
-        _ => serde_json::Map::new(),
-    }
-}
-
-/// (mean, min, max) acceptance rate over chains.
-fn acceptance_summary(stats: &ChainStats, steps: u32) -> (f64, f64, f64) {
-    let rates: Vec<f64> = stats.accepted.iter().map(|&a| a as f64 / steps as f64).collect();
-    let (lo, hi) = rates.iter().fold((1.0f64, 0.0f64), |(l, h), &r| (l.min(r), h.max(r)));
-    (stats.acceptance_rate(steps), lo, hi)
-}
-
-/// Accepted / attempted swaps per neighbour pair over the sampling phase (pair r is tried in
-/// the rounds of parity r % 2; rounds are counted from global step 0).
-fn swap_acceptance(
-    phase: &ChainStats,
-    replicas: usize,
-    swap_every: u32,
-    steps_done: u32,
-    warmup: u32,
-) -> Option<Vec<f64>> {
-    if replicas < 2 {
-        return None;
-    }
-    let pairs = replicas - 1;
-    let chains = phase.swaps.len() / pairs;
-    let rounds_by_parity = |steps: u32, parity: u32| {
-        let rounds = steps / swap_every;
-        if parity == 0 { rounds.div_ceil(2) } else { rounds / 2 }
-    };
-    Some(
-        (0..pairs)
-            .map(|r| {
-                let parity = (r % 2) as u32;
-                let attempts =
-                    (rounds_by_parity(steps_done, parity) - rounds_by_parity(warmup, parity)) as f64 * chains as f64;
-                let accepted: f64 = phase.swaps.iter().skip(r).step_by(pairs).map(|&v| v as f64).sum();
-                if attempts > 0.0 { accepted / attempts } else { 0.0 }
-            })
-            .collect(),
-    )
-}
-
-pub(crate) fn print_summaries(summaries: &[Summary]) {
-    println!(
-        "{:>4} {:>10} {:>10} {:>10} {:>10} {:>7} {:>9} {:>9} {:>7}",
-        "dim", "mean", "sd", "q05", "q95", "R-hat", "ESS bulk", "ESS tail", "chains"
-    );
-    for (i, s) in summaries.iter().enumerate().take(8) {
-        println!(
-            "{i:>4} {:>10.4} {:>10.4} {:>10.4} {:>10.4} {:>7.3} {:>9.0} {:>9.0} {:>7}",
-            s.mean, s.sd, s.q05, s.q95, s.rhat, s.ess_bulk, s.ess_tail, s.chains
-        );
-    }
-    if summaries.len() > 8 {
-        println!("     ({} more dimensions in the JSON)", summaries.len() - 8);
-    }
-    for w in diagnostics::convergence_warnings(summaries) {
-        eprintln!("warning: {w}");
-    }
 }
 
 /// 2-d: the density exp(-E) on a grid around the samples, samples drawn over it; otherwise

@@ -131,14 +131,28 @@ pub fn check_join(files: &[(&Path, &[f32], usize)]) -> anyhow::Result<Vec<usize>
         differs("--seed", r.seed.to_string(), r0.seed.to_string())?;
         differs("the array (--out or --trace)", r.array.clone(), r0.array.clone())?;
         differs("the energy's fingerprint (--energy)", r.energy.clone(), r0.energy.clone())?;
+        // Every setting that differs, in one message (one flag often moves others' defaults).
         let keys: std::collections::BTreeSet<&String> = r.settings.keys().chain(r0.settings.keys()).collect();
+        let mut differing = Vec::new();
         for key in keys {
             let show = |m: &Map<String, Value>| match m.get(key) {
                 None | Some(Value::Null) => "unset".to_string(),
                 Some(Value::String(v)) => v.clone(),
                 Some(v) => v.to_string(),
             };
-            differs(key, show(&r.settings), show(&r0.settings))?;
+            let (a, b) = (show(&r.settings), show(&r0.settings));
+            if a != b {
+                differing.push(format!("{key} is {a} (not {b})"));
+            }
+        }
+        if !differing.is_empty() {
+            bail!(
+                "{}: {}, unlike {}: not a shard of the same run (see {})",
+                file.display(),
+                differing.join(", "),
+                first.display(),
+                record_path(file).display()
+            );
         }
     }
     let mut order: Vec<usize> = (0..files.len()).collect();

@@ -37,6 +37,22 @@ pub fn save(path: &Path, state: &TrainState, config: &TrainConfig) -> Result<()>
     crate::io::write_safetensors(path, &tensors, meta)
 }
 
+/// The training configuration stored in `path` when it is a training checkpoint (its metadata
+/// says so), read without its tensors; None for any other safetensors file (a network saved by
+/// `ebm init-net`, a PyTorch export), an error when the file cannot be read or its stored
+/// configuration does not parse.
+pub fn stored_config(path: &Path) -> Result<Option<TrainConfig>> {
+    let bytes = crate::io::read_safetensors(path, "network")?;
+    let bad = |m: String| Error::format(path, m);
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    if meta.get("format").map(String::as_str) != Some(FORMAT) {
+        return Ok(None);
+    }
+    let config = meta.get("config").ok_or_else(|| bad("metadata field \"config\" is missing".into()))?;
+    Ok(Some(serde_json::from_str(config).map_err(|e| bad(format!("metadata config: {e}")))?))
+}
+
 /// Loads a checkpoint and its configuration; shapes and finiteness are checked.
 pub fn load(path: &Path) -> Result<(TrainState, TrainConfig)> {
     let file = crate::io::SafetensorsFile::open(path, FORMAT, "training checkpoint")?;

@@ -16,9 +16,11 @@ pub(crate) fn parse_shard(s: &str) -> Result<(u32, u32), String> {
 /// The chains `--shard I/N` runs: (first chain, count).
 pub(super) fn shard_chains(args: &SampleArgs) -> anyhow::Result<(u32, usize)> {
     let Some((i, n)) = args.shard else { return Ok((0, args.chains as usize)) };
-    if args.warmup > 0 {
+    // A warm-up of one step size per chain and no mass matrix adapts each chain from its own
+    // acceptance alone: a shard's chains adapt as they do in the whole run.
+    if args.warmup > 0 && !(args.adapt_per_chain && args.no_adapt_mass) {
         bail!(
-            "--shard cannot be combined with --warmup: the warm-up adapts step sizes and scales from all chains together, so a shard would adapt differently from the whole run; warm up once, then shard with the adapted --step-size"
+            "--shard cannot be combined with --warmup without --adapt-per-chain --no-adapt-mass: that warm-up adapts one step size and a mass matrix from all chains together, so a shard would adapt differently from the whole run; add both flags, or warm up once, then shard with the adapted --step-size"
         );
     }
     let bound = |k: u32| (k as u64 * args.chains as u64 / n as u64) as u32;

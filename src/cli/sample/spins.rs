@@ -58,6 +58,7 @@ fn refuse_continuous_flags(args: &SampleArgs) -> anyhow::Result<()> {
         ("--init-std", args.init_std != 1.0),
         ("--trace", args.trace.is_some()),
         ("--shard", args.shard.is_some()),
+        ("--no-check", args.no_check),
     ];
     if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
         bail!(

@@ -1,0 +1,187 @@
+//! Settings from the model: the sampler a training checkpoint stores (the ULA its replay
+//! buffer's negatives and its figures' chains ran: step size, noise, gradient clamp, box, and
+//! chains that start uniform in the box), resolved setting by setting against the flags a user
+//! gave and the defaults, and the one line that says which value each setting took and where it
+//! came from. `ebm sample` and `ebm restore` both resolve their settings here.
+//!
+//! A checkpoint stores no annealing schedule today (score-matching runs draw no negatives and
+//! store the recipe's ULA like every other run): when one does, it is read here.
+
+use crate::train::{Loss, TrainConfig};
+use std::fmt::Display;
+use std::path::Path;
+
+/// Where a setting's value came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The command line.
+    Flag,
+    /// The training checkpoint the energy names.
+    Checkpoint,
+    /// Another record of the model's run (e.g. a run directory's run.json).
+    File(&'static str),
+    /// The command's default (the text says which, when it depends on the energy or on other
+    /// settings, e.g. "default for images").
+    Default(&'static str),
+}
+
+impl Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Flag => write!(f, "flag"),
+            Source::Checkpoint => write!(f, "checkpoint"),
+            Source::File(name) => write!(f, "{name}"),
+            Source::Default("") => write!(f, "default"),
+            Source::Default(why) => write!(f, "default {why}"),
+        }
+    }
+}
+
+/// The sampler a training checkpoint stores: ULA (`x <- clamp(x - h clamp(grad E) + s xi, box)`)
+/// with these settings, chains starting uniform in the box.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stored {
+    pub step_size: f32,
+    /// The noise standard deviation s (training stores it as a multiple of sqrt(2h)).
+    pub noise_std: f32,
+    /// None: off (training stores 0).
+    pub grad_clamp: Option<f32>,
+    /// The box enclosing training's per-dimension box.
+    pub box_clamp: (f32, f32),
+    pub loss: Loss,
+}
+
+impl Stored {
+    pub fn of(config: &TrainConfig) -> Self {
+        let lv = config.langevin;
+        let lo = config.box_lo.iter().fold(f32::INFINITY, |m, &v| m.min(v));
+        let hi = config.box_hi.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        Self {
+            step_size: lv.step_size,
+            noise_std: lv.noise_std(),
+            grad_clamp: (lv.grad_clamp > 0.0).then_some(lv.grad_clamp),
+            box_clamp: (lo, hi),
+            loss: config.loss,
+        }
+    }
+
+    /// The sampler stored in the training checkpoint an `--energy net:FILE` or `mlp:FILE` names;
+    /// None for every other energy (presets, specs, network files without training settings).
+    pub fn from_energy(energy: &str) -> anyhow::Result<Option<Self>> {
+        let arg = energy.trim_start();
+        let Some(file) = ["net:", "mlp:"].iter().find_map(|p| arg.strip_prefix(p)) else { return Ok(None) };
+        let config = crate::train::checkpoint::stored_config(Path::new(file))
+            .map_err(|e| anyhow::anyhow!("--energy {energy}: {e}"))?;
+        Ok(config.as_ref().map(Self::of))
+    }
+
+    /// `--init`'s spelling of where the checkpoint's chains start: uniform in its box.
+    pub fn init(&self) -> String {
+        format!("box:{},{}", self.box_clamp.0, self.box_clamp.1)
+    }
+
+    /// A caution when training never ran this sampler (score matching and NCE draw no
+    /// negatives; their checkpoints store the recipe's ULA, which only the figures used).
+    pub fn caution(&self) -> Option<String> {
+        (!self.loss.uses_replay()).then(|| {
+            format!(
+                "note: the checkpoint was trained by {} (no Langevin negatives), so its stored sampler is the \
+                 training recipe's and was only used for its figures; override with --sampler, --step-size",
+                self.loss
+            )
+        })
+    }
+}
+
+/// The settings a command resolved, in order, each with its source; printed as one line.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    items: Vec<(String, String, Source)>,
+}
+
+impl Settings {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The flag's value when given, else the checkpoint's, else `default`; recorded under `flag`.
+    pub fn pick<T: Display>(&mut self, flag: &str, given: Option<T>, stored: Option<T>, default: (T, Source)) -> T {
+        self.pick_from(flag, given, stored, Source::Checkpoint, default)
+    }
+
+    /// [`Self::pick`] with the stored value from `stored_in` (a checkpoint, a run's run.json).
+    pub fn pick_from<T: Display>(
+        &mut self,
+        flag: &str,
+        given: Option<T>,
+        stored: Option<T>,
+        stored_in: Source,
+        default: (T, Source),
+    ) -> T {
+        let (value, source) = match (given, stored) {
+            (Some(v), _) => (v, Source::Flag),
+            (None, Some(v)) => (v, stored_in),
+            (None, None) => default,
+        };
+        self.record(flag, &value, source);
+        value
+    }
+
+    /// Records a setting resolved elsewhere.
+    pub fn record(&mut self, flag: &str, value: &dyn Display, source: Source) {
+        self.items.push((flag.to_string(), value.to_string(), source));
+    }
+
+    /// The source recorded for `flag`, if it was.
+    pub fn source(&self, flag: &str) -> Option<Source> {
+        self.items.iter().find(|(f, ..)| f == flag).map(|(.., s)| *s)
+    }
+
+    /// `settings: --sampler ula (checkpoint), --step-size 10 (checkpoint), ... --chains 64
+    /// (default for images)`: as flags, so that the line pasted back runs the same settings.
+    pub fn line(&self) -> String {
+        let items: Vec<String> = self
+            .items
+            .iter()
+            .map(
+                |(flag, value, source)| {
+                    if value.is_empty() { format!("{flag} ({source})") } else { format!("{flag} {value} ({source})") }
+                },
+            )
+            .collect();
+        format!("settings: {}", items.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flag_beats_the_checkpoint_which_beats_the_default() {
+        let mut s = Settings::new();
+        assert_eq!(s.pick("--a", Some(1), Some(2), (3, Source::Default(""))), 1);
+        assert_eq!(s.pick("--b", None, Some(2), (3, Source::Default(""))), 2);
+        assert_eq!(s.pick("--c", None::<i32>, None, (3, Source::Default("for images"))), 3);
+        assert_eq!(s.source("--b"), Some(Source::Checkpoint));
+        assert_eq!(s.line(), "settings: --a 1 (flag), --b 2 (checkpoint), --c 3 (default for images)");
+    }
+
+    #[test]
+    fn the_stored_sampler_is_the_training_ula() {
+        let data: Vec<f32> = (0..40).map(|k| (k % 7) as f32 - 3.0).collect();
+        let mut config = TrainConfig::for_data(Loss::Cd, &data, 2, 0).unwrap();
+        config.langevin.step_size = 0.5;
+        config.langevin.noise_scale = 0.25;
+        config.langevin.grad_clamp = 0.0;
+        let s = Stored::of(&config);
+        assert_eq!(s.step_size, 0.5);
+        assert_eq!(s.noise_std, 0.25 * 1.0f32.sqrt());
+        assert_eq!(s.grad_clamp, None);
+        let lo = config.box_lo.iter().cloned().fold(f32::INFINITY, f32::min);
+        assert_eq!(s.box_clamp.0, lo);
+        assert!(s.caution().is_none());
+        config.loss = Loss::Ssm { rademacher: false };
+        assert!(Stored::of(&config).caution().unwrap().contains("ssm"));
+    }
+}
