@@ -345,6 +345,10 @@ pub fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
     }
     paths.locked_run_dir("--run-dir", &run_dir, RUN_FILES)?;
     crate::cli::rundir::refuse_other_kind(&run_dir, &["filters.png"], "ebm rbm train")?;
+    let figures = run_dir.join("figures");
+    if figures.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+        bail!("{}: not a folder, but the run writes its figures there; move it away", figures.display());
+    }
     crate::cli::rundir::with_lock(&run_dir, || train_locked(a, given, &run_dir))
 }
 

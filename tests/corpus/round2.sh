@@ -101,7 +101,7 @@ for spec in ising:square:2 ising:square:0 ising:square:3x ising:square:x3 ising:
   ising:square:4,J=nan ising:square:4,J=1e39 ising:square:4,h=inf ising:square:4,beta \
   ising:square:4,beta=1,beta=2 ising:square:4,temp=1 ising:square:4,,beta=1 ising:square:65536x65536 \
   ising:cubic:100000 potts:1:square:4 potts:0:square:4 potts:-3:square:4 potts:x:square:4 potts:1000:square:4 \
-  potts:3 potts:3:square:4,h=1 ising:graph:missing.csv ising:graph:self.csv ising:graph:oob.csv \
+  potts:3 potts:3:square:4,h=1 ising:graph:missing.csv ising:graph:self.csv \
   ising:graph:oob.csv,n=4 ising:graph:neg.csv ising:graph:text.csv ising:graph:frac.csv ising:graph:nanj.csv ising:graph:empty_edges.csv \
   ising:graph:huge_vertex.csv ising:graph:three.csv ising:graph:edges.txt ising:graph:fifo.csv \
   ising:graph:adir.csv ising:graph:passwd.csv ising:graph:edges.csv,n=2 ising:graph:edges.csv,n=0 \
