@@ -3,6 +3,8 @@
 //! below the exact likelihood, training that raises the AIS likelihood, checkpoints and bad
 //! input.
 
+#![allow(clippy::needless_range_loop)] // formulas over unit indices read as written
+
 mod common;
 
 use ebm_gpu::data::{self, Binarize, Split};

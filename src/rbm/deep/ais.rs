@@ -3,13 +3,13 @@
 //! - DBM log Z by AIS over {v, h2} with h1 summed out (Salakhutdinov & Hinton 2009): the
 //!   unnormalised marginal is p*(v, h2) = exp(b.v + c2.h2) prod_j (1 + exp(a_j)), with
 //!   a = c1 + W1 v + W2^T h2. Intermediate distributions scale every DBM parameter by beta and
-//!   give v the base biases times (1 - beta): f_beta = (1 - beta) base.v + beta (b.v + c2.h2)
-//!   + sum_j softplus(beta a_j). At beta = 0 the units are independent (v by the base biases,
+//!   give v the base biases times (1 - beta): f_beta = (1 - beta) base.v +
+//!   beta (b.v + c2.h2) + sum_j softplus(beta a_j). At beta = 0 the units are independent (v by the base biases,
 //!   h1 and h2 uniform), so log Z_0 = sum_i softplus(base_i) + (n1 + n2) log 2. The transition
 //!   at beta is one block Gibbs step of the scaled DBM (h1 | v, h2 at half-step 3k, then
 //!   v | h1 at 3k + 1 and h2 | h1 at 3k + 2, run = Philox chain), which leaves the {v, h2}
-//!   marginal invariant. Forward from two bases ([`log_z_report`]), the larger kept, as
-//!   for RBMs. CPU executor.
+//!   marginal invariant. Forward from two bases ([`log_z_report`]), combined as the RBM's
+//!   estimates are ([`crate::rbm::ais::report`]). CPU executor.
 //! - DBM likelihood: the variational lower bound with the factorial mean-field q
 //!   ([`dbm_bound`]), log p(v) >= -E_q[E(v, h)] + H(q) - log Z.
 //! - DBN likelihood (two hidden layers; Salakhutdinov & Murray 2008): log p(v) >=

@@ -6,11 +6,11 @@
 //!   every layer is directed, p(h_{k-1} | h_k) = sigmoid(b + W^T h_k) with that layer's W and
 //!   visible bias b; the recognition model q(h_k | h_{k-1}) = sigmoid(c + W h_{k-1}) uses its
 //!   hidden bias c. Trained greedily ([`train::pretrain`]).
-//! - DBM (Salakhutdinov & Hinton 2009), two hidden layers: E(v, h1, h2) = -b.v - c1.h1 - c2.h2
-//!   - h1.W1 v - h2.W2 h1, with (W1, b, c1) in `layers[0]` and (W2, c2) in `layers[1]`, whose
+//! - DBM (Salakhutdinov & Hinton 2009), two hidden layers: E(v, h1, h2) =
+//!   -b.v - c1.h1 - c2.h2 - h1.W1 v - h2.W2 h1, with (W1, b, c1) in `layers[0]` and (W2, c2) in `layers[1]`, whose
 //!   visible bias is not a parameter and stays 0 (h1's bias is c1). Pre-trained as stacked RBMs
 //!   whose weights are then halved ([`train::compose_dbm`]), trained by PCD with a mean-field
-//!   positive phase ([`train::DbmTrainer`]).
+//!   positive phase ([`train::run_dbm_epoch`]).
 //!
 //! Kernels: the DBM's block Gibbs step is `rbm.wgsl`'s `visible_step` (v | h1) and
 //! `hidden_step` (h2 | h1) and `dbm.wgsl`'s `h1_step` (h1 | v, h2); launcher [`gpu`], CPU twin
