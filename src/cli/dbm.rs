@@ -302,7 +302,7 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     let (log_z, se, bound_test, bound_train, what) = match model.kind {
         Kind::Dbm => {
             let (log_z, se) = if a.exact {
-                (ais::log_z_exact_f64(&model)?, 0.0)
+                (ais::log_z_exact_f64(&model).context("--exact")?, 0.0)
             } else {
                 let r = ais::log_z_report(&model, &train_x.images, &config)?;
                 for (base, f) in &r.forward {
@@ -330,7 +330,7 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
             };
             let exec = executor(a.backend)?;
             let (log_z, se) = if a.exact {
-                (exec.log_z_exact(top)?, 0.0)
+                (exec.log_z_exact(top).context("--exact")?, 0.0)
             } else {
                 // The top RBM's base rates come from the recognition model's draws of h1.
                 let h1 = ais::recognition_draws(&model, &train_x.images, a.seed)?;
