@@ -18,6 +18,7 @@ fn all_mirrors() -> Vec<Mirror> {
         ebm_gpu::train::gpu::mirrors(),
         ebm_gpu::train::layered::mirrors(),
         ebm_gpu::rbm::mirrors(),
+        ebm_gpu::rbm::deep::gpu::mirrors(),
         ebm_gpu::rbm::ais::mirrors(),
         ebm_gpu::rbm::logz::mirrors(),
         ebm_gpu::restore::mirrors(),

@@ -7,6 +7,7 @@ mod backend;
 mod bench;
 mod classify;
 pub mod datasets;
+mod dbm;
 mod env;
 #[cfg(test)]
 mod help_tests;
@@ -109,6 +110,10 @@ enum Command {
     Data(datasets::DataArgs),
     /// Restricted Boltzmann machines: train (CD-k, PCD-k), evaluate (exact log Z, AIS), sample.
     Rbm(rbm::RbmArgs),
+    /// Deep Boltzmann machines (two hidden layers) and deep belief networks (--deep dbn):
+    /// greedy pre-training, PCD with a mean-field positive phase, AIS log Z and likelihood
+    /// bounds, samples.
+    Dbm(dbm::DbmArgs),
     /// Write a randomly initialised MLP energy (PyTorch nn.Sequential layout, safetensors),
     /// usable as `ebm sample --energy mlp:FILE`. `init-net` writes any network, MLPs included.
     InitMlp(InitMlpArgs),
@@ -222,6 +227,7 @@ fn dispatch(matches: clap::ArgMatches) -> anyhow::Result<()> {
         Command::Classify(args) => classify::run(&args),
         Command::Data(args) => datasets::run(&args),
         Command::Rbm(args) => rbm::run(&args, &given),
+        Command::Dbm(args) => dbm::run(&args, &given),
         Command::InitMlp(args) => init_mlp(&args),
         Command::InitNet(args) => net::init_net(&args),
     }

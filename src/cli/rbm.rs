@@ -318,7 +318,7 @@ pub fn executor(backend: Backend) -> anyhow::Result<Executor> {
     Ok(crate::cli::backend::open(backend)?.map_or(Executor::Cpu, Executor::Gpu))
 }
 
-fn load(args: &DataArgs, split: Split) -> anyhow::Result<Dataset> {
+pub(super) fn load(args: &DataArgs, split: Split) -> anyhow::Result<Dataset> {
     let path = crate::cli::datasets::resolve(&args.data.to_string_lossy())?;
     let mut d = data::load(&path, split)?;
     if let Some(n) = args.limit {
@@ -346,7 +346,7 @@ pub fn run_checkpoint(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
     Ok(ckpt)
 }
 
-fn side(n: usize) -> (usize, usize) {
+pub(super) fn side(n: usize) -> (usize, usize) {
     let s = (n as f64).sqrt().round() as usize;
     if s * s == n { (s, s) } else { (1, n) }
 }

@@ -44,7 +44,7 @@ pub fn transposed(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 }
 
 /// [`transposed`] into a reused buffer.
-fn transpose_into(w: &[f32], rows: usize, cols: usize, out: &mut Vec<f32>) {
+pub(crate) fn transpose_into(w: &[f32], rows: usize, cols: usize, out: &mut Vec<f32>) {
     // Tiles of 32 x 32 keep both the reads and the writes within cache lines.
     const TILE: usize = 32;
     out.resize(w.len(), 0.0);
@@ -64,7 +64,7 @@ fn transpose_into(w: &[f32], rows: usize, cols: usize, out: &mut Vec<f32>) {
 /// [k_dim, n] row-major matrix and acc [rows, n]. Each nonzero x[r][k] adds row k of m (an axpy
 /// over n), in k order: sampled binary states and binarised data are mostly zeros, so this
 /// costs nonzeros x n, not rows x k_dim x n. Dense inputs (Gaussian visibles) go through sgemm.
-fn accumulate_rows(x: &[f32], k_dim: usize, m: &[f32], n: usize, acc: &mut [f32]) {
+pub(crate) fn accumulate_rows(x: &[f32], k_dim: usize, m: &[f32], n: usize, acc: &mut [f32]) {
     let rows = x.len() / k_dim.max(1);
     let nonzeros = x.iter().filter(|&&v| v != 0.0).count();
     if nonzeros * 2 > x.len() {
@@ -161,7 +161,7 @@ pub fn hidden_step_with(
 crate::simd::vectorized!(
     /// Bernoulli units: `pre` (pre-activations without bias) becomes p = sigmoid(bias + pre),
     /// `sample` (uniforms on entry) becomes 1 where u < p, else 0.
-    fn sample_bernoulli(pre: &mut [f32], sample: &mut [f32], bias: &[f32]) {
+    pub(crate) fn sample_bernoulli(pre: &mut [f32], sample: &mut [f32], bias: &[f32]) {
         for ((a, s), &b) in pre.iter_mut().zip(sample.iter_mut()).zip(bias) {
             let p = sigmoid(b + *a);
             *a = p;

@@ -11,6 +11,7 @@
 pub mod ais;
 pub mod checkpoint;
 pub mod cpu;
+pub mod deep;
 pub mod eval;
 pub mod figure;
 pub mod gpu;

@@ -1,0 +1,418 @@
+//! `ebm dbm train | eval | sample`: deep Boltzmann machines (two hidden layers) and, with
+//! `--deep dbn`, deep belief networks, with the `ebm rbm` flags (--data, --binarize, --batch,
+//! --lr, --cd, --pcd, --momentum, --seed, --backend, --run-dir) and one run-dir layout
+//! (checkpoint.safetensors, metrics.csv, filters.png).
+
+use crate::cli::backend::Backend;
+use crate::cli::rbm::{AisArgs, DataArgs, executor, load, side};
+use crate::data::Split;
+use crate::rbm::ais::{AisConfig, BetaSchedule};
+use crate::rbm::deep::train::{self, DbmConfig, DbmState};
+use crate::rbm::deep::{Deep, Kind, ais, checkpoint, sample};
+use crate::rbm::figure::{Scale, grid_pixels, image_grid_png};
+use crate::rbm::train::{LrSchedule, Method, TrainConfig};
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct DbmArgs {
+    #[command(subcommand)]
+    pub command: DbmCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbmCommand {
+    /// Greedy layer-wise pre-training, then (DBM) PCD with a mean-field positive phase; writes
+    /// metrics.csv, checkpoint.safetensors and filters.png to --run-dir.
+    Train(TrainArgs),
+    /// log Z by AIS (or exact for small models) and the test/train log-likelihood lower bounds.
+    Eval(EvalArgs),
+    /// A PNG grid of samples (DBM: block Gibbs; DBN: top-level Gibbs, then the downward pass).
+    Sample(SampleArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+pub enum DeepArg {
+    /// Deep Boltzmann machine (two hidden layers).
+    Dbm,
+    /// Deep belief network (stacked RBMs).
+    Dbn,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Hidden layer sizes, bottom first, e.g. 500,1000.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub layers: Vec<usize>,
+    /// Which deep model.
+    #[arg(long, value_enum, default_value = "dbm")]
+    pub deep: DeepArg,
+    /// Epochs of greedy pre-training per layer (both kinds).
+    #[arg(long, default_value_t = 10)]
+    pub pretrain_epochs: u32,
+    /// CD-k of the pre-training RBMs.
+    #[arg(long, default_value_t = 1)]
+    pub cd: u32,
+    /// Learning rate of the pre-training RBMs.
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 0.05)]
+    pub pretrain_lr: f32,
+    /// DBM epochs after pre-training (PCD with a mean-field positive phase); a DBN has none.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: u32,
+    /// DBM: block Gibbs steps of the persistent chains (as many as the batch) per batch.
+    #[arg(long, default_value_t = 1)]
+    pub pcd: u32,
+    /// DBM: mean-field fixed-point sweeps of the positive phase.
+    #[arg(long, default_value_t = 10)]
+    pub mean_field: u32,
+    /// DBM learning rate.
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 0.005)]
+    pub lr: f32,
+    /// DBM learning-rate schedule: constant, linear:FINAL_FRACTION or exp:GAMMA.
+    #[arg(long, default_value = "constant")]
+    pub lr_schedule: String,
+    /// Rows per gradient step (both stages).
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// SGD momentum (both stages).
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 0.5)]
+    pub momentum: f32,
+    /// L2 weight decay on the weights (both stages).
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 0.0)]
+    pub weight_decay: f32,
+    /// Seeds the weights and every random number.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Executor of the pre-training RBMs: auto, gpu or cpu (the DBM stage runs on the CPU).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Backend,
+    /// Where metrics.csv, checkpoint.safetensors and filters.png go.
+    #[arg(long)]
+    pub run_dir: PathBuf,
+    /// Replace a run already in --run-dir.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// A run directory written by `ebm dbm train`.
+    #[arg(long)]
+    pub run_dir: PathBuf,
+    /// Exact log Z (DBM: h1 enumerated, at most 25 units; DBN: the top RBM's, at most 25 hidden).
+    #[arg(long)]
+    pub exact: bool,
+    #[command(flatten)]
+    pub ais: AisArgs,
+    /// DBM: mean-field sweeps of the bound's q.
+    #[arg(long, default_value_t = 30)]
+    pub mean_field: u32,
+    /// DBN: samples of q(h1 | v) per image in the bound's estimate.
+    #[arg(long, default_value_t = 10)]
+    pub draws: u32,
+    /// Training rows whose bound is also reported (the first N).
+    #[arg(long, default_value_t = 10000)]
+    pub train_rows: usize,
+    /// Seeds AIS and the bound's draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Executor of the DBN's top-RBM AIS: auto, gpu or cpu (the DBM's AIS runs on the CPU).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Backend,
+    /// Also write the results as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    /// A run directory written by `ebm dbm train`.
+    #[arg(long)]
+    pub run_dir: PathBuf,
+    /// Chains, one image each.
+    #[arg(long, default_value_t = 64)]
+    pub chains: usize,
+    /// Gibbs steps from Bernoulli(1/2) noise (DBN: of the top RBM).
+    #[arg(long, default_value_t = 1000)]
+    pub steps: u32,
+    /// Seeds the starting noise and every Gibbs step.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output PNG [default: RUN_DIR/samples.png].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Executor: auto, gpu or cpu.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Backend,
+}
+
+pub fn run(args: &DbmArgs, given: &crate::cli::rundir::Given) -> anyhow::Result<()> {
+    match &args.command {
+        DbmCommand::Train(a) => run_train(a, given),
+        DbmCommand::Eval(a) => run_eval(a),
+        DbmCommand::Sample(a) => run_sample(a),
+    }
+}
+
+const CHECKPOINT: &str = "checkpoint.safetensors";
+const METRICS: &str = "metrics.csv";
+
+fn checkpoint_of(dir: &Path) -> anyhow::Result<PathBuf> {
+    let ckpt = dir.join(CHECKPOINT);
+    if !ckpt.is_file() {
+        bail!(
+            "--run-dir {}: no checkpoint.safetensors there (write one with `ebm dbm train --run-dir DIR`)",
+            dir.display()
+        );
+    }
+    Ok(ckpt)
+}
+
+fn run_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result<()> {
+    if let Some(k) = a.layers.iter().position(|&n| n == 0) {
+        bail!("--layers: hidden layer {} has 0 units", k + 1);
+    }
+    let kind = match a.deep {
+        DeepArg::Dbm => Kind::Dbm,
+        DeepArg::Dbn => Kind::Dbn,
+    };
+    if kind == Kind::Dbm && a.layers.len() != 2 {
+        bail!(
+            "--layers: a DBM here has exactly two hidden layers, got {} (a DBN takes two or more: --deep dbn)",
+            a.layers.len()
+        );
+    }
+    if kind == Kind::Dbn && a.layers.len() < 2 {
+        bail!("--layers: a DBN needs at least two hidden layers (one is an RBM: `ebm rbm train --hidden N`)");
+    }
+    if kind == Kind::Dbn {
+        for flag in ["--epochs", "--pcd", "--mean-field", "--lr", "--lr-schedule"] {
+            if given.has(flag) {
+                bail!("{flag} sets the DBM stage, which a DBN does not have (its layers train for --pretrain-epochs)");
+            }
+        }
+    }
+    let ckpt = a.run_dir.join(CHECKPOINT);
+    if ckpt.exists() && !a.force {
+        bail!("{} already holds a run: replace it with --force", a.run_dir.display());
+    }
+    std::fs::create_dir_all(&a.run_dir).with_context(|| format!("--run-dir {}", a.run_dir.display()))?;
+    let train_x = load(&a.data, Split::Train)?;
+    let mut sizes = vec![train_x.dim()];
+    sizes.extend(&a.layers);
+    crate::rbm::deep::check_layer_sizes(&sizes)?;
+    let mut pre = TrainConfig::new(Method::Cd(a.cd), a.batch, a.pretrain_lr, a.pretrain_epochs, a.seed);
+    pre.momentum = a.momentum;
+    pre.weight_decay = a.weight_decay;
+    pre.validate().context("pre-training settings (--cd, --batch, --pretrain-lr, --momentum, --weight-decay)")?;
+    let mut fine = TrainConfig::new(Method::Pcd(a.pcd), a.batch, a.lr, a.epochs, a.seed);
+    fine.momentum = a.momentum;
+    fine.weight_decay = a.weight_decay;
+    fine.schedule = LrSchedule::parse(&a.lr_schedule).context("--lr-schedule")?;
+    let dbm_config = DbmConfig { train: fine, mean_field: a.mean_field };
+    if kind == Kind::Dbm {
+        dbm_config.validate().context("DBM settings (--pcd, --lr, --mean-field)")?;
+    }
+    let exec = executor(a.backend)?;
+    let sizes_text: Vec<String> = sizes.iter().map(|s| s.to_string()).collect();
+    eprintln!(
+        "{} {} on {} rows: pre-training {} RBMs with CD-{} for {} epochs each ({})",
+        kind.name(),
+        sizes_text.join("-"),
+        train_x.rows,
+        sizes.len() - 1,
+        a.cd,
+        a.pretrain_epochs,
+        exec.describe()
+    );
+    let metrics_path = a.run_dir.join(METRICS);
+    let mut metrics = String::from("stage,layer,epoch,seconds,recon_error\n");
+    let layers = train::pretrain(&exec, &sizes, &train_x.images, &pre, |layer, epoch, r| {
+        eprintln!("pre-training layer {layer} epoch {epoch}: {:.2}s, recon error {:.4}", r.seconds, r.recon_error);
+        metrics.push_str(&format!("pretrain,{layer},{epoch},{:.4},{:.6}\n", r.seconds, r.recon_error));
+        let _ = crate::io::write_atomic(&metrics_path, metrics.as_bytes());
+    })?;
+    let (h, w) = (train_x.height, train_x.width);
+    let filters = |model: &Deep| -> anyhow::Result<()> {
+        let l = &model.layers[0];
+        image_grid_png(
+            &a.run_dir.join("filters.png"),
+            &l.w()[..l.n_hid.min(100) * l.n_vis],
+            h,
+            w,
+            10,
+            3,
+            Scale::Symmetric,
+        )?;
+        Ok(())
+    };
+    if kind == Kind::Dbn {
+        let model = Deep::new(Kind::Dbn, layers)?;
+        filters(&model)?;
+        let config = serde_json::json!({ "pretrain": pre }).to_string();
+        let extra = checkpoint::Extra { epoch: a.pretrain_epochs, config: Some(config), ..Default::default() };
+        checkpoint::save(&a.run_dir.join(CHECKPOINT), &model, &extra)?;
+        crate::io::write_atomic(&metrics_path, metrics.as_bytes())?;
+        eprintln!("wrote {} and {}", metrics_path.display(), ckpt.display());
+        return Ok(());
+    }
+    let mut state = DbmState::new(train::compose_dbm(&layers)?, &dbm_config)?;
+    let config_json = serde_json::json!({ "pretrain": pre, "dbm": dbm_config }).to_string();
+    checkpoint::save_dbm(&ckpt, &state, &config_json)?;
+    eprintln!(
+        "DBM: PCD-{} ({} persistent chains) with {} mean-field sweeps for {} epochs (cpu)",
+        a.pcd, a.batch, a.mean_field, a.epochs
+    );
+    for epoch in 0..a.epochs {
+        let r = train::run_dbm_epoch(&mut state, &dbm_config, &train_x.images, epoch, |_, _| {})?;
+        eprintln!("DBM epoch {}: {:.2}s, mean-field recon error {:.4}", epoch + 1, r.seconds, r.recon_error);
+        metrics.push_str(&format!("dbm,0,{},{:.4},{:.6}\n", epoch + 1, r.seconds, r.recon_error));
+        crate::io::write_atomic(&metrics_path, metrics.as_bytes())?;
+        filters(&state.dbm)?;
+        checkpoint::save_dbm(&ckpt, &state, &config_json)?;
+    }
+    eprintln!("wrote {} and {}", metrics_path.display(), ckpt.display());
+    Ok(())
+}
+
+fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
+    if !a.exact {
+        a.ais.check_betas()?;
+    }
+    let (model, _) = checkpoint::load(&checkpoint_of(&a.run_dir)?)?;
+    let test = load(&a.data, Split::Test)?;
+    model.check_data(&test)?;
+    if let Some(x) = test.images.iter().find(|&&x| x != 0.0 && x != 1.0) {
+        bail!(
+            "--binarize {}: the test images keep grey levels (such as {x}); a deep model's units are binary",
+            a.data.binarize.name()
+        );
+    }
+    let train_x = load(&a.data, Split::Train)?;
+    let n_train = a.train_rows.min(train_x.rows);
+    let train_rows = &train_x.images[..n_train * model.n_vis()];
+    let t = std::time::Instant::now();
+    let config =
+        AisConfig { runs: a.ais.ais_runs, schedule: BetaSchedule::Piecewise(a.ais.betas), seed: a.seed, first_run: 0 };
+    // How far the reverse check puts log Z above the estimate used (DBN's top RBM).
+    let mut reverse_gap = 0.0f64;
+    let (log_z, se, bound_test, bound_train, what) = match model.kind {
+        Kind::Dbm => {
+            let (log_z, se) = if a.exact {
+                (ais::log_z_exact_f64(&model).context("--exact")?, 0.0)
+            } else {
+                let r = ais::log_z_report(&model, &train_x.images, &config)?;
+                for (base, f) in &r.forward {
+                    println!(
+                        "AIS from the {} base: log Z = {:.4} +- {:.4} ({} runs x {} betas)",
+                        base.name(),
+                        f.log_z,
+                        f.std_err,
+                        a.ais.ais_runs,
+                        a.ais.betas
+                    );
+                }
+                r.warnings.iter().for_each(|w| println!("WARNING: {w}"));
+                (r.log_z, r.std_err)
+            };
+            let mean = |x: &[f32]| -> anyhow::Result<f64> {
+                let b = ais::dbm_bound(&model, x, a.mean_field, log_z)?;
+                Ok(b.iter().sum::<f64>() / b.len() as f64)
+            };
+            (log_z, se, mean(&test.images)?, mean(train_rows)?, format!("mean-field bound, {} sweeps", a.mean_field))
+        }
+        Kind::Dbn => {
+            let [_, top] = model.layers.as_slice() else {
+                bail!("the DBN bound is implemented for two hidden layers; this DBN has {}", model.layers.len());
+            };
+            let exec = executor(a.backend)?;
+            let (log_z, se) = if a.exact {
+                (exec.log_z_exact(top).context("--exact")?, 0.0)
+            } else {
+                // The top RBM's base rates come from the recognition model's draws of h1.
+                let h1 = ais::recognition_draws(&model, &train_x.images, a.seed)?;
+                a.ais.check(top)?;
+                let (r, lines) = a.ais.log_z(&exec, top, &h1, a.seed)?;
+                lines.iter().for_each(|l| println!("top RBM {l}"));
+                reverse_gap = r.interval.map_or(0.0, |(_, hi)| (hi - r.log_z).max(0.0));
+                (r.log_z, r.std_err)
+            };
+            let mean = |x: &[f32]| -> anyhow::Result<f64> {
+                let b = ais::dbn_bound(&model, x, a.draws, a.seed, log_z)?;
+                Ok(b.iter().sum::<f64>() / b.len() as f64)
+            };
+            (
+                log_z,
+                se,
+                mean(&test.images)?,
+                mean(train_rows)?,
+                format!("variational bound, {} draws of q(h1 | v)", a.draws),
+            )
+        }
+    };
+    let sizes: Vec<String> = model.sizes().iter().map(|s| s.to_string()).collect();
+    println!("model: {} {}", model.kind.name(), sizes.join("-"));
+    if a.exact {
+        println!("log Z: {log_z:.4} (exact) ({:.1}s)", t.elapsed().as_secs_f64());
+    } else {
+        println!(
+            "log Z: {log_z:.4} +- {se:.4} (AIS; an underestimate in expectation) ({:.1}s)",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    println!("test log-likelihood: >= {bound_test:.4} nats per image ({} images; {what})", test.rows);
+    if reverse_gap > 0.0 {
+        println!(
+            "test log-likelihood: >= {:.4} with log Z at the reverse check's end (an upper bound on log Z once its chains mixed)",
+            bound_test - reverse_gap
+        );
+    }
+    println!("train log-likelihood: >= {bound_train:.4} nats per image (first {n_train} rows; {what})");
+    if !a.exact {
+        println!("note: AIS underestimates log Z in expectation, so these bounds can overstate by the AIS error");
+    }
+    if let Some(path) = &a.json {
+        let report = serde_json::json!({
+            "kind": model.kind.name(), "sizes": model.sizes(), "log_z": log_z, "log_z_std_err": se, "exact": a.exact,
+            "test_log_likelihood_bound": bound_test, "train_log_likelihood_bound": bound_train,
+            "test_images": test.rows, "train_rows": n_train, "bound": what,
+            "test_log_likelihood_bound_at_reverse_log_z": (reverse_gap > 0.0).then_some(bound_test - reverse_gap),
+        });
+        crate::io::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
+    let ckpt = checkpoint_of(&a.run_dir)?;
+    let out = a.out.clone().unwrap_or_else(|| a.run_dir.join("samples.png"));
+    crate::cli::outputs::Paths::new().output("--out", &out, &["png"])?;
+    let (model, _) = checkpoint::load(&ckpt)?;
+    if a.chains == 0 {
+        bail!("--chains must be at least 1");
+    }
+    let (h, w) = side(model.n_vis());
+    let cols = (a.chains as f64).sqrt().ceil() as usize;
+    grid_pixels(a.chains, h, w, cols, 3).with_context(|| format!("--chains {}: the --out grid", a.chains))?;
+    let units: u64 = model.sizes().iter().map(|&s| s as u64).sum();
+    crate::plan::Plan::new()
+        .add(format!("--chains {}", a.chains), "the chains' units", &[a.chains as u64, units], 4, 6)
+        .check()?;
+    let exec = executor(a.backend)?;
+    let (means, _) = sample::samples(&exec, &model, 0, a.chains, a.steps, a.seed)?;
+    image_grid_png(&out, &means, h, w, cols, 3, Scale::Unit)?;
+    println!(
+        "wrote {} ({} chains, {} Gibbs steps, {}; pixels are E[v | layer above])",
+        out.display(),
+        a.chains,
+        a.steps,
+        exec.describe()
+    );
+    Ok(())
+}

@@ -1,0 +1,475 @@
+//! Deep Boltzmann machines and deep belief networks: AIS log Z against exact enumeration,
+//! samplers against the exact distribution, the GPU Gibbs step against its CPU twin, bounds
+//! below the exact likelihood, training that raises the AIS likelihood, checkpoints and bad
+//! input.
+
+#![allow(clippy::needless_range_loop)] // formulas over unit indices read as written
+
+mod common;
+
+use ebm_gpu::data::{self, Binarize, Split};
+use ebm_gpu::rbm::ais::{AisConfig, BetaSchedule};
+use ebm_gpu::rbm::deep::cpu::{DbmGibbs, noise_rows};
+use ebm_gpu::rbm::deep::gpu::GpuDbmGibbs;
+use ebm_gpu::rbm::deep::train::{self, DbmConfig, DbmState};
+use ebm_gpu::rbm::deep::{Deep, Kind, ais, check_layer_sizes, checkpoint, sample};
+use ebm_gpu::rbm::eval::Executor;
+use ebm_gpu::rbm::train::{Method, TrainConfig};
+use ebm_gpu::rbm::{Rbm, Visible};
+
+/// A DBM (or DBN) with weights N(0, w^2) and biases N(0, b^2); a DBM's layer-2 visible bias 0.
+fn random_deep(kind: Kind, sizes: &[usize], w: f32, b: f32, seed: u64) -> Deep {
+    let layers = sizes
+        .windows(2)
+        .enumerate()
+        .map(|(k, s)| {
+            let r = common::random_rbm(s[0], s[1], Visible::Bernoulli, w, b, seed + k as u64);
+            let vb = if kind == Kind::Dbm && k == 1 { vec![0.0; s[0]] } else { r.b().to_vec() };
+            Rbm::from_parts(r.w(), &vb, r.c(), Visible::Bernoulli).unwrap()
+        })
+        .collect();
+    Deep::new(kind, layers).unwrap()
+}
+
+fn bits(x: u64, n: usize) -> Vec<f64> {
+    (0..n).map(|i| ((x >> i) & 1) as f64).collect()
+}
+
+/// -E(v, h1, h2) of a DBM in f64, straight from the definition.
+fn neg_energy(d: &Deep, v: &[f64], h1: &[f64], h2: &[f64]) -> f64 {
+    let (l1, l2) = (&d.layers[0], &d.layers[1]);
+    let (nv, n1) = (l1.n_vis, l1.n_hid);
+    let mut s = 0.0;
+    for i in 0..nv {
+        s += l1.b()[i] as f64 * v[i];
+    }
+    for j in 0..n1 {
+        s += l1.c()[j] as f64 * h1[j];
+        for i in 0..nv {
+            s += l1.w()[j * nv + i] as f64 * h1[j] * v[i];
+        }
+    }
+    for k in 0..l2.n_hid {
+        s += l2.c()[k] as f64 * h2[k];
+        for j in 0..n1 {
+            s += l2.w()[k * n1 + j] as f64 * h2[k] * h1[j];
+        }
+    }
+    s
+}
+
+/// The exact joint distribution of a small DBM over (v, h1, h2), index v | h1 << nv | h2 << (nv + n1).
+fn exact_joint(d: &Deep) -> Vec<f64> {
+    let s = d.sizes();
+    let n = s.iter().sum::<usize>();
+    let logp: Vec<f64> = (0..1u64 << n)
+        .map(|x| {
+            let v = bits(x, s[0]);
+            let h1 = bits(x >> s[0], s[1]);
+            let h2 = bits(x >> (s[0] + s[1]), s[2]);
+            neg_energy(d, &v, &h1, &h2)
+        })
+        .collect();
+    let lz = ais::log_sum_exp(&logp);
+    logp.iter().map(|l| (l - lz).exp()).collect()
+}
+
+/// Total variation between the histogram of `states` and `p`, and its Monte Carlo floor
+/// (the expected TV of n exact draws, sum sqrt(2 p (1 - p) / (pi n)) / 2).
+fn tv_and_floor(states: &[usize], p: &[f64]) -> (f64, f64) {
+    let n = states.len() as f64;
+    let mut hist = vec![0.0f64; p.len()];
+    states.iter().for_each(|&s| hist[s] += 1.0 / n);
+    let tv = 0.5 * hist.iter().zip(p).map(|(h, p)| (h - p).abs()).sum::<f64>();
+    let floor = 0.5 * p.iter().map(|p| (2.0 * p * (1.0 - p) / (std::f64::consts::PI * n)).sqrt()).sum::<f64>();
+    (tv, floor)
+}
+
+fn index(x: &[f32]) -> usize {
+    x.iter().enumerate().map(|(i, &b)| (b as usize) << i).sum()
+}
+
+/// 6-4-3 units: log Z by enumerating h1 equals brute force over all 2^13 states; AIS over
+/// {v, h2} from both bases lands within 0.05 nats and 4 standard errors of it; log p*(v) by
+/// enumerating h1 equals brute force.
+#[test]
+fn dbm_log_z_ais_matches_exact_enumeration() {
+    let d = random_deep(Kind::Dbm, &[6, 4, 3], 1.0, 0.5, 3);
+    let p = exact_joint(&d);
+    let s = d.sizes();
+    let mut logp = Vec::new();
+    for x in 0..1u64 << 13 {
+        logp.push(neg_energy(&d, &bits(x, 6), &bits(x >> 6, 4), &bits(x >> 10, 3)));
+    }
+    let brute = ais::log_sum_exp(&logp);
+    let exact = ais::log_z_exact_f64(&d).unwrap();
+    eprintln!("log Z brute force {brute:.9}, h1 enumeration {exact:.9}");
+    assert!((brute - exact).abs() < 1e-9);
+    // log p(v) of every v: marginal of the brute-force joint against h1 enumeration.
+    let vs: Vec<f32> = (0..64u64).flat_map(|v| bits(v, 6).into_iter().map(|b| b as f32)).collect();
+    let lp = ais::log_p_unnormalised_f64(&d, &vs).unwrap();
+    for v in 0..64usize {
+        let marg: f64 = (0..1usize << 7).map(|h| p[v | h << s[0]]).sum();
+        assert!((lp[v] - exact - marg.ln()).abs() < 1e-9, "v {v}: {} vs {}", lp[v] - exact, marg.ln());
+    }
+    let data = ebm_gpu::selftest::rbm::random_binary(200, 6, 1);
+    let config = AisConfig { runs: 200, schedule: BetaSchedule::Piecewise(1000), seed: 5, first_run: 0 };
+    let report = ais::log_z_report(&d, &data, &config).unwrap();
+    for (base, f) in &report.forward {
+        eprintln!("AIS from {}: {:.4} +- {:.4} (exact {exact:.4})", base.name(), f.log_z, f.std_err);
+        assert!((f.log_z - exact).abs() < 0.05 && (f.log_z - exact).abs() < 4.0 * f.std_err + 1e-3);
+    }
+}
+
+/// 4-3-2 units: the final states of 20000 independent block Gibbs chains (60 steps from
+/// noise) against the exact joint over all 512 states: TV within 1.5x the Monte Carlo floor.
+#[test]
+fn dbm_gibbs_samples_match_exact_joint() {
+    let d = random_deep(Kind::Dbm, &[4, 3, 2], 1.2, 0.7, 8);
+    let p = exact_joint(&d);
+    let chains = 20000;
+    let mut g = DbmGibbs::new(&d, &noise_rows(2, 0, chains, 3), 9, 0).unwrap();
+    g.run(60);
+    let c = &g.chains;
+    let states: Vec<usize> = (0..chains)
+        .map(|r| {
+            index(&c.v[r * 4..r * 4 + 4]) | index(&c.h1[r * 3..r * 3 + 3]) << 4 | index(&c.h2[r * 2..r * 2 + 2]) << 7
+        })
+        .collect();
+    let (tv, floor) = tv_and_floor(&states, &p);
+    eprintln!("DBM Gibbs: TV {tv:.4}, Monte Carlo floor {floor:.4}");
+    assert!(tv < 1.5 * floor, "TV {tv} against floor {floor}");
+}
+
+/// A 5-3-2 DBN: visible samples (top-level Gibbs, then the downward pass) against the exact
+/// p(v) = sum_h1 p_top(h1) p(v | h1) over the 32 visible states.
+#[test]
+fn dbn_samples_match_exact_visible_distribution() {
+    let d = random_deep(Kind::Dbn, &[5, 3, 2], 1.2, 0.7, 21);
+    let (l1, top) = (&d.layers[0], &d.layers[1]);
+    let sig = |a: f64| 1.0 / (1.0 + (-a).exp());
+    let p_top: Vec<f64> = (0..8u64)
+        .map(|h| {
+            let h = bits(h, 3);
+            (0..4u64)
+                .map(|t| {
+                    let t = bits(t, 2);
+                    let mut s: f64 = (0..3).map(|j| top.b()[j] as f64 * h[j]).sum();
+                    for k in 0..2 {
+                        s += t[k] * (top.c()[k] as f64 + (0..3).map(|j| top.w()[k * 3 + j] as f64 * h[j]).sum::<f64>());
+                    }
+                    s.exp()
+                })
+                .sum()
+        })
+        .collect();
+    let zt: f64 = p_top.iter().sum();
+    let p: Vec<f64> = (0..32u64)
+        .map(|v| {
+            let v = bits(v, 5);
+            (0..8u64)
+                .map(|h| {
+                    let hb = bits(h, 3);
+                    let pv: f64 = (0..5)
+                        .map(|i| {
+                            let q =
+                                sig(l1.b()[i] as f64 + (0..3).map(|j| l1.w()[j * 5 + i] as f64 * hb[j]).sum::<f64>());
+                            if v[i] == 1.0 { q } else { 1.0 - q }
+                        })
+                        .product();
+                    p_top[h as usize] / zt * pv
+                })
+                .sum()
+        })
+        .collect();
+    let chains = 20000;
+    let (_, v) = sample::samples(&Executor::Cpu, &d, 0, chains, 60, 4).unwrap();
+    let states: Vec<usize> = v.chunks(5).map(index).collect();
+    let (tv, floor) = tv_and_floor(&states, &p);
+    // 32 cells, a few of them holding most of the mass: the TV of exact draws spreads by ~25%
+    // around its floor, so the decision is Pearson's chi-square (31 degrees of freedom, every
+    // expected count above 5) at p = 0.001 (Wilson-Hilferty quantile), with the TV printed.
+    let mut counts = vec![0.0f64; 32];
+    states.iter().for_each(|&s| counts[s] += 1.0);
+    let n = chains as f64;
+    assert!(p.iter().all(|&q| q * n > 5.0), "a cell too rare for the chi-square test");
+    let chi2: f64 = counts.iter().zip(&p).map(|(c, q)| (c - n * q).powi(2) / (n * q)).sum();
+    let df = 31.0f64;
+    let quantile = df * (1.0 - 2.0 / (9.0 * df) + 3.09 * (2.0 / (9.0 * df)).sqrt()).powi(3);
+    eprintln!(
+        "DBN samples: TV {tv:.4} (Monte Carlo floor {floor:.4}), chi-square {chi2:.1} (0.999 quantile {quantile:.1})"
+    );
+    assert!(chi2 < quantile, "chi-square {chi2} above {quantile}");
+}
+
+/// The GPU block Gibbs step (rbm.wgsl visible/hidden steps, dbm.wgsl h1 step) against the CPU
+/// twin from one seed, step by step on 256 chains of a 64-40-24 DBM. Inputs are binary, so the
+/// executors' pre-activations differ only by summation order: units may differ only where a
+/// uniform falls between the two probabilities. We require |p_gpu - p_cpu| < 1e-5 everywhere
+/// compared and the differing units within a Poisson bound of the expected ties; a chain is
+/// compared until its first difference, and 99% of chains must stay identical.
+#[test]
+fn dbm_gibbs_gpu_matches_cpu() {
+    let Some(ctx) = common::gpu() else { return };
+    let d = random_deep(Kind::Dbm, &[64, 40, 24], 0.3, 0.5, 5);
+    let (chains, steps) = (256, 6);
+    let h1 = noise_rows(1, 0, chains, 40);
+    let mut cpu = DbmGibbs::new(&d, &h1, 77, 0).unwrap();
+    let mut gpu = GpuDbmGibbs::new(ctx, &d, &h1, 77, 0).unwrap();
+    let mut alive = vec![true; chains];
+    let (mut expected, mut max_dp, mut differing, mut compared) = (0.0f64, 0.0f32, 0usize, 0usize);
+    for _ in 0..steps {
+        cpu.run(1);
+        gpu.run(1).unwrap();
+        let g = gpu.read().unwrap();
+        let c = &cpu.chains;
+        for r in 0..chains {
+            if !alive[r] {
+                continue;
+            }
+            let mut diff = 0;
+            for (x, y, p, q, n) in
+                [(&g.v, &c.v, &g.pv, &c.pv, 64), (&g.h2, &c.h2, &g.ph2, &c.ph2, 24), (&g.h1, &c.h1, &g.ph1, &c.ph1, 40)]
+            {
+                if diff > 0 {
+                    break;
+                }
+                for k in r * n..(r + 1) * n {
+                    let dp = (p[k] - q[k]).abs();
+                    max_dp = max_dp.max(dp);
+                    expected += dp as f64;
+                    compared += 1;
+                    diff += (x[k] != y[k]) as usize;
+                }
+            }
+            if diff > 0 {
+                differing += diff;
+                alive[r] = false;
+            }
+        }
+    }
+    let still = alive.iter().filter(|&&a| a).count();
+    eprintln!(
+        "{compared} draws compared: max |dp| {max_dp:e}, expected ties {expected:.3e}, differing {differing}, identical chains {still}/{chains}"
+    );
+    assert!(max_dp < 1e-5, "probabilities differ by {max_dp}");
+    assert!((differing as f64) <= expected + 4.0 * expected.sqrt() + 2.0, "{differing} differing units");
+    assert!(still * 100 >= chains * 99, "only {still} of {chains} chains identical");
+}
+
+/// The DBM's mean-field bound and the DBN's variational bound lie below the exact
+/// log-likelihood of every row (on average for the DBN's sampled estimate), and not far below.
+#[test]
+fn bounds_lie_below_exact_log_likelihood() {
+    let d = random_deep(Kind::Dbm, &[8, 5, 4], 0.8, 0.5, 13);
+    let v = ebm_gpu::selftest::rbm::random_binary(50, 8, 2);
+    let lz = ais::log_z_exact_f64(&d).unwrap();
+    let exact: Vec<f64> = ais::log_p_unnormalised_f64(&d, &v).unwrap().iter().map(|l| l - lz).collect();
+    let bound = ais::dbm_bound(&d, &v, 50, lz).unwrap();
+    let gap: f64 = exact.iter().zip(&bound).map(|(e, b)| e - b).sum::<f64>() / 50.0;
+    eprintln!("DBM: mean exact {:.4}, mean bound gap {gap:.4}", exact.iter().sum::<f64>() / 50.0);
+    assert!(exact.iter().zip(&bound).all(|(e, b)| b <= &(e + 1e-6)), "a bound above the exact value");
+    assert!(gap < 3.0, "gap {gap}");
+    // DBN 8-5-4: exact log p(v) = log sum_h1 p_top(h1) p(v | h1), p_top by the top RBM's free energy.
+    let n = random_deep(Kind::Dbn, &[8, 5, 4], 0.8, 0.5, 14);
+    let (l1, top) = (&n.layers[0], &n.layers[1]);
+    let lzt = ebm_gpu::rbm::logz::log_z_hidden_f64(top).unwrap();
+    let exact: Vec<f64> = v
+        .chunks(8)
+        .map(|x| {
+            let terms: Vec<f64> = (0..32u64)
+                .map(|h| {
+                    let hb: Vec<f32> = bits(h, 5).iter().map(|&b| b as f32).collect();
+                    let a: Vec<f64> = (0..8)
+                        .map(|i| {
+                            l1.b()[i] as f64 + (0..5).map(|j| l1.w()[j * 8 + i] as f64 * hb[j] as f64).sum::<f64>()
+                        })
+                        .collect();
+                    let lpv: f64 = (0..8).map(|i| x[i] as f64 * a[i] - ebm_gpu::rbm::softplus_f64(a[i])).sum();
+                    -top.free_energy_f64(&hb) - lzt + lpv
+                })
+                .collect();
+            ais::log_sum_exp(&terms)
+        })
+        .collect();
+    let bound = ais::dbn_bound(&n, &v, 2000, 3, lzt).unwrap();
+    let (me, mb) = (exact.iter().sum::<f64>() / 50.0, bound.iter().sum::<f64>() / 50.0);
+    eprintln!("DBN: mean exact {me:.4}, mean bound {mb:.4}");
+    assert!(mb <= me + 0.02 && mb > me - 3.0, "bound {mb} exact {me}");
+}
+
+fn digits(split: Split) -> Vec<f32> {
+    let mut d = data::load(&common::digits_dir(), split).unwrap();
+    data::binarize(&mut d, Binarize::Threshold(0.5), 0);
+    d.images
+}
+
+/// A 64-16-8 DBM on the 8x8 digits: greedy pre-training, composition and 5 epochs of PCD
+/// raise the test bound (AIS log Z) by more than 10 nats over the random initial model, and
+/// AIS agrees with the exact log Z (h1 enumerated) within 0.2 nats at both ends.
+#[test]
+fn training_a_tiny_dbm_improves_its_ais_likelihood() {
+    let (train_x, test_x) = (digits(Split::Train), digits(Split::Test));
+    let config = AisConfig { runs: 100, schedule: BetaSchedule::Piecewise(2000), seed: 1, first_run: 0 };
+    let bound = |d: &Deep| {
+        let r = ais::log_z_report(d, &train_x, &config).unwrap();
+        let exact = ais::log_z_exact_f64(d).unwrap();
+        eprintln!("log Z: AIS {:.4} +- {:.4}, exact {exact:.4}", r.log_z, r.std_err);
+        assert!((r.log_z - exact).abs() < 0.2, "AIS {} exact {exact}", r.log_z);
+        let b = ais::dbm_bound(d, &test_x, 30, r.log_z).unwrap();
+        b.iter().sum::<f64>() / b.len() as f64
+    };
+    let d0 = train::compose_dbm(&Deep::random(Kind::Dbm, &[64, 16, 8], 0.01, 1).unwrap().layers).unwrap();
+    let before = bound(&d0);
+    let mut pre = TrainConfig::new(Method::Cd(1), 20, 0.05, 5, 2);
+    pre.momentum = 0.5;
+    let layers = train::pretrain(&Executor::Cpu, &[64, 16, 8], &train_x, &pre, |_, _, _| {}).unwrap();
+    let mut fine = TrainConfig::new(Method::Pcd(1), 20, 0.01, 5, 3);
+    fine.momentum = 0.5;
+    let cfg = DbmConfig { train: fine, mean_field: 10 };
+    let mut state = DbmState::new(train::compose_dbm(&layers).unwrap(), &cfg).unwrap();
+    let pretrained = bound(&state.dbm);
+    for epoch in 0..5 {
+        train::run_dbm_epoch(&mut state, &cfg, &train_x, epoch, |_, _| {}).unwrap();
+    }
+    let after = bound(&state.dbm);
+    eprintln!("test bound: initial {before:.3}, pre-trained {pretrained:.3}, after PCD {after:.3}");
+    assert!(after > before + 10.0, "{before} -> {after}");
+    assert!(after > pretrained - 1.0, "PCD lost the pre-training: {pretrained} -> {after}");
+}
+
+/// Checkpoints round-trip; an RBM checkpoint is refused by the deep loader and vice versa.
+#[test]
+fn checkpoints_round_trip_and_wrong_kinds_are_refused() {
+    let dir = common::temp_dir("dbm_ckpt");
+    let d = random_deep(Kind::Dbm, &[6, 4, 3], 0.5, 0.5, 1);
+    let mut fine = TrainConfig::new(Method::Pcd(1), 4, 0.01, 1, 3);
+    fine.momentum = 0.5;
+    let state = DbmState::new(d.clone(), &DbmConfig { train: fine, mean_field: 3 }).unwrap();
+    let path = dir.join("deep.safetensors");
+    checkpoint::save_dbm(&path, &state, "{}").unwrap();
+    let (back, extra) = checkpoint::load(&path).unwrap();
+    assert_eq!(back, d);
+    assert_eq!(extra.chains.as_ref(), Some(&state.chains));
+    let rbm_path = dir.join("rbm.safetensors");
+    let rs = ebm_gpu::rbm::train::TrainState::new(
+        d.layers[0].clone(),
+        &TrainConfig::new(Method::Cd(1), 4, 0.1, 1, 0),
+        &[0.0; 6],
+    )
+    .unwrap();
+    ebm_gpu::rbm::checkpoint::save(&rbm_path, &rs, None).unwrap();
+    let e = checkpoint::load(&rbm_path).unwrap_err().to_string();
+    assert!(e.contains("deep model") && e.contains("ebm-gpu rbm 1"), "{e}");
+    let e = ebm_gpu::rbm::checkpoint::load(&path).unwrap_err().to_string();
+    assert!(e.contains("RBM checkpoint"), "{e}");
+}
+
+/// Bad shapes and sizes are refused with the field named.
+#[test]
+fn bad_input_is_refused_by_name() {
+    let e = check_layer_sizes(&[64, 0, 10]).unwrap_err().to_string();
+    assert!(e.contains("layers") && e.contains("layer 1"), "{e}");
+    let e = check_layer_sizes(&[64, 10]).unwrap_err().to_string();
+    assert!(e.contains("at least two hidden"), "{e}");
+    let a = common::random_rbm(6, 4, Visible::Bernoulli, 0.1, 0.0, 1);
+    let b = common::random_rbm(5, 3, Visible::Bernoulli, 0.1, 0.0, 2);
+    let e = Deep::new(Kind::Dbn, vec![a.clone(), b]).unwrap_err().to_string();
+    assert!(e.contains("layer 2 has 5 inputs but layer 1 has 4 hidden units"), "{e}");
+    let c = common::random_rbm(4, 3, Visible::Bernoulli, 0.1, 0.5, 2);
+    let e = Deep::new(Kind::Dbm, vec![a.clone(), c.clone()]).unwrap_err().to_string();
+    assert!(e.contains("visible bias"), "{e}");
+    let e = Deep::new(Kind::Dbm, vec![a.clone(), c.clone(), common::random_rbm(3, 2, Visible::Bernoulli, 0.1, 0.0, 3)])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("exactly two hidden layers"), "{e}");
+    let dbn = Deep::new(Kind::Dbn, vec![a, c]).unwrap();
+    let e = DbmGibbs::new(&dbn, &[0.0; 4], 0, 0).err().unwrap().to_string();
+    assert!(e.contains("not a two-layer DBM"), "{e}");
+    let d = random_deep(Kind::Dbm, &[6, 4, 3], 0.5, 0.5, 1);
+    let e = DbmGibbs::new(&d, &[0.0; 5], 0, 0).err().unwrap().to_string();
+    assert!(e.contains("initial h1 states"), "{e}");
+    let e = ais::dbm_bound(&d, &[0.0; 7], 3, 0.0).unwrap_err().to_string();
+    assert!(e.contains("data") && e.contains("6 visible units"), "{e}");
+}
+
+/// The command line: train a small DBM and DBN on the digits, evaluate and sample them;
+/// flags that cannot apply are refused by name.
+#[test]
+fn cli_trains_evaluates_and_samples_deep_models() {
+    let dir = common::temp_dir("dbm_cli");
+    let d = common::digits_dir();
+    let data = d.to_str().unwrap();
+    for deep in ["dbm", "dbn"] {
+        let run = dir.join(deep);
+        let mut args =
+            vec!["dbm", "train", "--data", data, "--binarize", "threshold", "--layers", "16,8", "--deep", deep];
+        args.extend(["--pretrain-epochs", "2", "--batch", "20", "--backend", "cpu", "--run-dir", common::s(&run)]);
+        if deep == "dbm" {
+            args.extend(["--epochs", "1"]);
+        }
+        let o = common::ebm(&args);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        let json = dir.join(format!("{deep}.json"));
+        let o = common::ebm(&[
+            "dbm",
+            "eval",
+            "--data",
+            data,
+            "--binarize",
+            "threshold",
+            "--run-dir",
+            common::s(&run),
+            "--ais-runs",
+            "20",
+            "--betas",
+            "300",
+            "--reverse-gibbs",
+            "0",
+            "--backend",
+            "cpu",
+            "--json",
+            common::s(&json),
+        ]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("test log-likelihood: >="), "{out}");
+        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        let ll = r["test_log_likelihood_bound"].as_f64().unwrap();
+        assert!(ll < 0.0 && ll > -64.0 * std::f64::consts::LN_2, "{deep}: bound {ll}");
+        let png = dir.join(format!("{deep}.png"));
+        let o = common::ebm(&[
+            "dbm",
+            "sample",
+            "--run-dir",
+            common::s(&run),
+            "--chains",
+            "9",
+            "--steps",
+            "20",
+            "--backend",
+            "cpu",
+            "--out",
+            common::s(&png),
+        ]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        assert!(png.is_file());
+    }
+    let refuse = |args: &[&str], want: &str| {
+        let o = common::ebm(args);
+        assert!(!o.status.success(), "{args:?} should fail");
+        assert!(common::stderr(&o).contains(want), "{args:?}: {}", common::stderr(&o));
+    };
+    let bad = dir.join("bad");
+    let b = common::s(&bad);
+    refuse(
+        &["dbm", "train", "--data", data, "--layers", "16,0", "--run-dir", b],
+        "--layers: hidden layer 2 has 0 units",
+    );
+    refuse(&["dbm", "train", "--data", data, "--layers", "16,8,4", "--run-dir", b], "exactly two hidden layers");
+    refuse(
+        &["dbm", "train", "--data", data, "--layers", "16,8", "--deep", "dbn", "--pcd", "2", "--run-dir", b],
+        "--pcd sets the DBM stage",
+    );
+    refuse(&["dbm", "eval", "--data", data, "--run-dir", b], "no checkpoint.safetensors");
+}
