@@ -151,6 +151,8 @@ fn log_h1_marginal(l1: &Rbm, l2: &Rbm, bits: u64) -> f64 {
 }
 
 /// log sum_{h1, h2} exp(-E(v, h1, h2)) for each row of `v`, by enumerating h1 (f64).
+// Used by tests/dbm.rs (through the internals feature).
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
 pub fn log_p_unnormalised_f64(dbm: &Deep, v: &[f32]) -> Result<Vec<f64>> {
     let (l1, l2) = dbm.dbm_layers()?;
     let (nv, n1) = (l1.n_vis, l1.n_hid);

@@ -64,10 +64,6 @@ impl Chains {
         let z = |n: usize| vec![0.0f32; rows * n];
         Self { v: z(sizes[0]), h1: h1.to_vec(), h2: z(sizes[2]), pv: z(sizes[0]), ph1: z(sizes[1]), ph2: z(sizes[2]) }
     }
-
-    pub fn rows(&self, n1: usize) -> usize {
-        self.h1.len() / n1
-    }
 }
 
 /// One block Gibbs step t of every chain (half-steps 3t, 3t + 1, 3t + 2); `wt1`, `wt2` are the

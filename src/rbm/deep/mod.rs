@@ -104,6 +104,8 @@ impl Deep {
     }
 
     /// Weights N(0, std^2) (layer k seeded by seed + k) and zero biases.
+    // Used by tests/dbm.rs (through the internals feature).
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn random(kind: Kind, sizes: &[usize], std: f32, seed: u64) -> Result<Self> {
         check_layer_sizes(sizes)?;
         let layers = sizes
