@@ -129,7 +129,8 @@ run refuse sample --out x.npy --trace x.npy
 run refuse sample --out x.npy --png ./x.npy
 run refuse sample --out x.txt
 run refuse sample --trace t.csv
-run refuse rbm sample --run-dir rb --out s.npy
+run ok rbm sample --run-dir rb --out s.npy --chains 4 --steps 2
+check "rbm sample --out .npy writes the pixel means as .npy" "npy('s.npy')[0] == (4, 64)"
 run refuse rbm sample --run-dir rb --out rb/checkpoint.safetensors
 run refuse train --data ring8 --run-dir r13 --max-energy-gap nan
 run refuse train --data ring8 --run-dir r14 --max-energy-gap 0
