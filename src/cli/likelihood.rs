@@ -158,14 +158,15 @@ pub fn log_z_or_shard(
         "box": bounds.map(|(lo, hi)| [lo, hi]), "reverse": reverse_rows.map(|r| r.min(config.runs)),
         "held_out": held_out,
     });
-    let provenance = Provenance {
-        settings,
+    // Made for a shard or a join only: the fingerprint evaluates the energy.
+    let provenance = || Provenance {
+        settings: settings.clone(),
         flags: &SHARD_FLAGS,
         model: crate::cli::shard::energy_fingerprint(energy),
         model_hint: "join the shards of this model",
     };
     if let Some(files) = &shard.ais_join {
-        let (forward, reverse) = ais_shard::join(files, &provenance, config.runs)?;
+        let (forward, reverse) = ais_shard::join(files, &provenance(), config.runs)?;
         let estimate = |p: Part, direction| -> anyhow::Result<(String, Estimate)> {
             let result = crate::ais::summarize(p.log_weights, p.log_z_base, direction)?;
             let acceptance = p.acceptance.unwrap_or(f64::NAN);
@@ -201,7 +202,7 @@ pub fn log_z_or_shard(
     };
     let forward: Vec<Part> = found.report.forward.iter().zip(&found.forward).map(|((b, _), e)| part(b, e)).collect();
     let reverse = found.report.reverse.as_ref().zip(found.reverse.as_ref()).map(|((from, _), e)| part(from, e));
-    ais_shard::write(json, &provenance, i_n, (first, end), &forward, reverse.as_ref())?;
+    ais_shard::write(json, &provenance(), i_n, (first, end), &forward, reverse.as_ref())?;
     Ok(None)
 }
 
