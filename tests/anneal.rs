@@ -1,0 +1,199 @@
+//! Annealed Langevin dynamics (`sampler::anneal`): the schedule against a mixture whose
+//! noise-conditional energies are known exactly, the E/σ form against a Gaussian's known
+//! answer, the GPU executors against the CPU on one seed, and bad schedules refused.
+
+mod common;
+
+use ebm_gpu::energy::Energy;
+use ebm_gpu::energy::spec::parse_energy;
+use ebm_gpu::sampler::anneal::{self, Schedule};
+use ebm_gpu::sampler::cpu::CpuSampler;
+use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
+
+/// The data: 0.2 N((−5,−5), I) + 0.8 N((5,5), I), Song & Ermon (2019)'s figure 3.
+const WEIGHTS: [f64; 2] = [0.2, 0.8];
+const MEANS: [f64; 2] = [-5.0, 5.0];
+
+/// The data convolved with N(0, σ²I): the exact E_σ of every level.
+fn mixture_at(sigma: f64) -> Energy {
+    let std = (1.0 + sigma * sigma).sqrt();
+    let json = format!(
+        r#"{{"type":"gaussian_mixture","weights":[{},{}],"means":[[{m0},{m0}],[{m1},{m1}]],"stds":[[{std},{std}],[{std},{std}]]}}"#,
+        WEIGHTS[0],
+        WEIGHTS[1],
+        m0 = MEANS[0],
+        m1 = MEANS[1],
+    );
+    parse_energy(&json, "test mixture").unwrap()
+}
+
+fn uniform_init(n: usize, half_width: f32, seed: u64) -> Vec<f32> {
+    ebm_gpu::rng::initial_states(seed, 0, n, 2, 1.0)
+        .iter()
+        .map(|&z| half_width * (2.0 * normal_cdf(z as f64) as f32 - 1.0))
+        .collect()
+}
+
+fn normal_cdf(z: f64) -> f64 {
+    0.5 * (1.0 + erf(z / std::f64::consts::SQRT_2))
+}
+
+/// Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7).
+fn erf(x: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+    let poly =
+        t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let y = 1.0 - poly * (-x * x).exp();
+    if x >= 0.0 { y } else { -y }
+}
+
+/// Total variation between the samples' histogram on a grid of unit cells over [−10, 10]² (one
+/// more cell for everything outside) and the data's exact cell probabilities, and the value
+/// exact samples of the same size would have on average (the Monte Carlo floor).
+fn tv_and_floor(states: &[f32]) -> (f64, f64) {
+    let n = states.len() / 2;
+    let cells = 20usize;
+    let cell = |v: f32| ((v + 10.0).floor() as i64).clamp(-1, cells as i64);
+    let mut counts = vec![0usize; cells * cells + 1];
+    for p in states.chunks(2) {
+        let (a, b) = (cell(p[0]), cell(p[1]));
+        let inside = (0..cells as i64).contains(&a) && (0..cells as i64).contains(&b);
+        counts[if inside { (a as usize) * cells + b as usize } else { cells * cells }] += 1;
+    }
+    let mass_1d = |k: usize, mean: f64| normal_cdf(k as f64 - 9.0 - mean) - normal_cdf(k as f64 - 10.0 - mean);
+    let mut probs = vec![0.0; cells * cells + 1];
+    for a in 0..cells {
+        for b in 0..cells {
+            probs[a * cells + b] = (0..2).map(|c| WEIGHTS[c] * mass_1d(a, MEANS[c]) * mass_1d(b, MEANS[c])).sum();
+        }
+    }
+    probs[cells * cells] = 1.0 - probs.iter().sum::<f64>();
+    let tv = 0.5 * counts.iter().zip(&probs).map(|(&c, &p)| (c as f64 / n as f64 - p).abs()).sum::<f64>();
+    // E|p̂ − p| ≈ √(2p(1 − p)/(πn)) for a binomial proportion.
+    let floor =
+        0.5 * probs.iter().map(|&p| (2.0 * p * (1.0 - p) / (std::f64::consts::PI * n as f64)).sqrt()).sum::<f64>();
+    (tv, floor)
+}
+
+fn weight_of_upper_mode(states: &[f32]) -> f64 {
+    states.chunks(2).filter(|p| p[0] + p[1] > 0.0).count() as f64 / (states.len() / 2) as f64
+}
+
+/// The schedule on the exact noise-conditional energies: each level runs ULA with the
+/// schedule's α from where the last left off. Annealing recovers the 0.2/0.8 mode weights and
+/// lands at the Monte Carlo floor in total variation; plain Langevin from the same start with
+/// as many steps keeps the start's 50/50 split.
+#[test]
+fn annealing_recovers_mode_weights_that_plain_langevin_misses() {
+    let chains = 4000;
+    let start = uniform_init(chains, 8.0, 3);
+    let sigmas = Schedule::parse_levels("10,0.1,10").unwrap();
+    let schedule = Schedule::new(sigmas.clone(), 100, Schedule::default_step_size(&sigmas), true).unwrap();
+    let mut states = start.clone();
+    for (i, level) in schedule.levels().iter().enumerate() {
+        let mut config = SamplerConfig::new(SamplerKind::Ula, level.alpha, 100 + i as u64);
+        config.noise_scale = Some(level.noise_std());
+        let mut sampler = CpuSampler::new(&mixture_at(level.sigma as f64), config, &states).unwrap();
+        sampler.run(level.steps).unwrap();
+        states = sampler.state().unwrap();
+    }
+    let (tv, floor) = tv_and_floor(&states);
+    let weight = weight_of_upper_mode(&states);
+    eprintln!("annealed: upper mode weight {weight:.4}, TV {tv:.4} (floor {floor:.4})");
+    assert!((weight - 0.8).abs() < 0.03, "annealed mode weight {weight}");
+    assert!(tv < 1.3 * floor + 0.01, "annealed TV {tv} against the Monte Carlo floor {floor}");
+
+    let total = schedule.total_steps();
+    let config = SamplerConfig::new(SamplerKind::Ula, 0.1, 7);
+    let mut plain = CpuSampler::new(&mixture_at(0.0), config, &start).unwrap();
+    plain.run(total).unwrap();
+    let plain_states = plain.state().unwrap();
+    let (plain_tv, _) = tv_and_floor(&plain_states);
+    let plain_weight = weight_of_upper_mode(&plain_states);
+    eprintln!("plain Langevin, {total} steps: upper mode weight {plain_weight:.4}, TV {plain_tv:.4}");
+    assert!(
+        (plain_weight - 0.8).abs() > 0.2,
+        "plain Langevin found the weights ({plain_weight}): the test shows nothing"
+    );
+    assert!(plain_tv > 3.0 * tv, "plain TV {plain_tv} vs annealed {tv}");
+}
+
+/// The E/σ form: for E(x) = |x|²/2 the level's target exp(−E/σ) is N(0, σI), and ULA with
+/// step α on a Gaussian of variance v is stationary at v / (1 − α/(2v)). After the last level
+/// the chains' variance is that; the denoising step x ← x − σ_L x then scales it by (1 − σ_L)².
+#[test]
+fn scaled_levels_sample_each_level_of_e_over_sigma() {
+    let energy = parse_energy(r#"{"type":"gaussian","mean":[0,0],"std":[1,1]}"#, "test").unwrap();
+    let chains = 4000;
+    let start = uniform_init(chains, 3.0, 5);
+    for denoise in [false, true] {
+        let schedule = Schedule::new(vec![4.0, 2.0, 0.5], 400, 0.05, denoise).unwrap();
+        let config = SamplerConfig::new(SamplerKind::Ula, 1.0, 9);
+        let mut sampler = CpuSampler::new(&energy, config, &start).unwrap();
+        let mut seen = Vec::new();
+        anneal::run(&mut sampler, &schedule, |i, done| seen.push((i, done))).unwrap();
+        assert_eq!(seen.last().unwrap().1, schedule.total_steps());
+        assert_eq!(seen.len(), 3 + denoise as usize);
+        let states = sampler.state().unwrap();
+        let var = states.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / states.len() as f64;
+        let (v, alpha) = (0.5, 0.05);
+        let mut want = v / (1.0 - alpha / (2.0 * v));
+        if denoise {
+            want *= (1.0f64 - 0.5).powi(2);
+        }
+        // The variance of 8000 squared normals' mean: 2 want² / 8000.
+        let se = (2.0 * want * want / 8000.0).sqrt();
+        eprintln!("denoise {denoise}: variance {var:.4}, expected {want:.4} ± {se:.4}");
+        assert!((var - want).abs() < 5.0 * se, "variance {var} vs {want}");
+    }
+}
+
+/// One schedule on both executors from one seed: the fused MLP sampler and the layer-kernel
+/// sampler of an image network against the CPU twin.
+#[test]
+fn annealing_on_the_gpu_matches_the_cpu() {
+    let Some(ctx) = common::gpu() else { return };
+    for (spec, seed) in [("2/16/silu/16/silu/1", 21u64), ("1x5x5/3k3s1p1/silu/flatten/6/silu/1/head:f", 22)] {
+        let arch = ebm_gpu::nn::Architecture::parse(spec).unwrap();
+        let net = ebm_gpu::nn::Network::random(&arch, seed).unwrap();
+        let energy = Energy::Net(std::sync::Arc::new(net));
+        let d = energy.dim();
+        let init = ebm_gpu::rng::initial_states(seed, 0, 64, d, 1.0);
+        let schedule = Schedule::new(vec![1.0, 0.5, 0.25], 6, 0.01, true).unwrap();
+        let mut config = SamplerConfig::new(SamplerKind::Ula, 0.1, seed);
+        config.box_clamp = Some((-3.0, 3.0));
+        let mut cpu = CpuSampler::new(&energy, config.clone(), &init).unwrap();
+        let mut gpu = ebm_gpu::sampler::layered::gpu_sampler(ctx.clone(), &energy, config, &init).unwrap();
+        anneal::run(&mut cpu, &schedule, |_, _| {}).unwrap();
+        anneal::run(gpu.as_mut(), &schedule, |_, _| {}).unwrap();
+        let (a, b) = (cpu.state().unwrap(), gpu.state().unwrap());
+        let err = common::max_abs_diff(&a, &b);
+        eprintln!("{spec}: CPU and GPU states differ by {err:.2e} after {} steps", schedule.total_steps());
+        assert!(err < 1e-3, "{spec}: {err}");
+        assert!(a.iter().zip(&init).any(|(x, y)| (x - y).abs() > 1e-2), "the chains moved");
+    }
+}
+
+/// Bad levels and settings are refused naming the level; annealing needs plain ULA.
+#[test]
+fn bad_schedules_are_refused() {
+    for (text, part) in [
+        ("1,2,5", "MAX 1 must be above MIN 2"),
+        ("1,0.1", "not three values"),
+        ("1,0.1,1", "need 2..=1000"),
+        ("1,x,4", "\"x\" is not a number"),
+        ("1,0,4", "anneal level 2"),
+    ] {
+        let err = Schedule::parse_levels(text).unwrap_err().to_string();
+        assert!(err.contains(part), "{text}: {err}");
+    }
+    let err = Schedule::new(vec![1.0, 1.0], 10, 0.1, true).unwrap_err().to_string();
+    assert!(err.contains("anneal level 2") && err.contains("does not decrease"), "{err}");
+    assert!(Schedule::new(vec![1.0, -0.5], 10, 0.1, true).unwrap_err().to_string().contains("positive"));
+    assert!(Schedule::new(vec![1.0], 0, 0.1, true).unwrap_err().to_string().contains("steps per level"));
+    assert!(Schedule::new(vec![1.0], 1, 0.0, true).unwrap_err().to_string().contains("step size"));
+    let energy = parse_energy(r#"{"type":"gaussian","mean":[0,0],"std":[1,1]}"#, "test").unwrap();
+    let mut mala = CpuSampler::new(&energy, SamplerConfig::new(SamplerKind::Mala, 0.1, 1), &[0.0; 4]).unwrap();
+    let schedule = Schedule::new(vec![1.0, 0.5], 2, 0.1, false).unwrap();
+    assert!(anneal::run(&mut mala, &schedule, |_, _| {}).unwrap_err().to_string().contains("ula"));
+}
