@@ -197,3 +197,91 @@ fn bad_schedules_are_refused() {
     let schedule = Schedule::new(vec![1.0, 0.5], 2, 0.1, false).unwrap();
     assert!(anneal::run(&mut mala, &schedule, |_, _| {}).unwrap_err().to_string().contains("ula"));
 }
+
+/// `ebm train --loss ncsm:…` stores its levels; `ebm sample` of the checkpoint then anneals over
+/// them without being told (and says so), `--anneal off` samples its ULA; `ebm restore` anneals
+/// too; the flags that cannot apply are refused by name.
+#[test]
+fn checkpoints_of_noise_conditional_models_sample_and_restore_annealed() {
+    let dir = common::temp_dir("anneal-cli");
+    let run = dir.join("run");
+    let train =
+        ["train", "--data", "ring8", "--loss", "ncsm:1,0.1,4", "--model", "2/16/silu/16/silu/1", "--steps", "30"];
+    let o = common::ebm(&[&train[..], &["--run-dir", common::s(&run), "--backend", "cpu"]].concat());
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let energy = format!("net:{}", run.join("checkpoint.safetensors").display());
+    let sample = ["sample", "--energy", &energy, "--chains", "32", "--backend", "cpu"];
+    let o = common::ebm(&sample);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("--anneal 1,0.1,4 (checkpoint)") && stdout.contains("--steps 100 (default per level)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("annealed ula over 4 levels σ 1..0.1, 100 steps each") && stdout.contains("x 401 steps"),
+        "{stdout}"
+    );
+    let o = common::ebm(&[&sample[..], &["--anneal", "off", "--steps", "10"]].concat());
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(!stdout.contains("annealed") && stdout.contains("ula step"), "{stdout}");
+    for (extra, says) in [
+        (&["--anneal", "1,0.1,4", "--sampler", "mala"][..], "--sampler ula"),
+        (&["--anneal", "0.1,1,4"], "MAX 0.1 must be above MIN 1"),
+        (&["--noise-scale", "0.1"], "--noise-scale does not apply"),
+        (&["--steps", "0"], "--steps"),
+    ] {
+        let o = common::ebm(&[&sample[..], extra].concat());
+        assert!(!o.status.success() && common::stderr(&o).contains(says), "{extra:?}: {}", common::stderr(&o));
+    }
+
+    use ebm_gpu::nn::{Architecture, Network};
+    let net = Network::random(&Architecture::parse("1x6x6/3k3s1p1/swish/flatten/1").unwrap(), 3).unwrap();
+    let weights = dir.join("net.safetensors");
+    net.save(&weights).unwrap();
+    let images: Vec<f32> = (0..20 * 36).map(|k| (k % 36) as f32 / 18.0 - 1.0).collect();
+    let data = dir.join("images.npy");
+    ebm_gpu::io::npy::write_f32(&data, &images, &[20, 1, 6, 6]).unwrap();
+    let (energy, out) = (format!("net:{}", weights.display()), dir.join("r.npy"));
+    let restore = ["restore", "--energy", &energy, "--data", common::s(&data), "--anneal", "1,0.1,3", "--steps", "4"];
+    let o = common::ebm(&[&restore[..], &["--noise", "0.1", "--out", common::s(&out), "--backend", "cpu"]].concat());
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("annealed ula over 3 levels") && stdout.contains("(13 steps"), "{stdout}");
+    let (restored, _) = ebm_gpu::io::npy::read_f32(&out).unwrap();
+    assert!(restored.iter().all(|v| (-1.0..=1.0).contains(v)), "the result is clamped to the pixels' box");
+    let o = common::ebm(&[&restore[..], &["--noise-std", "0.1", "--backend", "cpu"]].concat());
+    assert!(!o.status.success() && common::stderr(&o).contains("--noise-std does not apply"), "{}", common::stderr(&o));
+}
+
+/// The annealed restoration on the GPU equals the CPU's on one seed (the levels' step sizes,
+/// noise and fidelity weights reach the restore kernel as the CPU loop uses them).
+#[test]
+fn annealed_restoration_on_the_gpu_matches_the_cpu() {
+    use ebm_gpu::restore::{Pixel, RestoreConfig, restore_annealed};
+    let Some(ctx) = common::gpu() else { return };
+    let arch = ebm_gpu::nn::Architecture::parse("1x5x5/3k3s1p1/silu/flatten/6/silu/1/head:f").unwrap();
+    let energy = Energy::Net(std::sync::Arc::new(ebm_gpu::nn::Network::random(&arch, 4).unwrap()));
+    let n = 12;
+    let damaged = ebm_gpu::rng::initial_states(8, 0, n, 25, 0.5);
+    let pixels: Vec<Pixel> = (0..n * 25).map(|k| [Pixel::Observed, Pixel::Noisy, Pixel::Missing][k % 3]).collect();
+    let config = RestoreConfig {
+        steps: 1,
+        step_size: 0.01,
+        noise_std: 0.0,
+        grad_clamp: 0.0,
+        lo: -5.0,
+        hi: 5.0,
+        sigma: 0.3,
+        fidelity: 1.0,
+        seed: 6,
+    };
+    let schedule = Schedule::new(vec![1.0, 0.5, 0.25], 5, 0.01, true).unwrap();
+    let cpu = restore_annealed(&energy, &damaged, &pixels, &config, &schedule, None).unwrap();
+    let gpu = restore_annealed(&energy, &damaged, &pixels, &config, &schedule, Some(&ctx)).unwrap();
+    let err = common::max_abs_diff(&cpu, &gpu);
+    eprintln!("annealed restoration: CPU and GPU differ by {err:.2e}");
+    assert!(err < 1e-4, "{err}");
+    assert!(cpu.iter().zip(&damaged).zip(&pixels).all(|((a, b), p)| (*p == Pixel::Observed) == (a == b)));
+}

@@ -305,13 +305,15 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     if !pixels.iter().any(|p| *p != Pixel::Observed) {
         bail!("nothing to restore: --mask none needs --noise above 0");
     }
+    // An annealing's noisy levels live outside the pixels' box: it clamps only its result.
+    let (step_lo, step_hi) = if schedule.is_some() { (-f32::MAX, f32::MAX) } else { (lo, hi) };
     let config = RestoreConfig {
         steps,
         step_size,
         noise_std,
         grad_clamp,
-        lo,
-        hi,
+        lo: step_lo,
+        hi: step_hi,
         sigma: args.noise,
         fidelity: args.fidelity.unwrap_or(1.0),
         seed: args.seed,
@@ -353,7 +355,7 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
             Some(s) => restore_annealed(&energy, &start, &pixels, &config, s, ctx.as_ref())?,
             None => restore(&energy, &start, &pixels, &config, ctx.as_ref())?,
         };
-        restored.iter_mut().zip(one).for_each(|(r, v)| *r += v / args.average as f32);
+        restored.iter_mut().zip(one).for_each(|(r, v)| *r += v.clamp(lo, hi) / args.average as f32);
     }
     let seconds = start.elapsed().as_secs_f64();
     // Baselines: the damaged input with mid-grey holes; the training (or image) mean in the holes.

@@ -76,9 +76,11 @@ pub(super) fn resolve(args: &SampleArgs, given: &Given, energy: &Energy) -> anyh
     }
     if ula {
         let show = |b: (f32, f32)| format!("{},{}", b.0, b.1);
-        r.box_clamp = args.box_clamp.or(ula_stored.map(|st| st.box_clamp));
-        let box_default = ("off".to_string(), Source::Default(""));
-        s.pick("--box", args.box_clamp.map(show), ula_stored.map(|st| show(st.box_clamp)), box_default);
+        // The noisy levels live outside the data's box: an annealing clamps only when asked.
+        let box_stored = ula_stored.filter(|_| !annealed).map(|st| st.box_clamp);
+        r.box_clamp = args.box_clamp.or(box_stored);
+        let box_default = ("off".to_string(), Source::Default(if annealed { "for annealing" } else { "" }));
+        s.pick("--box", args.box_clamp.map(show), box_stored.map(show), box_default);
     }
     // Where the model's density lives, whatever the algorithm.
     r.init = s.pick(
