@@ -56,6 +56,7 @@ struct TrainLayeredParams {
     weight_decay: f32,
     clip_norm: f32,
     grad_clamp: f32,        // Langevin gradient clamp (0: off)
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: TrainLayeredParams;

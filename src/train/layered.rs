@@ -46,6 +46,8 @@ pub(crate) struct TrainLayeredParams {
     sigma_min: f32,
     /// reset_prob .. grad_clamp of the WGSL struct.
     settings: StepSettings,
+    /// The WGSL struct's size is a multiple of its 8-byte alignment (the seed's vec2).
+    _pad: u32,
 }
 
 #[cfg(any(test, feature = "internals"))]
@@ -365,6 +367,7 @@ impl LayeredTrainer {
             sigma_max: if let Loss::Dsm { sigma_max, .. } = c.loss { sigma_max } else { 0.0 },
             sigma_min: if let Loss::Dsm { sigma_min, .. } = c.loss { sigma_min } else { 0.0 },
             settings,
+            _pad: 0,
         }
     }
 
