@@ -228,7 +228,7 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     };
     if !args.map {
         println!("{}", settings.line());
-        if let Some(note) = stored.and_then(|s| s.caution()) {
+        if let Some(note) = stored.filter(|_| schedule.is_none()).and_then(|s| s.caution()) {
             eprintln!("{note}");
         }
     }
