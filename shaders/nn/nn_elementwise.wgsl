@@ -54,6 +54,20 @@ fn act_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) g
     }
 }
 
+// c = a + b (accumulate = 1) or c = a (accumulate = 0): the residual blocks' sum and copy
+// (c may be a or b itself).
+@compute @workgroup_size(256)
+fn add_copy(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wg, groups, lid);
+    if i < p.len {
+        var v = ew_a[p.a_off + i];
+        if p.accumulate != 0u {
+            v += ew_b[p.b_off + i];
+        }
+        ew_c[p.c_off + i] = v;
+    }
+}
+
 // c[plane, oy, ox] = mean of a[plane, oy k + dy, ox k + dx]; len = planes * oh * ow.
 @compute @workgroup_size(256)
 fn avgpool_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

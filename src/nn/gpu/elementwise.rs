@@ -97,6 +97,26 @@ impl NnKernels {
         })
     }
 
+    /// `c = a + b` over `len` elements, or `c = a` without `b` (c may be a or b itself): the
+    /// residual blocks' sums and copies.
+    pub fn add_copy(&self, a: Slice, b: Option<Slice>, c: Slice, len: usize) -> Result<NnOp> {
+        self.check_slice("sum input", a, len)?;
+        if let Some(b) = b {
+            self.check_slice("sum input", b, len)?;
+        }
+        self.check_slice("sum output", c, len)?;
+        let p = EwParams {
+            len: len as u32,
+            a_off: a.offset as u32,
+            b_off: b.map_or(0, |b| b.offset) as u32,
+            c_off: c.offset as u32,
+            accumulate: b.is_some() as u32,
+            ..Default::default()
+        };
+        let what = if b.is_some() { "residual sum" } else { "residual copy" };
+        self.elementwise(what, "add_copy", None, p, len, [a.buffer, b.unwrap_or(a).buffer, c.buffer])
+    }
+
     /// `y[plane, h / k, w / k]` = means of k x k windows of `x[plane, h, w]` (stride k).
     pub fn avgpool2d_forward(&self, planes: usize, h: usize, w: usize, k: usize, x: Slice, y: Slice) -> Result<NnOp> {
         self.check_pool("avgpool2d forward", planes, h, w, k)?;
