@@ -2,7 +2,9 @@
 //! parameter gradients reduced over the batch, as a list of prepared layer ops
 //! ([`super::gpu::NnKernels`]) plus the head (`shaders/nn/nn_head.wgsl`). A Linear or Conv2d
 //! layer followed by an activation runs as one op (bias and activation in the GEMM's
-//! epilogue, the pre-activation kept for the backward pass). CPU twin: [`super::cpu`].
+//! epilogue, the pre-activation kept for the backward pass). Residual blocks' markers are
+//! copies and sums (`add_copy`), a block start the same memory as its input. CPU twin:
+//! [`super::cpu`].
 
 use super::gpu::{Epilogue, NnKernels, NnOp, Slice};
 use super::{Head, LayerKind, Network, NetworkInternals, Shape, residual};

@@ -1,6 +1,8 @@
 //! Networks in safetensors files, named as PyTorch's nn.Sequential names its state_dict
 //! (`{index}.weight`, `{index}.bias`, index = position in the layer list, parameter-free
-//! layers included), with the architecture's text form in the metadata under `ebm.net`. A
+//! layers included; a residual block is one module, `{index}.body.{i}.weight` and
+//! `{index}.proj.weight`, [`super::residual`]), with the architecture's text form in the
+//! metadata under `ebm.net`. A
 //! PyTorch model's state_dict moves in as it is; the architecture then comes from the caller
 //! (`--spec`) unless the file carries it. A common prefix (`cnn_layers.0.weight`) is accepted.
 

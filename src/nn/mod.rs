@@ -1,12 +1,15 @@
 //! Networks as one layer description that every executor and every use reads.
 //!
 //! A [`Network`] is an input [`Shape`], a list of [`Layer`]s (Linear, Conv2d, activations,
-//! Flatten, AvgPool2d) with their parameters in PyTorch's layout, and a [`Head`] that turns
+//! Flatten, AvgPool2d, and the markers of residual blocks y = x + F(x), [`residual`]) with
+//! their parameters in PyTorch's layout, and a [`Head`] that turns
 //! the network's K outputs into one energy. Each layer type is defined here once: its shape
 //! rule ([`Layer::output_shape`]), its parameters ([`Layer::param_shapes`]), its CPU
 //! forward/backward on a batch ([`cpu`], built on [`ops`]), its f64 definition ([`reference`])
 //! and its WGSL ([`gpu`], `shaders/nn_*.wgsl`). Files: [`io`] (safetensors in nn.Sequential
-//! naming, the architecture in the metadata); text form: [`Architecture::parse`]. MLP-shaped
+//! naming, residual blocks as a `Residual` module's `body`/`proj`, the architecture in the
+//! metadata); text form: [`Architecture::parse`] (`res(A,B,...[;proj:P])` for a block).
+//! MLP-shaped
 //! networks are also read as a [`MlpView`] ([`NetworkInternals::as_mlp`]), whose fused per-chain
 //! WGSL ([`mlp`]) the samplers and the trainer inline. What only the engine uses of a
 //! `Network` (views, packed parameters, tapes, the MLP format) is on [`NetworkInternals`],

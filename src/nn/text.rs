@@ -238,8 +238,11 @@ impl Architecture {
     /// the input shape (`D` or `CxHxW`), then `/`-separated layers — `N` a Linear to N outputs,
     /// `OCkK[sS][pP]` a Conv2d (stride 1 and padding 0 unless given), either with `:nobias`,
     /// an activation name (relu, leaky_relu\[:slope\], silu|swish, tanh, softplus, elu\[:alpha\]),
-    /// `flatten`, `avgpool:K` — and optionally the head last: `head:f` (E = f), `head:-f`
-    /// (E = -f), `head:lse` (E = -logsumexp f, the JEM energy), `head:class:Y` (E = -f\[Y\]).
+    /// `flatten`, `avgpool:K`, a residual block `res(A,B,...)` (y = x + F(x), F the
+    /// `,`-separated layers A, B, ...; blocks nest) or `res(A,...;proj:P)` (y = P(x) + F(x), P a
+    /// Conv2d such as `32k1s2` or `avgpool:K`, see [`super::residual`]) — and optionally the
+    /// head last: `head:f` (E = f), `head:-f` (E = -f), `head:lse` (E = -logsumexp f, the JEM
+    /// energy), `head:class:Y` (E = -f\[Y\]).
     /// Without a head, K = 1 networks get `f` and wider ones `lse`. A leading `conv:` or
     /// `net:` is ignored. The shapes are checked ([`Architecture::shapes`]).
     pub fn parse(text: &str) -> Result<Self> {
