@@ -333,3 +333,55 @@ fn bad_blocks_are_errors_naming_the_block_and_the_shapes() {
         assert!(Network::random(&arch, 1).is_err());
     }
 }
+
+fn safetensors_f32(path: &std::path::Path) -> (std::collections::HashMap<String, Vec<f32>>, String) {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let spec = header.metadata().as_ref().and_then(|m| m.get("ebm.net").cloned()).unwrap_or_default();
+    let tensors = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let values = match view.dtype() {
+                safetensors::Dtype::F64 => {
+                    bytemuck::pod_collect_to_vec::<u8, f64>(view.data()).into_iter().map(|v| v as f32).collect()
+                }
+                _ => bytemuck::pod_collect_to_vec(view.data()),
+            };
+            (name, values)
+        })
+        .collect();
+    (tensors, spec)
+}
+
+/// A state_dict PyTorch wrote for the documented `Residual` module (tests/fixtures/nn/
+/// make_residual_fixture.py: 1x1-conv, pooled and identity skips, a nested block, names under
+/// a `layers.` prefix, no architecture metadata) loads given the architecture and gives
+/// PyTorch's outputs, energies and input gradients (float64 autograd).
+#[test]
+fn pytorch_residual_fixture_matches() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nn");
+    let (io, spec) = safetensors_f32(&dir.join("residual.io.safetensors"));
+    let arch = Architecture::parse(&spec).unwrap();
+    assert_eq!(arch.to_string(), spec, "the fixture's spec is in canonical form");
+    let weights = dir.join("residual.safetensors");
+    let e = Network::load(&weights, None).unwrap_err().to_string();
+    assert!(e.contains("no ebm.net architecture") && e.contains("\"spec\""), "asks for the architecture: {e}");
+    let net = Network::load(&weights, Some(&arch)).unwrap();
+    let (x, f, energy, grad) = (&io["x"], &io["f"], &io["energy"], &io["grad"]);
+    let (n, d) = (energy.len(), net.input_dim());
+    let max_f = f.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(common::max_abs_diff(&outputs(&net, x), f) < 1e-4 * (1.0 + max_f), "outputs differ from PyTorch's");
+    let max_g = grad.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let (mut gs, mut es) = (vec![0.0f32; n * d], vec![0.0f32; n]);
+    Energy::Net(std::sync::Arc::new(net.clone())).energy_grad_batch(x, &mut gs, &mut es);
+    assert!(common::max_abs_diff(&es, energy) < 1e-4 * (1.0 + max_f), "energies {es:?} vs PyTorch {energy:?}");
+    assert!(common::max_abs_diff(&gs, grad) < 1e-4 * max_g, "input gradients differ from PyTorch's");
+    // The same on the GPU's layer kernels.
+    if let Some(ctx) = common::gpu() {
+        let (eg, gg) = ebm_gpu::nn::gpu_net::energy_grad_batch(&ctx, &net, x).unwrap();
+        assert!(common::max_abs_diff(&eg, energy) < 1e-4 * (1.0 + max_f), "GPU energies {eg:?} vs {energy:?}");
+        assert!(common::max_abs_diff(&gg, grad) < 1e-4 * max_g, "GPU input gradients differ from PyTorch's");
+    }
+}
