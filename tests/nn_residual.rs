@@ -313,6 +313,10 @@ fn bad_blocks_are_errors_naming_the_block_and_the_shapes() {
             }
         }
     }
+    // Deep nesting is refused, not a stack overflow.
+    let deep = format!("4/{}4{}/1", "res(".repeat(40), ")".repeat(40));
+    let e = Architecture::parse(&deep).unwrap_err().to_string();
+    assert!(e.contains("nest more than 32 deep"), "{e}");
     // Layer lists built by hand are checked as well: unbalanced or misplaced markers.
     use ebm_gpu::nn::{Head, LayerKind as L};
     let conv = L::Conv2d { out_c: 1, kernel: 1, stride: 1, pad: 0, bias: true };

@@ -86,9 +86,13 @@ fn split_top(text: &str, sep: char) -> Result<Vec<&str>> {
 /// The form of a residual block, for messages.
 const RES_FORM: &str = "res(LAYER,LAYER,...) or res(LAYER,...;proj:OCk1[sS]) or res(LAYER,...;proj:avgpool:K)";
 
+/// Deepest nesting of residual blocks the text form takes (the parser recurses per level).
+const MAX_DEPTH: usize = 32;
+
 /// Appends one segment's layers: a single layer, or a residual block `res(A,B,...[;proj:P])`
-/// as its flat markers (see [`super::residual`]), blocks nesting.
-fn push_layer(segment: &str, layers: &mut Vec<LayerKind>) -> Result<()> {
+/// as its flat markers (see [`super::residual`]), blocks nesting; `depth` counts the blocks
+/// around the segment.
+fn push_layer(segment: &str, layers: &mut Vec<LayerKind>, depth: usize) -> Result<()> {
     let begin = layers.len();
     let bad =
         |msg: String| Err(Error::invalid("network", format!("residual block {segment:?} (layer {begin}): {msg}")));
@@ -105,6 +109,9 @@ fn push_layer(segment: &str, layers: &mut Vec<LayerKind>) -> Result<()> {
     let Some(inner) = inner.strip_suffix(')') else {
         return bad(format!("text follows its closing ')'; expected {RES_FORM}"));
     };
+    if depth >= MAX_DEPTH {
+        return bad(format!("blocks nest more than {MAX_DEPTH} deep"));
+    }
     let parts = split_top(inner, ';')?;
     let (body, proj) = match parts.as_slice() {
         [body] => (*body, None),
@@ -119,7 +126,7 @@ fn push_layer(segment: &str, layers: &mut Vec<LayerKind>) -> Result<()> {
         if item.contains('/') && !item.starts_with("res(") {
             return bad(format!("{item:?}: inside a block, layers are separated by ',' ({RES_FORM})"));
         }
-        push_layer(item, layers)?;
+        push_layer(item, layers, depth + 1)?;
     }
     if let Some(proj) = proj {
         let Some(p) = proj.strip_prefix("proj:") else {
@@ -291,7 +298,7 @@ impl Architecture {
                 });
                 continue;
             }
-            push_layer(segment, &mut layers)?;
+            push_layer(segment, &mut layers, 0)?;
         }
         let mut arch = Architecture { input, layers, head: Head::F };
         let k = arch.layer_shapes()?.last().map_or(0, Shape::len);
