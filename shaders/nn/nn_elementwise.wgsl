@@ -1,9 +1,10 @@
 // The layer kernels that are not GEMMs: activation forward/backward (the activation comes
 // from the assembled common/nn_act.wgsl), average pooling (window k, stride k, output size
-// rounded down), the bias gradient (a workgroup per channel, a fixed-order tree reduction)
-// and the sum of split-K partial products. Element kernels use 256-wide workgroups on a 2-D
-// grid (index = (wg.y * groups.x + wg.x) * 256 + lid) so long tensors fit the per-dimension
-// dispatch limit. Host side: src/nn/gpu.rs; CPU twins: src/nn/ops.rs and Activation::eval.
+// rounded down), the bias gradient (a workgroup per channel, a fixed-order tree reduction),
+// the sum of split-K partial products, and the residual blocks' sums and copies. Element
+// kernels use 256-wide workgroups on a 2-D grid (index = (wg.y * groups.x + wg.x) * 256 +
+// lid) so long tensors fit the per-dimension dispatch limit. Host side: src/nn/gpu.rs; CPU
+// twins: src/nn/ops.rs, Activation::eval and src/nn/residual.rs.
 #import common/nn_act.wgsl
 
 struct EwParams {

@@ -1,6 +1,6 @@
 //! Element-wise and reduction kernels (`shaders/nn/nn_elementwise.wgsl`): activations and
-//! their jets, bias gradients, average pooling. CPU twins: src/nn/ops.rs and
-//! `Activation::eval`.
+//! their jets, bias gradients, average pooling, the residual blocks' sums and copies. CPU
+//! twins: src/nn/ops.rs, `Activation::eval` and src/nn/residual.rs.
 
 use super::*;
 
