@@ -45,6 +45,11 @@ fn text_form_round_trips_and_gives_shapes() {
     assert_eq!((shapes[proj].to_string(), shapes[proj + 1].to_string()), ("6x4x4".into(), "4x8x8".into()));
     assert_eq!(shapes[proj + 2], Shape::Image { c: 6, h: 4, w: 4 });
     assert_eq!(*shapes.last().unwrap(), Shape::Flat(1));
+    // Training takes residual networks in the text form (run.json keeps it).
+    let model = ebm_gpu::train::ModelSpec::parse(SPECS[1]).unwrap();
+    assert_eq!(model.build(3).unwrap(), net(SPECS[1], 3));
+    let text = serde_json::to_string(&model).unwrap();
+    assert_eq!(serde_json::from_str::<ebm_gpu::train::ModelSpec>(&text).unwrap(), model);
 }
 
 #[test]
