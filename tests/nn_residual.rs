@@ -394,3 +394,47 @@ fn pytorch_residual_fixture_matches() {
         assert!(common::max_abs_diff(&gg, grad) < 1e-4 * max_g, "GPU input gradients differ from PyTorch's");
     }
 }
+
+/// Random texts from the tokens of the form: parsing never panics, and what parses prints back
+/// to itself and runs (energy and gradient finite) on the CPU.
+#[test]
+fn random_texts_parse_or_are_errors() {
+    let tokens = [
+        "res(",
+        ")",
+        ",",
+        ";",
+        ";proj:",
+        "proj:",
+        "/",
+        "2k3p1",
+        "2k1s2",
+        "3k3s2p1",
+        "4",
+        "silu",
+        "tanh",
+        "flatten",
+        "avgpool:2",
+        "res(2k3p1)",
+        "(",
+        ":nobias",
+        "2",
+    ];
+    let uniforms = rng::initial_states(5, 0, 1, 8000 * 13, 1.0);
+    let (mut parsed, mut with_blocks) = (0, 0);
+    for case in uniforms.chunks_exact(13) {
+        let len = 1 + (case[0].abs() * 4.0) as usize % 12;
+        let body: String = case[1..=len].iter().map(|u| tokens[(u.abs() * 1e3) as usize % tokens.len()]).collect();
+        let text = format!("2x4x4/{body}/flatten/1");
+        let Ok(arch) = Architecture::parse(&text) else { continue };
+        parsed += 1;
+        with_blocks += arch.layers.contains(&ebm_gpu::nn::LayerKind::ResBegin) as usize;
+        assert_eq!(Architecture::parse(&arch.to_string()).unwrap(), arch, "{text}");
+        let net = Network::random(&arch, 1).unwrap();
+        let x: Vec<f64> = randn(9, net.input_dim()).iter().map(|&v| v as f64).collect();
+        let mut g = vec![0.0; x.len()];
+        assert!(net.energy_grad_ref(&x, &mut g).is_finite() && g.iter().all(|v| v.is_finite()), "{text}");
+    }
+    eprintln!("{parsed} of 8000 random texts parsed, {with_blocks} with residual blocks");
+    assert!(with_blocks > 40, "only {with_blocks} parsed texts hold blocks: the test exercises little");
+}
