@@ -229,7 +229,7 @@ fn checkpoints_of_noise_conditional_models_sample_and_restore_annealed() {
     for (extra, says) in [
         (&["--anneal", "1,0.1,4", "--sampler", "mala"][..], "--sampler ula"),
         (&["--anneal", "0.1,1,4"], "MAX 0.1 must be above MIN 1"),
-        (&["--noise-scale", "0.1"], "--noise-scale does not apply"),
+        (&["--noise-std", "0.1"], "--noise-std does not apply"),
         (&["--steps", "0"], "--steps"),
     ] {
         let o = common::ebm(&[&sample[..], extra].concat());

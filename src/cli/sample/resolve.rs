@@ -57,11 +57,11 @@ pub(super) fn resolve(args: &SampleArgs, given: &Given, energy: &Energy) -> anyh
         let optional = |s: &mut Settings, flag: &str, given: Option<String>, stored: Option<String>, off: &str| {
             s.pick(flag, given, stored, (off.to_string(), Source::Default("")));
         };
-        r.noise_scale = args.noise_scale.or(ula_stored.map(|st| st.noise_std));
+        r.noise_std = args.noise_std.or(ula_stored.map(|st| st.noise_std));
         optional(
             &mut s,
-            "--noise-scale",
-            args.noise_scale.map(|v| v.to_string()),
+            "--noise-std",
+            args.noise_std.map(|v| v.to_string()),
             ula_stored.map(|st| st.noise_std.to_string()),
             "sqrt(2h)",
         );
