@@ -134,6 +134,10 @@ pub struct SampleArgs {
     /// --noise-std` [default: a training checkpoint's; else sqrt(2h)].
     #[arg(long, value_parser = crate::cli::numbers::finite_f32, allow_negative_numbers = true)]
     pub noise_std: Option<f32>,
+    /// Set by the settings' resolution, not a flag: an annealing's final states are clamped to
+    /// the checkpoint's box (its noisy levels ran outside it).
+    #[arg(skip)]
+    pub final_box: Option<(f32, f32)>,
     /// The former name of --noise-std, accepted with a warning: `ebm train --noise-scale` is a
     /// multiple of sqrt(2h), so one name had two meanings.
     #[arg(long, hide = true, conflicts_with = "noise_std", value_parser = crate::cli::numbers::finite_f32, allow_negative_numbers = true)]
@@ -517,7 +521,10 @@ pub fn run(args: &SampleArgs, given: &Given) -> anyhow::Result<()> {
     let seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
 
-    let states = sampler.state()?;
+    let mut states = sampler.state()?;
+    if let Some((lo, hi)) = args.final_box {
+        states.iter_mut().for_each(|v| *v = v.clamp(lo, hi));
+    }
     let all_stats = sampler.stats()?;
     let replicas = sampler.replicas();
     let phase = all_stats.since(&after_warmup);
