@@ -71,7 +71,7 @@ pub struct RestoreArgs {
     /// Langevin step size [default: the checkpoint's training sampler, else 10].
     #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub step_size: Option<f32>,
-    /// Langevin noise std [default: the checkpoint's training sampler, else 0.005].
+    /// Langevin noise standard deviation [default: the checkpoint's training sampler, else 0.005].
     #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub noise_std: Option<f32>,
     /// Gradient clamp per coordinate, 0 off [default: the checkpoint's, else 0.03].
