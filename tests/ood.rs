@@ -99,11 +99,11 @@ fn ood_command_scores_sets_and_refuses_bad_input() {
             "ood",
             "--energy",
             &energy,
-            "--in",
+            "--data",
             common::s(&dark),
-            "--out",
+            "--ood",
             common::s(&bright),
-            "--out",
+            "--ood",
             "noise",
             "--json",
             common::s(&json),
@@ -133,9 +133,9 @@ fn ood_command_scores_sets_and_refuses_bad_input() {
         "ood",
         "--energy",
         &energy,
-        "--in",
+        "--data",
         common::s(&dark),
-        "--out",
+        "--ood",
         common::s(&narrow),
         "--backend",
         "cpu",
@@ -155,6 +155,22 @@ fn ood_command_scores_sets_and_refuses_bad_input() {
         "cpu",
     ]);
     assert!(!o.status.success() && common::stderr(&o).contains("--complexity"), "{}", common::stderr(&o));
+    // The former names (--out names an output file in every other command) still run, with a
+    // warning; a missing set is refused naming its flag.
+    let former = ["ood", "--energy", &energy, "--in", common::s(&dark), "--out", "noise", "--backend", "cpu"];
+    let o = common::ebm(&former);
+    assert!(
+        o.status.success() && common::stderr(&o).contains("now spelled --data and --ood"),
+        "{}",
+        common::stderr(&o)
+    );
+    for (args, says) in [
+        (&["ood", "--energy", &energy, "--ood", "noise"][..], "--data SET is required"),
+        (&["ood", "--energy", &energy, "--data", common::s(&dark)], "--ood SET is required"),
+    ] {
+        let o = common::ebm(args);
+        assert!(!o.status.success() && common::stderr(&o).contains(says), "{args:?}: {}", common::stderr(&o));
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

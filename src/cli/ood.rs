@@ -29,12 +29,20 @@ pub struct OodArgs {
     /// The energy: net:CHECKPOINT, a network file or any energy spec whose input is an image.
     #[arg(long)]
     pub energy: String,
-    /// The in-distribution set.
-    #[arg(long = "in", value_name = "SET")]
-    pub in_set: String,
-    /// An out-of-distribution set (repeat for several).
-    #[arg(long = "out", value_name = "SET", required = true)]
+    /// The in-distribution set (its test split): a dataset name, folder or file, as --data of
+    /// the other commands.
+    #[arg(long = "data", value_name = "SET")]
+    pub in_set: Option<String>,
+    /// An out-of-distribution set (repeat for several): a dataset name, folder or file, or
+    /// `noise` (uniform in [-1, 1]).
+    #[arg(long = "ood", value_name = "SET")]
     pub out_sets: Vec<String>,
+    /// The former name of --data, accepted with a warning.
+    #[arg(long = "in", value_name = "SET", hide = true, conflicts_with = "in_set")]
+    pub in_set_former: Option<String>,
+    /// The former name of --ood, accepted with a warning (--out names an output file elsewhere).
+    #[arg(long = "out", value_name = "SET", hide = true, conflicts_with = "out_sets")]
+    pub out_sets_former: Vec<String>,
     /// Use the first N inputs of each set only.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -141,7 +149,26 @@ fn mean_std(v: &[f32]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// The sets to score, under their names or their former ones (`--in`, `--out`, with a warning:
+/// `--out` names an output file in every other command).
+fn sets(args: &OodArgs) -> anyhow::Result<(String, Vec<String>)> {
+    if args.in_set_former.is_some() || !args.out_sets_former.is_empty() {
+        eprintln!(
+            "warning: ebm ood's --in and --out are now spelled --data and --ood (--out names an output file elsewhere)"
+        );
+    }
+    let Some(in_set) = args.in_set.clone().or_else(|| args.in_set_former.clone()) else {
+        bail!("--data SET is required: the in-distribution set (a dataset name, folder or file)");
+    };
+    let out_sets = if args.out_sets.is_empty() { args.out_sets_former.clone() } else { args.out_sets.clone() };
+    if out_sets.is_empty() {
+        bail!("--ood SET is required (repeat for several): an out-of-distribution set, e.g. fashion-mnist or noise");
+    }
+    Ok((in_set, out_sets))
+}
+
 pub fn run(args: &OodArgs) -> anyhow::Result<()> {
+    let (in_set, out_sets) = sets(args)?;
     if !(0.0..=100.0).contains(&args.percentile) {
         bail!("--percentile must be in [0, 100], got {}", args.percentile);
     }
@@ -172,17 +199,17 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
             .collect()
     };
     let start = std::time::Instant::now();
-    let in_rows = load_set(&args.in_set, dim, 0, args.seed, args.limit, Split::Test)
-        .with_context(|| format!("--in {}", args.in_set))?;
+    let in_rows =
+        load_set(&in_set, dim, 0, args.seed, args.limit, Split::Test).with_context(|| format!("--data {in_set}"))?;
     let n_in = in_rows.len() / dim;
     let in_e = energies_of(&in_rows)?;
-    check_finite(&args.in_set, &in_e)?;
+    check_finite(&in_set, &in_e)?;
     let in_c = args.complexity.map(|w| complexity(&in_rows, w)).transpose()?;
     let threshold = ood::percentile(&in_e, args.percentile)?;
-    let mut sets = vec![(args.in_set.clone(), in_e.clone())];
+    let mut sets = vec![(in_set.clone(), in_e.clone())];
     let (mean, std) = mean_std(&in_e);
     let mut reports = vec![SetReport {
-        set: args.in_set.clone(),
+        set: in_set.clone(),
         inputs: n_in,
         mean_energy: mean,
         std_energy: std,
@@ -192,9 +219,9 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
         fpr_at_95_tpr: None,
         complexity_corrected: None,
     }];
-    for (k, out_set) in args.out_sets.iter().enumerate() {
+    for (k, out_set) in out_sets.iter().enumerate() {
         let rows = load_set(out_set, dim, n_in, args.seed.wrapping_add(k as u64 + 1), args.limit, Split::Test)
-            .with_context(|| format!("--out {out_set}"))?;
+            .with_context(|| format!("--ood {out_set}"))?;
         let e = energies_of(&rows)?;
         check_finite(out_set, &e)?;
         let corrected = match &in_c {
@@ -223,7 +250,7 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
     println!("energies of {} sets in {:.1} s on {executor}", sets.len(), start.elapsed().as_secs_f64());
     println!(
         "threshold: energy {threshold:.4} ({} percentile of {}); AUROC, AUPR with the other set positive",
-        args.percentile, args.in_set
+        args.percentile, in_set
     );
     println!(
         "{:<16} {:>7} {:>11} {:>9} {:>7} {:>7} {:>7}{}",

@@ -325,9 +325,9 @@ for a in "--bins 0" "--bins 4000000000" "--limit 0" "--split bogus" "--json miss
   run refuse classify --energy "$NET" --data "$MNIST" $a --backend cpu
 done
 for a in "--percentile 101" "--percentile nan" "--percentile -1" "--limit 0" "--complexity nan" "--complexity -1" \
-  "--out $MNIST --json missing/o.json" "--in bogus" "--out fifo.npy"; do
+  "--ood $MNIST --json missing/o.json" "--data bogus" "--ood fifo.npy" "--in bogus" "--out noise"; do
   # shellcheck disable=SC2086
-  run refuse ood --energy "$NET" --in "$MNIST" --out noise $a --backend cpu
+  run refuse ood --energy "$NET" --data "$MNIST" --ood noise $a --backend cpu
 done
 for a in "--points p3.npy" "--points p2nan.npy" "--points p2_empty.npy" "--ratio 0,9" "--ratio a,b" "--log-z ais --ais-runs 1" \
   "--log-z ais --betas 5" "--log-z ais --base bogus" "--log-z ais --base iso:0" "--log-z ais --base iso:nan" \
