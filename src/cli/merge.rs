@@ -23,7 +23,7 @@ pub struct MergeArgs {
     /// The shards' .npy files (each FILE with its FILE.shard.json beside it), in any order.
     #[arg(required = true, num_args = 1..)]
     pub inputs: Vec<PathBuf>,
-    /// The joined .npy file.
+    /// Write the joined states or trace to this .npy file.
     #[arg(long)]
     pub out: PathBuf,
     /// For traces: also write per-dimension diagnostics of the joined chains as JSON (mean, sd,

@@ -87,7 +87,7 @@ pub struct RestoreArgs {
     /// Grid of (damaged, restored, original) for up to 16 images.
     #[arg(long)]
     pub png: Option<PathBuf>,
-    /// The restored images, [N, C*H*W] float32.
+    /// Write the restored images, [N, C*H*W] float32, as .npy.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// The report: MSE and PSNR of the restoration and the baselines.

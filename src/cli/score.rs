@@ -45,9 +45,9 @@ pub struct ScoreArgs {
     /// support [LO, HI]^d (image models: -1,1), when given.
     #[arg(id = "box", long = "box", value_parser = crate::cli::numbers::parse_box, value_name = "LO,HI", allow_hyphen_values = true, default_value = "-8,8")]
     pub quad_box: (f32, f32),
-    /// .npy ([n, 3] float32: energy, grad norm, log-density with NaN where not available),
-    /// .csv (the same with a header) or .json (per point records plus how log Z was obtained).
-    /// Without it a short summary goes to stdout.
+    /// Write the scores to a .npy ([n, 3] float32: energy, grad norm, log-density with NaN
+    /// where not available), .csv (the same with a header) or .json (per point records plus how
+    /// log Z was obtained). Without it a short summary goes to stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Executor of the energies and gradients: auto, gpu or cpu (see `ebm --help`). The
