@@ -473,3 +473,117 @@ fn cli_trains_evaluates_and_samples_deep_models() {
     );
     refuse(&["dbm", "eval", "--data", data, "--run-dir", b], "no checkpoint.safetensors");
 }
+
+/// `ebm dbm train --resume` continues a DBM run bit for bit: one epoch, then a resume to three,
+/// writes the checkpoint of three epochs in one go, and the metrics' rows (seconds aside);
+/// settings flags, a DBN and other data are refused by name.
+#[test]
+fn a_resumed_dbm_run_equals_one_run() {
+    let dir = common::temp_dir("dbm_resume");
+    let d = common::digits_dir();
+    let data = d.to_str().unwrap();
+    let train = |run: &std::path::Path, epochs: &str, extra: &[&str]| {
+        let mut args = vec!["dbm", "train", "--data", data, "--binarize", "threshold", "--limit", "200"];
+        args.extend(["--layers", "16,8", "--pretrain-epochs", "1", "--batch", "20", "--backend", "cpu"]);
+        args.extend(["--epochs", epochs, "--run-dir", common::s(run)]);
+        args.extend(extra);
+        common::ebm(&args)
+    };
+    let (whole, pieces) = (dir.join("whole"), dir.join("pieces"));
+    assert!(train(&whole, "3", &[]).status.success());
+    assert!(train(&pieces, "1", &[]).status.success());
+    let o = common::ebm(&[
+        "dbm",
+        "train",
+        "--resume",
+        "--data",
+        data,
+        "--binarize",
+        "threshold",
+        "--limit",
+        "200",
+        "--epochs",
+        "3",
+        "--backend",
+        "cpu",
+        "--run-dir",
+        common::s(&pieces),
+    ]);
+    assert!(o.status.success() && common::stderr(&o).contains("resuming"), "{}", common::stderr(&o));
+    let bytes = |run: &std::path::Path| std::fs::read(run.join("checkpoint.safetensors")).unwrap();
+    assert!(bytes(&whole) == bytes(&pieces), "the resumed checkpoint differs from one run's");
+    let rows = |run: &std::path::Path| -> Vec<String> {
+        let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+        text.lines()
+            .map(|l| l.split(',').enumerate().filter(|(k, _)| *k != 3).map(|(_, f)| f).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    assert_eq!(rows(&whole), rows(&pieces));
+    assert_eq!(rows(&pieces).iter().filter(|r| r.starts_with("dbm,")).count(), 3);
+    let refuse = |args: &[&str], want: &str| {
+        let o = common::ebm(args);
+        assert!(!o.status.success() && common::stderr(&o).contains(want), "{args:?}: {}", common::stderr(&o));
+    };
+    let p = common::s(&pieces);
+    refuse(
+        &[
+            "dbm",
+            "train",
+            "--resume",
+            "--data",
+            data,
+            "--binarize",
+            "threshold",
+            "--limit",
+            "200",
+            "--lr",
+            "0.1",
+            "--epochs",
+            "4",
+            "--run-dir",
+            p,
+        ],
+        "--lr: a resumed run keeps",
+    );
+    refuse(
+        &[
+            "dbm",
+            "train",
+            "--resume",
+            "--data",
+            data,
+            "--binarize",
+            "threshold",
+            "--limit",
+            "100",
+            "--epochs",
+            "4",
+            "--run-dir",
+            p,
+        ],
+        "not the rows the run trained on",
+    );
+    let dbn = dir.join("dbn");
+    let o = common::ebm(&[
+        "dbm",
+        "train",
+        "--data",
+        data,
+        "--binarize",
+        "threshold",
+        "--limit",
+        "200",
+        "--layers",
+        "16,8",
+        "--deep",
+        "dbn",
+        "--pretrain-epochs",
+        "1",
+        "--backend",
+        "cpu",
+        "--run-dir",
+        common::s(&dbn),
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    refuse(&["dbm", "train", "--resume", "--data", data, "--epochs", "2", "--run-dir", common::s(&dbn)], "holds a DBN");
+}

@@ -44,8 +44,8 @@ pub enum DeepArg {
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Hidden layer sizes, bottom first, e.g. 500,1000.
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// Hidden layer sizes, bottom first, e.g. 500,1000 (a resumed run keeps its own).
+    #[arg(long, value_delimiter = ',', required_unless_present = "resume")]
     pub layers: Vec<usize>,
     /// Which deep model.
     #[arg(long, value_enum, default_value = "dbm")]
@@ -95,6 +95,10 @@ pub struct TrainArgs {
     /// Replace a run already in --run-dir.
     #[arg(long)]
     pub force: bool,
+    /// Continue the DBM run in --run-dir from its checkpoint to --epochs, bit-identical to not
+    /// stopping: its settings come from the checkpoint, --data must give the rows it trained on.
+    #[arg(long, conflicts_with = "force")]
+    pub resume: bool,
 }
 
 #[derive(Args, Debug)]
@@ -174,6 +178,9 @@ fn checkpoint_of(dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 fn run_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result<()> {
+    if a.resume {
+        return resume_train(a, given);
+    }
     if let Some(k) = a.layers.iter().position(|&n| n == 0) {
         bail!("--layers: hidden layer {} has 0 units", k + 1);
     }
@@ -262,22 +269,136 @@ fn run_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result
         return Ok(());
     }
     let mut state = DbmState::new(train::compose_dbm(&layers)?, &dbm_config)?;
-    let config_json = serde_json::json!({ "pretrain": pre, "dbm": dbm_config }).to_string();
+    let data_hash = crate::cli::rundir::data_hash(&train_x.images);
+    let config_json = serde_json::json!({ "pretrain": pre, "dbm": dbm_config, "data_hash": data_hash }).to_string();
     checkpoint::save_dbm(&ckpt, &state, &config_json)?;
     eprintln!(
         "DBM: PCD-{} ({} persistent chains) with {} mean-field sweeps for {} epochs (cpu)",
         a.pcd, a.batch, a.mean_field, a.epochs
     );
-    for epoch in 0..a.epochs {
-        let r = train::run_dbm_epoch(&mut state, &dbm_config, &train_x.images, epoch, |_, _| {})?;
-        eprintln!("DBM epoch {}: {:.2}s, mean-field recon error {:.4}", epoch + 1, r.seconds, r.recon_error);
-        metrics.push_str(&format!("dbm,0,{},{:.4},{:.6}\n", epoch + 1, r.seconds, r.recon_error));
-        crate::io::write_atomic(&metrics_path, metrics.as_bytes())?;
-        filters(&state.dbm)?;
-        checkpoint::save_dbm(&ckpt, &state, &config_json)?;
+    let stage = DbmStage { run_dir: &a.run_dir, config: &dbm_config, config_json: &config_json, shape: (h, w) };
+    stage.run(&mut state, &train_x.images, a.epochs, &mut metrics)
+}
+
+/// The DBM stage's epochs, each written out (metrics, filters, checkpoint) as it ends.
+struct DbmStage<'a> {
+    run_dir: &'a Path,
+    config: &'a DbmConfig,
+    config_json: &'a str,
+    /// The images' height and width, for the filters.
+    shape: (usize, usize),
+}
+
+impl DbmStage<'_> {
+    fn run(&self, state: &mut DbmState, data: &[f32], epochs: u32, metrics: &mut String) -> anyhow::Result<()> {
+        let (metrics_path, ckpt) = (self.run_dir.join(METRICS), self.run_dir.join(CHECKPOINT));
+        for epoch in state.epoch..epochs {
+            let r = train::run_dbm_epoch(state, self.config, data, epoch, |_, _| {})?;
+            eprintln!("DBM epoch {}: {:.2}s, mean-field recon error {:.4}", epoch + 1, r.seconds, r.recon_error);
+            metrics.push_str(&format!("dbm,0,{},{:.4},{:.6}\n", epoch + 1, r.seconds, r.recon_error));
+            crate::io::write_atomic(&metrics_path, metrics.as_bytes())?;
+            let l = &state.dbm.layers[0];
+            let shown = &l.w()[..l.n_hid.min(100) * l.n_vis];
+            let png = self.run_dir.join("filters.png");
+            image_grid_png(&png, shown, self.shape.0, self.shape.1, 10, 3, Scale::Symmetric)?;
+            checkpoint::save_dbm(&ckpt, state, self.config_json)?;
+        }
+        eprintln!("wrote {} and {}", metrics_path.display(), ckpt.display());
+        Ok(())
     }
-    eprintln!("wrote {} and {}", metrics_path.display(), ckpt.display());
-    Ok(())
+}
+
+/// `ebm dbm train --resume`: the checkpoint's model, momentum, persistent chains, step and
+/// epoch, and its settings; the metrics cut back to its epoch; then the remaining epochs.
+fn resume_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result<()> {
+    let settings = [
+        "--deep",
+        "--layers",
+        "--cd",
+        "--pretrain-epochs",
+        "--pretrain-lr",
+        "--pcd",
+        "--mean-field",
+        "--lr",
+        "--lr-schedule",
+        "--batch",
+        "--momentum",
+        "--weight-decay",
+        "--seed",
+    ];
+    if let Some(flag) = settings.iter().find(|f| given.has(f)) {
+        bail!("{flag}: a resumed run keeps the settings in its checkpoint; give --epochs, --data and --backend only");
+    }
+    let ckpt = checkpoint_of(&a.run_dir)?;
+    let (model, extra) = checkpoint::load(&ckpt)?;
+    if model.kind != Kind::Dbm {
+        bail!(
+            "--resume: {} holds a DBN, which trains in one go (its layers' pre-training is the whole run)",
+            ckpt.display()
+        );
+    }
+    let bad = |what: &str| {
+        anyhow::anyhow!("--resume: {} has no {what}: it was not written by `ebm dbm train`", ckpt.display())
+    };
+    let config: serde_json::Value = serde_json::from_str(extra.config.as_deref().ok_or_else(|| bad("settings"))?)
+        .with_context(|| format!("--resume: the settings in {}", ckpt.display()))?;
+    let mut config = config;
+    let mut dbm_config: DbmConfig = serde_json::from_value(config["dbm"].clone())
+        .with_context(|| format!("--resume: the DBM settings in {}", ckpt.display()))?;
+    // A linear schedule spans the run's epochs: only the same total continues it exactly.
+    if matches!(dbm_config.train.schedule, LrSchedule::Linear { .. }) && a.epochs != dbm_config.train.epochs {
+        bail!(
+            "--epochs {}: the run's linear --lr-schedule spans its {} epochs; resume it to --epochs {}",
+            a.epochs,
+            dbm_config.train.epochs,
+            dbm_config.train.epochs
+        );
+    }
+    dbm_config.train.epochs = a.epochs;
+    config["dbm"] = serde_json::to_value(&dbm_config)?;
+    let [v1, v2]: [Vec<f32>; 2] =
+        extra.velocity.ok_or_else(|| bad("momentum"))?.try_into().map_err(|_| bad("two layers' momentum"))?;
+    let chains = extra.chains.ok_or_else(|| bad("persistent chains"))?;
+    let mut state = DbmState { dbm: model, velocity: [v1, v2], chains, step: extra.step, epoch: extra.epoch };
+    let train_x = load(&a.data, Split::Train)?;
+    let hash = crate::cli::rundir::data_hash(&train_x.images);
+    if config["data_hash"].as_str().is_some_and(|h| h != hash) {
+        bail!(
+            "--data {}: not the rows the run trained on (their hash differs from the checkpoint's)",
+            a.data.data.display()
+        );
+    }
+    if state.epoch >= a.epochs {
+        eprintln!("{} is complete: {} of --epochs {} done", a.run_dir.display(), state.epoch, a.epochs);
+        return Ok(());
+    }
+    // The metrics up to the checkpoint: every pre-training row, the DBM rows of its epochs.
+    let metrics_path = a.run_dir.join(METRICS);
+    let text =
+        std::fs::read_to_string(&metrics_path).with_context(|| format!("--resume: {}", metrics_path.display()))?;
+    let mut metrics = String::new();
+    for (k, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        let keep = match fields.as_slice() {
+            ["stage", ..] => k == 0,
+            ["pretrain", _, _, _, _] => true,
+            ["dbm", _, epoch, _, _] => epoch.parse::<u32>().is_ok_and(|e| e <= state.epoch),
+            _ => bail!("--resume: {} line {}: {line:?} is not a metrics row", metrics_path.display(), k + 1),
+        };
+        if keep {
+            metrics.push_str(line);
+            metrics.push('\n');
+        }
+    }
+    eprintln!("DBM: resuming {} at epoch {} of {} (cpu)", a.run_dir.display(), state.epoch, a.epochs);
+    let config_json = config.to_string();
+    let stage = DbmStage {
+        run_dir: &a.run_dir,
+        config: &dbm_config,
+        config_json: &config_json,
+        shape: (train_x.height, train_x.width),
+    };
+    stage.run(&mut state, &train_x.images, a.epochs, &mut metrics)
 }
 
 fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
