@@ -237,7 +237,7 @@ fn run_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result
         metrics.push_str(&format!("pretrain,{layer},{epoch},{:.4},{:.6}\n", r.seconds, r.recon_error));
         let _ = crate::io::write_atomic(&metrics_path, metrics.as_bytes());
     })?;
-    let (h, w) = (train_x.height, train_x.width);
+    let (h, w) = (train_x.channels * train_x.height, train_x.width);
     let filters = |model: &Deep| -> anyhow::Result<()> {
         let l = &model.layers[0];
         image_grid_png(

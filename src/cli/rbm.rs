@@ -443,7 +443,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     config.weight_decay = a.weight_decay;
     config.validate().map_err(flags)?;
     let visible = if a.gaussian { Visible::Gaussian } else { Visible::Bernoulli };
-    let (h, w) = (train_x.height, train_x.width);
+    let (h, w) = (train_x.channels * train_x.height, train_x.width);
     let state = if resume {
         let (state, saved) = checkpoint::load(&ckpt)?;
         let saved = saved

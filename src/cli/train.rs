@@ -291,9 +291,12 @@ fn held_out_seed(s: u64) -> u64 {
     s ^ 0x5EED_0F4E_1D00_0075
 }
 
-/// The training rows (the first `subset` of them, if given) and their width.
-fn load_data(spec: &str, n: usize, seed: u64, subset: Option<usize>) -> anyhow::Result<(Vec<f32>, usize)> {
-    let (mut data, dim) = toy::load_rows(&datasets::resolve(spec)?.to_string_lossy(), n, seed)
+/// The training rows (the first `subset` of them, if given), their width and, for images,
+/// their [C, H, W] shape.
+type Rows = (Vec<f32>, usize, Option<[usize; 3]>);
+
+fn load_data(spec: &str, n: usize, seed: u64, subset: Option<usize>) -> anyhow::Result<Rows> {
+    let (mut data, dim, shape) = toy::load_rows_shaped(&datasets::resolve(spec)?.to_string_lossy(), n, seed)
         .with_context(|| format!("loading --data {spec}"))?;
     if let Some(rows) = subset {
         if rows == 0 {
@@ -301,7 +304,7 @@ fn load_data(spec: &str, n: usize, seed: u64, subset: Option<usize>) -> anyhow::
         }
         data.truncate(rows.saturating_mul(dim));
     }
-    Ok((data, dim))
+    Ok((data, dim, shape))
 }
 
 fn read_run(dir: &Path) -> anyhow::Result<RunInfo> {
@@ -557,7 +560,16 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
         8,
     );
     plan.check()?;
-    let (data, dim) = load_data(&data_spec, a.train_size, a.seed, a.subset)?;
+    let (data, dim, shape) = load_data(&data_spec, a.train_size, a.seed, a.subset)?;
+    let net_shape = match model.arch.input {
+        crate::nn::Shape::Image { c, h, w } => Some((c, h, w)),
+        _ => None,
+    };
+    if let (Some([c, h, w]), Some(net)) = (shape, net_shape) {
+        // (A width that differs otherwise is the trainer's error, naming the columns.)
+        crate::data::check_shape(&format!("--data {data_spec}"), Some((c, h, w)), dim, Some(net), dim)
+            .map_err(|e| anyhow::anyhow!("{e} (--model sets the network's input)"))?;
+    }
     let rows = data.len() / dim;
     let steps_per_epoch = rows.div_ceil(batch.max(1)) as u32;
     let steps = match (a.steps, a.epochs) {
@@ -648,7 +660,7 @@ const RESUME_MAY_CHANGE: &str = "a resume may change --steps or --epochs (upward
 /// The training points of a run (regenerated toy data or the file re-read, checked against
 /// the run's fingerprint) and, for JEM, their labels.
 fn run_data(info: &mut RunInfo, config: &TrainConfig) -> anyhow::Result<(Vec<f32>, Vec<u32>)> {
-    let (data, dim) = load_data(&info.data, info.train_size, info.data_seed, info.subset)?;
+    let (data, dim, _) = load_data(&info.data, info.train_size, info.data_seed, info.subset)?;
     if dim != config.dim() {
         bail!(
             "the training data {} now has {dim} columns, the run {} was trained on {}",
