@@ -261,7 +261,12 @@ fn run_colour(args: &ColourArgs) -> anyhow::Result<()> {
             set = set.take(n);
         }
         if set.channels != 1 {
-            bail!("--data {}: {} images have {} channels; colour-mnist colours grayscale images", args.data, name, set.channels);
+            bail!(
+                "--data {}: {} images have {} channels; colour-mnist colours grayscale images",
+                args.data,
+                name,
+                set.channels
+            );
         }
         let images = colour::colourise(&set, args.seed, index);
         let path = args.out.join(format!("{name}.npy"));
@@ -271,8 +276,14 @@ fn run_colour(args: &ColourArgs) -> anyhow::Result<()> {
             let lpath = args.out.join(format!("{name}.labels.npy"));
             crate::io::write_atomic(&lpath, &crate::io::npy::encode_u8(labels, &[labels.len()]))?;
         }
-        println!("wrote {} ({} images of 3x{}x{}{})", path.display(), set.rows, set.height, set.width,
-            if set.labels.is_some() { ", with labels" } else { "" });
+        println!(
+            "wrote {} ({} images of 3x{}x{}{})",
+            path.display(),
+            set.rows,
+            set.height,
+            set.width,
+            if set.labels.is_some() { ", with labels" } else { "" }
+        );
     }
     println!("--data {} reads them", args.out.display());
     Ok(())

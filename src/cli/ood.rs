@@ -93,9 +93,7 @@ pub fn load_set(
             let (values, width, image) = crate::data::toy::read_rows_shaped(&path)?;
             (values, width, image.map(|[c, h, w]| (c, h, w)))
         } else {
-            bail!(
-                "{spec:?} is neither mnist, fashion-mnist, noise, an image folder or IDX file, nor a .npy/.csv file"
-            );
+            bail!("{spec:?} is neither mnist, fashion-mnist, noise, an image folder or IDX file, nor a .npy/.csv file");
         };
         data::check_shape(spec, image, width, shape, dim)?;
         values

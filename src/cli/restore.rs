@@ -253,6 +253,13 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     };
     let leave_out_self = source != "training";
     let mean_label = format!("{source} mean in holes");
+    let candidates = train.len() / dim - leave_out_self as usize;
+    if args.neighbours > candidates {
+        bail!(
+            "--neighbours {}: the nearest-neighbour baseline has {candidates} {source} images to choose from",
+            args.neighbours
+        );
+    }
     let rows = train.len() / dim;
     let mean: Vec<f32> = (0..dim)
         .map(|i| train.iter().skip(i).step_by(dim).map(|&v| v as f64).sum::<f64>() as f32 / rows as f32)

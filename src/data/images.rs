@@ -39,6 +39,16 @@ pub fn read_npy(path: &Path) -> Result<NpyImages> {
 
 /// [`read_npy`] of an array already read from `path`.
 pub fn from_array(path: &Path, a: npy::Array) -> Result<NpyImages> {
+    let (set, bytes) = checked(path, a)?;
+    let values = match bytes {
+        true => set.values.iter().map(|&k| 2.0 * (k / 255.0) - 1.0).collect(),
+        false => set.values,
+    };
+    Ok(NpyImages { values, ..set })
+}
+
+/// The images of `a`, their values as stored (0..255 when the second value is true: uint8).
+fn checked(path: &Path, a: npy::Array) -> Result<(NpyImages, bool)> {
     let (rows, shape) = match a.shape[..] {
         [n, h, w] => (n, [1, h, w]),
         [n, c, h, w] => (n, [c, h, w]),
@@ -49,9 +59,9 @@ pub fn from_array(path: &Path, a: npy::Array) -> Result<NpyImages> {
             ));
         }
     };
-    let values = match a.dtype.as_str() {
-        "|u1" => a.data.iter().map(|&k| 2.0 * (k / 255.0) - 1.0).collect(),
-        "<f4" | "<f8" => a.data,
+    let bytes = match a.dtype.as_str() {
+        "|u1" => true,
+        "<f4" | "<f8" => false,
         other => {
             return Err(Error::format(
                 path,
@@ -65,12 +75,13 @@ pub fn from_array(path: &Path, a: npy::Array) -> Result<NpyImages> {
     if rows == 0 || shape.contains(&0) {
         return Err(Error::format(path, format!("no images: shape {:?}", a.shape)));
     }
+    let values = a.data;
     if let Some(pos) = values.iter().position(|v: &f32| !v.is_finite()) {
         let d: usize = shape.iter().product();
         return Err(Error::format(path, format!("image {} (counting from 0) has a non-finite value", pos / d)));
     }
     let labels = labels_beside(path, rows)?;
-    Ok(NpyImages { values, rows, shape, labels })
+    Ok((NpyImages { values, rows, shape, labels }, bytes))
 }
 
 /// `NAME.labels.txt` or `NAME.labels.npy` beside `NAME.npy`, checked to hold `rows` labels.
@@ -118,9 +129,9 @@ pub fn read_labels_txt(path: &Path) -> Result<Vec<u8>> {
         if t.is_empty() {
             continue;
         }
-        let v = t.parse::<u8>().map_err(|_| {
-            Error::format(path, format!("line {}: {t:?} is not an integer label in 0..=255", n + 1))
-        })?;
+        let v = t
+            .parse::<u8>()
+            .map_err(|_| Error::format(path, format!("line {}: {t:?} is not an integer label in 0..=255", n + 1)))?;
         labels.push(v);
     }
     Ok(labels)
@@ -130,7 +141,10 @@ pub fn read_labels_txt(path: &Path) -> Result<Vec<u8>> {
 pub fn read_labels_npy(path: &Path) -> Result<Vec<u8>> {
     let a = npy::read(path)?;
     if a.shape.len() != 1 {
-        return Err(Error::format(path, format!("labels must be a 1-d array of N integers; found shape {:?}", a.shape)));
+        return Err(Error::format(
+            path,
+            format!("labels must be a 1-d array of N integers; found shape {:?}", a.shape),
+        ));
     }
     a.data
         .iter()
@@ -177,10 +191,7 @@ fn decode_png(path: &Path, limit: &crate::plan::Limit) -> Result<(usize, usize, 
         other => {
             return Err(Error::format(
                 path,
-                format!(
-                    "{:?} PNG: only grayscale or RGB without alpha is read (save it as L or RGB)",
-                    other.color()
-                ),
+                format!("{:?} PNG: only grayscale or RGB without alpha is read (save it as L or RGB)", other.color()),
             ));
         }
     };
@@ -228,11 +239,15 @@ pub fn load_png_dir(dir: &Path) -> Result<Dataset> {
     Ok(Dataset { images, labels, rows: files.len(), channels: c, height: h, width: w })
 }
 
-/// A `.npy` of images as a [`Dataset`] (values in [0, 1]: (v + 1) / 2 of [`read_npy`]'s).
+/// A `.npy` of images as a [`Dataset`] (values in [0, 1]: k / 255 of uint8, (v + 1) / 2 of
+/// floats).
 pub fn load_npy(path: &Path) -> Result<Dataset> {
-    let set = read_npy(path)?;
+    let (set, bytes) = checked(path, npy::read(path)?)?;
     let [c, h, w] = set.shape;
-    let images = set.values.iter().map(|v| 0.5 * (v + 1.0)).collect();
+    let images = match bytes {
+        true => set.values.iter().map(|k| k / 255.0).collect(),
+        false => set.values.iter().map(|v| 0.5 * (v + 1.0)).collect(),
+    };
     Ok(Dataset { images, labels: set.labels, rows: set.rows, channels: c, height: h, width: w })
 }
 
@@ -240,11 +255,7 @@ pub fn load_npy(path: &Path) -> Result<Dataset> {
 fn split_set(dir: &Path, name: &str) -> Option<PathBuf> {
     let folder = dir.join(name);
     let file = dir.join(format!("{name}.npy"));
-    if folder.is_dir() {
-        Some(folder)
-    } else {
-        file.is_file().then_some(file)
-    }
+    if folder.is_dir() { Some(folder) } else { file.is_file().then_some(file) }
 }
 
 /// Whether `dir` holds both a training and a test set (`train/` or `train.npy`, and `test/`

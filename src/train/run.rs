@@ -123,8 +123,17 @@ pub fn write_figures(dir: &Path, step: u32, state: &TrainState, config: &TrainCo
                     })
                     .collect();
                 match c {
-                    3 => crate::rbm::figure::channel_grid_png(path, &unit, (c, h, w), 8, 3, crate::rbm::figure::Scale::Unit),
-                    _ => crate::rbm::figure::image_grid_png(path, &unit, h, w, 8 * c, 3, crate::rbm::figure::Scale::Unit),
+                    3 => crate::rbm::figure::channel_grid_png(
+                        path,
+                        &unit,
+                        (c, h, w),
+                        8,
+                        3,
+                        crate::rbm::figure::Scale::Unit,
+                    ),
+                    _ => {
+                        crate::rbm::figure::image_grid_png(path, &unit, h, w, 8 * c, 3, crate::rbm::figure::Scale::Unit)
+                    }
                 }
             };
             let samples = figures.join(format!("samples_{step:06}.png"));
