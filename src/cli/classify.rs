@@ -19,7 +19,9 @@ pub struct ClassifyArgs {
     /// The classifier: net:CHECKPOINT or a network file with K > 1 outputs.
     #[arg(long)]
     pub energy: String,
-    /// Labelled images: mnist, fashion-mnist or an MNIST-layout folder (with its labels file).
+    /// Labelled images: mnist, fashion-mnist, an MNIST-layout folder (with its labels file), a
+    /// folder of PNGs (or of train/ and test/ sets) with labels.txt or labels.npy, or a .npy of
+    /// images with NAME.labels.txt/.npy beside it (see `ebm data --help`).
     #[arg(long)]
     pub data: String,
     /// The split to classify.

@@ -22,7 +22,9 @@ pub struct QualityArgs {
     /// the engine's image scale [-1, 1] (e.g. `ebm sample --out`).
     #[arg(long)]
     pub samples: PathBuf,
-    /// The real images: mnist, fashion-mnist or an MNIST-layout folder (test split, with labels).
+    /// The real images (test split, with labels): mnist, fashion-mnist, an MNIST-layout
+    /// folder, a folder of PNGs or of train/ and test/ sets, or a .npy of images with its
+    /// labels file (see `ebm data --help`).
     #[arg(long)]
     pub data: String,
     /// The classifier whose features the distances use: net:FILE with K > 1 outputs (e.g. a

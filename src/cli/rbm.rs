@@ -59,8 +59,9 @@ pub enum RbmCommand {
 
 #[derive(Args, Debug)]
 pub struct DataArgs {
-    /// An MNIST-layout IDX folder (gz or raw) or the 8x8 digits CSV (file or folder), e.g.
-    /// data/digits in this repository.
+    /// An MNIST-layout IDX folder (gz or raw), the 8x8 digits CSV (file or folder), e.g.
+    /// data/digits in this repository, a folder of PNGs (or of train/ and test/ sets) or a
+    /// .npy of images (see `ebm data --help`).
     #[arg(long)]
     pub data: PathBuf,
     /// How grey levels in [0, 1] become visible units.

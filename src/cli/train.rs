@@ -46,10 +46,12 @@ pub enum OptimizerArg {
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// A toy dataset (ring8, grid25, two_moons, swiss_roll, checkerboard, rings, pinwheel,
-    /// two_spirals), a .npy/.csv file of [rows, D] points (.npy rows may be [C, H, W] images),
-    /// or images scaled to [-1, 1]: mnist or fashion-mnist (found in $EBM_DATA_DIR, else the
-    /// per-user data dir `ebm data download` fills, else ../shared/data), an IDX images file or an MNIST-layout folder (training split).
-    /// D must be the model's input size. Optional with --resume.
+    /// two_spirals), a .npy/.csv file of [rows, D] points, or images scaled to [-1, 1]: mnist
+    /// or fashion-mnist (found in $EBM_DATA_DIR, else the per-user data dir `ebm data download`
+    /// fills, else ../shared/data), an IDX images file, an MNIST-layout folder, a folder of
+    /// PNGs or of train/ and test/ sets (training split), or a .npy of [N, C, H, W] images
+    /// (uint8 scaled, floats as given; see `ebm data --help`). D, or the images' C x H x W, must
+    /// be the model's input. Optional with --resume.
     #[arg(long)]
     pub data: Option<String>,
     /// Network, in the text form of README "Networks" (e.g. 2/128/silu/128/silu/1, or

@@ -33,6 +33,7 @@ pub struct NpyImages {
 
 /// Reads a `.npy` of images ([N, C, H, W] or [N, H, W]; uint8 scaled to [-1, 1], floats as
 /// given) with its labels file, if any.
+#[cfg(any(test, feature = "internals"))]
 pub fn read_npy(path: &Path) -> Result<NpyImages> {
     from_array(path, npy::read(path)?)
 }
