@@ -346,16 +346,19 @@ pub fn read_points(path: &Path) -> Result<Vec<f32>> {
 /// the row length.
 pub fn read_rows(path: &Path) -> Result<(Vec<f32>, usize)> {
     let is_npy = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    let (data, rows, cols) = match is_npy {
-        true => {
-            let (data, shape) = crate::io::npy::read_f32(path)?;
-            match shape[..] {
-                [rows] => (data, rows, 1),
-                [rows, ref rest @ ..] => (data, rows, rest.iter().product()),
-                [] => return Err(Error::format(path, "expected an array of rows, found a scalar")),
-            }
-        }
-        false => crate::io::read_samples(path)?,
+    let array = if is_npy { Some(crate::io::npy::read(path)?) } else { None };
+    rows_of(path, array)
+}
+
+/// [`read_rows`] of an array read from `path` (None: read the `.csv` file).
+fn rows_of(path: &Path, array: Option<crate::io::npy::Array>) -> Result<(Vec<f32>, usize)> {
+    let (data, rows, cols) = match array {
+        Some(crate::io::npy::Array { data, shape, .. }) => match shape[..] {
+            [rows] => (data, rows, 1),
+            [rows, ref rest @ ..] => (data, rows, rest.iter().product()),
+            [] => return Err(Error::format(path, "expected an array of rows, found a scalar")),
+        },
+        None => crate::io::read_samples(path)?,
     };
     if rows == 0 {
         return Err(Error::format(path, "no points: the array has 0 rows"));
@@ -374,15 +377,14 @@ pub fn read_rows(path: &Path) -> Result<(Vec<f32>, usize)> {
 /// returned with their [C, H, W] shape.
 pub fn read_rows_shaped(path: &Path) -> Result<(Vec<f32>, usize, Option<[usize; 3]>)> {
     let is_npy = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    if is_npy {
-        let array = crate::io::npy::read(path)?;
-        if matches!(array.shape.len(), 3 | 4) {
+    let array = if is_npy { Some(crate::io::npy::read(path)?) } else { None };
+    match array {
+        Some(array) if matches!(array.shape.len(), 3 | 4) => {
             let set = super::images::from_array(path, array)?;
-            return Ok((set.values, set.shape.iter().product(), Some(set.shape)));
+            Ok((set.values, set.shape.iter().product(), Some(set.shape)))
         }
+        other => rows_of(path, other).map(|(values, cols)| (values, cols, None)),
     }
-    let (values, cols) = read_rows(path)?;
-    Ok((values, cols, None))
 }
 
 /// Training rows of any width and their width: a toy dataset ([`load_points`], 2 columns), a
