@@ -73,10 +73,7 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
     let labels = set.labels.clone().with_context(|| format!("--data {}: no labels file", args.data))?;
     let n = args.limit.unwrap_or(set.rows).min(set.rows);
     let d = net.input_dim();
-    let net_shape = match net.input {
-        crate::nn::Shape::Image { c, h, w } => Some((c, h, w)),
-        _ => None,
-    };
+    let net_shape = net.input.image();
     set.check_input(&format!("--data {}", args.data), net_shape, d)?;
     let xs: Vec<f32> = set.images[..n * d].iter().map(|v| 2.0 * v - 1.0).collect();
     let labels: Vec<u32> = labels[..n].iter().map(|&l| l as u32).collect();

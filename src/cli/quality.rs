@@ -88,10 +88,7 @@ pub fn run(args: &QualityArgs) -> anyhow::Result<()> {
     let path = crate::cli::datasets::resolve(&args.data)?;
     let load = |split| crate::data::load(&path, split).with_context(|| format!("--data {}", args.data));
     let test = load(Split::Test)?;
-    let net_shape = match net.input {
-        crate::nn::Shape::Image { c, h, w } => Some((c, h, w)),
-        _ => None,
-    };
+    let net_shape = net.input.image();
     test.check_input(&format!("--data {}", args.data), net_shape, d)?;
     let labels = test.labels.clone().with_context(|| format!("--data {}: no labels file", args.data))?;
     let scale = |v: &[f32]| v.iter().map(|x| 2.0 * x - 1.0).collect::<Vec<f32>>();

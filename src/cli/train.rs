@@ -563,11 +563,7 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     );
     plan.check()?;
     let (data, dim, shape) = load_data(&data_spec, a.train_size, a.seed, a.subset)?;
-    let net_shape = match model.arch.input {
-        crate::nn::Shape::Image { c, h, w } => Some((c, h, w)),
-        _ => None,
-    };
-    if let (Some([c, h, w]), Some(net)) = (shape, net_shape) {
+    if let (Some([c, h, w]), Some(net)) = (shape, model.arch.input.image()) {
         // (A width that differs otherwise is the trainer's error, naming the columns.)
         crate::data::check_shape(&format!("--data {data_spec}"), Some((c, h, w)), dim, Some(net), dim)
             .map_err(|e| anyhow::anyhow!("{e} (--model sets the network's input)"))?;
