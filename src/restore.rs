@@ -8,7 +8,9 @@
 //! observed pixels), xi from Philox `(j, step, ProposalNoise, i / 4)` lane `i % 4`. On the GPU
 //! (network energies) everything stays on the device: per step one [`GpuNetwork`] pass per
 //! chunk of images and one `shaders/sampler/restore.wgsl` dispatch, 16 steps a submit, one readback at
-//! the end. Without a context it runs on the CPU executor, for any energy.
+//! the end. Without a context it runs on the CPU executor, for any energy. A noise-conditional
+//! model restores by annealed Langevin over its levels ([`restore_annealed`]): the same step,
+//! its step size, noise and fidelity weight set level by level.
 
 use crate::energy::Energy;
 use crate::energy::batch::Evaluator;
@@ -19,6 +21,7 @@ use crate::nn::gpu::{NnKernels, Slice};
 use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};
 use crate::nn::{Network, NetworkInternals};
 use crate::rng::{self, Stream};
+use crate::sampler::anneal::Schedule;
 use crate::sampler::langevin;
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -79,6 +82,18 @@ impl RestoreConfig {
     }
 }
 
+/// One stretch of a restoration's steps with its own step, noise and fidelity scale: one for a
+/// plain restoration, one per level (and the denoising step) for an annealed one.
+#[derive(Clone, Copy, Debug)]
+struct Stretch {
+    steps: u32,
+    step_size: f32,
+    noise_std: f32,
+    /// The fidelity weight's factor: a level of E_σ = E/σ runs as h = α/σ on E, so the fidelity
+    /// term, whose step is α, is weighted by σ.
+    fidelity_scale: f32,
+}
+
 /// Restores `damaged` ([n, d]: observed values where observed or noisy, the starting state in
 /// missing pixels) given each pixel's kind (`pixels`, [n, d]), on the GPU when `ctx` is given.
 pub fn restore(
@@ -88,12 +103,50 @@ pub fn restore(
     config: &RestoreConfig,
     ctx: Option<&Arc<GpuContext>>,
 ) -> Result<Vec<f32>> {
+    let plain =
+        Stretch { steps: config.steps, step_size: config.step_size, noise_std: config.noise_std, fidelity_scale: 1.0 };
+    restore_stretches(energy, damaged, pixels, config, &[plain], ctx)
+}
+
+/// [`restore`] by annealed Langevin over a noise-conditional model's levels
+/// ([`crate::sampler::anneal`]); `config`'s steps, step size and noise are the schedule's.
+pub fn restore_annealed(
+    energy: &Energy,
+    damaged: &[f32],
+    pixels: &[Pixel],
+    config: &RestoreConfig,
+    schedule: &Schedule,
+    ctx: Option<&Arc<GpuContext>>,
+) -> Result<Vec<f32>> {
+    let stretches: Vec<Stretch> = schedule
+        .levels()
+        .iter()
+        .map(|l| Stretch {
+            steps: l.steps,
+            step_size: l.step_on_base(),
+            noise_std: l.noise_std(),
+            fidelity_scale: l.sigma,
+        })
+        .collect();
+    restore_stretches(energy, damaged, pixels, config, &stretches, ctx)
+}
+
+fn restore_stretches(
+    energy: &Energy,
+    damaged: &[f32],
+    pixels: &[Pixel],
+    config: &RestoreConfig,
+    stretches: &[Stretch],
+    ctx: Option<&Arc<GpuContext>>,
+) -> Result<Vec<f32>> {
     config.validate()?;
     let d = energy.dim();
     check_images(d, damaged, pixels, config)?;
+    // Step k of the whole restoration draws its noise at counter k, whichever stretch it is in.
+    let steps: Vec<Stretch> = stretches.iter().flat_map(|s| std::iter::repeat_n(*s, s.steps as usize)).collect();
     match (ctx, energy) {
         (Some(ctx), Energy::Net(net)) if net.as_mlp().is_none() => {
-            return restore_gpu(ctx, net, damaged, pixels, config);
+            return restore_gpu(ctx, net, damaged, pixels, config, &steps);
         }
         (Some(_), _) => {
             return Err(Error::invalid(
@@ -105,7 +158,9 @@ pub fn restore(
     }
     let mut x = damaged.to_vec();
     let fidelity = if config.sigma > 0.0 { config.fidelity / (config.sigma * config.sigma) } else { 0.0 };
-    for step in 0..config.steps {
+    for (step, stretch) in steps.iter().enumerate() {
+        let step = step as u32;
+        let fidelity = fidelity * stretch.fidelity_scale;
         let (_, mut g) = crate::train::eval::energy_grads(energy, &x);
         for (j, ((xj, gj), (yj, kinds))) in x
             .chunks_exact_mut(d)
@@ -127,8 +182,8 @@ pub fn restore(
                 let v = langevin::ula_update(
                     xj[i],
                     gi,
-                    config.step_size,
-                    config.noise_std,
+                    stretch.step_size,
+                    stretch.noise_std,
                     config.grad_clamp,
                     noise[i % 4],
                 );
@@ -245,6 +300,7 @@ fn restore_gpu(
     damaged: &[f32],
     pixels: &[Pixel],
     c: &RestoreConfig,
+    steps: &[Stretch],
 ) -> Result<Vec<f32>> {
     let d = net.input_dim();
     let n = damaged.len() / d;
@@ -296,23 +352,24 @@ fn restore_gpu(
         );
         Ok((x, bind, slots, passes, bufs))
     })??;
-    let mut step = 0;
-    while step < c.steps {
-        let batch = STEPS_PER_SUBMIT.min(c.steps - step);
-        let offsets: Vec<u32> = (step..step + batch)
-            .map(|s| {
+    for (submit, batch) in steps.chunks(STEPS_PER_SUBMIT as usize).enumerate() {
+        let first = submit * STEPS_PER_SUBMIT as usize;
+        let offsets: Vec<u32> = batch
+            .iter()
+            .enumerate()
+            .map(|(k, stretch)| {
                 slots.push(&RestoreParams {
                     n: n as u32,
                     dim: d as u32,
-                    step: s,
+                    step: (first + k) as u32,
                     row_stride: row,
                     seed: rng::key(c.seed),
-                    step_size: c.step_size,
-                    noise_std: c.noise_std,
+                    step_size: stretch.step_size,
+                    noise_std: stretch.noise_std,
                     grad_clamp: c.grad_clamp,
                     lo: c.lo,
                     hi: c.hi,
-                    fidelity,
+                    fidelity: fidelity * stretch.fidelity_scale,
                 })
             })
             .collect();
@@ -325,7 +382,6 @@ fn restore_gpu(
                 dispatch(pass, &kernel, &bind, off, row, rows);
             }
         })?;
-        step += batch;
     }
     Ok(bytemuck::pod_collect_to_vec(&ctx.read_buffers(&[(&x, (4 * n * d) as u64)])?[0]))
 }

@@ -51,15 +51,16 @@ fn batch_for(loss: Loss, d: usize, n: usize, seed: u64) -> ScoreBatch {
     if let Loss::Ssm { rademacher: true } = loss {
         directions.iter_mut().for_each(|v| *v = v.signum());
     }
-    let sigmas = if let Loss::Dsm { .. } = loss { (0..n).map(|j| 0.2 + 0.3 * j as f32).collect() } else { vec![] };
-    ScoreBatch { points, directions, sigmas }
+    let grad_factors =
+        if let Loss::Dsm { .. } = loss { (0..n).map(|j| 0.2 + 0.3 * j as f32).collect() } else { vec![] };
+    ScoreBatch { points, directions, grad_factors }
 }
 
 /// The jets' gradient of the mean DSM / SSM loss against central differences of the f64
 /// definition (`score::loss_ref`) in every parameter; the loss itself too.
 #[test]
 fn score_losses_parameter_gradients_match_f64_finite_differences() {
-    let dsm = Loss::Dsm { sigma_max: 0.5, sigma_min: 0.5, levels: 1 };
+    let dsm = Loss::Dsm { sigma_max: 0.5, sigma_min: 0.5, levels: 1, conditional: false };
     let losses = [dsm, Loss::Ssm { rademacher: false }, Loss::Ssm { rademacher: true }];
     for (k, spec) in NETS.iter().enumerate() {
         let mut network = net(spec, 40 + k as u64);
@@ -102,19 +103,73 @@ fn score_losses_parameter_gradients_match_f64_finite_differences() {
     }
 }
 
+/// A noise-conditional batch (E_σ = E/σ): the points are perturbed by one of the levels as
+/// DSM's, and the residual's factor is 1 (σ∇(E/σ) = ∇E) where plain DSM's is σ.
+#[test]
+fn noise_conditional_batches_perturb_by_a_level_with_factor_one() {
+    let data = ebm_gpu::rng::initial_states(5, 0, 50, 3, 1.0);
+    for conditional in [false, true] {
+        let loss = Loss::Dsm { sigma_max: 1.0, sigma_min: 0.1, levels: 3, conditional };
+        let mut config = TrainConfig::for_data(loss, &data, 3, 11).unwrap();
+        config.batch = 32;
+        let batch = score::batch(&config, &data, 50, 4);
+        let mut seen = std::collections::BTreeSet::new();
+        for j in 0..32 {
+            // The perturbation over the direction (its largest coordinate) recovers the level.
+            let row = ebm_gpu::train::batch_row(config.seed, 4, j, 50);
+            let dir = &batch.directions[j * 3..j * 3 + 3];
+            let i = (0..3).max_by(|&a, &b| dir[a].abs().total_cmp(&dir[b].abs())).unwrap();
+            let sigma = (batch.points[j * 3 + i] - data[row * 3 + i]) / dir[i];
+            let level = [1.0f32, 0.316_227_8, 0.1].iter().position(|l| (sigma - l).abs() < 2e-3);
+            assert!(level.is_some(), "point {j}: perturbation {sigma} is no level");
+            seen.insert(level.unwrap());
+            let want = if conditional { 1.0 } else { sigma };
+            assert!(
+                (batch.grad_factors[j] - want).abs() < 2e-3,
+                "conditional {conditional}: factor {}",
+                batch.grad_factors[j]
+            );
+        }
+        assert_eq!(seen.len(), 3, "every level drawn in 32 points");
+    }
+}
+
 /// `--loss` spellings and bad noise levels.
 #[test]
 fn score_loss_spellings_and_bad_levels() {
-    assert_eq!(Loss::parse("dsm").unwrap(), Loss::Dsm { sigma_max: 0.1, sigma_min: 0.1, levels: 1 });
-    assert_eq!(Loss::parse("dsm:0.3").unwrap(), Loss::Dsm { sigma_max: 0.3, sigma_min: 0.3, levels: 1 });
-    assert_eq!(Loss::parse("dsm:1,0.01,10").unwrap(), Loss::Dsm { sigma_max: 1.0, sigma_min: 0.01, levels: 10 });
+    assert_eq!(
+        Loss::parse("dsm").unwrap(),
+        Loss::Dsm { sigma_max: 0.1, sigma_min: 0.1, levels: 1, conditional: false }
+    );
+    assert_eq!(
+        Loss::parse("dsm:0.3").unwrap(),
+        Loss::Dsm { sigma_max: 0.3, sigma_min: 0.3, levels: 1, conditional: false }
+    );
+    assert_eq!(
+        Loss::parse("dsm:1,0.01,10").unwrap(),
+        Loss::Dsm { sigma_max: 1.0, sigma_min: 0.01, levels: 10, conditional: false }
+    );
+    assert_eq!(
+        Loss::parse("ncsm:1,0.01,10").unwrap(),
+        Loss::Dsm { sigma_max: 1.0, sigma_min: 0.01, levels: 10, conditional: true }
+    );
     assert_eq!(Loss::parse("ssm:rademacher").unwrap(), Loss::Ssm { rademacher: true });
-    for good in ["dsm:0.3", "dsm:1,0.01,10", "ssm", "ssm:rademacher"] {
+    for good in ["dsm:0.3", "dsm:1,0.01,10", "ncsm:1,0.01,10", "ssm", "ssm:rademacher"] {
         assert_eq!(Loss::parse(good).unwrap().to_string(), good);
     }
-    for bad in
-        ["dsm:0", "dsm:-1", "dsm:nan", "dsm:0.01,1,10", "dsm:1,0.1,1", "dsm:1,0.1,0", "dsm:1,0.1", "ssm:sobol", "dsm:"]
-    {
+    for bad in [
+        "dsm:0",
+        "dsm:-1",
+        "dsm:nan",
+        "dsm:0.01,1,10",
+        "dsm:1,0.1,1",
+        "dsm:1,0.1,0",
+        "dsm:1,0.1",
+        "ssm:sobol",
+        "dsm:",
+        "ncsm:0.01,1,10",
+        "ncsm",
+    ] {
         let err = Loss::parse(bad).unwrap_err().to_string();
         assert!(err.contains("dsm") || err.contains("loss"), "{bad}: {err}");
     }
@@ -122,6 +177,10 @@ fn score_loss_spellings_and_bad_levels() {
     assert_eq!(Loss::dsm_sigma(1.0, 0.01, 3, 0), 1.0);
     assert!((Loss::dsm_sigma(1.0, 0.01, 3, 1) - 0.1).abs() < 1e-6);
     assert!((Loss::dsm_sigma(1.0, 0.01, 3, 2) - 0.01).abs() < 1e-7);
+    // Only a noise-conditional model has levels to anneal over, largest first.
+    assert_eq!(Loss::parse("dsm:1,0.01,3").unwrap().noise_levels(), None);
+    let levels = Loss::parse("ncsm:1,0.01,3").unwrap().noise_levels().unwrap();
+    assert!(levels.len() == 3 && levels[0] == 1.0 && (levels[2] - 0.01).abs() < 1e-7, "{levels:?}");
 }
 
 /// Correlated 2-D Gaussian data (mean (0.5, -0.3), covariance [[1, 0.6], [0.6, 0.8]]).
@@ -161,7 +220,7 @@ fn dsm_recovers_a_gaussian() {
     let data = gaussian_data(4096, 3);
     let held_out = gaussian_data(2000, 4);
     let mut nlls = Vec::new();
-    for loss in [Loss::Dsm { sigma_max: 0.1, sigma_min: 0.1, levels: 1 }, Loss::Cd] {
+    for loss in [Loss::Dsm { sigma_max: 0.1, sigma_min: 0.1, levels: 1, conditional: false }, Loss::Cd] {
         let mut config = TrainConfig::for_data(loss, &data, 2, 5).unwrap();
         config.batch = 128;
         config.lr = 3e-3;
@@ -249,10 +308,17 @@ fn score_matching_training_gpu_matches_cpu() {
     use ebm_gpu::train::gpu::GpuTrainer;
     let Some(ctx) = common::gpu() else { return };
     let cases = [
-        ("3/16/silu/8/silu/1", Loss::Dsm { sigma_max: 0.5, sigma_min: 0.05, levels: 4 }),
+        ("3/16/silu/8/silu/1", Loss::Dsm { sigma_max: 0.5, sigma_min: 0.05, levels: 4, conditional: false }),
         ("1x6x6/3k3s1p1/softplus/avgpool:2/flatten/5/silu/3/head:lse", Loss::Ssm { rademacher: false }),
         ("2x5x5/2k3s2p1/elu/flatten/4/tanh/1/head:-f", Loss::Ssm { rademacher: true }),
-        ("4/6:nobias/leaky_relu:0.1/5/relu/3/head:class:1", Loss::Dsm { sigma_max: 0.2, sigma_min: 0.2, levels: 1 }),
+        (
+            "4/6:nobias/leaky_relu:0.1/5/relu/3/head:class:1",
+            Loss::Dsm { sigma_max: 0.2, sigma_min: 0.2, levels: 1, conditional: false },
+        ),
+        (
+            "1x4x4/2k3s1p1/silu/flatten/6/silu/1/head:f",
+            Loss::Dsm { sigma_max: 1.0, sigma_min: 0.1, levels: 3, conditional: true },
+        ),
     ];
     for (k, (spec, loss)) in cases.into_iter().enumerate() {
         let network = net(spec, 80 + k as u64);

@@ -39,6 +39,7 @@ struct TrainLayeredParams {
     blocks: u32,            // row blocks of B points in the points region (2, or 3 for SSM)
     levels: u32,            // DSM noise levels
     rademacher: u32,        // SSM projections: 1 random signs, 0 normals
+    conditional: u32,       // DSM: 1 noise-conditional (E/sigma: the residual's factor is 1)
     sigma_max: f32,
     sigma_min: f32,
     reset_prob: f32,
@@ -55,6 +56,7 @@ struct TrainLayeredParams {
     weight_decay: f32,
     clip_norm: f32,
     grad_clamp: f32,        // Langevin gradient clamp (0: off)
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: TrainLayeredParams;
@@ -297,7 +299,8 @@ fn cross_entropy(@builtin(local_invocation_index) t: u32) {
 }
 
 // Score matching: positive j of the step in block 0 with its direction in block 1 (the draws
-// of src/train/score.rs). DSM: x~ = x + sigma eps, eps in block 1, sigma in the weights;
+// of src/train/score.rs). DSM: x~ = x + sigma eps, eps in block 1, the residual's factor c
+// in the weights (sigma, or 1 for a noise-conditional model);
 // SSM: x, the projection v, and a zero block (the input line's second derivative).
 @compute @workgroup_size(64)
 fn score_points(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -325,7 +328,7 @@ fn score_points(@builtin(global_invocation_id) gid: vec3<u32>) {
             work[x + i] = data[source + i] + sigma * eps;
             work[v + i] = eps;
         }
-        work[w_off() + j] = sigma;
+        work[w_off() + j] = select(sigma, 1.0, p.conditional == 1u);
         return;
     }
     let zeros = points_off() + (2u * p.batch + j) * p.dim;
@@ -347,21 +350,21 @@ fn score_points(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 }
 
-// DSM after the network pass on x~ (g = dE/dx): r = sigma g - eps, the jet's direction
-// u = sigma r / B replaces eps, the point's loss |r|^2 / 2 goes to the weights.
+// DSM after the network pass on x~ (g = dE/dx): r = c g - eps, the jet's direction
+// u = c r / B replaces eps, the point's loss |r|^2 / 2 goes to the weights.
 @compute @workgroup_size(64)
 fn dsm_directions(@builtin(global_invocation_id) gid: vec3<u32>) {
     let j = gid.x;
     if j >= p.batch {
         return;
     }
-    let sigma = work[w_off() + j];
+    let c = work[w_off() + j];
     let v = points_off() + (p.batch + j) * p.dim;
     var sq = 0.0;
     for (var i = 0u; i < p.dim; i++) {
-        let r = sigma * work[dx_off() + j * p.dim + i] - work[v + i];
+        let r = c * work[dx_off() + j * p.dim + i] - work[v + i];
         sq += r * r;
-        work[v + i] = sigma * r / f32(p.batch);
+        work[v + i] = c * r / f32(p.batch);
     }
     work[w_off() + p.batch + j] = 0.5 * sq;
 }

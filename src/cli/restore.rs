@@ -4,14 +4,19 @@
 use std::path::PathBuf;
 
 use crate::cli::backend::{self, Backend};
-use crate::cli::settings::{Settings, Source, Stored};
+use crate::cli::settings::{Settings, Source, Stored, anneal_levels, anneal_schedule};
 use crate::data::Split;
 use crate::energy::{EnergyInternals, spec};
 use crate::eval::minimize::Outcome;
-use crate::restore::{Pixel, RestoreConfig, fill_holes, mse, nearest_fill, psnr, restore, restore_map};
+use crate::restore::{
+    Pixel, RestoreConfig, fill_holes, mse, nearest_fill, psnr, restore, restore_annealed, restore_map,
+};
 use crate::rng::{self, Stream};
 use anyhow::{Context, bail};
 use serde::Serialize;
+
+/// Langevin steps (or L-BFGS iterations with --map) when --steps is not given and nothing anneals.
+const DEFAULT_STEPS: u32 = 256;
 
 /// Restore damaged images with an energy: Langevin dynamics on the missing pixels with the
 /// observed ones held fixed (inpainting), or on noisy pixels pulled toward their observation
@@ -52,9 +57,18 @@ pub struct RestoreArgs {
     /// [default: 1].
     #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub fidelity: Option<f32>,
-    /// Langevin steps (with --map: the most L-BFGS iterations).
-    #[arg(long, default_value_t = 256)]
-    pub steps: u32,
+    /// Langevin steps (with --map: the most L-BFGS iterations) [default: 256; with --anneal,
+    /// steps per level: 100].
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// Annealed Langevin over MAX,MIN,L geometric noise levels of a noise-conditional model
+    /// E(x)/σ, as `ebm sample --anneal` (--step-size is then ε, the step at the last level);
+    /// `off` turns it off [default: the levels of a checkpoint trained with --loss ncsm:].
+    #[arg(long, value_name = "MAX,MIN,L|off")]
+    pub anneal: Option<String>,
+    /// Annealed Langevin: skip the final noise-free step x <- x - σ_L ∇E.
+    #[arg(long)]
+    pub no_denoise: bool,
     /// The MAP restoration instead of a sample: minimise the energy (plus the fidelity term of
     /// noisy pixels) over the pixels to restore by L-BFGS on the box [-1, 1] (`ebm minimize`'s
     /// descent), from the same starting holes; no step size, noise or averaging.
@@ -145,7 +159,7 @@ struct Scores {
 
 /// The work a restoration states (images x --average x --steps x one evaluation's cost),
 /// refused when absurd, with --average's own ceiling (it multiplies every step).
-fn work(args: &RestoreArgs, energy: &crate::energy::Energy, images: usize) -> anyhow::Result<()> {
+fn work(args: &RestoreArgs, steps: u32, energy: &crate::energy::Energy, images: usize) -> anyhow::Result<()> {
     use crate::plan;
     if args.average == 0 {
         bail!("--average must be at least 1");
@@ -154,9 +168,9 @@ fn work(args: &RestoreArgs, energy: &crate::energy::Energy, images: usize) -> an
     let cost = energy.checked_evaluation_cost("--energy")?;
     plan::Work::new()
         .add(
-            format!("--steps {} x --average {} x {images} images", args.steps, args.average),
+            format!("--steps {steps} x --average {} x {images} images", args.average),
             format!("the restoration ({cost} operations per evaluation of the energy)"),
-            &[images as u64, args.average as u64, args.steps as u64, cost],
+            &[images as u64, args.average as u64, steps as u64, cost],
         )
         .check()?;
     Ok(())
@@ -177,7 +191,8 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     if args.neighbours == 0 {
         bail!("--neighbours must be at least 1");
     }
-    if args.steps == 0 {
+    let steps_given = args.steps;
+    if args.steps == Some(0) {
         bail!(
             "--steps 0: nothing would be restored (the damaged images would be reported as restorations); give 1 or more"
         );
@@ -207,10 +222,24 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     let stored = if args.map { None } else { Stored::from_energy(&args.energy)? };
     let mut settings = Settings::new();
     let default = |v: f32| (v, Source::Default("for images"));
-    let step_size = settings.pick("--step-size", args.step_size, stored.map(|s| s.step_size), default(10.0));
-    let noise_std = settings.pick("--noise-std", args.noise_std, stored.map(|s| s.noise_std), default(0.005));
-    let grad_clamp =
-        settings.pick("--grad-clamp", args.grad_clamp, stored.map(|s| s.grad_clamp.unwrap_or(0.0)), default(0.03));
+    let levels = if args.map { None } else { anneal_levels(args.anneal.as_deref(), stored.as_ref())? };
+    let (schedule, step_size, noise_std, grad_clamp) = match levels {
+        Some(levels) => {
+            if args.noise_std.is_some() {
+                bail!("--noise-std does not apply with --anneal: each level's noise is sqrt(2 x its step)");
+            }
+            let schedule = anneal_schedule(levels, args.step_size, steps_given, !args.no_denoise, &mut settings)?;
+            let clamp = settings.pick("--grad-clamp", args.grad_clamp, None, (0.0, Source::Default("for annealing")));
+            let step = schedule.step_size;
+            (Some(schedule), step, 0.0, clamp)
+        }
+        None => {
+            let step_size = settings.pick("--step-size", args.step_size, stored.map(|s| s.step_size), default(10.0));
+            let noise_std = settings.pick("--noise-std", args.noise_std, stored.map(|s| s.noise_std), default(0.005));
+            let stored_clamp = stored.map(|s| s.grad_clamp.unwrap_or(0.0));
+            (None, step_size, noise_std, settings.pick("--grad-clamp", args.grad_clamp, stored_clamp, default(0.03)))
+        }
+    };
     if !args.map {
         println!("{}", settings.line());
         if let Some(note) = stored.and_then(|s| s.caution()) {
@@ -225,7 +254,9 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     let originals = crate::cli::ood::load_set(&args.data, (dim, shape), 0, args.seed, Some(args.limit), split)
         .with_context(|| format!("--data {}", args.data))?;
     let n = originals.len() / dim;
-    work(args, &energy, n)?;
+    // Every step of every level (the MAP's iterations are bounded by --steps alike).
+    let steps = schedule.as_ref().map_or(steps_given.unwrap_or(DEFAULT_STEPS), |s| s.total_steps());
+    work(args, steps, &energy, n)?;
     // The per-pixel training mean, background and nearest neighbours come from the training
     // split of a named or folder dataset. A single set (a file, a flat folder of PNGs) is its
     // own training split: said so and labelled so, each image left out of its own neighbour
@@ -309,13 +340,15 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     if !pixels.iter().any(|p| *p != Pixel::Observed) {
         bail!("nothing to restore: --mask none needs --noise above 0");
     }
+    // An annealing's noisy levels live outside the pixels' box: it clamps only its result.
+    let (step_lo, step_hi) = if schedule.is_some() { (-f32::MAX, f32::MAX) } else { (lo, hi) };
     let config = RestoreConfig {
-        steps: args.steps,
+        steps,
         step_size,
         noise_std,
         grad_clamp,
-        lo,
-        hi,
+        lo: step_lo,
+        hi: step_hi,
         sigma: args.noise,
         fidelity: args.fidelity.unwrap_or(1.0),
         seed: args.seed,
@@ -323,10 +356,13 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     let ctx = backend::open(args.backend)?;
     let start = std::time::Instant::now();
     let mut restored = vec![0.0f32; damaged.len()];
-    let mut how = format!(
-        "{} x {} Langevin steps (step {step_size}, noise std {noise_std}, gradient clamp {grad_clamp})",
-        args.average, args.steps
-    );
+    let mut how = match &schedule {
+        Some(s) => format!("{} x {} ({steps} steps, gradient clamp {grad_clamp})", args.average, s.describe()),
+        None => format!(
+            "{} x {steps} Langevin steps (step {step_size}, noise std {noise_std}, gradient clamp {grad_clamp})",
+            args.average
+        ),
+    };
     if args.map {
         let mut eval = crate::energy::batch::evaluator(ctx.as_ref(), &energy);
         let (map, descent) = restore_map(eval.as_mut(), dim, &damaged, &pixels, &config)?;
@@ -349,14 +385,12 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
                 }
             }
         }
-        let one = restore(
-            &energy,
-            &start,
-            &pixels,
-            &RestoreConfig { seed: args.seed.wrapping_add(k as u64), ..config },
-            ctx.as_ref(),
-        )?;
-        restored.iter_mut().zip(one).for_each(|(r, v)| *r += v / args.average as f32);
+        let config = RestoreConfig { seed: args.seed.wrapping_add(k as u64), ..config };
+        let one = match &schedule {
+            Some(s) => restore_annealed(&energy, &start, &pixels, &config, s, ctx.as_ref())?,
+            None => restore(&energy, &start, &pixels, &config, ctx.as_ref())?,
+        };
+        restored.iter_mut().zip(one).for_each(|(r, v)| *r += v.clamp(lo, hi) / args.average as f32);
     }
     let seconds = start.elapsed().as_secs_f64();
     // Baselines: the damaged input with mid-grey holes; the training (or image) mean in the holes.

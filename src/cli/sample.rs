@@ -1,6 +1,7 @@
 //! `ebm sample`: run chains (with optional warm-up adaptation and parallel tempering), write
 //! their final states, print acceptance, throughput and diagnostics.
 
+mod anneal;
 pub(crate) mod init;
 mod report;
 mod resolve;
@@ -120,6 +121,15 @@ pub struct SampleArgs {
     /// Parallel tempering: steps between rounds of neighbour swaps.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub swap_every: u32,
+    /// Annealed Langevin (ula) over MAX,MIN,L geometric noise levels of a noise-conditional
+    /// model E(x)/σ (`--loss ncsm:`): --steps is then per level and --step-size the step ε at
+    /// the last level (level i: ε σ_i²/σ_L²), then one denoising step; `off` turns it off
+    /// [default: the levels of a checkpoint trained with --loss ncsm:MAX,MIN,L].
+    #[arg(long, value_name = "MAX,MIN,L|off")]
+    pub anneal: Option<String>,
+    /// Annealed Langevin: skip the final noise-free step x <- x - σ_L ∇E (Tweedie's denoising).
+    #[arg(long)]
+    pub no_denoise: bool,
     /// ULA only: noise standard deviation [default: a training checkpoint's; else sqrt(2h)].
     #[arg(long, value_parser = crate::cli::numbers::finite_f32, allow_negative_numbers = true)]
     pub noise_scale: Option<f32>,
@@ -388,8 +398,14 @@ pub fn run(args: &SampleArgs, given: &Given) -> anyhow::Result<()> {
     let args = &resolved;
     let dim = energy.dim();
     check_outputs(args)?;
-    let check = convergence_check(args, dim);
-    plan(args, &energy, check.is_ok())?;
+    let schedule = anneal::schedule(args)?;
+    let check = match &schedule {
+        Some(_) => Err("annealed Langevin: the target changes level by level".to_string()),
+        None => convergence_check(args, dim),
+    };
+    // The work and memory of every step, all the levels' included.
+    let steps = schedule.as_ref().map_or(args.steps, |s| s.total_steps());
+    plan(&SampleArgs { steps, ..args.clone() }, &energy, check.is_ok())?;
     let ctx = backend::open(args.backend)?;
     // Traces are not yet kept on the GPU for networks of layer kernels.
     let check = match check {
@@ -437,12 +453,11 @@ pub fn run(args: &SampleArgs, given: &Given) -> anyhow::Result<()> {
     let shard = args.shard.map_or_else(String::new, |(i, n)| {
         format!(" (shard {i}/{n}: chains {first_chain}..{})", first_chain as usize + chains - 1)
     });
+    let dynamics =
+        schedule.as_ref().map_or_else(|| format!("{} step {}", kind.name(), args.step_size), |s| s.describe());
     println!(
-        "energy {name} ({}, d={dim}); {} step {}; {chains} chains{shard} x {} steps{} on {}",
+        "energy {name} ({}, d={dim}); {dynamics}; {chains} chains{shard} x {steps} steps{} on {}",
         energy.kind(),
-        kind.name(),
-        args.step_size,
-        args.steps,
         if sampler.replicas() > 1 { format!(" x {} replicas", sampler.replicas()) } else { String::new() },
         sampler.executor()
     );
@@ -465,18 +480,22 @@ pub fn run(args: &SampleArgs, given: &Given) -> anyhow::Result<()> {
     let mut bar = crate::cli::progress::Progress::new(
         "sampling",
         "steps",
-        args.steps as u64,
+        steps as u64,
         "{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}",
     );
-    // About 50 progress updates; each chunk is a run that waits for its work.
-    let chunk = (args.steps / 50).max(1);
     let start = Instant::now();
-    let mut done = 0;
-    while done < args.steps {
-        let n = chunk.min(args.steps - done);
-        sampler.run(n)?;
-        done += n;
-        bar.set_position(done as u64);
+    if let Some(schedule) = &schedule {
+        crate::sampler::anneal::run(sampler.as_mut(), schedule, |_, done| bar.set_position(done as u64))?;
+    } else {
+        // About 50 progress updates; each chunk is a run that waits for its work.
+        let chunk = (steps / 50).max(1);
+        let mut done = 0;
+        while done < steps {
+            let n = chunk.min(steps - done);
+            sampler.run(n)?;
+            done += n;
+            bar.set_position(done as u64);
+        }
     }
     let seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
@@ -496,7 +515,7 @@ pub fn run(args: &SampleArgs, given: &Given) -> anyhow::Result<()> {
     let dispatches = sampler.dispatches_per_step();
     println!(
         "time {seconds:.3} s, {:.3e} chain-steps/s{}",
-        (chains * replicas) as f64 * args.steps as f64 / seconds,
+        (chains * replicas) as f64 * steps as f64 / seconds,
         if dispatches > 0.0 { format!(", {dispatches:.4} dispatches/step") } else { String::new() }
     );
     let acceptance = acceptance_summary(&stats, args.steps);

@@ -4,8 +4,8 @@
 //! gave and the defaults, and the one line that says which value each setting took and where it
 //! came from. `ebm sample` and `ebm restore` both resolve their settings here.
 //!
-//! A checkpoint stores no annealing schedule today (score-matching runs draw no negatives and
-//! store the recipe's ULA like every other run): when one does, it is read here.
+//! A checkpoint trained with `--loss ncsm:MAX,MIN,L` (a noise-conditional model) is sampled and
+//! restored by annealed Langevin over its levels ([`anneal_levels`]); every other one by its ULA.
 
 use crate::train::{Loss, TrainConfig};
 use std::fmt::Display;
@@ -91,6 +91,43 @@ impl Stored {
             )
         })
     }
+}
+
+/// The noise levels to anneal over, as `--anneal` spells them (MAX,MIN,L), and where they came
+/// from: the flag (`off`: none), else the levels of a noise-conditional checkpoint (two or more).
+pub fn anneal_levels(flag: Option<&str>, stored: Option<&Stored>) -> anyhow::Result<Option<(String, Source)>> {
+    match flag.map(str::trim) {
+        Some("off") => Ok(None),
+        Some(text) => {
+            crate::sampler::anneal::Schedule::parse_levels(text).map_err(|e| anyhow::anyhow!("--anneal: {e}"))?;
+            Ok(Some((text.to_string(), Source::Flag)))
+        }
+        None => Ok(stored
+            .and_then(|st| st.loss.noise_levels())
+            .filter(|l| l.len() > 1)
+            .map(|l| (format!("{},{},{}", l[0], l[l.len() - 1], l.len()), Source::Checkpoint))),
+    }
+}
+
+/// An annealing's schedule from its levels and the flags: ε (--step-size) [default 0.1 σ_L²]
+/// and T (--steps) [default 100 per level], each recorded with its source.
+pub fn anneal_schedule(
+    (text, source): (String, Source),
+    step_size: Option<f32>,
+    steps: Option<u32>,
+    denoise: bool,
+    s: &mut Settings,
+) -> anyhow::Result<crate::sampler::anneal::Schedule> {
+    use crate::sampler::anneal::{DEFAULT_STEPS_PER_LEVEL, Schedule};
+    let sigmas = Schedule::parse_levels(&text).map_err(|e| anyhow::anyhow!("--anneal: {e}"))?;
+    s.record("--anneal", &text, source);
+    let default_step = (Schedule::default_step_size(&sigmas), Source::Default("for annealing: 0.1 σ_L²"));
+    let step_size = s.pick("--step-size", step_size, None, default_step);
+    let steps = s.pick("--steps", steps, None, (DEFAULT_STEPS_PER_LEVEL, Source::Default("per level")));
+    if !denoise {
+        s.record("--no-denoise", &"", Source::Flag);
+    }
+    Schedule::new(sigmas, steps, step_size, denoise).map_err(|e| anyhow::anyhow!("--anneal {text}: {e}"))
 }
 
 /// The settings a command resolved, in order, each with its source; printed as one line.

@@ -669,6 +669,10 @@ impl ChainSampler for CpuSampler {
         self.core.set_step_sizes(steps)
     }
 
+    fn set_noise_scale(&mut self, scale: Option<f32>) -> Result<()> {
+        self.core.set_noise_scale(scale)
+    }
+
     fn set_dim_scale(&mut self, scale: &[f32]) -> Result<()> {
         super::check_dim_scale(scale, self.core.dim)?;
         self.dim_scale = scale.to_vec();

@@ -654,6 +654,10 @@ impl ChainSampler for GpuSampler {
         Ok(())
     }
 
+    fn set_noise_scale(&mut self, scale: Option<f32>) -> Result<()> {
+        self.core.set_noise_scale(scale)
+    }
+
     fn set_dim_scale(&mut self, scale: &[f32]) -> Result<()> {
         super::check_dim_scale(scale, self.core.dim)?;
         self.ctx.queue().write_buffer(&self.dim_scale, 0, bytemuck::cast_slice(scale));

@@ -7,6 +7,7 @@
 
 #[cfg(any(feature = "cli", feature = "internals"))]
 pub mod adapt;
+pub mod anneal;
 pub mod config;
 pub mod cpu;
 pub mod gpu;
@@ -115,6 +116,16 @@ impl ChainState {
         self.chain_params.iter_mut().zip(steps).for_each(|(p, &s)| p[0] = s);
         Ok(())
     }
+
+    /// Sets ULA's noise standard deviation for the steps to come (None: sqrt(2h)); every
+    /// executor reads it from the configuration when it records a step.
+    pub fn set_noise_scale(&mut self, scale: Option<f32>) -> Result<()> {
+        let mut config = self.config.clone();
+        config.noise_scale = scale;
+        config.validate()?;
+        self.config = config;
+        Ok(())
+    }
 }
 
 /// What every sampler offers, whichever executor runs it.
@@ -129,6 +140,8 @@ pub trait ChainSampler {
     fn all_traces(&self) -> Result<Option<Vec<f32>>>;
     /// Sets each sampler chain's step size (adaptation).
     fn set_step_sizes(&mut self, steps: &[f32]) -> Result<()>;
+    /// Sets ULA's noise standard deviation (None: sqrt(2h)) for the steps to come (annealing).
+    fn set_noise_scale(&mut self, scale: Option<f32>) -> Result<()>;
     /// The settings, dimension, per-chain parameters and steps taken.
     #[doc(hidden)]
     fn chain_state(&self) -> &ChainState;

@@ -132,7 +132,7 @@ pub fn layered(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
 /// over several noise levels and SSM, twelve Adam steps (four quick).
 pub fn dsm(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
     let mut cases = vec![
-        ("3/16/silu/8/silu/1", Loss::Dsm { sigma_max: 0.5, sigma_min: 0.05, levels: 4 }),
+        ("3/16/silu/8/silu/1", Loss::Dsm { sigma_max: 0.5, sigma_min: 0.05, levels: 4, conditional: false }),
         ("2x5x5/2k3s2p1/elu/flatten/4/tanh/1/head:-f", Loss::Ssm { rademacher: true }),
     ];
     if size == Size::Full {

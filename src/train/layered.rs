@@ -40,10 +40,14 @@ pub(crate) struct TrainLayeredParams {
     blocks: u32,
     levels: u32,
     rademacher: u32,
+    /// DSM: 1 for a noise-conditional model (the residual's factor is 1, not σ).
+    conditional: u32,
     sigma_max: f32,
     sigma_min: f32,
     /// reset_prob .. grad_clamp of the WGSL struct.
     settings: StepSettings,
+    /// The WGSL struct's size is a multiple of its 8-byte alignment (the seed's vec2).
+    _pad: u32,
 }
 
 #[cfg(any(test, feature = "internals"))]
@@ -72,6 +76,7 @@ pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
             blocks,
             levels,
             rademacher,
+            conditional,
             sigma_max,
             sigma_min,
             settings.reset_prob,
@@ -358,9 +363,11 @@ impl LayeredTrainer {
             blocks: blocks(c.loss) as u32,
             levels: if let Loss::Dsm { levels, .. } = c.loss { levels } else { 1 },
             rademacher: matches!(c.loss, Loss::Ssm { rademacher: true }) as u32,
+            conditional: matches!(c.loss, Loss::Dsm { conditional: true, .. }) as u32,
             sigma_max: if let Loss::Dsm { sigma_max, .. } = c.loss { sigma_max } else { 0.0 },
             sigma_min: if let Loss::Dsm { sigma_min, .. } = c.loss { sigma_min } else { 0.0 },
             settings,
+            _pad: 0,
         }
     }
 

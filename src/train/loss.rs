@@ -25,13 +25,25 @@ pub enum Loss {
     /// Denoising score matching (Vincent 2011): data points x become x̃ = x + σε and the loss
     /// is ½‖σ∇ₓE(x̃) − ε‖² (the σ²-weighted ‖∇ₓE(x̃) − (x̃ − x)/σ²‖²/2), σ drawn per point from
     /// `levels` geometric levels between sigma_max and sigma_min. No negatives, no sampling.
-    Dsm { sigma_max: f32, sigma_min: f32, levels: u32 },
+    ///
+    /// `conditional` (`--loss ncsm:...`): the model is noise-conditional, E_σ(x) = E(x)/σ (Song
+    /// & Ermon 2020, "Improved techniques"), so σ∇ₓE_σ = ∇ₓE and the loss is ½‖∇ₓE(x̃) − ε‖²: one
+    /// network serves every level, and it is sampled by annealed Langevin over the levels
+    /// ([`crate::sampler::anneal`]).
+    Dsm {
+        sigma_max: f32,
+        sigma_min: f32,
+        levels: u32,
+        #[serde(default)]
+        conditional: bool,
+    },
     /// Sliced score matching (Song et al. 2019): −vᵀ∇²ₓE(x) v + ½(vᵀ∇ₓE(x))² on the data
     /// points, one projection v per point, standard normal or (rademacher) random signs.
     Ssm { rademacher: bool },
 }
 
-/// The `--loss` spelling: cd, softplus, hinge:M, nce, jem, dsm:S / dsm:MAX,MIN,L, ssm[:rademacher].
+/// The `--loss` spelling: cd, softplus, hinge:M, nce, jem, dsm:S / dsm:MAX,MIN,L (ncsm: the
+/// same, noise-conditional), ssm[:rademacher].
 impl std::fmt::Display for Loss {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -40,10 +52,14 @@ impl std::fmt::Display for Loss {
             Loss::Hinge { margin } => write!(f, "hinge:{margin}"),
             Loss::Nce => write!(f, "nce"),
             Loss::Jem => write!(f, "jem"),
-            Loss::Dsm { sigma_max, sigma_min, levels } if *levels == 1 && sigma_max == sigma_min => {
-                write!(f, "dsm:{sigma_max}")
+            Loss::Dsm { sigma_max, sigma_min, levels, conditional } => {
+                let name = if *conditional { "ncsm" } else { "dsm" };
+                if *levels == 1 && sigma_max == sigma_min {
+                    write!(f, "{name}:{sigma_max}")
+                } else {
+                    write!(f, "{name}:{sigma_max},{sigma_min},{levels}")
+                }
             }
-            Loss::Dsm { sigma_max, sigma_min, levels } => write!(f, "dsm:{sigma_max},{sigma_min},{levels}"),
             Loss::Ssm { rademacher: false } => write!(f, "ssm"),
             Loss::Ssm { rademacher: true } => write!(f, "ssm:rademacher"),
         }
@@ -52,14 +68,15 @@ impl std::fmt::Display for Loss {
 
 impl Loss {
     /// "cd", "softplus", "hinge" (margin 1), "hinge:M", "nce", "jem", "dsm" (σ = 0.1), "dsm:S",
-    /// "dsm:MAX,MIN,L" (L geometric levels), "ssm", "ssm:gaussian" or "ssm:rademacher".
+    /// "dsm:MAX,MIN,L" (L geometric levels), "ncsm:MAX,MIN,L" (noise-conditional, E/σ), "ssm",
+    /// "ssm:gaussian" or "ssm:rademacher".
     pub fn parse(s: &str) -> Result<Self> {
         let bad = || {
             Error::invalid(
                 "loss",
                 format!(
-                    "unknown loss {s:?}; expected cd, softplus, hinge[:margin], nce, jem, dsm[:sigma | :max,min,levels] \
-                     or ssm[:gaussian|rademacher]"
+                    "unknown loss {s:?}; expected cd, softplus, hinge[:margin], nce, jem, dsm[:sigma | :max,min,levels], \
+                     ncsm:max,min,levels or ssm[:gaussian|rademacher]"
                 ),
             )
         };
@@ -71,20 +88,26 @@ impl Loss {
                 "hinge" => Loss::Hinge { margin: 1.0 },
                 "nce" => Loss::Nce,
                 "jem" => Loss::Jem,
-                "dsm" => Loss::Dsm { sigma_max: 0.1, sigma_min: 0.1, levels: 1 },
+                "dsm" => Loss::Dsm { sigma_max: 0.1, sigma_min: 0.1, levels: 1, conditional: false },
                 "ssm" => Loss::Ssm { rademacher: false },
                 _ => return Err(bad()),
             },
             Some(("hinge", m)) => Loss::Hinge { margin: number(m)? },
-            Some(("dsm", v)) => match v.split(',').collect::<Vec<_>>().as_slice() {
-                [sigma] => Loss::Dsm { sigma_max: number(sigma)?, sigma_min: number(sigma)?, levels: 1 },
-                [max, min, levels] => Loss::Dsm {
-                    sigma_max: number(max)?,
-                    sigma_min: number(min)?,
-                    levels: levels.trim().parse().map_err(|_| bad())?,
-                },
-                _ => return Err(bad()),
-            },
+            Some((name @ ("dsm" | "ncsm"), v)) => {
+                let conditional = name == "ncsm";
+                match v.split(',').collect::<Vec<_>>().as_slice() {
+                    [sigma] => {
+                        Loss::Dsm { sigma_max: number(sigma)?, sigma_min: number(sigma)?, levels: 1, conditional }
+                    }
+                    [max, min, levels] => Loss::Dsm {
+                        sigma_max: number(max)?,
+                        sigma_min: number(min)?,
+                        levels: levels.trim().parse().map_err(|_| bad())?,
+                        conditional,
+                    },
+                    _ => return Err(bad()),
+                }
+            }
             Some(("ssm", "gaussian")) => Loss::Ssm { rademacher: false },
             Some(("ssm", "rademacher")) => Loss::Ssm { rademacher: true },
             _ => return Err(bad()),
@@ -96,7 +119,7 @@ impl Loss {
     /// The loss's own values: noise levels positive, max >= min, 1..=1000 levels (one level
     /// exactly when max = min).
     pub fn check(&self) -> Result<()> {
-        if let Loss::Dsm { sigma_max, sigma_min, levels } = *self {
+        if let Loss::Dsm { sigma_max, sigma_min, levels, .. } = *self {
             if !(sigma_min > 0.0 && sigma_max >= sigma_min && sigma_max.is_finite()) {
                 return Err(Error::invalid(
                     "dsm noise levels",
@@ -128,6 +151,23 @@ impl Loss {
     /// Score matching: no negatives at all, the loss is a function of ∇ₓE.
     pub fn is_score_matching(&self) -> bool {
         matches!(self, Loss::Dsm { .. } | Loss::Ssm { .. })
+    }
+
+    /// The noise levels of a noise-conditional model (`ncsm:`), largest first: what annealed
+    /// Langevin samples it over. None for every other loss.
+    pub fn noise_levels(&self) -> Option<Vec<f32>> {
+        match *self {
+            Loss::Dsm { sigma_max, sigma_min, levels, conditional: true } => {
+                Some((0..levels).map(|l| Self::dsm_sigma(sigma_max, sigma_min, levels, l)).collect())
+            }
+            _ => None,
+        }
+    }
+
+    /// The factor c of DSM's residual c∇ₓE(x̃) − ε at noise level σ: σ, or 1 for a
+    /// noise-conditional model (σ∇ₓ(E/σ) = ∇ₓE).
+    pub fn dsm_grad_factor(&self, sigma: f32) -> f32 {
+        if matches!(self, Loss::Dsm { conditional: true, .. }) { 1.0 } else { sigma }
     }
 
     /// DSM's noise level l of `levels` (geometric from sigma_max down to sigma_min).

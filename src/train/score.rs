@@ -19,12 +19,13 @@ use crate::nn::jet::JetTape;
 use crate::rng::{self, Stream};
 
 /// A step's score-matching inputs: the points the loss is evaluated at, and per point the
-/// direction data (DSM: ε and σ; SSM: the projection v).
+/// direction data (DSM: ε and the residual's factor; SSM: the projection v).
 pub struct ScoreBatch {
     pub points: Vec<f32>,
     pub directions: Vec<f32>,
-    /// DSM: σ per point; SSM: empty.
-    pub sigmas: Vec<f32>,
+    /// DSM: per point, the factor c of the residual c∇ₓE(x̃) − ε (σ, or 1 for a
+    /// noise-conditional model: [`Loss::dsm_grad_factor`]); SSM: empty.
+    pub grad_factors: Vec<f32>,
 }
 
 /// The noise level index of positive j at `step`.
@@ -42,17 +43,17 @@ pub fn batch(cfg: &TrainConfig, data: &[f32], rows: usize, step: u32) -> ScoreBa
         points.extend_from_slice(&data[row * d..(row + 1) * d]);
     }
     let mut directions = vec![0.0; b * d];
-    let mut sigmas = Vec::new();
+    let mut grad_factors = Vec::new();
     for (j, dir) in directions.chunks_exact_mut(d).enumerate() {
         let ju = j as u32;
         match cfg.loss {
-            Loss::Dsm { sigma_max, sigma_min, levels } => {
+            Loss::Dsm { sigma_max, sigma_min, levels, .. } => {
                 let sigma = Loss::dsm_sigma(sigma_max, sigma_min, levels, dsm_level(cfg.seed, step, j, levels));
                 for (i, e) in dir.iter_mut().enumerate() {
                     *e = rng::normal4(cfg.seed, ju, step, Stream::Batch, 1 + i as u32 / 4)[i % 4];
                 }
                 points[j * d..(j + 1) * d].iter_mut().zip(dir.iter()).for_each(|(x, e)| *x += sigma * e);
-                sigmas.push(sigma);
+                grad_factors.push(cfg.loss.dsm_grad_factor(sigma));
             }
             Loss::Ssm { rademacher } => {
                 for (i, v) in dir.iter_mut().enumerate() {
@@ -67,7 +68,7 @@ pub fn batch(cfg: &TrainConfig, data: &[f32], rows: usize, step: u32) -> ScoreBa
             _ => unreachable!("score matching losses only"),
         }
     }
-    ScoreBatch { points, directions, sigmas }
+    ScoreBatch { points, directions, grad_factors }
 }
 
 /// What a score-matching step measured, besides the gradient.
@@ -95,8 +96,8 @@ pub fn step_cpu(loss: Loss, net: &NetView, batch: &ScoreBatch) -> ScoreStep {
         .map(|block| {
             let rows = block * BLOCK_ROWS..((block + 1) * BLOCK_ROWS).min(n);
             let values = rows.start * d..rows.end * d;
-            let sigmas = batch.sigmas.get(rows).unwrap_or(&[]);
-            block_sums(loss, net, &batch.points[values.clone()], &batch.directions[values], sigmas, inv_n)
+            let factors = batch.grad_factors.get(rows).unwrap_or(&[]);
+            block_sums(loss, net, &batch.points[values.clone()], &batch.directions[values], factors, inv_n)
         })
         .collect();
     let mut grad = vec![0.0; net.param_count()];
@@ -116,7 +117,7 @@ fn block_sums(
     net: &NetView,
     points: &[f32],
     directions: &[f32],
-    sigmas: &[f32],
+    grad_factors: &[f32],
     inv_n: f32,
 ) -> (f32, f32, Vec<f32>) {
     let d = net.input_dim();
@@ -126,7 +127,7 @@ fn block_sums(
     let (mut total, mut energy) = (0.0, 0.0);
     match loss {
         Loss::Dsm { .. } => {
-            // g = ∇ₓE(x̃), then u = σ(σ g − ε) / n and the jet along u.
+            // g = ∇ₓE(x̃), then u = c(c g − ε) / n (c = σ, or 1 noise-conditionally) and the jet along u.
             let mut tape = crate::nn::cpu::Tape::default();
             net.forward_batch(points, n, &mut tape);
             let (mut es, mut d_out) = (vec![0.0; n], Vec::new());
@@ -135,12 +136,12 @@ fn block_sums(
             let g = tape.input_grad();
             let mut u = vec![0.0; n * d];
             for (j, &e) in es.iter().enumerate() {
-                let sigma = sigmas[j];
+                let c = grad_factors[j];
                 let mut sq = 0.0;
                 for i in j * d..(j + 1) * d {
-                    let r = sigma * g[i] - directions[i];
+                    let r = c * g[i] - directions[i];
                     sq += r * r;
-                    u[i] = sigma * r * inv_n;
+                    u[i] = c * r * inv_n;
                 }
                 total += 0.5 * sq;
                 energy += e;
@@ -184,9 +185,9 @@ pub fn loss_ref(loss: Loss, net: &NetView, batch: &ScoreBatch, h: f64) -> f64 {
         let dir: Vec<f64> = batch.directions[j * d..(j + 1) * d].iter().map(|&v| v as f64).collect();
         total += match loss {
             Loss::Dsm { .. } => {
-                let sigma = batch.sigmas[j] as f64;
+                let c = batch.grad_factors[j] as f64;
                 let g = grad_at(&x);
-                0.5 * g.iter().zip(&dir).map(|(g, e)| (sigma * g - e).powi(2)).sum::<f64>()
+                0.5 * g.iter().zip(&dir).map(|(g, e)| (c * g - e).powi(2)).sum::<f64>()
             }
             _ => {
                 let along = |t: f64| {

@@ -112,7 +112,7 @@ pub(super) fn rbm_rows(
     Ok(())
 }
 
-const DSM: Loss = Loss::Dsm { sigma_max: 0.1, sigma_min: 0.1, levels: 1 };
+const DSM: Loss = Loss::Dsm { sigma_max: 0.1, sigma_min: 0.1, levels: 1, conditional: false };
 
 /// The training rows' data: 50k ring8 points and 4096 28x28 noise images.
 pub(super) struct TrainData {

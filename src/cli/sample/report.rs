@@ -30,6 +30,8 @@ pub(super) fn shard_settings(args: &SampleArgs, executor: &str) -> serde_json::M
         "--temperatures": args.temperatures.as_ref().map(|t| t.iter().map(|&v| f(v)).collect::<Vec<_>>().join(",")),
         "--swap-every": args.swap_every,
         "--noise-scale": args.noise_scale.map(f),
+        "--anneal": args.anneal,
+        "--no-denoise": args.no_denoise,
         "--grad-clamp": args.grad_clamp.map(f),
         "--box": args.box_clamp.map(|(lo, hi)| format!("{lo},{hi}")),
         "--init": args.init,

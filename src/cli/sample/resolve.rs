@@ -40,13 +40,20 @@ pub(super) fn resolve(args: &SampleArgs, given: &Given, energy: &Energy) -> anyh
     // The checkpoint's step, noise, clamp and box are its ULA's: another algorithm takes none of them.
     let ula = matches!(sampler, SamplerArg::Ula);
     let ula_stored = stored.filter(|_| ula);
-    r.step_size = s.pick(
-        "--step-size",
-        flag_f32("--step-size", args.step_size),
-        ula_stored.map(|st| st.step_size),
-        (args.step_size, Source::Default("")),
-    );
-    if ula {
+    let annealing = super::anneal::levels(args, stored.as_ref(), sampler)?;
+    let annealed = annealing.is_some();
+    if let Some(levels) = annealing {
+        super::anneal::resolve(levels, given, &mut s, &mut r)?;
+    } else {
+        r.anneal = None;
+        r.step_size = s.pick(
+            "--step-size",
+            flag_f32("--step-size", args.step_size),
+            ula_stored.map(|st| st.step_size),
+            (args.step_size, Source::Default("")),
+        );
+    }
+    if ula && !annealed {
         let optional = |s: &mut Settings, flag: &str, given: Option<String>, stored: Option<String>, off: &str| {
             s.pick(flag, given, stored, (off.to_string(), Source::Default("")));
         };
@@ -66,9 +73,14 @@ pub(super) fn resolve(args: &SampleArgs, given: &Given, energy: &Energy) -> anyh
             ula_stored.map(|st| st.grad_clamp.map_or_else(|| "off".to_string(), |c| c.to_string())),
             "off",
         );
-        r.box_clamp = args.box_clamp.or(ula_stored.map(|st| st.box_clamp));
+    }
+    if ula {
         let show = |b: (f32, f32)| format!("{},{}", b.0, b.1);
-        optional(&mut s, "--box", args.box_clamp.map(show), ula_stored.map(|st| show(st.box_clamp)), "off");
+        // The noisy levels live outside the data's box: an annealing clamps only when asked.
+        let box_stored = ula_stored.filter(|_| !annealed).map(|st| st.box_clamp);
+        r.box_clamp = args.box_clamp.or(box_stored);
+        let box_default = ("off".to_string(), Source::Default(if annealed { "for annealing" } else { "" }));
+        s.pick("--box", args.box_clamp.map(show), box_stored.map(show), box_default);
     }
     // Where the model's density lives, whatever the algorithm.
     r.init = s.pick(
@@ -86,7 +98,9 @@ pub(super) fn resolve(args: &SampleArgs, given: &Given, energy: &Energy) -> anyh
     };
     let flag_u32 = |flag: &str, v: u32| given.has(flag).then_some(v);
     r.chains = s.pick("--chains", flag_u32("--chains", args.chains), None, by_shape(IMAGE_CHAINS, args.chains));
-    r.steps = s.pick("--steps", flag_u32("--steps", args.steps), None, by_shape(IMAGE_STEPS, args.steps));
+    if !annealed {
+        r.steps = s.pick("--steps", flag_u32("--steps", args.steps), None, by_shape(IMAGE_STEPS, args.steps));
+    }
     let adapts = matches!(sampler, SamplerArg::Mala | SamplerArg::Hmc);
     if given.has("--warmup") {
         s.record("--warmup", &args.warmup, Source::Flag);
@@ -102,7 +116,7 @@ pub(super) fn resolve(args: &SampleArgs, given: &Given, energy: &Energy) -> anyh
     } else if adapts {
         s.record("--warmup", &args.warmup, Source::Default(""));
     }
-    if let Some(note) = stored.and_then(|st| st.caution()) {
+    if let Some(note) = stored.filter(|_| !annealed).and_then(|st| st.caution()) {
         eprintln!("{note}");
     }
     Ok((r, s))
