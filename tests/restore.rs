@@ -239,6 +239,10 @@ fn restore_baselines_give_the_known_answers() {
     // 2 (holes -0.4, error 0.36).
     let s = scores(&dir.join("set"), &["--neighbours", "2"]);
     close(&s[3], "mean of 2 nearest training images", (1.0 + 0.36) / 2.0);
+    // Restoring training images: each left out of its own search (image 0 finds training
+    // image 2, holes 0.2, error 1.44; image 1 finds image 0, holes -1, error 4).
+    let s = scores(&dir.join("set"), &["--split", "train", "--limit", "2"]);
+    close(&s[3], "nearest training image (leave-one-out)", (1.44 + 4.0) / 2.0);
     // One .npy: image 1 finds its copy (row 3), not itself; image 0 finds row 2 (holes 0.2).
     let one = dir.join("one.npy");
     let rows = [image(-1.0, 0.5), image(1.0, -0.5), image(0.2, 0.9), image(1.0, -0.5)].concat();

@@ -282,7 +282,8 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
             (originals.clone(), "image")
         }
     };
-    let leave_out_self = source != "training";
+    // The images restored are the first rows of the set searched: leave each out of its own.
+    let leave_out_self = source != "training" || split == Split::Train;
     let mean_label = format!("{source} mean in holes");
     let candidates = train.len() / dim - leave_out_self as usize;
     if args.neighbours > candidates {
