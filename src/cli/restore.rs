@@ -89,7 +89,8 @@ pub struct RestoreArgs {
     pub average: u32,
     /// The nearest-neighbour baseline fills each image's holes and noisy pixels with the mean of
     /// the K training images nearest in Euclidean distance over its known pixels (the noisy
-    /// image's, when denoising).
+    /// image's, when denoising); an image that is itself in the set searched (--split train,
+    /// one-set data) is left out of its own search.
     #[arg(long, default_value_t = 1)]
     pub neighbours: usize,
     /// Restore the first N images.
