@@ -167,18 +167,22 @@ pub fn resolve(spec: &str) -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(spec))
 }
 
-/// `ebm data`: fetch and list the named datasets, make Colour MNIST.
-///
-/// What `--data` reads (every command that takes images): mnist or fashion-mnist; a folder in
-/// the MNIST layout (IDX files, gzipped or raw) or holding digits.csv; a folder of PNGs (every
-/// *.png in file-name order, other names skipped; all grayscale or all RGB, one size; no
-/// alpha), with an optional labels.txt (one integer 0..=255 per line, in the files' order) or
-/// labels.npy; a .npy of images [N, C, H, W] or [N, H, W] (uint8 0..255, or float32/64 taken
-/// as given), with an optional NAME.labels.txt or NAME.labels.npy beside NAME.npy; a folder
-/// holding train and test sets (train/ and test/ PNG folders, or train.npy and test.npy) as the
-/// two splits. 8-bit pixels k become 2 k / 255 - 1 in [-1, 1], as MNIST's do. A flat PNG
-/// folder or a single .npy is one set that serves as both splits.
+/// What `--data` reads, for `ebm data --help`.
+const DATA_HELP: &str = "What --data reads (every command that takes images):\n  \
+mnist, fashion-mnist: the named sets (see `ebm data list`)\n  \
+DIR in the MNIST layout: IDX files, gzipped or raw, with their labels files; or holding digits.csv\n  \
+DIR of PNGs: every *.png in file-name order (other names skipped); all grayscale or all RGB, one size, \
+no alpha; labels: DIR/labels.txt (one integer 0..=255 per line, in the files' order) or DIR/labels.npy\n  \
+NAME.npy of images: [N, C, H, W] or [N, H, W]; uint8 0..255, or float32/float64 taken as given (in [-1, 1]); \
+labels: NAME.labels.txt or NAME.labels.npy beside it\n  \
+DIR holding train/ and test/ (PNG folders) or train.npy and test.npy: the two splits\n\n\
+8-bit pixels k become 2 k / 255 - 1 in [-1, 1], as MNIST's do. A flat PNG folder or a single .npy is one set \
+serving as both splits. Images whose channels x height x width differ from a network's input are refused.";
+
+/// `ebm data`: fetch and list the named datasets, make Colour MNIST; its long help says what
+/// `--data` reads.
 #[derive(clap::Args, Debug)]
+#[command(after_long_help = DATA_HELP)]
 pub struct DataArgs {
     #[command(subcommand)]
     command: DataCommand,
