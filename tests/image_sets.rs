@@ -268,3 +268,32 @@ fn restore_grid_of_rgb_images_is_in_colour() {
     assert!(rgb.pixels().any(|p| p.0 == [0, 100, 200]), "the original's colour is not in the grid");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `ebm rbm train` on RGB PNGs draws its filters in colour.
+#[test]
+fn rbm_filters_of_rgb_images_are_in_colour() {
+    let dir = common::temp_dir("rgb-rbm");
+    let run = dir.join("run");
+    let rgb = fixture("rgb");
+    let o = common::ebm(&[
+        "rbm",
+        "train",
+        "--data",
+        common::s(&rgb),
+        "--hidden",
+        "3",
+        "--epochs",
+        "1",
+        "--batch",
+        "2",
+        "--run-dir",
+        common::s(&run),
+        "--backend",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let img = image::open(run.join("filters.png")).unwrap();
+    assert_eq!(img.color(), image::ColorType::Rgb8);
+    assert!(img.to_rgb8().pixels().any(|p| p[0] != p[1] || p[1] != p[2]), "no coloured pixel");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
