@@ -249,6 +249,13 @@ fn restore_baselines_give_the_known_answers() {
     ebm_gpu::io::npy::write_f32(&one, &rows, &[4, 1, 4, 4]).unwrap();
     let s = scores(&one, &["--limit", "2"]);
     close(&s[3], "nearest data image (leave-one-out)", (1.2f64.powi(2) + 0.0) / 2.0);
+    // So is a .csv of rows.
+    let csv = dir.join("one.csv");
+    let lines: Vec<String> =
+        rows.chunks(16).map(|r| r.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")).collect();
+    std::fs::write(&csv, lines.join("\n") + "\n").unwrap();
+    let s = scores(&csv, &["--limit", "2"]);
+    close(&s[3], "nearest data image (leave-one-out)", (1.2f64.powi(2) + 0.0) / 2.0);
     let o = common::ebm(&["restore", "--energy", &energy, "--data", common::s(&one), "--neighbours", "4"]);
     let e = common::stderr(&o);
     assert!(!o.status.success() && e.contains("--neighbours 4") && e.contains("3 data images"), "{e}");

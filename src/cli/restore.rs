@@ -263,7 +263,9 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     // own training split: said so and labelled so, each image left out of its own neighbour
     // search. Without a training split the baselines use the images being restored, said so
     // and labelled so: never test images passed off as training's.
-    let separate = crate::data::separate_splits(&crate::cli::datasets::resolve(&args.data)?);
+    // (`load_set` reads any file, .npy, .csv or IDX, as one set: only a folder has two.)
+    let path = crate::cli::datasets::resolve(&args.data)?;
+    let separate = path.is_dir() && crate::data::separate_splits(&path);
     let (train, source) = match crate::cli::ood::load_set(&args.data, (dim, shape), 0, args.seed, None, Split::Train) {
         Ok(train) if separate => (train, "training"),
         Ok(train) => {

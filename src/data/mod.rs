@@ -168,7 +168,7 @@ pub enum Split {
     Test,
 }
 
-/// Whether a `.npy` file name.
+/// Whether `path` names a `.npy` file.
 fn is_npy(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"))
 }
