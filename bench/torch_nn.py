@@ -98,36 +98,104 @@ def _activation(seg):
     return None
 
 
+class Residual(nn.Module):
+    """The engine's residual block `res(...)`: body(x) + (proj(x) if proj is not None else x)."""
+
+    def __init__(self, body, proj=None):
+        super().__init__()
+        self.body = body
+        self.proj = proj
+
+    def forward(self, x):
+        return self.body(x) + (self.proj(x) if self.proj is not None else x)
+
+
+def _split_top(text, sep):
+    """`text` split at the `sep`s outside parentheses, each part stripped."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise ValueError(f"{text!r}: a ')' closes no '('")
+        elif ch == sep and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    if depth:
+        raise ValueError(f"{text!r}: a '(' is not closed")
+    return parts + [text[start:].strip()]
+
+
 def parse_net(spec):
     """Parse `INPUT/LAYER/.../LAYER[/head:HEAD]` into a Net (modules get PyTorch's default init).
 
     INPUT: `D` (a flat vector) or `CxHxW` (an image). LAYER: `N[:nobias]` (nn.Linear, flat input),
     `OCkK[sS][pP][:nobias]` (nn.Conv2d, stride 1 and padding 0 by default), an activation (relu,
     leaky_relu[:slope] (0.01), silu|swish, tanh, softplus, elu[:alpha] (1)), `flatten`,
-    `avgpool:K` (nn.AvgPool2d(K): stride K, floor). HEAD: `f` (E = f(x), default for one output),
-    `-f` (E = -f(x)), `lse` (E = -logsumexp_y f(x)[y], default for several outputs), `class:Y`
-    (E = -f(x)[Y]). Raises ValueError naming the offending segment.
+    `avgpool:K` (nn.AvgPool2d(K): stride K, floor), a residual block `res(L,L,...)` or
+    `res(L,...;proj:P)` (a `Residual` module: body, and proj a Conv2d or avgpool). HEAD: `f`
+    (E = f(x), default for one output), `-f` (E = -f(x)), `lse` (E = -logsumexp_y f(x)[y], default
+    for several outputs), `class:Y` (E = -f(x)[Y]). Raises ValueError naming the offending segment.
     """
-    segments = [s.strip().lower() for s in spec.strip().split("/")]
+    segments = _split_top(spec.strip().lower(), "/")
     if not segments or not segments[0]:
         raise ValueError(f"network {spec!r}: empty")
     dims = segments[0].split("x")
     if len(dims) not in (1, 3) or not all(d.isdigit() and int(d) > 0 for d in dims):
         raise ValueError(f"network {spec!r}: input {segments[0]!r} is neither D nor CxHxW (positive integers)")
     input_shape = tuple(int(d) for d in dims)
-    shape, layers, head, macs = input_shape, [], None, 0
-    for i, seg in enumerate(segments[1:], 1):
-        where = f"network {spec!r}, segment {i} {seg!r}"
-        if head is not None:
-            raise ValueError(f"{where}: nothing may follow the head")
+    head = None
+    if segments[-1].startswith("head:"):
+        h = segments.pop()[len("head:"):]
+        if h in ("f", "-f", "lse"):
+            head = h
+        elif h.startswith("class:") and h[len("class:"):].isdigit():
+            head = ("class", int(h[len("class:"):]))
+        else:
+            raise ValueError(f"network {spec!r}: unknown head {h!r} (f, -f, lse, class:Y)")
+    layers, shape, macs = _parse_layers(spec, segments[1:], input_shape)
+    if not layers:
+        raise ValueError(f"network {spec!r}: no layers")
+    if len(shape) != 1:
+        raise ValueError(f"network {spec!r}: the output is {'x'.join(map(str, shape))}, not flat (add flatten "
+                         "and a linear layer)")
+    k = shape[0]
+    if head is None:
+        head = "f" if k == 1 else "lse"
+    if head in ("f", "-f") and k != 1:
+        raise ValueError(f"network {spec!r}: head:{head} needs one output, the network has {k}")
+    if isinstance(head, tuple) and head[1] >= k:
+        raise ValueError(f"network {spec!r}: head:class:{head[1]} but the network has {k} outputs")
+    return Net(spec, input_shape, nn.Sequential(*layers), head, k, macs)
+
+
+def _parse_layers(spec, segments, shape):
+    """The modules of `segments` from an input of `shape`: (modules, output shape, multiply-adds)."""
+    layers, macs = [], 0
+    for seg in segments:
+        where = f"network {spec!r}, segment {seg!r}"
         if seg.startswith("head:"):
-            h = seg[len("head:"):]
-            if h in ("f", "-f", "lse"):
-                head = h
-            elif h.startswith("class:") and h[len("class:"):].isdigit():
-                head = ("class", int(h[len("class:"):]))
+            raise ValueError(f"{where}: nothing may follow the head")
+        if seg.startswith("res(") and seg.endswith(")"):
+            body_text, _, proj_text = seg[len("res("):-1].partition(";")
+            body, out, body_macs = _parse_layers(spec, _split_top(body_text, ","), shape)
+            proj = None
+            if proj_text:
+                if not proj_text.startswith("proj:"):
+                    raise ValueError(f"{where}: expected ;proj:P after the body")
+                (proj,), skip, proj_macs = _parse_layers(spec, [proj_text[len("proj:"):]], shape)
+                if not isinstance(proj, (nn.Conv2d, nn.AvgPool2d)):
+                    raise ValueError(f"{where}: the projection must be a convolution or avgpool")
+                body_macs += proj_macs
             else:
-                raise ValueError(f"{where}: unknown head (f, -f, lse, class:Y)")
+                skip = shape
+            if not body or skip != out:
+                raise ValueError(f"{where}: the body gives {out}, the skip {skip}")
+            layers.append(Residual(nn.Sequential(*body), proj))
+            macs += body_macs
+            shape = out
             continue
         act = _activation(seg)
         if act is not None:
@@ -180,19 +248,7 @@ def parse_net(spec):
             continue
         raise ValueError(f"{where}: not a layer (N[:nobias], OCkK[sS][pP][:nobias], an activation, flatten, "
                          "avgpool:K) or head:...")
-    if not layers:
-        raise ValueError(f"network {spec!r}: no layers")
-    if len(shape) != 1:
-        raise ValueError(f"network {spec!r}: the output is {'x'.join(map(str, shape))}, not flat (add flatten "
-                         "and a linear layer)")
-    k = shape[0]
-    if head is None:
-        head = "f" if k == 1 else "lse"
-    if head in ("f", "-f") and k != 1:
-        raise ValueError(f"network {spec!r}: head:{head} needs one output, the network has {k}")
-    if isinstance(head, tuple) and head[1] >= k:
-        raise ValueError(f"network {spec!r}: head:class:{head[1]} but the network has {k} outputs")
-    return Net(spec, input_shape, nn.Sequential(*layers), head, k, macs)
+    return layers, shape, macs
 
 
 def energy_of(head, f):

@@ -92,6 +92,10 @@ struct Stretch {
     /// The fidelity weight's factor: a level of E_σ = E/σ runs as h = α/σ on E, so the fidelity
     /// term, whose step is α, is weighted by σ.
     fidelity_scale: f32,
+    /// Annealing: observed pixels are the observation plus this σ times a draw fixed for the
+    /// level (Song & Ermon 2019's inpainting: the known pixels as noisy as the level), 0 else.
+    observed_noise: f32,
+    level: u32,
 }
 
 /// Restores `damaged` ([n, d]: observed values where observed or noisy, the starting state in
@@ -103,13 +107,23 @@ pub fn restore(
     config: &RestoreConfig,
     ctx: Option<&Arc<GpuContext>>,
 ) -> Result<Vec<f32>> {
-    let plain =
-        Stretch { steps: config.steps, step_size: config.step_size, noise_std: config.noise_std, fidelity_scale: 1.0 };
+    let plain = Stretch {
+        steps: config.steps,
+        step_size: config.step_size,
+        noise_std: config.noise_std,
+        fidelity_scale: 1.0,
+        observed_noise: 0.0,
+        level: 0,
+    };
     restore_stretches(energy, damaged, pixels, config, &[plain], ctx)
 }
 
 /// [`restore`] by annealed Langevin over a noise-conditional model's levels
-/// ([`crate::sampler::anneal`]); `config`'s steps, step size and noise are the schedule's.
+/// ([`crate::sampler::anneal`]); `config`'s steps, step size and noise are the schedule's. At
+/// each level the observed pixels carry that level's noise (a draw fixed for the level, taking
+/// effect from the level's second step, as the kernel sets them after the network pass), as in
+/// Song & Ermon (2019)'s inpainting, so the model sees images as noisy as the level everywhere;
+/// the result has the observed pixels as observed.
 pub fn restore_annealed(
     energy: &Energy,
     damaged: &[f32],
@@ -121,14 +135,24 @@ pub fn restore_annealed(
     let stretches: Vec<Stretch> = schedule
         .levels()
         .iter()
-        .map(|l| Stretch {
+        .enumerate()
+        .map(|(i, l)| Stretch {
             steps: l.steps,
             step_size: l.step_on_base(),
             noise_std: l.noise_std(),
             fidelity_scale: l.sigma,
+            observed_noise: if l.noise { l.sigma } else { 0.0 },
+            level: i as u32,
         })
         .collect();
-    restore_stretches(energy, damaged, pixels, config, &stretches, ctx)
+    let mut x = restore_stretches(energy, damaged, pixels, config, &stretches, ctx)?;
+    // The levels noised the observed pixels; the restoration keeps what was observed.
+    for ((v, &y), p) in x.iter_mut().zip(damaged).zip(pixels) {
+        if *p == Pixel::Observed {
+            *v = y;
+        }
+    }
+    Ok(x)
 }
 
 fn restore_stretches(
@@ -168,14 +192,18 @@ fn restore_stretches(
             .zip(damaged.chunks_exact(d).zip(pixels.chunks_exact(d)))
             .enumerate()
         {
-            let mut noise = [0.0f32; 4];
+            let (mut noise, mut level_noise) = ([0.0f32; 4], [0.0f32; 4]);
             for i in 0..d {
                 if i % 4 == 0 {
                     noise = rng::normal4(config.seed, j as u32, step, Stream::ProposalNoise, i as u32 / 4);
+                    level_noise = rng::normal4(config.seed, j as u32, stretch.level, Stream::Observation, i as u32 / 4);
                 }
                 let mut gi = gj[i];
                 match kinds[i] {
-                    Pixel::Observed => continue,
+                    Pixel::Observed => {
+                        xj[i] = yj[i] + stretch.observed_noise * level_noise[i % 4];
+                        continue;
+                    }
                     Pixel::Noisy => gi += fidelity * (xj[i] - yj[i]),
                     Pixel::Missing => {}
                 }
@@ -276,6 +304,8 @@ pub(crate) struct RestoreParams {
     lo: f32,
     hi: f32,
     fidelity: f32,
+    observed_noise: f32,
+    level: u32,
 }
 
 #[cfg(any(test, feature = "internals"))]
@@ -286,7 +316,7 @@ pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
         RestoreParams,
         "sampler/restore.wgsl",
         "RestoreParams",
-        [n, dim, step, row_stride, seed, step_size, noise_std, grad_clamp, lo, hi, fidelity]
+        [n, dim, step, row_stride, seed, step_size, noise_std, grad_clamp, lo, hi, fidelity, observed_noise, level]
     )]
 }
 
@@ -370,6 +400,8 @@ fn restore_gpu(
                     lo: c.lo,
                     hi: c.hi,
                     fidelity: fidelity * stretch.fidelity_scale,
+                    observed_noise: stretch.observed_noise,
+                    level: stretch.level,
                 })
             })
             .collect();

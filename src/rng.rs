@@ -32,6 +32,9 @@ pub enum Stream {
     Batch = 7,
     /// Cluster updates of discrete models: bond uniforms and new cluster labels.
     Cluster = 8,
+    /// Noise an annealed restoration adds to the observed pixels at each level (counter:
+    /// image, level, stream, group of 4 pixels).
+    Observation = 9,
 }
 
 #[inline]

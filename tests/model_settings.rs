@@ -49,7 +49,7 @@ fn sample_runs_the_checkpoints_sampler_unless_flags_override_it() {
     for item in [
         "--sampler ula (checkpoint)".to_string(),
         format!("--step-size {step} (checkpoint)"),
-        format!("--noise-scale {noise} (checkpoint)"),
+        format!("--noise-std {noise} (checkpoint)"),
         format!("--grad-clamp {clamp} (checkpoint)"),
         format!("--box {bounds} (checkpoint)"),
         format!("--init {init} (checkpoint)"),
@@ -62,7 +62,7 @@ fn sample_runs_the_checkpoints_sampler_unless_flags_override_it() {
         "ula",
         "--step-size",
         &step,
-        "--noise-scale",
+        "--noise-std",
         &noise,
         "--grad-clamp",
         &clamp,
@@ -74,15 +74,22 @@ fn sample_runs_the_checkpoints_sampler_unless_flags_override_it() {
     let (said_flags, flagged) = run(&explicit, &dir.join("flags.npy"));
     assert!(said_flags.contains(&format!("--step-size {step} (flag)")), "{said_flags}");
     assert_eq!(stored, flagged, "the stored sampler's run differs from the run with its settings as flags");
+    // The former name of --noise-std still runs the same chains, with a warning naming the new one.
+    let renamed: Vec<&str> = explicit.iter().map(|&a| if a == "--noise-std" { "--noise-scale" } else { a }).collect();
+    let old_out = dir.join("old_name.npy");
+    let base = ["sample", "--energy", &energy, "--chains", "32", "--steps", "40", "--backend", "cpu", "--seed", "7"];
+    let o = ebm(&[&base[..], &renamed, &["--out", s(&old_out)]].concat());
+    assert!(o.status.success() && stderr(&o).contains("now spelled --noise-std"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&old_out).unwrap(), flagged, "--noise-scale is --noise-std in ebm sample");
     // A flag overrides the stored value (and only that one).
     let (said_step, stepped) = run(&["--step-size", "0.01"], &dir.join("step.npy"));
     assert!(said_step.contains("--step-size 0.01 (flag)"), "{said_step}");
-    assert!(said_step.contains(&format!("--noise-scale {noise} (checkpoint)")), "{said_step}");
+    assert!(said_step.contains(&format!("--noise-std {noise} (checkpoint)")), "{said_step}");
     assert_ne!(stored, stepped, "--step-size 0.01 was not used");
     // Another algorithm takes none of the ULA's settings; MALA without a step size warms up.
     let (said_mala, _) = run(&["--sampler", "mala"], &dir.join("mala.npy"));
     assert!(said_mala.contains("--step-size 0.01 (default)") && said_mala.contains("--warmup 200"), "{said_mala}");
-    assert!(!said_mala.contains("--noise-scale"), "{said_mala}");
+    assert!(!said_mala.contains("--noise-std"), "{said_mala}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

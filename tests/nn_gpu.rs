@@ -138,33 +138,72 @@ fn layered_mala_samples_the_logistic_density() {
 }
 
 /// Parameter gradients alone (training's use: no dE/dx), on a network whose first layer is a
-/// flatten, so the input gradient's memory is shared with the layer above it.
+/// flatten, so the input gradient's memory is shared with the layer above it, and on one whose
+/// first layer opens a residual block (the same sharing, plus the block's in-place sum).
 #[test]
 fn parameter_gradients_without_input_gradients_match_cpu() {
+    for spec in ["1x4x4/flatten/5/tanh/3/head:lse", "1x4x4/res(1k3p1,tanh)/res(2k3s2p1;proj:2k1s2)/flatten/3"] {
+        let Some(ctx) = common::gpu() else { return };
+        let nn = NnKernels::new(ctx.clone());
+        let net = net(spec, 12);
+        let n = 9;
+        let xs = rng::initial_states(77, 0, n, net.input_dim(), 1.0);
+        let mut tape = Tape::default();
+        net.forward_batch(&xs, n, &mut tape);
+        let (mut e_cpu, mut d_out) = (vec![0.0f32; n], Vec::new());
+        net.head_batch(&tape, &mut e_cpu, &mut d_out);
+        let mut p_cpu = vec![0.0f32; net.param_count()];
+        net.backward_batch(&mut tape, &d_out, Some(&mut p_cpu), false);
+        let x = ctx.storage_buffer("x", bytemuck::cast_slice(&xs));
+        let e = ctx.zeroed_storage_buffer("e", 4 * n as u64);
+        let bufs = NetBuffers::new(&ctx, &net, n).unwrap();
+        let pass = GpuNetwork::new(&nn, &net, &bufs, n, Slice::whole(&x), Slice::whole(&e), None, true).unwrap();
+        let mut encoder = ctx.device().create_command_encoder(&Default::default());
+        {
+            let mut cp = encoder.begin_compute_pass(&Default::default());
+            pass.record(&mut cp);
+        }
+        ctx.queue().submit([encoder.finish()]);
+        let out = ctx.read_buffers(&[(&bufs.param_grads, 4 * net.param_count() as u64)]).unwrap();
+        let p_gpu: Vec<f32> = bytemuck::pod_collect_to_vec(&out[0]);
+        assert!(rel_err(&p_gpu, &p_cpu) < 1e-4, "{spec}: parameter gradients differ by {}", rel_err(&p_gpu, &p_cpu));
+    }
+}
+
+/// Residual blocks through the layer kernels (identity, 1x1-conv and pooled skips, nested
+/// blocks, a block first and one last, whose input gradient is then a copy): energies, input
+/// gradients and parameter gradients as the CPU's, and forward-only energies.
+#[test]
+fn residual_network_pass_matches_cpu() {
     let Some(ctx) = common::gpu() else { return };
     let nn = NnKernels::new(ctx.clone());
-    let net = net("1x4x4/flatten/5/tanh/3/head:lse", 12);
-    let n = 9;
-    let xs = rng::initial_states(77, 0, n, net.input_dim(), 1.0);
-    let mut tape = Tape::default();
-    net.forward_batch(&xs, n, &mut tape);
-    let (mut e_cpu, mut d_out) = (vec![0.0f32; n], Vec::new());
-    net.head_batch(&tape, &mut e_cpu, &mut d_out);
-    let mut p_cpu = vec![0.0f32; net.param_count()];
-    net.backward_batch(&mut tape, &d_out, Some(&mut p_cpu), false);
-    let x = ctx.storage_buffer("x", bytemuck::cast_slice(&xs));
-    let e = ctx.zeroed_storage_buffer("e", 4 * n as u64);
-    let bufs = NetBuffers::new(&ctx, &net, n).unwrap();
-    let pass = GpuNetwork::new(&nn, &net, &bufs, n, Slice::whole(&x), Slice::whole(&e), None, true).unwrap();
-    let mut encoder = ctx.device().create_command_encoder(&Default::default());
-    {
-        let mut cp = encoder.begin_compute_pass(&Default::default());
-        pass.record(&mut cp);
+    let specs = [
+        (
+            "3x8x8/4k3p1/silu/res(4k3p1,silu,4k3p1)/silu/res(6k3s2p1,tanh,6k3p1;proj:6k1s2)/res(6k3s2p1,swish;proj:avgpool:2)/flatten/5/softplus/1",
+            7,
+        ),
+        ("2x6x6/res(2k3p1,silu,2k3p1)/res(res(2k3p1,tanh),3k1;proj:3k1:nobias)/flatten/3/head:class:1", 11),
+        ("4/res(7,tanh,4)/head:lse", 33),
+        ("5/res(9,elu:0.5,5)/silu/res(res(6,tanh,5),softplus)/1/head:-f", 5),
+        ("4/res(flatten)/res(res(3,tanh,4))/2", 6),
+    ];
+    for (s, (spec, n)) in specs.into_iter().enumerate() {
+        let net = net(spec, 17 + s as u64);
+        assert!(net.as_mlp().is_none(), "{spec}: residual nets take the layer kernels");
+        let xs = rng::initial_states(60 + s as u64, 0, n, net.input_dim(), 1.0);
+        let [de, dg, dp] = ebm_gpu::selftest::energies::network_pass_errors(&ctx, &nn, &net, &xs).unwrap();
+        assert!(de < 1e-4, "{spec}: energies differ by {de}");
+        assert!(dg < 1e-4, "{spec}: input gradients differ by {dg}");
+        assert!(dp < 1e-4, "{spec}: parameter gradients differ by {dp}");
+        let e_gpu = ebm_gpu::nn::gpu_net::energies_batch(&ctx, &net, &xs).unwrap();
+        assert!(rel_err(&e_gpu, &net.view().energies_batch(&xs)) < 1e-4, "{spec}: forward-only energies");
     }
-    ctx.queue().submit([encoder.finish()]);
-    let out = ctx.read_buffers(&[(&bufs.param_grads, 4 * net.param_count() as u64)]).unwrap();
-    let p_gpu: Vec<f32> = bytemuck::pod_collect_to_vec(&out[0]);
-    assert!(rel_err(&p_gpu, &p_cpu) < 1e-4, "parameter gradients differ by {}", rel_err(&p_gpu, &p_cpu));
+}
+
+#[test]
+fn mala_on_a_residual_conv_energy_follows_the_cpu() {
+    let spec = "1x8x8/4k3p1/silu/res(4k3p1,silu,4k3p1)/res(6k3s2p1,tanh;proj:6k1s2)/flatten/5/softplus/1";
+    trajectories(SamplerKind::Mala, spec, 64, 20, 2.0);
 }
 
 /// `energy::gpu::energy_grad_batch` (what `ebm score` and `ebm ood` use) runs a lone network

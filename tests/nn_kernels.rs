@@ -380,6 +380,29 @@ fn avgpool_matches_cpu() {
     }
 }
 
+/// The residual blocks' sum and copy (`add_copy`) at offsets in one buffer, out of place and
+/// in place (c = a + c), over more elements than one row of workgroups.
+#[test]
+fn residual_sum_and_copy_match_cpu() {
+    let Some(nn) = setup() else { return };
+    let ctx = nn.context().clone();
+    let len = 70_001;
+    let (a, b) = (randn(81, len), randn(82, len));
+    let (buf, o) = packed(&ctx, 3, &[&a, &b, &randn(83, len), &randn(84, len)]);
+    let at = |i: usize| Slice::new(&buf, o[i]);
+    let sum = nn.add_copy(at(0), Some(at(1)), at(2), len).unwrap();
+    let copy = nn.add_copy(at(0), None, at(3), len).unwrap();
+    // In place: b += a.
+    let in_place = nn.add_copy(at(1), Some(at(0)), at(1), len).unwrap();
+    nn.submit(&[&sum, &copy, &in_place], 1).unwrap();
+    let want: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+    assert_eq!(read(&ctx, &buf, o[2], len), want, "sum");
+    assert_eq!(read(&ctx, &buf, o[3], len), a, "copy");
+    assert_eq!(read(&ctx, &buf, o[1], len), want, "in-place sum");
+    // The last part is followed by 3 values: 4 more run past the buffer's end.
+    assert!(nn.add_copy(at(0), None, at(3), len + 4).is_err(), "an output past the end");
+}
+
 #[test]
 fn bad_shapes_are_errors_not_panics() {
     let Some(nn) = setup() else { return };

@@ -124,6 +124,18 @@ fn eigendecomposition_and_nearest_neighbours() {
     assert!((found[1].1 - 0.02f32.sqrt()).abs() < 1e-6);
 }
 
+/// The share of confident rows: softmax (0.9526, 0.0474) of logits (3, 0) passes 0.9 and (1, 0)'s
+/// 0.7311 does not; a row at exactly the threshold counts.
+#[test]
+fn confident_share_counts_rows_whose_top_class_clears_the_threshold() {
+    use ebm_gpu::eval::quality::confident_share;
+    let logits = [3.0f32, 0.0, 1.0, 0.0, 0.0, 3.0, 0.0, 0.0];
+    assert_eq!(confident_share(&logits, 2, 0.9), 0.5);
+    assert_eq!(confident_share(&logits, 2, 0.5), 1.0);
+    assert_eq!(confident_share(&[0.0, 0.0], 2, 0.5), 1.0);
+    assert_eq!(confident_share(&[0.0, 0.0], 2, 0.51), 0.0);
+}
+
 #[test]
 fn the_command_scores_samples_against_the_test_images() {
     use ebm_gpu::nn::{Architecture, Network};

@@ -80,18 +80,29 @@ fn gpu_energies_give_the_cpu_restoration_and_psnr_is_defined() {
     let Some(ctx) = common::gpu() else { return };
     use ebm_gpu::nn::{Architecture, Network};
     let dir = common::temp_dir("restore-gpu");
-    let net = Network::random(&Architecture::parse("1x6x6/3k3s1p1/swish/flatten/8/swish/1").unwrap(), 2).unwrap();
-    let path = dir.join("net.safetensors");
-    net.save(&path).unwrap();
-    let energy = resolve_energy(&format!("net:{}", path.display())).unwrap();
-    let n = 9;
-    let damaged = ebm_gpu::rng::initial_states(1, 0, n, 36, 0.5);
-    let pixels: Vec<Pixel> = (0..n * 36).map(|k| if k % 36 < 18 { Pixel::Missing } else { Pixel::Observed }).collect();
-    let cfg = RestoreConfig { grad_clamp: 0.03, lo: -1.0, hi: 1.0, ..config(20, 0.5) };
-    let cpu = restore(&energy, &damaged, &pixels, &cfg, None).unwrap();
-    let gpu = restore(&energy, &damaged, &pixels, &cfg, Some(&ctx)).unwrap();
-    assert!(common::max_abs_diff(&cpu, &gpu) < 1e-3, "GPU vs CPU differ by {}", common::max_abs_diff(&cpu, &gpu));
-    assert!(cpu != damaged, "the missing pixels moved");
+    // A plain conv net and one with residual blocks (an identity and a 1x1-conv skip).
+    for spec in [
+        "1x6x6/3k3s1p1/swish/flatten/8/swish/1",
+        "1x6x6/3k3p1/swish/res(3k3p1,swish)/res(4k3s2p1;proj:4k1s2)/flatten/1",
+    ] {
+        let net = Network::random(&Architecture::parse(spec).unwrap(), 2).unwrap();
+        let path = dir.join("net.safetensors");
+        net.save(&path).unwrap();
+        let energy = resolve_energy(&format!("net:{}", path.display())).unwrap();
+        let n = 9;
+        let damaged = ebm_gpu::rng::initial_states(1, 0, n, 36, 0.5);
+        let pixels: Vec<Pixel> =
+            (0..n * 36).map(|k| if k % 36 < 18 { Pixel::Missing } else { Pixel::Observed }).collect();
+        let cfg = RestoreConfig { grad_clamp: 0.03, lo: -1.0, hi: 1.0, ..config(20, 0.5) };
+        let cpu = restore(&energy, &damaged, &pixels, &cfg, None).unwrap();
+        let gpu = restore(&energy, &damaged, &pixels, &cfg, Some(&ctx)).unwrap();
+        assert!(
+            common::max_abs_diff(&cpu, &gpu) < 1e-3,
+            "{spec}: GPU vs CPU differ by {}",
+            common::max_abs_diff(&cpu, &gpu)
+        );
+        assert!(cpu != damaged, "the missing pixels moved");
+    }
     // Other energies restore on the CPU executor; the GPU path says so.
     let gauss = resolve_energy(r#"{"type": "gaussian", "mean": [0, 0], "std": [1, 1]}"#).unwrap();
     let e = restore(&gauss, &[0.0, 0.0], &[Pixel::Observed, Pixel::Missing], &config(1, 0.1), Some(&ctx)).unwrap_err();

@@ -1,5 +1,6 @@
 //! Score matching: the activations' higher derivatives, the jets' parameter gradients of the
-//! DSM and SSM losses against f64 finite differences for every layer type and head, GPU
+//! DSM and SSM losses against f64 finite differences for every layer type (residual blocks
+//! included) and head, GPU
 //! against CPU, and DSM recovering a 2-D Gaussian.
 
 mod common;
@@ -38,11 +39,14 @@ fn activation_derivatives_match_finite_differences() {
 /// another alpha its slope jumps at 0, and a parameter step that moves a pre-activation across
 /// 0 makes the finite difference of a loss on ∇ₓE meaningless (ReLU's kinks are as likely to,
 /// and do not here).
-const NETS: [&str; 4] = [
+const NETS: [&str; 6] = [
     "3/7/silu/6/tanh/1/head:f",
     "1x6x6/3k3s1p1/softplus/avgpool:2/flatten/5/silu/3/head:lse",
     "4/6:nobias/leaky_relu:0.1/5/relu/3/head:class:1",
     "2x5x5/2k3s2p1/elu/flatten/4/tanh/1/head:-f",
+    // Residual blocks: identity and projected (1x1 conv, pool) skips, nested, first and last.
+    "2x4x4/res(2k3p1,tanh,2k3p1)/res(3k3s2p1,softplus;proj:3k1s2)/res(3k3s2p1;proj:avgpool:2)/flatten/3/silu/1",
+    "3/res(5,silu,3)/res(res(4,tanh,3),softplus)/head:lse",
 ];
 
 fn batch_for(loss: Loss, d: usize, n: usize, seed: u64) -> ScoreBatch {
@@ -318,6 +322,11 @@ fn score_matching_training_gpu_matches_cpu() {
         (
             "1x4x4/2k3s1p1/silu/flatten/6/silu/1/head:f",
             Loss::Dsm { sigma_max: 1.0, sigma_min: 0.1, levels: 3, conditional: true },
+        ),
+        ("2x4x4/res(2k3p1,tanh,2k3p1)/res(3k3s2p1,softplus;proj:3k1s2)/flatten/1", Loss::Ssm { rademacher: false }),
+        (
+            "3/res(5,silu,3)/res(res(4,tanh,3),softplus)/head:lse",
+            Loss::Dsm { sigma_max: 0.5, sigma_min: 0.1, levels: 2, conditional: true },
         ),
     ];
     for (k, (spec, loss)) in cases.into_iter().enumerate() {

@@ -57,6 +57,8 @@ fn layer_kernel_training_matches_cpu() {
         ("1x5x5/3k3s2p1/tanh/flatten/4/head:lse", Loss::Softplus, sgd),
         ("2x4x4/3k3s1p1/relu/flatten/6/head:class:2", Loss::Hinge { margin: 0.5 }, adam),
         ("1x6x6/2k3s2p0/softplus/flatten/5/leaky_relu:0.1/1/head:-f", Loss::Nce, adam),
+        // Residual blocks: a 1x1-conv projection and an identity skip, on the CD path.
+        ("1x6x6/res(3k3s2p1,silu,3k3p1;proj:3k1s2)/res(3k3p1,tanh)/flatten/4/swish/1", Loss::Cd, adam),
         // An MLP-shaped network, which GpuTrainer would give to the fused MLP trainer.
         ("5/16/silu/8/silu/1", Loss::Cd, sgd),
     ];

@@ -205,10 +205,10 @@ def _read_csv(path: Path) -> dict:
 def sample(
     energy: EnergyLike = "ring8",
     *,
-    chains: int = 4096,
-    steps: int = 1000,
-    sampler: str = "mala",
-    step_size: float = 0.01,
+    chains: Optional[int] = None,
+    steps: Optional[int] = None,
+    sampler: Optional[str] = None,
+    step_size: Optional[float] = None,
     seed: int = 0,
     backend: str = "auto",
     init: Union[str, np.ndarray, None] = None,
@@ -227,11 +227,16 @@ def sample(
     row c mod n). shard: (i, n) runs chains i*C/n .. (i+1)*C/n - 1 only, each with the random
     numbers it has in the whole run. diagnostics / trace: also return the diagnostics dict
     (R-hat, ESS, acceptance, ...) / the thinned trace. Other options are ``ebm sample`` flags.
+    chains, steps, sampler, step_size: None leaves each to ``ebm sample``, which takes it from a
+    training checkpoint (``net:FILE``: its sampler, or a noise-conditional model's annealing), or
+    its defaults (4096 chains x 1000 steps, 16 x 256 for images; mala warming up its step size).
     """
     with tempfile.TemporaryDirectory(prefix="ebm-gpu-") as tmp:
         out = os.path.join(tmp, "states.npy")
-        args = ["sample", "--energy", _energy_arg(energy, tmp), "--chains", chains, "--steps", steps,
-                "--sampler", sampler, "--step-size", step_size, "--seed", seed, "--backend", backend, "--out", out]
+        args = ["sample", "--energy", _energy_arg(energy, tmp), "--seed", seed, "--backend", backend, "--out", out]
+        for flag, value in [("--chains", chains), ("--steps", steps), ("--sampler", sampler), ("--step-size", step_size)]:
+            if value is not None:
+                args += [flag, value]
         if isinstance(init, np.ndarray):
             path = os.path.join(tmp, "init.npy")
             np.save(path, _check_rows("init", init))

@@ -28,6 +28,17 @@ def test_sample_equals_the_cli(ebm_bin, tmp_path):
         assert np.array_equal(py.states, np.load(out)), sampler
 
 
+def test_sample_leaves_unset_settings_to_the_cli(ebm_bin, tmp_path):
+    # No sampler or step size: ebm sample's own defaults (mala with its default warm-up), not fixed ones.
+    py = ebm_gpu.sample("ring8", chains=40, steps=30, seed=4, backend="cpu")
+    out = tmp_path / "default.npy"
+    cli(ebm_bin, "sample", "--energy", "ring8", "--chains", 40, "--steps", 30, "--seed", 4, "--backend", "cpu",
+        "--out", out)
+    assert np.array_equal(py.states, np.load(out))
+    fixed = ebm_gpu.sample("ring8", chains=40, steps=30, seed=4, backend="cpu", sampler="mala", step_size=0.01)
+    assert not np.array_equal(py.states, fixed.states), "the default warm-up ran"
+
+
 def test_sample_inputs_and_outputs(tmp_path):
     init = np.full((4, 2), 2.0, dtype=np.float32)
     s = ebm_gpu.sample({"type": "gaussian", "mean": [0, 0], "std": [1, 1]}, chains=64, steps=50, init=init,

@@ -16,6 +16,7 @@ const STREAM_INIT: u32 = 5u;
 const STREAM_SWAP: u32 = 6u;
 const STREAM_BATCH: u32 = 7u;
 const STREAM_CLUSTER: u32 = 8u;
+const STREAM_OBSERVATION: u32 = 9u;
 
 const TWO_PI: f32 = 6.283185307179586;
 

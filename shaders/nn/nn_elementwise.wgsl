@@ -1,9 +1,10 @@
 // The layer kernels that are not GEMMs: activation forward/backward (the activation comes
 // from the assembled common/nn_act.wgsl), average pooling (window k, stride k, output size
-// rounded down), the bias gradient (a workgroup per channel, a fixed-order tree reduction)
-// and the sum of split-K partial products. Element kernels use 256-wide workgroups on a 2-D
-// grid (index = (wg.y * groups.x + wg.x) * 256 + lid) so long tensors fit the per-dimension
-// dispatch limit. Host side: src/nn/gpu.rs; CPU twins: src/nn/ops.rs and Activation::eval.
+// rounded down), the bias gradient (a workgroup per channel, a fixed-order tree reduction),
+// the sum of split-K partial products, and the residual blocks' sums and copies. Element
+// kernels use 256-wide workgroups on a 2-D grid (index = (wg.y * groups.x + wg.x) * 256 +
+// lid) so long tensors fit the per-dimension dispatch limit. Host side: src/nn/gpu.rs; CPU
+// twins: src/nn/ops.rs, Activation::eval and src/nn/residual.rs.
 #import common/nn_act.wgsl
 
 struct EwParams {
@@ -51,6 +52,20 @@ fn act_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) g
     let i = flat_index(wg, groups, lid);
     if i < p.len {
         ew_c[p.c_off + i] = ew_b[p.b_off + i] * nn_act_grad(ew_a[p.a_off + i]);
+    }
+}
+
+// c = a + b (accumulate = 1) or c = a (accumulate = 0): the residual blocks' sum and copy
+// (c may be a or b itself).
+@compute @workgroup_size(256)
+fn add_copy(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wg, groups, lid);
+    if i < p.len {
+        var v = ew_a[p.a_off + i];
+        if p.accumulate != 0u {
+            v += ew_b[p.b_off + i];
+        }
+        ew_c[p.c_off + i] = v;
     }
 }
 

@@ -1,7 +1,9 @@
 // Restoration (src/restore.rs): one Langevin step on the free pixels of every image, after a
 // network pass wrote dE/dx of all images to `grads`. One invocation per (image, group of 4
-// pixels), one Philox draw (image, step, ProposalNoise, group) serving the 4. CPU twin:
-// `restore::restore` without a context.
+// pixels), one Philox draw (image, step, ProposalNoise, group) serving the 4. Observed pixels
+// are set to the observation plus observed_noise times the draw (image, level, Observation,
+// group): the observation itself outside annealing. CPU twin: `restore::restore` without a
+// context.
 #import common/rng.wgsl
 #import common/langevin.wgsl
 
@@ -17,6 +19,8 @@ struct RestoreParams {
     lo: f32,
     hi: f32,
     fidelity: f32,      // the fidelity weight over sigma^2, for noisy pixels
+    observed_noise: f32, // an annealing level's sigma, added to observed pixels (0: none)
+    level: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: RestoreParams;
@@ -35,10 +39,15 @@ fn restore_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     let j = idx / draws;
     let q = idx % draws;
     let noise = normal4(p.seed, j, p.step, STREAM_PROPOSAL_NOISE, q);
+    let level_noise = normal4(p.seed, j, p.level, STREAM_OBSERVATION, q);
     for (var lane = 0u; lane < 4u; lane++) {
         let i = 4u * q + lane;
         let k = j * p.dim + i;
-        if i >= p.dim || kinds[k] == 0u {
+        if i >= p.dim {
+            continue;
+        }
+        if kinds[k] == 0u {
+            x[k] = observed[k] + p.observed_noise * level_noise[lane];
             continue;
         }
         var g = grads[k];

@@ -64,3 +64,45 @@ fn every_backend_flag_is_the_one_policy() {
         assert_eq!(default.as_deref(), Some("auto"), "{path}");
     }
 }
+
+/// Every long option of the tree as (command path, flag, takes a value, help text, hidden).
+fn options(cmd: &clap::Command, path: &str, found: &mut Vec<(String, String, bool, String, bool)>) {
+    for arg in cmd.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        let help = arg.get_long_help().or(arg.get_help()).map_or_else(String::new, |h| h.to_string());
+        let takes_value = arg.get_action().takes_values();
+        found.push((path.to_string(), format!("--{long}"), takes_value, help, arg.is_hide_set()));
+    }
+    for sub in cmd.get_subcommands() {
+        options(sub, &format!("{path} {}", sub.get_name()), found);
+    }
+}
+
+/// One flag name, one meaning: a name used by several commands either takes a value in all of
+/// them or in none, and the names whose meaning once differed between commands say the same
+/// thing wherever they appear (the noise of a Langevin step: `--noise-std` is its standard
+/// deviation everywhere, `--noise-scale` a multiple of sqrt(2h) where it is not the hidden
+/// former spelling of `ebm sample --noise-std`).
+#[test]
+fn one_flag_name_has_one_meaning_across_commands() {
+    let mut found = Vec::new();
+    options(&Cli::command(), "ebm", &mut found);
+    let mut kinds: std::collections::BTreeMap<&str, Vec<(&str, bool)>> = Default::default();
+    for (path, flag, takes_value, _, _) in &found {
+        kinds.entry(flag).or_default().push((path, *takes_value));
+    }
+    let mixed: Vec<String> = kinds
+        .iter()
+        .filter(|(_, uses)| uses.iter().any(|u| u.1) && uses.iter().any(|u| !u.1))
+        .map(|(flag, uses)| format!("{flag}: {uses:?}"))
+        .collect();
+    assert!(mixed.is_empty(), "flags that take a value in some commands and not in others:\n  {}", mixed.join("\n  "));
+    let meanings = [("--noise-std", "standard deviation"), ("--noise-scale", "multiple of sqrt(2")];
+    for (flag, phrase) in meanings {
+        let uses: Vec<_> = found.iter().filter(|(_, f, _, _, hidden)| f == flag && !hidden).collect();
+        assert!(!uses.is_empty(), "{flag} is used somewhere");
+        for (path, _, _, help, _) in uses {
+            assert!(help.contains(phrase), "{path} {flag}: its help {help:?} does not say {phrase:?}");
+        }
+    }
+}

@@ -53,7 +53,7 @@ pub fn parse_box(s: &str) -> Result<(f32, f32), String> {
 /// The library's names for `ebm sample`'s settings, and the flags that set them.
 pub const SAMPLE_FLAGS: &[(&str, &str)] = &[
     ("step size", "--step-size"),
-    ("noise scale", "--noise-scale"),
+    ("noise scale", "--noise-std"),
     ("gradient clamp", "--grad-clamp"),
     ("box clamp", "--box"),
     ("step jitter", "--step-jitter"),

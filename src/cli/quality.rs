@@ -138,6 +138,8 @@ pub fn run(args: &QualityArgs) -> anyhow::Result<()> {
         format!("{kid_r:.4} +- {kid_r_se:.4}")
     );
     println!("{:<34} {:>12.3} {:>22.3}", "classifier's mean confidence", conf_s, conf_t);
+    let (sure_s, sure_t) = (quality::confident_share(&ls, k, 0.9), quality::confident_share(&lt, k, 0.9));
+    println!("{:<34} {:>12.3} {:>22.3}", "share with confidence >= 0.9", sure_s, sure_t);
     println!(
         "{:<34} {:>12} {:>22}",
         "nearest training image: min/median",
@@ -172,6 +174,7 @@ pub fn run(args: &QualityArgs) -> anyhow::Result<()> {
             "frechet": { "samples": fid, "real": fid_real },
             "kid": { "subsets": args.kid_subsets, "subset_size": size, "samples": [kid_s, kid_se], "real": [kid_r, kid_r_se] },
             "mean_confidence": { "samples": conf_s, "test": conf_t },
+            "share_confidence_at_least_0_9": { "samples": sure_s, "test": sure_t },
             "class_counts": { "samples": hist_s, "test": hist_t },
             "nearest_training_distance": {
                 "samples": { "min": min_s, "median": med_s, "mean": mean_s },

@@ -77,7 +77,7 @@ pub struct RestoreArgs {
     /// Langevin step size [default: the checkpoint's training sampler, else 10].
     #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub step_size: Option<f32>,
-    /// Langevin noise std [default: the checkpoint's training sampler, else 0.005].
+    /// Langevin noise standard deviation [default: the checkpoint's training sampler, else 0.005].
     #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub noise_std: Option<f32>,
     /// Gradient clamp per coordinate, 0 off [default: the checkpoint's, else 0.03].
@@ -243,7 +243,7 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     };
     if !args.map {
         println!("{}", settings.line());
-        if let Some(note) = stored.and_then(|s| s.caution()) {
+        if let Some(note) = stored.filter(|_| schedule.is_none()).and_then(|s| s.caution()) {
             eprintln!("{note}");
         }
     }

@@ -130,8 +130,17 @@ pub struct SampleArgs {
     /// Annealed Langevin: skip the final noise-free step x <- x - σ_L ∇E (Tweedie's denoising).
     #[arg(long)]
     pub no_denoise: bool,
-    /// ULA only: noise standard deviation [default: a training checkpoint's; else sqrt(2h)].
+    /// ULA only: noise standard deviation, as `ebm train --noise-std` and `ebm restore
+    /// --noise-std` [default: a training checkpoint's; else sqrt(2h)].
     #[arg(long, value_parser = crate::cli::numbers::finite_f32, allow_negative_numbers = true)]
+    pub noise_std: Option<f32>,
+    /// Set by the settings' resolution, not a flag: an annealing's final states are clamped to
+    /// the checkpoint's box (its noisy levels ran outside it).
+    #[arg(skip)]
+    pub final_box: Option<(f32, f32)>,
+    /// The former name of --noise-std, accepted with a warning: `ebm train --noise-scale` is a
+    /// multiple of sqrt(2h), so one name had two meanings.
+    #[arg(long, hide = true, conflicts_with = "noise_std", value_parser = crate::cli::numbers::finite_f32, allow_negative_numbers = true)]
     pub noise_scale: Option<f32>,
     /// ULA only: clamp each gradient component to [-C, C] [default: a training checkpoint's].
     #[arg(long, value_parser = crate::cli::numbers::finite_f32, allow_negative_numbers = true)]
@@ -236,7 +245,7 @@ fn sampler_config(args: &SampleArgs, check: bool) -> anyhow::Result<SamplerConfi
         ),
     };
     let mut config = SamplerConfig::new(kind, args.step_size, args.seed);
-    config.noise_scale = args.noise_scale;
+    config.noise_scale = args.noise_std;
     config.grad_clamp = args.grad_clamp;
     config.box_clamp = args.box_clamp;
     if kind == SamplerKind::Hmc {
@@ -390,6 +399,18 @@ const STUCK_RATE: f64 = 0.01;
 const STUCK_MIN_STEPS: u32 = 100;
 
 pub fn run(args: &SampleArgs, given: &Given) -> anyhow::Result<()> {
+    let renamed;
+    let args = match args.noise_scale {
+        Some(v) => {
+            eprintln!(
+                "warning: ebm sample's --noise-scale is now spelled --noise-std (the noise's standard deviation, as \
+                 in train and restore; train's --noise-scale is a multiple of sqrt(2h))"
+            );
+            renamed = SampleArgs { noise_std: Some(v), noise_scale: None, ..args.clone() };
+            &renamed
+        }
+        None => args,
+    };
     if crate::discrete::spec::is_discrete(&args.energy) {
         return spins::run(args);
     }
@@ -500,7 +521,10 @@ pub fn run(args: &SampleArgs, given: &Given) -> anyhow::Result<()> {
     let seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
 
-    let states = sampler.state()?;
+    let mut states = sampler.state()?;
+    if let Some((lo, hi)) = args.final_box {
+        states.iter_mut().for_each(|v| *v = v.clamp(lo, hi));
+    }
     let all_stats = sampler.stats()?;
     let replicas = sampler.replicas();
     let phase = all_stats.since(&after_warmup);
@@ -641,14 +665,10 @@ pub fn run(args: &SampleArgs, given: &Given) -> anyhow::Result<()> {
 fn write_figure(path: &Path, energy: &Energy, states: &[f32]) -> anyhow::Result<()> {
     let dim = energy.dim();
     if let Some((c, h, w)) = energy.image_shape() {
-        // A grid of the first 64 chains (RGB in colour, else each channel a tile), pixels in
+        // A grid of the first 64 chains (RGB in colour, else channels stacked), pixels in
         // [-1, 1] as images are scaled for training.
         let shown: Vec<f32> = states[..states.len().min(64 * dim)].iter().map(|v| 0.5 * (v + 1.0)).collect();
-        if c == 3 {
-            crate::rbm::figure::channel_grid_png(path, &shown, (c, h, w), 8, 3, crate::rbm::figure::Scale::Unit)?;
-        } else {
-            crate::rbm::figure::image_grid_png(path, &shown, h, w, 8 * c, 3, crate::rbm::figure::Scale::Unit)?;
-        }
+        crate::rbm::figure::channel_grid_png(path, &shown, (c, h, w), 8, 3, crate::rbm::figure::Scale::Unit)?;
         return Ok(());
     }
     if dim != 2 {

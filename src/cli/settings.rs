@@ -109,7 +109,7 @@ pub fn anneal_levels(flag: Option<&str>, stored: Option<&Stored>) -> anyhow::Res
     }
 }
 
-/// An annealing's schedule from its levels and the flags: ε (--step-size) [default 0.1 σ_L²]
+/// An annealing's schedule from its levels and the flags: ε (--step-size) [default 0.025 σ_L²]
 /// and T (--steps) [default 100 per level], each recorded with its source.
 pub fn anneal_schedule(
     (text, source): (String, Source),
@@ -121,7 +121,7 @@ pub fn anneal_schedule(
     use crate::sampler::anneal::{DEFAULT_STEPS_PER_LEVEL, Schedule};
     let sigmas = Schedule::parse_levels(&text).map_err(|e| anyhow::anyhow!("--anneal: {e}"))?;
     s.record("--anneal", &text, source);
-    let default_step = (Schedule::default_step_size(&sigmas), Source::Default("for annealing: 0.1 σ_L²"));
+    let default_step = (Schedule::default_step_size(&sigmas), Source::Default("for annealing: 0.025 σ_L²"));
     let step_size = s.pick("--step-size", step_size, None, default_step);
     let steps = s.pick("--steps", steps, None, (DEFAULT_STEPS_PER_LEVEL, Source::Default("per level")));
     if !denoise {

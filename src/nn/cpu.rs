@@ -3,7 +3,7 @@
 //! [`Network`]s and MLP energies alike (both as a [`NetView`]). Single-threaded: callers
 //! parallelise over blocks of points.
 
-use super::{Head, LayerKind, LayerView, NetView, Shape, ops};
+use super::{Head, LayerKind, LayerView, NetView, Shape, ops, residual};
 
 /// What a forward pass keeps for the backward pass, and the backward pass's buffers; reused
 /// from call to call so that sampler steps do not allocate.
@@ -17,6 +17,9 @@ pub struct Tape {
     grads: [Vec<f32>; 2],
     /// Valid length of `grads[0]` (the buffers only grow).
     input_len: usize,
+    /// Residual blocks: indices in `values` of the saved tensors, and the saved gradients.
+    saved: Vec<usize>,
+    saved_grads: residual::GradStack<f32>,
     n: usize,
 }
 
@@ -59,6 +62,9 @@ impl LayerView<'_> {
                 ops::avgpool2d_forward(n * c, h, w, kernel, x, y)
             }
             (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => unreachable!("rejected by the shape rule"),
+            (LayerKind::ResBegin | LayerKind::ResProj | LayerKind::ResEnd, _) => {
+                unreachable!("markers run in NetView::forward_batch")
+            }
         }
     }
 
@@ -108,6 +114,9 @@ impl LayerView<'_> {
                 ops::avgpool2d_backward(n * c, h, w, kernel, dy, dx)
             }
             (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => unreachable!("rejected by the shape rule"),
+            (LayerKind::ResBegin | LayerKind::ResProj | LayerKind::ResEnd, _) => {
+                unreachable!("markers run in NetView::backward_batch")
+            }
         }
         n * in_len
     }
@@ -129,7 +138,12 @@ impl NetView<'_> {
         tape.n = n;
         tape.values[0].clear();
         tape.values[0].extend_from_slice(xs);
+        tape.saved.clear();
         for (k, l) in self.layers.iter().enumerate() {
+            if residual::is_marker(&l.kind) {
+                residual::forward(l.kind, k, &mut tape.values, &mut tape.saved);
+                continue;
+            }
             let (done, rest) = tape.values.split_at_mut(k + 1);
             l.forward_batch(&done[k], n, &mut rest[0], &mut tape.slopes[k]);
         }
@@ -169,6 +183,7 @@ impl NetView<'_> {
         }
         dy[..d_out.len()].copy_from_slice(d_out);
         let mut valid = d_out.len();
+        tape.saved_grads.clear();
         let offsets = self.param_offsets();
         let mut grads = param_grads;
         // Below the first parameter layer nothing needs an input gradient unless dL/dx does.
@@ -182,7 +197,16 @@ impl NetView<'_> {
             if !wants_dx && dp.is_none() {
                 break;
             }
-            valid = l.backward_batch(&tape.values[k], &tape.slopes[k], &dy[..valid], n, &mut dx, dp, wants_dx);
+            valid = if residual::is_marker(&l.kind) {
+                let len = n * l.input.len();
+                if dx.len() < len {
+                    dx.resize(len, 0.0);
+                }
+                tape.saved_grads.backward(l.kind, &dy[..valid], &mut dx[..len]);
+                len
+            } else {
+                l.backward_batch(&tape.values[k], &tape.slopes[k], &dy[..valid], n, &mut dx, dp, wants_dx)
+            };
             std::mem::swap(&mut dx, &mut dy);
         }
         tape.grads = [dy, dx];

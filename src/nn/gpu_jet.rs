@@ -6,8 +6,8 @@
 //! CPU twin: [`super::jet`].
 
 use super::gpu::{Epilogue, NnKernels, NnOp, Slice};
-use super::gpu_net::{HeadKernel, HeadParams, NetBuffers, regions};
-use super::{LayerKind, Network, NetworkInternals, Shape};
+use super::gpu_net::{HeadKernel, HeadParams, NetBuffers, marker_backward, marker_forward, regions};
+use super::{LayerKind, Network, NetworkInternals, Shape, residual};
 use crate::{Error, Result};
 
 /// The seeds of the loss c·(E, E', E'') per point: c = (0, e1_scale E' + e1_shift, e2).
@@ -61,7 +61,13 @@ impl GpuJet {
         let offsets = net.param_offsets();
         let plain = Epilogue { bias: None, act: None, pre_act: None };
         let mut forward = Vec::new();
+        // The markers copy and add: on the stacked rows they are their own jets.
+        let mut saved = Vec::new();
         for (k, l) in net.layers.iter().enumerate() {
+            if residual::is_marker(&l.kind) {
+                forward.extend(marker_forward(kernels, l.kind, k, rows * l.output_shape().len(), &values, &mut saved)?);
+                continue;
+            }
             let (len_in, len_out) = (l.input.len(), l.output_shape().len());
             let w = Slice::new(&bufs.params, offsets[k]);
             let bias = (!l.bias.is_empty()).then(|| Slice::new(&bufs.params, offsets[k] + l.weight.len()));
@@ -96,6 +102,7 @@ impl GpuJet {
                     forward.push(kernels.avgpool2d_forward(rows * c, h, w, kernel, x, y)?)
                 }
                 (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => unreachable!("rejected by the shape rule"),
+                (LayerKind::ResBegin | LayerKind::ResProj | LayerKind::ResEnd, _) => unreachable!("handled above"),
             }
         }
         let (f, d_out) = (values[net.layers.len()], grads[net.layers.len()]);
@@ -105,8 +112,14 @@ impl GpuJet {
         // Reverse: no layer below the first with parameters needs its adjoints.
         let first_param = net.layers.iter().position(|l| l.param_count() > 0).unwrap_or(0);
         let mut backward = Vec::new();
+        let mut saved = Vec::new();
         for (k, l) in net.layers.iter().enumerate().rev().take_while(|(k, _)| *k >= first_param) {
             let needs_dx = k > first_param;
+            if residual::is_marker(&l.kind) {
+                let len = rows * l.input.len();
+                backward.extend(marker_backward(kernels, bufs, l.kind, k, len, &grads, &mut saved, needs_dx)?);
+                continue;
+            }
             let w = Slice::new(&bufs.params, offsets[k]);
             let dw = Slice::new(&bufs.param_grads, offsets[k]);
             let db = (!l.bias.is_empty()).then(|| Slice::new(&bufs.param_grads, offsets[k] + l.weight.len()));

@@ -2,10 +2,12 @@
 //! parameter gradients reduced over the batch, as a list of prepared layer ops
 //! ([`super::gpu::NnKernels`]) plus the head (`shaders/nn/nn_head.wgsl`). A Linear or Conv2d
 //! layer followed by an activation runs as one op (bias and activation in the GEMM's
-//! epilogue, the pre-activation kept for the backward pass). CPU twin: [`super::cpu`].
+//! epilogue, the pre-activation kept for the backward pass). Residual blocks' markers are
+//! copies and sums (`add_copy`), a block start the same memory as its input. CPU twin:
+//! [`super::cpu`].
 
 use super::gpu::{Epilogue, NnKernels, NnOp, Slice};
-use super::{Head, LayerKind, Network, NetworkInternals, Shape};
+use super::{Head, LayerKind, Network, NetworkInternals, Shape, residual};
 use crate::gpu::launch::{ParamSlots, bind_group, dispatch};
 use crate::gpu::{ContextInternals, GpuContext, Kernel};
 use crate::{Error, Result};
@@ -133,12 +135,17 @@ impl NetBuffers {
             let mut values = vec![None];
             let mut grads = vec![None];
             for (k, l) in net.layers.iter().enumerate() {
-                let aliased = matches!(l.kind, LayerKind::Flatten);
+                // A flatten's or a block start's output is its input. A block end's input
+                // gradient is its output gradient; the block start below reads it in place.
+                let aliased = matches!(l.kind, LayerKind::Flatten | LayerKind::ResBegin);
+                let grad_aliased = aliased || l.kind == LayerKind::ResEnd;
                 let len = batch * l.output_shape().len();
                 values.push((!aliased).then(|| buffer(&format!("network value {}", k + 1), len)));
                 // The gradient at the output is written by the head, at every other layer by
                 // the layer above.
-                grads.push((!aliased || k + 1 == layers).then(|| buffer(&format!("network gradient {}", k + 1), len)));
+                grads.push(
+                    (!grad_aliased || k + 1 == layers).then(|| buffer(&format!("network gradient {}", k + 1), len)),
+                );
             }
             NetBuffers {
                 params,
@@ -214,9 +221,15 @@ impl GpuNetwork {
         let mut ops = Vec::new();
         let layers = &net.layers;
         // Forward.
+        let mut saved = Vec::new();
         let mut k = 0;
         while k < layers.len() {
             let l = &layers[k];
+            if residual::is_marker(&l.kind) {
+                ops.extend(marker_forward(kernels, l.kind, k, n * l.output_shape().len(), &values, &mut saved)?);
+                k += 1;
+                continue;
+            }
             let w = Slice::new(&bufs.params, offsets[k]);
             let bias = (!l.bias.is_empty()).then(|| Slice::new(&bufs.params, offsets[k] + l.weight.len()));
             let fused_act = match layers.get(k + 1).map(|n| n.kind) {
@@ -244,6 +257,7 @@ impl GpuNetwork {
                     ops.push(kernels.avgpool2d_forward(n * c, h, w, kernel, values[k], values[k + 1])?)
                 }
                 (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => unreachable!("rejected by the shape rule"),
+                (LayerKind::ResBegin | LayerKind::ResProj | LayerKind::ResEnd, _) => unreachable!("handled above"),
             }
             k += if fused_act.is_some() { 2 } else { 1 };
         }
@@ -257,7 +271,13 @@ impl GpuNetwork {
         // input gradient is needed for dE/dx, or (above the bottom layer) for the parameter
         // gradients below it; an energies-only pass has no backward at all.
         let needs_dx = |k: usize| dx.is_some() || (param_grads && k > 0);
+        let mut saved = Vec::new();
         for (k, l) in layers.iter().enumerate().rev() {
+            if residual::is_marker(&l.kind) {
+                let len = n * l.input.len();
+                ops.extend(marker_backward(kernels, bufs, l.kind, k, len, &grads, &mut saved, needs_dx(k))?);
+                continue;
+            }
             let w = Slice::new(&bufs.params, offsets[k]);
             let dw = Slice::new(&bufs.param_grads, offsets[k]);
             let db = (!l.bias.is_empty()).then(|| Slice::new(&bufs.param_grads, offsets[k] + l.weight.len()));
@@ -325,6 +345,70 @@ impl GpuNetwork {
     pub fn dispatches(&self) -> usize {
         1 + self.ops.iter().map(NnOp::dispatches).sum::<usize>()
     }
+}
+
+/// The forward op of residual marker `k` ([`residual`]) over `len` output values: `values`
+/// are the layers' inputs, `saved` the indices of the saved values. A block start is its
+/// input's memory (no op); a projection start copies the skip; a block end adds.
+pub(super) fn marker_forward(
+    kernels: &NnKernels,
+    kind: LayerKind,
+    k: usize,
+    len: usize,
+    values: &[Slice],
+    saved: &mut Vec<usize>,
+) -> Result<Option<NnOp>> {
+    let pop = |saved: &mut Vec<usize>| saved.pop().expect("checked by the shape rule");
+    Ok(match kind {
+        LayerKind::ResBegin => {
+            saved.push(k);
+            None
+        }
+        LayerKind::ResProj => {
+            let skip = pop(saved);
+            saved.push(k);
+            Some(kernels.add_copy(values[skip], None, values[k + 1], len)?)
+        }
+        LayerKind::ResEnd => {
+            let other = pop(saved);
+            Some(kernels.add_copy(values[k], Some(values[other]), values[k + 1], len)?)
+        }
+        _ => unreachable!("not a residual marker"),
+    })
+}
+
+/// The reverse op of residual marker `k` over `len` input values (`grads`: the layers' input
+/// gradients, `saved`: the indices of the saved gradients), as `residual::GradStack` does it.
+/// A block end's input gradient is its output's memory ([`NetBuffers`]) unless it is the top
+/// layer; a block start adds the saved gradient in place.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn marker_backward(
+    kernels: &NnKernels,
+    bufs: &NetBuffers,
+    kind: LayerKind,
+    k: usize,
+    len: usize,
+    grads: &[Slice],
+    saved: &mut Vec<usize>,
+    needs_dx: bool,
+) -> Result<Option<NnOp>> {
+    Ok(match kind {
+        LayerKind::ResEnd => {
+            saved.push(k + 1);
+            let own = bufs.grads[k + 1].is_some();
+            (own && needs_dx).then(|| kernels.add_copy(grads[k + 1], None, grads[k], len)).transpose()?
+        }
+        LayerKind::ResProj => {
+            let top = saved.last_mut().expect("checked by the shape rule");
+            let body = std::mem::replace(top, k + 1);
+            needs_dx.then(|| kernels.add_copy(grads[body], None, grads[k], len)).transpose()?
+        }
+        LayerKind::ResBegin => {
+            let other = saved.pop().expect("checked by the shape rule");
+            needs_dx.then(|| kernels.add_copy(grads[k + 1], Some(grads[other]), grads[k], len)).transpose()?
+        }
+        _ => unreachable!("not a residual marker"),
+    })
 }
 
 #[cfg(any(test, feature = "internals"))]

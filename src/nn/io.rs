@@ -1,6 +1,8 @@
 //! Networks in safetensors files, named as PyTorch's nn.Sequential names its state_dict
 //! (`{index}.weight`, `{index}.bias`, index = position in the layer list, parameter-free
-//! layers included), with the architecture's text form in the metadata under `ebm.net`. A
+//! layers included; a residual block is one module, `{index}.body.{i}.weight` and
+//! `{index}.proj.weight`, [`super::residual`]), with the architecture's text form in the
+//! metadata under `ebm.net`. A
 //! PyTorch model's state_dict moves in as it is; the architecture then comes from the caller
 //! (`--spec`) unless the file carries it. A common prefix (`cnn_layers.0.weight`) is accepted.
 
@@ -52,8 +54,40 @@ pub(super) fn load_mlp(path: &Path, activation: Option<Activation>, negate: Opti
     })
 }
 
-/// Tensors by (layer index, is weight): shape, values, name.
-type Tensors = HashMap<(usize, bool), (Vec<usize>, Vec<f32>, String)>;
+/// Tensors by (canonical stem, is weight): shape, values, name. The stem is the module path of
+/// the parameter's layer in an nn.Sequential (`3`, or `3.body.0` and `3.proj` in a residual
+/// block), the file's common prefix removed.
+type Tensors = HashMap<(String, bool), (Vec<usize>, Vec<f32>, String)>;
+
+/// Splits a parameter name's stem (`name` without `.weight`/`.bias`) into (prefix, canonical
+/// stem, whether every index was written canonically): the stem is the longest dotted tail of
+/// the form `I(.body.I)*[.proj]`, so `layers.3.body.0` is `layers.` + `3.body.0`.
+fn split_stem(stem: &str) -> Option<(String, String, bool)> {
+    let parts: Vec<&str> = stem.split('.').collect();
+    let index = |s: &str| s.parse::<usize>().ok().map(|i| (i.to_string(), i.to_string() == s));
+    let tail = |parts: &[&str]| -> Option<(String, bool)> {
+        let (first, mut rest) = parts.split_first()?;
+        let (mut out, mut canonical) = index(first)?;
+        loop {
+            match rest {
+                [] => return Some((out, canonical)),
+                ["proj"] => return Some((out + ".proj", canonical)),
+                ["body", i, more @ ..] => {
+                    let (i, ok) = index(i)?;
+                    out = format!("{out}.body.{i}");
+                    canonical &= ok;
+                    rest = more;
+                }
+                _ => return None,
+            }
+        }
+    };
+    (0..parts.len()).find_map(|start| {
+        let (stem, canonical) = tail(&parts[start..])?;
+        let prefix: String = parts[..start].iter().map(|p| format!("{p}.")).collect();
+        Some((prefix, stem, canonical))
+    })
+}
 
 /// Reads the tensors of `path`, asks `architecture` for the architecture, and fits the tensors
 /// to its layers.
@@ -104,7 +138,7 @@ fn fit_tensors(
     let mut prefix: Option<String> = None;
     // Indices not written as PyTorch writes them (`00`, `+0`), refused after the loop so that
     // two names for one parameter are reported as such first.
-    let mut non_canonical: Option<(String, usize)> = None;
+    let mut non_canonical: Option<(String, String)> = None;
     for (name, shape, values) in named {
         let unexpected = || {
             bad(format!(
@@ -116,14 +150,9 @@ fn fit_tensors(
             (_, Some(s)) => (s, false),
             _ => return Err(unexpected()),
         };
-        let (pre, index) = match stem.rsplit_once('.') {
-            Some((p, i)) => (format!("{p}."), i),
-            None => (String::new(), stem),
-        };
-        let canonical = index.parse::<usize>().ok().filter(|i| i.to_string() == index);
-        let index: usize = index.parse().map_err(|_| unexpected())?;
-        if canonical.is_none() && non_canonical.is_none() {
-            non_canonical = Some((name.clone(), index));
+        let Some((pre, index, canonical)) = split_stem(stem) else { return Err(unexpected()) };
+        if !canonical && non_canonical.is_none() {
+            non_canonical = Some((name.clone(), index.clone()));
         }
         match &prefix {
             None => prefix = Some(pre),
@@ -133,7 +162,7 @@ fn fit_tensors(
             _ => {}
         }
         // Two names for one parameter: whichever a map kept would win, so the file is ambiguous.
-        if let Some((_, _, other)) = tensors.get(&(index, is_weight)) {
+        if let Some((_, _, other)) = tensors.get(&(index.clone(), is_weight)) {
             let what = if is_weight { "weight" } else { "bias" };
             return Err(bad(format!(
                 "tensors {other:?} and {name:?} are both the {what} of layer {index}; keep one (named {}{index}.{what})",
@@ -150,10 +179,13 @@ fn fit_tensors(
     let arch = &architecture(&tensors).map_err(|e| bad(e.to_string()))?;
     let shapes = arch.shapes().map_err(|e| bad(e.to_string()))?;
     let mut params = Vec::with_capacity(arch.layers.len());
-    for (index, (kind, input)) in arch.layers.iter().zip(&shapes).enumerate() {
+    let stems = super::residual::param_stems(&arch.layers);
+    for (layer, ((kind, input), stem)) in arch.layers.iter().zip(&shapes).zip(stems).enumerate() {
+        // Markers have no stem and no parameters.
+        let index = stem.unwrap_or_else(|| format!("(marker {layer})"));
         let Some((wshape, bshape)) = kind.param_shapes(*input) else {
             for is_weight in [true, false] {
-                if let Some((_, _, name)) = tensors.get(&(index, is_weight)) {
+                if let Some((_, _, name)) = tensors.get(&(index.clone(), is_weight)) {
                     return Err(bad(format!(
                         "tensor {name:?}: layer {index} ({}) has no parameters",
                         super::describe(kind)
@@ -166,7 +198,7 @@ fn fit_tensors(
         let mut take = |is_weight: bool, shape: Option<Vec<usize>>| -> Result<Vec<f32>> {
             let what = if is_weight { "weight" } else { "bias" };
             let p = prefix.as_deref().unwrap_or("");
-            match (tensors.remove(&(index, is_weight)), shape) {
+            match (tensors.remove(&(index.clone(), is_weight)), shape) {
                 (None, None) => Ok(Vec::new()),
                 (Some((_, _, name)), None) => {
                     Err(bad(format!("tensor {name:?}: layer {index} ({}) has no bias", super::describe(kind))))
@@ -211,8 +243,10 @@ impl Network {
 /// `NetworkInternals::safetensors_parts`.
 pub(super) fn safetensors_parts(net: &Network) -> (crate::io::NamedTensors, HashMap<String, String>) {
     let mut tensors = Vec::new();
-    for (index, l) in net.layers.iter().enumerate() {
+    let stems = super::residual::param_stems(&net.layers.iter().map(|l| l.kind).collect::<Vec<_>>());
+    for (l, stem) in net.layers.iter().zip(stems) {
         if let Some((wshape, bshape)) = l.kind.param_shapes(l.input) {
+            let index = stem.unwrap_or_default();
             tensors.push((format!("{index}.weight"), wshape, l.weight.clone()));
             if let Some(b) = bshape {
                 tensors.push((format!("{index}.bias"), b, l.bias.clone()));
@@ -287,11 +321,25 @@ fn legacy_mlp(
             }
         },
     };
-    let mut indices: Vec<usize> = tensors.keys().filter(|k| k.1).map(|k| k.0).collect();
+    let mut indices: Vec<usize> = Vec::new();
+    for (stem, is_weight) in tensors.keys() {
+        match stem.parse() {
+            Ok(i) if *is_weight => indices.push(i),
+            Ok(_) => {}
+            Err(_) => {
+                return Err(Error::invalid(
+                    "network file",
+                    format!(
+                        "tensor of layer {stem}: residual blocks load only with {ARCH_KEY} metadata or an architecture"
+                    ),
+                ));
+            }
+        }
+    }
     indices.sort_unstable();
     let first = indices
         .first()
-        .and_then(|i| tensors.get(&(*i, true)))
+        .and_then(|i| tensors.get(&(i.to_string(), true)))
         .ok_or_else(|| Error::invalid("network file", "holds no weights"))?;
     if first.0.len() != 2 {
         return Err(Error::invalid(
@@ -312,7 +360,7 @@ fn legacy_mlp(
         if k > 0 {
             layers.push(LayerKind::Act(activation));
         }
-        let (shape, _, _) = &tensors[&(*i, true)];
+        let (shape, _, _) = &tensors[&(i.to_string(), true)];
         layers.push(LayerKind::Linear { outputs: shape.first().copied().unwrap_or(0), bias: true });
     }
     if let Some(LayerKind::Linear { outputs, .. }) = layers.last()

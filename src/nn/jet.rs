@@ -15,7 +15,7 @@
 //! a' = σ'z', a'' = σ''z'² + σ'z''; their reverse pass needs σ'''. The heads have their own
 //! jets ([`Head::jet`]). Rows of a stacked tensor: [order + 1 blocks][n points][values].
 
-use super::{Head, LayerKind, LayerView, NetView, Shape, ops};
+use super::{Head, LayerKind, LayerView, NetView, Shape, ops, residual};
 use crate::num::Real;
 
 /// A jet forward pass kept for the reverse pass.
@@ -117,6 +117,9 @@ impl LayerView<'_> {
                 ops::avgpool2d_forward(rows * c, h, w, kernel, x, y)
             }
             (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => unreachable!("rejected by the shape rule"),
+            (LayerKind::ResBegin | LayerKind::ResProj | LayerKind::ResEnd, _) => {
+                unreachable!("markers run in NetView's jet passes")
+            }
         }
     }
 
@@ -182,6 +185,9 @@ impl LayerView<'_> {
                 ops::avgpool2d_backward(rows * c, h, w, kernel, dy, dx)
             }
             (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => unreachable!("rejected by the shape rule"),
+            (LayerKind::ResBegin | LayerKind::ResProj | LayerKind::ResEnd, _) => {
+                unreachable!("markers run in NetView's jet passes")
+            }
         }
     }
 }
@@ -203,7 +209,13 @@ impl NetView<'_> {
         input.extend_from_slice(xs);
         input.extend_from_slice(vs);
         input.resize((order + 1) * n * d, 0.0);
+        // The markers copy and add, linear maps: on the stacked rows they are their own jets.
+        let mut saved = Vec::new();
         for (k, l) in self.layers.iter().enumerate() {
+            if residual::is_marker(&l.kind) {
+                residual::forward(l.kind, k, &mut tape.values, &mut saved);
+                continue;
+            }
             let (done, rest) = tape.values.split_at_mut(k + 1);
             l.jet_forward(&done[k], n, order, &mut rest[0], &mut tape.derivs[k]);
         }
@@ -240,9 +252,16 @@ impl NetView<'_> {
         let offsets = self.param_offsets();
         let first_param = self.layers.iter().position(|l| l.param_count() > 0).unwrap_or(0);
         let mut dx = Vec::new();
+        let mut saved_grads = residual::GradStack::default();
         for (k, l) in self.layers.iter().enumerate().rev() {
             if k < first_param {
                 break;
+            }
+            if residual::is_marker(&l.kind) {
+                dx.resize((order + 1) * n * l.input.len(), 0.0);
+                saved_grads.backward(l.kind, &dy, &mut dx);
+                std::mem::swap(&mut dx, &mut dy);
+                continue;
             }
             let dp = &mut param_grads[offsets[k]..offsets[k] + l.param_count()];
             l.jet_backward(&tape.values[k], &tape.derivs[k], &dy, n, order, &mut dx, dp, k > first_param);

@@ -1,12 +1,15 @@
 //! Networks as one layer description that every executor and every use reads.
 //!
 //! A [`Network`] is an input [`Shape`], a list of [`Layer`]s (Linear, Conv2d, activations,
-//! Flatten, AvgPool2d) with their parameters in PyTorch's layout, and a [`Head`] that turns
+//! Flatten, AvgPool2d, and the markers of residual blocks y = x + F(x), [`residual`]) with
+//! their parameters in PyTorch's layout, and a [`Head`] that turns
 //! the network's K outputs into one energy. Each layer type is defined here once: its shape
 //! rule ([`Layer::output_shape`]), its parameters ([`Layer::param_shapes`]), its CPU
 //! forward/backward on a batch ([`cpu`], built on [`ops`]), its f64 definition ([`reference`])
 //! and its WGSL ([`gpu`], `shaders/nn_*.wgsl`). Files: [`io`] (safetensors in nn.Sequential
-//! naming, the architecture in the metadata); text form: [`Architecture::parse`]. MLP-shaped
+//! naming, residual blocks as a `Residual` module's `body`/`proj`, the architecture in the
+//! metadata); text form: [`Architecture::parse`] (`res(A,B,...[;proj:P])` for a block).
+//! MLP-shaped
 //! networks are also read as a [`MlpView`] ([`NetworkInternals::as_mlp`]), whose fused per-chain
 //! WGSL ([`mlp`]) the samplers and the trainer inline. What only the engine uses of a
 //! `Network` (views, packed parameters, tapes, the MLP format) is on [`NetworkInternals`],
@@ -23,6 +26,8 @@ pub mod jet;
 pub mod mlp;
 pub mod ops;
 pub mod reference;
+pub mod residual;
+mod text;
 
 mod activation;
 use crate::{Error, Result};
@@ -30,6 +35,7 @@ pub use activation::Activation;
 pub use internals::NetworkInternals;
 pub use mlp::MlpView;
 use std::fmt;
+use text::describe;
 
 /// The shape of one point as it flows through a network (the batch dimension is implicit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +100,14 @@ pub enum LayerKind {
     AvgPool2d {
         kernel: usize,
     },
+    /// Opens a residual block y = x + F(x) ([`residual`]): saves its input, the skip, and
+    /// passes it on to the block's body F unchanged.
+    ResBegin,
+    /// Ends the body of a block that projects its skip: passes on the saved skip, whose
+    /// projection (the one Conv2d or AvgPool2d layer that follows) meets the body at `ResEnd`.
+    ResProj,
+    /// Closes a residual block: its input plus the saved (projected) value.
+    ResEnd,
 }
 
 /// How the network's outputs f(x) (K of them) become the energy.
@@ -134,6 +148,8 @@ pub struct Layer {
     pub kind: LayerKind,
     /// Shape of the layer's input.
     pub input: Shape,
+    /// Shape of the layer's output (a `ResProj`'s is the saved skip's, not a function of its input).
+    pub output: Shape,
     pub weight: Vec<f32>,
     pub bias: Vec<f32>,
 }
@@ -150,189 +166,10 @@ pub struct Network {
     pub(crate) outputs: usize,
 }
 
-fn describe(kind: &LayerKind) -> String {
-    match *kind {
-        LayerKind::Linear { outputs, bias } => format!("{outputs}{}", if bias { "" } else { ":nobias" }),
-        LayerKind::Conv2d { out_c, kernel, stride, pad, bias } => {
-            format!("{out_c}k{kernel}s{stride}p{pad}{}", if bias { "" } else { ":nobias" })
-        }
-        LayerKind::Act(a) => a.name(),
-        LayerKind::Flatten => "flatten".into(),
-        LayerKind::AvgPool2d { kernel } => format!("avgpool:{kernel}"),
-    }
-}
-
-impl fmt::Display for Architecture {
-    /// The text form [`Architecture::parse`] reads back.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.input)?;
-        for l in &self.layers {
-            write!(f, "/{}", describe(l))?;
-        }
-        write!(f, "/head:{}", self.head.text())
-    }
-}
-
-fn parse_usize(s: &str, what: &str, segment: &str) -> Result<usize> {
-    s.parse::<usize>()
-        .map_err(|_| Error::invalid("network", format!("segment {segment:?}: {what} {s:?} is not a whole number")))
-}
-
-/// `OCkK[sS][pP]`: returns (out_c, kernel, stride, pad) or None when the text is not of this form.
-/// `layer` is the segment's index in the layer list (for messages).
-fn parse_conv(body: &str, segment: &str, layer: usize) -> Result<Option<(usize, usize, usize, usize)>> {
-    let Some((oc, rest)) = body.split_once('k') else { return Ok(None) };
-    if oc.is_empty() || !oc.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(None);
-    }
-    let out_c = parse_usize(oc, "output channels", segment)?;
-    // rest = K[sS][pP]
-    let mut fields = [None, Some(1usize), Some(0usize)];
-    let mut current = 0;
-    let mut digits = String::new();
-    let mut flush = |current: usize, digits: &mut String| -> Result<()> {
-        if digits.is_empty() {
-            return Err(Error::invalid(
-                "network",
-                format!("segment {segment:?}: a number is missing (conv form OCkK[sS][pP], e.g. 16k5s2p4)"),
-            ));
-        }
-        fields[current] = Some(parse_usize(digits, "conv size", segment)?);
-        digits.clear();
-        Ok(())
-    };
-    let mut seen = [false; 3];
-    for ch in rest.chars() {
-        match ch {
-            '0'..='9' => digits.push(ch),
-            's' | 'p' => {
-                flush(current, &mut digits)?;
-                let (i, what) = if ch == 's' { (1, "stride") } else { (2, "padding") };
-                if std::mem::replace(&mut seen[i], true) {
-                    // Two strides (or paddings) are a typo, not "the last one wins".
-                    return Err(Error::invalid(
-                        "network",
-                        format!(
-                            "layer {layer} ({segment:?}): the {what} '{ch}' is given twice; give k, s and p once each \
-                             (conv form OCkK[sS][pP], e.g. 16k5s2p4)"
-                        ),
-                    ));
-                }
-                current = if ch == 's' { 1 } else { 2 };
-            }
-            _ => {
-                return Err(Error::invalid(
-                    "network",
-                    format!("segment {segment:?}: unexpected {ch:?} (conv form OCkK[sS][pP], e.g. 16k5s2p4)"),
-                ));
-            }
-        }
-    }
-    flush(current, &mut digits)?;
-    Ok(Some((out_c, fields[0].unwrap_or(0), fields[1].unwrap_or(1), fields[2].unwrap_or(0))))
-}
-
 /// Refuses sizes whose products overflow or that no machine could hold.
 const MAX_WIDTH: usize = 1 << 28;
 
 impl Architecture {
-    /// Parses the text form, e.g. `1x28x28/16k5s2p4/swish/32k3s2p1/swish/flatten/64/swish/1/head:-f`:
-    /// the input shape (`D` or `CxHxW`), then `/`-separated layers — `N` a Linear to N outputs,
-    /// `OCkK[sS][pP]` a Conv2d (stride 1 and padding 0 unless given), either with `:nobias`,
-    /// an activation name (relu, leaky_relu\[:slope\], silu|swish, tanh, softplus, elu\[:alpha\]),
-    /// `flatten`, `avgpool:K` — and optionally the head last: `head:f` (E = f), `head:-f`
-    /// (E = -f), `head:lse` (E = -logsumexp f, the JEM energy), `head:class:Y` (E = -f\[Y\]).
-    /// Without a head, K = 1 networks get `f` and wider ones `lse`. A leading `conv:` or
-    /// `net:` is ignored. The shapes are checked ([`Architecture::shapes`]).
-    pub fn parse(text: &str) -> Result<Self> {
-        let text = text.trim();
-        let text = text.strip_prefix("conv:").or_else(|| text.strip_prefix("net:")).unwrap_or(text);
-        let mut segments = text.split('/').map(str::trim);
-        let first = segments.next().unwrap_or("");
-        let dims: Vec<&str> = first.split('x').collect();
-        let input = match dims.as_slice() {
-            [d] => Shape::Flat(parse_usize(d, "input width", first)?),
-            [c, h, w] => Shape::Image {
-                c: parse_usize(c, "channels", first)?,
-                h: parse_usize(h, "height", first)?,
-                w: parse_usize(w, "width", first)?,
-            },
-            _ => {
-                return Err(Error::invalid(
-                    "network",
-                    format!("input shape {first:?}: expected D or CxHxW (e.g. 2 or 1x28x28)"),
-                ));
-            }
-        };
-        let mut layers = Vec::new();
-        let mut head = None;
-        for segment in segments {
-            if head.is_some() {
-                return Err(Error::invalid(
-                    "network",
-                    format!("segment {segment:?} after the head: the head comes last"),
-                ));
-            }
-            if let Some(h) = segment.strip_prefix("head:") {
-                head = Some(match h {
-                    "f" => Head::F,
-                    "-f" => Head::NegF,
-                    "lse" => Head::LogSumExp,
-                    _ => match h.strip_prefix("class:") {
-                        Some(y) => Head::Class(parse_usize(y, "class", segment)?),
-                        None => {
-                            return Err(Error::invalid(
-                                "network",
-                                format!("head {h:?}: expected f, -f, lse or class:Y"),
-                            ));
-                        }
-                    },
-                });
-                continue;
-            }
-            let (body, bias) = match segment.strip_suffix(":nobias") {
-                Some(b) => (b, false),
-                None => (segment, true),
-            };
-            let kind = if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
-                LayerKind::Linear { outputs: parse_usize(body, "outputs", segment)?, bias }
-            } else if let Some((out_c, kernel, stride, pad)) = parse_conv(body, segment, layers.len())? {
-                LayerKind::Conv2d { out_c, kernel, stride, pad, bias }
-            } else if !bias {
-                return Err(Error::invalid(
-                    "network",
-                    format!("segment {segment:?}: only Linear and Conv2d layers have a bias to drop"),
-                ));
-            } else if body == "flatten" {
-                LayerKind::Flatten
-            } else if let Some(k) = body.strip_prefix("avgpool") {
-                let k = k.strip_prefix(':').unwrap_or(if k.is_empty() { "2" } else { k });
-                LayerKind::AvgPool2d { kernel: parse_usize(k, "pool size", segment)? }
-            } else {
-                LayerKind::Act(Activation::parse(body).map_err(|e| {
-                    if Activation::is_name(body) {
-                        // A known activation with a bad parameter: its own message.
-                        return Error::invalid("network", format!("layer {}: {e}", layers.len()));
-                    }
-                    Error::invalid(
-                        "network",
-                        format!(
-                            "unknown layer {segment:?} (layer {}): expected N (Linear), OCkK[sS][pP] (Conv2d), flatten, avgpool:K, an activation \
-                             (relu, leaky_relu[:a], silu, swish, tanh, softplus, elu[:a]) or head:f|-f|lse|class:Y",
-                            layers.len()
-                        ),
-                    )
-                })?)
-            };
-            layers.push(kind);
-        }
-        let mut arch = Architecture { input, layers, head: Head::F };
-        let k = arch.layer_shapes()?.last().map_or(0, Shape::len);
-        arch.head = head.unwrap_or(if k == 1 { Head::F } else { Head::LogSumExp });
-        arch.shapes()?;
-        Ok(arch)
-    }
-
     /// The input shape of every layer and, last, the output shape; errors name the layer, and
     /// the head must suit the output.
     pub fn shapes(&self) -> Result<Vec<Shape>> {
@@ -365,6 +202,7 @@ impl Architecture {
         if self.layers.is_empty() {
             return Err(Error::invalid("network", "has no layers"));
         }
+        let mut blocks = residual::Blocks::default();
         for (index, kind) in self.layers.iter().enumerate() {
             let input = *shapes.last().expect("starts non-empty");
             if let Some((w, b)) = kind.param_shapes(input) {
@@ -378,7 +216,10 @@ impl Architecture {
                     ));
                 }
             }
-            let next = output_shape(kind, input, index)?;
+            let next = match blocks.step(&self.layers, index, input)? {
+                Some(shape) => shape,
+                None => output_shape(kind, input, index)?,
+            };
             if next.is_empty() || next.len() > MAX_WIDTH {
                 return Err(Error::invalid(
                     format!("network layer {index} ({})", describe(kind)),
@@ -387,6 +228,7 @@ impl Architecture {
             }
             shapes.push(next);
         }
+        blocks.finish()?;
         let out = *shapes.last().expect("non-empty");
         if let Shape::Image { .. } = out {
             return Err(Error::invalid(
@@ -439,6 +281,9 @@ fn output_shape(kind: &LayerKind, input: Shape, index: usize) -> Result<Shape> {
         }
         (LayerKind::Act(_), s) => s,
         (LayerKind::Flatten, s) => Shape::Flat(s.len()),
+        (LayerKind::ResBegin | LayerKind::ResProj | LayerKind::ResEnd, _) => {
+            unreachable!("the residual markers' shapes come from residual::Blocks")
+        }
     })
 }
 
@@ -470,6 +315,8 @@ pub struct LayerView<'a> {
     pub kind: LayerKind,
     /// Shape of the layer's input.
     pub input: Shape,
+    /// Shape of the layer's output.
+    pub output: Shape,
     pub weight: &'a [f32],
     pub bias: &'a [f32],
 }
@@ -486,7 +333,7 @@ pub struct NetView<'a> {
 
 impl LayerView<'_> {
     pub fn output_shape(&self) -> Shape {
-        output_shape(&self.kind, self.input, 0).expect("validated when the network was built")
+        self.output
     }
 
     /// The convolution geometry for a batch of n points (Conv2d layers only).
@@ -542,7 +389,7 @@ fn param_offsets(counts: impl Iterator<Item = usize>) -> Vec<usize> {
 
 impl Layer {
     pub fn view(&self) -> LayerView<'_> {
-        LayerView { kind: self.kind, input: self.input, weight: &self.weight, bias: &self.bias }
+        LayerView { kind: self.kind, input: self.input, output: self.output, weight: &self.weight, bias: &self.bias }
     }
 
     pub fn output_shape(&self) -> Shape {
@@ -596,7 +443,7 @@ impl Network {
             if let Some(i) = weight.iter().chain(&bias).position(|v| !v.is_finite()) {
                 return Err(Error::invalid(name, format!("parameter {i} is not finite")));
             }
-            layers.push(Layer { kind: *kind, input: *input, weight, bias });
+            layers.push(Layer { kind: *kind, input: *input, output: shapes[index + 1], weight, bias });
         }
         Ok(Network { input: arch.input, layers, head: arch.head, outputs: shapes.last().map_or(0, Shape::len) })
     }

@@ -2,7 +2,7 @@
 //! batched CPU executor ([`super::cpu`]) and the GPU kernels are tested against, and the CPU
 //! per-point energy (f64 for finite-difference checks). Convolutions loop over kernel offsets.
 
-use super::{Head, LayerKind, LayerView, NetView, Shape};
+use super::{Head, LayerKind, LayerView, NetView, Shape, residual};
 use crate::num::Real;
 
 impl LayerView<'_> {
@@ -61,6 +61,9 @@ impl LayerView<'_> {
                 y
             }
             (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => unreachable!("rejected by the shape rule"),
+            (LayerKind::ResBegin | LayerKind::ResProj | LayerKind::ResEnd, _) => {
+                unreachable!("markers run in NetView::backprop_ref")
+            }
         }
     }
 
@@ -126,6 +129,9 @@ impl LayerView<'_> {
                 }
             }
             (LayerKind::AvgPool2d { .. }, Shape::Flat(_)) => unreachable!("rejected by the shape rule"),
+            (LayerKind::ResBegin | LayerKind::ResProj | LayerKind::ResEnd, _) => {
+                unreachable!("markers run in NetView::backprop_ref")
+            }
         }
         (dx, dp)
     }
@@ -206,13 +212,26 @@ impl NetView<'_> {
 
     fn backprop_ref<T: Real>(&self, x: &[T], params: bool) -> (T, Vec<T>, Vec<T>) {
         let mut inputs = vec![x.to_vec()];
-        for l in &self.layers {
+        let mut saved = Vec::new();
+        for (k, l) in self.layers.iter().enumerate() {
+            if residual::is_marker(&l.kind) {
+                inputs.push(Vec::new());
+                residual::forward(l.kind, k, &mut inputs, &mut saved);
+                continue;
+            }
             let next = l.forward_ref(inputs.last().expect("non-empty"));
             inputs.push(next);
         }
         let (e, mut d) = self.head.energy_ref(inputs.last().expect("non-empty"));
         let mut grads: Vec<Vec<T>> = Vec::new();
+        let mut saved_grads = residual::GradStack::default();
         for (l, input) in self.layers.iter().zip(&inputs).rev() {
+            if residual::is_marker(&l.kind) {
+                let mut dx = vec![T::zero(); input.len()];
+                saved_grads.backward(l.kind, &d, &mut dx);
+                d = dx;
+                continue;
+            }
             let (dx, dp) = l.backward_ref(input, &d);
             if params {
                 grads.push(dp);

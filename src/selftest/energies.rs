@@ -156,7 +156,8 @@ fn compare_energies(
     Ok(Measure::all(parts))
 }
 
-/// Networks of layer kernels (the UvA ConvEBM among them; every layer type and head): energies,
+/// Networks of layer kernels (the UvA ConvEBM among them; every layer type, residual blocks and
+/// every head): energies,
 /// input gradients and batch-reduced parameter gradients, GPU against the CPU executor (1e-4
 /// relative to the largest value).
 pub fn layers(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
@@ -165,6 +166,8 @@ pub fn layers(ctx: &Arc<GpuContext>, size: Size) -> Result<Measure> {
         ("3x13x11/7k3s2p1/silu/5k5s1p2/tanh/flatten/9/softplus/1", 6),
         ("1x12x12/4k5s2p4/swish/3k3s3p0/flatten/6/head:class:4", 7),
         ("5/17/silu/13/tanh/1/head:-f", 33),
+        // Residual blocks: an identity and a 1x1-conv skip (the spec's first 28 characters name it).
+        ("2x6x6/res(2k3p1,silu,2k3p1)/res(4k3s2p1,tanh;proj:4k1s2)/flatten/3/head:lse", 8),
     ];
     if size == Size::Full {
         specs.push((

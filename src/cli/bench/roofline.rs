@@ -372,8 +372,11 @@ pub fn net_pass(net: &Network, n: usize, dx: bool, param_grads: bool) -> Cost {
                 cost += Cost::new(nf * (2.0 * macs + out * (bias + act_value)), F * nf * (inp + stores * out) + params);
             }
             LayerKind::Act(a) => cost += Cost::new(nf * inp * act_flops(a).0, F * nf * 2.0 * inp),
-            LayerKind::Flatten => {}
+            LayerKind::Flatten | LayerKind::ResBegin => {}
             LayerKind::AvgPool2d { .. } => cost += Cost::new(nf * (inp + out), F * nf * (inp + out)),
+            // A copy (reads and writes `out`) or a sum (reads two, writes one).
+            LayerKind::ResProj => cost += Cost::new(0.0, F * nf * 2.0 * out),
+            LayerKind::ResEnd => cost += Cost::new(nf * out, F * nf * 3.0 * out),
         }
         k += if act.is_some() { 2 } else { 1 };
     }
@@ -402,6 +405,8 @@ pub fn net_pass(net: &Network, n: usize, dx: bool, param_grads: bool) -> Cost {
             // dz = act'(z) da: reads z and da, writes dz.
             LayerKind::Act(a) if needs_dx => cost += Cost::new(nf * inp * (act_flops(a).1 + 1.0), F * nf * 3.0 * inp),
             LayerKind::AvgPool2d { .. } if needs_dx => cost += Cost::new(nf * inp, F * nf * (inp + out)),
+            LayerKind::ResProj | LayerKind::ResEnd if needs_dx => cost += Cost::new(0.0, F * nf * 2.0 * inp),
+            LayerKind::ResBegin if needs_dx => cost += Cost::new(nf * inp, F * nf * 3.0 * inp),
             _ => {}
         }
     }

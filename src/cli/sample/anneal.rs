@@ -23,7 +23,7 @@ pub(super) fn levels(
 }
 
 /// Records the annealing's settings and puts them in `r` ([`anneal_schedule`]); the noise is
-/// the schedule's, so --noise-scale is refused; a gradient clamp only when given (a training
+/// the schedule's, so --noise-std is refused; a gradient clamp only when given (a training
 /// recipe's would change the levels' targets).
 pub(super) fn resolve(
     levels: (String, Source),
@@ -31,8 +31,8 @@ pub(super) fn resolve(
     s: &mut Settings,
     r: &mut SampleArgs,
 ) -> anyhow::Result<()> {
-    if r.noise_scale.is_some() {
-        bail!("--noise-scale does not apply with --anneal: each level's noise is sqrt(2 x its step)");
+    if r.noise_std.is_some() {
+        bail!("--noise-std does not apply with --anneal: each level's noise is sqrt(2 x its step)");
     }
     if r.trace.is_some() || r.diagnostics.is_some() {
         bail!(

@@ -29,7 +29,7 @@ pub(super) fn shard_settings(args: &SampleArgs, executor: &str) -> serde_json::M
         "--max-temperature": f(args.max_temperature),
         "--temperatures": args.temperatures.as_ref().map(|t| t.iter().map(|&v| f(v)).collect::<Vec<_>>().join(",")),
         "--swap-every": args.swap_every,
-        "--noise-scale": args.noise_scale.map(f),
+        "--noise-std": args.noise_std.map(f),
         "--anneal": args.anneal,
         "--no-denoise": args.no_denoise,
         "--grad-clamp": args.grad_clamp.map(f),

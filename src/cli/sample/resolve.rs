@@ -44,6 +44,7 @@ pub(super) fn resolve(args: &SampleArgs, given: &Given, energy: &Energy) -> anyh
     let annealed = annealing.is_some();
     if let Some(levels) = annealing {
         super::anneal::resolve(levels, given, &mut s, &mut r)?;
+        r.final_box = ula_stored.filter(|_| !given.has("--box")).map(|st| st.box_clamp);
     } else {
         r.anneal = None;
         r.step_size = s.pick(
@@ -57,11 +58,11 @@ pub(super) fn resolve(args: &SampleArgs, given: &Given, energy: &Energy) -> anyh
         let optional = |s: &mut Settings, flag: &str, given: Option<String>, stored: Option<String>, off: &str| {
             s.pick(flag, given, stored, (off.to_string(), Source::Default("")));
         };
-        r.noise_scale = args.noise_scale.or(ula_stored.map(|st| st.noise_std));
+        r.noise_std = args.noise_std.or(ula_stored.map(|st| st.noise_std));
         optional(
             &mut s,
-            "--noise-scale",
-            args.noise_scale.map(|v| v.to_string()),
+            "--noise-std",
+            args.noise_std.map(|v| v.to_string()),
             ula_stored.map(|st| st.noise_std.to_string()),
             "sqrt(2h)",
         );
@@ -79,7 +80,10 @@ pub(super) fn resolve(args: &SampleArgs, given: &Given, energy: &Energy) -> anyh
         // The noisy levels live outside the data's box: an annealing clamps only when asked.
         let box_stored = ula_stored.filter(|_| !annealed).map(|st| st.box_clamp);
         r.box_clamp = args.box_clamp.or(box_stored);
-        let box_default = ("off".to_string(), Source::Default(if annealed { "for annealing" } else { "" }));
+        let box_default = match r.final_box {
+            Some((lo, hi)) => (format!("off (the final states clamped to {lo},{hi})"), Source::Checkpoint),
+            None => ("off".to_string(), Source::Default(if annealed { "for annealing" } else { "" })),
+        };
         s.pick("--box", args.box_clamp.map(show), box_stored.map(show), box_default);
     }
     // Where the model's density lives, whatever the algorithm.

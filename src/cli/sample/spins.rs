@@ -47,7 +47,7 @@ fn refuse_continuous_flags(args: &SampleArgs) -> anyhow::Result<()> {
     let given = [
         ("--fix", args.fix.is_some()),
         ("--class", args.class.is_some()),
-        ("--noise-scale", args.noise_scale.is_some()),
+        ("--noise-std", args.noise_std.is_some()),
         ("--grad-clamp", args.grad_clamp.is_some()),
         ("--box", args.box_clamp.is_some()),
         ("--target-accept", args.target_accept.is_some()),

@@ -1,6 +1,6 @@
 //! Element-wise and reduction kernels (`shaders/nn/nn_elementwise.wgsl`): activations and
-//! their jets, bias gradients, average pooling. CPU twins: src/nn/ops.rs and
-//! `Activation::eval`.
+//! their jets, bias gradients, average pooling, the residual blocks' sums and copies. CPU
+//! twins: src/nn/ops.rs, `Activation::eval` and src/nn/residual.rs.
 
 use super::*;
 
@@ -95,6 +95,26 @@ impl NnKernels {
             let step = self.bias_grad_step(what, dy, db, rows, channels, inner, false)?;
             Ok(self.op(format!("{what} {rows}x{channels}x{inner}"), vec![step], None))
         })
+    }
+
+    /// `c = a + b` over `len` elements, or `c = a` without `b` (c may be a or b itself): the
+    /// residual blocks' sums and copies.
+    pub fn add_copy(&self, a: Slice, b: Option<Slice>, c: Slice, len: usize) -> Result<NnOp> {
+        self.check_slice("sum input", a, len)?;
+        if let Some(b) = b {
+            self.check_slice("sum input", b, len)?;
+        }
+        self.check_slice("sum output", c, len)?;
+        let p = EwParams {
+            len: len as u32,
+            a_off: a.offset as u32,
+            b_off: b.map_or(0, |b| b.offset) as u32,
+            c_off: c.offset as u32,
+            accumulate: b.is_some() as u32,
+            ..Default::default()
+        };
+        let what = if b.is_some() { "residual sum" } else { "residual copy" };
+        self.elementwise(what, "add_copy", None, p, len, [a.buffer, b.unwrap_or(a).buffer, c.buffer])
     }
 
     /// `y[plane, h / k, w / k]` = means of k x k windows of `x[plane, h, w]` (stride k).
