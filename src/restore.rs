@@ -434,3 +434,55 @@ pub fn mse(a: &[f32], b: &[f32], only: Option<&[bool]>) -> f64 {
 pub fn psnr(mse: f64, range: f64) -> f64 {
     10.0 * (range * range / mse).log10()
 }
+
+/// The skeptic's completion by nearest neighbours: for each image of `damaged` ([n, d]), the
+/// `k` rows of `train` ([m, d]) nearest in Euclidean distance over its known pixels (those not
+/// `missing`: observed exactly, or noisy for denoising), ties to the lower row; the pixels to
+/// restore (`changed`: missing, and noisy ones) become the mean of those rows' pixels, the
+/// others stay as they are. `leave_out_self` skips training row j for image j (when the images
+/// are the first rows of the training set itself, so an image never finds its own copy).
+pub fn nearest_fill(
+    damaged: &[f32],
+    missing: &[bool],
+    changed: &[bool],
+    train: &[f32],
+    d: usize,
+    k: usize,
+    leave_out_self: bool,
+) -> Result<Vec<f32>> {
+    use rayon::prelude::*;
+    let m = train.len() / d.max(1);
+    let usable = if leave_out_self { m.saturating_sub(1) } else { m };
+    if d == 0 || k == 0 || k > usable {
+        return Err(Error::invalid("neighbours", format!("k = {k} of {usable} training images (need 1..={usable})")));
+    }
+    let mut out = damaged.to_vec();
+    out.par_chunks_mut(d).enumerate().for_each(|(j, row)| {
+        let known: Vec<f32> = missing[j * d..(j + 1) * d].iter().map(|&h| if h { 0.0 } else { 1.0 }).collect();
+        let x = &damaged[j * d..(j + 1) * d];
+        // The k best (distance, row), sorted ascending.
+        let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
+        for (r, t) in train.chunks_exact(d).enumerate() {
+            if leave_out_self && r == j {
+                continue;
+            }
+            let dist: f32 = x.iter().zip(t).zip(&known).map(|((a, b), w)| w * (a - b) * (a - b)).sum();
+            if best.len() < k || dist < best[k - 1].0 {
+                let at = best.partition_point(|&(e, _)| e <= dist);
+                best.insert(at, (dist, r));
+                best.truncate(k);
+            }
+        }
+        for (i, v) in row.iter_mut().enumerate() {
+            if changed[j * d + i] {
+                *v = best.iter().map(|&(_, r)| train[r * d + i]).sum::<f32>() / k as f32;
+            }
+        }
+    });
+    Ok(out)
+}
+
+/// `damaged` with its `missing` pixels set to `value` (the background: the data's minimum).
+pub fn fill_holes(damaged: &[f32], missing: &[bool], value: f32) -> Vec<f32> {
+    damaged.iter().zip(missing).map(|(&v, &hole)| if hole { value } else { v }).collect()
+}

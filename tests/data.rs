@@ -90,7 +90,7 @@ fn bad_idx_files_give_clear_errors() {
 #[test]
 fn binarisation() {
     let n = 40_000;
-    let mut d = Dataset { images: vec![0.3; n], labels: None, rows: n / 8, height: 2, width: 4 };
+    let mut d = Dataset { images: vec![0.3; n], labels: None, rows: n / 8, channels: 1, height: 2, width: 4 };
     let orig = d.clone();
     data::binarize(&mut d, Binarize::Stochastic(3), 0);
     let mean = d.images.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
@@ -100,7 +100,7 @@ fn binarisation() {
     let mut again = orig.clone();
     data::binarize(&mut again, Binarize::Stochastic(3), 0);
     assert_eq!(again, d);
-    let mut t = Dataset { images: vec![0.2, 0.5, 0.51, 1.0], labels: None, rows: 1, height: 2, width: 2 };
+    let mut t = Dataset { images: vec![0.2, 0.5, 0.51, 1.0], labels: None, rows: 1, channels: 1, height: 2, width: 2 };
     data::binarize(&mut t, Binarize::Threshold(0.5), 0);
     assert_eq!(t.images, vec![0.0, 0.0, 1.0, 1.0]);
 }

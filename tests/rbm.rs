@@ -358,7 +358,8 @@ fn bad_model_input_gives_clear_errors() {
     assert!(checkpoint::load(&dir.join("junk.safetensors")).is_err());
     // Data whose width does not match the model.
     let rbm = Rbm::random(64, 8, Visible::Bernoulli, 0.1, 1).unwrap();
-    let mut mnist_like = data::Dataset { images: vec![0.0; 784], labels: None, rows: 1, height: 28, width: 28 };
+    let mut mnist_like =
+        data::Dataset { images: vec![0.0; 784], labels: None, rows: 1, channels: 1, height: 28, width: 28 };
     let e = rbm.check_data(&mnist_like).unwrap_err().to_string();
     assert!(e.contains("784") && e.contains("64 visible"), "{e}");
     mnist_like.images.truncate(100);

@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use ebm_gpu::energy::batch::CpuEvaluator;
 use ebm_gpu::energy::spec::resolve_energy;
 use ebm_gpu::restore::{Pixel, RestoreConfig, mse, psnr, restore, restore_map};
@@ -108,7 +110,7 @@ fn gpu_energies_give_the_cpu_restoration_and_psnr_is_defined() {
 }
 
 /// `ebm restore` on a .npy of images with a tiny network: writes the grid, the restored
-/// images and the report (three methods); every kind of bad mask is refused by name.
+/// images and the report (five methods); every kind of bad mask is refused by name.
 /// For a Gaussian the MAP is the mean: of x1 | x0 = 1 for inpainting (image 0), of the posterior
 /// for denoising (image 1, prior N(0, I), y = 1, noise 0.5: 0.8); observed pixels stay, and a
 /// box bounds the mode (image 2: the conditional mode -0.7 clamped to [-0.5, 20]).
@@ -168,12 +170,14 @@ fn restore_command_reports_and_refuses_bad_masks() {
     );
     assert!(o.status.success(), "{}", common::stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("training mean in holes") && stdout.contains("PSNR"), "{stdout}");
+    // One .npy is its own training split, and the report says so.
+    assert!(stdout.contains("data mean in holes") && stdout.contains("PSNR"), "{stdout}");
+    assert!(stdout.contains("nearest data image (leave-one-out)"), "{stdout}");
     let (restored, shape) = ebm_gpu::io::npy::read_f32(&out).unwrap();
     assert_eq!(shape, vec![20, 36]);
     assert!(restored.iter().all(|v| (-1.0..=1.0).contains(v)));
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(report["scores"].as_array().unwrap().len(), 3);
+    assert_eq!(report["scores"].as_array().unwrap().len(), 5);
     assert!(png.exists());
     let mask_file = dir.join("mask.csv");
     std::fs::write(&mask_file, "a,b,c\n1,0,1\n0,0,0\n").unwrap();
@@ -201,5 +205,70 @@ fn restore_command_reports_and_refuses_bad_masks() {
         let err = common::stderr(&o);
         assert!(!o.status.success() && err.contains(says), "{flag:?}: {err}");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The baselines of `ebm restore` on 4x4 images whose answers are known (top half missing):
+/// each test image's observed bottom half matches one training image exactly, so the nearest
+/// training image fills its holes; the background (the training minimum, -1) fills the black
+/// holes exactly and the white ones at error 4 per pixel; the mean of 2 neighbours and the
+/// training mean give the errors worked out below. A single .npy is its own training split:
+/// the nearest-neighbour search leaves each image out of its own.
+#[test]
+fn restore_baselines_give_the_known_answers() {
+    use ebm_gpu::nn::{Architecture, Network};
+    let dir = common::temp_dir("restore-baselines");
+    let net = Network::random(&Architecture::parse("1x4x4/flatten/1").unwrap(), 3).unwrap();
+    let weights = dir.join("net.safetensors");
+    net.save(&weights).unwrap();
+    let energy = format!("net:{}", weights.display());
+    // Top half (8 pixels) then bottom half (8 pixels) of each image.
+    let image = |top: f32, bottom: f32| [[top; 8], [bottom; 8]].concat();
+    let train = [image(-1.0, 0.5), image(1.0, -0.5), image(0.2, 0.9)].concat();
+    let test = [image(1.0, -0.5), image(-1.0, 0.45)].concat();
+    std::fs::create_dir(dir.join("set")).unwrap();
+    ebm_gpu::io::npy::write_f32(&dir.join("set/train.npy"), &train, &[3, 1, 4, 4]).unwrap();
+    ebm_gpu::io::npy::write_f32(&dir.join("set/test.npy"), &test, &[2, 1, 4, 4]).unwrap();
+    let json = dir.join("r.json");
+    let scores = |data: &Path, extra: &[&str]| -> Vec<(String, f64)> {
+        let args = ["restore", "--energy", &energy, "--data", common::s(data), "--steps", "1", "--backend", "cpu"];
+        let o = common::ebm(&[&args[..], &["--json", common::s(&json)], extra].concat());
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let rows = report["scores"].as_array().unwrap().iter();
+        rows.map(|s| (s["method"].as_str().unwrap().to_string(), s["mse_restored_pixels"].as_f64().unwrap())).collect()
+    };
+    let close = |got: &(String, f64), name: &str, want: f64| {
+        assert!(got.0 == name && (got.1 - want).abs() < 1e-6, "{got:?}: want {name} {want}");
+    };
+    let s = scores(&dir.join("set"), &[]);
+    let m = (-1.0f64 + 1.0 + 0.2) / 3.0;
+    close(&s[1], "training mean in holes", ((1.0 - m).powi(2) + (-1.0 - m).powi(2)) / 2.0);
+    close(&s[2], "background -1 in holes", (4.0 + 0.0) / 2.0);
+    close(&s[3], "nearest training image", 0.0);
+    // 2 neighbours: image 0 gets training images 1 and 0 (holes 0, error 1), image 1 gets 0 and
+    // 2 (holes -0.4, error 0.36).
+    let s = scores(&dir.join("set"), &["--neighbours", "2"]);
+    close(&s[3], "mean of 2 nearest training images", (1.0 + 0.36) / 2.0);
+    // Restoring training images: each left out of its own search (image 0 finds training
+    // image 2, holes 0.2, error 1.44; image 1 finds image 0, holes -1, error 4).
+    let s = scores(&dir.join("set"), &["--split", "train", "--limit", "2"]);
+    close(&s[3], "nearest training image (leave-one-out)", (1.44 + 4.0) / 2.0);
+    // One .npy: image 1 finds its copy (row 3), not itself; image 0 finds row 2 (holes 0.2).
+    let one = dir.join("one.npy");
+    let rows = [image(-1.0, 0.5), image(1.0, -0.5), image(0.2, 0.9), image(1.0, -0.5)].concat();
+    ebm_gpu::io::npy::write_f32(&one, &rows, &[4, 1, 4, 4]).unwrap();
+    let s = scores(&one, &["--limit", "2"]);
+    close(&s[3], "nearest data image (leave-one-out)", (1.2f64.powi(2) + 0.0) / 2.0);
+    // So is a .csv of rows.
+    let csv = dir.join("one.csv");
+    let lines: Vec<String> =
+        rows.chunks(16).map(|r| r.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")).collect();
+    std::fs::write(&csv, lines.join("\n") + "\n").unwrap();
+    let s = scores(&csv, &["--limit", "2"]);
+    close(&s[3], "nearest data image (leave-one-out)", (1.2f64.powi(2) + 0.0) / 2.0);
+    let o = common::ebm(&["restore", "--energy", &energy, "--data", common::s(&one), "--neighbours", "4"]);
+    let e = common::stderr(&o);
+    assert!(!o.status.success() && e.contains("--neighbours 4") && e.contains("3 data images"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

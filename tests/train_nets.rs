@@ -274,7 +274,7 @@ fn cli_trains_a_convolutional_network_on_image_rows() {
         "cpu",
     ]);
     assert!(!o.status.success() && common::stderr(&o).contains("not a training checkpoint"), "{}", common::stderr(&o));
-    // A model whose input is not the data's row.
+    // A model whose input is not the data's image shape.
     let o = common::ebm(&[
         "train",
         "--data",
@@ -291,7 +291,8 @@ fn cli_trains_a_convolutional_network_on_image_rows() {
         common::s(&dir.join("bad")),
     ]);
     let err = common::stderr(&o);
-    assert!(!o.status.success() && err.contains("25-dimensional") && err.contains("36 columns"), "{err}");
+    // The images' shape reaches the check: both shapes named.
+    assert!(!o.status.success() && err.contains("images of 1x6x6") && err.contains("takes 1x5x5"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -19,7 +19,9 @@ pub struct ClassifyArgs {
     /// The classifier: net:CHECKPOINT or a network file with K > 1 outputs.
     #[arg(long)]
     pub energy: String,
-    /// Labelled images: mnist, fashion-mnist or an MNIST-layout folder (with its labels file).
+    /// Labelled images: mnist, fashion-mnist, an MNIST-layout folder (with its labels file), a
+    /// folder of PNGs (or of train/ and test/ sets) with labels.txt or labels.npy, or a .npy of
+    /// images with NAME.labels.txt/.npy beside it (see `ebm data --help`).
     #[arg(long)]
     pub data: String,
     /// The split to classify.
@@ -62,17 +64,17 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
         crate::cli::restore::SplitArg::Test => Split::Test,
     };
     let path = crate::cli::datasets::resolve(&args.data)?;
-    let set = if path.is_dir() {
-        crate::data::load(&path, split)?
+    let is_npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let set = if path.is_dir() || is_npy {
+        crate::data::load(&path, split).with_context(|| format!("--data {}", args.data))?
     } else {
-        bail!("--data {}: not an image folder with labels", args.data)
+        bail!("--data {}: not an image folder or .npy of images with labels", args.data)
     };
     let labels = set.labels.clone().with_context(|| format!("--data {}: no labels file", args.data))?;
     let n = args.limit.unwrap_or(set.rows).min(set.rows);
     let d = net.input_dim();
-    if set.dim() != d {
-        bail!("--data {}: images of {} values, the network takes {d}", args.data, set.dim());
-    }
+    let net_shape = net.input.image();
+    set.check_input(&format!("--data {}", args.data), net_shape, d)?;
     let xs: Vec<f32> = set.images[..n * d].iter().map(|v| 2.0 * v - 1.0).collect();
     let labels: Vec<u32> = labels[..n].iter().map(|&l| l as u32).collect();
     let ctx = backend::open(args.backend)?;

@@ -1,5 +1,5 @@
 //! Named image datasets (MNIST, Fashion-MNIST): where `--data NAME` finds them, and the
-//! `ebm data download` / `ebm data list` commands.
+//! `ebm data download` / `ebm data list` / `ebm data colour-mnist` commands.
 //!
 //! `--data mnist` (or `fashion-mnist`), unless a path of that name exists, is the folder
 //! `mnist/` under the first of these that holds it: `$EBM_DATA_DIR` when it is set (then only
@@ -167,8 +167,22 @@ pub fn resolve(spec: &str) -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(spec))
 }
 
-/// `ebm data`: fetch and list the named datasets.
+/// What `--data` reads, for `ebm data --help`.
+const DATA_HELP: &str = "What --data reads (every command that takes images):\n  \
+mnist, fashion-mnist: the named sets (see `ebm data list`)\n  \
+DIR in the MNIST layout: IDX files, gzipped or raw, with their labels files; or holding digits.csv\n  \
+DIR of PNGs: every *.png in file-name order (other names skipped); all grayscale or all RGB, one size, \
+no alpha; labels: DIR/labels.txt (one integer 0..=255 per line, in the files' order) or DIR/labels.npy\n  \
+NAME.npy of images: [N, C, H, W] or [N, H, W]; uint8 0..255, or float32/float64 taken as given (in [-1, 1]); \
+labels: NAME.labels.txt or NAME.labels.npy beside it\n  \
+DIR holding train/ and test/ (PNG folders) or train.npy and test.npy: the two splits\n\n\
+8-bit pixels k become 2 k / 255 - 1 in [-1, 1], as MNIST's do. A flat PNG folder or a single .npy is one set \
+serving as both splits. Images whose channels x height x width differ from a network's input are refused.";
+
+/// `ebm data`: fetch and list the named datasets, make Colour MNIST; its long help says what
+/// `--data` reads.
 #[derive(clap::Args, Debug)]
+#[command(after_long_help = DATA_HELP)]
 pub struct DataArgs {
     #[command(subcommand)]
     command: DataCommand,
@@ -183,6 +197,30 @@ enum DataCommand {
     /// The known datasets: where `--data NAME` finds each (the folders searched, in order),
     /// their files and sizes; --verify checks each file's SHA-256.
     List(ListArgs),
+    /// Colour MNIST from the MNIST files: each digit in one colour on a background of another,
+    /// both drawn from a fixed palette of 8 (black, white, red, green, blue, yellow, magenta,
+    /// cyan) by Philox with --seed per image and split, never the same; a pixel of grey level
+    /// t in [0, 1] becomes background + t (digit - background) per channel. Writes
+    /// OUT/train.npy and OUT/test.npy ([N, 3, 28, 28] uint8) with train.labels.npy and
+    /// test.labels.npy (MNIST's labels), which `--data OUT` reads.
+    #[command(name = "colour-mnist")]
+    ColourMnist(ColourArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ColourArgs {
+    /// The folder to write (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// The grayscale source: mnist, or an MNIST-layout folder (e.g. fashion-mnist works too).
+    #[arg(long, default_value = "mnist")]
+    data: String,
+    /// Seeds the colour of every image.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write only the first N images of each split.
+    #[arg(long)]
+    limit: Option<usize>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -210,7 +248,49 @@ pub fn run(args: &DataArgs) -> anyhow::Result<()> {
     match &args.command {
         DataCommand::Download(a) => run_download(a),
         DataCommand::List(a) => run_list(a),
+        DataCommand::ColourMnist(a) => run_colour(a),
     }
+}
+
+fn run_colour(args: &ColourArgs) -> anyhow::Result<()> {
+    use crate::data::{Split, colour, load};
+    if args.limit == Some(0) {
+        bail!("--limit must be at least 1");
+    }
+    let source = resolve(&args.data)?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating --out {}", args.out.display()))?;
+    for (split, name, index) in [(Split::Train, "train", 0), (Split::Test, "test", 1)] {
+        let mut set = load(&source, split).with_context(|| format!("--data {}", args.data))?;
+        if let Some(n) = args.limit {
+            set = set.take(n);
+        }
+        if set.channels != 1 {
+            bail!(
+                "--data {}: {} images have {} channels; colour-mnist colours grayscale images",
+                args.data,
+                name,
+                set.channels
+            );
+        }
+        let images = colour::colourise(&set, args.seed, index);
+        let path = args.out.join(format!("{name}.npy"));
+        let shape = [set.rows, 3, set.height, set.width];
+        crate::io::write_atomic(&path, &crate::io::npy::encode_u8(&images, &shape))?;
+        if let Some(labels) = &set.labels {
+            let lpath = args.out.join(format!("{name}.labels.npy"));
+            crate::io::write_atomic(&lpath, &crate::io::npy::encode_u8(labels, &[labels.len()]))?;
+        }
+        println!(
+            "wrote {} ({} images of 3x{}x{}{})",
+            path.display(),
+            set.rows,
+            set.height,
+            set.width,
+            if set.labels.is_some() { ", with labels" } else { "" }
+        );
+    }
+    println!("--data {} reads them", args.out.display());
+    Ok(())
 }
 
 /// The mirrors' folder URLs for `set`: those of --mirror, else of $EBM_DATA_MIRROR (each a

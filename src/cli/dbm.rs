@@ -9,7 +9,7 @@ use crate::data::Split;
 use crate::rbm::ais::{AisConfig, BetaSchedule};
 use crate::rbm::deep::train::{self, DbmConfig, DbmState};
 use crate::rbm::deep::{Deep, Kind, ais, checkpoint, sample};
-use crate::rbm::figure::{Scale, grid_pixels, image_grid_png};
+use crate::rbm::figure::{Scale, channel_grid_png, grid_pixels, image_grid_png};
 use crate::rbm::train::{LrSchedule, Method, TrainConfig};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -244,18 +244,11 @@ fn run_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result
         metrics.push_str(&format!("pretrain,{layer},{epoch},{:.4},{:.6}\n", r.seconds, r.recon_error));
         let _ = crate::io::write_atomic(&metrics_path, metrics.as_bytes());
     })?;
-    let (h, w) = (train_x.height, train_x.width);
+    let shape = train_x.shape();
     let filters = |model: &Deep| -> anyhow::Result<()> {
         let l = &model.layers[0];
-        image_grid_png(
-            &a.run_dir.join("filters.png"),
-            &l.w()[..l.n_hid.min(100) * l.n_vis],
-            h,
-            w,
-            10,
-            3,
-            Scale::Symmetric,
-        )?;
+        let w = &l.w()[..l.n_hid.min(100) * l.n_vis];
+        channel_grid_png(&a.run_dir.join("filters.png"), w, shape, 10, 3, Scale::Symmetric)?;
         Ok(())
     };
     if kind == Kind::Dbn {

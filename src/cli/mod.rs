@@ -106,7 +106,8 @@ enum Command {
     Classify(classify::ClassifyArgs),
     /// Datasets by name: `data download mnist|fashion-mnist` fetches one (SHA-256 checked,
     /// resumable) into the per-user data dir that `--data NAME` reads; `data list` says where
-    /// each is found.
+    /// each is found; `data colour-mnist` makes Colour MNIST from it. `ebm data --help` lists
+    /// every kind of image data `--data` reads (PNG folders, .npy images, labels files).
     Data(datasets::DataArgs),
     /// Restricted Boltzmann machines: train (CD-k, PCD-k), evaluate (exact log Z, AIS), sample.
     Rbm(rbm::RbmArgs),

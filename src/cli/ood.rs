@@ -71,10 +71,12 @@ pub struct OodArgs {
 }
 
 /// The rows of a set, as wide as `dim`: `noise` (`rows_for_noise` rows uniform in [-1, 1]),
-/// images (the `split` of a folder or a name; pixels in [-1, 1]) or a .npy/.csv file.
+/// images (the `split` of a folder or a name, a `.npy` of [N, C, H, W] or [N, H, W] images;
+/// pixels in [-1, 1]) or a .npy/.csv file of rows. Images whose shape differs from `shape`
+/// (the energy's C x H x W input, when it has one) are refused, naming both.
 pub fn load_set(
     spec: &str,
-    dim: usize,
+    (dim, shape): (usize, Option<(usize, usize, usize)>),
     rows_for_noise: usize,
     seed: u64,
     limit: Option<usize>,
@@ -91,18 +93,17 @@ pub fn load_set(
     } else {
         let path = crate::cli::datasets::resolve(spec)?;
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-        let (values, width) = if path.is_dir() || ext == "gz" || path.to_string_lossy().contains("idx") {
+        let (values, width, image) = if path.is_dir() || ext == "gz" || path.to_string_lossy().contains("idx") {
             let set = if path.is_dir() { data::load(&path, split)? } else { data::idx::load_images(&path, None)? };
             let d = set.dim();
-            (set.images.iter().map(|v| 2.0 * v - 1.0).collect::<Vec<f32>>(), d)
+            (set.images.iter().map(|v| 2.0 * v - 1.0).collect::<Vec<f32>>(), d, Some(set.shape()))
         } else if ext == "npy" || ext == "csv" {
-            crate::data::toy::read_rows(&path)?
+            let (values, width, image) = crate::data::toy::read_rows_shaped(&path)?;
+            (values, width, image.map(|[c, h, w]| (c, h, w)))
         } else {
             bail!("{spec:?} is neither mnist, fashion-mnist, noise, an image folder or IDX file, nor a .npy/.csv file");
         };
-        if width != dim {
-            bail!("{spec}: its inputs have {width} values, the energy takes {dim}");
-        }
+        data::check_shape(spec, image, width, shape, dim)?;
         values
     };
     if let Some(n) = limit {
@@ -199,8 +200,8 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
             .collect()
     };
     let start = std::time::Instant::now();
-    let in_rows =
-        load_set(&in_set, dim, 0, args.seed, args.limit, Split::Test).with_context(|| format!("--data {in_set}"))?;
+    let in_rows = load_set(&in_set, (dim, shape), 0, args.seed, args.limit, Split::Test)
+        .with_context(|| format!("--data {in_set}"))?;
     let n_in = in_rows.len() / dim;
     let in_e = energies_of(&in_rows)?;
     check_finite(&in_set, &in_e)?;
@@ -220,7 +221,7 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
         complexity_corrected: None,
     }];
     for (k, out_set) in out_sets.iter().enumerate() {
-        let rows = load_set(out_set, dim, n_in, args.seed.wrapping_add(k as u64 + 1), args.limit, Split::Test)
+        let rows = load_set(out_set, (dim, shape), n_in, args.seed.wrapping_add(k as u64 + 1), args.limit, Split::Test)
             .with_context(|| format!("--ood {out_set}"))?;
         let e = energies_of(&rows)?;
         check_finite(out_set, &e)?;

@@ -22,7 +22,9 @@ pub struct QualityArgs {
     /// the engine's image scale [-1, 1] (e.g. `ebm sample --out`).
     #[arg(long)]
     pub samples: PathBuf,
-    /// The real images: mnist, fashion-mnist or an MNIST-layout folder (test split, with labels).
+    /// The real images (test split, with labels): mnist, fashion-mnist, an MNIST-layout
+    /// folder, a folder of PNGs or of train/ and test/ sets, or a .npy of images with its
+    /// labels file (see `ebm data --help`).
     #[arg(long)]
     pub data: String,
     /// The classifier whose features the distances use: net:FILE with K > 1 outputs (e.g. a
@@ -86,9 +88,8 @@ pub fn run(args: &QualityArgs) -> anyhow::Result<()> {
     let path = crate::cli::datasets::resolve(&args.data)?;
     let load = |split| crate::data::load(&path, split).with_context(|| format!("--data {}", args.data));
     let test = load(Split::Test)?;
-    if test.dim() != d {
-        bail!("--data {}: images of {} values, the classifier takes {d}", args.data, test.dim());
-    }
+    let net_shape = net.input.image();
+    test.check_input(&format!("--data {}", args.data), net_shape, d)?;
     let labels = test.labels.clone().with_context(|| format!("--data {}: no labels file", args.data))?;
     let scale = |v: &[f32]| v.iter().map(|x| 2.0 * x - 1.0).collect::<Vec<f32>>();
     let n_test = args.limit.min(test.rows);
@@ -160,12 +161,9 @@ pub fn run(args: &QualityArgs) -> anyhow::Result<()> {
             tiles.extend(samples[i * d..(i + 1) * d].iter().map(|v| 0.5 * (v.clamp(-1.0, 1.0) + 1.0)));
             tiles.extend(train[j * d..(j + 1) * d].iter().map(|v| 0.5 * (v + 1.0)));
         }
-        // Channels stacked vertically, as `ebm restore` draws them.
-        let (h, w) = match net.input {
-            crate::nn::Shape::Image { c, h, w } => (c * h, w),
-            _ => (1, d),
-        };
-        crate::rbm::figure::image_grid_png(png, &tiles, h, w, 8, 3, crate::rbm::figure::Scale::Unit)?;
+        // RGB in colour, other channels stacked vertically, as `ebm restore` draws them.
+        let shape = net_shape.unwrap_or((1, 1, d));
+        crate::rbm::figure::channel_grid_png(png, &tiles, shape, 8, 3, crate::rbm::figure::Scale::Unit)?;
         println!("wrote {} (pairs: sample, its nearest training image)", png.display());
     }
     if let Some(json) = &args.json {

@@ -11,7 +11,7 @@ use crate::cli::rundir::Given;
 use crate::data::{self, Binarize, Dataset, Split};
 use crate::rbm::ais::{self, AisConfig, BetaSchedule};
 use crate::rbm::eval::{Executor, LogZConfig};
-use crate::rbm::figure::{Scale, grid_pixels, image_grid_png};
+use crate::rbm::figure::{Scale, channel_grid_png, grid_pixels, image_grid_png};
 use crate::rbm::train::{self, LrSchedule, Method, TrainConfig, TrainState};
 use crate::rbm::{Rbm, Visible, checkpoint, cpu, gpu, logz};
 use anyhow::{Context, bail};
@@ -59,8 +59,9 @@ pub enum RbmCommand {
 
 #[derive(Args, Debug)]
 pub struct DataArgs {
-    /// An MNIST-layout IDX folder (gz or raw) or the 8x8 digits CSV (file or folder), e.g.
-    /// data/digits in this repository.
+    /// An MNIST-layout IDX folder (gz or raw), the 8x8 digits CSV (file or folder), e.g.
+    /// data/digits in this repository, a folder of PNGs (or of train/ and test/ sets) or a
+    /// .npy of images (see `ebm data --help`).
     #[arg(long)]
     pub data: PathBuf,
     /// How grey levels in [0, 1] become visible units.
@@ -443,7 +444,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
     config.weight_decay = a.weight_decay;
     config.validate().map_err(flags)?;
     let visible = if a.gaussian { Visible::Gaussian } else { Visible::Bernoulli };
-    let (h, w) = (train_x.height, train_x.width);
+    let shape = train_x.shape();
     let state = if resume {
         let (state, saved) = checkpoint::load(&ckpt)?;
         let saved = saved
@@ -465,7 +466,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
             // Complete; the filters are written before each checkpoint, so only a deleted
             // figure can be missing.
             if !run_dir.join(FILTERS).exists() {
-                write_filters(run_dir, &state.rbm, h, w)?;
+                write_filters(run_dir, &state.rbm, shape)?;
                 eprintln!("wrote the missing {}", run_dir.join(FILTERS).display());
             }
             eprintln!(
@@ -538,7 +539,7 @@ fn train_locked(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Result<
         ));
         crate::io::write_atomic(&metrics_path, metrics.as_bytes())?;
         // The figure before the checkpoint: a checkpoint at an epoch promises its outputs.
-        write_filters(run_dir, &state.rbm, h, w)?;
+        write_filters(run_dir, &state.rbm, shape)?;
         checkpoint::save(&ckpt, &state, Some(&config))?;
     }
     eprintln!("wrote {}, {} and {FILTERS}", metrics_path.display(), ckpt.display());
@@ -593,10 +594,11 @@ fn read_run_data(run_dir: &Path) -> anyhow::Result<Option<RunData>> {
     crate::cli::rundir::read_run_json(&run_dir.join(RUN_FILE))
 }
 
-/// The first 100 hidden units' filters as `filters.png` in the run dir.
-fn write_filters(run_dir: &Path, rbm: &Rbm, h: usize, w: usize) -> anyhow::Result<()> {
+/// The first 100 hidden units' filters as `filters.png` in the run dir (of RGB images, in
+/// colour).
+fn write_filters(run_dir: &Path, rbm: &Rbm, shape: (usize, usize, usize)) -> anyhow::Result<()> {
     let filters = &rbm.w()[..rbm.n_hid.min(100) * rbm.n_vis];
-    image_grid_png(&run_dir.join(FILTERS), filters, h, w, 10, 3, Scale::Symmetric)?;
+    channel_grid_png(&run_dir.join(FILTERS), filters, shape, 10, 3, Scale::Symmetric)?;
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! `ebm restore`: inpainting and denoising of images with an energy (`crate::restore`),
-//! scored against the originals next to two baselines on the same images.
+//! scored against the originals next to four baselines on the same images.
 
 use std::path::PathBuf;
 
@@ -8,7 +8,9 @@ use crate::cli::settings::{Settings, Source, Stored, anneal_levels, anneal_sched
 use crate::data::Split;
 use crate::energy::{EnergyInternals, spec};
 use crate::eval::minimize::Outcome;
-use crate::restore::{Pixel, RestoreConfig, mse, psnr, restore, restore_annealed, restore_map};
+use crate::restore::{
+    Pixel, RestoreConfig, fill_holes, mse, nearest_fill, psnr, restore, restore_annealed, restore_map,
+};
 use crate::rng::{self, Stream};
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -19,8 +21,10 @@ const DEFAULT_STEPS: u32 = 256;
 /// Restore damaged images with an energy: Langevin dynamics on the missing pixels with the
 /// observed ones held fixed (inpainting), or on noisy pixels pulled toward their observation
 /// by the Gaussian data-fidelity term (denoising). Reports MSE and PSNR against the originals
-/// for the restoration and two baselines: the damaged input (holes mid-grey) and the per-pixel
-/// training mean in the holes.
+/// for the restoration and four baselines: the damaged input (holes mid-grey), the per-pixel
+/// training mean in the holes, the background (the training data's minimum: -1, black, for
+/// MNIST) in the holes, and the k nearest training images on the known pixels (--neighbours)
+/// filling the holes and the noisy pixels.
 #[derive(clap::Args, Debug)]
 #[command(
     after_long_help = "Examples:\n  ebm restore --energy net:runs/uva/checkpoint.safetensors --data mnist --mask top-half --png restore.png\n  \
@@ -34,7 +38,9 @@ pub struct RestoreArgs {
     /// energy spec whose input is an image.
     #[arg(long)]
     pub energy: String,
-    /// The images: mnist, fashion-mnist, an MNIST-layout folder or IDX file, or a .npy/.csv file.
+    /// The images: mnist, fashion-mnist, an MNIST-layout folder or IDX file, a folder of PNGs
+    /// (or of train/ and test/ sets), a .npy of [N, C, H, W] images, or a .npy/.csv of rows
+    /// (see `ebm data --help`).
     #[arg(long)]
     pub data: String,
     /// The split of a named or folder dataset.
@@ -81,6 +87,12 @@ pub struct RestoreArgs {
     /// holes): the model's posterior mean, which a pixel-wise error rewards more than one sample.
     #[arg(long, default_value_t = 1)]
     pub average: u32,
+    /// The nearest-neighbour baseline fills each image's holes and noisy pixels with the mean of
+    /// the K training images nearest in Euclidean distance over its known pixels (the noisy
+    /// image's, when denoising); an image that is itself in the set searched (--split train,
+    /// one-set data) is left out of its own search.
+    #[arg(long, default_value_t = 1)]
+    pub neighbours: usize,
     /// Restore the first N images.
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
@@ -140,7 +152,7 @@ fn missing(mask: &str, h: usize, w: usize, j: usize, seed: u64, file: &Option<Ve
 
 #[derive(Serialize)]
 struct Scores {
-    method: &'static str,
+    method: String,
     mse: f64,
     mse_restored_pixels: f64,
     psnr_db: f64,
@@ -176,6 +188,9 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     }
     if args.limit == 0 {
         bail!("--limit must be at least 1");
+    }
+    if args.neighbours == 0 {
+        bail!("--neighbours must be at least 1");
     }
     let steps_given = args.steps;
     if args.steps == Some(0) {
@@ -236,26 +251,50 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
         SplitArg::Train => Split::Train,
         SplitArg::Test => Split::Test,
     };
-    let originals = crate::cli::ood::load_set(&args.data, dim, 0, args.seed, Some(args.limit), split)
+    let shape = Some((channels, h, w));
+    let originals = crate::cli::ood::load_set(&args.data, (dim, shape), 0, args.seed, Some(args.limit), split)
         .with_context(|| format!("--data {}", args.data))?;
     let n = originals.len() / dim;
     // Every step of every level (the MAP's iterations are bounded by --steps alike).
     let steps = schedule.as_ref().map_or(steps_given.unwrap_or(DEFAULT_STEPS), |s| s.total_steps());
     work(args, steps, &energy, n)?;
-    // The per-pixel training mean (the training split of a named or folder dataset; a single
-    // file is its own training split). Without a training split the baseline is the mean of the
-    // images being restored, said so and labelled so: never a test mean passed off as training's.
-    let (train, mean_label) = match crate::cli::ood::load_set(&args.data, dim, 0, args.seed, None, Split::Train) {
-        Ok(train) => (train, "training mean in holes"),
-        Err(e) => {
+    // The per-pixel training mean, background and nearest neighbours come from the training
+    // split of a named or folder dataset. A single set (a file, a flat folder of PNGs) is its
+    // own training split: said so and labelled so, each image left out of its own neighbour
+    // search. Without a training split the baselines use the images being restored, said so
+    // and labelled so: never test images passed off as training's.
+    // (`load_set` reads any file, .npy, .csv or IDX, as one set: only a folder has two.)
+    let path = crate::cli::datasets::resolve(&args.data)?;
+    let separate = path.is_dir() && crate::data::separate_splits(&path);
+    let (train, source) = match crate::cli::ood::load_set(&args.data, (dim, shape), 0, args.seed, None, Split::Train) {
+        Ok(train) if separate => (train, "training"),
+        Ok(train) => {
             eprintln!(
-                "warning: --data {}: its training split did not load ({e:#}); the baseline fills the holes with \
-                 the mean of the {n} images being restored instead of the training mean",
+                "note: --data {} is one set with no separate training split: the baselines use all its images \
+                 (the nearest-neighbour search leaves each image out)",
                 args.data
             );
-            (originals.clone(), "image mean in holes")
+            (train, "data")
+        }
+        Err(e) => {
+            eprintln!(
+                "warning: --data {}: its training split did not load ({e:#}); the baselines use the {n} images \
+                 being restored instead of training images (the nearest-neighbour search leaves each image out)",
+                args.data
+            );
+            (originals.clone(), "image")
         }
     };
+    // The images restored are the first rows of the set searched: leave each out of its own.
+    let leave_out_self = source != "training" || split == Split::Train;
+    let mean_label = format!("{source} mean in holes");
+    let candidates = train.len() / dim - leave_out_self as usize;
+    if args.neighbours > candidates {
+        bail!(
+            "--neighbours {}: the nearest-neighbour baseline has {candidates} {source} images to choose from",
+            args.neighbours
+        );
+    }
     let rows = train.len() / dim;
     let mean: Vec<f32> = (0..dim)
         .map(|i| train.iter().skip(i).step_by(dim).map(|&v| v as f64).sum::<f64>() as f32 / rows as f32)
@@ -363,7 +402,18 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     let with_mean: Vec<f32> =
         damaged.iter().zip(&holes).enumerate().map(|(k, (&v, &hole))| if hole { mean[k % dim] } else { v }).collect();
     let changed: Vec<bool> = pixels.iter().map(|p| *p != Pixel::Observed).collect();
-    let score = |method, x: &[f32]| {
+    let background = train.iter().copied().fold(f32::INFINITY, f32::min);
+    let with_background = fill_holes(&damaged, &holes, background);
+    let k = args.neighbours;
+    let nearest = nearest_fill(&damaged, &holes, &changed, &train, dim, k, leave_out_self)
+        .with_context(|| format!("--neighbours {k}"))?;
+    let knn_label = match (k, leave_out_self) {
+        (1, false) => "nearest training image".to_string(),
+        (1, true) => format!("nearest {source} image (leave-one-out)"),
+        (k, false) => format!("mean of {k} nearest training images"),
+        (k, true) => format!("mean of {k} nearest {source} images (leave-one-out)"),
+    };
+    let score = |method: String, x: &[f32]| {
         let m = mse(x, &originals, None);
         Scores {
             method,
@@ -372,16 +422,23 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
             psnr_db: psnr(m, (hi - lo) as f64),
         }
     };
-    let scores = [score("damaged input", &shown), score(mean_label, &with_mean), score("restored", &restored)];
+    let scores = [
+        score("damaged input".into(), &shown),
+        score(mean_label, &with_mean),
+        score(format!("background {background} in holes"), &with_background),
+        score(knn_label, &nearest),
+        score("restored".into(), &restored),
+    ];
     println!(
         "{n} images, mask {}, noise {}: {how} in {seconds:.1} s on {}",
         args.mask,
         args.noise,
         backend::describe(ctx.as_ref())
     );
-    println!("{:<24} {:>9} {:>16} {:>9}", "method", "MSE", "MSE restored px", "PSNR dB");
+    let width = scores.iter().map(|s| s.method.len()).max().unwrap_or(6);
+    println!("{:<width$} {:>9} {:>16} {:>9}", "method", "MSE", "MSE restored px", "PSNR dB");
     for s in &scores {
-        println!("{:<24} {:>9.5} {:>16.5} {:>9.2}", s.method, s.mse, s.mse_restored_pixels, s.psnr_db);
+        println!("{:<width$} {:>9.5} {:>16.5} {:>9.2}", s.method, s.mse, s.mse_restored_pixels, s.psnr_db);
     }
     if let Some(png) = &args.png {
         let shown_n = n.min(16);
@@ -391,7 +448,7 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
                 tiles.extend(img[j * dim..(j + 1) * dim].iter().map(|v| 0.5 * (v + 1.0)));
             }
         }
-        crate::rbm::figure::image_grid_png(png, &tiles, h * channels, w, 12, 3, crate::rbm::figure::Scale::Unit)?;
+        crate::rbm::figure::channel_grid_png(png, &tiles, (channels, h, w), 12, 3, crate::rbm::figure::Scale::Unit)?;
         println!("wrote {} (columns: damaged, restored, original; 4 images a row)", png.display());
     }
     if let Some(out) = &args.out {

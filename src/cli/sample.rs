@@ -665,10 +665,10 @@ pub fn run(args: &SampleArgs, given: &Given) -> anyhow::Result<()> {
 fn write_figure(path: &Path, energy: &Energy, states: &[f32]) -> anyhow::Result<()> {
     let dim = energy.dim();
     if let Some((c, h, w)) = energy.image_shape() {
-        // A grid of the first 64 chains (each channel a tile), pixels in [-1, 1] as images
-        // are scaled for training.
+        // A grid of the first 64 chains (RGB in colour, else channels stacked), pixels in
+        // [-1, 1] as images are scaled for training.
         let shown: Vec<f32> = states[..states.len().min(64 * dim)].iter().map(|v| 0.5 * (v + 1.0)).collect();
-        crate::rbm::figure::image_grid_png(path, &shown, h, w, 8 * c, 3, crate::rbm::figure::Scale::Unit)?;
+        crate::rbm::figure::channel_grid_png(path, &shown, (c, h, w), 8, 3, crate::rbm::figure::Scale::Unit)?;
         return Ok(());
     }
     if dim != 2 {

@@ -46,10 +46,12 @@ pub enum OptimizerArg {
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// A toy dataset (ring8, grid25, two_moons, swiss_roll, checkerboard, rings, pinwheel,
-    /// two_spirals), a .npy/.csv file of [rows, D] points (.npy rows may be [C, H, W] images),
-    /// or images scaled to [-1, 1]: mnist or fashion-mnist (found in $EBM_DATA_DIR, else the
-    /// per-user data dir `ebm data download` fills, else ../shared/data), an IDX images file or an MNIST-layout folder (training split).
-    /// D must be the model's input size. Optional with --resume.
+    /// two_spirals), a .npy/.csv file of [rows, D] points, or images scaled to [-1, 1]: mnist
+    /// or fashion-mnist (found in $EBM_DATA_DIR, else the per-user data dir `ebm data download`
+    /// fills, else ../shared/data), an IDX images file, an MNIST-layout folder, a folder of
+    /// PNGs or of train/ and test/ sets (training split), or a .npy of [N, C, H, W] images
+    /// (uint8 scaled, floats as given; see `ebm data --help`). D, or the images' C x H x W, must
+    /// be the model's input. Optional with --resume.
     #[arg(long)]
     pub data: Option<String>,
     /// Network, in the text form of README "Networks" (e.g. 2/128/silu/128/silu/1, or
@@ -291,9 +293,12 @@ fn held_out_seed(s: u64) -> u64 {
     s ^ 0x5EED_0F4E_1D00_0075
 }
 
-/// The training rows (the first `subset` of them, if given) and their width.
-fn load_data(spec: &str, n: usize, seed: u64, subset: Option<usize>) -> anyhow::Result<(Vec<f32>, usize)> {
-    let (mut data, dim) = toy::load_rows(&datasets::resolve(spec)?.to_string_lossy(), n, seed)
+/// The training rows (the first `subset` of them, if given), their width and, for images,
+/// their [C, H, W] shape.
+type Rows = (Vec<f32>, usize, Option<[usize; 3]>);
+
+fn load_data(spec: &str, n: usize, seed: u64, subset: Option<usize>) -> anyhow::Result<Rows> {
+    let (mut data, dim, shape) = toy::load_rows_shaped(&datasets::resolve(spec)?.to_string_lossy(), n, seed)
         .with_context(|| format!("loading --data {spec}"))?;
     if let Some(rows) = subset {
         if rows == 0 {
@@ -301,7 +306,7 @@ fn load_data(spec: &str, n: usize, seed: u64, subset: Option<usize>) -> anyhow::
         }
         data.truncate(rows.saturating_mul(dim));
     }
-    Ok((data, dim))
+    Ok((data, dim, shape))
 }
 
 fn read_run(dir: &Path) -> anyhow::Result<RunInfo> {
@@ -557,7 +562,12 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
         8,
     );
     plan.check()?;
-    let (data, dim) = load_data(&data_spec, a.train_size, a.seed, a.subset)?;
+    let (data, dim, shape) = load_data(&data_spec, a.train_size, a.seed, a.subset)?;
+    if let (Some([c, h, w]), Some(net)) = (shape, model.arch.input.image()) {
+        // (A width that differs otherwise is the trainer's error, naming the columns.)
+        crate::data::check_shape(&format!("--data {data_spec}"), Some((c, h, w)), dim, Some(net), dim)
+            .map_err(|e| anyhow::anyhow!("{e} (--model sets the network's input)"))?;
+    }
     let rows = data.len() / dim;
     let steps_per_epoch = rows.div_ceil(batch.max(1)) as u32;
     let steps = match (a.steps, a.epochs) {
@@ -648,7 +658,7 @@ const RESUME_MAY_CHANGE: &str = "a resume may change --steps or --epochs (upward
 /// The training points of a run (regenerated toy data or the file re-read, checked against
 /// the run's fingerprint) and, for JEM, their labels.
 fn run_data(info: &mut RunInfo, config: &TrainConfig) -> anyhow::Result<(Vec<f32>, Vec<u32>)> {
-    let (data, dim) = load_data(&info.data, info.train_size, info.data_seed, info.subset)?;
+    let (data, dim, _) = load_data(&info.data, info.train_size, info.data_seed, info.subset)?;
     if dim != config.dim() {
         bail!(
             "the training data {} now has {dim} columns, the run {} was trained on {}",

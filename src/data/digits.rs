@@ -55,7 +55,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Dataset> {
     if labels.is_empty() {
         return Err(Error::format(path, "no rows"));
     }
-    Ok(Dataset { rows: labels.len(), images, labels: Some(labels), height: 8, width: 8 })
+    Ok(Dataset { rows: labels.len(), images, labels: Some(labels), channels: 1, height: 8, width: 8 })
 }
 
 /// The train split (first [`TRAIN_ROWS`] rows) or the test split (the rest).

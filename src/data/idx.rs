@@ -110,7 +110,14 @@ pub fn load_images(images: &Path, labels: Option<&Path>) -> Result<Dataset> {
             Some(lab.data)
         }
     };
-    Ok(Dataset { images: img.data.iter().map(|&b| b as f32 / 255.0).collect(), labels, rows: n, height: h, width: w })
+    Ok(Dataset {
+        images: img.data.iter().map(|&b| b as f32 / 255.0).collect(),
+        labels,
+        rows: n,
+        channels: 1,
+        height: h,
+        width: w,
+    })
 }
 
 #[cfg(any(test, feature = "internals"))]

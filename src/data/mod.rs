@@ -1,8 +1,11 @@
-//! Datasets for the RBM: IDX files (MNIST, Fashion-MNIST, gzipped or raw), the 8x8 digits CSV,
-//! and binarisation. Pixels are scaled to [0, 1]; an image is one row of a row-major matrix.
+//! Image datasets: IDX files (MNIST, Fashion-MNIST, gzipped or raw), the 8x8 digits CSV, folders
+//! of PNGs and `.npy` images ([`images`]), and binarisation. Pixels are scaled to [0, 1]; an
+//! image is one row of a row-major matrix, channel-major (C, H, W).
 
+pub mod colour;
 pub mod digits;
 pub mod idx;
+pub mod images;
 pub mod toy;
 
 use crate::plan;
@@ -18,14 +21,26 @@ pub struct Dataset {
     pub images: Vec<f32>,
     pub labels: Option<Vec<u8>>,
     pub rows: usize,
-    /// Image height and width: dim = height * width.
+    /// Channels (1 grayscale, 3 RGB), image height and width: dim = channels * height * width.
+    pub channels: usize,
     pub height: usize,
     pub width: usize,
 }
 
 impl Dataset {
     pub fn dim(&self) -> usize {
-        self.height * self.width
+        self.channels * self.height * self.width
+    }
+
+    /// (channels, height, width).
+    pub fn shape(&self) -> (usize, usize, usize) {
+        (self.channels, self.height, self.width)
+    }
+
+    /// Refuses images whose shape differs from a network's input (`net`, when image-shaped),
+    /// else whose size differs from `dim`; `what` names the data (`--data mnist`).
+    pub fn check_input(&self, what: &str, net: Option<(usize, usize, usize)>, dim: usize) -> Result<()> {
+        check_shape(what, Some(self.shape()), self.dim(), net, dim)
     }
 
     /// The first `n` rows (all when `n >= rows`).
@@ -35,6 +50,7 @@ impl Dataset {
             images: self.images[..n * self.dim()].to_vec(),
             labels: self.labels.as_ref().map(|l| l[..n].to_vec()),
             rows: n,
+            channels: self.channels,
             height: self.height,
             width: self.width,
         }
@@ -47,6 +63,7 @@ impl Dataset {
             images: self.images[range.start * d..range.end * d].to_vec(),
             labels: self.labels.as_ref().map(|l| l[range.clone()].to_vec()),
             rows: range.len(),
+            channels: self.channels,
             height: self.height,
             width: self.width,
         }
@@ -58,6 +75,26 @@ impl Dataset {
             return Err(Error::invalid(what, format!("row {} has a non-finite value", pos / self.dim().max(1))));
         }
         Ok(())
+    }
+}
+
+/// Refuses data whose image shape (`data`, C x H x W, when known) differs from a network's
+/// image input (`net`), or whose row width differs from `dim`: a clear error naming both.
+pub fn check_shape(
+    what: &str,
+    data: Option<(usize, usize, usize)>,
+    width: usize,
+    net: Option<(usize, usize, usize)>,
+    dim: usize,
+) -> Result<()> {
+    let show = |(c, h, w): (usize, usize, usize)| format!("{c}x{h}x{w}");
+    match (data, net) {
+        (Some(d), Some(n)) if d != n => Err(Error::invalid(
+            what,
+            format!("images of {} (channels x height x width), the network takes {}", show(d), show(n)),
+        )),
+        _ if width != dim => Err(Error::invalid(what, format!("rows of {width} values, the energy takes {dim}"))),
+        _ => Ok(()),
     }
 }
 
@@ -131,10 +168,40 @@ pub enum Split {
     Test,
 }
 
+/// Whether `path` names a `.npy` file.
+fn is_npy(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+}
+
+/// Whether the data at `path` has a test split apart from its training split: an MNIST-layout
+/// folder, the digits CSV, a folder of `train` and `test` sets. A flat folder of PNGs or a
+/// single `.npy` is one set serving as both (the caller then says so, and a nearest-neighbour
+/// search leaves each image out of its own).
+pub fn separate_splits(path: &Path) -> bool {
+    if path.is_file() {
+        return !is_npy(path);
+    }
+    path.is_dir() && (find_file(path, &["digits.csv"]).is_some() || idx_images(path, Split::Train).is_some())
+        || images::has_split_sets(path)
+}
+
+fn idx_images(path: &Path, split: Split) -> Option<PathBuf> {
+    let prefix = match split {
+        Split::Train => "train",
+        Split::Test => "t10k",
+    };
+    find_file(path, &[&format!("{prefix}-images-idx3-ubyte"), &format!("{prefix}-images.idx3-ubyte")])
+}
+
 /// Loads a split from a data directory or file: an IDX folder (MNIST layout, `train-images-idx3-ubyte[.gz]`
-/// and labels, or `t10k-*` for the test split), or the digits CSV (a file, or a folder holding
-/// `digits.csv[.gz]`), whose 1797 rows are split as the first 1500 for training and the rest for test.
+/// and labels, or `t10k-*` for the test split), the digits CSV (a file, or a folder holding
+/// `digits.csv[.gz]`), whose 1797 rows are split as the first 1500 for training and the rest
+/// for test, or images ([`images`]): a `.npy` file, a folder of PNGs, or a folder of `train`
+/// and `test` sets.
 pub fn load(path: &Path, split: Split) -> Result<Dataset> {
+    if path.is_file() && is_npy(path) {
+        return images::load_npy(path);
+    }
     if path.is_file() {
         return digits::load_split(path, split);
     }
@@ -153,8 +220,11 @@ pub fn load(path: &Path, split: Split) -> Result<Dataset> {
     if let Some(csv) = find_file(path, &["digits.csv"]) {
         return digits::load_split(&csv, split);
     }
-    Err(Error::invalid(
-        "data",
-        format!("{} holds neither {prefix}-images-idx3-ubyte[.gz] (MNIST layout) nor digits.csv[.gz]", path.display()),
-    ))
+    if idx_images(path, Split::Train).or_else(|| idx_images(path, Split::Test)).is_some() {
+        return Err(Error::invalid(
+            "data",
+            format!("{} holds MNIST-layout files but not {prefix}-images-idx3-ubyte[.gz]", path.display()),
+        ));
+    }
+    images::load_dir(path, split)
 }

@@ -346,16 +346,19 @@ pub fn read_points(path: &Path) -> Result<Vec<f32>> {
 /// the row length.
 pub fn read_rows(path: &Path) -> Result<(Vec<f32>, usize)> {
     let is_npy = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    let (data, rows, cols) = match is_npy {
-        true => {
-            let (data, shape) = crate::io::npy::read_f32(path)?;
-            match shape[..] {
-                [rows] => (data, rows, 1),
-                [rows, ref rest @ ..] => (data, rows, rest.iter().product()),
-                [] => return Err(Error::format(path, "expected an array of rows, found a scalar")),
-            }
-        }
-        false => crate::io::read_samples(path)?,
+    let array = if is_npy { Some(crate::io::npy::read(path)?) } else { None };
+    rows_of(path, array)
+}
+
+/// [`read_rows`] of an array read from `path` (None: read the `.csv` file).
+fn rows_of(path: &Path, array: Option<crate::io::npy::Array>) -> Result<(Vec<f32>, usize)> {
+    let (data, rows, cols) = match array {
+        Some(crate::io::npy::Array { data, shape, .. }) => match shape[..] {
+            [rows] => (data, rows, 1),
+            [rows, ref rest @ ..] => (data, rows, rest.iter().product()),
+            [] => return Err(Error::format(path, "expected an array of rows, found a scalar")),
+        },
+        None => crate::io::read_samples(path)?,
     };
     if rows == 0 {
         return Err(Error::format(path, "no points: the array has 0 rows"));
@@ -369,10 +372,27 @@ pub fn read_rows(path: &Path) -> Result<(Vec<f32>, usize)> {
     Ok((data, cols))
 }
 
+/// Data rows as [`read_rows`] gives them, except that a `.npy` of rank 3 or 4 is images
+/// ([`super::images::read_npy`]: uint8 scaled to [-1, 1], floats as given, labels beside it),
+/// returned with their [C, H, W] shape.
+pub fn read_rows_shaped(path: &Path) -> Result<(Vec<f32>, usize, Option<[usize; 3]>)> {
+    let is_npy = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let array = if is_npy { Some(crate::io::npy::read(path)?) } else { None };
+    match array {
+        Some(array) if matches!(array.shape.len(), 3 | 4) => {
+            let set = super::images::from_array(path, array)?;
+            Ok((set.values, set.shape.iter().product(), Some(set.shape)))
+        }
+        other => rows_of(path, other).map(|(values, cols)| (values, cols, None)),
+    }
+}
+
 /// Training rows of any width and their width: a toy dataset ([`load_points`], 2 columns), a
-/// `.npy`/`.csv` file ([`read_rows`]), or images, scaled from [0, 1] to [-1, 1]: an IDX images
-/// file (`*idx3-ubyte[.gz]`) or a folder in the MNIST layout (its training split).
-pub fn load_rows(spec: &str, n: usize, seed: u64) -> Result<(Vec<f32>, usize)> {
+/// `.npy`/`.csv` file ([`read_rows_shaped`]), or images, scaled from [0, 1] to [-1, 1]: an IDX
+/// images file (`*idx3-ubyte[.gz]`) or an image folder ([`super::load`], its training split).
+/// With the images' [C, H, W] shape, when the rows are images (a folder, an IDX file or a
+/// `.npy` of rank 3 or 4).
+pub fn load_rows_shaped(spec: &str, n: usize, seed: u64) -> Result<(Vec<f32>, usize, Option<[usize; 3]>)> {
     let path = Path::new(spec);
     let is_idx = path.file_name().and_then(|f| f.to_str()).is_some_and(|f| f.contains("idx"));
     if Toy::parse(spec).is_err() && (path.is_dir() || is_idx) {
@@ -381,11 +401,12 @@ pub fn load_rows(spec: &str, n: usize, seed: u64) -> Result<(Vec<f32>, usize)> {
             false => super::idx::load_images(path, None)?,
         };
         let d = images.dim();
-        return Ok((images.images.iter().map(|v| 2.0 * v - 1.0).collect(), d));
+        let (c, h, w) = images.shape();
+        return Ok((images.images.iter().map(|v| 2.0 * v - 1.0).collect(), d, Some([c, h, w])));
     }
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     if Toy::parse(spec).is_err() && (ext.eq_ignore_ascii_case("npy") || ext.eq_ignore_ascii_case("csv")) {
-        return read_rows(path);
+        return read_rows_shaped(path);
     }
-    Ok((load_points(spec, n, seed)?, 2))
+    Ok((load_points(spec, n, seed)?, 2, None))
 }

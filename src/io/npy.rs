@@ -35,6 +35,14 @@ pub fn encode_f32(data: &[f32], shape: &[usize]) -> Vec<u8> {
     out
 }
 
+/// Encodes uint8 `data` (row-major) as a complete `.npy` file of dtype `|u1` (8-bit images).
+pub fn encode_u8(data: &[u8], shape: &[usize]) -> Vec<u8> {
+    debug_assert_eq!(shape.iter().product::<usize>(), data.len(), "shape does not match data");
+    let mut out = header("|u1", shape, data.len());
+    out.extend_from_slice(data);
+    out
+}
+
 /// Encodes int8 `data` (row-major) as a complete `.npy` file of dtype `|i1`.
 pub fn encode_i8(data: &[i8], shape: &[usize]) -> Vec<u8> {
     debug_assert_eq!(shape.iter().product::<usize>(), data.len(), "shape does not match data");
@@ -90,11 +98,26 @@ pub fn write_f32(path: &Path, data: &[f32], shape: &[usize]) -> Result<()> {
 /// Reads an `.npy` file: the values (row-major) and the shape. No more than the header
 /// declares is read, and a header declaring more than the memory budget is refused first.
 pub fn read_f32(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
+    read(path).map(|a| (a.data, a.shape))
+}
+
+/// An array read from a `.npy` file: its values as f32 (row-major), shape and numpy dtype
+/// (`'<f4'`, `'|u1'`, ...), for readers whose meaning depends on the dtype (images: `|u1` is
+/// 0..255).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Array {
+    pub data: Vec<f32>,
+    pub shape: Vec<usize>,
+    pub dtype: String,
+}
+
+/// Reads an `.npy` file as [`read_f32`] does, keeping its dtype.
+pub fn read(path: &Path) -> Result<Array> {
     // Values are decoded into f32s: at most 5 bytes in memory per byte read (an int8 file).
     let limit = crate::plan::Limit::budget_over(5, "the values are decoded into a copy")?;
     let mut declared = |b: &[u8]| Ok(parse_prefix(b, path)?.map(|h| (h.data_start + h.data_bytes) as u64));
     let bytes = crate::plan::read_file(path, ".npy file", &limit, &mut declared)?;
-    decode_f32(&bytes, path)
+    decode(&bytes, path)
 }
 
 /// A parsed `.npy` header: where the data starts and how many bytes it must have.
@@ -151,7 +174,12 @@ fn parse_prefix(bytes: &[u8], path_for_errors: &Path) -> Result<Option<Layout>> 
 }
 
 /// Decodes the bytes of an `.npy` file; `path_for_errors` only names the file in errors.
+#[cfg(any(test, feature = "internals"))]
 pub fn decode_f32(bytes: &[u8], path_for_errors: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
+    decode(bytes, path_for_errors).map(|a| (a.data, a.shape))
+}
+
+fn decode(bytes: &[u8], path_for_errors: &Path) -> Result<Array> {
     let err = |msg: String| Error::format(path_for_errors, msg);
     if bytes.len() < MAGIC.len() + 2 {
         return Err(err("not a .npy file (bad magic string)".into()));
@@ -175,7 +203,7 @@ pub fn decode_f32(bytes: &[u8], path_for_errors: &Path) -> Result<(Vec<f32>, Vec
         "|i1" => body.iter().map(|&b| b as i8 as f32).collect(),
         _ => body.iter().map(|&b| b as f32).collect(),
     };
-    Ok((data, shape))
+    Ok(Array { data, shape, dtype: descr })
 }
 
 struct Header {

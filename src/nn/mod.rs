@@ -59,6 +59,13 @@ impl Shape {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// (channels, height, width) of an image shape.
+    pub fn image(&self) -> Option<(usize, usize, usize)> {
+        match *self {
+            Shape::Image { c, h, w } => Some((c, h, w)),
+            Shape::Flat(_) => None,
+        }
+    }
 }
 
 impl fmt::Display for Shape {

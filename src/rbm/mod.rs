@@ -146,7 +146,8 @@ impl Rbm {
             return Err(Error::invalid(
                 "data",
                 format!(
-                    "images are {}x{} = {} pixels but the model has {} visible units",
+                    "images are {}x{}x{} = {} values but the model has {} visible units",
+                    data.channels,
                     data.height,
                     data.width,
                     data.dim(),

@@ -103,7 +103,7 @@ pub fn figure_path(dir: &Path, step: u32, state: &TrainState) -> Option<PathBuf>
 
 /// Writes the figures of `step` ([`figure_path`] first) and returns their paths: for a 2-D
 /// model the energy heatmap over the config's box with up to 2000 replay samples on top; for
-/// an image-shaped network the first 64 replay-buffer entries as images (each channel a tile,
+/// an image-shaped network the first 64 replay-buffer entries as images (RGB in colour, else channels stacked,
 /// the box's range black to white; when it has a buffer) and `samples_STEP.png`, 64 fresh chains after
 /// [`FRESH_CHAIN_STEPS`] steps of the training sampler from uniform noise ([`fresh_samples`]).
 pub fn write_figures(dir: &Path, step: u32, state: &TrainState, config: &TrainConfig) -> Result<Vec<PathBuf>> {
@@ -122,7 +122,7 @@ pub fn write_figures(dir: &Path, step: u32, state: &TrainState, config: &TrainCo
                             .map(|(i, v)| (v - config.box_lo[i]) / (config.box_hi[i] - config.box_lo[i]))
                     })
                     .collect();
-                crate::rbm::figure::image_grid_png(path, &unit, h, w, 8 * c, 3, crate::rbm::figure::Scale::Unit)
+                crate::rbm::figure::channel_grid_png(path, &unit, (c, h, w), 8, 3, crate::rbm::figure::Scale::Unit)
             };
             let samples = figures.join(format!("samples_{step:06}.png"));
             let mut written = Vec::new();
