@@ -245,15 +245,9 @@ fn run_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result
         let _ = crate::io::write_atomic(&metrics_path, metrics.as_bytes());
     })?;
     let shape = train_x.shape();
-    let filters = |model: &Deep| -> anyhow::Result<()> {
-        let l = &model.layers[0];
-        let w = &l.w()[..l.n_hid.min(100) * l.n_vis];
-        channel_grid_png(&a.run_dir.join("filters.png"), w, shape, 10, 3, Scale::Symmetric)?;
-        Ok(())
-    };
     if kind == Kind::Dbn {
         let model = Deep::new(Kind::Dbn, layers)?;
-        filters(&model)?;
+        write_filters(&a.run_dir, &model, shape)?;
         let config = serde_json::json!({ "pretrain": pre }).to_string();
         let extra = checkpoint::Extra { epoch: a.pretrain_epochs, config: Some(config), ..Default::default() };
         checkpoint::save(&a.run_dir.join(CHECKPOINT), &model, &extra)?;
@@ -269,8 +263,16 @@ fn run_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result
         "DBM: PCD-{} ({} persistent chains) with {} mean-field sweeps for {} epochs (cpu)",
         a.pcd, a.batch, a.mean_field, a.epochs
     );
-    let stage = DbmStage { run_dir: &a.run_dir, config: &dbm_config, config_json: &config_json, shape: (h, w) };
+    let stage = DbmStage { run_dir: &a.run_dir, config: &dbm_config, config_json: &config_json, shape };
     stage.run(&mut state, &train_x.images, a.epochs, &mut metrics)
+}
+
+/// The first layer's filters (up to 100) as filters.png, in colour for RGB data.
+fn write_filters(run_dir: &Path, model: &Deep, shape: (usize, usize, usize)) -> anyhow::Result<()> {
+    let l = &model.layers[0];
+    let w = &l.w()[..l.n_hid.min(100) * l.n_vis];
+    channel_grid_png(&run_dir.join("filters.png"), w, shape, 10, 3, Scale::Symmetric)?;
+    Ok(())
 }
 
 /// The DBM stage's epochs, each written out (metrics, filters, checkpoint) as it ends.
@@ -278,8 +280,8 @@ struct DbmStage<'a> {
     run_dir: &'a Path,
     config: &'a DbmConfig,
     config_json: &'a str,
-    /// The images' height and width, for the filters.
-    shape: (usize, usize),
+    /// The images' channels, height and width, for the filters.
+    shape: (usize, usize, usize),
 }
 
 impl DbmStage<'_> {
@@ -290,10 +292,7 @@ impl DbmStage<'_> {
             eprintln!("DBM epoch {}: {:.2}s, mean-field recon error {:.4}", epoch + 1, r.seconds, r.recon_error);
             metrics.push_str(&format!("dbm,0,{},{:.4},{:.6}\n", epoch + 1, r.seconds, r.recon_error));
             crate::io::write_atomic(&metrics_path, metrics.as_bytes())?;
-            let l = &state.dbm.layers[0];
-            let shown = &l.w()[..l.n_hid.min(100) * l.n_vis];
-            let png = self.run_dir.join("filters.png");
-            image_grid_png(&png, shown, self.shape.0, self.shape.1, 10, 3, Scale::Symmetric)?;
+            write_filters(self.run_dir, &state.dbm, self.shape)?;
             checkpoint::save_dbm(&ckpt, state, self.config_json)?;
         }
         eprintln!("wrote {} and {}", metrics_path.display(), ckpt.display());
@@ -389,7 +388,7 @@ fn resume_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Res
         run_dir: &a.run_dir,
         config: &dbm_config,
         config_json: &config_json,
-        shape: (train_x.height, train_x.width),
+        shape: train_x.shape(),
     };
     stage.run(&mut state, &train_x.images, a.epochs, &mut metrics)
 }

@@ -126,10 +126,19 @@ impl Schedule {
         if !(max > min) {
             return Err(bad(format!("MAX {max} must be above MIN {min}")));
         }
-        let sigmas: Vec<f32> = (0..count).map(|l| crate::train::Loss::dsm_sigma(max, min, count, l)).collect();
+        let sigmas: Vec<f32> = (0..count).map(|l| geometric_level(max, min, count, l)).collect();
         check_levels(&sigmas)?;
         Ok(sigmas)
     }
+}
+
+/// Level l of `count` geometric noise levels from `max` down to `min` (`max` for one level):
+/// the levels DSM draws from and annealing runs over.
+pub fn geometric_level(max: f32, min: f32, count: u32, l: u32) -> f32 {
+    if count <= 1 {
+        return max;
+    }
+    max * (min / max).powf(l as f32 / (count - 1) as f32)
 }
 
 fn check_levels(sigmas: &[f32]) -> Result<()> {

@@ -172,10 +172,7 @@ impl Loss {
 
     /// DSM's noise level l of `levels` (geometric from sigma_max down to sigma_min).
     pub fn dsm_sigma(sigma_max: f32, sigma_min: f32, levels: u32, l: u32) -> f32 {
-        if levels <= 1 {
-            return sigma_max;
-        }
-        sigma_max * (sigma_min / sigma_max).powf(l as f32 / (levels - 1) as f32)
+        crate::sampler::anneal::geometric_level(sigma_max, sigma_min, levels, l)
     }
 
     pub(crate) fn code(&self) -> u32 {
