@@ -384,12 +384,8 @@ fn resume_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Res
     }
     eprintln!("DBM: resuming {} at epoch {} of {} (cpu)", a.run_dir.display(), state.epoch, a.epochs);
     let config_json = config.to_string();
-    let stage = DbmStage {
-        run_dir: &a.run_dir,
-        config: &dbm_config,
-        config_json: &config_json,
-        shape: train_x.shape(),
-    };
+    let stage =
+        DbmStage { run_dir: &a.run_dir, config: &dbm_config, config_json: &config_json, shape: train_x.shape() };
     stage.run(&mut state, &train_x.images, a.epochs, &mut metrics)
 }
 
