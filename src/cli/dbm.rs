@@ -89,16 +89,17 @@ pub struct TrainArgs {
     /// Executor of the pre-training RBMs: auto, gpu or cpu (the DBM stage runs on the CPU).
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
-    /// Where metrics.csv, checkpoint.safetensors and filters.png go.
-    #[arg(long)]
-    pub run_dir: PathBuf,
+    /// Where metrics.csv, checkpoint.safetensors and filters.png go (optional with `--resume DIR`).
+    #[arg(long, required_unless_present = "resume")]
+    pub run_dir: Option<PathBuf>,
     /// Replace a run already in --run-dir.
     #[arg(long)]
     pub force: bool,
-    /// Continue the DBM run in --run-dir from its checkpoint to --epochs, bit-identical to not
-    /// stopping: its settings come from the checkpoint, --data must give the rows it trained on.
-    #[arg(long, conflicts_with = "force")]
-    pub resume: bool,
+    /// Continue a DBM run from its checkpoint to --epochs, bit-identical to not stopping: `--resume
+    /// DIR`, or `--resume` with --run-dir DIR (as `ebm rbm train`). Its settings come from the
+    /// checkpoint; --data must give the rows it trained on.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "", conflicts_with = "force")]
+    pub resume: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -178,9 +179,11 @@ fn checkpoint_of(dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 fn run_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result<()> {
-    if a.resume {
-        return resume_train(a, given);
+    let run_dir = crate::cli::rundir::run_dir(a.run_dir.as_deref(), a.resume.as_deref())?;
+    if a.resume.is_some() {
+        return resume_train(a, &run_dir, given);
     }
+    let run_dir = run_dir.as_path();
     if let Some(k) = a.layers.iter().position(|&n| n == 0) {
         bail!("--layers: hidden layer {} has 0 units", k + 1);
     }
@@ -204,11 +207,11 @@ fn run_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result
             }
         }
     }
-    let ckpt = a.run_dir.join(CHECKPOINT);
+    let ckpt = run_dir.join(CHECKPOINT);
     if ckpt.exists() && !a.force {
-        bail!("{} already holds a run: replace it with --force", a.run_dir.display());
+        bail!("{} already holds a run: replace it with --force", run_dir.display());
     }
-    std::fs::create_dir_all(&a.run_dir).with_context(|| format!("--run-dir {}", a.run_dir.display()))?;
+    std::fs::create_dir_all(run_dir).with_context(|| format!("--run-dir {}", run_dir.display()))?;
     let train_x = load(&a.data, Split::Train)?;
     let mut sizes = vec![train_x.dim()];
     sizes.extend(&a.layers);
@@ -237,7 +240,7 @@ fn run_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result
         a.pretrain_epochs,
         exec.describe()
     );
-    let metrics_path = a.run_dir.join(METRICS);
+    let metrics_path = run_dir.join(METRICS);
     let mut metrics = String::from("stage,layer,epoch,seconds,recon_error\n");
     let layers = train::pretrain(&exec, &sizes, &train_x.images, &pre, |layer, epoch, r| {
         eprintln!("pre-training layer {layer} epoch {epoch}: {:.2}s, recon error {:.4}", r.seconds, r.recon_error);
@@ -247,10 +250,10 @@ fn run_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result
     let shape = train_x.shape();
     if kind == Kind::Dbn {
         let model = Deep::new(Kind::Dbn, layers)?;
-        write_filters(&a.run_dir, &model, shape)?;
+        write_filters(run_dir, &model, shape)?;
         let config = serde_json::json!({ "pretrain": pre }).to_string();
         let extra = checkpoint::Extra { epoch: a.pretrain_epochs, config: Some(config), ..Default::default() };
-        checkpoint::save(&a.run_dir.join(CHECKPOINT), &model, &extra)?;
+        checkpoint::save(&run_dir.join(CHECKPOINT), &model, &extra)?;
         crate::io::write_atomic(&metrics_path, metrics.as_bytes())?;
         eprintln!("wrote {} and {}", metrics_path.display(), ckpt.display());
         return Ok(());
@@ -263,7 +266,7 @@ fn run_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result
         "DBM: PCD-{} ({} persistent chains) with {} mean-field sweeps for {} epochs (cpu)",
         a.pcd, a.batch, a.mean_field, a.epochs
     );
-    let stage = DbmStage { run_dir: &a.run_dir, config: &dbm_config, config_json: &config_json, shape };
+    let stage = DbmStage { run_dir, config: &dbm_config, config_json: &config_json, shape };
     stage.run(&mut state, &train_x.images, a.epochs, &mut metrics)
 }
 
@@ -302,7 +305,7 @@ impl DbmStage<'_> {
 
 /// `ebm dbm train --resume`: the checkpoint's model, momentum, persistent chains, step and
 /// epoch, and its settings; the metrics cut back to its epoch; then the remaining epochs.
-fn resume_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result<()> {
+fn resume_train(a: &TrainArgs, run_dir: &Path, given: &crate::cli::rundir::Given) -> anyhow::Result<()> {
     let settings = [
         "--deep",
         "--layers",
@@ -321,7 +324,7 @@ fn resume_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Res
     if let Some(flag) = settings.iter().find(|f| given.has(f)) {
         bail!("{flag}: a resumed run keeps the settings in its checkpoint; give --epochs, --data and --backend only");
     }
-    let ckpt = checkpoint_of(&a.run_dir)?;
+    let ckpt = checkpoint_of(run_dir)?;
     let (model, extra) = checkpoint::load(&ckpt)?;
     if model.kind != Kind::Dbm {
         bail!(
@@ -361,11 +364,11 @@ fn resume_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Res
         );
     }
     if state.epoch >= a.epochs {
-        eprintln!("{} is complete: {} of --epochs {} done", a.run_dir.display(), state.epoch, a.epochs);
+        eprintln!("{} is complete: {} of --epochs {} done", run_dir.display(), state.epoch, a.epochs);
         return Ok(());
     }
     // The metrics up to the checkpoint: every pre-training row, the DBM rows of its epochs.
-    let metrics_path = a.run_dir.join(METRICS);
+    let metrics_path = run_dir.join(METRICS);
     let text =
         std::fs::read_to_string(&metrics_path).with_context(|| format!("--resume: {}", metrics_path.display()))?;
     let mut metrics = String::new();
@@ -382,10 +385,9 @@ fn resume_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Res
             metrics.push('\n');
         }
     }
-    eprintln!("DBM: resuming {} at epoch {} of {} (cpu)", a.run_dir.display(), state.epoch, a.epochs);
+    eprintln!("DBM: resuming {} at epoch {} of {} (cpu)", run_dir.display(), state.epoch, a.epochs);
     let config_json = config.to_string();
-    let stage =
-        DbmStage { run_dir: &a.run_dir, config: &dbm_config, config_json: &config_json, shape: train_x.shape() };
+    let stage = DbmStage { run_dir, config: &dbm_config, config_json: &config_json, shape: train_x.shape() };
     stage.run(&mut state, &train_x.images, a.epochs, &mut metrics)
 }
 
