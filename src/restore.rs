@@ -132,6 +132,7 @@ pub fn restore_annealed(
     schedule: &Schedule,
     ctx: Option<&Arc<GpuContext>>,
 ) -> Result<Vec<f32>> {
+    schedule.check()?;
     let stretches: Vec<Stretch> = schedule
         .levels()
         .iter()

@@ -198,6 +198,11 @@ fn bad_schedules_are_refused() {
     let mut mala = CpuSampler::new(&energy, SamplerConfig::new(SamplerKind::Mala, 0.1, 1), &[0.0; 4]).unwrap();
     let schedule = Schedule::new(vec![1.0, 0.5], 2, 0.1, false).unwrap();
     assert!(anneal::run(&mut mala, &schedule, |_, _| {}).unwrap_err().to_string().contains("ula"));
+    // A schedule built field by field is checked where it runs.
+    let unchecked = Schedule { sigmas: vec![], ..schedule };
+    assert!(unchecked.levels().is_empty());
+    let mut ula = CpuSampler::new(&energy, SamplerConfig::new(SamplerKind::Ula, 0.1, 1), &[0.0; 4]).unwrap();
+    assert!(anneal::run(&mut ula, &unchecked, |_, _| {}).unwrap_err().to_string().contains("no noise levels"));
 }
 
 /// `ebm train --loss ncsm:…` stores its levels; `ebm sample` of the checkpoint then anneals over

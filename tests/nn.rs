@@ -4,19 +4,12 @@
 
 mod common;
 
+use common::{net, randn};
+
 use ebm_gpu::energy::{Energy, EnergyInternals};
 use ebm_gpu::nn::cpu::Tape;
 use ebm_gpu::nn::{Architecture, Head, Network, NetworkInternals};
-use ebm_gpu::rng;
 use std::path::{Path, PathBuf};
-
-fn randn(seed: u64, n: usize) -> Vec<f32> {
-    rng::initial_states(seed, 0, 1, n, 1.0)
-}
-
-fn net(spec: &str, seed: u64) -> Network {
-    Network::random(&Architecture::parse(spec).unwrap(), seed).unwrap()
-}
 
 /// Networks with every layer type, sizes that are not multiples of any tile, every head.
 const SPECS: &[&str] = &[

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::net;
+
 use ebm_gpu::energy::{Energy, EnergyInternals, GaussianDiag};
 use ebm_gpu::gpu::ContextInternals;
 use ebm_gpu::nn::cpu::Tape;
@@ -17,10 +19,6 @@ use ebm_gpu::sampler::{ChainSampler, SamplerConfig, SamplerKind};
 use std::sync::Arc;
 
 const UVA: &str = "1x28x28/16k5s2p4/swish/32k3s2p1/swish/64k3s2p1/swish/64k3s2p1/swish/flatten/64/swish/1/head:-f";
-
-fn net(spec: &str, seed: u64) -> Network {
-    Network::random(&Architecture::parse(spec).unwrap(), seed).unwrap()
-}
 
 /// max |a - b| / (1 + max |b|).
 fn rel_err(a: &[f32], b: &[f32]) -> f32 {

@@ -5,18 +5,12 @@
 
 mod common;
 
+use common::{net, randn};
+
 use ebm_gpu::energy::Energy;
 use ebm_gpu::nn::cpu::Tape;
 use ebm_gpu::nn::{Architecture, Network, NetworkInternals, Shape};
 use ebm_gpu::rng;
-
-fn randn(seed: u64, n: usize) -> Vec<f32> {
-    rng::initial_states(seed, 0, 1, n, 1.0)
-}
-
-fn net(spec: &str, seed: u64) -> Network {
-    Network::random(&Architecture::parse(spec).unwrap(), seed).unwrap()
-}
 
 /// Identity, 1x1-conv and pooled skips, nested blocks, a block first and a block last.
 const SPECS: &[&str] = &[

@@ -5,15 +5,13 @@
 
 mod common;
 
+use common::net;
+
 use ebm_gpu::gpu::ContextInternals;
+use ebm_gpu::nn::Network;
 use ebm_gpu::nn::{Activation, NetworkInternals};
-use ebm_gpu::nn::{Architecture, Network};
 use ebm_gpu::train::score::{self, ScoreBatch};
 use ebm_gpu::train::{Loss, TrainConfig, Trainer, cpu::CpuTrainer};
-
-fn net(spec: &str, seed: u64) -> Network {
-    Network::random(&Architecture::parse(spec).unwrap(), seed).unwrap()
-}
 
 /// act, act', act'' and act''' against central differences of the one below, in f64.
 #[test]

@@ -4,15 +4,13 @@
 
 mod common;
 
-use ebm_gpu::nn::{Architecture, Network, NetworkInternals};
+use common::net;
+
+use ebm_gpu::nn::{Network, NetworkInternals};
 use ebm_gpu::train::gpu::GpuTrainer;
 use ebm_gpu::train::layered::LayeredTrainer;
 use ebm_gpu::train::run::{self, RunOptions};
 use ebm_gpu::train::{Loss, Optimizer, TrainConfig, TrainState, Trainer, checkpoint, cpu::CpuTrainer};
-
-fn net(spec: &str, seed: u64) -> Network {
-    Network::random(&Architecture::parse(spec).unwrap(), seed).unwrap()
-}
 
 /// `rows` smooth images of `dim` pixels in [-1, 1] (a random sinusoid each, plus noise).
 fn images(rows: usize, dim: usize, seed: u64) -> Vec<f32> {

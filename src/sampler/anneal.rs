@@ -58,14 +58,23 @@ pub const DEFAULT_STEPS_PER_LEVEL: u32 = 100;
 impl Schedule {
     /// A checked schedule: levels positive, finite and strictly decreasing; T ≥ 1; ε > 0.
     pub fn new(sigmas: Vec<f32>, steps_per_level: u32, step_size: f32, denoise: bool) -> Result<Self> {
-        check_levels(&sigmas)?;
-        if steps_per_level == 0 {
+        let schedule = Self { sigmas, steps_per_level, step_size, denoise };
+        schedule.check()?;
+        Ok(schedule)
+    }
+
+    /// [`Self::new`]'s checks, for a schedule built field by field (the fields are public):
+    /// [`run`] and the annealed restoration call it before they step.
+    pub fn check(&self) -> Result<()> {
+        check_levels(&self.sigmas)?;
+        if self.steps_per_level == 0 {
             return Err(Error::invalid("steps per level", "must be at least 1"));
         }
-        if !(step_size > 0.0 && step_size.is_finite()) {
-            return Err(Error::invalid("anneal step size", format!("must be positive and finite, got {step_size}")));
+        let step = self.step_size;
+        if !(step > 0.0 && step.is_finite()) {
+            return Err(Error::invalid("anneal step size", format!("must be positive and finite, got {step}")));
         }
-        Ok(Self { sigmas, steps_per_level, step_size, denoise })
+        Ok(())
     }
 
     /// ε = [`DEFAULT_STEP_RATIO`] σ_L².
@@ -76,7 +85,8 @@ impl Schedule {
 
     /// The stretches in order: each level's T steps, then the denoising step (noise 0).
     pub fn levels(&self) -> Vec<Level> {
-        let last = *self.sigmas.last().expect("a checked schedule has levels");
+        // An unchecked schedule without levels has no stretches ([`Self::check`] refuses it).
+        let Some(&last) = self.sigmas.last() else { return Vec::new() };
         let mut levels: Vec<Level> = self
             .sigmas
             .iter()
@@ -165,6 +175,7 @@ fn check_levels(sigmas: &[f32]) -> Result<()> {
 /// Runs `schedule` on a ULA sampler of E (step sizes and noise set level by level; the sampler's
 /// own step size and noise are replaced). `progress` hears (stretch index, steps done so far).
 pub fn run(sampler: &mut dyn ChainSampler, schedule: &Schedule, mut progress: impl FnMut(usize, u32)) -> Result<()> {
+    schedule.check()?;
     if sampler.config().kind != super::SamplerKind::Ula || sampler.replicas() != 1 {
         return Err(Error::invalid("sampler", "annealed Langevin runs unadjusted Langevin (ula) without tempering"));
     }

@@ -151,3 +151,13 @@ pub fn reseal_shard(shard: &serde_json::Value) -> Vec<u8> {
     v["checksum"] = ebm_gpu::io::checksum_text(&serde_json::to_string(&v).unwrap()).into();
     serde_json::to_vec(&v).unwrap()
 }
+
+/// A network of the text form `spec` with random weights from `seed`.
+pub fn net(spec: &str, seed: u64) -> ebm_gpu::nn::Network {
+    ebm_gpu::nn::Network::random(&ebm_gpu::nn::Architecture::parse(spec).unwrap(), seed).unwrap()
+}
+
+/// `n` standard normal values from `seed`.
+pub fn randn(seed: u64, n: usize) -> Vec<f32> {
+    ebm_gpu::rng::initial_states(seed, 0, 1, n, 1.0)
+}
