@@ -283,8 +283,8 @@ def train(
 
     data: a toy dataset name (ring8, two_moons, ...), an image folder (MNIST layout), a .npy /
     .csv path, or a float32 array of rows [n, dim] (saved as RUN_DIR/data.npy, which the run
-    then reads, so a resume finds it). model: e.g. ``mlp:2,128,128,1:silu`` or a network text
-    form (default as the CLI). Other options are ``ebm train`` flags (batch, lr, ...).
+    then reads, so a resume finds it). model: a network in the text form, e.g.
+    ``2/128/silu/128/silu/1`` (the CLI's default) or a convolutional one. Other options are ``ebm train`` flags (batch, lr, ...).
     """
     run_dir = Path(run_dir)
     if isinstance(data, np.ndarray):

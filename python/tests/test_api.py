@@ -52,9 +52,9 @@ def test_sample_inputs_and_outputs(tmp_path):
 
 
 def test_train_and_eval_equal_the_cli(ebm_bin, tmp_path):
-    settings = ["--data", "ring8", "--steps", 20, "--batch", 64, "--seed", 2, "--backend", "cpu", "--model", "mlp:2,16,16,1:silu"]
+    settings = ["--data", "ring8", "--steps", 20, "--batch", 64, "--seed", 2, "--backend", "cpu", "--model", "2/16/silu/16/silu/1"]
     cli(ebm_bin, "train", "--run-dir", tmp_path / "cli", *settings)
-    py = ebm_gpu.train(tmp_path / "py", data="ring8", steps=20, batch=64, seed=2, backend="cpu", model="mlp:2,16,16,1:silu")
+    py = ebm_gpu.train(tmp_path / "py", data="ring8", steps=20, batch=64, seed=2, backend="cpu", model="2/16/silu/16/silu/1")
     assert list(py.metrics["step"]) == list(range(1, 21))
     cli_metrics = ebm_gpu._read_csv(tmp_path / "cli" / "metrics.csv")
     assert np.array_equal(py.metrics["loss"], cli_metrics["loss"])
@@ -72,7 +72,7 @@ def test_train_and_eval_equal_the_cli(ebm_bin, tmp_path):
 def test_train_on_an_array(tmp_path):
     rng = np.random.default_rng(0)
     data = rng.normal(size=(500, 2)).astype(np.float32)
-    r = ebm_gpu.train(tmp_path / "run", data=data, steps=5, batch=32, backend="cpu", model="mlp:2,8,1:silu")
+    r = ebm_gpu.train(tmp_path / "run", data=data, steps=5, batch=32, backend="cpu", model="2/8/silu/1")
     assert (tmp_path / "run" / "data.npy").exists() and r.metrics["step"][-1] == 5
 
 

@@ -66,7 +66,7 @@ def test_sharded_scoring_equals_one_process():
 
 
 def test_data_parallel_training_matches_one_process(tmp_path):
-    options = dict(data="ring8", batch=64, seed=3, model="mlp:2,32,32,1:silu", langevin_steps=10, buffer_size=1000)
+    options = dict(data="ring8", batch=64, seed=3, model="2/32/silu/32/silu/1", langevin_steps=10, buffer_size=1000)
     single = ebm_gpu.train(tmp_path / "single", steps=20, backend="cpu", **options)
     parallel = eray.train(tmp_path / "parallel", steps=20, workers=2, **options)
     assert list(parallel.metrics["step"]) == list(range(1, 21))

@@ -82,7 +82,8 @@ fn options(cmd: &clap::Command, path: &str, found: &mut Vec<(String, String, boo
 /// them or in none, and the names whose meaning once differed between commands say the same
 /// thing wherever they appear (the noise of a Langevin step: `--noise-std` is its standard
 /// deviation everywhere, `--noise-scale` a multiple of sqrt(2h) where it is not the hidden
-/// former spelling of `ebm sample --noise-std`; `--out` names a file written).
+/// former spelling of `ebm sample --noise-std`; `--out` names a file written; `mlp:` a weights
+/// file, never a list of widths).
 #[test]
 fn one_flag_name_has_one_meaning_across_commands() {
     let mut found = Vec::new();
@@ -110,5 +111,45 @@ fn one_flag_name_has_one_meaning_across_commands() {
             let says = phrases.iter().any(|p| help.to_lowercase().contains(p));
             assert!(says, "{path} {flag}: its help {help:?} says none of {phrases:?}");
         }
+    }
+    // `mlp:` names a file of MLP weights (`--energy mlp:FILE`); `ebm train --model` describes a
+    // new network in the text form, its former `mlp:WIDTHS` spelling hidden and warned about.
+    let mut texts: Vec<(String, String)> =
+        found.iter().filter(|o| !o.4).map(|(path, flag, _, help, _)| (format!("{path} {flag}"), help.clone())).collect();
+    abouts(&Cli::command(), "ebm", &mut texts);
+    let mut files = 0;
+    for (what, text) in &texts {
+        for (at, _) in text.match_indices("mlp:") {
+            let next = &text[at + 4..];
+            let widths = next.starts_with(|c: char| c.is_ascii_digit()) || next.starts_with("IN,");
+            assert!(!widths, "{what}: `mlp:` gives widths here, but names a weights file elsewhere: {text:?}");
+            files += 1;
+        }
+    }
+    assert!(files >= 2, "`mlp:` FILE appears in the help (so the check above can fail): {files}");
+    let warning = super::train::model_deprecation(Some("mlp:2,128,128,1:silu")).expect("a warning");
+    assert!(warning.contains("--model 2/128/silu/128/silu/1") && !warning.contains('\n'), "{warning}");
+    assert_eq!(super::train::model_deprecation(Some("2/128/silu/128/silu/1")), None);
+}
+
+/// The about texts (short and long) of every command, as (command path, text).
+fn abouts(cmd: &clap::Command, path: &str, found: &mut Vec<(String, String)>) {
+    for text in [cmd.get_about(), cmd.get_long_about()].into_iter().flatten() {
+        found.push((path.to_string(), text.to_string()));
+    }
+    for sub in cmd.get_subcommands() {
+        abouts(sub, &format!("{path} {}", sub.get_name()), found);
+    }
+}
+
+/// `ebm --help` lists every command with a one-line summary (the details are in `ebm CMD
+/// --help`).
+#[test]
+fn every_command_has_a_one_line_summary() {
+    for sub in Cli::command().get_subcommands() {
+        let about = sub.get_about().map_or_else(String::new, |a| a.to_string());
+        let long = sub.get_long_about().map_or_else(String::new, |a| a.to_string());
+        assert!(!about.is_empty() && !about.contains('\n') && about.len() <= 90, "ebm {}: {about:?}", sub.get_name());
+        assert!(long.len() > about.len(), "ebm {} --help says more than the summary", sub.get_name());
     }
 }

@@ -53,71 +53,107 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Adapters, the executor --backend auto picks here, limits and CPU threads.
+    ///
     /// List GPU adapters, the executor each --backend picks here, the adapter's limits, and the
     /// CPU executor's threads.
     Info,
+    /// Run MCMC chains on any energy (continuous or discrete); write samples and a figure.
+    ///
     /// Run many MCMC chains on an energy and write the final states (and a figure): continuous
     /// energies (ULA, MALA, HMC, RWMH; a training checkpoint's own sampler unless flags override
     /// it; R-hat and ESS checked) or discrete models (Ising, Potts, Boltzmann machines, Hopfield:
     /// block Gibbs, Metropolis, Swendsen–Wang, Wolff).
     Sample(sample::SampleArgs),
+    /// Join the outputs of `ebm sample --shard I/N` runs into one run's.
+    ///
     /// Join the outputs of `ebm sample --shard I/N` runs (final states or traces) into what one
     /// run of all the chains writes; joined traces are checked (R-hat, ESS), with --diagnostics
     /// as a table and JSON.
     Merge(merge::MergeArgs),
+    /// Chain-steps per second on the GPU and CPU executors side by side.
+    ///
     /// Measure chain-steps (discrete models: site updates) per second on the GPU and CPU
     /// executors side by side.
     Bench(bench::BenchArgs),
+    /// Check every kernel family on this GPU against the CPU executor.
+    ///
     /// Check that every kernel family computes on this GPU what the CPU executor computes (the
     /// first command to run on a new GPU or driver); exits non-zero on any failure.
     Selftest(selftest::SelftestArgs),
+    /// Train an energy network (any architecture) on 2-D data, points or images.
+    ///
     /// Train an energy network (an MLP or any layer description) on 2-D toy data, a point file or
     /// images (mnist, fashion-mnist): contrastive divergence with a persistent replay buffer
     /// (cd, softplus, hinge), NCE, JEM or score matching; checkpoints, metrics.csv, figures.
     Train(train::TrainArgs),
+    /// Likelihood of a trained model: exact for 2-D models, AIS for images.
+    ///
     /// Likelihood of a trained model: for a 2-D model exact by quadrature (held-out NLL in nats,
     /// total variation to the data, a density figure); for an image model the test and train
     /// NLL and bits per dimension with log Z by AIS. Writes eval.json to the run dir; an image
     /// model outside a run dir: --energy net:FILE --data mnist [--json report.json].
     Eval(train::EvalArgs),
+    /// Energy, gradient norm and log-density of points under an energy.
+    ///
     /// Score points under an energy: energy, gradient norm and log-density (closed form for
     /// Gaussians and mixtures, quadrature for 2-D energies, exact or AIS log Z for an RBM's
     /// free energy, otherwise "not available"); --ratio
     /// A,B gives log p(a)/p(b) = E(b) - E(a) without Z. .npy/.csv/.json out.
     Score(score::ScoreArgs),
+    /// Out-of-distribution detection by energy: AUROC, AUPR, FPR95, histograms.
+    ///
     /// Out-of-distribution detection with an energy: energies of an in-distribution test set
     /// and of other sets (Fashion-MNIST, noise, files), AUROC, AUPR, FPR at 95 % TPR, energy
     /// histograms, a threshold, a JSON report; optionally input-complexity corrected.
     Ood(ood::OodArgs),
+    /// Inpaint or denoise images with an energy, against baselines.
+    ///
     /// Restore damaged images with an energy: inpainting (Langevin on the missing pixels, the
     /// observed ones fixed) or denoising (with the data-fidelity term); MSE and PSNR against
     /// the originals next to two baselines; a (damaged, restored, original) grid.
     Restore(restore::RestoreArgs),
+    /// Find the local minima of an energy from many starts at once.
+    ///
     /// Find low-energy states: descend the energy from many starts at once (L-BFGS or Adam, on
     /// the box and with dimensions held fixed if asked) and list the distinct local minima,
     /// their energies and how many starts reached each.
     Minimize(minimize::MinimizeArgs),
+    /// Sample quality of an image model: FID, KID, mode coverage, memorisation.
+    ///
     /// Sample quality of an image model: Fréchet and kernel distances (KID) to the test images
     /// in a classifier's features, beside real images' own; mode coverage (the classifier's
     /// class histogram and confidence) and memorisation (nearest training images), a figure.
     Quality(quality::QualityArgs),
+    /// Accuracy and calibration of a classifier network (e.g. JEM).
+    ///
     /// Classify labelled images with a network of K > 1 outputs (e.g. a JEM checkpoint):
     /// accuracy, NLL and expected calibration error.
     Classify(classify::ClassifyArgs),
+    /// Datasets by name: download MNIST or Fashion-MNIST, list, make Colour MNIST.
+    ///
     /// Datasets by name: `data download mnist|fashion-mnist` fetches one (SHA-256 checked,
     /// resumable) into the per-user data dir that `--data NAME` reads; `data list` says where
     /// each is found; `data colour-mnist` makes Colour MNIST from it. `ebm data --help` lists
     /// every kind of image data `--data` reads (PNG folders, .npy images, labels files).
     Data(datasets::DataArgs),
+    /// Restricted Boltzmann machines: train, evaluate (exact or AIS log Z), sample.
+    ///
     /// Restricted Boltzmann machines: train (CD-k, PCD-k), evaluate (exact log Z, AIS), sample.
     Rbm(rbm::RbmArgs),
+    /// Deep Boltzmann machines and deep belief networks: train, evaluate, sample.
+    ///
     /// Deep Boltzmann machines (two hidden layers) and deep belief networks (--deep dbn):
     /// greedy pre-training, PCD with a mean-field positive phase, AIS log Z and likelihood
     /// bounds, samples.
     Dbm(dbm::DbmArgs),
+    /// Write a randomly initialised MLP energy (safetensors).
+    ///
     /// Write a randomly initialised MLP energy (PyTorch nn.Sequential layout, safetensors),
     /// usable as `ebm sample --energy mlp:FILE`. `init-net` writes any network, MLPs included.
     InitMlp(InitMlpArgs),
+    /// Write a randomly initialised network of any architecture (safetensors).
+    ///
     /// Write a randomly initialised network of any architecture (dense, convolutional, pooling,
     /// several outputs; PyTorch nn.Sequential naming), usable as `ebm sample --energy net:FILE`.
     InitNet(net::InitNetArgs),

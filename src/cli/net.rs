@@ -3,7 +3,7 @@
 use crate::nn::{Architecture, Network, NetworkInternals};
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Network text form (README, Networks): INPUT/LAYER/.../[head:H]\n  \
+#[command(after_help = "Network text form (docs/networks.md): INPUT/LAYER/.../[head:H]\n  \
     INPUT   D (flat) or CxHxW (image)\n  \
     N       Linear to N outputs (N:nobias without bias)\n  \
     OCkK[sS][pP]  Conv2d to OC channels, kernel K, stride S (1), padding P (0); :nobias\n  \

@@ -54,9 +54,9 @@ pub struct TrainArgs {
     /// be the model's input. Optional with --resume.
     #[arg(long)]
     pub data: Option<String>,
-    /// Network, in the text form of README "Networks" (e.g. 2/128/silu/128/silu/1, or
-    /// 1x28x28/16k5s2p4/swish/32k3s2p1/swish/flatten/64/swish/1 for images), or
-    /// mlp:IN,HIDDEN,...,1[:activation] [default: mlp:2,128,128,1:silu].
+    /// Network, in the text form of docs/networks.md (e.g. 2/128/silu/128/silu/1, or
+    /// 1x28x28/16k5s2p4/swish/32k3s2p1/swish/flatten/64/swish/1 for images) [default:
+    /// 2/128/silu/128/silu/1].
     #[arg(long)]
     pub model: Option<String>,
     /// cd (E+ - E- plus alpha-regulariser), softplus, hinge[:margin], nce (learned log Z
@@ -286,7 +286,18 @@ const IMAGE_RECIPE: Recipe = Recipe {
     grad_clamp: 0.03,
 };
 
-const DEFAULT_MODEL: &str = "mlp:2,128,128,1:silu";
+const DEFAULT_MODEL: &str = "2/128/silu/128/silu/1";
+
+/// The one-line deprecation for `--model mlp:WIDTHS[:ACT]`, the former spelling of an MLP's
+/// text form: `mlp:` names a weights file everywhere else (`--energy mlp:FILE`), so the widths
+/// spelling is kept, hidden from --help, only for old scripts.
+pub(super) fn model_deprecation(model: Option<&str>) -> Option<String> {
+    let m = model.filter(|m| m.starts_with("mlp:"))?;
+    let now = ModelSpec::parse(m).map_or("a network in the text form of docs/networks.md".into(), |s| s.to_string());
+    Some(format!(
+        "warning: --model {m} is now spelled --model {now} (mlp: names a weights file, as in --energy mlp:FILE)"
+    ))
+}
 
 /// Seed of the held-out points of a toy dataset trained with data seed `s`.
 fn held_out_seed(s: u64) -> u64 {
@@ -330,6 +341,9 @@ impl TrainArgs {
 }
 
 pub fn run_train(a: &TrainArgs, given: &Given) -> anyhow::Result<()> {
+    if let Some(warning) = model_deprecation(a.model.as_deref()) {
+        eprintln!("{warning}");
+    }
     if a.checkpoint_every == 0 {
         bail!("--checkpoint-every 0: a run checkpoints at least every step; give 1 or more");
     }

@@ -4,10 +4,11 @@ use crate::nn::{Activation, Network};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-/// The network `--model` names: the network text form (README, Networks), e.g.
-/// "1x28x28/16k5s2p4/swish/flatten/64/swish/1" or "2/128/silu/128/silu/1", or the MLP
-/// shorthand "mlp:2,128,128,1:silu" (Linear layers with one activation between them, one
-/// output, E = f). Recorded in run.json as the text form.
+/// The network `--model` names: the network text form (docs/networks.md), e.g.
+/// "1x28x28/16k5s2p4/swish/flatten/64/swish/1" or "2/128/silu/128/silu/1", or the former MLP
+/// spelling "mlp:2,128,128,1:silu" (Linear layers with one activation between them, one
+/// output, E = f), which the CLI accepts with a deprecation warning since `mlp:` names a
+/// weights file everywhere else. Recorded in run.json as the text form.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
     pub arch: crate::nn::Architecture,
@@ -20,7 +21,7 @@ impl ModelSpec {
                 "model",
                 format!(
                     "{s:?}: {why}; expected the network text form (e.g. 2/128/silu/128/silu/1 or \
-                     1x28x28/16k5s2p4/swish/flatten/64/swish/1) or mlp:IN,HIDDEN,...,1[:activation]"
+                     1x28x28/16k5s2p4/swish/flatten/64/swish/1)"
                 ),
             )
         };
