@@ -25,6 +25,8 @@
 
 #[path = "readme/commands.rs"]
 mod commands;
+// The runs need bash and symbolic links.
+#[cfg(unix)]
 #[path = "readme/sandbox.rs"]
 mod sandbox;
 
@@ -168,6 +170,7 @@ fn the_checks_catch_a_broken_fence() {
 }
 
 /// README's commands, run as written at small sizes (the design is in this file's header).
+#[cfg(unix)]
 #[test]
 fn readme_commands_run_as_written_at_small_sizes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -180,6 +183,7 @@ fn readme_commands_run_as_written_at_small_sizes() {
     let timed = sandbox.run_all(&blocks, |_| true);
     let total: f64 = timed.iter().map(|t| t.seconds).sum();
     println!("{} ebm calls in {total:.1} s", timed.len());
+    let _ = std::fs::remove_dir_all(&sandbox.dir);
 }
 
 /// The checks refuse what made README unrunnable before: a literal `...`, a run dir two
@@ -218,6 +222,7 @@ fn the_command_checks_catch_an_ellipsis_a_shared_run_dir_and_an_unknown_program(
 
 /// The figures README shows that its commands make: (file written in the scratch directory, or
 /// a folder and a file-name prefix whose last match is taken; the copy under docs/).
+#[cfg(unix)]
 const FIGURES: &[(&str, &str)] = &[
     ("ring8.png", "docs/ring8.png"),
     ("compose.png", "docs/compose_ring8_halfplane.png"),
@@ -230,6 +235,7 @@ const FIGURES: &[(&str, &str)] = &[
 /// `EBM_README_SECTIONS` (comma-separated parts of tour headings, e.g. `Sampling,Training`)
 /// runs only those sections; docs/timings.md then says which were left out.
 /// `scripts/readme_timings.sh` runs it.
+#[cfg(unix)]
 #[test]
 #[ignore = "full size: minutes for the 2-D sections, hours on a CPU for the images; scripts/readme_timings.sh runs it"]
 fn readme_timings() {
@@ -241,6 +247,8 @@ fn readme_timings() {
         .unwrap_or_default();
     let keep = |b: &commands::Block| wanted.is_empty() || wanted.iter().any(|w| b.heading.to_lowercase().contains(w));
     let sandbox = sandbox::Sandbox::new(root, "full", false);
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map_or("unknown".into(), |l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     let timed = sandbox.run_all(&blocks, keep);
     let mut left_out: Vec<&str> = blocks.iter().filter(|b| !keep(b)).map(|b| b.heading.as_str()).collect();
     left_out.dedup();
@@ -264,34 +272,43 @@ fn readme_timings() {
             copied.push(*dest);
         }
     }
-    std::fs::write(root.join("docs/timings.md"), timings_page(&timed, &left_out, &copied)).unwrap();
+    std::fs::write(root.join("docs/timings.md"), timings_page(&timed, &left_out, &copied, &load)).unwrap();
     println!("wrote docs/timings.md; figures: {copied:?}; scratch directory {}", sandbox.dir.display());
 }
 
 /// docs/timings.md: the machine, then every call's wall time by tour section.
-fn timings_page(timed: &[sandbox::Timed], left_out: &[&str], copied: &[&str]) -> String {
+#[cfg(unix)]
+fn timings_page(timed: &[sandbox::Timed], left_out: &[&str], copied: &[&str], load: &str) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap().trim().to_string()))
+        .and_then(|t| {
+            t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap().trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let info = std::process::Command::new(env!("CARGO_BIN_EXE_ebm")).arg("info").output().unwrap();
-    let auto = String::from_utf8_lossy(&info.stdout)
-        .lines()
-        .find(|l| l.contains("auto"))
-        .map_or("see `ebm info`".to_string(), |l| l.trim().to_string());
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .map_or("unknown".into(), |o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let info = std::process::Command::new(sandbox::binary()).arg("info").output().unwrap();
+    let info = String::from_utf8_lossy(&info.stdout);
+    let line = |prefix: &str| info.lines().find(|l| l.starts_with(prefix)).map_or("see `ebm info`", |l| l.trim());
+    let (auto, threads) = (line("--backend auto runs on:"), line("cpu executor:"));
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .map_or(String::new(), |o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let dirty =
+        if git(&["status", "--porcelain", "--untracked-files=no"]).is_empty() { "" } else { " with local changes" };
+    let commit = format!("{}{dirty}", git(&["rev-parse", "--short", "HEAD"]));
+    let build = if sandbox::binary().components().any(|c| c.as_os_str() == "release") { "release" } else { "test" };
     let mut page = format!(
         "# Timings\n\nWritten by `scripts/readme_timings.sh` (the ignored test `readme_timings` in \
          tests/readme.rs); do not edit by hand. Every `ebm` command of the [README](../README.md)'s \
          tour, run as written (full size, real datasets) in one scratch directory, top to bottom, \
          timed by wall clock (building `ebm` and the test suite are not included).\n\n\
-         - Machine: {cpu}, {cores} cores available to the process\n- Executor: {auto}\n\
-         - Commit: {commit} (release build)\n"
+         - Machine: {cpu}, {cores} cores available to the process; {threads}\n- {auto}\n\
+         - Commit: {commit}; {build} build of `ebm`\n- Load average when the run began (other work on \
+         the machine slows it): {load}\n"
     );
     if !left_out.is_empty() {
         page.push_str(&format!("- Not run this time (no times below): {}\n", left_out.join("; ")));
@@ -304,7 +321,8 @@ fn timings_page(timed: &[sandbox::Timed], left_out: &[&str], copied: &[&str]) ->
         if t.heading != heading {
             heading = &t.heading;
             let total: f64 = timed.iter().filter(|u| u.heading == heading).map(|u| u.seconds).sum();
-            page.push_str(&format!("\n## {heading}\n\n{total:.1} s in all.\n\n| wall time | command |\n|---|---|\n"));
+            let title = if heading == "ebm-gpu" { "The first screen" } else { heading };
+            page.push_str(&format!("\n## {title}\n\n{total:.1} s in all.\n\n| wall time | command |\n|---|---|\n"));
         }
         let args = t.args.replace('|', "\\|");
         page.push_str(&format!("| {:.1} s | `ebm {args}` |\n", t.seconds));

@@ -114,8 +114,11 @@ fn one_flag_name_has_one_meaning_across_commands() {
     }
     // `mlp:` names a file of MLP weights (`--energy mlp:FILE`); `ebm train --model` describes a
     // new network in the text form, its former `mlp:WIDTHS` spelling hidden and warned about.
-    let mut texts: Vec<(String, String)> =
-        found.iter().filter(|o| !o.4).map(|(path, flag, _, help, _)| (format!("{path} {flag}"), help.clone())).collect();
+    let mut texts: Vec<(String, String)> = found
+        .iter()
+        .filter(|o| !o.4)
+        .map(|(path, flag, _, help, _)| (format!("{path} {flag}"), help.clone()))
+        .collect();
     abouts(&Cli::command(), "ebm", &mut texts);
     let mut files = 0;
     for (what, text) in &texts {

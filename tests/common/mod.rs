@@ -40,7 +40,8 @@ extern "C" fn print_skip_summary() {
             let _ = writeln!(err, "    {t}");
         }
     }
-    let _ = writeln!(err, "(CI=true makes a missing GPU adapter a failure; see docs/README.md, \"Where things are\")\n");
+    let _ =
+        writeln!(err, "(CI=true makes a missing GPU adapter a failure; see docs/README.md, \"Where things are\")\n");
 }
 
 // The exit hook: an ELF .fini_array / Mach-O __mod_term_func entry runs after main returns and

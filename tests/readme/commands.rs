@@ -152,7 +152,8 @@ fn small_one(cmd: &str) -> String {
         let mut from = 0;
         while let Some(i) = find_word(&text[from..], flag).map(|i| i + from) {
             let value_start = i + flag.len() + 1;
-            let value_end = text[value_start..].find(|c: char| !c.is_ascii_digit()).map_or(text.len(), |e| e + value_start);
+            let value_end =
+                text[value_start..].find(|c: char| !c.is_ascii_digit()).map_or(text.len(), |e| e + value_start);
             let ends_word = text[value_end..].chars().next().is_none_or(|c| c.is_whitespace() || c == ';');
             if let (Ok(v), true) = (text[value_start..value_end].parse::<u64>(), ends_word) {
                 if v > *cap {

@@ -16,6 +16,12 @@ printf '%s\t%s\t%s\n' "$ms" "$rc" "$(printf '%s' "$*" | tr '\n' ' ')" >> "$EBM_R
 exit $rc
 "#;
 
+/// The `ebm` that runs: `EBM_README_BIN` when set (the timings use the release build), else the
+/// binary under test.
+pub fn binary() -> PathBuf {
+    std::env::var_os("EBM_README_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ebm")), PathBuf::from)
+}
+
 /// One `ebm` call as the shim logged it.
 #[derive(Clone, Debug)]
 pub struct Timed {
@@ -117,7 +123,7 @@ impl Sandbox {
             let mut cmd = Command::new("bash");
             cmd.arg("-c").arg(&script).current_dir(&self.work);
             cmd.env("PATH", &path)
-                .env("EBM_README_BIN", env!("CARGO_BIN_EXE_ebm"))
+                .env("EBM_README_BIN", binary())
                 .env("EBM_README_LOG", self.log())
                 .env("EBM_PROGRESS_SECS", "inf")
                 .env("RUST_BACKTRACE", "0");
