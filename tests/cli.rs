@@ -415,7 +415,7 @@ fn train_and_eval_a_small_model_then_resume_and_refuse_bad_input() {
         "--data",
         "two_moons",
         "--model",
-        "mlp:2,16,16,1:silu",
+        "2/16/silu/16/silu/1",
         "--batch",
         "64",
         "--buffer-size",
@@ -482,8 +482,10 @@ fn train_and_eval_a_small_model_then_resume_and_refuse_bad_input() {
     let o = ebm(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(!o.status.success() && stderr(&o).contains("already holds a run"), "{}", stderr(&o));
     assert_eq!(std::fs::read(run.join("checkpoint.safetensors")).unwrap(), before, "the existing run is untouched");
+    // (in the former spelling `mlp:WIDTHS`, which still parses, with a one-line deprecation)
     let o = ebm(&["train", "--resume", "--model", "mlp:2,8,1", "--steps", "30", "--run-dir", s(&run)]);
     assert!(!o.status.success() && stderr(&o).contains("not mlp:2,8,1"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("warning: --model mlp:2,8,1 is now spelled --model 2/8/silu/1"), "{}", stderr(&o));
     let o = ebm(&["train", "--resume", s(&run), "--steps", "30", "--backend", "cpu"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(run.join("metrics.csv")).unwrap().lines().count(), 31);
@@ -500,7 +502,7 @@ fn train_and_eval_a_small_model_then_resume_and_refuse_bad_input() {
     let cases: [(&[&str], &str); 4] = [
         (&["--data", "three_moons"], "neither a toy dataset"),
         (&["--data", "ring8", "--loss", "wasserstein"], "unknown loss"),
-        (&["--data", "ring8", "--model", "mlp:3,8,1"], "3-dimensional input"),
+        (&["--data", "ring8", "--model", "3/8/silu/1"], "3-dimensional input"),
         (&["--data", "ring8", "--train-size", "100", "--batch", "200"], "larger than the dataset"),
     ];
     for (extra, want) in cases {
@@ -536,7 +538,7 @@ fn auto_backend_never_picks_a_software_adapter_in_any_command() {
             "--data",
             "ring8",
             "--model",
-            "mlp:2,8,1:silu",
+            "2/8/silu/1",
             "--steps",
             "4",
             "--batch",

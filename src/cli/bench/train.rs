@@ -147,7 +147,7 @@ pub(super) fn train_cases(quick: bool, data: &TrainData) -> Vec<TrainCase<'_>> {
     for &width in widths {
         cases.push(TrainCase {
             label: format!("mlp2-{width}-{width}-1"),
-            model: format!("mlp:2,{width},{width},1:silu"),
+            model: format!("2/{width}/silu/{width}/silu/1"),
             data: &data.ring8,
             batch: 256,
             losses: vec![(Loss::Cd, "train cd k=20"), (Loss::Nce, "train nce"), (DSM, "train dsm")],
