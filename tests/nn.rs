@@ -368,3 +368,42 @@ fn training_models_take_any_network_in_the_text_form() {
         assert!(e.contains("model"), "{bad:?}: {e}");
     }
 }
+
+/// A network term of a spec takes its own head (`"head": "class:Y"`, as `--class` does for a
+/// lone network), checked against the network's outputs.
+#[test]
+fn a_network_term_takes_its_own_head() {
+    let dir = common::temp_dir("net-term-head");
+    let path = dir.join("classifier.safetensors");
+    net("1x4x4/2k3s1p1/silu/flatten/5/head:lse", 3).save(&path).unwrap();
+    let spec = |head: &str| {
+        format!(
+            r#"{{"type": "sum", "terms": [{{"type": "net", "weights": "{}", "head": "{head}"}}, "net:{}"]}}"#,
+            path.display(),
+            path.display()
+        )
+    };
+    let energy = ebm_gpu::energy::spec::parse_energy(&spec("class:3"), "test").unwrap();
+    let Energy::Sum { terms } = &energy else { panic!("{energy:?}") };
+    let heads: Vec<Head> = terms
+        .iter()
+        .map(|(_, t)| match t {
+            Energy::Net(n) => n.architecture().head,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(heads, [Head::Class(3), Head::LogSumExp]);
+    // E(x, 3) = -f(x)[3] is not the JEM energy the second term computes.
+    let x = randn(5, 16);
+    let mut g = vec![0.0; 16];
+    let (Energy::Net(a), Energy::Net(b)) = (&terms[0].1, &terms[1].1) else { unreachable!() };
+    let (ea, eb) = (Energy::Net(a.clone()).energy_grad(&x, &mut g), Energy::Net(b.clone()).energy_grad(&x, &mut g));
+    assert!((ea - eb).abs() > 1e-3, "{ea} {eb}");
+    for (head, want) in
+        [("class:5", "class 5 is out of range"), ("f", "needs one output"), ("mode", "expected f, -f, lse or class:Y")]
+    {
+        let err = ebm_gpu::energy::spec::parse_energy(&spec(head), "test").unwrap_err().to_string();
+        assert!(err.contains("terms[0].head") && err.contains(want), "{head}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

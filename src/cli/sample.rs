@@ -691,10 +691,11 @@ fn with_class(energy: Energy, class: Option<usize>) -> anyhow::Result<Energy> {
             if y >= net.outputs {
                 anyhow::bail!("--class {y}: the network has {} classes (0..{})", net.outputs, net.outputs - 1);
             }
-            let mut net = (*net).clone();
-            net.head = crate::nn::Head::Class(y);
-            Ok(Energy::Net(std::sync::Arc::new(net)))
+            Ok(Energy::from_network(net.with_head(crate::nn::Head::Class(y))?))
         }
+        Energy::Sum { .. } => anyhow::bail!(
+            "--class takes a lone classifier network; in a sum, give each classifier term its class: {{\"type\": \"net\", \"weights\": FILE, \"head\": \"class:{y}\"}}"
+        ),
         _ => anyhow::bail!("--class needs a classifier network (K > 1 outputs, e.g. net:JEM_CHECKPOINT)"),
     }
 }
