@@ -28,7 +28,8 @@ pub(crate) struct HeadParams {
     pub(super) s1a: f32,
     pub(super) s1b: f32,
     pub(super) s2: f32,
-    _pad: u32,
+    /// `head` only: E and dE/df are multiplied by it (a term's weight in a sum of networks).
+    weight: f32,
 }
 
 impl HeadParams {
@@ -49,6 +50,7 @@ impl HeadParams {
             f_off: f.offset as u32,
             e_off: energies.offset as u32,
             d_off: d_out.offset as u32,
+            weight: 1.0,
             ..Default::default()
         }
     }
@@ -211,6 +213,37 @@ impl GpuNetwork {
         dx: Option<Slice>,
         param_grads: bool,
     ) -> Result<Self> {
+        Self::build(kernels, net, bufs, n, x, energies, dx, param_grads, 1.0)
+    }
+
+    /// A pass for a term of a sum of networks: `weight` times the network's energies and
+    /// input gradients (the head scales them, so the backward pass carries the weight).
+    #[allow(clippy::too_many_arguments)]
+    pub fn weighted(
+        kernels: &NnKernels,
+        net: &Network,
+        bufs: &NetBuffers,
+        n: usize,
+        x: Slice,
+        energies: Slice,
+        dx: Slice,
+        weight: f32,
+    ) -> Result<Self> {
+        Self::build(kernels, net, bufs, n, x, energies, Some(dx), false, weight)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        kernels: &NnKernels,
+        net: &Network,
+        bufs: &NetBuffers,
+        n: usize,
+        x: Slice,
+        energies: Slice,
+        dx: Option<Slice>,
+        param_grads: bool,
+        weight: f32,
+    ) -> Result<Self> {
         let ctx = kernels.context().clone();
         if n == 0 || n > bufs.batch {
             return Err(Error::invalid("network batch", format!("{n} points, buffers made for {}", bufs.batch)));
@@ -265,7 +298,7 @@ impl GpuNetwork {
         // Head.
         let f = values[layers.len()];
         let d_out = grads[layers.len()];
-        let params = HeadParams::new(net, n, f, energies, d_out);
+        let params = HeadParams { weight, ..HeadParams::new(net, n, f, energies, d_out) };
         let head = HeadKernel::new(&ctx, "head", &params, [f.buffer, energies.buffer, d_out.buffer])?;
         // Backward: parameter gradients, then the input gradient, top layer first. A layer's
         // input gradient is needed for dE/dx, or (above the bottom layer) for the parameter
@@ -419,7 +452,7 @@ pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
         HeadParams,
         "nn/nn_head.wgsl",
         "HeadParams",
-        [n, k, kind, class_index, f_off, e_off, d_off, order, s1a, s1b, s2]
+        [n, k, kind, class_index, f_off, e_off, d_off, order, s1a, s1b, s2, weight]
     )]
 }
 
