@@ -155,10 +155,10 @@ fn small_one(cmd: &str) -> String {
             let value_end =
                 text[value_start..].find(|c: char| !c.is_ascii_digit()).map_or(text.len(), |e| e + value_start);
             let ends_word = text[value_end..].chars().next().is_none_or(|c| c.is_whitespace() || c == ';');
-            if let (Ok(v), true) = (text[value_start..value_end].parse::<u64>(), ends_word) {
-                if v > *cap {
-                    text.replace_range(value_start..value_end, &cap.to_string());
-                }
+            if let (Ok(v), true) = (text[value_start..value_end].parse::<u64>(), ends_word)
+                && v > *cap
+            {
+                text.replace_range(value_start..value_end, &cap.to_string());
             }
             from = value_start;
         }
