@@ -125,16 +125,18 @@ enum Command {
     /// in a classifier's features, beside real images' own; mode coverage (the classifier's
     /// class histogram and confidence) and memorisation (nearest training images), a figure.
     Quality(quality::QualityArgs),
-    /// Accuracy and calibration of a classifier network (e.g. JEM).
+    /// Classifier accuracy and calibration, or the classes it gives generated images.
     ///
     /// Classify labelled images with a network of K > 1 outputs (e.g. a JEM checkpoint):
-    /// accuracy, NLL and expected calibration error.
+    /// accuracy, NLL and expected calibration error; with --samples, the share of generated
+    /// images each classifier gives its --want class.
     Classify(classify::ClassifyArgs),
-    /// Datasets by name: download MNIST or Fashion-MNIST, list, make Colour MNIST.
+    /// Datasets by name: download MNIST or Fashion-MNIST, list them, derive Colour/Stroke MNIST.
     ///
     /// Datasets by name: `data download mnist|fashion-mnist` fetches one (SHA-256 checked,
     /// resumable) into the per-user data dir that `--data NAME` reads; `data list` says where
-    /// each is found; `data colour-mnist` makes Colour MNIST from it. `ebm data --help` lists
+    /// each is found; `data colour-mnist` makes Colour MNIST from it, `data stroke-mnist`
+    /// relabels it by stroke weight. `ebm data --help` lists
     /// every kind of image data `--data` reads (PNG folders, .npy images, labels files).
     Data(datasets::DataArgs),
     /// Restricted Boltzmann machines: train, evaluate (exact or AIS log Z), sample.
