@@ -196,20 +196,7 @@ fn mala_samples_the_product_of_two_network_experts() {
     let want_var = second / mass - want_mean * want_mean;
     let m4 =
         grid.iter().map(|&x| (-expert(a, x) - 0.5 * expert(b, x)).exp() * (x - want_mean).powi(4)).sum::<f64>() / mass;
-    let chains = 4096;
-    let init = rng::initial_states(4, 0, chains, 2, 1.0);
-    let config = SamplerConfig::new(SamplerKind::Mala, 0.5, 23);
-    let mut samplers: Vec<(String, Box<dyn ChainSampler>)> =
-        vec![("cpu".into(), Box::new(CpuSampler::new(&energy, config.clone(), &init).unwrap()))];
-    if let Some(ctx) = common::gpu() {
-        samplers.push(("gpu".into(), Box::new(LayeredSampler::new(ctx, &energy, config, &init).unwrap())));
-    }
-    for (name, mut s) in samplers {
-        s.run(300).unwrap();
-        let x = s.state().unwrap();
-        let n = x.len() as f64;
-        let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    for (name, n, mean, var, _) in mala_moments(&energy, 0.5, 23) {
         let (se_mean, se_var) = ((want_var / n).sqrt(), ((m4 - want_var * want_var) / n).sqrt());
         assert!((mean - want_mean).abs() < 4.0 * se_mean, "{name}: mean {mean}, want {want_mean} ± {se_mean}");
         assert!((var - want_var).abs() < 4.0 * se_var, "{name}: variance {var}, want {want_var} ± {se_var}");
@@ -224,30 +211,38 @@ fn logistic_net() -> Network {
         .unwrap()
 }
 
-#[test]
-fn layered_mala_samples_the_logistic_density() {
-    let energy = Energy::Net(Arc::new(logistic_net()));
+/// 4096 chains of 2-d MALA (300 steps of `step` from N(0, I)) on each executor: per executor,
+/// its name, the draws' count, mean and variance over both coordinates, and the acceptance.
+fn mala_moments(energy: &Energy, step: f32, seed: u64) -> Vec<(String, f64, f64, f64, f64)> {
     let chains = 4096;
     let init = rng::initial_states(4, 0, chains, 2, 1.0);
-    let config = SamplerConfig::new(SamplerKind::Mala, 0.8, 17);
+    let config = SamplerConfig::new(SamplerKind::Mala, step, seed);
     let mut samplers: Vec<(String, Box<dyn ChainSampler>)> =
-        vec![("cpu".into(), Box::new(CpuSampler::new(&energy, config.clone(), &init).unwrap()))];
+        vec![("cpu".into(), Box::new(CpuSampler::new(energy, config.clone(), &init).unwrap()))];
     if let Some(ctx) = common::gpu() {
-        samplers.push(("gpu".into(), Box::new(LayeredSampler::new(ctx, &energy, config, &init).unwrap())));
+        samplers.push(("gpu".into(), Box::new(LayeredSampler::new(ctx, energy, config, &init).unwrap())));
     }
-    for (name, mut s) in samplers {
+    let moments = |(name, mut s): (String, Box<dyn ChainSampler>)| {
         s.run(300).unwrap();
         let x = s.state().unwrap();
         let n = x.len() as f64;
         let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
         let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        (name, n, mean, var, s.stats().unwrap().acceptance_rate(300))
+    };
+    samplers.into_iter().map(moments).collect()
+}
+
+#[test]
+fn layered_mala_samples_the_logistic_density() {
+    let energy = Energy::Net(Arc::new(logistic_net()));
+    for (name, n, mean, var, rate) in mala_moments(&energy, 0.8, 17) {
         let want_var = std::f64::consts::PI.powi(2) / 3.0;
         // Standard errors over n independent draws: sqrt(var / n) for the mean; for the
         // variance var * sqrt((kurtosis - 1) / n) with the logistic's kurtosis 4.2.
         let (se_mean, se_var) = ((want_var / n).sqrt(), want_var * (3.2 / n).sqrt());
         assert!(mean.abs() < 4.0 * se_mean, "{name}: mean {mean} (sd of the estimate {se_mean})");
         assert!((var - want_var).abs() < 4.0 * se_var, "{name}: variance {var}, want {want_var} ± {se_var}");
-        let rate = s.stats().unwrap().acceptance_rate(300);
         assert!(rate > 0.3, "{name}: acceptance {rate}");
     }
 }
@@ -272,7 +267,7 @@ fn parameter_gradients_without_input_gradients_match_cpu() {
         let x = ctx.storage_buffer("x", bytemuck::cast_slice(&xs));
         let e = ctx.zeroed_storage_buffer("e", 4 * n as u64);
         let bufs = NetBuffers::new(&ctx, &net, n).unwrap();
-        let pass = GpuNetwork::new(&nn, &net, &bufs, n, Slice::whole(&x), Slice::whole(&e), None, true).unwrap();
+        let pass = GpuNetwork::new(&nn, &net, &bufs, n, Slice::whole(&x), Slice::whole(&e), None, true, 1.0).unwrap();
         let mut encoder = ctx.device().create_command_encoder(&Default::default());
         {
             let mut cp = encoder.begin_compute_pass(&Default::default());

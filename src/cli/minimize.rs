@@ -107,13 +107,7 @@ pub fn run(args: &MinimizeArgs) -> anyhow::Result<()> {
             6,
         )
         .check()?;
-    let start = init::Init {
-        init: &args.init,
-        init_std: args.init_std,
-        seed: args.seed,
-        energy: &args.energy,
-        resolved: &energy,
-    };
+    let start = init::Init::new(&args.init, args.init_std, args.seed, &args.energy, &energy);
     let mut starts = init::initial_states(&start, 0, args.starts, dim)?;
     let fixed = args.fix.as_deref().map(|f| init::parse_fix(f, dim)).transpose()?;
     if let Some(fixed) = &fixed {

@@ -450,13 +450,7 @@ pub fn run(args: &SampleArgs, given: &Given) -> anyhow::Result<()> {
     } else if args.target_accept.is_some() {
         bail!("--target-accept needs --warmup");
     }
-    let start = init::Init {
-        init: &args.init,
-        init_std: args.init_std,
-        seed: args.seed,
-        energy: &args.energy,
-        resolved: &energy,
-    };
+    let start = init::Init::new(&args.init, args.init_std, args.seed, &args.energy, &energy);
     let init = init::initial_states(&start, first_chain, chains, dim)?;
     let fixed = args.fix.as_deref().map(|f| init::parse_fix(f, dim)).transpose()?;
     let mut init = init;

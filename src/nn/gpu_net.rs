@@ -201,39 +201,11 @@ impl GpuNetwork {
     /// and, when `dx` is given, dE/dx to it ([n, d]) (with neither it nor `param_grads`, only the
     /// forward pass and the head run); with `param_grads`, dE/dθ summed over the
     /// points into `bufs.param_grads`, overwriting it (passes over several chunks of one batch
-    /// need summing by the caller).
+    /// need summing by the caller). Energies and gradients come multiplied by `weight` (1 for
+    /// the network itself; a term's weight in a sum of networks, [`super::gpu_sum`]): the head
+    /// scales them, so the backward pass carries it.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        kernels: &NnKernels,
-        net: &Network,
-        bufs: &NetBuffers,
-        n: usize,
-        x: Slice,
-        energies: Slice,
-        dx: Option<Slice>,
-        param_grads: bool,
-    ) -> Result<Self> {
-        Self::build(kernels, net, bufs, n, x, energies, dx, param_grads, 1.0)
-    }
-
-    /// A pass for a term of a sum of networks: `weight` times the network's energies and
-    /// input gradients (the head scales them, so the backward pass carries the weight).
-    #[allow(clippy::too_many_arguments)]
-    pub fn weighted(
-        kernels: &NnKernels,
-        net: &Network,
-        bufs: &NetBuffers,
-        n: usize,
-        x: Slice,
-        energies: Slice,
-        dx: Slice,
-        weight: f32,
-    ) -> Result<Self> {
-        Self::build(kernels, net, bufs, n, x, energies, Some(dx), false, weight)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn build(
         kernels: &NnKernels,
         net: &Network,
         bufs: &NetBuffers,
@@ -510,7 +482,7 @@ fn evaluate_batch(
             )
         })?;
         let dx = want_grads.then(|| Slice::whole(&g));
-        let pass = GpuNetwork::new(&kernels, net, &bufs, m, Slice::whole(&x), Slice::whole(&e), dx, false)?;
+        let pass = GpuNetwork::new(&kernels, net, &bufs, m, Slice::whole(&x), Slice::whole(&e), dx, false, 1.0)?;
         ctx.submit_pass("network energies", |p| pass.record(p))?;
         let mut parts = vec![(&e, 4 * m as u64), (&g, 4 * grad_len as u64)];
         if let Some(o) = outputs_buffer {

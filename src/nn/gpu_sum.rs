@@ -74,7 +74,7 @@ impl GpuNetSum {
             for start in (0..n).step_by(chunk) {
                 let m = chunk.min(n - start);
                 let (xs, es, gs) = (x.advanced(start * d), e.advanced(start), g.advanced(start * d));
-                steps.push(Step::Pass(GpuNetwork::weighted(kernels, net, bufs, m, xs, es, gs, *weight)?));
+                steps.push(Step::Pass(GpuNetwork::new(kernels, net, bufs, m, xs, es, Some(gs), false, *weight)?));
             }
             if t > 0 {
                 steps.push(Step::Sum(kernels.add_copy(e, Some(energies), energies, n)?));

@@ -14,6 +14,13 @@ pub struct Init<'a> {
     pub resolved: &'a crate::energy::Energy,
 }
 
+impl<'a> Init<'a> {
+    /// `--init`, `--init-std`, `--seed`, the `--energy` text and the energy it resolved to.
+    pub fn new(init: &'a str, init_std: f32, seed: u64, energy: &'a str, resolved: &'a crate::energy::Energy) -> Self {
+        Self { init, init_std, seed, energy, resolved }
+    }
+}
+
 /// The starting states, [chains, dim], for chains first.. (see `--init`).
 pub fn initial_states(args: &Init, first: u32, chains: usize, dim: usize) -> anyhow::Result<Vec<f32>> {
     if !(args.init_std > 0.0 && args.init_std.is_finite()) {
