@@ -315,8 +315,11 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             let energy = net_energy(Path::new(weights), arch.as_ref())?;
             match (head, energy) {
                 (Some(h), Energy::Net(net)) => {
-                    let with = crate::nn::Head::parse(h).and_then(|h| net.with_head(h));
-                    Energy::from_network(with.map_err(|e| Error::invalid(field("head"), e.to_string()))?)
+                    let with = crate::nn::Head::parse(h).and_then(|h| net.with_head(h)).map_err(|e| match e {
+                        Error::InvalidInput { message, .. } => Error::invalid(field("head"), message),
+                        other => other,
+                    });
+                    Energy::from_network(with?)
                 }
                 (_, energy) => energy,
             }
