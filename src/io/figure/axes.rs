@@ -7,8 +7,9 @@ use super::font::{cap_height, draw_text, draw_text_up, line_height, text_width};
 
 pub const BACKGROUND: Rgb<u8> = Rgb([255, 255, 255]);
 pub const INK: Rgb<u8> = Rgb([40, 40, 40]);
-/// Length of a tick mark and the gap between it and its label, in pixels.
+/// Length of a tick mark in pixels.
 pub const TICK: u32 = 4;
+/// Space between a tick and its label (and between labels and names), per unit of text scale.
 const GAP: u32 = 3;
 /// Empty border around a whole figure.
 pub const PAD: u32 = 8;
@@ -110,15 +111,17 @@ pub fn tick_label(v: f64, decimals: usize) -> String {
 /// Room that [`draw_axes`] needs around a plot at text `scale`: left (y tick labels and the y
 /// name), bottom (x tick labels and the x name) and right (half the last x label).
 pub fn axes_margins(x: &Axis, y: &Axis, scale: u32) -> (u32, u32, u32) {
+    let gap = GAP * scale;
     // The 1s: the frame drawn just outside the plot.
-    let left = 1 + line_height(scale) + GAP + y.widest_label(scale) + GAP + TICK;
-    let bottom = 1 + TICK + GAP + 2 * line_height(scale);
+    let left = 1 + line_height(scale) + gap + y.widest_label(scale) + gap + TICK;
+    let bottom = 1 + TICK + gap + 2 * line_height(scale);
     (left, bottom, x.widest_label(scale) / 2 + 1)
 }
 
 /// A frame around `plot`, ticks and their labels below it (x) and left of it (y), and the
 /// axes' names centred on them (the y name read bottom to top).
 pub fn draw_axes(img: &mut RgbImage, plot: Rect, x: &Axis, y: &Axis, scale: u32) {
+    let gap = GAP * scale;
     plot.frame(img, INK);
     let below = (plot.y + plot.h + 1) as i64;
     for (v, label) in x.tick_labels() {
@@ -127,10 +130,10 @@ pub fn draw_axes(img: &mut RgbImage, plot: Rect, x: &Axis, y: &Axis, scale: u32)
             put(img, px, below + t, INK);
         }
         let w = text_width(&label, scale) as i64;
-        draw_text(img, &label, (px - w / 2, below + (TICK + GAP) as i64), scale, INK);
+        draw_text(img, &label, (px - w / 2, below + (TICK + gap) as i64), scale, INK);
     }
     let name_w = text_width(&x.name, scale) as i64;
-    let name_y = below + (TICK + GAP + line_height(scale)) as i64;
+    let name_y = below + (TICK + gap + line_height(scale)) as i64;
     draw_text(img, &x.name, (plot.x as i64 + (plot.w as i64 - name_w) / 2, name_y), scale, INK);
 
     let left = plot.x as i64 - 1;
@@ -140,11 +143,11 @@ pub fn draw_axes(img: &mut RgbImage, plot: Rect, x: &Axis, y: &Axis, scale: u32)
             put(img, left - t, py, INK);
         }
         let w = text_width(&label, scale) as i64;
-        let at = (left - (TICK + GAP) as i64 - w, py - cap_height(scale) as i64 / 2);
+        let at = (left - (TICK + gap) as i64 - w, py - cap_height(scale) as i64 / 2);
         draw_text(img, &label, at, scale, INK);
     }
     let name_h = text_width(&y.name, scale) as i64;
-    let name_x = left - (TICK + GAP + GAP) as i64 - y.widest_label(scale) as i64 - line_height(scale) as i64;
+    let name_x = left - (TICK + gap + gap) as i64 - y.widest_label(scale) as i64 - line_height(scale) as i64;
     draw_text_up(img, &y.name, (name_x, plot.y as i64 + (plot.h as i64 - name_h) / 2), scale, INK);
 }
 
@@ -179,7 +182,8 @@ pub fn title_min_width(title: &str) -> u32 {
 
 /// Width of a colour bar of `quantity` (bar, ticks, labels, name) beside a plot.
 pub fn colorbar_width(quantity: &Axis, scale: u32) -> u32 {
-    COLORBAR_GAP + COLORBAR_W + TICK + GAP + quantity.widest_label(scale) + GAP + line_height(scale)
+    let gap = GAP * scale;
+    COLORBAR_GAP + COLORBAR_W + TICK + gap + quantity.widest_label(scale) + gap + line_height(scale)
 }
 
 const COLORBAR_GAP: u32 = 14;
@@ -189,6 +193,7 @@ const COLORBAR_W: u32 = 16;
 /// `hi` at the top, coloured by `colormap` of the fraction of the way, with ticks and the
 /// quantity's name (read bottom to top) on its right.
 pub fn draw_colorbar(img: &mut RgbImage, plot: Rect, quantity: &Axis, colormap: fn(f32) -> Rgb<u8>, scale: u32) {
+    let gap = GAP * scale;
     let bar = Rect { x: plot.x + plot.w + COLORBAR_GAP, y: plot.y, w: COLORBAR_W, h: plot.h };
     for r in 0..bar.h {
         // Exact ends: the top row is hi's colour, the bottom row lo's.
@@ -202,10 +207,10 @@ pub fn draw_colorbar(img: &mut RgbImage, plot: Rect, quantity: &Axis, colormap: 
         for t in 1..=TICK as i64 {
             put(img, right + t, py, INK);
         }
-        draw_text(img, &label, (right + (TICK + GAP) as i64, py - cap_height(scale) as i64 / 2), scale, INK);
+        draw_text(img, &label, (right + (TICK + gap) as i64, py - cap_height(scale) as i64 / 2), scale, INK);
     }
     let name_h = text_width(&quantity.name, scale) as i64;
-    let name_x = right + (TICK + 2 * GAP + quantity.widest_label(scale)) as i64;
+    let name_x = right + (TICK + 2 * gap + quantity.widest_label(scale)) as i64;
     draw_text_up(img, &quantity.name, (name_x, bar.y as i64 + (bar.h as i64 - name_h) / 2), scale, INK);
 }
 
@@ -224,7 +229,7 @@ const MARK_W: u32 = 14;
 
 /// Width of a one-row legend of `entries`.
 pub fn legend_width(entries: &[(Mark, String)], scale: u32) -> u32 {
-    entries.iter().map(|(_, t)| MARK_W + 4 + text_width(t, scale) + 16).sum::<u32>().saturating_sub(16)
+    entries.iter().map(|(_, t)| MARK_W + 4 * scale + text_width(t, scale) + 16).sum::<u32>().saturating_sub(16)
 }
 
 /// A one-row legend with its top-left at `(x, y)`: each entry's mark, then its text.
@@ -244,8 +249,8 @@ pub fn draw_legend(img: &mut RgbImage, entries: &[(Mark, String)], (x, y): (u32,
                 }
             }
         }
-        draw_text(img, text, ((x + MARK_W + 4) as i64, y as i64), scale, INK);
-        x += MARK_W + 4 + text_width(text, scale) + 16;
+        draw_text(img, text, ((x + MARK_W + 4 * scale) as i64, y as i64), scale, INK);
+        x += MARK_W + 4 * scale + text_width(text, scale) + 16;
     }
 }
 

@@ -24,9 +24,9 @@ pub const MAX_GRID_PIXELS: u64 = 1 << 26;
 
 /// Background pixels between cells, and between groups of labelled columns.
 const GUTTER: u64 = 4;
-/// A 1-pixel frame around each cell, in a tint no greyscale image takes, so cells stay apart
-/// where images are white at their edges.
-const CELL_FRAME: Rgb<u8> = Rgb([150, 165, 200]);
+/// A 1-pixel grey frame around each cell, so cells stay apart where images are white at their
+/// edges (grey: a colour would make every grid look like an RGB one).
+const CELL_FRAME: Rgb<u8> = Rgb([165, 165, 165]);
 const GROUP_GUTTER: u64 = 14;
 const TEXT: u32 = 1;
 

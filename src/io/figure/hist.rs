@@ -90,7 +90,7 @@ pub fn histograms_png(path: &Path, title: &str, samples: &[f32], dim: usize, dim
     let (cols, rows) = (shown.min(PANEL_COLS) as u32, shown.div_ceil(PANEL_COLS) as u32);
     let note_h = if outside > 0 { line_height(TEXT) } else { 0 };
     let top_y = PAD + axes::title_height() + note_h + 4;
-    let width = (2 * PAD + cols * cell_w).max(axes::title_min_width(&title));
+    let width = (2 * PAD + cols * cell_w).max(axes::title_min_width(title));
     let (w, h) = super::image_size(width as usize, (top_y + rows * cell_h + PAD) as usize, 1, "histogram figure")?;
     let mut img = RgbImage::from_pixel(w, h, axes::BACKGROUND);
     axes::draw_title(&mut img, title, PAD);
