@@ -172,7 +172,10 @@ pub fn draw_title(img: &mut RgbImage, title: &str, y: u32) {
     let width = img.width() as i64;
     let scale = if text_width(title, 2) as i64 + 2 * PAD as i64 <= width { 2 } else { 1 };
     let w = text_width(title, scale) as i64;
-    draw_text(img, title, ((width - w).max(0) / 2, y as i64), scale, INK);
+    // Bold: the strokes twice, a pixel apart, so the title stands out from the labels.
+    for dx in 0..=1 {
+        draw_text(img, title, ((width - w).max(0) / 2 + dx, y as i64), scale, INK);
+    }
 }
 
 /// The narrowest canvas on which `title` still fits at single size.
