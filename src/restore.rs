@@ -12,14 +12,14 @@
 //! model restores by annealed Langevin over its levels ([`restore_annealed`]): the same step,
 //! its step size, noise and fidelity weight set level by level.
 
-use crate::energy::Energy;
 use crate::energy::batch::Evaluator;
+use crate::energy::{Energy, EnergyInternals};
 use crate::eval::minimize::{self, Descent, Method, MinimizeConfig};
 use crate::gpu::launch::{ParamSlots, WG, bind_group, dispatch};
 use crate::gpu::{ContextInternals, GpuContext};
+use crate::nn::Network;
 use crate::nn::gpu::{NnKernels, Slice};
-use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};
-use crate::nn::{Network, NetworkInternals};
+use crate::nn::gpu_sum::{GpuNetSum, max_chunk};
 use crate::rng::{self, Stream};
 use crate::sampler::anneal::Schedule;
 use crate::sampler::langevin;
@@ -169,17 +169,14 @@ fn restore_stretches(
     check_images(d, damaged, pixels, config)?;
     // Step k of the whole restoration draws its noise at counter k, whichever stretch it is in.
     let steps: Vec<Stretch> = stretches.iter().flat_map(|s| std::iter::repeat_n(*s, s.steps as usize)).collect();
-    match (ctx, energy) {
-        (Some(ctx), Energy::Net(net)) if net.as_mlp().is_none() => {
-            return restore_gpu(ctx, net, damaged, pixels, config, &steps);
-        }
-        (Some(_), _) => {
-            return Err(Error::invalid(
+    if let Some(ctx) = ctx {
+        let terms = energy.network_terms().map_err(|_| {
+            Error::invalid(
                 "energy",
-                "restoring on the GPU runs a network energy (net:...); use the CPU executor for other energies",
-            ));
-        }
-        (None, _) => {}
+                "restoring on the GPU runs a network energy (net:...) or a sum of them; use the CPU executor for other energies",
+            )
+        })?;
+        return restore_gpu(ctx, &terms, damaged, pixels, config, &steps);
     }
     let mut x = damaged.to_vec();
     let fidelity = if config.sigma > 0.0 { config.fidelity / (config.sigma * config.sigma) } else { 0.0 };
@@ -324,19 +321,19 @@ pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
 /// Steps recorded per submit.
 const STEPS_PER_SUBMIT: u32 = 16;
 
-/// [`restore`] of a network energy with everything on the device.
+/// [`restore`] of a network energy (or a weighted sum of networks) with everything on the device.
 fn restore_gpu(
     ctx: &Arc<GpuContext>,
-    net: &Network,
+    terms: &[(f32, &Network)],
     damaged: &[f32],
     pixels: &[Pixel],
     c: &RestoreConfig,
     steps: &[Stretch],
 ) -> Result<Vec<f32>> {
-    let d = net.input_dim();
+    let d = terms[0].1.input_dim();
     let n = damaged.len() / d;
     crate::gpu::launch::check_fits(ctx, n, d, "images")?;
-    let chunk = max_batch(ctx, net).clamp(1, 4096).min(n);
+    let chunk = max_chunk(ctx, terms, 4096);
     let kinds: Vec<u32> = pixels
         .iter()
         .map(|p| match p {
@@ -352,27 +349,14 @@ fn restore_gpu(
     let row = total.min(ctx.limits().max_compute_workgroups_per_dimension * WG).div_ceil(WG) * WG;
     let rows = total.div_ceil(row);
     let fidelity = if c.sigma > 0.0 { c.fidelity / (c.sigma * c.sigma) } else { 0.0 };
-    let (x, bind, mut slots, passes, _bufs) = ctx.scoped("restoration buffers", || -> Result<_> {
+    let (x, bind, mut slots, networks) = ctx.scoped("restoration buffers", || -> Result<_> {
         let x = ctx.storage_buffer("restored images", bytemuck::cast_slice(damaged));
         let grads = ctx.zeroed_storage_buffer("restoration gradients", (4 * n * d) as u64);
         let energies = ctx.zeroed_storage_buffer("restoration energies", (4 * n) as u64);
         let observed = ctx.storage_buffer("observed images", bytemuck::cast_slice(damaged));
         let kinds = ctx.storage_buffer("pixel kinds", bytemuck::cast_slice(&kinds));
-        let bufs = NetBuffers::new(ctx, net, chunk)?;
-        let mut passes = Vec::new();
-        for first in (0..n).step_by(chunk) {
-            let m = chunk.min(n - first);
-            passes.push(GpuNetwork::new(
-                &nn,
-                net,
-                &bufs,
-                m,
-                Slice::new(&x, first * d),
-                Slice::new(&energies, first),
-                Some(Slice::new(&grads, first * d)),
-                false,
-            )?);
-        }
+        let (xs, es, gs) = (Slice::whole(&x), Slice::whole(&energies), Slice::whole(&grads));
+        let networks = GpuNetSum::new(&nn, terms, chunk, n, xs, es, gs)?;
         let slots = ParamSlots::new(ctx, STEPS_PER_SUBMIT as u64);
         let bind = bind_group(
             ctx,
@@ -381,7 +365,7 @@ fn restore_gpu(
             size_of::<RestoreParams>() as u64,
             &[&x, &grads, &observed, &kinds],
         );
-        Ok((x, bind, slots, passes, bufs))
+        Ok((x, bind, slots, networks))
     })??;
     for (submit, batch) in steps.chunks(STEPS_PER_SUBMIT as usize).enumerate() {
         let first = submit * STEPS_PER_SUBMIT as usize;
@@ -409,9 +393,7 @@ fn restore_gpu(
         slots.flush(ctx);
         ctx.submit_pass("restoration steps", |pass| {
             for &off in &offsets {
-                for net_pass in &passes {
-                    net_pass.record(pass);
-                }
+                networks.record(pass);
                 dispatch(pass, &kernel, &bind, off, row, rows);
             }
         })?;

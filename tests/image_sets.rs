@@ -245,6 +245,39 @@ fn colour_mnist_follows_its_rule() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `ebm data stroke-mnist` on the MNIST fixture: the images unchanged, the digit labels kept
+/// beside them, and the stroke label 1 exactly where an image has more ink than the median
+/// of its digit's images, so every digit splits about evenly.
+#[test]
+fn stroke_mnist_follows_its_rule() {
+    let dir = common::temp_dir("stroke-mnist");
+    let mnist = common::mnist_fixture();
+    let o = common::ebm(&["data", "stroke-mnist", "--data", common::s(&mnist), "--out", common::s(&dir)]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let grey = data::load(&mnist, Split::Train).unwrap();
+    let stroke = data::load(&dir, Split::Train).unwrap();
+    assert_eq!(stroke.images, grey.images);
+    let (digits, _) = ebm_gpu::io::npy::read_f32(&dir.join("train.digits.npy")).unwrap();
+    let digits: Vec<u8> = digits.iter().map(|&d| d as u8).collect();
+    assert_eq!(Some(&digits), grey.labels.as_ref());
+    let strokes = stroke.labels.unwrap();
+    let ink: Vec<f32> = grey.images.chunks_exact(784).map(|img| img.iter().sum()).collect();
+    for digit in 0..10u8 {
+        let own: Vec<usize> = (0..digits.len()).filter(|&i| digits[i] == digit).collect();
+        let heavy: Vec<usize> = own.iter().copied().filter(|&i| strokes[i] == 1).collect();
+        assert!(
+            heavy.len() * 2 <= own.len() && heavy.len() * 2 + 2 >= own.len(),
+            "digit {digit}: {} of {}",
+            heavy.len(),
+            own.len()
+        );
+        let lightest_heavy = heavy.iter().map(|&i| ink[i]).fold(f32::INFINITY, f32::min);
+        let heaviest_light = own.iter().filter(|&&i| strokes[i] == 0).map(|&i| ink[i]).fold(0.0, f32::max);
+        assert!(lightest_heavy > heaviest_light, "digit {digit}: {lightest_heavy} vs {heaviest_light}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `ebm restore --png` draws RGB images in colour (the grid PNG is RGB, with pixels whose
 /// channels differ).
 #[test]

@@ -376,3 +376,27 @@ fn chains_start_inside_an_init_box() {
     assert!(!o.status.success() && common::stderr(&o).contains("LO must be below HI"), "{}", common::stderr(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--init feasible` starts every chain inside the energy's constraints (a half disc here,
+/// checked after one RWMH step of 1e-6), where a Gaussian start leaves many outside; an energy
+/// without constraints is refused.
+#[test]
+fn chains_start_inside_the_constraints_with_init_feasible() {
+    let dir = common::temp_dir("init-feasible");
+    let out = dir.join("s.npy");
+    let energy = r#"{"type": "sum", "terms": [{"type": "gaussian", "mean": [0, 0], "std": [2, 2]},
+        {"type": "linear_inequality", "a": [-1, 0], "b": 0, "weight": 1000}, {"type": "norm_ball", "radius": 1, "weight": 1000}]}"#;
+    let run = |init: &str| {
+        let args = ["sample", "--backend", "cpu", "--chains", "512", "--steps", "1", "--sampler", "rwmh"];
+        let more = ["--step-size", "1e-6", "--energy", energy, "--init", init, "--out", out.to_str().unwrap()];
+        let o = common::ebm(&[&args[..], &more].concat());
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        let (states, _) = ebm_gpu::io::npy::read_f32(&out).unwrap();
+        states.chunks_exact(2).filter(|p| p[0] < -1e-4 || p[0] * p[0] + p[1] * p[1] > 1.0 + 1e-3).count()
+    };
+    assert_eq!(run("feasible"), 0, "chains outside the half disc");
+    assert!(run("gaussian") > 200, "a Gaussian start should leave many chains outside");
+    let o = common::ebm(&["sample", "--backend", "cpu", "--energy", "ring8", "--init", "feasible"]);
+    assert!(!o.status.success() && common::stderr(&o).contains("no constraint term"), "{}", common::stderr(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

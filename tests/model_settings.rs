@@ -93,6 +93,38 @@ fn sample_runs_the_checkpoints_sampler_unless_flags_override_it() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A sum of checkpoints (a product of experts) samples with the sampler they all store; when
+/// they store different ones, with the defaults.
+#[test]
+fn a_sum_of_checkpoints_takes_the_sampler_they_share() {
+    let dir = common::temp_dir("model-settings-sum");
+    let (ckpt, config) = checkpoint(&dir);
+    let other_dir = dir.join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let (other, _) = checkpoint(&other_dir);
+    let sample = |terms: &str| {
+        let spec = dir.join("sum.json");
+        std::fs::write(&spec, format!(r#"{{"type": "sum", "weights": [1, 0.5], "terms": [{terms}]}}"#)).unwrap();
+        let base = ["sample", "--energy", s(&spec), "--chains", "8", "--steps", "5", "--backend", "cpu"];
+        let o = ebm(&[&base[..], &["--out", s(&dir.join("s.npy"))]].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let step = format!("--step-size {} (checkpoint)", config.langevin.step_size);
+    let said = sample(&format!(r#""net:{}", {{"type": "net", "weights": "{}"}}"#, ckpt.display(), other.display()));
+    assert!(said.contains("--sampler ula (checkpoint)") && said.contains(&step), "{said}");
+    // Another step size in the second checkpoint: they disagree, so the defaults run.
+    let data: Vec<f32> = (0..200).map(|k| ((k * 37) % 101) as f32 / 25.0 - 2.0).collect();
+    let mut changed = TrainConfig::for_data(Loss::Cd, &data, 2, 5).unwrap();
+    changed.langevin.step_size = 0.07;
+    let net = Network::random(&Architecture::parse("2/16/silu/1").unwrap(), 4).unwrap();
+    let state = TrainState::new(net, &changed).unwrap();
+    ebm_gpu::train::checkpoint::save(&other, &state, &changed).unwrap();
+    let said = sample(&format!(r#""net:{}", "net:{}""#, ckpt.display(), other.display()));
+    assert!(said.contains("(default)") && !said.contains("(checkpoint)"), "{said}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn an_image_network_without_stored_settings_gets_few_chains() {
     let dir = common::temp_dir("model-settings-image");

@@ -368,3 +368,87 @@ fn training_models_take_any_network_in_the_text_form() {
         assert!(e.contains("model"), "{bad:?}: {e}");
     }
 }
+
+/// A network term of a spec takes its own head (`"head": "class:Y"`, as `--class` does for a
+/// lone network), checked against the network's outputs.
+#[test]
+fn a_network_term_takes_its_own_head() {
+    let dir = common::temp_dir("net-term-head");
+    let path = dir.join("classifier.safetensors");
+    net("1x4x4/2k3s1p1/silu/flatten/5/head:lse", 3).save(&path).unwrap();
+    let spec = |head: &str| {
+        format!(
+            r#"{{"type": "sum", "terms": [{{"type": "net", "weights": "{}", "head": "{head}"}}, "net:{}"]}}"#,
+            path.display(),
+            path.display()
+        )
+    };
+    let energy = ebm_gpu::energy::spec::parse_energy(&spec("class:3"), "test").unwrap();
+    let Energy::Sum { terms } = &energy else { panic!("{energy:?}") };
+    let heads: Vec<Head> = terms
+        .iter()
+        .map(|(_, t)| match t {
+            Energy::Net(n) => n.architecture().head,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(heads, [Head::Class(3), Head::LogSumExp]);
+    // E(x, 3) = -f(x)[3] is not the JEM energy the second term computes.
+    let x = randn(5, 16);
+    let mut g = vec![0.0; 16];
+    let (Energy::Net(a), Energy::Net(b)) = (&terms[0].1, &terms[1].1) else { unreachable!() };
+    let (ea, eb) = (Energy::Net(a.clone()).energy_grad(&x, &mut g), Energy::Net(b.clone()).energy_grad(&x, &mut g));
+    assert!((ea - eb).abs() > 1e-3, "{ea} {eb}");
+    for (head, want) in
+        [("class:5", "class 5 is out of range"), ("f", "needs one output"), ("mode", "expected f, -f, lse or class:Y")]
+    {
+        let err = ebm_gpu::energy::spec::parse_energy(&spec(head), "test").unwrap_err().to_string();
+        assert!(err.contains("terms[0].head") && err.contains(want), "{head}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `ebm classify --samples` judges generated images: the share each classifier gives its
+/// `--want` class (as its logits' argmax says) and the share that satisfies all at once.
+#[test]
+fn classify_judges_samples_by_each_classifiers_wanted_class() {
+    let dir = common::temp_dir("classify-samples");
+    let (a, b) = (net("1x4x4/2k3s1p1/silu/flatten/3/head:lse", 3), net("16/8/tanh/2/head:lse", 4));
+    let (pa, pb) = (dir.join("a.safetensors"), dir.join("b.safetensors"));
+    a.save(&pa).unwrap();
+    b.save(&pb).unwrap();
+    let n = 200;
+    let xs: Vec<f32> = randn(9, n * 16).iter().map(|v| v.clamp(-1.0, 1.0)).collect();
+    let samples = dir.join("samples.npy");
+    ebm_gpu::io::npy::write_f32(&samples, &xs, &[n, 16]).unwrap();
+    let argmax = |net: &Network| -> Vec<usize> {
+        let k = net.outputs();
+        let f = net.view().outputs_batch(&xs);
+        f.chunks_exact(k).map(|r| (0..k).fold(0, |m, y| if r[y] > r[m] { y } else { m })).collect()
+    };
+    let (ya, yb) = (argmax(&a), argmax(&b));
+    let json = dir.join("judged.json");
+    let (ea, eb) = (format!("net:{}", pa.display()), format!("net:{}", pb.display()));
+    let args = ["classify", "--samples", common::s(&samples), "--energy", &ea, "--want", "1"];
+    let o = common::ebm(
+        &[&args[..], &["--energy", &eb, "--want", "0", "--backend", "cpu", "--json", common::s(&json)]].concat(),
+    );
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let share = |hits: usize| hits as f64 / n as f64;
+    let want_a = share(ya.iter().filter(|&&y| y == 1).count());
+    let want_all = share((0..n).filter(|&i| ya[i] == 1 && yb[i] == 0).count());
+    assert_eq!(r["classifiers"][0][2].as_f64().unwrap(), want_a);
+    assert_eq!(r["classifiers"][1][2].as_f64().unwrap(), share(yb.iter().filter(|&&y| y == 0).count()));
+    assert_eq!(r["all"].as_f64().unwrap(), want_all);
+    assert!(
+        want_all > 0.0 && want_all < want_a,
+        "the random networks should make the test discriminate: {want_all} {want_a}"
+    );
+    // One --want per --energy, and a class the classifier has.
+    let o = common::ebm(&[&args[..], &["--energy", &eb]].concat());
+    assert!(!o.status.success() && common::stderr(&o).contains("one class per --energy"), "{}", common::stderr(&o));
+    let o = common::ebm(&["classify", "--samples", common::s(&samples), "--energy", &ea, "--want", "3"]);
+    assert!(!o.status.success() && common::stderr(&o).contains("has 3 classes"), "{}", common::stderr(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -48,13 +48,16 @@ fn network_pass_matches_cpu() {
 }
 
 fn trajectories(kind: SamplerKind, spec: &str, chains: usize, steps: u32, step_size: f32) {
+    trajectories_of(kind, &Energy::Net(Arc::new(net(spec, 3))), chains, steps, step_size)
+}
+
+fn trajectories_of(kind: SamplerKind, energy: &Energy, chains: usize, steps: u32, step_size: f32) {
     let Some(ctx) = common::gpu() else { return };
-    let energy = Energy::Net(Arc::new(net(spec, 3)));
     let d = energy.dim();
     let init = rng::initial_states(9, 0, chains, d, 0.5);
     let config = SamplerConfig::new(kind, step_size, 21);
-    let mut gpu = LayeredSampler::new(ctx, &energy, config.clone(), &init).unwrap();
-    let mut cpu = CpuSampler::new(&energy, config, &init).unwrap();
+    let mut gpu = LayeredSampler::new(ctx, energy, config.clone(), &init).unwrap();
+    let mut cpu = CpuSampler::new(energy, config, &init).unwrap();
     gpu.run(steps).unwrap();
     cpu.run(steps).unwrap();
     follows(&mut gpu, &mut cpu, chains, d, kind.name());
@@ -99,6 +102,107 @@ fn ula_on_the_uva_convebm_follows_the_cpu() {
     trajectories(SamplerKind::Ula, UVA, 16, 5, 0.01);
 }
 
+/// A product of experts through the layer kernels: a convolutional classifier's class-3
+/// energy, an MLP-shaped network and a nested sum holding a third network, each weighted.
+fn sum_of_networks() -> Energy {
+    let classifier = net("1x8x8/4k3s1p1/silu/avgpool:2/flatten/10/head:class:3", 5);
+    let nested =
+        Energy::Sum { terms: vec![(2.0, Energy::from_network(net("1x8x8/3k3s2p1/tanh/flatten/1/head:-f", 7)))] };
+    Energy::Sum {
+        terms: vec![
+            (0.7, Energy::from_network(classifier)),
+            (1.3, Energy::from_network(net("64/16/silu/1", 6))),
+            (0.5, nested),
+        ],
+    }
+}
+
+#[test]
+fn a_sum_of_networks_evaluates_as_on_the_cpu() {
+    let Some(ctx) = common::gpu() else { return };
+    let energy = sum_of_networks();
+    let n = 37;
+    let xs = rng::initial_states(8, 0, n, energy.dim(), 1.0);
+    let (e, g) = ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &energy, &xs).unwrap();
+    let (mut want_e, mut want_g) = (vec![0.0; n], vec![0.0; xs.len()]);
+    energy.energy_grad_batch(&xs, &mut want_g, &mut want_e);
+    assert!(rel_err(&e, &want_e) < 1e-4, "energies differ by {}", rel_err(&e, &want_e));
+    assert!(rel_err(&g, &want_g) < 1e-4, "gradients differ by {}", rel_err(&g, &want_g));
+    // Every term counts: dropping the last changes the energies.
+    let Energy::Sum { terms } = &energy else { unreachable!() };
+    let fewer = Energy::Sum { terms: terms[..2].to_vec() };
+    let (e2, _) = ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &fewer, &xs).unwrap();
+    assert!(rel_err(&e2, &want_e) > 1e-3, "the third term made no difference");
+}
+
+#[test]
+fn mala_on_a_sum_of_networks_follows_the_cpu() {
+    trajectories_of(SamplerKind::Mala, &sum_of_networks(), 64, 20, 2.0);
+}
+
+#[test]
+fn the_gpu_refuses_a_network_summed_with_an_analytic_term() {
+    let Some(ctx) = common::gpu() else { return };
+    let gaussian = ebm_gpu::energy::spec::parse_energy(
+        r#"{"type": "gaussian", "mean": [0, 0, 0, 0], "std": [1, 1, 1, 1]}"#,
+        "test",
+    )
+    .unwrap();
+    let energy =
+        Energy::Sum { terms: vec![(1.0, Energy::from_network(net("1x2x2/2k1/silu/flatten/1", 2))), (1.0, gaussian)] };
+    let init = rng::initial_states(1, 0, 4, 4, 1.0);
+    let err = LayeredSampler::new(ctx, &energy, SamplerConfig::new(SamplerKind::Ula, 0.1, 1), &init).err().unwrap();
+    let text = err.to_string();
+    assert!(text.contains("energy.terms[1]") && text.contains("gaussian"), "{text}");
+}
+
+/// A logistic expert on the plane, E(x) = sum_i softplus(s (x_i - m)) + softplus(-s (x_i - m)):
+/// a convolutional network, or an MLP-shaped one.
+fn logistic_expert(s: f32, m: f32, conv: bool) -> Network {
+    let (spec, first) = match conv {
+        true => ("1x2x1/2k1/softplus/flatten/1", (vec![s, -s], vec![-s * m, s * m])),
+        false => ("2/4/softplus/1", (vec![s, 0.0, -s, 0.0, 0.0, s, 0.0, -s], vec![-s * m, s * m, -s * m, s * m])),
+    };
+    let mut params = vec![first, (vec![], vec![])];
+    if conv {
+        params.push((vec![], vec![]));
+    }
+    params.push((vec![1.0; 4], vec![0.0]));
+    Network::new(&Architecture::parse(spec).unwrap(), params).unwrap()
+}
+
+/// The product of two logistic experts weighted 1 and 0.5: each coordinate independent with
+/// density proportional to exp(-E_1 - E_2 / 2); its mean, variance and fourth moment by
+/// quadrature, against MALA on both executors.
+#[test]
+fn mala_samples_the_product_of_two_network_experts() {
+    let (a, b) = ((1.0f32, -1.0f32), (2.0f32, 1.5f32));
+    let energy = Energy::Sum {
+        terms: vec![
+            (1.0, Energy::from_network(logistic_expert(a.0, a.1, true))),
+            (0.5, Energy::from_network(logistic_expert(b.0, b.1, false))),
+        ],
+    };
+    let softplus = |v: f64| if v > 30.0 { v } else { v.exp().ln_1p() };
+    let expert =
+        |(s, m): (f32, f32), x: f64| softplus(s as f64 * (x - m as f64)) + softplus(-s as f64 * (x - m as f64));
+    let (h, mut mass, mut first, mut second) = (1e-3, 0.0, 0.0, 0.0);
+    let grid: Vec<f64> = (0..80_000).map(|i| -40.0 + h * i as f64).collect();
+    for &x in &grid {
+        let p = (-expert(a, x) - 0.5 * expert(b, x)).exp();
+        (mass, first, second) = (mass + p, first + p * x, second + p * x * x);
+    }
+    let want_mean = first / mass;
+    let want_var = second / mass - want_mean * want_mean;
+    let m4 =
+        grid.iter().map(|&x| (-expert(a, x) - 0.5 * expert(b, x)).exp() * (x - want_mean).powi(4)).sum::<f64>() / mass;
+    for (name, n, mean, var, _) in mala_moments(&energy, 0.5, 23) {
+        let (se_mean, se_var) = ((want_var / n).sqrt(), ((m4 - want_var * want_var) / n).sqrt());
+        assert!((mean - want_mean).abs() < 4.0 * se_mean, "{name}: mean {mean}, want {want_mean} ± {se_mean}");
+        assert!((var - want_var).abs() < 4.0 * se_var, "{name}: variance {var}, want {want_var} ± {se_var}");
+    }
+}
+
 /// E(x) = sum over pixels of softplus(x) + softplus(-x): each pixel independent with the
 /// logistic density e^x / (1 + e^x)^2 (mean 0, variance pi^2 / 3), written as a conv network.
 fn logistic_net() -> Network {
@@ -107,30 +211,38 @@ fn logistic_net() -> Network {
         .unwrap()
 }
 
-#[test]
-fn layered_mala_samples_the_logistic_density() {
-    let energy = Energy::Net(Arc::new(logistic_net()));
+/// 4096 chains of 2-d MALA (300 steps of `step` from N(0, I)) on each executor: per executor,
+/// its name, the draws' count, mean and variance over both coordinates, and the acceptance.
+fn mala_moments(energy: &Energy, step: f32, seed: u64) -> Vec<(String, f64, f64, f64, f64)> {
     let chains = 4096;
     let init = rng::initial_states(4, 0, chains, 2, 1.0);
-    let config = SamplerConfig::new(SamplerKind::Mala, 0.8, 17);
+    let config = SamplerConfig::new(SamplerKind::Mala, step, seed);
     let mut samplers: Vec<(String, Box<dyn ChainSampler>)> =
-        vec![("cpu".into(), Box::new(CpuSampler::new(&energy, config.clone(), &init).unwrap()))];
+        vec![("cpu".into(), Box::new(CpuSampler::new(energy, config.clone(), &init).unwrap()))];
     if let Some(ctx) = common::gpu() {
-        samplers.push(("gpu".into(), Box::new(LayeredSampler::new(ctx, &energy, config, &init).unwrap())));
+        samplers.push(("gpu".into(), Box::new(LayeredSampler::new(ctx, energy, config, &init).unwrap())));
     }
-    for (name, mut s) in samplers {
+    let moments = |(name, mut s): (String, Box<dyn ChainSampler>)| {
         s.run(300).unwrap();
         let x = s.state().unwrap();
         let n = x.len() as f64;
         let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
         let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        (name, n, mean, var, s.stats().unwrap().acceptance_rate(300))
+    };
+    samplers.into_iter().map(moments).collect()
+}
+
+#[test]
+fn layered_mala_samples_the_logistic_density() {
+    let energy = Energy::Net(Arc::new(logistic_net()));
+    for (name, n, mean, var, rate) in mala_moments(&energy, 0.8, 17) {
         let want_var = std::f64::consts::PI.powi(2) / 3.0;
         // Standard errors over n independent draws: sqrt(var / n) for the mean; for the
         // variance var * sqrt((kurtosis - 1) / n) with the logistic's kurtosis 4.2.
         let (se_mean, se_var) = ((want_var / n).sqrt(), want_var * (3.2 / n).sqrt());
         assert!(mean.abs() < 4.0 * se_mean, "{name}: mean {mean} (sd of the estimate {se_mean})");
         assert!((var - want_var).abs() < 4.0 * se_var, "{name}: variance {var}, want {want_var} ± {se_var}");
-        let rate = s.stats().unwrap().acceptance_rate(300);
         assert!(rate > 0.3, "{name}: acceptance {rate}");
     }
 }
@@ -155,7 +267,7 @@ fn parameter_gradients_without_input_gradients_match_cpu() {
         let x = ctx.storage_buffer("x", bytemuck::cast_slice(&xs));
         let e = ctx.zeroed_storage_buffer("e", 4 * n as u64);
         let bufs = NetBuffers::new(&ctx, &net, n).unwrap();
-        let pass = GpuNetwork::new(&nn, &net, &bufs, n, Slice::whole(&x), Slice::whole(&e), None, true).unwrap();
+        let pass = GpuNetwork::new(&nn, &net, &bufs, n, Slice::whole(&x), Slice::whole(&e), None, true, 1.0).unwrap();
         let mut encoder = ctx.device().create_command_encoder(&Default::default());
         {
             let mut cp = encoder.begin_compute_pass(&Default::default());

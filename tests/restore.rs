@@ -80,15 +80,23 @@ fn gpu_energies_give_the_cpu_restoration_and_psnr_is_defined() {
     let Some(ctx) = common::gpu() else { return };
     use ebm_gpu::nn::{Architecture, Network};
     let dir = common::temp_dir("restore-gpu");
-    // A plain conv net and one with residual blocks (an identity and a 1x1-conv skip).
-    for spec in [
+    // A plain conv net, one with residual blocks (an identity and a 1x1-conv skip), and their
+    // weighted sum (a product of experts: one pass per term).
+    let mut files = Vec::new();
+    for (k, spec) in [
         "1x6x6/3k3s1p1/swish/flatten/8/swish/1",
         "1x6x6/3k3p1/swish/res(3k3p1,swish)/res(4k3s2p1;proj:4k1s2)/flatten/1",
-    ] {
-        let net = Network::random(&Architecture::parse(spec).unwrap(), 2).unwrap();
-        let path = dir.join("net.safetensors");
-        net.save(&path).unwrap();
-        let energy = resolve_energy(&format!("net:{}", path.display())).unwrap();
+    ]
+    .iter()
+    .enumerate()
+    {
+        let path = dir.join(format!("net{k}.safetensors"));
+        Network::random(&Architecture::parse(spec).unwrap(), 2).unwrap().save(&path).unwrap();
+        files.push(format!("net:{}", path.display()));
+    }
+    let sum = format!(r#"{{"type": "sum", "weights": [0.6, 1.4], "terms": ["{}", "{}"]}}"#, files[0], files[1]);
+    for spec in [&files[0], &files[1], &sum] {
+        let energy = resolve_energy(spec).unwrap();
         let n = 9;
         let damaged = ebm_gpu::rng::initial_states(1, 0, n, 36, 0.5);
         let pixels: Vec<Pixel> =

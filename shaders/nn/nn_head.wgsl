@@ -1,6 +1,6 @@
 // The energy head of a network: from its outputs f [n, K] the energy of every point and
 // dE/df, the start of the backward pass. CPU twin: `Head::energy_ref` (src/nn/reference.rs).
-// kind 0: E = f; 1: E = -f; 2: E = -logsumexp f (JEM); 3: E = -f[class].
+// kind 0: E = f; 1: E = -f; 2: E = -logsumexp f (JEM); 3: E = -f[class]; each times `weight`.
 // `head_jet` below is the head of a jet pass (score matching, src/nn/gpu_jet.rs).
 
 struct HeadParams {
@@ -15,7 +15,7 @@ struct HeadParams {
     s1a: f32,               // head_jet: the seeds c = (0, s1a E' + s1b, s2)
     s1b: f32,
     s2: f32,
-    _pad: u32,
+    weight: f32,            // head: E and dE/df times it (a term's weight in a sum of networks)
 }
 
 @group(0) @binding(0) var<uniform> hp: HeadParams;
@@ -35,11 +35,11 @@ fn head(@builtin(global_invocation_id) gid: vec3<u32>) {
     switch hp.kind {
         case 0u: {
             e = f[fb];
-            d_out[db] = 1.0;
+            d_out[db] = hp.weight;
         }
         case 1u: {
             e = -f[fb];
-            d_out[db] = -1.0;
+            d_out[db] = -hp.weight;
         }
         case 2u: {
             var m = f[fb];
@@ -51,18 +51,18 @@ fn head(@builtin(global_invocation_id) gid: vec3<u32>) {
                 s += exp(f[fb + y] - m);
             }
             for (var y = 0u; y < hp.k; y++) {
-                d_out[db + y] = -(exp(f[fb + y] - m) / s);
+                d_out[db + y] = -hp.weight * (exp(f[fb + y] - m) / s);
             }
             e = -(m + log(s));
         }
         default: {
             for (var y = 0u; y < hp.k; y++) {
-                d_out[db + y] = select(0.0, -1.0, y == hp.class_index);
+                d_out[db + y] = select(0.0, -hp.weight, y == hp.class_index);
             }
             e = -f[fb + hp.class_index];
         }
     }
-    energies[hp.e_off + r] = e;
+    energies[hp.e_off + r] = hp.weight * e;
 }
 
 // The head's jet (CPU twin: `Head::jet`, src/nn/jet.rs): from the outputs' jet f, f', f'' (blocks of n

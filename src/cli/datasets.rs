@@ -205,6 +205,27 @@ enum DataCommand {
     /// test.labels.npy (MNIST's labels), which `--data OUT` reads.
     #[command(name = "colour-mnist")]
     ColourMnist(ColourArgs),
+    /// MNIST relabelled by stroke weight, a second attribute of the same images: label 1
+    /// (heavy) when an image's ink (the sum of its pixels) is above the median of its digit's
+    /// images in its split, else 0 (light), so every digit splits about evenly. Writes
+    /// OUT/train.npy and OUT/test.npy ([N, 1, 28, 28] uint8, the images unchanged) with
+    /// train.labels.npy and test.labels.npy (the stroke labels), which `--data OUT` reads, and
+    /// train.digits.npy and test.digits.npy (the digit labels).
+    #[command(name = "stroke-mnist")]
+    StrokeMnist(StrokeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct StrokeArgs {
+    /// The folder to write (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// The labelled grayscale source: mnist, or an MNIST-layout folder.
+    #[arg(long, default_value = "mnist")]
+    data: String,
+    /// Write only the first N images of each split.
+    #[arg(long)]
+    limit: Option<usize>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -249,6 +270,7 @@ pub fn run(args: &DataArgs) -> anyhow::Result<()> {
         DataCommand::Download(a) => run_download(a),
         DataCommand::List(a) => run_list(a),
         DataCommand::ColourMnist(a) => run_colour(a),
+        DataCommand::StrokeMnist(a) => run_stroke(a),
     }
 }
 
@@ -273,23 +295,51 @@ fn run_colour(args: &ColourArgs) -> anyhow::Result<()> {
             );
         }
         let images = colour::colourise(&set, args.seed, index);
-        let path = args.out.join(format!("{name}.npy"));
-        let shape = [set.rows, 3, set.height, set.width];
-        crate::io::write_atomic(&path, &crate::io::npy::encode_u8(&images, &shape))?;
-        if let Some(labels) = &set.labels {
-            let lpath = args.out.join(format!("{name}.labels.npy"));
-            crate::io::write_atomic(&lpath, &crate::io::npy::encode_u8(labels, &[labels.len()]))?;
-        }
-        println!(
-            "wrote {} ({} images of 3x{}x{}{})",
-            path.display(),
-            set.rows,
-            set.height,
-            set.width,
-            if set.labels.is_some() { ", with labels" } else { "" }
-        );
+        write_split(&args.out, name, &images, [set.rows, 3, set.height, set.width], set.labels.as_deref())?;
     }
     println!("--data {} reads them", args.out.display());
+    Ok(())
+}
+
+fn run_stroke(args: &StrokeArgs) -> anyhow::Result<()> {
+    use crate::data::{Split, load, stroke};
+    if args.limit == Some(0) {
+        bail!("--limit must be at least 1");
+    }
+    let source = resolve(&args.data)?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating --out {}", args.out.display()))?;
+    for (split, name) in [(Split::Train, "train"), (Split::Test, "test")] {
+        let mut set = load(&source, split).with_context(|| format!("--data {}", args.data))?;
+        if let Some(n) = args.limit {
+            set = set.take(n);
+        }
+        let Some(strokes) = stroke::stroke_labels(&set) else {
+            bail!("--data {}: the {name} images have no digit labels to split by", args.data);
+        };
+        let images: Vec<u8> = set.images.iter().map(|&t| (t * 255.0).round().clamp(0.0, 255.0) as u8).collect();
+        let (c, h, w) = set.shape();
+        write_split(&args.out, name, &images, [set.rows, c, h, w], Some(&strokes))?;
+        let digits = set.labels.as_deref().unwrap_or_default();
+        let path = args.out.join(format!("{name}.digits.npy"));
+        crate::io::write_atomic(&path, &crate::io::npy::encode_u8(digits, &[digits.len()]))?;
+        let heavy = strokes.iter().filter(|&&s| s == stroke::HEAVY).count();
+        println!("  {heavy} heavy, {} light; digit labels in {}", strokes.len() - heavy, path.display());
+    }
+    println!("--data {} reads them (labels: 0 light, 1 heavy)", args.out.display());
+    Ok(())
+}
+
+/// Writes OUT/NAME.npy (uint8 images of `shape`) and, given labels, OUT/NAME.labels.npy.
+fn write_split(out: &Path, name: &str, images: &[u8], shape: [usize; 4], labels: Option<&[u8]>) -> anyhow::Result<()> {
+    let path = out.join(format!("{name}.npy"));
+    crate::io::write_atomic(&path, &crate::io::npy::encode_u8(images, &shape))?;
+    if let Some(labels) = labels {
+        let lpath = out.join(format!("{name}.labels.npy"));
+        crate::io::write_atomic(&lpath, &crate::io::npy::encode_u8(labels, &[labels.len()]))?;
+    }
+    let [rows, c, h, w] = shape;
+    let with = if labels.is_some() { ", with labels" } else { "" };
+    println!("wrote {} ({rows} images of {c}x{h}x{w}{with})", path.display());
     Ok(())
 }
 

@@ -23,7 +23,9 @@ pub struct MinimizeArgs {
     #[arg(long, default_value_t = 64)]
     pub starts: usize,
     /// Where the descents start: gaussian (N(0, init-std^2)), uniform (U[-init-std, init-std]),
-    /// box:LO,HI (U[LO, HI] in every dimension), replay (a training checkpoint's replay buffer), or a .npy/.csv file of rows (as `ebm sample`).
+    /// box:LO,HI (U[LO, HI] in every dimension), feasible (gaussian draws moved to the nearest
+    /// point satisfying the energy's constraints), replay (a training checkpoint's replay
+    /// buffer), or a .npy/.csv file of rows (as `ebm sample`).
     #[arg(long, default_value = "gaussian")]
     pub init: String,
     /// Standard deviation of the gaussian starts (with --init uniform, the half-width of the box).
@@ -105,7 +107,7 @@ pub fn run(args: &MinimizeArgs) -> anyhow::Result<()> {
             6,
         )
         .check()?;
-    let start = init::Init { init: &args.init, init_std: args.init_std, seed: args.seed, energy: &args.energy };
+    let start = init::Init::new(&args.init, args.init_std, args.seed, &args.energy, &energy);
     let mut starts = init::initial_states(&start, 0, args.starts, dim)?;
     let fixed = args.fix.as_deref().map(|f| init::parse_fix(f, dim)).transpose()?;
     if let Some(fixed) = &fixed {

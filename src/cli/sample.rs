@@ -165,8 +165,8 @@ pub struct SampleArgs {
     #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 1.0, allow_negative_numbers = true)]
     pub init_std: f32,
     /// Where chains start: gaussian (N(0, init-std^2)), uniform (U[-init-std, init-std], the
-    /// image recipe's noise), box:LO,HI (U[LO, HI] in every dimension, e.g. inside a box
-    /// constraint), replay (the replay buffer of the training checkpoint named by
+    /// image recipe's noise), box:LO,HI (U[LO, HI] in every dimension), feasible (gaussian
+    /// draws moved to the nearest point satisfying the energy's constraints), replay (the replay buffer of the training checkpoint named by
     /// --energy net:CHECKPOINT, entry (chain mod capacity)), or a .npy/.csv file of rows (row
     /// chain mod rows) [default: box:LO,HI of a training checkpoint's box; else gaussian].
     #[arg(long, default_value = "gaussian", hide_default_value = true)]
@@ -451,7 +451,7 @@ pub fn run(args: &SampleArgs, given: &Given) -> anyhow::Result<()> {
     } else if args.target_accept.is_some() {
         bail!("--target-accept needs --warmup");
     }
-    let start = init::Init { init: &args.init, init_std: args.init_std, seed: args.seed, energy: &args.energy };
+    let start = init::Init::new(&args.init, args.init_std, args.seed, &args.energy, &energy);
     let init = init::initial_states(&start, first_chain, chains, dim)?;
     let fixed = args.fix.as_deref().map(|f| init::parse_fix(f, dim)).transpose()?;
     let mut init = init;
@@ -670,10 +670,11 @@ fn with_class(energy: Energy, class: Option<usize>) -> anyhow::Result<Energy> {
             if y >= net.outputs {
                 anyhow::bail!("--class {y}: the network has {} classes (0..{})", net.outputs, net.outputs - 1);
             }
-            let mut net = (*net).clone();
-            net.head = crate::nn::Head::Class(y);
-            Ok(Energy::Net(std::sync::Arc::new(net)))
+            Ok(Energy::from_network(net.with_head(crate::nn::Head::Class(y))?))
         }
+        Energy::Sum { .. } => anyhow::bail!(
+            "--class takes a lone classifier network; in a sum, give each classifier term its class: {{\"type\": \"net\", \"weights\": FILE, \"head\": \"class:{y}\"}}"
+        ),
         _ => anyhow::bail!("--class needs a classifier network (K > 1 outputs, e.g. net:JEM_CHECKPOINT)"),
     }
 }

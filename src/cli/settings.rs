@@ -65,14 +65,36 @@ impl Stored {
         }
     }
 
-    /// The sampler stored in the training checkpoint an `--energy net:FILE` or `mlp:FILE` names;
-    /// None for every other energy (presets, specs, network files without training settings).
+    /// The sampler stored in the training checkpoint an `--energy net:FILE` or `mlp:FILE` names,
+    /// or the one every checkpoint of a sum of them stores (a product of experts trained alike);
+    /// None for every other energy (presets, other specs, network files without training
+    /// settings, checkpoints that store different samplers).
     pub fn from_energy(energy: &str) -> anyhow::Result<Option<Self>> {
         let arg = energy.trim_start();
-        let Some(file) = ["net:", "mlp:"].iter().find_map(|p| arg.strip_prefix(p)) else { return Ok(None) };
+        let Some(file) = ["net:", "mlp:"].iter().find_map(|p| arg.strip_prefix(p)) else {
+            return Ok(Self::of_sum(arg));
+        };
         let config = crate::train::checkpoint::stored_config(Path::new(file))
             .map_err(|e| anyhow::anyhow!("--energy {energy}: {e}"))?;
         Ok(config.as_ref().map(Self::of))
+    }
+
+    /// The sampler the checkpoints of a sum spec (inline or a JSON file) all store. Anything
+    /// unreadable gives None: resolving the energy itself reports it.
+    fn of_sum(arg: &str) -> Option<Self> {
+        let text = match arg.starts_with('{') {
+            true => arg.to_string(),
+            false if arg.ends_with(".json") => std::fs::read_to_string(arg).ok()?,
+            false => return None,
+        };
+        let mut files = Vec::new();
+        checkpoint_terms(&serde_json::from_str(&text).ok()?, &mut files)?;
+        let stored: Vec<Self> = files
+            .iter()
+            .map(|f| crate::train::checkpoint::stored_config(Path::new(f)).ok().flatten().map(|c| Self::of(&c)))
+            .collect::<Option<_>>()?;
+        let first = *stored.first()?;
+        stored.iter().all(|s| *s == first).then_some(first)
     }
 
     /// `--init`'s spelling of where the checkpoint's chains start: uniform in its box.
@@ -90,6 +112,23 @@ impl Stored {
                 self.loss
             )
         })
+    }
+}
+
+/// The weights files of a sum spec's terms, each `net:FILE`, `mlp:FILE` or a `net`/`mlp` spec
+/// (nested sums included); None when a term is anything else.
+fn checkpoint_terms(spec: &serde_json::Value, files: &mut Vec<String>) -> Option<()> {
+    if let Some(text) = spec.as_str() {
+        files.push(["net:", "mlp:"].iter().find_map(|p| text.trim_start().strip_prefix(p))?.to_string());
+        return Some(());
+    }
+    match spec.get("type")?.as_str()? {
+        "sum" => spec.get("terms")?.as_array()?.iter().try_for_each(|t| checkpoint_terms(t, files)),
+        "net" | "mlp" => {
+            files.push(spec.get("weights")?.as_str()?.to_string());
+            Some(())
+        }
+        _ => None,
     }
 }
 

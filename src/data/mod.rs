@@ -6,6 +6,7 @@ pub mod colour;
 pub mod digits;
 pub mod idx;
 pub mod images;
+pub mod stroke;
 pub mod toy;
 
 use crate::plan;

@@ -54,10 +54,10 @@ impl Evaluator for GpuEvaluator<'_> {
 }
 
 /// The executor's batched energies: the GPU's kernels where the energy has them (analytic
-/// terms and MLPs inlined, or one network of layer kernels on its own), else the CPU.
+/// terms and MLPs inlined, or networks of layer kernels on their own or summed), else the CPU.
 pub fn evaluator<'a>(ctx: Option<&Arc<GpuContext>>, energy: &'a Energy) -> Box<dyn Evaluator + 'a> {
     match ctx {
-        Some(ctx) if !energy.has_layered_net() || matches!(energy, Energy::Net(_)) => {
+        Some(ctx) if !energy.has_layered_net() || energy.network_terms().is_ok() => {
             Box::new(GpuEvaluator { ctx: ctx.clone(), energy })
         }
         _ => Box::new(CpuEvaluator(energy)),

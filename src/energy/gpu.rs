@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 /// Energies [n] and gradients [n, dim] at `points` ([n, dim] row-major). MLP-shaped networks
 /// are inlined like the analytic terms; a lone network of layer kernels runs through them
-/// ([`crate::nn::gpu_net::energy_grad_batch`]); a sum holding one is refused.
+/// ([`crate::nn::gpu_net::energy_grad_batch`]), and a sum holding one runs as a sum of
+/// networks ([`crate::nn::gpu_sum`]; other terms beside it are refused).
 pub fn energy_grad_batch(ctx: &Arc<GpuContext>, energy: &Energy, points: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
     if let Energy::Net(net) = energy
         && net.as_mlp().is_none()
@@ -18,10 +19,8 @@ pub fn energy_grad_batch(ctx: &Arc<GpuContext>, energy: &Energy, points: &[f32])
         return crate::nn::gpu_net::energy_grad_batch(ctx, net, points);
     }
     if energy.has_layered_net() {
-        return Err(Error::invalid(
-            "energy",
-            "the GPU evaluates convolutional and multi-output networks on their own, not inside a sum; use the CPU executor",
-        ));
+        energy.validate()?;
+        return crate::nn::gpu_sum::energy_grad_batch(ctx, &energy.network_terms()?, points);
     }
     energy.validate()?;
     let dim = energy.dim();

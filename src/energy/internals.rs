@@ -21,6 +21,11 @@ pub trait EnergyInternals {
     /// inlined into the per-chain sampler kernels (any network but an MLP-shaped one).
     fn has_layered_net(&self) -> bool;
 
+    /// A lone network, or a (nested) sum of networks, as its networks with their weights: what
+    /// the GPU's layer kernels compose ([`crate::nn::gpu_sum`]). Any other term is refused,
+    /// named by its place in the sum.
+    fn network_terms(&self) -> Result<Vec<(f32, &crate::nn::Network)>>;
+
     /// E at x for an analytic energy ([`Self::is_analytic`]), with `weight` * dE/dx added to g;
     /// generic over `Field`, so `Lanes` evaluates a block of chains with the same
     /// formulas. Network terms contribute nothing here (callers check `is_analytic`).
@@ -63,6 +68,37 @@ impl EnergyInternals for Energy {
             Energy::Group { inner, .. } | Energy::Slice { inner, .. } => inner.is_analytic(),
             _ => true,
         }
+    }
+
+    fn network_terms(&self) -> Result<Vec<(f32, &crate::nn::Network)>> {
+        fn collect<'a>(
+            e: &'a Energy,
+            weight: f32,
+            at: &str,
+            out: &mut Vec<(f32, &'a crate::nn::Network)>,
+        ) -> Result<()> {
+            match e {
+                Energy::Net(n) => out.push((weight, n)),
+                Energy::Sum { terms } => {
+                    for (t, (w, term)) in terms.iter().enumerate() {
+                        collect(term, weight * w, &format!("{at}terms[{t}]."), out)?;
+                    }
+                }
+                other => {
+                    return Err(Error::invalid(
+                        at.trim_end_matches('.').to_string(),
+                        format!(
+                            "a {} term: the GPU composes network terms only (a sum with a convolutional or multi-output network); use --backend cpu for sums that mix networks with other terms",
+                            other.kind()
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        }
+        let mut out = Vec::new();
+        collect(self, 1.0, "energy.", &mut out)?;
+        Ok(out)
     }
 
     fn has_layered_net(&self) -> bool {

@@ -12,6 +12,7 @@ mod banana;
 pub mod batch;
 mod constraints;
 mod double_well;
+pub mod feasible;
 mod gaussian;
 pub mod gpu;
 mod group;

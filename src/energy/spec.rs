@@ -47,10 +47,12 @@ enum Spec {
         dim: Option<usize>,
     },
     /// Any network of `crate::nn` layers in safetensors; `spec` gives the architecture when
-    /// the file does not (a PyTorch state_dict).
+    /// the file does not (a PyTorch state_dict); `head` replaces its head (`class:Y` makes a
+    /// classifier the class-conditional E(x, Y), as `--class` does for a lone network).
     Net {
         weights: String,
         spec: Option<String>,
+        head: Option<String>,
     },
     /// A network in safetensors (PyTorch nn.Sequential layout).
     Mlp {
@@ -308,9 +310,16 @@ fn build(spec: &Spec, at: &str) -> Result<Energy> {
             let ab = to_f32(&field("a, b"), &[*a, *b])?;
             Banana { dim: *dim, a: ab[0], b: ab[1] }.into()
         }
-        Spec::Net { weights, spec } => {
+        Spec::Net { weights, spec, head } => {
             let arch = spec.as_deref().map(crate::nn::Architecture::parse).transpose()?;
-            net_energy(Path::new(weights), arch.as_ref())?
+            let energy = net_energy(Path::new(weights), arch.as_ref())?;
+            match (head, energy) {
+                (Some(h), Energy::Net(net)) => {
+                    let with = crate::nn::Head::parse(h).and_then(|h| net.with_head(h));
+                    Energy::from_network(with.map_err(|e| Error::invalid(field("head"), e.to_string()))?)
+                }
+                (_, energy) => energy,
+            }
         }
         Spec::Image { path, gamma, invert, epsilon, extent } => {
             let aspect = match extent.as_deref() {

@@ -74,6 +74,10 @@ impl<'a> Slice<'a> {
     pub fn whole(buffer: &'a wgpu::Buffer) -> Self {
         Self { buffer, offset: 0 }
     }
+    /// The same buffer, `by` elements further on.
+    pub fn advanced(self, by: usize) -> Self {
+        Self { buffer: self.buffer, offset: self.offset + by }
+    }
 }
 
 /// What a forward GEMM or convolution does to its result before storing it:

@@ -28,7 +28,8 @@ pub(crate) struct HeadParams {
     pub(super) s1a: f32,
     pub(super) s1b: f32,
     pub(super) s2: f32,
-    _pad: u32,
+    /// `head` only: E and dE/df are multiplied by it (a term's weight in a sum of networks).
+    weight: f32,
 }
 
 impl HeadParams {
@@ -49,6 +50,7 @@ impl HeadParams {
             f_off: f.offset as u32,
             e_off: energies.offset as u32,
             d_off: d_out.offset as u32,
+            weight: 1.0,
             ..Default::default()
         }
     }
@@ -199,7 +201,9 @@ impl GpuNetwork {
     /// and, when `dx` is given, dE/dx to it ([n, d]) (with neither it nor `param_grads`, only the
     /// forward pass and the head run); with `param_grads`, dE/dθ summed over the
     /// points into `bufs.param_grads`, overwriting it (passes over several chunks of one batch
-    /// need summing by the caller).
+    /// need summing by the caller). Energies and gradients come multiplied by `weight` (1 for
+    /// the network itself; a term's weight in a sum of networks, [`super::gpu_sum`]): the head
+    /// scales them, so the backward pass carries it.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         kernels: &NnKernels,
@@ -210,6 +214,7 @@ impl GpuNetwork {
         energies: Slice,
         dx: Option<Slice>,
         param_grads: bool,
+        weight: f32,
     ) -> Result<Self> {
         let ctx = kernels.context().clone();
         if n == 0 || n > bufs.batch {
@@ -265,7 +270,7 @@ impl GpuNetwork {
         // Head.
         let f = values[layers.len()];
         let d_out = grads[layers.len()];
-        let params = HeadParams::new(net, n, f, energies, d_out);
+        let params = HeadParams { weight, ..HeadParams::new(net, n, f, energies, d_out) };
         let head = HeadKernel::new(&ctx, "head", &params, [f.buffer, energies.buffer, d_out.buffer])?;
         // Backward: parameter gradients, then the input gradient, top layer first. A layer's
         // input gradient is needed for dE/dx, or (above the bottom layer) for the parameter
@@ -419,7 +424,7 @@ pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
         HeadParams,
         "nn/nn_head.wgsl",
         "HeadParams",
-        [n, k, kind, class_index, f_off, e_off, d_off, order, s1a, s1b, s2]
+        [n, k, kind, class_index, f_off, e_off, d_off, order, s1a, s1b, s2, weight]
     )]
 }
 
@@ -477,7 +482,7 @@ fn evaluate_batch(
             )
         })?;
         let dx = want_grads.then(|| Slice::whole(&g));
-        let pass = GpuNetwork::new(&kernels, net, &bufs, m, Slice::whole(&x), Slice::whole(&e), dx, false)?;
+        let pass = GpuNetwork::new(&kernels, net, &bufs, m, Slice::whole(&x), Slice::whole(&e), dx, false, 1.0)?;
         ctx.submit_pass("network energies", |p| pass.record(p))?;
         let mut parts = vec![(&e, 4 * m as u64), (&g, 4 * grad_len as u64)];
         if let Some(o) = outputs_buffer {

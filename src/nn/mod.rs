@@ -20,6 +20,7 @@ pub mod gpu;
 #[cfg(any(feature = "cli", feature = "internals"))]
 pub mod gpu_jet;
 pub mod gpu_net;
+pub mod gpu_sum;
 mod internals;
 pub mod io;
 pub mod jet;
@@ -124,6 +125,23 @@ pub enum Head {
 }
 
 impl Head {
+    /// Parses the text form after `head:`: `f`, `-f`, `lse` or `class:Y`.
+    pub fn parse(text: &str) -> Result<Self> {
+        Ok(match text {
+            "f" => Head::F,
+            "-f" => Head::NegF,
+            "lse" => Head::LogSumExp,
+            _ => match text.strip_prefix("class:") {
+                Some(y) => Head::Class(y.parse().map_err(|_| {
+                    Error::invalid("network head", format!("class {y:?} is not a class index (0, 1, ...)"))
+                })?),
+                None => {
+                    return Err(Error::invalid("network head", format!("{text:?}: expected f, -f, lse or class:Y")));
+                }
+            },
+        })
+    }
+
     fn text(&self) -> String {
         match self {
             Head::F => "f".into(),
@@ -497,6 +515,15 @@ impl Network {
     }
 
     /// The text form of the architecture.
+    /// The same network with another head, checked against its outputs (`class:Y` needs
+    /// Y < K, `f` and `-f` one output).
+    pub fn with_head(&self, head: Head) -> Result<Self> {
+        let mut arch = self.architecture();
+        arch.head = head;
+        arch.shapes()?;
+        Ok(Self { head, ..self.clone() })
+    }
+
     pub fn spec(&self) -> String {
         self.architecture().to_string()
     }

@@ -282,20 +282,7 @@ impl Architecture {
                 ));
             }
             if let Some(h) = segment.strip_prefix("head:") {
-                head = Some(match h {
-                    "f" => Head::F,
-                    "-f" => Head::NegF,
-                    "lse" => Head::LogSumExp,
-                    _ => match h.strip_prefix("class:") {
-                        Some(y) => Head::Class(parse_usize(y, "class", segment)?),
-                        None => {
-                            return Err(Error::invalid(
-                                "network",
-                                format!("head {h:?}: expected f, -f, lse or class:Y"),
-                            ));
-                        }
-                    },
-                });
+                head = Some(Head::parse(h)?);
                 continue;
             }
             push_layer(segment, &mut layers, 0)?;

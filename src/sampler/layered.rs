@@ -1,8 +1,9 @@
-//! ULA and MALA on the GPU for energies whose network runs through the batched layer kernels
-//! (`Energy::Net`: convolutions, several outputs, widths no invocation can hold): the
-//! launcher of shaders/sampler/langevin_layered.wgsl around a [`GpuNetwork`] pass per chunk of
-//! chains. Which path runs is decided by the energy: MLP-shaped networks and analytic
-//! energies take the fused kernels of [`super::gpu::GpuSampler`]; other networks this one.
+//! ULA and MALA on the GPU for energies whose networks run through the batched layer kernels
+//! (convolutions, several outputs, widths no invocation can hold), alone or as a weighted sum
+//! of networks (a product of experts): the launcher of shaders/sampler/langevin_layered.wgsl
+//! around the networks' passes ([`GpuNetSum`]). Which path runs is decided by the energy:
+//! MLP-shaped networks and analytic energies take the fused kernels of
+//! [`super::gpu::GpuSampler`]; other networks this one.
 //! CPU twin: [`super::cpu::CpuSampler`] (the same proposals, accept tests and Philox counters).
 
 use super::config::{SamplerConfig, SamplerKind, check_initial};
@@ -10,9 +11,8 @@ use super::{ChainSampler, ChainStats};
 use crate::energy::{Energy, EnergyInternals};
 use crate::gpu::launch::{ParamSlots, WG, bind_group, dispatch};
 use crate::gpu::{ContextInternals, GpuContext, Kernel};
-use crate::nn::Network;
 use crate::nn::gpu::{NnKernels, Slice};
-use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};
+use crate::nn::gpu_sum::{GpuNetSum, max_chunk};
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -72,28 +72,16 @@ pub struct LayeredSampler {
     params: ParamSlots,
     /// One bind group per kernel (they share one layout).
     bind: wgpu::BindGroup,
-    /// One network pass per chunk of chains.
-    passes: Vec<GpuNetwork>,
-    _net_buffers: NetBuffers,
+    /// The networks' passes over every chain's proposal.
+    networks: GpuNetSum,
     started: bool,
-}
-
-/// The network of an energy the layered path runs (a lone `Energy::Net`).
-fn network(energy: &Energy) -> Result<&Network> {
-    match energy {
-        Energy::Net(n) => Ok(n),
-        _ => Err(Error::invalid(
-            "energy",
-            "the GPU runs convolutional and multi-output networks on their own, not inside a sum with other terms; use --backend cpu for such sums",
-        )),
-    }
 }
 
 impl LayeredSampler {
     pub fn new(ctx: Arc<GpuContext>, energy: &Energy, config: SamplerConfig, initial: &[f32]) -> Result<Self> {
         config.validate()?;
         energy.validate()?;
-        let net = network(energy)?;
+        let terms = energy.network_terms()?;
         if !matches!(config.kind, SamplerKind::Ula | SamplerKind::Mala) {
             return Err(Error::invalid(
                 "sampler",
@@ -109,7 +97,7 @@ impl LayeredSampler {
                 "tempering and traces are not yet on the GPU for networks of layer kernels: use --backend cpu",
             ));
         }
-        let dim = net.input_dim();
+        let dim = energy.dim();
         let chains = check_initial(initial, dim, 1)?;
         let limits = ctx.limits();
         let binding = limits.max_storage_buffer_binding_size;
@@ -119,7 +107,7 @@ impl LayeredSampler {
                 "{chains} chains of {dim} values need {points_bytes} bytes of states and proposals, over the {binding}-byte storage binding limit; use fewer chains"
             )));
         }
-        let chunk = chains.min(max_batch(&ctx, net)).min(4096);
+        let chunk = max_chunk(&ctx, &terms, 4096);
         let source = crate::gpu::shader::assemble("sampler/langevin_layered.wgsl", &[])?;
         let kernel = |entry: &str| ctx.kernel("sampler/langevin_layered.wgsl", &source, entry);
         let kernels = Kernels {
@@ -130,8 +118,8 @@ impl LayeredSampler {
         };
         let chain_params = config.chain_params(chains);
         let nn = NnKernels::new(ctx.clone());
-        let (points, grads, energies, stats, chain_params_buffer, dim_scale, net_buffers, passes, params, bind) = ctx
-            .scoped("creating the layered sampler", || -> Result<_> {
+        let (points, grads, energies, stats, chain_params_buffer, dim_scale, networks, params, bind) =
+            ctx.scoped("creating the layered sampler", || -> Result<_> {
                 let mut pts = initial.to_vec();
                 pts.resize(2 * chains * dim, 0.0);
                 let points = ctx.storage_buffer("chain states and proposals", bytemuck::cast_slice(&pts));
@@ -140,18 +128,9 @@ impl LayeredSampler {
                 let stats = ctx.zeroed_storage_buffer("chain stats", chains as u64 * 16);
                 let chain_params_buffer = ctx.storage_buffer("chain params", bytemuck::cast_slice(&chain_params));
                 let dim_scale = ctx.storage_buffer("dim scale", bytemuck::cast_slice(&vec![1.0f32; dim]));
-                let net_buffers = NetBuffers::new(&ctx, net, chunk)?;
-                let mut passes = Vec::new();
                 let nd = chains * dim;
-                let mut first = 0;
-                while first < chains {
-                    let n = chunk.min(chains - first);
-                    let y = Slice::new(&points, nd + first * dim);
-                    let ey = Slice::new(&energies, chains + first);
-                    let gy = Slice::new(&grads, nd + first * dim);
-                    passes.push(GpuNetwork::new(&nn, net, &net_buffers, n, y, ey, Some(gy), false)?);
-                    first += n;
-                }
+                let (y, ey, gy) = (Slice::new(&points, nd), Slice::new(&energies, chains), Slice::new(&grads, nd));
+                let networks = GpuNetSum::new(&nn, &terms, chunk, chains, y, ey, gy)?;
                 let params = ParamSlots::new(&ctx, STEPS_PER_SUBMIT as u64 + 1);
                 let bind = bind_group(
                     &ctx,
@@ -160,7 +139,7 @@ impl LayeredSampler {
                     size_of::<LayeredParams>() as u64,
                     &[&points, &grads, &energies, &stats, &chain_params_buffer, &dim_scale],
                 );
-                Ok((points, grads, energies, stats, chain_params_buffer, dim_scale, net_buffers, passes, params, bind))
+                Ok((points, grads, energies, stats, chain_params_buffer, dim_scale, networks, params, bind))
             })??;
         Ok(Self {
             ctx,
@@ -175,8 +154,7 @@ impl LayeredSampler {
             dim_scale,
             params,
             bind,
-            passes,
-            _net_buffers: net_buffers,
+            networks,
             started: false,
         })
     }
@@ -207,12 +185,6 @@ impl LayeredSampler {
         (p, row, rows)
     }
 
-    fn record_passes(&self, pass: &mut wgpu::ComputePass) {
-        for net in &self.passes {
-            net.record(pass);
-        }
-    }
-
     /// Evaluates the starting states (once, before the first step).
     fn start(&mut self) -> Result<()> {
         let (p, row, rows) = self.step_params(0);
@@ -220,7 +192,7 @@ impl LayeredSampler {
         self.params.flush(&self.ctx);
         self.ctx.submit_pass("layered sampler start", |pass| {
             dispatch(pass, &self.kernels.load_start, &self.bind, offset, row, rows);
-            self.record_passes(pass);
+            self.networks.record(pass);
             dispatch(pass, &self.kernels.start, &self.bind, offset, self.chains as u32, 1);
         })?;
         self.started = true;
@@ -245,7 +217,7 @@ impl ChainSampler for LayeredSampler {
             self.ctx.submit_pass("layered sampler steps", |pass| {
                 for &(offset, row, rows) in &slots {
                     dispatch(pass, &self.kernels.propose, &self.bind, offset, row, rows);
-                    self.record_passes(pass);
+                    self.networks.record(pass);
                     dispatch(pass, &self.kernels.accept, &self.bind, offset, self.chains as u32, 1);
                 }
             })?;
@@ -293,7 +265,7 @@ impl ChainSampler for LayeredSampler {
     }
 
     fn dispatches_per_step(&self) -> f64 {
-        (2 + self.passes.iter().map(GpuNetwork::dispatches).sum::<usize>()) as f64
+        (2 + self.networks.dispatches()) as f64
     }
 
     fn executor(&self) -> String {
@@ -302,7 +274,8 @@ impl ChainSampler for LayeredSampler {
 }
 
 /// The GPU sampler for an energy: the fused per-chain kernels ([`super::gpu::GpuSampler`]) for
-/// analytic energies and MLPs, the layer kernels ([`LayeredSampler`]) for other networks.
+/// analytic energies and MLPs, the layer kernels ([`LayeredSampler`]) for other networks and
+/// sums of networks holding one.
 pub fn gpu_sampler(
     ctx: Arc<GpuContext>,
     energy: &Energy,

@@ -206,7 +206,8 @@ pub fn network_pass_errors(ctx: &Arc<GpuContext>, nn: &NnKernels, net: &Network,
     let e = ctx.zeroed_storage_buffer("e", 4 * n as u64);
     let g = ctx.zeroed_storage_buffer("g", 4 * (n * d) as u64);
     let bufs = NetBuffers::new(ctx, net, n)?;
-    let pass = GpuNetwork::new(nn, net, &bufs, n, Slice::whole(&x), Slice::whole(&e), Some(Slice::whole(&g)), true)?;
+    let pass =
+        GpuNetwork::new(nn, net, &bufs, n, Slice::whole(&x), Slice::whole(&e), Some(Slice::whole(&g)), true, 1.0)?;
     let mut encoder = ctx.device().create_command_encoder(&Default::default());
     {
         let mut cp = encoder.begin_compute_pass(&Default::default());

@@ -275,7 +275,7 @@ impl LayeredTrainer {
                         let input = dsm
                             .then(|| {
                                 let dx = Some(Slice::new(&work, layout.dx));
-                                GpuNetwork::new(&nn, net, &net_buffers, b, points, energies, dx, false)
+                                GpuNetwork::new(&nn, net, &net_buffers, b, points, energies, dx, false, 1.0)
                             })
                             .transpose()?;
                         // DSM's directions carry 1 / B already; SSM: (E'²/2 - E'') / B.
@@ -297,8 +297,9 @@ impl LayeredTrainer {
                             Slice::new(&work, layout.energies + b),
                             Some(Slice::new(&work, layout.dx)),
                             false,
+                            1.0,
                         )?,
-                        loss: GpuNetwork::new(&nn, net, &net_buffers, 2 * b, points, energies, None, true)?,
+                        loss: GpuNetwork::new(&nn, net, &net_buffers, 2 * b, points, energies, None, true, 1.0)?,
                     },
                 };
                 let outputs = net_buffers.output_values().ok_or_else(|| {

@@ -1,5 +1,6 @@
 //! Where chains (`ebm sample`) or descents (`ebm minimize`) start (`--init`: gaussian,
-//! uniform, a checkpoint's replay buffer or a file of rows) and which dimensions `--fix` holds.
+//! uniform, a box, inside the energy's constraints, a checkpoint's replay buffer or a file of
+//! rows) and which dimensions `--fix` holds.
 
 use anyhow::{Context, bail};
 
@@ -9,6 +10,15 @@ pub struct Init<'a> {
     pub init_std: f32,
     pub seed: u64,
     pub energy: &'a str,
+    /// The energy `energy` resolved to (for `feasible`).
+    pub resolved: &'a crate::energy::Energy,
+}
+
+impl<'a> Init<'a> {
+    /// `--init`, `--init-std`, `--seed`, the `--energy` text and the energy it resolved to.
+    pub fn new(init: &'a str, init_std: f32, seed: u64, energy: &'a str, resolved: &'a crate::energy::Energy) -> Self {
+        Self { init, init_std, seed, energy, resolved }
+    }
 }
 
 /// The starting states, [chains, dim], for chains first.. (see `--init`).
@@ -36,6 +46,11 @@ pub fn initial_states(args: &Init, first: u32, chains: usize, dim: usize) -> any
     match args.init {
         "gaussian" => Ok(crate::rng::initial_states(args.seed, first, chains, dim, args.init_std)),
         "uniform" => Ok(uniform(-args.init_std, args.init_std)),
+        "feasible" => {
+            let mut states = crate::rng::initial_states(args.seed, first, chains, dim, args.init_std);
+            crate::energy::feasible::project_feasible(args.resolved, &mut states)?;
+            Ok(states)
+        }
         b if b.starts_with("box:") => {
             let (lo, hi) =
                 crate::cli::numbers::parse_box(&b["box:".len()..]).map_err(|e| anyhow::anyhow!("--init {b}: {e}"))?;
