@@ -35,7 +35,7 @@ pub struct ClassifyArgs {
     pub samples: Option<PathBuf>,
     /// With --samples: the class the classifier of the same position among the --energy flags
     /// should give (one --want per --energy).
-    #[arg(long, requires = "samples")]
+    #[arg(long)]
     pub want: Vec<usize>,
     /// The split to classify.
     #[arg(long, value_enum, default_value = "test")]
@@ -58,6 +58,7 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
     crate::cli::outputs::Paths::new().optional_outputs(&[("--json", &args.json, "json")])?;
     let data = match (&args.samples, &args.data, &args.energy[..]) {
         (Some(samples), _, _) => return judge(args, samples),
+        (None, _, _) if !args.want.is_empty() => bail!("--want judges generated images: it needs --samples"),
         (None, Some(data), [energy]) => (data, energy),
         _ => bail!("--energy: give one classifier (several only with --samples, one per --want)"),
     };

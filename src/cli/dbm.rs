@@ -6,10 +6,10 @@
 use crate::cli::backend::Backend;
 use crate::cli::rbm::{AisArgs, DataArgs, executor, load, side};
 use crate::data::Split;
+use crate::io::figure::{ImageGrid, Scale};
 use crate::rbm::ais::{AisConfig, BetaSchedule};
 use crate::rbm::deep::train::{self, DbmConfig, DbmState};
 use crate::rbm::deep::{Deep, Kind, ais, checkpoint, sample};
-use crate::rbm::figure::{Scale, channel_grid_png, grid_pixels, image_grid_png};
 use crate::rbm::train::{LrSchedule, Method, TrainConfig};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -274,7 +274,8 @@ fn run_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result
 fn write_filters(run_dir: &Path, model: &Deep, shape: (usize, usize, usize)) -> anyhow::Result<()> {
     let l = &model.layers[0];
     let w = &l.w()[..l.n_hid.min(100) * l.n_vis];
-    channel_grid_png(&run_dir.join("filters.png"), w, shape, 10, 3, Scale::Symmetric)?;
+    let title = format!("first layer's filters of {} hidden units (grey is 0)", l.n_hid.min(100));
+    ImageGrid::new(title, shape).cols(10).scale(Scale::Symmetric).png(&run_dir.join("filters.png"), w)?;
     Ok(())
 }
 
@@ -510,14 +511,16 @@ fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
     }
     let (h, w) = side(model.n_vis());
     let cols = (a.chains as f64).sqrt().ceil() as usize;
-    grid_pixels(a.chains, h, w, cols, 3).with_context(|| format!("--chains {}: the --out grid", a.chains))?;
+    let title = format!("{} Gibbs chains after {} steps: E[v | layer above]", a.chains, a.steps);
+    let grid = ImageGrid::new(title, (1, h, w)).cols(cols);
+    grid.size(a.chains).with_context(|| format!("--chains {}: the --out grid", a.chains))?;
     let units: u64 = model.sizes().iter().map(|&s| s as u64).sum();
     crate::plan::Plan::new()
         .add(format!("--chains {}", a.chains), "the chains' units", &[a.chains as u64, units], 4, 6)
         .check()?;
     let exec = executor(a.backend)?;
     let (means, _) = sample::samples(&exec, &model, 0, a.chains, a.steps, a.seed)?;
-    image_grid_png(&out, &means, h, w, cols, 3, Scale::Unit)?;
+    grid.png(&out, &means)?;
     println!(
         "wrote {} ({} chains, {} Gibbs steps, {}; pixels are E[v | layer above])",
         out.display(),

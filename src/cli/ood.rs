@@ -280,8 +280,16 @@ pub fn run(args: &OodArgs) -> anyhow::Result<()> {
         );
     }
     if let Some(png) = &args.png {
-        let values: Vec<&[f32]> = sets.iter().map(|(_, e)| e.as_slice()).collect();
-        crate::io::figure::overlaid_histograms_png(png, &values, Some(threshold))?;
+        let names: Vec<String> = sets
+            .iter()
+            .enumerate()
+            .map(|(k, (name, _))| format!("{name}, {}", if k == 0 { "in" } else { "OOD" }))
+            .collect();
+        let values: Vec<(&str, &[f32])> =
+            names.iter().zip(&sets).map(|(n, (_, e))| (n.as_str(), e.as_slice())).collect();
+        let line = format!("threshold {threshold:.4} ({} percentile of {in_set})", args.percentile);
+        let title = format!("energies of {}: in-distribution vs OOD inputs", args.energy);
+        crate::io::figure::overlaid_histograms_png(png, &title, "energy E(x)", &values, Some((threshold, &line)))?;
         let legend: Vec<String> = sets
             .iter()
             .enumerate()

@@ -163,7 +163,12 @@ pub fn run(args: &QualityArgs) -> anyhow::Result<()> {
         }
         // RGB in colour, other channels stacked vertically, as `ebm restore` draws them.
         let shape = net_shape.unwrap_or((1, 1, d));
-        crate::rbm::figure::channel_grid_png(png, &tiles, shape, 8, 3, crate::rbm::figure::Scale::Unit)?;
+        crate::io::figure::ImageGrid::new(
+            format!("{}: samples beside their nearest training images", args.samples.display()),
+            shape,
+        )
+        .column_labels(&["sample", "nearest train"])
+        .png(png, &tiles)?;
         println!("wrote {} (pairs: sample, its nearest training image)", png.display());
     }
     if let Some(json) = &args.json {

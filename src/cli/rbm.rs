@@ -9,9 +9,9 @@ mod sample;
 use crate::cli::backend::Backend;
 use crate::cli::rundir::Given;
 use crate::data::{self, Binarize, Dataset, Split};
+use crate::io::figure::{ImageGrid, Scale};
 use crate::rbm::ais::{self, AisConfig, BetaSchedule};
 use crate::rbm::eval::{Executor, LogZConfig};
-use crate::rbm::figure::{Scale, channel_grid_png, grid_pixels, image_grid_png};
 use crate::rbm::train::{self, LrSchedule, Method, TrainConfig, TrainState};
 use crate::rbm::{Rbm, Visible, checkpoint, cpu, gpu, logz};
 use anyhow::{Context, bail};
@@ -598,7 +598,8 @@ fn read_run_data(run_dir: &Path) -> anyhow::Result<Option<RunData>> {
 /// colour).
 fn write_filters(run_dir: &Path, rbm: &Rbm, shape: (usize, usize, usize)) -> anyhow::Result<()> {
     let filters = &rbm.w()[..rbm.n_hid.min(100) * rbm.n_vis];
-    channel_grid_png(&run_dir.join(FILTERS), filters, shape, 10, 3, Scale::Symmetric)?;
+    let title = format!("filters of the first {} hidden units (grey is 0)", rbm.n_hid.min(100));
+    ImageGrid::new(title, shape).cols(10).scale(Scale::Symmetric).png(&run_dir.join(FILTERS), filters)?;
     Ok(())
 }
 

@@ -448,7 +448,11 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
                 tiles.extend(img[j * dim..(j + 1) * dim].iter().map(|v| 0.5 * (v + 1.0)));
             }
         }
-        crate::rbm::figure::channel_grid_png(png, &tiles, (channels, h, w), 12, 3, crate::rbm::figure::Scale::Unit)?;
+        let title = format!("{} with mask {}, noise {}", args.energy, args.mask, args.noise);
+        crate::io::figure::ImageGrid::new(title, (channels, h, w))
+            .cols(12)
+            .column_labels(&["damaged", "restored", "original"])
+            .png(png, &tiles)?;
         println!("wrote {} (columns: damaged, restored, original; 4 images a row)", png.display());
     }
     if let Some(out) = &args.out {

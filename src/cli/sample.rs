@@ -2,6 +2,7 @@
 //! their final states, print acceptance, throughput and diagnostics.
 
 mod anneal;
+mod figure;
 pub(crate) mod init;
 mod report;
 mod resolve;
@@ -18,7 +19,7 @@ use crate::cli::numbers::{SAMPLE_FLAGS, with_flag_names};
 use crate::cli::rundir::Given;
 use crate::energy::{Energy, EnergyInternals, spec};
 use crate::eval::diagnostics::{self, MIN_DRAWS};
-use crate::io::{self, figure};
+use crate::io;
 use crate::plan::{self, Plan, Work};
 use crate::sampler::adapt::{Adaptation, warm_up};
 use crate::sampler::cpu::CpuSampler;
@@ -654,32 +655,10 @@ pub fn run(args: &SampleArgs, given: &Given) -> anyhow::Result<()> {
         _ => {}
     }
     if let Some(path) = &args.png {
-        write_figure(path, &energy, &states)?;
+        let title = format!("{name}: {chains} chains, {dynamics}, {steps} steps");
+        figure::write(path, &title, &energy, &states)?;
         println!("wrote {}", path.display());
     }
-    Ok(())
-}
-
-/// 2-d: the density exp(-E) on a grid around the samples, samples drawn over it; otherwise
-/// histograms of the first dimensions.
-fn write_figure(path: &Path, energy: &Energy, states: &[f32]) -> anyhow::Result<()> {
-    let dim = energy.dim();
-    if let Some((c, h, w)) = energy.image_shape() {
-        // A grid of the first 64 chains (RGB in colour, else channels stacked), pixels in
-        // [-1, 1] as images are scaled for training.
-        let shown: Vec<f32> = states[..states.len().min(64 * dim)].iter().map(|v| 0.5 * (v + 1.0)).collect();
-        crate::rbm::figure::channel_grid_png(path, &shown, (c, h, w), 8, 3, crate::rbm::figure::Scale::Unit)?;
-        return Ok(());
-    }
-    if dim != 2 {
-        figure::histograms_png(path, states, dim, dim.min(8))?;
-        return Ok(());
-    }
-    let (x_min, x_max, y_min, y_max) = figure::auto_bounds(states, 0.15, 0.002);
-    let grid = figure::Grid2d { x_min, x_max, y_min, y_max, nx: 240, ny: 240 };
-    let energies: Vec<f32> = grid.points().chunks(2).map(|p| energy.energy(p)).collect();
-    let shown = &states[..states.len().min(2 * 3000)];
-    figure::energy_heatmap_png(path, &grid, &energies, shown, 3)?;
     Ok(())
 }
 

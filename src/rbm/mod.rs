@@ -13,7 +13,6 @@ pub mod checkpoint;
 pub mod cpu;
 pub mod deep;
 pub mod eval;
-pub mod figure;
 pub mod gpu;
 pub mod logz;
 pub mod train;

@@ -112,7 +112,7 @@ pub fn write_figures(dir: &Path, step: u32, state: &TrainState, config: &TrainCo
     std::fs::create_dir_all(&figures).map_err(|e| Error::io(&figures, e))?;
     match state.net.input {
         Shape::Image { c, h, w } => {
-            let grid = |path: &Path, rows: &[f32]| {
+            let grid = |path: &Path, rows: &[f32], title: String| {
                 let d = config.dim();
                 let unit: Vec<f32> = rows[..rows.len().min(64 * d)]
                     .chunks_exact(d)
@@ -122,15 +122,16 @@ pub fn write_figures(dir: &Path, step: u32, state: &TrainState, config: &TrainCo
                             .map(|(i, v)| (v - config.box_lo[i]) / (config.box_hi[i] - config.box_lo[i]))
                     })
                     .collect();
-                crate::rbm::figure::channel_grid_png(path, &unit, (c, h, w), 8, 3, crate::rbm::figure::Scale::Unit)
+                crate::io::figure::ImageGrid::new(title, (c, h, w)).png(path, &unit)
             };
             let samples = figures.join(format!("samples_{step:06}.png"));
             let mut written = Vec::new();
             if samples != path {
-                grid(&path, &state.replay)?;
+                grid(&path, &state.replay, format!("replay buffer at step {step} (first 64 entries)"))?;
                 written.push(path);
             }
-            grid(&samples, &fresh_samples(state, config, 64, FRESH_CHAIN_STEPS)?)?;
+            let title = format!("fresh chains at step {step} ({FRESH_CHAIN_STEPS} steps from noise)");
+            grid(&samples, &fresh_samples(state, config, 64, FRESH_CHAIN_STEPS)?, title)?;
             written.push(samples);
             Ok(written)
         }
@@ -139,7 +140,9 @@ pub fn write_figures(dir: &Path, step: u32, state: &TrainState, config: &TrainCo
                 super::eval::grid([config.box_lo[0], config.box_lo[1]], [config.box_hi[0], config.box_hi[1]], 200);
             let energies = super::eval::energies(&state.energy(), &grid.points());
             let shown = state.replay.len().min(2000);
-            crate::io::figure::energy_heatmap_png(&path, &grid, &energies, &state.replay[..shown], 2)?;
+            crate::io::figure::Heatmap::new(format!("model density at step {step}"), grid, &energies)
+                .samples(&state.replay[..shown], format!("{} replay-buffer samples", shown / 2))
+                .png(&path)?;
             Ok(vec![path])
         }
     }

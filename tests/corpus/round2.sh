@@ -84,6 +84,8 @@ TINY=(--model mlp:2,8,1 --batch 16 --train-size 200 --buffer-size 64 --langevin-
 IMG=(--model 1x28x28/4k5s4p0/swish/flatten/8/swish/1/head:-f --loss dsm:0.1 --batch 16 --backend cpu)
 "$EBM" train --data ring8 --steps 4 --checkpoint-every 2 --run-dir tr "${TINY[@]}" >/dev/null 2>&1
 "$EBM" train --data "$MNIST" --steps 4 --run-dir img "${IMG[@]}" >/dev/null 2>&1
+"$EBM" train --data "$MNIST" --steps 2 --run-dir cls --model 1x28x28/4k5s4p0/swish/flatten/10/head:lse --loss jem \
+  --batch 16 --backend cpu >/dev/null 2>&1
 "$EBM" rbm train --data "$D" --hidden 8 --epochs 1 --binarize threshold --backend cpu --run-dir rb >/dev/null 2>&1
 for f in tr/checkpoint.safetensors img/checkpoint.safetensors rb/checkpoint.safetensors; do
   [ -f "$f" ] || { echo "setup failed: $EBM made no $f"; exit 2; }
@@ -342,6 +344,28 @@ for a in "--init box:1,0" "--init box:nan,1" "--init box:-1" "--init bogus:1" "-
   # shellcheck disable=SC2086
   run refuse sample --energy ring8 $a --chains 8 --steps 5 --backend cpu
 done
+# Generated images judged by classifiers (`classify --samples`), and chains started inside constraints.
+CLS=net:cls/checkpoint.safetensors
+for a in "--want 10" "--want 1 --want 2" "--samples s784nan.npy --want 1" "--samples s100.npy --want 1" \
+  "--samples missing.npy --want 1" "--samples fifo.npy --want 1" "--want 1 --data $MNIST" "--want 1 --json missing/j.json"; do
+  # shellcheck disable=SC2086
+  run refuse classify --energy "$CLS" --samples s784.npy $a --backend cpu
+done
+run refuse classify --energy "$CLS" --want 1 --data "$MNIST"
+run refuse classify --energy "$CLS" --energy "$CLS" --data "$MNIST"
+run refuse classify --energy "$NET" --samples s784.npy --want 0
+run ok classify --energy "$CLS" --samples s784.npy --want 3 --energy "$CLS" --want 3 --backend cpu --json j.json
+check "classify --samples: one classifier twice agrees with itself" "(lambda j: j['all'] == j['classifiers'][0][2])(json.load(open('j.json')))"
+HALF='{"type": "sum", "terms": [{"type": "gaussian", "mean": [0, 0], "std": [2, 2]}, {"type": "linear_inequality", "a": [-1, 0], "b": 0, "weight": 100}]}'
+EMPTY='{"type": "sum", "terms": [{"type": "norm_ball", "radius": 1, "weight": 1}, {"type": "linear_inequality", "a": [-1, 0], "b": -5, "weight": 1}]}'
+run refuse sample --energy ring8 --init feasible --chains 8 --steps 5 --backend cpu
+run refuse sample --energy "$EMPTY" --init feasible --chains 8 --steps 5 --backend cpu
+run refuse minimize --energy "$EMPTY" --init feasible --starts 4 --backend cpu
+run ok sample --energy "$HALF" --init feasible --chains 64 --steps 1 --sampler rwmh --step-size 1e-6 --backend cpu --out if.npy
+check "--init feasible: chains start in the half plane" "all(v >= -1e-4 for v in npy('if.npy')[1][0::2])"
+run refuse data stroke-mnist --out st --limit 0
+run refuse data stroke-mnist --out st --data bogus
+run refuse data stroke-mnist --out st --data p2.npy
 run ok sample --energy ring8 --init box:-0.5,0.5 --chains 16 --steps 1 --step-size 1e-6 --backend cpu --out ib.npy
 check "--init box: chains start inside the box" "all(abs(v) <= 0.5 + 1e-3 for v in npy('ib.npy')[1])"
 run refuse merge --out m.npy

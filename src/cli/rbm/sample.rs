@@ -22,7 +22,9 @@ pub(super) fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
         bail!("--chains must be at least 1");
     }
     let cols = (a.chains as f64).sqrt().ceil() as usize;
-    grid_pixels(a.chains, h, w, cols, 3).with_context(|| format!("--chains {}: the --out grid", a.chains))?;
+    let title = format!("{} Gibbs chains after {} steps: E[v | h]", a.chains, a.steps);
+    let grid = ImageGrid::new(title, (1, h, w)).cols(cols);
+    grid.size(a.chains).with_context(|| format!("--chains {}: the --out grid", a.chains))?;
     // Initial and current visibles, hidden units, the read-back means: refused before allocating.
     let units = [a.chains as u64, (rbm.n_vis + rbm.n_hid) as u64];
     crate::plan::Plan::new()
@@ -56,7 +58,7 @@ pub(super) fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
         crate::io::npy::write_f32(&out, &means, &[a.chains, rbm.n_vis])?;
     } else {
         let scale = if rbm.visible == Visible::Gaussian { Scale::Symmetric } else { Scale::Unit };
-        image_grid_png(&out, &means, h, w, cols, 3, scale)?;
+        grid.scale(scale).png(&out, &means)?;
     }
     println!(
         "wrote {} ({} chains, {} Gibbs steps, {}; pixels are E[v | h])",

@@ -430,6 +430,7 @@ fn write_png(path: &Path, model: &SpinModel, states: &[u8]) -> anyhow::Result<()
         }
     }
     let zoom = (256 / h.max(w)).clamp(1, 16);
-    crate::rbm::figure::image_grid_png(path, &images, h, w, 4, zoom, crate::rbm::figure::Scale::Unit)?;
+    let title = format!("final states of {shown} chains");
+    crate::io::figure::ImageGrid::new(title, (1, h, w)).cols(4).zoom(zoom).png(path, &images)?;
     Ok(())
 }

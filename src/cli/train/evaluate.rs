@@ -87,7 +87,10 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
     )?;
     let grid = eval::grid(lo, hi, 200);
     let energies = eval::energies(&model, &grid.points());
-    crate::io::figure::energy_heatmap_png(&figure, &grid, &energies, &held_out[..held_out.len().min(1000)], 2)?;
+    let shown = &held_out[..held_out.len().min(1000)];
+    crate::io::figure::Heatmap::new(format!("model density at step {} on {spec}", state.step), grid, &energies)
+        .samples(shown, format!("{} held-out points", shown.len() / 2))
+        .png(&figure)?;
     println!(
         "model at step {} on {spec} ({} held-out points, {} outside the box)",
         state.step, report.held_out, report.outside_box
