@@ -19,8 +19,11 @@ use std::path::{Path, PathBuf};
 
 pub mod evaluate;
 mod likelihood;
+mod recipe;
 mod resume;
 use crate::energy::EnergyInternals;
+pub(super) use recipe::model_deprecation;
+use recipe::{DEFAULT_MODEL, IMAGE_RECIPE, TOY_RECIPE};
 use resume::resume;
 
 /// What a run directory was started with, beside the checkpoint's training config.
@@ -237,66 +240,6 @@ fn optimizer_name(o: &Optimizer) -> &'static str {
         Optimizer::Adam { .. } => "adam",
         Optimizer::Sgd { .. } => "sgd",
     }
-}
-
-/// Defaults of the flags that differ between 2-D toys and images (a model whose input is
-/// CxHxW): for images the UvA MNIST recipe (Lippe, UvA DL tutorial 8).
-struct Recipe {
-    steps: u32,
-    batch: usize,
-    lr: f32,
-    lr_decay_to: f32,
-    lr_gamma: f32,
-    beta1: f32,
-    clip_norm: f32,
-    alpha: f32,
-    langevin_steps: u32,
-    step_size: f32,
-    noise_std: Option<f32>,
-    grad_clamp: f32,
-}
-
-const TOY_RECIPE: Recipe = Recipe {
-    steps: 3000,
-    batch: 256,
-    lr: 5e-3,
-    lr_decay_to: 0.05,
-    lr_gamma: 1.0,
-    beta1: 0.9,
-    clip_norm: 10.0,
-    alpha: 0.01,
-    langevin_steps: 20,
-    step_size: 0.01,
-    noise_std: None,
-    grad_clamp: 0.0,
-};
-
-const IMAGE_RECIPE: Recipe = Recipe {
-    steps: 0, // one epoch
-    batch: 128,
-    lr: 1e-4,
-    lr_decay_to: 1.0,
-    lr_gamma: 0.97,
-    beta1: 0.0,
-    clip_norm: 0.1,
-    alpha: 0.1,
-    langevin_steps: 60,
-    step_size: 10.0,
-    noise_std: Some(0.005),
-    grad_clamp: 0.03,
-};
-
-const DEFAULT_MODEL: &str = "2/128/silu/128/silu/1";
-
-/// The one-line deprecation for `--model mlp:WIDTHS[:ACT]`, the former spelling of an MLP's
-/// text form: `mlp:` names a weights file everywhere else (`--energy mlp:FILE`), so the widths
-/// spelling is kept, hidden from --help, only for old scripts.
-pub(super) fn model_deprecation(model: Option<&str>) -> Option<String> {
-    let m = model.filter(|m| m.starts_with("mlp:"))?;
-    let now = ModelSpec::parse(m).map_or("a network in the text form of docs/networks.md".into(), |s| s.to_string());
-    Some(format!(
-        "warning: --model {m} is now spelled --model {now} (mlp: names a weights file, as in --energy mlp:FILE)"
-    ))
 }
 
 /// Seed of the held-out points of a toy dataset trained with data seed `s`.
