@@ -88,7 +88,7 @@ impl EnergyInternals for Energy {
                     return Err(Error::invalid(
                         at.trim_end_matches('.').to_string(),
                         format!(
-                            "a {} term: the GPU composes network terms only (a sum with a convolutional or multi-output network); use --backend cpu for sums that mix networks with other terms",
+                            "a {} term: the GPU composes network terms only (a sum with a convolutional or multi-output network); the CPU executor (--backend cpu) runs sums that mix networks with other terms",
                             other.kind()
                         ),
                     ));
