@@ -5,6 +5,10 @@ use image::{Rgb, RgbImage};
 
 use super::font::{cap_height, draw_text, draw_text_up, line_height, text_width};
 
+/// Samples: a light dot with a dark outline, so clusters read as light blobs on any colour.
+pub const DOT: Rgb<u8> = Rgb([255, 255, 255]);
+pub const DOT_OUTLINE: Rgb<u8> = Rgb([20, 20, 20]);
+
 pub const BACKGROUND: Rgb<u8> = Rgb([255, 255, 255]);
 pub const INK: Rgb<u8> = Rgb([40, 40, 40]);
 /// Length of a tick mark in pixels.
@@ -243,8 +247,8 @@ pub fn draw_legend(img: &mut RgbImage, entries: &[(Mark, String)], (x, y): (u32,
         match *mark {
             Mark::Swatch(c) => Rect { x, y, w: MARK_W, h: cap_height(scale) }.fill(img, c),
             Mark::Dot => {
-                Rect { x: x + MARK_W / 2 - 2, y: mid - 2, w: 5, h: 5 }.fill(img, super::heatmap::DOT_OUTLINE);
-                Rect { x: x + MARK_W / 2 - 1, y: mid - 1, w: 3, h: 3 }.fill(img, super::heatmap::DOT);
+                Rect { x: x + MARK_W / 2 - 2, y: mid - 2, w: 5, h: 5 }.fill(img, DOT_OUTLINE);
+                Rect { x: x + MARK_W / 2 - 1, y: mid - 1, w: 3, h: 3 }.fill(img, DOT);
             }
             Mark::Line(c, dashed) => {
                 for dx in (0..MARK_W).filter(|dx| !dashed || dx % 6 < 4) {

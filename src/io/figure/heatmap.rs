@@ -5,7 +5,7 @@ use std::path::Path;
 
 use image::{Rgb, RgbImage};
 
-use super::axes::{self, Axis, Mark, PAD, Rect};
+use super::axes::{self, Axis, DOT, DOT_OUTLINE, Mark, PAD, Rect};
 use super::font::line_height;
 use crate::{Error, Result};
 
@@ -83,9 +83,6 @@ pub fn colormap(t: f32) -> Rgb<u8> {
     Rgb(std::array::from_fn(|k| (a[k] + (b[k] - a[k]) * f).round() as u8))
 }
 
-/// Samples: a light dot with a dark outline, so clusters read as light blobs on any colour.
-pub const DOT: Rgb<u8> = Rgb([255, 255, 255]);
-pub const DOT_OUTLINE: Rgb<u8> = Rgb([20, 20, 20]);
 /// Constraint boundaries: a warm colour that viridis (blue to yellow) never takes.
 pub const BOUNDARY: Rgb<u8> = Rgb([240, 60, 40]);
 /// Text scale of labels, ticks and the legend: double on a large plot, where single looks lost.
