@@ -525,44 +525,11 @@ fn a_resumed_dbm_run_equals_one_run() {
         assert!(!o.status.success() && common::stderr(&o).contains(want), "{args:?}: {}", common::stderr(&o));
     };
     let p = common::s(&pieces);
-    refuse(
-        &[
-            "dbm",
-            "train",
-            "--resume",
-            "--data",
-            data,
-            "--binarize",
-            "threshold",
-            "--limit",
-            "200",
-            "--lr",
-            "0.1",
-            "--epochs",
-            "4",
-            "--run-dir",
-            p,
-        ],
-        "--lr: a resumed run keeps",
-    );
-    refuse(
-        &[
-            "dbm",
-            "train",
-            "--resume",
-            "--data",
-            data,
-            "--binarize",
-            "threshold",
-            "--limit",
-            "100",
-            "--epochs",
-            "4",
-            "--run-dir",
-            p,
-        ],
-        "not the rows the run trained on",
-    );
+    // A resume with another learning rate, then with other rows than the run's.
+    let resume =
+        ["dbm", "train", "--resume", "--data", data, "--binarize", "threshold", "--epochs", "4", "--run-dir", p];
+    refuse(&[&resume[..], &["--limit", "200", "--lr", "0.1"]].concat(), "--lr: a resumed run keeps");
+    refuse(&[&resume[..], &["--limit", "100"]].concat(), "not the rows the run trained on");
     let dbn = dir.join("dbn");
     let o = common::ebm(&[
         "dbm",
