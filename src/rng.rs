@@ -35,6 +35,8 @@ pub enum Stream {
     /// Noise an annealed restoration adds to the observed pixels at each level (counter:
     /// image, level, stream, group of 4 pixels).
     Observation = 9,
+    /// The random views of contrastive training (counter: batch entry, step, stream, draw).
+    Views = 10,
 }
 
 #[inline]

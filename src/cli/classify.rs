@@ -74,20 +74,8 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
         crate::cli::restore::SplitArg::Train => Split::Train,
         crate::cli::restore::SplitArg::Test => Split::Test,
     };
-    let path = crate::cli::datasets::resolve(data)?;
-    let is_npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    let set = if path.is_dir() || is_npy {
-        crate::data::load(&path, split).with_context(|| format!("--data {data}"))?
-    } else {
-        bail!("--data {data}: not an image folder or .npy of images with labels")
-    };
-    let labels = set.labels.clone().with_context(|| format!("--data {data}: no labels file"))?;
-    let n = args.limit.unwrap_or(set.rows).min(set.rows);
-    let d = net.input_dim();
-    let net_shape = net.input.image();
-    set.check_input(&format!("--data {data}"), net_shape, d)?;
-    let xs: Vec<f32> = set.images[..n * d].iter().map(|v| 2.0 * v - 1.0).collect();
-    let labels: Vec<u32> = labels[..n].iter().map(|&l| l as u32).collect();
+    let (xs, labels) = labelled_images(data, split, args.limit, &net.view())?;
+    let n = labels.len();
     let ctx = backend::open(args.backend)?;
     let start = std::time::Instant::now();
     let logits = logits(ctx.as_ref(), &net, &xs)?;
@@ -108,6 +96,29 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The first `limit` (default all) labelled images of `split` of `--data`, on the network's
+/// scale [-1, 1] and checked against its input, and their labels.
+pub(super) fn labelled_images(
+    data: &str,
+    split: Split,
+    limit: Option<usize>,
+    net: &crate::nn::NetView,
+) -> anyhow::Result<(Vec<f32>, Vec<u32>)> {
+    let path = crate::cli::datasets::resolve(data)?;
+    let is_npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let set = if path.is_dir() || is_npy {
+        crate::data::load(&path, split).with_context(|| format!("--data {data}"))?
+    } else {
+        bail!("--data {data}: not an image folder or .npy of images with labels")
+    };
+    let labels = set.labels.clone().with_context(|| format!("--data {data}: no labels file"))?;
+    let n = limit.unwrap_or(set.rows).min(set.rows);
+    let d = net.input_dim();
+    set.check_input(&format!("--data {data}"), net.input.image(), d)?;
+    let xs: Vec<f32> = set.images[..n * d].iter().map(|v| 2.0 * v - 1.0).collect();
+    Ok((xs, labels[..n].iter().map(|&l| l as u32).collect()))
+}
+
 /// The classifier network an `--energy` names (K > 1 outputs).
 fn classifier(energy: &str) -> anyhow::Result<std::sync::Arc<crate::nn::Network>> {
     let net = match spec::resolve_energy(energy).with_context(|| format!("--energy {energy}"))? {
@@ -124,7 +135,7 @@ fn classifier(energy: &str) -> anyhow::Result<std::sync::Arc<crate::nn::Network>
 }
 
 /// A network's outputs [n, K] on the executor.
-fn logits(
+pub(super) fn logits(
     ctx: Option<&std::sync::Arc<crate::gpu::GpuContext>>,
     net: &crate::nn::Network,
     xs: &[f32],

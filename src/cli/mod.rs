@@ -18,6 +18,7 @@ mod net;
 mod numbers;
 mod ood;
 mod outputs;
+mod probe;
 pub mod progress;
 mod quality;
 mod rbm;
@@ -131,6 +132,12 @@ enum Command {
     /// accuracy, NLL and expected calibration error; with --samples, the share of generated
     /// images each classifier gives its --want class.
     Classify(classify::ClassifyArgs),
+    /// A contrastive model's features judged by retrieval and a linear probe.
+    ///
+    /// For a network trained with `ebm train --loss infonce`: retrieval of each test image's
+    /// second view among N (top-1, top-5) and a linear probe's test accuracy, each beside the
+    /// same network with random weights and the raw pixels.
+    Probe(probe::ProbeArgs),
     /// Datasets by name: download MNIST or Fashion-MNIST, list them, derive Colour/Stroke MNIST.
     ///
     /// Datasets by name: `data download mnist|fashion-mnist` fetches one (SHA-256 checked,
@@ -264,6 +271,7 @@ fn dispatch(matches: clap::ArgMatches) -> anyhow::Result<()> {
         Command::Minimize(args) => minimize::run(&args),
         Command::Quality(args) => quality::run(&args),
         Command::Classify(args) => classify::run(&args),
+        Command::Probe(args) => probe::run(&args),
         Command::Data(args) => datasets::run(&args),
         Command::Rbm(args) => rbm::run(&args, &given),
         Command::Dbm(args) => dbm::run(&args, &given),

@@ -79,6 +79,8 @@ pub const TRAIN_FLAGS: &[(&str, &str)] = &[
     ("final learning-rate fraction", "--lr-decay-to"),
     ("buffer capacity", "--buffer-size"),
     ("reset probability", "--reset-prob"),
+    ("augment", "--augment"),
+    ("loss infonce", "--loss infonce"),
 ];
 
 /// The settings the RBM `TrainConfig::validate` (ebm rbm train) names, and their flags.

@@ -27,7 +27,8 @@ const EDGE_MASS_WARNING: f64 = 1e-6;
 ebm score --energy mlp:runs/ring8/checkpoint.safetensors --points x.csv --box -5,5 --out scores.json\n  \
 ebm score --energy banana --points x.npy --ratio 0,3\n  \
 ebm score --energy rbm:runs/digits --points digits.csv --log-z ais --ais-runs 200 --betas 20000\n  \
-ebm score --energy net:runs/dsm/checkpoint.safetensors --points x.npy --log-z ais --box -1,1 --ais-runs 50")]
+ebm score --energy net:runs/dsm/checkpoint.safetensors --points x.npy --log-z ais --box -1,1 --ais-runs 50\n  \
+ebm score --energy net:runs/contrastive/checkpoint.safetensors --points a.npy --pairs b.npy --out pairs.csv")]
 pub struct ScoreArgs {
     /// The energy: preset, JSON spec (inline or file), mlp:W.safetensors, net:W.safetensors, or
     /// rbm:FILE (an `ebm rbm train` checkpoint.safetensors or its run directory).
@@ -70,6 +71,15 @@ pub struct ScoreArgs {
     /// Seeds AIS (rbm: energies, and others with --log-z ais).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Pair energies of a contrastive network (`ebm train --loss infonce`): row i of this file
+    /// (.npy/.csv) is the second view of row i of --points. Prints the pair energies
+    /// E(a_i, b_i) = -cos(f(a_i), f(b_i))/T and how often each row's pair is the most similar of
+    /// all the file's rows (retrieval top-1, top-5); --out gets [n, 2]: energy, cosine.
+    #[arg(long, conflicts_with_all = ["ratio", "log_z"])]
+    pub pairs: Option<PathBuf>,
+    /// --pairs: the temperature T of the pair energy [default: the checkpoint's infonce:T].
+    #[arg(long, requires = "pairs", value_parser = crate::cli::numbers::finite_f32)]
+    pub temperature: Option<f32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum)]
@@ -329,7 +339,7 @@ fn energy_ais(
 }
 
 /// Reads the points and refuses a width other than the energy's and non-finite values.
-fn read_points(path: &Path, dim: usize) -> anyhow::Result<(Vec<f32>, usize)> {
+pub(super) fn read_points(path: &Path, dim: usize) -> anyhow::Result<(Vec<f32>, usize)> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if ext != "npy" && ext != "csv" {
         bail!("--points {}: the file name must end in .npy or .csv", path.display());
@@ -382,6 +392,13 @@ pub fn run(args: &ScoreArgs, given: &Given) -> anyhow::Result<()> {
     }
     if let Some(out) = &args.out {
         paths.output("--out", out, &["npy", "csv", "json"])?;
+    }
+    if let Some(pairs) = &args.pairs {
+        paths.input("--pairs", pairs);
+        if let Some(flag) = RBM_FLAGS.iter().chain(&AIS_FLAGS).chain(["--box"].iter()).find(|f| given.has(f)) {
+            bail!("{flag} sets how log Z is found; --pairs scores pair energies, which need no log Z");
+        }
+        return crate::cli::probe::score_pairs(args, pairs);
     }
     let rbm_path = args.energy.trim_start().strip_prefix("rbm:");
     match rbm_path {

@@ -8,6 +8,7 @@ use crate::cli::datasets;
 use crate::cli::rundir::Given;
 use crate::data::toy::{self, Toy};
 use crate::sampler::MlpStrategy;
+use crate::train::contrastive::Augment;
 use crate::train::run::{self, Event, RunOptions};
 use crate::train::{
     Loss, ModelSpec, Optimizer, TrainConfig, TrainState, Trainer, checkpoint, cpu::CpuTrainer, eval, gpu::GpuTrainer,
@@ -22,6 +23,7 @@ mod likelihood;
 mod recipe;
 mod resume;
 use crate::energy::EnergyInternals;
+use crate::nn::NetworkInternals;
 pub(super) use recipe::model_deprecation;
 use recipe::{DEFAULT_MODEL, IMAGE_RECIPE, TOY_RECIPE};
 use resume::resume;
@@ -67,10 +69,20 @@ pub struct TrainArgs {
     /// cross-entropy on labelled images plus cd on E = -logsumexp f; defaults as for images
     /// with 20 Langevin steps), or score matching, which needs no sampling: dsm[:SIGMA]
     /// (denoising, one noise level, default 0.1), dsm:MAX,MIN,L (L geometric levels from MAX
-    /// down to MIN, one drawn per point, loss weighted by sigma^2), ssm[:gaussian|rademacher]
-    /// (sliced, one random projection per point).
+    /// down to MIN, one drawn per point, loss weighted by sigma^2), ncsm:MAX,MIN,L (the same
+    /// with the noise-conditional energy E/sigma, sampled by annealing), ssm[:gaussian|rademacher]
+    /// (sliced, one random projection per point), or infonce[:T] (contrastive: the network's K
+    /// outputs are features, the pair energy -cos(f(a), f(b))/T of two --augment views of
+    /// each point, the batch's other points the negatives; T 0.1; CPU executor).
     #[arg(long, default_value = "cd")]
     pub loss: String,
+    /// --loss infonce: how the two views of a point are drawn: shift:S (images moved by up to S
+    /// pixels along each axis), rotate:DEG (turned by up to DEG degrees either way), zoom:Z
+    /// (magnified by 1 - Z to 1 + Z) and noise:N (Gaussian noise of std N added),
+    /// comma-separated [default: shift:3,rotate:25,zoom:0.25,noise:0.2 for images, noise:0.1
+    /// for points].
+    #[arg(long)]
+    pub augment: Option<String>,
     /// Train until this many steps are done (a resumed run continues to it) [default: 3000;
     /// images: one epoch].
     #[arg(long, conflicts_with = "epochs")]
@@ -362,7 +374,14 @@ fn train_checked(a: &TrainArgs, given: &Given, run_dir: &Path, replace: bool) ->
     // Only now, with the resume checked and the data loaded and verified.
     crate::io::write_atomic(&run_dir.join(RUN_FILE), serde_json::to_string_pretty(&info)?.as_bytes())?;
     let target = info.steps;
-    let ctx = crate::cli::backend::open(a.backend)?;
+    let backend = match a.backend {
+        Backend::Auto if config.loss.uses_views() => {
+            eprintln!("note: {} trains on the CPU executor (the GPU trainer has no InfoNCE step yet)", config.loss);
+            Backend::Cpu
+        }
+        b => b,
+    };
+    let ctx = crate::cli::backend::open(backend)?;
     let strategy = match a.mlp_strategy {
         StrategyArg::Auto => MlpStrategy::Auto,
         StrategyArg::PerChain => MlpStrategy::PerChain,
@@ -583,12 +602,23 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     c.langevin.grad_clamp = a.grad_clamp.unwrap_or(r.grad_clamp);
     c.buffer_capacity = a.buffer_size;
     c.reset_prob = a.reset_prob;
+    c.augment = match (a.augment.as_deref(), loss.uses_views()) {
+        (Some(text), true) => Augment::parse(text)?,
+        (None, true) => Augment::default_for(info.model.arch.input),
+        (Some(_), false) => bail!("--augment draws the two views of --loss infonce; the {loss} loss has none"),
+        (None, false) => Augment::default(),
+    };
     c.validate(rows).map_err(|e| crate::cli::numbers::with_flag_names(e, crate::cli::numbers::TRAIN_FLAGS))?;
     let state = TrainState::new(info.model.build(a.seed)?, &c).with_context(|| {
         format!("--model {:?} with --data {}", a.model.as_deref().unwrap_or(DEFAULT_MODEL), info.data)
     })?;
     if loss == Loss::Jem {
         crate::train::check_jem_network(&state.net).context("--model")?;
+    }
+    if loss.uses_views() {
+        crate::train::contrastive::check(&state.net.view(), &c)
+            .map_err(|e| crate::cli::numbers::with_flag_names(e, crate::cli::numbers::TRAIN_FLAGS))
+            .context("--loss infonce with --model")?;
     }
     let labels = load_labels(loss, &info.data, rows)?;
     // Checked here, before the run's first file, not when the trainer is built.

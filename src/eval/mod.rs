@@ -2,6 +2,7 @@
 //! classifier quality, and energy minimisation (inference as finding low-energy states).
 
 pub mod classify;
+pub mod contrastive;
 pub mod diagnostics;
 pub mod minimize;
 pub mod ood;

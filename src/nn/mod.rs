@@ -495,6 +495,19 @@ impl Network {
         Network::new(arch, params)
     }
 
+    /// The first `layers` layers as a network of their own, outputs f (head `lse` when there are
+    /// several, else `f`): the representation below a projection head, for a linear probe.
+    pub fn truncated(&self, layers: usize) -> Result<Self> {
+        let kept = &self.layers[..layers.min(self.layers.len())];
+        let k = kept.last().map_or(self.input, |l| l.output).len();
+        let arch = Architecture {
+            input: self.input,
+            layers: kept.iter().map(|l| l.kind).collect(),
+            head: if k == 1 { Head::F } else { Head::LogSumExp },
+        };
+        Network::new(&arch, kept.iter().map(|l| (l.weight.clone(), l.bias.clone())).collect())
+    }
+
     pub fn architecture(&self) -> Architecture {
         Architecture { input: self.input, layers: self.layers.iter().map(|l| l.kind).collect(), head: self.head }
     }

@@ -210,7 +210,14 @@ impl NetView<'_> {
         (e, dp)
     }
 
-    fn backprop_ref<T: Real>(&self, x: &[T], params: bool) -> (T, Vec<T>, Vec<T>) {
+    /// The outputs f(x) [K] of one point by the layers' definitions (f64 for finite differences).
+    #[cfg(any(test, feature = "internals"))]
+    pub fn outputs_ref<T: Real>(&self, x: &[T]) -> Vec<T> {
+        self.inputs_ref(x).pop().expect("non-empty")
+    }
+
+    /// Every layer's input for one point, and last the outputs.
+    fn inputs_ref<T: Real>(&self, x: &[T]) -> Vec<Vec<T>> {
         let mut inputs = vec![x.to_vec()];
         let mut saved = Vec::new();
         for (k, l) in self.layers.iter().enumerate() {
@@ -222,6 +229,11 @@ impl NetView<'_> {
             let next = l.forward_ref(inputs.last().expect("non-empty"));
             inputs.push(next);
         }
+        inputs
+    }
+
+    fn backprop_ref<T: Real>(&self, x: &[T], params: bool) -> (T, Vec<T>, Vec<T>) {
+        let inputs = self.inputs_ref(x);
         let (e, mut d) = self.head.energy_ref(inputs.last().expect("non-empty"));
         let mut grads: Vec<Vec<T>> = Vec::new();
         let mut saved_grads = residual::GradStack::default();

@@ -34,6 +34,7 @@ pub trait Real: Field + PartialOrd {
     fn is_finite(self) -> bool;
     fn tanh(self) -> Self;
     fn abs(self) -> Self;
+    fn sqrt(self) -> Self;
     fn to_f64(self) -> f64;
 }
 
@@ -63,6 +64,9 @@ macro_rules! impl_real {
             }
             fn abs(self) -> Self {
                 <$t>::abs(self)
+            }
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
             }
             fn to_f64(self) -> f64 {
                 self as f64

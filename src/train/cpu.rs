@@ -41,6 +41,9 @@ impl CpuTrainer {
             super::check_jem_network(&state.net)?;
             super::check_labels(labels, rows, state.net.outputs)?;
         }
+        if config.loss.uses_views() {
+            super::contrastive::check(&state.net.view(), config)?;
+        }
         Ok(Self { config: config.clone(), state, data: data.to_vec(), rows, labels: labels.to_vec() })
     }
 
@@ -123,6 +126,28 @@ impl CpuTrainer {
         Ok(metrics)
     }
 
+    /// A contrastive step ([`super::contrastive`]): two views of the batch, InfoNCE over it.
+    fn contrastive_step(&mut self) -> Result<StepMetrics> {
+        let cfg = &self.config;
+        let step = self.state.step;
+        let net = self.state.net.view();
+        let (a, b) = super::contrastive::views(cfg, net.input, &self.data, self.rows, step);
+        let result = super::contrastive::step_cpu(cfg.loss, &net, &a, &b);
+        let mut grad = result.grad;
+        grad.push(0.0); // log Z is NCE's alone
+        let metrics = StepMetrics {
+            step: step + 1,
+            loss: result.loss,
+            e_pos: result.e_pos,
+            e_neg: result.e_neg,
+            grad_norm: grad.iter().map(|g| g * g).sum::<f32>().sqrt(),
+            log_z: self.state.log_z,
+            ..StepMetrics::default()
+        };
+        self.apply(&grad)?;
+        Ok(metrics)
+    }
+
     /// The optimizer step on `grad` (packed parameters then log Z); advances the step counter.
     fn apply(&mut self, grad: &[f32]) -> Result<()> {
         let cfg = &self.config;
@@ -145,6 +170,9 @@ impl CpuTrainer {
         if self.config.loss.is_score_matching() {
             return self.score_matching_step();
         }
+        if self.config.loss.uses_views() {
+            return self.contrastive_step();
+        }
         let share = self.step_share(0..self.config.batch)?;
         self.finish_step(share)
     }
@@ -157,7 +185,7 @@ impl CpuTrainer {
     pub fn step_share(&self, rows: Range<usize>) -> Result<StepShare> {
         let cfg = &self.config;
         let b = cfg.batch;
-        if cfg.loss.is_score_matching() {
+        if cfg.loss.is_score_matching() || cfg.loss.uses_views() {
             return Err(Error::invalid(
                 "data-parallel training",
                 format!("the {} loss has no per-share step; use cd, softplus, hinge, nce or jem", cfg.loss),

@@ -351,6 +351,7 @@ impl MlpTrainer {
         let rows = super::check_data(data, d)?;
         config.validate(rows)?;
         state.validate(config)?;
+        super::contrastive::refuse_on_gpu(config.loss)?;
         if config.loss == Loss::Jem {
             super::check_jem_network(&state.net)?;
         }

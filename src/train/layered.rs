@@ -188,6 +188,7 @@ impl LayeredTrainer {
         let rows = super::check_data(data, d)?;
         config.validate(rows)?;
         state.validate(config)?;
+        super::contrastive::refuse_on_gpu(config.loss)?;
         let jem = config.loss == Loss::Jem;
         if jem {
             super::check_jem_network(&state.net)?;

@@ -40,10 +40,14 @@ pub enum Loss {
     /// Sliced score matching (Song et al. 2019): −vᵀ∇²ₓE(x) v + ½(vᵀ∇ₓE(x))² on the data
     /// points, one projection v per point, standard normal or (rademacher) random signs.
     Ssm { rademacher: bool },
+    /// InfoNCE (van den Oord et al. 2018) on two random views of every data point: the pair
+    /// energy −⟨f̂(a), f̂(b)⟩/τ of a network's K outputs scaled to unit length, the batch's other
+    /// points the negatives ([`super::contrastive`]). Nothing is sampled; no regulariser.
+    InfoNce { temperature: f32 },
 }
 
 /// The `--loss` spelling: cd, softplus, hinge:M, nce, jem, dsm:S / dsm:MAX,MIN,L (ncsm: the
-/// same, noise-conditional), ssm[:rademacher].
+/// same, noise-conditional), ssm[:rademacher], infonce:T.
 impl std::fmt::Display for Loss {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -62,6 +66,7 @@ impl std::fmt::Display for Loss {
             }
             Loss::Ssm { rademacher: false } => write!(f, "ssm"),
             Loss::Ssm { rademacher: true } => write!(f, "ssm:rademacher"),
+            Loss::InfoNce { temperature } => write!(f, "infonce:{temperature}"),
         }
     }
 }
@@ -69,14 +74,14 @@ impl std::fmt::Display for Loss {
 impl Loss {
     /// "cd", "softplus", "hinge" (margin 1), "hinge:M", "nce", "jem", "dsm" (σ = 0.1), "dsm:S",
     /// "dsm:MAX,MIN,L" (L geometric levels), "ncsm:MAX,MIN,L" (noise-conditional, E/σ), "ssm",
-    /// "ssm:gaussian" or "ssm:rademacher".
+    /// "ssm:gaussian", "ssm:rademacher", "infonce" (τ = 0.1) or "infonce:T".
     pub fn parse(s: &str) -> Result<Self> {
         let bad = || {
             Error::invalid(
                 "loss",
                 format!(
                     "unknown loss {s:?}; expected cd, softplus, hinge[:margin], nce, jem, dsm[:sigma | :max,min,levels], \
-                     ncsm:max,min,levels or ssm[:gaussian|rademacher]"
+                     ncsm:max,min,levels, ssm[:gaussian|rademacher] or infonce[:temperature]"
                 ),
             )
         };
@@ -90,6 +95,7 @@ impl Loss {
                 "jem" => Loss::Jem,
                 "dsm" => Loss::Dsm { sigma_max: 0.1, sigma_min: 0.1, levels: 1, conditional: false },
                 "ssm" => Loss::Ssm { rademacher: false },
+                "infonce" => Loss::InfoNce { temperature: 0.1 },
                 _ => return Err(bad()),
             },
             Some(("hinge", m)) => Loss::Hinge { margin: number(m)? },
@@ -110,6 +116,7 @@ impl Loss {
             }
             Some(("ssm", "gaussian")) => Loss::Ssm { rademacher: false },
             Some(("ssm", "rademacher")) => Loss::Ssm { rademacher: true },
+            Some(("infonce", t)) => Loss::InfoNce { temperature: number(t)? },
             _ => return Err(bad()),
         };
         loss.check()?;
@@ -140,12 +147,25 @@ impl Loss {
         {
             return Err(Error::invalid("hinge margin", format!("must be >= 0 and finite, got {margin}")));
         }
+        if let Loss::InfoNce { temperature } = *self
+            && !(temperature > 0.0)
+        {
+            return Err(Error::invalid(
+                "infonce temperature",
+                format!("must be positive and finite, got {temperature}"),
+            ));
+        }
         Ok(())
     }
 
     /// Whether negatives come from the replay buffer and Langevin dynamics.
     pub fn uses_replay(&self) -> bool {
-        !matches!(self, Loss::Nce | Loss::Dsm { .. } | Loss::Ssm { .. })
+        !matches!(self, Loss::Nce | Loss::Dsm { .. } | Loss::Ssm { .. } | Loss::InfoNce { .. })
+    }
+
+    /// Whether the loss trains on two random views of every point ([`super::contrastive`]).
+    pub fn uses_views(&self) -> bool {
+        matches!(self, Loss::InfoNce { .. })
     }
 
     /// Score matching: no negatives at all, the loss is a function of ∇ₓE.
@@ -184,6 +204,7 @@ impl Loss {
             Loss::Jem => 4,
             Loss::Dsm { .. } => 5,
             Loss::Ssm { .. } => 6,
+            Loss::InfoNce { .. } => 7,
         }
     }
 }

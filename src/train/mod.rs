@@ -19,6 +19,7 @@
 //! continues exactly where an uninterrupted run would be.
 
 pub mod checkpoint;
+pub mod contrastive;
 pub mod cpu;
 pub mod eval;
 pub mod gpu;
@@ -97,6 +98,9 @@ pub struct TrainConfig {
     pub noise_mean: Vec<f32>,
     pub noise_std: Vec<f32>,
     pub seed: u64,
+    /// How InfoNCE draws the two views of a point (unused by the other losses).
+    #[serde(default)]
+    pub augment: contrastive::Augment,
 }
 
 impl TrainConfig {
@@ -143,6 +147,7 @@ impl TrainConfig {
             noise_mean: mean.iter().map(|&m| m as f32).collect(),
             noise_std,
             seed,
+            augment: contrastive::Augment::default(),
         })
     }
 
@@ -540,6 +545,7 @@ pub fn pair_weights(
             (sp, -sn, softplus(-g_pos) + softplus(g_neg), sp - sn)
         }
         Loss::Dsm { .. } | Loss::Ssm { .. } => unreachable!("score matching has no pairs (train::score)"),
+        Loss::InfoNce { .. } => unreachable!("infonce weighs the whole batch at once (train::contrastive)"),
     }
 }
 

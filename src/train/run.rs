@@ -90,8 +90,11 @@ fn append(path: &Path, text: &str) -> Result<()> {
 /// The figure of `step` in run dir `dir`, if the model has one: the energy heatmap of a 2-D
 /// model (`energy_STEP.png`), the replay buffer of a network on images (`replay_STEP.png`), or
 /// for image networks trained without one (NCE, score matching) its fresh chains
-/// (`samples_STEP.png`).
-pub fn figure_path(dir: &Path, step: u32, state: &TrainState) -> Option<PathBuf> {
+/// (`samples_STEP.png`). None for a contrastive model, whose outputs are features, not an energy.
+pub fn figure_path(dir: &Path, step: u32, state: &TrainState, config: &TrainConfig) -> Option<PathBuf> {
+    if config.loss.uses_views() {
+        return None;
+    }
     let name = match state.net.input {
         Shape::Flat(2) => "energy",
         Shape::Image { .. } if !state.replay.is_empty() => "replay",
@@ -107,7 +110,7 @@ pub fn figure_path(dir: &Path, step: u32, state: &TrainState) -> Option<PathBuf>
 /// the box's range black to white; when it has a buffer) and `samples_STEP.png`, 64 fresh chains after
 /// [`FRESH_CHAIN_STEPS`] steps of the training sampler from uniform noise ([`fresh_samples`]).
 pub fn write_figures(dir: &Path, step: u32, state: &TrainState, config: &TrainConfig) -> Result<Vec<PathBuf>> {
-    let Some(path) = figure_path(dir, step, state) else { return Ok(Vec::new()) };
+    let Some(path) = figure_path(dir, step, state, config) else { return Ok(Vec::new()) };
     let figures = dir.join("figures");
     std::fs::create_dir_all(&figures).map_err(|e| Error::io(&figures, e))?;
     match state.net.input {

@@ -2,6 +2,7 @@
 //! network and settings), then the flags given against the run, before anything is written.
 
 use super::*;
+use crate::train::contrastive::Augment;
 
 /// Checks the run against the checkpoint, the data and the flags given; `None` when the run is
 /// already complete (its missing final figure written, if any).
@@ -56,6 +57,11 @@ pub(super) fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Re
         ("--grad-clamp", lv.grad_clamp.to_string(), text(a.grad_clamp.map(|v| v.to_string()))),
         ("--buffer-size", config.buffer_capacity.to_string(), a.buffer_size.to_string()),
         ("--reset-prob", config.reset_prob.to_string(), a.reset_prob.to_string()),
+        (
+            "--augment",
+            config.augment.to_string(),
+            text(a.augment.as_deref().map(Augment::parse).transpose()?.map(|v| v.to_string())),
+        ),
     ] {
         same(flag, run, new)?;
     }
@@ -80,7 +86,7 @@ pub(super) fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Re
     if state.step == target {
         // Complete; a kill between the final figure and the final checkpoint cannot happen (the
         // figure is written first), but a deleted figure is written again.
-        if run::figure_path(run_dir, state.step, &state).is_some_and(|f| !f.exists()) {
+        if run::figure_path(run_dir, state.step, &state, &config).is_some_and(|f| !f.exists()) {
             for figure in run::write_figures(run_dir, state.step, &state, &config)? {
                 eprintln!("wrote the missing final figure {}", figure.display());
             }
