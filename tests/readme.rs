@@ -228,6 +228,7 @@ const FIGURES: &[(&str, &str)] = &[
     ("compose.png", "docs/compose_ring8_halfplane.png"),
     ("runs/moons/figures/density_", "docs/train_two_moons.png"),
     ("inpaint.png", "docs/jem_mnist_inpainting.png"),
+    ("retrieval.png", "docs/contrastive_mnist_retrieval.png"),
 ];
 
 /// README's blocks at full size, as written, with the real datasets: writes docs/timings.md
