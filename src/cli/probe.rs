@@ -101,6 +101,11 @@ pub fn run(a: &ProbeArgs) -> anyhow::Result<()> {
     if a.epochs == 0 {
         bail!("--epochs must be at least 1");
     }
+    for (flag, value) in [("--train-size", a.train_size), ("--limit", a.limit)] {
+        if value == Some(0) {
+            bail!("{flag} must be at least 1 image (leave it out for all of them)");
+        }
+    }
     let net = features_network(&a.energy)?;
     let augment = match &a.augment {
         Some(text) => Augment::parse(text).context("--augment")?,

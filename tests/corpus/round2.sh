@@ -368,6 +368,35 @@ run refuse data stroke-mnist --out st --data bogus
 run refuse data stroke-mnist --out st --data p2.npy
 run ok sample --energy ring8 --init box:-0.5,0.5 --chains 16 --steps 1 --step-size 1e-6 --backend cpu --out ib.npy
 check "--init box: chains start inside the box" "all(abs(v) <= 0.5 + 1e-3 for v in npy('ib.npy')[1])"
+# Contrastive models (`--loss infonce`): training refusals, `probe`, `score --pairs`.
+CTR=(--data "$MNIST" --model 1x28x28/4k5s4p0/swish/flatten/8 --loss infonce --batch 16 --backend cpu)
+for a in "--batch 1" "--loss infonce:0" "--loss infonce:nan" "--loss infonce:-1" "--augment none" "--augment bogus" \
+  "--augment rotate:500" "--augment zoom:1" "--augment shift:28" "--augment noise:-1" "--model 1x28x28/flatten/1"; do
+  # shellcheck disable=SC2086
+  run refuse train "${CTR[@]}" --steps 2 --run-dir ctr_bad $a
+done
+run refuse train --data ring8 --augment noise:0.1 --steps 2 --run-dir ctr_bad --backend cpu
+run refuse train --data ring8 --model 2/8/silu/4 --loss infonce --augment shift:1 --steps 2 --run-dir ctr_bad --backend cpu
+run ok train "${CTR[@]}" --steps 3 --run-dir ctr
+CTRN=net:ctr/checkpoint.safetensors
+for a in "--queries 1" "--epochs 0" "--augment bogus" "--augment shift:40" "--data bogus" "--data p2.npy" \
+  "--train-size 0" "--limit 0" "--features bogus" "--json missing/p.json" "--png missing/p.png"; do
+  # shellcheck disable=SC2086
+  run refuse probe --energy "$CTRN" --data "$MNIST" $a --backend cpu
+done
+run refuse probe --energy ring8 --data "$MNIST"
+run refuse probe --energy "$NET" --data "$MNIST"
+run ok probe --energy "$CTRN" --data "$MNIST" --queries 20 --epochs 1 --features output --json pr.json --backend cpu
+check "probe: accuracies are shares" "all(0 <= v['test_accuracy'] <= 1 for v in json.load(open('pr.json'))['probe'].values())"
+for a in "--pairs s100.npy" "--pairs s784nan.npy" "--pairs missing.npy" "--pairs s784_1.npy" "--pairs s784.npy --temperature 0" \
+  "--pairs s784.npy --temperature nan" "--temperature 0.1" "--pairs s784.npy --log-z ais" "--pairs s784.npy --ratio 0,1" \
+  "--pairs s784.npy --box -1,1" "--pairs s784.npy --out p.bogus"; do
+  # shellcheck disable=SC2086
+  run refuse score --energy "$CTRN" --points s784.npy $a --backend cpu
+done
+run refuse score --energy "$CLS" --points s784.npy --pairs s784.npy --backend cpu
+run ok score --energy "$CTRN" --points s784.npy --pairs s784.npy --out pe.csv --backend cpu
+check "score --pairs: a point paired with itself has cosine 1" "all(abs(float(l.split(',')[1]) - 1) < 1e-4 for l in open('pe.csv').read().split()[1:])"
 run refuse merge --out m.npy
 run refuse merge --out m.npy s0.npy s3.npy
 run refuse bench --suite bogus
