@@ -39,7 +39,7 @@ pub struct ProbeArgs {
     pub queries: usize,
     /// Training images the probe is fitted on (the first N of the train split) [default: all].
     #[arg(long)]
-    pub train_size: Option<usize>,
+    pub train_limit: Option<usize>,
     /// Test images the probe is scored on (the first N) [default: all].
     #[arg(long)]
     pub limit: Option<usize>,
@@ -101,7 +101,7 @@ pub fn run(a: &ProbeArgs) -> anyhow::Result<()> {
     if a.epochs == 0 {
         bail!("--epochs must be at least 1");
     }
-    for (flag, value) in [("--train-size", a.train_size), ("--limit", a.limit)] {
+    for (flag, value) in [("--train-limit", a.train_limit), ("--limit", a.limit)] {
         if value == Some(0) {
             bail!("{flag} must be at least 1 image (leave it out for all of them)");
         }
@@ -140,7 +140,7 @@ pub fn run(a: &ProbeArgs) -> anyhow::Result<()> {
         retrieval_figure(png, (&fa, &fb, k), (&va, &vb), view.input)?;
     }
 
-    let (train, train_labels) = labelled_images(&a.data, Split::Train, a.train_size, &view)?;
+    let (train, train_labels) = labelled_images(&a.data, Split::Train, a.train_limit, &view)?;
     let limit = a.limit.unwrap_or(test_labels.len()).min(test_labels.len());
     let (test, test_labels) = (&test[..limit * d], &test_labels[..limit]);
     let classes = train_labels.iter().chain(test_labels).max().map_or(0, |&y| y as usize + 1);

@@ -109,40 +109,35 @@ impl CpuTrainer {
     /// A score-matching step ([`super::score`]): no negatives, loss and gradient from the jets.
     fn score_matching_step(&mut self) -> Result<StepMetrics> {
         let cfg = &self.config;
-        let step = self.state.step;
-        let batch = super::score::batch(cfg, &self.data, self.rows, step);
+        let batch = super::score::batch(cfg, &self.data, self.rows, self.state.step);
         let result = super::score::step_cpu(cfg.loss, &self.state.net.view(), &batch);
-        let mut grad = result.grad;
-        grad.push(0.0); // log Z is NCE's alone
-        let metrics = StepMetrics {
-            step: step + 1,
-            loss: result.loss,
-            e_pos: result.energy,
-            grad_norm: grad.iter().map(|g| g * g).sum::<f32>().sqrt(),
-            log_z: self.state.log_z,
-            ..StepMetrics::default()
-        };
-        self.apply(&grad)?;
-        Ok(metrics)
+        self.apply_network_step(
+            StepMetrics { loss: result.loss, e_pos: result.energy, ..StepMetrics::default() },
+            result.grad,
+        )
     }
 
     /// A contrastive step ([`super::contrastive`]): two views of the batch, InfoNCE over it.
     fn contrastive_step(&mut self) -> Result<StepMetrics> {
         let cfg = &self.config;
-        let step = self.state.step;
         let net = self.state.net.view();
-        let (a, b) = super::contrastive::views(cfg, net.input, &self.data, self.rows, step);
-        let result = super::contrastive::step_cpu(cfg.loss, &net, &a, &b);
-        let mut grad = result.grad;
+        let (a, b) = super::contrastive::views(cfg, net.input, &self.data, self.rows, self.state.step);
+        let r = super::contrastive::step_cpu(cfg.loss, &net, &a, &b);
+        self.apply_network_step(
+            StepMetrics { loss: r.loss, e_pos: r.e_pos, e_neg: r.e_neg, ..StepMetrics::default() },
+            r.grad,
+        )
+    }
+
+    /// The optimizer step of a loss without log Z (the network's gradient only), completing
+    /// `metrics` (the step, gradient norm, log Z).
+    fn apply_network_step(&mut self, metrics: StepMetrics, mut grad: Vec<f32>) -> Result<StepMetrics> {
         grad.push(0.0); // log Z is NCE's alone
         let metrics = StepMetrics {
-            step: step + 1,
-            loss: result.loss,
-            e_pos: result.e_pos,
-            e_neg: result.e_neg,
+            step: self.state.step + 1,
             grad_norm: grad.iter().map(|g| g * g).sum::<f32>().sqrt(),
             log_z: self.state.log_z,
-            ..StepMetrics::default()
+            ..metrics
         };
         self.apply(&grad)?;
         Ok(metrics)

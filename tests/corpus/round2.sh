@@ -380,7 +380,7 @@ run refuse train --data ring8 --model 2/8/silu/4 --loss infonce --augment shift:
 run ok train "${CTR[@]}" --steps 3 --run-dir ctr
 CTRN=net:ctr/checkpoint.safetensors
 for a in "--queries 1" "--epochs 0" "--augment bogus" "--augment shift:40" "--data bogus" "--data p2.npy" \
-  "--train-size 0" "--limit 0" "--features bogus" "--json missing/p.json" "--png missing/p.png"; do
+  "--train-limit 0" "--limit 0" "--features bogus" "--json missing/p.json" "--png missing/p.png"; do
   # shellcheck disable=SC2086
   run refuse probe --energy "$CTRN" --data "$MNIST" $a --backend cpu
 done
