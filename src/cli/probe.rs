@@ -229,7 +229,7 @@ fn backbone(net: &Network) -> anyhow::Result<Network> {
 }
 
 /// The network an `--energy` names, with K >= 2 outputs (its features).
-fn features_network(energy: &str) -> anyhow::Result<std::sync::Arc<Network>> {
+pub(super) fn features_network(energy: &str) -> anyhow::Result<std::sync::Arc<Network>> {
     let net = match spec::resolve_energy(energy).with_context(|| format!("--energy {energy}"))? {
         Energy::Net(net) => net,
         other => bail!(
@@ -256,74 +256,8 @@ fn stored_augment(energy: &str) -> Option<Augment> {
 }
 
 /// The loss `--energy` was trained with, when it is a training checkpoint.
-fn stored_loss(energy: &str) -> Option<crate::train::Loss> {
+pub(super) fn stored_loss(energy: &str) -> Option<crate::train::Loss> {
     stored_config(energy).map(|c| c.loss)
-}
-
-/// `ebm score --pairs`: the pair energies of rows of --points and --pairs, and the retrieval of
-/// each row's pair among all of them.
-pub(super) fn score_pairs(args: &crate::cli::score::ScoreArgs, pairs: &std::path::Path) -> anyhow::Result<()> {
-    let net = features_network(&args.energy)?;
-    let stored = stored_loss(&args.energy);
-    let temperature = match (args.temperature, stored) {
-        (Some(t), _) if t > 0.0 => t,
-        (Some(t), _) => bail!("--temperature must be positive, got {t}"),
-        (None, Some(crate::train::Loss::InfoNce { temperature })) => temperature,
-        (None, _) => bail!(
-            "--temperature: --energy {} is not a checkpoint of --loss infonce, so give the pair energy's temperature",
-            args.energy
-        ),
-    };
-    let d = net.input_dim();
-    let (a, n) = crate::cli::score::read_points(&args.points, d)?;
-    let (b, m) = crate::cli::score::read_points(pairs, d).map_err(|e| anyhow::anyhow!("{e}").context("--pairs"))?;
-    if m != n {
-        bail!("--pairs {}: {m} rows, --points has {n}: row i of each is one pair", pairs.display());
-    }
-    let ctx = backend::open(args.backend)?;
-    let (fa, fb) = (logits(ctx.as_ref(), &net, &a)?, logits(ctx.as_ref(), &net, &b)?);
-    let k = net.outputs;
-    let (za, _) = crate::train::contrastive::unit_rows(&fa, k);
-    let (zb, _) = crate::train::contrastive::unit_rows(&fb, k);
-    let cosines: Vec<f32> =
-        za.chunks_exact(k).zip(zb.chunks_exact(k)).map(|(p, q)| p.iter().zip(q).map(|(x, y)| x * y).sum()).collect();
-    let energies: Vec<f32> = cosines.iter().map(|c| -c / temperature).collect();
-    let found = contrastive::retrieval(&fa, &fb, k)?;
-    let mean = energies.iter().map(|&e| e as f64).sum::<f64>() / n as f64;
-    println!(
-        "{n} pairs, E(a, b) = -cos(f(a), f(b))/{temperature}: mean pair energy {mean:.4} (lowest possible {:.4})",
-        -1.0 / temperature
-    );
-    println!(
-        "retrieval of each row's pair among all {n}: top-1 {:.2} %, top-5 {:.2} % (chance {:.2} %)",
-        100.0 * found.top1,
-        100.0 * found.top5,
-        100.0 / n as f64
-    );
-    if let Some(out) = &args.out {
-        let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-        match ext.as_str() {
-            "npy" => {
-                let table: Vec<f32> = energies.iter().zip(&cosines).flat_map(|(&e, &c)| [e, c]).collect();
-                crate::io::npy::write_f32(out, &table, &[n, 2])?;
-            }
-            "csv" => {
-                let mut text = String::from("energy,cosine\n");
-                energies.iter().zip(&cosines).for_each(|(e, c)| text.push_str(&format!("{e},{c}\n")));
-                crate::io::write_atomic(out, text.as_bytes())?;
-            }
-            _ => {
-                let report = serde_json::json!({
-                    "energy": args.energy, "points": args.points.display().to_string(),
-                    "pairs": pairs.display().to_string(), "temperature": temperature,
-                    "retrieval": found, "pair_energies": energies, "cosines": cosines,
-                });
-                crate::io::write_atomic(out, serde_json::to_string_pretty(&report)?.as_bytes())?;
-            }
-        }
-        println!("wrote {} ({n} pairs)", out.display());
-    }
-    Ok(())
 }
 
 /// Rows of the retrieval figure.

@@ -537,6 +537,10 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
         4,
         8,
     );
+    if loss.uses_views() {
+        // InfoNCE's B x B pair energies and their gradients.
+        plan.add(format!("--batch {batch}"), "the batch's pair energies", &[batch as u64, batch as u64], 4, 2);
+    }
     plan.check()?;
     let (data, dim, shape) = load_data(&data_spec, a.train_size, a.seed, a.subset)?;
     if let (Some([c, h, w]), Some(net)) = (shape, model.arch.input.image()) {
