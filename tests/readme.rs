@@ -238,7 +238,7 @@ const FIGURES: &[(&str, &str)] = &[
 /// `scripts/readme_timings.sh` runs it.
 #[cfg(unix)]
 #[test]
-#[ignore = "full size: minutes for the 2-D sections, hours on a CPU for the images; scripts/readme_timings.sh runs it"]
+#[ignore = "full size: about 25 minutes on the 2-core machine (two MNIST trainings); scripts/readme_timings.sh runs it"]
 fn readme_timings() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(root.join("README.md")).unwrap();
