@@ -291,6 +291,17 @@ fn train_infonce_and_probe_end_to_end() {
         resumed.net.pack_params() == straight.net.pack_params() && resumed.m == straight.m && resumed.v == straight.v;
     assert!(same, "a resumed run's parameters and optimizer moments equal an uninterrupted run's bit for bit");
 
+    let ckpt = format!("net:{}", common::s(&run.join("checkpoint.safetensors")));
+    for args in [vec!["sample", "--energy", &ckpt], vec!["restore", "--energy", &ckpt, "--data", common::s(&data)]] {
+        let o = common::ebm(&args);
+        assert!(
+            !o.status.success() && common::stderr(&o).contains("scores pairs of points"),
+            "{args:?}: {}",
+            common::stderr(&o)
+        );
+    }
+    let o = common::ebm(&["eval", "--run-dir", common::s(&run)]);
+    assert!(!o.status.success() && common::stderr(&o).contains("ebm probe --energy net:"), "{}", common::stderr(&o));
     let energy = format!("net:{}", common::s(&run.join("checkpoint.safetensors")));
     let json = dir.join("probe.json");
     let o = common::ebm(&[

@@ -76,6 +76,13 @@ impl Stored {
         };
         let config = crate::train::checkpoint::stored_config(Path::new(file))
             .map_err(|e| anyhow::anyhow!("--energy {energy}: {e}"))?;
+        if let Some(c) = config.as_ref().filter(|c| c.loss.uses_views()) {
+            anyhow::bail!(
+                "--energy {energy}: a {} checkpoint scores pairs of points, not points: its features are judged by \
+                 `ebm probe` and its pair energies by `ebm score --pairs`",
+                c.loss
+            );
+        }
         Ok(config.as_ref().map(Self::of))
     }
 

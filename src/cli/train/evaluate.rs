@@ -29,6 +29,15 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
     }
     let info = read_run(run_dir)?;
     let (state, config) = checkpoint::load(&run_dir.join(run::CHECKPOINT))?;
+    if config.loss.uses_views() {
+        bail!(
+            "{}: a {} run's network scores pairs, not points, so it has no likelihood; judge its features with \
+             `ebm probe --energy net:{}`",
+            run_dir.display(),
+            config.loss,
+            run_dir.join(run::CHECKPOINT).display()
+        );
+    }
     // Every output checked before the work (the quadrature or AIS), so that no result is lost
     // to an unwritable folder: eval.json, and a 2-D model's figure in figures/.
     paths.output("--run-dir", &run_dir.join("eval.json"), &["json"])?;
