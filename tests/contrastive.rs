@@ -380,6 +380,74 @@ fn train_infonce_and_probe_end_to_end() {
     assert!(!o.status.success() && common::stderr(&o).contains("needs a network whose outputs are features"));
 }
 
+/// `ebm probe` on the GPU executor (the network passes through the layer kernels) reports what
+/// the CPU executor reports, to rounding: the retrievals and the probe.
+#[test]
+fn probe_on_the_gpu_matches_the_cpu() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = common::temp_dir("infonce-gpu-probe");
+    let data = common::mnist_fixture();
+    let run = dir.join("run");
+    let o = common::ebm(&[
+        "train",
+        "--data",
+        common::s(&data),
+        "--model",
+        "1x28x28/4k5s4p0/swish/flatten/16/swish/8",
+        "--loss",
+        "infonce",
+        "--batch",
+        "32",
+        "--steps",
+        "10",
+        "--run-dir",
+        common::s(&run),
+        "--backend",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let energy = format!("net:{}", common::s(&run.join("checkpoint.safetensors")));
+    let report = |backend: &str| {
+        let json = dir.join(format!("{backend}.json"));
+        let o = common::ebm(&[
+            "probe",
+            "--energy",
+            &energy,
+            "--data",
+            common::s(&data),
+            "--queries",
+            "60",
+            "--epochs",
+            "2",
+            "--json",
+            common::s(&json),
+            "--backend",
+            backend,
+        ]);
+        assert!(o.status.success(), "{backend}: {}", common::stderr(&o));
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(&json).unwrap()).unwrap()
+    };
+    let (gpu, cpu) = (report("gpu"), report("cpu"));
+    // Float rounding may reorder a near-tie: at most one query of 60 may differ.
+    for part in ["network", "random_network", "raw_pixels"] {
+        for top in ["top1", "top5"] {
+            let share = |r: &serde_json::Value| r["retrieval"][part][top].as_f64().unwrap();
+            assert!(
+                (share(&gpu) - share(&cpu)).abs() <= 1.0 / 60.0 + 1e-9,
+                "{part} {top}: gpu {} cpu {}",
+                share(&gpu),
+                share(&cpu)
+            );
+        }
+    }
+    for part in ["network", "random_network", "raw_pixels"] {
+        let acc = |r: &serde_json::Value| r["probe"][part]["test_accuracy"].as_f64().unwrap();
+        assert!((acc(&gpu) - acc(&cpu)).abs() <= 0.011, "{part}: gpu {} cpu {}", acc(&gpu), acc(&cpu));
+    }
+}
+
 /// The GPU trainers refuse InfoNCE by name, pointing at the CPU executor.
 #[test]
 fn gpu_trainers_refuse_infonce() {
