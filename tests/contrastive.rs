@@ -243,6 +243,15 @@ fn linear_probe_fits_separable_classes_and_not_noise() {
     assert!(bad.unwrap_err().to_string().contains("label 3"), "a label outside the classes");
 }
 
+/// `ebm train --loss infonce` on the MNIST fixture, batch 32, CPU executor, into `run`.
+fn train_infonce(model: &str, steps: &str, run: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let data = common::mnist_fixture();
+    let mut args = vec!["train", "--data", common::s(&data), "--model", model, "--loss", "infonce", "--batch", "32"];
+    args.extend_from_slice(&["--steps", steps, "--run-dir", common::s(run), "--backend", "cpu"]);
+    args.extend_from_slice(extra);
+    common::ebm(&args)
+}
+
 /// `ebm train --loss infonce` on the MNIST fixture, resumed bit for bit, then `ebm probe` on
 /// its checkpoint; and the refusals naming the flag.
 #[test]
@@ -251,13 +260,7 @@ fn train_infonce_and_probe_end_to_end() {
     let data = common::mnist_fixture();
     let run = dir.join("run");
     let model = "1x28x28/8k5s2p2/silu/16k3s2p1/silu/flatten/16";
-    let train = |steps: &str, extra: &[&str]| {
-        let mut args =
-            vec!["train", "--data", common::s(&data), "--model", model, "--loss", "infonce", "--batch", "32"];
-        args.extend_from_slice(&["--steps", steps, "--run-dir", common::s(&run), "--backend", "cpu"]);
-        args.extend_from_slice(extra);
-        common::ebm(&args)
-    };
+    let train = |steps: &str, extra: &[&str]| train_infonce(model, steps, &run, extra);
     let o = train("6", &[]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     assert!(common::stderr(&o).contains("with infonce:0.1 loss"), "{}", common::stderr(&o));
@@ -267,23 +270,7 @@ fn train_infonce_and_probe_end_to_end() {
         |dir: &std::path::Path| ebm_gpu::train::checkpoint::load(&dir.join("checkpoint.safetensors")).unwrap().0;
     let resumed = state(&run);
     let straight = dir.join("straight");
-    let o = common::ebm(&[
-        "train",
-        "--data",
-        common::s(&data),
-        "--model",
-        model,
-        "--loss",
-        "infonce",
-        "--batch",
-        "32",
-        "--steps",
-        "12",
-        "--run-dir",
-        common::s(&straight),
-        "--backend",
-        "cpu",
-    ]);
+    let o = train_infonce(model, "12", &straight, &[]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     let straight = state(&straight);
     assert_eq!(resumed.step, 12);
@@ -390,23 +377,7 @@ fn probe_on_the_gpu_matches_the_cpu() {
     let dir = common::temp_dir("infonce-gpu-probe");
     let data = common::mnist_fixture();
     let run = dir.join("run");
-    let o = common::ebm(&[
-        "train",
-        "--data",
-        common::s(&data),
-        "--model",
-        "1x28x28/4k5s4p0/swish/flatten/16/swish/8",
-        "--loss",
-        "infonce",
-        "--batch",
-        "32",
-        "--steps",
-        "10",
-        "--run-dir",
-        common::s(&run),
-        "--backend",
-        "cpu",
-    ]);
+    let o = train_infonce("1x28x28/4k5s4p0/swish/flatten/16/swish/8", "10", &run, &[]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     let energy = format!("net:{}", common::s(&run.join("checkpoint.safetensors")));
     let report = |backend: &str| {
