@@ -37,6 +37,8 @@ pub enum Stream {
     Observation = 9,
     /// The random views of contrastive training (counter: batch entry, step, stream, draw).
     Views = 10,
+    /// The latent vectors of a generator's proposals (counter: batch entry, step, stream, draw).
+    Latent = 11,
 }
 
 #[inline]

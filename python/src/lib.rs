@@ -147,8 +147,8 @@ impl PyEnergy {
 struct PyShardTrainer(ShardTrainer);
 
 /// A share as it crosses processes: (first row, end row, gradient, negatives, metric sums).
-type ShareTuple<'py> = (usize, usize, PyReadonlyArray1<'py, f32>, PyReadonlyArray1<'py, f32>, [f32; 7]);
-type ShareOut<'py> = (usize, usize, Bound<'py, PyArray1<f32>>, Bound<'py, PyArray1<f32>>, [f32; 7]);
+type ShareTuple<'py> = (usize, usize, PyReadonlyArray1<'py, f32>, PyReadonlyArray1<'py, f32>, [f32; 8]);
+type ShareOut<'py> = (usize, usize, Bound<'py, PyArray1<f32>>, Bound<'py, PyArray1<f32>>, [f32; 8]);
 
 fn share_in(t: ShareTuple<'_>) -> PyResult<StepShare> {
     let slice = |a: &PyReadonlyArray1<'_, f32>| {

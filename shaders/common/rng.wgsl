@@ -17,6 +17,8 @@ const STREAM_SWAP: u32 = 6u;
 const STREAM_BATCH: u32 = 7u;
 const STREAM_CLUSTER: u32 = 8u;
 const STREAM_OBSERVATION: u32 = 9u;
+const STREAM_VIEWS: u32 = 10u;
+const STREAM_LATENT: u32 = 11u;
 
 const TWO_PI: f32 = 6.283185307179586;
 

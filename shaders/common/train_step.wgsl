@@ -4,6 +4,10 @@
 #import common/activations.wgsl
 #import common/langevin.wgsl
 
+// Floats per metrics row: loss, e_pos, e_neg, grad_norm, log_z, reset_fraction, neg_radius,
+// cross_entropy, generator_loss (StepMetrics and METRIC_FLOATS in src/train/mod.rs).
+const METRIC_FLOATS: u32 = 9u;
+
 // One-workgroup reductions (the loss, the gradient norm): each of the REDUCE threads leaves its
 // partial sums in sums_a / sums_b, reduce_sums(t) tree-sums them into element 0 in a fixed order.
 const REDUCE: u32 = 256u;

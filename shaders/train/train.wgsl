@@ -171,7 +171,7 @@ fn loss_weights(@builtin(local_invocation_index) t: u32) {
     reduce_sums(t);
     if t == 0u {
         let inv_b = 1.0 / f32(BATCH);
-        let row = p.metrics_row * 8u;
+        let row = p.metrics_row * METRIC_FLOATS;
         metrics[row] = sums_a[0].x * inv_b;
         metrics[row + 1u] = sums_a[0].y * inv_b;
         metrics[row + 2u] = sums_a[0].z * inv_b;
@@ -203,7 +203,7 @@ fn grad_norm(@builtin(local_invocation_index) t: u32) {
     if t == 0u {
         let norm = sqrt(sums_b[0].x);
         work[SCALAR_OFF] = norm;
-        metrics[p.metrics_row * 8u + 3u] = norm;
+        metrics[p.metrics_row * METRIC_FLOATS + 3u] = norm;
     }
 }
 

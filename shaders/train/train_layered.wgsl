@@ -78,7 +78,7 @@ struct TrainLayeredParams {
 const METRIC_ROWS: u32 = 16u;
 
 fn points_off() -> u32 {
-    return METRIC_ROWS * 8u;
+    return METRIC_ROWS * METRIC_FLOATS;
 }
 fn dx_off() -> u32 {
     return points_off() + p.blocks * p.batch * p.dim;
@@ -243,7 +243,7 @@ fn loss_weights(@builtin(local_invocation_index) t: u32) {
     reduce_sums(t);
     if t == 0u {
         let inv_b = 1.0 / f32(b);
-        let row = p.metrics_row * 8u;
+        let row = p.metrics_row * METRIC_FLOATS;
         work[row] = sums_a[0].x * inv_b;
         work[row + 1u] = sums_a[0].y * inv_b;
         work[row + 2u] = sums_a[0].z * inv_b;
@@ -293,8 +293,8 @@ fn cross_entropy(@builtin(local_invocation_index) t: u32) {
     reduce_sums(t);
     if t == 0u {
         let ce = sums_b[0].x / f32(b);
-        work[p.metrics_row * 8u + 7u] = ce;
-        work[p.metrics_row * 8u] += ce;
+        work[p.metrics_row * METRIC_FLOATS + 7u] = ce;
+        work[p.metrics_row * METRIC_FLOATS] += ce;
     }
 }
 
@@ -387,7 +387,7 @@ fn score_metrics(@builtin(local_invocation_index) t: u32) {
     sums_b[t] = vec2<f32>(0.0);
     reduce_sums(t);
     if t == 0u {
-        let row = p.metrics_row * 8u;
+        let row = p.metrics_row * METRIC_FLOATS;
         work[row] = sums_a[0].x / f32(b);
         work[row + 1u] = sums_a[0].y / f32(b);
         work[row + 2u] = 0.0;
@@ -420,7 +420,7 @@ fn grad_norm(@builtin(local_invocation_index) t: u32) {
     if t == 0u {
         let norm = sqrt(sums_b[0].x);
         work[scalar_off()] = norm;
-        work[p.metrics_row * 8u + 3u] = norm;
+        work[p.metrics_row * METRIC_FLOATS + 3u] = norm;
     }
 }
 

@@ -81,6 +81,8 @@ pub const TRAIN_FLAGS: &[(&str, &str)] = &[
     ("reset probability", "--reset-prob"),
     ("augment", "--augment"),
     ("loss infonce", "--loss infonce"),
+    ("generator", "--generator"),
+    ("generator learning rate", "--generator-lr"),
 ];
 
 /// The settings the RBM `TrainConfig::validate` (ebm rbm train) names, and their flags.

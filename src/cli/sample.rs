@@ -78,8 +78,9 @@ pub struct SampleArgs {
     /// Number of independent chains [default: 4096; 16 for a network of images].
     #[arg(long, default_value_t = 4096, hide_default_value = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub chains: u32,
-    /// Steps per chain after warm-up [default: 1000; 256 for a network of images].
-    #[arg(long, default_value_t = 1000, hide_default_value = true, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Steps per chain after warm-up [default: 1000; 256 for a network of images]; 0 with
+    /// --init generator writes the generator's samples as they are.
+    #[arg(long, default_value_t = 1000, hide_default_value = true, value_parser = clap::value_parser!(u32).range(0..))]
     pub steps: u32,
     /// Step size h (> 0); with --warmup, where adaptation starts [default: a training
     /// checkpoint's (ula); else 0.01, and mala and hmc then warm up (see --warmup)].
@@ -167,7 +168,8 @@ pub struct SampleArgs {
     /// Where chains start: gaussian (N(0, init-std^2)), uniform (U[-init-std, init-std], the
     /// image recipe's noise), box:LO,HI (U[LO, HI] in every dimension), feasible (gaussian
     /// draws moved to the nearest point satisfying the energy's constraints), replay (the replay buffer of the training checkpoint named by
-    /// --energy net:CHECKPOINT, entry (chain mod capacity)), or a .npy/.csv file of rows (row
+    /// --energy net:CHECKPOINT, entry (chain mod capacity)), generator (the samples of that
+    /// checkpoint's `--generator`, one latent draw per chain), or a .npy/.csv file of rows (row
     /// chain mod rows) [default: box:LO,HI of a training checkpoint's box; else gaussian].
     #[arg(long, default_value = "gaussian", hide_default_value = true)]
     pub init: String,
@@ -415,6 +417,9 @@ pub fn run(args: &SampleArgs, given: &Given) -> anyhow::Result<()> {
     if crate::discrete::spec::is_discrete(&args.energy) {
         return spins::run(args);
     }
+    if args.steps == 0 && args.init != "generator" {
+        bail!("--steps 0 samples nothing; it is for --init generator (the generator's samples as they are)");
+    }
     let energy = with_class(spec::resolve_energy(&args.energy)?, args.class)?;
     let (resolved, settings) = resolve::resolve(args, given, &energy)?;
     let args = &resolved;
@@ -460,6 +465,9 @@ pub fn run(args: &SampleArgs, given: &Given) -> anyhow::Result<()> {
             bail!("--fix with --warmup needs --no-adapt-mass (the mass adaptation would free the fixed dimensions)");
         }
         init::apply_fix(&mut init, fixed);
+    }
+    if steps == 0 {
+        return init::write_as_samples(args, &energy, &init, chains);
     }
     let mut sampler: Box<dyn ChainSampler> = match ctx {
         Some(ctx) => crate::sampler::layered::gpu_sampler(ctx, &energy, config.clone(), &init)?,

@@ -112,7 +112,7 @@ impl Stored {
     /// A caution when training never ran this sampler (score matching and NCE draw no
     /// negatives; their checkpoints store the recipe's ULA, which only the figures used).
     pub fn caution(&self) -> Option<String> {
-        (!self.loss.uses_replay()).then(|| {
+        (!self.loss.samples_negatives()).then(|| {
             format!(
                 "note: the checkpoint was trained by {} (no Langevin negatives), so its stored sampler is the \
                  training recipe's and was only used for its figures; override with --sampler, --step-size",

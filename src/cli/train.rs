@@ -9,6 +9,7 @@ use crate::cli::rundir::Given;
 use crate::data::toy::{self, Toy};
 use crate::sampler::MlpStrategy;
 use crate::train::contrastive::Augment;
+use crate::train::generator::GeneratorConfig;
 use crate::train::run::{self, Event, RunOptions};
 use crate::train::{
     Loss, ModelSpec, Optimizer, TrainConfig, TrainState, Trainer, checkpoint, cpu::CpuTrainer, eval, gpu::GpuTrainer,
@@ -143,6 +144,15 @@ pub struct TrainArgs {
     /// Clamp each Langevin gradient coordinate to [-C, C] (0: off) [default: 0; images: 0.03].
     #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub grad_clamp: Option<f32>,
+    /// Cooperative learning (cd, softplus, hinge, jem): a generator network from a latent width
+    /// to the data's (text form, e.g. 8/64/swish/64/swish/2) proposes each step's negatives in
+    /// place of the replay buffer, Langevin refines them and the generator regresses onto the
+    /// result; `ebm sample --init generator` samples it.
+    #[arg(long, value_name = "SPEC")]
+    pub generator: Option<String>,
+    /// The generator's learning rate, on --lr's schedule [default: --lr].
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
+    pub generator_lr: Option<f32>,
     /// Replay buffer capacity (persistent negatives).
     #[arg(long, default_value_t = 8192)]
     pub buffer_size: usize,
@@ -479,7 +489,7 @@ fn train_checked(a: &TrainArgs, given: &Given, run_dir: &Path, replace: bool) ->
 /// Langevin step.
 fn work(info: &RunInfo, config: &TrainConfig, from: u32) -> anyhow::Result<()> {
     let params = info.model.param_count();
-    let langevin = if config.loss.uses_replay() { config.langevin.steps as u64 } else { 0 };
+    let langevin = if config.loss.samples_negatives() { config.langevin.steps as u64 } else { 0 };
     let flags = format!("--steps {} x --batch {} x (--langevin-steps {langevin} + 2)", info.steps, config.batch);
     let what = format!("training a network of {params} parameters");
     let steps = info.steps.saturating_sub(from) as u64;
@@ -611,6 +621,11 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
         (None, true) => Augment::default_for(info.model.arch.input),
         (Some(_), false) => bail!("--augment draws the two views of --loss infonce; the {loss} loss has none"),
         (None, false) => Augment::default(),
+    };
+    c.generator = match (&a.generator, a.generator_lr) {
+        (Some(spec), lr) => Some(GeneratorConfig { spec: spec.clone(), lr: lr.unwrap_or(c.lr) }),
+        (None, Some(_)) => bail!("--generator-lr needs --generator"),
+        (None, None) => None,
     };
     c.validate(rows).map_err(|e| crate::cli::numbers::with_flag_names(e, crate::cli::numbers::TRAIN_FLAGS))?;
     let state = TrainState::new(info.model.build(a.seed)?, &c).with_context(|| {

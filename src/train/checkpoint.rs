@@ -1,11 +1,13 @@
 //! Training checkpoints: one safetensors file holding the network under PyTorch's names (so
 //! `ebm sample --energy net:checkpoint.safetensors` loads it, the architecture in the metadata;
 //! [`Network::load`] skips the rest),
-//! `train.log_z`, the optimizer moments `train.m` / `train.v` and the replay buffer
-//! `train.replay`, with the step (which is also the random numbers' position: they are Philox
+//! `train.log_z`, the optimizer moments `train.m` / `train.v`, the replay buffer
+//! `train.replay` and a generator's packed parameters and moments (`train.generator`,
+//! `train.generator_m`, `train.generator_v`; its architecture is in the configuration), with the step (which is also the random numbers' position: they are Philox
 //! counters), learning-rate scale, replay position and the training
 //! configuration in the metadata. Written atomically.
 
+use super::generator::GeneratorState;
 use super::{TrainConfig, TrainState};
 use crate::nn::io::TRAINING_STATE_PREFIX;
 use crate::nn::{Network, NetworkInternals};
@@ -23,6 +25,12 @@ pub fn save(path: &Path, state: &TrainState, config: &TrainConfig) -> Result<()>
     tensors.push((t("v"), vec![n], state.v.clone()));
     if !state.replay.is_empty() {
         tensors.push((t("replay"), vec![state.replay.len() / config.dim(), config.dim()], state.replay.clone()));
+    }
+    if let Some(g) = &state.generator {
+        let n = g.m.len();
+        tensors.push((t("generator"), vec![n], g.net.pack_params()));
+        tensors.push((t("generator_m"), vec![n], g.m.clone()));
+        tensors.push((t("generator_v"), vec![n], g.v.clone()));
     }
     meta.insert("format".into(), FORMAT.into());
     meta.insert("step".into(), state.step.to_string());
@@ -74,6 +82,16 @@ pub fn load(path: &Path) -> Result<(TrainState, TrainConfig)> {
     };
     let n = net.param_count() + 1;
     let replay = if config.replay_len() > 0 { tensor("replay", config.replay_len())? } else { Vec::new() };
+    let generator = match &config.generator {
+        None => None,
+        Some(g) => {
+            let arch = g.architecture(config.dim()).map_err(|e| bad(format!("metadata config: {e}")))?;
+            let mut net = Network::random(&arch, 0)?;
+            let n = net.param_count();
+            net.set_params(&tensor("generator", n)?)?;
+            Some(GeneratorState { net, m: tensor("generator_m", n)?, v: tensor("generator_v", n)? })
+        }
+    };
     let state = TrainState {
         log_z: tensor("log_z", 1)?[0],
         m: tensor("m", n)?,
@@ -82,6 +100,7 @@ pub fn load(path: &Path) -> Result<(TrainState, TrainConfig)> {
         step,
         lr_scale,
         net,
+        generator,
     };
     state.validate(&config).map_err(|e| bad(e.to_string()))?;
     Ok((state, config))

@@ -5,7 +5,7 @@
 
 use super::tape::Tape;
 use super::{
-    Loss, Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer, batch_row, cross_entropy,
+    Loss, Optimizer, generator, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer, batch_row, cross_entropy,
     noise_log_density, pair_weights,
 };
 use crate::nn::NetworkInternals;
@@ -48,12 +48,13 @@ impl CpuTrainer {
     }
 
     /// Step 1: the negatives of batch entries `rows` (and each one's reset flag), not yet
-    /// written back to the replay buffer. Every draw is indexed by the entry's place j in the
-    /// whole batch, so a share of the rows gets the numbers it has in the whole step.
-    fn negatives(&self, step: u32, rows: Range<usize>) -> (Vec<f32>, Vec<f32>) {
+    /// written back to the replay buffer, and with a generator, the tape of its proposals.
+    /// Every draw is indexed by the entry's place j in the whole batch, so a share of the rows
+    /// gets the numbers it has in the whole step.
+    fn negatives(&self, step: u32, rows: Range<usize>) -> (Vec<f32>, Vec<f32>, Option<Tape>) {
         let cfg = &self.config;
         let (d, n) = (cfg.dim(), rows.len());
-        if !cfg.loss.uses_replay() {
+        if !cfg.loss.samples_negatives() {
             let mut neg = vec![0.0; n * d];
             for (j, row) in rows.clone().zip(neg.chunks_exact_mut(d)) {
                 for (i, x) in row.iter_mut().enumerate() {
@@ -61,8 +62,26 @@ impl CpuTrainer {
                     *x = cfg.noise_mean[i] + cfg.noise_std[i] * xi;
                 }
             }
-            return (neg, vec![0.0; n]);
+            return (neg, vec![0.0; n], None);
         }
+        let mut flags = vec![0.0; n];
+        let (mut neg, tape) = match &self.state.generator {
+            Some(g) => {
+                let w = generator::latents(cfg.seed, step, rows.clone(), g.net.input_dim());
+                let (x, tape) = generator::propose(&g.net, &w, &cfg.box_lo, &cfg.box_hi);
+                (x, Some(tape))
+            }
+            None => (self.replay_negatives(step, rows.clone(), &mut flags), None),
+        };
+        self.langevin(step, rows.start, &mut neg);
+        (neg, flags, tape)
+    }
+
+    /// The replay slots of batch entries `rows`, each re-initialised in the box with the reset
+    /// probability (its flag set to 1).
+    fn replay_negatives(&self, step: u32, rows: Range<usize>, flags: &mut [f32]) -> Vec<f32> {
+        let cfg = &self.config;
+        let (d, n) = (cfg.dim(), rows.len());
         let cap = cfg.buffer_capacity;
         let position = cfg.replay_position(step);
         let mut neg = Vec::with_capacity(n * d);
@@ -70,8 +89,7 @@ impl CpuTrainer {
             let slot = (position + j) % cap;
             neg.extend_from_slice(&self.state.replay[slot * d..(slot + 1) * d]);
         }
-        let mut flags = vec![0.0; n];
-        for (j, (row, flag)) in rows.clone().zip(neg.chunks_exact_mut(d).zip(flags.iter_mut())) {
+        for (j, (row, flag)) in rows.zip(neg.chunks_exact_mut(d).zip(flags.iter_mut())) {
             if rng::uniform4(cfg.seed, j as u32, step, Stream::BufferReset, 0)[0] < cfg.reset_prob {
                 *flag = 1.0;
                 for (i, x) in row.iter_mut().enumerate() {
@@ -80,6 +98,13 @@ impl CpuTrainer {
                 }
             }
         }
+        neg
+    }
+
+    /// The K Langevin steps on the negatives `neg` of batch entries `first..`, in place.
+    fn langevin(&self, step: u32, first: usize, neg: &mut [f32]) {
+        let cfg = &self.config;
+        let (d, n) = (cfg.dim(), neg.len() / cfg.dim());
         let net = &self.state.net;
         let lv = cfg.langevin;
         let noise_std = lv.noise_std();
@@ -93,7 +118,7 @@ impl CpuTrainer {
                 g.fill(0.0);
                 net.add_energy_grad_batch(block, &mut g, &mut e, 1.0);
                 for (r, (x, g)) in block.chunks_exact_mut(d).zip(g.chunks_exact(d)).enumerate() {
-                    let j = (rows.start + task * rows_per_task + r) as u32;
+                    let j = (first + task * rows_per_task + r) as u32;
                     for i in 0..d {
                         let xi =
                             rng::normal4(cfg.seed, j, step, Stream::ProposalNoise, k * draws + i as u32 / 4)[i % 4];
@@ -103,7 +128,6 @@ impl CpuTrainer {
                 }
             }
         });
-        (neg, flags)
     }
 
     /// A score-matching step ([`super::score`]): no negatives, loss and gradient from the jets.
@@ -194,7 +218,7 @@ impl CpuTrainer {
         }
         let step = self.state.step;
         let (d, n) = (cfg.dim(), rows.len());
-        let (neg, flags) = self.negatives(step, rows.clone());
+        let (neg, flags, generator_tape) = self.negatives(step, rows.clone());
         let data_rows: Vec<usize> = rows.clone().map(|j| batch_row(cfg.seed, step, j, self.rows)).collect();
         let mut points = Vec::with_capacity(2 * n * d);
         for &row in &data_rows {
@@ -208,7 +232,7 @@ impl CpuTrainer {
         let mut sums = ShareSums::default();
         for j in 0..n {
             let (ep, en) = (tape.energies[j], tape.energies[n + j]);
-            let log_q = if cfg.loss.uses_replay() {
+            let log_q = if cfg.loss.samples_negatives() {
                 (0.0, 0.0)
             } else {
                 (noise_log_density(cfg, &points[j * d..(j + 1) * d]), noise_log_density(cfg, &neg[j * d..(j + 1) * d]))
@@ -237,6 +261,11 @@ impl CpuTrainer {
         }
         let mut grad = tape.param_grad(&self.state.net, &weights, d_logits.as_deref());
         grad.push(sums.d_log_z * inv_b);
+        if let (Some(g), Some(mut gen_tape)) = (&self.state.generator, generator_tape) {
+            let (loss, gen_grad) = generator::regression_grad(&g.net, &mut gen_tape, &neg, b);
+            sums.generator_loss = loss * b as f32;
+            grad.extend(gen_grad);
+        }
         Ok(StepShare { rows, grad, negatives: neg, sums })
     }
 
@@ -246,15 +275,15 @@ impl CpuTrainer {
     pub fn finish_step(&mut self, share: StepShare) -> Result<StepMetrics> {
         let cfg = &self.config;
         let (d, b) = (cfg.dim(), cfg.batch);
-        if share.rows != (0..b)
-            || share.grad.len() != self.state.net.param_count() + 1
-            || share.negatives.len() != b * d
+        let n_net = self.state.net.param_count() + 1;
+        let n_gen = self.state.generator.as_ref().map_or(0, |g| g.net.param_count());
+        if share.rows != (0..b) || share.grad.len() != n_net + n_gen || share.negatives.len() != b * d
         {
             return Err(Error::invalid(
                 "data-parallel training",
                 format!(
                     "a step needs the shares of the whole batch 0..{b} ({} gradient values, {} negative values), got rows {}..{} ({}, {})",
-                    self.state.net.param_count() + 1,
+                    n_net + n_gen,
                     b * d,
                     share.rows.start,
                     share.rows.end,
@@ -263,7 +292,7 @@ impl CpuTrainer {
                 ),
             ));
         }
-        if cfg.loss.uses_replay() {
+        if cfg.uses_replay_buffer() {
             let position = cfg.replay_position(self.state.step);
             let cap = cfg.buffer_capacity;
             for (j, row) in share.negatives.chunks_exact(d).enumerate() {
@@ -279,12 +308,18 @@ impl CpuTrainer {
             cross_entropy: s.cross_entropy * inv_b,
             e_pos: s.e_pos * inv_b,
             e_neg: s.e_neg * inv_b,
-            grad_norm: share.grad.iter().map(|g| g * g).sum::<f32>().sqrt(),
+            grad_norm: share.grad[..n_net].iter().map(|g| g * g).sum::<f32>().sqrt(),
             log_z: self.state.log_z,
             reset_fraction: s.resets * inv_b,
             neg_radius: s.radius * inv_b,
+            generator_loss: s.generator_loss * inv_b,
         };
-        self.apply(&share.grad)?;
+        let (net_grad, gen_grad) = share.grad.split_at(n_net);
+        if let Some(g) = &mut self.state.generator {
+            let scalars = StepScalars::new(cfg, self.state.step, self.state.lr_scale);
+            generator::apply(cfg, g, scalars, gen_grad)?;
+        }
+        self.apply(net_grad)?;
         Ok(metrics)
     }
 }
@@ -299,21 +334,42 @@ pub struct ShareSums {
     pub d_log_z: f32,
     pub resets: f32,
     pub radius: f32,
+    /// Cooperative learning: the generator's regression loss (B times its share of L_g).
+    pub generator_loss: f32,
 }
 
 impl ShareSums {
     /// As a list in field order, and back (for passing across processes).
-    pub fn to_array(self) -> [f32; 7] {
-        [self.loss, self.cross_entropy, self.e_pos, self.e_neg, self.d_log_z, self.resets, self.radius]
+    pub fn to_array(self) -> [f32; 8] {
+        [
+            self.loss,
+            self.cross_entropy,
+            self.e_pos,
+            self.e_neg,
+            self.d_log_z,
+            self.resets,
+            self.radius,
+            self.generator_loss,
+        ]
     }
 
-    pub fn from_array(a: [f32; 7]) -> Self {
-        Self { loss: a[0], cross_entropy: a[1], e_pos: a[2], e_neg: a[3], d_log_z: a[4], resets: a[5], radius: a[6] }
+    pub fn from_array(a: [f32; 8]) -> Self {
+        Self {
+            loss: a[0],
+            cross_entropy: a[1],
+            e_pos: a[2],
+            e_neg: a[3],
+            d_log_z: a[4],
+            resets: a[5],
+            radius: a[6],
+            generator_loss: a[7],
+        }
     }
 }
 
 /// One worker's part of a training step (`CpuTrainer::step_share`): batch entries `rows`,
-/// their gradient contribution (parameters then log Z), refreshed negatives and metric sums.
+/// their gradient contribution (parameters, log Z, then the generator's parameters if there is
+/// one), refreshed negatives and metric sums.
 #[derive(Clone, Debug)]
 pub struct StepShare {
     pub rows: Range<usize>,
@@ -358,15 +414,32 @@ pub fn optimizer_step(
     v: &mut [f32],
     grad: &[f32],
 ) {
+    let decayed = params.len() - 1;
+    apply_optimizer(cfg.optimizer, cfg.clip_norm, cfg.weight_decay, decayed, s, params, m, v, grad);
+}
+
+/// Clips `grad` to the global norm `clip_norm` (0: off), adds weight decay to the first
+/// `decayed` parameters' gradients and applies `optimizer`.
+#[allow(clippy::too_many_arguments)]
+pub fn apply_optimizer(
+    optimizer: Optimizer,
+    clip_norm: f32,
+    weight_decay: f32,
+    decayed: usize,
+    s: StepScalars,
+    params: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    grad: &[f32],
+) {
     let norm = grad.iter().map(|g| g * g).sum::<f32>().sqrt();
-    let scale = if cfg.clip_norm > 0.0 && norm > cfg.clip_norm { cfg.clip_norm / norm } else { 1.0 };
-    let last = params.len() - 1;
+    let scale = if clip_norm > 0.0 && norm > clip_norm { clip_norm / norm } else { 1.0 };
     for q in 0..params.len() {
         let mut g = grad[q] * scale;
-        if q < last {
-            g += cfg.weight_decay * params[q];
+        if q < decayed {
+            g += weight_decay * params[q];
         }
-        match cfg.optimizer {
+        match optimizer {
             Optimizer::Adam { beta1, beta2, eps } => {
                 m[q] = beta1 * m[q] + (1.0 - beta1) * g;
                 v[q] = beta2 * v[q] + (1.0 - beta2) * g * g;

@@ -230,8 +230,8 @@ pub enum GpuTrainer {
 
 impl GpuTrainer {
     /// [`MlpTrainer`] when the network is MLP-shaped ([`crate::nn::NetworkInternals::as_mlp`]), its
-    /// Langevin phase per chain or tiled as [`MlpTrainer::with_strategy`] picks; else
-    /// [`LayeredTrainer`].
+    /// Langevin phase per chain or tiled as [`MlpTrainer::with_strategy`] picks; else, and for
+    /// score matching and a generator's negatives, [`LayeredTrainer`].
     pub fn new(ctx: Arc<GpuContext>, config: &TrainConfig, state: TrainState, data: &[f32]) -> Result<Self> {
         Self::with_strategy(ctx, config, state, data, MlpStrategy::Auto)
     }
@@ -246,8 +246,8 @@ impl GpuTrainer {
         labels: &[u32],
     ) -> Result<Self> {
         match state.net.as_mlp() {
-            Some(_) => Self::new(ctx, config, state, data),
-            None => Ok(GpuTrainer::Layered(LayeredTrainer::with_labels(ctx, config, state, data, labels)?)),
+            Some(_) if config.generator.is_none() => Self::new(ctx, config, state, data),
+            _ => Ok(GpuTrainer::Layered(LayeredTrainer::with_labels(ctx, config, state, data, labels)?)),
         }
     }
 
@@ -260,8 +260,9 @@ impl GpuTrainer {
         data: &[f32],
         strategy: MlpStrategy,
     ) -> Result<Self> {
-        // Score matching runs through the layer kernels' jets, whatever the network.
-        if state.net.as_mlp().is_some() && !config.loss.is_score_matching() {
+        // Score matching runs through the layer kernels' jets, and a generator's proposals
+        // through its layer-kernel pass, whatever the network.
+        if state.net.as_mlp().is_some() && !config.loss.is_score_matching() && config.generator.is_none() {
             Ok(GpuTrainer::Mlp(MlpTrainer::with_strategy(ctx, config, state, data, strategy)?))
         } else if strategy == MlpStrategy::Auto {
             Ok(GpuTrainer::Layered(LayeredTrainer::new(ctx, config, state, data)?))
@@ -505,7 +506,7 @@ impl MlpTrainer {
         let b = self.config.batch as u32;
         let per_step: Vec<TrainParams> = (0..n).map(|r| self.step_params(self.step + r, r)).collect();
         let Self { ctx, config, layout, langevin_chunk, tiled_workgroups, kernels: k, slots, groups: g, .. } = self;
-        let replay = config.loss.uses_replay();
+        let replay = config.loss.samples_negatives();
         let k_total = config.langevin.steps;
         ctx.submit_pass("training steps", |pass| {
             for base in per_step {
@@ -544,7 +545,7 @@ impl MlpTrainer {
 
     /// Dispatches per training step (for reports).
     pub fn dispatches_per_step(&self) -> u32 {
-        if self.config.loss.uses_replay() { self.config.langevin.steps.div_ceil(self.langevin_chunk) + 5 } else { 6 }
+        if self.config.loss.samples_negatives() { self.config.langevin.steps.div_ceil(self.langevin_chunk) + 5 } else { 6 }
     }
 }
 
@@ -581,6 +582,7 @@ impl Trainer for MlpTrainer {
             replay: bytemuck::pod_collect_to_vec(&parts[1]),
             step: self.step,
             lr_scale: self.lr_scale,
+            generator: None,
         };
         state.set_params(&packed[..np])?;
         Ok(state)

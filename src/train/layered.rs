@@ -16,6 +16,7 @@ use crate::nn::gpu::{NnKernels, Slice};
 use crate::nn::gpu_jet::{GpuJet, JetSeeds};
 use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};
 use crate::nn::{Network, NetworkInternals};
+use super::generator_gpu::GpuGenerator;
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -169,6 +170,8 @@ pub struct LayeredTrainer {
     passes: Passes,
     /// langevin_step's 2-D dispatch: invocations per row, rows.
     langevin_grid: (u32, u32),
+    /// Cooperative learning: the generator that proposes the negatives.
+    generator: Option<GpuGenerator>,
 }
 
 impl LayeredTrainer {
@@ -253,10 +256,11 @@ impl LayeredTrainer {
         if jem {
             data_block.extend(labels.iter().map(|&l| l as f32));
         }
-        let per_step = if config.loss.uses_replay() { config.langevin.steps as u64 + 1 } else { 1 };
+        let per_step = if config.loss.samples_negatives() { config.langevin.steps as u64 + 1 } else { 1 }
+            + state.generator.is_some() as u64;
         let nn = NnKernels::new(ctx.clone());
         let bytes = |v: &[f32]| bytemuck::cast_slice::<f32, u8>(v).to_vec();
-        let (slots, work, replay, moments, data_buffer, bind, net_buffers, passes) =
+        let (slots, work, replay, moments, data_buffer, bind, net_buffers, passes, generator) =
             ctx.scoped("allocating training buffers", || -> Result<_> {
                 let slots = ParamSlots::new(&ctx, STEPS_PER_SUBMIT as u64 * per_step);
                 let work = ctx.zeroed_storage_buffer("train work", 4 * layout.len as u64);
@@ -322,7 +326,12 @@ impl LayeredTrainer {
                         outputs,
                     ],
                 );
-                Ok((slots, work, replay, moments, data_buffer, bind, net_buffers, passes))
+                let generator = state
+                    .generator
+                    .as_ref()
+                    .map(|g| GpuGenerator::new(&ctx, &nn, g, b, &work, &data_buffer, &slots.buffer))
+                    .transpose()?;
+                Ok((slots, work, replay, moments, data_buffer, bind, net_buffers, passes, generator))
             })??;
         Ok(Self {
             config: config.clone(),
@@ -340,6 +349,7 @@ impl LayeredTrainer {
             net_buffers,
             passes,
             langevin_grid,
+            generator,
             ctx,
         })
     }
@@ -376,34 +386,44 @@ impl LayeredTrainer {
     /// Records steps `self.step .. self.step + n` (n <= STEPS_PER_SUBMIT), metrics in rows 0..n.
     fn submit(&mut self, n: u32) -> Result<()> {
         let b = self.config.batch as u32;
-        let replay = self.config.loss.uses_replay();
+        let replay = self.config.loss.samples_negatives();
         let jem = self.config.loss == Loss::Jem;
         let langevin_steps = if replay { self.config.langevin.steps } else { 0 };
-        // Per step: the base parameters, then one slot per Langevin step.
+        // Per step: the base parameters, one slot per Langevin step, the generator's.
         let mut offsets = Vec::with_capacity(n as usize);
+        let negatives = self.negatives_offset();
         for r in 0..n {
             let base = self.step_params(self.step + r, r);
             let first = self.slots.push(&base);
             let langevin: Vec<u32> =
                 (0..langevin_steps).map(|k| self.slots.push(&TrainLayeredParams { k, ..base })).collect();
-            offsets.push((first, langevin));
+            let generator = self.generator.as_ref().map(|g| {
+                let metrics = r as usize * METRIC_FLOATS;
+                self.slots.push(&g.params(&self.config, self.step + r, self.lr_scale, negatives, metrics))
+            });
+            offsets.push((first, langevin, generator));
         }
         self.slots.flush(&self.ctx);
-        let Self { kernels: k, bind, passes, langevin_grid: (row, rows), net_shape, .. } = &*self;
+        let Self { kernels: k, bind, passes, langevin_grid: (row, rows), net_shape, generator, .. } = &*self;
         let n_net = net_shape.param_count() as u32;
         let outputs = 2 * b * net_shape.outputs as u32;
         self.ctx.submit_pass("training steps", |pass| {
-            for (off, langevin) in &offsets {
+            for (off, langevin, generator_slot) in &offsets {
                 let off = *off;
                 match passes {
                     Passes::Contrastive { negatives, loss } => {
                         if replay {
-                            dispatch(pass, &k.start, bind, off, b, 1);
+                            match (generator, generator_slot) {
+                                (Some(g), Some(slot)) => g.record_propose(pass, *slot),
+                                _ => dispatch(pass, &k.start, bind, off, b, 1),
+                            }
                             for &lk in langevin {
                                 negatives.record(pass);
                                 dispatch(pass, &k.langevin, bind, lk, *row, *rows);
                             }
-                            dispatch(pass, &k.store, bind, off, b, 1);
+                            if generator.is_none() {
+                                dispatch(pass, &k.store, bind, off, b, 1);
+                            }
                         } else {
                             dispatch(pass, &k.noise, bind, off, b, 1);
                         }
@@ -428,17 +448,26 @@ impl LayeredTrainer {
                 }
                 workgroups(pass, &k.grad_norm, bind, off, 1);
                 dispatch(pass, &k.optimizer, bind, off, n_net + 1, 1);
+                if let (Some(g), Some(slot)) = (generator, generator_slot) {
+                    g.record_update(pass, *slot);
+                }
             }
         })?;
         self.step += n;
         Ok(())
     }
 
+    /// Where the B negatives start in the work buffer (floats).
+    fn negatives_offset(&self) -> usize {
+        Layout::new(self.config.batch, self.config.dim(), blocks(self.config.loss)).points
+            + self.config.batch * self.config.dim()
+    }
+
     /// Dispatches per training step (for reports).
     pub fn dispatches_per_step(&self) -> u32 {
         let passes = match &self.passes {
             Passes::Contrastive { negatives, loss } => {
-                let langevin = if self.config.loss.uses_replay() {
+                let langevin = if self.config.loss.samples_negatives() {
                     self.config.langevin.steps * (negatives.dispatches() as u32 + 1) + 2
                 } else {
                     1
@@ -449,7 +478,9 @@ impl LayeredTrainer {
                 2 + jet.dispatches() as u32 + input.as_ref().map_or(0, |p| p.dispatches() as u32 + 1)
             }
         };
-        passes + 2
+        // A generator's pass and kernels replace the replay buffer's two copies.
+        let generator = self.generator.as_ref().map_or(0, |g| g.dispatches() as i64 - 2);
+        (passes as i64 + 2 + generator) as u32
     }
 }
 
@@ -493,6 +524,7 @@ impl Trainer for LayeredTrainer {
             replay: bytemuck::pod_collect_to_vec(&parts[2]),
             step: self.step,
             lr_scale: self.lr_scale,
+            generator: self.generator.as_ref().map(|g| g.state(&self.ctx)).transpose()?,
         })
     }
 

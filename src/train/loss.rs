@@ -158,8 +158,9 @@ impl Loss {
         Ok(())
     }
 
-    /// Whether negatives come from the replay buffer and Langevin dynamics.
-    pub fn uses_replay(&self) -> bool {
+    /// Whether the loss takes negatives sampled by Langevin dynamics (from the replay buffer,
+    /// or from a generator's proposals: [`super::TrainConfig::uses_replay_buffer`]).
+    pub fn samples_negatives(&self) -> bool {
         !matches!(self, Loss::Nce | Loss::Dsm { .. } | Loss::Ssm { .. } | Loss::InfoNce { .. })
     }
 

@@ -22,6 +22,8 @@ pub mod checkpoint;
 pub mod contrastive;
 pub mod cpu;
 pub mod eval;
+pub mod generator;
+pub mod generator_gpu;
 pub mod gpu;
 pub mod layered;
 mod loss;
@@ -101,6 +103,9 @@ pub struct TrainConfig {
     /// How InfoNCE draws the two views of a point (unused by the other losses).
     #[serde(default)]
     pub augment: contrastive::Augment,
+    /// Cooperative learning: a generator proposes the negatives instead of the replay buffer.
+    #[serde(default)]
+    pub generator: Option<generator::GeneratorConfig>,
 }
 
 impl TrainConfig {
@@ -148,6 +153,7 @@ impl TrainConfig {
             noise_std,
             seed,
             augment: contrastive::Augment::default(),
+            generator: None,
         })
     }
 
@@ -206,7 +212,19 @@ impl TrainConfig {
             }
         }
         self.loss.check()?;
-        if self.loss.uses_replay() {
+        if let Some(g) = &self.generator {
+            if !self.loss.samples_negatives() {
+                return Err(Error::invalid(
+                    "generator",
+                    format!(
+                        "the {} loss samples no negatives for a generator to propose; use cd, softplus, hinge or jem",
+                        self.loss
+                    ),
+                ));
+            }
+            g.validate(self.dim())?;
+        }
+        if self.loss.samples_negatives() {
             if self.langevin.steps == 0 || self.langevin.steps > 10_000 {
                 return Err(Error::invalid(
                     "langevin steps",
@@ -216,6 +234,8 @@ impl TrainConfig {
             positive("langevin step size", self.langevin.step_size)?;
             non_negative("langevin gradient clamp", self.langevin.grad_clamp)?;
             non_negative("langevin noise scale", self.langevin.noise_scale)?;
+        }
+        if self.uses_replay_buffer() {
             if self.buffer_capacity < self.batch || self.buffer_capacity > 1 << 24 {
                 return Err(Error::invalid(
                     "buffer capacity",
@@ -245,18 +265,24 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// Whether negatives start from the replay buffer: a loss that samples negatives, without
+    /// a generator proposing them.
+    pub fn uses_replay_buffer(&self) -> bool {
+        self.loss.samples_negatives() && self.generator.is_none()
+    }
+
     /// Replay slots the negatives of step `step` start at.
     pub fn replay_position(&self, step: u32) -> usize {
-        if self.loss.uses_replay() {
+        if self.uses_replay_buffer() {
             (step as u64 * self.batch as u64 % self.buffer_capacity as u64) as usize
         } else {
             0
         }
     }
 
-    /// Replay entries kept (0 for NCE).
+    /// Replay entries kept (0 for NCE, score matching, InfoNCE and a generator's negatives).
     pub fn replay_len(&self) -> usize {
-        if self.loss.uses_replay() { self.buffer_capacity * self.dim() } else { 0 }
+        if self.uses_replay_buffer() { self.buffer_capacity * self.dim() } else { 0 }
     }
 }
 
@@ -286,6 +312,8 @@ pub struct TrainState {
     pub step: u32,
     /// Multiplier of the configured learning rate (halved by each divergence rollback).
     pub lr_scale: f32,
+    /// Cooperative learning's generator (None without one).
+    pub generator: Option<generator::GeneratorState>,
 }
 
 impl TrainState {
@@ -302,7 +330,9 @@ impl TrainState {
                 *x = config.box_lo[i] + (config.box_hi[i] - config.box_lo[i]) * u;
             }
         }
-        Ok(Self { net, log_z: 0.0, m: vec![0.0; n], v: vec![0.0; n], replay, step: 0, lr_scale: 1.0 })
+        let generator =
+            config.generator.as_ref().map(|g| generator::GeneratorState::new(g, d, config.seed)).transpose()?;
+        Ok(Self { net, log_z: 0.0, m: vec![0.0; n], v: vec![0.0; n], replay, step: 0, lr_scale: 1.0, generator })
     }
 
     /// Shapes agree with the config and everything is finite.
@@ -330,6 +360,20 @@ impl TrainState {
         finite("optimizer state", &self.v)?;
         finite("replay buffer", &self.replay)?;
         finite("log Z", &[self.log_z])?;
+        match (&self.generator, &config.generator) {
+            (Some(state), Some(g)) => state.validate(g, config.dim())?,
+            (None, None) => {}
+            (state, _) => {
+                return Err(Error::invalid(
+                    "generator",
+                    format!(
+                        "the state {} a generator and the config {}",
+                        if state.is_some() { "holds" } else { "lacks" },
+                        if state.is_some() { "names none" } else { "names one" }
+                    ),
+                ));
+            }
+        }
         if !(self.lr_scale > 0.0 && self.lr_scale <= 1.0) {
             return Err(Error::invalid("lr scale", format!("must be in (0, 1], got {}", self.lr_scale)));
         }
@@ -386,10 +430,13 @@ pub struct StepMetrics {
     pub neg_radius: f32,
     /// JEM: the mean cross-entropy of the positives' labels (also in `loss`); 0 otherwise.
     pub cross_entropy: f32,
+    /// Cooperative learning: the generator's regression loss L_g ([`generator`]); 0 otherwise.
+    pub generator_loss: f32,
 }
 
-/// Floats per metrics row on the GPU: the [`StepMetrics`] fields after `step`.
-pub const METRIC_FLOATS: usize = 8;
+/// Floats per metrics row on the GPU: the [`StepMetrics`] fields after `step`
+/// (`METRIC_FLOATS` of shaders/common/train_step.wgsl).
+pub const METRIC_FLOATS: usize = 9;
 
 impl StepMetrics {
     pub fn from_row(step: u32, r: &[f32]) -> Self {
@@ -403,6 +450,7 @@ impl StepMetrics {
             reset_fraction: r[5],
             neg_radius: r[6],
             cross_entropy: r[7],
+            generator_loss: r[8],
         }
     }
 

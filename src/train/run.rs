@@ -15,8 +15,17 @@ use std::path::{Path, PathBuf};
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 pub const METRICS: &str = "metrics.csv";
 pub const LOG: &str = "train.log";
-pub const METRICS_HEADER: &str =
+const METRICS_HEADER: &str =
     "step,loss,e_pos,e_neg,energy_gap,grad_norm,log_z,reset_fraction,neg_radius,cross_entropy,lr,wall_seconds";
+
+/// The metrics.csv header of a run: with a generator, its loss follows cross_entropy (runs
+/// without one keep the header they always had, so they resume).
+pub fn metrics_header(config: &TrainConfig) -> String {
+    match config.generator {
+        Some(_) => METRICS_HEADER.replace("cross_entropy,", "cross_entropy,generator_loss,"),
+        None => METRICS_HEADER.to_string(),
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -72,8 +81,8 @@ fn divergence(metrics: &[StepMetrics], max_gap: f32) -> Option<String> {
 
 /// Keeps the rows of steps <= `step` ([`crate::io::keep_rows_through`]); returns the wall time
 /// of the last kept row.
-fn truncate_metrics(path: &Path, step: u32) -> Result<f64> {
-    let kept = crate::io::keep_rows_through(path, METRICS_HEADER, step)?;
+fn truncate_metrics(path: &Path, config: &TrainConfig, step: u32) -> Result<f64> {
+    let kept = crate::io::keep_rows_through(path, &metrics_header(config), step)?;
     Ok(kept.last().and_then(|l| l.rsplit(',').next()).and_then(|w| w.parse::<f64>().ok()).unwrap_or(0.0))
 }
 
@@ -187,7 +196,7 @@ fn metrics_rows(config: &TrainConfig, metrics: &[StepMetrics], lr_scale: f32, wa
         .iter()
         .map(|m| {
             format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{:.3}\n",
+                "{},{},{},{},{},{},{},{},{},{},{}{},{:.3}\n",
                 m.step,
                 m.loss,
                 m.e_pos,
@@ -198,6 +207,7 @@ fn metrics_rows(config: &TrainConfig, metrics: &[StepMetrics], lr_scale: f32, wa
                 m.reset_fraction,
                 m.neg_radius,
                 m.cross_entropy,
+                if config.generator.is_some() { format!("{},", m.generator_loss) } else { String::new() },
                 super::StepScalars::new(config, m.step - 1, lr_scale).lr,
                 wall
             )
@@ -242,7 +252,7 @@ pub fn train(
     if state.step == 0 || !ckpt.exists() {
         checkpoint::save(&ckpt, &state, config)?;
     }
-    let mut wall_offset = truncate_metrics(&metrics_path, state.step)?;
+    let mut wall_offset = truncate_metrics(&metrics_path, config, state.step)?;
     let start = std::time::Instant::now();
     append(&log_path, &format!("start at step {} of {}, lr scale {}\n", state.step, opts.total_steps, state.lr_scale))?;
     let mut trainer = make(config, state.clone())?;
@@ -276,7 +286,7 @@ pub fn train(
             )?;
             on_event(Event::Rollback { to: state.step, lr_scale: state.lr_scale, reason: &reason });
             checkpoint::save(&ckpt, &state, config)?;
-            wall_offset = truncate_metrics(&metrics_path, state.step)? - start.elapsed().as_secs_f64();
+            wall_offset = truncate_metrics(&metrics_path, config, state.step)? - start.elapsed().as_secs_f64();
             step = state.step;
             trainer = make(config, state.clone())?;
             continue;

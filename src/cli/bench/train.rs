@@ -169,7 +169,7 @@ pub(super) fn train_cases(quick: bool, data: &TrainData) -> Vec<TrainCase<'_>> {
 /// applies, the layer kernels for the ConvEBM and score matching, else per chain.
 pub(super) fn strategies(width: usize, loss: Loss) -> &'static [MlpStrategy] {
     use crate::sampler::config::TILED_MIN_WIDTH;
-    if width >= TILED_MIN_WIDTH && loss.uses_replay() {
+    if width >= TILED_MIN_WIDTH && loss.samples_negatives() {
         &[MlpStrategy::PerChain, MlpStrategy::Tiled]
     } else if width == 0 || loss.is_score_matching() {
         &[MlpStrategy::Auto]
@@ -220,7 +220,7 @@ pub(super) fn train_rows(
                             cost: Cost|
              -> Result<()> {
                 let gpu = executor.starts_with("gpu");
-                let steps = args.steps.unwrap_or(match (args.quick, gpu, loss.uses_replay(), conv) {
+                let steps = args.steps.unwrap_or(match (args.quick, gpu, loss.samples_negatives(), conv) {
                     (true, _, _, _) => 4,
                     (false, _, _, true) => {
                         if gpu {

@@ -1,6 +1,6 @@
 //! Where chains (`ebm sample`) or descents (`ebm minimize`) start (`--init`: gaussian,
-//! uniform, a box, inside the energy's constraints, a checkpoint's replay buffer or a file of
-//! rows) and which dimensions `--fix` holds.
+//! uniform, a box, inside the energy's constraints, a checkpoint's replay buffer or generator,
+//! or a file of rows) and which dimensions `--fix` holds.
 
 use anyhow::{Context, bail};
 
@@ -59,14 +59,26 @@ pub fn initial_states(args: &Init, first: u32, chains: usize, dim: usize) -> any
             }
             Ok(uniform(lo, hi))
         }
-        "replay" => {
+        source @ ("replay" | "generator") => {
             let Some(path) = args.energy.strip_prefix("net:").or_else(|| args.energy.strip_prefix("mlp:")) else {
-                bail!("--init replay needs --energy net:CHECKPOINT (a training checkpoint with its replay buffer)");
+                bail!("--init {source} needs --energy net:CHECKPOINT (a training checkpoint with its {source})");
             };
             let (state, config) = crate::train::checkpoint::load(std::path::Path::new(path))
-                .with_context(|| format!("--init replay: {path} is not a training checkpoint"))?;
+                .with_context(|| format!("--init {source}: {path} is not a training checkpoint"))?;
+            if source == "generator" {
+                let Some(g) = state.generator else {
+                    bail!("--init generator: {path} was trained without --generator");
+                };
+                if config.dim() != dim {
+                    bail!("--init generator: rows of {} values, the energy takes {dim}", config.dim());
+                }
+                return Ok(crate::train::generator::samples(&g.net, &config, args.seed, first, chains));
+            }
             if state.replay.is_empty() {
-                bail!("--init replay: {path} has no replay buffer (trained with nce)");
+                bail!("--init replay: {path} has no replay buffer (trained with {})", match config.generator {
+                    Some(_) => "--generator".to_string(),
+                    None => config.loss.to_string(),
+                });
             }
             rows("replay", state.replay, config.dim())
         }
@@ -76,6 +88,27 @@ pub fn initial_states(args: &Init, first: u32, chains: usize, dim: usize) -> any
             rows(file, values, width)
         }
     }
+}
+
+/// `--steps 0 --init generator`: the starting states are the samples (`--out`, `--png`).
+pub(super) fn write_as_samples(
+    args: &super::SampleArgs,
+    energy: &crate::energy::Energy,
+    states: &[f32],
+    chains: usize,
+) -> anyhow::Result<()> {
+    let dim = energy.dim();
+    println!("energy {} (d={dim}); {chains} chains of --init {}, no sampling steps", args.energy, args.init);
+    if let Some(path) = &args.out {
+        crate::io::write_samples(path, states, chains, dim)?;
+        println!("wrote {} [{chains}, {dim}]", path.display());
+    }
+    if let Some(path) = &args.png {
+        let title = format!("{}: {chains} samples of --init {}", args.energy, args.init);
+        super::figure::write(path, &title, energy, states)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 /// `--fix`: per dimension, the value it is held at (None: free).

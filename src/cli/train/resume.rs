@@ -57,6 +57,12 @@ pub(super) fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Re
         ("--grad-clamp", lv.grad_clamp.to_string(), text(a.grad_clamp.map(|v| v.to_string()))),
         ("--buffer-size", config.buffer_capacity.to_string(), a.buffer_size.to_string()),
         ("--reset-prob", config.reset_prob.to_string(), a.reset_prob.to_string()),
+        ("--generator", config.generator.as_ref().map_or("none".into(), |g| g.spec.clone()), text(a.generator.clone())),
+        (
+            "--generator-lr",
+            config.generator.as_ref().map_or("none".into(), |g| g.lr.to_string()),
+            text(a.generator_lr.map(|v| v.to_string())),
+        ),
         (
             "--augment",
             config.augment.to_string(),
@@ -128,6 +134,6 @@ fn check_parts(run_dir: &Path, info: &RunInfo, state: &TrainState, config: &Trai
         differ("optimizer (--optimizer)", optimizer.clone(), optimizer_name(&config.optimizer).to_string())?;
     }
     // The metrics log this run appends to, checked before anything is written.
-    crate::io::metrics_rows(&run_dir.join(run::METRICS), run::METRICS_HEADER).context("--resume")?;
+    crate::io::metrics_rows(&run_dir.join(run::METRICS), &run::metrics_header(config)).context("--resume")?;
     Ok(())
 }

@@ -26,7 +26,7 @@ pub fn train_step(run: &TrainRun) -> Cost {
     if run.loss.is_score_matching() {
         return score_step(run);
     }
-    let k = if run.loss.uses_replay() { run.langevin_steps } else { 0 };
+    let k = if run.loss.samples_negatives() { run.langevin_steps } else { 0 };
     match run.net.as_mlp() {
         Some(m) => mlp_trainer_step(&m, run.batch, k, run.loss == Loss::Nce, run.tiled),
         None => layered_contrastive_step(run.net, run.batch, k, run.loss == Loss::Nce),

@@ -1,0 +1,173 @@
+//! Cooperative learning (Xie et al. 2018, "Cooperative learning of energy-based model and latent
+//! variable model via MCMC teaching"): a generator network g(w), w ~ N(0, I), proposes each
+//! step's negatives in place of the replay buffer; the K Langevin steps on E refine them; the
+//! EBM takes its usual step (cd, softplus, hinge or jem) against the refined negatives x̃, and
+//! the generator a regression step on L_g = (1/B) Σ_j ½‖g(w_j) − x̃_j‖², so it learns to put its
+//! samples where Langevin takes them. Afterwards g(w) alone is a one-pass sampler
+//! (`ebm sample --init generator`), and a good start for Langevin.
+//!
+//! Step t, batch entry j: w_j from the normals of Philox `(j, t, Latent, i / 4)` (word i % 4),
+//! x0_j = clamp(g(w_j), box), then the Langevin steps of the module docs of [`crate::train`].
+//! The generator's gradient (g(w_j) − x̃_j)/B at its outputs is backpropagated through the pass
+//! that made x0 (the generator as it was at the step's start), then clipped to the EBM's clip
+//! norm and stepped by the EBM's optimizer at the generator's own learning rate (following the
+//! EBM's schedule), without weight decay. Both executors do exactly this.
+
+use super::{StepScalars, TrainConfig};
+use crate::nn::{Architecture, Network, NetworkInternals};
+use crate::rng::{self, Stream};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// `--generator SPEC` and `--generator-lr`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorConfig {
+    /// The generator's architecture in the network text form: the latent width, then layers
+    /// ending in the data's width, e.g. `8/64/swish/64/swish/2`.
+    pub spec: String,
+    pub lr: f32,
+}
+
+/// The generator's parameters and optimizer moments (a [`super::TrainState`] part).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeneratorState {
+    pub net: Network,
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+}
+
+/// The counter step of the latents `ebm sample --init generator` draws (chain c: `(c, SAMPLING,
+/// Latent, i / 4)`), kept apart from every training step's.
+pub const SAMPLING: u32 = u32::MAX;
+
+impl GeneratorConfig {
+    /// The generator's architecture; it must map a flat latent to `dim` values.
+    pub fn architecture(&self, dim: usize) -> Result<Architecture> {
+        let arch = Architecture::parse(&self.spec)
+            .map_err(|e| Error::invalid("generator", format!("{:?}: {e}", self.spec)))?;
+        let shapes = arch.shapes()?;
+        if !matches!(arch.input, crate::nn::Shape::Flat(_)) {
+            return Err(Error::invalid(
+                "generator",
+                format!("{:?}: its input is the latent vector: give its width (e.g. 8/64/swish/{dim})", self.spec),
+            ));
+        }
+        let out = shapes.last().map_or(0, |s| s.len());
+        if out != dim {
+            return Err(Error::invalid(
+                "generator",
+                format!(
+                    "{:?} outputs {out} values per sample, the data has {dim} columns: its last layer must have {dim} outputs",
+                    self.spec
+                ),
+            ));
+        }
+        if !arch.layers.iter().zip(&shapes).any(|(l, s)| l.param_shapes(*s).is_some()) {
+            return Err(Error::invalid("generator", format!("{:?} has no layers to train", self.spec)));
+        }
+        Ok(arch)
+    }
+
+    pub fn validate(&self, dim: usize) -> Result<()> {
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::invalid("generator learning rate", format!("must be positive and finite, got {}", self.lr)));
+        }
+        self.architecture(dim).map(|_| ())
+    }
+}
+
+impl GeneratorState {
+    /// A fresh generator with PyTorch's default initialisation (from the run's seed, its own
+    /// stream of it) and zero moments.
+    pub fn new(config: &GeneratorConfig, dim: usize, seed: u64) -> Result<Self> {
+        let net = Network::random(&config.architecture(dim)?, seed ^ 0x9e37_79b9_7f4a_7c15)?;
+        let n = net.param_count();
+        Ok(Self { net, m: vec![0.0; n], v: vec![0.0; n] })
+    }
+
+    /// The architecture matches the config, moments are of its size, everything is finite.
+    pub fn validate(&self, config: &GeneratorConfig, dim: usize) -> Result<()> {
+        if self.net.architecture() != config.architecture(dim)? {
+            return Err(Error::invalid(
+                "generator",
+                format!("the stored network is {}, the config says {}", self.net.spec(), config.spec),
+            ));
+        }
+        let n = self.net.param_count();
+        if self.m.len() != n || self.v.len() != n {
+            return Err(Error::invalid(
+                "generator optimizer state",
+                format!("has {} / {} moments for {n} parameters", self.m.len(), self.v.len()),
+            ));
+        }
+        let params = self.net.pack_params();
+        if [&params, &self.m, &self.v].iter().any(|v| v.iter().any(|x| !x.is_finite())) {
+            return Err(Error::invalid("generator", "a parameter or moment is not finite"));
+        }
+        Ok(())
+    }
+}
+
+/// The latents of entries `rows` at counter step `step`, [rows, latent].
+pub fn latents(seed: u64, step: u32, rows: std::ops::Range<usize>, latent: usize) -> Vec<f32> {
+    let mut w = Vec::with_capacity(rows.len() * latent);
+    for j in rows {
+        for i in 0..latent {
+            w.push(rng::normal4(seed, j as u32, step, Stream::Latent, i as u32 / 4)[i % 4]);
+        }
+    }
+    w
+}
+
+/// The generator's samples of `latents`, clamped to the box, and the tape that made them.
+pub fn propose(net: &Network, latents: &[f32], lo: &[f32], hi: &[f32]) -> (Vec<f32>, super::tape::Tape) {
+    let tape = super::tape::Tape::record(net, latents);
+    let mut x = tape.outputs().to_vec();
+    for row in x.chunks_exact_mut(lo.len()) {
+        for (i, v) in row.iter_mut().enumerate() {
+            *v = v.clamp(lo[i], hi[i]);
+        }
+    }
+    (x, tape)
+}
+
+/// Samples of a trained generator for chains `first..first + chains` (`--init generator`).
+pub fn samples(net: &Network, config: &TrainConfig, seed: u64, first: u32, chains: usize) -> Vec<f32> {
+    let start = first as usize;
+    let w = latents(seed, SAMPLING, start..start + chains, net.input_dim());
+    propose(net, &w, &config.box_lo, &config.box_hi).0
+}
+
+/// The regression of the generator's outputs (its tape) onto the refined negatives `targets`:
+/// L_g's share of these rows (`batch` the whole batch's size) and its parameter gradient.
+pub fn regression_grad(net: &Network, tape: &mut super::tape::Tape, targets: &[f32], batch: usize) -> (f32, Vec<f32>) {
+    let inv_b = 1.0 / batch as f32;
+    let mut loss = 0.0;
+    let d_out: Vec<f32> = tape
+        .outputs()
+        .iter()
+        .zip(targets)
+        .map(|(g, x)| {
+            let r = g - x;
+            loss += 0.5 * r * r;
+            r * inv_b
+        })
+        .collect();
+    let zeros = vec![0.0; tape.n];
+    (loss * inv_b, tape.param_grad(net, &zeros, Some(&d_out)))
+}
+
+/// The generator's learning rate at a step: its own rate on the EBM's schedule.
+pub fn learning_rate(config: &TrainConfig, generator: &GeneratorConfig, scalars: StepScalars) -> f32 {
+    scalars.lr * (generator.lr / config.lr)
+}
+
+/// The optimizer step on the generator (its gradient clipped to the EBM's clip norm, no weight
+/// decay).
+pub fn apply(config: &TrainConfig, state: &mut GeneratorState, scalars: StepScalars, grad: &[f32]) -> Result<()> {
+    let Some(generator) = &config.generator else { return Ok(()) };
+    let s = StepScalars { lr: learning_rate(config, generator, scalars), ..scalars };
+    let mut params = state.net.pack_params();
+    super::cpu::apply_optimizer(config.optimizer, config.clip_norm, 0.0, 0, s, &mut params, &mut state.m, &mut state.v, grad);
+    state.net.set_params(&params)
+}
