@@ -79,7 +79,7 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 4096, hide_default_value = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub chains: u32,
     /// Steps per chain after warm-up [default: 1000; 256 for a network of images]; 0 with
-    /// --init generator writes the generator's samples as they are.
+    /// --init generator or replay writes those states as they are.
     #[arg(long, default_value_t = 1000, hide_default_value = true, value_parser = clap::value_parser!(u32).range(0..))]
     pub steps: u32,
     /// Step size h (> 0); with --warmup, where adaptation starts [default: a training
@@ -417,8 +417,11 @@ pub fn run(args: &SampleArgs, given: &Given) -> anyhow::Result<()> {
     if crate::discrete::spec::is_discrete(&args.energy) {
         return spins::run(args);
     }
-    if args.steps == 0 && args.init != "generator" {
-        bail!("--steps 0 samples nothing; it is for --init generator (the generator's samples as they are)");
+    if args.steps == 0 && !matches!(args.init.as_str(), "generator" | "replay") {
+        bail!(
+            "--steps 0 samples nothing; it is for --init generator or replay (a checkpoint's generator samples or \
+             replay buffer as they are)"
+        );
     }
     let energy = with_class(spec::resolve_energy(&args.energy)?, args.class)?;
     let (resolved, settings) = resolve::resolve(args, given, &energy)?;

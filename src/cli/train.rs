@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub mod evaluate;
+pub use evaluate::EvalArgs;
 mod likelihood;
 mod recipe;
 mod resume;
@@ -200,35 +201,6 @@ pub struct TrainArgs {
     /// matches one that was never stopped).
     #[arg(long, requires = "resume")]
     pub change_lr: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct EvalArgs {
-    /// A run directory written by `ebm train` (its checkpoint and run.json); eval.json is
-    /// written into it.
-    #[arg(long, required_unless_present = "energy", conflicts_with = "energy")]
-    pub run_dir: Option<PathBuf>,
-    /// An image model outside a run dir: net:FILE (a training checkpoint, whose box it uses,
-    /// or any network's weights) or an energy spec whose input is an image; needs --data.
-    #[arg(long)]
-    pub energy: Option<String>,
-    /// With --energy: the box the model's density lives on (a training checkpoint's own box
-    /// when not given, else -1,1).
-    #[arg(id = "box", long = "box", value_parser = crate::cli::numbers::parse_box, value_name = "LO,HI", allow_hyphen_values = true)]
-    pub bounds: Option<(f32, f32)>,
-    /// With --energy: write the report (as a run's eval.json) here.
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-    /// The data to compare with: the run's toy dataset by default (fresh held-out samples), or
-    /// a .npy/.csv file of held-out points.
-    #[arg(long)]
-    pub data: Option<String>,
-    /// Fresh held-out points drawn from a toy dataset (with a seed training never used); for
-    /// an image model, the test images (and as many training images) scored.
-    #[arg(long, default_value_t = 20_000)]
-    pub held_out: usize,
-    #[command(flatten)]
-    pub images: likelihood::ImageEvalArgs,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

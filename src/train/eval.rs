@@ -117,6 +117,47 @@ fn cell_probabilities(energies: &[f32], grid: &Grid2d) -> Vec<f64> {
     energies.iter().map(|&e| (-(e as f64) - log_z).exp() * grid.cell_area()).collect()
 }
 
+/// Cell probabilities of the quadrature grid summed into [`TV_BINS`]² bins (row by row).
+fn coarse_bins(cells: &[f64]) -> Vec<f64> {
+    let per = QUADRATURE_CELLS / TV_BINS;
+    let mut bins = vec![0.0f64; TV_BINS * TV_BINS];
+    for (k, p) in cells.iter().enumerate() {
+        let (r, c) = (k / QUADRATURE_CELLS, k % QUADRATURE_CELLS);
+        bins[(r / per) * TV_BINS + c / per] += p;
+    }
+    bins
+}
+
+/// The total variation between bin probabilities (summing to 1 over the box) and the histogram
+/// of 2-D `samples` on the same [`TV_BINS`]² bins; samples outside the box are mass the bins lack.
+fn histogram_tv(bins: &[f64], samples: &[f32], box_lo: [f32; 2], box_hi: [f32; 2]) -> f64 {
+    let coarse = grid(box_lo, box_hi, TV_BINS);
+    let mut counts = vec![0.0f64; TV_BINS * TV_BINS];
+    let mut inside = 0usize;
+    for p in samples.chunks_exact(2) {
+        let c = ((p[0] - coarse.x_min) / (coarse.x_max - coarse.x_min) * TV_BINS as f32).floor();
+        let r = ((coarse.y_max - p[1]) / (coarse.y_max - coarse.y_min) * TV_BINS as f32).floor();
+        if (0.0..TV_BINS as f32).contains(&c) && (0.0..TV_BINS as f32).contains(&r) {
+            counts[r as usize * TV_BINS + c as usize] += 1.0;
+            inside += 1;
+        }
+    }
+    let total = (samples.len() / 2).max(1) as f64;
+    0.5 * bins.iter().zip(&counts).map(|(m, c)| (m - c / total).abs()).sum::<f64>()
+        + 0.5 * (total - inside as f64) / total
+}
+
+/// The total variation between the histogram of 2-D `samples` (e.g. a sampler's, or a
+/// generator's) and the exact density `log_p` over the box, both on [`TV_BINS`]² bins. A
+/// finite sample is never at 0: compare with as many exact draws ([`crate::data::toy::Toy::sample`]).
+pub fn samples_tv(samples: &[f32], log_p: &dyn Fn(&[f32]) -> Vec<f64>, box_lo: [f32; 2], box_hi: [f32; 2]) -> f64 {
+    let fine = grid(box_lo, box_hi, QUADRATURE_CELLS);
+    let cells: Vec<f64> = log_p(&fine.points()).iter().map(|l| l.exp() * fine.cell_area()).collect();
+    let mass: f64 = cells.iter().sum();
+    let bins: Vec<f64> = coarse_bins(&cells).iter().map(|b| b / mass).collect();
+    histogram_tv(&bins, samples, box_lo, box_hi)
+}
+
 /// Evaluates a 2-D model on held-out points against a reference; the density is normalised
 /// over the box.
 pub fn evaluate_2d(
@@ -171,27 +212,7 @@ pub fn evaluate_2d(
             (tv, "exact density".to_string(), Some(true_nll))
         }
         Reference::Samples(samples) => {
-            // Both densities binned on a coarse grid: model cells summed into bins, samples counted.
-            let per = QUADRATURE_CELLS / TV_BINS;
-            let mut model_bins = vec![0.0f64; TV_BINS * TV_BINS];
-            for (k, p) in model_p.iter().enumerate() {
-                let (r, c) = (k / QUADRATURE_CELLS, k % QUADRATURE_CELLS);
-                model_bins[(r / per) * TV_BINS + c / per] += p;
-            }
-            let coarse = grid(box_lo, box_hi, TV_BINS);
-            let mut counts = vec![0.0f64; TV_BINS * TV_BINS];
-            let mut inside = 0usize;
-            for p in samples.chunks_exact(2) {
-                let c = ((p[0] - coarse.x_min) / (coarse.x_max - coarse.x_min) * TV_BINS as f32).floor();
-                let r = ((coarse.y_max - p[1]) / (coarse.y_max - coarse.y_min) * TV_BINS as f32).floor();
-                if (0.0..TV_BINS as f32).contains(&c) && (0.0..TV_BINS as f32).contains(&r) {
-                    counts[r as usize * TV_BINS + c as usize] += 1.0;
-                    inside += 1;
-                }
-            }
-            let total = (samples.len() / 2).max(1) as f64;
-            let tv = 0.5 * model_bins.iter().zip(&counts).map(|(m, c)| (m - c / total).abs()).sum::<f64>()
-                + 0.5 * (total - inside as f64) / total;
+            let tv = histogram_tv(&coarse_bins(&model_p), samples, box_lo, box_hi);
             (tv, format!("histogram of {} samples on a {TV_BINS}x{TV_BINS} grid", samples.len() / 2), None)
         }
     };

@@ -90,7 +90,7 @@ pub fn initial_states(args: &Init, first: u32, chains: usize, dim: usize) -> any
     }
 }
 
-/// `--steps 0 --init generator`: the starting states are the samples (`--out`, `--png`).
+/// `--steps 0` (`--init generator` or `replay`): the starting states are the samples (`--out`, `--png`).
 pub(super) fn write_as_samples(
     args: &super::SampleArgs,
     energy: &crate::energy::Energy,

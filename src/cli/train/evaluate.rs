@@ -3,15 +3,55 @@
 
 use super::*;
 
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A run directory written by `ebm train` (its checkpoint and run.json); eval.json is
+    /// written into it.
+    #[arg(long, required_unless_present = "energy", conflicts_with = "energy")]
+    pub run_dir: Option<PathBuf>,
+    /// An image model outside a run dir: net:FILE (a training checkpoint, whose box it uses,
+    /// or any network's weights) or an energy spec whose input is an image; needs --data.
+    #[arg(long)]
+    pub energy: Option<String>,
+    /// With --energy: the box the model's density lives on (a training checkpoint's own box
+    /// when not given, else -1,1).
+    #[arg(id = "box", long = "box", value_parser = crate::cli::numbers::parse_box, value_name = "LO,HI", allow_hyphen_values = true)]
+    pub bounds: Option<(f32, f32)>,
+    /// With --energy: write the report (as a run's eval.json) here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// The data to compare with: the run's toy dataset by default (fresh held-out samples), or
+    /// a .npy/.csv file of held-out points.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Fresh held-out points drawn from a toy dataset (with a seed training never used); for
+    /// an image model, the test images (and as many training images) scored.
+    #[arg(long, default_value_t = 20_000)]
+    pub held_out: usize,
+    /// A 2-D run: also the total variation of these samples (a .npy/.csv of [N, 2], e.g.
+    /// `ebm sample --out`) to the data's exact density, beside as many fresh data points'.
+    #[arg(long)]
+    pub samples: Option<PathBuf>,
+    #[command(flatten)]
+    pub images: likelihood::ImageEvalArgs,
+}
+
+
 pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
     let mut paths = crate::cli::outputs::Paths::new();
     if let Some(d) = &a.data {
         paths.input("--data", Path::new(d));
     }
+    if let Some(f) = &a.samples {
+        paths.input("--samples", f);
+    }
     let Some(run_dir) = &a.run_dir else {
         // clap requires --run-dir or --energy.
         let energy = a.energy.as_deref().unwrap_or_default();
         paths.input("--energy", crate::cli::sample::energy_file(energy));
+        if a.samples.is_some() {
+            bail!("--samples needs --run-dir (a 2-D run on a toy dataset)");
+        }
         if let Some(json) = &a.json {
             paths.output("--json", json, &["json"])?;
         }
@@ -50,6 +90,9 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
         paths.output("--run-dir", &figure, &["png"])?;
     }
     if config.dim() != 2 {
+        if a.samples.is_some() {
+            bail!("--samples is for 2-D runs (the total variation of samples to a toy density)");
+        }
         return super::likelihood::run(a, run_dir, &info, &state, &config);
     }
     if let Some(flag) = super::likelihood::IMAGE_FLAGS.iter().find(|f| given.has(f)) {
@@ -81,6 +124,7 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
         }
         None => eval::Reference::Samples(&held_out),
     };
+    let samples = a.samples.as_deref().map(|f| samples_tv(f, toy, info.data_seed, lo, hi)).transpose()?;
     let report = eval::evaluate_2d(&model, lo, hi, &held_out, reference)?;
     #[derive(Serialize)]
     struct EvalFile<'a> {
@@ -88,12 +132,12 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
         step: u32,
         #[serde(flatten)]
         report: &'a eval::DensityReport,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        samples: Option<&'a SamplesTv>,
     }
     let out = run_dir.join("eval.json");
-    crate::io::write_atomic(
-        &out,
-        serde_json::to_string_pretty(&EvalFile { data: &spec, step: state.step, report: &report })?.as_bytes(),
-    )?;
+    let file = EvalFile { data: &spec, step: state.step, report: &report, samples: samples.as_ref() };
+    crate::io::write_atomic(&out, serde_json::to_string_pretty(&file)?.as_bytes())?;
     let grid = eval::grid(lo, hi, 200);
     let energies = eval::energies(&model, &grid.points());
     let shown = &held_out[..held_out.len().min(1000)];
@@ -121,6 +165,44 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
         None => println!("held-out NLL{over}: {:.4} nats", report.nll),
     }
     println!("total variation to the data ({}): {:.4}", report.tv_reference, report.tv);
+    if let Some(s) = &samples {
+        println!(
+            "total variation of the {} samples of {} to the data ({}x{} bins): {:.4} ({} fresh data points: {:.4})",
+            s.count,
+            s.file.display(),
+            eval::TV_BINS,
+            eval::TV_BINS,
+            s.tv,
+            s.count,
+            s.data_tv
+        );
+    }
     println!("wrote {} and {}", out.display(), figure.display());
     Ok(())
+}
+
+/// `--samples`: their total variation to the data's exact density, and that of as many fresh
+/// data points (what a perfect sampler would reach with this many).
+#[derive(Serialize)]
+struct SamplesTv {
+    file: PathBuf,
+    count: usize,
+    tv: f64,
+    data_tv: f64,
+}
+
+fn samples_tv(file: &Path, toy: Option<Toy>, seed: u64, lo: [f32; 2], hi: [f32; 2]) -> anyhow::Result<SamplesTv> {
+    let Some(toy) = toy.filter(|t| t.log_density(&[]).is_some()) else {
+        bail!("--samples needs a run on a toy dataset with a known density (e.g. ring8); this run's data has none");
+    };
+    let (points, width) = toy::read_rows(file).with_context(|| format!("--samples {}", file.display()))?;
+    if width != 2 {
+        bail!("--samples {}: rows of {width} values; a 2-D run's samples have 2", file.display());
+    }
+    let count = points.len() / 2;
+    let log_p = |p: &[f32]| toy.log_density(p).unwrap_or_default();
+    let tv = eval::samples_tv(&points, &log_p, lo, hi);
+    // Fresh points: a seed apart from the held-out points' and the reference's.
+    let data_tv = eval::samples_tv(&toy.sample(count, held_out_seed(seed) + 2), &log_p, lo, hi);
+    Ok(SamplesTv { file: file.to_path_buf(), count, tv, data_tv })
 }
