@@ -97,7 +97,8 @@ fn append(path: &Path, text: &str) -> Result<()> {
 }
 
 /// The figure of `step` in run dir `dir`, if the model has one: the energy heatmap of a 2-D
-/// model (`energy_STEP.png`), the replay buffer of a network on images (`replay_STEP.png`), or
+/// model (`energy_STEP.png`), the replay buffer of a network on images (`replay_STEP.png`) or
+/// its generator's samples (`generator_STEP.png`), or
 /// for image networks trained without one (NCE, score matching) its fresh chains
 /// (`samples_STEP.png`). None for a contrastive model, whose outputs are features, not an energy.
 pub fn figure_path(dir: &Path, step: u32, state: &TrainState, config: &TrainConfig) -> Option<PathBuf> {
@@ -106,6 +107,7 @@ pub fn figure_path(dir: &Path, step: u32, state: &TrainState, config: &TrainConf
     }
     let name = match state.net.input {
         Shape::Flat(2) => "energy",
+        Shape::Image { .. } if state.generator.is_some() => "generator",
         Shape::Image { .. } if !state.replay.is_empty() => "replay",
         Shape::Image { .. } => "samples",
         _ => return None,
@@ -114,9 +116,10 @@ pub fn figure_path(dir: &Path, step: u32, state: &TrainState, config: &TrainConf
 }
 
 /// Writes the figures of `step` ([`figure_path`] first) and returns their paths: for a 2-D
-/// model the energy heatmap over the config's box with up to 2000 replay samples on top; for
-/// an image-shaped network the first 64 replay-buffer entries as images (RGB in colour, else channels stacked,
-/// the box's range black to white; when it has a buffer) and `samples_STEP.png`, 64 fresh chains after
+/// model the energy heatmap over the config's box with up to 2000 replay samples (or generator
+/// samples) on top; for an image-shaped network the first 64 replay-buffer entries (or generator
+/// samples) as images (RGB in colour, else channels stacked, the box's range black to white;
+/// when it has either) and `samples_STEP.png`, 64 fresh chains after
 /// [`FRESH_CHAIN_STEPS`] steps of the training sampler from uniform noise ([`fresh_samples`]).
 pub fn write_figures(dir: &Path, step: u32, state: &TrainState, config: &TrainConfig) -> Result<Vec<PathBuf>> {
     let Some(path) = figure_path(dir, step, state, config) else { return Ok(Vec::new()) };
@@ -139,7 +142,8 @@ pub fn write_figures(dir: &Path, step: u32, state: &TrainState, config: &TrainCo
             let samples = figures.join(format!("samples_{step:06}.png"));
             let mut written = Vec::new();
             if samples != path {
-                grid(&path, &state.replay, format!("replay buffer at step {step} (first 64 entries)"))?;
+                let (rows, what) = shown(state, config, 64);
+                grid(&path, &rows, format!("{what} at step {step}"))?;
                 written.push(path);
             }
             let title = format!("fresh chains at step {step} ({FRESH_CHAIN_STEPS} steps from noise)");
@@ -151,11 +155,23 @@ pub fn write_figures(dir: &Path, step: u32, state: &TrainState, config: &TrainCo
             let grid =
                 super::eval::grid([config.box_lo[0], config.box_lo[1]], [config.box_hi[0], config.box_hi[1]], 200);
             let energies = super::eval::energies(&state.energy(), &grid.points());
-            let shown = state.replay.len().min(2000);
+            let (rows, what) = shown(state, config, 2000);
             crate::io::figure::Heatmap::new(format!("model density at step {step}"), grid, &energies)
-                .samples(&state.replay[..shown], format!("{} replay-buffer samples", shown / 2))
+                .samples(&rows, what)
                 .png(&path)?;
             Ok(vec![path])
+        }
+    }
+}
+
+/// Up to `n` of the run's own negatives a figure shows, and what they are: the replay buffer's
+/// first entries, or the generator's samples.
+fn shown(state: &TrainState, config: &TrainConfig, n: usize) -> (Vec<f32>, String) {
+    match &state.generator {
+        Some(g) => (super::generator::samples(&g.net, config, config.seed, 0, n), format!("{n} generator samples")),
+        None => {
+            let rows = &state.replay[..state.replay.len().min(n * config.dim())];
+            (rows.to_vec(), format!("{} replay-buffer samples", rows.len() / config.dim()))
         }
     }
 }
@@ -163,19 +179,14 @@ pub fn write_figures(dir: &Path, step: u32, state: &TrainState, config: &TrainCo
 /// Steps of the fresh chains drawn in `samples_STEP.png`.
 pub const FRESH_CHAIN_STEPS: u32 = 256;
 
+/// Mixed into the config's seed for the figures' chains (apart from every training draw).
+const CHAIN_SEED: u64 = 0xF4E5_C4A1_0000_0001;
+
 /// `chains` chains of the model from uniform noise in the box after `steps` steps of the
 /// training sampler (ULA with its step, noise, gradient clamp and box), on the CPU executor;
 /// seeded by the config's seed, so a step's figure is reproducible.
 pub fn fresh_samples(state: &TrainState, config: &TrainConfig, chains: usize, steps: u32) -> Result<Vec<f32>> {
-    use crate::sampler::{ChainSampler, SamplerConfig, SamplerKind, cpu::CpuSampler};
-    let lv = config.langevin;
-    let seed = config.seed ^ 0xF4E5_C4A1_0000_0001;
-    let mut sc = SamplerConfig::new(SamplerKind::Ula, lv.step_size, seed);
-    sc.noise_scale = Some(lv.noise_std());
-    sc.grad_clamp = (lv.grad_clamp > 0.0).then_some(lv.grad_clamp);
-    let lo = config.box_lo.iter().fold(f32::INFINITY, |m, &v| m.min(v));
-    let hi = config.box_hi.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    sc.box_clamp = Some((lo, hi));
+    let seed = config.seed ^ CHAIN_SEED;
     let d = config.dim();
     let initial: Vec<f32> = (0..chains * d)
         .map(|k| {
@@ -184,7 +195,22 @@ pub fn fresh_samples(state: &TrainState, config: &TrainConfig, chains: usize, st
             config.box_lo[i] + (config.box_hi[i] - config.box_lo[i]) * u
         })
         .collect();
-    let mut sampler = CpuSampler::new(&state.energy(), sc, &initial)?;
+    training_chains(state, config, &initial, steps)
+}
+
+/// Chains from `initial` ([chains, dim]) after `steps` steps of the training sampler (ULA with
+/// its step, noise, gradient clamp and box), on the CPU executor, seeded by the config's seed.
+pub fn training_chains(state: &TrainState, config: &TrainConfig, initial: &[f32], steps: u32) -> Result<Vec<f32>> {
+    use crate::sampler::{ChainSampler, SamplerConfig, SamplerKind, cpu::CpuSampler};
+    let lv = config.langevin;
+    let seed = config.seed ^ CHAIN_SEED;
+    let mut sc = SamplerConfig::new(SamplerKind::Ula, lv.step_size, seed);
+    sc.noise_scale = Some(lv.noise_std());
+    sc.grad_clamp = (lv.grad_clamp > 0.0).then_some(lv.grad_clamp);
+    let lo = config.box_lo.iter().fold(f32::INFINITY, |m, &v| m.min(v));
+    let hi = config.box_hi.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    sc.box_clamp = Some((lo, hi));
+    let mut sampler = CpuSampler::new(&state.energy(), sc, initial)?;
     sampler.run(steps)?;
     sampler.state()
 }
