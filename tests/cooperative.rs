@@ -102,7 +102,16 @@ fn generator_command_line_end_to_end() {
     let o = common::ebm(&["sample", "--energy", &energy, "--init", "generator", "--steps", "0", "--chains", "300"]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     let o = common::ebm(&[
-        "sample", "--energy", &energy, "--init", "generator", "--steps", "0", "--chains", "300", "--out",
+        "sample",
+        "--energy",
+        &energy,
+        "--init",
+        "generator",
+        "--steps",
+        "0",
+        "--chains",
+        "300",
+        "--out",
         common::s(&out),
     ]);
     assert!(o.status.success(), "{}", common::stderr(&o));
@@ -169,7 +178,8 @@ fn chains_from_the_generator_reach_the_mixture_before_chains_from_noise() {
     let (lo, hi) = ([config.box_lo[0], config.box_lo[1]], [config.box_hi[0], config.box_hi[1]]);
     let tv = |x: &[f32]| ebm_gpu::train::eval::samples_tv(x, &log_p, lo, hi);
     let n = 4096;
-    let generator = |s: &TrainState| ebm_gpu::train::generator::samples(&s.generator.as_ref().unwrap().net, &config, 5, 0, n);
+    let generator =
+        |s: &TrainState| ebm_gpu::train::generator::samples(&s.generator.as_ref().unwrap().net, &config, 5, 0, n);
     let (from_generator, untrained_generator) = (generator(&coop), generator(&untrained));
     let chains = |s: &TrainState, c: &TrainConfig, init: Option<&[f32]>| match init {
         Some(x) => ebm_gpu::train::run::training_chains(s, c, x, 5).unwrap(),

@@ -1,9 +1,11 @@
 //! Data-parallel training on the CPU executor: the shares of a step computed by separate
 //! trainers (as Ray workers do), joined and finished on each, give every worker the same state
-//! and match single-process training.
+//! and match single-process training (a generator's too, for cooperative learning).
 
 use ebm_gpu::data::toy::Toy;
+use ebm_gpu::nn::NetworkInternals;
 use ebm_gpu::train::cpu::{CpuTrainer, StepShare};
+use ebm_gpu::train::generator::GeneratorConfig;
 use ebm_gpu::train::{Loss, ModelSpec, TrainConfig, TrainState, Trainer};
 
 fn config(loss: Loss, data: &[f32]) -> TrainConfig {
@@ -37,18 +39,29 @@ fn data_parallel(
             losses.push(m.loss);
         }
     }
-    (workers.iter_mut().map(|w| w.state().unwrap().params()).collect(), losses)
+    (workers.iter_mut().map(|w| all_params(&w.state().unwrap())).collect(), losses)
+}
+
+/// The energy's parameters (and log Z), then the generator's if there is one.
+fn all_params(state: &TrainState) -> Vec<f32> {
+    let mut p = state.params();
+    if let Some(g) = &state.generator {
+        p.extend(g.net.pack_params());
+    }
+    p
 }
 
 #[test]
 fn shares_joined_match_single_process_training() {
     let data = Toy::Ring8.sample(500, 1);
-    for loss in [Loss::Cd, Loss::Nce] {
-        let cfg = config(loss, &data);
+    let generator = GeneratorConfig { spec: "3/16/swish/2".into(), lr: 2e-3 };
+    for (loss, generator) in [(Loss::Cd, None), (Loss::Nce, None), (Loss::Cd, Some(generator))] {
+        let mut cfg = config(loss, &data);
+        cfg.generator = generator;
         let state = TrainState::new(ModelSpec::parse("mlp:2,16,16,1:silu").unwrap().build(3).unwrap(), &cfg).unwrap();
         let mut single = CpuTrainer::new(&cfg, state.clone(), &data).unwrap();
         let single_losses: Vec<f32> = single.run(20).unwrap().iter().map(|m| m.loss).collect();
-        let reference = single.state().unwrap().params();
+        let reference = all_params(&single.state().unwrap());
 
         // One share of the whole batch is the single-process step, bit for bit.
         let (one, _) = data_parallel(&cfg, &state, &data, &[0, 60], 20);

@@ -229,6 +229,7 @@ const FIGURES: &[(&str, &str)] = &[
     ("runs/moons/figures/density_", "docs/train_two_moons.png"),
     ("inpaint.png", "docs/jem_mnist_inpainting.png"),
     ("retrieval.png", "docs/contrastive_mnist_retrieval.png"),
+    ("coop.png", "docs/cooperative_ring8.png"),
 ];
 
 /// README's blocks at full size, as written, with the real datasets: writes docs/timings.md

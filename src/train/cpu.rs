@@ -5,7 +5,7 @@
 
 use super::tape::Tape;
 use super::{
-    Loss, Optimizer, generator, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer, batch_row, cross_entropy,
+    Loss, Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer, batch_row, cross_entropy, generator,
     noise_log_density, pair_weights,
 };
 use crate::nn::NetworkInternals;
@@ -277,8 +277,7 @@ impl CpuTrainer {
         let (d, b) = (cfg.dim(), cfg.batch);
         let n_net = self.state.net.param_count() + 1;
         let n_gen = self.state.generator.as_ref().map_or(0, |g| g.net.param_count());
-        if share.rows != (0..b) || share.grad.len() != n_net + n_gen || share.negatives.len() != b * d
-        {
+        if share.rows != (0..b) || share.grad.len() != n_net + n_gen || share.negatives.len() != b * d {
             return Err(Error::invalid(
                 "data-parallel training",
                 format!(

@@ -70,7 +70,10 @@ impl GeneratorConfig {
 
     pub fn validate(&self, dim: usize) -> Result<()> {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(Error::invalid("generator learning rate", format!("must be positive and finite, got {}", self.lr)));
+            return Err(Error::invalid(
+                "generator learning rate",
+                format!("must be positive and finite, got {}", self.lr),
+            ));
         }
         self.architecture(dim).map(|_| ())
     }
@@ -168,6 +171,16 @@ pub fn apply(config: &TrainConfig, state: &mut GeneratorState, scalars: StepScal
     let Some(generator) = &config.generator else { return Ok(()) };
     let s = StepScalars { lr: learning_rate(config, generator, scalars), ..scalars };
     let mut params = state.net.pack_params();
-    super::cpu::apply_optimizer(config.optimizer, config.clip_norm, 0.0, 0, s, &mut params, &mut state.m, &mut state.v, grad);
+    super::cpu::apply_optimizer(
+        config.optimizer,
+        config.clip_norm,
+        0.0,
+        0,
+        s,
+        &mut params,
+        &mut state.m,
+        &mut state.v,
+        grad,
+    );
     state.net.set_params(&params)
 }

@@ -45,8 +45,8 @@ pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
         "train/generator.wgsl",
         "GeneratorParams",
         [
-            seed, step, batch, dim, latent, n_gen, negatives, metrics, optimizer, lr, bias1, bias2, beta1, beta2,
-            eps, clip_norm, _pad
+            seed, step, batch, dim, latent, n_gen, negatives, metrics, optimizer, lr, bias1, bias2, beta1, beta2, eps,
+            clip_norm
         ]
     )]
 }
@@ -134,7 +134,16 @@ impl GpuGenerator {
                 &kernels.latents,
                 slots,
                 size_of::<GeneratorParams>() as u64,
-                &[work, data, &latents, outputs, buffers.output_grads(), &buffers.params, &buffers.param_grads, &moments],
+                &[
+                    work,
+                    data,
+                    &latents,
+                    outputs,
+                    buffers.output_grads(),
+                    &buffers.params,
+                    &buffers.param_grads,
+                    &moments,
+                ],
             );
             Ok(Self {
                 net_shape: net.clone(),
@@ -153,7 +162,14 @@ impl GpuGenerator {
 
     /// The parameters of training step `step`: the negatives start at float `negatives` of the
     /// trainer's work buffer, the step's metrics row at `metrics`.
-    pub fn params(&self, config: &TrainConfig, step: u32, lr_scale: f32, negatives: usize, metrics: usize) -> GeneratorParams {
+    pub fn params(
+        &self,
+        config: &TrainConfig,
+        step: u32,
+        lr_scale: f32,
+        negatives: usize,
+        metrics: usize,
+    ) -> GeneratorParams {
         let scalars = StepScalars::new(config, step, lr_scale);
         let lr = config.generator.as_ref().map_or(0.0, |g| generator::learning_rate(config, g, scalars));
         let (optimizer, beta1, beta2, eps) = match config.optimizer {

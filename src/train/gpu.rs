@@ -545,7 +545,11 @@ impl MlpTrainer {
 
     /// Dispatches per training step (for reports).
     pub fn dispatches_per_step(&self) -> u32 {
-        if self.config.loss.samples_negatives() { self.config.langevin.steps.div_ceil(self.langevin_chunk) + 5 } else { 6 }
+        if self.config.loss.samples_negatives() {
+            self.config.langevin.steps.div_ceil(self.langevin_chunk) + 5
+        } else {
+            6
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! network pass for DSM's dE/dx, then a [`GpuJet`] pass for the loss's parameter gradient.
 //! CPU twin: [`super::cpu::CpuTrainer`].
 
+use super::generator_gpu::GpuGenerator;
 use super::submit::{STEPS_PER_SUBMIT, SubmitSteps, run_in_submits};
 use super::{Loss, METRIC_FLOATS, StepMetrics, StepSettings, TrainConfig, TrainState, Trainer};
 use crate::gpu::launch::{ParamSlots, WG, bind_group, check_fits, dispatch, workgroups};
@@ -16,7 +17,6 @@ use crate::nn::gpu::{NnKernels, Slice};
 use crate::nn::gpu_jet::{GpuJet, JetSeeds};
 use crate::nn::gpu_net::{GpuNetwork, NetBuffers, max_batch};
 use crate::nn::{Network, NetworkInternals};
-use super::generator_gpu::GpuGenerator;
 use crate::{Error, Result};
 use std::sync::Arc;
 

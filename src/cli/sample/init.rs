@@ -75,10 +75,13 @@ pub fn initial_states(args: &Init, first: u32, chains: usize, dim: usize) -> any
                 return Ok(crate::train::generator::samples(&g.net, &config, args.seed, first, chains));
             }
             if state.replay.is_empty() {
-                bail!("--init replay: {path} has no replay buffer (trained with {})", match config.generator {
-                    Some(_) => "--generator".to_string(),
-                    None => config.loss.to_string(),
-                });
+                bail!(
+                    "--init replay: {path} has no replay buffer (trained with {})",
+                    match config.generator {
+                        Some(_) => "--generator".to_string(),
+                        None => config.loss.to_string(),
+                    }
+                );
             }
             rows("replay", state.replay, config.dim())
         }

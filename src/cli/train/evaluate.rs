@@ -36,7 +36,6 @@ pub struct EvalArgs {
     pub images: likelihood::ImageEvalArgs,
 }
 
-
 pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
     let mut paths = crate::cli::outputs::Paths::new();
     if let Some(d) = &a.data {
