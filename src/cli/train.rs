@@ -154,7 +154,7 @@ pub struct TrainArgs {
     /// The generator's learning rate, on --lr's schedule [default: --lr].
     #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub generator_lr: Option<f32>,
-    /// Replay buffer capacity (persistent negatives).
+    /// Replay buffer capacity (persistent negatives; a --generator run keeps none).
     #[arg(long, default_value_t = 8192)]
     pub buffer_size: usize,
     /// Probability that a negative restarts from uniform noise in the data's box.

@@ -386,9 +386,9 @@ impl LayeredTrainer {
     /// Records steps `self.step .. self.step + n` (n <= STEPS_PER_SUBMIT), metrics in rows 0..n.
     fn submit(&mut self, n: u32) -> Result<()> {
         let b = self.config.batch as u32;
-        let replay = self.config.loss.samples_negatives();
+        let sampled = self.config.loss.samples_negatives();
         let jem = self.config.loss == Loss::Jem;
-        let langevin_steps = if replay { self.config.langevin.steps } else { 0 };
+        let langevin_steps = if sampled { self.config.langevin.steps } else { 0 };
         // Per step: the base parameters, one slot per Langevin step, the generator's.
         let mut offsets = Vec::with_capacity(n as usize);
         let negatives = self.negatives_offset();
@@ -412,7 +412,7 @@ impl LayeredTrainer {
                 let off = *off;
                 match passes {
                     Passes::Contrastive { negatives, loss } => {
-                        if replay {
+                        if sampled {
                             match (generator, generator_slot) {
                                 (Some(g), Some(slot)) => g.record_propose(pass, *slot),
                                 _ => dispatch(pass, &k.start, bind, off, b, 1),
