@@ -7,7 +7,7 @@
 //! counters), learning-rate scale, replay position and the training
 //! configuration in the metadata. Written atomically.
 
-use super::generator::GeneratorState;
+use super::side::SideNet;
 use super::{TrainConfig, TrainState};
 use crate::nn::io::TRAINING_STATE_PREFIX;
 use crate::nn::{Network, NetworkInternals};
@@ -86,10 +86,9 @@ pub fn load(path: &Path) -> Result<(TrainState, TrainConfig)> {
         None => None,
         Some(g) => {
             let arch = g.architecture(config.dim()).map_err(|e| bad(format!("metadata config: {e}")))?;
-            let mut net = Network::random(&arch, 0)?;
-            let n = net.param_count();
-            net.set_params(&tensor("generator", n)?)?;
-            Some(GeneratorState { net, m: tensor("generator_m", n)?, v: tensor("generator_v", n)? })
+            let n = Network::random(&arch, 0)?.param_count();
+            let (params, m, v) = (tensor("generator", n)?, tensor("generator_m", n)?, tensor("generator_v", n)?);
+            Some(SideNet::from_parts(&arch, &params, m, v)?)
         }
     };
     let state = TrainState {

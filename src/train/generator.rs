@@ -13,8 +13,9 @@
 //! norm and stepped by the EBM's optimizer at the generator's own learning rate (following the
 //! EBM's schedule), without weight decay. Both executors do exactly this.
 
+use super::side::SideNet;
 use super::{StepScalars, TrainConfig};
-use crate::nn::{Architecture, Network, NetworkInternals};
+use crate::nn::{Architecture, Network};
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -26,14 +27,6 @@ pub struct GeneratorConfig {
     /// ending in the data's width, e.g. `8/64/swish/64/swish/2`.
     pub spec: String,
     pub lr: f32,
-}
-
-/// The generator's parameters and optimizer moments (a [`super::TrainState`] part).
-#[derive(Clone, Debug, PartialEq)]
-pub struct GeneratorState {
-    pub net: Network,
-    pub m: Vec<f32>,
-    pub v: Vec<f32>,
 }
 
 /// The counter step of the latents `ebm sample --init generator` draws (chain c: `(c, SAMPLING,
@@ -79,36 +72,10 @@ impl GeneratorConfig {
     }
 }
 
-impl GeneratorState {
-    /// A fresh generator with PyTorch's default initialisation (from the run's seed, its own
-    /// stream of it) and zero moments.
-    pub fn new(config: &GeneratorConfig, dim: usize, seed: u64) -> Result<Self> {
-        let net = Network::random(&config.architecture(dim)?, seed ^ 0x9e37_79b9_7f4a_7c15)?;
-        let n = net.param_count();
-        Ok(Self { net, m: vec![0.0; n], v: vec![0.0; n] })
-    }
-
-    /// The architecture matches the config, moments are of its size, everything is finite.
-    pub fn validate(&self, config: &GeneratorConfig, dim: usize) -> Result<()> {
-        if self.net.architecture() != config.architecture(dim)? {
-            return Err(Error::invalid(
-                "generator",
-                format!("the stored network is {}, the config says {}", self.net.spec(), config.spec),
-            ));
-        }
-        let n = self.net.param_count();
-        if self.m.len() != n || self.v.len() != n {
-            return Err(Error::invalid(
-                "generator optimizer state",
-                format!("has {} / {} moments for {n} parameters", self.m.len(), self.v.len()),
-            ));
-        }
-        let params = self.net.pack_params();
-        if [&params, &self.m, &self.v].iter().any(|v| v.iter().any(|x| !x.is_finite())) {
-            return Err(Error::invalid("generator", "a parameter or moment is not finite"));
-        }
-        Ok(())
-    }
+/// A fresh generator with PyTorch's default initialisation (from the run's seed, its own
+/// stream of it) and zero moments.
+pub fn fresh(config: &GeneratorConfig, dim: usize, seed: u64) -> Result<SideNet> {
+    SideNet::new(&config.architecture(dim)?, seed ^ 0x9e37_79b9_7f4a_7c15)
 }
 
 /// The latents of entries `rows` at counter step `step`, [rows, latent].
@@ -160,27 +127,13 @@ pub fn regression_grad(net: &Network, tape: &mut super::tape::Tape, targets: &[f
     (loss * inv_b, tape.param_grad(net, &zeros, Some(&d_out)))
 }
 
-/// The generator's learning rate at a step: its own rate on the EBM's schedule.
-pub fn learning_rate(config: &TrainConfig, generator: &GeneratorConfig, scalars: StepScalars) -> f32 {
-    scalars.lr * (generator.lr / config.lr)
+/// The optimizer step on the generator.
+pub fn apply(config: &TrainConfig, state: &mut SideNet, scalars: StepScalars, grad: &[f32]) -> Result<()> {
+    let Some(generator) = &config.generator else { return Ok(()) };
+    state.apply(config, scalars, learning_rate(config, generator, scalars), grad)
 }
 
-/// The optimizer step on the generator (its gradient clipped to the EBM's clip norm, no weight
-/// decay).
-pub fn apply(config: &TrainConfig, state: &mut GeneratorState, scalars: StepScalars, grad: &[f32]) -> Result<()> {
-    let Some(generator) = &config.generator else { return Ok(()) };
-    let s = StepScalars { lr: learning_rate(config, generator, scalars), ..scalars };
-    let mut params = state.net.pack_params();
-    super::cpu::apply_optimizer(
-        config.optimizer,
-        config.clip_norm,
-        0.0,
-        0,
-        s,
-        &mut params,
-        &mut state.m,
-        &mut state.v,
-        grad,
-    );
-    state.net.set_params(&params)
+/// The generator's learning rate at a step: its own rate on the EBM's schedule.
+pub fn learning_rate(config: &TrainConfig, generator: &GeneratorConfig, scalars: StepScalars) -> f32 {
+    super::side::learning_rate(config, generator.lr, scalars)
 }

@@ -3,7 +3,8 @@
 //! each step (the proposals before its Langevin steps, the generator's update after its loss).
 //! Parameters and moments stay on the device. CPU twin: [`super::generator`].
 
-use super::generator::{self, GeneratorState};
+use super::generator;
+use super::side::SideNet;
 use super::{Optimizer, StepScalars, TrainConfig};
 use crate::gpu::launch::{WG, bind_group, check_fits, dispatch, workgroups};
 use crate::gpu::{ContextInternals, GpuContext, Kernel};
@@ -78,7 +79,7 @@ impl GpuGenerator {
     pub fn new(
         ctx: &Arc<GpuContext>,
         nn: &NnKernels,
-        state: &GeneratorState,
+        state: &SideNet,
         batch: usize,
         work: &wgpu::Buffer,
         data: &wgpu::Buffer,
@@ -222,13 +223,13 @@ impl GpuGenerator {
     }
 
     /// The generator's parameters and moments (a readback).
-    pub fn state(&self, ctx: &GpuContext) -> Result<GeneratorState> {
+    pub fn state(&self, ctx: &GpuContext) -> Result<SideNet> {
         let n = self.net_shape.param_count();
         let parts = ctx.read_buffers(&[(&self.buffers.params, 4 * n as u64), (&self.moments, 4 * 2 * n as u64)])?;
         let params: Vec<f32> = bytemuck::pod_collect_to_vec(&parts[0]);
         let moments: Vec<f32> = bytemuck::pod_collect_to_vec(&parts[1]);
         let mut net = self.net_shape.clone();
         net.set_params(&params)?;
-        Ok(GeneratorState { net, m: moments[..n].to_vec(), v: moments[n..].to_vec() })
+        Ok(SideNet { net, m: moments[..n].to_vec(), v: moments[n..].to_vec() })
     }
 }

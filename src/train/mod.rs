@@ -30,6 +30,7 @@ mod loss;
 mod model;
 pub mod run;
 pub mod score;
+pub mod side;
 pub mod submit;
 pub mod tape;
 
@@ -313,7 +314,7 @@ pub struct TrainState {
     /// Multiplier of the configured learning rate (halved by each divergence rollback).
     pub lr_scale: f32,
     /// Cooperative learning's generator (None without one).
-    pub generator: Option<generator::GeneratorState>,
+    pub generator: Option<side::SideNet>,
 }
 
 impl TrainState {
@@ -331,7 +332,7 @@ impl TrainState {
             }
         }
         let generator =
-            config.generator.as_ref().map(|g| generator::GeneratorState::new(g, d, config.seed)).transpose()?;
+            config.generator.as_ref().map(|g| generator::fresh(g, d, config.seed)).transpose()?;
         Ok(Self { net, log_z: 0.0, m: vec![0.0; n], v: vec![0.0; n], replay, step: 0, lr_scale: 1.0, generator })
     }
 
@@ -361,7 +362,7 @@ impl TrainState {
         finite("replay buffer", &self.replay)?;
         finite("log Z", &[self.log_z])?;
         match (&self.generator, &config.generator) {
-            (Some(state), Some(g)) => state.validate(g, config.dim())?,
+            (Some(state), Some(g)) => state.validate(&g.architecture(config.dim())?, "generator")?,
             (None, None) => {}
             (state, _) => {
                 return Err(Error::invalid(
