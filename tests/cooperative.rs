@@ -49,20 +49,20 @@ fn generator_training_on_gpu_matches_cpu() {
                 ("loss", a.loss, b.loss),
                 ("E-", a.e_neg, b.e_neg),
                 ("|g|", a.grad_norm, b.grad_norm),
-                ("generator loss", a.generator_loss, b.generator_loss),
+                ("generator loss", a.side_loss, b.side_loss),
                 ("negatives' radius", a.neg_radius, b.neg_radius),
             ] {
                 assert!((x - y).abs() < 3e-3 * (1.0 + x.abs()), "{what}: {name} {x} (cpu) vs {y} (gpu)");
             }
-            assert!(a.generator_loss > 0.0, "{what}: the refined negatives moved away from the proposals");
+            assert!(a.side_loss > 0.0, "{what}: the refined negatives moved away from the proposals");
         }
         let (sc, sg) = (cpu.state().unwrap(), gpu.state().unwrap());
         assert!(rel_err(&sg.params(), &sc.params()) < 3e-3, "{ebm}: the EBM's parameters differ");
-        let (gc, gg) = (sc.generator.unwrap(), sg.generator.unwrap());
+        let (gc, gg) = (sc.side.unwrap(), sg.side.unwrap());
         let err = rel_err(&gg.net.pack_params(), &gc.net.pack_params());
         assert!(err < 3e-3, "{generator}: the generator's parameters differ by {err} (relative)");
         assert!(rel_err(&gg.m, &gc.m) < 3e-3 && rel_err(&gg.v, &gc.v) < 3e-3, "{generator}: moments differ");
-        let before = state.generator.unwrap().net.pack_params();
+        let before = state.side.unwrap().net.pack_params();
         assert!(gc.net.pack_params() != before, "{generator}: training moved the generator");
     }
 }
@@ -117,7 +117,7 @@ fn generator_command_line_end_to_end() {
     assert!(o.status.success(), "{}", common::stderr(&o));
     let (states, rows, cols) = ebm_gpu::io::read_samples(&out).unwrap();
     assert_eq!((rows, cols), (300, 2));
-    let g = resumed.generator.as_ref().unwrap();
+    let g = resumed.side.as_ref().unwrap();
     let (_, config) = ebm_gpu::train::checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
     assert_eq!(states, ebm_gpu::train::generator::samples(&g.net, &config, 0, 0, 300), "g(w) of each chain's latent");
     let o = common::ebm(&["eval", "--run-dir", common::s(&run), "--samples", common::s(&out)]);
@@ -179,7 +179,7 @@ fn chains_from_the_generator_reach_the_mixture_before_chains_from_noise() {
     let tv = |x: &[f32]| ebm_gpu::train::eval::samples_tv(x, &log_p, lo, hi);
     let n = 4096;
     let generator =
-        |s: &TrainState| ebm_gpu::train::generator::samples(&s.generator.as_ref().unwrap().net, &config, 5, 0, n);
+        |s: &TrainState| ebm_gpu::train::generator::samples(&s.side.as_ref().unwrap().net, &config, 5, 0, n);
     let (from_generator, untrained_generator) = (generator(&coop), generator(&untrained));
     let chains = |s: &TrainState, c: &TrainConfig, init: Option<&[f32]>| match init {
         Some(x) => ebm_gpu::train::run::training_chains(s, c, x, 5).unwrap(),

@@ -45,7 +45,7 @@ fn data_parallel(
 /// The energy's parameters (and log Z), then the generator's if there is one.
 fn all_params(state: &TrainState) -> Vec<f32> {
     let mut p = state.params();
-    if let Some(g) = &state.generator {
+    if let Some(g) = &state.side {
         p.extend(g.net.pack_params());
     }
     p

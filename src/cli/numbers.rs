@@ -83,6 +83,9 @@ pub const TRAIN_FLAGS: &[(&str, &str)] = &[
     ("loss infonce", "--loss infonce"),
     ("generator", "--generator"),
     ("generator learning rate", "--generator-lr"),
+    ("latent", "--latent"),
+    ("encoder", "--encoder"),
+    ("encoder learning rate", "--encoder-lr"),
 ];
 
 /// The settings the RBM `TrainConfig::validate` (ebm rbm train) names, and their flags.

@@ -9,7 +9,6 @@ use crate::cli::rundir::Given;
 use crate::data::toy::{self, Toy};
 use crate::sampler::MlpStrategy;
 use crate::train::contrastive::Augment;
-use crate::train::generator::GeneratorConfig;
 use crate::train::run::{self, Event, RunOptions};
 use crate::train::{
     Loss, ModelSpec, Optimizer, TrainConfig, TrainState, Trainer, checkpoint, cpu::CpuTrainer, eval, gpu::GpuTrainer,
@@ -24,6 +23,7 @@ pub use evaluate::EvalArgs;
 mod likelihood;
 mod recipe;
 mod resume;
+mod side;
 use crate::energy::EnergyInternals;
 use crate::nn::NetworkInternals;
 pub(super) use recipe::model_deprecation;
@@ -154,6 +154,18 @@ pub struct TrainArgs {
     /// The generator's learning rate, on --lr's schedule [default: --lr].
     #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub generator_lr: Option<f32>,
+    /// A latent-variable EBM (cd, softplus, hinge; CPU executor): the energy takes the data's D
+    /// values then L latent ones, so --model's input is D + L [default model:
+    /// (D+L)/128/silu/128/silu/1], and an encoder infers z from x (docs/latent.md).
+    #[arg(long, value_name = "L")]
+    pub latent: Option<usize>,
+    /// --latent: the encoder q(z|x), text form from the data's width to 2L outputs (each
+    /// latent's mean and log-variance) [default: D/64/swish/64/swish/2L].
+    #[arg(long, value_name = "SPEC")]
+    pub encoder: Option<String>,
+    /// --latent: the encoder's learning rate, on --lr's schedule [default: --lr].
+    #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
+    pub encoder_lr: Option<f32>,
     /// Replay buffer capacity (persistent negatives; a --generator run keeps none).
     #[arg(long, default_value_t = 8192)]
     pub buffer_size: usize,
@@ -357,8 +369,10 @@ fn train_checked(a: &TrainArgs, given: &Given, run_dir: &Path, replace: bool) ->
     crate::io::write_atomic(&run_dir.join(RUN_FILE), serde_json::to_string_pretty(&info)?.as_bytes())?;
     let target = info.steps;
     let backend = match a.backend {
-        Backend::Auto if config.loss.uses_views() => {
-            eprintln!("note: {} trains on the CPU executor (the GPU trainer has no InfoNCE step yet)", config.loss);
+        Backend::Auto if crate::train::refuse_on_gpu(&config).is_err() => {
+            eprintln!(
+                "note: this run trains on the CPU executor (the GPU trainer has no InfoNCE or latent-variable step yet)"
+            );
             Backend::Cpu
         }
         b => b,
@@ -492,7 +506,8 @@ fn load_labels(loss: Loss, spec: &str, rows: usize) -> anyhow::Result<Vec<u32>> 
 
 fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     let data_spec = a.data.clone().context("--data is required (a toy dataset name, a .npy/.csv file or images)")?;
-    let model = ModelSpec::parse(a.model.as_deref().unwrap_or(DEFAULT_MODEL))?;
+    let latent_model = a.latent.filter(|_| a.model.is_none()).map(|l| format!("{}/128/silu/128/silu/1", 2 + l));
+    let model = ModelSpec::parse(a.model.as_deref().or(latent_model.as_deref()).unwrap_or(DEFAULT_MODEL))?;
     let images = matches!(model.arch.input, crate::nn::Shape::Image { .. });
     let r = if images { &IMAGE_RECIPE } else { &TOY_RECIPE };
     let batch = a.batch.unwrap_or(r.batch);
@@ -594,11 +609,7 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
         (Some(_), false) => bail!("--augment draws the two views of --loss infonce; the {loss} loss has none"),
         (None, false) => Augment::default(),
     };
-    c.generator = match (&a.generator, a.generator_lr) {
-        (Some(spec), lr) => Some(GeneratorConfig { spec: spec.clone(), lr: lr.unwrap_or(c.lr) }),
-        (None, Some(_)) => bail!("--generator-lr needs --generator"),
-        (None, None) => None,
-    };
+    side::configure(a, &mut c)?;
     c.validate(rows).map_err(|e| crate::cli::numbers::with_flag_names(e, crate::cli::numbers::TRAIN_FLAGS))?;
     let state = TrainState::new(info.model.build(a.seed)?, &c).with_context(|| {
         format!("--model {:?} with --data {}", a.model.as_deref().unwrap_or(DEFAULT_MODEL), info.data)

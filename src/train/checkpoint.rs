@@ -2,8 +2,9 @@
 //! `ebm sample --energy net:checkpoint.safetensors` loads it, the architecture in the metadata;
 //! [`Network::load`] skips the rest),
 //! `train.log_z`, the optimizer moments `train.m` / `train.v`, the replay buffer
-//! `train.replay` and a generator's packed parameters and moments (`train.generator`,
-//! `train.generator_m`, `train.generator_v`; its architecture is in the configuration), with the step (which is also the random numbers' position: they are Philox
+//! `train.replay` and a side network's packed parameters and moments (`train.generator`,
+//! `train.generator_m`, `train.generator_v`, or `train.encoder...`; its architecture is in the
+//! configuration), with the step (which is also the random numbers' position: they are Philox
 //! counters), learning-rate scale, replay position and the training
 //! configuration in the metadata. Written atomically.
 
@@ -26,11 +27,11 @@ pub fn save(path: &Path, state: &TrainState, config: &TrainConfig) -> Result<()>
     if !state.replay.is_empty() {
         tensors.push((t("replay"), vec![state.replay.len() / config.dim(), config.dim()], state.replay.clone()));
     }
-    if let Some(g) = &state.generator {
-        let n = g.m.len();
-        tensors.push((t("generator"), vec![n], g.net.pack_params()));
-        tensors.push((t("generator_m"), vec![n], g.m.clone()));
-        tensors.push((t("generator_v"), vec![n], g.v.clone()));
+    if let (Some(side), Some((name, _))) = (&state.side, config.side_network()?) {
+        let n = side.m.len();
+        tensors.push((t(name), vec![n], side.net.pack_params()));
+        tensors.push((t(&format!("{name}_m")), vec![n], side.m.clone()));
+        tensors.push((t(&format!("{name}_v")), vec![n], side.v.clone()));
     }
     meta.insert("format".into(), FORMAT.into());
     meta.insert("step".into(), state.step.to_string());
@@ -82,12 +83,11 @@ pub fn load(path: &Path) -> Result<(TrainState, TrainConfig)> {
     };
     let n = net.param_count() + 1;
     let replay = if config.replay_len() > 0 { tensor("replay", config.replay_len())? } else { Vec::new() };
-    let generator = match &config.generator {
+    let side = match config.side_network().map_err(|e| bad(format!("metadata config: {e}")))? {
         None => None,
-        Some(g) => {
-            let arch = g.architecture(config.dim()).map_err(|e| bad(format!("metadata config: {e}")))?;
+        Some((name, arch)) => {
             let n = Network::random(&arch, 0)?.param_count();
-            let (params, m, v) = (tensor("generator", n)?, tensor("generator_m", n)?, tensor("generator_v", n)?);
+            let (params, m, v) = (tensor(name, n)?, tensor(&format!("{name}_m"), n)?, tensor(&format!("{name}_v"), n)?);
             Some(SideNet::from_parts(&arch, &params, m, v)?)
         }
     };
@@ -99,7 +99,7 @@ pub fn load(path: &Path) -> Result<(TrainState, TrainConfig)> {
         step,
         lr_scale,
         net,
-        generator,
+        side,
     };
     state.validate(&config).map_err(|e| bad(e.to_string()))?;
     Ok((state, config))

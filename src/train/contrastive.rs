@@ -342,14 +342,3 @@ pub fn check(net: &NetView, config: &TrainConfig) -> Result<()> {
     }
     config.augment.check(net.input)
 }
-
-/// The GPU trainers have no InfoNCE kernel yet (its loss couples the whole batch's features).
-pub fn refuse_on_gpu(loss: Loss) -> Result<()> {
-    if loss.uses_views() {
-        return Err(Error::invalid(
-            "loss infonce",
-            "the GPU trainer has no InfoNCE step yet: train with the CPU executor (--backend cpu)",
-        ));
-    }
-    Ok(())
-}

@@ -6,7 +6,7 @@
 use super::tape::Tape;
 use super::{
     Loss, Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer, batch_row, cross_entropy, generator,
-    noise_log_density, pair_weights,
+    latent, noise_log_density, pair_weights,
 };
 use crate::nn::NetworkInternals;
 use crate::rng::{self, Stream};
@@ -34,7 +34,7 @@ impl CpuTrainer {
 
     /// A trainer whose data rows carry class labels (needed by, and only used by, JEM).
     pub fn with_labels(config: &TrainConfig, state: TrainState, data: &[f32], labels: &[u32]) -> Result<Self> {
-        let rows = super::check_data(data, config.dim())?;
+        let rows = super::check_data(data, config.data_dim())?;
         config.validate(rows)?;
         state.validate(config)?;
         if config.loss == Loss::Jem {
@@ -65,7 +65,7 @@ impl CpuTrainer {
             return (neg, vec![0.0; n], None);
         }
         let mut flags = vec![0.0; n];
-        let (mut neg, tape) = match &self.state.generator {
+        let (mut neg, tape) = match self.state.side.as_ref().filter(|_| cfg.generator.is_some()) {
             Some(g) => {
                 let w = generator::latents(cfg.seed, step, rows.clone(), g.net.input_dim());
                 let (x, tape) = generator::propose(&g.net, &w, &cfg.box_lo, &cfg.box_hi);
@@ -220,10 +220,21 @@ impl CpuTrainer {
         let (d, n) = (cfg.dim(), rows.len());
         let (neg, flags, generator_tape) = self.negatives(step, rows.clone());
         let data_rows: Vec<usize> = rows.clone().map(|j| batch_row(cfg.seed, step, j, self.rows)).collect();
-        let mut points = Vec::with_capacity(2 * n * d);
-        for &row in &data_rows {
-            points.extend_from_slice(&self.data[row * d..(row + 1) * d]);
-        }
+        let data_d = cfg.data_dim();
+        let xs: Vec<f32> =
+            data_rows.iter().flat_map(|&row| self.data[row * data_d..(row + 1) * data_d].iter().copied()).collect();
+        // A latent EBM's positives are (x, z) with z drawn from the encoder.
+        let mut draws = match (&cfg.latent, &self.state.side) {
+            (Some(l), Some(encoder)) => {
+                Some(latent::Draws::new(&encoder.net, &xs, latent::Draws::normals(cfg.seed, step, rows.clone(), l.dim)))
+            }
+            _ => None,
+        };
+        let mut points = match &draws {
+            Some(dr) => dr.joint(&xs),
+            None => xs,
+        };
+        points.reserve(n * d);
         points.extend_from_slice(&neg);
         let mut tape = Tape::record(&self.state.net, &points);
         // Loss, per-point weights dL/dE and dL/d(log Z).
@@ -261,10 +272,18 @@ impl CpuTrainer {
         }
         let mut grad = tape.param_grad(&self.state.net, &weights, d_logits.as_deref());
         grad.push(sums.d_log_z * inv_b);
-        if let (Some(g), Some(mut gen_tape)) = (&self.state.generator, generator_tape) {
+        if let (Some(g), Some(mut gen_tape)) = (&self.state.side, generator_tape) {
             let (loss, gen_grad) = generator::regression_grad(&g.net, &mut gen_tape, &neg, b);
-            sums.generator_loss = loss * b as f32;
+            sums.side_loss = loss * b as f32;
             grad.extend(gen_grad);
+        }
+        if let (Some(encoder), Some(draws)) = (&self.state.side, draws.as_mut()) {
+            let positives = &points[..n * d];
+            let (mut dx, mut e) = (vec![0.0; n * d], vec![0.0; n]);
+            self.state.net.add_energy_grad_batch(positives, &mut dx, &mut e, 1.0);
+            let (loss, enc_grad) = draws.encoder_grad(&encoder.net, &e, &dx, b);
+            sums.side_loss = loss * b as f32;
+            grad.extend(enc_grad);
         }
         Ok(StepShare { rows, grad, negatives: neg, sums })
     }
@@ -276,13 +295,13 @@ impl CpuTrainer {
         let cfg = &self.config;
         let (d, b) = (cfg.dim(), cfg.batch);
         let n_net = self.state.net.param_count() + 1;
-        let n_gen = self.state.generator.as_ref().map_or(0, |g| g.net.param_count());
-        if share.rows != (0..b) || share.grad.len() != n_net + n_gen || share.negatives.len() != b * d {
+        let n_side = self.state.side.as_ref().map_or(0, |g| g.net.param_count());
+        if share.rows != (0..b) || share.grad.len() != n_net + n_side || share.negatives.len() != b * d {
             return Err(Error::invalid(
                 "data-parallel training",
                 format!(
                     "a step needs the shares of the whole batch 0..{b} ({} gradient values, {} negative values), got rows {}..{} ({}, {})",
-                    n_net + n_gen,
+                    n_net + n_side,
                     b * d,
                     share.rows.start,
                     share.rows.end,
@@ -311,12 +330,12 @@ impl CpuTrainer {
             log_z: self.state.log_z,
             reset_fraction: s.resets * inv_b,
             neg_radius: s.radius * inv_b,
-            generator_loss: s.generator_loss * inv_b,
+            side_loss: s.side_loss * inv_b,
         };
-        let (net_grad, gen_grad) = share.grad.split_at(n_net);
-        if let Some(g) = &mut self.state.generator {
+        let (net_grad, side_grad) = share.grad.split_at(n_net);
+        if let Some(side) = &mut self.state.side {
             let scalars = StepScalars::new(cfg, self.state.step, self.state.lr_scale);
-            generator::apply(cfg, g, scalars, gen_grad)?;
+            side.apply(cfg, scalars, super::side::learning_rate(cfg, cfg.side_lr(), scalars), side_grad)?;
         }
         self.apply(net_grad)?;
         Ok(metrics)
@@ -334,22 +353,13 @@ pub struct ShareSums {
     pub resets: f32,
     pub radius: f32,
     /// Cooperative learning: the generator's regression loss (B times its share of L_g).
-    pub generator_loss: f32,
+    pub side_loss: f32,
 }
 
 impl ShareSums {
     /// As a list in field order, and back (for passing across processes).
     pub fn to_array(self) -> [f32; 8] {
-        [
-            self.loss,
-            self.cross_entropy,
-            self.e_pos,
-            self.e_neg,
-            self.d_log_z,
-            self.resets,
-            self.radius,
-            self.generator_loss,
-        ]
+        [self.loss, self.cross_entropy, self.e_pos, self.e_neg, self.d_log_z, self.resets, self.radius, self.side_loss]
     }
 
     pub fn from_array(a: [f32; 8]) -> Self {
@@ -361,7 +371,7 @@ impl ShareSums {
             d_log_z: a[4],
             resets: a[5],
             radius: a[6],
-            generator_loss: a[7],
+            side_loss: a[7],
         }
     }
 }

@@ -94,9 +94,14 @@ pub fn grid_log_z(model: &Energy, box_lo: [f32; 2], box_hi: [f32; 2]) -> Result<
             format!("quadrature needs a 2-D model, this one takes {} inputs", model.dim()),
         ));
     }
+    grid_log_z_of(&|p| energies(model, p), box_lo, box_hi)
+}
+
+/// [`grid_log_z`] of any energy of 2-D points (`energies_of` maps points [n, 2] to n energies).
+pub fn grid_log_z_of(energies_of: &dyn Fn(&[f32]) -> Vec<f32>, box_lo: [f32; 2], box_hi: [f32; 2]) -> Result<GridLogZ> {
     let grid = grid(box_lo, box_hi, QUADRATURE_CELLS);
     grid.validate()?;
-    let energies = energies(model, &grid.points());
+    let energies = energies_of(&grid.points());
     if let Some(k) = energies.iter().position(|e| !e.is_finite()) {
         return Err(Error::invalid("model", format!("its energy is not finite at grid point {k}")));
     }
@@ -158,10 +163,23 @@ pub fn samples_tv(samples: &[f32], log_p: &dyn Fn(&[f32]) -> Vec<f64>, box_lo: [
     histogram_tv(&bins, samples, box_lo, box_hi)
 }
 
+#[cfg(any(test, feature = "internals"))]
 /// Evaluates a 2-D model on held-out points against a reference; the density is normalised
 /// over the box.
 pub fn evaluate_2d(
     model: &Energy,
+    box_lo: [f32; 2],
+    box_hi: [f32; 2],
+    held_out: &[f32],
+    reference: Reference,
+) -> Result<DensityReport> {
+    evaluate_2d_of(&|p| energies(model, p), box_lo, box_hi, held_out, reference)
+}
+
+/// [`evaluate_2d`] of any energy of 2-D points (`energies_of` maps points [n, 2] to n energies):
+/// a latent EBM's marginal energy, say.
+pub fn evaluate_2d_of(
+    energies_of: &dyn Fn(&[f32]) -> Vec<f32>,
     box_lo: [f32; 2],
     box_hi: [f32; 2],
     held_out: &[f32],
@@ -188,8 +206,8 @@ pub fn evaluate_2d(
             ),
         ));
     }
-    let GridLogZ { log_z, energies: model_grid, grid: fine, .. } = grid_log_z(model, box_lo, box_hi)?;
-    let inside_energies = energies(model, &inside);
+    let GridLogZ { log_z, energies: model_grid, grid: fine, .. } = grid_log_z_of(energies_of, box_lo, box_hi)?;
+    let inside_energies = energies_of(&inside);
     if let Some(k) = inside_energies.iter().position(|e| !e.is_finite()) {
         return Err(Error::invalid(
             "model",

@@ -13,7 +13,6 @@
 //! norm and stepped by the EBM's optimizer at the generator's own learning rate (following the
 //! EBM's schedule), without weight decay. Both executors do exactly this.
 
-use super::side::SideNet;
 use super::{StepScalars, TrainConfig};
 use crate::nn::{Architecture, Network};
 use crate::rng::{self, Stream};
@@ -72,12 +71,6 @@ impl GeneratorConfig {
     }
 }
 
-/// A fresh generator with PyTorch's default initialisation (from the run's seed, its own
-/// stream of it) and zero moments.
-pub fn fresh(config: &GeneratorConfig, dim: usize, seed: u64) -> Result<SideNet> {
-    SideNet::new(&config.architecture(dim)?, seed ^ 0x9e37_79b9_7f4a_7c15)
-}
-
 /// The latents of entries `rows` at counter step `step`, [rows, latent].
 pub fn latents(seed: u64, step: u32, rows: std::ops::Range<usize>, latent: usize) -> Vec<f32> {
     let mut w = Vec::with_capacity(rows.len() * latent);
@@ -125,12 +118,6 @@ pub fn regression_grad(net: &Network, tape: &mut super::tape::Tape, targets: &[f
         .collect();
     let zeros = vec![0.0; tape.n];
     (loss * inv_b, tape.param_grad(net, &zeros, Some(&d_out)))
-}
-
-/// The optimizer step on the generator.
-pub fn apply(config: &TrainConfig, state: &mut SideNet, scalars: StepScalars, grad: &[f32]) -> Result<()> {
-    let Some(generator) = &config.generator else { return Ok(()) };
-    state.apply(config, scalars, learning_rate(config, generator, scalars), grad)
 }
 
 /// The generator's learning rate at a step: its own rate on the EBM's schedule.

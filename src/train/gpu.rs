@@ -348,11 +348,11 @@ impl MlpTrainer {
         data: &[f32],
         strategy: MlpStrategy,
     ) -> Result<Self> {
+        super::refuse_on_gpu(config)?;
         let d = config.dim();
         let rows = super::check_data(data, d)?;
         config.validate(rows)?;
         state.validate(config)?;
-        super::contrastive::refuse_on_gpu(config.loss)?;
         if config.loss == Loss::Jem {
             super::check_jem_network(&state.net)?;
         }
@@ -586,7 +586,7 @@ impl Trainer for MlpTrainer {
             replay: bytemuck::pod_collect_to_vec(&parts[1]),
             step: self.step,
             lr_scale: self.lr_scale,
-            generator: None,
+            side: None,
         };
         state.set_params(&packed[..np])?;
         Ok(state)

@@ -187,11 +187,11 @@ impl LayeredTrainer {
         data: &[f32],
         labels: &[u32],
     ) -> Result<Self> {
+        super::refuse_on_gpu(config)?;
         let d = config.dim();
         let rows = super::check_data(data, d)?;
         config.validate(rows)?;
         state.validate(config)?;
-        super::contrastive::refuse_on_gpu(config.loss)?;
         let jem = config.loss == Loss::Jem;
         if jem {
             super::check_jem_network(&state.net)?;
@@ -257,7 +257,7 @@ impl LayeredTrainer {
             data_block.extend(labels.iter().map(|&l| l as f32));
         }
         let per_step = if config.loss.samples_negatives() { config.langevin.steps as u64 + 1 } else { 1 }
-            + state.generator.is_some() as u64;
+            + state.side.is_some() as u64;
         let nn = NnKernels::new(ctx.clone());
         let bytes = |v: &[f32]| bytemuck::cast_slice::<f32, u8>(v).to_vec();
         let (slots, work, replay, moments, data_buffer, bind, net_buffers, passes, generator) =
@@ -327,8 +327,9 @@ impl LayeredTrainer {
                     ],
                 );
                 let generator = state
-                    .generator
+                    .side
                     .as_ref()
+                    .filter(|_| config.generator.is_some())
                     .map(|g| GpuGenerator::new(&ctx, &nn, g, b, &work, &data_buffer, &slots.buffer))
                     .transpose()?;
                 Ok((slots, work, replay, moments, data_buffer, bind, net_buffers, passes, generator))
@@ -524,7 +525,7 @@ impl Trainer for LayeredTrainer {
             replay: bytemuck::pod_collect_to_vec(&parts[2]),
             step: self.step,
             lr_scale: self.lr_scale,
-            generator: self.generator.as_ref().map(|g| g.state(&self.ctx)).transpose()?,
+            side: self.generator.as_ref().map(|g| g.state(&self.ctx)).transpose()?,
         })
     }
 

@@ -25,6 +25,7 @@ pub mod eval;
 pub mod generator;
 pub mod generator_gpu;
 pub mod gpu;
+pub mod latent;
 pub mod layered;
 mod loss;
 mod model;
@@ -107,6 +108,9 @@ pub struct TrainConfig {
     /// Cooperative learning: a generator proposes the negatives instead of the replay buffer.
     #[serde(default)]
     pub generator: Option<generator::GeneratorConfig>,
+    /// A latent-variable EBM: the energy takes [x, z], an encoder infers z.
+    #[serde(default)]
+    pub latent: Option<latent::LatentConfig>,
 }
 
 impl TrainConfig {
@@ -155,11 +159,36 @@ impl TrainConfig {
             seed,
             augment: contrastive::Augment::default(),
             generator: None,
+            latent: None,
         })
     }
 
+    /// The energy's input width: the data's columns, and a latent EBM's latent ones after them.
     pub fn dim(&self) -> usize {
         self.box_lo.len()
+    }
+
+    /// The data's columns (`dim` less a latent EBM's latent width).
+    pub fn data_dim(&self) -> usize {
+        self.dim() - self.latent.as_ref().map_or(0, |l| l.dim.min(self.dim()))
+    }
+
+    /// The side network this run trains beside the energy, if any: its name and architecture.
+    pub fn side_network(&self) -> Result<Option<(&'static str, crate::nn::Architecture)>> {
+        match (&self.generator, &self.latent) {
+            (None, None) => Ok(None),
+            (Some(g), None) => Ok(Some(("generator", g.architecture(self.dim())?))),
+            (None, Some(l)) => Ok(Some(("encoder", l.encoder_architecture(self.data_dim())?))),
+            (Some(_), Some(_)) => Err(Error::invalid(
+                "generator",
+                "a latent EBM's negatives come from its own joint chains: --generator and --latent do not go together",
+            )),
+        }
+    }
+
+    /// The side network's learning rate (before the schedule).
+    pub fn side_lr(&self) -> f32 {
+        self.generator.as_ref().map(|g| g.lr).or(self.latent.as_ref().map(|l| l.lr)).unwrap_or(self.lr)
     }
 
     pub fn validate(&self, data_rows: usize) -> Result<()> {
@@ -225,6 +254,10 @@ impl TrainConfig {
             }
             g.validate(self.dim())?;
         }
+        if let Some(l) = &self.latent {
+            l.validate(self, data_rows)?;
+        }
+        self.side_network()?;
         if self.loss.samples_negatives() {
             if self.langevin.steps == 0 || self.langevin.steps > 10_000 {
                 return Err(Error::invalid(
@@ -287,6 +320,24 @@ impl TrainConfig {
     }
 }
 
+/// What the GPU trainers refuse: InfoNCE (its loss couples the whole batch's features) and a
+/// latent EBM (its encoder's step), each naming the CPU executor.
+pub fn refuse_on_gpu(config: &TrainConfig) -> Result<()> {
+    if config.loss.uses_views() {
+        return Err(Error::invalid(
+            "loss infonce",
+            "the GPU trainer has no InfoNCE step yet: train with the CPU executor (--backend cpu)",
+        ));
+    }
+    if config.latent.is_some() {
+        return Err(Error::invalid(
+            "latent",
+            "the GPU trainer has no latent-variable step yet: train with the CPU executor (--backend cpu)",
+        ));
+    }
+    Ok(())
+}
+
 /// Finite data of `dim` columns with at least one row.
 pub fn check_data(data: &[f32], dim: usize) -> Result<usize> {
     if dim == 0 || data.is_empty() || !data.len().is_multiple_of(dim) {
@@ -313,15 +364,15 @@ pub struct TrainState {
     pub step: u32,
     /// Multiplier of the configured learning rate (halved by each divergence rollback).
     pub lr_scale: f32,
-    /// Cooperative learning's generator (None without one).
-    pub generator: Option<side::SideNet>,
+    /// The side network ([`side`]): cooperative learning's generator or a latent EBM's encoder.
+    pub side: Option<side::SideNet>,
 }
 
 impl TrainState {
     /// A fresh state: the replay buffer uniform in the box (Philox `(slot, 0, Init, 3 + i / 4)`).
     pub fn new(net: Network, config: &TrainConfig) -> Result<Self> {
         let d = config.dim();
-        check_input(&net, d)?;
+        check_input(&net, config)?;
         let n = net.param_count() + 1;
         let slots = config.replay_len() / d;
         let mut replay = vec![0.0; slots * d];
@@ -331,14 +382,13 @@ impl TrainState {
                 *x = config.box_lo[i] + (config.box_hi[i] - config.box_lo[i]) * u;
             }
         }
-        let generator =
-            config.generator.as_ref().map(|g| generator::fresh(g, d, config.seed)).transpose()?;
-        Ok(Self { net, log_z: 0.0, m: vec![0.0; n], v: vec![0.0; n], replay, step: 0, lr_scale: 1.0, generator })
+        let side = config.side_network()?.map(|(_, arch)| side::SideNet::new(&arch, config.seed)).transpose()?;
+        Ok(Self { net, log_z: 0.0, m: vec![0.0; n], v: vec![0.0; n], replay, step: 0, lr_scale: 1.0, side })
     }
 
     /// Shapes agree with the config and everything is finite.
     pub fn validate(&self, config: &TrainConfig) -> Result<()> {
-        check_input(&self.net, config.dim())?;
+        check_input(&self.net, config)?;
         let n = self.net.param_count() + 1;
         if self.m.len() != n || self.v.len() != n {
             return Err(Error::invalid(
@@ -361,16 +411,16 @@ impl TrainState {
         finite("optimizer state", &self.v)?;
         finite("replay buffer", &self.replay)?;
         finite("log Z", &[self.log_z])?;
-        match (&self.generator, &config.generator) {
-            (Some(state), Some(g)) => state.validate(&g.architecture(config.dim())?, "generator")?,
+        match (&self.side, config.side_network()?) {
+            (Some(state), Some((what, arch))) => state.validate(&arch, what)?,
             (None, None) => {}
-            (state, _) => {
+            (state, named) => {
                 return Err(Error::invalid(
-                    "generator",
+                    "side network",
                     format!(
-                        "the state {} a generator and the config {}",
+                        "the state {} one and the config names {}",
                         if state.is_some() { "holds" } else { "lacks" },
-                        if state.is_some() { "names none" } else { "names one" }
+                        named.map_or("none", |(what, _)| what)
                     ),
                 ));
             }
@@ -403,12 +453,19 @@ impl TrainState {
     }
 }
 
-/// The network takes the data's rows.
-fn check_input(net: &Network, dim: usize) -> Result<()> {
+/// The network takes the data's rows (a latent EBM's: the data's columns and the latent's).
+fn check_input(net: &Network, config: &TrainConfig) -> Result<()> {
+    let dim = config.dim();
     if net.input_dim() != dim {
+        let needs = match &config.latent {
+            Some(l) => {
+                format!("the data's {} columns and the {} latent values, {dim} in all", config.data_dim(), l.dim)
+            }
+            None => format!("the data has {dim} columns"),
+        };
         return Err(Error::invalid(
             "model",
-            format!("takes {}-dimensional input ({}) but the data has {dim} columns", net.input_dim(), net.input),
+            format!("takes {}-dimensional input ({}) but {needs}", net.input_dim(), net.input),
         ));
     }
     Ok(())
@@ -431,8 +488,9 @@ pub struct StepMetrics {
     pub neg_radius: f32,
     /// JEM: the mean cross-entropy of the positives' labels (also in `loss`); 0 otherwise.
     pub cross_entropy: f32,
-    /// Cooperative learning: the generator's regression loss L_g ([`generator`]); 0 otherwise.
-    pub generator_loss: f32,
+    /// The side network's loss: the generator's regression L_g ([`generator`]), the encoder's
+    /// L_q ([`latent`]); 0 without one.
+    pub side_loss: f32,
 }
 
 /// Floats per metrics row on the GPU: the [`StepMetrics`] fields after `step`
@@ -451,7 +509,7 @@ impl StepMetrics {
             reset_fraction: r[5],
             neg_radius: r[6],
             cross_entropy: r[7],
-            generator_loss: r[8],
+            side_loss: r[8],
         }
     }
 

@@ -18,12 +18,13 @@ pub const LOG: &str = "train.log";
 const METRICS_HEADER: &str =
     "step,loss,e_pos,e_neg,energy_gap,grad_norm,log_z,reset_fraction,neg_radius,cross_entropy,lr,wall_seconds";
 
-/// The metrics.csv header of a run: with a generator, its loss follows cross_entropy (runs
-/// without one keep the header they always had, so they resume).
+/// The metrics.csv header of a run: with a side network, its loss (`generator_loss`,
+/// `encoder_loss`) follows cross_entropy (runs without one keep the header they always had, so
+/// they resume).
 pub fn metrics_header(config: &TrainConfig) -> String {
-    match config.generator {
-        Some(_) => METRICS_HEADER.replace("cross_entropy,", "cross_entropy,generator_loss,"),
-        None => METRICS_HEADER.to_string(),
+    match config.side_network() {
+        Ok(Some((name, _))) => METRICS_HEADER.replace("cross_entropy,", &format!("cross_entropy,{name}_loss,")),
+        _ => METRICS_HEADER.to_string(),
     }
 }
 
@@ -107,7 +108,7 @@ pub fn figure_path(dir: &Path, step: u32, state: &TrainState, config: &TrainConf
     }
     let name = match state.net.input {
         Shape::Flat(2) => "energy",
-        Shape::Image { .. } if state.generator.is_some() => "generator",
+        Shape::Image { .. } if config.generator.is_some() => "generator",
         Shape::Image { .. } if !state.replay.is_empty() => "replay",
         Shape::Image { .. } => "samples",
         _ => return None,
@@ -167,7 +168,7 @@ pub fn write_figures(dir: &Path, step: u32, state: &TrainState, config: &TrainCo
 /// Up to `n` of the run's own negatives a figure shows, and what they are: the replay buffer's
 /// first entries, or the generator's samples.
 fn shown(state: &TrainState, config: &TrainConfig, n: usize) -> (Vec<f32>, String) {
-    match &state.generator {
+    match state.side.as_ref().filter(|_| config.generator.is_some()) {
         Some(g) => (super::generator::samples(&g.net, config, config.seed, 0, n), format!("{n} generator samples")),
         None => {
             let rows = &state.replay[..state.replay.len().min(n * config.dim())];
@@ -233,7 +234,11 @@ fn metrics_rows(config: &TrainConfig, metrics: &[StepMetrics], lr_scale: f32, wa
                 m.reset_fraction,
                 m.neg_radius,
                 m.cross_entropy,
-                if config.generator.is_some() { format!("{},", m.generator_loss) } else { String::new() },
+                if config.side_network().is_ok_and(|s| s.is_some()) {
+                    format!("{},", m.side_loss)
+                } else {
+                    String::new()
+                },
                 super::StepScalars::new(config, m.step - 1, lr_scale).lr,
                 wall
             )

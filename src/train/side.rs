@@ -17,9 +17,10 @@ pub struct SideNet {
 }
 
 impl SideNet {
-    /// PyTorch's default initialisation from `seed` and zero moments.
-    pub fn new(arch: &Architecture, seed: u64) -> Result<Self> {
-        let net = Network::random(arch, seed)?;
+    /// PyTorch's default initialisation from the run's seed (its own stream of it) and zero
+    /// moments.
+    pub fn new(arch: &Architecture, run_seed: u64) -> Result<Self> {
+        let net = Network::random(arch, run_seed ^ 0x9e37_79b9_7f4a_7c15)?;
         let n = net.param_count();
         Ok(Self { net, m: vec![0.0; n], v: vec![0.0; n] })
     }
@@ -58,7 +59,17 @@ impl SideNet {
     pub fn apply(&mut self, config: &TrainConfig, scalars: StepScalars, lr: f32, grad: &[f32]) -> Result<()> {
         let s = StepScalars { lr, ..scalars };
         let mut params = self.net.pack_params();
-        super::cpu::apply_optimizer(config.optimizer, config.clip_norm, 0.0, 0, s, &mut params, &mut self.m, &mut self.v, grad);
+        super::cpu::apply_optimizer(
+            config.optimizer,
+            config.clip_norm,
+            0.0,
+            0,
+            s,
+            &mut params,
+            &mut self.m,
+            &mut self.v,
+            grad,
+        );
         self.net.set_params(&params)
     }
 }

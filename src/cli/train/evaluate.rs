@@ -36,6 +36,9 @@ pub struct EvalArgs {
     pub images: likelihood::ImageEvalArgs,
 }
 
+/// Importance-sampling draws per point of a latent EBM's marginal energy in `ebm eval`.
+const MARGINAL_SAMPLES: usize = 64;
+
 pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
     let mut paths = crate::cli::outputs::Paths::new();
     if let Some(d) = &a.data {
@@ -77,18 +80,25 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
             run_dir.join(run::CHECKPOINT).display()
         );
     }
+    if config.latent.is_some() && config.data_dim() != 2 {
+        bail!(
+            "{}: a latent EBM's marginal likelihood is measured by quadrature over 2-D data; this run's data has {} columns",
+            run_dir.display(),
+            config.data_dim()
+        );
+    }
     // Every output checked before the work (the quadrature or AIS), so that no result is lost
     // to an unwritable folder: eval.json, and a 2-D model's figure in figures/.
     paths.output("--run-dir", &run_dir.join("eval.json"), &["json"])?;
     let figure = run_dir.join("figures").join(format!("density_{:06}.png", state.step));
-    if config.dim() == 2 {
+    if config.data_dim() == 2 {
         let figures = run_dir.join("figures");
         std::fs::create_dir_all(&figures).with_context(|| {
             format!("--run-dir {}: cannot make the figures folder {}", run_dir.display(), figures.display())
         })?;
         paths.output("--run-dir", &figure, &["png"])?;
     }
-    if config.dim() != 2 {
+    if config.data_dim() != 2 {
         if a.samples.is_some() {
             bail!("--samples is for 2-D runs (the total variation of samples to a toy density)");
         }
@@ -124,7 +134,29 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
         None => eval::Reference::Samples(&held_out),
     };
     let samples = a.samples.as_deref().map(|f| samples_tv(f, toy, info.data_seed, lo, hi)).transpose()?;
-    let report = eval::evaluate_2d(&model, lo, hi, &held_out, reference)?;
+    // A latent EBM's model of x is its marginal: F(x) by importance sampling at every point.
+    let encoder = config.latent.as_ref().and(state.side.as_ref()).map(|s| &s.net);
+    let marginal = |p: &[f32], enc: &crate::nn::Network| {
+        crate::train::latent::marginal_energy(&|q| eval::energies(&model, q), enc, p, MARGINAL_SAMPLES, info.data_seed)
+    };
+    // (An estimate that fails is NaN to the quadrature, which refuses it; its reason is kept.)
+    let failed = std::cell::RefCell::new(None);
+    let energies_of = |p: &[f32]| match encoder.map(|enc| marginal(p, enc)) {
+        Some(Ok(v)) => v.iter().map(|e| e.value as f32).collect(),
+        Some(Err(e)) => {
+            failed.borrow_mut().get_or_insert(e);
+            vec![f32::NAN; p.len() / 2]
+        }
+        None => eval::energies(&model, p),
+    };
+    let report = eval::evaluate_2d_of(&energies_of, lo, hi, &held_out, reference)
+        .map_err(|e| failed.take().map_or_else(|| anyhow::Error::from(e), anyhow::Error::from))?;
+    let marginal_se = encoder
+        .map(|enc| -> anyhow::Result<f64> {
+            let est = marginal(&held_out[..held_out.len().min(2 * 4096)], enc)?;
+            Ok(est.iter().map(|e| e.se).sum::<f64>() / est.len().max(1) as f64)
+        })
+        .transpose()?;
     #[derive(Serialize)]
     struct EvalFile<'a> {
         data: &'a str,
@@ -138,7 +170,7 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
     let file = EvalFile { data: &spec, step: state.step, report: &report, samples: samples.as_ref() };
     crate::io::write_atomic(&out, serde_json::to_string_pretty(&file)?.as_bytes())?;
     let grid = eval::grid(lo, hi, 200);
-    let energies = eval::energies(&model, &grid.points());
+    let energies = energies_of(&grid.points());
     let shown = &held_out[..held_out.len().min(1000)];
     crate::io::figure::Heatmap::new(format!("model density at step {} on {spec}", state.step), grid, &energies)
         .samples(shown, format!("{} held-out points", shown.len() / 2))
@@ -164,6 +196,13 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
         None => println!("held-out NLL{over}: {:.4} nats", report.nll),
     }
     println!("total variation to the data ({}): {:.4}", report.tv_reference, report.tv);
+    if let Some(se) = marginal_se {
+        println!(
+            "the marginal energy F(x) = -log of the integral of exp(-E(x, z)) over z, by importance sampling with the \
+             encoder ({MARGINAL_SAMPLES} draws a point): mean standard error {se:.4} nats over the held-out points; the \
+             estimate is biased upwards, so the NLL above errs high"
+        );
+    }
     if let Some(s) = &samples {
         println!(
             "total variation of the {} samples of {} to the data ({}x{} bins): {:.4} ({} fresh data points: {:.4})",

@@ -64,6 +64,17 @@ pub(super) fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Re
             text(a.generator_lr.map(|v| v.to_string())),
         ),
         (
+            "--latent",
+            config.latent.as_ref().map_or("none".into(), |l| l.dim.to_string()),
+            text(a.latent.map(|v| v.to_string())),
+        ),
+        ("--encoder", config.latent.as_ref().map_or("none".into(), |l| l.encoder.clone()), text(a.encoder.clone())),
+        (
+            "--encoder-lr",
+            config.latent.as_ref().map_or("none".into(), |l| l.lr.to_string()),
+            text(a.encoder_lr.map(|v| v.to_string())),
+        ),
+        (
             "--augment",
             config.augment.to_string(),
             text(a.augment.as_deref().map(Augment::parse).transpose()?.map(|v| v.to_string())),
