@@ -412,7 +412,7 @@ fn train_checked(a: &TrainArgs, given: &Given, run_dir: &Path, replace: bool) ->
     let mut executor = String::new();
     let mut saved = first;
     let model = &info.model;
-    let points = data.len() / config.dim();
+    let points = data.len() / config.data_dim();
     let images = matches!(model.arch.input, crate::nn::Shape::Image { .. });
     let result = run::train(&opts, &config, state, &make, &mut |e| match e {
         Event::Started { executor: name, step } => {
@@ -648,12 +648,12 @@ const RESUME_MAY_CHANGE: &str = "a resume may change --steps or --epochs (upward
 /// the run's fingerprint) and, for JEM, their labels.
 fn run_data(info: &mut RunInfo, config: &TrainConfig) -> anyhow::Result<(Vec<f32>, Vec<u32>)> {
     let (data, dim, _) = load_data(&info.data, info.train_size, info.data_seed, info.subset)?;
-    if dim != config.dim() {
+    if dim != config.data_dim() {
         bail!(
             "the training data {} now has {dim} columns, the run {} was trained on {}",
             info.data,
             RUN_FILE,
-            config.dim()
+            config.data_dim()
         );
     }
     let hash = crate::cli::rundir::data_hash(&data);

@@ -99,7 +99,7 @@ pub(super) fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Re
         bail!("--resume: --steps {target} is below the checkpoint's step {}; a run cannot go back", state.step);
     }
     let (data, labels) = run_data(&mut info, &config)?;
-    config.validate(data.len() / config.dim()).context("--change-lr")?;
+    config.validate(data.len() / config.data_dim()).context("--change-lr")?;
     if state.step == target {
         // Complete; a kill between the final figure and the final checkpoint cannot happen (the
         // figure is written first), but a deleted figure is written again.
