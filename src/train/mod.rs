@@ -15,6 +15,11 @@
 //!    (see [`Loss`]), and dL/d(log Z) for NCE.
 //! 4. The parameter gradient sum_s w_s dE(x_s)/dtheta, its global norm, clipping, the optimizer.
 //!
+//! With a side network ([`side`]) the step changes in one place each: cooperative learning's
+//! generator proposes the negatives instead of the replay buffer ([`generator`]); a latent EBM's
+//! positives are (x, z) with z from its encoder, and its chains are joint ([`latent`]). Either
+//! network's gradient follows the energy's in a step's shares.
+//!
 //! So a run is a pure function of (seed, data, config): resuming from a checkpoint at step t
 //! continues exactly where an uninterrupted run would be.
 
