@@ -5,8 +5,8 @@
 
 use super::tape::Tape;
 use super::{
-    Loss, Optimizer, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer, batch_row, cross_entropy, generator,
-    latent, noise_log_density, pair_weights,
+    Loss, StepMetrics, StepScalars, TrainConfig, TrainState, Trainer, batch_row, cross_entropy, generator, latent,
+    noise_log_density, pair_weights,
 };
 use crate::nn::NetworkInternals;
 use crate::rng::{self, Stream};
@@ -424,42 +424,7 @@ pub fn optimizer_step(
     grad: &[f32],
 ) {
     let decayed = params.len() - 1;
-    apply_optimizer(cfg.optimizer, cfg.clip_norm, cfg.weight_decay, decayed, s, params, m, v, grad);
-}
-
-/// Clips `grad` to the global norm `clip_norm` (0: off), adds weight decay to the first
-/// `decayed` parameters' gradients and applies `optimizer`.
-#[allow(clippy::too_many_arguments)]
-pub fn apply_optimizer(
-    optimizer: Optimizer,
-    clip_norm: f32,
-    weight_decay: f32,
-    decayed: usize,
-    s: StepScalars,
-    params: &mut [f32],
-    m: &mut [f32],
-    v: &mut [f32],
-    grad: &[f32],
-) {
-    let norm = grad.iter().map(|g| g * g).sum::<f32>().sqrt();
-    let scale = if clip_norm > 0.0 && norm > clip_norm { clip_norm / norm } else { 1.0 };
-    for q in 0..params.len() {
-        let mut g = grad[q] * scale;
-        if q < decayed {
-            g += weight_decay * params[q];
-        }
-        match optimizer {
-            Optimizer::Adam { beta1, beta2, eps } => {
-                m[q] = beta1 * m[q] + (1.0 - beta1) * g;
-                v[q] = beta2 * v[q] + (1.0 - beta2) * g * g;
-                params[q] -= s.lr * (m[q] / s.bias1) / ((v[q] / s.bias2).sqrt() + eps);
-            }
-            Optimizer::Sgd { momentum } => {
-                m[q] = momentum * m[q] + g;
-                params[q] -= s.lr * m[q];
-            }
-        }
-    }
+    super::apply_optimizer(cfg.optimizer, cfg.clip_norm, cfg.weight_decay, decayed, s, params, m, v, grad);
 }
 
 impl Trainer for CpuTrainer {

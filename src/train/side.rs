@@ -59,7 +59,7 @@ impl SideNet {
     pub fn apply(&mut self, config: &TrainConfig, scalars: StepScalars, lr: f32, grad: &[f32]) -> Result<()> {
         let s = StepScalars { lr, ..scalars };
         let mut params = self.net.pack_params();
-        super::cpu::apply_optimizer(
+        super::apply_optimizer(
             config.optimizer,
             config.clip_norm,
             0.0,
