@@ -104,6 +104,8 @@ fn latent_ebm_learns_ring8_through_its_latent() {
     let (_, config) = ebm_gpu::train::checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
     let e = ebm_gpu::train::refuse_on_gpu(&config).unwrap_err().to_string();
     assert!(e.contains("no latent-variable step") && e.contains("--backend cpu"), "{e}");
+    let o = common::ebm(&["sample", "--energy", &energy, "--init", "generator", "--chains", "8"]);
+    refused(o, "trained without --generator");
     let o = common::ebm(&["train", "--data", "ring8", "--encoder-lr", "0.1", "--run-dir", common::s(&dir.join("g"))]);
     refused(o, "--encoder-lr needs --latent");
 }

@@ -70,7 +70,7 @@ impl LatentConfig {
     }
 
     /// The latent width, the encoder and its learning rate suit the run.
-    pub fn validate(&self, config: &TrainConfig, _data_rows: usize) -> Result<()> {
+    pub fn validate(&self, config: &TrainConfig) -> Result<()> {
         if self.dim == 0 || self.dim >= config.dim() {
             return Err(Error::invalid(
                 "latent",

@@ -262,7 +262,7 @@ impl TrainConfig {
             g.validate(self.dim())?;
         }
         if let Some(l) = &self.latent {
-            l.validate(self, data_rows)?;
+            l.validate(self)?;
         }
         self.side_network()?;
         if self.loss.samples_negatives() {

@@ -66,7 +66,7 @@ pub fn initial_states(args: &Init, first: u32, chains: usize, dim: usize) -> any
             let (state, config) = crate::train::checkpoint::load(std::path::Path::new(path))
                 .with_context(|| format!("--init {source}: {path} is not a training checkpoint"))?;
             if source == "generator" {
-                let Some(g) = state.side else {
+                let Some(g) = state.side.filter(|_| config.generator.is_some()) else {
                     bail!("--init generator: {path} was trained without --generator");
                 };
                 if config.dim() != dim {
