@@ -230,6 +230,7 @@ const FIGURES: &[(&str, &str)] = &[
     ("inpaint.png", "docs/jem_mnist_inpainting.png"),
     ("retrieval.png", "docs/contrastive_mnist_retrieval.png"),
     ("coop.png", "docs/cooperative_ring8.png"),
+    ("runs/ring8_latent/figures/density_", "docs/latent_ring8.png"),
 ];
 
 /// README's blocks at full size, as written, with the real datasets: writes docs/timings.md

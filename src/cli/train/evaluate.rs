@@ -172,7 +172,8 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
     let grid = eval::grid(lo, hi, 200);
     let energies = energies_of(&grid.points());
     let shown = &held_out[..held_out.len().min(1000)];
-    crate::io::figure::Heatmap::new(format!("model density at step {} on {spec}", state.step), grid, &energies)
+    let what = if encoder.is_some() { "marginal density (importance-sampled)" } else { "model density" };
+    crate::io::figure::Heatmap::new(format!("{what} at step {} on {spec}", state.step), grid, &energies)
         .samples(shown, format!("{} held-out points", shown.len() / 2))
         .png(&figure)?;
     println!(
