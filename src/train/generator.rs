@@ -13,7 +13,7 @@
 //! norm and stepped by the EBM's optimizer at the generator's own learning rate (following the
 //! EBM's schedule), without weight decay. Both executors do exactly this.
 
-use super::{StepScalars, TrainConfig};
+use super::TrainConfig;
 use crate::nn::{Architecture, Network};
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
@@ -118,9 +118,4 @@ pub fn regression_grad(net: &Network, tape: &mut super::tape::Tape, targets: &[f
         .collect();
     let zeros = vec![0.0; tape.n];
     (loss * inv_b, tape.param_grad(net, &zeros, Some(&d_out)))
-}
-
-/// The generator's learning rate at a step: its own rate on the EBM's schedule.
-pub fn learning_rate(config: &TrainConfig, generator: &GeneratorConfig, scalars: StepScalars) -> f32 {
-    super::side::learning_rate(config, generator.lr, scalars)
 }

@@ -3,9 +3,8 @@
 //! each step (the proposals before its Langevin steps, the generator's update after its loss).
 //! Parameters and moments stay on the device. CPU twin: [`super::generator`].
 
-use super::generator;
 use super::side::SideNet;
-use super::{Optimizer, StepScalars, TrainConfig};
+use super::{StepScalars, TrainConfig};
 use crate::gpu::launch::{WG, bind_group, check_fits, dispatch, workgroups};
 use crate::gpu::{ContextInternals, GpuContext, Kernel};
 use crate::nn::gpu::{NnKernels, Slice};
@@ -172,11 +171,8 @@ impl GpuGenerator {
         metrics: usize,
     ) -> GeneratorParams {
         let scalars = StepScalars::new(config, step, lr_scale);
-        let lr = config.generator.as_ref().map_or(0.0, |g| generator::learning_rate(config, g, scalars));
-        let (optimizer, beta1, beta2, eps) = match config.optimizer {
-            Optimizer::Adam { beta1, beta2, eps } => (0, beta1, beta2, eps),
-            Optimizer::Sgd { momentum } => (1, momentum, 0.0, 0.0),
-        };
+        let lr = super::side::learning_rate(config, config.side_lr(), scalars);
+        let (optimizer, beta1, beta2, eps) = config.optimizer.kernel_code();
         GeneratorParams {
             seed: crate::rng::key(config.seed),
             step,

@@ -59,6 +59,16 @@ pub enum Optimizer {
     Sgd { momentum: f32 },
 }
 
+impl Optimizer {
+    /// As the kernels take it: (0 Adam or 1 SGD, beta1 or the momentum, beta2, eps).
+    pub(crate) fn kernel_code(self) -> (u32, f32, f32, f32) {
+        match self {
+            Optimizer::Adam { beta1, beta2, eps } => (0, beta1, beta2, eps),
+            Optimizer::Sgd { momentum } => (1, momentum, 0.0, 0.0),
+        }
+    }
+}
+
 /// Short-run Langevin dynamics (ULA) that refreshes the replay buffer's negatives.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Langevin {
@@ -178,6 +188,16 @@ impl TrainConfig {
     /// The data's columns (`dim` less a latent EBM's latent width).
     pub fn data_dim(&self) -> usize {
         self.dim() - self.latent.as_ref().map_or(0, |l| l.dim.min(self.dim()))
+    }
+
+    /// The name of the side network this run trains beside the energy, if any (without parsing
+    /// its architecture: [`TrainConfig::side_network`]).
+    pub fn side_name(&self) -> Option<&'static str> {
+        match (&self.generator, &self.latent) {
+            (Some(_), _) => Some("generator"),
+            (None, Some(_)) => Some("encoder"),
+            (None, None) => None,
+        }
     }
 
     /// The side network this run trains beside the energy, if any: its name and architecture.
@@ -509,10 +529,7 @@ impl StepSettings {
     /// The settings of step `step` and the optimizer's code (0 Adam, 1 SGD).
     pub(crate) fn new(c: &TrainConfig, step: u32, lr_scale: f32) -> (Self, u32) {
         let s = StepScalars::new(c, step, lr_scale);
-        let (optimizer, beta1, beta2, eps) = match c.optimizer {
-            Optimizer::Adam { beta1, beta2, eps } => (0, beta1, beta2, eps),
-            Optimizer::Sgd { momentum } => (1, momentum, 0.0, 0.0),
-        };
+        let (optimizer, beta1, beta2, eps) = c.optimizer.kernel_code();
         let settings = Self {
             reset_prob: c.reset_prob,
             step_size: c.langevin.step_size,

@@ -22,9 +22,9 @@ const METRICS_HEADER: &str =
 /// `encoder_loss`) follows cross_entropy (runs without one keep the header they always had, so
 /// they resume).
 pub fn metrics_header(config: &TrainConfig) -> String {
-    match config.side_network() {
-        Ok(Some((name, _))) => METRICS_HEADER.replace("cross_entropy,", &format!("cross_entropy,{name}_loss,")),
-        _ => METRICS_HEADER.to_string(),
+    match config.side_name() {
+        Some(name) => METRICS_HEADER.replace("cross_entropy,", &format!("cross_entropy,{name}_loss,")),
+        None => METRICS_HEADER.to_string(),
     }
 }
 
@@ -234,11 +234,7 @@ fn metrics_rows(config: &TrainConfig, metrics: &[StepMetrics], lr_scale: f32, wa
                 m.reset_fraction,
                 m.neg_radius,
                 m.cross_entropy,
-                if config.side_network().is_ok_and(|s| s.is_some()) {
-                    format!("{},", m.side_loss)
-                } else {
-                    String::new()
-                },
+                if config.side_name().is_some() { format!("{},", m.side_loss) } else { String::new() },
                 super::StepScalars::new(config, m.step - 1, lr_scale).lr,
                 wall
             )
