@@ -142,17 +142,18 @@ fn views_shift_within_bounds_and_add_the_stated_noise() {
         assert!(Augment::parse(bad).is_err(), "{bad:?} accepted");
     }
     assert!(
-        Augment { shift: 2, noise: 0.0, ..Augment::default() }.check(Shape::Flat(8)).is_err(),
+        Augment { shift: 2, noise: 0.0, ..Augment::default() }.check(Shape::Flat(8), false).is_err(),
         "a shift of flat points"
     );
     assert!(
-        Augment { shift: 9, noise: 0.0, ..Augment::default() }.check(shape).is_err(),
+        Augment { shift: 9, noise: 0.0, ..Augment::default() }.check(shape, false).is_err(),
         "a shift as large as the image"
     );
-    assert!(Augment::default().check(shape).is_err(), "identical views");
-    assert!(Augment::parse("rotate:200").unwrap().check(shape).is_err(), "a turn past 180 degrees");
-    assert!(Augment::parse("zoom:1").unwrap().check(shape).is_err(), "a zoom to nothing");
-    assert!(Augment::parse("rotate:10").unwrap().check(Shape::Flat(8)).is_err(), "a turn of flat points");
+    assert!(Augment::default().check(shape, false).is_err(), "identical views");
+    assert!(Augment::default().check(shape, true).is_ok(), "given pairs need no drawn difference");
+    assert!(Augment::parse("rotate:200").unwrap().check(shape, false).is_err(), "a turn past 180 degrees");
+    assert!(Augment::parse("zoom:1").unwrap().check(shape, false).is_err(), "a zoom to nothing");
+    assert!(Augment::parse("rotate:10").unwrap().check(Shape::Flat(8), false).is_err(), "a turn of flat points");
 }
 
 /// The synthetic pair task: x ~ N(0, I_8), views x + 0.35 ε. The Bayes-optimal retrieval

@@ -179,7 +179,7 @@ DIR holding train/ and test/ (PNG folders) or train.npy and test.npy: the two sp
 8-bit pixels k become 2 k / 255 - 1 in [-1, 1], as MNIST's do. A flat PNG folder or a single .npy is one set \
 serving as both splits. Images whose channels x height x width differ from a network's input are refused.";
 
-/// `ebm data`: fetch and list the named datasets, make Colour MNIST; its long help says what
+/// `ebm data`: fetch and list the named datasets, derive others from MNIST; its long help says what
 /// `--data` reads.
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = DATA_HELP)]
@@ -212,15 +212,23 @@ enum DataCommand {
     /// train.labels.npy and test.labels.npy (the stroke labels), which `--data OUT` reads, and
     /// train.digits.npy and test.digits.npy (the digit labels).
     #[command(name = "stroke-mnist")]
-    StrokeMnist(StrokeArgs),
+    StrokeMnist(DerivedArgs),
+    /// Two views of each MNIST image that share no pixel, for `ebm train --loss infonce
+    /// --pairs`: the top half (rows 0..14 kept, the rest black) and the bottom half (rows
+    /// 14..28). Writes OUT/top and OUT/bottom, each holding train.npy and test.npy ([N, 1,
+    /// 28, 28] uint8) with their labels files (MNIST's labels, for `ebm probe`); row i of
+    /// each is one image.
+    #[command(name = "halves-mnist")]
+    HalvesMnist(DerivedArgs),
 }
 
+/// A dataset derived from MNIST's images (stroke-mnist, halves-mnist).
 #[derive(clap::Args, Debug)]
-struct StrokeArgs {
+struct DerivedArgs {
     /// The folder to write (created if missing).
     #[arg(long)]
     out: PathBuf,
-    /// The labelled grayscale source: mnist, or an MNIST-layout folder.
+    /// The labelled source: mnist, or an MNIST-layout folder.
     #[arg(long, default_value = "mnist")]
     data: String,
     /// Write only the first N images of each split.
@@ -271,6 +279,7 @@ pub fn run(args: &DataArgs) -> anyhow::Result<()> {
         DataCommand::List(a) => run_list(a),
         DataCommand::ColourMnist(a) => run_colour(a),
         DataCommand::StrokeMnist(a) => run_stroke(a),
+        DataCommand::HalvesMnist(a) => run_halves(a),
     }
 }
 
@@ -301,7 +310,7 @@ fn run_colour(args: &ColourArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_stroke(args: &StrokeArgs) -> anyhow::Result<()> {
+fn run_stroke(args: &DerivedArgs) -> anyhow::Result<()> {
     use crate::data::{Split, load, stroke};
     if args.limit == Some(0) {
         bail!("--limit must be at least 1");
@@ -326,6 +335,33 @@ fn run_stroke(args: &StrokeArgs) -> anyhow::Result<()> {
         println!("  {heavy} heavy, {} light; digit labels in {}", strokes.len() - heavy, path.display());
     }
     println!("--data {} reads them (labels: 0 light, 1 heavy)", args.out.display());
+    Ok(())
+}
+
+fn run_halves(args: &DerivedArgs) -> anyhow::Result<()> {
+    use crate::data::{Split, halves, load};
+    if args.limit == Some(0) {
+        bail!("--limit must be at least 1");
+    }
+    let source = resolve(&args.data)?;
+    let dirs = [args.out.join("top"), args.out.join("bottom")];
+    for dir in &dirs {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    for (split, name) in [(Split::Train, "train"), (Split::Test, "test")] {
+        let mut set = load(&source, split).with_context(|| format!("--data {}", args.data))?;
+        if let Some(n) = args.limit {
+            set = set.take(n);
+        }
+        let (c, h, w) = set.shape();
+        if h < 2 {
+            bail!("--data {}: images of height {h} have no two halves", args.data);
+        }
+        for (dir, images) in dirs.iter().zip(halves::halves(&set)) {
+            write_split(dir, name, &images, [set.rows, c, h, w], set.labels.as_deref())?;
+        }
+    }
+    println!("--data {} --pairs {} read them", dirs[0].display(), dirs[1].display());
     Ok(())
 }
 

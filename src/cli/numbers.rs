@@ -80,6 +80,7 @@ pub const TRAIN_FLAGS: &[(&str, &str)] = &[
     ("buffer capacity", "--buffer-size"),
     ("reset probability", "--reset-prob"),
     ("augment", "--augment"),
+    ("pairs", "--pairs"),
     ("loss infonce", "--loss infonce"),
     ("generator", "--generator"),
     ("generator learning rate", "--generator-lr"),

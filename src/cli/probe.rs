@@ -31,7 +31,8 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub data: String,
     /// How the two views of a test image are drawn (as `ebm train --augment`) [default: the
-    /// checkpoint's own; else `ebm train`'s default].
+    /// checkpoint's own; else (and for a model trained on given --pairs, whose held-out pairs
+    /// `ebm score --pairs` retrieves) `ebm train`'s default].
     #[arg(long)]
     pub augment: Option<String>,
     /// Test images whose two views are retrieved among each other (the first N; chance is 1/N).
@@ -111,7 +112,7 @@ pub fn run(a: &ProbeArgs) -> anyhow::Result<()> {
         Some(text) => Augment::parse(text).context("--augment")?,
         None => stored_augment(&a.energy).unwrap_or(Augment::default_for(net.input)),
     };
-    augment.check(net.input).context("--augment")?;
+    augment.check(net.input, false).context("--augment")?;
     let random = Network::random(&net.architecture(), a.seed ^ 0x5EED_0F0A)?;
     let ctx = backend::open(a.backend)?;
     let start = std::time::Instant::now();
@@ -250,9 +251,9 @@ fn stored_config(energy: &str) -> Option<crate::train::TrainConfig> {
     crate::train::checkpoint::stored_config(std::path::Path::new(file)).ok()?
 }
 
-/// The views a contrastive checkpoint was trained on, when `--energy` is one.
+/// The views a contrastive checkpoint drew in training, when `--energy` is one that drew them.
 fn stored_augment(energy: &str) -> Option<Augment> {
-    stored_config(energy).filter(|c| c.loss.uses_views()).map(|c| c.augment)
+    stored_config(energy).filter(|c| c.loss.uses_views() && !c.paired).map(|c| c.augment)
 }
 
 /// The loss `--energy` was trained with, when it is a training checkpoint.

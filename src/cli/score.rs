@@ -344,22 +344,13 @@ pub(super) fn read_points(path: &Path, dim: usize) -> anyhow::Result<(Vec<f32>, 
     if ext != "npy" && ext != "csv" {
         bail!("--points {}: the file name must end in .npy or .csv", path.display());
     }
-    let (data, rows, cols) = io::read_samples(path).with_context(|| format!("--points {}", path.display()))?;
+    // Rows of values, or images as `--data` reads them (uint8 scaled to [-1, 1]); finite.
+    let (data, cols, _) =
+        crate::data::toy::read_rows_shaped(path).with_context(|| format!("--points {}", path.display()))?;
     if cols != dim {
-        bail!("--points {}: points have {cols} columns but the energy takes {dim} inputs", path.display());
+        bail!("--points {}: points have {cols} values but the energy takes {dim} inputs", path.display());
     }
-    if rows == 0 {
-        bail!("--points {}: no points", path.display());
-    }
-    if let Some(k) = data.iter().position(|v| !v.is_finite()) {
-        bail!(
-            "--points {}: row {} (0-based) column {} is {}; points must be finite",
-            path.display(),
-            k / dim,
-            k % dim,
-            data[k]
-        );
-    }
+    let rows = data.len() / dim;
     Ok((data, rows))
 }
 
@@ -563,16 +554,22 @@ fn score_pairs(args: &ScoreArgs, pairs: &Path) -> anyhow::Result<()> {
         za.chunks_exact(k).zip(zb.chunks_exact(k)).map(|(p, q)| p.iter().zip(q).map(|(x, y)| x * y).sum()).collect();
     let energies: Vec<f32> = cosines.iter().map(|c| -c / temperature).collect();
     let found = crate::eval::contrastive::retrieval(&fa, &fb, k)?;
+    // The baseline: the raw values compared by the cosine of their deviations from the mean.
+    let (ca, cb) = crate::eval::contrastive::centred(&a, &b, d);
+    let raw = crate::eval::contrastive::retrieval(&ca, &cb, d)?;
     let mean = energies.iter().map(|&e| e as f64).sum::<f64>() / n as f64;
     println!(
         "{n} pairs, E(a, b) = -cos(f(a), f(b))/{temperature}: mean pair energy {mean:.4} (lowest possible {:.4})",
         -1.0 / temperature
     );
     println!(
-        "retrieval of each row's pair among all {n}: top-1 {:.2} %, top-5 {:.2} % (chance {:.2} %)",
+        "retrieval of each row's pair among all {n}: top-1 {:.2} %, top-5 {:.2} % (chance {:.2} %; \
+         the raw values, by the cosine of their deviations from the mean: {:.2} %, {:.2} %)",
         100.0 * found.top1,
         100.0 * found.top5,
-        100.0 / n as f64
+        100.0 / n as f64,
+        100.0 * raw.top1,
+        100.0 * raw.top5
     );
     if let Some(out) = &args.out {
         let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
@@ -590,7 +587,7 @@ fn score_pairs(args: &ScoreArgs, pairs: &Path) -> anyhow::Result<()> {
                 let report = serde_json::json!({
                     "energy": args.energy, "points": args.points.display().to_string(),
                     "pairs": pairs.display().to_string(), "temperature": temperature,
-                    "retrieval": found, "pair_energies": energies, "cosines": cosines,
+                    "retrieval": found, "raw_retrieval": raw, "pair_energies": energies, "cosines": cosines,
                 });
                 crate::io::write_atomic(out, serde_json::to_string_pretty(&report)?.as_bytes())?;
             }

@@ -23,12 +23,14 @@ pub use evaluate::EvalArgs;
 mod likelihood;
 mod recipe;
 mod resume;
+mod rows;
 mod side;
 use crate::energy::EnergyInternals;
 use crate::nn::NetworkInternals;
 pub(super) use recipe::model_deprecation;
 use recipe::{DEFAULT_MODEL, IMAGE_RECIPE, TOY_RECIPE};
 use resume::resume;
+use rows::{append_pairs, data_max, data_min, load_data, load_labels, run_data};
 
 /// What a run directory was started with, beside the checkpoint's training config.
 const RUN_FILE: &str = "run.json";
@@ -82,9 +84,14 @@ pub struct TrainArgs {
     /// pixels along each axis), rotate:DEG (turned by up to DEG degrees either way), zoom:Z
     /// (magnified by 1 - Z to 1 + Z) and noise:N (Gaussian noise of std N added),
     /// comma-separated [default: shift:3,rotate:25,zoom:0.25,noise:0.2 for images, noise:0.1
-    /// for points].
+    /// for points; none with --pairs].
     #[arg(long)]
     pub augment: Option<String>,
+    /// --loss infonce on given pairs: a file of second views (read as --data is, the same rows
+    /// and shape, --subset and --train-size alike), row i of it paired with row i of --data, in
+    /// place of two --augment views of one point (which, if given, then alter both).
+    #[arg(long, value_name = "FILE")]
+    pub pairs: Option<String>,
     /// Train until this many steps are done (a resumed run continues to it) [default: 3000;
     /// images: one epoch].
     #[arg(long, conflicts_with = "epochs")]
@@ -238,6 +245,9 @@ struct RunInfo {
     loss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     optimizer: Option<String>,
+    /// `--pairs`: InfoNCE's second views; `data_hash` covers them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pairs: Option<String>,
 }
 
 /// An optimizer's --optimizer name.
@@ -251,22 +261,6 @@ fn optimizer_name(o: &Optimizer) -> &'static str {
 /// Seed of the held-out points of a toy dataset trained with data seed `s`.
 fn held_out_seed(s: u64) -> u64 {
     s ^ 0x5EED_0F4E_1D00_0075
-}
-
-/// The training rows (the first `subset` of them, if given), their width and, for images,
-/// their [C, H, W] shape.
-type Rows = (Vec<f32>, usize, Option<[usize; 3]>);
-
-fn load_data(spec: &str, n: usize, seed: u64, subset: Option<usize>) -> anyhow::Result<Rows> {
-    let (mut data, dim, shape) = toy::load_rows_shaped(&datasets::resolve(spec)?.to_string_lossy(), n, seed)
-        .with_context(|| format!("loading --data {spec}"))?;
-    if let Some(rows) = subset {
-        if rows == 0 {
-            bail!("--subset must be at least 1 row");
-        }
-        data.truncate(rows.saturating_mul(dim));
-    }
-    Ok((data, dim, shape))
 }
 
 fn read_run(dir: &Path) -> anyhow::Result<RunInfo> {
@@ -412,7 +406,10 @@ fn train_checked(a: &TrainArgs, given: &Given, run_dir: &Path, replace: bool) ->
     let mut executor = String::new();
     let mut saved = first;
     let model = &info.model;
-    let points = data.len() / config.data_dim();
+    let points = match &info.pairs {
+        Some(pairs) => format!("{} pairs with {pairs}", data.len() / config.data_dim() / 2),
+        None => format!("{} points", data.len() / config.data_dim()),
+    };
     let images = matches!(model.arch.input, crate::nn::Shape::Image { .. });
     let result = run::train(&opts, &config, state, &make, &mut |e| match e {
         Event::Started { executor: name, step } => {
@@ -420,7 +417,7 @@ fn train_checked(a: &TrainArgs, given: &Given, run_dir: &Path, replace: bool) ->
             // suspend + eprintln, not println: indicatif drops println when stderr is no terminal.
             bar.suspend(|| {
                 eprintln!(
-                    "training {model} on {} ({points} points) with {} loss, batch {}, steps {step}..{} on {name}",
+                    "training {model} on {} ({points}) with {} loss, batch {}, steps {step}..{} on {name}",
                     info.data, config.loss, config.batch, target
                 )
             });
@@ -486,24 +483,6 @@ fn work(info: &RunInfo, config: &TrainConfig, from: u32) -> anyhow::Result<()> {
 /// The run, its training configuration, its state, its training points and (JEM) their labels.
 type Run = (RunInfo, TrainConfig, TrainState, Vec<f32>, Vec<u32>);
 
-/// JEM's labels of the training rows (the first `subset`): the labels file of an image folder
-/// or of mnist / fashion-mnist; empty for the other losses.
-fn load_labels(loss: Loss, spec: &str, rows: usize) -> anyhow::Result<Vec<u32>> {
-    if loss != Loss::Jem {
-        return Ok(Vec::new());
-    }
-    let path = datasets::resolve(spec)?;
-    let labels = path
-        .is_dir()
-        .then(|| crate::data::load(&path, crate::data::Split::Train))
-        .transpose()?
-        .and_then(|d| d.labels)
-        .with_context(|| {
-            format!("--loss jem needs labels: --data {spec} is not mnist, fashion-mnist or an MNIST-layout folder with its labels file")
-        })?;
-    Ok(labels.iter().take(rows).map(|&l| l as u32).collect())
-}
-
 fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     let data_spec = a.data.clone().context("--data is required (a toy dataset name, a .npy/.csv file or images)")?;
     let latent_model = a.latent.filter(|_| a.model.is_none()).map(|l| format!("{}/128/silu/128/silu/1", 2 + l));
@@ -539,13 +518,19 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
         plan.add(format!("--batch {batch}"), "the batch's pair energies", &[batch as u64, batch as u64], 4, 2);
     }
     plan.check()?;
-    let (data, dim, shape) = load_data(&data_spec, a.train_size, a.seed, a.subset)?;
+    let (mut data, dim, shape) = load_data(&data_spec, a.train_size, a.seed, a.subset)?;
     if let (Some([c, h, w]), Some(net)) = (shape, model.arch.input.image()) {
         // (A width that differs otherwise is the trainer's error, naming the columns.)
         crate::data::check_shape(&format!("--data {data_spec}"), Some((c, h, w)), dim, Some(net), dim)
             .map_err(|e| anyhow::anyhow!("{e} (--model sets the network's input)"))?;
     }
     let rows = data.len() / dim;
+    if let Some(pairs) = &a.pairs {
+        if !loss.uses_views() {
+            bail!("--pairs gives InfoNCE's second views; the {loss} loss has none (use --loss infonce)");
+        }
+        append_pairs(&mut data, dim, pairs, &data_spec, (a.train_size, a.seed, a.subset))?;
+    }
     let steps_per_epoch = rows.div_ceil(batch.max(1)) as u32;
     let steps = match (a.steps, a.epochs) {
         (Some(s), _) => s,
@@ -570,6 +555,7 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
             }
             .to_string(),
         ),
+        pairs: a.pairs.clone(),
     };
     let mut c = TrainConfig::for_data(loss, &data, dim, a.seed)?;
     if images {
@@ -603,8 +589,10 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     c.langevin.grad_clamp = a.grad_clamp.unwrap_or(r.grad_clamp);
     c.buffer_capacity = a.buffer_size;
     c.reset_prob = a.reset_prob;
+    c.paired = a.pairs.is_some();
     c.augment = match (a.augment.as_deref(), loss.uses_views()) {
         (Some(text), true) => Augment::parse(text)?,
+        (None, true) if c.paired => Augment::default(),
         (None, true) => Augment::default_for(info.model.arch.input),
         (Some(_), false) => bail!("--augment draws the two views of --loss infonce; the {loss} loss has none"),
         (None, false) => Augment::default(),
@@ -631,47 +619,9 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     Ok((info, c, state, data, labels))
 }
 
-/// The smallest and largest value of column `i`.
-fn data_min(data: &[f32], dim: usize, i: usize) -> f32 {
-    data.iter().skip(i).step_by(dim).fold(f32::INFINITY, |m, &v| m.min(v))
-}
-
-fn data_max(data: &[f32], dim: usize, i: usize) -> f32 {
-    data.iter().skip(i).step_by(dim).fold(f32::NEG_INFINITY, |m, &v| m.max(v))
-}
-
 /// What `ebm train --resume` lets change; every other setting given must equal the run's.
 const RESUME_MAY_CHANGE: &str = "a resume may change --steps or --epochs (upwards), --backend, --mlp-strategy, \
     --checkpoint-every, --figure-every, --max-energy-gap, and --lr together with --change-lr";
-
-/// The training points of a run (regenerated toy data or the file re-read, checked against
-/// the run's fingerprint) and, for JEM, their labels.
-fn run_data(info: &mut RunInfo, config: &TrainConfig) -> anyhow::Result<(Vec<f32>, Vec<u32>)> {
-    let (data, dim, _) = load_data(&info.data, info.train_size, info.data_seed, info.subset)?;
-    if dim != config.data_dim() {
-        bail!(
-            "the training data {} now has {dim} columns, the run {} was trained on {}",
-            info.data,
-            RUN_FILE,
-            config.data_dim()
-        );
-    }
-    let hash = crate::cli::rundir::data_hash(&data);
-    match &info.data_hash {
-        Some(h) if *h != hash => bail!(
-            "the training data {} changed since the run started (fingerprint {h}, now {hash}); \
-             resume with the original data, or start a new run",
-            info.data
-        ),
-        Some(_) => {}
-        None => {
-            eprintln!("note: {RUN_FILE} records no data fingerprint (an older run): the data is not verified");
-            info.data_hash = Some(hash);
-        }
-    }
-    let labels = load_labels(config.loss, &info.data, data.len() / dim)?;
-    Ok((data, labels))
-}
 
 /// A run dir's training configuration, checkpointed state, points and labels, as a resume
 /// reads them; for workers that train the run outside `ebm train` (data-parallel on Ray).

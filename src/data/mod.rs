@@ -4,6 +4,7 @@
 
 pub mod colour;
 pub mod digits;
+pub mod halves;
 pub mod idx;
 pub mod images;
 pub mod stroke;

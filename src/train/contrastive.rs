@@ -97,11 +97,11 @@ impl Augment {
         self.shift > 0 || self.rotate > 0.0 || self.zoom > 0.0
     }
 
-    /// The views must differ (else the task is trivial); moves need images larger than the
-    /// shift, turns up to 180 degrees, zooms below 1.
-    pub fn check(&self, input: Shape) -> Result<()> {
+    /// The views must differ (else the task is trivial) unless they are given (`paired`);
+    /// moves need images larger than the shift, turns up to 180 degrees, zooms below 1.
+    pub fn check(&self, input: Shape, paired: bool) -> Result<()> {
         let bad = |m: String| Err(Error::invalid("augment", m));
-        if !self.moves() && self.noise == 0.0 {
+        if !self.moves() && self.noise == 0.0 && !paired {
             return bad("none: the two views of a point would be equal; give a shift, rotate, zoom or noise".into());
         }
         if self.rotate > 180.0 {
@@ -181,15 +181,18 @@ fn warp(x: &[f32], (c, h, w): (usize, usize, usize), shift: (f32, f32), angle: f
     }
 }
 
-/// The two views [B, d] of `step`'s batch of `data` ([rows, d]).
+/// The two views [B, d] of `step`'s batch of `rows` training rows: both drawn from the row of
+/// `data` ([rows, d]), or, for a paired run (`data` [2 rows, d]), from the row and from its
+/// given second view `rows` rows later.
 pub fn views(cfg: &TrainConfig, input: Shape, data: &[f32], rows: usize, step: u32) -> (Vec<f32>, Vec<f32>) {
     let (d, b) = (cfg.dim(), cfg.batch);
+    let second = if cfg.paired { rows } else { 0 };
     let (mut a, mut bv) = (vec![0.0; b * d], vec![0.0; b * d]);
     for (j, (va, vb)) in a.chunks_exact_mut(d).zip(bv.chunks_exact_mut(d)).enumerate() {
         let row = batch_row(cfg.seed, step, j, rows);
-        let x = &data[row * d..(row + 1) * d];
-        cfg.augment.view(input, cfg.seed, (j as u32, step, 0), x, va);
-        cfg.augment.view(input, cfg.seed, (j as u32, step, 1), x, vb);
+        let x = |r: usize| &data[r * d..(r + 1) * d];
+        cfg.augment.view(input, cfg.seed, (j as u32, step, 0), x(row), va);
+        cfg.augment.view(input, cfg.seed, (j as u32, step, 1), x(row + second), vb);
     }
     (a, bv)
 }
@@ -326,7 +329,7 @@ pub fn step_cpu(loss: Loss, net: &NetView, a: &[f32], b: &[f32]) -> PairStep {
 }
 
 /// What InfoNCE needs of a network and a batch: K ≥ 2 features, B ≥ 2 (a batch of one has no
-/// negatives), views that differ.
+/// negatives), views that differ (drawn, or given).
 pub fn check(net: &NetView, config: &TrainConfig) -> Result<()> {
     if net.outputs < 2 {
         return Err(Error::invalid(
@@ -340,5 +343,5 @@ pub fn check(net: &NetView, config: &TrainConfig) -> Result<()> {
             "infonce contrasts each pair with the batch's other points: it needs a batch of at least 2",
         ));
     }
-    config.augment.check(net.input)
+    config.augment.check(net.input, config.paired)
 }

@@ -34,7 +34,7 @@ impl CpuTrainer {
 
     /// A trainer whose data rows carry class labels (needed by, and only used by, JEM).
     pub fn with_labels(config: &TrainConfig, state: TrainState, data: &[f32], labels: &[u32]) -> Result<Self> {
-        let rows = super::check_data(data, config.data_dim())?;
+        let rows = config.data_rows(data)?;
         config.validate(rows)?;
         state.validate(config)?;
         if config.loss == Loss::Jem {

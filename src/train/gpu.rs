@@ -350,7 +350,7 @@ impl MlpTrainer {
     ) -> Result<Self> {
         super::refuse_on_gpu(config)?;
         let d = config.dim();
-        let rows = super::check_data(data, d)?;
+        let rows = config.data_rows(data)?;
         config.validate(rows)?;
         state.validate(config)?;
         if config.loss == Loss::Jem {

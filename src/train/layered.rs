@@ -189,7 +189,7 @@ impl LayeredTrainer {
     ) -> Result<Self> {
         super::refuse_on_gpu(config)?;
         let d = config.dim();
-        let rows = super::check_data(data, d)?;
+        let rows = config.data_rows(data)?;
         config.validate(rows)?;
         state.validate(config)?;
         let jem = config.loss == Loss::Jem;

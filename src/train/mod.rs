@@ -122,6 +122,10 @@ pub struct TrainConfig {
     /// How InfoNCE draws the two views of a point (unused by the other losses).
     #[serde(default)]
     pub augment: contrastive::Augment,
+    /// InfoNCE with its second views given (`ebm train --pairs`): the training data holds 2N
+    /// rows, the N first views then their N second views in the same order.
+    #[serde(default)]
+    pub paired: bool,
     /// Cooperative learning: a generator proposes the negatives instead of the replay buffer.
     #[serde(default)]
     pub generator: Option<generator::GeneratorConfig>,
@@ -175,6 +179,7 @@ impl TrainConfig {
             noise_std,
             seed,
             augment: contrastive::Augment::default(),
+            paired: false,
             generator: None,
             latent: None,
         })
@@ -183,6 +188,20 @@ impl TrainConfig {
     /// The energy's input width: the data's columns, and a latent EBM's latent ones after them.
     pub fn dim(&self) -> usize {
         self.box_lo.len()
+    }
+
+    /// The training rows of `data`, checked: a paired run's data holds every row's two views,
+    /// so 2N rows of values are N training rows.
+    pub fn data_rows(&self, data: &[f32]) -> Result<usize> {
+        let rows = check_data(data, self.data_dim())?;
+        match self.paired {
+            false => Ok(rows),
+            true if rows % 2 == 0 => Ok(rows / 2),
+            true => Err(Error::invalid(
+                "pairs",
+                format!("{rows} rows do not split into first and second views of equal length"),
+            )),
+        }
     }
 
     /// The data's columns (`dim` less a latent EBM's latent width).
@@ -269,6 +288,12 @@ impl TrainConfig {
             }
         }
         self.loss.check()?;
+        if self.paired && !self.loss.uses_views() {
+            return Err(Error::invalid(
+                "pairs",
+                format!("given second views are InfoNCE's pairs; the {} loss has none", self.loss),
+            ));
+        }
         if let Some(g) = &self.generator {
             if !self.loss.samples_negatives() {
                 return Err(Error::invalid(

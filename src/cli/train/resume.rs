@@ -26,6 +26,8 @@ pub(super) fn resume(a: &TrainArgs, given: &Given, run_dir: &Path) -> anyhow::Re
     same("--train-size", info.train_size.to_string(), a.train_size.to_string())?;
     same("--seed", config.seed.to_string(), a.seed.to_string())?;
     same("--loss", config.loss.to_string(), Loss::parse(&a.loss)?.to_string())?;
+    let run_pairs = info.pairs.as_deref().unwrap_or("none");
+    given.unchanged_data("--pairs", run_pairs, None, a.pairs.as_deref().unwrap_or_default(), RESUME_MAY_CHANGE)?;
     let (optimizer, beta1, beta2) = match config.optimizer {
         Optimizer::Adam { beta1, beta2, .. } => ("adam", beta1, Some(beta2)),
         Optimizer::Sgd { momentum } => ("sgd", momentum, None),
