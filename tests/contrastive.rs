@@ -419,16 +419,3 @@ fn probe_on_the_gpu_matches_the_cpu() {
         assert!((acc(&gpu) - acc(&cpu)).abs() <= 0.011, "{part}: gpu {} cpu {}", acc(&gpu), acc(&cpu));
     }
 }
-
-/// The GPU trainers refuse InfoNCE by name, pointing at the CPU executor.
-#[test]
-fn gpu_trainers_refuse_infonce() {
-    let Some(ctx) = common::gpu() else { return };
-    let data = common::randn(3, 64 * 4);
-    let mut cfg = TrainConfig::for_data(Loss::InfoNce { temperature: 0.1 }, &data, 4, 1).unwrap();
-    cfg.augment = Augment { shift: 0, noise: 0.1, ..Augment::default() };
-    cfg.batch = 16;
-    let state = TrainState::new(net("4/8/silu/4/head:lse", 1), &cfg).unwrap();
-    let e = ebm_gpu::train::gpu::GpuTrainer::new(ctx, &cfg, state, &data).err().expect("refused");
-    assert!(e.to_string().contains("--backend cpu"), "{e}");
-}

@@ -1,6 +1,6 @@
 //! Latent-variable EBMs (`ebm train --latent L`, src/train/latent.rs): the importance-sampled
 //! marginal energy against a closed form, training that recovers a 2-D density through its
-//! latent, and the refusals.
+//! latent, the GPU executor's step against the CPU's, and the refusals.
 
 mod common;
 
@@ -101,11 +101,56 @@ fn latent_ebm_learns_ring8_through_its_latent() {
     refused(train(&dir.join("c"), &[&short[..], &["--encoder", "3/16/swish/2"]].concat()), "the data has 2 columns");
     refused(train(&dir.join("d"), &[&short[..], &["--loss", "nce"]].concat()), "--latent");
     refused(train(&dir.join("e"), &[&short[..], &["--generator", "2/3"]].concat()), "do not go together");
-    let (_, config) = ebm_gpu::train::checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
-    let e = ebm_gpu::train::refuse_on_gpu(&config).unwrap_err().to_string();
-    assert!(e.contains("no latent-variable step") && e.contains("--backend cpu"), "{e}");
     let o = common::ebm(&["sample", "--energy", &energy, "--init", "generator", "--chains", "8"]);
     refused(o, "trained without --generator");
     let o = common::ebm(&["train", "--data", "ring8", "--encoder-lr", "0.1", "--run-dir", common::s(&dir.join("g"))]);
     refused(o, "--encoder-lr needs --latent");
+}
+
+/// Eight latent-EBM steps from one seed on both executors: the same losses, encoder losses and
+/// gradient norms, and the same energy and encoder parameters and moments after them, up to
+/// float rounding (the encoder's latents, the joint chains and L_q's gradient on the GPU).
+#[test]
+fn latent_training_on_the_gpu_matches_the_cpu() {
+    use ebm_gpu::nn::NetworkInternals;
+    use ebm_gpu::train::latent::{LATENT_BOX, LatentConfig};
+    use ebm_gpu::train::{Loss, TrainConfig, TrainState, Trainer, cpu::CpuTrainer, layered::LayeredTrainer};
+    let Some(ctx) = common::gpu() else { return };
+    let data = common::randn(7, 300 * 2);
+    for (loss, l) in [(Loss::Cd, 1), (Loss::Softplus, 2)] {
+        let mut c = TrainConfig::for_data(loss, &data, 2, 5).unwrap();
+        c.latent = Some(LatentConfig { dim: l, encoder: format!("2/16/swish/{}", 2 * l), lr: 3e-3 });
+        c.box_lo.extend(std::iter::repeat_n(-LATENT_BOX, l));
+        c.box_hi.extend(std::iter::repeat_n(LATENT_BOX, l));
+        c.noise_mean.extend(std::iter::repeat_n(0.0, l));
+        c.noise_std.extend(std::iter::repeat_n(1.0, l));
+        (c.batch, c.buffer_capacity, c.langevin.steps, c.lr) = (24, 96, 4, 2e-3);
+        let state = TrainState::new(common::net(&format!("{}/16/silu/16/silu/1", 2 + l), 3), &c).unwrap();
+        assert!(state.side.is_some(), "the state holds the encoder");
+        let mut cpu = CpuTrainer::new(&c, state.clone(), &data).unwrap();
+        let mut gpu = LayeredTrainer::new(ctx.clone(), &c, state.clone(), &data).unwrap();
+        let chosen = ebm_gpu::train::gpu::GpuTrainer::new(ctx.clone(), &c, state.clone(), &data).unwrap();
+        assert!(matches!(chosen, ebm_gpu::train::gpu::GpuTrainer::Layered(_)), "an MLP energy with an encoder");
+        let (mc, mg) = (cpu.run(8).unwrap(), gpu.run(8).unwrap());
+        let close = |x: f32, y: f32, tol: f32| (x - y).abs() < tol * (1.0 + x.abs());
+        for (a, b) in mc.iter().zip(&mg) {
+            let what = format!("{loss:?} L={l} step {}", a.step);
+            assert!(close(a.loss, b.loss, 2e-3), "{what}: loss {} vs {}", a.loss, b.loss);
+            assert!(close(a.e_pos, b.e_pos, 2e-3), "{what}: E+ {} vs {}", a.e_pos, b.e_pos);
+            assert!(close(a.side_loss, b.side_loss, 2e-3), "{what}: L_q {} vs {}", a.side_loss, b.side_loss);
+            assert!(close(a.grad_norm, b.grad_norm, 5e-3), "{what}: |g| {} vs {}", a.grad_norm, b.grad_norm);
+            assert_eq!(a.reset_fraction, b.reset_fraction, "{what}: the same slots reset");
+        }
+        let (sc, sg) = (cpu.state().unwrap(), gpu.state().unwrap());
+        let rel = |a: &[f32], b: &[f32]| {
+            let scale = 1.0 + b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            common::max_abs_diff(a, b) / scale
+        };
+        assert!(rel(&sg.params(), &sc.params()) < 2e-3, "energy parameters differ");
+        assert!(rel(&sg.replay, &sc.replay) < 2e-3, "the joint replay buffers differ");
+        let (ec, eg) = (sc.side.unwrap(), sg.side.unwrap());
+        let (pc, pg) = (ec.net.pack_params(), eg.net.pack_params());
+        assert!(rel(&pg, &pc) < 2e-3 && rel(&eg.m, &ec.m) < 2e-3, "encoder parameters or moments differ");
+        assert_ne!(pg, state.side.as_ref().unwrap().net.pack_params(), "the encoder trained");
+    }
 }

@@ -17,7 +17,7 @@ fn all_mirrors() -> Vec<Mirror> {
         ebm_gpu::nn::gpu_net::mirrors(),
         ebm_gpu::train::gpu::mirrors(),
         ebm_gpu::train::layered::mirrors(),
-        ebm_gpu::train::generator_gpu::mirrors(),
+        ebm_gpu::train::side_gpu::mirrors(),
         ebm_gpu::rbm::mirrors(),
         ebm_gpu::rbm::deep::gpu::mirrors(),
         ebm_gpu::rbm::ais::mirrors(),

@@ -11,7 +11,8 @@
 //   cross_entropy (JEM)                  + d CE / df of the labelled positives, CE into the metrics
 //   network backward pass                dL/dtheta into param_grads
 //   grad_norm, optimizer_step
-// Score matching (loss 5 DSM, 6 SSM; src/train/score.rs) has no negatives instead:
+// InfoNCE (loss 7): the views, the network pass, the loss of the batch's features
+// (train/infonce.wgsl). Score matching (loss 5 DSM, 6 SSM; src/train/score.rs) has no negatives instead:
 //   score_points                         the B positives and their noise / projections
 //   DSM: network pass (energies, dE/dx), dsm_directions (u = sigma (sigma g - eps) / B)
 //   jet pass (src/nn/gpu_jet.rs)         the jets along the directions, dL/dtheta
@@ -20,6 +21,7 @@
 #import common/rng.wgsl
 #import common/langevin.wgsl
 #import common/train_step.wgsl
+#import train/infonce.wgsl
 
 struct TrainLayeredParams {
     seed: vec2<u32>,
@@ -30,7 +32,7 @@ struct TrainLayeredParams {
     batch: u32,
     dim: u32,
     k: u32,                 // the Langevin step langevin_step takes
-    loss: u32,              // 0 cd, 1 softplus, 2 hinge, 3 nce, 4 jem, 5 dsm, 6 ssm
+    loss: u32,              // 0 cd, 1 softplus, 2 hinge, 3 nce, 4 jem, 5 dsm, 6 ssm, 7 infonce
     metrics_row: u32,
     optimizer: u32,         // 0 adam, 1 sgd
     n_net: u32,             // network parameters (log Z follows them)
@@ -42,6 +44,15 @@ struct TrainLayeredParams {
     conditional: u32,       // DSM: 1 noise-conditional (E/sigma: the residual's factor is 1)
     sigma_max: f32,
     sigma_min: f32,
+    paired: u32,            // InfoNCE: 1 when the second views are given (rows data_rows.. of data)
+    channels: u32,          // InfoNCE views: the image's shape (height 0: flat points)
+    height: u32,
+    width: u32,
+    view_shift: u32,        // InfoNCE views (contrastive.rs Augment): pixels, radians, factor, std
+    view_rotate: f32,
+    view_zoom: f32,
+    view_noise: f32,
+    temperature: f32,       // InfoNCE's T
     reset_prob: f32,
     step_size: f32,
     noise_std: f32,
@@ -56,14 +67,13 @@ struct TrainLayeredParams {
     weight_decay: f32,
     clip_norm: f32,
     grad_clamp: f32,        // Langevin gradient clamp (0: off)
-    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: TrainLayeredParams;
 // [metrics (rows x 8) | points (blocks B x D: positives, then negatives; score matching: the
 //  positives, their directions, zeros) | dE/dx of the negatives or DSM's points (B x D)
 //  | energies (2B; score matching: (E, E', E'') per point) | loss weights (2B; DSM: sigma and
-//  the loss per point) | reset flags (B) | scalars (4)]
+//  the loss per point) | reset flags (B) | scalars (4) | InfoNCE's scratch (infonce.wgsl)]
 @group(0) @binding(1) var<storage, read_write> work: array<f32>;
 @group(0) @binding(2) var<storage, read_write> replay: array<f32>;      // [capacity, D]
 // [box lo | box hi | noise mean | noise std (D each) | data rows x D | labels (rows, JEM)]

@@ -362,16 +362,7 @@ fn train_checked(a: &TrainArgs, given: &Given, run_dir: &Path, replace: bool) ->
     // Only now, with the resume checked and the data loaded and verified.
     crate::io::write_atomic(&run_dir.join(RUN_FILE), serde_json::to_string_pretty(&info)?.as_bytes())?;
     let target = info.steps;
-    let backend = match a.backend {
-        Backend::Auto if crate::train::refuse_on_gpu(&config).is_err() => {
-            eprintln!(
-                "note: this run trains on the CPU executor (the GPU trainer has no InfoNCE or latent-variable step yet)"
-            );
-            Backend::Cpu
-        }
-        b => b,
-    };
-    let ctx = crate::cli::backend::open(backend)?;
+    let ctx = crate::cli::backend::open(a.backend)?;
     let strategy = match a.mlp_strategy {
         StrategyArg::Auto => MlpStrategy::Auto,
         StrategyArg::PerChain => MlpStrategy::PerChain,

@@ -231,7 +231,7 @@ pub enum GpuTrainer {
 impl GpuTrainer {
     /// [`MlpTrainer`] when the network is MLP-shaped ([`crate::nn::NetworkInternals::as_mlp`]), its
     /// Langevin phase per chain or tiled as [`MlpTrainer::with_strategy`] picks; else, and for
-    /// score matching and a generator's negatives, [`LayeredTrainer`].
+    /// the configurations of [`TrainConfig::needs_layer_kernels`], [`LayeredTrainer`].
     pub fn new(ctx: Arc<GpuContext>, config: &TrainConfig, state: TrainState, data: &[f32]) -> Result<Self> {
         Self::with_strategy(ctx, config, state, data, MlpStrategy::Auto)
     }
@@ -246,7 +246,7 @@ impl GpuTrainer {
         labels: &[u32],
     ) -> Result<Self> {
         match state.net.as_mlp() {
-            Some(_) if config.generator.is_none() => Self::new(ctx, config, state, data),
+            Some(_) if !config.needs_layer_kernels() => Self::new(ctx, config, state, data),
             _ => Ok(GpuTrainer::Layered(LayeredTrainer::with_labels(ctx, config, state, data, labels)?)),
         }
     }
@@ -260,9 +260,7 @@ impl GpuTrainer {
         data: &[f32],
         strategy: MlpStrategy,
     ) -> Result<Self> {
-        // Score matching runs through the layer kernels' jets, and a generator's proposals
-        // through its layer-kernel pass, whatever the network.
-        if state.net.as_mlp().is_some() && !config.loss.is_score_matching() && config.generator.is_none() {
+        if state.net.as_mlp().is_some() && !config.needs_layer_kernels() {
             Ok(GpuTrainer::Mlp(MlpTrainer::with_strategy(ctx, config, state, data, strategy)?))
         } else if strategy == MlpStrategy::Auto {
             Ok(GpuTrainer::Layered(LayeredTrainer::new(ctx, config, state, data)?))
@@ -348,7 +346,12 @@ impl MlpTrainer {
         data: &[f32],
         strategy: MlpStrategy,
     ) -> Result<Self> {
-        super::refuse_on_gpu(config)?;
+        if config.needs_layer_kernels() {
+            return Err(Error::invalid(
+                "loss",
+                format!("the MLP trainer has no {} step: GpuTrainer runs it through the layer kernels", config.loss),
+            ));
+        }
         let d = config.dim();
         let rows = config.data_rows(data)?;
         config.validate(rows)?;

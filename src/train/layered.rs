@@ -8,7 +8,7 @@
 //! network pass for DSM's dE/dx, then a [`GpuJet`] pass for the loss's parameter gradient.
 //! CPU twin: [`super::cpu::CpuTrainer`].
 
-use super::generator_gpu::GpuGenerator;
+use super::side_gpu::{EncoderSlots, GpuSide};
 use super::submit::{STEPS_PER_SUBMIT, SubmitSteps, run_in_submits};
 use super::{Loss, METRIC_FLOATS, StepMetrics, StepSettings, TrainConfig, TrainState, Trainer};
 use crate::gpu::launch::{ParamSlots, WG, bind_group, check_fits, dispatch, workgroups};
@@ -45,10 +45,19 @@ pub(crate) struct TrainLayeredParams {
     conditional: u32,
     sigma_max: f32,
     sigma_min: f32,
+    /// InfoNCE: given second views, the image shape its views move (height 0: flat points),
+    /// the draws of [`super::contrastive::Augment`] (the turn in radians) and T.
+    paired: u32,
+    channels: u32,
+    height: u32,
+    width: u32,
+    view_shift: u32,
+    view_rotate: f32,
+    view_zoom: f32,
+    view_noise: f32,
+    temperature: f32,
     /// reset_prob .. grad_clamp of the WGSL struct.
     settings: StepSettings,
-    /// The WGSL struct's size is a multiple of its 8-byte alignment (the seed's vec2).
-    _pad: u32,
 }
 
 #[cfg(any(test, feature = "internals"))]
@@ -80,6 +89,15 @@ pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
             conditional,
             sigma_max,
             sigma_min,
+            paired,
+            channels,
+            height,
+            width,
+            view_shift,
+            view_rotate,
+            view_zoom,
+            view_noise,
+            temperature,
             settings.reset_prob,
             settings.step_size,
             settings.noise_std,
@@ -107,13 +125,17 @@ struct Layout {
 }
 
 impl Layout {
-    /// `blocks` row blocks of B points in the points region.
-    fn new(batch: usize, dim: usize, blocks: usize) -> Self {
+    /// The points region holds [`blocks`] row blocks of B points; InfoNCE's scratch (K
+    /// features per point) follows the scalars.
+    fn new(config: &TrainConfig, outputs: usize) -> Self {
+        let (batch, dim) = (config.batch, config.dim());
         let points = STEPS_PER_SUBMIT as usize * METRIC_FLOATS;
-        let dx = points + blocks * batch * dim;
+        let dx = points + blocks(config.loss) * batch * dim;
         let energies = dx + batch * dim;
+        // unit features and norms (2B (K + 1)), row and column statistics (4B)
+        let scratch = if config.loss.uses_views() { 2 * batch * (outputs + 1) + 4 * batch } else { 0 };
         // energies (3B), loss weights (2B), reset flags (B), scalars (4)
-        Self { points, dx, energies, len: energies + 6 * batch + 4 }
+        Self { points, dx, energies, len: energies + 6 * batch + 4 + scratch }
     }
 }
 
@@ -128,11 +150,14 @@ fn blocks(loss: Loss) -> usize {
 
 /// The network passes of a step.
 enum Passes {
-    /// Energies and dE/dx of the B negatives at every Langevin step, and the forward, head and
-    /// parameter-gradient pass over the 2B points of the loss.
-    Contrastive { negatives: GpuNetwork, loss: GpuNetwork },
+    /// Energies and dE/dx of the B negatives at every Langevin step, the forward, head and
+    /// parameter-gradient pass over the 2B points of the loss, and for a latent EBM the energies
+    /// and dE/d[x, z] of the B positives (its encoder's gradient).
+    Contrastive { negatives: GpuNetwork, loss: GpuNetwork, positives: Option<GpuNetwork> },
     /// DSM's energies and dE/dx at the noisy points, and the jet pass.
     Score { input: Option<GpuNetwork>, jet: GpuJet },
+    /// InfoNCE: the forward and parameter-gradient pass over the 2B views (no negatives).
+    Pairs { loss: GpuNetwork },
 }
 
 struct Kernels {
@@ -149,6 +174,8 @@ struct Kernels {
     score_points: Arc<Kernel>,
     dsm_directions: Arc<Kernel>,
     score_metrics: Arc<Kernel>,
+    views: Arc<Kernel>,
+    info_nce: Arc<Kernel>,
 }
 
 pub struct LayeredTrainer {
@@ -170,8 +197,8 @@ pub struct LayeredTrainer {
     passes: Passes,
     /// langevin_step's 2-D dispatch: invocations per row, rows.
     langevin_grid: (u32, u32),
-    /// Cooperative learning: the generator that proposes the negatives.
-    generator: Option<GpuGenerator>,
+    /// The side network: cooperative learning's generator, or a latent EBM's encoder.
+    side: Option<GpuSide>,
 }
 
 impl LayeredTrainer {
@@ -187,7 +214,6 @@ impl LayeredTrainer {
         data: &[f32],
         labels: &[u32],
     ) -> Result<Self> {
-        super::refuse_on_gpu(config)?;
         let d = config.dim();
         let rows = config.data_rows(data)?;
         config.validate(rows)?;
@@ -196,6 +222,9 @@ impl LayeredTrainer {
         if jem {
             super::check_jem_network(&state.net)?;
             super::check_labels(labels, rows, state.net.outputs)?;
+        }
+        if config.loss.uses_views() {
+            super::contrastive::check(&state.net.view(), config)?;
         }
         let net = &state.net;
         let b = config.batch;
@@ -210,9 +239,10 @@ impl LayeredTrainer {
                 fits / blocks
             )));
         }
-        let layout = Layout::new(b, d, blocks);
+        let layout = Layout::new(config, net.outputs);
         check_fits(&ctx, 1, layout.len, "training scratch (batch points)")?;
-        check_fits(&ctx, rows + 5, d, "training data and labels")?;
+        // One binding (no dispatch runs per row): the box and noise, the rows, JEM's labels.
+        check_fits(&ctx, 1, data.len() + 5 * d, "training data and labels")?;
         check_fits(&ctx, config.buffer_capacity, d, "replay buffer")?;
         check_fits(&ctx, 1, 2 * (n_net + 2), "optimizer moments")?;
         check_fits(&ctx, (n_net + 1).div_ceil(WG as usize), 1, "parameter workgroups")?;
@@ -222,6 +252,11 @@ impl LayeredTrainer {
         ctx.check_loop_budget("a training row copy", 2 * d as u64)?;
         ctx.check_loop_budget("the training loss reduction", (b.div_ceil(256) * (3 * d + 2)) as u64)?;
         ctx.check_loop_budget("the gradient norm", (n_net + 1).div_ceil(256) as u64)?;
+        if config.loss.uses_views() {
+            // A view (a bilinear read per value), and the loss's similarities per line.
+            ctx.check_loop_budget("an InfoNCE view", 8 * d as u64)?;
+            ctx.check_loop_budget("the InfoNCE loss", (b.div_ceil(256) * 8 * b * net.outputs) as u64)?;
+        }
         let draws = d.div_ceil(4);
         let total = (b * draws) as u32;
         let max_x = ctx.limits().max_compute_workgroups_per_dimension * WG;
@@ -244,6 +279,8 @@ impl LayeredTrainer {
             score_points: k("score_points")?,
             dsm_directions: k("dsm_directions")?,
             score_metrics: k("score_metrics")?,
+            views: k("infonce_views")?,
+            info_nce: k("infonce_loss")?,
         };
         let mut moments = state.m.clone();
         moments.extend(&state.v);
@@ -260,7 +297,7 @@ impl LayeredTrainer {
             + state.side.is_some() as u64;
         let nn = NnKernels::new(ctx.clone());
         let bytes = |v: &[f32]| bytemuck::cast_slice::<f32, u8>(v).to_vec();
-        let (slots, work, replay, moments, data_buffer, bind, net_buffers, passes, generator) =
+        let (slots, work, replay, moments, data_buffer, bind, net_buffers, passes, side) =
             ctx.scoped("allocating training buffers", || -> Result<_> {
                 let slots = ParamSlots::new(&ctx, STEPS_PER_SUBMIT as u64 * per_step);
                 let work = ctx.zeroed_storage_buffer("train work", 4 * layout.len as u64);
@@ -292,6 +329,9 @@ impl LayeredTrainer {
                         let jet = GpuJet::new(&nn, net, &net_buffers, b, blocks - 1, points, energies, seeds)?;
                         Passes::Score { input, jet }
                     }
+                    Loss::InfoNce { .. } => Passes::Pairs {
+                        loss: GpuNetwork::new(&nn, net, &net_buffers, 2 * b, points, energies, None, true, 1.0)?,
+                    },
                     _ => Passes::Contrastive {
                         negatives: GpuNetwork::new(
                             &nn,
@@ -305,6 +345,15 @@ impl LayeredTrainer {
                             1.0,
                         )?,
                         loss: GpuNetwork::new(&nn, net, &net_buffers, 2 * b, points, energies, None, true, 1.0)?,
+                        positives: config
+                            .latent
+                            .as_ref()
+                            .map(|_| {
+                                let e = Slice::new(&work, layout.energies + 2 * b);
+                                let dx = Some(Slice::new(&work, layout.dx));
+                                GpuNetwork::new(&nn, net, &net_buffers, b, points, e, dx, false, 1.0)
+                            })
+                            .transpose()?,
                     },
                 };
                 let outputs = net_buffers.output_values().ok_or_else(|| {
@@ -326,13 +375,18 @@ impl LayeredTrainer {
                         outputs,
                     ],
                 );
-                let generator = state
+                let encoder = config.latent.as_ref().map(|_| EncoderSlots {
+                    positives: layout.points,
+                    dx: layout.dx,
+                    energies: layout.energies + 2 * b,
+                    data_rows: rows,
+                });
+                let side = state
                     .side
                     .as_ref()
-                    .filter(|_| config.generator.is_some())
-                    .map(|g| GpuGenerator::new(&ctx, &nn, g, b, &work, &data_buffer, &slots.buffer))
+                    .map(|g| GpuSide::new(&ctx, &nn, g, b, (d, encoder), &work, &data_buffer, &slots.buffer))
                     .transpose()?;
-                Ok((slots, work, replay, moments, data_buffer, bind, net_buffers, passes, generator))
+                Ok((slots, work, replay, moments, data_buffer, bind, net_buffers, passes, side))
             })??;
         Ok(Self {
             config: config.clone(),
@@ -350,7 +404,7 @@ impl LayeredTrainer {
             net_buffers,
             passes,
             langevin_grid,
-            generator,
+            side,
             ctx,
         })
     }
@@ -358,6 +412,8 @@ impl LayeredTrainer {
     fn step_params(&self, step: u32, row: u32) -> TrainLayeredParams {
         let c = &self.config;
         let (settings, optimizer) = StepSettings::new(c, step, self.lr_scale);
+        let (channels, height, width) = self.net_shape.input.image().unwrap_or((0, 0, 0));
+        let a = &c.augment;
         TrainLayeredParams {
             seed: crate::rng::key(c.seed),
             step,
@@ -379,8 +435,16 @@ impl LayeredTrainer {
             conditional: matches!(c.loss, Loss::Dsm { conditional: true, .. }) as u32,
             sigma_max: if let Loss::Dsm { sigma_max, .. } = c.loss { sigma_max } else { 0.0 },
             sigma_min: if let Loss::Dsm { sigma_min, .. } = c.loss { sigma_min } else { 0.0 },
+            paired: c.paired as u32,
+            channels: channels as u32,
+            height: height as u32,
+            width: width as u32,
+            view_shift: a.shift,
+            view_rotate: a.rotate.to_radians(),
+            view_zoom: a.zoom,
+            view_noise: a.noise,
+            temperature: if let Loss::InfoNce { temperature } = c.loss { temperature } else { 1.0 },
             settings,
-            _pad: 0,
         }
     }
 
@@ -390,7 +454,7 @@ impl LayeredTrainer {
         let sampled = self.config.loss.samples_negatives();
         let jem = self.config.loss == Loss::Jem;
         let langevin_steps = if sampled { self.config.langevin.steps } else { 0 };
-        // Per step: the base parameters, one slot per Langevin step, the generator's.
+        // Per step: the base parameters, one slot per Langevin step, the side network's.
         let mut offsets = Vec::with_capacity(n as usize);
         let negatives = self.negatives_offset();
         for r in 0..n {
@@ -398,23 +462,25 @@ impl LayeredTrainer {
             let first = self.slots.push(&base);
             let langevin: Vec<u32> =
                 (0..langevin_steps).map(|k| self.slots.push(&TrainLayeredParams { k, ..base })).collect();
-            let generator = self.generator.as_ref().map(|g| {
+            let side = self.side.as_ref().map(|g| {
                 let metrics = r as usize * METRIC_FLOATS;
                 self.slots.push(&g.params(&self.config, self.step + r, self.lr_scale, negatives, metrics))
             });
-            offsets.push((first, langevin, generator));
+            offsets.push((first, langevin, side));
         }
         self.slots.flush(&self.ctx);
-        let Self { kernels: k, bind, passes, langevin_grid: (row, rows), net_shape, generator, .. } = &*self;
+        let Self { kernels: k, bind, passes, langevin_grid: (row, rows), net_shape, side, .. } = &*self;
+        let generator = side.as_ref().filter(|g| !g.is_encoder());
+        let encoder = side.as_ref().filter(|g| g.is_encoder());
         let n_net = net_shape.param_count() as u32;
         let outputs = 2 * b * net_shape.outputs as u32;
         self.ctx.submit_pass("training steps", |pass| {
-            for (off, langevin, generator_slot) in &offsets {
+            for (off, langevin, side_slot) in &offsets {
                 let off = *off;
                 match passes {
-                    Passes::Contrastive { negatives, loss } => {
+                    Passes::Contrastive { negatives, loss, positives } => {
                         if sampled {
-                            match (generator, generator_slot) {
+                            match (generator, side_slot) {
                                 (Some(g), Some(slot)) => g.record_propose(pass, *slot),
                                 _ => dispatch(pass, &k.start, bind, off, b, 1),
                             }
@@ -428,7 +494,10 @@ impl LayeredTrainer {
                         } else {
                             dispatch(pass, &k.noise, bind, off, b, 1);
                         }
-                        dispatch(pass, &k.positives, bind, off, b, 1);
+                        match (encoder, side_slot) {
+                            (Some(e), Some(slot)) => e.record_encode(pass, *slot),
+                            _ => dispatch(pass, &k.positives, bind, off, b, 1),
+                        }
                         loss.record_forward(pass);
                         workgroups(pass, &k.loss, bind, off, 1);
                         dispatch(pass, &k.scale, bind, off, outputs, 1);
@@ -436,6 +505,12 @@ impl LayeredTrainer {
                             workgroups(pass, &k.cross_entropy, bind, off, 1);
                         }
                         loss.record_backward(pass);
+                        // The encoder's step reads dE/d[x, z] of the positives before the
+                        // energy's parameters move.
+                        if let (Some(e), Some(p), Some(slot)) = (encoder, positives, side_slot) {
+                            p.record(pass);
+                            e.record_update(pass, *slot);
+                        }
                     }
                     Passes::Score { input, jet } => {
                         dispatch(pass, &k.score_points, bind, off, b, 1);
@@ -446,10 +521,16 @@ impl LayeredTrainer {
                         jet.record(pass);
                         workgroups(pass, &k.score_metrics, bind, off, 1);
                     }
+                    Passes::Pairs { loss } => {
+                        dispatch(pass, &k.views, bind, off, 2 * b, 1);
+                        loss.record_forward(pass);
+                        workgroups(pass, &k.info_nce, bind, off, 1);
+                        loss.record_backward(pass);
+                    }
                 }
                 workgroups(pass, &k.grad_norm, bind, off, 1);
                 dispatch(pass, &k.optimizer, bind, off, n_net + 1, 1);
-                if let (Some(g), Some(slot)) = (generator, generator_slot) {
+                if let (Some(g), Some(slot)) = (generator, side_slot) {
                     g.record_update(pass, *slot);
                 }
             }
@@ -460,28 +541,29 @@ impl LayeredTrainer {
 
     /// Where the B negatives start in the work buffer (floats).
     fn negatives_offset(&self) -> usize {
-        Layout::new(self.config.batch, self.config.dim(), blocks(self.config.loss)).points
-            + self.config.batch * self.config.dim()
+        Layout::new(&self.config, self.net_shape.outputs).points + self.config.batch * self.config.dim()
     }
 
     /// Dispatches per training step (for reports).
     pub fn dispatches_per_step(&self) -> u32 {
         let passes = match &self.passes {
-            Passes::Contrastive { negatives, loss } => {
+            Passes::Contrastive { negatives, loss, positives } => {
                 let langevin = if self.config.loss.samples_negatives() {
                     self.config.langevin.steps * (negatives.dispatches() as u32 + 1) + 2
                 } else {
                     1
                 };
-                langevin + 4 + loss.dispatches() as u32
+                langevin + 4 + loss.dispatches() as u32 + positives.as_ref().map_or(0, |p| p.dispatches() as u32)
             }
             Passes::Score { input, jet } => {
                 2 + jet.dispatches() as u32 + input.as_ref().map_or(0, |p| p.dispatches() as u32 + 1)
             }
+            Passes::Pairs { loss } => 2 + loss.dispatches() as u32,
         };
-        // A generator's pass and kernels replace the replay buffer's two copies.
-        let generator = self.generator.as_ref().map_or(0, |g| g.dispatches() as i64 - 2);
-        (passes as i64 + 2 + generator) as u32
+        // A generator's pass and kernels replace the replay buffer's two copies, an encoder's
+        // the positives' copy.
+        let side = self.side.as_ref().map_or(0, |g| g.dispatches() as i64 - if g.is_encoder() { 1 } else { 2 });
+        (passes as i64 + 2 + side) as u32
     }
 }
 
@@ -525,7 +607,7 @@ impl Trainer for LayeredTrainer {
             replay: bytemuck::pod_collect_to_vec(&parts[2]),
             step: self.step,
             lr_scale: self.lr_scale,
-            side: self.generator.as_ref().map(|g| g.state(&self.ctx)).transpose()?,
+            side: self.side.as_ref().map(|g| g.state(&self.ctx)).transpose()?,
         })
     }
 

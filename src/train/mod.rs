@@ -28,7 +28,6 @@ pub mod contrastive;
 pub mod cpu;
 pub mod eval;
 pub mod generator;
-pub mod generator_gpu;
 pub mod gpu;
 pub mod latent;
 pub mod layered;
@@ -37,6 +36,7 @@ mod model;
 pub mod run;
 pub mod score;
 pub mod side;
+pub mod side_gpu;
 mod state;
 pub mod submit;
 pub mod tape;
@@ -351,6 +351,13 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// Whether only the GPU's layer-kernel trainer runs this configuration, whatever the network:
+    /// score matching (its jets), a side network (its own pass) and InfoNCE (a loss of the whole
+    /// batch's features), none of which the MLP trainer has.
+    pub fn needs_layer_kernels(&self) -> bool {
+        self.loss.is_score_matching() || self.side_name().is_some() || self.loss.uses_views()
+    }
+
     /// Whether negatives start from the replay buffer: a loss that samples negatives, without
     /// a generator proposing them.
     pub fn uses_replay_buffer(&self) -> bool {
@@ -370,24 +377,6 @@ impl TrainConfig {
     pub fn replay_len(&self) -> usize {
         if self.uses_replay_buffer() { self.buffer_capacity * self.dim() } else { 0 }
     }
-}
-
-/// What the GPU trainers refuse: InfoNCE (its loss couples the whole batch's features) and a
-/// latent EBM (its encoder's step), each naming the CPU executor.
-pub fn refuse_on_gpu(config: &TrainConfig) -> Result<()> {
-    if config.loss.uses_views() {
-        return Err(Error::invalid(
-            "loss infonce",
-            "the GPU trainer has no InfoNCE step yet: train with the CPU executor (--backend cpu)",
-        ));
-    }
-    if config.latent.is_some() {
-        return Err(Error::invalid(
-            "latent",
-            "the GPU trainer has no latent-variable step yet: train with the CPU executor (--backend cpu)",
-        ));
-    }
-    Ok(())
 }
 
 /// Finite data of `dim` columns with at least one row.

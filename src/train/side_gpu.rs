@@ -1,7 +1,9 @@
-//! The GPU executor of cooperative learning's generator: `shaders/train/generator.wgsl` around
-//! the generator's own [`GpuNetwork`] pass, recorded by [`super::layered::LayeredTrainer`] into
-//! each step (the proposals before its Langevin steps, the generator's update after its loss).
-//! Parameters and moments stay on the device. CPU twin: [`super::generator`].
+//! The GPU executor of the side network ([`super::side`]): `shaders/train/side.wgsl` around
+//! the side network's own [`GpuNetwork`] pass, recorded by [`super::layered::LayeredTrainer`]
+//! into each step. Cooperative learning's generator proposes the negatives before the Langevin
+//! steps and regresses onto them after the loss; a latent EBM's encoder draws the positives'
+//! latents, and steps on L_q once the trainer has dE/d[x, z] of the positives. Parameters and
+//! moments stay on the device. CPU twins: [`super::generator`], [`super::latent`].
 
 use super::side::SideNet;
 use super::{StepScalars, TrainConfig};
@@ -13,10 +15,10 @@ use crate::nn::{Network, NetworkInternals};
 use crate::{Error, Result};
 use std::sync::Arc;
 
-/// `GeneratorParams` of shaders/train/generator.wgsl.
+/// `SideParams` of shaders/train/side.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct GeneratorParams {
+pub(crate) struct SideParams {
     seed: [u32; 2],
     step: u32,
     batch: u32,
@@ -25,6 +27,11 @@ pub(crate) struct GeneratorParams {
     n_gen: u32,
     negatives: u32,
     metrics: u32,
+    data_dim: u32,
+    data_rows: u32,
+    positives: u32,
+    dx: u32,
+    energies: u32,
     optimizer: u32,
     lr: f32,
     bias1: f32,
@@ -33,7 +40,6 @@ pub(crate) struct GeneratorParams {
     beta2: f32,
     eps: f32,
     clip_norm: f32,
-    _pad: u32,
 }
 
 #[cfg(any(test, feature = "internals"))]
@@ -41,12 +47,12 @@ pub(crate) struct GeneratorParams {
 pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     use crate::gpu::layout::mirror;
     vec![mirror!(
-        GeneratorParams,
-        "train/generator.wgsl",
-        "GeneratorParams",
+        SideParams,
+        "train/side.wgsl",
+        "SideParams",
         [
-            seed, step, batch, dim, latent, n_gen, negatives, metrics, optimizer, lr, bias1, bias2, beta1, beta2, eps,
-            clip_norm
+            seed, step, batch, dim, latent, n_gen, negatives, metrics, data_dim, data_rows, positives, dx, energies,
+            optimizer, lr, bias1, bias2, beta1, beta2, eps, clip_norm
         ]
     )]
 }
@@ -55,14 +61,30 @@ struct Kernels {
     latents: Arc<Kernel>,
     propose: Arc<Kernel>,
     targets: Arc<Kernel>,
+    encoder_inputs: Arc<Kernel>,
+    encoder_positives: Arc<Kernel>,
+    encoder_targets: Arc<Kernel>,
     grad_norm: Arc<Kernel>,
     optimizer: Arc<Kernel>,
 }
 
-pub(crate) struct GpuGenerator {
+/// Where the trainer keeps what the encoder reads and writes (floats into its work buffer): the
+/// B positives, their dE/d[x, z] and their energies; and its data rows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EncoderSlots {
+    pub positives: usize,
+    pub dx: usize,
+    pub energies: usize,
+    pub data_rows: usize,
+}
+
+pub(crate) struct GpuSide {
     net_shape: Network,
     batch: u32,
+    /// The energy's input width: the generator's outputs, or the encoder's [x, z].
     dim: u32,
+    /// Some for a latent EBM's encoder.
+    encoder: Option<EncoderSlots>,
     kernels: Kernels,
     buffers: NetBuffers,
     moments: wgpu::Buffer,
@@ -72,20 +94,24 @@ pub(crate) struct GpuGenerator {
     bind: wgpu::BindGroup,
 }
 
-impl GpuGenerator {
-    /// The generator of `state` for batches of `batch`; `work` is the trainer's scratch (the
-    /// negatives and metrics rows), `data` its box, `slots` its parameter slots.
+impl GpuSide {
+    /// The side network of `state` for batches of `batch`: a generator, or (given `encoder`)
+    /// an encoder for an energy of `dim` inputs; `work` is the trainer's scratch (the points
+    /// and metrics rows), `data` its box and data rows, `slots` its parameter slots.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         ctx: &Arc<GpuContext>,
         nn: &NnKernels,
         state: &SideNet,
         batch: usize,
+        (dim, encoder): (usize, Option<EncoderSlots>),
         work: &wgpu::Buffer,
         data: &wgpu::Buffer,
         slots: &wgpu::Buffer,
     ) -> Result<Self> {
         let net = &state.net;
-        let (latent, dim, n) = (net.input_dim(), net.outputs(), net.param_count());
+        let (inputs, n) = (net.input_dim(), net.param_count());
+        let outputs = net.outputs();
         if batch > max_batch(ctx, net) {
             return Err(Error::Limit(format!(
                 "--batch {batch}: the generator's widest layer does not fit the storage-binding limit here for so many \
@@ -93,26 +119,30 @@ impl GpuGenerator {
                 max_batch(ctx, net)
             )));
         }
-        check_fits(ctx, (batch * dim).div_ceil(WG as usize), 1, "generator output workgroups")?;
+        check_fits(ctx, (batch * outputs).div_ceil(WG as usize), 1, "side network output workgroups")?;
         check_fits(ctx, n.div_ceil(WG as usize), 1, "generator parameter workgroups")?;
         check_fits(ctx, 1, 2 * n + 1, "generator optimizer moments")?;
-        ctx.check_loop_budget("the generator's regression", (batch * dim).div_ceil(256) as u64)?;
+        ctx.check_loop_budget("the generator's regression", (batch * outputs).div_ceil(256) as u64)?;
+        ctx.check_loop_budget("an encoder's row", dim as u64)?;
         ctx.check_loop_budget("the generator's gradient norm", n.div_ceil(256) as u64)?;
-        let wgsl = crate::gpu::shader::assemble("train/generator.wgsl", &[])?;
-        let k = |entry: &str| ctx.kernel("train/generator.wgsl", &wgsl, entry);
+        let wgsl = crate::gpu::shader::assemble("train/side.wgsl", &[])?;
+        let k = |entry: &str| ctx.kernel("train/side.wgsl", &wgsl, entry);
         let kernels = Kernels {
             latents: k("generator_latents")?,
             propose: k("generator_propose")?,
             targets: k("generator_targets")?,
-            grad_norm: k("generator_grad_norm")?,
-            optimizer: k("generator_optimizer")?,
+            encoder_inputs: k("encoder_inputs")?,
+            encoder_positives: k("encoder_positives")?,
+            encoder_targets: k("encoder_targets")?,
+            grad_norm: k("side_grad_norm")?,
+            optimizer: k("side_optimizer")?,
         };
         let mut moments = state.m.clone();
         moments.extend(&state.v);
         moments.push(0.0);
         ctx.scoped("allocating the generator's buffers", || -> Result<Self> {
             let buffers = NetBuffers::new(ctx, net, batch)?;
-            let latents = ctx.zeroed_storage_buffer("generator latents", 4 * (batch * latent) as u64);
+            let latents = ctx.zeroed_storage_buffer("side network inputs", 4 * (batch * inputs) as u64);
             let energies = ctx.zeroed_storage_buffer("generator head (unused)", 4 * batch as u64);
             let moments = ctx.storage_buffer("generator moments", bytemuck::cast_slice(&moments));
             let pass = GpuNetwork::new(
@@ -133,7 +163,7 @@ impl GpuGenerator {
                 ctx,
                 &kernels.latents,
                 slots,
-                size_of::<GeneratorParams>() as u64,
+                size_of::<SideParams>() as u64,
                 &[
                     work,
                     data,
@@ -149,6 +179,7 @@ impl GpuGenerator {
                 net_shape: net.clone(),
                 batch: batch as u32,
                 dim: dim as u32,
+                encoder,
                 kernels,
                 buffers,
                 moments,
@@ -169,19 +200,27 @@ impl GpuGenerator {
         lr_scale: f32,
         negatives: usize,
         metrics: usize,
-    ) -> GeneratorParams {
+    ) -> SideParams {
         let scalars = StepScalars::new(config, step, lr_scale);
         let lr = super::side::learning_rate(config, config.side_lr(), scalars);
         let (optimizer, beta1, beta2, eps) = config.optimizer.kernel_code();
-        GeneratorParams {
+        SideParams {
             seed: crate::rng::key(config.seed),
             step,
             batch: self.batch,
             dim: self.dim,
-            latent: self.net_shape.input_dim() as u32,
+            latent: match self.encoder {
+                Some(_) => self.net_shape.outputs() / 2,
+                None => self.net_shape.input_dim(),
+            } as u32,
             n_gen: self.net_shape.param_count() as u32,
             negatives: negatives as u32,
             metrics: metrics as u32,
+            data_dim: self.net_shape.input_dim() as u32,
+            data_rows: self.encoder.map_or(0, |e| e.data_rows) as u32,
+            positives: self.encoder.map_or(0, |e| e.positives) as u32,
+            dx: self.encoder.map_or(0, |e| e.dx) as u32,
+            energies: self.encoder.map_or(0, |e| e.energies) as u32,
             optimizer,
             lr,
             bias1: scalars.bias1,
@@ -190,7 +229,6 @@ impl GpuGenerator {
             beta2,
             eps,
             clip_norm: config.clip_norm,
-            _pad: 0,
         }
     }
 
@@ -203,17 +241,34 @@ impl GpuGenerator {
         dispatch(pass, &k.propose, &self.bind, slot, self.batch * self.dim, 1);
     }
 
-    /// Records the generator's update once the negatives are refined: the regression's output
-    /// gradient, the backward pass, the gradient norm and the optimizer.
+    /// Records the encoder's draw of the step's positives [x_j, z_j]: their data rows, the
+    /// encoder's forward pass, the reparameterised latents.
+    pub fn record_encode(&self, pass: &mut wgpu::ComputePass, slot: u32) {
+        let k = &self.kernels;
+        dispatch(pass, &k.encoder_inputs, &self.bind, slot, self.batch, 1);
+        self.pass.record_forward(pass);
+        dispatch(pass, &k.encoder_positives, &self.bind, slot, self.batch, 1);
+    }
+
+    /// Whether this is a latent EBM's encoder (else a generator).
+    pub fn is_encoder(&self) -> bool {
+        self.encoder.is_some()
+    }
+
+    /// Records the side network's update: the generator's once the negatives are refined (the
+    /// regression's output gradient), the encoder's once dE/d[x, z] of the positives is in work
+    /// (L_q's); then the backward pass, the gradient norm and the optimizer.
     pub fn record_update(&self, pass: &mut wgpu::ComputePass, slot: u32) {
         let k = &self.kernels;
-        workgroups(pass, &k.targets, &self.bind, slot, 1);
+        let targets = if self.is_encoder() { &k.encoder_targets } else { &k.targets };
+        workgroups(pass, targets, &self.bind, slot, 1);
         self.pass.record_backward(pass);
         workgroups(pass, &k.grad_norm, &self.bind, slot, 1);
         dispatch(pass, &k.optimizer, &self.bind, slot, self.net_shape.param_count() as u32, 1);
     }
 
-    /// Dispatches per step.
+    /// Dispatches per step (the forward pass and its two kernels, the update's three and the
+    /// backward pass).
     pub fn dispatches(&self) -> u32 {
         self.pass.dispatches() as u32 + 5
     }
