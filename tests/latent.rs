@@ -91,6 +91,19 @@ fn latent_ebm_learns_ring8_through_its_latent() {
     assert!(o.status.success(), "{}", common::stderr(&o));
     assert_eq!(ebm_gpu::io::read_samples(&out).unwrap().2, 3);
 
+    // Points of the data's width: their marginal energies, each with its standard error; a
+    // mode of the ring scores below its empty centre.
+    let pts = dir.join("x.npy");
+    ebm_gpu::io::npy::write_f32(&pts, &[2.0, 0.0, 0.0, 0.0, 3.0, 3.0], &[3, 2]).unwrap();
+    let scores = dir.join("marginal.json");
+    let o = common::ebm(&["score", "--energy", &energy, "--points", common::s(&pts), "--out", common::s(&scores)]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&scores).unwrap()).unwrap();
+    let f: Vec<f64> = report["marginal_energy"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let se: Vec<f64> = report["std_err"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!((f.len(), se.len()), (3, 3));
+    assert!(se.iter().all(|&e| e.is_finite() && e > 0.0), "{se:?}");
+    assert!(f[0] + 1.0 < f[1], "the mode (2, 0) {} vs the centre {}", f[0], f[1]);
     let refused = |o: std::process::Output, needle: &str| {
         let e = common::stderr(&o);
         assert!(!o.status.success() && e.contains(needle), "expected {needle:?} in: {e}");
@@ -101,6 +114,8 @@ fn latent_ebm_learns_ring8_through_its_latent() {
     refused(train(&dir.join("c"), &[&short[..], &["--encoder", "3/16/swish/2"]].concat()), "the data has 2 columns");
     refused(train(&dir.join("d"), &[&short[..], &["--loss", "nce"]].concat()), "--latent");
     refused(train(&dir.join("e"), &[&short[..], &["--generator", "2/3"]].concat()), "do not go together");
+    let o = common::ebm(&["score", "--energy", &energy, "--points", common::s(&pts), "--log-z", "ais"]);
+    refused(o, "unnormalised marginal energy");
     let o = common::ebm(&["sample", "--energy", &energy, "--init", "generator", "--chains", "8"]);
     refused(o, "trained without --generator");
     let o = common::ebm(&["train", "--data", "ring8", "--encoder-lr", "0.1", "--run-dir", common::s(&dir.join("g"))]);

@@ -1,5 +1,5 @@
 //! Named image datasets (MNIST, Fashion-MNIST): where `--data NAME` finds them, and the
-//! `ebm data download` / `ebm data list` / `ebm data colour-mnist` commands.
+//! `ebm data download` / `list` commands and the MNIST variants (colour-, stroke-, halves-mnist).
 //!
 //! `--data mnist` (or `fashion-mnist`), unless a path of that name exists, is the folder
 //! `mnist/` under the first of these that holds it: `$EBM_DATA_DIR` when it is set (then only

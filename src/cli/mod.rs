@@ -138,7 +138,7 @@ enum Command {
     /// second view among N (top-1, top-5) and a linear probe's test accuracy, each beside the
     /// same network with random weights and the raw pixels.
     Probe(probe::ProbeArgs),
-    /// Datasets by name: download MNIST or Fashion-MNIST, list them, derive Colour, Stroke and Halves MNIST.
+    /// Datasets by name: download MNIST or Fashion-MNIST, list them, derive variants of MNIST.
     ///
     /// Datasets by name: `data download mnist|fashion-mnist` fetches one (SHA-256 checked,
     /// resumable) into the per-user data dir that `--data NAME` reads; `data list` says where

@@ -2,6 +2,8 @@
 //! known, the log-density -E(x) - log Z; and log p(a)/p(b) = E(b) - E(a), which needs no Z.
 //! An RBM checkpoint (`rbm:FILE`) is scored by its free energy F(v), with log Z exact or by AIS.
 
+mod marginal;
+
 use std::path::{Path, PathBuf};
 
 use crate::cli::backend::{self, Backend};
@@ -348,7 +350,7 @@ pub(super) fn read_points(path: &Path, dim: usize) -> anyhow::Result<(Vec<f32>, 
     let (data, cols, _) =
         crate::data::toy::read_rows_shaped(path).with_context(|| format!("--points {}", path.display()))?;
     if cols != dim {
-        bail!("--points {}: points have {cols} values but the energy takes {dim} inputs", path.display());
+        bail!("--points {}: points have {cols} columns but the energy takes {dim} inputs", path.display());
     }
     let rows = data.len() / dim;
     Ok((data, rows))
@@ -390,6 +392,19 @@ pub fn run(args: &ScoreArgs, given: &Given) -> anyhow::Result<()> {
             bail!("{flag} sets how log Z is found; --pairs scores pair energies, which need no log Z");
         }
         return score_pairs(args, pairs);
+    }
+    // A latent EBM on points of the data's width: their marginal energies (no log Z).
+    if let Some((state, config)) = marginal::latent_checkpoint(&args.energy)
+        && crate::data::toy::read_rows_shaped(&args.points).is_ok_and(|(_, cols, _)| cols == config.data_dim())
+    {
+        // (--seed seeds the importance sampling here.)
+        let flags = RBM_FLAGS.iter().chain(&AIS_FLAGS).chain(&["--box", "--log-z", "--ratio"]);
+        if let Some(flag) = flags.into_iter().find(|f| **f != "--seed" && given.has(f)) {
+            bail!(
+                "{flag} sets how log Z is found; a latent EBM's points are scored by their unnormalised marginal energy"
+            );
+        }
+        return marginal::score_marginal(args, &state, &config);
     }
     let rbm_path = args.energy.trim_start().strip_prefix("rbm:");
     match rbm_path {

@@ -172,6 +172,9 @@ impl Draws {
 /// 1/(1 - a) in variance.
 pub const DEFENSIVE: f32 = 0.1;
 
+/// Importance-sampling draws per point of the marginal energy in `ebm eval` and `ebm score`.
+pub const MARGINAL_DRAWS: usize = 64;
+
 /// The Philox draw index where a marginal estimate's uniform coordinates start.
 const UNIFORM_DRAWS: u32 = 1 << 20;
 

@@ -242,7 +242,7 @@ impl LayeredTrainer {
         let layout = Layout::new(config, net.outputs);
         check_fits(&ctx, 1, layout.len, "training scratch (batch points)")?;
         // One binding (no dispatch runs per row): the box and noise, the rows, JEM's labels.
-        check_fits(&ctx, 1, data.len() + 5 * d, "training data and labels")?;
+        check_fits(&ctx, 1, 4 * d + data.len() + rows, "training data and labels")?;
         check_fits(&ctx, config.buffer_capacity, d, "replay buffer")?;
         check_fits(&ctx, 1, 2 * (n_net + 2), "optimizer moments")?;
         check_fits(&ctx, (n_net + 1).div_ceil(WG as usize), 1, "parameter workgroups")?;

@@ -36,9 +36,6 @@ pub struct EvalArgs {
     pub images: likelihood::ImageEvalArgs,
 }
 
-/// Importance-sampling draws per point of a latent EBM's marginal energy in `ebm eval`.
-const MARGINAL_SAMPLES: usize = 64;
-
 pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
     let mut paths = crate::cli::outputs::Paths::new();
     if let Some(d) = &a.data {
@@ -137,7 +134,13 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
     // A latent EBM's model of x is its marginal: F(x) by importance sampling at every point.
     let encoder = config.latent.as_ref().and(state.side.as_ref()).map(|s| &s.net);
     let marginal = |p: &[f32], enc: &crate::nn::Network| {
-        crate::train::latent::marginal_energy(&|q| eval::energies(&model, q), enc, p, MARGINAL_SAMPLES, info.data_seed)
+        crate::train::latent::marginal_energy(
+            &|q| eval::energies(&model, q),
+            enc,
+            p,
+            crate::train::latent::MARGINAL_DRAWS,
+            info.data_seed,
+        )
     };
     // (An estimate that fails is NaN to the quadrature, which refuses it; its reason is kept.)
     let failed = std::cell::RefCell::new(None);
@@ -200,8 +203,9 @@ pub fn run_eval(a: &EvalArgs, given: &Given) -> anyhow::Result<()> {
     if let Some(se) = marginal_se {
         println!(
             "the marginal energy F(x) = -log of the integral of exp(-E(x, z)) over z, by importance sampling with the \
-             encoder ({MARGINAL_SAMPLES} draws a point): mean standard error {se:.4} nats over the held-out points; the \
-             estimate is biased upwards, so the NLL above errs high"
+             encoder ({} draws a point): mean standard error {se:.4} nats over the held-out points; the \
+             estimate is biased upwards, so the NLL above errs high",
+            crate::train::latent::MARGINAL_DRAWS
         );
     }
     if let Some(s) = &samples {
