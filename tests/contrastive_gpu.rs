@@ -10,12 +10,6 @@ use ebm_gpu::train::gpu::GpuTrainer;
 use ebm_gpu::train::layered::LayeredTrainer;
 use ebm_gpu::train::{Loss, Optimizer, TrainConfig, TrainState, Trainer, cpu::CpuTrainer};
 
-/// max |a - b| / (1 + max |b|).
-fn rel_err(a: &[f32], b: &[f32]) -> f32 {
-    let scale = 1.0 + b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    common::max_abs_diff(a, b) / scale
-}
-
 /// `rows` smooth images of `dim` pixels in [-1, 1], or points when the caller reads them so.
 fn rows(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
     let noise = ebm_gpu::rng::initial_states(seed, 0, rows, dim, 0.1);
@@ -67,9 +61,12 @@ fn infonce_on_the_gpu_matches_the_cpu() {
         }
         let (sc, sg) = (cpu.state().unwrap(), gpu.state().unwrap());
         assert_eq!(sc.step, sg.step);
-        let err = rel_err(&sg.params(), &sc.params());
+        let err = common::rel_err(&sg.params(), &sc.params());
         assert!(err < 2e-3, "{spec}: parameters differ by {err} (relative)");
-        assert!(rel_err(&sg.m, &sc.m) < 2e-3 && rel_err(&sg.v, &sc.v) < 2e-3, "{spec}: optimizer moments differ");
+        assert!(
+            common::rel_err(&sg.m, &sc.m) < 2e-3 && common::rel_err(&sg.v, &sc.v) < 2e-3,
+            "{spec}: optimizer moments differ"
+        );
         assert!(sg.params() != state.params(), "{spec}: training moved the parameters");
         assert!(mg[7].loss < mg[0].loss, "{spec}: the loss falls: {} -> {}", mg[0].loss, mg[7].loss);
     }
@@ -109,6 +106,6 @@ fn cli_trains_infonce_on_the_gpu() {
         ebm_gpu::train::checkpoint::load(&run.join("checkpoint.safetensors")).unwrap().0
     };
     let (gpu, cpu) = (train("gpu"), train("cpu"));
-    let err = rel_err(&gpu.params(), &cpu.params());
+    let err = common::rel_err(&gpu.params(), &cpu.params());
     assert!(err < 2e-3, "parameters differ by {err} (relative)");
 }

@@ -9,12 +9,6 @@ use ebm_gpu::train::generator::GeneratorConfig;
 use ebm_gpu::train::gpu::GpuTrainer;
 use ebm_gpu::train::{Loss, TrainConfig, TrainState, Trainer, cpu::CpuTrainer};
 
-/// max |a - b| / (1 + max |b|).
-fn rel_err(a: &[f32], b: &[f32]) -> f32 {
-    let scale = 1.0 + b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    common::max_abs_diff(a, b) / scale
-}
-
 fn config(data: &[f32], loss: Loss, generator: &str) -> TrainConfig {
     let mut c = TrainConfig::for_data(loss, data, 2, 17).unwrap();
     c.batch = 32;
@@ -57,11 +51,14 @@ fn generator_training_on_gpu_matches_cpu() {
             assert!(a.side_loss > 0.0, "{what}: the refined negatives moved away from the proposals");
         }
         let (sc, sg) = (cpu.state().unwrap(), gpu.state().unwrap());
-        assert!(rel_err(&sg.params(), &sc.params()) < 3e-3, "{ebm}: the EBM's parameters differ");
+        assert!(common::rel_err(&sg.params(), &sc.params()) < 3e-3, "{ebm}: the EBM's parameters differ");
         let (gc, gg) = (sc.side.unwrap(), sg.side.unwrap());
-        let err = rel_err(&gg.net.pack_params(), &gc.net.pack_params());
+        let err = common::rel_err(&gg.net.pack_params(), &gc.net.pack_params());
         assert!(err < 3e-3, "{generator}: the generator's parameters differ by {err} (relative)");
-        assert!(rel_err(&gg.m, &gc.m) < 3e-3 && rel_err(&gg.v, &gc.v) < 3e-3, "{generator}: moments differ");
+        assert!(
+            common::rel_err(&gg.m, &gc.m) < 3e-3 && common::rel_err(&gg.v, &gc.v) < 3e-3,
+            "{generator}: moments differ"
+        );
         let before = state.side.unwrap().net.pack_params();
         assert!(gc.net.pack_params() != before, "{generator}: training moved the generator");
     }

@@ -157,10 +157,7 @@ fn latent_training_on_the_gpu_matches_the_cpu() {
             assert_eq!(a.reset_fraction, b.reset_fraction, "{what}: the same slots reset");
         }
         let (sc, sg) = (cpu.state().unwrap(), gpu.state().unwrap());
-        let rel = |a: &[f32], b: &[f32]| {
-            let scale = 1.0 + b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            common::max_abs_diff(a, b) / scale
-        };
+        let rel = common::rel_err;
         assert!(rel(&sg.params(), &sc.params()) < 2e-3, "energy parameters differ");
         assert!(rel(&sg.replay, &sc.replay) < 2e-3, "the joint replay buffers differ");
         let (ec, eg) = (sc.side.unwrap(), sg.side.unwrap());

@@ -20,12 +20,6 @@ use std::sync::Arc;
 
 const UVA: &str = "1x28x28/16k5s2p4/swish/32k3s2p1/swish/64k3s2p1/swish/64k3s2p1/swish/flatten/64/swish/1/head:-f";
 
-/// max |a - b| / (1 + max |b|).
-fn rel_err(a: &[f32], b: &[f32]) -> f32 {
-    let scale = 1.0 + b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    common::max_abs_diff(a, b) / scale
-}
-
 #[test]
 fn network_pass_matches_cpu() {
     let Some(ctx) = common::gpu() else { return };
@@ -126,13 +120,13 @@ fn a_sum_of_networks_evaluates_as_on_the_cpu() {
     let (e, g) = ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &energy, &xs).unwrap();
     let (mut want_e, mut want_g) = (vec![0.0; n], vec![0.0; xs.len()]);
     energy.energy_grad_batch(&xs, &mut want_g, &mut want_e);
-    assert!(rel_err(&e, &want_e) < 1e-4, "energies differ by {}", rel_err(&e, &want_e));
-    assert!(rel_err(&g, &want_g) < 1e-4, "gradients differ by {}", rel_err(&g, &want_g));
+    assert!(common::rel_err(&e, &want_e) < 1e-4, "energies differ by {}", common::rel_err(&e, &want_e));
+    assert!(common::rel_err(&g, &want_g) < 1e-4, "gradients differ by {}", common::rel_err(&g, &want_g));
     // Every term counts: dropping the last changes the energies.
     let Energy::Sum { terms } = &energy else { unreachable!() };
     let fewer = Energy::Sum { terms: terms[..2].to_vec() };
     let (e2, _) = ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &fewer, &xs).unwrap();
-    assert!(rel_err(&e2, &want_e) > 1e-3, "the third term made no difference");
+    assert!(common::rel_err(&e2, &want_e) > 1e-3, "the third term made no difference");
 }
 
 #[test]
@@ -276,7 +270,11 @@ fn parameter_gradients_without_input_gradients_match_cpu() {
         ctx.queue().submit([encoder.finish()]);
         let out = ctx.read_buffers(&[(&bufs.param_grads, 4 * net.param_count() as u64)]).unwrap();
         let p_gpu: Vec<f32> = bytemuck::pod_collect_to_vec(&out[0]);
-        assert!(rel_err(&p_gpu, &p_cpu) < 1e-4, "{spec}: parameter gradients differ by {}", rel_err(&p_gpu, &p_cpu));
+        assert!(
+            common::rel_err(&p_gpu, &p_cpu) < 1e-4,
+            "{spec}: parameter gradients differ by {}",
+            common::rel_err(&p_gpu, &p_cpu)
+        );
     }
 }
 
@@ -306,7 +304,7 @@ fn residual_network_pass_matches_cpu() {
         assert!(dg < 1e-4, "{spec}: input gradients differ by {dg}");
         assert!(dp < 1e-4, "{spec}: parameter gradients differ by {dp}");
         let e_gpu = ebm_gpu::nn::gpu_net::energies_batch(&ctx, &net, &xs).unwrap();
-        assert!(rel_err(&e_gpu, &net.view().energies_batch(&xs)) < 1e-4, "{spec}: forward-only energies");
+        assert!(common::rel_err(&e_gpu, &net.view().energies_batch(&xs)) < 1e-4, "{spec}: forward-only energies");
     }
 }
 
@@ -328,14 +326,20 @@ fn energy_evaluation_of_a_network_matches_cpu() {
     let energy = Energy::Net(Arc::new(net.clone()));
     let (e_gpu, g_gpu) = ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &energy, &xs).unwrap();
     let (e_cpu, g_cpu) = ebm_gpu::train::eval::energy_grads(&energy, &xs);
-    assert!(rel_err(&e_gpu, &e_cpu) < 1e-4 && rel_err(&g_gpu, &g_cpu) < 1e-4, "GPU vs CPU energies/gradients");
+    assert!(
+        common::rel_err(&e_gpu, &e_cpu) < 1e-4 && common::rel_err(&g_gpu, &g_cpu) < 1e-4,
+        "GPU vs CPU energies/gradients"
+    );
     // Forward-only energies (no backward pass) on both executors, and the logits.
     let e_fwd_gpu = ebm_gpu::nn::gpu_net::energies_batch(&ctx, &net, &xs).unwrap();
     let e_fwd_cpu = ebm_gpu::train::eval::energies(&energy, &xs);
-    assert!(rel_err(&e_fwd_gpu, &e_cpu) < 1e-4 && rel_err(&e_fwd_cpu, &e_cpu) < 1e-5, "forward-only energies");
+    assert!(
+        common::rel_err(&e_fwd_gpu, &e_cpu) < 1e-4 && common::rel_err(&e_fwd_cpu, &e_cpu) < 1e-5,
+        "forward-only energies"
+    );
     let (f_gpu, f_cpu) = (ebm_gpu::nn::gpu_net::outputs_batch(&ctx, &net, &xs).unwrap(), net.view().outputs_batch(&xs));
     assert_eq!(f_cpu.len(), n * 4);
-    assert!(rel_err(&f_gpu, &f_cpu) < 1e-4, "logits");
+    assert!(common::rel_err(&f_gpu, &f_cpu) < 1e-4, "logits");
     let sum = Energy::Sum {
         terms: vec![
             (1.0, energy.clone()),
@@ -366,12 +370,21 @@ fn mlp_view_and_layer_kernels_give_the_same_energies() {
         let mut g_mlp = vec![0.0f32; n * d];
         let e_mlp: Vec<f32> =
             xs.chunks_exact(d).zip(g_mlp.chunks_exact_mut(d)).map(|(x, g)| mlp.add_energy_grad(x, g, 1.0)).collect();
-        assert!(rel_err(&e_mlp, &e_net) < 1e-5 && rel_err(&g_mlp, &g_net) < 1e-5, "{spec}: CPU, MLP view vs network");
+        assert!(
+            common::rel_err(&e_mlp, &e_net) < 1e-5 && common::rel_err(&g_mlp, &g_net) < 1e-5,
+            "{spec}: CPU, MLP view vs network"
+        );
         let Some(ctx) = common::gpu() else { continue };
         let (e_gnet, g_gnet) = ebm_gpu::nn::gpu_net::energy_grad_batch(&ctx, &network, &xs).unwrap();
         let (e_gmlp, g_gmlp) = ebm_gpu::energy::gpu::energy_grad_batch(&ctx, &energy, &xs).unwrap();
-        assert!(rel_err(&e_gnet, &e_net) < 1e-4 && rel_err(&g_gnet, &g_net) < 1e-4, "{spec}: GPU layer kernels vs CPU");
-        assert!(rel_err(&e_gmlp, &e_net) < 1e-4 && rel_err(&g_gmlp, &g_net) < 1e-4, "{spec}: GPU fused MLP vs CPU");
+        assert!(
+            common::rel_err(&e_gnet, &e_net) < 1e-4 && common::rel_err(&g_gnet, &g_net) < 1e-4,
+            "{spec}: GPU layer kernels vs CPU"
+        );
+        assert!(
+            common::rel_err(&e_gmlp, &e_net) < 1e-4 && common::rel_err(&g_gmlp, &g_net) < 1e-4,
+            "{spec}: GPU fused MLP vs CPU"
+        );
     }
 }
 

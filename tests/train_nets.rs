@@ -36,12 +36,6 @@ fn config(loss: Loss, data: &[f32], dim: usize, optimizer: Optimizer) -> TrainCo
     c
 }
 
-/// max |a - b| / (1 + max |b|).
-fn rel_err(a: &[f32], b: &[f32]) -> f32 {
-    let scale = 1.0 + b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    common::max_abs_diff(a, b) / scale
-}
-
 /// Twelve steps from one seed on both executors for networks with every layer type and every
 /// head, each loss, both optimizers, with and without the Langevin gradient clamp: the same losses, reset fractions and (after twelve
 /// optimizer steps) parameters and replay buffers up to float rounding.
@@ -88,10 +82,13 @@ fn layer_kernel_training_matches_cpu() {
         }
         let (sc, sg) = (cpu.state().unwrap(), gpu.state().unwrap());
         assert_eq!(sc.step, sg.step);
-        let err = rel_err(&sg.params(), &sc.params());
+        let err = common::rel_err(&sg.params(), &sc.params());
         assert!(err < 2e-3, "{spec}: parameters differ by {err} (relative)");
-        assert!(rel_err(&sg.m, &sc.m) < 2e-3 && rel_err(&sg.v, &sc.v) < 2e-3, "{spec}: optimizer moments differ");
-        let err = rel_err(&sg.replay, &sc.replay);
+        assert!(
+            common::rel_err(&sg.m, &sc.m) < 2e-3 && common::rel_err(&sg.v, &sc.v) < 2e-3,
+            "{spec}: optimizer moments differ"
+        );
+        let err = common::rel_err(&sg.replay, &sc.replay);
         assert!(err < 2e-3, "{spec}: replay buffers differ by {err}");
         assert!(sg.params() != state.params(), "{spec}: training moved the parameters");
         // The dispatcher gives networks that are not MLPs to the layer-kernel trainer.
@@ -362,7 +359,7 @@ fn jem_training_matches_cpu() {
             b.loss
         );
     }
-    let err = rel_err(&gpu.state().unwrap().params(), &cpu.state().unwrap().params());
+    let err = common::rel_err(&gpu.state().unwrap().params(), &cpu.state().unwrap().params());
     assert!(err < 2e-3, "parameters differ by {err}");
     // Labels are required, must be in range, and the network must be a classifier.
     let fresh = TrainState::new(net(spec, 6), &cfg).unwrap();

@@ -82,6 +82,12 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
+/// max |a - b| / (1 + max |b|): a difference relative to the reference b's scale.
+pub fn rel_err(a: &[f32], b: &[f32]) -> f32 {
+    let scale = 1.0 + b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    max_abs_diff(a, b) / scale
+}
+
 /// The 8x8 digits shipped in the repository (data/digits).
 pub fn digits_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/digits")
