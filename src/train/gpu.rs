@@ -348,8 +348,9 @@ impl MlpTrainer {
     ) -> Result<Self> {
         if config.needs_layer_kernels() {
             return Err(Error::invalid(
-                "loss",
-                format!("the MLP trainer has no {} step: GpuTrainer runs it through the layer kernels", config.loss),
+                "training configuration",
+                "score matching, a generator or encoder, and InfoNCE run through the layer kernels, not the MLP \
+                 trainer: GpuTrainer picks the right one",
             ));
         }
         let d = config.dim();
