@@ -487,7 +487,10 @@ fn fresh(a: &TrainArgs) -> anyhow::Result<Run> {
     // Langevin negatives, and a batch of positives, negatives and their gradients.
     let width = model.arch.input.len() as u64;
     plan.add(format!("--train-size {}", a.train_size), "the training points", &[a.train_size as u64, 2], 4, 3);
-    plan.add(format!("--buffer-size {}", a.buffer_size), "the replay buffer", &[a.buffer_size as u64, width], 4, 3);
+    // Only a loss that samples negatives keeps a replay buffer, and not when a generator proposes them.
+    if loss.samples_negatives() && a.generator.is_none() {
+        plan.add(format!("--buffer-size {}", a.buffer_size), "the replay buffer", &[a.buffer_size as u64, width], 4, 3);
+    }
     let params = model.param_count();
     // Weights, gradients, Adam's two moments, the checkpoint's copy and its encoding.
     plan.add(
