@@ -110,21 +110,22 @@ impl GpuSide {
         slots: &wgpu::Buffer,
     ) -> Result<Self> {
         let net = &state.net;
+        let name = if encoder.is_some() { "encoder" } else { "generator" };
         let (inputs, n) = (net.input_dim(), net.param_count());
         let outputs = net.outputs();
         if batch > max_batch(ctx, net) {
             return Err(Error::Limit(format!(
-                "--batch {batch}: the generator's widest layer does not fit the storage-binding limit here for so many \
+                "--batch {batch}: the {name}'s widest layer does not fit the storage-binding limit here for so many \
                  points (at most {}); use a smaller --batch",
                 max_batch(ctx, net)
             )));
         }
         check_fits(ctx, (batch * outputs).div_ceil(WG as usize), 1, "side network output workgroups")?;
-        check_fits(ctx, n.div_ceil(WG as usize), 1, "generator parameter workgroups")?;
-        check_fits(ctx, 1, 2 * n + 1, "generator optimizer moments")?;
+        check_fits(ctx, n.div_ceil(WG as usize), 1, &format!("{name} parameter workgroups"))?;
+        check_fits(ctx, 1, 2 * n + 1, &format!("{name} optimizer moments"))?;
         ctx.check_loop_budget("the generator's regression", (batch * outputs).div_ceil(256) as u64)?;
         ctx.check_loop_budget("an encoder's row", dim as u64)?;
-        ctx.check_loop_budget("the generator's gradient norm", n.div_ceil(256) as u64)?;
+        ctx.check_loop_budget(&format!("the {name}'s gradient norm"), n.div_ceil(256) as u64)?;
         let wgsl = crate::gpu::shader::assemble("train/side.wgsl", &[])?;
         let k = |entry: &str| ctx.kernel("train/side.wgsl", &wgsl, entry);
         let kernels = Kernels {
@@ -140,11 +141,11 @@ impl GpuSide {
         let mut moments = state.m.clone();
         moments.extend(&state.v);
         moments.push(0.0);
-        ctx.scoped("allocating the generator's buffers", || -> Result<Self> {
+        ctx.scoped(&format!("allocating the {name}'s buffers"), || -> Result<Self> {
             let buffers = NetBuffers::new(ctx, net, batch)?;
             let latents = ctx.zeroed_storage_buffer("side network inputs", 4 * (batch * inputs) as u64);
-            let energies = ctx.zeroed_storage_buffer("generator head (unused)", 4 * batch as u64);
-            let moments = ctx.storage_buffer("generator moments", bytemuck::cast_slice(&moments));
+            let energies = ctx.zeroed_storage_buffer("side network head (unused)", 4 * batch as u64);
+            let moments = ctx.storage_buffer("side network moments", bytemuck::cast_slice(&moments));
             let pass = GpuNetwork::new(
                 nn,
                 net,
@@ -158,7 +159,7 @@ impl GpuSide {
             )?;
             let outputs = buffers
                 .output_values()
-                .ok_or_else(|| Error::invalid("generator", "its outputs are its input (only flattens)"))?;
+                .ok_or_else(|| Error::invalid(name, "its outputs are its input (only flattens)"))?;
             let bind = bind_group(
                 ctx,
                 &kernels.latents,
@@ -273,7 +274,7 @@ impl GpuSide {
         self.pass.dispatches() as u32 + 5
     }
 
-    /// The generator's parameters and moments (a readback).
+    /// The side network's parameters and moments (a readback).
     pub fn state(&self, ctx: &GpuContext) -> Result<SideNet> {
         let n = self.net_shape.param_count();
         let parts = ctx.read_buffers(&[(&self.buffers.params, 4 * n as u64), (&self.moments, 4 * 2 * n as u64)])?;
