@@ -395,7 +395,8 @@ pub fn run(args: &ScoreArgs, given: &Given) -> anyhow::Result<()> {
     }
     // A latent EBM on points of the data's width: their marginal energies (no log Z).
     if let Some((state, config)) = marginal::latent_checkpoint(&args.energy)
-        && crate::data::toy::read_rows_shaped(&args.points).is_ok_and(|(_, cols, _)| cols == config.data_dim())
+        && let Ok((points, cols, _)) = crate::data::toy::read_rows_shaped(&args.points)
+        && cols == config.data_dim()
     {
         // (--seed seeds the importance sampling here.)
         let flags = RBM_FLAGS.iter().chain(&AIS_FLAGS).chain(&["--box", "--log-z", "--ratio"]);
@@ -404,7 +405,7 @@ pub fn run(args: &ScoreArgs, given: &Given) -> anyhow::Result<()> {
                 "{flag} sets how log Z is found; a latent EBM's points are scored by their unnormalised marginal energy"
             );
         }
-        return marginal::score_marginal(args, &state, &config);
+        return marginal::score_marginal(args, &points, &state, &config);
     }
     let rbm_path = args.energy.trim_start().strip_prefix("rbm:");
     match rbm_path {

@@ -3,7 +3,7 @@
 //! encoder ([`crate::train::latent::marginal_energy`]), with its standard error, for data of
 //! any width (unnormalised: `ebm eval` normalises it on 2-D data).
 
-use super::{ScoreArgs, read_points};
+use super::ScoreArgs;
 use crate::train::{TrainConfig, TrainState, eval, latent};
 use anyhow::{Context, bail};
 use std::path::Path;
@@ -11,22 +11,25 @@ use std::path::Path;
 /// The latent EBM `--energy net:CKPT` names, when it is one: its state and configuration.
 pub fn latent_checkpoint(energy: &str) -> Option<(TrainState, TrainConfig)> {
     let file = energy.trim_start().strip_prefix("net:")?;
-    let stored = crate::train::checkpoint::stored_config(Path::new(file)).ok()??;
-    stored.latent.as_ref()?;
-    crate::train::checkpoint::load(Path::new(file)).ok()
+    let (state, config) = crate::train::checkpoint::load(Path::new(file)).ok()?;
+    config.latent.is_some().then_some((state, config))
 }
 
-/// Scores `args.points` ([n, D]) by their marginal energies: a summary, and with `--out` each
-/// point's F̂ and standard error.
-pub fn score_marginal(args: &ScoreArgs, state: &TrainState, config: &TrainConfig) -> anyhow::Result<()> {
-    let d = config.data_dim();
-    let (points, n) = read_points(&args.points, d)?;
+/// Scores `points` ([n, D], read from `args.points`) by their marginal energies: a summary,
+/// and with `--out` each point's F̂ and standard error.
+pub fn score_marginal(
+    args: &ScoreArgs,
+    points: &[f32],
+    state: &TrainState,
+    config: &TrainConfig,
+) -> anyhow::Result<()> {
+    let n = points.len() / config.data_dim();
     let Some(encoder) = state.side.as_ref().map(|s| &s.net) else {
         bail!("--energy {}: a latent EBM's checkpoint without its encoder", args.energy);
     };
     let model = state.energy();
     let estimates =
-        latent::marginal_energy(&|q| eval::energies(&model, q), encoder, &points, latent::MARGINAL_DRAWS, args.seed)
+        latent::marginal_energy(&|q| eval::energies(&model, q), encoder, points, latent::MARGINAL_DRAWS, args.seed)
             .context("the marginal energy")?;
     let mean = |f: &dyn Fn(&latent::Estimate) -> f64| estimates.iter().map(f).sum::<f64>() / n as f64;
     println!(
