@@ -301,6 +301,17 @@ pub fn fill_normals(seed: u64, chain: u32, step: u32, stream: Stream, out: &mut 
     fill_normals_steps(seed, chain, step, stream, out.len(), out);
 }
 
+/// Value i of `out` is `normal4(seed, chain, step, stream, first_draw + i / 4)[i % 4]`: the
+/// numbers of a loop that draws one normal4 per coordinate, [`LANES`] draws at a time.
+pub fn fill_normals_from(seed: u64, chain: u32, step: u32, stream: Stream, first_draw: u32, out: &mut [f32]) {
+    let counter = |j: usize| [chain, step, stream as u32, first_draw.wrapping_add(j as u32)];
+    let len = out.len();
+    for_each_counter(seed, len.div_ceil(4), normals_lanes, counter, |j, n| {
+        let comps = 4.min(len - 4 * j);
+        out[4 * j..4 * j + comps].copy_from_slice(&n[..comps]);
+    });
+}
+
 /// Initial states for chains `chain_offset ..`: N(0, init_std^2) per coordinate, from the
 /// `Init` stream, so both executors and any split of the chains start from the same points.
 pub fn initial_states(seed: u64, chain_offset: u32, chains: usize, dim: usize, init_std: f32) -> Vec<f32> {
@@ -385,6 +396,18 @@ mod tests {
             fill_uniforms(11, 42, 7, Stream::Gibbs, &mut flat);
             for (i, &u) in flat.iter().enumerate() {
                 assert_eq!(u, uniform4(11, 42, 7, Stream::Gibbs, (i / 4) as u32)[i % 4], "dim {dim} value {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn fills_from_a_draw_equal_one_normal4_per_coordinate() {
+        for (dim, first) in [(1usize, 0u32), (3, 5), (17, 60), (784, 196 * 59), (130, u32::MAX - 3)] {
+            let mut fill = vec![0.0f32; dim];
+            fill_normals_from(5, 9, 77, Stream::ProposalNoise, first, &mut fill);
+            for (i, &v) in fill.iter().enumerate() {
+                let want = normal4(5, 9, 77, Stream::ProposalNoise, first.wrapping_add(i as u32 / 4))[i % 4];
+                assert_eq!(v.to_bits(), want.to_bits(), "dim {dim} first draw {first} coordinate {i}");
             }
         }
     }

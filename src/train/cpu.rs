@@ -57,9 +57,9 @@ impl CpuTrainer {
         if !cfg.loss.samples_negatives() {
             let mut neg = vec![0.0; n * d];
             for (j, row) in rows.clone().zip(neg.chunks_exact_mut(d)) {
+                rng::fill_normals_from(cfg.seed, j as u32, step, Stream::Batch, 1, row);
                 for (i, x) in row.iter_mut().enumerate() {
-                    let xi = rng::normal4(cfg.seed, j as u32, step, Stream::Batch, 1 + i as u32 / 4)[i % 4];
-                    *x = cfg.noise_mean[i] + cfg.noise_std[i] * xi;
+                    *x = cfg.noise_mean[i] + cfg.noise_std[i] * *x;
                 }
             }
             return (neg, vec![0.0; n], None);
@@ -113,16 +113,15 @@ impl CpuTrainer {
         let rows_per_task = n.div_ceil(rayon::current_num_threads()).max(MIN_ROWS_PER_TASK);
         neg.par_chunks_mut(rows_per_task * d).enumerate().for_each(|(task, block)| {
             let m = block.len() / d;
-            let (mut g, mut e) = (vec![0.0; block.len()], vec![0.0; m]);
+            let (mut g, mut e, mut noise) = (vec![0.0; block.len()], vec![0.0; m], vec![0.0; d]);
             for k in 0..lv.steps {
                 g.fill(0.0);
                 net.add_energy_grad_batch(block, &mut g, &mut e, 1.0);
                 for (r, (x, g)) in block.chunks_exact_mut(d).zip(g.chunks_exact(d)).enumerate() {
                     let j = (first + task * rows_per_task + r) as u32;
+                    rng::fill_normals_from(cfg.seed, j, step, Stream::ProposalNoise, k * draws, &mut noise);
                     for i in 0..d {
-                        let xi =
-                            rng::normal4(cfg.seed, j, step, Stream::ProposalNoise, k * draws + i as u32 / 4)[i % 4];
-                        let v = langevin::ula_update(x[i], g[i], lv.step_size, noise_std, lv.grad_clamp, xi);
+                        let v = langevin::ula_update(x[i], g[i], lv.step_size, noise_std, lv.grad_clamp, noise[i]);
                         x[i] = v.clamp(cfg.box_lo[i], cfg.box_hi[i]);
                     }
                 }

@@ -49,21 +49,14 @@ pub fn batch(cfg: &TrainConfig, data: &[f32], rows: usize, step: u32) -> ScoreBa
         match cfg.loss {
             Loss::Dsm { sigma_max, sigma_min, levels, .. } => {
                 let sigma = Loss::dsm_sigma(sigma_max, sigma_min, levels, dsm_level(cfg.seed, step, j, levels));
-                for (i, e) in dir.iter_mut().enumerate() {
-                    *e = rng::normal4(cfg.seed, ju, step, Stream::Batch, 1 + i as u32 / 4)[i % 4];
-                }
+                rng::fill_normals_from(cfg.seed, ju, step, Stream::Batch, 1, dir);
                 points[j * d..(j + 1) * d].iter_mut().zip(dir.iter()).for_each(|(x, e)| *x += sigma * e);
                 grad_factors.push(cfg.loss.dsm_grad_factor(sigma));
             }
-            Loss::Ssm { rademacher } => {
-                for (i, v) in dir.iter_mut().enumerate() {
-                    *v = if rademacher {
-                        let u = rng::uniform4(cfg.seed, ju, step, Stream::ProposalNoise, i as u32 / 4)[i % 4];
-                        if u >= 0.5 { 1.0 } else { -1.0 }
-                    } else {
-                        rng::normal4(cfg.seed, ju, step, Stream::ProposalNoise, i as u32 / 4)[i % 4]
-                    };
-                }
+            Loss::Ssm { rademacher: false } => rng::fill_normals(cfg.seed, ju, step, Stream::ProposalNoise, dir),
+            Loss::Ssm { rademacher: true } => {
+                rng::fill_uniforms(cfg.seed, ju, step, Stream::ProposalNoise, dir);
+                dir.iter_mut().for_each(|v| *v = if *v >= 0.5 { 1.0 } else { -1.0 });
             }
             _ => unreachable!("score matching losses only"),
         }
