@@ -180,8 +180,8 @@ fn bench_nn(c: &mut Criterion) {
     group.throughput(Throughput::Elements(conv_flops));
     group.bench_function("cpu/conv-16x32k3s2-fwd+ingrad", |bch| {
         bch.iter(|| {
-            ops::conv2d_forward(&g, black_box(&cx), &cw, Some(&cb), &mut cy);
-            ops::conv2d_backward_input(&g, black_box(&cdy), &cw, &mut cdx);
+            ops::conv2d_forward(&g, ops::Layout::Cnhw, black_box(&cx), &cw, Some(&cb), &mut cy);
+            ops::conv2d_backward_input(&g, ops::Layout::Cnhw, black_box(&cdy), &cw, &mut cdx);
         })
     });
     group.finish();

@@ -228,7 +228,7 @@ fn conv2d_forward_matches_cpu() {
         let act = [Some(Activation::Silu), None, Some(Activation::LeakyRelu(0.2)), Some(Activation::Softplus)][i];
         let bias = i != 1;
         let mut z = vec![0.0; out_len];
-        ops::conv2d_forward(&g, &x, &w, bias.then_some(&b[..]), &mut z);
+        ops::conv2d_forward(&g, ops::Layout::Nchw, &x, &w, bias.then_some(&b[..]), &mut z);
         let a: Vec<f32> = z.iter().map(|&v| act.map_or(v, |f| f.eval(v).0)).collect();
         let (acts, ao) = packed(&ctx, 11, &[&x, &randn(34, out_len), &randn(35, out_len)]);
         let (params, po) = packed(&ctx, 2, &[&w, &b]);
@@ -281,7 +281,7 @@ fn conv2d_backward_input_matches_cpu() {
         let dy = randn(41, out_len);
         let w = randn(42, g.out_c * g.patch());
         let mut dx = vec![0.0; in_len];
-        ops::conv2d_backward_input(&g, &dy, &w, &mut dx);
+        ops::conv2d_backward_input(&g, ops::Layout::Nchw, &dy, &w, &mut dx);
         let (grads, go) = packed(&ctx, 6, &[&dy, &randn(43, in_len)]);
         let wb = ctx.storage_buffer("w", bytemuck::cast_slice(&w));
         let op = nn
@@ -308,7 +308,7 @@ fn conv2d_backward_params_matches_cpu_split_or_not() {
         let db0 = randn(54, g.out_c);
         let (mut dw, mut db) =
             if accumulate { (dw0.clone(), db0.clone()) } else { (vec![0.0; dw0.len()], vec![0.0; db0.len()]) };
-        ops::conv2d_backward_params(&g, &x, &dy, &mut dw, Some(&mut db));
+        ops::conv2d_backward_params(&g, ops::Layout::Nchw, &x, &dy, &mut dw, Some(&mut db));
         let (acts, ao) = packed(&ctx, 4, &[&x, &dy]);
         let (grads, go) = packed(&ctx, 1, &[&dw0, &db0]);
         let op = nn

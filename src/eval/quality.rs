@@ -37,7 +37,7 @@ pub fn features(net: &Network, xs: &[f32]) -> Result<(Vec<f32>, usize, Vec<f32>)
         .map(|block| {
             let mut tape = Tape::default();
             view.forward_batch(block, block.len() / d, &mut tape);
-            (tape.values[last].clone(), tape.outputs().to_vec())
+            (view.tape_points(&tape, last), tape.outputs().to_vec())
         })
         .collect();
     let n = xs.len() / d;

@@ -2,15 +2,20 @@
 //! (sgemm, im2col + sgemm), activations with their slopes kept for the backward pass. It serves
 //! [`Network`]s and MLP energies alike (both as a [`NetView`]). Single-threaded: callers
 //! parallelise over blocks of points.
+//!
+//! Inside the tape, images are kept channel-major over the batch ([`Layout::Cnhw`]), so each
+//! convolution is GEMMs on rows in place. Points come in and gradients go out as
+//! [n, c, h, w]; Flatten turns the planes into rows of [n, c h w], as PyTorch's does.
 
-use super::{Head, LayerKind, LayerView, NetView, Shape, ops, residual};
+use super::{Head, LayerKind, LayerView, NetView, Shape, ops, ops::Layout, residual};
 
 /// What a forward pass keeps for the backward pass, and the backward pass's buffers; reused
 /// from call to call so that sampler steps do not allocate.
 #[derive(Default)]
 pub struct Tape {
-    /// values[k] = the input of layer k for every point ([n, len]); the last is the output f.
-    pub values: Vec<Vec<f32>>,
+    /// values[k] = the input of layer k for every point ([n, len], images as the module doc
+    /// says: [`NetView::tape_points`] gives them as points); the last is the output f [n, K].
+    values: Vec<Vec<f32>>,
     /// slopes[k] = act'(input of layer k) for activation layers, empty otherwise.
     slopes: Vec<Vec<f32>>,
     /// Gradients going down; after `NetView::backward_batch` `grads[0]` holds dL/dx.
@@ -50,14 +55,14 @@ impl LayerView<'_> {
         match (self.kind, self.input) {
             (LayerKind::Linear { outputs, .. }, s) => ops::linear_forward(x, self.weight, bias, n, s.len(), outputs, y),
             (LayerKind::Conv2d { .. }, _) => {
-                ops::conv2d_forward(&self.conv_geom(n).expect("conv"), x, self.weight, bias, y)
+                ops::conv2d_forward(&self.conv_geom(n).expect("conv"), Layout::Cnhw, x, self.weight, bias, y)
             }
             (LayerKind::Act(a), _) => {
                 y.copy_from_slice(x);
                 slope.resize(y.len(), 0.0);
                 a.eval_batch(y, slope);
             }
-            (LayerKind::Flatten, _) => y.copy_from_slice(x),
+            (LayerKind::Flatten, s) => to_points(s, n, x, y),
             (LayerKind::AvgPool2d { kernel }, Shape::Image { c, h, w }) => {
                 ops::avgpool2d_forward(n * c, h, w, kernel, x, y)
             }
@@ -102,14 +107,14 @@ impl LayerView<'_> {
                 let g = self.conv_geom(n).expect("conv");
                 if let Some(dp) = dp {
                     let (dw, db) = dp.split_at_mut(nw);
-                    ops::conv2d_backward_params(&g, x, dy, dw, (!db.is_empty()).then_some(db));
+                    ops::conv2d_backward_params(&g, Layout::Cnhw, x, dy, dw, (!db.is_empty()).then_some(db));
                 }
                 if need_dx {
-                    ops::conv2d_backward_input(&g, dy, self.weight, dx);
+                    ops::conv2d_backward_input(&g, Layout::Cnhw, dy, self.weight, dx);
                 }
             }
             (LayerKind::Act(_), _) => dx.iter_mut().zip(dy).zip(slope).for_each(|((d, g), s)| *d = g * s),
-            (LayerKind::Flatten, _) => dx.copy_from_slice(dy),
+            (LayerKind::Flatten, s) => to_planes(s, n, dy, dx),
             (LayerKind::AvgPool2d { kernel }, Shape::Image { c, h, w }) => {
                 ops::avgpool2d_backward(n * c, h, w, kernel, dy, dx)
             }
@@ -119,6 +124,28 @@ impl LayerView<'_> {
             }
         }
         n * in_len
+    }
+}
+
+/// Whether values of this shape lie differently in the tape and as points: images of more
+/// than one channel.
+fn is_planar(shape: Shape) -> bool {
+    matches!(shape, Shape::Image { c, .. } if c > 1)
+}
+
+/// `n` values of `shape` as the tape keeps them, from points [n, len] (a copy for flat shapes).
+fn to_planes(shape: Shape, n: usize, points: &[f32], planes: &mut [f32]) {
+    match shape {
+        Shape::Image { c, h, w } => Layout::Nchw.convert(Layout::Cnhw, n, c, h * w, points, planes),
+        Shape::Flat(len) => planes[..n * len].copy_from_slice(&points[..n * len]),
+    }
+}
+
+/// The inverse of [`to_planes`].
+fn to_points(shape: Shape, n: usize, planes: &[f32], points: &mut [f32]) {
+    match shape {
+        Shape::Image { c, h, w } => Layout::Cnhw.convert(Layout::Nchw, n, c, h * w, planes, points),
+        Shape::Flat(len) => points[..n * len].copy_from_slice(&planes[..n * len]),
     }
 }
 
@@ -136,8 +163,8 @@ impl NetView<'_> {
         tape.values.resize_with(layers + 1, Vec::new);
         tape.slopes.resize_with(layers, Vec::new);
         tape.n = n;
-        tape.values[0].clear();
-        tape.values[0].extend_from_slice(xs);
+        tape.values[0].resize(xs.len(), 0.0);
+        to_planes(self.input, n, xs, &mut tape.values[0]);
         tape.saved.clear();
         for (k, l) in self.layers.iter().enumerate() {
             if residual::is_marker(&l.kind) {
@@ -147,6 +174,23 @@ impl NetView<'_> {
             let (done, rest) = tape.values.split_at_mut(k + 1);
             l.forward_batch(&done[k], n, &mut rest[0], &mut tape.slopes[k]);
         }
+        // The outputs as points: a network that ends on images hands them over as [n, c, h, w].
+        if let Some(shape) = self.layers.last().map(LayerView::output_shape).filter(|s| is_planar(*s)) {
+            let planes = std::mem::take(&mut tape.values[layers]);
+            let mut points = vec![0.0; planes.len()];
+            to_points(shape, n, &planes, &mut points);
+            tape.values[layers] = points;
+        }
+    }
+
+    /// The taped input of layer k (k = layers: the output) as points [n, len].
+    pub fn tape_points(&self, tape: &Tape, k: usize) -> Vec<f32> {
+        let values = &tape.values[k];
+        // The outputs are handed over as points already.
+        let Some(layer) = self.layers.get(k) else { return values.clone() };
+        let mut points = vec![0.0; values.len()];
+        to_points(layer.input, tape.n, values, &mut points);
+        points
     }
 
     /// Energies of the taped points (es [n], overwritten) and dE/df [n, K] from the head, the
@@ -181,7 +225,8 @@ impl NetView<'_> {
         if dy.len() < d_out.len() {
             dy.resize(d_out.len(), 0.0);
         }
-        dy[..d_out.len()].copy_from_slice(d_out);
+        let out_shape = self.layers.last().map_or(self.input, LayerView::output_shape);
+        to_planes(out_shape, n, d_out, &mut dy[..d_out.len()]);
         let mut valid = d_out.len();
         tape.saved_grads.clear();
         let offsets = self.param_offsets();
@@ -207,6 +252,11 @@ impl NetView<'_> {
             } else {
                 l.backward_batch(&tape.values[k], &tape.slopes[k], &dy[..valid], n, &mut dx, dp, wants_dx)
             };
+            std::mem::swap(&mut dx, &mut dy);
+        }
+        if need_dx && is_planar(self.input) {
+            dx.resize(valid, 0.0);
+            to_points(self.input, n, &dy[..valid], &mut dx[..valid]);
             std::mem::swap(&mut dx, &mut dy);
         }
         tape.grads = [dy, dx];

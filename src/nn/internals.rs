@@ -50,6 +50,11 @@ pub trait NetworkInternals: Sized {
         self.view().forward_batch(xs, n, tape)
     }
 
+    /// `NetView::tape_points`.
+    fn tape_points(&self, tape: &Tape, k: usize) -> Vec<f32> {
+        self.view().tape_points(tape, k)
+    }
+
     /// `NetView::head_batch`.
     fn head_batch(&self, tape: &Tape, es: &mut [f32], d_out: &mut Vec<f32>) {
         self.view().head_batch(tape, es, d_out)

@@ -95,8 +95,15 @@ impl LayerView<'_> {
                 ops::linear_forward(xt, self.weight, None, order * n, in_len, outputs, yt);
             }
             (LayerKind::Conv2d { .. }, _) => {
-                ops::conv2d_forward(&self.conv_geom(n).expect("conv"), xp, self.weight, bias, yp);
-                ops::conv2d_forward(&self.conv_geom(order * n).expect("conv"), xt, self.weight, None, yt);
+                ops::conv2d_forward(&self.conv_geom(n).expect("conv"), ops::Layout::Nchw, xp, self.weight, bias, yp);
+                ops::conv2d_forward(
+                    &self.conv_geom(order * n).expect("conv"),
+                    ops::Layout::Nchw,
+                    xt,
+                    self.weight,
+                    None,
+                    yt,
+                );
             }
             (LayerKind::Act(a), _) => {
                 let len = n * in_len;
@@ -159,10 +166,10 @@ impl LayerView<'_> {
             }
             (LayerKind::Conv2d { .. }, _) => {
                 let g = self.conv_geom(rows).expect("conv");
-                ops::conv2d_backward_params(&g, x, dy, dw, None);
+                ops::conv2d_backward_params(&g, ops::Layout::Nchw, x, dy, dw, None);
                 add_bias_grad(db, g.out_h() * g.out_w());
                 if need_dx {
-                    ops::conv2d_backward_input(&g, dy, self.weight, dx);
+                    ops::conv2d_backward_input(&g, ops::Layout::Nchw, dy, self.weight, dx);
                 }
             }
             (LayerKind::Act(_), _) => {

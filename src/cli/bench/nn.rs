@@ -24,7 +24,7 @@ use std::time::Instant;
 use crate::energy::Energy;
 use crate::gpu::{ContextInternals, GpuContext};
 use crate::nn::gpu::{Epilogue, NnKernels, NnOp, Slice};
-use crate::nn::ops::{self, ConvGeom};
+use crate::nn::ops::{self, ConvGeom, Layout};
 use crate::nn::{Architecture, LayerKind, Network, NetworkInternals};
 use crate::rng;
 use crate::sampler::cpu::CpuSampler;
@@ -372,14 +372,14 @@ fn conv_rows(
             let mut y = vec![0.0f32; batch * g.out_len()];
             let mut dx = vec![0.0f32; batch * g.in_len()];
             let (rf, tf) = time_cpu(s.min_secs, || {
-                y.par_chunks_mut(per * g.out_len())
-                    .zip(x.par_chunks(per * g.in_len()))
-                    .for_each(|(ys, xs)| ops::conv2d_forward(&gp(xs.len() / g.in_len()), xs, &w, Some(&b), ys));
+                y.par_chunks_mut(per * g.out_len()).zip(x.par_chunks(per * g.in_len())).for_each(|(ys, xs)| {
+                    ops::conv2d_forward(&gp(xs.len() / g.in_len()), Layout::Cnhw, xs, &w, Some(&b), ys)
+                });
             });
             let (rb, tb) = time_cpu(s.min_secs, || {
-                dx.par_chunks_mut(per * g.in_len())
-                    .zip(dy.par_chunks(per * g.out_len()))
-                    .for_each(|(dxs, dys)| ops::conv2d_backward_input(&gp(dys.len() / g.out_len()), dys, &w, dxs));
+                dx.par_chunks_mut(per * g.in_len()).zip(dy.par_chunks(per * g.out_len())).for_each(|(dxs, dys)| {
+                    ops::conv2d_backward_input(&gp(dys.len() / g.out_len()), Layout::Cnhw, dys, &w, dxs)
+                });
             });
             eprintln!(
                 "  cpu  {size}: fwd {:.2} (sgemm {:.2}), in-grad {:.2} (sgemm {:.2}) GFLOP/s",
