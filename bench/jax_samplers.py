@@ -21,9 +21,12 @@ test), which is often faster. ULA is the two-line update in jax.numpy (BlackJAX 
 unadjusted Langevin kernel). A run is `jax.lax.scan` over the steps inside one `jax.jit`. The
 ratio column compares the engine with the faster of the two.
 Each timing first runs the compiled function once on the warm-up steps (a tenth of the steps,
-at least 2: compilation and first-touch stay out), then times one run of all the steps, ended
-by `block_until_ready`. Chains start from N(0, I) (other draws than ebm's; timings do not
-depend on them).
+at least 2: compilation and first-touch stay out), then runs all the steps once (compiling that
+shape) and times a second run, ended by `block_until_ready`. A timing under --min-seconds
+(default 1 s) is repeated with proportionally more steps after a warm-up run of that shape, so
+that JAX's fixed cost per call (dispatch, the scan's setup) stays a small share of it; the
+engine's rows get the same rule (`ebm bench --min-seconds`). Chains start from N(0, I) (other
+draws than ebm's; timings do not depend on them).
 
 One command runs both side by side (the engine's CPU executor first, then JAX, suite by suite),
 and prints one table with the ratio ours / the faster peer:
@@ -34,6 +37,7 @@ and prints one table with the ratio ours / the faster peer:
 Options: --suite langevin|torchebm|mlp|all, --quick (256 and 1024 chains, <= 50 steps, as
 `ebm bench --quick`), --ebm PATH (also run `PATH bench --backend cpu --suite S --csv ...` and
 join its rows), --csv PATH (the table's rows), --platform cpu|gpu (default cpu; JAX's device),
+--min-seconds S (each timing at least S seconds, both sides; 0: the planned steps only),
 --cases NAME:SAMPLER:CHAINS:STEPS[,...] (exactly these cases instead of a suite; NAME is ring8,
 gaussian10, double_wellD (barrier 2, any D) or mlp2x128x128x1; SAMPLER ula, mala or hmc; the
 step size is the suite's for that energy: 0.01, 0.05, 0.01, 0.001), --no-blackjax (the hand-written
@@ -64,10 +68,13 @@ def parse_args():
     p.add_argument("--cases", metavar="NAME:SAMPLER:CHAINS:STEPS[,...]",
                    help="exactly these cases (e.g. double_well128:hmc:1024:200,ring8:mala:16384:500)")
     p.add_argument("--no-blackjax", action="store_true", help="leave out the blackjax rows")
+    p.add_argument("--min-seconds", type=float, default=None, metavar="S",
+                   help="time each case for at least S seconds, both sides (default 1; 0 with --quick)")
     return p.parse_args()
 
 
 ARGS = parse_args()
+MIN_SECONDS = ARGS.min_seconds if ARGS.min_seconds is not None else (0.0 if ARGS.quick else 1.0)
 os.environ.setdefault("JAX_PLATFORMS", ARGS.platform if ARGS.platform == "cpu" else "cuda")
 
 import jax  # noqa: E402
@@ -264,10 +271,17 @@ def time_case(case, quick, blackjax_kernel):
     key = jax.random.PRNGKey(SEED)
     x = jax.random.normal(key, (chains, dim))
     x = position(run(key, x, warm)).block_until_ready()
-    run(key, x, steps)  # compiles for `steps`; the timed call below reuses it
-    start = time.perf_counter()
-    position(run(jax.random.PRNGKey(SEED + 1), x, steps)).block_until_ready()
-    seconds = time.perf_counter() - start
+
+    def timed(steps):
+        position(run(key, x, steps)).block_until_ready()  # compiles for `steps`: a warm-up of this shape
+        start = time.perf_counter()
+        position(run(jax.random.PRNGKey(SEED + 1), x, steps)).block_until_ready()
+        return time.perf_counter() - start
+
+    seconds = timed(steps)
+    while seconds < MIN_SECONDS and steps < 1_000_000:
+        steps = min(1_000_000, max(steps + 1, math.ceil(steps * 1.2 * MIN_SECONDS / max(seconds, 1e-4))))
+        seconds = timed(steps)
     executor = "blackjax" if blackjax_kernel else "jax"
     return {"executor": f"{executor} {jax.default_backend()}", "energy": name, "dim": dim, "sampler": sampler,
             "chains": chains, "steps": steps, "seconds": seconds, "chain_steps_per_s": chains * steps / seconds}
@@ -277,6 +291,8 @@ def ebm_rows(ebm, suite, quick):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "ebm.csv")
         cmd = [ebm, "bench", "--backend", "cpu", "--suite", suite, "--csv", path] + (["--quick"] if quick else [])
+        if MIN_SECONDS > 0:
+            cmd += ["--min-seconds", str(MIN_SECONDS)]
         print("+", " ".join(cmd), file=sys.stderr)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         with open(path) as f:

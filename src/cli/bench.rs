@@ -71,6 +71,12 @@ pub struct BenchArgs {
     /// fixed amount of work).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: Option<u32>,
+    /// Sampler timings of at least this many seconds: a shorter timed run counts as the warm-up
+    /// of the same shape, and the run is timed again with proportionally more steps (for
+    /// comparisons with peers whose fixed per-call cost a short run would include; the TorchEBM
+    /// sizes keep their steps) [default: 0, the steps as planned].
+    #[arg(long, value_name = "SECONDS", value_parser = positive)]
+    pub min_seconds: Option<f64>,
     /// Which cases: all, langevin, torchebm, mlp, rbm, train, nn or discrete.
     #[arg(long, value_enum, default_value_t = Suite::All)]
     pub suite: Suite,
@@ -282,6 +288,23 @@ fn time_run(sampler: &mut dyn ChainSampler, warm: u32, steps: u32) -> Result<f64
     Ok(start.elapsed().as_secs_f64())
 }
 
+/// [`time_run`], then while the timing is under `min_seconds`, again with the steps scaled to
+/// about 1.2 `min_seconds` (the previous timed run serves as the warm-up): (steps, seconds).
+fn time_run_at_least(sampler: &mut dyn ChainSampler, warm: u32, steps: u32, min_seconds: f64) -> Result<(u32, f64)> {
+    let (mut steps, mut seconds) = (steps, time_run(sampler, warm, steps)?);
+    while seconds < min_seconds && steps < MAX_TIMED_STEPS {
+        let scale = 1.2 * min_seconds / seconds.max(1e-4);
+        steps = ((steps as f64 * scale).ceil() as u32).clamp(steps + 1, MAX_TIMED_STEPS);
+        let start = Instant::now();
+        sampler.run(steps).context("timed run")?;
+        seconds = start.elapsed().as_secs_f64();
+    }
+    Ok((steps, seconds))
+}
+
+/// Steps of one timed run at most, however fast the case.
+const MAX_TIMED_STEPS: u32 = 1_000_000;
+
 /// `12.3M`-style formatting with three significant digits.
 fn si(x: f64) -> String {
     const UNITS: [(f64, &str); 4] = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")];
@@ -400,8 +423,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 }
                 let name = kind.name().to_uppercase();
                 let label = format!("{} {name} {chains} chains", case.name);
+                let min_seconds = if case.ess { 0.0 } else { args.min_seconds.unwrap_or(0.0) };
                 let mut bench = |executor: &'static str, sampler: &mut dyn ChainSampler| -> Result<()> {
-                    let seconds = time_run(sampler, warm, steps).with_context(|| format!("{executor}: {label}"))?;
+                    let (steps, seconds) = time_run_at_least(sampler, warm, steps, min_seconds)
+                        .with_context(|| format!("{executor}: {label}"))?;
                     let frozen = sampler.stats()?.frozen_count();
                     let ess_per_s = match sampler.trace()? {
                         Some(trace) => Some(

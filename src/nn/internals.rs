@@ -51,6 +51,7 @@ pub trait NetworkInternals: Sized {
     }
 
     /// `NetView::tape_points`.
+    #[cfg(any(test, feature = "internals"))]
     fn tape_points(&self, tape: &Tape, k: usize) -> Vec<f32> {
         self.view().tape_points(tape, k)
     }

@@ -454,6 +454,14 @@ pub fn conv_input_grad(g: &crate::nn::ops::ConvGeom) -> Cost {
     Cost::new(b * 2.0 * macs, F * (b * (g.in_len() + g.out_len()) as f64 + (g.out_c * g.patch()) as f64))
 }
 
+/// The weight gradient of a convolution (`conv2d_backward_params`): the images and dy read
+/// once, dW and db written once.
+pub fn conv_param_grad(g: &crate::nn::ops::ConvGeom) -> Cost {
+    let (b, macs) = (g.batch as f64, g.macs() as f64);
+    let params = (g.out_c * g.patch() + g.out_c) as f64;
+    Cost::new(b * (2.0 * macs + g.out_len() as f64), F * (b * (g.in_len() + g.out_len()) as f64 + params))
+}
+
 /// Half a block-Gibbs step of an RBM over `rows` rows (shaders/rbm/rbm.wgsl `hidden_step`, or
 /// `visible_step` with `to` the visibles): per unit a dot product over the other layer, `extra`
 /// FLOPs (the bias, the sigmoid, and for hidden units the partial sums' combination), one
