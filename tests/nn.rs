@@ -18,6 +18,9 @@ const SPECS: &[&str] = &[
     "1x12x12/4k5s2p4/swish/3k3s3p0/flatten/6/head:class:4",
     "5/17/silu/13/tanh/1/head:-f",
     "1x8x8/3k3/silu/flatten/1:nobias/head:-f",
+    // At most four inputs: the first layer skips the GEMM, with a bias and without.
+    "2/8:nobias/tanh/3/silu/1",
+    "4/6/silu/1/head:-f",
 ];
 
 fn fixture(name: &str) -> PathBuf {

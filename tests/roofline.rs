@@ -1,6 +1,6 @@
 //! `ebm bench --roofline-only`: the roofline model of every workload, printed without running
 //! anything (the arithmetic itself is checked against hand counts by the unit tests of
-//! src/cli/bench/roofline.rs).
+//! src/cli/bench/roofline.rs); and `--min-seconds`, which lengthens short timings.
 
 use std::process::{Command, Output};
 
@@ -57,4 +57,28 @@ fn one_peak_without_the_other_is_refused() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--peak-gbs"));
     let o = ebm(&["bench", "--roofline-only", "--peak-tflops", "0", "--peak-gbs", "3350"]);
     assert!(!o.status.success());
+}
+
+/// `--min-seconds`: a timed run shorter than that is repeated with more steps, so every row of
+/// the CSV covers at least that long, with more steps than the quick plan's 50 at most.
+#[test]
+fn min_seconds_lengthens_short_timings() {
+    let csv = std::env::temp_dir().join(format!("ebm-min-seconds-{}.csv", std::process::id()));
+    let args = ["bench", "--suite", "langevin", "--quick", "--backend", "cpu", "--min-seconds", "0.05"];
+    let o = ebm(&[&args[..], &["--csv", csv.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let _ = std::fs::remove_file(&csv);
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| head.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no {name} column"));
+    let (steps, seconds) = (col("steps"), col("seconds"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 12, "{text}");
+    for r in &rows {
+        assert!(r[seconds].parse::<f64>().unwrap() >= 0.05, "{r:?}");
+    }
+    assert!(rows.iter().any(|r| r[steps].parse::<u32>().unwrap() > 50), "no timing was lengthened:\n{text}");
+    let o = ebm(&["bench", "--min-seconds", "0", "--roofline-only"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("positive"));
 }

@@ -198,22 +198,23 @@ impl Activation {
 }
 
 impl Activation {
-    /// [`Activation::eval`] over a slice: z becomes act(z) and s act'(z). SiLU, the usual
-    /// choice and otherwise most of the non-GEMM time, uses [`crate::num::lanes::exp`], which vectorises.
-    pub(crate) fn eval_batch(&self, z: &mut [f32], s: &mut [f32]) {
+    /// [`Activation::eval`] over a slice: z = act(x) and s = act'(x). SiLU, the usual choice
+    /// and otherwise most of the non-GEMM time, uses [`crate::num::lanes::exp`], which
+    /// vectorises.
+    pub(crate) fn eval_batch(&self, x: &[f32], z: &mut [f32], s: &mut [f32]) {
         if *self != Activation::Silu {
-            return z.iter_mut().zip(s.iter_mut()).for_each(|(z, s)| (*z, *s) = self.eval(*z));
+            return z.iter_mut().zip(s.iter_mut()).zip(x).for_each(|((z, s), &x)| (*z, *s) = self.eval(x));
         }
-        silu(z, s)
+        silu(x, z, s)
     }
 }
 
 crate::simd::vectorized!(
-    fn silu(z: &mut [f32], s: &mut [f32]) {
-        for (z, s) in z.iter_mut().zip(s.iter_mut()) {
-            let sig = 1.0 / (1.0 + crate::num::lanes::exp(-*z));
-            *s = sig * (1.0 + *z * (1.0 - sig));
-            *z *= sig;
+    fn silu(x: &[f32], z: &mut [f32], s: &mut [f32]) {
+        for ((z, s), &x) in z.iter_mut().zip(s.iter_mut()).zip(x) {
+            let sig = 1.0 / (1.0 + crate::num::lanes::exp(-x));
+            *s = sig * (1.0 + x * (1.0 - sig));
+            *z = x * sig;
         }
     }
 );

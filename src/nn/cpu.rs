@@ -58,9 +58,8 @@ impl LayerView<'_> {
                 ops::conv2d_forward(&self.conv_geom(n).expect("conv"), Layout::Cnhw, x, self.weight, bias, y)
             }
             (LayerKind::Act(a), _) => {
-                y.copy_from_slice(x);
                 slope.resize(y.len(), 0.0);
-                a.eval_batch(y, slope);
+                a.eval_batch(x, y, slope);
             }
             (LayerKind::Flatten, s) => to_points(s, n, x, y),
             (LayerKind::AvgPool2d { kernel }, Shape::Image { c, h, w }) => {
