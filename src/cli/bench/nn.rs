@@ -577,7 +577,7 @@ pub fn summary(rows: &[NnRow]) -> String {
         let ratio = raw / ours;
         let _ = writeln!(
             out,
-            "target: CPU conv fwd+input-grad+weight-grad >= 70% of raw sgemm GFLOP/s at the same sizes: per layer {}; {set} layers {:.0}% ({})",
+            "target: CPU conv fwd+input-grad+weight-grad >= 70% of raw sgemm GFLOP/s at the same sizes: per layer {}; {set} layers {:.1}% ({})",
             each.join(", "),
             100.0 * ratio,
             if ratio >= 0.7 { "met" } else { "not met" }
