@@ -221,7 +221,8 @@ fn column_offsets(g: &ConvGeom, count: usize, index: &mut Vec<u32>) {
     }
 }
 
-/// Output rows at least this long are copied row by row; shorter ones go through an index table.
+/// Output rows at least this long (or exactly 4, a length the copies are compiled for) are
+/// copied row by row; shorter ones go through an index table.
 const MIN_ROW: usize = 8;
 
 /// col[(c, ky, kx), img * ohw + oy * ow + ox] = x of image first + img, channel c, at
@@ -231,10 +232,17 @@ fn im2col(g: &ConvGeom, layout: Layout, first: usize, count: usize, x: &[f32], c
     let (ow, ohw) = (g.out_w(), g.out_h() * g.out_w());
     let cols = count * ohw;
     let src = &padded.values[..];
-    if ow >= MIN_ROW {
-        for_rows(g, count, |p, img, oy, at| {
-            col[p * cols + img * ohw + oy * ow..][..ow].copy_from_slice(&src[at..at + ow])
-        });
+    macro_rules! rows_of {
+        ($n:expr) => {
+            for_rows(g, count, |p, img, oy, at| {
+                col[p * cols + img * ohw + oy * ow..][..$n].copy_from_slice(&src[at..at + $n])
+            })
+        };
+    }
+    if ow == 4 {
+        rows_of!(4)
+    } else if ow >= MIN_ROW {
+        rows_of!(ow)
     } else {
         column_offsets(g, count, &mut padded.index);
         let ph = Phases::new(g);
@@ -251,12 +259,19 @@ fn col2padded(g: &ConvGeom, count: usize, col: &[f32], padded: &mut Padded) {
     padded.zero(g, count);
     let (ow, ohw) = (g.out_w(), g.out_h() * g.out_w());
     let cols = count * ohw;
-    if ow >= MIN_ROW {
-        let dst = &mut padded.values[..];
-        for_rows(g, count, |p, img, oy, at| {
-            let src = &col[p * cols + img * ohw + oy * ow..][..ow];
-            dst[at..at + ow].iter_mut().zip(src).for_each(|(d, v)| *d += v);
-        });
+    let dst = &mut padded.values[..];
+    macro_rules! rows_of {
+        ($n:expr) => {
+            for_rows(g, count, |p, img, oy, at| {
+                let src = &col[p * cols + img * ohw + oy * ow..][..$n];
+                dst[at..at + $n].iter_mut().zip(src).for_each(|(d, v)| *d += v);
+            })
+        };
+    }
+    if ow == 4 {
+        rows_of!(4)
+    } else if ow >= MIN_ROW {
+        rows_of!(ow)
     } else {
         column_offsets(g, count, &mut padded.index);
         let ph = Phases::new(g);
