@@ -458,6 +458,9 @@ else
 fi
 if have jax; then
   NOBJ=(); have blackjax || NOBJ=(--no-blackjax)
+  # Full runs time each JAX case for at least a second (the script's default); the dry and
+  # smallest runs check the plumbing only, and --quick keeps to its time budget.
+  case $MODE in dry-run|smallest|quick) NOBJ+=(--min-seconds 0) ;; esac
   step peer.jax 200 "$PY" "$BENCH/jax_samplers.py" --platform "$JAX_PLATFORM" "${NOBJ[@]}" --cases "$JAX_CASES" --csv "$RAW/peer.jax.csv"
 else
   skip peer.jax "not installed"
