@@ -5,7 +5,8 @@
 //!
 //! Inside the tape, images are kept channel-major over the batch ([`Layout::Cnhw`]), so each
 //! convolution is GEMMs on rows in place. Points come in and gradients go out as
-//! [n, c, h, w]; Flatten turns the planes into rows of [n, c h w], as PyTorch's does.
+//! [n, c, h, w]; Flatten turns the planes into rows of [n, c h w], as PyTorch's does, and every
+//! network ends on such rows.
 
 use super::{Head, LayerKind, LayerView, NetView, Shape, ops, ops::Layout, residual};
 
@@ -173,19 +174,12 @@ impl NetView<'_> {
             let (done, rest) = tape.values.split_at_mut(k + 1);
             l.forward_batch(&done[k], n, &mut rest[0], &mut tape.slopes[k]);
         }
-        // The outputs as points: a network that ends on images hands them over as [n, c, h, w].
-        if let Some(shape) = self.layers.last().map(LayerView::output_shape).filter(|s| is_planar(*s)) {
-            let planes = std::mem::take(&mut tape.values[layers]);
-            let mut points = vec![0.0; planes.len()];
-            to_points(shape, n, &planes, &mut points);
-            tape.values[layers] = points;
-        }
     }
 
     /// The taped input of layer k (k = layers: the output) as points [n, len].
     pub fn tape_points(&self, tape: &Tape, k: usize) -> Vec<f32> {
         let values = &tape.values[k];
-        // The outputs are handed over as points already.
+        // The outputs are flat (the shape rule ends every network on a dense layer's rows).
         let Some(layer) = self.layers.get(k) else { return values.clone() };
         let mut points = vec![0.0; values.len()];
         to_points(layer.input, tape.n, values, &mut points);
@@ -224,8 +218,7 @@ impl NetView<'_> {
         if dy.len() < d_out.len() {
             dy.resize(d_out.len(), 0.0);
         }
-        let out_shape = self.layers.last().map_or(self.input, LayerView::output_shape);
-        to_planes(out_shape, n, d_out, &mut dy[..d_out.len()]);
+        dy[..d_out.len()].copy_from_slice(d_out);
         let mut valid = d_out.len();
         tape.saved_grads.clear();
         let offsets = self.param_offsets();
