@@ -252,6 +252,44 @@ fn gpu_sweeps_match_cpu() {
     }
 }
 
+/// Cluster steps on the GPU give the CPU's states bit for bit (and Wolff's cluster sizes):
+/// small and percolating clusters, Ising and Potts, lattices and a weighted graph, over more
+/// steps than one submit holds.
+#[test]
+fn gpu_cluster_steps_match_cpu() {
+    use ebm_gpu::discrete::cluster::gpu::GpuClusterChains;
+    let Some(ctx) = common::gpu() else { return };
+    let dir = common::temp_dir("discrete_gpu_cluster");
+    let file = dir.join("ferro.csv");
+    std::fs::write(&file, "0,1,0.9\n1,2,0.4\n2,0,0.3\n3,4,1.1\n4,5,0.2\n5,3,0.7\n0,3,0.5\n1,4,0.8\n6,7,0.6\n").unwrap();
+    let cases = [
+        "ising:square:16,beta=0.4406868".to_string(),
+        "ising:square:24,beta=0.7".to_string(),
+        "ising:square:12,beta=0.1".to_string(),
+        "potts:3:triangular:9,beta=1.1".to_string(),
+        "potts:4:cubic:4,beta=0.6".to_string(),
+        format!("ising:graph:{},beta=0.8", file.display()),
+        format!("potts:5:graph:{},beta=1.5", file.display()),
+    ];
+    for s in &cases {
+        let m = model(s);
+        for kind in [Cluster::SwendsenWang, Cluster::Wolff] {
+            let chains = 12;
+            let init = random_states(5, 0, chains, m.sites(), m.q);
+            let mut cpu = ClusterChains::new(&m, kind, &init, 13, 2).unwrap();
+            let mut gpu = GpuClusterChains::new(ctx.clone(), &m, kind, &init, 13, 2).unwrap();
+            for steps in [3, 70] {
+                cpu.run(steps);
+                gpu.run(steps).unwrap();
+                let (a, b) = (cpu.states(), gpu.states().unwrap());
+                assert_ne!(a, init, "{s}: chains did not move");
+                assert_eq!(a, &b[..], "{s} {kind:?}: GPU and CPU differ after {steps} more steps");
+                assert_eq!(cpu.flipped, gpu.flipped, "{s} {kind:?}: Wolff cluster sizes differ");
+            }
+        }
+    }
+}
+
 /// Energy per site and |m| of a 32 x 32 lattice against Onsager's infinite-lattice values,
 /// away from T_c (finite-size effects below 1e-3 there), by Gibbs and by Swendsen–Wang.
 #[test]

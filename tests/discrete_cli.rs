@@ -82,25 +82,29 @@ fn gpu_and_cpu_runs_write_the_same_states() {
         return;
     }
     let dir = temp_dir("discrete_cli_gpu");
-    let mut files = Vec::new();
-    for backend in ["cpu", "gpu"] {
-        let out = dir.join(format!("{backend}.npy"));
-        run_ok(&[
-            "sample",
-            "--energy",
-            "potts:3:triangular:6,beta=0.8",
-            "--chains",
-            "32",
-            "--steps",
-            "30",
-            "--backend",
-            backend,
-            "--out",
-            s(&out),
-        ]);
-        files.push(std::fs::read(out).unwrap());
+    for sampler in ["gibbs", "wolff"] {
+        let mut files = Vec::new();
+        for backend in ["cpu", "gpu"] {
+            let out = dir.join(format!("{sampler}-{backend}.npy"));
+            run_ok(&[
+                "sample",
+                "--energy",
+                "potts:3:triangular:6,beta=0.8",
+                "--sampler",
+                sampler,
+                "--chains",
+                "32",
+                "--steps",
+                "30",
+                "--backend",
+                backend,
+                "--out",
+                s(&out),
+            ]);
+            files.push(std::fs::read(out).unwrap());
+        }
+        assert_eq!(files[0], files[1], "{sampler}");
     }
-    assert_eq!(files[0], files[1]);
 }
 
 #[test]
@@ -112,7 +116,7 @@ fn discrete_runs_refuse_what_does_not_apply() {
     assert!(e.contains("--sampler mala is for continuous energies"), "{e}");
     let e = refusal(&["sample", "--energy", "ring8", "--sampler", "gibbs"]);
     assert!(e.contains("--sampler gibbs is for discrete models"), "{e}");
-    let e = refusal(&["sample", "--energy", "ising:square:8", "--sampler", "wolff", "--backend", "gpu"]);
+    let e = refusal(&["sample", "--energy", "ising:square:8,beta=inf", "--sampler", "synchronous", "--backend", "gpu"]);
     assert!(e.contains("CPU executor only"), "{e}");
     let e = refusal(&["sample", "--energy", "ising:square:8,J=-1", "--sampler", "swendsen-wang"]);
     assert!(e.contains("ferromagnetic"), "{e}");

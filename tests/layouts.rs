@@ -25,6 +25,7 @@ fn all_mirrors() -> Vec<Mirror> {
         ebm_gpu::restore::mirrors(),
         ebm_gpu::energy::image::mirrors(),
         ebm_gpu::discrete::gpu::mirrors(),
+        ebm_gpu::discrete::cluster::gpu::mirrors(),
     ]
     .concat()
 }

@@ -144,7 +144,7 @@ pub enum Suite {
     Nn,
     /// Discrete models: site updates per second of block Gibbs / Metropolis sweeps on the
     /// square Ising lattice (256², 1024²), a sparse random graph (65536 vertices, mean degree 4)
-    /// and the 3-state Potts lattice, and Swendsen–Wang (CPU); its own table, not in --csv.
+    /// and the 3-state Potts lattice, and Swendsen–Wang; its own table, not in --csv.
     Discrete,
 }
 

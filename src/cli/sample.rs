@@ -43,9 +43,9 @@ pub enum SamplerArg {
     Gibbs,
     /// Discrete models: single-site Metropolis sweeps over a graph colouring.
     Metropolis,
-    /// Discrete models, ferromagnetic without fields: Swendsen–Wang cluster steps (CPU).
+    /// Discrete models, ferromagnetic without fields: Swendsen–Wang cluster steps.
     SwendsenWang,
-    /// Discrete models, ferromagnetic without fields: Wolff single-cluster flips (CPU).
+    /// Discrete models, ferromagnetic without fields: Wolff single-cluster flips.
     Wolff,
     /// Discrete models at zero temperature (a Hopfield network): every site takes the sign of
     /// its field in the previous state at once (CPU; may cycle with period 2).

@@ -6,11 +6,15 @@
 //! Valid for couplings J >= 0 without fields (a field or a negative coupling makes the bond
 //! rule wrong), so [`check`] refuses other models.
 //!
-//! Randomness in step t of chain c: edge k (Swendsen–Wang: the k-th edge i < j in site order;
-//! Wolff: the k-th entry of the adjacency list) draws Philox counter (c, 2t, Cluster, k / 4),
-//! lane k % 4; Swendsen–Wang's cluster with smallest site r draws its label at
-//! (c, 2t + 1, Cluster, r / 4), lane r % 4; Wolff's seed site and new label at
-//! (c, 2t + 1, Cluster, 2^32 - 1).
+//! Randomness in step t of chain c: edge k (the k-th edge i < j in site order, [`Bonds`])
+//! draws Philox counter (c, 2t, Cluster, k / 4), lane k % 4, for both moves (Wolff tests an
+//! edge at most once: from the cluster's side, while the other end still has the old label);
+//! Swendsen–Wang's cluster with smallest site r draws its label at (c, 2t + 1, Cluster, r / 4),
+//! lane r % 4; Wolff's seed site and new label at (c, 2t + 1, Cluster, 2^32 - 1). Which sites
+//! form a cluster therefore does not depend on the order they are found in, and the GPU twin
+//! (`shaders/discrete/cluster.wgsl`, [`gpu`]) gives the same states bit for bit.
+
+pub mod gpu;
 
 use super::SpinModel;
 use super::rules::ONE;
@@ -46,19 +50,49 @@ pub fn check(model: &SpinModel) -> Result<()> {
     Ok(())
 }
 
-/// Bond thresholds (24-bit) per adjacency entry.
-fn bond_thresholds(model: &SpinModel) -> Vec<u32> {
-    let scale = if model.q == 2 { 2.0 } else { 1.0 };
-    model
-        .graph
-        .couplings
-        .iter()
-        .map(|&c| ((1.0 - (-(scale * model.beta as f64 * c as f64)).exp()) * ONE).round() as u32)
-        .collect()
+/// The undirected edges of a model's graph, numbered as the random draws are.
+pub struct Bonds {
+    /// Edge k's sites (i < j): the edges of site 0 in adjacency order, then site 1's, ...
+    pub ends: Vec<[u32; 2]>,
+    /// Edge k is bonded (its sites sharing a label) when its 24-bit draw is below this.
+    pub thresholds: Vec<u32>,
+    /// The edge of every adjacency entry (both directions of an edge name the same one).
+    pub of_entry: Vec<u32>,
+}
+
+impl Bonds {
+    pub fn new(model: &SpinModel) -> Bonds {
+        let g = &model.graph;
+        let scale = if model.q == 2 { 2.0 } else { 1.0 };
+        let threshold = |c: f32| ((1.0 - (-(scale * model.beta as f64 * c as f64)).exp()) * ONE).round() as u32;
+        let (mut ends, mut thresholds) = (Vec::new(), Vec::new());
+        let mut of_entry = vec![u32::MAX; g.neighbours.len()];
+        let mut numbered = std::collections::HashMap::new();
+        for i in 0..g.sites {
+            for k in g.offsets[i] as usize..g.offsets[i + 1] as usize {
+                let j = g.neighbours[k];
+                if j as usize > i {
+                    numbered.insert((i as u32, j), ends.len() as u32);
+                    of_entry[k] = ends.len() as u32;
+                    ends.push([i as u32, j]);
+                    thresholds.push(threshold(g.couplings[k]));
+                } else {
+                    // The edge was numbered when its smaller site was.
+                    of_entry[k] = numbered[&(j, i as u32)];
+                }
+            }
+        }
+        Bonds { ends, thresholds, of_entry }
+    }
 }
 
 fn lane(seed: u64, chain: u32, step: u32, draw: u32) -> [u32; 4] {
     philox4x32_10([chain, step, Stream::Cluster as u32, draw], key(seed))
+}
+
+/// Edge `e`'s 24-bit bond draw in step t of `chain`.
+fn bond_draw(seed: u64, chain: u32, t: u32, e: u32) -> u32 {
+    lane(seed, chain, 2 * t, e / 4)[(e % 4) as usize] >> 8
 }
 
 /// A new label for a cluster now labelled `old`: Ising flips; Potts draws uniformly among the
@@ -82,31 +116,21 @@ fn find(parent: &mut [u32], mut i: u32) -> u32 {
 }
 
 /// One Swendsen–Wang step of one chain (bytes in site order).
-fn swendsen_wang(model: &SpinModel, thr: &[u32], state: &mut [u8], seed: u64, chain: u32, t: u32) {
-    let g = &model.graph;
-    let mut parent: Vec<u32> = (0..g.sites as u32).collect();
-    let mut edge = 0u32;
+fn swendsen_wang(model: &SpinModel, bonds: &Bonds, state: &mut [u8], seed: u64, chain: u32, t: u32) {
+    let mut parent: Vec<u32> = (0..model.sites() as u32).collect();
     let mut bits = [0u32; 4];
-    for i in 0..g.sites {
-        for k in g.offsets[i] as usize..g.offsets[i + 1] as usize {
-            let j = g.neighbours[k] as usize;
-            if j <= i {
-                continue;
-            }
-            if edge.is_multiple_of(4) {
-                bits = lane(seed, chain, 2 * t, edge / 4);
-            }
-            let u = bits[(edge % 4) as usize] >> 8;
-            edge += 1;
-            if state[i] == state[j] && u < thr[k] {
-                let (a, b) = (find(&mut parent, i as u32), find(&mut parent, j as u32));
-                // The smaller index is the root, so a cluster's root is its smallest site.
-                let (lo, hi) = (a.min(b), a.max(b));
-                parent[hi as usize] = lo;
-            }
+    for (e, (&[i, j], &thr)) in bonds.ends.iter().zip(&bonds.thresholds).enumerate() {
+        if e % 4 == 0 {
+            bits = lane(seed, chain, 2 * t, e as u32 / 4);
+        }
+        if state[i as usize] == state[j as usize] && bits[e % 4] >> 8 < thr {
+            let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+            // The smaller index is the root, so a cluster's root is its smallest site.
+            let (lo, hi) = (a.min(b), a.max(b));
+            parent[hi as usize] = lo;
         }
     }
-    for i in 0..g.sites as u32 {
+    for i in 0..model.sites() as u32 {
         let root = find(&mut parent, i);
         if root == i {
             let b = lane(seed, chain, 2 * t + 1, i / 4)[(i % 4) as usize];
@@ -118,7 +142,7 @@ fn swendsen_wang(model: &SpinModel, thr: &[u32], state: &mut [u8], seed: u64, ch
 }
 
 /// One Wolff step of one chain; returns the cluster's size.
-fn wolff(model: &SpinModel, thr: &[u32], state: &mut [u8], seed: u64, chain: u32, t: u32) -> usize {
+fn wolff(model: &SpinModel, bonds: &Bonds, state: &mut [u8], seed: u64, chain: u32, t: u32) -> usize {
     let g = &model.graph;
     let pick = lane(seed, chain, 2 * t + 1, u32::MAX);
     let start = ((pick[0] as u64 * g.sites as u64) >> 32) as usize;
@@ -133,8 +157,8 @@ fn wolff(model: &SpinModel, thr: &[u32], state: &mut [u8], seed: u64, chain: u32
             if state[j] != old {
                 continue;
             }
-            let u = lane(seed, chain, 2 * t, k as u32 / 4)[k % 4] >> 8;
-            if u < thr[k] {
+            let e = bonds.of_entry[k];
+            if bond_draw(seed, chain, t, e) < bonds.thresholds[e as usize] {
                 state[j] = new;
                 stack.push(j);
                 size += 1;
@@ -149,7 +173,7 @@ fn wolff(model: &SpinModel, thr: &[u32], state: &mut [u8], seed: u64, chain: u32
 pub struct ClusterChains {
     model: SpinModel,
     kind: Cluster,
-    thresholds: Vec<u32>,
+    bonds: Bonds,
     seed: u64,
     first_chain: u32,
     states: Vec<u8>,
@@ -162,11 +186,10 @@ impl ClusterChains {
     pub fn new(model: &SpinModel, kind: Cluster, initial: &[u8], seed: u64, first_chain: u32) -> Result<Self> {
         check(model)?;
         super::cpu::check_states(model, initial)?;
-        let thresholds = bond_thresholds(model);
         Ok(ClusterChains {
             model: model.clone(),
             kind,
-            thresholds,
+            bonds: Bonds::new(model),
             seed,
             first_chain,
             states: initial.to_vec(),
@@ -177,7 +200,7 @@ impl ClusterChains {
 
     pub fn run(&mut self, steps: u32) {
         let n = self.model.sites();
-        let (model, thr, seed, first) = (&self.model, &self.thresholds, self.seed, self.first_chain);
+        let (model, bonds, seed, first) = (&self.model, &self.bonds, self.seed, self.first_chain);
         let (t0, kind) = (self.steps_done, self.kind);
         let flipped: u64 = self
             .states
@@ -187,8 +210,8 @@ impl ClusterChains {
                 let mut flipped = 0;
                 for t in t0..t0 + steps {
                     match kind {
-                        Cluster::SwendsenWang => swendsen_wang(model, thr, state, seed, first + c as u32, t),
-                        Cluster::Wolff => flipped += wolff(model, thr, state, seed, first + c as u32, t) as u64,
+                        Cluster::SwendsenWang => swendsen_wang(model, bonds, state, seed, first + c as u32, t),
+                        Cluster::Wolff => flipped += wolff(model, bonds, state, seed, first + c as u32, t) as u64,
                     }
                 }
                 flipped

@@ -8,6 +8,7 @@
 
 use super::SpinModel;
 use super::cluster::ClusterChains;
+use super::cluster::gpu::GpuClusterChains;
 use super::cpu::CpuSpins;
 use super::gpu::GpuSpins;
 use crate::Result;
@@ -19,6 +20,7 @@ pub enum Replica {
     Cpu(CpuSpins),
     Gpu(GpuSpins),
     Cluster(ClusterChains),
+    GpuCluster(GpuClusterChains),
 }
 
 impl Replica {
@@ -27,6 +29,7 @@ impl Replica {
             Replica::Cpu(c) => c.run(sweeps),
             Replica::Gpu(g) => g.run(sweeps)?,
             Replica::Cluster(c) => c.run(sweeps),
+            Replica::GpuCluster(g) => g.run(sweeps)?,
         }
         Ok(())
     }
@@ -37,6 +40,7 @@ impl Replica {
             Replica::Cpu(c) => c.states(),
             Replica::Gpu(g) => g.states()?,
             Replica::Cluster(c) => c.states().to_vec(),
+            Replica::GpuCluster(g) => g.states()?,
         })
     }
 
@@ -45,6 +49,7 @@ impl Replica {
             Replica::Cpu(c) => c.set_states(states),
             Replica::Gpu(g) => g.set_states(states)?,
             Replica::Cluster(c) => c.set_states(states),
+            Replica::GpuCluster(g) => g.set_states(states)?,
         }
         Ok(())
     }

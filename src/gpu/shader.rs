@@ -51,6 +51,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("energy/image_from_pixels.wgsl", include_str!("../../shaders/energy/image_from_pixels.wgsl")),
     ("discrete/config.wgsl", include_str!("../../shaders/discrete/config.wgsl")),
     ("discrete/spins.wgsl", include_str!("../../shaders/discrete/spins.wgsl")),
+    ("discrete/cluster.wgsl", include_str!("../../shaders/discrete/cluster.wgsl")),
 ];
 
 #[cfg(any(test, feature = "internals"))]
@@ -81,6 +82,7 @@ pub const KERNELS: &[&str] = &[
     "sampler/restore.wgsl",
     "energy/image_from_pixels.wgsl",
     "discrete/spins.wgsl",
+    "discrete/cluster.wgsl",
 ];
 
 fn source(name: &str) -> Option<&'static str> {

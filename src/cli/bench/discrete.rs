@@ -1,10 +1,11 @@
 //! `ebm bench --suite discrete`: site updates per second of discrete models on the GPU and CPU
 //! executors, in a table of its own (a sweep's cost is per site, not per chain): the square
 //! Ising lattice at 256² and 1024², a sparse random graph (Erdős–Rényi, mean degree 4), the
-//! 3-state Potts lattice, and Swendsen–Wang (CPU). bench/thrml_ising.py runs the same
+//! 3-state Potts lattice, and Swendsen–Wang (away from and at T_c). bench/thrml_ising.py runs the same
 //! workloads in THRML.
 
 use super::{BenchArgs, SEED, si};
+use crate::discrete::cluster::gpu::GpuClusterChains;
 use crate::discrete::cluster::{Cluster, ClusterChains};
 use crate::discrete::cpu::CpuSpins;
 use crate::discrete::gpu::GpuSpins;
@@ -70,6 +71,7 @@ fn cases(quick: bool) -> Result<Vec<(SpinModel, usize, u32, &'static str)>> {
         (graph, 16, 200, "gibbs"),
         (parse("potts:3:square:256,beta=1.0")?, 16, 50, "gibbs"),
         (parse("ising:square:256,beta=0.3")?, 16, 20, "swendsen-wang"),
+        (parse("ising:square:1024,beta=0.4406868")?, 4, 10, "swendsen-wang"),
     ])
 }
 
@@ -97,6 +99,10 @@ pub(super) fn run(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: boo
             Ok(())
         };
         if sampler == "swendsen-wang" {
+            if let Some(ctx) = ctx {
+                let mut g = GpuClusterChains::new(ctx.clone(), &model, Cluster::SwendsenWang, &init, SEED, 0)?;
+                time("gpu", &mut |n| Ok(g.run(n)?))?;
+            }
             if want_cpu {
                 let mut c = ClusterChains::new(&model, Cluster::SwendsenWang, &init, SEED, 0)?;
                 time("cpu", &mut |n| {

@@ -1,10 +1,11 @@
 //! `ebm sample` on a discrete model (`ising:`, `potts:`, `bm:`, `hopfield:`): block Gibbs or
-//! Metropolis sweeps on either executor, Swendsen–Wang or Wolff cluster steps on the CPU;
+//! Metropolis sweeps or Swendsen–Wang and Wolff cluster steps, on either executor;
 //! observables (energy per site, |m|, susceptibility, specific heat, Hopfield overlaps) with
 //! their autocorrelation times; integer states as .npy int8 (or CSV) and lattice pictures.
 
 use super::{SampleArgs, SamplerArg};
 use crate::cli::backend::{self, Backend};
+use crate::discrete::cluster::gpu::GpuClusterChains;
 use crate::discrete::cluster::{Cluster, ClusterChains};
 use crate::discrete::cpu::CpuSpins;
 use crate::discrete::gpu::GpuSpins;
@@ -20,7 +21,7 @@ use std::time::Instant;
 
 /// The chains of one run: one replica, or replicas on a temperature ladder.
 enum Chains {
-    Plain(Replica),
+    Plain(Box<Replica>),
     Tempered(Tempered),
 }
 
@@ -174,7 +175,8 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     }
     let chains = args.chains as usize;
     let init = initial(args, &model, chains)?;
-    let cpu_only = update.is_none();
+    // Synchronous (zero-temperature Hopfield) updates have no GPU kernel.
+    let cpu_only = update.is_none() && cluster.is_none();
     let ctx = match (cpu_only, args.backend) {
         (true, Backend::Gpu) => bail!("--sampler {name} runs on the CPU executor only (use --backend cpu or auto)"),
         (true, _) => None,
@@ -185,7 +187,8 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         Ok(match (update, cluster, &ctx) {
             (Some(u), _, Some(ctx)) => Replica::Gpu(GpuSpins::new(ctx.clone(), m, u, &init, seed, 0)?),
             (Some(u), _, None) => Replica::Cpu(CpuSpins::new(m, u, &init, seed, 0)?),
-            (_, Some(c), _) => Replica::Cluster(ClusterChains::new(m, c, &init, seed, 0)?),
+            (_, Some(c), Some(ctx)) => Replica::GpuCluster(GpuClusterChains::new(ctx.clone(), m, c, &init, seed, 0)?),
+            (_, Some(c), None) => Replica::Cluster(ClusterChains::new(m, c, &init, seed, 0)?),
             (None, None, _) => Replica::Cpu(CpuSpins::synchronous(m, &init)?),
         })
     };
@@ -195,7 +198,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     }
     let mut sampler = match &ladder {
         Some(l) => Chains::Tempered(Tempered::new(&model, l, args.seed, 0, chains, make)?),
-        None => Chains::Plain(make(&model, args.seed)?),
+        None => Chains::Plain(Box::new(make(&model, args.seed)?)),
     };
     let colours = Layout::new(&model.graph.colouring()).classes.len();
     let rule = if cluster.is_some() {
