@@ -338,6 +338,44 @@ fn training_a_tiny_dbm_improves_its_ais_likelihood() {
     assert!(after > pretrained - 1.0, "PCD lost the pre-training: {pretrained} -> {after}");
 }
 
+/// DBM training on the GPU (mean field, PCD chains and both layers' updates in kernels)
+/// against the CPU trainer from one state: two epochs of PCD-3 on 300 digit rows, and one
+/// batch of PCD-35 (more Gibbs steps than one submit holds), give the same persistent chains
+/// and Gibbs step, and parameters, momentum and reconstruction errors up to f32 rounding;
+/// layer 2's visible bias stays 0 on both.
+#[test]
+fn dbm_training_gpu_matches_cpu() {
+    use ebm_gpu::rbm::deep::gpu_train::GpuDbmTrainer;
+    let Some(ctx) = common::gpu() else { return };
+    let rows = digits(Split::Train)[..300 * 64].to_vec();
+    for (k, epochs, n) in [(3, 2, 300), (35, 1, 50)] {
+        let data = &rows[..n * 64];
+        let mut fine = TrainConfig::new(Method::Pcd(k), 50, 0.05, epochs, 4);
+        fine.momentum = 0.5;
+        fine.weight_decay = 1e-3;
+        let cfg = DbmConfig { train: fine, mean_field: 5 };
+        let mut cpu = DbmState::new(random_deep(Kind::Dbm, &[64, 24, 12], 0.3, 0.3, 6), &cfg).unwrap();
+        let mut gpu = cpu.clone();
+        let mut trainer = GpuDbmTrainer::new(ctx.clone(), &gpu, &cfg, n).unwrap();
+        for epoch in 0..epochs {
+            let rc = train::run_dbm_epoch(&mut cpu, &cfg, data, epoch, |_, _| {}).unwrap();
+            let rg = trainer.run_epoch(&mut gpu, data, epoch, |_, _| {}).unwrap();
+            eprintln!("PCD-{k} epoch {}: recon error cpu {:.6}, gpu {:.6}", epoch + 1, rc.recon_error, rg.recon_error);
+            assert!((rc.recon_error - rg.recon_error).abs() < 1e-4 * rc.recon_error, "PCD-{k}: recon errors");
+        }
+        assert_eq!((cpu.step, cpu.epoch), (gpu.step, gpu.epoch));
+        assert_eq!(cpu.chains.h1, gpu.chains.h1, "PCD-{k}: persistent chains");
+        for l in 0..2 {
+            let dtheta = common::max_abs_diff(&cpu.dbm.layers[l].theta, &gpu.dbm.layers[l].theta);
+            let dvel = common::max_abs_diff(&cpu.velocity[l], &gpu.velocity[l]);
+            eprintln!("PCD-{k} layer {}: max |dtheta| {dtheta:e}, |dvelocity| {dvel:e}", l + 1);
+            assert!(dtheta < 1e-5 && dvel < 1e-5, "PCD-{k} layer {}: {dtheta}, {dvel}", l + 1);
+        }
+        assert!(gpu.dbm.layers[1].b().iter().all(|&b| b == 0.0), "layer 2's visible bias moved");
+        assert_ne!(cpu.dbm, DbmState::new(random_deep(Kind::Dbm, &[64, 24, 12], 0.3, 0.3, 6), &cfg).unwrap().dbm);
+    }
+}
+
 /// Checkpoints round-trip; an RBM checkpoint is refused by the deep loader and vice versa.
 #[test]
 fn checkpoints_round_trip_and_wrong_kinds_are_refused() {
@@ -482,44 +520,50 @@ fn a_resumed_dbm_run_equals_one_run() {
     let dir = common::temp_dir("dbm_resume");
     let d = common::digits_dir();
     let data = d.to_str().unwrap();
-    let train = |run: &std::path::Path, epochs: &str, extra: &[&str]| {
+    let train = |run: &std::path::Path, epochs: &str, backend: &str| {
         let mut args = vec!["dbm", "train", "--data", data, "--binarize", "threshold", "--limit", "200"];
-        args.extend(["--layers", "16,8", "--pretrain-epochs", "1", "--batch", "20", "--backend", "cpu"]);
+        args.extend(["--layers", "16,8", "--pretrain-epochs", "1", "--batch", "20", "--backend", backend]);
         args.extend(["--epochs", epochs, "--run-dir", common::s(run)]);
-        args.extend(extra);
         common::ebm(&args)
     };
-    let (whole, pieces) = (dir.join("whole"), dir.join("pieces"));
-    assert!(train(&whole, "3", &[]).status.success());
-    assert!(train(&pieces, "1", &[]).status.success());
-    let o = common::ebm(&[
-        "dbm",
-        "train",
-        "--resume",
-        "--data",
-        data,
-        "--binarize",
-        "threshold",
-        "--limit",
-        "200",
-        "--epochs",
-        "3",
-        "--backend",
-        "cpu",
-        "--run-dir",
-        common::s(&pieces),
-    ]);
-    assert!(o.status.success() && common::stderr(&o).contains("resuming"), "{}", common::stderr(&o));
-    let bytes = |run: &std::path::Path| std::fs::read(run.join("checkpoint.safetensors")).unwrap();
-    assert!(bytes(&whole) == bytes(&pieces), "the resumed checkpoint differs from one run's");
-    let rows = |run: &std::path::Path| -> Vec<String> {
-        let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
-        text.lines()
-            .map(|l| l.split(',').enumerate().filter(|(k, _)| *k != 3).map(|(_, f)| f).collect::<Vec<_>>().join(","))
-            .collect()
-    };
-    assert_eq!(rows(&whole), rows(&pieces));
-    assert_eq!(rows(&pieces).iter().filter(|r| r.starts_with("dbm,")).count(), 3);
+    // The DBM stage runs on the GPU trainer with --backend gpu: resumes there are exact too.
+    let backends: &[&str] = if common::gpu().is_some() { &["cpu", "gpu"] } else { &["cpu"] };
+    for &backend in backends {
+        let (whole, pieces) = (dir.join(format!("whole-{backend}")), dir.join(format!("pieces-{backend}")));
+        assert!(train(&whole, "3", backend).status.success());
+        assert!(train(&pieces, "1", backend).status.success());
+        let o = common::ebm(&[
+            "dbm",
+            "train",
+            "--resume",
+            "--data",
+            data,
+            "--binarize",
+            "threshold",
+            "--limit",
+            "200",
+            "--epochs",
+            "3",
+            "--backend",
+            backend,
+            "--run-dir",
+            common::s(&pieces),
+        ]);
+        assert!(o.status.success() && common::stderr(&o).contains("resuming"), "{}", common::stderr(&o));
+        let bytes = |run: &std::path::Path| std::fs::read(run.join("checkpoint.safetensors")).unwrap();
+        assert!(bytes(&whole) == bytes(&pieces), "{backend}: the resumed checkpoint differs from one run's");
+        let rows = |run: &std::path::Path| -> Vec<String> {
+            let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+            text.lines()
+                .map(|l| {
+                    l.split(',').enumerate().filter(|(k, _)| *k != 3).map(|(_, f)| f).collect::<Vec<_>>().join(",")
+                })
+                .collect()
+        };
+        assert_eq!(rows(&whole), rows(&pieces));
+        assert_eq!(rows(&pieces).iter().filter(|r| r.starts_with("dbm,")).count(), 3);
+    }
+    let pieces = dir.join("pieces-cpu");
     let refuse = |args: &[&str], want: &str| {
         let o = common::ebm(args);
         assert!(!o.status.success() && common::stderr(&o).contains(want), "{args:?}: {}", common::stderr(&o));

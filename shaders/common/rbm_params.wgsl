@@ -16,7 +16,8 @@ struct Params {
     neg_rows: u32,
     out_offset: u32,
     gaussian: u32,
-    _pad0: u32,
+    // rbm_update.wgsl: 1 leaves the visible bias and its velocity alone (a DBM's layer 2).
+    frozen_visible_bias: u32,
     _pad1: u32,
 }
 

@@ -3,7 +3,7 @@
 //
 // grad = <v h>_data - <v h>_model (W), <v>_data - <v>_model (b), <h>_data - <h>_model (c),
 // each sum over rows in index order. W only: grad -= weight_decay * W.
-// vel = momentum * vel + lr * grad; theta += vel.
+// vel = momentum * vel + lr * grad; theta += vel. With p.frozen_visible_bias, b stays as it is.
 // Dispatch: x over columns (visible index, or hidden index for c), y over W rows 0..n_hid-1,
 // then y = n_hid for b and y = n_hid + 1 for c.
 #import common/rbm_params.wgsl
@@ -39,7 +39,7 @@ fn update(@builtin(global_invocation_id) gid: vec3<u32>) {
         index = row * nv + col;
         decay = p.weight_decay;
     } else if row == nh {
-        if col >= nv {
+        if col >= nv || p.frozen_visible_bias != 0u {
             return;
         }
         for (var n = 0u; n < p.rows; n++) {

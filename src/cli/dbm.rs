@@ -8,8 +8,10 @@ use crate::cli::rbm::{AisArgs, DataArgs, executor, load, side};
 use crate::data::Split;
 use crate::io::figure::{ImageGrid, Scale};
 use crate::rbm::ais::{AisConfig, BetaSchedule};
+use crate::rbm::deep::gpu_train::GpuDbmTrainer;
 use crate::rbm::deep::train::{self, DbmConfig, DbmState};
 use crate::rbm::deep::{Deep, Kind, ais, checkpoint, sample};
+use crate::rbm::eval::Executor;
 use crate::rbm::train::{LrSchedule, Method, TrainConfig};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -86,7 +88,7 @@ pub struct TrainArgs {
     /// Seeds the weights and every random number.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Executor of the pre-training RBMs: auto, gpu or cpu (the DBM stage runs on the CPU).
+    /// Executor of the pre-training RBMs and the DBM stage: auto, gpu or cpu.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
     /// Where metrics.csv, checkpoint.safetensors and filters.png go (optional with `--resume DIR`).
@@ -263,10 +265,14 @@ fn run_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result
     let config_json = serde_json::json!({ "pretrain": pre, "dbm": dbm_config, "data_hash": data_hash }).to_string();
     checkpoint::save_dbm(&ckpt, &state, &config_json)?;
     eprintln!(
-        "DBM: PCD-{} ({} persistent chains) with {} mean-field sweeps for {} epochs (cpu)",
-        a.pcd, a.batch, a.mean_field, a.epochs
+        "DBM: PCD-{} ({} persistent chains) with {} mean-field sweeps for {} epochs ({})",
+        a.pcd,
+        a.batch,
+        a.mean_field,
+        a.epochs,
+        exec.describe()
     );
-    let stage = DbmStage { run_dir, config: &dbm_config, config_json: &config_json, shape };
+    let stage = DbmStage { run_dir, config: &dbm_config, config_json: &config_json, shape, exec: &exec };
     stage.run(&mut state, &train_x.images, a.epochs, &mut metrics)
 }
 
@@ -286,13 +292,23 @@ struct DbmStage<'a> {
     config_json: &'a str,
     /// The images' channels, height and width, for the filters.
     shape: (usize, usize, usize),
+    exec: &'a Executor,
 }
 
 impl DbmStage<'_> {
     fn run(&self, state: &mut DbmState, data: &[f32], epochs: u32, metrics: &mut String) -> anyhow::Result<()> {
         let (metrics_path, ckpt) = (self.run_dir.join(METRICS), self.run_dir.join(CHECKPOINT));
+        let mut gpu = match self.exec {
+            Executor::Gpu(ctx) => {
+                Some(GpuDbmTrainer::new(ctx.clone(), state, self.config, data.len() / state.dbm.n_vis())?)
+            }
+            Executor::Cpu => None,
+        };
         for epoch in state.epoch..epochs {
-            let r = train::run_dbm_epoch(state, self.config, data, epoch, |_, _| {})?;
+            let r = match &mut gpu {
+                Some(g) => g.run_epoch(state, data, epoch, |_, _| {})?,
+                None => train::run_dbm_epoch(state, self.config, data, epoch, |_, _| {})?,
+            };
             eprintln!("DBM epoch {}: {:.2}s, mean-field recon error {:.4}", epoch + 1, r.seconds, r.recon_error);
             metrics.push_str(&format!("dbm,0,{},{:.4},{:.6}\n", epoch + 1, r.seconds, r.recon_error));
             crate::io::write_atomic(&metrics_path, metrics.as_bytes())?;
@@ -386,9 +402,11 @@ fn resume_train(a: &TrainArgs, run_dir: &Path, given: &crate::cli::rundir::Given
             metrics.push('\n');
         }
     }
-    eprintln!("DBM: resuming {} at epoch {} of {} (cpu)", run_dir.display(), state.epoch, a.epochs);
     let config_json = config.to_string();
-    let stage = DbmStage { run_dir, config: &dbm_config, config_json: &config_json, shape: train_x.shape() };
+    let exec = executor(a.backend)?;
+    eprintln!("DBM: resuming {} at epoch {} of {} ({})", run_dir.display(), state.epoch, a.epochs, exec.describe());
+    let stage =
+        DbmStage { run_dir, config: &dbm_config, config_json: &config_json, shape: train_x.shape(), exec: &exec };
     stage.run(&mut state, &train_x.images, a.epochs, &mut metrics)
 }
 

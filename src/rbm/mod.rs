@@ -225,7 +225,10 @@ pub(crate) struct KernelParams {
     pub neg_rows: u32,
     pub out_offset: u32,
     pub gaussian: u32,
-    pub _pad: [u32; 2],
+    /// 1: `update` leaves the visible bias and its velocity alone (a DBM's layer 2, whose
+    /// "visible" bias is h1's, held by layer 1).
+    pub frozen_visible_bias: u32,
+    pub _pad: u32,
 }
 
 #[cfg(any(test, feature = "internals"))]
@@ -250,7 +253,8 @@ pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
             weight_decay,
             neg_rows,
             out_offset,
-            gaussian
+            gaussian,
+            frozen_visible_bias
         ]
     )]
 }

@@ -33,7 +33,8 @@ pub fn mirrors() -> Vec<crate::gpu::layout::Mirror> {
     vec![mirror!(DbmParams, "rbm/dbm.wgsl", "DbmParams", [rows, n_vis, n1, n2, seed, step, chain_offset])]
 }
 
-const STEPS_PER_SUBMIT: u32 = 32;
+/// Gibbs steps recorded per submit at most.
+pub(super) const STEPS_PER_SUBMIT: u32 = 32;
 
 /// DBM block Gibbs chains on the GPU.
 pub struct GpuDbmGibbs {
@@ -44,7 +45,10 @@ pub struct GpuDbmGibbs {
     rows: usize,
     seed: u64,
     chain_offset: u32,
-    buffers: [wgpu::Buffer; 6],
+    /// v, h1, h2 and their last conditional probabilities.
+    pub(super) buffers: [wgpu::Buffer; 6],
+    /// The two layers' parameters (the DBM trainer updates them in place).
+    pub(super) thetas: [wgpu::Buffer; 2],
     params: ParamSlots,
     steps_done: u32,
 }
@@ -67,7 +71,7 @@ impl GpuDbmGibbs {
             kernel(&ctx, "rbm/rbm.wgsl", "hidden_step")?,
             kernel(&ctx, "rbm/dbm.wgsl", "h1_step")?,
         ];
-        let (buffers, groups, params) = ctx.scoped("allocating DBM Gibbs chains", || {
+        let (buffers, thetas, groups, params) = ctx.scoped("allocating DBM Gibbs chains", || {
             let t1 = ctx.storage_buffer("dbm theta1", bytemuck::cast_slice(&l1.theta));
             let t2 = ctx.storage_buffer("dbm theta2", bytemuck::cast_slice(&l2.theta));
             let z = |label, n: usize| ctx.zeroed_storage_buffer(label, (rows * n * 4) as u64);
@@ -87,9 +91,9 @@ impl GpuDbmGibbs {
                 bind_group(&ctx, &kernels[1], &params.buffer, rbm_size, &[&t2, &h1b, &ph2, &h2]),
                 bind_group(&ctx, &kernels[2], &params.buffer, dbm_size, &[&t1, &t2, &v, &h2, &ph1, &h1b]),
             ];
-            ([v, h1b, h2, pv, ph1, ph2], groups, params)
+            ([v, h1b, h2, pv, ph1, ph2], [t1, t2], groups, params)
         })?;
-        Ok(Self { ctx, kernels, groups, sizes, rows, seed, chain_offset, buffers, params, steps_done: 0 })
+        Ok(Self { ctx, kernels, groups, sizes, rows, seed, chain_offset, buffers, thetas, params, steps_done: 0 })
     }
 
     fn rbm_params(&self, l: [usize; 2], step: u32) -> KernelParams {
@@ -106,37 +110,58 @@ impl GpuDbmGibbs {
 
     pub fn run(&mut self, steps: u32) -> Result<()> {
         let ctx = self.ctx.clone();
-        let [nv, n1, n2] = self.sizes;
         let mut left = steps;
         while left > 0 {
             let n = left.min(STEPS_PER_SUBMIT);
             ctx.submit_pass("DBM Gibbs steps", |pass| {
-                for s in 0..n {
-                    let t = self.steps_done + s;
-                    let off_v = self.params.push(&self.rbm_params([nv, n1], 3 * t));
-                    let off_h2 = self.params.push(&self.rbm_params([n1, n2], 3 * t + 1));
-                    let p = DbmParams {
-                        rows: self.rows as u32,
-                        n_vis: nv as u32,
-                        n1: n1 as u32,
-                        n2: n2 as u32,
-                        seed: crate::rng::key(self.seed),
-                        step: 3 * t + 2,
-                        chain_offset: self.chain_offset,
-                    };
-                    let off_h1 = self.params.push(&p);
-                    let rows = self.rows as u32;
-                    dispatch(pass, &self.kernels[0], &self.groups[0], off_v, nv as u32, rows);
-                    dispatch(pass, &self.kernels[1], &self.groups[1], off_h2, n2 as u32, rows);
-                    dispatch(pass, &self.kernels[2], &self.groups[2], off_h1, n1 as u32, rows);
-                }
+                self.record(pass, n);
                 self.params.flush(&ctx);
             })?;
             ctx.wait()?;
-            self.steps_done += n;
             left -= n;
         }
         Ok(())
+    }
+
+    /// Records the next `n` (at most [`STEPS_PER_SUBMIT`]) steps into `pass`; the caller
+    /// flushes the parameter slots before submitting.
+    pub(super) fn record(&mut self, pass: &mut wgpu::ComputePass, n: u32) {
+        let [nv, n1, n2] = self.sizes;
+        for s in 0..n {
+            let t = self.steps_done + s;
+            let off_v = self.params.push(&self.rbm_params([nv, n1], 3 * t));
+            let off_h2 = self.params.push(&self.rbm_params([n1, n2], 3 * t + 1));
+            let p = DbmParams {
+                rows: self.rows as u32,
+                n_vis: nv as u32,
+                n1: n1 as u32,
+                n2: n2 as u32,
+                seed: crate::rng::key(self.seed),
+                step: 3 * t + 2,
+                chain_offset: self.chain_offset,
+            };
+            let off_h1 = self.params.push(&p);
+            let rows = self.rows as u32;
+            dispatch(pass, &self.kernels[0], &self.groups[0], off_v, nv as u32, rows);
+            dispatch(pass, &self.kernels[1], &self.groups[1], off_h2, n2 as u32, rows);
+            dispatch(pass, &self.kernels[2], &self.groups[2], off_h1, n1 as u32, rows);
+        }
+        self.steps_done += n;
+    }
+
+    /// Continues the Gibbs counter from step `t` (a resumed training run).
+    pub(super) fn set_step(&mut self, t: u32) {
+        self.steps_done = t;
+    }
+
+    /// The next step's counter.
+    pub(super) fn step(&self) -> u32 {
+        self.steps_done
+    }
+
+    /// Flushes the parameter slots [`Self::record`] staged.
+    pub(super) fn flush(&mut self) {
+        self.params.flush(&self.ctx);
     }
 
     /// The chains' states and last conditional probabilities.

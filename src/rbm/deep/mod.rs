@@ -10,7 +10,7 @@
 //!   -b.v - c1.h1 - c2.h2 - h1.W1 v - h2.W2 h1, with (W1, b, c1) in `layers[0]` and (W2, c2) in `layers[1]`, whose
 //!   visible bias is not a parameter and stays 0 (h1's bias is c1). Pre-trained as stacked RBMs
 //!   whose weights are then halved ([`train::compose_dbm`]), trained by PCD with a mean-field
-//!   positive phase ([`train::run_dbm_epoch`]).
+//!   positive phase ([`train::run_dbm_epoch`]; on the GPU [`gpu_train::GpuDbmTrainer`]).
 //!
 //! Kernels: the DBM's block Gibbs step is `rbm.wgsl`'s `visible_step` (v | h1) and
 //! `hidden_step` (h2 | h1) and `dbm.wgsl`'s `h1_step` (h1 | v, h2); launcher [`gpu`], CPU twin
@@ -20,6 +20,7 @@ pub mod ais;
 pub mod checkpoint;
 pub mod cpu;
 pub mod gpu;
+pub mod gpu_train;
 pub mod sample;
 pub mod train;
 
