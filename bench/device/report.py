@@ -16,11 +16,16 @@ import re
 import sys
 
 # The table's executor columns, in order, and which workload families each one implements.
-COLUMNS = ["ebm", "torch", "torch.compile", "jax", "blackjax", "sklearn"]
+COLUMNS = ["ebm", "torch", "torch.compile", "jax", "blackjax", "sklearn", "thrml"]
+PEERS = ["torch", "jax", "blackjax", "sklearn", "thrml"]
 SAMPLER_FAMILIES = ("double_well", "ring8", "mlp")
-UNITS = {"sampler": "chain-steps/s", "train": "steps/s", "rbm": "rows/s", "ais": "AIS runs/s", "particles": "frames/s"}
+# Discrete models (ebm bench --suite discrete; THRML runs the Ising lattices and the graph).
+DISCRETE_FAMILIES = ("ising", "potts", "graph")
+UNITS = {"sampler": "chain-steps/s", "train": "steps/s", "rbm": "rows/s", "ais": "AIS runs/s", "particles": "frames/s",
+         "discrete": "site updates/s", "dbm": "rows/s"}
 # Table order of the workload families.
-ORDER = ["double_well", "ring8", "mlp", "uva-convebm", "cd", "jem", "dsm", "rbm", "ais", "particles"]
+ORDER = ["double_well", "ring8", "mlp", "uva-convebm", "cd", "jem", "dsm", "rbm", "ais", "particles", "ising", "graph",
+         "potts", "dbm"]
 
 
 def si(x):
@@ -78,6 +83,14 @@ def label(workload):
     m = re.match(r"mlp([\dx]+) (\w+)$", workload)
     if m:
         return f"MLP {m.group(1).replace('x', '-')}, {m.group(2)}"
+    m = re.match(r"(ising|potts)(\d+)(-tc)? ([\w-]+)$", workload)
+    if m:
+        name = "Ising" if m.group(1) == "ising" else "Potts q=3"
+        at = " at T_c" if m.group(3) else ""
+        return f"{name} {m.group(2)}x{m.group(2)}{at}, {m.group(4)}"
+    m = re.match(r"graph(\d+) ([\w-]+)$", workload)
+    if m:
+        return f"Ising random graph N={m.group(1)}, {m.group(2)}"
     return {
         "ring8 MALA": "ring8, MALA",
         "uva-convebm ULA": "UvA ConvEBM, ULA",
@@ -88,6 +101,7 @@ def label(workload):
         "rbm": "RBM 784x500 PCD-1 epoch",
         "ais": "RBM 784x500 AIS",
         "particles": "particles (ring8 ULA + draw)",
+        "dbm": "DBM PCD-1 epoch (mean field 10)",
     }.get(workload, workload)
 
 
@@ -97,13 +111,21 @@ def kind_of(workload):
         return "sampler"
     if f in ("cd", "jem", "dsm"):
         return "train"
+    if f in DISCRETE_FAMILIES:
+        return "discrete"
     return f
 
 
 def implements(column, workload):
     """Whether a column has an implementation of this workload (else the cell reads '—')."""
     f = family(workload)
-    if column in ("ebm", "torch", "torch.compile"):
+    if column == "ebm":
+        return True
+    if column == "thrml":
+        return f in ("ising", "graph") and workload.endswith(" gibbs") and "-tc" not in workload
+    if f in DISCRETE_FAMILIES or f == "dbm":
+        return False
+    if column in ("torch", "torch.compile"):
         return True
     if column == "jax":
         return f in SAMPLER_FAMILIES
@@ -117,6 +139,8 @@ def implements(column, workload):
 def peer_step(column, workload):
     """The step whose output holds this column's figure for the workload."""
     f = family(workload)
+    if column == "thrml":
+        return "peer.thrml." + workload.split()[0]
     if column in ("jax", "blackjax"):
         return "peer.jax"
     if column == "sklearn":
@@ -140,7 +164,8 @@ def ebm_step(workload, key, steps):
     return {
         "double_well": "ebm.bench.torchebm", "ring8": "ebm.bench.langevin", "mlp": "ebm.bench.mlp",
         "uva-convebm": "ebm.bench.nn", "cd": "ebm.train.cd", "jem": "ebm.train.jem", "dsm": "ebm.train.dsm",
-        "rbm": "ebm.rbm.pcd1", "ais": "ebm.rbm.ais",
+        "rbm": "ebm.rbm.pcd1", "ais": "ebm.rbm.ais", "ising": "ebm.bench.discrete", "graph": "ebm.bench.discrete",
+        "potts": "ebm.bench.discrete", "dbm": "ebm.dbm.train",
     }.get(f, f"ebm.particles.{key}" if f == "particles" else "")
 
 
@@ -265,6 +290,46 @@ def parse_rbm(rows, raw, steps):
         sec = float(m_sec.group(1))
         rows.add("ebm", "ais", f"{runs}x{betas}", len(estimates) * runs / sec, "ebm.rbm.ais",
                  size=f"{runs} runs x {betas} betas x {len(estimates)} estimates", seconds=sec)
+
+
+def discrete_workload(model, sampler):
+    """`ebm bench --suite discrete`'s model and sampler as a table workload (`ising256 gibbs`)."""
+    m = re.match(r"(ising|potts:3):square:(\d+),beta=([\d.]+)$", model)
+    if m:
+        tc = "-tc" if abs(float(m.group(3)) - 0.4406868) < 1e-6 else ""
+        return f"{m.group(1).split(':')[0]}{m.group(2)}{tc} {sampler}"
+    m = re.match(r"random graph n=(\d+)", model)
+    if m:
+        return f"graph{m.group(1)} {sampler}"
+    return None
+
+
+def parse_discrete(rows, raw):
+    log = read(os.path.join(raw, "ebm.bench.discrete.log")) or ""
+    for line in log.splitlines():
+        m = re.match(r"gpu\s+(.+?)\s+(\d+)\s+([\w-]+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+\S+$", line)
+        if not m:
+            continue
+        workload = discrete_workload(m.group(1), m.group(3))
+        sites, chains, sweeps, sec = int(m.group(2)), int(m.group(4)), int(m.group(5)), float(m.group(6))
+        if workload and sec > 0:
+            rows.add("ebm", workload, chains, chains * sites * sweeps / sec, "ebm.bench.discrete", chains=chains,
+                     size=f"{chains} chains x {sweeps} sweeps", steps=sweeps, seconds=sec, model=m.group(1))
+    for path in sorted(glob.glob(os.path.join(raw, "peer.thrml.*.log"))):
+        source = os.path.basename(path)[:-4]
+        text = read(path) or ""
+        for m in re.finditer(r"^thrml: (square (\d+)x\d+|graph N=(\d+)) .*?(\d+) chains x (\d+) sweeps: ([\d.]+) s, "
+                             r"([\d.e+-]+) spin updates/s", text, re.M):
+            workload = f"ising{m.group(2)} gibbs" if m.group(2) else f"graph{m.group(3)} gibbs"
+            chains, sweeps = int(m.group(4)), int(m.group(5))
+            rows.add("thrml", workload, chains, float(m.group(7)), source, chains=chains,
+                     size=f"{chains} chains x {sweeps} sweeps", steps=sweeps, seconds=float(m.group(6)))
+    log = read(os.path.join(raw, "ebm.dbm.train.log")) or ""
+    m_rows = re.search(r"^dbm ([\d-]+) on (\d+) rows", log, re.M)
+    m_sec = re.search(r"^DBM epoch 1: ([\d.]+)s", log, re.M)
+    if m_rows and m_sec and float(m_sec.group(1)) > 0:
+        n, sec = int(m_rows.group(2)), float(m_sec.group(1))
+        rows.add("ebm", "dbm", n, n / sec, "ebm.dbm.train", size=f"{m_rows.group(1)}, {n} rows, batch 100", seconds=sec)
 
 
 def parse_particles(rows, raw, steps):
@@ -420,7 +485,8 @@ def build_table(rows, steps, peers):
 def missing_cell(col, workload, key, row, steps, peers):
     if not implements(col, workload):
         return "—"
-    lib = {"torch": "torch", "torch.compile": "torch", "jax": "jax", "blackjax": "blackjax", "sklearn": "sklearn"}.get(col)
+    lib = {"torch": "torch", "torch.compile": "torch", "jax": "jax", "blackjax": "blackjax", "sklearn": "sklearn",
+           "thrml": "thrml"}.get(col)
     if lib and peers.get(lib, {}).get("status") != "installed":
         return "not installed"
     if row is not None and row.get("error"):
@@ -447,7 +513,7 @@ def markdown(doc, table):
     peers = doc["peers"]
     peer_text = ", ".join(
         f"{k} {v.get('version')}" if v.get("status") == "installed" else f"{k} not installed"
-        for k, v in peers.items() if k in ("torch", "jax", "blackjax", "sklearn"))
+        for k, v in peers.items() if k in PEERS)
     lines.append(f"{doc['date']} · `{doc['command']}` · {doc['wall_s']:.0f} s of a {doc['budget_s']} s budget · "
                  f"{doc.get('ebm_version') or 'ebm ?'} on {a.get('name') or '-'} (driver {a.get('driver') or '-'}) · "
                  f"peers on {doc['peer_device']}: {peer_text or 'none'} · selftest: {doc['selftest']['status']}")
@@ -457,13 +523,13 @@ def markdown(doc, table):
                      "whose figures say nothing about a GPU.")
     lines.append("")
     head = ["workload", "size", "unit", "ebm (gpu)", "torch", "torch.compile", "jax", "blackjax", "sklearn (cpu)",
-            "ebm / best peer"]
+            "thrml", "ebm / best peer"]
     lines.append("| " + " | ".join(head) + " |")
-    lines.append("|" + "|".join(["---"] * 3 + ["---:"] * 6 + ["---"]) + "|")
+    lines.append("|" + "|".join(["---"] * 3 + ["---:"] * 7 + ["---"]) + "|")
     for t in table:
         lines.append("| " + " | ".join([t["label"], t["size"], t["unit"]] + [t["cells"][c] for c in COLUMNS] + [t["ratio"]]) + " |")
     if not table:
-        lines.append("| (nothing measured) |  |  |  |  |  |  |  |  |  |")
+        lines.append("| (nothing measured) |  |  |  |  |  |  |  |  |  |  |")
     lines.append("")
     counts = {}
     for s in doc["steps"]:
@@ -515,7 +581,7 @@ def main():
         peers = json.loads(read(os.path.join(raw, "peers.json")) or "{}")
     except ValueError:
         peers = {}
-    for lib in ("torch", "jax", "blackjax", "sklearn"):
+    for lib in PEERS:
         peers.setdefault(lib, {"status": "not installed", "detail": "the probe did not run"})
 
     info = read(os.path.join(raw, "ebm.info.log")) or ""
@@ -555,6 +621,7 @@ def main():
     parse_train(rows, raw, steps)
     parse_rbm(rows, raw, steps)
     parse_particles(rows, raw, steps)
+    parse_discrete(rows, raw)
     parse_peers(rows, raw)
     expect_rows(rows, steps)
 

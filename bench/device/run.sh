@@ -66,6 +66,7 @@ UVA='1x28x28/16k5s2p4/swish/32k3s2p1/swish/64k3s2p1/swish/64k3s2p1/swish/flatten
 UVA_JEM='1x28x28/16k5s2p4/swish/32k3s2p1/swish/64k3s2p1/swish/64k3s2p1/swish/flatten/64/swish/10/head:lse'
 SEED=20261122
 BLACKJAX_VERSION=1.7.1
+THRML_VERSION=0.1.4
 
 # ---------------------------------------------------------------------------------------------
 # prepare: build and gather
@@ -107,6 +108,9 @@ if [ "$MODE_CMD" = prepare ]; then
   set +e
   "$PY" -m pip download -q --no-deps --only-binary=:all: -d "$KIT/wheels" "blackjax==$BLACKJAX_VERSION" \
     || echo "warning: could not download blackjax: its column will read 'not installed' on the device" >&2
+  echo "== the THRML wheel and what it needs beyond jax (equinox, jaxtyping, wadler_lindig)"
+  "$PY" -m pip download -q --no-deps --only-binary=:all: -d "$KIT/wheels" "thrml==$THRML_VERSION" equinox jaxtyping wadler_lindig \
+    || echo "warning: could not download thrml and its dependencies: its column will read 'not installed' on the device" >&2
   set -e
 
   {
@@ -199,12 +203,20 @@ if [ -n "$DATA_ROOT" ]; then export EBM_DATA_DIR=$DATA_ROOT; MNIST=$DATA_ROOT/mn
 # --- peers: what is importable ------------------------------------------------------------------------
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 if ! command -v "$PY" >/dev/null 2>&1; then note "no $PY: every peer column reads 'not installed'"; fi
+# The kit's wheels (blackjax; thrml and what it needs), each only where its module does not import.
 if [ "$DRY" = 0 ] && ls "$KIT"/wheels/*.whl >/dev/null 2>&1 && command -v "$PY" >/dev/null 2>&1 \
-   && "$PY" -c 'import jax' >/dev/null 2>&1 && ! "$PY" -c 'import blackjax' >/dev/null 2>&1; then
-  if "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$WORK/site" "$KIT"/wheels/*.whl >"$RAW/pip-blackjax.log" 2>&1; then
-    export PYTHONPATH=$WORK/site${PYTHONPATH:+:$PYTHONPATH}
-  else
-    note "installing the kit's blackjax wheel failed (raw/pip-blackjax.log)"
+   && "$PY" -c 'import jax' >/dev/null 2>&1; then
+  WHEELS=()
+  for w in "$KIT"/wheels/*.whl; do
+    mod=$(basename "$w" | cut -d- -f1)
+    "$PY" -c "import $mod" >/dev/null 2>&1 || WHEELS+=("$w")
+  done
+  if [ ${#WHEELS[@]} -gt 0 ]; then
+    if "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$WORK/site" "${WHEELS[@]}" >"$RAW/pip-wheels.log" 2>&1; then
+      export PYTHONPATH=$WORK/site${PYTHONPATH:+:$PYTHONPATH}
+    else
+      note "installing the kit's wheels failed (raw/pip-wheels.log)"
+    fi
   fi
 fi
 PEER_DEVICE=$([ "$DRY" = 1 ] && echo cpu || echo cuda)
@@ -212,7 +224,7 @@ PEER_DEVICE=$([ "$DRY" = 1 ] && echo cpu || echo cuda)
 import importlib, json, sys
 device = sys.argv[1]
 out = {}
-for name in ("torch", "jax", "blackjax", "sklearn", "numpy"):
+for name in ("torch", "jax", "blackjax", "sklearn", "thrml", "numpy"):
     try:
         m = importlib.import_module(name)
     except Exception as e:  # ImportError, or a broken install
@@ -232,7 +244,7 @@ for name in ("torch", "jax", "blackjax", "sklearn", "numpy"):
 print(json.dumps(out))
 EOF
 have() { "$PY" -c "import json,sys; d=json.load(open('$RAW/peers.json')); sys.exit(0 if d.get('$1',{}).get('status')=='installed' else 1)" 2>/dev/null; }
-for p in torch jax blackjax sklearn; do
+for p in torch jax blackjax sklearn thrml; do
   if have $p; then echo "   peer $p: installed"; else echo "   peer $p: not installed"; fi
 done
 
@@ -279,7 +291,8 @@ case $MODE in
     TRAIN_STEPS=48; TRAIN_BATCH=128; TRAIN_K=""; TRAIN_SUBSET=10000; TORCH_TRAIN_STEPS=20
     RBM_LIMIT=60000; AIS_RUNS=100; AIS_BETAS=15000; AIS_LIMIT=1000
     PARTICLE_CHAINS="65536 1048576"; FRAMES=60; FRAME_STEPS=4; FRAME_SIZE=512
-    COMPILE_SCRIPTS="langevin nn train" ;;
+    COMPILE_SCRIPTS="langevin nn train"
+    DISCRETE_BENCH=""; THRML_CASES="256:16:200 1024:4:50 g65536:16:200"; DBM_LAYERS=500,1000 ;;
   quick)
     TORCHEBM="8:64:50 32:256:100 128:1024:200"; TORCHEBM_BENCH=""; MALA_D=128; MALA_C=1024; MALA_S=200
     LANGEVIN_BENCH="--steps 500"; RING8_BENCH="1024:500 16384:500 65536:500"; RING8_BIG="1048576:200"
@@ -289,7 +302,8 @@ case $MODE in
     TRAIN_STEPS=32; TRAIN_BATCH=128; TRAIN_K=""; TRAIN_SUBSET=10000; TORCH_TRAIN_STEPS=10
     RBM_LIMIT=20000; AIS_RUNS=100; AIS_BETAS=5000; AIS_LIMIT=500
     PARTICLE_CHAINS="65536 1048576"; FRAMES=30; FRAME_STEPS=4; FRAME_SIZE=512
-    COMPILE_SCRIPTS="langevin" ;;
+    COMPILE_SCRIPTS="langevin"
+    DISCRETE_BENCH="--steps 50"; THRML_CASES="256:16:50 1024:4:50 g65536:16:50"; DBM_LAYERS=500,1000 ;;
   dry-run)
     TORCHEBM="8:64:50"; TORCHEBM_BENCH="--quick"; MALA_D=8; MALA_C=64; MALA_S=50
     LANGEVIN_BENCH="--quick"; RING8_BENCH="256:50 1024:49"; RING8_BIG="16384:200"
@@ -298,7 +312,8 @@ case $MODE in
     TRAIN_STEPS=17; TRAIN_BATCH=4; TRAIN_K=2; TRAIN_SUBSET=1024; TORCH_TRAIN_STEPS=2
     RBM_LIMIT=300; AIS_RUNS=8; AIS_BETAS=100; AIS_LIMIT=100
     PARTICLE_CHAINS="16384 65536"; FRAMES=5; FRAME_STEPS=4; FRAME_SIZE=128
-    COMPILE_SCRIPTS="langevin nn train" ;;
+    COMPILE_SCRIPTS="langevin nn train"
+    DISCRETE_BENCH="--quick"; THRML_CASES="64:16:20"; DBM_LAYERS=500,1000 ;;
   smallest)
     TORCHEBM="8:64:5"; TORCHEBM_BENCH="--quick --steps 5"; MALA_D=8; MALA_C=64; MALA_S=5
     LANGEVIN_BENCH=""; RING8_BENCH=""; RING8_BIG="256:5"
@@ -307,7 +322,8 @@ case $MODE in
     TRAIN_STEPS=1; TRAIN_BATCH=2; TRAIN_K=1; TRAIN_SUBSET=256; TORCH_TRAIN_STEPS=1
     RBM_LIMIT=100; AIS_RUNS=4; AIS_BETAS=100; AIS_LIMIT=100
     PARTICLE_CHAINS="1024"; FRAMES=2; FRAME_STEPS=2; FRAME_SIZE=64
-    COMPILE_SCRIPTS="" ;;
+    COMPILE_SCRIPTS=""
+    DISCRETE_BENCH="--quick --steps 2"; THRML_CASES="64:16:2"; DBM_LAYERS=64,32 ;;
 esac
 # `ebm sample` times its whole run, pipeline creation and first dispatches included: each sample
 # case runs twice, BASE steps and BASE + S steps, and the rate is chains x S / (t2 - t1). With
@@ -413,6 +429,16 @@ for c in $PARTICLE_CHAINS; do
   fi
 done
 
+# Discrete models (issue 30): block Gibbs, Metropolis and Swendsen–Wang site updates per second,
+# and one epoch of DBM training (greedy pre-training, then PCD with a mean-field positive phase).
+gpu_step ebm.bench.discrete 150 "$EBM" bench --suite discrete --backend gpu $DISCRETE_BENCH
+if [ -n "$MNIST" ]; then
+  gpu_step ebm.dbm.train 150 "$EBM" dbm train --backend gpu --data "$MNIST" --layers "$DBM_LAYERS" --pretrain-epochs 1 \
+    --epochs 1 --limit "$RBM_LIMIT" --batch 100 --pcd 1 --mean-field 10 --lr 0.005 --seed 1 --run-dir "$WORK/dbm" --force
+else
+  skip ebm.dbm.train "skipped: no MNIST"
+fi
+
 # --- peers ----------------------------------------------------------------------------------------------
 # The same cases, as NAME:SAMPLER:CHAINS:STEPS.
 CASES=""
@@ -468,6 +494,16 @@ fi
 if [ -n "$MNIST" ] && have sklearn; then
   step peer.sklearn.rbm 150 "$PY" "$BENCH/sklearn_rbm.py" --data "$MNIST" --hidden 500 --batch 100 --epochs 1 --limit "$RBM_LIMIT"
 elif [ -z "$MNIST" ]; then skip peer.sklearn.rbm "skipped: no MNIST"; else skip peer.sklearn.rbm "not installed"; fi
+# THRML on the discrete bench's Ising workloads (L:CHAINS:SWEEPS lattices, gN:CHAINS:SWEEPS graphs).
+for cs in $THRML_CASES; do
+  IFS=: read -r size chains sweeps <<< "$cs"
+  case $size in g*) wl=(--lattice 0 --graph "${size#g}"); name=graph${size#g} ;; *) wl=(--lattice "$size"); name=ising$size ;; esac
+  if have thrml; then
+    step "peer.thrml.$name" 150 "$PY" "$BENCH/thrml_ising.py" "${wl[@]}" --chains "$chains" --sweeps "$sweeps"
+  else
+    skip "peer.thrml.$name" "not installed"
+  fi
+done
 # torch.compile last: its compilations are the slowest part, and a budget cut here costs least.
 for s in langevin nn train; do
   case " $COMPILE_SCRIPTS " in *" $s "*) ;; *) skip "peer.torch-compile.$s" "not in this mode ($MODE)"; continue ;; esac
