@@ -141,4 +141,16 @@ fn bench_suite_discrete_prints_site_updates() {
     for case in ["ising:square:64,beta=0.3", "potts:3:square:64,beta=1.0", "swendsen-wang"] {
         assert!(out.lines().any(|l| l.starts_with("cpu") && l.contains(case)), "no row for {case}:\n{out}");
     }
+    // With a device's peaks, GPU rows get their fraction of the roofline bound: the table
+    // sweep's Philox draws make it compute-bound, Swendsen-Wang's parent traffic memory-bound.
+    if common::gpu().is_some() {
+        let peaks = ["--peak-tflops", "67", "--peak-gbs", "3350"];
+        let out = run_ok(&[&["bench", "--suite", "discrete", "--quick", "--backend", "gpu"][..], &peaks].concat());
+        for (case, bound) in [("gibbs", "compute"), ("swendsen-wang", "memory")] {
+            let row = out.lines().find(|l| l.starts_with("gpu") && l.contains(case)).unwrap_or_else(|| panic!("{out}"));
+            let cells: Vec<&str> = row.split_whitespace().collect();
+            assert_eq!(cells[cells.len() - 1], bound, "{row}");
+            assert!(cells[cells.len() - 2].ends_with('%'), "{row}");
+        }
+    }
 }

@@ -307,14 +307,20 @@ def discrete_workload(model, sampler):
 def parse_discrete(rows, raw):
     log = read(os.path.join(raw, "ebm.bench.discrete.log")) or ""
     for line in log.splitlines():
-        m = re.match(r"gpu\s+(.+?)\s+(\d+)\s+([\w-]+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+\S+$", line)
+        # exec, model, sites, sampler, chains, sweeps, seconds, rate, GFLOP/s, GB/s, % roof, bound
+        m = re.match(r"gpu\s+(.+?)\s+(\d+)\s+([\w-]+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+\S+"
+                     r"\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)$", line)
         if not m:
             continue
         workload = discrete_workload(m.group(1), m.group(3))
         sites, chains, sweeps, sec = int(m.group(2)), int(m.group(4)), int(m.group(5)), float(m.group(6))
+        roof = num(m.group(9).rstrip("%"))
         if workload and sec > 0:
             rows.add("ebm", workload, chains, chains * sites * sweeps / sec, "ebm.bench.discrete", chains=chains,
-                     size=f"{chains} chains x {sweeps} sweeps", steps=sweeps, seconds=sec, model=m.group(1))
+                     size=f"{chains} chains x {sweeps} sweeps", steps=sweeps, seconds=sec, model=m.group(1),
+                     gflops=num(m.group(7)), gbytes_per_s=num(m.group(8)),
+                     roof_fraction=roof / 100 if roof is not None else None,
+                     bound=m.group(10) if m.group(10) != "-" else None)
     for path in sorted(glob.glob(os.path.join(raw, "peer.thrml.*.log"))):
         source = os.path.basename(path)[:-4]
         text = read(path) or ""

@@ -431,7 +431,7 @@ done
 
 # Discrete models (issue 30): block Gibbs, Metropolis and Swendsen–Wang site updates per second,
 # and one epoch of DBM training (greedy pre-training, then PCD with a mean-field positive phase).
-gpu_step ebm.bench.discrete 150 "$EBM" bench --suite discrete --backend gpu $DISCRETE_BENCH
+gpu_step ebm.bench.discrete 150 "$EBM" bench --suite discrete --backend gpu $DISCRETE_BENCH "${ROOF[@]}"
 if [ -n "$MNIST" ]; then
   gpu_step ebm.dbm.train 150 "$EBM" dbm train --backend gpu --data "$MNIST" --layers "$DBM_LAYERS" --pretrain-epochs 1 \
     --epochs 1 --limit "$RBM_LIMIT" --batch 100 --pcd 1 --mean-field 10 --lr 0.005 --seed 1 --run-dir "$WORK/dbm" --force

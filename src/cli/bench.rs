@@ -519,7 +519,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if !discrete_rows.is_empty() {
         println!();
-        print!("{}", discrete::table(&discrete_rows));
+        print!("{}", discrete::table(&discrete_rows, peaks));
     }
     if let Some(path) = &args.csv {
         if !rows.is_empty() || (nn_rows.is_empty() && discrete_rows.is_empty()) {

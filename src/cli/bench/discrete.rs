@@ -4,13 +4,15 @@
 //! 3-state Potts lattice, and Swendsen–Wang (away from and at T_c). bench/thrml_ising.py runs the same
 //! workloads in THRML.
 
+use super::roofline::{Cost, Peaks, discrete as model_cost};
+use super::roofline_table::roof;
 use super::{BenchArgs, SEED, si};
 use crate::discrete::cluster::gpu::GpuClusterChains;
 use crate::discrete::cluster::{Cluster, ClusterChains};
 use crate::discrete::cpu::CpuSpins;
 use crate::discrete::gpu::GpuSpins;
-use crate::discrete::rules::Update;
-use crate::discrete::{Graph, SpinModel, random_states, spec};
+use crate::discrete::rules::{Rules, Update};
+use crate::discrete::{Graph, Layout, SpinModel, random_states, spec};
 use crate::gpu::GpuContext;
 use anyhow::Result;
 use std::fmt::Write as _;
@@ -19,6 +21,8 @@ use std::time::Instant;
 
 pub(super) struct Row {
     executor: &'static str,
+    /// The roofline model's work per site update.
+    cost: Cost,
     model: String,
     sites: usize,
     sampler: &'static str,
@@ -81,12 +85,19 @@ pub(super) fn run(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: boo
         let sweeps = args.steps.unwrap_or(default_sweeps);
         let init = random_states(SEED, 0, chains, model.sites(), model.q);
         let update = if sampler == "metropolis" { Update::Metropolis } else { Update::Gibbs };
+        let cost = if sampler == "swendsen-wang" {
+            model_cost::swendsen_wang_site(&model, chains)
+        } else {
+            let exact = Rules::new(&model, &Layout::new(&model.graph.colouring()), update).exact;
+            model_cost::sweep_site(&model, update == Update::Metropolis, exact, chains)
+        };
         let mut time = |executor: &'static str, run: &mut dyn FnMut(u32) -> Result<()>| -> Result<()> {
             run(2)?;
             let start = Instant::now();
             run(sweeps)?;
             let row = Row {
                 executor,
+                cost,
                 model: model.name.clone(),
                 sites: model.sites(),
                 sampler,
@@ -127,17 +138,31 @@ pub(super) fn run(args: &BenchArgs, ctx: Option<&Arc<GpuContext>>, want_cpu: boo
     Ok(rows)
 }
 
-pub(super) fn table(rows: &[Row]) -> String {
+/// The table; GFLOP/s and (GPU rows) GB/s by the roofline model of a site update, and with the
+/// device's peaks the fraction of the roofline bound (GPU rows).
+pub(super) fn table(rows: &[Row], peaks: Option<Peaks>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<4} {:<44} {:>9} {:<14} {:>7} {:>7} {:>9} {:>15}",
-        "exec", "model", "sites", "sampler", "chains", "sweeps", "seconds", "site updates/s"
+        "{:<4} {:<44} {:>9} {:<14} {:>7} {:>7} {:>9} {:>15} {:>9} {:>9} {:>8} {:>8}",
+        "exec",
+        "model",
+        "sites",
+        "sampler",
+        "chains",
+        "sweeps",
+        "seconds",
+        "site updates/s",
+        "GFLOP/s",
+        "GB/s",
+        "% roof",
+        "bound"
     );
     for r in rows {
+        let [gflops, gbs, fraction, bound] = roof(Some(r.cost), r.rate(), r.executor == "gpu", peaks).cells();
         let _ = writeln!(
             out,
-            "{:<4} {:<44} {:>9} {:<14} {:>7} {:>7} {:>9.3} {:>15}",
+            "{:<4} {:<44} {:>9} {:<14} {:>7} {:>7} {:>9.3} {:>15} {gflops:>9} {gbs:>9} {fraction:>8} {bound:>8}",
             r.executor,
             r.model,
             r.sites,

@@ -26,6 +26,7 @@ use crate::nn::{Activation, NetworkInternals};
 use crate::nn::{Head, LayerKind, Network};
 use crate::sampler::SamplerKind;
 
+pub mod discrete;
 pub mod train;
 
 /// Bytes of an f32.
