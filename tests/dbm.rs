@@ -90,8 +90,9 @@ fn index(x: &[f32]) -> usize {
 }
 
 /// 6-4-3 units: log Z by enumerating h1 equals brute force over all 2^13 states; AIS over
-/// {v, h2} from both bases lands within 0.05 nats and 4 standard errors of it; log p*(v) by
-/// enumerating h1 equals brute force.
+/// {v, h2} from both bases, and reverse AIS from exact samples and from Gibbs chains, land
+/// within 0.05 nats and 4 standard errors of it; log p*(v) by enumerating h1 equals brute
+/// force; the exact samples' visibles follow p(v).
 #[test]
 fn dbm_log_z_ais_matches_exact_enumeration() {
     let d = random_deep(Kind::Dbm, &[6, 4, 3], 1.0, 0.5, 3);
@@ -114,11 +115,31 @@ fn dbm_log_z_ais_matches_exact_enumeration() {
     }
     let data = ebm_gpu::selftest::rbm::random_binary(200, 6, 1);
     let config = AisConfig { runs: 200, schedule: BetaSchedule::Piecewise(1000), seed: 5, first_run: 0 };
-    let report = ais::log_z_report(&d, &data, &config).unwrap();
-    for (base, f) in &report.forward {
-        eprintln!("AIS from {}: {:.4} +- {:.4} (exact {exact:.4})", base.name(), f.log_z, f.std_err);
-        assert!((f.log_z - exact).abs() < 0.05 && (f.log_z - exact).abs() < 4.0 * f.std_err + 1e-3);
+    let report = ais::log_z_report(&d, &data, &config, 1000).unwrap();
+    let (from, reverse) = report.reverse.as_ref().expect("a reverse check");
+    assert_eq!(from, "exact samples");
+    // Reverse AIS from 1000-step Gibbs chains too (the path a model with a wide h1 takes).
+    let h1 = noise_rows(9, 0, config.runs, 4);
+    let mut gibbs = DbmGibbs::new(&d, &h1, 9, 0).unwrap();
+    gibbs.run(1000);
+    let base = vec![0.0; 6];
+    let from_gibbs = ais::reverse_ais_dbm(&d, &base, &config, &gibbs.chains.v, &gibbs.chains.h2).unwrap();
+    let estimates = report
+        .forward
+        .iter()
+        .map(|(b, f)| (b.name(), f))
+        .chain([("reverse", reverse), ("reverse (Gibbs)", &from_gibbs)]);
+    for (name, f) in estimates {
+        eprintln!("AIS {name}: {:.4} +- {:.4} (exact {exact:.4})", f.log_z, f.std_err);
+        assert!((f.log_z - exact).abs() < 0.05 && (f.log_z - exact).abs() < 4.0 * f.std_err + 1e-3, "{name}");
     }
+    // The exact samples' visible states follow the exact marginal p(v).
+    let (v, _) = ais::exact_samples(&d, 20000, 3, 0).unwrap();
+    let states: Vec<usize> = v.chunks(6).map(index).collect();
+    let pv: Vec<f64> = (0..64usize).map(|v| (0..1usize << 7).map(|h| p[v | h << s[0]]).sum()).collect();
+    let (tv, floor) = tv_and_floor(&states, &pv);
+    eprintln!("exact samples: TV {tv:.4} (Monte Carlo floor {floor:.4})");
+    assert!(tv < 1.5 * floor, "exact samples: TV {tv} against a floor of {floor}");
 }
 
 /// 4-3-2 units: the final states of 20000 independent block Gibbs chains (60 steps from
@@ -312,7 +333,7 @@ fn training_a_tiny_dbm_improves_its_ais_likelihood() {
     let (train_x, test_x) = (digits(Split::Train), digits(Split::Test));
     let config = AisConfig { runs: 100, schedule: BetaSchedule::Piecewise(2000), seed: 1, first_run: 0 };
     let bound = |d: &Deep| {
-        let r = ais::log_z_report(d, &train_x, &config).unwrap();
+        let r = ais::log_z_report(d, &train_x, &config, 0).unwrap();
         let exact = ais::log_z_exact_f64(d).unwrap();
         eprintln!("log Z: AIS {:.4} +- {:.4}, exact {exact:.4}", r.log_z, r.std_err);
         assert!((r.log_z - exact).abs() < 0.2, "AIS {} exact {exact}", r.log_z);

@@ -188,7 +188,8 @@ pub struct AisArgs {
     #[arg(long, default_value_t = 15000)]
     pub betas: usize,
     /// Gibbs steps of the model's chains (from noise) that start the reverse check when the
-    /// hidden layer is too large for exact samples (over 20 units); 0 leaves the check out.
+    /// hidden layer (a DBM's h1) is too large for exact samples (over 20 units); 0 leaves the
+    /// check out.
     #[arg(long, default_value_t = 1000)]
     pub reverse_gibbs: u32,
 }
@@ -257,7 +258,7 @@ impl AisArgs {
     }
 
     /// One line per estimate and a `WARNING:` line per disagreement, as printed.
-    fn report_lines(&self, r: &ais::AisReport) -> Vec<String> {
+    pub(super) fn report_lines(&self, r: &ais::AisReport) -> Vec<String> {
         let runs = format!("{} runs x {} betas", self.ais_runs, self.betas);
         let mut lines: Vec<String> = r
             .forward

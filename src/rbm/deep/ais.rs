@@ -8,8 +8,9 @@
 //!   h1 and h2 uniform), so log Z_0 = sum_i softplus(base_i) + (n1 + n2) log 2. The transition
 //!   at beta is one block Gibbs step of the scaled DBM (h1 | v, h2 at half-step 3k, then
 //!   v | h1 at 3k + 1 and h2 | h1 at 3k + 2, run = Philox chain), which leaves the {v, h2}
-//!   marginal invariant. Forward from two bases ([`log_z_report`]), combined as the RBM's
-//!   estimates are ([`crate::rbm::ais::report`]). CPU executor.
+//!   marginal invariant. Forward from two bases and reverse from samples of the model
+//!   ([`log_z_report`]), combined as the RBM's estimates are ([`crate::rbm::ais::report`]). CPU
+//!   executor.
 //! - DBM likelihood: the variational lower bound with the factorial mean-field q
 //!   ([`dbm_bound`]), log p(v) >= -E_q[E(v, h)] + H(q) - log Z.
 //! - DBN likelihood (two hidden layers; Salakhutdinov & Murray 2008): log p(v) >=
@@ -19,7 +20,7 @@
 //! - Exact log Z and log p*(v) by enumerating h1 for small models ([`log_z_exact_f64`]).
 
 use super::Deep;
-use super::cpu::{affine, bernoulli_log_prob, mean_field};
+use super::cpu::{DbmGibbs, affine, bernoulli_log_prob, mean_field, noise_rows, sample_rows};
 use crate::ais::{AisResult, Direction, summarize};
 use crate::rbm::ais::{AisConfig, AisReport, Base};
 use crate::rbm::cpu::{accumulate_rows, free_energies, transposed};
@@ -28,15 +29,47 @@ use crate::rng::{self, Stream};
 use crate::{Error, Result};
 use rayon::prelude::*;
 
+/// Where the runs start: draws from the base (forward) or states (v, h2) of the model, one row
+/// per run (reverse).
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    Base,
+    Model { v: &'a [f32], h2: &'a [f32] },
+}
+
 /// Forward AIS of a DBM's log Z from independent visibles with biases `base`.
 pub fn ais_dbm(dbm: &Deep, base: &[f32], config: &AisConfig) -> Result<AisResult> {
+    anneal_dbm(dbm, base, config, Start::Base)
+}
+
+/// Reverse AIS of a DBM's log Z (Grosse et al. 2015) from states `v`, `h2` of the model (runs
+/// rows each), down the same path to the base: an upper bound in expectation when the states
+/// are exact samples, and once Gibbs chains have mixed.
+pub fn reverse_ais_dbm(dbm: &Deep, base: &[f32], config: &AisConfig, v: &[f32], h2: &[f32]) -> Result<AisResult> {
+    let (l1, l2) = dbm.dbm_layers()?;
+    let (nv, n2) = (l1.n_vis, l2.n_hid);
+    if v.len() != config.runs * nv || h2.len() != config.runs * n2 {
+        return Err(Error::invalid(
+            "reverse AIS start states",
+            format!(
+                "need {} runs of {nv} visible and {n2} h2 units, got {} and {} values",
+                config.runs,
+                v.len(),
+                h2.len()
+            ),
+        ));
+    }
+    anneal_dbm(dbm, base, config, Start::Model { v, h2 })
+}
+
+fn anneal_dbm(dbm: &Deep, base: &[f32], config: &AisConfig, start: Start) -> Result<AisResult> {
     let (l1, l2) = dbm.dbm_layers()?;
     config.validate()?;
     let (nv, n1, n2) = (l1.n_vis, l1.n_hid, l2.n_hid);
     if base.len() != nv || base.iter().any(|b| !b.is_finite()) {
         return Err(Error::invalid("AIS base biases", format!("need {nv} finite values, got {}", base.len())));
     }
-    let betas = config.schedule.betas();
+    let mut betas = config.schedule.betas();
     let (runs, first, seed) = (config.runs, config.first_run, config.seed);
     let (wt1, wt2) = (transposed(l1.w(), n1, nv), transposed(l2.w(), n2, n1));
     let (b, c1, c2) = (l1.b(), l1.c(), l2.c());
@@ -49,8 +82,14 @@ pub fn ais_dbm(dbm: &Deep, base: &[f32], config: &AisConfig) -> Result<AisResult
         });
         out
     };
-    let mut v = draw(nv, 1, &|i| base[i]);
-    let mut h2 = draw(n2, 2, &|_| 0.0);
+    let (mut v, mut h2, direction) = match start {
+        Start::Base => (draw(nv, 1, &|i| base[i]), draw(n2, 2, &|_| 0.0), Direction::Forward),
+        Start::Model { v, h2 } => {
+            // The same path from beta = 1 down: each step's weight is f_next / f_current.
+            betas.reverse();
+            (v.to_vec(), h2.to_vec(), Direction::Reverse)
+        }
+    };
     let (mut a, mut down, mut h1) = (vec![0.0f32; runs * n1], vec![0.0f32; runs * n1], vec![0.0f32; runs * n1]);
     let (mut pre_v, mut pre_h2) = (vec![0.0f32; runs * nv], vec![0.0f32; runs * n2]);
     let mut log_w = vec![0.0f64; runs];
@@ -102,22 +141,74 @@ pub fn ais_dbm(dbm: &Deep, base: &[f32], config: &AisConfig) -> Result<AisResult
         });
     }
     let log_z0 = base.iter().map(|&x| softplus_f64(x as f64)).sum::<f64>() + (n1 + n2) as f64 * std::f64::consts::LN_2;
-    summarize(log_w, log_z0, Direction::Forward)
+    summarize(log_w, log_z0, direction)
 }
 
 /// AIS of a DBM's log Z from the base-rate model of `data` (training rows) and from the
 /// uniform base (seed derived as the RBM's report derives it); the larger is the estimate, and
-/// the report warns when the two disagree.
-pub fn log_z_report(dbm: &Deep, data: &[f32], config: &AisConfig) -> Result<AisReport> {
+/// the report warns when the two disagree. With `reverse_gibbs` > 0, also the reverse check
+/// from the uniform base: from exact samples when h1 has at most [`MAX_EXACT_SAMPLE_H1`] units,
+/// else from the states of `reverse_gibbs`-step block Gibbs chains started at Bernoulli(1/2) h1.
+pub fn log_z_report(dbm: &Deep, data: &[f32], config: &AisConfig, reverse_gibbs: u32) -> Result<AisReport> {
+    let seeded =
+        |k: u64| AisConfig { seed: config.seed.wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15)), ..config.clone() };
     let mut forward = Vec::new();
     for (k, base) in [Base::BaseRate, Base::Uniform].into_iter().enumerate() {
-        let c = AisConfig {
-            seed: config.seed.wrapping_add((k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-            ..config.clone()
-        };
-        forward.push((base, ais_dbm(dbm, &base.biases(data, dbm.n_vis(), Visible::Bernoulli)?, &c)?));
+        forward.push((base, ais_dbm(dbm, &base.biases(data, dbm.n_vis(), Visible::Bernoulli)?, &seeded(k as u64))?));
     }
-    crate::rbm::ais::report(forward, None)
+    let reverse = if reverse_gibbs == 0 {
+        None
+    } else {
+        let c = seeded(2);
+        let (from, v, h2) = if dbm.layers[0].n_hid <= MAX_EXACT_SAMPLE_H1 {
+            let (v, h2) = exact_samples(dbm, c.runs, c.seed, c.first_run)?;
+            ("exact samples".to_string(), v, h2)
+        } else {
+            let h1 = noise_rows(c.seed, c.first_run, c.runs, dbm.layers[0].n_hid);
+            let mut gibbs = DbmGibbs::new(dbm, &h1, c.seed, c.first_run)?;
+            gibbs.run(reverse_gibbs);
+            (format!("{reverse_gibbs}-step Gibbs chains"), gibbs.chains.v, gibbs.chains.h2)
+        };
+        let base = Base::Uniform.biases(data, dbm.n_vis(), Visible::Bernoulli)?;
+        Some((from, reverse_ais_dbm(dbm, &base, &c, &v, &h2)?))
+    };
+    crate::rbm::ais::report(forward, reverse)
+}
+
+/// Most h1 units [`exact_samples`] enumerates.
+pub const MAX_EXACT_SAMPLE_H1: usize = 20;
+
+/// `runs` exact samples (v, h2) of a DBM: h1 from its marginal by enumeration (Philox counter
+/// (first + r, 0, Init, 0) of `seed`), then v and h2 given h1 (steps 1 and 2).
+pub fn exact_samples(dbm: &Deep, runs: usize, seed: u64, first: u32) -> Result<(Vec<f32>, Vec<f32>)> {
+    let (l1, l2) = dbm.dbm_layers()?;
+    let (nv, n1, n2) = (l1.n_vis, l1.n_hid, l2.n_hid);
+    if n1 > MAX_EXACT_SAMPLE_H1 {
+        return Err(Error::invalid(
+            "exact samples",
+            format!("h1 has {n1} units; enumeration stops at {MAX_EXACT_SAMPLE_H1}"),
+        ));
+    }
+    let terms: Vec<f64> = (0..1u64 << n1).into_par_iter().map(|bits| log_h1_marginal(l1, l2, bits)).collect();
+    let log_z = log_sum_exp(&terms);
+    let mut cdf = Vec::with_capacity(terms.len());
+    let mut total = 0.0f64;
+    for t in &terms {
+        total += (t - log_z).exp();
+        cdf.push(total);
+    }
+    let mut h1 = vec![0.0f32; runs * n1];
+    for (r, row) in h1.chunks_mut(n1).enumerate() {
+        let b = rng::philox4x32_10([first + r as u32, 0, Stream::Init as u32, 0], rng::key(seed));
+        let u = (b[0] as f64 + b[1] as f64 / 4294967296.0) / 4294967296.0 * total;
+        let bits = cdf.partition_point(|&c| c <= u).min(cdf.len() - 1) as u64;
+        row.iter_mut().enumerate().for_each(|(j, h)| *h = ((bits >> j) & 1) as f32);
+    }
+    let mut pre_v = affine(&h1, n1, l1.w(), nv, l1.b());
+    let mut pre_h2 = affine(&h1, n1, &transposed(l2.w(), n2, n1), n2, l2.c());
+    let v = sample_rows(&mut pre_v, &vec![0.0; nv], seed, first, 1);
+    let h2 = sample_rows(&mut pre_h2, &vec![0.0; n2], seed, first, 2);
+    Ok((v, h2))
 }
 
 /// Most h1 units [`log_z_exact_f64`] enumerates.
