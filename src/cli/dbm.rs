@@ -150,7 +150,9 @@ pub struct SampleArgs {
     /// Seeds the starting noise and every Gibbs step.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output PNG [default: RUN_DIR/samples.png].
+    /// Output: a PNG grid, or .npy for the pixel means E[v | layer above] as [chains, visible
+    /// units] float32 in [0, 1], as `ebm rbm sample` writes them (`ebm quality` wants 2x - 1)
+    /// [default: RUN_DIR/samples.png].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Executor: auto, gpu or cpu.
@@ -513,7 +515,9 @@ fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
 fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
     let ckpt = checkpoint_of(&a.run_dir)?;
     let out = a.out.clone().unwrap_or_else(|| a.run_dir.join("samples.png"));
-    crate::cli::outputs::Paths::new().output("--out", &out, &["png"])?;
+    crate::cli::outputs::Paths::new().output("--out", &out, &["png", "npy"])?;
+    // As the --out check reads it: x.NPY is an .npy file.
+    let npy = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     let (model, _) = checkpoint::load(&ckpt)?;
     if a.chains == 0 {
         bail!("--chains must be at least 1");
@@ -522,14 +526,20 @@ fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
     let cols = (a.chains as f64).sqrt().ceil() as usize;
     let title = format!("{} Gibbs chains after {} steps: E[v | layer above]", a.chains, a.steps);
     let grid = ImageGrid::new(title, (1, h, w)).cols(cols);
-    grid.size(a.chains).with_context(|| format!("--chains {}: the --out grid", a.chains))?;
+    if !npy {
+        grid.size(a.chains).with_context(|| format!("--chains {}: the --out grid", a.chains))?;
+    }
     let units: u64 = model.sizes().iter().map(|&s| s as u64).sum();
     crate::plan::Plan::new()
         .add(format!("--chains {}", a.chains), "the chains' units", &[a.chains as u64, units], 4, 6)
         .check()?;
     let exec = executor(a.backend)?;
     let (means, _) = sample::samples(&exec, &model, 0, a.chains, a.steps, a.seed)?;
-    grid.png(&out, &means)?;
+    if npy {
+        crate::io::npy::write_f32(&out, &means, &[a.chains, model.n_vis()])?;
+    } else {
+        grid.png(&out, &means)?;
+    }
     println!(
         "wrote {} ({} chains, {} Gibbs steps, {}; pixels are E[v | layer above])",
         out.display(),

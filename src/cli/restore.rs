@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+mod dbm;
+
 use crate::cli::backend::{self, Backend};
 use crate::cli::settings::{Settings, Source, Stored, anneal_levels, anneal_schedule};
 use crate::data::Split;
@@ -34,8 +36,9 @@ box:X,Y,W,H (a rectangle, X and Y from the top-left corner), none, or a .npy/.cs
 (non-zero = missing)."
 )]
 pub struct RestoreArgs {
-    /// The energy: net:CHECKPOINT (its training sampler's settings become the defaults) or any
-    /// energy spec whose input is an image.
+    /// The energy: net:CHECKPOINT (its training sampler's settings become the defaults), any
+    /// energy spec whose input is an image, or dbm:RUN_DIR (or its checkpoint) of `ebm dbm
+    /// train`: block Gibbs on the missing pixels with the observed ones binarised and clamped.
     #[arg(long)]
     pub energy: String,
     /// The images: mnist, fashion-mnist, an MNIST-layout folder or IDX file, a folder of PNGs
@@ -58,7 +61,7 @@ pub struct RestoreArgs {
     #[arg(long, value_parser = crate::cli::numbers::finite_f32)]
     pub fidelity: Option<f32>,
     /// Langevin steps (with --map: the most L-BFGS iterations) [default: 256; with --anneal,
-    /// steps per level: 100].
+    /// steps per level: 100; with dbm:, block Gibbs steps: 1000].
     #[arg(long)]
     pub steps: Option<u32>,
     /// Annealed Langevin over MAX,MIN,L geometric noise levels of a noise-conditional model
@@ -119,6 +122,12 @@ pub enum SplitArg {
     Test,
 }
 
+/// What restores: an energy (Langevin, annealing or L-BFGS) or a DBM (block Gibbs).
+enum Model {
+    Energy(crate::energy::Energy),
+    Dbm(crate::rbm::deep::Deep),
+}
+
 /// Which pixels of an image (h x w, per image `j`) are missing.
 fn missing(mask: &str, h: usize, w: usize, j: usize, seed: u64, file: &Option<Vec<bool>>) -> anyhow::Result<Vec<bool>> {
     let at = |f: &dyn Fn(usize, usize) -> bool| (0..h * w).map(|k| f(k / w, k % w)).collect::<Vec<bool>>();
@@ -160,13 +169,17 @@ struct Scores {
 
 /// The work a restoration states (images x --average x --steps x one evaluation's cost),
 /// refused when absurd, with --average's own ceiling (it multiplies every step).
-fn work(args: &RestoreArgs, steps: u32, energy: &crate::energy::Energy, images: usize) -> anyhow::Result<()> {
+fn work(args: &RestoreArgs, steps: u32, model: &Model, images: usize) -> anyhow::Result<()> {
     use crate::plan;
     if args.average == 0 {
         bail!("--average must be at least 1");
     }
     plan::per_step("--average", args.average as u64, plan::MAX_STEPS_PER_STEP, "restorations of each image")?;
-    let cost = energy.checked_evaluation_cost("--energy")?;
+    let cost = match model {
+        Model::Energy(e) => e.checked_evaluation_cost("--energy")?,
+        // A Gibbs step multiplies by each weight matrix twice.
+        Model::Dbm(d) => d.layers.iter().map(|l| 4 * (l.n_vis * l.n_hid) as u64).sum(),
+    };
     plan::Work::new()
         .add(
             format!("--steps {steps} x --average {} x {images} images", args.average),
@@ -214,16 +227,24 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
             bail!("--average averages samples; --map gives one deterministic restoration per image");
         }
     }
-    let energy = spec::resolve_energy(&args.energy).context("--energy")?;
-    let dim = energy.dim();
-    let Some((channels, h, w)) = energy.image_shape() else {
-        bail!("--energy: ebm restore needs an energy of images (a network with a CxHxW input)");
+    // A DBM restores by block Gibbs; every other model is an energy with Langevin or L-BFGS.
+    let model = match args.energy.strip_prefix("dbm:") {
+        Some(path) => Model::Dbm(dbm::load(args, path)?),
+        None => Model::Energy(spec::resolve_energy(&args.energy).context("--energy")?),
     };
+    let (dim, (channels, h, w)) = match &model {
+        Model::Dbm(d) => (d.n_vis(), dbm::shape(d)),
+        Model::Energy(e) => match e.image_shape() {
+            Some(shape) => (e.dim(), shape),
+            None => bail!("--energy: ebm restore needs an energy of images (a network with a CxHxW input)"),
+        },
+    };
+    let gibbs = matches!(model, Model::Dbm(_));
     // The checkpoint's training sampler, if the energy is one (`crate::cli::settings`).
-    let stored = if args.map { None } else { Stored::from_energy(&args.energy)? };
+    let stored = if args.map || gibbs { None } else { Stored::from_energy(&args.energy)? };
     let mut settings = Settings::new();
     let default = |v: f32| (v, Source::Default("for images"));
-    let levels = if args.map { None } else { anneal_levels(args.anneal.as_deref(), stored.as_ref())? };
+    let levels = if args.map || gibbs { None } else { anneal_levels(args.anneal.as_deref(), stored.as_ref())? };
     let (schedule, step_size, noise_std, grad_clamp) = match levels {
         Some(levels) => {
             if args.noise_std.is_some() {
@@ -241,7 +262,7 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
             (None, step_size, noise_std, settings.pick("--grad-clamp", args.grad_clamp, stored_clamp, default(0.03)))
         }
     };
-    if !args.map {
+    if !args.map && !gibbs {
         println!("{}", settings.line());
         if let Some(note) = stored.filter(|_| schedule.is_none()).and_then(|s| s.caution()) {
             eprintln!("{note}");
@@ -256,8 +277,9 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
         .with_context(|| format!("--data {}", args.data))?;
     let n = originals.len() / dim;
     // Every step of every level (the MAP's iterations are bounded by --steps alike).
-    let steps = schedule.as_ref().map_or(steps_given.unwrap_or(DEFAULT_STEPS), |s| s.total_steps());
-    work(args, steps, &energy, n)?;
+    let default_steps = if gibbs { dbm::DEFAULT_STEPS } else { DEFAULT_STEPS };
+    let steps = schedule.as_ref().map_or(steps_given.unwrap_or(default_steps), |s| s.total_steps());
+    work(args, steps, &model, n)?;
     // The per-pixel training mean, background and nearest neighbours come from the training
     // split of a named or folder dataset. A single set (a file, a flat folder of PNGs) is its
     // own training split: said so and labelled so, each image left out of its own neighbour
@@ -357,18 +379,22 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
         fidelity: args.fidelity.unwrap_or(1.0),
         seed: args.seed,
     };
-    let ctx = backend::open(args.backend)?;
+    let ctx = if gibbs { None } else { backend::open(args.backend)? };
     let start = std::time::Instant::now();
     let mut restored = vec![0.0f32; damaged.len()];
-    let mut how = match &schedule {
-        Some(s) => format!("{} x {} ({steps} steps, gradient clamp {grad_clamp})", args.average, s.describe()),
-        None => format!(
+    let mut how = match (&model, &schedule) {
+        (Model::Dbm(_), _) => format!(
+            "{} x {steps} block Gibbs steps of the DBM (observed pixels binarised at 0 and clamped; holes E[v | h1])",
+            args.average
+        ),
+        (_, Some(s)) => format!("{} x {} ({steps} steps, gradient clamp {grad_clamp})", args.average, s.describe()),
+        (_, None) => format!(
             "{} x {steps} Langevin steps (step {step_size}, noise std {noise_std}, gradient clamp {grad_clamp})",
             args.average
         ),
     };
-    if args.map {
-        let mut eval = crate::energy::batch::evaluator(ctx.as_ref(), &energy);
+    if let (true, Model::Energy(energy)) = (args.map, &model) {
+        let mut eval = crate::energy::batch::evaluator(ctx.as_ref(), energy);
         let (map, descent) = restore_map(eval.as_mut(), dim, &damaged, &pixels, &config)?;
         restored = map;
         let converged = descent.outcomes.iter().filter(|&&o| o == Outcome::Converged).count();
@@ -390,9 +416,10 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
             }
         }
         let config = RestoreConfig { seed: args.seed.wrapping_add(k as u64), ..config };
-        let one = match &schedule {
-            Some(s) => restore_annealed(&energy, &start, &pixels, &config, s, ctx.as_ref())?,
-            None => restore(&energy, &start, &pixels, &config, ctx.as_ref())?,
+        let one = match (&model, &schedule) {
+            (Model::Dbm(d), _) => dbm::restore(d, &start, &holes, steps, config.seed)?,
+            (Model::Energy(e), Some(s)) => restore_annealed(e, &start, &pixels, &config, s, ctx.as_ref())?,
+            (Model::Energy(e), None) => restore(e, &start, &pixels, &config, ctx.as_ref())?,
         };
         restored.iter_mut().zip(one).for_each(|(r, v)| *r += v.clamp(lo, hi) / args.average as f32);
     }

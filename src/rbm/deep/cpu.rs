@@ -129,6 +129,46 @@ impl DbmGibbs {
     }
 }
 
+/// Inpainting: block Gibbs with the observed visibles clamped. `v` holds each row's start
+/// (binary; its observed units keep their values throughout), `observed` marks the clamped
+/// units (the layout of `v`). From h2 = 0 it draws h1 | v, h2 (half-step 0), then each of
+/// `steps` steps t draws v | h1 on the holes (3t + 1), h2 | h1 (3t + 2) and h1 | v, h2
+/// (3t + 3), row r being chain `first + r`. Returns E[v | h1] of the last h1 at the holes and
+/// the observed values elsewhere: one chain's restoration, drawn as its conditional means.
+pub fn inpaint(dbm: &Deep, v: &[f32], observed: &[bool], steps: u32, seed: u64, first: u32) -> Result<Vec<f32>> {
+    let (l1, l2) = dbm.dbm_layers()?;
+    let (nv, n1, n2) = (l1.n_vis, l1.n_hid, l2.n_hid);
+    if v.len() != observed.len() || !v.len().is_multiple_of(nv) || v.iter().any(|&x| x != 0.0 && x != 1.0) {
+        return Err(Error::invalid(
+            "inpainting start",
+            format!(
+                "needs binary rows of {nv} units and a mask of the same length, got {} and {}",
+                v.len(),
+                observed.len()
+            ),
+        ));
+    }
+    let rows = v.len() / nv;
+    let (wt1, wt2) = (transposed(l1.w(), n1, nv), transposed(l2.w(), n2, n1));
+    let mut v = v.to_vec();
+    let (mut h1, mut ph1) = (vec![0.0f32; rows * n1], vec![0.0f32; rows * n1]);
+    let (mut h2, mut ph2) = (vec![0.0f32; rows * n2], vec![0.0f32; rows * n2]);
+    let (mut pv, mut drawn) = (vec![0.0f32; rows * nv], vec![0.0f32; rows * nv]);
+    h1_step(l1, &wt1, l2, &v, &h2, seed, 0, first, &mut ph1, &mut h1);
+    for t in 0..steps {
+        visible_step(l1, &h1, seed, 3 * t + 1, first, &mut pv, &mut drawn);
+        for ((x, &d), &o) in v.iter_mut().zip(&drawn).zip(observed) {
+            if !o {
+                *x = d;
+            }
+        }
+        hidden_step_with(l2, &wt2, &h1, seed, 3 * t + 2, first, &mut ph2, &mut h2);
+        h1_step(l1, &wt1, l2, &v, &h2, seed, 3 * t + 3, first, &mut ph1, &mut h1);
+    }
+    visible_step(l1, &h1, seed, 3 * steps + 1, first, &mut pv, &mut drawn);
+    Ok(pv.iter().zip(&v).zip(observed).map(|((&p, &x), &o)| if o { x } else { p }).collect())
+}
+
 /// The mean-field posterior q(h1) q(h2) of each row of `v` after `iters` fixed-point sweeps,
 /// starting from mu2 = 0: mu1 = sigmoid(c1 + W1 v + W2^T mu2), then mu2 = sigmoid(c2 + W2 mu1).
 pub fn mean_field(l1: &Rbm, wt1: &[f32], l2: &Rbm, wt2: &[f32], v: &[f32], iters: u32) -> (Vec<f32>, Vec<f32>) {
