@@ -4,9 +4,9 @@
 //! (checkpoint.safetensors, metrics.csv, filters.png).
 
 use crate::cli::backend::Backend;
-use crate::cli::rbm::{AisArgs, DataArgs, executor, load, side};
+use crate::cli::rbm::{AisArgs, DataArgs, executor, load};
 use crate::data::Split;
-use crate::io::figure::{ImageGrid, Scale};
+use crate::io::figure::{ImageGrid, Scale, image_shape};
 use crate::rbm::ais::{AisConfig, BetaSchedule};
 use crate::rbm::deep::gpu_train::GpuDbmTrainer;
 use crate::rbm::deep::train::{self, DbmConfig, DbmState};
@@ -522,10 +522,10 @@ fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
     if a.chains == 0 {
         bail!("--chains must be at least 1");
     }
-    let (h, w) = side(model.n_vis());
+    let shape = image_shape(model.n_vis());
     let cols = (a.chains as f64).sqrt().ceil() as usize;
     let title = format!("{} Gibbs chains after {} steps: E[v | layer above]", a.chains, a.steps);
-    let grid = ImageGrid::new(title, (1, h, w)).cols(cols);
+    let grid = ImageGrid::new(title, shape).cols(cols);
     if !npy {
         grid.size(a.chains).with_context(|| format!("--chains {}: the --out grid", a.chains))?;
     }

@@ -348,11 +348,6 @@ pub fn run_checkpoint(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
     Ok(ckpt)
 }
 
-pub(super) fn side(n: usize) -> (usize, usize) {
-    let s = (n as f64).sqrt().round() as usize;
-    if s * s == n { (s, s) } else { (1, n) }
-}
-
 /// The data a run directory was trained on (`run.json`), which a resume must match.
 #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct RunData {

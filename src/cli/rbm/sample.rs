@@ -13,17 +13,17 @@ pub(super) fn run_sample(a: &SampleArgs) -> anyhow::Result<()> {
     paths.output("--out", &out, &["png", "npy"])?;
     let (state, _) = checkpoint::load(&ckpt)?;
     let rbm = state.rbm;
-    let (h, w) = match a.height {
-        Some(h) if h > 0 && rbm.n_vis % h == 0 => (h, rbm.n_vis / h),
+    let shape = match a.height {
+        Some(h) if h > 0 && rbm.n_vis % h == 0 => (1, h, rbm.n_vis / h),
         Some(h) => bail!("--height {h} does not divide the {} visible units", rbm.n_vis),
-        None => side(rbm.n_vis),
+        None => crate::io::figure::image_shape(rbm.n_vis),
     };
     if a.chains == 0 {
         bail!("--chains must be at least 1");
     }
     let cols = (a.chains as f64).sqrt().ceil() as usize;
     let title = format!("{} Gibbs chains after {} steps: E[v | h]", a.chains, a.steps);
-    let grid = ImageGrid::new(title, (1, h, w)).cols(cols);
+    let grid = ImageGrid::new(title, shape).cols(cols);
     grid.size(a.chains).with_context(|| format!("--chains {}: the --out grid", a.chains))?;
     // Initial and current visibles, hidden units, the read-back means: refused before allocating.
     let units = [a.chains as u64, (rbm.n_vis + rbm.n_hid) as u64];

@@ -40,10 +40,9 @@ pub(super) fn load(args: &RestoreArgs, path: &str) -> anyhow::Result<Deep> {
     Ok(model)
 }
 
-/// The images' channels, height and width (square when the visible layer is).
+/// The images' channels, height and width (square grey or RGB images, else one row).
 pub(super) fn shape(model: &Deep) -> (usize, usize, usize) {
-    let (h, w) = crate::cli::rbm::side(model.n_vis());
-    (1, h, w)
+    crate::io::figure::image_shape(model.n_vis())
 }
 
 /// One restoration of every image: `start` on [-1, 1] (holes already noise), `holes` its

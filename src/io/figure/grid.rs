@@ -210,6 +210,20 @@ fn level(v: f32, scale: Scale, m: f32) -> u8 {
     if g.is_finite() { (g.clamp(0.0, 1.0) * 255.0).round() as u8 } else { 0 }
 }
 
+/// The picture of `n` visible units: a square grey image, three square channels of side 4 or
+/// more (RGB, as colour data binarised per channel), else one row.
+pub fn image_shape(n: usize) -> (usize, usize, usize) {
+    let square = |m: usize| {
+        let s = (m as f64).sqrt().round() as usize;
+        (s * s == m).then_some(s)
+    };
+    match (square(n), square(n / 3)) {
+        (Some(s), _) => (1, s, s),
+        (None, Some(s)) if n % 3 == 0 && s >= 4 => (3, s, s),
+        _ => (1, 1, n),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,5 +296,14 @@ mod tests {
         assert_eq!(level(-2.0, Scale::Symmetric, 2.0), 0);
         assert_eq!(level(2.0, Scale::Unit, 1.0), 255);
         assert_eq!(level(f32::NAN, Scale::Unit, 1.0), 0);
+    }
+
+    #[test]
+    fn visible_layers_are_drawn_as_grey_rgb_or_a_row() {
+        assert_eq!(super::image_shape(784), (1, 28, 28));
+        assert_eq!(super::image_shape(3 * 784), (3, 28, 28));
+        assert_eq!(super::image_shape(64), (1, 8, 8));
+        assert_eq!(super::image_shape(12), (1, 1, 12));
+        assert_eq!(super::image_shape(10), (1, 1, 10));
     }
 }

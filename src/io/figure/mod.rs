@@ -18,7 +18,7 @@ use std::path::Path;
 
 use image::{ImageFormat, RgbImage};
 
-pub use grid::{ImageGrid, Scale};
+pub use grid::{ImageGrid, Scale, image_shape};
 pub use heatmap::{Boundary, Grid2d, Heatmap, auto_bounds};
 pub use hist::{SET_COLORS, histograms_png, overlaid_histograms_png};
 
