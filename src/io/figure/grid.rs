@@ -219,7 +219,7 @@ pub fn image_shape(n: usize) -> (usize, usize, usize) {
     };
     match (square(n), square(n / 3)) {
         (Some(s), _) => (1, s, s),
-        (None, Some(s)) if n % 3 == 0 && s >= 4 => (3, s, s),
+        (None, Some(s)) if n.is_multiple_of(3) && s >= 4 => (3, s, s),
         _ => (1, 1, n),
     }
 }
