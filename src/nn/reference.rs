@@ -139,7 +139,7 @@ impl LayerView<'_> {
 
 /// Calls `f(in_channel, ky, kx, input index)` for every kernel tap of output pixel (oy, ox)
 /// that lands inside the (unpadded) input.
-fn for_taps(g: &super::ops::ConvGeom, oy: usize, ox: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+pub(super) fn for_taps(g: &super::ops::ConvGeom, oy: usize, ox: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
     for ic in 0..g.in_c {
         for ky in 0..g.kh {
             let iy = (oy * g.stride + ky) as isize - g.pad as isize;

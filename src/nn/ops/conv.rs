@@ -439,22 +439,13 @@ mod tests {
                     for ox in 0..ow {
                         let o = ((n * g.out_c + oc) * oh + oy) * ow + ox;
                         out[3][oc] += dy[o] as f64;
-                        for (c, ky, kx) in
-                            (0..g.in_c).flat_map(|c| (0..g.kh).flat_map(move |ky| (0..g.kw).map(move |kx| (c, ky, kx))))
-                        {
-                            let (iy, ix) = (
-                                (oy * g.stride + ky) as isize - g.pad as isize,
-                                (ox * g.stride + kx) as isize - g.pad as isize,
-                            );
-                            if iy < 0 || ix < 0 || iy >= g.in_h as isize || ix >= g.in_w as isize {
-                                continue;
-                            }
-                            let i = ((n * g.in_c + c) * g.in_h + iy as usize) * g.in_w + ix as usize;
+                        crate::nn::reference::for_taps(g, oy, ox, |c, ky, kx, at| {
+                            let i = n * g.in_len() + at;
                             let k = ((oc * g.in_c + c) * g.kh + ky) * g.kw + kx;
                             out[0][o] += w[k] as f64 * x[i] as f64;
                             out[1][i] += w[k] as f64 * dy[o] as f64;
                             out[2][k] += x[i] as f64 * dy[o] as f64;
-                        }
+                        });
                     }
                 }
             }
