@@ -1,6 +1,6 @@
 //! The CPU executor's layer operations on a batch (f32, row-major; images in either
 //! [`Layout`]), and the CPU twins of the WGSL kernels in `shaders/nn/nn_gemm.wgsl` and
-//! `shaders/nn/nn_conv2d.wgsl`. Dense layers are one sgemm (matrixmultiply), or for at most
+//! `shaders/nn/nn_conv2d.wgsl`. Dense layers are one sgemm ([`crate::num::matmul`]), or for at most
 //! four inputs a sum of weight columns; convolutions are in [`conv`].
 //! Single-threaded: callers parallelise over blocks of points. The f64 definitions these are
 //! tested against live in [`super::reference`].
@@ -43,47 +43,23 @@ impl ConvGeom {
     }
 }
 
-/// C[m, n] = A B + beta * C with explicit strides (row stride, column stride): matrixmultiply's
-/// sgemm behind bounds checks (public so the benchmarks time the same call as raw sgemm).
+/// C[m, n] = A B + beta * C with explicit strides (row stride, column stride): the executor's
+/// sgemm ([`crate::num::matmul::sgemm`]) with alpha = 1 (public so the benchmarks time the same
+/// call as raw sgemm).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(
     m: usize,
     k: usize,
     n: usize,
     a: &[f32],
-    (rsa, csa): (usize, usize),
+    a_strides: (usize, usize),
     b: &[f32],
-    (rsb, csb): (usize, usize),
+    b_strides: (usize, usize),
     beta: f32,
     c: &mut [f32],
-    (rsc, csc): (usize, usize),
+    c_strides: (usize, usize),
 ) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    // Bounds the raw-pointer call below: the last element each operand reaches.
-    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs;
-    assert!(k == 0 || (last(m, k, rsa, csa) < a.len() && last(k, n, rsb, csb) < b.len()), "gemm: operand too short");
-    assert!(last(m, n, rsc, csc) < c.len(), "gemm: output too short");
-    // SAFETY: every index the kernel touches was bounds-checked above.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            rsa as isize,
-            csa as isize,
-            b.as_ptr(),
-            rsb as isize,
-            csb as isize,
-            beta,
-            c.as_mut_ptr(),
-            rsc as isize,
-            csc as isize,
-        );
-    }
+    crate::num::matmul::sgemm(m, k, n, 1.0, a, a_strides, b, b_strides, beta, c, c_strides);
 }
 
 /// y[n, out] = x[n, in] W^T + b for W [out, in].

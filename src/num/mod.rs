@@ -3,6 +3,7 @@
 //! (what networks need), with the shared activations [`softplus`] and [`sigmoid`].
 
 pub mod lanes;
+pub mod matmul;
 
 /// The arithmetic the analytic energies need. f32 and f64 implement it, and so does
 /// [`lanes::Lanes`] (the values of [`crate::rng::LANES`] chains at once), so one formula serves

@@ -8,6 +8,7 @@
 
 use super::train::{Batch, Method, TrainConfig, TrainState, Trainer};
 use super::{Rbm, Visible, sigmoid, softplus};
+use crate::num::matmul::sgemm;
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -73,25 +74,7 @@ pub(crate) fn accumulate_rows(x: &[f32], k_dim: usize, m: &[f32], n: usize, acc:
         let chunk = rows.div_ceil(rayon::current_num_threads()).max(1);
         acc.par_chunks_mut(chunk * n).zip(x.par_chunks(chunk * k_dim)).for_each(|(a, xs)| {
             let r = xs.len() / k_dim;
-            // SAFETY: the strides describe xs ([r, k_dim]), m ([k_dim, n]) and a ([r, n]).
-            unsafe {
-                matrixmultiply::sgemm(
-                    r,
-                    k_dim,
-                    n,
-                    1.0,
-                    xs.as_ptr(),
-                    k_dim as isize,
-                    1,
-                    m.as_ptr(),
-                    n as isize,
-                    1,
-                    0.0,
-                    a.as_mut_ptr(),
-                    n as isize,
-                    1,
-                );
-            }
+            sgemm(r, k_dim, n, 1.0, xs, (k_dim, 1), m, (n, 1), 0.0, a, (n, 1));
         });
         return;
     }
@@ -308,26 +291,8 @@ pub fn update(
         let m = wt.len() / nv;
         for (v, h, scale, beta) in [(v_pos, h_pos, 1.0 / inv_pos, 0.0), (v_neg, h_neg, -1.0 / inv_neg, 1.0)] {
             let n_rows = v.len() / nv;
-            // SAFETY: H^T's block is rows j0.. of the [nh, n_rows] view of h ([n_rows, nh]); v is
-            // [n_rows, nv]; grad is [m, nv].
-            unsafe {
-                matrixmultiply::sgemm(
-                    m,
-                    n_rows,
-                    nv,
-                    scale,
-                    h.as_ptr().add(j0),
-                    1,
-                    nh as isize,
-                    v.as_ptr(),
-                    nv as isize,
-                    1,
-                    beta,
-                    grad.as_mut_ptr(),
-                    nv as isize,
-                    1,
-                );
-            }
+            // H^T's block: rows j0.. of the [nh, n_rows] view of h ([n_rows, nh]).
+            sgemm(m, n_rows, nv, scale, &h[j0..], (1, nh), v, (nv, 1), beta, grad, (nv, 1));
         }
         for ((t, vel), g) in wt.iter_mut().zip(wv.iter_mut()).zip(grad.iter()) {
             let decay = u.weight_decay * *t;

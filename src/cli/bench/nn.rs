@@ -3,8 +3,8 @@
 //! Three groups of rows, one table:
 //! - GEMM: Linear 256 -> 64 at 1024 and 8192 rows (the UvA network's dense layer at sampler
 //!   batch sizes) and a 1024 x 1024 x 1024 square; GPU `NnKernels::linear_forward` (bias
-//!   epilogue) timed with `NnKernels::time`, CPU `ops::linear_forward`, and matrixmultiply's
-//!   raw sgemm at the same sizes as the reference column.
+//!   epilogue) timed with `NnKernels::time`, CPU `ops::linear_forward`, and the executor's
+//!   raw sgemm (`num::matmul`) at the same sizes as the reference column.
 //! - Conv: forward and input gradient of the UvA MNIST ConvEBM's four convolutions at a batch
 //!   of images, GPU (implicit GEMM) and CPU (im2col + sgemm), with raw sgemm at the equivalent
 //!   im2col GEMM sizes (forward: out_c x patch x images*pixels; input gradient: patch x out_c x
