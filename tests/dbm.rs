@@ -9,9 +9,10 @@ mod common;
 
 use ebm_gpu::data::{self, Binarize, Split};
 use ebm_gpu::rbm::ais::{AisConfig, BetaSchedule};
+use ebm_gpu::rbm::cpu::transposed;
 use ebm_gpu::rbm::deep::cpu::{DbmGibbs, noise_rows};
 use ebm_gpu::rbm::deep::gpu::GpuDbmGibbs;
-use ebm_gpu::rbm::deep::train::{self, DbmConfig, DbmState};
+use ebm_gpu::rbm::deep::train::{self, ChainStart, DbmConfig, DbmState};
 use ebm_gpu::rbm::deep::{Deep, Kind, ais, check_layer_sizes, checkpoint, sample};
 use ebm_gpu::rbm::eval::Executor;
 use ebm_gpu::rbm::train::{Method, TrainConfig};
@@ -391,7 +392,7 @@ fn training_a_tiny_dbm_improves_its_ais_likelihood() {
     let mut fine = TrainConfig::new(Method::Pcd(1), 20, 0.01, 5, 3);
     fine.momentum = 0.5;
     let cfg = DbmConfig { train: fine, mean_field: 10 };
-    let mut state = DbmState::new(train::compose_dbm(&layers).unwrap(), &cfg).unwrap();
+    let mut state = DbmState::new(train::compose_dbm(&layers).unwrap(), &cfg, ChainStart::Noise).unwrap();
     let pretrained = bound(&state.dbm);
     for epoch in 0..5 {
         train::run_dbm_epoch(&mut state, &cfg, &train_x, epoch, |_, _| {}).unwrap();
@@ -418,7 +419,8 @@ fn dbm_training_gpu_matches_cpu() {
         fine.momentum = 0.5;
         fine.weight_decay = 1e-3;
         let cfg = DbmConfig { train: fine, mean_field: 5 };
-        let mut cpu = DbmState::new(random_deep(Kind::Dbm, &[64, 24, 12], 0.3, 0.3, 6), &cfg).unwrap();
+        let mut cpu =
+            DbmState::new(random_deep(Kind::Dbm, &[64, 24, 12], 0.3, 0.3, 6), &cfg, ChainStart::Noise).unwrap();
         let mut gpu = cpu.clone();
         let mut trainer = GpuDbmTrainer::new(ctx.clone(), &gpu, &cfg, n).unwrap();
         for epoch in 0..epochs {
@@ -436,8 +438,41 @@ fn dbm_training_gpu_matches_cpu() {
             assert!(dtheta < 1e-5 && dvel < 1e-5, "PCD-{k} layer {}: {dtheta}, {dvel}", l + 1);
         }
         assert!(gpu.dbm.layers[1].b().iter().all(|&b| b == 0.0), "layer 2's visible bias moved");
-        assert_ne!(cpu.dbm, DbmState::new(random_deep(Kind::Dbm, &[64, 24, 12], 0.3, 0.3, 6), &cfg).unwrap().dbm);
+        assert_ne!(
+            cpu.dbm,
+            DbmState::new(random_deep(Kind::Dbm, &[64, 24, 12], 0.3, 0.3, 6), &cfg, ChainStart::Noise).unwrap().dbm
+        );
     }
+}
+
+/// Persistent chains started from data hold h1 drawn from the mean field of the data rows: over
+/// 4000 chains of two alternating rows, each unit's frequency equals its mean-field probability
+/// averaged over the two rows (within 4.5 s.e.), and differs from the noise start's 1/2.
+#[test]
+fn dbm_chains_start_from_the_data_mean_field() {
+    let d = random_deep(Kind::Dbm, &[12, 8, 5], 1.5, 0.5, 3);
+    let rows: Vec<f32> = (0..2).flat_map(|r| (0..12).map(move |i| ((i + r) % 2) as f32)).collect();
+    let data: Vec<f32> = rows.iter().cycle().take(2 * 12 * 50).copied().collect();
+    let fine = TrainConfig::new(Method::Pcd(1), 4000, 0.01, 1, 9);
+    let config = DbmConfig { train: fine, mean_field: 20 };
+    let from_data = DbmState::new(d.clone(), &config, ChainStart::Data(&data)).unwrap();
+    let from_noise = DbmState::new(d.clone(), &config, ChainStart::Noise).unwrap();
+    let (l1, l2) = (&d.layers[0], &d.layers[1]);
+    let (wt1, wt2) = (transposed(l1.w(), 8, 12), transposed(l2.w(), 5, 8));
+    let (mu1, _) = ebm_gpu::rbm::deep::cpu::mean_field(l1, &wt1, l2, &wt2, &rows, 20);
+    let mut far_from_half = 0;
+    for j in 0..8 {
+        let want = (mu1[j] + mu1[8 + j]) as f64 / 2.0;
+        let freq = |h1: &[f32]| h1.chunks(8).map(|row| row[j] as f64).sum::<f64>() / 4000.0;
+        let se = (want * (1.0 - want) / 4000.0).sqrt().max(1e-3);
+        let got = freq(&from_data.chains.h1);
+        assert!((got - want).abs() < 4.5 * se, "unit {j}: frequency {got} from data, mean field {want}");
+        assert!((freq(&from_noise.chains.h1) - 0.5).abs() < 4.5 * 0.5 / 4000f64.sqrt());
+        far_from_half += ((want - 0.5).abs() > 0.2) as usize;
+    }
+    assert!(far_from_half >= 2, "the test needs units the data push away from 1/2");
+    let e = DbmState::new(d, &config, ChainStart::Data(&data[..5])).err().unwrap().to_string();
+    assert!(e.contains("training data"), "{e}");
 }
 
 /// Checkpoints round-trip; an RBM checkpoint is refused by the deep loader and vice versa.
@@ -447,7 +482,7 @@ fn checkpoints_round_trip_and_wrong_kinds_are_refused() {
     let d = random_deep(Kind::Dbm, &[6, 4, 3], 0.5, 0.5, 1);
     let mut fine = TrainConfig::new(Method::Pcd(1), 4, 0.01, 1, 3);
     fine.momentum = 0.5;
-    let state = DbmState::new(d.clone(), &DbmConfig { train: fine, mean_field: 3 }).unwrap();
+    let state = DbmState::new(d.clone(), &DbmConfig { train: fine, mean_field: 3 }, ChainStart::Noise).unwrap();
     let path = dir.join("deep.safetensors");
     checkpoint::save_dbm(&path, &state, "{}").unwrap();
     let (back, extra) = checkpoint::load(&path).unwrap();
@@ -508,10 +543,11 @@ fn cli_trains_evaluates_and_samples_deep_models() {
             vec!["dbm", "train", "--data", data, "--binarize", "threshold", "--layers", "16,8", "--deep", deep];
         args.extend(["--pretrain-epochs", "2", "--batch", "20", "--backend", "cpu", "--run-dir", common::s(&run)]);
         if deep == "dbm" {
-            args.extend(["--epochs", "1"]);
+            args.extend(["--epochs", "1", "--pcd-init", "data"]);
         }
         let o = common::ebm(&args);
         assert!(o.status.success(), "{}", common::stderr(&o));
+        assert!(deep == "dbn" || common::stderr(&o).contains("persistent chains from the first batch's rows"));
         let json = dir.join(format!("{deep}.json"));
         let o = common::ebm(&[
             "dbm",
@@ -653,6 +689,7 @@ fn a_resumed_dbm_run_equals_one_run() {
     let resume =
         ["dbm", "train", "--resume", "--data", data, "--binarize", "threshold", "--epochs", "4", "--run-dir", p];
     refuse(&[&resume[..], &["--limit", "200", "--lr", "0.1"]].concat(), "--lr: a resumed run keeps");
+    refuse(&[&resume[..], &["--limit", "200", "--pcd-init", "data"]].concat(), "--pcd-init: a resumed run keeps");
     refuse(&[&resume[..], &["--limit", "100"]].concat(), "not the rows the run trained on");
     let dbn = dir.join("dbn");
     let o = common::ebm(&[

@@ -9,7 +9,7 @@ use crate::data::Split;
 use crate::io::figure::{ImageGrid, Scale, image_shape};
 use crate::rbm::ais::{AisConfig, BetaSchedule};
 use crate::rbm::deep::gpu_train::GpuDbmTrainer;
-use crate::rbm::deep::train::{self, DbmConfig, DbmState};
+use crate::rbm::deep::train::{self, ChainStart, DbmConfig, DbmState};
 use crate::rbm::deep::{Deep, Kind, ais, checkpoint, sample};
 use crate::rbm::eval::Executor;
 use crate::rbm::train::{LrSchedule, Method, TrainConfig};
@@ -42,6 +42,13 @@ pub enum DeepArg {
     Dbn,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PcdInit {
+    Noise,
+    Data,
+}
+
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     #[command(flatten)]
@@ -70,6 +77,12 @@ pub struct TrainArgs {
     /// DBM: mean-field fixed-point sweeps of the positive phase.
     #[arg(long, default_value_t = 10)]
     pub mean_field: u32,
+    /// DBM: where the persistent chains start: noise (Bernoulli(1/2) h1), or data (h1 drawn from
+    /// the mean field of the first batch's training rows, so the chains start in the data's
+    /// modes; for data whose modes Gibbs steps cannot travel between, e.g. colour-mnist's
+    /// backgrounds).
+    #[arg(long, value_enum, default_value = "noise")]
+    pub pcd_init: PcdInit,
     /// DBM learning rate.
     #[arg(long, value_parser = crate::cli::numbers::finite_f32, default_value_t = 0.005)]
     pub lr: f32,
@@ -151,8 +164,8 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Output: a PNG grid, or .npy for the pixel means E[v | layer above] as [chains, visible
-    /// units] float32 in [0, 1], as `ebm rbm sample` writes them (`ebm quality` wants 2x - 1)
-    /// [default: RUN_DIR/samples.png].
+    /// units] float32 in [0, 1], as `ebm rbm sample` writes them (`ebm quality --unit-samples`
+    /// reads them) [default: RUN_DIR/samples.png].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Executor: auto, gpu or cpu.
@@ -205,7 +218,7 @@ fn run_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result
         bail!("--layers: a DBN needs at least two hidden layers (one is an RBM: `ebm rbm train --hidden N`)");
     }
     if kind == Kind::Dbn {
-        for flag in ["--epochs", "--pcd", "--mean-field", "--lr", "--lr-schedule"] {
+        for flag in ["--epochs", "--pcd", "--mean-field", "--pcd-init", "--lr", "--lr-schedule"] {
             if given.has(flag) {
                 bail!("{flag} sets the DBM stage, which a DBN does not have (its layers train for --pretrain-epochs)");
             }
@@ -262,14 +275,21 @@ fn run_train(a: &TrainArgs, given: &crate::cli::rundir::Given) -> anyhow::Result
         eprintln!("wrote {} and {}", metrics_path.display(), ckpt.display());
         return Ok(());
     }
-    let mut state = DbmState::new(train::compose_dbm(&layers)?, &dbm_config)?;
+    let start = match a.pcd_init {
+        PcdInit::Noise => ChainStart::Noise,
+        PcdInit::Data => ChainStart::Data(&train_x.images),
+    };
+    let mut state = DbmState::new(train::compose_dbm(&layers)?, &dbm_config, start)?;
     let data_hash = crate::cli::rundir::data_hash(&train_x.images);
-    let config_json = serde_json::json!({ "pretrain": pre, "dbm": dbm_config, "data_hash": data_hash }).to_string();
+    let config_json =
+        serde_json::json!({ "pretrain": pre, "dbm": dbm_config, "pcd_init": a.pcd_init, "data_hash": data_hash })
+            .to_string();
     checkpoint::save_dbm(&ckpt, &state, &config_json)?;
     eprintln!(
-        "DBM: PCD-{} ({} persistent chains) with {} mean-field sweeps for {} epochs ({})",
+        "DBM: PCD-{} ({} persistent chains from {}) with {} mean-field sweeps for {} epochs ({})",
         a.pcd,
         a.batch,
+        if a.pcd_init == PcdInit::Data { "the first batch's rows" } else { "noise" },
         a.mean_field,
         a.epochs,
         exec.describe()
@@ -333,6 +353,7 @@ fn resume_train(a: &TrainArgs, run_dir: &Path, given: &crate::cli::rundir::Given
         "--pretrain-lr",
         "--pcd",
         "--mean-field",
+        "--pcd-init",
         "--lr",
         "--lr-schedule",
         "--batch",

@@ -16,10 +16,11 @@
 
 use super::cpu::{Chains, gibbs_step, mean_field, noise_rows};
 use super::{Deep, Kind};
-use crate::rbm::cpu::{UpdateParams, hidden_step, transpose_into, update};
+use crate::rbm::cpu::{UpdateParams, hidden_step, transpose_into, transposed, update};
 use crate::rbm::eval::Executor;
 use crate::rbm::train::{self, EpochReport, Method, TrainConfig, TrainState};
 use crate::rbm::{Rbm, Visible};
+use crate::rng::{self, Stream};
 use crate::{Error, Result};
 
 /// Trains the stack greedily: `sizes` (visible first), each layer with `config` (its epochs,
@@ -116,12 +117,47 @@ pub struct DbmState {
     pub epoch: u32,
 }
 
+/// Where the persistent chains start.
+#[derive(Clone, Copy, Debug)]
+pub enum ChainStart<'a> {
+    /// Bernoulli(1/2) h1 states.
+    Noise,
+    /// One Bernoulli draw of h1 from the mean-field posterior of each of the first epoch's first
+    /// `batch` training rows (this slice, [rows, visible units]): chains start in the data's
+    /// modes, which block Gibbs may never reach from noise (e.g. colour MNIST's eight
+    /// backgrounds, each a whole plane of pixels apart).
+    Data(&'a [f32]),
+}
+
 impl DbmState {
-    /// Fresh momentum; `batch` chains from Bernoulli(1/2) h1 states.
-    pub fn new(dbm: Deep, config: &DbmConfig) -> Result<Self> {
+    /// Fresh momentum; `batch` chains started as `start` says.
+    pub fn new(dbm: Deep, config: &DbmConfig, start: ChainStart) -> Result<Self> {
         config.validate()?;
         let (l1, l2) = dbm.dbm_layers()?;
-        let h1 = noise_rows(config.train.seed, 0, config.train.batch, l1.n_hid);
+        let (seed, batch) = (config.train.seed, config.train.batch);
+        let h1 = match start {
+            ChainStart::Noise => noise_rows(seed, 0, batch, l1.n_hid),
+            ChainStart::Data(data) => {
+                let rows = l1.check_rows(data, "training data")?;
+                if rows == 0 {
+                    return Err(Error::invalid("training data", "has no rows"));
+                }
+                let order = train::epoch_order(rows, seed, 0);
+                let mut v0 = Vec::with_capacity(batch * l1.n_vis);
+                for &r in order.iter().cycle().take(batch) {
+                    v0.extend_from_slice(&data[r as usize * l1.n_vis..(r as usize + 1) * l1.n_vis]);
+                }
+                let wt1 = transposed(l1.w(), l1.n_hid, l1.n_vis);
+                let wt2 = transposed(l2.w(), l2.n_hid, l2.n_vis);
+                let (mut h1, _) = mean_field(l1, &wt1, l2, &wt2, &v0, config.mean_field);
+                h1.chunks_mut(l1.n_hid).enumerate().for_each(|(r, row)| {
+                    let mut u = vec![0.0f32; row.len()];
+                    rng::fill_uniforms(seed, r as u32, 1, Stream::Init, &mut u);
+                    row.iter_mut().zip(&u).for_each(|(h, u)| *h = (*u < *h) as u32 as f32);
+                });
+                h1
+            }
+        };
         let chains = Chains::from_h1(&h1, [l1.n_vis, l1.n_hid, l2.n_hid]);
         let velocity = [vec![0.0; l1.theta.len()], vec![0.0; l2.theta.len()]];
         Ok(Self { dbm, velocity, chains, step: 0, epoch: 0 })
