@@ -164,6 +164,19 @@ fn the_command_scores_samples_against_the_test_images() {
     assert!(r["frechet"]["samples"].as_f64().unwrap().is_finite());
     assert_eq!(r["class_counts"]["samples"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).sum::<u64>(), 60);
     assert!(png.exists());
+    // The same images on [0, 1], as `ebm rbm sample` writes them: a warning naming
+    // --unit-samples, and with it the training images are found again.
+    let unit = dir.join("unit.npy");
+    ebm_gpu::io::npy::write_f32(&unit, &set.images[..60 * 784], &[60, 784]).unwrap();
+    let unit_args =
+        ["quality", "--samples", common::s(&unit), "--data", common::s(&mnist), "--classifier", &classifier];
+    let o = common::ebm(&[&unit_args[..], &["--kid-subsets", "2"]].concat());
+    assert!(o.status.success() && common::stderr(&o).contains("--unit-samples"), "{}", common::stderr(&o));
+    let o =
+        common::ebm(&[&unit_args[..], &["--kid-subsets", "2", "--unit-samples", "--json", common::s(&json)]].concat());
+    assert!(o.status.success() && !common::stderr(&o).contains("warning"), "{}", common::stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["nearest_training_distance"]["samples"]["median"].as_f64().unwrap(), 0.0, "{r}");
     let narrow = dir.join("narrow.npy");
     ebm_gpu::io::npy::write_f32(&narrow, &samples[..60 * 392], &[60, 392]).unwrap();
     let one = dir.join("one.safetensors");

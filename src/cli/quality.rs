@@ -19,9 +19,13 @@ The distances are in the classifier's penultimate features, not Inception's: the
 scored with the same classifier, not figures published elsewhere.")]
 pub struct QualityArgs {
     /// The generated images: rows of a .npy/.csv, each as wide as the classifier's input, on
-    /// the engine's image scale [-1, 1] (e.g. `ebm sample --out`).
+    /// the engine's image scale [-1, 1] (e.g. `ebm sample --out`; see --unit-samples).
     #[arg(long)]
     pub samples: PathBuf,
+    /// The samples are on [0, 1], as `ebm rbm sample` and `ebm dbm sample` write their pixel
+    /// means: each value x is read as 2x - 1.
+    #[arg(long)]
+    pub unit_samples: bool,
     /// The real images (test split, with labels): mnist, fashion-mnist, an MNIST-layout
     /// folder, a folder of PNGs or of train/ and test/ sets, or a .npy of images with its
     /// labels file (see `ebm data --help`).
@@ -70,7 +74,7 @@ pub fn run(args: &QualityArgs) -> anyhow::Result<()> {
         ),
     };
     let (k, d) = (net.outputs, net.input_dim());
-    let (samples, n, cols) =
+    let (mut samples, n, cols) =
         crate::io::read_samples(&args.samples).with_context(|| format!("--samples {}", args.samples.display()))?;
     if cols != d || n < 2 {
         bail!(
@@ -80,6 +84,14 @@ pub fn run(args: &QualityArgs) -> anyhow::Result<()> {
     }
     if let Some(i) = samples.iter().position(|v| !v.is_finite()) {
         bail!("--samples {}: row {} column {} is not finite", args.samples.display(), i / d, i % d);
+    }
+    if args.unit_samples {
+        samples.iter_mut().for_each(|x| *x = 2.0 * *x - 1.0);
+    } else if samples.iter().all(|x| (0.0..=1.0).contains(x)) {
+        eprintln!(
+            "warning: every sample value lies in [0, 1]; if these are pixel means (`ebm rbm sample`, `ebm dbm \
+             sample`), pass --unit-samples to read them as 2x - 1 on the real images' [-1, 1]"
+        );
     }
     let outside = samples.iter().filter(|v| v.abs() > 1.01).count();
     if outside > 0 {
