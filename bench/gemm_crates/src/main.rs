@@ -10,6 +10,45 @@ use std::time::Instant;
 
 const THREADS: usize = 2;
 
+/// C [m, n] = A [m, k] B through the `gemm` crate, B read with strides (rsb, csb).
+fn gemm_crate(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    (rsb, csb): (isize, isize),
+    c: &mut [f32],
+    par: gemm::Parallelism,
+) {
+    assert!(a.len() >= m * k && c.len() >= m * n && b.len() >= k * n);
+    // SAFETY: a is [m, k], b [k, n] through (rsb, csb), c [m, n], all in bounds (checked above).
+    // The crate takes column stride, then row stride; dst = 0 dst + 1 A B.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            1,
+            k as isize,
+            b.as_ptr(),
+            csb,
+            rsb,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
 /// C = A B over row blocks, one single-threaded call per rayon thread. `b_t`: B is stored as
 /// [n, k] and read transposed (the Linear layer's W).
 fn split(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], b_t: bool, c: &mut [f32], use_gemm: bool) {
@@ -17,49 +56,27 @@ fn split(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], b_t: bool, c: &mut 
     let (rsb, csb) = if b_t { (1isize, k as isize) } else { (n as isize, 1isize) };
     c.par_chunks_mut(chunk * n).zip(a.par_chunks(chunk * k)).for_each(|(c, a)| {
         let rows = a.len() / k;
+        if use_gemm {
+            return gemm_crate(rows, k, n, a, b, (rsb, csb), c, gemm::Parallelism::None);
+        }
         // SAFETY: a is [rows, k], b [k, n] through (rsb, csb), c [rows, n], all in bounds.
         unsafe {
-            if use_gemm {
-                // gemm takes column stride, then row stride; dst = 0 dst + 1 A B.
-                gemm::gemm(
-                    rows,
-                    n,
-                    k,
-                    c.as_mut_ptr(),
-                    1,
-                    n as isize,
-                    false,
-                    a.as_ptr(),
-                    1,
-                    k as isize,
-                    b.as_ptr(),
-                    csb,
-                    rsb,
-                    0.0f32,
-                    1.0f32,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            } else {
-                matrixmultiply::sgemm(
-                    rows,
-                    k,
-                    n,
-                    1.0,
-                    a.as_ptr(),
-                    k as isize,
-                    1,
-                    b.as_ptr(),
-                    rsb,
-                    csb,
-                    0.0,
-                    c.as_mut_ptr(),
-                    n as isize,
-                    1,
-                );
-            }
+            matrixmultiply::sgemm(
+                rows,
+                k,
+                n,
+                1.0,
+                a.as_ptr(),
+                k as isize,
+                1,
+                b.as_ptr(),
+                rsb,
+                csb,
+                0.0,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            );
         }
     });
 }
@@ -96,31 +113,8 @@ fn main() {
         let mm = time(&mut |c| split(m, k, n, &a, &b, b_t, c, false));
         let gemm_split = time(&mut |c| split(m, k, n, &a, &b, b_t, c, true));
         let gemm_own = time(&mut |c| {
-            // SAFETY: as in `split`, over the whole matrix.
-            let (rsb, csb) = if b_t { (1isize, k as isize) } else { (n as isize, 1isize) };
-            unsafe {
-                gemm::gemm(
-                    m,
-                    n,
-                    k,
-                    c.as_mut_ptr(),
-                    1,
-                    n as isize,
-                    false,
-                    a.as_ptr(),
-                    1,
-                    k as isize,
-                    b.as_ptr(),
-                    csb,
-                    rsb,
-                    0.0f32,
-                    1.0f32,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::Rayon(THREADS),
-                );
-            }
+            let strides = if b_t { (1isize, k as isize) } else { (n as isize, 1isize) };
+            gemm_crate(m, k, n, &a, &b, strides, c, gemm::Parallelism::Rayon(THREADS));
         });
         println!(
             "{m}x{k} -> {n} ({what}): matrixmultiply {mm:.1}, gemm split {gemm_split:.1}, gemm own threads {gemm_own:.1} GFLOP/s"
