@@ -1,7 +1,7 @@
 //! The CPU executor's one matrix product: C = alpha A B + beta C on f32 matrices with explicit
-//! strides, through the `gemm` crate (AVX-512, AVX2+FMA or NEON kernels chosen at run time;
-//! chosen over matrixmultiply by measurement: 10-45 % faster single-threaded at the network,
-//! convolution and RBM sizes on the AMD EPYC of BENCHMARKS.md). Single-threaded: callers split
+//! strides, through the `gemm` crate (AVX2+FMA or NEON kernels chosen at run time; its AVX-512
+//! ones need a nightly compiler). Chosen over matrixmultiply by measurement (BENCHMARKS.md): MLP
+//! sampling 8-12 % faster, convolution and RBM training even. Single-threaded: callers split
 //! rows over rayon's threads.
 
 /// C[m, n] = alpha A[m, k] B[k, n] + beta C, each operand given as (row stride, column
