@@ -384,7 +384,7 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
     let mut restored = vec![0.0f32; damaged.len()];
     let mut how = match (&model, &schedule) {
         (Model::Dbm(_), _) => format!(
-            "{} x {steps} block Gibbs steps of the DBM (observed pixels binarised at 0 and clamped; holes E[v | h1])",
+            "{} x {steps} block Gibbs steps of the DBM (observed pixels binarised at 0 and clamped, holes from off; E[v | h1])",
             args.average
         ),
         (_, Some(s)) => format!("{} x {} ({steps} steps, gradient clamp {grad_clamp})", args.average, s.describe()),
