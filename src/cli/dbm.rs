@@ -79,8 +79,7 @@ pub struct TrainArgs {
     pub mean_field: u32,
     /// DBM: where the persistent chains start: noise (Bernoulli(1/2) h1), or data (h1 drawn from
     /// the mean field of the first batch's training rows, so the chains start in the data's
-    /// modes; for data whose modes Gibbs steps cannot travel between, e.g. colour-mnist's
-    /// backgrounds).
+    /// modes; on colour-mnist it trained the better inpainter, docs/images.md).
     #[arg(long, value_enum, default_value = "noise")]
     pub pcd_init: PcdInit,
     /// DBM learning rate.

@@ -124,8 +124,8 @@ pub enum ChainStart<'a> {
     Noise,
     /// One Bernoulli draw of h1 from the mean-field posterior of each of the first epoch's first
     /// `batch` training rows (this slice, [rows, visible units]): chains start in the data's
-    /// modes, which block Gibbs may never reach from noise (e.g. colour MNIST's eight
-    /// backgrounds, each a whole plane of pixels apart).
+    /// modes rather than wherever block Gibbs from noise falls first (on colour MNIST, all
+    /// black backgrounds).
     Data(&'a [f32]),
 }
 
