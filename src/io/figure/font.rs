@@ -108,10 +108,40 @@ const GLYPHS: [[u8; 9]; 95] = [
 const ADVANCE: u32 = 6;
 const LINE: u32 = 11;
 
-/// A glyph's rows; characters outside printable ASCII draw as '?'.
+/// The symbols outside ASCII that the engine's own titles and labels use (noise levels, step
+/// sizes, products, bounds), drawn in the same cell.
+#[rustfmt::skip]
+const SYMBOLS: [(char, [u8; 9]); 17] = [
+    ('σ', [0x00, 0x00, 0x0f, 0x12, 0x11, 0x11, 0x0e, 0x00, 0x00]),
+    ('ε', [0x00, 0x00, 0x0f, 0x10, 0x0e, 0x10, 0x0f, 0x00, 0x00]),
+    ('α', [0x00, 0x00, 0x0d, 0x12, 0x12, 0x12, 0x0d, 0x00, 0x00]),
+    ('β', [0x0c, 0x12, 0x12, 0x1c, 0x12, 0x12, 0x1c, 0x10, 0x10]),
+    ('γ', [0x00, 0x00, 0x11, 0x11, 0x0a, 0x0a, 0x04, 0x04, 0x04]),
+    ('λ', [0x08, 0x04, 0x04, 0x0a, 0x0a, 0x11, 0x11, 0x00, 0x00]),
+    ('μ', [0x00, 0x00, 0x11, 0x11, 0x11, 0x13, 0x1d, 0x10, 0x10]),
+    ('θ', [0x04, 0x0a, 0x11, 0x1f, 0x11, 0x0a, 0x04, 0x00, 0x00]),
+    ('Δ', [0x04, 0x04, 0x0a, 0x0a, 0x11, 0x11, 0x1f, 0x00, 0x00]),
+    ('×', [0x00, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x00, 0x00, 0x00]),
+    ('≥', [0x08, 0x04, 0x02, 0x04, 0x08, 0x00, 0x1f, 0x00, 0x00]),
+    ('≤', [0x02, 0x04, 0x08, 0x04, 0x02, 0x00, 0x1f, 0x00, 0x00]),
+    ('±', [0x04, 0x04, 0x1f, 0x04, 0x04, 0x00, 0x1f, 0x00, 0x00]),
+    ('→', [0x00, 0x04, 0x02, 0x1f, 0x02, 0x04, 0x00, 0x00, 0x00]),
+    ('²', [0x0c, 0x02, 0x04, 0x08, 0x0e, 0x00, 0x00, 0x00, 0x00]),
+    ('·', [0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00]),
+    ('…', [0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x15, 0x00, 0x00]),
+];
+
+/// Characters drawn as an ASCII glyph of the same look.
+const LOOKALIKES: [(char, char); 4] = [('−', '-'), ('–', '-'), ('’', '\''), ('‘', '\'')];
+
+/// A glyph's rows; characters outside printable ASCII and [`SYMBOLS`] draw as '?'.
 fn glyph(c: char) -> &'static [u8; 9] {
+    let c = LOOKALIKES.iter().find(|(from, _)| *from == c).map_or(c, |&(_, to)| to);
     let i = c as usize;
-    if (32..127).contains(&i) { &GLYPHS[i - 32] } else { &GLYPHS[b'?' as usize - 32] }
+    if (32..127).contains(&i) {
+        return &GLYPHS[i - 32];
+    }
+    SYMBOLS.iter().find(|(s, _)| *s == c).map_or(&GLYPHS[b'?' as usize - 32], |(_, g)| g)
 }
 
 /// Width in pixels of `text` at `scale` (no trailing space).
@@ -169,17 +199,24 @@ mod tests {
 
     #[test]
     fn glyphs_are_distinct_and_fit_their_cell() {
-        for (i, g) in GLYPHS.iter().enumerate() {
-            assert!(g.iter().all(|&row| row < 32), "glyph {i} wider than 5 columns");
-            let c = (i as u8 + 32) as char;
+        let all: Vec<(char, &[u8; 9])> = GLYPHS
+            .iter()
+            .enumerate()
+            .map(|(i, g)| ((i as u8 + 32) as char, g))
+            .chain(SYMBOLS.iter().map(|(c, g)| (*c, g)))
+            .collect();
+        for (i, &(c, g)) in all.iter().enumerate() {
+            assert!(g.iter().all(|&row| row < 32), "glyph {c:?} wider than 5 columns");
             if c != ' ' {
                 assert!(g.iter().any(|&row| row != 0), "{c:?} is blank");
             }
-            if let Some(j) = GLYPHS[..i].iter().position(|h| h == g) {
-                panic!("{c:?} draws like {:?}", (j as u8 + 32) as char);
+            if let Some(&(d, _)) = all[..i].iter().find(|(_, h)| *h == g) {
+                panic!("{c:?} draws like {d:?}");
             }
+            assert_eq!(glyph(c), g, "{c:?} does not draw as its own glyph");
         }
         assert_eq!(glyph('é'), glyph('?'));
+        assert_eq!(glyph('−'), glyph('-'));
     }
 
     #[test]
