@@ -57,11 +57,19 @@ impl Plain {
         }
         self.last = Instant::now();
         self.lines += 1;
-        let seconds = self.start.elapsed().as_secs_f64();
+        eprintln!("{}", self.line(self.start.elapsed().as_secs_f64()));
+    }
+
+    /// "LABEL: POS/TOTAL UNIT, S s, eta E s[, MESSAGE]" after `seconds` of work.
+    fn line(&self, seconds: f64) -> String {
         let done = self.pos.saturating_sub(self.base);
-        let eta = if done > 0 { seconds * (self.total - self.pos) as f64 / done as f64 } else { f64::NAN };
+        // Before the first unit of work is done there is no rate to extrapolate from.
+        let eta = match done {
+            0 => "eta unknown yet".to_string(),
+            _ => format!("eta {:.0} s", seconds * self.total.saturating_sub(self.pos) as f64 / done as f64),
+        };
         let message = if self.message.is_empty() { String::new() } else { format!(", {}", self.message) };
-        eprintln!("{}: {}/{} {}, {seconds:.0} s, eta {eta:.0} s{message}", self.label, self.pos, self.total, self.unit);
+        format!("{}: {}/{} {}, {seconds:.0} s, {eta}{message}", self.label, self.pos, self.total, self.unit)
     }
 }
 
@@ -203,5 +211,19 @@ mod tests {
         p.finish_and_clear();
         std::thread::sleep(Duration::from_millis(1500));
         assert_eq!(p.plain.as_ref().unwrap().lock().unwrap().lines, lines, "lines after the work finished");
+    }
+
+    /// The eta extrapolates the rate since the start (or the resumed position), and says it has
+    /// none before the first unit of work, rather than printing NaN.
+    #[test]
+    fn the_eta_waits_for_a_rate() {
+        let p = Progress::with_interval("training", "steps", 100, None, Duration::from_secs(3600));
+        let mut plain = p.plain.as_ref().unwrap().lock().unwrap();
+        plain.base = 20;
+        plain.pos = 20;
+        assert_eq!(plain.line(10.0), "training: 20/100 steps, 10 s, eta unknown yet");
+        plain.pos = 30;
+        plain.message = "epoch 1/5".into();
+        assert_eq!(plain.line(10.0), "training: 30/100 steps, 10 s, eta 70 s, epoch 1/5");
     }
 }
