@@ -233,7 +233,7 @@ pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
         None => Model::Energy(spec::resolve_energy(&args.energy).context("--energy")?),
     };
     let (dim, (channels, h, w)) = match &model {
-        Model::Dbm(d) => (d.n_vis(), dbm::shape(d)),
+        Model::Dbm(d) => (d.n_vis(), crate::io::figure::image_shape(d.n_vis())),
         Model::Energy(e) => match e.image_shape() {
             Some(shape) => (e.dim(), shape),
             None => bail!("--energy: ebm restore needs an energy of images (a network with a CxHxW input)"),

@@ -43,11 +43,6 @@ pub(super) fn load(args: &RestoreArgs, path: &str) -> anyhow::Result<Deep> {
     Ok(model)
 }
 
-/// The images' channels, height and width (square grey or RGB images, else one row).
-pub(super) fn shape(model: &Deep) -> (usize, usize, usize) {
-    crate::io::figure::image_shape(model.n_vis())
-}
-
 /// One restoration of every image: `start` on [-1, 1], `holes` its missing pixels (which start
 /// off, whatever `start` holds there); chain r of restoration `k` draws as chain r under
 /// seed + k.
