@@ -166,6 +166,10 @@ pub fn run(args: &QualityArgs) -> anyhow::Result<()> {
     println!(
         "(nearest-neighbour distances are Euclidean over {d} pixels on [-1, 1]; the real column is for test images)"
     );
+    let caveat = quality::confidence_caveat(sure_s, sure_t, med_s, med_t);
+    if let Some(c) = &caveat {
+        eprintln!("warning: {c}");
+    }
     if let Some(png) = &args.png {
         let shown = n.min(16);
         let mut tiles = Vec::with_capacity(2 * shown * d);
@@ -193,6 +197,7 @@ pub fn run(args: &QualityArgs) -> anyhow::Result<()> {
             "mean_confidence": { "samples": conf_s, "test": conf_t },
             "share_confidence_at_least_0_9": { "samples": sure_s, "test": sure_t },
             "class_counts": { "samples": hist_s, "test": hist_t },
+            "warnings": caveat.into_iter().collect::<Vec<_>>(),
             "nearest_training_distance": {
                 "samples": { "min": min_s, "median": med_s, "mean": mean_s },
                 "test": { "min": min_t, "median": med_t, "mean": mean_t },

@@ -246,6 +246,23 @@ pub fn confident_share(logits: &[f32], k: usize, threshold: f64) -> f64 {
     confident as f64 / rows.max(1) as f64
 }
 
+/// A caveat for samples the classifier is surer of than of real test images (share with
+/// confidence >= 0.9) although they lie farther from the training images (median distance to
+/// the nearest one, more than 1.5 times the test images'): classifiers are confident far from
+/// their data, so then the share says nothing about recognisable samples.
+pub fn confidence_caveat(sure_samples: f64, sure_test: f64, near_samples: f32, near_test: f32) -> Option<String> {
+    (sure_samples > sure_test && near_samples > 1.5 * near_test).then(|| {
+        format!(
+            "the classifier is surer of the samples ({:.1} % with confidence >= 0.9) than of the test images \
+             ({:.1} %), yet the samples lie farther from the training images (median distance {near_samples:.2} \
+             against {near_test:.2}): confidence on inputs unlike the classifier's data is no evidence that they \
+             are recognisable; judge them by the Fréchet distance and the pictures",
+            100.0 * sure_samples,
+            100.0 * sure_test
+        )
+    })
+}
+
 pub fn class_histogram(logits: &[f32], k: usize) -> (Vec<usize>, f64) {
     let mut counts = vec![0; k];
     let mut confidence = 0.0;
