@@ -168,3 +168,21 @@ pub fn net(spec: &str, seed: u64) -> ebm_gpu::nn::Network {
 pub fn randn(seed: u64, n: usize) -> Vec<f32> {
     ebm_gpu::rng::initial_states(seed, 0, 1, n, 1.0)
 }
+
+/// A random 2-16-16-1 MLP on dimensions [2, 0] of a 3-d point plus a Gaussian on all three:
+/// a sliced network (batched GEMMs on the CPU, inlined and specialised to 2-d on the GPU).
+pub fn sliced_mlp() -> ebm_gpu::energy::Energy {
+    use ebm_gpu::energy::{Energy, spec::resolve_energy};
+    use ebm_gpu::nn::{Activation, Network, NetworkInternals};
+    let mlp = Network::random_mlp(&[2, 16, 16, 1], Activation::Silu, false, 43).unwrap();
+    let gauss = resolve_energy(r#"{"type": "gaussian", "mean": [0, 1, -1], "std": [2, 1, 1.5]}"#).unwrap();
+    let slice = Energy::Slice { indices: vec![2, 0], dim: 3, inner: Box::new(Energy::from_network(mlp)) };
+    let energy = Energy::Sum { terms: vec![(0.7, slice), (1.0, gauss)] };
+    energy.validate().unwrap();
+    energy
+}
+
+/// Random points: N(0, 1.5^2) per coordinate from the Philox init stream.
+pub fn points(seed: u64, n: usize, dim: usize) -> Vec<f32> {
+    ebm_gpu::rng::initial_states(seed, 0, n, dim, 1.5)
+}
