@@ -121,8 +121,8 @@ impl Executor {
     /// larger estimate kept, and reverse AIS from samples of the model as a check from above —
     /// exact samples when the hidden layer has at most [`logz::MAX_EXACT_SAMPLE_HIDDEN`] units,
     /// else the states of `config.chain_steps`-step Gibbs chains from noise (an upper bound in
-    /// expectation only once they have mixed). Each estimate has its own seed derived from
-    /// `config.ais.seed` (the base-rate one uses it as given).
+    /// expectation only once they have mixed). Each estimate, and the reverse check's start
+    /// states, has its own seed derived from `config.ais.seed` (the base-rate one uses it as given).
     pub fn log_z_ais(&self, rbm: &Rbm, data: &[f32], config: &LogZConfig) -> Result<AisReport> {
         config.ais.validate()?;
         let seeded = |k: u64| AisConfig {
@@ -136,13 +136,15 @@ impl Executor {
         let reverse = if config.chain_steps == 0 {
             None
         } else {
-            let c = seeded(2);
+            // The start states draw from a seed of their own: under the anneal's seed, the
+            // anneal's transition k would reuse the uniforms of the chains' step k.
+            let (c, start_seed) = (seeded(2), seeded(3).seed);
             let (from, samples) = if rbm.n_hid <= logz::MAX_EXACT_SAMPLE_HIDDEN {
-                ("exact samples".to_string(), logz::exact_samples(rbm, c.first_run, c.runs, c.seed)?)
+                ("exact samples".to_string(), logz::exact_samples(rbm, c.first_run, c.runs, start_seed)?)
             } else {
                 (
                     format!("{}-step Gibbs chains", config.chain_steps),
-                    self.model_samples(rbm, c.first_run, c.runs, config.chain_steps, c.seed)?,
+                    self.model_samples(rbm, c.first_run, c.runs, config.chain_steps, start_seed)?,
                 )
             };
             Some((from, self.reverse_ais(rbm, &Base::Uniform.biases(data, rbm.n_vis, rbm.visible)?, &c, &samples)?))

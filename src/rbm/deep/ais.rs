@@ -159,13 +159,14 @@ pub fn log_z_report(dbm: &Deep, data: &[f32], config: &AisConfig, reverse_gibbs:
     let reverse = if reverse_gibbs == 0 {
         None
     } else {
-        let c = seeded(2);
+        // The start states draw from a seed of their own (as the RBM's reverse check's do).
+        let (c, start_seed) = (seeded(2), seeded(3).seed);
         let (from, v, h2) = if dbm.layers[0].n_hid <= MAX_EXACT_SAMPLE_H1 {
-            let (v, h2) = exact_samples(dbm, c.runs, c.seed, c.first_run)?;
+            let (v, h2) = exact_samples(dbm, c.runs, start_seed, c.first_run)?;
             ("exact samples".to_string(), v, h2)
         } else {
-            let h1 = noise_rows(c.seed, c.first_run, c.runs, dbm.layers[0].n_hid);
-            let mut gibbs = DbmGibbs::new(dbm, &h1, c.seed, c.first_run)?;
+            let h1 = noise_rows(start_seed, c.first_run, c.runs, dbm.layers[0].n_hid);
+            let mut gibbs = DbmGibbs::new(dbm, &h1, start_seed, c.first_run)?;
             gibbs.run(reverse_gibbs);
             (format!("{reverse_gibbs}-step Gibbs chains"), gibbs.chains.v, gibbs.chains.h2)
         };
