@@ -109,8 +109,11 @@ fn a_resumed_dbm_run_equals_one_run() {
     let dir = common::temp_dir("dbm_resume");
     let d = common::digits_dir();
     let data = d.to_str().unwrap();
+    // The rows every run here trains on.
+    let rows = ["--data", data, "--binarize", "threshold", "--limit", "200"];
     let train = |run: &std::path::Path, epochs: &str, backend: &str| {
-        let mut args = vec!["dbm", "train", "--data", data, "--binarize", "threshold", "--limit", "200"];
+        let mut args = vec!["dbm", "train"];
+        args.extend(rows);
         args.extend(["--layers", "16,8", "--pretrain-epochs", "1", "--batch", "20", "--backend", backend]);
         args.extend(["--epochs", epochs, "--run-dir", common::s(run)]);
         common::ebm(&args)
@@ -121,23 +124,9 @@ fn a_resumed_dbm_run_equals_one_run() {
         let (whole, pieces) = (dir.join(format!("whole-{backend}")), dir.join(format!("pieces-{backend}")));
         assert!(train(&whole, "3", backend).status.success());
         assert!(train(&pieces, "1", backend).status.success());
-        let o = common::ebm(&[
-            "dbm",
-            "train",
-            "--resume",
-            "--data",
-            data,
-            "--binarize",
-            "threshold",
-            "--limit",
-            "200",
-            "--epochs",
-            "3",
-            "--backend",
-            backend,
-            "--run-dir",
-            common::s(&pieces),
-        ]);
+        let resume =
+            ["dbm", "train", "--resume", "--epochs", "3", "--backend", backend, "--run-dir", common::s(&pieces)];
+        let o = common::ebm(&[&resume[..], &rows[..]].concat());
         assert!(o.status.success() && common::stderr(&o).contains("resuming"), "{}", common::stderr(&o));
         let bytes = |run: &std::path::Path| std::fs::read(run.join("checkpoint.safetensors")).unwrap();
         assert!(bytes(&whole) == bytes(&pieces), "{backend}: the resumed checkpoint differs from one run's");
@@ -165,26 +154,8 @@ fn a_resumed_dbm_run_equals_one_run() {
     refuse(&[&resume[..], &["--limit", "200", "--pcd-init", "data"]].concat(), "--pcd-init: a resumed run keeps");
     refuse(&[&resume[..], &["--limit", "100"]].concat(), "not the rows the run trained on");
     let dbn = dir.join("dbn");
-    let o = common::ebm(&[
-        "dbm",
-        "train",
-        "--data",
-        data,
-        "--binarize",
-        "threshold",
-        "--limit",
-        "200",
-        "--layers",
-        "16,8",
-        "--deep",
-        "dbn",
-        "--pretrain-epochs",
-        "1",
-        "--backend",
-        "cpu",
-        "--run-dir",
-        common::s(&dbn),
-    ]);
+    let dbn_args = ["--layers", "16,8", "--deep", "dbn", "--pretrain-epochs", "1", "--backend", "cpu", "--run-dir"];
+    let o = common::ebm(&[&["dbm", "train"][..], &rows[..], &dbn_args[..], &[common::s(&dbn)][..]].concat());
     assert!(o.status.success(), "{}", common::stderr(&o));
     refuse(&["dbm", "train", "--resume", "--data", data, "--epochs", "2", "--run-dir", common::s(&dbn)], "holds a DBN");
 }
