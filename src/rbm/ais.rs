@@ -73,6 +73,13 @@ pub struct AisConfig {
 }
 
 impl AisConfig {
+    /// The same run set under the k-th seed derived from this one (k = 0: this seed), so that
+    /// the estimates of one report (two forward bases, the reverse check and its start states)
+    /// each draw their own random numbers.
+    pub fn derived(&self, k: u64) -> AisConfig {
+        AisConfig { seed: self.seed.wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15)), ..self.clone() }
+    }
+
     /// Checks the run count and the schedule, naming what is wrong.
     pub fn validate(&self) -> Result<()> {
         if self.runs < 2 || self.runs > MAX_RUNS {

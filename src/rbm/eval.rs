@@ -125,10 +125,7 @@ impl Executor {
     /// states, has its own seed derived from `config.ais.seed` (the base-rate one uses it as given).
     pub fn log_z_ais(&self, rbm: &Rbm, data: &[f32], config: &LogZConfig) -> Result<AisReport> {
         config.ais.validate()?;
-        let seeded = |k: u64| AisConfig {
-            seed: config.ais.seed.wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-            ..config.ais.clone()
-        };
+        let seeded = |k: u64| config.ais.derived(k);
         let mut forward = Vec::new();
         for (k, b) in [Base::BaseRate, Base::Uniform].into_iter().enumerate() {
             forward.push((b, self.ais(rbm, &b.biases(data, rbm.n_vis, rbm.visible)?, &seeded(k as u64))?));

@@ -150,8 +150,7 @@ fn anneal_dbm(dbm: &Deep, base: &[f32], config: &AisConfig, start: Start) -> Res
 /// from the uniform base: from exact samples when h1 has at most [`MAX_EXACT_SAMPLE_H1`] units,
 /// else from the states of `reverse_gibbs`-step block Gibbs chains started at Bernoulli(1/2) h1.
 pub fn log_z_report(dbm: &Deep, data: &[f32], config: &AisConfig, reverse_gibbs: u32) -> Result<AisReport> {
-    let seeded =
-        |k: u64| AisConfig { seed: config.seed.wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15)), ..config.clone() };
+    let seeded = |k: u64| config.derived(k);
     let mut forward = Vec::new();
     for (k, base) in [Base::BaseRate, Base::Uniform].into_iter().enumerate() {
         forward.push((base, ais_dbm(dbm, &base.biases(data, dbm.n_vis(), Visible::Bernoulli)?, &seeded(k as u64))?));
